@@ -23,7 +23,9 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// An I/O error with its operation and path (for backends outside this crate, such as
+    /// io_uring, that perform I/O on descriptors this crate opened).
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io { op, path: path.into(), source }
     }
 

@@ -137,7 +137,7 @@ impl State {
     fn parent_exists(&self, path: &Path) -> bool {
         match path.parent() {
             None => true,
-            Some(p) if p.as_os_str().is_empty() => true,
+            Some(p) if p.as_os_str().is_empty() || p == Path::new("/") => true,
             Some(p) => self.dirs.contains(p),
         }
     }

@@ -1,0 +1,137 @@
+//! The segment manager thread: keeps a spare segment ready so appends never wait for a file to
+//! be created or grown, copies closed segments to the archive, and recycles released segments.
+//!
+//! A new spare is written out in full (zeros) and synced before it is offered, so the writer's
+//! fdatasync never has to update file metadata. A released segment becomes a spare by rename:
+//! its stale records cannot be mistaken for new ones because every frame's checksum covers its
+//! LSN. A released segment is never recycled before it is archived (when archiving is on).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use orbit_env::OpenMode;
+
+use crate::archive::archive_segment;
+use crate::segment::spare_name;
+use crate::shared::{lock, SegInfo, Shared};
+use crate::Result;
+
+/// How many spares the manager keeps prepared ahead of the writer.
+const READY_SPARES: usize = 1;
+/// Zero-fill chunk when preparing a spare.
+const FILL_CHUNK: usize = 1 << 20;
+
+enum Job {
+    NewSpare(PathBuf),
+    Archive(SegInfo),
+    Recycle(PathBuf),
+}
+
+pub(crate) fn run(shared: Arc<Shared>) {
+    loop {
+        let job = {
+            let mut m = lock(&shared.manager);
+            loop {
+                if m.ready.len() < READY_SPARES && m.spare_error.is_none() && !m.shutdown {
+                    m.next_spare_id += 1;
+                    break Job::NewSpare(shared.dir.join(spare_name(m.next_spare_id)));
+                }
+                if let Some(seg) = m.to_archive.pop_front() {
+                    break Job::Archive(seg);
+                }
+                if let Some(path) = m.to_recycle.pop_front() {
+                    break Job::Recycle(path);
+                }
+                if m.shutdown {
+                    return;
+                }
+                m = shared.manager_cv.wait(m).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        match job {
+            Job::NewSpare(path) => {
+                let result = prepare_spare(&shared, &path);
+                let mut m = lock(&shared.manager);
+                match result {
+                    Ok(()) => m.ready.push_back(path),
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %path.display(), "could not prepare a wal segment");
+                        let _ = shared.fs.remove_file(&path);
+                        m.spare_error = Some(format!("{e}"));
+                    }
+                }
+            }
+            Job::Archive(seg) => archive_job(&shared, seg),
+            Job::Recycle(path) => recycle(&shared, path),
+        }
+        shared.manager_cv.notify_all();
+    }
+}
+
+fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
+    let fs = shared.fs.as_ref();
+    let file = fs.open(path, OpenMode::CreateNew)?;
+    let size = shared.opts.segment_size;
+    file.allocate(size)?;
+    let zeros = vec![0u8; FILL_CHUNK];
+    let mut off = 0u64;
+    while off < size {
+        let n = (size - off).min(FILL_CHUNK as u64) as usize;
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), off)?;
+        off += n as u64;
+    }
+    file.sync_all()?;
+    fs.sync_dir(&shared.dir)?;
+    Ok(())
+}
+
+fn archive_job(shared: &Shared, seg: SegInfo) {
+    let (Some(dir), Some(end)) = (shared.opts.archive_dir.as_ref(), seg.end) else { return };
+    match archive_segment(shared.fs.as_ref(), &seg.path, seg.first_lsn, end, shared.log_id, dir) {
+        Ok(path) => {
+            tracing::debug!(archive = %path.display(), "wal segment archived");
+            let mut segs = lock(&shared.segments);
+            let mut recycle = None;
+            if let Some(pos) = segs.iter().position(|s| s.first_lsn == seg.first_lsn) {
+                if let Some(s) = segs.get_mut(pos) {
+                    s.archived = true;
+                    if s.released {
+                        recycle = Some(segs.remove(pos).path);
+                    }
+                }
+            }
+            drop(segs);
+            if let Some(path) = recycle {
+                lock(&shared.manager).to_recycle.push_back(path);
+            }
+        }
+        Err(e) => {
+            // The segment stays (it is not recycled unarchived); retried at the next open.
+            tracing::error!(error = %e, segment = %seg.path.display(), "wal archiving failed");
+        }
+    }
+}
+
+fn recycle(shared: &Shared, path: PathBuf) {
+    let fs = shared.fs.as_ref();
+    let keep = {
+        let m = lock(&shared.manager);
+        m.ready.len() < shared.opts.max_spare_segments && !m.shutdown
+    };
+    let result = if keep {
+        let id = {
+            let mut m = lock(&shared.manager);
+            m.next_spare_id += 1;
+            m.next_spare_id
+        };
+        let spare = shared.dir.join(spare_name(id));
+        fs.rename(&path, &spare).and_then(|()| fs.sync_dir(&shared.dir)).map(|()| Some(spare))
+    } else {
+        fs.remove_file(&path).and_then(|()| fs.sync_dir(&shared.dir)).map(|()| None)
+    };
+    match result {
+        Ok(Some(spare)) => lock(&shared.manager).ready.push_back(spare),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, segment = %path.display(), "could not recycle a released wal segment"),
+    }
+}

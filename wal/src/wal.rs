@@ -1,0 +1,413 @@
+//! The public handle: opening (recovery), appending, syncing, releasing, replaying, closing.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+
+use orbit_env::{FileSystem, OpenMode};
+use tokio::sync::oneshot;
+
+use crate::archive::archive_name;
+use crate::format::{payload_crc, Lsn};
+use crate::io::{EnvIo, SegmentIo, UringIo};
+use crate::replay::Replay;
+use crate::segment::{parse_segment_name, parse_spare_name, read_header, SegmentCursor};
+use crate::shared::{lock, ManagerState, Op, Pending, Queue, SegInfo, Shared, Stats};
+use crate::writer::{activate, take_spare, Active, Writer};
+use crate::{Backend, Error, Result, WalOptions, MAX_QUEUED_BYTES};
+
+/// A write-ahead log. Appends from any thread; one writer thread does the I/O.
+pub struct Wal {
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    manager: Option<JoinHandle<()>>,
+    /// What `open` found, for logs and replay.
+    recovered: Recovered,
+}
+
+/// What recovery found when the log was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Oldest LSN held.
+    pub first_lsn: Lsn,
+    /// End of the log found on disk: new appends start here.
+    pub end_lsn: Lsn,
+    /// Segment files found.
+    pub segments: usize,
+}
+
+/// Counters and positions of a running log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalStats {
+    /// `"uring"` or `"std"`.
+    pub backend: &'static str,
+    /// End of the log as written.
+    pub written_lsn: Lsn,
+    /// End of the log as durable.
+    pub durable_lsn: Lsn,
+    /// Write groups written.
+    pub groups: u64,
+    /// Records appended.
+    pub records: u64,
+    /// Bytes written (frames included).
+    pub bytes: u64,
+    /// fdatasync calls on segments.
+    pub syncs: u64,
+    /// Segment switches.
+    pub segment_switches: u64,
+    /// Times the writer had to wait for a spare segment.
+    pub spare_waits: u64,
+    /// Live segment files.
+    pub segments: usize,
+    /// Whether an I/O failure has poisoned the log.
+    pub poisoned: bool,
+}
+
+/// The pending outcome of an append: wait on it, or `.await` it.
+#[derive(Debug)]
+pub struct AppendHandle {
+    rx: oneshot::Receiver<Result<Lsn>>,
+}
+
+impl AppendHandle {
+    /// Blocks until the record is acknowledged (durable in `sync` mode). Must not be called
+    /// from inside an async runtime; `.await` the handle there.
+    pub fn wait(self) -> Result<Lsn> {
+        self.rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+}
+
+impl Future for AppendHandle {
+    type Output = Result<Lsn>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+fn new_log_id(opts: &WalOptions) -> u64 {
+    opts.new_log_id.unwrap_or_else(rand::random)
+}
+
+impl Wal {
+    /// Opens (recovering) or creates the log in `dir`.
+    ///
+    /// Recovery reads every segment header, finds the end of the newest segment (truncating a
+    /// torn tail, refusing damaged acknowledged data), makes that end durable, and starts a
+    /// fresh segment there, so bytes past a torn tail are never reused.
+    pub fn open(fs: Arc<dyn FileSystem>, dir: impl AsRef<Path>, opts: WalOptions) -> Result<Wal> {
+        opts.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        fs.create_dir_all(&dir)?;
+        let names = fs.list_dir(&dir)?;
+        let mut segment_lsns: Vec<Lsn> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+        segment_lsns.sort_unstable();
+        let mut log_id = None;
+        for &first in &segment_lsns {
+            let path = dir.join(crate::segment::segment_name(first));
+            let header = read_header(fs.open(&path, OpenMode::Read)?.as_ref())?;
+            if header.first_lsn != first {
+                return Err(Error::corruption(&path, 24, "segment header names another lsn than its file name"));
+            }
+            if *log_id.get_or_insert(header.log_id) != header.log_id {
+                return Err(Error::corruption(&path, 16, "segment belongs to another log (log id differs)"));
+            }
+        }
+        let (end_lsn, log_id) = match segment_lsns.last() {
+            None => (0, new_log_id(&opts)),
+            Some(&last) => {
+                let path = dir.join(crate::segment::segment_name(last));
+                let mut cursor = SegmentCursor::load(fs.as_ref(), &path, None)?;
+                while cursor.next_record()?.is_some() {}
+                // What survived a process crash may still sit in the page cache only.
+                fs.open(&path, OpenMode::ReadWrite)?.sync_data()?;
+                (cursor.lsn(), log_id.unwrap_or_else(|| new_log_id(&opts)))
+            }
+        };
+        // An empty newest segment holds nothing: the new active segment, which starts at the
+        // same LSN and so has the same name, replaces it by rename.
+        if segment_lsns.last() == Some(&end_lsn) {
+            segment_lsns.pop();
+        }
+        let mut segments: Vec<SegInfo> = Vec::new();
+        for (i, &first) in segment_lsns.iter().enumerate() {
+            let end = segment_lsns.get(i + 1).copied().unwrap_or(end_lsn);
+            let archived = match &opts.archive_dir {
+                Some(a) => fs.exists(&a.join(archive_name(first, end)))?,
+                None => false,
+            };
+            let path = dir.join(crate::segment::segment_name(first));
+            segments.push(SegInfo { first_lsn: first, path, end: Some(end), archived, released: false });
+        }
+        let mut manager = ManagerState::default();
+        for name in &names {
+            if let Some(id) = parse_spare_name(name) {
+                manager.next_spare_id = manager.next_spare_id.max(id);
+                let path = dir.join(name);
+                let len = fs.open(&path, OpenMode::Read)?.len()?;
+                if len == opts.segment_size && manager.ready.len() < opts.max_spare_segments {
+                    manager.ready.push_back(path);
+                } else {
+                    fs.remove_file(&path)?;
+                }
+            } else if name.ends_with(".tmp") {
+                fs.remove_file(&dir.join(name))?;
+            }
+        }
+        if opts.archive_dir.is_some() {
+            manager.to_archive = segments.iter().filter(|s| !s.archived).cloned().collect();
+        }
+        let io = choose_backend(&opts, fs.as_ref(), &dir)?;
+        let recovered = Recovered {
+            first_lsn: segment_lsns.first().copied().unwrap_or(end_lsn),
+            end_lsn,
+            segments: segment_lsns.len(),
+        };
+        tracing::info!(
+            dir = %dir.display(), backend = io.name(), log_id = format_args!("{log_id:016x}"),
+            first_lsn = recovered.first_lsn, end_lsn, segments = recovered.segments, "wal opened"
+        );
+        let shared = Arc::new(Shared {
+            fs,
+            dir: dir.clone(),
+            opts,
+            log_id,
+            backend: io.name(),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            written_lsn: AtomicU64::new(end_lsn),
+            durable_lsn: AtomicU64::new(end_lsn),
+            poisoned: AtomicBool::new(false),
+            poison_cause: Mutex::new(None),
+            segments: Mutex::new(segments),
+            manager: Mutex::new(manager),
+            manager_cv: Condvar::new(),
+            stats: Stats::default(),
+        });
+        let manager = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("wal-manager".into())
+                .spawn(move || crate::manager::run(shared))
+                .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &dir, e)))?
+        };
+        let mut wal = Wal { shared: Arc::clone(&shared), writer: None, manager: Some(manager), recovered };
+        let spare = take_spare(&shared)?;
+        let file = activate(&shared, &spare, end_lsn)?;
+        lock(&shared.segments).push(SegInfo {
+            first_lsn: end_lsn,
+            path: dir.join(crate::segment::segment_name(end_lsn)),
+            end: None,
+            archived: false,
+            released: false,
+        });
+        let writer = Writer::new(Arc::clone(&shared), io, Active { file, first_lsn: end_lsn }, end_lsn);
+        wal.writer = Some(
+            std::thread::Builder::new()
+                .name("wal-writer".into())
+                .spawn(move || writer.run())
+                .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &dir, e)))?,
+        );
+        shared.manager_cv.notify_all();
+        Ok(wal)
+    }
+
+    /// What recovery found.
+    pub fn recovered(&self) -> Recovered {
+        self.recovered
+    }
+
+    /// The largest payload this log accepts.
+    pub fn max_record_len(&self) -> u64 {
+        self.shared.opts.max_record_len()
+    }
+
+    /// Queues `payload` for the writer. The handle resolves to the record's LSN once it is
+    /// acknowledged under the log's sync mode. Blocks while the queue is full.
+    pub fn append(&self, payload: Vec<u8>) -> Result<AppendHandle> {
+        let len = payload.len() as u64;
+        let max = self.max_record_len();
+        if len > max {
+            return Err(Error::RecordTooLarge { len, max });
+        }
+        self.shared.check_poison()?;
+        let crc = payload_crc(&payload);
+        let (tx, rx) = oneshot::channel();
+        let mut q = lock(&self.shared.queue);
+        while q.bytes > 0 && q.bytes + len > MAX_QUEUED_BYTES && !q.closing {
+            q = self.shared.space.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        if q.closing {
+            return Err(Error::Closed);
+        }
+        q.bytes += len;
+        q.ops.push_back(Op::Append(Pending { payload, payload_crc: crc, done: tx }));
+        drop(q);
+        self.shared.work.notify_one();
+        Ok(AppendHandle { rx })
+    }
+
+    /// Appends and waits for the acknowledgement.
+    pub fn append_wait(&self, payload: Vec<u8>) -> Result<Lsn> {
+        self.append(payload)?.wait()
+    }
+
+    /// Makes every record appended before this call durable, whatever the sync mode.
+    /// Returns the durable end of the log.
+    pub fn sync(&self) -> Result<Lsn> {
+        self.shared.check_poison()?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.closing {
+                return Err(Error::Closed);
+            }
+            q.ops.push_back(Op::Sync(tx));
+        }
+        self.shared.work.notify_one();
+        rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Declares that records before `upto` are no longer needed (their effects are durable
+    /// elsewhere). Closed segments entirely before it are recycled, after archiving if that is
+    /// on. Returns how many segments were released.
+    pub fn release(&self, upto: Lsn) -> usize {
+        let archiving = self.shared.opts.archive_dir.is_some();
+        let mut recycle = Vec::new();
+        let mut released = 0;
+        {
+            let mut segs = lock(&self.shared.segments);
+            segs.retain_mut(|s| match s.end {
+                Some(end) if end <= upto && !s.released => {
+                    s.released = true;
+                    released += 1;
+                    if archiving && !s.archived {
+                        true
+                    } else {
+                        recycle.push(s.path.clone());
+                        false
+                    }
+                }
+                _ => true,
+            });
+        }
+        if !recycle.is_empty() {
+            lock(&self.shared.manager).to_recycle.extend(recycle);
+            self.shared.manager_cv.notify_all();
+        }
+        released
+    }
+
+    /// Reads the log from `from` (a record boundary, or the first LSN) to its end as written
+    /// when this is called.
+    pub fn replay(&self, from: Lsn) -> Result<Replay> {
+        let end = self.shared.written_lsn.load(Ordering::Acquire);
+        let segs: Vec<(PathBuf, Lsn, Lsn)> = lock(&self.shared.segments)
+            .iter()
+            .filter(|s| !s.released)
+            .map(|s| (s.path.clone(), s.first_lsn, s.end.unwrap_or(end)))
+            .collect();
+        let first = segs.first().map(|s| s.1).unwrap_or(end);
+        if from < first || from > end {
+            return Err(Error::LsnOutOfRange { lsn: from, first, end });
+        }
+        Ok(Replay::new(Arc::clone(&self.shared.fs), segs, from))
+    }
+
+    /// The oldest LSN still held (not released).
+    pub fn first_lsn(&self) -> Lsn {
+        let segs = lock(&self.shared.segments);
+        segs.iter().find(|s| !s.released).map(|s| s.first_lsn).unwrap_or_else(|| self.written_lsn())
+    }
+
+    /// End of the log as made durable.
+    pub fn durable_lsn(&self) -> Lsn {
+        self.shared.durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// End of the log as written.
+    pub fn written_lsn(&self) -> Lsn {
+        self.shared.written_lsn.load(Ordering::Acquire)
+    }
+
+    /// The log's identity.
+    pub fn log_id(&self) -> u64 {
+        self.shared.log_id
+    }
+
+    /// Counters and positions.
+    pub fn stats(&self) -> WalStats {
+        let s = &self.shared.stats;
+        WalStats {
+            backend: self.shared.backend,
+            written_lsn: self.written_lsn(),
+            durable_lsn: self.durable_lsn(),
+            groups: s.groups.load(Ordering::Relaxed),
+            records: s.records.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            syncs: s.syncs.load(Ordering::Relaxed),
+            segment_switches: s.segment_switches.load(Ordering::Relaxed),
+            spare_waits: s.spare_waits.load(Ordering::Relaxed),
+            segments: lock(&self.shared.segments).len(),
+            poisoned: self.shared.poisoned.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Writes and syncs everything queued, then stops the threads. Dropping the log does the
+    /// same; `close` also reports a final sync failure.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown();
+        self.shared.check_poison()
+    }
+
+    fn shutdown(&mut self) {
+        lock(&self.shared.queue).closing = true;
+        self.shared.work.notify_all();
+        self.shared.space.notify_all();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        lock(&self.shared.manager).shutdown = true;
+        self.shared.manager_cv.notify_all();
+        if let Some(m) = self.manager.take() {
+            let _ = m.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn choose_backend(opts: &WalOptions, fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn SegmentIo>> {
+    // Whether the file system hands out real descriptors (the simulated disk does not).
+    let probe_path = dir.join("backend-probe.tmp");
+    let has_fd = {
+        let probe = fs.open(&probe_path, OpenMode::Create)?;
+        let has = probe.raw_fd().is_some();
+        drop(probe);
+        fs.remove_file(&probe_path)?;
+        has
+    };
+    match opts.backend {
+        Backend::Std => Ok(Box::new(EnvIo)),
+        Backend::Uring if !has_fd => Err(Error::InvalidConfig(
+            "the io_uring backend needs a real file system".into(),
+        )),
+        Backend::Uring => UringIo::new().map(|u| Box::new(u) as Box<dyn SegmentIo>).map_err(Error::UringUnavailable),
+        Backend::Auto if !has_fd => Ok(Box::new(EnvIo)),
+        Backend::Auto => match UringIo::new() {
+            Ok(u) => Ok(Box::new(u)),
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring unavailable; the wal uses the portable pwritev backend");
+                Ok(Box::new(EnvIo))
+            }
+        },
+    }
+}

@@ -1,0 +1,339 @@
+//! The writer thread: drains the queue into write groups, one write (and one fdatasync in
+//! `sync` mode) per group, and completes every waiter of the group at once.
+//!
+//! Invariants:
+//! - LSNs are assigned here, in queue order, contiguously across segments;
+//! - a group never spans segments, and always starts with a `GROUP` frame carrying the LSN that
+//!   was durable before it;
+//! - after a failed write or sync nothing else is written: the log is poisoned, the group's
+//!   waiters learn their outcome is unknown, and later appends are refused.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use orbit_env::{File, OpenMode};
+
+use crate::format::{encode_group, encode_record, frame_size, Kind, Lsn, SegmentHeader, GROUP_FRAME_SIZE, SEGMENT_HEADER_SIZE};
+use crate::io::SegmentIo;
+use crate::segment::segment_name;
+use crate::shared::{lock, Op, Pending, SegInfo, Shared};
+use crate::{Error, Result, SyncMode, MAX_GROUP_BYTES, MAX_GROUP_RECORDS};
+
+/// The segment being appended to.
+pub(crate) struct Active {
+    pub file: Arc<dyn File>,
+    pub first_lsn: Lsn,
+}
+
+pub(crate) struct Writer {
+    pub shared: Arc<Shared>,
+    pub io: Box<dyn SegmentIo>,
+    pub active: Active,
+    pub next_lsn: Lsn,
+    pub durable_lsn: Lsn,
+    pub last_sync: Instant,
+    buf: Vec<u8>,
+    lsns: Vec<Lsn>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, io: Box<dyn SegmentIo>, active: Active, next_lsn: Lsn) -> Writer {
+        Writer {
+            shared,
+            io,
+            active,
+            next_lsn,
+            durable_lsn: next_lsn,
+            last_sync: Instant::now(),
+            buf: Vec::new(),
+            lsns: Vec::new(),
+        }
+    }
+
+    fn dirty(&self) -> bool {
+        self.durable_lsn < self.next_lsn
+    }
+
+    /// The thread body: runs until the log is closed and the queue is drained.
+    pub(crate) fn run(mut self) {
+        loop {
+            let (ops, closing) = self.take_ops();
+            let mut group: Vec<Pending> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Append(p) => group.push(p),
+                    Op::Sync(done) => {
+                        self.write_all(std::mem::take(&mut group));
+                        let _ = done.send(self.sync_now().map(|()| self.durable_lsn));
+                    }
+                }
+            }
+            self.write_all(group);
+            if let SyncMode::Periodic(every) = self.shared.opts.sync_mode {
+                if self.dirty() && self.last_sync.elapsed() >= every {
+                    let _ = self.sync_now();
+                }
+            }
+            if closing {
+                let _ = self.sync_now();
+                return;
+            }
+        }
+    }
+
+    /// Waits for work and takes a bounded batch of it. Returns whether the log is closing and
+    /// the queue is now empty.
+    fn take_ops(&self) -> (Vec<Op>, bool) {
+        let mut q = lock(&self.shared.queue);
+        while q.ops.is_empty() && !q.closing {
+            match self.shared.opts.sync_mode {
+                SyncMode::Periodic(every) if self.dirty() => {
+                    let wait = every.saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(1));
+                    let (guard, timeout) =
+                        self.shared.work.wait_timeout(q, wait).unwrap_or_else(|p| p.into_inner());
+                    q = guard;
+                    if timeout.timed_out() {
+                        return (Vec::new(), false);
+                    }
+                }
+                _ => q = self.shared.work.wait(q).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+        let mut ops = Vec::new();
+        let (mut bytes, mut records) = (0u64, 0usize);
+        while let Some(op) = q.ops.front() {
+            if let Op::Append(p) = op {
+                let len = p.payload.len() as u64;
+                if records > 0 && (bytes + len > MAX_GROUP_BYTES || records >= MAX_GROUP_RECORDS) {
+                    break;
+                }
+                bytes += len;
+                records += 1;
+            }
+            if let Some(op) = q.ops.pop_front() {
+                ops.push(op);
+            }
+        }
+        q.bytes -= bytes;
+        let closing = q.closing && q.ops.is_empty();
+        drop(q);
+        self.shared.space.notify_all();
+        (ops, closing)
+    }
+
+    /// Writes `items` as one or more groups, switching segments as they fill.
+    fn write_all(&mut self, mut items: Vec<Pending>) {
+        while !items.is_empty() {
+            if let Err(e) = self.shared.check_poison() {
+                fail_all(items, || Error::Poisoned { cause: poison_cause(&e) });
+                return;
+            }
+            let segment_end = self.active.first_lsn + (self.shared.opts.segment_size - SEGMENT_HEADER_SIZE);
+            let mut room = segment_end - self.next_lsn;
+            let mut fit = 0;
+            if room >= GROUP_FRAME_SIZE {
+                room -= GROUP_FRAME_SIZE;
+                for p in &items {
+                    let size = frame_size(p.payload.len() as u64);
+                    if size > room {
+                        break;
+                    }
+                    room -= size;
+                    fit += 1;
+                }
+            }
+            if fit == 0 {
+                if let Err(e) = self.switch_segment() {
+                    let cause = e.to_string();
+                    tracing::warn!(error = %cause, "wal segment switch failed");
+                    fail_all(items, || match &e {
+                        Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+                        _ => Error::Env(orbit_env::Error::io(
+                            "switch segment",
+                            &self.shared.dir,
+                            std::io::Error::other(cause.clone()),
+                        )),
+                    });
+                    return;
+                }
+                continue;
+            }
+            let rest = items.split_off(fit);
+            self.write_group(items);
+            items = rest;
+        }
+    }
+
+    fn write_group(&mut self, group: Vec<Pending>) {
+        self.buf.clear();
+        self.lsns.clear();
+        encode_group(&mut self.buf, self.next_lsn, self.durable_lsn, self.shared.opts.clock.unix_millis());
+        for p in &group {
+            let lsn = self.next_lsn + self.buf.len() as u64;
+            self.lsns.push(lsn);
+            encode_record(&mut self.buf, lsn, Kind::Data, &p.payload, p.payload_crc);
+        }
+        let offset = SEGMENT_HEADER_SIZE + (self.next_lsn - self.active.first_lsn);
+        let sync = self.shared.opts.sync_mode == SyncMode::Sync;
+        let result = self.io.write(self.active.file.as_ref(), offset, &self.buf, sync);
+        match result {
+            Ok(()) => {
+                self.next_lsn += self.buf.len() as u64;
+                self.shared.written_lsn.store(self.next_lsn, Ordering::Release);
+                if sync {
+                    self.mark_synced();
+                }
+                let stats = &self.shared.stats;
+                stats.groups.fetch_add(1, Ordering::Relaxed);
+                stats.records.fetch_add(group.len() as u64, Ordering::Relaxed);
+                stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+                for (p, lsn) in group.into_iter().zip(self.lsns.iter()) {
+                    let _ = p.done.send(Ok(*lsn));
+                }
+            }
+            Err(e) => {
+                let cause = format!("{e}: {}", source_text(&e));
+                self.shared.poison(&cause);
+                fail_all(group, || Error::Indeterminate { cause: cause.clone() });
+            }
+        }
+    }
+
+    fn mark_synced(&mut self) {
+        self.durable_lsn = self.next_lsn;
+        self.last_sync = Instant::now();
+        self.shared.durable_lsn.store(self.next_lsn, Ordering::Release);
+        self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes everything written durable. A failure poisons the log.
+    fn sync_now(&mut self) -> Result<()> {
+        self.shared.check_poison()?;
+        if !self.dirty() {
+            return Ok(());
+        }
+        match self.io.sync(self.active.file.as_ref()) {
+            Ok(()) => {
+                self.mark_synced();
+                Ok(())
+            }
+            Err(e) => {
+                let cause = format!("{e}: {}", source_text(&e));
+                self.shared.poison(&cause);
+                Err(Error::Indeterminate { cause })
+            }
+        }
+    }
+
+    /// Closes the active segment (durably) and starts the next one from a prepared spare.
+    fn switch_segment(&mut self) -> Result<()> {
+        self.sync_now()?;
+        let spare = take_spare(&self.shared)?;
+        let file = activate(&self.shared, &spare, self.next_lsn)?;
+        let old_first = self.active.first_lsn;
+        self.active = Active { file, first_lsn: self.next_lsn };
+        let closed = {
+            let mut segs = lock(&self.shared.segments);
+            let mut closed = None;
+            if let Some(s) = segs.iter_mut().find(|s| s.first_lsn == old_first) {
+                s.end = Some(self.next_lsn);
+                closed = Some(s.clone());
+            }
+            segs.push(SegInfo {
+                first_lsn: self.next_lsn,
+                path: self.shared.dir.join(segment_name(self.next_lsn)),
+                end: None,
+                archived: false,
+                released: false,
+            });
+            closed
+        };
+        self.shared.stats.segment_switches.fetch_add(1, Ordering::Relaxed);
+        if let (Some(closed), true) = (closed, self.shared.opts.archive_dir.is_some()) {
+            lock(&self.shared.manager).to_archive.push_back(closed);
+        }
+        self.shared.manager_cv.notify_all();
+        Ok(())
+    }
+}
+
+fn poison_cause(e: &Error) -> String {
+    match e {
+        Error::Poisoned { cause } => cause.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The text of an error's source chain, for messages handed to many waiters.
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+fn fail_all(items: Vec<Pending>, err: impl Fn() -> Error) {
+    for p in items {
+        let _ = p.done.send(Err(err()));
+    }
+}
+
+/// Takes a prepared spare, waiting for the manager if none is ready.
+pub(crate) fn take_spare(shared: &Shared) -> Result<PathBuf> {
+    let mut m = lock(&shared.manager);
+    let mut waited = false;
+    loop {
+        if let Some(path) = m.ready.pop_front() {
+            drop(m);
+            shared.manager_cv.notify_all();
+            return Ok(path);
+        }
+        if let Some(cause) = m.spare_error.take() {
+            return Err(Error::Env(orbit_env::Error::io(
+                "prepare segment",
+                &shared.dir,
+                std::io::Error::other(cause),
+            )));
+        }
+        if m.shutdown {
+            return Err(Error::Closed);
+        }
+        if !waited {
+            shared.stats.spare_waits.fetch_add(1, Ordering::Relaxed);
+            waited = true;
+        }
+        shared.manager_cv.notify_all();
+        m = shared.manager_cv.wait(m).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// Turns a spare into the segment starting at `first_lsn`: header written and synced while the
+/// file still has its spare name, then renamed and the directory synced. A visible segment name
+/// therefore always has a valid header. On failure the spare is discarded.
+pub(crate) fn activate(shared: &Shared, spare: &std::path::Path, first_lsn: Lsn) -> Result<Arc<dyn File>> {
+    let fs = shared.fs.as_ref();
+    let result = (|| -> Result<Arc<dyn File>> {
+        let file = fs.open(spare, OpenMode::ReadWrite)?;
+        let header = SegmentHeader {
+            log_id: shared.log_id,
+            first_lsn,
+            segment_size: shared.opts.segment_size,
+            created_unix_ms: shared.opts.clock.unix_millis(),
+        };
+        file.write_all_at(&header.encode(), 0)?;
+        file.sync_data()?;
+        let path = shared.dir.join(segment_name(first_lsn));
+        fs.rename(spare, &path)?;
+        fs.sync_dir(&shared.dir)?;
+        Ok(file)
+    })();
+    if result.is_err() {
+        let _ = fs.remove_file(spare);
+    }
+    result
+}
