@@ -1,0 +1,185 @@
+//! The log on a real disk: byte-identical output from every backend, and recovery after
+//! SIGKILL of a process that was appending in `sync` mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orbit_env::{FileSystem, ManualClock, OpenMode, RealFs, SimFs};
+use orbit_wal::{Backend, SyncMode, Wal, WalOptions};
+use rand::{Rng, SeedableRng};
+
+fn segment_bytes(fs: &dyn FileSystem, dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for name in fs.list_dir(dir).unwrap() {
+        if name.ends_with(".wal") && !name.starts_with("spare") {
+            let f = fs.open(&dir.join(&name), OpenMode::Read).unwrap();
+            let mut buf = vec![0u8; f.len().unwrap() as usize];
+            f.read_exact_at(&mut buf, 0).unwrap();
+            out.insert(name, buf);
+        }
+    }
+    out
+}
+
+fn deterministic_log(fs: Arc<dyn FileSystem>, dir: &Path, backend: Backend) -> String {
+    let opts = WalOptions {
+        backend,
+        segment_size: 64 << 10,
+        clock: Arc::new(ManualClock::new(1_750_000_000_000)),
+        new_log_id: Some(0x0b17),
+        ..WalOptions::default()
+    };
+    let wal = Wal::open(fs, dir, opts).unwrap();
+    let name = wal.stats().backend;
+    // One record per group: wait for each acknowledgement before the next append.
+    for i in 0..1500u32 {
+        let payload: Vec<u8> = (0..(i % 257)).map(|j| (i ^ j) as u8).collect();
+        wal.append_wait(payload).unwrap();
+    }
+    wal.close().unwrap();
+    name.to_string()
+}
+
+#[test]
+fn every_backend_writes_identical_segments() {
+    let sim = SimFs::new();
+    let sim_dir = Path::new("/wal");
+    assert_eq!(deterministic_log(sim.shared(), sim_dir, Backend::Auto), "std");
+    let reference = segment_bytes(&sim, sim_dir);
+    assert!(reference.len() >= 3, "the test must cross segments");
+
+    let mut backends = vec![Backend::Std];
+    if orbit_wal::uring_available() {
+        backends.push(Backend::Uring);
+    } else {
+        eprintln!("io_uring is unavailable here: comparing the std backend only");
+    }
+    for backend in backends {
+        let tmp = tempfile::tempdir().unwrap();
+        let used = deterministic_log(RealFs::shared(), tmp.path(), backend);
+        let real = segment_bytes(&RealFs, tmp.path());
+        assert_eq!(real.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>(), "{used}");
+        for (name, bytes) in &reference {
+            assert!(real[name] == *bytes, "segment {name} differs between the simulated disk and {used}");
+        }
+    }
+}
+
+const CHILD_DIR: &str = "ORBIT_WAL_CRASH_DIR";
+const CHILD_BACKEND: &str = "ORBIT_WAL_CRASH_BACKEND";
+const WRITERS: u8 = 4;
+
+fn crash_payload(writer: u8, seq: u64) -> Vec<u8> {
+    let mut p = vec![writer];
+    p.extend_from_slice(&seq.to_le_bytes());
+    p.extend((0..(seq % 300)).map(|j| (j as u8).wrapping_mul(writer).wrapping_add(seq as u8)));
+    p
+}
+
+fn parse_payload(p: &[u8]) -> (u8, u64) {
+    let writer = p[0];
+    let seq = u64::from_le_bytes(p[1..9].try_into().unwrap());
+    assert_eq!(p, crash_payload(writer, seq).as_slice(), "garbled record");
+    (writer, seq)
+}
+
+fn crash_opts(backend: Backend) -> WalOptions {
+    WalOptions { backend, sync_mode: SyncMode::Sync, segment_size: 256 << 10, ..WalOptions::default() }
+}
+
+/// Reads the whole log: the next sequence number of each writer, checking on the way that each
+/// writer's records are contiguous from 0 and well-formed.
+fn recover(dir: &Path, backend: Backend) -> (Vec<u64>, Vec<(u8, u64)>) {
+    let wal = Wal::open(RealFs::shared(), dir, crash_opts(backend)).unwrap();
+    let mut next = vec![0u64; WRITERS as usize];
+    let mut all = Vec::new();
+    for r in wal.replay(wal.first_lsn()).unwrap() {
+        let (w, seq) = parse_payload(&r.unwrap().payload);
+        assert_eq!(seq, next[w as usize], "writer {w}: a record is missing or duplicated");
+        next[w as usize] += 1;
+        all.push((w, seq));
+    }
+    (next, all)
+}
+
+/// The child: appends from several threads forever, printing each acknowledgement.
+#[test]
+#[ignore = "run by kill9_never_loses_an_acknowledged_record as a child process"]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let backend: Backend = std::env::var(CHILD_BACKEND).unwrap().parse().unwrap();
+    let (next, _) = recover(Path::new(&dir), backend);
+    let wal = Arc::new(Wal::open(RealFs::shared(), &dir, crash_opts(backend)).unwrap());
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    println!("ready");
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (wal, out) = (Arc::clone(&wal), Arc::clone(&out));
+            let mut seq = next[w as usize];
+            std::thread::spawn(move || loop {
+                wal.append_wait(crash_payload(w, seq)).unwrap();
+                let mut o = out.lock().unwrap();
+                writeln!(o, "ack {w} {seq}").unwrap();
+                o.flush().unwrap();
+                seq += 1;
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn kill9_never_loses_an_acknowledged_record() {
+    let seed: u64 = std::env::var("ORBIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("kill9 test seed: ORBIT_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked: Vec<(u8, u64)> = Vec::new();
+    for round in 0..12 {
+        let backend = if round % 2 == 0 || !orbit_wal::uring_available() { Backend::Std } else { Backend::Uring };
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--include-ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_DIR, tmp.path())
+            .env(CHILD_BACKEND, if backend == Backend::Uring { "uring" } else { "std" })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            let mut ready = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.ends_with("ready") {
+                    ready = true;
+                }
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                if let ["ack", w, s] = parts[..] {
+                    acks.push((w.parse::<u8>().unwrap(), s.parse::<u64>().unwrap()));
+                }
+            }
+            (ready, acks)
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let (ready, acks) = reader.join().unwrap();
+        assert!(ready, "round {round}: the child never started");
+        acked.extend(acks);
+        let (next, all) = recover(tmp.path(), backend);
+        for &(w, seq) in &acked {
+            assert!(seq < next[w as usize], "round {round}: acknowledged record ({w}, {seq}) lost after SIGKILL");
+        }
+        eprintln!("round {round} ({backend:?}): {} acknowledged so far, {} records in the log", acked.len(), all.len());
+    }
+    assert!(acked.len() > 100, "the child acknowledged too little for the test to mean anything");
+}
