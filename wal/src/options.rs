@@ -47,7 +47,8 @@ impl std::str::FromStr for SyncMode {
 /// Which segment-I/O backend the writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// io_uring when it can be set up and the file system has real descriptors, else `Std`.
+    /// The backend measured fastest for buffered segment files: today `Std` (see
+    /// docs/BENCHMARKS.md, "WAL": io_uring's fsync runs on an io-wq worker thread).
     Auto,
     /// io_uring: one vectored write linked to one fdatasync per group. Fails to open without it.
     Uring,

@@ -39,6 +39,8 @@ pub(crate) struct Queue {
     pub ops: VecDeque<Op>,
     pub bytes: u64,
     pub closing: bool,
+    /// The writer is blocked on `work`: only then do appenders pay for a wake-up.
+    pub writer_waiting: bool,
 }
 
 /// One segment file of the live log.

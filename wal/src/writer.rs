@@ -10,10 +10,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use orbit_env::{File, OpenMode};
+use tokio::sync::oneshot;
 
 use crate::format::{encode_group, encode_record, frame_size, Kind, Lsn, SegmentHeader, GROUP_FRAME_SIZE, SEGMENT_HEADER_SIZE};
 use crate::io::SegmentIo;
@@ -27,8 +28,29 @@ pub(crate) struct Active {
     pub first_lsn: Lsn,
 }
 
+/// A waiter and the LSN it is acknowledged with.
+type Ack = (oneshot::Sender<Result<Lsn>>, Lsn);
+
+/// Groups with more waiters than this are acknowledged by the completer thread.
+const INLINE_ACKS: usize = 8;
+
+fn complete(acks: Vec<Ack>) {
+    for (done, lsn) in acks {
+        let _ = done.send(Ok(lsn));
+    }
+}
+
+/// The completer thread: wakes the waiters of large groups off the writer's critical path.
+fn completer(rx: mpsc::Receiver<Vec<Ack>>) {
+    while let Ok(acks) = rx.recv() {
+        complete(acks);
+    }
+}
+
 pub(crate) struct Writer {
     pub shared: Arc<Shared>,
+    completer: Option<mpsc::Sender<Vec<Ack>>>,
+    completer_thread: Option<std::thread::JoinHandle<()>>,
     pub io: Box<dyn SegmentIo>,
     pub active: Active,
     pub next_lsn: Lsn,
@@ -40,8 +62,13 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(shared: Arc<Shared>, io: Box<dyn SegmentIo>, active: Active, next_lsn: Lsn) -> Writer {
+        let (tx, rx) = mpsc::channel();
+        // Without the thread every group is acknowledged inline: slower, never wrong.
+        let completer_thread = std::thread::Builder::new().name("wal-completer".into()).spawn(move || completer(rx)).ok();
         Writer {
             shared,
+            completer: completer_thread.as_ref().map(|_| tx),
+            completer_thread,
             io,
             active,
             next_lsn,
@@ -78,6 +105,10 @@ impl Writer {
             }
             if closing {
                 let _ = self.sync_now();
+                self.completer = None;
+                if let Some(t) = self.completer_thread.take() {
+                    let _ = t.join();
+                }
                 return;
             }
         }
@@ -88,17 +119,22 @@ impl Writer {
     fn take_ops(&self) -> (Vec<Op>, bool) {
         let mut q = lock(&self.shared.queue);
         while q.ops.is_empty() && !q.closing {
+            q.writer_waiting = true;
             match self.shared.opts.sync_mode {
                 SyncMode::Periodic(every) if self.dirty() => {
                     let wait = every.saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(1));
                     let (guard, timeout) =
                         self.shared.work.wait_timeout(q, wait).unwrap_or_else(|p| p.into_inner());
                     q = guard;
+                    q.writer_waiting = false;
                     if timeout.timed_out() {
                         return (Vec::new(), false);
                     }
                 }
-                _ => q = self.shared.work.wait(q).unwrap_or_else(|p| p.into_inner()),
+                _ => {
+                    q = self.shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
+                    q.writer_waiting = false;
+                }
             }
         }
         let mut ops = Vec::new();
@@ -189,9 +225,8 @@ impl Writer {
                 stats.groups.fetch_add(1, Ordering::Relaxed);
                 stats.records.fetch_add(group.len() as u64, Ordering::Relaxed);
                 stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-                for (p, lsn) in group.into_iter().zip(self.lsns.iter()) {
-                    let _ = p.done.send(Ok(*lsn));
-                }
+                let acks: Vec<Ack> = group.into_iter().zip(self.lsns.iter()).map(|(p, l)| (p.done, *l)).collect();
+                self.acknowledge(acks);
             }
             Err(e) => {
                 let cause = format!("{e}: {}", source_text(&e));
@@ -199,6 +234,21 @@ impl Writer {
                 fail_all(group, || Error::Indeterminate { cause: cause.clone() });
             }
         }
+    }
+
+    /// Wakes the waiters of a written group. A large group is handed to the completer thread so
+    /// that this thread can start the next group while dozens of waiters are woken; a small one
+    /// is woken here, where it costs less than the hand-off.
+    fn acknowledge(&mut self, acks: Vec<Ack>) {
+        if acks.len() > INLINE_ACKS {
+            if let Some(tx) = &self.completer {
+                match tx.send(acks) {
+                    Ok(()) => return,
+                    Err(mpsc::SendError(acks)) => return complete(acks),
+                }
+            }
+        }
+        complete(acks);
     }
 
     fn mark_synced(&mut self) {

@@ -1,0 +1,106 @@
+//! Command-line interface. Every flag can also come from an `ORBIT_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use orbit_wal::{Backend, SyncMode};
+
+/// Orbit: a storage-engine-centric database.
+#[derive(Debug, Parser)]
+#[command(name = "orbit", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the data directory, recover it, and serve until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Storage micro-benchmarks (db_bench style).
+    Bench(BenchArgs),
+}
+
+/// Storage options shared by `serve` and `bench`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// When a write is acknowledged: `sync` (after fdatasync), `periodic` (fdatasync every
+    /// --sync-interval-ms), `none`.
+    #[arg(long, env = "ORBIT_SYNC", default_value = "sync", value_parser = parse_sync_kind)]
+    pub sync: SyncKind,
+    /// Interval of the periodic fdatasync, in milliseconds.
+    #[arg(long, env = "ORBIT_SYNC_INTERVAL_MS", default_value_t = 1000)]
+    pub sync_interval_ms: u64,
+    /// WAL I/O backend: `auto` (the fastest measured, today `std`), `uring` (io_uring) or `std`
+    /// (pwritev + fdatasync).
+    #[arg(long, env = "ORBIT_WAL_BACKEND", default_value = "auto")]
+    pub wal_backend: Backend,
+    /// Size of each WAL segment file, in bytes.
+    #[arg(long, env = "ORBIT_WAL_SEGMENT_SIZE", default_value_t = orbit_wal::DEFAULT_SEGMENT_SIZE)]
+    pub wal_segment_size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    Sync,
+    Periodic,
+    None,
+}
+
+fn parse_sync_kind(s: &str) -> Result<SyncKind, String> {
+    match s {
+        "sync" => Ok(SyncKind::Sync),
+        "periodic" => Ok(SyncKind::Periodic),
+        "none" => Ok(SyncKind::None),
+        other => Err(format!("unknown sync mode \"{other}\" (expected sync, periodic or none)")),
+    }
+}
+
+impl StorageArgs {
+    pub fn sync_mode(&self) -> SyncMode {
+        match self.sync {
+            SyncKind::Sync => SyncMode::Sync,
+            SyncKind::Periodic => SyncMode::Periodic(std::time::Duration::from_millis(self.sync_interval_ms.max(1))),
+            SyncKind::None => SyncMode::None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created if missing).
+    #[arg(long, env = "ORBIT_DATA_DIR", default_value = "./orbit-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Comma-separated workloads, run in order: `wal`.
+    pub workloads: String,
+    /// Directory for the benchmark's files (a fresh subdirectory is used and removed).
+    #[arg(long, env = "ORBIT_BENCH_DIR", default_value = "./orbit-bench")]
+    pub data_dir: PathBuf,
+    /// Concurrent writers; a comma-separated list runs each in turn.
+    #[arg(long, default_value = "1", value_delimiter = ',')]
+    pub writers: Vec<usize>,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// WAL backends to measure (`uring`, `std`, `auto`); a comma-separated list runs each.
+    #[arg(long, default_value = "auto", value_delimiter = ',')]
+    pub backend: Vec<Backend>,
+    /// Print one JSON object per result line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Durability of each write: `sync` (the default), `periodic` or `none`.
+    #[arg(long, default_value = "sync", value_parser = parse_sync_kind)]
+    pub sync: SyncKind,
+    /// Segment size for the wal workload, in bytes.
+    #[arg(long, default_value_t = orbit_wal::DEFAULT_SEGMENT_SIZE)]
+    pub wal_segment_size: u64,
+}

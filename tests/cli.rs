@@ -1,0 +1,107 @@
+//! End-to-end tests of the `orbit` binary: `serve` recovers and shuts down cleanly on SIGTERM,
+//! bad flags are refused with a clear message, and `bench wal --json` emits the promised fields.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const ORBIT: &str = env!("CARGO_BIN_EXE_orbit");
+
+/// Starts `orbit serve`, waits until it reports recovery, sends SIGTERM, and returns its log.
+fn serve_once(data_dir: &std::path::Path) -> String {
+    let mut child = Command::new(ORBIT)
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .env("ORBIT_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("waiting for SIGINT or SIGTERM") {
+                let _ = tx.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        child.kill().unwrap();
+        panic!("server never reported recovery:\n{}", reader.join().unwrap());
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(exit.success(), "serve exited with {exit}:\n{log}");
+    log
+}
+
+#[test]
+fn serve_recovers_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = serve_once(&data);
+    assert!(first.contains("stopped cleanly"), "{first}");
+    assert!(data.join("wal").is_dir(), "the data directory must hold the wal");
+    // A second start finds the log the first one left.
+    let second = serve_once(&data);
+    assert!(second.contains("records=0"), "{second}");
+    assert!(second.contains("stopped cleanly"), "{second}");
+}
+
+#[test]
+fn bad_flags_are_refused_with_a_clear_message() {
+    let out = Command::new(ORBIT).args(["serve", "--sync", "sometimes"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown sync mode \"sometimes\""), "{err}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(ORBIT)
+        .args(["bench", "nosuchworkload", "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload \"nosuchworkload\""));
+}
+
+#[test]
+fn environment_variables_set_flags() {
+    let out = Command::new(ORBIT).args(["serve"]).env("ORBIT_SYNC", "never").output().unwrap();
+    assert!(!out.status.success(), "ORBIT_SYNC must be read");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sync mode \"never\""));
+}
+
+#[test]
+fn bench_wal_prints_json_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(ORBIT)
+        .args(["bench", "wal", "--writers", "1,4", "--seconds", "0.3", "--backend", "std", "--json", "--data-dir"])
+        .arg(tmp.path())
+        .env("ORBIT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for (line, writers) in lines.iter().zip([1, 4]) {
+        assert_eq!(line["workload"], "wal");
+        assert_eq!(line["writers"], writers);
+        for field in ["ops_per_sec", "mb_per_sec", "p50_us", "p99_us", "p999_us", "avg_group_size"] {
+            assert!(line[field].as_f64().is_some_and(|v| v > 0.0), "{field} missing or zero in {line}");
+        }
+    }
+    // The benchmark cleans up after itself.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
