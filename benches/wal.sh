@@ -12,7 +12,7 @@ cargo build --release --quiet
 for rep in $(seq 1 "$reps"); do
   fio --name=fdatasync-overwrite --filename="$dir/fio.dat" --size=64m --rw=write --bs=4k \
       --ioengine=sync --fdatasync=1 --runtime="$secs" --time_based --output-format=json \
-    | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; s=json.load(open("/dev/null")) if False else None; print(json.dumps({"workload":"fio-4k-fdatasync","rep":'"$rep"',"ops_per_sec":round(j["iops"]),"p50_us":j["clat_ns"]["percentile"]["50.000000"]/1000}))'
+    | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(json.dumps({"workload":"fio-4k-fdatasync","rep":'"$rep"',"ops_per_sec":round(j["write"]["iops"]),"sync_p50_us":j["sync"]["lat_ns"]["percentile"]["50.000000"]/1000}))'
   ORBIT_LOG=warn ./target/release/orbit bench wal --writers 1,8,64,256 --backend uring,std \
       --seconds "$secs" --record-size 100 --data-dir "$dir" --json
 done

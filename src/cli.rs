@@ -52,17 +52,28 @@ fn parse_sync_kind(s: &str) -> Result<SyncKind, String> {
         "sync" => Ok(SyncKind::Sync),
         "periodic" => Ok(SyncKind::Periodic),
         "none" => Ok(SyncKind::None),
-        other => Err(format!("unknown sync mode \"{other}\" (expected sync, periodic or none)")),
+        other => Err(format!(
+            "unknown sync mode \"{other}\" (expected sync, periodic or none)"
+        )),
+    }
+}
+
+impl SyncKind {
+    /// The WAL's mode for this kind; `interval_ms` applies to `periodic`.
+    pub fn mode(self, interval_ms: u64) -> SyncMode {
+        match self {
+            SyncKind::Sync => SyncMode::Sync,
+            SyncKind::Periodic => {
+                SyncMode::Periodic(std::time::Duration::from_millis(interval_ms.max(1)))
+            }
+            SyncKind::None => SyncMode::None,
+        }
     }
 }
 
 impl StorageArgs {
     pub fn sync_mode(&self) -> SyncMode {
-        match self.sync {
-            SyncKind::Sync => SyncMode::Sync,
-            SyncKind::Periodic => SyncMode::Periodic(std::time::Duration::from_millis(self.sync_interval_ms.max(1))),
-            SyncKind::None => SyncMode::None,
-        }
+        self.sync.mode(self.sync_interval_ms)
     }
 }
 

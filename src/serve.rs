@@ -14,7 +14,8 @@ use crate::cli::ServeArgs;
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let fs: Arc<dyn FileSystem> = RealFs::shared();
     let data_dir = &args.data_dir;
-    fs.create_dir_all(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    fs.create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let opts = WalOptions {
         sync_mode: args.storage.sync_mode(),
         backend: args.storage.wal_backend,
@@ -22,9 +23,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock::new()),
         ..WalOptions::default()
     };
-    let wal = Wal::open(Arc::clone(&fs), data_dir.join("wal"), opts).context("cannot open the write-ahead log")?;
+    let wal = Wal::open(Arc::clone(&fs), data_dir.join("wal"), opts)
+        .context("cannot open the write-ahead log")?;
     let mut records = 0u64;
-    for record in wal.replay(wal.first_lsn()).context("cannot replay the write-ahead log")? {
+    for record in wal
+        .replay(wal.first_lsn())
+        .context("cannot replay the write-ahead log")?
+    {
         record.context("write-ahead log replay failed")?;
         records += 1;
     }
@@ -33,7 +38,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %data_dir.display(), records, end_lsn = stats.written_lsn, backend = stats.backend,
         "recovered; waiting for SIGINT or SIGTERM"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(wait_for_shutdown())?;
     tracing::info!("shutting down");
     wal.close().context("closing the write-ahead log")?;

@@ -35,9 +35,15 @@ fn serve_once(data_dir: &std::path::Path) -> String {
     });
     if rx.recv_timeout(Duration::from_secs(60)).is_err() {
         child.kill().unwrap();
-        panic!("server never reported recovery:\n{}", reader.join().unwrap());
+        panic!(
+            "server never reported recovery:\n{}",
+            reader.join().unwrap()
+        );
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     let log = reader.join().unwrap();
@@ -51,7 +57,10 @@ fn serve_recovers_and_stops_cleanly_on_sigterm() {
     let data = tmp.path().join("data");
     let first = serve_once(&data);
     assert!(first.contains("stopped cleanly"), "{first}");
-    assert!(data.join("wal").is_dir(), "the data directory must hold the wal");
+    assert!(
+        data.join("wal").is_dir(),
+        "the data directory must hold the wal"
+    );
     // A second start finds the log the first one left.
     let second = serve_once(&data);
     assert!(second.contains("records=0"), "{second}");
@@ -60,7 +69,10 @@ fn serve_recovers_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn bad_flags_are_refused_with_a_clear_message() {
-    let out = Command::new(ORBIT).args(["serve", "--sync", "sometimes"]).output().unwrap();
+    let out = Command::new(ORBIT)
+        .args(["serve", "--sync", "sometimes"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown sync mode \"sometimes\""), "{err}");
@@ -77,7 +89,11 @@ fn bad_flags_are_refused_with_a_clear_message() {
 
 #[test]
 fn environment_variables_set_flags() {
-    let out = Command::new(ORBIT).args(["serve"]).env("ORBIT_SYNC", "never").output().unwrap();
+    let out = Command::new(ORBIT)
+        .args(["serve"])
+        .env("ORBIT_SYNC", "never")
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "ORBIT_SYNC must be read");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sync mode \"never\""));
 }
@@ -86,20 +102,48 @@ fn environment_variables_set_flags() {
 fn bench_wal_prints_json_results() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(ORBIT)
-        .args(["bench", "wal", "--writers", "1,4", "--seconds", "0.3", "--backend", "std", "--json", "--data-dir"])
+        .args([
+            "bench",
+            "wal",
+            "--writers",
+            "1,4",
+            "--seconds",
+            "0.3",
+            "--backend",
+            "std",
+            "--json",
+            "--data-dir",
+        ])
         .arg(tmp.path())
         .env("ORBIT_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     for (line, writers) in lines.iter().zip([1, 4]) {
         assert_eq!(line["workload"], "wal");
         assert_eq!(line["writers"], writers);
-        for field in ["ops_per_sec", "mb_per_sec", "p50_us", "p99_us", "p999_us", "avg_group_size"] {
-            assert!(line[field].as_f64().is_some_and(|v| v > 0.0), "{field} missing or zero in {line}");
+        for field in [
+            "ops_per_sec",
+            "mb_per_sec",
+            "p50_us",
+            "p99_us",
+            "p999_us",
+            "avg_group_size",
+        ] {
+            assert!(
+                line[field].as_f64().is_some_and(|v| v > 0.0),
+                "{field} missing or zero in {line}"
+            );
         }
     }
     // The benchmark cleans up after itself.

@@ -21,7 +21,9 @@ pub struct SystemClock {
 impl SystemClock {
     /// A system clock whose monotonic origin is now.
     pub fn new() -> Self {
-        SystemClock { origin: Instant::now() }
+        SystemClock {
+            origin: Instant::now(),
+        }
     }
 }
 
@@ -55,7 +57,10 @@ pub struct ManualClock {
 impl ManualClock {
     /// A manual clock reading `unix_millis` on the wall clock and zero on the monotonic one.
     pub fn new(unix_millis: i64) -> Self {
-        ManualClock { unix_millis: AtomicI64::new(unix_millis), monotonic_nanos: AtomicU64::new(0) }
+        ManualClock {
+            unix_millis: AtomicI64::new(unix_millis),
+            monotonic_nanos: AtomicU64::new(0),
+        }
     }
 
     /// Moves both clocks forward by `by`.

@@ -26,7 +26,11 @@ impl Error {
     /// An I/O error with its operation and path (for backends outside this crate, such as
     /// io_uring, that perform I/O on descriptors this crate opened).
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// The `io::ErrorKind` of the underlying error.
@@ -39,7 +43,9 @@ impl Error {
     /// True when the device is full (ENOSPC).
     pub fn is_no_space(&self) -> bool {
         match self {
-            Error::Io { source, .. } => source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()),
+            Error::Io { source, .. } => {
+                source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
+            }
         }
     }
 

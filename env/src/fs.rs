@@ -45,6 +45,8 @@ pub trait FileSystem: Send + Sync + Debug {
 }
 
 /// An open file. All positions are absolute; there is no cursor, so one handle may be shared.
+// `len` is a fallible file-size query, not a collection length: `is_empty` would mislead.
+#[allow(clippy::len_without_is_empty)]
 pub trait File: Send + Sync + Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at the end).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize>;

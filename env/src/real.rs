@@ -37,7 +37,10 @@ impl FileSystem for RealFs {
             }
         }
         let file = opts.open(path).map_err(|e| Error::io("open", path, e))?;
-        Ok(Arc::new(RealFile { file, path: path.to_path_buf() }))
+        Ok(Arc::new(RealFile {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
@@ -68,7 +71,8 @@ impl FileSystem for RealFs {
 
     fn sync_dir(&self, path: &Path) -> Result<()> {
         let dir = fs::File::open(path).map_err(|e| Error::io("open directory", path, e))?;
-        dir.sync_all().map_err(|e| Error::io("sync directory", path, e))
+        dir.sync_all()
+            .map_err(|e| Error::io("sync directory", path, e))
     }
 
     fn exists(&self, path: &Path) -> Result<bool> {
@@ -93,7 +97,9 @@ impl File for RealFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.file.write_all_at(buf, offset).map_err(|e| Error::io("write", &self.path, e))
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| Error::io("write", &self.path, e))
     }
 
     fn write_vectored_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> Result<()> {
@@ -131,7 +137,9 @@ impl File for RealFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(|e| Error::io("truncate", &self.path, e))
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io("truncate", &self.path, e))
     }
 
     fn allocate(&self, len: u64) -> Result<()> {
@@ -149,7 +157,10 @@ impl File for RealFile {
     }
 
     fn len(&self) -> Result<u64> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| Error::io("stat", &self.path, e))
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io("stat", &self.path, e))
     }
 
     fn path(&self) -> &Path {
@@ -171,10 +182,14 @@ mod tests {
         let fs = RealFs;
         let path = dir.path().join("a");
         let f = fs.open(&path, OpenMode::CreateNew).unwrap();
-        assert!(fs.open(&path, OpenMode::CreateNew).is_err(), "create_new must refuse an existing file");
+        assert!(
+            fs.open(&path, OpenMode::CreateNew).is_err(),
+            "create_new must refuse an existing file"
+        );
         f.allocate(8192).unwrap();
         assert_eq!(f.len().unwrap(), 8192);
-        f.write_vectored_at(&[IoSlice::new(b"hello "), IoSlice::new(b"world")], 10).unwrap();
+        f.write_vectored_at(&[IoSlice::new(b"hello "), IoSlice::new(b"world")], 10)
+            .unwrap();
         f.sync_data().unwrap();
         let mut buf = [0u8; 11];
         f.read_exact_at(&mut buf, 10).unwrap();
@@ -186,11 +201,17 @@ mod tests {
         fs.sync_dir(dir.path()).unwrap();
         assert!(!fs.exists(&path).unwrap());
         fs.hard_link(&moved, &dir.path().join("c")).unwrap();
-        assert_eq!(fs.list_dir(dir.path()).unwrap(), vec!["b".to_string(), "c".to_string()]);
+        assert_eq!(
+            fs.list_dir(dir.path()).unwrap(),
+            vec!["b".to_string(), "c".to_string()]
+        );
         fs.remove_file(&moved).unwrap();
         let err = fs.open(&moved, OpenMode::Read).unwrap_err();
         assert!(err.is_not_found());
         let mut short = [0u8; 4];
-        assert!(f.read_exact_at(&mut short, 8190).is_err(), "reading past the end must fail");
+        assert!(
+            f.read_exact_at(&mut short, 8190).is_err(),
+            "reading past the end must fail"
+        );
     }
 }

@@ -45,7 +45,9 @@ impl FaultKind {
     fn to_io(self) -> io::Error {
         match self {
             FaultKind::Eio => io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()),
-            FaultKind::Enospc => io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()),
+            FaultKind::Enospc => {
+                io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error())
+            }
         }
     }
 }
@@ -156,7 +158,9 @@ pub struct SimFs {
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock cannot leave the maps half-updated in a way that matters
     // to a test harness; keep going rather than cascade panics.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn not_found(op: &'static str, path: &Path) -> Error {
@@ -182,7 +186,12 @@ impl SimFs {
             FaultOp::Write => s.writes,
             FaultOp::Sync => s.syncs,
         };
-        s.faults.push(Fault { op, at: base + nth.max(1), sticky, kind });
+        s.faults.push(Fault {
+            op,
+            at: base + nth.max(1),
+            sticky,
+            kind,
+        });
     }
 
     /// Removes every scripted fault.
@@ -209,14 +218,23 @@ impl SimFs {
             if inodes.contains_key(id) {
                 continue;
             }
-            let Some(inode) = s.inodes.get(id) else { continue };
+            let Some(inode) = s.inodes.get(id) else {
+                continue;
+            };
             let mut image = inode.durable.clone();
             if let Some(rng) = rng.as_mut() {
                 for op in &inode.pending {
                     tear_into(&mut image, op, rng);
                 }
             }
-            inodes.insert(*id, Inode { data: image.clone(), durable: image, pending: Vec::new() });
+            inodes.insert(
+                *id,
+                Inode {
+                    data: image.clone(),
+                    durable: image,
+                    pending: Vec::new(),
+                },
+            );
         }
         let state = State {
             inodes,
@@ -228,13 +246,18 @@ impl SimFs {
             writes: 0,
             syncs: 0,
         };
-        SimFs { state: Arc::new(Mutex::new(state)) }
+        SimFs {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     /// Flips one bit of a file's contents, durably (a bad sector or a cosmic ray).
     pub fn flip_bit(&self, path: &Path, offset: u64, bit: u8) -> Result<()> {
         let mut s = lock(&self.state);
-        let id = *s.names.get(path).ok_or_else(|| not_found("corrupt", path))?;
+        let id = *s
+            .names
+            .get(path)
+            .ok_or_else(|| not_found("corrupt", path))?;
         let inode = s.inode_mut(id);
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
         for image in [&mut inode.data, &mut inode.durable] {
@@ -294,7 +317,11 @@ impl FileSystem for SimFs {
         let existing = s.names.get(path).copied();
         let inode = match (existing, mode) {
             (Some(_), OpenMode::CreateNew) => {
-                return Err(Error::io("open", path, io::Error::from(io::ErrorKind::AlreadyExists)));
+                return Err(Error::io(
+                    "open",
+                    path,
+                    io::Error::from(io::ErrorKind::AlreadyExists),
+                ));
             }
             (Some(id), _) => id,
             (None, OpenMode::Read | OpenMode::ReadWrite) => return Err(not_found("open", path)),
@@ -346,21 +373,34 @@ impl FileSystem for SimFs {
         if !s.parent_exists(to) {
             return Err(not_found("rename", to));
         }
-        let id = s.names.remove(from).ok_or_else(|| not_found("rename", from))?;
+        let id = s
+            .names
+            .remove(from)
+            .ok_or_else(|| not_found("rename", from))?;
         s.names.insert(to.to_path_buf(), id);
         Ok(())
     }
 
     fn remove_file(&self, path: &Path) -> Result<()> {
         let mut s = lock(&self.state);
-        s.names.remove(path).map(|_| ()).ok_or_else(|| not_found("remove", path))
+        s.names
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found("remove", path))
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> Result<()> {
         let mut s = lock(&self.state);
-        let id = *s.names.get(from).ok_or_else(|| not_found("hard-link", from))?;
+        let id = *s
+            .names
+            .get(from)
+            .ok_or_else(|| not_found("hard-link", from))?;
         if s.names.contains_key(to) {
-            return Err(Error::io("hard-link", to, io::Error::from(io::ErrorKind::AlreadyExists)));
+            return Err(Error::io(
+                "hard-link",
+                to,
+                io::Error::from(io::ErrorKind::AlreadyExists),
+            ));
         }
         if !s.parent_exists(to) {
             return Err(not_found("hard-link", to));
@@ -379,8 +419,12 @@ impl FileSystem for SimFs {
         }
         let in_dir = |p: &PathBuf| p.parent() == Some(path);
         s.durable_names.retain(|p, _| !in_dir(p));
-        let now: Vec<(PathBuf, u64)> =
-            s.names.iter().filter(|(p, _)| in_dir(p)).map(|(p, id)| (p.clone(), *id)).collect();
+        let now: Vec<(PathBuf, u64)> = s
+            .names
+            .iter()
+            .filter(|(p, _)| in_dir(p))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
         s.durable_names.extend(now);
         Ok(())
     }
@@ -404,7 +448,11 @@ impl SimFile {
         if self.writable {
             Ok(())
         } else {
-            Err(Error::io(op, &self.path, io::Error::from_raw_os_error(rustix::io::Errno::BADF.raw_os_error())))
+            Err(Error::io(
+                op,
+                &self.path,
+                io::Error::from_raw_os_error(rustix::io::Errno::BADF.raw_os_error()),
+            ))
         }
     }
 
@@ -450,9 +498,15 @@ impl SimFile {
 impl File for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         let s = lock(&self.state);
-        let data = s.inodes.get(&self.inode).map(|i| i.data.as_slice()).unwrap_or_default();
+        let data = s
+            .inodes
+            .get(&self.inode)
+            .map(|i| i.data.as_slice())
+            .unwrap_or_default();
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let Some(avail) = data.get(start..) else { return Ok(0) };
+        let Some(avail) = data.get(start..) else {
+            return Ok(0);
+        };
         let n = avail.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
             dst.copy_from_slice(src);
@@ -490,7 +544,10 @@ impl File for SimFile {
 
     fn len(&self) -> Result<u64> {
         let s = lock(&self.state);
-        Ok(s.inodes.get(&self.inode).map(|i| i.data.len() as u64).unwrap_or(0))
+        Ok(s.inodes
+            .get(&self.inode)
+            .map(|i| i.data.len() as u64)
+            .unwrap_or(0))
     }
 
     fn path(&self) -> &Path {
@@ -530,7 +587,11 @@ mod tests {
         f.write_all_at(b"-lost", 7).unwrap();
         let after = fs.crash(CrashMode::DropUnsynced);
         assert_eq!(read_all(&after, &a), b"durable");
-        assert_eq!(read_all(&fs, &a), b"durable-lost", "the live disk is untouched by crash()");
+        assert_eq!(
+            read_all(&fs, &a),
+            b"durable-lost",
+            "the live disk is untouched by crash()"
+        );
     }
 
     #[test]
@@ -555,15 +616,20 @@ mod tests {
             let (fs, dir) = setup();
             let a = dir.join("a");
             let f = fs.open(&a, OpenMode::CreateNew).unwrap();
-            f.write_all_at(&vec![0u8; 4 * SECTOR_SIZE as usize], 0).unwrap();
+            f.write_all_at(&vec![0u8; 4 * SECTOR_SIZE as usize], 0)
+                .unwrap();
             f.sync_data().unwrap();
             fs.sync_dir(&dir).unwrap();
-            f.write_all_at(&vec![7u8; 4 * SECTOR_SIZE as usize], 0).unwrap();
+            f.write_all_at(&vec![7u8; 4 * SECTOR_SIZE as usize], 0)
+                .unwrap();
             let image = read_all(&fs.crash(CrashMode::Torn { seed }), &a);
             assert_eq!(image.len(), 4 * SECTOR_SIZE as usize);
             for sector in image.chunks(SECTOR_SIZE as usize) {
                 let first = sector[0];
-                assert!(sector.iter().all(|&b| b == first), "seed {seed}: a sector was split");
+                assert!(
+                    sector.iter().all(|&b| b == first),
+                    "seed {seed}: a sector was split"
+                );
             }
         }
     }
@@ -577,7 +643,10 @@ mod tests {
         f.write_all_at(b"doomed", 0).unwrap();
         fs.inject(FaultOp::Sync, 1, FaultKind::Eio, false);
         let err = f.sync_data().unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::IO.raw_os_error()));
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::IO.raw_os_error())
+        );
         // The retry succeeds, but the data it should have covered never becomes durable.
         f.sync_data().unwrap();
         assert_eq!(read_all(&fs.crash(CrashMode::DropUnsynced), &a), b"");
@@ -609,6 +678,9 @@ mod tests {
         assert_eq!(read_all(&fs, &dir.join("a")), b"shared");
         assert!(fs.open(&dir.join("missing/x"), OpenMode::Create).is_err());
         let ro = fs.open(&dir.join("a"), OpenMode::Read).unwrap();
-        assert!(ro.write_all_at(b"no", 0).is_err(), "read-only handles must refuse writes");
+        assert!(
+            ro.write_all_at(b"no", 0).is_err(),
+            "read-only handles must refuse writes"
+        );
     }
 }

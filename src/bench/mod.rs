@@ -8,7 +8,12 @@ mod wal;
 use crate::cli::BenchArgs;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    for workload in args.workloads.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+    for workload in args
+        .workloads
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
         match workload {
             "wal" => wal::run(&args)?,
             other => anyhow::bail!("unknown workload \"{other}\" (available: wal)"),

@@ -7,11 +7,14 @@ use hdrhistogram::Histogram;
 /// A latency histogram in microseconds (1 µs to 60 s, 3 significant digits).
 pub fn histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts; failure here is a programming error.
-    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }
 
 pub fn record(h: &mut Histogram<u64>, d: Duration) {
-    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+    let us = u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, 60_000_000);
     h.saturating_record(us);
 }
 
@@ -23,8 +26,11 @@ pub struct Line {
 
 pub fn print(line: &Line, json: bool) {
     if json {
-        let map: serde_json::Map<String, serde_json::Value> =
-            line.fields.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
+        let map: serde_json::Map<String, serde_json::Value> = line
+            .fields
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect();
         println!("{}", serde_json::Value::Object(map));
     } else {
         println!("{}", line.text);

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use orbit_env::{FileSystem, RealFs};
-use orbit_wal::{Backend, SyncMode, Wal, WalOptions};
+use orbit_wal::{Backend, Wal, WalOptions};
 use serde_json::json;
 
 use super::report::{histogram, print, record, Line};
-use crate::cli::{BenchArgs, SyncKind};
+use crate::cli::BenchArgs;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for &backend in &args.backend {
@@ -28,16 +28,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
 fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result<()> {
     let fs: Arc<dyn FileSystem> = RealFs::shared();
-    let dir: PathBuf = args.data_dir.join(format!("wal-bench-{}", std::process::id()));
+    let dir: PathBuf = args
+        .data_dir
+        .join(format!("wal-bench-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    let sync_mode = match args.sync {
-        SyncKind::Sync => SyncMode::Sync,
-        SyncKind::Periodic => SyncMode::Periodic(Duration::from_secs(1)),
-        SyncKind::None => SyncMode::None,
+    let opts = WalOptions {
+        sync_mode: args.sync.mode(1000),
+        backend,
+        segment_size: args.wal_segment_size,
+        ..WalOptions::default()
     };
-    let opts = WalOptions { sync_mode, backend, segment_size: args.wal_segment_size, ..WalOptions::default() };
     let wal = Arc::new(Wal::open(fs, &dir, opts).context("cannot open the benchmark wal")?);
     let backend_name = wal.stats().backend;
     let stop = Arc::new(AtomicBool::new(false));
@@ -46,17 +48,19 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
     let threads: Vec<_> = (0..writers)
         .map(|_| {
             let (wal, stop, payload) = (Arc::clone(&wal), Arc::clone(&stop), payload.clone());
-            std::thread::spawn(move || -> anyhow::Result<(u64, hdrhistogram::Histogram<u64>)> {
-                let mut h = histogram();
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    wal.append_wait(payload.clone())?;
-                    record(&mut h, t.elapsed());
-                    n += 1;
-                }
-                Ok((n, h))
-            })
+            std::thread::spawn(
+                move || -> anyhow::Result<(u64, hdrhistogram::Histogram<u64>)> {
+                    let mut h = histogram();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        wal.append_wait(payload.clone())?;
+                        record(&mut h, t.elapsed());
+                        n += 1;
+                    }
+                    Ok((n, h))
+                },
+            )
         })
         .collect();
     std::thread::sleep(Duration::from_secs_f64(args.seconds.max(0.1)));
@@ -64,9 +68,12 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
     let mut total = 0u64;
     let mut h = histogram();
     for t in threads {
-        let (n, th) = t.join().map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
+        let (n, th) = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
         total += n;
-        h.add(&th).map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
+        h.add(&th)
+            .map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let stats = wal.stats();
@@ -76,7 +83,11 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
     let ops = total as f64 / elapsed;
     let mb = ops * args.record_size as f64 / 1e6;
     let group = stats.records as f64 / stats.groups.max(1) as f64;
-    let (p50, p99, p999) = (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.value_at_quantile(0.999));
+    let (p50, p99, p999) = (
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+    );
     let sync = format!("{:?}", args.sync).to_lowercase();
     let line = Line {
         fields: vec![

@@ -43,7 +43,10 @@ fn parse_archive_name(name: &str) -> Option<(Lsn, Lsn)> {
     if a.len() != 16 || b.len() != 16 {
         return None;
     }
-    Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
 }
 
 /// Copies the closed segment `[first, end)` at `segment` into `dir`. Idempotent.
@@ -117,7 +120,9 @@ fn read_archived(fs: &dyn FileSystem, path: &Path) -> Result<ArchivedSegment> {
     let len = file.len()?;
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
     file.read_exact_at(&mut bytes, 0)?;
-    let header = bytes.get(..ARCHIVE_HEADER_SIZE).ok_or_else(|| bad(0, "archive file is truncated"))?;
+    let header = bytes
+        .get(..ARCHIVE_HEADER_SIZE)
+        .ok_or_else(|| bad(0, "archive file is truncated"))?;
     if header.get(..8) != Some(&ARCHIVE_MAGIC[..]) {
         return Err(bad(0, "not an orbit wal archive file (bad magic number)"));
     }
@@ -127,35 +132,68 @@ fn read_archived(fs: &dyn FileSystem, path: &Path) -> Result<ArchivedSegment> {
     if le_u32(header, 8) != Some(ARCHIVE_VERSION) {
         return Err(bad(8, "unsupported archive format version"));
     }
-    let field = |at: usize| le_u64(header, at).ok_or_else(|| bad(at as u64, "archive header is truncated"));
-    let (log_id, first, end, raw_len, clen) = (field(16)?, field(24)?, field(32)?, field(40)?, field(48)?);
+    let field =
+        |at: usize| le_u64(header, at).ok_or_else(|| bad(at as u64, "archive header is truncated"));
+    let (log_id, first, end, raw_len, clen) =
+        (field(16)?, field(24)?, field(32)?, field(40)?, field(48)?);
     let compressed = bytes
         .get(ARCHIVE_HEADER_SIZE..)
         .filter(|c| c.len() as u64 == clen)
-        .ok_or_else(|| bad(ARCHIVE_HEADER_SIZE as u64, "archive body length does not match its header"))?;
+        .ok_or_else(|| {
+            bad(
+                ARCHIVE_HEADER_SIZE as u64,
+                "archive body length does not match its header",
+            )
+        })?;
     if le_u32(header, 56) != Some(crc32c::crc32c(compressed)) {
-        return Err(bad(ARCHIVE_HEADER_SIZE as u64, "archive body checksum mismatch"));
+        return Err(bad(
+            ARCHIVE_HEADER_SIZE as u64,
+            "archive body checksum mismatch",
+        ));
     }
     let raw = zstd::bulk::decompress(compressed, usize::try_from(raw_len).unwrap_or(usize::MAX))
-        .map_err(|e| bad(ARCHIVE_HEADER_SIZE as u64, &format!("archive body does not decompress: {e}")))?;
-    if raw.len() as u64 != raw_len || Some(raw_len) != end.checked_sub(first).map(|n| n + SEGMENT_HEADER_SIZE) {
+        .map_err(|e| {
+            bad(
+                ARCHIVE_HEADER_SIZE as u64,
+                &format!("archive body does not decompress: {e}"),
+            )
+        })?;
+    if raw.len() as u64 != raw_len
+        || Some(raw_len) != end.checked_sub(first).map(|n| n + SEGMENT_HEADER_SIZE)
+    {
         return Err(bad(40, "archive length does not match its lsn range"));
     }
-    Ok(ArchivedSegment { log_id, first, end, raw })
+    Ok(ArchivedSegment {
+        log_id,
+        first,
+        end,
+        raw,
+    })
 }
 
 /// Checks every file of an archive directory (checksums, decompression, every record, an
 /// unbroken LSN chain, one log id) and calls `each` with every data record in order.
-pub fn read_archive(fs: &dyn FileSystem, dir: &Path, mut each: impl FnMut(Record)) -> Result<ArchiveSummary> {
-    let mut names: Vec<(Lsn, Lsn, String)> =
-        fs.list_dir(dir)?.into_iter().filter_map(|n| parse_archive_name(&n).map(|(a, b)| (a, b, n))).collect();
+pub fn read_archive(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    mut each: impl FnMut(Record),
+) -> Result<ArchiveSummary> {
+    let mut names: Vec<(Lsn, Lsn, String)> = fs
+        .list_dir(dir)?
+        .into_iter()
+        .filter_map(|n| parse_archive_name(&n).map(|(a, b)| (a, b, n)))
+        .collect();
     names.sort();
     let mut summary: Option<ArchiveSummary> = None;
     for (first, end, name) in names {
         let path = dir.join(&name);
         let seg = read_archived(fs, &path)?;
         if (seg.first, seg.end) != (first, end) {
-            return Err(Error::corruption(&path, 24, "archive header does not match its file name"));
+            return Err(Error::corruption(
+                &path,
+                24,
+                "archive header does not match its file name",
+            ));
         }
         if let Some(s) = &summary {
             if s.end_lsn != first {
@@ -166,24 +204,39 @@ pub fn read_archive(fs: &dyn FileSystem, dir: &Path, mut each: impl FnMut(Record
                 ));
             }
             if s.log_id != seg.log_id {
-                return Err(Error::corruption(&path, 16, "archive file belongs to another log"));
+                return Err(Error::corruption(
+                    &path,
+                    16,
+                    "archive file belongs to another log",
+                ));
             }
         }
         // Re-validate every record through the segment cursor, in a simulated file.
         let mem = orbit_env::SimFs::new();
         let mem_path = Path::new("/segment");
-        mem.open(mem_path, OpenMode::CreateNew)?.write_all_at(&seg.raw, 0)?;
-        let mut cursor = SegmentCursor::load(&mem, mem_path, Some(seg.end))
-            .map_err(|e| relabel(e, &path))?;
+        mem.open(mem_path, OpenMode::CreateNew)?
+            .write_all_at(&seg.raw, 0)?;
+        let mut cursor =
+            SegmentCursor::load(&mem, mem_path, Some(seg.end)).map_err(|e| relabel(e, &path))?;
         if cursor.header().first_lsn != first || cursor.header().log_id != seg.log_id {
-            return Err(Error::corruption(&path, 0, "archived segment header does not match the archive header"));
+            return Err(Error::corruption(
+                &path,
+                0,
+                "archived segment header does not match the archive header",
+            ));
         }
         let mut records = 0;
         while let Some(r) = cursor.next_record().map_err(|e| relabel(e, &path))? {
             records += 1;
             each(r);
         }
-        let s = summary.get_or_insert(ArchiveSummary { files: 0, log_id: seg.log_id, first_lsn: first, end_lsn: first, records: 0 });
+        let s = summary.get_or_insert(ArchiveSummary {
+            files: 0,
+            log_id: seg.log_id,
+            first_lsn: first,
+            end_lsn: first,
+            records: 0,
+        });
         s.files += 1;
         s.end_lsn = end;
         s.records += records;
@@ -199,7 +252,11 @@ pub fn verify_archive(fs: &dyn FileSystem, dir: &Path) -> Result<ArchiveSummary>
 /// Names the archive file instead of the in-memory copy in a corruption error.
 fn relabel(e: Error, path: &Path) -> Error {
     match e {
-        Error::Corruption { offset, reason, .. } => Error::Corruption { segment: path.to_path_buf(), offset, reason },
+        Error::Corruption { offset, reason, .. } => Error::Corruption {
+            segment: path.to_path_buf(),
+            offset,
+            reason,
+        },
         other => other,
     }
 }

@@ -72,7 +72,15 @@ impl Error {
         matches!(self, Error::Indeterminate { .. })
     }
 
-    pub(crate) fn corruption(segment: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Corruption { segment: segment.into(), offset, reason: reason.into() }
+    pub(crate) fn corruption(
+        segment: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corruption {
+            segment: segment.into(),
+            offset,
+            reason: reason.into(),
+        }
     }
 }

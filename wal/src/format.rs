@@ -47,7 +47,10 @@ pub const GROUP_PAYLOAD_SIZE: u64 = 16;
 pub const GROUP_FRAME_SIZE: u64 = RECORD_HEADER_SIZE + GROUP_PAYLOAD_SIZE;
 
 const _: () = assert!(HEADER_CRC_OFFSET + 4 <= SEGMENT_HEADER_SIZE as usize);
-const _: () = assert!(SEGMENT_HEADER_SIZE % 512 == 0, "records must start sector-aligned");
+const _: () = assert!(
+    SEGMENT_HEADER_SIZE % 512 == 0,
+    "records must start sector-aligned"
+);
 
 /// The kind byte of a record frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +113,10 @@ impl SegmentHeader {
     /// The header as the first `SEGMENT_HEADER_SIZE` bytes of a segment.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; SEGMENT_HEADER_SIZE as usize];
-        let mut w = Writer { buf: &mut b, pos: 0 };
+        let mut w = Writer {
+            buf: &mut b,
+            pos: 0,
+        };
         w.put(&SEGMENT_MAGIC);
         w.put(&FORMAT_VERSION.to_le_bytes());
         w.put(&0u32.to_le_bytes());
@@ -119,7 +125,10 @@ impl SegmentHeader {
         w.put(&self.segment_size.to_le_bytes());
         w.put(&self.created_unix_ms.to_le_bytes());
         let crc = crc32c::crc32c(b.get(..HEADER_CRC_OFFSET).unwrap_or_default());
-        let mut w = Writer { buf: &mut b, pos: HEADER_CRC_OFFSET };
+        let mut w = Writer {
+            buf: &mut b,
+            pos: HEADER_CRC_OFFSET,
+        };
         w.put(&crc.to_le_bytes());
         b
     }
@@ -239,20 +248,29 @@ pub fn decode_record(buf: &[u8], lsn: Lsn) -> Option<(Frame<'_>, u64)> {
         return None;
     }
     let frame = match kind {
-        Kind::Group => Frame::Group { durable_lsn: le_u64(payload, 0)?, unix_ms: le_u64(payload, 8)? as i64 },
+        Kind::Group => Frame::Group {
+            durable_lsn: le_u64(payload, 0)?,
+            unix_ms: le_u64(payload, 8)? as i64,
+        },
         Kind::Data => Frame::Data(payload),
     };
     Some((frame, frame_size(u64::from(len))))
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests index fixed buffers they built
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     #[test]
     fn header_round_trips_and_rejects_damage() {
-        let h = SegmentHeader { log_id: 7, first_lsn: 1 << 40, segment_size: 1 << 26, created_unix_ms: -5 };
+        let h = SegmentHeader {
+            log_id: 7,
+            first_lsn: 1 << 40,
+            segment_size: 1 << 26,
+            created_unix_ms: -5,
+        };
         let mut b = h.encode();
         assert_eq!(b.len() as u64, SEGMENT_HEADER_SIZE);
         assert_eq!(SegmentHeader::decode(&b), Ok(h));
@@ -263,7 +281,10 @@ mod tests {
         assert_eq!(SegmentHeader::decode(&b[..10]), Err(HeaderError::Short));
         let mut v2 = h.encode();
         v2[8] = 2;
-        assert_eq!(SegmentHeader::decode(&v2), Err(HeaderError::UnsupportedVersion(2)));
+        assert_eq!(
+            SegmentHeader::decode(&v2),
+            Err(HeaderError::UnsupportedVersion(2))
+        );
     }
 
     #[test]
@@ -277,7 +298,11 @@ mod tests {
         let mut out = Vec::new();
         encode_record(&mut out, 100, Kind::Data, b"abc", payload_crc(b"abc"));
         assert_eq!(decode_record(&out, 100), Some((Frame::Data(b"abc"), 12)));
-        assert_eq!(decode_record(&out, 101), None, "a stale record at another LSN must not validate");
+        assert_eq!(
+            decode_record(&out, 101),
+            None,
+            "a stale record at another LSN must not validate"
+        );
     }
 
     #[test]
@@ -285,7 +310,16 @@ mod tests {
         let mut out = Vec::new();
         encode_group(&mut out, 9, 4, 1234);
         assert_eq!(out.len() as u64, GROUP_FRAME_SIZE);
-        assert_eq!(decode_record(&out, 9), Some((Frame::Group { durable_lsn: 4, unix_ms: 1234 }, GROUP_FRAME_SIZE)));
+        assert_eq!(
+            decode_record(&out, 9),
+            Some((
+                Frame::Group {
+                    durable_lsn: 4,
+                    unix_ms: 1234
+                },
+                GROUP_FRAME_SIZE
+            ))
+        );
     }
 
     proptest! {

@@ -18,7 +18,13 @@ pub(crate) trait SegmentIo: Send {
     /// The backend's name, for logs and statistics.
     fn name(&self) -> &'static str;
     /// Writes `buf` at `offset`; with `sync`, also makes it durable before returning.
-    fn write(&mut self, file: &dyn File, offset: u64, buf: &[u8], sync: bool) -> orbit_env::Result<()>;
+    fn write(
+        &mut self,
+        file: &dyn File,
+        offset: u64,
+        buf: &[u8],
+        sync: bool,
+    ) -> orbit_env::Result<()>;
     /// Makes everything written to `file` durable.
     fn sync(&mut self, file: &dyn File) -> orbit_env::Result<()>;
 }
@@ -31,7 +37,13 @@ impl SegmentIo for EnvIo {
         "std"
     }
 
-    fn write(&mut self, file: &dyn File, offset: u64, buf: &[u8], sync: bool) -> orbit_env::Result<()> {
+    fn write(
+        &mut self,
+        file: &dyn File,
+        offset: u64,
+        buf: &[u8],
+        sync: bool,
+    ) -> orbit_env::Result<()> {
         file.write_vectored_at(&[IoSlice::new(buf)], offset)?;
         if sync {
             file.sync_data()?;
@@ -55,7 +67,9 @@ const FSYNC: u64 = 2;
 impl UringIo {
     /// Sets up a small ring; fails where io_uring is unavailable (old kernel, seccomp, sysctl).
     pub(crate) fn new() -> std::io::Result<UringIo> {
-        Ok(UringIo { ring: IoUring::new(8)? })
+        Ok(UringIo {
+            ring: IoUring::new(8)?,
+        })
     }
 
     fn fd(file: &dyn File) -> orbit_env::Result<types::Fd> {
@@ -64,13 +78,20 @@ impl UringIo {
             None => Err(orbit_env::Error::io(
                 "write",
                 file.path(),
-                std::io::Error::new(std::io::ErrorKind::Unsupported, "file has no descriptor for io_uring"),
+                std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "file has no descriptor for io_uring",
+                ),
             )),
         }
     }
 
     /// Submits the prepared entries and waits for all of them; returns (user_data, result) pairs.
-    fn run(&mut self, file: &dyn File, entries: &[squeue::Entry]) -> orbit_env::Result<Vec<(u64, i32)>> {
+    fn run(
+        &mut self,
+        file: &dyn File,
+        entries: &[squeue::Entry],
+    ) -> orbit_env::Result<Vec<(u64, i32)>> {
         let fail = |e: std::io::Error| orbit_env::Error::io("submit io_uring", file.path(), e);
         // SAFETY: every buffer and iovec the entries point to is owned by our caller and outlives
         // this call, and this call does not return before the kernel has completed every entry
@@ -85,7 +106,11 @@ impl UringIo {
                 Err(e) => return Err(fail(e)),
             }
         }
-        let done: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        let done: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
         if done.len() != entries.len() {
             return Err(fail(std::io::Error::other("io_uring lost a completion")));
         }
@@ -102,14 +127,26 @@ impl SegmentIo for UringIo {
         "uring"
     }
 
-    fn write(&mut self, file: &dyn File, offset: u64, buf: &[u8], sync: bool) -> orbit_env::Result<()> {
+    fn write(
+        &mut self,
+        file: &dyn File,
+        offset: u64,
+        buf: &[u8],
+        sync: bool,
+    ) -> orbit_env::Result<()> {
         let fd = Self::fd(file)?;
         // `IoSlice` is guaranteed ABI-compatible with `struct iovec` on Unix.
         let iov = [IoSlice::new(buf)];
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        let write = opcode::Writev::new(fd, iov.as_ptr().cast(), 1).offset(offset).build().user_data(WRITE);
+        let write = opcode::Writev::new(fd, iov.as_ptr().cast(), 1)
+            .offset(offset)
+            .build()
+            .user_data(WRITE);
         let results = if sync {
-            let fsync = opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build().user_data(FSYNC);
+            let fsync = opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build()
+                .user_data(FSYNC);
             self.run(file, &[write.flags(squeue::Flags::IO_LINK), fsync])?
         } else {
             self.run(file, &[write])?
@@ -142,7 +179,10 @@ impl SegmentIo for UringIo {
 
     fn sync(&mut self, file: &dyn File) -> orbit_env::Result<()> {
         let fd = Self::fd(file)?;
-        let fsync = opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build().user_data(FSYNC);
+        let fsync = opcode::Fsync::new(fd)
+            .flags(types::FsyncFlags::DATASYNC)
+            .build()
+            .user_data(FSYNC);
         for (_, res) in self.run(file, &[fsync])? {
             if res < 0 {
                 return Err(errno("sync", file, res));

@@ -43,8 +43,8 @@ pub use archive::{archive_name, read_archive, verify_archive, ArchiveSummary};
 pub use error::{Error, Result};
 pub use format::Lsn;
 pub use options::{
-    Backend, SyncMode, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_GROUP_BYTES, MAX_GROUP_RECORDS, MAX_QUEUED_BYTES,
-    MAX_RECORD_LEN, MIN_SEGMENT_SIZE,
+    Backend, SyncMode, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_GROUP_BYTES, MAX_GROUP_RECORDS,
+    MAX_QUEUED_BYTES, MAX_RECORD_LEN, MIN_SEGMENT_SIZE,
 };
 pub use replay::Replay;
 pub use segment::Record;

@@ -86,8 +86,17 @@ fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
 }
 
 fn archive_job(shared: &Shared, seg: SegInfo) {
-    let (Some(dir), Some(end)) = (shared.opts.archive_dir.as_ref(), seg.end) else { return };
-    match archive_segment(shared.fs.as_ref(), &seg.path, seg.first_lsn, end, shared.log_id, dir) {
+    let (Some(dir), Some(end)) = (shared.opts.archive_dir.as_ref(), seg.end) else {
+        return;
+    };
+    match archive_segment(
+        shared.fs.as_ref(),
+        &seg.path,
+        seg.first_lsn,
+        end,
+        shared.log_id,
+        dir,
+    ) {
         Ok(path) => {
             tracing::debug!(archive = %path.display(), "wal segment archived");
             let mut segs = lock(&shared.segments);
@@ -125,13 +134,19 @@ fn recycle(shared: &Shared, path: PathBuf) {
             m.next_spare_id
         };
         let spare = shared.dir.join(spare_name(id));
-        fs.rename(&path, &spare).and_then(|()| fs.sync_dir(&shared.dir)).map(|()| Some(spare))
+        fs.rename(&path, &spare)
+            .and_then(|()| fs.sync_dir(&shared.dir))
+            .map(|()| Some(spare))
     } else {
-        fs.remove_file(&path).and_then(|()| fs.sync_dir(&shared.dir)).map(|()| None)
+        fs.remove_file(&path)
+            .and_then(|()| fs.sync_dir(&shared.dir))
+            .map(|()| None)
     };
     match result {
         Ok(Some(spare)) => lock(&shared.manager).ready.push_back(spare),
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, segment = %path.display(), "could not recycle a released wal segment"),
+        Err(e) => {
+            tracing::warn!(error = %e, segment = %path.display(), "could not recycle a released wal segment")
+        }
     }
 }

@@ -32,18 +32,6 @@ pub enum SyncMode {
     None,
 }
 
-impl std::str::FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sync" => Ok(SyncMode::Sync),
-            "periodic" => Ok(SyncMode::Periodic(Duration::from_secs(1))),
-            "none" => Ok(SyncMode::None),
-            other => Err(format!("unknown sync mode \"{other}\" (expected sync, periodic or none)")),
-        }
-    }
-}
-
 /// Which segment-I/O backend the writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -63,7 +51,9 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "uring" | "io_uring" => Ok(Backend::Uring),
             "std" | "portable" => Ok(Backend::Std),
-            other => Err(format!("unknown wal backend \"{other}\" (expected auto, uring or std)")),
+            other => Err(format!(
+                "unknown wal backend \"{other}\" (expected auto, uring or std)"
+            )),
         }
     }
 }
@@ -105,8 +95,11 @@ impl WalOptions {
     /// The largest payload accepted with these options: one record plus its group frame must
     /// fit in a segment.
     pub fn max_record_len(&self) -> u64 {
-        let room = self.segment_size.saturating_sub(SEGMENT_HEADER_SIZE + crate::format::GROUP_FRAME_SIZE);
-        room.saturating_sub(crate::format::RECORD_HEADER_SIZE).min(MAX_RECORD_LEN)
+        let room = self
+            .segment_size
+            .saturating_sub(SEGMENT_HEADER_SIZE + crate::format::GROUP_FRAME_SIZE);
+        room.saturating_sub(crate::format::RECORD_HEADER_SIZE)
+            .min(MAX_RECORD_LEN)
     }
 
     pub(crate) fn validate(&self) -> crate::Result<()> {
@@ -118,7 +111,9 @@ impl WalOptions {
         }
         if let SyncMode::Periodic(d) = self.sync_mode {
             if d.is_zero() {
-                return Err(crate::Error::InvalidConfig("periodic sync interval must be positive".into()));
+                return Err(crate::Error::InvalidConfig(
+                    "periodic sync interval must be positive".into(),
+                ));
             }
         }
         Ok(())

@@ -20,18 +20,35 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub(crate) fn new(fs: Arc<dyn FileSystem>, segments: Vec<(PathBuf, Lsn, Lsn)>, from: Lsn) -> Replay {
-        let segments = segments.into_iter().filter(|(_, _, end)| *end > from).collect();
-        Replay { fs, segments, cursor: None, from, failed: false }
+    pub(crate) fn new(
+        fs: Arc<dyn FileSystem>,
+        segments: Vec<(PathBuf, Lsn, Lsn)>,
+        from: Lsn,
+    ) -> Replay {
+        let segments = segments
+            .into_iter()
+            .filter(|(_, _, end)| *end > from)
+            .collect();
+        Replay {
+            fs,
+            segments,
+            cursor: None,
+            from,
+            failed: false,
+        }
     }
 
     fn step(&mut self) -> Result<Option<Record>> {
         loop {
             if self.cursor.is_none() {
-                let Some((path, _first, end)) = self.segments.pop_front() else { return Ok(None) };
+                let Some((path, _first, end)) = self.segments.pop_front() else {
+                    return Ok(None);
+                };
                 self.cursor = Some(SegmentCursor::load(self.fs.as_ref(), &path, Some(end))?);
             }
-            let Some(cursor) = self.cursor.as_mut() else { continue };
+            let Some(cursor) = self.cursor.as_mut() else {
+                continue;
+            };
             match cursor.next_record()? {
                 Some(r) if r.lsn < self.from => continue,
                 Some(r) => return Ok(Some(r)),

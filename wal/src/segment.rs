@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use orbit_env::{File, FileSystem, OpenMode};
 
 use crate::format::{
-    decode_record, le_u32, Frame, Lsn, SegmentHeader, GROUP_PAYLOAD_SIZE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    decode_record, le_u32, Frame, Lsn, SegmentHeader, GROUP_PAYLOAD_SIZE, RECORD_HEADER_SIZE,
+    SEGMENT_HEADER_SIZE,
 };
 use crate::{Error, Result};
 
@@ -37,7 +38,10 @@ pub(crate) fn spare_name(id: u64) -> String {
 
 /// The id of a spare's file name.
 pub(crate) fn parse_spare_name(name: &str) -> Option<u64> {
-    name.strip_prefix("spare-")?.strip_suffix(".wal")?.parse().ok()
+    name.strip_prefix("spare-")?
+        .strip_suffix(".wal")?
+        .parse()
+        .ok()
 }
 
 /// Reads and checks a segment's header.
@@ -82,7 +86,11 @@ pub(crate) struct SegmentCursor {
 
 impl SegmentCursor {
     /// Loads a segment. For a closed segment (`limit = Some(end)`) only the bytes up to `end`.
-    pub(crate) fn load(fs: &dyn FileSystem, path: &Path, limit: Option<Lsn>) -> Result<SegmentCursor> {
+    pub(crate) fn load(
+        fs: &dyn FileSystem,
+        path: &Path,
+        limit: Option<Lsn>,
+    ) -> Result<SegmentCursor> {
         let file = fs.open(path, OpenMode::Read)?;
         let header = read_header(file.as_ref())?;
         let body_len = match limit {
@@ -91,17 +99,34 @@ impl SegmentCursor {
                     Error::corruption(path, 0, format!("segment starts after its end lsn {end}"))
                 })?;
                 if SEGMENT_HEADER_SIZE + len > header.segment_size {
-                    return Err(Error::corruption(path, 0, "segment is shorter than the log it must hold"));
+                    return Err(Error::corruption(
+                        path,
+                        0,
+                        "segment is shorter than the log it must hold",
+                    ));
                 }
                 len
             }
             None => file.len()?.saturating_sub(SEGMENT_HEADER_SIZE),
         };
         let mut body = vec![0u8; usize::try_from(body_len).unwrap_or(usize::MAX)];
-        file.read_exact_at(&mut body, SEGMENT_HEADER_SIZE).map_err(|_| {
-            Error::corruption(path, SEGMENT_HEADER_SIZE, "segment file is shorter than the log it must hold")
-        })?;
-        Ok(SegmentCursor { path: path.to_path_buf(), header, body, off: 0, limit, unix_ms: 0, done: false })
+        file.read_exact_at(&mut body, SEGMENT_HEADER_SIZE)
+            .map_err(|_| {
+                Error::corruption(
+                    path,
+                    SEGMENT_HEADER_SIZE,
+                    "segment file is shorter than the log it must hold",
+                )
+            })?;
+        Ok(SegmentCursor {
+            path: path.to_path_buf(),
+            header,
+            body,
+            off: 0,
+            limit,
+            unix_ms: 0,
+            done: false,
+        })
     }
 
     pub(crate) fn header(&self) -> &SegmentHeader {
@@ -140,14 +165,22 @@ impl SegmentCursor {
             };
             if let Some(end) = self.limit {
                 if lsn + size > end {
-                    return Err(Error::corruption(&self.path, self.file_offset(), "record crosses the segment's end"));
+                    return Err(Error::corruption(
+                        &self.path,
+                        self.file_offset(),
+                        "record crosses the segment's end",
+                    ));
                 }
             }
             self.off += size as usize;
             match frame {
                 Frame::Group { unix_ms, .. } => self.unix_ms = unix_ms,
                 Frame::Data(payload) => {
-                    return Ok(Some(Record { lsn, unix_ms: self.unix_ms, payload: payload.to_vec() }));
+                    return Ok(Some(Record {
+                        lsn,
+                        unix_ms: self.unix_ms,
+                        payload: payload.to_vec(),
+                    }));
                 }
             }
         }

@@ -107,7 +107,10 @@ impl Shared {
     pub(crate) fn poison(&self, cause: &str) {
         let mut c = lock(&self.poison_cause);
         if c.is_none() {
-            tracing::error!(cause, "wal poisoned: no further writes are accepted until restart");
+            tracing::error!(
+                cause,
+                "wal poisoned: no further writes are accepted until restart"
+            );
             *c = Some(cause.to_string());
         }
         self.poisoned.store(true, Ordering::SeqCst);

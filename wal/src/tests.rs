@@ -38,7 +38,10 @@ fn index_of(p: &[u8]) -> u64 {
 }
 
 fn replay_all(wal: &Wal) -> Vec<Record> {
-    wal.replay(wal.first_lsn()).unwrap().collect::<Result<Vec<_>>>().unwrap()
+    wal.replay(wal.first_lsn())
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap()
 }
 
 #[test]
@@ -49,7 +52,11 @@ fn appends_replay_in_order_across_segments_and_reopen() {
     for i in 0..400 {
         lsns.push(wal.append_wait(payload(i, (i as usize * 7) % 300)).unwrap());
     }
-    assert!(wal.stats().segment_switches >= 3, "small segments must have switched: {:?}", wal.stats());
+    assert!(
+        wal.stats().segment_switches >= 3,
+        "small segments must have switched: {:?}",
+        wal.stats()
+    );
     let recs = replay_all(&wal);
     assert_eq!(recs.len(), 400);
     for (i, r) in recs.iter().enumerate() {
@@ -66,7 +73,10 @@ fn appends_replay_in_order_across_segments_and_reopen() {
     let mid: Vec<_> = wal.replay(lsns[123]).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(mid.len(), 400 - 123);
     assert_eq!(index_of(&mid[0].payload), 123);
-    assert!(matches!(wal.replay(end + 1), Err(Error::LsnOutOfRange { .. })));
+    assert!(matches!(
+        wal.replay(end + 1),
+        Err(Error::LsnOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -88,8 +98,14 @@ fn concurrent_appenders_share_groups() {
     }
     let stats = wal.stats();
     assert_eq!(stats.records, 1600);
-    assert!(stats.groups < stats.records, "no group held more than one record: {stats:?}");
-    let mut seen: Vec<u64> = replay_all(&wal).iter().map(|r| index_of(&r.payload)).collect();
+    assert!(
+        stats.groups < stats.records,
+        "no group held more than one record: {stats:?}"
+    );
+    let mut seen: Vec<u64> = replay_all(&wal)
+        .iter()
+        .map(|r| index_of(&r.payload))
+        .collect();
     // Each thread's records appear in its own order.
     for t in 0..8 {
         let mine: Vec<u64> = seen.iter().copied().filter(|i| i / 1000 == t).collect();
@@ -114,8 +130,15 @@ fn acked_records_survive_a_crash_and_unsynced_ones_vanish_cleanly() {
     let crashed = fs.crash(CrashMode::DropUnsynced);
     drop(wal);
     let wal = open(&crashed, opts(SyncMode::None));
-    let got: Vec<u64> = replay_all(&wal).iter().map(|r| index_of(&r.payload)).collect();
-    assert_eq!(got, (0..50).collect::<Vec<_>>(), "exactly the synced prefix survives");
+    let got: Vec<u64> = replay_all(&wal)
+        .iter()
+        .map(|r| index_of(&r.payload))
+        .collect();
+    assert_eq!(
+        got,
+        (0..50).collect::<Vec<_>>(),
+        "exactly the synced prefix survives"
+    );
 }
 
 #[test]
@@ -137,7 +160,10 @@ fn a_failed_sync_poisons_the_log_and_nothing_after_it_is_acknowledged() {
         let crashed = fs.crash(CrashMode::DropUnsynced);
         drop(wal);
         let wal = open(&crashed, opts(SyncMode::Sync));
-        let got: Vec<u64> = replay_all(&wal).iter().map(|r| index_of(&r.payload)).collect();
+        let got: Vec<u64> = replay_all(&wal)
+            .iter()
+            .map(|r| index_of(&r.payload))
+            .collect();
         assert_eq!(got, (0..10).collect::<Vec<_>>());
         // Reopened, the log accepts writes again.
         wal.append_wait(payload(10, 5)).unwrap();
@@ -150,8 +176,14 @@ fn a_failed_write_poisons_the_log() {
     let wal = open(&fs, opts(SyncMode::Sync));
     wal.append_wait(payload(0, 5)).unwrap();
     fs.inject(FaultOp::Write, 1, FaultKind::Eio, false);
-    assert!(wal.append_wait(payload(1, 5)).unwrap_err().is_indeterminate());
-    assert!(matches!(wal.append(payload(2, 5)), Err(Error::Poisoned { .. })));
+    assert!(wal
+        .append_wait(payload(1, 5))
+        .unwrap_err()
+        .is_indeterminate());
+    assert!(matches!(
+        wal.append(payload(2, 5)),
+        Err(Error::Poisoned { .. })
+    ));
     assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
 }
 
@@ -161,24 +193,34 @@ fn locate(fs: &SimFs, lsn: Lsn) -> (std::path::PathBuf, u64) {
         .list_dir(Path::new(DIR))
         .unwrap()
         .iter()
-        .filter_map(|n| n.strip_suffix(".wal").and_then(|h| u64::from_str_radix(h, 16).ok()))
+        .filter_map(|n| {
+            n.strip_suffix(".wal")
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+        })
         .collect();
     segs.sort_unstable();
     let first = *segs.iter().rev().find(|&&f| f <= lsn).unwrap();
-    (Path::new(DIR).join(format!("{first:016x}.wal")), SEGMENT_HEADER_SIZE + (lsn - first))
+    (
+        Path::new(DIR).join(format!("{first:016x}.wal")),
+        SEGMENT_HEADER_SIZE + (lsn - first),
+    )
 }
 
 #[test]
 fn damage_to_acknowledged_data_is_corruption_not_a_torn_tail() {
     let fs = SimFs::new();
     let wal = open(&fs, opts(SyncMode::Sync));
-    let lsns: Vec<Lsn> = (0..20).map(|i| wal.append_wait(payload(i, 30)).unwrap()).collect();
+    let lsns: Vec<Lsn> = (0..20)
+        .map(|i| wal.append_wait(payload(i, 30)).unwrap())
+        .collect();
     drop(wal);
     // Flip a bit inside record 5 of the newest segment: later groups vouch for it.
     let (path, off) = locate(&fs, lsns[5]);
     fs.flip_bit(&path, off + 12, 3).unwrap();
     match Wal::open(fs.shared(), DIR, opts(SyncMode::Sync)) {
-        Err(Error::Corruption { segment, offset, .. }) => {
+        Err(Error::Corruption {
+            segment, offset, ..
+        }) => {
             assert_eq!(segment, path);
             assert_eq!(offset, off);
         }
@@ -191,7 +233,9 @@ fn damage_to_acknowledged_data_is_corruption_not_a_torn_tail() {
 fn damage_in_the_very_last_group_is_a_torn_tail() {
     let fs = SimFs::new();
     let wal = open(&fs, opts(SyncMode::Sync));
-    let lsns: Vec<Lsn> = (0..5).map(|i| wal.append_wait(payload(i, 30)).unwrap()).collect();
+    let lsns: Vec<Lsn> = (0..5)
+        .map(|i| wal.append_wait(payload(i, 30)).unwrap())
+        .collect();
     drop(wal);
     let (path, off) = locate(&fs, lsns[4]);
     fs.flip_bit(&path, off + 20, 0).unwrap();
@@ -204,7 +248,9 @@ fn damage_in_the_very_last_group_is_a_torn_tail() {
 fn damage_in_a_closed_segment_is_reported_on_replay() {
     let fs = SimFs::new();
     let wal = open(&fs, opts(SyncMode::Sync));
-    let lsns: Vec<Lsn> = (0..300).map(|i| wal.append_wait(payload(i, 100)).unwrap()).collect();
+    let lsns: Vec<Lsn> = (0..300)
+        .map(|i| wal.append_wait(payload(i, 100)).unwrap())
+        .collect();
     drop(wal);
     let (path, off) = locate(&fs, lsns[3]);
     fs.flip_bit(&path, off + 15, 1).unwrap();
@@ -212,7 +258,9 @@ fn damage_in_a_closed_segment_is_reported_on_replay() {
     let results: Vec<_> = wal.replay(0).unwrap().collect();
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
     match results.last() {
-        Some(Err(Error::Corruption { segment, offset, .. })) => assert_eq!((segment, *offset), (&path, off)),
+        Some(Err(Error::Corruption {
+            segment, offset, ..
+        })) => assert_eq!((segment, *offset), (&path, off)),
         other => panic!("expected corruption, got {other:?}"),
     }
 }
@@ -220,7 +268,10 @@ fn damage_in_a_closed_segment_is_reported_on_replay() {
 #[test]
 fn released_segments_are_recycled_and_their_stale_records_never_reappear() {
     let fs = SimFs::new();
-    let o = WalOptions { max_spare_segments: 4, ..opts(SyncMode::Sync) };
+    let o = WalOptions {
+        max_spare_segments: 4,
+        ..opts(SyncMode::Sync)
+    };
     let wal = open(&fs, o.clone());
     let mut last = 0;
     for i in 0..300 {
@@ -233,14 +284,27 @@ fn released_segments_are_recycled_and_their_stale_records_never_reappear() {
         wal.append_wait(payload(i, 100)).unwrap();
     }
     let names = fs.list_dir(Path::new(DIR)).unwrap();
-    assert!(names.len() < 10, "released segments must be reused or removed: {names:?}");
+    assert!(
+        names.len() < 10,
+        "released segments must be reused or removed: {names:?}"
+    );
     let first = replay_all(&wal)[0].lsn;
-    let got: Vec<u64> = wal.replay(first).unwrap().map(|r| index_of(&r.unwrap().payload)).collect();
+    let got: Vec<u64> = wal
+        .replay(first)
+        .unwrap()
+        .map(|r| index_of(&r.unwrap().payload))
+        .collect();
     assert_eq!(*got.last().unwrap(), 899);
-    assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "replay must be contiguous");
+    assert!(
+        got.windows(2).all(|w| w[1] == w[0] + 1),
+        "replay must be contiguous"
+    );
     drop(wal);
     let wal = open(&fs, o);
-    let again: Vec<u64> = replay_all(&wal).iter().map(|r| index_of(&r.payload)).collect();
+    let again: Vec<u64> = replay_all(&wal)
+        .iter()
+        .map(|r| index_of(&r.payload))
+        .collect();
     assert_eq!(again, got);
 }
 
@@ -250,31 +314,64 @@ fn oversized_records_and_bad_options_are_refused() {
     let wal = open(&fs, opts(SyncMode::Sync));
     let max = wal.max_record_len();
     assert!(max < SEG);
-    assert!(matches!(wal.append(vec![0; max as usize + 1]), Err(Error::RecordTooLarge { .. })));
+    assert!(matches!(
+        wal.append(vec![0; max as usize + 1]),
+        Err(Error::RecordTooLarge { .. })
+    ));
     wal.append_wait(vec![7; max as usize]).unwrap();
-    let bad = WalOptions { segment_size: 1000, ..opts(SyncMode::Sync) };
-    assert!(matches!(Wal::open(fs.shared(), "/db/other", bad), Err(Error::InvalidConfig(_))));
+    let bad = WalOptions {
+        segment_size: 1000,
+        ..opts(SyncMode::Sync)
+    };
+    assert!(matches!(
+        Wal::open(fs.shared(), "/db/other", bad),
+        Err(Error::InvalidConfig(_))
+    ));
 }
 
 #[test]
 fn a_foreign_segment_is_refused() {
     let fs = SimFs::new();
-    open(&fs, opts(SyncMode::Sync)).append_wait(payload(0, 1)).unwrap();
+    open(&fs, opts(SyncMode::Sync))
+        .append_wait(payload(0, 1))
+        .unwrap();
     let other = SimFs::new();
-    let wal = Wal::open(other.shared(), DIR, WalOptions { new_log_id: Some(7), ..opts(SyncMode::Sync) }).unwrap();
+    let wal = Wal::open(
+        other.shared(),
+        DIR,
+        WalOptions {
+            new_log_id: Some(7),
+            ..opts(SyncMode::Sync)
+        },
+    )
+    .unwrap();
     for i in 0..200 {
         wal.append_wait(payload(i, 100)).unwrap();
     }
     drop(wal);
     // Copy one of the other log's segments into the first log's directory.
-    let name = fs.list_dir(Path::new(DIR)).unwrap().into_iter().find(|n| n.ends_with(".wal") && !n.starts_with("spare")).unwrap();
-    let theirs = other.list_dir(Path::new(DIR)).unwrap().into_iter().filter(|n| !n.starts_with("spare")).last().unwrap();
+    let name = fs
+        .list_dir(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .find(|n| n.ends_with(".wal") && !n.starts_with("spare"))
+        .unwrap();
+    let theirs = other
+        .list_dir(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .rfind(|n| !n.starts_with("spare"))
+        .unwrap();
     let bytes = other.contents(&Path::new(DIR).join(&theirs)).unwrap();
-    let f = fs.open(&Path::new(DIR).join(&theirs), OpenMode::Create).unwrap();
+    let f = fs
+        .open(&Path::new(DIR).join(&theirs), OpenMode::Create)
+        .unwrap();
     f.write_all_at(&bytes, 0).unwrap();
     assert_ne!(name, theirs);
     match Wal::open(fs.shared(), DIR, opts(SyncMode::Sync)) {
-        Err(Error::Corruption { reason, .. }) => assert!(reason.contains("another log"), "{reason}"),
+        Err(Error::Corruption { reason, .. }) => {
+            assert!(reason.contains("another log"), "{reason}")
+        }
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("opened a log mixed with a foreign segment"),
     }
@@ -284,7 +381,10 @@ fn a_foreign_segment_is_refused() {
 fn archive_holds_every_closed_segment_and_detects_damage() {
     let fs = SimFs::new();
     let arch = Path::new("/db/archive");
-    let o = WalOptions { archive_dir: Some(arch.to_path_buf()), ..opts(SyncMode::Sync) };
+    let o = WalOptions {
+        archive_dir: Some(arch.to_path_buf()),
+        ..opts(SyncMode::Sync)
+    };
     let wal = open(&fs, o.clone());
     for i in 0..500 {
         wal.append_wait(payload(i, 100)).unwrap();
@@ -299,7 +399,10 @@ fn archive_holds_every_closed_segment_and_detects_damage() {
     let mut seen = Vec::new();
     let summary = read_archive(&fs, arch, |r| seen.push(index_of(&r.payload))).unwrap();
     assert_eq!(summary.records, 500);
-    assert_eq!((summary.first_lsn, summary.end_lsn, summary.log_id), (0, end, 42));
+    assert_eq!(
+        (summary.first_lsn, summary.end_lsn, summary.log_id),
+        (0, end, 42)
+    );
     assert_eq!(seen, (0..500).collect::<Vec<_>>());
 
     let mut names = fs.list_dir(arch).unwrap();
@@ -326,7 +429,10 @@ fn archive_holds_every_closed_segment_and_detects_damage() {
 fn released_segments_wait_for_the_archive() {
     let fs = SimFs::new();
     let arch = Path::new("/db/archive");
-    let o = WalOptions { archive_dir: Some(arch.to_path_buf()), ..opts(SyncMode::Sync) };
+    let o = WalOptions {
+        archive_dir: Some(arch.to_path_buf()),
+        ..opts(SyncMode::Sync)
+    };
     let wal = open(&fs, o);
     let mut last = 0;
     for i in 0..300 {
@@ -344,7 +450,10 @@ fn released_segments_wait_for_the_archive() {
 #[test]
 fn periodic_mode_syncs_on_its_own() {
     let fs = SimFs::new();
-    let wal = open(&fs, opts(SyncMode::Periodic(std::time::Duration::from_millis(5))));
+    let wal = open(
+        &fs,
+        opts(SyncMode::Periodic(std::time::Duration::from_millis(5))),
+    );
     for i in 0..10 {
         wal.append_wait(payload(i, 10)).unwrap();
     }
@@ -364,8 +473,12 @@ fn periodic_mode_syncs_on_its_own() {
 fn appends_complete_as_futures() {
     let fs = SimFs::new();
     let wal = open(&fs, opts(SyncMode::Sync));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let handles: Vec<_> = (0..10).map(|i| wal.append(payload(i, 3)).unwrap()).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..10)
+        .map(|i| wal.append(payload(i, 3)).unwrap())
+        .collect();
     let lsns: Vec<Lsn> = rt.block_on(async {
         let mut out = Vec::new();
         for h in handles {
@@ -449,7 +562,11 @@ fn check_model(mode: SyncMode, steps: Vec<Step>) -> std::result::Result<(), Test
                 }
             }
             Step::Crash { torn, seed } => {
-                let mode_c = if torn { CrashMode::Torn { seed } } else { CrashMode::DropUnsynced };
+                let mode_c = if torn {
+                    CrashMode::Torn { seed }
+                } else {
+                    CrashMode::DropUnsynced
+                };
                 let crashed = fs.crash(mode_c);
                 drop(wal);
                 drop(pending.drain(..));
@@ -457,16 +574,38 @@ fn check_model(mode: SyncMode, steps: Vec<Step>) -> std::result::Result<(), Test
                 wal = open(&fs, opts(mode));
                 let got = replay_all(&wal);
                 let idx: Vec<u64> = got.iter().map(|r| index_of(&r.payload)).collect();
-                let start = idx.first().copied().unwrap_or(released_below.max(first_live));
-                prop_assert!(start <= released_below.max(first_live) || idx.is_empty() && durable_acked <= start,
-                    "survivors start at {} but only records below {} were released", start, released_below);
+                let start = idx
+                    .first()
+                    .copied()
+                    .unwrap_or(released_below.max(first_live));
+                prop_assert!(
+                    start <= released_below.max(first_live)
+                        || idx.is_empty() && durable_acked <= start,
+                    "survivors start at {} but only records below {} were released",
+                    start,
+                    released_below
+                );
                 for (k, r) in got.iter().enumerate() {
                     let i = start + k as u64;
-                    prop_assert!((i as usize) < submitted.len(), "record {} was never submitted", i);
-                    prop_assert_eq!(&r.payload, &payload(i, submitted[i as usize]), "record {} garbled or out of order", i);
+                    prop_assert!(
+                        (i as usize) < submitted.len(),
+                        "record {} was never submitted",
+                        i
+                    );
+                    prop_assert_eq!(
+                        &r.payload,
+                        &payload(i, submitted[i as usize]),
+                        "record {} garbled or out of order",
+                        i
+                    );
                 }
                 let end = start + got.len() as u64;
-                prop_assert!(end >= durable_acked, "lost acknowledged records: kept up to {}, acked {}", end, durable_acked);
+                prop_assert!(
+                    end >= durable_acked,
+                    "lost acknowledged records: kept up to {}, acked {}",
+                    end,
+                    durable_acked
+                );
                 submitted.truncate(end as usize);
                 durable_acked = end;
                 first_live = start;

@@ -84,7 +84,9 @@ impl AppendHandle {
 impl Future for AppendHandle {
     type Output = Result<Lsn>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(Error::Closed)))
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
     }
 }
 
@@ -103,17 +105,26 @@ impl Wal {
         let dir = dir.as_ref().to_path_buf();
         fs.create_dir_all(&dir)?;
         let names = fs.list_dir(&dir)?;
-        let mut segment_lsns: Vec<Lsn> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+        let mut segment_lsns: Vec<Lsn> =
+            names.iter().filter_map(|n| parse_segment_name(n)).collect();
         segment_lsns.sort_unstable();
         let mut log_id = None;
         for &first in &segment_lsns {
             let path = dir.join(crate::segment::segment_name(first));
             let header = read_header(fs.open(&path, OpenMode::Read)?.as_ref())?;
             if header.first_lsn != first {
-                return Err(Error::corruption(&path, 24, "segment header names another lsn than its file name"));
+                return Err(Error::corruption(
+                    &path,
+                    24,
+                    "segment header names another lsn than its file name",
+                ));
             }
             if *log_id.get_or_insert(header.log_id) != header.log_id {
-                return Err(Error::corruption(&path, 16, "segment belongs to another log (log id differs)"));
+                return Err(Error::corruption(
+                    &path,
+                    16,
+                    "segment belongs to another log (log id differs)",
+                ));
             }
         }
         let (end_lsn, log_id) = match segment_lsns.last() {
@@ -140,7 +151,13 @@ impl Wal {
                 None => false,
             };
             let path = dir.join(crate::segment::segment_name(first));
-            segments.push(SegInfo { first_lsn: first, path, end: Some(end), archived, released: false });
+            segments.push(SegInfo {
+                first_lsn: first,
+                path,
+                end: Some(end),
+                archived,
+                released: false,
+            });
         }
         let mut manager = ManagerState::default();
         for name in &names {
@@ -195,7 +212,12 @@ impl Wal {
                 .spawn(move || crate::manager::run(shared))
                 .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &dir, e)))?
         };
-        let mut wal = Wal { shared: Arc::clone(&shared), writer: None, manager: Some(manager), recovered };
+        let mut wal = Wal {
+            shared: Arc::clone(&shared),
+            writer: None,
+            manager: Some(manager),
+            recovered,
+        };
         let spare = take_spare(&shared)?;
         let file = activate(&shared, &spare, end_lsn)?;
         lock(&shared.segments).push(SegInfo {
@@ -205,7 +227,15 @@ impl Wal {
             archived: false,
             released: false,
         });
-        let writer = Writer::new(Arc::clone(&shared), io, Active { file, first_lsn: end_lsn }, end_lsn);
+        let writer = Writer::new(
+            Arc::clone(&shared),
+            io,
+            Active {
+                file,
+                first_lsn: end_lsn,
+            },
+            end_lsn,
+        );
         wal.writer = Some(
             std::thread::Builder::new()
                 .name("wal-writer".into())
@@ -245,7 +275,11 @@ impl Wal {
             return Err(Error::Closed);
         }
         q.bytes += len;
-        q.ops.push_back(Op::Append(Pending { payload, payload_crc: crc, done: tx }));
+        q.ops.push_back(Op::Append(Pending {
+            payload,
+            payload_crc: crc,
+            done: tx,
+        }));
         let wake = q.writer_waiting;
         drop(q);
         if wake {
@@ -316,7 +350,11 @@ impl Wal {
             .collect();
         let first = segs.first().map(|s| s.1).unwrap_or(end);
         if from < first || from > end {
-            return Err(Error::LsnOutOfRange { lsn: from, first, end });
+            return Err(Error::LsnOutOfRange {
+                lsn: from,
+                first,
+                end,
+            });
         }
         Ok(Replay::new(Arc::clone(&self.shared.fs), segs, from))
     }
@@ -324,7 +362,10 @@ impl Wal {
     /// The oldest LSN still held (not released).
     pub fn first_lsn(&self) -> Lsn {
         let segs = lock(&self.shared.segments);
-        segs.iter().find(|s| !s.released).map(|s| s.first_lsn).unwrap_or_else(|| self.written_lsn())
+        segs.iter()
+            .find(|s| !s.released)
+            .map(|s| s.first_lsn)
+            .unwrap_or_else(|| self.written_lsn())
     }
 
     /// End of the log as made durable.
@@ -388,7 +429,11 @@ impl Drop for Wal {
     }
 }
 
-fn choose_backend(opts: &WalOptions, fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn SegmentIo>> {
+fn choose_backend(
+    opts: &WalOptions,
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Box<dyn SegmentIo>> {
     // Whether the file system hands out real descriptors (the simulated disk does not).
     let probe_path = dir.join("backend-probe.tmp");
     let has_fd = {
@@ -403,7 +448,9 @@ fn choose_backend(opts: &WalOptions, fs: &dyn FileSystem, dir: &Path) -> Result<
         Backend::Uring if !has_fd => Err(Error::InvalidConfig(
             "the io_uring backend needs a real file system".into(),
         )),
-        Backend::Uring => UringIo::new().map(|u| Box::new(u) as Box<dyn SegmentIo>).map_err(Error::UringUnavailable),
+        Backend::Uring => UringIo::new()
+            .map(|u| Box::new(u) as Box<dyn SegmentIo>)
+            .map_err(Error::UringUnavailable),
         // Measured on buffered segment files (docs/BENCHMARKS.md): io_uring punts every fsync to
         // an io-wq kernel worker, one more thread hop per group than a direct fdatasync, and was
         // slower at every writer count. `auto` therefore picks the portable backend; `uring`

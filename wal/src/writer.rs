@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 use orbit_env::{File, OpenMode};
 use tokio::sync::oneshot;
 
-use crate::format::{encode_group, encode_record, frame_size, Kind, Lsn, SegmentHeader, GROUP_FRAME_SIZE, SEGMENT_HEADER_SIZE};
+use crate::format::{
+    encode_group, encode_record, frame_size, Kind, Lsn, SegmentHeader, GROUP_FRAME_SIZE,
+    SEGMENT_HEADER_SIZE,
+};
 use crate::io::SegmentIo;
 use crate::segment::segment_name;
 use crate::shared::{lock, Op, Pending, SegInfo, Shared};
@@ -61,10 +64,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, io: Box<dyn SegmentIo>, active: Active, next_lsn: Lsn) -> Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        io: Box<dyn SegmentIo>,
+        active: Active,
+        next_lsn: Lsn,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel();
         // Without the thread every group is acknowledged inline: slower, never wrong.
-        let completer_thread = std::thread::Builder::new().name("wal-completer".into()).spawn(move || completer(rx)).ok();
+        let completer_thread = std::thread::Builder::new()
+            .name("wal-completer".into())
+            .spawn(move || completer(rx))
+            .ok();
         Writer {
             shared,
             completer: completer_thread.as_ref().map(|_| tx),
@@ -122,9 +133,14 @@ impl Writer {
             q.writer_waiting = true;
             match self.shared.opts.sync_mode {
                 SyncMode::Periodic(every) if self.dirty() => {
-                    let wait = every.saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(1));
-                    let (guard, timeout) =
-                        self.shared.work.wait_timeout(q, wait).unwrap_or_else(|p| p.into_inner());
+                    let wait = every
+                        .saturating_sub(self.last_sync.elapsed())
+                        .max(Duration::from_millis(1));
+                    let (guard, timeout) = self
+                        .shared
+                        .work
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(|p| p.into_inner());
                     q = guard;
                     q.writer_waiting = false;
                     if timeout.timed_out() {
@@ -163,10 +179,13 @@ impl Writer {
     fn write_all(&mut self, mut items: Vec<Pending>) {
         while !items.is_empty() {
             if let Err(e) = self.shared.check_poison() {
-                fail_all(items, || Error::Poisoned { cause: poison_cause(&e) });
+                fail_all(items, || Error::Poisoned {
+                    cause: poison_cause(&e),
+                });
                 return;
             }
-            let segment_end = self.active.first_lsn + (self.shared.opts.segment_size - SEGMENT_HEADER_SIZE);
+            let segment_end =
+                self.active.first_lsn + (self.shared.opts.segment_size - SEGMENT_HEADER_SIZE);
             let mut room = segment_end - self.next_lsn;
             let mut fit = 0;
             if room >= GROUP_FRAME_SIZE {
@@ -185,7 +204,9 @@ impl Writer {
                     let cause = e.to_string();
                     tracing::warn!(error = %cause, "wal segment switch failed");
                     fail_all(items, || match &e {
-                        Error::Poisoned { cause } => Error::Poisoned { cause: cause.clone() },
+                        Error::Poisoned { cause } => Error::Poisoned {
+                            cause: cause.clone(),
+                        },
                         _ => Error::Env(orbit_env::Error::io(
                             "switch segment",
                             &self.shared.dir,
@@ -205,7 +226,12 @@ impl Writer {
     fn write_group(&mut self, group: Vec<Pending>) {
         self.buf.clear();
         self.lsns.clear();
-        encode_group(&mut self.buf, self.next_lsn, self.durable_lsn, self.shared.opts.clock.unix_millis());
+        encode_group(
+            &mut self.buf,
+            self.next_lsn,
+            self.durable_lsn,
+            self.shared.opts.clock.unix_millis(),
+        );
         for p in &group {
             let lsn = self.next_lsn + self.buf.len() as u64;
             self.lsns.push(lsn);
@@ -213,25 +239,39 @@ impl Writer {
         }
         let offset = SEGMENT_HEADER_SIZE + (self.next_lsn - self.active.first_lsn);
         let sync = self.shared.opts.sync_mode == SyncMode::Sync;
-        let result = self.io.write(self.active.file.as_ref(), offset, &self.buf, sync);
+        let result = self
+            .io
+            .write(self.active.file.as_ref(), offset, &self.buf, sync);
         match result {
             Ok(()) => {
                 self.next_lsn += self.buf.len() as u64;
-                self.shared.written_lsn.store(self.next_lsn, Ordering::Release);
+                self.shared
+                    .written_lsn
+                    .store(self.next_lsn, Ordering::Release);
                 if sync {
                     self.mark_synced();
                 }
                 let stats = &self.shared.stats;
                 stats.groups.fetch_add(1, Ordering::Relaxed);
-                stats.records.fetch_add(group.len() as u64, Ordering::Relaxed);
-                stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-                let acks: Vec<Ack> = group.into_iter().zip(self.lsns.iter()).map(|(p, l)| (p.done, *l)).collect();
+                stats
+                    .records
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                stats
+                    .bytes
+                    .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+                let acks: Vec<Ack> = group
+                    .into_iter()
+                    .zip(self.lsns.iter())
+                    .map(|(p, l)| (p.done, *l))
+                    .collect();
                 self.acknowledge(acks);
             }
             Err(e) => {
                 let cause = format!("{e}: {}", source_text(&e));
                 self.shared.poison(&cause);
-                fail_all(group, || Error::Indeterminate { cause: cause.clone() });
+                fail_all(group, || Error::Indeterminate {
+                    cause: cause.clone(),
+                });
             }
         }
     }
@@ -254,7 +294,9 @@ impl Writer {
     fn mark_synced(&mut self) {
         self.durable_lsn = self.next_lsn;
         self.last_sync = Instant::now();
-        self.shared.durable_lsn.store(self.next_lsn, Ordering::Release);
+        self.shared
+            .durable_lsn
+            .store(self.next_lsn, Ordering::Release);
         self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -283,7 +325,10 @@ impl Writer {
         let spare = take_spare(&self.shared)?;
         let file = activate(&self.shared, &spare, self.next_lsn)?;
         let old_first = self.active.first_lsn;
-        self.active = Active { file, first_lsn: self.next_lsn };
+        self.active = Active {
+            file,
+            first_lsn: self.next_lsn,
+        };
         let closed = {
             let mut segs = lock(&self.shared.segments);
             let mut closed = None;
@@ -300,7 +345,10 @@ impl Writer {
             });
             closed
         };
-        self.shared.stats.segment_switches.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .segment_switches
+            .fetch_add(1, Ordering::Relaxed);
         if let (Some(closed), true) = (closed, self.shared.opts.archive_dir.is_some()) {
             lock(&self.shared.manager).to_archive.push_back(closed);
         }
@@ -365,7 +413,11 @@ pub(crate) fn take_spare(shared: &Shared) -> Result<PathBuf> {
 /// Turns a spare into the segment starting at `first_lsn`: header written and synced while the
 /// file still has its spare name, then renamed and the directory synced. A visible segment name
 /// therefore always has a valid header. On failure the spare is discarded.
-pub(crate) fn activate(shared: &Shared, spare: &std::path::Path, first_lsn: Lsn) -> Result<Arc<dyn File>> {
+pub(crate) fn activate(
+    shared: &Shared,
+    spare: &std::path::Path,
+    first_lsn: Lsn,
+) -> Result<Arc<dyn File>> {
     let fs = shared.fs.as_ref();
     let result = (|| -> Result<Arc<dyn File>> {
         let file = fs.open(spare, OpenMode::ReadWrite)?;

@@ -49,7 +49,10 @@ fn deterministic_log(fs: Arc<dyn FileSystem>, dir: &Path, backend: Backend) -> S
 fn every_backend_writes_identical_segments() {
     let sim = SimFs::new();
     let sim_dir = Path::new("/wal");
-    assert_eq!(deterministic_log(sim.shared(), sim_dir, Backend::Auto), "std");
+    assert_eq!(
+        deterministic_log(sim.shared(), sim_dir, Backend::Auto),
+        "std"
+    );
     let reference = segment_bytes(&sim, sim_dir);
     assert!(reference.len() >= 3, "the test must cross segments");
 
@@ -63,9 +66,16 @@ fn every_backend_writes_identical_segments() {
         let tmp = tempfile::tempdir().unwrap();
         let used = deterministic_log(RealFs::shared(), tmp.path(), backend);
         let real = segment_bytes(&RealFs, tmp.path());
-        assert_eq!(real.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>(), "{used}");
+        assert_eq!(
+            real.keys().collect::<Vec<_>>(),
+            reference.keys().collect::<Vec<_>>(),
+            "{used}"
+        );
         for (name, bytes) in &reference {
-            assert!(real[name] == *bytes, "segment {name} differs between the simulated disk and {used}");
+            assert!(
+                real[name] == *bytes,
+                "segment {name} differs between the simulated disk and {used}"
+            );
         }
     }
 }
@@ -89,7 +99,12 @@ fn parse_payload(p: &[u8]) -> (u8, u64) {
 }
 
 fn crash_opts(backend: Backend) -> WalOptions {
-    WalOptions { backend, sync_mode: SyncMode::Sync, segment_size: 256 << 10, ..WalOptions::default() }
+    WalOptions {
+        backend,
+        sync_mode: SyncMode::Sync,
+        segment_size: 256 << 10,
+        ..WalOptions::default()
+    }
 }
 
 /// Reads the whole log: the next sequence number of each writer, checking on the way that each
@@ -100,7 +115,10 @@ fn recover(dir: &Path, backend: Backend) -> (Vec<u64>, Vec<(u8, u64)>) {
     let mut all = Vec::new();
     for r in wal.replay(wal.first_lsn()).unwrap() {
         let (w, seq) = parse_payload(&r.unwrap().payload);
-        assert_eq!(seq, next[w as usize], "writer {w}: a record is missing or duplicated");
+        assert_eq!(
+            seq, next[w as usize],
+            "writer {w}: a record is missing or duplicated"
+        );
         next[w as usize] += 1;
         all.push((w, seq));
     }
@@ -111,7 +129,9 @@ fn recover(dir: &Path, backend: Backend) -> (Vec<u64>, Vec<(u8, u64)>) {
 #[test]
 #[ignore = "run by kill9_never_loses_an_acknowledged_record as a child process"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
     let backend: Backend = std::env::var(CHILD_BACKEND).unwrap().parse().unwrap();
     let (next, _) = recover(Path::new(&dir), backend);
     let wal = Arc::new(Wal::open(RealFs::shared(), &dir, crash_opts(backend)).unwrap());
@@ -137,18 +157,39 @@ fn crash_child() {
 
 #[test]
 fn kill9_never_loses_an_acknowledged_record() {
-    let seed: u64 = std::env::var("ORBIT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("ORBIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("kill9 test seed: ORBIT_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked: Vec<(u8, u64)> = Vec::new();
     for round in 0..12 {
-        let backend = if round % 2 == 0 || !orbit_wal::uring_available() { Backend::Std } else { Backend::Uring };
+        let backend = if round % 2 == 0 || !orbit_wal::uring_available() {
+            Backend::Std
+        } else {
+            Backend::Uring
+        };
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--include-ignored", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD_DIR, tmp.path())
-            .env(CHILD_BACKEND, if backend == Backend::Uring { "uring" } else { "std" })
+            .env(
+                CHILD_BACKEND,
+                if backend == Backend::Uring {
+                    "uring"
+                } else {
+                    "std"
+                },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -177,9 +218,19 @@ fn kill9_never_loses_an_acknowledged_record() {
         acked.extend(acks);
         let (next, all) = recover(tmp.path(), backend);
         for &(w, seq) in &acked {
-            assert!(seq < next[w as usize], "round {round}: acknowledged record ({w}, {seq}) lost after SIGKILL");
+            assert!(
+                seq < next[w as usize],
+                "round {round}: acknowledged record ({w}, {seq}) lost after SIGKILL"
+            );
         }
-        eprintln!("round {round} ({backend:?}): {} acknowledged so far, {} records in the log", acked.len(), all.len());
+        eprintln!(
+            "round {round} ({backend:?}): {} acknowledged so far, {} records in the log",
+            acked.len(),
+            all.len()
+        );
     }
-    assert!(acked.len() > 100, "the child acknowledged too little for the test to mean anything");
+    assert!(
+        acked.len() > 100,
+        "the child acknowledged too little for the test to mean anything"
+    );
 }
