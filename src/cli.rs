@@ -96,6 +96,10 @@ pub struct BenchArgs {
     /// Concurrent writers; a comma-separated list runs each in turn.
     #[arg(long, default_value = "1", value_delimiter = ',')]
     pub writers: Vec<usize>,
+    /// How writers run: `threads` (an OS thread each, blocking) or `tasks` (async tasks over
+    /// one single-threaded runtime per core, as the server runs connections); a list runs each.
+    #[arg(long, default_value = "threads", value_delimiter = ',', value_parser = parse_writer_mode)]
+    pub mode: Vec<WriterMode>,
     /// Payload bytes per record.
     #[arg(long, default_value_t = 100)]
     pub record_size: usize,
@@ -114,4 +118,29 @@ pub struct BenchArgs {
     /// Segment size for the wal workload, in bytes.
     #[arg(long, default_value_t = orbit_wal::DEFAULT_SEGMENT_SIZE)]
     pub wal_segment_size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterMode {
+    Threads,
+    Tasks,
+}
+
+impl WriterMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            WriterMode::Threads => "threads",
+            WriterMode::Tasks => "tasks",
+        }
+    }
+}
+
+fn parse_writer_mode(s: &str) -> Result<WriterMode, String> {
+    match s {
+        "threads" => Ok(WriterMode::Threads),
+        "tasks" => Ok(WriterMode::Tasks),
+        other => Err(format!(
+            "unknown writer mode \"{other}\" (expected threads or tasks)"
+        )),
+    }
 }

@@ -10,23 +10,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use orbit_env::{FileSystem, RealFs};
 use orbit_wal::{Backend, Wal, WalOptions};
 use serde_json::json;
 
 use super::report::{histogram, print, record, Line};
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, WriterMode};
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for &backend in &args.backend {
-        for &writers in &args.writers {
-            run_one(args, backend, writers.max(1))?;
+        for &mode in &args.mode {
+            for &writers in &args.writers {
+                run_one(args, mode, backend, writers.max(1))?;
+            }
         }
     }
     Ok(())
 }
 
-fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result<()> {
+fn run_one(
+    args: &BenchArgs,
+    mode: WriterMode,
+    backend: Backend,
+    writers: usize,
+) -> anyhow::Result<()> {
     let fs: Arc<dyn FileSystem> = RealFs::shared();
     let dir: PathBuf = args
         .data_dir
@@ -44,37 +52,12 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
     let backend_name = wal.stats().backend;
     let stop = Arc::new(AtomicBool::new(false));
     let payload: Vec<u8> = (0..args.record_size).map(|i| (i * 131 + 7) as u8).collect();
+    let seconds = Duration::from_secs_f64(args.seconds.max(0.1));
     let start = Instant::now();
-    let threads: Vec<_> = (0..writers)
-        .map(|_| {
-            let (wal, stop, payload) = (Arc::clone(&wal), Arc::clone(&stop), payload.clone());
-            std::thread::spawn(
-                move || -> anyhow::Result<(u64, hdrhistogram::Histogram<u64>)> {
-                    let mut h = histogram();
-                    let mut n = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        wal.append_wait(payload.clone())?;
-                        record(&mut h, t.elapsed());
-                        n += 1;
-                    }
-                    Ok((n, h))
-                },
-            )
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs_f64(args.seconds.max(0.1)));
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0u64;
-    let mut h = histogram();
-    for t in threads {
-        let (n, th) = t
-            .join()
-            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
-        total += n;
-        h.add(&th)
-            .map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
-    }
+    let (total, h) = match mode {
+        WriterMode::Threads => run_threads(&wal, writers, &payload, &stop, seconds)?,
+        WriterMode::Tasks => run_tasks(&wal, writers, &payload, &stop, seconds)?,
+    };
     let elapsed = start.elapsed().as_secs_f64();
     let stats = wal.stats();
     drop(wal);
@@ -95,6 +78,7 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
             ("engine", json!("orbit")),
             ("backend", json!(backend_name)),
             ("sync", json!(sync)),
+            ("mode", json!(mode.name())),
             ("writers", json!(writers)),
             ("record_size", json!(args.record_size)),
             ("seconds", json!(elapsed)),
@@ -108,10 +92,113 @@ fn run_one(args: &BenchArgs, backend: Backend, writers: usize) -> anyhow::Result
             ("syncs", json!(stats.syncs)),
         ],
         text: format!(
-            "wal backend={backend_name:<5} sync={sync:<8} writers={writers:<4} size={:<5} : {ops:>10.0} appends/s {mb:>8.2} MB/s  p50 {p50:>6} us  p99 {p99:>6} us  p99.9 {p999:>6} us  avg group {group:>7.2}",
+            "wal backend={backend_name:<5} sync={sync:<8} mode={:<7} writers={writers:<4} size={:<5} : {ops:>10.0} appends/s {mb:>8.2} MB/s  p50 {p50:>6} us  p99 {p99:>6} us  p99.9 {p999:>6} us  avg group {group:>7.2}",
+            mode.name(),
             args.record_size
         ),
     };
     print(&line, args.json);
     Ok(())
+}
+
+type Outcome = anyhow::Result<(u64, Histogram<u64>)>;
+
+/// Each writer is an OS thread blocking on its acknowledgement.
+fn run_threads(
+    wal: &Arc<Wal>,
+    writers: usize,
+    payload: &[u8],
+    stop: &Arc<AtomicBool>,
+    seconds: Duration,
+) -> Outcome {
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let (wal, stop, payload) = (Arc::clone(wal), Arc::clone(stop), payload.to_vec());
+            std::thread::spawn(move || -> Outcome {
+                let mut h = histogram();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    wal.append_wait(payload.clone())?;
+                    record(&mut h, t.elapsed());
+                    n += 1;
+                }
+                Ok((n, h))
+            })
+        })
+        .collect();
+    std::thread::sleep(seconds);
+    stop.store(true, Ordering::Relaxed);
+    merge(threads.into_iter().map(|t| {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))?
+    }))
+}
+
+/// Each writer is an async task awaiting its acknowledgement; the tasks are spread over one
+/// single-threaded runtime per core, as the server's per-core workers will run them.
+fn run_tasks(
+    wal: &Arc<Wal>,
+    writers: usize,
+    payload: &[u8],
+    stop: &Arc<AtomicBool>,
+    seconds: Duration,
+) -> Outcome {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(writers);
+    let threads: Vec<_> = (0..cores)
+        .map(|core| {
+            let (wal, stop, payload) = (Arc::clone(wal), Arc::clone(stop), payload.to_vec());
+            let tasks = writers / cores + usize::from(core < writers % cores);
+            std::thread::spawn(move || -> Outcome {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let (wal, stop, payload) =
+                                (Arc::clone(&wal), Arc::clone(&stop), payload.clone());
+                            tokio::spawn(async move {
+                                let mut h = histogram();
+                                let mut n = 0u64;
+                                while !stop.load(Ordering::Relaxed) {
+                                    let t = Instant::now();
+                                    wal.append(payload.clone())?.await?;
+                                    record(&mut h, t.elapsed());
+                                    n += 1;
+                                }
+                                Ok::<_, anyhow::Error>((n, h))
+                            })
+                        })
+                        .collect();
+                    let mut results = Vec::new();
+                    for handle in handles {
+                        results.push(handle.await?);
+                    }
+                    merge(results.into_iter())
+                })
+            })
+        })
+        .collect();
+    std::thread::sleep(seconds);
+    stop.store(true, Ordering::Relaxed);
+    merge(threads.into_iter().map(|t| {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))?
+    }))
+}
+
+fn merge(parts: impl Iterator<Item = Outcome>) -> Outcome {
+    let mut total = 0u64;
+    let mut h = histogram();
+    for part in parts {
+        let (n, ph) = part?;
+        total += n;
+        h.add(&ph)
+            .map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
+    }
+    Ok((total, h))
 }

@@ -30,6 +30,7 @@
 mod archive;
 mod error;
 pub mod format;
+mod gather;
 mod io;
 mod manager;
 mod options;

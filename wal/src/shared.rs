@@ -39,8 +39,9 @@ pub(crate) struct Queue {
     pub ops: VecDeque<Op>,
     pub bytes: u64,
     pub closing: bool,
-    /// The writer is blocked on `work`: only then do appenders pay for a wake-up.
-    pub writer_waiting: bool,
+    /// When non-zero, the writer is blocked on `work` until this many ops are queued: only the
+    /// appender that reaches the count pays for a wake-up.
+    pub wake_at: usize,
 }
 
 /// One segment file of the live log.

@@ -280,7 +280,7 @@ impl Wal {
             payload_crc: crc,
             done: tx,
         }));
-        let wake = q.writer_waiting;
+        let wake = q.wake_at > 0 && q.ops.len() >= q.wake_at;
         drop(q);
         if wake {
             self.shared.work.notify_one();

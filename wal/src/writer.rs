@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use orbit_env::{File, OpenMode};
@@ -20,9 +20,10 @@ use crate::format::{
     encode_group, encode_record, frame_size, Kind, Lsn, SegmentHeader, GROUP_FRAME_SIZE,
     SEGMENT_HEADER_SIZE,
 };
+use crate::gather::GatherPolicy;
 use crate::io::SegmentIo;
 use crate::segment::segment_name;
-use crate::shared::{lock, Op, Pending, SegInfo, Shared};
+use crate::shared::{lock, Op, Pending, Queue, SegInfo, Shared};
 use crate::{Error, Result, SyncMode, MAX_GROUP_BYTES, MAX_GROUP_RECORDS};
 
 /// The segment being appended to.
@@ -33,6 +34,9 @@ pub(crate) struct Active {
 
 /// A waiter and the LSN it is acknowledged with.
 type Ack = (oneshot::Sender<Result<Lsn>>, Lsn);
+
+/// Longest a group waits for appenders that recent groups suggest are coming.
+const GATHER_WAIT: Duration = Duration::from_micros(50);
 
 /// Groups with more waiters than this are acknowledged by the completer thread.
 const INLINE_ACKS: usize = 8;
@@ -61,6 +65,10 @@ pub(crate) struct Writer {
     pub last_sync: Instant,
     buf: Vec<u8>,
     lsns: Vec<Lsn>,
+    /// Decaying maximum of recent group sizes (see `gather`).
+    appenders: usize,
+    /// Whether to gather, chosen from measured throughput.
+    policy: GatherPolicy,
 }
 
 impl Writer {
@@ -87,6 +95,8 @@ impl Writer {
             last_sync: Instant::now(),
             buf: Vec::new(),
             lsns: Vec::new(),
+            appenders: 1,
+            policy: GatherPolicy::new(Instant::now()),
         }
     }
 
@@ -127,10 +137,11 @@ impl Writer {
 
     /// Waits for work and takes a bounded batch of it. Returns whether the log is closing and
     /// the queue is now empty.
-    fn take_ops(&self) -> (Vec<Op>, bool) {
-        let mut q = lock(&self.shared.queue);
+    fn take_ops(&mut self) -> (Vec<Op>, bool) {
+        let shared = Arc::clone(&self.shared);
+        let mut q = lock(&shared.queue);
         while q.ops.is_empty() && !q.closing {
-            q.writer_waiting = true;
+            q.wake_at = 1;
             match self.shared.opts.sync_mode {
                 SyncMode::Periodic(every) if self.dirty() => {
                     let wait = every
@@ -142,17 +153,18 @@ impl Writer {
                         .wait_timeout(q, wait)
                         .unwrap_or_else(|p| p.into_inner());
                     q = guard;
-                    q.writer_waiting = false;
+                    q.wake_at = 0;
                     if timeout.timed_out() {
                         return (Vec::new(), false);
                     }
                 }
                 _ => {
                     q = self.shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
-                    q.writer_waiting = false;
+                    q.wake_at = 0;
                 }
             }
         }
+        q = self.gather(q);
         let mut ops = Vec::new();
         let (mut bytes, mut records) = (0u64, 0usize);
         while let Some(op) = q.ops.front() {
@@ -169,10 +181,36 @@ impl Writer {
             }
         }
         q.bytes -= bytes;
+        // Decaying maximum of recent group sizes: an estimate of how many appenders are active.
+        self.appenders = records.max(self.appenders - self.appenders / 8);
+        if records > 0 {
+            self.policy.on_group(records, Instant::now());
+        }
         let closing = q.closing && q.ops.is_empty();
         drop(q);
         self.shared.space.notify_all();
         (ops, closing)
+    }
+
+    /// Group-commit gathering in `sync` mode. When recent groups show several active appenders
+    /// but fewer are queued (the rest are being woken from the previous group), waits up to
+    /// `GATHER_WAIT` for them, so one fdatasync serves them all. A lone appender (groups of one)
+    /// never waits.
+    /// Whether waiting pays depends on the callers; `GatherPolicy` measures and decides.
+    fn gather<'a>(&mut self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        let target = self.appenders.min(MAX_GROUP_RECORDS);
+        let wanted = self.shared.opts.sync_mode == SyncMode::Sync && self.policy.gathering();
+        if wanted && target > 1 && q.ops.len() < target && !q.closing {
+            q.wake_at = target;
+            q = self
+                .shared
+                .work
+                .wait_timeout(q, GATHER_WAIT)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            q.wake_at = 0;
+        }
+        q
     }
 
     /// Writes `items` as one or more groups, switching segments as they fill.
