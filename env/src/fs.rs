@@ -42,7 +42,24 @@ pub trait FileSystem: Send + Sync + Debug {
     fn sync_dir(&self, path: &Path) -> Result<()>;
     /// Whether `path` exists (file or directory).
     fn exists(&self, path: &Path) -> Result<bool>;
+    /// Opens an existing file for direct I/O (`O_DIRECT`: no page cache), for backends that
+    /// submit I/O on its descriptor. Offsets, lengths and buffer addresses of direct writes must
+    /// be multiples of [`DIRECT_IO_ALIGN`]. File systems without it return `Unsupported`.
+    fn open_direct(&self, path: &Path) -> Result<Arc<dyn File>> {
+        Err(crate::Error::io(
+            "open for direct i/o",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "direct i/o is not supported here",
+            ),
+        ))
+    }
 }
+
+/// Alignment that direct I/O needs on every device Orbit supports (4096 covers 512-byte and
+/// 4 KiB logical sectors).
+pub const DIRECT_IO_ALIGN: usize = 4096;
 
 /// An open file. All positions are absolute; there is no cursor, so one handle may be shared.
 // `len` is a fallible file-size query, not a collection length: `is_empty` would mislead.

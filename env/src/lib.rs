@@ -28,6 +28,6 @@ mod sim;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use fs::{File, FileSystem, OpenMode};
+pub use fs::{File, FileSystem, OpenMode, DIRECT_IO_ALIGN};
 pub use real::RealFs;
 pub use sim::{CrashMode, FaultKind, FaultOp, SimFs, SECTOR_SIZE};

@@ -78,6 +78,21 @@ impl FileSystem for RealFs {
     fn exists(&self, path: &Path) -> Result<bool> {
         path.try_exists().map_err(|e| Error::io("stat", path, e))
     }
+
+    fn open_direct(&self, path: &Path) -> Result<Arc<dyn File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let direct = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(direct)
+            .open(path)
+            .map_err(|e| Error::io("open for direct i/o", path, e))?;
+        Ok(Arc::new(RealFile {
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
 }
 
 #[derive(Debug)]

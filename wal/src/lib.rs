@@ -53,7 +53,7 @@ pub use wal::{AppendHandle, Recovered, Wal, WalStats};
 
 /// Whether io_uring can be set up on this machine (for tests and diagnostics).
 pub fn uring_available() -> bool {
-    io::UringIo::new().is_ok()
+    io::UringIo::new(orbit_env::RealFs::shared()).is_ok()
 }
 
 #[cfg(test)]

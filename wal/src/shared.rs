@@ -77,6 +77,7 @@ pub(crate) struct Stats {
     pub syncs: AtomicU64,
     pub segment_switches: AtomicU64,
     pub spare_waits: AtomicU64,
+    pub direct_io: AtomicBool,
 }
 
 pub(crate) struct Shared {

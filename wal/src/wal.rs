@@ -65,6 +65,8 @@ pub struct WalStats {
     pub segments: usize,
     /// Whether an I/O failure has poisoned the log.
     pub poisoned: bool,
+    /// Whether groups are written with direct I/O (the io_uring backend in `sync` mode).
+    pub direct_io: bool,
 }
 
 /// The pending outcome of an append: wait on it, or `.await` it.
@@ -177,7 +179,7 @@ impl Wal {
         if opts.archive_dir.is_some() {
             manager.to_archive = segments.iter().filter(|s| !s.archived).cloned().collect();
         }
-        let io = choose_backend(&opts, fs.as_ref(), &dir)?;
+        let io = choose_backend(&opts, &fs, &dir)?;
         let recovered = Recovered {
             first_lsn: segment_lsns.first().copied().unwrap_or(end_lsn),
             end_lsn,
@@ -398,6 +400,7 @@ impl Wal {
             spare_waits: s.spare_waits.load(Ordering::Relaxed),
             segments: lock(&self.shared.segments).len(),
             poisoned: self.shared.poisoned.load(Ordering::SeqCst),
+            direct_io: s.direct_io.load(Ordering::Relaxed),
         }
     }
 
@@ -431,9 +434,10 @@ impl Drop for Wal {
 
 fn choose_backend(
     opts: &WalOptions,
-    fs: &dyn FileSystem,
+    fs_arc: &Arc<dyn FileSystem>,
     dir: &Path,
 ) -> Result<Box<dyn SegmentIo>> {
+    let fs = fs_arc.as_ref();
     // Whether the file system hands out real descriptors (the simulated disk does not).
     let probe_path = dir.join("backend-probe.tmp");
     let has_fd = {
@@ -448,7 +452,7 @@ fn choose_backend(
         Backend::Uring if !has_fd => Err(Error::InvalidConfig(
             "the io_uring backend needs a real file system".into(),
         )),
-        Backend::Uring => UringIo::new()
+        Backend::Uring => UringIo::new(Arc::clone(fs_arc))
             .map(|u| Box::new(u) as Box<dyn SegmentIo>)
             .map_err(Error::UringUnavailable),
         // Measured on buffered segment files (docs/BENCHMARKS.md): io_uring punts every fsync to

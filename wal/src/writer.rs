@@ -297,6 +297,9 @@ impl Writer {
                 stats
                     .bytes
                     .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+                stats
+                    .direct_io
+                    .store(self.io.direct_io(), Ordering::Relaxed);
                 let acks: Vec<Ack> = group
                     .into_iter()
                     .zip(self.lsns.iter())
@@ -470,7 +473,8 @@ pub(crate) fn activate(
         let path = shared.dir.join(segment_name(first_lsn));
         fs.rename(spare, &path)?;
         fs.sync_dir(&shared.dir)?;
-        Ok(file)
+        // Reopen under the final name, so errors (and direct-I/O handles) name the segment.
+        Ok(fs.open(&path, OpenMode::ReadWrite)?)
     })();
     if result.is_err() {
         let _ = fs.remove_file(spare);

@@ -41,8 +41,22 @@ fn deterministic_log(fs: Arc<dyn FileSystem>, dir: &Path, backend: Backend) -> S
         let payload: Vec<u8> = (0..(i % 257)).map(|j| (i ^ j) as u8).collect();
         wal.append_wait(payload).unwrap();
     }
+    let direct = wal.stats().direct_io;
     wal.close().unwrap();
-    name.to_string()
+    if direct {
+        format!("{name}+direct")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether this file system accepts O_DIRECT (ext4, xfs: yes; tmpfs: no).
+fn supports_direct_io(dir: &Path) -> bool {
+    let probe = dir.join("probe");
+    RealFs.open(&probe, OpenMode::CreateNew).unwrap();
+    let ok = RealFs.open_direct(&probe).is_ok();
+    RealFs.remove_file(&probe).unwrap();
+    ok
 }
 
 #[test]
@@ -65,6 +79,12 @@ fn every_backend_writes_identical_segments() {
     for backend in backends {
         let tmp = tempfile::tempdir().unwrap();
         let used = deterministic_log(RealFs::shared(), tmp.path(), backend);
+        if backend == Backend::Uring && supports_direct_io(tmp.path()) {
+            assert_eq!(
+                used, "uring+direct",
+                "io_uring must write sync groups with direct i/o here"
+            );
+        }
         let real = segment_bytes(&RealFs, tmp.path());
         assert_eq!(
             real.keys().collect::<Vec<_>>(),
