@@ -19,6 +19,26 @@ pub enum Command {
     Serve(ServeArgs),
     /// Storage micro-benchmarks (db_bench style).
     Bench(BenchArgs),
+    /// Print on-disk files in human form.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(subcommand)]
+    pub target: InspectTarget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectTarget {
+    /// A WAL segment file, or every segment of a WAL directory (e.g. ./orbit-data/wal).
+    Wal {
+        /// Segment file or directory.
+        path: PathBuf,
+        /// List every frame, not just a summary per segment.
+        #[arg(long)]
+        frames: bool,
+    },
 }
 
 /// Storage options shared by `serve` and `bench`.

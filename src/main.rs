@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod inspect;
 mod serve;
 
 use clap::Parser;
@@ -12,9 +13,17 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A reader that went away (`orbit inspect ... | head`) ends the output, not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             // The one place the whole error chain is printed.
             eprintln!("orbit: error: {e:#}");

@@ -149,3 +149,55 @@ fn bench_wal_prints_json_results() {
     // The benchmark cleans up after itself.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn inspect_wal_describes_the_committed_fixtures() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wal/tests/fixtures/v1");
+    let out = Command::new(ORBIT)
+        .args(["inspect", "wal"])
+        .arg(fixtures.join("healthy"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("log 0000000000000b17").count(), 3, "{text}");
+    let records: usize = text
+        .lines()
+        .filter(|l| l.contains(" data records"))
+        .filter_map(|l| {
+            l.split(" data records")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(records, 300, "{text}");
+    assert!(
+        !text.contains("non-zero bytes follow"),
+        "a healthy log has no damage: {text}"
+    );
+
+    let out = Command::new(ORBIT)
+        .args(["inspect", "wal"])
+        .arg(fixtures.join("corrupt"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("non-zero bytes follow"),
+        "the flipped bit must show: {text}"
+    );
+
+    let out = Command::new(ORBIT)
+        .args(["inspect", "wal", "/nonexistent/wal"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("orbit: error:"));
+}

@@ -24,15 +24,18 @@ pub struct Line {
     pub text: String,
 }
 
-pub fn print(line: &Line, json: bool) {
+/// Prints one result line (JSON or text); fails if stdout is gone.
+pub fn print(line: &Line, json: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     if json {
         let map: serde_json::Map<String, serde_json::Value> = line
             .fields
             .iter()
             .map(|(k, v)| ((*k).to_string(), v.clone()))
             .collect();
-        println!("{}", serde_json::Value::Object(map));
+        writeln!(out, "{}", serde_json::Value::Object(map))
     } else {
-        println!("{}", line.text);
+        writeln!(out, "{}", line.text)
     }
 }

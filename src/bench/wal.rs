@@ -97,7 +97,7 @@ fn run_one(
             args.record_size
         ),
     };
-    print(&line, args.json);
+    print(&line, args.json)?;
     Ok(())
 }
 

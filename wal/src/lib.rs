@@ -5,7 +5,7 @@
 //! records mean (the LSM encodes its write batches into them).
 //!
 //! ```text
-//!  appenders ──append(payload)──▶ queue ──▶ writer thread ──▶ SegmentIo ─┬─ io_uring: writev ⟶ linked fdatasync
+//!  appenders ──append(payload)──▶ queue ──▶ writer thread ──▶ SegmentIo ─┬─ io_uring: O_DIRECT + RWF_DSYNC blocks
 //!     ▲   (payload crc computed                (LSNs, group frames,         └─ std: pwritev + fdatasync (orbit-env)
 //!     │    by the appender)                     one write per group)
 //!     └──────────── every waiter of the group completed at once ◀──┘
@@ -31,6 +31,7 @@ mod archive;
 mod error;
 pub mod format;
 mod gather;
+mod inspect;
 mod io;
 mod manager;
 mod options;
@@ -43,6 +44,7 @@ mod writer;
 pub use archive::{archive_name, read_archive, verify_archive, ArchiveSummary};
 pub use error::{Error, Result};
 pub use format::Lsn;
+pub use inspect::{inspect_segment, FrameInfo, SegmentDump};
 pub use options::{
     Backend, SyncMode, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_GROUP_BYTES, MAX_GROUP_RECORDS,
     MAX_QUEUED_BYTES, MAX_RECORD_LEN, MIN_SEGMENT_SIZE,

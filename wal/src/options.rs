@@ -35,10 +35,10 @@ pub enum SyncMode {
 /// Which segment-I/O backend the writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The backend measured fastest for buffered segment files: today `Std` (see
-    /// docs/BENCHMARKS.md, "WAL": io_uring's fsync runs on an io-wq worker thread).
+    /// The backend measured fastest here: today `Std` (docs/BENCHMARKS.md, "WAL").
     Auto,
-    /// io_uring: one vectored write linked to one fdatasync per group. Fails to open without it.
+    /// io_uring: in `sync` mode one `RWF_DSYNC` write of whole blocks on an `O_DIRECT`
+    /// descriptor per group; otherwise a writev linked to an fdatasync. Fails to open without it.
     Uring,
     /// Through the `orbit-env` file trait: `pwritev` + `fdatasync` on a real disk.
     Std,

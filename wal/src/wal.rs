@@ -455,10 +455,9 @@ fn choose_backend(
         Backend::Uring => UringIo::new(Arc::clone(fs_arc))
             .map(|u| Box::new(u) as Box<dyn SegmentIo>)
             .map_err(Error::UringUnavailable),
-        // Measured on buffered segment files (docs/BENCHMARKS.md): io_uring punts every fsync to
-        // an io-wq kernel worker, one more thread hop per group than a direct fdatasync, and was
-        // slower at every writer count. `auto` therefore picks the portable backend; `uring`
-        // stays selectable and is tested to write identical bytes.
+        // Measured (docs/BENCHMARKS.md): io_uring with direct I/O matches the std backend while
+        // few threads are runnable, and falls behind when many are (its completion crosses a
+        // kernel worker and the writer's task_work); std is never behind. So `auto` picks std.
         Backend::Auto => Ok(Box::new(EnvIo)),
     }
 }
