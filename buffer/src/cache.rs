@@ -111,11 +111,11 @@ impl<V: Clone> BlockCache<V> {
 
     /// The cached block, or the one `load` produces (cached on the way out). The shard lock
     /// is not held while loading, so two readers may load the same block once each.
-    pub fn get_or_load(
+    pub fn get_or_load<E>(
         &self,
         key: BlockKey,
-        load: impl FnOnce() -> Result<(V, usize)>,
-    ) -> Result<V> {
+        load: impl FnOnce() -> Result<(V, usize), E>,
+    ) -> Result<V, E> {
         if let Some(v) = self.get(&key) {
             return Ok(v);
         }
@@ -165,7 +165,7 @@ mod tests {
         let mut loads = 0;
         for _ in 0..3 {
             let v = cache
-                .get_or_load(key(1, 0), || {
+                .get_or_load::<crate::Error>(key(1, 0), || {
                     loads += 1;
                     Ok((Arc::from(&b"block"[..]), 5))
                 })
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn a_failed_load_caches_nothing() {
         let cache: BlockCache<u32> = BlockCache::new(1 << 20);
-        let err = cache.get_or_load(key(1, 0), || {
+        let err = cache.get_or_load::<crate::Error>(key(1, 0), || {
             Err(crate::Error::Env(orbit_env::Error::io(
                 "read",
                 "/x",

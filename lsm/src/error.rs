@@ -1,0 +1,52 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error of the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("storage i/o failed")]
+    Env(#[from] orbit_env::Error),
+    /// A file's bytes are damaged or not what this version writes: never turned into data.
+    #[error("corruption in \"{}\" at byte {offset}: {reason}", file.display())]
+    Corruption {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset in the file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Keys given to a table builder out of order: a bug in the caller.
+    #[error("internal error: keys added to a table out of order (likely a bug)")]
+    KeysOutOfOrder,
+    /// Compression or decompression failed.
+    #[error("block compression failed")]
+    Compression(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn corruption(
+        file: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corruption {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<orbit_buffer::Error> for Error {
+    fn from(e: orbit_buffer::Error) -> Self {
+        match e {
+            orbit_buffer::Error::Env(e) => Error::Env(e),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `orbit-lsm`: the log-structured merge-tree storage engine.
+//!
+//! Owns keyspaces, memtables, SSTables, compaction, the manifest, snapshots, iterators and
+//! checkpoints. It stands on `orbit-wal` (durability of writes not yet in a table),
+//! `orbit-buffer` (the block cache) and `orbit-env` (every file operation).
+//!
+//! ```text
+//!  write batch ─▶ WAL ─▶ memtable ─(full)─▶ immutable memtable ─(flush)─▶ L0 SSTable
+//!                                                           compaction ─▶ L1 … Ln
+//!  get / iterator ◀─ merge(memtables, L0 newest first, L1…Ln) at a snapshot sequence number
+//! ```
+//!
+//! Built so far: the SSTable format (`sst`): blocks with prefix compression and restart points,
+//! per-block zstd and crc32c, a bloom filter, properties and a versioned footer, read through
+//! the shared block cache. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
+//!
+//! Invariants: a table's entries strictly increase in internal-key order (the builder refuses
+//! anything else); every block is checksummed and verified before use, so damage is an error
+//! naming the file and offset, never wrong data. Nothing above this crate knows about SST files.
+
+pub mod coding;
+mod error;
+pub mod key;
+pub mod sst;
+
+pub use error::{Error, Result};

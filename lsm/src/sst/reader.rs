@@ -1,0 +1,286 @@
+//! Reads a table: footer, index, filter and properties at open; data blocks on demand through
+//! the shared block cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orbit_buffer::{BlockCache, BlockKey};
+use orbit_env::File;
+
+use super::block::{Block, BlockError, BlockIter};
+use super::bloom::Bloom;
+use super::format::{read_block, BlockHandle, Footer, Properties, FOOTER_LEN};
+use crate::key::{self, ValueKind};
+use crate::{Error, Result};
+
+/// The cache type tables share.
+pub type TableCache = BlockCache<Arc<Block>>;
+
+/// An open table.
+pub struct Table {
+    file: Arc<dyn File>,
+    path: PathBuf,
+    id: u64,
+    cache: Arc<TableCache>,
+    index: Arc<Block>,
+    /// File offset of the index block, for error messages.
+    index_offset: u64,
+    bloom: Option<Bloom>,
+    properties: Properties,
+    size: u64,
+}
+
+fn block_err(path: &Path, offset: u64) -> impl Fn(BlockError) -> Error + '_ {
+    move |e| Error::corruption(path, offset, e.0)
+}
+
+impl Table {
+    /// Opens a table. `id` must be unique among the tables sharing `cache`.
+    pub fn open(file: Arc<dyn File>, id: u64, cache: Arc<TableCache>) -> Result<Table> {
+        let path = file.path().to_path_buf();
+        let size = file.len()?;
+        let at = size
+            .checked_sub(FOOTER_LEN as u64)
+            .ok_or_else(|| Error::corruption(&path, 0, "file is shorter than an sstable footer"))?;
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer, at)?;
+        let footer = Footer::decode(&footer, &path, at)?;
+        let index = Block::new(read_block(file.as_ref(), &path, footer.index)?)
+            .map_err(block_err(&path, footer.index.offset))?;
+        let bloom = Bloom::decode(read_block(file.as_ref(), &path, footer.filter)?);
+        let properties = Properties::decode(&read_block(file.as_ref(), &path, footer.properties)?)
+            .ok_or_else(|| {
+                Error::corruption(
+                    &path,
+                    footer.properties.offset,
+                    "properties block is malformed",
+                )
+            })?;
+        Ok(Table {
+            file,
+            path,
+            id,
+            cache,
+            index: Arc::new(index),
+            index_offset: footer.index.offset,
+            bloom,
+            properties,
+            size,
+        })
+    }
+
+    /// The table's properties.
+    pub fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    /// The block cache this table reads through.
+    pub fn cache(&self) -> &TableCache {
+        &self.cache
+    }
+
+    /// File size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn block(&self, handle: BlockHandle) -> Result<Arc<Block>> {
+        let key = BlockKey {
+            file: self.id,
+            offset: handle.offset,
+        };
+        self.cache.get_or_load(key, || {
+            let raw = read_block(self.file.as_ref(), &self.path, handle)?;
+            let block = Block::new(raw).map_err(block_err(&self.path, handle.offset))?;
+            let charge = block.size();
+            Ok::<_, Error>((Arc::new(block), charge))
+        })
+    }
+
+    /// The newest entry for `user_key` with sequence number `<= snapshot`, if this table has
+    /// one: its kind and value.
+    pub fn get(&self, user_key: &[u8], snapshot: u64) -> Result<Option<(ValueKind, Vec<u8>)>> {
+        if self
+            .bloom
+            .as_ref()
+            .is_some_and(|b| !b.may_contain(user_key))
+        {
+            return Ok(None);
+        }
+        let target = key::internal_key(user_key, snapshot, ValueKind::SEEK);
+        let mut it = self.iter();
+        it.seek(&target)?;
+        if !it.valid() {
+            return Ok(None);
+        }
+        match key::split(it.key()) {
+            Some((user, _, kind)) if user == user_key => {
+                let kind = ValueKind::from_u8(kind).ok_or_else(|| {
+                    Error::corruption(
+                        &self.path,
+                        it.data_offset,
+                        format!("unknown entry kind {kind}"),
+                    )
+                })?;
+                Ok(Some((kind, it.value().to_vec())))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// An iterator over every entry, in internal-key order.
+    pub fn iter(&self) -> TableIter<'_> {
+        TableIter {
+            table: self,
+            index: BlockIter::new(Arc::clone(&self.index)),
+            data: None,
+            data_offset: 0,
+        }
+    }
+}
+
+/// A two-level iterator: the index block chooses data blocks, loaded through the cache.
+pub struct TableIter<'a> {
+    table: &'a Table,
+    index: BlockIter,
+    data: Option<BlockIter>,
+    /// File offset of the data block `data` iterates, for error messages.
+    data_offset: u64,
+}
+
+impl TableIter<'_> {
+    /// Maps a block decoding error to a corruption error naming the file and block offset.
+    fn err(&self, offset: u64) -> impl Fn(BlockError) -> Error + '_ {
+        block_err(&self.table.path, offset)
+    }
+
+    /// Loads the data block the index iterator is on (or clears it).
+    fn load_data(&mut self) -> Result<()> {
+        if !self.index.valid() {
+            self.data = None;
+            return Ok(());
+        }
+        let handle = BlockHandle::decode(self.index.value()).ok_or_else(|| {
+            Error::corruption(
+                &self.table.path,
+                self.table.index_offset,
+                "index entry is not a block handle",
+            )
+        })?;
+        let block = self.table.block(handle)?;
+        self.data = Some(BlockIter::new(block));
+        self.data_offset = handle.offset;
+        Ok(())
+    }
+
+    /// Whether the iterator is on an entry.
+    pub fn valid(&self) -> bool {
+        self.data.as_ref().is_some_and(BlockIter::valid)
+    }
+
+    /// The current internal key.
+    pub fn key(&self) -> &[u8] {
+        self.data.as_ref().map_or(&[][..], BlockIter::key)
+    }
+
+    /// The current value.
+    pub fn value(&self) -> &[u8] {
+        self.data.as_ref().map_or(&[][..], BlockIter::value)
+    }
+
+    /// Positions on the first entry.
+    pub fn seek_to_first(&mut self) -> Result<()> {
+        self.index
+            .seek_to_first()
+            .map_err(self.err(self.table.index_offset))?;
+        self.load_data()?;
+        let at = self.data_offset;
+        if let Some(d) = self.data.as_mut() {
+            d.seek_to_first().map_err(block_err(&self.table.path, at))?;
+        }
+        self.skip_empty_forward()
+    }
+
+    /// Positions on the last entry.
+    pub fn seek_to_last(&mut self) -> Result<()> {
+        self.index
+            .seek_to_last()
+            .map_err(self.err(self.table.index_offset))?;
+        self.load_data()?;
+        let at = self.data_offset;
+        if let Some(d) = self.data.as_mut() {
+            d.seek_to_last().map_err(block_err(&self.table.path, at))?;
+        }
+        self.skip_empty_backward()
+    }
+
+    /// Positions on the first entry `>= target` (an internal key).
+    pub fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.index
+            .seek(target, key::compare)
+            .map_err(self.err(self.table.index_offset))?;
+        self.load_data()?;
+        let at = self.data_offset;
+        if let Some(d) = self.data.as_mut() {
+            d.seek(target, key::compare)
+                .map_err(block_err(&self.table.path, at))?;
+        }
+        self.skip_empty_forward()
+    }
+
+    /// Moves to the next entry.
+    pub fn next_entry(&mut self) -> Result<()> {
+        let at = self.data_offset;
+        if let Some(d) = self.data.as_mut() {
+            d.next_entry().map_err(block_err(&self.table.path, at))?;
+        }
+        self.skip_empty_forward()
+    }
+
+    /// Moves to the previous entry.
+    pub fn prev_entry(&mut self) -> Result<()> {
+        let at = self.data_offset;
+        if let Some(d) = self.data.as_mut() {
+            d.prev_entry().map_err(block_err(&self.table.path, at))?;
+        }
+        self.skip_empty_backward()
+    }
+
+    fn skip_empty_forward(&mut self) -> Result<()> {
+        while self.data.is_some() && !self.valid() {
+            self.index
+                .next_entry()
+                .map_err(self.err(self.table.index_offset))?;
+            self.load_data()?;
+            let at = self.data_offset;
+            if let Some(d) = self.data.as_mut() {
+                d.seek_to_first().map_err(block_err(&self.table.path, at))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_empty_backward(&mut self) -> Result<()> {
+        while self.data.is_some() && !self.valid() {
+            self.index
+                .prev_entry()
+                .map_err(self.err(self.table.index_offset))?;
+            self.load_data()?;
+            let at = self.data_offset;
+            if let Some(d) = self.data.as_mut() {
+                d.seek_to_last().map_err(block_err(&self.table.path, at))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("path", &self.path)
+            .field("id", &self.id)
+            .field("size", &self.size)
+            .finish()
+    }
+}
