@@ -12,15 +12,20 @@
 //!
 //! Built so far: the SSTable format (`sst`): blocks with prefix compression and restart points,
 //! per-block zstd and crc32c, a bloom filter, properties and a versioned footer, read through
-//! the shared block cache. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
+//! the shared block cache; the memtable (`Memtable`, a concurrent skiplist); write batches and
+//! their WAL encoding (`WriteBatch`). Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
 //!
 //! Invariants: a table's entries strictly increase in internal-key order (the builder refuses
 //! anything else); every block is checksummed and verified before use, so damage is an error
 //! naming the file and offset, never wrong data. Nothing above this crate knows about SST files.
 
+mod batch;
 pub mod coding;
 mod error;
 pub mod key;
+mod memtable;
 pub mod sst;
 
+pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use error::{Error, Result};
+pub use memtable::Memtable;
