@@ -23,6 +23,7 @@ mod batch;
 pub mod coding;
 mod error;
 pub mod key;
+pub mod manifest;
 mod memtable;
 pub mod sst;
 
