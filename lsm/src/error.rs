@@ -27,6 +27,30 @@ pub enum Error {
     /// Compression or decompression failed.
     #[error("block compression failed")]
     Compression(#[source] std::io::Error),
+    /// The write-ahead log failed.
+    #[error(transparent)]
+    Wal(#[from] orbit_wal::Error),
+    /// No keyspace has this id (never created, or dropped).
+    #[error("keyspace {0} does not exist")]
+    UnknownKeyspace(u32),
+    /// A keyspace with this name exists already.
+    #[error("keyspace \"{0}\" already exists")]
+    KeyspaceExists(String),
+    /// A key longer than the engine accepts.
+    #[error("key of {len} bytes exceeds the maximum of {max}")]
+    KeyTooLarge {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A write failed after its entries reached memory, or a flush failed: the database
+    /// accepts no more writes until it is reopened (reads continue at the last good state).
+    #[error("database is poisoned after an earlier failure ({cause}); reopen to recover")]
+    Poisoned {
+        /// The original failure.
+        cause: String,
+    },
 }
 
 impl Error {

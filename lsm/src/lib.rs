@@ -13,7 +13,9 @@
 //! Built so far: the SSTable format (`sst`): blocks with prefix compression and restart points,
 //! per-block zstd and crc32c, a bloom filter, properties and a versioned footer, read through
 //! the shared block cache; the memtable (`Memtable`, a concurrent skiplist); write batches and
-//! their WAL encoding (`WriteBatch`). Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
+//! their WAL encoding (`WriteBatch`); the manifest; and the database (`Db`): keyspaces, the
+//! write path with ordered publication, point reads at snapshots, flushes to L0 and recovery.
+//! Not yet: compaction, range deletes, iterators, checkpoints. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
 //!
 //! Invariants: a table's entries strictly increase in internal-key order (the builder refuses
 //! anything else); every block is checksummed and verified before use, so damage is an error
@@ -21,6 +23,7 @@
 
 mod batch;
 pub mod coding;
+mod db;
 mod error;
 pub mod key;
 pub mod manifest;
@@ -28,5 +31,6 @@ mod memtable;
 pub mod sst;
 
 pub use batch::{KeyspaceId, Op, WriteBatch};
+pub use db::{Db, DbOptions, DbStats, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN};
 pub use error::{Error, Result};
 pub use memtable::Memtable;

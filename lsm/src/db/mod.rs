@@ -1,0 +1,593 @@
+//! The database: keyspaces sharing one WAL and one sequence space, memtables, flushes to L0
+//! tables, recovery from manifest plus WAL.
+//!
+//! Write path: under `write_lock` a batch gets consecutive sequence numbers, is queued on the
+//! WAL (so LSN order = sequence order) and inserted into the memtables; outside the lock the
+//! writer waits for the WAL's acknowledgement (fsyncs are shared by group commit), then
+//! publishes its range. Readers read at the visible sequence number, so an entry in a
+//! memtable whose batch is not yet durable is invisible.
+//!
+//! Flush: when the memtables reach `memtable_bytes` they are rotated together into an
+//! immutable set. The flush thread waits until the whole set is visible (so a table never
+//! holds a batch the WAL did not make durable), writes one table per keyspace, syncs them and
+//! the directory, records them in the manifest with the WAL position replay must start from,
+//! and only then lets the WAL release the segments before that position.
+//!
+//! Not built yet (issue 3): compaction, range deletes, iterators/scans, checkpoints. Every
+//! table is in L0, newest first.
+
+mod publish;
+mod recover;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+
+use orbit_env::{FileSystem, OpenMode};
+use orbit_wal::{Wal, WalOptions};
+
+use crate::batch::{KeyspaceId, WriteBatch};
+use crate::key::ValueKind;
+use crate::manifest::{Edit, FileMeta, Manifest};
+use crate::memtable::Memtable;
+use crate::sst::{Table, TableBuilder, TableCache, TableOptions};
+use crate::{Error, Result};
+use publish::Publisher;
+
+/// Longest key accepted.
+pub const MAX_KEY_LEN: usize = 64 << 10;
+/// The keyspace every database has.
+pub const DEFAULT_KEYSPACE: KeyspaceId = 0;
+
+/// Options of [`Db::open`].
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Memtable bytes (all keyspaces together) before they are flushed.
+    pub memtable_bytes: usize,
+    /// Immutable memtable sets waiting for flush before writers stall.
+    pub max_immutable: usize,
+    /// How tables are built.
+    pub table: TableOptions,
+    /// Block cache capacity.
+    pub cache_bytes: usize,
+    /// The WAL's options (sync mode, backend, segment size).
+    pub wal: WalOptions,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            memtable_bytes: 64 << 20,
+            max_immutable: 4,
+            table: TableOptions::default(),
+            cache_bytes: 256 << 20,
+            wal: WalOptions::default(),
+        }
+    }
+}
+
+/// One keyspace's memtables and tables.
+#[derive(Clone, Default)]
+pub(crate) struct Tree {
+    pub(crate) name: String,
+    pub(crate) mem: Arc<Memtable>,
+    /// Newest first.
+    pub(crate) imms: Vec<Arc<Memtable>>,
+    /// Newest first.
+    pub(crate) tables: Vec<Arc<Table>>,
+}
+
+/// Memtables rotated together, waiting for flush.
+struct ImmSet {
+    mems: Vec<(KeyspaceId, Arc<Memtable>)>,
+    /// Largest sequence number written into them.
+    max_seq: u64,
+    /// End of the WAL records of their batches.
+    end_lsn: Arc<AtomicU64>,
+}
+
+struct Trees {
+    keyspaces: BTreeMap<KeyspaceId, Tree>,
+    /// WAL end of the batches written into the current memtables.
+    end_lsn: Arc<AtomicU64>,
+}
+
+struct WriteState {
+    next_seq: u64,
+    next_keyspace: KeyspaceId,
+}
+
+struct Inner {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    opts: DbOptions,
+    wal: Wal,
+    cache: Arc<TableCache>,
+    publisher: Publisher,
+    write_lock: Mutex<WriteState>,
+    trees: RwLock<Trees>,
+    manifest: Mutex<Manifest>,
+    next_file: AtomicU64,
+    /// Sets waiting for flush; the front one stays until its tables are installed.
+    flush_queue: Mutex<VecDeque<Arc<ImmSet>>>,
+    flush_cv: Condvar,
+    shutdown: AtomicBool,
+    poison: Mutex<Option<String>>,
+    poisoned: AtomicBool,
+}
+
+/// An open database.
+pub struct Db {
+    inner: Arc<Inner>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+/// A consistent view: reads at a snapshot see exactly the batches visible when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    seq: u64,
+}
+
+impl Snapshot {
+    /// The sequence number the snapshot reads at.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Counters of a running database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbStats {
+    /// Visible sequence number.
+    pub visible_seq: u64,
+    /// Tables per keyspace.
+    pub tables: usize,
+    /// Immutable memtable sets waiting for flush.
+    pub pending_flushes: usize,
+    /// Block cache counters.
+    pub cache: orbit_buffer::CacheStats,
+    /// WAL counters.
+    pub wal: orbit_wal::WalStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn table_name(number: u64) -> String {
+    format!("{number:06}.sst")
+}
+
+impl Inner {
+    fn check_poison(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned {
+                cause: lock(&self.poison).clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    fn poison(&self, cause: String) {
+        let mut p = lock(&self.poison);
+        if p.is_none() {
+            tracing::error!(cause, "database poisoned: writes refused until reopen");
+            *p = Some(cause);
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.flush_cv.notify_all();
+    }
+
+    fn trees(&self) -> std::sync::RwLockReadGuard<'_, Trees> {
+        self.trees.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn trees_mut(&self) -> std::sync::RwLockWriteGuard<'_, Trees> {
+        self.trees.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rotates every keyspace's memtable into an immutable set. Called under `write_lock`;
+    /// stalls (waits for the flusher) while too many sets are pending.
+    fn rotate(&self, ws: &WriteState) -> Result<()> {
+        {
+            let mut q = lock(&self.flush_queue);
+            while q.len() >= self.opts.max_immutable {
+                self.check_poison()?;
+                q = self
+                    .flush_cv
+                    .wait_timeout(q, std::time::Duration::from_millis(50))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        let set = {
+            let mut trees = self.trees_mut();
+            let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
+            let mut mems = Vec::new();
+            for (id, tree) in trees.keyspaces.iter_mut() {
+                let old = std::mem::take(&mut tree.mem);
+                tree.imms.insert(0, Arc::clone(&old));
+                mems.push((*id, old));
+            }
+            ImmSet {
+                mems,
+                max_seq: ws.next_seq - 1,
+                end_lsn,
+            }
+        };
+        lock(&self.flush_queue).push_back(Arc::new(set));
+        self.flush_cv.notify_all();
+        Ok(())
+    }
+
+    fn memtable_bytes(&self) -> usize {
+        self.trees()
+            .keyspaces
+            .values()
+            .map(|t| t.mem.approximate_size())
+            .sum()
+    }
+
+    /// Writes one immutable set to tables and records them. Runs on the flush thread.
+    fn flush_set(&self, set: &ImmSet) -> Result<()> {
+        let visible = self
+            .publisher
+            .wait_visible(set.max_seq, || self.poisoned.load(Ordering::SeqCst));
+        if !visible {
+            self.check_poison()?;
+        }
+        let mut edits = Vec::new();
+        let mut new_tables = Vec::new();
+        for (ks, mem) in &set.mems {
+            if mem.is_empty() {
+                continue;
+            }
+            let number = self.next_file.fetch_add(1, Ordering::SeqCst);
+            let path = self.dir.join(table_name(number));
+            let file = self.fs.open(&path, OpenMode::CreateNew)?;
+            let mut builder = TableBuilder::new(Arc::clone(&file), self.opts.table.clone());
+            for (k, v) in mem.entries() {
+                builder.add(&k, &v)?;
+            }
+            let info = builder.finish()?;
+            file.sync_all()?;
+            let table = Table::open(file, number, Arc::clone(&self.cache))?;
+            let p = info.properties;
+            edits.push(Edit::AddFile(
+                *ks,
+                FileMeta {
+                    number,
+                    level: 0,
+                    size: info.size,
+                    smallest: p.smallest,
+                    largest: p.largest,
+                    seqs: p.seq_range,
+                },
+            ));
+            new_tables.push((*ks, Arc::new(table)));
+        }
+        self.fs.sync_dir(&self.dir)?;
+        let end_lsn = set.end_lsn.load(Ordering::Acquire);
+        edits.push(Edit::NextFile(self.next_file.load(Ordering::SeqCst)));
+        edits.push(Edit::LastSeq(set.max_seq));
+        edits.push(Edit::LogLsn(end_lsn));
+        lock(&self.manifest).append(&edits)?;
+        {
+            let mut trees = self.trees_mut();
+            for (ks, table) in new_tables {
+                if let Some(tree) = trees.keyspaces.get_mut(&ks) {
+                    tree.tables.insert(0, table);
+                }
+            }
+            for (ks, mem) in &set.mems {
+                if let Some(tree) = trees.keyspaces.get_mut(ks) {
+                    tree.imms.retain(|m| !Arc::ptr_eq(m, mem));
+                }
+            }
+        }
+        self.wal.release(end_lsn);
+        Ok(())
+    }
+
+    fn flush_loop(&self) {
+        loop {
+            let front = {
+                let mut q = lock(&self.flush_queue);
+                loop {
+                    if self.shutdown.load(Ordering::SeqCst) || self.poisoned.load(Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    if let Some(set) = q.front() {
+                        break Arc::clone(set);
+                    }
+                    q = self.flush_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            if let Err(e) = self.flush_set(&front) {
+                // The set stays in memory (reads still see it); its data is safe in the WAL.
+                self.poison(format!("flush failed: {e}"));
+                return;
+            }
+            lock(&self.flush_queue).pop_front();
+            self.flush_cv.notify_all();
+        }
+    }
+}
+
+impl Db {
+    /// Opens (recovering) or creates the database in `dir` (the WAL lives in `dir/wal`).
+    pub fn open(fs: Arc<dyn FileSystem>, dir: impl AsRef<Path>, opts: DbOptions) -> Result<Db> {
+        recover::open(fs, dir.as_ref(), opts)
+    }
+
+    fn from_inner(inner: Arc<Inner>) -> Result<Db> {
+        let worker = Arc::clone(&inner);
+        let flusher = std::thread::Builder::new()
+            .name("lsm-flush".into())
+            .spawn(move || worker.flush_loop())
+            .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &inner.dir, e)))?;
+        Ok(Db {
+            inner,
+            flusher: Some(flusher),
+        })
+    }
+
+    /// Applies `batch` atomically; returns once it is durable (per the WAL's sync mode) and
+    /// visible.
+    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_poison()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for op in batch.ops() {
+            if op.key.len() > MAX_KEY_LEN {
+                return Err(Error::KeyTooLarge {
+                    len: op.key.len(),
+                    max: MAX_KEY_LEN,
+                });
+            }
+        }
+        let (first, last, handle, end_lsn, record_len) = {
+            let mut ws = lock(&inner.write_lock);
+            inner.check_poison()?;
+            if inner.memtable_bytes() >= inner.opts.memtable_bytes {
+                inner.rotate(&ws)?;
+            }
+            let first = ws.next_seq;
+            let last = first + batch.len() as u64 - 1;
+            let record = batch.encode(first);
+            let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
+            let trees = inner.trees();
+            for op in batch.ops() {
+                if !trees.keyspaces.contains_key(&op.keyspace) {
+                    return Err(Error::UnknownKeyspace(op.keyspace));
+                }
+            }
+            let handle = inner.wal.append(record)?;
+            for (i, op) in batch.ops().iter().enumerate() {
+                if let Some(tree) = trees.keyspaces.get(&op.keyspace) {
+                    tree.mem
+                        .insert(&op.key, first + i as u64, op.kind, &op.value);
+                }
+            }
+            let end_lsn = Arc::clone(&trees.end_lsn);
+            drop(trees);
+            ws.next_seq = last + 1;
+            (first, last, handle, end_lsn, record_len)
+        };
+        match handle.wait() {
+            Ok(lsn) => {
+                end_lsn.fetch_max(lsn + record_len, Ordering::AcqRel);
+                inner.publisher.done(first, last);
+                Ok(())
+            }
+            Err(e) => {
+                // Its entries are in a memtable under sequence numbers that can never be
+                // published: nothing after them may become visible either.
+                inner.poison(format!("wal write failed: {e}"));
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, keyspace: KeyspaceId, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write(WriteBatch::new().put(keyspace, key, value))
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<()> {
+        self.write(WriteBatch::new().delete(keyspace, key))
+    }
+
+    /// A snapshot of everything visible now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            seq: self.inner.publisher.visible(),
+        }
+    }
+
+    /// The current value of `key`.
+    pub fn get(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_at(keyspace, key, self.snapshot())
+    }
+
+    /// The value of `key` as of `snapshot`.
+    pub fn get_at(
+        &self,
+        keyspace: KeyspaceId,
+        key: &[u8],
+        snapshot: Snapshot,
+    ) -> Result<Option<Vec<u8>>> {
+        let (mems, tables) = {
+            let trees = self.inner.trees();
+            let tree = trees
+                .keyspaces
+                .get(&keyspace)
+                .ok_or(Error::UnknownKeyspace(keyspace))?;
+            let mut mems = vec![Arc::clone(&tree.mem)];
+            mems.extend(tree.imms.iter().cloned());
+            (mems, tree.tables.clone())
+        };
+        for mem in &mems {
+            if let Some((kind, value)) = mem.get(key, snapshot.seq) {
+                return Ok((kind == ValueKind::Put).then_some(value));
+            }
+        }
+        for table in &tables {
+            if let Some((kind, value)) = table.get(key, snapshot.seq)? {
+                return Ok((kind == ValueKind::Put).then_some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates a keyspace; returns its id.
+    pub fn create_keyspace(&self, name: &str) -> Result<KeyspaceId> {
+        let inner = &self.inner;
+        inner.check_poison()?;
+        let mut ws = lock(&inner.write_lock);
+        if inner.trees().keyspaces.values().any(|t| t.name == name) {
+            return Err(Error::KeyspaceExists(name.to_string()));
+        }
+        let id = ws.next_keyspace;
+        lock(&inner.manifest).append(&[Edit::AddKeyspace(id, name.to_string())])?;
+        ws.next_keyspace += 1;
+        inner.trees_mut().keyspaces.insert(
+            id,
+            Tree {
+                name: name.to_string(),
+                ..Tree::default()
+            },
+        );
+        Ok(id)
+    }
+
+    /// The id of the keyspace named `name`.
+    pub fn keyspace(&self, name: &str) -> Option<KeyspaceId> {
+        self.inner
+            .trees()
+            .keyspaces
+            .iter()
+            .find(|(_, t)| t.name == name)
+            .map(|(id, _)| *id)
+    }
+
+    /// Every keyspace, by id.
+    pub fn keyspaces(&self) -> Vec<(KeyspaceId, String)> {
+        self.inner
+            .trees()
+            .keyspaces
+            .iter()
+            .map(|(id, t)| (*id, t.name.clone()))
+            .collect()
+    }
+
+    /// Flushes everything written so far to tables and waits for it.
+    pub fn flush(&self) -> Result<()> {
+        let inner = &self.inner;
+        {
+            let ws = lock(&inner.write_lock);
+            inner.check_poison()?;
+            if inner.trees().keyspaces.values().all(|t| t.mem.is_empty()) {
+                drop(ws);
+            } else {
+                inner.rotate(&ws)?;
+            }
+        }
+        let mut q = lock(&inner.flush_queue);
+        while !q.is_empty() {
+            inner.check_poison()?;
+            q = inner
+                .flush_cv
+                .wait_timeout(q, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DbStats {
+        let trees = self.inner.trees();
+        DbStats {
+            visible_seq: self.inner.publisher.visible(),
+            tables: trees.keyspaces.values().map(|t| t.tables.len()).sum(),
+            pending_flushes: lock(&self.inner.flush_queue).len(),
+            cache: self.inner.cache.stats(),
+            wal: self.inner.wal.stats(),
+        }
+    }
+
+    /// Stops the flush thread and closes the WAL (memtables are safe in it).
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown();
+        self.inner.check_poison()
+    }
+
+    fn shutdown(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.flush_cv.notify_all();
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What `recover::open` hands back to build the `Db`.
+pub(crate) struct Parts {
+    pub fs: Arc<dyn FileSystem>,
+    pub dir: PathBuf,
+    pub opts: DbOptions,
+    pub wal: Wal,
+    pub cache: Arc<TableCache>,
+    pub keyspaces: BTreeMap<KeyspaceId, Tree>,
+    pub manifest: Manifest,
+    pub next_file: u64,
+    pub last_seq: u64,
+    pub wal_end: u64,
+}
+
+impl Db {
+    pub(crate) fn assemble(p: Parts) -> Result<Db> {
+        let next_keyspace = p.keyspaces.keys().next_back().map_or(1, |id| id + 1);
+        let keyspaces = p.keyspaces;
+        let inner = Arc::new(Inner {
+            fs: p.fs,
+            dir: p.dir,
+            opts: p.opts,
+            wal: p.wal,
+            cache: p.cache,
+            publisher: Publisher::new(p.last_seq),
+            write_lock: Mutex::new(WriteState {
+                next_seq: p.last_seq + 1,
+                next_keyspace,
+            }),
+            trees: RwLock::new(Trees {
+                keyspaces,
+                end_lsn: Arc::new(AtomicU64::new(p.wal_end)),
+            }),
+            manifest: Mutex::new(p.manifest),
+            next_file: AtomicU64::new(p.next_file),
+            flush_queue: Mutex::new(VecDeque::new()),
+            flush_cv: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            poison: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
+        });
+        Db::from_inner(inner)
+    }
+}

@@ -1,0 +1,79 @@
+//! Publishing writes in sequence order: a batch becomes visible only when every batch with a
+//! smaller sequence number is durable too, whatever order their fsyncs completed in.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Tracks acknowledged sequence ranges and the visible prefix.
+#[derive(Debug)]
+pub(crate) struct Publisher {
+    visible: AtomicU64,
+    done: Mutex<BTreeMap<u64, u64>>,
+    cv: Condvar,
+}
+
+impl Publisher {
+    pub(crate) fn new(visible: u64) -> Self {
+        Publisher {
+            visible: AtomicU64::new(visible),
+            done: Mutex::new(BTreeMap::new()),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// The largest sequence number such that it and all before it are durable.
+    pub(crate) fn visible(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Marks `first..=last` durable and advances the visible prefix as far as possible.
+    pub(crate) fn done(&self, first: u64, last: u64) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        done.insert(first, last);
+        let mut visible = self.visible.load(Ordering::Acquire);
+        while let Some(last) = done.remove(&(visible + 1)) {
+            visible = last;
+        }
+        self.visible.store(visible, Ordering::Release);
+        drop(done);
+        self.cv.notify_all();
+    }
+
+    /// Waits until `seq` is visible, or `give_up` says to stop waiting. True if visible.
+    pub(crate) fn wait_visible(&self, seq: u64, give_up: impl Fn() -> bool) -> bool {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        while self.visible() < seq {
+            if give_up() {
+                return false;
+            }
+            done = self
+                .cv
+                .wait_timeout(done, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visibility_advances_only_through_a_contiguous_prefix() {
+        let p = Publisher::new(0);
+        p.done(3, 5);
+        assert_eq!(p.visible(), 0, "1..=2 are not durable yet");
+        p.done(1, 2);
+        assert_eq!(p.visible(), 5);
+        p.done(7, 7);
+        assert_eq!(p.visible(), 5);
+        p.done(6, 6);
+        assert_eq!(p.visible(), 7);
+        assert!(p.wait_visible(7, || false));
+        assert!(!p.wait_visible(8, || true));
+    }
+}

@@ -1,0 +1,120 @@
+//! Opening a database: manifest, tables, WAL replay past the flushed position, a fresh
+//! manifest. Tables left by a flush that crashed before its manifest edit are deleted.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use orbit_env::{FileSystem, OpenMode};
+use orbit_wal::Wal;
+
+use super::{table_name, Db, DbOptions, Parts, Tree, DEFAULT_KEYSPACE};
+use crate::batch::WriteBatch;
+use crate::manifest::{self, Edit, Manifest, State};
+use crate::memtable::Memtable;
+use crate::sst::{Table, TableCache};
+use crate::{Error, Result};
+
+pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Result<Db> {
+    fs.create_dir_all(dir)?;
+    let mut state = match manifest::recover(fs.as_ref(), dir)? {
+        Some((state, _)) => state,
+        None => {
+            let mut s = State::default();
+            s.apply(&Edit::AddKeyspace(DEFAULT_KEYSPACE, "default".into()));
+            s.next_file = 1;
+            s
+        }
+    };
+    let cache = Arc::new(TableCache::new(opts.cache_bytes));
+    let mut keyspaces = BTreeMap::new();
+    let mut live = HashSet::new();
+    for (id, ks) in &state.keyspaces {
+        let mut tables = Vec::new();
+        // Newest (highest number) first: a key's newest version is found first.
+        for f in ks.files.values().rev() {
+            let path = dir.join(table_name(f.number));
+            let file = fs.open(&path, OpenMode::Read).map_err(|e| {
+                if e.is_not_found() {
+                    Error::corruption(&path, 0, "table named by the manifest is missing")
+                } else {
+                    Error::Env(e)
+                }
+            })?;
+            tables.push(Arc::new(Table::open(file, f.number, Arc::clone(&cache))?));
+            live.insert(f.number);
+        }
+        keyspaces.insert(
+            *id,
+            Tree {
+                name: ks.name.clone(),
+                mem: Arc::new(Memtable::new()),
+                imms: Vec::new(),
+                tables,
+            },
+        );
+    }
+
+    let wal_dir = dir.join("wal");
+    let wal = Wal::open(Arc::clone(&fs), &wal_dir, opts.wal.clone())?;
+    if state.log_lsn > wal.written_lsn() {
+        return Err(Error::corruption(
+            &wal_dir,
+            wal.written_lsn(),
+            format!(
+                "the write-ahead log ends at lsn {} but the manifest says it was flushed up to {}: the log is missing or truncated",
+                wal.written_lsn(),
+                state.log_lsn
+            ),
+        ));
+    }
+    let mut last_seq = state.last_seq;
+    let mut replayed = 0u64;
+    for rec in wal.replay(state.log_lsn.max(wal.first_lsn()))? {
+        let rec = rec?;
+        let (first, batch) = WriteBatch::decode(&rec.payload).ok_or_else(|| {
+            Error::corruption(&wal_dir, rec.lsn, "wal record is not a write batch")
+        })?;
+        for (i, op) in batch.ops().iter().enumerate() {
+            // Ops of a keyspace dropped later are skipped.
+            if let Some(tree) = keyspaces.get(&op.keyspace) {
+                tree.mem
+                    .insert(&op.key, first + i as u64, op.kind, &op.value);
+            }
+        }
+        if !batch.is_empty() {
+            last_seq = last_seq.max(first + batch.len() as u64 - 1);
+        }
+        replayed += 1;
+    }
+
+    for name in fs.list_dir(dir)? {
+        let number = name
+            .strip_suffix(".sst")
+            .and_then(|n| n.parse::<u64>().ok());
+        if number.is_some_and(|n| !live.contains(&n)) {
+            fs.remove_file(&dir.join(&name))?;
+        }
+    }
+    let manifest_number = state.next_file.max(1);
+    state.next_file = manifest_number + 1;
+    state.last_seq = last_seq;
+    let manifest = Manifest::create(Arc::clone(&fs), dir, manifest_number, &state)?;
+    tracing::info!(
+        dir = %dir.display(), tables = live.len(), replayed_batches = replayed, last_seq,
+        keyspaces = keyspaces.len(), "database opened"
+    );
+    let wal_end = wal.written_lsn();
+    Db::assemble(Parts {
+        fs,
+        dir: dir.to_path_buf(),
+        opts,
+        wal,
+        cache,
+        keyspaces,
+        manifest,
+        next_file: state.next_file,
+        last_seq,
+        wal_end,
+    })
+}

@@ -1,0 +1,258 @@
+//! The database against a `BTreeMap` model: writes, deletes, flushes, reopenings and crashes
+//! of the simulated disk, at snapshots; atomicity of batches across keyspaces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use orbit_env::{CrashMode, ManualClock, SimFs};
+use orbit_wal::{SyncMode, WalOptions, MIN_SEGMENT_SIZE};
+use proptest::prelude::*;
+
+use super::*;
+use crate::sst::TableOptions;
+
+const DIR: &str = "/db";
+
+fn opts(memtable_bytes: usize) -> DbOptions {
+    DbOptions {
+        memtable_bytes,
+        max_immutable: 2,
+        table: TableOptions {
+            block_size: 256,
+            ..TableOptions::default()
+        },
+        cache_bytes: 1 << 20,
+        wal: WalOptions {
+            sync_mode: SyncMode::Sync,
+            segment_size: MIN_SEGMENT_SIZE * 4,
+            clock: Arc::new(ManualClock::new(0)),
+            ..WalOptions::default()
+        },
+    }
+}
+
+fn open(fs: &SimFs, memtable_bytes: usize) -> Db {
+    Db::open(fs.shared(), DIR, opts(memtable_bytes)).unwrap()
+}
+
+#[test]
+fn writes_survive_flushes_reopen_and_crash() {
+    let fs = SimFs::new();
+    let db = open(&fs, 4 << 10);
+    for i in 0..500u32 {
+        db.put(
+            DEFAULT_KEYSPACE,
+            format!("k{i:04}").as_bytes(),
+            &i.to_le_bytes(),
+        )
+        .unwrap();
+    }
+    for i in (0..500u32).step_by(3) {
+        db.delete(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes())
+            .unwrap();
+    }
+    db.flush().unwrap();
+    assert!(db.stats().tables >= 2, "{:?}", db.stats().tables);
+    let check = |db: &Db| {
+        for i in 0..500u32 {
+            let got = db
+                .get(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes())
+                .unwrap();
+            let want = (i % 3 != 0).then(|| i.to_le_bytes().to_vec());
+            assert_eq!(got, want, "key {i}");
+        }
+    };
+    check(&db);
+    db.put(DEFAULT_KEYSPACE, b"after-flush", b"x").unwrap();
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 4 << 10);
+    check(&db);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"after-flush").unwrap(),
+        Some(b"x".to_vec())
+    );
+}
+
+#[test]
+fn snapshots_read_the_past() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    let s1 = db.snapshot();
+    db.put(DEFAULT_KEYSPACE, b"a", b"2").unwrap();
+    db.flush().unwrap();
+    db.delete(DEFAULT_KEYSPACE, b"a").unwrap();
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"a", s1).unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), None);
+}
+
+#[test]
+fn a_batch_across_keyspaces_is_all_or_nothing_after_a_crash() {
+    let fs = SimFs::new();
+    let db = open(&fs, 2 << 10);
+    let users = db.create_keyspace("users").unwrap();
+    assert!(matches!(
+        db.create_keyspace("users"),
+        Err(Error::KeyspaceExists(_))
+    ));
+    assert!(matches!(
+        db.put(99, b"k", b"v"),
+        Err(Error::UnknownKeyspace(99))
+    ));
+    for i in 0..200u32 {
+        let mut b = WriteBatch::new();
+        b.put(DEFAULT_KEYSPACE, format!("d{i}").as_bytes(), b"1")
+            .put(users, format!("u{i}").as_bytes(), b"2");
+        db.write(&b).unwrap();
+    }
+    // Crash with writes in flight on other threads: whatever survives, both halves of each
+    // batch survive together.
+    let db = Arc::new(db);
+    let writer = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || {
+            for i in 200..400u32 {
+                let mut b = WriteBatch::new();
+                b.put(DEFAULT_KEYSPACE, format!("d{i}").as_bytes(), b"1")
+                    .put(users, format!("u{i}").as_bytes(), b"2");
+                if db.write(&b).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let crashed = fs.crash(CrashMode::Torn { seed: 7 });
+    writer.join().unwrap();
+    drop(db);
+    let db = open(&crashed, 2 << 10);
+    assert_eq!(db.keyspace("users"), Some(users));
+    for i in 0..400u32 {
+        let d = db
+            .get(DEFAULT_KEYSPACE, format!("d{i}").as_bytes())
+            .unwrap();
+        let u = db.get(users, format!("u{i}").as_bytes()).unwrap();
+        assert_eq!(d.is_some(), u.is_some(), "batch {i} is half-visible");
+        if i < 200 {
+            assert!(d.is_some(), "acknowledged batch {i} lost");
+        }
+    }
+}
+
+#[test]
+fn a_failed_wal_sync_poisons_writes_but_reads_go_on() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    fs.inject(
+        orbit_env::FaultOp::Sync,
+        1,
+        orbit_env::FaultKind::Eio,
+        false,
+    );
+    assert!(db.put(DEFAULT_KEYSPACE, b"b", b"2").is_err());
+    assert!(matches!(
+        db.put(DEFAULT_KEYSPACE, b"c", b"3"),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"b").unwrap(),
+        None,
+        "an unacknowledged write is invisible"
+    );
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+    db.put(DEFAULT_KEYSPACE, b"c", b"3").unwrap();
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Put(u8, u8),
+    Delete(u8),
+    Flush,
+    Reopen,
+    Crash(bool, u64),
+    Snapshot,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u8..40, any::<u8>()).prop_map(|(k, v)| Step::Put(k, v)),
+        3 => (0u8..40).prop_map(Step::Delete),
+        1 => Just(Step::Flush),
+        1 => Just(Step::Reopen),
+        1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
+        1 => Just(Step::Snapshot),
+    ]
+}
+
+/// Key -> value, as the database should hold it.
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn key(k: u8) -> Vec<u8> {
+    format!("key-{k:03}").into_bytes()
+}
+
+/// Cases per property: `PROPTEST_CASES` when set (for long runs), else the default here.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
+
+    /// Every acknowledged write (sync mode) survives flushes, reopenings and crashes, and
+    /// snapshots keep reading the state they were taken at until the database is reopened.
+    #[test]
+    fn the_database_matches_a_model(steps in proptest::collection::vec(step(), 1..150)) {
+        let mut fs = SimFs::new();
+        let mut db = open(&fs, 1 << 10);
+        let mut model: Model = BTreeMap::new();
+        let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+        for s in steps {
+            match s {
+                Step::Put(k, v) => {
+                    db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
+                    model.insert(key(k), vec![v]);
+                }
+                Step::Delete(k) => {
+                    db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
+                    model.remove(&key(k));
+                }
+                Step::Flush => db.flush().unwrap(),
+                Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+                Step::Reopen => {
+                    drop(db);
+                    db = open(&fs, 1 << 10);
+                    snapshots.clear();
+                }
+                Step::Crash(torn, seed) => {
+                    let mode = if torn { CrashMode::Torn { seed } } else { CrashMode::DropUnsynced };
+                    let crashed = fs.crash(mode);
+                    drop(db);
+                    fs = crashed;
+                    db = open(&fs, 1 << 10);
+                    snapshots.clear();
+                }
+            }
+            for k in 0..40u8 {
+                prop_assert_eq!(db.get(DEFAULT_KEYSPACE, &key(k)).unwrap(), model.get(&key(k)).cloned(), "key {}", k);
+            }
+            for (snap, m) in &snapshots {
+                for k in (0..40u8).step_by(5) {
+                    prop_assert_eq!(db.get_at(DEFAULT_KEYSPACE, &key(k), *snap).unwrap(), m.get(&key(k)).cloned());
+                }
+            }
+        }
+    }
+}
