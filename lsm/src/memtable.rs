@@ -91,6 +91,47 @@ impl Memtable {
             .map(|e| (e.key().0.clone(), e.value().clone()))
     }
 
+    /// The first entry whose internal key is `>= target`.
+    pub fn at_or_after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let t = InternalKey(target.to_vec());
+        self.map
+            .range((Bound::Included(t), Bound::Unbounded))
+            .next()
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+    }
+
+    /// The first entry whose internal key is `> target`.
+    pub fn after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let t = InternalKey(target.to_vec());
+        self.map
+            .range((Bound::Excluded(t), Bound::Unbounded))
+            .next()
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+    }
+
+    /// The last entry whose internal key is `< target`.
+    pub fn before(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let t = InternalKey(target.to_vec());
+        self.map
+            .range((Bound::Unbounded, Bound::Excluded(t)))
+            .next_back()
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+    }
+
+    /// The first entry.
+    pub fn first(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.map
+            .front()
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+    }
+
+    /// The last entry.
+    pub fn last(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.map
+            .back()
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+    }
+
     /// Entries from the first internal key `>= from`, in order.
     pub fn entries_from(&self, from: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         let start = InternalKey(from.to_vec());

@@ -16,13 +16,17 @@
 //! Not built yet (issue 3): compaction, range deletes, iterators/scans, checkpoints. Every
 //! table is in L0, newest first.
 
+mod iter;
 mod publish;
 mod recover;
+
+pub use iter::{DbIter, Direction};
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -447,6 +451,58 @@ impl Db {
             }
         }
         Ok(None)
+    }
+
+    /// Key-value pairs of `keyspace` within `range`, in `direction`, as of `snapshot`.
+    pub fn iter(
+        &self,
+        keyspace: KeyspaceId,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+        snapshot: Snapshot,
+    ) -> Result<DbIter> {
+        let sources =
+            {
+                let trees = self.inner.trees();
+                let tree = trees
+                    .keyspaces
+                    .get(&keyspace)
+                    .ok_or(Error::UnknownKeyspace(keyspace))?;
+                let mut sources: Vec<Box<dyn iter::Source>> =
+                    vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
+                sources.extend(tree.imms.iter().map(|m| {
+                    Box::new(iter::MemSource::new(Arc::clone(m))) as Box<dyn iter::Source>
+                }));
+                sources.extend(
+                    tree.tables
+                        .iter()
+                        .map(|t| Box::new(Arc::clone(t).iter_owned()) as Box<dyn iter::Source>),
+                );
+                sources
+            };
+        Ok(DbIter::new(
+            sources,
+            snapshot.seq,
+            range.0,
+            range.1,
+            direction,
+        ))
+    }
+
+    /// Key-value pairs of `keyspace` whose keys start with `prefix`, now.
+    pub fn prefix(
+        &self,
+        keyspace: KeyspaceId,
+        prefix: &[u8],
+        direction: Direction,
+    ) -> Result<DbIter> {
+        let upper = iter::prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        self.iter(
+            keyspace,
+            (Bound::Included(prefix.to_vec()), upper),
+            direction,
+            self.snapshot(),
+        )
     }
 
     /// Creates a keyspace; returns its id.

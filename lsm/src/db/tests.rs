@@ -10,6 +10,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::sst::TableOptions;
+use std::ops::Bound;
 
 const DIR: &str = "/db";
 
@@ -255,4 +256,125 @@ proptest! {
             }
         }
     }
+}
+
+fn bound(kind: u8, k: u8) -> Bound<Vec<u8>> {
+    match kind % 3 {
+        0 => Bound::Included(key(k)),
+        1 => Bound::Excluded(key(k)),
+        _ => Bound::Unbounded,
+    }
+}
+
+fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // BTreeMap::range panics on an empty or inverted range; the database returns nothing.
+    let inverted = match (lo, hi) {
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a > b
+                || (a == b
+                    && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_))))
+        }
+        _ => false,
+    };
+    if inverted {
+        return Vec::new();
+    }
+    m.range((lo.clone(), hi.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
+
+    /// Bounded iteration both ways, now and at older snapshots, agrees with the model.
+    #[test]
+    fn iterators_match_the_model(
+        steps in proptest::collection::vec(step(), 1..120),
+        ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..40), 1..6),
+    ) {
+        let fs = SimFs::new();
+        let db = open(&fs, 1 << 10);
+        let mut model: Model = BTreeMap::new();
+        let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+        for s in steps {
+            match s {
+                Step::Put(k, v) => {
+                    db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
+                    model.insert(key(k), vec![v]);
+                }
+                Step::Delete(k) => {
+                    db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
+                    model.remove(&key(k));
+                }
+                Step::Flush | Step::Reopen | Step::Crash(..) => db.flush().unwrap(),
+                Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+            }
+        }
+        snapshots.push((db.snapshot(), model.clone()));
+        for (snap, m) in &snapshots {
+            for (lk, lo, hk, hi) in &ranges {
+                let (lo, hi) = (bound(*lk, *lo), bound(*hk, *hi));
+                let want = model_range(m, &lo, &hi);
+                let fwd: Vec<_> = db
+                    .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Forward, *snap)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                prop_assert_eq!(&fwd, &want, "forward {:?}..{:?}", lo, hi);
+                let mut back: Vec<_> = db
+                    .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Backward, *snap)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                back.reverse();
+                prop_assert_eq!(&back, &want, "backward {:?}..{:?}", lo, hi);
+            }
+        }
+    }
+}
+
+#[test]
+fn prefix_iteration_stops_at_the_prefix() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    for k in [&b"a"[..], b"ab", b"ab\xff", b"abc", b"ac", b"b"] {
+        db.put(DEFAULT_KEYSPACE, k, k).unwrap();
+    }
+    db.flush().unwrap();
+    db.put(DEFAULT_KEYSPACE, b"abd", b"abd").unwrap();
+    let keys: Vec<Vec<u8>> = db
+        .prefix(DEFAULT_KEYSPACE, b"ab", Direction::Forward)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    // Bytewise order: 0xff sorts after every other byte.
+    assert_eq!(
+        keys,
+        vec![
+            b"ab".to_vec(),
+            b"abc".to_vec(),
+            b"abd".to_vec(),
+            b"ab\xff".to_vec()
+        ]
+    );
+    let back: Vec<Vec<u8>> = db
+        .prefix(DEFAULT_KEYSPACE, b"ab", Direction::Backward)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(
+        back,
+        vec![
+            b"ab\xff".to_vec(),
+            b"abd".to_vec(),
+            b"abc".to_vec(),
+            b"ab".to_vec()
+        ]
+    );
+    assert_eq!(
+        super::iter::prefix_successor(b"a\xff\xff"),
+        Some(b"b".to_vec())
+    );
+    assert_eq!(super::iter::prefix_successor(b"\xff"), None);
 }

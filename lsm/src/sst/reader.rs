@@ -1,6 +1,7 @@
 //! Reads a table: footer, index, filter and properties at open; data blocks on demand through
 //! the shared block cache.
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -129,26 +130,36 @@ impl Table {
     }
 
     /// An iterator over every entry, in internal-key order.
-    pub fn iter(&self) -> TableIter<'_> {
-        TableIter {
-            table: self,
-            index: BlockIter::new(Arc::clone(&self.index)),
-            data: None,
-            data_offset: 0,
-        }
+    pub fn iter(&self) -> TableIter<&Table> {
+        TableIter::new(self)
+    }
+
+    /// An iterator that owns its handle on the table (for iterators that outlive a borrow).
+    pub fn iter_owned(self: Arc<Self>) -> TableIter<Arc<Table>> {
+        TableIter::new(self)
     }
 }
 
 /// A two-level iterator: the index block chooses data blocks, loaded through the cache.
-pub struct TableIter<'a> {
-    table: &'a Table,
+pub struct TableIter<T: Deref<Target = Table>> {
+    table: T,
     index: BlockIter,
     data: Option<BlockIter>,
     /// File offset of the data block `data` iterates, for error messages.
     data_offset: u64,
 }
 
-impl TableIter<'_> {
+impl<T: Deref<Target = Table>> TableIter<T> {
+    fn new(table: T) -> Self {
+        let index = BlockIter::new(Arc::clone(&table.index));
+        TableIter {
+            table,
+            index,
+            data: None,
+            data_offset: 0,
+        }
+    }
+
     /// Maps a block decoding error to a corruption error naming the file and block offset.
     fn err(&self, offset: u64) -> impl Fn(BlockError) -> Error + '_ {
         block_err(&self.table.path, offset)

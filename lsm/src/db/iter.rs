@@ -1,0 +1,354 @@
+//! Range iterators over a keyspace at a snapshot, forwards and backwards.
+//!
+//! Sources (memtables, tables) are cursors over internal keys; the merge takes the smallest
+//! (forwards) or largest (backwards) current key among them; a linear pick, since a keyspace
+//! has few sources. The user-level pass keeps, for each user key, its newest version with a
+//! sequence number at or below the snapshot, hides deletes, and respects the bounds.
+
+use std::cmp::Ordering;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::key::{self, ValueKind, MAX_SEQ};
+use crate::memtable::Memtable;
+use crate::sst::{Table, TableIter};
+use crate::Result;
+
+/// A cursor over one sorted source of internal keys.
+pub(crate) trait Source: Send {
+    fn valid(&self) -> bool;
+    fn key(&self) -> &[u8];
+    fn value(&self) -> &[u8];
+    fn next(&mut self) -> Result<()>;
+    fn prev(&mut self) -> Result<()>;
+    fn seek(&mut self, target: &[u8]) -> Result<()>;
+    fn seek_to_first(&mut self) -> Result<()>;
+    fn seek_to_last(&mut self) -> Result<()>;
+
+    /// Positions on the last entry `<= target`.
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        self.seek(target)?;
+        if !self.valid() {
+            self.seek_to_last()
+        } else if key::compare(self.key(), target) == Ordering::Greater {
+            self.prev()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub(crate) struct MemSource {
+    mem: Arc<Memtable>,
+    cur: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl MemSource {
+    pub(crate) fn new(mem: Arc<Memtable>) -> Self {
+        MemSource { mem, cur: None }
+    }
+}
+
+impl Source for MemSource {
+    fn valid(&self) -> bool {
+        self.cur.is_some()
+    }
+    fn key(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[][..], |c| &c.0)
+    }
+    fn value(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[][..], |c| &c.1)
+    }
+    fn next(&mut self) -> Result<()> {
+        self.cur = self.cur.as_ref().and_then(|(k, _)| self.mem.after(k));
+        Ok(())
+    }
+    fn prev(&mut self) -> Result<()> {
+        self.cur = self.cur.as_ref().and_then(|(k, _)| self.mem.before(k));
+        Ok(())
+    }
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        self.cur = self.mem.at_or_after(target);
+        Ok(())
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.cur = self.mem.first();
+        Ok(())
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.cur = self.mem.last();
+        Ok(())
+    }
+}
+
+impl Source for TableIter<Arc<Table>> {
+    fn valid(&self) -> bool {
+        TableIter::valid(self)
+    }
+    fn key(&self) -> &[u8] {
+        TableIter::key(self)
+    }
+    fn value(&self) -> &[u8] {
+        TableIter::value(self)
+    }
+    fn next(&mut self) -> Result<()> {
+        self.next_entry()
+    }
+    fn prev(&mut self) -> Result<()> {
+        self.prev_entry()
+    }
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        TableIter::seek(self, target)
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        TableIter::seek_to_first(self)
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        TableIter::seek_to_last(self)
+    }
+}
+
+/// Iteration direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Ascending user keys.
+    Forward,
+    /// Descending user keys.
+    Backward,
+}
+
+/// Backwards iteration gathers all versions of one user key before deciding what it shows.
+struct Pending {
+    user: Vec<u8>,
+    /// The newest version at or below the snapshot seen so far.
+    visible: Option<(ValueKind, Vec<u8>)>,
+}
+
+/// Key-value pairs of a keyspace within bounds, at a snapshot. Yields `Result`s; after an
+/// error it ends.
+pub struct DbIter {
+    sources: Vec<Box<dyn Source>>,
+    snapshot: u64,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    direction: Direction,
+    started: bool,
+    done: bool,
+    /// Forwards: the user key last passed (its older versions are skipped).
+    last_user: Option<Vec<u8>>,
+    /// Backwards: the user key being gathered and its newest visible version so far.
+    pending: Option<Pending>,
+}
+
+fn above_upper(user: &[u8], upper: &Bound<Vec<u8>>) -> bool {
+    match upper {
+        Bound::Included(u) => user > u.as_slice(),
+        Bound::Excluded(u) => user >= u.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+fn below_lower(user: &[u8], lower: &Bound<Vec<u8>>) -> bool {
+    match lower {
+        Bound::Included(l) => user < l.as_slice(),
+        Bound::Excluded(l) => user <= l.as_slice(),
+        Bound::Unbounded => false,
+    }
+}
+
+impl DbIter {
+    pub(crate) fn new(
+        sources: Vec<Box<dyn Source>>,
+        snapshot: u64,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        direction: Direction,
+    ) -> DbIter {
+        DbIter {
+            sources,
+            snapshot,
+            lower,
+            upper,
+            direction,
+            started: false,
+            done: false,
+            last_user: None,
+            pending: None,
+        }
+    }
+
+    fn position(&mut self) -> Result<()> {
+        for s in &mut self.sources {
+            match (self.direction, &self.lower, &self.upper) {
+                (Direction::Forward, Bound::Unbounded, _) => s.seek_to_first()?,
+                (Direction::Forward, Bound::Included(l) | Bound::Excluded(l), _) => {
+                    s.seek(&key::internal_key(l, MAX_SEQ, ValueKind::SEEK))?
+                }
+                (Direction::Backward, _, Bound::Unbounded) => s.seek_to_last()?,
+                (Direction::Backward, _, Bound::Included(u) | Bound::Excluded(u)) => {
+                    // The last version of `u` has the smallest trailer.
+                    s.seek_for_prev(&key::internal_key(u, 0, 0))?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of the source with the smallest (forwards) or largest (backwards) key.
+    fn pick(&self) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, s) in self.sources.iter().enumerate() {
+            if !s.valid() {
+                continue;
+            }
+            best = match best {
+                None => Some(i),
+                Some(b) => {
+                    let ord =
+                        key::compare(s.key(), self.sources.get(b).map_or(&[][..], |x| x.key()));
+                    let better = match self.direction {
+                        Direction::Forward => ord == Ordering::Less,
+                        Direction::Backward => ord == Ordering::Greater,
+                    };
+                    Some(if better { i } else { b })
+                }
+            };
+        }
+        best
+    }
+
+    fn advance(&mut self, i: usize) -> Result<()> {
+        let direction = self.direction;
+        if let Some(s) = self.sources.get_mut(i) {
+            match direction {
+                Direction::Forward => s.next()?,
+                Direction::Backward => s.prev()?,
+            }
+        }
+        Ok(())
+    }
+
+    fn step_forward(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        loop {
+            let Some(i) = self.pick() else {
+                return Ok(None);
+            };
+            let (ikey, value) = match self.sources.get(i) {
+                Some(s) => (s.key().to_vec(), s.value().to_vec()),
+                None => return Ok(None),
+            };
+            self.advance(i)?;
+            let Some((user, seq, kind)) = key::split(&ikey) else {
+                continue;
+            };
+            if above_upper(user, &self.upper) {
+                return Ok(None);
+            }
+            if seq > self.snapshot || below_lower(user, &self.lower) {
+                continue;
+            }
+            if self.last_user.as_deref() == Some(user) {
+                continue;
+            }
+            self.last_user = Some(user.to_vec());
+            if kind == ValueKind::Put as u8 {
+                return Ok(Some((user.to_vec(), value)));
+            }
+        }
+    }
+
+    fn take_pending(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        match self.pending.take() {
+            Some(Pending {
+                user,
+                visible: Some((ValueKind::Put, value)),
+            }) => Some((user, value)),
+            _ => None,
+        }
+    }
+
+    fn step_backward(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        loop {
+            let Some(i) = self.pick() else {
+                return Ok(self.take_pending());
+            };
+            let (ikey, value) = match self.sources.get(i) {
+                Some(s) => (s.key().to_vec(), s.value().to_vec()),
+                None => return Ok(self.take_pending()),
+            };
+            let Some((user, seq, kind)) = key::split(&ikey) else {
+                self.advance(i)?;
+                continue;
+            };
+            if below_lower(user, &self.lower) {
+                self.done = true;
+                return Ok(self.take_pending());
+            }
+            if self
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.user.as_slice() != user)
+            {
+                if let Some(out) = self.take_pending() {
+                    return Ok(Some(out));
+                }
+            }
+            self.advance(i)?;
+            if above_upper(user, &self.upper) {
+                continue;
+            }
+            let entry = self.pending.get_or_insert_with(|| Pending {
+                user: user.to_vec(),
+                visible: None,
+            });
+            // Versions of one key arrive oldest first: the last visible one wins.
+            if seq <= self.snapshot {
+                entry.visible = ValueKind::from_u8(kind).map(|k| (k, value));
+            }
+        }
+    }
+}
+
+impl Iterator for DbIter {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if !self.started {
+            self.started = true;
+            if let Err(e) = self.position() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        let step = match self.direction {
+            Direction::Forward => self.step_forward(),
+            Direction::Backward => self.step_backward(),
+        };
+        match step {
+            Ok(Some(kv)) => Some(Ok(kv)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: no such key).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
