@@ -98,11 +98,15 @@ fn write_into(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
 #[derive(Debug, Clone)]
 struct Fault {
     op: FaultOp,
-    /// The 1-based count of `op` at which the fault fires.
+    /// The 1-based count of matching operations at which the fault fires.
     at: u64,
-    /// Keep failing every later `op` too (a full disk stays full).
+    /// Matching operations seen since the fault was scripted.
+    seen: u64,
+    /// Keep failing every later matching operation too (a full disk stays full).
     sticky: bool,
     kind: FaultKind,
+    /// Only operations on paths containing this match (`None`: every path).
+    path: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -118,22 +122,24 @@ struct State {
 }
 
 impl State {
-    /// Counts one operation and returns the scripted error, if one is due.
-    fn tick(&mut self, op: FaultOp) -> Option<FaultKind> {
-        let count = match op {
-            FaultOp::Write => {
-                self.writes += 1;
-                self.writes
+    /// Counts one operation on `path` and returns the scripted error, if one is due.
+    fn tick(&mut self, op: FaultOp, path: &Path) -> Option<FaultKind> {
+        match op {
+            FaultOp::Write => self.writes += 1,
+            FaultOp::Sync => self.syncs += 1,
+        }
+        let path = path.to_string_lossy();
+        let mut due = None;
+        for f in &mut self.faults {
+            if f.op != op || f.path.as_deref().is_some_and(|p| !path.contains(p)) {
+                continue;
             }
-            FaultOp::Sync => {
-                self.syncs += 1;
-                self.syncs
+            f.seen += 1;
+            if f.seen == f.at || (f.sticky && f.seen >= f.at) {
+                due = due.or(Some(f.kind));
             }
-        };
-        self.faults
-            .iter()
-            .find(|f| f.op == op && (f.at == count || (f.sticky && count >= f.at)))
-            .map(|f| f.kind)
+        }
+        due
     }
 
     fn parent_exists(&self, path: &Path) -> bool {
@@ -181,16 +187,26 @@ impl SimFs {
     /// Fails the `nth` next operation of kind `op` (1 = the very next one) with `kind`.
     /// With `sticky`, every later one fails too.
     pub fn inject(&self, op: FaultOp, nth: u64, kind: FaultKind, sticky: bool) {
-        let mut s = lock(&self.state);
-        let base = match op {
-            FaultOp::Write => s.writes,
-            FaultOp::Sync => s.syncs,
-        };
-        s.faults.push(Fault {
+        self.inject_on(op, nth, kind, sticky, None);
+    }
+
+    /// Like [`SimFs::inject`], counting only operations on paths that contain `path`, so a
+    /// test can aim at one file while background threads use others.
+    pub fn inject_on(
+        &self,
+        op: FaultOp,
+        nth: u64,
+        kind: FaultKind,
+        sticky: bool,
+        path: Option<&str>,
+    ) {
+        lock(&self.state).faults.push(Fault {
             op,
-            at: base + nth.max(1),
+            at: nth.max(1),
+            seen: 0,
             sticky,
             kind,
+            path: path.map(str::to_string),
         });
     }
 
@@ -414,7 +430,7 @@ impl FileSystem for SimFs {
         if !s.dirs.contains(path) {
             return Err(not_found("sync directory", path));
         }
-        if let Some(kind) = s.tick(FaultOp::Sync) {
+        if let Some(kind) = s.tick(FaultOp::Sync, path) {
             return Err(Error::io("sync directory", path, kind.to_io()));
         }
         let in_dir = |p: &PathBuf| p.parent() == Some(path);
@@ -459,7 +475,7 @@ impl SimFile {
     fn write_op(&self, offset: u64, data: Vec<u8>) -> Result<()> {
         self.check_writable("write")?;
         let mut s = lock(&self.state);
-        if let Some(kind) = s.tick(FaultOp::Write) {
+        if let Some(kind) = s.tick(FaultOp::Write, &self.path) {
             return Err(Error::io("write", &self.path, kind.to_io()));
         }
         let inode = s.inode_mut(self.inode);
@@ -470,7 +486,7 @@ impl SimFile {
 
     fn sync(&self) -> Result<()> {
         let mut s = lock(&self.state);
-        let fault = s.tick(FaultOp::Sync);
+        let fault = s.tick(FaultOp::Sync, &self.path);
         let inode = s.inode_mut(self.inode);
         let pending = std::mem::take(&mut inode.pending);
         if let Some(kind) = fault {
@@ -665,6 +681,22 @@ mod tests {
         fs.clear_faults();
         f.write_all_at(b"5", 2).unwrap();
         assert_eq!(read_all(&fs, &dir.join("a")), b"125");
+    }
+
+    #[test]
+    fn faults_can_target_one_path() {
+        let (fs, dir) = setup();
+        let a = fs.open(&dir.join("a.log"), OpenMode::CreateNew).unwrap();
+        let b = fs.open(&dir.join("b.sst"), OpenMode::CreateNew).unwrap();
+        fs.inject_on(FaultOp::Sync, 2, FaultKind::Eio, false, Some(".log"));
+        b.sync_data().unwrap();
+        a.sync_data().unwrap();
+        b.sync_data().unwrap();
+        assert!(
+            a.sync_data().is_err(),
+            "the second sync of the .log file fails"
+        );
+        a.sync_data().unwrap();
     }
 
     #[test]

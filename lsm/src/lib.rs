@@ -15,7 +15,8 @@
 //! the shared block cache; the memtable (`Memtable`, a concurrent skiplist); write batches and
 //! their WAL encoding (`WriteBatch`); the manifest; and the database (`Db`): keyspaces, the
 //! write path with ordered publication, point reads at snapshots, flushes to L0 and recovery.
-//! bounded and prefix iterators both ways (`DbIter`). Not yet: compaction, range deletes, checkpoints. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
+//! bounded and prefix iterators both ways (`DbIter`); leveled compaction with registered
+//! snapshots and a compaction filter. Not yet: range deletes, checkpoints, subcompactions. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
 //!
 //! Invariants: a table's entries strictly increase in internal-key order (the builder refuses
 //! anything else); every block is checksummed and verified before use, so damage is an error
@@ -31,6 +32,9 @@ mod memtable;
 pub mod sst;
 
 pub use batch::{KeyspaceId, Op, WriteBatch};
-pub use db::{Db, DbIter, DbOptions, DbStats, Direction, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN};
+pub use db::{
+    CompactionDecision, CompactionFilter, Db, DbIter, DbOptions, DbStats, Direction, Snapshot,
+    DEFAULT_KEYSPACE, MAX_KEY_LEN,
+};
 pub use error::{Error, Result};
 pub use memtable::Memtable;

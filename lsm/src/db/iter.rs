@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::{LiveTable, Snapshot};
 use crate::key::{self, ValueKind, MAX_SEQ};
 use crate::memtable::Memtable;
 use crate::sst::{Table, TableIter};
@@ -81,30 +82,43 @@ impl Source for MemSource {
     }
 }
 
-impl Source for TableIter<Arc<Table>> {
+/// A table cursor that holds its table in the version, so the file outlives the iterator.
+pub(crate) struct TableSource {
+    _live: Arc<LiveTable>,
+    it: TableIter<Arc<Table>>,
+}
+
+impl TableSource {
+    pub(crate) fn new(live: Arc<LiveTable>) -> Self {
+        let it = Arc::clone(&live.table).iter_owned();
+        TableSource { _live: live, it }
+    }
+}
+
+impl Source for TableSource {
     fn valid(&self) -> bool {
-        TableIter::valid(self)
+        self.it.valid()
     }
     fn key(&self) -> &[u8] {
-        TableIter::key(self)
+        self.it.key()
     }
     fn value(&self) -> &[u8] {
-        TableIter::value(self)
+        self.it.value()
     }
     fn next(&mut self) -> Result<()> {
-        self.next_entry()
+        self.it.next_entry()
     }
     fn prev(&mut self) -> Result<()> {
-        self.prev_entry()
+        self.it.prev_entry()
     }
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        TableIter::seek(self, target)
+        self.it.seek(target)
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        TableIter::seek_to_first(self)
+        self.it.seek_to_first()
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        TableIter::seek_to_last(self)
+        self.it.seek_to_last()
     }
 }
 
@@ -128,7 +142,8 @@ struct Pending {
 /// error it ends.
 pub struct DbIter {
     sources: Vec<Box<dyn Source>>,
-    snapshot: u64,
+    /// Registered for the iterator's life, so compaction keeps what it reads.
+    snapshot: Snapshot,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     direction: Direction,
@@ -159,7 +174,7 @@ fn below_lower(user: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 impl DbIter {
     pub(crate) fn new(
         sources: Vec<Box<dyn Source>>,
-        snapshot: u64,
+        snapshot: Snapshot,
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
         direction: Direction,
@@ -244,7 +259,7 @@ impl DbIter {
             if above_upper(user, &self.upper) {
                 return Ok(None);
             }
-            if seq > self.snapshot || below_lower(user, &self.lower) {
+            if seq > self.snapshot.seq() || below_lower(user, &self.lower) {
                 continue;
             }
             if self.last_user.as_deref() == Some(user) {
@@ -302,7 +317,7 @@ impl DbIter {
                 visible: None,
             });
             // Versions of one key arrive oldest first: the last visible one wins.
-            if seq <= self.snapshot {
+            if seq <= self.snapshot.seq() {
                 entry.visible = ValueKind::from_u8(kind).map(|k| (k, value));
             }
         }

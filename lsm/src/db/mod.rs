@@ -13,14 +13,21 @@
 //! the directory, records them in the manifest with the WAL position replay must start from,
 //! and only then lets the WAL release the segments before that position.
 //!
-//! Not built yet (issue 3): compaction, range deletes, iterators/scans, checkpoints. Every
-//! table is in L0, newest first.
+//! Compaction (module `compact`) moves tables from L0 down the levels on its own thread.
+//! Not built yet (issue 3): range deletes, checkpoints, dynamic level sizing.
 
+mod compact;
 mod iter;
+mod live;
 mod publish;
 mod recover;
+mod snapshots;
 
+pub use compact::{CompactionDecision, CompactionFilter};
 pub use iter::{DbIter, Direction};
+pub(crate) use live::LiveTable;
+pub use snapshots::Snapshot;
+use snapshots::SnapshotList;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +68,20 @@ pub struct DbOptions {
     pub cache_bytes: usize,
     /// The WAL's options (sync mode, backend, segment size).
     pub wal: WalOptions,
+    /// L0 tables that trigger a compaction into L1.
+    pub l0_compaction_trigger: usize,
+    /// L0 tables at which memtable rotation (and so writes) waits for compaction.
+    pub l0_stop_writes: usize,
+    /// Target size of L1.
+    pub level1_bytes: u64,
+    /// Each level's target is this many times the previous one's.
+    pub level_ratio: u64,
+    /// Compaction output tables are split at this size.
+    pub target_file_bytes: usize,
+    /// Levels, L0 included.
+    pub max_levels: u8,
+    /// Lets upper layers drop expired entries during compaction.
+    pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
 }
 
 impl Default for DbOptions {
@@ -71,6 +92,13 @@ impl Default for DbOptions {
             table: TableOptions::default(),
             cache_bytes: 256 << 20,
             wal: WalOptions::default(),
+            l0_compaction_trigger: 4,
+            l0_stop_writes: 20,
+            level1_bytes: 256 << 20,
+            level_ratio: 10,
+            target_file_bytes: 64 << 20,
+            max_levels: 7,
+            compaction_filter: None,
         }
     }
 }
@@ -82,8 +110,43 @@ pub(crate) struct Tree {
     pub(crate) mem: Arc<Memtable>,
     /// Newest first.
     pub(crate) imms: Vec<Arc<Memtable>>,
-    /// Newest first.
-    pub(crate) tables: Vec<Arc<Table>>,
+    /// L0 newest first, then L1, L2, ... each by smallest key (`sort_tables`): the order in
+    /// which a point read must consult them.
+    pub(crate) tables: Vec<Arc<LiveTable>>,
+    /// Per level, where the last compaction of that level ended (round-robin picking).
+    pub(crate) cursors: Vec<Vec<u8>>,
+}
+
+/// Puts tables in read order: L0 by file number descending (newest first), then each deeper
+/// level by smallest key.
+pub(crate) fn sort_tables(tables: &mut [Arc<LiveTable>]) {
+    tables.sort_by(|a, b| {
+        a.level().cmp(&b.level()).then_with(|| {
+            if a.level() == 0 {
+                b.meta.number.cmp(&a.meta.number)
+            } else {
+                crate::key::compare(&a.meta.smallest, &b.meta.smallest)
+            }
+        })
+    });
+}
+
+/// A table being written.
+pub(crate) struct NewTable {
+    pub(crate) number: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<dyn orbit_env::File>,
+    pub(crate) builder: TableBuilder,
+}
+
+/// Engine counters (write amplification = (flushed + compaction-written) / user bytes).
+#[derive(Debug, Default)]
+pub(crate) struct EngineStats {
+    pub(crate) user_bytes: AtomicU64,
+    pub(crate) flush_bytes: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compaction_read_bytes: AtomicU64,
+    pub(crate) compaction_write_bytes: AtomicU64,
 }
 
 /// Memtables rotated together, waiting for flush.
@@ -123,25 +186,17 @@ struct Inner {
     shutdown: AtomicBool,
     poison: Mutex<Option<String>>,
     poisoned: AtomicBool,
+    snapshots: Arc<SnapshotList>,
+    /// The compaction thread waits here for work; stalled writers wait on `flush_cv`.
+    compact_cv: Condvar,
+    compact_lock: Mutex<()>,
+    stats: EngineStats,
 }
 
 /// An open database.
 pub struct Db {
     inner: Arc<Inner>,
-    flusher: Option<JoinHandle<()>>,
-}
-
-/// A consistent view: reads at a snapshot see exactly the batches visible when it was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Snapshot {
-    seq: u64,
-}
-
-impl Snapshot {
-    /// The sequence number the snapshot reads at.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// Counters of a running database.
@@ -149,8 +204,18 @@ impl Snapshot {
 pub struct DbStats {
     /// Visible sequence number.
     pub visible_seq: u64,
-    /// Tables per keyspace.
+    /// Tables, all keyspaces.
     pub tables: usize,
+    /// Tables per level (index = level), all keyspaces.
+    pub tables_per_level: Vec<usize>,
+    /// Compactions run.
+    pub compactions: u64,
+    /// Bytes the user wrote (keys and values).
+    pub user_bytes: u64,
+    /// Bytes written by flushes.
+    pub flush_bytes: u64,
+    /// Bytes written by compactions.
+    pub compaction_write_bytes: u64,
     /// Immutable memtable sets waiting for flush.
     pub pending_flushes: usize,
     /// Block cache counters.
@@ -200,7 +265,7 @@ impl Inner {
     fn rotate(&self, ws: &WriteState) -> Result<()> {
         {
             let mut q = lock(&self.flush_queue);
-            while q.len() >= self.opts.max_immutable {
+            while q.len() >= self.opts.max_immutable || self.max_l0() >= self.opts.l0_stop_writes {
                 self.check_poison()?;
                 q = self
                     .flush_cv
@@ -237,6 +302,37 @@ impl Inner {
             .sum()
     }
 
+    /// Creates the next table file and a builder for it.
+    pub(crate) fn start_table(&self) -> Result<NewTable> {
+        let number = self.next_file.fetch_add(1, Ordering::SeqCst);
+        let path = self.dir.join(table_name(number));
+        let file = self.fs.open(&path, OpenMode::CreateNew)?;
+        let builder = TableBuilder::new(Arc::clone(&file), self.opts.table.clone());
+        Ok(NewTable {
+            number,
+            path,
+            file,
+            builder,
+        })
+    }
+
+    /// Finishes and syncs a table (the directory sync is the caller's) and opens it.
+    pub(crate) fn finish_table(&self, t: NewTable, level: u8) -> Result<Arc<LiveTable>> {
+        let info = t.builder.finish()?;
+        t.file.sync_all()?;
+        let table = Table::open(t.file, t.number, Arc::clone(&self.cache))?;
+        let p = info.properties;
+        let meta = FileMeta {
+            number: t.number,
+            level,
+            size: info.size,
+            smallest: p.smallest,
+            largest: p.largest,
+            seqs: p.seq_range,
+        };
+        Ok(LiveTable::new(table, meta, Arc::clone(&self.fs), t.path))
+    }
+
     /// Writes one immutable set to tables and records them. Runs on the flush thread.
     fn flush_set(&self, set: &ImmSet) -> Result<()> {
         let visible = self
@@ -251,29 +347,16 @@ impl Inner {
             if mem.is_empty() {
                 continue;
             }
-            let number = self.next_file.fetch_add(1, Ordering::SeqCst);
-            let path = self.dir.join(table_name(number));
-            let file = self.fs.open(&path, OpenMode::CreateNew)?;
-            let mut builder = TableBuilder::new(Arc::clone(&file), self.opts.table.clone());
+            let mut new = self.start_table()?;
             for (k, v) in mem.entries() {
-                builder.add(&k, &v)?;
+                new.builder.add(&k, &v)?;
             }
-            let info = builder.finish()?;
-            file.sync_all()?;
-            let table = Table::open(file, number, Arc::clone(&self.cache))?;
-            let p = info.properties;
-            edits.push(Edit::AddFile(
-                *ks,
-                FileMeta {
-                    number,
-                    level: 0,
-                    size: info.size,
-                    smallest: p.smallest,
-                    largest: p.largest,
-                    seqs: p.seq_range,
-                },
-            ));
-            new_tables.push((*ks, Arc::new(table)));
+            let live = self.finish_table(new, 0)?;
+            self.stats
+                .flush_bytes
+                .fetch_add(live.meta.size, Ordering::Relaxed);
+            edits.push(Edit::AddFile(*ks, live.meta.clone()));
+            new_tables.push((*ks, live));
         }
         self.fs.sync_dir(&self.dir)?;
         let end_lsn = set.end_lsn.load(Ordering::Acquire);
@@ -285,7 +368,8 @@ impl Inner {
             let mut trees = self.trees_mut();
             for (ks, table) in new_tables {
                 if let Some(tree) = trees.keyspaces.get_mut(&ks) {
-                    tree.tables.insert(0, table);
+                    tree.tables.push(table);
+                    sort_tables(&mut tree.tables);
                 }
             }
             for (ks, mem) in &set.mems {
@@ -295,6 +379,7 @@ impl Inner {
             }
         }
         self.wal.release(end_lsn);
+        self.compact_cv.notify_all();
         Ok(())
     }
 
@@ -331,15 +416,21 @@ impl Db {
     }
 
     fn from_inner(inner: Arc<Inner>) -> Result<Db> {
-        let worker = Arc::clone(&inner);
-        let flusher = std::thread::Builder::new()
-            .name("lsm-flush".into())
-            .spawn(move || worker.flush_loop())
-            .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &inner.dir, e)))?;
-        Ok(Db {
-            inner,
-            flusher: Some(flusher),
-        })
+        let mut db = Db {
+            inner: Arc::clone(&inner),
+            threads: Vec::new(),
+        };
+        let spawn = |name: &str, f: fn(&Inner)| {
+            let worker = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || f(&worker))
+                .map_err(|e| Error::Env(orbit_env::Error::io("spawn thread", &inner.dir, e)))
+        };
+        // If the second spawn fails, dropping `db` stops and joins the first.
+        db.threads.push(spawn("lsm-flush", Inner::flush_loop)?);
+        db.threads.push(spawn("lsm-compact", Inner::compact_loop)?);
+        Ok(db)
     }
 
     /// Applies `batch` atomically; returns once it is durable (per the WAL's sync mode) and
@@ -388,6 +479,10 @@ impl Db {
         };
         match handle.wait() {
             Ok(lsn) => {
+                inner
+                    .stats
+                    .user_bytes
+                    .fetch_add(batch.payload_bytes() as u64, Ordering::Relaxed);
                 end_lsn.fetch_max(lsn + record_len, Ordering::AcqRel);
                 inner.publisher.done(first, last);
                 Ok(())
@@ -411,16 +506,16 @@ impl Db {
         self.write(WriteBatch::new().delete(keyspace, key))
     }
 
-    /// A snapshot of everything visible now.
+    /// A snapshot of everything visible now. Compaction keeps what it reads until it drops.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            seq: self.inner.publisher.visible(),
-        }
+        Snapshot::new(self.inner.publisher.visible(), &self.inner.snapshots)
     }
 
     /// The current value of `key`.
     pub fn get(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.get_at(keyspace, key, self.snapshot())
+        // A read at the visible sequence number needs no registered snapshot: nothing it reads
+        // can be compacted away before the read ends (tables are held by `Arc`).
+        self.get_at_seq(keyspace, key, self.inner.publisher.visible())
     }
 
     /// The value of `key` as of `snapshot`.
@@ -428,8 +523,12 @@ impl Db {
         &self,
         keyspace: KeyspaceId,
         key: &[u8],
-        snapshot: Snapshot,
+        snapshot: &Snapshot,
     ) -> Result<Option<Vec<u8>>> {
+        self.get_at_seq(keyspace, key, snapshot.seq())
+    }
+
+    fn get_at_seq(&self, keyspace: KeyspaceId, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
         let (mems, tables) = {
             let trees = self.inner.trees();
             let tree = trees
@@ -441,12 +540,13 @@ impl Db {
             (mems, tree.tables.clone())
         };
         for mem in &mems {
-            if let Some((kind, value)) = mem.get(key, snapshot.seq) {
+            if let Some((kind, value)) = mem.get(key, seq) {
                 return Ok((kind == ValueKind::Put).then_some(value));
             }
         }
-        for table in &tables {
-            if let Some((kind, value)) = table.get(key, snapshot.seq)? {
+        // Read order: L0 newest first, then one candidate per deeper level.
+        for live in tables.iter().filter(|t| t.covers(key)) {
+            if let Some((kind, value)) = live.table.get(key, seq)? {
                 return Ok((kind == ValueKind::Put).then_some(value));
             }
         }
@@ -459,30 +559,27 @@ impl Db {
         keyspace: KeyspaceId,
         range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
         direction: Direction,
-        snapshot: Snapshot,
+        snapshot: &Snapshot,
     ) -> Result<DbIter> {
-        let sources =
-            {
-                let trees = self.inner.trees();
-                let tree = trees
-                    .keyspaces
-                    .get(&keyspace)
-                    .ok_or(Error::UnknownKeyspace(keyspace))?;
-                let mut sources: Vec<Box<dyn iter::Source>> =
-                    vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
-                sources.extend(tree.imms.iter().map(|m| {
-                    Box::new(iter::MemSource::new(Arc::clone(m))) as Box<dyn iter::Source>
-                }));
-                sources.extend(
-                    tree.tables
-                        .iter()
-                        .map(|t| Box::new(Arc::clone(t).iter_owned()) as Box<dyn iter::Source>),
-                );
-                sources
-            };
+        let sources = {
+            let trees = self.inner.trees();
+            let tree = trees
+                .keyspaces
+                .get(&keyspace)
+                .ok_or(Error::UnknownKeyspace(keyspace))?;
+            let mut sources: Vec<Box<dyn iter::Source>> =
+                vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
+            for m in &tree.imms {
+                sources.push(Box::new(iter::MemSource::new(Arc::clone(m))));
+            }
+            for t in &tree.tables {
+                sources.push(Box::new(iter::TableSource::new(Arc::clone(t))));
+            }
+            sources
+        };
         Ok(DbIter::new(
             sources,
-            snapshot.seq,
+            snapshot.clone(),
             range.0,
             range.1,
             direction,
@@ -501,7 +598,7 @@ impl Db {
             keyspace,
             (Bound::Included(prefix.to_vec()), upper),
             direction,
-            self.snapshot(),
+            &self.snapshot(),
         )
     }
 
@@ -576,6 +673,23 @@ impl Db {
         DbStats {
             visible_seq: self.inner.publisher.visible(),
             tables: trees.keyspaces.values().map(|t| t.tables.len()).sum(),
+            tables_per_level: {
+                let mut per = vec![0usize; usize::from(self.inner.opts.max_levels)];
+                for t in trees.keyspaces.values().flat_map(|k| k.tables.iter()) {
+                    if let Some(n) = per.get_mut(usize::from(t.level())) {
+                        *n += 1;
+                    }
+                }
+                per
+            },
+            compactions: self.inner.stats.compactions.load(Ordering::Relaxed),
+            user_bytes: self.inner.stats.user_bytes.load(Ordering::Relaxed),
+            flush_bytes: self.inner.stats.flush_bytes.load(Ordering::Relaxed),
+            compaction_write_bytes: self
+                .inner
+                .stats
+                .compaction_write_bytes
+                .load(Ordering::Relaxed),
             pending_flushes: lock(&self.inner.flush_queue).len(),
             cache: self.inner.cache.stats(),
             wal: self.inner.wal.stats(),
@@ -591,7 +705,8 @@ impl Db {
     fn shutdown(&mut self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
         self.inner.flush_cv.notify_all();
-        if let Some(t) = self.flusher.take() {
+        self.inner.compact_cv.notify_all();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -643,6 +758,10 @@ impl Db {
             shutdown: AtomicBool::new(false),
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
+            snapshots: Arc::new(SnapshotList::default()),
+            compact_cv: Condvar::new(),
+            compact_lock: Mutex::new(()),
+            stats: EngineStats::default(),
         });
         Db::from_inner(inner)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use orbit_env::{FileSystem, OpenMode};
 use orbit_wal::Wal;
 
-use super::{table_name, Db, DbOptions, Parts, Tree, DEFAULT_KEYSPACE};
+use super::{sort_tables, table_name, Db, DbOptions, LiveTable, Parts, Tree, DEFAULT_KEYSPACE};
 use crate::batch::WriteBatch;
 use crate::manifest::{self, Edit, Manifest, State};
 use crate::memtable::Memtable;
@@ -41,18 +41,19 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
                     Error::Env(e)
                 }
             })?;
-            tables.push(Arc::new(Table::open(file, f.number, Arc::clone(&cache))?));
+            let table = Table::open(file, f.number, Arc::clone(&cache))?;
+            tables.push(LiveTable::new(table, f.clone(), Arc::clone(&fs), path));
             live.insert(f.number);
         }
-        keyspaces.insert(
-            *id,
-            Tree {
-                name: ks.name.clone(),
-                mem: Arc::new(Memtable::new()),
-                imms: Vec::new(),
-                tables,
-            },
-        );
+        sort_tables(&mut tables);
+        let tree = Tree {
+            name: ks.name.clone(),
+            mem: Arc::new(Memtable::new()),
+            imms: Vec::new(),
+            tables,
+            cursors: Vec::new(),
+        };
+        keyspaces.insert(*id, tree);
     }
 
     let wal_dir = dir.join("wal");
