@@ -1,0 +1,187 @@
+//! SIGKILL crash test of the whole engine on a real disk: a child process writes batches that
+//! span two keyspaces (with a tiny memtable, so flushes and compactions run all the time) and
+//! prints each acknowledgement; the parent kills it at random moments, reopens, and checks
+//! that every acknowledged batch is present, whole, and that nothing else is half-present.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orbit_env::RealFs;
+use orbit_lsm::{Db, DbOptions, Direction, WriteBatch, DEFAULT_KEYSPACE};
+use orbit_wal::{SyncMode, WalOptions};
+use rand::{Rng, SeedableRng};
+
+const CHILD_DIR: &str = "ORBIT_LSM_CRASH_DIR";
+const WRITERS: u32 = 3;
+
+fn opts() -> DbOptions {
+    DbOptions {
+        memtable_bytes: 32 << 10,
+        l0_compaction_trigger: 3,
+        level1_bytes: 128 << 10,
+        target_file_bytes: 64 << 10,
+        wal: WalOptions {
+            sync_mode: SyncMode::Sync,
+            segment_size: 256 << 10,
+            ..WalOptions::default()
+        },
+        ..DbOptions::default()
+    }
+}
+
+fn key(w: u32, seq: u64) -> Vec<u8> {
+    format!("w{w}-{seq:08}").into_bytes()
+}
+
+fn value(w: u32, seq: u64) -> Vec<u8> {
+    format!(
+        "value of writer {w} batch {seq} {}",
+        "x".repeat((seq % 50) as usize)
+    )
+    .into_bytes()
+}
+
+fn open(dir: &Path) -> (Db, u32) {
+    let db = Db::open(RealFs::shared(), dir, opts()).unwrap();
+    let other = match db.keyspace("other") {
+        Some(id) => id,
+        None => db.create_keyspace("other").unwrap(),
+    };
+    (db, other)
+}
+
+/// How many batches of writer `w` are present, checking they form a whole prefix in both
+/// keyspaces with the right values.
+fn present(db: &Db, other: u32, w: u32) -> u64 {
+    let prefix = format!("w{w}-").into_bytes();
+    let mut n = 0u64;
+    for kv in db
+        .prefix(DEFAULT_KEYSPACE, &prefix, Direction::Forward)
+        .unwrap()
+    {
+        let (k, v) = kv.unwrap();
+        assert_eq!(
+            k,
+            key(w, n),
+            "writer {w}: batches are not a contiguous prefix"
+        );
+        assert_eq!(v, value(w, n), "writer {w} batch {n}: wrong value");
+        n += 1;
+    }
+    let m = db
+        .prefix(other, &prefix, Direction::Forward)
+        .unwrap()
+        .count() as u64;
+    assert_eq!(n, m, "writer {w}: a batch is half-visible across keyspaces");
+    n
+}
+
+#[test]
+#[ignore = "run by kill9_keeps_every_acknowledged_batch as a child process"]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let (db, other) = open(Path::new(&dir));
+    let db = Arc::new(db);
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    println!("ready");
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (db, out) = (Arc::clone(&db), Arc::clone(&out));
+            let mut seq = present(&db, other, w);
+            std::thread::spawn(move || loop {
+                let mut b = WriteBatch::new();
+                b.put(DEFAULT_KEYSPACE, &key(w, seq), &value(w, seq)).put(
+                    other,
+                    &key(w, seq),
+                    b"twin",
+                );
+                db.write(&b).unwrap();
+                let mut o = out.lock().unwrap();
+                writeln!(o, "ack {w} {seq}").unwrap();
+                o.flush().unwrap();
+                seq += 1;
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn kill9_keeps_every_acknowledged_batch() {
+    let seed: u64 = std::env::var("ORBIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("lsm kill9 test seed: ORBIT_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked = vec![0u64; WRITERS as usize];
+    for round in 0..8 {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_DIR, tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            let mut ready = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                ready |= line.ends_with("ready");
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                if let ["ack", w, s] = parts[..] {
+                    acks.push((w.parse::<usize>().unwrap(), s.parse::<u64>().unwrap()));
+                }
+            }
+            (ready, acks)
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..900)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (ready, acks) = reader.join().unwrap();
+        assert!(ready, "round {round}: the child never started");
+        for (w, seq) in acks {
+            acked[w] = acked[w].max(seq + 1);
+        }
+        let (db, other) = open(tmp.path());
+        let mut total = 0;
+        for w in 0..WRITERS {
+            let n = present(&db, other, w);
+            assert!(
+                n >= acked[w as usize],
+                "round {round}: writer {w} acknowledged {} batches, {n} survived",
+                acked[w as usize]
+            );
+            total += n;
+        }
+        let stats = db.stats();
+        eprintln!(
+            "round {round}: {total} batches present, tables per level {:?}",
+            stats.tables_per_level
+        );
+        db.close().unwrap();
+    }
+    assert!(
+        acked.iter().sum::<u64>() > 500,
+        "too few acknowledgements for the test to mean anything: {acked:?}"
+    );
+}
