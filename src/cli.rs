@@ -108,8 +108,29 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Comma-separated workloads, run in order: `wal`.
+    /// Comma-separated workloads, run in order on one database: `wal`, or db_bench's
+    /// `fillseq`, `fillrandom`, `overwrite`, `readrandom`, `readmissing`, `seekrandom`,
+    /// `readwhilewriting`, `mix` (90% reads, 10% writes).
     pub workloads: String,
+    /// Storage engine for the db_bench workloads (`orbit`; comparison engines are a build
+    /// feature still to come).
+    #[arg(long, default_value = "orbit")]
+    pub engine: String,
+    /// Operations per workload (keys in the key space).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub num: u64,
+    /// Key size in bytes (keys are zero-padded decimal numbers).
+    #[arg(long, default_value_t = 16)]
+    pub key_size: usize,
+    /// Value size in bytes (half compressible, like db_bench's default).
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Threads per workload (readwhilewriting: reader threads, plus one writer).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Puts per write batch.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
     /// Directory for the benchmark's files (a fresh subdirectory is used and removed).
     #[arg(long, env = "ORBIT_BENCH_DIR", default_value = "./orbit-bench")]
     pub data_dir: PathBuf,
@@ -132,9 +153,12 @@ pub struct BenchArgs {
     /// Print one JSON object per result line instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Durability of each write: `sync` (the default), `periodic` or `none`.
+    /// Durability of each write: `sync` (after fdatasync; the default), `periodic` or `none`.
     #[arg(long, default_value = "sync", value_parser = parse_sync_kind)]
     pub sync: SyncKind,
+    /// Block cache size in bytes for the db_bench workloads.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub cache_bytes: usize,
     /// Segment size for the wal workload, in bytes.
     #[arg(long, default_value_t = orbit_wal::DEFAULT_SEGMENT_SIZE)]
     pub wal_segment_size: u64,

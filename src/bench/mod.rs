@@ -3,21 +3,24 @@
 //! Results are printed as text or, with `--json`, one JSON object per result line.
 
 mod report;
+mod storage;
 mod wal;
 
 use crate::cli::BenchArgs;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    for workload in args
-        .workloads
-        .split(',')
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-    {
-        match workload {
-            "wal" => wal::run(&args)?,
-            other => anyhow::bail!("unknown workload \"{other}\" (available: wal)"),
+    let workloads: Vec<&str> = args.workloads.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+    for w in &workloads {
+        if *w != "wal" && !storage::WORKLOADS.contains(w) {
+            anyhow::bail!("unknown workload \"{w}\" (available: wal, {})", storage::WORKLOADS.join(", "));
         }
+    }
+    if workloads.contains(&"wal") {
+        wal::run(&args)?;
+    }
+    let db: Vec<&str> = workloads.iter().copied().filter(|w| *w != "wal").collect();
+    if !db.is_empty() {
+        storage::run(&args, &db)?;
     }
     Ok(())
 }
