@@ -9,10 +9,18 @@ mod wal;
 use crate::cli::BenchArgs;
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let workloads: Vec<&str> = args.workloads.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+    let workloads: Vec<&str> = args
+        .workloads
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
     for w in &workloads {
         if *w != "wal" && !storage::WORKLOADS.contains(w) {
-            anyhow::bail!("unknown workload \"{w}\" (available: wal, {})", storage::WORKLOADS.join(", "));
+            anyhow::bail!(
+                "unknown workload \"{w}\" (available: wal, {})",
+                storage::WORKLOADS.join(", ")
+            );
         }
     }
     if workloads.contains(&"wal") {

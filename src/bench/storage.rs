@@ -25,8 +25,16 @@ use super::report::{histogram, print, record, Line};
 use crate::cli::BenchArgs;
 
 /// The workloads this module runs.
-pub const WORKLOADS: &[&str] =
-    &["fillseq", "fillrandom", "overwrite", "readrandom", "readmissing", "seekrandom", "readwhilewriting", "mix"];
+pub const WORKLOADS: &[&str] = &[
+    "fillseq",
+    "fillrandom",
+    "overwrite",
+    "readrandom",
+    "readmissing",
+    "seekrandom",
+    "readwhilewriting",
+    "mix",
+];
 
 struct Bench<'a> {
     args: &'a BenchArgs,
@@ -55,11 +63,20 @@ struct Part {
 }
 
 impl<'a> Bench<'a> {
-    fn write_keys(&self, keys: impl Iterator<Item = u64>, rng: &mut StdRng, hist: &mut Histogram<u64>) -> anyhow::Result<u64> {
+    fn write_keys(
+        &self,
+        keys: impl Iterator<Item = u64>,
+        rng: &mut StdRng,
+        hist: &mut Histogram<u64>,
+    ) -> anyhow::Result<u64> {
         let mut batch = WriteBatch::new();
         let mut ops = 0;
         for k in keys {
-            batch.put(DEFAULT_KEYSPACE, &key(self.args, k), &value(rng, self.args.value_size));
+            batch.put(
+                DEFAULT_KEYSPACE,
+                &key(self.args, k),
+                &value(rng, self.args.value_size),
+            );
             if batch.len() >= self.args.batch.max(1) {
                 let t = Instant::now();
                 self.db.write(&batch)?;
@@ -78,7 +95,10 @@ impl<'a> Bench<'a> {
     }
 
     /// Runs `f(thread, rng)` on `--threads` threads and gathers their parts.
-    fn parallel(&self, f: impl Fn(usize, &mut StdRng) -> anyhow::Result<Part> + Sync) -> anyhow::Result<(Part, Duration)> {
+    fn parallel(
+        &self,
+        f: impl Fn(usize, &mut StdRng) -> anyhow::Result<Part> + Sync,
+    ) -> anyhow::Result<(Part, Duration)> {
         let threads = self.args.threads.max(1);
         let start = Instant::now();
         let parts: Vec<anyhow::Result<Part>> = std::thread::scope(|s| {
@@ -88,15 +108,28 @@ impl<'a> Bench<'a> {
                     s.spawn(move || f(t, &mut StdRng::seed_from_u64(0x5eed + t as u64)))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a thread panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a thread panicked")))
+                })
+                .collect()
         });
         let elapsed = start.elapsed();
-        let mut total = Part { ops: 0, found: 0, hist: histogram() };
+        let mut total = Part {
+            ops: 0,
+            found: 0,
+            hist: histogram(),
+        };
         for p in parts {
             let p = p?;
             total.ops += p.ops;
             total.found += p.found;
-            total.hist.add(&p.hist).map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
+            total
+                .hist
+                .add(&p.hist)
+                .map_err(|e| anyhow::anyhow!("merging histograms: {e:?}"))?;
         }
         Ok((total, elapsed))
     }
@@ -105,7 +138,11 @@ impl<'a> Bench<'a> {
         let threads = self.args.threads.max(1) as u64;
         let per = self.args.num / threads;
         let start = t as u64 * per;
-        let end = if t as u64 == threads - 1 { self.args.num } else { start + per };
+        let end = if t as u64 == threads - 1 {
+            self.args.num
+        } else {
+            start + per
+        };
         start..end
     }
 
@@ -126,7 +163,11 @@ impl<'a> Bench<'a> {
                 let r = self.parallel(|t, rng| {
                     let mut hist = histogram();
                     let ops = self.write_keys(self.share(t), rng, &mut hist)?;
-                    Ok(Part { ops, found: 0, hist })
+                    Ok(Part {
+                        ops,
+                        found: 0,
+                        hist,
+                    })
                 })?;
                 self.loaded = true;
                 Ok(r)
@@ -140,7 +181,11 @@ impl<'a> Bench<'a> {
                     let n = self.share(t).count() as u64;
                     let keys: Vec<u64> = (0..n).map(|_| rng.random_range(0..num)).collect();
                     let ops = self.write_keys(keys.into_iter(), rng, &mut hist)?;
-                    Ok(Part { ops, found: 0, hist })
+                    Ok(Part {
+                        ops,
+                        found: 0,
+                        hist,
+                    })
                 })?;
                 self.loaded = true;
                 Ok(r)
@@ -149,7 +194,11 @@ impl<'a> Bench<'a> {
                 self.ensure_loaded()?;
                 let missing = workload == "readmissing";
                 self.parallel(|t, rng| {
-                    let mut p = Part { ops: 0, found: 0, hist: histogram() };
+                    let mut p = Part {
+                        ops: 0,
+                        found: 0,
+                        hist: histogram(),
+                    };
                     for _ in self.share(t) {
                         let mut k = key(self.args, rng.random_range(0..num));
                         if missing {
@@ -167,12 +216,21 @@ impl<'a> Bench<'a> {
             "seekrandom" => {
                 self.ensure_loaded()?;
                 self.parallel(|t, rng| {
-                    let mut p = Part { ops: 0, found: 0, hist: histogram() };
+                    let mut p = Part {
+                        ops: 0,
+                        found: 0,
+                        hist: histogram(),
+                    };
                     for _ in self.share(t) {
                         let k = key(self.args, rng.random_range(0..num));
                         let t0 = Instant::now();
                         let snap = self.db.snapshot();
-                        let it = self.db.iter(DEFAULT_KEYSPACE, (Bound::Included(k), Bound::Unbounded), Direction::Forward, &snap)?;
+                        let it = self.db.iter(
+                            DEFAULT_KEYSPACE,
+                            (Bound::Included(k), Bound::Unbounded),
+                            Direction::Forward,
+                            &snap,
+                        )?;
                         let mut n = 0;
                         for kv in it.take(10) {
                             kv?;
@@ -193,12 +251,20 @@ impl<'a> Bench<'a> {
                         let mut rng = StdRng::seed_from_u64(99);
                         while !stop.load(Ordering::Relaxed) {
                             let k = key(self.args, rng.random_range(0..num));
-                            self.db.put(DEFAULT_KEYSPACE, &k, &value(&mut rng, self.args.value_size))?;
+                            self.db.put(
+                                DEFAULT_KEYSPACE,
+                                &k,
+                                &value(&mut rng, self.args.value_size),
+                            )?;
                         }
                         Ok(())
                     });
                     let readers = self.parallel(|t, rng| {
-                        let mut p = Part { ops: 0, found: 0, hist: histogram() };
+                        let mut p = Part {
+                            ops: 0,
+                            found: 0,
+                            hist: histogram(),
+                        };
                         for _ in self.share(t) {
                             let k = key(self.args, rng.random_range(0..num));
                             let t0 = Instant::now();
@@ -210,19 +276,26 @@ impl<'a> Bench<'a> {
                         Ok(p)
                     });
                     stop.store(true, Ordering::Relaxed);
-                    writer.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the writer panicked")))?;
+                    writer
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the writer panicked")))?;
                     readers
                 })
             }
             "mix" => {
                 self.ensure_loaded()?;
                 self.parallel(|t, rng| {
-                    let mut p = Part { ops: 0, found: 0, hist: histogram() };
+                    let mut p = Part {
+                        ops: 0,
+                        found: 0,
+                        hist: histogram(),
+                    };
                     for _ in self.share(t) {
                         let k = key(self.args, rng.random_range(0..num));
                         let t0 = Instant::now();
                         if rng.random_range(0..10) == 0 {
-                            self.db.put(DEFAULT_KEYSPACE, &k, &value(rng, self.args.value_size))?;
+                            self.db
+                                .put(DEFAULT_KEYSPACE, &k, &value(rng, self.args.value_size))?;
                         } else {
                             p.found += u64::from(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some());
                         }
@@ -245,17 +318,26 @@ pub fn run(args: &BenchArgs, workloads: &[&str]) -> anyhow::Result<()> {
         );
     }
     let fs: Arc<dyn FileSystem> = RealFs::shared();
-    let dir: PathBuf = args.data_dir.join(format!("db-bench-{}", std::process::id()));
+    let dir: PathBuf = args
+        .data_dir
+        .join(format!("db-bench-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     let opts = DbOptions {
         cache_bytes: args.cache_bytes,
-        wal: WalOptions { sync_mode: args.sync.mode(1000), ..WalOptions::default() },
+        wal: WalOptions {
+            sync_mode: args.sync.mode(1000),
+            ..WalOptions::default()
+        },
         ..DbOptions::default()
     };
     let db = Arc::new(Db::open(fs, &dir, opts).context("cannot open the benchmark database")?);
-    let mut bench = Bench { args, db: Arc::clone(&db), loaded: false };
+    let mut bench = Bench {
+        args,
+        db: Arc::clone(&db),
+        loaded: false,
+    };
     let result = (|| -> anyhow::Result<()> {
         for w in workloads {
             let before = db.stats();
@@ -297,14 +379,22 @@ fn report(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let ops = part.ops as f64 / secs;
     let mb = ops * (args.key_size + args.value_size) as f64 / 1e6;
-    let (p50, p99) = (part.hist.value_at_quantile(0.5), part.hist.value_at_quantile(0.99));
+    let (p50, p99) = (
+        part.hist.value_at_quantile(0.5),
+        part.hist.value_at_quantile(0.99),
+    );
     let written = (after.flush_bytes + after.compaction_write_bytes) as f64;
     let w_amp = written / after.user_bytes.max(1) as f64;
     let live = args.num as f64 * (args.key_size + args.value_size) as f64;
     let space_amp = dir_bytes(dir) as f64 / live.max(1.0);
-    let lookups = (after.cache.hits + after.cache.misses).saturating_sub(before.cache.hits + before.cache.misses);
+    let lookups = (after.cache.hits + after.cache.misses)
+        .saturating_sub(before.cache.hits + before.cache.misses);
     let hits = after.cache.hits.saturating_sub(before.cache.hits);
-    let hit_rate = if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 };
+    let hit_rate = if lookups == 0 {
+        0.0
+    } else {
+        hits as f64 / lookups as f64
+    };
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
     let line = Line {
         fields: vec![

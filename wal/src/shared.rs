@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub durable_lsn: AtomicU64,
     pub poisoned: AtomicBool,
     pub poison_cause: Mutex<Option<String>>,
+    /// Set when the log starts closing: inline appenders stop.
+    pub closed: AtomicBool,
     pub segments: Mutex<Vec<SegInfo>>,
     pub manager: Mutex<ManagerState>,
     /// Both the manager and a writer waiting for a spare wait here.

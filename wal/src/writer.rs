@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use orbit_env::{File, OpenMode};
@@ -65,10 +65,138 @@ pub(crate) struct Writer {
     pub last_sync: Instant,
     buf: Vec<u8>,
     lsns: Vec<Lsn>,
-    /// Decaying maximum of recent group sizes (see `gather`).
+}
+
+/// Group-commit gathering state, owned by the writer thread (see `gather`).
+struct Gatherer {
+    /// Decaying maximum of recent group sizes: an estimate of how many appenders are active.
     appenders: usize,
     /// Whether to gather, chosen from measured throughput.
     policy: GatherPolicy,
+}
+
+/// The thread body: runs until the log is closed and the queue is drained. The writer lock is
+/// taken only to do I/O, never while waiting for work, so inline appenders (`periodic` and
+/// `none` modes write from the appending thread) never wait behind an idle writer thread.
+pub(crate) fn run(writer: Arc<Mutex<Writer>>) {
+    let shared = Arc::clone(&lock(&writer).shared);
+    let mut gatherer = Gatherer {
+        appenders: 1,
+        policy: GatherPolicy::new(Instant::now()),
+    };
+    loop {
+        let (ops, closing) = gatherer.take_ops(&shared);
+        let mut w = lock(&writer);
+        let mut group: Vec<Pending> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Append(p) => group.push(p),
+                Op::Sync(done) => {
+                    w.write_all(std::mem::take(&mut group));
+                    let _ = done.send(w.sync_now().map(|()| w.durable_lsn));
+                }
+            }
+        }
+        w.write_all(group);
+        if let SyncMode::Periodic(every) = shared.opts.sync_mode {
+            if w.dirty() && w.last_sync.elapsed() >= every {
+                let _ = w.sync_now();
+            }
+        }
+        if closing {
+            let _ = w.sync_now();
+            w.completer = None;
+            if let Some(t) = w.completer_thread.take() {
+                let _ = t.join();
+            }
+            return;
+        }
+    }
+}
+
+fn durable_behind(shared: &Shared) -> bool {
+    shared.durable_lsn.load(Ordering::Acquire) < shared.written_lsn.load(Ordering::Acquire)
+}
+
+impl Gatherer {
+    /// Waits for work and takes a bounded batch of it. Returns whether the log is closing and
+    /// the queue is now empty.
+    fn take_ops(&mut self, shared: &Shared) -> (Vec<Op>, bool) {
+        let mut q = lock(&shared.queue);
+        while q.ops.is_empty() && !q.closing {
+            q.wake_at = 1;
+            match shared.opts.sync_mode {
+                SyncMode::Periodic(every) if durable_behind(shared) => {
+                    // Wake at half the interval; the caller syncs once a whole one has passed,
+                    // so the periodic fsync lands between 1 and 1.5 intervals after the last.
+                    let wait = (every / 2).max(Duration::from_millis(1));
+                    let (guard, timeout) = shared
+                        .work
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(|p| p.into_inner());
+                    q = guard;
+                    q.wake_at = 0;
+                    if timeout.timed_out() {
+                        return (Vec::new(), false);
+                    }
+                }
+                _ => {
+                    q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
+                    q.wake_at = 0;
+                }
+            }
+        }
+        q = self.gather(shared, q);
+        let mut ops = Vec::new();
+        let (mut bytes, mut records) = (0u64, 0usize);
+        while let Some(op) = q.ops.front() {
+            if let Op::Append(p) = op {
+                let len = p.payload.len() as u64;
+                if records > 0 && (bytes + len > MAX_GROUP_BYTES || records >= MAX_GROUP_RECORDS) {
+                    break;
+                }
+                bytes += len;
+                records += 1;
+            }
+            if let Some(op) = q.ops.pop_front() {
+                ops.push(op);
+            }
+        }
+        q.bytes -= bytes;
+        // Decaying maximum of recent group sizes: an estimate of how many appenders are active.
+        self.appenders = records.max(self.appenders - self.appenders / 8);
+        if records > 0 {
+            self.policy.on_group(records, Instant::now());
+        }
+        let closing = q.closing && q.ops.is_empty();
+        drop(q);
+        shared.space.notify_all();
+        (ops, closing)
+    }
+
+    /// Group-commit gathering in `sync` mode. When recent groups show several active appenders
+    /// but fewer are queued (the rest are being woken from the previous group), waits up to
+    /// `GATHER_WAIT` for them, so one fdatasync serves them all. A lone appender (groups of one)
+    /// never waits. Whether waiting pays depends on the callers; `GatherPolicy` measures and
+    /// decides.
+    fn gather<'a>(
+        &mut self,
+        shared: &Shared,
+        mut q: MutexGuard<'a, Queue>,
+    ) -> MutexGuard<'a, Queue> {
+        let target = self.appenders.min(MAX_GROUP_RECORDS);
+        let wanted = shared.opts.sync_mode == SyncMode::Sync && self.policy.gathering();
+        if wanted && target > 1 && q.ops.len() < target && !q.closing {
+            q.wake_at = target;
+            q = shared
+                .work
+                .wait_timeout(q, GATHER_WAIT)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            q.wake_at = 0;
+        }
+        q
+    }
 }
 
 impl Writer {
@@ -95,126 +223,15 @@ impl Writer {
             last_sync: Instant::now(),
             buf: Vec::new(),
             lsns: Vec::new(),
-            appenders: 1,
-            policy: GatherPolicy::new(Instant::now()),
         }
     }
 
-    fn dirty(&self) -> bool {
+    pub(crate) fn dirty(&self) -> bool {
         self.durable_lsn < self.next_lsn
     }
 
-    /// The thread body: runs until the log is closed and the queue is drained.
-    pub(crate) fn run(mut self) {
-        loop {
-            let (ops, closing) = self.take_ops();
-            let mut group: Vec<Pending> = Vec::new();
-            for op in ops {
-                match op {
-                    Op::Append(p) => group.push(p),
-                    Op::Sync(done) => {
-                        self.write_all(std::mem::take(&mut group));
-                        let _ = done.send(self.sync_now().map(|()| self.durable_lsn));
-                    }
-                }
-            }
-            self.write_all(group);
-            if let SyncMode::Periodic(every) = self.shared.opts.sync_mode {
-                if self.dirty() && self.last_sync.elapsed() >= every {
-                    let _ = self.sync_now();
-                }
-            }
-            if closing {
-                let _ = self.sync_now();
-                self.completer = None;
-                if let Some(t) = self.completer_thread.take() {
-                    let _ = t.join();
-                }
-                return;
-            }
-        }
-    }
-
-    /// Waits for work and takes a bounded batch of it. Returns whether the log is closing and
-    /// the queue is now empty.
-    fn take_ops(&mut self) -> (Vec<Op>, bool) {
-        let shared = Arc::clone(&self.shared);
-        let mut q = lock(&shared.queue);
-        while q.ops.is_empty() && !q.closing {
-            q.wake_at = 1;
-            match self.shared.opts.sync_mode {
-                SyncMode::Periodic(every) if self.dirty() => {
-                    let wait = every
-                        .saturating_sub(self.last_sync.elapsed())
-                        .max(Duration::from_millis(1));
-                    let (guard, timeout) = self
-                        .shared
-                        .work
-                        .wait_timeout(q, wait)
-                        .unwrap_or_else(|p| p.into_inner());
-                    q = guard;
-                    q.wake_at = 0;
-                    if timeout.timed_out() {
-                        return (Vec::new(), false);
-                    }
-                }
-                _ => {
-                    q = self.shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
-                    q.wake_at = 0;
-                }
-            }
-        }
-        q = self.gather(q);
-        let mut ops = Vec::new();
-        let (mut bytes, mut records) = (0u64, 0usize);
-        while let Some(op) = q.ops.front() {
-            if let Op::Append(p) = op {
-                let len = p.payload.len() as u64;
-                if records > 0 && (bytes + len > MAX_GROUP_BYTES || records >= MAX_GROUP_RECORDS) {
-                    break;
-                }
-                bytes += len;
-                records += 1;
-            }
-            if let Some(op) = q.ops.pop_front() {
-                ops.push(op);
-            }
-        }
-        q.bytes -= bytes;
-        // Decaying maximum of recent group sizes: an estimate of how many appenders are active.
-        self.appenders = records.max(self.appenders - self.appenders / 8);
-        if records > 0 {
-            self.policy.on_group(records, Instant::now());
-        }
-        let closing = q.closing && q.ops.is_empty();
-        drop(q);
-        self.shared.space.notify_all();
-        (ops, closing)
-    }
-
-    /// Group-commit gathering in `sync` mode. When recent groups show several active appenders
-    /// but fewer are queued (the rest are being woken from the previous group), waits up to
-    /// `GATHER_WAIT` for them, so one fdatasync serves them all. A lone appender (groups of one)
-    /// never waits.
-    /// Whether waiting pays depends on the callers; `GatherPolicy` measures and decides.
-    fn gather<'a>(&mut self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
-        let target = self.appenders.min(MAX_GROUP_RECORDS);
-        let wanted = self.shared.opts.sync_mode == SyncMode::Sync && self.policy.gathering();
-        if wanted && target > 1 && q.ops.len() < target && !q.closing {
-            q.wake_at = target;
-            q = self
-                .shared
-                .work
-                .wait_timeout(q, GATHER_WAIT)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            q.wake_at = 0;
-        }
-        q
-    }
-
     /// Writes `items` as one or more groups, switching segments as they fill.
-    fn write_all(&mut self, mut items: Vec<Pending>) {
+    pub(crate) fn write_all(&mut self, mut items: Vec<Pending>) {
         while !items.is_empty() {
             if let Err(e) = self.shared.check_poison() {
                 fail_all(items, || Error::Poisoned {
