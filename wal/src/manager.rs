@@ -1,8 +1,9 @@
 //! The segment manager thread: keeps a spare segment ready so appends never wait for a file to
 //! be created or grown, copies closed segments to the archive, and recycles released segments.
 //!
-//! A new spare is written out in full (zeros) and synced before it is offered, so the writer's
-//! fdatasync never has to update file metadata. A released segment becomes a spare by rename:
+//! In `sync` mode a new spare is written out in full (zeros) and synced before it is offered,
+//! so the writer's fdatasync never has to update file metadata; in the other modes spares start
+//! empty and grow (see `preallocates`). A released segment becomes a spare by rename:
 //! its stale records cannot be mistaken for new ones because every frame's checksum covers its
 //! LSN. A released segment is never recycled before it is archived (when archiving is on).
 
@@ -14,7 +15,7 @@ use orbit_env::OpenMode;
 use crate::archive::archive_segment;
 use crate::segment::spare_name;
 use crate::shared::{lock, SegInfo, Shared};
-use crate::Result;
+use crate::{Result, SyncMode};
 
 /// How many spares the manager keeps prepared ahead of the writer.
 const READY_SPARES: usize = 1;
@@ -71,6 +72,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
 fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
     let fs = shared.fs.as_ref();
     let file = fs.open(path, OpenMode::CreateNew)?;
+    if !preallocates(shared) {
+        file.sync_all()?;
+        fs.sync_dir(&shared.dir)?;
+        return Ok(());
+    }
     let size = shared.opts.segment_size;
     file.allocate(size)?;
     let zeros = vec![0u8; FILL_CHUNK];
@@ -83,6 +89,15 @@ fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
     file.sync_all()?;
     fs.sync_dir(&shared.dir)?;
     Ok(())
+}
+
+/// Whether segments are written out in full before use. Only `sync` mode gains from it: an
+/// fdatasync of an overwrite changes no metadata. Without a per-append sync, small overwrites
+/// of written blocks are what costs (ext4 maps buffer heads for each), while appends to a
+/// growing file take the cheaper delayed-allocation path; so `periodic` and `none` segments
+/// start empty and grow, and released ones are deleted rather than recycled.
+pub(crate) fn preallocates(shared: &Shared) -> bool {
+    shared.opts.sync_mode == SyncMode::Sync
 }
 
 fn archive_job(shared: &Shared, seg: SegInfo) {
@@ -125,7 +140,7 @@ fn recycle(shared: &Shared, path: PathBuf) {
     let fs = shared.fs.as_ref();
     let keep = {
         let m = lock(&shared.manager);
-        m.ready.len() < shared.opts.max_spare_segments && !m.shutdown
+        preallocates(shared) && m.ready.len() < shared.opts.max_spare_segments && !m.shutdown
     };
     let result = if keep {
         let id = {

@@ -170,7 +170,12 @@ impl Wal {
                 manager.next_spare_id = manager.next_spare_id.max(id);
                 let path = dir.join(name);
                 let len = fs.open(&path, OpenMode::Read)?.len()?;
-                if len == opts.segment_size && manager.ready.len() < opts.max_spare_segments {
+                let usable = if opts.sync_mode == SyncMode::Sync {
+                    len == opts.segment_size
+                } else {
+                    len == 0
+                };
+                if usable && manager.ready.len() < opts.max_spare_segments {
                     manager.ready.push_back(path);
                 } else {
                     fs.remove_file(&path)?;

@@ -1,5 +1,5 @@
 //! The log on a real disk: byte-identical output from every backend, and recovery after
-//! SIGKILL of a process that was appending in `sync` mode.
+//! SIGKILL of a process that was appending in `sync` or `none` mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -102,6 +102,7 @@ fn every_backend_writes_identical_segments() {
 
 const CHILD_DIR: &str = "ORBIT_WAL_CRASH_DIR";
 const CHILD_BACKEND: &str = "ORBIT_WAL_CRASH_BACKEND";
+const CHILD_SYNC: &str = "ORBIT_WAL_CRASH_SYNC";
 const WRITERS: u8 = 4;
 
 fn crash_payload(writer: u8, seq: u64) -> Vec<u8> {
@@ -118,10 +119,10 @@ fn parse_payload(p: &[u8]) -> (u8, u64) {
     (writer, seq)
 }
 
-fn crash_opts(backend: Backend) -> WalOptions {
+fn crash_opts(backend: Backend, sync_mode: SyncMode) -> WalOptions {
     WalOptions {
         backend,
-        sync_mode: SyncMode::Sync,
+        sync_mode,
         segment_size: 256 << 10,
         ..WalOptions::default()
     }
@@ -130,7 +131,7 @@ fn crash_opts(backend: Backend) -> WalOptions {
 /// Reads the whole log: the next sequence number of each writer, checking on the way that each
 /// writer's records are contiguous from 0 and well-formed.
 fn recover(dir: &Path, backend: Backend) -> (Vec<u64>, Vec<(u8, u64)>) {
-    let wal = Wal::open(RealFs::shared(), dir, crash_opts(backend)).unwrap();
+    let wal = Wal::open(RealFs::shared(), dir, crash_opts(backend, SyncMode::Sync)).unwrap();
     let mut next = vec![0u64; WRITERS as usize];
     let mut all = Vec::new();
     for r in wal.replay(wal.first_lsn()).unwrap() {
@@ -153,8 +154,13 @@ fn crash_child() {
         return;
     };
     let backend: Backend = std::env::var(CHILD_BACKEND).unwrap().parse().unwrap();
+    let sync_mode = if std::env::var(CHILD_SYNC).as_deref() == Ok("none") {
+        SyncMode::None
+    } else {
+        SyncMode::Sync
+    };
     let (next, _) = recover(Path::new(&dir), backend);
-    let wal = Arc::new(Wal::open(RealFs::shared(), &dir, crash_opts(backend)).unwrap());
+    let wal = Arc::new(Wal::open(RealFs::shared(), &dir, crash_opts(backend, sync_mode)).unwrap());
     let out = Arc::new(Mutex::new(std::io::stdout()));
     println!("ready");
     let threads: Vec<_> = (0..WRITERS)
@@ -192,6 +198,9 @@ fn kill9_never_loses_an_acknowledged_record() {
         } else {
             Backend::Uring
         };
+        // Every third round acknowledges once written to the OS (`none`): a killed process
+        // loses nothing the kernel already has.
+        let sync = if round % 3 == 2 { "none" } else { "sync" };
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -202,6 +211,7 @@ fn kill9_never_loses_an_acknowledged_record() {
                 "1",
             ])
             .env(CHILD_DIR, tmp.path())
+            .env(CHILD_SYNC, sync)
             .env(
                 CHILD_BACKEND,
                 if backend == Backend::Uring {
@@ -244,7 +254,7 @@ fn kill9_never_loses_an_acknowledged_record() {
             );
         }
         eprintln!(
-            "round {round} ({backend:?}): {} acknowledged so far, {} records in the log",
+            "round {round} ({backend:?}, {sync}): {} acknowledged so far, {} records in the log",
             acked.len(),
             all.len()
         );
