@@ -232,10 +232,10 @@ impl Inner {
         {
             let mut trees = self.trees_mut();
             if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
-                tree.tables
-                    .retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
-                tree.tables.extend(outputs.iter().cloned());
-                sort_tables(&mut tree.tables);
+                let tables = Arc::make_mut(&mut tree.tables);
+                tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
+                tables.extend(outputs.iter().cloned());
+                sort_tables(tables);
                 if let Some((level, key)) = job.cursor {
                     let level = level as usize;
                     if tree.cursors.len() <= level {

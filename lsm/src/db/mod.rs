@@ -112,7 +112,9 @@ pub(crate) struct Tree {
     pub(crate) imms: Vec<Arc<Memtable>>,
     /// L0 newest first, then L1, L2, ... each by smallest key (`sort_tables`): the order in
     /// which a point read must consult them.
-    pub(crate) tables: Vec<Arc<LiveTable>>,
+    /// Shared with readers: a point read clones the `Arc`, not the list; installs replace it
+    /// (copy on write).
+    pub(crate) tables: Arc<Vec<Arc<LiveTable>>>,
     /// Per level, where the last compaction of that level ended (round-robin picking).
     pub(crate) cursors: Vec<Vec<u8>>,
 }
@@ -368,8 +370,9 @@ impl Inner {
             let mut trees = self.trees_mut();
             for (ks, table) in new_tables {
                 if let Some(tree) = trees.keyspaces.get_mut(&ks) {
-                    tree.tables.push(table);
-                    sort_tables(&mut tree.tables);
+                    let tables = Arc::make_mut(&mut tree.tables);
+                    tables.push(table);
+                    sort_tables(tables);
                 }
             }
             for (ks, mem) in &set.mems {
@@ -537,7 +540,7 @@ impl Db {
                 .ok_or(Error::UnknownKeyspace(keyspace))?;
             let mut mems = vec![Arc::clone(&tree.mem)];
             mems.extend(tree.imms.iter().cloned());
-            (mems, tree.tables.clone())
+            (mems, Arc::clone(&tree.tables))
         };
         for mem in &mems {
             if let Some((kind, value)) = mem.get(key, seq) {
@@ -572,7 +575,7 @@ impl Db {
             for m in &tree.imms {
                 sources.push(Box::new(iter::MemSource::new(Arc::clone(m))));
             }
-            for t in &tree.tables {
+            for t in tree.tables.iter() {
                 sources.push(Box::new(iter::TableSource::new(Arc::clone(t))));
             }
             sources

@@ -50,7 +50,7 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
             name: ks.name.clone(),
             mem: Arc::new(Memtable::new()),
             imms: Vec::new(),
-            tables,
+            tables: Arc::new(tables),
             cursors: Vec::new(),
         };
         keyspaces.insert(*id, tree);
