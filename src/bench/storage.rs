@@ -146,6 +146,27 @@ impl<'a> Bench<'a> {
         start..end
     }
 
+    /// This thread's share of timed point reads of random keys (made absent with `missing`).
+    fn random_reads(&self, t: usize, rng: &mut StdRng, missing: bool) -> anyhow::Result<Part> {
+        let mut p = Part {
+            ops: 0,
+            found: 0,
+            hist: histogram(),
+        };
+        for _ in self.share(t) {
+            let mut k = key(self.args, rng.random_range(0..self.args.num));
+            if missing {
+                k.push(b'.');
+            }
+            let t0 = Instant::now();
+            let got = self.db.get(DEFAULT_KEYSPACE, &k)?;
+            record(&mut p.hist, t0.elapsed());
+            p.ops += 1;
+            p.found += u64::from(got.is_some());
+        }
+        Ok(p)
+    }
+
     fn ensure_loaded(&mut self) -> anyhow::Result<()> {
         if !self.loaded {
             let mut rng = StdRng::seed_from_u64(1);
@@ -193,25 +214,7 @@ impl<'a> Bench<'a> {
             "readrandom" | "readmissing" => {
                 self.ensure_loaded()?;
                 let missing = workload == "readmissing";
-                self.parallel(|t, rng| {
-                    let mut p = Part {
-                        ops: 0,
-                        found: 0,
-                        hist: histogram(),
-                    };
-                    for _ in self.share(t) {
-                        let mut k = key(self.args, rng.random_range(0..num));
-                        if missing {
-                            k.push(b'.');
-                        }
-                        let t0 = Instant::now();
-                        let got = self.db.get(DEFAULT_KEYSPACE, &k)?;
-                        record(&mut p.hist, t0.elapsed());
-                        p.ops += 1;
-                        p.found += u64::from(got.is_some());
-                    }
-                    Ok(p)
-                })
+                self.parallel(|t, rng| self.random_reads(t, rng, missing))
             }
             "seekrandom" => {
                 self.ensure_loaded()?;
@@ -259,22 +262,7 @@ impl<'a> Bench<'a> {
                         }
                         Ok(())
                     });
-                    let readers = self.parallel(|t, rng| {
-                        let mut p = Part {
-                            ops: 0,
-                            found: 0,
-                            hist: histogram(),
-                        };
-                        for _ in self.share(t) {
-                            let k = key(self.args, rng.random_range(0..num));
-                            let t0 = Instant::now();
-                            let got = self.db.get(DEFAULT_KEYSPACE, &k)?;
-                            record(&mut p.hist, t0.elapsed());
-                            p.ops += 1;
-                            p.found += u64::from(got.is_some());
-                        }
-                        Ok(p)
-                    });
+                    let readers = self.parallel(|t, rng| self.random_reads(t, rng, false));
                     stop.store(true, Ordering::Relaxed);
                     writer
                         .join()

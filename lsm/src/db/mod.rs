@@ -262,20 +262,27 @@ impl Inner {
         self.trees.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits, woken by the flush and compaction threads, until `ready` holds for the flush
+    /// queue; gives up with the poison error if the database is poisoned meanwhile.
+    fn wait_flushes(&self, ready: impl Fn(&VecDeque<Arc<ImmSet>>) -> bool) -> Result<()> {
+        let mut q = lock(&self.flush_queue);
+        while !ready(&q) {
+            self.check_poison()?;
+            q = self
+                .flush_cv
+                .wait_timeout(q, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
     /// Rotates every keyspace's memtable into an immutable set. Called under `write_lock`;
     /// stalls (waits for the flusher) while too many sets are pending.
     fn rotate(&self, ws: &WriteState) -> Result<()> {
-        {
-            let mut q = lock(&self.flush_queue);
-            while q.len() >= self.opts.max_immutable || self.max_l0() >= self.opts.l0_stop_writes {
-                self.check_poison()?;
-                q = self
-                    .flush_cv
-                    .wait_timeout(q, std::time::Duration::from_millis(50))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-        }
+        self.wait_flushes(|q| {
+            q.len() < self.opts.max_immutable && self.max_l0() < self.opts.l0_stop_writes
+        })?;
         let set = {
             let mut trees = self.trees_mut();
             let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
@@ -658,16 +665,7 @@ impl Db {
                 inner.rotate(&ws)?;
             }
         }
-        let mut q = lock(&inner.flush_queue);
-        while !q.is_empty() {
-            inner.check_poison()?;
-            q = inner
-                .flush_cv
-                .wait_timeout(q, std::time::Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        Ok(())
+        inner.wait_flushes(VecDeque::is_empty)
     }
 
     /// Counters.
