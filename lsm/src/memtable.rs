@@ -73,10 +73,7 @@ impl Memtable {
     /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one.
     pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(ValueKind, Vec<u8>)> {
         let seek = InternalKey(key::internal_key(user_key, snapshot, ValueKind::SEEK));
-        let entry = self
-            .map
-            .range((Bound::Included(seek), Bound::Unbounded))
-            .next()?;
+        let entry = self.map.lower_bound(Bound::Included(&seek))?;
         let (user, _, kind) = key::split(&entry.key().0)?;
         if user != user_key {
             return None;
@@ -95,8 +92,7 @@ impl Memtable {
     pub fn at_or_after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let t = InternalKey(target.to_vec());
         self.map
-            .range((Bound::Included(t), Bound::Unbounded))
-            .next()
+            .lower_bound(Bound::Included(&t))
             .map(|e| (e.key().0.clone(), e.value().clone()))
     }
 
@@ -104,8 +100,7 @@ impl Memtable {
     pub fn after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let t = InternalKey(target.to_vec());
         self.map
-            .range((Bound::Excluded(t), Bound::Unbounded))
-            .next()
+            .lower_bound(Bound::Excluded(&t))
             .map(|e| (e.key().0.clone(), e.value().clone()))
     }
 
@@ -113,8 +108,7 @@ impl Memtable {
     pub fn before(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let t = InternalKey(target.to_vec());
         self.map
-            .range((Bound::Unbounded, Bound::Excluded(t)))
-            .next_back()
+            .upper_bound(Bound::Excluded(&t))
             .map(|e| (e.key().0.clone(), e.value().clone()))
     }
 

@@ -2,6 +2,7 @@
 //! the properties block and the footer. Layout in `lsm/FORMAT.md`.
 #![deny(clippy::indexing_slicing)]
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use orbit_env::File;
@@ -60,12 +61,45 @@ impl BlockHandle {
     }
 }
 
+thread_local! {
+    // Creating a zstd context costs more than compressing a 4 KiB block: keep one per thread.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().map(|(l, _)| *l) != Some(level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(raw),
+            None => zstd::bulk::compress(raw, level),
+        }
+    })
+}
+
+/// Decompresses a frame whose content size (from its header) is `size`.
+fn decompress(frame: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(frame, size),
+            None => zstd::bulk::decompress(frame, size),
+        }
+    })
+}
+
 /// Frames a block: compresses it when that saves at least 1/8, appends the trailer.
 /// Returns the bytes to write and the payload length.
 pub fn frame_block(raw: &[u8], zstd_level: Option<i32>) -> Result<(Vec<u8>, u64)> {
     let mut out = match zstd_level {
         Some(level) => {
-            let c = zstd::bulk::compress(raw, level).map_err(Error::Compression)?;
+            let c = compress(raw, level).map_err(Error::Compression)?;
             if c.len() < raw.len() - raw.len() / 8 {
                 let mut c = c;
                 c.push(Compression::Zstd as u8);
@@ -103,8 +137,16 @@ pub fn read_block(file: &dyn File, path: &Path, handle: BlockHandle) -> Result<V
     buf.truncate(len);
     match kind {
         k if k == Compression::None as u8 => Ok(buf),
-        k if k == Compression::Zstd as u8 => zstd::bulk::decompress(&buf, MAX_BLOCK_LEN)
-            .map_err(|e| bad(&format!("block does not decompress: {e}"))),
+        k if k == Compression::Zstd as u8 => {
+            // Size the output from the frame header: never a worst-case allocation per block.
+            let size = zstd::zstd_safe::get_frame_content_size(&buf)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= MAX_BLOCK_LEN)
+                .ok_or_else(|| bad("compressed block has no valid content size"))?;
+            decompress(&buf, size).map_err(|e| bad(&format!("block does not decompress: {e}")))
+        }
         _ => Err(bad("unknown block compression type")),
     }
 }
