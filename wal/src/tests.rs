@@ -149,7 +149,8 @@ fn a_failed_sync_poisons_the_log_and_nothing_after_it_is_acknowledged() {
         for i in 0..10 {
             wal.append_wait(payload(i, 5)).unwrap();
         }
-        fs.inject(FaultOp::Sync, 1, kind, false);
+        // Aim at the segments: the segment manager writes and syncs spare files meanwhile.
+        fs.inject_on(FaultOp::Sync, 1, kind, false, Some("/db/wal/0"));
         let err = wal.append_wait(payload(10, 5)).unwrap_err();
         assert!(err.is_indeterminate(), "{err}");
         // The disk is fine again, but the log must not trust a retry.
@@ -175,7 +176,8 @@ fn a_failed_write_poisons_the_log() {
     let fs = SimFs::new();
     let wal = open(&fs, opts(SyncMode::Sync));
     wal.append_wait(payload(0, 5)).unwrap();
-    fs.inject(FaultOp::Write, 1, FaultKind::Eio, false);
+    // Aim at the segments: the segment manager writes and syncs spare files meanwhile.
+    fs.inject_on(FaultOp::Write, 1, FaultKind::Eio, false, Some("/db/wal/0"));
     assert!(wal
         .append_wait(payload(1, 5))
         .unwrap_err()

@@ -150,11 +150,13 @@ fn a_failed_wal_sync_poisons_writes_but_reads_go_on() {
     let fs = SimFs::new();
     let db = open(&fs, 1 << 20);
     db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
-    fs.inject(
+    // Aim at the WAL's segments: flush, compaction and the segment manager sync other files.
+    fs.inject_on(
         orbit_env::FaultOp::Sync,
         1,
         orbit_env::FaultKind::Eio,
         false,
+        Some("/db/wal/0"),
     );
     assert!(db.put(DEFAULT_KEYSPACE, b"b", b"2").is_err());
     assert!(matches!(
