@@ -141,12 +141,16 @@ fn kill9_keeps_every_acknowledged_batch() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut acks = Vec::new();
             let mut ready = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                ready |= line.ends_with("ready");
+                if line.ends_with("ready") {
+                    ready = true;
+                    let _ = started_tx.send(());
+                }
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 if let ["ack", w, s] = parts[..] {
                     acks.push((w.parse::<usize>().unwrap(), s.parse::<u64>().unwrap()));
@@ -154,6 +158,9 @@ fn kill9_keeps_every_acknowledged_batch() {
             }
             (ready, acks)
         });
+        // The kill timer starts once the child is appending: recovery of a long log may
+        // take a while, and a child killed during recovery would test nothing.
+        let _ = started_rx.recv_timeout(Duration::from_secs(120));
         std::thread::sleep(Duration::from_millis(rng.random_range(300..900)));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -225,6 +225,7 @@ fn kill9_never_loses_an_acknowledged_record() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut acks = Vec::new();
             let mut ready = false;
@@ -232,6 +233,7 @@ fn kill9_never_loses_an_acknowledged_record() {
                 let Ok(line) = line else { break };
                 if line.ends_with("ready") {
                     ready = true;
+                    let _ = started_tx.send(());
                 }
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 if let ["ack", w, s] = parts[..] {
@@ -240,6 +242,9 @@ fn kill9_never_loses_an_acknowledged_record() {
             }
             (ready, acks)
         });
+        // The kill timer starts once the child is appending: recovery of a long log may
+        // take a while, and a child killed during recovery would test nothing.
+        let _ = started_rx.recv_timeout(Duration::from_secs(120));
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
