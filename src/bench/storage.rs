@@ -146,25 +146,38 @@ impl<'a> Bench<'a> {
         start..end
     }
 
-    /// This thread's share of timed point reads of random keys (made absent with `missing`).
-    fn random_reads(&self, t: usize, rng: &mut StdRng, missing: bool) -> anyhow::Result<Part> {
+    /// This thread's share of operations, each on a random key, timed one by one; `op` says
+    /// whether it found something.
+    fn timed_random_ops(
+        &self,
+        t: usize,
+        rng: &mut StdRng,
+        op: impl Fn(Vec<u8>, &mut StdRng) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<Part> {
         let mut p = Part {
             ops: 0,
             found: 0,
             hist: histogram(),
         };
         for _ in self.share(t) {
-            let mut k = key(self.args, rng.random_range(0..self.args.num));
+            let k = key(self.args, rng.random_range(0..self.args.num));
+            let t0 = Instant::now();
+            let found = op(k, rng)?;
+            record(&mut p.hist, t0.elapsed());
+            p.ops += 1;
+            p.found += u64::from(found);
+        }
+        Ok(p)
+    }
+
+    /// This thread's share of timed point reads of random keys (made absent with `missing`).
+    fn random_reads(&self, t: usize, rng: &mut StdRng, missing: bool) -> anyhow::Result<Part> {
+        self.timed_random_ops(t, rng, |mut k, _| {
             if missing {
                 k.push(b'.');
             }
-            let t0 = Instant::now();
-            let got = self.db.get(DEFAULT_KEYSPACE, &k)?;
-            record(&mut p.hist, t0.elapsed());
-            p.ops += 1;
-            p.found += u64::from(got.is_some());
-        }
-        Ok(p)
+            Ok(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some())
+        })
     }
 
     fn ensure_loaded(&mut self) -> anyhow::Result<()> {
@@ -219,31 +232,20 @@ impl<'a> Bench<'a> {
             "seekrandom" => {
                 self.ensure_loaded()?;
                 self.parallel(|t, rng| {
-                    let mut p = Part {
-                        ops: 0,
-                        found: 0,
-                        hist: histogram(),
-                    };
-                    for _ in self.share(t) {
-                        let k = key(self.args, rng.random_range(0..num));
-                        let t0 = Instant::now();
+                    self.timed_random_ops(t, rng, |k, _| {
                         let snap = self.db.snapshot();
-                        let it = self.db.iter(
-                            DEFAULT_KEYSPACE,
-                            (Bound::Included(k), Bound::Unbounded),
-                            Direction::Forward,
-                            &snap,
-                        )?;
+                        let range = (Bound::Included(k), Bound::Unbounded);
                         let mut n = 0;
-                        for kv in it.take(10) {
+                        for kv in self
+                            .db
+                            .iter(DEFAULT_KEYSPACE, range, Direction::Forward, &snap)?
+                            .take(10)
+                        {
                             kv?;
                             n += 1;
                         }
-                        record(&mut p.hist, t0.elapsed());
-                        p.ops += 1;
-                        p.found += u64::from(n > 0);
-                    }
-                    Ok(p)
+                        Ok(n > 0)
+                    })
                 })
             }
             "readwhilewriting" => {
@@ -273,24 +275,15 @@ impl<'a> Bench<'a> {
             "mix" => {
                 self.ensure_loaded()?;
                 self.parallel(|t, rng| {
-                    let mut p = Part {
-                        ops: 0,
-                        found: 0,
-                        hist: histogram(),
-                    };
-                    for _ in self.share(t) {
-                        let k = key(self.args, rng.random_range(0..num));
-                        let t0 = Instant::now();
+                    self.timed_random_ops(t, rng, |k, rng| {
                         if rng.random_range(0..10) == 0 {
                             self.db
                                 .put(DEFAULT_KEYSPACE, &k, &value(rng, self.args.value_size))?;
+                            Ok(false)
                         } else {
-                            p.found += u64::from(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some());
+                            Ok(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some())
                         }
-                        record(&mut p.hist, t0.elapsed());
-                        p.ops += 1;
-                    }
-                    Ok(p)
+                    })
                 })
             }
             other => anyhow::bail!("unknown workload \"{other}\""),
