@@ -25,6 +25,8 @@ mod error;
 mod fs;
 mod real;
 mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

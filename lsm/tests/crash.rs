@@ -4,12 +4,12 @@
 //! that every acknowledged batch is present, whole, and that nothing else is half-present.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orbit_env::testing::{kill_child_after_ready, seed};
 use orbit_env::RealFs;
 use orbit_lsm::{Db, DbOptions, Direction, WriteBatch, DEFAULT_KEYSPACE};
 use orbit_wal::{SyncMode, WalOptions};
@@ -116,56 +116,16 @@ fn crash_child() {
 
 #[test]
 fn kill9_keeps_every_acknowledged_batch() {
-    let seed: u64 = std::env::var("ORBIT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("lsm kill9 test seed: ORBIT_SEED={seed}");
+    let seed = seed("lsm kill9 test");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut acked = vec![0u64; WRITERS as usize];
     for round in 0..8 {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_DIR, tmp.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            let mut ready = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.ends_with("ready") {
-                    ready = true;
-                    let _ = started_tx.send(());
-                }
-                let parts: Vec<&str> = line.split_whitespace().collect();
-                if let ["ack", w, s] = parts[..] {
-                    acks.push((w.parse::<usize>().unwrap(), s.parse::<u64>().unwrap()));
-                }
-            }
-            (ready, acks)
-        });
-        // The kill timer starts once the child is appending: recovery of a long log may
-        // take a while, and a child killed during recovery would test nothing.
-        let _ = started_rx.recv_timeout(Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..900)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let (ready, acks) = reader.join().unwrap();
-        assert!(ready, "round {round}: the child never started");
+        let envs = [(CHILD_DIR, tmp.path().display().to_string())];
+        let run_for = Duration::from_millis(rng.random_range(300..900));
+        let acks = kill_child_after_ready("crash_child", &envs, run_for)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let acks = acks.into_iter().map(|(w, s)| (w as usize, s));
         for (w, seq) in acks {
             acked[w] = acked[w].max(seq + 1);
         }

@@ -619,16 +619,8 @@ fn check_model(mode: SyncMode, steps: Vec<Step>) -> std::result::Result<(), Test
     Ok(())
 }
 
-/// Cases per property: `PROPTEST_CASES` when set (for long runs), else the default here.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn crash_recovery_matches_the_model_in_sync_mode(steps in proptest::collection::vec(step(), 1..120)) {

@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orbit_env::testing::{kill_child_after_ready, seed};
 use orbit_env::{FileSystem, ManualClock, OpenMode, RealFs, SimFs};
 use orbit_wal::{Backend, SyncMode, Wal, WalOptions};
 use rand::{Rng, SeedableRng};
@@ -183,14 +183,9 @@ fn crash_child() {
 
 #[test]
 fn kill9_never_loses_an_acknowledged_record() {
-    let seed: u64 = std::env::var("ORBIT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("kill9 test seed: ORBIT_SEED={seed}");
+    let seed = seed("wal kill9 test");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut acked: Vec<(u8, u64)> = Vec::new();
     for round in 0..12 {
         let backend = if round % 2 == 0 || !orbit_wal::uring_available() {
@@ -201,55 +196,23 @@ fn kill9_never_loses_an_acknowledged_record() {
         // Every third round acknowledges once written to the OS (`none`): a killed process
         // loses nothing the kernel already has.
         let sync = if round % 3 == 2 { "none" } else { "sync" };
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_DIR, tmp.path())
-            .env(CHILD_SYNC, sync)
-            .env(
+        let envs = [
+            (CHILD_DIR, tmp.path().display().to_string()),
+            (
                 CHILD_BACKEND,
                 if backend == Backend::Uring {
                     "uring"
                 } else {
                     "std"
-                },
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            let mut ready = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.ends_with("ready") {
-                    ready = true;
-                    let _ = started_tx.send(());
                 }
-                let parts: Vec<&str> = line.split_whitespace().collect();
-                if let ["ack", w, s] = parts[..] {
-                    acks.push((w.parse::<u8>().unwrap(), s.parse::<u64>().unwrap()));
-                }
-            }
-            (ready, acks)
-        });
-        // The kill timer starts once the child is appending: recovery of a long log may
-        // take a while, and a child killed during recovery would test nothing.
-        let _ = started_rx.recv_timeout(Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let (ready, acks) = reader.join().unwrap();
-        assert!(ready, "round {round}: the child never started");
+                .to_string(),
+            ),
+            (CHILD_SYNC, sync.to_string()),
+        ];
+        let run_for = Duration::from_millis(rng.random_range(150..600));
+        let acks = kill_child_after_ready("crash_child", &envs, run_for)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let acks = acks.into_iter().map(|(w, s)| (w as u8, s));
         acked.extend(acks);
         let (next, all) = recover(tmp.path(), backend);
         for &(w, seq) in &acked {

@@ -204,16 +204,8 @@ fn key(k: u8) -> Vec<u8> {
     format!("key-{k:03}").into_bytes()
 }
 
-/// Cases per property: `PROPTEST_CASES` when set (for long runs), else the default here.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
 
     /// Every acknowledged write (sync mode) survives flushes, reopenings and crashes, and
     /// snapshots keep reading the state they were taken at until the database is reopened.
@@ -288,7 +280,7 @@ fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
 
     /// Bounded iteration both ways, now and at older snapshots, agrees with the model.
     #[test]

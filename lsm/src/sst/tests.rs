@@ -55,16 +55,8 @@ fn opts_strategy() -> impl Strategy<Value = TableOptions> {
     })
 }
 
-/// Cases per property: `PROPTEST_CASES` when set (for long runs), else the default here.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn gets_at_any_snapshot_match_the_model(model in model_strategy(), opts in opts_strategy(), snapshots in proptest::collection::vec(0u64..1100, 1..8)) {
