@@ -197,6 +197,30 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// Applies a step that keeps the database open, to it and to the model. Hands back the steps
+/// that replace the database (reopen, crash) for the caller.
+fn apply(
+    db: &Db,
+    model: &mut Model,
+    snapshots: &mut Vec<(Snapshot, Model)>,
+    step: Step,
+) -> Option<Step> {
+    match step {
+        Step::Put(k, v) => {
+            db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
+            model.insert(key(k), vec![v]);
+        }
+        Step::Delete(k) => {
+            db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
+            model.remove(&key(k));
+        }
+        Step::Flush => db.flush().unwrap(),
+        Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+        other => return Some(other),
+    }
+    None
+}
+
 /// Key -> value, as the database should hold it.
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -216,23 +240,14 @@ proptest! {
         let mut model: Model = BTreeMap::new();
         let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
         for s in steps {
-            match s {
-                Step::Put(k, v) => {
-                    db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
-                    model.insert(key(k), vec![v]);
-                }
-                Step::Delete(k) => {
-                    db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
-                    model.remove(&key(k));
-                }
-                Step::Flush => db.flush().unwrap(),
-                Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
-                Step::Reopen => {
+            match apply(&db, &mut model, &mut snapshots, s) {
+                None => {}
+                Some(Step::Reopen) => {
                     drop(db);
                     db = open(&fs, 1 << 10);
                     snapshots.clear();
                 }
-                Step::Crash(torn, seed) => {
+                Some(Step::Crash(torn, seed)) => {
                     let mode = if torn { CrashMode::Torn { seed } } else { CrashMode::DropUnsynced };
                     let crashed = fs.crash(mode);
                     drop(db);
@@ -240,6 +255,7 @@ proptest! {
                     db = open(&fs, 1 << 10);
                     snapshots.clear();
                 }
+                Some(other) => unreachable!("apply applies {other:?} itself"),
             }
             for k in 0..40u8 {
                 prop_assert_eq!(db.get(DEFAULT_KEYSPACE, &key(k)).unwrap(), model.get(&key(k)).cloned(), "key {}", k);
@@ -293,17 +309,9 @@ proptest! {
         let mut model: Model = BTreeMap::new();
         let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
         for s in steps {
-            match s {
-                Step::Put(k, v) => {
-                    db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
-                    model.insert(key(k), vec![v]);
-                }
-                Step::Delete(k) => {
-                    db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
-                    model.remove(&key(k));
-                }
-                Step::Flush | Step::Reopen | Step::Crash(..) => db.flush().unwrap(),
-                Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+            // Reopen and crash steps become flushes here: the iterator's snapshots must live.
+            if apply(&db, &mut model, &mut snapshots, s).is_some() {
+                db.flush().unwrap();
             }
         }
         snapshots.push((db.snapshot(), model.clone()));
