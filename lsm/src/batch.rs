@@ -1,9 +1,12 @@
-//! Write batches: puts and deletes across keyspaces, applied atomically under consecutive
+//! Write batches: puts, deletes and range deletes across keyspaces, applied atomically under consecutive
 //! sequence numbers, and their encoding as one WAL record.
 //!
 //! ```text
 //! record := first_seq u64 ‖ count u32 ‖ op*
-//! op     := kind u8 ‖ keyspace varint ‖ key (len varint ‖ bytes) ‖ [value (len varint ‖ bytes), puts only]
+//! op     := kind u8 ‖ keyspace varint ‖ key (len varint ‖ bytes) ‖ [value (len varint ‖ bytes)]
+//! ```
+//! Kinds: `0` delete (no value), `1` put, `2` range delete (key = start, value = exclusive end).
+//! ```text
 //! ```
 //! Op `i` gets sequence number `first_seq + i`.
 #![deny(clippy::indexing_slicing)]
@@ -17,13 +20,13 @@ pub type KeyspaceId = u32;
 /// One operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
-    /// Put or delete.
+    /// Put, delete or range delete.
     pub kind: ValueKind,
     /// The keyspace written.
     pub keyspace: KeyspaceId,
     /// The user key.
     pub key: Vec<u8>,
-    /// The value (empty for deletes).
+    /// The value (empty for deletes; the exclusive end for range deletes).
     pub value: Vec<u8>,
 }
 
@@ -64,6 +67,18 @@ impl WriteBatch {
         self
     }
 
+    /// Deletes every key of `keyspace` in `[start, end)` (nothing if `start >= end`).
+    pub fn delete_range(&mut self, keyspace: KeyspaceId, start: &[u8], end: &[u8]) -> &mut Self {
+        self.bytes += start.len() + end.len();
+        self.ops.push(Op {
+            kind: ValueKind::RangeDelete,
+            keyspace,
+            key: start.to_vec(),
+            value: end.to_vec(),
+        });
+        self
+    }
+
     /// The operations, in order.
     pub fn ops(&self) -> &[Op] {
         &self.ops
@@ -97,7 +112,7 @@ impl WriteBatch {
             out.push(op.kind as u8);
             put_varint(&mut out, u64::from(op.keyspace));
             put_length_prefixed(&mut out, &op.key);
-            if op.kind == ValueKind::Put {
+            if op.kind != ValueKind::Delete {
                 put_length_prefixed(&mut out, &op.value);
             }
         }
@@ -122,6 +137,10 @@ impl WriteBatch {
                 ValueKind::Delete => {
                     batch.delete(keyspace, key);
                 }
+                ValueKind::RangeDelete => {
+                    let end = r.length_prefixed()?;
+                    batch.delete_range(keyspace, key, end);
+                }
             }
         }
         r.is_empty().then_some((first_seq, batch))
@@ -137,7 +156,7 @@ mod tests {
     fn batch_strategy() -> impl Strategy<Value = WriteBatch> {
         proptest::collection::vec(
             (
-                any::<bool>(),
+                0u8..3,
                 0u32..5,
                 proptest::collection::vec(any::<u8>(), 0..20),
                 proptest::collection::vec(any::<u8>(), 0..40),
@@ -146,12 +165,12 @@ mod tests {
         )
         .prop_map(|ops| {
             let mut b = WriteBatch::new();
-            for (put, ks, k, v) in ops {
-                if put {
-                    b.put(ks, &k, &v);
-                } else {
-                    b.delete(ks, &k);
-                }
+            for (kind, ks, k, v) in ops {
+                match kind {
+                    0 => b.put(ks, &k, &v),
+                    1 => b.delete(ks, &k),
+                    _ => b.delete_range(ks, &k, &v),
+                };
             }
             b
         })

@@ -20,6 +20,9 @@ pub enum ValueKind {
     Delete = 0,
     /// The key was set to the entry's value.
     Put = 1,
+    /// Batches only: every key from the op's key up to its value (exclusive) was deleted.
+    /// Never stored as an entry: memtables and tables keep range tombstones apart.
+    RangeDelete = 2,
 }
 
 impl ValueKind {
@@ -28,6 +31,7 @@ impl ValueKind {
         match b {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
+            2 => Some(ValueKind::RangeDelete),
             _ => None,
         }
     }

@@ -2,16 +2,21 @@
 //! each user key first. Writers insert concurrently; readers see an entry once its insert
 //! returns, and filter by snapshot sequence number themselves.
 //!
+//! Range deletes are kept apart, as tombstones and their fragments (`range_del`), behind a
+//! lock that only range deletes take for writing.
+//!
 //! Invariant: an internal key (user key, seq, kind) is inserted at most once (sequence numbers
 //! are unique), so inserts never replace an entry.
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::RwLock;
 
 use crossbeam_skiplist::SkipMap;
 
 use crate::key::{self, ValueKind};
+use crate::range_del::{Fragments, RangeTombstone};
 
 /// Per-entry bookkeeping charged on top of key and value bytes (skiplist node, pointers).
 const ENTRY_OVERHEAD: usize = 64;
@@ -37,6 +42,9 @@ impl PartialOrd for InternalKey {
 pub struct Memtable {
     map: SkipMap<InternalKey, Vec<u8>>,
     size: AtomicUsize,
+    /// Whether `range_dels` holds anything (spares point reads the lock).
+    has_range_dels: AtomicBool,
+    range_dels: RwLock<(Vec<RangeTombstone>, Fragments)>,
 }
 
 impl Memtable {
@@ -45,8 +53,25 @@ impl Memtable {
         Self::default()
     }
 
-    /// Records `kind` for `user_key` at `seq` with `value` (empty for deletes).
+    /// Records `kind` for `user_key` at `seq` with `value` (empty for deletes; for a range
+    /// delete, `user_key` is the start and `value` the exclusive end).
     pub fn insert(&self, user_key: &[u8], seq: u64, kind: ValueKind, value: &[u8]) {
+        if kind == ValueKind::RangeDelete {
+            let t = RangeTombstone {
+                start: user_key.to_vec(),
+                end: value.to_vec(),
+                seq,
+            };
+            self.size.fetch_add(
+                t.start.len() + t.end.len() + ENTRY_OVERHEAD,
+                AtomicOrdering::Relaxed,
+            );
+            let mut dels = self.range_dels.write().unwrap_or_else(|p| p.into_inner());
+            dels.1.add(&t);
+            dels.0.push(t);
+            self.has_range_dels.store(true, AtomicOrdering::Release);
+            return;
+        }
         let ikey = key::internal_key(user_key, seq, kind as u8);
         self.size.fetch_add(
             ikey.len() + value.len() + ENTRY_OVERHEAD,
@@ -67,18 +92,37 @@ impl Memtable {
 
     /// Whether nothing was inserted.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && !self.has_range_dels.load(AtomicOrdering::Acquire)
     }
 
-    /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one.
-    pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(ValueKind, Vec<u8>)> {
+    /// The range tombstones, in insertion order.
+    pub fn range_dels(&self) -> Vec<RangeTombstone> {
+        if !self.has_range_dels.load(AtomicOrdering::Acquire) {
+            return Vec::new();
+        }
+        let dels = self.range_dels.read().unwrap_or_else(|p| p.into_inner());
+        dels.0.clone()
+    }
+
+    /// The newest sequence number `<= snapshot` of a range tombstone covering `user_key`.
+    pub fn range_del_covering(&self, user_key: &[u8], snapshot: u64) -> Option<u64> {
+        if !self.has_range_dels.load(AtomicOrdering::Acquire) {
+            return None;
+        }
+        let dels = self.range_dels.read().unwrap_or_else(|p| p.into_inner());
+        dels.1.covering(user_key, snapshot)
+    }
+
+    /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one: its
+    /// sequence number, kind and value.
+    pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
         let seek = InternalKey(key::internal_key(user_key, snapshot, ValueKind::SEEK));
         let entry = self.map.lower_bound(Bound::Included(&seek))?;
-        let (user, _, kind) = key::split(&entry.key().0)?;
+        let (user, seq, kind) = key::split(&entry.key().0)?;
         if user != user_key {
             return None;
         }
-        Some((ValueKind::from_u8(kind)?, entry.value().clone()))
+        Some((seq, ValueKind::from_u8(kind)?, entry.value().clone()))
     }
 
     /// Every entry in internal-key order (what a flush writes).
@@ -161,9 +205,9 @@ mod tests {
             }
             for (k, versions) in &model {
                 for &snap in &snapshots {
-                    let want = versions.range(..=snap).next_back().map(|(_, v)| match v {
-                        Some(v) => (ValueKind::Put, vec![*v]),
-                        None => (ValueKind::Delete, vec![]),
+                    let want = versions.range(..=snap).next_back().map(|(s, v)| match v {
+                        Some(v) => (*s, ValueKind::Put, vec![*v]),
+                        None => (*s, ValueKind::Delete, vec![]),
                     });
                     prop_assert_eq!(m.get(k, snap), want);
                 }
@@ -200,7 +244,7 @@ mod tests {
         // The newest version of k5 is thread 3's (seq 3006).
         assert_eq!(
             m.get(b"k5", u64::MAX >> 8),
-            Some((ValueKind::Put, 3u64.to_le_bytes().to_vec()))
+            Some((3006, ValueKind::Put, 3u64.to_le_bytes().to_vec()))
         );
         assert!(m.approximate_size() >= 4000 * ENTRY_OVERHEAD);
     }

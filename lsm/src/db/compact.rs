@@ -13,6 +13,12 @@
 //! too when no deeper level may hold the key (nothing below to hide). The compaction filter
 //! sees each such newest-visible put and may remove it: it becomes a delete (or vanishes at the
 //! bottom), so an older version deeper down cannot reappear.
+//!
+//! Range tombstones of the inputs drop every input version they cover when the tombstone is at
+//! or below the oldest snapshot (no reader can see under it). They are carried into the outputs,
+//! each output getting the part within its key range `[its first key, the next output's first
+//! key)`, so tables of a level stay disjoint; at the bottom level, tombstones at or below the
+//! oldest snapshot are dropped (nothing below is left to hide).
 
 use std::fmt::Debug;
 use std::sync::atomic::Ordering;
@@ -24,6 +30,7 @@ use super::{lock, sort_tables, Inner, LiveTable, NewTable};
 use crate::batch::KeyspaceId;
 use crate::key::{self, ValueKind};
 use crate::manifest::Edit;
+use crate::range_del::{Fragments, RangeTombstone};
 use crate::Result;
 
 /// What a compaction filter decides for an entry.
@@ -145,6 +152,25 @@ impl Inner {
         for s in &mut sources {
             s.seek_to_first()?;
         }
+        let mut tombstones: Vec<RangeTombstone> = job
+            .inputs
+            .iter()
+            .flat_map(|t| t.table.range_dels().iter().cloned())
+            .collect();
+        tombstones.sort();
+        tombstones.dedup();
+        let dels = Fragments::from_tombstones(&tombstones);
+        tombstones.retain(|t| !(job.bottommost && t.seq <= oldest));
+        // Adds the tombstones' parts within `[lo, hi)` to an output.
+        let clip_into = |out: &mut NewTable, lo: Option<&[u8]>, hi: Option<&[u8]>| {
+            for t in &tombstones {
+                if let Some(part) = t.clip(lo, hi) {
+                    out.builder.add_range_del(&part);
+                }
+            }
+        };
+        // The first user key of the output being written (`None`: the first output).
+        let mut output_lo: Option<Vec<u8>> = None;
         let mut outputs: Vec<Arc<LiveTable>> = Vec::new();
         let mut current = None;
         let mut last_user: Option<Vec<u8>> = None;
@@ -177,14 +203,21 @@ impl Inner {
                     c.builder.estimated_size() >= self.opts.target_file_bytes as u64
                 });
                 if full {
-                    if let Some(done) = current.take() {
+                    if let Some(mut done) = current.take() {
+                        clip_into(&mut done, output_lo.as_deref(), Some(user));
                         outputs.push(self.finish_table(done, job.output_level)?);
+                        output_lo = Some(user.to_vec());
                     }
                 }
                 last_user = Some(user.to_vec());
                 kept_below = false;
             }
             if kept_below {
+                continue;
+            }
+            if dels.hides(user, seq, oldest) {
+                // Every reader sees the tombstone, and so do older versions' readers.
+                kept_below = true;
                 continue;
             }
             let (mut kind, mut value) = (kind, value);
@@ -210,8 +243,15 @@ impl Inner {
                 written += 1;
             }
         }
-        if let Some(done) = current.take() {
-            if done.builder.entries() > 0 {
+        let rest = tombstones
+            .iter()
+            .any(|t| t.clip(output_lo.as_deref(), None).is_some());
+        if current.is_none() && rest {
+            current = Some(self.start_table()?);
+        }
+        if let Some(mut done) = current.take() {
+            clip_into(&mut done, output_lo.as_deref(), None);
+            if !done.builder.is_empty() {
                 outputs.push(self.finish_table(done, job.output_level)?);
             } else {
                 let _ = self.fs.remove_file(&done.path);

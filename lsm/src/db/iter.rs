@@ -3,7 +3,9 @@
 //! Sources (memtables, tables) are cursors over internal keys; the merge takes the smallest
 //! (forwards) or largest (backwards) current key among them; a linear pick, since a keyspace
 //! has few sources. The user-level pass keeps, for each user key, its newest version with a
-//! sequence number at or below the snapshot, hides deletes, and respects the bounds.
+//! sequence number at or below the snapshot, hides deletes and versions under a range tombstone
+//! visible at the snapshot (all the sources' tombstones, fragmented once when the iterator is
+//! made), and respects the bounds.
 
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use super::{LiveTable, Snapshot};
 use crate::key::{self, ValueKind, MAX_SEQ};
 use crate::memtable::Memtable;
+use crate::range_del::Fragments;
 use crate::sst::{Table, TableIter};
 use crate::Result;
 
@@ -134,14 +137,16 @@ pub enum Direction {
 /// Backwards iteration gathers all versions of one user key before deciding what it shows.
 struct Pending {
     user: Vec<u8>,
-    /// The newest version at or below the snapshot seen so far.
-    visible: Option<(ValueKind, Vec<u8>)>,
+    /// The newest version at or below the snapshot seen so far: kind, value, sequence number.
+    visible: Option<(ValueKind, Vec<u8>, u64)>,
 }
 
 /// Key-value pairs of a keyspace within bounds, at a snapshot. Yields `Result`s; after an
 /// error it ends.
 pub struct DbIter {
     sources: Vec<Box<dyn Source>>,
+    /// Range tombstones visible at the snapshot.
+    dels: Fragments,
     /// Registered for the iterator's life, so compaction keeps what it reads.
     snapshot: Snapshot,
     lower: Bound<Vec<u8>>,
@@ -174,6 +179,7 @@ fn below_lower(user: &[u8], lower: &Bound<Vec<u8>>) -> bool {
 impl DbIter {
     pub(crate) fn new(
         sources: Vec<Box<dyn Source>>,
+        dels: Fragments,
         snapshot: Snapshot,
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
@@ -181,6 +187,7 @@ impl DbIter {
     ) -> DbIter {
         DbIter {
             sources,
+            dels,
             snapshot,
             lower,
             upper,
@@ -266,7 +273,7 @@ impl DbIter {
                 continue;
             }
             self.last_user = Some(user.to_vec());
-            if kind == ValueKind::Put as u8 {
+            if kind == ValueKind::Put as u8 && !self.dels.hides(user, seq, self.snapshot.seq()) {
                 return Ok(Some((user.to_vec(), value)));
             }
         }
@@ -276,8 +283,8 @@ impl DbIter {
         match self.pending.take() {
             Some(Pending {
                 user,
-                visible: Some((ValueKind::Put, value)),
-            }) => Some((user, value)),
+                visible: Some((ValueKind::Put, value, seq)),
+            }) if !self.dels.hides(&user, seq, self.snapshot.seq()) => Some((user, value)),
             _ => None,
         }
     }
@@ -318,7 +325,7 @@ impl DbIter {
             });
             // Versions of one key arrive oldest first: the last visible one wins.
             if seq <= self.snapshot.seq() {
-                entry.visible = ValueKind::from_u8(kind).map(|k| (k, value));
+                entry.visible = ValueKind::from_u8(kind).map(|k| (k, value, seq));
             }
         }
     }

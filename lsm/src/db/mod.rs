@@ -14,7 +14,9 @@
 //! and only then lets the WAL release the segments before that position.
 //!
 //! Compaction (module `compact`) moves tables from L0 down the levels on its own thread.
-//! Not built yet (issue 3): range deletes, checkpoints, dynamic level sizing.
+//! Range deletes (`crate::range_del`) are checked per source while a point read walks the
+//! sources newest first: the newest covering tombstone seen so far hides an entry older than it.
+//! Not built yet (issue 3): checkpoints, dynamic level sizing.
 
 mod compact;
 mod iter;
@@ -46,6 +48,7 @@ use crate::batch::{KeyspaceId, WriteBatch};
 use crate::key::ValueKind;
 use crate::manifest::{Edit, FileMeta, Manifest};
 use crate::memtable::Memtable;
+use crate::range_del::{Fragments, RangeTombstone};
 use crate::sst::{Table, TableBuilder, TableCache, TableOptions};
 use crate::{Error, Result};
 use publish::Publisher;
@@ -360,6 +363,9 @@ impl Inner {
             for (k, v) in mem.entries() {
                 new.builder.add(&k, &v)?;
             }
+            for t in mem.range_dels() {
+                new.builder.add_range_del(&t);
+            }
             let live = self.finish_table(new, 0)?;
             self.stats
                 .flush_bytes
@@ -452,9 +458,13 @@ impl Db {
             return Ok(());
         }
         for op in batch.ops() {
-            if op.key.len() > MAX_KEY_LEN {
+            let len = match op.kind {
+                ValueKind::RangeDelete => op.key.len().max(op.value.len()),
+                _ => op.key.len(),
+            };
+            if len > MAX_KEY_LEN {
                 return Err(Error::KeyTooLarge {
-                    len: op.key.len(),
+                    len,
                     max: MAX_KEY_LEN,
                 });
             }
@@ -516,6 +526,11 @@ impl Db {
         self.write(WriteBatch::new().delete(keyspace, key))
     }
 
+    /// Deletes every key in `[start, end)` (nothing if `start >= end`).
+    pub fn delete_range(&self, keyspace: KeyspaceId, start: &[u8], end: &[u8]) -> Result<()> {
+        self.write(WriteBatch::new().delete_range(keyspace, start, end))
+    }
+
     /// A snapshot of everything visible now. Compaction keeps what it reads until it drops.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(self.inner.publisher.visible(), &self.inner.snapshots)
@@ -549,15 +564,26 @@ impl Db {
             mems.extend(tree.imms.iter().cloned());
             (mems, Arc::clone(&tree.tables))
         };
+        // The newest range tombstone covering `key` in the sources read so far.
+        let mut deleted_at = 0;
+        let found = |deleted_at: u64, (at, kind, value): (u64, ValueKind, Vec<u8>)| {
+            (kind == ValueKind::Put && at > deleted_at).then_some(value)
+        };
         for mem in &mems {
-            if let Some((kind, value)) = mem.get(key, seq) {
-                return Ok((kind == ValueKind::Put).then_some(value));
+            if let Some(d) = mem.range_del_covering(key, seq) {
+                deleted_at = deleted_at.max(d);
+            }
+            if let Some(entry) = mem.get(key, seq) {
+                return Ok(found(deleted_at, entry));
             }
         }
         // Read order: L0 newest first, then one candidate per deeper level.
         for live in tables.iter().filter(|t| t.covers(key)) {
-            if let Some((kind, value)) = live.table.get(key, seq)? {
-                return Ok((kind == ValueKind::Put).then_some(value));
+            if let Some(d) = live.table.range_del_covering(key, seq) {
+                deleted_at = deleted_at.max(d);
+            }
+            if let Some(entry) = live.table.get(key, seq)? {
+                return Ok(found(deleted_at, entry));
             }
         }
         Ok(None)
@@ -571,7 +597,7 @@ impl Db {
         direction: Direction,
         snapshot: &Snapshot,
     ) -> Result<DbIter> {
-        let sources = {
+        let (sources, dels) = {
             let trees = self.inner.trees();
             let tree = trees
                 .keyspaces
@@ -579,16 +605,27 @@ impl Db {
                 .ok_or(Error::UnknownKeyspace(keyspace))?;
             let mut sources: Vec<Box<dyn iter::Source>> =
                 vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
+            let mut dels = Fragments::default();
+            let visible = |t: &&RangeTombstone| t.seq <= snapshot.seq();
+            for m in std::iter::once(&tree.mem).chain(&tree.imms) {
+                for t in m.range_dels().iter().filter(visible) {
+                    dels.add(t);
+                }
+            }
             for m in &tree.imms {
                 sources.push(Box::new(iter::MemSource::new(Arc::clone(m))));
             }
             for t in tree.tables.iter() {
+                for d in t.table.range_dels().iter().filter(visible) {
+                    dels.add(d);
+                }
                 sources.push(Box::new(iter::TableSource::new(Arc::clone(t))));
             }
-            sources
+            (sources, dels)
         };
         Ok(DbIter::new(
             sources,
+            dels,
             snapshot.clone(),
             range.0,
             range.1,

@@ -23,6 +23,11 @@ fn opts(memtable_bytes: usize) -> DbOptions {
             ..TableOptions::default()
         },
         cache_bytes: 1 << 20,
+        // Small levels and outputs, so the model tests reach deep levels and split outputs.
+        l0_compaction_trigger: 2,
+        level1_bytes: 512,
+        level_ratio: 2,
+        target_file_bytes: 256,
         wal: WalOptions {
             sync_mode: SyncMode::Sync,
             segment_size: MIN_SEGMENT_SIZE * 4,
@@ -180,6 +185,7 @@ fn a_failed_wal_sync_poisons_writes_but_reads_go_on() {
 enum Step {
     Put(u8, u8),
     Delete(u8),
+    DeleteRange(u8, u8),
     Flush,
     Reopen,
     Crash(bool, u64),
@@ -190,6 +196,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => (0u8..40, any::<u8>()).prop_map(|(k, v)| Step::Put(k, v)),
         3 => (0u8..40).prop_map(Step::Delete),
+        1 => (0u8..40, 0u8..12).prop_map(|(k, n)| Step::DeleteRange(k, k.saturating_add(n))),
         1 => Just(Step::Flush),
         1 => Just(Step::Reopen),
         1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
@@ -213,6 +220,10 @@ fn apply(
         Step::Delete(k) => {
             db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
             model.remove(&key(k));
+        }
+        Step::DeleteRange(a, b) => {
+            db.delete_range(DEFAULT_KEYSPACE, &key(a), &key(b)).unwrap();
+            model.retain(|k, _| !(key(a) <= *k && *k < key(b)));
         }
         Step::Flush => db.flush().unwrap(),
         Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
@@ -517,4 +528,58 @@ fn an_iterator_keeps_its_tables_through_a_compaction() {
         db.get_at(DEFAULT_KEYSPACE, b"k0007", &snap).unwrap(),
         Some(b"old".to_vec())
     );
+}
+
+#[test]
+fn a_range_delete_hides_older_versions_everywhere_but_not_from_older_snapshots() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    for i in 0..100u32 {
+        db.put(DEFAULT_KEYSPACE, format!("k{i:03}").as_bytes(), b"old")
+            .unwrap();
+    }
+    db.flush().unwrap();
+    let before = db.snapshot();
+    db.put(DEFAULT_KEYSPACE, b"k050", b"in-memtable").unwrap();
+    db.delete_range(DEFAULT_KEYSPACE, b"k020", b"k060").unwrap();
+    db.put(DEFAULT_KEYSPACE, b"k030", b"after").unwrap();
+    let live = |db: &Db| -> Vec<Vec<u8>> {
+        db.iter(
+            DEFAULT_KEYSPACE,
+            (Bound::Unbounded, Bound::Unbounded),
+            Direction::Forward,
+            &db.snapshot(),
+        )
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect()
+    };
+    let check = |db: &Db| {
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k019").unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(db.get(DEFAULT_KEYSPACE, b"k020").unwrap(), None);
+        assert_eq!(db.get(DEFAULT_KEYSPACE, b"k050").unwrap(), None);
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k030").unwrap(),
+            Some(b"after".to_vec())
+        );
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k060").unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(live(db).len(), 100 - 40 + 1);
+    };
+    check(&db);
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"k050", &before).unwrap(),
+        Some(b"old".to_vec())
+    );
+    db.flush().unwrap();
+    check(&db);
+    drop(before);
+    drop(db);
+    let db = open(&fs, 1 << 20);
+    check(&db);
 }

@@ -10,7 +10,8 @@ use orbit_env::File;
 use super::block::BlockBuilder;
 use super::bloom::BloomBuilder;
 use super::format::{frame_block, BlockHandle, Footer, Properties};
-use crate::key::{self, ValueKind};
+use crate::key::{self, ValueKind, MAX_SEQ};
+use crate::range_del::RangeTombstone;
 use crate::{Error, Result};
 
 /// Bytes buffered before a write to the file.
@@ -109,9 +110,28 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Adds a range tombstone (any time before `finish`; empty ranges are ignored). The
+    /// table's key range grows to include it: its smallest key becomes at most the start's
+    /// first possible version, its largest at least the end's (exclusive) first one.
+    pub fn add_range_del(&mut self, t: &RangeTombstone) {
+        if t.is_empty() {
+            return;
+        }
+        self.props.seq_range = (
+            self.props.seq_range.0.min(t.seq),
+            self.props.seq_range.1.max(t.seq),
+        );
+        self.props.range_dels.push(t.clone());
+    }
+
     /// Entries added so far.
     pub fn entries(&self) -> u64 {
         self.props.entries
+    }
+
+    /// Whether nothing (entry or tombstone) was added.
+    pub fn is_empty(&self) -> bool {
+        self.props.entries == 0 && self.props.range_dels.is_empty()
     }
 
     /// Bytes the file will have at least (for splitting compaction outputs).
@@ -156,10 +176,23 @@ impl TableBuilder {
     /// Writes the rest of the table. The file is not synced.
     pub fn finish(mut self) -> Result<TableInfo> {
         self.finish_data_block()?;
-        if self.props.entries == 0 {
+        if self.is_empty() {
             self.props.seq_range = (0, 0);
         }
         self.props.largest = self.last_key.clone();
+        for t in &self.props.range_dels {
+            let start = key::internal_key(&t.start, MAX_SEQ, ValueKind::SEEK);
+            if self.props.smallest.is_empty() || key::compare(&start, &self.props.smallest).is_lt()
+            {
+                self.props.smallest = start;
+            }
+            // The end is exclusive: its newest possible version sorts before every real one.
+            let end = key::internal_key(&t.end, MAX_SEQ, ValueKind::SEEK);
+            if self.props.largest.is_empty() || key::compare(&end, &self.props.largest).is_gt() {
+                self.props.largest = end;
+            }
+        }
+        self.props.range_dels.sort();
         let filter = self.bloom.finish(self.opts.bloom_bits_per_key);
         let filter = self.write_block(&filter, None)?;
         let properties = self.write_block(&self.props.encode(), None)?;

@@ -8,6 +8,7 @@ use std::path::Path;
 use orbit_env::File;
 
 use crate::coding::{get_u32, get_u64, put_length_prefixed, put_varint, Reader};
+use crate::range_del::RangeTombstone;
 use crate::{Error, Result};
 
 /// Footer size, at the very end of the file.
@@ -15,7 +16,9 @@ pub const FOOTER_LEN: usize = 64;
 /// `ORBITSST`.
 pub const MAGIC: [u8; 8] = *b"ORBITSST";
 /// Format version written by this code.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest format version still read (version 1 has no range tombstones).
+pub const MIN_VERSION: u32 = 1;
 /// Block trailer: compression type u8 ‖ crc32c u32 of (payload ‖ type).
 pub const BLOCK_TRAILER_LEN: usize = 5;
 /// Largest decompressed block accepted (a damaged length must not allocate gigabytes).
@@ -172,6 +175,8 @@ pub struct Properties {
     pub smallest: Vec<u8>,
     /// Largest internal key.
     pub largest: Vec<u8>,
+    /// Range tombstones, within the table's key range (format version 2).
+    pub range_dels: Vec<RangeTombstone>,
 }
 
 impl Properties {
@@ -191,12 +196,16 @@ impl Properties {
         }
         put_length_prefixed(&mut out, &self.smallest);
         put_length_prefixed(&mut out, &self.largest);
+        put_varint(&mut out, self.range_dels.len() as u64);
+        for t in &self.range_dels {
+            t.encode_into(&mut out);
+        }
         out
     }
 
     pub(crate) fn decode(b: &[u8]) -> Option<Properties> {
         let mut r = Reader::new(b);
-        Some(Properties {
+        let mut p = Properties {
             entries: r.u64()?,
             deletions: r.u64()?,
             data_blocks: r.u64()?,
@@ -206,7 +215,15 @@ impl Properties {
             seq_range: (r.u64()?, r.u64()?),
             smallest: r.length_prefixed()?.to_vec(),
             largest: r.length_prefixed()?.to_vec(),
-        })
+            range_dels: Vec::new(),
+        };
+        if !r.is_empty() {
+            let n = r.varint()?;
+            for _ in 0..n {
+                p.range_dels.push(RangeTombstone::decode_from(&mut r)?);
+            }
+        }
+        r.is_empty().then_some(p)
     }
 }
 
@@ -247,7 +264,7 @@ impl Footer {
             return Err(bad("footer checksum mismatch"));
         }
         let version = get_u32(b, 48).ok_or_else(|| bad("footer truncated"))?;
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(bad(&format!(
                 "unsupported sstable format version {version}"
             )));

@@ -12,6 +12,7 @@ use super::block::{Block, BlockError, BlockIter};
 use super::bloom::Bloom;
 use super::format::{read_block, BlockHandle, Footer, Properties, FOOTER_LEN};
 use crate::key::{self, ValueKind};
+use crate::range_del::{Fragments, RangeTombstone};
 use crate::{Error, Result};
 
 /// The cache type tables share.
@@ -28,6 +29,8 @@ pub struct Table {
     index_offset: u64,
     bloom: Option<Bloom>,
     properties: Properties,
+    /// The properties' range tombstones, fragmented for lookups.
+    range_frags: Fragments,
     size: u64,
 }
 
@@ -57,7 +60,9 @@ impl Table {
                     "properties block is malformed",
                 )
             })?;
+        let range_frags = Fragments::from_tombstones(&properties.range_dels);
         Ok(Table {
+            range_frags,
             file,
             path,
             id,
@@ -73,6 +78,20 @@ impl Table {
     /// The table's properties.
     pub fn properties(&self) -> &Properties {
         &self.properties
+    }
+
+    /// The table's range tombstones.
+    pub fn range_dels(&self) -> &[RangeTombstone] {
+        &self.properties.range_dels
+    }
+
+    /// The newest sequence number `<= snapshot` of a range tombstone of this table covering
+    /// `user_key`.
+    pub fn range_del_covering(&self, user_key: &[u8], snapshot: u64) -> Option<u64> {
+        if self.range_frags.is_empty() {
+            return None;
+        }
+        self.range_frags.covering(user_key, snapshot)
     }
 
     /// The block cache this table reads through.
@@ -99,8 +118,8 @@ impl Table {
     }
 
     /// The newest entry for `user_key` with sequence number `<= snapshot`, if this table has
-    /// one: its kind and value.
-    pub fn get(&self, user_key: &[u8], snapshot: u64) -> Result<Option<(ValueKind, Vec<u8>)>> {
+    /// one: its sequence number, kind and value.
+    pub fn get(&self, user_key: &[u8], snapshot: u64) -> Result<Option<(u64, ValueKind, Vec<u8>)>> {
         if self
             .bloom
             .as_ref()
@@ -115,15 +134,17 @@ impl Table {
             return Ok(None);
         }
         match key::split(it.key()) {
-            Some((user, _, kind)) if user == user_key => {
-                let kind = ValueKind::from_u8(kind).ok_or_else(|| {
-                    Error::corruption(
-                        &self.path,
-                        it.data_offset,
-                        format!("unknown entry kind {kind}"),
-                    )
-                })?;
-                Ok(Some((kind, it.value().to_vec())))
+            Some((user, seq, kind)) if user == user_key => {
+                let kind = ValueKind::from_u8(kind)
+                    .filter(|k| *k != ValueKind::RangeDelete)
+                    .ok_or_else(|| {
+                        Error::corruption(
+                            &self.path,
+                            it.data_offset,
+                            format!("unknown entry kind {kind}"),
+                        )
+                    })?;
+                Ok(Some((seq, kind, it.value().to_vec())))
             }
             _ => Ok(None),
         }

@@ -64,9 +64,9 @@ proptest! {
         let table = build(&fs, "a.sst", &model, opts);
         for (user, versions) in &model {
             for &snap in &snapshots {
-                let want = versions.range(..=snap).next_back().map(|(_, v)| match v {
-                    Some(v) => (ValueKind::Put, v.clone()),
-                    None => (ValueKind::Delete, Vec::new()),
+                let want = versions.range(..=snap).next_back().map(|(s, v)| match v {
+                    Some(v) => (*s, ValueKind::Put, v.clone()),
+                    None => (*s, ValueKind::Delete, Vec::new()),
                 });
                 prop_assert_eq!(table.get(user, snap).unwrap(), want);
             }
@@ -127,9 +127,9 @@ proptest! {
             Ok(table) => {
                 // Every answer is either correct or a corruption error: never wrong data.
                 for (user, versions) in &model {
-                    let want = versions.iter().next_back().map(|(_, v)| match v {
-                        Some(v) => (ValueKind::Put, v.clone()),
-                        None => (ValueKind::Delete, Vec::new()),
+                    let want = versions.iter().next_back().map(|(s, v)| match v {
+                        Some(v) => (*s, ValueKind::Put, v.clone()),
+                        None => (*s, ValueKind::Delete, Vec::new()),
                     });
                     match table.get(user, u64::MAX >> 8) {
                         Ok(got) => prop_assert_eq!(got, want),
