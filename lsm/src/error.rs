@@ -33,6 +33,12 @@ pub enum Error {
     /// No keyspace has this id (never created, or dropped).
     #[error("keyspace {0} does not exist")]
     UnknownKeyspace(u32),
+    /// The default keyspace cannot be dropped.
+    #[error("the default keyspace cannot be dropped")]
+    DefaultKeyspace,
+    /// A checkpoint's directory exists and is not empty.
+    #[error("checkpoint directory \"{}\" exists and is not empty", .0.display())]
+    CheckpointExists(std::path::PathBuf),
     /// A keyspace with this name exists already.
     #[error("keyspace \"{0}\" already exists")]
     KeyspaceExists(String),

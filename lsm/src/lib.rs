@@ -16,8 +16,8 @@
 //! their WAL encoding (`WriteBatch`); the manifest; and the database (`Db`): keyspaces, the
 //! write path with ordered publication, point reads at snapshots, flushes to L0 and recovery.
 //! bounded and prefix iterators both ways (`DbIter`); leveled compaction with registered
-//! snapshots and a compaction filter; range deletes (`range_del`). Not yet: checkpoints,
-//! subcompactions. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
+//! snapshots and a compaction filter; range deletes (`range_del`); keyspace drops; checkpoints.
+//! Not yet: subcompactions. Internal keys are `user key ‖ (seq << 8 | kind)` (`key`).
 //!
 //! Invariants: a table's entries strictly increase in internal-key order (the builder refuses
 //! anything else); every block is checksummed and verified before use, so damage is an error
@@ -35,8 +35,8 @@ pub mod sst;
 
 pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use db::{
-    CompactionDecision, CompactionFilter, Db, DbIter, DbOptions, DbStats, Direction, Snapshot,
-    DEFAULT_KEYSPACE, MAX_KEY_LEN,
+    CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions, DbStats,
+    Direction, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN,
 };
 pub use error::{Error, Result};
 pub use memtable::Memtable;

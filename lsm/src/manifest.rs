@@ -59,6 +59,9 @@ pub enum Edit {
     AddFile(KeyspaceId, FileMeta),
     /// A table left a keyspace.
     DeleteFile(KeyspaceId, u64),
+    /// Keyspace ids below this were used (ids of dropped keyspaces are never reused, so a
+    /// WAL record of a dropped keyspace can never land in a new one).
+    NextKeyspace(KeyspaceId),
 }
 
 const TAG_LOG: u8 = 1;
@@ -68,6 +71,7 @@ const TAG_ADD_KS: u8 = 4;
 const TAG_DROP_KS: u8 = 5;
 const TAG_ADD_FILE: u8 = 6;
 const TAG_DELETE_FILE: u8 = 7;
+const TAG_NEXT_KS: u8 = 8;
 
 impl Edit {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -109,6 +113,10 @@ impl Edit {
                 put_varint(out, u64::from(*ks));
                 put_varint(out, *number);
             }
+            Edit::NextKeyspace(id) => {
+                out.push(TAG_NEXT_KS);
+                put_varint(out, u64::from(*id));
+            }
         }
     }
 
@@ -148,6 +156,7 @@ impl Edit {
                     )
                 }
                 TAG_DELETE_FILE => Edit::DeleteFile(ks(&mut r)?, r.varint()?),
+                TAG_NEXT_KS => Edit::NextKeyspace(ks(&mut r)?),
                 _ => return None,
             });
         }
@@ -175,6 +184,8 @@ pub struct State {
     pub next_file: u64,
     /// Last sequence number known to be used.
     pub last_seq: u64,
+    /// The next keyspace id to hand out.
+    pub next_keyspace: KeyspaceId,
 }
 
 impl State {
@@ -186,17 +197,18 @@ impl State {
             Edit::LastSeq(v) => self.last_seq = self.last_seq.max(*v),
             Edit::AddKeyspace(id, name) => {
                 self.keyspaces.entry(*id).or_default().name = name.clone();
+                self.next_keyspace = self.next_keyspace.max(id.saturating_add(1));
             }
+            Edit::NextKeyspace(id) => self.next_keyspace = self.next_keyspace.max(*id),
             Edit::DropKeyspace(id) => {
                 self.keyspaces.remove(id);
             }
             Edit::AddFile(ks, f) => {
                 self.next_file = self.next_file.max(f.number + 1);
-                self.keyspaces
-                    .entry(*ks)
-                    .or_default()
-                    .files
-                    .insert(f.number, f.clone());
+                // A table of a keyspace dropped meanwhile is an orphan, deleted at open.
+                if let Some(k) = self.keyspaces.get_mut(ks) {
+                    k.files.insert(f.number, f.clone());
+                }
             }
             Edit::DeleteFile(ks, number) => {
                 if let Some(k) = self.keyspaces.get_mut(ks) {
@@ -212,6 +224,7 @@ impl State {
             Edit::LogLsn(self.log_lsn),
             Edit::NextFile(self.next_file),
             Edit::LastSeq(self.last_seq),
+            Edit::NextKeyspace(self.next_keyspace),
         ];
         for (id, ks) in &self.keyspaces {
             edits.push(Edit::AddKeyspace(*id, ks.name.clone()));

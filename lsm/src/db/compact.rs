@@ -268,7 +268,15 @@ impl Inner {
                 .map(|t| Edit::DeleteFile(job.keyspace, t.meta.number)),
         );
         edits.push(Edit::NextFile(self.next_file.load(Ordering::SeqCst)));
-        lock(&self.manifest).append(&edits)?;
+        let mut manifest = lock(&self.manifest);
+        if !self.trees().keyspaces.contains_key(&job.keyspace) {
+            // Dropped while compacting: the outputs go when `outputs` drops.
+            for t in &outputs {
+                t.mark_obsolete();
+            }
+            return Ok(());
+        }
+        manifest.append(&edits)?;
         {
             let mut trees = self.trees_mut();
             if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
@@ -287,6 +295,7 @@ impl Inner {
                 }
             }
         }
+        drop(manifest);
         for t in &job.inputs {
             t.mark_obsolete();
         }
@@ -312,23 +321,47 @@ impl Inner {
         Ok(())
     }
 
+    /// Waits until flushes are done and no compaction is running or due.
+    pub(crate) fn wait_for_compactions(&self) -> Result<()> {
+        self.wait_flushes(std::collections::VecDeque::is_empty)?;
+        let mut running = lock(&self.compact_lock);
+        loop {
+            self.check_poison()?;
+            if !*running && self.pick_compaction().is_none() {
+                return Ok(());
+            }
+            running = self
+                .compact_cv
+                .wait_timeout(running, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     pub(crate) fn compact_loop(&self) {
         loop {
             if self.shutdown.load(Ordering::SeqCst) || self.poisoned.load(Ordering::SeqCst) {
                 return;
             }
+            // Picked under the lock that says a compaction is running, so a waiter that sees
+            // neither a running nor a pickable compaction knows the tree has settled.
+            let mut running = lock(&self.compact_lock);
             match self.pick_compaction() {
                 Some(job) => {
-                    if let Err(e) = self.run_compaction(job) {
+                    *running = true;
+                    drop(running);
+                    let result = self.run_compaction(job);
+                    *lock(&self.compact_lock) = false;
+                    self.compact_cv.notify_all();
+                    if let Err(e) = result {
                         self.poison(format!("compaction failed: {e}"));
                         return;
                     }
                 }
                 None => {
-                    let guard = lock(&self.compact_lock);
                     let _unused = self
                         .compact_cv
-                        .wait_timeout(guard, Duration::from_millis(200));
+                        .wait_timeout(running, Duration::from_millis(200));
                 }
             }
         }

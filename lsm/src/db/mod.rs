@@ -16,15 +16,19 @@
 //! Compaction (module `compact`) moves tables from L0 down the levels on its own thread.
 //! Range deletes (`crate::range_del`) are checked per source while a point read walks the
 //! sources newest first: the newest covering tombstone seen so far hides an entry older than it.
-//! Not built yet (issue 3): checkpoints, dynamic level sizing.
+//! Keyspace administration lives in `keyspaces`, checkpoints in `checkpoint`, flushes in `flush`.
 
+mod checkpoint;
 mod compact;
+mod flush;
 mod iter;
+mod keyspaces;
 mod live;
 mod publish;
 mod recover;
 mod snapshots;
 
+pub use checkpoint::CheckpointInfo;
 pub use compact::{CompactionDecision, CompactionFilter};
 pub use iter::{DbIter, Direction};
 pub(crate) use live::LiveTable;
@@ -41,15 +45,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
-use orbit_env::{FileSystem, OpenMode};
+use orbit_env::FileSystem;
 use orbit_wal::{Wal, WalOptions};
 
 use crate::batch::{KeyspaceId, WriteBatch};
 use crate::key::ValueKind;
-use crate::manifest::{Edit, FileMeta, Manifest};
+use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::range_del::{Fragments, RangeTombstone};
-use crate::sst::{Table, TableBuilder, TableCache, TableOptions};
+use crate::sst::{TableBuilder, TableCache, TableOptions};
 use crate::{Error, Result};
 use publish::Publisher;
 
@@ -194,7 +198,8 @@ struct Inner {
     snapshots: Arc<SnapshotList>,
     /// The compaction thread waits here for work; stalled writers wait on `flush_cv`.
     compact_cv: Condvar,
-    compact_lock: Mutex<()>,
+    /// Whether a compaction is running (picks happen under it).
+    compact_lock: Mutex<bool>,
     stats: EngineStats,
 }
 
@@ -278,150 +283,6 @@ impl Inner {
                 .0;
         }
         Ok(())
-    }
-
-    /// Rotates every keyspace's memtable into an immutable set. Called under `write_lock`;
-    /// stalls (waits for the flusher) while too many sets are pending.
-    fn rotate(&self, ws: &WriteState) -> Result<()> {
-        self.wait_flushes(|q| {
-            q.len() < self.opts.max_immutable && self.max_l0() < self.opts.l0_stop_writes
-        })?;
-        let set = {
-            let mut trees = self.trees_mut();
-            let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
-            let mut mems = Vec::new();
-            for (id, tree) in trees.keyspaces.iter_mut() {
-                let old = std::mem::take(&mut tree.mem);
-                tree.imms.insert(0, Arc::clone(&old));
-                mems.push((*id, old));
-            }
-            ImmSet {
-                mems,
-                max_seq: ws.next_seq - 1,
-                end_lsn,
-            }
-        };
-        lock(&self.flush_queue).push_back(Arc::new(set));
-        self.flush_cv.notify_all();
-        Ok(())
-    }
-
-    fn memtable_bytes(&self) -> usize {
-        self.trees()
-            .keyspaces
-            .values()
-            .map(|t| t.mem.approximate_size())
-            .sum()
-    }
-
-    /// Creates the next table file and a builder for it.
-    pub(crate) fn start_table(&self) -> Result<NewTable> {
-        let number = self.next_file.fetch_add(1, Ordering::SeqCst);
-        let path = self.dir.join(table_name(number));
-        let file = self.fs.open(&path, OpenMode::CreateNew)?;
-        let builder = TableBuilder::new(Arc::clone(&file), self.opts.table.clone());
-        Ok(NewTable {
-            number,
-            path,
-            file,
-            builder,
-        })
-    }
-
-    /// Finishes and syncs a table (the directory sync is the caller's) and opens it.
-    pub(crate) fn finish_table(&self, t: NewTable, level: u8) -> Result<Arc<LiveTable>> {
-        let info = t.builder.finish()?;
-        t.file.sync_all()?;
-        let table = Table::open(t.file, t.number, Arc::clone(&self.cache))?;
-        let p = info.properties;
-        let meta = FileMeta {
-            number: t.number,
-            level,
-            size: info.size,
-            smallest: p.smallest,
-            largest: p.largest,
-            seqs: p.seq_range,
-        };
-        Ok(LiveTable::new(table, meta, Arc::clone(&self.fs), t.path))
-    }
-
-    /// Writes one immutable set to tables and records them. Runs on the flush thread.
-    fn flush_set(&self, set: &ImmSet) -> Result<()> {
-        let visible = self
-            .publisher
-            .wait_visible(set.max_seq, || self.poisoned.load(Ordering::SeqCst));
-        if !visible {
-            self.check_poison()?;
-        }
-        let mut edits = Vec::new();
-        let mut new_tables = Vec::new();
-        for (ks, mem) in &set.mems {
-            if mem.is_empty() {
-                continue;
-            }
-            let mut new = self.start_table()?;
-            for (k, v) in mem.entries() {
-                new.builder.add(&k, &v)?;
-            }
-            for t in mem.range_dels() {
-                new.builder.add_range_del(&t);
-            }
-            let live = self.finish_table(new, 0)?;
-            self.stats
-                .flush_bytes
-                .fetch_add(live.meta.size, Ordering::Relaxed);
-            edits.push(Edit::AddFile(*ks, live.meta.clone()));
-            new_tables.push((*ks, live));
-        }
-        self.fs.sync_dir(&self.dir)?;
-        let end_lsn = set.end_lsn.load(Ordering::Acquire);
-        edits.push(Edit::NextFile(self.next_file.load(Ordering::SeqCst)));
-        edits.push(Edit::LastSeq(set.max_seq));
-        edits.push(Edit::LogLsn(end_lsn));
-        lock(&self.manifest).append(&edits)?;
-        {
-            let mut trees = self.trees_mut();
-            for (ks, table) in new_tables {
-                if let Some(tree) = trees.keyspaces.get_mut(&ks) {
-                    let tables = Arc::make_mut(&mut tree.tables);
-                    tables.push(table);
-                    sort_tables(tables);
-                }
-            }
-            for (ks, mem) in &set.mems {
-                if let Some(tree) = trees.keyspaces.get_mut(ks) {
-                    tree.imms.retain(|m| !Arc::ptr_eq(m, mem));
-                }
-            }
-        }
-        self.wal.release(end_lsn);
-        self.compact_cv.notify_all();
-        Ok(())
-    }
-
-    fn flush_loop(&self) {
-        loop {
-            let front = {
-                let mut q = lock(&self.flush_queue);
-                loop {
-                    if self.shutdown.load(Ordering::SeqCst) || self.poisoned.load(Ordering::SeqCst)
-                    {
-                        return;
-                    }
-                    if let Some(set) = q.front() {
-                        break Arc::clone(set);
-                    }
-                    q = self.flush_cv.wait(q).unwrap_or_else(|p| p.into_inner());
-                }
-            };
-            if let Err(e) = self.flush_set(&front) {
-                // The set stays in memory (reads still see it); its data is safe in the WAL.
-                self.poison(format!("flush failed: {e}"));
-                return;
-            }
-            lock(&self.flush_queue).pop_front();
-            self.flush_cv.notify_all();
-        }
     }
 }
 
@@ -649,47 +510,6 @@ impl Db {
         )
     }
 
-    /// Creates a keyspace; returns its id.
-    pub fn create_keyspace(&self, name: &str) -> Result<KeyspaceId> {
-        let inner = &self.inner;
-        inner.check_poison()?;
-        let mut ws = lock(&inner.write_lock);
-        if inner.trees().keyspaces.values().any(|t| t.name == name) {
-            return Err(Error::KeyspaceExists(name.to_string()));
-        }
-        let id = ws.next_keyspace;
-        lock(&inner.manifest).append(&[Edit::AddKeyspace(id, name.to_string())])?;
-        ws.next_keyspace += 1;
-        inner.trees_mut().keyspaces.insert(
-            id,
-            Tree {
-                name: name.to_string(),
-                ..Tree::default()
-            },
-        );
-        Ok(id)
-    }
-
-    /// The id of the keyspace named `name`.
-    pub fn keyspace(&self, name: &str) -> Option<KeyspaceId> {
-        self.inner
-            .trees()
-            .keyspaces
-            .iter()
-            .find(|(_, t)| t.name == name)
-            .map(|(id, _)| *id)
-    }
-
-    /// Every keyspace, by id.
-    pub fn keyspaces(&self) -> Vec<(KeyspaceId, String)> {
-        self.inner
-            .trees()
-            .keyspaces
-            .iter()
-            .map(|(id, t)| (*id, t.name.clone()))
-            .collect()
-    }
-
     /// Flushes everything written so far to tables and waits for it.
     pub fn flush(&self) -> Result<()> {
         let inner = &self.inner;
@@ -703,6 +523,12 @@ impl Db {
             }
         }
         inner.wait_flushes(VecDeque::is_empty)
+    }
+
+    /// Waits until everything written is flushed and compaction has nothing left to do
+    /// (RocksDB's `WaitForCompact`): for tests, benchmarks and orderly shutdowns.
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        self.inner.wait_for_compactions()
     }
 
     /// Counters.
@@ -767,12 +593,18 @@ pub(crate) struct Parts {
     pub manifest: Manifest,
     pub next_file: u64,
     pub last_seq: u64,
+    pub next_keyspace: KeyspaceId,
     pub wal_end: u64,
 }
 
 impl Db {
     pub(crate) fn assemble(p: Parts) -> Result<Db> {
-        let next_keyspace = p.keyspaces.keys().next_back().map_or(1, |id| id + 1);
+        let next_keyspace = p
+            .keyspaces
+            .keys()
+            .next_back()
+            .map_or(1, |id| id + 1)
+            .max(p.next_keyspace);
         let keyspaces = p.keyspaces;
         let inner = Arc::new(Inner {
             fs: p.fs,
@@ -798,7 +630,7 @@ impl Db {
             poisoned: AtomicBool::new(false),
             snapshots: Arc::new(SnapshotList::default()),
             compact_cv: Condvar::new(),
-            compact_lock: Mutex::new(()),
+            compact_lock: Mutex::new(false),
             stats: EngineStats::default(),
         });
         Db::from_inner(inner)

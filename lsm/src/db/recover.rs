@@ -116,6 +116,7 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
         manifest,
         next_file: state.next_file,
         last_seq,
+        next_keyspace: state.next_keyspace,
         wal_end,
     })
 }

@@ -1,0 +1,175 @@
+//! Memtable rotation and flushes: the write path rotates full memtables into an immutable
+//! set; the flush thread writes each set to one L0 table per keyspace, records them in the
+//! manifest with the WAL position replay must start from, and only then lets the WAL release
+//! the segments before it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use orbit_env::OpenMode;
+
+use super::{lock, sort_tables, table_name, ImmSet, Inner, LiveTable, NewTable, WriteState};
+use crate::batch::KeyspaceId;
+use crate::manifest::{Edit, FileMeta};
+use crate::sst::{Table, TableBuilder};
+use crate::Result;
+
+impl Inner {
+    /// Rotates every keyspace's memtable into an immutable set. Called under `write_lock`;
+    /// stalls (waits for the flusher) while too many sets are pending.
+    pub(super) fn rotate(&self, ws: &WriteState) -> Result<()> {
+        self.wait_flushes(|q| {
+            q.len() < self.opts.max_immutable && self.max_l0() < self.opts.l0_stop_writes
+        })?;
+        let set = {
+            let mut trees = self.trees_mut();
+            let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
+            let mut mems = Vec::new();
+            for (id, tree) in trees.keyspaces.iter_mut() {
+                let old = std::mem::take(&mut tree.mem);
+                tree.imms.insert(0, Arc::clone(&old));
+                mems.push((*id, old));
+            }
+            ImmSet {
+                mems,
+                max_seq: ws.next_seq - 1,
+                end_lsn,
+            }
+        };
+        lock(&self.flush_queue).push_back(Arc::new(set));
+        self.flush_cv.notify_all();
+        Ok(())
+    }
+
+    pub(super) fn memtable_bytes(&self) -> usize {
+        self.trees()
+            .keyspaces
+            .values()
+            .map(|t| t.mem.approximate_size())
+            .sum()
+    }
+
+    /// Creates the next table file and a builder for it.
+    pub(crate) fn start_table(&self) -> Result<NewTable> {
+        let number = self.next_file.fetch_add(1, Ordering::SeqCst);
+        let path = self.dir.join(table_name(number));
+        let file = self.fs.open(&path, OpenMode::CreateNew)?;
+        let builder = TableBuilder::new(Arc::clone(&file), self.opts.table.clone());
+        Ok(NewTable {
+            number,
+            path,
+            file,
+            builder,
+        })
+    }
+
+    /// Finishes and syncs a table (the directory sync is the caller's) and opens it.
+    pub(crate) fn finish_table(&self, t: NewTable, level: u8) -> Result<Arc<LiveTable>> {
+        let info = t.builder.finish()?;
+        t.file.sync_all()?;
+        let table = Table::open(t.file, t.number, Arc::clone(&self.cache))?;
+        let p = info.properties;
+        let meta = FileMeta {
+            number: t.number,
+            level,
+            size: info.size,
+            smallest: p.smallest,
+            largest: p.largest,
+            seqs: p.seq_range,
+        };
+        Ok(LiveTable::new(table, meta, Arc::clone(&self.fs), t.path))
+    }
+
+    /// Writes one immutable set to tables and records them. Runs on the flush thread.
+    pub(super) fn flush_set(&self, set: &ImmSet) -> Result<()> {
+        let visible = self
+            .publisher
+            .wait_visible(set.max_seq, || self.poisoned.load(Ordering::SeqCst));
+        if !visible {
+            self.check_poison()?;
+        }
+        let mut edits = Vec::new();
+        let mut new_tables = Vec::new();
+        for (ks, mem) in &set.mems {
+            if mem.is_empty() {
+                continue;
+            }
+            let mut new = self.start_table()?;
+            for (k, v) in mem.entries() {
+                new.builder.add(&k, &v)?;
+            }
+            for t in mem.range_dels() {
+                new.builder.add_range_del(&t);
+            }
+            let live = self.finish_table(new, 0)?;
+            self.stats
+                .flush_bytes
+                .fetch_add(live.meta.size, Ordering::Relaxed);
+            edits.push(Edit::AddFile(*ks, live.meta.clone()));
+            new_tables.push((*ks, live));
+        }
+        self.fs.sync_dir(&self.dir)?;
+        let end_lsn = set.end_lsn.load(Ordering::Acquire);
+        edits.push(Edit::NextFile(self.next_file.load(Ordering::SeqCst)));
+        edits.push(Edit::LastSeq(set.max_seq));
+        edits.push(Edit::LogLsn(end_lsn));
+        // Under the manifest lock no keyspace is dropped: tables of one dropped since the
+        // set was rotated are left out (and deleted when `new_tables` drops them).
+        let mut manifest = lock(&self.manifest);
+        {
+            let trees = self.trees();
+            let gone = |ks: &KeyspaceId| !trees.keyspaces.contains_key(ks);
+            edits.retain(|e| !matches!(e, Edit::AddFile(ks, _) if gone(ks)));
+            for (ks, t) in &new_tables {
+                if gone(ks) {
+                    t.mark_obsolete();
+                }
+            }
+        }
+        manifest.append(&edits)?;
+        {
+            let mut trees = self.trees_mut();
+            for (ks, table) in new_tables {
+                if let Some(tree) = trees.keyspaces.get_mut(&ks) {
+                    let tables = Arc::make_mut(&mut tree.tables);
+                    tables.push(table);
+                    sort_tables(tables);
+                }
+            }
+            for (ks, mem) in &set.mems {
+                if let Some(tree) = trees.keyspaces.get_mut(ks) {
+                    tree.imms.retain(|m| !Arc::ptr_eq(m, mem));
+                }
+            }
+        }
+        drop(manifest);
+        self.wal.release(end_lsn);
+        self.compact_cv.notify_all();
+        Ok(())
+    }
+
+    pub(super) fn flush_loop(&self) {
+        loop {
+            let front = {
+                let mut q = lock(&self.flush_queue);
+                loop {
+                    if self.shutdown.load(Ordering::SeqCst) || self.poisoned.load(Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    if let Some(set) = q.front() {
+                        break Arc::clone(set);
+                    }
+                    q = self.flush_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            if let Err(e) = self.flush_set(&front) {
+                // The set stays in memory (reads still see it); its data is safe in the WAL.
+                self.poison(format!("flush failed: {e}"));
+                return;
+            }
+            lock(&self.flush_queue).pop_front();
+            self.flush_cv.notify_all();
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Keyspace administration: create, drop, look up and list.
+
+use super::{lock, Db, Tree, DEFAULT_KEYSPACE};
+use crate::batch::KeyspaceId;
+use crate::manifest::Edit;
+use crate::{Error, Result};
+
+impl Db {
+    /// Creates a keyspace; returns its id.
+    pub fn create_keyspace(&self, name: &str) -> Result<KeyspaceId> {
+        let inner = &self.inner;
+        inner.check_poison()?;
+        let mut ws = lock(&inner.write_lock);
+        if inner.trees().keyspaces.values().any(|t| t.name == name) {
+            return Err(Error::KeyspaceExists(name.to_string()));
+        }
+        let id = ws.next_keyspace;
+        lock(&inner.manifest).append(&[Edit::AddKeyspace(id, name.to_string())])?;
+        ws.next_keyspace += 1;
+        inner.trees_mut().keyspaces.insert(
+            id,
+            Tree {
+                name: name.to_string(),
+                ..Tree::default()
+            },
+        );
+        Ok(id)
+    }
+
+    /// Drops a keyspace and all its data (the default keyspace cannot be dropped). Its id is
+    /// never handed out again; its tables are deleted once no reader holds them.
+    pub fn drop_keyspace(&self, id: KeyspaceId) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_poison()?;
+        if id == DEFAULT_KEYSPACE {
+            return Err(Error::DefaultKeyspace);
+        }
+        let _ws = lock(&inner.write_lock);
+        let mut manifest = lock(&inner.manifest);
+        if !inner.trees().keyspaces.contains_key(&id) {
+            return Err(Error::UnknownKeyspace(id));
+        }
+        manifest.append(&[Edit::DropKeyspace(id)])?;
+        let tree = inner.trees_mut().keyspaces.remove(&id);
+        for t in tree.iter().flat_map(|t| t.tables.iter()) {
+            t.mark_obsolete();
+        }
+        Ok(())
+    }
+
+    /// The id of the keyspace named `name`.
+    pub fn keyspace(&self, name: &str) -> Option<KeyspaceId> {
+        self.inner
+            .trees()
+            .keyspaces
+            .iter()
+            .find(|(_, t)| t.name == name)
+            .map(|(id, _)| *id)
+    }
+
+    /// Every keyspace, by id.
+    pub fn keyspaces(&self) -> Vec<(KeyspaceId, String)> {
+        self.inner
+            .trees()
+            .keyspaces
+            .iter()
+            .map(|(id, t)| (*id, t.name.clone()))
+            .collect()
+    }
+}
