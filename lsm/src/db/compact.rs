@@ -1,11 +1,15 @@
 //! Leveled compaction.
 //!
-//! L0 holds flushed memtables (tables may overlap); L1 and deeper hold non-overlapping runs,
-//! each level `level_ratio` times the previous (`level1_bytes` for L1). Picking, per keyspace:
-//! once L0 has `l0_compaction_trigger` tables, all of L0 and the L1 tables it overlaps; else the
-//! first level over its target gives one table (round-robin by key) and the overlapping tables
-//! of the next level. Outputs are split at `target_file_bytes`, only between user keys, so a
-//! key's versions stay in one table and levels stay non-overlapping.
+//! L0 holds flushed memtables (tables may overlap); deeper levels hold non-overlapping runs.
+//! Level sizes are dynamic (`shape`): the last level's target is its size, each level above
+//! `level_ratio` times smaller, and L0 compacts into the highest level whose target is still
+//! `level1_bytes` (the base level). Picking: the keyspace and level with the highest score
+//! (L0: tables over `l0_compaction_trigger`; a level: size over target). L0 gives all its
+//! tables and the base-level tables they overlap; a level gives one table (round-robin by key)
+//! and the overlapping tables of the next. When no input overlaps another or the output level,
+//! the tables move down by a manifest edit alone (a trivial move: sequential loads are never
+//! rewritten). Otherwise outputs are split at `target_file_bytes`, only between user keys, so
+//! a key's versions stay in one table and levels stay non-overlapping.
 //!
 //! What a compaction keeps, per user key, newest version first: every version newer than the
 //! oldest live snapshot, plus the newest version at or below it; older ones are shadowed for
@@ -59,21 +63,63 @@ pub(crate) struct Job {
     cursor: Option<(u8, Vec<u8>)>,
 }
 
+fn set_cursor(tree: &mut super::Tree, level: u8, key: Vec<u8>) {
+    let level = usize::from(level);
+    if tree.cursors.len() <= level {
+        tree.cursors.resize(level + 1, Vec::new());
+    }
+    if let Some(c) = tree.cursors.get_mut(level) {
+        *c = key;
+    }
+}
+
 fn key_range(tables: &[Arc<LiveTable>]) -> Option<(Vec<u8>, Vec<u8>)> {
     let lo = tables.iter().map(|t| t.smallest_user()).min()?.to_vec();
     let hi = tables.iter().map(|t| t.largest_user()).max()?.to_vec();
     Some((lo, hi))
 }
 
-impl Inner {
-    fn level_target(&self, level: u8) -> u64 {
-        let mut target = self.opts.level1_bytes;
-        for _ in 1..level {
-            target = target.saturating_mul(self.opts.level_ratio);
-        }
-        target
-    }
+/// Where data goes under dynamic level sizing: L0 compacts into `base`; each level from
+/// `base` down has a target size; levels above `base` should be empty.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shape {
+    pub(crate) base: u8,
+    /// Target bytes per level (index = level); 0 above `base` and for L0.
+    pub(crate) targets: Vec<u64>,
+}
 
+/// Dynamic level sizing (RocksDB's `level_compaction_dynamic_level_bytes`): the last level's
+/// target is its actual size (at least `base_bytes`), each level above it `ratio` times
+/// smaller, and the base level is the highest whose target is still at least `base_bytes`.
+/// So the last level holds ~90% of the data whatever the database size, and a small
+/// database has few levels (an empty one compacts L0 straight into the last level).
+pub(crate) fn shape(sizes: &[u64], base_bytes: u64, ratio: u64) -> Shape {
+    let levels = sizes.len().max(2);
+    let last = levels - 1;
+    let mut targets = vec![0u64; levels];
+    let mut target = sizes.get(last).copied().unwrap_or(0).max(base_bytes);
+    let mut base = last;
+    if let Some(t) = targets.get_mut(last) {
+        *t = target;
+    }
+    for level in (1..last).rev() {
+        let next = target / ratio.max(2);
+        if next < base_bytes {
+            break;
+        }
+        target = next;
+        base = level;
+        if let Some(t) = targets.get_mut(level) {
+            *t = target;
+        }
+    }
+    Shape {
+        base: u8::try_from(base).unwrap_or(u8::MAX),
+        targets,
+    }
+}
+
+impl Inner {
     /// L0 tables of the keyspace with the most.
     pub(crate) fn max_l0(&self) -> usize {
         self.trees()
@@ -84,64 +130,175 @@ impl Inner {
             .unwrap_or(0)
     }
 
+    /// The most urgent compaction of any keyspace: the one with the highest score (L0: table
+    /// count over the trigger; a level: size over its target; data above the base level:
+    /// always due), if any is at least 1.
     pub(crate) fn pick_compaction(&self) -> Option<Job> {
         let trees = self.trees();
+        let mut best: Option<(f64, Job)> = None;
         for (ks, tree) in &trees.keyspaces {
-            let at = |level: u8| tree.tables.iter().filter(move |t| t.level() == level);
-            let bottommost = |out: u8, lo: &[u8], hi: &[u8]| {
-                !tree
-                    .tables
-                    .iter()
-                    .any(|t| t.level() > out && t.overlaps(lo, hi))
-            };
-            let l0: Vec<_> = at(0).cloned().collect();
-            if l0.len() >= self.opts.l0_compaction_trigger {
-                let (lo, hi) = key_range(&l0)?;
-                let mut inputs = l0;
-                inputs.extend(at(1).filter(|t| t.overlaps(&lo, &hi)).cloned());
-                let (lo, hi) = key_range(&inputs)?;
-                return Some(Job {
-                    keyspace: *ks,
-                    bottommost: bottommost(1, &lo, &hi),
-                    inputs,
-                    output_level: 1,
-                    cursor: None,
-                });
-            }
-            for level in 1..self.opts.max_levels.saturating_sub(1) {
-                let size: u64 = at(level).map(|t| t.meta.size).sum();
-                if size <= self.level_target(level) {
-                    continue;
+            if let Some((score, job)) = self.pick_in(*ks, tree) {
+                if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                    best = Some((score, job));
                 }
-                let cursor = tree
-                    .cursors
-                    .get(level as usize)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                let chosen = at(level)
-                    .find(|t| t.smallest_user() > cursor)
-                    .or_else(|| at(level).next())?
-                    .clone();
-                let mut inputs = vec![Arc::clone(&chosen)];
-                inputs.extend(
-                    at(level + 1)
-                        .filter(|t| t.overlaps(chosen.smallest_user(), chosen.largest_user()))
-                        .cloned(),
-                );
-                let (lo, hi) = key_range(&inputs)?;
-                return Some(Job {
-                    keyspace: *ks,
-                    bottommost: bottommost(level + 1, &lo, &hi),
-                    inputs,
-                    output_level: level + 1,
-                    cursor: Some((level, chosen.largest_user().to_vec())),
-                });
             }
         }
-        None
+        best.map(|(_, job)| job)
+    }
+
+    fn pick_in(&self, ks: KeyspaceId, tree: &super::Tree) -> Option<(f64, Job)> {
+        let levels = usize::from(self.opts.max_levels.max(2));
+        let last = u8::try_from(levels - 1).unwrap_or(u8::MAX);
+        let mut sizes = vec![0u64; levels];
+        for t in tree.tables.iter() {
+            if let Some(s) = sizes.get_mut(usize::from(t.level())) {
+                *s += t.meta.size;
+            }
+        }
+        let shape = shape(&sizes, self.opts.level1_bytes, self.opts.level_ratio);
+        let at = |level: u8| tree.tables.iter().filter(move |t| t.level() == level);
+        let bottommost = |out: u8, lo: &[u8], hi: &[u8]| {
+            !tree
+                .tables
+                .iter()
+                .any(|t| t.level() > out && t.overlaps(lo, hi))
+        };
+
+        let l0_count = at(0).count();
+        let mut best = (
+            l0_count as f64 / self.opts.l0_compaction_trigger.max(1) as f64,
+            0u8,
+        );
+        for level in 1..last {
+            let size = sizes.get(usize::from(level)).copied().unwrap_or(0);
+            if size == 0 {
+                continue;
+            }
+            let target = shape.targets.get(usize::from(level)).copied().unwrap_or(0);
+            let score = if level < shape.base || target == 0 {
+                1.0 + size as f64 / self.opts.level1_bytes.max(1) as f64
+            } else {
+                size as f64 / target as f64
+            };
+            if score > best.0 {
+                best = (score, level);
+            }
+        }
+        let (score, level) = best;
+        if score < 1.0 {
+            return None;
+        }
+        let job = if level == 0 {
+            let l0: Vec<_> = at(0).cloned().collect();
+            let out = shape.base.max(1);
+            let (lo, hi) = key_range(&l0)?;
+            let mut inputs = l0;
+            inputs.extend(at(out).filter(|t| t.overlaps(&lo, &hi)).cloned());
+            let (lo, hi) = key_range(&inputs)?;
+            Job {
+                keyspace: ks,
+                bottommost: bottommost(out, &lo, &hi),
+                inputs,
+                output_level: out,
+                cursor: None,
+            }
+        } else {
+            let cursor = tree
+                .cursors
+                .get(usize::from(level))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let chosen = at(level)
+                .find(|t| t.smallest_user() > cursor)
+                .or_else(|| at(level).next())?
+                .clone();
+            let mut inputs = vec![Arc::clone(&chosen)];
+            inputs.extend(
+                at(level + 1)
+                    .filter(|t| t.overlaps(chosen.smallest_user(), chosen.largest_user()))
+                    .cloned(),
+            );
+            let (lo, hi) = key_range(&inputs)?;
+            Job {
+                keyspace: ks,
+                bottommost: bottommost(level + 1, &lo, &hi),
+                inputs,
+                output_level: level + 1,
+                cursor: Some((level, chosen.largest_user().to_vec())),
+            }
+        };
+        Some((score, job))
+    }
+
+    /// Whether the job can move its tables down by a manifest edit alone: none of them is
+    /// in the output level and they do not overlap each other (user-key ranges).
+    fn is_trivial_move(job: &Job) -> bool {
+        if job.inputs.iter().any(|t| t.level() == job.output_level) {
+            return false;
+        }
+        let mut ranges: Vec<_> = job
+            .inputs
+            .iter()
+            .map(|t| (t.smallest_user(), t.largest_user()))
+            .collect();
+        ranges.sort();
+        ranges.windows(2).all(|w| match w {
+            [a, b] => a.1 < b.0,
+            _ => true,
+        })
+    }
+
+    /// Moves the job's tables to the output level without rewriting them.
+    fn run_trivial_move(&self, job: Job) -> Result<()> {
+        let moved: Vec<Arc<LiveTable>> = job
+            .inputs
+            .iter()
+            .map(|t| t.moved_to(job.output_level))
+            .collect();
+        let mut edits: Vec<Edit> = job
+            .inputs
+            .iter()
+            .map(|t| Edit::DeleteFile(job.keyspace, t.meta.number))
+            .collect();
+        edits.extend(
+            moved
+                .iter()
+                .map(|t| Edit::AddFile(job.keyspace, t.meta.clone())),
+        );
+        let mut manifest = lock(&self.manifest);
+        if !self.trees().keyspaces.contains_key(&job.keyspace) {
+            return Ok(());
+        }
+        manifest.append(&edits)?;
+        {
+            let mut trees = self.trees_mut();
+            if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
+                let tables = Arc::make_mut(&mut tree.tables);
+                tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
+                tables.extend(moved.iter().cloned());
+                sort_tables(tables);
+                if let Some((level, key)) = job.cursor {
+                    set_cursor(tree, level, key);
+                }
+            }
+        }
+        drop(manifest);
+        self.stats.trivial_moves.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            keyspace = job.keyspace,
+            tables = moved.len(),
+            level = job.output_level,
+            "trivial move"
+        );
+        self.compact_cv.notify_all();
+        self.flush_cv.notify_all();
+        Ok(())
     }
 
     pub(crate) fn run_compaction(&self, job: Job) -> Result<()> {
+        if Self::is_trivial_move(&job) {
+            return self.run_trivial_move(job);
+        }
         let visible = self.publisher.visible();
         let oldest = self.snapshots.oldest().map_or(visible, |s| s.min(visible));
         let mut sources: Vec<TableSource> = job
@@ -285,13 +442,7 @@ impl Inner {
                 tables.extend(outputs.iter().cloned());
                 sort_tables(tables);
                 if let Some((level, key)) = job.cursor {
-                    let level = level as usize;
-                    if tree.cursors.len() <= level {
-                        tree.cursors.resize(level + 1, Vec::new());
-                    }
-                    if let Some(c) = tree.cursors.get_mut(level) {
-                        *c = key;
-                    }
+                    set_cursor(tree, level, key);
                 }
             }
         }
@@ -365,5 +516,28 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_shape_grows_upwards_from_the_last_level() {
+        const MB: u64 = 1 << 20;
+        // Empty: everything goes straight to the last level.
+        let s = shape(&[0; 7], 256 * MB, 10);
+        assert_eq!(s.base, 6);
+        assert_eq!(s.targets[6], 256 * MB);
+        // 30 GiB at the bottom: 3 GiB at L5, 307 MiB at L4 (base); L1-L3 unused.
+        let s = shape(&[0, 0, 0, 0, 0, 0, 30 * 1024 * MB], 256 * MB, 10);
+        assert_eq!(s.base, 4);
+        assert_eq!(s.targets[5], 3 * 1024 * MB);
+        assert_eq!(s.targets[4], 3 * 1024 * MB / 10);
+        assert_eq!(&s.targets[..4], &[0, 0, 0, 0]);
+        // Just under ten times the base: still one level.
+        let s = shape(&[0, 0, 0, 0, 0, 0, 2559 * MB], 256 * MB, 10);
+        assert_eq!(s.base, 6);
     }
 }

@@ -35,6 +35,21 @@ impl LiveTable {
         })
     }
 
+    /// The same file at another level (a trivial move). The file is deleted by whichever
+    /// holder is marked obsolete; the old one never is.
+    pub(crate) fn moved_to(&self, level: u8) -> Arc<LiveTable> {
+        Arc::new(LiveTable {
+            table: Arc::clone(&self.table),
+            meta: FileMeta {
+                level,
+                ..self.meta.clone()
+            },
+            fs: Arc::clone(&self.fs),
+            path: self.path.clone(),
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn level(&self) -> u8 {
         self.meta.level
     }

@@ -154,6 +154,7 @@ pub(crate) struct EngineStats {
     pub(crate) user_bytes: AtomicU64,
     pub(crate) flush_bytes: AtomicU64,
     pub(crate) compactions: AtomicU64,
+    pub(crate) trivial_moves: AtomicU64,
     pub(crate) compaction_read_bytes: AtomicU64,
     pub(crate) compaction_write_bytes: AtomicU64,
 }
@@ -218,8 +219,10 @@ pub struct DbStats {
     pub tables: usize,
     /// Tables per level (index = level), all keyspaces.
     pub tables_per_level: Vec<usize>,
-    /// Compactions run.
+    /// Compactions run (rewrites).
     pub compactions: u64,
+    /// Compactions that moved tables down without rewriting them.
+    pub trivial_moves: u64,
     /// Bytes the user wrote (keys and values).
     pub user_bytes: u64,
     /// Bytes written by flushes.
@@ -547,6 +550,7 @@ impl Db {
                 per
             },
             compactions: self.inner.stats.compactions.load(Ordering::Relaxed),
+            trivial_moves: self.inner.stats.trivial_moves.load(Ordering::Relaxed),
             user_bytes: self.inner.stats.user_bytes.load(Ordering::Relaxed),
             flush_bytes: self.inner.stats.flush_bytes.load(Ordering::Relaxed),
             compaction_write_bytes: self

@@ -25,7 +25,7 @@ fn opts(memtable_bytes: usize) -> DbOptions {
         cache_bytes: 1 << 20,
         // Small levels and outputs, so the model tests reach deep levels and split outputs.
         l0_compaction_trigger: 2,
-        level1_bytes: 512,
+        level1_bytes: 128,
         level_ratio: 2,
         target_file_bytes: 256,
         wal: WalOptions {
@@ -689,4 +689,31 @@ fn a_dropped_keyspace_is_gone_with_its_files_and_its_id_is_not_reused() {
     let db = open(&crashed, 2 << 10);
     assert_eq!(db.get(c, b"unflushed").unwrap(), None);
     assert_eq!(db.keyspace("b"), Some(c));
+}
+
+#[test]
+fn a_sequential_load_moves_tables_down_without_rewriting_them() {
+    let fs = SimFs::new();
+    let db = open(&fs, 2 << 10);
+    for i in 0..2_000u32 {
+        db.put(DEFAULT_KEYSPACE, format!("k{i:06}").as_bytes(), &[1; 20])
+            .unwrap();
+    }
+    db.flush().unwrap();
+    db.wait_for_compactions().unwrap();
+    let stats = db.stats();
+    assert!(stats.trivial_moves > 0, "{stats:?}");
+    assert_eq!(stats.compaction_write_bytes, 0, "{stats:?}");
+    assert!(
+        stats.tables_per_level[0] < 2,
+        "L0 at its trigger: {stats:?}"
+    );
+    drop(db);
+    let db = open(&fs, 2 << 10);
+    for i in (0..2_000u32).step_by(97) {
+        assert!(db
+            .get(DEFAULT_KEYSPACE, format!("k{i:06}").as_bytes())
+            .unwrap()
+            .is_some());
+    }
 }
