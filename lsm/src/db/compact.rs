@@ -290,6 +290,7 @@ impl Inner {
             level = job.output_level,
             "trivial move"
         );
+        self.update_pressure();
         self.compact_cv.notify_all();
         self.flush_cv.notify_all();
         Ok(())
@@ -467,6 +468,7 @@ impl Inner {
             written,
             "compaction done"
         );
+        self.update_pressure();
         self.compact_cv.notify_all();
         self.flush_cv.notify_all();
         Ok(())

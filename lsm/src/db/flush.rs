@@ -37,6 +37,7 @@ impl Inner {
             }
         };
         lock(&self.flush_queue).push_back(Arc::new(set));
+        self.update_pressure();
         self.flush_cv.notify_all();
         Ok(())
     }
@@ -144,6 +145,7 @@ impl Inner {
         }
         drop(manifest);
         self.wal.release(end_lsn);
+        self.update_pressure();
         self.compact_cv.notify_all();
         Ok(())
     }
@@ -169,6 +171,7 @@ impl Inner {
                 return;
             }
             lock(&self.flush_queue).pop_front();
+            self.update_pressure();
             self.flush_cv.notify_all();
         }
     }

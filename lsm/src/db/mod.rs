@@ -27,6 +27,7 @@ mod live;
 mod publish;
 mod recover;
 mod snapshots;
+mod stall;
 
 pub use checkpoint::CheckpointInfo;
 pub use compact::{CompactionDecision, CompactionFilter};
@@ -77,8 +78,12 @@ pub struct DbOptions {
     pub wal: WalOptions,
     /// L0 tables that trigger a compaction into L1.
     pub l0_compaction_trigger: usize,
+    /// L0 tables from which writes are paced (`delayed_write_rate`, slower as L0 grows).
+    pub l0_slowdown_writes: usize,
     /// L0 tables at which memtable rotation (and so writes) waits for compaction.
     pub l0_stop_writes: usize,
+    /// Bytes/s all writers together may write while slowed down.
+    pub delayed_write_rate: u64,
     /// Target size of L1.
     pub level1_bytes: u64,
     /// Each level's target is this many times the previous one's.
@@ -100,7 +105,9 @@ impl Default for DbOptions {
             cache_bytes: 256 << 20,
             wal: WalOptions::default(),
             l0_compaction_trigger: 4,
+            l0_slowdown_writes: 12,
             l0_stop_writes: 20,
+            delayed_write_rate: 16 << 20,
             level1_bytes: 256 << 20,
             level_ratio: 10,
             target_file_bytes: 64 << 20,
@@ -155,6 +162,8 @@ pub(crate) struct EngineStats {
     pub(crate) flush_bytes: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) trivial_moves: AtomicU64,
+    pub(crate) delayed_writes: AtomicU64,
+    pub(crate) delay_micros: AtomicU64,
     pub(crate) compaction_read_bytes: AtomicU64,
     pub(crate) compaction_write_bytes: AtomicU64,
 }
@@ -201,6 +210,10 @@ struct Inner {
     compact_cv: Condvar,
     /// Whether a compaction is running (picks happen under it).
     compact_lock: Mutex<bool>,
+    /// L0 tables (high half) and pending immutable sets (low half), for write pacing.
+    pressure: AtomicU64,
+    /// When the next paced write may go.
+    throttle_next: Mutex<std::time::Instant>,
     stats: EngineStats,
 }
 
@@ -223,6 +236,10 @@ pub struct DbStats {
     pub compactions: u64,
     /// Compactions that moved tables down without rewriting them.
     pub trivial_moves: u64,
+    /// Writes paced because compaction was behind, and the time they slept.
+    pub delayed_writes: u64,
+    /// Microseconds writers slept while paced.
+    pub delay_micros: u64,
     /// Bytes the user wrote (keys and values).
     pub user_bytes: u64,
     /// Bytes written by flushes.
@@ -333,6 +350,7 @@ impl Db {
                 });
             }
         }
+        inner.throttle(batch.payload_bytes());
         let (first, last, handle, end_lsn, record_len) = {
             let mut ws = lock(&inner.write_lock);
             inner.check_poison()?;
@@ -551,6 +569,8 @@ impl Db {
             },
             compactions: self.inner.stats.compactions.load(Ordering::Relaxed),
             trivial_moves: self.inner.stats.trivial_moves.load(Ordering::Relaxed),
+            delayed_writes: self.inner.stats.delayed_writes.load(Ordering::Relaxed),
+            delay_micros: self.inner.stats.delay_micros.load(Ordering::Relaxed),
             user_bytes: self.inner.stats.user_bytes.load(Ordering::Relaxed),
             flush_bytes: self.inner.stats.flush_bytes.load(Ordering::Relaxed),
             compaction_write_bytes: self
@@ -635,6 +655,8 @@ impl Db {
             snapshots: Arc::new(SnapshotList::default()),
             compact_cv: Condvar::new(),
             compact_lock: Mutex::new(false),
+            pressure: AtomicU64::new(0),
+            throttle_next: Mutex::new(std::time::Instant::now()),
             stats: EngineStats::default(),
         });
         Db::from_inner(inner)
