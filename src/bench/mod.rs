@@ -2,6 +2,9 @@
 //!
 //! Results are printed as text or, with `--json`, one JSON object per result line.
 
+#[cfg(feature = "bench-compare")]
+mod compare;
+mod engine;
 mod report;
 mod storage;
 mod wal;

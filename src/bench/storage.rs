@@ -2,25 +2,22 @@
 //!
 //! Keys are `--key-size` zero-padded decimal numbers in `[0, --num)`; values are half random,
 //! half repeated bytes (compressible about 2:1, like db_bench's default). Every operation is
-//! timed; results report ops/s, MB/s (key + value bytes), p50/p99 latency, and for the Orbit
-//! engine SST write amplification ((flushed + compacted bytes) / user bytes), space
-//! amplification (table bytes / live key+value bytes) and block-cache hit rate.
+//! timed; results report ops/s, MB/s (key + value bytes), p50/p99 latency, and for engines
+//! that count them (Orbit's) SST write amplification ((flushed + compacted bytes) / user
+//! bytes), space amplification (table bytes / live key+value bytes) and block-cache hit rate.
+//! The engine is `--engine` (`engine.rs`).
 
-use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use orbit_env::{FileSystem, RealFs};
-use orbit_lsm::{Db, DbOptions, Direction, WriteBatch, DEFAULT_KEYSPACE};
-use orbit_wal::WalOptions;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+use super::engine::{self, Engine, EngineCounters};
 use super::report::{histogram, print, record, Line};
 use crate::cli::BenchArgs;
 
@@ -38,7 +35,7 @@ pub const WORKLOADS: &[&str] = &[
 
 struct Bench<'a> {
     args: &'a BenchArgs,
-    db: Arc<Db>,
+    db: &'a dyn Engine,
     loaded: bool,
 }
 
@@ -69,20 +66,16 @@ impl<'a> Bench<'a> {
         rng: &mut StdRng,
         hist: &mut Histogram<u64>,
     ) -> anyhow::Result<u64> {
-        let mut batch = WriteBatch::new();
+        let mut batch = Vec::with_capacity(self.args.batch.max(1));
         let mut ops = 0;
         for k in keys {
-            batch.put(
-                DEFAULT_KEYSPACE,
-                &key(self.args, k),
-                &value(rng, self.args.value_size),
-            );
+            batch.push((key(self.args, k), value(rng, self.args.value_size)));
             if batch.len() >= self.args.batch.max(1) {
                 let t = Instant::now();
                 self.db.write(&batch)?;
                 record(hist, t.elapsed());
                 ops += batch.len() as u64;
-                batch = WriteBatch::new();
+                batch.clear();
             }
         }
         if !batch.is_empty() {
@@ -176,7 +169,7 @@ impl<'a> Bench<'a> {
             if missing {
                 k.push(b'.');
             }
-            Ok(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some())
+            self.db.get(&k)
         })
     }
 
@@ -232,20 +225,7 @@ impl<'a> Bench<'a> {
             "seekrandom" => {
                 self.ensure_loaded()?;
                 self.parallel(|t, rng| {
-                    self.timed_random_ops(t, rng, |k, _| {
-                        let snap = self.db.snapshot();
-                        let range = (Bound::Included(k), Bound::Unbounded);
-                        let mut n = 0;
-                        for kv in self
-                            .db
-                            .iter(DEFAULT_KEYSPACE, range, Direction::Forward, &snap)?
-                            .take(10)
-                        {
-                            kv?;
-                            n += 1;
-                        }
-                        Ok(n > 0)
-                    })
+                    self.timed_random_ops(t, rng, |k, _| Ok(self.db.seek(&k, 10)? > 0))
                 })
             }
             "readwhilewriting" => {
@@ -256,11 +236,8 @@ impl<'a> Bench<'a> {
                         let mut rng = StdRng::seed_from_u64(99);
                         while !stop.load(Ordering::Relaxed) {
                             let k = key(self.args, rng.random_range(0..num));
-                            self.db.put(
-                                DEFAULT_KEYSPACE,
-                                &k,
-                                &value(&mut rng, self.args.value_size),
-                            )?;
+                            self.db
+                                .write(&[(k, value(&mut rng, self.args.value_size))])?;
                         }
                         Ok(())
                     });
@@ -277,11 +254,10 @@ impl<'a> Bench<'a> {
                 self.parallel(|t, rng| {
                     self.timed_random_ops(t, rng, |k, rng| {
                         if rng.random_range(0..10) == 0 {
-                            self.db
-                                .put(DEFAULT_KEYSPACE, &k, &value(rng, self.args.value_size))?;
+                            self.db.write(&[(k, value(rng, self.args.value_size))])?;
                             Ok(false)
                         } else {
-                            Ok(self.db.get(DEFAULT_KEYSPACE, &k)?.is_some())
+                            self.db.get(&k)
                         }
                     })
                 })
@@ -292,69 +268,61 @@ impl<'a> Bench<'a> {
 }
 
 pub fn run(args: &BenchArgs, workloads: &[&str]) -> anyhow::Result<()> {
-    if args.engine != "orbit" {
-        anyhow::bail!(
-            "engine \"{}\" is not built in: comparison engines (rocksdb, fjall) need the bench-compare feature, not implemented yet",
-            args.engine
-        );
-    }
-    let fs: Arc<dyn FileSystem> = RealFs::shared();
-    let dir: PathBuf = args
-        .data_dir
-        .join(format!("db-bench-{}", std::process::id()));
+    let dir: PathBuf =
+        args.data_dir
+            .join(format!("db-bench-{}-{}", args.engine, std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    let opts = DbOptions {
-        cache_bytes: args.cache_bytes,
-        wal: WalOptions {
-            sync_mode: args.sync.mode(1000),
-            ..WalOptions::default()
-        },
-        ..DbOptions::default()
-    };
-    let db = Arc::new(Db::open(fs, &dir, opts).context("cannot open the benchmark database")?);
-    let mut bench = Bench {
-        args,
-        db: Arc::clone(&db),
-        loaded: false,
-    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let result = (|| -> anyhow::Result<()> {
+        let db = engine::open(args, &dir).context("cannot open the benchmark database")?;
+        let mut bench = Bench {
+            args,
+            db: db.as_ref(),
+            loaded: false,
+        };
         for w in workloads {
-            let before = db.stats();
+            let before = db.counters();
             let (part, elapsed) = bench.run(w)?;
-            let after = db.stats();
-            report(args, w, &part, elapsed, &before, &after, &dir)?;
+            let after = db.counters();
+            report(args, db.name(), w, &part, elapsed, before, after, &dir)?;
         }
         Ok(())
     })();
-    drop(bench);
-    if let Ok(db) = Arc::try_unwrap(db) {
-        db.close()?;
-    }
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
+/// Bytes of the engine's table files under `dir` (recursively; logs and metadata excluded).
+fn table_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match e.metadata() {
+                Ok(m) if m.is_dir() => table_bytes(&e.path()),
+                // Orbit and RocksDB tables end in .sst; fjall's segments are bare numbers.
+                Ok(m) if name.ends_with(".sst") || name.bytes().all(|b| b.is_ascii_digit()) => {
+                    m.len()
+                }
+                _ => 0,
+            }
         })
-        .unwrap_or(0)
+        .sum()
 }
 
+#[allow(clippy::too_many_arguments)] // one result line's inputs
 fn report(
     args: &BenchArgs,
+    engine: &str,
     workload: &str,
     part: &Part,
     elapsed: Duration,
-    before: &orbit_lsm::DbStats,
-    after: &orbit_lsm::DbStats,
+    before: Option<EngineCounters>,
+    after: Option<EngineCounters>,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -364,23 +332,21 @@ fn report(
         part.hist.value_at_quantile(0.5),
         part.hist.value_at_quantile(0.99),
     );
-    let written = (after.flush_bytes + after.compaction_write_bytes) as f64;
-    let w_amp = written / after.user_bytes.max(1) as f64;
     let live = args.num as f64 * (args.key_size + args.value_size) as f64;
-    let space_amp = dir_bytes(dir) as f64 / live.max(1.0);
-    let lookups = (after.cache.hits + after.cache.misses)
-        .saturating_sub(before.cache.hits + before.cache.misses);
-    let hits = after.cache.hits.saturating_sub(before.cache.hits);
-    let hit_rate = if lookups == 0 {
-        0.0
-    } else {
-        hits as f64 / lookups as f64
-    };
+    let space_amp = table_bytes(dir) as f64 / live.max(1.0);
+    let counted = before.zip(after).map(|(before, after)| {
+        let w_amp = after.table_bytes_written as f64 / after.user_bytes.max(1) as f64;
+        let lookups = (after.cache_hits + after.cache_misses)
+            .saturating_sub(before.cache_hits + before.cache_misses);
+        let hits = after.cache_hits.saturating_sub(before.cache_hits);
+        let hit_rate = hits as f64 / lookups.max(1) as f64;
+        (w_amp, hit_rate, after.tables_per_level)
+    });
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
     let line = Line {
         fields: vec![
             ("workload", json!(workload)),
-            ("engine", json!("orbit")),
+            ("engine", json!(engine)),
             ("num", json!(args.num)),
             ("threads", json!(args.threads)),
             ("batch", json!(args.batch)),
@@ -392,16 +358,29 @@ fn report(
             ("mb_per_sec", json!(round(mb))),
             ("p50_us", json!(p50)),
             ("p99_us", json!(p99)),
-            ("write_amp", json!(round(w_amp))),
             ("space_amp", json!(round(space_amp))),
-            ("cache_hit_rate", json!(round(hit_rate))),
-            ("tables_per_level", json!(after.tables_per_level)),
+            (
+                "write_amp",
+                json!(counted.as_ref().map(|c| round(c.0))),
+            ),
+            (
+                "cache_hit_rate",
+                json!(counted.as_ref().map(|c| round(c.1))),
+            ),
+            (
+                "tables_per_level",
+                json!(counted.as_ref().map(|c| c.2.clone())),
+            ),
         ],
         text: format!(
-            "{workload:<16} orbit : {ops:>10.0} ops/s {mb:>8.2} MB/s  p50 {p50:>6} us  p99 {p99:>6} us  found {}/{}  w-amp {w_amp:.2}  space-amp {space_amp:.2}  cache hit {:.1}%",
+            "{workload:<16} {engine:<7}: {ops:>10.0} ops/s {mb:>8.2} MB/s  p50 {p50:>6} us  p99 {p99:>6} us  found {}/{}  space-amp {space_amp:.2}{}",
             part.found,
             part.ops,
-            hit_rate * 100.0
+            counted.as_ref().map_or(String::new(), |c| format!(
+                "  w-amp {:.2}  cache hit {:.1}%",
+                c.0,
+                c.1 * 100.0
+            )),
         ),
     };
     print(&line, args.json)?;

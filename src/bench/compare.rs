@@ -1,0 +1,159 @@
+//! Comparison engines for `orbit bench` (feature `bench-compare`): RocksDB through the
+//! `rocksdb` crate linked against Debian's librocksdb (7.8.3; `.cargo/config.toml` points the
+//! build at it, so RocksDB is never compiled here), and fjall, the leading pure-Rust LSM.
+//!
+//! Both get what Orbit gets: a 64 MiB write buffer, a block cache of `--cache-bytes`, 10-bit
+//! bloom filters, 4 KiB blocks, and `--sync sync` as an fdatasync of the log before each write
+//! is acknowledged (RocksDB: `WriteOptions::sync`; fjall: `PersistMode::SyncData` on the
+//! batch). Compression: zstd for RocksDB, as for Orbit; fjall offers only LZ4 (its default).
+//! `--sync periodic` and `none` are both unsynced writes for the comparison engines (RocksDB
+//! and fjall have no periodic mode of their own).
+
+use std::path::Path;
+
+use fjall::config::{BloomConstructionPolicy, FilterPolicy, FilterPolicyEntry};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::engine::{Engine, EngineCounters};
+use crate::cli::{BenchArgs, SyncKind};
+
+const WRITE_BUFFER: usize = 64 << 20;
+
+/// RocksDB.
+pub struct Rocks {
+    db: rocksdb::DB,
+    sync: bool,
+}
+
+impl Rocks {
+    pub fn open(args: &BenchArgs, dir: &Path) -> anyhow::Result<Rocks> {
+        let cache = rocksdb::Cache::new_lru_cache(args.cache_bytes)?;
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_block_size(4096);
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.set_write_buffer_size(WRITE_BUFFER);
+        o.set_compression_type(rocksdb::DBCompressionType::Zstd);
+        o.set_block_based_table_factory(&table);
+        o.increase_parallelism(2);
+        Ok(Rocks {
+            db: rocksdb::DB::open(&o, dir)?,
+            sync: args.sync == SyncKind::Sync,
+        })
+    }
+}
+
+impl Engine for Rocks {
+    fn name(&self) -> &'static str {
+        "rocksdb"
+    }
+
+    fn write(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(self.sync);
+        if let [(k, v)] = pairs {
+            self.db.put_opt(k, v, &w)?;
+        } else {
+            let mut b = rocksdb::WriteBatch::default();
+            for (k, v) in pairs {
+                b.put(k, v);
+            }
+            self.db.write_opt(b, &w)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
+        Ok(self.db.get_pinned(key)?.is_some())
+    }
+
+    fn seek(&self, key: &[u8], n: usize) -> anyhow::Result<usize> {
+        let mut it = self.db.raw_iterator();
+        it.seek(key);
+        let mut found = 0;
+        while found < n && it.valid() {
+            found += 1;
+            it.next();
+        }
+        it.status()?;
+        Ok(found)
+    }
+
+    fn counters(&self) -> Option<EngineCounters> {
+        None
+    }
+}
+
+/// fjall.
+pub struct Fjall {
+    db: Database,
+    ks: Keyspace,
+    sync: bool,
+}
+
+impl Fjall {
+    pub fn open(args: &BenchArgs, dir: &Path) -> anyhow::Result<Fjall> {
+        let db = Database::builder(dir)
+            .cache_size(args.cache_bytes as u64)
+            .open()?;
+        let ks = db.keyspace("bench", || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(WRITE_BUFFER as u64)
+                .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+                    BloomConstructionPolicy::BitsPerKey(10.0),
+                )))
+        })?;
+        Ok(Fjall {
+            db,
+            ks,
+            sync: args.sync == SyncKind::Sync,
+        })
+    }
+}
+
+impl Engine for Fjall {
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+
+    fn write(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        if let [(k, v)] = pairs {
+            // fjall's single-key path: a journal append, then a sync if asked.
+            self.ks.insert(k.as_slice(), v.as_slice())?;
+            if self.sync {
+                self.db.persist(PersistMode::SyncData)?;
+            }
+            return Ok(());
+        }
+        let mode = if self.sync {
+            PersistMode::SyncData
+        } else {
+            PersistMode::Buffer
+        };
+        let mut b = self.db.batch().durability(Some(mode));
+        for (k, v) in pairs {
+            b.insert(&self.ks, k.as_slice(), v.as_slice());
+        }
+        b.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
+        Ok(self.ks.get(key)?.is_some())
+    }
+
+    fn seek(&self, key: &[u8], n: usize) -> anyhow::Result<usize> {
+        let mut found = 0;
+        for g in self.ks.range(key..).take(n) {
+            g.into_inner()?;
+            found += 1;
+        }
+        Ok(found)
+    }
+
+    fn counters(&self) -> Option<EngineCounters> {
+        None
+    }
+}
