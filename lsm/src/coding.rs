@@ -12,7 +12,14 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Decodes a varint at the start of `b`: `(value, bytes used)`, or `None` if truncated or
 /// longer than ten bytes.
+#[inline]
 pub fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    // Block entries' lengths are almost always one byte.
+    match b.first() {
+        Some(&b0) if b0 < 0x80 => return Some((u64::from(b0), 1)),
+        None => return None,
+        _ => {}
+    }
     let mut v = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;

@@ -21,17 +21,88 @@ use crate::range_del::{Fragments, RangeTombstone};
 /// Per-entry bookkeeping charged on top of key and value bytes (skiplist node, pointers).
 const ENTRY_OVERHEAD: usize = 64;
 
-/// An internal key ordered by `key::compare`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InternalKey(pub Vec<u8>);
+/// User keys up to this long live inside the skiplist node.
+const INLINE: usize = 30;
 
-impl Ord for InternalKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(&self.0, &other.0)
+/// A user key's bytes: inline when short, so a skiplist search compares without chasing a
+/// pointer per node (the search is most of a write's time).
+#[derive(Debug, Clone)]
+enum UserBytes {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl UserBytes {
+    fn new(b: &[u8]) -> UserBytes {
+        let mut buf = [0u8; INLINE];
+        match (u8::try_from(b.len()), buf.get_mut(..b.len())) {
+            (Ok(len), Some(dst)) => {
+                dst.copy_from_slice(b);
+                UserBytes::Inline { len, buf }
+            }
+            _ => UserBytes::Heap(b.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            UserBytes::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            UserBytes::Heap(b) => b,
+        }
     }
 }
 
-impl PartialOrd for InternalKey {
+/// An internal key as the memtable stores it: user key and trailer apart, ordered like
+/// `key::compare` (user key ascending, trailer descending).
+#[derive(Debug, Clone)]
+struct MemKey {
+    user: UserBytes,
+    trailer: u64,
+}
+
+impl MemKey {
+    fn new(user: &[u8], trailer: u64) -> MemKey {
+        MemKey {
+            user: UserBytes::new(user),
+            trailer,
+        }
+    }
+
+    /// From an encoded internal key (a malformed one sorts before every version of itself).
+    fn from_internal(ikey: &[u8]) -> MemKey {
+        match key::split(ikey) {
+            Some((user, seq, kind)) => MemKey::new(user, key::trailer(seq, kind)),
+            None => MemKey::new(ikey, u64::MAX),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let user = self.user.as_slice();
+        let mut k = Vec::with_capacity(user.len() + key::TRAILER_LEN);
+        k.extend_from_slice(user);
+        k.extend_from_slice(&self.trailer.to_le_bytes());
+        k
+    }
+}
+
+impl PartialEq for MemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for MemKey {}
+
+impl Ord for MemKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.user
+            .as_slice()
+            .cmp(other.user.as_slice())
+            .then_with(|| other.trailer.cmp(&self.trailer))
+    }
+}
+
+impl PartialOrd for MemKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -40,7 +111,7 @@ impl PartialOrd for InternalKey {
 /// A memtable.
 #[derive(Debug, Default)]
 pub struct Memtable {
-    map: SkipMap<InternalKey, Vec<u8>>,
+    map: SkipMap<MemKey, Vec<u8>>,
     size: AtomicUsize,
     /// Whether `range_dels` holds anything (spares point reads the lock).
     has_range_dels: AtomicBool,
@@ -72,12 +143,14 @@ impl Memtable {
             self.has_range_dels.store(true, AtomicOrdering::Release);
             return;
         }
-        let ikey = key::internal_key(user_key, seq, kind as u8);
         self.size.fetch_add(
-            ikey.len() + value.len() + ENTRY_OVERHEAD,
+            user_key.len() + key::TRAILER_LEN + value.len() + ENTRY_OVERHEAD,
             AtomicOrdering::Relaxed,
         );
-        self.map.insert(InternalKey(ikey), value.to_vec());
+        self.map.insert(
+            MemKey::new(user_key, key::trailer(seq, kind as u8)),
+            value.to_vec(),
+        );
     }
 
     /// Bytes charged so far (keys, values and overhead).
@@ -116,66 +189,67 @@ impl Memtable {
     /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one: its
     /// sequence number, kind and value.
     pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
-        let seek = InternalKey(key::internal_key(user_key, snapshot, ValueKind::SEEK));
+        let seek = MemKey::new(user_key, key::trailer(snapshot, ValueKind::SEEK));
         let entry = self.map.lower_bound(Bound::Included(&seek))?;
-        let (user, seq, kind) = key::split(&entry.key().0)?;
-        if user != user_key {
+        let found = entry.key();
+        if found.user.as_slice() != user_key {
             return None;
         }
-        Some((seq, ValueKind::from_u8(kind)?, entry.value().clone()))
+        let kind = ValueKind::from_u8((found.trailer & 0xff) as u8)?;
+        Some((found.trailer >> 8, kind, entry.value().clone()))
     }
 
     /// Every entry in internal-key order (what a flush writes).
     pub fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         self.map
             .iter()
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// The first entry whose internal key is `>= target`.
     pub fn at_or_after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = InternalKey(target.to_vec());
+        let t = MemKey::from_internal(target);
         self.map
             .lower_bound(Bound::Included(&t))
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// The first entry whose internal key is `> target`.
     pub fn after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = InternalKey(target.to_vec());
+        let t = MemKey::from_internal(target);
         self.map
             .lower_bound(Bound::Excluded(&t))
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// The last entry whose internal key is `< target`.
     pub fn before(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = InternalKey(target.to_vec());
+        let t = MemKey::from_internal(target);
         self.map
             .upper_bound(Bound::Excluded(&t))
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// The first entry.
     pub fn first(&self) -> Option<(Vec<u8>, Vec<u8>)> {
         self.map
             .front()
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// The last entry.
     pub fn last(&self) -> Option<(Vec<u8>, Vec<u8>)> {
         self.map
             .back()
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 
     /// Entries from the first internal key `>= from`, in order.
     pub fn entries_from(&self, from: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let start = InternalKey(from.to_vec());
+        let start = MemKey::from_internal(from);
         self.map
             .range((Bound::Included(start), Bound::Unbounded))
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| (e.key().encode(), e.value().clone()))
     }
 }
 
@@ -216,6 +290,21 @@ mod tests {
             let keys: Vec<Vec<u8>> = m.entries().map(|(k, _)| k).collect();
             prop_assert!(keys.windows(2).all(|w| key::compare(&w[0], &w[1]) == Ordering::Less));
             prop_assert_eq!(keys.len(), ops.len());
+        }
+    }
+
+    proptest! {
+        /// The node keys order exactly like encoded internal keys, short (inline) or long.
+        #[test]
+        fn node_keys_order_like_internal_keys(
+            a in proptest::collection::vec(0u8..3, 0..40),
+            b in proptest::collection::vec(0u8..3, 0..40),
+            ta in any::<u64>(),
+            tb in any::<u64>(),
+        ) {
+            let (ka, kb) = (MemKey::new(&a, ta), MemKey::new(&b, tb));
+            prop_assert_eq!(ka.cmp(&kb), key::compare(&ka.encode(), &kb.encode()));
+            prop_assert_eq!(MemKey::from_internal(&ka.encode()).cmp(&ka), Ordering::Equal);
         }
     }
 
