@@ -36,7 +36,7 @@ pub mod sst;
 pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use db::{
     CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions, DbStats,
-    Direction, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN,
+    Direction, PendingWrite, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN,
 };
 pub use error::{Error, Result};
 pub use memtable::Memtable;

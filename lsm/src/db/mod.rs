@@ -24,6 +24,7 @@ mod flush;
 mod iter;
 mod keyspaces;
 mod live;
+mod pending;
 mod publish;
 mod recover;
 mod snapshots;
@@ -33,6 +34,8 @@ pub use checkpoint::CheckpointInfo;
 pub use compact::{CompactionDecision, CompactionFilter};
 pub use iter::{DbIter, Direction};
 pub(crate) use live::LiveTable;
+use pending::Pending;
+pub use pending::PendingWrite;
 pub use snapshots::Snapshot;
 use snapshots::SnapshotList;
 
@@ -333,11 +336,16 @@ impl Db {
     /// Applies `batch` atomically; returns once it is durable (per the WAL's sync mode) and
     /// visible.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        self.write_pending(batch)?.wait().map(|_| ())
+    }
+
+    /// Starts applying `batch`: it gets its sequence numbers, is queued on the WAL and
+    /// inserted into the memtables, in the order of calls. It becomes durable and visible when
+    /// the returned [`PendingWrite`] is waited for or awaited (this is how a commit pipeline
+    /// orders commits under its own lock without holding it across the fsync).
+    pub fn write_pending(&self, batch: &WriteBatch) -> Result<PendingWrite> {
         let inner = &self.inner;
         inner.check_poison()?;
-        if batch.is_empty() {
-            return Ok(());
-        }
         for op in batch.ops() {
             let len = match op.kind {
                 ValueKind::RangeDelete => op.key.len().max(op.value.len()),
@@ -350,52 +358,49 @@ impl Db {
                 });
             }
         }
+        if batch.is_empty() {
+            return Ok(PendingWrite {
+                inner: Arc::clone(inner),
+                state: None,
+            });
+        }
         inner.throttle(batch.payload_bytes());
-        let (first, last, handle, end_lsn, record_len) = {
-            let mut ws = lock(&inner.write_lock);
-            inner.check_poison()?;
-            if inner.memtable_bytes() >= inner.opts.memtable_bytes {
-                inner.rotate(&ws)?;
-            }
-            let first = ws.next_seq;
-            let last = first + batch.len() as u64 - 1;
-            let record = batch.encode(first);
-            let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
-            let trees = inner.trees();
-            for op in batch.ops() {
-                if !trees.keyspaces.contains_key(&op.keyspace) {
-                    return Err(Error::UnknownKeyspace(op.keyspace));
-                }
-            }
-            let handle = inner.wal.append(record)?;
-            for (i, op) in batch.ops().iter().enumerate() {
-                if let Some(tree) = trees.keyspaces.get(&op.keyspace) {
-                    tree.mem
-                        .insert(&op.key, first + i as u64, op.kind, &op.value);
-                }
-            }
-            let end_lsn = Arc::clone(&trees.end_lsn);
-            drop(trees);
-            ws.next_seq = last + 1;
-            (first, last, handle, end_lsn, record_len)
-        };
-        match handle.wait() {
-            Ok(lsn) => {
-                inner
-                    .stats
-                    .user_bytes
-                    .fetch_add(batch.payload_bytes() as u64, Ordering::Relaxed);
-                end_lsn.fetch_max(lsn + record_len, Ordering::AcqRel);
-                inner.publisher.done(first, last);
-                Ok(())
-            }
-            Err(e) => {
-                // Its entries are in a memtable under sequence numbers that can never be
-                // published: nothing after them may become visible either.
-                inner.poison(format!("wal write failed: {e}"));
-                Err(e.into())
+        let mut ws = lock(&inner.write_lock);
+        inner.check_poison()?;
+        if inner.memtable_bytes() >= inner.opts.memtable_bytes {
+            inner.rotate(&ws)?;
+        }
+        let first = ws.next_seq;
+        let last = first + batch.len() as u64 - 1;
+        let record = batch.encode(first);
+        let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
+        let trees = inner.trees();
+        for op in batch.ops() {
+            if !trees.keyspaces.contains_key(&op.keyspace) {
+                return Err(Error::UnknownKeyspace(op.keyspace));
             }
         }
+        let handle = inner.wal.append(record)?;
+        for (i, op) in batch.ops().iter().enumerate() {
+            if let Some(tree) = trees.keyspaces.get(&op.keyspace) {
+                tree.mem
+                    .insert(&op.key, first + i as u64, op.kind, &op.value);
+            }
+        }
+        let end_lsn = Arc::clone(&trees.end_lsn);
+        drop(trees);
+        ws.next_seq = last + 1;
+        Ok(PendingWrite {
+            inner: Arc::clone(inner),
+            state: Some(Pending {
+                first,
+                last,
+                handle,
+                end_lsn,
+                record_len,
+                user_bytes: batch.payload_bytes() as u64,
+            }),
+        })
     }
 
     /// Sets `key` to `value`.

@@ -803,8 +803,12 @@ fn a_flipped_bit_in_a_table_is_an_error_not_wrong_data() {
     o.cache_bytes = 0;
     let db = Db::open(fs.shared(), DIR, o.clone()).unwrap();
     for k in 0..200u32 {
-        db.put(DEFAULT_KEYSPACE, format!("k{k:04}").as_bytes(), &[k as u8; 40])
-            .unwrap();
+        db.put(
+            DEFAULT_KEYSPACE,
+            format!("k{k:04}").as_bytes(),
+            &[k as u8; 40],
+        )
+        .unwrap();
     }
     db.flush().unwrap();
     drop(db);
