@@ -418,6 +418,25 @@ impl Db {
         self.write(WriteBatch::new().delete_range(keyspace, start, end))
     }
 
+    /// The sequence number readers see now (every write up to it is visible).
+    pub fn visible_seq(&self) -> u64 {
+        self.inner.publisher.visible()
+    }
+
+    /// Waits until every write up to `seq` is visible (fails if the database is poisoned
+    /// meanwhile: the write holding it back will never be published).
+    pub fn wait_visible(&self, seq: u64) -> Result<()> {
+        let inner = &self.inner;
+        if inner
+            .publisher
+            .wait_visible(seq, || inner.poisoned.load(Ordering::SeqCst))
+        {
+            Ok(())
+        } else {
+            inner.check_poison()
+        }
+    }
+
     /// A snapshot of everything visible now. Compaction keeps what it reads until it drops.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(self.inner.publisher.visible(), &self.inner.snapshots)

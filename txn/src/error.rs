@@ -1,0 +1,41 @@
+//! Errors of the transaction layer, each with the PostgreSQL SQLSTATE an SQL front end reports.
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error of a transaction or of the store under it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The storage engine failed (I/O, corruption, poisoned after a failed write).
+    #[error(transparent)]
+    Lsm(#[from] orbit_lsm::Error),
+    /// The transaction cannot commit without breaking its isolation level; retry it.
+    #[error("could not serialize access due to {0}")]
+    SerializationFailure(&'static str),
+    /// The transaction already committed or rolled back.
+    #[error("transaction is already {0}")]
+    Finished(&'static str),
+    /// `rollback_to` or `release` named a savepoint that does not exist.
+    #[error("savepoint \"{0}\" does not exist")]
+    NoSuchSavepoint(String),
+}
+
+impl Error {
+    /// The PostgreSQL SQLSTATE for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Error::SerializationFailure(_) => "40001",
+            Error::Finished(_) => "25000",
+            Error::NoSuchSavepoint(_) => "3B001",
+            Error::Lsm(orbit_lsm::Error::KeyTooLarge { .. }) => "54000",
+            Error::Lsm(orbit_lsm::Error::UnknownKeyspace(_)) => "42P01",
+            Error::Lsm(orbit_lsm::Error::Corruption { .. }) => "XX001",
+            Error::Lsm(_) => "58030",
+        }
+    }
+
+    /// Whether retrying the whole transaction may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::SerializationFailure(_))
+    }
+}

@@ -1,0 +1,269 @@
+//! The oracle: what recent commits wrote, so a committing transaction can check that nothing
+//! it depends on changed after its snapshot (optimistic validation, "first committer wins").
+//!
+//! Every commit records its write set (keys and deleted ranges) under its commit sequence
+//! number, while any transaction that might have to check against it is open: a commit is
+//! dropped once its sequence number is at or below both the oldest open transaction's snapshot
+//! and the visible sequence number (no later transaction can have a snapshot before it).
+//!
+//! The commit critical section is short and never holds the lock across an fsync: validate,
+//! submit to the commit log (which orders the batch and queues it for group commit), record,
+//! release; the transaction then waits for durability outside. Submissions are therefore
+//! ordered like the recorded commits.
+//!
+//! Writes outside transactions (the single-key fast path) are recorded only while a
+//! transaction is open; otherwise the oracle remembers the highest such sequence number and a
+//! transaction starting later first waits for it to be visible, so its snapshot includes every
+//! write it was not told about.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use orbit_lsm::{KeyspaceId, PendingWrite};
+
+use crate::{Error, Result};
+
+/// A key in a keyspace.
+pub(crate) type Key = (KeyspaceId, Vec<u8>);
+
+/// What a transaction read or wrote, as conflict detection sees it.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Key(Key),
+    /// Keys of a keyspace within bounds (a scan, or a range delete `[start, end)`).
+    Range(KeyspaceId, Bound<Vec<u8>>, Bound<Vec<u8>>),
+}
+
+/// One thing to check: an item, whether it was read (else written or locked), and the
+/// snapshot it was read or written against: commits after it conflict.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub(crate) item: Item,
+    pub(crate) read: bool,
+    pub(crate) since: u64,
+}
+
+/// A deleted range `[start, end)` of a keyspace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DelRange {
+    pub(crate) keyspace: KeyspaceId,
+    pub(crate) start: Vec<u8>,
+    pub(crate) end: Vec<u8>,
+}
+
+struct Committed {
+    seq: u64,
+    /// Sorted.
+    keys: Vec<Key>,
+    ranges: Vec<DelRange>,
+}
+
+fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => k <= h.as_slice(),
+        Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+/// Whether `[start, end)` meets the bounds.
+fn overlaps(start: &[u8], end: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    if start >= end {
+        return false;
+    }
+    let starts_before_hi = match hi {
+        Bound::Included(h) => start <= h.as_slice(),
+        Bound::Excluded(h) => start < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let ends_after_lo = match lo {
+        Bound::Included(l) | Bound::Excluded(l) => end > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    starts_before_hi && ends_after_lo
+}
+
+impl Committed {
+    fn conflicts(&self, item: &Item) -> bool {
+        match item {
+            Item::Key(k) => {
+                self.keys.binary_search(k).is_ok()
+                    || self.ranges.iter().any(|r| {
+                        r.keyspace == k.0 && r.start.as_slice() <= k.1.as_slice() && k.1 < r.end
+                    })
+            }
+            Item::Range(ks, lo, hi) => {
+                let from = match lo {
+                    Bound::Included(l) | Bound::Excluded(l) => (*ks, l.clone()),
+                    Bound::Unbounded => (*ks, Vec::new()),
+                };
+                let first = self.keys.partition_point(|k| *k < from);
+                self.keys
+                    .get(first..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|k| k.0 == *ks)
+                    .take_while(|k| in_bounds(&k.1, &Bound::Unbounded, hi))
+                    .any(|k| in_bounds(&k.1, lo, hi))
+                    || self
+                        .ranges
+                        .iter()
+                        .any(|r| r.keyspace == *ks && overlaps(&r.start, &r.end, lo, hi))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Oldest first (ascending sequence numbers).
+    commits: VecDeque<Committed>,
+    /// Open transactions by registration sequence number.
+    active: BTreeMap<u64, usize>,
+    /// The highest sequence number written without being recorded.
+    unrecorded: u64,
+}
+
+impl State {
+    fn record(&mut self, seq: u64, mut keys: Vec<Key>, ranges: Vec<DelRange>) {
+        keys.sort();
+        keys.dedup();
+        self.commits.push_back(Committed { seq, keys, ranges });
+    }
+
+    fn gc(&mut self, visible: u64) {
+        let horizon = self
+            .active
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(u64::MAX)
+            .min(visible);
+        while self.commits.front().is_some_and(|c| c.seq <= horizon) {
+            self.commits.pop_front();
+        }
+    }
+}
+
+/// Conflict tracking for one database.
+#[derive(Default)]
+pub(crate) struct Oracle {
+    state: Mutex<State>,
+}
+
+impl Oracle {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers an open transaction whose reads start at or after `visible`; returns the
+    /// sequence number it is registered under and the one its snapshot must include.
+    pub(crate) fn begin(&self, visible: u64) -> (u64, u64) {
+        let mut st = self.lock();
+        *st.active.entry(visible).or_insert(0) += 1;
+        (visible, st.unrecorded)
+    }
+
+    /// Unregisters a transaction registered at `registered`.
+    pub(crate) fn end(&self, registered: u64, visible: u64) {
+        let mut st = self.lock();
+        if let Some(n) = st.active.get_mut(&registered) {
+            *n -= 1;
+            if *n == 0 {
+                st.active.remove(&registered);
+            }
+        }
+        st.gc(visible);
+    }
+
+    /// Validates `checks` against the commits recorded after each check's snapshot; if none
+    /// conflicts, submits the batch (`submit`) and records its writes, all under the lock.
+    pub(crate) fn commit(
+        &self,
+        checks: &[Check],
+        footprint: impl FnOnce() -> (Vec<Key>, Vec<DelRange>),
+        visible: u64,
+        submit: impl FnOnce() -> Result<PendingWrite>,
+    ) -> Result<PendingWrite> {
+        let mut st = self.lock();
+        st.gc(visible);
+        if let Some(since) = checks.iter().map(|c| c.since).min() {
+            for c in st.commits.iter().rev().take_while(|c| c.seq > since) {
+                for check in checks.iter().filter(|k| c.seq > k.since) {
+                    if c.conflicts(&check.item) {
+                        return Err(Error::SerializationFailure(if check.read {
+                            "read/write dependencies among transactions"
+                        } else {
+                            "concurrent update"
+                        }));
+                    }
+                }
+            }
+        }
+        let pending = submit()?;
+        if let Some(seq) = pending.seq() {
+            if st.active.is_empty() {
+                st.unrecorded = st.unrecorded.max(seq);
+            } else {
+                let (keys, ranges) = footprint();
+                st.record(seq, keys, ranges);
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Forgets commits no open or future transaction can conflict with.
+    pub(crate) fn gc(&self, visible: u64) {
+        self.lock().gc(visible);
+    }
+
+    /// Commits tracked (for tests and statistics).
+    pub(crate) fn tracked(&self) -> usize {
+        self.lock().commits.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Key {
+        (0, k.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn ranges_and_keys_conflict_where_they_meet() {
+        let c = Committed {
+            seq: 5,
+            keys: vec![key("b"), key("d")],
+            ranges: vec![DelRange {
+                keyspace: 0,
+                start: b"m".to_vec(),
+                end: b"p".to_vec(),
+            }],
+        };
+        let range = |lo: Bound<&str>, hi: Bound<&str>| {
+            let f = |b: Bound<&str>| b.map(|s| s.as_bytes().to_vec());
+            Item::Range(0, f(lo), f(hi))
+        };
+        assert!(c.conflicts(&Item::Key(key("b"))));
+        assert!(!c.conflicts(&Item::Key(key("c"))));
+        assert!(c.conflicts(&Item::Key(key("n"))));
+        assert!(!c.conflicts(&Item::Key(key("p"))));
+        assert!(!c.conflicts(&Item::Key((1, b"b".to_vec()))));
+        assert!(c.conflicts(&range(Bound::Included("c"), Bound::Included("d"))));
+        assert!(!c.conflicts(&range(Bound::Included("c"), Bound::Excluded("d"))));
+        assert!(!c.conflicts(&range(Bound::Excluded("d"), Bound::Excluded("m"))));
+        assert!(c.conflicts(&range(Bound::Excluded("d"), Bound::Included("m"))));
+        assert!(c.conflicts(&range(Bound::Included("o"), Bound::Unbounded)));
+        assert!(!c.conflicts(&range(Bound::Included("p"), Bound::Unbounded)));
+        assert!(c.conflicts(&range(Bound::Unbounded, Bound::Unbounded)));
+    }
+}

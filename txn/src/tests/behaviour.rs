@@ -1,0 +1,153 @@
+//! Savepoints, scans with read-your-own-writes, write intents, the fast path, and finished
+//! transactions.
+
+use std::ops::Bound;
+
+use orbit_env::SimFs;
+use orbit_lsm::Direction;
+
+use super::{key, open, val, KS};
+use crate::{Error, Isolation};
+
+fn keys_of(it: crate::TxnIter) -> Vec<Vec<u8>> {
+    it.map(|r| r.unwrap().0).collect()
+}
+
+#[test]
+fn scans_merge_own_writes_deletes_and_range_deletes_both_ways() {
+    let db = open(&SimFs::new());
+    for k in 0..10 {
+        db.put(KS, &key(k), &val(i64::from(k))).unwrap();
+    }
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    t.put(KS, &key(3), b"mine").unwrap();
+    t.put(KS, &key(20), b"new").unwrap();
+    t.delete(KS, &key(5)).unwrap();
+    t.delete_range(KS, &key(7), &key(9)).unwrap();
+    t.put(KS, &key(8), b"back").unwrap();
+    let want: Vec<Vec<u8>> = [0, 1, 2, 3, 4, 6, 8, 9, 20]
+        .iter()
+        .map(|k| key(*k))
+        .collect();
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    assert_eq!(
+        keys_of(t.scan(KS, all.clone(), Direction::Forward).unwrap()),
+        want
+    );
+    let mut back = keys_of(t.scan(KS, all, Direction::Backward).unwrap());
+    back.reverse();
+    assert_eq!(back, want);
+    let bounded = (Bound::Excluded(key(2)), Bound::Included(key(8)));
+    assert_eq!(
+        keys_of(t.scan(KS, bounded, Direction::Forward).unwrap()),
+        vec![key(3), key(4), key(6), key(8)]
+    );
+    assert_eq!(t.get(KS, &key(3)).unwrap(), Some(b"mine".to_vec()));
+    assert_eq!(t.get(KS, &key(7)).unwrap(), None);
+    // Others see nothing until the commit, everything after.
+    assert_eq!(db.get(KS, &key(3)).unwrap(), Some(val(3)));
+    t.commit().unwrap();
+    assert_eq!(db.get(KS, &key(3)).unwrap(), Some(b"mine".to_vec()));
+    assert_eq!(db.get(KS, &key(7)).unwrap(), None);
+    assert_eq!(db.get(KS, &key(8)).unwrap(), Some(b"back".to_vec()));
+}
+
+#[test]
+fn savepoints_roll_back_and_release_like_postgres() {
+    let db = open(&SimFs::new());
+    let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+    t.put(KS, b"a", b"1").unwrap();
+    t.savepoint("s1").unwrap();
+    t.put(KS, b"a", b"2").unwrap();
+    t.savepoint("s2").unwrap();
+    t.delete_range(KS, b"a", b"z").unwrap();
+    assert_eq!(t.get(KS, b"a").unwrap(), None);
+    t.rollback_to("s1").unwrap();
+    assert_eq!(t.get(KS, b"a").unwrap(), Some(b"1".to_vec()));
+    assert!(matches!(
+        t.rollback_to("s2"),
+        Err(Error::NoSuchSavepoint(_))
+    ));
+    // s1 survives its own rollback.
+    t.put(KS, b"b", b"x").unwrap();
+    t.rollback_to("s1").unwrap();
+    assert_eq!(t.get(KS, b"b").unwrap(), None);
+    t.put(KS, b"c", b"kept").unwrap();
+    t.release("s1").unwrap();
+    assert!(matches!(t.release("s1"), Err(Error::NoSuchSavepoint(e)) if e == "s1"));
+    t.commit().unwrap();
+    assert_eq!(db.get(KS, b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.get(KS, b"c").unwrap(), Some(b"kept".to_vec()));
+}
+
+#[test]
+fn a_write_intent_fails_a_read_committed_commit_after_a_concurrent_update() {
+    let db = open(&SimFs::new());
+    db.put(KS, b"k", b"0").unwrap();
+    let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+    assert_eq!(t.get_for_update(KS, b"k").unwrap(), Some(b"0".to_vec()));
+    db.put(KS, b"k", b"other").unwrap();
+    t.put(KS, b"k", b"1").unwrap();
+    let err = t.commit().unwrap_err();
+    assert!(err.is_retryable());
+    assert_eq!(err.sqlstate(), "40001");
+    assert_eq!(db.get(KS, b"k").unwrap(), Some(b"other".to_vec()));
+}
+
+#[test]
+fn fast_path_writes_conflict_with_open_transactions_and_are_seen_by_later_ones() {
+    let db = open(&SimFs::new());
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    assert_eq!(t.get(KS, b"k").unwrap(), None);
+    db.put(KS, b"k", b"fast").unwrap();
+    t.put(KS, b"k", b"txn").unwrap();
+    assert!(matches!(t.commit(), Err(Error::SerializationFailure(_))));
+    // No transaction open: the fast path is not recorded, yet a later transaction sees it.
+    assert_eq!(db.tracked_commits(), 0);
+    db.put(KS, b"k", b"fast2").unwrap();
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    assert_eq!(t.get(KS, b"k").unwrap(), Some(b"fast2".to_vec()));
+    t.put(KS, b"k", b"txn").unwrap();
+    t.commit().unwrap();
+    assert_eq!(
+        db.tracked_commits(),
+        0,
+        "nothing kept once no transaction is open"
+    );
+}
+
+#[test]
+fn range_deletes_conflict_with_writes_inside_them() {
+    let db = open(&SimFs::new());
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    t.delete_range(KS, b"a", b"m").unwrap();
+    db.put(KS, b"c", b"concurrent").unwrap();
+    assert!(matches!(t.commit(), Err(Error::SerializationFailure(_))));
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    t.delete_range(KS, b"a", b"m").unwrap();
+    db.put(KS, b"x", b"outside").unwrap();
+    t.commit().unwrap();
+    assert_eq!(db.get(KS, b"c").unwrap(), None);
+    assert_eq!(db.get(KS, b"x").unwrap(), Some(b"outside".to_vec()));
+}
+
+#[test]
+fn a_finished_transaction_refuses_everything() {
+    let db = open(&SimFs::new());
+    let mut t = db.begin(Isolation::Serializable).unwrap();
+    t.put(KS, b"a", b"1").unwrap();
+    let p = t.commit_pending().unwrap().unwrap();
+    assert!(p.wait().unwrap() > 0);
+    assert!(matches!(t.get(KS, b"a"), Err(Error::Finished("committed"))));
+    assert!(matches!(t.put(KS, b"a", b"2"), Err(Error::Finished(_))));
+    assert_eq!(t.get(KS, b"a").unwrap_err().sqlstate(), "25000");
+    assert_eq!(
+        Isolation::from_sql("REPEATABLE  read"),
+        Some(Isolation::RepeatableRead)
+    );
+    assert_eq!(
+        Isolation::from_sql("read uncommitted"),
+        Some(Isolation::ReadCommitted)
+    );
+    assert_eq!(Isolation::from_sql("snapshot"), None);
+}

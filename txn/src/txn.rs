@@ -1,0 +1,342 @@
+//! Transactions: a snapshot to read from, buffered writes, savepoints, and the commit that
+//! validates against the oracle and hands the batch to the commit log.
+//!
+//! Isolation levels mean what they mean in PostgreSQL:
+//! - READ COMMITTED: every read takes a fresh snapshot; commits are not validated, except keys
+//!   read with `get_for_update` (a write intent: a commit of that key since the read makes
+//!   this commit fail).
+//! - REPEATABLE READ: one snapshot for the whole transaction; a key or range written (or
+//!   locked) that another transaction committed after the snapshot fails the commit (first
+//!   committer wins).
+//! - SERIALIZABLE: also every key and range read (scans register their whole bounds) is
+//!   validated: if any changed after the snapshot, the commit fails, so write skew and
+//!   predicate anomalies cannot commit. Read-only transactions never fail.
+//!
+//! Failures are `Error::SerializationFailure` (SQLSTATE 40001): the caller retries the whole
+//! transaction.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use orbit_lsm::{Direction, KeyspaceId, PendingWrite, Snapshot};
+
+use crate::buffer::{Buffered, WriteBuffer};
+use crate::iter::TxnIter;
+use crate::oracle::{Check, Item};
+use crate::{Error, Result, Shared};
+
+/// A transaction isolation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A new snapshot per read.
+    ReadCommitted,
+    /// One snapshot; write-write conflicts fail the commit.
+    RepeatableRead,
+    /// One snapshot; read-write conflicts fail the commit too.
+    Serializable,
+}
+
+impl Isolation {
+    /// Parses PostgreSQL's spelling (`read committed`, `repeatable read`, `serializable`;
+    /// `read uncommitted` is READ COMMITTED, as in PostgreSQL).
+    pub fn from_sql(name: &str) -> Option<Isolation> {
+        let words: Vec<String> = name
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            ["read", "committed"] | ["read", "uncommitted"] => Some(Isolation::ReadCommitted),
+            ["repeatable", "read"] => Some(Isolation::RepeatableRead),
+            ["serializable"] => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Committed,
+    RolledBack,
+}
+
+/// An open transaction. Dropping it rolls it back.
+pub struct Transaction {
+    shared: Arc<Shared>,
+    isolation: Isolation,
+    /// Where the oracle keeps commits for this transaction.
+    registered: u64,
+    snapshot: Snapshot,
+    buf: WriteBuffer,
+    /// Reads (serializable) and write intents (`get_for_update`) to validate at commit.
+    checks: Vec<Check>,
+    /// Name, write-buffer mark.
+    savepoints: Vec<(String, usize)>,
+    state: State,
+}
+
+impl Transaction {
+    pub(crate) fn begin(shared: Arc<Shared>, isolation: Isolation) -> Result<Transaction> {
+        let visible = shared.db.visible_seq();
+        let (registered, must_see) = shared.oracle.begin(visible);
+        // Writes the oracle did not record (no transaction was open) must be in the snapshot.
+        if let Err(e) = shared.db.wait_visible(must_see) {
+            shared.oracle.end(registered, shared.db.visible_seq());
+            return Err(e.into());
+        }
+        let snapshot = shared.db.snapshot();
+        Ok(Transaction {
+            shared,
+            isolation,
+            registered,
+            snapshot,
+            buf: WriteBuffer::default(),
+            checks: Vec::new(),
+            savepoints: Vec::new(),
+            state: State::Open,
+        })
+    }
+
+    /// The isolation level.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Whether the transaction has buffered writes.
+    pub fn has_writes(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Committed => Err(Error::Finished("committed")),
+            State::RolledBack => Err(Error::Finished("rolled back")),
+        }
+    }
+
+    /// The snapshot a read uses: the transaction's, or a fresh one under READ COMMITTED.
+    fn read_snapshot(&self) -> Snapshot {
+        match self.isolation {
+            Isolation::ReadCommitted => self.shared.db.snapshot(),
+            _ => self.snapshot.clone(),
+        }
+    }
+
+    fn read(&mut self, keyspace: KeyspaceId, key: &[u8], intent: bool) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        match self.buf.lookup(keyspace, key) {
+            Buffered::Written(v) => return Ok(v),
+            Buffered::RangeDeleted => return Ok(None),
+            Buffered::Untouched => {}
+        }
+        let snap = self.read_snapshot();
+        let value = self.shared.db.get_at(keyspace, key, &snap)?;
+        if intent || self.isolation == Isolation::Serializable {
+            self.checks.push(Check {
+                item: Item::Key((keyspace, key.to_vec())),
+                read: !intent,
+                since: snap.seq(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// The value of `key`: this transaction's own write, else the snapshot's.
+    pub fn get(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(keyspace, key, false)
+    }
+
+    /// Like `get`, and registers a write intent (SQL `SELECT ... FOR UPDATE`): if another
+    /// transaction commits `key` after this read, this transaction's commit fails.
+    pub fn get_for_update(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(keyspace, key, true)
+    }
+
+    /// Pairs of `keyspace` within `range`, in `direction`, including this transaction's own
+    /// writes.
+    pub fn scan(
+        &mut self,
+        keyspace: KeyspaceId,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+    ) -> Result<TxnIter> {
+        self.check_open()?;
+        let snap = self.read_snapshot();
+        if self.isolation == Isolation::Serializable {
+            self.checks.push(Check {
+                item: Item::Range(keyspace, range.0.clone(), range.1.clone()),
+                read: true,
+                since: snap.seq(),
+            });
+        }
+        let local = self.buf.writes_in(keyspace, &range.0, &range.1);
+        let ranges = self.buf.ranges_of(keyspace);
+        let base = self.shared.db.iter(keyspace, range, direction, &snap)?;
+        Ok(TxnIter::new(base, local, ranges, direction))
+    }
+
+    /// Pairs of `keyspace` whose keys start with `prefix`.
+    pub fn scan_prefix(
+        &mut self,
+        keyspace: KeyspaceId,
+        prefix: &[u8],
+        direction: Direction,
+    ) -> Result<TxnIter> {
+        let upper = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        self.scan(
+            keyspace,
+            (Bound::Included(prefix.to_vec()), upper),
+            direction,
+        )
+    }
+
+    /// Sets `key` to `value` (visible to this transaction now, to others after commit).
+    pub fn put(&mut self, keyspace: KeyspaceId, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.buf.write(keyspace, key, Some(value));
+        Ok(())
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.buf.write(keyspace, key, None);
+        Ok(())
+    }
+
+    /// Deletes every key in `[start, end)`.
+    pub fn delete_range(&mut self, keyspace: KeyspaceId, start: &[u8], end: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.buf.delete_range(keyspace, start, end);
+        Ok(())
+    }
+
+    /// Marks a savepoint (a later one with the same name hides this one, as in PostgreSQL).
+    pub fn savepoint(&mut self, name: &str) -> Result<()> {
+        self.check_open()?;
+        self.savepoints.push((name.to_string(), self.buf.mark()));
+        Ok(())
+    }
+
+    fn find_savepoint(&self, name: &str) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| Error::NoSuchSavepoint(name.to_string()))
+    }
+
+    /// Undoes the writes made since savepoint `name`; the savepoint stays (later ones go).
+    pub fn rollback_to(&mut self, name: &str) -> Result<()> {
+        self.check_open()?;
+        let i = self.find_savepoint(name)?;
+        if let Some((_, mark)) = self.savepoints.get(i) {
+            self.buf.rollback_to(*mark);
+        }
+        self.savepoints.truncate(i + 1);
+        Ok(())
+    }
+
+    /// Forgets savepoint `name` and every later one, keeping their writes.
+    pub fn release(&mut self, name: &str) -> Result<()> {
+        self.check_open()?;
+        let i = self.find_savepoint(name)?;
+        self.savepoints.truncate(i);
+        Ok(())
+    }
+
+    fn finish(&mut self, state: State) {
+        if self.state == State::Open {
+            self.shared
+                .oracle
+                .end(self.registered, self.shared.db.visible_seq());
+        }
+        self.state = state;
+    }
+
+    /// Validates and submits the commit; the returned write is durable and visible once waited
+    /// for or awaited (`None`: nothing to write). The transaction is finished either way.
+    pub fn commit_pending(&mut self) -> Result<Option<PendingWrite>> {
+        self.check_open()?;
+        if self.buf.is_empty() {
+            self.finish(State::Committed);
+            return Ok(None);
+        }
+        let since = self.snapshot.seq();
+        let mut checks = match self.isolation {
+            Isolation::ReadCommitted => self.checks.iter().filter(|c| !c.read).cloned().collect(),
+            Isolation::RepeatableRead => self
+                .checks
+                .iter()
+                .filter(|c| !c.read)
+                .cloned()
+                .collect::<Vec<_>>(),
+            Isolation::Serializable => self.checks.clone(),
+        };
+        if self.isolation != Isolation::ReadCommitted {
+            let (keys, ranges) = self.buf.footprint();
+            checks.extend(keys.into_iter().map(|k| Check {
+                item: Item::Key(k),
+                read: false,
+                since,
+            }));
+            checks.extend(ranges.into_iter().map(|r| Check {
+                item: Item::Range(r.keyspace, Bound::Included(r.start), Bound::Excluded(r.end)),
+                read: false,
+                since,
+            }));
+        }
+        let batch = self.buf.to_batch();
+        let shared = Arc::clone(&self.shared);
+        let buf = &self.buf;
+        let result = shared.oracle.commit(
+            &checks,
+            || buf.footprint(),
+            shared.db.visible_seq(),
+            || shared.log.submit(&batch),
+        );
+        self.finish(if result.is_ok() {
+            State::Committed
+        } else {
+            State::RolledBack
+        });
+        result.map(Some)
+    }
+
+    /// Commits: validates, makes the writes durable and visible, and returns the commit
+    /// sequence number (`None` if there was nothing to write).
+    pub fn commit(mut self) -> Result<Option<u64>> {
+        match self.commit_pending()? {
+            Some(p) => {
+                let seq = p.wait()?;
+                // Now visible: no later transaction can conflict with it.
+                self.shared.oracle.gc(self.shared.db.visible_seq());
+                Ok(Some(seq))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Discards the transaction's writes.
+    pub fn rollback(mut self) {
+        self.finish(State::RolledBack);
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.finish(State::RolledBack);
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: no such key).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
