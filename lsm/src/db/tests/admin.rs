@@ -1,0 +1,178 @@
+//! Range deletes, checkpoints and dropped keyspaces.
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use orbit_env::{CrashMode, SimFs};
+
+use super::{open, opts, DIR};
+use crate::db::*;
+use crate::Error;
+
+#[test]
+fn a_range_delete_hides_older_versions_everywhere_but_not_from_older_snapshots() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    for i in 0..100u32 {
+        db.put(DEFAULT_KEYSPACE, format!("k{i:03}").as_bytes(), b"old")
+            .unwrap();
+    }
+    db.flush().unwrap();
+    let before = db.snapshot();
+    db.put(DEFAULT_KEYSPACE, b"k050", b"in-memtable").unwrap();
+    db.delete_range(DEFAULT_KEYSPACE, b"k020", b"k060").unwrap();
+    db.put(DEFAULT_KEYSPACE, b"k030", b"after").unwrap();
+    let live = |db: &Db| -> Vec<Vec<u8>> {
+        db.iter(
+            DEFAULT_KEYSPACE,
+            (Bound::Unbounded, Bound::Unbounded),
+            Direction::Forward,
+            &db.snapshot(),
+        )
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect()
+    };
+    let check = |db: &Db| {
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k019").unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(db.get(DEFAULT_KEYSPACE, b"k020").unwrap(), None);
+        assert_eq!(db.get(DEFAULT_KEYSPACE, b"k050").unwrap(), None);
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k030").unwrap(),
+            Some(b"after".to_vec())
+        );
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k060").unwrap(),
+            Some(b"old".to_vec())
+        );
+        assert_eq!(live(db).len(), 100 - 40 + 1);
+    };
+    check(&db);
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"k050", &before).unwrap(),
+        Some(b"old".to_vec())
+    );
+    db.flush().unwrap();
+    check(&db);
+    drop(before);
+    drop(db);
+    let db = open(&fs, 1 << 20);
+    check(&db);
+}
+
+#[test]
+fn a_checkpoint_taken_during_writes_opens_to_a_consistent_prefix() {
+    let fs = SimFs::new();
+    let db = Arc::new(open(&fs, 2 << 10));
+    let users = db.create_keyspace("users").unwrap();
+    for i in 0..300u32 {
+        let mut b = WriteBatch::new();
+        b.put(DEFAULT_KEYSPACE, format!("d{i:04}").as_bytes(), b"1")
+            .put(users, format!("u{i:04}").as_bytes(), b"2");
+        db.write(&b).unwrap();
+    }
+    let writer = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || {
+            for i in 300..900u32 {
+                let mut b = WriteBatch::new();
+                b.put(DEFAULT_KEYSPACE, format!("d{i:04}").as_bytes(), b"1")
+                    .put(users, format!("u{i:04}").as_bytes(), b"2");
+                db.write(&b).unwrap();
+            }
+        })
+    };
+    let info = db.checkpoint("/backup").unwrap();
+    writer.join().unwrap();
+    assert!(info.tables >= 2, "{info:?}");
+    assert_eq!(info.copied, 0, "the simulated disk links");
+    assert!(matches!(
+        db.checkpoint("/backup"),
+        Err(Error::CheckpointExists(_))
+    ));
+    // The source goes on and can be compacted; the checkpoint's links keep their tables.
+    db.flush().unwrap();
+    drop(db);
+    let copy = Db::open(fs.shared(), "/backup", opts(2 << 10)).unwrap();
+    assert_eq!(copy.keyspace("users"), Some(users));
+    let mut present = 0;
+    for i in 0..900u32 {
+        let d = copy
+            .get(DEFAULT_KEYSPACE, format!("d{i:04}").as_bytes())
+            .unwrap();
+        let u = copy.get(users, format!("u{i:04}").as_bytes()).unwrap();
+        assert_eq!(d.is_some(), u.is_some(), "batch {i} is half there");
+        if i < 300 {
+            assert!(
+                d.is_some(),
+                "write {i} acknowledged before the checkpoint is missing"
+            );
+        }
+        // A prefix: nothing after a missing batch.
+        if d.is_some() {
+            assert_eq!(present, i, "batch {i} present after a missing one");
+            present += 1;
+        }
+    }
+    // The copy is a database of its own.
+    copy.put(DEFAULT_KEYSPACE, b"new", b"x").unwrap();
+    drop(copy);
+    let db = open(&fs, 2 << 10);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"new").unwrap(), None);
+    assert!(db.get(DEFAULT_KEYSPACE, b"d0899").unwrap().is_some());
+}
+
+#[test]
+fn a_dropped_keyspace_is_gone_with_its_files_and_its_id_is_not_reused() {
+    let fs = SimFs::new();
+    let db = open(&fs, 2 << 10);
+    let a = db.create_keyspace("a").unwrap();
+    let b = db.create_keyspace("b").unwrap();
+    for i in 0..200u32 {
+        db.put(b, format!("k{i}").as_bytes(), &[7; 50]).unwrap();
+        db.put(a, format!("k{i}").as_bytes(), b"a").unwrap();
+    }
+    db.flush().unwrap();
+    let tables_before = db.stats().tables;
+    db.put(b, b"unflushed", b"x").unwrap();
+    db.drop_keyspace(b).unwrap();
+    assert!(matches!(
+        db.drop_keyspace(b),
+        Err(Error::UnknownKeyspace(_))
+    ));
+    assert!(matches!(
+        db.drop_keyspace(DEFAULT_KEYSPACE),
+        Err(Error::DefaultKeyspace)
+    ));
+    assert!(matches!(db.get(b, b"k1"), Err(Error::UnknownKeyspace(_))));
+    assert!(db.stats().tables < tables_before);
+    let ssts = |fs: &SimFs| {
+        fs.list_dir(Path::new(DIR))
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.ends_with(".sst"))
+            .count()
+    };
+    db.wait_for_compactions().unwrap();
+    assert_eq!(
+        ssts(&fs),
+        db.stats().tables,
+        "the dropped tables were deleted"
+    );
+    drop(db);
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let db = open(&crashed, 2 << 10);
+    assert_eq!(db.keyspace("b"), None);
+    assert_eq!(db.get(a, b"k5").unwrap(), Some(b"a".to_vec()));
+    let c = db.create_keyspace("b").unwrap();
+    assert!(c > b, "id {c} reused");
+    // The dropped keyspace's WAL records do not reappear in the new one.
+    assert_eq!(db.get(c, b"unflushed").unwrap(), None);
+    drop(db);
+    let db = open(&crashed, 2 << 10);
+    assert_eq!(db.get(c, b"unflushed").unwrap(), None);
+    assert_eq!(db.keyspace("b"), Some(c));
+}

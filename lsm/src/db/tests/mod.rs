@@ -1,0 +1,184 @@
+//! The database against a `BTreeMap` model: writes, deletes, flushes, reopenings and crashes
+//! of the simulated disk, at snapshots; atomicity of batches across keyspaces.
+
+use std::sync::Arc;
+
+use orbit_env::{CrashMode, ManualClock, SimFs};
+use orbit_wal::{SyncMode, WalOptions, MIN_SEGMENT_SIZE};
+
+use super::super::*;
+use crate::sst::TableOptions;
+
+pub(super) const DIR: &str = "/db";
+
+pub(super) fn opts(memtable_bytes: usize) -> DbOptions {
+    DbOptions {
+        memtable_bytes,
+        max_immutable: 2,
+        table: TableOptions {
+            block_size: 256,
+            ..TableOptions::default()
+        },
+        cache_bytes: 1 << 20,
+        // Small levels and outputs, so the model tests reach deep levels and split outputs.
+        l0_compaction_trigger: 2,
+        level1_bytes: 128,
+        level_ratio: 2,
+        target_file_bytes: 256,
+        wal: WalOptions {
+            sync_mode: SyncMode::Sync,
+            segment_size: MIN_SEGMENT_SIZE * 4,
+            clock: Arc::new(ManualClock::new(0)),
+            ..WalOptions::default()
+        },
+        ..DbOptions::default()
+    }
+}
+
+pub(super) fn open(fs: &SimFs, memtable_bytes: usize) -> Db {
+    Db::open(fs.shared(), DIR, opts(memtable_bytes)).unwrap()
+}
+
+#[test]
+fn writes_survive_flushes_reopen_and_crash() {
+    let fs = SimFs::new();
+    let db = open(&fs, 4 << 10);
+    for i in 0..500u32 {
+        db.put(
+            DEFAULT_KEYSPACE,
+            format!("k{i:04}").as_bytes(),
+            &i.to_le_bytes(),
+        )
+        .unwrap();
+    }
+    for i in (0..500u32).step_by(3) {
+        db.delete(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes())
+            .unwrap();
+    }
+    db.flush().unwrap();
+    assert!(db.stats().tables >= 2, "{:?}", db.stats().tables);
+    let check = |db: &Db| {
+        for i in 0..500u32 {
+            let got = db
+                .get(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes())
+                .unwrap();
+            let want = (i % 3 != 0).then(|| i.to_le_bytes().to_vec());
+            assert_eq!(got, want, "key {i}");
+        }
+    };
+    check(&db);
+    db.put(DEFAULT_KEYSPACE, b"after-flush", b"x").unwrap();
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 4 << 10);
+    check(&db);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"after-flush").unwrap(),
+        Some(b"x".to_vec())
+    );
+}
+
+#[test]
+fn snapshots_read_the_past() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    let s1 = db.snapshot();
+    db.put(DEFAULT_KEYSPACE, b"a", b"2").unwrap();
+    db.flush().unwrap();
+    db.delete(DEFAULT_KEYSPACE, b"a").unwrap();
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"a", &s1).unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), None);
+}
+
+#[test]
+fn a_batch_across_keyspaces_is_all_or_nothing_after_a_crash() {
+    let fs = SimFs::new();
+    let db = open(&fs, 2 << 10);
+    let users = db.create_keyspace("users").unwrap();
+    assert!(matches!(
+        db.create_keyspace("users"),
+        Err(Error::KeyspaceExists(_))
+    ));
+    assert!(matches!(
+        db.put(99, b"k", b"v"),
+        Err(Error::UnknownKeyspace(99))
+    ));
+    for i in 0..200u32 {
+        let mut b = WriteBatch::new();
+        b.put(DEFAULT_KEYSPACE, format!("d{i}").as_bytes(), b"1")
+            .put(users, format!("u{i}").as_bytes(), b"2");
+        db.write(&b).unwrap();
+    }
+    // Crash with writes in flight on other threads: whatever survives, both halves of each
+    // batch survive together.
+    let db = Arc::new(db);
+    let writer = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || {
+            for i in 200..400u32 {
+                let mut b = WriteBatch::new();
+                b.put(DEFAULT_KEYSPACE, format!("d{i}").as_bytes(), b"1")
+                    .put(users, format!("u{i}").as_bytes(), b"2");
+                if db.write(&b).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let crashed = fs.crash(CrashMode::Torn { seed: 7 });
+    writer.join().unwrap();
+    drop(db);
+    let db = open(&crashed, 2 << 10);
+    assert_eq!(db.keyspace("users"), Some(users));
+    for i in 0..400u32 {
+        let d = db
+            .get(DEFAULT_KEYSPACE, format!("d{i}").as_bytes())
+            .unwrap();
+        let u = db.get(users, format!("u{i}").as_bytes()).unwrap();
+        assert_eq!(d.is_some(), u.is_some(), "batch {i} is half-visible");
+        if i < 200 {
+            assert!(d.is_some(), "acknowledged batch {i} lost");
+        }
+    }
+}
+
+#[test]
+fn a_failed_wal_sync_poisons_writes_but_reads_go_on() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    // Aim at the WAL's segments: flush, compaction and the segment manager sync other files.
+    fs.inject_on(
+        orbit_env::FaultOp::Sync,
+        1,
+        orbit_env::FaultKind::Eio,
+        false,
+        Some("/db/wal/0"),
+    );
+    assert!(db.put(DEFAULT_KEYSPACE, b"b", b"2").is_err());
+    assert!(matches!(
+        db.put(DEFAULT_KEYSPACE, b"c", b"3"),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"b").unwrap(),
+        None,
+        "an unacknowledged write is invisible"
+    );
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+    db.put(DEFAULT_KEYSPACE, b"c", b"3").unwrap();
+}
+
+mod admin;
+mod compaction;
+mod faults;
+mod model;

@@ -1,0 +1,177 @@
+//! The database and its iterators against a `BTreeMap` model, through flushes, compactions,
+//! reopenings and crashes.
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use orbit_env::{CrashMode, SimFs};
+
+use super::open;
+use crate::db::*;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Put(u8, u8),
+    Delete(u8),
+    DeleteRange(u8, u8),
+    Flush,
+    Reopen,
+    Crash(bool, u64),
+    Snapshot,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u8..40, any::<u8>()).prop_map(|(k, v)| Step::Put(k, v)),
+        3 => (0u8..40).prop_map(Step::Delete),
+        1 => (0u8..40, 0u8..12).prop_map(|(k, n)| Step::DeleteRange(k, k.saturating_add(n))),
+        1 => Just(Step::Flush),
+        1 => Just(Step::Reopen),
+        1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
+        1 => Just(Step::Snapshot),
+    ]
+}
+
+/// Applies a step that keeps the database open, to it and to the model. Hands back the steps
+/// that replace the database (reopen, crash) for the caller.
+fn apply(
+    db: &Db,
+    model: &mut Model,
+    snapshots: &mut Vec<(Snapshot, Model)>,
+    step: Step,
+) -> Option<Step> {
+    match step {
+        Step::Put(k, v) => {
+            db.put(DEFAULT_KEYSPACE, &key(k), &[v]).unwrap();
+            model.insert(key(k), vec![v]);
+        }
+        Step::Delete(k) => {
+            db.delete(DEFAULT_KEYSPACE, &key(k)).unwrap();
+            model.remove(&key(k));
+        }
+        Step::DeleteRange(a, b) => {
+            db.delete_range(DEFAULT_KEYSPACE, &key(a), &key(b)).unwrap();
+            model.retain(|k, _| !(key(a) <= *k && *k < key(b)));
+        }
+        Step::Flush => db.flush().unwrap(),
+        Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
+        other => return Some(other),
+    }
+    None
+}
+
+/// Key -> value, as the database should hold it.
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn key(k: u8) -> Vec<u8> {
+    format!("key-{k:03}").into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
+
+    /// Every acknowledged write (sync mode) survives flushes, reopenings and crashes, and
+    /// snapshots keep reading the state they were taken at until the database is reopened.
+    #[test]
+    fn the_database_matches_a_model(steps in proptest::collection::vec(step(), 1..150)) {
+        let mut fs = SimFs::new();
+        let mut db = open(&fs, 1 << 10);
+        let mut model: Model = BTreeMap::new();
+        let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+        for s in steps {
+            match apply(&db, &mut model, &mut snapshots, s) {
+                None => {}
+                Some(Step::Reopen) => {
+                    drop(db);
+                    db = open(&fs, 1 << 10);
+                    snapshots.clear();
+                }
+                Some(Step::Crash(torn, seed)) => {
+                    let mode = if torn { CrashMode::Torn { seed } } else { CrashMode::DropUnsynced };
+                    let crashed = fs.crash(mode);
+                    drop(db);
+                    fs = crashed;
+                    db = open(&fs, 1 << 10);
+                    snapshots.clear();
+                }
+                Some(other) => unreachable!("apply applies {other:?} itself"),
+            }
+            for k in 0..40u8 {
+                prop_assert_eq!(db.get(DEFAULT_KEYSPACE, &key(k)).unwrap(), model.get(&key(k)).cloned(), "key {}", k);
+            }
+            for (snap, m) in &snapshots {
+                for k in (0..40u8).step_by(5) {
+                    prop_assert_eq!(db.get_at(DEFAULT_KEYSPACE, &key(k), snap).unwrap(), m.get(&key(k)).cloned());
+                }
+            }
+        }
+    }
+}
+
+fn bound(kind: u8, k: u8) -> Bound<Vec<u8>> {
+    match kind % 3 {
+        0 => Bound::Included(key(k)),
+        1 => Bound::Excluded(key(k)),
+        _ => Bound::Unbounded,
+    }
+}
+
+fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // BTreeMap::range panics on an empty or inverted range; the database returns nothing.
+    let inverted = match (lo, hi) {
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a > b
+                || (a == b
+                    && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_))))
+        }
+        _ => false,
+    };
+    if inverted {
+        return Vec::new();
+    }
+    m.range((lo.clone(), hi.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
+
+    /// Bounded iteration both ways, now and at older snapshots, agrees with the model.
+    #[test]
+    fn iterators_match_the_model(
+        steps in proptest::collection::vec(step(), 1..120),
+        ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..40), 1..6),
+    ) {
+        let fs = SimFs::new();
+        let db = open(&fs, 1 << 10);
+        let mut model: Model = BTreeMap::new();
+        let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+        for s in steps {
+            // Reopen and crash steps become flushes here: the iterator's snapshots must live.
+            if apply(&db, &mut model, &mut snapshots, s).is_some() {
+                db.flush().unwrap();
+            }
+        }
+        snapshots.push((db.snapshot(), model.clone()));
+        for (snap, m) in &snapshots {
+            for (lk, lo, hk, hi) in &ranges {
+                let (lo, hi) = (bound(*lk, *lo), bound(*hk, *hi));
+                let want = model_range(m, &lo, &hi);
+                let fwd: Vec<_> = db
+                    .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Forward, snap)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                prop_assert_eq!(&fwd, &want, "forward {:?}..{:?}", lo, hi);
+                let mut back: Vec<_> = db
+                    .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Backward, snap)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                back.reverse();
+                prop_assert_eq!(&back, &want, "backward {:?}..{:?}", lo, hi);
+            }
+        }
+    }
+}
