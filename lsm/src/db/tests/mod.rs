@@ -1,5 +1,7 @@
-//! The database against a `BTreeMap` model: writes, deletes, flushes, reopenings and crashes
-//! of the simulated disk, at snapshots; atomicity of batches across keyspaces.
+//! Database tests on the simulated disk. Here: durability through flushes, reopenings and
+//! crashes, snapshots, atomic batches across keyspaces, a failed WAL sync. Submodules: `model`
+//! (the model-based property tests), `compaction`, `admin` (range deletes, checkpoints,
+//! keyspaces), `faults` (injected I/O faults and damaged tables).
 
 use std::sync::Arc;
 
