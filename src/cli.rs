@@ -78,6 +78,12 @@ fn parse_sync_kind(s: &str) -> Result<SyncKind, String> {
     }
 }
 
+fn parse_isolation(s: &str) -> Result<orbit_txn::Isolation, String> {
+    orbit_txn::Isolation::from_sql(&s.replace(['-', '_'], " ")).ok_or_else(|| {
+        format!("unknown isolation \"{s}\" (read-committed, repeatable-read, serializable)")
+    })
+}
+
 impl SyncKind {
     /// The WAL's mode for this kind; `interval_ms` applies to `periodic`.
     pub fn mode(self, interval_ms: u64) -> SyncMode {
@@ -110,7 +116,8 @@ pub struct ServeArgs {
 pub struct BenchArgs {
     /// Comma-separated workloads, run in order on one database: `wal`, or db_bench's
     /// `fillseq`, `fillrandom`, `overwrite`, `readrandom`, `readmissing`, `seekrandom`,
-    /// `readwhilewriting`, `mix` (90% reads, 10% writes).
+    /// `readwhilewriting`, `mix` (90% reads, 10% writes); or the transaction layer's `txn`,
+    /// `txnput` (single-key fast path) and `lsmput` (its anchor: the same writes to the LSM).
     pub workloads: String,
     /// Storage engine for the db_bench workloads (`orbit`; comparison engines are a build
     /// feature still to come).
@@ -159,6 +166,16 @@ pub struct BenchArgs {
     /// Block cache size in bytes for the db_bench workloads.
     #[arg(long, default_value_t = 256 << 20)]
     pub cache_bytes: usize,
+    /// Keys the txn workloads pick from.
+    #[arg(long, default_value_t = 100_000)]
+    pub keys: u64,
+    /// Keys read and rewritten per transaction (txn workload).
+    #[arg(long, default_value_t = 4)]
+    pub ops_per_txn: usize,
+    /// Isolation level of the txn workload: `read-committed`, `repeatable-read`,
+    /// `serializable`.
+    #[arg(long, default_value = "serializable", value_parser = parse_isolation)]
+    pub isolation: orbit_txn::Isolation,
     /// Segment size for the wal workload, in bytes.
     #[arg(long, default_value_t = orbit_wal::DEFAULT_SEGMENT_SIZE)]
     pub wal_segment_size: u64,

@@ -7,6 +7,7 @@ mod compare;
 mod engine;
 mod report;
 mod storage;
+mod txn;
 mod wal;
 
 use crate::cli::BenchArgs;
@@ -19,17 +20,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .filter(|w| !w.is_empty())
         .collect();
     for w in &workloads {
-        if *w != "wal" && !storage::WORKLOADS.contains(w) {
+        if *w != "wal" && !storage::WORKLOADS.contains(w) && !txn::WORKLOADS.contains(w) {
             anyhow::bail!(
-                "unknown workload \"{w}\" (available: wal, {})",
-                storage::WORKLOADS.join(", ")
+                "unknown workload \"{w}\" (available: wal, {}, {})",
+                storage::WORKLOADS.join(", "),
+                txn::WORKLOADS.join(", ")
             );
         }
     }
     if workloads.contains(&"wal") {
         wal::run(&args)?;
     }
-    let db: Vec<&str> = workloads.iter().copied().filter(|w| *w != "wal").collect();
+    let txns: Vec<&str> = workloads
+        .iter()
+        .copied()
+        .filter(|w| txn::WORKLOADS.contains(w))
+        .collect();
+    if !txns.is_empty() {
+        txn::run(&args, &txns)?;
+    }
+    let db: Vec<&str> = workloads
+        .iter()
+        .copied()
+        .filter(|w| storage::WORKLOADS.contains(w))
+        .collect();
     if !db.is_empty() {
         storage::run(&args, &db)?;
     }

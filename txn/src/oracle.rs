@@ -52,13 +52,6 @@ pub(crate) struct DelRange {
     pub(crate) end: Vec<u8>,
 }
 
-struct Committed {
-    seq: u64,
-    /// Sorted.
-    keys: Vec<Key>,
-    ranges: Vec<DelRange>,
-}
-
 fn in_bounds(k: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
     let above = match lo {
         Bound::Included(l) => k >= l.as_slice(),
@@ -90,41 +83,15 @@ fn overlaps(start: &[u8], end: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) 
     starts_before_hi && ends_after_lo
 }
 
-impl Committed {
-    fn conflicts(&self, item: &Item) -> bool {
-        match item {
-            Item::Key(k) => {
-                self.keys.binary_search(k).is_ok()
-                    || self.ranges.iter().any(|r| {
-                        r.keyspace == k.0 && r.start.as_slice() <= k.1.as_slice() && k.1 < r.end
-                    })
-            }
-            Item::Range(ks, lo, hi) => {
-                let from = match lo {
-                    Bound::Included(l) | Bound::Excluded(l) => (*ks, l.clone()),
-                    Bound::Unbounded => (*ks, Vec::new()),
-                };
-                let first = self.keys.partition_point(|k| *k < from);
-                self.keys
-                    .get(first..)
-                    .unwrap_or_default()
-                    .iter()
-                    .take_while(|k| k.0 == *ks)
-                    .take_while(|k| in_bounds(&k.1, &Bound::Unbounded, hi))
-                    .any(|k| in_bounds(&k.1, lo, hi))
-                    || self
-                        .ranges
-                        .iter()
-                        .any(|r| r.keyspace == *ks && overlaps(&r.start, &r.end, lo, hi))
-            }
-        }
-    }
-}
-
 #[derive(Default)]
 struct State {
-    /// Oldest first (ascending sequence numbers).
-    commits: VecDeque<Committed>,
+    /// The newest recorded commit of each key: a key check is one lookup, a range check a
+    /// scan of the recently written keys in the range.
+    latest: BTreeMap<Key, u64>,
+    /// Recorded range deletes, oldest first.
+    ranges: VecDeque<(u64, DelRange)>,
+    /// Recorded commits' keys, oldest first (ascending sequence numbers), for forgetting them.
+    log: VecDeque<(u64, Vec<Key>)>,
     /// Open transactions by registration sequence number.
     active: BTreeMap<u64, usize>,
     /// The highest sequence number written without being recorded.
@@ -132,10 +99,45 @@ struct State {
 }
 
 impl State {
-    fn record(&mut self, seq: u64, mut keys: Vec<Key>, ranges: Vec<DelRange>) {
-        keys.sort();
-        keys.dedup();
-        self.commits.push_back(Committed { seq, keys, ranges });
+    fn record(&mut self, seq: u64, keys: Vec<Key>, ranges: Vec<DelRange>) {
+        for k in &keys {
+            self.latest.insert(k.clone(), seq);
+        }
+        self.log.push_back((seq, keys));
+        self.ranges.extend(ranges.into_iter().map(|r| (seq, r)));
+    }
+
+    /// Whether a commit after `since` wrote something `item` covers.
+    fn conflicts(&self, item: &Item, since: u64) -> bool {
+        match item {
+            Item::Key(k) => {
+                self.latest.get(k).is_some_and(|&seq| seq > since)
+                    || self.ranges.iter().any(|(seq, r)| {
+                        *seq > since
+                            && r.keyspace == k.0
+                            && r.start.as_slice() <= k.1.as_slice()
+                            && k.1 < r.end
+                    })
+            }
+            Item::Range(ks, lo, hi) => {
+                let from = (*ks, Vec::new());
+                let to = ks.checked_add(1).map(|next| (next, Vec::new()));
+                let keys = match &to {
+                    Some(to) => self.latest.range(from..to.clone()),
+                    None => self.latest.range(from..),
+                };
+                let lo_key = match lo {
+                    Bound::Included(l) | Bound::Excluded(l) => Some(l.as_slice()),
+                    Bound::Unbounded => None,
+                };
+                keys.skip_while(|(k, _)| lo_key.is_some_and(|l| k.1.as_slice() < l))
+                    .take_while(|(k, _)| in_bounds(&k.1, &Bound::Unbounded, hi))
+                    .any(|(k, &seq)| seq > since && in_bounds(&k.1, lo, hi))
+                    || self.ranges.iter().any(|(seq, r)| {
+                        *seq > since && r.keyspace == *ks && overlaps(&r.start, &r.end, lo, hi)
+                    })
+            }
+        }
     }
 
     fn gc(&mut self, visible: u64) {
@@ -146,8 +148,17 @@ impl State {
             .copied()
             .unwrap_or(u64::MAX)
             .min(visible);
-        while self.commits.front().is_some_and(|c| c.seq <= horizon) {
-            self.commits.pop_front();
+        while self.log.front().is_some_and(|(seq, _)| *seq <= horizon) {
+            if let Some((seq, keys)) = self.log.pop_front() {
+                for k in keys {
+                    if self.latest.get(&k) == Some(&seq) {
+                        self.latest.remove(&k);
+                    }
+                }
+            }
+        }
+        while self.ranges.front().is_some_and(|(seq, _)| *seq <= horizon) {
+            self.ranges.pop_front();
         }
     }
 }
@@ -194,18 +205,12 @@ impl Oracle {
     ) -> Result<PendingWrite> {
         let mut st = self.lock();
         st.gc(visible);
-        if let Some(since) = checks.iter().map(|c| c.since).min() {
-            for c in st.commits.iter().rev().take_while(|c| c.seq > since) {
-                for check in checks.iter().filter(|k| c.seq > k.since) {
-                    if c.conflicts(&check.item) {
-                        return Err(Error::SerializationFailure(if check.read {
-                            "read/write dependencies among transactions"
-                        } else {
-                            "concurrent update"
-                        }));
-                    }
-                }
-            }
+        if let Some(check) = checks.iter().find(|c| st.conflicts(&c.item, c.since)) {
+            return Err(Error::SerializationFailure(if check.read {
+                "read/write dependencies among transactions"
+            } else {
+                "concurrent update"
+            }));
         }
         let pending = submit()?;
         if let Some(seq) = pending.seq() {
@@ -226,7 +231,7 @@ impl Oracle {
 
     /// Commits tracked (for tests and statistics).
     pub(crate) fn tracked(&self) -> usize {
-        self.lock().commits.len()
+        self.lock().log.len()
     }
 }
 
@@ -240,30 +245,43 @@ mod tests {
 
     #[test]
     fn ranges_and_keys_conflict_where_they_meet() {
-        let c = Committed {
-            seq: 5,
-            keys: vec![key("b"), key("d")],
-            ranges: vec![DelRange {
+        let mut st = State::default();
+        st.record(
+            5,
+            vec![key("b"), key("d")],
+            vec![DelRange {
                 keyspace: 0,
                 start: b"m".to_vec(),
                 end: b"p".to_vec(),
             }],
-        };
+        );
         let range = |lo: Bound<&str>, hi: Bound<&str>| {
             let f = |b: Bound<&str>| b.map(|s| s.as_bytes().to_vec());
             Item::Range(0, f(lo), f(hi))
         };
-        assert!(c.conflicts(&Item::Key(key("b"))));
-        assert!(!c.conflicts(&Item::Key(key("c"))));
-        assert!(c.conflicts(&Item::Key(key("n"))));
-        assert!(!c.conflicts(&Item::Key(key("p"))));
-        assert!(!c.conflicts(&Item::Key((1, b"b".to_vec()))));
-        assert!(c.conflicts(&range(Bound::Included("c"), Bound::Included("d"))));
-        assert!(!c.conflicts(&range(Bound::Included("c"), Bound::Excluded("d"))));
-        assert!(!c.conflicts(&range(Bound::Excluded("d"), Bound::Excluded("m"))));
-        assert!(c.conflicts(&range(Bound::Excluded("d"), Bound::Included("m"))));
-        assert!(c.conflicts(&range(Bound::Included("o"), Bound::Unbounded)));
-        assert!(!c.conflicts(&range(Bound::Included("p"), Bound::Unbounded)));
-        assert!(c.conflicts(&range(Bound::Unbounded, Bound::Unbounded)));
+        let c = |item: &Item| st.conflicts(item, 4);
+        assert!(c(&Item::Key(key("b"))));
+        assert!(
+            !st.conflicts(&Item::Key(key("b")), 5),
+            "not after its own snapshot"
+        );
+        assert!(!c(&Item::Key(key("c"))));
+        assert!(c(&Item::Key(key("n"))));
+        assert!(!c(&Item::Key(key("p"))));
+        assert!(!c(&Item::Key((1, b"b".to_vec()))));
+        assert!(c(&range(Bound::Included("c"), Bound::Included("d"))));
+        assert!(!c(&range(Bound::Included("c"), Bound::Excluded("d"))));
+        assert!(!c(&range(Bound::Excluded("d"), Bound::Excluded("m"))));
+        assert!(c(&range(Bound::Excluded("d"), Bound::Included("m"))));
+        assert!(c(&range(Bound::Included("o"), Bound::Unbounded)));
+        assert!(!c(&range(Bound::Included("p"), Bound::Unbounded)));
+        assert!(c(&range(Bound::Unbounded, Bound::Unbounded)));
+        assert!(!c(&range(Bound::Included("z"), Bound::Included("a"))));
+        st.gc(5);
+        assert!(
+            !st.conflicts(&Item::Key(key("b")), 4),
+            "forgotten once no one can conflict"
+        );
+        assert!(st.latest.is_empty() && st.log.is_empty() && st.ranges.is_empty());
     }
 }
