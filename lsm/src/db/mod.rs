@@ -215,9 +215,40 @@ struct Inner {
     compact_lock: Mutex<bool>,
     /// L0 tables (high half) and pending immutable sets (low half), for write pacing.
     pressure: AtomicU64,
+    /// The largest sequence number handed out.
+    assigned: AtomicU64,
     /// When the next paced write may go.
     throttle_next: Mutex<std::time::Instant>,
     stats: EngineStats,
+}
+
+/// Resolves once a sequence number is visible: `Ok`, or the poison error if the database
+/// failed first (the write holding it back will never be published).
+pub struct VisibleAt {
+    inner: Arc<Inner>,
+    seq: u64,
+}
+
+impl std::future::Future for VisibleAt {
+    type Output = Result<()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &self.inner;
+        if inner.publisher.visible() >= self.seq {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        if let Err(e) = inner.check_poison() {
+            return std::task::Poll::Ready(Err(e));
+        }
+        if inner.publisher.register(self.seq, cx.waker()) {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
 }
 
 /// An open database.
@@ -283,6 +314,7 @@ impl Inner {
         }
         self.poisoned.store(true, Ordering::SeqCst);
         self.flush_cv.notify_all();
+        self.publisher.wake_all();
     }
 
     fn trees(&self) -> std::sync::RwLockReadGuard<'_, Trees> {
@@ -390,6 +422,7 @@ impl Db {
         let end_lsn = Arc::clone(&trees.end_lsn);
         drop(trees);
         ws.next_seq = last + 1;
+        inner.assigned.store(last, Ordering::Release);
         Ok(PendingWrite {
             inner: Arc::clone(inner),
             state: Some(Pending {
@@ -435,6 +468,32 @@ impl Db {
         } else {
             inner.check_poison()
         }
+    }
+
+    /// The largest sequence number handed out (visible or not yet).
+    pub fn assigned_seq(&self) -> u64 {
+        self.inner.assigned.load(Ordering::Acquire)
+    }
+
+    /// Resolves once every write up to `seq` is visible (or the database is poisoned).
+    pub fn visible_at(&self, seq: u64) -> VisibleAt {
+        VisibleAt {
+            inner: Arc::clone(&self.inner),
+            seq,
+        }
+    }
+
+    /// The newest value of `key` including writes that are not durable yet. Only for callers
+    /// that serialize writers of the key among themselves and delay every reply until
+    /// [`Db::assigned_seq`] (read after this call) is visible, so no client ever sees data a
+    /// crash could take back.
+    pub fn get_latest(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_at_seq(keyspace, key, crate::key::MAX_SEQ)
+    }
+
+    /// A snapshot that includes writes not durable yet (see [`Db::get_latest`]).
+    pub fn snapshot_latest(&self) -> Snapshot {
+        Snapshot::new(crate::key::MAX_SEQ, &self.inner.snapshots)
     }
 
     /// A snapshot of everything visible now. Compaction keeps what it reads until it drops.
@@ -681,6 +740,7 @@ impl Db {
             compact_lock: Mutex::new(false),
             pressure: AtomicU64::new(0),
             throttle_next: Mutex::new(std::time::Instant::now()),
+            assigned: AtomicU64::new(p.last_seq),
             stats: EngineStats::default(),
         });
         Db::from_inner(inner)

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
 /// Tracks acknowledged sequence ranges and the visible prefix.
@@ -12,6 +13,8 @@ pub(crate) struct Publisher {
     visible: AtomicU64,
     done: Mutex<BTreeMap<u64, u64>>,
     cv: Condvar,
+    /// Async waiters: woken once the visible prefix reaches their sequence number.
+    wakers: Mutex<Vec<(u64, Waker)>>,
 }
 
 impl Publisher {
@@ -20,6 +23,7 @@ impl Publisher {
             visible: AtomicU64::new(visible),
             done: Mutex::new(BTreeMap::new()),
             cv: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
         }
     }
 
@@ -39,6 +43,35 @@ impl Publisher {
         self.visible.store(visible, Ordering::Release);
         drop(done);
         self.cv.notify_all();
+        let ready: Vec<Waker> = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            if wakers.is_empty() {
+                return;
+            }
+            let (ready, waiting) = std::mem::take(&mut *wakers)
+                .into_iter()
+                .partition(|(seq, _)| *seq <= visible);
+            *wakers = waiting;
+            ready.into_iter().map(|(_, w)| w).collect()
+        };
+        ready.into_iter().for_each(Waker::wake);
+    }
+
+    /// Registers `waker` to be woken once `seq` is visible; false if it already is.
+    pub(crate) fn register(&self, seq: u64, waker: &Waker) -> bool {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `done` takes after publishing: no wake-up is lost.
+        if self.visible() >= seq {
+            return false;
+        }
+        wakers.push((seq, waker.clone()));
+        true
+    }
+
+    /// Wakes every async waiter (the database was poisoned: they must look again).
+    pub(crate) fn wake_all(&self) {
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        wakers.into_iter().for_each(|(_, w)| w.wake());
     }
 
     /// Waits until `seq` is visible, or `give_up` says to stop waiting. True if visible.

@@ -184,3 +184,31 @@ mod admin;
 mod compaction;
 mod faults;
 mod model;
+
+#[test]
+fn visible_at_resolves_once_the_sequence_number_is_published() {
+    use std::future::Future;
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    let seq = db.visible_seq();
+    assert_eq!(db.assigned_seq(), seq);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut now = std::pin::pin!(db.visible_at(seq));
+    assert!(now.as_mut().poll(&mut cx).is_ready());
+    let mut later = std::pin::pin!(db.visible_at(seq + 2));
+    assert!(later.as_mut().poll(&mut cx).is_pending());
+    db.put(DEFAULT_KEYSPACE, b"b", b"2").unwrap();
+    assert!(later.as_mut().poll(&mut cx).is_pending());
+    // Pending writes are readable at the latest sequence number, not at the visible one.
+    let p = db
+        .write_pending(WriteBatch::new().put(DEFAULT_KEYSPACE, b"c", b"3"))
+        .unwrap();
+    assert_eq!(db.assigned_seq(), seq + 2);
+    assert_eq!(
+        db.get_latest(DEFAULT_KEYSPACE, b"c").unwrap(),
+        Some(b"3".to_vec())
+    );
+    p.wait().unwrap();
+    assert!(later.as_mut().poll(&mut cx).is_ready());
+}
