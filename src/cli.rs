@@ -110,6 +110,21 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Address of the Redis protocol listener.
+    #[arg(long, env = "ORBIT_RESP_ADDR", default_value = "127.0.0.1:6379")]
+    pub resp_addr: String,
+    /// Worker threads serving connections (0: one per core).
+    #[arg(long, env = "ORBIT_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Password clients must give with AUTH (Redis's `requirepass`); empty: none.
+    #[arg(long, env = "ORBIT_REQUIREPASS")]
+    pub requirepass: Option<String>,
+    /// Most client connections at once.
+    #[arg(long, env = "ORBIT_MAXCLIENTS", default_value_t = 10_000)]
+    pub maxclients: usize,
+    /// Close connections idle this many seconds (0: never).
+    #[arg(long, env = "ORBIT_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

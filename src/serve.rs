@@ -1,51 +1,171 @@
-//! `orbit serve`: opens and recovers the data directory, then runs until SIGINT or SIGTERM.
+//! `orbit serve`: opens (recovering) the database in the data directory and serves the Redis
+//! protocol until SIGINT or SIGTERM.
 //!
-//! The protocol listeners arrive with their issues; today the server recovers the write-ahead
-//! log, reports what it found, and shuts down cleanly (the WAL is synced and its threads joined).
+//! Threads: one worker per core (`--threads`), each a single-threaded tokio runtime with its
+//! own `SO_REUSEPORT` listener on `--resp-addr`, owning the connections it accepts (the kernel
+//! spreads connections across the listeners); the engine's background threads (WAL writer,
+//! flush, compaction) beside them. Shutdown: stop accepting, let every connection finish and
+//! answer the commands it already read, then close the database (the WAL is synced).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use orbit_env::{FileSystem, RealFs, SystemClock};
-use orbit_wal::{Wal, WalOptions};
+use orbit_lsm::{Db, DbOptions};
+use orbit_resp::{Config, Engine, ExpiryFilter, Store};
+use orbit_txn::TxnDb;
+use orbit_wal::WalOptions;
+use tokio::sync::watch;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, SyncKind};
+
+/// How long shutdown waits for connections to finish their in-flight commands.
+const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let fs: Arc<dyn FileSystem> = RealFs::shared();
     let data_dir = &args.data_dir;
     fs.create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let opts = WalOptions {
-        sync_mode: args.storage.sync_mode(),
-        backend: args.storage.wal_backend,
-        segment_size: args.storage.wal_segment_size,
-        clock: Arc::new(SystemClock::new()),
-        ..WalOptions::default()
+    let filter = ExpiryFilter::new();
+    let opts = DbOptions {
+        wal: WalOptions {
+            sync_mode: args.storage.sync_mode(),
+            backend: args.storage.wal_backend,
+            segment_size: args.storage.wal_segment_size,
+            clock: Arc::new(SystemClock::new()),
+            ..WalOptions::default()
+        },
+        compaction_filter: Some(filter.clone()),
+        ..DbOptions::default()
     };
-    let wal = Wal::open(Arc::clone(&fs), data_dir.join("wal"), opts)
-        .context("cannot open the write-ahead log")?;
-    let mut records = 0u64;
-    for record in wal
-        .replay(wal.first_lsn())
-        .context("cannot replay the write-ahead log")?
-    {
-        record.context("write-ahead log replay failed")?;
-        records += 1;
-    }
-    let stats = wal.stats();
-    tracing::info!(
-        data_dir = %data_dir.display(), records, end_lsn = stats.written_lsn, backend = stats.backend,
-        "recovered; waiting for SIGINT or SIGTERM"
+    let db = Arc::new(
+        Db::open(Arc::clone(&fs), data_dir, opts)
+            .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
     );
+    let store = Store::open(TxnDb::new(Arc::clone(&db)), Some(&filter))
+        .context("cannot open the Redis keyspaces")?;
+    let addr: SocketAddr = args
+        .resp_addr
+        .parse()
+        .with_context(|| format!("--resp-addr {} is not an address", args.resp_addr))?;
+    let config = Config {
+        requirepass: args.requirepass.clone().filter(|p| !p.is_empty()),
+        max_clients: args.maxclients,
+        idle_timeout_secs: args.timeout,
+        appendfsync: match args.storage.sync {
+            SyncKind::Sync => "always",
+            SyncKind::Periodic => "everysec",
+            SyncKind::None => "no",
+        },
+        addr: addr.to_string(),
+        ..Config::default()
+    };
+    let engine = Arc::new(Engine::new(store, config));
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        args.threads
+    };
+    // Bind every listener before starting: a taken port fails the start, not a worker.
+    let listeners = (0..threads)
+        .map(|_| listen(addr))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let (engine, stop) = (Arc::clone(&engine), stop_rx.clone());
+            std::thread::Builder::new()
+                .name(format!("orbit-worker-{i}"))
+                .spawn(move || worker(listener, engine, stop))
+                .context("cannot start a worker thread")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(wait_for_shutdown())?;
-    tracing::info!("shutting down");
-    wal.close().context("closing the write-ahead log")?;
+    tracing::info!("shutting down: no new connections, finishing in-flight commands");
+    let _ = stop_tx.send(true);
+    for w in workers {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
+            Err(_) => tracing::error!("a worker thread panicked"),
+        }
+    }
+    drop(engine);
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.close().context("closing the database")?,
+        Err(_) => tracing::warn!("database still referenced at shutdown; closed on drop"),
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A non-blocking listener with `SO_REUSEPORT`, so every worker can have its own.
+fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// One worker: accepts on its listener and serves its connections until told to stop.
+fn worker(
+    listener: std::net::TcpListener,
+    engine: Arc<Engine>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let (engine, stop) = (Arc::clone(&engine), stop.clone());
+                        connections.spawn(async move {
+                            if let Err(e) = orbit_resp::serve_connection(engine, stream, stop).await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                    // Out of file descriptors and the like: back off, keep serving.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                _ = stop.changed() => break,
+            }
+        }
+        drop(listener);
+        let drained = tokio::time::timeout(DRAIN, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still busy after {DRAIN:?}; closing them");
+            connections.abort_all();
+        }
+        Ok(())
+    })
 }
 
 async fn wait_for_shutdown() -> anyhow::Result<()> {

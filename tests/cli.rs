@@ -1,53 +1,19 @@
-//! End-to-end tests of the `orbit` binary: `serve` recovers and shuts down cleanly on SIGTERM,
-//! bad flags are refused with a clear message, and `bench wal --json` emits the promised fields.
+//! End-to-end tests of the `orbit` binary: `serve` starts, accepts connections and shuts down
+//! cleanly on SIGTERM, bad flags are refused with a clear message, and `bench --json` emits the
+//! promised fields.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-const ORBIT: &str = env!("CARGO_BIN_EXE_orbit");
+mod common;
 
-/// Starts `orbit serve`, waits until it reports recovery, sends SIGTERM, and returns its log.
+use common::ORBIT;
+
+/// Starts `orbit serve`, waits until it accepts connections, sends SIGTERM, and returns its
+/// log.
 fn serve_once(data_dir: &std::path::Path) -> String {
-    let mut child = Command::new(ORBIT)
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .env("ORBIT_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if line.contains("waiting for SIGINT or SIGTERM") {
-                let _ = tx.send(());
-            }
-            log.push_str(&line);
-            log.push('\n');
-        }
-        log
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        child.kill().unwrap();
-        panic!(
-            "server never reported recovery:\n{}",
-            reader.join().unwrap()
-        );
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    let log = reader.join().unwrap();
-    assert!(exit.success(), "serve exited with {exit}:\n{log}");
+    let (ok, log) = common::Server::start(data_dir, &[]).stop();
+    assert!(ok, "serve did not exit cleanly:\n{log}");
     log
 }
 
@@ -63,7 +29,7 @@ fn serve_recovers_and_stops_cleanly_on_sigterm() {
     );
     // A second start finds the log the first one left.
     let second = serve_once(&data);
-    assert!(second.contains("records=0"), "{second}");
+    assert!(second.contains("replayed_batches=0"), "{second}");
     assert!(second.contains("stopped cleanly"), "{second}");
 }
 

@@ -1,0 +1,335 @@
+//! Command dispatch: the table of commands (name, arity as Redis counts it, flags), argument
+//! helpers, and the context a command runs in.
+//!
+//! A command runs synchronously: it reads (seeing the latest submitted writes), submits at
+//! most one atomic write batch, and returns its reply. The connection awaits that write (and
+//! the reply barrier) before the reply goes out, so a reply never reports a write that is not
+//! durable.
+
+mod hashes;
+mod keys;
+pub(crate) mod server;
+mod strings;
+
+use orbit_lsm::{PendingWrite, WriteBatch};
+
+use crate::reply::Reply;
+use crate::store::{Kind, Meta, Store};
+use crate::{Engine, Session};
+
+/// Where a command runs.
+pub struct Ctx<'a> {
+    pub engine: &'a Engine,
+    pub store: &'a Store,
+    pub session: &'a mut Session,
+    /// Unix milliseconds at the start of the command (expiry decisions).
+    pub now: u64,
+    /// The write this command submitted.
+    pub pending: Option<PendingWrite>,
+}
+
+impl Ctx<'_> {
+    pub fn db(&self) -> u8 {
+        self.session.db
+    }
+
+    /// Submits `batch` as this command's write.
+    pub fn write(&mut self, batch: &WriteBatch) -> Result<(), Reply> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let p = self.store.submit(batch).map_err(internal)?;
+        self.pending = Some(p);
+        Ok(())
+    }
+
+    /// A key's metadata, or `WRONGTYPE` if it holds another kind than `want`.
+    pub fn meta_of(&self, key: &[u8], want: Kind) -> Result<Option<Meta>, Reply> {
+        match self
+            .store
+            .meta(self.db(), key, self.now)
+            .map_err(internal)?
+        {
+            Some(m) if m.kind != want => Err(wrongtype()),
+            other => Ok(other),
+        }
+    }
+
+    /// A key's metadata, whatever its kind.
+    pub fn meta_any(&self, key: &[u8]) -> Result<Option<Meta>, Reply> {
+        self.store.meta(self.db(), key, self.now).map_err(internal)
+    }
+}
+
+/// A command's handler.
+pub type Handler = fn(&mut Ctx<'_>, &[Vec<u8>]) -> Result<Reply, Reply>;
+
+/// A command: name, arity (positive: exact argument count including the name; negative: at
+/// least that many), whether it writes, and the handler.
+pub struct Command {
+    pub name: &'static str,
+    pub arity: i32,
+    pub write: bool,
+    pub handler: Handler,
+}
+
+const fn cmd(name: &'static str, arity: i32, write: bool, handler: Handler) -> Command {
+    Command {
+        name,
+        arity,
+        write,
+        handler,
+    }
+}
+
+/// Every command the server knows.
+pub static COMMANDS: &[Command] = &[
+    // connection and server
+    cmd("ping", -1, false, server::ping),
+    cmd("echo", 2, false, server::echo),
+    cmd("hello", -1, false, server::hello),
+    cmd("auth", -2, false, server::auth),
+    cmd("select", 2, false, server::select),
+    cmd("quit", -1, false, server::quit),
+    cmd("client", -2, false, server::client),
+    cmd("info", -1, false, server::info),
+    cmd("config", -2, false, server::config),
+    cmd("command", -1, false, server::command),
+    cmd("time", 1, false, server::time),
+    cmd("dbsize", 1, false, server::dbsize),
+    cmd("flushdb", -1, true, server::flushdb),
+    cmd("flushall", -1, true, server::flushall),
+    // strings
+    cmd("get", 2, false, strings::get),
+    cmd("set", -3, true, strings::set),
+    cmd("setnx", 3, true, strings::setnx),
+    cmd("setex", 4, true, strings::setex),
+    cmd("psetex", 4, true, strings::psetex),
+    cmd("mget", -2, false, strings::mget),
+    cmd("mset", -3, true, strings::mset),
+    cmd("msetnx", -3, true, strings::msetnx),
+    cmd("getset", 3, true, strings::getset),
+    cmd("getdel", 2, true, strings::getdel),
+    cmd("getex", -2, true, strings::getex),
+    cmd("append", 3, true, strings::append),
+    cmd("strlen", 2, false, strings::strlen),
+    cmd("getrange", 4, false, strings::getrange),
+    cmd("substr", 4, false, strings::getrange),
+    cmd("setrange", 4, true, strings::setrange),
+    cmd("incr", 2, true, strings::incr),
+    cmd("decr", 2, true, strings::decr),
+    cmd("incrby", 3, true, strings::incrby),
+    cmd("decrby", 3, true, strings::decrby),
+    cmd("incrbyfloat", 3, true, strings::incrbyfloat),
+    // keys
+    cmd("del", -2, true, keys::del),
+    cmd("unlink", -2, true, keys::del),
+    cmd("exists", -2, false, keys::exists),
+    cmd("expire", -3, true, keys::expire),
+    cmd("pexpire", -3, true, keys::pexpire),
+    cmd("expireat", -3, true, keys::expireat),
+    cmd("pexpireat", -3, true, keys::pexpireat),
+    cmd("ttl", 2, false, keys::ttl),
+    cmd("pttl", 2, false, keys::pttl),
+    cmd("expiretime", 2, false, keys::expiretime),
+    cmd("pexpiretime", 2, false, keys::pexpiretime),
+    cmd("persist", 2, true, keys::persist),
+    cmd("type", 2, false, keys::type_),
+    cmd("rename", 3, true, keys::rename),
+    cmd("renamenx", 3, true, keys::renamenx),
+    cmd("keys", 2, false, keys::keys),
+    cmd("scan", -2, false, keys::scan),
+    cmd("randomkey", 1, false, keys::randomkey),
+    cmd("copy", -3, true, keys::copy),
+    // hashes
+    cmd("hset", -4, true, hashes::hset),
+    cmd("hmset", -4, true, hashes::hmset),
+    cmd("hsetnx", 4, true, hashes::hsetnx),
+    cmd("hget", 3, false, hashes::hget),
+    cmd("hmget", -3, false, hashes::hmget),
+    cmd("hgetall", 2, false, hashes::hgetall),
+    cmd("hdel", -3, true, hashes::hdel),
+    cmd("hexists", 3, false, hashes::hexists),
+    cmd("hlen", 2, false, hashes::hlen),
+    cmd("hkeys", 2, false, hashes::hkeys),
+    cmd("hvals", 2, false, hashes::hvals),
+    cmd("hstrlen", 3, false, hashes::hstrlen),
+    cmd("hincrby", 4, true, hashes::hincrby),
+    cmd("hincrbyfloat", 4, true, hashes::hincrbyfloat),
+    cmd("hscan", -3, false, hashes::hscan),
+    cmd("hrandfield", -2, false, hashes::hrandfield),
+];
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let lower = name.to_ascii_lowercase();
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes() == lower.as_slice())
+}
+
+// ---- replies shared by the commands ----
+
+pub fn wrongtype() -> Reply {
+    Reply::err("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+pub fn not_integer() -> Reply {
+    Reply::err("ERR value is not an integer or out of range")
+}
+
+pub fn not_float() -> Reply {
+    Reply::err("ERR value is not a valid float")
+}
+
+pub fn syntax() -> Reply {
+    Reply::err("ERR syntax error")
+}
+
+pub fn internal(e: crate::Error) -> Reply {
+    tracing::error!(error = %e, "command failed in storage");
+    Reply::err(format!("ERR storage failure: {e}"))
+}
+
+pub fn arg(args: &[Vec<u8>], i: usize) -> Result<&[u8], Reply> {
+    args.get(i).map(Vec::as_slice).ok_or_else(syntax)
+}
+
+/// Parses a Redis integer argument.
+pub fn int_arg(b: &[u8]) -> Result<i64, Reply> {
+    parse_int(b).ok_or_else(not_integer)
+}
+
+pub fn parse_int(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.len() > 20 || s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) {
+        // Redis accepts "0" but not "+1" or "01".
+        return (s == "0").then_some(0);
+    }
+    if s.starts_with("-0") {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses a Redis float argument (`inf`, `-inf` accepted; `nan` refused).
+pub fn parse_float(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.trim() != s {
+        return None;
+    }
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => s.parse().ok()?,
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// Redis's glob matching (`*`, `?`, `[...]` with ranges and `^`, `\` escapes).
+pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
+    let (mut star_p, mut star_i) = (None::<usize>, 0usize);
+    while i < s.len() {
+        let mut matched = None;
+        match pattern.get(p) {
+            Some(b'*') => {
+                star_p = Some(p);
+                star_i = i;
+                p += 1;
+                continue;
+            }
+            Some(b'?') => matched = Some(p + 1),
+            Some(b'[') => {
+                let c = s.get(i).copied().unwrap_or(0);
+                let mut q = p + 1;
+                let negate = pattern.get(q) == Some(&b'^');
+                if negate {
+                    q += 1;
+                }
+                let mut hit = false;
+                while let Some(&pc) = pattern.get(q) {
+                    if pc == b']' {
+                        break;
+                    }
+                    if pc == b'\\' {
+                        q += 1;
+                        hit |= pattern.get(q) == Some(&c);
+                    } else if let (Some(b'-'), Some(&end)) = (
+                        pattern.get(q + 1),
+                        pattern.get(q + 2).filter(|&&e| e != b']'),
+                    ) {
+                        let (lo, hi) = (pc.min(end), pc.max(end));
+                        hit |= lo <= c && c <= hi;
+                        q += 2;
+                    } else {
+                        hit |= pc == c;
+                    }
+                    q += 1;
+                }
+                if hit != negate && pattern.get(q) == Some(&b']') {
+                    matched = Some(q + 1);
+                }
+            }
+            Some(b'\\') if pattern.get(p + 1).is_some() => {
+                matched = (pattern.get(p + 1) == s.get(i)).then_some(p + 2);
+            }
+            Some(&c) => matched = (s.get(i) == Some(&c)).then_some(p + 1),
+            None => {}
+        }
+        match matched {
+            Some(next) => {
+                p = next;
+                i += 1;
+            }
+            None => match star_p {
+                Some(sp) => {
+                    p = sp + 1;
+                    star_i += 1;
+                    i = star_i;
+                }
+                None => return false,
+            },
+        }
+    }
+    while pattern.get(p) == Some(&b'*') {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_redis() {
+        assert!(glob_match(b"*", b"anything"));
+        assert!(glob_match(b"h?llo", b"hello"));
+        assert!(glob_match(b"h*llo", b"heeeello"));
+        assert!(glob_match(b"h[ae]llo", b"hallo"));
+        assert!(!glob_match(b"h[^e]llo", b"hello"));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo"));
+        assert!(glob_match(b"user:*:name", b"user:42:name"));
+        assert!(!glob_match(b"user:*:name", b"user:42:age"));
+        assert!(glob_match(b"a\\*b", b"a*b"));
+        assert!(!glob_match(b"a\\*b", b"axb"));
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        assert_eq!(parse_int(b"42"), Some(42));
+        assert_eq!(parse_int(b"-7"), Some(-7));
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"01"), None);
+        assert_eq!(parse_int(b"+1"), None);
+        assert_eq!(parse_int(b" 1"), None);
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_float(b"1.5e3"), Some(1500.0));
+        assert_eq!(parse_float(b"nan"), None);
+    }
+}

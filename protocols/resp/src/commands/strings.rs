@@ -1,0 +1,435 @@
+//! String commands.
+
+use orbit_lsm::WriteBatch;
+
+use super::{
+    arg, eq_ignore_case, int_arg, not_float, not_integer, parse_float, parse_int, syntax, Ctx,
+};
+use crate::reply::Reply;
+use crate::store::{Kind, Meta, Store};
+
+/// Largest string `SETRANGE` and `APPEND` may build (Redis's `proto-max-bulk-len`).
+const MAX_STRING: usize = 512 << 20;
+
+/// The string at `key`, `WRONGTYPE` for another kind.
+fn string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    ctx.meta_of(key, Kind::String)
+}
+
+/// Adds "set `key` to the string `value`" to `batch`, clearing any collection it replaces.
+fn put(
+    ctx: &Ctx<'_>,
+    batch: &mut WriteBatch,
+    key: &[u8],
+    value: &[u8],
+    expire_at: u64,
+    old: Option<&Meta>,
+) {
+    let db = ctx.db();
+    if old.is_some_and(|m| m.kind != Kind::String) {
+        ctx.store.clear_members_into(batch, db, key);
+    }
+    let meta = Meta {
+        kind: Kind::String,
+        expire_at,
+        payload: value.to_vec(),
+    };
+    batch.put(
+        ctx.store.meta_keyspace(),
+        &Store::meta_key(db, key),
+        &meta.encode(),
+    );
+}
+
+pub fn get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(match string(ctx, arg(args, 1)?)? {
+        Some(m) => Reply::Bulk(m.payload),
+        None => Reply::Nil,
+    })
+}
+
+/// Parses an expiry argument into absolute milliseconds; `unit_ms` 1000 for seconds;
+/// `absolute` for EXAT/PXAT.
+fn expiry(
+    ctx: &Ctx<'_>,
+    value: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Result<u64, Reply> {
+    let invalid = || Reply::err(format!("ERR invalid expire time in '{cmd}' command"));
+    let v = int_arg(value)?;
+    if v <= 0 {
+        return Err(invalid());
+    }
+    let ms = v.checked_mul(unit_ms).ok_or_else(invalid)?;
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(i64::try_from(ctx.now).unwrap_or(i64::MAX))
+            .ok_or_else(invalid)?
+    };
+    u64::try_from(at).map_err(|_| invalid())
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (key, value) = (arg(args, 1)?, arg(args, 2)?);
+    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
+    let mut expire_at: Option<u64> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let a = arg(args, i)?;
+        let next = args.get(i + 1);
+        let unit = |name: &str| eq_ignore_case(a, name);
+        if unit("nx") && !xx {
+            nx = true;
+        } else if unit("xx") && !nx {
+            xx = true;
+        } else if unit("get") {
+            get = true;
+        } else if unit("keepttl") && expire_at.is_none() {
+            keepttl = true;
+        } else if (unit("ex") || unit("px") || unit("exat") || unit("pxat"))
+            && expire_at.is_none()
+            && !keepttl
+            && next.is_some()
+        {
+            let ms = if unit("ex") || unit("exat") { 1000 } else { 1 };
+            let absolute = unit("exat") || unit("pxat");
+            expire_at = Some(expiry(
+                ctx,
+                next.map_or(&[][..], Vec::as_slice),
+                ms,
+                absolute,
+                "set",
+            )?);
+            i += 1;
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = ctx.meta_any(key)?;
+    if get && old.as_ref().is_some_and(|m| m.kind != Kind::String) {
+        return Err(super::wrongtype());
+    }
+    let previous = || match &old {
+        Some(m) if get => Reply::Bulk(m.payload.clone()),
+        _ => Reply::Nil,
+    };
+    if (nx && old.is_some()) || (xx && old.is_none()) {
+        return Ok(if get { previous() } else { Reply::Nil });
+    }
+    let ttl = match (expire_at, keepttl) {
+        (Some(at), _) => at,
+        (None, true) => old.as_ref().map_or(0, |m| m.expire_at),
+        (None, false) => 0,
+    };
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, value, ttl, old.as_ref());
+    ctx.write(&b)?;
+    Ok(if get { previous() } else { Reply::OK })
+}
+
+pub fn setnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (key, value) = (arg(args, 1)?, arg(args, 2)?);
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    if ctx.meta_any(key)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, value, 0, None);
+    ctx.write(&b)?;
+    Ok(Reply::Int(1))
+}
+
+fn set_with_ttl(
+    ctx: &mut Ctx<'_>,
+    args: &[Vec<u8>],
+    unit_ms: i64,
+    cmd: &str,
+) -> Result<Reply, Reply> {
+    let (key, value) = (arg(args, 1)?, arg(args, 3)?);
+    let at = expiry(ctx, arg(args, 2)?, unit_ms, false, cmd)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = ctx.meta_any(key)?;
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, value, at, old.as_ref());
+    ctx.write(&b)?;
+    Ok(Reply::OK)
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    set_with_ttl(ctx, args, 1000, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    set_with_ttl(ctx, args, 1, "psetex")
+}
+
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let mut out = Vec::with_capacity(args.len().saturating_sub(1));
+    for key in args.iter().skip(1) {
+        out.push(match ctx.meta_any(key)? {
+            Some(m) if m.kind == Kind::String => Reply::Bulk(m.payload),
+            _ => Reply::Nil,
+        });
+    }
+    Ok(Reply::Array(out))
+}
+
+/// Key-value argument pairs.
+type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+fn pairs(args: &[Vec<u8>]) -> Result<Pairs<'_>, Reply> {
+    let rest = args.get(1..).unwrap_or_default();
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        let name = String::from_utf8_lossy(arg(args, 0)?).to_lowercase();
+        return Err(Reply::err(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        )));
+    }
+    Ok(rest
+        .chunks(2)
+        .filter_map(|c| match c {
+            [k, v] => Some((k.as_slice(), v.as_slice())),
+            _ => None,
+        })
+        .collect())
+}
+
+fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Reply> {
+    let kv = pairs(args)?;
+    let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
+    let _g = ctx.store.lock(ctx.db(), &keys);
+    let mut olds = Vec::with_capacity(kv.len());
+    for (k, _) in &kv {
+        let old = ctx.meta_any(k)?;
+        if nx && old.is_some() {
+            return Ok(Reply::Int(0));
+        }
+        olds.push(old);
+    }
+    let mut b = WriteBatch::new();
+    for ((k, v), old) in kv.iter().zip(&olds) {
+        put(ctx, &mut b, k, v, 0, old.as_ref());
+    }
+    ctx.write(&b)?;
+    Ok(if nx { Reply::Int(1) } else { Reply::OK })
+}
+
+pub fn mset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    mset_inner(ctx, args, false)
+}
+
+pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    mset_inner(ctx, args, true)
+}
+
+pub fn getset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (key, value) = (arg(args, 1)?, arg(args, 2)?);
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = string(ctx, key)?;
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, value, 0, old.as_ref());
+    ctx.write(&b)?;
+    Ok(old.map_or(Reply::Nil, |m| Reply::Bulk(m.payload)))
+}
+
+pub fn getdel(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = string(ctx, key)? else {
+        return Ok(Reply::Nil);
+    };
+    let mut b = WriteBatch::new();
+    ctx.store.delete_into(&mut b, ctx.db(), key, &old);
+    ctx.write(&b)?;
+    Ok(Reply::Bulk(old.payload))
+}
+
+pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let mut new_ttl: Option<u64> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = arg(args, i)?;
+        let is = |n: &str| eq_ignore_case(a, n);
+        if is("persist") && new_ttl.is_none() {
+            new_ttl = Some(0);
+        } else if (is("ex") || is("px") || is("exat") || is("pxat")) && new_ttl.is_none() {
+            let v = arg(args, i + 1)?;
+            let ms = if is("ex") || is("exat") { 1000 } else { 1 };
+            new_ttl = Some(expiry(ctx, v, ms, is("exat") || is("pxat"), "getex")?);
+            i += 1;
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(m) = string(ctx, key)? else {
+        return Ok(Reply::Nil);
+    };
+    if let Some(at) = new_ttl {
+        let mut b = WriteBatch::new();
+        put(ctx, &mut b, key, &m.payload, at, Some(&m));
+        ctx.write(&b)?;
+    }
+    Ok(Reply::Bulk(m.payload))
+}
+
+pub fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (key, tail) = (arg(args, 1)?, arg(args, 2)?);
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = string(ctx, key)?;
+    let mut value = old.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
+    if value.len() + tail.len() > MAX_STRING {
+        return Err(Reply::err(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    value.extend_from_slice(tail);
+    let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, &value, ttl, old.as_ref());
+    ctx.write(&b)?;
+    Ok(Reply::Int(value.len() as i64))
+}
+
+pub fn strlen(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(Reply::Int(
+        string(ctx, arg(args, 1)?)?.map_or(0, |m| m.payload.len() as i64),
+    ))
+}
+
+pub fn getrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let (start, end) = (int_arg(arg(args, 2)?)?, int_arg(arg(args, 3)?)?);
+    let value = string(ctx, key)?.map(|m| m.payload).unwrap_or_default();
+    let len = value.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Ok(Reply::bulk(b""));
+    }
+    let norm = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (s, e) = (norm(start), norm(end).min(len - 1));
+    if s > e || s >= len {
+        return Ok(Reply::bulk(b""));
+    }
+    let slice = value
+        .get(usize::try_from(s).unwrap_or(0)..=usize::try_from(e).unwrap_or(0))
+        .unwrap_or_default();
+    Ok(Reply::bulk(slice))
+}
+
+pub fn setrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let offset = int_arg(arg(args, 2)?)?;
+    let patch = arg(args, 3)?;
+    if offset < 0 {
+        return Err(Reply::err("ERR offset is out of range"));
+    }
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = string(ctx, key)?;
+    let mut value = old.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
+    if patch.is_empty() {
+        return Ok(Reply::Int(value.len() as i64));
+    }
+    if offset.saturating_add(patch.len()) > MAX_STRING {
+        return Err(Reply::err(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    if value.len() < offset + patch.len() {
+        value.resize(offset + patch.len(), 0);
+    }
+    if let Some(dst) = value.get_mut(offset..offset + patch.len()) {
+        dst.copy_from_slice(patch);
+    }
+    let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, &value, ttl, old.as_ref());
+    ctx.write(&b)?;
+    Ok(Reply::Int(value.len() as i64))
+}
+
+fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Result<Reply, Reply> {
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = string(ctx, key)?;
+    let current = match &old {
+        Some(m) => parse_int(&m.payload).ok_or_else(not_integer)?,
+        None => 0,
+    };
+    let next = current
+        .checked_add(by)
+        .ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
+    let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+    let mut b = WriteBatch::new();
+    put(
+        ctx,
+        &mut b,
+        key,
+        next.to_string().as_bytes(),
+        ttl,
+        old.as_ref(),
+    );
+    ctx.write(&b)?;
+    Ok(Reply::Int(next))
+}
+
+pub fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    incr_by(ctx, arg(args, 1)?, 1)
+}
+
+pub fn decr(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    incr_by(ctx, arg(args, 1)?, -1)
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let by = int_arg(arg(args, 2)?)?;
+    incr_by(ctx, arg(args, 1)?, by)
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let by = int_arg(arg(args, 2)?)?;
+    let by = by
+        .checked_neg()
+        .ok_or_else(|| Reply::err("ERR decrement would overflow"))?;
+    incr_by(ctx, arg(args, 1)?, by)
+}
+
+/// Formats a float the way `INCRBYFLOAT` stores it (shortest exact form, no exponent).
+pub fn float_repr(v: f64) -> String {
+    let s = format!("{v}");
+    if s.contains('e') {
+        format!("{v:.17}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        s
+    }
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let by = parse_float(arg(args, 2)?).ok_or_else(not_float)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = string(ctx, key)?;
+    let current = match &old {
+        Some(m) => parse_float(&m.payload).ok_or_else(not_float)?,
+        None => 0.0,
+    };
+    let next = current + by;
+    if !next.is_finite() {
+        return Err(Reply::err("ERR increment would produce NaN or Infinity"));
+    }
+    let repr = float_repr(next);
+    let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+    let mut b = WriteBatch::new();
+    put(ctx, &mut b, key, repr.as_bytes(), ttl, old.as_ref());
+    ctx.write(&b)?;
+    Ok(Reply::Bulk(repr.into_bytes()))
+}

@@ -1,0 +1,128 @@
+//! One client connection: read what the client sent, decode and run every complete command
+//! in it (pipelining), wait until their writes are durable and everything they could have
+//! seen is visible, then send the replies in order.
+//!
+//! A protocol error gets its error reply, then the connection closes (the stream cannot be
+//! framed past it). Replies go out at most `MAX_BATCH` commands at a time, so a huge pipeline
+//! does not build a huge reply buffer; the input buffer is bounded by the decoder's limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::decode::decode;
+use crate::reply::Reply;
+use crate::{Engine, Result};
+
+/// Commands answered per reply batch.
+const MAX_BATCH: usize = 1024;
+const READ_CHUNK: usize = 64 << 10;
+
+/// Serves one connection until the client leaves, sends QUIT or a malformed request, or
+/// `shutdown` turns true (the in-flight batch is finished and answered first).
+pub async fn serve_connection(
+    engine: Arc<Engine>,
+    mut stream: TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let addr = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let _ = stream.set_nodelay(true);
+    let Some(mut session) = engine.connect(addr) else {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return Ok(());
+    };
+    let result = run(&engine, &mut session, &mut stream, &mut shutdown).await;
+    engine.disconnect(&session);
+    result
+}
+
+async fn run(
+    engine: &Engine,
+    session: &mut crate::Session,
+    stream: &mut TcpStream,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let idle = engine.config.idle_timeout_secs;
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        // Run every complete command in the buffer, a batch at a time.
+        let mut consumed = 0;
+        let mut close = false;
+        loop {
+            let mut batch: Vec<(Reply, Option<orbit_lsm::PendingWrite>)> = Vec::new();
+            while batch.len() < MAX_BATCH && !session.closing {
+                let rest = input.get(consumed..).unwrap_or_default();
+                match decode(rest, &engine.config.limits, session.authenticated) {
+                    Ok(Some((args, used))) => {
+                        consumed += used;
+                        if !args.is_empty() {
+                            batch.push(engine.execute(session, &args));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        batch.push((Reply::Error(format!("ERR {e}")), None));
+                        close = true;
+                        break;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let barrier = engine.store.barrier();
+            for (reply, pending) in &mut batch {
+                if let Some(p) = pending.take() {
+                    if let Err(e) = p.await {
+                        *reply = Reply::err(format!("ERR write failed: {e}"));
+                    }
+                }
+            }
+            if let Err(e) = engine.store.db().visible_at(barrier).await {
+                for (reply, _) in &mut batch {
+                    *reply = Reply::err(format!("ERR storage failure: {e}"));
+                }
+            }
+            out.clear();
+            for (reply, _) in &batch {
+                reply.encode(session.protocol, &mut out);
+            }
+            stream.write_all(&out).await?;
+            if close || session.closing {
+                return Ok(());
+            }
+        }
+        input.drain(..consumed.min(input.len()));
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let read = async {
+            if idle == 0 {
+                stream.read(&mut chunk).await.map(Some)
+            } else {
+                match tokio::time::timeout(Duration::from_secs(idle), stream.read(&mut chunk)).await
+                {
+                    Ok(r) => r.map(Some),
+                    Err(_) => Ok(None),
+                }
+            }
+        };
+        let n = tokio::select! {
+            r = read => r?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        match n {
+            None | Some(0) => return Ok(()),
+            Some(n) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Replies, and their encoding in RESP2 or RESP3 (through `redis-protocol`'s encoders, fed only
+//! frames built here). Where RESP3 has a richer type than RESP2 (maps, sets, doubles,
+//! booleans, null), the RESP2 form is what Redis sends: flat arrays, bulk strings, integers,
+//! `$-1`/`*-1`.
+
+use redis_protocol::resp2::types::{OwnedFrame as Frame2, Resp2Frame};
+use redis_protocol::resp3::types::{OwnedFrame as Frame3, Resp3Frame};
+
+/// A reply to one command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK` and friends.
+    Simple(&'static str),
+    /// An error line, e.g. `ERR syntax error` or `WRONGTYPE ...`.
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    /// A missing value (`$-1` in RESP2, `_` in RESP3).
+    Nil,
+    /// A missing aggregate (`*-1` in RESP2, `_` in RESP3).
+    NilArray,
+    Array(Vec<Reply>),
+    /// Key-value pairs (RESP2: a flat array).
+    Map(Vec<(Reply, Reply)>),
+    /// A set (RESP2: an array).
+    Set(Vec<Reply>),
+    /// A double (RESP2: a bulk string as Redis formats it).
+    Double(f64),
+    /// A boolean (RESP2: 1 or 0).
+    Bool(bool),
+    /// Out-of-band data (pub/sub messages; RESP2: an array).
+    Push(Vec<Reply>),
+}
+
+impl Reply {
+    /// `+OK`.
+    pub const OK: Reply = Reply::Simple("OK");
+
+    /// An error reply; `msg` starts with its code (`ERR`, `WRONGTYPE`, ...).
+    pub fn err(msg: impl Into<String>) -> Reply {
+        Reply::Error(msg.into())
+    }
+
+    /// A bulk string from anything byte-like.
+    pub fn bulk(b: impl AsRef<[u8]>) -> Reply {
+        Reply::Bulk(b.as_ref().to_vec())
+    }
+
+    /// Whether this is an error reply.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    fn frame2(&self) -> Frame2 {
+        match self {
+            Reply::Simple(s) => Frame2::SimpleString(s.as_bytes().to_vec()),
+            Reply::Error(e) => Frame2::Error(e.clone()),
+            Reply::Int(i) => Frame2::Integer(*i),
+            Reply::Bulk(b) => Frame2::BulkString(b.clone()),
+            Reply::Nil => Frame2::Null,
+            Reply::NilArray => Frame2::Null,
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => {
+                Frame2::Array(v.iter().map(Reply::frame2).collect())
+            }
+            Reply::Map(kv) => Frame2::Array(
+                kv.iter()
+                    .flat_map(|(k, v)| [k.frame2(), v.frame2()])
+                    .collect(),
+            ),
+            Reply::Double(d) => Frame2::BulkString(format_double(*d).into_bytes()),
+            Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
+        }
+    }
+
+    fn frame3(&self) -> Frame3 {
+        match self {
+            Reply::Simple(s) => Frame3::SimpleString {
+                data: s.as_bytes().to_vec(),
+                attributes: None,
+            },
+            Reply::Error(e) => Frame3::SimpleError {
+                data: e.clone(),
+                attributes: None,
+            },
+            Reply::Int(i) => Frame3::Number {
+                data: *i,
+                attributes: None,
+            },
+            Reply::Bulk(b) => Frame3::BlobString {
+                data: b.clone(),
+                attributes: None,
+            },
+            Reply::Nil | Reply::NilArray => Frame3::Null,
+            Reply::Array(v) => Frame3::Array {
+                data: v.iter().map(Reply::frame3).collect(),
+                attributes: None,
+            },
+            Reply::Set(v) => Frame3::Set {
+                data: v.iter().map(Reply::frame3).collect(),
+                attributes: None,
+            },
+            Reply::Push(v) => Frame3::Push {
+                data: v.iter().map(Reply::frame3).collect(),
+                attributes: None,
+            },
+            Reply::Map(kv) => Frame3::Map {
+                data: kv.iter().map(|(k, v)| (k.frame3(), v.frame3())).collect(),
+                attributes: None,
+            },
+            Reply::Double(d) => Frame3::Double {
+                data: *d,
+                attributes: None,
+            },
+            Reply::Bool(b) => Frame3::Boolean {
+                data: *b,
+                attributes: None,
+            },
+        }
+    }
+
+    /// Appends the reply's encoding in protocol `version` (2 or 3) to `out`.
+    pub fn encode(&self, version: u8, out: &mut Vec<u8>) {
+        // RESP2 has no null array frame in the encoder: write it by hand.
+        if version < 3 && *self == Reply::NilArray {
+            out.extend_from_slice(b"*-1\r\n");
+            return;
+        }
+        let start = out.len();
+        let result = if version >= 3 {
+            let f = self.frame3();
+            out.resize(start + f.encode_len(false), 0);
+            redis_protocol::resp3::encode::complete::encode(
+                out.get_mut(start..).unwrap_or_default(),
+                &f,
+                false,
+            )
+        } else {
+            let f = self.frame2();
+            out.resize(start + f.encode_len(false), 0);
+            redis_protocol::resp2::encode::encode(
+                out.get_mut(start..).unwrap_or_default(),
+                &f,
+                false,
+            )
+        };
+        match result {
+            Ok(n) => out.truncate(start + n),
+            Err(e) => {
+                // Unreachable with frames built above; never send a half-encoded reply.
+                out.truncate(start);
+                tracing::error!(error = %e, "reply encoding failed");
+                out.extend_from_slice(b"-ERR internal error encoding the reply\r\n");
+            }
+        }
+    }
+}
+
+/// Formats a double the way Redis does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if d.is_nan() {
+        return "nan".to_string();
+    }
+    if d == d.trunc() && d.abs() < 1e17 {
+        return format!("{d:.0}");
+    }
+    let s = format!("{d}");
+    if s.len() <= 17 {
+        s
+    } else {
+        format!("{d:.17e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: &Reply, v: u8) -> String {
+        let mut out = Vec::new();
+        r.encode(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn replies_encode_in_both_protocols() {
+        assert_eq!(enc(&Reply::OK, 2), "+OK\r\n");
+        assert_eq!(enc(&Reply::err("ERR x"), 3), "-ERR x\r\n");
+        assert_eq!(enc(&Reply::Nil, 2), "$-1\r\n");
+        assert_eq!(enc(&Reply::Nil, 3), "_\r\n");
+        assert_eq!(enc(&Reply::NilArray, 2), "*-1\r\n");
+        assert_eq!(enc(&Reply::Int(-3), 2), ":-3\r\n");
+        assert_eq!(enc(&Reply::bulk("ab"), 2), "$2\r\nab\r\n");
+        let map = Reply::Map(vec![(Reply::bulk("f"), Reply::bulk("v"))]);
+        assert_eq!(enc(&map, 2), "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+        assert_eq!(enc(&map, 3), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
+        assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+    }
+}

@@ -1,0 +1,35 @@
+//! Per-connection state: the selected database, protocol version, authentication and name.
+
+/// One client connection's state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Client id (`CLIENT ID`).
+    pub id: u64,
+    /// Selected database.
+    pub db: u8,
+    /// 2 or 3 (`HELLO`).
+    pub protocol: u8,
+    /// Whether `AUTH` succeeded (or no password is required).
+    pub authenticated: bool,
+    /// `CLIENT SETNAME`.
+    pub name: Option<String>,
+    /// Peer address, for `CLIENT LIST`.
+    pub addr: String,
+    /// Set by `QUIT`: close after the reply.
+    pub closing: bool,
+}
+
+impl Session {
+    /// A new connection; `needs_auth` when the server has a password.
+    pub fn new(id: u64, addr: String, needs_auth: bool) -> Session {
+        Session {
+            id,
+            db: 0,
+            protocol: 2,
+            authenticated: !needs_auth,
+            name: None,
+            addr,
+            closing: false,
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! How Redis data lives in the engine, and the rules every command follows to touch it.
+//!
+//! Two keyspaces: `resp:meta` holds one entry per Redis key, `db u8 ‖ key` →
+//! `type u8 ‖ expire-at ms u64 LE (0 = none) ‖ payload`; a string's payload is its value, a
+//! hash's its field count. `resp:sub` holds the members of collection types,
+//! `db u8 ‖ key length u32 BE ‖ key ‖ member` → value, so one key's members are one range:
+//! deleting a collection is a meta delete plus one range delete (O(1), the engine drops the
+//! members in compaction), and so is FLUSHDB.
+//!
+//! Concurrency, the way Redis users expect it: every write of a key happens under that key's
+//! lock stripe (held while reading and submitting, never across an fsync), and reads see the
+//! latest submitted write (`Db::get_latest`). A connection sends its replies only once every
+//! write assigned before its commands ran is durable (`Store::barrier`): like Redis with
+//! `appendfsync always`, no client ever sees data a crash could take back, and concurrent
+//! writers share fsyncs (group commit).
+//!
+//! Expiry: an expired key reads as missing (checked on every access); a compaction filter drops
+//! expired strings from disk; writes that recreate an expired collection first range-delete
+//! its old members.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, PendingWrite, WriteBatch};
+use orbit_txn::TxnDb;
+
+use crate::Result;
+
+/// Databases `SELECT` can pick (Redis's default).
+pub const DATABASES: usize = 16;
+const STRIPES: usize = 1024;
+const HEADER: usize = 9;
+
+/// The type of a Redis value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    String = 0,
+    Hash = 1,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        match b {
+            0 => Some(Kind::String),
+            1 => Some(Kind::Hash),
+            _ => None,
+        }
+    }
+
+    /// The name `TYPE` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+        }
+    }
+}
+
+/// Members of a collection: (member, value) pairs in member order.
+pub type Members = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A key's metadata entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    /// Unix milliseconds; 0 = no expiry.
+    pub expire_at: u64,
+    pub payload: Vec<u8>,
+}
+
+impl Meta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + self.payload.len());
+        v.push(self.kind as u8);
+        v.extend_from_slice(&self.expire_at.to_le_bytes());
+        v.extend_from_slice(&self.payload);
+        v
+    }
+
+    pub fn decode(v: &[u8]) -> Option<Meta> {
+        let kind = Kind::from_u8(*v.first()?)?;
+        let expire_at = u64::from_le_bytes(v.get(1..HEADER)?.try_into().ok()?);
+        Some(Meta {
+            kind,
+            expire_at,
+            payload: v.get(HEADER..)?.to_vec(),
+        })
+    }
+
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    /// A hash's field count.
+    pub fn count(&self) -> u64 {
+        self.payload
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Drops expired strings during compaction (collections go by range delete).
+#[derive(Debug)]
+pub struct ExpiryFilter {
+    meta: std::sync::atomic::AtomicU32,
+}
+
+impl ExpiryFilter {
+    /// A filter; it acts once told the meta keyspace's id.
+    pub fn new() -> Arc<ExpiryFilter> {
+        Arc::new(ExpiryFilter {
+            meta: std::sync::atomic::AtomicU32::new(u32::MAX),
+        })
+    }
+}
+
+impl CompactionFilter for ExpiryFilter {
+    fn filter(&self, keyspace: KeyspaceId, _key: &[u8], value: &[u8]) -> CompactionDecision {
+        if keyspace != self.meta.load(std::sync::atomic::Ordering::Relaxed) {
+            return CompactionDecision::Keep;
+        }
+        match Meta::decode(value) {
+            Some(m) if m.kind == Kind::String && m.expired(now_ms()) => CompactionDecision::Remove,
+            _ => CompactionDecision::Keep,
+        }
+    }
+}
+
+/// Redis data over one database.
+pub struct Store {
+    txn: TxnDb,
+    meta: KeyspaceId,
+    sub: KeyspaceId,
+    stripes: Vec<Mutex<()>>,
+}
+
+fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
+    Ok(match db.keyspace(name) {
+        Some(id) => id,
+        None => db.create_keyspace(name)?,
+    })
+}
+
+impl Store {
+    /// Opens the Redis keyspaces of `txn`'s database (creating them), and points `filter`
+    /// (installed in the database's options) at them.
+    pub fn open(txn: TxnDb, filter: Option<&ExpiryFilter>) -> Result<Store> {
+        let meta = keyspace(txn.db(), "resp:meta")?;
+        let sub = keyspace(txn.db(), "resp:sub")?;
+        if let Some(f) = filter {
+            f.meta.store(meta, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Store {
+            txn,
+            meta,
+            sub,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// The database underneath.
+    pub fn db(&self) -> &Arc<Db> {
+        self.txn.db()
+    }
+
+    pub fn meta_key(db: u8, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + key.len());
+        k.push(db);
+        k.extend_from_slice(key);
+        k
+    }
+
+    /// The prefix of a collection's members.
+    pub fn sub_prefix(db: u8, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(5 + key.len());
+        k.push(db);
+        k.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
+        k.extend_from_slice(key);
+        k
+    }
+
+    pub fn sub_key(db: u8, key: &[u8], member: &[u8]) -> Vec<u8> {
+        let mut k = Store::sub_prefix(db, key);
+        k.extend_from_slice(member);
+        k
+    }
+
+    pub fn meta_keyspace(&self) -> KeyspaceId {
+        self.meta
+    }
+
+    pub fn sub_keyspace(&self) -> KeyspaceId {
+        self.sub
+    }
+
+    /// Locks the stripes of `keys` (of database `db`), in a fixed order.
+    pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Vec<MutexGuard<'_, ()>> {
+        let mut idx: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                let h = fnv1a(&Store::meta_key(db, k));
+                (h % STRIPES as u64) as usize
+            })
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter()
+            .filter_map(|i| self.stripes.get(i))
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
+    /// A key's live metadata (expired keys read as missing), including unsynced writes.
+    pub fn meta(&self, db: u8, key: &[u8], now: u64) -> Result<Option<Meta>> {
+        let Some(raw) = self.db().get_latest(self.meta, &Store::meta_key(db, key))? else {
+            return Ok(None);
+        };
+        Ok(Meta::decode(&raw).filter(|m| !m.expired(now)))
+    }
+
+    /// A member of a collection.
+    pub fn member(&self, db: u8, key: &[u8], member: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .db()
+            .get_latest(self.sub, &Store::sub_key(db, key, member))?)
+    }
+
+    /// Members of a collection, in member order.
+    pub fn members(&self, db: u8, key: &[u8]) -> Result<Members> {
+        let prefix = Store::sub_prefix(db, key);
+        let snap = self.db().snapshot_latest();
+        let upper = prefix_end(&prefix);
+        let mut out = Vec::new();
+        for kv in self.db().iter(
+            self.sub,
+            (std::ops::Bound::Included(prefix.clone()), upper),
+            orbit_lsm::Direction::Forward,
+            &snap,
+        )? {
+            let (k, v) = kv?;
+            out.push((k.get(prefix.len()..).unwrap_or_default().to_vec(), v));
+        }
+        Ok(out)
+    }
+
+    /// Live keys of database `db` (expired ones skipped), in key order, from `start`.
+    pub fn keys(&self, db: u8, start: &[u8], now: u64) -> Result<KeyIter> {
+        let snap = self.db().snapshot_latest();
+        let from = Store::meta_key(db, start);
+        let upper = prefix_end(&[db]);
+        let it = self.db().iter(
+            self.meta,
+            (std::ops::Bound::Included(from), upper),
+            orbit_lsm::Direction::Forward,
+            &snap,
+        )?;
+        Ok(KeyIter { it, now })
+    }
+
+    /// Adds the deletion of a key and, for collections, its members, to `batch`.
+    pub fn delete_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
+        batch.delete(self.meta, &Store::meta_key(db, key));
+        if meta.kind != Kind::String {
+            self.clear_members_into(batch, db, key);
+        }
+    }
+
+    /// Adds the deletion of every member a collection key may have left behind.
+    pub fn clear_members_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8]) {
+        let prefix = Store::sub_prefix(db, key);
+        if let std::ops::Bound::Excluded(end) = prefix_end(&prefix) {
+            batch.delete_range(self.sub, &prefix, &end);
+        }
+    }
+
+    /// Adds the deletion of every key of database `db`.
+    pub fn flush_into(&self, batch: &mut WriteBatch, db: u8) {
+        let end = [db.saturating_add(1)];
+        if db == u8::MAX {
+            return;
+        }
+        batch.delete_range(self.meta, &[db], &end);
+        batch.delete_range(self.sub, &[db], &end);
+    }
+
+    /// Orders and queues a write (recorded for open transactions); await it for durability.
+    pub fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite> {
+        Ok(self.txn.submit(batch)?)
+    }
+
+    /// The sequence number replies must wait for (every write assigned so far).
+    pub fn barrier(&self) -> u64 {
+        self.db().assigned_seq()
+    }
+}
+
+/// Live keys of one database.
+pub struct KeyIter {
+    it: orbit_lsm::DbIter,
+    now: u64,
+}
+
+impl Iterator for KeyIter {
+    type Item = Result<(Vec<u8>, Meta)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.it.next()? {
+                Err(e) => return Some(Err(e.into())),
+                Ok((k, v)) => {
+                    let Some(meta) = Meta::decode(&v) else {
+                        continue;
+                    };
+                    if meta.expired(self.now) {
+                        continue;
+                    }
+                    return Some(Ok((k.get(1..).unwrap_or_default().to_vec(), meta)));
+                }
+            }
+        }
+    }
+}
+
+/// The exclusive upper bound of keys starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> std::ops::Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return std::ops::Bound::Excluded(end);
+        }
+    }
+    std::ops::Bound::Unbounded
+}
+
+/// FNV-1a: a stable, cheap hash for lock stripes.
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

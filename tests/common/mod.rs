@@ -1,0 +1,112 @@
+//! Starting and stopping the real `orbit` binary for end-to-end tests.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+pub const ORBIT: &str = env!("CARGO_BIN_EXE_orbit");
+
+/// A loopback port nobody listens on (the OS picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `orbit serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts a server on `data_dir` with `extra` flags and waits until it accepts connections.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut child = Command::new(ORBIT)
+            .args(["serve", "--threads", "2", "--resp-addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("ORBIT_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("ready to accept connections") {
+                    let _ = tx.send(());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(120)).is_err() {
+            let _ = child.kill();
+            panic!("server never became ready:\n{}", log.lock().unwrap());
+        }
+        Server {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM; returns whether it exited successfully, and its whole log.
+    pub fn stop(mut self) -> (bool, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (ok, self.log())
+    }
+
+    /// SIGKILL: no shutdown at all.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

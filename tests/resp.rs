@@ -1,0 +1,370 @@
+//! End-to-end tests of the Redis protocol: the real `orbit serve` on a free loopback port,
+//! driven by the `redis` client crate (and raw sockets for malformed input).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::Server;
+use redis::{cmd, Commands, RedisResult, Value};
+
+fn start() -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    (tmp, server)
+}
+
+/// The error message of a failed command.
+fn err<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
+    let e = r.unwrap_err();
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn strings_keys_and_expiry_behave_like_redis() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(c.get::<_, String>("k").unwrap(), "v");
+    assert_eq!(c.incr::<_, _, i64>("n", 5).unwrap(), 5);
+    assert_eq!(c.decr::<_, _, i64>("n", 2).unwrap(), 3);
+    assert_eq!(
+        cmd("INCRBYFLOAT")
+            .arg("f")
+            .arg("10.5")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "10.5"
+    );
+    assert_eq!(c.append::<_, _, i64>("k", "xyz").unwrap(), 4);
+    assert_eq!(c.getrange::<_, String>("k", 1, -1).unwrap(), "xyz");
+    assert_eq!(c.setrange::<_, _, i64>("pad", 3, "ab").unwrap(), 5);
+    assert_eq!(c.get::<_, Vec<u8>>("pad").unwrap(), b"\0\0\0ab");
+    let _: () = redis::cmd("MSET")
+        .arg("a")
+        .arg(1)
+        .arg("b")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        c.mget::<_, Vec<Option<String>>>(&["a", "b", "nope"])
+            .unwrap(),
+        vec![Some("1".into()), Some("2".into()), None]
+    );
+    // SET options.
+    assert_eq!(
+        cmd("SET")
+            .arg("a")
+            .arg("x")
+            .arg("NX")
+            .query::<Option<String>>(&mut c)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cmd("SET")
+            .arg("a")
+            .arg("y")
+            .arg("XX")
+            .arg("GET")
+            .query::<Option<String>>(&mut c)
+            .unwrap(),
+        Some("1".into())
+    );
+    assert_eq!(
+        cmd("SET")
+            .arg("e")
+            .arg("v")
+            .arg("EX")
+            .arg(100)
+            .query::<String>(&mut c)
+            .unwrap(),
+        "OK"
+    );
+    let ttl: i64 = c.ttl("e").unwrap();
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert_eq!(c.ttl::<_, i64>("a").unwrap(), -1);
+    assert_eq!(c.ttl::<_, i64>("missing").unwrap(), -2);
+    assert!(c.persist::<_, bool>("e").unwrap());
+    assert_eq!(c.ttl::<_, i64>("e").unwrap(), -1);
+    let _: () = cmd("PSETEX")
+        .arg("short")
+        .arg(50)
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(
+        c.get::<_, Option<String>>("short").unwrap(),
+        None,
+        "expired"
+    );
+    assert!(!c.exists::<_, bool>("short").unwrap());
+    // Keys.
+    assert_eq!(
+        cmd("TYPE").arg("a").query::<String>(&mut c).unwrap(),
+        "string"
+    );
+    let _: () = c.rename("a", "a2").unwrap();
+    assert_eq!(c.get::<_, String>("a2").unwrap(), "y");
+    assert_eq!(c.del::<_, i64>(&["a2", "b", "nope"]).unwrap(), 2);
+    let mut keys: Vec<String> = c.keys("*").unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["e", "f", "k", "n", "pad"]);
+    let mut scanned: Vec<String> = c
+        .scan_match::<_, String>("*")
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    scanned.sort();
+    assert_eq!(scanned, keys);
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 5);
+    // Errors, word for word.
+    assert_eq!(
+        err(c.incr::<_, _, i64>("k", 1)),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        err(cmd("GET").query::<String>(&mut c)),
+        "ERR wrong number of arguments for 'get' command"
+    );
+    assert_eq!(
+        err(cmd("NOSUCH").arg("x").query::<String>(&mut c)),
+        "ERR unknown command 'NOSUCH', with args beginning with: 'x'"
+    );
+    assert_eq!(
+        err(cmd("SET")
+            .arg("a")
+            .arg("b")
+            .arg("EX")
+            .query::<String>(&mut c)),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(cmd("SET")
+            .arg("a")
+            .arg("b")
+            .arg("EX")
+            .arg(0)
+            .query::<String>(&mut c)),
+        "ERR invalid expire time in 'set' command"
+    );
+    assert_eq!(
+        err(cmd("SELECT").arg(16).query::<String>(&mut c)),
+        "ERR DB index is out of range"
+    );
+}
+
+#[test]
+fn hashes_and_wrong_types() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    assert_eq!(
+        c.hset_multiple::<_, _, _, String>("h", &[("f1", "v1"), ("f2", "v2")])
+            .unwrap(),
+        "OK"
+    );
+    assert_eq!(c.hset::<_, _, _, i64>("h", "f3", "v3").unwrap(), 1);
+    assert_eq!(c.hset::<_, _, _, i64>("h", "f3", "v3b").unwrap(), 0);
+    assert_eq!(c.hget::<_, _, String>("h", "f3").unwrap(), "v3b");
+    assert_eq!(c.hlen::<_, i64>("h").unwrap(), 3);
+    let all: std::collections::HashMap<String, String> = c.hgetall("h").unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all["f1"], "v1");
+    assert_eq!(c.hincr::<_, _, _, i64>("h", "n", 7).unwrap(), 7);
+    assert_eq!(
+        err(c.hincr::<_, _, _, i64>("h", "f1", 1)),
+        "ERR hash value is not an integer"
+    );
+    assert_eq!(c.hdel::<_, _, i64>("h", &["f1", "nope"]).unwrap(), 1);
+    assert!(!c.hexists::<_, _, bool>("h", "f1").unwrap());
+    assert_eq!(
+        c.hkeys::<_, Vec<String>>("h").unwrap(),
+        vec!["f2", "f3", "n"]
+    );
+    let _: () = c.set("s", "x").unwrap();
+    let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(err(c.hget::<_, _, String>("s", "f")), wrongtype);
+    assert_eq!(err(c.get::<_, String>("h")), wrongtype);
+    assert_eq!(
+        cmd("TYPE").arg("h").query::<String>(&mut c).unwrap(),
+        "hash"
+    );
+    // Deleting and recreating a hash leaves nothing of the old one.
+    assert_eq!(c.del::<_, i64>("h").unwrap(), 1);
+    assert_eq!(c.hset::<_, _, _, i64>("h", "only", "1").unwrap(), 1);
+    assert_eq!(c.hkeys::<_, Vec<String>>("h").unwrap(), vec!["only"]);
+    // SET replaces a hash.
+    let _: () = c.set("h", "str").unwrap();
+    assert_eq!(c.get::<_, String>("h").unwrap(), "str");
+    assert_eq!(c.hset::<_, _, _, i64>("h2", "a", "1").unwrap(), 1);
+    let _: () = cmd("EXPIRE").arg("h2").arg(1).query(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(c.hset::<_, _, _, i64>("h2", "b", "2").unwrap(), 1);
+    assert_eq!(
+        c.hkeys::<_, Vec<String>>("h2").unwrap(),
+        vec!["b"],
+        "an expired hash's fields are gone"
+    );
+}
+
+#[test]
+fn resp3_pipelining_databases_and_binary_safety() {
+    let (_tmp, server) = start();
+    let client = redis::Client::open(format!("{}?protocol=resp3", server.url())).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: () = c.hset("h", "f", "v").unwrap();
+    match cmd("HGETALL").arg("h").query::<Value>(&mut c).unwrap() {
+        Value::Map(kv) => assert_eq!(kv.len(), 1),
+        other => panic!("RESP3 HGETALL must be a map, got {other:?}"),
+    }
+    match cmd("HELLO").arg(3).query::<Value>(&mut c).unwrap() {
+        Value::Map(kv) => assert!(kv
+            .iter()
+            .any(|(k, v)| *k == Value::BulkString(b"proto".to_vec()) && *v == Value::Int(3))),
+        other => panic!("{other:?}"),
+    }
+    // 1000 pipelined increments.
+    let mut p = redis::pipe();
+    for _ in 0..1000 {
+        p.cmd("INCR").arg("ctr");
+    }
+    let replies: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(replies.last(), Some(&1000));
+    // Keys and values with CR, LF and NUL; a 10 MB value.
+    let key = b"we\r\nird\0key".to_vec();
+    let value: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
+    let _: () = c.set(&key, &value).unwrap();
+    assert_eq!(c.get::<_, Vec<u8>>(&key).unwrap(), value);
+    // Databases are separate; FLUSHDB empties one.
+    let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
+    assert_eq!(c.get::<_, Option<String>>("ctr").unwrap(), None);
+    let _: () = c.set("ctr", "db3").unwrap();
+    let _: () = cmd("FLUSHDB").query(&mut c).unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+    let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
+    assert_eq!(c.get::<_, i64>("ctr").unwrap(), 1000);
+}
+
+#[test]
+fn concurrent_increments_from_many_connections_are_never_lost() {
+    let (_tmp, server) = start();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = server.client();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let _: i64 = c.incr("hot", 1).unwrap();
+                    let _: i64 = c.hincr("hh", "f", 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut c = server.client();
+    assert_eq!(c.get::<_, i64>("hot").unwrap(), 1600);
+    assert_eq!(c.hget::<_, _, i64>("hh", "f").unwrap(), 1600);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &[]);
+    let mut c = server.client();
+    for i in 0..300 {
+        let _: () = c.set(format!("k{i}"), i).unwrap();
+    }
+    let _: () = c.hset("h", "f", "v").unwrap();
+    let _: () = cmd("SET")
+        .arg("ttl")
+        .arg("v")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = c.del("k7").unwrap();
+    server.kill9();
+    let server = Server::start(&data, &[]);
+    let mut c = server.client();
+    for i in 0..300 {
+        let want = (i != 7).then_some(i);
+        assert_eq!(
+            c.get::<_, Option<i64>>(format!("k{i}")).unwrap(),
+            want,
+            "k{i}"
+        );
+    }
+    assert_eq!(c.hget::<_, _, String>("h", "f").unwrap(), "v");
+    assert!(
+        c.ttl::<_, i64>("ttl").unwrap() > 900,
+        "the TTL survives a restart"
+    );
+    let (ok, log) = server.stop();
+    assert!(ok, "{log}");
+}
+
+#[test]
+fn malformed_requests_get_an_error_and_a_closed_connection() {
+    let (_tmp, server) = start();
+    for bad in [
+        &b"*1\r\n$999999999999\r\n"[..],
+        b"*2\r\n$3\r\nGET\r\n+oops\r\n",
+        b"*-\r\n",
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(bad).unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("-ERR Protocol error"), "{bad:?}: {reply}");
+    }
+    // An inline command works, and the server is still fine.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(b"PING\r\nECHO \"a b\"\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    std::thread::sleep(Duration::from_millis(200));
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n$3\r\na b\r\n");
+    assert_eq!(
+        cmd("PING").query::<String>(&mut server.client()).unwrap(),
+        "PONG"
+    );
+}
+
+#[test]
+fn requirepass_demands_auth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &["--requirepass", "s3cret"]);
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(
+        err(c.get::<_, String>("k")),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        err(cmd("AUTH").arg("wrong").query::<String>(&mut c)),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(
+        cmd("AUTH").arg("s3cret").query::<String>(&mut c).unwrap(),
+        "OK"
+    );
+    let _: () = c.set("k", "v").unwrap();
+    let mut authed = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", server.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(authed.get::<_, String>("k").unwrap(), "v");
+}
