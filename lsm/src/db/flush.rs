@@ -162,7 +162,12 @@ impl Inner {
                     if let Some(set) = q.front() {
                         break Arc::clone(set);
                     }
-                    q = self.flush_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                    // Timed, as a second line of defence against a missed wake-up.
+                    q = self
+                        .flush_cv
+                        .wait_timeout(q, std::time::Duration::from_millis(200))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
                 }
             };
             if let Err(e) = self.flush_set(&front) {

@@ -313,6 +313,9 @@ impl Inner {
             *p = Some(cause);
         }
         self.poisoned.store(true, Ordering::SeqCst);
+        drop(p);
+        // As in `Db::shutdown`: notify under the queue's lock so no waiter misses it.
+        drop(lock(&self.flush_queue));
         self.flush_cv.notify_all();
         self.publisher.wake_all();
     }
@@ -675,6 +678,9 @@ impl Db {
 
     fn shutdown(&mut self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
+        // Under the queue's lock: the flush thread is either before its check of `shutdown`
+        // (and sees it) or already waiting (and is woken); never in between.
+        drop(lock(&self.inner.flush_queue));
         self.inner.flush_cv.notify_all();
         self.inner.compact_cv.notify_all();
         for t in self.threads.drain(..) {

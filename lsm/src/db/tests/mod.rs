@@ -212,3 +212,17 @@ fn visible_at_resolves_once_the_sequence_number_is_published() {
     p.wait().unwrap();
     assert!(later.as_mut().poll(&mut cx).is_ready());
 }
+
+/// Dropping a database right after opening it must never hang: shutdown used to notify the
+/// flush thread without its queue's lock and could be missed (seen as a hung CI run).
+#[test]
+fn a_database_closes_however_soon_it_is_dropped() {
+    let fs = SimFs::new();
+    for i in 0..200u32 {
+        let db = open(&fs, 1 << 20);
+        if i % 2 == 0 {
+            db.put(DEFAULT_KEYSPACE, &i.to_le_bytes(), b"v").unwrap();
+        }
+        drop(db);
+    }
+}
