@@ -368,3 +368,105 @@ fn requirepass_demands_auth() {
         .unwrap();
     assert_eq!(authed.get::<_, String>("k").unwrap(), "v");
 }
+
+#[test]
+fn lists_sets_and_sorted_sets() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    // Lists.
+    assert_eq!(c.rpush::<_, _, i64>("l", &["a", "b", "c"]).unwrap(), 3);
+    assert_eq!(c.lpush::<_, _, i64>("l", "z").unwrap(), 4);
+    assert_eq!(
+        c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(),
+        vec!["z", "a", "b", "c"]
+    );
+    assert_eq!(c.lindex::<_, String>("l", -1).unwrap(), "c");
+    assert_eq!(
+        c.lpop::<_, Option<String>>("l", None).unwrap(),
+        Some("z".into())
+    );
+    assert_eq!(
+        c.rpop::<_, Vec<String>>("l", std::num::NonZeroUsize::new(2))
+            .unwrap(),
+        vec!["c", "b"]
+    );
+    assert_eq!(c.llen::<_, i64>("l").unwrap(), 1);
+    let _: () = c.rpush("l", &["x", "a", "y", "a"]).unwrap();
+    assert_eq!(c.lrem::<_, _, i64>("l", 0, "a").unwrap(), 3);
+    assert_eq!(
+        c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(),
+        vec!["x", "y"]
+    );
+    let _: () = c.ltrim("l", 1, 1).unwrap();
+    assert_eq!(c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(), vec!["y"]);
+    assert_eq!(
+        cmd("LMOVE")
+            .arg("l")
+            .arg("l2")
+            .arg("LEFT")
+            .arg("RIGHT")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "y"
+    );
+    assert!(
+        !c.exists::<_, bool>("l").unwrap(),
+        "an emptied list is gone"
+    );
+    assert_eq!(
+        err(cmd("LSET")
+            .arg("nope")
+            .arg(0)
+            .arg("v")
+            .query::<String>(&mut c)),
+        "ERR no such key"
+    );
+    // Sets.
+    assert_eq!(c.sadd::<_, _, i64>("s1", &["a", "b", "c", "a"]).unwrap(), 3);
+    assert_eq!(c.sadd::<_, _, i64>("s2", &["b", "c", "d"]).unwrap(), 3);
+    assert!(c.sismember::<_, _, bool>("s1", "a").unwrap());
+    assert_eq!(c.scard::<_, i64>("s1").unwrap(), 3);
+    let mut inter: Vec<String> = c.sinter(&["s1", "s2"]).unwrap();
+    inter.sort();
+    assert_eq!(inter, vec!["b", "c"]);
+    assert_eq!(c.sunionstore::<_, _, i64>("s3", &["s1", "s2"]).unwrap(), 4);
+    assert_eq!(c.srem::<_, _, i64>("s1", &["a", "zz"]).unwrap(), 1);
+    let mut diff: Vec<String> = c.sdiff(&["s3", "s1"]).unwrap();
+    diff.sort();
+    assert_eq!(diff, vec!["a", "d"]);
+    // Sorted sets.
+    assert_eq!(
+        c.zadd_multiple::<_, _, _, i64>("z", &[(1.0, "one"), (2.0, "two"), (3.0, "three")])
+            .unwrap(),
+        3
+    );
+    assert_eq!(c.zscore::<_, _, f64>("z", "two").unwrap(), 2.0);
+    assert_eq!(
+        c.zrange::<_, Vec<String>>("z", 0, -1).unwrap(),
+        vec!["one", "two", "three"]
+    );
+    assert_eq!(
+        c.zrevrange::<_, Vec<String>>("z", 0, 0).unwrap(),
+        vec!["three"]
+    );
+    assert_eq!(
+        c.zrangebyscore::<_, _, _, Vec<String>>("z", "(1", "+inf")
+            .unwrap(),
+        vec!["two", "three"]
+    );
+    assert_eq!(c.zincr::<_, _, _, f64>("z", "one", 5.0).unwrap(), 6.0);
+    assert_eq!(c.zrank::<_, _, i64>("z", "one").unwrap(), 2);
+    assert_eq!(c.zcount::<_, _, _, i64>("z", 2, 3).unwrap(), 2);
+    assert_eq!(
+        c.zpopmin::<_, Vec<(String, f64)>>("z", 1).unwrap(),
+        vec![("two".to_string(), 2.0)]
+    );
+    assert_eq!(c.zcard::<_, i64>("z").unwrap(), 2);
+    let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(err(c.sadd::<_, _, i64>("z", "x")), wrongtype);
+    assert_eq!(err(c.lpush::<_, _, i64>("s1", "x")), wrongtype);
+    assert_eq!(
+        cmd("TYPE").arg("z").query::<String>(&mut c).unwrap(),
+        "zset"
+    );
+}

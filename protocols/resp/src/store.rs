@@ -30,6 +30,8 @@ use crate::Result;
 pub const DATABASES: usize = 16;
 const STRIPES: usize = 1024;
 const HEADER: usize = 9;
+/// Where a new list's positions start: pushes at either end never run out.
+pub const LIST_MIDDLE: u64 = 1 << 63;
 
 /// The type of a Redis value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,9 @@ const HEADER: usize = 9;
 pub enum Kind {
     String = 0,
     Hash = 1,
+    List = 2,
+    Set = 3,
+    ZSet = 4,
 }
 
 impl Kind {
@@ -44,6 +49,9 @@ impl Kind {
         match b {
             0 => Some(Kind::String),
             1 => Some(Kind::Hash),
+            2 => Some(Kind::List),
+            3 => Some(Kind::Set),
+            4 => Some(Kind::ZSet),
             _ => None,
         }
     }
@@ -53,6 +61,9 @@ impl Kind {
         match self {
             Kind::String => "string",
             Kind::Hash => "hash",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 }
@@ -92,7 +103,18 @@ impl Meta {
         self.expire_at != 0 && self.expire_at <= now_ms
     }
 
-    /// A hash's field count.
+    /// A list's head and tail (exclusive) positions.
+    pub fn list_bounds(&self) -> (u64, u64) {
+        let word = |i: usize| {
+            self.payload
+                .get(i..i + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(LIST_MIDDLE, u64::from_le_bytes)
+        };
+        (word(0), word(8))
+    }
+
+    /// A hash's or set's member count.
     pub fn count(&self) -> u64 {
         self.payload
             .get(..8)
@@ -252,6 +274,39 @@ impl Store {
         Ok(out)
     }
 
+    /// Members of a collection whose member bytes fall within the bounds, in `direction`.
+    pub fn member_range(
+        &self,
+        db: u8,
+        key: &[u8],
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+        direction: orbit_lsm::Direction,
+    ) -> Result<MemberIter> {
+        let prefix = Store::sub_prefix(db, key);
+        let with = |b: &[u8]| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(b);
+            k
+        };
+        let lower = match lo {
+            std::ops::Bound::Included(b) => std::ops::Bound::Included(with(b)),
+            std::ops::Bound::Excluded(b) => std::ops::Bound::Excluded(with(b)),
+            std::ops::Bound::Unbounded => std::ops::Bound::Included(prefix.clone()),
+        };
+        let upper = match hi {
+            std::ops::Bound::Included(b) => std::ops::Bound::Included(with(b)),
+            std::ops::Bound::Excluded(b) => std::ops::Bound::Excluded(with(b)),
+            std::ops::Bound::Unbounded => prefix_end(&prefix),
+        };
+        let snap = self.db().snapshot_latest();
+        let it = self.db().iter(self.sub, (lower, upper), direction, &snap)?;
+        Ok(MemberIter {
+            it,
+            skip: prefix.len(),
+        })
+    }
+
     /// Live keys of database `db` (expired ones skipped), in key order, from `start`.
     pub fn keys(&self, db: u8, start: &[u8], now: u64) -> Result<KeyIter> {
         let snap = self.db().snapshot_latest();
@@ -300,6 +355,23 @@ impl Store {
     /// The sequence number replies must wait for (every write assigned so far).
     pub fn barrier(&self) -> u64 {
         self.db().assigned_seq()
+    }
+}
+
+/// Members of one collection: (member, value), the member without the key's prefix.
+pub struct MemberIter {
+    it: orbit_lsm::DbIter,
+    skip: usize,
+}
+
+impl Iterator for MemberIter {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.it.next()? {
+            Ok((k, v)) => Ok((k.get(self.skip..).unwrap_or_default().to_vec(), v)),
+            Err(e) => Err(e.into()),
+        })
     }
 }
 

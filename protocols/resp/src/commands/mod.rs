@@ -8,8 +8,11 @@
 
 mod hashes;
 mod keys;
+mod lists;
 pub(crate) mod server;
+mod sets;
 mod strings;
+mod zsets;
 
 use orbit_lsm::{PendingWrite, WriteBatch};
 
@@ -158,6 +161,63 @@ pub static COMMANDS: &[Command] = &[
     cmd("hincrbyfloat", 4, true, hashes::hincrbyfloat),
     cmd("hscan", -3, false, hashes::hscan),
     cmd("hrandfield", -2, false, hashes::hrandfield),
+    // lists
+    cmd("lpush", -3, true, lists::lpush),
+    cmd("rpush", -3, true, lists::rpush),
+    cmd("lpushx", -3, true, lists::lpushx),
+    cmd("rpushx", -3, true, lists::rpushx),
+    cmd("lpop", -2, true, lists::lpop),
+    cmd("rpop", -2, true, lists::rpop),
+    cmd("llen", 2, false, lists::llen),
+    cmd("lrange", 4, false, lists::lrange),
+    cmd("lindex", 3, false, lists::lindex),
+    cmd("lset", 4, true, lists::lset),
+    cmd("lrem", 4, true, lists::lrem),
+    cmd("ltrim", 4, true, lists::ltrim),
+    cmd("linsert", 5, true, lists::linsert),
+    cmd("lpos", -3, false, lists::lpos),
+    cmd("lmove", 5, true, lists::lmove),
+    cmd("rpoplpush", 3, true, lists::rpoplpush),
+    // sets
+    cmd("sadd", -3, true, sets::sadd),
+    cmd("srem", -3, true, sets::srem),
+    cmd("smembers", 2, false, sets::smembers),
+    cmd("sismember", 3, false, sets::sismember),
+    cmd("smismember", -3, false, sets::smismember),
+    cmd("scard", 2, false, sets::scard),
+    cmd("spop", -2, true, sets::spop),
+    cmd("srandmember", -2, false, sets::srandmember),
+    cmd("smove", 4, true, sets::smove),
+    cmd("sinter", -2, false, sets::sinter),
+    cmd("sunion", -2, false, sets::sunion),
+    cmd("sdiff", -2, false, sets::sdiff),
+    cmd("sinterstore", -3, true, sets::sinterstore),
+    cmd("sunionstore", -3, true, sets::sunionstore),
+    cmd("sdiffstore", -3, true, sets::sdiffstore),
+    cmd("sintercard", -3, false, sets::sintercard),
+    cmd("sscan", -3, false, sets::sscan),
+    // sorted sets
+    cmd("zadd", -4, true, zsets::zadd),
+    cmd("zincrby", 4, true, zsets::zincrby),
+    cmd("zrem", -3, true, zsets::zrem),
+    cmd("zcard", 2, false, zsets::zcard),
+    cmd("zscore", 3, false, zsets::zscore),
+    cmd("zmscore", -3, false, zsets::zmscore),
+    cmd("zrank", -3, false, zsets::zrank),
+    cmd("zrevrank", -3, false, zsets::zrevrank),
+    cmd("zcount", 4, false, zsets::zcount),
+    cmd("zrange", -4, false, zsets::zrange),
+    cmd("zrevrange", -4, false, zsets::zrevrange),
+    cmd("zrangebyscore", -4, false, zsets::zrangebyscore),
+    cmd("zrevrangebyscore", -4, false, zsets::zrevrangebyscore),
+    cmd("zrangebylex", -4, false, zsets::zrangebylex),
+    cmd("zpopmin", -2, true, zsets::zpopmin),
+    cmd("zpopmax", -2, true, zsets::zpopmax),
+    cmd("zremrangebyscore", 4, true, zsets::zremrangebyscore),
+    cmd("zremrangebyrank", 4, true, zsets::zremrangebyrank),
+    cmd("zunionstore", -4, true, zsets::zunionstore),
+    cmd("zinterstore", -4, true, zsets::zinterstore),
+    cmd("zscan", -3, false, zsets::zscan),
 ];
 
 /// Finds a command by name, case-insensitively.

@@ -1,0 +1,395 @@
+//! Set commands. A set's metadata holds its member count; each member is an entry with an
+//! empty value, so members come out in byte order.
+
+use std::collections::BTreeSet;
+
+use orbit_lsm::WriteBatch;
+
+use super::{arg, eq_ignore_case, glob_match, int_arg, internal, parse_int, syntax, Ctx};
+use crate::reply::Reply;
+use crate::store::{Kind, Meta, Store};
+
+fn set(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    ctx.meta_of(key, Kind::Set)
+}
+
+fn has(ctx: &Ctx<'_>, key: &[u8], m: &[u8]) -> Result<bool, Reply> {
+    Ok(ctx
+        .store
+        .member(ctx.db(), key, m)
+        .map_err(internal)?
+        .is_some())
+}
+
+fn members(ctx: &Ctx<'_>, key: &[u8]) -> Result<BTreeSet<Vec<u8>>, Reply> {
+    if set(ctx, key)?.is_none() {
+        return Ok(BTreeSet::new());
+    }
+    Ok(ctx
+        .store
+        .members(ctx.db(), key)
+        .map_err(internal)?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect())
+}
+
+/// Adds the set's new metadata (or its deletion when empty) to `b`.
+fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, count: u64) {
+    let db = ctx.db();
+    match (old, count) {
+        (Some(m), 0) => ctx.store.delete_into(b, db, key, m),
+        (None, 0) => {}
+        (old, n) => {
+            let meta = Meta {
+                kind: Kind::Set,
+                expire_at: old.map_or(0, |m| m.expire_at),
+                payload: n.to_le_bytes().to_vec(),
+            };
+            b.put(
+                ctx.store.meta_keyspace(),
+                &Store::meta_key(db, key),
+                &meta.encode(),
+            );
+        }
+    }
+}
+
+fn add_member(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], m: &[u8]) {
+    b.put(
+        ctx.store.sub_keyspace(),
+        &Store::sub_key(ctx.db(), key, m),
+        b"",
+    );
+}
+
+fn remove_member(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], m: &[u8]) {
+    b.delete(ctx.store.sub_keyspace(), &Store::sub_key(ctx.db(), key, m));
+}
+
+fn bulk_set(items: impl IntoIterator<Item = Vec<u8>>) -> Reply {
+    Reply::Set(items.into_iter().map(Reply::Bulk).collect())
+}
+
+pub fn sadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = set(ctx, key)?;
+    let mut b = WriteBatch::new();
+    if old.is_none() {
+        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+    }
+    let mut added = BTreeSet::new();
+    for m in args.iter().skip(2) {
+        if !added.contains(m) && (old.is_none() || !has(ctx, key, m)?) {
+            add_member(ctx, &mut b, key, m);
+            added.insert(m.clone());
+        }
+    }
+    if !added.is_empty() {
+        finish(
+            ctx,
+            &mut b,
+            key,
+            old.as_ref(),
+            old.as_ref().map_or(0, Meta::count) + added.len() as u64,
+        );
+        ctx.write(&b)?;
+    }
+    Ok(Reply::Int(added.len() as i64))
+}
+
+pub fn srem(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = set(ctx, key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut b = WriteBatch::new();
+    let mut removed = BTreeSet::new();
+    for m in args.iter().skip(2) {
+        if !removed.contains(m) && has(ctx, key, m)? {
+            remove_member(ctx, &mut b, key, m);
+            removed.insert(m.clone());
+        }
+    }
+    if !removed.is_empty() {
+        finish(
+            ctx,
+            &mut b,
+            key,
+            Some(&old),
+            old.count().saturating_sub(removed.len() as u64),
+        );
+        ctx.write(&b)?;
+    }
+    Ok(Reply::Int(removed.len() as i64))
+}
+
+pub fn smembers(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(bulk_set(members(ctx, arg(args, 1)?)?))
+}
+
+pub fn sismember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let found = set(ctx, key)?.is_some() && has(ctx, key, arg(args, 2)?)?;
+    Ok(Reply::Int(i64::from(found)))
+}
+
+pub fn smismember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let exists = set(ctx, key)?.is_some();
+    let mut out = Vec::new();
+    for m in args.iter().skip(2) {
+        out.push(Reply::Int(i64::from(exists && has(ctx, key, m)?)));
+    }
+    Ok(Reply::Array(out))
+}
+
+pub fn scard(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(Reply::Int(set(ctx, arg(args, 1)?)?.map_or(0, |m| {
+        i64::try_from(m.count()).unwrap_or(i64::MAX)
+    })))
+}
+
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rand::random_range(0..=i));
+    }
+}
+
+pub fn spop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let count = match args.get(2) {
+        Some(c) => Some(
+            usize::try_from(int_arg(c)?)
+                .map_err(|_| Reply::err("ERR value is out of range, must be positive"))?,
+        ),
+        None => None,
+    };
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = set(ctx, key)? else {
+        return Ok(if count.is_some() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Nil
+        });
+    };
+    let mut all: Vec<Vec<u8>> = members(ctx, key)?.into_iter().collect();
+    shuffle(&mut all);
+    all.truncate(count.unwrap_or(1));
+    let mut b = WriteBatch::new();
+    for m in &all {
+        remove_member(ctx, &mut b, key, m);
+    }
+    finish(
+        ctx,
+        &mut b,
+        key,
+        Some(&old),
+        old.count().saturating_sub(all.len() as u64),
+    );
+    ctx.write(&b)?;
+    Ok(match count {
+        None => all.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
+        Some(_) => bulk_set(all),
+    })
+}
+
+pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let all: Vec<Vec<u8>> = members(ctx, key)?.into_iter().collect();
+    let Some(count) = args.get(2) else {
+        if all.is_empty() {
+            return Ok(Reply::Nil);
+        }
+        let i = rand::random_range(0..all.len());
+        return Ok(all.get(i).map_or(Reply::Nil, Reply::bulk));
+    };
+    let n = int_arg(count)?;
+    if all.is_empty() {
+        return Ok(Reply::Array(vec![]));
+    }
+    if n >= 0 {
+        let mut picks = all;
+        shuffle(&mut picks);
+        picks.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        return Ok(Reply::Array(picks.into_iter().map(Reply::Bulk).collect()));
+    }
+    let n = usize::try_from(n.unsigned_abs())
+        .unwrap_or(usize::MAX)
+        .min(1 << 20);
+    Ok(Reply::Array(
+        (0..n)
+            .filter_map(|_| all.get(rand::random_range(0..all.len())).map(Reply::bulk))
+            .collect(),
+    ))
+}
+
+pub fn smove(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (src, dst, m) = (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?);
+    let _g = ctx.store.lock(ctx.db(), &[src, dst]);
+    let sm = set(ctx, src)?;
+    let dm = set(ctx, dst)?;
+    let Some(sm) = sm else {
+        return Ok(Reply::Int(0));
+    };
+    if !has(ctx, src, m)? {
+        return Ok(Reply::Int(0));
+    }
+    if src == dst {
+        return Ok(Reply::Int(1));
+    }
+    let mut b = WriteBatch::new();
+    remove_member(ctx, &mut b, src, m);
+    finish(ctx, &mut b, src, Some(&sm), sm.count().saturating_sub(1));
+    if dm.is_none() {
+        ctx.store.clear_members_into(&mut b, ctx.db(), dst);
+    }
+    if dm.is_none() || !has(ctx, dst, m)? {
+        add_member(ctx, &mut b, dst, m);
+        finish(
+            ctx,
+            &mut b,
+            dst,
+            dm.as_ref(),
+            dm.as_ref().map_or(0, Meta::count) + 1,
+        );
+    }
+    ctx.write(&b)?;
+    Ok(Reply::Int(1))
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Inter,
+    Union,
+    Diff,
+}
+
+fn combine(ctx: &Ctx<'_>, keys: &[Vec<u8>], op: Op) -> Result<BTreeSet<Vec<u8>>, Reply> {
+    let mut iter = keys.iter();
+    let Some(first) = iter.next() else {
+        return Ok(BTreeSet::new());
+    };
+    let mut acc = members(ctx, first)?;
+    for k in iter {
+        let other = members(ctx, k)?;
+        acc = match op {
+            Op::Inter => acc.intersection(&other).cloned().collect(),
+            Op::Union => acc.union(&other).cloned().collect(),
+            Op::Diff => acc.difference(&other).cloned().collect(),
+        };
+    }
+    Ok(acc)
+}
+
+fn combine_cmd(ctx: &mut Ctx<'_>, args: &[Vec<u8>], op: Op) -> Result<Reply, Reply> {
+    Ok(bulk_set(combine(
+        ctx,
+        args.get(1..).unwrap_or_default(),
+        op,
+    )?))
+}
+
+fn combine_store(ctx: &mut Ctx<'_>, args: &[Vec<u8>], op: Op) -> Result<Reply, Reply> {
+    let dst = arg(args, 1)?;
+    let srcs = args.get(2..).unwrap_or_default();
+    let mut locked: Vec<&[u8]> = srcs.iter().map(Vec::as_slice).collect();
+    locked.push(dst);
+    let _g = ctx.store.lock(ctx.db(), &locked);
+    let result = combine(ctx, srcs, op)?;
+    let old = ctx.meta_any(dst)?;
+    let mut b = WriteBatch::new();
+    if let Some(m) = &old {
+        ctx.store.delete_into(&mut b, ctx.db(), dst, m);
+    }
+    ctx.store.clear_members_into(&mut b, ctx.db(), dst);
+    for m in &result {
+        add_member(ctx, &mut b, dst, m);
+    }
+    finish(ctx, &mut b, dst, None, result.len() as u64);
+    ctx.write(&b)?;
+    Ok(Reply::Int(result.len() as i64))
+}
+
+pub fn sinter(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_cmd(ctx, args, Op::Inter)
+}
+pub fn sunion(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_cmd(ctx, args, Op::Union)
+}
+pub fn sdiff(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_cmd(ctx, args, Op::Diff)
+}
+pub fn sinterstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_store(ctx, args, Op::Inter)
+}
+pub fn sunionstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_store(ctx, args, Op::Union)
+}
+pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    combine_store(ctx, args, Op::Diff)
+}
+
+pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let n = parse_int(arg(args, 1)?)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Reply::err("ERR numkeys should be greater than 0"))?;
+    let keys = args
+        .get(2..2 + n)
+        .ok_or_else(|| Reply::err("ERR Number of keys can't be greater than number of args"))?;
+    let mut limit = usize::MAX;
+    match args.get(2 + n..).unwrap_or_default() {
+        [] => {}
+        [l, v] if eq_ignore_case(l, "limit") => {
+            limit = match usize::try_from(int_arg(v)?) {
+                Ok(0) => usize::MAX,
+                Ok(l) => l,
+                Err(_) => return Err(Reply::err("ERR LIMIT can't be negative")),
+            };
+        }
+        _ => return Err(syntax()),
+    }
+    Ok(Reply::Int(
+        combine(ctx, keys, Op::Inter)?.len().min(limit) as i64
+    ))
+}
+
+pub fn sscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let cursor = parse_int(arg(args, 2)?)
+        .and_then(|c| usize::try_from(c).ok())
+        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 3;
+    while i < args.len() {
+        let (a, v) = (arg(args, i)?, arg(args, i + 1)?);
+        if eq_ignore_case(a, "match") {
+            pattern = Some(v.to_vec());
+        } else if eq_ignore_case(a, "count") {
+            count = usize::try_from(int_arg(v)?)
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(syntax)?;
+        } else {
+            return Err(syntax());
+        }
+        i += 2;
+    }
+    let all: Vec<Vec<u8>> = members(ctx, key)?.into_iter().collect();
+    let end = cursor.saturating_add(count).min(all.len());
+    let page = all
+        .get(cursor.min(end)..end)
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| pattern.as_ref().is_none_or(|p| glob_match(p, m)))
+        .map(Reply::bulk)
+        .collect();
+    let next = if end >= all.len() { 0 } else { end };
+    Ok(Reply::Array(vec![
+        Reply::Bulk(next.to_string().into_bytes()),
+        Reply::Array(page),
+    ]))
+}

@@ -1,0 +1,836 @@
+//! Sorted set commands. A sorted set's metadata holds its member count; each member has two
+//! entries under the key's prefix: `0x00 ‖ member` → score (f64 bits), and the score index
+//! `0x01 ‖ order-preserving score ‖ member` → empty, so ranges by score are one scan in
+//! (score, member) order, Redis's order.
+
+use std::ops::Bound;
+
+use orbit_lsm::{Direction, WriteBatch};
+
+use super::{arg, eq_ignore_case, int_arg, internal, parse_float, parse_int, syntax, Ctx};
+use crate::reply::Reply;
+use crate::store::{Kind, Meta, Store};
+
+const MEMBER: u8 = 0;
+const INDEX: u8 = 1;
+
+fn zset(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    ctx.meta_of(key, Kind::ZSet)
+}
+
+/// Encodes a score so byte order is numeric order.
+fn score_key(s: f64) -> [u8; 8] {
+    let bits = s.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
+    ordered.to_be_bytes()
+}
+
+fn member_sub(m: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + m.len());
+    k.push(MEMBER);
+    k.extend_from_slice(m);
+    k
+}
+
+fn index_sub(score: f64, m: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + m.len());
+    k.push(INDEX);
+    k.extend_from_slice(&score_key(score));
+    k.extend_from_slice(m);
+    k
+}
+
+fn score_of(ctx: &Ctx<'_>, key: &[u8], m: &[u8]) -> Result<Option<f64>, Reply> {
+    Ok(ctx
+        .store
+        .member(ctx.db(), key, &member_sub(m))
+        .map_err(internal)?
+        .and_then(|v| {
+            v.as_slice()
+                .try_into()
+                .ok()
+                .map(|b| f64::from_bits(u64::from_le_bytes(b)))
+        }))
+}
+
+fn put_member(
+    ctx: &Ctx<'_>,
+    b: &mut WriteBatch,
+    key: &[u8],
+    m: &[u8],
+    old: Option<f64>,
+    score: f64,
+) {
+    let (db, sub) = (ctx.db(), ctx.store.sub_keyspace());
+    if let Some(o) = old {
+        b.delete(sub, &Store::sub_key(db, key, &index_sub(o, m)));
+    }
+    b.put(
+        sub,
+        &Store::sub_key(db, key, &member_sub(m)),
+        &score.to_bits().to_le_bytes(),
+    );
+    b.put(sub, &Store::sub_key(db, key, &index_sub(score, m)), b"");
+}
+
+fn remove_member(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], m: &[u8], score: f64) {
+    let (db, sub) = (ctx.db(), ctx.store.sub_keyspace());
+    b.delete(sub, &Store::sub_key(db, key, &member_sub(m)));
+    b.delete(sub, &Store::sub_key(db, key, &index_sub(score, m)));
+}
+
+fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, count: u64) {
+    let db = ctx.db();
+    match (old, count) {
+        (Some(m), 0) => ctx.store.delete_into(b, db, key, m),
+        (None, 0) => {}
+        (old, n) => {
+            let meta = Meta {
+                kind: Kind::ZSet,
+                expire_at: old.map_or(0, |m| m.expire_at),
+                payload: n.to_le_bytes().to_vec(),
+            };
+            b.put(
+                ctx.store.meta_keyspace(),
+                &Store::meta_key(db, key),
+                &meta.encode(),
+            );
+        }
+    }
+}
+
+/// Every (score, member), in (score, member) order (`Backward`: reversed).
+fn sorted(ctx: &Ctx<'_>, key: &[u8], dir: Direction) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    if zset(ctx, key)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let (lo, hi) = ([INDEX], [INDEX + 1]);
+    let it = ctx
+        .store
+        .member_range(
+            ctx.db(),
+            key,
+            Bound::Included(&lo),
+            Bound::Excluded(&hi),
+            dir,
+        )
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for kv in it {
+        let (k, _) = kv.map_err(internal)?;
+        let (Some(sk), Some(m)) = (k.get(1..9), k.get(9..)) else {
+            continue;
+        };
+        let ordered = u64::from_be_bytes(sk.try_into().unwrap_or([0; 8]));
+        let bits = if ordered >> 63 == 1 {
+            ordered ^ (1 << 63)
+        } else {
+            !ordered
+        };
+        out.push((f64::from_bits(bits), m.to_vec()));
+    }
+    Ok(out)
+}
+
+fn score_reply(s: f64) -> Reply {
+    Reply::Double(s)
+}
+
+/// Members with scores, shaped like Redis: RESP3 pairs, RESP2 a flat array.
+fn with_scores(ctx: &Ctx<'_>, items: Vec<(f64, Vec<u8>)>, scores: bool) -> Reply {
+    Reply::Array(if !scores {
+        items.into_iter().map(|(_, m)| Reply::Bulk(m)).collect()
+    } else if ctx.session.protocol >= 3 {
+        items
+            .into_iter()
+            .map(|(s, m)| Reply::Array(vec![Reply::Bulk(m), score_reply(s)]))
+            .collect()
+    } else {
+        items
+            .into_iter()
+            .flat_map(|(s, m)| [Reply::Bulk(m), score_reply(s)])
+            .collect()
+    })
+}
+
+fn float_arg(b: &[u8]) -> Result<f64, Reply> {
+    parse_float(b).ok_or_else(|| Reply::err("ERR value is not a valid float"))
+}
+
+pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
+        (false, false, false, false, false, false);
+    let mut i = 2;
+    while let Some(a) = args.get(i) {
+        match a.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            b"ch" => ch = true,
+            b"incr" => incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let rest = args.get(i..).unwrap_or_default();
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return Err(syntax());
+    }
+    if nx && xx {
+        return Err(Reply::err(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (gt && lt) || (nx && (gt || lt)) {
+        return Err(Reply::err(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if incr && rest.len() != 2 {
+        return Err(Reply::err(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs = Vec::new();
+    for p in rest.chunks(2) {
+        if let [s, m] = p {
+            pairs.push((float_arg(s)?, m.as_slice()));
+        }
+    }
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let old = zset(ctx, key)?;
+    let mut b = WriteBatch::new();
+    if old.is_none() {
+        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+    }
+    let mut count = old.as_ref().map_or(0, Meta::count);
+    let (mut added, mut changed) = (0i64, 0i64);
+    let mut pending: std::collections::BTreeMap<&[u8], f64> = std::collections::BTreeMap::new();
+    let mut last = None;
+    for (score, m) in pairs {
+        let current = match pending.get(m) {
+            Some(s) => Some(*s),
+            None if old.is_some() => score_of(ctx, key, m)?,
+            None => None,
+        };
+        let new = if incr {
+            current.unwrap_or(0.0) + score
+        } else {
+            score
+        };
+        if new.is_nan() {
+            return Err(Reply::err("ERR resulting score is not a number (NaN)"));
+        }
+        let allowed = match current {
+            None => !xx,
+            Some(c) => !nx && (!gt || new > c) && (!lt || new < c),
+        };
+        if !allowed {
+            if incr {
+                return Ok(Reply::Nil);
+            }
+            continue;
+        }
+        last = Some(new);
+        match current {
+            None => {
+                added += 1;
+                count += 1;
+                put_member(ctx, &mut b, key, m, None, new);
+            }
+            Some(c) if c != new => {
+                changed += 1;
+                put_member(ctx, &mut b, key, m, Some(c), new);
+            }
+            Some(_) => {}
+        }
+        pending.insert(m, new);
+    }
+    if added + changed > 0 {
+        finish(ctx, &mut b, key, old.as_ref(), count);
+        ctx.write(&b)?;
+    }
+    if incr {
+        return Ok(last.map_or(Reply::Nil, score_reply));
+    }
+    Ok(Reply::Int(if ch { added + changed } else { added }))
+}
+
+pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let a = vec![
+        b"ZADD".to_vec(),
+        arg(args, 1)?.to_vec(),
+        b"INCR".to_vec(),
+        arg(args, 2)?.to_vec(),
+        arg(args, 3)?.to_vec(),
+    ];
+    zadd(ctx, &a)
+}
+
+pub fn zrem(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = zset(ctx, key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut b = WriteBatch::new();
+    let mut removed = std::collections::BTreeSet::new();
+    for m in args.iter().skip(2) {
+        if removed.contains(m.as_slice()) {
+            continue;
+        }
+        if let Some(s) = score_of(ctx, key, m)? {
+            remove_member(ctx, &mut b, key, m, s);
+            removed.insert(m.as_slice());
+        }
+    }
+    if !removed.is_empty() {
+        finish(
+            ctx,
+            &mut b,
+            key,
+            Some(&old),
+            old.count().saturating_sub(removed.len() as u64),
+        );
+        ctx.write(&b)?;
+    }
+    Ok(Reply::Int(removed.len() as i64))
+}
+
+pub fn zcard(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(Reply::Int(zset(ctx, arg(args, 1)?)?.map_or(0, |m| {
+        i64::try_from(m.count()).unwrap_or(i64::MAX)
+    })))
+}
+
+pub fn zscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    if zset(ctx, key)?.is_none() {
+        return Ok(Reply::Nil);
+    }
+    Ok(score_of(ctx, key, arg(args, 2)?)?.map_or(Reply::Nil, score_reply))
+}
+
+pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let exists = zset(ctx, key)?.is_some();
+    let mut out = Vec::new();
+    for m in args.iter().skip(2) {
+        out.push(if exists {
+            score_of(ctx, key, m)?.map_or(Reply::Nil, score_reply)
+        } else {
+            Reply::Nil
+        });
+    }
+    Ok(Reply::Array(out))
+}
+
+fn rank(ctx: &mut Ctx<'_>, args: &[Vec<u8>], rev: bool) -> Result<Reply, Reply> {
+    let (key, m) = (arg(args, 1)?, arg(args, 2)?);
+    let withscore = match args.get(3) {
+        Some(a) if eq_ignore_case(a, "withscore") => true,
+        Some(_) => return Err(syntax()),
+        None => false,
+    };
+    let dir = if rev {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    let items = sorted(ctx, key, dir)?;
+    let Some(i) = items.iter().position(|(_, x)| x.as_slice() == m) else {
+        return Ok(if withscore {
+            Reply::NilArray
+        } else {
+            Reply::Nil
+        });
+    };
+    Ok(if withscore {
+        Reply::Array(vec![
+            Reply::Int(i as i64),
+            score_reply(items.get(i).map_or(0.0, |x| x.0)),
+        ])
+    } else {
+        Reply::Int(i as i64)
+    })
+}
+
+pub fn zrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    rank(ctx, args, false)
+}
+pub fn zrevrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    rank(ctx, args, true)
+}
+
+/// A score bound: `(1.5` exclusive, `-inf`, `+inf`.
+fn score_bound(b: &[u8]) -> Result<Bound<f64>, Reply> {
+    let bad = || Reply::err("ERR min or max is not a float");
+    match b.strip_prefix(b"(") {
+        Some(rest) => parse_float(rest).map(Bound::Excluded).ok_or_else(bad),
+        None => parse_float(b).map(Bound::Included).ok_or_else(bad),
+    }
+}
+
+fn in_score(s: f64, lo: &Bound<f64>, hi: &Bound<f64>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => s >= *l,
+        Bound::Excluded(l) => s > *l,
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => s <= *h,
+        Bound::Excluded(h) => s < *h,
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+/// A lex bound: `[a`, `(a`, `-`, `+`.
+fn lex_bound(b: &[u8]) -> Result<Bound<Vec<u8>>, Reply> {
+    match b {
+        b"-" | b"+" => Ok(Bound::Unbounded),
+        _ => match (b.first(), b.get(1..)) {
+            (Some(b'['), Some(r)) => Ok(Bound::Included(r.to_vec())),
+            (Some(b'('), Some(r)) => Ok(Bound::Excluded(r.to_vec())),
+            _ => Err(Reply::err("ERR min or max not valid string range item")),
+        },
+    }
+}
+
+fn in_lex(
+    m: &[u8],
+    lo: &Bound<Vec<u8>>,
+    hi: &Bound<Vec<u8>>,
+    lo_raw: &[u8],
+    hi_raw: &[u8],
+) -> bool {
+    let above = match lo {
+        Bound::Included(l) => m >= l.as_slice(),
+        Bound::Excluded(l) => m > l.as_slice(),
+        Bound::Unbounded => lo_raw == b"-",
+    };
+    let below = match hi {
+        Bound::Included(h) => m <= h.as_slice(),
+        Bound::Excluded(h) => m < h.as_slice(),
+        Bound::Unbounded => hi_raw == b"+",
+    };
+    above && below
+}
+
+enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// The general ZRANGE: `args` are key, start, stop; `by`, `rev`, `limit`, `scores` already parsed.
+fn range(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    start: &[u8],
+    stop: &[u8],
+    by: &By,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    let dir = if rev {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    match by {
+        By::Rank => {
+            let (s, e) = (int_arg(start)?, int_arg(stop)?);
+            let items = sorted(ctx, key, dir)?;
+            let len = items.len() as i64;
+            let s = if s < 0 { (len + s).max(0) } else { s };
+            let e = if e < 0 { len + e } else { e.min(len - 1) };
+            if s > e || s >= len {
+                return Ok(Vec::new());
+            }
+            let (s, e) = (
+                usize::try_from(s).unwrap_or(0),
+                usize::try_from(e).unwrap_or(0),
+            );
+            Ok(items.get(s..=e).unwrap_or_default().to_vec())
+        }
+        By::Score => {
+            // REV takes max first: ZRANGE key max min BYSCORE REV.
+            let (lo, hi) = if rev {
+                (score_bound(stop)?, score_bound(start)?)
+            } else {
+                (score_bound(start)?, score_bound(stop)?)
+            };
+            let hits = sorted(ctx, key, dir)?
+                .into_iter()
+                .filter(|(s, _)| in_score(*s, &lo, &hi));
+            Ok(apply_limit(hits, limit))
+        }
+        By::Lex => {
+            let (lo_raw, hi_raw) = if rev { (stop, start) } else { (start, stop) };
+            let (lo, hi) = (lex_bound(lo_raw)?, lex_bound(hi_raw)?);
+            let hits = sorted(ctx, key, dir)?
+                .into_iter()
+                .filter(|(_, m)| in_lex(m, &lo, &hi, lo_raw, hi_raw));
+            Ok(apply_limit(hits, limit))
+        }
+    }
+}
+
+fn apply_limit(
+    it: impl Iterator<Item = (f64, Vec<u8>)>,
+    limit: Option<(i64, i64)>,
+) -> Vec<(f64, Vec<u8>)> {
+    match limit {
+        None => it.collect(),
+        Some((off, count)) => {
+            if off < 0 {
+                return Vec::new();
+            }
+            let it = it.skip(usize::try_from(off).unwrap_or(usize::MAX));
+            match usize::try_from(count) {
+                Ok(c) => it.take(c).collect(),
+                Err(_) => it.collect(),
+            }
+        }
+    }
+}
+
+/// ZRANGE's options.
+struct RangeOpts {
+    by: By,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+    scores: bool,
+}
+
+/// Parses `[BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES]` from `args[from..]`.
+fn range_options(args: &[Vec<u8>], from: usize) -> Result<RangeOpts, Reply> {
+    let (mut by, mut rev, mut limit, mut scores) = (By::Rank, false, None, false);
+    let mut i = from;
+    while let Some(a) = args.get(i) {
+        match a.to_ascii_lowercase().as_slice() {
+            b"byscore" => by = By::Score,
+            b"bylex" => by = By::Lex,
+            b"rev" => rev = true,
+            b"withscores" => scores = true,
+            b"limit" => {
+                limit = Some((int_arg(arg(args, i + 1)?)?, int_arg(arg(args, i + 2)?)?));
+                i += 2;
+            }
+            _ => return Err(syntax()),
+        }
+        i += 1;
+    }
+    if limit.is_some() && matches!(by, By::Rank) {
+        return Err(Reply::err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if scores && matches!(by, By::Lex) {
+        return Err(Reply::err(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    Ok(RangeOpts {
+        by,
+        rev,
+        limit,
+        scores,
+    })
+}
+
+pub fn zrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let o = range_options(args, 4)?;
+    let (key, start, stop) = (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?);
+    let items = range(ctx, key, start, stop, &o.by, o.rev, o.limit)?;
+    Ok(with_scores(ctx, items, o.scores))
+}
+
+/// ZRANGEBYSCORE and friends: ZRANGE with the mode implied (LIMIT and WITHSCORES allowed).
+fn range_by(ctx: &mut Ctx<'_>, args: &[Vec<u8>], by: By, rev: bool) -> Result<Reply, Reply> {
+    let mut a = args.to_vec();
+    a.push(if matches!(by, By::Lex) {
+        b"BYLEX".to_vec()
+    } else {
+        b"BYSCORE".to_vec()
+    });
+    let o = range_options(&a, 4)?;
+    let (key, start, stop) = (arg(args, 1)?, arg(args, 2)?, arg(args, 3)?);
+    let items = range(ctx, key, start, stop, &by, rev, o.limit)?;
+    Ok(with_scores(ctx, items, o.scores))
+}
+
+pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    range_by(ctx, args, By::Score, false)
+}
+pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    range_by(ctx, args, By::Score, true)
+}
+pub fn zrangebylex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    range_by(ctx, args, By::Lex, false)
+}
+pub fn zrevrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let scores = match args.get(4) {
+        Some(a) if eq_ignore_case(a, "withscores") => true,
+        Some(_) => return Err(syntax()),
+        None => false,
+    };
+    let items = range(
+        ctx,
+        arg(args, 1)?,
+        arg(args, 2)?,
+        arg(args, 3)?,
+        &By::Rank,
+        true,
+        None,
+    )?;
+    Ok(with_scores(ctx, items, scores))
+}
+
+pub fn zcount(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (lo, hi) = (score_bound(arg(args, 2)?)?, score_bound(arg(args, 3)?)?);
+    let n = sorted(ctx, arg(args, 1)?, Direction::Forward)?
+        .iter()
+        .filter(|(s, _)| in_score(*s, &lo, &hi))
+        .count();
+    Ok(Reply::Int(n as i64))
+}
+
+fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], max: bool) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let count = match args.get(2) {
+        Some(c) => Some(
+            usize::try_from(int_arg(c)?)
+                .map_err(|_| Reply::err("ERR value is out of range, must be positive"))?,
+        ),
+        None => None,
+    };
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = zset(ctx, key)? else {
+        return Ok(Reply::Array(vec![]));
+    };
+    let dir = if max {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    let mut items = sorted(ctx, key, dir)?;
+    items.truncate(count.unwrap_or(1));
+    let mut b = WriteBatch::new();
+    for (s, m) in &items {
+        remove_member(ctx, &mut b, key, m, *s);
+    }
+    finish(
+        ctx,
+        &mut b,
+        key,
+        Some(&old),
+        old.count().saturating_sub(items.len() as u64),
+    );
+    ctx.write(&b)?;
+    if count.is_none() {
+        // One element: a flat [member, score] in both protocols.
+        return Ok(Reply::Array(
+            items
+                .into_iter()
+                .flat_map(|(s, m)| [Reply::Bulk(m), score_reply(s)])
+                .collect(),
+        ));
+    }
+    Ok(with_scores(ctx, items, true))
+}
+
+pub fn zpopmin(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    pop(ctx, args, false)
+}
+pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    pop(ctx, args, true)
+}
+
+fn remove_where(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    pick: impl Fn(usize, f64, &[u8]) -> bool,
+) -> Result<Reply, Reply> {
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = zset(ctx, key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let items = sorted(ctx, key, Direction::Forward)?;
+    let mut b = WriteBatch::new();
+    let mut n = 0u64;
+    for (i, (s, m)) in items.iter().enumerate() {
+        if pick(i, *s, m) {
+            remove_member(ctx, &mut b, key, m, *s);
+            n += 1;
+        }
+    }
+    if n > 0 {
+        finish(ctx, &mut b, key, Some(&old), old.count().saturating_sub(n));
+        ctx.write(&b)?;
+    }
+    Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (lo, hi) = (score_bound(arg(args, 2)?)?, score_bound(arg(args, 3)?)?);
+    remove_where(ctx, arg(args, 1)?, |_, s, _| in_score(s, &lo, &hi))
+}
+
+pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let (start, stop) = (int_arg(arg(args, 2)?)?, int_arg(arg(args, 3)?)?);
+    let len = zset(ctx, key)?.map_or(0, |m| i64::try_from(m.count()).unwrap_or(0));
+    let s = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let e = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
+    remove_where(ctx, key, |i, _, _| {
+        let i = i as i64;
+        s <= e && i >= s && i <= e
+    })
+}
+
+fn store_op(ctx: &mut Ctx<'_>, args: &[Vec<u8>], inter: bool) -> Result<Reply, Reply> {
+    let dst = arg(args, 1)?;
+    let n = parse_int(arg(args, 2)?)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Reply::err("ERR at least 1 input key is needed for 'zunionstore' command")
+        })?;
+    let keys = args.get(3..3 + n).ok_or_else(syntax)?;
+    let mut weights = vec![1.0; n];
+    let mut aggregate = 0u8; // 0 sum, 1 min, 2 max
+    let mut i = 3 + n;
+    while let Some(a) = args.get(i) {
+        if eq_ignore_case(a, "weights") {
+            for w in weights.iter_mut() {
+                i += 1;
+                *w = parse_float(arg(args, i)?)
+                    .ok_or_else(|| Reply::err("ERR weight value is not a float"))?;
+            }
+        } else if eq_ignore_case(a, "aggregate") {
+            i += 1;
+            aggregate = match arg(args, i)?.to_ascii_lowercase().as_slice() {
+                b"sum" => 0,
+                b"min" => 1,
+                b"max" => 2,
+                _ => return Err(syntax()),
+            };
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    let mut locked: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    locked.push(dst);
+    let _g = ctx.store.lock(ctx.db(), &locked);
+    let mut acc: Option<std::collections::BTreeMap<Vec<u8>, f64>> = None;
+    for (k, w) in keys.iter().zip(&weights) {
+        let items: std::collections::BTreeMap<Vec<u8>, f64> = match ctx.meta_any(k)? {
+            Some(m) if m.kind == Kind::Set => ctx
+                .store
+                .members(ctx.db(), k)
+                .map_err(internal)?
+                .into_iter()
+                .map(|(m, _)| (m, *w))
+                .collect(),
+            Some(m) if m.kind == Kind::ZSet => sorted(ctx, k, Direction::Forward)?
+                .into_iter()
+                .map(|(s, m)| (m, s * w))
+                .collect(),
+            Some(_) => return Err(super::wrongtype()),
+            None => Default::default(),
+        };
+        let agg = |a: f64, b: f64| match aggregate {
+            1 => a.min(b),
+            2 => a.max(b),
+            _ => a + b,
+        };
+        acc = Some(match acc {
+            None => items,
+            Some(prev) if inter => prev
+                .into_iter()
+                .filter_map(|(m, s)| items.get(&m).map(|t| (m, agg(s, *t))))
+                .collect(),
+            Some(mut prev) => {
+                for (m, s) in items {
+                    let v = prev.get(&m).map_or(s, |p| agg(*p, s));
+                    prev.insert(m, v);
+                }
+                prev
+            }
+        });
+    }
+    let result = acc.unwrap_or_default();
+    let old = ctx.meta_any(dst)?;
+    let mut b = WriteBatch::new();
+    if let Some(m) = &old {
+        ctx.store.delete_into(&mut b, ctx.db(), dst, m);
+    }
+    ctx.store.clear_members_into(&mut b, ctx.db(), dst);
+    for (m, s) in &result {
+        put_member(ctx, &mut b, dst, m, None, *s);
+    }
+    finish(ctx, &mut b, dst, None, result.len() as u64);
+    ctx.write(&b)?;
+    Ok(Reply::Int(result.len() as i64))
+}
+
+pub fn zunionstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    store_op(ctx, args, false)
+}
+pub fn zinterstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    store_op(ctx, args, true)
+}
+
+pub fn zscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let cursor = parse_int(arg(args, 2)?)
+        .and_then(|c| usize::try_from(c).ok())
+        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 3;
+    while i < args.len() {
+        let (a, v) = (arg(args, i)?, arg(args, i + 1)?);
+        if eq_ignore_case(a, "match") {
+            pattern = Some(v.to_vec());
+        } else if eq_ignore_case(a, "count") {
+            count = usize::try_from(int_arg(v)?)
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(syntax)?;
+        } else {
+            return Err(syntax());
+        }
+        i += 2;
+    }
+    let items = sorted(ctx, key, Direction::Forward)?;
+    let end = cursor.saturating_add(count).min(items.len());
+    let mut page = Vec::new();
+    for (s, m) in items.get(cursor.min(end)..end).unwrap_or_default() {
+        if pattern.as_ref().is_none_or(|p| super::glob_match(p, m)) {
+            page.push(Reply::bulk(m));
+            page.push(Reply::Bulk(crate::reply::format_double(*s).into_bytes()));
+        }
+    }
+    let next = if end >= items.len() { 0 } else { end };
+    Ok(Reply::Array(vec![
+        Reply::Bulk(next.to_string().into_bytes()),
+        Reply::Array(page),
+    ]))
+}
