@@ -470,3 +470,59 @@ fn lists_sets_and_sorted_sets() {
         "zset"
     );
 }
+
+#[test]
+fn multi_exec_and_watch() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    let mut other = server.client();
+    // EXEC runs the queue atomically and answers each command.
+    let (a, b): (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("x")
+        .cmd("INCR")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((a, b), (1, 2));
+    // WATCH: a write by another client in between makes EXEC return nil.
+    let _: () = cmd("WATCH").arg("x").query(&mut c).unwrap();
+    let _: i64 = other.incr("x", 10).unwrap();
+    let _: () = cmd("MULTI").query(&mut c).unwrap();
+    assert_eq!(
+        cmd("SET").arg("x").arg(0).query::<String>(&mut c).unwrap(),
+        "QUEUED"
+    );
+    assert_eq!(cmd("EXEC").query::<Value>(&mut c).unwrap(), Value::Nil);
+    assert_eq!(c.get::<_, i64>("x").unwrap(), 12);
+    // Untouched watch: EXEC runs.
+    let _: () = cmd("WATCH").arg("x").query(&mut c).unwrap();
+    let _: () = cmd("MULTI").query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("x").arg(0).query(&mut c).unwrap();
+    let done: Vec<String> = cmd("EXEC").query(&mut c).unwrap();
+    assert_eq!(done, vec!["OK"]);
+    // Errors while queueing abort the transaction; errors at run time do not.
+    let _: () = cmd("MULTI").query(&mut c).unwrap();
+    assert!(cmd("NOSUCH").query::<String>(&mut c).is_err());
+    let _: () = cmd("SET").arg("y").arg(1).query(&mut c).unwrap();
+    assert_eq!(
+        err(cmd("EXEC").query::<Value>(&mut c)),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(c.get::<_, Option<i64>>("y").unwrap(), None);
+    assert_eq!(
+        err(cmd("EXEC").query::<Value>(&mut c)),
+        "ERR EXEC without MULTI"
+    );
+    assert_eq!(
+        err(cmd("DISCARD").query::<Value>(&mut c)),
+        "ERR DISCARD without MULTI"
+    );
+    let _: () = cmd("MULTI").query(&mut c).unwrap();
+    assert_eq!(
+        err(cmd("MULTI").query::<Value>(&mut c)),
+        "ERR MULTI calls can not be nested"
+    );
+    let _: () = cmd("DISCARD").query(&mut c).unwrap();
+}

@@ -58,7 +58,7 @@ async fn run(
         let mut consumed = 0;
         let mut close = false;
         loop {
-            let mut batch: Vec<(Reply, Option<orbit_lsm::PendingWrite>)> = Vec::new();
+            let mut batch: Vec<(Reply, Vec<orbit_lsm::PendingWrite>)> = Vec::new();
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
                 match decode(rest, &engine.config.limits, session.authenticated) {
@@ -70,7 +70,7 @@ async fn run(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        batch.push((Reply::Error(format!("ERR {e}")), None));
+                        batch.push((Reply::Error(format!("ERR {e}")), Vec::new()));
                         close = true;
                         break;
                     }
@@ -81,7 +81,7 @@ async fn run(
             }
             let barrier = engine.store.barrier();
             for (reply, pending) in &mut batch {
-                if let Some(p) = pending.take() {
+                for p in pending.drain(..) {
                     if let Err(e) = p.await {
                         *reply = Reply::err(format!("ERR write failed: {e}"));
                     }

@@ -79,6 +79,11 @@ pub struct Engine {
     started: Instant,
     commands: AtomicU64,
     connections: AtomicU64,
+    /// Shared by every command, exclusive for EXEC.
+    exec_lock: std::sync::RwLock<()>,
+    watches: Mutex<Watches>,
+    /// Clients watching keys (0: writes skip the bookkeeping).
+    watched: std::sync::atomic::AtomicUsize,
 }
 
 /// SCAN cursors remembered (the oldest are forgotten first).
@@ -100,6 +105,9 @@ impl Engine {
             started: Instant::now(),
             commands: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            exec_lock: std::sync::RwLock::new(()),
+            watches: Mutex::new(Watches::default()),
+            watched: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -136,6 +144,7 @@ impl Engine {
     /// Forgets a closed connection.
     pub fn disconnect(&self, session: &Session) {
         lock(&self.clients).remove(&session.id);
+        self.unwatch(session.id);
     }
 
     /// Connected clients.
@@ -277,16 +286,23 @@ impl Engine {
         out
     }
 
-    /// Runs one command for `session`: its reply, and the write to await before sending it.
-    pub fn execute(
-        &self,
-        session: &mut Session,
-        args: &[Vec<u8>],
-    ) -> (Reply, Option<PendingWrite>) {
+    /// Runs one command for `session`: its reply, and the writes to await before sending it.
+    pub fn execute(&self, session: &mut Session, args: &[Vec<u8>]) -> (Reply, Vec<PendingWrite>) {
         let Some(name) = args.first() else {
-            return (Reply::Nil, None);
+            return (Reply::Nil, Vec::new());
         };
         self.commands.fetch_add(1, Ordering::Relaxed);
+        let lower = name.to_ascii_lowercase();
+        let transactional = matches!(
+            lower.as_slice(),
+            b"multi" | b"exec" | b"discard" | b"watch" | b"unwatch"
+        );
+        let failed = |session: &mut Session, reply: Reply| {
+            if session.multi.is_some() {
+                session.multi_failed = true;
+            }
+            (reply, Vec::new())
+        };
         let Some(cmd) = commands::lookup(name) else {
             let mut msg = format!(
                 "ERR unknown command '{}', with args beginning with: ",
@@ -295,34 +311,179 @@ impl Engine {
             for a in args.iter().skip(1) {
                 msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
             }
-            return (Reply::Error(msg), None);
+            return failed(session, Reply::Error(msg));
         };
         if !session.authenticated && !matches!(cmd.name, "auth" | "hello" | "quit") {
-            return (Reply::err("NOAUTH Authentication required."), None);
+            return failed(session, Reply::err("NOAUTH Authentication required."));
         }
         let n = i32::try_from(args.len()).unwrap_or(i32::MAX);
         if (cmd.arity > 0 && n != cmd.arity) || (cmd.arity < 0 && n < -cmd.arity) {
-            return (
+            return failed(
+                session,
                 Reply::err(format!(
                     "ERR wrong number of arguments for '{}' command",
                     cmd.name
                 )),
-                None,
             );
         }
+        if transactional {
+            return self.transaction(session, cmd.name, args);
+        }
+        if let Some(queue) = session.multi.as_mut() {
+            queue.push(args.to_vec());
+            return (Reply::Simple("QUEUED"), Vec::new());
+        }
+        let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
+        self.run(session, cmd, args)
+    }
+
+    /// Runs a command (already checked) and records what it wrote for WATCH.
+    fn run(
+        &self,
+        session: &mut Session,
+        cmd: &'static commands::Command,
+        args: &[Vec<u8>],
+    ) -> (Reply, Vec<PendingWrite>) {
         let mut ctx = commands::Ctx {
             engine: self,
             store: &self.store,
             session,
             now: store::now_ms(),
-            pending: None,
+            pending: Vec::new(),
         };
         let reply = (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e);
-        let pending = ctx.pending.take();
+        let pending = std::mem::take(&mut ctx.pending);
+        if cmd.write && !pending.is_empty() && self.watched.load(Ordering::Relaxed) > 0 {
+            self.touch(session.db, cmd.name, args);
+        }
         if let Some(c) = lock(&self.clients).get_mut(&session.id) {
             c.name.clone_from(&session.name);
             c.db = session.db;
         }
         (reply, pending)
     }
+
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+    fn transaction(
+        &self,
+        session: &mut Session,
+        name: &str,
+        args: &[Vec<u8>],
+    ) -> (Reply, Vec<PendingWrite>) {
+        match name {
+            "multi" => {
+                if session.multi.is_some() {
+                    return (Reply::err("ERR MULTI calls can not be nested"), Vec::new());
+                }
+                session.multi = Some(Vec::new());
+                session.multi_failed = false;
+                (Reply::OK, Vec::new())
+            }
+            "discard" => {
+                if session.multi.take().is_none() {
+                    return (Reply::err("ERR DISCARD without MULTI"), Vec::new());
+                }
+                self.unwatch(session.id);
+                (Reply::OK, Vec::new())
+            }
+            "watch" => {
+                if session.multi.is_some() {
+                    return (
+                        Reply::err("ERR WATCH inside MULTI is not allowed"),
+                        Vec::new(),
+                    );
+                }
+                let mut w = lock(&self.watches);
+                for key in args.iter().skip(1) {
+                    w.by_key
+                        .entry((session.db, key.clone()))
+                        .or_default()
+                        .insert(session.id);
+                    w.by_client
+                        .entry(session.id)
+                        .or_default()
+                        .push((session.db, key.clone()));
+                }
+                self.watched.store(w.by_client.len(), Ordering::Relaxed);
+                (Reply::OK, Vec::new())
+            }
+            "unwatch" => {
+                self.unwatch(session.id);
+                (Reply::OK, Vec::new())
+            }
+            _ => {
+                let Some(queue) = session.multi.take() else {
+                    return (Reply::err("ERR EXEC without MULTI"), Vec::new());
+                };
+                let dirty = lock(&self.watches).dirty.contains(&session.id);
+                self.unwatch(session.id);
+                if std::mem::take(&mut session.multi_failed) {
+                    return (
+                        Reply::err("EXECABORT Transaction discarded because of previous errors."),
+                        Vec::new(),
+                    );
+                }
+                if dirty {
+                    return (Reply::NilArray, Vec::new());
+                }
+                // Nothing else runs while the transaction does: no one sees half of it.
+                let _exclusive = self.exec_lock.write().unwrap_or_else(|p| p.into_inner());
+                let mut replies = Vec::with_capacity(queue.len());
+                let mut pending = Vec::new();
+                for args in &queue {
+                    let Some(cmd) = args.first().and_then(|n| commands::lookup(n)) else {
+                        continue;
+                    };
+                    let (reply, p) = self.run(session, cmd, args);
+                    replies.push(reply);
+                    pending.extend(p);
+                }
+                (Reply::Array(replies), pending)
+            }
+        }
+    }
+
+    /// Marks the watchers of what a write command changed.
+    fn touch(&self, db: u8, name: &str, args: &[Vec<u8>]) {
+        let mut w = lock(&self.watches);
+        let hit: Vec<u64> = match name {
+            "flushall" => w.by_key.values().flatten().copied().collect(),
+            "flushdb" => w
+                .by_key
+                .iter()
+                .filter(|((d, _), _)| *d == db)
+                .flat_map(|(_, c)| c.iter().copied())
+                .collect(),
+            _ => commands::keys_of(name, args)
+                .into_iter()
+                .filter_map(|k| w.by_key.get(&(db, k.to_vec())))
+                .flat_map(|c| c.iter().copied())
+                .collect(),
+        };
+        w.dirty.extend(hit);
+    }
+
+    fn unwatch(&self, client: u64) {
+        let mut w = lock(&self.watches);
+        if let Some(keys) = w.by_client.remove(&client) {
+            for k in keys {
+                if let Some(set) = w.by_key.get_mut(&k) {
+                    set.remove(&client);
+                    if set.is_empty() {
+                        w.by_key.remove(&k);
+                    }
+                }
+            }
+        }
+        w.dirty.remove(&client);
+        self.watched.store(w.by_client.len(), Ordering::Relaxed);
+    }
+}
+
+/// WATCHed keys and the clients whose transactions a write invalidated.
+#[derive(Default)]
+struct Watches {
+    by_key: std::collections::HashMap<(u8, Vec<u8>), std::collections::HashSet<u64>>,
+    by_client: std::collections::HashMap<u64, Vec<(u8, Vec<u8>)>>,
+    dirty: std::collections::HashSet<u64>,
 }

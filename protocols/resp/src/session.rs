@@ -17,6 +17,10 @@ pub struct Session {
     pub addr: String,
     /// Set by `QUIT`: close after the reply.
     pub closing: bool,
+    /// Commands queued since `MULTI` (`None`: not in a transaction).
+    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    /// A command failed to queue: `EXEC` aborts.
+    pub multi_failed: bool,
 }
 
 impl Session {
@@ -30,6 +34,8 @@ impl Session {
             name: None,
             addr,
             closing: false,
+            multi: None,
+            multi_failed: false,
         }
     }
 }

@@ -27,8 +27,8 @@ pub struct Ctx<'a> {
     pub session: &'a mut Session,
     /// Unix milliseconds at the start of the command (expiry decisions).
     pub now: u64,
-    /// The write this command submitted.
-    pub pending: Option<PendingWrite>,
+    /// The writes this command (or an EXEC's commands) submitted.
+    pub pending: Vec<PendingWrite>,
 }
 
 impl Ctx<'_> {
@@ -42,7 +42,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let p = self.store.submit(batch).map_err(internal)?;
-        self.pending = Some(p);
+        self.pending.push(p);
         Ok(())
     }
 
@@ -85,8 +85,19 @@ const fn cmd(name: &'static str, arity: i32, write: bool, handler: Handler) -> C
     }
 }
 
+/// Transaction commands are routed by `Engine::execute` before the table is consulted; their
+/// entries exist for `COMMAND`.
+fn routed_elsewhere(_ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Err(Reply::err("ERR internal routing error"))
+}
+
 /// Every command the server knows.
 pub static COMMANDS: &[Command] = &[
+    cmd("multi", 1, false, routed_elsewhere),
+    cmd("exec", 1, false, routed_elsewhere),
+    cmd("discard", 1, false, routed_elsewhere),
+    cmd("watch", -2, false, routed_elsewhere),
+    cmd("unwatch", 1, false, routed_elsewhere),
     // connection and server
     cmd("ping", -1, false, server::ping),
     cmd("echo", 2, false, server::echo),
@@ -219,6 +230,41 @@ pub static COMMANDS: &[Command] = &[
     cmd("zinterstore", -4, true, zsets::zinterstore),
     cmd("zscan", -3, false, zsets::zscan),
 ];
+
+/// Where a command's keys are among its arguments, as `COMMAND` reports it: first, last
+/// (negative: from the end) and step; (0, 0, 0) for commands without keys.
+pub fn key_spec(name: &str) -> (i64, i64, i64) {
+    match name {
+        "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
+        | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
+        | "multi" | "exec" | "discard" | "unwatch" => (0, 0, 0),
+        "mset" | "msetnx" => (1, -1, 2),
+        "mget" | "del" | "unlink" | "exists" | "watch" | "sinter" | "sunion" | "sdiff" => {
+            (1, -1, 1)
+        }
+        "rename" | "renamenx" | "copy" | "lmove" | "rpoplpush" | "smove" => (1, 2, 1),
+        _ => (1, 1, 1),
+    }
+}
+
+/// The keys a command names (by its key spec).
+pub fn keys_of<'a>(name: &str, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+    let (first, last, step) = key_spec(name);
+    if first == 0 {
+        return Vec::new();
+    }
+    let n = args.len() as i64;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    let mut out = Vec::new();
+    let mut i = first;
+    while i <= last && step > 0 {
+        if let Some(a) = usize::try_from(i).ok().and_then(|i| args.get(i)) {
+            out.push(a.as_slice());
+        }
+        i += step;
+    }
+    out
+}
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {

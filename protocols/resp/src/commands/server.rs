@@ -206,16 +206,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 fn command_info(c: &super::Command) -> Reply {
     let flags = if c.write { "write" } else { "readonly" };
-    let (first, last, step) = match c.name {
-        "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
-        | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan" => {
-            (0, 0, 0)
-        }
-        "mset" | "msetnx" => (1, -1, 2),
-        "mget" | "del" | "unlink" | "exists" => (1, -1, 1),
-        "rename" | "renamenx" | "copy" => (1, 2, 1),
-        _ => (1, 1, 1),
-    };
+    let (first, last, step) = super::key_spec(c.name);
     Reply::Array(vec![
         Reply::bulk(c.name),
         Reply::Int(i64::from(c.arity)),
