@@ -2,6 +2,10 @@
 //! each user key first. Writers insert concurrently; readers see an entry once its insert
 //! returns, and filter by snapshot sequence number themselves.
 //!
+//! A bloom filter over the user keys (atomic bit set, sized from the memtable's capacity) lets a
+//! point lookup of a key the memtable does not hold skip the skiplist search, most of a write's
+//! cost when the write first reads the key (RocksDB's `memtable_whole_key_filtering`).
+//!
 //! Range deletes are kept apart, as tombstones and their fragments (`range_del`), behind a
 //! lock that only range deletes take for writing.
 //!
@@ -10,7 +14,7 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::RwLock;
 
 use crossbeam_skiplist::SkipMap;
@@ -108,10 +112,64 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// Bytes of memtable capacity per filter bit (~10 bits per 80-byte entry).
+const BYTES_PER_FILTER_BIT: usize = 8;
+const BLOOM_PROBES: u64 = 6;
+/// The smallest filter (and the size `Memtable::new` gets).
+const MIN_BLOOM_BITS: usize = 1 << 12;
+
+/// A concurrent bloom filter: inserts set bits with `fetch_or`, so readers never block.
+#[derive(Debug)]
+struct KeyFilter {
+    words: Vec<AtomicU64>,
+}
+
+impl KeyFilter {
+    fn new(bits: usize) -> KeyFilter {
+        let words = bits.max(MIN_BLOOM_BITS).div_ceil(64).next_power_of_two();
+        KeyFilter {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn probes(&self, key: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let h = xxhash_rust::xxh3::xxh3_64(key);
+        let (h1, h2) = (h, (h >> 32) | 1);
+        let mask = (self.words.len() as u64 * 64) - 1;
+        (0..BLOOM_PROBES).map(move |i| {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) & mask;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert(&self, key: &[u8]) {
+        for (w, m) in self.probes(key) {
+            if let Some(word) = self.words.get(w) {
+                word.fetch_or(m, AtomicOrdering::Relaxed);
+            }
+        }
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        self.probes(key).all(|(w, m)| {
+            self.words
+                .get(w)
+                .is_some_and(|word| word.load(AtomicOrdering::Relaxed) & m != 0)
+        })
+    }
+}
+
+impl Default for KeyFilter {
+    fn default() -> Self {
+        KeyFilter::new(MIN_BLOOM_BITS)
+    }
+}
+
 /// A memtable.
 #[derive(Debug, Default)]
 pub struct Memtable {
     map: SkipMap<MemKey, Vec<u8>>,
+    filter: KeyFilter,
     size: AtomicUsize,
     /// Whether `range_dels` holds anything (spares point reads the lock).
     has_range_dels: AtomicBool,
@@ -119,9 +177,17 @@ pub struct Memtable {
 }
 
 impl Memtable {
-    /// An empty memtable.
+    /// An empty memtable (with a small key filter: see `with_capacity`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty memtable whose key filter is sized for about `bytes` of entries.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Memtable {
+            filter: KeyFilter::new(bytes / BYTES_PER_FILTER_BIT),
+            ..Self::default()
+        }
     }
 
     /// Records `kind` for `user_key` at `seq` with `value` (empty for deletes; for a range
@@ -147,6 +213,8 @@ impl Memtable {
             user_key.len() + key::TRAILER_LEN + value.len() + ENTRY_OVERHEAD,
             AtomicOrdering::Relaxed,
         );
+        // The filter first: a reader that finds the entry also finds its bits.
+        self.filter.insert(user_key);
         self.map.insert(
             MemKey::new(user_key, key::trailer(seq, kind as u8)),
             value.to_vec(),
@@ -189,6 +257,9 @@ impl Memtable {
     /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one: its
     /// sequence number, kind and value.
     pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
+        if !self.filter.may_contain(user_key) {
+            return None;
+        }
         let seek = MemKey::new(user_key, key::trailer(snapshot, ValueKind::SEEK));
         let entry = self.map.lower_bound(Bound::Included(&seek))?;
         let found = entry.key();

@@ -11,6 +11,7 @@ use orbit_env::OpenMode;
 use super::{lock, sort_tables, table_name, ImmSet, Inner, LiveTable, NewTable, WriteState};
 use crate::batch::KeyspaceId;
 use crate::manifest::{Edit, FileMeta};
+use crate::memtable::Memtable;
 use crate::sst::{Table, TableBuilder};
 use crate::Result;
 
@@ -26,7 +27,8 @@ impl Inner {
             let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
             let mut mems = Vec::new();
             for (id, tree) in trees.keyspaces.iter_mut() {
-                let old = std::mem::take(&mut tree.mem);
+                let fresh = Arc::new(Memtable::with_capacity(self.opts.memtable_bytes));
+                let old = std::mem::replace(&mut tree.mem, fresh);
                 tree.imms.insert(0, Arc::clone(&old));
                 mems.push((*id, old));
             }

@@ -21,6 +21,9 @@ impl Db {
             id,
             Tree {
                 name: name.to_string(),
+                mem: std::sync::Arc::new(crate::memtable::Memtable::with_capacity(
+                    inner.opts.memtable_bytes,
+                )),
                 ..Tree::default()
             },
         );

@@ -48,7 +48,7 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
         sort_tables(&mut tables);
         let tree = Tree {
             name: ks.name.clone(),
-            mem: Arc::new(Memtable::new()),
+            mem: Arc::new(Memtable::with_capacity(opts.memtable_bytes)),
             imms: Vec::new(),
             tables: Arc::new(tables),
             cursors: Vec::new(),
