@@ -292,11 +292,6 @@ impl Engine {
             return (Reply::Nil, Vec::new());
         };
         self.commands.fetch_add(1, Ordering::Relaxed);
-        let lower = name.to_ascii_lowercase();
-        let transactional = matches!(
-            lower.as_slice(),
-            b"multi" | b"exec" | b"discard" | b"watch" | b"unwatch"
-        );
         let failed = |session: &mut Session, reply: Reply| {
             if session.multi.is_some() {
                 session.multi_failed = true;
@@ -326,7 +321,7 @@ impl Engine {
                 )),
             );
         }
-        if transactional {
+        if matches!(cmd.name, "multi" | "exec" | "discard" | "watch" | "unwatch") {
             return self.transaction(session, cmd.name, args);
         }
         if let Some(queue) = session.multi.as_mut() {
@@ -356,9 +351,12 @@ impl Engine {
         if cmd.write && !pending.is_empty() && self.watched.load(Ordering::Relaxed) > 0 {
             self.touch(session.db, cmd.name, args);
         }
-        if let Some(c) = lock(&self.clients).get_mut(&session.id) {
-            c.name.clone_from(&session.name);
-            c.db = session.db;
+        // CLIENT LIST shows names and databases: only these commands change them.
+        if matches!(cmd.name, "select" | "client" | "hello") {
+            if let Some(c) = lock(&self.clients).get_mut(&session.id) {
+                c.name.clone_from(&session.name);
+                c.db = session.db;
+            }
         }
         (reply, pending)
     }

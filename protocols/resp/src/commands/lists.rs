@@ -168,11 +168,15 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> 
     let n = count
         .unwrap_or(1)
         .min(usize::try_from(tail - head).unwrap_or(usize::MAX));
-    let taken = if left {
-        elements(ctx, key, head, head + n as u64, Direction::Forward)?
-    } else {
-        elements(ctx, key, tail - n as u64, tail, Direction::Backward)?
-    };
+    // Point reads: a pop touches a few positions, cheaper than opening an iterator.
+    let mut taken = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let p = if left { head + i } else { tail - 1 - i };
+        match ctx.store.member(ctx.db(), key, &pos(p)).map_err(internal)? {
+            Some(v) => taken.push(v),
+            None => break,
+        }
+    }
     let mut b = WriteBatch::new();
     for _ in 0..taken.len() {
         if left {

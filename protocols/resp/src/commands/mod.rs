@@ -268,11 +268,16 @@ pub fn keys_of<'a>(name: &str, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
 
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    let lower = name.to_ascii_lowercase();
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes() == lower.as_slice())
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(&*lower).copied()
 }
+
+/// The command table by name.
+static BY_NAME: std::sync::LazyLock<std::collections::HashMap<&'static [u8], &'static Command>> =
+    std::sync::LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
 
 // ---- replies shared by the commands ----
 
