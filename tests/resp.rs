@@ -526,3 +526,48 @@ fn multi_exec_and_watch() {
     );
     let _: () = cmd("DISCARD").query(&mut c).unwrap();
 }
+
+#[test]
+fn pubsub_reaches_subscribers_on_other_connections() {
+    let (_tmp, server) = start();
+    let mut sub_conn = server.client();
+    let mut psub_conn = server.client();
+    let mut ps = sub_conn.as_pubsub();
+    ps.subscribe("news").unwrap();
+    let mut pps = psub_conn.as_pubsub();
+    pps.psubscribe("n*").unwrap();
+    let mut c = server.client();
+    // Both subscriptions are registered once their replies came back.
+    assert_eq!(c.publish::<_, _, i64>("news", "hello").unwrap(), 2);
+    assert_eq!(c.publish::<_, _, i64>("other", "x").unwrap(), 0);
+    let msg = ps.get_message().unwrap();
+    assert_eq!(msg.get_channel_name(), "news");
+    assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
+    let pmsg = pps.get_message().unwrap();
+    assert_eq!(pmsg.get_pattern::<String>().unwrap(), "n*");
+    assert_eq!(pmsg.get_payload::<String>().unwrap(), "hello");
+    let channels: Vec<String> = cmd("PUBSUB").arg("CHANNELS").query(&mut c).unwrap();
+    assert_eq!(channels, vec!["news"]);
+    assert_eq!(cmd("PUBSUB").arg("NUMPAT").query::<i64>(&mut c).unwrap(), 1);
+    ps.unsubscribe("news").unwrap();
+    drop(ps);
+    drop(sub_conn);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        c.publish::<_, _, i64>("news", "again").unwrap(),
+        1,
+        "only the pattern now"
+    );
+}
+
+#[test]
+fn resp2_subscribers_may_only_subscribe_ping_or_quit() {
+    let (_tmp, server) = start();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"SUBSCRIBE a b\r\nGET k\r\nPING\r\n").unwrap();
+    let want = "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+    let mut got = vec![0u8; want.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}

@@ -2,6 +2,9 @@
 //! in it (pipelining), wait until their writes are durable and everything they could have
 //! seen is visible, then send the replies in order.
 //!
+//! Published messages for a subscribed connection arrive on its queue and are written as they
+//! come, between requests.
+//!
 //! A protocol error gets its error reply, then the connection closes (the stream cannot be
 //! framed past it). Replies go out at most `MAX_BATCH` commands at a time, so a huge pipeline
 //! does not build a huge reply buffer; the input buffer is bounded by the decoder's limits.
@@ -50,6 +53,8 @@ async fn run(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let idle = engine.config.idle_timeout_secs;
+    let (tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
+    session.messages = Some(tx);
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -105,12 +110,14 @@ async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
+        let subscribed = session.subscribed();
         let read = async {
-            if idle == 0 {
+            // Subscribers are never idle: they wait for messages.
+            if idle == 0 || subscribed {
                 stream.read(&mut chunk).await.map(Some)
             } else {
-                match tokio::time::timeout(Duration::from_secs(idle), stream.read(&mut chunk)).await
-                {
+                let wait = Duration::from_secs(idle);
+                match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
                     Ok(r) => r.map(Some),
                     Err(_) => Ok(None),
                 }
@@ -118,6 +125,15 @@ async fn run(
         };
         let n = tokio::select! {
             r = read => r?,
+            Some(msg) = messages.recv() => {
+                out.clear();
+                msg.encode(session.protocol, &mut out);
+                while let Ok(more) = messages.try_recv() {
+                    more.encode(session.protocol, &mut out);
+                }
+                stream.write_all(&out).await?;
+                continue;
+            }
             _ = shutdown.changed() => return Ok(()),
         };
         match n {

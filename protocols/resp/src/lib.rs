@@ -84,6 +84,8 @@ pub struct Engine {
     watches: Mutex<Watches>,
     /// Clients watching keys (0: writes skip the bookkeeping).
     watched: std::sync::atomic::AtomicUsize,
+    /// Pub/sub subscriptions of every connection.
+    hub: Mutex<commands::pubsub::Hub>,
 }
 
 /// SCAN cursors remembered (the oldest are forgotten first).
@@ -108,6 +110,7 @@ impl Engine {
             exec_lock: std::sync::RwLock::new(()),
             watches: Mutex::new(Watches::default()),
             watched: std::sync::atomic::AtomicUsize::new(0),
+            hub: Mutex::new(commands::pubsub::Hub::default()),
         }
     }
 
@@ -145,6 +148,7 @@ impl Engine {
     pub fn disconnect(&self, session: &Session) {
         lock(&self.clients).remove(&session.id);
         self.unwatch(session.id);
+        lock(&self.hub).drop_client(session.id);
     }
 
     /// Connected clients.
@@ -319,6 +323,21 @@ impl Engine {
                     "ERR wrong number of arguments for '{}' command",
                     cmd.name
                 )),
+            );
+        }
+        if session.subscribed()
+            && session.protocol < 3
+            && !matches!(
+                cmd.name,
+                "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit"
+            )
+        {
+            return (
+                Reply::err(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    cmd.name
+                )),
+                Vec::new(),
             );
         }
         if matches!(cmd.name, "multi" | "exec" | "discard" | "watch" | "unwatch") {

@@ -30,6 +30,8 @@ pub enum Reply {
     Bool(bool),
     /// Out-of-band data (pub/sub messages; RESP2: an array).
     Push(Vec<Reply>),
+    /// Several replies in a row for one command (SUBSCRIBE to several channels).
+    Many(Vec<Reply>),
 }
 
 impl Reply {
@@ -59,7 +61,7 @@ impl Reply {
             Reply::Bulk(b) => Frame2::BulkString(b.clone()),
             Reply::Nil => Frame2::Null,
             Reply::NilArray => Frame2::Null,
-            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => {
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
                 Frame2::Array(v.iter().map(Reply::frame2).collect())
             }
             Reply::Map(kv) => Frame2::Array(
@@ -99,7 +101,7 @@ impl Reply {
                 data: v.iter().map(Reply::frame3).collect(),
                 attributes: None,
             },
-            Reply::Push(v) => Frame3::Push {
+            Reply::Push(v) | Reply::Many(v) => Frame3::Push {
                 data: v.iter().map(Reply::frame3).collect(),
                 attributes: None,
             },
@@ -120,6 +122,12 @@ impl Reply {
 
     /// Appends the reply's encoding in protocol `version` (2 or 3) to `out`.
     pub fn encode(&self, version: u8, out: &mut Vec<u8>) {
+        if let Reply::Many(all) = self {
+            for r in all {
+                r.encode(version, out);
+            }
+            return;
+        }
         // RESP2 has no null array frame in the encoder: write it by hand.
         if version < 3 && *self == Reply::NilArray {
             out.extend_from_slice(b"*-1\r\n");

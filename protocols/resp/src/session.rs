@@ -1,4 +1,5 @@
-//! Per-connection state: the selected database, protocol version, authentication and name.
+//! Per-connection state: the selected database, protocol version, authentication, name,
+//! transaction queue and subscriptions.
 
 /// One client connection's state.
 #[derive(Debug, Clone)]
@@ -21,6 +22,18 @@ pub struct Session {
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     /// A command failed to queue: `EXEC` aborts.
     pub multi_failed: bool,
+    /// Where published messages for this connection go (`None`: it cannot subscribe).
+    pub messages: Option<tokio::sync::mpsc::UnboundedSender<crate::Reply>>,
+    /// Subscribed channels and patterns.
+    pub channels: std::collections::BTreeSet<Vec<u8>>,
+    pub patterns: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl Session {
+    /// Whether the connection is in subscriber mode (RESP2 limits its commands then).
+    pub fn subscribed(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty()
+    }
 }
 
 impl Session {
@@ -36,6 +49,9 @@ impl Session {
             closing: false,
             multi: None,
             multi_failed: false,
+            messages: None,
+            channels: Default::default(),
+            patterns: Default::default(),
         }
     }
 }

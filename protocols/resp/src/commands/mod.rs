@@ -9,6 +9,7 @@
 mod hashes;
 mod keys;
 mod lists;
+pub(crate) mod pubsub;
 pub(crate) mod server;
 mod sets;
 mod strings;
@@ -98,6 +99,12 @@ pub static COMMANDS: &[Command] = &[
     cmd("discard", 1, false, routed_elsewhere),
     cmd("watch", -2, false, routed_elsewhere),
     cmd("unwatch", 1, false, routed_elsewhere),
+    cmd("subscribe", -2, false, pubsub::subscribe),
+    cmd("psubscribe", -2, false, pubsub::psubscribe),
+    cmd("unsubscribe", -1, false, pubsub::unsubscribe),
+    cmd("punsubscribe", -1, false, pubsub::punsubscribe),
+    cmd("publish", 3, false, pubsub::publish),
+    cmd("pubsub", -2, false, pubsub::pubsub),
     // connection and server
     cmd("ping", -1, false, server::ping),
     cmd("echo", 2, false, server::echo),
@@ -237,7 +244,8 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
     match name {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
-        | "multi" | "exec" | "discard" | "unwatch" => (0, 0, 0),
+        | "multi" | "exec" | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe"
+        | "punsubscribe" | "publish" | "pubsub" => (0, 0, 0),
         "mset" | "msetnx" => (1, -1, 2),
         "mget" | "del" | "unlink" | "exists" | "watch" | "sinter" | "sunion" | "sdiff" => {
             (1, -1, 1)

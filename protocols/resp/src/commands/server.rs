@@ -10,7 +10,12 @@ use crate::store::DATABASES;
 /// The Redis version the server reports (clients gate features on it).
 pub const REDIS_VERSION: &str = "7.2.0";
 
-pub fn ping(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    if ctx.session.subscribed() && ctx.session.protocol < 3 {
+        // In RESP2 subscriber mode PING answers like a message.
+        let msg = args.get(1).map_or(Reply::bulk(""), Reply::bulk);
+        return Ok(Reply::Array(vec![Reply::bulk("pong"), msg]));
+    }
     match args.len() {
         1 => Ok(Reply::Simple("PONG")),
         2 => Ok(Reply::bulk(arg(args, 1)?)),
