@@ -571,3 +571,61 @@ fn resp2_subscribers_may_only_subscribe_ping_or_quit() {
     s.read_exact(&mut got).unwrap();
     assert_eq!(String::from_utf8_lossy(&got), want);
 }
+
+#[test]
+fn blocking_pops_wait_for_a_push_or_time_out() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    // Times out with nil.
+    let t = std::time::Instant::now();
+    let r: Option<(String, String)> = cmd("BLPOP").arg("q").arg(0.2).query(&mut c).unwrap();
+    assert_eq!(r, None);
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    // Woken by a push from another connection.
+    let mut pusher = server.client();
+    let waiter = std::thread::spawn(move || {
+        let r: Option<(String, String)> = cmd("BRPOP")
+            .arg("q1")
+            .arg("q2")
+            .arg(10)
+            .query(&mut c)
+            .unwrap();
+        (r, c)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let _: i64 = pusher.rpush("q2", "job").unwrap();
+    let (r, mut c) = waiter.join().unwrap();
+    assert_eq!(r, Some(("q2".to_string(), "job".to_string())));
+    assert!(!c.exists::<_, bool>("q2").unwrap());
+    // Sorted sets and BLMOVE.
+    let _: i64 = c.zadd("z", "m", 1.5).unwrap();
+    let v: Value = cmd("BZPOPMIN").arg("z").arg(1).query(&mut c).unwrap();
+    assert!(matches!(v, Value::Array(ref a) if a.len() == 3), "{v:?}");
+    let _: i64 = c.rpush("src", "x").unwrap();
+    let moved: String = cmd("BLMOVE")
+        .arg("src")
+        .arg("dst")
+        .arg("LEFT")
+        .arg("RIGHT")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(moved, "x");
+    // Inside MULTI a blocking command answers at once.
+    let r: (Option<(String, String)>,) = redis::pipe()
+        .atomic()
+        .cmd("BLPOP")
+        .arg("empty")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r.0, None);
+    assert_eq!(
+        err(cmd("BLPOP").arg("q").arg(-1).query::<Value>(&mut c)),
+        "ERR timeout is negative"
+    );
+}

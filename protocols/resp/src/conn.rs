@@ -64,14 +64,22 @@ async fn run(
         let mut close = false;
         loop {
             let mut batch: Vec<(Reply, Vec<orbit_lsm::PendingWrite>)> = Vec::new();
+            let mut blocked = None;
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
                 match decode(rest, &engine.config.limits, session.authenticated) {
                     Ok(Some((args, used))) => {
                         consumed += used;
-                        if !args.is_empty() {
-                            batch.push(engine.execute(session, &args));
+                        if args.is_empty() {
+                            continue;
                         }
+                        let (reply, pending) = engine.execute(session, &args);
+                        if let Reply::Block(until) = reply {
+                            // Answer what came before, then wait; later commands wait too.
+                            blocked = Some((args, until));
+                            break;
+                        }
+                        batch.push((reply, pending));
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -81,27 +89,18 @@ async fn run(
                     }
                 }
             }
-            if batch.is_empty() {
+            if batch.is_empty() && blocked.is_none() {
                 break;
             }
-            let barrier = engine.store.barrier();
-            for (reply, pending) in &mut batch {
-                for p in pending.drain(..) {
-                    if let Err(e) = p.await {
-                        *reply = Reply::err(format!("ERR write failed: {e}"));
-                    }
-                }
+            respond(engine, session.protocol, stream, &mut out, &mut batch).await?;
+            if let Some((args, until)) = blocked {
+                let Some(done) = wait_unblocked(engine, session, &args, until, shutdown).await
+                else {
+                    return Ok(());
+                };
+                let mut one = vec![done];
+                respond(engine, session.protocol, stream, &mut out, &mut one).await?;
             }
-            if let Err(e) = engine.store.db().visible_at(barrier).await {
-                for (reply, _) in &mut batch {
-                    *reply = Reply::err(format!("ERR storage failure: {e}"));
-                }
-            }
-            out.clear();
-            for (reply, _) in &batch {
-                reply.encode(session.protocol, &mut out);
-            }
-            stream.write_all(&out).await?;
             if close || session.closing {
                 return Ok(());
             }
@@ -141,4 +140,70 @@ async fn run(
             Some(n) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
+}
+
+/// Waits until the blocked command can run (a write to one of its keys), its deadline passes
+/// (a null reply), or the server shuts down (`None`).
+async fn wait_unblocked(
+    engine: &Engine,
+    session: &mut crate::Session,
+    args: &[Vec<u8>],
+    until: Option<u64>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Reply, Vec<orbit_lsm::PendingWrite>)> {
+    let notify = engine.block(session, args);
+    let result = loop {
+        // Registered first, then tried again: a write in between leaves a permit.
+        let (reply, pending) = engine.execute(session, args);
+        if !matches!(reply, Reply::Block(_)) {
+            break Some((reply, pending));
+        }
+        let left = until.map(|u| Duration::from_millis(u.saturating_sub(crate::store::now_ms())));
+        let timer = async {
+            match left {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notify.notified() => continue,
+            _ = timer => break Some((Reply::NilArray, Vec::new())),
+            _ = shutdown.changed() => break None,
+        }
+    };
+    engine.unblock(session);
+    result
+}
+
+/// Waits for a batch's writes and for everything its commands could have seen to be durable,
+/// then sends its replies in order.
+async fn respond(
+    engine: &Engine,
+    protocol: u8,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    batch: &mut [(Reply, Vec<orbit_lsm::PendingWrite>)],
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let barrier = engine.store.barrier();
+    for (reply, pending) in batch.iter_mut() {
+        for p in pending.drain(..) {
+            if let Err(e) = p.await {
+                *reply = Reply::err(format!("ERR write failed: {e}"));
+            }
+        }
+    }
+    if let Err(e) = engine.store.db().visible_at(barrier).await {
+        for (reply, _) in batch.iter_mut() {
+            *reply = Reply::err(format!("ERR storage failure: {e}"));
+        }
+    }
+    out.clear();
+    for (reply, _) in batch.iter() {
+        reply.encode(protocol, out);
+    }
+    stream.write_all(out).await?;
+    Ok(())
 }

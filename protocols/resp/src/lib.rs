@@ -20,7 +20,7 @@ pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use conn::serve_connection;
@@ -86,6 +86,9 @@ pub struct Engine {
     watched: std::sync::atomic::AtomicUsize,
     /// Pub/sub subscriptions of every connection.
     hub: Mutex<commands::pubsub::Hub>,
+    /// Clients blocked on keys (BLPOP and friends), woken by writes to them.
+    blocked: Mutex<Blocked>,
+    blocked_count: std::sync::atomic::AtomicUsize,
 }
 
 /// SCAN cursors remembered (the oldest are forgotten first).
@@ -111,6 +114,8 @@ impl Engine {
             watches: Mutex::new(Watches::default()),
             watched: std::sync::atomic::AtomicUsize::new(0),
             hub: Mutex::new(commands::pubsub::Hub::default()),
+            blocked: Mutex::new(std::collections::HashMap::new()),
+            blocked_count: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -149,6 +154,7 @@ impl Engine {
         lock(&self.clients).remove(&session.id);
         self.unwatch(session.id);
         lock(&self.hub).drop_client(session.id);
+        self.unblock(session);
     }
 
     /// Connected clients.
@@ -348,7 +354,47 @@ impl Engine {
             return (Reply::Simple("QUEUED"), Vec::new());
         }
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
-        self.run(session, cmd, args)
+        self.run(session, cmd, args, false)
+    }
+
+    /// Registers a blocked client's interest in the keys of its command; the returned
+    /// notification fires (with a stored permit, so none is lost) when one is written.
+    pub fn block(&self, session: &Session, args: &[Vec<u8>]) -> Arc<tokio::sync::Notify> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let name = args
+            .first()
+            .and_then(|n| commands::lookup(n))
+            .map_or("", |c| c.name);
+        let mut b = lock(&self.blocked);
+        for key in commands::keys_of(name, args) {
+            b.entry((session.db, key.to_vec()))
+                .or_default()
+                .push((session.id, Arc::clone(&notify)));
+        }
+        self.blocked_count.store(b.len(), Ordering::Relaxed);
+        notify
+    }
+
+    /// Forgets a client's blocking registrations.
+    pub fn unblock(&self, session: &Session) {
+        let mut b = lock(&self.blocked);
+        b.retain(|_, waiters| {
+            waiters.retain(|(id, _)| *id != session.id);
+            !waiters.is_empty()
+        });
+        self.blocked_count.store(b.len(), Ordering::Relaxed);
+    }
+
+    /// Wakes the clients blocked on keys a write command touched.
+    fn wake(&self, db: u8, name: &str, args: &[Vec<u8>]) {
+        let b = lock(&self.blocked);
+        for key in commands::keys_of(name, args) {
+            if let Some(waiters) = b.get(&(db, key.to_vec())) {
+                for (_, n) in waiters {
+                    n.notify_one();
+                }
+            }
+        }
     }
 
     /// Runs a command (already checked) and records what it wrote for WATCH.
@@ -357,6 +403,7 @@ impl Engine {
         session: &mut Session,
         cmd: &'static commands::Command,
         args: &[Vec<u8>],
+        in_exec: bool,
     ) -> (Reply, Vec<PendingWrite>) {
         let mut ctx = commands::Ctx {
             engine: self,
@@ -364,11 +411,15 @@ impl Engine {
             session,
             now: store::now_ms(),
             pending: Vec::new(),
+            in_exec,
         };
         let reply = (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e);
         let pending = std::mem::take(&mut ctx.pending);
         if cmd.write && !pending.is_empty() && self.watched.load(Ordering::Relaxed) > 0 {
             self.touch(session.db, cmd.name, args);
+        }
+        if cmd.write && !pending.is_empty() && self.blocked_count.load(Ordering::Relaxed) > 0 {
+            self.wake(session.db, cmd.name, args);
         }
         // CLIENT LIST shows names and databases: only these commands change them.
         if matches!(cmd.name, "select" | "client" | "hello") {
@@ -451,7 +502,7 @@ impl Engine {
                     let Some(cmd) = args.first().and_then(|n| commands::lookup(n)) else {
                         continue;
                     };
-                    let (reply, p) = self.run(session, cmd, args);
+                    let (reply, p) = self.run(session, cmd, args, true);
                     replies.push(reply);
                     pending.extend(p);
                 }
@@ -496,6 +547,9 @@ impl Engine {
         self.watched.store(w.by_client.len(), Ordering::Relaxed);
     }
 }
+
+/// Blocked clients by (database, key): client id and its wake-up.
+type Blocked = std::collections::HashMap<(u8, Vec<u8>), Vec<(u64, Arc<tokio::sync::Notify>)>>;
 
 /// WATCHed keys and the clients whose transactions a write invalidated.
 #[derive(Default)]

@@ -32,6 +32,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Several replies in a row for one command (SUBSCRIBE to several channels).
     Many(Vec<Reply>),
+    /// Not a reply: a blocking command found nothing and waits until the deadline (Unix ms;
+    /// `None`: forever). The connection handles it; encoded, it is a null array.
+    Block(Option<u64>),
 }
 
 impl Reply {
@@ -59,8 +62,7 @@ impl Reply {
             Reply::Error(e) => Frame2::Error(e.clone()),
             Reply::Int(i) => Frame2::Integer(*i),
             Reply::Bulk(b) => Frame2::BulkString(b.clone()),
-            Reply::Nil => Frame2::Null,
-            Reply::NilArray => Frame2::Null,
+            Reply::Nil | Reply::NilArray | Reply::Block(_) => Frame2::Null,
             Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
                 Frame2::Array(v.iter().map(Reply::frame2).collect())
             }
@@ -92,7 +94,7 @@ impl Reply {
                 data: b.clone(),
                 attributes: None,
             },
-            Reply::Nil | Reply::NilArray => Frame3::Null,
+            Reply::Nil | Reply::NilArray | Reply::Block(_) => Frame3::Null,
             Reply::Array(v) => Frame3::Array {
                 data: v.iter().map(Reply::frame3).collect(),
                 attributes: None,
@@ -129,7 +131,7 @@ impl Reply {
             return;
         }
         // RESP2 has no null array frame in the encoder: write it by hand.
-        if version < 3 && *self == Reply::NilArray {
+        if version < 3 && matches!(self, Reply::NilArray | Reply::Block(_)) {
             out.extend_from_slice(b"*-1\r\n");
             return;
         }

@@ -144,6 +144,11 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     push(ctx, args, false, true)
 }
 
+/// Pops one element (`Reply::Bulk`) or answers `Reply::Nil` for a missing list.
+pub fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], left: bool) -> Result<Reply, Reply> {
+    pop(ctx, &[b"LPOP".to_vec(), key.to_vec()], left)
+}
+
 fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let count = match args.get(2) {

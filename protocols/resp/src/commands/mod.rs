@@ -6,14 +6,15 @@
 //! the reply barrier) before the reply goes out, so a reply never reports a write that is not
 //! durable.
 
+mod blocking;
 mod hashes;
 mod keys;
-mod lists;
+pub(crate) mod lists;
 pub(crate) mod pubsub;
 pub(crate) mod server;
 mod sets;
 mod strings;
-mod zsets;
+pub(crate) mod zsets;
 
 use orbit_lsm::{PendingWrite, WriteBatch};
 
@@ -30,6 +31,8 @@ pub struct Ctx<'a> {
     pub now: u64,
     /// The writes this command (or an EXEC's commands) submitted.
     pub pending: Vec<PendingWrite>,
+    /// Inside EXEC: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 impl Ctx<'_> {
@@ -196,6 +199,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("lpos", -3, false, lists::lpos),
     cmd("lmove", 5, true, lists::lmove),
     cmd("rpoplpush", 3, true, lists::rpoplpush),
+    cmd("blpop", -3, true, blocking::blpop),
+    cmd("brpop", -3, true, blocking::brpop),
+    cmd("blmove", 6, true, blocking::blmove),
     // sets
     cmd("sadd", -3, true, sets::sadd),
     cmd("srem", -3, true, sets::srem),
@@ -231,6 +237,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("zrangebylex", -4, false, zsets::zrangebylex),
     cmd("zpopmin", -2, true, zsets::zpopmin),
     cmd("zpopmax", -2, true, zsets::zpopmax),
+    cmd("bzpopmin", -3, true, blocking::bzpopmin),
+    cmd("bzpopmax", -3, true, blocking::bzpopmax),
     cmd("zremrangebyscore", 4, true, zsets::zremrangebyscore),
     cmd("zremrangebyrank", 4, true, zsets::zremrangebyrank),
     cmd("zunionstore", -4, true, zsets::zunionstore),
@@ -250,7 +258,8 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
         "mget" | "del" | "unlink" | "exists" | "watch" | "sinter" | "sunion" | "sdiff" => {
             (1, -1, 1)
         }
-        "rename" | "renamenx" | "copy" | "lmove" | "rpoplpush" | "smove" => (1, 2, 1),
+        "rename" | "renamenx" | "copy" | "lmove" | "rpoplpush" | "smove" | "blmove" => (1, 2, 1),
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => (1, -2, 1),
         _ => (1, 1, 1),
     }
 }

@@ -372,6 +372,27 @@ pub fn zrevrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     rank(ctx, args, true)
 }
 
+/// Pops the lowest (or highest) member: `(member, score)`, `None` for a missing set.
+pub fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], max: bool) -> Result<Option<(Vec<u8>, f64)>, Reply> {
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = zset(ctx, key)? else {
+        return Ok(None);
+    };
+    let dir = if max {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    let Some((score, member)) = sorted(ctx, key, dir)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let mut b = WriteBatch::new();
+    remove_member(ctx, &mut b, key, &member, score);
+    finish(ctx, &mut b, key, Some(&old), old.count().saturating_sub(1));
+    ctx.write(&b)?;
+    Ok(Some((member, score)))
+}
+
 fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], max: bool) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let count = match args.get(2) {
