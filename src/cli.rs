@@ -113,6 +113,9 @@ pub struct ServeArgs {
     /// Address of the Redis protocol listener.
     #[arg(long, env = "ORBIT_RESP_ADDR", default_value = "127.0.0.1:6379")]
     pub resp_addr: String,
+    /// Address of the monitoring endpoint (`/metrics`, `/health`); empty: none.
+    #[arg(long, env = "ORBIT_HTTP_ADDR", default_value = "127.0.0.1:9187")]
+    pub http_addr: String,
     /// Worker threads serving connections (0: one per core).
     #[arg(long, env = "ORBIT_THREADS", default_value_t = 0)]
     pub threads: usize,

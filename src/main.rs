@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod http;
 mod inspect;
 mod serve;
 

@@ -86,12 +86,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("cannot start a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
-
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let http = if args.http_addr.is_empty() {
+        None
+    } else {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&args.http_addr))
+            .with_context(|| format!("cannot listen on --http-addr {}", args.http_addr))?;
+        tracing::info!(addr = %args.http_addr, "metrics at /metrics, health at /health");
+        Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine))))
+    };
+    tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
     runtime.block_on(wait_for_shutdown())?;
+    if let Some(h) = http {
+        h.abort();
+    }
     tracing::info!("shutting down: no new connections, finishing in-flight commands");
     let _ = stop_tx.send(true);
     for w in workers {

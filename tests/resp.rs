@@ -629,3 +629,43 @@ fn blocking_pops_wait_for_a_push_or_time_out() {
         "ERR timeout is negative"
     );
 }
+
+/// `GET path` on the monitoring endpoint: status line and body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_and_health_endpoints() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    let _: () = c.set("k", "v").unwrap();
+    let (status, body) = http_get(server.http_port, "/health");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "ok\n")
+    );
+    let (status, body) = http_get(server.http_port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("orbit_commands_total") >= 1.0);
+    assert!(value("orbit_wal_syncs_total") >= 1.0);
+    assert!(value("orbit_connected_clients") >= 1.0);
+    assert!(body.contains("orbit_tables{level=\"0\"}"));
+    assert_eq!(
+        http_get(server.http_port, "/nope").0,
+        "HTTP/1.1 404 Not Found"
+    );
+}

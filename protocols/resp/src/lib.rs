@@ -78,6 +78,7 @@ pub struct Engine {
     cursors: Mutex<(u64, BTreeMap<u64, Vec<u8>>)>,
     started: Instant,
     commands: AtomicU64,
+    command_nanos: AtomicU64,
     connections: AtomicU64,
     /// Shared by every command, exclusive for EXEC.
     exec_lock: std::sync::RwLock<()>,
@@ -89,6 +90,16 @@ pub struct Engine {
     /// Clients blocked on keys (BLPOP and friends), woken by writes to them.
     blocked: Mutex<Blocked>,
     blocked_count: std::sync::atomic::AtomicUsize,
+}
+
+/// Server-wide counters (for INFO and /metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineStats {
+    pub commands: u64,
+    /// Time spent running commands, excluding waits for durability.
+    pub command_nanos: u64,
+    pub connections: u64,
+    pub clients: usize,
 }
 
 /// SCAN cursors remembered (the oldest are forgotten first).
@@ -109,6 +120,7 @@ impl Engine {
             cursors: Mutex::new((1, BTreeMap::new())),
             started: Instant::now(),
             commands: AtomicU64::new(0),
+            command_nanos: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             exec_lock: std::sync::RwLock::new(()),
             watches: Mutex::new(Watches::default()),
@@ -155,6 +167,16 @@ impl Engine {
         self.unwatch(session.id);
         lock(&self.hub).drop_client(session.id);
         self.unblock(session);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            commands: self.commands.load(Ordering::Relaxed),
+            command_nanos: self.command_nanos.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+            clients: self.client_count(),
+        }
     }
 
     /// Connected clients.
@@ -413,7 +435,12 @@ impl Engine {
             pending: Vec::new(),
             in_exec,
         };
+        let started = Instant::now();
         let reply = (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e);
+        self.command_nanos.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         let pending = std::mem::take(&mut ctx.pending);
         if cmd.write && !pending.is_empty() && self.watched.load(Ordering::Relaxed) > 0 {
             self.touch(session.db, cmd.name, args);

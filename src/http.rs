@@ -1,0 +1,203 @@
+//! The monitoring endpoint (`--http-addr`): `GET /metrics` in Prometheus's text format and
+//! `GET /health`. A deliberately small HTTP/1.1 responder (one request per connection, request
+//! head at most 8 KiB): it serves scrapers and probes, nothing else.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orbit_resp::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const MAX_HEAD: usize = 8 << 10;
+
+/// Serves until the task is dropped.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let engine = Arc::clone(&engine);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &engine)).await;
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, engine: &Engine) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (status, kind, body) = match (method, path) {
+        (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics(engine)),
+        (b"GET", b"/health") => match engine.store().db().stats().wal.poisoned {
+            false => ("200 OK", "text/plain", "ok\n".to_string()),
+            true => (
+                "503 Service Unavailable",
+                "text/plain",
+                "storage failed\n".to_string(),
+            ),
+        },
+        (b"GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Prometheus text exposition of the server's counters.
+pub fn metrics(engine: &Engine) -> String {
+    let db = engine.store().db().stats();
+    let s = engine.stats();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    };
+    metric(
+        "orbit_commands_total",
+        "counter",
+        "Commands processed.",
+        s.commands.to_string(),
+    );
+    metric(
+        "orbit_command_seconds_total",
+        "counter",
+        "Time spent running commands (excluding waits for durability).",
+        format!("{:.6}", s.command_nanos as f64 / 1e9),
+    );
+    metric(
+        "orbit_connections_total",
+        "counter",
+        "Connections accepted.",
+        s.connections.to_string(),
+    );
+    metric(
+        "orbit_connected_clients",
+        "gauge",
+        "Connected clients.",
+        s.clients.to_string(),
+    );
+    metric(
+        "orbit_wal_records_total",
+        "counter",
+        "WAL records written.",
+        db.wal.records.to_string(),
+    );
+    metric(
+        "orbit_wal_bytes_total",
+        "counter",
+        "WAL payload bytes written.",
+        db.wal.bytes.to_string(),
+    );
+    metric(
+        "orbit_wal_syncs_total",
+        "counter",
+        "WAL fdatasyncs (group commits).",
+        db.wal.syncs.to_string(),
+    );
+    metric(
+        "orbit_wal_groups_total",
+        "counter",
+        "WAL write groups.",
+        db.wal.groups.to_string(),
+    );
+    metric(
+        "orbit_wal_durable_lsn",
+        "gauge",
+        "WAL position known durable.",
+        db.wal.durable_lsn.to_string(),
+    );
+    metric(
+        "orbit_visible_seq",
+        "gauge",
+        "Last sequence number visible to readers.",
+        db.visible_seq.to_string(),
+    );
+    metric(
+        "orbit_flush_bytes_total",
+        "counter",
+        "Bytes written by memtable flushes.",
+        db.flush_bytes.to_string(),
+    );
+    metric(
+        "orbit_compactions_total",
+        "counter",
+        "Compactions run (rewrites).",
+        db.compactions.to_string(),
+    );
+    metric(
+        "orbit_trivial_moves_total",
+        "counter",
+        "Tables moved down without rewriting.",
+        db.trivial_moves.to_string(),
+    );
+    metric(
+        "orbit_compaction_write_bytes_total",
+        "counter",
+        "Bytes written by compactions.",
+        db.compaction_write_bytes.to_string(),
+    );
+    metric(
+        "orbit_delayed_writes_total",
+        "counter",
+        "Writes paced while compaction was behind.",
+        db.delayed_writes.to_string(),
+    );
+    metric(
+        "orbit_pending_flushes",
+        "gauge",
+        "Immutable memtables waiting for flush.",
+        db.pending_flushes.to_string(),
+    );
+    metric(
+        "orbit_block_cache_hits_total",
+        "counter",
+        "Block cache hits.",
+        db.cache.hits.to_string(),
+    );
+    metric(
+        "orbit_block_cache_misses_total",
+        "counter",
+        "Block cache misses.",
+        db.cache.misses.to_string(),
+    );
+    metric(
+        "orbit_block_cache_bytes",
+        "gauge",
+        "Bytes held by the block cache.",
+        db.cache.used_bytes.to_string(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP orbit_tables Tables per level.\n# TYPE orbit_tables gauge"
+    );
+    for (level, n) in db.tables_per_level.iter().enumerate() {
+        let _ = writeln!(out, "orbit_tables{{level=\"{level}\"}} {n}");
+    }
+    out
+}
