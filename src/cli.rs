@@ -113,6 +113,10 @@ pub struct ServeArgs {
     /// Address of the Redis protocol listener.
     #[arg(long, env = "ORBIT_RESP_ADDR", default_value = "127.0.0.1:6379")]
     pub resp_addr: String,
+    /// A TOML file of settings (keys are these flags' names); flags and `ORBIT_*` variables
+    /// override it.
+    #[arg(long, env = "ORBIT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
     /// Address of the monitoring endpoint (`/metrics`, `/health`); empty: none.
     #[arg(long, env = "ORBIT_HTTP_ADDR", default_value = "127.0.0.1:9187")]
     pub http_addr: String,

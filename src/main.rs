@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod config;
 mod http;
 mod inspect;
 mod serve;
@@ -9,6 +10,13 @@ mod serve;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(path) = config::path_from_args(&args) {
+        if let Err(e) = config::apply(std::path::Path::new(&path)) {
+            eprintln!("orbit: error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let cli = cli::Cli::parse();
     init_logging();
     let result = match cli.command {

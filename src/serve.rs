@@ -86,6 +86,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("cannot start a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let sweeping = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sweeper = {
+        let (engine, sweeping) = (Arc::clone(&engine), Arc::clone(&sweeping));
+        std::thread::Builder::new()
+            .name("orbit-expire".into())
+            .spawn(move || expire_loop(&engine, &sweeping))
+            .context("cannot start the expiry thread")?
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -105,6 +113,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down: no new connections, finishing in-flight commands");
     let _ = stop_tx.send(true);
+    sweeping.store(false, std::sync::atomic::Ordering::Relaxed);
+    if sweeper.join().is_err() {
+        tracing::error!("the expiry thread panicked");
+    }
     for w in workers {
         match w.join() {
             Ok(Ok(())) => {}
@@ -119,6 +131,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The active expiry sweep: a pass over up to 1,000 keys every 100 ms, continuing at once
+/// while passes keep finding expired keys (as Redis's active expire cycle adapts).
+fn expire_loop(engine: &Engine, running: &std::sync::atomic::AtomicBool) {
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        match engine.expire_sweep(1_000) {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A non-blocking listener with `SO_REUSEPORT`, so every worker can have its own.

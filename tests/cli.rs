@@ -167,3 +167,35 @@ fn inspect_wal_describes_the_committed_fixtures() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("orbit: error:"));
 }
+
+#[test]
+fn a_config_file_sets_flags_and_flags_override_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("orbit.toml");
+    std::fs::write(&file, "requirepass = \"from-file\"\nmaxclients = 50\n").unwrap();
+    let server = common::Server::start(
+        &tmp.path().join("data"),
+        &["--config", file.to_str().unwrap()],
+    );
+    let mut c = redis::Client::open(format!("redis://:from-file@127.0.0.1:{}/", server.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let max: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(max, vec!["maxclients", "50"]);
+    drop(server);
+    // An unknown key is refused with its name.
+    std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+    let out = Command::new(ORBIT)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown setting \"colour\""), "{err}");
+}

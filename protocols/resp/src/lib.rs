@@ -87,6 +87,8 @@ pub struct Engine {
     watched: std::sync::atomic::AtomicUsize,
     /// Pub/sub subscriptions of every connection.
     hub: Mutex<commands::pubsub::Hub>,
+    /// Where the expiry sweep continues: database and key.
+    sweep: Mutex<(u8, Vec<u8>)>,
     /// Clients blocked on keys (BLPOP and friends), woken by writes to them.
     blocked: Mutex<Blocked>,
     blocked_count: std::sync::atomic::AtomicUsize,
@@ -126,6 +128,7 @@ impl Engine {
             watches: Mutex::new(Watches::default()),
             watched: std::sync::atomic::AtomicUsize::new(0),
             hub: Mutex::new(commands::pubsub::Hub::default()),
+            sweep: Mutex::new((0, Vec::new())),
             blocked: Mutex::new(std::collections::HashMap::new()),
             blocked_count: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -379,6 +382,49 @@ impl Engine {
         self.run(session, cmd, args, false)
     }
 
+    /// One pass of the active expiry sweep (Redis's active expire): looks at up to `budget`
+    /// keys from where the previous pass stopped, deleting the expired ones (and so their
+    /// members), and waits until those deletes are durable. Returns how many it deleted. Run
+    /// from a background thread: it blocks.
+    pub fn expire_sweep(&self, budget: usize) -> Result<usize> {
+        let now = store::now_ms();
+        let (db, start) = lock(&self.sweep).clone();
+        let mut expired = Vec::new();
+        let mut next = None;
+        // `now` = 0: list expired keys too.
+        for (seen, kv) in self.store.keys(db, &start, 0)?.enumerate() {
+            let (key, meta) = kv?;
+            if seen == budget {
+                next = Some(key);
+                break;
+            }
+            if meta.expired(now) {
+                expired.push(key);
+            }
+        }
+        let mut pending = Vec::new();
+        for key in &expired {
+            let _g = self.store.lock(db, &[key.as_slice()]);
+            let Some(meta) = self.store.meta_raw(db, key)? else {
+                continue;
+            };
+            if meta.expired(now) {
+                let mut b = orbit_lsm::WriteBatch::new();
+                self.store.delete_into(&mut b, db, key, &meta);
+                pending.push(self.store.submit(&b)?);
+            }
+        }
+        let deleted = pending.len();
+        for p in pending {
+            p.wait()?;
+        }
+        *lock(&self.sweep) = match next {
+            Some(key) => (db, key),
+            None => ((db + 1) % store::DATABASES as u8, Vec::new()),
+        };
+        Ok(deleted)
+    }
+
     /// Registers a blocked client's interest in the keys of its command; the returned
     /// notification fires (with a stored permit, so none is lost) when one is written.
     pub fn block(&self, session: &Session, args: &[Vec<u8>]) -> Arc<tokio::sync::Notify> {
@@ -584,4 +630,47 @@ struct Watches {
     by_key: std::collections::HashMap<(u8, Vec<u8>), std::collections::HashSet<u64>>,
     by_client: std::collections::HashMap<u64, Vec<(u8, Vec<u8>)>>,
     dirty: std::collections::HashSet<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let fs = orbit_env::SimFs::new();
+        let db = orbit_lsm::Db::open(fs.shared(), "/db", orbit_lsm::DbOptions::default()).unwrap();
+        let txn = orbit_txn::TxnDb::new(Arc::new(db));
+        Engine::new(Store::open(txn, None).unwrap(), Config::default())
+    }
+
+    fn run(e: &Engine, s: &mut Session, args: &[&str]) -> Reply {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let (reply, pending) = e.execute(s, &args);
+        for p in pending {
+            p.wait().unwrap();
+        }
+        reply
+    }
+
+    #[test]
+    fn the_expiry_sweep_deletes_expired_keys_and_their_members() {
+        let e = engine();
+        let mut s = e.connect("test".into()).unwrap();
+        run(&e, &mut s, &["HSET", "h", "f", "v"]);
+        run(&e, &mut s, &["PEXPIRE", "h", "1"]);
+        run(&e, &mut s, &["SET", "keep", "v"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut deleted = 0;
+        for _ in 0..store::DATABASES {
+            deleted += e.expire_sweep(100).unwrap();
+        }
+        assert_eq!(deleted, 1);
+        assert_eq!(e.store().meta_raw(0, b"h").unwrap(), None);
+        assert_eq!(
+            e.store().member(0, b"h", b"f").unwrap(),
+            None,
+            "members go too"
+        );
+        assert!(e.store().meta_raw(0, b"keep").unwrap().is_some());
+    }
 }

@@ -243,10 +243,15 @@ impl Store {
 
     /// A key's live metadata (expired keys read as missing), including unsynced writes.
     pub fn meta(&self, db: u8, key: &[u8], now: u64) -> Result<Option<Meta>> {
+        Ok(self.meta_raw(db, key)?.filter(|m| !m.expired(now)))
+    }
+
+    /// A key's metadata, expired or not.
+    pub fn meta_raw(&self, db: u8, key: &[u8]) -> Result<Option<Meta>> {
         let Some(raw) = self.db().get_latest(self.meta, &Store::meta_key(db, key))? else {
             return Ok(None);
         };
-        Ok(Meta::decode(&raw).filter(|m| !m.expired(now)))
+        Ok(Meta::decode(&raw))
     }
 
     /// A member of a collection.
