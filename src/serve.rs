@@ -107,7 +107,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine))))
     };
     tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
-    runtime.block_on(wait_for_shutdown())?;
+    let requested = engine.shutdown_requested();
+    runtime.block_on(async {
+        tokio::select! {
+            r = wait_for_shutdown() => r,
+            _ = requested.notified() => {
+                tracing::info!("SHUTDOWN command received");
+                Ok(())
+            }
+        }
+    })?;
     if let Some(h) = http {
         h.abort();
     }

@@ -669,3 +669,33 @@ fn metrics_and_health_endpoints() {
         "HTTP/1.1 404 Not Found"
     );
 }
+
+#[test]
+fn object_debug_and_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let mut c = server.client();
+    let _: () = c.set("n", 42).unwrap();
+    let _: () = c.set("s", "short").unwrap();
+    let _: i64 = c.hset("h", "f", "v").unwrap();
+    let enc = |c: &mut redis::Connection, k: &str| -> String {
+        cmd("OBJECT").arg("ENCODING").arg(k).query(c).unwrap()
+    };
+    assert_eq!(enc(&mut c, "n"), "int");
+    assert_eq!(enc(&mut c, "s"), "embstr");
+    assert_eq!(enc(&mut c, "h"), "hashtable");
+    assert_eq!(
+        cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(0)
+            .query::<String>(&mut c)
+            .unwrap(),
+        "OK"
+    );
+    // SHUTDOWN stops the server cleanly; it closes the connection without a reply.
+    assert!(cmd("SHUTDOWN").query::<String>(&mut c).is_err());
+    let (ok, log) = server.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("SHUTDOWN command received"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}

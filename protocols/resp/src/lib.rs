@@ -87,6 +87,8 @@ pub struct Engine {
     watched: std::sync::atomic::AtomicUsize,
     /// Pub/sub subscriptions of every connection.
     hub: Mutex<commands::pubsub::Hub>,
+    /// Fired by SHUTDOWN; the server binary waits on it beside the signals.
+    shutdown: Arc<tokio::sync::Notify>,
     /// Where the expiry sweep continues: database and key.
     sweep: Mutex<(u8, Vec<u8>)>,
     /// Clients blocked on keys (BLPOP and friends), woken by writes to them.
@@ -129,6 +131,7 @@ impl Engine {
             watched: std::sync::atomic::AtomicUsize::new(0),
             hub: Mutex::new(commands::pubsub::Hub::default()),
             sweep: Mutex::new((0, Vec::new())),
+            shutdown: Arc::new(tokio::sync::Notify::new()),
             blocked: Mutex::new(std::collections::HashMap::new()),
             blocked_count: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -170,6 +173,16 @@ impl Engine {
         self.unwatch(session.id);
         lock(&self.hub).drop_client(session.id);
         self.unblock(session);
+    }
+
+    /// Asks the server to shut down (the SHUTDOWN command).
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    /// Resolves once a client asked for shutdown.
+    pub fn shutdown_requested(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.shutdown)
     }
 
     /// Counters.

@@ -123,6 +123,9 @@ pub static COMMANDS: &[Command] = &[
     cmd("dbsize", 1, false, server::dbsize),
     cmd("flushdb", -1, true, server::flushdb),
     cmd("flushall", -1, true, server::flushall),
+    cmd("shutdown", -1, false, server::shutdown),
+    cmd("debug", -2, false, server::debug),
+    cmd("object", 3, false, server::object),
     // strings
     cmd("get", 2, false, strings::get),
     cmd("set", -3, true, strings::set),
@@ -253,7 +256,8 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
         | "multi" | "exec" | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe"
-        | "punsubscribe" | "publish" | "pubsub" => (0, 0, 0),
+        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" => (0, 0, 0),
+        "object" => (2, 2, 1),
         "mset" | "msetnx" => (1, -1, 2),
         "mget" | "del" | "unlink" | "exists" | "watch" | "sinter" | "sunion" | "sdiff" => {
             (1, -1, 1)

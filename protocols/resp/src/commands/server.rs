@@ -290,3 +290,65 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     ctx.write(&b)?;
     Ok(Reply::OK)
 }
+
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    for a in args.iter().skip(1) {
+        let a = a.to_ascii_lowercase();
+        if !matches!(
+            a.as_slice(),
+            b"nosave" | b"save" | b"now" | b"force" | b"abort"
+        ) {
+            return Err(syntax());
+        }
+        if a == b"abort" {
+            return Err(Reply::err("ERR There is no shutdown in progress."));
+        }
+    }
+    tracing::info!(client = ctx.session.id, "SHUTDOWN requested by a client");
+    ctx.engine.request_shutdown();
+    // Like Redis: no reply, the connection closes.
+    ctx.session.closing = true;
+    Ok(Reply::Many(Vec::new()))
+}
+
+pub fn debug(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let sub = arg(args, 1)?.to_ascii_lowercase();
+    match sub.as_slice() {
+        b"sleep" => {
+            let secs = super::parse_float(arg(args, 2)?)
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| Reply::err("ERR value is not a valid float"))?;
+            // Blocks this connection's worker thread, as Redis blocks its only thread.
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            Ok(Reply::OK)
+        }
+        _ => Err(Reply::err(format!(
+            "ERR DEBUG subcommand '{}' is not supported (SLEEP is)",
+            String::from_utf8_lossy(&sub)
+        ))),
+    }
+}
+
+pub fn object(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let sub = arg(args, 1)?.to_ascii_lowercase();
+    let key = arg(args, 2)?;
+    let Some(meta) = ctx.meta_any(key)? else {
+        return Ok(Reply::Nil);
+    };
+    match sub.as_slice() {
+        b"encoding" => Ok(Reply::bulk(match meta.kind {
+            crate::store::Kind::String if parse_int(&meta.payload).is_some() => "int",
+            crate::store::Kind::String if meta.payload.len() <= 44 => "embstr",
+            crate::store::Kind::String => "raw",
+            crate::store::Kind::Hash | crate::store::Kind::Set => "hashtable",
+            crate::store::Kind::List => "quicklist",
+            crate::store::Kind::ZSet => "skiplist",
+        })),
+        b"refcount" => Ok(Reply::Int(1)),
+        b"idletime" | b"freq" => Ok(Reply::Int(0)),
+        _ => Err(Reply::err(format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(&sub)
+        ))),
+    }
+}
