@@ -699,3 +699,34 @@ fn object_debug_and_shutdown() {
     assert!(log.contains("SHUTDOWN command received"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
 }
+
+#[test]
+fn a_subscriber_that_stops_reading_is_disconnected_not_buffered_forever() {
+    let (_tmp, server) = start();
+    let mut sub = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    sub.write_all(b"SUBSCRIBE flood\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = server.client();
+    let payload = "x".repeat(100);
+    let mut delivered_to_none = false;
+    for _ in 0..60 {
+        let mut p = redis::pipe();
+        for _ in 0..5_000 {
+            p.cmd("PUBLISH").arg("flood").arg(&payload);
+        }
+        let counts: Vec<i64> = p.query(&mut c).unwrap();
+        if counts.last() == Some(&0) {
+            delivered_to_none = true;
+            break;
+        }
+    }
+    assert!(
+        delivered_to_none,
+        "the stalled subscriber was never dropped"
+    );
+    // Its connection is closed: reading drains what was sent, then ends.
+    sub.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut sink = Vec::new();
+    sub.read_to_end(&mut sink).unwrap();
+    assert!(!sink.is_empty());
+}

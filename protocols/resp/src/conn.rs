@@ -53,8 +53,12 @@ async fn run(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let idle = engine.config.idle_timeout_secs;
-    let (tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
-    session.messages = Some(tx);
+    let (tx, mut messages) = tokio::sync::mpsc::channel(crate::commands::pubsub::MAILBOX);
+    let kick = std::sync::Arc::new(tokio::sync::Notify::new());
+    session.messages = Some(crate::commands::pubsub::Mailbox {
+        tx,
+        kick: std::sync::Arc::clone(&kick),
+    });
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -133,6 +137,7 @@ async fn run(
                 stream.write_all(&out).await?;
                 continue;
             }
+            _ = kick.notified() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
         };
         match n {

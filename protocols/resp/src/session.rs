@@ -23,7 +23,7 @@ pub struct Session {
     /// A command failed to queue: `EXEC` aborts.
     pub multi_failed: bool,
     /// Where published messages for this connection go (`None`: it cannot subscribe).
-    pub messages: Option<tokio::sync::mpsc::UnboundedSender<crate::Reply>>,
+    pub messages: Option<crate::commands::pubsub::Mailbox>,
     /// Subscribed channels and patterns.
     pub channels: std::collections::BTreeSet<Vec<u8>>,
     pub patterns: std::collections::BTreeSet<Vec<u8>>,

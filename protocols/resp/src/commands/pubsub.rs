@@ -5,16 +5,48 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use tokio::sync::mpsc::UnboundedSender;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Sender;
+use tokio::sync::Notify;
 
 use super::{arg, glob_match, Ctx};
 use crate::reply::Reply;
 
+/// Messages a subscriber may have queued before it counts as too slow and is disconnected
+/// (Redis's `client-output-buffer-limit pubsub`).
+pub const MAILBOX: usize = 65_536;
+
+/// A connection's message queue, and how to tell it to close when it falls behind.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub tx: Sender<Reply>,
+    pub kick: Arc<Notify>,
+}
+
 /// Who listens to what.
 #[derive(Default)]
 pub struct Hub {
-    channels: HashMap<Vec<u8>, HashMap<u64, UnboundedSender<Reply>>>,
-    patterns: HashMap<Vec<u8>, HashMap<u64, UnboundedSender<Reply>>>,
+    channels: HashMap<Vec<u8>, HashMap<u64, Mailbox>>,
+    patterns: HashMap<Vec<u8>, HashMap<u64, Mailbox>>,
+}
+
+/// Queues a message; a full mailbox gets its connection closed.
+fn deliver(client: u64, mailbox: &Mailbox, message: Reply, slow: &mut Vec<u64>) -> bool {
+    match mailbox.tx.try_send(message) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            tracing::warn!(
+                client,
+                "subscriber too slow: {MAILBOX} messages queued; disconnecting it"
+            );
+            mailbox.kick.notify_one();
+            slow.push(client);
+            false
+        }
+        Err(TrySendError::Closed(_)) => false,
+    }
 }
 
 impl Hub {
@@ -31,29 +63,33 @@ impl Hub {
     /// Delivers a message; returns how many subscriptions received it.
     fn publish(&mut self, channel: &[u8], message: &[u8]) -> i64 {
         let mut n = 0;
+        let mut slow = Vec::new();
         if let Some(subs) = self.channels.get(channel) {
-            for tx in subs.values() {
+            for (client, mailbox) in subs {
                 let m = Reply::Push(vec![
                     Reply::bulk("message"),
                     Reply::bulk(channel),
                     Reply::bulk(message),
                 ]);
-                n += i64::from(tx.send(m).is_ok());
+                n += i64::from(deliver(*client, mailbox, m, &mut slow));
             }
         }
         for (pattern, subs) in &self.patterns {
             if !glob_match(pattern, channel) {
                 continue;
             }
-            for tx in subs.values() {
+            for (client, mailbox) in subs {
                 let m = Reply::Push(vec![
                     Reply::bulk("pmessage"),
                     Reply::bulk(pattern),
                     Reply::bulk(channel),
                     Reply::bulk(message),
                 ]);
-                n += i64::from(tx.send(m).is_ok());
+                n += i64::from(deliver(*client, mailbox, m, &mut slow));
             }
+        }
+        for client in slow {
+            self.drop_client(client);
         }
         n
     }
