@@ -574,7 +574,20 @@ impl Db {
             let mut sources: Vec<Box<dyn iter::Source>> =
                 vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
             let mut dels = Fragments::default();
-            let visible = |t: &&RangeTombstone| t.seq <= snapshot.seq();
+            // Only tombstones the iterator can meet: visible, and overlapping its bounds.
+            let (lo, hi) = (&range.0, &range.1);
+            let visible = |t: &&RangeTombstone| {
+                let after_lo = match lo {
+                    Bound::Included(l) | Bound::Excluded(l) => t.end.as_slice() > l.as_slice(),
+                    Bound::Unbounded => true,
+                };
+                let before_hi = match hi {
+                    Bound::Included(h) => t.start.as_slice() <= h.as_slice(),
+                    Bound::Excluded(h) => t.start.as_slice() < h.as_slice(),
+                    Bound::Unbounded => true,
+                };
+                t.seq <= snapshot.seq() && after_lo && before_hi
+            };
             for m in std::iter::once(&tree.mem).chain(&tree.imms) {
                 for t in m.range_dels().iter().filter(visible) {
                     dels.add(t);

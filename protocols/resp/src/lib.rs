@@ -666,6 +666,44 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_recreated_after_expiry_starts_empty_without_a_sweep() {
+        let e = engine();
+        let mut s = e.connect("test".into()).unwrap();
+        for (kind, add, list) in [
+            ("hash", ["HSET", "k", "old", "1"], vec!["HKEYS", "k"]),
+            ("set", ["SADD", "k", "old", "x"], vec!["SMEMBERS", "k"]),
+            (
+                "zset",
+                ["ZADD", "k", "1", "old"],
+                vec!["ZRANGE", "k", "0", "-1"],
+            ),
+            (
+                "list",
+                ["RPUSH", "k", "old", "x"],
+                vec!["LRANGE", "k", "0", "-1"],
+            ),
+        ] {
+            run(&e, &mut s, &add);
+            run(&e, &mut s, &["PEXPIRE", "k", "1"]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let fresh: Vec<&str> = match kind {
+                "hash" => vec!["HSET", "k", "new", "1"],
+                "set" => vec!["SADD", "k", "new"],
+                "zset" => vec!["ZADD", "k", "2", "new"],
+                _ => vec!["RPUSH", "k", "new"],
+            };
+            run(&e, &mut s, &fresh);
+            match run(&e, &mut s, &list) {
+                Reply::Array(items) | Reply::Set(items) => {
+                    assert_eq!(items, vec![Reply::bulk("new")], "{kind}")
+                }
+                other => panic!("{kind}: {other:?}"),
+            }
+            run(&e, &mut s, &["DEL", "k"]);
+        }
+    }
+
+    #[test]
     fn the_expiry_sweep_deletes_expired_keys_and_their_members() {
         let e = engine();
         let mut s = e.connect("test".into()).unwrap();

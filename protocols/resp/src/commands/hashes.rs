@@ -38,12 +38,12 @@ fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, cou
 }
 
 /// A batch for writing `key`'s members: it starts by clearing stale members if the hash is new.
-fn batch_for(ctx: &Ctx<'_>, key: &[u8], old: Option<&Meta>) -> WriteBatch {
+fn batch_for(ctx: &Ctx<'_>, key: &[u8], old: Option<&Meta>) -> Result<WriteBatch, Reply> {
     let mut b = WriteBatch::new();
     if old.is_none() {
-        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+        ctx.clear_stale(&mut b, key)?;
     }
-    b
+    Ok(b)
 }
 
 fn set_fields(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<i64, Reply> {
@@ -57,7 +57,7 @@ fn set_fields(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<i64, Reply> {
     }
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = hash(ctx, key)?;
-    let mut b = batch_for(ctx, key, old.as_ref());
+    let mut b = batch_for(ctx, key, old.as_ref())?;
     let mut count = old.as_ref().map_or(0, Meta::count);
     let mut added = 0;
     let mut seen = std::collections::HashSet::new();
@@ -95,7 +95,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if old.is_some() && field(ctx, key, f)?.is_some() {
         return Ok(Reply::Int(0));
     }
-    let mut b = batch_for(ctx, key, old.as_ref());
+    let mut b = batch_for(ctx, key, old.as_ref())?;
     b.put(
         ctx.store.sub_keyspace(),
         &Store::sub_key(ctx.db(), key, f),
@@ -232,7 +232,7 @@ fn update_field(
         None => None,
     };
     let next = f(current.as_deref())?;
-    let mut b = batch_for(ctx, key, old.as_ref());
+    let mut b = batch_for(ctx, key, old.as_ref())?;
     b.put(
         ctx.store.sub_keyspace(),
         &Store::sub_key(ctx.db(), key, name),

@@ -112,7 +112,7 @@ fn push(
     }
     let mut b = WriteBatch::new();
     if old.is_none() {
-        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+        ctx.clear_stale(&mut b, key)?;
     }
     let (mut head, mut tail) = old
         .as_ref()
@@ -492,7 +492,7 @@ pub fn lmove(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     } else {
         finish(ctx, &mut b, src, Some(&sm), sh, st);
         if dm.is_none() {
-            ctx.store.clear_members_into(&mut b, ctx.db(), dst);
+            ctx.clear_stale(&mut b, dst)?;
         }
         let (mut h, mut t) = dm
             .as_ref()

@@ -62,6 +62,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// Before a collection is created at `key` (no live value there): drops the members an
+    /// expired predecessor left, if its metadata is still stored (the expiry sweep has not
+    /// reached it). Every other way a collection goes (DEL, overwrite, FLUSHDB, the sweep)
+    /// drops its members at once, so new keys cost no range delete.
+    pub fn clear_stale(&self, b: &mut WriteBatch, key: &[u8]) -> Result<(), Reply> {
+        let stale = self.store.meta_raw(self.db(), key).map_err(internal)?;
+        if stale.is_some_and(|m| m.kind != Kind::String) {
+            self.store.clear_members_into(b, self.db(), key);
+        }
+        Ok(())
+    }
+
     /// A key's metadata, whatever its kind.
     pub fn meta_any(&self, key: &[u8]) -> Result<Option<Meta>, Reply> {
         self.store.meta(self.db(), key, self.now).map_err(internal)

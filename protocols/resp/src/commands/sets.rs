@@ -77,7 +77,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let old = set(ctx, key)?;
     let mut b = WriteBatch::new();
     if old.is_none() {
-        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+        ctx.clear_stale(&mut b, key)?;
     }
     let mut added = BTreeSet::new();
     for m in args.iter().skip(2) {
@@ -244,7 +244,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     remove_member(ctx, &mut b, src, m);
     finish(ctx, &mut b, src, Some(&sm), sm.count().saturating_sub(1));
     if dm.is_none() {
-        ctx.store.clear_members_into(&mut b, ctx.db(), dst);
+        ctx.clear_stale(&mut b, dst)?;
     }
     if dm.is_none() || !has(ctx, dst, m)? {
         add_member(ctx, &mut b, dst, m);
@@ -301,10 +301,10 @@ fn combine_store(ctx: &mut Ctx<'_>, args: &[Vec<u8>], op: Op) -> Result<Reply, R
     let result = combine(ctx, srcs, op)?;
     let old = ctx.meta_any(dst)?;
     let mut b = WriteBatch::new();
-    if let Some(m) = &old {
-        ctx.store.delete_into(&mut b, ctx.db(), dst, m);
+    match &old {
+        Some(m) => ctx.store.delete_into(&mut b, ctx.db(), dst, m),
+        None => ctx.clear_stale(&mut b, dst)?,
     }
-    ctx.store.clear_members_into(&mut b, ctx.db(), dst);
     for m in &result {
         add_member(ctx, &mut b, dst, m);
     }

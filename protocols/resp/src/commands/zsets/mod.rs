@@ -211,7 +211,7 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let old = zset(ctx, key)?;
     let mut b = WriteBatch::new();
     if old.is_none() {
-        ctx.store.clear_members_into(&mut b, ctx.db(), key);
+        ctx.clear_stale(&mut b, key)?;
     }
     let mut count = old.as_ref().map_or(0, Meta::count);
     let (mut added, mut changed) = (0i64, 0i64);
@@ -569,10 +569,10 @@ fn store_op(ctx: &mut Ctx<'_>, args: &[Vec<u8>], inter: bool) -> Result<Reply, R
     let result = acc.unwrap_or_default();
     let old = ctx.meta_any(dst)?;
     let mut b = WriteBatch::new();
-    if let Some(m) = &old {
-        ctx.store.delete_into(&mut b, ctx.db(), dst, m);
+    match &old {
+        Some(m) => ctx.store.delete_into(&mut b, ctx.db(), dst, m),
+        None => ctx.clear_stale(&mut b, dst)?,
     }
-    ctx.store.clear_members_into(&mut b, ctx.db(), dst);
     for (m, s) in &result {
         put_member(ctx, &mut b, dst, m, None, *s);
     }
