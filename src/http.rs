@@ -194,6 +194,33 @@ pub fn metrics(engine: &Engine) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP orbit_command_latency_seconds Command latency, execution to reply written (durability waits included).\n# TYPE orbit_command_latency_seconds histogram"
+    );
+    for (i, count) in s.latency_buckets.iter().enumerate() {
+        match orbit_resp::LATENCY_BUCKETS_US.get(i) {
+            Some(us) => {
+                let le = *us as f64 / 1e6;
+                let _ = writeln!(
+                    out,
+                    "orbit_command_latency_seconds_bucket{{le=\"{le}\"}} {count}"
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "orbit_command_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+                );
+                let _ = writeln!(out, "orbit_command_latency_seconds_count {count}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "orbit_command_latency_seconds_sum {:.6}",
+        s.latency_sum_us as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
         "# HELP orbit_tables Tables per level.\n# TYPE orbit_tables gauge"
     );
     for (level, n) in db.tables_per_level.iter().enumerate() {

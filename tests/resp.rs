@@ -664,6 +664,11 @@ fn metrics_and_health_endpoints() {
     assert!(value("orbit_wal_syncs_total") >= 1.0);
     assert!(value("orbit_connected_clients") >= 1.0);
     assert!(body.contains("orbit_tables{level=\"0\"}"));
+    assert!(value("orbit_command_latency_seconds_count") >= 1.0);
+    assert!(
+        body.contains("orbit_command_latency_seconds_bucket{le=\"0.001\"}"),
+        "{body}"
+    );
     assert_eq!(
         http_get(server.http_port, "/nope").0,
         "HTTP/1.1 404 Not Found"

@@ -69,6 +69,7 @@ async fn run(
         loop {
             let mut batch: Vec<(Reply, Vec<orbit_lsm::PendingWrite>)> = Vec::new();
             let mut blocked = None;
+            let started = std::time::Instant::now();
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
                 match decode(rest, &engine.config.limits, session.authenticated) {
@@ -97,6 +98,9 @@ async fn run(
                 break;
             }
             respond(engine, session.protocol, stream, &mut out, &mut batch).await?;
+            if !batch.is_empty() {
+                engine.record_latency(started.elapsed(), batch.len());
+            }
             if let Some((args, until)) = blocked {
                 let Some(done) = wait_unblocked(engine, session, &args, until, shutdown).await
                 else {

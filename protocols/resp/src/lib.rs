@@ -79,6 +79,8 @@ pub struct Engine {
     started: Instant,
     commands: AtomicU64,
     command_nanos: AtomicU64,
+    latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
     connections: AtomicU64,
     /// Shared by every command, exclusive for EXEC.
     exec_lock: std::sync::RwLock<()>,
@@ -96,9 +98,20 @@ pub struct Engine {
     blocked_count: std::sync::atomic::AtomicUsize,
 }
 
+/// Upper bounds (µs) of the command latency histogram's buckets; the last is +Inf.
+pub const LATENCY_BUCKETS_US: [u64; 11] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+];
+
 /// Server-wide counters (for INFO and /metrics).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineStats {
+    /// Commands per latency bucket (`LATENCY_BUCKETS_US`, then +Inf), cumulative as
+    /// Prometheus wants; latency runs from a command's execution to its reply being written,
+    /// durability waits included.
+    pub latency_buckets: Vec<u64>,
+    /// Sum of those latencies, microseconds.
+    pub latency_sum_us: u64,
     pub commands: u64,
     /// Time spent running commands, excluding waits for durability.
     pub command_nanos: u64,
@@ -125,6 +138,8 @@ impl Engine {
             started: Instant::now(),
             commands: AtomicU64::new(0),
             command_nanos: AtomicU64::new(0),
+            latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_sum_us: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             exec_lock: std::sync::RwLock::new(()),
             watches: Mutex::new(Watches::default()),
@@ -175,6 +190,20 @@ impl Engine {
         self.unblock(session);
     }
 
+    /// Records that `n` commands took `elapsed` from execution to their reply being written.
+    pub fn record_latency(&self, elapsed: std::time::Duration, n: usize) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        if let Some(b) = self.latency.get(i) {
+            b.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        self.latency_sum_us
+            .fetch_add(us.saturating_mul(n as u64), Ordering::Relaxed);
+    }
+
     /// Asks the server to shut down (the SHUTDOWN command).
     pub fn request_shutdown(&self) {
         self.shutdown.notify_one();
@@ -187,7 +216,18 @@ impl Engine {
 
     /// Counters.
     pub fn stats(&self) -> EngineStats {
+        let mut running = 0;
+        let latency_buckets = self
+            .latency
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
         EngineStats {
+            latency_buckets,
+            latency_sum_us: self.latency_sum_us.load(Ordering::Relaxed),
             commands: self.commands.load(Ordering::Relaxed),
             command_nanos: self.command_nanos.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
