@@ -3,13 +3,15 @@
 # redis-server (appendonly yes, appendfsync always): equal durability, every acknowledged write
 # fdatasynced. Needs Debian's redis-server and redis-tools.
 #   benches/redis.sh target/release/orbit results.csv      (N=requests per test, default 100000)
+#   MODE=periodic benches/redis.sh ...   Orbit --sync periodic against appendfsync everysec
 # Writes redis-benchmark's CSV lines prefixed with the server and the pipeline depth.
 set -u
-ORBIT=$1; OUT=$2; N=${N:-100000}
+ORBIT=$1; OUT=$2; N=${N:-100000}; MODE=${MODE:-sync}
+if [ "$MODE" = periodic ]; then FSYNC=everysec; else FSYNC=always; fi
 rm -rf /tmp/rb-orbit /tmp/rb-redis; mkdir -p /tmp/rb-redis
-$ORBIT serve --data-dir /tmp/rb-orbit --resp-addr 127.0.0.1:7001 --sync sync 2>/tmp/rb-orbit.log &
+$ORBIT serve --data-dir /tmp/rb-orbit --resp-addr 127.0.0.1:7001 --http-addr '' --sync $MODE 2>/tmp/rb-orbit.log &
 OPID=$!
-redis-server --port 7002 --dir /tmp/rb-redis --appendonly yes --appendfsync always --save "" --daemonize no > /tmp/rb-redis.log 2>&1 &
+redis-server --port 7002 --dir /tmp/rb-redis --appendonly yes --appendfsync $FSYNC --save "" --daemonize no > /tmp/rb-redis.log 2>&1 &
 RPID=$!
 sleep 2
 for P in 1 16; do
