@@ -691,7 +691,16 @@ mod tests {
 
     fn engine() -> Engine {
         let fs = orbit_env::SimFs::new();
-        let db = orbit_lsm::Db::open(fs.shared(), "/db", orbit_lsm::DbOptions::default()).unwrap();
+        let opts = orbit_lsm::DbOptions {
+            memtable_bytes: 1 << 20,
+            cache_bytes: 1 << 20,
+            wal: orbit_wal::WalOptions {
+                segment_size: orbit_wal::MIN_SEGMENT_SIZE * 4,
+                ..orbit_wal::WalOptions::default()
+            },
+            ..orbit_lsm::DbOptions::default()
+        };
+        let db = orbit_lsm::Db::open(fs.shared(), "/db", opts).unwrap();
         let txn = orbit_txn::TxnDb::new(Arc::new(db));
         Engine::new(Store::open(txn, None).unwrap(), Config::default())
     }
@@ -703,6 +712,71 @@ mod tests {
             p.wait().unwrap();
         }
         reply
+    }
+
+    use proptest::prelude::*;
+
+    fn word() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"k".to_vec()),
+            Just(b"k2".to_vec()),
+            Just(b"0".to_vec()),
+            Just(b"-1".to_vec()),
+            Just(b"1.5".to_vec()),
+            Just(b"inf".to_vec()),
+            Just(b"-inf".to_vec()),
+            Just(b"(1".to_vec()),
+            Just(b"[a".to_vec()),
+            Just(b"+".to_vec()),
+            Just(b"-".to_vec()),
+            Just(b"99999999999999999999".to_vec()),
+            Just(b"-9223372036854775808".to_vec()),
+            Just(b"LIMIT".to_vec()),
+            Just(b"WITHSCORES".to_vec()),
+            Just(b"BYSCORE".to_vec()),
+            Just(b"REV".to_vec()),
+            Just(b"NX".to_vec()),
+            Just(b"EX".to_vec()),
+            Just(b"LEFT".to_vec()),
+            Just(b"MATCH".to_vec()),
+            Just(b"COUNT".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any command of the table with any arguments gets a reply, never a panic, and the
+        /// engine keeps answering afterwards.
+        #[test]
+        fn every_command_survives_any_arguments(
+            script in proptest::collection::vec(
+                (0..commands::COMMANDS.len(), proptest::collection::vec(word(), 0..7)),
+                1..12,
+            )
+        ) {
+            let e = engine();
+            let mut s = e.connect("fuzz".into()).unwrap();
+            for (i, args) in script {
+                let cmd = &commands::COMMANDS[i];
+                if matches!(cmd.name, "debug" | "shutdown" | "blpop" | "brpop" | "blmove" | "bzpopmin" | "bzpopmax" | "subscribe" | "psubscribe") {
+                    continue; // they sleep, stop the server, or block the connection
+                }
+                let mut full = vec![cmd.name.as_bytes().to_vec()];
+                full.extend(args);
+                let (reply, pending) = e.execute(&mut s, &full);
+                for p in pending {
+                    p.wait().unwrap();
+                }
+                let mut out = Vec::new();
+                reply.encode(s.protocol, &mut out);
+                prop_assert!(!out.is_empty() || matches!(reply, Reply::Many(_)));
+            }
+            s.multi = None;
+            let (pong, _) = e.execute(&mut s, &[b"PING".to_vec()]);
+            prop_assert_eq!(pong, Reply::Simple("PONG"));
+        }
     }
 
     #[test]
