@@ -9,6 +9,11 @@ mod serve;
 
 use clap::Parser;
 
+/// mimalloc: the server and the benchmarks allocate small buffers on every operation, where
+/// it measures faster than glibc's allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(path) = config::path_from_args(&args) {
