@@ -196,6 +196,14 @@ fn hashes_and_wrong_types() {
         cmd("TYPE").arg("h").query::<String>(&mut c).unwrap(),
         "hash"
     );
+    // RENAME moves the fields; the old name is gone.
+    let _: () = c.rename("h", "h_moved").unwrap();
+    assert_eq!(
+        c.hkeys::<_, Vec<String>>("h_moved").unwrap(),
+        vec!["f2", "f3", "n"]
+    );
+    assert!(!c.exists::<_, bool>("h").unwrap());
+    let _: () = c.rename("h_moved", "h").unwrap();
     // Deleting and recreating a hash leaves nothing of the old one.
     assert_eq!(c.del::<_, i64>("h").unwrap(), 1);
     assert_eq!(c.hset::<_, _, _, i64>("h", "only", "1").unwrap(), 1);

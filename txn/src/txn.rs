@@ -263,16 +263,14 @@ impl Transaction {
             return Ok(None);
         }
         let since = self.snapshot.seq();
-        let mut checks = match self.isolation {
-            Isolation::ReadCommitted => self.checks.iter().filter(|c| !c.read).cloned().collect(),
-            Isolation::RepeatableRead => self
-                .checks
-                .iter()
-                .filter(|c| !c.read)
-                .cloned()
-                .collect::<Vec<_>>(),
-            Isolation::Serializable => self.checks.clone(),
-        };
+        // Write intents always count; reads only under SERIALIZABLE (they are recorded only
+        // then, so this keeps every recorded check).
+        let mut checks: Vec<Check> = self
+            .checks
+            .iter()
+            .filter(|c| !c.read || self.isolation == Isolation::Serializable)
+            .cloned()
+            .collect();
         if self.isolation != Isolation::ReadCommitted {
             let (keys, ranges) = self.buf.footprint();
             checks.extend(keys.into_iter().map(|k| Check {

@@ -226,22 +226,12 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply
     if nx && dst_old.is_some() {
         return Ok(Reply::Int(0));
     }
+    // The source goes first: its member range (length-prefixed key) never covers the
+    // destination's, and the copy was read before anything is written.
     let mut b = WriteBatch::new();
+    ctx.store.delete_into(&mut b, ctx.db(), src, &meta);
     copy_into(ctx, &mut b, src, &meta, ctx.db(), dst, dst_old.as_ref())?;
-    // The source's removal goes first in key order of effects: delete, then the copy's puts
-    // are already in the batch; a range delete of the source never covers the destination.
-    let mut del = WriteBatch::new();
-    ctx.store.delete_into(&mut del, ctx.db(), src, &meta);
-    for op in b.ops() {
-        match op.kind {
-            orbit_lsm::key::ValueKind::Put => del.put(op.keyspace, &op.key, &op.value),
-            orbit_lsm::key::ValueKind::Delete => del.delete(op.keyspace, &op.key),
-            orbit_lsm::key::ValueKind::RangeDelete => {
-                del.delete_range(op.keyspace, &op.key, &op.value)
-            }
-        };
-    }
-    ctx.write(&del)?;
+    ctx.write(&b)?;
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
 }
 
