@@ -248,6 +248,27 @@ impl Inner {
         })
     }
 
+    /// Records `edits` in the manifest and swaps the job's inputs for `new` in the keyspace's
+    /// version, both under the manifest lock. False (nothing done) if the keyspace was dropped.
+    fn install(&self, job: &Job, new: &[Arc<LiveTable>], edits: &[Edit]) -> Result<bool> {
+        let mut manifest = lock(&self.manifest);
+        if !self.trees().keyspaces.contains_key(&job.keyspace) {
+            return Ok(false);
+        }
+        manifest.append(edits)?;
+        let mut trees = self.trees_mut();
+        if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
+            let tables = Arc::make_mut(&mut tree.tables);
+            tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
+            tables.extend(new.iter().cloned());
+            sort_tables(tables);
+            if let Some((level, key)) = job.cursor.clone() {
+                set_cursor(tree, level, key);
+            }
+        }
+        Ok(true)
+    }
+
     /// Moves the job's tables to the output level without rewriting them.
     fn run_trivial_move(&self, job: Job) -> Result<()> {
         let moved: Vec<Arc<LiveTable>> = job
@@ -265,24 +286,9 @@ impl Inner {
                 .iter()
                 .map(|t| Edit::AddFile(job.keyspace, t.meta.clone())),
         );
-        let mut manifest = lock(&self.manifest);
-        if !self.trees().keyspaces.contains_key(&job.keyspace) {
+        if !self.install(&job, &moved, &edits)? {
             return Ok(());
         }
-        manifest.append(&edits)?;
-        {
-            let mut trees = self.trees_mut();
-            if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
-                let tables = Arc::make_mut(&mut tree.tables);
-                tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
-                tables.extend(moved.iter().cloned());
-                sort_tables(tables);
-                if let Some((level, key)) = job.cursor {
-                    set_cursor(tree, level, key);
-                }
-            }
-        }
-        drop(manifest);
         self.stats.trivial_moves.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             keyspace = job.keyspace,
@@ -426,28 +432,13 @@ impl Inner {
                 .map(|t| Edit::DeleteFile(job.keyspace, t.meta.number)),
         );
         edits.push(Edit::NextFile(self.next_file.load(Ordering::SeqCst)));
-        let mut manifest = lock(&self.manifest);
-        if !self.trees().keyspaces.contains_key(&job.keyspace) {
+        if !self.install(&job, &outputs, &edits)? {
             // Dropped while compacting: the outputs go when `outputs` drops.
             for t in &outputs {
                 t.mark_obsolete();
             }
             return Ok(());
         }
-        manifest.append(&edits)?;
-        {
-            let mut trees = self.trees_mut();
-            if let Some(tree) = trees.keyspaces.get_mut(&job.keyspace) {
-                let tables = Arc::make_mut(&mut tree.tables);
-                tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
-                tables.extend(outputs.iter().cloned());
-                sort_tables(tables);
-                if let Some((level, key)) = job.cursor {
-                    set_cursor(tree, level, key);
-                }
-            }
-        }
-        drop(manifest);
         for t in &job.inputs {
             t.mark_obsolete();
         }

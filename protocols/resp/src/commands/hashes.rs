@@ -18,23 +18,7 @@ fn field(ctx: &Ctx<'_>, key: &[u8], f: &[u8]) -> Result<Option<Vec<u8>>, Reply> 
 /// Adds the hash's new metadata (or its deletion when empty) to `b`. A hash created now
 /// (`old` is `None`) first drops any members an expired predecessor left.
 fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, count: u64) {
-    let db = ctx.db();
-    match (old, count) {
-        (Some(m), 0) => ctx.store.delete_into(b, db, key, m),
-        (None, 0) => {}
-        (old, n) => {
-            let meta = Meta {
-                kind: Kind::Hash,
-                expire_at: old.map_or(0, |m| m.expire_at),
-                payload: n.to_le_bytes().to_vec(),
-            };
-            b.put(
-                ctx.store.meta_keyspace(),
-                &Store::meta_key(db, key),
-                &meta.encode(),
-            );
-        }
-    }
+    ctx.finish_counted(b, key, Kind::Hash, old, count);
 }
 
 /// A batch for writing `key`'s members: it starts by clearing stale members if the hash is new.
@@ -303,9 +287,9 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
     // Fields in order; the cursor is a position (hashes are scanned whole per call page).
     let fields = all(ctx, key)?;
-    let end = cursor.saturating_add(count).min(fields.len());
+    let (range, next) = super::page(fields.len(), cursor, count);
     let mut out = Vec::new();
-    for (f, v) in fields.get(cursor.min(end)..end).unwrap_or_default() {
+    for (f, v) in fields.get(range).unwrap_or_default() {
         if pattern.as_ref().is_none_or(|p| super::glob_match(p, f)) {
             out.push(Reply::bulk(f));
             if !novalues {
@@ -313,7 +297,6 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             }
         }
     }
-    let next = if end >= fields.len() { 0 } else { end };
     Ok(Reply::Array(vec![
         Reply::Bulk(next.to_string().into_bytes()),
         Reply::Array(out),

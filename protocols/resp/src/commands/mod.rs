@@ -74,6 +74,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Adds a counted collection's (hash, set, sorted set) new metadata to `b`, or its
+    /// deletion when `count` is 0; the expiry carries over from `old`.
+    pub fn finish_counted(
+        &self,
+        b: &mut WriteBatch,
+        key: &[u8],
+        kind: Kind,
+        old: Option<&Meta>,
+        count: u64,
+    ) {
+        let db = self.db();
+        match (old, count) {
+            (Some(m), 0) => self.store.delete_into(b, db, key, m),
+            (None, 0) => {}
+            (old, n) => {
+                let meta = Meta {
+                    kind,
+                    expire_at: old.map_or(0, |m| m.expire_at),
+                    payload: n.to_le_bytes().to_vec(),
+                };
+                b.put(
+                    self.store.meta_keyspace(),
+                    &Store::meta_key(db, key),
+                    &meta.encode(),
+                );
+            }
+        }
+    }
+
     /// A key's metadata, whatever its kind.
     pub fn meta_any(&self, key: &[u8]) -> Result<Option<Meta>, Reply> {
         self.store.meta(self.db(), key, self.now).map_err(internal)
@@ -337,6 +366,37 @@ pub fn internal(e: crate::Error) -> Reply {
 
 pub fn arg(args: &[Vec<u8>], i: usize) -> Result<&[u8], Reply> {
     args.get(i).map(Vec::as_slice).ok_or_else(syntax)
+}
+
+/// `SSCAN`/`ZSCAN` arguments after the key: position cursor, `MATCH` pattern, `COUNT`.
+pub fn position_scan_args(args: &[Vec<u8>]) -> Result<(usize, Option<Vec<u8>>, usize), Reply> {
+    let cursor = parse_int(arg(args, 2)?)
+        .and_then(|c| usize::try_from(c).ok())
+        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 3;
+    while i < args.len() {
+        let (a, v) = (arg(args, i)?, arg(args, i + 1)?);
+        if eq_ignore_case(a, "match") {
+            pattern = Some(v.to_vec());
+        } else if eq_ignore_case(a, "count") {
+            count = usize::try_from(int_arg(v)?)
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(syntax)?;
+        } else {
+            return Err(syntax());
+        }
+        i += 2;
+    }
+    Ok((cursor, pattern, count))
+}
+
+/// The page of `len` members a position cursor selects, and the cursor after it (0: done).
+pub fn page(len: usize, cursor: usize, count: usize) -> (std::ops::Range<usize>, usize) {
+    let end = cursor.saturating_add(count).min(len);
+    let next = if end >= len { 0 } else { end };
+    (cursor.min(end)..end, next)
 }
 
 /// Parses a Redis integer argument.

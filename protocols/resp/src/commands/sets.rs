@@ -36,23 +36,7 @@ fn members(ctx: &Ctx<'_>, key: &[u8]) -> Result<BTreeSet<Vec<u8>>, Reply> {
 
 /// Adds the set's new metadata (or its deletion when empty) to `b`.
 fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, count: u64) {
-    let db = ctx.db();
-    match (old, count) {
-        (Some(m), 0) => ctx.store.delete_into(b, db, key, m),
-        (None, 0) => {}
-        (old, n) => {
-            let meta = Meta {
-                kind: Kind::Set,
-                expire_at: old.map_or(0, |m| m.expire_at),
-                payload: n.to_le_bytes().to_vec(),
-            };
-            b.put(
-                ctx.store.meta_keyspace(),
-                &Store::meta_key(db, key),
-                &meta.encode(),
-            );
-        }
-    }
+    ctx.finish_counted(b, key, Kind::Set, old, count);
 }
 
 fn add_member(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], m: &[u8]) {
@@ -359,35 +343,16 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 pub fn sscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let cursor = parse_int(arg(args, 2)?)
-        .and_then(|c| usize::try_from(c).ok())
-        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 3;
-    while i < args.len() {
-        let (a, v) = (arg(args, i)?, arg(args, i + 1)?);
-        if eq_ignore_case(a, "match") {
-            pattern = Some(v.to_vec());
-        } else if eq_ignore_case(a, "count") {
-            count = usize::try_from(int_arg(v)?)
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(syntax)?;
-        } else {
-            return Err(syntax());
-        }
-        i += 2;
-    }
+    let (cursor, pattern, count) = super::position_scan_args(args)?;
     let all: Vec<Vec<u8>> = members(ctx, key)?.into_iter().collect();
-    let end = cursor.saturating_add(count).min(all.len());
+    let (range, next) = super::page(all.len(), cursor, count);
     let page = all
-        .get(cursor.min(end)..end)
+        .get(range)
         .unwrap_or_default()
         .iter()
         .filter(|m| pattern.as_ref().is_none_or(|p| glob_match(p, m)))
         .map(Reply::bulk)
         .collect();
-    let next = if end >= all.len() { 0 } else { end };
     Ok(Reply::Array(vec![
         Reply::Bulk(next.to_string().into_bytes()),
         Reply::Array(page),

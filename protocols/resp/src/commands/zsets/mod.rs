@@ -88,23 +88,7 @@ fn remove_member(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], m: &[u8], score:
 }
 
 fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, count: u64) {
-    let db = ctx.db();
-    match (old, count) {
-        (Some(m), 0) => ctx.store.delete_into(b, db, key, m),
-        (None, 0) => {}
-        (old, n) => {
-            let meta = Meta {
-                kind: Kind::ZSet,
-                expire_at: old.map_or(0, |m| m.expire_at),
-                payload: n.to_le_bytes().to_vec(),
-            };
-            b.put(
-                ctx.store.meta_keyspace(),
-                &Store::meta_key(db, key),
-                &meta.encode(),
-            );
-        }
-    }
+    ctx.finish_counted(b, key, Kind::ZSet, old, count);
 }
 
 /// Every (score, member), in (score, member) order (`Backward`: reversed).
@@ -590,35 +574,16 @@ pub fn zinterstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
 
 pub fn zscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let cursor = parse_int(arg(args, 2)?)
-        .and_then(|c| usize::try_from(c).ok())
-        .ok_or_else(|| Reply::err("ERR invalid cursor"))?;
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 3;
-    while i < args.len() {
-        let (a, v) = (arg(args, i)?, arg(args, i + 1)?);
-        if eq_ignore_case(a, "match") {
-            pattern = Some(v.to_vec());
-        } else if eq_ignore_case(a, "count") {
-            count = usize::try_from(int_arg(v)?)
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(syntax)?;
-        } else {
-            return Err(syntax());
-        }
-        i += 2;
-    }
+    let (cursor, pattern, count) = super::position_scan_args(args)?;
     let items = sorted(ctx, key, Direction::Forward)?;
-    let end = cursor.saturating_add(count).min(items.len());
+    let (range, next) = super::page(items.len(), cursor, count);
     let mut page = Vec::new();
-    for (s, m) in items.get(cursor.min(end)..end).unwrap_or_default() {
+    for (s, m) in items.get(range).unwrap_or_default() {
         if pattern.as_ref().is_none_or(|p| super::glob_match(p, m)) {
             page.push(Reply::bulk(m));
             page.push(Reply::Bulk(crate::reply::format_double(*s).into_bytes()));
         }
     }
-    let next = if end >= items.len() { 0 } else { end };
     Ok(Reply::Array(vec![
         Reply::Bulk(next.to_string().into_bytes()),
         Reply::Array(page),
