@@ -57,6 +57,23 @@ pub enum Error {
         /// The original failure.
         cause: String,
     },
+    /// A replayed WAL record is not one the LSM writes.
+    #[error("wal record at lsn {lsn} is not a write batch or keyspace change")]
+    BadLogRecord {
+        /// Where the record starts.
+        lsn: u64,
+    },
+    /// A replayed WAL record writes to a keyspace the restored database does not have.
+    #[error("wal record at lsn {lsn} names keyspace {keyspace}, which the restored database does not have")]
+    ReplayUnknownKeyspace {
+        /// Where the record starts.
+        lsn: u64,
+        /// The keyspace id in the log.
+        keyspace: u32,
+    },
+    /// An invariant of the engine does not hold (a bug).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl Error {

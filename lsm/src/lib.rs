@@ -28,6 +28,7 @@ pub mod coding;
 mod db;
 mod error;
 pub mod key;
+mod log_record;
 pub mod manifest;
 mod memtable;
 pub mod range_del;
@@ -35,8 +36,9 @@ pub mod sst;
 
 pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use db::{
-    CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions, DbStats,
-    Direction, PendingWrite, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN,
+    BackupInfo, CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions,
+    DbStats, Direction, PendingWrite, Replayer, Snapshot, DEFAULT_KEYSPACE, MAX_KEY_LEN,
 };
 pub use error::{Error, Result};
+pub use log_record::LogRecord;
 pub use memtable::Memtable;

@@ -1,5 +1,7 @@
 //! The segment archive: each closed segment copied, zstd-compressed and checksummed, into a
-//! directory, named `{first_lsn:016x}-{end_lsn:016x}.walz`. Point-in-time restore replays it.
+//! directory, named `{log_id:016x}-{first_lsn:016x}-{end_lsn:016x}.walz`. Point-in-time restore
+//! replays it. The log id is the timeline: a restored database starts a new log with a new id,
+//! so its segments never mix with the history it was restored from, even in one directory.
 //!
 //! | offset | size | field                                          |
 //! |-------:|-----:|------------------------------------------------|
@@ -32,21 +34,23 @@ const ARCHIVE_VERSION: u32 = 1;
 const ARCHIVE_HEADER_SIZE: usize = 64;
 const ZSTD_LEVEL: i32 = 3;
 
-/// The archive file name of the segment `[first, end)`.
-pub fn archive_name(first: Lsn, end: Lsn) -> String {
-    format!("{first:016x}-{end:016x}.walz")
+/// The archive file name of the segment `[first, end)` of the log `log_id`.
+pub fn archive_name(log_id: u64, first: Lsn, end: Lsn) -> String {
+    format!("{log_id:016x}-{first:016x}-{end:016x}.walz")
 }
 
-fn parse_archive_name(name: &str) -> Option<(Lsn, Lsn)> {
+/// `(log_id, first, end)` of an archive file name.
+pub fn parse_archive_name(name: &str) -> Option<(u64, Lsn, Lsn)> {
     let stem = name.strip_suffix(".walz")?;
-    let (a, b) = stem.split_once('-')?;
-    if a.len() != 16 || b.len() != 16 {
-        return None;
-    }
-    Some((
-        u64::from_str_radix(a, 16).ok()?,
-        u64::from_str_radix(b, 16).ok()?,
-    ))
+    let mut parts = stem.split('-');
+    let mut next = || {
+        parts
+            .next()
+            .filter(|p| p.len() == 16)
+            .and_then(|p| u64::from_str_radix(p, 16).ok())
+    };
+    let (log_id, first, end) = (next()?, next()?, next()?);
+    (parts.next().is_none() && first <= end).then_some((log_id, first, end))
 }
 
 /// Copies the closed segment `[first, end)` at `segment` into `dir`. Idempotent.
@@ -59,7 +63,7 @@ pub(crate) fn archive_segment(
     dir: &Path,
 ) -> Result<PathBuf> {
     fs.create_dir_all(dir)?;
-    let target = dir.join(archive_name(first, end));
+    let target = dir.join(archive_name(log_id, first, end));
     if fs.exists(&target)? {
         return Ok(target);
     }
@@ -81,7 +85,7 @@ pub(crate) fn archive_segment(
     out.extend_from_slice(&header_crc.to_le_bytes());
     out.extend_from_slice(&compressed);
 
-    let tmp = dir.join(format!("{}.tmp", archive_name(first, end)));
+    let tmp = dir.join(format!("{}.tmp", archive_name(log_id, first, end)));
     let _ = fs.remove_file(&tmp);
     let f = fs.open(&tmp, OpenMode::CreateNew)?;
     f.write_all_at(&out, 0)?;
@@ -102,8 +106,12 @@ pub struct ArchiveSummary {
     pub first_lsn: Lsn,
     /// End of the archived log (exclusive).
     pub end_lsn: Lsn,
-    /// Data records held.
+    /// Data records read (those at or after the `from` LSN, up to where reading stopped).
     pub records: u64,
+    /// Time of the last write group read (Unix ms), if any record was read.
+    pub last_unix_ms: Option<i64>,
+    /// Whether the callback stopped the reading before the archive's end.
+    pub stopped: bool,
 }
 
 /// One archived segment, checked and decompressed.
@@ -171,45 +179,114 @@ fn read_archived(fs: &dyn FileSystem, path: &Path) -> Result<ArchivedSegment> {
     })
 }
 
-/// Checks every file of an archive directory (checksums, decompression, every record, an
-/// unbroken LSN chain, one log id) and calls `each` with every data record in order.
+/// The log ids (timelines) with files in an archive directory, in ascending order.
+pub fn archive_timelines(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u64>> {
+    let mut ids: Vec<u64> = fs
+        .list_dir(dir)?
+        .iter()
+        .filter_map(|n| parse_archive_name(n).map(|(id, _, _)| id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Reads the archived segments of one log, in LSN order: checks every file it reads
+/// (checksums, decompression, every record, an unbroken LSN chain, one log id) and calls
+/// `each` with every data record at or after `from` until `each` returns `false`.
+///
+/// `log_id` picks the timeline; `None` requires the directory to hold exactly one. Files
+/// that end at or before `from` are skipped unread; the first file read must start at or
+/// before `from`, or the chain has a gap.
 pub fn read_archive(
     fs: &dyn FileSystem,
     dir: &Path,
-    mut each: impl FnMut(Record),
+    log_id: Option<u64>,
+    from: Lsn,
+    mut each: impl FnMut(Record) -> bool,
 ) -> Result<ArchiveSummary> {
+    let log_id = match log_id {
+        Some(id) => id,
+        None => match archive_timelines(fs, dir)?.as_slice() {
+            [] => {
+                return Err(Error::corruption(
+                    dir,
+                    0,
+                    "archive directory holds no wal segments",
+                ))
+            }
+            [one] => *one,
+            many => {
+                let ids: Vec<String> = many.iter().map(|id| format!("{id:016x}")).collect();
+                return Err(Error::InvalidConfig(format!(
+                    "archive \"{}\" holds several timelines ({}); name one",
+                    dir.display(),
+                    ids.join(", ")
+                )));
+            }
+        },
+    };
     let mut names: Vec<(Lsn, Lsn, String)> = fs
         .list_dir(dir)?
         .into_iter()
-        .filter_map(|n| parse_archive_name(&n).map(|(a, b)| (a, b, n)))
+        .filter_map(|n| match parse_archive_name(&n) {
+            Some((id, a, b)) if id == log_id => Some((a, b, n)),
+            _ => None,
+        })
         .collect();
     names.sort();
-    let mut summary: Option<ArchiveSummary> = None;
+    let Some(archive_first) = names.first().map(|(a, _, _)| *a) else {
+        return Err(Error::corruption(
+            dir,
+            0,
+            format!("archive holds no wal segments of log {log_id:016x}"),
+        ));
+    };
+    let mut summary = ArchiveSummary {
+        files: 0,
+        log_id,
+        first_lsn: archive_first,
+        end_lsn: archive_first,
+        records: 0,
+        last_unix_ms: None,
+        stopped: false,
+    };
+    let mut read_any = false;
     for (first, end, name) in names {
         let path = dir.join(&name);
-        let seg = read_archived(fs, &path)?;
-        if (seg.first, seg.end) != (first, end) {
+        if summary.files > 0 && summary.end_lsn != first {
             return Err(Error::corruption(
                 &path,
-                24,
-                "archive header does not match its file name",
+                0,
+                format!(
+                    "gap in the archived wal: the previous segment ends at lsn {}, this one starts at {first}",
+                    summary.end_lsn
+                ),
             ));
         }
-        if let Some(s) = &summary {
-            if s.end_lsn != first {
-                return Err(Error::corruption(
-                    &path,
-                    0,
-                    format!("gap in the archived wal: previous segment ends at lsn {}, this one starts at {first}", s.end_lsn),
-                ));
-            }
-            if s.log_id != seg.log_id {
-                return Err(Error::corruption(
-                    &path,
-                    16,
-                    "archive file belongs to another log",
-                ));
-            }
+        summary.files += 1;
+        summary.end_lsn = end;
+        if end <= from {
+            continue;
+        }
+        if !read_any && first > from {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!("gap in the archived wal: lsn {from} is needed but the archive starts at {first}"),
+            ));
+        }
+        read_any = true;
+        if summary.stopped {
+            continue;
+        }
+        let seg = read_archived(fs, &path)?;
+        if (seg.log_id, seg.first, seg.end) != (log_id, first, end) {
+            return Err(Error::corruption(
+                &path,
+                16,
+                "archive header does not match its file name",
+            ));
         }
         // Re-validate every record through the segment cursor, in a simulated file.
         let mem = orbit_env::SimFs::new();
@@ -225,28 +302,28 @@ pub fn read_archive(
                 "archived segment header does not match the archive header",
             ));
         }
-        let mut records = 0;
         while let Some(r) = cursor.next_record().map_err(|e| relabel(e, &path))? {
-            records += 1;
-            each(r);
+            if summary.stopped || r.lsn < from {
+                continue;
+            }
+            summary.records += 1;
+            summary.last_unix_ms = Some(r.unix_ms);
+            if !each(r) {
+                summary.stopped = true;
+            }
         }
-        let s = summary.get_or_insert(ArchiveSummary {
-            files: 0,
-            log_id: seg.log_id,
-            first_lsn: first,
-            end_lsn: first,
-            records: 0,
-        });
-        s.files += 1;
-        s.end_lsn = end;
-        s.records += records;
     }
-    summary.ok_or_else(|| Error::corruption(dir, 0, "archive directory holds no wal segments"))
+    Ok(summary)
 }
 
-/// [`read_archive`] without looking at the records.
-pub fn verify_archive(fs: &dyn FileSystem, dir: &Path) -> Result<ArchiveSummary> {
-    read_archive(fs, dir, |_| {})
+/// Checks every archived segment of one log ([`read_archive`] from the start, without
+/// looking at the records).
+pub fn verify_archive(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    log_id: Option<u64>,
+) -> Result<ArchiveSummary> {
+    read_archive(fs, dir, log_id, 0, |_| true)
 }
 
 /// Names the archive file instead of the in-memory copy in a corruption error.

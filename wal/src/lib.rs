@@ -41,7 +41,10 @@ mod shared;
 mod wal;
 mod writer;
 
-pub use archive::{archive_name, read_archive, verify_archive, ArchiveSummary};
+pub use archive::{
+    archive_name, archive_timelines, parse_archive_name, read_archive, verify_archive,
+    ArchiveSummary,
+};
 pub use error::{Error, Result};
 pub use format::Lsn;
 pub use inspect::{inspect_segment, FrameInfo, SegmentDump};
@@ -51,7 +54,7 @@ pub use options::{
 };
 pub use replay::Replay;
 pub use segment::Record;
-pub use wal::{AppendHandle, Recovered, Wal, WalStats};
+pub use wal::{AppendHandle, ArchiveStatus, Recovered, Wal, WalHold, WalStats};
 
 /// Whether io_uring can be set up on this machine (for tests and diagnostics).
 pub fn uring_available() -> bool {

@@ -8,13 +8,16 @@
 //! LSN. A released segment is never recycled before it is archived (when archiving is on).
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use orbit_env::OpenMode;
+use tokio::sync::oneshot;
 
 use crate::archive::archive_segment;
 use crate::segment::spare_name;
-use crate::shared::{lock, SegInfo, Shared};
+use crate::shared::{lock, Op, SegInfo, Shared};
 use crate::{Result, SyncMode};
 
 /// How many spares the manager keeps prepared ahead of the writer.
@@ -22,14 +25,26 @@ const READY_SPARES: usize = 1;
 /// Zero-fill chunk when preparing a spare.
 const FILL_CHUNK: usize = 1 << 20;
 
+/// How long a failed archive copy waits before it is tried again.
+const ARCHIVE_RETRY: Duration = Duration::from_secs(2);
+
 enum Job {
     NewSpare(PathBuf),
     Archive(SegInfo),
     Recycle(PathBuf),
+    /// A timer expired: look at the archive timeout again.
+    Tick,
 }
 
 pub(crate) fn run(shared: Arc<Shared>) {
+    let mut next_switch = shared.opts.archive_timeout.map(|t| Instant::now() + t);
     loop {
+        if let (Some(at), Some(every)) = (next_switch, shared.opts.archive_timeout) {
+            if Instant::now() >= at {
+                request_switch(&shared);
+                next_switch = Some(Instant::now() + every);
+            }
+        }
         let job = {
             let mut m = lock(&shared.manager);
             loop {
@@ -46,7 +61,30 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 if m.shutdown {
                     return;
                 }
-                m = shared.manager_cv.wait(m).unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                if m.archive_retry_at.is_some_and(|t| t <= now) {
+                    m.archive_retry_at = None;
+                    let failed = std::mem::take(&mut m.archive_failed);
+                    m.to_archive.extend(failed);
+                    continue;
+                }
+                let wake = [m.archive_retry_at, next_switch]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match wake {
+                    Some(at) => {
+                        let (guard, timeout) = shared
+                            .manager_cv
+                            .wait_timeout(m, at.saturating_duration_since(now))
+                            .unwrap_or_else(|p| p.into_inner());
+                        m = guard;
+                        if timeout.timed_out() {
+                            break Job::Tick;
+                        }
+                    }
+                    None => m = shared.manager_cv.wait(m).unwrap_or_else(|p| p.into_inner()),
+                }
             }
         };
         match job {
@@ -64,9 +102,30 @@ pub(crate) fn run(shared: Arc<Shared>) {
             }
             Job::Archive(seg) => archive_job(&shared, seg),
             Job::Recycle(path) => recycle(&shared, path),
+            Job::Tick => continue,
         }
         shared.manager_cv.notify_all();
     }
+}
+
+/// Asks the writer to close the active segment if it holds records (the archive timeout).
+fn request_switch(shared: &Shared) {
+    let written = shared.written_lsn.load(Ordering::Acquire);
+    let active_has_records = lock(&shared.segments)
+        .last()
+        .is_some_and(|s| s.end.is_none() && s.first_lsn < written);
+    if !active_has_records {
+        return;
+    }
+    let (tx, _rx) = oneshot::channel();
+    {
+        let mut q = lock(&shared.queue);
+        if q.closing {
+            return;
+        }
+        q.ops.push_back(Op::Switch(tx));
+    }
+    shared.work.notify_one();
 }
 
 fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
@@ -114,6 +173,10 @@ fn archive_job(shared: &Shared, seg: SegInfo) {
     ) {
         Ok(path) => {
             tracing::debug!(archive = %path.display(), "wal segment archived");
+            shared
+                .stats
+                .archived_segments
+                .fetch_add(1, Ordering::Relaxed);
             let mut segs = lock(&shared.segments);
             let mut recycle = None;
             if let Some(pos) = segs.iter().position(|s| s.first_lsn == seg.first_lsn) {
@@ -130,8 +193,15 @@ fn archive_job(shared: &Shared, seg: SegInfo) {
             }
         }
         Err(e) => {
-            // The segment stays (it is not recycled unarchived); retried at the next open.
+            // The segment stays (it is not recycled unarchived) and is tried again later.
             tracing::error!(error = %e, segment = %seg.path.display(), "wal archiving failed");
+            shared
+                .stats
+                .archive_failures
+                .fetch_add(1, Ordering::Relaxed);
+            let mut m = lock(&shared.manager);
+            m.archive_failed.push_back(seg);
+            m.archive_retry_at = Some(Instant::now() + ARCHIVE_RETRY);
         }
     }
 }

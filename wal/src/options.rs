@@ -71,6 +71,9 @@ pub struct WalOptions {
     pub max_spare_segments: usize,
     /// Copy each closed segment here (zstd-compressed, checksummed) before it may be reused.
     pub archive_dir: Option<PathBuf>,
+    /// With archiving on: close the active segment (so it is archived) at least this often
+    /// when it holds records, bounding how much committed data is outside the archive.
+    pub archive_timeout: Option<Duration>,
     /// Source of the group timestamps and segment creation times.
     pub clock: Arc<dyn Clock>,
     /// Identity of a newly created log; random when `None`. Ignored when the log exists.
@@ -85,6 +88,7 @@ impl Default for WalOptions {
             segment_size: DEFAULT_SEGMENT_SIZE,
             max_spare_segments: 2,
             archive_dir: None,
+            archive_timeout: None,
             clock: Arc::new(SystemClock::new()),
             new_log_id: None,
         }

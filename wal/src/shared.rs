@@ -32,6 +32,9 @@ pub(crate) enum Op {
     Append(Pending),
     /// Make everything queued before this durable, then answer.
     Sync(oneshot::Sender<Result<Lsn>>),
+    /// Write everything queued before this, close the active segment if it holds records,
+    /// and answer with the LSN where the closed segments end.
+    Switch(oneshot::Sender<Result<Lsn>>),
 }
 
 #[derive(Default)]
@@ -66,6 +69,9 @@ pub(crate) struct ManagerState {
     pub to_recycle: VecDeque<PathBuf>,
     /// The last failure to prepare a spare, handed to a writer waiting for one.
     pub spare_error: Option<String>,
+    /// Segments whose archiving failed, and when to retry them.
+    pub archive_failed: VecDeque<SegInfo>,
+    pub archive_retry_at: Option<std::time::Instant>,
     pub shutdown: bool,
 }
 
@@ -78,6 +84,8 @@ pub(crate) struct Stats {
     pub segment_switches: AtomicU64,
     pub spare_waits: AtomicU64,
     pub direct_io: AtomicBool,
+    pub archived_segments: AtomicU64,
+    pub archive_failures: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -104,6 +112,10 @@ pub(crate) struct Shared {
     /// Both the manager and a writer waiting for a spare wait here.
     pub manager_cv: Condvar,
     pub stats: Stats,
+    /// Positions that backups still read from: no segment holding records at or after the
+    /// smallest is released. `(hold id, lsn)`.
+    pub holds: Mutex<Vec<(u64, Lsn)>>,
+    pub next_hold: AtomicU64,
 }
 
 impl Shared {

@@ -399,7 +399,11 @@ fn archive_holds_every_closed_segment_and_detects_damage() {
     let end = wal.recovered().end_lsn;
     drop(wal);
     let mut seen = Vec::new();
-    let summary = read_archive(&fs, arch, |r| seen.push(index_of(&r.payload))).unwrap();
+    let summary = read_archive(&fs, arch, None, 0, |r| {
+        seen.push(index_of(&r.payload));
+        true
+    })
+    .unwrap();
     assert_eq!(summary.records, 500);
     assert_eq!(
         (summary.first_lsn, summary.end_lsn, summary.log_id),
@@ -413,15 +417,15 @@ fn archive_holds_every_closed_segment_and_detects_damage() {
     // A flipped bit in the compressed body names the file.
     let victim = arch.join(&names[1]);
     fs.flip_bit(&victim, 100, 2).unwrap();
-    match verify_archive(&fs, arch) {
+    match verify_archive(&fs, arch, None) {
         Err(Error::Corruption { segment, .. }) => assert_eq!(segment, victim),
         other => panic!("expected corruption, got {other:?}"),
     }
     fs.flip_bit(&victim, 100, 2).unwrap();
-    verify_archive(&fs, arch).unwrap();
+    verify_archive(&fs, arch, None).unwrap();
     // A missing segment is a gap.
     fs.remove_file(&victim).unwrap();
-    match verify_archive(&fs, arch) {
+    match verify_archive(&fs, arch, None) {
         Err(Error::Corruption { reason, .. }) => assert!(reason.contains("gap"), "{reason}"),
         other => panic!("expected a gap, got {other:?}"),
     }
@@ -444,7 +448,11 @@ fn released_segments_wait_for_the_archive() {
     drop(wal);
     // Every released record is still in the archive.
     let mut seen = Vec::new();
-    read_archive(&fs, arch, |r| seen.push(index_of(&r.payload))).unwrap();
+    read_archive(&fs, arch, None, 0, |r| {
+        seen.push(index_of(&r.payload));
+        true
+    })
+    .unwrap();
     assert!(seen.len() as u64 >= 200, "archive holds {}", seen.len());
     assert!(seen.windows(2).all(|w| w[1] == w[0] + 1));
 }
@@ -631,4 +639,111 @@ proptest! {
     fn crash_recovery_matches_the_model_without_sync(steps in proptest::collection::vec(step(), 1..120)) {
         check_model(SyncMode::None, steps)?;
     }
+}
+
+#[test]
+fn switch_export_and_hold_cover_a_backup() {
+    let fs = SimFs::new();
+    let wal = open(&fs, opts(SyncMode::Sync));
+    let mut ends = Vec::new();
+    for i in 0..300 {
+        wal.append_wait(payload(i, 100)).unwrap();
+        ends.push(wal.written_lsn());
+    }
+    let from = ends[99];
+    let hold = wal.hold(from).unwrap();
+    // Released up to the end, but the hold keeps everything from `from`.
+    wal.release(wal.written_lsn());
+    let to = wal.switch_segment().unwrap();
+    assert_eq!(to, wal.written_lsn());
+    // An empty active segment is not switched again.
+    assert_eq!(wal.switch_segment().unwrap(), to);
+    let out = Path::new("/backup/wal");
+    let files = wal.export(from, to, out).unwrap();
+    assert!(!files.is_empty());
+    let mut seen = Vec::new();
+    let summary = read_archive(&fs, out, Some(42), from, |r| {
+        seen.push(index_of(&r.payload));
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, (100..300).collect::<Vec<_>>());
+    assert_eq!(summary.end_lsn, to);
+    // Stopping early leaves the rest unread.
+    let mut n = 0;
+    let s = read_archive(&fs, out, None, from, |_| {
+        n += 1;
+        n < 10
+    })
+    .unwrap();
+    assert!(s.stopped);
+    assert_eq!((n, s.records), (10, 10));
+    drop(hold);
+    wal.release(to);
+    assert!(matches!(wal.hold(from), Err(Error::LsnOutOfRange { .. })));
+    assert!(wal.export(from, to, Path::new("/other")).is_err());
+}
+
+#[test]
+fn archive_timeout_closes_a_quiet_segment() {
+    let fs = SimFs::new();
+    let arch = Path::new("/db/archive");
+    let o = WalOptions {
+        archive_dir: Some(arch.to_path_buf()),
+        archive_timeout: Some(std::time::Duration::from_millis(20)),
+        ..opts(SyncMode::Sync)
+    };
+    let wal = open(&fs, o);
+    let end = wal.append_wait(payload(7, 10)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wal.archive_status().unwrap().archived_lsn < end {
+        assert!(std::time::Instant::now() < deadline, "never archived");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let switches = wal.stats().segment_switches;
+    // Nothing new: no more switches.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(wal.stats().segment_switches, switches);
+    let mut seen = Vec::new();
+    read_archive(&fs, arch, None, 0, |r| {
+        seen.push(index_of(&r.payload));
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, vec![7]);
+}
+
+#[test]
+fn timelines_share_an_archive_without_mixing() {
+    let fs = SimFs::new();
+    let arch = Path::new("/archive");
+    for (dir, id) in [("/a", 1u64), ("/b", 2u64)] {
+        let o = WalOptions {
+            archive_dir: Some(arch.to_path_buf()),
+            new_log_id: Some(id),
+            ..opts(SyncMode::Sync)
+        };
+        let wal = Wal::open(Arc::new(fs.clone()), dir, o).unwrap();
+        for i in 0..5 {
+            wal.append_wait(payload(i + id * 100, 10)).unwrap();
+        }
+        wal.switch_segment().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while wal.archive_status().unwrap().pending_segments > 0 {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    assert_eq!(archive_timelines(&fs, arch).unwrap(), vec![1, 2]);
+    match verify_archive(&fs, arch, None) {
+        Err(Error::InvalidConfig(m)) => assert!(m.contains("several timelines"), "{m}"),
+        other => panic!("expected an ambiguity error, got {other:?}"),
+    }
+    let mut seen = Vec::new();
+    read_archive(&fs, arch, Some(2), 0, |r| {
+        seen.push(index_of(&r.payload));
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, (200..205).collect::<Vec<_>>());
 }

@@ -72,6 +72,38 @@ pub struct WalStats {
     pub direct_io: bool,
 }
 
+/// Keeps segments from being released (see [`Wal::hold`]); releases them when dropped.
+#[derive(Debug)]
+pub struct WalHold {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for WalHold {
+    fn drop(&mut self) {
+        lock(&self.shared.holds).retain(|&(id, _)| id != self.id);
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("dir", &self.dir).finish()
+    }
+}
+
+/// The archive's position (see [`Wal::archive_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveStatus {
+    /// Every record before this LSN is archived.
+    pub archived_lsn: Lsn,
+    /// Closed segments waiting to be archived.
+    pub pending_segments: usize,
+    /// Segments archived since the log was opened.
+    pub archived_segments: u64,
+    /// Failed attempts to archive a segment (each is retried).
+    pub failures: u64,
+}
+
 /// The pending outcome of an append: wait on it, or `.await` it.
 #[derive(Debug)]
 pub struct AppendHandle {
@@ -152,7 +184,7 @@ impl Wal {
         for (i, &first) in segment_lsns.iter().enumerate() {
             let end = segment_lsns.get(i + 1).copied().unwrap_or(end_lsn);
             let archived = match &opts.archive_dir {
-                Some(a) => fs.exists(&a.join(archive_name(first, end)))?,
+                Some(a) => fs.exists(&a.join(archive_name(log_id, first, end)))?,
                 None => false,
             };
             let path = dir.join(crate::segment::segment_name(first));
@@ -215,6 +247,8 @@ impl Wal {
             manager: Mutex::new(manager),
             manager_cv: Condvar::new(),
             stats: Stats::default(),
+            holds: Mutex::new(Vec::new()),
+            next_hold: AtomicU64::new(1),
         });
         let manager = {
             let shared = Arc::clone(&shared);
@@ -343,6 +377,10 @@ impl Wal {
     /// on. Returns how many segments were released.
     pub fn release(&self, upto: Lsn) -> usize {
         let archiving = self.shared.opts.archive_dir.is_some();
+        let upto = lock(&self.shared.holds)
+            .iter()
+            .map(|&(_, lsn)| lsn)
+            .fold(upto, Lsn::min);
         let mut recycle = Vec::new();
         let mut released = 0;
         {
@@ -366,6 +404,92 @@ impl Wal {
             self.shared.manager_cv.notify_all();
         }
         released
+    }
+
+    /// Closes the active segment if it holds any record (making it durable and, when
+    /// archiving is on, queueing it for the archive) and returns the LSN where the closed
+    /// segments end: every record appended before this call lies before it.
+    pub fn switch_segment(&self) -> Result<Lsn> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.closing {
+                return Err(Error::Closed);
+            }
+            q.ops.push_back(Op::Switch(tx));
+        }
+        self.shared.work.notify_one();
+        rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Keeps every segment holding records at or after `lsn` from being released until the
+    /// returned guard is dropped (a backup copying them). Fails if `lsn` is already released.
+    pub fn hold(&self, lsn: Lsn) -> Result<WalHold> {
+        let mut holds = lock(&self.shared.holds);
+        let first = self.first_lsn();
+        if lsn < first {
+            return Err(Error::LsnOutOfRange {
+                lsn,
+                first,
+                end: self.written_lsn(),
+            });
+        }
+        let id = self.shared.next_hold.fetch_add(1, Ordering::Relaxed);
+        holds.push((id, lsn));
+        Ok(WalHold {
+            shared: Arc::clone(&self.shared),
+            id,
+        })
+    }
+
+    /// Copies every closed segment holding records in `[from, to)` into `dir` in the archive
+    /// format. `to` must not lie past the closed segments ([`Wal::switch_segment`]'s answer)
+    /// and the range must be held ([`Wal::hold`]). Returns the files written.
+    pub fn export(&self, from: Lsn, to: Lsn, dir: &Path) -> Result<Vec<PathBuf>> {
+        let segs: Vec<SegInfo> = lock(&self.shared.segments)
+            .iter()
+            .filter(|s| !s.released && s.first_lsn < to && s.end.is_some_and(|e| e > from))
+            .cloned()
+            .collect();
+        let covered_from = segs.first().map_or(to, |s| s.first_lsn);
+        let covered_to = segs.last().and_then(|s| s.end).unwrap_or(from);
+        if from < to && (covered_from > from || covered_to < to) {
+            return Err(Error::LsnOutOfRange {
+                lsn: if covered_from > from { from } else { to },
+                first: covered_from,
+                end: covered_to,
+            });
+        }
+        let mut out = Vec::new();
+        for s in segs {
+            let end = s.end.unwrap_or(to);
+            out.push(crate::archive::archive_segment(
+                self.shared.fs.as_ref(),
+                &s.path,
+                s.first_lsn,
+                end,
+                self.shared.log_id,
+                dir,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Where the archive stands, when archiving is on: every record before `archived_lsn` is
+    /// in the archive.
+    pub fn archive_status(&self) -> Option<ArchiveStatus> {
+        self.shared.opts.archive_dir.as_ref()?;
+        let segs = lock(&self.shared.segments);
+        let pending: Vec<&SegInfo> = segs.iter().filter(|s| !s.archived).collect();
+        let archived_lsn = pending
+            .first()
+            .map_or_else(|| self.written_lsn(), |s| s.first_lsn);
+        Some(ArchiveStatus {
+            archived_lsn,
+            pending_segments: pending.iter().filter(|s| s.end.is_some()).count(),
+            archived_segments: self.shared.stats.archived_segments.load(Ordering::Relaxed),
+            failures: self.shared.stats.archive_failures.load(Ordering::Relaxed),
+        })
     }
 
     /// Reads the log from `from` (a record boundary, or the first LSN) to its end as written

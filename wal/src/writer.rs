@@ -95,6 +95,15 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>) {
                     w.write_all(std::mem::take(&mut group));
                     let _ = done.send(w.sync_now().map(|()| w.durable_lsn));
                 }
+                Op::Switch(done) => {
+                    w.write_all(std::mem::take(&mut group));
+                    let result = if w.next_lsn > w.active.first_lsn {
+                        w.shared.check_poison().and_then(|()| w.switch_segment())
+                    } else {
+                        w.shared.check_poison()
+                    };
+                    let _ = done.send(result.map(|()| w.next_lsn));
+                }
             }
         }
         w.write_all(group);
@@ -114,10 +123,6 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>) {
     }
 }
 
-fn durable_behind(shared: &Shared) -> bool {
-    shared.durable_lsn.load(Ordering::Acquire) < shared.written_lsn.load(Ordering::Acquire)
-}
-
 impl Gatherer {
     /// Waits for work and takes a bounded batch of it. Returns whether the log is closing and
     /// the queue is now empty.
@@ -126,9 +131,11 @@ impl Gatherer {
         while q.ops.is_empty() && !q.closing {
             q.wake_at = 1;
             match shared.opts.sync_mode {
-                SyncMode::Periodic(every) if durable_behind(shared) => {
+                SyncMode::Periodic(every) => {
                     // Wake at half the interval; the caller syncs once a whole one has passed,
                     // so the periodic fsync lands between 1 and 1.5 intervals after the last.
+                    // Always timed, even with nothing unsynced: inline appends (written from
+                    // the appending thread) do not wake this thread.
                     let wait = (every / 2).max(Duration::from_millis(1));
                     let (guard, timeout) = shared
                         .work

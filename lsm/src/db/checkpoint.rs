@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use orbit_env::OpenMode;
+use orbit_wal::WalHold;
 
 use super::{lock, table_name, Db};
 use crate::manifest::{KeyspaceFiles, Manifest, State};
@@ -42,7 +43,17 @@ const COPY_CHUNK: usize = 1 << 20;
 impl Db {
     /// Writes a checkpoint of the database into `target`, which must not exist or be empty.
     pub fn checkpoint(&self, target: impl AsRef<Path>) -> Result<CheckpointInfo> {
-        let target = target.as_ref();
+        self.checkpoint_held(target.as_ref(), false)
+            .map(|(info, _)| info)
+    }
+
+    /// [`Db::checkpoint`]; with `hold`, also the WAL position the checkpoint's tables hold
+    /// everything before (read under the manifest lock) and a hold keeping the WAL from it.
+    pub(super) fn checkpoint_held(
+        &self,
+        target: &Path,
+        hold: bool,
+    ) -> Result<(CheckpointInfo, Option<(u64, WalHold)>)> {
         let inner = &self.inner;
         let fs = &inner.fs;
         if fs.exists(target)? && !fs.list_dir(target)?.is_empty() {
@@ -52,6 +63,12 @@ impl Db {
         self.flush()?;
 
         let manifest = lock(&inner.manifest);
+        // Flushes install in order: the tables now hold every WAL record before this.
+        let flushed_lsn = inner.flushed_lsn.load(Ordering::SeqCst);
+        let held = match hold {
+            true => Some((flushed_lsn, inner.wal.hold(flushed_lsn)?)),
+            false => None,
+        };
         let mut state = State {
             // Tables hold at most what is visible; later writes get larger numbers.
             last_seq: inner.publisher.visible(),
@@ -97,7 +114,7 @@ impl Db {
         Manifest::create(fs.clone(), target, number, &state)?;
         tracing::info!(target = %target.display(), tables = info.tables, copied = info.copied,
             bytes = info.bytes, last_seq = info.last_seq, "checkpoint written");
-        Ok(info)
+        Ok((info, held))
     }
 }
 

@@ -130,6 +130,7 @@ impl Inner {
             }
         }
         manifest.append(&edits)?;
+        self.flushed_lsn.fetch_max(end_lsn, Ordering::SeqCst);
         {
             let mut trees = self.trees_mut();
             for (ks, table) in new_tables {

@@ -3,7 +3,19 @@
 use super::{lock, Db, Tree, DEFAULT_KEYSPACE};
 use crate::batch::KeyspaceId;
 use crate::manifest::Edit;
+use crate::LogRecord;
 use crate::{Error, Result};
+
+impl super::Inner {
+    /// Writes a keyspace change into the WAL (durably) before the manifest records it, in
+    /// order with the batches around it, for point-in-time restore. Called under `write_lock`.
+    fn log_ddl(&self, record: &LogRecord) -> Result<()> {
+        if let Some(payload) = record.encode_ddl() {
+            self.wal.append(payload)?.wait()?;
+        }
+        Ok(())
+    }
+}
 
 impl Db {
     /// Creates a keyspace; returns its id.
@@ -15,6 +27,7 @@ impl Db {
             return Err(Error::KeyspaceExists(name.to_string()));
         }
         let id = ws.next_keyspace;
+        inner.log_ddl(&LogRecord::CreateKeyspace(id, name.to_string()))?;
         lock(&inner.manifest).append(&[Edit::AddKeyspace(id, name.to_string())])?;
         ws.next_keyspace += 1;
         inner.trees_mut().keyspaces.insert(
@@ -39,10 +52,11 @@ impl Db {
             return Err(Error::DefaultKeyspace);
         }
         let _ws = lock(&inner.write_lock);
-        let mut manifest = lock(&inner.manifest);
         if !inner.trees().keyspaces.contains_key(&id) {
             return Err(Error::UnknownKeyspace(id));
         }
+        inner.log_ddl(&LogRecord::DropKeyspace(id))?;
+        let mut manifest = lock(&inner.manifest);
         manifest.append(&[Edit::DropKeyspace(id)])?;
         let tree = inner.trees_mut().keyspaces.remove(&id);
         for t in tree.iter().flat_map(|t| t.tables.iter()) {

@@ -18,6 +18,7 @@
 //! sources newest first: the newest covering tombstone seen so far hides an entry older than it.
 //! Keyspace administration lives in `keyspaces`, checkpoints in `checkpoint`, flushes in `flush`.
 
+mod backup;
 mod checkpoint;
 mod compact;
 mod flush;
@@ -30,6 +31,7 @@ mod recover;
 mod snapshots;
 mod stall;
 
+pub use backup::{BackupInfo, Replayer};
 pub use checkpoint::CheckpointInfo;
 pub use compact::{CompactionDecision, CompactionFilter};
 pub use iter::{DbIter, Direction};
@@ -202,6 +204,9 @@ struct Inner {
     trees: RwLock<Trees>,
     manifest: Mutex<Manifest>,
     next_file: AtomicU64,
+    /// Every WAL record before this is in the installed tables (raised by each flush under
+    /// the manifest lock).
+    flushed_lsn: AtomicU64,
     /// Sets waiting for flush; the front one stays until its tables are installed.
     flush_queue: Mutex<VecDeque<Arc<ImmSet>>>,
     flush_cv: Condvar,
@@ -721,6 +726,7 @@ pub(crate) struct Parts {
     pub last_seq: u64,
     pub next_keyspace: KeyspaceId,
     pub wal_end: u64,
+    pub log_lsn: u64,
 }
 
 impl Db {
@@ -749,6 +755,7 @@ impl Db {
             }),
             manifest: Mutex::new(p.manifest),
             next_file: AtomicU64::new(p.next_file),
+            flushed_lsn: AtomicU64::new(p.log_lsn),
             flush_queue: Mutex::new(VecDeque::new()),
             flush_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),

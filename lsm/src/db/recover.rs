@@ -9,10 +9,10 @@ use orbit_env::{FileSystem, OpenMode};
 use orbit_wal::Wal;
 
 use super::{sort_tables, table_name, Db, DbOptions, LiveTable, Parts, Tree, DEFAULT_KEYSPACE};
-use crate::batch::WriteBatch;
 use crate::manifest::{self, Edit, Manifest, State};
 use crate::memtable::Memtable;
 use crate::sst::{Table, TableCache};
+use crate::LogRecord;
 use crate::{Error, Result};
 
 pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Result<Db> {
@@ -73,9 +73,18 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
     let mut replayed = 0u64;
     for rec in wal.replay(state.log_lsn.max(wal.first_lsn()))? {
         let rec = rec?;
-        let (first, batch) = WriteBatch::decode(&rec.payload).ok_or_else(|| {
-            Error::corruption(&wal_dir, rec.lsn, "wal record is not a write batch")
-        })?;
+        let (first, batch) = match LogRecord::decode(&rec.payload) {
+            Some(LogRecord::Batch(first, batch)) => (first, batch),
+            // The manifest already holds every keyspace change that completed.
+            Some(LogRecord::CreateKeyspace(..) | LogRecord::DropKeyspace(_)) => continue,
+            None => {
+                return Err(Error::corruption(
+                    &wal_dir,
+                    rec.lsn,
+                    "wal record is not a write batch",
+                ))
+            }
+        };
         for (i, op) in batch.ops().iter().enumerate() {
             // Ops of a keyspace dropped later are skipped.
             if let Some(tree) = keyspaces.get(&op.keyspace) {
@@ -118,5 +127,6 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
         last_seq,
         next_keyspace: state.next_keyspace,
         wal_end,
+        log_lsn: state.log_lsn,
     })
 }

@@ -1,7 +1,8 @@
 //! Database tests on the simulated disk. Here: durability through flushes, reopenings and
 //! crashes, snapshots, atomic batches across keyspaces, a failed WAL sync. Submodules: `model`
 //! (the model-based property tests), `compaction`, `admin` (range deletes, checkpoints,
-//! keyspaces), `faults` (injected I/O faults and damaged tables).
+//! keyspaces), `faults` (injected I/O faults and damaged tables), `backup` (base backups and
+//! their replay).
 
 use std::sync::Arc;
 
@@ -181,6 +182,7 @@ fn a_failed_wal_sync_poisons_writes_but_reads_go_on() {
 }
 
 mod admin;
+mod backup;
 mod compaction;
 mod faults;
 mod model;

@@ -1,0 +1,153 @@
+//! Online base backups and the replay half of a restore.
+//!
+//! A backup is a checkpoint (see `checkpoint`) plus the WAL that carries it forward: the
+//! checkpoint's tables hold every record before `start_lsn` (the flushed position, read under
+//! the manifest lock, and held so no segment from it is released meanwhile); the active
+//! segment is then closed at `stop_lsn` and every segment covering `[start_lsn, stop_lsn)` is
+//! exported in the archive format. Restoring the checkpoint and replaying that WAL gives the
+//! database as of `stop_lsn`; replaying an archive on top carries it further.
+//!
+//! [`Replayer`] applies replayed records to the restored database in log order. Keyspace ids
+//! are mapped through the keyspace records the log carries, so a keyspace created after the
+//! backup is recreated before its writes. Before `stop_lsn` a record may name a keyspace the
+//! checkpoint no longer has (dropped while the backup ran): its ops are skipped, as crash
+//! recovery skips them. After `stop_lsn` an unknown keyspace is corruption.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use orbit_wal::{ArchiveStatus, Lsn};
+
+use super::{CheckpointInfo, Db};
+use crate::batch::{KeyspaceId, WriteBatch};
+use crate::key::ValueKind;
+use crate::{Error, LogRecord, Result};
+
+/// What [`Db::backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// The checkpoint's tables.
+    pub checkpoint: CheckpointInfo,
+    /// The WAL's identity (the timeline).
+    pub log_id: u64,
+    /// The checkpoint holds every WAL record before this.
+    pub start_lsn: Lsn,
+    /// The exported WAL ends here: the backup restores to the database as of this LSN.
+    pub stop_lsn: Lsn,
+    /// The exported WAL files (archive format), in `target/wal`.
+    pub wal_files: Vec<PathBuf>,
+}
+
+impl Db {
+    /// Writes a base backup into `target` (which must not exist or be empty) while writes go
+    /// on: a checkpoint, and in `target/wal` the WAL from the checkpoint's position to the end
+    /// of the log as of this call.
+    pub fn backup(&self, target: impl AsRef<Path>) -> Result<BackupInfo> {
+        let target = target.as_ref();
+        let (checkpoint, held) = self.checkpoint_held(target, true)?;
+        let Some((start_lsn, hold)) = held else {
+            return Err(Error::Internal("checkpoint returned no wal hold"));
+        };
+        let wal = &self.inner.wal;
+        let stop_lsn = wal.switch_segment()?;
+        let wal_dir = target.join("wal");
+        self.inner.fs.create_dir_all(&wal_dir)?;
+        let wal_files = wal.export(start_lsn, stop_lsn, &wal_dir)?;
+        self.inner.fs.sync_dir(target)?;
+        drop(hold);
+        tracing::info!(target = %target.display(), start_lsn, stop_lsn,
+            wal_files = wal_files.len(), "base backup written");
+        Ok(BackupInfo {
+            checkpoint,
+            log_id: wal.log_id(),
+            start_lsn,
+            stop_lsn,
+            wal_files,
+        })
+    }
+
+    /// Closes the active WAL segment if it holds records (so the archive gets it, like
+    /// PostgreSQL's `pg_switch_wal()`); returns the LSN every closed segment ends at.
+    pub fn switch_wal(&self) -> Result<Lsn> {
+        Ok(self.inner.wal.switch_segment()?)
+    }
+
+    /// The WAL's identity: a new database, and every restored one, starts a new log.
+    pub fn log_id(&self) -> u64 {
+        self.inner.wal.log_id()
+    }
+
+    /// The WAL archive's position, when archiving is on.
+    pub fn archive_status(&self) -> Option<ArchiveStatus> {
+        self.inner.wal.archive_status()
+    }
+}
+
+/// Applies WAL records to a database being restored (see the module docs).
+pub struct Replayer<'a> {
+    db: &'a Db,
+    /// Keyspace id in the log → id in `db`.
+    ids: HashMap<KeyspaceId, KeyspaceId>,
+    /// Records before this may name keyspaces the checkpoint lacks.
+    lenient_before: Lsn,
+    applied: u64,
+}
+
+impl<'a> Replayer<'a> {
+    /// A replayer onto `db` (restored from a checkpoint whose backup stopped at `stop_lsn`).
+    pub fn new(db: &'a Db, stop_lsn: Lsn) -> Replayer<'a> {
+        let ids = db.keyspaces().into_iter().map(|(id, _)| (id, id)).collect();
+        Replayer {
+            db,
+            ids,
+            lenient_before: stop_lsn,
+            applied: 0,
+        }
+    }
+
+    /// Write batches applied so far.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Applies the record at `lsn` with WAL payload `payload`.
+    pub fn apply(&mut self, lsn: Lsn, payload: &[u8]) -> Result<()> {
+        let unknown = |id| -> Result<()> {
+            match lsn < self.lenient_before {
+                true => Ok(()),
+                false => Err(Error::ReplayUnknownKeyspace { lsn, keyspace: id }),
+            }
+        };
+        match LogRecord::decode(payload).ok_or(Error::BadLogRecord { lsn })? {
+            LogRecord::Batch(_, batch) => {
+                let mut mapped = WriteBatch::new();
+                for op in batch.ops() {
+                    let Some(&id) = self.ids.get(&op.keyspace) else {
+                        unknown(op.keyspace)?;
+                        continue;
+                    };
+                    match op.kind {
+                        ValueKind::Put => mapped.put(id, &op.key, &op.value),
+                        ValueKind::Delete => mapped.delete(id, &op.key),
+                        ValueKind::RangeDelete => mapped.delete_range(id, &op.key, &op.value),
+                    };
+                }
+                // Waits for the WAL write only (a restore runs without fsync per record).
+                drop(self.db.write_pending(&mapped)?);
+                self.applied += 1;
+            }
+            LogRecord::CreateKeyspace(id, name) => {
+                let ours = match self.db.keyspace(&name) {
+                    Some(ours) => ours,
+                    None => self.db.create_keyspace(&name)?,
+                };
+                self.ids.insert(id, ours);
+            }
+            LogRecord::DropKeyspace(id) => match self.ids.remove(&id) {
+                Some(ours) => self.db.drop_keyspace(ours)?,
+                None => unknown(id)?,
+            },
+        }
+        Ok(())
+    }
+}
