@@ -70,6 +70,7 @@ impl LogRecord {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests slice buffers they built
 mod tests {
     use super::*;
 
