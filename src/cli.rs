@@ -17,6 +17,10 @@ pub struct Cli {
 pub enum Command {
     /// Open the data directory, recover it, and serve until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Take an online base backup of a running server, or verify or list backups.
+    Backup(BackupArgs),
+    /// Restore a backup (and the WAL archive) into a new data directory.
+    Restore(RestoreArgs),
     /// Storage micro-benchmarks (db_bench style).
     Bench(BenchArgs),
     /// Print on-disk files in human form.
@@ -132,6 +136,74 @@ pub struct ServeArgs {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, env = "ORBIT_TIMEOUT", default_value_t = 0)]
     pub timeout: u64,
+    /// Copy every closed WAL segment into this directory (zstd-compressed, checksummed) for
+    /// point-in-time restore.
+    #[arg(long, env = "ORBIT_WAL_ARCHIVE")]
+    pub wal_archive: Option<PathBuf>,
+    /// With --wal-archive: close and archive the active segment at least this often when it
+    /// holds records (`500ms`, `1s`, `5m`).
+    #[arg(long, env = "ORBIT_ARCHIVE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub archive_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be positive".into()),
+        Err(e) => Err(format!(
+            "\"{s}\" is not a duration like 500ms, 1s or 5m: {e}"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+    /// The running server's admin endpoint (its --http-addr).
+    #[arg(long, default_value = "127.0.0.1:9187")]
+    pub server: String,
+    /// The new backup's directory (must not exist or be empty).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Store only the files this backup (and its parents) lack.
+    #[arg(long)]
+    pub incremental_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Check every file, the parent chain and the WAL of a backup.
+    Verify { dir: PathBuf },
+    /// List a backup, or the backups in a directory.
+    List { dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true)))]
+pub struct RestoreArgs {
+    /// The backup to restore.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The WAL archive to replay past the backup's end.
+    #[arg(long)]
+    pub wal_archive: Option<PathBuf>,
+    /// The new data directory (must not exist or be empty).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Stop at this time (RFC 3339, e.g. 2026-12-02T10:30:00Z).
+    #[arg(long, group = "target", value_parser = crate::backup::parse_rfc3339)]
+    pub to_time: Option<i64>,
+    /// Stop at the record starting at this LSN.
+    #[arg(long, group = "target")]
+    pub to_lsn: Option<u64>,
+    /// Replay everything the backup and the archive hold.
+    #[arg(long, group = "target")]
+    pub latest: bool,
+    /// Stop just before the target instead of just after it.
+    #[arg(long)]
+    pub exclusive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ const KEYS: &[&str] = &[
     "sync-interval-ms",
     "wal-backend",
     "wal-segment-size",
+    "wal-archive",
+    "archive-timeout",
 ];
 
 /// The config file named on the command line or in `ORBIT_CONFIG`, if any.

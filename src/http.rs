@@ -7,26 +7,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orbit_resp::Engine;
+
+use crate::backup::server::Backups;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MAX_HEAD: usize = 8 << 10;
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, backups: Arc<Backups>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let engine = Arc::clone(&engine);
+        let (engine, backups) = (Arc::clone(&engine), Arc::clone(&backups));
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &engine)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &engine, backups))
+                .await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, engine: &Engine) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    engine: &Engine,
+    backups: Arc<Backups>,
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
@@ -42,6 +49,15 @@ async fn answer(mut stream: TcpStream, engine: &Engine) -> std::io::Result<()> {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
+    let path_text = String::from_utf8_lossy(path).into_owned();
+    if Backups::owns(&path_text) {
+        // Backups read and checksum whole files: answered on a blocking thread, untimed.
+        let method = String::from_utf8_lossy(method).into_owned();
+        let std_stream = stream.into_std()?;
+        std_stream.set_nonblocking(false)?;
+        tokio::task::spawn_blocking(move || backups.answer(std_stream, &method, &path_text));
+        return Ok(());
+    }
     let (status, kind, body) = match (method, path) {
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics(engine)),
         (b"GET", b"/health") => match engine.store().db().stats().wal.poisoned {
@@ -132,6 +148,49 @@ pub fn metrics(engine: &Engine) -> String {
         "WAL position known durable.",
         db.wal.durable_lsn.to_string(),
     );
+    metric(
+        "orbit_wal_written_lsn",
+        "gauge",
+        "End of the WAL as written.",
+        db.wal.written_lsn.to_string(),
+    );
+    if let Some(a) = engine.store().db().archive_status() {
+        let lag = db.wal.written_lsn.saturating_sub(a.archived_lsn);
+        for (name, kind, help, value) in [
+            (
+                "orbit_wal_archived_lsn",
+                "gauge",
+                "Every WAL record before this LSN is archived.",
+                a.archived_lsn,
+            ),
+            (
+                "orbit_wal_archive_lag_bytes",
+                "gauge",
+                "WAL bytes written but not yet archived.",
+                lag,
+            ),
+            (
+                "orbit_wal_archive_pending_segments",
+                "gauge",
+                "Closed WAL segments waiting for the archive.",
+                a.pending_segments as u64,
+            ),
+            (
+                "orbit_wal_archived_segments_total",
+                "counter",
+                "WAL segments archived since start.",
+                a.archived_segments,
+            ),
+            (
+                "orbit_wal_archive_failures_total",
+                "counter",
+                "Failed attempts to archive a segment (each is retried).",
+                a.failures,
+            ),
+        ] {
+            metric(name, kind, help, value.to_string());
+        }
+    }
     metric(
         "orbit_visible_seq",
         "gauge",

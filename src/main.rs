@@ -1,5 +1,6 @@
 //! The `orbit` binary: parses the command line and hands off to a subcommand.
 
+mod backup;
 mod bench;
 mod cli;
 mod config;
@@ -26,6 +27,18 @@ fn main() -> std::process::ExitCode {
     init_logging();
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Backup(args) => run_backup(args),
+        cli::Command::Restore(args) => backup::restore::run(&backup::restore::Request {
+            from: args.from,
+            wal_archive: args.wal_archive,
+            data_dir: args.data_dir,
+            target: match (args.to_time, args.to_lsn) {
+                (Some(t), _) => backup::restore::Target::Time(t),
+                (None, Some(n)) => backup::restore::Target::Lsn(n),
+                (None, None) => backup::restore::Target::Latest,
+            },
+            exclusive: args.exclusive,
+        }),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Inspect(args) => inspect::run(args),
     };
@@ -43,6 +56,19 @@ fn main() -> std::process::ExitCode {
             eprintln!("orbit: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn run_backup(args: cli::BackupArgs) -> anyhow::Result<()> {
+    match (args.action, args.out) {
+        (Some(cli::BackupAction::Verify { dir }), _) => {
+            backup::check::verify(&dir, false).map(|_| ())
+        }
+        (Some(cli::BackupAction::List { dir }), _) => backup::check::list(&dir),
+        (None, Some(out)) => {
+            backup::take::run(&args.server, &out, args.incremental_from.as_deref())
+        }
+        (None, None) => anyhow::bail!("orbit backup needs --out DIR (or verify / list)"),
     }
 }
 

@@ -35,6 +35,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             sync_mode: args.storage.sync_mode(),
             backend: args.storage.wal_backend,
             segment_size: args.storage.wal_segment_size,
+            archive_dir: args.wal_archive.clone(),
+            archive_timeout: args.wal_archive.as_ref().map(|_| args.archive_timeout),
             clock: Arc::new(SystemClock::new()),
             ..WalOptions::default()
         },
@@ -104,7 +106,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .block_on(tokio::net::TcpListener::bind(&args.http_addr))
             .with_context(|| format!("cannot listen on --http-addr {}", args.http_addr))?;
         tracing::info!(addr = %args.http_addr, "metrics at /metrics, health at /health");
-        Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine))))
+        let backups = Arc::new(crate::backup::server::Backups::new(
+            Arc::clone(&db),
+            data_dir,
+        )?);
+        Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine), backups)))
     };
     tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
     let requested = engine.shutdown_requested();
