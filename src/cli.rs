@@ -174,8 +174,13 @@ pub struct BackupArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BackupAction {
-    /// Check every file, the parent chain and the WAL of a backup.
-    Verify { dir: PathBuf },
+    /// Check every file, the parent chain and the WAL of a backup (and the archive after it).
+    Verify {
+        dir: PathBuf,
+        /// Also check the archived WAL from the backup's end.
+        #[arg(long)]
+        wal_archive: Option<PathBuf>,
+    },
     /// List a backup, or the backups in a directory.
     List { dir: PathBuf },
 }

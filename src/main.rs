@@ -61,8 +61,12 @@ fn main() -> std::process::ExitCode {
 
 fn run_backup(args: cli::BackupArgs) -> anyhow::Result<()> {
     match (args.action, args.out) {
-        (Some(cli::BackupAction::Verify { dir }), _) => {
-            backup::check::verify(&dir, false).map(|_| ())
+        (Some(cli::BackupAction::Verify { dir, wal_archive }), _) => {
+            let m = backup::check::verify(&dir, false)?;
+            match wal_archive {
+                Some(arch) => backup::check::verify_archive(&m, &arch),
+                None => Ok(()),
+            }
         }
         (Some(cli::BackupAction::List { dir }), _) => backup::check::list(&dir),
         (None, Some(out)) => {

@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::Server;
+use common::{http_get, Server};
 use redis::{cmd, Commands, RedisResult, Value};
 
 fn start() -> (tempfile::TempDir, Server) {
@@ -636,17 +636,6 @@ fn blocking_pops_wait_for_a_push_or_time_out() {
         err(cmd("BLPOP").arg("q").arg(-1).query::<Value>(&mut c)),
         "ERR timeout is negative"
     );
-}
-
-/// `GET path` on the monitoring endpoint: status line and body.
-fn http_get(port: u16, path: &str) -> (String, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
 #[test]

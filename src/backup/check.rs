@@ -93,6 +93,30 @@ pub fn verify(dir: &Path, quiet: bool) -> anyhow::Result<Manifest> {
     Ok(m)
 }
 
+/// Checks the archived WAL of the backup's timeline from its stop LSN on: every file's
+/// checksums, every record, and an unbroken chain.
+pub fn verify_archive(m: &Manifest, arch: &Path) -> anyhow::Result<()> {
+    let s = orbit_wal::read_archive(
+        RealFs::shared().as_ref(),
+        arch,
+        Some(m.log_id()?),
+        m.stop_lsn,
+        |_| true,
+    )
+    .with_context(|| format!("the archive {} is damaged", arch.display()))?;
+    println!(
+        "archive {} is valid from the backup's end: {} records, lsn {}..{}{}",
+        arch.display(),
+        s.records,
+        m.stop_lsn,
+        s.end_lsn.max(m.stop_lsn),
+        s.last_unix_ms
+            .map(|t| format!(", last commit {}", super::rfc3339(t)))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// Lists the backups in `dir` (a backup, or a directory of backups), oldest first.
 pub fn list(dir: &Path) -> anyhow::Result<()> {
     let mut found = Vec::new();
