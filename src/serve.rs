@@ -125,6 +125,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     if let Some(h) = http {
         h.abort();
+        // Let the aborted task drop (its references to the engine and the database).
+        let _ = runtime.block_on(h);
     }
     tracing::info!("shutting down: no new connections, finishing in-flight commands");
     let _ = stop_tx.send(true);
@@ -140,6 +142,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     drop(engine);
+    if args.wal_archive.is_some() {
+        // The active segment's records go to the archive now, not at the next start.
+        if let Err(e) = db.switch_wal() {
+            tracing::warn!(error = %e, "could not close the last wal segment for the archive");
+        }
+    }
     match Arc::try_unwrap(db) {
         Ok(db) => db.close().context("closing the database")?,
         Err(_) => tracing::warn!("database still referenced at shutdown; closed on drop"),

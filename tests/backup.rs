@@ -106,6 +106,22 @@ fn dump(c: &mut Connection) -> BTreeMap<String, String> {
     out
 }
 
+/// Asserts two dumps are equal, naming only the keys that differ.
+fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, what: &str) {
+    let keys: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    let diff: Vec<String> = keys
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| format!("{k}: got {:?}, want {:?}", got.get(k), want.get(k)))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "{what}: {} keys differ:\n{}",
+        diff.len(),
+        diff.join("\n")
+    );
+}
+
 /// One step of a deterministic mixed workload.
 fn step(c: &mut Connection, i: u64) {
     let r = i
@@ -264,27 +280,19 @@ fn point_in_time_restores_match_the_recorded_states() {
     // Several recorded times.
     for point in [after[0], after[after.len() / 2], *after.last().unwrap()] {
         let dir = restore(&["--to-time", &rfc3339(point.time_ms)]);
-        assert_eq!(
-            served_state(&dir),
-            point.state,
-            "restore to {}",
-            rfc3339(point.time_ms)
-        );
+        let what = format!("restore to {}", rfc3339(point.time_ms));
+        assert_same(&served_state(&dir), &point.state, &what);
     }
     // An LSN: everything before the WAL's end at that point.
     let point = after[after.len() / 3];
     let dir = restore(&["--to-lsn", &point.lsn.to_string(), "--exclusive"]);
-    assert_eq!(
-        served_state(&dir),
-        point.state,
-        "restore to lsn {}",
-        point.lsn
-    );
+    let what = format!("restore to lsn {}", point.lsn);
+    assert_same(&served_state(&dir), &point.state, &what);
     // The latest: everything, including the write after the last point.
     let live = dump(&mut c);
     assert_ne!(live, last.state);
     let dir = restore(&["--latest"]);
-    assert_eq!(served_state(&dir), live);
+    assert_same(&served_state(&dir), &live, "restore to the latest");
 
     // Refusals, each before anything is written.
     let x = tmp.path().join("x");
@@ -429,7 +437,7 @@ fn incremental_chains_and_damaged_files() {
         p(&t("r-inc2")),
         "--latest",
     ]);
-    assert_eq!(served_state(&t("r-inc2")), want);
+    assert_same(&served_state(&t("r-inc2")), &want, "restore of inc2");
 
     // A flipped byte in a table the chain shares.
     let shared = files.iter().find(|f| f["stored_in"] == "../full").unwrap()["name"]
@@ -510,4 +518,38 @@ fn incremental_chains_and_damaged_files() {
         assert!(err.contains("gap") && err.contains(&next), "{err}");
     }
     assert!(!t("r-bad").exists());
+}
+
+#[test]
+fn the_archive_keeps_every_acknowledged_write_across_kill_and_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    let (data, arch) = (t("data"), t("archive"));
+    // The default archive timeout (60 s) never fires here: only kill -9 recovery and the
+    // clean shutdown bring the last writes to the archive.
+    let flags = ["--wal-archive", p(&arch)];
+    let server = Server::start(&data, &flags);
+    let http = format!("127.0.0.1:{}", server.http_port);
+    ok(&["backup", "--server", &http, "--out", p(&t("full"))]);
+    let mut c = server.client();
+    fill(&mut c, 0, 200, 50);
+    server.kill9();
+    let server = Server::start(&data, &flags);
+    let mut c = server.client();
+    fill(&mut c, 200, 50, 50);
+    let want = dump(&mut c);
+    assert_eq!(want.len(), 250);
+    let (clean, log) = server.stop();
+    assert!(clean, "{log}");
+    ok(&[
+        "restore",
+        "--from",
+        p(&t("full")),
+        "--wal-archive",
+        p(&arch),
+        "--data-dir",
+        p(&t("r")),
+        "--latest",
+    ]);
+    assert_same(&served_state(&t("r")), &want, "restore after kill -9");
 }
