@@ -146,6 +146,22 @@ pub struct ServeArgs {
     pub archive_timeout: std::time::Duration,
 }
 
+/// `500K`, `200M`, `1G` (binary multiples) or plain bytes, per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches("/s").trim_end_matches(['B', 'b']);
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("\"{s}\" is not a rate like 500K, 200M or 1G"))
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
@@ -170,6 +186,13 @@ pub struct BackupArgs {
     /// Store only the files this backup (and its parents) lack.
     #[arg(long)]
     pub incremental_from: Option<PathBuf>,
+    /// Copy at most this many bytes per second (`200M`, `1G`; default: no limit).
+    #[arg(long, value_parser = parse_rate)]
+    pub max_rate: Option<u64>,
+    /// Nice value of the backup while it copies (0 normal .. 19 lowest): the server's own
+    /// backup threads run at 10, so a backup yields the CPU to serving.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub nice: i32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +282,10 @@ pub struct BenchArgs {
     /// Print one JSON object per result line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Keep the storage benchmark's database (printing its directory) instead of deleting
+    /// it: e.g. to serve or back up a database of a known size.
+    #[arg(long)]
+    pub keep: bool,
     /// Durability of each write: `sync` (after fdatasync; the default), `periodic` or `none`.
     #[arg(long, default_value = "sync", value_parser = parse_sync_kind)]
     pub sync: SyncKind,

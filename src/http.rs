@@ -55,7 +55,16 @@ async fn answer(
         let method = String::from_utf8_lossy(method).into_owned();
         let std_stream = stream.into_std()?;
         std_stream.set_nonblocking(false)?;
-        tokio::task::spawn_blocking(move || backups.answer(std_stream, &method, &path_text));
+        let spawned = std::thread::Builder::new()
+            .name("orbit-backup".into())
+            .spawn(move || {
+                // A thread of its own, at a lower priority: copying yields to serving.
+                crate::backup::set_thread_nice(crate::backup::server::NICE);
+                backups.answer(std_stream, &method, &path_text)
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread for an admin request");
+        }
         return Ok(());
     }
     let (status, kind, body) = match (method, path) {

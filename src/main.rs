@@ -69,9 +69,13 @@ fn run_backup(args: cli::BackupArgs) -> anyhow::Result<()> {
             }
         }
         (Some(cli::BackupAction::List { dir }), _) => backup::check::list(&dir),
-        (None, Some(out)) => {
-            backup::take::run(&args.server, &out, args.incremental_from.as_deref())
-        }
+        (None, Some(out)) => backup::take::run(&backup::take::Options {
+            server: &args.server,
+            out: &out,
+            parent: args.incremental_from.as_deref(),
+            max_rate: args.max_rate,
+            nice: args.nice,
+        }),
         (None, None) => anyhow::bail!("orbit backup needs --out DIR (or verify / list)"),
     }
 }

@@ -216,6 +216,15 @@ pub fn write_copy(
     Ok((len, crc))
 }
 
+/// Sets the calling thread's nice value (`0` normal, `19` lowest), so that copying a backup
+/// yields the CPU to serving on a busy machine and runs at full speed on an idle one.
+pub fn set_thread_nice(nice: i32) {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::debug!(error = %e, nice, "could not lower the thread's priority");
+    }
+}
+
 /// fsync of a directory.
 pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::File::open(dir)
@@ -259,13 +268,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Progress of a long copy on stderr: bytes, rate and ETA, at most once a second.
+/// Progress of a long copy on stderr: bytes, rate and ETA, at most once a second; with a
+/// maximum rate, `add` sleeps to hold the copy under it.
 pub struct Progress {
     what: &'static str,
     total: u64,
     done: u64,
     started: Instant,
     printed: Instant,
+    max_rate: Option<u64>,
 }
 
 impl Progress {
@@ -278,12 +289,25 @@ impl Progress {
             done: 0,
             started: now,
             printed: now,
+            max_rate: None,
         }
+    }
+
+    /// Holds the copy under `bytes_per_sec`.
+    pub fn limit(mut self, bytes_per_sec: Option<u64>) -> Progress {
+        self.max_rate = bytes_per_sec.filter(|r| *r > 0);
+        self
     }
 
     /// `n` more bytes done.
     pub fn add(&mut self, n: u64) {
         self.done += n;
+        if let Some(rate) = self.max_rate {
+            let due = Duration::from_secs_f64(self.done as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         if self.printed.elapsed() >= Duration::from_secs(1) {
             self.printed = Instant::now();
             let rate = self.rate();

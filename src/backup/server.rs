@@ -23,6 +23,9 @@ use serde_json::json;
 
 use super::{file_crc, now_ms, safe_name};
 
+/// The nice value of the threads answering backup requests.
+pub const NICE: i32 = 10;
+
 /// Where staging copies live, inside the data directory.
 pub const STAGING: &str = "backup-staging";
 

@@ -21,7 +21,25 @@ const STAGE_WAIT: Duration = Duration::from_secs(3600);
 /// How long one read of a download may stall.
 const READ_WAIT: Duration = Duration::from_secs(120);
 
-pub fn run(server: &str, out: &Path, parent: Option<&Path>) -> anyhow::Result<()> {
+/// How `orbit backup` copies.
+pub struct Options<'a> {
+    /// The admin endpoint.
+    pub server: &'a str,
+    /// The new backup's directory.
+    pub out: &'a Path,
+    /// The parent backup of an incremental.
+    pub parent: Option<&'a Path>,
+    /// Bytes per second at most.
+    pub max_rate: Option<u64>,
+    /// The process's nice value while it copies.
+    pub nice: i32,
+}
+
+pub fn run(o: &Options<'_>) -> anyhow::Result<()> {
+    let (server, out, parent) = (o.server, o.out, o.parent);
+    if let Err(e) = rustix::process::setpriority_process(None, o.nice) {
+        tracing::debug!(error = %e, "could not set the nice value");
+    }
     if !empty_or_missing(out)? {
         bail!("--out {} exists and is not empty", out.display());
     }
@@ -49,7 +67,7 @@ pub fn run(server: &str, out: &Path, parent: Option<&Path>) -> anyhow::Result<()
     let staged = http::call(server, "POST", "/backup", STAGE_WAIT)?;
     let staged: Value = serde_json::from_str(&staged).context("the server's answer is not JSON")?;
     let label = staged["label"].as_str().unwrap_or_default().to_string();
-    let result = download(server, &staged, &label, &out, parent.as_deref(), &held);
+    let result = download(server, &staged, &label, &out, parent.as_deref(), &held, o.max_rate);
     if let Err(e) = http::call(server, "DELETE", &format!("/backup/{label}"), READ_WAIT) {
         eprintln!("warning: could not remove the server's staging copy of {label}: {e:#}");
     }
@@ -80,6 +98,7 @@ fn download(
     out: &Path,
     parent: Option<&Path>,
     held: &HashMap<(String, u64, u32), PathBuf>,
+    max_rate: Option<u64>,
 ) -> anyhow::Result<Manifest> {
     let num = |k: &str| {
         staged[k]
@@ -116,7 +135,7 @@ fn download(
         .map(|e| e.size)
         .sum();
     let fs = RealFs::shared();
-    let mut progress = Progress::new("backup", to_copy);
+    let mut progress = Progress::new("backup", to_copy).limit(max_rate);
     for e in entries.iter().filter(|e| e.stored_in.is_none()) {
         let path = format!("/backup/{label}/{}", e.name);
         let r = http::request(server, "GET", &path, READ_WAIT)?;

@@ -290,7 +290,11 @@ pub fn run(args: &BenchArgs, workloads: &[&str]) -> anyhow::Result<()> {
         }
         Ok(())
     })();
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep {
+        eprintln!("database kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 
