@@ -331,3 +331,29 @@ fn parse_writer_mode(s: &str) -> Result<WriterMode, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_durations_parse_or_explain() {
+        assert_eq!(parse_rate("100M"), Ok(100 << 20));
+        assert_eq!(parse_rate("1G/s"), Ok(1 << 30));
+        assert_eq!(parse_rate("512k"), Ok(512 << 10));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+        for bad in ["", "0", "fast", "-5M", "99999999999999999999G"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration("5m"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("like 500ms"));
+    }
+}

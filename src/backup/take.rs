@@ -67,7 +67,15 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<()> {
     let staged = http::call(server, "POST", "/backup", STAGE_WAIT)?;
     let staged: Value = serde_json::from_str(&staged).context("the server's answer is not JSON")?;
     let label = staged["label"].as_str().unwrap_or_default().to_string();
-    let result = download(server, &staged, &label, &out, parent.as_deref(), &held, o.max_rate);
+    let result = download(
+        server,
+        &staged,
+        &label,
+        &out,
+        parent.as_deref(),
+        &held,
+        o.max_rate,
+    );
     if let Err(e) = http::call(server, "DELETE", &format!("/backup/{label}"), READ_WAIT) {
         eprintln!("warning: could not remove the server's staging copy of {label}: {e:#}");
     }
