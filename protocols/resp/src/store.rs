@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, PendingWrite, WriteBatch};
 use orbit_txn::TxnDb;
 
+use crate::commands::timeseries::TsState;
 use crate::Result;
 
 /// Databases `SELECT` can pick (Redis's default).
@@ -42,6 +43,8 @@ pub enum Kind {
     List = 2,
     Set = 3,
     ZSet = 4,
+    /// A RedisTimeSeries series (`commands::timeseries`).
+    TimeSeries = 5,
 }
 
 impl Kind {
@@ -52,6 +55,7 @@ impl Kind {
             2 => Some(Kind::List),
             3 => Some(Kind::Set),
             4 => Some(Kind::ZSet),
+            5 => Some(Kind::TimeSeries),
             _ => None,
         }
     }
@@ -64,6 +68,7 @@ impl Kind {
             Kind::List => "list",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::TimeSeries => "TSDB-TYPE",
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct Store {
     meta: KeyspaceId,
     sub: KeyspaceId,
     stripes: Vec<Mutex<()>>,
+    /// Time-series state: the label index and open-chunk cache.
+    pub ts: TsState,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -181,12 +188,15 @@ impl Store {
         if let Some(f) = filter {
             f.meta.store(meta, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(Store {
+        let mut store = Store {
             txn,
             meta,
             sub,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-        })
+            ts: TsState::default(),
+        };
+        store.ts = TsState::rebuild(&store)?;
+        Ok(store)
     }
 
     /// The database underneath.

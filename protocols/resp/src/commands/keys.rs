@@ -201,6 +201,9 @@ fn copy_into(
         &Store::meta_key(dst_db, dst),
         &meta.encode(),
     );
+    if meta.kind == Kind::TimeSeries {
+        super::timeseries::index_copy(ctx.store, &meta.payload, dst_db, dst);
+    }
     if meta.kind != Kind::String {
         for (member, value) in ctx.store.members(ctx.db(), src).map_err(internal)? {
             b.put(
@@ -230,6 +233,9 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply
     // destination's, and the copy was read before anything is written.
     let mut b = WriteBatch::new();
     ctx.store.delete_into(&mut b, ctx.db(), src, &meta);
+    if meta.kind == Kind::TimeSeries {
+        super::timeseries::unindex(ctx.store, ctx.db(), src);
+    }
     copy_into(ctx, &mut b, src, &meta, ctx.db(), dst, dst_old.as_ref())?;
     ctx.write(&b)?;
     Ok(if nx { Reply::Int(1) } else { Reply::OK })

@@ -14,6 +14,7 @@ pub(crate) mod pubsub;
 pub(crate) mod server;
 mod sets;
 mod strings;
+pub mod timeseries;
 pub(crate) mod zsets;
 
 use orbit_lsm::{PendingWrite, WriteBatch};
@@ -288,6 +289,23 @@ pub static COMMANDS: &[Command] = &[
     cmd("zunionstore", -4, true, zsets::zunionstore),
     cmd("zinterstore", -4, true, zsets::zinterstore),
     cmd("zscan", -3, false, zsets::zscan),
+    cmd("ts.create", -2, true, timeseries::write::create),
+    cmd("ts.alter", -2, true, timeseries::write::alter),
+    cmd("ts.add", -4, true, timeseries::write::ts_add),
+    cmd("ts.madd", -4, true, timeseries::write::madd),
+    cmd("ts.incrby", -3, true, timeseries::write::incrby),
+    cmd("ts.decrby", -3, true, timeseries::write::decrby),
+    cmd("ts.del", 4, true, timeseries::write::del),
+    cmd("ts.createrule", -6, true, timeseries::write::createrule),
+    cmd("ts.deleterule", 3, true, timeseries::write::deleterule),
+    cmd("ts.get", -2, false, timeseries::read::ts_get),
+    cmd("ts.mget", -3, false, timeseries::read::mget),
+    cmd("ts.range", -4, false, timeseries::read::ts_range),
+    cmd("ts.revrange", -4, false, timeseries::read::ts_revrange),
+    cmd("ts.mrange", -5, false, timeseries::read::ts_mrange),
+    cmd("ts.mrevrange", -5, false, timeseries::read::ts_mrevrange),
+    cmd("ts.info", -2, false, timeseries::read::info),
+    cmd("ts.queryindex", -2, false, timeseries::read::queryindex),
 ];
 
 /// Where a command's keys are among its arguments, as `COMMAND` reports it: first, last
@@ -297,7 +315,10 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
         | "multi" | "exec" | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe"
-        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" => (0, 0, 0),
+        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" | "ts.mget"
+        | "ts.mrange" | "ts.mrevrange" | "ts.queryindex" => (0, 0, 0),
+        "ts.madd" => (1, -1, 3),
+        "ts.createrule" | "ts.deleterule" => (1, 2, 1),
         "object" => (2, 2, 1),
         "mset" | "msetnx" => (1, -1, 2),
         "mget" | "del" | "unlink" | "exists" | "watch" | "sinter" | "sunion" | "sdiff" => {

@@ -343,6 +343,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             crate::store::Kind::Hash | crate::store::Kind::Set => "hashtable",
             crate::store::Kind::List => "quicklist",
             crate::store::Kind::ZSet => "skiplist",
+            crate::store::Kind::TimeSeries => "compressed",
         })),
         b"refcount" => Ok(Reply::Int(1)),
         b"idletime" | b"freq" => Ok(Reply::Int(0)),

@@ -1,0 +1,16 @@
+//! `orbit-index`: Orbit's index families above the transaction layer.
+//!
+//! - [`bitmap`]: roaring bitmaps of ids per (attribute, value): the label index of time series
+//!   (and, later, bitmap indexes of low-cardinality SQL columns).
+//! - [`timeseries`]: RedisTimeSeries' model: series metadata, samples in Gorilla-compressed
+//!   chunks, every aggregation and reducer, compaction-rule downsampling.
+//!
+//! This crate knows nothing of any wire protocol: the RESP layer parses commands and renders
+//! replies; the pieces here are the data structures, encodings and arithmetic, tested against
+//! simple models.
+
+pub mod bitmap;
+mod error;
+pub mod timeseries;
+
+pub use error::{Error, Result};

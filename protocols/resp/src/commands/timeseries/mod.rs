@@ -1,0 +1,310 @@
+//! RedisTimeSeries' `TS.*` commands over `orbit-index`'s time-series model.
+//!
+//! A series is a Redis key of kind `TSDB-TYPE` (so `TYPE`, `DEL`, `EXISTS`, `RENAME`,
+//! `EXPIRE` and `SCAN TYPE` work on it like on any key): its metadata entry holds the
+//! encoded `SeriesMeta` (labels, retention, policy, rules, last sample), and its members hold
+//! the samples:
+//! - sealed chunks: member `c ‖ last ts` → a Gorilla chunk (`orbit_index::timeseries::chunk`);
+//! - the open chunk's samples, one member each: `t ‖ ts` → the value (f64 bits, LE).
+//!
+//! Timestamps in members are order-preserving (`ts ^ 1 << 63`, big-endian). Invariant: every
+//! open-chunk sample is newer than every sealed chunk's last sample, so chunks then open
+//! samples, in member order, are the series in time order. When the open samples would
+//! encode to `CHUNK_SIZE` bytes, they are sealed into one chunk in the same batch that
+//! removes them. A sample older than the sealed chunks rewrites the chunk it belongs in.
+//! Each write of a sample is one WAL-protected batch: nothing acknowledged is lost.
+//!
+//! The label index (`orbit_index::bitmap::LabelIndex`) is in memory, rebuilt from the metadata
+//! at start; queries re-check each candidate's metadata. Submodules: `write` (TS.CREATE,
+//! ALTER, ADD, MADD, INCRBY, DECRBY, DEL, CREATERULE, DELETERULE), `read` (TS.GET, MGET,
+//! RANGE, REVRANGE, MRANGE, MREVRANGE, INFO, QUERYINDEX), `samples` (the member layout).
+
+pub mod read;
+pub mod samples;
+pub mod write;
+
+use std::sync::Mutex;
+
+use orbit_index::bitmap::{Filter, LabelIndex};
+use orbit_index::timeseries::series::{DuplicatePolicy, Encoding, SeriesMeta};
+
+use super::{Ctx, Reply};
+use crate::store::{Kind, Meta, Store};
+
+/// The server's time-series state beside the stored data.
+#[derive(Debug, Default)]
+pub struct TsState {
+    /// Label index over every database's series (keys are `Store::meta_key`s).
+    pub labels: Mutex<LabelIndex>,
+    /// Open-chunk encoders.
+    pub open: samples::OpenCache,
+}
+
+impl TsState {
+    /// Rebuilds the label index from every stored series.
+    pub fn rebuild(store: &Store) -> crate::Result<TsState> {
+        let state = TsState::default();
+        let now = crate::store::now_ms();
+        let mut index = lock(&state.labels);
+        for db in 0..crate::store::DATABASES {
+            let db = u8::try_from(db).unwrap_or(0);
+            for entry in store.keys(db, b"", now)? {
+                let (key, meta) = entry?;
+                if meta.kind == Kind::TimeSeries {
+                    if let Ok(m) = SeriesMeta::decode(&meta.payload) {
+                        index.insert(&Store::meta_key(db, &key), &m.labels);
+                    }
+                }
+            }
+        }
+        drop(index);
+        Ok(state)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `ERR TSDB: ...`.
+pub fn tsdb(msg: &str) -> Reply {
+    Reply::err(format!("ERR TSDB: {msg}"))
+}
+
+pub fn no_key() -> Reply {
+    tsdb("the key does not exist")
+}
+
+/// A series' metadata, `WRONGTYPE` for another kind, `None` if missing.
+pub fn series(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<(Meta, SeriesMeta)>, Reply> {
+    let Some(meta) = ctx.meta_of(key, Kind::TimeSeries)? else {
+        return Ok(None);
+    };
+    let m = SeriesMeta::decode(&meta.payload).map_err(|e| Reply::err(format!("ERR {e}")))?;
+    Ok(Some((meta, m)))
+}
+
+/// A series that must exist.
+pub fn existing(ctx: &Ctx<'_>, key: &[u8]) -> Result<(Meta, SeriesMeta), Reply> {
+    series(ctx, key)?.ok_or_else(no_key)
+}
+
+/// Parses a timestamp argument (`*` is handled by callers).
+pub fn timestamp(arg: &[u8]) -> Result<i64, Reply> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|t| *t >= 0)
+        .ok_or_else(|| tsdb("invalid timestamp, must be a nonnegative integer"))
+}
+
+/// Parses a range bound: `-` / `+` or a timestamp.
+pub fn bound(arg: &[u8], low: bool) -> Result<i64, Reply> {
+    match arg {
+        b"-" => Ok(0),
+        b"+" => Ok(i64::MAX),
+        _ => timestamp(arg).map_err(|_| {
+            tsdb(if low {
+                "invalid fromTimestamp"
+            } else {
+                "invalid toTimestamp"
+            })
+        }),
+    }
+}
+
+/// Parses a sample value.
+pub fn value(arg: &[u8]) -> Result<f64, Reply> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| super::parse_float(s.as_bytes()))
+        .ok_or_else(|| tsdb("invalid value"))
+}
+
+fn uint(arg: Option<&Vec<u8>>, what: &str) -> Result<u64, Reply> {
+    arg.and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| tsdb(&format!("invalid {what}")))
+}
+
+/// The options TS.CREATE, TS.ALTER, TS.ADD and TS.INCRBY share.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub retention: Option<u64>,
+    pub chunk_size: Option<u64>,
+    pub policy: Option<DuplicatePolicy>,
+    pub on_duplicate: Option<DuplicatePolicy>,
+    pub ignore: Option<(u64, f64)>,
+    pub encoding: Option<Encoding>,
+    pub labels: Option<Vec<(String, String)>>,
+    /// TS.INCRBY / TS.DECRBY's TIMESTAMP.
+    pub timestamp: Option<i64>,
+}
+
+/// Parses options from `args`; `allowed` names the keywords this command takes.
+pub fn options(args: &[Vec<u8>], allowed: &[&str]) -> Result<Options, Reply> {
+    let mut o = Options::default();
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        let word = String::from_utf8_lossy(a).to_ascii_uppercase();
+        if !allowed.contains(&word.as_str()) {
+            return Err(tsdb(&format!("unknown or duplicate argument \"{word}\"")));
+        }
+        let next = args.get(i + 1);
+        match word.as_str() {
+            "RETENTION" => o.retention = Some(uint(next, "RETENTION value")?),
+            "CHUNK_SIZE" => {
+                let size = uint(next, "CHUNK_SIZE value")?;
+                if !(48..=1_048_576).contains(&size) || size % 8 != 0 {
+                    return Err(tsdb(
+                        "CHUNK_SIZE value must be a multiple of 8 in the range [48 .. 1048576]",
+                    ));
+                }
+                o.chunk_size = Some(size);
+            }
+            "DUPLICATE_POLICY" | "ON_DUPLICATE" => {
+                let p = next
+                    .and_then(|n| DuplicatePolicy::parse(&String::from_utf8_lossy(n)))
+                    .ok_or_else(|| tsdb("Unknown DUPLICATE_POLICY"))?;
+                match word.as_str() {
+                    "ON_DUPLICATE" => o.on_duplicate = Some(p),
+                    _ => o.policy = Some(p),
+                }
+            }
+            "ENCODING" => {
+                o.encoding = Some(match next.map(|n| n.to_ascii_uppercase()).as_deref() {
+                    Some(b"COMPRESSED") => Encoding::Compressed,
+                    Some(b"UNCOMPRESSED") => Encoding::Uncompressed,
+                    _ => return Err(tsdb("unknown ENCODING parameter")),
+                })
+            }
+            "UNCOMPRESSED" => {
+                o.encoding = Some(Encoding::Uncompressed);
+                i += 1;
+                continue;
+            }
+            "IGNORE" => {
+                let t = uint(next, "ignore max time diff")?;
+                let v = args
+                    .get(i + 2)
+                    .and_then(|a| super::parse_float(a))
+                    .filter(|v| *v >= 0.0)
+                    .ok_or_else(|| tsdb("Invalid ignore max value diff"))?;
+                o.ignore = Some((t, v));
+                i += 3;
+                continue;
+            }
+            "TIMESTAMP" => {
+                o.timestamp = Some(match next.map(Vec::as_slice) {
+                    Some(b"*") => super::super::store::now_ms() as i64,
+                    Some(t) => timestamp(t)?,
+                    None => return Err(tsdb("invalid timestamp")),
+                })
+            }
+            "LABELS" => {
+                let rest = args.get(i + 1..).unwrap_or_default();
+                if rest.is_empty() || rest.len() % 2 != 0 {
+                    return Err(tsdb("wrong number of arguments for LABELS"));
+                }
+                let mut labels = Vec::new();
+                for pair in rest.chunks(2) {
+                    let [l, v] = pair else { continue };
+                    let (l, v) = (String::from_utf8_lossy(l), String::from_utf8_lossy(v));
+                    if l.is_empty()
+                        || v.is_empty()
+                        || l.contains(['(', ')', ',', '=', '!'])
+                        || v.contains(['(', ')', ',', '=', '!'])
+                    {
+                        return Err(tsdb("Invalid label name or value"));
+                    }
+                    labels.push((l.into_owned(), v.into_owned()));
+                }
+                o.labels = Some(labels);
+                return Ok(o);
+            }
+            _ => {}
+        }
+        if next.is_none() {
+            return Err(tsdb(&format!("wrong number of arguments for {word}")));
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+impl Options {
+    /// Applies these options to a series' metadata (TS.CREATE, TS.ALTER, auto-creation).
+    pub fn apply(&self, m: &mut SeriesMeta) {
+        if let Some(r) = self.retention {
+            m.retention_ms = r;
+        }
+        if let Some(c) = self.chunk_size {
+            m.chunk_size = c;
+        }
+        if let Some(p) = self.policy {
+            m.duplicate_policy = Some(p);
+        }
+        if let Some((t, v)) = self.ignore {
+            m.ignore_max_time_diff = t;
+            m.ignore_max_val_diff = v;
+        }
+        if let Some(e) = self.encoding {
+            m.encoding = e;
+        }
+        if let Some(l) = &self.labels {
+            m.labels = l.clone();
+        }
+    }
+}
+
+/// Parses `FILTER expr...` (to the end of `args`) into filters, requiring a positive matcher.
+pub fn filters(args: &[Vec<u8>]) -> Result<Vec<Filter>, Reply> {
+    let mut out = Vec::new();
+    for a in args {
+        let f = Filter::parse(&String::from_utf8_lossy(a))
+            .ok_or_else(|| tsdb("failed parsing labels"))?;
+        out.push(f);
+    }
+    if !out.iter().any(Filter::is_positive) {
+        return Err(tsdb("please provide at least one matcher"));
+    }
+    Ok(out)
+}
+
+/// The series of the current database matching `filters`, sorted by key, with their metadata.
+pub fn matching(ctx: &Ctx<'_>, filters: &[Filter]) -> Result<Vec<(Vec<u8>, SeriesMeta)>, Reply> {
+    let candidates = lock(&ctx.store.ts.labels).query(filters);
+    let db = ctx.db();
+    let mut out = Vec::new();
+    for full in candidates {
+        if full.first() != Some(&db) {
+            continue;
+        }
+        let key = full.get(1..).unwrap_or_default().to_vec();
+        match series(ctx, &key) {
+            Ok(Some((_, m))) if filters.iter().all(|f| f.matches(&m.labels)) => out.push((key, m)),
+            Ok(Some(_)) => {}
+            // Deleted or replaced by another path: forget it.
+            _ => lock(&ctx.store.ts.labels).remove(&full),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Indexes (or re-indexes) a series' labels.
+pub fn index(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) {
+    lock(&ctx.store.ts.labels).insert(&Store::meta_key(ctx.db(), key), &m.labels);
+}
+
+/// Indexes the copy of a series made by RENAME or COPY at `dst` in database `dst_db`.
+pub fn index_copy(store: &Store, payload: &[u8], dst_db: u8, dst: &[u8]) {
+    if let Ok(m) = SeriesMeta::decode(payload) {
+        lock(&store.ts.labels).insert(&Store::meta_key(dst_db, dst), &m.labels);
+    }
+}
+
+/// Forgets a series in the label index (DEL, RENAME's source).
+pub fn unindex(store: &Store, db: u8, key: &[u8]) {
+    lock(&store.ts.labels).remove(&Store::meta_key(db, key));
+}

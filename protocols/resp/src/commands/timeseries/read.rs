@@ -1,0 +1,459 @@
+//! TS.GET, TS.MGET, TS.RANGE, TS.REVRANGE, TS.MRANGE, TS.MREVRANGE, TS.INFO, TS.QUERYINDEX.
+//!
+//! A range query reads the samples in `[from, to]` (after the retention cut), applies
+//! FILTER_BY_TS and FILTER_BY_VALUE, then the aggregation, then the direction and COUNT, as
+//! RedisTimeSeries does. MRANGE runs that per matching series, then GROUPBY/REDUCE across them.
+
+use std::collections::BTreeMap;
+
+use orbit_index::bitmap::Filter;
+use orbit_index::timeseries::aggregate::{
+    aggregate, Accumulator, Aggregation, Aggregator, BucketTimestamp, Reducer,
+};
+use orbit_index::timeseries::series::SeriesMeta;
+
+use super::samples;
+use super::{bound, existing, filters, matching, series, timestamp, tsdb, value};
+use crate::commands::{arg, Ctx};
+use crate::reply::Reply;
+
+/// Everything after `from to` of TS.RANGE / TS.MRANGE.
+#[derive(Debug, Default)]
+struct RangeArgs {
+    latest: bool,
+    by_ts: Option<Vec<i64>>,
+    by_value: Option<(f64, f64)>,
+    count: Option<usize>,
+    aggregation: Option<Aggregation>,
+    labels: Labels,
+    filters: Vec<Filter>,
+    group: Option<(String, Reducer)>,
+}
+
+#[derive(Debug, Default, Clone)]
+enum Labels {
+    #[default]
+    None,
+    All,
+    Selected(Vec<String>),
+}
+
+fn word(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).to_ascii_uppercase()
+}
+
+/// Parses the options; `multi`: MRANGE/MGET keywords (labels, FILTER, GROUPBY) are allowed.
+fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<RangeArgs, Reply> {
+    let mut r = RangeArgs::default();
+    let mut align = None;
+    let mut i = 0;
+    let num = |i: usize| {
+        args.get(i)
+            .map(Vec::as_slice)
+            .ok_or_else(|| tsdb("wrong number of arguments"))
+    };
+    while let Some(a) = args.get(i) {
+        match word(a).as_str() {
+            "LATEST" => r.latest = true,
+            "FILTER_BY_TS" => {
+                let mut list = Vec::new();
+                while let Some(t) = args
+                    .get(i + 1)
+                    .filter(|t| t.iter().all(u8::is_ascii_digit) && !t.is_empty())
+                {
+                    list.push(timestamp(t)?);
+                    i += 1;
+                }
+                if list.is_empty() {
+                    return Err(tsdb("FILTER_BY_TS one or more arguments are missing"));
+                }
+                r.by_ts = Some(list);
+            }
+            "FILTER_BY_VALUE" => {
+                let lo = value(num(i + 1)?).map_err(|_| tsdb("Couldn't parse MIN"))?;
+                let hi = value(num(i + 2)?).map_err(|_| tsdb("Couldn't parse MAX"))?;
+                r.by_value = Some((lo, hi));
+                i += 2;
+            }
+            "COUNT" => {
+                let n = std::str::from_utf8(num(i + 1)?)
+                    .ok()
+                    .and_then(|s| s.parse::<usize>().ok());
+                r.count = Some(
+                    n.filter(|n| *n > 0)
+                        .ok_or_else(|| tsdb("Couldn't parse COUNT"))?,
+                );
+                i += 1;
+            }
+            "ALIGN" => {
+                align = Some(match num(i + 1)? {
+                    b"-" | b"start" | b"START" => from,
+                    b"+" | b"end" | b"END" => to,
+                    t => timestamp(t).map_err(|_| tsdb("unknown ALIGN parameter"))?,
+                });
+                i += 1;
+            }
+            "AGGREGATION" => {
+                let aggregator = Aggregator::parse(&String::from_utf8_lossy(num(i + 1)?))
+                    .ok_or_else(|| tsdb("Unknown aggregation type"))?;
+                let bucket_ms = std::str::from_utf8(num(i + 2)?)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| tsdb("bucketDuration must be greater than zero"))?;
+                r.aggregation = Some(Aggregation {
+                    aggregator,
+                    bucket_ms,
+                    align: 0,
+                    bucket_ts: BucketTimestamp::Start,
+                    empty: false,
+                });
+                i += 2;
+            }
+            "BUCKETTIMESTAMP" => {
+                let bt = BucketTimestamp::parse(&String::from_utf8_lossy(num(i + 1)?))
+                    .ok_or_else(|| tsdb("unknown BUCKETTIMESTAMP parameter"))?;
+                match r.aggregation.as_mut() {
+                    Some(a) => a.bucket_ts = bt,
+                    None => return Err(tsdb("BUCKETTIMESTAMP requires AGGREGATION")),
+                }
+                i += 1;
+            }
+            "EMPTY" => match r.aggregation.as_mut() {
+                Some(a) => a.empty = true,
+                None => return Err(tsdb("EMPTY requires AGGREGATION")),
+            },
+            "WITHLABELS" if multi => r.labels = Labels::All,
+            "SELECTED_LABELS" if multi => {
+                let mut names = Vec::new();
+                while let Some(l) = args.get(i + 1).filter(|l| {
+                    !matches!(
+                        word(l).as_str(),
+                        "FILTER" | "COUNT" | "ALIGN" | "AGGREGATION" | "GROUPBY" | "LATEST"
+                    )
+                }) {
+                    names.push(String::from_utf8_lossy(l).into_owned());
+                    i += 1;
+                }
+                if names.is_empty() {
+                    return Err(tsdb("SELECTED_LABELS requires at least one label"));
+                }
+                r.labels = Labels::Selected(names);
+            }
+            "FILTER" if multi => {
+                let end = args
+                    .iter()
+                    .skip(i + 1)
+                    .position(|a| word(a) == "GROUPBY")
+                    .map_or(args.len(), |p| i + 1 + p);
+                r.filters = filters(args.get(i + 1..end).unwrap_or_default())?;
+                i = end;
+                continue;
+            }
+            "GROUPBY" if multi => {
+                let label = String::from_utf8_lossy(num(i + 1)?).into_owned();
+                if word(num(i + 2)?) != "REDUCE" {
+                    return Err(tsdb("missing REDUCE"));
+                }
+                let reducer = Reducer::parse(&String::from_utf8_lossy(num(i + 3)?))
+                    .ok_or_else(|| tsdb("failed parsing reducer"))?;
+                r.group = Some((label, reducer));
+                i += 4;
+                continue;
+            }
+            other => return Err(tsdb(&format!("unknown argument \"{other}\""))),
+        }
+        i += 1;
+    }
+    if let (Some(a), Some(al)) = (r.aggregation.as_mut(), align) {
+        a.align = al;
+    } else if align.is_some() {
+        return Err(tsdb("ALIGN requires AGGREGATION"));
+    }
+    if multi && r.filters.is_empty() {
+        return Err(tsdb("missing FILTER argument"));
+    }
+    Ok(r)
+}
+
+/// The samples of one series for a range query, ascending, aggregated if asked.
+fn query(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    m: &SeriesMeta,
+    from: i64,
+    to: i64,
+    r: &RangeArgs,
+) -> Result<Vec<(i64, f64)>, Reply> {
+    let from = samples::cutoff(m).map_or(from, |c| from.max(c));
+    let keep = |s: &(i64, f64)| {
+        r.by_ts.as_ref().is_none_or(|l| l.contains(&s.0))
+            && r.by_value.is_none_or(|(lo, hi)| s.1 >= lo && s.1 <= hi)
+    };
+    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, from, to)?
+        .into_iter()
+        .filter(keep)
+        .collect();
+    if r.latest {
+        if let Some(s) = latest_bucket(ctx, key, m)? {
+            if s.0 >= from && s.0 <= to && keep(&s) && raw.last().is_none_or(|l| l.0 < s.0) {
+                raw.push(s);
+            }
+        }
+    }
+    let Some(a) = &r.aggregation else {
+        return Ok(raw);
+    };
+    let (before, after) = match a.aggregator {
+        Aggregator::Twa => samples::neighbours(ctx, key, from, to)?,
+        _ => (None, None),
+    };
+    Ok(aggregate(&raw, from, to, a, before, after))
+}
+
+/// A compaction destination's bucket still being filled (LATEST), computed from its source.
+fn latest_bucket(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Option<(i64, f64)>, Reply> {
+    let Some(src) = &m.source else {
+        return Ok(None);
+    };
+    let Some((_, s)) = series(ctx, src)? else {
+        return Ok(None);
+    };
+    let Some(rule) = s.rules.iter().find(|r| r.dest == key) else {
+        return Ok(None);
+    };
+    let Some(cur) = rule.current else {
+        return Ok(None);
+    };
+    let end = cur.saturating_add(rule.bucket_ms);
+    let mut acc = Accumulator::new(rule.aggregator);
+    for (t, v) in samples::range(ctx, src, cur, end - 1)? {
+        acc.add(t, v);
+    }
+    Ok(acc.finish(cur, end).map(|v| (cur, v)))
+}
+
+fn sample(s: (i64, f64)) -> Reply {
+    Reply::Array(vec![Reply::Int(s.0), Reply::Double(s.1)])
+}
+
+/// Direction and COUNT, then the reply.
+fn samples_reply(mut s: Vec<(i64, f64)>, reverse: bool, count: Option<usize>) -> Reply {
+    if reverse {
+        s.reverse();
+    }
+    if let Some(n) = count {
+        s.truncate(n);
+    }
+    Reply::Array(s.into_iter().map(sample).collect())
+}
+
+fn range(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
+    let r = range_args(args.get(4..).unwrap_or_default(), from, to, false)?;
+    let (_, m) = existing(ctx, key)?;
+    let s = query(ctx, key, &m, from, to, &r)?;
+    Ok(samples_reply(s, reverse, r.count))
+}
+
+pub fn ts_range(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    range(ctx, args, false)
+}
+
+pub fn ts_revrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    range(ctx, args, true)
+}
+
+fn labels_reply(m: &SeriesMeta, which: &Labels) -> Reply {
+    let pair = |l: &str, v: Option<&str>| {
+        Reply::Array(vec![Reply::bulk(l), v.map_or(Reply::Nil, Reply::bulk)])
+    };
+    match which {
+        Labels::None => Reply::Array(Vec::new()),
+        Labels::All => Reply::Array(m.labels.iter().map(|(l, v)| pair(l, Some(v))).collect()),
+        Labels::Selected(names) => {
+            Reply::Array(names.iter().map(|l| pair(l, m.label(l))).collect())
+        }
+    }
+}
+
+/// A GROUPBY group: its series' keys, and their values per timestamp.
+type Group = (Vec<String>, BTreeMap<i64, Vec<f64>>);
+
+fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Reply> {
+    let (from, to) = (bound(arg(args, 1)?, true)?, bound(arg(args, 2)?, false)?);
+    let r = range_args(args.get(3..).unwrap_or_default(), from, to, true)?;
+    let found = matching(ctx, &r.filters)?;
+    let Some((label, reducer)) = &r.group else {
+        let mut out = Vec::new();
+        for (key, m) in &found {
+            let s = query(ctx, key, m, from, to, &r)?;
+            out.push(Reply::Array(vec![
+                Reply::bulk(key),
+                labels_reply(m, &r.labels),
+                samples_reply(s, reverse, r.count),
+            ]));
+        }
+        return Ok(Reply::Array(out));
+    };
+    // GROUPBY: series with the label, grouped by its value; samples reduced per timestamp.
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (key, m) in &found {
+        let Some(v) = m.label(label) else { continue };
+        let s = query(ctx, key, m, from, to, &r)?;
+        let g = groups.entry(v.to_string()).or_default();
+        g.0.push(String::from_utf8_lossy(key).into_owned());
+        for (t, x) in s {
+            g.1.entry(t).or_default().push(x);
+        }
+    }
+    let mut out = Vec::new();
+    for (value, (sources, points)) in groups {
+        let reduced: Vec<(i64, f64)> = points
+            .into_iter()
+            .map(|(t, xs)| (t, reducer.reduce(&xs)))
+            .collect();
+        let mut labels = Vec::new();
+        if !matches!(r.labels, Labels::None) {
+            labels.push(Reply::Array(vec![Reply::bulk(label), Reply::bulk(&value)]));
+        }
+        labels.push(Reply::Array(vec![
+            Reply::bulk("__reducer__"),
+            Reply::bulk(reducer.name()),
+        ]));
+        labels.push(Reply::Array(vec![
+            Reply::bulk("__source__"),
+            Reply::bulk(sources.join(",")),
+        ]));
+        out.push(Reply::Array(vec![
+            Reply::bulk(format!("{label}={value}")),
+            Reply::Array(labels),
+            samples_reply(reduced, reverse, r.count),
+        ]));
+    }
+    Ok(Reply::Array(out))
+}
+
+pub fn ts_mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    mrange(ctx, args, false)
+}
+
+pub fn ts_mrevrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    mrange(ctx, args, true)
+}
+
+fn last_sample(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta, latest: bool) -> Result<Reply, Reply> {
+    if latest {
+        if let Some(s) = latest_bucket(ctx, key, m)? {
+            return Ok(sample(s));
+        }
+    }
+    Ok(m.last.map_or(Reply::Array(Vec::new()), sample))
+}
+
+pub fn ts_get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let latest = match args.get(2) {
+        Some(a) if word(a) == "LATEST" && args.len() == 3 => true,
+        Some(_) => return Err(tsdb("wrong number of arguments for 'TS.GET' command")),
+        None => false,
+    };
+    let (_, m) = existing(ctx, key)?;
+    last_sample(ctx, key, &m, latest)
+}
+
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let r = range_args(args.get(1..).unwrap_or_default(), 0, i64::MAX, true)?;
+    if r.group.is_some() || r.aggregation.is_some() || r.count.is_some() {
+        return Err(tsdb("wrong arguments for TS.MGET"));
+    }
+    let mut out = Vec::new();
+    for (key, m) in matching(ctx, &r.filters)? {
+        let last = last_sample(ctx, &key, &m, r.latest)?;
+        out.push(Reply::Array(vec![
+            Reply::bulk(&key),
+            labels_reply(&m, &r.labels),
+            last,
+        ]));
+    }
+    Ok(Reply::Array(out))
+}
+
+pub fn queryindex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let f = filters(args.get(1..).unwrap_or_default())?;
+    let keys = matching(ctx, &f)?;
+    Ok(Reply::Array(
+        keys.into_iter().map(|(k, _)| Reply::bulk(k)).collect(),
+    ))
+}
+
+pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let debug = match args.get(2) {
+        Some(a) if word(a) == "DEBUG" && args.len() == 3 => true,
+        Some(_) => return Err(tsdb("wrong number of arguments for 'TS.INFO' command")),
+        None => false,
+    };
+    let (_, m) = existing(ctx, key)?;
+    let (chunks, chunk_bytes, open) = samples::chunk_stats(ctx, key)?;
+    let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let memory = chunk_bytes + open * 16 + m.encode().len() as u64;
+    let mut fields = vec![
+        ("totalSamples", int(m.total_samples)),
+        ("memoryUsage", int(memory)),
+        ("firstTimestamp", Reply::Int(m.first_ts.unwrap_or(0))),
+        ("lastTimestamp", Reply::Int(m.last.map_or(0, |l| l.0))),
+        ("retentionTime", int(m.retention_ms)),
+        (
+            "chunkCount",
+            int(chunks + u64::from(open > 0 || chunks == 0)),
+        ),
+        ("chunkSize", int(m.chunk_size)),
+        (
+            "chunkType",
+            Reply::bulk(match m.encoding {
+                orbit_index::timeseries::series::Encoding::Compressed => "compressed",
+                orbit_index::timeseries::series::Encoding::Uncompressed => "uncompressed",
+            }),
+        ),
+        (
+            "duplicatePolicy",
+            m.duplicate_policy
+                .map_or(Reply::Nil, |p| Reply::bulk(p.name())),
+        ),
+        ("labels", labels_reply(&m, &Labels::All)),
+        (
+            "sourceKey",
+            m.source.as_ref().map_or(Reply::Nil, Reply::bulk),
+        ),
+        (
+            "rules",
+            Reply::Array(
+                m.rules
+                    .iter()
+                    .map(|r| {
+                        Reply::Array(vec![
+                            Reply::bulk(&r.dest),
+                            Reply::Int(r.bucket_ms),
+                            Reply::bulk(r.aggregator.name().to_ascii_uppercase()),
+                            Reply::Int(r.align),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        ("ignoreMaxTimeDiff", int(m.ignore_max_time_diff)),
+        ("ignoreMaxValDiff", Reply::Double(m.ignore_max_val_diff)),
+    ];
+    if debug {
+        fields.push(("keySelfName", Reply::bulk(key)));
+        fields.push(("Chunks", Reply::Array(Vec::new())));
+    }
+    Ok(Reply::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Reply::Simple(k), v))
+            .collect(),
+    ))
+}

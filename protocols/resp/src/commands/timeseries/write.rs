@@ -1,0 +1,377 @@
+//! TS.CREATE, TS.ALTER, TS.ADD, TS.MADD, TS.INCRBY, TS.DECRBY, TS.DEL, TS.CREATERULE and
+//! TS.DELETERULE. Every sample is written under its series' key lock (and the locks of its
+//! rules' destinations) and submitted as its own batch, so the next read of the same
+//! command sees it.
+
+use orbit_index::timeseries::aggregate::{bucket_start, Accumulator, Aggregator};
+use orbit_index::timeseries::series::{DuplicatePolicy, Rule, SeriesMeta};
+use orbit_lsm::WriteBatch;
+
+use super::samples;
+use super::{bound, existing, index, no_key, options, series, timestamp, tsdb, value, Options};
+use crate::commands::{arg, Ctx};
+use crate::reply::Reply;
+use crate::store::{now_ms, Kind, Meta, Store};
+
+const CREATE_OPTS: &[&str] = &[
+    "RETENTION",
+    "ENCODING",
+    "CHUNK_SIZE",
+    "DUPLICATE_POLICY",
+    "IGNORE",
+    "LABELS",
+];
+const ADD_OPTS: &[&str] = &[
+    "RETENTION",
+    "ENCODING",
+    "CHUNK_SIZE",
+    "DUPLICATE_POLICY",
+    "ON_DUPLICATE",
+    "IGNORE",
+    "LABELS",
+];
+const ALTER_OPTS: &[&str] = &[
+    "RETENTION",
+    "CHUNK_SIZE",
+    "DUPLICATE_POLICY",
+    "IGNORE",
+    "LABELS",
+];
+const INCR_OPTS: &[&str] = &[
+    "TIMESTAMP",
+    "RETENTION",
+    "UNCOMPRESSED",
+    "CHUNK_SIZE",
+    "DUPLICATE_POLICY",
+    "IGNORE",
+    "LABELS",
+];
+
+/// Stages a series' metadata into `b`.
+fn put_meta(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], expire_at: u64, m: &SeriesMeta) {
+    let meta = Meta {
+        kind: Kind::TimeSeries,
+        expire_at,
+        payload: m.encode(),
+    };
+    b.put(
+        ctx.store.meta_keyspace(),
+        &Store::meta_key(ctx.db(), key),
+        &meta.encode(),
+    );
+}
+
+fn new_series(o: &Options) -> SeriesMeta {
+    let mut m = SeriesMeta::new(rand::random());
+    o.apply(&mut m);
+    m
+}
+
+pub fn create(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let o = options(args.get(2..).unwrap_or_default(), CREATE_OPTS)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    if ctx.meta_any(key)?.is_some() {
+        return Err(tsdb("key already exists"));
+    }
+    let m = new_series(&o);
+    let mut b = WriteBatch::new();
+    ctx.clear_stale(&mut b, key)?;
+    put_meta(ctx, &mut b, key, 0, &m);
+    ctx.write(&b)?;
+    index(ctx, key, &m);
+    Ok(Reply::OK)
+}
+
+pub fn alter(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let o = options(args.get(2..).unwrap_or_default(), ALTER_OPTS)?;
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let (meta, mut m) = existing(ctx, key)?;
+    o.apply(&mut m);
+    let mut b = WriteBatch::new();
+    put_meta(ctx, &mut b, key, meta.expire_at, &m);
+    ctx.write(&b)?;
+    index(ctx, key, &m);
+    Ok(Reply::OK)
+}
+
+/// How a sample is added.
+struct Add<'o> {
+    ts: i64,
+    value: f64,
+    /// Create the series with these options if it is missing (TS.ADD, TS.INCRBY).
+    create: Option<&'o Options>,
+    on_duplicate: Option<DuplicatePolicy>,
+}
+
+/// Adds one sample; returns the timestamp TS.ADD replies with.
+fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
+    // The rules' destinations are locked with the series, all at once.
+    let dests: Vec<Vec<u8>> = {
+        let _g = ctx.store.lock(ctx.db(), &[key]);
+        series(ctx, key)?
+            .map(|(_, m)| m.rules.iter().map(|r| r.dest.clone()).collect())
+            .unwrap_or_default()
+    };
+    let mut keys: Vec<&[u8]> = vec![key];
+    keys.extend(dests.iter().map(Vec::as_slice));
+    let _g = ctx.store.lock(ctx.db(), &keys);
+    let (expire_at, mut m, created) = match series(ctx, key)? {
+        Some((meta, m)) => (meta.expire_at, m, false),
+        None => match a.create {
+            Some(o) => (0, new_series(o), true),
+            None => return Err(no_key()),
+        },
+    };
+    if m.rules.iter().map(|r| &r.dest).ne(dests.iter()) {
+        return Err(Reply::err(
+            "ERR TSDB: the series' rules changed meanwhile; retry",
+        ));
+    }
+    if samples::cutoff(&m).is_some_and(|cut| a.ts < cut) {
+        return Err(tsdb("Timestamp is older than retention"));
+    }
+    let policy = a
+        .on_duplicate
+        .or(m.duplicate_policy)
+        .unwrap_or(DuplicatePolicy::Block);
+    if let Some((lt, lv)) = m.last {
+        let ignorable = policy == DuplicatePolicy::Last
+            && a.ts >= lt
+            && (a.ts - lt) as u64 <= m.ignore_max_time_diff
+            && (a.value - lv).abs() <= m.ignore_max_val_diff
+            && (m.ignore_max_time_diff > 0 || m.ignore_max_val_diff > 0.0);
+        if ignorable {
+            return Ok(lt);
+        }
+    }
+    let newest = m.last.is_none_or(|(lt, _)| a.ts > lt);
+    let downsampled = if newest {
+        close_buckets(ctx, key, &mut m, a.ts)?
+    } else {
+        Vec::new()
+    };
+    let mut b = WriteBatch::new();
+    if created {
+        ctx.clear_stale(&mut b, key)?;
+    }
+    samples::upsert(ctx, &mut b, key, &mut m, a.ts, a.value, policy)?;
+    samples::trim(ctx, &mut b, key, &mut m)?;
+    put_meta(ctx, &mut b, key, expire_at, &m);
+    ctx.write(&b)?;
+    if created {
+        index(ctx, key, &m);
+    }
+    for (dest, ts, v) in downsampled {
+        let Some((meta, mut dm)) = series(ctx, &dest)? else {
+            continue;
+        };
+        let mut b = WriteBatch::new();
+        samples::upsert(ctx, &mut b, &dest, &mut dm, ts, v, DuplicatePolicy::Last)?;
+        samples::trim(ctx, &mut b, &dest, &mut dm)?;
+        put_meta(ctx, &mut b, &dest, meta.expire_at, &dm);
+        ctx.write(&b)?;
+    }
+    Ok(a.ts)
+}
+
+/// A sample at `ts` arrives in `m` (the newest): every rule whose bucket it leaves yields the
+/// closed bucket's aggregate, for its destination.
+fn close_buckets(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    m: &mut SeriesMeta,
+    ts: i64,
+) -> Result<Vec<(Vec<u8>, i64, f64)>, Reply> {
+    let mut out = Vec::new();
+    for rule in &mut m.rules {
+        let start = bucket_start(ts, rule.bucket_ms, rule.align);
+        match rule.current {
+            Some(cur) if start > cur => {
+                let end = cur.saturating_add(rule.bucket_ms);
+                let mut acc = Accumulator::new(rule.aggregator);
+                for (t, v) in samples::range(ctx, key, cur, end - 1)? {
+                    acc.add(t, v);
+                }
+                if let Some(v) = acc.finish(cur, end) {
+                    out.push((rule.dest.clone(), cur, v));
+                }
+                rule.current = Some(start);
+            }
+            Some(_) => {}
+            None => rule.current = Some(start),
+        }
+    }
+    Ok(out)
+}
+
+fn ts_arg(a: &[u8]) -> Result<i64, Reply> {
+    match a {
+        b"*" => Ok(now_ms() as i64),
+        _ => timestamp(a),
+    }
+}
+
+pub fn ts_add(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let ts = ts_arg(arg(args, 2)?)?;
+    let v = value(arg(args, 3)?)?;
+    let o = options(args.get(4..).unwrap_or_default(), ADD_OPTS)?;
+    let a = Add {
+        ts,
+        value: v,
+        create: Some(&o),
+        on_duplicate: o.on_duplicate,
+    };
+    Ok(Reply::Int(add(ctx, key, &a)?))
+}
+
+pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let rest = args.get(1..).unwrap_or_default();
+    if rest.is_empty() || rest.len() % 3 != 0 {
+        return Err(Reply::err(
+            "ERR wrong number of arguments for 'ts.madd' command",
+        ));
+    }
+    let mut out = Vec::with_capacity(rest.len() / 3);
+    for t in rest.chunks(3) {
+        let [key, ts, v] = t else { continue };
+        let one = (|| {
+            let a = Add {
+                ts: ts_arg(ts)?,
+                value: value(v)?,
+                create: None,
+                on_duplicate: None,
+            };
+            add(ctx, key, &a)
+        })();
+        out.push(match one {
+            Ok(ts) => Reply::Int(ts),
+            Err(e) => e,
+        });
+    }
+    Ok(Reply::Array(out))
+}
+
+fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>], sign: f64) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let by = value(arg(args, 2)?)?;
+    let o = options(args.get(3..).unwrap_or_default(), INCR_OPTS)?;
+    let ts = o.timestamp.unwrap_or(now_ms() as i64);
+    let last = {
+        let _g = ctx.store.lock(ctx.db(), &[key]);
+        series(ctx, key)?.and_then(|(_, m)| m.last)
+    };
+    if let Some((lt, _)) = last {
+        if ts < lt {
+            return Err(tsdb(
+                "timestamp must be equal to or higher than the maximum existing timestamp",
+            ));
+        }
+    }
+    let v = last.map_or(0.0, |(_, lv)| lv) + sign * by;
+    let a = Add {
+        ts,
+        value: v,
+        create: Some(&o),
+        on_duplicate: Some(DuplicatePolicy::Last),
+    };
+    Ok(Reply::Int(add(ctx, key, &a)?))
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    incr(ctx, args, 1.0)
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    incr(ctx, args, -1.0)
+}
+
+pub fn del(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let (meta, mut m) = existing(ctx, key)?;
+    let mut b = WriteBatch::new();
+    let n = samples::delete(ctx, &mut b, key, &mut m, from, to)?;
+    if n == 0 {
+        return Ok(Reply::Int(0));
+    }
+    ctx.write(&b)?;
+    samples::refresh_ends(ctx, key, &mut m)?;
+    let mut b = WriteBatch::new();
+    put_meta(ctx, &mut b, key, meta.expire_at, &m);
+    ctx.write(&b)?;
+    Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+pub fn createrule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (src, dest) = (arg(args, 1)?, arg(args, 2)?);
+    if !super::super::eq_ignore_case(arg(args, 3)?, "AGGREGATION") {
+        return Err(Reply::err(
+            "ERR TSDB: wrong number of arguments for 'TS.CREATERULE' command",
+        ));
+    }
+    let aggregator = Aggregator::parse(&String::from_utf8_lossy(arg(args, 4)?))
+        .ok_or_else(|| tsdb("Unknown aggregation type"))?;
+    let bucket_ms = timestamp(arg(args, 5)?)
+        .ok()
+        .filter(|b| *b > 0)
+        .ok_or_else(|| tsdb("bucketDuration must be greater than zero"))?;
+    let align = match args.get(6) {
+        Some(a) => timestamp(a)?,
+        None => 0,
+    };
+    if args.len() > 7 {
+        return Err(Reply::err(
+            "ERR TSDB: wrong number of arguments for 'TS.CREATERULE' command",
+        ));
+    }
+    if src == dest {
+        return Err(tsdb(
+            "the source key and destination key should be different",
+        ));
+    }
+    let _g = ctx.store.lock(ctx.db(), &[src, dest]);
+    let (smeta, mut s) = existing(ctx, src)?;
+    let (dmeta, mut d) = existing(ctx, dest)?;
+    if d.source.is_some() {
+        return Err(tsdb("the destination key already has a src rule"));
+    }
+    if !d.rules.is_empty() || s.source.is_some() && s.source.as_deref() == Some(dest) {
+        return Err(tsdb("the destination key already has a dst rule"));
+    }
+    s.rules.push(Rule {
+        dest: dest.to_vec(),
+        aggregator,
+        bucket_ms,
+        align,
+        current: None,
+    });
+    d.source = Some(src.to_vec());
+    let mut b = WriteBatch::new();
+    put_meta(ctx, &mut b, src, smeta.expire_at, &s);
+    put_meta(ctx, &mut b, dest, dmeta.expire_at, &d);
+    ctx.write(&b)?;
+    Ok(Reply::OK)
+}
+
+pub fn deleterule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let (src, dest) = (arg(args, 1)?, arg(args, 2)?);
+    let _g = ctx.store.lock(ctx.db(), &[src, dest]);
+    let (smeta, mut s) = existing(ctx, src)?;
+    let before = s.rules.len();
+    s.rules.retain(|r| r.dest != dest);
+    if s.rules.len() == before {
+        return Err(tsdb("compaction rule does not exist"));
+    }
+    let mut b = WriteBatch::new();
+    put_meta(ctx, &mut b, src, smeta.expire_at, &s);
+    if let Some((dmeta, mut d)) = series(ctx, dest)? {
+        d.source = None;
+        put_meta(ctx, &mut b, dest, dmeta.expire_at, &d);
+    }
+    ctx.write(&b)?;
+    Ok(Reply::OK)
+}
