@@ -286,6 +286,21 @@ pub struct BenchArgs {
     /// it: e.g. to serve or back up a database of a known size.
     #[arg(long)]
     pub keep: bool,
+    /// `ts`: the RESP server to load (Orbit, or a RedisTimeSeries for comparison).
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub server: String,
+    /// `ts`: series to create and fill.
+    #[arg(long, default_value_t = 1000)]
+    pub series: u64,
+    /// `ts`: samples per series (one a second), plus one series `ts:big` with `--big` samples.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: u64,
+    /// `ts`: samples of the series `ts:big` that TS.RANGE aggregates (0: none).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub big: u64,
+    /// `ts`: commands in flight per connection.
+    #[arg(long, default_value_t = 16)]
+    pub pipeline: usize,
     /// Durability of each write: `sync` (after fdatasync; the default), `periodic` or `none`.
     #[arg(long, default_value = "sync", value_parser = parse_sync_kind)]
     pub sync: SyncKind,

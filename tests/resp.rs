@@ -7,22 +7,8 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{http_get, Server};
-use redis::{cmd, Commands, RedisResult, Value};
-
-fn start() -> (tempfile::TempDir, Server) {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
-    (tmp, server)
-}
-
-/// The error message of a failed command.
-fn err<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
-    let e = r.unwrap_err();
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-        .trim()
-        .to_string()
-}
+use common::{err, http_get, start, Server};
+use redis::{cmd, Commands, Value};
 
 #[test]
 fn strings_keys_and_expiry_behave_like_redis() {

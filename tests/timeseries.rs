@@ -7,26 +7,13 @@
 
 mod common;
 
-use common::Server;
+use common::{err, start, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 /// Label pairs as TS.MGET / TS.MRANGE reply them.
 type Labels = Vec<(String, String)>;
 /// One series of a TS.MRANGE reply: key, labels, samples.
 type Series = (String, Labels, Vec<(i64, f64)>);
-
-fn start() -> (tempfile::TempDir, Server) {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
-    (tmp, server)
-}
-
-fn err<T: std::fmt::Debug>(r: RedisResult<T>) -> String {
-    let e = r.unwrap_err();
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-        .trim()
-        .to_string()
-}
 
 /// `[[ts, value], ...]` as numbers.
 fn samples(v: Value) -> Vec<(i64, f64)> {
@@ -279,6 +266,27 @@ fn aggregations_match_values_computed_from_the_samples() {
         &["TS.RANGE", "a", "-", "+", "AGGREGATION", "median", "10"]
     ))
     .contains("TSDB"));
+    // Replies of a real RedisTimeSeries 1.12 on the same samples: twa takes the samples just
+    // outside the range from storage; REVRANGE feeds each bucket newest first.
+    for (t, v) in [(10, "1"), (15, "4"), (31, "2"), (75, "10"), (78, "-3")] {
+        let _: i64 = q(c, &["TS.ADD", "h", &t.to_string(), v]).unwrap();
+    }
+    assert_eq!(
+        range(c, &["h", "12", "76", "AGGREGATION", "twa", "20"]),
+        vec![
+            (0, 3.4671875),
+            (20, 2.7463068181818184),
+            (60, 8.586174242424244)
+        ]
+    );
+    let rev: Vec<(i64, f64)> = samples(
+        q(
+            c,
+            &["TS.REVRANGE", "h", "-", "+", "AGGREGATION", "first", "20"],
+        )
+        .unwrap(),
+    );
+    assert_eq!(rev, vec![(60, -3.0), (20, 2.0), (0, 4.0)]);
 }
 
 #[test]

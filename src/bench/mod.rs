@@ -7,6 +7,7 @@ mod compare;
 mod engine;
 mod report;
 mod storage;
+mod ts;
 mod txn;
 mod wal;
 
@@ -19,6 +20,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .collect();
+    if workloads == ["ts"] {
+        return ts::run(&args);
+    }
     for w in &workloads {
         if *w != "wal" && !storage::WORKLOADS.contains(w) && !txn::WORKLOADS.contains(w) {
             anyhow::bail!(

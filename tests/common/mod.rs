@@ -135,3 +135,18 @@ pub fn metric(http_port: u16, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no metric {name} in:\n{body}"))
 }
+
+/// A server on a fresh temporary data directory.
+pub fn start() -> (tempfile::TempDir, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    (tmp, server)
+}
+
+/// The error message of a failed command.
+pub fn err<T: std::fmt::Debug>(r: redis::RedisResult<T>) -> String {
+    let e = r.unwrap_err();
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+        .trim()
+        .to_string()
+}

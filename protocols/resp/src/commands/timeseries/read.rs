@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use orbit_index::bitmap::Filter;
 use orbit_index::timeseries::aggregate::{
-    aggregate, Accumulator, Aggregation, Aggregator, BucketTimestamp, Reducer,
+    aggregate, aggregate_rev, Aggregation, Aggregator, BucketTimestamp, Reducer,
 };
 use orbit_index::timeseries::series::SeriesMeta;
 
@@ -176,7 +176,8 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
     Ok(r)
 }
 
-/// The samples of one series for a range query, ascending, aggregated if asked.
+/// The samples of one series for a range query, aggregated if asked, descending if `reverse`
+/// (REVRANGE feeds each bucket its samples newest first, as RedisTimeSeries does).
 fn query(
     ctx: &Ctx<'_>,
     key: &[u8],
@@ -184,6 +185,7 @@ fn query(
     from: i64,
     to: i64,
     r: &RangeArgs,
+    reverse: bool,
 ) -> Result<Vec<(i64, f64)>, Reply> {
     let from = samples::cutoff(m).map_or(from, |c| from.max(c));
     let keep = |s: &(i64, f64)| {
@@ -202,13 +204,19 @@ fn query(
         }
     }
     let Some(a) = &r.aggregation else {
+        if reverse {
+            raw.reverse();
+        }
         return Ok(raw);
     };
     let (before, after) = match a.aggregator {
         Aggregator::Twa => samples::neighbours(ctx, key, from, to)?,
         _ => (None, None),
     };
-    Ok(aggregate(&raw, from, to, a, before, after))
+    Ok(match reverse {
+        true => aggregate_rev(&raw, from, to, a, before, after),
+        false => aggregate(&raw, from, to, a, before, after),
+    })
 }
 
 /// A compaction destination's bucket still being filled (LATEST), computed from its source.
@@ -225,23 +233,15 @@ fn latest_bucket(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Option<(i6
     let Some(cur) = rule.current else {
         return Ok(None);
     };
-    let end = cur.saturating_add(rule.bucket_ms);
-    let mut acc = Accumulator::new(rule.aggregator);
-    for (t, v) in samples::range(ctx, src, cur, end - 1)? {
-        acc.add(t, v);
-    }
-    Ok(acc.finish(cur, end).map(|v| (cur, v)))
+    Ok(samples::bucket_value(ctx, src, rule, cur, None)?.map(|v| (cur, v)))
 }
 
 fn sample(s: (i64, f64)) -> Reply {
     Reply::Array(vec![Reply::Int(s.0), Reply::Double(s.1)])
 }
 
-/// Direction and COUNT, then the reply.
-fn samples_reply(mut s: Vec<(i64, f64)>, reverse: bool, count: Option<usize>) -> Reply {
-    if reverse {
-        s.reverse();
-    }
+/// COUNT, then the reply.
+fn samples_reply(mut s: Vec<(i64, f64)>, count: Option<usize>) -> Reply {
     if let Some(n) = count {
         s.truncate(n);
     }
@@ -253,8 +253,8 @@ fn range(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Re
     let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
     let r = range_args(args.get(4..).unwrap_or_default(), from, to, false)?;
     let (_, m) = existing(ctx, key)?;
-    let s = query(ctx, key, &m, from, to, &r)?;
-    Ok(samples_reply(s, reverse, r.count))
+    let s = query(ctx, key, &m, from, to, &r, reverse)?;
+    Ok(samples_reply(s, r.count))
 }
 
 pub fn ts_range(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
@@ -288,11 +288,11 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     let Some((label, reducer)) = &r.group else {
         let mut out = Vec::new();
         for (key, m) in &found {
-            let s = query(ctx, key, m, from, to, &r)?;
+            let s = query(ctx, key, m, from, to, &r, reverse)?;
             out.push(Reply::Array(vec![
                 Reply::bulk(key),
                 labels_reply(m, &r.labels),
-                samples_reply(s, reverse, r.count),
+                samples_reply(s, r.count),
             ]));
         }
         return Ok(Reply::Array(out));
@@ -301,7 +301,7 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (key, m) in &found {
         let Some(v) = m.label(label) else { continue };
-        let s = query(ctx, key, m, from, to, &r)?;
+        let s = query(ctx, key, m, from, to, &r, false)?;
         let g = groups.entry(v.to_string()).or_default();
         g.0.push(String::from_utf8_lossy(key).into_owned());
         for (t, x) in s {
@@ -310,10 +310,13 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     }
     let mut out = Vec::new();
     for (value, (sources, points)) in groups {
-        let reduced: Vec<(i64, f64)> = points
+        let mut reduced: Vec<(i64, f64)> = points
             .into_iter()
             .map(|(t, xs)| (t, reducer.reduce(&xs)))
             .collect();
+        if reverse {
+            reduced.reverse();
+        }
         let mut labels = Vec::new();
         if !matches!(r.labels, Labels::None) {
             labels.push(Reply::Array(vec![Reply::bulk(label), Reply::bulk(&value)]));
@@ -329,7 +332,7 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
         out.push(Reply::Array(vec![
             Reply::bulk(format!("{label}={value}")),
             Reply::Array(labels),
-            samples_reply(reduced, reverse, r.count),
+            samples_reply(reduced, r.count),
         ]));
     }
     Ok(Reply::Array(out))

@@ -51,6 +51,24 @@ fn corrupt() -> Reply {
     Reply::err("ERR TSDB: corrupt sample data")
 }
 
+/// The series' members in `[lo, hi]` (`hi` excluded unless `inclusive`), in `dir`.
+fn members(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    lo: &[u8],
+    hi: &[u8],
+    inclusive: bool,
+    dir: Direction,
+) -> Result<crate::store::MemberIter, Reply> {
+    let hi = match inclusive {
+        true => Bound::Included(hi),
+        false => Bound::Excluded(hi),
+    };
+    ctx.store
+        .member_range(ctx.db(), key, Bound::Included(lo), hi, dir)
+        .map_err(internal)
+}
+
 /// Cached open-chunk encoders, by `Store::meta_key`.
 #[derive(Debug, Default)]
 pub struct OpenCache {
@@ -110,16 +128,7 @@ fn chunks_from<'c>(
 ) -> Result<impl Iterator<Item = Result<SealedChunk, Reply>> + 'c, Reply> {
     let lo = member(CHUNK, from);
     let hi = [CHUNK + 1];
-    let it = ctx
-        .store
-        .member_range(
-            ctx.db(),
-            key,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-            Direction::Forward,
-        )
-        .map_err(internal)?;
+    let it = members(ctx, key, &lo, &hi, false, Direction::Forward)?;
     Ok(it.map(|r| {
         let (m, v) = r.map_err(internal)?;
         let samples = chunk::decode(&v).map_err(|_| corrupt())?;
@@ -137,17 +146,7 @@ fn open_range(
 ) -> Result<Vec<(i64, f64)>, Reply> {
     let (lo, hi) = (member(OPEN, from), member(OPEN, to));
     let mut out = Vec::new();
-    for r in ctx
-        .store
-        .member_range(
-            ctx.db(),
-            key,
-            Bound::Included(&lo),
-            Bound::Included(&hi),
-            dir,
-        )
-        .map_err(internal)?
-    {
+    for r in members(ctx, key, &lo, &hi, true, dir)? {
         let (m, v) = r.map_err(internal)?;
         let ts = m.get(1..).and_then(unord).ok_or_else(corrupt)?;
         out.push((ts, value_of(&v).ok_or_else(corrupt)?));
@@ -190,16 +189,7 @@ pub fn neighbours(
                 let mut found = None;
                 let lo = member(CHUNK, i64::MIN);
                 let hi = member(CHUNK, from);
-                let mut rev = ctx
-                    .store
-                    .member_range(
-                        ctx.db(),
-                        key,
-                        Bound::Included(&lo),
-                        Bound::Included(&hi),
-                        Direction::Backward,
-                    )
-                    .map_err(internal)?;
+                let mut rev = members(ctx, key, &lo, &hi, true, Direction::Backward)?;
                 if let Some(r) = rev.next() {
                     let (_, v) = r.map_err(internal)?;
                     found = chunk::decode(&v)
@@ -241,16 +231,7 @@ pub fn neighbours(
 fn sealed_last(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<i64>, Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
-    let mut it = ctx
-        .store
-        .member_range(
-            ctx.db(),
-            key,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-            Direction::Backward,
-        )
-        .map_err(internal)?;
+    let mut it = members(ctx, key, &lo, &hi, false, Direction::Backward)?;
     match it.next() {
         Some(r) => {
             let (m, _) = r.map_err(internal)?;
@@ -468,17 +449,7 @@ pub fn trim(
     let hi = member(CHUNK, cut);
     let mut dropped = 0u64;
     let mut new_first = None;
-    for r in ctx
-        .store
-        .member_range(
-            db,
-            key,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-            Direction::Forward,
-        )
-        .map_err(internal)?
-    {
+    for r in members(ctx, key, &lo, &hi, false, Direction::Forward)? {
         let (cm, v) = r.map_err(internal)?;
         dropped += chunk::decode(&v).map_err(|_| corrupt())?.len() as u64;
         b.delete(sub, &Store::sub_key(db, key, &cm));
@@ -504,22 +475,36 @@ pub fn trim(
     Ok(())
 }
 
+/// The value of `rule`'s bucket starting at `start`, from the series' samples (`None`: the
+/// bucket is empty). twa integrates from the sample before the bucket to `next`, the sample
+/// after it (`None`: the bucket is still open), as RedisTimeSeries' compaction does.
+pub fn bucket_value(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    rule: &orbit_index::timeseries::series::Rule,
+    start: i64,
+    next: Option<Sample>,
+) -> Result<Option<f64>, Reply> {
+    use orbit_index::timeseries::aggregate::{Accumulator, Aggregator};
+    let end = start.saturating_add(rule.bucket_ms);
+    let mut acc = Accumulator::new(rule.aggregator);
+    if rule.aggregator == Aggregator::Twa {
+        if let (Some(prev), _) = neighbours(ctx, key, start, end - 1)? {
+            acc.set_prev(start, prev);
+        }
+    }
+    for (t, v) in range(ctx, key, start, end - 1)? {
+        acc.add(t, v);
+    }
+    Ok(acc.finish_with_next(start, end, next))
+}
+
 /// Counts the sealed chunks and the bytes they take (TS.INFO).
 pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8]) -> Result<(u64, u64, u64), Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
     let (mut chunks, mut bytes) = (0u64, 0u64);
-    for r in ctx
-        .store
-        .member_range(
-            ctx.db(),
-            key,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-            Direction::Forward,
-        )
-        .map_err(internal)?
-    {
+    for r in members(ctx, key, &lo, &hi, false, Direction::Forward)? {
         let (_, v) = r.map_err(internal)?;
         chunks += 1;
         bytes += v.len() as u64;

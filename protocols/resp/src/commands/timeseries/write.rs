@@ -3,7 +3,7 @@
 //! rules' destinations) and submitted as its own batch, so the next read of the same
 //! command sees it.
 
-use orbit_index::timeseries::aggregate::{bucket_start, Accumulator, Aggregator};
+use orbit_index::timeseries::aggregate::{bucket_start, Aggregator};
 use orbit_index::timeseries::series::{DuplicatePolicy, Rule, SeriesMeta};
 use orbit_lsm::WriteBatch;
 
@@ -147,10 +147,9 @@ fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
         }
     }
     let newest = m.last.is_none_or(|(lt, _)| a.ts > lt);
-    let downsampled = if newest {
-        close_buckets(ctx, key, &mut m, a.ts)?
-    } else {
-        Vec::new()
+    let downsampled = match newest {
+        true => close_buckets(ctx, key, &mut m, (a.ts, a.value))?,
+        false => Vec::new(),
     };
     let mut b = WriteBatch::new();
     if created {
@@ -176,25 +175,20 @@ fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
     Ok(a.ts)
 }
 
-/// A sample at `ts` arrives in `m` (the newest): every rule whose bucket it leaves yields the
-/// closed bucket's aggregate, for its destination.
+/// A sample `next` arrives in `m` (the newest): every rule whose bucket it leaves yields the
+/// closed bucket's aggregate, for its destination (twa: up to the arriving sample).
 fn close_buckets(
     ctx: &Ctx<'_>,
     key: &[u8],
     m: &mut SeriesMeta,
-    ts: i64,
+    next: (i64, f64),
 ) -> Result<Vec<(Vec<u8>, i64, f64)>, Reply> {
     let mut out = Vec::new();
     for rule in &mut m.rules {
-        let start = bucket_start(ts, rule.bucket_ms, rule.align);
+        let start = bucket_start(next.0, rule.bucket_ms, rule.align);
         match rule.current {
             Some(cur) if start > cur => {
-                let end = cur.saturating_add(rule.bucket_ms);
-                let mut acc = Accumulator::new(rule.aggregator);
-                for (t, v) in samples::range(ctx, key, cur, end - 1)? {
-                    acc.add(t, v);
-                }
-                if let Some(v) = acc.finish(cur, end) {
+                if let Some(v) = samples::bucket_value(ctx, key, rule, cur, Some(next))? {
                     out.push((rule.dest.clone(), cur, v));
                 }
                 rule.current = Some(start);
