@@ -284,8 +284,13 @@ fn run(
     while let Some(&(ts, _)) = rest.first() {
         let start = start_of(ts);
         // At least the head: a bucket starting before i64::MIN saturates (and ends after `ts`).
+        // A forward scan, not a binary search: the samples are read in order anyway, and a
+        // binary search over the rest of a large range misses the cache at every step.
+        let end = start.saturating_add(b);
         let len = rest
-            .partition_point(|s| s.0 < start.saturating_add(b))
+            .iter()
+            .position(|s| s.0 >= end)
+            .unwrap_or(rest.len())
             .max(1);
         let (group, tail) = rest.split_at(len);
         groups.push((start, group));

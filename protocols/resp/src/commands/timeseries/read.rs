@@ -192,7 +192,7 @@ fn query(
         r.by_ts.as_ref().is_none_or(|l| l.contains(&s.0))
             && r.by_value.is_none_or(|(lo, hi)| s.1 >= lo && s.1 <= hi)
     };
-    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, from, to)?
+    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, m, from, to)?
         .into_iter()
         .filter(keep)
         .collect();
@@ -210,7 +210,7 @@ fn query(
         return Ok(raw);
     };
     let (before, after) = match a.aggregator {
-        Aggregator::Twa => samples::neighbours(ctx, key, from, to)?,
+        Aggregator::Twa => samples::neighbours(ctx, key, m, from, to)?,
         _ => (None, None),
     };
     Ok(match reverse {
@@ -233,7 +233,7 @@ fn latest_bucket(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Option<(i6
     let Some(cur) = rule.current else {
         return Ok(None);
     };
-    Ok(samples::bucket_value(ctx, src, rule, cur, None)?.map(|v| (cur, v)))
+    Ok(samples::bucket_value(ctx, src, &s, rule, cur, None)?.map(|v| (cur, v)))
 }
 
 fn sample(s: (i64, f64)) -> Reply {
@@ -399,7 +399,7 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         None => false,
     };
     let (_, m) = existing(ctx, key)?;
-    let (chunks, chunk_bytes, open) = samples::chunk_stats(ctx, key)?;
+    let (chunks, chunk_bytes, open) = samples::chunk_stats(ctx, key, &m)?;
     let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
     let memory = chunk_bytes + open * 16 + m.encode().len() as u64;
     let mut fields = vec![

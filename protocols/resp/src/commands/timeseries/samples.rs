@@ -136,17 +136,11 @@ fn chunks_from<'c>(
     }))
 }
 
-/// The open chunk's samples within [from, to].
-fn open_range(
-    ctx: &Ctx<'_>,
-    key: &[u8],
-    from: i64,
-    to: i64,
-    dir: Direction,
-) -> Result<Vec<(i64, f64)>, Reply> {
-    let (lo, hi) = (member(OPEN, from), member(OPEN, to));
+/// The open chunk's samples as stored (one member each), ascending.
+fn stored_open(ctx: &Ctx<'_>, key: &[u8]) -> Result<Vec<Sample>, Reply> {
+    let (lo, hi) = (member(OPEN, i64::MIN), member(OPEN, i64::MAX));
     let mut out = Vec::new();
-    for r in members(ctx, key, &lo, &hi, true, dir)? {
+    for r in members(ctx, key, &lo, &hi, true, Direction::Forward)? {
         let (m, v) = r.map_err(internal)?;
         let ts = m.get(1..).and_then(unord).ok_or_else(corrupt)?;
         out.push((ts, value_of(&v).ok_or_else(corrupt)?));
@@ -154,8 +148,56 @@ fn open_range(
     Ok(out)
 }
 
+/// The open chunk's encoder for the series as `m` describes it: cached, or rebuilt from the
+/// stored samples (each sealed chunk leaves its samples' members behind as range-deleted
+/// entries until compaction drops them, so the cache spares reads a scan over them).
+fn open_encoder(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Encoder, Reply> {
+    let full = Store::meta_key(ctx.db(), key);
+    Ok(match ctx.store.ts.open.take(&full, m) {
+        Some(enc) => enc,
+        None => {
+            let mut enc = Encoder::new();
+            for (t, x) in stored_open(ctx, key)? {
+                enc.push(t, x);
+            }
+            enc
+        }
+    })
+}
+
+/// The open chunk's samples within [from, to], in `dir`.
+fn open_range(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    m: &SeriesMeta,
+    from: i64,
+    to: i64,
+    dir: Direction,
+) -> Result<Vec<Sample>, Reply> {
+    let enc = open_encoder(ctx, key, m)?;
+    let all = chunk::decode(&enc.to_bytes()).map_err(|_| corrupt())?;
+    ctx.store
+        .ts
+        .open
+        .put(Store::meta_key(ctx.db(), key), m, enc);
+    let mut out: Vec<Sample> = all
+        .into_iter()
+        .filter(|s| s.0 >= from && s.0 <= to)
+        .collect();
+    if dir == Direction::Backward {
+        out.reverse();
+    }
+    Ok(out)
+}
+
 /// Every sample in [from, to], ascending (before the retention cut).
-pub fn range(ctx: &Ctx<'_>, key: &[u8], from: i64, to: i64) -> Result<Vec<(i64, f64)>, Reply> {
+pub fn range(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    m: &SeriesMeta,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, f64)>, Reply> {
     let mut out = Vec::new();
     if from > to {
         return Ok(out);
@@ -167,7 +209,7 @@ pub fn range(ctx: &Ctx<'_>, key: &[u8], from: i64, to: i64) -> Result<Vec<(i64, 
         }
         out.extend(samples.into_iter().filter(|s| s.0 >= from && s.0 <= to));
     }
-    out.extend(open_range(ctx, key, from, to, Direction::Forward)?);
+    out.extend(open_range(ctx, key, m, from, to, Direction::Forward)?);
     Ok(out)
 }
 
@@ -175,13 +217,14 @@ pub fn range(ctx: &Ctx<'_>, key: &[u8], from: i64, to: i64) -> Result<Vec<(i64, 
 pub fn neighbours(
     ctx: &Ctx<'_>,
     key: &[u8],
+    m: &SeriesMeta,
     from: i64,
     to: i64,
 ) -> Result<(Option<Sample>, Option<Sample>), Reply> {
     let before = if from == i64::MIN {
         None
     } else {
-        let near = open_range(ctx, key, i64::MIN, from - 1, Direction::Backward)?;
+        let near = open_range(ctx, key, m, i64::MIN, from - 1, Direction::Backward)?;
         match near.first() {
             Some(s) => Some(*s),
             None => {
@@ -219,7 +262,7 @@ pub fn neighbours(
         }
         match found {
             Some(s) => Some(s),
-            None => open_range(ctx, key, to + 1, i64::MAX, Direction::Forward)?
+            None => open_range(ctx, key, m, to + 1, i64::MAX, Direction::Forward)?
                 .first()
                 .copied(),
         }
@@ -265,16 +308,7 @@ pub fn upsert(
     let full = Store::meta_key(ctx.db(), key);
     let newest = m.last.is_none_or(|(last, _)| ts > last);
     if newest {
-        let mut enc = match ctx.store.ts.open.take(&full, m) {
-            Some(enc) => enc,
-            None => {
-                let mut enc = Encoder::new();
-                for (t, x) in open_range(ctx, key, i64::MIN, i64::MAX, Direction::Forward)? {
-                    enc.push(t, x);
-                }
-                enc
-            }
-        };
+        let mut enc = open_encoder(ctx, key, m)?;
         enc.push(ts, v);
         m.total_samples += 1;
         m.last = Some((ts, v));
@@ -401,7 +435,7 @@ pub fn delete(
             );
         }
     }
-    let open = open_range(ctx, key, from, to, Direction::Forward)?;
+    let open = open_range(ctx, key, m, from, to, Direction::Forward)?;
     for (ts, _) in &open {
         b.delete(sub, &Store::sub_key(db, key, &member(OPEN, *ts)));
     }
@@ -412,8 +446,8 @@ pub fn delete(
 
 /// After a delete or trim (whose batch is already written): the oldest and newest samples.
 pub fn refresh_ends(ctx: &Ctx<'_>, key: &[u8], m: &mut SeriesMeta) -> Result<(), Reply> {
-    let (_, first) = neighbours(ctx, key, i64::MIN, i64::MIN)?;
-    let (last, _) = neighbours(ctx, key, i64::MAX, i64::MAX)?;
+    let (_, first) = neighbours(ctx, key, m, i64::MIN, i64::MIN)?;
+    let (last, _) = neighbours(ctx, key, m, i64::MAX, i64::MAX)?;
     m.first_ts = first.map(|s| s.0);
     m.last = last;
     if m.first_ts.is_none() {
@@ -457,13 +491,13 @@ pub fn trim(
     if let Some(c) = chunks_from(ctx, key, cut)?.next() {
         new_first = c?.1.first().map(|s| s.0);
     }
-    let old_open = open_range(ctx, key, i64::MIN, cut - 1, Direction::Forward)?;
+    let old_open = open_range(ctx, key, m, i64::MIN, cut - 1, Direction::Forward)?;
     for (ts, _) in &old_open {
         b.delete(sub, &Store::sub_key(db, key, &member(OPEN, *ts)));
     }
     dropped += old_open.len() as u64;
     if new_first.is_none() {
-        new_first = open_range(ctx, key, cut, i64::MAX, Direction::Forward)?
+        new_first = open_range(ctx, key, m, cut, i64::MAX, Direction::Forward)?
             .first()
             .map(|s| s.0);
     }
@@ -481,6 +515,7 @@ pub fn trim(
 pub fn bucket_value(
     ctx: &Ctx<'_>,
     key: &[u8],
+    m: &SeriesMeta,
     rule: &orbit_index::timeseries::series::Rule,
     start: i64,
     next: Option<Sample>,
@@ -489,18 +524,18 @@ pub fn bucket_value(
     let end = start.saturating_add(rule.bucket_ms);
     let mut acc = Accumulator::new(rule.aggregator);
     if rule.aggregator == Aggregator::Twa {
-        if let (Some(prev), _) = neighbours(ctx, key, start, end - 1)? {
+        if let (Some(prev), _) = neighbours(ctx, key, m, start, end - 1)? {
             acc.set_prev(start, prev);
         }
     }
-    for (t, v) in range(ctx, key, start, end - 1)? {
+    for (t, v) in range(ctx, key, m, start, end - 1)? {
         acc.add(t, v);
     }
     Ok(acc.finish_with_next(start, end, next))
 }
 
 /// Counts the sealed chunks and the bytes they take (TS.INFO).
-pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8]) -> Result<(u64, u64, u64), Reply> {
+pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<(u64, u64, u64), Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
     let (mut chunks, mut bytes) = (0u64, 0u64);
@@ -509,6 +544,6 @@ pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8]) -> Result<(u64, u64, u64), Reply> 
         chunks += 1;
         bytes += v.len() as u64;
     }
-    let open = open_range(ctx, key, i64::MIN, i64::MAX, Direction::Forward)?;
+    let open = open_range(ctx, key, m, i64::MIN, i64::MAX, Direction::Forward)?;
     Ok((chunks, bytes, open.len() as u64))
 }

@@ -5,6 +5,9 @@
 
 use orbit_index::timeseries::aggregate::{bucket_start, Aggregator};
 use orbit_index::timeseries::series::{DuplicatePolicy, Rule, SeriesMeta};
+use std::collections::HashMap;
+
+use orbit_lsm::key::ValueKind;
 use orbit_lsm::WriteBatch;
 
 use super::samples;
@@ -105,26 +108,93 @@ struct Add<'o> {
     on_duplicate: Option<DuplicatePolicy>,
 }
 
-/// Adds one sample; returns the timestamp TS.ADD replies with.
-fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
-    // The rules' destinations are locked with the series, all at once.
-    let dests: Vec<Vec<u8>> = {
-        let _g = ctx.store.lock(ctx.db(), &[key]);
-        series(ctx, key)?
-            .map(|(_, m)| m.rules.iter().map(|r| r.dest.clone()).collect())
-            .unwrap_or_default()
-    };
-    let mut keys: Vec<&[u8]> = vec![key];
-    keys.extend(dests.iter().map(Vec::as_slice));
-    let _g = ctx.store.lock(ctx.db(), &keys);
-    let (expire_at, mut m, created) = match series(ctx, key)? {
-        Some((meta, m)) => (meta.expire_at, m, false),
-        None => match a.create {
-            Some(o) => (0, new_series(o), true),
-            None => return Err(no_key()),
+/// A closed bucket's value for a rule's destination: (destination, bucket start, value).
+type Downsampled = (Vec<u8>, i64, f64);
+
+/// The keys to lock to add samples to `keys`: the series and their rules' destinations,
+/// sorted and deduplicated.
+fn lock_set(ctx: &Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, Reply> {
+    let mut out: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    let _g = ctx.store.lock(ctx.db(), keys);
+    for k in keys {
+        if let Some((_, m)) = series(ctx, k)? {
+            out.extend(m.rules.iter().map(|r| r.dest.clone()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Appends `t`'s operations to `b`.
+fn append(b: &mut WriteBatch, t: &WriteBatch) {
+    for op in t.ops() {
+        match op.kind {
+            ValueKind::Put => b.put(op.keyspace, &op.key, &op.value),
+            ValueKind::Delete => b.delete(op.keyspace, &op.key),
+            ValueKind::RangeDelete => b.delete_range(op.keyspace, &op.key, &op.value),
+        };
+    }
+}
+
+/// Writes being gathered for one batch: the samples' operations, and the metadata of the
+/// series they touch, kept in memory and staged once when the batch is written.
+#[derive(Default)]
+struct Pending {
+    b: WriteBatch,
+    /// Series key → (expire-at, metadata, created by this batch).
+    metas: HashMap<Vec<u8>, (u64, SeriesMeta)>,
+}
+
+impl Pending {
+    /// Stages the metadata and submits the batch.
+    fn flush(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Reply> {
+        for (key, (expire_at, m)) in self.metas.drain() {
+            put_meta(ctx, &mut self.b, &key, expire_at, &m);
+        }
+        ctx.write(&std::mem::take(&mut self.b))
+    }
+}
+
+/// Whether a sample only appends to its series' open chunk: no stored state is read, so it can
+/// follow earlier samples of the same series in one batch.
+fn appends(m: &SeriesMeta, ts: i64) -> bool {
+    m.last.is_none_or(|(lt, _)| ts > lt)
+        && m.rules.is_empty()
+        && m.retention_ms == 0
+        && m.ignore_max_time_diff == 0
+        && m.ignore_max_val_diff == 0.0
+}
+
+/// Adds one sample's writes to `p` (nothing on error), with every key it touches in `locked`
+/// (held by the caller). Returns the timestamp TS.ADD replies with, and the closed buckets
+/// for rule destinations (to write after `p`).
+fn add_locked(
+    ctx: &mut Ctx<'_>,
+    p: &mut Pending,
+    key: &[u8],
+    a: &Add<'_>,
+    locked: &[Vec<u8>],
+) -> Result<(i64, Vec<Downsampled>), Reply> {
+    if p.metas.get(key).is_some_and(|(_, m)| !appends(m, a.ts)) {
+        // This sample reads stored samples: the batch's earlier writes must be stored first.
+        p.flush(ctx)?;
+    }
+    let (expire_at, m, created) = match p.metas.get(key) {
+        Some((e, m)) => (*e, m.clone(), false),
+        None => match series(ctx, key)? {
+            Some((meta, m)) => (meta.expire_at, m, false),
+            None => match a.create {
+                Some(o) => (0, new_series(o), true),
+                None => return Err(no_key()),
+            },
         },
     };
-    if m.rules.iter().map(|r| &r.dest).ne(dests.iter()) {
+    let mut m = m;
+    if m.rules
+        .iter()
+        .any(|r| locked.binary_search(&r.dest).is_err())
+    {
         return Err(Reply::err(
             "ERR TSDB: the series' rules changed meanwhile; retry",
         ));
@@ -143,7 +213,7 @@ fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
             && (a.value - lv).abs() <= m.ignore_max_val_diff
             && (m.ignore_max_time_diff > 0 || m.ignore_max_val_diff > 0.0);
         if ignorable {
-            return Ok(lt);
+            return Ok((lt, Vec::new()));
         }
     }
     let newest = m.last.is_none_or(|(lt, _)| a.ts > lt);
@@ -151,18 +221,23 @@ fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
         true => close_buckets(ctx, key, &mut m, (a.ts, a.value))?,
         false => Vec::new(),
     };
-    let mut b = WriteBatch::new();
+    let mut t = WriteBatch::new();
     if created {
-        ctx.clear_stale(&mut b, key)?;
+        ctx.clear_stale(&mut t, key)?;
     }
-    samples::upsert(ctx, &mut b, key, &mut m, a.ts, a.value, policy)?;
-    samples::trim(ctx, &mut b, key, &mut m)?;
-    put_meta(ctx, &mut b, key, expire_at, &m);
-    ctx.write(&b)?;
+    samples::upsert(ctx, &mut t, key, &mut m, a.ts, a.value, policy)?;
+    samples::trim(ctx, &mut t, key, &mut m)?;
+    append(&mut p.b, &t);
     if created {
         index(ctx, key, &m);
     }
-    for (dest, ts, v) in downsampled {
+    p.metas.insert(key.to_vec(), (expire_at, m));
+    Ok((a.ts, downsampled))
+}
+
+/// Writes closed buckets into their destinations (locked by the caller).
+fn downsample(ctx: &mut Ctx<'_>, list: Vec<Downsampled>) -> Result<(), Reply> {
+    for (dest, ts, v) in list {
         let Some((meta, mut dm)) = series(ctx, &dest)? else {
             continue;
         };
@@ -172,7 +247,19 @@ fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
         put_meta(ctx, &mut b, &dest, meta.expire_at, &dm);
         ctx.write(&b)?;
     }
-    Ok(a.ts)
+    Ok(())
+}
+
+/// Adds one sample; returns the timestamp TS.ADD replies with.
+fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
+    let locked = lock_set(ctx, &[key])?;
+    let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
+    let _g = ctx.store.lock(ctx.db(), &refs);
+    let mut p = Pending::default();
+    let (ts, down) = add_locked(ctx, &mut p, key, a, &locked)?;
+    p.flush(ctx)?;
+    downsample(ctx, down)?;
+    Ok(ts)
 }
 
 /// A sample `next` arrives in `m` (the newest): every rule whose bucket it leaves yields the
@@ -184,11 +271,15 @@ fn close_buckets(
     next: (i64, f64),
 ) -> Result<Vec<(Vec<u8>, i64, f64)>, Reply> {
     let mut out = Vec::new();
+    if m.rules.is_empty() {
+        return Ok(out);
+    }
+    let before = m.clone();
     for rule in &mut m.rules {
         let start = bucket_start(next.0, rule.bucket_ms, rule.align);
         match rule.current {
             Some(cur) if start > cur => {
-                if let Some(v) = samples::bucket_value(ctx, key, rule, cur, Some(next))? {
+                if let Some(v) = samples::bucket_value(ctx, key, &before, rule, cur, Some(next))? {
                     out.push((rule.dest.clone(), cur, v));
                 }
                 rule.current = Some(start);
@@ -228,23 +319,46 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             "ERR wrong number of arguments for 'ts.madd' command",
         ));
     }
+    // Every series (and rule destination) locked at once; the samples go in one batch, cut
+    // where a series comes again (so its next sample reads what the batch wrote).
+    let keys: Vec<&[u8]> = rest
+        .chunks(3)
+        .filter_map(|t| t.first())
+        .map(Vec::as_slice)
+        .collect();
+    let locked = lock_set(ctx, &keys)?;
+    let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
+    let _g = ctx.store.lock(ctx.db(), &refs);
     let mut out = Vec::with_capacity(rest.len() / 3);
+    let mut p = Pending::default();
     for t in rest.chunks(3) {
         let [key, ts, v] = t else { continue };
-        let one = (|| {
-            let a = Add {
-                ts: ts_arg(ts)?,
-                value: value(v)?,
-                create: None,
-                on_duplicate: None,
-            };
-            add(ctx, key, &a)
-        })();
-        out.push(match one {
-            Ok(ts) => Reply::Int(ts),
-            Err(e) => e,
-        });
+        let parsed = ts_arg(ts).and_then(|ts| Ok((ts, value(v)?)));
+        let (ts, v) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(e);
+                continue;
+            }
+        };
+        let a = Add {
+            ts,
+            value: v,
+            create: None,
+            on_duplicate: None,
+        };
+        match add_locked(ctx, &mut p, key, &a, &locked) {
+            Ok((ts, down)) => {
+                if !down.is_empty() {
+                    p.flush(ctx)?;
+                    downsample(ctx, down)?;
+                }
+                out.push(Reply::Int(ts));
+            }
+            Err(e) => out.push(e),
+        }
     }
+    p.flush(ctx)?;
     Ok(Reply::Array(out))
 }
 
