@@ -10,8 +10,10 @@ use orbit_env::OpenMode;
 
 use super::{lock, sort_tables, table_name, ImmSet, Inner, LiveTable, NewTable, WriteState};
 use crate::batch::KeyspaceId;
+use crate::key;
 use crate::manifest::{Edit, FileMeta};
 use crate::memtable::Memtable;
+use crate::range_del::Fragments;
 use crate::sst::{Table, TableBuilder};
 use crate::Result;
 
@@ -98,11 +100,24 @@ impl Inner {
                 continue;
             }
             let mut new = self.start_table()?;
+            // Versions a range tombstone of this memtable hides from every reader (the oldest
+            // snapshot sees the tombstone) never reach a table: the tombstone, written below,
+            // still hides older versions in lower levels.
+            let range_dels = mem.range_dels();
+            let dels = Fragments::from_tombstones(&range_dels);
+            let oldest = self
+                .snapshots
+                .oldest()
+                .map_or(set.max_seq, |s| s.min(set.max_seq));
             for (k, v) in mem.entries() {
-                new.builder.add(&k, &v)?;
+                let hidden = !dels.is_empty()
+                    && key::split(&k).is_some_and(|(user, seq, _)| dels.hides(user, seq, oldest));
+                if !hidden {
+                    new.builder.add(&k, &v)?;
+                }
             }
-            for t in mem.range_dels() {
-                new.builder.add_range_del(&t);
+            for t in &range_dels {
+                new.builder.add_range_del(t);
             }
             let live = self.finish_table(new, 0)?;
             self.stats

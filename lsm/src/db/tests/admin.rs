@@ -176,3 +176,38 @@ fn a_dropped_keyspace_is_gone_with_its_files_and_its_id_is_not_reused() {
     assert_eq!(db.get(c, b"unflushed").unwrap(), None);
     assert_eq!(db.keyspace("b"), Some(c));
 }
+
+#[test]
+fn a_flush_leaves_out_versions_its_own_range_delete_hides_unless_a_snapshot_sees_them() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let table_bytes = |db: &Db| db.stats().flush_bytes;
+    // Incompressible values: what reaches a table shows in its size.
+    let value: Vec<u8> = (0..1000u32)
+        .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for i in 0..200u32 {
+        db.put(DEFAULT_KEYSPACE, format!("a{i:03}").as_bytes(), &value)
+            .unwrap();
+    }
+    db.delete_range(DEFAULT_KEYSPACE, b"a", b"b").unwrap();
+    db.put(DEFAULT_KEYSPACE, b"kept", b"1").unwrap();
+    db.flush().unwrap();
+    // 200 KB written and hidden in the same memtable: none of it reached the table.
+    assert!(table_bytes(&db) < 20_000, "{}", table_bytes(&db));
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a007").unwrap(), None);
+    // With a snapshot from before the delete, the versions it sees are kept.
+    for i in 0..200u32 {
+        db.put(DEFAULT_KEYSPACE, format!("c{i:03}").as_bytes(), &value)
+            .unwrap();
+    }
+    let before = db.snapshot();
+    db.delete_range(DEFAULT_KEYSPACE, b"c", b"d").unwrap();
+    db.flush().unwrap();
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"c007", &before).unwrap(),
+        Some(value.clone())
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"c007").unwrap(), None);
+    assert!(table_bytes(&db) > 100_000, "{}", table_bytes(&db));
+}

@@ -167,6 +167,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("flushall", -1, true, server::flushall),
     cmd("shutdown", -1, false, server::shutdown),
     cmd("debug", -2, false, server::debug),
+    cmd("save", 1, false, server::save),
+    cmd("bgsave", -1, false, server::bgsave),
     cmd("object", 3, false, server::object),
     // strings
     cmd("get", 2, false, strings::get),
@@ -315,8 +317,8 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
         | "multi" | "exec" | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe"
-        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" | "ts.mget"
-        | "ts.mrange" | "ts.mrevrange" | "ts.queryindex" => (0, 0, 0),
+        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" | "save" | "bgsave"
+        | "ts.mget" | "ts.mrange" | "ts.mrevrange" | "ts.queryindex" => (0, 0, 0),
         "ts.madd" => (1, -1, 3),
         "ts.createrule" | "ts.deleterule" => (1, 2, 1),
         "object" => (2, 2, 1),

@@ -311,6 +311,30 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     Ok(Reply::Many(Vec::new()))
 }
 
+/// SAVE: every acknowledged write is already durable in the WAL; SAVE also writes the
+/// memtables into tables (as a Redis snapshot would), so the WAL before them can be recycled.
+pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    ctx.store
+        .db()
+        .flush()
+        .map_err(|e| Reply::err(format!("ERR {e}")))?;
+    Ok(Reply::OK)
+}
+
+/// BGSAVE: SAVE on a background thread.
+pub fn bgsave(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let db = std::sync::Arc::clone(ctx.store.db());
+    std::thread::Builder::new()
+        .name("orbit-bgsave".into())
+        .spawn(move || {
+            if let Err(e) = db.flush() {
+                tracing::warn!(error = %e, "BGSAVE failed");
+            }
+        })
+        .map_err(|e| Reply::err(format!("ERR cannot start the save: {e}")))?;
+    Ok(Reply::Simple("Background saving started"))
+}
+
 pub fn debug(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let sub = arg(args, 1)?.to_ascii_lowercase();
     match sub.as_slice() {

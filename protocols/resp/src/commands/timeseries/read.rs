@@ -401,7 +401,7 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (_, m) = existing(ctx, key)?;
     let (chunks, chunk_bytes, open) = samples::chunk_stats(ctx, key, &m)?;
     let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    let memory = chunk_bytes + open * 16 + m.encode().len() as u64;
+    let memory = chunk_bytes + open + m.encode().len() as u64;
     let mut fields = vec![
         ("totalSamples", int(m.total_samples)),
         ("memoryUsage", int(memory)),

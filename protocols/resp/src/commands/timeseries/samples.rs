@@ -534,7 +534,7 @@ pub fn bucket_value(
     Ok(acc.finish_with_next(start, end, next))
 }
 
-/// Counts the sealed chunks and the bytes they take (TS.INFO).
+/// Sealed chunks, their bytes, and the bytes of the open chunk encoded (TS.INFO).
 pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<(u64, u64, u64), Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
@@ -544,6 +544,15 @@ pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<(u64, u6
         chunks += 1;
         bytes += v.len() as u64;
     }
-    let open = open_range(ctx, key, m, i64::MIN, i64::MAX, Direction::Forward)?;
-    Ok((chunks, bytes, open.len() as u64))
+    let open = open_encoder(ctx, key, m)?;
+    let open_bytes = if open.is_empty() {
+        0
+    } else {
+        open.byte_len() as u64
+    };
+    ctx.store
+        .ts
+        .open
+        .put(Store::meta_key(ctx.db(), key), m, open);
+    Ok((chunks, bytes, open_bytes))
 }
