@@ -109,10 +109,23 @@ impl Inner {
                 .snapshots
                 .oldest()
                 .map_or(set.max_seq, |s| s.min(set.max_seq));
+            // Likewise older versions of a key below one every reader sees (entries come newest
+            // first per key), as compaction drops them.
+            let mut last_user: Option<Vec<u8>> = None;
+            let mut shadowed = false;
             for (k, v) in mem.entries() {
-                let hidden = !dels.is_empty()
-                    && key::split(&k).is_some_and(|(user, seq, _)| dels.hides(user, seq, oldest));
-                if !hidden {
+                let Some((user, seq, _)) = key::split(&k) else {
+                    new.builder.add(&k, &v)?;
+                    continue;
+                };
+                if last_user.as_deref() != Some(user) {
+                    last_user = Some(user.to_vec());
+                    shadowed = false;
+                } else if shadowed {
+                    continue;
+                }
+                shadowed = seq <= oldest;
+                if !(!dels.is_empty() && dels.hides(user, seq, oldest)) {
                     new.builder.add(&k, &v)?;
                 }
             }

@@ -211,3 +211,36 @@ fn a_flush_leaves_out_versions_its_own_range_delete_hides_unless_a_snapshot_sees
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"c007").unwrap(), None);
     assert!(table_bytes(&db) > 100_000, "{}", table_bytes(&db));
 }
+
+#[test]
+fn a_flush_keeps_one_version_of_an_overwritten_key_unless_a_snapshot_needs_more() {
+    let fs = SimFs::new();
+    let db = open(&fs, 4 << 20);
+    let value = |i: u32| -> Vec<u8> {
+        (0..1000u32)
+            .map(|j| ((i * 7919 + j).wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
+    };
+    for i in 0..300u32 {
+        db.put(DEFAULT_KEYSPACE, b"hot", &value(i)).unwrap();
+    }
+    db.flush().unwrap();
+    // 300 KB of versions in the memtable, one reached the table.
+    let flushed = db.stats().flush_bytes;
+    assert!(flushed < 10_000, "{flushed}");
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"hot").unwrap(), Some(value(299)));
+    db.put(DEFAULT_KEYSPACE, b"hot", &value(1000)).unwrap();
+    let snap = db.snapshot();
+    db.put(DEFAULT_KEYSPACE, b"hot", &value(1001)).unwrap();
+    db.delete(DEFAULT_KEYSPACE, b"hot").unwrap();
+    db.flush().unwrap();
+    assert_eq!(
+        db.get_at(DEFAULT_KEYSPACE, b"hot", &snap).unwrap(),
+        Some(value(1000))
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"hot").unwrap(), None);
+    drop(snap);
+    drop(db);
+    let db = open(&fs, 4 << 20);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"hot").unwrap(), None);
+}
