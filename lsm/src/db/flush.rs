@@ -120,12 +120,11 @@ impl Inner {
                 };
                 if last_user.as_deref() != Some(user) {
                     last_user = Some(user.to_vec());
-                    shadowed = false;
                 } else if shadowed {
                     continue;
                 }
                 shadowed = seq <= oldest;
-                if !(!dels.is_empty() && dels.hides(user, seq, oldest)) {
+                if dels.is_empty() || !dels.hides(user, seq, oldest) {
                     new.builder.add(&k, &v)?;
                 }
             }
