@@ -1,5 +1,5 @@
-//! End-to-end backup and point-in-time restore: a workload writes through RESP while
-//! recording (time, LSN, state); a base backup is taken mid-workload by `orbit backup`; then
+//! End-to-end backup and point-in-time restore: a workload writes Redis keys and time series
+//! through RESP while recording (time, LSN, state); a base backup is taken mid-workload by `orbit backup`; then
 //! `orbit restore` to recorded times, to an LSN and to the latest, each served by a new
 //! `orbit serve` and compared exactly with the recorded state. Incremental chains of three
 //! backups, and damaged files (a flipped byte in a table, a truncated or missing archived
@@ -99,6 +99,15 @@ fn dump(c: &mut Connection) -> BTreeMap<String, String> {
                     .query::<Vec<String>>(c)
                     .unwrap()
             ),
+            "TSDB-TYPE" => format!(
+                "{:?}",
+                cmd("TS.RANGE")
+                    .arg(&k)
+                    .arg("-")
+                    .arg("+")
+                    .query::<Vec<(i64, f64)>>(c)
+                    .unwrap()
+            ),
             other => panic!("unexpected type {other}"),
         };
         out.insert(format!("{kind}:{k}"), v);
@@ -129,7 +138,7 @@ fn step(c: &mut Connection, i: u64) {
         .wrapping_add(1442695040888963407)
         >> 33;
     let key = r % 40;
-    let _: redis::Value = match i % 7 {
+    let _: redis::Value = match i % 8 {
         0 => cmd("SET")
             .arg(format!("s{key}"))
             .arg(format!("v{i}"))
@@ -150,7 +159,19 @@ fn step(c: &mut Connection, i: u64) {
             .arg(i)
             .arg(format!("m{}", r % 20))
             .query(c),
-        _ => cmd("DEL").arg(format!("s{}", (key + 1) % 40)).query(c),
+        6 => cmd("DEL").arg(format!("s{}", (key + 1) % 40)).query(c),
+        // Time series: samples in order, and now and then one out of order.
+        _ => cmd("TS.ADD")
+            .arg(format!("ts{}", key % 3))
+            .arg(if r % 5 == 0 {
+                (i as i64 * 10 - 75).max(0)
+            } else {
+                i as i64 * 10
+            })
+            .arg(r % 100)
+            .arg("ON_DUPLICATE")
+            .arg("LAST")
+            .query(c),
     }
     .unwrap();
 }
