@@ -111,19 +111,47 @@ struct Add<'o> {
 /// A closed bucket's value for a rule's destination: (destination, bucket start, value).
 type Downsampled = (Vec<u8>, i64, f64);
 
-/// The keys to lock to add samples to `keys`: the series and their rules' destinations,
-/// sorted and deduplicated.
-fn lock_set(ctx: &Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, Reply> {
-    let mut out: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-    let _g = ctx.store.lock(ctx.db(), keys);
-    for k in keys {
-        if let Some((_, m)) = series(ctx, k)? {
-            out.extend(m.rules.iter().map(|r| r.dest.clone()));
+/// Series metadata read under the locks still held: (expire-at, metadata), or `None`
+/// for a missing series.
+type Known = HashMap<Vec<u8>, Option<(u64, SeriesMeta)>>;
+
+/// Held key locks, the keys they cover (sorted) and the metadata read under them.
+type LockedSeries<'s> = (Vec<std::sync::MutexGuard<'s, ()>>, Vec<Vec<u8>>, Known);
+
+/// Locks `keys` and their rules' destinations, all at once, and reads the series' metadata
+/// under those locks. Returns the guards, the locked keys (sorted) and what was read.
+fn lock_series<'s>(
+    store: &'s Store,
+    ctx: &Ctx<'_>,
+    keys: &[&[u8]],
+) -> Result<LockedSeries<'s>, Reply> {
+    let mut locked: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    loop {
+        locked.sort();
+        locked.dedup();
+        let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
+        let guards = store.lock(ctx.db(), &refs);
+        let mut known = Known::new();
+        let mut missing = Vec::new();
+        for k in keys {
+            if known.contains_key(*k) {
+                continue;
+            }
+            let m = series(ctx, k)?.map(|(meta, m)| (meta.expire_at, m));
+            for r in m.iter().flat_map(|(_, m)| &m.rules) {
+                if locked.binary_search(&r.dest).is_err() {
+                    missing.push(r.dest.clone());
+                }
+            }
+            known.insert(k.to_vec(), m);
         }
+        if missing.is_empty() {
+            return Ok((guards, locked, known));
+        }
+        // A rule's destination was not locked: lock again with it.
+        drop(guards);
+        locked.extend(missing);
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 /// Appends `t`'s operations to `b`.
@@ -172,6 +200,7 @@ fn appends(m: &SeriesMeta, ts: i64) -> bool {
 fn add_locked(
     ctx: &mut Ctx<'_>,
     p: &mut Pending,
+    known: &mut Known,
     key: &[u8],
     a: &Add<'_>,
     locked: &[Vec<u8>],
@@ -180,14 +209,16 @@ fn add_locked(
         // This sample reads stored samples: the batch's earlier writes must be stored first.
         p.flush(ctx)?;
     }
-    let (expire_at, m, created) = match p.metas.get(key) {
-        Some((e, m)) => (*e, m.clone(), false),
-        None => match series(ctx, key)? {
-            Some((meta, m)) => (meta.expire_at, m, false),
-            None => match a.create {
-                Some(o) => (0, new_series(o), true),
-                None => return Err(no_key()),
-            },
+    let stored = match (p.metas.get(key), known.get(key)) {
+        (Some((e, m)), _) => Some((*e, m.clone())),
+        (None, Some(k)) => k.clone(),
+        (None, None) => series(ctx, key)?.map(|(meta, m)| (meta.expire_at, m)),
+    };
+    let (expire_at, m, created) = match stored {
+        Some((e, m)) => (e, m, false),
+        None => match a.create {
+            Some(o) => (0, new_series(o), true),
+            None => return Err(no_key()),
         },
     };
     let mut m = m;
@@ -231,6 +262,7 @@ fn add_locked(
     if created {
         index(ctx, key, &m);
     }
+    known.remove(key);
     p.metas.insert(key.to_vec(), (expire_at, m));
     Ok((a.ts, downsampled))
 }
@@ -252,11 +284,10 @@ fn downsample(ctx: &mut Ctx<'_>, list: Vec<Downsampled>) -> Result<(), Reply> {
 
 /// Adds one sample; returns the timestamp TS.ADD replies with.
 fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
-    let locked = lock_set(ctx, &[key])?;
-    let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
-    let _g = ctx.store.lock(ctx.db(), &refs);
+    let store = ctx.store;
+    let (_g, locked, mut known) = lock_series(store, ctx, &[key])?;
     let mut p = Pending::default();
-    let (ts, down) = add_locked(ctx, &mut p, key, a, &locked)?;
+    let (ts, down) = add_locked(ctx, &mut p, &mut known, key, a, &locked)?;
     p.flush(ctx)?;
     downsample(ctx, down)?;
     Ok(ts)
@@ -326,9 +357,8 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         .filter_map(|t| t.first())
         .map(Vec::as_slice)
         .collect();
-    let locked = lock_set(ctx, &keys)?;
-    let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
-    let _g = ctx.store.lock(ctx.db(), &refs);
+    let store = ctx.store;
+    let (_g, locked, mut known) = lock_series(store, ctx, &keys)?;
     let mut out = Vec::with_capacity(rest.len() / 3);
     let mut p = Pending::default();
     for t in rest.chunks(3) {
@@ -347,7 +377,7 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             create: None,
             on_duplicate: None,
         };
-        match add_locked(ctx, &mut p, key, &a, &locked) {
+        match add_locked(ctx, &mut p, &mut known, key, &a, &locked) {
             Ok((ts, down)) => {
                 if !down.is_empty() {
                     p.flush(ctx)?;
