@@ -534,3 +534,71 @@ fn ten_thousand_series_and_recovery() {
     let (clean, log) = server.stop();
     assert!(clean, "{log}");
 }
+
+#[test]
+fn resp3_replies_take_redistimeseries_shapes() {
+    let (_tmp, server) = start();
+    let client = redis::Client::open(format!("{}?protocol=resp3", server.url())).unwrap();
+    let c = &mut client.get_connection().unwrap();
+    for (k, room, v) in [("x", "a", "1.5"), ("y", "b", "2")] {
+        let _: i64 = q(
+            c,
+            &["TS.ADD", k, "10", v, "LABELS", "room", room, "kind", "t"],
+        )
+        .unwrap();
+    }
+    // Replies checked against RedisTimeSeries 1.12 byte for byte (HELLO 3).
+    let v: Value = cmd("TS.MGET")
+        .arg(&["WITHLABELS", "FILTER", "kind=t"])
+        .query(c)
+        .unwrap();
+    let Value::Map(entries) = v else {
+        panic!("TS.MGET: {v:?}")
+    };
+    assert_eq!(entries.len(), 2);
+    let (key, body) = &entries[0];
+    assert_eq!(key, &Value::BulkString(b"x".to_vec()));
+    let Value::Array(body) = body else {
+        panic!("{body:?}")
+    };
+    assert!(matches!(&body[0], Value::Map(labels) if labels.len() == 2));
+    assert_eq!(
+        body[1],
+        Value::Array(vec![Value::Int(10), Value::Double(1.5)])
+    );
+    let v: Value = cmd("TS.MRANGE")
+        .arg(&["-", "+", "AGGREGATION", "sum", "10", "FILTER", "kind=t"])
+        .query(c)
+        .unwrap();
+    let Value::Map(entries) = v else {
+        panic!("TS.MRANGE: {v:?}")
+    };
+    let Value::Array(body) = &entries[1].1 else {
+        panic!()
+    };
+    assert_eq!(body.len(), 3, "labels, aggregators, samples: {body:?}");
+    assert!(matches!(&body[1], Value::Map(m) if m.len() == 1));
+    let v: Value = cmd("TS.QUERYINDEX").arg("kind=t").query(c).unwrap();
+    assert!(matches!(v, Value::Set(ref s) if s.len() == 2), "{v:?}");
+    let v: Value = cmd("TS.MRANGE")
+        .arg(&[
+            "-", "+", "FILTER", "kind=t", "GROUPBY", "kind", "REDUCE", "sum",
+        ])
+        .query(c)
+        .unwrap();
+    let Value::Map(groups) = v else {
+        panic!("GROUPBY: {v:?}")
+    };
+    let Value::Array(body) = &groups[0].1 else {
+        panic!()
+    };
+    assert_eq!(
+        body.len(),
+        4,
+        "labels, reducers, sources, samples: {body:?}"
+    );
+    assert_eq!(
+        body[3],
+        Value::Array(vec![Value::Array(vec![Value::Int(10), Value::Double(3.5)])])
+    );
+}

@@ -26,6 +26,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// A double (RESP2: a bulk string as Redis formats it).
     Double(f64),
+    /// A double that RESP2 sends as a simple string (RedisTimeSeries' sample values; `NaN`
+    /// spelled so); RESP3 as a double.
+    SimpleDouble(f64),
     /// A boolean (RESP2: 1 or 0).
     Bool(bool),
     /// Out-of-band data (pub/sub messages; RESP2: an array).
@@ -72,6 +75,8 @@ impl Reply {
                     .collect(),
             ),
             Reply::Double(d) => Frame2::BulkString(format_double(*d).into_bytes()),
+            Reply::SimpleDouble(d) if d.is_nan() => Frame2::SimpleString(b"NaN".to_vec()),
+            Reply::SimpleDouble(d) => Frame2::SimpleString(format_double(*d).into_bytes()),
             Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
         }
     }
@@ -111,7 +116,7 @@ impl Reply {
                 data: kv.iter().map(|(k, v)| (k.frame3(), v.frame3())).collect(),
                 attributes: None,
             },
-            Reply::Double(d) => Frame3::Double {
+            Reply::Double(d) | Reply::SimpleDouble(d) => Frame3::Double {
                 data: *d,
                 attributes: None,
             },
@@ -208,6 +213,9 @@ mod tests {
         assert_eq!(enc(&map, 3), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
         assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
         assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
+        assert_eq!(enc(&Reply::SimpleDouble(3.0), 2), "+3\r\n");
+        assert_eq!(enc(&Reply::SimpleDouble(f64::NAN), 2), "+NaN\r\n");
+        assert_eq!(enc(&Reply::SimpleDouble(1.5), 3), ",1.5\r\n");
         assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
         assert_eq!(format_double(3.0), "3");
         assert_eq!(format_double(f64::INFINITY), "inf");

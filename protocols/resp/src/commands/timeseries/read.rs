@@ -237,7 +237,53 @@ fn latest_bucket(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Option<(i6
 }
 
 fn sample(s: (i64, f64)) -> Reply {
-    Reply::Array(vec![Reply::Int(s.0), Reply::Double(s.1)])
+    Reply::Array(vec![Reply::Int(s.0), Reply::SimpleDouble(s.1)])
+}
+
+/// The reply of a multi-series command: RESP3 a map by key, RESP2 an array of
+/// `[key, rest...]` (RedisTimeSeries' shapes).
+fn by_key(resp3: bool, entries: Vec<(Reply, Vec<Reply>)>) -> Reply {
+    match resp3 {
+        true => Reply::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, Reply::Array(v)))
+                .collect(),
+        ),
+        false => Reply::Array(
+            entries
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.insert(0, k);
+                    Reply::Array(v)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// An aggregator's name as TS.INFO spells it in rules.
+fn upper_name(a: Aggregator) -> &'static str {
+    match a {
+        Aggregator::Avg => "AVG",
+        Aggregator::Sum => "SUM",
+        Aggregator::Min => "MIN",
+        Aggregator::Max => "MAX",
+        Aggregator::Range => "RANGE",
+        Aggregator::Count => "COUNT",
+        Aggregator::First => "FIRST",
+        Aggregator::Last => "LAST",
+        Aggregator::StdP => "STD.P",
+        Aggregator::StdS => "STD.S",
+        Aggregator::VarP => "VAR.P",
+        Aggregator::VarS => "VAR.S",
+        Aggregator::Twa => "TWA",
+    }
+}
+
+/// `{name: [values]}` (RESP3 only: MRANGE's aggregators, reducers and sources).
+fn named_list(name: &'static str, values: Vec<Reply>) -> Reply {
+    Reply::Map(vec![(Reply::bulk(name), Reply::Array(values))])
 }
 
 /// COUNT, then the reply.
@@ -265,17 +311,39 @@ pub fn ts_revrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     range(ctx, args, true)
 }
 
-fn labels_reply(m: &SeriesMeta, which: &Labels) -> Reply {
-    let pair = |l: &str, v: Option<&str>| {
-        Reply::Array(vec![Reply::bulk(l), v.map_or(Reply::Nil, Reply::bulk)])
-    };
-    match which {
-        Labels::None => Reply::Array(Vec::new()),
-        Labels::All => Reply::Array(m.labels.iter().map(|(l, v)| pair(l, Some(v))).collect()),
-        Labels::Selected(names) => {
-            Reply::Array(names.iter().map(|l| pair(l, m.label(l))).collect())
-        }
+/// Labels as pairs: RESP3 a map, RESP2 an array of `[name, value]`.
+fn pairs_reply(resp3: bool, pairs: Vec<(String, Option<String>)>) -> Reply {
+    let value = |v: Option<String>| v.map_or(Reply::Nil, Reply::bulk);
+    match resp3 {
+        true => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(l, v)| (Reply::bulk(l), value(v)))
+                .collect(),
+        ),
+        false => Reply::Array(
+            pairs
+                .into_iter()
+                .map(|(l, v)| Reply::Array(vec![Reply::bulk(l), value(v)]))
+                .collect(),
+        ),
     }
+}
+
+fn labels_reply(resp3: bool, m: &SeriesMeta, which: &Labels) -> Reply {
+    let pairs = match which {
+        Labels::None => Vec::new(),
+        Labels::All => m
+            .labels
+            .iter()
+            .map(|(l, v)| (l.clone(), Some(v.clone())))
+            .collect(),
+        Labels::Selected(names) => names
+            .iter()
+            .map(|l| (l.clone(), m.label(l).map(str::to_string)))
+            .collect(),
+    };
+    pairs_reply(resp3, pairs)
 }
 
 /// A GROUPBY group: its series' keys, and their values per timestamp.
@@ -285,17 +353,24 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     let (from, to) = (bound(arg(args, 1)?, true)?, bound(arg(args, 2)?, false)?);
     let r = range_args(args.get(3..).unwrap_or_default(), from, to, true)?;
     let found = matching(ctx, &r.filters)?;
+    let resp3 = ctx.session.protocol >= 3;
     let Some((label, reducer)) = &r.group else {
+        let aggregators: Vec<Reply> = r
+            .aggregation
+            .iter()
+            .map(|a| Reply::bulk(a.aggregator.name()))
+            .collect();
         let mut out = Vec::new();
         for (key, m) in &found {
             let s = query(ctx, key, m, from, to, &r, reverse)?;
-            out.push(Reply::Array(vec![
-                Reply::bulk(key),
-                labels_reply(m, &r.labels),
-                samples_reply(s, r.count),
-            ]));
+            let mut v = vec![labels_reply(resp3, m, &r.labels)];
+            if resp3 {
+                v.push(named_list("aggregators", aggregators.clone()));
+            }
+            v.push(samples_reply(s, r.count));
+            out.push((Reply::bulk(key), v));
         }
-        return Ok(Reply::Array(out));
+        return Ok(by_key(resp3, out));
     };
     // GROUPBY: series with the label, grouped by its value; samples reduced per timestamp.
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
@@ -317,25 +392,28 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
         if reverse {
             reduced.reverse();
         }
-        let mut labels = Vec::new();
+        // With labels asked for: the group's label, and (RESP2) its reducer and sources as
+        // pseudo-labels; RESP3 gives those in maps of their own.
+        let mut pairs = Vec::new();
         if !matches!(r.labels, Labels::None) {
-            labels.push(Reply::Array(vec![Reply::bulk(label), Reply::bulk(&value)]));
+            pairs.push((label.clone(), Some(value.clone())));
+            if !resp3 {
+                pairs.push(("__reducer__".into(), Some(reducer.name().into())));
+                pairs.push(("__source__".into(), Some(sources.join(","))));
+            }
         }
-        labels.push(Reply::Array(vec![
-            Reply::bulk("__reducer__"),
-            Reply::bulk(reducer.name()),
-        ]));
-        labels.push(Reply::Array(vec![
-            Reply::bulk("__source__"),
-            Reply::bulk(sources.join(",")),
-        ]));
-        out.push(Reply::Array(vec![
-            Reply::bulk(format!("{label}={value}")),
-            Reply::Array(labels),
-            samples_reply(reduced, r.count),
-        ]));
+        let mut v = vec![pairs_reply(resp3, pairs)];
+        if resp3 {
+            v.push(named_list("reducers", vec![Reply::bulk(reducer.name())]));
+            v.push(named_list(
+                "sources",
+                sources.iter().map(Reply::bulk).collect(),
+            ));
+        }
+        v.push(samples_reply(reduced, r.count));
+        out.push((Reply::bulk(format!("{label}={value}")), v));
     }
-    Ok(Reply::Array(out))
+    Ok(by_key(resp3, out))
 }
 
 pub fn ts_mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
@@ -371,22 +449,22 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if r.group.is_some() || r.aggregation.is_some() || r.count.is_some() {
         return Err(tsdb("wrong arguments for TS.MGET"));
     }
+    let resp3 = ctx.session.protocol >= 3;
     let mut out = Vec::new();
     for (key, m) in matching(ctx, &r.filters)? {
         let last = last_sample(ctx, &key, &m, r.latest)?;
-        out.push(Reply::Array(vec![
+        out.push((
             Reply::bulk(&key),
-            labels_reply(&m, &r.labels),
-            last,
-        ]));
+            vec![labels_reply(resp3, &m, &r.labels), last],
+        ));
     }
-    Ok(Reply::Array(out))
+    Ok(by_key(resp3, out))
 }
 
 pub fn queryindex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let f = filters(args.get(1..).unwrap_or_default())?;
     let keys = matching(ctx, &f)?;
-    Ok(Reply::Array(
+    Ok(Reply::Set(
         keys.into_iter().map(|(k, _)| Reply::bulk(k)).collect(),
     ))
 }
@@ -399,23 +477,21 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         None => false,
     };
     let (_, m) = existing(ctx, key)?;
-    let (chunks, chunk_bytes, open) = samples::chunk_stats(ctx, key, &m)?;
+    let resp3 = ctx.session.protocol >= 3;
+    let chunks = samples::chunk_stats(ctx, key, &m)?;
     let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    let memory = chunk_bytes + open + m.encode().len() as u64;
+    let memory = chunks.iter().map(|c| c.bytes).sum::<u64>() + m.encode().len() as u64;
     let mut fields = vec![
         ("totalSamples", int(m.total_samples)),
         ("memoryUsage", int(memory)),
         ("firstTimestamp", Reply::Int(m.first_ts.unwrap_or(0))),
         ("lastTimestamp", Reply::Int(m.last.map_or(0, |l| l.0))),
         ("retentionTime", int(m.retention_ms)),
-        (
-            "chunkCount",
-            int(chunks + u64::from(open > 0 || chunks == 0)),
-        ),
+        ("chunkCount", int((chunks.len() as u64).max(1))),
         ("chunkSize", int(m.chunk_size)),
         (
             "chunkType",
-            Reply::bulk(match m.encoding {
+            Reply::Simple(match m.encoding {
                 orbit_index::timeseries::series::Encoding::Compressed => "compressed",
                 orbit_index::timeseries::series::Encoding::Uncompressed => "uncompressed",
             }),
@@ -423,25 +499,28 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         (
             "duplicatePolicy",
             m.duplicate_policy
-                .map_or(Reply::Nil, |p| Reply::bulk(p.name())),
+                .map_or(Reply::Nil, |p| Reply::Simple(p.name())),
         ),
-        ("labels", labels_reply(&m, &Labels::All)),
+        ("labels", labels_reply(resp3, &m, &Labels::All)),
         (
             "sourceKey",
             m.source.as_ref().map_or(Reply::Nil, Reply::bulk),
         ),
         (
             "rules",
-            Reply::Array(
+            by_key(
+                resp3,
                 m.rules
                     .iter()
                     .map(|r| {
-                        Reply::Array(vec![
+                        (
                             Reply::bulk(&r.dest),
-                            Reply::Int(r.bucket_ms),
-                            Reply::bulk(r.aggregator.name().to_ascii_uppercase()),
-                            Reply::Int(r.align),
-                        ])
+                            vec![
+                                Reply::Int(r.bucket_ms),
+                                Reply::Simple(upper_name(r.aggregator)),
+                                Reply::Int(r.align),
+                            ],
+                        )
                     })
                     .collect(),
             ),
@@ -451,7 +530,17 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     ];
     if debug {
         fields.push(("keySelfName", Reply::bulk(key)));
-        fields.push(("Chunks", Reply::Array(Vec::new())));
+        let chunk = |c: &samples::ChunkInfo| {
+            let per = c.bytes as f64 / c.samples.max(1) as f64;
+            Reply::Map(vec![
+                (Reply::Simple("startTimestamp"), Reply::Int(c.start)),
+                (Reply::Simple("endTimestamp"), Reply::Int(c.end)),
+                (Reply::Simple("samples"), int(c.samples)),
+                (Reply::Simple("size"), int(c.bytes)),
+                (Reply::Simple("bytesPerSample"), Reply::Double(per)),
+            ])
+        };
+        fields.push(("Chunks", Reply::Array(chunks.iter().map(chunk).collect())));
     }
     Ok(Reply::Map(
         fields

@@ -534,25 +534,42 @@ pub fn bucket_value(
     Ok(acc.finish_with_next(start, end, next))
 }
 
-/// Sealed chunks, their bytes, and the bytes of the open chunk encoded (TS.INFO).
-pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<(u64, u64, u64), Reply> {
+/// Every chunk: the sealed ones, then the open one encoded as it stands (TS.INFO).
+pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Vec<ChunkInfo>, Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
-    let (mut chunks, mut bytes) = (0u64, 0u64);
+    let mut out = Vec::new();
     for r in members(ctx, key, &lo, &hi, false, Direction::Forward)? {
         let (_, v) = r.map_err(internal)?;
-        chunks += 1;
-        bytes += v.len() as u64;
+        let samples = chunk::decode(&v).map_err(|_| corrupt())?;
+        out.push(ChunkInfo {
+            start: samples.first().map_or(0, |s| s.0),
+            end: samples.last().map_or(0, |s| s.0),
+            samples: samples.len() as u64,
+            bytes: v.len() as u64,
+        });
     }
     let open = open_encoder(ctx, key, m)?;
-    let open_bytes = if open.is_empty() {
-        0
-    } else {
-        open.byte_len() as u64
-    };
+    if !open.is_empty() {
+        out.push(ChunkInfo {
+            start: open.first_ts().unwrap_or(0),
+            end: open.last().map_or(0, |s| s.0),
+            samples: open.len() as u64,
+            bytes: open.byte_len() as u64,
+        });
+    }
     ctx.store
         .ts
         .open
         .put(Store::meta_key(ctx.db(), key), m, open);
-    Ok((chunks, bytes, open_bytes))
+    Ok(out)
+}
+
+/// One chunk as TS.INFO DEBUG lists it (the open chunk last, its size as encoded now).
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkInfo {
+    pub start: i64,
+    pub end: i64,
+    pub samples: u64,
+    pub bytes: u64,
 }
