@@ -91,14 +91,33 @@ fn create_add_get_info_and_errors() {
         "ERR TSDB: the key does not exist"
     );
     let _: () = q(c, &["SET", "s", "x"]).unwrap();
-    assert!(err(q::<()>(c, &["TS.ADD", "s", "1", "1"])).starts_with("WRONGTYPE"));
+    // RedisTimeSeries 1.12's words: writes and reads name a wrong type differently.
+    assert_eq!(
+        err(q::<()>(c, &["TS.ADD", "s", "1", "1"])),
+        "ERR TSDB: the key is not a TSDB key"
+    );
+    assert_eq!(
+        err(q::<()>(c, &["TS.GET", "s"])),
+        "ERR WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
     assert!(err(q::<()>(c, &["TS.ADD", "t", "x", "1"])).contains("TSDB: invalid timestamp"));
     assert!(err(q::<()>(c, &["TS.ADD", "t", "3000", "abc"])).contains("TSDB: invalid value"));
     assert!(
         err(q::<()>(c, &["TS.ADD", "t", "1000", "5"])).contains("DUPLICATE_POLICY is set to BLOCK")
     );
     assert!(err(q::<()>(c, &["TS.CREATE", "u", "CHUNK_SIZE", "7"])).contains("CHUNK_SIZE"));
-    assert!(err(q::<()>(c, &["TS.CREATE", "u", "FOO", "1"])).contains("TSDB"));
+    assert_eq!(
+        err(q::<()>(c, &["TS.CREATE", "u", "RETENTION", "x"])),
+        "ERR TSDB: Couldn't parse RETENTION"
+    );
+    assert_eq!(
+        err(q::<()>(c, &["TS.RANGE", "t", "x", "+"])),
+        "ERR TSDB: wrong fromTimestamp"
+    );
+    assert_eq!(
+        err(q::<()>(c, &["TS.RANGE", "t", "-", "+", "ALIGN", "5"])),
+        "ERR TSDB: ALIGN parameter can only be used with AGGREGATION"
+    );
     // TS.INFO.
     let info: std::collections::HashMap<String, Value> = q(c, &["TS.INFO", "t"]).unwrap();
     let int = |k: &str| redis::from_redis_value::<i64>(info[k].clone()).unwrap();

@@ -304,8 +304,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("ts.mget", -3, false, timeseries::read::mget),
     cmd("ts.range", -4, false, timeseries::read::ts_range),
     cmd("ts.revrange", -4, false, timeseries::read::ts_revrange),
-    cmd("ts.mrange", -5, false, timeseries::read::ts_mrange),
-    cmd("ts.mrevrange", -5, false, timeseries::read::ts_mrevrange),
+    cmd("ts.mrange", -4, false, timeseries::read::ts_mrange),
+    cmd("ts.mrevrange", -4, false, timeseries::read::ts_mrevrange),
     cmd("ts.info", -2, false, timeseries::read::info),
     cmd("ts.queryindex", -2, false, timeseries::read::queryindex),
 ];

@@ -77,9 +77,15 @@ pub fn no_key() -> Reply {
 
 /// A series' metadata, `WRONGTYPE` for another kind, `None` if missing.
 pub fn series(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<(Meta, SeriesMeta)>, Reply> {
-    let Some(meta) = ctx.meta_of(key, Kind::TimeSeries)? else {
+    let Some(meta) = ctx.meta_any(key)? else {
         return Ok(None);
     };
+    if meta.kind != Kind::TimeSeries {
+        // RedisTimeSeries' wording for reads (writes say "the key is not a TSDB key").
+        return Err(Reply::err(
+            "ERR WRONGTYPE Operation against a key holding the wrong kind of value",
+        ));
+    }
     let m = SeriesMeta::decode(&meta.payload).map_err(|e| Reply::err(format!("ERR {e}")))?;
     Ok(Some((meta, m)))
 }
@@ -91,11 +97,14 @@ pub fn existing(ctx: &Ctx<'_>, key: &[u8]) -> Result<(Meta, SeriesMeta), Reply> 
 
 /// Parses a timestamp argument (`*` is handled by callers).
 pub fn timestamp(arg: &[u8]) -> Result<i64, Reply> {
-    std::str::from_utf8(arg)
+    match std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
-        .filter(|t| *t >= 0)
-        .ok_or_else(|| tsdb("invalid timestamp, must be a nonnegative integer"))
+    {
+        Some(t) if t >= 0 => Ok(t),
+        Some(_) => Err(tsdb("invalid timestamp, must be a nonnegative integer")),
+        None => Err(tsdb("invalid timestamp")),
+    }
 }
 
 /// Parses a range bound: `-` / `+` or a timestamp.
@@ -105,9 +114,9 @@ pub fn bound(arg: &[u8], low: bool) -> Result<i64, Reply> {
         b"+" => Ok(i64::MAX),
         _ => timestamp(arg).map_err(|_| {
             tsdb(if low {
-                "invalid fromTimestamp"
+                "wrong fromTimestamp"
             } else {
-                "invalid toTimestamp"
+                "wrong toTimestamp"
             })
         }),
     }
@@ -121,10 +130,9 @@ pub fn value(arg: &[u8]) -> Result<f64, Reply> {
         .ok_or_else(|| tsdb("invalid value"))
 }
 
-fn uint(arg: Option<&Vec<u8>>, what: &str) -> Result<u64, Reply> {
+fn uint(arg: Option<&Vec<u8>>) -> Option<u64> {
     arg.and_then(|a| std::str::from_utf8(a).ok())
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| tsdb(&format!("invalid {what}")))
 }
 
 /// The options TS.CREATE, TS.ALTER, TS.ADD and TS.INCRBY share.
@@ -148,13 +156,23 @@ pub fn options(args: &[Vec<u8>], allowed: &[&str]) -> Result<Options, Reply> {
     while let Some(a) = args.get(i) {
         let word = String::from_utf8_lossy(a).to_ascii_uppercase();
         if !allowed.contains(&word.as_str()) {
-            return Err(tsdb(&format!("unknown or duplicate argument \"{word}\"")));
+            // RedisTimeSeries looks for the keywords it knows and passes over anything else.
+            i += 1;
+            continue;
         }
         let next = args.get(i + 1);
         match word.as_str() {
-            "RETENTION" => o.retention = Some(uint(next, "RETENTION value")?),
+            "RETENTION" => {
+                o.retention = Some(uint(next).ok_or_else(|| {
+                    // RedisTimeSeries' replies, word for word (a negative number lacks `ERR`).
+                    match next.and_then(|n| std::str::from_utf8(n).ok()?.parse::<i64>().ok()) {
+                        Some(_) => Reply::err("TSDB: Couldn't parse RETENTION"),
+                        None => tsdb("Couldn't parse RETENTION"),
+                    }
+                })?)
+            }
             "CHUNK_SIZE" => {
-                let size = uint(next, "CHUNK_SIZE value")?;
+                let size = uint(next).unwrap_or(0);
                 if !(48..=1_048_576).contains(&size) || size % 8 != 0 {
                     return Err(tsdb(
                         "CHUNK_SIZE value must be a multiple of 8 in the range [48 .. 1048576]",
@@ -163,8 +181,8 @@ pub fn options(args: &[Vec<u8>], allowed: &[&str]) -> Result<Options, Reply> {
                 o.chunk_size = Some(size);
             }
             "DUPLICATE_POLICY" | "ON_DUPLICATE" => {
-                let p = next
-                    .and_then(|n| DuplicatePolicy::parse(&String::from_utf8_lossy(n)))
+                let n = next.ok_or_else(|| tsdb(&format!("Couldn't parse {word}")))?;
+                let p = DuplicatePolicy::parse(&String::from_utf8_lossy(n))
                     .ok_or_else(|| tsdb("Unknown DUPLICATE_POLICY"))?;
                 match word.as_str() {
                     "ON_DUPLICATE" => o.on_duplicate = Some(p),
@@ -184,12 +202,12 @@ pub fn options(args: &[Vec<u8>], allowed: &[&str]) -> Result<Options, Reply> {
                 continue;
             }
             "IGNORE" => {
-                let t = uint(next, "ignore max time diff")?;
+                let t = uint(next).ok_or_else(|| tsdb("Couldn't parse IGNORE"))?;
                 let v = args
                     .get(i + 2)
                     .and_then(|a| super::parse_float(a))
                     .filter(|v| *v >= 0.0)
-                    .ok_or_else(|| tsdb("Invalid ignore max value diff"))?;
+                    .ok_or_else(|| tsdb("Couldn't parse IGNORE"))?;
                 o.ignore = Some((t, v));
                 i += 3;
                 continue;
@@ -202,10 +220,8 @@ pub fn options(args: &[Vec<u8>], allowed: &[&str]) -> Result<Options, Reply> {
                 })
             }
             "LABELS" => {
+                // As RedisTimeSeries: no pairs clears the labels; a trailing name alone is ignored.
                 let rest = args.get(i + 1..).unwrap_or_default();
-                if rest.is_empty() || rest.len() % 2 != 0 {
-                    return Err(tsdb("wrong number of arguments for LABELS"));
-                }
                 let mut labels = Vec::new();
                 for pair in rest.chunks(2) {
                     let [l, v] = pair else { continue };

@@ -43,9 +43,16 @@ fn word(a: &[u8]) -> String {
 }
 
 /// Parses the options; `multi`: MRANGE/MGET keywords (labels, FILTER, GROUPBY) are allowed.
-fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<RangeArgs, Reply> {
+fn range_args(
+    args: &[Vec<u8>],
+    from: i64,
+    to: i64,
+    multi: bool,
+    name: &str,
+) -> Result<RangeArgs, Reply> {
     let mut r = RangeArgs::default();
     let mut align = None;
+    let (mut bucket_ts, mut empty) = (None, false);
     let mut i = 0;
     let num = |i: usize| {
         args.get(i)
@@ -70,8 +77,11 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
                 r.by_ts = Some(list);
             }
             "FILTER_BY_VALUE" => {
-                let lo = value(num(i + 1)?).map_err(|_| tsdb("Couldn't parse MIN"))?;
-                let hi = value(num(i + 2)?).map_err(|_| tsdb("Couldn't parse MAX"))?;
+                let missing = || tsdb("FILTER_BY_VALUE one or more arguments are missing");
+                let lo = value(num(i + 1).map_err(|_| missing())?)
+                    .map_err(|_| tsdb("Couldn't parse MIN"))?;
+                let hi = value(num(i + 2).map_err(|_| missing())?)
+                    .map_err(|_| tsdb("Couldn't parse MAX"))?;
                 r.by_value = Some((lo, hi));
                 i += 2;
             }
@@ -99,8 +109,10 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
                 let bucket_ms = std::str::from_utf8(num(i + 2)?)
                     .ok()
                     .and_then(|s| s.parse::<i64>().ok())
-                    .filter(|b| *b > 0)
-                    .ok_or_else(|| tsdb("bucketDuration must be greater than zero"))?;
+                    .ok_or_else(|| tsdb("Couldn't parse AGGREGATION"))?;
+                if bucket_ms <= 0 {
+                    return Err(tsdb("bucketDuration must be greater than zero"));
+                }
                 r.aggregation = Some(Aggregation {
                     aggregator,
                     bucket_ms,
@@ -113,16 +125,10 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
             "BUCKETTIMESTAMP" => {
                 let bt = BucketTimestamp::parse(&String::from_utf8_lossy(num(i + 1)?))
                     .ok_or_else(|| tsdb("unknown BUCKETTIMESTAMP parameter"))?;
-                match r.aggregation.as_mut() {
-                    Some(a) => a.bucket_ts = bt,
-                    None => return Err(tsdb("BUCKETTIMESTAMP requires AGGREGATION")),
-                }
+                bucket_ts = Some(bt);
                 i += 1;
             }
-            "EMPTY" => match r.aggregation.as_mut() {
-                Some(a) => a.empty = true,
-                None => return Err(tsdb("EMPTY requires AGGREGATION")),
-            },
+            "EMPTY" => empty = true,
             "WITHLABELS" if multi => r.labels = Labels::All,
             "SELECTED_LABELS" if multi => {
                 let mut names = Vec::new();
@@ -146,17 +152,30 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
                     .skip(i + 1)
                     .position(|a| word(a) == "GROUPBY")
                     .map_or(args.len(), |p| i + 1 + p);
+                if end == i + 1 {
+                    return Err(tsdb("missing labels for filter argument"));
+                }
                 r.filters = filters(args.get(i + 1..end).unwrap_or_default())?;
                 i = end;
                 continue;
             }
             "GROUPBY" if multi => {
-                let label = String::from_utf8_lossy(num(i + 1)?).into_owned();
-                if word(num(i + 2)?) != "REDUCE" {
-                    return Err(tsdb("missing REDUCE"));
+                let arity = || {
+                    Reply::err(format!(
+                        "ERR wrong number of arguments for '{name}' command"
+                    ))
+                };
+                let (Some(label), Some(reduce), Some(reducer)) =
+                    (args.get(i + 1), args.get(i + 2), args.get(i + 3))
+                else {
+                    return Err(arity());
+                };
+                if word(reduce) != "REDUCE" {
+                    return Err(arity());
                 }
-                let reducer = Reducer::parse(&String::from_utf8_lossy(num(i + 3)?))
-                    .ok_or_else(|| tsdb("failed parsing reducer"))?;
+                let label = String::from_utf8_lossy(label).into_owned();
+                let reducer = Reducer::parse(&String::from_utf8_lossy(reducer))
+                    .ok_or_else(|| tsdb("Invalid reducer type"))?;
                 r.group = Some((label, reducer));
                 i += 4;
                 continue;
@@ -165,10 +184,15 @@ fn range_args(args: &[Vec<u8>], from: i64, to: i64, multi: bool) -> Result<Range
         }
         i += 1;
     }
-    if let (Some(a), Some(al)) = (r.aggregation.as_mut(), align) {
-        a.align = al;
+    // BUCKETTIMESTAMP and EMPTY without AGGREGATION are ignored, as RedisTimeSeries does.
+    if let Some(a) = r.aggregation.as_mut() {
+        a.bucket_ts = bucket_ts.unwrap_or_default();
+        a.empty = empty;
+        if let Some(al) = align {
+            a.align = al;
+        }
     } else if align.is_some() {
-        return Err(tsdb("ALIGN requires AGGREGATION"));
+        return Err(tsdb("ALIGN parameter can only be used with AGGREGATION"));
     }
     if multi && r.filters.is_empty() {
         return Err(tsdb("missing FILTER argument"));
@@ -297,7 +321,8 @@ fn samples_reply(mut s: Vec<(i64, f64)>, count: Option<usize>) -> Reply {
 fn range(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
-    let r = range_args(args.get(4..).unwrap_or_default(), from, to, false)?;
+    let name = if reverse { "ts.revrange" } else { "ts.range" };
+    let r = range_args(args.get(4..).unwrap_or_default(), from, to, false, name)?;
     let (_, m) = existing(ctx, key)?;
     let s = query(ctx, key, &m, from, to, &r, reverse)?;
     Ok(samples_reply(s, r.count))
@@ -351,7 +376,8 @@ type Group = (Vec<String>, BTreeMap<i64, Vec<f64>>);
 
 fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Reply> {
     let (from, to) = (bound(arg(args, 1)?, true)?, bound(arg(args, 2)?, false)?);
-    let r = range_args(args.get(3..).unwrap_or_default(), from, to, true)?;
+    let name = if reverse { "ts.mrevrange" } else { "ts.mrange" };
+    let r = range_args(args.get(3..).unwrap_or_default(), from, to, true, name)?;
     let found = matching(ctx, &r.filters)?;
     let resp3 = ctx.session.protocol >= 3;
     let Some((label, reducer)) = &r.group else {
@@ -437,7 +463,11 @@ pub fn ts_get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let latest = match args.get(2) {
         Some(a) if word(a) == "LATEST" && args.len() == 3 => true,
-        Some(_) => return Err(tsdb("wrong number of arguments for 'TS.GET' command")),
+        Some(_) => {
+            return Err(Reply::err(
+                "ERR wrong number of arguments for 'ts.get' command",
+            ))
+        }
         None => false,
     };
     let (_, m) = existing(ctx, key)?;
@@ -445,7 +475,13 @@ pub fn ts_get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    let r = range_args(args.get(1..).unwrap_or_default(), 0, i64::MAX, true)?;
+    let r = range_args(
+        args.get(1..).unwrap_or_default(),
+        0,
+        i64::MAX,
+        true,
+        "ts.mget",
+    )?;
     if r.group.is_some() || r.aggregation.is_some() || r.count.is_some() {
         return Err(tsdb("wrong arguments for TS.MGET"));
     }

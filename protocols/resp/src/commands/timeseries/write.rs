@@ -113,7 +113,7 @@ type Downsampled = (Vec<u8>, i64, f64);
 
 /// Series metadata read under the locks still held: (expire-at, metadata), or `None`
 /// for a missing series.
-type Known = HashMap<Vec<u8>, Option<(u64, SeriesMeta)>>;
+type Known = HashMap<Vec<u8>, Result<Option<(u64, SeriesMeta)>, Reply>>;
 
 /// Held key locks, the keys they cover (sorted) and the metadata read under them.
 type LockedSeries<'s> = (Vec<std::sync::MutexGuard<'s, ()>>, Vec<Vec<u8>>, Known);
@@ -137,8 +137,14 @@ fn lock_series<'s>(
             if known.contains_key(*k) {
                 continue;
             }
-            let m = series(ctx, k)?.map(|(meta, m)| (meta.expire_at, m));
-            for r in m.iter().flat_map(|(_, m)| &m.rules) {
+            // A key of another type fails its own samples only (TS.MADD answers per sample).
+            let m = series(ctx, k)
+                .map_err(|e| match &e {
+                    Reply::Error(m) if m.contains("WRONGTYPE") => tsdb("the key is not a TSDB key"),
+                    _ => e,
+                })
+                .map(|m| m.map(|(meta, m)| (meta.expire_at, m)));
+            for r in m.iter().flatten().flat_map(|(_, m)| &m.rules) {
                 if locked.binary_search(&r.dest).is_err() {
                     missing.push(r.dest.clone());
                 }
@@ -211,7 +217,7 @@ fn add_locked(
     }
     let stored = match (p.metas.get(key), known.get(key)) {
         (Some((e, m)), _) => Some((*e, m.clone())),
-        (None, Some(k)) => k.clone(),
+        (None, Some(k)) => k.clone()?,
         (None, None) => series(ctx, key)?.map(|(meta, m)| (meta.expire_at, m)),
     };
     let (expire_at, m, created) = match stored {
@@ -394,7 +400,7 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>], sign: f64) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let by = value(arg(args, 2)?)?;
+    let by = value(arg(args, 2)?).map_err(|_| tsdb("invalid increase/decrease value"))?;
     let o = options(args.get(3..).unwrap_or_default(), INCR_OPTS)?;
     let ts = o.timestamp.unwrap_or(now_ms() as i64);
     let last = {
@@ -403,8 +409,8 @@ fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>], sign: f64) -> Result<Reply, Reply> 
     };
     if let Some((lt, _)) = last {
         if ts < lt {
-            return Err(tsdb(
-                "timestamp must be equal to or higher than the maximum existing timestamp",
+            return Err(Reply::err(
+                "TSDB: timestamp must be equal to or higher than the maximum existing timestamp",
             ));
         }
     }
