@@ -285,6 +285,27 @@ fn aggregations_match_values_computed_from_the_samples() {
         &["TS.RANGE", "a", "-", "+", "AGGREGATION", "median", "10"]
     ))
     .contains("TSDB"));
+    // An EMPTY aggregation over a huge gap is refused, not built.
+    let _: i64 = q(c, &["TS.ADD", "gap", "0", "1"]).unwrap();
+    let _: i64 = q(c, &["TS.ADD", "gap", "1000000000000", "1"]).unwrap();
+    assert!(err(q::<()>(
+        c,
+        &[
+            "TS.RANGE",
+            "gap",
+            "-",
+            "+",
+            "AGGREGATION",
+            "count",
+            "1",
+            "EMPTY"
+        ]
+    ))
+    .contains("EMPTY would report"));
+    assert_eq!(
+        range(c, &["gap", "-", "+", "AGGREGATION", "count", "1"]).len(),
+        2
+    );
     // Replies of a real RedisTimeSeries 1.12 on the same samples: twa takes the samples just
     // outside the range from storage; REVRANGE feeds each bucket newest first.
     for (t, v) in [(10, "1"), (15, "4"), (31, "2"), (75, "10"), (78, "-3")] {

@@ -17,6 +17,9 @@ use super::{bound, existing, filters, matching, series, timestamp, tsdb, value};
 use crate::commands::{arg, Ctx};
 use crate::reply::Reply;
 
+/// The most buckets an `EMPTY` aggregation may report (each costs a reply entry).
+const MAX_EMPTY_BUCKETS: i128 = 10_000_000;
+
 /// Everything after `from to` of TS.RANGE / TS.MRANGE.
 #[derive(Debug, Default)]
 struct RangeArgs {
@@ -233,6 +236,19 @@ fn query(
         }
         return Ok(raw);
     };
+    if a.empty {
+        // EMPTY reports every bucket between the samples: bound the reply before building it.
+        let span = match (raw.first(), raw.last(), m.first_ts, m.last) {
+            (Some(f), Some(l), _, _) => (l.0 as i128) - (f.0 as i128),
+            (_, _, Some(f), Some(l)) => (l.0.min(to) as i128) - (f.max(from) as i128),
+            _ => 0,
+        };
+        if span / i128::from(a.bucket_ms) > MAX_EMPTY_BUCKETS {
+            return Err(tsdb(&format!(
+                "EMPTY would report more than {MAX_EMPTY_BUCKETS} buckets; narrow the range or widen the buckets"
+            )));
+        }
+    }
     let (before, after) = match a.aggregator {
         Aggregator::Twa => samples::neighbours(ctx, key, m, from, to)?,
         _ => (None, None),
