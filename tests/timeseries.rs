@@ -390,6 +390,18 @@ fn duplicates_out_of_order_and_retention() {
     let kept = range(c, &["r", "-", "+"]);
     assert_eq!(kept.first().unwrap().0, 390);
     assert_eq!(kept.len(), 11);
+    // TS.ALTER shortening the retention drops the older samples at once.
+    let _: () = q(c, &["TS.ALTER", "r", "RETENTION", "30"]).unwrap();
+    let kept = range(c, &["r", "-", "+"]);
+    assert_eq!(
+        kept.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![460, 470, 480, 490]
+    );
+    let info: std::collections::HashMap<String, Value> = q(c, &["TS.INFO", "r"]).unwrap();
+    assert_eq!(
+        redis::from_redis_value::<i64>(info["firstTimestamp"].clone()).unwrap(),
+        460
+    );
 }
 
 #[test]

@@ -93,6 +93,8 @@ pub fn alter(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (meta, mut m) = existing(ctx, key)?;
     o.apply(&mut m);
     let mut b = WriteBatch::new();
+    // A shorter retention applies now, not at the next sample.
+    samples::trim(ctx, &mut b, key, &mut m)?;
     put_meta(ctx, &mut b, key, meta.expire_at, &m);
     ctx.write(&b)?;
     index(ctx, key, &m);
