@@ -441,8 +441,26 @@ fn rules_filters_and_groupby() {
         redis::from_redis_value::<String>(info["sourceKey"].clone()).unwrap(),
         "raw"
     );
+    assert!(err(q::<()>(
+        c,
+        &["TS.CREATERULE", "raw", "avg", "AGGREGATION", "sum", "10"]
+    ))
+    .contains("already has a src rule"));
     let _: () = q(c, &["TS.DELETERULE", "raw", "avg"]).unwrap();
     assert!(err(q::<()>(c, &["TS.DELETERULE", "raw", "avg"])).contains("does not exist"));
+    // A destination whose source was deleted takes a new rule.
+    let _: () = q(c, &["TS.CREATE", "raw2"]).unwrap();
+    let _: () = q(
+        c,
+        &["TS.CREATERULE", "raw2", "avg", "AGGREGATION", "max", "100"],
+    )
+    .unwrap();
+    let _: i64 = q(c, &["DEL", "raw2"]).unwrap();
+    let _: () = q(
+        c,
+        &["TS.CREATERULE", "raw", "avg", "AGGREGATION", "max", "100"],
+    )
+    .unwrap();
 
     // Label filters and GROUPBY across series.
     for (k, room, v) in [("s1", "a", 1.0), ("s2", "a", 2.0), ("s3", "b", 5.0)] {

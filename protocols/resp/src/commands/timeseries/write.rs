@@ -482,7 +482,17 @@ pub fn createrule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[src, dest]);
     let (smeta, mut s) = existing(ctx, src)?;
     let (dmeta, mut d) = existing(ctx, dest)?;
-    if d.source.is_some() {
+    // A source that was deleted or renamed since (DEL and RENAME do not know about rules)
+    // no longer counts.
+    let live_source = match d.source.as_deref() {
+        Some(other) if other == src => s.rules.iter().any(|r| r.dest == dest),
+        Some(other) => series(ctx, other)
+            .ok()
+            .flatten()
+            .is_some_and(|(_, o)| o.rules.iter().any(|r| r.dest == dest)),
+        None => false,
+    };
+    if live_source {
         return Err(tsdb("the destination key already has a src rule"));
     }
     if !d.rules.is_empty() || s.source.is_some() && s.source.as_deref() == Some(dest) {
