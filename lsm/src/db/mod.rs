@@ -496,7 +496,7 @@ impl Db {
     /// [`Db::assigned_seq`] (read after this call) is visible, so no client ever sees data a
     /// crash could take back.
     pub fn get_latest(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.get_at_seq(keyspace, key, crate::key::MAX_SEQ)
+        self.get_at_seq(keyspace, key, Some(crate::key::MAX_SEQ))
     }
 
     /// A snapshot that includes writes not durable yet (see [`Db::get_latest`]).
@@ -512,8 +512,9 @@ impl Db {
     /// The current value of `key`.
     pub fn get(&self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         // A read at the visible sequence number needs no registered snapshot: nothing it reads
-        // can be compacted away before the read ends (tables are held by `Arc`).
-        self.get_at_seq(keyspace, key, self.inner.publisher.visible())
+        // can be compacted away before the read ends (tables are held by `Arc`), and the
+        // number is read after the tables are taken (see `get_at_seq`).
+        self.get_at_seq(keyspace, key, None)
     }
 
     /// The value of `key` as of `snapshot`.
@@ -523,10 +524,18 @@ impl Db {
         key: &[u8],
         snapshot: &Snapshot,
     ) -> Result<Option<Vec<u8>>> {
-        self.get_at_seq(keyspace, key, snapshot.seq())
+        self.get_at_seq(keyspace, key, Some(snapshot.seq()))
     }
 
-    fn get_at_seq(&self, keyspace: KeyspaceId, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
+    /// `seq`: `None` reads at the visible sequence number, read after the sources are taken:
+    /// a flush or compaction installed before then dropped only versions hidden at a number
+    /// already visible, so a reader never asks them for a version they left out.
+    fn get_at_seq(
+        &self,
+        keyspace: KeyspaceId,
+        key: &[u8],
+        seq: Option<u64>,
+    ) -> Result<Option<Vec<u8>>> {
         let (mems, tables) = {
             let trees = self.inner.trees();
             let tree = trees
@@ -537,6 +546,7 @@ impl Db {
             mems.extend(tree.imms.iter().cloned());
             (mems, Arc::clone(&tree.tables))
         };
+        let seq = seq.unwrap_or_else(|| self.inner.publisher.visible());
         // The newest range tombstone covering `key` in the sources read so far.
         let mut deleted_at = 0;
         let found = |deleted_at: u64, (at, kind, value): (u64, ValueKind, Vec<u8>)| {
