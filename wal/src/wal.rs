@@ -360,13 +360,18 @@ impl Wal {
     /// Returns the durable end of the log.
     pub fn sync(&self) -> Result<Lsn> {
         self.shared.check_poison()?;
+        self.request(Op::Sync)
+    }
+
+    /// Queues an operation for the writer thread and waits for its answer.
+    fn request(&self, op: fn(oneshot::Sender<Result<Lsn>>) -> Op) -> Result<Lsn> {
         let (tx, rx) = oneshot::channel();
         {
             let mut q = lock(&self.shared.queue);
             if q.closing {
                 return Err(Error::Closed);
             }
-            q.ops.push_back(Op::Sync(tx));
+            q.ops.push_back(op(tx));
         }
         self.shared.work.notify_one();
         rx.blocking_recv().unwrap_or(Err(Error::Closed))
@@ -410,16 +415,7 @@ impl Wal {
     /// archiving is on, queueing it for the archive) and returns the LSN where the closed
     /// segments end: every record appended before this call lies before it.
     pub fn switch_segment(&self) -> Result<Lsn> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut q = lock(&self.shared.queue);
-            if q.closing {
-                return Err(Error::Closed);
-            }
-            q.ops.push_back(Op::Switch(tx));
-        }
-        self.shared.work.notify_one();
-        rx.blocking_recv().unwrap_or(Err(Error::Closed))
+        self.request(Op::Switch)
     }
 
     /// Keeps every segment holding records at or after `lsn` from being released until the

@@ -336,6 +336,11 @@ impl Store {
         Ok(KeyIter { it, now })
     }
 
+    /// Adds the writing of a key's metadata entry to `batch`.
+    pub fn put_meta_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
+        batch.put(self.meta, &Store::meta_key(db, key), &meta.encode());
+    }
+
     /// Adds the deletion of a key and, for collections, its members, to `batch`.
     pub fn delete_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
         batch.delete(self.meta, &Store::meta_key(db, key));

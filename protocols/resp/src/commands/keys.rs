@@ -40,11 +40,7 @@ fn set_expiry(ctx: &mut Ctx<'_>, key: &[u8], meta: &Meta, at: u64) -> Result<(),
         expire_at: at,
         ..meta.clone()
     };
-    b.put(
-        ctx.store.meta_keyspace(),
-        &Store::meta_key(ctx.db(), key),
-        &m.encode(),
-    );
+    ctx.store.put_meta_into(&mut b, ctx.db(), key, &m);
     ctx.write(&b)
 }
 
@@ -196,11 +192,7 @@ fn copy_into(
     if let Some(old) = dst_old {
         ctx.store.delete_into(b, dst_db, dst, old);
     }
-    b.put(
-        ctx.store.meta_keyspace(),
-        &Store::meta_key(dst_db, dst),
-        &meta.encode(),
-    );
+    ctx.store.put_meta_into(b, dst_db, dst, meta);
     if meta.kind == Kind::TimeSeries {
         super::timeseries::index_copy(ctx.store, &meta.payload, dst_db, dst);
     }

@@ -35,11 +35,7 @@ fn finish(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], old: Option<&Meta>, hea
         expire_at: old.map_or(0, |m| m.expire_at),
         payload,
     };
-    b.put(
-        ctx.store.meta_keyspace(),
-        &Store::meta_key(db, key),
-        &meta.encode(),
-    );
+    ctx.store.put_meta_into(b, db, key, &meta);
 }
 
 fn put_elem(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], p: u64, v: &[u8]) {

@@ -95,11 +95,7 @@ impl Ctx<'_> {
                     expire_at: old.map_or(0, |m| m.expire_at),
                     payload: n.to_le_bytes().to_vec(),
                 };
-                b.put(
-                    self.store.meta_keyspace(),
-                    &Store::meta_key(db, key),
-                    &meta.encode(),
-                );
+                self.store.put_meta_into(b, db, key, &meta);
             }
         }
     }

@@ -6,7 +6,7 @@ use super::{
     arg, eq_ignore_case, int_arg, not_float, not_integer, parse_float, parse_int, syntax, Ctx,
 };
 use crate::reply::Reply;
-use crate::store::{Kind, Meta, Store};
+use crate::store::{Kind, Meta};
 
 /// Largest string `SETRANGE` and `APPEND` may build (Redis's `proto-max-bulk-len`).
 const MAX_STRING: usize = 512 << 20;
@@ -34,11 +34,7 @@ fn put(
         expire_at,
         payload: value.to_vec(),
     };
-    batch.put(
-        ctx.store.meta_keyspace(),
-        &Store::meta_key(db, key),
-        &meta.encode(),
-    );
+    ctx.store.put_meta_into(batch, db, key, &meta);
 }
 
 pub fn get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

@@ -57,11 +57,7 @@ fn put_meta(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], expire_at: u64, m: &S
         expire_at,
         payload: m.encode(),
     };
-    b.put(
-        ctx.store.meta_keyspace(),
-        &Store::meta_key(ctx.db(), key),
-        &meta.encode(),
-    );
+    ctx.store.put_meta_into(b, ctx.db(), key, &meta);
 }
 
 fn new_series(o: &Options) -> SeriesMeta {
