@@ -19,7 +19,7 @@ lag() { curl -s "http://$HTTP/metrics" | awk '/^orbit_wal_archive_lag_bytes /{pr
 "$ORBIT" bench fillseq --num "$NUM" --value-size 400 --batch 100 --sync none --keep --data-dir "$DIR/gen" 2>&1 | grep fillseq
 mv "$DIR"/gen/db-bench-* "$DIR/data"
 echo "database: $(du -sb "$DIR/data" | cut -f1) bytes"
-"$ORBIT" serve --data-dir "$DIR/data" --resp-addr 127.0.0.1:$PORT --http-addr $HTTP \
+"$ORBIT" serve --data-dir "$DIR/data" --resp-addr 127.0.0.1:$PORT --pg-addr "" --http-addr $HTTP \
   --wal-archive "$DIR/archive" --archive-timeout 1s 2> "$DIR/server.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

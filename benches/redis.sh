@@ -11,7 +11,7 @@ ORBIT=$1; OUT=$2; N=${N:-100000}; MODE=${MODE:-sync}
 if [ "${KEYS:-random}" = one ]; then RANDOM_KEYS=""; else RANDOM_KEYS="-r 1000000"; fi
 if [ "$MODE" = periodic ]; then FSYNC=everysec; else FSYNC=always; fi
 rm -rf /tmp/rb-orbit /tmp/rb-redis; mkdir -p /tmp/rb-redis
-$ORBIT serve --data-dir /tmp/rb-orbit --resp-addr 127.0.0.1:7001 --http-addr '' --sync $MODE 2>/tmp/rb-orbit.log &
+$ORBIT serve --data-dir /tmp/rb-orbit --resp-addr 127.0.0.1:7001 --pg-addr '' --http-addr '' --sync $MODE 2>/tmp/rb-orbit.log &
 OPID=$!
 redis-server --port 7002 --dir /tmp/rb-redis --appendonly yes --appendfsync $FSYNC --save "" --daemonize no > /tmp/rb-redis.log 2>&1 &
 RPID=$!

@@ -10,7 +10,7 @@ ORBIT=$(realpath "$1"); SERIES=${SERIES:-1000}; SAMPLES=${SAMPLES:-1000}; BIG=${
 RTS=${RTS:-$(dirname "$0")/../../shared/tools/redistimeseries-server}
 DIR=${DIR:-/tmp/orbit-ts-bench}
 rm -rf "$DIR"; mkdir -p "$DIR/aof" "$DIR/mem"
-"$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:17101 --http-addr '' 2> "$DIR/orbit.log" &
+"$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:17101 --pg-addr '' --http-addr '' 2> "$DIR/orbit.log" &
 P1=$!
 "$RTS" 17102 --dir "$DIR/aof" --appendonly yes --appendfsync always --save "" > "$DIR/rts-aof.log" 2>&1 &
 P2=$!

@@ -117,6 +117,9 @@ pub struct ServeArgs {
     /// Address of the Redis protocol listener.
     #[arg(long, env = "ORBIT_RESP_ADDR", default_value = "127.0.0.1:6379")]
     pub resp_addr: String,
+    /// Address of the PostgreSQL protocol listener; empty: none.
+    #[arg(long, env = "ORBIT_PG_ADDR", default_value = "127.0.0.1:5432")]
+    pub pg_addr: String,
     /// A TOML file of settings (keys are these flags' names); flags and `ORBIT_*` variables
     /// override it.
     #[arg(long, env = "ORBIT_CONFIG")]

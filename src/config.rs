@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 const KEYS: &[&str] = &[
     "data-dir",
     "resp-addr",
+    "pg-addr",
     "http-addr",
     "threads",
     "requirepass",

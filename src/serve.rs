@@ -1,8 +1,8 @@
 //! `orbit serve`: opens (recovering) the database in the data directory and serves the Redis
-//! protocol until SIGINT or SIGTERM.
+//! and PostgreSQL protocols until SIGINT or SIGTERM.
 //!
 //! Threads: one worker per core (`--threads`), each a single-threaded tokio runtime with its
-//! own `SO_REUSEPORT` listener on `--resp-addr`, owning the connections it accepts (the kernel
+//! own `SO_REUSEPORT` listeners on `--resp-addr` and `--pg-addr`, owning the connections it accepts (the kernel
 //! spreads connections across the listeners); the engine's background threads (WAL writer,
 //! flush, compaction) beside them. Shutdown: stop accepting, let every connection finish and
 //! answer the commands it already read, then close the database (the WAL is synced).
@@ -47,8 +47,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Db::open(Arc::clone(&fs), data_dir, opts)
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
     );
-    let store = Store::open(TxnDb::new(Arc::clone(&db)), Some(&filter))
-        .context("cannot open the Redis keyspaces")?;
+    let txn = TxnDb::new(Arc::clone(&db));
+    let store =
+        Store::open(txn.clone(), Some(&filter)).context("cannot open the Redis keyspaces")?;
+    let sql = orbit_exec::SqlEngine::open(txn).context("cannot open the SQL catalog")?;
+    let pg = orbit_pg::PgServer::new(sql);
     let addr: SocketAddr = args
         .resp_addr
         .parse()
@@ -76,15 +79,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(|_| listen(addr))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let pg_addr: Option<SocketAddr> = if args.pg_addr.is_empty() {
+        None
+    } else {
+        Some(
+            args.pg_addr
+                .parse()
+                .with_context(|| format!("--pg-addr {} is not an address", args.pg_addr))?,
+        )
+    };
+    let mut pg_listeners = match pg_addr {
+        Some(a) => (0..threads)
+            .map(|_| listen(a).map(Some))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("cannot listen on --pg-addr {a}"))?,
+        None => (0..threads).map(|_| None).collect(),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = listeners
         .into_iter()
         .enumerate()
         .map(|(i, listener)| {
             let (engine, stop) = (Arc::clone(&engine), stop_rx.clone());
+            let pg_listener = pg_listeners.get_mut(i).and_then(Option::take);
+            let pg = Arc::clone(&pg);
             std::thread::Builder::new()
                 .name(format!("orbit-worker-{i}"))
-                .spawn(move || worker(listener, engine, stop))
+                .spawn(move || worker(listener, pg_listener, engine, pg, stop))
                 .context("cannot start a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -112,7 +133,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?);
         Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine), backups)))
     };
-    tracing::info!(%addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
+    tracing::info!(resp = %addr, pg = %args.pg_addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
     let requested = engine.shutdown_requested();
     runtime.block_on(async {
         tokio::select! {
@@ -142,6 +163,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     drop(engine);
+    drop(pg);
     if args.wal_archive.is_some() {
         // The active segment's records go to the archive now, not at the next start.
         if let Err(e) = db.switch_wal() {
@@ -184,7 +206,9 @@ fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 /// One worker: accepts on its listener and serves its connections until told to stop.
 fn worker(
     listener: std::net::TcpListener,
+    pg_listener: Option<std::net::TcpListener>,
     engine: Arc<Engine>,
+    pg: Arc<orbit_pg::PgServer>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -192,9 +216,24 @@ fn worker(
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        let pg_listener = pg_listener.map(tokio::net::TcpListener::from_std).transpose()?;
         let mut connections = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
+                accepted = accept(pg_listener.as_ref()) => match accepted {
+                    Ok((stream, _)) => {
+                        let pg = Arc::clone(&pg);
+                        connections.spawn(async move {
+                            if let Err(e) = orbit_pg::serve_connection(pg, stream).await {
+                                tracing::debug!(error = %e, "postgres connection ended with an error");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let (engine, stop) = (Arc::clone(&engine), stop.clone());
@@ -215,6 +254,7 @@ fn worker(
             }
         }
         drop(listener);
+        drop(pg_listener);
         let drained = tokio::time::timeout(DRAIN, async {
             while connections.join_next().await.is_some() {}
         })
@@ -225,6 +265,16 @@ fn worker(
         }
         Ok(())
     })
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_for_shutdown() -> anyhow::Result<()> {

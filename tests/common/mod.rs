@@ -24,6 +24,8 @@ pub struct Server {
     pub port: u16,
     /// The monitoring endpoint's port.
     pub http_port: u16,
+    /// The PostgreSQL listener's port.
+    pub pg_port: u16,
     pub data_dir: PathBuf,
     log: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -32,10 +34,12 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data_dir` with `extra` flags and waits until it accepts connections.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let (port, http_port) = (free_port(), free_port());
+        let (port, http_port, pg_port) = (free_port(), free_port(), free_port());
         let mut child = Command::new(ORBIT)
             .args(["serve", "--threads", "2", "--resp-addr"])
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--pg-addr")
+            .arg(format!("127.0.0.1:{pg_port}"))
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--data-dir")
@@ -69,6 +73,7 @@ impl Server {
             child,
             port,
             http_port,
+            pg_port,
             data_dir: data_dir.to_path_buf(),
             log,
             reader: Some(reader),

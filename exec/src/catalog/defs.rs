@@ -1,0 +1,123 @@
+//! Catalog records: what a schema, table, column, index, constraint and view are.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::DataType;
+
+/// A schema.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaDef {
+    pub name: String,
+    pub oid: u32,
+}
+
+/// A database (besides `postgres`). Databases share the storage; names are recorded so
+/// clients can list, create and drop them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseDef {
+    pub name: String,
+    pub oid: u32,
+}
+
+/// A column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnDef {
+    /// Stable id within the table (rows are keyed by it).
+    pub id: u32,
+    pub name: String,
+    pub ty: DataType,
+    pub not_null: bool,
+    /// The DEFAULT expression as SQL text (`nextval('t_id_seq')` for serial columns).
+    pub default: Option<String>,
+    /// `GENERATED ALWAYS AS IDENTITY` (explicit values are refused unless OVERRIDING).
+    #[serde(default)]
+    pub identity_always: bool,
+    /// The sequence feeding a serial or identity column.
+    #[serde(default)]
+    pub sequence: Option<String>,
+}
+
+/// An index (the primary key is index 0 when the table has one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Unique within the table; 0 is the primary key's storage, secondary indexes start at 1.
+    pub id: u32,
+    pub oid: u32,
+    pub name: String,
+    /// Column positions (into `TableDef::columns`) in key order.
+    pub columns: Vec<u32>,
+    pub unique: bool,
+    pub primary: bool,
+}
+
+/// A foreign key of a table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// Referencing column ids.
+    pub columns: Vec<u32>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    /// Referenced column ids (a primary key or unique index of the referenced table).
+    pub ref_columns: Vec<u32>,
+    /// `a` no action, `r` restrict, `c` cascade, `n` set null, `d` set default.
+    pub on_delete: char,
+    pub on_update: char,
+}
+
+/// A named table constraint (CHECK, UNIQUE, PRIMARY KEY, FOREIGN KEY).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConstraintDef {
+    pub name: String,
+    pub oid: u32,
+    /// `p` primary key, `u` unique, `c` check, `f` foreign key (pg_constraint.contype).
+    pub kind: char,
+    /// CHECK: the expression as SQL text.
+    #[serde(default)]
+    pub check: Option<String>,
+    /// UNIQUE / PRIMARY KEY: the backing index id.
+    #[serde(default)]
+    pub index: Option<u32>,
+    #[serde(default)]
+    pub foreign: Option<ForeignKey>,
+}
+
+/// A table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Storage id: every row and index key starts with it.
+    pub id: u32,
+    /// The pg_class oid clients see.
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub next_column_id: u32,
+    /// Column positions of the primary key; empty when the table has none (rows are then
+    /// keyed by a hidden row id).
+    pub primary_key: Vec<u32>,
+    pub indexes: Vec<IndexDef>,
+    pub constraints: Vec<ConstraintDef>,
+    pub next_index_id: u32,
+}
+
+impl TableDef {
+    /// The position of column `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The position of the column with id `id`.
+    pub fn column_by_id(&self, id: u32) -> Option<usize> {
+        self.columns.iter().position(|c| c.id == id)
+    }
+}
+
+/// A view: its query as SQL text and the names of its columns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub query: String,
+    pub columns: Vec<String>,
+}

@@ -1,0 +1,250 @@
+//! Hash aggregation: groups rows by their key values and folds each aggregate per group.
+//! The output row of a group is `keys ++ aggregate results`, what post-aggregation
+//! expressions index.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{code, Error, Result};
+use crate::expr::{AggCall, AggKind, EvalContext, Expr};
+use crate::types::{encode_key, BinaryOp, DataType, Value};
+
+/// GROUP BY keys, the aggregates and HAVING.
+#[derive(Debug, Clone)]
+pub struct AggPlan {
+    pub keys: Vec<Expr>,
+    pub aggs: Vec<AggCall>,
+    pub having: Option<Expr>,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Count(i64),
+    /// Running sum (None until the first non-null) and count.
+    Sum(Option<Value>, i64),
+    Extreme(Option<Value>),
+    Bool(Option<bool>),
+    Items(Vec<Value>),
+}
+
+fn initial(kind: AggKind) -> State {
+    match kind {
+        AggKind::CountStar | AggKind::Count => State::Count(0),
+        AggKind::Sum | AggKind::Avg => State::Sum(None, 0),
+        AggKind::Min | AggKind::Max => State::Extreme(None),
+        AggKind::BoolAnd | AggKind::BoolOr => State::Bool(None),
+        AggKind::StringAgg | AggKind::ArrayAgg => State::Items(Vec::new()),
+    }
+}
+
+fn widen(v: Value, to: &DataType) -> Result<Value> {
+    match (&v, to) {
+        (Value::Int2(_) | Value::Int4(_), DataType::Int8) => v.cast(&DataType::Int8),
+        (Value::Int2(_) | Value::Int4(_) | Value::Int8(_), DataType::Numeric(_)) => {
+            v.cast(&DataType::Numeric(None))
+        }
+        (Value::Float4(_), DataType::Float8) => v.cast(&DataType::Float8),
+        _ => Ok(v),
+    }
+}
+
+fn step(call: &AggCall, state: &mut State, v: Value) -> Result<()> {
+    match state {
+        State::Count(n) => {
+            if call.kind == AggKind::CountStar || !v.is_null() {
+                *n += 1;
+            }
+        }
+        State::Sum(acc, n) => {
+            if v.is_null() {
+                return Ok(());
+            }
+            let sum_ty = match call.kind {
+                AggKind::Avg => match call.ty {
+                    DataType::Numeric(_) => DataType::Numeric(None),
+                    ref t => t.clone(),
+                },
+                _ => call.ty.clone(),
+            };
+            let v = widen(v, &sum_ty)?;
+            *acc = Some(match acc.take() {
+                None => v,
+                Some(a) => Value::binary(BinaryOp::Add, &a, &v)?,
+            });
+            *n += 1;
+        }
+        State::Extreme(best) => {
+            if v.is_null() {
+                return Ok(());
+            }
+            let replace = match best {
+                None => true,
+                Some(b) => {
+                    let o = v.sort_cmp(b);
+                    if call.kind == AggKind::Min {
+                        o.is_lt()
+                    } else {
+                        o.is_gt()
+                    }
+                }
+            };
+            if replace {
+                *best = Some(v);
+            }
+        }
+        State::Bool(acc) => {
+            if let Some(b) = v.as_bool()? {
+                *acc = Some(match (acc.take(), call.kind) {
+                    (None, _) => b,
+                    (Some(a), AggKind::BoolAnd) => a && b,
+                    (Some(a), _) => a || b,
+                });
+            }
+        }
+        State::Items(items) => {
+            if call.kind == AggKind::StringAgg && v.is_null() {
+                return Ok(());
+            }
+            items.push(v);
+        }
+    }
+    Ok(())
+}
+
+fn finish(call: &AggCall, state: State) -> Result<Value> {
+    Ok(match state {
+        State::Count(n) => Value::Int8(n),
+        State::Sum(None, _) => Value::Null,
+        State::Sum(Some(s), n) => {
+            if call.kind == AggKind::Avg {
+                let divisor = match &call.ty {
+                    DataType::Float8 => Value::Float8(n as f64),
+                    DataType::Interval => Value::Float8(n as f64),
+                    _ => Value::Int8(n).cast(&DataType::Numeric(None))?,
+                };
+                let s = if call.ty == DataType::Float8 {
+                    s.cast(&DataType::Float8)?
+                } else {
+                    s
+                };
+                Value::binary(BinaryOp::Div, &s, &divisor)?
+            } else {
+                s.cast(&call.ty)?
+            }
+        }
+        State::Extreme(v) => v.unwrap_or(Value::Null),
+        State::Bool(b) => b.map_or(Value::Null, Value::Bool),
+        State::Items(items) if items.is_empty() => Value::Null,
+        State::Items(items) => match call.kind {
+            AggKind::StringAgg => {
+                let mut out = String::new();
+                for (i, item) in items.iter().enumerate() {
+                    // Each item is [value, delimiter] (see the binder).
+                    let Value::Array(_, pair) = item else {
+                        continue;
+                    };
+                    let (Some(v), d) = (pair.first(), pair.get(1)) else {
+                        continue;
+                    };
+                    if v.is_null() {
+                        continue;
+                    }
+                    if i > 0 && !out.is_empty() {
+                        if let Some(Value::Text(d)) = d {
+                            out.push_str(d);
+                        }
+                    }
+                    out.push_str(&v.to_text().unwrap_or_default());
+                }
+                Value::Text(out)
+            }
+            _ => {
+                let elem = call.ty.element().cloned().unwrap_or(DataType::Text);
+                Value::Array(Box::new(elem), items)
+            }
+        },
+    })
+}
+
+/// One group: its key values, aggregate states and the DISTINCT arguments seen per aggregate.
+type Group = (Vec<Value>, Vec<State>, Vec<HashSet<Vec<u8>>>);
+
+/// Groups `rows` and computes the aggregates; applies HAVING.
+pub fn aggregate(
+    plan: &AggPlan,
+    rows: Vec<Vec<Value>>,
+    ctx: &EvalContext<'_>,
+) -> Result<Vec<Vec<Value>>> {
+    let mut groups: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut out: Vec<Group> = Vec::new();
+    let mut keybuf = Vec::new();
+    for r in &rows {
+        let keys = plan
+            .keys
+            .iter()
+            .map(|k| k.eval(r, ctx))
+            .collect::<Result<Vec<_>>>()?;
+        keybuf.clear();
+        for k in &keys {
+            encode_key(k, &mut keybuf);
+        }
+        let g = match groups.get(&keybuf) {
+            Some(g) => *g,
+            None => {
+                groups.insert(keybuf.clone(), out.len());
+                out.push((
+                    keys,
+                    plan.aggs.iter().map(|a| initial(a.kind)).collect(),
+                    vec![HashSet::new(); plan.aggs.len()],
+                ));
+                out.len() - 1
+            }
+        };
+        let Some((_, states, seen)) = out.get_mut(g) else {
+            return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
+        };
+        for ((call, state), seen) in plan.aggs.iter().zip(states.iter_mut()).zip(seen.iter_mut()) {
+            if let Some(f) = &call.filter {
+                if !f.passes(r, ctx)? {
+                    continue;
+                }
+            }
+            let v = match &call.arg {
+                Some(a) => a.eval(r, ctx)?,
+                None => Value::Null,
+            };
+            if call.distinct {
+                if v.is_null() {
+                    continue;
+                }
+                let mut k = Vec::new();
+                encode_key(&v, &mut k);
+                if !seen.insert(k) {
+                    continue;
+                }
+            }
+            step(call, state, v)?;
+        }
+    }
+    // An aggregate without GROUP BY over no rows still yields one row.
+    if out.is_empty() && plan.keys.is_empty() {
+        out.push((
+            Vec::new(),
+            plan.aggs.iter().map(|a| initial(a.kind)).collect(),
+            Vec::new(),
+        ));
+    }
+    let mut result = Vec::with_capacity(out.len());
+    for (keys, states, _) in out {
+        let mut row = keys;
+        for (call, state) in plan.aggs.iter().zip(states) {
+            row.push(finish(call, state)?);
+        }
+        if let Some(h) = &plan.having {
+            if !h.passes(&row, ctx)? {
+                continue;
+            }
+        }
+        result.push(row);
+    }
+    Ok(result)
+}

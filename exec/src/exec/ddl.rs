@@ -1,0 +1,641 @@
+//! DDL, inside the statement's transaction: CREATE/DROP TABLE, CREATE/DROP SCHEMA, TRUNCATE,
+//! ALTER TABLE (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE/DROP
+//! SEQUENCE. Table data is removed with one range delete over the table's key prefix.
+
+use sqlparser::ast;
+
+use super::query::successor;
+use super::{Ctx, Outcome};
+use crate::catalog::{ColumnDef, ConstraintDef, IndexDef, SchemaDef, TableDef};
+use crate::error::{code, Error, Result};
+use crate::expr::ident_name;
+use crate::row::{decode_row, encode_row, row_key, table_prefix};
+use crate::sequence::SequenceDef;
+use crate::types::DataType;
+
+pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
+    match stmt {
+        ast::Statement::CreateTable(ct) => create_table(ctx, ct),
+        ast::Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => drop(ctx, object_type, *if_exists, names, *cascade),
+        ast::Statement::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => {
+            let name = match schema_name {
+                ast::SchemaName::Simple(n) | ast::SchemaName::NamedAuthorization(n, _) => {
+                    n.to_string().trim_matches('"').to_string()
+                }
+                ast::SchemaName::UnnamedAuthorization(id) => ident_name(id),
+            };
+            if ctx.catalog().schema_exists(&name)? {
+                if *if_not_exists {
+                    return Ok(Outcome::Command("CREATE SCHEMA".into()));
+                }
+                return Err(Error::new(
+                    code::DUPLICATE_SCHEMA,
+                    format!("schema \"{name}\" already exists"),
+                ));
+            }
+            let oid = ctx.engine.next_oid(&mut ctx.waits)?;
+            ctx.catalog().create_schema(&SchemaDef { name, oid })?;
+            Ok(Outcome::Command("CREATE SCHEMA".into()))
+        }
+        ast::Statement::Truncate(t) => {
+            for target in &t.table_names {
+                let table = ctx.resolve_table(&target.name)?;
+                clear_table(ctx, &table)?;
+            }
+            Ok(Outcome::Command("TRUNCATE TABLE".into()))
+        }
+        ast::Statement::AlterTable(at) => alter_table(ctx, at),
+        ast::Statement::CreateSequence {
+            name,
+            if_not_exists,
+            ..
+        } => {
+            let (schema, n) = ctx.qualify(name)?;
+            let full = format!("{schema}.{n}");
+            if ctx.engine.sequences.exists(&full)? {
+                if *if_not_exists {
+                    return Ok(Outcome::Command("CREATE SEQUENCE".into()));
+                }
+                return Err(Error::new(
+                    code::DUPLICATE_TABLE,
+                    format!("relation \"{n}\" already exists"),
+                ));
+            }
+            let oid = ctx.engine.next_oid(&mut ctx.waits)?;
+            ctx.engine
+                .sequences
+                .create(&full, SequenceDef::new(i64::MAX, oid), &mut ctx.waits)?;
+            Ok(Outcome::Command("CREATE SEQUENCE".into()))
+        }
+        other => Err(super::not_supported(other)),
+    }
+}
+
+fn column_def(
+    ctx: &mut Ctx<'_>,
+    id: u32,
+    table: &str,
+    c: &ast::ColumnDef,
+) -> Result<(ColumnDef, bool, Vec<ConstraintDef>)> {
+    let name = ident_name(&c.name);
+    let type_name = c.data_type.to_string().to_lowercase();
+    let serial = match type_name.as_str() {
+        "serial" | "serial4" => Some(DataType::Int4),
+        "bigserial" | "serial8" => Some(DataType::Int8),
+        "smallserial" | "serial2" => Some(DataType::Int2),
+        _ => None,
+    };
+    let ty = match &serial {
+        Some(t) => t.clone(),
+        None => DataType::from_sql(&c.data_type)?,
+    };
+    let mut col = ColumnDef {
+        id,
+        name: name.clone(),
+        ty: ty.clone(),
+        not_null: false,
+        default: None,
+        identity_always: false,
+        sequence: None,
+    };
+    let mut primary = false;
+    let mut constraints = Vec::new();
+    let seq_max = match ty {
+        DataType::Int2 => i64::from(i16::MAX),
+        DataType::Int4 => i64::from(i32::MAX),
+        _ => i64::MAX,
+    };
+    let mut wants_sequence = serial.is_some();
+    for opt in &c.options {
+        match &opt.option {
+            ast::ColumnOption::Null => col.not_null = false,
+            ast::ColumnOption::NotNull => col.not_null = true,
+            ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+            ast::ColumnOption::PrimaryKey(_) => {
+                primary = true;
+                col.not_null = true;
+            }
+            ast::ColumnOption::Check(ch) => {
+                let cname = ch
+                    .name
+                    .as_ref()
+                    .map(ident_name)
+                    .or_else(|| opt.name.as_ref().map(ident_name))
+                    .unwrap_or_else(|| format!("{table}_{name}_check"));
+                constraints.push(ConstraintDef {
+                    name: cname,
+                    oid: ctx.engine.next_oid(&mut ctx.waits)?,
+                    kind: 'c',
+                    check: Some(ch.expr.to_string()),
+                    index: None,
+                    foreign: None,
+                });
+            }
+            ast::ColumnOption::Generated {
+                generated_as,
+                generation_expr: None,
+                ..
+            } => {
+                if !matches!(ty, DataType::Int2 | DataType::Int4 | DataType::Int8) {
+                    return Err(Error::new(
+                        code::INVALID_COLUMN_DEFINITION,
+                        "identity column type must be smallint, integer, or bigint",
+                    ));
+                }
+                wants_sequence = true;
+                col.not_null = true;
+                col.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
+            }
+            ast::ColumnOption::Unique(_) | ast::ColumnOption::ForeignKey(_) => {
+                return Err(Error::unsupported(
+                    "UNIQUE and FOREIGN KEY constraints are not supported yet",
+                ))
+            }
+            ast::ColumnOption::Collation(_) | ast::ColumnOption::Comment(_) => {}
+            other => {
+                return Err(Error::unsupported(format!("column option {other}")));
+            }
+        }
+    }
+    if wants_sequence {
+        let schema = ctx.schema.to_string();
+        let seq = format!("{schema}.{table}_{name}_seq");
+        let oid = ctx.engine.next_oid(&mut ctx.waits)?;
+        if !ctx.engine.sequences.exists(&seq)? {
+            ctx.engine
+                .sequences
+                .create(&seq, SequenceDef::new(seq_max, oid), &mut ctx.waits)?;
+        }
+        col.default = Some(format!("nextval('{table}_{name}_seq'::regclass)"));
+        col.sequence = Some(seq);
+        col.not_null = true;
+    }
+    Ok((col, primary, constraints))
+}
+
+fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
+    if ct.query.is_some() {
+        return Err(Error::unsupported("CREATE TABLE AS is not supported yet"));
+    }
+    let (schema, name) = ctx.qualify(&ct.name)?;
+    if !ctx.catalog().schema_exists(&schema)? {
+        return Err(Error::new(
+            code::UNDEFINED_SCHEMA,
+            format!("schema \"{schema}\" does not exist"),
+        ));
+    }
+    if ctx.catalog().table(&schema, &name)?.is_some() {
+        if ct.if_not_exists {
+            return Ok(Outcome::Command("CREATE TABLE".into()));
+        }
+        return Err(Error::new(
+            code::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    let oid = ctx.engine.next_oid(&mut ctx.waits)?;
+    let mut table = TableDef {
+        id: oid,
+        oid,
+        schema: schema.clone(),
+        name: name.clone(),
+        columns: Vec::new(),
+        next_column_id: 1,
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+        constraints: Vec::new(),
+        next_index_id: 1,
+    };
+    let mut pk_cols: Vec<String> = Vec::new();
+    for c in &ct.columns {
+        let id = table.next_column_id;
+        table.next_column_id += 1;
+        let (col, primary, cons) = column_def(ctx, id, &name, c)?;
+        if table.column_index(&col.name).is_some() {
+            return Err(Error::new(
+                code::DUPLICATE_COLUMN,
+                format!("column \"{}\" specified more than once", col.name),
+            ));
+        }
+        if primary {
+            if !pk_cols.is_empty() {
+                return Err(multiple_pk(&name));
+            }
+            pk_cols.push(col.name.clone());
+        }
+        table.columns.push(col);
+        table.constraints.extend(cons);
+    }
+    for tc in &ct.constraints {
+        add_constraint(ctx, &mut table, tc, &mut pk_cols)?;
+    }
+    if !pk_cols.is_empty() {
+        set_primary_key(ctx, &mut table, &pk_cols, None)?;
+    }
+    ctx.catalog().put_table(&table)?;
+    if table.primary_key.is_empty() {
+        ctx.engine.sequences.create(
+            &super::dml::rowid_sequence(&table),
+            SequenceDef::new(i64::MAX, 0),
+            &mut ctx.waits,
+        )?;
+    }
+    Ok(Outcome::Command("CREATE TABLE".into()))
+}
+
+fn multiple_pk(table: &str) -> Error {
+    Error::new(
+        code::INVALID_TABLE_DEFINITION,
+        format!("multiple primary keys for table \"{table}\" are not allowed"),
+    )
+}
+
+fn add_constraint(
+    ctx: &mut Ctx<'_>,
+    table: &mut TableDef,
+    tc: &ast::TableConstraint,
+    pk_cols: &mut Vec<String>,
+) -> Result<()> {
+    match tc {
+        ast::TableConstraint::PrimaryKey(pk) => {
+            if !pk_cols.is_empty() || !table.primary_key.is_empty() {
+                return Err(multiple_pk(&table.name));
+            }
+            for c in &pk.columns {
+                pk_cols.push(match &c.column.expr {
+                    ast::Expr::Identifier(id) => ident_name(id),
+                    other => {
+                        return Err(Error::unsupported(format!(
+                            "primary key on expression {other}"
+                        )))
+                    }
+                });
+            }
+            if let Some(n) = &pk.name {
+                table.constraints.push(ConstraintDef {
+                    name: ident_name(n),
+                    oid: ctx.engine.next_oid(&mut ctx.waits)?,
+                    kind: 'p',
+                    check: None,
+                    index: Some(0),
+                    foreign: None,
+                });
+            }
+            Ok(())
+        }
+        ast::TableConstraint::Check(ch) => {
+            let cname = ch
+                .name
+                .as_ref()
+                .map(ident_name)
+                .unwrap_or_else(|| format!("{}_check", table.name));
+            table.constraints.push(ConstraintDef {
+                name: cname,
+                oid: ctx.engine.next_oid(&mut ctx.waits)?,
+                kind: 'c',
+                check: Some(ch.expr.to_string()),
+                index: None,
+                foreign: None,
+            });
+            Ok(())
+        }
+        other => Err(Error::unsupported(format!(
+            "constraint is not supported yet: {other}"
+        ))),
+    }
+}
+
+/// Makes `cols` the primary key (NOT NULL), re-keying existing rows.
+fn set_primary_key(
+    ctx: &mut Ctx<'_>,
+    table: &mut TableDef,
+    cols: &[String],
+    existing_rows: Option<Vec<(Vec<u8>, Vec<crate::types::Value>)>>,
+) -> Result<()> {
+    let mut ids = Vec::new();
+    for c in cols {
+        let i = table.column_index(c).ok_or_else(|| {
+            Error::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{c}\" named in key does not exist"),
+            )
+        })?;
+        let col = &mut table.columns[i];
+        if !crate::row::keyable(&col.ty) {
+            return Err(Error::new(
+                code::UNDEFINED_FUNCTION,
+                format!(
+                    "data type {} has no default operator class for access method \"btree\"",
+                    col.ty
+                ),
+            ));
+        }
+        col.not_null = true;
+        ids.push(col.id);
+    }
+    table.primary_key = ids;
+    if !table.constraints.iter().any(|c| c.kind == 'p') {
+        table.constraints.push(ConstraintDef {
+            name: format!("{}_pkey", table.name),
+            oid: ctx.engine.next_oid(&mut ctx.waits)?,
+            kind: 'p',
+            check: None,
+            index: Some(0),
+            foreign: None,
+        });
+    }
+    let pkey_name = table
+        .constraints
+        .iter()
+        .find(|c| c.kind == 'p')
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    table.indexes.retain(|i| !i.primary);
+    table.indexes.insert(
+        0,
+        IndexDef {
+            id: 0,
+            oid: ctx.engine.next_oid(&mut ctx.waits)?,
+            name: pkey_name,
+            columns: table.primary_key.clone(),
+            unique: true,
+            primary: true,
+        },
+    );
+    if let Some(rows) = existing_rows {
+        for (old_key, row) in rows {
+            ctx.txn.delete(ctx.engine.data, &old_key)?;
+            for (c, v) in table.columns.iter().zip(&row) {
+                if c.not_null && v.is_null() {
+                    return Err(Error::new(
+                        code::NOT_NULL_VIOLATION,
+                        format!(
+                            "column \"{}\" of relation \"{}\" contains null values",
+                            c.name, table.name
+                        ),
+                    ));
+                }
+            }
+            let key = row_key(table, &row, None);
+            if ctx.txn.get(ctx.engine.data, &key)?.is_some() {
+                return Err(Error::new(
+                    code::UNIQUE_VIOLATION,
+                    format!("could not create unique index \"{}_pkey\"", table.name),
+                ));
+            }
+            ctx.txn
+                .put(ctx.engine.data, &key, &encode_row(table, &row))?;
+        }
+    }
+    Ok(())
+}
+
+fn clear_table(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
+    let start = table_prefix(table.id);
+    let end = successor(&start);
+    ctx.txn.delete_range(ctx.engine.data, &start, &end)?;
+    Ok(())
+}
+
+fn all_rows(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+) -> Result<Vec<(Vec<u8>, Vec<crate::types::Value>)>> {
+    super::query::scan_rows(ctx, table, &super::query::Access::Full, false)
+}
+
+fn drop(
+    ctx: &mut Ctx<'_>,
+    object_type: &ast::ObjectType,
+    if_exists: bool,
+    names: &[ast::ObjectName],
+    cascade: bool,
+) -> Result<Outcome> {
+    let _ = cascade;
+    match object_type {
+        ast::ObjectType::Table => {
+            for n in names {
+                let (schema, name) = ctx.qualify(n)?;
+                match ctx.catalog().table(&schema, &name)? {
+                    Some(t) => {
+                        clear_table(ctx, &t)?;
+                        ctx.catalog().delete_table(&schema, &name)?;
+                    }
+                    None if if_exists => {}
+                    None => return Err(super::query::no_table(&name)),
+                }
+            }
+            Ok(Outcome::Command("DROP TABLE".into()))
+        }
+        ast::ObjectType::Schema => {
+            for n in names {
+                let name = n.to_string().trim_matches('"').to_string();
+                if !ctx.catalog().schema_exists(&name)? {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::UNDEFINED_SCHEMA,
+                        format!("schema \"{name}\" does not exist"),
+                    ));
+                }
+                let tables: Vec<TableDef> = ctx
+                    .catalog()
+                    .tables()?
+                    .into_iter()
+                    .filter(|t| t.schema == name)
+                    .collect();
+                if !tables.is_empty() && !cascade {
+                    return Err(Error::new(
+                        code::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!("cannot drop schema {name} because other objects depend on it"),
+                    ));
+                }
+                for t in tables {
+                    clear_table(ctx, &t)?;
+                    ctx.catalog().delete_table(&t.schema, &t.name)?;
+                }
+                ctx.catalog().drop_schema(&name)?;
+            }
+            Ok(Outcome::Command("DROP SCHEMA".into()))
+        }
+        ast::ObjectType::Sequence => {
+            for n in names {
+                let (schema, name) = ctx.qualify(n)?;
+                let full = format!("{schema}.{name}");
+                if !ctx.engine.sequences.exists(&full)? {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(super::query::no_table(&name));
+                }
+                ctx.engine.sequences.drop(&full, &mut ctx.waits)?;
+            }
+            Ok(Outcome::Command("DROP SEQUENCE".into()))
+        }
+        other => Err(Error::unsupported(format!(
+            "DROP {other} is not supported yet"
+        ))),
+    }
+}
+
+fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
+    let (schema, name) = ctx.qualify(&at.name)?;
+    let Some(mut table) = ctx.catalog().table(&schema, &name)? else {
+        if at.if_exists {
+            return Ok(Outcome::Command("ALTER TABLE".into()));
+        }
+        return Err(super::query::no_table(&name));
+    };
+    let mut renamed = None;
+    for op in &at.operations {
+        match op {
+            ast::AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } => {
+                let cname = ident_name(&column_def.name);
+                if table.column_index(&cname).is_some() {
+                    if *if_not_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::DUPLICATE_COLUMN,
+                        format!("column \"{cname}\" of relation \"{name}\" already exists"),
+                    ));
+                }
+                let id = table.next_column_id;
+                table.next_column_id += 1;
+                let (col, primary, cons) = self::column_def(ctx, id, &name, column_def)?;
+                if primary {
+                    return Err(Error::unsupported("ADD COLUMN ... PRIMARY KEY"));
+                }
+                let rows = all_rows(ctx, &table)?;
+                table.columns.push(col);
+                table.constraints.extend(cons);
+                let pos = table.columns.len() - 1;
+                // Existing rows take the new column's default (evaluated per row, as
+                // PostgreSQL does for volatile defaults) and must satisfy NOT NULL.
+                for (key, mut row) in rows {
+                    let v = super::dml::default_for(ctx, &table, pos)?;
+                    if v.is_null() && table.columns[pos].not_null {
+                        return Err(Error::new(
+                            code::NOT_NULL_VIOLATION,
+                            format!(
+                                "column \"{cname}\" of relation \"{name}\" contains null values"
+                            ),
+                        ));
+                    }
+                    if v.is_null() {
+                        continue;
+                    }
+                    row.push(v);
+                    ctx.txn
+                        .put(ctx.engine.data, &key, &encode_row(&table, &row))?;
+                }
+            }
+            ast::AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => {
+                for cn in column_names {
+                    let cname = ident_name(cn);
+                    let Some(i) = table.column_index(&cname) else {
+                        if *if_exists {
+                            continue;
+                        }
+                        return Err(Error::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("column \"{cname}\" of relation \"{name}\" does not exist"),
+                        ));
+                    };
+                    let id = table.columns[i].id;
+                    if table.primary_key.contains(&id) {
+                        return Err(Error::new(
+                            code::DEPENDENT_OBJECTS_STILL_EXIST,
+                            format!("cannot drop column {cname} of table {name} because other objects depend on it"),
+                        ));
+                    }
+                    table.columns.remove(i);
+                }
+            }
+            ast::AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => {
+                let old = ident_name(old_column_name);
+                let new = ident_name(new_column_name);
+                if table.column_index(&new).is_some() {
+                    return Err(Error::new(
+                        code::DUPLICATE_COLUMN,
+                        format!("column \"{new}\" of relation \"{name}\" already exists"),
+                    ));
+                }
+                let i = table.column_index(&old).ok_or_else(|| {
+                    Error::new(
+                        code::UNDEFINED_COLUMN,
+                        format!("column \"{old}\" does not exist"),
+                    )
+                })?;
+                table.columns[i].name = new;
+            }
+            ast::AlterTableOperation::RenameTable { table_name } => {
+                let n = match table_name {
+                    ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => n,
+                };
+                let (_, new) = ctx.qualify(n)?;
+                if ctx.catalog().table(&schema, &new)?.is_some() {
+                    return Err(Error::new(
+                        code::DUPLICATE_TABLE,
+                        format!("relation \"{new}\" already exists"),
+                    ));
+                }
+                renamed = Some(new);
+            }
+            ast::AlterTableOperation::AddConstraint { constraint, .. } => {
+                let mut pk = Vec::new();
+                add_constraint(ctx, &mut table, constraint, &mut pk)?;
+                if !pk.is_empty() {
+                    let rows = all_rows(ctx, &table)?;
+                    set_primary_key(ctx, &mut table, &pk, Some(rows))?;
+                } else if let Some(c) = table.constraints.last().cloned() {
+                    if c.kind == 'c' {
+                        // Existing rows must satisfy a new CHECK.
+                        for (_, row) in all_rows(ctx, &table)? {
+                            super::dml::check_row(ctx, &table, &row).map_err(|_| {
+                                Error::new(
+                                    code::CHECK_VIOLATION,
+                                    format!("check constraint \"{}\" of relation \"{name}\" is violated by some row", c.name),
+                                )
+                            })?;
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(Error::unsupported(format!(
+                    "ALTER TABLE {other} is not supported yet"
+                )))
+            }
+        }
+    }
+    if let Some(new) = renamed {
+        ctx.catalog().delete_table(&schema, &name)?;
+        table.name = new;
+    }
+    ctx.catalog().put_table(&table)?;
+    let _ = decode_row;
+    Ok(Outcome::Command("ALTER TABLE".into()))
+}

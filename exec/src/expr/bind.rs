@@ -1,0 +1,708 @@
+//! Name resolution and typing: sqlparser's `Expr` → [`Expr`] plus its type.
+//!
+//! Parameters (`$n`) take the type the client declared, else the type their context implies
+//! (the other side of a comparison or arithmetic, a cast, the target column), else `text`.
+//! Aggregates are allowed only where the binder has an aggregation context; there, column
+//! references outside aggregates must be grouping expressions (SQLSTATE 42803).
+
+use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
+
+use super::func::{self, Func};
+use super::{AggCall, Expr};
+use crate::error::{code, Error, Result};
+use crate::types::{self, BinaryOp, DataType, Value};
+
+/// A column the expression may name.
+#[derive(Debug, Clone)]
+pub struct ScopeColumn {
+    /// The table name or alias qualifying it.
+    pub table: Option<String>,
+    pub name: String,
+    pub ty: DataType,
+}
+
+/// Grouping context: the GROUP BY keys and the aggregates found so far.
+#[derive(Debug, Default)]
+pub struct Grouping {
+    /// Each key's AST text, the input column it is (when it is a bare column) and its type.
+    pub keys: Vec<(String, Option<usize>, DataType)>,
+    pub aggs: Vec<AggCall>,
+}
+
+/// Binds expressions against a scope.
+pub struct Binder<'a> {
+    pub scope: &'a [ScopeColumn],
+    /// Parameter types, indexed by parameter number - 1 (grown as parameters appear).
+    pub params: &'a mut Vec<DataType>,
+    /// When set, expressions are bound over the aggregated row (keys ++ aggregates).
+    pub grouping: Option<&'a mut Grouping>,
+}
+
+pub fn ident(id: &ast::Ident) -> String {
+    if id.quote_style.is_some() {
+        id.value.clone()
+    } else {
+        id.value.to_lowercase()
+    }
+}
+
+fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
+    Some(match op {
+        BinaryOperator::Plus => BinaryOp::Add,
+        BinaryOperator::Minus => BinaryOp::Sub,
+        BinaryOperator::Multiply => BinaryOp::Mul,
+        BinaryOperator::Divide => BinaryOp::Div,
+        BinaryOperator::Modulo => BinaryOp::Mod,
+        BinaryOperator::PGExp => BinaryOp::Pow,
+        BinaryOperator::Eq => BinaryOp::Eq,
+        BinaryOperator::NotEq => BinaryOp::NotEq,
+        BinaryOperator::Lt => BinaryOp::Lt,
+        BinaryOperator::LtEq => BinaryOp::LtEq,
+        BinaryOperator::Gt => BinaryOp::Gt,
+        BinaryOperator::GtEq => BinaryOp::GtEq,
+        BinaryOperator::StringConcat => BinaryOp::Concat,
+        BinaryOperator::Arrow => BinaryOp::JsonGet,
+        BinaryOperator::LongArrow => BinaryOp::JsonGetText,
+        BinaryOperator::HashArrow => BinaryOp::JsonPath,
+        BinaryOperator::HashLongArrow => BinaryOp::JsonPathText,
+        BinaryOperator::AtArrow => BinaryOp::JsonContains,
+        BinaryOperator::ArrowAt => BinaryOp::JsonContainedBy,
+        BinaryOperator::Question => BinaryOp::JsonHasKey,
+        BinaryOperator::BitwiseAnd => BinaryOp::BitAnd,
+        BinaryOperator::BitwiseOr => BinaryOp::BitOr,
+        BinaryOperator::PGBitwiseXor => BinaryOp::BitXor,
+        BinaryOperator::PGBitwiseShiftLeft => BinaryOp::ShiftLeft,
+        BinaryOperator::PGBitwiseShiftRight => BinaryOp::ShiftRight,
+        BinaryOperator::PGOverlap => BinaryOp::ArrayOverlap,
+        _ => return None,
+    })
+}
+
+/// The value and type of a literal.
+pub(super) fn literal(v: &ast::Value) -> Result<(Value, DataType)> {
+    Ok(match v {
+        ast::Value::Number(text, _) => number(text)?,
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s)
+        | ast::Value::UnicodeStringLiteral(s)
+        | ast::Value::NationalStringLiteral(s) => (Value::Text(s.clone()), DataType::Unknown),
+        ast::Value::DollarQuotedString(s) => (Value::Text(s.value.clone()), DataType::Unknown),
+        ast::Value::Boolean(b) => (Value::Bool(*b), DataType::Bool),
+        ast::Value::Null => (Value::Null, DataType::Unknown),
+        other => {
+            return Err(Error::syntax(format!(
+                "syntax error at or near \"{other}\""
+            )))
+        }
+    })
+}
+
+fn number(text: &str) -> Result<(Value, DataType)> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = text.parse::<i32>() {
+            return Ok((Value::Int4(i), DataType::Int4));
+        }
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok((Value::Int8(i), DataType::Int8));
+        }
+    }
+    let ty = DataType::Numeric(None);
+    Ok((Value::parse_text(&ty, text)?, ty))
+}
+
+impl Binder<'_> {
+    /// Binds `e`; returns the bound expression and its type.
+    pub fn bind(&mut self, e: &ast::Expr) -> Result<(Expr, DataType)> {
+        if let Some(found) = self.grouping_key(e)? {
+            return Ok(found);
+        }
+        match e {
+            ast::Expr::Identifier(id) => self.column(None, &ident(id)),
+            ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [t, c] => self.column(Some(&ident(t)), &ident(c)),
+                [_, t, c] => self.column(Some(&ident(t)), &ident(c)),
+                _ => Err(Error::new(
+                    code::SYNTAX_ERROR,
+                    format!("improper qualified name (too many dotted names): {e}"),
+                )),
+            },
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Placeholder(p) => self.param(p),
+                other => {
+                    let (v, t) = literal(other)?;
+                    Ok((Expr::Literal(v), t))
+                }
+            },
+            ast::Expr::Nested(inner) => self.bind(inner),
+            ast::Expr::TypedString(ts) => {
+                let ty = DataType::from_sql(&ts.data_type)?;
+                let (v, _) = literal(&ts.value.value)?;
+                Ok((Expr::Literal(v.cast(&ty)?), ty))
+            }
+            ast::Expr::Cast {
+                expr, data_type, ..
+            } => {
+                let ty = DataType::from_sql(data_type)?;
+                let (inner, inner_ty) = self.bind(expr)?;
+                self.infer(&inner, &ty);
+                if inner_ty == ty {
+                    return Ok((inner, ty));
+                }
+                Ok((Expr::Cast(Box::new(inner), ty.clone()), ty))
+            }
+            ast::Expr::BinaryOp { left, op, right } => self.binary(left, op, right),
+            ast::Expr::UnaryOp { op, expr } => {
+                let (inner, ty) = self.bind(expr)?;
+                match op {
+                    UnaryOperator::Not => {
+                        self.infer(&inner, &DataType::Bool);
+                        expect_bool(&ty, "NOT")?;
+                        Ok((Expr::Not(Box::new(inner)), DataType::Bool))
+                    }
+                    UnaryOperator::Minus => match inner {
+                        Expr::Literal(v) => Ok((Expr::Literal(v.negate()?), ty)),
+                        other => Ok((Expr::Neg(Box::new(other)), ty)),
+                    },
+                    UnaryOperator::Plus => Ok((inner, ty)),
+                    other => Err(Error::unsupported(format!(
+                        "operator {other} is not supported"
+                    ))),
+                }
+            }
+            ast::Expr::IsNull(x) | ast::Expr::IsNotNull(x) => {
+                let (inner, _) = self.bind(x)?;
+                let negated = matches!(e, ast::Expr::IsNotNull(_));
+                Ok((Expr::IsNull(Box::new(inner), negated), DataType::Bool))
+            }
+            ast::Expr::IsTrue(x)
+            | ast::Expr::IsNotTrue(x)
+            | ast::Expr::IsFalse(x)
+            | ast::Expr::IsNotFalse(x) => {
+                let (inner, ty) = self.bind(x)?;
+                self.infer(&inner, &DataType::Bool);
+                expect_bool(&ty, "IS TRUE")?;
+                let value = matches!(e, ast::Expr::IsTrue(_) | ast::Expr::IsNotTrue(_));
+                let negated = matches!(e, ast::Expr::IsNotTrue(_) | ast::Expr::IsNotFalse(_));
+                Ok((
+                    Expr::IsBool(Box::new(inner), value, negated),
+                    DataType::Bool,
+                ))
+            }
+            ast::Expr::IsUnknown(x) | ast::Expr::IsNotUnknown(x) => {
+                let (inner, _) = self.bind(x)?;
+                let negated = matches!(e, ast::Expr::IsNotUnknown(_));
+                Ok((Expr::IsNull(Box::new(inner), negated), DataType::Bool))
+            }
+            ast::Expr::IsDistinctFrom(a, b) | ast::Expr::IsNotDistinctFrom(a, b) => {
+                let (l, lt) = self.bind(a)?;
+                let (r, rt) = self.bind(b)?;
+                self.infer(&l, &rt);
+                self.infer(&r, &lt);
+                let negated = matches!(e, ast::Expr::IsNotDistinctFrom(..));
+                Ok((
+                    Expr::IsDistinct(Box::new(l), Box::new(r), negated),
+                    DataType::Bool,
+                ))
+            }
+            ast::Expr::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => {
+                let ast::InTarget::List(list) = target else {
+                    return Err(Error::unsupported("IN (subquery) is not supported yet"));
+                };
+                let (left, lt) = self.bind(expr)?;
+                let mut items = Vec::with_capacity(list.len());
+                for item in list {
+                    let (b, bt) = self.bind(item)?;
+                    self.infer(&b, &lt);
+                    self.infer(&left, &bt);
+                    types::result_type(BinaryOp::Eq, &lt, &bt)?;
+                    items.push(b);
+                }
+                Ok((
+                    Expr::InList {
+                        expr: Box::new(left),
+                        list: items,
+                        negated: *negated,
+                    },
+                    DataType::Bool,
+                ))
+            }
+            ast::Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let (x, xt) = self.bind(expr)?;
+                let (lo, lot) = self.bind(low)?;
+                let (hi, hit) = self.bind(high)?;
+                self.infer(&lo, &xt);
+                self.infer(&hi, &xt);
+                self.infer(&x, &lot);
+                types::result_type(BinaryOp::GtEq, &xt, &lot)?;
+                types::result_type(BinaryOp::LtEq, &xt, &hit)?;
+                let both = Expr::And(
+                    Box::new(Expr::Binary(
+                        BinaryOp::GtEq,
+                        Box::new(x.clone()),
+                        Box::new(lo),
+                    )),
+                    Box::new(Expr::Binary(BinaryOp::LtEq, Box::new(x), Box::new(hi))),
+                );
+                let e = if *negated {
+                    Expr::Not(Box::new(both))
+                } else {
+                    both
+                };
+                Ok((e, DataType::Bool))
+            }
+            ast::Expr::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | ast::Expr::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                ..
+            } => {
+                if escape_char.is_some() {
+                    return Err(Error::unsupported("LIKE ... ESCAPE is not supported"));
+                }
+                let (x, _) = self.bind(expr)?;
+                let (p, _) = self.bind(pattern)?;
+                self.infer(&x, &DataType::Text);
+                self.infer(&p, &DataType::Text);
+                Ok((
+                    Expr::Like {
+                        expr: Box::new(x),
+                        pattern: Box::new(p),
+                        negated: *negated,
+                        case_insensitive: matches!(e, ast::Expr::ILike { .. }),
+                    },
+                    DataType::Bool,
+                ))
+            }
+            ast::Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            ast::Expr::Function(f) => self.function(f),
+            ast::Expr::Extract { field, expr, .. } => {
+                let (x, _) = self.bind(expr)?;
+                let name = Expr::Literal(Value::Text(field.to_string().to_lowercase()));
+                Ok((
+                    Expr::Func(Func::DatePart, vec![name, x]),
+                    DataType::Numeric(None),
+                ))
+            }
+            ast::Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.bind(expr)?.0];
+                let from = match substring_from {
+                    Some(f) => self.bind(f)?.0,
+                    None => Expr::Literal(Value::Int4(1)),
+                };
+                args.push(from);
+                if let Some(n) = substring_for {
+                    args.push(self.bind(n)?.0);
+                }
+                Ok((Expr::Func(Func::Substr, args), DataType::Text))
+            }
+            ast::Expr::Position { expr, r#in } => {
+                let (needle, _) = self.bind(expr)?;
+                let (hay, _) = self.bind(r#in)?;
+                Ok((Expr::Func(Func::Strpos, vec![hay, needle]), DataType::Int4))
+            }
+            ast::Expr::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                ..
+            } => {
+                let (x, _) = self.bind(expr)?;
+                let f = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => Func::Ltrim,
+                    Some(ast::TrimWhereField::Trailing) => Func::Rtrim,
+                    _ => Func::Btrim,
+                };
+                let mut args = vec![x];
+                if let Some(w) = trim_what {
+                    args.push(self.bind(w)?.0);
+                }
+                Ok((Expr::Func(f, args), DataType::Text))
+            }
+            ast::Expr::Ceil { expr, .. } | ast::Expr::Floor { expr, .. } => {
+                let (x, t) = self.bind(expr)?;
+                let f = if matches!(e, ast::Expr::Ceil { .. }) {
+                    Func::Ceil
+                } else {
+                    Func::Floor
+                };
+                Ok((Expr::Func(f, vec![x]), t))
+            }
+            ast::Expr::Array(arr) => {
+                let mut items = Vec::new();
+                let mut elem = DataType::Unknown;
+                for item in &arr.elem {
+                    let (b, t) = self.bind(item)?;
+                    if elem == DataType::Unknown {
+                        elem = t;
+                    }
+                    items.push(b);
+                }
+                if elem == DataType::Unknown {
+                    elem = DataType::Text;
+                }
+                let ty = DataType::Array(Box::new(elem));
+                Ok((Expr::Func(Func::MakeArray(ty.clone()), items), ty))
+            }
+            other => Err(Error::unsupported(format!(
+                "expression is not supported: {other}"
+            ))),
+        }
+    }
+
+    /// Binds a boolean condition (WHERE, HAVING, ON, CHECK).
+    pub fn bind_condition(&mut self, e: &ast::Expr, clause: &str) -> Result<Expr> {
+        let (x, t) = self.bind(e)?;
+        self.infer(&x, &DataType::Bool);
+        if !matches!(t, DataType::Bool | DataType::Unknown) {
+            return Err(Error::new(
+                code::DATATYPE_MISMATCH,
+                format!("argument of {clause} must be type boolean, not type {t}"),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// Gives an untyped parameter the type its context implies.
+    pub fn infer(&mut self, e: &Expr, ty: &DataType) {
+        if let Expr::Param(i) = e {
+            if let Some(slot) = self.params.get_mut(*i) {
+                if *slot == DataType::Unknown && *ty != DataType::Unknown {
+                    *slot = ty.clone();
+                }
+            }
+        }
+    }
+
+    fn param(&mut self, p: &str) -> Result<(Expr, DataType)> {
+        let n: usize = p
+            .strip_prefix('$')
+            .and_then(|d| d.parse().ok())
+            .filter(|n| *n >= 1 && *n <= 65_535)
+            .ok_or_else(|| Error::syntax(format!("syntax error at or near \"{p}\"")))?;
+        if self.params.len() < n {
+            self.params.resize(n, DataType::Unknown);
+        }
+        let ty = self.params.get(n - 1).cloned().unwrap_or(DataType::Unknown);
+        Ok((Expr::Param(n - 1), ty))
+    }
+
+    fn column(&mut self, table: Option<&str>, name: &str) -> Result<(Expr, DataType)> {
+        let mut found = None;
+        for (i, c) in self.scope.iter().enumerate() {
+            if c.name != name {
+                continue;
+            }
+            if let Some(t) = table {
+                if c.table.as_deref() != Some(t) {
+                    continue;
+                }
+            }
+            if found.is_some() {
+                return Err(Error::new(
+                    code::AMBIGUOUS_COLUMN,
+                    format!("column reference \"{name}\" is ambiguous"),
+                ));
+            }
+            found = Some((i, c.ty.clone()));
+        }
+        let Some((i, ty)) = found else {
+            if let Some(t) = table {
+                if !self.scope.iter().any(|c| c.table.as_deref() == Some(t)) {
+                    return Err(Error::new(
+                        code::UNDEFINED_TABLE,
+                        format!("missing FROM-clause entry for table \"{t}\""),
+                    ));
+                }
+                return Err(Error::new(
+                    code::UNDEFINED_COLUMN,
+                    format!("column {t}.{name} does not exist"),
+                ));
+            }
+            return Err(Error::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{name}\" does not exist"),
+            ));
+        };
+        if let Some(g) = &self.grouping {
+            // Inside an aggregation: only grouped columns may be named directly.
+            return match g.keys.iter().position(|k| k.1 == Some(i)) {
+                Some(k) => Ok((Expr::Column(k), ty)),
+                None => {
+                    let shown = match &self.scope.get(i).and_then(|c| c.table.clone()) {
+                        Some(t) => format!("{t}.{name}"),
+                        None => name.to_string(),
+                    };
+                    Err(Error::new(
+                        code::GROUPING_ERROR,
+                        format!("column \"{shown}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                    ))
+                }
+            };
+        }
+        Ok((Expr::Column(i), ty))
+    }
+
+    /// In an aggregation, an expression equal to a GROUP BY key is that key.
+    fn grouping_key(&mut self, e: &ast::Expr) -> Result<Option<(Expr, DataType)>> {
+        let Some(g) = &self.grouping else {
+            return Ok(None);
+        };
+        if matches!(
+            e,
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+        ) {
+            return Ok(None);
+        }
+        let text = e.to_string();
+        Ok(g.keys
+            .iter()
+            .position(|k| k.0 == text)
+            .and_then(|i| g.keys.get(i).map(|k| (Expr::Column(i), k.2.clone()))))
+    }
+
+    fn binary(
+        &mut self,
+        left: &ast::Expr,
+        op: &BinaryOperator,
+        right: &ast::Expr,
+    ) -> Result<(Expr, DataType)> {
+        match op {
+            BinaryOperator::And | BinaryOperator::Or => {
+                let (l, lt) = self.bind(left)?;
+                let (r, rt) = self.bind(right)?;
+                self.infer(&l, &DataType::Bool);
+                self.infer(&r, &DataType::Bool);
+                let name = if *op == BinaryOperator::And {
+                    "AND"
+                } else {
+                    "OR"
+                };
+                expect_bool(&lt, name)?;
+                expect_bool(&rt, name)?;
+                let e = if *op == BinaryOperator::And {
+                    Expr::And(Box::new(l), Box::new(r))
+                } else {
+                    Expr::Or(Box::new(l), Box::new(r))
+                };
+                return Ok((e, DataType::Bool));
+            }
+            BinaryOperator::PGLikeMatch
+            | BinaryOperator::PGNotLikeMatch
+            | BinaryOperator::PGILikeMatch
+            | BinaryOperator::PGNotILikeMatch => {
+                let (x, _) = self.bind(left)?;
+                let (p, _) = self.bind(right)?;
+                return Ok((
+                    Expr::Like {
+                        expr: Box::new(x),
+                        pattern: Box::new(p),
+                        negated: matches!(
+                            op,
+                            BinaryOperator::PGNotLikeMatch | BinaryOperator::PGNotILikeMatch
+                        ),
+                        case_insensitive: matches!(
+                            op,
+                            BinaryOperator::PGILikeMatch | BinaryOperator::PGNotILikeMatch
+                        ),
+                    },
+                    DataType::Bool,
+                ));
+            }
+            _ => {}
+        }
+        let Some(bop) = binop(op) else {
+            return Err(Error::new(
+                code::UNDEFINED_FUNCTION,
+                format!("operator does not exist: {op}"),
+            ));
+        };
+        let (l, lt) = self.bind(left)?;
+        let (r, rt) = self.bind(right)?;
+        self.infer(&l, &rt);
+        self.infer(&r, &lt);
+        let lt = self.type_of_param(&l).unwrap_or(lt);
+        let rt = self.type_of_param(&r).unwrap_or(rt);
+        let ty = types::result_type(bop, &lt, &rt)?;
+        // Fold literal-only arithmetic (e.g. `-1 * 5`) once, not per row.
+        if let (Expr::Literal(a), Expr::Literal(b)) = (&l, &r) {
+            if !matches!(lt, DataType::Unknown) && !matches!(rt, DataType::Unknown) {
+                return Ok((Expr::Literal(Value::binary(bop, a, b)?), ty));
+            }
+        }
+        Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty))
+    }
+
+    fn type_of_param(&self, e: &Expr) -> Option<DataType> {
+        match e {
+            Expr::Param(i) => self.params.get(*i).cloned(),
+            _ => None,
+        }
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&ast::Expr>,
+        conditions: &[ast::CaseWhen],
+        otherwise: Option<&ast::Expr>,
+    ) -> Result<(Expr, DataType)> {
+        let operand = match operand {
+            Some(o) => Some(self.bind(o)?),
+            None => None,
+        };
+        let mut whens = Vec::with_capacity(conditions.len());
+        let mut ty = DataType::Unknown;
+        for w in conditions {
+            let (c, ct) = self.bind(&w.condition)?;
+            match &operand {
+                Some((o, ot)) => {
+                    self.infer(&c, ot);
+                    self.infer(o, &ct);
+                }
+                None => {
+                    self.infer(&c, &DataType::Bool);
+                    expect_bool(&ct, "CASE/WHEN")?;
+                }
+            }
+            let (r, rt) = self.bind(&w.result)?;
+            ty = unify(ty, rt, "CASE")?;
+            whens.push((c, r));
+        }
+        let otherwise = match otherwise {
+            Some(e) => {
+                let (x, xt) = self.bind(e)?;
+                ty = unify(ty, xt, "CASE")?;
+                Some(Box::new(x))
+            }
+            None => None,
+        };
+        if ty == DataType::Unknown {
+            ty = DataType::Text;
+        }
+        Ok((
+            Expr::Case {
+                operand: operand.map(|(o, _)| Box::new(o)),
+                whens,
+                otherwise,
+            },
+            ty,
+        ))
+    }
+
+    fn function(&mut self, f: &ast::Function) -> Result<(Expr, DataType)> {
+        let name = match f.name.0.last() {
+            Some(ast::ObjectNamePart::Identifier(id)) => ident(id),
+            _ => {
+                return Err(Error::syntax(format!(
+                    "syntax error at or near \"{}\"",
+                    f.name
+                )))
+            }
+        };
+        if f.over.is_some() {
+            return Err(Error::unsupported("window functions are not supported yet"));
+        }
+        let (args, distinct, star) = match &f.args {
+            ast::FunctionArguments::None => (Vec::new(), false, false),
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(Error::unsupported("subqueries are not supported yet"))
+            }
+            ast::FunctionArguments::List(list) => {
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
+                let mut args = Vec::new();
+                let mut star = false;
+                for a in &list.args {
+                    match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                            args.push(e.clone())
+                        }
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
+                        _ => {
+                            return Err(Error::unsupported(format!(
+                                "function argument form is not supported: {a}"
+                            )))
+                        }
+                    }
+                }
+                (args, distinct, star)
+            }
+        };
+        if let Some(kind) = super::aggregates::agg_kind(&name, star) {
+            return self.aggregate(kind, &name, &args, distinct, f.filter.as_deref());
+        }
+        let mut bound = Vec::with_capacity(args.len());
+        let mut types = Vec::with_capacity(args.len());
+        for a in &args {
+            let (b, t) = self.bind(a)?;
+            bound.push(b);
+            types.push(t);
+        }
+        let (func, ty) = func::resolve(&name, &types)?;
+        if let Some(want) = func::param_hint(&func) {
+            for b in &bound {
+                self.infer(b, &want);
+            }
+        }
+        Ok((Expr::Func(func, bound), ty))
+    }
+}
+fn expect_bool(t: &DataType, what: &str) -> Result<()> {
+    if matches!(t, DataType::Bool | DataType::Unknown) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            code::DATATYPE_MISMATCH,
+            format!("argument of {what} must be type boolean, not type {t}"),
+        ))
+    }
+}
+
+/// The common type of CASE branches / COALESCE arguments.
+pub fn unify(a: DataType, b: DataType, what: &str) -> Result<DataType> {
+    if a == DataType::Unknown {
+        return Ok(b);
+    }
+    if b == DataType::Unknown || a == b {
+        return Ok(a);
+    }
+    if types::Value::implicit_cast_ok(&b, &a) {
+        return Ok(a);
+    }
+    if types::Value::implicit_cast_ok(&a, &b) {
+        return Ok(b);
+    }
+    Err(Error::new(
+        code::DATATYPE_MISMATCH,
+        format!("{what} types {a} and {b} cannot be matched"),
+    ))
+}

@@ -1,0 +1,275 @@
+//! Evaluation of a bound expression over one row, with SQL's three-valued logic.
+
+use std::cmp::Ordering;
+
+use super::{func, EvalContext, Expr};
+use crate::error::{code, Error, Result};
+use crate::types::Value;
+
+impl Expr {
+    /// The value of `self` for `row`.
+    pub fn eval(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+        Ok(match self {
+            Expr::Literal(v) => v.clone(),
+            Expr::Column(i) => row.get(*i).cloned().ok_or_else(|| {
+                Error::new(code::INTERNAL_ERROR, format!("column {i} outside the row"))
+            })?,
+            Expr::Param(i) => ctx.params.get(*i).cloned().ok_or_else(|| {
+                Error::new(
+                    code::UNDEFINED_PARAMETER,
+                    format!("there is no parameter ${}", i + 1),
+                )
+            })?,
+            Expr::Binary(op, l, r) => {
+                let a = l.eval(row, ctx)?;
+                let b = r.eval(row, ctx)?;
+                if a.is_null() || b.is_null() {
+                    Value::Null
+                } else {
+                    Value::binary(*op, &a, &b)?
+                }
+            }
+            Expr::And(l, r) => {
+                let a = l.eval(row, ctx)?.as_bool()?;
+                if a == Some(false) {
+                    return Ok(Value::Bool(false));
+                }
+                let b = r.eval(row, ctx)?.as_bool()?;
+                match (a, b) {
+                    (_, Some(false)) => Value::Bool(false),
+                    (Some(true), Some(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                }
+            }
+            Expr::Or(l, r) => {
+                let a = l.eval(row, ctx)?.as_bool()?;
+                if a == Some(true) {
+                    return Ok(Value::Bool(true));
+                }
+                let b = r.eval(row, ctx)?.as_bool()?;
+                match (a, b) {
+                    (_, Some(true)) => Value::Bool(true),
+                    (Some(false), Some(false)) => Value::Bool(false),
+                    _ => Value::Null,
+                }
+            }
+            Expr::Not(x) => match x.eval(row, ctx)?.as_bool()? {
+                Some(b) => Value::Bool(!b),
+                None => Value::Null,
+            },
+            Expr::Neg(x) => {
+                let v = x.eval(row, ctx)?;
+                if v.is_null() {
+                    Value::Null
+                } else {
+                    v.negate()?
+                }
+            }
+            Expr::IsNull(x, negated) => Value::Bool(x.eval(row, ctx)?.is_null() != *negated),
+            Expr::IsDistinct(l, r, negated) => {
+                let a = l.eval(row, ctx)?;
+                let b = r.eval(row, ctx)?;
+                let distinct = match (a.is_null(), b.is_null()) {
+                    (true, true) => false,
+                    (true, false) | (false, true) => true,
+                    _ => a.compare(&b)? != Some(Ordering::Equal),
+                };
+                Value::Bool(distinct != *negated)
+            }
+            Expr::IsBool(x, want, negated) => {
+                let v = x.eval(row, ctx)?.as_bool()?;
+                Value::Bool((v == Some(*want)) != *negated)
+            }
+            Expr::Cast(x, ty) => x.eval(row, ctx)?.cast(ty)?,
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let v = expr.eval(row, ctx)?;
+                let p = pattern.eval(row, ctx)?;
+                if v.is_null() || p.is_null() {
+                    return Ok(Value::Null);
+                }
+                let (mut v, mut p) = (text_of(&v), text_of(&p));
+                if *case_insensitive {
+                    v = v.to_lowercase();
+                    p = p.to_lowercase();
+                }
+                Value::Bool(like(&v, &p)? != *negated)
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let v = expr.eval(row, ctx)?;
+                if v.is_null() {
+                    return Ok(Value::Null);
+                }
+                let mut saw_null = false;
+                for item in list {
+                    let w = item.eval(row, ctx)?;
+                    match v.compare(&w)? {
+                        Some(Ordering::Equal) => return Ok(Value::Bool(!*negated)),
+                        None => saw_null = true,
+                        Some(_) => {}
+                    }
+                }
+                if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                }
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let subject = match operand {
+                    Some(o) => Some(o.eval(row, ctx)?),
+                    None => None,
+                };
+                for (cond, result) in whens {
+                    let hit = match &subject {
+                        Some(s) => {
+                            let c = cond.eval(row, ctx)?;
+                            !s.is_null() && !c.is_null() && s.compare(&c)? == Some(Ordering::Equal)
+                        }
+                        None => cond.eval(row, ctx)?.as_bool()? == Some(true),
+                    };
+                    if hit {
+                        return result.eval(row, ctx);
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(row, ctx)?,
+                    None => Value::Null,
+                }
+            }
+            Expr::Func(f, args) => {
+                let values = args
+                    .iter()
+                    .map(|a| a.eval(row, ctx))
+                    .collect::<Result<Vec<_>>>()?;
+                func::call(f, &values, ctx)?
+            }
+        })
+    }
+
+    /// Evaluates a condition: true passes, false and NULL do not.
+    pub fn passes(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<bool> {
+        Ok(self.eval(row, ctx)?.as_bool()? == Some(true))
+    }
+
+    /// Whether the expression reads no row column (constant for a statement execution).
+    pub fn is_row_independent(&self) -> bool {
+        match self {
+            Expr::Literal(_) | Expr::Param(_) => true,
+            Expr::Column(_) => false,
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IsDistinct(a, b, _) => a.is_row_independent() && b.is_row_independent(),
+            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => {
+                a.is_row_independent()
+            }
+            Expr::Cast(a, _) => a.is_row_independent(),
+            Expr::Like { expr, pattern, .. } => {
+                expr.is_row_independent() && pattern.is_row_independent()
+            }
+            Expr::InList { expr, list, .. } => {
+                expr.is_row_independent() && list.iter().all(Expr::is_row_independent)
+            }
+            Expr::Case { .. } => false,
+            Expr::Func(f, args) => {
+                !matches!(f, func::Func::Random | func::Func::GenRandomUuid)
+                    && args.iter().all(Expr::is_row_independent)
+            }
+        }
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        other => other.to_text().unwrap_or_default(),
+    }
+}
+
+/// SQL LIKE with `%`, `_` and backslash escapes.
+pub(crate) fn like(s: &str, pattern: &str) -> Result<bool> {
+    let s: Vec<char> = s.chars().collect();
+    let mut p: Vec<(char, bool)> = Vec::new(); // (char, literal)
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(e) => p.push((e, true)),
+                None => {
+                    return Err(Error::new(
+                        "22025",
+                        "LIKE pattern must not end with escape character",
+                    ))
+                }
+            }
+        } else {
+            p.push((c, false));
+        }
+    }
+    // Iterative wildcard matching with backtracking to the last '%'.
+    let (mut si, mut pi) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(('%', false)) => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some((c, lit)) if (*c == '_' && !lit) || s.get(si) == Some(c) => {
+                si += 1;
+                pi += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return Ok(false),
+            },
+        }
+    }
+    while let Some(('%', false)) = p.get(pi) {
+        pi += 1;
+    }
+    Ok(pi == p.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_matches_like_postgres() {
+        let cases = [
+            ("abc", "abc", true),
+            ("abc", "a%", true),
+            ("abc", "%c", true),
+            ("abc", "%b%", true),
+            ("abc", "a_c", true),
+            ("abc", "a_", false),
+            ("", "%", true),
+            ("a%c", "a\\%c", true),
+            ("abc", "a\\%c", false),
+            ("aaa", "%a%a%a%", true),
+            ("aa", "%a%a%a%", false),
+            ("mississippi", "%iss%ppi", true),
+        ];
+        for (s, p, want) in cases {
+            assert_eq!(like(s, p).ok(), Some(want), "{s:?} LIKE {p:?}");
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! Scalar functions: name and argument types → [`Func`] and its result type, and their
+//! evaluation. NULL in gives NULL out unless the function says otherwise (coalesce, concat,
+//! greatest/least skip NULLs as PostgreSQL's do).
+
+use super::EvalContext;
+use crate::error::{code, Error, Result};
+use crate::types::{DataType, Value};
+
+/// A scalar function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Func {
+    Lower,
+    Upper,
+    Length,
+    OctetLength,
+    Substr,
+    Strpos,
+    Replace,
+    SplitPart,
+    Btrim,
+    Ltrim,
+    Rtrim,
+    Lpad,
+    Rpad,
+    Concat,
+    ConcatWs,
+    Left,
+    Right,
+    Repeat,
+    Reverse,
+    Initcap,
+    Md5,
+    Abs,
+    Ceil,
+    Floor,
+    Round,
+    Trunc,
+    Sqrt,
+    Power,
+    Mod,
+    Sign,
+    Random,
+    Coalesce,
+    Nullif,
+    Greatest,
+    Least,
+    Now,
+    CurrentDate,
+    DatePart,
+    Version,
+    CurrentDatabase,
+    CurrentSchema,
+    CurrentUser,
+    PgBackendPid,
+    ArrayLength,
+    Cardinality,
+    /// `ARRAY[...]` of the given array type.
+    MakeArray(DataType),
+    /// Internal: string_agg's (value, delimiter) pair.
+    AggDelimiter,
+    GenRandomUuid,
+    ToJsonb,
+    JsonbTypeof,
+}
+
+fn text_arg(t: &DataType) -> bool {
+    t.is_string() || matches!(t, DataType::Unknown)
+}
+
+/// Resolves `name(args)`.
+pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
+    let n = args.len();
+    let first = args.first().cloned().unwrap_or(DataType::Unknown);
+    let numeric_result = |t: &DataType| match t {
+        DataType::Unknown => DataType::Float8,
+        t => t.clone(),
+    };
+    let r = match (name, n) {
+        ("lower", 1) => (Func::Lower, DataType::Text),
+        ("upper", 1) => (Func::Upper, DataType::Text),
+        ("length" | "char_length" | "character_length", 1) => (Func::Length, DataType::Int4),
+        ("octet_length", 1) => (Func::OctetLength, DataType::Int4),
+        ("substr" | "substring", 2 | 3) => (Func::Substr, DataType::Text),
+        ("strpos", 2) => (Func::Strpos, DataType::Int4),
+        ("replace", 3) => (Func::Replace, DataType::Text),
+        ("split_part", 3) => (Func::SplitPart, DataType::Text),
+        ("btrim" | "trim", 1 | 2) => (Func::Btrim, DataType::Text),
+        ("ltrim", 1 | 2) => (Func::Ltrim, DataType::Text),
+        ("rtrim", 1 | 2) => (Func::Rtrim, DataType::Text),
+        ("lpad", 2 | 3) => (Func::Lpad, DataType::Text),
+        ("rpad", 2 | 3) => (Func::Rpad, DataType::Text),
+        ("concat", _) => (Func::Concat, DataType::Text),
+        ("concat_ws", 1..) => (Func::ConcatWs, DataType::Text),
+        ("left", 2) => (Func::Left, DataType::Text),
+        ("right", 2) => (Func::Right, DataType::Text),
+        ("repeat", 2) => (Func::Repeat, DataType::Text),
+        ("reverse", 1) => (Func::Reverse, DataType::Text),
+        ("initcap", 1) => (Func::Initcap, DataType::Text),
+        ("md5", 1) => (Func::Md5, DataType::Text),
+        ("abs", 1) => (Func::Abs, numeric_result(&first)),
+        ("ceil" | "ceiling", 1) => (Func::Ceil, numeric_result(&first)),
+        ("floor", 1) => (Func::Floor, numeric_result(&first)),
+        ("round", 1 | 2) => (
+            Func::Round,
+            match first {
+                DataType::Float4 | DataType::Float8 if n == 1 => DataType::Float8,
+                _ => DataType::Numeric(None),
+            },
+        ),
+        ("trunc", 1 | 2) => (
+            Func::Trunc,
+            match first {
+                DataType::Float4 | DataType::Float8 if n == 1 => DataType::Float8,
+                _ => DataType::Numeric(None),
+            },
+        ),
+        ("sqrt", 1) => (Func::Sqrt, DataType::Float8),
+        ("power" | "pow", 2) => (Func::Power, DataType::Float8),
+        ("mod", 2) => (Func::Mod, numeric_result(&first)),
+        ("sign", 1) => (Func::Sign, numeric_result(&first)),
+        ("random", 0) => (Func::Random, DataType::Float8),
+        ("coalesce", 1..) => (Func::Coalesce, common(args, "COALESCE")?),
+        ("nullif", 2) => (Func::Nullif, first.clone()),
+        ("greatest", 1..) => (Func::Greatest, common(args, "GREATEST")?),
+        ("least", 1..) => (Func::Least, common(args, "LEAST")?),
+        (
+            "now"
+            | "current_timestamp"
+            | "transaction_timestamp"
+            | "statement_timestamp"
+            | "localtimestamp",
+            0,
+        ) => (Func::Now, DataType::Timestamptz),
+        ("current_date", 0) => (Func::CurrentDate, DataType::Date),
+        ("date_part", 2) => (Func::DatePart, DataType::Float8),
+        ("version", 0) => (Func::Version, DataType::Text),
+        ("current_database" | "current_catalog", 0) => (Func::CurrentDatabase, DataType::Name),
+        ("current_schema", 0) => (Func::CurrentSchema, DataType::Name),
+        ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Name),
+        ("pg_backend_pid", 0) => (Func::PgBackendPid, DataType::Int4),
+        ("array_length", 2) => (Func::ArrayLength, DataType::Int4),
+        ("cardinality", 1) => (Func::Cardinality, DataType::Int4),
+        ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
+        ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
+        ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
+        _ => {
+            let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
+            return Err(Error::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {name}({}) does not exist", shown.join(", ")),
+            )
+            .with_detail("No function matches the given name and argument types."));
+        }
+    };
+    if matches!(
+        r.0,
+        Func::Lower | Func::Upper | Func::Length | Func::Reverse | Func::Initcap
+    ) && !text_arg(&first)
+        && !matches!(first, DataType::Bytea)
+    {
+        return Err(Error::new(
+            code::UNDEFINED_FUNCTION,
+            format!("function {name}({first}) does not exist"),
+        ));
+    }
+    Ok(r)
+}
+
+fn common(args: &[DataType], what: &str) -> Result<DataType> {
+    let mut ty = DataType::Unknown;
+    for a in args {
+        ty = super::bind::unify(ty, a.clone(), what)?;
+    }
+    Ok(if ty == DataType::Unknown {
+        DataType::Text
+    } else {
+        ty
+    })
+}
+
+/// The type untyped parameters of `f` take.
+pub fn param_hint(f: &Func) -> Option<DataType> {
+    match f {
+        Func::Lower | Func::Upper | Func::Length | Func::Replace | Func::Btrim | Func::Md5 => {
+            Some(DataType::Text)
+        }
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Result<String> {
+    match v {
+        Value::Text(s) => Ok(s.clone()),
+        other => Ok(other.to_text().unwrap_or_default()),
+    }
+}
+
+fn int(v: &Value) -> Result<i64> {
+    match v.as_i64()? {
+        Some(i) => Ok(i),
+        None => Err(Error::new(code::INTERNAL_ERROR, "null integer argument")),
+    }
+}
+
+fn float(v: &Value) -> Result<f64> {
+    v.clone()
+        .cast(&DataType::Float8)?
+        .as_f64()
+        .ok_or_else(|| Error::new(code::INTERNAL_ERROR, "non-numeric argument"))
+}
+
+fn trim_set(args: &[Value]) -> Result<Vec<char>> {
+    Ok(match args.get(1) {
+        Some(v) => text(v)?.chars().collect(),
+        None => vec![' '],
+    })
+}
+
+/// Evaluates `f` over already-evaluated arguments.
+pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+    // Functions that look at NULLs themselves.
+    match f {
+        Func::Coalesce => {
+            return Ok(args
+                .iter()
+                .find(|v| !v.is_null())
+                .cloned()
+                .unwrap_or(Value::Null))
+        }
+        Func::Concat => {
+            let mut s = String::new();
+            for a in args.iter().filter(|a| !a.is_null()) {
+                s.push_str(&text(a)?);
+            }
+            return Ok(Value::Text(s));
+        }
+        Func::ConcatWs => {
+            let Some(sep) = args.first().filter(|s| !s.is_null()) else {
+                return Ok(Value::Null);
+            };
+            let sep = text(sep)?;
+            let parts: Vec<String> = args
+                .iter()
+                .skip(1)
+                .filter(|a| !a.is_null())
+                .map(text)
+                .collect::<Result<_>>()?;
+            return Ok(Value::Text(parts.join(&sep)));
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<&Value> = None;
+            for a in args.iter().filter(|a| !a.is_null()) {
+                best = match best {
+                    None => Some(a),
+                    Some(b) => {
+                        let ord = a.compare(b)?.unwrap_or(std::cmp::Ordering::Equal);
+                        let better = if *f == Func::Greatest {
+                            ord.is_gt()
+                        } else {
+                            ord.is_lt()
+                        };
+                        Some(if better { a } else { b })
+                    }
+                };
+            }
+            return Ok(best.cloned().unwrap_or(Value::Null));
+        }
+        Func::Nullif => {
+            let (Some(a), Some(b)) = (args.first(), args.get(1)) else {
+                return Ok(Value::Null);
+            };
+            return Ok(match a.compare(b)? {
+                Some(std::cmp::Ordering::Equal) => Value::Null,
+                _ => a.clone(),
+            });
+        }
+        Func::MakeArray(ty) => {
+            let elem = ty.element().cloned().unwrap_or(DataType::Text);
+            let items = args
+                .iter()
+                .map(|a| a.clone().cast(&elem))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Value::Array(Box::new(elem), items));
+        }
+        Func::AggDelimiter => {
+            return Ok(Value::Array(Box::new(DataType::Text), args.to_vec()));
+        }
+        Func::Now => return Ok(Value::Timestamptz(ctx.now)),
+        Func::CurrentDate => {
+            return Value::Timestamptz(ctx.now).cast(&DataType::Date);
+        }
+        Func::Version => {
+            return Ok(Value::Text(format!(
+                "PostgreSQL 16.0 (Orbit {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+                env!("CARGO_PKG_VERSION")
+            )))
+        }
+        Func::CurrentDatabase => return Ok(Value::Text(ctx.database.to_string())),
+        Func::CurrentSchema => return Ok(Value::Text(ctx.schema.to_string())),
+        Func::CurrentUser => return Ok(Value::Text(ctx.user.to_string())),
+        Func::PgBackendPid => return Ok(Value::Int4(std::process::id() as i32)),
+        Func::Random => return Ok(Value::Float8(rand_f64())),
+        Func::GenRandomUuid => {
+            let mut b = [0u8; 16];
+            for chunk in b.chunks_mut(8) {
+                let r = rand_u64().to_le_bytes();
+                chunk.copy_from_slice(r.get(..chunk.len()).unwrap_or(&[0; 8]));
+            }
+            if let Some(x) = b.get_mut(6) {
+                *x = (*x & 0x0f) | 0x40;
+            }
+            if let Some(x) = b.get_mut(8) {
+                *x = (*x & 0x3f) | 0x80;
+            }
+            return Ok(Value::Uuid(b));
+        }
+        _ => {}
+    }
+    if args.iter().any(Value::is_null) {
+        return Ok(Value::Null);
+    }
+    let a0 = args.first().cloned().unwrap_or(Value::Null);
+    Ok(match f {
+        Func::Lower => Value::Text(text(&a0)?.to_lowercase()),
+        Func::Upper => Value::Text(text(&a0)?.to_uppercase()),
+        Func::Length => match &a0 {
+            Value::Bytea(b) => Value::Int4(b.len() as i32),
+            v => Value::Int4(text(v)?.chars().count() as i32),
+        },
+        Func::OctetLength => match &a0 {
+            Value::Bytea(b) => Value::Int4(b.len() as i32),
+            v => Value::Int4(text(v)?.len() as i32),
+        },
+        Func::Substr => {
+            let s: Vec<char> = text(&a0)?.chars().collect();
+            let start = int(args.get(1).unwrap_or(&Value::Null))?;
+            let len = match args.get(2) {
+                Some(v) => {
+                    let l = int(v)?;
+                    if l < 0 {
+                        return Err(Error::new(
+                            code::SUBSTRING_ERROR,
+                            "negative substring length not allowed",
+                        ));
+                    }
+                    Some(l)
+                }
+                None => None,
+            };
+            let from = start.max(1);
+            let to = match len {
+                Some(l) => start.saturating_add(l),
+                None => i64::MAX,
+            };
+            let out: String = s
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    let pos = *i as i64 + 1;
+                    pos >= from && pos < to
+                })
+                .map(|(_, c)| *c)
+                .collect();
+            Value::Text(out)
+        }
+        Func::Strpos => {
+            let hay = text(&a0)?;
+            let needle = text(args.get(1).unwrap_or(&Value::Null))?;
+            Value::Int4(match hay.find(&needle) {
+                Some(byte) => hay.get(..byte).map_or(0, |p| p.chars().count()) as i32 + 1,
+                None => 0,
+            })
+        }
+        Func::Replace => {
+            let from = text(args.get(1).unwrap_or(&Value::Null))?;
+            let to = text(args.get(2).unwrap_or(&Value::Null))?;
+            let s = text(&a0)?;
+            Value::Text(if from.is_empty() {
+                s
+            } else {
+                s.replace(&from, &to)
+            })
+        }
+        Func::SplitPart => {
+            let s = text(&a0)?;
+            let delim = text(args.get(1).unwrap_or(&Value::Null))?;
+            let n = int(args.get(2).unwrap_or(&Value::Null))?;
+            if n == 0 {
+                return Err(Error::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    "field position must not be zero",
+                ));
+            }
+            let parts: Vec<&str> = if delim.is_empty() {
+                vec![s.as_str()]
+            } else {
+                s.split(delim.as_str()).collect()
+            };
+            let idx = if n > 0 {
+                usize::try_from(n - 1).ok()
+            } else {
+                usize::try_from(parts.len() as i64 + n).ok()
+            };
+            Value::Text(
+                idx.and_then(|i| parts.get(i))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            )
+        }
+        Func::Btrim | Func::Ltrim | Func::Rtrim => {
+            let set = trim_set(args)?;
+            let s = text(&a0)?;
+            let out = match f {
+                Func::Ltrim => s.trim_start_matches(set.as_slice()),
+                Func::Rtrim => s.trim_end_matches(set.as_slice()),
+                _ => s.trim_matches(set.as_slice()),
+            };
+            Value::Text(out.to_string())
+        }
+        Func::Lpad | Func::Rpad => {
+            let s: Vec<char> = text(&a0)?.chars().collect();
+            let len =
+                usize::try_from(int(args.get(1).unwrap_or(&Value::Null))?.max(0)).unwrap_or(0);
+            let fill: Vec<char> = match args.get(2) {
+                Some(v) => text(v)?.chars().collect(),
+                None => vec![' '],
+            };
+            if s.len() >= len || fill.is_empty() {
+                Value::Text(s.iter().take(len).collect())
+            } else {
+                let pad: String = fill.iter().cycle().take(len - s.len()).collect();
+                let body: String = s.iter().collect();
+                Value::Text(if *f == Func::Lpad {
+                    pad + &body
+                } else {
+                    body + &pad
+                })
+            }
+        }
+        Func::Left | Func::Right => {
+            let s: Vec<char> = text(&a0)?.chars().collect();
+            let n = int(args.get(1).unwrap_or(&Value::Null))?;
+            let len = s.len() as i64;
+            let keep = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
+            Value::Text(if *f == Func::Left {
+                s.iter().take(keep).collect()
+            } else {
+                s.iter().skip(s.len() - keep).collect()
+            })
+        }
+        Func::Repeat => {
+            let n = int(args.get(1).unwrap_or(&Value::Null))?.max(0);
+            let s = text(&a0)?;
+            if (s.len() as u64).saturating_mul(n as u64) > (1 << 30) {
+                return Err(Error::new(
+                    code::PROGRAM_LIMIT_EXCEEDED,
+                    "requested length too large",
+                ));
+            }
+            Value::Text(s.repeat(n as usize))
+        }
+        Func::Reverse => Value::Text(text(&a0)?.chars().rev().collect()),
+        Func::Initcap => {
+            let mut out = String::new();
+            let mut start = true;
+            for c in text(&a0)?.chars() {
+                if c.is_alphanumeric() {
+                    if start {
+                        out.extend(c.to_uppercase());
+                    } else {
+                        out.extend(c.to_lowercase());
+                    }
+                    start = false;
+                } else {
+                    out.push(c);
+                    start = true;
+                }
+            }
+            Value::Text(out)
+        }
+        Func::Md5 => Value::Text(md5_hex(text(&a0)?.as_bytes())),
+        Func::Abs => {
+            if a0.compare(&Value::Int4(0))?.is_some_and(|o| o.is_lt()) {
+                a0.negate()?
+            } else {
+                a0
+            }
+        }
+        Func::Ceil | Func::Floor | Func::Round | Func::Trunc => round_like(f, &a0, args.get(1))?,
+        Func::Sqrt => {
+            let x = float(&a0)?;
+            if x < 0.0 {
+                return Err(Error::new(
+                    code::INVALID_ARGUMENT_FOR_POWER,
+                    "cannot take square root of a negative number",
+                ));
+            }
+            Value::Float8(x.sqrt())
+        }
+        Func::Power => Value::Float8(float(&a0)?.powf(float(args.get(1).unwrap_or(&Value::Null))?)),
+        Func::Mod => Value::binary(
+            crate::types::BinaryOp::Mod,
+            &a0,
+            args.get(1).unwrap_or(&Value::Null),
+        )?,
+        Func::Sign => {
+            let x = float(&a0)?;
+            let s = if x > 0.0 {
+                1
+            } else if x < 0.0 {
+                -1
+            } else {
+                0
+            };
+            Value::Int4(s).cast(&a0.data_type())?
+        }
+        Func::DatePart => date_part(&text(&a0)?, args.get(1).unwrap_or(&Value::Null))?,
+        Func::ArrayLength => match (&a0, args.get(1)) {
+            (Value::Array(_, items), Some(d)) if int(d)? == 1 && !items.is_empty() => {
+                Value::Int4(items.len() as i32)
+            }
+            _ => Value::Null,
+        },
+        Func::Cardinality => match &a0 {
+            Value::Array(_, items) => Value::Int4(items.len() as i32),
+            _ => Value::Null,
+        },
+        Func::ToJsonb => {
+            let text = a0.to_text().unwrap_or_default();
+            let json = match &a0 {
+                Value::Int2(_)
+                | Value::Int4(_)
+                | Value::Int8(_)
+                | Value::Numeric(_)
+                | Value::Float4(_)
+                | Value::Float8(_)
+                | Value::Bool(_) => text,
+                Value::Jsonb(_) | Value::Json(_) => text,
+                _ => serde_json::Value::String(text).to_string(),
+            };
+            Value::parse_text(&DataType::Jsonb, &json)?
+        }
+        Func::JsonbTypeof => match &a0 {
+            Value::Jsonb(j) => Value::Text(
+                match j {
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Bool(_) => "boolean",
+                    serde_json::Value::Number(_) => "number",
+                    serde_json::Value::String(_) => "string",
+                    serde_json::Value::Array(_) => "array",
+                    serde_json::Value::Object(_) => "object",
+                }
+                .into(),
+            ),
+            _ => Value::Null,
+        },
+        _ => {
+            return Err(Error::new(
+                code::INTERNAL_ERROR,
+                format!("{f:?} not evaluated"),
+            ))
+        }
+    })
+}
+
+fn round_like(f: &Func, x: &Value, digits: Option<&Value>) -> Result<Value> {
+    let places = match digits {
+        Some(d) => int(d)?,
+        None => 0,
+    };
+    match x {
+        Value::Float4(_) | Value::Float8(_) if digits.is_none() => {
+            let v = float(x)?;
+            Ok(Value::Float8(match f {
+                Func::Ceil => v.ceil(),
+                Func::Floor => v.floor(),
+                Func::Trunc => v.trunc(),
+                // PostgreSQL's float round() is rint(): halves to even.
+                _ => v.round_ties_even(),
+            }))
+        }
+        Value::Int2(_) | Value::Int4(_) | Value::Int8(_)
+            if matches!(f, Func::Ceil | Func::Floor) =>
+        {
+            Ok(x.clone())
+        }
+        _ => {
+            let n = x.clone().cast(&DataType::Numeric(None))?;
+            let Value::Numeric(n) = n else {
+                return Ok(Value::Null);
+            };
+            let out = match f {
+                Func::Ceil | Func::Floor => {
+                    let t = n.trunc_to(0);
+                    match (f, n.cmp_total(&t)) {
+                        (Func::Ceil, std::cmp::Ordering::Greater) => {
+                            t.add(&crate::types::Numeric::from_i64(1))
+                        }
+                        (Func::Floor, std::cmp::Ordering::Less) => {
+                            t.sub(&crate::types::Numeric::from_i64(1))
+                        }
+                        _ => t,
+                    }
+                }
+                Func::Trunc => n.trunc_to(places),
+                _ => n.round_to(places),
+            };
+            let v = Value::Numeric(out);
+            match (f, x) {
+                (Func::Ceil | Func::Floor, Value::Float4(_) | Value::Float8(_)) => {
+                    v.cast(&DataType::Float8)
+                }
+                _ => Ok(v),
+            }
+        }
+    }
+}
+
+fn date_part(field: &str, v: &Value) -> Result<Value> {
+    let ts = match v {
+        Value::Date(_) | Value::Timestamptz(_) => v.clone().cast(&DataType::Timestamp)?,
+        other => other.clone(),
+    };
+    let field = field.to_lowercase();
+    if let Value::Interval(iv) = &ts {
+        let secs = iv.micros as f64 / 1e6;
+        return Ok(Value::Float8(match field.as_str() {
+            "epoch" => (iv.months as f64) * 30.0 * 86_400.0 + (iv.days as f64) * 86_400.0 + secs,
+            "year" | "years" => (iv.months / 12) as f64,
+            "month" | "months" | "mon" => (iv.months % 12) as f64,
+            "day" | "days" => iv.days as f64,
+            "hour" | "hours" => (iv.micros / 3_600_000_000) as f64,
+            "minute" | "minutes" => ((iv.micros / 60_000_000) % 60) as f64,
+            "second" | "seconds" => (iv.micros % 60_000_000) as f64 / 1e6,
+            _ => {
+                return Err(Error::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("unit \"{field}\" not supported for type interval"),
+                ))
+            }
+        }));
+    }
+    let Value::Timestamp(us) = ts else {
+        return Err(Error::new(
+            code::UNDEFINED_FUNCTION,
+            format!(
+                "function date_part(unknown, {}) does not exist",
+                v.data_type()
+            ),
+        ));
+    };
+    let parts = civil(us)?;
+    Ok(Value::Float8(match field.as_str() {
+        "year" | "years" => parts.year as f64,
+        "month" | "months" | "mon" => parts.month as f64,
+        "day" | "days" => parts.day as f64,
+        "hour" | "hours" => parts.hour as f64,
+        "minute" | "minutes" => parts.minute as f64,
+        "second" | "seconds" => parts.second as f64 + parts.micro as f64 / 1e6,
+        "dow" => parts.weekday as f64,
+        "doy" => parts.yearday as f64,
+        "quarter" => ((parts.month - 1) / 3 + 1) as f64,
+        "epoch" => us as f64 / 1e6 + 946_684_800.0,
+        "microseconds" => (parts.second as i64 * 1_000_000 + parts.micro as i64) as f64,
+        "milliseconds" => (parts.second as i64 * 1_000_000 + parts.micro as i64) as f64 / 1e3,
+        _ => {
+            return Err(Error::new(
+                code::INVALID_PARAMETER_VALUE,
+                format!("unit \"{field}\" not recognized for type timestamp without time zone"),
+            ))
+        }
+    }))
+}
+
+fn rand_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
+                | 1,
+        );
+    }
+    STATE.with(|s| {
+        // xorshift64*
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+fn rand_f64() -> f64 {
+    (rand_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    let digest = md5::compute(data);
+    format!("{digest:x}")
+}
+
+/// Calendar fields of a timestamp (microseconds since 2000-01-01).
+struct Civil {
+    year: i32,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+    micro: u32,
+    /// 0 = Sunday.
+    weekday: u8,
+    yearday: u16,
+}
+
+fn civil(us: i64) -> Result<Civil> {
+    let epoch = time::macros::datetime!(2000-01-01 0:00);
+    let t = epoch
+        .checked_add(time::Duration::microseconds(us))
+        .ok_or_else(|| Error::new(code::DATETIME_FIELD_OVERFLOW, "timestamp out of range"))?;
+    Ok(Civil {
+        year: t.year(),
+        month: u8::from(t.month()),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+        second: t.second(),
+        micro: t.microsecond(),
+        weekday: t.weekday().number_days_from_sunday(),
+        yearday: t.ordinal(),
+    })
+}

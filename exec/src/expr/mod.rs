@@ -1,0 +1,95 @@
+//! Bound expressions: what an SQL expression means once its names are resolved against the
+//! columns in scope, its parameters numbered and typed, and its aggregates pulled out.
+//!
+//! `bind` turns sqlparser's AST into an [`Expr`] and its [`DataType`]; `eval` computes an
+//! `Expr` over one input row. Binding happens once per statement execution, evaluation once
+//! per row, so everything name- or type-related is decided here and never per row.
+//!
+//! Invariant: `Expr::Column(i)` indexes the row the expression is evaluated on; after
+//! aggregation that row is `group keys ++ aggregate results`, and `Expr::Column` refers to it.
+
+mod aggregates;
+mod bind;
+mod eval;
+mod func;
+
+pub use bind::{ident as ident_name, unify as unify_types, Binder, Grouping, ScopeColumn};
+pub use func::Func;
+
+use crate::types::{BinaryOp, DataType, Value};
+
+/// A bound scalar expression.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Literal(Value),
+    /// The i-th value of the input row.
+    Column(usize),
+    /// The i-th parameter (`$i+1`).
+    Param(usize),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    /// `IS [NOT] NULL`.
+    IsNull(Box<Expr>, bool),
+    /// `IS [NOT] DISTINCT FROM`.
+    IsDistinct(Box<Expr>, Box<Expr>, bool),
+    /// `IS [NOT] TRUE/FALSE`: (expr, value tested, negated).
+    IsBool(Box<Expr>, bool, bool),
+    Cast(Box<Expr>, DataType),
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    Func(Func, Vec<Expr>),
+}
+
+/// An aggregate call found while binding a select list, HAVING or ORDER BY.
+#[derive(Debug, Clone)]
+pub struct AggCall {
+    pub kind: AggKind,
+    /// The argument (None for count(*)).
+    pub arg: Option<Expr>,
+    pub distinct: bool,
+    pub filter: Option<Expr>,
+    pub ty: DataType,
+}
+
+/// The aggregates the SQL core supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    BoolAnd,
+    BoolOr,
+    StringAgg,
+    ArrayAgg,
+}
+
+/// Session values functions read (current_user, current_schema, now()).
+#[derive(Debug, Clone)]
+pub struct EvalContext<'a> {
+    pub params: &'a [Value],
+    pub user: &'a str,
+    pub database: &'a str,
+    pub schema: &'a str,
+    /// Transaction start time (now(), current_timestamp), microseconds since 2000-01-01 UTC.
+    pub now: i64,
+}

@@ -1,0 +1,140 @@
+//! Row and key encodings in the `sql:data` keyspace.
+//!
+//! Keys: `table id u32 BE ‖ index id u32 BE ‖ memcomparable key values`. Index 0 holds the
+//! rows, keyed by the primary key (or a hidden row id when the table has none); secondary
+//! index entries map `index key ‖ primary key` (non-unique) or `index key` (unique) to the
+//! row's primary key bytes.
+//!
+//! Row values: for each column, `column id (varint) ‖ 0` for NULL or `column id ‖ len+1
+//! (varint) ‖ the value's binary wire form`. Values are found by column id, so dropped
+//! columns are skipped and added columns read as NULL until written.
+
+use crate::catalog::TableDef;
+use crate::error::{code, Error, Result};
+use crate::types::{encode_key, DataType, Value};
+
+/// The key prefix of `index` of table `table_id`.
+pub fn index_prefix(table_id: u32, index: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16);
+    k.extend_from_slice(&table_id.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The key prefix of every entry (rows and indexes) of a table.
+pub fn table_prefix(table_id: u32) -> Vec<u8> {
+    table_id.to_be_bytes().to_vec()
+}
+
+/// Appends the key encoding of `values` to `out`.
+pub fn append_key(out: &mut Vec<u8>, values: &[&Value]) {
+    for v in values {
+        encode_key(v, out);
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos).ok_or_else(damaged)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(damaged())
+}
+
+fn damaged() -> Error {
+    Error::new(code::DATA_CORRUPTED, "row value is damaged")
+}
+
+/// Encodes a row of `table` (values in column order).
+pub fn encode_row(table: &TableDef, values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * values.len());
+    let mut scratch = Vec::new();
+    for (col, v) in table.columns.iter().zip(values) {
+        put_varint(&mut out, u64::from(col.id));
+        if v.is_null() {
+            out.push(0);
+        } else {
+            scratch.clear();
+            v.to_binary(&mut scratch);
+            put_varint(&mut out, scratch.len() as u64 + 1);
+            out.extend_from_slice(&scratch);
+        }
+    }
+    out
+}
+
+/// Decodes a row of `table` into values in column order.
+pub fn decode_row(table: &TableDef, bytes: &[u8]) -> Result<Vec<Value>> {
+    let mut row = vec![Value::Null; table.columns.len()];
+    let mut pos = 0;
+    // Columns are usually stored in table order: try the next position first.
+    let mut guess = 0usize;
+    while pos < bytes.len() {
+        let id = get_varint(bytes, &mut pos)?;
+        let len = get_varint(bytes, &mut pos)?;
+        if len == 0 {
+            guess += 1;
+            continue;
+        }
+        let len = usize::try_from(len - 1).map_err(|_| damaged())?;
+        let end = pos.checked_add(len).ok_or_else(damaged)?;
+        let data = bytes.get(pos..end).ok_or_else(damaged)?;
+        pos = end;
+        let at = match table.columns.get(guess) {
+            Some(c) if u64::from(c.id) == id => Some(guess),
+            _ => table.columns.iter().position(|c| u64::from(c.id) == id),
+        };
+        if let Some(i) = at {
+            if let (Some(slot), Some(col)) = (row.get_mut(i), table.columns.get(i)) {
+                *slot = Value::from_binary(&col.ty, data)?;
+            }
+            guess = i + 1;
+        }
+    }
+    Ok(row)
+}
+
+/// The primary-key values of `row` (the hidden row id is not a column: callers pass it).
+pub fn pk_values<'r>(table: &TableDef, row: &'r [Value]) -> Vec<&'r Value> {
+    table
+        .primary_key
+        .iter()
+        .filter_map(|id| table.column_by_id(*id).and_then(|i| row.get(i)))
+        .collect()
+}
+
+/// The storage key of a row.
+pub fn row_key(table: &TableDef, row: &[Value], rowid: Option<i64>) -> Vec<u8> {
+    let mut k = index_prefix(table.id, 0);
+    match rowid {
+        Some(id) => append_key(&mut k, &[&Value::Int8(id)]),
+        None => append_key(&mut k, &pk_values(table, row)),
+    }
+    k
+}
+
+/// Values for index key columns, by column id.
+pub fn index_values<'r>(table: &TableDef, columns: &[u32], row: &'r [Value]) -> Vec<&'r Value> {
+    columns
+        .iter()
+        .filter_map(|id| table.column_by_id(*id).and_then(|i| row.get(i)))
+        .collect()
+}
+
+/// Whether `ty` can be a key column.
+pub fn keyable(ty: &DataType) -> bool {
+    !matches!(ty, DataType::Json | DataType::Unknown)
+}

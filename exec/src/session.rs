@@ -1,0 +1,586 @@
+//! One client's session: its transaction state (idle, in a block, failed block), its
+//! settings (SET/SHOW), and statement execution with PostgreSQL's transaction semantics:
+//! autocommit outside a block, BEGIN/COMMIT/ROLLBACK/SAVEPOINT inside one, and a failed block
+//! that rejects everything but ROLLBACK with 25P02.
+//!
+//! Commits do not block the caller's thread: `execute` returns the commit's pending write
+//! and the protocol layer awaits it before answering, so one slow fsync never stalls other
+//! connections of the same worker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use orbit_lsm::PendingWrite;
+use orbit_txn::{Isolation, Transaction};
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::engine::SqlEngine;
+use crate::error::{code, Error, Result};
+use crate::exec::{self, Column, Ctx, Outcome};
+use crate::types::{DataType, Value};
+
+/// Where the session is with respect to transaction blocks (ReadyForQuery's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStatus {
+    Idle,
+    InBlock,
+    Failed,
+}
+
+/// The result of one statement, and the durable writes (its commit, sequence reservations)
+/// its reply must wait for.
+pub struct Executed {
+    pub outcome: Outcome,
+    pub waits: Vec<PendingWrite>,
+}
+
+/// Autocommit statements failing with a serialization error are retried this many times here
+/// (and again by the protocol layer after yielding, see [`Session::autocommit_retryable`]).
+const AUTOCOMMIT_RETRIES: usize = 20;
+
+/// Settings every session starts with (what clients read with SHOW and in ParameterStatus).
+pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("server_version", "16.0"),
+    ("server_version_num", "160000"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+    ("search_path", "\"$user\", public"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("default_transaction_read_only", "off"),
+    ("statement_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("application_name", ""),
+    ("extra_float_digits", "1"),
+    ("max_identifier_length", "63"),
+    ("is_superuser", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("bytea_output", "hex"),
+    ("synchronous_commit", "on"),
+    ("client_min_messages", "notice"),
+    ("max_connections", "10000"),
+    ("block_size", "8192"),
+];
+
+/// A client session.
+pub struct Session {
+    engine: Arc<SqlEngine>,
+    user: String,
+    database: String,
+    txn: Option<Transaction>,
+    failed: bool,
+    settings: BTreeMap<String, String>,
+    /// Writes queued by statements that were only described; the next reply waits for them.
+    pending: Vec<PendingWrite>,
+}
+
+fn now_micros() -> i64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    unix - 946_684_800_000_000
+}
+
+/// Parses SQL text into statements, with PostgreSQL's syntax-error form.
+pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        let text = e.to_string();
+        let near = text
+            .split("found: ")
+            .nth(1)
+            .and_then(|r| r.split(" at Line").next())
+            .map(str::trim)
+            .unwrap_or("");
+        if near.is_empty() || near == "EOF" {
+            Error::syntax("syntax error at end of input")
+        } else {
+            Error::syntax(format!("syntax error at or near \"{near}\""))
+        }
+        .with_detail(text)
+    })
+}
+
+fn isolation_of(modes: &[ast::TransactionMode]) -> Option<Isolation> {
+    modes.iter().find_map(|m| match m {
+        ast::TransactionMode::IsolationLevel(l) => Some(match l {
+            ast::TransactionIsolationLevel::Serializable => Isolation::Serializable,
+            ast::TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
+            _ => Isolation::ReadCommitted,
+        }),
+        _ => None,
+    })
+}
+
+fn isolation_name(i: Isolation) -> &'static str {
+    match i {
+        Isolation::ReadCommitted => "read committed",
+        Isolation::RepeatableRead => "repeatable read",
+        Isolation::Serializable => "serializable",
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<SqlEngine>, user: &str, database: &str) -> Session {
+        Session {
+            engine,
+            user: user.to_string(),
+            database: database.to_string(),
+            txn: None,
+            failed: false,
+            settings: DEFAULT_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The transaction status ReadyForQuery reports.
+    pub fn status(&self) -> TxStatus {
+        match (&self.txn, self.failed) {
+            (_, true) => TxStatus::Failed,
+            (Some(_), false) => TxStatus::InBlock,
+            (None, false) => TxStatus::Idle,
+        }
+    }
+
+    /// A setting's current value.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(&name.to_lowercase()).map(String::as_str)
+    }
+
+    /// Records a startup parameter (client_encoding, application_name, DateStyle, ...).
+    pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_lowercase(), value.to_string());
+    }
+
+    fn first_schema(&self) -> String {
+        let path = self.setting("search_path").unwrap_or("public");
+        path.split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .find(|s| !s.is_empty() && *s != "$user")
+            .unwrap_or("public")
+            .to_string()
+    }
+
+    fn default_isolation(&self) -> Isolation {
+        self.setting("default_transaction_isolation")
+            .and_then(Isolation::from_sql)
+            .unwrap_or(Isolation::ReadCommitted)
+    }
+
+    /// Marks the open block failed after an error (autocommit just rolls back).
+    pub fn fail(&mut self) {
+        if self.txn.is_some() {
+            self.failed = true;
+        }
+    }
+
+    /// The parameter types and result columns of `stmt` (Describe), without running it.
+    pub fn describe(
+        &mut self,
+        stmt: &ast::Statement,
+        declared: &[DataType],
+    ) -> Result<(Vec<DataType>, Vec<Column>)> {
+        if self.failed && !ends_block(stmt) {
+            return Err(aborted());
+        }
+        if let Some(cols) = self.utility_columns(stmt) {
+            return Ok((declared.to_vec(), cols));
+        }
+        let mut own;
+        let schema = self.first_schema();
+        let txn = match self.txn.as_mut() {
+            Some(t) => t,
+            None => {
+                own = self.engine.txn.begin(Isolation::ReadCommitted)?;
+                &mut own
+            }
+        };
+        let mut ctx = Ctx {
+            engine: &self.engine,
+            txn,
+            params: &[],
+            param_types: declared.to_vec(),
+            user: &self.user,
+            database: &self.database,
+            schema: &schema,
+            now: now_micros(),
+            waits: Vec::new(),
+        };
+        let outcome = exec::run(&mut ctx, stmt, true);
+        self.pending.append(&mut ctx.waits);
+        let outcome = outcome?;
+        let params = ctx
+            .param_types
+            .into_iter()
+            .map(|t| {
+                if t == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    t
+                }
+            })
+            .collect();
+        let cols = match outcome {
+            Outcome::Rows { columns, .. } => columns,
+            _ => Vec::new(),
+        };
+        Ok((params, cols))
+    }
+
+    /// Result columns of statements answered by the session itself (SHOW).
+    fn utility_columns(&self, stmt: &ast::Statement) -> Option<Vec<Column>> {
+        match stmt {
+            ast::Statement::ShowVariable { variable } => Some(vec![Column {
+                name: variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                ty: DataType::Text,
+                table_oid: 0,
+                column: 0,
+            }]),
+            _ => None,
+        }
+    }
+
+    /// Runs one statement with `params` (already decoded to the described types).
+    pub fn execute(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        let result = self.execute_inner(stmt, params);
+        match result {
+            Ok(mut done) => {
+                done.waits.append(&mut self.pending);
+                Ok(done)
+            }
+            Err(e) => {
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether `e`, from a statement run outside a block, may be retried as a whole: a
+    /// serialization failure of an autocommit statement is invisible to the client until
+    /// reported, so the caller yields (letting the winning commit publish) and runs it again.
+    pub fn autocommit_retryable(&self, e: &Error) -> bool {
+        self.txn.is_none() && matches!(e, Error::Txn(t) if t.is_retryable())
+    }
+
+    /// Writes the session queued that a reply must still wait for (e.g. after an error).
+    pub fn take_pending(&mut self) -> Vec<PendingWrite> {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn execute_inner(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        if self.failed && !ends_block(stmt) {
+            return Err(aborted());
+        }
+        let done = |outcome| {
+            Ok(Executed {
+                outcome,
+                waits: Vec::new(),
+            })
+        };
+        match stmt {
+            ast::Statement::StartTransaction { modes, .. } => {
+                if self.txn.is_some() {
+                    // PostgreSQL warns and stays in the block.
+                    return done(Outcome::Begin("BEGIN".into()));
+                }
+                let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
+                self.txn = Some(self.engine.txn.begin(iso)?);
+                self.failed = false;
+                done(Outcome::Begin("BEGIN".into()))
+            }
+            ast::Statement::Commit { .. } => {
+                let Some(txn) = self.txn.take() else {
+                    return done(Outcome::End("COMMIT".into()));
+                };
+                if std::mem::take(&mut self.failed) {
+                    txn.rollback();
+                    return done(Outcome::End("ROLLBACK".into()));
+                }
+                let mut txn = txn;
+                let wait = txn.commit_pending()?;
+                Ok(Executed {
+                    outcome: Outcome::End("COMMIT".into()),
+                    waits: wait.into_iter().collect(),
+                })
+            }
+            ast::Statement::Rollback {
+                savepoint: Some(sp),
+                ..
+            } => {
+                let Some(txn) = self.txn.as_mut() else {
+                    return Err(Error::new(
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+                    ));
+                };
+                txn.rollback_to(&crate::expr::ident_name(sp))?;
+                self.failed = false;
+                done(Outcome::Command("ROLLBACK".into()))
+            }
+            ast::Statement::Rollback { .. } => {
+                if let Some(txn) = self.txn.take() {
+                    txn.rollback();
+                }
+                self.failed = false;
+                done(Outcome::End("ROLLBACK".into()))
+            }
+            ast::Statement::Savepoint { name } => {
+                let Some(txn) = self.txn.as_mut() else {
+                    return Err(Error::new(
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "SAVEPOINT can only be used in transaction blocks",
+                    ));
+                };
+                txn.savepoint(&crate::expr::ident_name(name))?;
+                done(Outcome::Command("SAVEPOINT".into()))
+            }
+            ast::Statement::ReleaseSavepoint { name } => {
+                let Some(txn) = self.txn.as_mut() else {
+                    return Err(Error::new(
+                        code::NO_ACTIVE_SQL_TRANSACTION,
+                        "RELEASE SAVEPOINT can only be used in transaction blocks",
+                    ));
+                };
+                txn.release(&crate::expr::ident_name(name))?;
+                done(Outcome::Command("RELEASE".into()))
+            }
+            ast::Statement::Set(set) => done(self.set(set)?),
+            ast::Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let value = match name.as_str() {
+                    "transaction isolation level" | "transaction_isolation" => self
+                        .txn
+                        .as_ref()
+                        .map(|t| isolation_name(t.isolation()).to_string())
+                        .unwrap_or_else(|| isolation_name(self.default_isolation()).to_string()),
+                    _ => self.setting(&name).map(str::to_string).ok_or_else(|| {
+                        Error::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("unrecognized configuration parameter \"{name}\""),
+                        )
+                    })?,
+                };
+                done(Outcome::Rows {
+                    columns: self.utility_columns(stmt).unwrap_or_default(),
+                    rows: vec![vec![Value::Text(value)]],
+                    tag: "SHOW".into(),
+                })
+            }
+            ast::Statement::Discard { .. } => done(Outcome::Command("DISCARD ALL".into())),
+            _ => self.run_data_statement(stmt, params),
+        }
+    }
+
+    fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        let schema = self.first_schema();
+        let now = now_micros();
+        if let Some(txn) = self.txn.as_mut() {
+            let mut ctx = Ctx {
+                engine: &self.engine,
+                txn,
+                params,
+                param_types: params.iter().map(Value::data_type).collect(),
+                user: &self.user,
+                database: &self.database,
+                schema: &schema,
+                now,
+                waits: Vec::new(),
+            };
+            let outcome = exec::run(&mut ctx, stmt, false);
+            self.pending.append(&mut ctx.waits);
+            return Ok(Executed {
+                outcome: outcome?,
+                waits: Vec::new(),
+            });
+        }
+        // Autocommit: one transaction per statement, retried on serialization failures
+        // (nothing was sent to the client yet, so a retry is invisible).
+        let mut attempt = 0;
+        loop {
+            let mut txn = self.engine.txn.begin(self.default_isolation())?;
+            let mut ctx = Ctx {
+                engine: &self.engine,
+                txn: &mut txn,
+                params,
+                param_types: params.iter().map(Value::data_type).collect(),
+                user: &self.user,
+                database: &self.database,
+                schema: &schema,
+                now,
+                waits: Vec::new(),
+            };
+            let result = exec::run(&mut ctx, stmt, false);
+            self.pending.append(&mut ctx.waits);
+            let result = result.and_then(|outcome| {
+                let wait = txn.commit_pending()?;
+                Ok(Executed {
+                    outcome,
+                    waits: wait.into_iter().collect(),
+                })
+            });
+            match result {
+                Err(Error::Txn(e)) if e.is_retryable() && attempt < AUTOCOMMIT_RETRIES => {
+                    attempt += 1;
+                    // The winner may not be visible yet (its fsync is in flight, and it may
+                    // belong to a connection of this very thread, so never block here): the
+                    // caller retries after yielding, once the winner could publish.
+                    if self.engine.txn.db().visible_seq() < self.engine.txn.db().assigned_seq() {
+                        return Err(Error::Txn(e));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn set(&mut self, set: &ast::Set) -> Result<Outcome> {
+        match set {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = variable.to_string().to_lowercase();
+                let value = values
+                    .iter()
+                    .map(|v| match v {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                        ast::Expr::Identifier(id) => id.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let value = if value.eq_ignore_ascii_case("default") {
+                    DEFAULT_SETTINGS
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or_default()
+                } else {
+                    value
+                };
+                match name.as_str() {
+                    "transaction_isolation" | "default_transaction_isolation"
+                        if Isolation::from_sql(&value).is_none() =>
+                    {
+                        return Err(Error::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        ));
+                    }
+                    "client_encoding" | "names" => {
+                        let v = value.to_uppercase().replace('-', "");
+                        if v != "UTF8" && v != "UNICODE" {
+                            return Err(Error::new(
+                                code::FEATURE_NOT_SUPPORTED,
+                                format!("conversion between {value} and UTF8 is not supported"),
+                            ));
+                        }
+                    }
+                    "timezone" | "time zone" => {
+                        let v = value.to_uppercase();
+                        if !matches!(
+                            v.as_str(),
+                            "UTC" | "GMT" | "Z" | "ETC/UTC" | "0" | "+00" | "00:00"
+                        ) {
+                            return Err(Error::unsupported(format!(
+                                "only the UTC time zone is supported, not \"{value}\""
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
+                self.settings.insert(name, value);
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                let v = value.to_string().trim_matches('\'').to_uppercase();
+                if !matches!(v.as_str(), "UTC" | "GMT" | "Z" | "LOCAL" | "DEFAULT") {
+                    return Err(Error::unsupported(format!(
+                        "only the UTC time zone is supported, not {value}"
+                    )));
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                let v = charset_name.value.to_uppercase().replace('-', "");
+                if v != "UTF8" && v != "UNICODE" {
+                    return Err(Error::unsupported(format!(
+                        "conversion between {} and UTF8 is not supported",
+                        charset_name.value
+                    )));
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetTransaction { modes, session, .. } => {
+                let Some(iso) = isolation_of(modes) else {
+                    return Ok(Outcome::Command("SET".into()));
+                };
+                if *session {
+                    self.settings.insert(
+                        "default_transaction_isolation".into(),
+                        isolation_name(iso).into(),
+                    );
+                    return Ok(Outcome::Command("SET".into()));
+                }
+                match &self.txn {
+                    Some(t) if !t.has_writes() && t.isolation() != iso => {
+                        // Before the first query PostgreSQL lets the level change.
+                        if let Some(old) = self.txn.take() {
+                            old.rollback();
+                        }
+                        self.txn = Some(self.engine.txn.begin(iso)?);
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(Error::new(
+                            code::NO_ACTIVE_SQL_TRANSACTION,
+                            "SET TRANSACTION can only be used in transaction blocks",
+                        ))
+                    }
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            other => Err(Error::unsupported(format!("{other} is not supported"))),
+        }
+    }
+}
+
+fn ends_block(stmt: &ast::Statement) -> bool {
+    matches!(
+        stmt,
+        ast::Statement::Rollback { .. } | ast::Statement::Commit { .. }
+    )
+}
+
+fn aborted() -> Error {
+    Error::new(
+        code::IN_FAILED_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}

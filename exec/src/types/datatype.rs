@@ -1,0 +1,546 @@
+//! The SQL types: names as PostgreSQL prints them, type OIDs, and parsing sqlparser's types.
+
+use serde::{Deserialize, Serialize};
+
+/// A column or expression type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataType {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    /// numeric(precision, scale); `None` for unconstrained numeric.
+    Numeric(Option<(u32, u32)>),
+    Text,
+    /// varchar(n) / character varying(n); `None` for no limit.
+    Varchar(Option<u32>),
+    /// char(n) / character(n) (bpchar); `None` means bpchar without a length.
+    Char(Option<u32>),
+    /// `name` (catalog identifiers, 63 bytes max); values are `Value::Text`.
+    Name,
+    /// `"char"` (the one-byte catalog type, e.g. pg_class.relkind); values are `Value::Text`.
+    InternalChar,
+    Oid,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Interval,
+    Uuid,
+    Json,
+    Jsonb,
+    /// Array of the element type.
+    Array(Box<DataType>),
+    /// The type of an untyped literal or parameter not yet resolved (PostgreSQL's `unknown`).
+    Unknown,
+}
+
+use crate::error::{code, Error, Result};
+use sqlparser::ast::{
+    self as sql, ArrayElemTypeDef, CharacterLength, ExactNumberInfo, TimezoneInfo,
+};
+
+impl DataType {
+    /// The PostgreSQL type OID (arrays: the array type's OID).
+    pub fn oid(&self) -> u32 {
+        match self {
+            DataType::Bool => 16,
+            DataType::Bytea => 17,
+            DataType::InternalChar => 18,
+            DataType::Name => 19,
+            DataType::Int8 => 20,
+            DataType::Int2 => 21,
+            DataType::Int4 => 23,
+            DataType::Text => 25,
+            DataType::Oid => 26,
+            DataType::Json => 114,
+            DataType::Float4 => 700,
+            DataType::Float8 => 701,
+            DataType::Unknown => 705,
+            DataType::Char(_) => 1042,
+            DataType::Varchar(_) => 1043,
+            DataType::Date => 1082,
+            DataType::Time => 1083,
+            DataType::Timestamp => 1114,
+            DataType::Timestamptz => 1184,
+            DataType::Interval => 1186,
+            DataType::Numeric(_) => 1700,
+            DataType::Uuid => 2950,
+            DataType::Jsonb => 3802,
+            DataType::Array(elem) => match elem.as_ref() {
+                DataType::Bool => 1000,
+                DataType::Bytea => 1001,
+                DataType::InternalChar => 1002,
+                DataType::Name => 1003,
+                DataType::Int2 => 1005,
+                DataType::Int4 => 1007,
+                DataType::Text => 1009,
+                DataType::Char(_) => 1014,
+                DataType::Varchar(_) => 1015,
+                DataType::Int8 => 1016,
+                DataType::Float4 => 1021,
+                DataType::Float8 => 1022,
+                DataType::Oid => 1028,
+                DataType::Timestamp => 1115,
+                DataType::Date => 1182,
+                DataType::Time => 1183,
+                DataType::Timestamptz => 1185,
+                DataType::Interval => 1187,
+                DataType::Numeric(_) => 1231,
+                DataType::Uuid => 2951,
+                DataType::Json => 199,
+                DataType::Jsonb => 3807,
+                // No array-of-array or array-of-unknown types exist: text[] is the fallback.
+                DataType::Array(_) | DataType::Unknown => 1009,
+            },
+        }
+    }
+
+    /// The type with OID `oid`, unconstrained (no length, precision or scale).
+    pub fn from_oid(oid: u32) -> Option<DataType> {
+        let scalar = |o: u32| -> Option<DataType> {
+            Some(match o {
+                16 => DataType::Bool,
+                17 => DataType::Bytea,
+                18 => DataType::InternalChar,
+                19 => DataType::Name,
+                20 => DataType::Int8,
+                21 => DataType::Int2,
+                23 => DataType::Int4,
+                25 => DataType::Text,
+                26 => DataType::Oid,
+                114 => DataType::Json,
+                700 => DataType::Float4,
+                701 => DataType::Float8,
+                705 => DataType::Unknown,
+                1042 => DataType::Char(None),
+                1043 => DataType::Varchar(None),
+                1082 => DataType::Date,
+                1083 => DataType::Time,
+                1114 => DataType::Timestamp,
+                1184 => DataType::Timestamptz,
+                1186 => DataType::Interval,
+                1700 => DataType::Numeric(None),
+                2950 => DataType::Uuid,
+                3802 => DataType::Jsonb,
+                _ => return None,
+            })
+        };
+        if let Some(t) = scalar(oid) {
+            return Some(t);
+        }
+        let elem = match oid {
+            1000 => 16,
+            1001 => 17,
+            1002 => 18,
+            1003 => 19,
+            1005 => 21,
+            1007 => 23,
+            1009 => 25,
+            1014 => 1042,
+            1015 => 1043,
+            1016 => 20,
+            1021 => 700,
+            1022 => 701,
+            1028 => 26,
+            1115 => 1114,
+            1182 => 1082,
+            1183 => 1083,
+            1185 => 1184,
+            1187 => 1186,
+            1231 => 1700,
+            2951 => 2950,
+            199 => 114,
+            3807 => 3802,
+            _ => return None,
+        };
+        scalar(elem).map(|e| DataType::Array(Box::new(e)))
+    }
+
+    /// pg_type.typname: "int4", "varchar", "bpchar", "_int4", ...
+    pub fn typname(&self) -> String {
+        let s = match self {
+            DataType::Bool => "bool",
+            DataType::Int2 => "int2",
+            DataType::Int4 => "int4",
+            DataType::Int8 => "int8",
+            DataType::Float4 => "float4",
+            DataType::Float8 => "float8",
+            DataType::Numeric(_) => "numeric",
+            DataType::Text => "text",
+            DataType::Varchar(_) => "varchar",
+            DataType::Char(_) => "bpchar",
+            DataType::Name => "name",
+            DataType::InternalChar => "char",
+            DataType::Oid => "oid",
+            DataType::Bytea => "bytea",
+            DataType::Date => "date",
+            DataType::Time => "time",
+            DataType::Timestamp => "timestamp",
+            DataType::Timestamptz => "timestamptz",
+            DataType::Interval => "interval",
+            DataType::Uuid => "uuid",
+            DataType::Json => "json",
+            DataType::Jsonb => "jsonb",
+            DataType::Unknown => "unknown",
+            DataType::Array(elem) => return format!("_{}", elem.typname()),
+        };
+        s.to_string()
+    }
+
+    /// What `format_type()` and psql's `\d` print: "integer", "character varying(20)", ...
+    pub fn display(&self) -> String {
+        let s = match self {
+            DataType::Bool => "boolean",
+            DataType::Int2 => "smallint",
+            DataType::Int4 => "integer",
+            DataType::Int8 => "bigint",
+            DataType::Float4 => "real",
+            DataType::Float8 => "double precision",
+            DataType::Numeric(Some((p, s))) => return format!("numeric({p},{s})"),
+            DataType::Numeric(None) => "numeric",
+            DataType::Text => "text",
+            DataType::Varchar(Some(n)) => return format!("character varying({n})"),
+            DataType::Varchar(None) => "character varying",
+            DataType::Char(Some(n)) => return format!("character({n})"),
+            DataType::Char(None) => "bpchar",
+            DataType::Name => "name",
+            DataType::InternalChar => "\"char\"",
+            DataType::Oid => "oid",
+            DataType::Bytea => "bytea",
+            DataType::Date => "date",
+            DataType::Time => "time without time zone",
+            DataType::Timestamp => "timestamp without time zone",
+            DataType::Timestamptz => "timestamp with time zone",
+            DataType::Interval => "interval",
+            DataType::Uuid => "uuid",
+            DataType::Json => "json",
+            DataType::Jsonb => "jsonb",
+            DataType::Unknown => "unknown",
+            DataType::Array(elem) => return format!("{}[]", elem.display()),
+        };
+        s.to_string()
+    }
+
+    /// pg_type.typlen: -1 for variable-length types, else the fixed size in bytes.
+    pub fn typlen(&self) -> i16 {
+        match self {
+            DataType::Bool | DataType::InternalChar => 1,
+            DataType::Int2 => 2,
+            DataType::Int4 | DataType::Oid | DataType::Float4 | DataType::Date => 4,
+            DataType::Int8
+            | DataType::Float8
+            | DataType::Time
+            | DataType::Timestamp
+            | DataType::Timestamptz => 8,
+            DataType::Interval | DataType::Uuid => 16,
+            DataType::Name => 64,
+            DataType::Unknown => -2,
+            _ => -1,
+        }
+    }
+
+    /// The element type of an array type.
+    pub fn element(&self) -> Option<&DataType> {
+        match self {
+            DataType::Array(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// int2/4/8, float4/8, numeric and oid.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            DataType::Int2
+                | DataType::Int4
+                | DataType::Int8
+                | DataType::Float4
+                | DataType::Float8
+                | DataType::Numeric(_)
+                | DataType::Oid
+        )
+    }
+
+    /// text, varchar, char, name, "char" and unknown.
+    pub fn is_string(&self) -> bool {
+        matches!(
+            self,
+            DataType::Text
+                | DataType::Varchar(_)
+                | DataType::Char(_)
+                | DataType::Name
+                | DataType::InternalChar
+                | DataType::Unknown
+        )
+    }
+
+    /// The type named by a single identifier (function-style casts, `'x'::int4`), lower-case
+    /// or not. `char` is character(1); the catalog type is spelled with its quotes: `"char"`.
+    /// Array names work both as `_int4` and `int4[]`.
+    pub fn from_name(name: &str) -> Option<DataType> {
+        let lower = name.trim().to_ascii_lowercase();
+        if let Some(inner) = lower.strip_suffix("[]") {
+            return DataType::from_name(inner).map(|e| DataType::Array(Box::new(e.base())));
+        }
+        if let Some(inner) = lower.strip_prefix('_') {
+            return DataType::from_name(inner).map(|e| DataType::Array(Box::new(e.base())));
+        }
+        Some(match lower.as_str() {
+            "bool" | "boolean" => DataType::Bool,
+            "int2" | "smallint" => DataType::Int2,
+            "int4" | "int" | "integer" => DataType::Int4,
+            "int8" | "bigint" => DataType::Int8,
+            "float4" | "real" => DataType::Float4,
+            "float8" | "float" | "double precision" => DataType::Float8,
+            "numeric" | "decimal" | "dec" => DataType::Numeric(None),
+            "text" => DataType::Text,
+            "varchar" | "character varying" => DataType::Varchar(None),
+            "bpchar" => DataType::Char(None),
+            "char" | "character" => DataType::Char(Some(1)),
+            "\"char\"" => DataType::InternalChar,
+            "name" => DataType::Name,
+            "oid" => DataType::Oid,
+            "bytea" => DataType::Bytea,
+            "date" => DataType::Date,
+            "time" | "time without time zone" => DataType::Time,
+            "timestamp" | "timestamp without time zone" => DataType::Timestamp,
+            "timestamptz" | "timestamp with time zone" => DataType::Timestamptz,
+            "interval" => DataType::Interval,
+            "uuid" => DataType::Uuid,
+            "json" => DataType::Json,
+            "jsonb" => DataType::Jsonb,
+            "unknown" => DataType::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// An array's element type (arrays are one-dimensional: `int[][]` is `int[]`).
+    fn base(self) -> DataType {
+        match self {
+            DataType::Array(e) => e.base(),
+            other => other,
+        }
+    }
+
+    /// The type that sqlparser parsed, with PostgreSQL's rules for lengths and precisions.
+    pub fn from_sql(ty: &sql::DataType) -> Result<DataType> {
+        use sql::DataType as S;
+        Ok(match ty {
+            S::SmallInt(_) | S::Int2(_) => DataType::Int2,
+            S::Int(_) | S::Integer(_) | S::Int4(_) => DataType::Int4,
+            S::BigInt(_) | S::Int8(_) => DataType::Int8,
+            S::Real | S::Float4 => DataType::Float4,
+            S::DoublePrecision | S::Float8 | S::Double(ExactNumberInfo::None) => DataType::Float8,
+            S::Float(info) | S::Double(info) => match info {
+                ExactNumberInfo::None => DataType::Float8,
+                ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _) => {
+                    float_precision(*p)?
+                }
+            },
+            S::Numeric(info) | S::Decimal(info) | S::Dec(info) => numeric_type(info)?,
+            S::Text => DataType::Text,
+            S::Varchar(len) | S::CharacterVarying(len) | S::CharVarying(len) => {
+                DataType::Varchar(char_length(len.as_ref())?)
+            }
+            S::Char(len) | S::Character(len) => {
+                DataType::Char(Some(char_length(len.as_ref())?.unwrap_or(1)))
+            }
+            S::Bool | S::Boolean => DataType::Bool,
+            S::Bytea => DataType::Bytea,
+            S::Date => DataType::Date,
+            S::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => DataType::Time,
+            S::Time(..) => {
+                return Err(Error::unsupported(
+                    "type time with time zone is not supported",
+                ))
+            }
+            S::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                DataType::Timestamp
+            }
+            S::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => DataType::Timestamptz,
+            S::Interval { .. } => DataType::Interval,
+            S::Uuid => DataType::Uuid,
+            S::JSON => DataType::Json,
+            S::JSONB => DataType::Jsonb,
+            S::Array(def) => match def {
+                ArrayElemTypeDef::SquareBracket(inner, _)
+                | ArrayElemTypeDef::Qualified(inner, _)
+                | ArrayElemTypeDef::AngleBracket(inner)
+                | ArrayElemTypeDef::Parenthesis(inner)
+                | ArrayElemTypeDef::ParenthesisNotNull(inner) => {
+                    DataType::Array(Box::new(DataType::from_sql(inner)?.base()))
+                }
+                ArrayElemTypeDef::None => return Err(undefined_type("array")),
+            },
+            S::Custom(name, mods) => return custom_type(name, mods),
+            other => return Err(undefined_type(&other.to_string().to_ascii_lowercase())),
+        })
+    }
+}
+
+impl std::fmt::Display for DataType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+fn undefined_type(name: &str) -> Error {
+    Error::new(
+        code::UNDEFINED_OBJECT,
+        format!("type \"{name}\" does not exist"),
+    )
+}
+
+fn float_precision(p: u64) -> Result<DataType> {
+    if p < 1 {
+        Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "precision for type float must be at least 1 bit",
+        ))
+    } else if p <= 24 {
+        Ok(DataType::Float4)
+    } else if p <= 53 {
+        Ok(DataType::Float8)
+    } else {
+        Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "precision for type float must be less than 54 bits",
+        ))
+    }
+}
+
+fn numeric_typmod(p: i64, s: i64) -> Result<DataType> {
+    if !(1..=1000).contains(&p) {
+        return Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {p} must be between 1 and 1000"),
+        ));
+    }
+    if s < 0 || s > p {
+        return Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC scale {s} must be between 0 and precision {p}"),
+        ));
+    }
+    Ok(DataType::Numeric(Some((p as u32, s as u32))))
+}
+
+fn numeric_type(info: &ExactNumberInfo) -> Result<DataType> {
+    match info {
+        ExactNumberInfo::None => Ok(DataType::Numeric(None)),
+        ExactNumberInfo::Precision(p) => numeric_typmod(clamp_i64(*p), 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => numeric_typmod(clamp_i64(*p), *s),
+    }
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn char_length(len: Option<&CharacterLength>) -> Result<Option<u32>> {
+    match len {
+        None => Ok(None),
+        Some(CharacterLength::IntegerLength { length, .. }) => check_length(clamp_i64(*length)),
+        Some(CharacterLength::Max) => Err(Error::syntax("syntax error at or near \"max\"")),
+    }
+}
+
+fn check_length(n: i64) -> Result<Option<u32>> {
+    if n < 1 {
+        return Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "length for type varchar must be at least 1",
+        ));
+    }
+    if n > 10_485_760 {
+        return Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "length for type varchar cannot exceed 10485760",
+        ));
+    }
+    Ok(Some(n as u32))
+}
+
+/// Integer modifiers of a custom-named type (`bpchar(5)`, `varchar(3)`).
+fn int_mods(name: &str, mods: &[sql::TypeModifier]) -> Result<Vec<i64>> {
+    mods.iter()
+        .map(|m| match m {
+            sql::TypeModifier::Number(n, _) => n
+                .parse::<i64>()
+                .map_err(|_| Error::syntax(format!("invalid type modifier for type {name}"))),
+            _ => Err(Error::syntax(format!(
+                "type modifiers must be simple constants or identifiers ({name})"
+            ))),
+        })
+        .collect()
+}
+
+fn custom_type(name: &sql::ObjectName, mods: &[sql::TypeModifier]) -> Result<DataType> {
+    let parts: Vec<&sql::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    let Some(last) = parts.last() else {
+        return Err(undefined_type(&name.to_string()));
+    };
+    if parts.len() != name.0.len()
+        || (parts.len() == 2
+            && !parts
+                .first()
+                .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")))
+        || parts.len() > 2
+    {
+        return Err(undefined_type(&name.to_string()));
+    }
+    let quoted = last.quote_style.is_some();
+    let lname = if quoted {
+        last.value.clone()
+    } else {
+        last.value.to_ascii_lowercase()
+    };
+    if lname == "char" && quoted {
+        return Ok(DataType::InternalChar);
+    }
+    let m = int_mods(&lname, mods)?;
+    let base = match lname.as_str() {
+        "bpchar" | "char" | "character" => match m.as_slice() {
+            [] if lname == "bpchar" => DataType::Char(None),
+            [] => DataType::Char(Some(1)),
+            [n] => DataType::Char(check_length(*n)?),
+            _ => return Err(Error::syntax("invalid type modifier")),
+        },
+        "varchar" => match m.as_slice() {
+            [] => DataType::Varchar(None),
+            [n] => DataType::Varchar(check_length(*n)?),
+            _ => return Err(Error::syntax("invalid type modifier")),
+        },
+        "numeric" | "decimal" => match m.as_slice() {
+            [] => DataType::Numeric(None),
+            [p] => numeric_typmod(*p, 0)?,
+            [p, s] => numeric_typmod(*p, *s)?,
+            _ => return Err(Error::syntax("invalid NUMERIC type modifier")),
+        },
+        "float" => match m.as_slice() {
+            [] => DataType::Float8,
+            [p] if *p >= 0 => float_precision(*p as u64)?,
+            _ => float_precision(0)?,
+        },
+        "timestamp" | "timestamptz" | "time" | "interval" => {
+            // Fractional-second precision is accepted and ignored (always microseconds).
+            DataType::from_name(&lname).ok_or_else(|| undefined_type(&lname))?
+        }
+        _ => {
+            if !m.is_empty() {
+                return Err(Error::syntax(format!(
+                    "type modifier is not allowed for type \"{lname}\""
+                )));
+            }
+            match DataType::from_name(&lname) {
+                Some(t) if lname != "char" && lname != "character" => t,
+                _ => return Err(undefined_type(&lname)),
+            }
+        }
+    };
+    Ok(base)
+}

@@ -1,0 +1,74 @@
+//! SQL types and values with PostgreSQL's semantics: the type list of `DataType`, values
+//! (`Value`), their text forms (input and output functions), their binary wire forms (`send`
+//! and `recv`), casts, comparison and the operators.
+//!
+//! Submodules: `datatype` (names, OIDs, parsing sqlparser's types), `text` (text in/out),
+//! `binary` (binary wire in/out), `cast` (explicit and assignment casts), `ops` (comparison,
+//! arithmetic and the result type of an operator), `compare` (comparison, sort order and value
+//! accessors), `numeric`, `datetime`, `json` (jsonb output, order and operators), `key`
+//! (order-preserving key encoding), `interval`, `ops_eval` (date/time, `||` and json operator
+//! evaluation). Tests: `tests`, `tests_ops`, `proptests`.
+//!
+//! Invariants: a `Value` of a type has exactly one variant (varchar and char values are
+//! `Text`; char(n) values are stored blank-padded to n); `to_text` of `parse_text` of a
+//! canonical output round-trips; binary round-trips bit-exactly.
+
+mod binary;
+mod cast;
+mod compare;
+mod datatype;
+mod datetime;
+mod interval;
+mod json;
+mod key;
+mod numeric;
+mod ops;
+mod ops_eval;
+mod text;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_ops;
+
+pub use datatype::DataType;
+pub use datetime::Interval;
+pub use key::encode_key;
+pub use numeric::Numeric;
+pub use ops::{result_type, BinaryOp};
+
+/// A value of some SQL type (`Null` for SQL NULL of any type).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int2(i16),
+    Int4(i32),
+    Int8(i64),
+    Float4(f32),
+    Float8(f64),
+    Numeric(Numeric),
+    /// text, varchar(n), char(n) (blank-padded), and untyped string literals.
+    Text(String),
+    Bytea(Vec<u8>),
+    /// Days since 2000-01-01 (PostgreSQL's epoch).
+    Date(i32),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// Microseconds since 2000-01-01 00:00:00 (no time zone).
+    Timestamp(i64),
+    /// Microseconds since 2000-01-01 00:00:00 UTC.
+    Timestamptz(i64),
+    Interval(Interval),
+    Uuid([u8; 16]),
+    /// oid (catalog identifiers).
+    Oid(u32),
+    /// json keeps the input text exactly.
+    Json(String),
+    /// jsonb is normalized (serde_json's value, keys sorted as jsonb sorts them on output).
+    Jsonb(serde_json::Value),
+    /// An array of one element type; one dimension, lower bound 1.
+    Array(Box<DataType>, Vec<Value>),
+}

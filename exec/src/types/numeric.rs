@@ -1,0 +1,645 @@
+//! The `numeric` type: arbitrary-precision decimals with PostgreSQL's NaN and ±Infinity, the
+//! display scale (`2.50` keeps its zero), rounding half away from zero, typmod checks, the
+//! division and power scales of PostgreSQL, and the base-10000 binary wire format.
+
+use crate::error::{code, Error, Result};
+use bigdecimal::num_bigint::{BigInt, Sign};
+use bigdecimal::num_traits::{Signed, ToPrimitive, Zero};
+use bigdecimal::BigDecimal;
+use std::cmp::Ordering;
+
+/// A `numeric` value. Finite values keep their display scale (never negative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Numeric(Repr);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Repr {
+    NaN,
+    PosInf,
+    NegInf,
+    Finite(BigDecimal),
+}
+
+/// PostgreSQL's NUMERIC_MIN_SIG_DIGITS.
+const MIN_SIG_DIGITS: i64 = 16;
+/// PostgreSQL's NUMERIC_MAX_DISPLAY_SCALE.
+const MAX_DISPLAY_SCALE: i64 = 1000;
+
+fn pow10(n: u64) -> BigInt {
+    num_pow(BigInt::from(10u8), n)
+}
+
+fn num_pow(base: BigInt, mut n: u64) -> BigInt {
+    let mut acc = BigInt::from(1u8);
+    let mut b = base;
+    while n > 0 {
+        if n & 1 == 1 {
+            acc *= &b;
+        }
+        n >>= 1;
+        if n > 0 {
+            b = &b * &b;
+        }
+    }
+    acc
+}
+
+/// Divides `m` by 10^k rounding half away from zero.
+fn div_pow10_round(m: &BigInt, k: u64) -> BigInt {
+    if k == 0 {
+        return m.clone();
+    }
+    let d = pow10(k);
+    let q = m / &d;
+    let r = m % &d;
+    if r.abs() * 2u8 >= d {
+        if m.is_negative() {
+            q - 1u8
+        } else {
+            q + 1u8
+        }
+    } else {
+        q
+    }
+}
+
+impl Numeric {
+    /// NaN.
+    pub fn nan() -> Numeric {
+        Numeric(Repr::NaN)
+    }
+    /// +Infinity.
+    pub fn infinity() -> Numeric {
+        Numeric(Repr::PosInf)
+    }
+    /// -Infinity.
+    pub fn neg_infinity() -> Numeric {
+        Numeric(Repr::NegInf)
+    }
+    /// `digits * 10^-scale`; a negative scale is folded into the digits.
+    pub fn from_parts(digits: BigInt, scale: i64) -> Numeric {
+        if scale < 0 {
+            let m = digits * pow10(scale.unsigned_abs());
+            Numeric(Repr::Finite(BigDecimal::new(m, 0)))
+        } else {
+            Numeric(Repr::Finite(BigDecimal::new(digits, scale)))
+        }
+    }
+    /// The value of an integer.
+    pub fn from_i64(v: i64) -> Numeric {
+        Numeric::from_parts(BigInt::from(v), 0)
+    }
+    /// The wrapped decimal, for finite values.
+    pub fn as_bigdecimal(&self) -> Option<&BigDecimal> {
+        match &self.0 {
+            Repr::Finite(d) => Some(d),
+            _ => None,
+        }
+    }
+    /// `(digits, scale)` of a finite value.
+    pub(crate) fn parts(&self) -> Option<(BigInt, i64)> {
+        self.as_bigdecimal().map(|d| d.as_bigint_and_exponent())
+    }
+    pub fn is_nan(&self) -> bool {
+        matches!(self.0, Repr::NaN)
+    }
+    pub fn is_finite(&self) -> bool {
+        matches!(self.0, Repr::Finite(_))
+    }
+    /// +1 / -1 for ±Infinity, 0 otherwise.
+    pub fn infinity_sign(&self) -> i8 {
+        match self.0 {
+            Repr::PosInf => 1,
+            Repr::NegInf => -1,
+            _ => 0,
+        }
+    }
+    /// The display scale (0 for special values).
+    pub fn scale(&self) -> i64 {
+        self.parts().map(|(_, s)| s.max(0)).unwrap_or(0)
+    }
+    /// The sign: -1, 0, 1 (NaN: 0).
+    pub fn signum(&self) -> i32 {
+        match &self.0 {
+            Repr::NaN => 0,
+            Repr::PosInf => 1,
+            Repr::NegInf => -1,
+            Repr::Finite(d) => match d.sign() {
+                Sign::Minus => -1,
+                Sign::NoSign => 0,
+                Sign::Plus => 1,
+            },
+        }
+    }
+
+    /// PostgreSQL's numeric_in (whitespace trimmed). `None` on bad syntax.
+    pub fn parse(s: &str) -> Option<Numeric> {
+        let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
+        let lower = t.to_ascii_lowercase();
+        match lower.as_str() {
+            "nan" => return Some(Numeric::nan()),
+            "infinity" | "+infinity" | "inf" | "+inf" => return Some(Numeric::infinity()),
+            "-infinity" | "-inf" => return Some(Numeric::neg_infinity()),
+            _ => {}
+        }
+        let b = t.as_bytes();
+        let mut i = 0;
+        let mut neg = false;
+        if let Some(&c) = b.first() {
+            if c == b'+' || c == b'-' {
+                neg = c == b'-';
+                i = 1;
+            }
+        }
+        let mut digits = String::new();
+        let mut frac = 0i64;
+        let mut seen_digit = false;
+        let mut seen_point = false;
+        while let Some(&c) = b.get(i) {
+            if c.is_ascii_digit() {
+                digits.push(c as char);
+                seen_digit = true;
+                if seen_point {
+                    frac += 1;
+                }
+            } else if c == b'.' && !seen_point {
+                seen_point = true;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if !seen_digit {
+            return None;
+        }
+        let mut exp = 0i64;
+        if let Some(&c) = b.get(i) {
+            if c != b'e' && c != b'E' {
+                return None;
+            }
+            let rest = t.get(i + 1..)?;
+            if rest.is_empty()
+                || !rest
+                    .trim_start_matches(['+', '-'])
+                    .bytes()
+                    .all(|c| c.is_ascii_digit())
+                || rest.trim_start_matches(['+', '-']).is_empty()
+                || rest.len() - rest.trim_start_matches(['+', '-']).len() > 1
+            {
+                return None;
+            }
+            exp = rest.parse::<i64>().ok()?;
+            if exp.abs() > 1000 {
+                return None;
+            }
+        }
+        let mut m: BigInt = digits.parse().ok()?;
+        if neg {
+            m = -m;
+        }
+        let scale = (frac - exp).max(0);
+        // value = m * 10^(exp - frac); with display scale max(0, frac - exp)
+        let shift = exp - frac + scale;
+        let m = m * pow10(shift.max(0) as u64);
+        Some(Numeric::from_parts(m, scale))
+    }
+
+    /// Rounds to `scale` fractional digits, half away from zero (the scale becomes `scale`).
+    pub fn round_to(&self, scale: i64) -> Numeric {
+        let Some((m, s)) = self.parts() else {
+            return self.clone();
+        };
+        let scale = scale.max(0);
+        if scale >= s {
+            Numeric::from_parts(m * pow10((scale - s) as u64), scale)
+        } else {
+            Numeric::from_parts(div_pow10_round(&m, (s - scale) as u64), scale)
+        }
+    }
+
+    /// Truncates toward zero to `scale` digits.
+    pub fn trunc_to(&self, scale: i64) -> Numeric {
+        let Some((m, s)) = self.parts() else {
+            return self.clone();
+        };
+        let scale = scale.max(0);
+        if scale >= s {
+            Numeric::from_parts(m * pow10((scale - s) as u64), scale)
+        } else {
+            Numeric::from_parts(m / pow10((s - scale) as u64), scale)
+        }
+    }
+
+    /// Removes trailing fractional zeros.
+    pub fn normalize(&self) -> Numeric {
+        let Some((mut m, mut s)) = self.parts() else {
+            return self.clone();
+        };
+        let ten = BigInt::from(10u8);
+        while s > 0 && (&m % &ten).is_zero() {
+            m /= &ten;
+            s -= 1;
+        }
+        Numeric::from_parts(m, s)
+    }
+
+    /// Applies numeric(p, s): rounds to `s` digits, then checks the integer digits fit.
+    pub fn apply_typmod(&self, precision: u32, scale: u32) -> Result<Numeric> {
+        let p = i64::from(precision);
+        let s = i64::from(scale);
+        match &self.0 {
+            Repr::NaN => return Ok(self.clone()),
+            Repr::PosInf | Repr::NegInf => {
+                return Err(
+                    Error::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow")
+                        .with_detail(format!(
+                            "A field with precision {p}, scale {s} cannot hold an infinite value."
+                        )),
+                )
+            }
+            Repr::Finite(_) => {}
+        }
+        let r = self.round_to(s);
+        let maxdigits = p - s;
+        if let Some((m, _)) = r.parts() {
+            let limit = pow10((maxdigits + s) as u64);
+            if m.abs() >= limit {
+                let bound = if maxdigits > 0 {
+                    format!("10^{maxdigits}")
+                } else {
+                    "1".to_string()
+                };
+                return Err(Error::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow")
+                    .with_detail(format!(
+                        "A field with precision {p}, scale {s} must round to an absolute value less than {bound}."
+                    )));
+            }
+        }
+        Ok(r)
+    }
+
+    /// Rounds to an integer (half away from zero); `None` for NaN, infinities and overflow.
+    pub fn to_i64(&self) -> Option<i64> {
+        let (m, _) = self.round_to(0).parts()?;
+        m.to_i64()
+    }
+
+    /// The nearest double (NaN and infinities map to theirs).
+    pub fn to_f64(&self) -> f64 {
+        match &self.0 {
+            Repr::NaN => f64::NAN,
+            Repr::PosInf => f64::INFINITY,
+            Repr::NegInf => f64::NEG_INFINITY,
+            Repr::Finite(_) => self.to_string().parse().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// float → numeric as PostgreSQL does: `digits` significant digits (15 for float8, 6 for
+    /// float4), trailing zeros dropped.
+    pub fn from_f64(v: f64, digits: usize) -> Numeric {
+        if v.is_nan() {
+            return Numeric::nan();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 {
+                Numeric::infinity()
+            } else {
+                Numeric::neg_infinity()
+            };
+        }
+        let s = format!("{:.*e}", digits.saturating_sub(1), v);
+        Numeric::parse(&s)
+            .map(|n| n.normalize())
+            .unwrap_or_else(Numeric::nan)
+    }
+
+    /// PostgreSQL's total order: NaN greatest (and equal to itself), then +Infinity.
+    pub fn cmp_total(&self, other: &Numeric) -> Ordering {
+        fn rank(n: &Numeric) -> u8 {
+            match n.0 {
+                Repr::NegInf => 0,
+                Repr::Finite(_) => 1,
+                Repr::PosInf => 2,
+                Repr::NaN => 3,
+            }
+        }
+        match (&self.0, &other.0) {
+            (Repr::Finite(a), Repr::Finite(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+
+    fn aligned(&self, other: &Numeric) -> Option<(BigInt, BigInt, i64)> {
+        let (a, sa) = self.parts()?;
+        let (b, sb) = other.parts()?;
+        let s = sa.max(sb);
+        Some((a * pow10((s - sa) as u64), b * pow10((s - sb) as u64), s))
+    }
+
+    /// Addition (scale: the larger scale).
+    pub fn add(&self, other: &Numeric) -> Numeric {
+        match (&self.0, &other.0) {
+            (Repr::Finite(_), Repr::Finite(_)) => match self.aligned(other) {
+                Some((a, b, s)) => Numeric::from_parts(a + b, s),
+                None => Numeric::nan(),
+            },
+            (Repr::NaN, _) | (_, Repr::NaN) => Numeric::nan(),
+            (Repr::PosInf, Repr::NegInf) | (Repr::NegInf, Repr::PosInf) => Numeric::nan(),
+            (Repr::PosInf, _) | (_, Repr::PosInf) => Numeric::infinity(),
+            _ => Numeric::neg_infinity(),
+        }
+    }
+
+    /// Negation.
+    pub fn neg(&self) -> Numeric {
+        match &self.0 {
+            Repr::NaN => Numeric::nan(),
+            Repr::PosInf => Numeric::neg_infinity(),
+            Repr::NegInf => Numeric::infinity(),
+            Repr::Finite(d) => Numeric(Repr::Finite(-d.clone())),
+        }
+    }
+
+    /// Subtraction.
+    pub fn sub(&self, other: &Numeric) -> Numeric {
+        self.add(&other.neg())
+    }
+
+    /// Multiplication (scale: the sum of the scales).
+    pub fn mul(&self, other: &Numeric) -> Numeric {
+        match (self.parts(), other.parts()) {
+            (Some((a, sa)), Some((b, sb))) => Numeric::from_parts(a * b, sa + sb),
+            _ => {
+                if self.is_nan() || other.is_nan() {
+                    return Numeric::nan();
+                }
+                let sign = self.signum() * other.signum();
+                match sign.cmp(&0) {
+                    Ordering::Greater => Numeric::infinity(),
+                    Ordering::Less => Numeric::neg_infinity(),
+                    Ordering::Equal => Numeric::nan(),
+                }
+            }
+        }
+    }
+
+    /// Base-10000 weight and first nonzero digit (PostgreSQL's representation).
+    fn weight_first(&self) -> (i64, i64) {
+        let (w, d) = self.base10000();
+        match d.iter().position(|&x| x != 0) {
+            Some(i) => (
+                w as i64 - i as i64,
+                i64::from(d.get(i).copied().unwrap_or(0)),
+            ),
+            None => (0, 0),
+        }
+    }
+
+    /// Division with PostgreSQL's result scale (select_div_scale).
+    pub fn div(&self, other: &Numeric) -> Result<Numeric> {
+        if self.is_nan() || other.is_nan() {
+            return Ok(Numeric::nan());
+        }
+        if other.signum() == 0 && other.is_finite() {
+            return Err(Error::new(code::DIVISION_BY_ZERO, "division by zero"));
+        }
+        match (self.parts(), other.parts()) {
+            (Some((a, sa)), Some((b, sb))) => {
+                let (w1, f1) = self.weight_first();
+                let (w2, f2) = other.weight_first();
+                let mut qweight = w1 - w2;
+                if f1 <= f2 {
+                    qweight -= 1;
+                }
+                let rscale = (MIN_SIG_DIGITS - qweight * 4)
+                    .max(sa)
+                    .max(sb)
+                    .clamp(0, MAX_DISPLAY_SCALE);
+                Ok(Numeric::div_to_scale(&a, sa, &b, sb, rscale))
+            }
+            (Some(_), None) => Ok(Numeric::from_i64(0)),
+            (None, Some(_)) => Ok(if self.signum() * other.signum() > 0 {
+                Numeric::infinity()
+            } else {
+                Numeric::neg_infinity()
+            }),
+            (None, None) => Ok(Numeric::nan()),
+        }
+    }
+
+    /// (a/10^sa) / (b/10^sb) rounded half away from zero to `rscale`.
+    fn div_to_scale(a: &BigInt, sa: i64, b: &BigInt, sb: i64, rscale: i64) -> Numeric {
+        // q = a * 10^(rscale + sb - sa + 1) / b, then round off the extra digit.
+        let shift = rscale + sb - sa + 1;
+        let (num, den) = if shift >= 0 {
+            (a * pow10(shift as u64), b.clone())
+        } else {
+            (a.clone(), b * pow10(shift.unsigned_abs()))
+        };
+        let q = &num / &den;
+        Numeric::from_parts(div_pow10_round(&q, 1), rscale)
+    }
+
+    /// Remainder of truncating division (sign of the dividend).
+    pub fn rem(&self, other: &Numeric) -> Result<Numeric> {
+        if self.is_nan() || other.is_nan() {
+            return Ok(Numeric::nan());
+        }
+        if other.signum() == 0 && other.is_finite() {
+            return Err(Error::new(code::DIVISION_BY_ZERO, "division by zero"));
+        }
+        match self.aligned(other) {
+            Some((a, b, s)) => Ok(Numeric::from_parts(a % b, s)),
+            None if !self.is_finite() => Ok(Numeric::nan()),
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// `self ^ exp` with PostgreSQL's result scale (integer exponents exact, others via f64).
+    pub fn pow(&self, exp: &Numeric) -> Result<Numeric> {
+        if self.is_nan() || exp.is_nan() {
+            return Ok(Numeric::nan());
+        }
+        if self.signum() == 0 && exp.signum() < 0 {
+            return Err(Error::new(
+                "2201F",
+                "zero raised to a negative power is undefined",
+            ));
+        }
+        let rscale = MIN_SIG_DIGITS.max(self.scale()).clamp(0, MAX_DISPLAY_SCALE);
+        if let (Some((m, s)), Some(e)) = (self.parts(), exp.round_to(0).parts()) {
+            let is_int = exp.cmp_total(&Numeric::from_parts(e.0.clone(), 0)) == Ordering::Equal;
+            if let (true, Some(n)) = (is_int, e.0.to_i64()) {
+                if n.unsigned_abs() <= 10_000
+                    && (m.bits() as u128) * u128::from(n.unsigned_abs()) < 400_000
+                {
+                    let p = num_pow(m, n.unsigned_abs());
+                    let ps = s * n.unsigned_abs() as i64;
+                    if n >= 0 {
+                        return Ok(Numeric::from_parts(p, ps).round_to(rscale));
+                    }
+                    let one = BigInt::from(1u8);
+                    return Ok(Numeric::div_to_scale(&one, 0, &p, ps, rscale));
+                }
+            }
+        }
+        let b = self.to_f64();
+        let e = exp.to_f64();
+        if b < 0.0 && e.fract() != 0.0 {
+            return Err(Error::new(
+                "2201F",
+                "a negative number raised to a non-integer power yields a complex result",
+            ));
+        }
+        let r = b.powf(e);
+        if r.is_infinite() && b.is_finite() && e.is_finite() {
+            return Err(Error::new(
+                code::NUMERIC_VALUE_OUT_OF_RANGE,
+                "value overflows numeric format",
+            ));
+        }
+        let n = Numeric::from_f64(r, 17);
+        let w = if r != 0.0 && r.is_finite() {
+            r.abs().log10().floor() as i64
+        } else {
+            0
+        };
+        let rs = (MIN_SIG_DIGITS - w)
+            .max(self.scale())
+            .max(exp.scale())
+            .clamp(0, MAX_DISPLAY_SCALE);
+        Ok(n.round_to(rs.min(15 - w).max(0)).round_to(rs))
+    }
+
+    /// PostgreSQL's base-10000 digits: (weight, digits), stripped of leading/trailing zeros.
+    pub fn base10000(&self) -> (i16, Vec<i16>) {
+        let Some((m, s)) = self.parts() else {
+            return (0, Vec::new());
+        };
+        let s = s.max(0);
+        let s4 = (s + 3) / 4 * 4;
+        let mut mag = m.abs() * pow10((s4 - s) as u64);
+        let base = BigInt::from(10_000u16);
+        let mut groups: Vec<i16> = Vec::new(); // least significant first
+        while !mag.is_zero() {
+            let g = (&mag % &base).to_i16().unwrap_or(0);
+            groups.push(g);
+            mag /= &base;
+        }
+        if groups.is_empty() {
+            return (0, Vec::new());
+        }
+        let frac_groups = s4 / 4;
+        let weight = groups.len() as i64 - 1 - frac_groups;
+        groups.reverse();
+        while groups.last() == Some(&0) {
+            groups.pop();
+        }
+        (
+            weight.clamp(i16::MIN as i64, i16::MAX as i64) as i16,
+            groups,
+        )
+    }
+
+    /// The binary wire form (numeric_send).
+    pub fn to_binary(&self, out: &mut Vec<u8>) {
+        let (weight, digits) = self.base10000();
+        let sign: u16 = match self.0 {
+            Repr::NaN => 0xC000,
+            Repr::PosInf => 0xD000,
+            Repr::NegInf => 0xF000,
+            Repr::Finite(_) if self.signum() < 0 => 0x4000,
+            Repr::Finite(_) => 0,
+        };
+        out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+        out.extend_from_slice(&weight.to_be_bytes());
+        out.extend_from_slice(&sign.to_be_bytes());
+        out.extend_from_slice(&(self.scale().clamp(0, 0x3FFF) as u16).to_be_bytes());
+        for d in digits {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+    }
+
+    /// Parses the binary wire form (numeric_recv).
+    pub fn from_binary(b: &[u8]) -> Result<Numeric> {
+        let bad = |m: &str| Error::new(code::INVALID_BINARY_REPRESENTATION, m.to_string());
+        let h = |i: usize| -> Result<[u8; 2]> {
+            b.get(i..i + 2)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| bad("insufficient data left in message"))
+        };
+        let ndigits = i16::from_be_bytes(h(0)?);
+        let weight = i16::from_be_bytes(h(2)?);
+        let sign = u16::from_be_bytes(h(4)?);
+        let dscale = u16::from_be_bytes(h(6)?);
+        if ndigits < 0 {
+            return Err(bad("invalid length in external \"numeric\" value"));
+        }
+        if b.len() != 8 + 2 * ndigits as usize {
+            return Err(bad("incorrect binary data format"));
+        }
+        match sign {
+            0xC000 => return Ok(Numeric::nan()),
+            0xD000 => return Ok(Numeric::infinity()),
+            0xF000 => return Ok(Numeric::neg_infinity()),
+            0 | 0x4000 => {}
+            _ => return Err(bad("invalid sign in external \"numeric\" value")),
+        }
+        if dscale & 0x3FFF != dscale {
+            return Err(bad("invalid scale in external \"numeric\" value"));
+        }
+        let mut m = BigInt::zero();
+        for i in 0..ndigits as usize {
+            let d = i16::from_be_bytes(h(8 + 2 * i)?);
+            if !(0..10_000).contains(&d) {
+                return Err(bad("invalid digit in external \"numeric\" value"));
+            }
+            m = m * 10_000u16 + BigInt::from(d);
+        }
+        if sign == 0x4000 {
+            m = -m;
+        }
+        // value = m * 10000^(weight - ndigits + 1)
+        let exp10 = 4 * (i64::from(weight) - i64::from(ndigits) + 1);
+        let n = Numeric::from_parts(m, -exp10);
+        Ok(n.trunc_to(i64::from(dscale)))
+    }
+}
+
+impl std::fmt::Display for Numeric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some((m, s)) = self.parts() else {
+            return f.write_str(match self.0 {
+                Repr::NaN => "NaN",
+                Repr::PosInf => "Infinity",
+                _ => "-Infinity",
+            });
+        };
+        let digits = m.abs().to_string();
+        let neg = m.is_negative();
+        let s = s.max(0) as usize;
+        let mut out = String::with_capacity(digits.len() + s + 3);
+        if neg {
+            out.push('-');
+        }
+        if s == 0 {
+            out.push_str(&digits);
+        } else if digits.len() > s {
+            let (i, fr) = digits.split_at(digits.len() - s);
+            out.push_str(i);
+            out.push('.');
+            out.push_str(fr);
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', s - digits.len()));
+            out.push_str(&digits);
+        }
+        f.write_str(&out)
+    }
+}
+
+impl PartialOrd for Numeric {
+    fn partial_cmp(&self, other: &Numeric) -> Option<Ordering> {
+        Some(self.cmp_total(other))
+    }
+}

@@ -1,0 +1,15 @@
+//! Orbit's SQL errors as PostgreSQL ErrorResponses (severity, SQLSTATE, message, detail).
+
+use pgwire::error::{ErrorInfo, PgWireError};
+
+/// The wire error for an SQL error.
+pub fn to_wire(e: &orbit_exec::Error) -> PgWireError {
+    PgWireError::UserError(Box::new(info(e)))
+}
+
+/// The ErrorResponse fields of an SQL error.
+pub fn info(e: &orbit_exec::Error) -> ErrorInfo {
+    let mut i = ErrorInfo::new("ERROR".to_string(), e.sqlstate().to_string(), e.to_string());
+    i.detail = e.detail().map(str::to_string);
+    i
+}

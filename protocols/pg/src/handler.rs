@@ -1,0 +1,391 @@
+//! The pgwire handlers of one connection: trust startup (with the session created for the
+//! startup's user and database), the simple query protocol, and the extended protocol whose
+//! statements the session parses and describes.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use futures::{stream, Sink};
+use orbit_exec::types::{DataType, Value};
+use orbit_exec::{Column, Executed, Outcome, Session, Statement};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, PgWireServerHandlers, Type, METADATA_DATABASE, METADATA_USER};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+
+use crate::encode;
+use crate::error::{info, to_wire};
+use crate::PgServer;
+
+/// A statement as the extended protocol stores it: parsed, with its described parameter
+/// types and result columns.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub stmt: Option<Statement>,
+    pub params: Vec<DataType>,
+    pub columns: Vec<Column>,
+}
+
+type SharedSession = Arc<Mutex<Option<Session>>>;
+
+fn lock(s: &SharedSession) -> MutexGuard<'_, Option<Session>> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs `f` on the connection's session.
+fn with_session<T>(
+    s: &SharedSession,
+    f: impl FnOnce(&mut Session) -> Result<T, orbit_exec::Error>,
+) -> PgWireResult<T> {
+    let mut guard = lock(s);
+    let Some(session) = guard.as_mut() else {
+        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "FATAL".into(),
+            "08P01".into(),
+            "no session: startup did not complete".into(),
+        ))));
+    };
+    f(session).map_err(|e| to_wire(&e))
+}
+
+/// One connection's handlers.
+pub struct Handlers {
+    conn: Arc<Conn>,
+}
+
+impl Handlers {
+    pub fn new(server: Arc<PgServer>) -> Handlers {
+        let session: SharedSession = Arc::new(Mutex::new(None));
+        Handlers {
+            conn: Arc::new(Conn {
+                server,
+                session: Arc::clone(&session),
+                parser: Arc::new(Parser { session }),
+            }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.conn)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.conn)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.conn)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(Arc::clone(
+            &self.conn.server.connections,
+        )))
+    }
+}
+
+pub struct Conn {
+    server: Arc<PgServer>,
+    session: SharedSession,
+    parser: Arc<Parser>,
+}
+
+#[async_trait]
+impl NoopStartupHandler for Conn {
+    fn connection_manager(&self) -> Option<Arc<pgwire::api::ConnectionManager>> {
+        Some(Arc::clone(&self.server.connections))
+    }
+
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let meta = client.metadata();
+        let user = meta
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_else(|| "postgres".into());
+        let database = meta
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        let mut session = self.server.engine.session(&user, &database);
+        for (k, v) in meta.iter() {
+            if !matches!(k.as_str(), "user" | "database") {
+                session.set_startup_parameter(k, v);
+            }
+        }
+        *lock(&self.session) = Some(session);
+        Ok(())
+    }
+}
+
+/// The responses of one executed statement (command tags, rows in `format`).
+fn response(executed: Outcome, format: &Format) -> Response {
+    match executed {
+        Outcome::Rows { columns, rows, tag } => {
+            let fields = Arc::new(encode::fields(&columns, format));
+            let data: Vec<PgWireResult<_>> = rows
+                .iter()
+                .map(|r| Ok(encode::data_row(r, &fields)))
+                .collect();
+            let mut q = QueryResponse::new(fields, stream::iter(data));
+            // pgwire appends the row count itself (`INSERT 0` + ` 3`).
+            let head = match tag.rsplit_once(' ') {
+                Some((head, n)) if n.parse::<u64>().is_ok() => head,
+                _ => tag.as_str(),
+            };
+            if !head.is_empty() {
+                q.set_command_tag(head);
+            }
+            Response::Query(q)
+        }
+        Outcome::Command(tag) => Response::Execution(command_tag(&tag)),
+        Outcome::Begin(tag) => Response::TransactionStart(Tag::new(&tag)),
+        Outcome::End(tag) => Response::TransactionEnd(Tag::new(&tag)),
+    }
+}
+
+/// `INSERT 0 3` → Tag("INSERT").with_oid(0).with_rows(3); `UPDATE 2` → Tag("UPDATE")...
+fn command_tag(tag: &str) -> Tag {
+    let parts: Vec<&str> = tag.split(' ').collect();
+    match parts.as_slice() {
+        ["INSERT", oid, n] => Tag::new("INSERT")
+            .with_oid(oid.parse().unwrap_or(0))
+            .with_rows(n.parse().unwrap_or(0)),
+        [cmd, n] if n.parse::<usize>().is_ok() && !cmd.is_empty() => {
+            Tag::new(cmd).with_rows(n.parse().unwrap_or(0))
+        }
+        _ => Tag::new(tag),
+    }
+}
+
+/// Runs a statement, retrying an autocommit statement that lost a write conflict after
+/// yielding to the runtime (the winner may be a connection of this thread, still to publish).
+async fn execute(
+    session: &SharedSession,
+    stmt: &Statement,
+    params: &[Value],
+) -> PgWireResult<Executed> {
+    let mut attempt = 0u64;
+    loop {
+        let result = {
+            let mut guard = lock(session);
+            let Some(s) = guard.as_mut() else {
+                return with_session(session, |_| Err(orbit_exec::Error::syntax("no session")));
+            };
+            let autocommit = s.status() == orbit_exec::TxStatus::Idle;
+            match s.execute(stmt, params) {
+                Err(e) if autocommit && attempt < 50 && s.autocommit_retryable(&e) => None,
+                other => Some(other.map_err(|e| to_wire(&e))),
+            }
+        };
+        match result {
+            Some(r) => return r,
+            None => {
+                attempt += 1;
+                settle_after_error(session).await;
+                tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await;
+            }
+        }
+    }
+}
+
+/// Waits until the statement's writes are durable, then gives its outcome.
+async fn finish(executed: Executed) -> Result<Outcome, orbit_exec::Error> {
+    settle(executed.waits).await?;
+    Ok(executed.outcome)
+}
+
+/// Awaits durable writes (every one, even after a failure: dropping one would block).
+async fn settle(waits: Vec<orbit_exec::PendingWrite>) -> Result<(), orbit_exec::Error> {
+    let mut first_error = None;
+    for w in waits {
+        if let Err(e) = w.await {
+            first_error.get_or_insert(orbit_exec::Error::Txn(e.into()));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Waits for writes an errored statement had queued (sequence reservations).
+async fn settle_after_error(session: &SharedSession) {
+    let waits = lock(session)
+        .as_mut()
+        .map(Session::take_pending)
+        .unwrap_or_default();
+    let _ = settle(waits).await;
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Conn {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let statements = match orbit_exec::parse(query) {
+            Ok(s) => s,
+            Err(e) => {
+                with_session(&self.session, |s| {
+                    s.fail();
+                    Ok(())
+                })?;
+                return Err(to_wire(&e));
+            }
+        };
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in &statements {
+            let executed = execute(&self.session, stmt, &[]).await;
+            let executed = match executed {
+                Ok(e) => e,
+                Err(e) => {
+                    settle_after_error(&self.session).await;
+                    out.push(Response::Error(Box::new(wire_info(e))));
+                    return Ok(out);
+                }
+            };
+            match finish(executed).await {
+                Ok(outcome) => out.push(response(outcome, &Format::UnifiedText)),
+                Err(e) => {
+                    out.push(Response::Error(Box::new(info(&e))));
+                    return Ok(out);
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push(Response::EmptyQuery);
+        }
+        Ok(out)
+    }
+}
+
+fn wire_info(e: PgWireError) -> ErrorInfo {
+    match e {
+        PgWireError::UserError(i) => *i,
+        other => ErrorInfo::new("ERROR".into(), "XX000".into(), other.to_string()),
+    }
+}
+
+/// Parses and describes statements for the extended protocol.
+pub struct Parser {
+    session: SharedSession,
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = orbit_exec::parse(sql).map_err(|e| to_wire(&e))?;
+        if statements.len() > 1 {
+            return Err(to_wire(&orbit_exec::Error::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            )));
+        }
+        let Some(stmt) = statements.pop() else {
+            return Ok(None);
+        };
+        let declared: Vec<DataType> = types.iter().map(encode::declared_type).collect();
+        let (params, columns) = with_session(&self.session, |s| {
+            let r = s.describe(&stmt, &declared);
+            if r.is_err() {
+                s.fail();
+            }
+            r
+        })?;
+        Ok(Some(Prepared {
+            stmt: Some(stmt),
+            params,
+            columns,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.params.iter().map(encode::wire_type).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(encode::fields(
+            &stmt.columns,
+            column_format.unwrap_or(&Format::UnifiedText),
+        ))
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Conn {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let prepared = &portal.statement.statement;
+        let Some(stmt) = &prepared.stmt else {
+            return Ok(Response::EmptyQuery);
+        };
+        let types: Vec<DataType> = (0..portal.parameters.len())
+            .map(|i| {
+                portal
+                    .statement
+                    .parameter_types
+                    .get(i)
+                    .map(encode::declared_type)
+                    .filter(|t| *t != DataType::Unknown)
+                    .or_else(|| prepared.params.get(i).cloned())
+                    .unwrap_or(DataType::Text)
+            })
+            .collect();
+        let params = with_session(&self.session, |s| {
+            encode::params(&portal.parameters, &portal.parameter_format, &types).inspect_err(|_| {
+                s.fail();
+            })
+        })?;
+        let executed = execute(&self.session, stmt, &params).await;
+        let executed = match executed {
+            Ok(e) => e,
+            Err(e) => {
+                settle_after_error(&self.session).await;
+                return Err(e);
+            }
+        };
+        let outcome = finish(executed).await.map_err(|e| to_wire(&e))?;
+        Ok(response(outcome, &portal.result_column_format))
+    }
+}
