@@ -327,12 +327,7 @@ impl Session {
                 savepoint: Some(sp),
                 ..
             } => {
-                let Some(txn) = self.txn.as_mut() else {
-                    return Err(Error::new(
-                        code::NO_ACTIVE_SQL_TRANSACTION,
-                        "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
-                    ));
-                };
+                let txn = self.block_txn("ROLLBACK TO SAVEPOINT")?;
                 txn.rollback_to(&crate::expr::ident_name(sp))?;
                 self.failed = false;
                 done(Outcome::Command("ROLLBACK".into()))
@@ -345,22 +340,12 @@ impl Session {
                 done(Outcome::End("ROLLBACK".into()))
             }
             ast::Statement::Savepoint { name } => {
-                let Some(txn) = self.txn.as_mut() else {
-                    return Err(Error::new(
-                        code::NO_ACTIVE_SQL_TRANSACTION,
-                        "SAVEPOINT can only be used in transaction blocks",
-                    ));
-                };
+                let txn = self.block_txn("SAVEPOINT")?;
                 txn.savepoint(&crate::expr::ident_name(name))?;
                 done(Outcome::Command("SAVEPOINT".into()))
             }
             ast::Statement::ReleaseSavepoint { name } => {
-                let Some(txn) = self.txn.as_mut() else {
-                    return Err(Error::new(
-                        code::NO_ACTIVE_SQL_TRANSACTION,
-                        "RELEASE SAVEPOINT can only be used in transaction blocks",
-                    ));
-                };
+                let txn = self.block_txn("RELEASE SAVEPOINT")?;
                 txn.release(&crate::expr::ident_name(name))?;
                 done(Outcome::Command("RELEASE".into()))
             }
@@ -393,6 +378,16 @@ impl Session {
             ast::Statement::Discard { .. } => done(Outcome::Command("DISCARD ALL".into())),
             _ => self.run_data_statement(stmt, params),
         }
+    }
+
+    /// The open block's transaction, for `what` (which needs one).
+    fn block_txn(&mut self, what: &str) -> Result<&mut Transaction> {
+        self.txn.as_mut().ok_or_else(|| {
+            Error::new(
+                code::NO_ACTIVE_SQL_TRANSACTION,
+                format!("{what} can only be used in transaction blocks"),
+            )
+        })
     }
 
     fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {

@@ -351,23 +351,10 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             }
             let mut wide = scope.clone();
             wide.extend(table_scope(&table, "excluded"));
-            let mut params = std::mem::take(&mut ctx.param_types);
-            let r = bind_assignments(&table, &du.assignments, &wide, &mut params).and_then(|a| {
-                let w = match &du.selection {
-                    Some(w) => Some(
-                        Binder {
-                            scope: &wide,
-                            params: &mut params,
-                            grouping: None,
-                        }
-                        .bind_condition(w, "WHERE")?,
-                    ),
-                    None => None,
-                };
-                Ok((a, w))
-            });
-            ctx.param_types = params;
-            Some(r?)
+            let assignments = ctx.bind(&wide, |b| {
+                bind_assignments(&table, &du.assignments, &wide, b.params)
+            })?;
+            Some((assignments, ctx.bind_where(&wide, du.selection.as_ref())?))
         }
         _ => None,
     };
@@ -629,23 +616,10 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
     let table = ctx.resolve_table(name)?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let scope = table_scope(&table, &alias);
-    let mut params = std::mem::take(&mut ctx.param_types);
-    let bound = bind_assignments(&table, &upd.assignments, &scope, &mut params).and_then(|a| {
-        let f = match &upd.selection {
-            Some(w) => Some(
-                Binder {
-                    scope: &scope,
-                    params: &mut params,
-                    grouping: None,
-                }
-                .bind_condition(w, "WHERE")?,
-            ),
-            None => None,
-        };
-        Ok((a, f))
-    });
-    ctx.param_types = params;
-    let (assignments, filter) = bound?;
+    let assignments = ctx.bind(&scope, |b| {
+        bind_assignments(&table, &upd.assignments, &scope, b.params)
+    })?;
+    let filter = ctx.bind_where(&scope, upd.selection.as_ref())?;
     let (ret_cols, ret_exprs) = returning(ctx, &upd.returning, &scope)?;
     if describe_only {
         return Ok(described(upd.returning.is_some(), ret_cols));
@@ -697,19 +671,7 @@ pub fn delete(ctx: &mut Ctx<'_>, del: &ast::Delete, describe_only: bool) -> Resu
     let table = ctx.resolve_table(name)?;
     let alias = alias.unwrap_or_else(|| table.name.clone());
     let scope = table_scope(&table, &alias);
-    let mut params = std::mem::take(&mut ctx.param_types);
-    let filter = match &del.selection {
-        Some(w) => Binder {
-            scope: &scope,
-            params: &mut params,
-            grouping: None,
-        }
-        .bind_condition(w, "WHERE")
-        .map(Some),
-        None => Ok(None),
-    };
-    ctx.param_types = params;
-    let filter = filter?;
+    let filter = ctx.bind_where(&scope, del.selection.as_ref())?;
     let (ret_cols, ret_exprs) = returning(ctx, &del.returning, &scope)?;
     if describe_only {
         return Ok(described(del.returning.is_some(), ret_cols));

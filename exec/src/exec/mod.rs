@@ -100,6 +100,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Runs `f` with a binder over `scope` that shares (and grows) the statement's parameter
+    /// types.
+    pub fn bind<T>(
+        &mut self,
+        scope: &[crate::expr::ScopeColumn],
+        f: impl FnOnce(&mut crate::expr::Binder<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut params = std::mem::take(&mut self.param_types);
+        let result = f(&mut crate::expr::Binder {
+            scope,
+            params: &mut params,
+            grouping: None,
+        });
+        self.param_types = params;
+        result
+    }
+
+    /// Binds an optional WHERE condition over `scope`.
+    pub fn bind_where(
+        &mut self,
+        scope: &[crate::expr::ScopeColumn],
+        cond: Option<&ast::Expr>,
+    ) -> Result<Option<crate::expr::Expr>> {
+        match cond {
+            Some(w) => self.bind(scope, |b| b.bind_condition(w, "WHERE")).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The table `name` names.
     pub fn resolve_table(&mut self, name: &ast::ObjectName) -> Result<TableDef> {
         let (schema, table) = self.qualify(name)?;
