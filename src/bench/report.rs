@@ -39,3 +39,26 @@ pub fn print(line: &Line, json: bool) -> std::io::Result<()> {
         writeln!(out, "{}", line.text)
     }
 }
+
+/// `x` rounded to four significant digits, for JSON figures: a slow disk's
+/// 0.003 MB/s must not print as 0.
+pub fn sig4(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sig4;
+
+    #[test]
+    fn sig4_keeps_small_figures() {
+        assert_eq!(sig4(0.0028125), 0.002813);
+        assert_eq!(sig4(1234.5678), 1235.0);
+        assert_eq!(sig4(12.345678), 12.35);
+        assert_eq!(sig4(0.0), 0.0);
+    }
+}

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use super::engine::{self, Engine, EngineCounters};
-use super::report::{histogram, print, record, Line};
+use super::report::{histogram, print, record, sig4, Line};
 use crate::cli::BenchArgs;
 
 /// The workloads this module runs.
@@ -359,7 +359,7 @@ fn report(
             ("ops", json!(part.ops)),
             ("found", json!(part.found)),
             ("ops_per_sec", json!(ops.round())),
-            ("mb_per_sec", json!(round(mb))),
+            ("mb_per_sec", json!(sig4(mb))),
             ("p50_us", json!(p50)),
             ("p99_us", json!(p99)),
             ("space_amp", json!(round(space_amp))),

@@ -15,7 +15,7 @@ use orbit_env::{FileSystem, RealFs};
 use orbit_wal::{Backend, Wal, WalOptions};
 use serde_json::json;
 
-use super::report::{histogram, print, record, Line};
+use super::report::{histogram, print, record, sig4, Line};
 use crate::cli::{BenchArgs, WriterMode};
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -84,11 +84,11 @@ fn run_one(
             ("seconds", json!(elapsed)),
             ("ops", json!(total)),
             ("ops_per_sec", json!(ops.round())),
-            ("mb_per_sec", json!((mb * 100.0).round() / 100.0)),
+            ("mb_per_sec", json!(sig4(mb))),
             ("p50_us", json!(p50)),
             ("p99_us", json!(p99)),
             ("p999_us", json!(p999)),
-            ("avg_group_size", json!((group * 100.0).round() / 100.0)),
+            ("avg_group_size", json!(sig4(group))),
             ("syncs", json!(stats.syncs)),
         ],
         text: format!(
