@@ -219,6 +219,7 @@ impl Session {
             user: &self.user,
             database: &self.database,
             schema: &schema,
+            settings: &self.settings,
             now: now_micros(),
             waits: Vec::new(),
         };
@@ -402,6 +403,7 @@ impl Session {
                 user: &self.user,
                 database: &self.database,
                 schema: &schema,
+                settings: &self.settings,
                 now,
                 waits: Vec::new(),
             };
@@ -425,6 +427,7 @@ impl Session {
                 user: &self.user,
                 database: &self.database,
                 schema: &schema,
+                settings: &self.settings,
                 now,
                 waits: Vec::new(),
             };

@@ -35,6 +35,10 @@ pub struct ColumnDef {
     /// The sequence feeding a serial or identity column.
     #[serde(default)]
     pub sequence: Option<String>,
+    /// `GENERATED ... AS IDENTITY` (ALWAYS or BY DEFAULT; `identity_always` tells which).
+    /// Serial columns have a sequence but are not identity columns.
+    #[serde(default)]
+    pub identity: bool,
 }
 
 /// An index (the primary key is index 0 when the table has one).
@@ -44,7 +48,7 @@ pub struct IndexDef {
     pub id: u32,
     pub oid: u32,
     pub name: String,
-    /// Column positions (into `TableDef::columns`) in key order.
+    /// Column ids (see `TableDef::column_by_id`) in key order.
     pub columns: Vec<u32>,
     pub unique: bool,
     pub primary: bool,
@@ -92,7 +96,7 @@ pub struct TableDef {
     pub name: String,
     pub columns: Vec<ColumnDef>,
     pub next_column_id: u32,
-    /// Column positions of the primary key; empty when the table has none (rows are then
+    /// Column ids of the primary key; empty when the table has none (rows are then
     /// keyed by a hidden row id).
     pub primary_key: Vec<u32>,
     pub indexes: Vec<IndexDef>,
@@ -120,4 +124,8 @@ pub struct ViewDef {
     pub name: String,
     pub query: String,
     pub columns: Vec<String>,
+    /// The columns' types (empty in definitions written before types were recorded: the
+    /// system relations then show them as text).
+    #[serde(default)]
+    pub column_types: Vec<DataType>,
 }

@@ -12,10 +12,13 @@
 //! transactions, as PostgreSQL's OIDs and sequences do: a rolled-back CREATE TABLE leaves a
 //! gap, never a reuse.
 //!
+//! `system` computes the `pg_catalog` and `information_schema` relations from these records.
+//!
 //! Invariant: a table's column ids are never reused (rows store values by column id, so a
 //! dropped column's values are ignored and an added column reads as its default until set).
 
 mod defs;
+pub mod system;
 
 pub use defs::{
     ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef, ViewDef,

@@ -107,6 +107,7 @@ fn column_def(
         default: None,
         identity_always: false,
         sequence: None,
+        identity: false,
     };
     let mut primary = false;
     let mut constraints = Vec::new();
@@ -155,6 +156,7 @@ fn column_def(
                 wants_sequence = true;
                 col.not_null = true;
                 col.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
+                col.identity = true;
             }
             ast::ColumnOption::Unique(_) | ast::ColumnOption::ForeignKey(_) => {
                 return Err(Error::unsupported(

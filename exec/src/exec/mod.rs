@@ -53,6 +53,8 @@ pub struct Ctx<'a> {
     pub user: &'a str,
     pub database: &'a str,
     pub schema: &'a str,
+    /// The session's settings (SHOW, pg_settings, search_path).
+    pub settings: &'a std::collections::BTreeMap<String, String>,
     pub now: i64,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_lsm::PendingWrite>,
@@ -70,7 +72,48 @@ impl<'a> Ctx<'a> {
             database: self.database,
             schema: self.schema,
             now: self.now,
+            sys: None,
         }
+    }
+
+    /// The catalog as `pg_catalog` and `information_schema` show it, read in the statement's
+    /// transaction (load it once per statement, when a system relation or an expression that
+    /// `needs_catalog` is involved, and hand it to `EvalContext::sys`).
+    pub fn system_snapshot(&mut self) -> Result<crate::catalog::system::SystemSnapshot> {
+        let sequences = self.engine.sequences.names()?;
+        let settings: Vec<(String, String)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let path = search_path(self.settings.get("search_path").map_or("public", |s| s));
+        let (user, database) = (self.user, self.database);
+        crate::catalog::system::SystemSnapshot::load(
+            &mut self.catalog(),
+            sequences,
+            user,
+            database,
+            &path,
+            &settings,
+        )
+    }
+
+    /// The system relation `name` names (`pg_class`, `pg_catalog.pg_class`,
+    /// `information_schema.tables`), if it is one: unqualified names are looked up in
+    /// pg_catalog, which PostgreSQL searches first.
+    pub fn system_relation_name(&self, name: &ast::ObjectName) -> Option<(String, String)> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| p.as_ident().map(crate::expr::ident_name))
+            .collect::<Option<_>>()?;
+        let (schema, rel) = match parts.as_slice() {
+            [n] => ("pg_catalog".to_string(), n.clone()),
+            [s, n] => (s.clone(), n.clone()),
+            [d, s, n] if d == self.database => (s.clone(), n.clone()),
+            _ => return None,
+        };
+        crate::catalog::system::is_system_relation(&schema, &rel).then_some((schema, rel))
     }
 
     /// (schema, name) of an object name, defaulting the schema to the search path's first.
@@ -137,6 +180,21 @@ impl<'a> Ctx<'a> {
             None => Err(query::no_table(&table)),
         }
     }
+}
+
+/// The entries of a `search_path` setting, unquoted (`"$user", public` → `$user`, `public`).
+pub fn search_path(setting: &str) -> Vec<String> {
+    setting
+        .split(',')
+        .map(|s| {
+            let s = s.trim();
+            match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                Some(q) => q.replace("\"\"", "\""),
+                None => s.to_lowercase(),
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Plans and runs `stmt`. With `describe_only`, plans and returns the result columns without

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::{func, EvalContext, Expr};
+use super::{func, func_catalog, EvalContext, Expr};
 use crate::error::{code, Error, Result};
 use crate::types::Value;
 
@@ -80,7 +80,7 @@ impl Expr {
                 let v = x.eval(row, ctx)?.as_bool()?;
                 Value::Bool((v == Some(*want)) != *negated)
             }
-            Expr::Cast(x, ty) => x.eval(row, ctx)?.cast(ty)?,
+            Expr::Cast(x, ty) => func_catalog::cast(x.eval(row, ctx)?, x, ty, ctx)?,
             Expr::Like {
                 expr,
                 pattern,
@@ -162,6 +162,38 @@ impl Expr {
     /// Evaluates a condition: true passes, false and NULL do not.
     pub fn passes(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<bool> {
         Ok(self.eval(row, ctx)?.as_bool()? == Some(true))
+    }
+
+    /// Whether evaluating it reads the catalog snapshot (`EvalContext::sys`): catalog
+    /// functions, and casts between names and reg* types.
+    pub fn needs_catalog(&self) -> bool {
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => false,
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IsDistinct(a, b, _) => a.needs_catalog() || b.needs_catalog(),
+            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => {
+                a.needs_catalog()
+            }
+            Expr::Cast(a, ty) => func_catalog::cast_needs_catalog(a, ty) || a.needs_catalog(),
+            Expr::Like { expr, pattern, .. } => expr.needs_catalog() || pattern.needs_catalog(),
+            Expr::InList { expr, list, .. } => {
+                expr.needs_catalog() || list.iter().any(Expr::needs_catalog)
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                operand.as_ref().is_some_and(|o| o.needs_catalog())
+                    || whens
+                        .iter()
+                        .any(|(c, r)| c.needs_catalog() || r.needs_catalog())
+                    || otherwise.as_ref().is_some_and(|o| o.needs_catalog())
+            }
+            Expr::Func(f, args) => f.needs_catalog() || args.iter().any(Expr::needs_catalog),
+        }
     }
 
     /// Whether the expression reads no row column (constant for a statement execution).

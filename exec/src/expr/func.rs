@@ -2,6 +2,7 @@
 //! evaluation. NULL in gives NULL out unless the function says otherwise (coalesce, concat,
 //! greatest/least skip NULLs as PostgreSQL's do).
 
+use super::func_catalog::{self, SysFunc};
 use super::EvalContext;
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
@@ -61,6 +62,15 @@ pub enum Func {
     GenRandomUuid,
     ToJsonb,
     JsonbTypeof,
+    /// Catalog and client-support functions (`format_type`, `pg_get_indexdef`, ...).
+    Sys(SysFunc),
+}
+
+impl Func {
+    /// Whether evaluating it needs the statement's catalog snapshot (`EvalContext::sys`).
+    pub fn needs_catalog(&self) -> bool {
+        matches!(self, Func::Sys(f) if f.needs_catalog())
+    }
 }
 
 fn text_arg(t: &DataType) -> bool {
@@ -144,6 +154,9 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
         ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
         _ => {
+            if let Some((f, ty)) = func_catalog::resolve(name, args)? {
+                return Ok((Func::Sys(f), ty));
+            }
             let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
             return Err(Error::new(
                 code::UNDEFINED_FUNCTION,
@@ -220,6 +233,7 @@ fn trim_set(args: &[Value]) -> Result<Vec<char>> {
 pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
     // Functions that look at NULLs themselves.
     match f {
+        Func::Sys(s) => return func_catalog::call(s, args, ctx),
         Func::Coalesce => {
             return Ok(args
                 .iter()

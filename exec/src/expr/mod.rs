@@ -12,9 +12,11 @@ mod aggregates;
 mod bind;
 mod eval;
 mod func;
+mod func_catalog;
 
 pub use bind::{ident as ident_name, unify as unify_types, Binder, Grouping, ScopeColumn};
 pub use func::Func;
+pub use func_catalog::{size_pretty, SysFunc};
 
 use crate::types::{BinaryOp, DataType, Value};
 
@@ -92,4 +94,7 @@ pub struct EvalContext<'a> {
     pub schema: &'a str,
     /// Transaction start time (now(), current_timestamp), microseconds since 2000-01-01 UTC.
     pub now: i64,
+    /// The catalog as the system relations show it, for the functions and casts that read it
+    /// (`Func::needs_catalog`, `Expr::needs_catalog`); None when the statement needs none.
+    pub sys: Option<&'a crate::catalog::system::SystemSnapshot>,
 }

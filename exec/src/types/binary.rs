@@ -131,7 +131,29 @@ impl Value {
                 [c] => Value::Text(internal_char(&format!("\\{c:03o}"))),
                 _ => return Err(bad_format()),
             },
-            DataType::Oid => Value::Oid(u32::from_be_bytes(fixed(b)?)),
+            DataType::Oid
+            | DataType::RegClass
+            | DataType::RegType
+            | DataType::RegNamespace
+            | DataType::RegRole => Value::Oid(u32::from_be_bytes(fixed(b)?)),
+            DataType::RegProc => Value::Text(u32::from_be_bytes(fixed(b)?).to_string()),
+            DataType::Int2Vector | DataType::OidVector => {
+                let elem = if *ty == DataType::Int2Vector {
+                    DataType::Int2
+                } else {
+                    DataType::Oid
+                };
+                match array_from_binary(&elem, b)? {
+                    Value::Array(_, items) => Value::Text(
+                        items
+                            .iter()
+                            .filter_map(Value::to_text)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => return Err(bad_format()),
+                }
+            }
             DataType::Bytea => Value::Bytea(b.to_vec()),
             DataType::Date => Value::Date(i32::from_be_bytes(fixed(b)?)),
             DataType::Time => {

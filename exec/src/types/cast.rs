@@ -34,7 +34,11 @@ pub(crate) fn int_to(v: i64, to: &DataType) -> Result<Value> {
         DataType::Int2 => Value::Int2(i16::try_from(v).map_err(|_| out_of_range(to))?),
         DataType::Int4 => Value::Int4(i32::try_from(v).map_err(|_| out_of_range(to))?),
         DataType::Int8 => Value::Int8(v),
-        DataType::Oid => Value::Oid(u32::try_from(v).map_err(|_| out_of_range(to))?),
+        DataType::Oid
+        | DataType::RegClass
+        | DataType::RegType
+        | DataType::RegNamespace
+        | DataType::RegRole => Value::Oid(u32::try_from(v).map_err(|_| out_of_range(to))?),
         DataType::Float4 => Value::Float4(v as f32),
         DataType::Float8 => Value::Float8(v as f64),
         DataType::Numeric(tm) => numeric_typmod(Numeric::from_i64(v), tm)?,
@@ -203,6 +207,7 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
                 }
                 DataType::Int4 if matches!(v, Value::Oid(_)) => Ok(Value::Int4(i as u32 as i32)),
                 DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Oid => int_to(i, to),
+                t if t.is_reg_oid() => int_to(i, to),
                 DataType::Float4 | DataType::Float8 | DataType::Numeric(_) => int_to(i, to),
                 DataType::Bool if matches!(v, Value::Int4(_)) && ctx == Ctx::Explicit => {
                     Ok(Value::Bool(i != 0))
@@ -333,6 +338,8 @@ fn implicit_cast_ok(from: &DataType, to: &DataType) -> bool {
         (T::Int2, T::Int4 | T::Int8 | T::Numeric(_) | T::Float4 | T::Float8 | T::Oid) => true,
         (T::Int4, T::Int8 | T::Numeric(_) | T::Float4 | T::Float8 | T::Oid) => true,
         (T::Int8, T::Numeric(_) | T::Float4 | T::Float8 | T::Oid) => true,
+        (T::Oid, t) | (t, T::Oid) if t.is_reg_oid() => true,
+        (T::Int2 | T::Int4 | T::Int8, t) if t.is_reg_oid() => true,
         (T::Numeric(_), T::Numeric(_) | T::Float4 | T::Float8) => true,
         (T::Float4, T::Float8) => true,
         (

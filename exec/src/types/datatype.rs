@@ -23,6 +23,18 @@ pub enum DataType {
     /// `"char"` (the one-byte catalog type, e.g. pg_class.relkind); values are `Value::Text`.
     InternalChar,
     Oid,
+    /// `regproc`: a function, by name (values are `Value::Text`; Orbit has no function oids).
+    RegProc,
+    /// `regclass`, `regtype`, `regnamespace`, `regrole`: an oid that prints (when cast to text
+    /// with the catalog at hand) as the object's name. Values are `Value::Oid`.
+    RegClass,
+    RegType,
+    RegNamespace,
+    RegRole,
+    /// `int2vector` / `oidvector` (pg_index.indkey, pg_proc.proargtypes): values are
+    /// `Value::Text` in their output form, space-separated numbers ("1 2").
+    Int2Vector,
+    OidVector,
     Bytea,
     Date,
     Time,
@@ -56,6 +68,13 @@ impl DataType {
             DataType::Int4 => 23,
             DataType::Text => 25,
             DataType::Oid => 26,
+            DataType::RegProc => 24,
+            DataType::RegClass => 2205,
+            DataType::RegType => 2206,
+            DataType::RegNamespace => 4089,
+            DataType::RegRole => 4096,
+            DataType::Int2Vector => 22,
+            DataType::OidVector => 30,
             DataType::Json => 114,
             DataType::Float4 => 700,
             DataType::Float8 => 701,
@@ -84,6 +103,13 @@ impl DataType {
                 DataType::Float4 => 1021,
                 DataType::Float8 => 1022,
                 DataType::Oid => 1028,
+                DataType::RegProc => 1008,
+                DataType::RegClass => 2210,
+                DataType::RegType => 2211,
+                DataType::RegNamespace => 4090,
+                DataType::RegRole => 4097,
+                DataType::Int2Vector => 1006,
+                DataType::OidVector => 1013,
                 DataType::Timestamp => 1115,
                 DataType::Date => 1182,
                 DataType::Time => 1183,
@@ -112,6 +138,13 @@ impl DataType {
                 23 => DataType::Int4,
                 25 => DataType::Text,
                 26 => DataType::Oid,
+                24 => DataType::RegProc,
+                2205 => DataType::RegClass,
+                2206 => DataType::RegType,
+                4089 => DataType::RegNamespace,
+                4096 => DataType::RegRole,
+                22 => DataType::Int2Vector,
+                30 => DataType::OidVector,
                 114 => DataType::Json,
                 700 => DataType::Float4,
                 701 => DataType::Float8,
@@ -146,6 +179,13 @@ impl DataType {
             1021 => 700,
             1022 => 701,
             1028 => 26,
+            1008 => 24,
+            2210 => 2205,
+            2211 => 2206,
+            4090 => 4089,
+            4097 => 4096,
+            1006 => 22,
+            1013 => 30,
             1115 => 1114,
             1182 => 1082,
             1183 => 1083,
@@ -176,6 +216,13 @@ impl DataType {
             DataType::Name => "name",
             DataType::InternalChar => "char",
             DataType::Oid => "oid",
+            DataType::RegProc => "regproc",
+            DataType::RegClass => "regclass",
+            DataType::RegType => "regtype",
+            DataType::RegNamespace => "regnamespace",
+            DataType::RegRole => "regrole",
+            DataType::Int2Vector => "int2vector",
+            DataType::OidVector => "oidvector",
             DataType::Bytea => "bytea",
             DataType::Date => "date",
             DataType::Time => "time",
@@ -210,6 +257,13 @@ impl DataType {
             DataType::Name => "name",
             DataType::InternalChar => "\"char\"",
             DataType::Oid => "oid",
+            DataType::RegProc => "regproc",
+            DataType::RegClass => "regclass",
+            DataType::RegType => "regtype",
+            DataType::RegNamespace => "regnamespace",
+            DataType::RegRole => "regrole",
+            DataType::Int2Vector => "int2vector",
+            DataType::OidVector => "oidvector",
             DataType::Bytea => "bytea",
             DataType::Date => "date",
             DataType::Time => "time without time zone",
@@ -230,7 +284,15 @@ impl DataType {
         match self {
             DataType::Bool | DataType::InternalChar => 1,
             DataType::Int2 => 2,
-            DataType::Int4 | DataType::Oid | DataType::Float4 | DataType::Date => 4,
+            DataType::Int4
+            | DataType::Oid
+            | DataType::Float4
+            | DataType::Date
+            | DataType::RegProc
+            | DataType::RegClass
+            | DataType::RegType
+            | DataType::RegNamespace
+            | DataType::RegRole => 4,
             DataType::Int8
             | DataType::Float8
             | DataType::Time
@@ -262,6 +324,14 @@ impl DataType {
                 | DataType::Float8
                 | DataType::Numeric(_)
                 | DataType::Oid
+        )
+    }
+
+    /// regclass, regtype, regnamespace and regrole: oids that name catalog objects.
+    pub fn is_reg_oid(&self) -> bool {
+        matches!(
+            self,
+            DataType::RegClass | DataType::RegType | DataType::RegNamespace | DataType::RegRole
         )
     }
 
@@ -304,6 +374,13 @@ impl DataType {
             "\"char\"" => DataType::InternalChar,
             "name" => DataType::Name,
             "oid" => DataType::Oid,
+            "regproc" => DataType::RegProc,
+            "regclass" => DataType::RegClass,
+            "regtype" => DataType::RegType,
+            "regnamespace" => DataType::RegNamespace,
+            "regrole" => DataType::RegRole,
+            "int2vector" => DataType::Int2Vector,
+            "oidvector" => DataType::OidVector,
             "bytea" => DataType::Bytea,
             "date" => DataType::Date,
             "time" | "time without time zone" => DataType::Time,

@@ -7,7 +7,7 @@
 //! arithmetic and the result type of an operator), `compare` (comparison, sort order and value
 //! accessors), `numeric`, `datetime`, `json` (jsonb output, order and operators), `key`
 //! (order-preserving key encoding), `interval`, `ops_eval` (date/time, `||` and json operator
-//! evaluation). Tests: `tests`, `tests_ops`, `proptests`.
+//! evaluation), `regex` (the `~` operators' matching). Tests: `tests`, `tests_ops`, `proptests`.
 //!
 //! Invariants: a `Value` of a type has exactly one variant (varchar and char values are
 //! `Text`; char(n) values are stored blank-padded to n); `to_text` of `parse_text` of a
@@ -24,6 +24,7 @@ mod key;
 mod numeric;
 mod ops;
 mod ops_eval;
+mod regex;
 mod text;
 
 #[cfg(test)]

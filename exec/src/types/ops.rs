@@ -40,6 +40,11 @@ pub enum BinaryOp {
     BitXor,
     ShiftLeft,
     ShiftRight,
+    /// `~`, `!~`, `~*`, `!~*`: POSIX regular expression match (case-insensitive with `*`).
+    RegexMatch,
+    RegexNotMatch,
+    RegexIMatch,
+    RegexNotIMatch,
 }
 
 impl BinaryOp {
@@ -73,7 +78,44 @@ impl BinaryOp {
             B::BitXor => "#",
             B::ShiftLeft => "<<",
             B::ShiftRight => ">>",
+            B::RegexMatch => "~",
+            B::RegexNotMatch => "!~",
+            B::RegexIMatch => "~*",
+            B::RegexNotIMatch => "!~*",
         }
+    }
+
+    /// The operator spelled `symbol` (`OPERATOR(pg_catalog.~)` names its operator this way).
+    pub fn from_symbol(symbol: &str) -> Option<BinaryOp> {
+        use BinaryOp as B;
+        Some(match symbol {
+            "+" => B::Add,
+            "-" => B::Sub,
+            "*" => B::Mul,
+            "/" => B::Div,
+            "%" => B::Mod,
+            "^" => B::Pow,
+            "=" => B::Eq,
+            "<>" | "!=" => B::NotEq,
+            "<" => B::Lt,
+            "<=" => B::LtEq,
+            ">" => B::Gt,
+            ">=" => B::GtEq,
+            "||" => B::Concat,
+            "~" => B::RegexMatch,
+            "!~" => B::RegexNotMatch,
+            "~*" => B::RegexIMatch,
+            "!~*" => B::RegexNotIMatch,
+            _ => return None,
+        })
+    }
+
+    fn is_regex(self) -> bool {
+        use BinaryOp as B;
+        matches!(
+            self,
+            B::RegexMatch | B::RegexNotMatch | B::RegexIMatch | B::RegexNotIMatch
+        )
     }
 
     fn is_comparison(self) -> bool {
@@ -124,7 +166,8 @@ fn comparable(l: &DataType, r: &DataType) -> bool {
     let temporal = |t: &DataType| matches!(t, T::Date | T::Timestamp | T::Timestamptz);
     match (l, r) {
         (T::Json, _) | (_, T::Json) => false,
-        (T::Oid, x) | (x, T::Oid) => int_rank(x).is_some() || x == &T::Oid,
+        (T::Oid, x) | (x, T::Oid) => int_rank(x).is_some() || x == &T::Oid || x.is_reg_oid(),
+        (a, b) if a.is_reg_oid() => b == a || int_rank(b).is_some(),
         _ if is_arith(l) && is_arith(r) => true,
         _ if l.is_string() && r.is_string() => true,
         _ if temporal(l) && temporal(r) => true,
@@ -275,6 +318,13 @@ pub fn result_type(op: BinaryOp, left: &DataType, right: &DataType) -> Result<Da
             (T::Jsonb, k) if k.is_string() => T::Bool,
             _ => return Err(none()),
         },
+        B::RegexMatch | B::RegexNotMatch | B::RegexIMatch | B::RegexNotIMatch => {
+            if l.is_string() && r.is_string() {
+                T::Bool
+            } else {
+                return Err(none());
+            }
+        }
         B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq => T::Bool,
     };
     Ok(t)
@@ -412,6 +462,17 @@ impl Value {
         use DataType as T;
         if left.is_null() || right.is_null() {
             return Ok(Value::Null);
+        }
+        if op.is_regex() {
+            let text = |v: &Value| match v {
+                Value::Text(s) => s.clone(),
+                other => other.to_text().unwrap_or_default(),
+            };
+            let ci = matches!(op, B::RegexIMatch | B::RegexNotIMatch);
+            let hit = super::regex::matches(&text(left), &text(right), ci)?;
+            return Ok(Value::Bool(
+                hit != matches!(op, B::RegexNotMatch | B::RegexNotIMatch),
+            ));
         }
         if op.is_comparison() {
             let o = left.compare(right)?;

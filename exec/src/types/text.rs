@@ -31,6 +31,11 @@ impl Value {
             DataType::Name => Value::Text(truncate_bytes(s, 63).to_string()),
             DataType::InternalChar => Value::Text(internal_char(s)),
             DataType::Oid => Value::Oid(parse_oid(s)?),
+            DataType::RegProc => Value::Text(crate::catalog::system::regproc_name(s)),
+            DataType::RegClass | DataType::RegType | DataType::RegNamespace | DataType::RegRole => {
+                Value::Oid(crate::catalog::system::builtin_reg_oid(ty, s)?)
+            }
+            DataType::Int2Vector | DataType::OidVector => Value::Text(parse_vector(ty, s)?),
             DataType::Bytea => Value::Bytea(parse_bytea(s)?),
             DataType::Date => Value::Date(datetime::parse_date(s)?),
             DataType::Time => Value::Time(datetime::parse_time(s)?),
@@ -585,4 +590,17 @@ fn format_array(items: &[Value]) -> String {
     }
     out.push('}');
     out
+}
+
+/// int2vector / oidvector input: space-separated numbers, kept in their output form.
+fn parse_vector(ty: &DataType, s: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for p in s.split_whitespace() {
+        let n = match ty {
+            DataType::Int2Vector => i64::from(parse_int(p, "smallint")? as i16),
+            _ => i64::from(parse_oid(p)?),
+        };
+        parts.push(n.to_string());
+    }
+    Ok(parts.join(" "))
 }

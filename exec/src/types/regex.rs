@@ -1,0 +1,85 @@
+//! POSIX regular-expression matching for `~`, `!~`, `~*` and `!~*`, on the `regex` crate.
+//!
+//! PostgreSQL's "advanced regular expressions" and the `regex` crate agree on the syntax
+//! clients use in catalog queries (`^(t)$`, `^pg_toast`, bracket expressions, `[[:alpha:]]`);
+//! the word-boundary escapes `\m`, `\M`, `\y` and `[[:<:]]`/`[[:>:]]` are translated to `\b`.
+//! Back-references (`\1`), which the `regex` crate cannot match, are refused with PostgreSQL's
+//! error code for invalid patterns. Compiled patterns are cached per thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// `2201B invalid_regular_expression`.
+const INVALID_REGULAR_EXPRESSION: &str = "2201B";
+/// Patterns kept compiled per thread (the cache is cleared when it fills).
+const CACHE_SIZE: usize = 64;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<(String, bool), regex::Regex>> = RefCell::new(HashMap::new());
+}
+
+fn translate(pattern: &str) -> String {
+    pattern
+        .replace("[[:<:]]", "\\b")
+        .replace("[[:>:]]", "\\b")
+        .replace("\\m", "\\b")
+        .replace("\\M", "\\b")
+        .replace("\\y", "\\b")
+}
+
+/// Whether `text` matches `pattern` anywhere (`~`), ignoring case with `case_insensitive`.
+pub fn matches(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool> {
+    let key = (pattern.to_string(), case_insensitive);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(re) = cache.get(&key) {
+            return Ok(re.is_match(text));
+        }
+        let re = regex::RegexBuilder::new(&translate(pattern))
+            .case_insensitive(case_insensitive)
+            .size_limit(1 << 22)
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    INVALID_REGULAR_EXPRESSION,
+                    format!("invalid regular expression: {}", first_line(&e.to_string())),
+                )
+            })?;
+        let hit = re.is_match(text);
+        if cache.len() >= CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(key, re);
+        Ok(hit)
+    })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn psql_patterns_match_like_postgres() {
+        assert_eq!(matches("t", "^(t)$", false).ok(), Some(true));
+        assert_eq!(matches("tt", "^(t)$", false).ok(), Some(false));
+        assert_eq!(matches("pg_toast", "^pg_toast", false).ok(), Some(true));
+        assert_eq!(matches("public", "^pg_", false).ok(), Some(false));
+        assert_eq!(matches("Items", "^(items)$", true).ok(), Some(true));
+        assert_eq!(matches("Items", "^(items)$", false).ok(), Some(false));
+        assert_eq!(matches("a1", "[[:digit:]]", false).ok(), Some(true));
+        assert_eq!(matches("foo bar", "\\mbar", false).ok(), Some(true));
+        assert_eq!(matches("xyz", "y", false).ok(), Some(true));
+    }
+
+    #[test]
+    fn invalid_patterns_fail_with_2201b() {
+        let e = matches("x", "(", false).err().map(|e| e.sqlstate());
+        assert_eq!(e, Some("2201B"));
+    }
+}
