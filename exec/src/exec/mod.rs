@@ -5,6 +5,7 @@ mod agg;
 mod ddl;
 mod dml;
 pub mod query;
+mod system;
 mod values;
 
 use orbit_txn::Transaction;
@@ -70,6 +71,8 @@ impl<'a> Ctx<'a> {
             database: self.database,
             schema: self.schema,
             now: self.now,
+            outer: &[],
+            exec: None,
         }
     }
 
@@ -112,6 +115,7 @@ impl<'a> Ctx<'a> {
             scope,
             params: &mut params,
             grouping: None,
+            env: None,
         });
         self.param_types = params;
         result

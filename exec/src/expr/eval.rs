@@ -156,39 +156,36 @@ impl Expr {
                     .collect::<Result<Vec<_>>>()?;
                 func::call(f, &values, ctx)?
             }
+            Expr::Outer(i) => ctx.outer.get(*i).cloned().ok_or_else(|| {
+                Error::new(code::INTERNAL_ERROR, format!("outer value {i} missing"))
+            })?,
+            Expr::Subquery(s) => s.eval(row, ctx)?,
+            Expr::Quantified {
+                expr,
+                op,
+                all,
+                array,
+            } => {
+                let left = expr.eval(row, ctx)?;
+                match array.eval(row, ctx)? {
+                    Value::Null => Value::Null,
+                    Value::Array(_, items) => {
+                        super::subquery::quantified(&left, *op, *all, items.into_iter())?
+                    }
+                    other => {
+                        return Err(Error::new(
+                            code::DATATYPE_MISMATCH,
+                            format!("op ANY/ALL (array) requires an array, not {other:?}"),
+                        ))
+                    }
+                }
+            }
         })
     }
 
     /// Evaluates a condition: true passes, false and NULL do not.
     pub fn passes(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<bool> {
         Ok(self.eval(row, ctx)?.as_bool()? == Some(true))
-    }
-
-    /// Whether the expression reads no row column (constant for a statement execution).
-    pub fn is_row_independent(&self) -> bool {
-        match self {
-            Expr::Literal(_) | Expr::Param(_) => true,
-            Expr::Column(_) => false,
-            Expr::Binary(_, a, b)
-            | Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::IsDistinct(a, b, _) => a.is_row_independent() && b.is_row_independent(),
-            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => {
-                a.is_row_independent()
-            }
-            Expr::Cast(a, _) => a.is_row_independent(),
-            Expr::Like { expr, pattern, .. } => {
-                expr.is_row_independent() && pattern.is_row_independent()
-            }
-            Expr::InList { expr, list, .. } => {
-                expr.is_row_independent() && list.iter().all(Expr::is_row_independent)
-            }
-            Expr::Case { .. } => false,
-            Expr::Func(f, args) => {
-                !matches!(f, func::Func::Random | func::Func::GenRandomUuid)
-                    && args.iter().all(Expr::is_row_independent)
-            }
-        }
     }
 }
 

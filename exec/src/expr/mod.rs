@@ -10,11 +10,17 @@
 
 mod aggregates;
 mod bind;
+mod bind_outer;
 mod eval;
 mod func;
+mod literal;
+mod subquery;
+mod walk;
 
-pub use bind::{ident as ident_name, unify as unify_types, Binder, Grouping, ScopeColumn};
+pub use aggregates::contains_aggregate;
+pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
 pub use func::Func;
+pub use subquery::{SubKind, Subquery, SubqueryExec};
 
 use crate::types::{BinaryOp, DataType, Value};
 
@@ -55,6 +61,18 @@ pub enum Expr {
         otherwise: Option<Box<Expr>>,
     },
     Func(Func, Vec<Expr>),
+    /// The i-th value an enclosing query passed in (a correlated reference: see
+    /// [`Subquery::captures`]); constant while the subquery runs.
+    Outer(usize),
+    /// A subquery in an expression.
+    Subquery(Box<Subquery>),
+    /// `expr op ANY (array)` / `expr op ALL (array)`.
+    Quantified {
+        expr: Box<Expr>,
+        op: BinaryOp,
+        all: bool,
+        array: Box<Expr>,
+    },
 }
 
 /// An aggregate call found while binding a select list, HAVING or ORDER BY.
@@ -83,8 +101,9 @@ pub enum AggKind {
     ArrayAgg,
 }
 
-/// Session values functions read (current_user, current_schema, now()).
-#[derive(Debug, Clone)]
+/// Session values functions read (current_user, current_schema, now()), the values an
+/// enclosing query passed in, and the runner subqueries execute through.
+#[derive(Clone)]
 pub struct EvalContext<'a> {
     pub params: &'a [Value],
     pub user: &'a str,
@@ -92,4 +111,21 @@ pub struct EvalContext<'a> {
     pub schema: &'a str,
     /// Transaction start time (now(), current_timestamp), microseconds since 2000-01-01 UTC.
     pub now: i64,
+    /// The values `Expr::Outer` reads.
+    pub outer: &'a [Value],
+    /// Runs subqueries; None where no subquery can appear (e.g. DEFAULT expressions).
+    pub exec: Option<&'a dyn SubqueryExec>,
+}
+
+impl<'a> EvalContext<'a> {
+    /// This context with `outer` as the enclosing query's values.
+    pub fn with_outer<'b>(&self, outer: &'b [Value]) -> EvalContext<'b>
+    where
+        'a: 'b,
+    {
+        EvalContext {
+            outer,
+            ..self.clone()
+        }
+    }
 }
