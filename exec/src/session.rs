@@ -220,6 +220,7 @@ impl Session {
             database: &self.database,
             schema: &schema,
             settings: &self.settings,
+            sys: None,
             now: now_micros(),
             waits: Vec::new(),
         };
@@ -404,6 +405,7 @@ impl Session {
                 database: &self.database,
                 schema: &schema,
                 settings: &self.settings,
+                sys: None,
                 now,
                 waits: Vec::new(),
             };
@@ -428,6 +430,7 @@ impl Session {
                 database: &self.database,
                 schema: &schema,
                 settings: &self.settings,
+                sys: None,
                 now,
                 waits: Vec::new(),
             };

@@ -55,6 +55,7 @@ fn returning(
                 scope,
                 params: &mut params,
                 grouping: None,
+                env: None,
             }
             .bind(&e)?;
             cols.push(Column {
@@ -124,6 +125,7 @@ fn default_expr(text: &str) -> Result<Expr> {
         scope: &[],
         params: &mut params,
         grouping: None,
+        env: None,
     }
     .bind(&parsed)?
     .0)
@@ -171,6 +173,7 @@ pub(crate) fn check_row(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> R
             scope: &scope,
             params: &mut params,
             grouping: None,
+            env: None,
         }
         .bind(&parsed)?
         .0;
@@ -306,6 +309,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                                 scope: &[],
                                 params: &mut params,
                                 grouping: None,
+                                env: None,
                             };
                             let (x, _) = b.bind(e)?;
                             if let Some(c) = table.columns.get(*col) {
@@ -514,6 +518,7 @@ fn bind_assignments(
             scope,
             params,
             grouping: None,
+            env: None,
         };
         let (x, _) = if is_default(&a.value) {
             return Err(Error::unsupported("SET col = DEFAULT"));

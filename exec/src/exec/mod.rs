@@ -5,6 +5,7 @@ mod agg;
 mod ddl;
 mod dml;
 pub mod query;
+mod system;
 mod values;
 
 use orbit_txn::Transaction;
@@ -56,6 +57,8 @@ pub struct Ctx<'a> {
     /// The session's settings (SHOW, pg_settings, search_path).
     pub settings: &'a std::collections::BTreeMap<String, String>,
     pub now: i64,
+    /// The statement's catalog snapshot once loaded (see [`Ctx::system_snapshot`]).
+    pub sys: Option<std::rc::Rc<crate::catalog::system::SystemSnapshot>>,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_lsm::PendingWrite>,
 }
@@ -73,13 +76,25 @@ impl<'a> Ctx<'a> {
             schema: self.schema,
             now: self.now,
             sys: None,
+            outer: &[],
+            exec: None,
         }
     }
 
     /// The catalog as `pg_catalog` and `information_schema` show it, read in the statement's
-    /// transaction (load it once per statement, when a system relation or an expression that
-    /// `needs_catalog` is involved, and hand it to `EvalContext::sys`).
-    pub fn system_snapshot(&mut self) -> Result<crate::catalog::system::SystemSnapshot> {
+    /// transaction: loaded on first use and kept for the rest of the statement.
+    pub fn system_snapshot(
+        &mut self,
+    ) -> Result<std::rc::Rc<crate::catalog::system::SystemSnapshot>> {
+        if let Some(s) = &self.sys {
+            return Ok(s.clone());
+        }
+        let s = std::rc::Rc::new(self.load_system_snapshot()?);
+        self.sys = Some(s.clone());
+        Ok(s)
+    }
+
+    fn load_system_snapshot(&mut self) -> Result<crate::catalog::system::SystemSnapshot> {
         let sequences = self.engine.sequences.names()?;
         let settings: Vec<(String, String)> = self
             .settings
@@ -155,6 +170,7 @@ impl<'a> Ctx<'a> {
             scope,
             params: &mut params,
             grouping: None,
+            env: None,
         });
         self.param_types = params;
         result

@@ -4,8 +4,9 @@
 
 use sqlparser::ast;
 
-use super::bind::{literal, Binder};
+use super::bind::Binder;
 use super::func::Func;
+use super::literal::literal;
 use super::{AggCall, AggKind, Expr};
 use crate::error::{code, Error, Result};
 use crate::types::DataType;
@@ -150,4 +151,111 @@ fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
             t => t.clone(),
         })),
     })
+}
+
+/// Whether `e` calls an aggregate at this query level (aggregates inside subqueries belong
+/// to the subquery).
+pub fn contains_aggregate(e: &ast::Expr) -> bool {
+    use ast::Expr as E;
+    let any = |xs: &[&ast::Expr]| xs.iter().any(|x| contains_aggregate(x));
+    match e {
+        E::Subquery(_) | E::Exists { .. } => false,
+        E::Function(f) => {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(super::ident_name)
+                .unwrap_or_default();
+            if f.over.is_none() && agg_kind(&name, false).is_some() {
+                return true;
+            }
+            match &f.args {
+                ast::FunctionArguments::List(list) => list.args.iter().any(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x))
+                    | ast::FunctionArg::Named {
+                        arg: ast::FunctionArgExpr::Expr(x),
+                        ..
+                    } => contains_aggregate(x),
+                    _ => false,
+                }),
+                _ => false,
+            }
+        }
+        E::Identifier(_) | E::CompoundIdentifier(_) | E::Value(_) | E::TypedString(_) => false,
+        E::BinaryOp { left, right, .. } => any(&[left, right]),
+        E::AnyOp { left, right, .. } | E::AllOp { left, right, .. } => any(&[left, right]),
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::Cast { expr, .. }
+        | E::IsNull(expr)
+        | E::IsNotNull(expr)
+        | E::IsTrue(expr)
+        | E::IsNotTrue(expr)
+        | E::IsFalse(expr)
+        | E::IsNotFalse(expr)
+        | E::IsUnknown(expr)
+        | E::IsNotUnknown(expr)
+        | E::Extract { expr, .. }
+        | E::Ceil { expr, .. }
+        | E::Floor { expr, .. }
+        | E::Collate { expr, .. } => contains_aggregate(expr),
+        E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => any(&[a, b]),
+        E::In { expr, target, .. } => {
+            contains_aggregate(expr)
+                || matches!(target, ast::InTarget::List(list) if list.iter().any(contains_aggregate))
+        }
+        E::Between {
+            expr, low, high, ..
+        } => any(&[expr, low, high]),
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => any(&[expr, pattern]),
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions
+                    .iter()
+                    .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            contains_aggregate(expr)
+                || substring_from.as_deref().is_some_and(contains_aggregate)
+                || substring_for.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Position { expr, r#in } => any(&[expr, r#in]),
+        E::Trim {
+            expr, trim_what, ..
+        } => contains_aggregate(expr) || trim_what.as_deref().is_some_and(contains_aggregate),
+        E::Array(a) => a.elem.iter().any(contains_aggregate),
+        // Forms not listed here: fall back to the text, which cannot hold a subquery's
+        // aggregate when it names no SELECT.
+        other => {
+            let text = other.to_string().to_lowercase();
+            !text.contains("select")
+                && [
+                    "count(",
+                    "sum(",
+                    "avg(",
+                    "min(",
+                    "max(",
+                    "bool_and(",
+                    "bool_or(",
+                    "every(",
+                    "string_agg(",
+                    "array_agg(",
+                ]
+                .iter()
+                .any(|f| text.contains(f))
+        }
+    }
 }

@@ -8,7 +8,8 @@
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
 
 use super::func::{self, Func};
-use super::{AggCall, Expr};
+use super::literal::literal;
+use super::{AggCall, Expr, SubKind, Subquery};
 use crate::error::{code, Error, Result};
 use crate::types::{self, BinaryOp, DataType, Value};
 
@@ -19,6 +20,8 @@ pub struct ScopeColumn {
     pub table: Option<String>,
     pub name: String,
     pub ty: DataType,
+    /// Reachable only as `table.name` (the right side's copy of a USING / NATURAL column).
+    pub qualified_only: bool,
 }
 
 /// Grouping context: the GROUP BY keys and the aggregates found so far.
@@ -36,6 +39,25 @@ pub struct Binder<'a> {
     pub params: &'a mut Vec<DataType>,
     /// When set, expressions are bound over the aggregated row (keys ++ aggregates).
     pub grouping: Option<&'a mut Grouping>,
+    /// The enclosing queries and the subquery planner; None where no subquery may appear.
+    pub env: Option<&'a mut dyn BindEnv>,
+}
+
+/// What a binder inside a query needs from the planner: the columns of enclosing queries
+/// (names its own scope lacks resolve there) and planning of subqueries.
+pub trait BindEnv {
+    /// The columns of the enclosing queries, innermost first.
+    fn outer_scope(&self) -> &[ScopeColumn];
+    /// The capture slot (`Expr::Outer(slot)`) of enclosing column `j`.
+    fn capture(&mut self, j: usize) -> usize;
+    /// Plans `query` as a subquery that sees `scope`, then [`BindEnv::outer_scope`]; returns
+    /// the plan and its captures as positions in `scope ++ outer_scope()`.
+    fn subquery(
+        &mut self,
+        query: &ast::Query,
+        scope: &[ScopeColumn],
+        params: &mut Vec<DataType>,
+    ) -> Result<(crate::exec::query::SelectPlan, Vec<usize>)>;
 }
 
 pub fn ident(id: &ast::Ident) -> String {
@@ -46,7 +68,7 @@ pub fn ident(id: &ast::Ident) -> String {
     }
 }
 
-fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
+pub(super) fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
     Some(match op {
         BinaryOperator::Plus => BinaryOp::Add,
         BinaryOperator::Minus => BinaryOp::Sub,
@@ -78,39 +100,17 @@ fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
     })
 }
 
-/// The value and type of a literal.
-pub(super) fn literal(v: &ast::Value) -> Result<(Value, DataType)> {
-    Ok(match v {
-        ast::Value::Number(text, _) => number(text)?,
-        ast::Value::SingleQuotedString(s)
-        | ast::Value::EscapedStringLiteral(s)
-        | ast::Value::UnicodeStringLiteral(s)
-        | ast::Value::NationalStringLiteral(s) => (Value::Text(s.clone()), DataType::Unknown),
-        ast::Value::DollarQuotedString(s) => (Value::Text(s.value.clone()), DataType::Unknown),
-        ast::Value::Boolean(b) => (Value::Bool(*b), DataType::Bool),
-        ast::Value::Null => (Value::Null, DataType::Unknown),
-        other => {
-            return Err(Error::syntax(format!(
-                "syntax error at or near \"{other}\""
-            )))
-        }
-    })
-}
-
-fn number(text: &str) -> Result<(Value, DataType)> {
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i32>() {
-            return Ok((Value::Int4(i), DataType::Int4));
-        }
-        if let Ok(i) = text.parse::<i64>() {
-            return Ok((Value::Int8(i), DataType::Int8));
+impl<'a> Binder<'a> {
+    /// A binder over `scope` without aggregation or enclosing queries.
+    pub fn new(scope: &'a [ScopeColumn], params: &'a mut Vec<DataType>) -> Binder<'a> {
+        Binder {
+            scope,
+            params,
+            grouping: None,
+            env: None,
         }
     }
-    let ty = DataType::Numeric(None);
-    Ok((Value::parse_text(&ty, text)?, ty))
-}
 
-impl Binder<'_> {
     /// Binds `e`; returns the bound expression and its type.
     pub fn bind(&mut self, e: &ast::Expr) -> Result<(Expr, DataType)> {
         if let Some(found) = self.grouping_key(e)? {
@@ -210,8 +210,19 @@ impl Binder<'_> {
                 negated,
                 ..
             } => {
-                let ast::InTarget::List(list) = target else {
-                    return Err(Error::unsupported("IN (subquery) is not supported yet"));
+                let list = match target {
+                    ast::InTarget::List(list) => list,
+                    ast::InTarget::Subquery(q) => {
+                        let eq = BinaryOperator::Eq;
+                        let any =
+                            self.quantified(expr, &eq, &ast::Expr::Subquery(q.clone()), false)?;
+                        return Ok(negate_if(any, *negated));
+                    }
+                    _ => {
+                        return Err(Error::unsupported(format!(
+                            "expression is not supported: {e}"
+                        )))
+                    }
                 };
                 let (left, lt) = self.bind(expr)?;
                 let mut items = Vec::with_capacity(list.len());
@@ -371,6 +382,36 @@ impl Binder<'_> {
                 let ty = DataType::Array(Box::new(elem));
                 Ok((Expr::Func(Func::MakeArray(ty.clone()), items), ty))
             }
+            ast::Expr::Subquery(q) => {
+                let (plan, captures, ty) = self.single_column(q)?;
+                let sub = Subquery {
+                    plan,
+                    kind: SubKind::Scalar,
+                    captures,
+                };
+                Ok((Expr::Subquery(Box::new(sub)), ty))
+            }
+            ast::Expr::Exists { subquery, negated } => {
+                let (plan, captures) = self.subquery(subquery)?;
+                let sub = Subquery {
+                    plan,
+                    kind: SubKind::Exists,
+                    captures,
+                };
+                let e = (Expr::Subquery(Box::new(sub)), DataType::Bool);
+                Ok(negate_if(e, *negated))
+            }
+            ast::Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => self.quantified(left, compare_op, right, false),
+            ast::Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            } => self.quantified(left, compare_op, right, true),
             other => Err(Error::unsupported(format!(
                 "expression is not supported: {other}"
             ))),
@@ -420,10 +461,10 @@ impl Binder<'_> {
             if c.name != name {
                 continue;
             }
-            if let Some(t) = table {
-                if c.table.as_deref() != Some(t) {
-                    continue;
-                }
+            match table {
+                Some(t) if c.table.as_deref() != Some(t) => continue,
+                None if c.qualified_only => continue,
+                _ => {}
             }
             if found.is_some() {
                 return Err(Error::new(
@@ -434,8 +475,17 @@ impl Binder<'_> {
             found = Some((i, c.ty.clone()));
         }
         let Some((i, ty)) = found else {
+            if let Some(found) = self.outer_column(table, name) {
+                return Ok(found);
+            }
             if let Some(t) = table {
-                if !self.scope.iter().any(|c| c.table.as_deref() == Some(t)) {
+                let known = self.scope.iter().any(|c| c.table.as_deref() == Some(t))
+                    || self.env.as_ref().is_some_and(|e| {
+                        e.outer_scope()
+                            .iter()
+                            .any(|c| c.table.as_deref() == Some(t))
+                    });
+                if !known {
                     return Err(Error::new(
                         code::UNDEFINED_TABLE,
                         format!("missing FROM-clause entry for table \"{t}\""),
@@ -451,12 +501,20 @@ impl Binder<'_> {
                 format!("column \"{name}\" does not exist"),
             ));
         };
+        self.column_at(i, ty)
+    }
+
+    /// Input column `i` of the scope, as this binder may name it (a grouping key inside an
+    /// aggregation).
+    pub(super) fn column_at(&mut self, i: usize, ty: DataType) -> Result<(Expr, DataType)> {
         if let Some(g) = &self.grouping {
             // Inside an aggregation: only grouped columns may be named directly.
             return match g.keys.iter().position(|k| k.1 == Some(i)) {
                 Some(k) => Ok((Expr::Column(k), ty)),
                 None => {
-                    let shown = match &self.scope.get(i).and_then(|c| c.table.clone()) {
+                    let c = self.scope.get(i);
+                    let name = c.map(|c| c.name.as_str()).unwrap_or("?");
+                    let shown = match c.and_then(|c| c.table.clone()) {
                         Some(t) => format!("{t}.{name}"),
                         None => name.to_string(),
                     };
@@ -560,7 +618,7 @@ impl Binder<'_> {
         Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty))
     }
 
-    fn type_of_param(&self, e: &Expr) -> Option<DataType> {
+    pub(super) fn type_of_param(&self, e: &Expr) -> Option<DataType> {
         match e {
             Expr::Param(i) => self.params.get(*i).cloned(),
             _ => None,
@@ -631,8 +689,19 @@ impl Binder<'_> {
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::new(), false, false),
+            ast::FunctionArguments::Subquery(q) if name == "array" => {
+                let (plan, captures, ty) = self.single_column(q)?;
+                let sub = Subquery {
+                    plan,
+                    kind: SubKind::Array(ty.clone()),
+                    captures,
+                };
+                return Ok((Expr::Subquery(Box::new(sub)), DataType::Array(Box::new(ty))));
+            }
             ast::FunctionArguments::Subquery(_) => {
-                return Err(Error::unsupported("subqueries are not supported yet"))
+                return Err(Error::unsupported(format!(
+                    "function {name} over a subquery is not supported"
+                )))
             }
             ast::FunctionArguments::List(list) => {
                 let distinct = matches!(
@@ -676,6 +745,14 @@ impl Binder<'_> {
         Ok((Expr::Func(func, bound), ty))
     }
 }
+fn negate_if((e, t): (Expr, DataType), negated: bool) -> (Expr, DataType) {
+    if negated {
+        (Expr::Not(Box::new(e)), t)
+    } else {
+        (e, t)
+    }
+}
+
 fn expect_bool(t: &DataType, what: &str) -> Result<()> {
     if matches!(t, DataType::Bool | DataType::Unknown) {
         Ok(())

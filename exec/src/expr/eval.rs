@@ -156,6 +156,30 @@ impl Expr {
                     .collect::<Result<Vec<_>>>()?;
                 func::call(f, &values, ctx)?
             }
+            Expr::Outer(i) => ctx.outer.get(*i).cloned().ok_or_else(|| {
+                Error::new(code::INTERNAL_ERROR, format!("outer value {i} missing"))
+            })?,
+            Expr::Subquery(s) => s.eval(row, ctx)?,
+            Expr::Quantified {
+                expr,
+                op,
+                all,
+                array,
+            } => {
+                let left = expr.eval(row, ctx)?;
+                match array.eval(row, ctx)? {
+                    Value::Null => Value::Null,
+                    Value::Array(_, items) => {
+                        super::subquery::quantified(&left, *op, *all, items.into_iter())?
+                    }
+                    other => {
+                        return Err(Error::new(
+                            code::DATATYPE_MISMATCH,
+                            format!("op ANY/ALL (array) requires an array, not {other:?}"),
+                        ))
+                    }
+                }
+            }
         })
     }
 
@@ -165,62 +189,15 @@ impl Expr {
     }
 
     /// Whether evaluating it reads the catalog snapshot (`EvalContext::sys`): catalog
-    /// functions, and casts between names and reg* types.
+    /// functions, and casts between names and reg* types. Subqueries' own plans are not
+    /// looked into (their planner decides for them).
     pub fn needs_catalog(&self) -> bool {
-        match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => false,
-            Expr::Binary(_, a, b)
-            | Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::IsDistinct(a, b, _) => a.needs_catalog() || b.needs_catalog(),
-            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => {
-                a.needs_catalog()
-            }
-            Expr::Cast(a, ty) => func_catalog::cast_needs_catalog(a, ty) || a.needs_catalog(),
-            Expr::Like { expr, pattern, .. } => expr.needs_catalog() || pattern.needs_catalog(),
-            Expr::InList { expr, list, .. } => {
-                expr.needs_catalog() || list.iter().any(Expr::needs_catalog)
-            }
-            Expr::Case {
-                operand,
-                whens,
-                otherwise,
-            } => {
-                operand.as_ref().is_some_and(|o| o.needs_catalog())
-                    || whens
-                        .iter()
-                        .any(|(c, r)| c.needs_catalog() || r.needs_catalog())
-                    || otherwise.as_ref().is_some_and(|o| o.needs_catalog())
-            }
-            Expr::Func(f, args) => f.needs_catalog() || args.iter().any(Expr::needs_catalog),
-        }
-    }
-
-    /// Whether the expression reads no row column (constant for a statement execution).
-    pub fn is_row_independent(&self) -> bool {
-        match self {
-            Expr::Literal(_) | Expr::Param(_) => true,
-            Expr::Column(_) => false,
-            Expr::Binary(_, a, b)
-            | Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::IsDistinct(a, b, _) => a.is_row_independent() && b.is_row_independent(),
-            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => {
-                a.is_row_independent()
-            }
-            Expr::Cast(a, _) => a.is_row_independent(),
-            Expr::Like { expr, pattern, .. } => {
-                expr.is_row_independent() && pattern.is_row_independent()
-            }
-            Expr::InList { expr, list, .. } => {
-                expr.is_row_independent() && list.iter().all(Expr::is_row_independent)
-            }
-            Expr::Case { .. } => false,
-            Expr::Func(f, args) => {
-                !matches!(f, func::Func::Random | func::Func::GenRandomUuid)
-                    && args.iter().all(Expr::is_row_independent)
-            }
-        }
+        let own = match self {
+            Expr::Cast(a, ty) => func_catalog::cast_needs_catalog(a, ty),
+            Expr::Func(f, _) => f.needs_catalog(),
+            _ => false,
+        };
+        own || self.children().into_iter().any(Expr::needs_catalog)
     }
 }
 

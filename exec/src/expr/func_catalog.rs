@@ -49,6 +49,9 @@ pub enum SysFunc {
     ToReg(DataType),
     /// `pg_typeof(x)`: the argument's type name, resolved while binding.
     TypeOf(String),
+    /// `pg_partition_ancestors(rel)` in a select list: Orbit has no partitioning, so the one
+    /// row PostgreSQL returns is the relation itself (in FROM it is a table function).
+    PartitionAncestors,
 }
 
 fn undefined_function(name: &str, args: &[DataType]) -> Error {
@@ -140,6 +143,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<Option<(SysFunc, DataTyp
         ("to_regnamespace", 1) => (F::ToReg(T::RegNamespace), T::RegNamespace),
         ("to_regrole", 1) => (F::ToReg(T::RegRole), T::RegRole),
         ("to_regproc" | "to_regprocedure", 1) => (F::ToReg(T::RegProc), T::RegProc),
+        ("pg_partition_ancestors", 1) => (F::PartitionAncestors, T::RegClass),
         ("pg_typeof", 1) => {
             let ty = args.first().cloned().unwrap_or(T::Unknown);
             (F::TypeOf(ty.display()), T::Text)
@@ -177,8 +181,19 @@ fn needs_catalog_for(t: &DataType) -> bool {
     matches!(t, DataType::RegClass | DataType::RegNamespace)
 }
 
+/// The statement's catalog: `EvalContext::sys`, else the runner's (loaded on first use).
+fn snapshot<'a>(ctx: &EvalContext<'a>) -> Result<Option<&'a SystemSnapshot>> {
+    if let Some(s) = ctx.sys {
+        return Ok(Some(s));
+    }
+    match ctx.exec {
+        Some(exec) => exec.catalog(),
+        None => Ok(None),
+    }
+}
+
 fn sys<'a>(ctx: &EvalContext<'a>) -> Result<&'a SystemSnapshot> {
-    ctx.sys.ok_or_else(|| {
+    snapshot(ctx)?.ok_or_else(|| {
         Error::new(
             code::INTERNAL_ERROR,
             "catalog function evaluated without the catalog snapshot",
@@ -369,7 +384,7 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
         }
         F::ToReg(ty) => {
             let name = text_arg(&a0).unwrap_or_default();
-            let found = match (ty, ctx.sys) {
+            let found = match (ty, snapshot(ctx)?) {
                 (DataType::RegProc, _) => return Ok(Value::Null),
                 (t, Some(s)) => s.reg_oid(t, &name),
                 (t, None) if !needs_catalog_for(t) => system::builtin_reg_oid(t, &name),
@@ -382,6 +397,7 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
             }
         }
         F::TypeOf(name) => Value::Text(name.clone()),
+        F::PartitionAncestors => oid_arg(&a0)?.map_or(Value::Null, Value::Oid),
         _ => {
             return Err(Error::new(
                 code::INTERNAL_ERROR,
@@ -432,7 +448,12 @@ pub fn size_pretty(size: i64) -> String {
 pub fn cast(v: Value, source: &Expr, to: &DataType, ctx: &EvalContext<'_>) -> Result<Value> {
     if to.is_reg_oid() {
         if let Value::Text(name) = &v {
-            return match ctx.sys {
+            let sys = if needs_catalog_for(to) {
+                snapshot(ctx)?
+            } else {
+                ctx.sys
+            };
+            return match sys {
                 Some(s) => Ok(Value::Oid(s.reg_oid(to, name)?)),
                 None => v.cast(to),
             };
@@ -442,7 +463,12 @@ pub fn cast(v: Value, source: &Expr, to: &DataType, ctx: &EvalContext<'_>) -> Re
     if to.is_string() {
         if let (Expr::Cast(_, from), Value::Oid(o)) = (source, &v) {
             if from.is_reg_oid() {
-                let text = match ctx.sys {
+                let sys = if *from == DataType::RegType {
+                    ctx.sys
+                } else {
+                    snapshot(ctx)?
+                };
+                let text = match sys {
                     Some(s) => s.reg_text(from, *o),
                     None if *from == DataType::RegType => system::format_type(*o, None),
                     None => o.to_string(),

@@ -4,19 +4,30 @@
 //! `bind` turns sqlparser's AST into an [`Expr`] and its [`DataType`]; `eval` computes an
 //! `Expr` over one input row. Binding happens once per statement execution, evaluation once
 //! per row, so everything name- or type-related is decided here and never per row.
+//! `func` holds the scalar functions, `func_catalog` the catalog and client-support ones
+//! (`format_type`, `pg_get_indexdef`, ..., which read `EvalContext::sys`) and the reg* casts,
+//! `table_func` the set-returning functions FROM may call.
 //!
 //! Invariant: `Expr::Column(i)` indexes the row the expression is evaluated on; after
 //! aggregation that row is `group keys ++ aggregate results`, and `Expr::Column` refers to it.
 
 mod aggregates;
 mod bind;
+mod bind_outer;
 mod eval;
 mod func;
 mod func_catalog;
+mod literal;
+mod subquery;
+mod table_func;
+mod walk;
 
-pub use bind::{ident as ident_name, unify as unify_types, Binder, Grouping, ScopeColumn};
+pub use aggregates::contains_aggregate;
+pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
 pub use func::Func;
 pub use func_catalog::{size_pretty, SysFunc};
+pub use subquery::{SubKind, Subquery, SubqueryExec};
+pub use table_func::{table_function_columns, table_function_rows};
 
 use crate::types::{BinaryOp, DataType, Value};
 
@@ -57,6 +68,18 @@ pub enum Expr {
         otherwise: Option<Box<Expr>>,
     },
     Func(Func, Vec<Expr>),
+    /// The i-th value an enclosing query passed in (a correlated reference: see
+    /// [`Subquery::captures`]); constant while the subquery runs.
+    Outer(usize),
+    /// A subquery in an expression.
+    Subquery(Box<Subquery>),
+    /// `expr op ANY (array)` / `expr op ALL (array)`.
+    Quantified {
+        expr: Box<Expr>,
+        op: BinaryOp,
+        all: bool,
+        array: Box<Expr>,
+    },
 }
 
 /// An aggregate call found while binding a select list, HAVING or ORDER BY.
@@ -85,8 +108,9 @@ pub enum AggKind {
     ArrayAgg,
 }
 
-/// Session values functions read (current_user, current_schema, now()).
-#[derive(Debug, Clone)]
+/// Session values functions read (current_user, current_schema, now()), the values an
+/// enclosing query passed in, and the runner subqueries execute through.
+#[derive(Clone)]
 pub struct EvalContext<'a> {
     pub params: &'a [Value],
     pub user: &'a str,
@@ -97,4 +121,21 @@ pub struct EvalContext<'a> {
     /// The catalog as the system relations show it, for the functions and casts that read it
     /// (`Func::needs_catalog`, `Expr::needs_catalog`); None when the statement needs none.
     pub sys: Option<&'a crate::catalog::system::SystemSnapshot>,
+    /// The values `Expr::Outer` reads.
+    pub outer: &'a [Value],
+    /// Runs subqueries; None where no subquery can appear (e.g. DEFAULT expressions).
+    pub exec: Option<&'a dyn SubqueryExec>,
+}
+
+impl<'a> EvalContext<'a> {
+    /// This context with `outer` as the enclosing query's values.
+    pub fn with_outer<'b>(&self, outer: &'b [Value]) -> EvalContext<'b>
+    where
+        'a: 'b,
+    {
+        EvalContext {
+            outer,
+            ..self.clone()
+        }
+    }
 }

@@ -443,6 +443,7 @@ impl DataType {
             S::Uuid => DataType::Uuid,
             S::JSON => DataType::Json,
             S::JSONB => DataType::Jsonb,
+            S::Regclass => DataType::RegClass,
             S::Array(def) => match def {
                 ArrayElemTypeDef::SquareBracket(inner, _)
                 | ArrayElemTypeDef::Qualified(inner, _)

@@ -296,6 +296,13 @@ fn quote_literal(s: &str) -> String {
 /// A constant of type `ty` as PostgreSQL's deparser prints it: non-negative numbers and
 /// booleans bare, everything else quoted with a cast.
 fn constant(text: &str, ty: &DataType) -> String {
+    // The constant keeps its own digits: typmods apply when a value is stored, not here.
+    let ty = &match ty {
+        DataType::Numeric(_) => DataType::Numeric(None),
+        DataType::Varchar(_) => DataType::Varchar(None),
+        DataType::Char(_) => DataType::Char(None),
+        other => other.clone(),
+    };
     let value = Value::parse_text(ty, text)
         .ok()
         .and_then(|v| v.to_text())
@@ -340,7 +347,7 @@ pub fn default_expr(text: &str, ty: &DataType) -> String {
             },
             _ => text.to_string(),
         },
-        _ => e.to_string(),
+        _ => text.to_string(),
     }
 }
 

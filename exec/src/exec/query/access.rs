@@ -1,0 +1,223 @@
+//! Access paths: how a table's rows are reached (a primary-key point lookup, a primary-key
+//! range scan or a full scan), chosen from the conditions pushed down to the table, and the
+//! scan that reads them in the transaction.
+
+use std::ops::Bound;
+
+use orbit_lsm::Direction;
+
+use super::super::Ctx;
+use crate::catalog::TableDef;
+use crate::error::Result;
+use crate::expr::Expr;
+use crate::row::{append_key, decode_row, index_prefix};
+use crate::types::{BinaryOp, DataType, Value};
+
+/// How a table's rows are reached.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Full,
+    /// Every primary-key column equals a row-independent expression.
+    Point(Vec<Expr>),
+    /// The first primary-key column within bounds.
+    Range(Bound<Expr>, Bound<Expr>),
+}
+
+/// Picks a primary-key lookup or range from the WHERE conjuncts.
+pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
+    if table.primary_key.is_empty() {
+        return Access::Full;
+    }
+    let mut conjuncts = Vec::new();
+    flatten_and(filter, &mut conjuncts);
+    let pk_pos: Vec<usize> = table
+        .primary_key
+        .iter()
+        .filter_map(|id| table.column_by_id(*id))
+        .collect();
+    let mut eq: Vec<Option<Expr>> = vec![None; pk_pos.len()];
+    let (mut lo, mut hi) = (Bound::Unbounded, Bound::Unbounded);
+    let first = pk_pos.first().copied();
+    for c in conjuncts {
+        let Expr::Binary(op, l, r) = c else { continue };
+        let (col, val, op) = match (l.as_ref(), r.as_ref()) {
+            (Expr::Column(i), v) if v.is_row_independent() => (*i, v.clone(), *op),
+            (v, Expr::Column(i)) if v.is_row_independent() => (*i, v.clone(), flip(*op)),
+            _ => continue,
+        };
+        if let Some(k) = pk_pos.iter().position(|p| *p == col) {
+            match op {
+                BinaryOp::Eq => {
+                    if let Some(slot) = eq.get_mut(k) {
+                        *slot = Some(val.clone());
+                    }
+                }
+                _ if Some(col) == first => match op {
+                    BinaryOp::Gt => lo = Bound::Excluded(val),
+                    BinaryOp::GtEq => lo = Bound::Included(val),
+                    BinaryOp::Lt => hi = Bound::Excluded(val),
+                    BinaryOp::LtEq => hi = Bound::Included(val),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if eq.iter().all(Option::is_some) {
+        return Access::Point(eq.into_iter().flatten().collect());
+    }
+    if let Some(Some(v)) = eq.first() {
+        return Access::Range(Bound::Included(v.clone()), Bound::Included(v.clone()));
+    }
+    if !matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+        return Access::Range(lo, hi);
+    }
+    Access::Full
+}
+
+fn flip(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::LtEq => BinaryOp::GtEq,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::GtEq => BinaryOp::LtEq,
+        other => other,
+    }
+}
+
+pub(crate) fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::And(a, b) => {
+            flatten_and(a, out);
+            flatten_and(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// The rows of `table` the access path reaches (before the filter), with their storage keys.
+pub fn scan_rows(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    access: &Access,
+    for_update: bool,
+) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    scan_rows_with(ctx, table, access, for_update, &[])
+}
+
+/// [`scan_rows`] inside a subquery: `outer` holds the values the access path's expressions
+/// may read from enclosing queries.
+pub fn scan_rows_with(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    access: &Access,
+    for_update: bool,
+    outer: &[Value],
+) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    let prefix = index_prefix(table.id, 0);
+    let base = ctx.eval_context();
+    let ectx = base.with_outer(outer);
+    let key_of = |e: &Expr, pos: usize| -> Result<Option<Vec<u8>>> {
+        let v = e.eval(&[], &ectx)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        let ty = table
+            .primary_key
+            .get(pos)
+            .and_then(|id| table.column_by_id(*id))
+            .and_then(|i| table.columns.get(i))
+            .map(|c| c.ty.clone())
+            .unwrap_or(DataType::Unknown);
+        // A value that cannot be the column's type matches no row (e.g. 1.5 = int key).
+        let Ok(v) = v.cast(&ty) else { return Ok(None) };
+        let mut k = Vec::new();
+        append_key(&mut k, &[&v]);
+        Ok(Some(k))
+    };
+    let mut out = Vec::new();
+    match access {
+        Access::Point(exprs) => {
+            let mut key = prefix.clone();
+            for (i, e) in exprs.iter().enumerate() {
+                match key_of(e, i)? {
+                    Some(k) => key.extend_from_slice(&k),
+                    None => return Ok(out),
+                }
+            }
+            let found = if for_update {
+                ctx.txn.get_for_update(ctx.engine.data, &key)?
+            } else {
+                ctx.txn.get(ctx.engine.data, &key)?
+            };
+            if let Some(v) = found {
+                out.push((key, decode_row(table, &v)?));
+            }
+            return Ok(out);
+        }
+        Access::Full | Access::Range(..) => {}
+    }
+    let (start, end) = match access {
+        Access::Range(lo, hi) => {
+            let lo = match lo {
+                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
+                    Some(k) => {
+                        let mut b = prefix.clone();
+                        b.extend_from_slice(&k);
+                        if matches!(lo, Bound::Excluded(_)) {
+                            // Past every key that starts with this value.
+                            b = successor(&b);
+                        }
+                        Bound::Included(b)
+                    }
+                    None => return Ok(out),
+                },
+                Bound::Unbounded => Bound::Included(prefix.clone()),
+            };
+            let hi = match hi {
+                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
+                    Some(k) => {
+                        let mut b = prefix.clone();
+                        b.extend_from_slice(&k);
+                        if matches!(hi, Bound::Included(_)) {
+                            b = successor(&b);
+                        }
+                        Bound::Excluded(b)
+                    }
+                    None => return Ok(out),
+                },
+                Bound::Unbounded => Bound::Excluded(successor(&prefix)),
+            };
+            (lo, hi)
+        }
+        _ => (
+            Bound::Included(prefix.clone()),
+            Bound::Excluded(successor(&prefix)),
+        ),
+    };
+    for item in ctx
+        .txn
+        .scan(ctx.engine.data, (start, end), Direction::Forward)?
+    {
+        let (k, v) = item?;
+        out.push((k, decode_row(table, &v)?));
+    }
+    if for_update {
+        for (k, _) in &out {
+            ctx.txn.get_for_update(ctx.engine.data, k)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub(crate) fn successor(prefix: &[u8]) -> Vec<u8> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xff {
+            s.push(last + 1);
+            return s;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}

@@ -1,0 +1,590 @@
+//! SELECT planning: binding a query against the catalog into a [`SelectPlan`].
+//!
+//! A plan is a body (a SELECT over a FROM tree, a VALUES list, or a set operation of two
+//! plans) followed by ORDER BY and OFFSET / LIMIT. A SELECT body runs: source rows (the
+//! FROM tree: table access paths, joins, derived tables) → WHERE → GROUP BY / aggregates →
+//! HAVING → projection → DISTINCT. Subqueries in expressions are planned here too, through
+//! the [`Planner`]'s [`BindEnv`]; names they take from enclosing queries become captures.
+//! Execution is in `run`; access paths in `access`; the FROM tree in `from`.
+//!
+//! Rows are materialized; the vectorized, parallel executor is issue 8's.
+
+mod access;
+mod from;
+mod run;
+mod setop;
+
+use std::rc::Rc;
+
+use sqlparser::ast;
+
+use super::agg::AggPlan;
+use super::{Column, Ctx};
+use crate::catalog::TableDef;
+use crate::error::{code, Error, Result};
+use crate::expr::{BindEnv, Binder, Expr, ScopeColumn};
+use crate::types::DataType;
+
+pub(crate) use access::successor;
+pub use access::{choose_access, scan_rows, Access};
+pub use from::Source;
+pub use run::run_select;
+
+/// A planned query.
+#[derive(Debug, Clone)]
+pub struct SelectPlan {
+    pub body: Body,
+    pub columns: Vec<Column>,
+    /// (key, descending, nulls first). A key `Expr::Column(usize::MAX - i)` is output
+    /// column i; other keys are evaluated on the row the projections see (SELECT only).
+    pub order: Vec<(Expr, bool, bool)>,
+    pub limit: Option<Expr>,
+    pub offset: Option<Expr>,
+}
+
+/// What produces a plan's rows before ORDER BY and LIMIT.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Select(Box<SelectBody>),
+    /// A VALUES list: each row's expressions.
+    Values(Vec<Vec<Expr>>),
+    /// A parenthesized query with its own ORDER BY / LIMIT, ordered again outside.
+    Nested(Box<SelectPlan>),
+    /// UNION / INTERSECT / EXCEPT of two plans with the same number of columns.
+    SetOp {
+        op: setop::SetOp,
+        all: bool,
+        left: Box<SelectPlan>,
+        right: Box<SelectPlan>,
+    },
+}
+
+/// A SELECT over a FROM tree.
+#[derive(Debug, Clone)]
+pub struct SelectBody {
+    pub source: Source,
+    /// WHERE conditions the FROM tree could not take.
+    pub filter: Option<Expr>,
+    pub agg: Option<AggPlan>,
+    pub projections: Vec<Expr>,
+    pub distinct: bool,
+}
+
+impl SelectPlan {
+    /// A plan that returns the rows of `body` as they come.
+    pub fn new(body: Body, columns: Vec<Column>) -> SelectPlan {
+        SelectPlan {
+            body,
+            columns,
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+/// The scope of a table's columns under `alias`.
+pub fn table_scope(table: &TableDef, alias: &str) -> Vec<ScopeColumn> {
+    table
+        .columns
+        .iter()
+        .map(|c| ScopeColumn {
+            table: Some(alias.to_string()),
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+            qualified_only: false,
+        })
+        .collect()
+}
+
+/// A `WITH` query visible to the statement, planned where it is referenced.
+#[derive(Debug)]
+pub(crate) struct Cte {
+    pub name: String,
+    pub query: ast::Query,
+    pub columns: Vec<String>,
+}
+
+/// Plans one query level: holds the statement's context, the columns of enclosing queries
+/// this level may name, and the captures it takes from them.
+pub(crate) struct Planner<'p, 'a> {
+    pub ctx: &'p mut Ctx<'a>,
+    pub outer: Vec<ScopeColumn>,
+    pub captures: Vec<usize>,
+    pub ctes: Vec<Rc<Cte>>,
+}
+
+impl BindEnv for Planner<'_, '_> {
+    fn outer_scope(&self) -> &[ScopeColumn] {
+        &self.outer
+    }
+
+    fn capture(&mut self, j: usize) -> usize {
+        match self.captures.iter().position(|c| *c == j) {
+            Some(slot) => slot,
+            None => {
+                self.captures.push(j);
+                self.captures.len() - 1
+            }
+        }
+    }
+
+    fn subquery(
+        &mut self,
+        query: &ast::Query,
+        scope: &[ScopeColumn],
+        params: &mut Vec<DataType>,
+    ) -> Result<(SelectPlan, Vec<usize>)> {
+        let mut outer = scope.to_vec();
+        outer.extend(self.outer.iter().cloned());
+        let mut sub = Planner {
+            ctx: &mut *self.ctx,
+            outer,
+            captures: Vec::new(),
+            ctes: self.ctes.clone(),
+        };
+        let plan = sub.plan(query, params)?;
+        Ok((plan, sub.captures))
+    }
+}
+
+/// Plans `query` (a statement-level query: it names no enclosing query).
+pub fn plan_query(ctx: &mut Ctx<'_>, query: &ast::Query) -> Result<SelectPlan> {
+    let mut params = std::mem::take(&mut ctx.param_types);
+    let mut planner = Planner {
+        ctx: &mut *ctx,
+        outer: Vec::new(),
+        captures: Vec::new(),
+        ctes: Vec::new(),
+    };
+    let result = planner.plan(query, &mut params);
+    ctx.param_types = params;
+    result
+}
+
+impl Planner<'_, '_> {
+    /// Plans `query` at this level.
+    pub fn plan(&mut self, query: &ast::Query, params: &mut Vec<DataType>) -> Result<SelectPlan> {
+        let saved = self.ctes.len();
+        if let Some(with) = &query.with {
+            if with.recursive {
+                return Err(Error::unsupported("WITH RECURSIVE is not supported yet"));
+            }
+            for cte in &with.cte_tables {
+                self.ctes.push(Rc::new(Cte {
+                    name: crate::expr::ident_name(&cte.alias.name),
+                    query: (*cte.query).clone(),
+                    columns: cte
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| crate::expr::ident_name(&c.name))
+                        .collect(),
+                }));
+            }
+        }
+        let result = self.plan_body(query, params);
+        self.ctes.truncate(saved);
+        result
+    }
+
+    fn plan_body(&mut self, query: &ast::Query, params: &mut Vec<DataType>) -> Result<SelectPlan> {
+        let mut plan = match query.body.as_ref() {
+            ast::SetExpr::Select(select) => return self.plan_select(query, select, params),
+            ast::SetExpr::Query(q) => self.plan(q, params)?,
+            ast::SetExpr::Values(v) => super::values::plan_values(self, v, params)?,
+            ast::SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => setop::plan_setop(self, op, set_quantifier, left, right, params)?,
+            other => {
+                return Err(Error::unsupported(format!(
+                    "query form is not supported: {other}"
+                )))
+            }
+        };
+        // ORDER BY / LIMIT over a VALUES list, set operation or parenthesized query: output
+        // columns only.
+        if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+            if plan.limit.is_some() || plan.offset.is_some() || !plan.order.is_empty() {
+                let columns = plan.columns.clone();
+                plan = SelectPlan::new(Body::Nested(Box::new(plan)), columns);
+            }
+            plan.order = output_order(query, &plan.columns)?;
+            let (limit, offset) = limit_offset(query, params)?;
+            plan.limit = limit;
+            plan.offset = offset;
+        }
+        Ok(plan)
+    }
+
+    fn plan_select(
+        &mut self,
+        query: &ast::Query,
+        select: &ast::Select,
+        params: &mut Vec<DataType>,
+    ) -> Result<SelectPlan> {
+        let for_update = query
+            .locks
+            .iter()
+            .any(|l| matches!(l.lock_type, ast::LockType::Update | ast::LockType::Share));
+        let from::Planned {
+            mut source,
+            scope,
+            origins,
+            star,
+        } = from::plan_from(self, &select.from, for_update, params)?;
+        let filter = match &select.selection {
+            Some(w) => Some(
+                Binder {
+                    scope: &scope,
+                    params: &mut *params,
+                    grouping: None,
+                    env: Some(&mut *self),
+                }
+                .bind_condition(w, "WHERE")?,
+            ),
+            None => None,
+        };
+        let filter = match filter {
+            Some(f) => from::push_down(&mut source, f),
+            None => None,
+        };
+        from::finish(&mut source);
+        let group_exprs: Vec<ast::Expr> = match &select.group_by {
+            ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.clone(),
+            ast::GroupByExpr::Expressions(..) | ast::GroupByExpr::All(_) => {
+                return Err(Error::unsupported(
+                    "GROUP BY modifiers are not supported yet",
+                ))
+            }
+        };
+        // Expand the select list (`*`, `t.*`).
+        let mut items: Vec<(ast::Expr, String)> = Vec::new();
+        for item in &select.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(e) => items.push((e.clone(), output_name(e))),
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    items.push((expr.clone(), crate::expr::ident_name(alias)))
+                }
+                ast::SelectItem::Wildcard(_) => {
+                    if scope.is_empty() {
+                        return Err(Error::syntax(
+                            "SELECT * with no tables specified is not valid",
+                        ));
+                    }
+                    for i in &star {
+                        items.push(star_item(&scope, *i));
+                    }
+                }
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let name = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                            n.0.last()
+                                .and_then(|p| p.as_ident())
+                                .map(crate::expr::ident_name)
+                                .unwrap_or_default()
+                        }
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let mut any = false;
+                    for (i, c) in scope.iter().enumerate() {
+                        if c.table.as_deref() == Some(name.as_str()) {
+                            items.push(star_item(&scope, i));
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        return Err(Error::new(
+                            code::UNDEFINED_TABLE,
+                            format!("missing FROM-clause entry for table \"{name}\""),
+                        ));
+                    }
+                }
+                other => return Err(Error::unsupported(format!("select item {other}"))),
+            }
+        }
+        // Positional GROUP BY (GROUP BY 1) names a select item.
+        let group_exprs: Vec<ast::Expr> = group_exprs
+            .into_iter()
+            .map(|g| match position(&g, items.len()) {
+                Some(i) => items.get(i).map(|(e, _)| e.clone()).unwrap_or(g),
+                None => g,
+            })
+            .collect();
+        let has_aggs = !group_exprs.is_empty()
+            || select.having.is_some()
+            || items
+                .iter()
+                .any(|(e, _)| crate::expr::contains_aggregate(e));
+        let mut grouping = crate::expr::Grouping::default();
+        let mut keys = Vec::new();
+        if has_aggs {
+            for g in &group_exprs {
+                let (x, t) = Binder {
+                    scope: &scope,
+                    params: &mut *params,
+                    grouping: None,
+                    env: Some(&mut *self),
+                }
+                .bind(g)?;
+                let col = match x {
+                    Expr::Column(i) => Some(i),
+                    _ => None,
+                };
+                grouping.keys.push((g.to_string(), col, t));
+                keys.push(x);
+            }
+        }
+        let mut projections = Vec::with_capacity(items.len());
+        let mut columns = Vec::with_capacity(items.len());
+        for (e, name) in &items {
+            let (x, t) = Binder {
+                scope: &scope,
+                params: &mut *params,
+                grouping: has_aggs.then_some(&mut grouping),
+                env: Some(&mut *self),
+            }
+            .bind(e)?;
+            let (table_oid, attnum) = match &x {
+                Expr::Column(i) if !has_aggs => origins.get(*i).copied().unwrap_or((0, 0)),
+                _ => (0, 0),
+            };
+            columns.push(Column {
+                name: name.clone(),
+                ty: if t == DataType::Unknown {
+                    DataType::Text
+                } else {
+                    t
+                },
+                table_oid,
+                column: attnum,
+            });
+            projections.push(x);
+        }
+        let having = match &select.having {
+            Some(h) => Some(
+                Binder {
+                    scope: &scope,
+                    params: &mut *params,
+                    grouping: Some(&mut grouping),
+                    env: Some(&mut *self),
+                }
+                .bind_condition(h, "HAVING")?,
+            ),
+            None => None,
+        };
+        let mut order = Vec::new();
+        if let Some(ob) = &query.order_by {
+            let ast::OrderByKind::Expressions(list) = &ob.kind else {
+                return Err(Error::unsupported("ORDER BY ALL is not supported"));
+            };
+            for o in list {
+                let (desc, nulls_first) = sort_options(o);
+                let key = match output_position(&o.expr, &columns) {
+                    Some(i) => Expr::Column(usize::MAX - i),
+                    None => {
+                        Binder {
+                            scope: &scope,
+                            params: &mut *params,
+                            grouping: has_aggs.then_some(&mut grouping),
+                            env: Some(&mut *self),
+                        }
+                        .bind(&o.expr)?
+                        .0
+                    }
+                };
+                order.push((key, desc, nulls_first));
+            }
+        }
+        let (limit, offset) = limit_offset(query, params)?;
+        let distinct = match &select.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(_) => return Err(Error::unsupported("DISTINCT ON is not supported yet")),
+        };
+        if for_update && has_aggs {
+            return Err(Error::unsupported(
+                "FOR UPDATE is not allowed with aggregate functions",
+            ));
+        }
+        let agg = has_aggs.then_some(AggPlan {
+            keys,
+            aggs: grouping.aggs,
+            having,
+        });
+        Ok(SelectPlan {
+            body: Body::Select(Box::new(SelectBody {
+                source,
+                filter,
+                agg,
+                projections,
+                distinct,
+            })),
+            columns,
+            order,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// A `*` item: scope column `i`, named so the binder finds exactly it.
+fn star_item(scope: &[ScopeColumn], i: usize) -> (ast::Expr, String) {
+    let c = &scope[i.min(scope.len().saturating_sub(1))];
+    let col = ast::Ident::with_quote('"', c.name.clone());
+    let e = match (&c.table, c.qualified_only) {
+        (Some(t), _) => {
+            ast::Expr::CompoundIdentifier(vec![ast::Ident::with_quote('"', t.clone()), col])
+        }
+        (None, _) => ast::Expr::Identifier(col),
+    };
+    (e, c.name.clone())
+}
+
+/// ORDER BY over output columns only (a set operation or VALUES list).
+fn output_order(query: &ast::Query, columns: &[Column]) -> Result<Vec<(Expr, bool, bool)>> {
+    let mut order = Vec::new();
+    if let Some(ob) = &query.order_by {
+        let ast::OrderByKind::Expressions(list) = &ob.kind else {
+            return Err(Error::unsupported("ORDER BY ALL is not supported"));
+        };
+        for o in list {
+            let (desc, nulls_first) = sort_options(o);
+            let Some(i) = output_position(&o.expr, columns) else {
+                return Err(Error::unsupported(format!(
+                    "ORDER BY on a UNION/INTERSECT/EXCEPT or VALUES result must be on one of the result columns: {}",
+                    o.expr
+                )));
+            };
+            order.push((Expr::Column(usize::MAX - i), desc, nulls_first));
+        }
+    }
+    Ok(order)
+}
+
+/// (descending, nulls first) of an ORDER BY item; NULLs sort as if larger than any value.
+fn sort_options(o: &ast::OrderByExpr) -> (bool, bool) {
+    let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+    (desc, o.options.nulls_first.unwrap_or(desc))
+}
+
+/// An ORDER BY item naming an output column (by name or position).
+fn output_position(e: &ast::Expr, columns: &[Column]) -> Option<usize> {
+    match e {
+        ast::Expr::Identifier(id) => {
+            let n = crate::expr::ident_name(id);
+            columns.iter().position(|c| c.name == n)
+        }
+        e => position(e, columns.len()),
+    }
+}
+
+/// The column name PostgreSQL gives an unaliased select item.
+pub fn output_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(id) => crate::expr::ident_name(id),
+        ast::Expr::CompoundIdentifier(parts) => parts
+            .last()
+            .map(crate::expr::ident_name)
+            .unwrap_or_else(|| "?column?".into()),
+        ast::Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(crate::expr::ident_name)
+            .unwrap_or_else(|| "?column?".into()),
+        ast::Expr::Cast { expr, .. } => match expr.as_ref() {
+            ast::Expr::Value(_) => "?column?".into(),
+            inner => output_name(inner),
+        },
+        ast::Expr::Nested(inner) => output_name(inner),
+        ast::Expr::Case { .. } => "case".into(),
+        ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Substring { .. } => "substring".into(),
+        ast::Expr::Position { .. } => "position".into(),
+        ast::Expr::Trim { .. } => "btrim".into(),
+        ast::Expr::Ceil { .. } => "ceil".into(),
+        ast::Expr::Floor { .. } => "floor".into(),
+        ast::Expr::Array(_) => "array".into(),
+        _ => "?column?".into(),
+    }
+}
+
+fn limit_offset(
+    query: &ast::Query,
+    params: &mut Vec<DataType>,
+) -> Result<(Option<Expr>, Option<Expr>)> {
+    let mut bind_count = |e: &ast::Expr| -> Result<Expr> {
+        let mut b = Binder {
+            scope: &[],
+            params,
+            grouping: None,
+            env: None,
+        };
+        let (x, _) = b.bind(e)?;
+        b.infer(&x, &DataType::Int8);
+        if !x.is_row_independent() {
+            return Err(Error::new(
+                "42P10",
+                "argument of LIMIT must not contain variables",
+            ));
+        }
+        Ok(x)
+    };
+    let mut limit = None;
+    let mut offset = None;
+    match &query.limit_clause {
+        Some(ast::LimitClause::LimitOffset {
+            limit: l,
+            offset: o,
+            ..
+        }) => {
+            if let Some(l) = l {
+                limit = Some(bind_count(l)?);
+            }
+            if let Some(o) = o {
+                offset = Some(bind_count(&o.value)?);
+            }
+        }
+        Some(ast::LimitClause::OffsetCommaLimit {
+            offset: o,
+            limit: l,
+        }) => {
+            limit = Some(bind_count(l)?);
+            offset = Some(bind_count(o)?);
+        }
+        None => {}
+    }
+    if let Some(f) = &query.fetch {
+        if let Some(q) = &f.quantity {
+            limit = Some(bind_count(q)?);
+        }
+    }
+    Ok((limit, offset))
+}
+
+/// `ORDER BY 2` / `GROUP BY 1`: a 0-based select-list position.
+fn position(e: &ast::Expr, n: usize) -> Option<usize> {
+    if let ast::Expr::Value(v) = e {
+        if let ast::Value::Number(s, _) = &v.value {
+            return s
+                .parse::<usize>()
+                .ok()
+                .filter(|p| *p >= 1 && *p <= n)
+                .map(|p| p - 1);
+        }
+    }
+    None
+}
+
+/// Errors for a statement that expected a table but found none.
+pub fn no_table(name: &str) -> Error {
+    Error::new(
+        code::UNDEFINED_TABLE,
+        format!("relation \"{name}\" does not exist"),
+    )
+}

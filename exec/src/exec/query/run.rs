@@ -1,0 +1,416 @@
+//! Running a [`SelectPlan`]: the FROM tree (scans, hash and nested-loop joins, LATERAL
+//! subqueries), filters, aggregation, projection, DISTINCT, ORDER BY and OFFSET / LIMIT.
+//!
+//! The [`Runner`] owns the statement's context behind a `RefCell` so that subqueries can
+//! run while an expression is being evaluated: the transaction is borrowed only while a
+//! scan materializes its rows, never while expressions are evaluated. Uncorrelated
+//! subqueries run once per statement and their rows are cached.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::access::scan_rows_with;
+use super::from::{Join, JoinKind, Source};
+use super::{Body, SelectBody, SelectPlan};
+use crate::error::{code, Error, Result};
+use crate::exec::agg::aggregate;
+use crate::exec::Ctx;
+use crate::expr::{EvalContext, Expr, SubqueryExec};
+use crate::row::append_key;
+use crate::types::{DataType, Value};
+
+/// Runs a planned query.
+pub fn run_select(ctx: &mut Ctx<'_>, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
+    Runner::new(ctx).run(plan, &[])
+}
+
+/// Executes plans for one statement (see the module doc).
+pub struct Runner<'r, 'a> {
+    ctx: RefCell<&'r mut Ctx<'a>>,
+    /// The catalog snapshot, once a catalog function or reg* cast asked for it.
+    sys: std::cell::OnceCell<Rc<crate::catalog::system::SystemSnapshot>>,
+    /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run).
+    cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+}
+
+impl SubqueryExec for Runner<'_, '_> {
+    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>> {
+        if !outer.is_empty() {
+            return Ok(Rc::new(self.run(plan, outer)?));
+        }
+        let id = plan as *const SelectPlan as usize;
+        if let Some(rows) = self.cache.borrow().get(&id) {
+            return Ok(rows.clone());
+        }
+        let rows = Rc::new(self.run(plan, outer)?);
+        self.cache.borrow_mut().insert(id, rows.clone());
+        Ok(rows)
+    }
+
+    fn catalog(&self) -> Result<Option<&crate::catalog::system::SystemSnapshot>> {
+        if self.sys.get().is_none() {
+            let s = self.ctx.borrow_mut().system_snapshot()?;
+            let _ = self.sys.set(s);
+        }
+        Ok(self.sys.get().map(|s| s.as_ref()))
+    }
+}
+
+impl<'r, 'a> Runner<'r, 'a> {
+    pub fn new(ctx: &'r mut Ctx<'a>) -> Runner<'r, 'a> {
+        Runner {
+            ctx: RefCell::new(ctx),
+            sys: std::cell::OnceCell::new(),
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The evaluation context for a plan running with `outer`.
+    pub fn ectx<'s>(&'s self, outer: &'s [Value]) -> EvalContext<'s> {
+        let base = self.ctx.borrow().eval_context();
+        EvalContext {
+            outer,
+            exec: Some(self),
+            ..base
+        }
+    }
+
+    /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
+    pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let ectx = self.ectx(outer);
+        let mut out: Vec<(Vec<Value>, Vec<Value>)> = match &plan.body {
+            Body::Select(body) => self.select(body, plan, outer, &ectx)?,
+            Body::Values(rows) => {
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let mut row = Vec::with_capacity(r.len());
+                    for (e, c) in r.iter().zip(&plan.columns) {
+                        row.push(e.eval(&[], &ectx)?.cast(&c.ty)?);
+                    }
+                    out.push(row);
+                }
+                with_output_keys(out, plan)
+            }
+            Body::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let l = self.run(left, outer)?;
+                let r = self.run(right, outer)?;
+                let rows = super::setop::combine(*op, *all, l, r, &plan.columns)?;
+                with_output_keys(rows, plan)
+            }
+            Body::Nested(inner) => with_output_keys(self.run(inner, outer)?, plan),
+        };
+        let distinct = matches!(&plan.body, Body::Select(b) if b.distinct);
+        if distinct {
+            out.sort_by(|a, b| compare_rows(&a.0, &b.0));
+            out.dedup_by(|a, b| compare_rows(&a.0, &b.0) == Ordering::Equal);
+        }
+        if !plan.order.is_empty() {
+            out.sort_by(|a, b| {
+                for ((x, y), (_, desc, nulls_first)) in a.1.iter().zip(&b.1).zip(&plan.order) {
+                    let ord = match (x.is_null(), y.is_null()) {
+                        (true, true) => Ordering::Equal,
+                        (true, false) => {
+                            if *nulls_first {
+                                Ordering::Less
+                            } else {
+                                Ordering::Greater
+                            }
+                        }
+                        (false, true) => {
+                            if *nulls_first {
+                                Ordering::Greater
+                            } else {
+                                Ordering::Less
+                            }
+                        }
+                        _ => {
+                            let o = x.sort_cmp(y);
+                            if *desc {
+                                o.reverse()
+                            } else {
+                                o
+                            }
+                        }
+                    };
+                    if ord != Ordering::Equal {
+                        return ord;
+                    }
+                }
+                Ordering::Equal
+            });
+        }
+        let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
+            match e {
+                None => Ok(None),
+                Some(e) => match e.eval(&[], &ectx)?.cast(&DataType::Int8)?.as_i64()? {
+                    None => Ok(None),
+                    Some(n) if n < 0 => {
+                        Err(Error::new("2201W", format!("{what} must not be negative")))
+                    }
+                    Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+                },
+            }
+        };
+        let offset = count(&plan.offset, "OFFSET")?.unwrap_or(0);
+        let limit = count(&plan.limit, "LIMIT")?.unwrap_or(usize::MAX);
+        Ok(out
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// A SELECT body's projected rows, each with its ORDER BY keys.
+    fn select(
+        &self,
+        body: &SelectBody,
+        plan: &SelectPlan,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
+        let mut rows = self.source(&body.source, outer, ectx)?;
+        if let Some(f) = &body.filter {
+            let mut kept = Vec::with_capacity(rows.len());
+            for r in rows {
+                if f.passes(&r, ectx)? {
+                    kept.push(r);
+                }
+            }
+            rows = kept;
+        }
+        let rows = match &body.agg {
+            Some(a) => aggregate(a, rows, ectx)?,
+            None => rows,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let projected = body
+                .projections
+                .iter()
+                .map(|p| p.eval(r, ectx))
+                .collect::<Result<Vec<_>>>()?;
+            let keys = plan
+                .order
+                .iter()
+                .map(|(k, _, _)| match output_key(k) {
+                    Some(i) => Ok(projected.get(i).cloned().unwrap_or(Value::Null)),
+                    None => k.eval(r, ectx),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.push((projected, keys));
+        }
+        Ok(out)
+    }
+
+    /// The rows a FROM node produces.
+    fn source(
+        &self,
+        src: &Source,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        match src {
+            Source::Unit => Ok(vec![Vec::new()]),
+            Source::Rows(rows) => Ok(rows.clone()),
+            Source::Table(t) => {
+                let scanned = {
+                    let mut ctx = self.ctx.borrow_mut();
+                    scan_rows_with(&mut ctx, &t.table, &t.access, t.for_update, outer)?
+                };
+                let mut rows = Vec::with_capacity(scanned.len());
+                for (_, r) in scanned {
+                    match &t.filter {
+                        Some(f) if !f.passes(&r, ectx)? => {}
+                        _ => rows.push(r),
+                    }
+                }
+                Ok(rows)
+            }
+            Source::Derived { plan, captures } => {
+                let values = captures
+                    .iter()
+                    .map(|c| c.eval(&[], ectx))
+                    .collect::<Result<Vec<_>>>()?;
+                self.run(plan, &values)
+            }
+            Source::Join(j) => self.join(j, outer, ectx),
+        }
+    }
+
+    fn join(&self, j: &Join, outer: &[Value], ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
+        let left = self.source(&j.left, outer, ectx)?;
+        let mut out = Vec::new();
+        let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
+            for (l, r) in &j.merged {
+                let a = row.get(*l).cloned().unwrap_or(Value::Null);
+                let v = if a.is_null() {
+                    row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
+                } else {
+                    a
+                };
+                row.push(v);
+            }
+            out.push(row);
+        };
+        let nulls = |n: usize| vec![Value::Null; n];
+        if j.lateral {
+            let Source::Derived { plan, captures } = &j.right else {
+                return Err(Error::new(
+                    code::INTERNAL_ERROR,
+                    "LATERAL join without a subquery",
+                ));
+            };
+            for l in left {
+                let values = captures
+                    .iter()
+                    .map(|c| c.eval(&l, ectx))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut matched = false;
+                for r in self.run(plan, &values)? {
+                    let row = concat(&l, &r);
+                    if passes(&j.on, &row, ectx)? {
+                        matched = true;
+                        emit(&mut out, row);
+                    }
+                }
+                if !matched && j.kind == JoinKind::Left {
+                    emit(&mut out, concat(&l, &nulls(j.right_width)));
+                }
+            }
+            return Ok(out);
+        }
+        let right = self.source(&j.right, outer, ectx)?;
+        let mut right_matched = vec![false; right.len()];
+        // Hash the right side on the equi-join keys; NULL keys never match.
+        let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
+            None
+        } else {
+            let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+            for (i, r) in right.iter().enumerate() {
+                if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
+                    index.entry(k).or_default().push(i);
+                }
+            }
+            Some(index)
+        };
+        let all: Vec<usize> = if index.is_none() {
+            (0..right.len()).collect()
+        } else {
+            Vec::new()
+        };
+        for l in &left {
+            let candidates: &[usize] = match &index {
+                None => &all,
+                Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
+                    Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+                    None => &[],
+                },
+            };
+            let mut matched = false;
+            for &i in candidates {
+                let Some(r) = right.get(i) else { continue };
+                let row = concat(l, r);
+                if passes(&j.on, &row, ectx)? {
+                    matched = true;
+                    if let Some(m) = right_matched.get_mut(i) {
+                        *m = true;
+                    }
+                    emit(&mut out, row);
+                }
+            }
+            if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
+                emit(&mut out, concat(l, &nulls(j.right_width)));
+            }
+        }
+        if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
+            for (r, matched) in right.iter().zip(&right_matched) {
+                if !matched {
+                    emit(&mut out, concat(&nulls(j.left_width), r));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `Expr::Column(usize::MAX - i)` marks output column i as an ORDER BY key.
+fn output_key(k: &Expr) -> Option<usize> {
+    match k {
+        Expr::Column(m) if *m > usize::MAX / 2 => Some(usize::MAX - m),
+        _ => None,
+    }
+}
+
+/// Rows of a body whose ORDER BY keys are all output columns.
+fn with_output_keys(rows: Vec<Vec<Value>>, plan: &SelectPlan) -> Vec<(Vec<Value>, Vec<Value>)> {
+    rows.into_iter()
+        .map(|r| {
+            let keys = plan
+                .order
+                .iter()
+                .map(|(k, _, _)| {
+                    output_key(k)
+                        .and_then(|i| r.get(i).cloned())
+                        .unwrap_or(Value::Null)
+                })
+                .collect();
+            (r, keys)
+        })
+        .collect()
+}
+
+fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {
+    let mut row = Vec::with_capacity(a.len() + b.len());
+    row.extend_from_slice(a);
+    row.extend_from_slice(b);
+    row
+}
+
+fn passes(cond: &Option<Expr>, row: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
+    match cond {
+        Some(c) => c.passes(row, ectx),
+        None => Ok(true),
+    }
+}
+
+/// The hash key of `exprs` over `row`, None when a part is NULL.
+fn key<'e>(
+    exprs: impl Iterator<Item = &'e Expr>,
+    row: &[Value],
+    ectx: &EvalContext<'_>,
+) -> Result<Option<Vec<u8>>> {
+    let mut k = Vec::new();
+    for e in exprs {
+        let v = e.eval(row, ectx)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        append_key(&mut k, &[&v]);
+    }
+    Ok(Some(k))
+}
+
+/// The memcomparable key of a whole row (NULLs included), for set operations.
+pub(super) fn row_key(row: &[Value]) -> Vec<u8> {
+    let mut k = Vec::new();
+    append_key(&mut k, &row.iter().collect::<Vec<_>>());
+    k
+}
+
+fn compare_rows(a: &[Value], b: &[Value]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.sort_cmp(y);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}

@@ -1,0 +1,146 @@
+//! Binding of what reaches outside one query level: names of enclosing queries (captured
+//! as outer values), subqueries in expressions, and `op ANY/ALL` over a subquery or array.
+
+use sqlparser::ast::{self, BinaryOperator};
+
+use super::bind::binop;
+use super::{Binder, Expr, SubKind, Subquery};
+use crate::error::{code, Error, Result};
+use crate::types::{self, BinaryOp, DataType};
+
+impl Binder<'_> {
+    /// `name` in the enclosing queries (the nearest first), as a captured outer value.
+    pub(super) fn outer_column(
+        &mut self,
+        table: Option<&str>,
+        name: &str,
+    ) -> Option<(Expr, DataType)> {
+        let env = self.env.as_deref_mut()?;
+        let (j, ty) = env.outer_scope().iter().enumerate().find_map(|(j, c)| {
+            let hit = c.name == name
+                && match table {
+                    Some(t) => c.table.as_deref() == Some(t),
+                    None => !c.qualified_only,
+                };
+            hit.then(|| (j, c.ty.clone()))
+        })?;
+        Some((Expr::Outer(env.capture(j)), ty))
+    }
+
+    /// Plans a subquery in an expression and turns its captures into expressions over this
+    /// binder's row.
+    pub(super) fn subquery(
+        &mut self,
+        q: &ast::Query,
+    ) -> Result<(crate::exec::query::SelectPlan, Vec<Expr>)> {
+        let Some(env) = self.env.as_deref_mut() else {
+            return Err(Error::unsupported("cannot use subquery in this context"));
+        };
+        let (plan, caps) = env.subquery(q, self.scope, self.params)?;
+        let mut captures = Vec::with_capacity(caps.len());
+        for j in caps {
+            if let Some(c) = self.scope.get(j) {
+                let ty = c.ty.clone();
+                captures.push(self.column_at(j, ty)?.0);
+            } else if let Some(env) = self.env.as_deref_mut() {
+                captures.push(Expr::Outer(env.capture(j - self.scope.len())));
+            }
+        }
+        Ok((plan, captures))
+    }
+
+    /// A subquery whose single column is the value: scalar, IN, ANY/ALL, ARRAY().
+    pub(super) fn single_column(
+        &mut self,
+        q: &ast::Query,
+    ) -> Result<(crate::exec::query::SelectPlan, Vec<Expr>, DataType)> {
+        let (plan, captures) = self.subquery(q)?;
+        let ty = match plan.columns.as_slice() {
+            [one] => one.ty.clone(),
+            _ => {
+                return Err(Error::new(
+                    code::SYNTAX_ERROR,
+                    "subquery must return only one column",
+                ))
+            }
+        };
+        Ok((plan, captures, ty))
+    }
+
+    /// `left op ANY/ALL (right)`, where right is a subquery or an array.
+    pub(super) fn quantified(
+        &mut self,
+        left: &ast::Expr,
+        op: &BinaryOperator,
+        right: &ast::Expr,
+        all: bool,
+    ) -> Result<(Expr, DataType)> {
+        let Some(bop) = binop(op) else {
+            return Err(Error::new(
+                code::UNDEFINED_FUNCTION,
+                format!("operator does not exist: {op}"),
+            ));
+        };
+        let (l, lt) = self.bind(left)?;
+        let inner = match right {
+            ast::Expr::Subquery(q) => q,
+            ast::Expr::Nested(n) => match n.as_ref() {
+                ast::Expr::Subquery(q) => q,
+                _ => return self.quantified_array(l, lt, bop, right, all),
+            },
+            _ => return self.quantified_array(l, lt, bop, right, all),
+        };
+        let (plan, captures, rt) = self.single_column(inner)?;
+        self.infer(&l, &rt);
+        let lt = self.type_of_param(&l).unwrap_or(lt);
+        types::result_type(bop, &lt, &rt)?;
+        Ok((
+            Expr::Subquery(Box::new(Subquery {
+                plan,
+                kind: SubKind::Quantified {
+                    expr: Box::new(l),
+                    op: bop,
+                    all,
+                },
+                captures,
+            })),
+            DataType::Bool,
+        ))
+    }
+
+    fn quantified_array(
+        &mut self,
+        l: Expr,
+        lt: DataType,
+        op: BinaryOp,
+        right: &ast::Expr,
+        all: bool,
+    ) -> Result<(Expr, DataType)> {
+        let (r, rt) = self.bind(right)?;
+        let elem = match &rt {
+            DataType::Array(e) => (**e).clone(),
+            DataType::Unknown => {
+                let want = DataType::Array(Box::new(lt.clone()));
+                self.infer(&r, &want);
+                lt.clone()
+            }
+            other => {
+                return Err(Error::new(
+                    code::DATATYPE_MISMATCH,
+                    format!("op ANY/ALL (array) requires array on right side, not {other}"),
+                ))
+            }
+        };
+        self.infer(&l, &elem);
+        types::result_type(op, &lt, &elem)?;
+        Ok((
+            Expr::Quantified {
+                expr: Box::new(l),
+                op,
+                all,
+                array: Box::new(r),
+            },
+            DataType::Bool,
+        ))
+    }
+}

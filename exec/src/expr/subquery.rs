@@ -1,0 +1,151 @@
+//! Subqueries inside expressions: scalar `(SELECT ...)`, `EXISTS`, `IN` / `ANY` / `ALL`
+//! and `ARRAY(SELECT ...)`.
+//!
+//! A subquery is planned once, while its enclosing expression is bound. Names it takes from
+//! enclosing queries become *captures*: expressions over the enclosing row, evaluated each
+//! time the subquery runs and read inside it as `Expr::Outer(i)`. A subquery without
+//! captures is uncorrelated, and the runner evaluates it at most once per statement.
+
+use std::rc::Rc;
+
+use super::{EvalContext, Expr};
+use crate::error::{code, Error, Result};
+use crate::exec::query::SelectPlan;
+use crate::types::{BinaryOp, DataType, Value};
+
+/// A subquery and how its rows become a value.
+#[derive(Debug, Clone)]
+pub struct Subquery {
+    pub plan: SelectPlan,
+    pub kind: SubKind,
+    /// What the subquery reads from enclosing queries, as expressions over the row the
+    /// subquery is evaluated on; inside the plan, capture i is `Expr::Outer(i)`.
+    pub captures: Vec<Expr>,
+}
+
+/// How a subquery's rows become a value.
+#[derive(Debug, Clone)]
+pub enum SubKind {
+    /// `(SELECT x ...)`: its single value, NULL without rows, 21000 with more than one.
+    Scalar,
+    /// `EXISTS (SELECT ...)`.
+    Exists,
+    /// `expr op ANY (SELECT ...)` (`IN` is `= ANY`) or `expr op ALL (SELECT ...)`.
+    Quantified {
+        expr: Box<Expr>,
+        op: BinaryOp,
+        all: bool,
+    },
+    /// `ARRAY(SELECT ...)` of the element type.
+    Array(DataType),
+}
+
+/// Runs subquery plans: the statement's runner, which owns the transaction.
+pub trait SubqueryExec {
+    /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
+    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>>;
+
+    /// The statement's catalog snapshot, loaded on first use, for catalog functions and
+    /// reg* casts (`EvalContext::sys` takes precedence). None where no catalog is reachable.
+    fn catalog(&self) -> Result<Option<&crate::catalog::system::SystemSnapshot>> {
+        Ok(None)
+    }
+}
+
+impl Subquery {
+    /// The subquery's value for `row`.
+    pub fn eval(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+        let Some(exec) = ctx.exec else {
+            return Err(Error::unsupported("cannot use subquery in this context"));
+        };
+        let outer = self
+            .captures
+            .iter()
+            .map(|c| c.eval(row, ctx))
+            .collect::<Result<Vec<_>>>()?;
+        // The left operand first: PostgreSQL evaluates it even when the subquery is empty.
+        let left = match &self.kind {
+            SubKind::Quantified { expr, .. } => Some(expr.eval(row, ctx)?),
+            _ => None,
+        };
+        let rows = exec.rows(&self.plan, &outer)?;
+        let first = |r: &Vec<Value>| r.first().cloned().unwrap_or(Value::Null);
+        Ok(match &self.kind {
+            SubKind::Scalar => match rows.as_slice() {
+                [] => Value::Null,
+                [one] => first(one),
+                _ => {
+                    return Err(Error::new(
+                        code::CARDINALITY_VIOLATION,
+                        "more than one row returned by a subquery used as an expression",
+                    ))
+                }
+            },
+            SubKind::Exists => Value::Bool(!rows.is_empty()),
+            SubKind::Array(elem) => {
+                Value::Array(Box::new(elem.clone()), rows.iter().map(first).collect())
+            }
+            SubKind::Quantified { op, all, .. } => {
+                let left = left.unwrap_or(Value::Null);
+                quantified(&left, *op, *all, rows.iter().map(first))?
+            }
+        })
+    }
+}
+
+/// `left op ANY/ALL (items)` with SQL's three-valued logic.
+pub fn quantified(
+    left: &Value,
+    op: BinaryOp,
+    all: bool,
+    items: impl Iterator<Item = Value>,
+) -> Result<Value> {
+    let mut saw_null = false;
+    for item in items {
+        let hit = if left.is_null() || item.is_null() {
+            None
+        } else {
+            Value::binary(op, left, &item)?.as_bool()?
+        };
+        match (hit, all) {
+            (Some(true), false) => return Ok(Value::Bool(true)),
+            (Some(false), true) => return Ok(Value::Bool(false)),
+            (None, _) => saw_null = true,
+            _ => {}
+        }
+    }
+    Ok(if saw_null {
+        Value::Null
+    } else {
+        Value::Bool(all)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantified;
+    use crate::types::{BinaryOp, Value};
+
+    fn q(left: Option<i32>, items: &[Option<i32>], all: bool) -> Option<bool> {
+        let v = |x: &Option<i32>| x.map(Value::Int4).unwrap_or(Value::Null);
+        quantified(&v(&left), BinaryOp::Eq, all, items.iter().map(v))
+            .ok()?
+            .as_bool()
+            .ok()?
+    }
+
+    #[test]
+    fn in_and_not_in_follow_three_valued_logic() {
+        // x IN (...) is = ANY; x NOT IN (...) is NOT (= ANY).
+        assert_eq!(q(Some(1), &[Some(1), None], false), Some(true));
+        assert_eq!(q(Some(2), &[Some(1), None], false), None);
+        assert_eq!(q(Some(2), &[Some(1)], false), Some(false));
+        assert_eq!(q(None, &[Some(1)], false), None);
+        assert_eq!(q(None, &[], false), Some(false));
+        // = ALL
+        assert_eq!(q(Some(1), &[Some(1), Some(1)], true), Some(true));
+        assert_eq!(q(Some(1), &[Some(1), Some(2)], true), Some(false));
+        assert_eq!(q(Some(1), &[Some(1), None], true), None);
+        assert_eq!(q(Some(1), &[], true), Some(true));
+    }
+}

@@ -1,0 +1,136 @@
+//! Set-returning functions usable in FROM (`generate_series(0, 3) s`, `unnest(arr)`,
+//! `pg_partition_ancestors(rel)`): their result columns from the argument types (for the
+//! binder) and their rows from the argument values (for the runner). Orbit has no
+//! partitioning, so a relation's only "ancestor" is itself, as PostgreSQL answers for an
+//! unpartitioned table.
+
+use crate::error::{code, Error, Result};
+use crate::types::{DataType, Value};
+
+/// The result columns of `name(args)` in FROM (a one-column function's column is named after
+/// the function; an alias renames it), or None when `name` is no set-returning function.
+pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(String, DataType)>> {
+    let ty = match (name, args) {
+        ("generate_series", [a, b] | [a, b, _]) => {
+            let int8 = |t: &DataType| matches!(t, DataType::Int8);
+            if int8(a) || int8(b) {
+                DataType::Int8
+            } else {
+                DataType::Int4
+            }
+        }
+        ("unnest", [DataType::Array(e)]) => (**e).clone(),
+        ("unnest", [DataType::Unknown]) => DataType::Text,
+        ("pg_partition_ancestors", [_]) => {
+            return Some(vec![("relid".into(), DataType::RegClass)]);
+        }
+        _ => return None,
+    };
+    Some(vec![(name.to_string(), ty)])
+}
+
+/// The rows of `name(args)` (see [`table_function_columns`]); at most `LIMIT` of them.
+pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>> {
+    const LIMIT: i64 = 10_000_000;
+    if args.iter().any(Value::is_null) {
+        return Ok(Vec::new());
+    }
+    match name {
+        "generate_series" => {
+            let int = |i: usize| -> Result<i64> {
+                match args.get(i) {
+                    Some(v) => Ok(v.as_i64()?.unwrap_or(0)),
+                    None => Ok(1),
+                }
+            };
+            let (start, stop, step) = (int(0)?, int(1)?, int(2)?);
+            if step == 0 {
+                return Err(Error::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    "step size cannot equal zero",
+                ));
+            }
+            let int8 = args.iter().take(2).any(|v| matches!(v, Value::Int8(_)));
+            let count = if (step > 0 && start > stop) || (step < 0 && start < stop) {
+                0
+            } else {
+                (stop.abs_diff(start) / step.unsigned_abs()).saturating_add(1)
+            };
+            if count > LIMIT as u64 {
+                return Err(Error::new(
+                    code::PROGRAM_LIMIT_EXCEEDED,
+                    "generate_series would return too many rows",
+                ));
+            }
+            Ok((0..count as i64)
+                .map(|k| {
+                    let v = start + k * step;
+                    vec![if int8 {
+                        Value::Int8(v)
+                    } else {
+                        Value::Int4(v as i32)
+                    }]
+                })
+                .collect())
+        }
+        "unnest" => match args.first() {
+            Some(Value::Array(_, items)) => Ok(items.iter().map(|v| vec![v.clone()]).collect()),
+            _ => Ok(Vec::new()),
+        },
+        "pg_partition_ancestors" => Ok(vec![vec![match args.first() {
+            Some(Value::Oid(o)) => Value::Oid(*o),
+            Some(other) => Value::Oid(other.as_i64()?.unwrap_or(0) as u32),
+            None => Value::Null,
+        }]]),
+        other => Err(Error::new(
+            code::UNDEFINED_FUNCTION,
+            format!("function {other} does not exist"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(rows: Vec<Vec<Value>>) -> Vec<i64> {
+        rows.iter()
+            .map(|r| r[0].as_i64().ok().flatten().unwrap_or(-999))
+            .collect()
+    }
+
+    #[test]
+    fn generate_series_counts_like_postgres() {
+        let s = |a: &[Value]| ints(table_function_rows("generate_series", a).unwrap_or_default());
+        assert_eq!(s(&[Value::Int4(0), Value::Int4(3)]), [0, 1, 2, 3]);
+        assert_eq!(s(&[Value::Int4(0), Value::Int4(-1)]), Vec::<i64>::new());
+        assert_eq!(
+            s(&[Value::Int4(5), Value::Int4(1), Value::Int4(-2)]),
+            [5, 3, 1]
+        );
+        assert_eq!(s(&[Value::Int4(1), Value::Null]), Vec::<i64>::new());
+        assert!(table_function_rows(
+            "generate_series",
+            &[Value::Int4(1), Value::Int4(2), Value::Int4(0)]
+        )
+        .is_err());
+        assert_eq!(
+            table_function_columns("generate_series", &[DataType::Int4, DataType::Int8]),
+            Some(vec![("generate_series".into(), DataType::Int8)])
+        );
+    }
+
+    #[test]
+    fn unnest_and_partition_ancestors() {
+        let arr = Value::Array(Box::new(DataType::Int2), vec![Value::Int2(3), Value::Null]);
+        assert_eq!(
+            table_function_rows("unnest", &[arr]).unwrap_or_default(),
+            [vec![Value::Int2(3)], vec![Value::Null]]
+        );
+        assert_eq!(
+            table_function_rows("pg_partition_ancestors", &[Value::Oid(16385)]).unwrap_or_default(),
+            [vec![Value::Oid(16385)]]
+        );
+        assert_eq!(table_function_columns("nope", &[]), None);
+    }
+}

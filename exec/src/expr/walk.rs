@@ -1,0 +1,133 @@
+//! Structural walks over bound expressions: children, the input columns an expression
+//! reads, renumbering those columns, and row independence. The planner uses them to push
+//! conditions down a join tree and to find equi-join keys.
+
+use super::{func, Expr, SubKind};
+
+impl Expr {
+    /// The direct sub-expressions evaluated over the same row as `self`. A subquery's
+    /// captures and quantified operand are; its plan's expressions run over other rows.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => Vec::new(),
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IsDistinct(a, b, _) => {
+                vec![a, b]
+            }
+            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => vec![a],
+            Expr::Cast(a, _) => vec![a],
+            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::InList { expr, list, .. } => {
+                let mut v: Vec<&Expr> = vec![expr];
+                v.extend(list.iter());
+                v
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let mut v: Vec<&Expr> = operand.iter().map(|b| b.as_ref()).collect();
+                for (w, r) in whens {
+                    v.push(w);
+                    v.push(r);
+                }
+                v.extend(otherwise.iter().map(|b| b.as_ref()));
+                v
+            }
+            Expr::Func(_, args) => args.iter().collect(),
+            Expr::Quantified { expr, array, .. } => vec![expr, array],
+            Expr::Subquery(s) => {
+                let mut v: Vec<&Expr> = s.captures.iter().collect();
+                if let SubKind::Quantified { expr, .. } = &s.kind {
+                    v.push(expr);
+                }
+                v
+            }
+        }
+    }
+
+    /// Mutable twin of [`Expr::children`].
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => Vec::new(),
+            Expr::Binary(_, a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::IsDistinct(a, b, _) => {
+                vec![a, b]
+            }
+            Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => vec![a],
+            Expr::Cast(a, _) => vec![a],
+            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::InList { expr, list, .. } => {
+                let mut v: Vec<&mut Expr> = vec![expr];
+                v.extend(list.iter_mut());
+                v
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let mut v: Vec<&mut Expr> = operand.iter_mut().map(|b| b.as_mut()).collect();
+                for (w, r) in whens {
+                    v.push(w);
+                    v.push(r);
+                }
+                v.extend(otherwise.iter_mut().map(|b| b.as_mut()));
+                v
+            }
+            Expr::Func(_, args) => args.iter_mut().collect(),
+            Expr::Quantified { expr, array, .. } => vec![expr, array],
+            Expr::Subquery(s) => {
+                let s = s.as_mut();
+                let mut v: Vec<&mut Expr> = s.captures.iter_mut().collect();
+                if let SubKind::Quantified { expr, .. } = &mut s.kind {
+                    v.push(expr);
+                }
+                v
+            }
+        }
+    }
+
+    /// Adds the input columns `self` reads to `out`.
+    pub fn columns_used(&self, out: &mut Vec<usize>) {
+        if let Expr::Column(i) = self {
+            out.push(*i);
+        }
+        for c in self.children() {
+            c.columns_used(out);
+        }
+    }
+
+    /// The lowest and highest input column read, if any.
+    pub fn column_span(&self) -> Option<(usize, usize)> {
+        let mut cols = Vec::new();
+        self.columns_used(&mut cols);
+        Some((*cols.iter().min()?, *cols.iter().max()?))
+    }
+
+    /// Renumbers every input column `i` to `i - by` (the expression moves to a row that
+    /// starts `by` columns later).
+    pub fn shift_columns(&mut self, by: usize) {
+        if let Expr::Column(i) = self {
+            *i = i.saturating_sub(by);
+        }
+        for c in self.children_mut() {
+            c.shift_columns(by);
+        }
+    }
+
+    /// Whether the expression reads no input column and gives the same value every time in
+    /// one execution (outer references are fixed while a subquery runs).
+    pub fn is_row_independent(&self) -> bool {
+        match self {
+            Expr::Column(_) | Expr::Subquery(_) | Expr::Case { .. } => false,
+            Expr::Func(func::Func::Random | func::Func::GenRandomUuid, _) => false,
+            other => other.children().iter().all(|c| c.is_row_independent()),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Helpers for the PostgreSQL end-to-end tests: connecting with tokio-postgres, reading
+//! simple-query rows as text, and SQLSTATE codes of errors.
+
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use super::Server;
+
+/// A connection to `server` as `postgres`; its connection task runs on the current runtime.
+pub async fn connect(server: &Server) -> Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            server.pg_port
+        ),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// The SQLSTATE of an error (or a description of the error that has none).
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
+}
+
+/// The text values of a simple query's rows.
+pub async fn simple(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    c.simple_query(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A current-thread runtime for one test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
