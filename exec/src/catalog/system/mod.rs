@@ -585,3 +585,5 @@ fn default_value(ty: &DataType) -> Value {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sql;

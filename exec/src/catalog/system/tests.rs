@@ -25,20 +25,44 @@ const SETUP: &[&str] = &[
     "CREATE SEQUENCE s",
 ];
 
-/// A snapshot of a catalog made by `SETUP`, with an index on t(name), a unique constraint on
-/// c(x, y), a foreign key c(x) → t(id) ON DELETE CASCADE and a view v added by hand.
-fn snapshot() -> SystemSnapshot {
+/// An engine with `SETUP` applied, and a session on it.
+pub(super) fn engine() -> (Arc<SqlEngine>, crate::Session) {
     let fs = SimFs::new();
     let db = Db::open(fs.shared(), "/db", DbOptions::default()).unwrap();
     let engine = SqlEngine::open(TxnDb::new(Arc::new(db))).unwrap();
     let mut session = engine.session("postgres", "postgres");
     for sql in SETUP {
-        let stmt = crate::parse(sql).unwrap().remove(0);
-        let done = session.execute(&stmt, &[]).unwrap();
-        for w in done.waits {
-            w.wait().unwrap();
-        }
+        query(&mut session, sql);
     }
+    (engine, session)
+}
+
+/// The rows of `sql` as text ("NULL" for NULL).
+pub(super) fn query(session: &mut crate::Session, sql: &str) -> Vec<Vec<String>> {
+    let stmt = crate::parse(sql).unwrap().remove(0);
+    let done = session
+        .execute(&stmt, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    for w in done.waits {
+        w.wait().unwrap();
+    }
+    match done.outcome {
+        crate::Outcome::Rows { rows, .. } => rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.to_text().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A snapshot of a catalog made by `SETUP`, with an index on t(name), a unique constraint on
+/// c(x, y), a foreign key c(x) → t(id) ON DELETE CASCADE and a view v added by hand.
+fn snapshot() -> SystemSnapshot {
+    let (engine, _session) = engine();
     let settings: BTreeMap<String, String> = crate::DEFAULT_SETTINGS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
