@@ -234,6 +234,7 @@ fn put_new(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Result<bool> {
     }
     ctx.txn
         .put(ctx.engine.data, &key, &encode_row(table, row))?;
+    super::index::add(ctx, table, row, &key)?;
     Ok(true)
 }
 
@@ -415,6 +416,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             });
         }
         check_row(ctx, &table, &full)?;
+        super::foreign::check_child(ctx, &table, &full, None)?;
         if put_new(ctx, &table, &full)? {
             written.push(full);
             continue;
@@ -443,8 +445,9 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                         .assign(&c.ty)
                         .map_err(|er| column_error(er, &c.name, &c.ty))?;
                 }
-                check_row(ctx, &table, &new)?;
-                write_update(ctx, &table, &key, &old, &new)?;
+                let refs = super::foreign::referencing(ctx, &table)?;
+                update_row(ctx, &table, &key, &old, &new, &refs)?;
+                super::foreign::on_parent_change(ctx, &table, &refs, &old, Some(&new), true)?;
                 written.push(new);
             }
             _ => return Err(duplicate(&table, &full)),
@@ -532,6 +535,37 @@ fn bind_assignments(
 }
 
 /// Replaces `old` (at `key`) with `new`, moving it when the primary key changed.
+/// Deletes the row `row` stored at `key`: its index entries, and the ON DELETE actions of
+/// the foreign keys in `refs` other than NO ACTION (which the statement checks at its end).
+pub(crate) fn delete_row(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    key: &[u8],
+    row: &[Value],
+    refs: &[(TableDef, crate::catalog::ConstraintDef)],
+) -> Result<()> {
+    ctx.txn.delete(ctx.engine.data, key)?;
+    super::index::remove(ctx, table, row, key)?;
+    super::foreign::on_parent_change(ctx, table, refs, row, None, false)
+}
+
+/// Replaces row `old` at `key` with `new`: NOT NULL and CHECK, the row's own foreign keys,
+/// unique keys and indexes, then the ON UPDATE actions of the foreign keys in `refs` other
+/// than NO ACTION.
+pub(crate) fn update_row(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    key: &[u8],
+    old: &[Value],
+    new: &[Value],
+    refs: &[(TableDef, crate::catalog::ConstraintDef)],
+) -> Result<()> {
+    check_row(ctx, table, new)?;
+    super::foreign::check_child(ctx, table, new, Some(old))?;
+    write_update(ctx, table, key, old, new)?;
+    super::foreign::on_parent_change(ctx, table, refs, old, Some(new), false)
+}
+
 fn write_update(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
@@ -539,7 +573,6 @@ fn write_update(
     old: &[Value],
     new: &[Value],
 ) -> Result<()> {
-    let _ = old;
     let new_key = if table.primary_key.is_empty() {
         key.to_vec()
     } else {
@@ -553,7 +586,7 @@ fn write_update(
     }
     ctx.txn
         .put(ctx.engine.data, &new_key, &encode_row(table, new))?;
-    Ok(())
+    super::index::change(ctx, table, (old, key), (new, &new_key))
 }
 
 fn single_table(t: &ast::TableWithJoins) -> Result<(&ast::ObjectName, Option<String>)> {
@@ -630,7 +663,9 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
         return Ok(described(upd.returning.is_some(), ret_cols));
     }
     let rows = matching_rows(ctx, &table, &filter)?;
+    let refs = super::foreign::referencing(ctx, &table)?;
     let mut written = Vec::with_capacity(rows.len());
+    let mut replaced = Vec::new();
     for (key, _) in rows {
         // Re-read the row with a write intent: a concurrent writer of it fails one of the
         // commits, and the new values come from the latest committed row (as PostgreSQL's
@@ -647,9 +682,14 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
                 .assign(&c.ty)
                 .map_err(|er| column_error(er, &c.name, &c.ty))?;
         }
-        check_row(ctx, &table, &new)?;
-        write_update(ctx, &table, &key, &old, &new)?;
+        update_row(ctx, &table, &key, &old, &new, &refs)?;
+        if !refs.is_empty() {
+            replaced.push(old);
+        }
         written.push(new);
+    }
+    for (old, new) in replaced.iter().zip(&written) {
+        super::foreign::on_parent_change(ctx, &table, &refs, old, Some(new), true)?;
     }
     let tag = format!("UPDATE {}", written.len());
     tag_outcome(
@@ -682,13 +722,17 @@ pub fn delete(ctx: &mut Ctx<'_>, del: &ast::Delete, describe_only: bool) -> Resu
         return Ok(described(del.returning.is_some(), ret_cols));
     }
     let rows = matching_rows(ctx, &table, &filter)?;
+    let refs = super::foreign::referencing(ctx, &table)?;
     let mut deleted = Vec::with_capacity(rows.len());
     for (key, _) in rows {
         let Some(old) = fresh_match(ctx, &table, &key, &filter)? else {
             continue;
         };
-        ctx.txn.delete(ctx.engine.data, &key)?;
+        delete_row(ctx, &table, &key, &old, &refs)?;
         deleted.push(old);
+    }
+    for old in &deleted {
+        super::foreign::on_parent_change(ctx, &table, &refs, old, None, true)?;
     }
     let tag = format!("DELETE {}", deleted.len());
     tag_outcome(

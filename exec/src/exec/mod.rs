@@ -3,7 +3,11 @@
 
 mod agg;
 mod ddl;
+mod ddl_index;
+mod ddl_view;
 mod dml;
+mod foreign;
+mod index;
 pub mod query;
 mod system;
 mod values;
