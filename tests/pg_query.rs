@@ -193,3 +193,44 @@ fn subqueries_set_operations_with_and_views() {
         );
     });
 }
+
+#[test]
+fn explain_shows_the_chosen_plan() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(SCHEMA).await.unwrap();
+        c.batch_execute("CREATE INDEX emp_dept ON emp (dept)").await.unwrap();
+        let plan = |sql: &'static str| {
+            let c = &c;
+            async move { rows(c, sql).await.join("\n") }
+        };
+        assert_eq!(
+            plan("EXPLAIN SELECT name FROM emp WHERE id = 11").await,
+            "Index Scan using emp_pkey on emp\n  Index Cond: (id = 11)\n  Filter: (id = 11)"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT name FROM emp WHERE dept = 2 AND salary > 100").await,
+            "Index Scan using emp_dept on emp\n  Index Cond: (dept = 2)\n  Filter: ((dept = 2) AND (salary > 100))"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp WHERE id > 11").await,
+            "Index Scan using emp_pkey on emp\n  Index Cond: (id > 11)\n  Filter: (id > 11)"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp e JOIN dept d ON e.dept = d.id WHERE d.name = 'ops'").await,
+            "Hash Join\n  Hash Cond: (e.dept = d.id)\n  ->  Seq Scan on emp e\n  ->  Hash\n        ->  Seq Scan on dept d\n              Filter: (name = 'ops')"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp e LEFT JOIN dept d ON e.dept < d.id").await,
+            "Nested Loop Left\n  Join Filter: (e.dept < d.id)\n  ->  Seq Scan on emp e\n  ->  Seq Scan on dept d"
+        );
+        assert_eq!(
+            plan("EXPLAIN DELETE FROM emp WHERE id = 10").await,
+            "Delete on emp\n  ->  Index Scan using emp_pkey on emp\n        Index Cond: (id = 10)\n        Filter: (id = 10)"
+        );
+        let analyzed = rows(&c, "EXPLAIN ANALYZE SELECT * FROM dept").await;
+        assert_eq!(analyzed[0], "Seq Scan on dept (actual rows=3)");
+        assert!(analyzed[1].starts_with("Execution Time: "), "{analyzed:?}");
+    });
+}

@@ -23,8 +23,8 @@ pub enum Source {
     /// No FROM: one empty row.
     Unit,
     Table(Box<TableSource>),
-    /// Rows computed while planning (system relations).
-    Rows(Vec<Vec<Value>>),
+    /// Rows computed while planning (system relations), with the relation's name.
+    Rows(String, Vec<Vec<Value>>),
     /// A subquery; its captures are expressions over the left row of a LATERAL join (or
     /// outer values only, when not lateral).
     Derived {
@@ -38,6 +38,8 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct TableSource {
     pub table: TableDef,
+    /// The name the query gives the table (its alias, else its name).
+    pub alias: String,
     pub access: Access,
     pub filter: Option<Expr>,
     pub for_update: bool,
@@ -317,7 +319,7 @@ fn plan_factor(
                 return Ok(aliased(
                     Planned {
                         origins: vec![(0, 0); rows.first().map_or(0, Vec::len)],
-                        source: Source::Rows(rows),
+                        source: Source::Rows(table.clone(), rows),
                         star: Vec::new(),
                         scope,
                     },
@@ -334,6 +336,9 @@ fn plan_factor(
                 }
             };
             let scope = super::table_scope(&def, &def.name);
+            let alias_name = alias
+                .as_ref()
+                .map_or_else(|| def.name.clone(), |a| crate::expr::ident_name(&a.name));
             let origins = (0..def.columns.len())
                 .map(|i| (def.oid, (i as i16).saturating_add(1)))
                 .collect();
@@ -341,6 +346,7 @@ fn plan_factor(
                 Planned {
                     source: Source::Table(Box::new(TableSource {
                         table: def,
+                        alias: alias_name,
                         access: Access::Full,
                         filter: None,
                         for_update,
@@ -579,7 +585,7 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             }
             Some(c)
         }
-        Source::Unit | Source::Rows(_) | Source::Derived { .. } => Some(c),
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } => Some(c),
     }
 }
 
@@ -625,6 +631,6 @@ pub fn finish(source: &mut Source) {
             }
             j.on = rest;
         }
-        Source::Unit | Source::Rows(_) | Source::Derived { .. } => {}
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } => {}
     }
 }

@@ -27,8 +27,9 @@ use crate::types::DataType;
 
 pub(crate) use access::successor;
 pub use access::{choose_access, scan_rows, Access};
-pub use from::Source;
+pub use from::{JoinKind, Source};
 pub use run::run_select;
+pub use setop::SetOp;
 
 /// A planned query.
 #[derive(Debug, Clone)]

@@ -208,7 +208,7 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<Vec<Vec<Value>>> {
         match src {
             Source::Unit => Ok(vec![Vec::new()]),
-            Source::Rows(rows) => Ok(rows.clone()),
+            Source::Rows(_, rows) => Ok(rows.clone()),
             Source::Table(t) => {
                 let scanned = {
                     let mut ctx = self.ctx.borrow_mut();
