@@ -43,6 +43,8 @@ pub struct TableSource {
     pub access: Access,
     pub filter: Option<Expr>,
     pub for_update: bool,
+    /// Each row carries its storage key (bytea) after its columns (UPDATE / DELETE targets).
+    pub keyed: bool,
 }
 
 /// The kinds of join.
@@ -230,6 +232,11 @@ fn plan_join(
     Ok(combine(left, right, kind, on, merged, lateral))
 }
 
+/// `left` cross-joined with `right`.
+pub fn cross(left: Planned, right: Planned) -> Planned {
+    combine(left, right, JoinKind::Inner, None, Vec::new(), false)
+}
+
 /// `left` joined with `right`: the combined scope, origins and `*` order.
 fn combine(
     left: Planned,
@@ -350,6 +357,7 @@ fn plan_factor(
                         access: Access::Full,
                         filter: None,
                         for_update,
+                        keyed: false,
                     })),
                     scope,
                     origins,

@@ -199,6 +199,11 @@ impl<'r, 'a> Runner<'r, 'a> {
         Ok(out)
     }
 
+    /// The rows of a statement-level FROM tree.
+    pub fn source_rows(&self, src: &Source, ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
+        self.source(src, &[], ectx)
+    }
+
     /// The rows a FROM node produces.
     fn source(
         &self,
@@ -215,10 +220,15 @@ impl<'r, 'a> Runner<'r, 'a> {
                     scan_rows_with(&mut ctx, &t.table, &t.access, t.for_update, outer)?
                 };
                 let mut rows = Vec::with_capacity(scanned.len());
-                for (_, r) in scanned {
+                for (key, mut r) in scanned {
                     match &t.filter {
                         Some(f) if !f.passes(&r, ectx)? => {}
-                        _ => rows.push(r),
+                        _ => {
+                            if t.keyed {
+                                r.push(Value::Bytea(key));
+                            }
+                            rows.push(r)
+                        }
                     }
                 }
                 Ok(rows)
