@@ -193,3 +193,96 @@ fn subqueries_set_operations_with_and_views() {
         );
     });
 }
+
+#[test]
+fn explain_shows_the_chosen_plan() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(SCHEMA).await.unwrap();
+        c.batch_execute("CREATE INDEX emp_dept ON emp (dept)").await.unwrap();
+        let plan = |sql: &'static str| {
+            let c = &c;
+            async move { rows(c, sql).await.join("\n") }
+        };
+        assert_eq!(
+            plan("EXPLAIN SELECT name FROM emp WHERE id = 11").await,
+            "Index Scan using emp_pkey on emp\n  Index Cond: (id = 11)\n  Filter: (id = 11)"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT name FROM emp WHERE dept = 2 AND salary > 100").await,
+            "Index Scan using emp_dept on emp\n  Index Cond: (dept = 2)\n  Filter: ((dept = 2) AND (salary > 100))"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp WHERE id > 11").await,
+            "Index Scan using emp_pkey on emp\n  Index Cond: (id > 11)\n  Filter: (id > 11)"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp e JOIN dept d ON e.dept = d.id WHERE d.name = 'ops'").await,
+            "Hash Join\n  Hash Cond: (e.dept = d.id)\n  ->  Seq Scan on emp e\n  ->  Hash\n        ->  Seq Scan on dept d\n              Filter: (name = 'ops')"
+        );
+        assert_eq!(
+            plan("EXPLAIN SELECT * FROM emp e LEFT JOIN dept d ON e.dept < d.id").await,
+            "Nested Loop Left\n  Join Filter: (e.dept < d.id)\n  ->  Seq Scan on emp e\n  ->  Seq Scan on dept d"
+        );
+        assert_eq!(
+            plan("EXPLAIN DELETE FROM emp WHERE id = 10").await,
+            "Delete on emp\n  ->  Index Scan using emp_pkey on emp\n        Index Cond: (id = 10)\n        Filter: (id = 10)"
+        );
+        let analyzed = rows(&c, "EXPLAIN ANALYZE SELECT * FROM dept").await;
+        assert_eq!(analyzed[0], "Seq Scan on dept (actual rows=3)");
+        assert!(analyzed[1].starts_with("Execution Time: "), "{analyzed:?}");
+    });
+}
+
+#[test]
+fn updates_and_deletes_over_joins_and_subqueries() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(SCHEMA).await.unwrap();
+        let q = |sql: &'static str| {
+            let c = &c;
+            async move { rows(c, sql).await }
+        };
+        // UPDATE ... FROM with RETURNING of both tables' columns.
+        assert_eq!(
+            q("UPDATE emp e SET salary = e.salary + 1 FROM dept d WHERE e.dept = d.id AND d.name = 'eng' RETURNING e.name, e.salary, d.name").await,
+            ["ann|301.00|eng", "bob|201.00|eng"]
+        );
+        // Subqueries in SET and WHERE, correlated and not.
+        assert_eq!(
+            q("UPDATE emp SET boss = (SELECT min(id) FROM emp) WHERE dept IN (SELECT id FROM dept WHERE name = 'ops') RETURNING id, boss").await,
+            ["12|10", "14|10"]
+        );
+        assert_eq!(
+            q("UPDATE dept d SET name = name || '+' WHERE EXISTS (SELECT 1 FROM emp e WHERE e.dept = d.id AND e.salary > 250) RETURNING name").await,
+            ["eng+"]
+        );
+        // A target row joined to several FROM rows is updated once.
+        assert_eq!(
+            q("UPDATE dept SET name = 'x' || dept.name FROM emp WHERE emp.dept = dept.id AND dept.id = 2").await,
+            Vec::<String>::new()
+        );
+        assert_eq!(q("SELECT name FROM dept WHERE id = 2").await, ["xops"]);
+        // DELETE ... USING.
+        assert_eq!(
+            q("DELETE FROM emp e USING dept d WHERE e.dept = d.id AND d.name = 'xops' RETURNING e.id").await,
+            ["12", "14"]
+        );
+        assert_eq!(
+            q("DELETE FROM dept WHERE id NOT IN (SELECT dept FROM emp WHERE dept IS NOT NULL) RETURNING id").await,
+            ["2", "3"]
+        );
+        // INSERT VALUES with a subquery.
+        c.batch_execute("INSERT INTO dept VALUES ((SELECT max(id) + 1 FROM dept), 'new')")
+            .await
+            .unwrap();
+        assert_eq!(q("SELECT id, name FROM dept ORDER BY id").await, ["1|eng+", "2|new"]);
+        let e = c
+            .simple_query("UPDATE emp SET salary = (SELECT salary FROM emp)")
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), "21000", "{e}");
+    });
+}

@@ -48,13 +48,32 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             Ok(Outcome::Command("CREATE SCHEMA".into()))
         }
         ast::Statement::Truncate(t) => {
+            let mut tables = Vec::new();
             for target in &t.table_names {
-                let table = ctx.resolve_table(&target.name)?;
-                clear_table(ctx, &table)?;
+                tables.push(ctx.resolve_table(&target.name)?);
+            }
+            for table in &tables {
+                for (child, c) in super::foreign::referencing(ctx, table)? {
+                    if !tables.iter().any(|t| t.id == child.id) {
+                        return Err(Error::new(
+                            code::FEATURE_NOT_SUPPORTED,
+                            "cannot truncate a table referenced in a foreign key constraint",
+                        )
+                        .with_detail(format!(
+                            "Table \"{}\" references \"{}\" (constraint {}).",
+                            child.name, table.name, c.name
+                        )));
+                    }
+                }
+            }
+            for table in &tables {
+                clear_table(ctx, table)?;
             }
             Ok(Outcome::Command("TRUNCATE TABLE".into()))
         }
         ast::Statement::AlterTable(at) => alter_table(ctx, at),
+        ast::Statement::CreateIndex(ci) => super::ddl_index::create_index(ctx, ci),
+        ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
@@ -81,12 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
     }
 }
 
-fn column_def(
-    ctx: &mut Ctx<'_>,
-    id: u32,
-    table: &str,
-    c: &ast::ColumnDef,
-) -> Result<(ColumnDef, bool, Vec<ConstraintDef>)> {
+fn column_def(ctx: &mut Ctx<'_>, id: u32, table: &str, c: &ast::ColumnDef) -> Result<ColumnDef2> {
     let name = ident_name(&c.name);
     let type_name = c.data_type.to_string().to_lowercase();
     let serial = match type_name.as_str() {
@@ -117,6 +131,7 @@ fn column_def(
         _ => i64::MAX,
     };
     let mut wants_sequence = serial.is_some();
+    let mut later = Vec::new();
     for opt in &c.options {
         match &opt.option {
             ast::ColumnOption::Null => col.not_null = false,
@@ -158,10 +173,21 @@ fn column_def(
                 col.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
                 col.identity = true;
             }
-            ast::ColumnOption::Unique(_) | ast::ColumnOption::ForeignKey(_) => {
-                return Err(Error::unsupported(
-                    "UNIQUE and FOREIGN KEY constraints are not supported yet",
-                ))
+            ast::ColumnOption::Unique(u) => {
+                let mut u = u.clone();
+                if u.columns.is_empty() {
+                    u.columns.push(ast::IndexColumn::from(c.name.clone()));
+                }
+                u.name = u.name.or_else(|| opt.name.clone());
+                later.push(ast::TableConstraint::Unique(u));
+            }
+            ast::ColumnOption::ForeignKey(fk) => {
+                let mut fk = fk.clone();
+                if fk.columns.is_empty() {
+                    fk.columns.push(c.name.clone());
+                }
+                fk.name = fk.name.or_else(|| opt.name.clone());
+                later.push(ast::TableConstraint::ForeignKey(fk));
             }
             ast::ColumnOption::Collation(_) | ast::ColumnOption::Comment(_) => {}
             other => {
@@ -182,8 +208,17 @@ fn column_def(
         col.sequence = Some(seq);
         col.not_null = true;
     }
-    Ok((col, primary, constraints))
+    Ok((col, primary, constraints, later))
 }
+
+/// A column definition: the column, whether it is the primary key, its CHECK constraints,
+/// and its UNIQUE / REFERENCES constraints (added once the table's key is known).
+type ColumnDef2 = (
+    ColumnDef,
+    bool,
+    Vec<ConstraintDef>,
+    Vec<ast::TableConstraint>,
+);
 
 fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     if ct.query.is_some() {
@@ -196,7 +231,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
             format!("schema \"{schema}\" does not exist"),
         ));
     }
-    if ctx.catalog().table(&schema, &name)?.is_some() {
+    if super::ddl_index::relation_exists(ctx, &schema, &name)? {
         if ct.if_not_exists {
             return Ok(Outcome::Command("CREATE TABLE".into()));
         }
@@ -219,10 +254,12 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
         next_index_id: 1,
     };
     let mut pk_cols: Vec<String> = Vec::new();
+    let mut later = Vec::new();
     for c in &ct.columns {
         let id = table.next_column_id;
         table.next_column_id += 1;
-        let (col, primary, cons) = column_def(ctx, id, &name, c)?;
+        let (col, primary, cons, more) = column_def(ctx, id, &name, c)?;
+        later.extend(more);
         if table.column_index(&col.name).is_some() {
             return Err(Error::new(
                 code::DUPLICATE_COLUMN,
@@ -239,10 +276,18 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
         table.constraints.extend(cons);
     }
     for tc in &ct.constraints {
-        add_constraint(ctx, &mut table, tc, &mut pk_cols)?;
+        match tc {
+            ast::TableConstraint::Unique(_) | ast::TableConstraint::ForeignKey(_) => {
+                later.push(tc.clone())
+            }
+            _ => add_constraint(ctx, &mut table, tc, &mut pk_cols)?,
+        }
     }
     if !pk_cols.is_empty() {
         set_primary_key(ctx, &mut table, &pk_cols, None)?;
+    }
+    for tc in &later {
+        add_constraint(ctx, &mut table, tc, &mut pk_cols)?;
     }
     ctx.catalog().put_table(&table)?;
     if table.primary_key.is_empty() {
@@ -311,10 +356,44 @@ fn add_constraint(
             });
             Ok(())
         }
+        ast::TableConstraint::Unique(u) => {
+            let exists = ctx.catalog().table(&table.schema, &table.name)?.is_some();
+            super::ddl_index::add_unique(ctx, table, u, exists)
+        }
+        ast::TableConstraint::ForeignKey(fk) => {
+            let exists = ctx.catalog().table(&table.schema, &table.name)?.is_some();
+            super::foreign::add_foreign_key(ctx, table, fk, exists)
+        }
         other => Err(Error::unsupported(format!(
             "constraint is not supported yet: {other}"
         ))),
     }
+}
+
+/// DROP TABLE of a table other tables reference: refused (2BP01) unless CASCADE, which
+/// drops their foreign keys.
+fn drop_foreign_keys_to(ctx: &mut Ctx<'_>, table: &TableDef, cascade: bool) -> Result<()> {
+    for (mut child, c) in super::foreign::referencing(ctx, table)? {
+        if child.id == table.id {
+            continue;
+        }
+        if !cascade {
+            return Err(Error::new(
+                code::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "cannot drop table {} because other objects depend on it",
+                    table.name
+                ),
+            )
+            .with_detail(format!(
+                "constraint {} on table {} depends on table {}",
+                c.name, child.name, table.name
+            )));
+        }
+        child.constraints.retain(|x| x.name != c.name);
+        ctx.catalog().put_table(&child)?;
+    }
+    Ok(())
 }
 
 /// Makes `cols` the primary key (NOT NULL), re-keying existing rows.
@@ -423,13 +502,15 @@ fn drop(
     names: &[ast::ObjectName],
     cascade: bool,
 ) -> Result<Outcome> {
-    let _ = cascade;
     match object_type {
+        ast::ObjectType::Index => super::ddl_index::drop_index(ctx, names, if_exists),
+        ast::ObjectType::View => super::ddl_view::drop_view(ctx, names, if_exists),
         ast::ObjectType::Table => {
             for n in names {
                 let (schema, name) = ctx.qualify(n)?;
                 match ctx.catalog().table(&schema, &name)? {
                     Some(t) => {
+                        drop_foreign_keys_to(ctx, &t, cascade)?;
                         clear_table(ctx, &t)?;
                         ctx.catalog().delete_table(&schema, &name)?;
                     }
@@ -519,7 +600,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                 }
                 let id = table.next_column_id;
                 table.next_column_id += 1;
-                let (col, primary, cons) = self::column_def(ctx, id, &name, column_def)?;
+                let (col, primary, cons, more) = self::column_def(ctx, id, &name, column_def)?;
                 if primary {
                     return Err(Error::unsupported("ADD COLUMN ... PRIMARY KEY"));
                 }
@@ -546,6 +627,10 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                     ctx.txn
                         .put(ctx.engine.data, &key, &encode_row(&table, &row))?;
                 }
+                for tc in &more {
+                    let mut pk = Vec::new();
+                    add_constraint(ctx, &mut table, tc, &mut pk)?;
+                }
             }
             ast::AlterTableOperation::DropColumn {
                 column_names,
@@ -570,7 +655,40 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                             format!("cannot drop column {cname} of table {name} because other objects depend on it"),
                         ));
                     }
+                    super::ddl_index::drop_indexes_on(ctx, &mut table, id)?;
+                    table
+                        .constraints
+                        .retain(|c| c.foreign.as_ref().is_none_or(|f| !f.columns.contains(&id)));
                     table.columns.remove(i);
+                }
+            }
+            ast::AlterTableOperation::DropConstraint {
+                name: cname,
+                if_exists,
+                ..
+            } => {
+                let cname = ident_name(cname);
+                let Some(c) = table.constraints.iter().find(|c| c.name == cname).cloned() else {
+                    if *if_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("constraint \"{cname}\" of relation \"{name}\" does not exist"),
+                    ));
+                };
+                if c.kind == 'p' {
+                    return Err(Error::unsupported(
+                        "dropping a primary key is not supported yet",
+                    ));
+                }
+                table.constraints.retain(|x| x.name != cname);
+                if let Some(index) = c
+                    .index
+                    .and_then(|id| table.indexes.iter().find(|i| i.id == id).cloned())
+                {
+                    super::index::clear(ctx, &table, &index)?;
+                    table.indexes.retain(|i| i.id != index.id);
                 }
             }
             ast::AlterTableOperation::RenameColumn {
@@ -612,6 +730,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                 if !pk.is_empty() {
                     let rows = all_rows(ctx, &table)?;
                     set_primary_key(ctx, &mut table, &pk, Some(rows))?;
+                    super::ddl_index::rebuild_all(ctx, &table)?;
                 } else if let Some(c) = table.constraints.last().cloned() {
                     if c.kind == 'c' {
                         // Existing rows must satisfy a new CHECK.

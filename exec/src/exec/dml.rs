@@ -1,5 +1,6 @@
-//! INSERT, UPDATE and DELETE on one table: constraint checks (NOT NULL, primary key, CHECK),
-//! defaults and sequences, ON CONFLICT on the primary key, RETURNING.
+//! INSERT, and the row writes UPDATE and DELETE share: constraint checks (NOT NULL, primary
+//! key, unique, CHECK, foreign keys), defaults and sequences, ON CONFLICT on the primary key,
+//! RETURNING.
 //!
 //! Every row written is first read with `get_for_update`, so two transactions writing one
 //! row conflict at commit (40001) instead of one silently overwriting the other; the session
@@ -10,7 +11,7 @@ use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::query::{choose_access, scan_rows, table_scope, Access};
+use super::query::table_scope;
 use super::{Column, Ctx, Outcome};
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
@@ -19,7 +20,7 @@ use crate::row::{encode_row, pk_values, row_key};
 use crate::types::{DataType, Value};
 
 /// RETURNING: output columns and expressions over the written row.
-fn returning(
+pub(crate) fn returning(
     ctx: &mut Ctx<'_>,
     items: &Option<Vec<ast::SelectItem>>,
     scope: &[ScopeColumn],
@@ -39,6 +40,9 @@ fn returning(
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
                     for (i, c) in scope.iter().enumerate() {
+                        if c.name.starts_with('\0') {
+                            continue; // the hidden storage key of UPDATE / DELETE targets
+                        }
                         cols.push(Column {
                             name: c.name.clone(),
                             ty: c.ty.clone(),
@@ -77,7 +81,7 @@ fn returning(
     Ok((cols, exprs))
 }
 
-fn tag_outcome(
+pub(crate) fn tag_outcome(
     ctx: &Ctx<'_>,
     tag: String,
     columns: Vec<Column>,
@@ -102,7 +106,7 @@ fn tag_outcome(
 }
 
 /// What Describe reports for a DML statement: its RETURNING columns, or no data.
-fn described(returning: bool, columns: Vec<Column>) -> Outcome {
+pub(crate) fn described(returning: bool, columns: Vec<Column>) -> Outcome {
     if returning {
         Outcome::Rows {
             columns,
@@ -234,6 +238,7 @@ fn put_new(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Result<bool> {
     }
     ctx.txn
         .put(ctx.engine.data, &key, &encode_row(table, row))?;
+    super::index::add(ctx, table, row, &key)?;
     Ok(true)
 }
 
@@ -290,8 +295,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         None => source_rows.push(Vec::new()),
         Some(q) => match q.body.as_ref() {
             ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
-                let mut params = std::mem::take(&mut ctx.param_types);
-                let bound = (|| {
+                super::query::with_planner(ctx, |p, params| {
                     for r in &v.rows {
                         if r.content.len() > targets.len() {
                             return Err(Error::new(
@@ -307,9 +311,9 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                             }
                             let mut b = Binder {
                                 scope: &[],
-                                params: &mut params,
+                                params: &mut *params,
                                 grouping: None,
-                                env: None,
+                                env: Some(&mut *p),
                             };
                             let (x, _) = b.bind(e)?;
                             if let Some(c) = table.columns.get(*col) {
@@ -320,9 +324,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                         source_rows.push(out);
                     }
                     Ok(())
-                })();
-                ctx.param_types = params;
-                bound?;
+                })?;
             }
             _ => {
                 let plan = super::query::plan_query(ctx, q)?;
@@ -356,7 +358,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             let mut wide = scope.clone();
             wide.extend(table_scope(&table, "excluded"));
             let assignments = ctx.bind(&wide, |b| {
-                bind_assignments(&table, &du.assignments, &wide, b.params)
+                bind_assignments(&table, &du.assignments, &wide, b.params, None)
             })?;
             Some((assignments, ctx.bind_where(&wide, du.selection.as_ref())?))
         }
@@ -370,17 +372,16 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             .into_iter()
             .map(|r| r.into_iter().map(Some).collect())
             .collect(),
-        None => {
-            let ectx = ctx.eval_context();
+        None => super::query::with_subqueries(ctx, |ectx| {
             source_rows
                 .iter()
                 .map(|r| {
                     r.iter()
-                        .map(|e| e.as_ref().map(|e| e.eval(&[], &ectx)).transpose())
+                        .map(|e| e.as_ref().map(|e| e.eval(&[], ectx)).transpose())
                         .collect::<Result<Vec<_>>>()
                 })
-                .collect::<Result<Vec<_>>>()?
-        }
+                .collect::<Result<Vec<_>>>()
+        })?,
     };
     let mut written = Vec::new();
     for input in input_rows {
@@ -415,6 +416,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             });
         }
         check_row(ctx, &table, &full)?;
+        super::foreign::check_child(ctx, &table, &full, None)?;
         if put_new(ctx, &table, &full)? {
             written.push(full);
             continue;
@@ -443,8 +445,9 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                         .assign(&c.ty)
                         .map_err(|er| column_error(er, &c.name, &c.ty))?;
                 }
-                check_row(ctx, &table, &new)?;
-                write_update(ctx, &table, &key, &old, &new)?;
+                let refs = super::foreign::referencing(ctx, &table)?;
+                update_row(ctx, &table, &key, &old, &new, &refs)?;
+                super::foreign::on_parent_change(ctx, &table, &refs, &old, Some(&new), true)?;
                 written.push(new);
             }
             _ => return Err(duplicate(&table, &full)),
@@ -466,7 +469,7 @@ fn is_default(e: &ast::Expr) -> bool {
 }
 
 /// Rewrites a type error with the column name, as PostgreSQL reports it.
-fn column_error(e: Error, column: &str, ty: &DataType) -> Error {
+pub(crate) fn column_error(e: Error, column: &str, ty: &DataType) -> Error {
     if e.sqlstate() == code::DATATYPE_MISMATCH {
         let from = e.to_string();
         let from = from
@@ -482,11 +485,12 @@ fn column_error(e: Error, column: &str, ty: &DataType) -> Error {
     e
 }
 
-fn bind_assignments(
+pub(crate) fn bind_assignments(
     table: &TableDef,
     assignments: &[ast::Assignment],
     scope: &[ScopeColumn],
     params: &mut Vec<DataType>,
+    mut env: Option<&mut dyn crate::expr::BindEnv>,
 ) -> Result<Vec<(usize, Expr)>> {
     let mut out = Vec::new();
     for a in assignments {
@@ -516,9 +520,12 @@ fn bind_assignments(
         }
         let mut b = Binder {
             scope,
-            params,
+            params: &mut *params,
             grouping: None,
-            env: None,
+            env: match env {
+                Some(ref mut e) => Some(&mut **e),
+                None => None,
+            },
         };
         let (x, _) = if is_default(&a.value) {
             return Err(Error::unsupported("SET col = DEFAULT"));
@@ -531,6 +538,37 @@ fn bind_assignments(
     Ok(out)
 }
 
+/// Deletes the row `row` stored at `key`: its index entries, and the ON DELETE actions of
+/// the foreign keys in `refs` other than NO ACTION (which the statement checks at its end).
+pub(crate) fn delete_row(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    key: &[u8],
+    row: &[Value],
+    refs: &[(TableDef, crate::catalog::ConstraintDef)],
+) -> Result<()> {
+    ctx.txn.delete(ctx.engine.data, key)?;
+    super::index::remove(ctx, table, row, key)?;
+    super::foreign::on_parent_change(ctx, table, refs, row, None, false)
+}
+
+/// Replaces row `old` at `key` with `new`: NOT NULL and CHECK, the row's own foreign keys,
+/// unique keys and indexes, then the ON UPDATE actions of the foreign keys in `refs` other
+/// than NO ACTION.
+pub(crate) fn update_row(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    key: &[u8],
+    old: &[Value],
+    new: &[Value],
+    refs: &[(TableDef, crate::catalog::ConstraintDef)],
+) -> Result<()> {
+    check_row(ctx, table, new)?;
+    super::foreign::check_child(ctx, table, new, Some(old))?;
+    write_update(ctx, table, key, old, new)?;
+    super::foreign::on_parent_change(ctx, table, refs, old, Some(new), false)
+}
+
 /// Replaces `old` (at `key`) with `new`, moving it when the primary key changed.
 fn write_update(
     ctx: &mut Ctx<'_>,
@@ -539,7 +577,6 @@ fn write_update(
     old: &[Value],
     new: &[Value],
 ) -> Result<()> {
-    let _ = old;
     let new_key = if table.primary_key.is_empty() {
         key.to_vec()
     } else {
@@ -553,150 +590,5 @@ fn write_update(
     }
     ctx.txn
         .put(ctx.engine.data, &new_key, &encode_row(table, new))?;
-    Ok(())
-}
-
-fn single_table(t: &ast::TableWithJoins) -> Result<(&ast::ObjectName, Option<String>)> {
-    if !t.joins.is_empty() {
-        return Err(Error::unsupported(
-            "joins in UPDATE/DELETE are not supported yet",
-        ));
-    }
-    match &t.relation {
-        ast::TableFactor::Table { name, alias, .. } => Ok((
-            name,
-            alias.as_ref().map(|a| crate::expr::ident_name(&a.name)),
-        )),
-        _ => Err(Error::unsupported("UPDATE/DELETE target must be a table")),
-    }
-}
-
-fn matching_rows(
-    ctx: &mut Ctx<'_>,
-    table: &TableDef,
-    filter: &Option<Expr>,
-) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    let access = match filter {
-        Some(f) => choose_access(table, f),
-        None => Access::Full,
-    };
-    let rows = scan_rows(ctx, table, &access, false)?;
-    let ectx = ctx.eval_context();
-    let mut out = Vec::new();
-    for (k, r) in rows {
-        if let Some(f) = filter {
-            if !f.passes(&r, &ectx)? {
-                continue;
-            }
-        }
-        out.push((k, r));
-    }
-    Ok(out)
-}
-
-/// The row at `key` re-read with a write intent, if it still exists and still matches.
-fn fresh_match(
-    ctx: &mut Ctx<'_>,
-    table: &TableDef,
-    key: &[u8],
-    filter: &Option<Expr>,
-) -> Result<Option<Vec<Value>>> {
-    let Some(bytes) = ctx.txn.get_for_update(ctx.engine.data, key)? else {
-        return Ok(None);
-    };
-    let row = crate::row::decode_row(table, &bytes)?;
-    if let Some(f) = filter {
-        if !f.passes(&row, &ctx.eval_context())? {
-            return Ok(None);
-        }
-    }
-    Ok(Some(row))
-}
-
-pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Result<Outcome> {
-    if upd.from.is_some() {
-        return Err(Error::unsupported("UPDATE ... FROM is not supported yet"));
-    }
-    let (name, alias) = single_table(&upd.table)?;
-    let table = ctx.resolve_table(name)?;
-    let alias = alias.unwrap_or_else(|| table.name.clone());
-    let scope = table_scope(&table, &alias);
-    let assignments = ctx.bind(&scope, |b| {
-        bind_assignments(&table, &upd.assignments, &scope, b.params)
-    })?;
-    let filter = ctx.bind_where(&scope, upd.selection.as_ref())?;
-    let (ret_cols, ret_exprs) = returning(ctx, &upd.returning, &scope)?;
-    if describe_only {
-        return Ok(described(upd.returning.is_some(), ret_cols));
-    }
-    let rows = matching_rows(ctx, &table, &filter)?;
-    let mut written = Vec::with_capacity(rows.len());
-    for (key, _) in rows {
-        // Re-read the row with a write intent: a concurrent writer of it fails one of the
-        // commits, and the new values come from the latest committed row (as PostgreSQL's
-        // READ COMMITTED re-evaluates a row updated under it).
-        let Some(old) = fresh_match(ctx, &table, &key, &filter)? else {
-            continue;
-        };
-        let ectx = ctx.eval_context();
-        let mut new = old.clone();
-        for (col, e) in &assignments {
-            let c = &table.columns[*col];
-            new[*col] = e
-                .eval(&old, &ectx)?
-                .assign(&c.ty)
-                .map_err(|er| column_error(er, &c.name, &c.ty))?;
-        }
-        check_row(ctx, &table, &new)?;
-        write_update(ctx, &table, &key, &old, &new)?;
-        written.push(new);
-    }
-    let tag = format!("UPDATE {}", written.len());
-    tag_outcome(
-        ctx,
-        tag,
-        ret_cols,
-        &ret_exprs,
-        &written,
-        upd.returning.is_some(),
-    )
-}
-
-pub fn delete(ctx: &mut Ctx<'_>, del: &ast::Delete, describe_only: bool) -> Result<Outcome> {
-    if del.using.is_some() {
-        return Err(Error::unsupported("DELETE ... USING is not supported yet"));
-    }
-    let from = match &del.from {
-        ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
-    };
-    let [target] = from.as_slice() else {
-        return Err(Error::unsupported("DELETE from several tables"));
-    };
-    let (name, alias) = single_table(target)?;
-    let table = ctx.resolve_table(name)?;
-    let alias = alias.unwrap_or_else(|| table.name.clone());
-    let scope = table_scope(&table, &alias);
-    let filter = ctx.bind_where(&scope, del.selection.as_ref())?;
-    let (ret_cols, ret_exprs) = returning(ctx, &del.returning, &scope)?;
-    if describe_only {
-        return Ok(described(del.returning.is_some(), ret_cols));
-    }
-    let rows = matching_rows(ctx, &table, &filter)?;
-    let mut deleted = Vec::with_capacity(rows.len());
-    for (key, _) in rows {
-        let Some(old) = fresh_match(ctx, &table, &key, &filter)? else {
-            continue;
-        };
-        ctx.txn.delete(ctx.engine.data, &key)?;
-        deleted.push(old);
-    }
-    let tag = format!("DELETE {}", deleted.len());
-    tag_outcome(
-        ctx,
-        tag,
-        ret_cols,
-        &ret_exprs,
-        &deleted,
-        del.returning.is_some(),
-    )
+    super::index::change(ctx, table, (old, key), (new, &new_key))
 }

@@ -3,7 +3,13 @@
 
 mod agg;
 mod ddl;
+mod ddl_index;
+mod ddl_view;
 mod dml;
+mod explain;
+mod foreign;
+mod index;
+mod modify;
 pub mod query;
 mod system;
 mod values;
@@ -231,8 +237,11 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement, describe_only: bool) -> Res
             })
         }
         ast::Statement::Insert(ins) => dml::insert(ctx, ins, describe_only),
-        ast::Statement::Update(upd) => dml::update(ctx, upd, describe_only),
-        ast::Statement::Delete(del) => dml::delete(ctx, del, describe_only),
+        ast::Statement::Update(upd) => modify::update(ctx, upd, describe_only),
+        ast::Statement::Delete(del) => modify::delete(ctx, del, describe_only),
+        ast::Statement::Explain {
+            analyze, statement, ..
+        } => explain::explain(ctx, statement, *analyze, describe_only),
         _ if describe_only => Ok(Outcome::Command(String::new())),
         other => ddl::run(ctx, other),
     }

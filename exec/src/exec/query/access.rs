@@ -1,5 +1,5 @@
 //! Access paths: how a table's rows are reached (a primary-key point lookup, a primary-key
-//! range scan or a full scan), chosen from the conditions pushed down to the table, and the
+//! range scan, a secondary-index lookup or a full scan), chosen from the conditions pushed down to the table, and the
 //! scan that reads them in the transaction.
 
 use std::ops::Bound;
@@ -8,7 +8,7 @@ use orbit_lsm::Direction;
 
 use super::super::Ctx;
 use crate::catalog::TableDef;
-use crate::error::Result;
+use crate::error::{code, Error, Result};
 use crate::expr::Expr;
 use crate::row::{append_key, decode_row, index_prefix};
 use crate::types::{BinaryOp, DataType, Value};
@@ -21,53 +21,87 @@ pub enum Access {
     Point(Vec<Expr>),
     /// The first primary-key column within bounds.
     Range(Bound<Expr>, Bound<Expr>),
+    /// The leading columns of secondary index `id` equal row-independent expressions.
+    Index {
+        id: u32,
+        eq: Vec<Expr>,
+    },
 }
 
-/// Picks a primary-key lookup or range from the WHERE conjuncts.
+/// Picks the access path from the conditions on a table: a primary-key point lookup, a
+/// unique index fully bound by equalities, then whichever of the primary key and the
+/// secondary indexes has the most leading columns bound by equalities, then a primary-key
+/// range, else a full scan.
 pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
-    if table.primary_key.is_empty() {
-        return Access::Full;
-    }
     let mut conjuncts = Vec::new();
     flatten_and(filter, &mut conjuncts);
-    let pk_pos: Vec<usize> = table
-        .primary_key
-        .iter()
-        .filter_map(|id| table.column_by_id(*id))
-        .collect();
-    let mut eq: Vec<Option<Expr>> = vec![None; pk_pos.len()];
-    let (mut lo, mut hi) = (Bound::Unbounded, Bound::Unbounded);
-    let first = pk_pos.first().copied();
+    // Row-independent bounds on columns: (column position, operator, value).
+    let mut bounds: Vec<(usize, BinaryOp, Expr)> = Vec::new();
     for c in conjuncts {
         let Expr::Binary(op, l, r) = c else { continue };
-        let (col, val, op) = match (l.as_ref(), r.as_ref()) {
-            (Expr::Column(i), v) if v.is_row_independent() => (*i, v.clone(), *op),
-            (v, Expr::Column(i)) if v.is_row_independent() => (*i, v.clone(), flip(*op)),
-            _ => continue,
-        };
-        if let Some(k) = pk_pos.iter().position(|p| *p == col) {
-            match op {
-                BinaryOp::Eq => {
-                    if let Some(slot) = eq.get_mut(k) {
-                        *slot = Some(val.clone());
-                    }
-                }
-                _ if Some(col) == first => match op {
-                    BinaryOp::Gt => lo = Bound::Excluded(val),
-                    BinaryOp::GtEq => lo = Bound::Included(val),
-                    BinaryOp::Lt => hi = Bound::Excluded(val),
-                    BinaryOp::LtEq => hi = Bound::Included(val),
-                    _ => {}
-                },
-                _ => {}
+        match (l.as_ref(), r.as_ref()) {
+            (Expr::Column(i), v) if v.is_row_independent() => bounds.push((*i, *op, v.clone())),
+            (v, Expr::Column(i)) if v.is_row_independent() => {
+                bounds.push((*i, flip(*op), v.clone()))
             }
+            _ => {}
         }
     }
-    if eq.iter().all(Option::is_some) {
-        return Access::Point(eq.into_iter().flatten().collect());
+    let eq_of = |pos: usize| {
+        bounds
+            .iter()
+            .find(|(c, op, _)| *c == pos && *op == BinaryOp::Eq)
+            .map(|(_, _, v)| v.clone())
+    };
+    // The equalities binding the leading columns of a key.
+    let leading = |ids: &[u32]| -> Vec<Expr> {
+        ids.iter()
+            .map_while(|id| table.column_by_id(*id).and_then(eq_of))
+            .collect()
+    };
+    let pk = leading(&table.primary_key);
+    if !table.primary_key.is_empty() && pk.len() == table.primary_key.len() {
+        return Access::Point(pk);
     }
-    if let Some(Some(v)) = eq.first() {
+    let mut best: Option<(u32, Vec<Expr>)> = None;
+    for index in table.indexes.iter().filter(|i| !i.primary) {
+        let eq = leading(&index.columns);
+        if eq.is_empty() {
+            continue;
+        }
+        if index.unique && eq.len() == index.columns.len() {
+            return Access::Index { id: index.id, eq };
+        }
+        if best.as_ref().is_none_or(|(_, b)| eq.len() > b.len()) {
+            best = Some((index.id, eq));
+        }
+    }
+    match best {
+        Some((id, eq)) if eq.len() > pk.len() => return Access::Index { id, eq },
+        _ => {}
+    }
+    if let Some(v) = pk.first() {
         return Access::Range(Bound::Included(v.clone()), Bound::Included(v.clone()));
+    }
+    if let Some((id, eq)) = best {
+        return Access::Index { id, eq };
+    }
+    let first = table
+        .primary_key
+        .first()
+        .and_then(|id| table.column_by_id(*id));
+    let (mut lo, mut hi) = (Bound::Unbounded, Bound::Unbounded);
+    for (col, op, val) in bounds {
+        if Some(col) != first {
+            continue;
+        }
+        match op {
+            BinaryOp::Gt => lo = Bound::Excluded(val),
+            BinaryOp::GtEq => lo = Bound::Included(val),
+            BinaryOp::Lt => hi = Bound::Excluded(val),
+            BinaryOp::LtEq => hi = Bound::Included(val),
+            _ => {}
+        }
     }
     if !matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
         return Access::Range(lo, hi);
@@ -117,13 +151,12 @@ pub fn scan_rows_with(
     let prefix = index_prefix(table.id, 0);
     let base = ctx.eval_context();
     let ectx = base.with_outer(outer);
-    let key_of = |e: &Expr, pos: usize| -> Result<Option<Vec<u8>>> {
+    let key_in = |ids: &[u32], e: &Expr, pos: usize| -> Result<Option<Vec<u8>>> {
         let v = e.eval(&[], &ectx)?;
         if v.is_null() {
             return Ok(None);
         }
-        let ty = table
-            .primary_key
+        let ty = ids
             .get(pos)
             .and_then(|id| table.column_by_id(*id))
             .and_then(|i| table.columns.get(i))
@@ -135,6 +168,7 @@ pub fn scan_rows_with(
         append_key(&mut k, &[&v]);
         Ok(Some(k))
     };
+    let key_of = |e: &Expr, pos: usize| key_in(&table.primary_key, e, pos);
     let mut out = Vec::new();
     match access {
         Access::Point(exprs) => {
@@ -152,6 +186,50 @@ pub fn scan_rows_with(
             };
             if let Some(v) = found {
                 out.push((key, decode_row(table, &v)?));
+            }
+            return Ok(out);
+        }
+        Access::Index { id, eq } => {
+            let Some(index) = table.indexes.iter().find(|i| i.id == *id) else {
+                return Ok(out);
+            };
+            let mut start = index_prefix(table.id, *id);
+            for (i, e) in eq.iter().enumerate() {
+                match key_in(&index.columns, e, i)? {
+                    Some(k) => start.extend_from_slice(&k),
+                    None => return Ok(out),
+                }
+            }
+            let end = successor(&start);
+            let suffixes = ctx
+                .txn
+                .scan(
+                    ctx.engine.data,
+                    (Bound::Included(start), Bound::Excluded(end)),
+                    Direction::Forward,
+                )?
+                .map(|item| item.map(|(_, v)| v))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for suffix in suffixes {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&suffix);
+                let found = if for_update {
+                    ctx.txn.get_for_update(ctx.engine.data, &key)?
+                } else {
+                    ctx.txn.get(ctx.engine.data, &key)?
+                };
+                match found {
+                    Some(v) => out.push((key, decode_row(table, &v)?)),
+                    None => {
+                        return Err(Error::new(
+                            code::DATA_CORRUPTED,
+                            format!(
+                                "index \"{}\" points at a missing row of \"{}\"",
+                                index.name, table.name
+                            ),
+                        ))
+                    }
+                }
             }
             return Ok(out);
         }

@@ -23,8 +23,8 @@ pub enum Source {
     /// No FROM: one empty row.
     Unit,
     Table(Box<TableSource>),
-    /// Rows computed while planning (system relations).
-    Rows(Vec<Vec<Value>>),
+    /// Rows computed while planning (system relations), with the relation's name.
+    Rows(String, Vec<Vec<Value>>),
     /// A subquery; its captures are expressions over the left row of a LATERAL join (or
     /// outer values only, when not lateral).
     Derived {
@@ -38,9 +38,13 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct TableSource {
     pub table: TableDef,
+    /// The name the query gives the table (its alias, else its name).
+    pub alias: String,
     pub access: Access,
     pub filter: Option<Expr>,
     pub for_update: bool,
+    /// Each row carries its storage key (bytea) after its columns (UPDATE / DELETE targets).
+    pub keyed: bool,
 }
 
 /// The kinds of join.
@@ -228,6 +232,11 @@ fn plan_join(
     Ok(combine(left, right, kind, on, merged, lateral))
 }
 
+/// `left` cross-joined with `right`.
+pub fn cross(left: Planned, right: Planned) -> Planned {
+    combine(left, right, JoinKind::Inner, None, Vec::new(), false)
+}
+
 /// `left` joined with `right`: the combined scope, origins and `*` order.
 fn combine(
     left: Planned,
@@ -317,7 +326,7 @@ fn plan_factor(
                 return Ok(aliased(
                     Planned {
                         origins: vec![(0, 0); rows.first().map_or(0, Vec::len)],
-                        source: Source::Rows(rows),
+                        source: Source::Rows(table.clone(), rows),
                         star: Vec::new(),
                         scope,
                     },
@@ -334,6 +343,9 @@ fn plan_factor(
                 }
             };
             let scope = super::table_scope(&def, &def.name);
+            let alias_name = alias
+                .as_ref()
+                .map_or_else(|| def.name.clone(), |a| crate::expr::ident_name(&a.name));
             let origins = (0..def.columns.len())
                 .map(|i| (def.oid, (i as i16).saturating_add(1)))
                 .collect();
@@ -341,9 +353,11 @@ fn plan_factor(
                 Planned {
                     source: Source::Table(Box::new(TableSource {
                         table: def,
+                        alias: alias_name,
                         access: Access::Full,
                         filter: None,
                         for_update,
+                        keyed: false,
                     })),
                     scope,
                     origins,
@@ -579,7 +593,7 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             }
             Some(c)
         }
-        Source::Unit | Source::Rows(_) | Source::Derived { .. } => Some(c),
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } => Some(c),
     }
 }
 
@@ -625,6 +639,6 @@ pub fn finish(source: &mut Source) {
             }
             j.on = rest;
         }
-        Source::Unit | Source::Rows(_) | Source::Derived { .. } => {}
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } => {}
     }
 }

@@ -13,6 +13,7 @@ mod access;
 mod from;
 mod run;
 mod setop;
+mod target;
 
 use std::rc::Rc;
 
@@ -27,8 +28,12 @@ use crate::types::DataType;
 
 pub(crate) use access::successor;
 pub use access::{choose_access, scan_rows, Access};
-pub use from::Source;
+pub use from::{JoinKind, Source};
 pub use run::run_select;
+pub use setop::SetOp;
+pub(crate) use target::{
+    plan_target, target_rows, with_fresh, with_planner, with_subqueries, TargetPlan,
+};
 
 /// A planned query.
 #[derive(Debug, Clone)]

@@ -210,6 +210,11 @@ impl<'r, 'a> Runner<'r, 'a> {
         Ok(out)
     }
 
+    /// The rows of a statement-level FROM tree.
+    pub fn source_rows(&self, src: &Source, ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
+        self.source(src, &[], ectx)
+    }
+
     /// The rows a FROM node produces.
     fn source(
         &self,
@@ -219,17 +224,22 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<Vec<Vec<Value>>> {
         match src {
             Source::Unit => Ok(vec![Vec::new()]),
-            Source::Rows(rows) => Ok(rows.clone()),
+            Source::Rows(_, rows) => Ok(rows.clone()),
             Source::Table(t) => {
                 let scanned = {
                     let mut ctx = self.ctx.borrow_mut();
                     scan_rows_with(&mut ctx, &t.table, &t.access, t.for_update, outer)?
                 };
                 let mut rows = Vec::with_capacity(scanned.len());
-                for (_, r) in scanned {
+                for (key, mut r) in scanned {
                     match &t.filter {
                         Some(f) if !f.passes(&r, ectx)? => {}
-                        _ => rows.push(r),
+                        _ => {
+                            if t.keyed {
+                                r.push(Value::Bytea(key));
+                            }
+                            rows.push(r)
+                        }
                     }
                 }
                 Ok(rows)

@@ -1,0 +1,84 @@
+//! CREATE [OR REPLACE] VIEW and DROP VIEW. A view is stored as its query's SQL text and
+//! its column names; queries that name it plan that text as a derived table. The query is
+//! planned once at creation, so a view over missing tables or columns is refused then.
+
+use sqlparser::ast;
+
+use super::{Ctx, Outcome};
+use crate::catalog::ViewDef;
+use crate::error::{code, Error, Result};
+use crate::expr::ident_name;
+
+pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
+    if cv.materialized {
+        return Err(Error::unsupported(
+            "materialized views are not supported yet",
+        ));
+    }
+    let (schema, name) = ctx.qualify(&cv.name)?;
+    let existing = ctx.catalog().view(&schema, &name)?;
+    if existing.is_some() && cv.if_not_exists {
+        return Ok(Outcome::Command("CREATE VIEW".into()));
+    }
+    if (existing.is_some() && !cv.or_replace)
+        || (existing.is_none() && super::ddl_index::relation_exists(ctx, &schema, &name)?)
+    {
+        return Err(Error::new(
+            code::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    let plan = super::query::plan_query(ctx, &cv.query)?;
+    let mut columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    let column_types = plan.columns.iter().map(|c| c.ty.clone()).collect();
+    if cv.columns.len() > columns.len() {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "CREATE VIEW specifies more column names than columns",
+        ));
+    }
+    for (c, given) in columns.iter_mut().zip(&cv.columns) {
+        *c = ident_name(&given.name);
+    }
+    if let Some(old) = &existing {
+        // OR REPLACE may add columns at the end, never drop or rename them (42P16).
+        if old.columns.len() > columns.len()
+            || old.columns.iter().zip(&columns).any(|(a, b)| a != b)
+        {
+            return Err(Error::new(
+                code::INVALID_TABLE_DEFINITION,
+                "cannot drop or rename columns of view with CREATE OR REPLACE VIEW",
+            ));
+        }
+    }
+    let oid = match &existing {
+        Some(v) => v.oid,
+        None => ctx.engine.next_oid(&mut ctx.waits)?,
+    };
+    ctx.catalog().put_view(&ViewDef {
+        oid,
+        schema,
+        name,
+        query: cv.query.to_string(),
+        columns,
+        column_types,
+    })?;
+    Ok(Outcome::Command("CREATE VIEW".into()))
+}
+
+pub fn drop_view(ctx: &mut Ctx<'_>, names: &[ast::ObjectName], if_exists: bool) -> Result<Outcome> {
+    for n in names {
+        let (schema, name) = ctx.qualify(n)?;
+        if ctx.catalog().view(&schema, &name)?.is_none() {
+            if if_exists {
+                continue;
+            }
+            return Err(Error::new(
+                code::UNDEFINED_TABLE,
+                format!("view \"{name}\" does not exist"),
+            ));
+        }
+        ctx.catalog().delete_view(&schema, &name)?;
+    }
+    Ok(Outcome::Command("DROP VIEW".into()))
+}

@@ -1,0 +1,181 @@
+//! Secondary btree indexes: the entry layout, their upkeep by INSERT / UPDATE / DELETE in the
+//! statement's transaction, uniqueness, and builds for CREATE INDEX.
+//!
+//! A row is stored at `index_prefix(table, 0) ‖ S` (S: the primary-key encoding, or the hidden
+//! row id). Its entry in secondary index `i` is
+//!
+//! ```text
+//! key   = index_prefix(table, i) ‖ memcmp(indexed values) [‖ S]
+//! value = S
+//! ```
+//!
+//! S is appended to the key unless the index is unique and no indexed value is NULL. Unique
+//! entries are therefore keyed by the values alone: a duplicate is one point read, and two
+//! transactions inserting the same value write the same key, so one of them fails with a
+//! serialization error instead of both committing. NULLs never collide (NULLS DISTINCT).
+
+use crate::catalog::{IndexDef, TableDef};
+use crate::error::{code, Error, Result};
+use crate::exec::Ctx;
+use crate::row::{append_key, index_prefix};
+use crate::types::Value;
+
+/// The part of a row's storage key after the table's row prefix.
+pub fn row_suffix(table: &TableDef, row_key: &[u8]) -> Vec<u8> {
+    let n = index_prefix(table.id, 0).len();
+    row_key.get(n..).unwrap_or_default().to_vec()
+}
+
+/// The values of `row` that `index` covers, in key order.
+fn values<'r>(table: &TableDef, index: &IndexDef, row: &'r [Value]) -> Vec<&'r Value> {
+    index
+        .columns
+        .iter()
+        .filter_map(|id| table.column_by_id(*id))
+        .filter_map(|i| row.get(i))
+        .collect()
+}
+
+/// (key, value) of `row`'s entry in `index`, and whether it is a unique (values-only) key.
+pub fn entry(table: &TableDef, index: &IndexDef, row: &[Value], suffix: &[u8]) -> (Vec<u8>, bool) {
+    let vals = values(table, index, row);
+    let mut key = index_prefix(table.id, index.id);
+    append_key(&mut key, &vals);
+    let unique = index.unique && !vals.iter().any(|v| v.is_null());
+    if !unique {
+        key.extend_from_slice(suffix);
+    }
+    (key, unique)
+}
+
+fn secondary(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
+    table.indexes.iter().filter(|i| !i.primary)
+}
+
+/// Adds `row`'s entries (stored at `row_key`) to every secondary index, refusing duplicates
+/// of unique ones with 23505.
+pub fn add(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]) -> Result<()> {
+    let suffix = row_suffix(table, row_key);
+    for index in secondary(table) {
+        put_entry(ctx, table, index, row, &suffix)?;
+    }
+    Ok(())
+}
+
+fn put_entry(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    index: &IndexDef,
+    row: &[Value],
+    suffix: &[u8],
+) -> Result<()> {
+    let (key, unique) = entry(table, index, row, suffix);
+    if unique {
+        if let Some(owner) = ctx.txn.get_for_update(ctx.engine.data, &key)? {
+            if owner != suffix {
+                return Err(duplicate(table, index, row));
+            }
+        }
+    }
+    ctx.txn.put(ctx.engine.data, &key, suffix)?;
+    Ok(())
+}
+
+/// Removes `row`'s entries from every secondary index.
+pub fn remove(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]) -> Result<()> {
+    let suffix = row_suffix(table, row_key);
+    for index in secondary(table) {
+        let (key, _) = entry(table, index, row, &suffix);
+        ctx.txn.delete(ctx.engine.data, &key)?;
+    }
+    Ok(())
+}
+
+/// Moves a row's entries from `old` (at `old_key`) to `new` (at `new_key`), touching only the
+/// indexes whose entry changes.
+pub fn change(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    old: (&[Value], &[u8]),
+    new: (&[Value], &[u8]),
+) -> Result<()> {
+    let (old_suffix, new_suffix) = (row_suffix(table, old.1), row_suffix(table, new.1));
+    for index in secondary(table) {
+        let (old_entry, _) = entry(table, index, old.0, &old_suffix);
+        let (new_entry, _) = entry(table, index, new.0, &new_suffix);
+        if old_entry == new_entry && old_suffix == new_suffix {
+            continue;
+        }
+        ctx.txn.delete(ctx.engine.data, &old_entry)?;
+        put_entry(ctx, table, index, new.0, &new_suffix)?;
+    }
+    Ok(())
+}
+
+/// Fills `index` from the table's rows (CREATE INDEX, ADD UNIQUE, re-keyed tables).
+pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
+    let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
+    for (key, row) in rows {
+        let suffix = row_suffix(table, &key);
+        put_entry(ctx, table, index, &row, &suffix).map_err(|e| {
+            if e.sqlstate() == code::UNIQUE_VIOLATION {
+                let vals = describe(&values(table, index, &row));
+                Error::new(
+                    code::UNIQUE_VIOLATION,
+                    format!("could not create unique index \"{}\"", index.name),
+                )
+                .with_detail(format!(
+                    "Key ({})=({vals}) is duplicated.",
+                    column_names(table, index)
+                ))
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Deletes every entry of `index`.
+pub fn clear(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
+    let start = index_prefix(table.id, index.id);
+    let end = super::query::successor(&start);
+    ctx.txn.delete_range(ctx.engine.data, &start, &end)?;
+    Ok(())
+}
+
+/// The column names of `index`, comma-separated.
+pub fn column_names(table: &TableDef, index: &IndexDef) -> String {
+    index
+        .columns
+        .iter()
+        .filter_map(|id| table.column_by_id(*id))
+        .filter_map(|i| table.columns.get(i).map(|c| c.name.clone()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe(vals: &[&Value]) -> String {
+    vals.iter()
+        .map(|v| v.to_text().unwrap_or_else(|| "null".into()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// PostgreSQL's unique-violation error for `row` in `index`.
+pub fn duplicate(table: &TableDef, index: &IndexDef, row: &[Value]) -> Error {
+    let constraint = table
+        .constraints
+        .iter()
+        .find(|c| c.index == Some(index.id))
+        .map_or_else(|| index.name.clone(), |c| c.name.clone());
+    Error::new(
+        code::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{constraint}\""),
+    )
+    .with_detail(format!(
+        "Key ({})=({}) already exists.",
+        column_names(table, index),
+        describe(&values(table, index, row))
+    ))
+}
