@@ -80,7 +80,7 @@ impl Expr {
                 let v = x.eval(row, ctx)?.as_bool()?;
                 Value::Bool((v == Some(*want)) != *negated)
             }
-            Expr::Cast(x, ty) => func_catalog::cast(x.eval(row, ctx)?, x, ty, ctx)?,
+            Expr::Cast(x, ty) => func_catalog::cast(x.eval(row, ctx)?, ty, ctx)?,
             Expr::Like {
                 expr,
                 pattern,
@@ -193,7 +193,7 @@ impl Expr {
     /// looked into (their planner decides for them).
     pub fn needs_catalog(&self) -> bool {
         let own = match self {
-            Expr::Cast(a, ty) => func_catalog::cast_needs_catalog(a, ty),
+            Expr::Cast(_, ty) => func_catalog::cast_needs_catalog(ty),
             Expr::Func(f, _) => f.needs_catalog(),
             _ => false,
         };

@@ -7,7 +7,7 @@
 //! [`Func::needs_catalog`](super::Func::needs_catalog) says so. Without it they fail with an
 //! internal error, never a panic.
 
-use super::{EvalContext, Expr};
+use super::EvalContext;
 use crate::catalog::system::{self, SystemSnapshot};
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
@@ -391,7 +391,7 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
                 (_, None) => sys(ctx).map(|_| 0),
             };
             match found {
-                Ok(o) => Value::Oid(o),
+                Ok(o) => reg_value(ty, o, snapshot(ctx)?),
                 Err(e) if e.sqlstate() == code::INTERNAL_ERROR => return Err(e),
                 Err(_) => Value::Null,
             }
@@ -442,48 +442,44 @@ pub fn size_pretty(size: i64) -> String {
     format!("{} PB", half_rounded(v))
 }
 
-/// A cast that may need the catalog: text to `regclass`/`regnamespace` (names resolved in the
-/// search path) and a reg* value to text (the object's name). Everything else is
-/// `Value::cast`.
-pub fn cast(v: Value, source: &Expr, to: &DataType, ctx: &EvalContext<'_>) -> Result<Value> {
-    if to.is_reg_oid() {
-        if let Value::Text(name) = &v {
-            let sys = if needs_catalog_for(to) {
-                snapshot(ctx)?
-            } else {
-                ctx.sys
-            };
-            return match sys {
-                Some(s) => Ok(Value::Oid(s.reg_oid(to, name)?)),
-                None => v.cast(to),
-            };
+/// A reg* value of type `ty` for `oid`, named when the catalog (or, for types, the static
+/// type list) can name it.
+fn reg_value(ty: &DataType, oid: u32, sys: Option<&SystemSnapshot>) -> Value {
+    match (sys, ty) {
+        (Some(s), _) => Value::reg(ty.clone(), oid, s.reg_text(ty, oid)),
+        (None, DataType::RegType) if DataType::from_oid(oid).is_some() => {
+            Value::reg(ty.clone(), oid, system::format_type(oid, None))
         }
-        return v.cast(to);
+        _ => Value::Oid(oid),
     }
-    if to.is_string() {
-        if let (Expr::Cast(_, from), Value::Oid(o)) = (source, &v) {
-            if from.is_reg_oid() {
-                let sys = if *from == DataType::RegType {
-                    ctx.sys
-                } else {
-                    snapshot(ctx)?
-                };
-                let text = match sys {
-                    Some(s) => s.reg_text(from, *o),
-                    None if *from == DataType::RegType => system::format_type(*o, None),
-                    None => o.to_string(),
-                };
-                return Value::Text(text).cast(to);
-            }
-        }
-    }
-    v.cast(to)
 }
 
-/// Whether evaluating `Expr::Cast(source, to)` needs the catalog.
-pub fn cast_needs_catalog(source: &Expr, to: &DataType) -> bool {
+/// A cast to a reg* type: names (`'t'::regclass`) resolve through the search path and oids
+/// (`c.oid::regclass`) get the name they print as, with the catalog at hand (loaded for
+/// regclass and regnamespace only). Everything else is `Value::cast`.
+pub fn cast(v: Value, to: &DataType, ctx: &EvalContext<'_>) -> Result<Value> {
+    if !to.is_reg_oid() || v.is_null() {
+        return v.cast(to);
+    }
+    let sys = if needs_catalog_for(to) {
+        snapshot(ctx)?
+    } else {
+        ctx.sys
+    };
+    let oid = match (&v, sys) {
+        (Value::Text(name), Some(s)) => s.reg_oid(to, name)?,
+        _ => match v.cast(to)? {
+            Value::Oid(o) => o,
+            Value::Reg(r) => r.oid,
+            other => return Ok(other),
+        },
+    };
+    Ok(reg_value(to, oid, sys))
+}
+
+/// Whether evaluating a cast to `to` needs the catalog.
+pub fn cast_needs_catalog(to: &DataType) -> bool {
     needs_catalog_for(to)
-        || (to.is_string() && matches!(source, Expr::Cast(_, from) if needs_catalog_for(from)))
 }
 
 #[cfg(test)]

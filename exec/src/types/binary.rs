@@ -69,6 +69,7 @@ impl Value {
             }
             Value::Uuid(u) => out.extend_from_slice(u),
             Value::Oid(o) => out.extend_from_slice(&o.to_be_bytes()),
+            Value::Reg(r) => out.extend_from_slice(&r.oid.to_be_bytes()),
             Value::Jsonb(j) => {
                 out.push(1);
                 out.extend_from_slice(super::json::to_text(j).as_bytes());

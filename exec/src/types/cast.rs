@@ -163,6 +163,16 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
     }
     match v {
         Value::Null => Ok(Value::Null),
+        // A named reg* value: its name as a string, its oid otherwise.
+        Value::Reg(r) => {
+            if to.is_string() {
+                to_string_type(r.name, to, ctx)
+            } else if *to == r.ty {
+                Ok(Value::Reg(r))
+            } else {
+                convert(Value::Oid(r.oid), to, ctx)
+            }
+        }
         // Strings: explicit casts from text use the input function; untyped literals too.
         Value::Text(s) => {
             if to.is_string() {

@@ -23,6 +23,7 @@ fn int_of(v: &Value) -> Option<i64> {
         Value::Int4(x) => Some(i64::from(*x)),
         Value::Int8(x) => Some(*x),
         Value::Oid(x) => Some(i64::from(*x)),
+        Value::Reg(r) => Some(i64::from(r.oid)),
         _ => None,
     }
 }
@@ -85,7 +86,7 @@ pub(crate) fn cmp_same(a: &Value, b: &Value) -> Option<Ordering> {
 fn variant_rank(v: &Value) -> u8 {
     match v {
         Value::Bool(_) => 0,
-        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Oid(_) => 1,
+        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Oid(_) | Value::Reg(_) => 1,
         Value::Float4(_) | Value::Float8(_) | Value::Numeric(_) => 1,
         Value::Text(_) => 3,
         Value::Bytea(_) => 4,
@@ -185,6 +186,7 @@ impl Value {
             Value::Interval(_) => DataType::Interval,
             Value::Uuid(_) => DataType::Uuid,
             Value::Oid(_) => DataType::Oid,
+            Value::Reg(r) => r.ty.clone(),
             Value::Json(_) => DataType::Json,
             Value::Jsonb(_) => DataType::Jsonb,
             Value::Array(e, _) => DataType::Array(e.clone()),
@@ -247,7 +249,9 @@ impl Value {
     pub fn as_i64(&self) -> Result<Option<i64>> {
         match self {
             Value::Null => Ok(None),
-            Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Oid(_) => Ok(int_of(self)),
+            Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Oid(_) | Value::Reg(_) => {
+                Ok(int_of(self))
+            }
             Value::Float4(_) | Value::Float8(_) | Value::Numeric(_) | Value::Text(_) => {
                 match self.clone().cast(&DataType::Int8)? {
                     Value::Int8(v) => Ok(Some(v)),

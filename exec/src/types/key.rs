@@ -33,6 +33,7 @@ pub fn encode_key(value: &Value, out: &mut Vec<u8>) {
         Value::Int4(v) => put_i64(i64::from(*v), out),
         Value::Int8(v) => put_i64(*v, out),
         Value::Oid(v) => put_i64(i64::from(*v), out),
+        Value::Reg(r) => put_i64(i64::from(r.oid), out),
         Value::Float4(v) => put_f64(f64::from(*v), out),
         Value::Float8(v) => put_f64(*v, out),
         Value::Numeric(n) => put_numeric(n, out),

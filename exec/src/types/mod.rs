@@ -72,4 +72,23 @@ pub enum Value {
     Jsonb(serde_json::Value),
     /// An array of one element type; one dimension, lower bound 1.
     Array(Box<DataType>, Vec<Value>),
+    /// A regclass / regtype / regnamespace / regrole value that knows the name it prints as
+    /// (made where the catalog was at hand); it compares, sorts and travels in binary as its
+    /// oid. Without a name such values are plain `Oid`s and print as numbers.
+    Reg(Box<RegValue>),
+}
+
+/// The oid and output name of a reg* value (see [`Value::Reg`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegValue {
+    pub ty: DataType,
+    pub oid: u32,
+    pub name: String,
+}
+
+impl Value {
+    /// A reg* value of type `ty` printing as `name`.
+    pub fn reg(ty: DataType, oid: u32, name: String) -> Value {
+        Value::Reg(Box::new(RegValue { ty, oid, name }))
+    }
 }

@@ -72,6 +72,7 @@ impl Value {
             Value::Interval(iv) => iv.to_text(),
             Value::Uuid(u) => format_uuid(u),
             Value::Oid(o) => o.to_string(),
+            Value::Reg(r) => r.name.clone(),
             Value::Jsonb(j) => json::to_text(j),
             Value::Array(_, items) => format_array(items),
         })

@@ -498,7 +498,14 @@ fn pg_views_of_tables(s: &SystemSnapshot, name: &str) -> Vec<Row> {
                     ("schemaname", txt(&q.schema)),
                     ("sequencename", txt(&q.name)),
                     ("sequenceowner", owner()),
-                    ("data_type", oid(q.ty.oid())),
+                    (
+                        "data_type",
+                        Value::reg(
+                            DataType::RegType,
+                            q.ty.oid(),
+                            super::format_type(q.ty.oid(), None),
+                        ),
+                    ),
                     ("start_value", Value::Int8(q.def.start)),
                     ("min_value", Value::Int8(q.def.min)),
                     ("max_value", Value::Int8(q.def.max)),
