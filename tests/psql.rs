@@ -353,7 +353,8 @@ fn catalog_functions_and_casts() {
         assert_eq!(
             simple(
                 &c,
-                "SELECT 'pg_catalog.pg_class'::regclass::oid, current_schemas(true)::text, \
+                "SELECT 'pg_catalog.pg_class'::regclass::oid || ' ' || 'pg_class'::regclass, \
+                        current_schemas(true)::text, \
                         pg_get_serial_sequence('t', 'id'), pg_get_userbyid(10), \
                         pg_encoding_to_char(6), pg_size_pretty(10240::bigint), \
                         quote_ident('Mixed'), array_to_string(ARRAY['a', 'b'], ','), \
@@ -361,7 +362,7 @@ fn catalog_functions_and_casts() {
             )
             .await,
             strings(&[&[
-                "1259",
+                "1259 pg_class",
                 "{pg_catalog,public}",
                 "public.t_id_seq",
                 "postgres",

@@ -73,6 +73,16 @@ fn catalog_queries_through_sql() {
         ),
         [["postgres", "postgres", "UTF8", "NULL"]]
     );
+    // Reg* values print their names and compare as oids.
+    assert_eq!(
+        q(
+            &mut s,
+            "SELECT 'pg_class'::regclass, c.oid::regclass, c.oid::regclass = c.oid, \
+             'app.w'::regclass > 0, 1043::regtype, 'app'::regnamespace::oid > 0 \
+             FROM pg_catalog.pg_class c WHERE c.oid = 't'::regclass"
+        ),
+        [["pg_class", "t", "t", "t", "character varying", "t"]]
+    );
     assert_eq!(
         q(
             &mut s,
