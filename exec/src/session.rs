@@ -95,6 +95,45 @@ fn now_micros() -> i64 {
     unix - 946_684_800_000_000
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine.track_session(&self.database, false);
+    }
+}
+
+/// The schemas of `setting` (a search_path value) that exist in `database`'s catalog as
+/// `txn` sees it (`$user` is `user`'s schema), and the first of them other than pg_catalog
+/// (empty when none exists: nothing can be created without a schema).
+fn resolve_search_path(
+    setting: &str,
+    user: &str,
+    database: &str,
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+) -> Result<(Vec<String>, String)> {
+    let mut catalog = crate::catalog::Catalog::in_database(txn, engine.catalog, database);
+    let mut path = Vec::new();
+    for part in setting.split(',') {
+        let name = part.trim();
+        let name = if name == "$user" || name == "\"$user\"" {
+            user.to_string()
+        } else if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            quoted.replace("\"\"", "\"")
+        } else {
+            name.to_lowercase()
+        };
+        if !name.is_empty() && !path.contains(&name) && catalog.schema_exists(&name)? {
+            path.push(name);
+        }
+    }
+    let first = path
+        .iter()
+        .find(|s| s.as_str() != "pg_catalog")
+        .cloned()
+        .unwrap_or_default();
+    Ok((path, first))
+}
+
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
@@ -135,6 +174,7 @@ fn isolation_name(i: Isolation) -> &'static str {
 
 impl Session {
     pub(crate) fn new(engine: Arc<SqlEngine>, user: &str, database: &str) -> Session {
+        engine.track_session(database, true);
         Session {
             engine,
             user: user.to_string(),
@@ -168,15 +208,6 @@ impl Session {
         self.settings.insert(name.to_lowercase(), value.to_string());
     }
 
-    fn first_schema(&self) -> String {
-        let path = self.setting("search_path").unwrap_or("public");
-        path.split(',')
-            .map(|s| s.trim().trim_matches('"'))
-            .find(|s| !s.is_empty() && *s != "$user")
-            .unwrap_or("public")
-            .to_string()
-    }
-
     fn default_isolation(&self) -> Isolation {
         self.setting("default_transaction_isolation")
             .and_then(Isolation::from_sql)
@@ -203,7 +234,6 @@ impl Session {
             return Ok((declared.to_vec(), cols));
         }
         let mut own;
-        let schema = self.first_schema();
         let txn = match self.txn.as_mut() {
             Some(t) => t,
             None => {
@@ -211,6 +241,12 @@ impl Session {
                 &mut own
             }
         };
+        let setting = self
+            .settings
+            .get("search_path")
+            .map_or("public", String::as_str);
+        let (path, schema) =
+            resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
         let mut ctx = Ctx {
             engine: &self.engine,
             txn,
@@ -219,6 +255,7 @@ impl Session {
             user: &self.user,
             database: &self.database,
             schema: &schema,
+            search_path: &path,
             now: now_micros(),
             waits: Vec::new(),
         };
@@ -297,6 +334,22 @@ impl Session {
                 waits: Vec::new(),
             })
         };
+        if self.txn.is_some() {
+            let what = match stmt {
+                ast::Statement::CreateDatabase { .. } => Some("CREATE DATABASE"),
+                ast::Statement::Drop {
+                    object_type: ast::ObjectType::Database,
+                    ..
+                } => Some("DROP DATABASE"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                return Err(Error::new(
+                    code::ACTIVE_SQL_TRANSACTION,
+                    format!("{what} cannot run inside a transaction block"),
+                ));
+            }
+        }
         match stmt {
             ast::Statement::StartTransaction { modes, .. } => {
                 if self.txn.is_some() {
@@ -391,9 +444,14 @@ impl Session {
     }
 
     fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
-        let schema = self.first_schema();
         let now = now_micros();
+        let setting = self
+            .settings
+            .get("search_path")
+            .map_or("public", String::as_str);
         if let Some(txn) = self.txn.as_mut() {
+            let (path, schema) =
+                resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
             let mut ctx = Ctx {
                 engine: &self.engine,
                 txn,
@@ -402,6 +460,7 @@ impl Session {
                 user: &self.user,
                 database: &self.database,
                 schema: &schema,
+                search_path: &path,
                 now,
                 waits: Vec::new(),
             };
@@ -417,6 +476,12 @@ impl Session {
         let mut attempt = 0;
         loop {
             let mut txn = self.engine.txn.begin(self.default_isolation())?;
+            let setting = self
+                .settings
+                .get("search_path")
+                .map_or("public", String::as_str);
+            let (path, schema) =
+                resolve_search_path(setting, &self.user, &self.database, &self.engine, &mut txn)?;
             let mut ctx = Ctx {
                 engine: &self.engine,
                 txn: &mut txn,
@@ -425,6 +490,7 @@ impl Session {
                 user: &self.user,
                 database: &self.database,
                 schema: &schema,
+                search_path: &path,
                 now,
                 waits: Vec::new(),
             };

@@ -3,6 +3,7 @@
 
 mod agg;
 mod ddl;
+mod ddl_database;
 mod ddl_index;
 mod ddl_view;
 mod dml;
@@ -59,7 +60,10 @@ pub struct Ctx<'a> {
     pub param_types: Vec<DataType>,
     pub user: &'a str,
     pub database: &'a str,
+    /// The first schema of the search path that exists (where CREATE puts objects).
     pub schema: &'a str,
+    /// The schemas unqualified names are looked up in, in order (`$user` resolved).
+    pub search_path: &'a [String],
     pub now: i64,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_lsm::PendingWrite>,
@@ -67,7 +71,16 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn catalog(&mut self) -> Catalog<'_> {
-        Catalog::new(self.txn, self.engine.catalog)
+        Catalog::in_database(self.txn, self.engine.catalog, self.database)
+    }
+
+    /// The storage name of sequence `schema.name` in this database.
+    pub fn sequence_name(&self, schema: &str, name: &str) -> String {
+        if self.database == crate::catalog::DEFAULT_DATABASE {
+            format!("{schema}.{name}")
+        } else {
+            format!("{}/{schema}.{name}", self.database)
+        }
     }
 
     pub fn eval_context(&self) -> EvalContext<'a> {
@@ -82,8 +95,28 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// (schema, name) of an object name, defaulting the schema to the search path's first.
-    pub fn qualify(&self, name: &ast::ObjectName) -> Result<(String, String)> {
+    /// (schema, name) of an object about to be created: an unqualified name goes to the
+    /// creation schema (the first existing schema of the search path).
+    pub fn qualify_new(&mut self, name: &ast::ObjectName) -> Result<(String, String)> {
+        if let [one] = name.0.as_slice() {
+            let Some(id) = one.as_ident() else {
+                return Err(Error::syntax(format!("invalid name {name}")));
+            };
+            if self.schema.is_empty() {
+                return Err(Error::new(
+                    code::UNDEFINED_SCHEMA,
+                    "no schema has been selected to create in",
+                ));
+            }
+            return Ok((self.schema.to_string(), crate::expr::ident_name(id)));
+        }
+        self.qualify(name)
+    }
+
+    /// (schema, name) of an object name. An unqualified name is looked up along the search
+    /// path (the first schema holding a table, view or index of that name); when none does,
+    /// it names an object of the creation schema (the first existing schema of the path).
+    pub fn qualify(&mut self, name: &ast::ObjectName) -> Result<(String, String)> {
         let parts: Vec<String> = name
             .0
             .iter()
@@ -93,7 +126,24 @@ impl<'a> Ctx<'a> {
             })
             .collect::<Result<_>>()?;
         match parts.as_slice() {
-            [n] => Ok((self.schema.to_string(), n.clone())),
+            [n] => {
+                if self.search_path.len() > 1 {
+                    for schema in self.search_path {
+                        if self.catalog().table(schema, n)?.is_some()
+                            || self.catalog().view(schema, n)?.is_some()
+                        {
+                            return Ok((schema.clone(), n.clone()));
+                        }
+                    }
+                    for schema in self.search_path {
+                        if ddl_index::find_index(self, schema, n)?.is_some() {
+                            return Ok((schema.clone(), n.clone()));
+                        }
+                    }
+                }
+                // Not found: it names nothing (lookups then fail with 42P01).
+                Ok((self.schema.to_string(), n.clone()))
+            }
             [s, n] => Ok((s.clone(), n.clone())),
             [db, s, n] => {
                 if db != self.database {
