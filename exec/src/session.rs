@@ -134,6 +134,28 @@ fn resolve_search_path(
     Ok((path, first))
 }
 
+/// A duration setting in milliseconds (`5000`, `5s`, `500ms`, `1min`, `2h`, `1d`), as
+/// PostgreSQL reads statement_timeout.
+fn duration_ms(value: &str) -> Option<u64> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor = match unit.trim().to_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "us" => 0.001,
+        _ => return None,
+    };
+    let ms = n * factor;
+    (0.0..2_147_483_648.0).contains(&ms).then(|| ms.round() as u64)
+}
+
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
@@ -258,6 +280,7 @@ impl Session {
             search_path: &path,
             now: now_micros(),
             waits: Vec::new(),
+            deadline: None,
         };
         let outcome = exec::run(&mut ctx, stmt, true);
         self.pending.append(&mut ctx.waits);
@@ -445,6 +468,12 @@ impl Session {
 
     fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
         let now = now_micros();
+        let deadline = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|v| duration_ms(v))
+            .filter(|ms| *ms > 0)
+            .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
         let setting = self
             .settings
             .get("search_path")
@@ -463,6 +492,7 @@ impl Session {
                 search_path: &path,
                 now,
                 waits: Vec::new(),
+                deadline,
             };
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
@@ -493,6 +523,7 @@ impl Session {
                 search_path: &path,
                 now,
                 waits: Vec::new(),
+                deadline,
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
@@ -548,6 +579,16 @@ impl Session {
                 match name.as_str() {
                     "transaction_isolation" | "default_transaction_isolation"
                         if Isolation::from_sql(&value).is_none() =>
+                    {
+                        return Err(Error::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        ));
+                    }
+                    "statement_timeout"
+                    | "lock_timeout"
+                    | "idle_in_transaction_session_timeout"
+                        if duration_ms(&value).is_none() =>
                     {
                         return Err(Error::new(
                             code::INVALID_PARAMETER_VALUE,

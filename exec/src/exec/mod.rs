@@ -67,11 +67,21 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_lsm::PendingWrite>,
+    /// When the statement must stop (statement_timeout), checked as rows are produced.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn catalog(&mut self) -> Catalog<'_> {
         Catalog::in_database(self.txn, self.engine.catalog, self.database)
+    }
+
+    /// Fails with 57014 once the statement's deadline has passed.
+    pub fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(query::timeout()),
+            _ => Ok(()),
+        }
     }
 
     /// The storage name of sequence `schema.name` in this database.

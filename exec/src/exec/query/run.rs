@@ -56,6 +56,11 @@ impl<'r, 'a> Runner<'r, 'a> {
         }
     }
 
+    /// Fails with 57014 once the statement's deadline has passed.
+    fn check_deadline(&self) -> Result<()> {
+        self.ctx.borrow().check_deadline()
+    }
+
     /// The evaluation context for a plan running with `outer`.
     pub fn ectx<'s>(&'s self, outer: &'s [Value]) -> EvalContext<'s> {
         let base = self.ctx.borrow().eval_context();
@@ -68,6 +73,7 @@ impl<'r, 'a> Runner<'r, 'a> {
 
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
+        self.check_deadline()?;
         let ectx = self.ectx(outer);
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = match &plan.body {
             Body::Select(body) => self.select(body, plan, outer, &ectx)?,
@@ -268,6 +274,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 ));
             };
             for l in left {
+                self.check_deadline()?;
                 let values = captures
                     .iter()
                     .map(|c| c.eval(&l, ectx))
@@ -305,7 +312,10 @@ impl<'r, 'a> Runner<'r, 'a> {
         } else {
             Vec::new()
         };
-        for l in &left {
+        for (n, l) in left.iter().enumerate() {
+            if n % 256 == 255 {
+                self.check_deadline()?;
+            }
             let candidates: &[usize] = match &index {
                 None => &all,
                 Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
