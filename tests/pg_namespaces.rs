@@ -128,3 +128,34 @@ fn search_path_orders_schemas() {
         assert_eq!(one(&c, "SELECT current_schema()").await, ["public"]);
     });
 }
+
+#[test]
+fn sequence_functions() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute("CREATE SEQUENCE s; CREATE TABLE t (id serial PRIMARY KEY, n bigint DEFAULT nextval('s'))")
+            .await
+            .unwrap();
+        let e = c.simple_query("SELECT currval('s')").await.unwrap_err();
+        assert_eq!(code(&e), "55000", "{e}");
+        let e = c.simple_query("SELECT lastval()").await.unwrap_err();
+        assert_eq!(code(&e), "55000", "{e}");
+        assert_eq!(one(&c, "SELECT nextval('s'), nextval('s')").await, ["1|2"]);
+        assert_eq!(one(&c, "SELECT currval('s'), lastval()").await, ["2|2"]);
+        assert_eq!(one(&c, "SELECT setval('s', 100)").await, ["100"]);
+        assert_eq!(one(&c, "SELECT nextval('public.s')").await, ["101"]);
+        assert_eq!(one(&c, "SELECT setval('s', 5, false), nextval('s')").await, ["5|5"]);
+        // Defaults call nextval; serial columns own a sequence named after them.
+        assert_eq!(one(&c, "INSERT INTO t DEFAULT VALUES RETURNING id, n").await, ["1|6"]);
+        assert_eq!(one(&c, "SELECT currval('t_id_seq'), currval('s')").await, ["1|6"]);
+        let e = c.simple_query("SELECT nextval('nope')").await.unwrap_err();
+        assert_eq!(code(&e), "42P01", "{e}");
+        // Another session has its own currval.
+        let c2 = connect(&server).await;
+        let e = c2.simple_query("SELECT currval('s')").await.unwrap_err();
+        assert_eq!(code(&e), "55000", "{e}");
+        assert_eq!(one(&c2, "SELECT nextval('s')").await, ["7"]);
+        assert_eq!(one(&c, "SELECT currval('s')").await, ["6"]);
+    });
+}

@@ -86,6 +86,8 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// Writes queued by statements that were only described; the next reply waits for them.
     pending: Vec<PendingWrite>,
+    /// Values this session's nextval / setval gave (currval, lastval).
+    sequences: exec::SeqState,
 }
 
 fn now_micros() -> i64 {
@@ -153,7 +155,9 @@ fn duration_ms(value: &str) -> Option<u64> {
         _ => return None,
     };
     let ms = n * factor;
-    (0.0..2_147_483_648.0).contains(&ms).then(|| ms.round() as u64)
+    (0.0..2_147_483_648.0)
+        .contains(&ms)
+        .then(|| ms.round() as u64)
 }
 
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
@@ -208,6 +212,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             pending: Vec::new(),
+            sequences: exec::SeqState::default(),
         }
     }
 
@@ -281,6 +286,7 @@ impl Session {
             now: now_micros(),
             waits: Vec::new(),
             deadline: None,
+            sequence_state: &mut self.sequences,
         };
         let outcome = exec::run(&mut ctx, stmt, true);
         self.pending.append(&mut ctx.waits);
@@ -493,6 +499,7 @@ impl Session {
                 now,
                 waits: Vec::new(),
                 deadline,
+                sequence_state: &mut self.sequences,
             };
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
@@ -524,6 +531,7 @@ impl Session {
                 now,
                 waits: Vec::new(),
                 deadline,
+                sequence_state: &mut self.sequences,
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);

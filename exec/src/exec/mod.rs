@@ -12,6 +12,7 @@ mod foreign;
 mod index;
 mod modify;
 pub mod query;
+mod sequence_fn;
 mod system;
 mod values;
 
@@ -23,6 +24,8 @@ use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
 use crate::expr::EvalContext;
 use crate::types::{DataType, Value};
+
+pub use sequence_fn::SeqState;
 
 /// A result column.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +72,8 @@ pub struct Ctx<'a> {
     pub waits: Vec<orbit_lsm::PendingWrite>,
     /// When the statement must stop (statement_timeout), checked as rows are produced.
     pub deadline: Option<std::time::Instant>,
+    /// The session's sequence values (currval, lastval).
+    pub sequence_state: &'a mut SeqState,
 }
 
 impl<'a> Ctx<'a> {

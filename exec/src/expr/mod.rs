@@ -19,7 +19,7 @@ mod walk;
 
 pub use aggregates::contains_aggregate;
 pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
-pub use func::Func;
+pub use func::{Func, SeqOp};
 pub use subquery::{SubKind, Subquery, SubqueryExec};
 
 use crate::types::{BinaryOp, DataType, Value};

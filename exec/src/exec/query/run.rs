@@ -17,7 +17,7 @@ use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::aggregate;
 use crate::exec::Ctx;
-use crate::expr::{EvalContext, Expr, SubqueryExec};
+use crate::expr::{EvalContext, Expr, SeqOp, SubqueryExec};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
 
@@ -45,6 +45,17 @@ impl SubqueryExec for Runner<'_, '_> {
         let rows = Rc::new(self.run(plan, outer)?);
         self.cache.borrow_mut().insert(id, rows.clone());
         Ok(rows)
+    }
+
+    fn sequence(
+        &self,
+        op: SeqOp,
+        name: Option<&str>,
+        value: Option<i64>,
+        is_called: bool,
+    ) -> Result<i64> {
+        let mut ctx = self.ctx.borrow_mut();
+        crate::exec::sequence_fn::call(&mut ctx, op, name, value, is_called)
     }
 }
 
