@@ -427,3 +427,37 @@ fn committed_rows_survive_kill_9() {
     });
     drop(server);
 }
+
+#[test]
+fn statement_timeout_cancels_long_statements() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(
+            "CREATE TABLE big (id int PRIMARY KEY);
+             INSERT INTO big SELECT a.id * 100 + b.id FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) a(id), (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) b(id);",
+        )
+        .await
+        .unwrap();
+        c.batch_execute("INSERT INTO big SELECT id + 1000 FROM big; INSERT INTO big SELECT id + 2000 FROM big; INSERT INTO big SELECT id + 4000 FROM big")
+            .await
+            .unwrap();
+        assert_eq!(simple(&c, "SELECT count(*) FROM big").await[0][0].as_deref(), Some("800"));
+        let e = c.batch_execute("SET statement_timeout = 'soon'").await.unwrap_err();
+        assert_eq!(code(&e), "22023", "{e}");
+        c.batch_execute("SET statement_timeout = '100ms'").await.unwrap();
+        // 800^3 rows: far more than 100 ms of work.
+        let e = c
+            .simple_query("SELECT count(*) FROM big a, big b, big c")
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), "57014", "{e}");
+        // Quick statements still run, and 0 turns the limit off.
+        assert_eq!(simple(&c, "SELECT count(*) FROM big").await[0][0].as_deref(), Some("800"));
+        c.batch_execute("SET statement_timeout = 0").await.unwrap();
+        assert_eq!(
+            simple(&c, "SELECT count(*) FROM big a, big b WHERE a.id = b.id").await[0][0].as_deref(),
+            Some("800")
+        );
+    });
+}

@@ -403,3 +403,60 @@ fn catalog_functions_and_casts() {
         assert_eq!(e.code().map(|s| s.code()), Some("42P01"));
     });
 }
+
+async fn connect_to(port: u16, db: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname={db}"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// Each database's catalogs show its own tables and sequences; pg_database lists them all.
+#[test]
+fn catalogs_follow_the_database() {
+    let (_tmp, server) = common::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = connect(server.pg_port).await;
+        c.batch_execute("CREATE TABLE a (id serial PRIMARY KEY)")
+            .await
+            .unwrap();
+        c.simple_query("CREATE DATABASE other").await.unwrap();
+        let o = connect_to(server.pg_port, "other").await;
+        o.batch_execute("CREATE TABLE b (id serial PRIMARY KEY)")
+            .await
+            .unwrap();
+        let rels = "SELECT c.relname FROM pg_catalog.pg_class c \
+                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                    WHERE n.nspname = 'public' ORDER BY 1";
+        assert_eq!(
+            simple(&c, rels).await,
+            strings(&[&["a"], &["a_id_seq"], &["a_pkey"]])
+        );
+        assert_eq!(
+            simple(&o, rels).await,
+            strings(&[&["b"], &["b_id_seq"], &["b_pkey"]])
+        );
+        assert_eq!(
+            simple(
+                &o,
+                "SELECT pg_get_serial_sequence('b', 'id'), current_database()"
+            )
+            .await,
+            strings(&[&["public.b_id_seq", "other"]])
+        );
+        assert_eq!(
+            simple(&o, "SELECT datname FROM pg_catalog.pg_database ORDER BY 1").await,
+            strings(&[&["other"], &["postgres"]])
+        );
+    });
+}

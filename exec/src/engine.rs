@@ -1,7 +1,8 @@
 //! The SQL engine of one server: its keyspaces, sequences and the oid counter, shared by
 //! every session.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use orbit_lsm::{Db, KeyspaceId};
 use orbit_txn::TxnDb;
@@ -20,6 +21,8 @@ pub struct SqlEngine {
     pub(crate) catalog: KeyspaceId,
     pub(crate) data: KeyspaceId,
     pub(crate) sequences: Sequences,
+    /// Open sessions per database (DROP DATABASE refuses a database in use).
+    sessions: Mutex<HashMap<String, usize>>,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -52,7 +55,33 @@ impl SqlEngine {
             catalog,
             data,
             sequences,
+            sessions: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Whether `database` exists (clients may connect to it).
+    pub fn database_exists(&self, database: &str) -> Result<bool> {
+        let mut txn = self.txn.begin(orbit_txn::Isolation::ReadCommitted)?;
+        let exists = crate::catalog::Catalog::new(&mut txn, self.catalog).database_exists(database);
+        txn.rollback();
+        exists
+    }
+
+    /// Counts a session opening (`+1`) or closing (`-1`) on `database`.
+    pub(crate) fn track_session(&self, database: &str, opened: bool) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(database.to_string()).or_insert(0);
+        if opened {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Open sessions on `database`.
+    pub fn sessions_in(&self, database: &str) -> usize {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(database).copied().unwrap_or(0)
     }
 
     /// A new session for `user` connected to `database`.

@@ -73,6 +73,14 @@ impl Sequences {
         }
     }
 
+    /// The definition of sequence `name`, if it exists.
+    pub fn definition(&self, name: &str) -> Result<Option<SequenceDef>> {
+        if let Some(state) = lock(&self.cache).get(name) {
+            return Ok(Some(state.def.clone()));
+        }
+        self.load(name)
+    }
+
     fn load(&self, name: &str) -> Result<Option<SequenceDef>> {
         match self.txn.get(self.keyspace, name.as_bytes())? {
             Some(v) => Ok(Some(serde_json::from_slice(&v).map_err(|e| {

@@ -86,6 +86,8 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// Writes queued by statements that were only described; the next reply waits for them.
     pending: Vec<PendingWrite>,
+    /// Values this session's nextval / setval gave (currval, lastval).
+    sequences: exec::SeqState,
 }
 
 fn now_micros() -> i64 {
@@ -93,6 +95,69 @@ fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
     unix - 946_684_800_000_000
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine.track_session(&self.database, false);
+    }
+}
+
+/// The schemas of `setting` (a search_path value) that exist in `database`'s catalog as
+/// `txn` sees it (`$user` is `user`'s schema), and the first of them other than pg_catalog
+/// (empty when none exists: nothing can be created without a schema).
+fn resolve_search_path(
+    setting: &str,
+    user: &str,
+    database: &str,
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+) -> Result<(Vec<String>, String)> {
+    let mut catalog = crate::catalog::Catalog::in_database(txn, engine.catalog, database);
+    let mut path = Vec::new();
+    for part in setting.split(',') {
+        let name = part.trim();
+        let name = if name == "$user" || name == "\"$user\"" {
+            user.to_string()
+        } else if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            quoted.replace("\"\"", "\"")
+        } else {
+            name.to_lowercase()
+        };
+        if !name.is_empty() && !path.contains(&name) && catalog.schema_exists(&name)? {
+            path.push(name);
+        }
+    }
+    let first = path
+        .iter()
+        .find(|s| s.as_str() != "pg_catalog")
+        .cloned()
+        .unwrap_or_default();
+    Ok((path, first))
+}
+
+/// A duration setting in milliseconds (`5000`, `5s`, `500ms`, `1min`, `2h`, `1d`), as
+/// PostgreSQL reads statement_timeout.
+fn duration_ms(value: &str) -> Option<u64> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor = match unit.trim().to_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "us" => 0.001,
+        _ => return None,
+    };
+    let ms = n * factor;
+    (0.0..2_147_483_648.0)
+        .contains(&ms)
+        .then(|| ms.round() as u64)
 }
 
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
@@ -135,6 +200,7 @@ fn isolation_name(i: Isolation) -> &'static str {
 
 impl Session {
     pub(crate) fn new(engine: Arc<SqlEngine>, user: &str, database: &str) -> Session {
+        engine.track_session(database, true);
         Session {
             engine,
             user: user.to_string(),
@@ -146,6 +212,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             pending: Vec::new(),
+            sequences: exec::SeqState::default(),
         }
     }
 
@@ -166,15 +233,6 @@ impl Session {
     /// Records a startup parameter (client_encoding, application_name, DateStyle, ...).
     pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
         self.settings.insert(name.to_lowercase(), value.to_string());
-    }
-
-    fn first_schema(&self) -> String {
-        let path = self.setting("search_path").unwrap_or("public");
-        path.split(',')
-            .map(|s| s.trim().trim_matches('"'))
-            .find(|s| !s.is_empty() && *s != "$user")
-            .unwrap_or("public")
-            .to_string()
     }
 
     fn default_isolation(&self) -> Isolation {
@@ -203,7 +261,6 @@ impl Session {
             return Ok((declared.to_vec(), cols));
         }
         let mut own;
-        let schema = self.first_schema();
         let txn = match self.txn.as_mut() {
             Some(t) => t,
             None => {
@@ -211,6 +268,12 @@ impl Session {
                 &mut own
             }
         };
+        let setting = self
+            .settings
+            .get("search_path")
+            .map_or("public", String::as_str);
+        let (path, schema) =
+            resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
         let mut ctx = Ctx {
             engine: &self.engine,
             txn,
@@ -221,8 +284,11 @@ impl Session {
             schema: &schema,
             settings: &self.settings,
             sys: None,
+            search_path: &path,
             now: now_micros(),
             waits: Vec::new(),
+            deadline: None,
+            sequence_state: &mut self.sequences,
         };
         let outcome = exec::run(&mut ctx, stmt, true);
         self.pending.append(&mut ctx.waits);
@@ -299,6 +365,22 @@ impl Session {
                 waits: Vec::new(),
             })
         };
+        if self.txn.is_some() {
+            let what = match stmt {
+                ast::Statement::CreateDatabase { .. } => Some("CREATE DATABASE"),
+                ast::Statement::Drop {
+                    object_type: ast::ObjectType::Database,
+                    ..
+                } => Some("DROP DATABASE"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                return Err(Error::new(
+                    code::ACTIVE_SQL_TRANSACTION,
+                    format!("{what} cannot run inside a transaction block"),
+                ));
+            }
+        }
         match stmt {
             ast::Statement::StartTransaction { modes, .. } => {
                 if self.txn.is_some() {
@@ -393,9 +475,20 @@ impl Session {
     }
 
     fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
-        let schema = self.first_schema();
         let now = now_micros();
+        let deadline = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|v| duration_ms(v))
+            .filter(|ms| *ms > 0)
+            .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let setting = self
+            .settings
+            .get("search_path")
+            .map_or("public", String::as_str);
         if let Some(txn) = self.txn.as_mut() {
+            let (path, schema) =
+                resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
             let mut ctx = Ctx {
                 engine: &self.engine,
                 txn,
@@ -406,8 +499,11 @@ impl Session {
                 schema: &schema,
                 settings: &self.settings,
                 sys: None,
+                search_path: &path,
                 now,
                 waits: Vec::new(),
+                deadline,
+                sequence_state: &mut self.sequences,
             };
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
@@ -421,6 +517,12 @@ impl Session {
         let mut attempt = 0;
         loop {
             let mut txn = self.engine.txn.begin(self.default_isolation())?;
+            let setting = self
+                .settings
+                .get("search_path")
+                .map_or("public", String::as_str);
+            let (path, schema) =
+                resolve_search_path(setting, &self.user, &self.database, &self.engine, &mut txn)?;
             let mut ctx = Ctx {
                 engine: &self.engine,
                 txn: &mut txn,
@@ -431,8 +533,11 @@ impl Session {
                 schema: &schema,
                 settings: &self.settings,
                 sys: None,
+                search_path: &path,
                 now,
                 waits: Vec::new(),
+                deadline,
+                sequence_state: &mut self.sequences,
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
@@ -488,6 +593,16 @@ impl Session {
                 match name.as_str() {
                     "transaction_isolation" | "default_transaction_isolation"
                         if Isolation::from_sql(&value).is_none() =>
+                    {
+                        return Err(Error::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        ));
+                    }
+                    "statement_timeout"
+                    | "lock_timeout"
+                    | "idle_in_transaction_session_timeout"
+                        if duration_ms(&value).is_none() =>
                     {
                         return Err(Error::new(
                             code::INVALID_PARAMETER_VALUE,

@@ -2,10 +2,12 @@
 //! transaction, so DDL is transactional: a table created in a transaction that rolls back
 //! never existed, and concurrent DDL on one name conflicts at commit like any other write.
 //!
-//! Layout in the `sql:catalog` keyspace (all values JSON):
-//! - `s\0{schema}` → [`SchemaDef`]
-//! - `t\0{schema}\0{table}` → [`TableDef`] (its indexes and constraints inside it)
-//! - `v\0{schema}\0{view}` → [`ViewDef`]
+//! Layout in the `sql:catalog` keyspace (all values JSON), where `{ns}` is empty for the
+//! `postgres` database and `D{database}\0` for every other one (databases are namespaces of
+//! one storage; table ids are unique across them):
+//! - `{ns}s\0{schema}` → [`SchemaDef`]
+//! - `{ns}t\0{schema}\0{table}` → [`TableDef`] (its indexes and constraints inside it)
+//! - `{ns}v\0{schema}\0{view}` → [`ViewDef`]
 //! - `d\0{database}` → [`DatabaseDef`]
 //!
 //! Identifiers (table ids, index ids, sequence values) come from [`crate::sequence`], outside
@@ -32,22 +34,40 @@ use crate::error::{code, Error, Result};
 /// The schemas every database has from the start.
 pub const BUILTIN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_schema"];
 
-/// Catalog reads and writes within a transaction.
+/// The database every server has from the start (it cannot be dropped).
+pub const DEFAULT_DATABASE: &str = "postgres";
+
+/// Catalog reads and writes within a transaction, for one database.
 pub struct Catalog<'t> {
     pub(crate) txn: &'t mut Transaction,
     pub(crate) keyspace: KeyspaceId,
+    /// The database's key prefix (empty for `postgres`).
+    ns: Vec<u8>,
 }
 
-fn table_key(schema: &str, name: &str) -> Vec<u8> {
-    let mut k = b"t\0".to_vec();
+/// The catalog key prefix of `database`.
+fn namespace(database: &str) -> Vec<u8> {
+    if database == DEFAULT_DATABASE {
+        return Vec::new();
+    }
+    let mut ns = b"D".to_vec();
+    ns.extend_from_slice(database.as_bytes());
+    ns.push(0);
+    ns
+}
+
+fn table_key(ns: &[u8], schema: &str, name: &str) -> Vec<u8> {
+    let mut k = ns.to_vec();
+    k.extend_from_slice(b"t\0");
     k.extend_from_slice(schema.as_bytes());
     k.push(0);
     k.extend_from_slice(name.as_bytes());
     k
 }
 
-fn view_key(schema: &str, name: &str) -> Vec<u8> {
-    let mut k = b"v\0".to_vec();
+fn view_key(ns: &[u8], schema: &str, name: &str) -> Vec<u8> {
+    let mut k = ns.to_vec();
+    k.extend_from_slice(b"v\0");
     k.extend_from_slice(schema.as_bytes());
     k.push(0);
     k.extend_from_slice(name.as_bytes());
@@ -73,9 +93,53 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 }
 
 impl<'t> Catalog<'t> {
-    /// The catalog seen by `txn`.
+    /// The `postgres` database's catalog seen by `txn`.
     pub fn new(txn: &'t mut Transaction, keyspace: KeyspaceId) -> Catalog<'t> {
-        Catalog { txn, keyspace }
+        Catalog::in_database(txn, keyspace, DEFAULT_DATABASE)
+    }
+
+    /// The catalog of `database` seen by `txn`.
+    pub fn in_database(
+        txn: &'t mut Transaction,
+        keyspace: KeyspaceId,
+        database: &str,
+    ) -> Catalog<'t> {
+        Catalog {
+            txn,
+            keyspace,
+            ns: namespace(database),
+        }
+    }
+
+    fn schema_key(&self, schema: &str) -> Vec<u8> {
+        let mut k = self.ns.clone();
+        k.extend_from_slice(b"s\0");
+        k.extend_from_slice(schema.as_bytes());
+        k
+    }
+
+    /// Whether `database` exists.
+    pub fn database_exists(&mut self, database: &str) -> Result<bool> {
+        if database == DEFAULT_DATABASE {
+            return Ok(true);
+        }
+        let mut k = b"d\0".to_vec();
+        k.extend_from_slice(database.as_bytes());
+        Ok(self.txn.get(self.keyspace, &k)?.is_some())
+    }
+
+    /// Removes every schema, table and view entry of this catalog's database (DROP DATABASE;
+    /// the caller removed the tables' rows).
+    pub fn clear_namespace(&mut self) -> Result<()> {
+        if self.ns.is_empty() {
+            return Err(Error::new(
+                code::INTERNAL_ERROR,
+                "the default database's catalog cannot be cleared",
+            ));
+        }
+        let end = crate::exec::query::successor(&self.ns);
+        self.txn.delete_range(self.keyspace, &self.ns, &end)?;
+        Ok(())
     }
 
     /// Whether `schema` exists.
@@ -83,35 +147,35 @@ impl<'t> Catalog<'t> {
         if BUILTIN_SCHEMAS.contains(&schema) {
             return Ok(true);
         }
-        let mut k = b"s\0".to_vec();
-        k.extend_from_slice(schema.as_bytes());
+        let k = self.schema_key(schema);
         Ok(self.txn.get(self.keyspace, &k)?.is_some())
     }
 
     /// Creates `schema`.
     pub fn create_schema(&mut self, def: &SchemaDef) -> Result<()> {
-        let mut k = b"s\0".to_vec();
-        k.extend_from_slice(def.name.as_bytes());
+        let k = self.schema_key(&def.name);
         self.txn.put(self.keyspace, &k, &encode(def)?)?;
         Ok(())
     }
 
     /// Drops `schema` (the caller checked it is empty or dropped its objects).
     pub fn drop_schema(&mut self, schema: &str) -> Result<()> {
-        let mut k = b"s\0".to_vec();
-        k.extend_from_slice(schema.as_bytes());
+        let k = self.schema_key(schema);
         self.txn.delete(self.keyspace, &k)?;
         Ok(())
     }
 
     /// Every user-created schema.
     pub fn schemas(&mut self) -> Result<Vec<SchemaDef>> {
-        self.list(b"s\0")
+        self.list_ns(b"s\0")
     }
 
     /// The table `schema.name`, if it exists.
     pub fn table(&mut self, schema: &str, name: &str) -> Result<Option<TableDef>> {
-        match self.txn.get(self.keyspace, &table_key(schema, name))? {
+        match self
+            .txn
+            .get(self.keyspace, &table_key(&self.ns, schema, name))?
+        {
             Some(v) => Ok(Some(decode(&v)?)),
             None => Ok(None),
         }
@@ -121,7 +185,7 @@ impl<'t> Catalog<'t> {
     pub fn put_table(&mut self, def: &TableDef) -> Result<()> {
         self.txn.put(
             self.keyspace,
-            &table_key(&def.schema, &def.name),
+            &table_key(&self.ns, &def.schema, &def.name),
             &encode(def)?,
         )?;
         Ok(())
@@ -129,18 +193,22 @@ impl<'t> Catalog<'t> {
 
     /// Removes a table definition.
     pub fn delete_table(&mut self, schema: &str, name: &str) -> Result<()> {
-        self.txn.delete(self.keyspace, &table_key(schema, name))?;
+        self.txn
+            .delete(self.keyspace, &table_key(&self.ns, schema, name))?;
         Ok(())
     }
 
     /// Every table, ordered by schema and name.
     pub fn tables(&mut self) -> Result<Vec<TableDef>> {
-        self.list(b"t\0")
+        self.list_ns(b"t\0")
     }
 
     /// The view `schema.name`, if it exists.
     pub fn view(&mut self, schema: &str, name: &str) -> Result<Option<ViewDef>> {
-        match self.txn.get(self.keyspace, &view_key(schema, name))? {
+        match self
+            .txn
+            .get(self.keyspace, &view_key(&self.ns, schema, name))?
+        {
             Some(v) => Ok(Some(decode(&v)?)),
             None => Ok(None),
         }
@@ -150,7 +218,7 @@ impl<'t> Catalog<'t> {
     pub fn put_view(&mut self, def: &ViewDef) -> Result<()> {
         self.txn.put(
             self.keyspace,
-            &view_key(&def.schema, &def.name),
+            &view_key(&self.ns, &def.schema, &def.name),
             &encode(def)?,
         )?;
         Ok(())
@@ -158,13 +226,14 @@ impl<'t> Catalog<'t> {
 
     /// Removes a view definition.
     pub fn delete_view(&mut self, schema: &str, name: &str) -> Result<()> {
-        self.txn.delete(self.keyspace, &view_key(schema, name))?;
+        self.txn
+            .delete(self.keyspace, &view_key(&self.ns, schema, name))?;
         Ok(())
     }
 
     /// Every view.
     pub fn views(&mut self) -> Result<Vec<ViewDef>> {
-        self.list(b"v\0")
+        self.list_ns(b"v\0")
     }
 
     /// Every database other than `postgres` (which always exists).
@@ -181,6 +250,13 @@ impl<'t> Catalog<'t> {
             None => self.txn.delete(self.keyspace, &k)?,
         }
         Ok(())
+    }
+
+    /// The entries under `prefix` in this database's namespace.
+    fn list_ns<T: serde::de::DeserializeOwned>(&mut self, prefix: &[u8]) -> Result<Vec<T>> {
+        let mut p = self.ns.clone();
+        p.extend_from_slice(prefix);
+        self.list(&p)
     }
 
     fn list<T: serde::de::DeserializeOwned>(&mut self, prefix: &[u8]) -> Result<Vec<T>> {

@@ -73,14 +73,19 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         }
         ast::Statement::AlterTable(at) => alter_table(ctx, at),
         ast::Statement::CreateIndex(ci) => super::ddl_index::create_index(ctx, ci),
+        ast::Statement::CreateDatabase {
+            db_name,
+            if_not_exists,
+            ..
+        } => super::ddl_database::create_database(ctx, db_name, *if_not_exists),
         ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
             ..
         } => {
-            let (schema, n) = ctx.qualify(name)?;
-            let full = format!("{schema}.{n}");
+            let (schema, n) = ctx.qualify_new(name)?;
+            let full = ctx.sequence_name(&schema, &n);
             if ctx.engine.sequences.exists(&full)? {
                 if *if_not_exists {
                     return Ok(Outcome::Command("CREATE SEQUENCE".into()));
@@ -100,7 +105,12 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
     }
 }
 
-fn column_def(ctx: &mut Ctx<'_>, id: u32, table: &str, c: &ast::ColumnDef) -> Result<ColumnDef2> {
+fn column_def(
+    ctx: &mut Ctx<'_>,
+    id: u32,
+    (schema, table): (&str, &str),
+    c: &ast::ColumnDef,
+) -> Result<ColumnDef2> {
     let name = ident_name(&c.name);
     let type_name = c.data_type.to_string().to_lowercase();
     let serial = match type_name.as_str() {
@@ -196,8 +206,7 @@ fn column_def(ctx: &mut Ctx<'_>, id: u32, table: &str, c: &ast::ColumnDef) -> Re
         }
     }
     if wants_sequence {
-        let schema = ctx.schema.to_string();
-        let seq = format!("{schema}.{table}_{name}_seq");
+        let seq = ctx.sequence_name(schema, &format!("{table}_{name}_seq"));
         let oid = ctx.engine.next_oid(&mut ctx.waits)?;
         if !ctx.engine.sequences.exists(&seq)? {
             ctx.engine
@@ -224,7 +233,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     if ct.query.is_some() {
         return Err(Error::unsupported("CREATE TABLE AS is not supported yet"));
     }
-    let (schema, name) = ctx.qualify(&ct.name)?;
+    let (schema, name) = ctx.qualify_new(&ct.name)?;
     if !ctx.catalog().schema_exists(&schema)? {
         return Err(Error::new(
             code::UNDEFINED_SCHEMA,
@@ -258,7 +267,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     for c in &ct.columns {
         let id = table.next_column_id;
         table.next_column_id += 1;
-        let (col, primary, cons, more) = column_def(ctx, id, &name, c)?;
+        let (col, primary, cons, more) = column_def(ctx, id, (&schema, &name), c)?;
         later.extend(more);
         if table.column_index(&col.name).is_some() {
             return Err(Error::new(
@@ -481,6 +490,25 @@ fn set_primary_key(
     Ok(())
 }
 
+/// Drops the sequences a table owns (its serial and identity columns', its hidden row id's).
+/// Sequences are not transactional, so this happens at once, as nextval does.
+pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
+    let mut owned: Vec<String> = table
+        .columns
+        .iter()
+        .filter_map(|c| c.sequence.clone())
+        .collect();
+    if table.primary_key.is_empty() {
+        owned.push(super::dml::rowid_sequence(table));
+    }
+    for seq in owned {
+        if ctx.engine.sequences.exists(&seq)? {
+            ctx.engine.sequences.drop(&seq, &mut ctx.waits)?;
+        }
+    }
+    Ok(())
+}
+
 fn clear_table(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     let start = table_prefix(table.id);
     let end = successor(&start);
@@ -505,6 +533,7 @@ fn drop(
     match object_type {
         ast::ObjectType::Index => super::ddl_index::drop_index(ctx, names, if_exists),
         ast::ObjectType::View => super::ddl_view::drop_view(ctx, names, if_exists),
+        ast::ObjectType::Database => super::ddl_database::drop_database(ctx, names, if_exists),
         ast::ObjectType::Table => {
             for n in names {
                 let (schema, name) = ctx.qualify(n)?;
@@ -513,6 +542,7 @@ fn drop(
                         drop_foreign_keys_to(ctx, &t, cascade)?;
                         clear_table(ctx, &t)?;
                         ctx.catalog().delete_table(&schema, &name)?;
+                        drop_owned_sequences(ctx, &t)?;
                     }
                     None if if_exists => {}
                     None => return Err(super::query::no_table(&name)),
@@ -555,7 +585,7 @@ fn drop(
         ast::ObjectType::Sequence => {
             for n in names {
                 let (schema, name) = ctx.qualify(n)?;
-                let full = format!("{schema}.{name}");
+                let full = ctx.sequence_name(&schema, &name);
                 if !ctx.engine.sequences.exists(&full)? {
                     if if_exists {
                         continue;
@@ -600,7 +630,8 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                 }
                 let id = table.next_column_id;
                 table.next_column_id += 1;
-                let (col, primary, cons, more) = self::column_def(ctx, id, &name, column_def)?;
+                let (col, primary, cons, more) =
+                    self::column_def(ctx, id, (&schema, &name), column_def)?;
                 if primary {
                     return Err(Error::unsupported("ADD COLUMN ... PRIMARY KEY"));
                 }

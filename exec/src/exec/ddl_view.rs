@@ -15,7 +15,7 @@ pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
             "materialized views are not supported yet",
         ));
     }
-    let (schema, name) = ctx.qualify(&cv.name)?;
+    let (schema, name) = ctx.qualify_new(&cv.name)?;
     let existing = ctx.catalog().view(&schema, &name)?;
     if existing.is_some() && cv.if_not_exists {
         return Ok(Outcome::Command("CREATE VIEW".into()));

@@ -141,12 +141,16 @@ pub(crate) fn default_for(ctx: &mut Ctx<'_>, table: &TableDef, col: usize) -> Re
         return Ok(Value::Null);
     };
     if let Some(seq) = &c.sequence {
-        return Value::Int8(ctx.engine.sequences.nextval(seq, &mut ctx.waits)?).assign(&c.ty);
+        // As nextval(): currval and lastval see it.
+        let v = ctx.engine.sequences.nextval(seq, &mut ctx.waits)?;
+        ctx.sequence_state.values.insert(seq.clone(), v);
+        ctx.sequence_state.last = Some(v);
+        return Value::Int8(v).assign(&c.ty);
     }
     match c.default.clone() {
         Some(text) => {
             let e = default_expr(&text)?;
-            e.eval(&[], &ctx.eval_context())?.assign(&c.ty)
+            super::query::with_subqueries(ctx, |ectx| e.eval(&[], ectx))?.assign(&c.ty)
         }
         None => Ok(Value::Null),
     }

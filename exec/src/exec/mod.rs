@@ -3,6 +3,7 @@
 
 mod agg;
 mod ddl;
+mod ddl_database;
 mod ddl_index;
 mod ddl_view;
 mod dml;
@@ -11,6 +12,7 @@ mod foreign;
 mod index;
 mod modify;
 pub mod query;
+mod sequence_fn;
 mod system;
 mod values;
 
@@ -22,6 +24,8 @@ use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
 use crate::expr::EvalContext;
 use crate::types::{DataType, Value};
+
+pub use sequence_fn::SeqState;
 
 /// A result column.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,19 +63,43 @@ pub struct Ctx<'a> {
     pub param_types: Vec<DataType>,
     pub user: &'a str,
     pub database: &'a str,
+    /// The first schema of the search path that exists (where CREATE puts objects).
     pub schema: &'a str,
     /// The session's settings (SHOW, pg_settings, search_path).
     pub settings: &'a std::collections::BTreeMap<String, String>,
+    /// The schemas unqualified names are looked up in, in order (`$user` resolved).
+    pub search_path: &'a [String],
     pub now: i64,
     /// The statement's catalog snapshot once loaded (see [`Ctx::system_snapshot`]).
     pub sys: Option<std::rc::Rc<crate::catalog::system::SystemSnapshot>>,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_lsm::PendingWrite>,
+    /// When the statement must stop (statement_timeout), checked as rows are produced.
+    pub deadline: Option<std::time::Instant>,
+    /// The session's sequence values (currval, lastval).
+    pub sequence_state: &'a mut SeqState,
 }
 
 impl<'a> Ctx<'a> {
     pub fn catalog(&mut self) -> Catalog<'_> {
-        Catalog::new(self.txn, self.engine.catalog)
+        Catalog::in_database(self.txn, self.engine.catalog, self.database)
+    }
+
+    /// Fails with 57014 once the statement's deadline has passed.
+    pub fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(query::timeout()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The storage name of sequence `schema.name` in this database.
+    pub fn sequence_name(&self, schema: &str, name: &str) -> String {
+        if self.database == crate::catalog::DEFAULT_DATABASE {
+            format!("{schema}.{name}")
+        } else {
+            format!("{}/{schema}.{name}", self.database)
+        }
     }
 
     pub fn eval_context(&self) -> EvalContext<'a> {
@@ -107,7 +135,7 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let path = search_path(self.settings.get("search_path").map_or("public", |s| s));
+        let path = self.search_path.to_vec();
         let (user, database) = (self.user, self.database);
         crate::catalog::system::SystemSnapshot::load(
             &mut self.catalog(),
@@ -137,8 +165,28 @@ impl<'a> Ctx<'a> {
         crate::catalog::system::is_system_relation(&schema, &rel).then_some((schema, rel))
     }
 
-    /// (schema, name) of an object name, defaulting the schema to the search path's first.
-    pub fn qualify(&self, name: &ast::ObjectName) -> Result<(String, String)> {
+    /// (schema, name) of an object about to be created: an unqualified name goes to the
+    /// creation schema (the first existing schema of the search path).
+    pub fn qualify_new(&mut self, name: &ast::ObjectName) -> Result<(String, String)> {
+        if let [one] = name.0.as_slice() {
+            let Some(id) = one.as_ident() else {
+                return Err(Error::syntax(format!("invalid name {name}")));
+            };
+            if self.schema.is_empty() {
+                return Err(Error::new(
+                    code::UNDEFINED_SCHEMA,
+                    "no schema has been selected to create in",
+                ));
+            }
+            return Ok((self.schema.to_string(), crate::expr::ident_name(id)));
+        }
+        self.qualify(name)
+    }
+
+    /// (schema, name) of an object name. An unqualified name is looked up along the search
+    /// path (the first schema holding a table, view or index of that name); when none does,
+    /// it names an object of the creation schema (the first existing schema of the path).
+    pub fn qualify(&mut self, name: &ast::ObjectName) -> Result<(String, String)> {
         let parts: Vec<String> = name
             .0
             .iter()
@@ -148,7 +196,24 @@ impl<'a> Ctx<'a> {
             })
             .collect::<Result<_>>()?;
         match parts.as_slice() {
-            [n] => Ok((self.schema.to_string(), n.clone())),
+            [n] => {
+                if self.search_path.len() > 1 {
+                    for schema in self.search_path {
+                        if self.catalog().table(schema, n)?.is_some()
+                            || self.catalog().view(schema, n)?.is_some()
+                        {
+                            return Ok((schema.clone(), n.clone()));
+                        }
+                    }
+                    for schema in self.search_path {
+                        if ddl_index::find_index(self, schema, n)?.is_some() {
+                            return Ok((schema.clone(), n.clone()));
+                        }
+                    }
+                }
+                // Not found: it names nothing (lookups then fail with 42P01).
+                Ok((self.schema.to_string(), n.clone()))
+            }
             [s, n] => Ok((s.clone(), n.clone())),
             [db, s, n] => {
                 if db != self.database {
@@ -202,21 +267,6 @@ impl<'a> Ctx<'a> {
             None => Err(query::no_table(&table)),
         }
     }
-}
-
-/// The entries of a `search_path` setting, unquoted (`"$user", public` → `$user`, `public`).
-pub fn search_path(setting: &str) -> Vec<String> {
-    setting
-        .split(',')
-        .map(|s| {
-            let s = s.trim();
-            match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-                Some(q) => q.replace("\"\"", "\""),
-                None => s.to_lowercase(),
-            }
-        })
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// Plans and runs `stmt`. With `describe_only`, plans and returns the result columns without

@@ -7,6 +7,15 @@ use super::EvalContext;
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
 
+/// The sequence functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqOp {
+    Next,
+    Current,
+    Last,
+    Set,
+}
+
 /// A scalar function.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Func {
@@ -49,6 +58,9 @@ pub enum Func {
     CurrentDate,
     DatePart,
     Version,
+    /// nextval / currval / setval / lastval: sequence functions, run by the statement's
+    /// runner (they need the engine and the session's sequence state).
+    Sequence(SeqOp),
     CurrentDatabase,
     CurrentSchema,
     CurrentUser,
@@ -144,6 +156,10 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("current_date", 0) => (Func::CurrentDate, DataType::Date),
         ("date_part", 2) => (Func::DatePart, DataType::Float8),
         ("version", 0) => (Func::Version, DataType::Text),
+        ("nextval", 1) => (Func::Sequence(SeqOp::Next), DataType::Int8),
+        ("currval", 1) => (Func::Sequence(SeqOp::Current), DataType::Int8),
+        ("lastval", 0) => (Func::Sequence(SeqOp::Last), DataType::Int8),
+        ("setval", 2 | 3) => (Func::Sequence(SeqOp::Set), DataType::Int8),
         ("current_database" | "current_catalog", 0) => (Func::CurrentDatabase, DataType::Name),
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Name),
         ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Name),
@@ -302,6 +318,32 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::Now => return Ok(Value::Timestamptz(ctx.now)),
         Func::CurrentDate => {
             return Value::Timestamptz(ctx.now).cast(&DataType::Date);
+        }
+        Func::Sequence(op) => {
+            let Some(exec) = ctx.exec else {
+                return Err(Error::unsupported(
+                    "sequence functions are not allowed in this context",
+                ));
+            };
+            let name = match args.first() {
+                Some(v) if !v.is_null() => Some(text(v)?),
+                Some(_) => return Ok(Value::Null),
+                None => None,
+            };
+            let value = match args.get(1) {
+                Some(v) => v.clone().cast(&DataType::Int8)?.as_i64()?,
+                None => None,
+            };
+            let is_called = match args.get(2) {
+                Some(v) => v.as_bool()?.unwrap_or(true),
+                None => true,
+            };
+            return Ok(Value::Int8(exec.sequence(
+                *op,
+                name.as_deref(),
+                value,
+                is_called,
+            )?));
         }
         Func::Version => {
             return Ok(Value::Text(format!(

@@ -24,7 +24,7 @@ mod walk;
 
 pub use aggregates::contains_aggregate;
 pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
-pub use func::Func;
+pub use func::{Func, SeqOp};
 pub use func_catalog::{size_pretty, SysFunc};
 pub use subquery::{SubKind, Subquery, SubqueryExec};
 pub use table_func::{table_function_columns, table_function_rows};

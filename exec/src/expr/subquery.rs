@@ -40,10 +40,20 @@ pub enum SubKind {
     Array(DataType),
 }
 
-/// Runs subquery plans: the statement's runner, which owns the transaction.
+/// Runs what an expression cannot evaluate alone: subqueries and sequence functions. The
+/// statement's runner implements it (it owns the transaction and the session state).
 pub trait SubqueryExec {
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>>;
+
+    /// nextval / currval / lastval / setval(`name`, `value`, `is_called`).
+    fn sequence(
+        &self,
+        op: super::func::SeqOp,
+        name: Option<&str>,
+        value: Option<i64>,
+        is_called: bool,
+    ) -> Result<i64>;
 
     /// The statement's catalog snapshot, loaded on first use, for catalog functions and
     /// reg* casts (`EvalContext::sys` takes precedence). None where no catalog is reachable.

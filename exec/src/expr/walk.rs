@@ -126,7 +126,10 @@ impl Expr {
     pub fn is_row_independent(&self) -> bool {
         match self {
             Expr::Column(_) | Expr::Subquery(_) | Expr::Case { .. } => false,
-            Expr::Func(func::Func::Random | func::Func::GenRandomUuid, _) => false,
+            Expr::Func(
+                func::Func::Random | func::Func::GenRandomUuid | func::Func::Sequence(_),
+                _,
+            ) => false,
             other => other.children().iter().all(|c| c.is_row_independent()),
         }
     }

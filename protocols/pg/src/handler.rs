@@ -123,6 +123,18 @@ impl NoopStartupHandler for Conn {
             .get(METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
+        // A missing database ends the connection, as PostgreSQL does at startup.
+        match self.server.engine.database_exists(&database) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "3D000".into(),
+                    format!("database \"{database}\" does not exist"),
+                ))))
+            }
+            Err(e) => return Err(to_wire(&e)),
+        }
         let mut session = self.server.engine.session(&user, &database);
         for (k, v) in meta.iter() {
             if !matches!(k.as_str(), "user" | "database") {

@@ -228,13 +228,20 @@ impl SystemSnapshot {
         );
         let mut seqs = Vec::new();
         for (full, def) in sequences {
-            // Internal counters (the oid counter, hidden row ids) have no oid or no schema.
-            let Some((schema, name)) = full.split_once('.') else {
-                continue;
-            };
+            // Internal counters (the oid counter, hidden row ids) have no oid or no schema;
+            // other databases' sequences are stored as `{database}/{schema}.{name}`.
             if def.oid == 0 || full.starts_with('\0') {
                 continue;
             }
+            let local = match full.split_once('/') {
+                Some((db, rest)) if db == database => rest,
+                Some(_) => continue,
+                None if database == super::DEFAULT_DATABASE => full.as_str(),
+                None => continue,
+            };
+            let Some((schema, name)) = local.split_once('.') else {
+                continue;
+            };
             let owner = tables.iter().find_map(|t| {
                 t.columns.iter().enumerate().find_map(|(i, c)| {
                     (c.sequence.as_deref() == Some(full.as_str()))
@@ -562,9 +569,14 @@ impl SystemSnapshot {
                 format!("column \"{col}\" of relation \"{}\" does not exist", t.name),
             )
         })?;
-        Ok(c.sequence.as_ref().map(|s| match s.split_once('.') {
-            Some((sch, n)) => format!("{}.{}", deparse::quote_ident(sch), deparse::quote_ident(n)),
-            None => deparse::quote_ident(s),
+        Ok(c.sequence.as_ref().map(|s| {
+            let s = s.split_once('/').map_or(s.as_str(), |(_, local)| local);
+            match s.split_once('.') {
+                Some((sch, n)) => {
+                    format!("{}.{}", deparse::quote_ident(sch), deparse::quote_ident(n))
+                }
+                None => deparse::quote_ident(s),
+            }
         }))
     }
 }

@@ -68,6 +68,8 @@ fn snapshot() -> SystemSnapshot {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let mut txn = engine.txn.begin(Isolation::ReadCommitted).unwrap();
+    let path = vec!["public".to_string()];
+    let mut seqs = crate::exec::SeqState::default();
     let mut ctx = Ctx {
         engine: &engine,
         txn: &mut txn,
@@ -77,9 +79,12 @@ fn snapshot() -> SystemSnapshot {
         database: "postgres",
         schema: "public",
         settings: &settings,
+        search_path: &path,
         sys: None,
         now: 0,
         waits: Vec::new(),
+        deadline: None,
+        sequence_state: &mut seqs,
     };
     let mut s = (*ctx.system_snapshot().unwrap()).clone();
     let t = s.tables.iter_mut().find(|t| t.name == "t").unwrap();

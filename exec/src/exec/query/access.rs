@@ -273,10 +273,15 @@ pub fn scan_rows_with(
             Bound::Excluded(successor(&prefix)),
         ),
     };
-    for item in ctx
+    let deadline = ctx.deadline;
+    for (n, item) in ctx
         .txn
         .scan(ctx.engine.data, (start, end), Direction::Forward)?
+        .enumerate()
     {
+        if n % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(timeout());
+        }
         let (k, v) = item?;
         out.push((k, decode_row(table, &v)?));
     }
@@ -286,6 +291,14 @@ pub fn scan_rows_with(
         }
     }
     Ok(out)
+}
+
+/// statement_timeout's error.
+pub(crate) fn timeout() -> Error {
+    Error::new(
+        code::QUERY_CANCELED,
+        "canceling statement due to statement timeout",
+    )
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -26,8 +26,8 @@ use crate::error::{code, Error, Result};
 use crate::expr::{BindEnv, Binder, Expr, ScopeColumn};
 use crate::types::DataType;
 
-pub(crate) use access::successor;
 pub use access::{choose_access, scan_rows, Access};
+pub(crate) use access::{successor, timeout};
 pub use from::{JoinKind, Source};
 pub use run::run_select;
 pub use setop::SetOp;

@@ -17,7 +17,7 @@ use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::aggregate;
 use crate::exec::Ctx;
-use crate::expr::{EvalContext, Expr, SubqueryExec};
+use crate::expr::{EvalContext, Expr, SeqOp, SubqueryExec};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
 
@@ -56,6 +56,17 @@ impl SubqueryExec for Runner<'_, '_> {
         }
         Ok(self.sys.get().map(|s| s.as_ref()))
     }
+
+    fn sequence(
+        &self,
+        op: SeqOp,
+        name: Option<&str>,
+        value: Option<i64>,
+        is_called: bool,
+    ) -> Result<i64> {
+        let mut ctx = self.ctx.borrow_mut();
+        crate::exec::sequence_fn::call(&mut ctx, op, name, value, is_called)
+    }
 }
 
 impl<'r, 'a> Runner<'r, 'a> {
@@ -65,6 +76,11 @@ impl<'r, 'a> Runner<'r, 'a> {
             sys: std::cell::OnceCell::new(),
             cache: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Fails with 57014 once the statement's deadline has passed.
+    fn check_deadline(&self) -> Result<()> {
+        self.ctx.borrow().check_deadline()
     }
 
     /// The evaluation context for a plan running with `outer`.
@@ -79,6 +95,7 @@ impl<'r, 'a> Runner<'r, 'a> {
 
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
+        self.check_deadline()?;
         let ectx = self.ectx(outer);
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = match &plan.body {
             Body::Select(body) => self.select(body, plan, outer, &ectx)?,
@@ -279,6 +296,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 ));
             };
             for l in left {
+                self.check_deadline()?;
                 let values = captures
                     .iter()
                     .map(|c| c.eval(&l, ectx))
@@ -316,7 +334,10 @@ impl<'r, 'a> Runner<'r, 'a> {
         } else {
             Vec::new()
         };
-        for l in &left {
+        for (n, l) in left.iter().enumerate() {
+            if n % 256 == 255 {
+                self.check_deadline()?;
+            }
             let candidates: &[usize] = match &index {
                 None => &all,
                 Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
