@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::{free_port, Server, ORBIT};
@@ -48,22 +48,25 @@ async fn plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
     Ok(client)
 }
 
-/// Connects over TLS, trusting only `ca` (a PEM certificate).
-async fn tls(config: &Config, ca: &str) -> Result<Client, tokio_postgres::Error> {
+/// A TLS client configuration trusting only `ca` (a PEM certificate).
+fn client_config(ca: &str) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     let certs = rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes());
     for cert in certs {
         roots.add(cert.unwrap()).unwrap();
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    let (client, conn) = config
-        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
-        .await?;
+        .with_no_client_auth()
+}
+
+/// Connects over TLS, trusting only `ca`.
+async fn tls(config: &Config, ca: &str) -> Result<Client, tokio_postgres::Error> {
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(ca));
+    let (client, conn) = config.connect(tls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -115,7 +118,7 @@ fn ssl_response(port: u16) -> u8 {
 }
 
 /// One backend message: its type byte and body.
-fn read_message(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+fn read_message(s: &mut impl Read) -> (u8, Vec<u8>) {
     let mut head = [0u8; 5];
     s.read_exact(&mut head).unwrap();
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
@@ -129,18 +132,7 @@ fn read_message(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
 fn scram_first_round(port: u16, user: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let params = format!("user\0{user}\0database\0postgres\0\0");
-    let mut startup = ((8 + params.len()) as u32).to_be_bytes().to_vec();
-    startup.extend_from_slice(&196608u32.to_be_bytes());
-    startup.extend_from_slice(params.as_bytes());
-    s.write_all(&startup).unwrap();
-    let (kind, body) = read_message(&mut s);
-    assert_eq!(
-        (kind, &body[..4]),
-        (b'R', &10u32.to_be_bytes()[..]),
-        "AuthenticationSASL"
-    );
-    let mechanisms = String::from_utf8(body[4..].to_vec()).unwrap();
+    let mechanisms = start_sasl(&mut s, user);
     let first = b"n,,n=,r=0123456789abcdefghijklmn";
     let mut msg = b"SCRAM-SHA-256\0".to_vec();
     msg.extend_from_slice(&(first.len() as u32).to_be_bytes());
@@ -157,6 +149,42 @@ fn scram_first_round(port: u16, user: &str) -> (String, String) {
         "AuthenticationSASLContinue"
     );
     (mechanisms, String::from_utf8(body[4..].to_vec()).unwrap())
+}
+
+/// Sends the startup message for `user` and reads AuthenticationSASL: the mechanisms offered,
+/// each ended by a NUL, then a NUL.
+fn start_sasl(s: &mut (impl Read + Write), user: &str) -> String {
+    let params = format!("user\0{user}\0database\0postgres\0\0");
+    let mut startup = ((8 + params.len()) as u32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&196608u32.to_be_bytes());
+    startup.extend_from_slice(params.as_bytes());
+    s.write_all(&startup).unwrap();
+    s.flush().unwrap();
+    let (kind, body) = read_message(s);
+    assert_eq!(
+        (kind, &body[..4]),
+        (b'R', &10u32.to_be_bytes()[..]),
+        "AuthenticationSASL"
+    );
+    String::from_utf8(body[4..].to_vec()).unwrap()
+}
+
+/// PostgreSQL 17's direct TLS (no SSLRequest; ALPN `alpn`, which must be `postgresql`): the
+/// mechanisms the server offers inside it.
+fn direct_tls_mechanisms(port: u16, ca: &str, alpn: &[u8]) -> Result<String, std::io::Error> {
+    let mut config = client_config(ca);
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    // The handshake first, so that its failure is an error rather than a panic below.
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(start_sasl(&mut tls, "postgres"))
 }
 
 /// The salt of a server-first message.
@@ -352,6 +380,14 @@ fn tls_with_scram_channel_binding_and_plaintext_beside_it() {
     let port = server.pg_port;
     assert_eq!(ssl_response(port), b'S');
     assert!(server.log().contains("tls=true"), "{}", server.log());
+    // Channel binding is offered inside TLS only.
+    let plus = "SCRAM-SHA-256\0SCRAM-SHA-256-PLUS\0\0";
+    assert_eq!(
+        direct_tls_mechanisms(port, &ca, b"postgresql").unwrap(),
+        plus
+    );
+    assert!(direct_tls_mechanisms(port, &ca, b"http/1.1").is_err());
+    assert_eq!(scram_first_round(port, "postgres").0, "SCRAM-SHA-256\0\0");
     rt().block_on(async {
         let mut c = config(port, "postgres", Some("secret"));
         c.ssl_mode(SslMode::Require);

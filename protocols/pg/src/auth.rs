@@ -282,7 +282,7 @@ pub(crate) struct Scram {
 }
 
 impl Authenticator {
-    /// `cert_pem`: the TLS certificate (chain, leaf first) channel binding is computed from.
+    /// `cert_pem`: the TLS server certificate channel binding is computed from.
     pub(crate) fn new(
         auth: Auth,
         cert_pem: Option<&[u8]>,

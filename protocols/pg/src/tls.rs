@@ -39,7 +39,8 @@ pub enum TlsError {
 /// A loaded certificate and key, ready to accept TLS connections.
 pub struct Tls {
     acceptor: TlsAcceptor,
-    cert_pem: Vec<u8>,
+    /// The server certificate alone, re-encoded as plain PEM.
+    leaf_pem: Vec<u8>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -61,12 +62,12 @@ impl Tls {
         };
         let cert_pem = read("certificate", cert)?;
         let key_pem = read("key", key)?;
-        Tls::from_pem(cert_pem, &key_pem, cert, key)
+        Tls::from_pem(&cert_pem, &key_pem, cert, key)
     }
 
     /// As [`Tls::load`], from the files' contents (`cert`, `key`: their names for errors).
     pub fn from_pem(
-        cert_pem: Vec<u8>,
+        cert_pem: &[u8],
         key_pem: &[u8],
         cert: &Path,
         key: &Path,
@@ -75,14 +76,15 @@ impl Tls {
             path: cert.to_path_buf(),
             why,
         };
-        let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| cert_err(format!("not a PEM certificate: {e}")))?;
-        if chain.is_empty() {
+        let Some(leaf) = chain.first() else {
             return Err(cert_err(
                 "no certificate in it (expected a PEM \"BEGIN CERTIFICATE\" block)".into(),
             ));
-        }
+        };
+        let leaf_pem = pem_certificate(leaf);
         let private_key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key {
             path: key.to_path_buf(),
             why: match e {
@@ -105,7 +107,7 @@ impl Tls {
         config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            cert_pem,
+            leaf_pem,
         })
     }
 
@@ -113,10 +115,24 @@ impl Tls {
         self.acceptor.clone()
     }
 
-    /// The certificate file's PEM (for channel binding).
+    /// The server certificate as PEM (for channel binding).
     pub(crate) fn cert_pem(&self) -> &[u8] {
-        &self.cert_pem
+        &self.leaf_pem
     }
+}
+
+/// One certificate as a PEM block with nothing around it (what pgwire's channel binding
+/// parses, whatever else the file held).
+fn pem_certificate(der: &CertificateDer<'_>) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem.into_bytes()
 }
 
 #[cfg(test)]
@@ -130,7 +146,7 @@ mod tests {
 
     fn load(cert: &str, key: &str) -> Result<Tls, TlsError> {
         Tls::from_pem(
-            cert.as_bytes().to_vec(),
+            cert.as_bytes(),
             key.as_bytes(),
             Path::new("c.pem"),
             Path::new("k.pem"),
@@ -140,7 +156,11 @@ mod tests {
     #[test]
     fn a_matching_pair_loads_and_mistakes_name_the_file() {
         let (cert, key) = pair();
-        assert!(load(&cert, &key).is_ok());
+        let tls = load(&cert, &key).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(tls.cert_pem()),
+            cert.replace("\r\n", "\n")
+        );
         // Certificate and key in one file, given for both: fine too.
         let both = format!("{cert}{key}");
         assert!(load(&both, &both).is_ok());
