@@ -82,6 +82,23 @@ fn parse_sync_kind(s: &str) -> Result<SyncKind, String> {
     }
 }
 
+/// How PostgreSQL clients authenticate (`--pg-auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgAuthMethod {
+    Trust,
+    ScramSha256,
+}
+
+fn parse_pg_auth(s: &str) -> Result<PgAuthMethod, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "trust" => Ok(PgAuthMethod::Trust),
+        "scram-sha-256" => Ok(PgAuthMethod::ScramSha256),
+        _ => Err(format!(
+            "unknown authentication method \"{s}\" (expected trust or scram-sha-256)"
+        )),
+    }
+}
+
 fn parse_isolation(s: &str) -> Result<orbit_txn::Isolation, String> {
     orbit_txn::Isolation::from_sql(&s.replace(['-', '_'], " ")).ok_or_else(|| {
         format!("unknown isolation \"{s}\" (read-committed, repeatable-read, serializable)")
@@ -120,6 +137,30 @@ pub struct ServeArgs {
     /// Address of the PostgreSQL protocol listener; empty: none.
     #[arg(long, env = "ORBIT_PG_ADDR", default_value = "127.0.0.1:5432")]
     pub pg_addr: String,
+    /// Password of the PostgreSQL superuser `postgres`; setting one (or --pg-user) turns on
+    /// SCRAM-SHA-256 authentication.
+    #[arg(long, env = "ORBIT_PG_PASSWORD", hide_env_values = true)]
+    pub pg_password: Option<String>,
+    /// A further PostgreSQL user, as NAME:PASSWORD (or NAME:SCRAM-SHA-256$... verifier);
+    /// repeatable. In ORBIT_PG_USERS one per line; in the config file `pg-users = [...]`.
+    #[arg(
+        long = "pg-user",
+        value_name = "NAME:PASSWORD",
+        env = "ORBIT_PG_USERS",
+        value_delimiter = '\n',
+        hide_env_values = true
+    )]
+    pub pg_users: Vec<String>,
+    /// PostgreSQL client authentication: `trust` or `scram-sha-256` (default: scram-sha-256
+    /// when a password is configured, else trust).
+    #[arg(long, env = "ORBIT_PG_AUTH", value_parser = parse_pg_auth)]
+    pub pg_auth: Option<PgAuthMethod>,
+    /// PEM certificate chain for TLS on the PostgreSQL listener (with --tls-key).
+    #[arg(long, env = "ORBIT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ORBIT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// A TOML file of settings (keys are these flags' names); flags and `ORBIT_*` variables
     /// override it.
     #[arg(long, env = "ORBIT_CONFIG")]
@@ -373,5 +414,36 @@ mod tests {
         );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").unwrap_err().contains("like 500ms"));
+    }
+
+    #[test]
+    fn postgres_security_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "orbit",
+            "serve",
+            "--pg-user",
+            "alice:a:b",
+            "--pg-user",
+            "bob:x",
+            "--pg-auth",
+            "SCRAM-SHA-256",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.pg_users, ["alice:a:b", "bob:x"]);
+        assert_eq!(args.pg_auth, Some(PgAuthMethod::ScramSha256));
+        assert_eq!(args.tls_key, Some(PathBuf::from("k.pem")));
+        assert_eq!(parse_pg_auth("trust"), Ok(PgAuthMethod::Trust));
+        assert!(parse_pg_auth("md5")
+            .unwrap_err()
+            .contains("trust or scram-sha-256"));
+        let alone = Cli::try_parse_from(["orbit", "serve", "--tls-key", "k.pem"]);
+        assert!(alone.unwrap_err().to_string().contains("--tls-cert"));
     }
 }

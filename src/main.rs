@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod http;
 mod inspect;
+mod pg_setup;
 mod serve;
 
 use clap::Parser;

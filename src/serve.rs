@@ -25,6 +25,17 @@ use crate::cli::{ServeArgs, SyncKind};
 const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let pg_addr: Option<SocketAddr> = if args.pg_addr.is_empty() {
+        None
+    } else {
+        Some(
+            args.pg_addr
+                .parse()
+                .with_context(|| format!("--pg-addr {} is not an address", args.pg_addr))?,
+        )
+    };
+    // Users and certificates are checked before the database is touched.
+    let pg_security = crate::pg_setup::from_args(&args, pg_addr)?;
     let fs: Arc<dyn FileSystem> = RealFs::shared();
     let data_dir = &args.data_dir;
     fs.create_dir_all(data_dir)
@@ -51,7 +62,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store =
         Store::open(txn.clone(), Some(&filter)).context("cannot open the Redis keyspaces")?;
     let sql = orbit_exec::SqlEngine::open(txn).context("cannot open the SQL catalog")?;
-    let pg = orbit_pg::PgServer::new(sql);
+    let pg = orbit_pg::PgServer::with_security(sql, pg_security.auth, pg_security.tls);
     let addr: SocketAddr = args
         .resp_addr
         .parse()
@@ -79,15 +90,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(|_| listen(addr))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let pg_addr: Option<SocketAddr> = if args.pg_addr.is_empty() {
-        None
-    } else {
-        Some(
-            args.pg_addr
-                .parse()
-                .with_context(|| format!("--pg-addr {} is not an address", args.pg_addr))?,
-        )
-    };
     let mut pg_listeners = match pg_addr {
         Some(a) => (0..threads)
             .map(|_| listen(a).map(Some))

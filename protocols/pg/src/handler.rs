@@ -1,5 +1,5 @@
-//! The pgwire handlers of one connection: trust startup (with the session created for the
-//! startup's user and database), the simple query protocol, and the extended protocol whose
+//! The pgwire handlers of one connection: startup (`crate::auth`, then the session created
+//! for the startup's user and database), the simple query protocol, and the extended protocol whose
 //! statements the session parses and describes.
 
 use std::fmt::Debug;
@@ -82,7 +82,11 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::clone(&self.conn)
+        // Authentication (crate::auth) first; then `Conn::post_startup` creates the session.
+        Arc::new(crate::auth::StartupAuth::new(
+            Arc::clone(&self.conn.server.auth),
+            Arc::clone(&self.conn),
+        ))
     }
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {

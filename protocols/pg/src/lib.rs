@@ -7,41 +7,73 @@
 //! client asks, errors carried with their SQLSTATE.
 //!
 //! Modules: `handler` (the pgwire handlers of one connection), `encode` (rows and parameters
-//! between the wire and `Value`s), `error` (Orbit errors as PostgreSQL error responses).
+//! between the wire and `Value`s), `error` (Orbit errors as PostgreSQL error responses),
+//! `auth` (trust or SCRAM-SHA-256 before the session exists), `tls` (SSLRequest and the TLS
+//! handshake).
 //!
 //! Invariant: a command's response is sent only after its commit is durable (the handler
 //! awaits the commit's pending write), and a statement failing inside a block leaves the
 //! session in the failed state ReadyForQuery reports.
 
+pub mod auth;
 mod encode;
 mod error;
 mod handler;
+pub mod tls;
 
 use std::sync::Arc;
 
 use orbit_exec::SqlEngine;
 use tokio::net::TcpStream;
 
-/// What every PostgreSQL connection shares: the SQL engine and the registry of backend keys
+/// What every PostgreSQL connection shares: the SQL engine, the registry of backend keys
 /// CancelRequests are matched against (a cancel arrives on a new connection, possibly on
-/// another worker).
+/// another worker), how clients authenticate, and TLS if configured.
 pub struct PgServer {
     engine: Arc<SqlEngine>,
     connections: Arc<pgwire::api::ConnectionManager>,
+    auth: Arc<auth::Authenticator>,
+    tls: Option<tls::Tls>,
 }
 
 impl PgServer {
+    /// Trust authentication, no TLS.
     pub fn new(engine: Arc<SqlEngine>) -> Arc<PgServer> {
+        PgServer::with_security(engine, auth::Auth::Trust, None)
+    }
+
+    /// Clients authenticate by `auth`; with `tls`, SSLRequest is accepted (and SCRAM offers
+    /// channel binding on TLS connections when the certificate allows it).
+    pub fn with_security(
+        engine: Arc<SqlEngine>,
+        auth: auth::Auth,
+        tls: Option<tls::Tls>,
+    ) -> Arc<PgServer> {
+        let connections = Arc::new(pgwire::api::ConnectionManager::new());
+        let cert = tls.as_ref().map(tls::Tls::cert_pem);
+        let auth = Arc::new(auth::Authenticator::new(
+            auth,
+            cert,
+            Arc::clone(&connections),
+        ));
         Arc::new(PgServer {
             engine,
-            connections: Arc::new(pgwire::api::ConnectionManager::new()),
+            connections,
+            auth,
+            tls,
         })
+    }
+
+    /// Whether TLS clients are offered SCRAM-SHA-256-PLUS (channel binding).
+    pub fn channel_binding(&self) -> bool {
+        self.auth.channel_binding()
     }
 }
 
 /// Serves one client connection until it ends.
 pub async fn serve_connection(server: Arc<PgServer>, stream: TcpStream) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let tls = server.tls.as_ref().map(tls::Tls::acceptor);
     let handlers = handler::Handlers::new(server);
-    pgwire::tokio::process_socket(stream, None, handlers).await
+    pgwire::tokio::process_socket(stream, tls, handlers).await
 }
