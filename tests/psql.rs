@@ -148,7 +148,6 @@ fn psql_lists_databases() {
 /// `OPERATOR(pg_catalog.~)` and `COLLATE` (see docs/sql.md); with those arms in place this
 /// passes unchanged.
 #[test]
-#[ignore = "needs the regex-operator and COLLATE bind arms in expr/bind.rs"]
 fn psql_lists_relations_schemas_and_sequences() {
     if !psql_installed() {
         return;
@@ -182,7 +181,6 @@ fn psql_lists_relations_schemas_and_sequences() {
 /// whose `generate_series(...)` in FROM needs table functions in the planner
 /// (`crate::expr::table_function_columns` / `table_function_rows` compute them).
 #[test]
-#[ignore = "needs table functions in FROM (generate_series) and the regex bind arms"]
 fn psql_describes_tables() {
     if !psql_installed() {
         return;

@@ -213,6 +213,7 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
 fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
     match src {
         Source::Unit => node(depth, "Result".into(), lines),
+        Source::Function { name, .. } => node(depth, format!("Function Scan on {name}"), lines),
         Source::Rows(name, rows) => node(
             depth,
             format!("Function Scan on {name} ({} rows)", rows.len()),
@@ -355,6 +356,15 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
 fn names(src: &Source) -> Vec<String> {
     match src {
         Source::Unit => Vec::new(),
+        Source::Function {
+            name, ordinality, ..
+        } => {
+            let mut n = vec![name.clone()];
+            if *ordinality {
+                n.push("ordinality".into());
+            }
+            n
+        }
         Source::Rows(name, rows) => (0..rows.first().map_or(0, Vec::len))
             .map(|i| format!("{name}.${}", i + 1))
             .collect(),

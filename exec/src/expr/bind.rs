@@ -96,6 +96,14 @@ pub(super) fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
         BinaryOperator::PGBitwiseShiftLeft => BinaryOp::ShiftLeft,
         BinaryOperator::PGBitwiseShiftRight => BinaryOp::ShiftRight,
         BinaryOperator::PGOverlap => BinaryOp::ArrayOverlap,
+        BinaryOperator::PGRegexMatch => BinaryOp::RegexMatch,
+        BinaryOperator::PGRegexIMatch => BinaryOp::RegexIMatch,
+        BinaryOperator::PGRegexNotMatch => BinaryOp::RegexNotMatch,
+        BinaryOperator::PGRegexNotIMatch => BinaryOp::RegexNotIMatch,
+        // OPERATOR(pg_catalog.~) and friends.
+        BinaryOperator::PGCustomBinaryOperator(parts) => {
+            return parts.last().and_then(|s| BinaryOp::from_symbol(s))
+        }
         _ => return None,
     })
 }
@@ -134,6 +142,11 @@ impl<'a> Binder<'a> {
                 }
             },
             ast::Expr::Nested(inner) => self.bind(inner),
+            // Collations are not modelled: comparisons use the C collation.
+            ast::Expr::Collate { expr, .. } => self.bind(expr),
+            ast::Expr::CompoundFieldAccess { root, access_chain } => {
+                self.subscripts(root, access_chain)
+            }
             ast::Expr::TypedString(ts) => {
                 let ty = DataType::from_sql(&ts.data_type)?;
                 let (v, _) = literal(&ts.value.value)?;
@@ -625,55 +638,6 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn case(
-        &mut self,
-        operand: Option<&ast::Expr>,
-        conditions: &[ast::CaseWhen],
-        otherwise: Option<&ast::Expr>,
-    ) -> Result<(Expr, DataType)> {
-        let operand = match operand {
-            Some(o) => Some(self.bind(o)?),
-            None => None,
-        };
-        let mut whens = Vec::with_capacity(conditions.len());
-        let mut ty = DataType::Unknown;
-        for w in conditions {
-            let (c, ct) = self.bind(&w.condition)?;
-            match &operand {
-                Some((o, ot)) => {
-                    self.infer(&c, ot);
-                    self.infer(o, &ct);
-                }
-                None => {
-                    self.infer(&c, &DataType::Bool);
-                    expect_bool(&ct, "CASE/WHEN")?;
-                }
-            }
-            let (r, rt) = self.bind(&w.result)?;
-            ty = unify(ty, rt, "CASE")?;
-            whens.push((c, r));
-        }
-        let otherwise = match otherwise {
-            Some(e) => {
-                let (x, xt) = self.bind(e)?;
-                ty = unify(ty, xt, "CASE")?;
-                Some(Box::new(x))
-            }
-            None => None,
-        };
-        if ty == DataType::Unknown {
-            ty = DataType::Text;
-        }
-        Ok((
-            Expr::Case {
-                operand: operand.map(|(o, _)| Box::new(o)),
-                whens,
-                otherwise,
-            },
-            ty,
-        ))
-    }
-
     fn function(&mut self, f: &ast::Function) -> Result<(Expr, DataType)> {
         let name = match f.name.0.last() {
             Some(ast::ObjectNamePart::Identifier(id)) => ident(id),
@@ -753,7 +717,7 @@ fn negate_if((e, t): (Expr, DataType), negated: bool) -> (Expr, DataType) {
     }
 }
 
-fn expect_bool(t: &DataType, what: &str) -> Result<()> {
+pub(super) fn expect_bool(t: &DataType, what: &str) -> Result<()> {
     if matches!(t, DataType::Bool | DataType::Unknown) {
         Ok(())
     } else {

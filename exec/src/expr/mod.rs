@@ -13,10 +13,12 @@
 
 mod aggregates;
 mod bind;
+mod bind_forms;
 mod bind_outer;
 mod eval;
 mod func;
 mod func_catalog;
+mod func_support;
 mod literal;
 mod subquery;
 mod table_func;

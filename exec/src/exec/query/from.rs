@@ -31,6 +31,14 @@ pub enum Source {
         plan: Box<SelectPlan>,
         captures: Vec<Expr>,
     },
+    /// A set-returning function (`generate_series(1, 3)`, `unnest(a)`); its arguments are
+    /// expressions over the left row (functions in FROM see the items before them) or outer
+    /// values. With ordinality, each row ends with its 1-based number.
+    Function {
+        name: String,
+        args: Vec<Expr>,
+        ordinality: bool,
+    },
     Join(Box<Join>),
 }
 
@@ -140,7 +148,11 @@ fn plan_join(
     };
     let lateral_left = Some(&left);
     let right = plan_factor(p, &j.relation, lateral_left, for_update, params)?;
-    let lateral = matches!(right.source, Source::Derived { ref captures, .. } if captures.iter().any(|c| c.column_span().is_some()));
+    let lateral = match &right.source {
+        Source::Derived { captures, .. } => captures.iter().any(|c| c.column_span().is_some()),
+        Source::Function { args, .. } => args.iter().any(|a| a.column_span().is_some()),
+        _ => false,
+    };
     if lateral && matches!(kind, JoinKind::Right | JoinKind::Full) {
         return Err(Error::new(
             code::INVALID_COLUMN_REFERENCE,
@@ -295,13 +307,28 @@ fn plan_factor(
 ) -> Result<Planned> {
     match factor {
         ast::TableFactor::Table {
-            name, alias, args, ..
+            name,
+            alias,
+            args: Some(fargs),
+            with_ordinality,
+            ..
         } => {
-            if args.is_some() {
-                return Err(Error::unsupported(format!(
-                    "table functions are not supported yet: {name}"
-                )));
-            }
+            let visible: &[ScopeColumn] = lateral_left.map_or(&[], |l| &l.scope);
+            let planned = function(p, name, &fargs.args, *with_ordinality, visible, params)?;
+            Ok(aliased(planned, alias.as_ref()))
+        }
+        ast::TableFactor::Function {
+            name,
+            args,
+            with_ordinality,
+            alias,
+            ..
+        } => {
+            let visible: &[ScopeColumn] = lateral_left.map_or(&[], |l| &l.scope);
+            let planned = function(p, name, args, *with_ordinality, visible, params)?;
+            Ok(aliased(planned, alias.as_ref()))
+        }
+        ast::TableFactor::Table { name, alias, .. } => {
             let cte = match name.0.as_slice() {
                 [one] => one.as_ident().and_then(|id| {
                     let n = crate::expr::ident_name(id);
@@ -395,6 +422,71 @@ fn plan_factor(
             "FROM item is not supported yet: {other}"
         ))),
     }
+}
+
+/// A set-returning function in FROM; its arguments see `visible` (the items to its left),
+/// then the enclosing queries.
+fn function(
+    p: &mut Planner<'_, '_>,
+    name: &ast::ObjectName,
+    args: &[ast::FunctionArg],
+    ordinality: bool,
+    visible: &[ScopeColumn],
+    params: &mut Vec<DataType>,
+) -> Result<Planned> {
+    let fname = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(crate::expr::ident_name)
+        .unwrap_or_default();
+    let mut bound = Vec::with_capacity(args.len());
+    let mut types = Vec::with_capacity(args.len());
+    for a in args {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = a else {
+            return Err(Error::unsupported(format!(
+                "function argument form is not supported: {a}"
+            )));
+        };
+        let (x, t) = Binder {
+            scope: visible,
+            params: &mut *params,
+            grouping: None,
+            env: Some(&mut *p),
+        }
+        .bind(e)?;
+        bound.push(x);
+        types.push(t);
+    }
+    let Some(mut columns) = crate::expr::table_function_columns(&fname, &types) else {
+        let shown: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        return Err(Error::new(
+            code::UNDEFINED_FUNCTION,
+            format!("function {fname}({}) does not exist", shown.join(", ")),
+        ));
+    };
+    if ordinality {
+        columns.push(("ordinality".into(), DataType::Int8));
+    }
+    let scope: Vec<ScopeColumn> = columns
+        .into_iter()
+        .map(|(n, ty)| ScopeColumn {
+            table: Some(fname.clone()),
+            name: n,
+            ty,
+            qualified_only: false,
+        })
+        .collect();
+    Ok(Planned {
+        origins: vec![(0, 0); scope.len()],
+        star: Vec::new(),
+        scope,
+        source: Source::Function {
+            name: fname,
+            args: bound,
+            ordinality,
+        },
+    })
 }
 
 /// A subquery in FROM that sees `visible` (the left side of a LATERAL join), then the
@@ -507,6 +599,14 @@ fn aliased(mut planned: Planned, alias: Option<&ast::TableAlias>) -> Planned {
     if planned.star.is_empty() && !matches!(planned.source, Source::Join(_)) {
         planned.star = (0..planned.scope.len()).collect();
     }
+    if let (Some(a), Source::Function { ordinality, .. }) = (alias, &planned.source) {
+        let data_columns = planned.scope.len() - usize::from(*ordinality);
+        if a.columns.is_empty() && data_columns == 1 {
+            if let Some(c) = planned.scope.first_mut() {
+                c.name = crate::expr::ident_name(&a.name);
+            }
+        }
+    }
     if let Some(a) = alias {
         let names: Vec<String> = a
             .columns
@@ -593,7 +693,9 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             }
             Some(c)
         }
-        Source::Unit | Source::Rows(..) | Source::Derived { .. } => Some(c),
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } | Source::Function { .. } => {
+            Some(c)
+        }
     }
 }
 
@@ -639,6 +741,6 @@ pub fn finish(source: &mut Source) {
             }
             j.on = rest;
         }
-        Source::Unit | Source::Rows(..) | Source::Derived { .. } => {}
+        Source::Unit | Source::Rows(..) | Source::Derived { .. } | Source::Function { .. } => {}
     }
 }

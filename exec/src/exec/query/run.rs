@@ -268,6 +268,11 @@ impl<'r, 'a> Runner<'r, 'a> {
                     .collect::<Result<Vec<_>>>()?;
                 self.run(plan, &values)
             }
+            Source::Function {
+                name,
+                args,
+                ordinality,
+            } => function_rows(name, args, *ordinality, &[], ectx),
             Source::Join(j) => self.join(j, outer, ectx),
         }
     }
@@ -289,20 +294,30 @@ impl<'r, 'a> Runner<'r, 'a> {
         };
         let nulls = |n: usize| vec![Value::Null; n];
         if j.lateral {
-            let Source::Derived { plan, captures } = &j.right else {
-                return Err(Error::new(
-                    code::INTERNAL_ERROR,
-                    "LATERAL join without a subquery",
-                ));
-            };
             for l in left {
                 self.check_deadline()?;
-                let values = captures
-                    .iter()
-                    .map(|c| c.eval(&l, ectx))
-                    .collect::<Result<Vec<_>>>()?;
+                let rights = match &j.right {
+                    Source::Derived { plan, captures } => {
+                        let values = captures
+                            .iter()
+                            .map(|c| c.eval(&l, ectx))
+                            .collect::<Result<Vec<_>>>()?;
+                        self.run(plan, &values)?
+                    }
+                    Source::Function {
+                        name,
+                        args,
+                        ordinality,
+                    } => function_rows(name, args, *ordinality, &l, ectx)?,
+                    _ => {
+                        return Err(Error::new(
+                            code::INTERNAL_ERROR,
+                            "LATERAL join without a subquery or function",
+                        ))
+                    }
+                };
                 let mut matched = false;
-                for r in self.run(plan, &values)? {
+                for r in rights {
                     let row = concat(&l, &r);
                     if passes(&j.on, &row, ectx)? {
                         matched = true;
@@ -370,6 +385,27 @@ impl<'r, 'a> Runner<'r, 'a> {
         }
         Ok(out)
     }
+}
+
+/// The rows of a set-returning function whose arguments are evaluated over `row`.
+fn function_rows(
+    name: &str,
+    args: &[Expr],
+    ordinality: bool,
+    row: &[Value],
+    ectx: &EvalContext<'_>,
+) -> Result<Vec<Vec<Value>>> {
+    let values = args
+        .iter()
+        .map(|a| a.eval(row, ectx))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = crate::expr::table_function_rows(name, &values)?;
+    if ordinality {
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.push(Value::Int8(i as i64 + 1));
+        }
+    }
+    Ok(rows)
 }
 
 /// `Expr::Column(usize::MAX - i)` marks output column i as an ORDER BY key.
