@@ -245,7 +245,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     ctx.catalog().put_table(&table)?;
     if table.primary_key.is_empty() {
         ctx.engine.sequences.create(
-            &super::dml::rowid_sequence(&table),
+            &super::write::rowid_sequence(&table),
             SequenceDef::new(i64::MAX, 0),
             &mut ctx.waits,
         )?;
@@ -528,7 +528,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                 // Existing rows take the new column's default (evaluated per row, as
                 // PostgreSQL does for volatile defaults) and must satisfy NOT NULL.
                 for (key, mut row) in rows {
-                    let v = super::dml::default_for(ctx, &table, pos)?;
+                    let v = super::write::default_for(ctx, &table, pos)?;
                     if v.is_null() && table.columns[pos].not_null {
                         return Err(Error::new(
                             code::NOT_NULL_VIOLATION,
@@ -614,7 +614,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                     if c.kind == 'c' {
                         // Existing rows must satisfy a new CHECK.
                         for (_, row) in all_rows(ctx, &table)? {
-                            super::dml::check_row(ctx, &table, &row).map_err(|_| {
+                            super::write::check_row(ctx, &table, &row).map_err(|_| {
                                 Error::new(
                                     code::CHECK_VIOLATION,
                                     format!("check constraint \"{}\" of relation \"{name}\" is violated by some row", c.name),

@@ -6,6 +6,7 @@ mod ddl;
 mod dml;
 pub mod query;
 mod values;
+mod write;
 
 use orbit_txn::Transaction;
 use sqlparser::ast;
