@@ -13,8 +13,8 @@ use std::sync::Arc;
 use orbit_lsm::PendingWrite;
 use orbit_txn::{Isolation, Transaction};
 use sqlparser::ast;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+
+mod copy_in;
 
 use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
@@ -86,6 +86,8 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// Writes queued by statements that were only described; the next reply waits for them.
     pending: Vec<PendingWrite>,
+    /// The COPY FROM STDIN in progress (between CopyInResponse and CopyDone / CopyFail).
+    copy: Option<copy_in::CopyIn>,
 }
 
 fn now_micros() -> i64 {
@@ -93,25 +95,6 @@ fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
     unix - 946_684_800_000_000
-}
-
-/// Parses SQL text into statements, with PostgreSQL's syntax-error form.
-pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let text = e.to_string();
-        let near = text
-            .split("found: ")
-            .nth(1)
-            .and_then(|r| r.split(" at Line").next())
-            .map(str::trim)
-            .unwrap_or("");
-        if near.is_empty() || near == "EOF" {
-            Error::syntax("syntax error at end of input")
-        } else {
-            Error::syntax(format!("syntax error at or near \"{near}\""))
-        }
-        .with_detail(text)
-    })
 }
 
 fn isolation_of(modes: &[ast::TransactionMode]) -> Option<Isolation> {
@@ -146,6 +129,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             pending: Vec::new(),
+            copy: None,
         }
     }
 
@@ -262,6 +246,10 @@ impl Session {
 
     /// Runs one statement with `params` (already decoded to the described types).
     pub fn execute(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        if self.copy.is_some() {
+            // The client left a COPY FROM STDIN without CopyDone or CopyFail.
+            self.abort_copy();
+        }
         let result = self.execute_inner(stmt, params);
         match result {
             Ok(mut done) => {
@@ -376,6 +364,23 @@ impl Session {
                 })
             }
             ast::Statement::Discard { .. } => done(Outcome::Command("DISCARD ALL".into())),
+            ast::Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                ..
+            } => match (to, target) {
+                (_, ast::CopyTarget::File { .. } | ast::CopyTarget::Program { .. }) => {
+                    Err(crate::copy::no_files())
+                }
+                (false, _) => self.copy_start(source, options),
+                (true, _) => self.run_data_statement(stmt, params),
+            },
+            ast::Statement::Vacuum(_) if self.txn.is_some() => Err(Error::new(
+                code::ACTIVE_SQL_TRANSACTION,
+                "VACUUM cannot run inside a transaction block",
+            )),
             _ => self.run_data_statement(stmt, params),
         }
     }

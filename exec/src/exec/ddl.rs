@@ -1,6 +1,7 @@
 //! DDL, inside the statement's transaction: CREATE/DROP TABLE, CREATE/DROP SCHEMA, TRUNCATE,
 //! ALTER TABLE (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE/DROP
-//! SEQUENCE. Table data is removed with one range delete over the table's key prefix.
+//! SEQUENCE, and VACUUM / ANALYZE as no-ops. Table data is removed with one range delete over
+//! the table's key prefix.
 
 use sqlparser::ast;
 
@@ -55,6 +56,10 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             Ok(Outcome::Command("TRUNCATE TABLE".into()))
         }
         ast::Statement::AlterTable(at) => alter_table(ctx, at),
+        // No-ops with PostgreSQL's tags: the LSM compacts in the background and the planner
+        // keeps no statistics.
+        ast::Statement::Vacuum(v) => maintenance(ctx, v.table_name.as_ref(), "VACUUM"),
+        ast::Statement::Analyze(a) => maintenance(ctx, a.table_name.as_ref(), "ANALYZE"),
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
@@ -79,6 +84,14 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         }
         other => Err(super::not_supported(other)),
     }
+}
+
+/// VACUUM / ANALYZE: checks the table named, if one is.
+fn maintenance(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>, tag: &str) -> Result<Outcome> {
+    if let Some(t) = table {
+        ctx.resolve_table(t)?;
+    }
+    Ok(Outcome::Command(tag.into()))
 }
 
 fn column_def(

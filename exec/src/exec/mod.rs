@@ -6,7 +6,7 @@ mod ddl;
 mod dml;
 pub mod query;
 mod values;
-mod write;
+pub(crate) mod write;
 
 use orbit_txn::Transaction;
 use sqlparser::ast;
@@ -42,6 +42,16 @@ pub enum Outcome {
     Begin(String),
     /// COMMIT / ROLLBACK (ends the block).
     End(String),
+    /// COPY FROM STDIN started: the client sends rows of `columns` fields next, and the
+    /// session stays in copy-in mode until `copy_done` or `copy_fail`.
+    CopyIn { columns: usize },
+    /// COPY TO STDOUT: `rows` to send as lines made by `encoder` (after a header of `names`
+    /// if the options ask for one); the tag is `COPY n`.
+    CopyOut {
+        names: Vec<String>,
+        rows: Vec<Vec<Value>>,
+        encoder: crate::copy::Encoder,
+    },
 }
 
 /// Everything a statement needs while it runs.
@@ -161,6 +171,21 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement, describe_only: bool) -> Res
         ast::Statement::Update(upd) => dml::update(ctx, upd, describe_only),
         ast::Statement::Delete(del) => dml::delete(ctx, del, describe_only),
         _ if describe_only => Ok(Outcome::Command(String::new())),
+        ast::Statement::Copy {
+            source,
+            to: true,
+            target: ast::CopyTarget::Stdout,
+            options,
+            ..
+        } => crate::copy::to::run(ctx, source, crate::copy::CopyOptions::new(options)?),
+        ast::Statement::Copy {
+            target: ast::CopyTarget::Stdin | ast::CopyTarget::Stdout,
+            ..
+        } => Err(Error::new(
+            code::INTERNAL_ERROR,
+            "COPY FROM STDIN runs in the session",
+        )),
+        ast::Statement::Copy { .. } => Err(crate::copy::no_files()),
         other => ddl::run(ctx, other),
     }
 }

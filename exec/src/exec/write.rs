@@ -112,6 +112,11 @@ impl NewRows {
         })
     }
 
+    /// The table rows are written to.
+    pub(crate) fn table(&self) -> &TableDef {
+        &self.table
+    }
+
     /// The default of column `col` for a new row.
     pub(crate) fn default_value(&self, ctx: &mut Ctx<'_>, col: usize) -> Result<Value> {
         let (Some(c), Some(d)) = (self.table.columns.get(col), self.defaults.get(col)) else {
@@ -139,6 +144,15 @@ impl NewRows {
     /// Checks NOT NULL and CHECK constraints of a row about to be written.
     pub(crate) fn check(&self, ctx: &Ctx<'_>, row: &[Value]) -> Result<()> {
         check_with(ctx, &self.table, &self.checks, row)
+    }
+
+    /// Writes a checked new row; a primary key that exists already is 23505.
+    pub(crate) fn insert(&self, ctx: &mut Ctx<'_>, row: &[Value]) -> Result<()> {
+        if put_new(ctx, &self.table, row)? {
+            Ok(())
+        } else {
+            Err(duplicate(&self.table, row))
+        }
     }
 }
 
