@@ -350,7 +350,9 @@ fn scram_lets_in_configured_users_with_their_passwords_only() {
         !log.contains("wonder:land") && !log.contains("Secret"),
         "{log}"
     );
-    let conninfo = |user: &str| format!("host=127.0.0.1 port={port} user={user} sslmode=prefer");
+    let conninfo = |user: &str| {
+        format!("host=127.0.0.1 port={port} user={user} dbname=postgres sslmode=prefer")
+    };
     if let Some((ok, err)) = psql(&conninfo("alice"), "wonder:land") {
         assert!(ok, "psql as alice: {err}");
         let (ok, err) = psql(&conninfo("alice"), "nope").unwrap();

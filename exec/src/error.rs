@@ -17,6 +17,8 @@ pub enum Error {
         message: String,
         /// The DETAIL field.
         detail: Option<String>,
+        /// The CONTEXT field (where it happened, e.g. `COPY t, line 3, column a: "x"`).
+        context: Option<String>,
     },
     /// The transaction layer failed (serialization failure, storage error).
     #[error(transparent)]
@@ -30,16 +32,41 @@ impl Error {
             code,
             message: message.into(),
             detail: None,
+            context: None,
         }
     }
 
     /// Adds a DETAIL line.
     pub fn with_detail(self, text: impl Into<String>) -> Error {
         match self {
-            Error::Sql { code, message, .. } => Error::Sql {
+            Error::Sql {
+                code,
+                message,
+                context,
+                ..
+            } => Error::Sql {
                 code,
                 message,
                 detail: Some(text.into()),
+                context,
+            },
+            other => other,
+        }
+    }
+
+    /// Sets the CONTEXT line (kept if the error already has one: the innermost wins).
+    pub fn with_context(self, text: impl Into<String>) -> Error {
+        match self {
+            Error::Sql {
+                code,
+                message,
+                detail,
+                context,
+            } => Error::Sql {
+                code,
+                message,
+                detail,
+                context: context.or_else(|| Some(text.into())),
             },
             other => other,
         }
@@ -57,6 +84,14 @@ impl Error {
     pub fn detail(&self) -> Option<&str> {
         match self {
             Error::Sql { detail, .. } => detail.as_deref(),
+            Error::Txn(_) => None,
+        }
+    }
+
+    /// The CONTEXT field, if any.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::Sql { context, .. } => context.as_deref(),
             Error::Txn(_) => None,
         }
     }
@@ -150,4 +185,6 @@ pub mod code {
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 }

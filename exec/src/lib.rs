@@ -5,20 +5,23 @@
 //!      ─▶ exec: bind against the catalog (expr) ─▶ plan (access path) ─▶ run ─▶ Outcome
 //! ```
 //!
-//! Modules: `types` (SQL types and values: text and binary forms, casts, operators, key
-//! encoding), `catalog` (schemas, tables, columns and constraints stored in the engine,
-//! transactional), `sequence` (non-transactional counters), `row` (row and key encodings),
-//! `expr` (binding and evaluation), `exec` (statements), `session`, `engine`.
+//! Modules: `parse` (SQL text to statements), `copy` (COPY FROM STDIN / TO STDOUT), `types`
+//! (SQL types and values: text and binary forms, casts, operators, key encoding), `catalog`
+//! (schemas, tables, columns and constraints stored in the engine, transactional), `sequence`
+//! (non-transactional counters), `row` (row and key encodings), `expr` (binding and
+//! evaluation), `exec` (statements), `session`, `engine`.
 //!
 //! Invariants: every read and write of a statement goes through the session's transaction
 //! (catalog included, so DDL is transactional); errors carry PostgreSQL's SQLSTATE; nothing
 //! here knows about the wire protocol or sequence numbers.
 
 pub mod catalog;
+pub mod copy;
 mod engine;
 pub mod error;
 pub mod exec;
 pub mod expr;
+mod parse;
 pub mod row;
 pub mod sequence;
 mod session;
@@ -28,5 +31,6 @@ pub use engine::SqlEngine;
 pub use error::{Error, Result};
 pub use exec::{Column, Outcome};
 pub use orbit_lsm::PendingWrite;
-pub use session::{parse, Executed, Session, TxStatus, DEFAULT_SETTINGS};
+pub use parse::parse;
+pub use session::{Executed, Session, TxStatus, DEFAULT_SETTINGS};
 pub use sqlparser::ast::Statement;

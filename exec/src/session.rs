@@ -13,8 +13,8 @@ use std::sync::Arc;
 use orbit_lsm::PendingWrite;
 use orbit_txn::{Isolation, Transaction};
 use sqlparser::ast;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+
+mod copy_in;
 
 use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
@@ -88,6 +88,8 @@ pub struct Session {
     pending: Vec<PendingWrite>,
     /// Values this session's nextval / setval gave (currval, lastval).
     sequences: exec::SeqState,
+    /// The COPY FROM STDIN in progress (between CopyInResponse and CopyDone / CopyFail).
+    copy: Option<copy_in::CopyIn>,
 }
 
 fn now_micros() -> i64 {
@@ -106,7 +108,7 @@ impl Drop for Session {
 /// The schemas of `setting` (a search_path value) that exist in `database`'s catalog as
 /// `txn` sees it (`$user` is `user`'s schema), and the first of them other than pg_catalog
 /// (empty when none exists: nothing can be created without a schema).
-fn resolve_search_path(
+pub(super) fn resolve_search_path(
     setting: &str,
     user: &str,
     database: &str,
@@ -160,25 +162,6 @@ fn duration_ms(value: &str) -> Option<u64> {
         .then(|| ms.round() as u64)
 }
 
-/// Parses SQL text into statements, with PostgreSQL's syntax-error form.
-pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let text = e.to_string();
-        let near = text
-            .split("found: ")
-            .nth(1)
-            .and_then(|r| r.split(" at Line").next())
-            .map(str::trim)
-            .unwrap_or("");
-        if near.is_empty() || near == "EOF" {
-            Error::syntax("syntax error at end of input")
-        } else {
-            Error::syntax(format!("syntax error at or near \"{near}\""))
-        }
-        .with_detail(text)
-    })
-}
-
 fn isolation_of(modes: &[ast::TransactionMode]) -> Option<Isolation> {
     modes.iter().find_map(|m| match m {
         ast::TransactionMode::IsolationLevel(l) => Some(match l {
@@ -213,6 +196,7 @@ impl Session {
                 .collect(),
             pending: Vec::new(),
             sequences: exec::SeqState::default(),
+            copy: None,
         }
     }
 
@@ -330,6 +314,10 @@ impl Session {
 
     /// Runs one statement with `params` (already decoded to the described types).
     pub fn execute(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        if self.copy.is_some() {
+            // The client left a COPY FROM STDIN without CopyDone or CopyFail.
+            self.abort_copy();
+        }
         let result = self.execute_inner(stmt, params);
         match result {
             Ok(mut done) => {
@@ -460,6 +448,23 @@ impl Session {
                 })
             }
             ast::Statement::Discard { .. } => done(Outcome::Command("DISCARD ALL".into())),
+            ast::Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                ..
+            } => match (to, target) {
+                (_, ast::CopyTarget::File { .. } | ast::CopyTarget::Program { .. }) => {
+                    Err(crate::copy::no_files())
+                }
+                (false, _) => self.copy_start(source, options),
+                (true, _) => self.run_data_statement(stmt, params),
+            },
+            ast::Statement::Vacuum(_) if self.txn.is_some() => Err(Error::new(
+                code::ACTIVE_SQL_TRANSACTION,
+                "VACUUM cannot run inside a transaction block",
+            )),
             _ => self.run_data_statement(stmt, params),
         }
     }

@@ -1,6 +1,7 @@
 //! DDL, inside the statement's transaction: CREATE/DROP TABLE, CREATE/DROP SCHEMA, TRUNCATE,
 //! ALTER TABLE (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE/DROP
-//! SEQUENCE. Table data is removed with one range delete over the table's key prefix.
+//! SEQUENCE, and VACUUM / ANALYZE as no-ops. Table data is removed with one range delete over
+//! the table's key prefix.
 
 use sqlparser::ast;
 
@@ -79,6 +80,10 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             ..
         } => super::ddl_database::create_database(ctx, db_name, *if_not_exists),
         ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
+        // No-ops with PostgreSQL's tags: the LSM compacts in the background and the planner
+        // keeps no statistics.
+        ast::Statement::Vacuum(v) => maintenance(ctx, v.table_name.as_ref(), "VACUUM"),
+        ast::Statement::Analyze(a) => maintenance(ctx, a.table_name.as_ref(), "ANALYZE"),
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
@@ -103,6 +108,14 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         }
         other => Err(super::not_supported(other)),
     }
+}
+
+/// VACUUM / ANALYZE: checks the table named, if one is.
+fn maintenance(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>, tag: &str) -> Result<Outcome> {
+    if let Some(t) = table {
+        ctx.resolve_table(t)?;
+    }
+    Ok(Outcome::Command(tag.into()))
 }
 
 fn column_def(
@@ -301,7 +314,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     ctx.catalog().put_table(&table)?;
     if table.primary_key.is_empty() {
         ctx.engine.sequences.create(
-            &super::dml::rowid_sequence(&table),
+            &super::write::rowid_sequence(&table),
             SequenceDef::new(i64::MAX, 0),
             &mut ctx.waits,
         )?;
@@ -377,32 +390,6 @@ fn add_constraint(
             "constraint is not supported yet: {other}"
         ))),
     }
-}
-
-/// DROP TABLE of a table other tables reference: refused (2BP01) unless CASCADE, which
-/// drops their foreign keys.
-fn drop_foreign_keys_to(ctx: &mut Ctx<'_>, table: &TableDef, cascade: bool) -> Result<()> {
-    for (mut child, c) in super::foreign::referencing(ctx, table)? {
-        if child.id == table.id {
-            continue;
-        }
-        if !cascade {
-            return Err(Error::new(
-                code::DEPENDENT_OBJECTS_STILL_EXIST,
-                format!(
-                    "cannot drop table {} because other objects depend on it",
-                    table.name
-                ),
-            )
-            .with_detail(format!(
-                "constraint {} on table {} depends on table {}",
-                c.name, child.name, table.name
-            )));
-        }
-        child.constraints.retain(|x| x.name != c.name);
-        ctx.catalog().put_table(&child)?;
-    }
-    Ok(())
 }
 
 /// Makes `cols` the primary key (NOT NULL), re-keying existing rows.
@@ -539,7 +526,7 @@ fn drop(
                 let (schema, name) = ctx.qualify(n)?;
                 match ctx.catalog().table(&schema, &name)? {
                     Some(t) => {
-                        drop_foreign_keys_to(ctx, &t, cascade)?;
+                        super::foreign::drop_foreign_keys_to(ctx, &t, cascade)?;
                         clear_table(ctx, &t)?;
                         ctx.catalog().delete_table(&schema, &name)?;
                         drop_owned_sequences(ctx, &t)?;
@@ -642,7 +629,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                 // Existing rows take the new column's default (evaluated per row, as
                 // PostgreSQL does for volatile defaults) and must satisfy NOT NULL.
                 for (key, mut row) in rows {
-                    let v = super::dml::default_for(ctx, &table, pos)?;
+                    let v = super::write::default_for(ctx, &table, pos)?;
                     if v.is_null() && table.columns[pos].not_null {
                         return Err(Error::new(
                             code::NOT_NULL_VIOLATION,
@@ -766,7 +753,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                     if c.kind == 'c' {
                         // Existing rows must satisfy a new CHECK.
                         for (_, row) in all_rows(ctx, &table)? {
-                            super::dml::check_row(ctx, &table, &row).map_err(|_| {
+                            super::write::check_row(ctx, &table, &row).map_err(|_| {
                                 Error::new(
                                     code::CHECK_VIOLATION,
                                     format!("check constraint \"{}\" of relation \"{name}\" is violated by some row", c.name),

@@ -1,6 +1,6 @@
-//! INSERT, and the row writes UPDATE and DELETE share: constraint checks (NOT NULL, primary
-//! key, unique, CHECK, foreign keys), defaults and sequences, ON CONFLICT on the primary key,
-//! RETURNING.
+//! INSERT (ON CONFLICT on the primary key, RETURNING), and the row changes UPDATE and DELETE
+//! share: constraint checks (NOT NULL, unique, CHECK, foreign keys both ways) and index
+//! upkeep. New rows get their defaults and checks from `write`.
 //!
 //! Every row written is first read with `get_for_update`, so two transactions writing one
 //! row conflict at commit (40001) instead of one silently overwriting the other; the session
@@ -8,15 +8,15 @@
 //! a row updated under it.
 
 use sqlparser::ast;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::query::table_scope;
+use super::write::{check_row, duplicate, put_new, NewRows};
+pub(crate) use super::write::{default_for, rowid_sequence};
 use super::{Column, Ctx, Outcome};
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
 use crate::expr::{Binder, Expr, ScopeColumn};
-use crate::row::{encode_row, pk_values, row_key};
+use crate::row::{encode_row, row_key};
 use crate::types::{DataType, Value};
 
 /// RETURNING: output columns and expressions over the written row.
@@ -116,139 +116,6 @@ pub(crate) fn described(returning: bool, columns: Vec<Column>) -> Outcome {
     } else {
         Outcome::Command(String::new())
     }
-}
-
-/// Parses and binds a column's DEFAULT text.
-fn default_expr(text: &str) -> Result<Expr> {
-    let parsed = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| Error::new(code::INTERNAL_ERROR, format!("bad default {text}: {e}")))?;
-    let mut params = Vec::new();
-    Ok(Binder {
-        scope: &[],
-        params: &mut params,
-        grouping: None,
-        env: None,
-    }
-    .bind(&parsed)?
-    .0)
-}
-
-/// The default of column `col` for a new row (evaluates `nextval(...)` too).
-pub(crate) fn default_for(ctx: &mut Ctx<'_>, table: &TableDef, col: usize) -> Result<Value> {
-    let Some(c) = table.columns.get(col) else {
-        return Ok(Value::Null);
-    };
-    if let Some(seq) = &c.sequence {
-        // As nextval(): currval and lastval see it.
-        let v = ctx.engine.sequences.nextval(seq, &mut ctx.waits)?;
-        ctx.sequence_state.values.insert(seq.clone(), v);
-        ctx.sequence_state.last = Some(v);
-        return Value::Int8(v).assign(&c.ty);
-    }
-    match c.default.clone() {
-        Some(text) => {
-            let e = default_expr(&text)?;
-            super::query::with_subqueries(ctx, |ectx| e.eval(&[], ectx))?.assign(&c.ty)
-        }
-        None => Ok(Value::Null),
-    }
-}
-
-/// Checks NOT NULL and CHECK constraints of a row about to be written.
-pub(crate) fn check_row(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Result<()> {
-    for (c, v) in table.columns.iter().zip(row) {
-        if c.not_null && v.is_null() {
-            return Err(Error::new(
-                code::NOT_NULL_VIOLATION,
-                format!(
-                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                    c.name, table.name
-                ),
-            ));
-        }
-    }
-    for con in table.constraints.iter().filter(|c| c.kind == 'c') {
-        let Some(text) = &con.check else { continue };
-        let parsed = Parser::new(&PostgreSqlDialect {})
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_expr())
-            .map_err(|e| Error::new(code::INTERNAL_ERROR, format!("bad check {text}: {e}")))?;
-        let scope = table_scope(table, &table.name);
-        let mut params = Vec::new();
-        let e = Binder {
-            scope: &scope,
-            params: &mut params,
-            grouping: None,
-            env: None,
-        }
-        .bind(&parsed)?
-        .0;
-        if e.eval(row, &ctx.eval_context())?.as_bool()? == Some(false) {
-            return Err(Error::new(
-                code::CHECK_VIOLATION,
-                format!(
-                    "new row for relation \"{}\" violates check constraint \"{}\"",
-                    table.name, con.name
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn duplicate(table: &TableDef, row: &[Value]) -> Error {
-    let cols: Vec<String> = table
-        .primary_key
-        .iter()
-        .filter_map(|id| table.column_by_id(*id))
-        .filter_map(|i| table.columns.get(i).map(|c| c.name.clone()))
-        .collect();
-    let vals: Vec<String> = pk_values(table, row)
-        .iter()
-        .map(|v| v.to_text().unwrap_or_else(|| "null".into()))
-        .collect();
-    let name = table
-        .constraints
-        .iter()
-        .find(|c| c.kind == 'p')
-        .map_or_else(|| format!("{}_pkey", table.name), |c| c.name.clone());
-    Error::new(
-        code::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{name}\""),
-    )
-    .with_detail(format!(
-        "Key ({})=({}) already exists.",
-        cols.join(", "),
-        vals.join(", ")
-    ))
-}
-
-/// Writes a new row; `Ok(false)` when its primary key exists (the caller decides).
-fn put_new(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Result<bool> {
-    let rowid = if table.primary_key.is_empty() {
-        Some(
-            ctx.engine
-                .sequences
-                .nextval(&rowid_sequence(table), &mut ctx.waits)?,
-        )
-    } else {
-        None
-    };
-    let key = row_key(table, row, rowid);
-    if rowid.is_none() && ctx.txn.get_for_update(ctx.engine.data, &key)?.is_some() {
-        return Ok(false);
-    }
-    ctx.txn
-        .put(ctx.engine.data, &key, &encode_row(table, row))?;
-    super::index::add(ctx, table, row, &key)?;
-    Ok(true)
-}
-
-/// The hidden row-id sequence of a table without a primary key.
-pub(crate) fn rowid_sequence(table: &TableDef) -> String {
-    format!("\0rowid:{}", table.id)
 }
 
 pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Result<Outcome> {
@@ -387,6 +254,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                 .collect::<Result<Vec<_>>>()
         })?,
     };
+    let new_rows = NewRows::new(&table)?;
     let mut written = Vec::new();
     for input in input_rows {
         let mut row = vec![None; table.columns.len()];
@@ -412,14 +280,8 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                 );
             }
         }
-        let mut full = Vec::with_capacity(row.len());
-        for (i, v) in row.into_iter().enumerate() {
-            full.push(match v {
-                Some(v) => v,
-                None => default_for(ctx, &table, i)?,
-            });
-        }
-        check_row(ctx, &table, &full)?;
+        let full = new_rows.complete(ctx, row)?;
+        new_rows.check(ctx, &full)?;
         super::foreign::check_child(ctx, &table, &full, None)?;
         if put_new(ctx, &table, &full)? {
             written.push(full);

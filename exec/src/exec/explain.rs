@@ -27,6 +27,11 @@ pub fn explain(
         table_oid: 0,
         column: 0,
     }];
+    if matches!(stmt, ast::Statement::Copy { .. }) {
+        return Err(crate::error::Error::syntax(
+            "syntax error at or near \"COPY\"",
+        ));
+    }
     if describe_only {
         return Ok(Outcome::Rows {
             columns,
@@ -78,6 +83,8 @@ pub fn explain(
                 .filter(|n| n.parse::<u64>().is_ok())
                 .unwrap_or("0")
                 .to_string(),
+            // COPY is refused above, as PostgreSQL's grammar does.
+            Outcome::CopyIn { .. } | Outcome::CopyOut { .. } => "0".to_string(),
         };
         if let Some(first) = lines.first_mut() {
             first.push_str(&format!(" (actual rows={rows})"));
@@ -117,7 +124,7 @@ fn dml_scan(
         Some(w) => format!("SELECT * FROM {target} WHERE {w}"),
         None => format!("SELECT * FROM {target}"),
     };
-    let stmts = crate::session::parse(&q)?;
+    let stmts = crate::parse::parse(&q)?;
     if let Some(ast::Statement::Query(q)) = stmts.first() {
         let plan = super::query::plan_query(ctx, q)?;
         if let Body::Select(b) = &plan.body {

@@ -15,6 +15,7 @@ pub mod query;
 mod sequence_fn;
 mod system;
 mod values;
+pub(crate) mod write;
 
 use orbit_txn::Transaction;
 use sqlparser::ast;
@@ -52,6 +53,16 @@ pub enum Outcome {
     Begin(String),
     /// COMMIT / ROLLBACK (ends the block).
     End(String),
+    /// COPY FROM STDIN started: the client sends rows of `columns` fields next, and the
+    /// session stays in copy-in mode until `copy_done` or `copy_fail`.
+    CopyIn { columns: usize },
+    /// COPY TO STDOUT: `rows` to send as lines made by `encoder` (after a header of `names`
+    /// if the options ask for one); the tag is `COPY n`.
+    CopyOut {
+        names: Vec<String>,
+        rows: Vec<Vec<Value>>,
+        encoder: crate::copy::Encoder,
+    },
 }
 
 /// Everything a statement needs while it runs.
@@ -293,6 +304,21 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement, describe_only: bool) -> Res
             analyze, statement, ..
         } => explain::explain(ctx, statement, *analyze, describe_only),
         _ if describe_only => Ok(Outcome::Command(String::new())),
+        ast::Statement::Copy {
+            source,
+            to: true,
+            target: ast::CopyTarget::Stdout,
+            options,
+            ..
+        } => crate::copy::to::run(ctx, source, crate::copy::CopyOptions::new(options)?),
+        ast::Statement::Copy {
+            target: ast::CopyTarget::Stdin | ast::CopyTarget::Stdout,
+            ..
+        } => Err(Error::new(
+            code::INTERNAL_ERROR,
+            "COPY FROM STDIN runs in the session",
+        )),
+        ast::Statement::Copy { .. } => Err(crate::copy::no_files()),
         other => ddl::run(ctx, other),
     }
 }

@@ -1,4 +1,5 @@
-//! Orbit's SQL errors as PostgreSQL ErrorResponses (severity, SQLSTATE, message, detail).
+//! Orbit's SQL errors as PostgreSQL ErrorResponses (severity, SQLSTATE, message, detail,
+//! context).
 
 use pgwire::error::{ErrorInfo, PgWireError};
 
@@ -11,5 +12,6 @@ pub fn to_wire(e: &orbit_exec::Error) -> PgWireError {
 pub fn info(e: &orbit_exec::Error) -> ErrorInfo {
     let mut i = ErrorInfo::new("ERROR".to_string(), e.sqlstate().to_string(), e.to_string());
     i.detail = e.detail().map(str::to_string);
+    i.where_context = e.context().map(str::to_string);
     i
 }

@@ -19,9 +19,9 @@ use pgwire::api::{ClientInfo, PgWireServerHandlers, Type, METADATA_DATABASE, MET
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use crate::encode;
 use crate::error::{info, to_wire};
 use crate::PgServer;
+use crate::{copy, encode};
 
 /// A statement as the extended protocol stores it: parsed, with its described parameter
 /// types and result columns.
@@ -34,12 +34,12 @@ pub struct Prepared {
 
 type SharedSession = Arc<Mutex<Option<Session>>>;
 
-fn lock(s: &SharedSession) -> MutexGuard<'_, Option<Session>> {
+pub(crate) fn lock(s: &SharedSession) -> MutexGuard<'_, Option<Session>> {
     s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs `f` on the connection's session.
-fn with_session<T>(
+pub(crate) fn with_session<T>(
     s: &SharedSession,
     f: impl FnOnce(&mut Session) -> Result<T, orbit_exec::Error>,
 ) -> PgWireResult<T> {
@@ -67,6 +67,7 @@ impl Handlers {
                 server,
                 session: Arc::clone(&session),
                 parser: Arc::new(Parser { session }),
+                rest: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -89,6 +90,10 @@ impl PgWireServerHandlers for Handlers {
         ))
     }
 
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        Arc::clone(&self.conn)
+    }
+
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(Arc::clone(
             &self.conn.server.connections,
@@ -98,8 +103,10 @@ impl PgWireServerHandlers for Handlers {
 
 pub struct Conn {
     server: Arc<PgServer>,
-    session: SharedSession,
+    pub(crate) session: SharedSession,
     parser: Arc<Parser>,
+    /// Statements of a simple query after its COPY FROM STDIN: they run at CopyDone.
+    pub(crate) rest: Mutex<Vec<Statement>>,
 }
 
 #[async_trait]
@@ -151,7 +158,7 @@ impl NoopStartupHandler for Conn {
 }
 
 /// The responses of one executed statement (command tags, rows in `format`).
-fn response(executed: Outcome, format: &Format) -> Response {
+pub(crate) fn response(executed: Outcome, format: &Format) -> Response {
     match executed {
         Outcome::Rows { columns, rows, tag } => {
             let fields = Arc::new(encode::fields(&columns, format));
@@ -173,11 +180,17 @@ fn response(executed: Outcome, format: &Format) -> Response {
         Outcome::Command(tag) => Response::Execution(command_tag(&tag)),
         Outcome::Begin(tag) => Response::TransactionStart(Tag::new(&tag)),
         Outcome::End(tag) => Response::TransactionEnd(Tag::new(&tag)),
+        Outcome::CopyIn { columns } => copy::copy_in_response(columns),
+        Outcome::CopyOut {
+            names,
+            rows,
+            encoder,
+        } => copy::copy_out_response(names, rows, encoder),
     }
 }
 
 /// `INSERT 0 3` → Tag("INSERT").with_oid(0).with_rows(3); `UPDATE 2` → Tag("UPDATE")...
-fn command_tag(tag: &str) -> Tag {
+pub(crate) fn command_tag(tag: &str) -> Tag {
     let parts: Vec<&str> = tag.split(' ').collect();
     match parts.as_slice() {
         ["INSERT", oid, n] => Tag::new("INSERT")
@@ -192,7 +205,7 @@ fn command_tag(tag: &str) -> Tag {
 
 /// Runs a statement, retrying an autocommit statement that lost a write conflict after
 /// yielding to the runtime (the winner may be a connection of this thread, still to publish).
-async fn execute(
+pub(crate) async fn execute(
     session: &SharedSession,
     stmt: &Statement,
     params: &[Value],
@@ -222,13 +235,13 @@ async fn execute(
 }
 
 /// Waits until the statement's writes are durable, then gives its outcome.
-async fn finish(executed: Executed) -> Result<Outcome, orbit_exec::Error> {
+pub(crate) async fn finish(executed: Executed) -> Result<Outcome, orbit_exec::Error> {
     settle(executed.waits).await?;
     Ok(executed.outcome)
 }
 
 /// Awaits durable writes (every one, even after a failure: dropping one would block).
-async fn settle(waits: Vec<orbit_exec::PendingWrite>) -> Result<(), orbit_exec::Error> {
+pub(crate) async fn settle(waits: Vec<orbit_exec::PendingWrite>) -> Result<(), orbit_exec::Error> {
     let mut first_error = None;
     for w in waits {
         if let Err(e) = w.await {
@@ -239,7 +252,7 @@ async fn settle(waits: Vec<orbit_exec::PendingWrite>) -> Result<(), orbit_exec::
 }
 
 /// Waits for writes an errored statement had queued (sequence reservations).
-async fn settle_after_error(session: &SharedSession) {
+pub(crate) async fn settle_after_error(session: &SharedSession) {
     let waits = lock(session)
         .as_mut()
         .map(Session::take_pending)
@@ -264,7 +277,7 @@ impl SimpleQueryHandler for Conn {
             }
         };
         let mut out = Vec::with_capacity(statements.len());
-        for stmt in &statements {
+        for (i, stmt) in statements.iter().enumerate() {
             let executed = execute(&self.session, stmt, &[]).await;
             let executed = match executed {
                 Ok(e) => e,
@@ -275,6 +288,14 @@ impl SimpleQueryHandler for Conn {
                 }
             };
             match finish(executed).await {
+                Ok(outcome @ Outcome::CopyIn { .. }) => {
+                    // The data comes next; the statements after it run at CopyDone.
+                    out.push(response(outcome, &Format::UnifiedText));
+                    if let Ok(mut rest) = self.rest.lock() {
+                        *rest = statements.get(i + 1..).unwrap_or_default().to_vec();
+                    }
+                    return Ok(out);
+                }
                 Ok(outcome) => out.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
                     out.push(Response::Error(Box::new(info(&e))));
@@ -289,7 +310,7 @@ impl SimpleQueryHandler for Conn {
     }
 }
 
-fn wire_info(e: PgWireError) -> ErrorInfo {
+pub(crate) fn wire_info(e: PgWireError) -> ErrorInfo {
     match e {
         PgWireError::UserError(i) => *i,
         other => ErrorInfo::new("ERROR".into(), "XX000".into(), other.to_string()),

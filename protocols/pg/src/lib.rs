@@ -6,16 +6,17 @@
 //! session (parameter types inferred from context), values sent in text or binary as the
 //! client asks, errors carried with their SQLSTATE.
 //!
-//! Modules: `handler` (the pgwire handlers of one connection), `encode` (rows and parameters
-//! between the wire and `Value`s), `error` (Orbit errors as PostgreSQL error responses),
-//! `auth` (trust or SCRAM-SHA-256 before the session exists), `tls` (SSLRequest and the TLS
-//! handshake).
+//! Modules: `handler` (the pgwire handlers of one connection), `copy` (the COPY sub-protocol),
+//! `encode` (rows and parameters between the wire and `Value`s), `error` (Orbit errors as
+//! PostgreSQL error responses), `auth` (trust or SCRAM-SHA-256 before the session exists),
+//! `tls` (SSLRequest and the TLS handshake).
 //!
 //! Invariant: a command's response is sent only after its commit is durable (the handler
 //! awaits the commit's pending write), and a statement failing inside a block leaves the
 //! session in the failed state ReadyForQuery reports.
 
 pub mod auth;
+mod copy;
 mod encode;
 mod error;
 mod handler;

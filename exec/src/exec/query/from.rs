@@ -553,7 +553,7 @@ fn plan_view(
     alias: Option<&ast::TableAlias>,
     params: &mut Vec<DataType>,
 ) -> Result<Planned> {
-    let stmts = crate::session::parse(&view.query)?;
+    let stmts = crate::parse::parse(&view.query)?;
     let Some(ast::Statement::Query(q)) = stmts.first() else {
         return Err(Error::new(
             code::DATA_CORRUPTED,

@@ -1,0 +1,304 @@
+//! SQL text to statements: sqlparser's PostgreSQL dialect, with PostgreSQL's own grammar for
+//! the utility statements sqlparser reads differently:
+//!
+//! - COPY (`copy::syntax`): the generic option list with PostgreSQL's values (`FREEZE on`),
+//!   and no inline data: sqlparser reads the lines after `COPY ... FROM STDIN;` as psql-script
+//!   data, but over the wire they are further statements.
+//! - VACUUM and ANALYZE (`VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [table
+//!   [(cols)], ...]`, `ANALYZE [VERBOSE] [table [(cols)], ...]`): sqlparser has Redshift's and
+//!   Hive's forms. They become `Statement::Vacuum` / `Statement::Analyze` naming their table
+//!   when exactly one is given.
+//!
+//! Everything else goes to sqlparser's statement parser, one statement at a time.
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Error, Result};
+
+/// PostgreSQL's syntax-error form of a sqlparser error (the parser's text as DETAIL).
+pub(crate) fn syntax_error(e: ParserError) -> Error {
+    let text = e.to_string();
+    let near = text
+        .split("found: ")
+        .nth(1)
+        .and_then(|r| r.split(" at Line").next())
+        .map(str::trim)
+        .unwrap_or("");
+    if near.is_empty() || near == "EOF" {
+        Error::syntax("syntax error at end of input")
+    } else {
+        Error::syntax(format!("syntax error at or near \"{near}\""))
+    }
+    .with_detail(text)
+}
+
+/// Parses SQL text into statements, with PostgreSQL's syntax-error form.
+pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(e.into()))?;
+    if let Some(split) = copy_data_split(sql, &tokens) {
+        let mut out = parse(sql.get(..split).unwrap_or_default())?;
+        out.extend(parse(sql.get(split..).unwrap_or_default())?);
+        return Ok(out);
+    }
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    statements(&mut p)
+}
+
+/// Where to cut `sql` so no part holds inline COPY data: just after the `;` that follows
+/// `COPY ... FROM STDIN` when the tokenizer took the lines after it as data.
+fn copy_data_split(sql: &str, tokens: &[TokenWithSpan]) -> Option<usize> {
+    let at = tokens
+        .iter()
+        .position(|t| matches!(t.token, Token::CopyData { .. }))?;
+    let semicolon = tokens
+        .get(at + 1..)?
+        .iter()
+        .find(|t| t.token == Token::SemiColon)?;
+    offset(sql, semicolon.span.end).filter(|&o| o > 0 && o < sql.len())
+}
+
+/// The byte offset of a tokenizer location (1-based line and character column).
+fn offset(sql: &str, loc: Location) -> Option<usize> {
+    let mut line = 1;
+    let mut col = 1;
+    for (i, c) in sql.char_indices() {
+        if line == loc.line && col == loc.column {
+            return Some(i);
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line == loc.line && col == loc.column).then_some(sql.len())
+}
+
+/// sqlparser's statement loop, with COPY, VACUUM and ANALYZE parsed here.
+fn statements(p: &mut Parser<'_>) -> Result<Vec<ast::Statement>> {
+    let mut out = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while p.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        match &p.peek_token_ref().token {
+            Token::EOF => break,
+            Token::Word(w) if expecting_delimiter && w.keyword == Keyword::END => break,
+            _ => {}
+        }
+        if expecting_delimiter {
+            return p
+                .expected("end of statement", p.peek_token())
+                .map_err(syntax_error);
+        }
+        let stmt =
+            match p.parse_one_of_keywords(&[Keyword::COPY, Keyword::VACUUM, Keyword::ANALYZE]) {
+                Some(Keyword::COPY) => crate::copy::syntax::parse_copy(p)?,
+                Some(Keyword::VACUUM) => vacuum(p)?,
+                Some(_) => analyze(p)?,
+                None => p.parse_statement().map_err(syntax_error)?,
+            };
+        out.push(stmt);
+        expecting_delimiter = true;
+    }
+    Ok(out)
+}
+
+/// The tables of a VACUUM or ANALYZE (`table [(cols)], ...`; none means every table).
+fn table_list(p: &mut Parser<'_>) -> Result<Vec<ast::ObjectName>> {
+    let mut tables = Vec::new();
+    if matches!(p.peek_token_ref().token, Token::SemiColon | Token::EOF) {
+        return Ok(tables);
+    }
+    loop {
+        tables.push(p.parse_object_name(false).map_err(syntax_error)?);
+        if p.consume_token(&Token::LParen) {
+            p.parse_comma_separated(|p| p.parse_identifier())
+                .map_err(syntax_error)?;
+            p.expect_token(&Token::RParen).map_err(syntax_error)?;
+        }
+        if !p.consume_token(&Token::Comma) {
+            return Ok(tables);
+        }
+    }
+}
+
+/// Skips a parenthesized option list (`(VERBOSE, ANALYZE on, PARALLEL 4)`).
+fn skip_options(p: &mut Parser<'_>) -> Result<()> {
+    if !p.consume_token(&Token::LParen) {
+        return Ok(());
+    }
+    let mut depth = 1;
+    while depth > 0 {
+        let t = p.next_token();
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::EOF | Token::SemiColon => {
+                return p.expected(")", t).map_err(syntax_error);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The one table a maintenance statement names (several: none, they are not checked).
+fn single(tables: Vec<ast::ObjectName>) -> Option<ast::ObjectName> {
+    let mut tables = tables;
+    (tables.len() == 1).then(|| tables.pop()).flatten()
+}
+
+/// `VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [tables]` (VACUUM consumed).
+fn vacuum(p: &mut Parser<'_>) -> Result<ast::Statement> {
+    skip_options(p)?;
+    let mut full = false;
+    while let Some(k) = p.parse_one_of_keywords(&[
+        Keyword::FULL,
+        Keyword::FREEZE,
+        Keyword::VERBOSE,
+        Keyword::ANALYZE,
+    ]) {
+        full |= k == Keyword::FULL;
+    }
+    let tables = table_list(p)?;
+    Ok(ast::Statement::Vacuum(ast::VacuumStatement {
+        full,
+        sort_only: false,
+        delete_only: false,
+        reindex: false,
+        recluster: false,
+        table_name: single(tables),
+        threshold: None,
+        boost: false,
+    }))
+}
+
+/// `ANALYZE [(options)] [VERBOSE] [tables]` (ANALYZE consumed).
+fn analyze(p: &mut Parser<'_>) -> Result<ast::Statement> {
+    skip_options(p)?;
+    let _ = p.parse_keyword(Keyword::VERBOSE);
+    let tables = table_list(p)?;
+    Ok(ast::Statement::Analyze(ast::Analyze {
+        table_name: single(tables),
+        partitions: None,
+        for_columns: false,
+        columns: Vec::new(),
+        cache_metadata: false,
+        noscan: false,
+        compute_statistics: false,
+        has_table_keyword: false,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> ast::Statement {
+        let mut v = parse(sql).unwrap();
+        assert_eq!(v.len(), 1, "{sql}");
+        v.pop().unwrap()
+    }
+
+    #[test]
+    fn copy_options_postgres_style() {
+        let ast::Statement::Copy {
+            options,
+            target,
+            to,
+            ..
+        } = one("copy pgbench_accounts from stdin with (freeze on)")
+        else {
+            panic!()
+        };
+        assert_eq!(options, vec![ast::CopyOption::Freeze(true)]);
+        assert_eq!(target, ast::CopyTarget::Stdin);
+        assert!(!to);
+        let ast::Statement::Copy { options, .. } = one(
+            "COPY t (a, b) FROM STDIN (FORMAT csv, HEADER 1, DELIMITER ';', NULL 'x', \
+             QUOTE '''', ESCAPE E'\\\\', FREEZE false)",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            options,
+            vec![
+                ast::CopyOption::Format(ast::Ident::new("csv")),
+                ast::CopyOption::Header(true),
+                ast::CopyOption::Delimiter(';'),
+                ast::CopyOption::Null("x".into()),
+                ast::CopyOption::Quote('\''),
+                ast::CopyOption::Escape('\\'),
+                ast::CopyOption::Freeze(false),
+            ]
+        );
+    }
+
+    #[test]
+    fn copy_legacy_options() {
+        let ast::Statement::Copy { options, .. } =
+            one("COPY t FROM STDIN WITH CSV HEADER DELIMITER AS ';' NULL AS ''")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            options,
+            vec![
+                ast::CopyOption::Format(ast::Ident::new("csv")),
+                ast::CopyOption::Header(true),
+                ast::CopyOption::Delimiter(';'),
+                ast::CopyOption::Null(String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn copy_errors_are_postgres_errors() {
+        let code = |sql: &str| parse(sql).unwrap_err().sqlstate();
+        assert_eq!(code("COPY t FROM STDIN (DELIMITER 'ab')"), "0A000");
+        assert_eq!(code("COPY t FROM STDIN (HEADER maybe)"), "42601");
+        assert_eq!(code("COPY t FROM STDIN (BOGUS 1)"), "42601");
+        assert_eq!(code("COPY t FROM"), "42601");
+    }
+
+    #[test]
+    fn lines_after_copy_from_stdin_are_statements() {
+        let v =
+            parse("COPY t FROM STDIN; SELECT 1;\nSELECT 2;\nCOPY u FROM STDIN;\nSELECT 3").unwrap();
+        assert_eq!(v.len(), 5);
+        assert!(matches!(v[0], ast::Statement::Copy { payload: None, .. }));
+        assert!(matches!(v[1], ast::Statement::Query(_)));
+        assert!(matches!(v[3], ast::Statement::Copy { payload: None, .. }));
+        assert!(matches!(v[4], ast::Statement::Query(_)));
+        let v = parse("SELECT 1; SELECT 2").unwrap();
+        assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn vacuum_and_analyze() {
+        let ast::Statement::Vacuum(v) = one("vacuum analyze pgbench_branches") else {
+            panic!()
+        };
+        assert_eq!(v.table_name.unwrap().to_string(), "pgbench_branches");
+        let ast::Statement::Vacuum(v) = one("VACUUM (VERBOSE, ANALYZE) a (x, y), b") else {
+            panic!()
+        };
+        assert!(v.table_name.is_none());
+        assert!(matches!(one("VACUUM"), ast::Statement::Vacuum(_)));
+        assert!(matches!(
+            one("ANALYZE VERBOSE t"),
+            ast::Statement::Analyze(_)
+        ));
+        assert!(parse("VACUUM t u").is_err());
+    }
+}
