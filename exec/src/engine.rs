@@ -23,6 +23,8 @@ pub struct SqlEngine {
     pub(crate) sequences: Sequences,
     /// Open sessions per database (DROP DATABASE refuses a database in use).
     sessions: Mutex<HashMap<String, usize>>,
+    /// Parsed table definitions (see [`crate::catalog::TableCache`]).
+    pub(crate) tables: crate::catalog::TableCache,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -56,6 +58,7 @@ impl SqlEngine {
             data,
             sequences,
             sessions: Mutex::new(HashMap::new()),
+            tables: crate::catalog::TableCache::default(),
         }))
     }
 

@@ -37,12 +37,39 @@ pub const BUILTIN_SCHEMAS: [&str; 3] = ["public", "pg_catalog", "information_sch
 /// The database every server has from the start (it cannot be dropped).
 pub const DEFAULT_DATABASE: &str = "postgres";
 
+/// Parsed table definitions by their stored bytes, shared by every session: a statement reads
+/// its tables' entries in its own transaction (so DDL stays transactional) but parses each
+/// distinct entry once.
+#[derive(Default)]
+pub struct TableCache(
+    std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<TableDef>>>,
+);
+
+impl TableCache {
+    /// Entries kept before the cache starts over (a bound on memory, far above real use).
+    const LIMIT: usize = 4096;
+
+    fn decode(&self, bytes: &[u8]) -> Result<TableDef> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = map.get(bytes) {
+            return Ok(TableDef::clone(t));
+        }
+        let t: TableDef = decode(bytes)?;
+        if map.len() >= Self::LIMIT {
+            map.clear();
+        }
+        map.insert(bytes.to_vec(), std::sync::Arc::new(t.clone()));
+        Ok(t)
+    }
+}
+
 /// Catalog reads and writes within a transaction, for one database.
 pub struct Catalog<'t> {
     pub(crate) txn: &'t mut Transaction,
     pub(crate) keyspace: KeyspaceId,
     /// The database's key prefix (empty for `postgres`).
     ns: Vec<u8>,
+    cache: Option<&'t TableCache>,
 }
 
 /// The catalog key prefix of `database`.
@@ -108,6 +135,20 @@ impl<'t> Catalog<'t> {
             txn,
             keyspace,
             ns: namespace(database),
+            cache: None,
+        }
+    }
+
+    /// This catalog parsing table entries through `cache`.
+    pub fn cached(mut self, cache: &'t TableCache) -> Catalog<'t> {
+        self.cache = Some(cache);
+        self
+    }
+
+    fn decode_table(&self, bytes: &[u8]) -> Result<TableDef> {
+        match self.cache {
+            Some(c) => c.decode(bytes),
+            None => decode(bytes),
         }
     }
 
@@ -176,7 +217,7 @@ impl<'t> Catalog<'t> {
             .txn
             .get(self.keyspace, &table_key(&self.ns, schema, name))?
         {
-            Some(v) => Ok(Some(decode(&v)?)),
+            Some(v) => Ok(Some(self.decode_table(&v)?)),
             None => Ok(None),
         }
     }
@@ -200,7 +241,16 @@ impl<'t> Catalog<'t> {
 
     /// Every table, ordered by schema and name.
     pub fn tables(&mut self) -> Result<Vec<TableDef>> {
-        self.list_ns(b"t\0")
+        let mut prefix = self.ns.clone();
+        prefix.extend_from_slice(b"t\0");
+        let mut raw = Vec::new();
+        for item in self
+            .txn
+            .scan_prefix(self.keyspace, &prefix, Direction::Forward)?
+        {
+            raw.push(item?.1);
+        }
+        raw.iter().map(|v| self.decode_table(v)).collect()
     }
 
     /// The view `schema.name`, if it exists.

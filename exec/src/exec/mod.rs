@@ -94,6 +94,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn catalog(&mut self) -> Catalog<'_> {
         Catalog::in_database(self.txn, self.engine.catalog, self.database)
+            .cached(&self.engine.tables)
     }
 
     /// Fails with 57014 once the statement's deadline has passed.

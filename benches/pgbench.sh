@@ -1,0 +1,63 @@
+#!/bin/bash
+# pgbench side by side, one run: Orbit against a real PostgreSQL (Debian's 15) started here
+# with comparable durability (fsync on, synchronous_commit on, full_page_writes on; Orbit's
+# default --sync sync answers after fdatasync of the WAL).
+#   benches/pgbench.sh target/release/orbit        (SCALE=10 SECONDS=30 ROUNDS=3)
+# For each server: `pgbench -i -s SCALE`, then ROUNDS rounds (servers alternating) of the
+# select-only script (-S) and the default TPC-B-like script, each with -c 1 and -c 8 -j 2, for
+# SECONDS seconds. Prints one line per run (tps, mean latency) and the medians; the command
+# lines are printed as they run.
+set -eu
+ORBIT=$(realpath "$1")
+SCALE=${SCALE:-10}; SECONDS_PER_RUN=${SECONDS:-30}; ROUNDS=${ROUNDS:-3}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+DIR=${DIR:-/tmp/orbit-pgbench}
+OPORT=${OPORT:-17201}; PPORT=${PPORT:-17202}
+rm -rf "$DIR"; mkdir -p "$DIR"
+export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
+
+"$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:0 --http-addr '' \
+  --pg-addr 127.0.0.1:$OPORT 2> "$DIR/orbit.log" &
+OPID=$!
+"$PGBIN/initdb" -D "$DIR/pg" -U postgres --auth=trust > "$DIR/initdb.log"
+"$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start -o \
+  "-p $PPORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=1GB -c max_connections=100"
+trap 'kill $OPID 2>/dev/null || true; "$PGBIN/pg_ctl" -D "$DIR/pg" -m fast stop > /dev/null 2>&1 || true' EXIT
+until psql -p $OPORT -qAtc 'select 1' > /dev/null 2>&1; do sleep 0.5; done
+
+for target in "orbit $OPORT" "postgresql $PPORT"; do
+  set -- $target
+  start=$(date +%s.%N)
+  echo "+ pgbench -i -s $SCALE -p $2   ($1)"
+  pgbench -i -s "$SCALE" -p "$2" -q > "$DIR/init-$1.log" 2>&1 || { cat "$DIR/init-$1.log"; exit 1; }
+  echo "$1 init: $(echo "$(date +%s.%N) - $start" | bc) s"
+done
+
+declare -A results
+for round in $(seq 1 "$ROUNDS"); do
+  for script in "select-only -S" "tpcb-like -b tpcb-like"; do
+    name=${script%% *}; flags=${script#* }
+    for clients in "1 -c 1 -j 1" "8 -c 8 -j 2"; do
+      c=${clients%% *}; cflags=${clients#* }
+      for target in "orbit $OPORT" "postgresql $PPORT"; do
+        set -- $target
+        cmd="pgbench -n $flags $cflags -T $SECONDS_PER_RUN -p $2"
+        out=$($cmd 2>&1) || { echo "$1: $cmd failed:"; echo "$out"; exit 1; }
+        tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+        lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+        echo "round $round $name c=$c $1: tps $tps, latency ${lat} ms   ($cmd)"
+        results["$name c=$c $1"]+="$tps "
+      done
+    done
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "== medians of $ROUNDS rounds (tps)"
+for name in select-only tpcb-like; do
+  for c in 1 8; do
+    o=$(echo "${results["$name c=$c orbit"]}" | median)
+    p=$(echo "${results["$name c=$c postgresql"]}" | median)
+    echo "$name c=$c: orbit $o, postgresql $p, ratio $(echo "scale=2; $o / $p" | bc)"
+  done
+done
