@@ -320,23 +320,64 @@ fn transactions_blocks_savepoints_and_isolation() {
             simple(&b, "SELECT sum(bal) FROM acct").await,
             vec![vec![Some("150".into())]]
         );
-        // Two REPEATABLE READ writers of one row: the second committer gets 40001.
+        // Two REPEATABLE READ writers of one row: the second waits for the first's row lock,
+        // and once the first commits it gets 40001 (as in PostgreSQL).
         a.batch_execute(
             "BEGIN ISOLATION LEVEL REPEATABLE READ; UPDATE acct SET bal = 1 WHERE id = 1",
         )
         .await
         .unwrap();
+        b.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .unwrap();
+        let (waiter, ()) = tokio::join!(
+            b.batch_execute("UPDATE acct SET bal = 2 WHERE id = 1"),
+            async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                a.batch_execute("COMMIT").await.unwrap();
+            }
+        );
+        let e = waiter.unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE));
+        b.batch_execute("ROLLBACK").await.unwrap();
+        // A writer waits for a row lock only as long as lock_timeout allows (55P03); two
+        // writers waiting for each other's rows: one gets 40P01 and the other goes on.
+        let before = simple(&b, "SELECT bal FROM acct ORDER BY id").await;
+        assert_eq!(before[0], vec![Some("1".into())]);
+        let bal2: i32 = before[1][0].as_deref().unwrap().parse().unwrap();
+        a.batch_execute("BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 1")
+            .await
+            .unwrap();
+        b.batch_execute("SET lock_timeout = '100ms'; BEGIN")
+            .await
+            .unwrap();
+        let e = b
+            .batch_execute("UPDATE acct SET bal = 0 WHERE id = 1")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(&SqlState::LOCK_NOT_AVAILABLE));
         b.batch_execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ; UPDATE acct SET bal = 2 WHERE id = 1",
+            "ROLLBACK; RESET lock_timeout; BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 2",
         )
         .await
         .unwrap();
+        let (first, ()) = tokio::join!(
+            a.batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 2"),
+            async {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let e = b
+                    .batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.code(), Some(&SqlState::T_R_DEADLOCK_DETECTED));
+                b.batch_execute("ROLLBACK").await.unwrap();
+            }
+        );
+        first.unwrap();
         a.batch_execute("COMMIT").await.unwrap();
-        let e = b.batch_execute("COMMIT").await.unwrap_err();
-        assert_eq!(e.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE));
         assert_eq!(
-            simple(&b, "SELECT bal FROM acct WHERE id = 1").await,
-            vec![vec![Some("1".into())]]
+            simple(&b, "SELECT bal FROM acct ORDER BY id").await,
+            vec![vec![Some("2".into())], vec![Some((bal2 + 1).to_string())]]
         );
         // SET / SHOW.
         a.batch_execute("SET application_name = 'tests'")

@@ -72,6 +72,12 @@ impl Error {
         }
     }
 
+    /// Whether the statement found a row locked by another transaction and was undone, to
+    /// be run again (see `orbit_txn::Error::LockBusy`).
+    pub fn is_lock_busy(&self) -> bool {
+        matches!(self, Error::Txn(t) if t.is_lock_busy())
+    }
+
     /// The PostgreSQL SQLSTATE.
     pub fn sqlstate(&self) -> &'static str {
         match self {
@@ -166,6 +172,7 @@ pub mod code {
     pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     pub const UNDEFINED_PREPARED_STATEMENT: &str = "26000";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";

@@ -15,6 +15,10 @@ use orbit_txn::{Isolation, Transaction};
 use sqlparser::ast;
 
 mod copy_in;
+mod settings;
+
+pub(crate) use settings::duration_ms;
+pub use settings::DEFAULT_SETTINGS;
 
 use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
@@ -36,45 +40,12 @@ pub struct Executed {
     pub waits: Vec<PendingWrite>,
 }
 
+/// The implicit savepoint each statement of a block runs in (no SQL name can spell it).
+const STATEMENT_SAVEPOINT: &str = "\0statement";
+
 /// Autocommit statements failing with a serialization error are retried this many times here
 /// (and again by the protocol layer after yielding, see [`Session::autocommit_retryable`]).
 const AUTOCOMMIT_RETRIES: usize = 20;
-
-/// Settings every session starts with (what clients read with SHOW and in ParameterStatus).
-pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
-    ("server_version", "16.0"),
-    ("server_version_num", "160000"),
-    ("server_encoding", "UTF8"),
-    ("client_encoding", "UTF8"),
-    ("datestyle", "ISO, MDY"),
-    ("intervalstyle", "postgres"),
-    ("timezone", "UTC"),
-    ("integer_datetimes", "on"),
-    ("standard_conforming_strings", "on"),
-    ("search_path", "\"$user\", public"),
-    ("transaction_isolation", "read committed"),
-    ("default_transaction_isolation", "read committed"),
-    ("transaction_read_only", "off"),
-    ("default_transaction_read_only", "off"),
-    ("statement_timeout", "0"),
-    ("lock_timeout", "0"),
-    ("idle_in_transaction_session_timeout", "0"),
-    ("application_name", ""),
-    ("extra_float_digits", "1"),
-    ("max_identifier_length", "63"),
-    ("is_superuser", "on"),
-    ("lc_collate", "C"),
-    ("lc_ctype", "C"),
-    ("lc_messages", "C"),
-    ("lc_monetary", "C"),
-    ("lc_numeric", "C"),
-    ("lc_time", "C"),
-    ("bytea_output", "hex"),
-    ("synchronous_commit", "on"),
-    ("client_min_messages", "notice"),
-    ("max_connections", "10000"),
-    ("block_size", "8192"),
-];
 
 /// A client session.
 pub struct Session {
@@ -84,6 +55,8 @@ pub struct Session {
     txn: Option<Transaction>,
     failed: bool,
     settings: BTreeMap<String, String>,
+    /// What RESET returns each setting to: the defaults and the startup parameters.
+    reset_values: BTreeMap<String, String>,
     /// Writes queued by statements that were only described; the next reply waits for them.
     pending: Vec<PendingWrite>,
     /// Values this session's nextval / setval gave (currval, lastval).
@@ -138,30 +111,6 @@ pub(super) fn resolve_search_path(
     Ok((path, first))
 }
 
-/// A duration setting in milliseconds (`5000`, `5s`, `500ms`, `1min`, `2h`, `1d`), as
-/// PostgreSQL reads statement_timeout.
-fn duration_ms(value: &str) -> Option<u64> {
-    let v = value.trim().trim_matches('\'').trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let factor = match unit.trim().to_lowercase().as_str() {
-        "" | "ms" => 1.0,
-        "s" => 1_000.0,
-        "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        "us" => 0.001,
-        _ => return None,
-    };
-    let ms = n * factor;
-    (0.0..2_147_483_648.0)
-        .contains(&ms)
-        .then(|| ms.round() as u64)
-}
-
 fn isolation_of(modes: &[ast::TransactionMode]) -> Option<Isolation> {
     modes.iter().find_map(|m| match m {
         ast::TransactionMode::IsolationLevel(l) => Some(match l {
@@ -194,6 +143,10 @@ impl Session {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            reset_values: DEFAULT_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             pending: Vec::new(),
             sequences: exec::SeqState::default(),
             copy: None,
@@ -207,16 +160,6 @@ impl Session {
             (Some(_), false) => TxStatus::InBlock,
             (None, false) => TxStatus::Idle,
         }
-    }
-
-    /// A setting's current value.
-    pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.get(&name.to_lowercase()).map(String::as_str)
-    }
-
-    /// Records a startup parameter (client_encoding, application_name, DateStyle, ...).
-    pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
-        self.settings.insert(name.to_lowercase(), value.to_string());
     }
 
     fn default_isolation(&self) -> Isolation {
@@ -324,6 +267,8 @@ impl Session {
                 done.waits.append(&mut self.pending);
                 Ok(done)
             }
+            // A statement that found a row locked was undone; the caller runs it again.
+            Err(e) if e.is_lock_busy() => Err(e),
             Err(e) => {
                 self.fail();
                 Err(e)
@@ -447,7 +392,29 @@ impl Session {
                     tag: "SHOW".into(),
                 })
             }
-            ast::Statement::Discard { .. } => done(Outcome::Command("DISCARD ALL".into())),
+            ast::Statement::Discard { object_type } => {
+                if matches!(object_type, ast::DiscardObject::ALL) {
+                    if self.txn.is_some() {
+                        return Err(Error::new(
+                            code::ACTIVE_SQL_TRANSACTION,
+                            "DISCARD ALL cannot run inside a transaction block",
+                        ));
+                    }
+                    self.reset(None);
+                    self.sequences = exec::SeqState::default();
+                }
+                done(Outcome::Command(format!("DISCARD {object_type}")))
+            }
+            ast::Statement::Reset(r) => {
+                match &r.reset {
+                    ast::Reset::ALL => self.reset(None),
+                    ast::Reset::SessionAuthorization => {}
+                    ast::Reset::ConfigurationParameter(name) => {
+                        self.reset(Some(&name.to_string().to_lowercase()))
+                    }
+                }
+                done(Outcome::Command("RESET".into()))
+            }
             ast::Statement::Copy {
                 source,
                 to,
@@ -510,8 +477,15 @@ impl Session {
                 deadline,
                 sequence_state: &mut self.sequences,
             };
+            // The statement runs inside an implicit savepoint, so one that finds a row
+            // locked can be undone alone and run again once the lock may be free.
+            ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
+            if matches!(&outcome, Err(e) if e.is_lock_busy()) {
+                txn.rollback_to(STATEMENT_SAVEPOINT)?;
+            }
+            txn.release(STATEMENT_SAVEPOINT)?;
             return Ok(Executed {
                 outcome: outcome?,
                 waits: Vec::new(),
@@ -565,129 +539,6 @@ impl Session {
                 }
                 other => return other,
             }
-        }
-    }
-
-    fn set(&mut self, set: &ast::Set) -> Result<Outcome> {
-        match set {
-            ast::Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = variable.to_string().to_lowercase();
-                let value = values
-                    .iter()
-                    .map(|v| match v {
-                        ast::Expr::Value(v) => match &v.value {
-                            ast::Value::SingleQuotedString(s) => s.clone(),
-                            other => other.to_string(),
-                        },
-                        ast::Expr::Identifier(id) => id.value.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let value = if value.eq_ignore_ascii_case("default") {
-                    DEFAULT_SETTINGS
-                        .iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.to_string())
-                        .unwrap_or_default()
-                } else {
-                    value
-                };
-                match name.as_str() {
-                    "transaction_isolation" | "default_transaction_isolation"
-                        if Isolation::from_sql(&value).is_none() =>
-                    {
-                        return Err(Error::new(
-                            code::INVALID_PARAMETER_VALUE,
-                            format!("invalid value for parameter \"{name}\": \"{value}\""),
-                        ));
-                    }
-                    "statement_timeout"
-                    | "lock_timeout"
-                    | "idle_in_transaction_session_timeout"
-                        if duration_ms(&value).is_none() =>
-                    {
-                        return Err(Error::new(
-                            code::INVALID_PARAMETER_VALUE,
-                            format!("invalid value for parameter \"{name}\": \"{value}\""),
-                        ));
-                    }
-                    "client_encoding" | "names" => {
-                        let v = value.to_uppercase().replace('-', "");
-                        if v != "UTF8" && v != "UNICODE" {
-                            return Err(Error::new(
-                                code::FEATURE_NOT_SUPPORTED,
-                                format!("conversion between {value} and UTF8 is not supported"),
-                            ));
-                        }
-                    }
-                    "timezone" | "time zone" => {
-                        let v = value.to_uppercase();
-                        if !matches!(
-                            v.as_str(),
-                            "UTC" | "GMT" | "Z" | "ETC/UTC" | "0" | "+00" | "00:00"
-                        ) {
-                            return Err(Error::unsupported(format!(
-                                "only the UTC time zone is supported, not \"{value}\""
-                            )));
-                        }
-                    }
-                    _ => {}
-                }
-                self.settings.insert(name, value);
-                Ok(Outcome::Command("SET".into()))
-            }
-            ast::Set::SetTimeZone { value, .. } => {
-                let v = value.to_string().trim_matches('\'').to_uppercase();
-                if !matches!(v.as_str(), "UTC" | "GMT" | "Z" | "LOCAL" | "DEFAULT") {
-                    return Err(Error::unsupported(format!(
-                        "only the UTC time zone is supported, not {value}"
-                    )));
-                }
-                Ok(Outcome::Command("SET".into()))
-            }
-            ast::Set::SetNames { charset_name, .. } => {
-                let v = charset_name.value.to_uppercase().replace('-', "");
-                if v != "UTF8" && v != "UNICODE" {
-                    return Err(Error::unsupported(format!(
-                        "conversion between {} and UTF8 is not supported",
-                        charset_name.value
-                    )));
-                }
-                Ok(Outcome::Command("SET".into()))
-            }
-            ast::Set::SetTransaction { modes, session, .. } => {
-                let Some(iso) = isolation_of(modes) else {
-                    return Ok(Outcome::Command("SET".into()));
-                };
-                if *session {
-                    self.settings.insert(
-                        "default_transaction_isolation".into(),
-                        isolation_name(iso).into(),
-                    );
-                    return Ok(Outcome::Command("SET".into()));
-                }
-                match &self.txn {
-                    Some(t) if !t.has_writes() && t.isolation() != iso => {
-                        // Before the first query PostgreSQL lets the level change.
-                        if let Some(old) = self.txn.take() {
-                            old.rollback();
-                        }
-                        self.txn = Some(self.engine.txn.begin(iso)?);
-                    }
-                    Some(_) => {}
-                    None => {
-                        return Err(Error::new(
-                            code::NO_ACTIVE_SQL_TRANSACTION,
-                            "SET TRANSACTION can only be used in transaction blocks",
-                        ))
-                    }
-                }
-                Ok(Outcome::Command("SET".into()))
-            }
-            other => Err(Error::unsupported(format!("{other} is not supported"))),
         }
     }
 }

@@ -18,6 +18,14 @@ pub enum Error {
     /// `rollback_to` or `release` named a savepoint that does not exist.
     #[error("savepoint \"{0}\" does not exist")]
     NoSuchSavepoint(String),
+    /// A row this statement must lock is locked by another open transaction: undo the
+    /// statement and run it again once that one may have ended (never reaches clients unless
+    /// a lock or statement timeout expires).
+    #[error("could not obtain lock on row")]
+    LockBusy,
+    /// Waiting for the lock would close a cycle of waiting transactions.
+    #[error("deadlock detected")]
+    Deadlock,
 }
 
 impl Error {
@@ -27,6 +35,8 @@ impl Error {
             Error::SerializationFailure(_) => "40001",
             Error::Finished(_) => "25000",
             Error::NoSuchSavepoint(_) => "3B001",
+            Error::LockBusy => "55P03",
+            Error::Deadlock => "40P01",
             Error::Lsm(orbit_lsm::Error::KeyTooLarge { .. }) => "54000",
             Error::Lsm(orbit_lsm::Error::UnknownKeyspace(_)) => "42P01",
             Error::Lsm(orbit_lsm::Error::Corruption { .. }) => "XX001",
@@ -37,5 +47,10 @@ impl Error {
     /// Whether retrying the whole transaction may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::SerializationFailure(_))
+    }
+
+    /// Whether the statement found a row locked and should run again later.
+    pub fn is_lock_busy(&self) -> bool {
+        matches!(self, Error::LockBusy)
     }
 }

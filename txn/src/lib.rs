@@ -19,6 +19,7 @@
 mod buffer;
 mod error;
 mod iter;
+mod locks;
 mod log;
 mod oracle;
 mod txn;
@@ -41,6 +42,9 @@ pub(crate) struct Shared {
     db: Arc<Db>,
     log: Arc<dyn CommitLog>,
     oracle: Oracle,
+    locks: locks::LockTable,
+    /// Transaction ids (row-lock owners).
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 /// Transactions over one database.
@@ -63,6 +67,8 @@ impl TxnDb {
                 db,
                 log,
                 oracle: Oracle::default(),
+                locks: locks::LockTable::default(),
+                next_id: std::sync::atomic::AtomicU64::new(1),
             }),
         }
     }

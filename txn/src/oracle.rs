@@ -224,6 +224,13 @@ impl Oracle {
         Ok(pending)
     }
 
+    /// Whether a commit after `since` wrote something `item` covers (an early look at what
+    /// [`Oracle::commit`] would find: a transaction that waited for a row lock learns at once
+    /// that the row changed under its snapshot).
+    pub(crate) fn changed_since(&self, item: &Item, since: u64) -> bool {
+        self.lock().conflicts(item, since)
+    }
+
     /// Forgets commits no open or future transaction can conflict with.
     pub(crate) fn gc(&self, visible: u64) {
         self.lock().gc(visible);

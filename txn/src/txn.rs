@@ -14,14 +14,22 @@
 //!
 //! Failures are `Error::SerializationFailure` (SQLSTATE 40001): the caller retries the whole
 //! transaction.
+//!
+//! `get_for_update` of an existing key also takes a row lock (see `locks`): a key another open
+//! transaction locked answers `Error::LockBusy`, and the caller undoes the statement and runs
+//! it again later, so concurrent writers of one row wait for each other, as in PostgreSQL,
+//! rather than one failing at commit. Locks go when the transaction ends.
 
+use std::collections::HashSet;
 use std::ops::Bound;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use orbit_lsm::{Direction, KeyspaceId, PendingWrite, Snapshot};
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
+use crate::locks::{Acquire, LockKey};
 use crate::oracle::{Check, Item};
 use crate::{Error, Result, Shared};
 
@@ -73,6 +81,10 @@ pub struct Transaction {
     /// Name, write-buffer mark.
     savepoints: Vec<(String, usize)>,
     state: State,
+    /// Row-lock owner id.
+    id: u64,
+    /// Row locks held.
+    locked: HashSet<LockKey>,
 }
 
 impl Transaction {
@@ -85,6 +97,7 @@ impl Transaction {
             return Err(e.into());
         }
         let snapshot = shared.db.snapshot();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         Ok(Transaction {
             shared,
             isolation,
@@ -94,6 +107,8 @@ impl Transaction {
             checks: Vec::new(),
             savepoints: Vec::new(),
             state: State::Open,
+            id,
+            locked: HashSet::new(),
         })
     }
 
@@ -130,7 +145,22 @@ impl Transaction {
             Buffered::RangeDeleted => return Ok(None),
             Buffered::Untouched => {}
         }
+        if intent {
+            self.lock_row(keyspace, key)?;
+        }
+        // Taken after the lock, so read committed reads the version the lock holder left.
         let snap = self.read_snapshot();
+        if intent {
+            // Under a transaction snapshot, a row another transaction committed since is a
+            // serialization failure now, as PostgreSQL reports it at the UPDATE (read
+            // committed reads the row's latest version instead).
+            let item = Item::Key((keyspace, key.to_vec()));
+            if self.isolation != Isolation::ReadCommitted
+                && self.shared.oracle.changed_since(&item, snap.seq())
+            {
+                return Err(Error::SerializationFailure("concurrent update"));
+            }
+        }
         let value = self.shared.db.get_at(keyspace, key, &snap)?;
         if intent || self.isolation == Isolation::Serializable {
             self.checks.push(Check {
@@ -140,6 +170,33 @@ impl Transaction {
             });
         }
         Ok(value)
+    }
+
+    /// Takes the row lock of `key` if the key exists (a key being created is not locked: two
+    /// creators of one key still conflict at commit).
+    fn lock_row(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<()> {
+        let lock_key = (keyspace, key.to_vec());
+        if self.locked.contains(&lock_key) {
+            return Ok(());
+        }
+        let latest = self.shared.db.snapshot();
+        if self.shared.db.get_at(keyspace, key, &latest)?.is_none() {
+            return Ok(());
+        }
+        let visible = self.shared.db.visible_seq();
+        match self.shared.locks.acquire(self.id, &lock_key, visible) {
+            Acquire::Granted => {
+                self.locked.insert(lock_key);
+                Ok(())
+            }
+            Acquire::Busy => Err(Error::LockBusy),
+            Acquire::Deadlock => Err(Error::Deadlock),
+        }
+    }
+
+    /// Forgets that this transaction waits for a lock (its statement gave up waiting).
+    pub fn stop_waiting(&self) {
+        self.shared.locks.stop_waiting(self.id);
     }
 
     /// The value of `key`: this transaction's own write, else the snapshot's.
@@ -245,11 +302,15 @@ impl Transaction {
         Ok(())
     }
 
-    fn finish(&mut self, state: State) {
+    /// Ends the transaction; `commit` is its commit's sequence number (None: nothing
+    /// committed), which its released row locks wait to see visible.
+    fn finish(&mut self, state: State, commit: Option<u64>) {
         if self.state == State::Open {
             self.shared
                 .oracle
                 .end(self.registered, self.shared.db.visible_seq());
+            let locked: Vec<LockKey> = self.locked.drain().collect();
+            self.shared.locks.release(self.id, &locked, commit);
         }
         self.state = state;
     }
@@ -259,7 +320,7 @@ impl Transaction {
     pub fn commit_pending(&mut self) -> Result<Option<PendingWrite>> {
         self.check_open()?;
         if self.buf.is_empty() {
-            self.finish(State::Committed);
+            self.finish(State::Committed, None);
             return Ok(None);
         }
         let since = self.snapshot.seq();
@@ -293,11 +354,10 @@ impl Transaction {
             shared.db.visible_seq(),
             || shared.log.submit(&batch),
         );
-        self.finish(if result.is_ok() {
-            State::Committed
-        } else {
-            State::RolledBack
-        });
+        match &result {
+            Ok(pending) => self.finish(State::Committed, pending.seq()),
+            Err(_) => self.finish(State::RolledBack, None),
+        }
         result.map(Some)
     }
 
@@ -317,13 +377,13 @@ impl Transaction {
 
     /// Discards the transaction's writes.
     pub fn rollback(mut self) {
-        self.finish(State::RolledBack);
+        self.finish(State::RolledBack, None);
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        self.finish(State::RolledBack);
+        self.finish(State::RolledBack, None);
     }
 }
 

@@ -203,14 +203,24 @@ pub(crate) fn command_tag(tag: &str) -> Tag {
     }
 }
 
-/// Runs a statement, retrying an autocommit statement that lost a write conflict after
-/// yielding to the runtime (the winner may be a connection of this thread, still to publish).
+/// Why a statement runs again.
+enum Retry {
+    /// An autocommit statement lost a write conflict.
+    Conflict,
+    /// The statement found a row locked by another open transaction.
+    Locked,
+}
+
+/// Runs a statement, running it again after yielding to the runtime (the other transaction
+/// may be a connection of this thread) when it lost a write conflict (autocommit) or found a
+/// row locked (in or out of a block: the session undid it).
 pub(crate) async fn execute(
     session: &SharedSession,
     stmt: &Statement,
     params: &[Value],
 ) -> PgWireResult<Executed> {
     let mut attempt = 0u64;
+    let started = std::time::Instant::now();
     loop {
         let result = {
             let mut guard = lock(session);
@@ -219,17 +229,26 @@ pub(crate) async fn execute(
             };
             let autocommit = s.status() == orbit_exec::TxStatus::Idle;
             match s.execute(stmt, params) {
-                Err(e) if autocommit && attempt < 50 && s.autocommit_retryable(&e) => None,
-                other => Some(other.map_err(|e| to_wire(&e))),
+                Err(e) if autocommit && attempt < 50 && s.autocommit_retryable(&e) => {
+                    Some(Retry::Conflict)
+                }
+                // A row is locked by another transaction: wait for it (PostgreSQL's row
+                // locks), within lock_timeout / statement_timeout.
+                Err(e) if e.is_lock_busy() => match s.lock_wait_limit() {
+                    Some(limit) if started.elapsed() >= limit => {
+                        return Err(to_wire(&s.give_up_lock_wait()))
+                    }
+                    _ => Some(Retry::Locked),
+                },
+                other => return other.map_err(|e| to_wire(&e)),
             }
         };
+        attempt += 1;
+        settle_after_error(session).await;
         match result {
-            Some(r) => return r,
-            None => {
-                attempt += 1;
-                settle_after_error(session).await;
-                tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await;
-            }
+            Some(Retry::Locked) if attempt < 16 => tokio::task::yield_now().await,
+            Some(Retry::Locked) => tokio::time::sleep(std::time::Duration::from_micros(250)).await,
+            _ => tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await,
         }
     }
 }

@@ -95,6 +95,60 @@ fn a_write_intent_fails_a_read_committed_commit_after_a_concurrent_update() {
 }
 
 #[test]
+fn row_locks_make_a_second_writer_wait_then_see_the_first_ones_commit() {
+    let db = open(&SimFs::new());
+    db.put(KS, b"k", b"0").unwrap();
+    db.put(KS, b"j", b"0").unwrap();
+    let mut a = db.begin(Isolation::ReadCommitted).unwrap();
+    let mut b = db.begin(Isolation::ReadCommitted).unwrap();
+    assert_eq!(a.get_for_update(KS, b"k").unwrap(), Some(b"0".to_vec()));
+    // b must wait: the row is locked (its own other rows are not).
+    assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::LockBusy)));
+    assert_eq!(b.get_for_update(KS, b"j").unwrap(), Some(b"0".to_vec()));
+    // a now wants j, held by b, which waits for a: a deadlock, reported to a.
+    assert!(matches!(a.get_for_update(KS, b"j"), Err(Error::Deadlock)));
+    a.put(KS, b"k", b"1").unwrap();
+    a.commit().unwrap();
+    // The lock is free and a's commit visible: b reads 1 and commits without a conflict.
+    assert_eq!(b.get_for_update(KS, b"k").unwrap(), Some(b"1".to_vec()));
+    b.put(KS, b"k", b"2").unwrap();
+    b.commit().unwrap();
+    assert_eq!(db.get(KS, b"k").unwrap(), Some(b"2".to_vec()));
+    // A rolled-back holder frees its rows at once; keys that do not exist are not locked.
+    let mut c = db.begin(Isolation::ReadCommitted).unwrap();
+    let mut d = db.begin(Isolation::ReadCommitted).unwrap();
+    assert_eq!(c.get_for_update(KS, b"k").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(c.get_for_update(KS, b"new").unwrap(), None);
+    assert_eq!(d.get_for_update(KS, b"new").unwrap(), None);
+    c.rollback();
+    assert_eq!(d.get_for_update(KS, b"k").unwrap(), Some(b"2".to_vec()));
+}
+
+#[test]
+fn a_repeatable_read_writer_that_waited_for_a_lock_fails_at_once_if_the_row_changed() {
+    let db = open(&SimFs::new());
+    db.put(KS, b"k", b"0").unwrap();
+    let mut a = db.begin(Isolation::RepeatableRead).unwrap();
+    let mut b = db.begin(Isolation::RepeatableRead).unwrap();
+    assert_eq!(a.get_for_update(KS, b"k").unwrap(), Some(b"0".to_vec()));
+    assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::LockBusy)));
+    a.put(KS, b"k", b"1").unwrap();
+    a.commit().unwrap();
+    assert!(matches!(
+        b.get_for_update(KS, b"k"),
+        Err(Error::SerializationFailure(_))
+    ));
+    b.rollback();
+    // Had a rolled back instead, b would have gone on with its snapshot's row.
+    let mut c = db.begin(Isolation::RepeatableRead).unwrap();
+    let mut d = db.begin(Isolation::RepeatableRead).unwrap();
+    assert_eq!(c.get_for_update(KS, b"k").unwrap(), Some(b"1".to_vec()));
+    assert!(matches!(d.get_for_update(KS, b"k"), Err(Error::LockBusy)));
+    c.rollback();
+    assert_eq!(d.get_for_update(KS, b"k").unwrap(), Some(b"1".to_vec()));
+}
+
+#[test]
 fn fast_path_writes_conflict_with_open_transactions_and_are_seen_by_later_ones() {
     let db = open(&SimFs::new());
     let mut t = db.begin(Isolation::RepeatableRead).unwrap();

@@ -1,0 +1,265 @@
+//! Session settings: the defaults, SET / RESET, startup parameters, and the limits they put
+//! on statements (statement_timeout, lock_timeout). Invariant: `settings` holds the value
+//! SHOW reports for every parameter a client has set or that has a default.
+
+use sqlparser::ast;
+
+use super::{isolation_name, isolation_of, Session};
+use crate::error::{code, Error, Result};
+use crate::exec::Outcome;
+use orbit_txn::Isolation;
+
+/// Settings every session starts with (what clients read with SHOW and in ParameterStatus).
+pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("server_version", "16.0"),
+    ("server_version_num", "160000"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+    ("search_path", "\"$user\", public"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("default_transaction_read_only", "off"),
+    ("statement_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("application_name", ""),
+    ("extra_float_digits", "1"),
+    ("max_identifier_length", "63"),
+    ("is_superuser", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("bytea_output", "hex"),
+    ("synchronous_commit", "on"),
+    ("client_min_messages", "notice"),
+    ("max_connections", "10000"),
+    ("block_size", "8192"),
+];
+
+/// A duration setting in milliseconds (`5000`, `5s`, `500ms`, `1min`, `2h`, `1d`), as
+/// PostgreSQL reads statement_timeout.
+pub(crate) fn duration_ms(value: &str) -> Option<u64> {
+    let v = value.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor = match unit.trim().to_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "us" => 0.001,
+        _ => return None,
+    };
+    let ms = n * factor;
+    (0.0..2_147_483_648.0)
+        .contains(&ms)
+        .then(|| ms.round() as u64)
+}
+
+impl Session {
+    /// A setting's current value.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(&name.to_lowercase()).map(String::as_str)
+    }
+
+    /// Records a startup parameter (client_encoding, application_name, DateStyle, ...).
+    pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_lowercase(), value.to_string());
+        self.reset_values
+            .insert(name.to_lowercase(), value.to_string());
+    }
+
+    /// RESET `name` (every setting when `None`): back to its startup or default value; a
+    /// setting with neither is forgotten.
+    pub(super) fn reset(&mut self, name: Option<&str>) {
+        match name {
+            Some(name) => match self.reset_values.get(name) {
+                Some(v) => {
+                    self.settings.insert(name.to_string(), v.clone());
+                }
+                None => {
+                    self.settings.remove(name);
+                }
+            },
+            None => self.settings = self.reset_values.clone(),
+        }
+    }
+
+    /// How long a statement may wait for row locks (the smaller of lock_timeout and
+    /// statement_timeout that are set).
+    pub fn lock_wait_limit(&self) -> Option<std::time::Duration> {
+        ["lock_timeout", "statement_timeout"]
+            .iter()
+            .filter_map(|n| self.settings.get(*n).and_then(|v| duration_ms(v)))
+            .filter(|ms| *ms > 0)
+            .min()
+            .map(std::time::Duration::from_millis)
+    }
+
+    /// Ends a statement that waited for a row lock past [`Session::lock_wait_limit`]: the
+    /// error PostgreSQL gives (55P03 for lock_timeout, 57014 for statement_timeout), and the
+    /// block fails as after any error.
+    pub fn give_up_lock_wait(&mut self) -> Error {
+        if let Some(t) = &self.txn {
+            t.stop_waiting();
+        }
+        let limit = |n: &str| {
+            self.settings
+                .get(n)
+                .and_then(|v| duration_ms(v))
+                .filter(|ms| *ms > 0)
+        };
+        let lock_first = match (limit("lock_timeout"), limit("statement_timeout")) {
+            (Some(l), Some(s)) => l <= s,
+            (l, _) => l.is_some(),
+        };
+        self.fail();
+        if lock_first {
+            Error::new(
+                code::LOCK_NOT_AVAILABLE,
+                "canceling statement due to lock timeout",
+            )
+        } else {
+            Error::new(
+                code::QUERY_CANCELED,
+                "canceling statement due to statement timeout",
+            )
+        }
+    }
+
+    pub(super) fn set(&mut self, set: &ast::Set) -> Result<Outcome> {
+        match set {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = variable.to_string().to_lowercase();
+                let value = values
+                    .iter()
+                    .map(|v| match v {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                        ast::Expr::Identifier(id) => id.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let value = if value.eq_ignore_ascii_case("default") {
+                    DEFAULT_SETTINGS
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or_default()
+                } else {
+                    value
+                };
+                match name.as_str() {
+                    "transaction_isolation" | "default_transaction_isolation"
+                        if Isolation::from_sql(&value).is_none() =>
+                    {
+                        return Err(Error::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        ));
+                    }
+                    "statement_timeout"
+                    | "lock_timeout"
+                    | "idle_in_transaction_session_timeout"
+                        if duration_ms(&value).is_none() =>
+                    {
+                        return Err(Error::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        ));
+                    }
+                    "client_encoding" | "names" => {
+                        let v = value.to_uppercase().replace('-', "");
+                        if v != "UTF8" && v != "UNICODE" {
+                            return Err(Error::new(
+                                code::FEATURE_NOT_SUPPORTED,
+                                format!("conversion between {value} and UTF8 is not supported"),
+                            ));
+                        }
+                    }
+                    "timezone" | "time zone" => {
+                        let v = value.to_uppercase();
+                        if !matches!(
+                            v.as_str(),
+                            "UTC" | "GMT" | "Z" | "ETC/UTC" | "0" | "+00" | "00:00"
+                        ) {
+                            return Err(Error::unsupported(format!(
+                                "only the UTC time zone is supported, not \"{value}\""
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
+                self.settings.insert(name, value);
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                let v = value.to_string().trim_matches('\'').to_uppercase();
+                if !matches!(v.as_str(), "UTC" | "GMT" | "Z" | "LOCAL" | "DEFAULT") {
+                    return Err(Error::unsupported(format!(
+                        "only the UTC time zone is supported, not {value}"
+                    )));
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                let v = charset_name.value.to_uppercase().replace('-', "");
+                if v != "UTF8" && v != "UNICODE" {
+                    return Err(Error::unsupported(format!(
+                        "conversion between {} and UTF8 is not supported",
+                        charset_name.value
+                    )));
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            ast::Set::SetTransaction { modes, session, .. } => {
+                let Some(iso) = isolation_of(modes) else {
+                    return Ok(Outcome::Command("SET".into()));
+                };
+                if *session {
+                    self.settings.insert(
+                        "default_transaction_isolation".into(),
+                        isolation_name(iso).into(),
+                    );
+                    return Ok(Outcome::Command("SET".into()));
+                }
+                match &self.txn {
+                    Some(t) if !t.has_writes() && t.isolation() != iso => {
+                        // Before the first query PostgreSQL lets the level change.
+                        if let Some(old) = self.txn.take() {
+                            old.rollback();
+                        }
+                        self.txn = Some(self.engine.txn.begin(iso)?);
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(Error::new(
+                            code::NO_ACTIVE_SQL_TRANSACTION,
+                            "SET TRANSACTION can only be used in transaction blocks",
+                        ))
+                    }
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
+            other => Err(Error::unsupported(format!("{other} is not supported"))),
+        }
+    }
+}
