@@ -46,7 +46,8 @@ fn fixture_model() -> Model {
     for i in (0..150u32).step_by(7) {
         m.remove(&("default".to_string(), format!("k{i:03}").into_bytes()));
     }
-    m.retain(|(ks, k), _| !(ks == "users" && k.as_slice() >= b"k100" && k.as_slice() < b"k120"));
+    let deleted = b"k100".as_slice()..b"k120".as_slice();
+    m.retain(|(ks, k), _| !(ks == "users" && deleted.contains(&k.as_slice())));
     m
 }
 
@@ -87,8 +88,7 @@ fn copy_fixture() -> tempfile::TempDir {
         for entry in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
             let entry = entry.unwrap();
             if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name()))
-                    .unwrap();
+                std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name())).unwrap();
             }
         }
     }
@@ -115,4 +115,25 @@ fn regenerate() {
             }
         }
     }
+}
+
+#[test]
+fn a_v1_database_replays_and_takes_split_batches_after() {
+    let tmp = copy_fixture();
+    let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
+    assert_eq!(contents(&db), fixture_model(), "the old records replay");
+    // A batch several times larger than a record of the fixture's 16 KiB segments.
+    let mut big = WriteBatch::new();
+    let mut want = fixture_model();
+    for i in 0..400u32 {
+        let (key, value) = (format!("big{i:04}").into_bytes(), vec![i as u8; 150]);
+        big.put(DEFAULT_KEYSPACE, &key, &value);
+        want.insert(("default".to_string(), key), value);
+    }
+    let records = db.stats().wal.records;
+    db.write(&big).unwrap();
+    assert!(db.stats().wal.records - records >= 4, "the batch was split");
+    db.close().unwrap();
+    let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
+    assert_eq!(contents(&db), want, "old and new records replay together");
 }
