@@ -609,6 +609,8 @@ fn copy_fail_and_statements_after_copy_in_one_query() {
     );
 }
 
+/// `pgbench -i -s 1`: its load is one 12.5 MB transaction, larger than a WAL record (4 MiB), so
+/// it is written as several records; it survives kill -9 whole, and the primary keys with it.
 #[test]
 fn pgbench_initializes_its_tables() {
     let pgbench = std::path::Path::new("/usr/bin/pgbench");
@@ -616,7 +618,9 @@ fn pgbench_initializes_its_tables() {
         println!("skipped: /usr/bin/pgbench is not installed");
         return;
     }
-    let (_tmp, server) = common::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &[]);
     let out = std::process::Command::new(pgbench)
         .args(["-i", "-s", "1", "-h", "127.0.0.1", "-p"])
         .arg(server.pg_port.to_string())
@@ -627,25 +631,33 @@ fn pgbench_initializes_its_tables() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pgbench -i failed:\n{stderr}");
     assert!(stderr.contains("creating primary keys..."), "{stderr}");
-    rt().block_on(async {
-        let c = connect(&server).await;
-        assert_eq!(count(&c, "pgbench_accounts").await, 100_000);
-        assert_eq!(count(&c, "pgbench_branches").await, 1);
-        assert_eq!(count(&c, "pgbench_tellers").await, 10);
-        assert_eq!(count(&c, "pgbench_history").await, 0);
-        // The primary keys pgbench added are in force.
-        let (state, _, _) = db_error(
-            c.simple_query("INSERT INTO pgbench_accounts (aid, bid, abalance) VALUES (5, 1, 0)")
+    let check = |server: &Server| {
+        rt().block_on(async {
+            let c = connect(server).await;
+            assert_eq!(count(&c, "pgbench_accounts").await, 100_000);
+            assert_eq!(count(&c, "pgbench_branches").await, 1);
+            assert_eq!(count(&c, "pgbench_tellers").await, 10);
+            assert_eq!(count(&c, "pgbench_history").await, 0);
+            // The primary keys pgbench added are in force.
+            let (state, _, _) = db_error(
+                c.simple_query(
+                    "INSERT INTO pgbench_accounts (aid, bid, abalance) VALUES (5, 1, 0)",
+                )
                 .await,
-        );
-        assert_eq!(state, "23505");
-        let row = c
-            .query_one(
-                "SELECT bid, abalance, length(filler) FROM pgbench_accounts WHERE aid = 77777",
-                &[],
-            )
-            .await
-            .unwrap();
-        assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 0));
-    });
+            );
+            assert_eq!(state, "23505");
+            let row = c
+                .query_one(
+                    "SELECT bid, abalance, length(filler) FROM pgbench_accounts WHERE aid = 77777",
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 0));
+        })
+    };
+    check(&server);
+    server.kill9();
+    let server = Server::start(&data, &[]);
+    check(&server);
 }

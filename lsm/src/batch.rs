@@ -6,12 +6,15 @@
 //! op     := kind u8 ‖ keyspace varint ‖ key (len varint ‖ bytes) ‖ [value (len varint ‖ bytes)]
 //! ```
 //! Kinds: `0` delete (no value), `1` put, `2` range delete (key = start, value = exclusive end).
-//! ```text
-//! ```
 //! Op `i` gets sequence number `first_seq + i`.
+//!
+//! A batch whose encoding is larger than one WAL record is cut into several records
+//! (`crate::split`); the encoding is the same, only carried in pieces ([`WriteBatch::pieces`]).
 #![deny(clippy::indexing_slicing)]
 
-use crate::coding::{get_u32, get_u64, put_length_prefixed, put_varint, Reader};
+use std::borrow::Cow;
+
+use crate::coding::{get_u32, get_u64, put_length_prefixed, put_varint, varint_len, Reader};
 use crate::key::ValueKind;
 
 /// Identifies a keyspace.
@@ -101,13 +104,9 @@ impl WriteBatch {
 
     /// The WAL record for this batch, its ops numbered from `first_seq`.
     pub fn encode(&self, first_seq: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12 + self.bytes + 8 * self.ops.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + self.bytes + 8 * self.ops.len());
         out.extend_from_slice(&first_seq.to_le_bytes());
-        out.extend_from_slice(
-            &u32::try_from(self.ops.len())
-                .unwrap_or(u32::MAX)
-                .to_le_bytes(),
-        );
+        out.extend_from_slice(&self.count().to_le_bytes());
         for op in &self.ops {
             out.push(op.kind as u8);
             put_varint(&mut out, u64::from(op.keyspace));
@@ -119,32 +118,111 @@ impl WriteBatch {
         out
     }
 
+    /// Bytes of [`WriteBatch::encode`]'s output, computed without encoding.
+    pub fn encoded_len(&self) -> usize {
+        let op_len = |op: &Op| {
+            let value = match op.kind {
+                ValueKind::Delete => 0,
+                _ => varint_len(op.value.len() as u64) + op.value.len(),
+            };
+            1 + varint_len(u64::from(op.keyspace))
+                + varint_len(op.key.len() as u64)
+                + op.key.len()
+                + value
+        };
+        HEADER_LEN + self.ops.iter().map(op_len).sum::<usize>()
+    }
+
+    /// The bytes of `encode(first_seq)` as a sequence of pieces that borrow keys and values,
+    /// so a large batch can be streamed into bounded records without being copied whole.
+    pub(crate) fn pieces(&self, first_seq: u64) -> impl Iterator<Item = Cow<'_, [u8]>> + '_ {
+        let mut head = first_seq.to_le_bytes().to_vec();
+        head.extend_from_slice(&self.count().to_le_bytes());
+        std::iter::once(Cow::Owned(head)).chain(self.ops.iter().flat_map(|op| {
+            let mut pre = vec![op.kind as u8];
+            put_varint(&mut pre, u64::from(op.keyspace));
+            put_varint(&mut pre, op.key.len() as u64);
+            let mut mid = Vec::new();
+            if op.kind != ValueKind::Delete {
+                put_varint(&mut mid, op.value.len() as u64);
+            }
+            let value: &[u8] = match op.kind {
+                ValueKind::Delete => &[],
+                _ => &op.value,
+            };
+            [
+                Cow::Owned(pre),
+                Cow::Borrowed(op.key.as_slice()),
+                Cow::Owned(mid),
+                Cow::Borrowed(value),
+            ]
+        }))
+    }
+
+    /// The op count as encoded (callers refuse batches of more than `u32::MAX` ops first).
+    fn count(&self) -> u32 {
+        u32::try_from(self.ops.len()).unwrap_or(u32::MAX)
+    }
+
+    fn push_ref(&mut self, op: OpRef<'_>) {
+        match op.kind {
+            ValueKind::Put => self.put(op.keyspace, op.key, op.value),
+            ValueKind::Delete => self.delete(op.keyspace, op.key),
+            ValueKind::RangeDelete => self.delete_range(op.keyspace, op.key, op.value),
+        };
+    }
+
     /// Decodes a WAL record: `(first_seq, batch)`, or `None` if malformed.
     pub fn decode(record: &[u8]) -> Option<(u64, WriteBatch)> {
-        let first_seq = get_u64(record, 0)?;
-        let count = get_u32(record, 8)? as usize;
-        let mut r = Reader::new(record.get(12..)?);
         let mut batch = WriteBatch::new();
-        for _ in 0..count {
-            let kind = ValueKind::from_u8(*r.bytes(1)?.first()?)?;
-            let keyspace = KeyspaceId::try_from(r.varint()?).ok()?;
-            let key = r.length_prefixed()?;
-            match kind {
-                ValueKind::Put => {
-                    let value = r.length_prefixed()?;
-                    batch.put(keyspace, key, value);
-                }
-                ValueKind::Delete => {
-                    batch.delete(keyspace, key);
-                }
-                ValueKind::RangeDelete => {
-                    let end = r.length_prefixed()?;
-                    batch.delete_range(keyspace, key, end);
-                }
-            }
-        }
-        r.is_empty().then_some((first_seq, batch))
+        let (first_seq, _) = for_each_op(record, |_, op| batch.push_ref(op))?;
+        Some((first_seq, batch))
     }
+}
+
+/// `first_seq u64 ‖ count u32`.
+const HEADER_LEN: usize = 12;
+
+/// An op borrowed from an encoded batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpRef<'a> {
+    pub(crate) kind: ValueKind,
+    pub(crate) keyspace: KeyspaceId,
+    pub(crate) key: &'a [u8],
+    /// Empty for deletes; the exclusive end for range deletes.
+    pub(crate) value: &'a [u8],
+}
+
+/// Calls `f` with each op of an encoded batch and its sequence number, in order, without
+/// copying keys or values. Returns `(first_seq, count)`, or `None` if the record is malformed,
+/// possibly after `f` saw the ops before the damage (a caller that must not act on part of a
+/// malformed batch collects the ops before acting on them).
+pub(crate) fn for_each_op<'a>(
+    record: &'a [u8],
+    mut f: impl FnMut(u64, OpRef<'a>),
+) -> Option<(u64, u32)> {
+    let first_seq = get_u64(record, 0)?;
+    let count = get_u32(record, 8)?;
+    let mut r = Reader::new(record.get(HEADER_LEN..)?);
+    for i in 0..u64::from(count) {
+        let kind = ValueKind::from_u8(*r.bytes(1)?.first()?)?;
+        let keyspace = KeyspaceId::try_from(r.varint()?).ok()?;
+        let key = r.length_prefixed()?;
+        let value = match kind {
+            ValueKind::Delete => &[],
+            ValueKind::Put | ValueKind::RangeDelete => r.length_prefixed()?,
+        };
+        f(
+            first_seq.wrapping_add(i),
+            OpRef {
+                kind,
+                keyspace,
+                key,
+                value,
+            },
+        );
+    }
+    r.is_empty().then_some((first_seq, count))
 }
 
 #[cfg(test)]
@@ -179,7 +257,20 @@ mod tests {
     proptest! {
         #[test]
         fn batches_round_trip(batch in batch_strategy(), seq in any::<u64>()) {
-            prop_assert_eq!(WriteBatch::decode(&batch.encode(seq)), Some((seq, batch)));
+            let bytes = batch.encode(seq);
+            prop_assert_eq!(batch.encoded_len(), bytes.len());
+            let pieces: Vec<u8> = batch.pieces(seq).flat_map(|p| p.into_owned()).collect();
+            prop_assert_eq!(&pieces, &bytes, "the pieces are the encoding");
+            let mut seqs = Vec::new();
+            for_each_op(&bytes, |s, op| seqs.push((s, op.kind, op.keyspace, op.key.to_vec())));
+            let want: Vec<_> = batch
+                .ops()
+                .iter()
+                .enumerate()
+                .map(|(i, op)| (seq.wrapping_add(i as u64), op.kind, op.keyspace, op.key.clone()))
+                .collect();
+            prop_assert_eq!(seqs, want);
+            prop_assert_eq!(WriteBatch::decode(&bytes), Some((seq, batch)));
         }
 
         #[test]

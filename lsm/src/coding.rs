@@ -10,6 +10,11 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Bytes `put_varint` writes for `v`.
+pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Decodes a varint at the start of `b`: `(value, bytes used)`, or `None` if truncated or
 /// longer than ten bytes.
 #[inline]
@@ -106,6 +111,7 @@ mod tests {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             prop_assert_eq!(get_varint(&out), Some((v, out.len())));
+            prop_assert_eq!(varint_len(v), out.len());
             prop_assert_eq!(get_varint(&out[..out.len() - 1]), None);
         }
 

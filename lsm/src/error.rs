@@ -50,6 +50,15 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A write batch with more operations or bytes than the log's format counts (more than
+    /// `u32::MAX` operations, or records).
+    #[error("write batch of {ops} operations ({bytes} bytes) exceeds what one batch may hold")]
+    BatchTooLarge {
+        /// Operations in the batch.
+        ops: usize,
+        /// Its encoded size.
+        bytes: usize,
+    },
     /// A write failed after its entries reached memory, or a flush failed: the database
     /// accepts no more writes until it is reopened (reads continue at the last good state).
     #[error("database is poisoned after an earlier failure ({cause}); reopen to recover")]
@@ -57,11 +66,14 @@ pub enum Error {
         /// The original failure.
         cause: String,
     },
-    /// A replayed WAL record is not one the LSM writes.
-    #[error("wal record at lsn {lsn} is not a write batch or keyspace change")]
+    /// A replayed WAL record is not one the LSM writes, or not where it may be (a record of a
+    /// batch split over several without the records before it).
+    #[error("wal record at lsn {lsn}: {reason}")]
     BadLogRecord {
         /// Where the record starts.
         lsn: u64,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A replayed WAL record writes to a keyspace the restored database does not have.
     #[error("wal record at lsn {lsn} names keyspace {keyspace}, which the restored database does not have")]
@@ -77,6 +89,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a size limit of the engine (a key too long, a batch too large, a record
+    /// the WAL refused for its size): the request is refused, nothing failed.
+    pub fn is_size_limit(&self) -> bool {
+        matches!(
+            self,
+            Error::KeyTooLarge { .. }
+                | Error::BatchTooLarge { .. }
+                | Error::Wal(orbit_wal::Error::RecordTooLarge { .. })
+        )
+    }
+
     pub(crate) fn corruption(
         file: impl Into<PathBuf>,
         offset: u64,

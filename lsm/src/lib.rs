@@ -13,7 +13,8 @@
 //! Built so far: the SSTable format (`sst`): blocks with prefix compression and restart points,
 //! per-block zstd and crc32c, a bloom filter, properties and a versioned footer, read through
 //! the shared block cache; the memtable (`Memtable`, a concurrent skiplist); write batches and
-//! their WAL encoding (`WriteBatch`); the manifest; and the database (`Db`): keyspaces, the
+//! their WAL encoding (`WriteBatch`), one record each or, when larger than a record, parts
+//! and a commit record (`split`), so a batch of any size commits atomically; the manifest; and the database (`Db`): keyspaces, the
 //! write path with ordered publication, point reads at snapshots, flushes to L0 and recovery.
 //! bounded and prefix iterators both ways (`DbIter`); leveled compaction with registered
 //! snapshots and a compaction filter; range deletes (`range_del`); keyspace drops; checkpoints.
@@ -32,6 +33,7 @@ mod log_record;
 pub mod manifest;
 mod memtable;
 pub mod range_del;
+mod split;
 pub mod sst;
 
 pub use batch::{KeyspaceId, Op, WriteBatch};

@@ -1,22 +1,24 @@
 //! What the LSM writes into the WAL: write batches, and the keyspace changes that point-in-time
-//! restore must replay in order with them.
+//! restore must replay in order with them. Format version 2 (version 1 had no split batches;
+//! its logs read unchanged).
 //!
 //! ```text
 //! record := batch                                  (see `batch`: first_seq u64 ‖ count u32 ‖ op*)
 //!         | u64::MAX ‖ 1 u8 ‖ id varint ‖ name (len varint ‖ bytes)   create keyspace
 //!         | u64::MAX ‖ 2 u8 ‖ id varint                                drop keyspace
+//!         | u64::MAX ‖ 3 u8 ‖ first_seq u64 ‖ index u32 ‖ parts u32 ‖ bytes   batch part (v2)
+//!         | u64::MAX ‖ 4 u8 ‖ first_seq u64 ‖ index u32 ‖ parts u32 ‖ bytes   batch commit (v2)
 //! ```
-//! `u64::MAX` is never a batch's first sequence number. Crash recovery ignores keyspace
-//! records (the manifest is authoritative for the live database); a restore replaying an
-//! archive applies them, so data written to a keyspace created after the base backup is not lost.
+//! `u64::MAX` is never a batch's first sequence number. A batch larger than one record is
+//! written as parts and a commit (see `split`). Crash recovery ignores keyspace records (the
+//! manifest is authoritative for the live database); a restore replaying an archive applies
+//! them, so data written to a keyspace created after the base backup is not lost. A reader of
+//! version 1 refuses tags 3 and 4 as records that are not write batches: an error, never a
+//! misread.
 #![deny(clippy::indexing_slicing)]
 
 use crate::batch::{KeyspaceId, WriteBatch};
-use crate::coding::{get_u64, put_length_prefixed, put_varint, Reader};
-
-const DDL_MARK: u64 = u64::MAX;
-const CREATE: u8 = 1;
-const DROP: u8 = 2;
+use crate::split::{self, RecordRef, CREATE, DROP};
 
 /// One decoded WAL record of the LSM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,45 +29,48 @@ pub enum LogRecord {
     CreateKeyspace(KeyspaceId, String),
     /// A keyspace was dropped.
     DropKeyspace(KeyspaceId),
+    /// Record `index` of the `parts` records of a batch too large for one (the last one,
+    /// `index = parts - 1`, commits it). `bytes` is this record's share of the batch's encoding.
+    BatchPart {
+        /// The batch's first sequence number.
+        first_seq: u64,
+        /// This record's position, from 0.
+        index: u32,
+        /// The batch's record count.
+        parts: u32,
+        /// This record's share of the batch's one-record encoding.
+        bytes: Vec<u8>,
+    },
 }
 
 impl LogRecord {
     /// Decodes a WAL payload; `None` if malformed.
     pub fn decode(payload: &[u8]) -> Option<LogRecord> {
-        if get_u64(payload, 0)? != DDL_MARK {
-            let (first, batch) = WriteBatch::decode(payload)?;
-            return Some(LogRecord::Batch(first, batch));
-        }
-        let mut r = Reader::new(payload.get(8..)?);
-        let tag = *r.bytes(1)?.first()?;
-        let id = KeyspaceId::try_from(r.varint()?).ok()?;
-        let rec = match tag {
-            CREATE => {
-                let name = String::from_utf8(r.length_prefixed()?.to_vec()).ok()?;
-                LogRecord::CreateKeyspace(id, name)
+        Some(match split::parse(payload)? {
+            RecordRef::Batch(b) => {
+                let (first, batch) = WriteBatch::decode(b)?;
+                LogRecord::Batch(first, batch)
             }
-            DROP => LogRecord::DropKeyspace(id),
-            _ => return None,
-        };
-        r.is_empty().then_some(rec)
+            RecordRef::CreateKeyspace(id, name) => LogRecord::CreateKeyspace(id, name),
+            RecordRef::DropKeyspace(id) => LogRecord::DropKeyspace(id),
+            RecordRef::Part(p) => LogRecord::BatchPart {
+                first_seq: p.first_seq,
+                index: p.index,
+                parts: p.parts,
+                bytes: p.bytes.to_vec(),
+            },
+        })
     }
 
     /// Encodes a keyspace record (batches encode themselves: [`WriteBatch::encode`]).
     pub fn encode_ddl(&self) -> Option<Vec<u8>> {
-        let mut out = DDL_MARK.to_le_bytes().to_vec();
         match self {
-            LogRecord::Batch(..) => return None,
             LogRecord::CreateKeyspace(id, name) => {
-                out.push(CREATE);
-                put_varint(&mut out, u64::from(*id));
-                put_length_prefixed(&mut out, name.as_bytes());
+                Some(split::encode_keyspace(CREATE, *id, Some(name)))
             }
-            LogRecord::DropKeyspace(id) => {
-                out.push(DROP);
-                put_varint(&mut out, u64::from(*id));
-            }
+            LogRecord::DropKeyspace(id) => Some(split::encode_keyspace(DROP, *id, None)),
+            LogRecord::Batch(..) | LogRecord::BatchPart { .. } => None,
         }
-        Some(out)
     }
 }
 
@@ -92,7 +97,7 @@ mod tests {
         let bytes = batch.encode(5);
         assert_eq!(LogRecord::decode(&bytes), Some(LogRecord::Batch(5, batch)));
         assert_eq!(LogRecord::Batch(1, WriteBatch::new()).encode_ddl(), None);
-        let mut bad = DDL_MARK.to_le_bytes().to_vec();
+        let mut bad = u64::MAX.to_le_bytes().to_vec();
         bad.extend([9, 1]);
         assert_eq!(LogRecord::decode(&bad), None);
     }

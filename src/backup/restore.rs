@@ -11,6 +11,9 @@
 //!   strictly before with `--exclusive`; replay stops at the first record past it;
 //! - `--latest`: everything the backup and the archive hold.
 //!
+//! A write batch larger than one WAL record is several records; it is applied at its last
+//! (commit) record, so it is restored whole exactly when that record is within the target.
+//!
 //! Never a silently wrong restore: a target before the backup's end or past the archive's end,
 //! a gap or damage in the WAL chain, or a non-empty `NEW` is an error, and `NEW` is removed.
 
@@ -224,6 +227,12 @@ fn restore(req: &Request, m: &Manifest, log_id: u64) -> anyhow::Result<Reached> 
         replay.replayer.applied(),
         replay.started.elapsed().as_secs_f64()
     );
+    if let Some(lsn) = replay.replayer.incomplete_batch_lsn() {
+        eprintln!(
+            "restore: the write batch whose records start at lsn {lsn} is not applied: its \
+             commit record lies past the target or past the end of the wal"
+        );
+    }
     let reached = Reached {
         applied: replay.replayer.applied(),
         last_lsn: replay.last_lsn,

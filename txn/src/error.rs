@@ -37,7 +37,9 @@ impl Error {
             Error::NoSuchSavepoint(_) => "3B001",
             Error::LockBusy => "55P03",
             Error::Deadlock => "40P01",
-            Error::Lsm(orbit_lsm::Error::KeyTooLarge { .. }) => "54000",
+            // program_limit_exceeded: a key, or a transaction's writes, past what the engine
+            // takes (a transaction's size is limited by memory long before that).
+            Error::Lsm(e) if e.is_size_limit() => "54000",
             Error::Lsm(orbit_lsm::Error::UnknownKeyspace(_)) => "42P01",
             Error::Lsm(orbit_lsm::Error::Corruption { .. }) => "XX001",
             Error::Lsm(_) => "58030",

@@ -11,7 +11,11 @@
 //! are mapped through the keyspace records the log carries, so a keyspace created after the
 //! backup is recreated before its writes. Before `stop_lsn` a record may name a keyspace the
 //! checkpoint no longer has (dropped while the backup ran): its ops are skipped, as crash
-//! recovery skips them. After `stop_lsn` an unknown keyspace is corruption.
+//! recovery skips them. After `stop_lsn` an unknown keyspace is corruption. A batch split over
+//! several records (`crate::split`) is applied at its commit record, whose LSN is the batch's
+//! for these rules and for a restore target: replay stopped between its records leaves it out
+//! whole (the backup's WAL may end inside one, its archive continues it; replay both through one
+//! `Replayer`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,9 +23,10 @@ use std::path::{Path, PathBuf};
 use orbit_wal::{ArchiveStatus, Lsn};
 
 use super::{CheckpointInfo, Db};
-use crate::batch::{KeyspaceId, WriteBatch};
+use crate::batch::{for_each_op, KeyspaceId, WriteBatch};
 use crate::key::ValueKind;
-use crate::{Error, LogRecord, Result};
+use crate::split::{Assembler, Step};
+use crate::{Error, Result};
 
 /// What [`Db::backup`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +96,8 @@ pub struct Replayer<'a> {
     /// Records before this may name keyspaces the checkpoint lacks.
     lenient_before: Lsn,
     applied: u64,
+    /// Puts batches split over several records back together.
+    assembler: Assembler,
 }
 
 impl<'a> Replayer<'a> {
@@ -102,6 +109,7 @@ impl<'a> Replayer<'a> {
             ids,
             lenient_before: stop_lsn,
             applied: 0,
+            assembler: Assembler::default(),
         }
     }
 
@@ -110,7 +118,15 @@ impl<'a> Replayer<'a> {
         self.applied
     }
 
-    /// Applies the record at `lsn` with WAL payload `payload`.
+    /// Where a batch split over several records began whose commit record has not been
+    /// applied yet (the target stopped the replay inside it, or the log ends there: it was
+    /// never committed). Such a batch is not applied.
+    pub fn incomplete_batch_lsn(&self) -> Option<Lsn> {
+        self.assembler.incomplete().map(|i| i.lsn)
+    }
+
+    /// Applies the record at `lsn` with WAL payload `payload`. A record of a batch split over
+    /// several is kept until the batch's commit record, which applies the whole batch.
     pub fn apply(&mut self, lsn: Lsn, payload: &[u8]) -> Result<()> {
         let unknown = |id| -> Result<()> {
             match lsn < self.lenient_before {
@@ -118,32 +134,46 @@ impl<'a> Replayer<'a> {
                 false => Err(Error::ReplayUnknownKeyspace { lsn, keyspace: id }),
             }
         };
-        match LogRecord::decode(payload).ok_or(Error::BadLogRecord { lsn })? {
-            LogRecord::Batch(_, batch) => {
+        let step = self
+            .assembler
+            .push(lsn, payload)
+            .map_err(|reason| Error::BadLogRecord { lsn, reason })?;
+        match step {
+            Step::Buffered => {}
+            Step::Batch(bytes) => {
                 let mut mapped = WriteBatch::new();
-                for op in batch.ops() {
+                let mut missing = None;
+                let decoded = for_each_op(&bytes, |_, op| {
                     let Some(&id) = self.ids.get(&op.keyspace) else {
-                        unknown(op.keyspace)?;
-                        continue;
+                        missing = missing.or(Some(op.keyspace));
+                        return;
                     };
                     match op.kind {
-                        ValueKind::Put => mapped.put(id, &op.key, &op.value),
-                        ValueKind::Delete => mapped.delete(id, &op.key),
-                        ValueKind::RangeDelete => mapped.delete_range(id, &op.key, &op.value),
+                        ValueKind::Put => mapped.put(id, op.key, op.value),
+                        ValueKind::Delete => mapped.delete(id, op.key),
+                        ValueKind::RangeDelete => mapped.delete_range(id, op.key, op.value),
                     };
+                });
+                decoded.ok_or_else(|| Error::BadLogRecord {
+                    lsn,
+                    reason: "wal record is not a write batch".into(),
+                })?;
+                if let Some(id) = missing {
+                    unknown(id)?;
                 }
+                drop(bytes);
                 // Waits for the WAL write only (a restore runs without fsync per record).
                 drop(self.db.write_pending(&mapped)?);
                 self.applied += 1;
             }
-            LogRecord::CreateKeyspace(id, name) => {
+            Step::CreateKeyspace(id, name) => {
                 let ours = match self.db.keyspace(&name) {
                     Some(ours) => ours,
                     None => self.db.create_keyspace(&name)?,
                 };
                 self.ids.insert(id, ours);
             }
-            LogRecord::DropKeyspace(id) => match self.ids.remove(&id) {
+            Step::DropKeyspace(id) => match self.ids.remove(&id) {
                 Some(ours) => self.db.drop_keyspace(ours)?,
                 None => unknown(id)?,
             },

@@ -1,11 +1,13 @@
 //! The database: keyspaces sharing one WAL and one sequence space, memtables, flushes to L0
 //! tables, recovery from manifest plus WAL.
 //!
-//! Write path: under `write_lock` a batch gets consecutive sequence numbers, is queued on the
-//! WAL (so LSN order = sequence order) and inserted into the memtables; outside the lock the
-//! writer waits for the WAL's acknowledgement (fsyncs are shared by group commit), then
-//! publishes its range. Readers read at the visible sequence number, so an entry in a
-//! memtable whose batch is not yet durable is invisible.
+//! Write path (`write`): under `write_lock` a batch gets consecutive sequence numbers, is
+//! queued on the WAL (so LSN order = sequence order) and inserted into the memtables; outside
+//! the lock the writer waits for the WAL's acknowledgement (fsyncs are shared by group commit),
+//! then publishes its range. A batch larger than one WAL record is queued as several records
+//! (`crate::split`) and published from the last one's acknowledgement. Readers read at the
+//! visible sequence number, so an entry in a memtable whose batch is not yet durable is
+//! invisible, and a batch becomes visible whole.
 //!
 //! Flush: when the memtables reach `memtable_bytes` they are rotated together into an
 //! immutable set. The flush thread waits until the whole set is visible (so a table never
@@ -30,13 +32,13 @@ mod publish;
 mod recover;
 mod snapshots;
 mod stall;
+mod write;
 
 pub use backup::{BackupInfo, Replayer};
 pub use checkpoint::CheckpointInfo;
 pub use compact::{CompactionDecision, CompactionFilter};
 pub use iter::{DbIter, Direction};
 pub(crate) use live::LiveTable;
-use pending::Pending;
 pub use pending::PendingWrite;
 pub use snapshots::Snapshot;
 use snapshots::SnapshotList;
@@ -371,77 +373,6 @@ impl Db {
         db.threads.push(spawn("lsm-flush", Inner::flush_loop)?);
         db.threads.push(spawn("lsm-compact", Inner::compact_loop)?);
         Ok(db)
-    }
-
-    /// Applies `batch` atomically; returns once it is durable (per the WAL's sync mode) and
-    /// visible.
-    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
-        self.write_pending(batch)?.wait().map(|_| ())
-    }
-
-    /// Starts applying `batch`: it gets its sequence numbers, is queued on the WAL and
-    /// inserted into the memtables, in the order of calls. It becomes durable and visible when
-    /// the returned [`PendingWrite`] is waited for or awaited (this is how a commit pipeline
-    /// orders commits under its own lock without holding it across the fsync).
-    pub fn write_pending(&self, batch: &WriteBatch) -> Result<PendingWrite> {
-        let inner = &self.inner;
-        inner.check_poison()?;
-        for op in batch.ops() {
-            let len = match op.kind {
-                ValueKind::RangeDelete => op.key.len().max(op.value.len()),
-                _ => op.key.len(),
-            };
-            if len > MAX_KEY_LEN {
-                return Err(Error::KeyTooLarge {
-                    len,
-                    max: MAX_KEY_LEN,
-                });
-            }
-        }
-        if batch.is_empty() {
-            return Ok(PendingWrite {
-                inner: Arc::clone(inner),
-                state: None,
-            });
-        }
-        inner.throttle(batch.payload_bytes());
-        let mut ws = lock(&inner.write_lock);
-        inner.check_poison()?;
-        if inner.memtable_bytes() >= inner.opts.memtable_bytes {
-            inner.rotate(&ws)?;
-        }
-        let first = ws.next_seq;
-        let last = first + batch.len() as u64 - 1;
-        let record = batch.encode(first);
-        let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
-        let trees = inner.trees();
-        for op in batch.ops() {
-            if !trees.keyspaces.contains_key(&op.keyspace) {
-                return Err(Error::UnknownKeyspace(op.keyspace));
-            }
-        }
-        let handle = inner.wal.append(record)?;
-        for (i, op) in batch.ops().iter().enumerate() {
-            if let Some(tree) = trees.keyspaces.get(&op.keyspace) {
-                tree.mem
-                    .insert(&op.key, first + i as u64, op.kind, &op.value);
-            }
-        }
-        let end_lsn = Arc::clone(&trees.end_lsn);
-        drop(trees);
-        ws.next_seq = last + 1;
-        inner.assigned.store(last, Ordering::Release);
-        Ok(PendingWrite {
-            inner: Arc::clone(inner),
-            state: Some(Pending {
-                first,
-                last,
-                handle,
-                end_lsn,
-                record_len,
-                user_bytes: batch.payload_bytes() as u64,
-            }),
-        })
     }
 
     /// Sets `key` to `value`.

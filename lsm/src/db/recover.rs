@@ -1,5 +1,11 @@
 //! Opening a database: manifest, tables, WAL replay past the flushed position, a fresh
 //! manifest. Tables left by a flush that crashed before its manifest edit are deleted.
+//!
+//! Replay applies a batch split over several WAL records only when its commit record is read
+//! with every part before it (`crate::split`); the parts of a batch that has no commit (a crash
+//! or a failed write while it was written: never acknowledged) are dropped, so a batch is
+//! all or nothing. Its sequence numbers are then handed out again, which is safe: nothing
+//! of it reached a table or a reader.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -9,10 +15,11 @@ use orbit_env::{FileSystem, OpenMode};
 use orbit_wal::Wal;
 
 use super::{sort_tables, table_name, Db, DbOptions, LiveTable, Parts, Tree, DEFAULT_KEYSPACE};
+use crate::batch::for_each_op;
 use crate::manifest::{self, Edit, Manifest, State};
 use crate::memtable::Memtable;
+use crate::split::{Assembler, Step};
 use crate::sst::{Table, TableCache};
-use crate::LogRecord;
 use crate::{Error, Result};
 
 pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Result<Db> {
@@ -71,32 +78,32 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
     }
     let mut last_seq = state.last_seq;
     let mut replayed = 0u64;
+    // Puts batches split over several records back together; drops a split batch whose commit
+    // record is missing (a crash while it was written: never acknowledged).
+    let mut assembler = Assembler::default();
     for rec in wal.replay(state.log_lsn.max(wal.first_lsn()))? {
         let rec = rec?;
-        let (first, batch) = match LogRecord::decode(&rec.payload) {
-            Some(LogRecord::Batch(first, batch)) => (first, batch),
+        let corrupt = |reason: String| Error::corruption(&wal_dir, rec.lsn, reason);
+        let bytes = match assembler.push(rec.lsn, &rec.payload).map_err(corrupt)? {
+            Step::Batch(bytes) => bytes,
             // The manifest already holds every keyspace change that completed.
-            Some(LogRecord::CreateKeyspace(..) | LogRecord::DropKeyspace(_)) => continue,
-            None => {
-                return Err(Error::corruption(
-                    &wal_dir,
-                    rec.lsn,
-                    "wal record is not a write batch",
-                ))
-            }
+            Step::CreateKeyspace(..) | Step::DropKeyspace(_) | Step::Buffered => continue,
         };
-        for (i, op) in batch.ops().iter().enumerate() {
+        let applied = for_each_op(&bytes, |seq, op| {
             // Ops of a keyspace dropped later are skipped.
             if let Some(tree) = keyspaces.get(&op.keyspace) {
-                tree.mem
-                    .insert(&op.key, first + i as u64, op.kind, &op.value);
+                tree.mem.insert(op.key, seq, op.kind, op.value);
             }
-        }
-        if !batch.is_empty() {
-            last_seq = last_seq.max(first + batch.len() as u64 - 1);
+        });
+        let Some((first, count)) = applied else {
+            return Err(corrupt("wal record is not a write batch".into()));
+        };
+        if count > 0 {
+            last_seq = last_seq.max(first + u64::from(count) - 1);
         }
         replayed += 1;
     }
+    assembler.finish();
 
     for name in fs.list_dir(dir)? {
         let number = name

@@ -6,7 +6,10 @@
 //! `l0_slowdown_writes` L0 tables (or with all but one immutable slot taken) every write is
 //! paced by one shared limiter at `delayed_write_rate` bytes/s, scaled down linearly as L0
 //! approaches `l0_stop_writes` (RocksDB's delayed writes). A writer never waits longer than
-//! its own bytes at the slowest rate: being slowed is never being blocked.
+//! its own bytes at the slowest rate, and never longer than `MAX_WRITE_DELAY`: being slowed is
+//! never being blocked, and one huge batch (a bulk load's transaction: its delay would be
+//! minutes at the slowest rate, and would push back every writer after it) is charged as if it
+//! were at most that long.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,6 +18,8 @@ use super::{lock, Inner};
 
 /// The slowest pace is this fraction of `delayed_write_rate`.
 const MIN_RATE_FRACTION: f64 = 1.0 / 16.0;
+/// The most one write is delayed (and delays the writers after it).
+pub(crate) const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
 /// Delays shorter than this are banked rather than slept (sleep granularity).
 const MIN_SLEEP: Duration = Duration::from_micros(100);
 
@@ -50,7 +55,8 @@ impl Inner {
             return;
         };
         let rate = (self.opts.delayed_write_rate as f64 * fraction).max(1.0);
-        let cost = Duration::from_secs_f64(bytes.max(1) as f64 / rate);
+        let secs = bytes.max(1) as f64 / rate;
+        let cost = Duration::from_secs_f64(secs.min(MAX_WRITE_DELAY.as_secs_f64()));
         let wake = {
             let mut next = lock(&self.throttle_next);
             let now = Instant::now();

@@ -1,5 +1,5 @@
-//! Savepoints, scans with read-your-own-writes, write intents, the fast path, and finished
-//! transactions.
+//! Savepoints, scans with read-your-own-writes, write intents, the fast path, finished
+//! transactions, and a transaction larger than a WAL record.
 
 use std::ops::Bound;
 
@@ -204,4 +204,48 @@ fn a_finished_transaction_refuses_everything() {
         Some(Isolation::ReadCommitted)
     );
     assert_eq!(Isolation::from_sql("snapshot"), None);
+}
+
+/// A transaction whose writes are several times the largest WAL record (a bulk load) commits
+/// as one, survives a crash whole, and conflicts like any other; a size limit of the engine is
+/// SQLSTATE 54000, not an I/O error.
+#[test]
+fn a_transaction_larger_than_a_wal_record_commits_whole() {
+    let fs = SimFs::new();
+    let db = open(&fs);
+    let mut t = db.begin(Isolation::RepeatableRead).unwrap();
+    for k in 0..2000 {
+        t.put(KS, &key(k), &[k as u8; 200]).unwrap();
+    }
+    let other = {
+        let mut o = db.begin(Isolation::RepeatableRead).unwrap();
+        o.get(KS, &key(7)).unwrap();
+        o
+    };
+    let records = db.db().stats().wal.records;
+    t.commit().unwrap();
+    assert!(
+        db.db().stats().wal.records - records >= 6,
+        "400 KB in 64 KiB segments is several records"
+    );
+    let mut other = other;
+    other.put(KS, &key(7), b"late").unwrap();
+    assert_eq!(other.commit().unwrap_err().sqlstate(), "40001");
+    let crashed = fs.crash(orbit_env::CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed);
+    for k in 0..2000 {
+        assert_eq!(db.get(KS, &key(k)).unwrap(), Some(vec![k as u8; 200]));
+    }
+    let limit = |e: orbit_lsm::Error| Error::Lsm(e).sqlstate();
+    assert_eq!(
+        limit(orbit_lsm::Error::BatchTooLarge { ops: 1, bytes: 1 }),
+        "54000"
+    );
+    let wal = orbit_wal::Error::RecordTooLarge { len: 2, max: 1 };
+    assert_eq!(limit(orbit_lsm::Error::Wal(wal)), "54000");
+    let poisoned = orbit_lsm::Error::Poisoned {
+        cause: "eio".into(),
+    };
+    assert_eq!(limit(poisoned), "58030");
 }

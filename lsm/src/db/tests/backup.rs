@@ -23,7 +23,7 @@ fn copy(fs: &SimFs, from: &Path, to: &Path) {
         .unwrap();
 }
 
-fn contents(db: &Db) -> Model {
+pub(super) fn contents(db: &Db) -> Model {
     let mut out = Model::new();
     for (id, name) in db.keyspaces() {
         let all = (Bound::Unbounded, Bound::Unbounded);
@@ -41,7 +41,7 @@ fn contents(db: &Db) -> Model {
 
 /// Restores `backup` into `dir` and replays its WAL, then the archive, up to (excluding)
 /// the record at `target`.
-fn restore(
+pub(super) fn restore(
     fs: &SimFs,
     backup: &Path,
     info: &BackupInfo,

@@ -2,7 +2,7 @@
 //! crashes, snapshots, atomic batches across keyspaces, a failed WAL sync. Submodules: `model`
 //! (the model-based property tests), `compaction`, `admin` (range deletes, checkpoints,
 //! keyspaces), `faults` (injected I/O faults and damaged tables), `backup` (base backups and
-//! their replay).
+//! their replay), `split` (batches larger than one WAL record).
 
 use std::sync::Arc;
 
@@ -186,6 +186,7 @@ mod backup;
 mod compaction;
 mod faults;
 mod model;
+mod split;
 
 #[test]
 fn visible_at_resolves_once_the_sequence_number_is_published() {

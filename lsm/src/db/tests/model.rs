@@ -1,5 +1,5 @@
 //! The database and its iterators against a `BTreeMap` model, through flushes, compactions,
-//! reopenings and crashes.
+//! reopenings and crashes, with batches small and larger than one WAL record.
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -14,6 +14,8 @@ enum Step {
     Put(u8, u8),
     Delete(u8),
     DeleteRange(u8, u8),
+    /// A batch larger than one WAL record: puts of `len` bytes to most keys, deletes of the rest.
+    Big(u8, u16),
     Flush,
     Reopen,
     Crash(bool, u64),
@@ -25,6 +27,7 @@ fn step() -> impl Strategy<Value = Step> {
         8 => (0u8..40, any::<u8>()).prop_map(|(k, v)| Step::Put(k, v)),
         3 => (0u8..40).prop_map(Step::Delete),
         1 => (0u8..40, 0u8..12).prop_map(|(k, n)| Step::DeleteRange(k, k.saturating_add(n))),
+        1 => (any::<u8>(), 2000u16..4000).prop_map(|(seed, len)| Step::Big(seed, len)),
         1 => Just(Step::Flush),
         1 => Just(Step::Reopen),
         1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
@@ -52,6 +55,22 @@ fn apply(
         Step::DeleteRange(a, b) => {
             db.delete_range(DEFAULT_KEYSPACE, &key(a), &key(b)).unwrap();
             model.retain(|k, _| !(key(a) <= *k && *k < key(b)));
+        }
+        Step::Big(seed, len) => {
+            let mut b = WriteBatch::new();
+            for k in 0..40u8 {
+                if (k as u32 + seed as u32) % 5 == 0 {
+                    b.delete(DEFAULT_KEYSPACE, &key(k));
+                    model.remove(&key(k));
+                } else {
+                    let v = vec![seed ^ k; usize::from(len)];
+                    b.put(DEFAULT_KEYSPACE, &key(k), &v);
+                    model.insert(key(k), v);
+                }
+            }
+            // Larger than a record of the tests' 64 KiB segments: it is split.
+            assert!(b.encoded_len() > db.inner.max_record());
+            db.write(&b).unwrap();
         }
         Step::Flush => db.flush().unwrap(),
         Step::Snapshot => snapshots.push((db.snapshot(), model.clone())),
