@@ -14,15 +14,18 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DIR=${DIR:-/tmp/orbit-pgbench}
 OPORT=${OPORT:-17201}; PPORT=${PPORT:-17202}
 rm -rf "$DIR"; mkdir -p "$DIR"
+# PostgreSQL refuses to run as root: as root, its tools run as the postgres user.
+AS_PG=()
+if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; AS_PG=(runuser -u postgres --); fi
 export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
 
 "$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:0 --http-addr '' \
   --pg-addr 127.0.0.1:$OPORT 2> "$DIR/orbit.log" &
 OPID=$!
-"$PGBIN/initdb" -D "$DIR/pg" -U postgres --auth=trust > "$DIR/initdb.log"
-"$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start -o \
+"${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/pg" -U postgres --auth=trust > "$DIR/initdb.log"
+"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start -o \
   "-p $PPORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=1GB -c max_connections=100"
-trap 'kill $OPID 2>/dev/null || true; "$PGBIN/pg_ctl" -D "$DIR/pg" -m fast stop > /dev/null 2>&1 || true' EXIT
+trap 'kill $OPID 2>/dev/null || true; "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -m fast stop > /dev/null 2>&1 || true' EXIT
 until psql -p $OPORT -qAtc 'select 1' > /dev/null 2>&1; do sleep 0.5; done
 
 for target in "orbit $OPORT" "postgresql $PPORT"; do
@@ -45,7 +48,8 @@ for round in $(seq 1 "$ROUNDS"); do
         out=$($cmd 2>&1) || { echo "$1: $cmd failed:"; echo "$out"; exit 1; }
         tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
         lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
-        echo "round $round $name c=$c $1: tps $tps, latency ${lat} ms   ($cmd)"
+        failed=$(echo "$out" | sed -n 's/^number of failed transactions: \(.*\)/\1/p')
+        echo "round $round $name c=$c $1: tps $tps, latency ${lat} ms, failed ${failed:-0}   ($cmd)"
         results["$name c=$c $1"]+="$tps "
       done
     done
