@@ -160,6 +160,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
     let scope = table_scope(&table, &alias);
     let (ret_cols, ret_exprs) = returning(ctx, &ins.returning, &scope)?;
     // Source rows: VALUES (bound with target column types), a query, or DEFAULT VALUES.
+    let explicit = !ins.columns.is_empty();
     let mut source_rows: Vec<Vec<Option<Expr>>> = Vec::new();
     let mut query_plan = None;
     match ins.source.as_deref() {
@@ -168,12 +169,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
                 super::query::with_planner(ctx, |p, params| {
                     for r in &v.rows {
-                        if r.content.len() > targets.len() {
-                            return Err(Error::new(
-                                code::SYNTAX_ERROR,
-                                "INSERT has more expressions than target columns",
-                            ));
-                        }
+                        check_arity(r.content.len(), targets.len(), explicit)?;
                         let mut out = Vec::new();
                         for (e, col) in r.content.iter().zip(&targets) {
                             if is_default(e) {
@@ -199,12 +195,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             }
             _ => {
                 let plan = super::query::plan_query(ctx, q)?;
-                if plan.columns.len() > targets.len() {
-                    return Err(Error::new(
-                        code::SYNTAX_ERROR,
-                        "INSERT has more expressions than target columns",
-                    ));
-                }
+                check_arity(plan.columns.len(), targets.len(), explicit)?;
                 query_plan = Some(plan);
             }
         },
@@ -457,4 +448,22 @@ fn write_update(
     ctx.txn
         .put(ctx.engine.data, &new_key, &encode_row(table, new))?;
     super::index::change(ctx, table, (old, key), (new, &new_key))
+}
+
+/// PostgreSQL's arity rule for INSERT sources: never more expressions than target columns, and
+/// with an explicit column list, not fewer either (without one, the rest take defaults).
+fn check_arity(expressions: usize, targets: usize, explicit: bool) -> Result<()> {
+    if expressions > targets {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "INSERT has more expressions than target columns",
+        ));
+    }
+    if explicit && expressions < targets {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "INSERT has more target columns than expressions",
+        ));
+    }
+    Ok(())
 }
