@@ -622,10 +622,14 @@ impl<'a> Binder<'a> {
         let lt = self.type_of_param(&l).unwrap_or(lt);
         let rt = self.type_of_param(&r).unwrap_or(rt);
         let ty = types::result_type(bop, &lt, &rt)?;
-        // Fold literal-only arithmetic (e.g. `-1 * 5`) once, not per row.
+        // Fold literal-only arithmetic (e.g. `-1 * 5`) once, not per row. One that fails (`1 / 0`)
+        // is left to fail when evaluated: a branch never taken (CASE, COALESCE, OR) must not
+        // raise its error.
         if let (Expr::Literal(a), Expr::Literal(b)) = (&l, &r) {
             if !matches!(lt, DataType::Unknown) && !matches!(rt, DataType::Unknown) {
-                return Ok((Expr::Literal(Value::binary(bop, a, b)?), ty));
+                if let Ok(v) = Value::binary(bop, a, b) {
+                    return Ok((Expr::Literal(v), ty));
+                }
             }
         }
         Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty))

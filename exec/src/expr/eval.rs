@@ -149,6 +149,16 @@ impl Expr {
                     None => Value::Null,
                 }
             }
+            // COALESCE evaluates only the arguments it needs.
+            Expr::Func(func::Func::Coalesce, args) => {
+                for a in args {
+                    let v = a.eval(row, ctx)?;
+                    if !v.is_null() {
+                        return Ok(v);
+                    }
+                }
+                Value::Null
+            }
             Expr::Func(f, args) => {
                 let values = args
                     .iter()

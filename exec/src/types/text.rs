@@ -447,7 +447,7 @@ fn parse_array(elem: &DataType, s: &str) -> Result<Value> {
     let mut items = Vec::new();
     let mut i = 1;
     let skip_ws = |i: &mut usize| {
-        while chars.get(*i).is_some_and(|c| c.is_whitespace()) {
+        while chars.get(*i).is_some_and(|c| array_space(*c)) {
             *i += 1;
         }
     };
@@ -511,7 +511,7 @@ fn parse_array(elem: &DataType, s: &str) -> Result<Value> {
                                 i += 2;
                             }
                             Some(c) => {
-                                if c.is_whitespace() {
+                                if array_space(*c) {
                                     trailing_ws += c.len_utf8();
                                 } else {
                                     trailing_ws = 0;
@@ -604,4 +604,11 @@ fn parse_vector(ty: &DataType, s: &str) -> Result<String> {
         parts.push(n.to_string());
     }
     Ok(parts.join(" "))
+}
+
+/// The white space array input skips around elements: ASCII only, as PostgreSQL's
+/// `array_isspace` (so a non-breaking space is part of an element, and output need not quote
+/// it).
+fn array_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
