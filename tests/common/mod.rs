@@ -35,7 +35,20 @@ pub struct Server {
 
 impl Server {
     /// Starts a server on `data_dir` with `extra` flags and waits until it accepts connections.
+    /// Ports come from [`free_port`], which another test may take between our probe and the
+    /// server's bind: a start that fails with "address in use" is tried again on new ports.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut attempt = 0;
+        loop {
+            match Server::try_start(data_dir, extra) {
+                Ok(server) => return server,
+                Err(log) if attempt < 5 && log.contains("in use") => attempt += 1,
+                Err(log) => panic!("server never became ready:\n{log}"),
+            }
+        }
+    }
+
+    fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
         let (port, http_port, pg_port) = (free_port(), free_port(), free_port());
         let mut child = Command::new(ORBIT)
             .args(["serve", "--threads", "2", "--resp-addr"])
@@ -69,9 +82,12 @@ impl Server {
         });
         if rx.recv_timeout(Duration::from_secs(120)).is_err() {
             let _ = child.kill();
-            panic!("server never became ready:\n{}", log.lock().unwrap());
+            let _ = child.wait();
+            let _ = reader.join();
+            let log = log.lock().unwrap().clone();
+            return Err(log);
         }
-        Server {
+        Ok(Server {
             child,
             port,
             http_port,
@@ -79,7 +95,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             log,
             reader: Some(reader),
-        }
+        })
     }
 
     pub fn url(&self) -> String {

@@ -116,13 +116,24 @@ impl Binder<'_> {
         right: &ast::Expr,
         all: bool,
     ) -> Result<(Expr, DataType)> {
-        let (r, rt) = self.bind(right)?;
+        let (mut r, rt) = self.bind(right)?;
         let elem = match &rt {
             DataType::Array(e) => (**e).clone(),
             DataType::Unknown => {
-                let want = DataType::Array(Box::new(lt.clone()));
+                // An untyped literal (`1 = ANY('{1,2}')`) is an array of the left side's type
+                // (of text when that is untyped too).
+                let base = match &lt {
+                    DataType::Unknown if matches!(r, Expr::Literal(_)) => DataType::Text,
+                    other => other.clone(),
+                };
+                let want = DataType::Array(Box::new(base.clone()));
+                if let Expr::Literal(v) = &r {
+                    if !matches!(base, DataType::Unknown) {
+                        r = Expr::Literal(v.clone().cast(&want)?);
+                    }
+                }
                 self.infer(&r, &want);
-                lt.clone()
+                base
             }
             other => {
                 return Err(Error::new(
