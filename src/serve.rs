@@ -135,11 +135,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?);
         Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine), backups)))
     };
+    // Signal handlers go in before "ready" is announced: a SIGTERM sent the moment a
+    // supervisor sees it must stop the server cleanly, not kill it.
+    let signals = {
+        let _guard = runtime.enter();
+        Signals::new()?
+    };
     tracing::info!(resp = %addr, pg = %args.pg_addr, threads, data_dir = %data_dir.display(), "ready to accept connections");
     let requested = engine.shutdown_requested();
     runtime.block_on(async {
         tokio::select! {
-            r = wait_for_shutdown() => r,
+            r = signals.wait() => r,
             _ = requested.notified() => {
                 tracing::info!("SHUTDOWN command received");
                 Ok(())
@@ -279,13 +285,27 @@ async fn accept(
     }
 }
 
-async fn wait_for_shutdown() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+/// SIGTERM and SIGINT, caught from the moment this is made (inside the runtime).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Waits for the first of them.
+    async fn wait(mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received"),
+            _ = self.int.recv() => tracing::info!("SIGINT received"),
+        }
+        Ok(())
+    }
 }
