@@ -54,6 +54,9 @@ pub struct Session {
     database: String,
     txn: Option<Transaction>,
     failed: bool,
+    /// The open block is READ ONLY (BEGIN READ ONLY, SET TRANSACTION READ ONLY, or
+    /// default_transaction_read_only at BEGIN).
+    read_only: bool,
     settings: BTreeMap<String, String>,
     /// What RESET returns each setting to: the defaults and the startup parameters.
     reset_values: BTreeMap<String, String>,
@@ -111,6 +114,36 @@ pub(super) fn resolve_search_path(
     Ok((path, first))
 }
 
+/// The access mode `modes` name, if any (true for READ ONLY).
+fn read_only_of(modes: &[ast::TransactionMode]) -> Option<bool> {
+    modes.iter().find_map(|m| match m {
+        ast::TransactionMode::AccessMode(a) => {
+            Some(matches!(a, ast::TransactionAccessMode::ReadOnly))
+        }
+        _ => None,
+    })
+}
+
+/// The command name PostgreSQL's 25006 error gives for a statement that writes, or `None` for
+/// one that does not.
+fn write_command(stmt: &ast::Statement) -> Option<String> {
+    Some(match stmt {
+        ast::Statement::Insert(_) => "INSERT".into(),
+        ast::Statement::Update(_) => "UPDATE".into(),
+        ast::Statement::Delete(_) => "DELETE".into(),
+        ast::Statement::Truncate(_) => "TRUNCATE TABLE".into(),
+        ast::Statement::CreateTable(_) => "CREATE TABLE".into(),
+        ast::Statement::CreateIndex(_) => "CREATE INDEX".into(),
+        ast::Statement::CreateView(_) => "CREATE VIEW".into(),
+        ast::Statement::CreateSequence { .. } => "CREATE SEQUENCE".into(),
+        ast::Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
+        ast::Statement::AlterTable(_) => "ALTER TABLE".into(),
+        ast::Statement::Drop { object_type, .. } => format!("DROP {object_type}"),
+        ast::Statement::Copy { to: false, .. } => "COPY FROM".into(),
+        _ => return None,
+    })
+}
+
 fn isolation_of(modes: &[ast::TransactionMode]) -> Option<Isolation> {
     modes.iter().find_map(|m| match m {
         ast::TransactionMode::IsolationLevel(l) => Some(match l {
@@ -139,6 +172,7 @@ impl Session {
             database: database.to_string(),
             txn: None,
             failed: false,
+            read_only: false,
             settings: DEFAULT_SETTINGS
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -314,6 +348,18 @@ impl Session {
                 ));
             }
         }
+        let read_only = match self.txn {
+            Some(_) => self.read_only,
+            None => self.setting("default_transaction_read_only") == Some("on"),
+        };
+        if read_only {
+            if let Some(what) = write_command(stmt) {
+                return Err(Error::new(
+                    code::READ_ONLY_SQL_TRANSACTION,
+                    format!("cannot execute {what} in a read-only transaction"),
+                ));
+            }
+        }
         match stmt {
             ast::Statement::StartTransaction { modes, .. } => {
                 if self.txn.is_some() {
@@ -323,6 +369,8 @@ impl Session {
                 let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
                 self.txn = Some(self.engine.txn.begin(iso)?);
                 self.failed = false;
+                self.read_only = read_only_of(modes)
+                    .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
                 done(Outcome::Begin("BEGIN".into()))
             }
             ast::Statement::Commit { .. } => {
@@ -379,6 +427,9 @@ impl Session {
                         .as_ref()
                         .map(|t| isolation_name(t.isolation()).to_string())
                         .unwrap_or_else(|| isolation_name(self.default_isolation()).to_string()),
+                    "transaction_read_only" if self.txn.is_some() => {
+                        (if self.read_only { "on" } else { "off" }).to_string()
+                    }
                     _ => self.setting(&name).map(str::to_string).ok_or_else(|| {
                         Error::new(
                             code::UNDEFINED_OBJECT,

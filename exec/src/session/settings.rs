@@ -4,7 +4,7 @@
 
 use sqlparser::ast;
 
-use super::{isolation_name, isolation_of, Session};
+use super::{isolation_name, isolation_of, read_only_of, Session};
 use crate::error::{code, Error, Result};
 use crate::exec::Outcome;
 use orbit_txn::Isolation;
@@ -231,6 +231,15 @@ impl Session {
                 Ok(Outcome::Command("SET".into()))
             }
             ast::Set::SetTransaction { modes, session, .. } => {
+                if let Some(ro) = read_only_of(modes) {
+                    if *session {
+                        let v = if ro { "on" } else { "off" };
+                        self.settings
+                            .insert("default_transaction_read_only".into(), v.into());
+                    } else if self.txn.is_some() {
+                        self.read_only = ro;
+                    }
+                }
                 let Some(iso) = isolation_of(modes) else {
                     return Ok(Outcome::Command("SET".into()));
                 };
