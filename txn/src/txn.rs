@@ -150,21 +150,20 @@ impl Transaction {
         }
         // Taken after the lock, so read committed reads the version the lock holder left.
         let snap = self.read_snapshot();
-        if intent {
-            // Under a transaction snapshot, a row another transaction committed since is a
-            // serialization failure now, as PostgreSQL reports it at the UPDATE (read
-            // committed reads the row's latest version instead).
-            let item = Item::Key((keyspace, key.to_vec()));
-            if self.isolation != Isolation::ReadCommitted
-                && self.shared.oracle.changed_since(&item, snap.seq())
-            {
-                return Err(Error::SerializationFailure("concurrent update"));
-            }
+        let item = || Item::Key((keyspace, key.to_vec()));
+        // Under a transaction snapshot, a row another transaction committed since is a
+        // serialization failure now, as PostgreSQL reports it at the UPDATE (read committed
+        // reads the row's latest version instead).
+        if intent
+            && self.isolation != Isolation::ReadCommitted
+            && self.shared.oracle.changed_since(&item(), snap.seq())
+        {
+            return Err(Error::SerializationFailure("concurrent update"));
         }
         let value = self.shared.db.get_at(keyspace, key, &snap)?;
         if intent || self.isolation == Isolation::Serializable {
             self.checks.push(Check {
-                item: Item::Key((keyspace, key.to_vec())),
+                item: item(),
                 read: !intent,
                 since: snap.seq(),
             });
