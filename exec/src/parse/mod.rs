@@ -9,7 +9,11 @@
 //!   Hive's forms. They become `Statement::Vacuum` / `Statement::Analyze` naming their table
 //!   when exactly one is given.
 //!
-//! Everything else goes to sqlparser's statement parser, one statement at a time.
+//! Everything else goes to sqlparser's statement parser, one statement at a time. Parses go
+//! through a per-thread cache by text shape (`cache`, `shape`).
+
+mod cache;
+mod shape;
 
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -38,6 +42,11 @@ pub(crate) fn syntax_error(e: ParserError) -> Error {
 
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    cache::parse(sql, parse_uncached)
+}
+
+/// `parse` without the cache.
+fn parse_uncached(sql: &str) -> Result<Vec<ast::Statement>> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
