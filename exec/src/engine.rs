@@ -34,6 +34,29 @@ fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
     })
 }
 
+/// Gives every database's catalog its reverse foreign-key entries if it predates them.
+fn index_references(txn: &TxnDb, keyspace: KeyspaceId) -> Result<()> {
+    use crate::catalog::{Catalog, DEFAULT_DATABASE};
+    let mut t = txn.begin(orbit_txn::Isolation::Serializable)?;
+    let mut databases = vec![DEFAULT_DATABASE.to_string()];
+    databases.extend(
+        Catalog::new(&mut t, keyspace)
+            .databases()?
+            .into_iter()
+            .map(|d| d.name),
+    );
+    let mut wrote = false;
+    for database in &databases {
+        wrote |= Catalog::in_database(&mut t, keyspace, database).index_references()?;
+    }
+    if wrote {
+        t.commit()?;
+    } else {
+        t.rollback();
+    }
+    Ok(())
+}
+
 impl SqlEngine {
     /// Opens (creating on first use) the SQL keyspaces of `txn`'s database.
     pub fn open(txn: TxnDb) -> Result<Arc<SqlEngine>> {
@@ -52,6 +75,7 @@ impl SqlEngine {
                 w.wait()?;
             }
         }
+        index_references(&txn, catalog)?;
         Ok(Arc::new(SqlEngine {
             txn,
             catalog,

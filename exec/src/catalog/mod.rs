@@ -8,6 +8,11 @@
 //! - `{ns}s\0{schema}` → [`SchemaDef`]
 //! - `{ns}t\0{schema}\0{table}` → [`TableDef`] (its indexes and constraints inside it)
 //! - `{ns}v\0{schema}\0{view}` → [`ViewDef`]
+//! - `{ns}r\0{schema}\0{table}\0{child schema}\0{child table}` → empty: `child` has a
+//!   foreign key to `schema.table` (kept by `put_table` / `delete_table`, so finding a table's
+//!   referencing tables reads its own few keys instead of every table; see `refs`)
+//! - `{ns}x\0refs` → empty: this namespace's `r` entries are complete (written by
+//!   [`Catalog::index_references`] for catalogs made before they existed)
 //! - `d\0{database}` → [`DatabaseDef`]
 //!
 //! Identifiers (table ids, index ids, sequence values) come from [`crate::sequence`], outside
@@ -20,6 +25,7 @@
 //! dropped column's values are ignored and an added column reads as its default until set).
 
 mod defs;
+mod refs;
 pub mod system;
 
 pub use defs::{
@@ -224,6 +230,8 @@ impl<'t> Catalog<'t> {
 
     /// Writes (creates or replaces) a table definition.
     pub fn put_table(&mut self, def: &TableDef) -> Result<()> {
+        let old = self.table(&def.schema, &def.name)?;
+        self.update_references(old.as_ref(), Some(def))?;
         self.txn.put(
             self.keyspace,
             &table_key(&self.ns, &def.schema, &def.name),
@@ -234,6 +242,8 @@ impl<'t> Catalog<'t> {
 
     /// Removes a table definition.
     pub fn delete_table(&mut self, schema: &str, name: &str) -> Result<()> {
+        let old = self.table(schema, name)?;
+        self.update_references(old.as_ref(), None)?;
         self.txn
             .delete(self.keyspace, &table_key(&self.ns, schema, name))?;
         Ok(())

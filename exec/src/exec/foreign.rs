@@ -292,7 +292,13 @@ fn parent_rows(
 /// The foreign keys (child table, constraint) that reference `parent`.
 pub fn referencing(ctx: &mut Ctx<'_>, parent: &TableDef) -> Result<Vec<(TableDef, ConstraintDef)>> {
     let mut out = Vec::new();
-    for t in ctx.catalog().tables()? {
+    let children = ctx
+        .catalog()
+        .referencing_tables(&parent.schema, &parent.name)?;
+    for (schema, name) in children {
+        let Some(t) = ctx.catalog().table(&schema, &name)? else {
+            continue;
+        };
         for c in &t.constraints {
             if let Some(fk) = &c.foreign {
                 if fk.ref_schema == parent.schema && fk.ref_table == parent.name {
