@@ -14,6 +14,7 @@ use orbit_lsm::PendingWrite;
 use orbit_txn::{Isolation, Transaction};
 use sqlparser::ast;
 
+mod at_commit;
 mod copy_in;
 mod settings;
 
@@ -66,6 +67,8 @@ pub struct Session {
     sequences: exec::SeqState,
     /// The COPY FROM STDIN in progress (between CopyInResponse and CopyDone / CopyFail).
     copy: Option<copy_in::CopyIn>,
+    /// What the open block does when it commits.
+    at_commit: at_commit::AtCommit,
 }
 
 fn now_micros() -> i64 {
@@ -184,6 +187,7 @@ impl Session {
             pending: Vec::new(),
             sequences: exec::SeqState::default(),
             copy: None,
+            at_commit: at_commit::AtCommit::default(),
         }
     }
 
@@ -250,6 +254,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: &mut self.sequences,
+            dropped_sequences: Vec::new(),
         };
         let outcome = exec::run(&mut ctx, stmt, true);
         self.pending.append(&mut ctx.waits);
@@ -369,6 +374,7 @@ impl Session {
                 let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
                 self.txn = Some(self.engine.txn.begin(iso)?);
                 self.failed = false;
+                self.at_commit.clear();
                 self.read_only = read_only_of(modes)
                     .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
                 done(Outcome::Begin("BEGIN".into()))
@@ -379,13 +385,22 @@ impl Session {
                 };
                 if std::mem::take(&mut self.failed) {
                     txn.rollback();
+                    self.at_commit.clear();
                     return done(Outcome::End("ROLLBACK".into()));
                 }
                 let mut txn = txn;
-                let wait = txn.commit_pending()?;
+                let wait = match txn.commit_pending() {
+                    Ok(wait) => wait,
+                    Err(e) => {
+                        self.at_commit.clear();
+                        return Err(e.into());
+                    }
+                };
+                let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
+                self.at_commit.commit(&self.engine, &mut waits)?;
                 Ok(Executed {
                     outcome: Outcome::End("COMMIT".into()),
-                    waits: wait.into_iter().collect(),
+                    waits,
                 })
             }
             ast::Statement::Rollback {
@@ -394,6 +409,7 @@ impl Session {
             } => {
                 let txn = self.block_txn("ROLLBACK TO SAVEPOINT")?;
                 txn.rollback_to(&crate::expr::ident_name(sp))?;
+                self.at_commit.rollback_to(&crate::expr::ident_name(sp));
                 self.failed = false;
                 done(Outcome::Command("ROLLBACK".into()))
             }
@@ -401,17 +417,20 @@ impl Session {
                 if let Some(txn) = self.txn.take() {
                     txn.rollback();
                 }
+                self.at_commit.clear();
                 self.failed = false;
                 done(Outcome::End("ROLLBACK".into()))
             }
             ast::Statement::Savepoint { name } => {
                 let txn = self.block_txn("SAVEPOINT")?;
                 txn.savepoint(&crate::expr::ident_name(name))?;
+                self.at_commit.savepoint(&crate::expr::ident_name(name));
                 done(Outcome::Command("SAVEPOINT".into()))
             }
             ast::Statement::ReleaseSavepoint { name } => {
                 let txn = self.block_txn("RELEASE SAVEPOINT")?;
                 txn.release(&crate::expr::ident_name(name))?;
+                self.at_commit.release(&crate::expr::ident_name(name));
                 done(Outcome::Command("RELEASE".into()))
             }
             ast::Statement::Set(set) => done(self.set(set)?),
@@ -527,12 +546,17 @@ impl Session {
                 waits: Vec::new(),
                 deadline,
                 sequence_state: &mut self.sequences,
+                dropped_sequences: Vec::new(),
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
             ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
+            if outcome.is_ok() {
+                self.at_commit
+                    .add(std::mem::take(&mut ctx.dropped_sequences));
+            }
             if matches!(&outcome, Err(e) if e.is_lock_busy()) {
                 txn.rollback_to(STATEMENT_SAVEPOINT)?;
             }
@@ -568,15 +592,16 @@ impl Session {
                 waits: Vec::new(),
                 deadline,
                 sequence_state: &mut self.sequences,
+                dropped_sequences: Vec::new(),
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
+            let drops = std::mem::take(&mut ctx.dropped_sequences);
             let result = result.and_then(|outcome| {
                 let wait = txn.commit_pending()?;
-                Ok(Executed {
-                    outcome,
-                    waits: wait.into_iter().collect(),
-                })
+                let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
+                at_commit::drop_sequences(&self.engine, drops, &mut waits)?;
+                Ok(Executed { outcome, waits })
             });
             match result {
                 Err(Error::Txn(e)) if e.is_retryable() && attempt < AUTOCOMMIT_RETRIES => {

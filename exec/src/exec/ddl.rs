@@ -477,8 +477,8 @@ fn set_primary_key(
     Ok(())
 }
 
-/// Drops the sequences a table owns (its serial and identity columns', its hidden row id's).
-/// Sequences are not transactional, so this happens at once, as nextval does.
+/// Drops the sequences a table owns (its serial and identity columns', its hidden row id's)
+/// when the transaction commits: sequences are not transactional, the table's drop is.
 pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     let mut owned: Vec<String> = table
         .columns
@@ -488,11 +488,7 @@ pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Resul
     if table.primary_key.is_empty() {
         owned.push(super::dml::rowid_sequence(table));
     }
-    for seq in owned {
-        if ctx.engine.sequences.exists(&seq)? {
-            ctx.engine.sequences.drop(&seq, &mut ctx.waits)?;
-        }
-    }
+    ctx.dropped_sequences.extend(owned);
     Ok(())
 }
 

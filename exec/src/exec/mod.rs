@@ -89,6 +89,9 @@ pub struct Ctx<'a> {
     pub deadline: Option<std::time::Instant>,
     /// The session's sequence values (currval, lastval).
     pub sequence_state: &'a mut SeqState,
+    /// Sequences to drop once the transaction commits (owned by tables this statement
+    /// dropped; see `session::at_commit`).
+    pub dropped_sequences: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {

@@ -82,6 +82,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: &mut self.sequences,
+            dropped_sequences: Vec::new(),
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
         let waits = ctx.waits;
@@ -148,6 +149,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: sequences,
+            dropped_sequences: Vec::new(),
         };
         let result = f(&mut c.load, &mut ctx);
         c.waits.append(&mut ctx.waits);

@@ -85,6 +85,7 @@ fn snapshot() -> SystemSnapshot {
         waits: Vec::new(),
         deadline: None,
         sequence_state: &mut seqs,
+        dropped_sequences: Vec::new(),
     };
     let mut s = (*ctx.system_snapshot().unwrap()).clone();
     let t = s.tables.iter_mut().find(|t| t.name == "t").unwrap();
