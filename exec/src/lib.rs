@@ -25,6 +25,8 @@ mod parse;
 pub mod row;
 pub mod sequence;
 mod session;
+#[cfg(test)]
+mod test_support;
 pub mod types;
 
 pub use engine::SqlEngine;

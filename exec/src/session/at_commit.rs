@@ -75,38 +75,12 @@ pub(crate) fn drop_sequences(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use orbit_env::SimFs;
-    use orbit_lsm::{Db, DbOptions};
-    use orbit_txn::TxnDb;
-
     use super::*;
-
-    /// Runs `sql`; the first column of its last row as text.
-    fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
-        let mut last = None;
-        for stmt in crate::parse(sql).unwrap() {
-            let done = session
-                .execute(&stmt, &[])
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            for w in done.waits {
-                w.wait().unwrap();
-            }
-            if let crate::Outcome::Rows { rows, .. } = done.outcome {
-                last = rows
-                    .last()
-                    .and_then(|r| r.first())
-                    .and_then(|v| v.to_text());
-            }
-        }
-        last
-    }
+    use crate::test_support::{engine, run};
 
     #[test]
     fn a_dropped_table_keeps_its_sequences_until_the_drop_commits() {
-        let db = Db::open(SimFs::new().shared(), "/db", DbOptions::default()).unwrap();
-        let engine = SqlEngine::open(TxnDb::new(Arc::new(db))).unwrap();
+        let engine = engine();
         let mut s = engine.session("postgres", "postgres");
         run(&mut s, "CREATE TABLE t (id serial, v int)");
         let insert = "INSERT INTO t (v) VALUES (0) RETURNING id";

@@ -1,0 +1,42 @@
+//! Helpers for this crate's tests: an engine on the simulated disk, and running SQL on it.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use orbit_env::SimFs;
+use orbit_lsm::{Db, DbOptions};
+use orbit_txn::TxnDb;
+
+use crate::engine::SqlEngine;
+
+/// A transactional database on a fresh simulated disk.
+pub(crate) fn txn_db() -> TxnDb {
+    let db = Db::open(SimFs::new().shared(), "/db", DbOptions::default()).unwrap();
+    TxnDb::new(Arc::new(db))
+}
+
+/// Runs every statement of `sql` (panicking on an error), waiting for its writes; returns the
+/// first column of the last row returned, as text.
+pub(crate) fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
+    let mut last = None;
+    for stmt in crate::parse(sql).unwrap() {
+        let done = session
+            .execute(&stmt, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for w in done.waits {
+            w.wait().unwrap();
+        }
+        if let crate::Outcome::Rows { rows, .. } = done.outcome {
+            last = rows
+                .last()
+                .and_then(|r| r.first())
+                .and_then(|v| v.to_text());
+        }
+    }
+    last
+}
+
+/// An engine on a fresh simulated disk.
+pub(crate) fn engine() -> Arc<SqlEngine> {
+    SqlEngine::open(txn_db()).unwrap()
+}
