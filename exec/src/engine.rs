@@ -25,6 +25,8 @@ pub struct SqlEngine {
     sessions: Mutex<HashMap<String, usize>>,
     /// Parsed table definitions (see [`crate::catalog::TableCache`]).
     pub(crate) tables: crate::catalog::TableCache,
+    /// Catalog lookups (see [`crate::catalog::CatalogCache`]).
+    pub(crate) catalog_cache: crate::catalog::CatalogCache,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -83,7 +85,23 @@ impl SqlEngine {
             sequences,
             sessions: Mutex::new(HashMap::new()),
             tables: crate::catalog::TableCache::default(),
+            catalog_cache: crate::catalog::CatalogCache::default(),
         }))
+    }
+
+    /// Commits `txn` (its reply waits for the returned write); a commit that wrote the
+    /// catalog is marked in progress for the catalog cache until it has its number.
+    pub(crate) fn commit(
+        &self,
+        txn: &mut orbit_txn::Transaction,
+    ) -> orbit_txn::Result<Option<orbit_lsm::PendingWrite>> {
+        if !txn.has_writes_in(self.catalog) {
+            return txn.commit_pending();
+        }
+        let mut write = self.catalog_cache.writing(self.txn.db());
+        let pending = txn.commit_pending()?;
+        write.committed(pending.as_ref().and_then(orbit_lsm::PendingWrite::seq));
+        Ok(pending)
     }
 
     /// Whether `database` exists (clients may connect to it).

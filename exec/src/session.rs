@@ -389,7 +389,7 @@ impl Session {
                     return done(Outcome::End("ROLLBACK".into()));
                 }
                 let mut txn = txn;
-                let wait = match txn.commit_pending() {
+                let wait = match self.engine.commit(&mut txn) {
                     Ok(wait) => wait,
                     Err(e) => {
                         self.at_commit.clear();
@@ -598,7 +598,7 @@ impl Session {
             self.pending.append(&mut ctx.waits);
             let drops = std::mem::take(&mut ctx.dropped_sequences);
             let result = result.and_then(|outcome| {
-                let wait = txn.commit_pending()?;
+                let wait = self.engine.commit(&mut txn)?;
                 let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
                 at_commit::drop_sequences(&self.engine, drops, &mut waits)?;
                 Ok(Executed { outcome, waits })

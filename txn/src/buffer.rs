@@ -44,6 +44,16 @@ impl WriteBuffer {
         self.writes.is_empty() && self.ranges.is_empty()
     }
 
+    /// Whether any buffered write or range deletion is in `keyspace`.
+    pub(crate) fn touches(&self, keyspace: KeyspaceId) -> bool {
+        self.ranges.iter().any(|r| r.keyspace == keyspace)
+            || self
+                .writes
+                .range((keyspace, Vec::new())..)
+                .next()
+                .is_some_and(|((k, _), _)| *k == keyspace)
+    }
+
     pub(crate) fn write(&mut self, keyspace: KeyspaceId, key: &[u8], value: Option<&[u8]>) {
         let k = (keyspace, key.to_vec());
         let prev = self.writes.insert(k.clone(), value.map(<[u8]>::to_vec));
@@ -174,6 +184,18 @@ impl WriteBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn touches_names_the_keyspaces_written() {
+        let mut b = WriteBuffer::default();
+        assert!(!b.touches(0));
+        b.write(2, b"", None);
+        b.delete_range(5, b"a", b"b");
+        assert!(b.touches(2) && b.touches(5));
+        assert!(!b.touches(1) && !b.touches(3) && !b.touches(4));
+        b.rollback_to(0);
+        assert!(!b.touches(2) && !b.touches(5));
+    }
 
     #[test]
     fn savepoints_undo_writes_and_range_deletes() {

@@ -122,6 +122,20 @@ impl Transaction {
         !self.buf.is_empty()
     }
 
+    /// Whether the transaction has buffered writes in `keyspace`.
+    pub fn has_writes_in(&self, keyspace: KeyspaceId) -> bool {
+        self.buf.touches(keyspace)
+    }
+
+    /// The sequence number the transaction's reads see: its snapshot's, or under READ
+    /// COMMITTED (a fresh snapshot per read) the latest visible one.
+    pub fn read_seq(&self) -> u64 {
+        match self.isolation {
+            Isolation::ReadCommitted => self.shared.db.visible_seq(),
+            _ => self.snapshot.seq(),
+        }
+    }
+
     fn check_open(&self) -> Result<()> {
         match self.state {
             State::Open => Ok(()),

@@ -27,6 +27,10 @@
 mod defs;
 mod refs;
 pub mod system;
+mod versioned;
+
+use versioned::Cached;
+pub use versioned::CatalogCache;
 
 pub use defs::{
     ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef, ViewDef,
@@ -76,6 +80,7 @@ pub struct Catalog<'t> {
     /// The database's key prefix (empty for `postgres`).
     ns: Vec<u8>,
     cache: Option<&'t TableCache>,
+    versioned: Option<&'t CatalogCache>,
 }
 
 /// The catalog key prefix of `database`.
@@ -142,6 +147,7 @@ impl<'t> Catalog<'t> {
             keyspace,
             ns: namespace(database),
             cache: None,
+            versioned: None,
         }
     }
 
@@ -149,6 +155,29 @@ impl<'t> Catalog<'t> {
     pub fn cached(mut self, cache: &'t TableCache) -> Catalog<'t> {
         self.cache = Some(cache);
         self
+    }
+
+    /// This catalog answering lookups from `cache` when the transaction's view allows.
+    pub fn versioned(mut self, cache: &'t CatalogCache) -> Catalog<'t> {
+        self.versioned = Some(cache);
+        self
+    }
+
+    /// A cached lookup of `key`, with the token to store a miss's answer under.
+    fn lookup(&self, key: &[u8]) -> (Option<Cached>, Option<versioned::Token>) {
+        let Some(cache) = self.versioned else {
+            return (None, None);
+        };
+        match cache.token(self.txn, self.keyspace) {
+            Some(token) => (cache.get(token, key), Some(token)),
+            None => (None, None),
+        }
+    }
+
+    fn remember(&self, token: Option<versioned::Token>, key: Vec<u8>, value: Cached) {
+        if let (Some(cache), Some(token)) = (self.versioned, token) {
+            cache.put(token, key, value);
+        }
     }
 
     fn decode_table(&self, bytes: &[u8]) -> Result<TableDef> {
@@ -195,7 +224,13 @@ impl<'t> Catalog<'t> {
             return Ok(true);
         }
         let k = self.schema_key(schema);
-        Ok(self.txn.get(self.keyspace, &k)?.is_some())
+        let (cached, token) = self.lookup(&k);
+        if let Some(Cached::Exists(e)) = cached {
+            return Ok(e);
+        }
+        let exists = self.txn.get(self.keyspace, &k)?.is_some();
+        self.remember(token, k, Cached::Exists(exists));
+        Ok(exists)
     }
 
     /// Creates `schema`.
@@ -219,13 +254,18 @@ impl<'t> Catalog<'t> {
 
     /// The table `schema.name`, if it exists.
     pub fn table(&mut self, schema: &str, name: &str) -> Result<Option<TableDef>> {
-        match self
-            .txn
-            .get(self.keyspace, &table_key(&self.ns, schema, name))?
-        {
-            Some(v) => Ok(Some(self.decode_table(&v)?)),
-            None => Ok(None),
+        let k = table_key(&self.ns, schema, name);
+        let (cached, token) = self.lookup(&k);
+        if let Some(Cached::Table(t)) = cached {
+            return Ok(t.map(|t| TableDef::clone(&t)));
         }
+        let table = match self.txn.get(self.keyspace, &k)? {
+            Some(v) => Some(self.decode_table(&v)?),
+            None => None,
+        };
+        let value = Cached::Table(table.clone().map(std::sync::Arc::new));
+        self.remember(token, k, value);
+        Ok(table)
     }
 
     /// Writes (creates or replaces) a table definition.

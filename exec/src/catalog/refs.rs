@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use orbit_lsm::Direction;
 
-use super::{Catalog, TableDef};
+use std::sync::Arc;
+
+use super::{Cached, Catalog, TableDef};
 use crate::error::Result;
 
 /// Marks a namespace whose `r` entries are complete.
@@ -70,6 +72,10 @@ impl Catalog<'_> {
         table: &str,
     ) -> Result<Vec<(String, String)>> {
         let prefix = self.reference_prefix(schema, table);
+        let (cached, token) = self.lookup(&prefix);
+        if let Some(Cached::Referencing(r)) = cached {
+            return Ok(r.to_vec());
+        }
         let mut out = Vec::new();
         for item in self
             .txn
@@ -86,6 +92,7 @@ impl Catalog<'_> {
                 String::from_utf8_lossy(t).into_owned(),
             ));
         }
+        self.remember(token, prefix, Cached::Referencing(Arc::new(out.clone())));
         Ok(out)
     }
 

@@ -98,6 +98,7 @@ impl<'a> Ctx<'a> {
     pub fn catalog(&mut self) -> Catalog<'_> {
         Catalog::in_database(self.txn, self.engine.catalog, self.database)
             .cached(&self.engine.tables)
+            .versioned(&self.engine.catalog_cache)
     }
 
     /// Fails with 57014 once the statement's deadline has passed.

@@ -202,7 +202,7 @@ impl Session {
         };
         let mut waits = c.waits;
         if let Some(mut own) = c.own {
-            match own.commit_pending() {
+            match self.engine.commit(&mut own) {
                 Ok(w) => waits.extend(w),
                 Err(e) => {
                     self.pending.extend(waits);
