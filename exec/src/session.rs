@@ -94,7 +94,8 @@ pub(super) fn resolve_search_path(
     engine: &SqlEngine,
     txn: &mut Transaction,
 ) -> Result<(Vec<String>, String)> {
-    let mut catalog = crate::catalog::Catalog::in_database(txn, engine.catalog, database);
+    let mut catalog = crate::catalog::Catalog::in_database(txn, engine.catalog, database)
+        .versioned(&engine.catalog_cache);
     let mut path = Vec::new();
     for part in setting.split(',') {
         let name = part.trim();

@@ -48,6 +48,13 @@ impl Isolation {
     /// Parses PostgreSQL's spelling (`read committed`, `repeatable read`, `serializable`;
     /// `read uncommitted` is READ COMMITTED, as in PostgreSQL).
     pub fn from_sql(name: &str) -> Option<Isolation> {
+        // The settings' own spellings, without allocating.
+        match name {
+            "read committed" => return Some(Isolation::ReadCommitted),
+            "repeatable read" => return Some(Isolation::RepeatableRead),
+            "serializable" => return Some(Isolation::Serializable),
+            _ => {}
+        }
         let words: Vec<String> = name
             .split_whitespace()
             .map(str::to_ascii_lowercase)

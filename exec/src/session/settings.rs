@@ -49,6 +49,9 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
 /// PostgreSQL reads statement_timeout.
 pub(crate) fn duration_ms(value: &str) -> Option<u64> {
     let v = value.trim().trim_matches('\'').trim();
+    if v == "0" {
+        return Some(0);
+    }
     let split = v
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(v.len());
@@ -72,7 +75,13 @@ pub(crate) fn duration_ms(value: &str) -> Option<u64> {
 impl Session {
     /// A setting's current value.
     pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.get(&name.to_lowercase()).map(String::as_str)
+        match self.settings.get(name) {
+            Some(v) => Some(v.as_str()),
+            None if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.settings.get(&name.to_lowercase()).map(String::as_str)
+            }
+            None => None,
+        }
     }
 
     /// Records a startup parameter (client_encoding, application_name, DateStyle, ...).

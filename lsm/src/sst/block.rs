@@ -143,6 +143,24 @@ impl Block {
             .ok_or(BlockError("restart point out of range"))
     }
 
+    /// The whole key of the entry at restart point `i`, in place (a restart entry shares
+    /// nothing with the key before it).
+    fn restart_key(&self, i: usize) -> BResult<&[u8]> {
+        let offset = self.restart(i)?;
+        let rest = self
+            .data
+            .get(offset..self.restarts_at)
+            .ok_or(BlockError("entry offset out of range"))?;
+        let mut r = Reader::new(rest);
+        let bad = BlockError("truncated entry");
+        if r.varint().ok_or(bad)? != 0 {
+            return Err(BlockError("entry shares more than the previous key"));
+        }
+        let unshared = usize::try_from(r.varint().ok_or(bad)?).map_err(|_| bad)?;
+        r.varint().ok_or(bad)?;
+        r.bytes(unshared).ok_or(bad)
+    }
+
     /// Bytes held (for cache charging).
     pub fn size(&self) -> usize {
         self.data.len()
@@ -293,12 +311,11 @@ impl BlockIter {
             self.current = self.block.restarts_at;
             return Ok(());
         }
-        // The last restart point whose key is < target.
+        // The last restart point whose key is < target (compared in place).
         let (mut lo, mut hi) = (0, self.block.restarts - 1);
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            self.seek_to_restart(mid)?;
-            if cmp(&self.key, target) == Ordering::Less {
+            if cmp(self.block.restart_key(mid)?, target) == Ordering::Less {
                 lo = mid;
             } else {
                 hi = mid - 1;
