@@ -47,6 +47,13 @@ impl SequenceDef {
     }
 }
 
+/// How messages name sequence `name` (stored as `[database/]schema.name`): unqualified, as
+/// PostgreSQL does.
+fn shown(name: &str) -> &str {
+    let local = name.split_once('/').map_or(name, |(_, n)| n);
+    local.split_once('.').map_or(local, |(_, n)| n)
+}
+
 struct State {
     def: SequenceDef,
     /// The last value handed out in this process.
@@ -185,12 +192,13 @@ impl Sequences {
                 return Err(Error::new(
                     code::SEQUENCE_GENERATOR_LIMIT_EXCEEDED,
                     format!(
-                        "nextval: reached {} value of sequence \"{name}\" ({})",
+                        "nextval: reached {} value of sequence \"{}\" ({})",
                         if def.increment > 0 {
                             "maximum"
                         } else {
                             "minimum"
                         },
+                        shown(name),
                         if def.increment > 0 { def.max } else { def.min }
                     ),
                 ))
@@ -233,8 +241,10 @@ impl Sequences {
             return Err(Error::new(
                 "22003",
                 format!(
-                    "setval: value {value} is out of bounds for sequence \"{name}\" ({}..{})",
-                    def.min, def.max
+                    "setval: value {value} is out of bounds for sequence \"{}\" ({}..{})",
+                    shown(name),
+                    def.min,
+                    def.max
                 ),
             ));
         }

@@ -87,25 +87,9 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
+            sequence_options,
             ..
-        } => {
-            let (schema, n) = ctx.qualify_new(name)?;
-            let full = ctx.sequence_name(&schema, &n);
-            if ctx.engine.sequences.exists(&full)? {
-                if *if_not_exists {
-                    return Ok(Outcome::Command("CREATE SEQUENCE".into()));
-                }
-                return Err(Error::new(
-                    code::DUPLICATE_TABLE,
-                    format!("relation \"{n}\" already exists"),
-                ));
-            }
-            let oid = ctx.engine.next_oid(&mut ctx.waits)?;
-            ctx.engine
-                .sequences
-                .create(&full, SequenceDef::new(i64::MAX, oid), &mut ctx.waits)?;
-            Ok(Outcome::Command("CREATE SEQUENCE".into()))
-        }
+        } => super::ddl_sequence::create_sequence(ctx, name, *if_not_exists, sequence_options),
         other => Err(super::not_supported(other)),
     }
 }
@@ -148,12 +132,8 @@ fn column_def(
     };
     let mut primary = false;
     let mut constraints = Vec::new();
-    let seq_max = match ty {
-        DataType::Int2 => i64::from(i16::MAX),
-        DataType::Int4 => i64::from(i32::MAX),
-        _ => i64::MAX,
-    };
     let mut wants_sequence = serial.is_some();
+    let mut identity_options: &[ast::SequenceOptions] = &[];
     let mut later = Vec::new();
     for opt in &c.options {
         match &opt.option {
@@ -183,8 +163,10 @@ fn column_def(
             ast::ColumnOption::Generated {
                 generated_as,
                 generation_expr: None,
+                sequence_options,
                 ..
             } => {
+                identity_options = sequence_options.as_deref().unwrap_or_default();
                 if !matches!(ty, DataType::Int2 | DataType::Int4 | DataType::Int8) {
                     return Err(Error::new(
                         code::INVALID_COLUMN_DEFINITION,
@@ -222,9 +204,8 @@ fn column_def(
         let seq = ctx.sequence_name(schema, &format!("{table}_{name}_seq"));
         let oid = ctx.engine.next_oid(&mut ctx.waits)?;
         if !ctx.engine.sequences.exists(&seq)? {
-            ctx.engine
-                .sequences
-                .create(&seq, SequenceDef::new(seq_max, oid), &mut ctx.waits)?;
+            let def = super::ddl_sequence::sequence_def(identity_options, &ty, oid)?;
+            ctx.engine.sequences.create(&seq, def, &mut ctx.waits)?;
         }
         col.default = Some(format!("nextval('{table}_{name}_seq'::regclass)"));
         col.sequence = Some(seq);

@@ -5,6 +5,7 @@ mod agg;
 mod ddl;
 mod ddl_database;
 mod ddl_index;
+mod ddl_sequence;
 mod ddl_view;
 mod dml;
 mod explain;
