@@ -16,6 +16,7 @@ use sqlparser::ast;
 
 mod at_commit;
 mod copy_in;
+mod implicit;
 mod settings;
 
 pub(crate) use settings::duration_ms;
@@ -69,6 +70,9 @@ pub struct Session {
     copy: Option<copy_in::CopyIn>,
     /// What the open block does when it commits.
     at_commit: at_commit::AtCommit,
+    /// The open block is the implicit one of a multi-statement simple query (see
+    /// `implicit`).
+    implicit: bool,
 }
 
 fn now_micros() -> i64 {
@@ -189,6 +193,7 @@ impl Session {
             sequences: exec::SeqState::default(),
             copy: None,
             at_commit: at_commit::AtCommit::default(),
+            implicit: false,
         }
     }
 
@@ -369,7 +374,9 @@ impl Session {
         match stmt {
             ast::Statement::StartTransaction { modes, .. } => {
                 if self.txn.is_some() {
-                    // PostgreSQL warns and stays in the block.
+                    // PostgreSQL warns and stays in the block; an implicit block (of a
+                    // multi-statement query) becomes an explicit one.
+                    self.implicit = false;
                     return done(Outcome::Begin("BEGIN".into()));
                 }
                 let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
@@ -380,30 +387,7 @@ impl Session {
                     .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
                 done(Outcome::Begin("BEGIN".into()))
             }
-            ast::Statement::Commit { .. } => {
-                let Some(txn) = self.txn.take() else {
-                    return done(Outcome::End("COMMIT".into()));
-                };
-                if std::mem::take(&mut self.failed) {
-                    txn.rollback();
-                    self.at_commit.clear();
-                    return done(Outcome::End("ROLLBACK".into()));
-                }
-                let mut txn = txn;
-                let wait = match self.engine.commit(&mut txn) {
-                    Ok(wait) => wait,
-                    Err(e) => {
-                        self.at_commit.clear();
-                        return Err(e.into());
-                    }
-                };
-                let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
-                self.at_commit.commit(&self.engine, &mut waits)?;
-                Ok(Executed {
-                    outcome: Outcome::End("COMMIT".into()),
-                    waits,
-                })
-            }
+            ast::Statement::Commit { .. } => self.commit_block(),
             ast::Statement::Rollback {
                 savepoint: Some(sp),
                 ..
@@ -420,6 +404,7 @@ impl Session {
                 }
                 self.at_commit.clear();
                 self.failed = false;
+                self.implicit = false;
                 done(Outcome::End("ROLLBACK".into()))
             }
             ast::Statement::Savepoint { name } => {

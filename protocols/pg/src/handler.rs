@@ -279,6 +279,16 @@ pub(crate) async fn settle_after_error(session: &SharedSession) {
     let _ = settle(waits).await;
 }
 
+impl Conn {
+    /// Rolls back the implicit transaction of a multi-statement query that failed.
+    fn abandon_implicit(&self, implicit: bool) {
+        if implicit {
+            // Rolling back cannot fail; a missing session has nothing to roll back.
+            let _ = with_session(&self.session, |s| s.end_implicit(false));
+        }
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Conn {
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -296,12 +306,25 @@ impl SimpleQueryHandler for Conn {
             }
         };
         let mut out = Vec::with_capacity(statements.len());
+        // Several statements run as one implicit transaction (PostgreSQL's rule; a COPY
+        // FROM STDIN among them runs its rest after the data, each on its own).
+        let implicit = statements.len() > 1
+            && !statements
+                .iter()
+                .any(|s| matches!(s, Statement::Copy { .. }));
         for (i, stmt) in statements.iter().enumerate() {
+            if implicit {
+                if let Err(e) = with_session(&self.session, Session::begin_implicit) {
+                    out.push(Response::Error(Box::new(wire_info(e))));
+                    return Ok(out);
+                }
+            }
             let executed = execute(&self.session, stmt, &[]).await;
             let executed = match executed {
                 Ok(e) => e,
                 Err(e) => {
                     settle_after_error(&self.session).await;
+                    self.abandon_implicit(implicit);
                     out.push(Response::Error(Box::new(wire_info(e))));
                     return Ok(out);
                 }
@@ -317,9 +340,19 @@ impl SimpleQueryHandler for Conn {
                 }
                 Ok(outcome) => out.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
+                    self.abandon_implicit(implicit);
                     out.push(Response::Error(Box::new(info(&e))));
                     return Ok(out);
                 }
+            }
+        }
+        if implicit {
+            let committed = match with_session(&self.session, |s| s.end_implicit(true)) {
+                Ok(waits) => settle(waits).await.map_err(|e| info(&e)),
+                Err(e) => Err(wire_info(e)),
+            };
+            if let Err(e) = committed {
+                out.push(Response::Error(Box::new(e)));
             }
         }
         if out.is_empty() {
