@@ -247,6 +247,8 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
     };
     let new_rows = NewRows::new(&table)?;
     let mut written = Vec::new();
+    // Keys this command inserted or updated: DO UPDATE may not change a row twice.
+    let mut touched = std::collections::HashSet::new();
     for input in input_rows {
         let mut row = vec![None; table.columns.len()];
         for (v, col) in input.into_iter().zip(&targets) {
@@ -275,6 +277,9 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         new_rows.check(ctx, &full)?;
         super::foreign::check_child(ctx, &table, &full, None)?;
         if put_new(ctx, &table, &full)? {
+            if upsert.is_some() {
+                touched.insert(row_key(&table, &full, None));
+            }
             written.push(full);
             continue;
         }
@@ -282,6 +287,12 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             (Some(oc), _) if matches!(oc.action, ast::OnConflictAction::DoNothing) => {}
             (Some(_), Some((assignments, selection))) => {
                 let key = row_key(&table, &full, None);
+                if !touched.insert(key.clone()) {
+                    return Err(Error::new(
+                        code::CARDINALITY_VIOLATION,
+                        "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                    ));
+                }
                 let Some(old) = ctx.txn.get_for_update(ctx.engine.data, &key)? else {
                     continue;
                 };
