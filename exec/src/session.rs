@@ -73,6 +73,8 @@ pub struct Session {
     /// The open block is the implicit one of a multi-statement simple query (see
     /// `implicit`).
     implicit: bool,
+    /// A query ran in the open block (its isolation level can no longer change).
+    queried: bool,
 }
 
 fn now_micros() -> i64 {
@@ -194,6 +196,7 @@ impl Session {
             copy: None,
             at_commit: at_commit::AtCommit::default(),
             implicit: false,
+            queried: false,
         }
     }
 
@@ -382,6 +385,7 @@ impl Session {
                 let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
                 self.txn = Some(self.engine.txn.begin(iso)?);
                 self.failed = false;
+                self.queried = false;
                 self.at_commit.clear();
                 self.read_only = read_only_of(modes)
                     .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
@@ -515,6 +519,7 @@ impl Session {
             .get("search_path")
             .map_or("public", String::as_str);
         if let Some(txn) = self.txn.as_mut() {
+            self.queried = true;
             let (path, schema) =
                 resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
             let mut ctx = Ctx {

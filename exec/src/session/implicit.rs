@@ -22,6 +22,7 @@ impl Session {
         }
         self.txn = Some(self.engine.txn.begin(self.default_isolation())?);
         self.failed = false;
+        self.queried = false;
         self.read_only = self.setting("default_transaction_read_only") == Some("on");
         self.at_commit.clear();
         self.implicit = true;

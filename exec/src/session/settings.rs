@@ -260,8 +260,14 @@ impl Session {
                     return Ok(Outcome::Command("SET".into()));
                 }
                 match &self.txn {
-                    Some(t) if !t.has_writes() && t.isolation() != iso => {
-                        // Before the first query PostgreSQL lets the level change.
+                    Some(t) if t.isolation() != iso => {
+                        // Only before the block's first query may the level change.
+                        if self.queried || t.has_writes() {
+                            return Err(Error::new(
+                                code::ACTIVE_SQL_TRANSACTION,
+                                "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                            ));
+                        }
                         if let Some(old) = self.txn.take() {
                             old.rollback();
                         }
