@@ -211,12 +211,6 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
             action: ast::OnConflictAction::DoUpdate(du),
             ..
         }) => {
-            if table.primary_key.is_empty() {
-                return Err(Error::new(
-                    code::INVALID_COLUMN_REFERENCE,
-                    "there is no unique or exclusion constraint matching the ON CONFLICT specification",
-                ));
-            }
             let mut wide = scope.clone();
             wide.extend(table_scope(&table, "excluded"));
             let assignments = ctx.bind(&wide, |b| {
@@ -226,6 +220,10 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         }
         _ => None,
     };
+    let arbiters = on_conflict
+        .as_ref()
+        .map(|oc| super::conflict::arbiters(&table, oc))
+        .transpose()?;
     if describe_only {
         return Ok(described(ins.returning.is_some(), ret_cols));
     }
@@ -276,17 +274,11 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         let full = new_rows.complete(ctx, row)?;
         new_rows.check(ctx, &full)?;
         super::foreign::check_child(ctx, &table, &full, None)?;
-        if put_new(ctx, &table, &full)? {
-            if upsert.is_some() {
-                touched.insert(row_key(&table, &full, None));
-            }
-            written.push(full);
-            continue;
-        }
-        match (&on_conflict, &upsert) {
-            (Some(oc), _) if matches!(oc.action, ast::OnConflictAction::DoNothing) => {}
-            (Some(_), Some((assignments, selection))) => {
-                let key = row_key(&table, &full, None);
+        if let Some(arbiters) = &arbiters {
+            if let Some(key) = super::conflict::conflicting(ctx, &table, arbiters, &full)? {
+                let Some((assignments, selection)) = &upsert else {
+                    continue; // DO NOTHING
+                };
                 if !touched.insert(key.clone()) {
                     return Err(Error::new(
                         code::CARDINALITY_VIOLATION,
@@ -317,8 +309,17 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                 update_row(ctx, &table, &key, &old, &new, &refs)?;
                 super::foreign::on_parent_change(ctx, &table, &refs, &old, Some(&new), true)?;
                 written.push(new);
+                continue;
             }
-            _ => return Err(duplicate(&table, &full)),
+        }
+        match put_new(ctx, &table, &full)? {
+            Some(key) => {
+                if upsert.is_some() {
+                    touched.insert(key);
+                }
+                written.push(full);
+            }
+            None => return Err(duplicate(&table, &full)),
         }
     }
     let tag = format!("INSERT 0 {}", written.len());

@@ -2,6 +2,7 @@
 //! from sqlparser's statements to the planners and runners (`query`, `dml`, `ddl`).
 
 mod agg;
+mod conflict;
 mod ddl;
 mod ddl_database;
 mod ddl_index;

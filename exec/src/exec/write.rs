@@ -157,7 +157,7 @@ impl NewRows {
     /// Writes a checked new row; a primary key that exists already is 23505.
     pub(crate) fn insert(&self, ctx: &mut Ctx<'_>, row: &[Value]) -> Result<()> {
         super::foreign::check_child(ctx, &self.table, row, None)?;
-        if put_new(ctx, &self.table, row)? {
+        if put_new(ctx, &self.table, row)?.is_some() {
             Ok(())
         } else {
             Err(duplicate(&self.table, row))
@@ -239,8 +239,13 @@ pub(crate) fn duplicate(table: &TableDef, row: &[Value]) -> Error {
     ))
 }
 
-/// Writes a new row; `Ok(false)` when its primary key exists (the caller decides).
-pub(crate) fn put_new(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Result<bool> {
+/// Writes a new row and returns its storage key; `Ok(None)` when its primary key exists
+/// (the caller decides).
+pub(crate) fn put_new(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    row: &[Value],
+) -> Result<Option<Vec<u8>>> {
     let rowid = if table.primary_key.is_empty() {
         Some(
             ctx.engine
@@ -252,12 +257,12 @@ pub(crate) fn put_new(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value]) -> Res
     };
     let key = row_key(table, row, rowid);
     if rowid.is_none() && ctx.txn.get_for_update(ctx.engine.data, &key)?.is_some() {
-        return Ok(false);
+        return Ok(None);
     }
     ctx.txn
         .put(ctx.engine.data, &key, &encode_row(table, row))?;
     super::index::add(ctx, table, row, &key)?;
-    Ok(true)
+    Ok(Some(key))
 }
 
 /// The hidden row-id sequence of a table without a primary key.
