@@ -161,6 +161,11 @@ impl<'a> Binder<'a> {
                 if inner_ty == ty {
                     return Ok((inner, ty));
                 }
+                let inner = if matches!(ty, DataType::Char(_)) {
+                    inner
+                } else {
+                    super::bpchar::as_text(inner, &inner_ty)
+                };
                 Ok((Expr::Cast(Box::new(inner), ty.clone()), ty))
             }
             ast::Expr::BinaryOp { left, op, right } => self.binary(left, op, right),
@@ -244,7 +249,7 @@ impl<'a> Binder<'a> {
                     self.infer(&b, &lt);
                     self.infer(&left, &bt);
                     types::result_type(BinaryOp::Eq, &lt, &bt)?;
-                    items.push(b);
+                    items.push(super::bpchar::operands(BinaryOp::Eq, left.clone(), &lt, b, &bt).1);
                 }
                 Ok((
                     Expr::InList {
@@ -269,13 +274,11 @@ impl<'a> Binder<'a> {
                 self.infer(&x, &lot);
                 types::result_type(BinaryOp::GtEq, &xt, &lot)?;
                 types::result_type(BinaryOp::LtEq, &xt, &hit)?;
+                let (x1, lo) = super::bpchar::operands(BinaryOp::GtEq, x.clone(), &xt, lo, &lot);
+                let (x2, hi) = super::bpchar::operands(BinaryOp::LtEq, x, &xt, hi, &hit);
                 let both = Expr::And(
-                    Box::new(Expr::Binary(
-                        BinaryOp::GtEq,
-                        Box::new(x.clone()),
-                        Box::new(lo),
-                    )),
-                    Box::new(Expr::Binary(BinaryOp::LtEq, Box::new(x), Box::new(hi))),
+                    Box::new(Expr::Binary(BinaryOp::GtEq, Box::new(x1), Box::new(lo))),
+                    Box::new(Expr::Binary(BinaryOp::LtEq, Box::new(x2), Box::new(hi))),
                 );
                 let e = if *negated {
                     Expr::Not(Box::new(both))
@@ -622,6 +625,7 @@ impl<'a> Binder<'a> {
         let lt = self.type_of_param(&l).unwrap_or(lt);
         let rt = self.type_of_param(&r).unwrap_or(rt);
         let ty = types::result_type(bop, &lt, &rt)?;
+        let (l, r) = super::bpchar::operands(bop, l, &lt, r, &rt);
         // Fold literal-only arithmetic (e.g. `-1 * 5`) once, not per row. One that fails (`1 / 0`)
         // is left to fail when evaluated: a branch never taken (CASE, COALESCE, OR) must not
         // raise its error.
@@ -710,6 +714,16 @@ impl<'a> Binder<'a> {
                 self.infer(b, &want);
             }
         }
+        // char(n) arguments are passed as text (octet_length counts the padding).
+        let bound = if func == Func::OctetLength {
+            bound
+        } else {
+            bound
+                .into_iter()
+                .zip(&types)
+                .map(|(b, t)| super::bpchar::as_text(b, t))
+                .collect()
+        };
         Ok((Expr::Func(func, bound), ty))
     }
 }

@@ -15,6 +15,7 @@ mod aggregates;
 mod bind;
 mod bind_forms;
 mod bind_outer;
+mod bpchar;
 mod eval;
 mod func;
 mod func_catalog;
