@@ -1,7 +1,8 @@
 //! A per-thread cache of parse trees by text shape (`shape`): clients send the same
 //! statements again and again with other literals (pgbench's `... WHERE aid = 4711` over the
 //! simple query protocol, ORMs that inline values), and tokenizing and parsing them is a fifth
-//! of a point query's CPU. A cached shape's tree is cloned and its literal values filled in.
+//! of a point query's CPU. A cached shape's tree has its literal values filled in: in place
+//! when no earlier use still holds it ([`super::parse_shared`]), else in a copy.
 //!
 //! Invariant: a cached parse is equal (`==`) to what sqlparser returns for the text. It holds
 //! because
@@ -22,6 +23,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use sqlparser::ast::{Statement, Value, ValueWithSpan, VisitMut, VisitorMut};
 
@@ -54,7 +56,8 @@ enum Entry {
 /// A shape's parse with sentinel values, and for each value in visit order the index of the
 /// literal it takes (`None`: a value the text spells with a keyword, kept as is).
 struct Template {
-    statements: Vec<Statement>,
+    /// Filled in place for each use when no earlier use still holds it.
+    statements: RefCell<Arc<Vec<Statement>>>,
     slots: Vec<Option<usize>>,
 }
 
@@ -66,26 +69,27 @@ thread_local! {
 pub(super) fn parse(
     sql: &str,
     parse: fn(&str) -> Result<Vec<Statement>>,
-) -> Result<Vec<Statement>> {
+) -> Result<Arc<Vec<Statement>>> {
+    let fresh = |sql| parse(sql).map(Arc::new);
     if sql.len() > MAX_TEXT {
-        return parse(sql);
+        return fresh(sql);
     }
     let Some(shape) = shape(sql) else {
-        return parse(sql);
+        return fresh(sql);
     };
     if shape.literals.len() > MAX_LITERALS {
-        return parse(sql);
+        return fresh(sql);
     }
     let entry = CACHE.with(|c| c.borrow().get(&shape.key).cloned());
     match entry {
         Some(Entry::Template(template)) => match template.fill(&shape.literals) {
             Some(statements) => Ok(statements),
             // Not for a template built here; parse as usual.
-            None => parse(sql),
+            None => fresh(sql),
         },
-        Some(Entry::Uncacheable) => parse(sql),
+        Some(Entry::Uncacheable) => fresh(sql),
         None => {
-            let statements = parse(sql)?;
+            let statements = fresh(sql)?;
             remember(shape.key, Entry::Seen);
             Ok(statements)
         }
@@ -97,7 +101,7 @@ pub(super) fn parse(
                 None => Entry::Uncacheable,
             };
             remember(shape.key, entry);
-            Ok(statements)
+            Ok(Arc::new(statements))
         }
     }
 }
@@ -186,24 +190,35 @@ impl Template {
             return None;
         }
         let template = Template {
-            statements,
+            statements: RefCell::new(Arc::new(statements)),
             slots: collect.slots,
         };
-        (template.fill(literals)? == actual).then_some(template)
+        let same = template.fill(literals)?.as_slice() == actual;
+        same.then_some(template)
     }
 
-    /// The template's statements with `literals` filled in.
-    fn fill(&self, literals: &[Literal<'_>]) -> Option<Vec<Statement>> {
-        let mut statements = self.statements.clone();
+    /// The template's statements with `literals` filled in: the template's own when no
+    /// earlier use still holds them (no copy), else a copy.
+    fn fill(&self, literals: &[Literal<'_>]) -> Option<Arc<Vec<Statement>>> {
+        let mut current = self.statements.borrow_mut();
+        if let Some(statements) = Arc::get_mut(&mut current) {
+            // Every slot is overwritten, so what an earlier fill left does not matter.
+            return self
+                .fill_into(statements, literals)
+                .then(|| Arc::clone(&current));
+        }
+        let mut statements = Vec::clone(&current);
+        self.fill_into(&mut statements, literals)
+            .then(|| Arc::new(statements))
+    }
+
+    fn fill_into(&self, statements: &mut Vec<Statement>, literals: &[Literal<'_>]) -> bool {
         let mut fill = Fill {
             slots: &self.slots,
             literals,
             next: 0,
         };
-        if statements.visit(&mut fill).is_break() || fill.next != self.slots.len() {
-            return None;
-        }
-        Some(statements)
+        !statements.visit(&mut fill).is_break() && fill.next == self.slots.len()
     }
 }
 
@@ -392,6 +407,29 @@ mod tests {
         let sql = "SELECT 7, 8, 'b', 'c' FROM t WHERE x BETWEEN 9 AND 10";
         assert_eq!(state(sql), "template");
         same(sql);
+    }
+
+    #[test]
+    fn shared_parses_are_filled_in_place_only_when_unheld() {
+        use super::super::parse_shared;
+        let q = |n: u32| format!("SELECT v FROM t WHERE k = {n}");
+        for n in 0..3 {
+            same(&q(n));
+        }
+        assert_eq!(state(&q(3)), "template");
+        let first = parse_shared(&q(10)).unwrap();
+        let first_ptr = Arc::as_ptr(&first);
+        // Held: the next parse of the shape is a copy, and the held one keeps its literal.
+        let second = parse_shared(&q(20)).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(*first, parse_uncached(&q(10)).unwrap());
+        assert_eq!(*second, parse_uncached(&q(20)).unwrap());
+        drop(first);
+        drop(second);
+        // Unheld: the template itself is filled again, no copy.
+        let third = parse_shared(&q(30)).unwrap();
+        assert_eq!(Arc::as_ptr(&third), first_ptr);
+        assert_eq!(*third, parse_uncached(&q(30)).unwrap());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 mod cache;
 mod shape;
 
+use std::sync::Arc;
+
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
@@ -42,6 +44,13 @@ pub(crate) fn syntax_error(e: ParserError) -> Error {
 
 /// Parses SQL text into statements, with PostgreSQL's syntax-error form.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    parse_shared(sql).map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| Vec::clone(&s)))
+}
+
+/// [`parse`], sharing the parse cache's statements instead of copying them: for a caller
+/// that only reads them (and drops them before the next parse of the same shape, or pays
+/// for a copy then).
+pub fn parse_shared(sql: &str) -> Result<Arc<Vec<ast::Statement>>> {
     cache::parse(sql, parse_uncached)
 }
 

@@ -295,7 +295,7 @@ impl SimpleQueryHandler for Conn {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let statements = match orbit_exec::parse(query) {
+        let statements = match orbit_exec::parse_shared(query) {
             Ok(s) => s,
             Err(e) => {
                 with_session(&self.session, |s| {
