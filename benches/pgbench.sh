@@ -5,8 +5,9 @@
 #   benches/pgbench.sh target/release/orbit        (SCALE=10 SECONDS=30 ROUNDS=3)
 # For each server: `pgbench -i -s SCALE`, then ROUNDS rounds (servers alternating) of the
 # select-only script (-S) and the default TPC-B-like script, each with -c 1 and -c 8 -j 2, for
-# SECONDS seconds. Prints one line per run (tps, mean latency) and the medians; the command
-# lines are printed as they run.
+# SECONDS seconds. Prints one line per run (tps, mean latency), the medians, and the median of
+# the per-round ratios (each round runs the two servers back to back); the command lines are
+# printed as they run.
 set -eu
 ORBIT=$(realpath "$1")
 SCALE=${SCALE:-10}; SECONDS_PER_RUN=${SECONDS:-30}; ROUNDS=${ROUNDS:-3}
@@ -36,7 +37,7 @@ for target in "orbit $OPORT" "postgresql $PPORT"; do
   echo "$1 init: $(echo "$(date +%s.%N) - $start" | bc) s"
 done
 
-declare -A results
+declare -A results ratios last
 for round in $(seq 1 "$ROUNDS"); do
   for script in "select-only -S" "tpcb-like -b tpcb-like"; do
     name=${script%% *}; flags=${script#* }
@@ -51,7 +52,10 @@ for round in $(seq 1 "$ROUNDS"); do
         failed=$(echo "$out" | sed -n 's/^number of failed transactions: \(.*\)/\1/p')
         echo "round $round $name c=$c $1: tps $tps, latency ${lat} ms, failed ${failed:-0}   ($cmd)"
         results["$name c=$c $1"]+="$tps "
+        last[$1]=$tps
       done
+      # The two servers ran back to back: their ratio is less exposed to the machine's drift.
+      ratios["$name c=$c"]+="$(echo "scale=3; ${last[orbit]} / ${last[postgresql]}" | bc) "
     done
   done
 done
@@ -62,6 +66,7 @@ for name in select-only tpcb-like; do
   for c in 1 8; do
     o=$(echo "${results["$name c=$c orbit"]}" | median)
     p=$(echo "${results["$name c=$c postgresql"]}" | median)
-    echo "$name c=$c: orbit $o, postgresql $p, ratio $(echo "scale=2; $o / $p" | bc)"
+    r=$(echo "${ratios["$name c=$c"]}" | median)
+    echo "$name c=$c: orbit $o, postgresql $p, ratio of medians $(echo "scale=2; $o / $p" | bc), median of round ratios $r"
   done
 done
