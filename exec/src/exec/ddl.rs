@@ -508,8 +508,19 @@ fn drop(
                         ctx.catalog().delete_table(&schema, &name)?;
                         drop_owned_sequences(ctx, &t)?;
                     }
+                    None if ctx.catalog().view(&schema, &name)?.is_some() => {
+                        return Err(Error::new(
+                            code::WRONG_OBJECT_TYPE,
+                            format!("\"{name}\" is not a table (use DROP VIEW to remove a view)"),
+                        ))
+                    }
                     None if if_exists => {}
-                    None => return Err(super::query::no_table(&name)),
+                    None => {
+                        return Err(Error::new(
+                            code::UNDEFINED_TABLE,
+                            format!("table \"{name}\" does not exist"),
+                        ))
+                    }
                 }
             }
             Ok(Outcome::Command("DROP TABLE".into()))
@@ -554,7 +565,10 @@ fn drop(
                     if if_exists {
                         continue;
                     }
-                    return Err(super::query::no_table(&name));
+                    return Err(Error::new(
+                        code::UNDEFINED_TABLE,
+                        format!("sequence \"{name}\" does not exist"),
+                    ));
                 }
                 ctx.engine.sequences.drop(&full, &mut ctx.waits)?;
             }
