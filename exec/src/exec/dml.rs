@@ -361,11 +361,37 @@ pub(crate) fn bind_assignments(
     params: &mut Vec<DataType>,
     mut env: Option<&mut dyn crate::expr::BindEnv>,
 ) -> Result<Vec<(usize, Expr)>> {
-    let mut out = Vec::new();
+    // `SET (a, b) = (x, y)` is `SET a = x, b = y`.
+    let mut pairs: Vec<(&ast::ObjectName, &ast::Expr)> = Vec::new();
     for a in assignments {
-        let ast::AssignmentTarget::ColumnName(name) = &a.target else {
-            return Err(Error::unsupported("multi-column assignment"));
-        };
+        match &a.target {
+            ast::AssignmentTarget::ColumnName(name) => pairs.push((name, &a.value)),
+            ast::AssignmentTarget::Tuple(names) => {
+                let values: Vec<&ast::Expr> = match &a.value {
+                    ast::Expr::Tuple(values) => values.iter().collect(),
+                    ast::Expr::Nested(value) if names.len() == 1 => vec![&**value],
+                    ast::Expr::Subquery(_) => {
+                        return Err(Error::unsupported(
+                            "multi-column assignment from a subquery",
+                        ))
+                    }
+                    _ => {
+                        return Err(Error::syntax(
+                            "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression",
+                        ))
+                    }
+                };
+                if values.len() != names.len() {
+                    return Err(Error::syntax(
+                        "number of columns does not match number of values",
+                    ));
+                }
+                pairs.extend(names.iter().zip(values));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (name, value) in pairs {
         let n = name
             .0
             .last()
@@ -396,10 +422,11 @@ pub(crate) fn bind_assignments(
                 None => None,
             },
         };
-        let (x, _) = if is_default(&a.value) {
-            return Err(Error::unsupported("SET col = DEFAULT"));
+        let (x, _) = if is_default(value) {
+            let text = super::write::default_sql(&table.columns[col]);
+            b.bind(&super::write::catalog_expr(&text, "default")?)?
         } else {
-            b.bind(&a.value)?
+            b.bind(value)?
         };
         b.infer(&x, &table.columns[col].ty);
         out.push((col, x));

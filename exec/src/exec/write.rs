@@ -18,11 +18,25 @@ use crate::row::{encode_row, pk_values, row_key};
 use crate::types::{DataType, Value};
 
 /// Parses one expression stored in the catalog (a DEFAULT or CHECK text).
-fn catalog_expr(text: &str, what: &str) -> Result<ast::Expr> {
+pub(crate) fn catalog_expr(text: &str, what: &str) -> Result<ast::Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(text)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| Error::new(code::INTERNAL_ERROR, format!("bad {what} {text}: {e}")))
+}
+
+/// The SQL expression of column `c`'s default, for `SET c = DEFAULT` (bound like any other
+/// expression, so it is evaluated for each row it sets).
+pub(crate) fn default_sql(c: &ColumnDef) -> String {
+    match (&c.sequence, &c.default) {
+        (Some(seq), _) => {
+            // Stored as `[database/]schema.name`; named within the current database.
+            let local = seq.split_once('/').map_or(seq.as_str(), |(_, n)| n);
+            format!("nextval('{}')", local.replace('\'', "''"))
+        }
+        (None, Some(text)) => text.clone(),
+        (None, None) => "NULL".into(),
+    }
 }
 
 /// How a column gets its value when a new row does not give one.
