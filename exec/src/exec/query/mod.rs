@@ -311,12 +311,23 @@ impl Planner<'_, '_> {
                 other => return Err(Error::unsupported(format!("select item {other}"))),
             }
         }
-        // Positional GROUP BY (GROUP BY 1) names a select item.
+        // Positional GROUP BY (GROUP BY 1) names a select item; so does a bare name that is
+        // no input column but an output column's (input columns win, as in PostgreSQL).
         let group_exprs: Vec<ast::Expr> = group_exprs
             .into_iter()
             .map(|g| match position(&g, items.len()) {
                 Some(i) => items.get(i).map(|(e, _)| e.clone()).unwrap_or(g),
-                None => g,
+                None => match &g {
+                    ast::Expr::Identifier(id) => {
+                        let name = crate::expr::ident_name(id);
+                        let input = scope.iter().any(|c| c.name == name);
+                        match items.iter().find(|(_, alias)| *alias == name) {
+                            Some((e, _)) if !input => e.clone(),
+                            _ => g,
+                        }
+                    }
+                    _ => g,
+                },
             })
             .collect();
         let has_aggs = !group_exprs.is_empty()
