@@ -247,6 +247,8 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
     let mut written = Vec::new();
     // Keys this command inserted or updated: DO UPDATE may not change a row twice.
     let mut touched = std::collections::HashSet::new();
+    // Which of `written` this command inserted (the others it updated).
+    let mut inserted = Vec::new();
     for input in input_rows {
         let mut row = vec![None; table.columns.len()];
         for (v, col) in input.into_iter().zip(&targets) {
@@ -273,7 +275,6 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         }
         let full = new_rows.complete(ctx, row)?;
         new_rows.check(ctx, &full)?;
-        super::foreign::check_child(ctx, &table, &full, None)?;
         if let Some(arbiters) = &arbiters {
             if let Some(key) = super::conflict::conflicting(ctx, &table, arbiters, &full)? {
                 let Some((assignments, selection)) = &upsert else {
@@ -317,9 +318,17 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                 if upsert.is_some() {
                     touched.insert(key);
                 }
+                inserted.push(written.len());
                 written.push(full);
             }
             None => return Err(duplicate(&table, &full)),
+        }
+    }
+    // Foreign keys of new rows are checked once the statement wrote them all (PostgreSQL's
+    // NO ACTION timing): a row may reference one inserted after it.
+    for i in inserted {
+        if let Some(row) = written.get(i) {
+            super::foreign::check_child(ctx, &table, row, None)?;
         }
     }
     let tag = format!("INSERT 0 {}", written.len());
