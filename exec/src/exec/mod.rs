@@ -291,6 +291,25 @@ impl<'a> Ctx<'a> {
 /// running (Outcome::Rows with no rows, or Command).
 pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement, describe_only: bool) -> Result<Outcome> {
     match stmt {
+        // `WITH ... INSERT ... SELECT`: the WITH belongs to the INSERT's source query.
+        ast::Statement::Query(q) if matches!(q.body.as_ref(), ast::SetExpr::Insert(_)) => {
+            let ast::SetExpr::Insert(ast::Statement::Insert(ins)) = q.body.as_ref() else {
+                return Err(not_supported(stmt));
+            };
+            let mut ins = ins.clone();
+            if let (Some(with), Some(source)) = (&q.with, ins.source.as_mut()) {
+                match source.with.as_mut() {
+                    Some(own) => {
+                        let mut tables = with.cte_tables.clone();
+                        tables.append(&mut own.cte_tables);
+                        own.cte_tables = tables;
+                        own.recursive |= with.recursive;
+                    }
+                    None => source.with = Some(with.clone()),
+                }
+            }
+            run(ctx, &ast::Statement::Insert(ins), describe_only)
+        }
         ast::Statement::Query(q) => {
             let plan = query::plan_query(ctx, q)?;
             let rows = if describe_only {
