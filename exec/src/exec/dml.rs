@@ -254,6 +254,10 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         for (v, col) in input.into_iter().zip(&targets) {
             if let (Some(slot), Some(v)) = (row.get_mut(*col), v) {
                 let c = &table.columns[*col];
+                // OVERRIDING USER VALUE: an identity column takes its next value anyway.
+                if c.identity && ins.overriding == Some(ast::InsertOverriding::User) {
+                    continue;
+                }
                 if c.identity_always && ins.overriding.is_none() {
                     return Err(Error::new(
                         "428C9",
