@@ -53,6 +53,18 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             for target in &t.table_names {
                 tables.push(ctx.resolve_table(&target.name)?);
             }
+            if matches!(t.cascade, Some(ast::CascadeOption::Cascade)) {
+                // Every table referencing a truncated one is truncated too, transitively.
+                let mut i = 0;
+                while let Some(table) = tables.get(i).cloned() {
+                    for (child, _) in super::foreign::referencing(ctx, &table)? {
+                        if !tables.iter().any(|t| t.id == child.id) {
+                            tables.push(child);
+                        }
+                    }
+                    i += 1;
+                }
+            }
             for table in &tables {
                 for (child, c) in super::foreign::referencing(ctx, table)? {
                     if !tables.iter().any(|t| t.id == child.id) {
