@@ -1,7 +1,7 @@
-//! DDL, inside the statement's transaction: CREATE/DROP TABLE, CREATE/DROP SCHEMA, TRUNCATE,
-//! ALTER TABLE (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE/DROP
-//! SEQUENCE, and VACUUM / ANALYZE as no-ops. Table data is removed with one range delete over
-//! the table's key prefix.
+//! DDL, inside the statement's transaction: CREATE TABLE, CREATE SCHEMA, TRUNCATE, ALTER TABLE
+//! (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE SEQUENCE (options in
+//! `ddl_sequence`), and VACUUM / ANALYZE as no-ops; DROP is `ddl_drop`. Table data is removed
+//! with one range delete over the table's key prefix.
 
 use sqlparser::ast;
 
@@ -23,7 +23,7 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             names,
             cascade,
             ..
-        } => drop(ctx, object_type, *if_exists, names, *cascade),
+        } => super::ddl_drop::drop(ctx, object_type, *if_exists, names, *cascade),
         ast::Statement::CreateSchema {
             schema_name,
             if_not_exists,
@@ -485,7 +485,7 @@ pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Resul
     Ok(())
 }
 
-fn clear_table(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
+pub(super) fn clear_table(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     let start = table_prefix(table.id);
     let end = successor(&start);
     ctx.txn.delete_range(ctx.engine.data, &start, &end)?;
@@ -497,99 +497,6 @@ fn all_rows(
     table: &TableDef,
 ) -> Result<Vec<(Vec<u8>, Vec<crate::types::Value>)>> {
     super::query::scan_rows(ctx, table, &super::query::Access::Full, false)
-}
-
-fn drop(
-    ctx: &mut Ctx<'_>,
-    object_type: &ast::ObjectType,
-    if_exists: bool,
-    names: &[ast::ObjectName],
-    cascade: bool,
-) -> Result<Outcome> {
-    match object_type {
-        ast::ObjectType::Index => super::ddl_index::drop_index(ctx, names, if_exists),
-        ast::ObjectType::View => super::ddl_view::drop_view(ctx, names, if_exists),
-        ast::ObjectType::Database => super::ddl_database::drop_database(ctx, names, if_exists),
-        ast::ObjectType::Table => {
-            for n in names {
-                let (schema, name) = ctx.qualify(n)?;
-                match ctx.catalog().table(&schema, &name)? {
-                    Some(t) => {
-                        super::foreign::drop_foreign_keys_to(ctx, &t, cascade)?;
-                        clear_table(ctx, &t)?;
-                        ctx.catalog().delete_table(&schema, &name)?;
-                        drop_owned_sequences(ctx, &t)?;
-                    }
-                    None if ctx.catalog().view(&schema, &name)?.is_some() => {
-                        return Err(Error::new(
-                            code::WRONG_OBJECT_TYPE,
-                            format!("\"{name}\" is not a table (use DROP VIEW to remove a view)"),
-                        ))
-                    }
-                    None if if_exists => {}
-                    None => {
-                        return Err(Error::new(
-                            code::UNDEFINED_TABLE,
-                            format!("table \"{name}\" does not exist"),
-                        ))
-                    }
-                }
-            }
-            Ok(Outcome::Command("DROP TABLE".into()))
-        }
-        ast::ObjectType::Schema => {
-            for n in names {
-                let name = n.to_string().trim_matches('"').to_string();
-                if !ctx.catalog().schema_exists(&name)? {
-                    if if_exists {
-                        continue;
-                    }
-                    return Err(Error::new(
-                        code::UNDEFINED_SCHEMA,
-                        format!("schema \"{name}\" does not exist"),
-                    ));
-                }
-                let tables: Vec<TableDef> = ctx
-                    .catalog()
-                    .tables()?
-                    .into_iter()
-                    .filter(|t| t.schema == name)
-                    .collect();
-                if !tables.is_empty() && !cascade {
-                    return Err(Error::new(
-                        code::DEPENDENT_OBJECTS_STILL_EXIST,
-                        format!("cannot drop schema {name} because other objects depend on it"),
-                    ));
-                }
-                for t in tables {
-                    clear_table(ctx, &t)?;
-                    ctx.catalog().delete_table(&t.schema, &t.name)?;
-                }
-                ctx.catalog().drop_schema(&name)?;
-            }
-            Ok(Outcome::Command("DROP SCHEMA".into()))
-        }
-        ast::ObjectType::Sequence => {
-            for n in names {
-                let (schema, name) = ctx.qualify(n)?;
-                let full = ctx.sequence_name(&schema, &name);
-                if !ctx.engine.sequences.exists(&full)? {
-                    if if_exists {
-                        continue;
-                    }
-                    return Err(Error::new(
-                        code::UNDEFINED_TABLE,
-                        format!("sequence \"{name}\" does not exist"),
-                    ));
-                }
-                ctx.engine.sequences.drop(&full, &mut ctx.waits)?;
-            }
-            Ok(Outcome::Command("DROP SEQUENCE".into()))
-        }
-        other => Err(Error::unsupported(format!(
-            "DROP {other} is not supported yet"
-        ))),
-    }
 }
 
 fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {

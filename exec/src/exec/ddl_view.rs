@@ -82,3 +82,43 @@ pub fn drop_view(ctx: &mut Ctx<'_>, names: &[ast::ObjectName], if_exists: bool) 
     }
     Ok(Outcome::Command("DROP VIEW".into()))
 }
+
+/// The views whose query names `table` (by `schema.name`, or by its name alone when its
+/// schema is on the search path).
+pub(crate) fn dependent_views(
+    ctx: &mut Ctx<'_>,
+    table: &crate::catalog::TableDef,
+) -> Result<Vec<ViewDef>> {
+    let on_path = ctx.search_path.contains(&table.schema);
+    let mut out = Vec::new();
+    for view in ctx.catalog().views()? {
+        let Ok(statements) = crate::parse(&view.query) else {
+            continue;
+        };
+        let names = |rel: &ast::ObjectName| {
+            let parts: Vec<String> = rel
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident())
+                .map(ident_name)
+                .collect();
+            match parts.as_slice() {
+                [name] => on_path && *name == table.name,
+                [.., schema, name] => *schema == table.schema && *name == table.name,
+                [] => false,
+            }
+        };
+        let uses = ast::visit_relations(&statements, |rel| {
+            if names(rel) {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .is_break();
+        if uses {
+            out.push(view);
+        }
+    }
+    Ok(out)
+}

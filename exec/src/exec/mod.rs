@@ -5,6 +5,7 @@ mod agg;
 mod conflict;
 mod ddl;
 mod ddl_database;
+mod ddl_drop;
 mod ddl_index;
 mod ddl_sequence;
 mod ddl_view;

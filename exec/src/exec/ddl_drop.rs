@@ -1,0 +1,122 @@
+//! DROP TABLE, DROP SCHEMA and DROP SEQUENCE (DROP INDEX, VIEW and DATABASE are dispatched to
+//! their own modules): dependent views and foreign keys refuse a plain DROP (2BP01) and go
+//! with CASCADE; a dropped table's data is one range delete, its sequences go at commit.
+
+use sqlparser::ast;
+
+use super::ddl::{clear_table, drop_owned_sequences};
+use super::{Ctx, Outcome};
+use crate::catalog::TableDef;
+use crate::error::{code, Error, Result};
+
+pub(super) fn drop(
+    ctx: &mut Ctx<'_>,
+    object_type: &ast::ObjectType,
+    if_exists: bool,
+    names: &[ast::ObjectName],
+    cascade: bool,
+) -> Result<Outcome> {
+    match object_type {
+        ast::ObjectType::Index => super::ddl_index::drop_index(ctx, names, if_exists),
+        ast::ObjectType::View => super::ddl_view::drop_view(ctx, names, if_exists),
+        ast::ObjectType::Database => super::ddl_database::drop_database(ctx, names, if_exists),
+        ast::ObjectType::Table => {
+            for n in names {
+                let (schema, name) = ctx.qualify(n)?;
+                match ctx.catalog().table(&schema, &name)? {
+                    Some(t) => {
+                        let views = super::ddl_view::dependent_views(ctx, &t)?;
+                        if let (Some(v), false) = (views.first(), cascade) {
+                            // Named as PostgreSQL does: qualified when off the search path.
+                            let shown = if ctx.search_path.contains(&schema) {
+                                name.clone()
+                            } else {
+                                format!("{schema}.{name}")
+                            };
+                            return Err(Error::new(
+                                code::DEPENDENT_OBJECTS_STILL_EXIST,
+                                format!(
+                                    "cannot drop table {shown} because other objects depend on it"
+                                ),
+                            )
+                            .with_detail(format!("view {} depends on table {shown}", v.name)));
+                        }
+                        for v in &views {
+                            ctx.catalog().delete_view(&v.schema, &v.name)?;
+                        }
+                        super::foreign::drop_foreign_keys_to(ctx, &t, cascade)?;
+                        clear_table(ctx, &t)?;
+                        ctx.catalog().delete_table(&schema, &name)?;
+                        drop_owned_sequences(ctx, &t)?;
+                    }
+                    None if ctx.catalog().view(&schema, &name)?.is_some() => {
+                        return Err(Error::new(
+                            code::WRONG_OBJECT_TYPE,
+                            format!("\"{name}\" is not a table (use DROP VIEW to remove a view)"),
+                        ))
+                    }
+                    None if if_exists => {}
+                    None => {
+                        return Err(Error::new(
+                            code::UNDEFINED_TABLE,
+                            format!("table \"{name}\" does not exist"),
+                        ))
+                    }
+                }
+            }
+            Ok(Outcome::Command("DROP TABLE".into()))
+        }
+        ast::ObjectType::Schema => {
+            for n in names {
+                let name = n.to_string().trim_matches('"').to_string();
+                if !ctx.catalog().schema_exists(&name)? {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::UNDEFINED_SCHEMA,
+                        format!("schema \"{name}\" does not exist"),
+                    ));
+                }
+                let tables: Vec<TableDef> = ctx
+                    .catalog()
+                    .tables()?
+                    .into_iter()
+                    .filter(|t| t.schema == name)
+                    .collect();
+                if !tables.is_empty() && !cascade {
+                    return Err(Error::new(
+                        code::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!("cannot drop schema {name} because other objects depend on it"),
+                    ));
+                }
+                for t in tables {
+                    clear_table(ctx, &t)?;
+                    ctx.catalog().delete_table(&t.schema, &t.name)?;
+                }
+                ctx.catalog().drop_schema(&name)?;
+            }
+            Ok(Outcome::Command("DROP SCHEMA".into()))
+        }
+        ast::ObjectType::Sequence => {
+            for n in names {
+                let (schema, name) = ctx.qualify(n)?;
+                let full = ctx.sequence_name(&schema, &name);
+                if !ctx.engine.sequences.exists(&full)? {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::UNDEFINED_TABLE,
+                        format!("sequence \"{name}\" does not exist"),
+                    ));
+                }
+                ctx.engine.sequences.drop(&full, &mut ctx.waits)?;
+            }
+            Ok(Outcome::Command("DROP SEQUENCE".into()))
+        }
+        other => Err(Error::unsupported(format!(
+            "DROP {other} is not supported yet"
+        ))),
+    }
+}
