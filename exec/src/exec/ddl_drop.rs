@@ -111,6 +111,43 @@ pub(super) fn drop(
                         format!("sequence \"{name}\" does not exist"),
                     ));
                 }
+                // A serial or identity column's sequence goes only with CASCADE, which
+                // leaves the column without its default.
+                let owners: Vec<(TableDef, usize)> = ctx
+                    .catalog()
+                    .tables()?
+                    .into_iter()
+                    .filter_map(|t| {
+                        let i = t
+                            .columns
+                            .iter()
+                            .position(|c| c.sequence.as_deref() == Some(full.as_str()))?;
+                        Some((t, i))
+                    })
+                    .collect();
+                // A column only linked by OWNED BY (no default of its own) does not object.
+                let blocking = owners
+                    .iter()
+                    .find(|(t, i)| t.columns.get(*i).is_some_and(|c| c.default.is_some()));
+                if let (Some((t, i)), false) = (blocking, cascade) {
+                    return Err(Error::new(
+                        code::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!("cannot drop sequence {name} because other objects depend on it"),
+                    )
+                    .with_detail(format!(
+                        "default value for column {} of table {} depends on sequence {name}",
+                        t.columns[*i].name, t.name
+                    )));
+                }
+                for (mut t, i) in owners {
+                    if let Some(c) = t.columns.get_mut(i) {
+                        c.sequence = None;
+                        c.default = None;
+                        c.identity = false;
+                        c.identity_always = false;
+                    }
+                    ctx.catalog().put_table(&t)?;
+                }
                 ctx.engine.sequences.drop(&full, &mut ctx.waits)?;
             }
             Ok(Outcome::Command("DROP SEQUENCE".into()))
