@@ -230,7 +230,7 @@ fn copy_errors_have_postgres_sqlstates_and_keep_the_connection() {
                 "COPY t FROM STDIN",
                 b"1\tok\n2000\tbig\n",
                 "23514",
-                "new row for relation \"t\" violates check constraint \"t_check\"",
+                "new row for relation \"t\" violates check constraint \"t_a_check\"",
                 "COPY t, line 2: \"2000\tbig\"",
             ),
             (

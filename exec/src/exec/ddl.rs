@@ -162,7 +162,7 @@ fn column_def(
                     .as_ref()
                     .map(ident_name)
                     .or_else(|| opt.name.as_ref().map(ident_name))
-                    .unwrap_or_else(|| format!("{table}_{name}_check"));
+                    .unwrap_or_else(|| check_name(table, &ch.expr));
                 constraints.push(ConstraintDef {
                     name: cname,
                     oid: ctx.engine.next_oid(&mut ctx.waits)?,
@@ -315,6 +315,30 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
     Ok(Outcome::Command("CREATE TABLE".into()))
 }
 
+/// PostgreSQL's name for an unnamed CHECK on `table`: `{table}_{column}_check` when the
+/// expression reads one column, else `{table}_check`.
+fn check_name(table: &str, expr: &ast::Expr) -> String {
+    let mut columns = std::collections::BTreeSet::new();
+    let _ = ast::visit_expressions(expr, |e| {
+        match e {
+            ast::Expr::Identifier(id) => {
+                columns.insert(ident_name(id));
+            }
+            ast::Expr::CompoundIdentifier(parts) => {
+                if let Some(last) = parts.last() {
+                    columns.insert(ident_name(last));
+                }
+            }
+            _ => {}
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    match columns.iter().next() {
+        Some(column) if columns.len() == 1 => format!("{table}_{column}_check"),
+        _ => format!("{table}_check"),
+    }
+}
+
 fn multiple_pk(table: &str) -> Error {
     Error::new(
         code::INVALID_TABLE_DEFINITION,
@@ -360,7 +384,7 @@ fn add_constraint(
                 .name
                 .as_ref()
                 .map(ident_name)
-                .unwrap_or_else(|| format!("{}_check", table.name));
+                .unwrap_or_else(|| check_name(&table.name, &ch.expr));
             table.constraints.push(ConstraintDef {
                 name: cname,
                 oid: ctx.engine.next_oid(&mut ctx.waits)?,

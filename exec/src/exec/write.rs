@@ -194,7 +194,8 @@ fn check_with(
                     "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
                     c.name, table.name
                 ),
-            ));
+            )
+            .with_detail(failing_row(row)));
         }
     }
     let ectx = ctx.eval_context();
@@ -206,10 +207,20 @@ fn check_with(
                     "new row for relation \"{}\" violates check constraint \"{name}\"",
                     table.name
                 ),
-            ));
+            )
+            .with_detail(failing_row(row)));
         }
     }
     Ok(())
+}
+
+/// PostgreSQL's DETAIL for a row that breaks a constraint.
+fn failing_row(row: &[Value]) -> String {
+    let values: Vec<String> = row
+        .iter()
+        .map(|v| v.to_text().unwrap_or_else(|| "null".into()))
+        .collect();
+    format!("Failing row contains ({}).", values.join(", "))
 }
 
 /// The default of column `col` for a new row (evaluates `nextval(...)` too).
