@@ -7,8 +7,11 @@
 //! lookup gets a [`Token`] (may use the cache) only when
 //! - no catalog-writing commit is in progress (`in_flight` is zero: a commit marks itself
 //!   before it takes its sequence number and raises `version` before it unmarks),
-//! - the transaction wrote no catalog entry itself, and
-//! - its reads see `version` (a REPEATABLE READ snapshot older than the latest DDL does not).
+//! - the transaction wrote no catalog entry itself,
+//! - its reads see `version` (a REPEATABLE READ snapshot older than the latest DDL does not),
+//!   and
+//! - it is not SERIALIZABLE (whose reads are validated at commit, so they are read from
+//!   storage).
 //!
 //! An entry is stored only if the same conditions still hold, at the same version, after the
 //! storage read that produced it. Entries of an older version are dropped when a newer one
@@ -19,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use orbit_lsm::{Db, KeyspaceId};
-use orbit_txn::Transaction;
+use orbit_txn::{Isolation, Transaction};
 
 use super::TableDef;
 
@@ -57,6 +60,10 @@ impl CatalogCache {
     /// A token if `txn`'s reads of the catalog (`keyspace`) see what the cache holds.
     pub(crate) fn token(&self, txn: &Transaction, keyspace: KeyspaceId) -> Option<Token> {
         if self.in_flight.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        // SERIALIZABLE validates its reads at commit: they must come from storage.
+        if txn.isolation() == Isolation::Serializable {
             return None;
         }
         let version = self.version.load(Ordering::SeqCst);
