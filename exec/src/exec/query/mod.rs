@@ -231,6 +231,11 @@ impl Planner<'_, '_> {
         select: &ast::Select,
         params: &mut Vec<DataType>,
     ) -> Result<SelectPlan> {
+        if select.into.is_some() {
+            return Err(Error::unsupported(
+                "SELECT ... INTO is not supported yet (it would create a table)",
+            ));
+        }
         let for_update = query
             .locks
             .iter()
