@@ -16,7 +16,8 @@
 //!   own parse, or the shape is never cached.
 //!
 //! A template is made at a shape's second sighting, so one-off statements pay nothing but the
-//! scan. Parse errors are never cached. The cache holds at most `MAX_ENTRIES` shapes and is
+//! scan. Parse errors are never cached. The cache holds at most `MAX_ENTRIES` shapes of at
+//! most `MAX_TEXT` bytes, `MAX_KEY_BYTES` in all, and is
 //! emptied when full.
 
 use std::cell::RefCell;
@@ -33,7 +34,10 @@ use crate::error::Result;
 /// Shapes kept per thread before the cache is emptied.
 const MAX_ENTRIES: usize = 1024;
 /// Longer texts (bulk INSERTs) are parsed as they come.
-const MAX_TEXT: usize = 16 * 1024;
+const MAX_TEXT: usize = 4 * 1024;
+/// Text of the shapes kept per thread before the cache is emptied (their trees take a
+/// few times as much).
+const MAX_KEY_BYTES: usize = 1 << 20;
 /// Texts with more literals are parsed as they come.
 const MAX_LITERALS: usize = 256;
 /// Integer sentinels are this plus the literal's index (no literal is left in the sentinel
@@ -63,6 +67,8 @@ struct Template {
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// Bytes of the keys in `CACHE` (an overwritten key counts twice until the next reset).
+    static KEY_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Parses `sql` through the cache; `parse` is the uncached parser.
@@ -109,9 +115,12 @@ pub(super) fn parse(
 fn remember(key: String, entry: Entry) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() >= MAX_ENTRIES && !c.contains_key(&key) {
+        let full = c.len() >= MAX_ENTRIES || KEY_BYTES.get() + key.len() > MAX_KEY_BYTES;
+        if full && !c.contains_key(&key) {
             c.clear();
+            KEY_BYTES.set(0);
         }
+        KEY_BYTES.set(KEY_BYTES.get() + key.len());
         c.insert(key, entry);
     });
 }
@@ -446,5 +455,12 @@ mod tests {
             same(&format!("SELECT c{n} FROM t WHERE a = 1"));
         }
         assert!(CACHE.with(|c| c.borrow().len()) <= MAX_ENTRIES);
+        // Long texts: the byte budget empties the cache before the entry count would.
+        let pad = "x".repeat(3000);
+        for n in 0..(MAX_KEY_BYTES / 3000) + 10 {
+            same(&format!("SELECT c{n} AS {pad} FROM t WHERE a = 1"));
+            assert!(KEY_BYTES.get() <= MAX_KEY_BYTES);
+        }
+        assert!(CACHE.with(|c| c.borrow().len()) < MAX_KEY_BYTES / 3000);
     }
 }
