@@ -39,9 +39,35 @@ pub(crate) fn returning(
                     (expr.clone(), crate::expr::ident_name(alias))
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                    // `alias.*` lists that table's columns only.
+                    let only = match item {
+                        ast::SelectItem::QualifiedWildcard(
+                            ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                            _,
+                        ) => {
+                            n.0.last()
+                                .and_then(|p| p.as_ident())
+                                .map(crate::expr::ident_name)
+                        }
+                        _ => None,
+                    };
+                    if let Some(t) = &only {
+                        if !scope.iter().any(|c| c.table.as_deref() == Some(t.as_str())) {
+                            return Err(Error::new(
+                                code::UNDEFINED_TABLE,
+                                format!("missing FROM-clause entry for table \"{t}\""),
+                            ));
+                        }
+                    }
                     for (i, c) in scope.iter().enumerate() {
                         if c.name.starts_with('\0') {
                             continue; // the hidden storage key of UPDATE / DELETE targets
+                        }
+                        if only
+                            .as_ref()
+                            .is_some_and(|t| c.table.as_deref() != Some(t.as_str()))
+                        {
+                            continue;
                         }
                         cols.push(Column {
                             name: c.name.clone(),
