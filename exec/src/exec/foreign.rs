@@ -391,26 +391,45 @@ pub fn on_parent_change(
                             };
                         }
                     }
+                    // SET DEFAULT back to the very key that goes away still references it.
+                    let kept: Vec<&Value> = fk
+                        .columns
+                        .iter()
+                        .filter_map(|cid| child.column_by_id(*cid))
+                        .filter_map(|ci| changed.get(ci))
+                        .collect();
+                    if act == 'd' && kept.iter().copied().eq(kvals.iter()) {
+                        return Err(still_referenced(parent, &child, c, &fk.ref_columns, &key));
+                    }
                     super::dml::update_row(ctx, &child, &k, &r, &changed, &child_refs)?;
                 }
             }
-            _ => {
-                return Err(Error::new(
-                    code::FOREIGN_KEY_VIOLATION,
-                    format!(
-                        "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
-                        parent.name, c.name, child.name
-                    ),
-                )
-                .with_detail(format!(
-                    "{} is still referenced from table \"{}\".",
-                    show(parent, &fk.ref_columns, &key),
-                    child.name
-                )));
-            }
+            _ => return Err(still_referenced(parent, &child, c, &fk.ref_columns, &key)),
         }
     }
     Ok(())
+}
+
+/// 23503 for a parent key that a child row still references.
+fn still_referenced(
+    parent: &TableDef,
+    child: &TableDef,
+    c: &ConstraintDef,
+    ref_columns: &[u32],
+    key: &[Value],
+) -> Error {
+    Error::new(
+        code::FOREIGN_KEY_VIOLATION,
+        format!(
+            "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
+            parent.name, c.name, child.name
+        ),
+    )
+    .with_detail(format!(
+        "{} is still referenced from table \"{}\".",
+        show(parent, ref_columns, key),
+        child.name
+    ))
 }
 
 /// DROP TABLE of a table other tables reference: refused (2BP01) unless CASCADE, which
