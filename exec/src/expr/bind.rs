@@ -125,6 +125,22 @@ impl<'a> Binder<'a> {
             return Ok(found);
         }
         match e {
+            // SQL's parameterless functions written without parentheses (keywords in
+            // PostgreSQL, so never columns unless quoted).
+            ast::Expr::Identifier(id)
+                if id.quote_style.is_none()
+                    && matches!(
+                        ident(id).as_str(),
+                        "current_schema" | "current_role" | "current_catalog"
+                    ) =>
+            {
+                let name = match ident(id).as_str() {
+                    "current_role" => "current_user".to_string(),
+                    other => other.to_string(),
+                };
+                let (func, ty) = func::resolve(&name, &[])?;
+                Ok((Expr::Func(func, Vec::new()), ty))
+            }
             ast::Expr::Identifier(id) => self.column(None, &ident(id)),
             ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
                 [t, c] => self.column(Some(&ident(t)), &ident(c)),
