@@ -357,6 +357,8 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             )))
         }
         Func::CurrentDatabase => return Ok(Value::Text(ctx.database.to_string())),
+        // NULL when no schema on the search path exists.
+        Func::CurrentSchema if ctx.schema.is_empty() => return Ok(Value::Null),
         Func::CurrentSchema => return Ok(Value::Text(ctx.schema.to_string())),
         Func::CurrentUser => return Ok(Value::Text(ctx.user.to_string())),
         Func::PgBackendPid => return Ok(Value::Int4(std::process::id() as i32)),
