@@ -252,6 +252,8 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
             })
         }
         F::False => return Ok(Value::Bool(false)),
+        // The argument's type, whatever its value (NULL too).
+        F::TypeOf(name) => return Ok(Value::Text(name.clone())),
         F::QuoteNullable if a0.is_null() => return Ok(Value::Text("NULL".into())),
         F::PostmasterStartTime => return Ok(Value::Timestamptz(start_time(ctx.now))),
         F::TxidCurrent => return Ok(Value::Int8(ctx.now)),
@@ -396,7 +398,6 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
                 Err(_) => Value::Null,
             }
         }
-        F::TypeOf(name) => Value::Text(name.clone()),
         F::PartitionAncestors => oid_arg(&a0)?.map_or(Value::Null, Value::Oid),
         _ => {
             return Err(Error::new(
