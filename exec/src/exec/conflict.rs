@@ -91,21 +91,22 @@ pub(crate) fn arbiters(table: &TableDef, oc: &ast::OnConflict) -> Result<Vec<Ind
     }
 }
 
-/// The storage key of the stored row that `row` conflicts with under `arbiters`, if any.
+/// The stored row (storage key, encoded row, read for update) that `row` conflicts with
+/// under `arbiters`, if any.
 pub(crate) fn conflicting(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
     arbiters: &[IndexDef],
     row: &[Value],
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     for index in arbiters {
         if index.primary {
             if table.primary_key.is_empty() {
                 continue;
             }
             let key = row_key(table, row, None);
-            if ctx.txn.get_for_update(ctx.engine.data, &key)?.is_some() {
-                return Ok(Some(key));
+            if let Some(stored) = ctx.txn.get_for_update(ctx.engine.data, &key)? {
+                return Ok(Some((key, stored)));
             }
             continue;
         }
@@ -116,8 +117,8 @@ pub(crate) fn conflicting(
         if let Some(suffix) = ctx.txn.get(ctx.engine.data, &key)? {
             let mut stored = index_prefix(table.id, 0);
             stored.extend_from_slice(&suffix);
-            if ctx.txn.get_for_update(ctx.engine.data, &stored)?.is_some() {
-                return Ok(Some(stored));
+            if let Some(bytes) = ctx.txn.get_for_update(ctx.engine.data, &stored)? {
+                return Ok(Some((stored, bytes)));
             }
         }
     }

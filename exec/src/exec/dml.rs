@@ -306,7 +306,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         let full = new_rows.complete(ctx, row)?;
         new_rows.check(ctx, &full)?;
         if let Some(arbiters) = &arbiters {
-            if let Some(key) = super::conflict::conflicting(ctx, &table, arbiters, &full)? {
+            if let Some((key, old)) = super::conflict::conflicting(ctx, &table, arbiters, &full)? {
                 let Some((assignments, selection)) = &upsert else {
                     continue; // DO NOTHING
                 };
@@ -316,9 +316,6 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
                         "ON CONFLICT DO UPDATE command cannot affect row a second time",
                     ));
                 }
-                let Some(old) = ctx.txn.get_for_update(ctx.engine.data, &key)? else {
-                    continue;
-                };
                 let old = crate::row::decode_row(&table, &old)?;
                 let mut wide = old.clone();
                 wide.extend(full.iter().cloned());

@@ -265,7 +265,7 @@ impl<'a> Binder<'a> {
                     self.infer(&b, &lt);
                     self.infer(&left, &bt);
                     types::result_type(BinaryOp::Eq, &lt, &bt)?;
-                    items.push(super::bpchar::operands(BinaryOp::Eq, left.clone(), &lt, b, &bt).1);
+                    items.push(super::bpchar::list_item(&lt, b, &bt));
                 }
                 Ok((
                     Expr::InList {

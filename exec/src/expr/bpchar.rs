@@ -41,6 +41,15 @@ fn literal_as_char(e: Expr, n: u32) -> Expr {
     }
 }
 
+/// An item of `x IN (...)` where `x` is of type `lt`: an untyped literal against a
+/// `char(n)` is padded as in a comparison (the rest is compared as it is).
+pub(super) fn list_item(lt: &DataType, item: Expr, it: &DataType) -> Expr {
+    match (lt, it) {
+        (DataType::Char(Some(n)), DataType::Unknown) => literal_as_char(item, *n),
+        _ => item,
+    }
+}
+
 /// The operands of `op` with `char` semantics applied.
 pub(super) fn operands(
     op: BinaryOp,
