@@ -382,13 +382,7 @@ impl Session {
                     self.implicit = false;
                     return done(Outcome::Begin("BEGIN".into()));
                 }
-                let iso = isolation_of(modes).unwrap_or_else(|| self.default_isolation());
-                self.txn = Some(self.engine.txn.begin(iso)?);
-                self.failed = false;
-                self.queried = false;
-                self.at_commit.clear();
-                self.read_only = read_only_of(modes)
-                    .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
+                self.open_block(isolation_of(modes), read_only_of(modes), false)?;
                 done(Outcome::Begin("BEGIN".into()))
             }
             ast::Statement::Commit { .. } => self.commit_block(),

@@ -9,6 +9,7 @@
 //! message and [`Session::end_implicit`] after the last one or at the first error.
 
 use orbit_lsm::PendingWrite;
+use orbit_txn::Isolation;
 
 use super::{Executed, Session};
 use crate::error::Result;
@@ -20,12 +21,25 @@ impl Session {
         if self.txn.is_some() {
             return Ok(());
         }
-        self.txn = Some(self.engine.txn.begin(self.default_isolation())?);
+        self.open_block(None, None, true)
+    }
+
+    /// Opens a transaction block (explicit, or the `implicit` one of a multi-statement query)
+    /// at `isolation` and in `read_only` mode, the session's defaults where not given.
+    pub(super) fn open_block(
+        &mut self,
+        isolation: Option<Isolation>,
+        read_only: Option<bool>,
+        implicit: bool,
+    ) -> Result<()> {
+        let isolation = isolation.unwrap_or_else(|| self.default_isolation());
+        self.txn = Some(self.engine.txn.begin(isolation)?);
         self.failed = false;
         self.queried = false;
-        self.read_only = self.setting("default_transaction_read_only") == Some("on");
+        self.read_only = read_only
+            .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
         self.at_commit.clear();
-        self.implicit = true;
+        self.implicit = implicit;
         Ok(())
     }
 
