@@ -174,9 +174,15 @@ impl<'t> Catalog<'t> {
         }
     }
 
-    fn remember(&self, token: Option<versioned::Token>, key: Vec<u8>, value: Cached) {
+    /// Stores what `value` makes under `token` (made only when there is one to store).
+    fn remember(
+        &self,
+        token: Option<versioned::Token>,
+        key: Vec<u8>,
+        value: impl FnOnce() -> Cached,
+    ) {
         if let (Some(cache), Some(token)) = (self.versioned, token) {
-            cache.put(token, key, value);
+            cache.put(token, key, value());
         }
     }
 
@@ -229,7 +235,7 @@ impl<'t> Catalog<'t> {
             return Ok(e);
         }
         let exists = self.txn.get(self.keyspace, &k)?.is_some();
-        self.remember(token, k, Cached::Exists(exists));
+        self.remember(token, k, || Cached::Exists(exists));
         Ok(exists)
     }
 
@@ -263,8 +269,9 @@ impl<'t> Catalog<'t> {
             Some(v) => Some(self.decode_table(&v)?),
             None => None,
         };
-        let value = Cached::Table(table.clone().map(std::sync::Arc::new));
-        self.remember(token, k, value);
+        self.remember(token, k, || {
+            Cached::Table(table.clone().map(std::sync::Arc::new))
+        });
         Ok(table)
     }
 

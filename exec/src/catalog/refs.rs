@@ -92,7 +92,7 @@ impl Catalog<'_> {
                 String::from_utf8_lossy(t).into_owned(),
             ));
         }
-        self.remember(token, prefix, Cached::Referencing(Arc::new(out.clone())));
+        self.remember(token, prefix, || Cached::Referencing(Arc::new(out.clone())));
         Ok(out)
     }
 
