@@ -1,6 +1,7 @@
-//! The memtable: a concurrent skiplist of internal keys (crossbeam-skiplist), newest version of
-//! each user key first. Writers insert concurrently; readers see an entry once its insert
-//! returns, and filter by snapshot sequence number themselves.
+//! The memtable: an arena skiplist of internal keys (`skiplist`), newest version of each user
+//! key first. Inserts are serialized (the engine inserts under its write lock; the list takes
+//! its own writer lock too); readers never block and see an entry once its insert returns,
+//! filtering by snapshot sequence number themselves.
 //!
 //! A bloom filter over the user keys (atomic bit set, sized from the memtable's capacity) lets a
 //! point lookup of a key the memtable does not hold skip the skiplist search, most of a write's
@@ -12,104 +13,35 @@
 //! Invariant: an internal key (user key, seq, kind) is inserted at most once (sequence numbers
 //! are unique), so inserts never replace an entry.
 
-use std::cmp::Ordering;
-use std::ops::Bound;
+mod arena;
+mod skiplist;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::RwLock;
 
-use crossbeam_skiplist::SkipMap;
-
 use crate::key::{self, ValueKind};
 use crate::range_del::{Fragments, RangeTombstone};
+use skiplist::{Node, SkipList};
 
-/// Per-entry bookkeeping charged on top of key and value bytes (skiplist node, pointers).
-const ENTRY_OVERHEAD: usize = 64;
+/// Per-entry bookkeeping charged for a range tombstone on top of its bytes.
+const RANGE_DEL_OVERHEAD: usize = 64;
 
-/// User keys up to this long live inside the skiplist node.
-const INLINE: usize = 30;
-
-/// A user key's bytes: inline when short, so a skiplist search compares without chasing a
-/// pointer per node (the search is most of a write's time).
-#[derive(Debug, Clone)]
-enum UserBytes {
-    Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Box<[u8]>),
-}
-
-impl UserBytes {
-    fn new(b: &[u8]) -> UserBytes {
-        let mut buf = [0u8; INLINE];
-        match (u8::try_from(b.len()), buf.get_mut(..b.len())) {
-            (Ok(len), Some(dst)) => {
-                dst.copy_from_slice(b);
-                UserBytes::Inline { len, buf }
-            }
-            _ => UserBytes::Heap(b.into()),
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            UserBytes::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
-            UserBytes::Heap(b) => b,
-        }
+/// A target internal key as (user key, trailer); a malformed one sorts before every version of
+/// itself.
+fn split_target(ikey: &[u8]) -> (&[u8], u64) {
+    match key::split(ikey) {
+        Some((user, seq, kind)) => (user, key::trailer(seq, kind)),
+        None => (ikey, u64::MAX),
     }
 }
 
-/// An internal key as the memtable stores it: user key and trailer apart, ordered like
-/// `key::compare` (user key ascending, trailer descending).
-#[derive(Debug, Clone)]
-struct MemKey {
-    user: UserBytes,
-    trailer: u64,
-}
-
-impl MemKey {
-    fn new(user: &[u8], trailer: u64) -> MemKey {
-        MemKey {
-            user: UserBytes::new(user),
-            trailer,
-        }
-    }
-
-    /// From an encoded internal key (a malformed one sorts before every version of itself).
-    fn from_internal(ikey: &[u8]) -> MemKey {
-        match key::split(ikey) {
-            Some((user, seq, kind)) => MemKey::new(user, key::trailer(seq, kind)),
-            None => MemKey::new(ikey, u64::MAX),
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let user = self.user.as_slice();
-        let mut k = Vec::with_capacity(user.len() + key::TRAILER_LEN);
-        k.extend_from_slice(user);
-        k.extend_from_slice(&self.trailer.to_le_bytes());
-        k
-    }
-}
-
-impl PartialEq for MemKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for MemKey {}
-
-impl Ord for MemKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.user
-            .as_slice()
-            .cmp(other.user.as_slice())
-            .then_with(|| other.trailer.cmp(&self.trailer))
-    }
-}
-
-impl PartialOrd for MemKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// An entry as the memtable's readers return it: encoded internal key and value.
+fn owned(n: Node<'_>) -> (Vec<u8>, Vec<u8>) {
+    let user = n.key();
+    let mut k = Vec::with_capacity(user.len() + key::TRAILER_LEN);
+    k.extend_from_slice(user);
+    k.extend_from_slice(&n.trailer().to_le_bytes());
+    (k, n.value().to_vec())
 }
 
 /// Bytes of memtable capacity per filter bit (~10 bits per 80-byte entry).
@@ -168,7 +100,7 @@ impl Default for KeyFilter {
 /// A memtable.
 #[derive(Debug, Default)]
 pub struct Memtable {
-    map: SkipMap<MemKey, Vec<u8>>,
+    list: SkipList,
     filter: KeyFilter,
     size: AtomicUsize,
     /// Whether `range_dels` holds anything (spares point reads the lock).
@@ -200,7 +132,7 @@ impl Memtable {
                 seq,
             };
             self.size.fetch_add(
-                t.start.len() + t.end.len() + ENTRY_OVERHEAD,
+                t.start.len() + t.end.len() + RANGE_DEL_OVERHEAD,
                 AtomicOrdering::Relaxed,
             );
             let mut dels = self.range_dels.write().unwrap_or_else(|p| p.into_inner());
@@ -209,16 +141,12 @@ impl Memtable {
             self.has_range_dels.store(true, AtomicOrdering::Release);
             return;
         }
-        self.size.fetch_add(
-            user_key.len() + key::TRAILER_LEN + value.len() + ENTRY_OVERHEAD,
-            AtomicOrdering::Relaxed,
-        );
         // The filter first: a reader that finds the entry also finds its bits.
         self.filter.insert(user_key);
-        self.map.insert(
-            MemKey::new(user_key, key::trailer(seq, kind as u8)),
-            value.to_vec(),
-        );
+        let size = self
+            .list
+            .insert(user_key, key::trailer(seq, kind as u8), value);
+        self.size.fetch_add(size, AtomicOrdering::Relaxed);
     }
 
     /// Bytes charged so far (keys, values and overhead).
@@ -228,12 +156,12 @@ impl Memtable {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.list.len()
     }
 
     /// Whether nothing was inserted.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty() && !self.has_range_dels.load(AtomicOrdering::Acquire)
+        self.list.len() == 0 && !self.has_range_dels.load(AtomicOrdering::Acquire)
     }
 
     /// The range tombstones, in insertion order.
@@ -260,67 +188,54 @@ impl Memtable {
         if !self.filter.may_contain(user_key) {
             return None;
         }
-        let seek = MemKey::new(user_key, key::trailer(snapshot, ValueKind::SEEK));
-        let entry = self.map.lower_bound(Bound::Included(&seek))?;
-        let found = entry.key();
-        if found.user.as_slice() != user_key {
+        let found = self
+            .list
+            .seek(user_key, key::trailer(snapshot, ValueKind::SEEK), true)?;
+        if found.key() != user_key {
             return None;
         }
-        let kind = ValueKind::from_u8((found.trailer & 0xff) as u8)?;
-        Some((found.trailer >> 8, kind, entry.value().clone()))
+        let trailer = found.trailer();
+        let kind = ValueKind::from_u8((trailer & 0xff) as u8)?;
+        Some((trailer >> 8, kind, found.value().to_vec()))
     }
 
     /// Every entry in internal-key order (what a flush writes).
     pub fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        self.map
-            .iter()
-            .map(|e| (e.key().encode(), e.value().clone()))
+        std::iter::successors(self.list.first(), |n| n.successor()).map(owned)
     }
 
     /// The first entry whose internal key is `>= target`.
     pub fn at_or_after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = MemKey::from_internal(target);
-        self.map
-            .lower_bound(Bound::Included(&t))
-            .map(|e| (e.key().encode(), e.value().clone()))
+        let (user, trailer) = split_target(target);
+        self.list.seek(user, trailer, true).map(owned)
     }
 
     /// The first entry whose internal key is `> target`.
     pub fn after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = MemKey::from_internal(target);
-        self.map
-            .lower_bound(Bound::Excluded(&t))
-            .map(|e| (e.key().encode(), e.value().clone()))
+        let (user, trailer) = split_target(target);
+        self.list.seek(user, trailer, false).map(owned)
     }
 
     /// The last entry whose internal key is `< target`.
     pub fn before(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let t = MemKey::from_internal(target);
-        self.map
-            .upper_bound(Bound::Excluded(&t))
-            .map(|e| (e.key().encode(), e.value().clone()))
+        let (user, trailer) = split_target(target);
+        self.list.seek_before(user, trailer).map(owned)
     }
 
     /// The first entry.
     pub fn first(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.map
-            .front()
-            .map(|e| (e.key().encode(), e.value().clone()))
+        self.list.first().map(owned)
     }
 
     /// The last entry.
     pub fn last(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.map
-            .back()
-            .map(|e| (e.key().encode(), e.value().clone()))
+        self.list.last().map(owned)
     }
 
     /// Entries from the first internal key `>= from`, in order.
     pub fn entries_from(&self, from: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let start = MemKey::from_internal(from);
-        self.map
-            .range((Bound::Included(start), Bound::Unbounded))
-            .map(|e| (e.key().encode(), e.value().clone()))
+        let (user, trailer) = split_target(from);
+        std::iter::successors(self.list.seek(user, trailer, true), |n| n.successor()).map(owned)
     }
 }
 
@@ -328,6 +243,7 @@ impl Memtable {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::cmp::Ordering;
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
@@ -365,17 +281,25 @@ mod tests {
     }
 
     proptest! {
-        /// The node keys order exactly like encoded internal keys, short (inline) or long.
+        /// Entries come out ordered exactly like encoded internal keys, and each one's encoded
+        /// key finds it again (`split_target` is the inverse of the encoding).
         #[test]
-        fn node_keys_order_like_internal_keys(
-            a in proptest::collection::vec(0u8..3, 0..40),
-            b in proptest::collection::vec(0u8..3, 0..40),
-            ta in any::<u64>(),
-            tb in any::<u64>(),
+        fn entries_order_like_internal_keys(
+            entries in proptest::collection::btree_map(
+                (proptest::collection::vec(0u8..3, 0..40), 0u64..1000), any::<u8>(), 1..60),
         ) {
-            let (ka, kb) = (MemKey::new(&a, ta), MemKey::new(&b, tb));
-            prop_assert_eq!(ka.cmp(&kb), key::compare(&ka.encode(), &kb.encode()));
-            prop_assert_eq!(MemKey::from_internal(&ka.encode()).cmp(&ka), Ordering::Equal);
+            let m = Memtable::new();
+            for ((user, seq), v) in &entries {
+                m.insert(user, *seq, ValueKind::Put, &[*v]);
+            }
+            let out: Vec<(Vec<u8>, Vec<u8>)> = m.entries().collect();
+            prop_assert_eq!(out.len(), entries.len());
+            prop_assert!(out.windows(2).all(|w| key::compare(&w[0].0, &w[1].0) == Ordering::Less));
+            for (k, v) in &out {
+                prop_assert_eq!(m.at_or_after(k), Some((k.clone(), v.clone())));
+                let (user, seq, _) = key::split(k).unwrap();
+                prop_assert_eq!(&entries[&(user.to_vec(), seq)], &v[0]);
+            }
         }
     }
 
@@ -406,6 +330,6 @@ mod tests {
             m.get(b"k5", u64::MAX >> 8),
             Some((3006, ValueKind::Put, 3u64.to_le_bytes().to_vec()))
         );
-        assert!(m.approximate_size() >= 4000 * ENTRY_OVERHEAD);
+        assert!(m.approximate_size() >= 4000 * (2 + 8 + 8));
     }
 }

@@ -1,0 +1,484 @@
+//! The memtable's index: an insert-only skiplist of internal keys whose nodes live in an arena
+//! (RocksDB's `InlineSkipList` design). One writer at a time, any number of lock-free readers.
+//!
+//! A node is one block of the key arena: a header (trailer, value address and length, key
+//! length, height), its tower of next links, then the user key. Values go to a second arena, so
+//! the nodes a search walks are dense (a 16-byte key's node is 56 bytes) and a short node never
+//! straddles a cache line: a search is bound by cache misses on nodes. Nothing is freed per
+//! entry (the chunks go when the list drops). With crossbeam-skiplist a node, its key and its
+//! value were separate allocations, reclaimed one by one through epochs.
+//!
+//! Order: user key ascending, then trailer (`seq << 8 | kind`) descending, as `key::compare`.
+//!
+//! Invariants (what the unsafe code relies on):
+//! - a node is never moved, freed, or changed after it is linked, except its tower links
+//!   (atomics); the arena's chunks live as long as the list;
+//! - a node is fully written (header, key, value and its own links) before the first Release
+//!   store that links it, and readers load links with Acquire;
+//! - a node's level-i link from its predecessor is stored after its level-(i-1) link, so a node
+//!   reachable at level i is reachable at every level below;
+//! - only the holder of `writer` allocates or stores links;
+//! - a `Node<'a>` is only made from the head or from a loaded link, while the list is borrowed
+//!   for `'a`.
+
+use std::cmp::Ordering;
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as Atomic};
+use std::sync::Mutex;
+
+use super::arena::Arena;
+
+/// Most levels a node has (branching factor 4: enough for ~16M entries).
+pub(crate) const MAX_HEIGHT: usize = 12;
+
+/// Header layout: trailer u64 @0, value address @8, value length u64 @16, key length u32 @24,
+/// height u32 @28.
+const HEADER: usize = 32;
+const LINK: usize = std::mem::size_of::<AtomicPtr<u8>>();
+
+/// A reference to a published node (or the head), valid while the list is borrowed for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct Node<'a> {
+    ptr: NonNull<u8>,
+    _list: PhantomData<&'a SkipList>,
+}
+
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl<'a> Node<'a> {
+    pub(crate) fn trailer(self) -> u64 {
+        // SAFETY: a node's header is written before it is published (module invariants) and
+        // never changed; offset 0 is 8-aligned (arena blocks are).
+        unsafe { self.ptr.as_ptr().cast::<u64>().read() }
+    }
+
+    fn value_ptr(self) -> *const u8 {
+        // SAFETY: as in `trailer`; offset 8 is 8-aligned.
+        unsafe { self.ptr.as_ptr().add(8).cast::<*const u8>().read() }
+    }
+
+    fn value_len(self) -> usize {
+        // SAFETY: as in `trailer`; offset 16 is 8-aligned.
+        unsafe { self.ptr.as_ptr().add(16).cast::<u64>().read() as usize }
+    }
+
+    fn key_len(self) -> usize {
+        // SAFETY: as in `trailer`; offset 24 is 4-aligned.
+        unsafe { self.ptr.as_ptr().add(24).cast::<u32>().read() as usize }
+    }
+
+    fn height(self) -> usize {
+        // SAFETY: as in `trailer`; offset 28 is 4-aligned.
+        unsafe { self.ptr.as_ptr().add(28).cast::<u32>().read() as usize }
+    }
+
+    /// The link at `level` (`level < height`).
+    fn link(self, level: usize) -> &'a AtomicPtr<u8> {
+        debug_assert!(level < self.height());
+        // SAFETY: the tower holds `height` initialized, 8-aligned links right after the
+        // header, and the node outlives `'a` (module invariants).
+        unsafe {
+            &*self
+                .ptr
+                .as_ptr()
+                .add(HEADER + level * LINK)
+                .cast::<AtomicPtr<u8>>()
+        }
+    }
+
+    /// The next node at `level`, if any.
+    fn next(self, level: usize) -> Option<Node<'a>> {
+        NonNull::new(self.link(level).load(Atomic::Acquire)).map(|ptr| Node {
+            ptr,
+            _list: PhantomData,
+        })
+    }
+
+    /// The user key.
+    pub(crate) fn key(self) -> &'a [u8] {
+        // SAFETY: `key_len` bytes after the tower were written before publication and are
+        // never changed; the node outlives `'a`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.ptr.as_ptr().add(HEADER + self.height() * LINK),
+                self.key_len(),
+            )
+        }
+    }
+
+    /// The value.
+    pub(crate) fn value(self) -> &'a [u8] {
+        // SAFETY: the header addresses `value_len` bytes in the value arena (or a dangling,
+        // aligned pointer for an empty value), written before publication and never changed;
+        // the arena outlives `'a`.
+        unsafe { std::slice::from_raw_parts(self.value_ptr(), self.value_len()) }
+    }
+
+    /// The next entry in order.
+    pub(crate) fn successor(self) -> Option<Node<'a>> {
+        self.next(0)
+    }
+
+    /// How this node's internal key compares with (`user`, `trailer`).
+    fn cmp_to(self, user: &[u8], trailer: u64) -> Ordering {
+        self.key()
+            .cmp(user)
+            .then_with(|| trailer.cmp(&self.trailer()))
+    }
+}
+
+/// What the single writer owns.
+struct Writer {
+    /// Nodes (headers, towers, keys).
+    arena: Arena,
+    /// Values.
+    values: Arena,
+    rng: u64,
+}
+
+impl Writer {
+    /// A height with P(h > k) = 4^-k, at most `MAX_HEIGHT` (xorshift64).
+    fn random_height(&mut self) -> usize {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (1 + (x.trailing_zeros() as usize) / 2).min(MAX_HEIGHT)
+    }
+}
+
+/// The skiplist (see the module docs).
+pub(crate) struct SkipList {
+    head: NonNull<u8>,
+    /// Levels in use; readers start there (a stale, lower value only costs steps).
+    height: AtomicUsize,
+    len: AtomicUsize,
+    writer: Mutex<Writer>,
+}
+
+// SAFETY: the raw pointers address arena memory owned by `writer` and freed only with the
+// list; shared state is changed only through atomics (links) or under the `writer` lock, and
+// published nodes are immutable (module invariants).
+unsafe impl Send for SkipList {}
+// SAFETY: as for `Send`: readers only load atomics and read immutable published bytes.
+unsafe impl Sync for SkipList {}
+
+impl std::fmt::Debug for SkipList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkipList")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SkipList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes a node's header and key into `ptr` (a block of `node_size` bytes), and its links
+/// (all null); `value` is the value's address and length.
+///
+/// # Safety
+/// `ptr` must be an unpublished, 8-aligned arena block of at least
+/// `node_size(height, key.len())` bytes.
+unsafe fn write_node(
+    ptr: NonNull<u8>,
+    trailer: u64,
+    key: &[u8],
+    height: usize,
+    value: (*const u8, usize),
+) {
+    let p = ptr.as_ptr();
+    // SAFETY: every write stays inside the block (its size is the sum of these parts) and is
+    // aligned: the block is 8-aligned and the offsets are the header layout's.
+    unsafe {
+        p.cast::<u64>().write(trailer);
+        p.add(8).cast::<*const u8>().write(value.0);
+        p.add(16).cast::<u64>().write(value.1 as u64);
+        p.add(24).cast::<u32>().write(key.len() as u32);
+        p.add(28).cast::<u32>().write(height as u32);
+        for level in 0..height {
+            p.add(HEADER + level * LINK)
+                .cast::<AtomicPtr<u8>>()
+                .write(AtomicPtr::new(ptr::null_mut()));
+        }
+        ptr::copy_nonoverlapping(key.as_ptr(), p.add(HEADER + height * LINK), key.len());
+    }
+}
+
+fn node_size(height: usize, key: usize) -> usize {
+    HEADER + height * LINK + key
+}
+
+impl SkipList {
+    pub(crate) fn new() -> SkipList {
+        let mut arena = Arena::new();
+        let head = arena.alloc(node_size(MAX_HEIGHT, 0));
+        // SAFETY: a fresh block of exactly the head's size.
+        unsafe {
+            write_node(
+                head,
+                u64::MAX,
+                &[],
+                MAX_HEIGHT,
+                (NonNull::dangling().as_ptr(), 0),
+            )
+        };
+        SkipList {
+            head,
+            height: AtomicUsize::new(1),
+            len: AtomicUsize::new(0),
+            writer: Mutex::new(Writer {
+                arena,
+                values: Arena::new(),
+                rng: 0x9E37_79B9_7F4A_7C15,
+            }),
+        }
+    }
+
+    fn head(&self) -> Node<'_> {
+        Node {
+            ptr: self.head,
+            _list: PhantomData,
+        }
+    }
+
+    /// Entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Atomic::Relaxed)
+    }
+
+    /// Bytes of arena memory held.
+    #[cfg(test)]
+    pub(crate) fn arena_bytes(&self) -> usize {
+        let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.arena.bytes() + w.values.bytes()
+    }
+
+    /// Inserts (`user`, `trailer`) with `value`; returns the node's size in bytes. Keys are
+    /// expected unique (a duplicate goes before its equals, and is found first), and at most
+    /// `u32::MAX` bytes long (the engine refuses keys longer than `MAX_KEY_LEN` before this).
+    pub(crate) fn insert(&self, user: &[u8], trailer: u64, value: &[u8]) -> usize {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let height = w.random_height();
+        let value_at = if value.is_empty() {
+            NonNull::dangling()
+        } else {
+            let at = w.values.alloc_packed(value.len());
+            // SAFETY: a fresh block of `value.len()` bytes, disjoint from `value`.
+            unsafe { ptr::copy_nonoverlapping(value.as_ptr(), at.as_ptr(), value.len()) };
+            at
+        };
+        let size = node_size(height, user.len());
+        let ptr = w.arena.alloc_node(size);
+        // SAFETY: a fresh, unpublished block of `size` bytes.
+        unsafe { write_node(ptr, trailer, user, height, (value_at.as_ptr(), value.len())) };
+        let node = Node {
+            ptr,
+            _list: PhantomData,
+        };
+        let list_height = self.height.load(Atomic::Relaxed);
+        let mut preds = [self.head(); MAX_HEIGHT];
+        let mut x = self.head();
+        for level in (0..list_height.max(height)).rev() {
+            while let Some(n) = x.next(level) {
+                if n.cmp_to(user, trailer) == Ordering::Less {
+                    x = n;
+                } else {
+                    break;
+                }
+            }
+            preds[level] = x;
+        }
+        for (level, pred) in preds.iter().enumerate().take(height) {
+            // Not yet published: plain ordering is enough for the node's own links.
+            node.link(level)
+                .store(pred.link(level).load(Atomic::Relaxed), Atomic::Relaxed);
+        }
+        for (level, pred) in preds.iter().enumerate().take(height) {
+            pred.link(level).store(ptr.as_ptr(), Atomic::Release);
+        }
+        if height > list_height {
+            self.height.store(height, Atomic::Release);
+        }
+        self.len.fetch_add(1, Atomic::Relaxed);
+        size + value.len()
+    }
+
+    /// The last node (or the head) before the first node that `is_after` accepts; `is_after`
+    /// must be monotone along the list.
+    fn last_before(&self, is_after: impl Fn(Node<'_>) -> bool) -> Node<'_> {
+        let mut x = self.head();
+        for level in (0..self.height.load(Atomic::Acquire)).rev() {
+            while let Some(n) = x.next(level) {
+                if is_after(n) {
+                    break;
+                }
+                x = n;
+            }
+        }
+        x
+    }
+
+    fn not_head<'a>(&'a self, n: Node<'a>) -> Option<Node<'a>> {
+        (n != self.head()).then_some(n)
+    }
+
+    /// The first entry `>= (user, trailer)`, or `> (user, trailer)` when not `inclusive`.
+    pub(crate) fn seek(&self, user: &[u8], trailer: u64, inclusive: bool) -> Option<Node<'_>> {
+        self.last_before(|n| match n.cmp_to(user, trailer) {
+            Ordering::Less => false,
+            Ordering::Equal => inclusive,
+            Ordering::Greater => true,
+        })
+        .next(0)
+    }
+
+    /// The last entry `< (user, trailer)`.
+    pub(crate) fn seek_before(&self, user: &[u8], trailer: u64) -> Option<Node<'_>> {
+        let x = self.last_before(|n| n.cmp_to(user, trailer) != Ordering::Less);
+        self.not_head(x)
+    }
+
+    /// The first entry.
+    pub(crate) fn first(&self) -> Option<Node<'_>> {
+        self.head().next(0)
+    }
+
+    /// The last entry.
+    pub(crate) fn last(&self) -> Option<Node<'_>> {
+        let x = self.last_before(|_| false);
+        self.not_head(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    /// The model's key: user ascending, trailer descending.
+    fn model_key(user: &[u8], trailer: u64) -> (Vec<u8>, std::cmp::Reverse<u64>) {
+        (user.to_vec(), std::cmp::Reverse(trailer))
+    }
+
+    fn entry(n: Node<'_>) -> (Vec<u8>, u64, Vec<u8>) {
+        (n.key().to_vec(), n.trailer(), n.value().to_vec())
+    }
+
+    proptest! {
+        /// Every lookup agrees with a BTreeMap, keys of any length, values of any size.
+        #[test]
+        fn lookups_match_a_model(
+            ops in proptest::collection::vec(
+                (proptest::collection::vec(0u8..4, 0..4), 0u64..50, proptest::collection::vec(any::<u8>(), 0..40)),
+                0..200),
+            probes in proptest::collection::vec((proptest::collection::vec(0u8..4, 0..4), 0u64..50), 1..20),
+        ) {
+            let list = SkipList::new();
+            let mut model = BTreeMap::new();
+            for (user, trailer, value) in &ops {
+                let k = model_key(user, *trailer);
+                if model.contains_key(&k) {
+                    continue; // keys are unique in the engine
+                }
+                list.insert(user, *trailer, value);
+                model.insert(k, value.clone());
+            }
+            prop_assert_eq!(list.len(), model.len());
+            let all: Vec<_> = std::iter::successors(list.first(), |n| n.successor()).map(entry).collect();
+            let want: Vec<_> = model.iter().map(|((u, t), v)| (u.clone(), t.0, v.clone())).collect();
+            prop_assert_eq!(&all, &want);
+            prop_assert_eq!(list.last().map(entry), want.last().cloned());
+            for (user, trailer) in &probes {
+                let k = model_key(user, *trailer);
+                let ge = model.range(k.clone()..).next().map(|((u, t), v)| (u.clone(), t.0, v.clone()));
+                prop_assert_eq!(list.seek(user, *trailer, true).map(entry), ge);
+                let gt = model
+                    .range((std::ops::Bound::Excluded(k.clone()), std::ops::Bound::Unbounded))
+                    .next()
+                    .map(|((u, t), v)| (u.clone(), t.0, v.clone()));
+                prop_assert_eq!(list.seek(user, *trailer, false).map(entry), gt);
+                let lt = model.range(..k).next_back().map(|((u, t), v)| (u.clone(), t.0, v.clone()));
+                prop_assert_eq!(list.seek_before(user, *trailer).map(entry), lt);
+            }
+        }
+    }
+
+    #[test]
+    fn readers_see_a_sorted_prefix_while_a_writer_inserts() {
+        let list = Arc::new(SkipList::new());
+        let n = 20_000u64;
+        let writer = {
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    // A scattered order, so inserts land all over the list.
+                    let k = (i * 7919) % n;
+                    list.insert(&k.to_be_bytes(), 1, &k.to_le_bytes());
+                }
+            })
+        };
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let list = Arc::clone(&list);
+                std::thread::spawn(move || {
+                    let mut rounds = 0;
+                    while list.len() < n as usize || rounds < 3 {
+                        let mut prev: Option<Vec<u8>> = None;
+                        let mut count = 0;
+                        for node in std::iter::successors(list.first(), |n| n.successor()) {
+                            assert_eq!(
+                                node.value(),
+                                &u64::from_be_bytes(node.key().try_into().unwrap()).to_le_bytes()
+                            );
+                            if let Some(p) = &prev {
+                                assert!(p.as_slice() < node.key());
+                            }
+                            prev = Some(node.key().to_vec());
+                            count += 1;
+                        }
+                        assert!(count <= n);
+                        // Every key inserted before the lookup is found.
+                        let probe = 7919u64 % n;
+                        if list.len() > 1 {
+                            let found = list.seek(&probe.to_be_bytes(), u64::MAX, true).unwrap();
+                            assert_eq!(found.key(), &probe.to_be_bytes());
+                        }
+                        rounds += 1;
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(list.len(), n as usize);
+        assert!(list.arena_bytes() >= n as usize * (node_size(1, 8) + 8));
+    }
+
+    #[test]
+    fn heights_follow_the_branching_factor() {
+        let mut w = Writer {
+            arena: Arena::new(),
+            values: Arena::new(),
+            rng: 1,
+        };
+        let heights: Vec<usize> = (0..100_000).map(|_| w.random_height()).collect();
+        let tall = heights.iter().filter(|&&h| h >= 2).count();
+        // P(h >= 2) = 1/4.
+        assert!((20_000..30_000).contains(&tall), "{tall}");
+        assert!(heights.iter().all(|&h| (1..=MAX_HEIGHT).contains(&h)));
+    }
+}
