@@ -61,6 +61,19 @@ pub trait FileSystem: Send + Sync + Debug {
 /// 4 KiB logical sectors).
 pub const DIRECT_IO_ALIGN: usize = 4096;
 
+/// A writable memory mapping of a file's first bytes, from [`File::map_writable`]. A write is
+/// a copy into the page cache: no system call, visible at once to every reader of the file,
+/// kept if the process dies (the kernel owns the pages), and durable after the file's
+/// `sync_data`, like a `pwrite`.
+// As for `File`: `len` is the mapped length, there is no emptiness to ask about.
+#[allow(clippy::len_without_is_empty)]
+pub trait MappedFile: Send + Sync + Debug {
+    /// Copies `buf` into the file at `offset`; fails if that reaches past the mapping.
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()>;
+    /// The mapped length.
+    fn len(&self) -> u64;
+}
+
 /// An open file. All positions are absolute; there is no cursor, so one handle may be shared.
 // `len` is a fallible file-size query, not a collection length: `is_empty` would mislead.
 #[allow(clippy::len_without_is_empty)]
@@ -86,6 +99,14 @@ pub trait File: Send + Sync + Debug {
     /// The operating-system descriptor, for backends (io_uring) that submit I/O themselves.
     /// `None` for simulated files.
     fn raw_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Maps the file's first `len` bytes for writing through memory (see [`MappedFile`]). The
+    /// file must already be at least `len` bytes long, with its blocks allocated (`allocate`),
+    /// so that a store can never meet a full disk; nothing may shrink it while the mapping
+    /// lives. `Ok(None)` where the file system does not map files.
+    fn map_writable(&self, len: u64) -> Result<Option<Arc<dyn MappedFile>>> {
+        let _ = len;
+        Ok(None)
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`, failing with `UnexpectedEof` if the file is
     /// shorter.

@@ -185,6 +185,11 @@ impl File for RealFile {
     fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.file.as_fd())
     }
+
+    fn map_writable(&self, len: u64) -> Result<Option<Arc<dyn crate::MappedFile>>> {
+        let mapping = crate::mapped::RealMapping::new(&self.file, &self.path, len)?;
+        Ok(Some(Arc::new(mapping)))
+    }
 }
 
 #[cfg(test)]

@@ -451,7 +451,7 @@ impl FileSystem for SimFs {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SimFile {
     state: Arc<Mutex<State>>,
     inode: u64,
@@ -570,8 +570,54 @@ impl File for SimFile {
         &self.path
     }
 
+    fn map_writable(&self, len: u64) -> Result<Option<Arc<dyn crate::MappedFile>>> {
+        self.check_writable("map")?;
+        if len == 0 || len > self.len()? {
+            return Err(Error::io(
+                "map",
+                &self.path,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "mapping must be non-empty and inside the file",
+                ),
+            ));
+        }
+        Ok(Some(Arc::new(SimMapping {
+            file: self.clone(),
+            len,
+        })))
+    }
+
     fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
         None
+    }
+}
+
+/// A simulated mapping: a write through it is a write of the file (unsynced until the file's
+/// sync, subject to the same faults), as a store into a real shared mapping is.
+#[derive(Debug)]
+struct SimMapping {
+    file: SimFile,
+    len: u64,
+}
+
+impl crate::MappedFile for SimMapping {
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(Error::io(
+                "write",
+                &self.file.path,
+                io::Error::new(io::ErrorKind::InvalidInput, "write past the mapping's end"),
+            ));
+        }
+        self.file.write_op(offset, buf.to_vec())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
     }
 }
 
@@ -608,6 +654,26 @@ mod tests {
             b"durable-lost",
             "the live disk is untouched by crash()"
         );
+    }
+
+    #[test]
+    fn writes_through_a_mapping_are_file_writes() {
+        let (fs, dir) = setup();
+        let a = dir.join("a");
+        let f = fs.open(&a, OpenMode::CreateNew).unwrap();
+        f.allocate(16).unwrap();
+        f.sync_all().unwrap();
+        fs.sync_dir(&dir).unwrap();
+        assert!(f.map_writable(17).is_err());
+        let m = f.map_writable(16).unwrap().expect("simulated files map");
+        m.write_at(b"kept", 0).unwrap();
+        f.sync_data().unwrap();
+        m.write_at(b"lost", 4).unwrap();
+        assert!(m.write_at(b"xy", 15).is_err());
+        let mut live = read_all(&fs, &a);
+        assert_eq!(&live[..8], b"keptlost");
+        live = read_all(&fs.crash(CrashMode::DropUnsynced), &a);
+        assert_eq!(&live[..8], b"kept\0\0\0\0");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod gather;
 mod inspect;
 mod io;
 mod manager;
+mod mapped_io;
 mod options;
 mod replay;
 mod segment;

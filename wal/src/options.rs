@@ -35,13 +35,17 @@ pub enum SyncMode {
 /// Which segment-I/O backend the writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The backend measured fastest here: today `Std` (docs/BENCHMARKS.md, "WAL").
+    /// The backend measured fastest here (docs/BENCHMARKS.md, "WAL"): today `Std` in `sync`
+    /// mode and `Mmap` otherwise.
     Auto,
     /// io_uring: in `sync` mode one `RWF_DSYNC` write of whole blocks on an `O_DIRECT`
     /// descriptor per group; otherwise a writev linked to an fdatasync. Fails to open without it.
     Uring,
     /// Through the `orbit-env` file trait: `pwritev` + `fdatasync` on a real disk.
     Std,
+    /// In `none` and `periodic` modes, groups are copied into a shared memory mapping of the
+    /// segment (no system call per group); `sync` mode writes as `Std`.
+    Mmap,
 }
 
 impl std::str::FromStr for Backend {
@@ -51,8 +55,9 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "uring" | "io_uring" => Ok(Backend::Uring),
             "std" | "portable" => Ok(Backend::Std),
+            "mmap" => Ok(Backend::Mmap),
             other => Err(format!(
-                "unknown wal backend \"{other}\" (expected auto, uring or std)"
+                "unknown wal backend \"{other}\" (expected auto, uring, std or mmap)"
             )),
         }
     }

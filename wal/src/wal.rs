@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::archive::archive_name;
 use crate::format::{payload_crc, Lsn};
 use crate::io::{EnvIo, SegmentIo, UringIo};
+use crate::mapped_io::MappedIo;
 use crate::replay::Replay;
 use crate::segment::{parse_segment_name, parse_spare_name, read_header, SegmentCursor};
 use crate::shared::{lock, ManagerState, Op, Pending, Queue, SegInfo, Shared, Stats};
@@ -595,8 +596,11 @@ fn choose_backend(
         fs.remove_file(&probe_path)?;
         has
     };
+    let mapped =
+        || -> Box<dyn SegmentIo> { Box::new(MappedIo::new(Box::new(EnvIo), opts.segment_size)) };
     match opts.backend {
         Backend::Std => Ok(Box::new(EnvIo)),
+        Backend::Mmap => Ok(mapped()),
         Backend::Uring if !has_fd => Err(Error::InvalidConfig(
             "the io_uring backend needs a real file system".into(),
         )),
@@ -605,7 +609,9 @@ fn choose_backend(
             .map_err(Error::UringUnavailable),
         // Measured (docs/BENCHMARKS.md): io_uring with direct I/O matches the std backend while
         // few threads are runnable, and falls behind when many are (its completion crosses a
-        // kernel worker and the writer's task_work); std is never behind. So `auto` picks std.
-        Backend::Auto => Ok(Box::new(EnvIo)),
+        // kernel worker and the writer's task_work); std is never behind. So `auto` picks std
+        // in `sync` mode, and mmap otherwise (no system call per unsynced group).
+        Backend::Auto if opts.sync_mode == SyncMode::Sync => Ok(Box::new(EnvIo)),
+        Backend::Auto => Ok(mapped()),
     }
 }

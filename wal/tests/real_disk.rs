@@ -27,8 +27,18 @@ fn segment_bytes(fs: &dyn FileSystem, dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn deterministic_log(fs: Arc<dyn FileSystem>, dir: &Path, backend: Backend) -> String {
+    deterministic_log_in(fs, dir, backend, WalOptions::default().sync_mode)
+}
+
+fn deterministic_log_in(
+    fs: Arc<dyn FileSystem>,
+    dir: &Path,
+    backend: Backend,
+    sync_mode: SyncMode,
+) -> String {
     let opts = WalOptions {
         backend,
+        sync_mode,
         segment_size: 64 << 10,
         clock: Arc::new(ManualClock::new(1_750_000_000_000)),
         new_log_id: Some(0x0b17),
@@ -97,6 +107,44 @@ fn every_backend_writes_identical_segments() {
                 "segment {name} differs between the simulated disk and {used}"
             );
         }
+    }
+}
+
+/// A segment's bytes without its unused (zero) tail: mapped segments are allocated whole.
+fn trimmed(mut segments: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    for bytes in segments.values_mut() {
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        bytes.truncate(end);
+    }
+    segments
+}
+
+#[test]
+fn mapped_writes_produce_the_log_pwritev_does() {
+    let sim = SimFs::new();
+    let sim_dir = Path::new("/wal");
+    assert_eq!(
+        deterministic_log_in(sim.shared(), sim_dir, Backend::Std, SyncMode::None),
+        "std"
+    );
+    let reference = trimmed(segment_bytes(&sim, sim_dir));
+    assert!(reference.len() >= 3, "the test must cross segments");
+    let mapped_sim = SimFs::new();
+    assert_eq!(
+        deterministic_log_in(mapped_sim.shared(), sim_dir, Backend::Auto, SyncMode::None),
+        "mmap",
+        "auto maps unsynced modes"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    deterministic_log_in(RealFs::shared(), tmp.path(), Backend::Mmap, SyncMode::None);
+    for (what, got) in [
+        ("the simulated disk", segment_bytes(&mapped_sim, sim_dir)),
+        ("a real disk", segment_bytes(&RealFs, tmp.path())),
+    ] {
+        // Every segment but the active one was allocated whole before it was mapped.
+        let full = got.values().filter(|b| b.len() == 64 << 10).count();
+        assert!(full >= got.len() - 1, "{what}: segments were not mapped");
+        assert!(trimmed(got) == reference, "{what}: mapped segments differ");
     }
 }
 
@@ -188,22 +236,24 @@ fn kill9_never_loses_an_acknowledged_record() {
     let tmp = tempfile::tempdir().unwrap();
     let mut acked: Vec<(u8, u64)> = Vec::new();
     for round in 0..12 {
-        let backend = if round % 2 == 0 || !orbit_wal::uring_available() {
+        // Every third round acknowledges once written to the OS (`none`): a killed process
+        // loses nothing the kernel already has, stores into a mapped segment included.
+        let sync = if round % 3 == 2 { "none" } else { "sync" };
+        let backend = if sync == "none" && round % 2 == 0 {
+            Backend::Mmap
+        } else if round % 2 == 0 || !orbit_wal::uring_available() {
             Backend::Std
         } else {
             Backend::Uring
         };
-        // Every third round acknowledges once written to the OS (`none`): a killed process
-        // loses nothing the kernel already has.
-        let sync = if round % 3 == 2 { "none" } else { "sync" };
         let envs = [
             (CHILD_DIR, tmp.path().display().to_string()),
             (
                 CHILD_BACKEND,
-                if backend == Backend::Uring {
-                    "uring"
-                } else {
-                    "std"
+                match backend {
+                    Backend::Uring => "uring",
+                    Backend::Mmap => "mmap",
+                    _ => "std",
                 }
                 .to_string(),
             ),

@@ -189,6 +189,7 @@ impl Default for SkipList {
 /// # Safety
 /// `ptr` must be an unpublished, 8-aligned arena block of at least
 /// `node_size(height, key.len())` bytes.
+// SAFETY: an unsafe fn: its callers uphold the contract above (both pass fresh arena blocks).
 unsafe fn write_node(
     ptr: NonNull<u8>,
     trailer: u64,
