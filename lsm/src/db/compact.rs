@@ -4,7 +4,8 @@
 //! Level sizes are dynamic (`shape`): the last level's target is its size, each level above
 //! `level_ratio` times smaller, and L0 compacts into the highest level whose target is still
 //! `level1_bytes` (the base level). Picking: the keyspace and level with the highest score
-//! (L0: tables over `l0_compaction_trigger`; a level: size over target). L0 gives all its
+//! (L0: tables over `l0_compaction_trigger`, or due after enough iterators had to search two
+//! or more L0 tables, `l0_read_budget`; a level: size over target). L0 gives all its
 //! tables and the base-level tables they overlap; a level gives one table (round-robin by key)
 //! and the overlapping tables of the next. When no input overlaps another or the output level,
 //! the tables move down by a manifest edit alone (a trivial move: sequential loads are never
@@ -93,6 +94,18 @@ pub(crate) struct Shape {
 /// smaller, and the base level is the highest whose target is still at least `base_bytes`.
 /// So the last level holds ~90% of the data whatever the database size, and a small
 /// database has few levels (an empty one compacts L0 straight into the last level).
+/// Bytes of compaction one read over several L0 tables is worth (LevelDB's seek compaction:
+/// a seek costs about as much as compacting 16 KiB).
+const READ_COST_BYTES: u64 = 16 << 10;
+
+/// How many iterators over two or more L0 tables make L0 due for compaction before its
+/// table-count trigger: its bytes over `READ_COST_BYTES`, at least 100. Read-heavy work then
+/// merges L0 into one sorted run (a seek had to search every L0 table), while write-heavy
+/// work, which opens few iterators, compacts by the trigger alone.
+pub(crate) fn l0_read_budget(l0_bytes: u64) -> u64 {
+    (l0_bytes / READ_COST_BYTES).max(100)
+}
+
 pub(crate) fn shape(sizes: &[u64], base_bytes: u64, ratio: u64) -> Shape {
     let levels = sizes.len().max(2);
     let last = levels - 1;
@@ -165,10 +178,14 @@ impl Inner {
         };
 
         let l0_count = at(0).count();
-        let mut best = (
-            l0_count as f64 / self.opts.l0_compaction_trigger.max(1) as f64,
-            0u8,
-        );
+        let mut l0_score = l0_count as f64 / self.opts.l0_compaction_trigger.max(1) as f64;
+        if l0_count >= 2
+            && tree.l0_reads.load(Ordering::Relaxed)
+                >= l0_read_budget(sizes.first().copied().unwrap_or(0))
+        {
+            l0_score = l0_score.max(1.0);
+        }
+        let mut best = (l0_score, 0u8);
         for level in 1..last {
             let size = sizes.get(usize::from(level)).copied().unwrap_or(0);
             if size == 0 {
@@ -262,6 +279,9 @@ impl Inner {
             tables.retain(|t| !job.inputs.iter().any(|i| Arc::ptr_eq(i, t)));
             tables.extend(new.iter().cloned());
             sort_tables(tables);
+            if job.inputs.iter().any(|t| t.level() == 0) {
+                tree.l0_reads.store(0, Ordering::Relaxed);
+            }
             if let Some((level, key)) = job.cursor.clone() {
                 set_cursor(tree, level, key);
             }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{LiveTable, Snapshot};
 use crate::key::{self, ValueKind, MAX_SEQ};
-use crate::memtable::Memtable;
+use crate::memtable::{MemCursor, Memtable};
 use crate::range_del::Fragments;
 use crate::sst::{Table, TableIter};
 use crate::Result;
@@ -43,49 +43,49 @@ pub(crate) trait Source: Send {
 }
 
 pub(crate) struct MemSource {
-    mem: Arc<Memtable>,
-    cur: Option<(Vec<u8>, Vec<u8>)>,
+    cursor: MemCursor,
 }
 
 impl MemSource {
     pub(crate) fn new(mem: Arc<Memtable>) -> Self {
-        MemSource { mem, cur: None }
+        MemSource {
+            cursor: MemCursor::new(mem),
+        }
     }
 }
 
 impl Source for MemSource {
     fn valid(&self) -> bool {
-        self.cur.is_some()
+        self.cursor.valid()
     }
     fn key(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[][..], |c| &c.0)
+        self.cursor.key()
     }
     fn value(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[][..], |c| &c.1)
+        self.cursor.value()
     }
     fn next(&mut self) -> Result<()> {
-        self.cur = self.cur.as_ref().and_then(|(k, _)| self.mem.after(k));
+        self.cursor.next();
         Ok(())
     }
     fn prev(&mut self) -> Result<()> {
-        self.cur = self.cur.as_ref().and_then(|(k, _)| self.mem.before(k));
+        self.cursor.prev();
         Ok(())
     }
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        self.cur = self.mem.at_or_after(target);
+        self.cursor.seek(target);
         Ok(())
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        self.cur = self.mem.first();
+        self.cursor.seek_to_first();
         Ok(())
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        self.cur = self.mem.last();
+        self.cursor.seek_to_last();
         Ok(())
     }
 }
 
-/// A table cursor that holds its table in the version, so the file outlives the iterator.
 pub(crate) struct TableSource {
     _live: Arc<LiveTable>,
     it: TableIter<Arc<Table>>,

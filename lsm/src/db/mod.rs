@@ -26,6 +26,7 @@ mod compact;
 mod flush;
 mod iter;
 mod keyspaces;
+mod level_source;
 mod live;
 mod pending;
 mod publish;
@@ -138,6 +139,10 @@ pub(crate) struct Tree {
     pub(crate) tables: Arc<Vec<Arc<LiveTable>>>,
     /// Per level, where the last compaction of that level ended (round-robin picking).
     pub(crate) cursors: Vec<Vec<u8>>,
+    /// Iterators opened over two or more L0 tables since L0 was last compacted: read
+    /// amplification that makes L0 due for compaction before its table-count trigger
+    /// (`compact::l0_read_budget`).
+    pub(crate) l0_reads: Arc<AtomicU64>,
 }
 
 /// Puts tables in read order: L0 by file number descending (newest first), then each deeper
@@ -519,6 +524,9 @@ impl Db {
                 .ok_or(Error::UnknownKeyspace(keyspace))?;
             let mut sources: Vec<Box<dyn iter::Source>> =
                 vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
+            if tree.tables.get(1).is_some_and(|t| t.level() == 0) {
+                tree.l0_reads.fetch_add(1, Ordering::Relaxed);
+            }
             let mut dels = Fragments::default();
             // Only tombstones the iterator can meet: visible, and overlapping its bounds.
             let (lo, hi) = (&range.0, &range.1);
@@ -546,7 +554,16 @@ impl Db {
                 for d in t.table.range_dels().iter().filter(visible) {
                     dels.add(d);
                 }
-                sources.push(Box::new(iter::TableSource::new(Arc::clone(t))));
+            }
+            // L0 tables one by one (they overlap); each deeper level as one sorted run.
+            for level in tree.tables.chunk_by(|a, b| a.level() == b.level()) {
+                match level {
+                    [only] => sources.push(Box::new(iter::TableSource::new(Arc::clone(only)))),
+                    [first, ..] if first.level() == 0 => sources.extend(level.iter().map(|t| {
+                        Box::new(iter::TableSource::new(Arc::clone(t))) as Box<dyn iter::Source>
+                    })),
+                    _ => sources.push(Box::new(level_source::LevelSource::new(level.to_vec()))),
+                }
             }
             (sources, dels)
         };

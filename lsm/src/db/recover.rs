@@ -58,7 +58,7 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
             mem: Arc::new(Memtable::with_capacity(opts.memtable_bytes)),
             imms: Vec::new(),
             tables: Arc::new(tables),
-            cursors: Vec::new(),
+            ..Tree::default()
         };
         keyspaces.insert(*id, tree);
     }

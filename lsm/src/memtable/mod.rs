@@ -16,8 +16,9 @@
 mod arena;
 mod skiplist;
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::key::{self, ValueKind};
 use crate::range_del::{Fragments, RangeTombstone};
@@ -203,39 +204,96 @@ impl Memtable {
     pub fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         std::iter::successors(self.list.first(), |n| n.successor()).map(owned)
     }
+}
 
-    /// The first entry whose internal key is `>= target`.
-    pub fn at_or_after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+/// A cursor over a memtable it holds: its position is a node, so a step forwards is one link
+/// and costs no search and no allocation (a step backwards is a search, as in any skiplist).
+/// Keys are encoded internal keys (user key, trailer).
+pub struct MemCursor {
+    mem: Arc<Memtable>,
+    /// The current node of `mem.list` (from `Node::raw`), if positioned.
+    node: Option<NonNull<u8>>,
+    /// The current node's encoded internal key.
+    key: Vec<u8>,
+}
+
+// SAFETY: `node` addresses immutable bytes of a list the cursor keeps alive through `mem`,
+// which is itself Send and Sync; the pointer is only turned back into a node of that list.
+unsafe impl Send for MemCursor {}
+
+impl MemCursor {
+    /// A cursor over `mem`, not positioned.
+    pub fn new(mem: Arc<Memtable>) -> MemCursor {
+        MemCursor {
+            mem,
+            node: None,
+            key: Vec::new(),
+        }
+    }
+
+    fn land(&mut self, raw: Option<NonNull<u8>>) {
+        self.node = raw;
+        self.key.clear();
+        if let Some(raw) = raw {
+            // SAFETY: `raw` came from a node of `self.mem.list`, alive while `mem` is held.
+            let n = unsafe { self.mem.list.node_at(raw) };
+            self.key.extend_from_slice(n.key());
+            self.key.extend_from_slice(&n.trailer().to_le_bytes());
+        }
+    }
+
+    fn current(&self) -> Option<Node<'_>> {
+        // SAFETY: as in `land`.
+        self.node.map(|raw| unsafe { self.mem.list.node_at(raw) })
+    }
+
+    /// Whether the cursor is on an entry.
+    pub fn valid(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// The current entry's internal key (empty when not valid).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The current entry's value (empty when not valid).
+    pub fn value(&self) -> &[u8] {
+        self.current().map_or(&[][..], |n| n.value())
+    }
+
+    /// Moves to the next entry (invalid past the last).
+    pub fn next(&mut self) {
+        let next = self.current().and_then(|n| n.successor()).map(|n| n.raw());
+        self.land(next);
+    }
+
+    /// Moves to the previous entry (invalid before the first).
+    pub fn prev(&mut self) {
+        let prev = self
+            .current()
+            .and_then(|n| self.mem.list.seek_before(n.key(), n.trailer()))
+            .map(|n| n.raw());
+        self.land(prev);
+    }
+
+    /// Moves to the first entry `>= target` (an internal key).
+    pub fn seek(&mut self, target: &[u8]) {
         let (user, trailer) = split_target(target);
-        self.list.seek(user, trailer, true).map(owned)
+        let found = self.mem.list.seek(user, trailer, true).map(|n| n.raw());
+        self.land(found);
     }
 
-    /// The first entry whose internal key is `> target`.
-    pub fn after(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let (user, trailer) = split_target(target);
-        self.list.seek(user, trailer, false).map(owned)
+    /// Moves to the first entry.
+    pub fn seek_to_first(&mut self) {
+        let first = self.mem.list.first().map(|n| n.raw());
+        self.land(first);
     }
 
-    /// The last entry whose internal key is `< target`.
-    pub fn before(&self, target: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let (user, trailer) = split_target(target);
-        self.list.seek_before(user, trailer).map(owned)
-    }
-
-    /// The first entry.
-    pub fn first(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.list.first().map(owned)
-    }
-
-    /// The last entry.
-    pub fn last(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        self.list.last().map(owned)
-    }
-
-    /// Entries from the first internal key `>= from`, in order.
-    pub fn entries_from(&self, from: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-        let (user, trailer) = split_target(from);
-        std::iter::successors(self.list.seek(user, trailer, true), |n| n.successor()).map(owned)
+    /// Moves to the last entry.
+    pub fn seek_to_last(&mut self) {
+        let last = self.mem.list.last().map(|n| n.raw());
+        self.land(last);
     }
 }
 
@@ -295,8 +353,27 @@ mod tests {
             let out: Vec<(Vec<u8>, Vec<u8>)> = m.entries().collect();
             prop_assert_eq!(out.len(), entries.len());
             prop_assert!(out.windows(2).all(|w| key::compare(&w[0].0, &w[1].0) == Ordering::Less));
+            let m = Arc::new(m);
+            let mut cursor = MemCursor::new(Arc::clone(&m));
+            // Forwards and backwards through the cursor give the entries.
+            cursor.seek_to_first();
+            let mut forwards = Vec::new();
+            while cursor.valid() {
+                forwards.push((cursor.key().to_vec(), cursor.value().to_vec()));
+                cursor.next();
+            }
+            prop_assert_eq!(&forwards, &out);
+            cursor.seek_to_last();
+            let mut backwards = Vec::new();
+            while cursor.valid() {
+                backwards.push((cursor.key().to_vec(), cursor.value().to_vec()));
+                cursor.prev();
+            }
+            backwards.reverse();
+            prop_assert_eq!(&backwards, &out);
             for (k, v) in &out {
-                prop_assert_eq!(m.at_or_after(k), Some((k.clone(), v.clone())));
+                cursor.seek(k);
+                prop_assert_eq!((cursor.key(), cursor.value()), (k.as_slice(), v.as_slice()));
                 let (user, seq, _) = key::split(k).unwrap();
                 prop_assert_eq!(&entries[&(user.to_vec(), seq)], &v[0]);
             }

@@ -119,6 +119,11 @@ impl<'a> Node<'a> {
         unsafe { std::slice::from_raw_parts(self.value_ptr(), self.value_len()) }
     }
 
+    /// The node's address, to find it again with [`SkipList::node_at`].
+    pub(crate) fn raw(self) -> NonNull<u8> {
+        self.ptr
+    }
+
     /// The next entry in order.
     pub(crate) fn successor(self) -> Option<Node<'a>> {
         self.next(0)
@@ -248,6 +253,18 @@ impl SkipList {
     fn head(&self) -> Node<'_> {
         Node {
             ptr: self.head,
+            _list: PhantomData,
+        }
+    }
+
+    /// The node at `raw`.
+    ///
+    /// # Safety
+    /// `raw` must be [`Node::raw`] of a node of this list (nodes live as long as the list).
+    // SAFETY: an unsafe fn: callers uphold the contract above.
+    pub(crate) unsafe fn node_at(&self, raw: NonNull<u8>) -> Node<'_> {
+        Node {
+            ptr: raw,
             _list: PhantomData,
         }
     }

@@ -231,3 +231,43 @@ fn writes_are_paced_not_blocked_while_l0_is_behind() {
         Some(vec![0; 32])
     );
 }
+
+/// Two overlapping L0 tables stay below the table-count trigger until enough iterators have
+/// had to search both; then L0 is compacted into one sorted run.
+#[test]
+fn iterators_over_several_l0_tables_make_l0_due() {
+    for iterators in [0u64, crate::db::compact::l0_read_budget(0)] {
+        let fs = SimFs::new();
+        let o = DbOptions {
+            l0_compaction_trigger: 4,
+            ..opts(1 << 20)
+        };
+        let db = Db::open(fs.shared(), DIR, o).unwrap();
+        for round in 0..2u8 {
+            for k in 0..50u8 {
+                db.put(DEFAULT_KEYSPACE, &[k], &[round]).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        db.wait_for_compactions().unwrap();
+        assert_eq!(db.stats().tables_per_level.first(), Some(&2));
+        let snap = db.snapshot();
+        for i in 0..iterators {
+            let from = Bound::Included(vec![(i % 50) as u8]);
+            let it = db.iter(
+                DEFAULT_KEYSPACE,
+                (from, Bound::Unbounded),
+                Direction::Forward,
+                &snap,
+            );
+            assert_eq!(it.unwrap().next().unwrap().unwrap().1, vec![1]);
+        }
+        db.wait_for_compactions().unwrap();
+        let l0 = db.stats().tables_per_level.first().copied();
+        if iterators == 0 {
+            assert_eq!(l0, Some(2), "no reads: L0 waits for its trigger");
+        } else {
+            assert_eq!(l0, Some(0), "{iterators} iterators over two L0 tables");
+        }
+    }
+}
