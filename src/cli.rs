@@ -55,8 +55,9 @@ pub struct StorageArgs {
     /// Interval of the periodic fdatasync, in milliseconds.
     #[arg(long, env = "ORBIT_SYNC_INTERVAL_MS", default_value_t = 1000)]
     pub sync_interval_ms: u64,
-    /// WAL I/O backend: `auto` (the fastest measured, today `std`), `uring` (io_uring) or `std`
-    /// (pwritev + fdatasync).
+    /// WAL I/O backend: `auto` (the fastest measured: today `std` in `sync` mode, `mmap`
+    /// otherwise), `uring` (io_uring), `std` (pwritev + fdatasync) or `mmap` (unsynced groups
+    /// copied into a shared mapping of the segment; `sync` mode as `std`).
     #[arg(long, env = "ORBIT_WAL_BACKEND", default_value = "auto")]
     pub wal_backend: Backend,
     /// Size of each WAL segment file, in bytes.
@@ -320,7 +321,8 @@ pub struct BenchArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
-    /// WAL backends to measure (`uring`, `std`, `auto`); a comma-separated list runs each.
+    /// WAL backends to measure (`uring`, `std`, `mmap`, `auto`); a comma-separated list runs
+    /// each.
     #[arg(long, default_value = "auto", value_delimiter = ',')]
     pub backend: Vec<Backend>,
     /// Print one JSON object per result line instead of text.

@@ -10,6 +10,7 @@
 //! and fjall have no periodic mode of their own).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::config::{BloomConstructionPolicy, FilterPolicy, FilterPolicyEntry};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -23,6 +24,19 @@ const WRITE_BUFFER: usize = 64 << 20;
 pub struct Rocks {
     db: rocksdb::DB,
     sync: bool,
+    /// Key and value bytes written through this handle.
+    user_bytes: AtomicU64,
+}
+
+/// RocksDB's table bytes written by flushes and compactions, from its always-kept internal
+/// compaction statistics (`rocksdb.cfstats`: "Cumulative compaction: X GB write", in GiB with
+/// two decimals, flushes included as L0 writes), so no `Statistics` object slows it down.
+fn rocks_table_bytes(cfstats: &str) -> Option<u64> {
+    let line = cfstats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Cumulative compaction:"))?;
+    let gib: f64 = line.split_whitespace().next()?.parse().ok()?;
+    Some((gib * f64::from(1u32 << 30)) as u64)
 }
 
 impl Rocks {
@@ -41,6 +55,7 @@ impl Rocks {
         Ok(Rocks {
             db: rocksdb::DB::open(&o, dir)?,
             sync: args.sync == SyncKind::Sync,
+            user_bytes: AtomicU64::new(0),
         })
     }
 }
@@ -53,6 +68,8 @@ impl Engine for Rocks {
     fn write(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
         let mut w = rocksdb::WriteOptions::default();
         w.set_sync(self.sync);
+        let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.user_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if let [(k, v)] = pairs {
             self.db.put_opt(k, v, &w)?;
         } else {
@@ -82,7 +99,20 @@ impl Engine for Rocks {
     }
 
     fn counters(&self) -> Option<EngineCounters> {
-        None
+        let stats = self.db.property_value("rocksdb.cfstats").ok()??;
+        let tables_per_level = (0..7)
+            .map(|l| {
+                let name = format!("rocksdb.num-files-at-level{l}");
+                let n = self.db.property_int_value(name.as_str()).ok().flatten();
+                n.unwrap_or(0) as usize
+            })
+            .collect();
+        Some(EngineCounters {
+            user_bytes: self.user_bytes.load(Ordering::Relaxed),
+            table_bytes_written: rocks_table_bytes(&stats)?,
+            cache: None,
+            tables_per_level,
+        })
     }
 }
 
@@ -155,5 +185,17 @@ impl Engine for Fjall {
 
     fn counters(&self) -> Option<EngineCounters> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rocksdb_table_bytes_come_from_the_cumulative_compaction_line() {
+        let stats =
+            "** Compaction Stats [default] **\nFlush(GB): cumulative 0.105, interval 0.000\n\
+                     Cumulative compaction: 0.25 GB write, 12.71 MB/s write, 0.14 GB read\n";
+        assert_eq!(super::rocks_table_bytes(stats), Some(1 << 28));
+        assert_eq!(super::rocks_table_bytes("no such line"), None);
     }
 }

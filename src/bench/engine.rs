@@ -18,9 +18,8 @@ pub struct EngineCounters {
     pub user_bytes: u64,
     /// Bytes written to tables by flushes and compactions.
     pub table_bytes_written: u64,
-    /// Block cache hits and misses.
-    pub cache_hits: u64,
-    pub cache_misses: u64,
+    /// Block cache hits and misses, where the engine counts them.
+    pub cache: Option<(u64, u64)>,
     /// Tables per level.
     pub tables_per_level: Vec<usize>,
 }
@@ -120,8 +119,7 @@ impl Engine for Orbit {
         Some(EngineCounters {
             user_bytes: s.user_bytes,
             table_bytes_written: s.flush_bytes + s.compaction_write_bytes,
-            cache_hits: s.cache.hits,
-            cache_misses: s.cache.misses,
+            cache: Some((s.cache.hits, s.cache.misses)),
             tables_per_level: s.tables_per_level,
         })
     }

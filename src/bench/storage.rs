@@ -340,10 +340,10 @@ fn report(
     let space_amp = table_bytes(dir) as f64 / live.max(1.0);
     let counted = before.zip(after).map(|(before, after)| {
         let w_amp = after.table_bytes_written as f64 / after.user_bytes.max(1) as f64;
-        let lookups = (after.cache_hits + after.cache_misses)
-            .saturating_sub(before.cache_hits + before.cache_misses);
-        let hits = after.cache_hits.saturating_sub(before.cache_hits);
-        let hit_rate = hits as f64 / lookups.max(1) as f64;
+        let hit_rate = before.cache.zip(after.cache).map(|(b, a)| {
+            let lookups = (a.0 + a.1).saturating_sub(b.0 + b.1);
+            a.0.saturating_sub(b.0) as f64 / lookups.max(1) as f64
+        });
         (w_amp, hit_rate, after.tables_per_level)
     });
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
@@ -369,7 +369,7 @@ fn report(
             ),
             (
                 "cache_hit_rate",
-                json!(counted.as_ref().map(|c| round(c.1))),
+                json!(counted.as_ref().and_then(|c| c.1).map(round)),
             ),
             (
                 "tables_per_level",
@@ -381,9 +381,9 @@ fn report(
             part.found,
             part.ops,
             counted.as_ref().map_or(String::new(), |c| format!(
-                "  w-amp {:.2}  cache hit {:.1}%",
+                "  w-amp {:.2}{}",
                 c.0,
-                c.1 * 100.0
+                c.1.map_or(String::new(), |h| format!("  cache hit {:.1}%", h * 100.0))
             )),
         ),
     };

@@ -2,7 +2,7 @@
 //! smaller sequence number is durable too, whatever order their fsyncs completed in.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::task::Waker;
 use std::time::Duration;
@@ -13,6 +13,9 @@ pub(crate) struct Publisher {
     visible: AtomicU64,
     done: Mutex<BTreeMap<u64, u64>>,
     cv: Condvar,
+    /// Threads in `wait_visible` (changed under `done`): a publish notifies `cv` only when
+    /// some thread waits, since a notify is a system call even with no waiter.
+    sleepers: AtomicUsize,
     /// Async waiters: woken once the visible prefix reaches their sequence number.
     wakers: Mutex<Vec<(u64, Waker)>>,
 }
@@ -23,6 +26,7 @@ impl Publisher {
             visible: AtomicU64::new(visible),
             done: Mutex::new(BTreeMap::new()),
             cv: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
             wakers: Mutex::new(Vec::new()),
         }
     }
@@ -42,7 +46,11 @@ impl Publisher {
         }
         self.visible.store(visible, Ordering::Release);
         drop(done);
-        self.cv.notify_all();
+        // A waiter registers under `done` before it checks `visible`: either it saw the new
+        // value, or its registration happened before this publish took the lock.
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.cv.notify_all();
+        }
         let ready: Vec<Waker> = {
             let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
             if wakers.is_empty() {
@@ -77,9 +85,12 @@ impl Publisher {
     /// Waits until `seq` is visible, or `give_up` says to stop waiting. True if visible.
     pub(crate) fn wait_visible(&self, seq: u64, give_up: impl Fn() -> bool) -> bool {
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut visible = true;
         while self.visible() < seq {
             if give_up() {
-                return false;
+                visible = false;
+                break;
             }
             done = self
                 .cv
@@ -87,7 +98,9 @@ impl Publisher {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        true
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        drop(done);
+        visible
     }
 }
 
@@ -108,5 +121,24 @@ mod tests {
         assert_eq!(p.visible(), 7);
         assert!(p.wait_visible(7, || false));
         assert!(!p.wait_visible(8, || true));
+    }
+
+    #[test]
+    fn a_waiter_sees_a_publish_made_while_it_waits() {
+        let p = std::sync::Arc::new(Publisher::new(0));
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let p = std::sync::Arc::clone(&p);
+                std::thread::spawn(move || p.wait_visible(3, || false))
+            })
+            .collect();
+        for seq in 1..=3 {
+            std::thread::yield_now();
+            p.done(seq, seq);
+        }
+        for w in waiters {
+            assert!(w.join().unwrap());
+        }
+        assert_eq!(p.sleepers.load(Ordering::SeqCst), 0);
     }
 }
