@@ -3,7 +3,7 @@
 //!
 //! In `sync` mode a new spare is written out in full (zeros) and synced before it is offered,
 //! so the writer's fdatasync never has to update file metadata; in the other modes spares start
-//! empty and grow (see `preallocates`). A released segment becomes a spare by rename:
+//! empty and grow, or are allocated whole by the `mmap` backend (see `preallocates`). A released segment becomes a spare by rename:
 //! its stale records cannot be mistaken for new ones because every frame's checksum covers its
 //! LSN. A released segment is never recycled before it is archived (when archiving is on).
 
@@ -154,7 +154,8 @@ fn prepare_spare(shared: &Shared, path: &std::path::Path) -> Result<()> {
 /// fdatasync of an overwrite changes no metadata. Without a per-append sync, small overwrites
 /// of written blocks are what costs (ext4 maps buffer heads for each), while appends to a
 /// growing file take the cheaper delayed-allocation path; so `periodic` and `none` segments
-/// start empty and grow, and released ones are deleted rather than recycled.
+/// start empty and grow (or, with the `mmap` backend, are allocated whole and written through
+/// a mapping when first written), and released ones are deleted rather than recycled.
 pub(crate) fn preallocates(shared: &Shared) -> bool {
     shared.opts.sync_mode == SyncMode::Sync
 }
