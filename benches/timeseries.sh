@@ -17,7 +17,16 @@ P2=$!
 "$RTS" 17103 --dir "$DIR/mem" --appendonly no --save "" > "$DIR/rts-mem.log" 2>&1 &
 P3=$!
 trap 'kill $P1 $P2 $P3 2>/dev/null || true' EXIT
-for port in 17101 17102 17103; do until redis-cli -p $port ping > /dev/null 2>&1; do sleep 0.5; done; done
+# Wait for each server; a server that died (or never answers in 30 s) stops the run with its log.
+for pl in "17101 $P1 orbit.log" "17102 $P2 rts-aof.log" "17103 $P3 rts-mem.log"; do
+  set -- $pl
+  for _ in $(seq 60); do
+    redis-cli -p "$1" ping > /dev/null 2>&1 && continue 2
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "server on port $1 did not start:" >&2; tail -n 5 "$DIR/$3" >&2; exit 1
+done
 for run in "orbit 17101" "redistimeseries-aof-always 17102" "redistimeseries-in-memory 17103"; do
   set -- $run
   echo "== $1"
