@@ -38,10 +38,8 @@ fn split_target(ikey: &[u8]) -> (&[u8], u64) {
 
 /// An entry as the memtable's readers return it: encoded internal key and value.
 fn owned(n: Node<'_>) -> (Vec<u8>, Vec<u8>) {
-    let user = n.key();
-    let mut k = Vec::with_capacity(user.len() + key::TRAILER_LEN);
-    k.extend_from_slice(user);
-    k.extend_from_slice(&n.trailer().to_le_bytes());
+    let mut k = Vec::with_capacity(n.key().len() + key::TRAILER_LEN);
+    n.encode_key_into(&mut k);
     (k, n.value().to_vec())
 }
 
@@ -236,9 +234,7 @@ impl MemCursor {
         self.key.clear();
         if let Some(raw) = raw {
             // SAFETY: `raw` came from a node of `self.mem.list`, alive while `mem` is held.
-            let n = unsafe { self.mem.list.node_at(raw) };
-            self.key.extend_from_slice(n.key());
-            self.key.extend_from_slice(&n.trailer().to_le_bytes());
+            unsafe { self.mem.list.node_at(raw) }.encode_key_into(&mut self.key);
         }
     }
 

@@ -119,6 +119,12 @@ impl<'a> Node<'a> {
         unsafe { std::slice::from_raw_parts(self.value_ptr(), self.value_len()) }
     }
 
+    /// Appends the node's encoded internal key (user key, trailer) to `out`.
+    pub(crate) fn encode_key_into(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.key());
+        out.extend_from_slice(&self.trailer().to_le_bytes());
+    }
+
     /// The node's address, to find it again with [`SkipList::node_at`].
     pub(crate) fn raw(self) -> NonNull<u8> {
         self.ptr
