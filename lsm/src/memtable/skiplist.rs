@@ -374,20 +374,25 @@ impl SkipList {
         size + value.len()
     }
 
-    /// The last node (or the head) before the first node that `is_after` accepts; `is_after`
-    /// must be monotone along the list.
-    fn last_before(&self, is_after: impl Fn(Node<'_>) -> bool) -> Node<'_> {
+    /// The last node (or the head) before the first node that `is_after` accepts, and that
+    /// node as the level-0 walk saw it (`None`: the end); `is_after` must be monotone along
+    /// the list. The successor is the one observed, never re-read: a node inserted after the
+    /// walk passed may sit between the two, and is not what the walk found.
+    fn last_before(&self, is_after: impl Fn(Node<'_>) -> bool) -> (Node<'_>, Option<Node<'_>>) {
         let mut x = self.head();
+        let mut after = None;
         for level in (0..self.height.load(Atomic::Acquire)).rev() {
+            after = None;
             while let Some(n) = x.next(level) {
                 n.prefetch_next(level);
                 if is_after(n) {
+                    after = Some(n);
                     break;
                 }
                 x = n;
             }
         }
-        x
+        (x, after)
     }
 
     fn not_head<'a>(&'a self, n: Node<'a>) -> Option<Node<'a>> {
@@ -401,12 +406,12 @@ impl SkipList {
             Ordering::Equal => inclusive,
             Ordering::Greater => true,
         })
-        .next(0)
+        .1
     }
 
     /// The last entry `< (user, trailer)`.
     pub(crate) fn seek_before(&self, user: &[u8], trailer: u64) -> Option<Node<'_>> {
-        let x = self.last_before(|n| n.cmp_to(user, trailer) != Ordering::Less);
+        let (x, _) = self.last_before(|n| n.cmp_to(user, trailer) != Ordering::Less);
         self.not_head(x)
     }
 
@@ -417,7 +422,7 @@ impl SkipList {
 
     /// The last entry.
     pub(crate) fn last(&self) -> Option<Node<'_>> {
-        let x = self.last_before(|_| false);
+        let (x, _) = self.last_before(|_| false);
         self.not_head(x)
     }
 }
@@ -511,9 +516,12 @@ mod tests {
                             count += 1;
                         }
                         assert!(count <= n);
-                        // Every key inserted before the lookup is found.
-                        let probe = 7919u64 % n;
-                        if list.len() > 1 {
+                        // Every key inserted before the lookup is found, while inserts land
+                        // around it (a successor re-read after the walk could be a newer,
+                        // smaller node: this caught it).
+                        let inserted = list.len() as u64;
+                        for i in (0..inserted).step_by(97) {
+                            let probe = (i * 7919) % n;
                             let found = list.seek(&probe.to_be_bytes(), u64::MAX, true).unwrap();
                             assert_eq!(found.key(), &probe.to_be_bytes());
                         }
@@ -538,6 +546,35 @@ mod tests {
         ) {
             prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
         }
+    }
+
+    /// The race a concurrent test can only hit by luck, made to happen: while the walk looks
+    /// at the first key >= the target, a smaller key is inserted right before it. The result
+    /// is still the key the walk saw, never the newcomer below the target.
+    #[test]
+    fn a_seek_returns_the_successor_it_saw_not_one_inserted_behind_it() {
+        let list = SkipList::new();
+        list.insert(b"a", 1, b"");
+        list.insert(b"m", 1, b"");
+        let inserted = std::cell::Cell::new(false);
+        let (before, after) = list.last_before(|n| {
+            let past = n.key() >= &b"k"[..];
+            if past && !inserted.replace(true) {
+                list.insert(b"c", 1, b"");
+            }
+            past
+        });
+        assert!(inserted.get());
+        assert_eq!(after.map(|n| n.key()), Some(&b"m"[..]));
+        if before.key() == b"a" {
+            // The newcomer sits between the two: re-reading the link would have returned it.
+            assert_eq!(before.successor().map(|n| n.key()), Some(&b"c"[..]));
+        }
+        assert_eq!(
+            list.seek(b"k", u64::MAX, true).map(|n| n.key()),
+            Some(&b"m"[..])
+        );
+        assert_eq!(list.len(), 3);
     }
 
     #[test]
