@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  begin ─▶ snapshot (lsm) ─▶ reads: own buffered writes, else the snapshot
-//!  commit ─▶ [oracle lock: validate ─▶ CommitLog::submit (seq, WAL queue, memtable) ─▶ record]
+//!  commit ─▶ [oracle lock: validate ─▶ CommitLog::submit (seq, WAL queue) ─▶ record]
+//!         ─▶ memtable insert (in parallel with other commits)
 //!         ─▶ wait for the group commit ─▶ published in sequence order (lsm)
 //! ```
 //!
@@ -88,12 +89,15 @@ impl TxnDb {
     /// once the returned write is waited for or awaited.
     pub fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite> {
         let shared = &self.shared;
-        shared.oracle.commit(
-            &[],
-            || footprint(batch),
-            shared.db.visible_seq(),
-            || shared.log.submit(batch),
-        )
+        shared
+            .oracle
+            .commit(
+                &[],
+                || footprint(batch),
+                shared.db.visible_seq(),
+                || shared.log.submit(batch),
+            )
+            .map(orbit_lsm::Ordered::apply)
     }
 
     /// Writes `batch` atomically outside any transaction; returns its commit sequence number.

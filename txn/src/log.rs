@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use orbit_lsm::{Db, PendingWrite, WriteBatch};
+use orbit_lsm::{Db, Ordered, WriteBatch};
 
 use crate::Result;
 
 /// Orders commit batches and makes them durable.
 pub trait CommitLog: Send + Sync {
     /// Orders `batch` after every earlier submission (calls are serialized by the commit
-    /// pipeline) and starts making it durable; the returned write is visible once waited for.
-    fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite>;
+    /// pipeline) and starts making it durable; the caller applies the returned write (outside
+    /// its lock) and waits for it to make it visible.
+    fn submit<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>>;
 }
 
 /// The local commit log: the database's own WAL.
@@ -28,7 +29,7 @@ impl LocalLog {
 }
 
 impl CommitLog for LocalLog {
-    fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite> {
-        Ok(self.db.write_pending(batch)?)
+    fn submit<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>> {
+        Ok(self.db.write_ordered(batch)?)
     }
 }

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
-use orbit_lsm::{KeyspaceId, PendingWrite};
+use orbit_lsm::{KeyspaceId, Ordered};
 
 use crate::{Error, Result};
 
@@ -195,14 +195,16 @@ impl Oracle {
     }
 
     /// Validates `checks` against the commits recorded after each check's snapshot; if none
-    /// conflicts, submits the batch (`submit`) and records its writes, all under the lock.
-    pub(crate) fn commit(
+    /// conflicts, submits the batch (`submit`) and records its writes, all under the lock. The
+    /// caller applies the ordered write after this returns (the lock is released): inserting
+    /// it into the memtables is the long part, and concurrent commits do it in parallel.
+    pub(crate) fn commit<'b>(
         &self,
         checks: &[Check],
         footprint: impl FnOnce() -> (Vec<Key>, Vec<DelRange>),
         visible: u64,
-        submit: impl FnOnce() -> Result<PendingWrite>,
-    ) -> Result<PendingWrite> {
+        submit: impl FnOnce() -> Result<Ordered<'b>>,
+    ) -> Result<Ordered<'b>> {
         let mut st = self.lock();
         st.gc(visible);
         if let Some(check) = checks.iter().find(|c| st.conflicts(&c.item, c.since)) {

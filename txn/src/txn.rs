@@ -368,12 +368,15 @@ impl Transaction {
         let batch = self.buf.to_batch();
         let shared = Arc::clone(&self.shared);
         let buf = &self.buf;
-        let result = shared.oracle.commit(
-            &checks,
-            || buf.footprint(),
-            shared.db.visible_seq(),
-            || shared.log.submit(&batch),
-        );
+        let result = shared
+            .oracle
+            .commit(
+                &checks,
+                || buf.footprint(),
+                shared.db.visible_seq(),
+                || shared.log.submit(&batch),
+            )
+            .map(orbit_lsm::Ordered::apply);
         match &result {
             Ok(pending) => self.finish(State::Committed, pending.seq()),
             Err(_) => self.finish(State::RolledBack, None),

@@ -43,6 +43,7 @@ pub(crate) use live::LiveTable;
 pub use pending::PendingWrite;
 pub use snapshots::Snapshot;
 use snapshots::SnapshotList;
+pub use write::Ordered;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,11 @@
 //! Writes in flight: a batch that has its sequence numbers, is queued on the WAL and sits in
 //! the memtables, waiting for the WAL's acknowledgement to be published (made visible) in
 //! sequence order, or to poison the database if the WAL failed.
+//!
+//! Waiting for a write ends when it is visible, not merely published: a write is visible once
+//! every write with a smaller sequence number is published too, and those may belong to other
+//! threads still inserting or waiting for the same group commit. A reader that starts after
+//! the wait returns sees the write (read-your-writes at the visible sequence number).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,22 +21,69 @@ use crate::Result;
 pub struct PendingWrite {
     pub(super) inner: Arc<Inner>,
     pub(super) state: Option<Pending>,
+    /// Published, waiting to become visible (async waits only): the last sequence number.
+    pub(super) published: Option<u64>,
+    /// Whether waiting ends only once the write is visible (see [`PendingWrite::durable`]).
+    pub(super) until_visible: bool,
 }
 
 pub(super) struct Pending {
+    pub(super) handle: orbit_wal::AppendHandle,
+    pub(super) write: Written,
+}
+
+/// What publishing a write needs once the WAL acknowledged it.
+pub(super) struct Written {
     pub(super) first: u64,
     pub(super) last: u64,
-    pub(super) handle: orbit_wal::AppendHandle,
     pub(super) end_lsn: Arc<AtomicU64>,
     pub(super) record_len: u64,
     pub(super) user_bytes: u64,
+}
+
+impl Written {
+    /// `batch`, numbered from `first`, whose (last) record is `record_len` bytes long.
+    pub(super) fn of(
+        batch: &crate::WriteBatch,
+        first: u64,
+        end_lsn: Arc<AtomicU64>,
+        record_len: u64,
+    ) -> Written {
+        Written {
+            first,
+            last: first + batch.len() as u64 - 1,
+            end_lsn,
+            record_len,
+            user_bytes: batch.payload_bytes() as u64,
+        }
+    }
+}
+
+impl PendingWrite {
+    /// A write queued on the WAL (`handle`), to be published as `write` says.
+    pub(super) fn new(inner: &Arc<Inner>, handle: orbit_wal::AppendHandle, write: Written) -> Self {
+        PendingWrite {
+            inner: Arc::clone(inner),
+            state: Some(Pending { handle, write }),
+            published: None,
+            until_visible: true,
+        }
+    }
 }
 
 impl PendingWrite {
     /// The batch's last sequence number (its commit sequence number); `None` for an empty
     /// batch.
     pub fn seq(&self) -> Option<u64> {
-        self.state.as_ref().map(|p| p.last)
+        self.state.as_ref().map(|p| p.write.last)
+    }
+
+    /// This write, awaited only until it is durable and published: a caller that waits for a
+    /// whole batch of writes to be visible at once (`Db::visible_at` of the last one) saves a
+    /// wake-up per write.
+    pub fn durable(mut self) -> PendingWrite {
+        self.until_visible = false;
+        self
     }
 
     /// Blocks until the batch is durable (per the sync mode) and visible; returns its last
@@ -39,40 +91,30 @@ impl PendingWrite {
     pub fn wait(mut self) -> Result<u64> {
         match self.state.take() {
             None => Ok(0),
-            Some(p) => {
-                let Pending {
-                    first,
-                    last,
-                    handle,
-                    end_lsn,
-                    record_len,
-                    user_bytes,
-                } = p;
-                let done = handle.wait();
-                finish(
-                    &self.inner,
-                    done,
-                    first,
-                    last,
-                    &end_lsn,
-                    record_len,
-                    user_bytes,
-                )
+            Some(Pending { handle, write }) => {
+                let last = finish(&self.inner, handle.wait(), write)?;
+                let inner = &self.inner;
+                if !inner
+                    .publisher
+                    .wait_visible(last, || inner.poisoned.load(Ordering::SeqCst))
+                {
+                    inner.check_poison()?;
+                }
+                Ok(last)
             }
         }
     }
 }
 
 /// Publishes a write the WAL acknowledged, or poisons the database if it failed.
-fn finish(
-    inner: &Inner,
-    done: orbit_wal::Result<u64>,
-    first: u64,
-    last: u64,
-    end_lsn: &AtomicU64,
-    record_len: u64,
-    user_bytes: u64,
-) -> Result<u64> {
+fn finish(inner: &Inner, done: orbit_wal::Result<u64>, write: Written) -> Result<u64> {
+    let Written {
+        first,
+        last,
+        end_lsn,
+        record_len,
+        user_bytes,
+    } = write;
     match done {
         Ok(lsn) => {
             inner
@@ -99,6 +141,20 @@ impl std::future::Future for PendingWrite {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        if let Some(last) = self.published {
+            let inner = &self.inner;
+            if inner.publisher.visible() >= last {
+                return std::task::Poll::Ready(Ok(last));
+            }
+            if let Err(e) = inner.check_poison() {
+                return std::task::Poll::Ready(Err(e));
+            }
+            return if inner.publisher.register(last, cx.waker()) {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(Ok(last))
+            };
+        }
         let Some(p) = self.state.as_mut() else {
             return std::task::Poll::Ready(Ok(0));
         };
@@ -107,17 +163,16 @@ impl std::future::Future for PendingWrite {
             std::task::Poll::Ready(done) => done,
         };
         let inner = Arc::clone(&self.inner);
-        match self.state.take() {
-            Some(p) => std::task::Poll::Ready(finish(
-                &inner,
-                done,
-                p.first,
-                p.last,
-                &p.end_lsn,
-                p.record_len,
-                p.user_bytes,
-            )),
-            None => std::task::Poll::Ready(Ok(0)),
+        let Some(p) = self.state.take() else {
+            return std::task::Poll::Ready(Ok(0));
+        };
+        match finish(&inner, done, p.write) {
+            Ok(last) if self.until_visible => {
+                self.published = Some(last);
+                self.poll(cx)
+            }
+            Ok(last) => std::task::Poll::Ready(Ok(last)),
+            Err(e) => std::task::Poll::Ready(Err(e)),
         }
     }
 }
@@ -126,18 +181,8 @@ impl Drop for PendingWrite {
     fn drop(&mut self) {
         // Abandoned (a cancelled future): publish it when the WAL acknowledges, so later
         // writes are not held invisible behind it. This blocks for at most one group commit.
-        if let Some(p) = self.state.take() {
-            let inner = Arc::clone(&self.inner);
-            let done = p.handle.wait();
-            let _ = finish(
-                &inner,
-                done,
-                p.first,
-                p.last,
-                &p.end_lsn,
-                p.record_len,
-                p.user_bytes,
-            );
+        if let Some(Pending { handle, write }) = self.state.take() {
+            let _ = finish(&self.inner, handle.wait(), write);
         }
     }
 }

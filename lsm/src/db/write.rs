@@ -1,6 +1,7 @@
-//! The write path: a batch gets its sequence numbers under `write_lock`, is queued on the WAL
-//! and inserted into the memtables; it is published (made visible) once the WAL acknowledges
-//! it (`pending`).
+//! The write path: a batch gets its sequence numbers under `write_lock` and is queued on the WAL
+//! ([`Db::write_ordered`]), then is inserted into the memtables outside the lock, in parallel
+//! with other writers' inserts ([`Ordered::apply`]); it is published (made visible) once the
+//! WAL acknowledges it and it is inserted (`pending`).
 //!
 //! A batch whose one-record encoding is larger than [`Inner::max_record`] (the WAL's largest
 //! record, and at most one write group) is queued as several records, parts and a commit
@@ -15,13 +16,16 @@
 //!
 //! Invariants: LSN order is sequence order (records are queued under `write_lock`); a batch's
 //! ops all go into the memtables current when it got its numbers, so a flush's replay position
-//! (the end of the last record of the batches it holds) never falls inside a batch's records.
+//! (the end of the last record of the batches it holds) never falls inside a batch's records;
+//! a batch is published only after its insert (the `PendingWrite` exists only then), so once a
+//! rotated memtable's last sequence number is visible, which the flush waits for, no insert
+//! into it is still running.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
-use super::pending::{Pending, PendingWrite};
+use super::pending::{PendingWrite, Written};
 use super::{lock, Db, Inner, WriteState, MAX_KEY_LEN};
 use crate::batch::{KeyspaceId, WriteBatch};
 use crate::key::ValueKind;
@@ -52,6 +56,15 @@ impl Db {
     /// size is accepted (see the module docs): one larger than a WAL record is written as
     /// several, and is still all or nothing, after a crash too.
     pub fn write_pending(&self, batch: &WriteBatch) -> Result<PendingWrite> {
+        Ok(self.write_ordered(batch)?.apply())
+    }
+
+    /// The first half of [`Db::write_pending`]: `batch` gets its sequence numbers and is
+    /// queued on the WAL, in the order of calls; [`Ordered::apply`] then inserts it into the
+    /// memtables. A caller that orders writes under a lock of its own (the transaction
+    /// oracle) applies after releasing it, so inserts of concurrent writers run in parallel
+    /// and no lock is held across a skiplist search.
+    pub fn write_ordered<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>> {
         let inner = &self.inner;
         inner.check_poison()?;
         for op in batch.ops() {
@@ -66,11 +79,19 @@ impl Db {
                 });
             }
         }
+        let applied = |pending| Ordered {
+            batch,
+            first: 0,
+            mems: Vec::new(),
+            pending,
+        };
         if batch.is_empty() {
-            return Ok(PendingWrite {
+            return Ok(applied(PendingWrite {
                 inner: Arc::clone(inner),
                 state: None,
-            });
+                published: None,
+                until_visible: true,
+            }));
         }
         let max_record = inner.max_record();
         let encoded = batch.encoded_len();
@@ -88,40 +109,100 @@ impl Db {
             inner.rotate(&ws)?;
         }
         if split {
-            return inner.write_split(ws, batch, max_record);
+            return inner.write_split(ws, batch, max_record).map(applied);
         }
         let first = ws.next_seq;
         let last = first + batch.len() as u64 - 1;
         let record = batch.encode(first);
         let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
         let trees = inner.trees();
+        let mut mems: Vec<(KeyspaceId, Arc<Memtable>)> = Vec::new();
         for op in batch.ops() {
-            if !trees.keyspaces.contains_key(&op.keyspace) {
-                return Err(Error::UnknownKeyspace(op.keyspace));
+            if mems.iter().any(|(ks, _)| *ks == op.keyspace) {
+                continue;
             }
+            let tree = trees
+                .keyspaces
+                .get(&op.keyspace)
+                .ok_or(Error::UnknownKeyspace(op.keyspace))?;
+            mems.push((op.keyspace, Arc::clone(&tree.mem)));
         }
         let handle = inner.wal.append(record)?;
-        for (i, op) in batch.ops().iter().enumerate() {
-            if let Some(tree) = trees.keyspaces.get(&op.keyspace) {
-                tree.mem
-                    .insert(&op.key, first + i as u64, op.kind, &op.value);
-            }
-        }
         let end_lsn = Arc::clone(&trees.end_lsn);
         drop(trees);
         ws.next_seq = last + 1;
         inner.assigned.store(last, Ordering::Release);
-        Ok(PendingWrite {
-            inner: Arc::clone(inner),
-            state: Some(Pending {
-                first,
-                last,
+        drop(ws);
+        Ok(Ordered {
+            batch,
+            first,
+            mems,
+            pending: PendingWrite::new(
+                inner,
                 handle,
-                end_lsn,
-                record_len,
-                user_bytes: batch.payload_bytes() as u64,
-            }),
+                Written::of(batch, first, end_lsn, record_len),
+            ),
         })
+    }
+}
+
+/// A batch that has its sequence numbers and is queued on the WAL, not yet in the memtables
+/// ([`Db::write_ordered`]). [`Ordered::apply`] inserts it and hands over the write to wait
+/// for; dropping it unapplied inserts it too, since its sequence numbers must be published
+/// before any later write can be (a flush waits for that, and relies on it: once a memtable's
+/// last sequence number is visible, every insert into it is done).
+#[must_use = "an ordered write must be applied"]
+pub struct Ordered<'b> {
+    batch: &'b WriteBatch,
+    first: u64,
+    /// The memtables the batch goes into (current when it got its numbers), per keyspace;
+    /// empty once inserted.
+    mems: Vec<(KeyspaceId, Arc<Memtable>)>,
+    pending: PendingWrite,
+}
+
+impl Ordered<'_> {
+    /// The batch's last sequence number (`None` for an empty batch).
+    pub fn seq(&self) -> Option<u64> {
+        self.pending.seq()
+    }
+
+    /// Inserts the batch into the memtables; wait for (or await) the returned write to make
+    /// it durable and visible.
+    pub fn apply(mut self) -> PendingWrite {
+        self.insert();
+        let done = PendingWrite {
+            inner: Arc::clone(&self.pending.inner),
+            state: None,
+            published: None,
+            until_visible: true,
+        };
+        std::mem::replace(&mut self.pending, done)
+    }
+
+    fn insert(&mut self) {
+        if self.mems.is_empty() {
+            return;
+        }
+        let mut cached: Option<&(KeyspaceId, Arc<Memtable>)> = None;
+        for (i, op) in self.batch.ops().iter().enumerate() {
+            let mem = match cached {
+                Some(m) if m.0 == op.keyspace => Some(m),
+                _ => self.mems.iter().find(|(ks, _)| *ks == op.keyspace),
+            };
+            if let Some(m) = mem {
+                cached = Some(m);
+                m.1.insert(&op.key, self.first + i as u64, op.kind, &op.value);
+            }
+        }
+        self.mems.clear();
+    }
+}
+
+impl Drop for Ordered<'_> {
+    fn drop(&mut self) {
+        // Then `pending` drops, and publishes the write once the WAL acknowledges it.
+        self.insert();
     }
 }
 
@@ -174,16 +255,10 @@ impl Inner {
         ws.next_seq = last + 1;
         self.assigned.store(last, Ordering::Release);
         drop(ws);
-        Ok(PendingWrite {
-            inner: Arc::clone(self),
-            state: Some(Pending {
-                first,
-                last,
-                handle,
-                end_lsn,
-                record_len,
-                user_bytes: batch.payload_bytes() as u64,
-            }),
-        })
+        Ok(PendingWrite::new(
+            self,
+            handle,
+            Written::of(batch, first, end_lsn, record_len),
+        ))
     }
 }

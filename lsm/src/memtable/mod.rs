@@ -1,7 +1,7 @@
 //! The memtable: an arena skiplist of internal keys (`skiplist`), newest version of each user
-//! key first. Inserts are serialized (the engine inserts under its write lock; the list takes
-//! its own writer lock too); readers never block and see an entry once its insert returns,
-//! filtering by snapshot sequence number themselves.
+//! key first. Any number of threads insert at once (the engine inserts outside its write lock,
+//! after the batch has its sequence numbers); readers never block and see an entry once its
+//! insert returns, filtering by snapshot sequence number themselves.
 //!
 //! A bloom filter over the user keys (atomic bit set, sized from the memtable's capacity) lets a
 //! point lookup of a key the memtable does not hold skip the skiplist search, most of a write's

@@ -1,5 +1,6 @@
 //! The memtable's index: an insert-only skiplist of internal keys whose nodes live in an arena
-//! (RocksDB's `InlineSkipList` design). One writer at a time, any number of lock-free readers.
+//! (RocksDB's `InlineSkipList` design). Any number of concurrent inserters and lock-free
+//! readers: inserters take a lock only to allocate, then link their node by compare-and-swap.
 //!
 //! A node is one block of the key arena: a header (trailer, value address and length, key
 //! length, height), its tower of next links, then the user key. Values go to a second arena, so
@@ -17,7 +18,9 @@
 //!   store that links it, and readers load links with Acquire;
 //! - a node's level-i link from its predecessor is stored after its level-(i-1) link, so a node
 //!   reachable at level i is reachable at every level below;
-//! - only the holder of `writer` allocates or stores links;
+//! - only the holder of `writer` allocates; a block belongs to the thread that allocated it
+//!   until it is linked; a published link changes only by a compare-and-swap that inserts a
+//!   node right after its predecessor (links are never removed);
 //! - a `Node<'a>` is only made from the head or from a loaded link, while the list is borrowed
 //!   for `'a`.
 
@@ -179,7 +182,7 @@ fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
         .cmp(b.get(done..).unwrap_or_default())
 }
 
-/// What the single writer owns.
+/// What inserters allocate from, one at a time (behind `SkipList::writer`).
 struct Writer {
     /// Nodes (headers, towers, keys).
     arena: Arena,
@@ -326,52 +329,108 @@ impl SkipList {
     /// Inserts (`user`, `trailer`) with `value`; returns the node's size in bytes. Keys are
     /// expected unique (a duplicate goes before its equals, and is found first), and at most
     /// `u32::MAX` bytes long (the engine refuses keys longer than `MAX_KEY_LEN` before this).
+    /// Any number of threads may insert at once: only the allocation is serialized (under
+    /// `writer`); the search and the links are lock-free (see [`SkipList::link`]).
     pub(crate) fn insert(&self, user: &[u8], trailer: u64, value: &[u8]) -> usize {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let height = w.random_height();
-        let value_at = if value.is_empty() {
-            NonNull::dangling()
-        } else {
-            let at = w.values.alloc_packed(value.len());
-            // SAFETY: a fresh block of `value.len()` bytes, disjoint from `value`.
-            unsafe { ptr::copy_nonoverlapping(value.as_ptr(), at.as_ptr(), value.len()) };
-            at
+        self.insert_node(user, trailer, value).0
+    }
+
+    /// As [`SkipList::insert`], and the new node (linked at every level when this returns).
+    pub(crate) fn insert_node(&self, user: &[u8], trailer: u64, value: &[u8]) -> (usize, Node<'_>) {
+        let (ptr, height, size, value_at) = {
+            let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let height = w.random_height();
+            let value_at = if value.is_empty() {
+                NonNull::dangling()
+            } else {
+                w.values.alloc_packed(value.len())
+            };
+            let size = node_size(height, user.len());
+            (w.arena.alloc_node(size), height, size, value_at)
         };
-        let size = node_size(height, user.len());
-        let ptr = w.arena.alloc_node(size);
-        // SAFETY: a fresh, unpublished block of `size` bytes.
+        if !value.is_empty() {
+            // SAFETY: a fresh block of `value.len()` bytes, this thread's alone (allocated
+            // above, not published), disjoint from `value`.
+            unsafe { ptr::copy_nonoverlapping(value.as_ptr(), value_at.as_ptr(), value.len()) };
+        }
+        // SAFETY: a fresh, unpublished block of `size` bytes, this thread's alone.
         unsafe { write_node(ptr, trailer, user, height, (value_at.as_ptr(), value.len())) };
         let node = Node {
             ptr,
             _list: PhantomData,
         };
-        let list_height = self.height.load(Atomic::Relaxed);
+        self.link(node, user, trailer, height);
+        self.len.fetch_add(1, Atomic::Relaxed);
+        (size + value.len(), node)
+    }
+
+    /// Links `node` (`user`, `trailer`, `height` levels) into the list, level 0 first, each
+    /// level by a compare-and-swap on its predecessor's link (RocksDB's concurrent insert):
+    /// the node's own link is set to the successor the search saw, then the predecessor's link
+    /// is swung from that successor to the node; if another inserter changed it meanwhile, the
+    /// search for that level resumes from the same predecessor (which still sorts before the
+    /// node: nothing is ever removed) and the swap is tried again.
+    fn link(&self, node: Node<'_>, user: &[u8], trailer: u64, height: usize) {
+        // Raised only when this node is taller: a read-modify-write on every insert would
+        // bounce the line every search reads between the inserting cores.
+        let mut list_height = self.height.load(Atomic::Acquire);
+        if height > list_height {
+            list_height = self.height.fetch_max(height, Atomic::AcqRel);
+        }
         let mut preds = [self.head(); MAX_HEIGHT];
+        let mut succs = [ptr::null_mut::<u8>(); MAX_HEIGHT];
         let mut x = self.head();
         for level in (0..list_height.max(height)).rev() {
-            while let Some(n) = x.next(level) {
-                n.prefetch_next(level);
-                if n.cmp_to(user, trailer) == Ordering::Less {
-                    x = n;
-                } else {
-                    break;
+            let (pred, succ) = self.splice_at(x, level, user, trailer);
+            preds[level] = pred;
+            succs[level] = succ;
+            x = pred;
+        }
+        for level in 0..height {
+            loop {
+                let (pred, succ) = (preds[level], succs[level]);
+                // Not reachable at this level yet: nobody reads this link before the swap.
+                node.link(level).store(succ, Atomic::Relaxed);
+                match pred.link(level).compare_exchange(
+                    succ,
+                    node.ptr.as_ptr(),
+                    Atomic::Release,
+                    Atomic::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(_) => {
+                        (preds[level], succs[level]) = self.splice_at(pred, level, user, trailer);
+                    }
                 }
             }
-            preds[level] = x;
         }
-        for (level, pred) in preds.iter().enumerate().take(height) {
-            // Not yet published: plain ordering is enough for the node's own links.
-            node.link(level)
-                .store(pred.link(level).load(Atomic::Relaxed), Atomic::Relaxed);
+    }
+
+    /// From `x` (which sorts before (`user`, `trailer`)), the last node at `level` before
+    /// (`user`, `trailer`) and the link it holds (the first node after, or null).
+    fn splice_at<'a>(
+        &'a self,
+        mut x: Node<'a>,
+        level: usize,
+        user: &[u8],
+        trailer: u64,
+    ) -> (Node<'a>, *mut u8) {
+        loop {
+            let next = x.link(level).load(Atomic::Acquire);
+            let Some(ptr) = NonNull::new(next) else {
+                return (x, next);
+            };
+            let n = Node {
+                ptr,
+                _list: PhantomData,
+            };
+            n.prefetch_next(level);
+            if n.cmp_to(user, trailer) == Ordering::Less {
+                x = n;
+            } else {
+                return (x, next);
+            }
         }
-        for (level, pred) in preds.iter().enumerate().take(height) {
-            pred.link(level).store(ptr.as_ptr(), Atomic::Release);
-        }
-        if height > list_height {
-            self.height.store(height, Atomic::Release);
-        }
-        self.len.fetch_add(1, Atomic::Relaxed);
-        size + value.len()
     }
 
     /// The last node (or the head) before the first node that `is_after` accepts, and that
@@ -536,6 +595,66 @@ mod tests {
         }
         assert_eq!(list.len(), n as usize);
         assert!(list.arena_bytes() >= n as usize * (node_size(1, 8) + 8));
+    }
+
+    /// Inserters racing for the same links: every node ends up linked, at every level of its
+    /// tower, in order (a lost compare-and-swap retried from a stale successor would drop or
+    /// misplace nodes), while readers walk the list.
+    #[test]
+    fn concurrent_inserters_lose_nothing() {
+        let list = Arc::new(SkipList::new());
+        let (threads, per) = (4u64, 10_000u64);
+        let inserters: Vec<_> = (0..threads)
+            .map(|t| {
+                let list = Arc::clone(&list);
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        // Interleaved keys: neighbours come from different threads.
+                        let k = ((i * 7919) % per) * threads + t;
+                        list.insert(&k.to_be_bytes(), 1, &k.to_le_bytes());
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || {
+                while list.len() < (threads * per) as usize {
+                    let keys: Vec<&[u8]> = std::iter::successors(list.first(), |n| n.successor())
+                        .map(|n| n.key())
+                        .collect();
+                    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+                }
+            })
+        };
+        for i in inserters {
+            i.join().unwrap();
+        }
+        reader.join().unwrap();
+        let n = threads * per;
+        assert_eq!(list.len(), n as usize);
+        let keys: Vec<u64> = std::iter::successors(list.first(), |n| n.successor())
+            .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
+            .collect();
+        assert_eq!(keys, (0..n).collect::<Vec<_>>());
+        // Every level is sorted and holds exactly the nodes at least that tall.
+        for level in 1..list.height.load(Atomic::Acquire) {
+            let mut at_level = Vec::new();
+            let mut x = list.head();
+            while let Some(next) = x.next(level) {
+                at_level.push(u64::from_be_bytes(next.key().try_into().unwrap()));
+                x = next;
+            }
+            let tall: Vec<u64> = std::iter::successors(list.first(), |n| n.successor())
+                .filter(|n| n.height() > level)
+                .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
+                .collect();
+            assert_eq!(at_level, tall, "level {level}");
+        }
+        for k in (0..n).step_by(13) {
+            let found = list.seek(&k.to_be_bytes(), u64::MAX, true).unwrap();
+            assert_eq!(found.value(), &k.to_le_bytes());
+        }
     }
 
     proptest! {

@@ -259,8 +259,13 @@ pub(crate) async fn finish(executed: Executed) -> Result<Outcome, orbit_exec::Er
     Ok(executed.outcome)
 }
 
-/// Awaits durable writes (every one, even after a failure: dropping one would block).
-pub(crate) async fn settle(waits: Vec<orbit_exec::PendingWrite>) -> Result<(), orbit_exec::Error> {
+/// Awaits writes until they are durable and visible (every one, even after a failure:
+/// dropping one would block), in sequence order: a write is visible only once every earlier
+/// one is published, and an earlier one of this statement is published only when awaited.
+pub(crate) async fn settle(
+    mut waits: Vec<orbit_exec::PendingWrite>,
+) -> Result<(), orbit_exec::Error> {
+    waits.sort_by_key(orbit_exec::PendingWrite::seq);
     let mut first_error = None;
     for w in waits {
         if let Err(e) = w.await {

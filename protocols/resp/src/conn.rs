@@ -199,7 +199,7 @@ async fn respond(
     let barrier = engine.store.barrier();
     for (reply, pending) in batch.iter_mut() {
         for p in pending.drain(..) {
-            if let Err(e) = p.await {
+            if let Err(e) = p.durable().await {
                 *reply = Reply::err(format!("ERR write failed: {e}"));
             }
         }
