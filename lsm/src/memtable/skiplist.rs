@@ -326,16 +326,18 @@ impl SkipList {
         w.arena.bytes() + w.values.bytes()
     }
 
-    /// Inserts (`user`, `trailer`) with `value`; returns the node's size in bytes. Keys are
-    /// expected unique (a duplicate goes before its equals, and is found first), and at most
-    /// `u32::MAX` bytes long (the engine refuses keys longer than `MAX_KEY_LEN` before this).
-    /// Any number of threads may insert at once: only the allocation is serialized (under
-    /// `writer`); the search and the links are lock-free (see [`SkipList::link`]).
+    /// As [`SkipList::insert_node`], returning only the size.
+    #[cfg(test)]
     pub(crate) fn insert(&self, user: &[u8], trailer: u64, value: &[u8]) -> usize {
         self.insert_node(user, trailer, value).0
     }
 
-    /// As [`SkipList::insert`], and the new node (linked at every level when this returns).
+    /// Inserts (`user`, `trailer`) with `value`; returns the node's size in bytes and the node
+    /// (linked at every level when this returns). Keys are expected unique (a duplicate goes
+    /// before its equals, and is found first), and at most `u32::MAX` bytes long (the engine
+    /// refuses keys longer than `MAX_KEY_LEN` before this). Any number of threads may insert
+    /// at once: only the allocation is serialized (under `writer`); the search and the links
+    /// are lock-free (see [`SkipList::link`]).
     pub(crate) fn insert_node(&self, user: &[u8], trailer: u64, value: &[u8]) -> (usize, Node<'_>) {
         let (ptr, height, size, value_at) = {
             let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
