@@ -44,7 +44,9 @@ impl Inner {
 
 impl Db {
     /// Applies `batch` atomically; returns once it is durable (per the WAL's sync mode) and
-    /// visible.
+    /// published: `get_latest` sees it, and readers at the visible sequence number see it
+    /// once the writes other threads have in flight before it are published too
+    /// ([`Db::visible_at`] waits for that).
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
         self.write_pending(batch)?.wait().map(|_| ())
     }

@@ -231,8 +231,9 @@ fn a_database_closes_however_soon_it_is_dropped() {
 }
 
 /// Writers insert into the memtables in parallel, outside the write lock, while tiny
-/// memtables rotate and flush under them: every write is readable once it returns, and all
-/// of them are there after a crash (a flush that ran while an insert into its memtable was
+/// memtables rotate and flush under them: every write is readable (at the latest sequence
+/// number) once it returns, all are visible once the writers are done, and all of them are
+/// there after a crash (a flush that ran while an insert into its memtable was
 /// still going would leave that write out of the table and behind the replay position).
 #[test]
 fn parallel_inserts_survive_rotations_flushes_and_a_crash() {
@@ -248,7 +249,7 @@ fn parallel_inserts_survive_rotations_flushes_and_a_crash() {
                     db.put(DEFAULT_KEYSPACE, key.as_bytes(), &i.to_le_bytes())
                         .unwrap();
                     assert_eq!(
-                        db.get(DEFAULT_KEYSPACE, key.as_bytes()).unwrap(),
+                        db.get_latest(DEFAULT_KEYSPACE, key.as_bytes()).unwrap(),
                         Some(i.to_le_bytes().to_vec()),
                         "{key}"
                     );
@@ -291,4 +292,35 @@ fn an_ordered_write_dropped_unapplied_still_lands() {
     db.put(DEFAULT_KEYSPACE, b"b", b"2").unwrap();
     assert!(db.visible_seq() > seq);
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+}
+
+/// Awaiting a write ends only when it is visible: while an earlier write is still unpublished
+/// (its owner has not waited for it), a later write's future stays pending however often it
+/// is polled, and once the earlier one is published the later one completes and is readable
+/// at the visible sequence number.
+#[test]
+fn awaiting_a_write_ends_when_it_is_visible() {
+    use std::future::Future;
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let first = db
+        .write_pending(WriteBatch::new().put(DEFAULT_KEYSPACE, b"a", b"1"))
+        .unwrap();
+    let mut second = std::pin::pin!(db
+        .write_pending(WriteBatch::new().put(DEFAULT_KEYSPACE, b"b", b"2"))
+        .unwrap());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..50 {
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    first.wait().unwrap();
+    loop {
+        if let std::task::Poll::Ready(r) = second.as_mut().poll(&mut cx) {
+            r.unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"b").unwrap(), Some(b"2".to_vec()));
 }
