@@ -1,10 +1,10 @@
 //! The database: keyspaces sharing one WAL and one sequence space, memtables, flushes to L0
 //! tables, recovery from manifest plus WAL.
 //!
-//! Write path (`write`): under `write_lock` a batch gets consecutive sequence numbers, is
-//! queued on the WAL (so LSN order = sequence order) and inserted into the memtables; outside
-//! the lock the writer waits for the WAL's acknowledgement (fsyncs are shared by group commit),
-//! then publishes its range. A batch larger than one WAL record is queued as several records
+//! Write path (`write`): under `write_lock` a batch gets consecutive sequence numbers and is
+//! queued on the WAL (so LSN order = sequence order); outside the lock it is inserted into the
+//! memtables, in parallel with other writers' inserts, and the writer waits for the WAL's
+//! acknowledgement (fsyncs are shared by group commit), then publishes its range. A batch larger than one WAL record is queued as several records
 //! (`crate::split`) and published from the last one's acknowledgement. Readers read at the
 //! visible sequence number, so an entry in a memtable whose batch is not yet durable is
 //! invisible, and a batch becomes visible whole.
