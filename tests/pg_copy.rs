@@ -661,3 +661,49 @@ fn pgbench_initializes_its_tables() {
     let server = Server::start(&data, &[]);
     check(&server);
 }
+
+/// A COPY whose client pauses mid-stream must not hold up other clients: its sequence
+/// reservations (a serial column) are writes, and no later write becomes visible before they
+/// are published. They used to wait, unawaited, until 256 had piled up or the COPY ended, so
+/// another connection's INSERT hung until the paused client went on.
+#[test]
+fn a_paused_copy_does_not_hold_up_other_clients() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let a = connect(&server).await;
+        let b = connect(&server).await;
+        a.batch_execute("CREATE TABLE s (id serial PRIMARY KEY, v text); CREATE TABLE o (k int)")
+            .await
+            .unwrap();
+        let sink = a
+            .copy_in::<_, std::io::Cursor<Vec<u8>>>("COPY s (v) FROM STDIN")
+            .await
+            .unwrap();
+        pin_mut!(sink);
+        sink.as_mut()
+            .send(std::io::Cursor::new(b"x\ny\n".to_vec()))
+            .await
+            .unwrap();
+        // The COPY is paused here. Without the fix this waits for it forever; the bound is
+        // only there to fail instead of hanging.
+        let insert = b.batch_execute("INSERT INTO o VALUES (1)");
+        tokio::time::timeout(std::time::Duration::from_secs(20), insert)
+            .await
+            .expect("an INSERT waited for a paused COPY")
+            .unwrap();
+        assert_eq!(count(&b, "o").await, 1);
+        sink.as_mut()
+            .send(std::io::Cursor::new(b"z\n".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(sink.finish().await.unwrap(), 3);
+        assert_eq!(
+            simple(&a, "SELECT id, v FROM s ORDER BY id").await,
+            vec![
+                row(&[Some("1"), Some("x")]),
+                row(&[Some("2"), Some("y")]),
+                row(&[Some("3"), Some("z")])
+            ]
+        );
+    });
+}

@@ -14,10 +14,6 @@ use crate::copy::{CopyFrom, CopyOptions};
 use crate::error::{code, Error, Result};
 use crate::exec::{Ctx, Outcome};
 
-/// Sequence reservations (row ids, serial defaults) a COPY lets pile up before handing them to
-/// the caller to await, so they stay bounded on long inputs.
-const MAX_WAITS: usize = 256;
-
 /// A COPY FROM STDIN in progress.
 pub(super) struct CopyIn {
     load: CopyFrom,
@@ -167,8 +163,9 @@ impl Session {
         self.fail();
     }
 
-    /// A CopyData message: writes the rows it completes. Returns writes the caller must await
-    /// before the reply (now and then, so they do not pile up). After an error the COPY is
+    /// A CopyData message: writes the rows it completes. Returns the writes it made (sequence
+    /// reservations), which the caller must have awaited promptly: each is published, and
+    /// every later write of any client made visible, only then. After an error the COPY is
     /// over (rolled back); data arriving with no COPY in progress is ignored, as PostgreSQL
     /// ignores the rest of a failed COPY's data.
     pub fn copy_data(&mut self, data: &[u8]) -> Result<Vec<PendingWrite>> {
@@ -179,10 +176,11 @@ impl Session {
             self.abort_copy();
             return Err(e);
         }
+        // Handed over at once: until its owner awaits (or drops) a write it is not
+        // published, and no later write of any client becomes visible before it.
         Ok(self
             .copy
             .as_mut()
-            .filter(|c| c.waits.len() >= MAX_WAITS)
             .map(|c| std::mem::take(&mut c.waits))
             .unwrap_or_default())
     }

@@ -26,8 +26,7 @@ use pgwire::messages::PgWireBackendMessage;
 
 use crate::error::{info, to_wire};
 use crate::handler::{
-    command_tag, execute, finish, lock, response, settle, settle_after_error, wire_info,
-    with_session, Conn,
+    command_tag, execute, finish, lock, response, settle_after_error, wire_info, with_session, Conn,
 };
 
 /// CopyInResponse: the client sends rows of `columns` fields (format 0: text or CSV).
@@ -135,6 +134,13 @@ impl Conn {
     }
 }
 
+/// Awaits writes until they are durable and published (see `on_copy_data`).
+async fn publish(waits: Vec<orbit_exec::PendingWrite>) {
+    for w in waits {
+        let _ = w.durable().await;
+    }
+}
+
 #[async_trait]
 impl CopyHandler for Conn {
     async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
@@ -144,7 +150,17 @@ impl CopyHandler for Conn {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match with_session(&self.session, |s| s.copy_data(&copy_data.data)) {
-            Ok(waits) => settle(waits).await.map_err(|e| to_wire(&e)),
+            Ok(waits) => {
+                // Published as soon as the WAL acknowledges them, without holding up the
+                // COPY's next message (CopyData gets no reply): a write is published only when
+                // awaited, and every other client's writes become visible behind it. Their
+                // durability is reported by the COPY's own commit, which the WAL orders after
+                // them (and which fails if they did).
+                if !waits.is_empty() {
+                    tokio::spawn(publish(waits));
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.rest.lock().map(|mut r| r.clear()).unwrap_or_default();
                 settle_after_error(&self.session).await;
