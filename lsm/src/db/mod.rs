@@ -249,14 +249,26 @@ impl std::future::Future for VisibleAt {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let inner = &self.inner;
-        if inner.publisher.visible() >= self.seq {
+        self.inner.poll_visible(self.seq, cx)
+    }
+}
+
+impl Inner {
+    /// Ready once `seq` is visible (`Ok`), or the database is poisoned (the write holding it
+    /// back will never be published); otherwise the task is woken by the publish that makes
+    /// `seq` visible.
+    fn poll_visible(
+        &self,
+        seq: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        if self.publisher.visible() >= seq {
             return std::task::Poll::Ready(Ok(()));
         }
-        if let Err(e) = inner.check_poison() {
+        if let Err(e) = self.check_poison() {
             return std::task::Poll::Ready(Err(e));
         }
-        if inner.publisher.register(self.seq, cx.waker()) {
+        if self.publisher.register(seq, cx.waker()) {
             std::task::Poll::Pending
         } else {
             std::task::Poll::Ready(Ok(()))

@@ -78,9 +78,17 @@ impl PendingWrite {
             until_visible: true,
         }
     }
-}
 
-impl PendingWrite {
+    /// The write of an empty batch: nothing to wait for.
+    pub(super) fn empty(inner: &Arc<Inner>) -> Self {
+        PendingWrite {
+            inner: Arc::clone(inner),
+            state: None,
+            published: None,
+            until_visible: true,
+        }
+    }
+
     /// The batch's last sequence number (its commit sequence number); `None` for an empty
     /// batch.
     pub fn seq(&self) -> Option<u64> {
@@ -142,18 +150,7 @@ impl std::future::Future for PendingWrite {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         if let Some(last) = self.published {
-            let inner = &self.inner;
-            if inner.publisher.visible() >= last {
-                return std::task::Poll::Ready(Ok(last));
-            }
-            if let Err(e) = inner.check_poison() {
-                return std::task::Poll::Ready(Err(e));
-            }
-            return if inner.publisher.register(last, cx.waker()) {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(Ok(last))
-            };
+            return self.inner.poll_visible(last, cx).map_ok(|()| last);
         }
         let Some(p) = self.state.as_mut() else {
             return std::task::Poll::Ready(Ok(0));

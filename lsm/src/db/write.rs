@@ -82,18 +82,15 @@ impl Db {
             }
         }
         let applied = |pending| Ordered {
-            batch,
-            first: 0,
-            mems: Vec::new(),
+            insert: Insert {
+                batch,
+                first: 0,
+                mems: Vec::new(),
+            },
             pending,
         };
         if batch.is_empty() {
-            return Ok(applied(PendingWrite {
-                inner: Arc::clone(inner),
-                state: None,
-                published: None,
-                until_visible: true,
-            }));
+            return Ok(applied(PendingWrite::empty(inner)));
         }
         let max_record = inner.max_record();
         let encoded = batch.encoded_len();
@@ -136,9 +133,7 @@ impl Db {
         inner.assigned.store(last, Ordering::Release);
         drop(ws);
         Ok(Ordered {
-            batch,
-            first,
-            mems,
+            insert: Insert { batch, first, mems },
             pending: PendingWrite::new(
                 inner,
                 handle,
@@ -155,12 +150,17 @@ impl Db {
 /// last sequence number is visible, every insert into it is done).
 #[must_use = "an ordered write must be applied"]
 pub struct Ordered<'b> {
+    insert: Insert<'b>,
+    pending: PendingWrite,
+}
+
+/// The memtable insert an [`Ordered`] write still owes; done when applied or dropped.
+struct Insert<'b> {
     batch: &'b WriteBatch,
     first: u64,
     /// The memtables the batch goes into (current when it got its numbers), per keyspace;
     /// empty once inserted.
     mems: Vec<(KeyspaceId, Arc<Memtable>)>,
-    pending: PendingWrite,
 }
 
 impl Ordered<'_> {
@@ -171,18 +171,18 @@ impl Ordered<'_> {
 
     /// Inserts the batch into the memtables; wait for (or await) the returned write to make
     /// it durable and visible.
-    pub fn apply(mut self) -> PendingWrite {
-        self.insert();
-        let done = PendingWrite {
-            inner: Arc::clone(&self.pending.inner),
-            state: None,
-            published: None,
-            until_visible: true,
-        };
-        std::mem::replace(&mut self.pending, done)
+    pub fn apply(self) -> PendingWrite {
+        let Ordered {
+            mut insert,
+            pending,
+        } = self;
+        insert.run();
+        pending
     }
+}
 
-    fn insert(&mut self) {
+impl Insert<'_> {
+    fn run(&mut self) {
         if self.mems.is_empty() {
             return;
         }
@@ -201,10 +201,11 @@ impl Ordered<'_> {
     }
 }
 
-impl Drop for Ordered<'_> {
+impl Drop for Insert<'_> {
     fn drop(&mut self) {
-        // Then `pending` drops, and publishes the write once the WAL acknowledges it.
-        self.insert();
+        // An `Ordered` dropped unapplied: its insert is dropped before its `PendingWrite`
+        // (field order), which then publishes the write once the WAL acknowledges it.
+        self.run();
     }
 }
 

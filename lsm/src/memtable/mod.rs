@@ -52,6 +52,34 @@ const BYTES_PER_SLOT: usize = 64;
 /// Versions of one key a lookup walks from the newest before it searches the list instead.
 const VERSIONS_WALKED: usize = 8;
 
+/// Where walking a key's versions from its newest ended.
+enum Walk<'a> {
+    /// The first version at or below the target trailer.
+    Found(Node<'a>),
+    /// Past the key's last version: none is old enough.
+    NoneOldEnough,
+    /// `VERSIONS_WALKED` versions, all too new: search instead.
+    TooMany,
+}
+
+/// Walks `user_key`'s versions from `newest` (newest first) for the first one whose trailer is
+/// at most `target`.
+fn walk_versions<'a>(newest: Node<'a>, user_key: &[u8], target: u64) -> Walk<'a> {
+    let mut version = Some(newest);
+    for _ in 0..VERSIONS_WALKED {
+        match version {
+            Some(v) if v.key() == user_key => {
+                if v.trailer() <= target {
+                    return Walk::Found(v);
+                }
+                version = v.successor();
+            }
+            _ => return Walk::NoneOldEnough,
+        }
+    }
+    Walk::TooMany
+}
+
 /// A memtable.
 #[derive(Debug, Default)]
 pub struct Memtable {
@@ -144,24 +172,11 @@ impl Memtable {
         let target = key::trailer(snapshot, ValueKind::SEEK);
         let walked = match self.index.find(&self.list, index::hash(user_key), user_key) {
             Lookup::Absent => return None,
-            Lookup::Newest(newest) => {
-                let mut version = Some(newest);
-                let mut walked = None;
-                for _ in 0..VERSIONS_WALKED {
-                    match version {
-                        Some(v) if v.key() == user_key => {
-                            if v.trailer() <= target {
-                                walked = Some(v);
-                                break;
-                            }
-                            version = v.successor();
-                        }
-                        // Past the key's last version: none is old enough.
-                        _ => return None,
-                    }
-                }
-                walked
-            }
+            Lookup::Newest(newest) => match walk_versions(newest, user_key, target) {
+                Walk::Found(n) => Some(n),
+                Walk::NoneOldEnough => return None,
+                Walk::TooMany => None,
+            },
             Lookup::Unknown => None,
         };
         let found = match walked {
