@@ -170,6 +170,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
+    // The time series' open chunks are checkpointed: the next start replays no log.
+    if let Err(e) = engine.ts_maintenance(true) {
+        tracing::warn!(error = %e, "time series checkpoint at shutdown failed");
+    }
     drop(engine);
     drop(pg);
     if args.wal_archive.is_some() {
@@ -190,6 +194,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// while passes keep finding expired keys (as Redis's active expire cycle adapts).
 fn expire_loop(engine: &Engine, running: &std::sync::atomic::AtomicBool) {
     while running.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Err(e) = engine.ts_maintenance(false) {
+            tracing::warn!(error = %e, "time series maintenance failed");
+        }
         match engine.expire_sweep(1_000) {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}

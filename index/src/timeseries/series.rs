@@ -139,6 +139,9 @@ pub struct SeriesMeta {
     pub source: Option<Vec<u8>>,
     /// Rules with this series as their source.
     pub rules: Vec<Rule>,
+    /// The position in the write log of samples (kept by the server) that this stored state
+    /// includes: every logged sample of the series at a later position is not in it yet.
+    pub log_pos: u64,
 }
 
 /// RedisTimeSeries' default chunk size (bytes).
@@ -161,6 +164,7 @@ impl SeriesMeta {
             labels: Vec::new(),
             source: None,
             rules: Vec::new(),
+            log_pos: 0,
         }
     }
 
@@ -215,6 +219,7 @@ impl SeriesMeta {
             out.extend_from_slice(&r.align.to_le_bytes());
             put_opt_i64(&mut out, r.current);
         }
+        out.extend_from_slice(&self.log_pos.to_le_bytes());
         out
     }
 
@@ -272,6 +277,10 @@ fn decode(r: &mut Reader<'_>) -> Option<SeriesMeta> {
             align,
             current,
         });
+    }
+    // Absent in encodings written before the log existed.
+    if !r.0.is_empty() {
+        m.log_pos = r.u64()?;
     }
     r.0.is_empty().then_some(m)
 }
@@ -375,11 +384,15 @@ mod tests {
             align: 5,
             current: Some(120_000),
         });
+        m.log_pos = 99;
         let bytes = m.encode();
         let back = SeriesMeta::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes);
         assert_eq!(back.label("unit"), Some("C"));
-        for cut in 0..bytes.len() {
+        // Without its trailing log position: the encoding before the log existed.
+        let old = SeriesMeta::decode(&bytes[..bytes.len() - 8]).unwrap();
+        assert_eq!((old.log_pos, old.rules.len()), (0, 1));
+        for cut in (0..bytes.len()).filter(|c| *c != bytes.len() - 8) {
             assert!(SeriesMeta::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert_eq!(DuplicatePolicy::parse("SUM"), Some(DuplicatePolicy::Sum));

@@ -435,6 +435,13 @@ impl Engine {
         self.run(session, cmd, args, false)
     }
 
+    /// One maintenance pass over the time series' heads (checkpoints, log trimming, idle
+    /// heads leaving memory): `commands::timeseries::checkpoint::maintain`. Run from a
+    /// background thread every 100 ms, and with `force` at shutdown: it blocks.
+    pub fn ts_maintenance(&self, force: bool) -> Result<()> {
+        commands::timeseries::checkpoint::maintain(&self.store, force).map(|_| ())
+    }
+
     /// One pass of the active expiry sweep (Redis's active expire): looks at up to `budget`
     /// keys from where the previous pass stopped, deleting the expired ones (and so their
     /// members), and waits until those deletes are durable. Returns how many it deleted. Run

@@ -5,7 +5,8 @@
 //! hash's its field count. `resp:sub` holds the members of collection types,
 //! `db u8 ‖ key length u32 BE ‖ key ‖ member` → value, so one key's members are one range:
 //! deleting a collection is a meta delete plus one range delete (O(1), the engine drops the
-//! members in compaction), and so is FLUSHDB.
+//! members in compaction), and so is FLUSHDB. `resp:tslog` holds the time series' write log
+//! (`commands::timeseries::head`): appends to open chunks, one record per write batch.
 //!
 //! Concurrency, the way Redis users expect it: every write of a key happens under that key's
 //! lock stripe (held while reading and submitting, never across an fsync), and reads see the
@@ -167,8 +168,9 @@ pub struct Store {
     txn: TxnDb,
     meta: KeyspaceId,
     sub: KeyspaceId,
+    tslog: KeyspaceId,
     stripes: Vec<Mutex<()>>,
-    /// Time-series state: the label index and open-chunk cache.
+    /// Time-series state: the label index and the series' heads.
     pub ts: TsState,
 }
 
@@ -185,6 +187,7 @@ impl Store {
     pub fn open(txn: TxnDb, filter: Option<&ExpiryFilter>) -> Result<Store> {
         let meta = keyspace(txn.db(), "resp:meta")?;
         let sub = keyspace(txn.db(), "resp:sub")?;
+        let tslog = keyspace(txn.db(), "resp:tslog")?;
         if let Some(f) = filter {
             f.meta.store(meta, std::sync::atomic::Ordering::Relaxed);
         }
@@ -192,6 +195,7 @@ impl Store {
             txn,
             meta,
             sub,
+            tslog,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             ts: TsState::default(),
         };
@@ -232,6 +236,36 @@ impl Store {
 
     pub fn sub_keyspace(&self) -> KeyspaceId {
         self.sub
+    }
+
+    /// The time series' write log (`commands::timeseries::head`).
+    pub fn tslog_keyspace(&self) -> KeyspaceId {
+        self.tslog
+    }
+
+    /// Every record of the time series' write log: (position, record), in position order.
+    pub fn tslog_records(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let snap = self.db().snapshot_latest();
+        let mut out = Vec::new();
+        let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        for kv in self
+            .db()
+            .iter(self.tslog, all, orbit_lsm::Direction::Forward, &snap)?
+        {
+            let (k, v) = kv?;
+            if let Ok(pos) = <[u8; 8]>::try_from(k.as_slice()) {
+                out.push((u64::from_be_bytes(pos), v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Locks every stripe (FLUSHDB, FLUSHALL: no write of any key runs meanwhile).
+    pub fn lock_all(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.stripes
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
     }
 
     /// Locks the stripes of `keys` (of database `db`), in a fixed order.
@@ -336,14 +370,23 @@ impl Store {
         Ok(KeyIter { it, now })
     }
 
-    /// Adds the writing of a key's metadata entry to `batch`.
+    /// Adds the writing of a key's metadata entry to `batch` (a time series' head learns of
+    /// it: it stays only if the entry is still the same series).
     pub fn put_meta_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
+        let full = Store::meta_key(db, key);
+        self.ts.heads.meta_written(&full, meta);
+        batch.put(self.meta, &full, &meta.encode());
+    }
+
+    /// [`Store::put_meta_into`] for a time series' own checkpoint (its head is current).
+    pub fn put_series_meta_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
         batch.put(self.meta, &Store::meta_key(db, key), &meta.encode());
     }
 
     /// Adds the deletion of a key and, for collections, its members, to `batch`.
     pub fn delete_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8], meta: &Meta) {
         batch.delete(self.meta, &Store::meta_key(db, key));
+        self.ts.heads.forget(&Store::meta_key(db, key));
         if meta.kind != Kind::String {
             self.clear_members_into(batch, db, key);
         }
@@ -351,6 +394,7 @@ impl Store {
 
     /// Adds the deletion of every member a collection key may have left behind.
     pub fn clear_members_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8]) {
+        self.ts.heads.forget(&Store::meta_key(db, key));
         let prefix = Store::sub_prefix(db, key);
         if let std::ops::Bound::Excluded(end) = prefix_end(&prefix) {
             batch.delete_range(self.sub, &prefix, &end);
@@ -363,6 +407,7 @@ impl Store {
         if db == u8::MAX {
             return;
         }
+        self.ts.heads.forget_db(db);
         batch.delete_range(self.meta, &[db], &end);
         batch.delete_range(self.sub, &[db], &end);
     }

@@ -3,9 +3,13 @@
 use super::*;
 
 fn engine() -> Engine {
-    let fs = orbit_env::SimFs::new();
+    engine_on(&orbit_env::SimFs::new(), 1 << 20)
+}
+
+/// An engine over the database at `/db` of `fs` (created if missing).
+pub(crate) fn engine_on(fs: &orbit_env::SimFs, memtable_bytes: usize) -> Engine {
     let opts = orbit_lsm::DbOptions {
-        memtable_bytes: 1 << 20,
+        memtable_bytes,
         cache_bytes: 1 << 20,
         wal: orbit_wal::WalOptions {
             segment_size: orbit_wal::MIN_SEGMENT_SIZE * 4,

@@ -208,10 +208,21 @@ fn copy_into(
     Ok(())
 }
 
+/// A key's metadata for a command that copies it whole: a time series' samples that only its
+/// head holds are written to storage first (held under the key's stripe).
+fn settled_meta(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    let meta = ctx.meta_any(key)?;
+    if meta.as_ref().is_some_and(|m| m.kind == Kind::TimeSeries) {
+        super::timeseries::checkpoint::settle(ctx, key)?;
+        return ctx.meta_any(key);
+    }
+    Ok(meta)
+}
+
 fn rename_generic(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Reply> {
     let (src, dst) = (arg(args, 1)?, arg(args, 2)?);
     let _g = ctx.store.lock(ctx.db(), &[src, dst]);
-    let Some(meta) = ctx.meta_any(src)? else {
+    let Some(meta) = settled_meta(ctx, src)? else {
         return Err(Reply::err("ERR no such key"));
     };
     if src == dst {
@@ -267,7 +278,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         ));
     }
     let _g = ctx.store.lock(ctx.db(), &[src, dst]);
-    let Some(meta) = ctx.meta_any(src)? else {
+    let Some(meta) = settled_meta(ctx, src)? else {
         return Ok(Reply::Int(0));
     };
     let dst_old = ctx.store.meta(dst_db, dst, ctx.now).map_err(internal)?;

@@ -275,6 +275,8 @@ fn flush_mode(args: &[Vec<u8>]) -> Result<(), Reply> {
 
 pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     flush_mode(args)?;
+    // No write of any key runs meanwhile (a time series' head must not outlive the flush).
+    let _all = ctx.store.lock_all();
     let mut b = WriteBatch::new();
     ctx.store.flush_into(&mut b, ctx.db());
     ctx.write(&b)?;
@@ -283,6 +285,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 pub fn flushall(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     flush_mode(args)?;
+    let _all = ctx.store.lock_all();
     let mut b = WriteBatch::new();
     for db in 0..DATABASES {
         ctx.store.flush_into(&mut b, u8::try_from(db).unwrap_or(0));
@@ -314,6 +317,8 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 /// SAVE: every acknowledged write is already durable in the WAL; SAVE also writes the
 /// memtables into tables (as a Redis snapshot would), so the WAL before them can be recycled.
 pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    // Time series' open chunks go to the tables compressed, not as log records.
+    super::timeseries::checkpoint::maintain(ctx.store, true).map_err(internal)?;
     ctx.store
         .db()
         .flush()
@@ -323,6 +328,7 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 /// BGSAVE: SAVE on a background thread.
 pub fn bgsave(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    super::timeseries::checkpoint::maintain(ctx.store, true).map_err(internal)?;
     let db = std::sync::Arc::clone(ctx.store.db());
     std::thread::Builder::new()
         .name("orbit-bgsave".into())

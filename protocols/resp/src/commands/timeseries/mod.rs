@@ -2,26 +2,35 @@
 //!
 //! A series is a Redis key of kind `TSDB-TYPE` (so `TYPE`, `DEL`, `EXISTS`, `RENAME`,
 //! `EXPIRE` and `SCAN TYPE` work on it like on any key): its metadata entry holds the
-//! encoded `SeriesMeta` (labels, retention, policy, rules, last sample), and its members hold
-//! the samples:
+//! encoded `SeriesMeta` (labels, retention, policy, rules, last sample, log position), and its
+//! members hold the samples:
 //! - sealed chunks: member `c ‖ last ts` → a Gorilla chunk (`orbit_index::timeseries::chunk`);
-//! - the open chunk's samples, one member each: `t ‖ ts` → the value (f64 bits, LE).
+//! - the open chunk as of the series' last checkpoint: member `o` → a Gorilla chunk.
+//!
+//! The open chunk itself lives in memory, in the series' head (`head`), and appends reach the
+//! engine as one log record per write batch: the module docs of `head` give the log, the
+//! checkpoints and the invariants; `checkpoint` the pass that keeps the log short and the
+//! replay at start. Every write is WAL-protected before its reply: nothing acknowledged is
+//! lost.
 //!
 //! Timestamps in members are order-preserving (`ts ^ 1 << 63`, big-endian). Invariant: every
-//! open-chunk sample is newer than every sealed chunk's last sample, so chunks then open
-//! samples, in member order, are the series in time order. When the open samples would
-//! encode to `CHUNK_SIZE` bytes, they are sealed into one chunk in the same batch that
-//! removes them. A sample older than the sealed chunks rewrites the chunk it belongs in.
-//! Each write of a sample is one WAL-protected batch: nothing acknowledged is lost.
+//! open-chunk sample is newer than every sealed chunk's last sample. When the open chunk
+//! encodes to `CHUNK_SIZE` bytes it is sealed into a stored chunk. A sample older than the
+//! sealed chunks rewrites the chunk it belongs in.
 //!
 //! The label index (`orbit_index::bitmap::LabelIndex`) is in memory, rebuilt from the metadata
 //! at start; queries re-check each candidate's metadata. Submodules: `write` (TS.CREATE,
 //! ALTER, ADD, MADD, INCRBY, DECRBY, DEL, CREATERULE, DELETERULE), `read` (TS.GET, MGET,
 //! RANGE, REVRANGE, MRANGE, MREVRANGE, INFO, QUERYINDEX), `samples` (the member layout).
 
+pub mod checkpoint;
+pub mod head;
 pub mod read;
 pub mod samples;
 pub mod write;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Mutex;
 
@@ -29,19 +38,20 @@ use orbit_index::bitmap::{Filter, LabelIndex};
 use orbit_index::timeseries::series::{DuplicatePolicy, Encoding, SeriesMeta};
 
 use super::{Ctx, Reply};
-use crate::store::{Kind, Meta, Store};
+use crate::store::{Kind, Store};
+use head::HeadRef;
 
 /// The server's time-series state beside the stored data.
 #[derive(Debug, Default)]
 pub struct TsState {
     /// Label index over every database's series (keys are `Store::meta_key`s).
     pub labels: Mutex<LabelIndex>,
-    /// Open-chunk encoders.
-    pub open: samples::OpenCache,
+    /// The series' heads and the write log's counters.
+    pub heads: head::Heads,
 }
 
 impl TsState {
-    /// Rebuilds the label index from every stored series.
+    /// Rebuilds the label index from every stored series, and the heads from the log.
     pub fn rebuild(store: &Store) -> crate::Result<TsState> {
         let state = TsState::default();
         let now = crate::store::now_ms();
@@ -53,11 +63,19 @@ impl TsState {
                 if meta.kind == Kind::TimeSeries {
                     if let Ok(m) = SeriesMeta::decode(&meta.payload) {
                         index.insert(&Store::meta_key(db, &key), &m.labels);
+                        state.heads.start_after(m.log_pos);
                     }
                 }
             }
         }
         drop(index);
+        let replayed = checkpoint::replay(store, &state.heads, now)?;
+        if replayed > 0 {
+            tracing::info!(
+                samples = replayed,
+                "time series samples replayed from the log"
+            );
+        }
         Ok(state)
     }
 }
@@ -75,24 +93,67 @@ pub fn no_key() -> Reply {
     tsdb("the key does not exist")
 }
 
-/// A series' metadata, `WRONGTYPE` for another kind, `None` if missing.
-pub fn series(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<(Meta, SeriesMeta)>, Reply> {
+fn wrong_kind() -> Reply {
+    // RedisTimeSeries' wording for reads (writes say "the key is not a TSDB key").
+    Reply::err("ERR WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+/// The live, unexpired head of the series at `key`, if one is registered.
+fn live_head(ctx: &Ctx<'_>, key: &[u8]) -> Option<HeadRef> {
+    let h = ctx.store.ts.heads.live(&Store::meta_key(ctx.db(), key))?;
+    let expired = head::lock(&h).expired(ctx.now);
+    (!expired).then_some(h)
+}
+
+/// The series at `key` as stored (`WRONGTYPE` for another kind, `None` if missing).
+fn stored_head(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<head::Head>, Reply> {
     let Some(meta) = ctx.meta_any(key)? else {
         return Ok(None);
     };
     if meta.kind != Kind::TimeSeries {
-        // RedisTimeSeries' wording for reads (writes say "the key is not a TSDB key").
-        return Err(Reply::err(
-            "ERR WRONGTYPE Operation against a key holding the wrong kind of value",
-        ));
+        return Err(wrong_kind());
     }
-    let m = SeriesMeta::decode(&meta.payload).map_err(|e| Reply::err(format!("ERR {e}")))?;
-    Ok(Some((meta, m)))
+    samples::load(ctx.store, ctx.db(), key, &meta).map(Some)
 }
 
-/// A series that must exist.
-pub fn existing(ctx: &Ctx<'_>, key: &[u8]) -> Result<(Meta, SeriesMeta), Reply> {
-    series(ctx, key)?.ok_or_else(no_key)
+/// The series at `key`, as its head (registered, loaded from storage if needed);
+/// `WRONGTYPE` for another kind, `None` if missing. Call under the key's stripe.
+pub fn head_of(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<HeadRef>, Reply> {
+    if let Some(h) = live_head(ctx, key) {
+        return Ok(Some(h));
+    }
+    let heads = &ctx.store.ts.heads;
+    Ok(stored_head(ctx, key)?.map(|h| heads.insert(Store::meta_key(ctx.db(), key), h)))
+}
+
+/// [`head_of`] for a series that must exist.
+pub fn existing_head(ctx: &Ctx<'_>, key: &[u8]) -> Result<HeadRef, Reply> {
+    head_of(ctx, key)?.ok_or_else(no_key)
+}
+
+/// The series at `key` without its stripe: its live head, or a head read from storage and
+/// not registered (only the stripe holder may register one).
+pub fn view(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<HeadRef>, Reply> {
+    if let Some(h) = live_head(ctx, key) {
+        return Ok(Some(h));
+    }
+    Ok(stored_head(ctx, key)?.map(|h| std::sync::Arc::new(Mutex::new(h))))
+}
+
+/// A series' metadata as it is now (without its stripe: for label filters and checks),
+/// `WRONGTYPE` for another kind, `None` if missing.
+pub fn series(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<SeriesMeta>, Reply> {
+    if let Some(h) = live_head(ctx, key) {
+        return Ok(Some(head::lock(&h).meta.clone()));
+    }
+    let Some(meta) = ctx.meta_any(key)? else {
+        return Ok(None);
+    };
+    if meta.kind != Kind::TimeSeries {
+        return Err(wrong_kind());
+    }
+    let m = SeriesMeta::decode(&meta.payload).map_err(|e| Reply::err(format!("ERR {e}")))?;
+    Ok(Some(m))
 }
 
 /// Parses a timestamp argument (`*` is handled by callers).
@@ -298,7 +359,7 @@ pub fn matching(ctx: &Ctx<'_>, filters: &[Filter]) -> Result<Vec<(Vec<u8>, Serie
         }
         let key = full.get(1..).unwrap_or_default().to_vec();
         match series(ctx, &key) {
-            Ok(Some((_, m))) if filters.iter().all(|f| f.matches(&m.labels)) => out.push((key, m)),
+            Ok(Some(m)) if filters.iter().all(|f| f.matches(&m.labels)) => out.push((key, m)),
             Ok(Some(_)) => {}
             // Deleted or replaced by another path: forget it.
             _ => lock(&ctx.store.ts.labels).remove(&full),

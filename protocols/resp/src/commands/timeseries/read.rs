@@ -12,8 +12,9 @@ use orbit_index::timeseries::aggregate::{
 };
 use orbit_index::timeseries::series::SeriesMeta;
 
+use super::head::{lock, Head};
 use super::samples;
-use super::{bound, existing, filters, matching, series, timestamp, tsdb, value};
+use super::{bound, existing_head, filters, head_of, matching, timestamp, tsdb, value, view};
 use crate::commands::{arg, Ctx};
 use crate::reply::Reply;
 
@@ -208,18 +209,19 @@ fn range_args(
 fn query(
     ctx: &Ctx<'_>,
     key: &[u8],
-    m: &SeriesMeta,
+    h: &Head,
     from: i64,
     to: i64,
     r: &RangeArgs,
     reverse: bool,
 ) -> Result<Vec<(i64, f64)>, Reply> {
+    let m = &h.meta;
     let from = samples::cutoff(m).map_or(from, |c| from.max(c));
     let keep = |s: &(i64, f64)| {
         r.by_ts.as_ref().is_none_or(|l| l.contains(&s.0))
             && r.by_value.is_none_or(|(lo, hi)| s.1 >= lo && s.1 <= hi)
     };
-    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, m, from, to)?
+    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, h, from, to)?
         .into_iter()
         .filter(keep)
         .collect();
@@ -250,7 +252,7 @@ fn query(
         }
     }
     let (before, after) = match a.aggregator {
-        Aggregator::Twa => samples::neighbours(ctx, key, m, from, to)?,
+        Aggregator::Twa => samples::neighbours(ctx, key, h, from, to)?,
         _ => (None, None),
     };
     Ok(match reverse {
@@ -259,21 +261,23 @@ fn query(
     })
 }
 
-/// A compaction destination's bucket still being filled (LATEST), computed from its source.
+/// A compaction destination's bucket still being filled (LATEST), computed from its source
+/// (read without the source's stripe: the caller holds the destination's).
 fn latest_bucket(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Option<(i64, f64)>, Reply> {
     let Some(src) = &m.source else {
         return Ok(None);
     };
-    let Some((_, s)) = series(ctx, src)? else {
+    let Some(hs) = view(ctx, src)? else {
         return Ok(None);
     };
-    let Some(rule) = s.rules.iter().find(|r| r.dest == key) else {
+    let s = lock(&hs);
+    let Some(rule) = s.meta.rules.iter().find(|r| r.dest == key).cloned() else {
         return Ok(None);
     };
     let Some(cur) = rule.current else {
         return Ok(None);
     };
-    Ok(samples::bucket_value(ctx, src, &s, rule, cur, None)?.map(|v| (cur, v)))
+    Ok(samples::bucket_value(ctx, src, &s, &rule, cur, None)?.map(|v| (cur, v)))
 }
 
 fn sample(s: (i64, f64)) -> Reply {
@@ -339,8 +343,9 @@ fn range(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, Re
     let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
     let name = if reverse { "ts.revrange" } else { "ts.range" };
     let r = range_args(args.get(4..).unwrap_or_default(), from, to, false, name)?;
-    let (_, m) = existing(ctx, key)?;
-    let s = query(ctx, key, &m, from, to, &r, reverse)?;
+    let _stripe = ctx.store.lock(ctx.db(), &[key]);
+    let h = existing_head(ctx, key)?;
+    let s = query(ctx, key, &lock(&h), from, to, &r, reverse)?;
     Ok(samples_reply(s, r.count))
 }
 
@@ -404,7 +409,9 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
             .collect();
         let mut out = Vec::new();
         for (key, m) in &found {
-            let s = query(ctx, key, m, from, to, &r, reverse)?;
+            let Some(s) = query_locked(ctx, key, from, to, &r, reverse)? else {
+                continue;
+            };
             let mut v = vec![labels_reply(resp3, m, &r.labels)];
             if resp3 {
                 v.push(named_list("aggregators", aggregators.clone()));
@@ -418,7 +425,9 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (key, m) in &found {
         let Some(v) = m.label(label) else { continue };
-        let s = query(ctx, key, m, from, to, &r, false)?;
+        let Some(s) = query_locked(ctx, key, from, to, &r, false)? else {
+            continue;
+        };
         let g = groups.entry(v.to_string()).or_default();
         g.0.push(String::from_utf8_lossy(key).into_owned());
         for (t, x) in s {
@@ -458,6 +467,23 @@ fn mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>], reverse: bool) -> Result<Reply, R
     Ok(by_key(resp3, out))
 }
 
+/// [`query`] on one series of a multi-series command, under its stripe (`None`: it went
+/// meanwhile).
+fn query_locked(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    from: i64,
+    to: i64,
+    r: &RangeArgs,
+    reverse: bool,
+) -> Result<Option<Vec<(i64, f64)>>, Reply> {
+    let _stripe = ctx.store.lock(ctx.db(), &[key]);
+    match head_of(ctx, key) {
+        Ok(Some(h)) => Ok(Some(query(ctx, key, &lock(&h), from, to, r, reverse)?)),
+        Ok(None) | Err(_) => Ok(None),
+    }
+}
+
 pub fn ts_mrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     mrange(ctx, args, false)
 }
@@ -486,7 +512,9 @@ pub fn ts_get(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         }
         None => false,
     };
-    let (_, m) = existing(ctx, key)?;
+    let _stripe = ctx.store.lock(ctx.db(), &[key]);
+    let h = existing_head(ctx, key)?;
+    let m = lock(&h).meta.clone();
     last_sample(ctx, key, &m, latest)
 }
 
@@ -504,7 +532,14 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let resp3 = ctx.session.protocol >= 3;
     let mut out = Vec::new();
     for (key, m) in matching(ctx, &r.filters)? {
-        let last = last_sample(ctx, &key, &m, r.latest)?;
+        let now = {
+            let _stripe = ctx.store.lock(ctx.db(), &[&key]);
+            match head_of(ctx, &key) {
+                Ok(Some(h)) => lock(&h).meta.clone(),
+                Ok(None) | Err(_) => continue,
+            }
+        };
+        let last = last_sample(ctx, &key, &now, r.latest)?;
         out.push((
             Reply::bulk(&key),
             vec![labels_reply(resp3, &m, &r.labels), last],
@@ -528,9 +563,13 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         Some(_) => return Err(tsdb("wrong number of arguments for 'TS.INFO' command")),
         None => false,
     };
-    let (_, m) = existing(ctx, key)?;
+    let _stripe = ctx.store.lock(ctx.db(), &[key]);
+    let h = existing_head(ctx, key)?;
+    let (m, chunks) = {
+        let g = lock(&h);
+        (g.meta.clone(), samples::chunk_stats(ctx, key, &g)?)
+    };
     let resp3 = ctx.session.protocol >= 3;
-    let chunks = samples::chunk_stats(ctx, key, &m)?;
     let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
     let memory = chunks.iter().map(|c| c.bytes).sum::<u64>() + m.encode().len() as u64;
     let mut fields = vec![

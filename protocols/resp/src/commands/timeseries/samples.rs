@@ -1,23 +1,21 @@
 //! The member layout of a series' samples (module docs of `timeseries`), and the operations
-//! on it: reading a time range, the neighbours of a range (for twa), inserting or updating one
-//! sample (appending to the open chunk, sealing it, or rewriting a sealed chunk), deleting a
-//! range and trimming to the retention.
+//! on them: reading a time range, the neighbours of a range (for twa), inserting or updating one
+//! sample (appending to the open chunk, sealing it, or rewriting a chunk), deleting a range,
+//! trimming to the retention, and writing a series' checkpoint.
 //!
-//! The open chunk's encoder is cached per series (`OpenCache`); an entry is used only while the
-//! series' uid, sample count and newest sample are what it was built for, so a write by any
-//! other path (DEL, RENAME, FLUSHDB, expiry) makes it rebuild from the stored samples.
+//! The sealed chunks are read from storage; the open chunk is the series' head
+//! (`head::Head`), so every function here runs under the series' lock stripe with its head.
 
-use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::Mutex;
 
 use orbit_index::timeseries::chunk::{self, Encoder};
 use orbit_index::timeseries::series::{DuplicatePolicy, SeriesMeta};
 use orbit_lsm::{Direction, WriteBatch};
 
+use super::head::Head;
 use super::{tsdb, Ctx, Reply};
 use crate::commands::internal;
-use crate::store::Store;
+use crate::store::{Kind, Meta, Store};
 
 /// A sample: (timestamp ms, value).
 pub type Sample = (i64, f64);
@@ -25,7 +23,11 @@ pub type Sample = (i64, f64);
 type SealedChunk = (Vec<u8>, Vec<Sample>);
 
 const CHUNK: u8 = b'c';
-const OPEN: u8 = b't';
+/// The open chunk as of the series' last checkpoint.
+const OPEN_CHUNK: &[u8] = b"o";
+/// The old layout's open samples, one member each (`t ‖ ts` → value): read, then removed by
+/// the next checkpoint.
+const LEGACY: u8 = b't';
 
 /// An order-preserving encoding of a timestamp.
 fn ord(ts: i64) -> [u8; 8] {
@@ -52,6 +54,23 @@ fn corrupt() -> Reply {
 }
 
 /// The series' members in `[lo, hi]` (`hi` excluded unless `inclusive`), in `dir`.
+fn stored_members(
+    store: &Store,
+    db: u8,
+    key: &[u8],
+    lo: &[u8],
+    (hi, inclusive): (&[u8], bool),
+    dir: Direction,
+) -> Result<crate::store::MemberIter, Reply> {
+    let hi = match inclusive {
+        true => Bound::Included(hi),
+        false => Bound::Excluded(hi),
+    };
+    store
+        .member_range(db, key, Bound::Included(lo), hi, dir)
+        .map_err(internal)
+}
+
 fn members(
     ctx: &Ctx<'_>,
     key: &[u8],
@@ -60,63 +79,58 @@ fn members(
     inclusive: bool,
     dir: Direction,
 ) -> Result<crate::store::MemberIter, Reply> {
-    let hi = match inclusive {
-        true => Bound::Included(hi),
-        false => Bound::Excluded(hi),
+    stored_members(ctx.store, ctx.db(), key, lo, (hi, inclusive), dir)
+}
+
+/// An encoder holding `samples` (ascending).
+fn encoder_of(samples: &[Sample]) -> Encoder {
+    let mut enc = Encoder::new();
+    for (t, v) in samples {
+        enc.push(*t, *v);
+    }
+    enc
+}
+
+/// A series' head as stored: its metadata and its checkpointed open chunk (plus the old
+/// layout's one member per sample, if any).
+pub fn load(store: &Store, db: u8, key: &[u8], meta: &Meta) -> Result<Head, Reply> {
+    let m = SeriesMeta::decode(&meta.payload).map_err(|e| Reply::err(format!("ERR {e}")))?;
+    let mut enc = match store.member(db, key, OPEN_CHUNK).map_err(internal)? {
+        Some(b) => Encoder::from_bytes(&b).map_err(|_| corrupt())?,
+        None => Encoder::new(),
     };
-    ctx.store
-        .member_range(ctx.db(), key, Bound::Included(lo), hi, dir)
-        .map_err(internal)
-}
-
-/// Cached open-chunk encoders, by `Store::meta_key`.
-#[derive(Debug, Default)]
-pub struct OpenCache {
-    map: Mutex<HashMap<Vec<u8>, Cached>>,
-}
-
-#[derive(Debug, Clone)]
-struct Cached {
-    uid: u64,
-    total: u64,
-    last: Option<(i64, u64)>,
-    enc: Encoder,
-}
-
-fn fingerprint(m: &SeriesMeta) -> (u64, u64, Option<(i64, u64)>) {
-    (
-        m.uid,
-        m.total_samples,
-        m.last.map(|(t, v)| (t, v.to_bits())),
-    )
-}
-
-impl OpenCache {
-    fn take(&self, key: &[u8], m: &SeriesMeta) -> Option<Encoder> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let c = map.remove(key)?;
-        ((c.uid, c.total, c.last) == fingerprint(m)).then_some(c.enc)
+    let (lo, hi) = (member(LEGACY, i64::MIN), member(LEGACY, i64::MAX));
+    let mut legacy = false;
+    for r in stored_members(store, db, key, &lo, (&hi, true), Direction::Forward)? {
+        let (m, v) = r.map_err(internal)?;
+        let ts = m.get(1..).and_then(unord).ok_or_else(corrupt)?;
+        enc.push(ts, value_of(&v).ok_or_else(corrupt)?);
+        legacy = true;
     }
+    Ok(Head::new(meta.expire_at, m, enc, legacy))
+}
 
-    fn put(&self, key: Vec<u8>, m: &SeriesMeta, enc: Encoder) {
-        let (uid, total, last) = fingerprint(m);
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            key,
-            Cached {
-                uid,
-                total,
-                last,
-                enc,
-            },
+/// Adds a checkpoint of `h` (series `key` of database `db`) to `b`: its metadata, with the
+/// log position now, and its open chunk. The caller clears `h.dirty` once `b` is submitted.
+pub fn checkpoint_into(store: &Store, b: &mut WriteBatch, db: u8, key: &[u8], h: &mut Head) {
+    h.meta.log_pos = store.ts.heads.position();
+    let meta = Meta {
+        kind: Kind::TimeSeries,
+        expire_at: h.expire_at,
+        payload: h.meta.encode(),
+    };
+    store.put_series_meta_into(b, db, key, &meta);
+    let sub = store.sub_keyspace();
+    match h.enc.is_empty() {
+        true => b.delete(sub, &Store::sub_key(db, key, OPEN_CHUNK)),
+        false => b.put(sub, &Store::sub_key(db, key, OPEN_CHUNK), &h.enc.to_bytes()),
+    };
+    if std::mem::take(&mut h.legacy) {
+        b.delete_range(
+            sub,
+            &Store::sub_key(db, key, &[LEGACY]),
+            &Store::sub_key(db, key, &[LEGACY + 1]),
         );
-    }
-
-    /// Drops a series' entry.
-    pub fn forget(&self, key: &[u8]) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
     }
 }
 
@@ -136,51 +150,14 @@ fn chunks_from<'c>(
     }))
 }
 
-/// The open chunk's samples as stored (one member each), ascending.
-fn stored_open(ctx: &Ctx<'_>, key: &[u8]) -> Result<Vec<Sample>, Reply> {
-    let (lo, hi) = (member(OPEN, i64::MIN), member(OPEN, i64::MAX));
-    let mut out = Vec::new();
-    for r in members(ctx, key, &lo, &hi, true, Direction::Forward)? {
-        let (m, v) = r.map_err(internal)?;
-        let ts = m.get(1..).and_then(unord).ok_or_else(corrupt)?;
-        out.push((ts, value_of(&v).ok_or_else(corrupt)?));
-    }
-    Ok(out)
-}
-
-/// The open chunk's encoder for the series as `m` describes it: cached, or rebuilt from the
-/// stored samples (each sealed chunk leaves its samples' members behind as range-deleted
-/// entries until compaction drops them, so the cache spares reads a scan over them).
-fn open_encoder(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Encoder, Reply> {
-    let full = Store::meta_key(ctx.db(), key);
-    Ok(match ctx.store.ts.open.take(&full, m) {
-        Some(enc) => enc,
-        None => {
-            let mut enc = Encoder::new();
-            for (t, x) in stored_open(ctx, key)? {
-                enc.push(t, x);
-            }
-            enc
-        }
-    })
+/// The open chunk's samples, ascending.
+fn open_samples(h: &Head) -> Result<Vec<Sample>, Reply> {
+    chunk::decode(&h.enc.to_bytes()).map_err(|_| corrupt())
 }
 
 /// The open chunk's samples within [from, to], in `dir`.
-fn open_range(
-    ctx: &Ctx<'_>,
-    key: &[u8],
-    m: &SeriesMeta,
-    from: i64,
-    to: i64,
-    dir: Direction,
-) -> Result<Vec<Sample>, Reply> {
-    let enc = open_encoder(ctx, key, m)?;
-    let all = chunk::decode(&enc.to_bytes()).map_err(|_| corrupt())?;
-    ctx.store
-        .ts
-        .open
-        .put(Store::meta_key(ctx.db(), key), m, enc);
-    let mut out: Vec<Sample> = all
+fn open_range(h: &Head, from: i64, to: i64, dir: Direction) -> Result<Vec<Sample>, Reply> {
+    let mut out: Vec<Sample> = open_samples(h)?
         .into_iter()
         .filter(|s| s.0 >= from && s.0 <= to)
         .collect();
@@ -194,7 +171,7 @@ fn open_range(
 pub fn range(
     ctx: &Ctx<'_>,
     key: &[u8],
-    m: &SeriesMeta,
+    h: &Head,
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, f64)>, Reply> {
@@ -209,22 +186,22 @@ pub fn range(
         }
         out.extend(samples.into_iter().filter(|s| s.0 >= from && s.0 <= to));
     }
-    out.extend(open_range(ctx, key, m, from, to, Direction::Forward)?);
+    out.extend(open_range(h, from, to, Direction::Forward)?);
     Ok(out)
 }
 
-/// The newest sample before `ts` and the oldest after it (twa's neighbours).
+/// The newest sample before `from` and the oldest after `to` (twa's neighbours).
 pub fn neighbours(
     ctx: &Ctx<'_>,
     key: &[u8],
-    m: &SeriesMeta,
+    h: &Head,
     from: i64,
     to: i64,
 ) -> Result<(Option<Sample>, Option<Sample>), Reply> {
     let before = if from == i64::MIN {
         None
     } else {
-        let near = open_range(ctx, key, m, i64::MIN, from - 1, Direction::Backward)?;
+        let near = open_range(h, i64::MIN, from - 1, Direction::Backward)?;
         match near.first() {
             Some(s) => Some(*s),
             None => {
@@ -262,7 +239,7 @@ pub fn neighbours(
         }
         match found {
             Some(s) => Some(s),
-            None => open_range(ctx, key, m, to + 1, i64::MAX, Direction::Forward)?
+            None => open_range(h, to + 1, i64::MAX, Direction::Forward)?
                 .first()
                 .copied(),
         }
@@ -293,50 +270,63 @@ pub enum Upsert {
     Updated(f64),
 }
 
-/// Writes the sample (`ts`, `v`) into `b` (and `m`): a new sample, or an existing timestamp
-/// resolved by `policy`. The caller checks retention and IGNORE first.
+/// Puts `(ts, v)` into `samples` (ascending): a new timestamp, or an existing one's value
+/// resolved from the old one.
+fn place(
+    samples: &mut Vec<Sample>,
+    (ts, v): Sample,
+    resolve: impl Fn(f64) -> Result<f64, Reply>,
+) -> Result<Upsert, Reply> {
+    match samples.binary_search_by(|s| s.0.cmp(&ts)) {
+        Ok(i) => {
+            let slot = samples.get_mut(i).ok_or_else(corrupt)?;
+            slot.1 = resolve(slot.1)?;
+            Ok(Upsert::Updated(slot.1))
+        }
+        Err(i) => {
+            samples.insert(i, (ts, v));
+            Ok(Upsert::Added)
+        }
+    }
+}
+
+/// How a change to a series must reach storage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Persist {
+    /// An append to the open chunk: its sample in the log record.
+    Log,
+    /// Anything else: a checkpoint of the series (plus what the change put in the batch).
+    Checkpoint,
+}
+
+/// Applies the sample (`ts`, `v`) to `h` (and to sealed chunks through `b`): a new sample, or
+/// an existing timestamp resolved by `policy`. The caller checks retention and IGNORE first.
 pub fn upsert(
     ctx: &Ctx<'_>,
     b: &mut WriteBatch,
     key: &[u8],
-    m: &mut SeriesMeta,
-    ts: i64,
-    v: f64,
+    h: &mut Head,
+    (ts, v): Sample,
     policy: DuplicatePolicy,
-) -> Result<Upsert, Reply> {
+) -> Result<(Upsert, Persist), Reply> {
     let sub = ctx.store.sub_keyspace();
-    let full = Store::meta_key(ctx.db(), key);
-    let newest = m.last.is_none_or(|(last, _)| ts > last);
-    if newest {
-        let mut enc = open_encoder(ctx, key, m)?;
-        enc.push(ts, v);
-        m.total_samples += 1;
-        m.last = Some((ts, v));
-        m.first_ts = Some(m.first_ts.map_or(ts, |f| f.min(ts)));
-        if enc.byte_len() as u64 >= m.chunk_size {
-            // Seal: one chunk replaces the open samples, in this same batch.
+    if h.meta.last.is_none_or(|(last, _)| ts > last) {
+        if !h.enc.push(ts, v) {
+            return Err(corrupt());
+        }
+        h.appended(ts, v);
+        if h.enc.byte_len() as u64 >= h.meta.chunk_size {
+            // Seal: the open chunk becomes a stored chunk, in this batch's checkpoint.
+            let sealed = std::mem::take(&mut h.enc);
             b.put(
                 sub,
                 &Store::sub_key(ctx.db(), key, &member(CHUNK, ts)),
-                &enc.to_bytes(),
+                &sealed.to_bytes(),
             );
-            b.delete_range(
-                sub,
-                &Store::sub_key(ctx.db(), key, &[OPEN]),
-                &Store::sub_key(ctx.db(), key, &[OPEN + 1]),
-            );
-            enc = Encoder::new();
-        } else {
-            b.put(
-                sub,
-                &Store::sub_key(ctx.db(), key, &member(OPEN, ts)),
-                &v.to_bits().to_le_bytes(),
-            );
+            return Ok((Upsert::Added, Persist::Checkpoint));
         }
-        ctx.store.ts.open.put(full, m, enc);
-        return Ok(Upsert::Added);
+        return Ok((Upsert::Added, Persist::Log));
     }
-    ctx.store.ts.open.forget(&full);
     let resolve = |old: f64| {
         policy.resolve(old, v).ok_or_else(|| {
         tsdb("Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode")
@@ -344,47 +334,24 @@ pub fn upsert(
     };
     let outcome;
     if sealed_last(ctx, key)?.is_none_or(|s| ts > s) {
-        // Inside the open chunk.
-        let mk = Store::sub_key(ctx.db(), key, &member(OPEN, ts));
-        let old = ctx
-            .store
-            .member(ctx.db(), key, &member(OPEN, ts))
-            .map_err(internal)?;
-        let new = match old.as_deref().and_then(value_of) {
-            Some(old) => {
-                let n = resolve(old)?;
-                outcome = Upsert::Updated(n);
-                n
-            }
-            None => {
-                outcome = Upsert::Added;
-                v
-            }
-        };
-        b.put(sub, &mk, &new.to_bits().to_le_bytes());
+        // Inside the open chunk: re-encode it.
+        let mut samples = open_samples(h)?;
+        outcome = place(&mut samples, (ts, v), resolve)?;
+        h.enc = encoder_of(&samples);
     } else {
         // Inside (or just before) a sealed chunk: rewrite it.
         let Some(c) = chunks_from(ctx, key, ts)?.next() else {
             return Err(corrupt());
         };
         let (cm, mut samples) = c?;
-        match samples.binary_search_by(|s| s.0.cmp(&ts)) {
-            Ok(i) => {
-                let slot = samples.get_mut(i).ok_or_else(corrupt)?;
-                slot.1 = resolve(slot.1)?;
-                outcome = Upsert::Updated(slot.1);
-            }
-            Err(i) => {
-                samples.insert(i, (ts, v));
-                outcome = Upsert::Added;
-            }
-        }
+        outcome = place(&mut samples, (ts, v), resolve)?;
         b.put(
             sub,
             &Store::sub_key(ctx.db(), key, &cm),
             &chunk::encode(&samples),
         );
     }
+    let m = &mut h.meta;
     match outcome {
         Upsert::Added => {
             m.total_samples += 1;
@@ -396,21 +363,21 @@ pub fn upsert(
             }
         }
     }
-    Ok(outcome)
+    Ok((outcome, Persist::Checkpoint))
 }
 
-/// Deletes the samples in [from, to]; returns how many.
+/// Deletes the samples in [from, to] (sealed ones through `b`, open ones from `h`); returns
+/// how many.
 pub fn delete(
     ctx: &Ctx<'_>,
     b: &mut WriteBatch,
     key: &[u8],
-    m: &mut SeriesMeta,
+    h: &mut Head,
     from: i64,
     to: i64,
 ) -> Result<u64, Reply> {
     let sub = ctx.store.sub_keyspace();
     let db = ctx.db();
-    ctx.store.ts.open.forget(&Store::meta_key(db, key));
     let mut removed = 0u64;
     for c in chunks_from(ctx, key, from)? {
         let (cm, samples) = c?;
@@ -435,19 +402,25 @@ pub fn delete(
             );
         }
     }
-    let open = open_range(ctx, key, m, from, to, Direction::Forward)?;
-    for (ts, _) in &open {
-        b.delete(sub, &Store::sub_key(db, key, &member(OPEN, *ts)));
+    let open = open_samples(h)?;
+    let kept: Vec<Sample> = open
+        .iter()
+        .copied()
+        .filter(|s| s.0 < from || s.0 > to)
+        .collect();
+    if kept.len() != open.len() {
+        removed += (open.len() - kept.len()) as u64;
+        h.enc = encoder_of(&kept);
     }
-    removed += open.len() as u64;
-    m.total_samples = m.total_samples.saturating_sub(removed);
+    h.meta.total_samples = h.meta.total_samples.saturating_sub(removed);
     Ok(removed)
 }
 
 /// After a delete or trim (whose batch is already written): the oldest and newest samples.
-pub fn refresh_ends(ctx: &Ctx<'_>, key: &[u8], m: &mut SeriesMeta) -> Result<(), Reply> {
-    let (_, first) = neighbours(ctx, key, m, i64::MIN, i64::MIN)?;
-    let (last, _) = neighbours(ctx, key, m, i64::MAX, i64::MAX)?;
+pub fn refresh_ends(ctx: &Ctx<'_>, key: &[u8], h: &mut Head) -> Result<(), Reply> {
+    let (_, first) = neighbours(ctx, key, h, i64::MIN, i64::MIN)?;
+    let (last, _) = neighbours(ctx, key, h, i64::MAX, i64::MAX)?;
+    let m = &mut h.meta;
     m.first_ts = first.map(|s| s.0);
     m.last = last;
     if m.first_ts.is_none() {
@@ -464,18 +437,14 @@ pub fn cutoff(m: &SeriesMeta) -> Option<i64> {
     }
 }
 
-/// Drops whole chunks (and open samples) older than the retention.
-pub fn trim(
-    ctx: &Ctx<'_>,
-    b: &mut WriteBatch,
-    key: &[u8],
-    m: &mut SeriesMeta,
-) -> Result<(), Reply> {
-    let Some(cut) = cutoff(m) else {
-        return Ok(());
+/// Drops whole chunks (and open samples) older than the retention; returns whether it
+/// dropped any (the series then needs a checkpoint).
+pub fn trim(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], h: &mut Head) -> Result<bool, Reply> {
+    let Some(cut) = cutoff(&h.meta) else {
+        return Ok(false);
     };
-    if m.first_ts.is_none_or(|f| f >= cut) {
-        return Ok(());
+    if h.meta.first_ts.is_none_or(|f| f >= cut) {
+        return Ok(false);
     }
     let sub = ctx.store.sub_keyspace();
     let db = ctx.db();
@@ -491,22 +460,22 @@ pub fn trim(
     if let Some(c) = chunks_from(ctx, key, cut)?.next() {
         new_first = c?.1.first().map(|s| s.0);
     }
-    let old_open = open_range(ctx, key, m, i64::MIN, cut - 1, Direction::Forward)?;
-    for (ts, _) in &old_open {
-        b.delete(sub, &Store::sub_key(db, key, &member(OPEN, *ts)));
+    let open = open_samples(h)?;
+    let kept: Vec<Sample> = open.iter().copied().filter(|s| s.0 >= cut).collect();
+    if kept.len() != open.len() {
+        dropped += (open.len() - kept.len()) as u64;
+        h.enc = encoder_of(&kept);
     }
-    dropped += old_open.len() as u64;
     if new_first.is_none() {
-        new_first = open_range(ctx, key, m, cut, i64::MAX, Direction::Forward)?
-            .first()
-            .map(|s| s.0);
+        new_first = kept.first().map(|s| s.0);
     }
-    if dropped > 0 {
-        ctx.store.ts.open.forget(&Store::meta_key(db, key));
-        m.total_samples = m.total_samples.saturating_sub(dropped);
-        m.first_ts = new_first.or(m.last.map(|l| l.0));
+    if dropped == 0 {
+        return Ok(false);
     }
-    Ok(())
+    let m = &mut h.meta;
+    m.total_samples = m.total_samples.saturating_sub(dropped);
+    m.first_ts = new_first.or(m.last.map(|l| l.0));
+    Ok(true)
 }
 
 /// The value of `rule`'s bucket starting at `start`, from the series' samples (`None`: the
@@ -515,7 +484,7 @@ pub fn trim(
 pub fn bucket_value(
     ctx: &Ctx<'_>,
     key: &[u8],
-    m: &SeriesMeta,
+    h: &Head,
     rule: &orbit_index::timeseries::series::Rule,
     start: i64,
     next: Option<Sample>,
@@ -524,18 +493,18 @@ pub fn bucket_value(
     let end = start.saturating_add(rule.bucket_ms);
     let mut acc = Accumulator::new(rule.aggregator);
     if rule.aggregator == Aggregator::Twa {
-        if let (Some(prev), _) = neighbours(ctx, key, m, start, end - 1)? {
+        if let (Some(prev), _) = neighbours(ctx, key, h, start, end - 1)? {
             acc.set_prev(start, prev);
         }
     }
-    for (t, v) in range(ctx, key, m, start, end - 1)? {
+    for (t, v) in range(ctx, key, h, start, end - 1)? {
         acc.add(t, v);
     }
     Ok(acc.finish_with_next(start, end, next))
 }
 
 /// Every chunk: the sealed ones, then the open one encoded as it stands (TS.INFO).
-pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Vec<ChunkInfo>, Reply> {
+pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], h: &Head) -> Result<Vec<ChunkInfo>, Reply> {
     let lo = [CHUNK];
     let hi = [CHUNK + 1];
     let mut out = Vec::new();
@@ -549,7 +518,7 @@ pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Vec<Chun
             bytes: v.len() as u64,
         });
     }
-    let open = open_encoder(ctx, key, m)?;
+    let open = &h.enc;
     if !open.is_empty() {
         out.push(ChunkInfo {
             start: open.first_ts().unwrap_or(0),
@@ -558,10 +527,6 @@ pub fn chunk_stats(ctx: &Ctx<'_>, key: &[u8], m: &SeriesMeta) -> Result<Vec<Chun
             bytes: open.byte_len() as u64,
         });
     }
-    ctx.store
-        .ts
-        .open
-        .put(Store::meta_key(ctx.db(), key), m, open);
     Ok(out)
 }
 

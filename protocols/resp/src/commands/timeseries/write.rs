@@ -1,20 +1,23 @@
 //! TS.CREATE, TS.ALTER, TS.ADD, TS.MADD, TS.INCRBY, TS.DECRBY, TS.DEL, TS.CREATERULE and
-//! TS.DELETERULE. Every sample is written under its series' key lock (and the locks of its
-//! rules' destinations) and submitted as its own batch, so the next read of the same
-//! command sees it.
+//! TS.DELETERULE. Every sample is applied under its series' key lock (and the locks of its
+//! rules' destinations) to the series' head; a command's samples go in one batch
+//! ([`Pending`]): appends as one log record, other changes as checkpoints of their series.
 
 use orbit_index::timeseries::aggregate::{bucket_start, Aggregator};
+use orbit_index::timeseries::chunk::Encoder;
 use orbit_index::timeseries::series::{DuplicatePolicy, Rule, SeriesMeta};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use orbit_lsm::key::ValueKind;
 use orbit_lsm::WriteBatch;
 
-use super::samples;
-use super::{bound, existing, index, no_key, options, series, timestamp, tsdb, value, Options};
+use super::head::{self, lock, Head, HeadRef, LogSample};
+use super::samples::{self, checkpoint_into, Persist, Sample};
+use super::{bound, existing_head, head_of, index, no_key, options, series, timestamp, tsdb};
+use super::{value, Options};
 use crate::commands::{arg, Ctx};
 use crate::reply::Reply;
-use crate::store::{now_ms, Kind, Meta, Store};
+use crate::store::{now_ms, Store};
 
 const CREATE_OPTS: &[&str] = &[
     "RETENTION",
@@ -50,20 +53,23 @@ const INCR_OPTS: &[&str] = &[
     "LABELS",
 ];
 
-/// Stages a series' metadata into `b`.
-fn put_meta(ctx: &Ctx<'_>, b: &mut WriteBatch, key: &[u8], expire_at: u64, m: &SeriesMeta) {
-    let meta = Meta {
-        kind: Kind::TimeSeries,
-        expire_at,
-        payload: m.encode(),
-    };
-    ctx.store.put_meta_into(b, ctx.db(), key, &meta);
-}
-
 fn new_series(o: &Options) -> SeriesMeta {
     let mut m = SeriesMeta::new(rand::random());
     o.apply(&mut m);
     m
+}
+
+/// Writes `h`'s checkpoint (series `key`) in a batch of its own.
+fn write_checkpoint(
+    ctx: &mut Ctx<'_>,
+    b: &mut WriteBatch,
+    key: &[u8],
+    h: &mut Head,
+) -> Result<(), Reply> {
+    checkpoint_into(ctx.store, b, ctx.db(), key, h);
+    ctx.write(&std::mem::take(b))?;
+    h.dirty = None;
+    Ok(())
 }
 
 pub fn create(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
@@ -73,12 +79,11 @@ pub fn create(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if ctx.meta_any(key)?.is_some() {
         return Err(tsdb("key already exists"));
     }
-    let m = new_series(&o);
+    let mut h = Head::new(0, new_series(&o), Encoder::new(), false);
     let mut b = WriteBatch::new();
     ctx.clear_stale(&mut b, key)?;
-    put_meta(ctx, &mut b, key, 0, &m);
-    ctx.write(&b)?;
-    index(ctx, key, &m);
+    write_checkpoint(ctx, &mut b, key, &mut h)?;
+    index(ctx, key, &h.meta);
     Ok(Reply::OK)
 }
 
@@ -86,14 +91,14 @@ pub fn alter(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let o = options(args.get(2..).unwrap_or_default(), ALTER_OPTS)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let (meta, mut m) = existing(ctx, key)?;
-    o.apply(&mut m);
+    let h = existing_head(ctx, key)?;
+    let mut g = lock(&h);
+    o.apply(&mut g.meta);
     let mut b = WriteBatch::new();
     // A shorter retention applies now, not at the next sample.
-    samples::trim(ctx, &mut b, key, &mut m)?;
-    put_meta(ctx, &mut b, key, meta.expire_at, &m);
-    ctx.write(&b)?;
-    index(ctx, key, &m);
+    samples::trim(ctx, &mut b, key, &mut g)?;
+    write_checkpoint(ctx, &mut b, key, &mut g)?;
+    index(ctx, key, &g.meta);
     Ok(Reply::OK)
 }
 
@@ -109,15 +114,22 @@ struct Add<'o> {
 /// A closed bucket's value for a rule's destination: (destination, bucket start, value).
 type Downsampled = (Vec<u8>, i64, f64);
 
-/// Series metadata read under the locks still held: (expire-at, metadata), or `None`
-/// for a missing series.
-type Known = HashMap<Vec<u8>, Result<Option<(u64, SeriesMeta)>, Reply>>;
+/// Series looked up under the locks still held: the head, or `None` for a missing series.
+type Known = HashMap<Vec<u8>, Result<Option<HeadRef>, Reply>>;
 
-/// Held key locks, the keys they cover (sorted) and the metadata read under them.
+/// Held key locks, the keys they cover (sorted) and the series found under them.
 type LockedSeries<'s> = (Vec<std::sync::MutexGuard<'s, ()>>, Vec<Vec<u8>>, Known);
 
-/// Locks `keys` and their rules' destinations, all at once, and reads the series' metadata
-/// under those locks. Returns the guards, the locked keys (sorted) and what was read.
+/// A series' head for a write: another kind fails with the write's wording.
+fn head_for_write(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<HeadRef>, Reply> {
+    head_of(ctx, key).map_err(|e| match &e {
+        Reply::Error(m) if m.contains("WRONGTYPE") => tsdb("the key is not a TSDB key"),
+        _ => e,
+    })
+}
+
+/// Locks `keys` and their rules' destinations, all at once, and finds the series under those
+/// locks. Returns the guards, the locked keys (sorted) and the series found.
 fn lock_series<'s>(
     store: &'s Store,
     ctx: &Ctx<'_>,
@@ -136,18 +148,15 @@ fn lock_series<'s>(
                 continue;
             }
             // A key of another type fails its own samples only (TS.MADD answers per sample).
-            let m = series(ctx, k)
-                .map_err(|e| match &e {
-                    Reply::Error(m) if m.contains("WRONGTYPE") => tsdb("the key is not a TSDB key"),
-                    _ => e,
-                })
-                .map(|m| m.map(|(meta, m)| (meta.expire_at, m)));
-            for r in m.iter().flatten().flat_map(|(_, m)| &m.rules) {
-                if locked.binary_search(&r.dest).is_err() {
-                    missing.push(r.dest.clone());
+            let h = head_for_write(ctx, k);
+            if let Ok(Some(h)) = &h {
+                for r in &lock(h).meta.rules {
+                    if locked.binary_search(&r.dest).is_err() {
+                        missing.push(r.dest.clone());
+                    }
                 }
             }
-            known.insert(k.to_vec(), m);
+            known.insert(k.to_vec(), h);
         }
         if missing.is_empty() {
             return Ok((guards, locked, known));
@@ -158,49 +167,115 @@ fn lock_series<'s>(
     }
 }
 
-/// Appends `t`'s operations to `b`.
-fn append(b: &mut WriteBatch, t: &WriteBatch) {
-    for op in t.ops() {
-        match op.kind {
-            ValueKind::Put => b.put(op.keyspace, &op.key, &op.value),
-            ValueKind::Delete => b.delete(op.keyspace, &op.key),
-            ValueKind::RangeDelete => b.delete_range(op.keyspace, &op.key, &op.value),
-        };
-    }
-}
-
-/// Writes being gathered for one batch: the samples' operations, and the metadata of the
-/// series they touch, kept in memory and staged once when the batch is written.
+/// One write batch being gathered: the changes to stored chunks, the series' appends (for
+/// the batch's log record) and the series to checkpoint when it is written. A series with a
+/// checkpoint pending has stored changes in the batch, so its next sample (which may read
+/// stored chunks) comes after the batch is written.
 #[derive(Default)]
 struct Pending {
     b: WriteBatch,
-    /// Series key → (expire-at, metadata, created by this batch).
-    metas: HashMap<Vec<u8>, (u64, SeriesMeta)>,
+    /// Series with appends: (key, head, samples).
+    logged: Vec<(Vec<u8>, HeadRef, Vec<Sample>)>,
+    /// Index in `logged` by head.
+    by_head: HashMap<usize, usize>,
+    /// Series to checkpoint: (key, head).
+    checkpoints: Vec<(Vec<u8>, HeadRef)>,
 }
 
 impl Pending {
-    /// Stages the metadata and submits the batch.
-    fn flush(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Reply> {
-        for (key, (expire_at, m)) in self.metas.drain() {
-            put_meta(ctx, &mut self.b, &key, expire_at, &m);
+    fn log(&mut self, key: &[u8], h: &HeadRef, s: Sample) {
+        let id = Arc::as_ptr(h) as usize;
+        match self.by_head.get(&id).and_then(|i| self.logged.get_mut(*i)) {
+            Some(e) => e.2.push(s),
+            None => {
+                self.by_head.insert(id, self.logged.len());
+                self.logged.push((key.to_vec(), Arc::clone(h), vec![s]));
+            }
         }
-        ctx.write(&std::mem::take(&mut self.b))
+    }
+
+    fn checkpointing(&self, h: &HeadRef) -> bool {
+        self.checkpoints.iter().any(|(_, c)| Arc::ptr_eq(c, h))
+    }
+
+    fn checkpoint(&mut self, key: &[u8], h: &HeadRef) {
+        if !self.checkpointing(h) {
+            self.checkpoints.push((key.to_vec(), Arc::clone(h)));
+        }
+    }
+
+    /// Records how a change to series `key` persists.
+    fn changed(&mut self, key: &[u8], h: &HeadRef, s: Sample, persist: Persist) {
+        match persist {
+            Persist::Log => self.log(key, h, s),
+            Persist::Checkpoint => self.checkpoint(key, h),
+        }
+    }
+
+    /// Adds the checkpoints and the log record, and submits the batch.
+    fn flush(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Reply> {
+        let (store, db) = (ctx.store, ctx.db());
+        let heads = &store.ts.heads;
+        for (key, h) in &self.checkpoints {
+            checkpoint_into(store, &mut self.b, db, key, &mut lock(h));
+        }
+        let mut rec = Vec::new();
+        for (key, h, samples) in &self.logged {
+            if self.checkpointing(h) {
+                continue; // its checkpoint holds these samples
+            }
+            let mut g = lock(h);
+            heads.mark_dirty(&mut g);
+            for &(ts, value) in samples {
+                let uid = g.meta.uid;
+                head::log_put(
+                    &mut rec,
+                    &LogSample {
+                        db,
+                        key,
+                        uid,
+                        ts,
+                        value,
+                    },
+                );
+            }
+        }
+        if !rec.is_empty() {
+            let pos = heads.take_position();
+            self.b.put(store.tslog_keyspace(), &pos.to_be_bytes(), &rec);
+            heads
+                .log_bytes
+                .fetch_add(rec.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let written = ctx.write(&std::mem::take(&mut self.b));
+        let touched = self
+            .checkpoints
+            .iter()
+            .map(|(k, _)| k)
+            .chain(self.logged.iter().map(|(k, _, _)| k));
+        match &written {
+            Ok(()) => {
+                for (_, h) in &self.checkpoints {
+                    lock(h).dirty = None;
+                }
+            }
+            // The heads hold what storage does not: they are reloaded from it.
+            Err(_) => {
+                for key in touched {
+                    heads.forget(&Store::meta_key(db, key));
+                }
+            }
+        }
+        self.logged.clear();
+        self.by_head.clear();
+        self.checkpoints.clear();
+        written
     }
 }
 
-/// Whether a sample only appends to its series' open chunk: no stored state is read, so it can
-/// follow earlier samples of the same series in one batch.
-fn appends(m: &SeriesMeta, ts: i64) -> bool {
-    m.last.is_none_or(|(lt, _)| ts > lt)
-        && m.rules.is_empty()
-        && m.retention_ms == 0
-        && m.ignore_max_time_diff == 0
-        && m.ignore_max_val_diff == 0.0
-}
-
-/// Adds one sample's writes to `p` (nothing on error), with every key it touches in `locked`
+/// Adds one sample's changes to `p` (nothing on error), with every key it touches in `locked`
 /// (held by the caller). Returns the timestamp TS.ADD replies with, and the closed buckets
-/// for rule destinations (to write after `p`).
+/// for rule destinations.
 fn add_locked(
     ctx: &mut Ctx<'_>,
     p: &mut Pending,
@@ -209,24 +284,35 @@ fn add_locked(
     a: &Add<'_>,
     locked: &[Vec<u8>],
 ) -> Result<(i64, Vec<Downsampled>), Reply> {
-    if p.metas.get(key).is_some_and(|(_, m)| !appends(m, a.ts)) {
-        // This sample reads stored samples: the batch's earlier writes must be stored first.
-        p.flush(ctx)?;
-    }
-    let stored = match (p.metas.get(key), known.get(key)) {
-        (Some((e, m)), _) => Some((*e, m.clone())),
-        (None, Some(k)) => k.clone()?,
-        (None, None) => series(ctx, key)?.map(|(meta, m)| (meta.expire_at, m)),
+    let found = match known.get(key) {
+        Some(k) => k.clone()?,
+        None => head_for_write(ctx, key)?,
     };
-    let (expire_at, m, created) = match stored {
-        Some((e, m)) => (e, m, false),
+    let h = match found {
+        Some(h) => {
+            if p.checkpointing(&h) {
+                // It has stored changes in the batch that this sample may need to read.
+                p.flush(ctx)?;
+            }
+            h
+        }
         None => match a.create {
-            Some(o) => (0, new_series(o), true),
+            Some(o) => {
+                ctx.clear_stale(&mut p.b, key)?;
+                let full = Store::meta_key(ctx.db(), key);
+                let head = Head::new(0, new_series(o), Encoder::new(), false);
+                index(ctx, key, &head.meta);
+                let h = ctx.store.ts.heads.insert(full, head);
+                known.insert(key.to_vec(), Ok(Some(Arc::clone(&h))));
+                p.checkpoint(key, &h);
+                h
+            }
             None => return Err(no_key()),
         },
     };
-    let mut m = m;
-    if m.rules
+    let mut g = lock(&h);
+    if g.meta
+        .rules
         .iter()
         .any(|r| locked.binary_search(&r.dest).is_err())
     {
@@ -234,14 +320,15 @@ fn add_locked(
             "ERR TSDB: the series' rules changed meanwhile; retry",
         ));
     }
-    if samples::cutoff(&m).is_some_and(|cut| a.ts < cut) {
+    if samples::cutoff(&g.meta).is_some_and(|cut| a.ts < cut) {
         return Err(tsdb("Timestamp is older than retention"));
     }
     let policy = a
         .on_duplicate
-        .or(m.duplicate_policy)
+        .or(g.meta.duplicate_policy)
         .unwrap_or(DuplicatePolicy::Block);
-    if let Some((lt, lv)) = m.last {
+    if let Some((lt, lv)) = g.meta.last {
+        let m = &g.meta;
         let ignorable = policy == DuplicatePolicy::Last
             && a.ts >= lt
             && (a.ts - lt) as u64 <= m.ignore_max_time_diff
@@ -251,76 +338,100 @@ fn add_locked(
             return Ok((lt, Vec::new()));
         }
     }
-    let newest = m.last.is_none_or(|(lt, _)| a.ts > lt);
+    let newest = g.meta.last.is_none_or(|(lt, _)| a.ts > lt);
     let downsampled = match newest {
-        true => close_buckets(ctx, key, &mut m, (a.ts, a.value))?,
+        true => close_buckets(ctx, key, &mut g, (a.ts, a.value))?,
         false => Vec::new(),
     };
-    let mut t = WriteBatch::new();
-    if created {
-        ctx.clear_stale(&mut t, key)?;
-    }
-    samples::upsert(ctx, &mut t, key, &mut m, a.ts, a.value, policy)?;
-    samples::trim(ctx, &mut t, key, &mut m)?;
-    append(&mut p.b, &t);
-    if created {
-        index(ctx, key, &m);
-    }
-    known.remove(key);
-    p.metas.insert(key.to_vec(), (expire_at, m));
+    let (_, persist) = samples::upsert(ctx, &mut p.b, key, &mut g, (a.ts, a.value), policy)?;
+    let trimmed = samples::trim(ctx, &mut p.b, key, &mut g)?;
+    drop(g);
+    let persist = if trimmed {
+        Persist::Checkpoint
+    } else {
+        persist
+    };
+    p.changed(key, &h, (a.ts, a.value), persist);
     Ok((a.ts, downsampled))
 }
 
-/// Writes closed buckets into their destinations (locked by the caller).
-fn downsample(ctx: &mut Ctx<'_>, list: Vec<Downsampled>) -> Result<(), Reply> {
+/// Adds closed buckets to their destinations (locked by the caller).
+fn downsample(ctx: &mut Ctx<'_>, p: &mut Pending, list: Vec<Downsampled>) -> Result<(), Reply> {
     for (dest, ts, v) in list {
-        let Some((meta, mut dm)) = series(ctx, &dest)? else {
+        let Some(h) = head_of(ctx, &dest)? else {
             continue;
         };
-        let mut b = WriteBatch::new();
-        samples::upsert(ctx, &mut b, &dest, &mut dm, ts, v, DuplicatePolicy::Last)?;
-        samples::trim(ctx, &mut b, &dest, &mut dm)?;
-        put_meta(ctx, &mut b, &dest, meta.expire_at, &dm);
-        ctx.write(&b)?;
+        if p.checkpointing(&h) {
+            p.flush(ctx)?;
+        }
+        let mut g = lock(&h);
+        let (_, persist) =
+            samples::upsert(ctx, &mut p.b, &dest, &mut g, (ts, v), DuplicatePolicy::Last)?;
+        let trimmed = samples::trim(ctx, &mut p.b, &dest, &mut g)?;
+        drop(g);
+        let persist = if trimmed {
+            Persist::Checkpoint
+        } else {
+            persist
+        };
+        p.changed(&dest, &h, (ts, v), persist);
     }
     Ok(())
 }
 
-/// Adds one sample; returns the timestamp TS.ADD replies with.
-fn add(ctx: &mut Ctx<'_>, key: &[u8], a: &Add<'_>) -> Result<i64, Reply> {
+/// Computes a sample's value from the series' last sample (TS.INCRBY).
+type ValueOf<'f> = dyn Fn(Option<Sample>) -> Result<f64, Reply> + 'f;
+
+/// Adds one sample; returns the timestamp TS.ADD replies with. `value` computes the sample's
+/// value from the series' last sample, under the lock (TS.INCRBY).
+fn add(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    mut a: Add<'_>,
+    value: Option<&ValueOf<'_>>,
+) -> Result<i64, Reply> {
     let store = ctx.store;
     let (_g, locked, mut known) = lock_series(store, ctx, &[key])?;
+    if let Some(f) = value {
+        let last = match known.get(key) {
+            Some(Ok(Some(h))) => lock(h).meta.last,
+            _ => None,
+        };
+        a.value = f(last)?;
+    }
     let mut p = Pending::default();
-    let (ts, down) = add_locked(ctx, &mut p, &mut known, key, a, &locked)?;
+    let (ts, down) = add_locked(ctx, &mut p, &mut known, key, &a, &locked)?;
+    downsample(ctx, &mut p, down)?;
     p.flush(ctx)?;
-    downsample(ctx, down)?;
     Ok(ts)
 }
 
-/// A sample `next` arrives in `m` (the newest): every rule whose bucket it leaves yields the
+/// A sample `next` arrives in `h` (the newest): every rule whose bucket it leaves yields the
 /// closed bucket's aggregate, for its destination (twa: up to the arriving sample).
 fn close_buckets(
     ctx: &Ctx<'_>,
     key: &[u8],
-    m: &mut SeriesMeta,
+    h: &mut Head,
     next: (i64, f64),
 ) -> Result<Vec<(Vec<u8>, i64, f64)>, Reply> {
     let mut out = Vec::new();
-    if m.rules.is_empty() {
-        return Ok(out);
-    }
-    let before = m.clone();
-    for rule in &mut m.rules {
+    for i in 0..h.meta.rules.len() {
+        let Some(rule) = h.meta.rules.get(i).cloned() else {
+            continue;
+        };
         let start = bucket_start(next.0, rule.bucket_ms, rule.align);
-        match rule.current {
+        let current = match rule.current {
             Some(cur) if start > cur => {
-                if let Some(v) = samples::bucket_value(ctx, key, &before, rule, cur, Some(next))? {
+                if let Some(v) = samples::bucket_value(ctx, key, h, &rule, cur, Some(next))? {
                     out.push((rule.dest.clone(), cur, v));
                 }
-                rule.current = Some(start);
+                Some(start)
             }
-            Some(_) => {}
-            None => rule.current = Some(start),
+            Some(cur) => Some(cur),
+            None => Some(start),
+        };
+        if let Some(r) = h.meta.rules.get_mut(i) {
+            r.current = current;
         }
     }
     Ok(out)
@@ -344,7 +455,7 @@ pub fn ts_add(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         create: Some(&o),
         on_duplicate: o.on_duplicate,
     };
-    Ok(Reply::Int(add(ctx, key, &a)?))
+    Ok(Reply::Int(add(ctx, key, a, None)?))
 }
 
 pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
@@ -354,8 +465,7 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             "ERR wrong number of arguments for 'ts.madd' command",
         ));
     }
-    // Every series (and rule destination) locked at once; the samples go in one batch, cut
-    // where a series comes again (so its next sample reads what the batch wrote).
+    // Every series (and rule destination) locked at once; the samples go in one batch.
     let keys: Vec<&[u8]> = rest
         .chunks(3)
         .filter_map(|t| t.first())
@@ -383,10 +493,7 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         };
         match add_locked(ctx, &mut p, &mut known, key, &a, &locked) {
             Ok((ts, down)) => {
-                if !down.is_empty() {
-                    p.flush(ctx)?;
-                    downsample(ctx, down)?;
-                }
+                downsample(ctx, &mut p, down)?;
                 out.push(Reply::Int(ts));
             }
             Err(e) => out.push(e),
@@ -401,25 +508,22 @@ fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>], sign: f64) -> Result<Reply, Reply> 
     let by = value(arg(args, 2)?).map_err(|_| tsdb("invalid increase/decrease value"))?;
     let o = options(args.get(3..).unwrap_or_default(), INCR_OPTS)?;
     let ts = o.timestamp.unwrap_or(now_ms() as i64);
-    let last = {
-        let _g = ctx.store.lock(ctx.db(), &[key]);
-        series(ctx, key)?.and_then(|(_, m)| m.last)
+    let a = Add {
+        ts,
+        value: 0.0,
+        create: Some(&o),
+        on_duplicate: Some(DuplicatePolicy::Last),
     };
-    if let Some((lt, _)) = last {
-        if ts < lt {
+    // The last sample is read under the lock the new one is written under.
+    let next = |last: Option<(i64, f64)>| {
+        if last.is_some_and(|(lt, _)| ts < lt) {
             return Err(Reply::err(
                 "TSDB: timestamp must be equal to or higher than the maximum existing timestamp",
             ));
         }
-    }
-    let v = last.map_or(0.0, |(_, lv)| lv) + sign * by;
-    let a = Add {
-        ts,
-        value: v,
-        create: Some(&o),
-        on_duplicate: Some(DuplicatePolicy::Last),
+        Ok(last.map_or(0.0, |(_, lv)| lv) + sign * by)
     };
-    Ok(Reply::Int(add(ctx, key, &a)?))
+    Ok(Reply::Int(add(ctx, key, a, Some(&next))?))
 }
 
 pub fn incrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
@@ -434,17 +538,17 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let (from, to) = (bound(arg(args, 2)?, true)?, bound(arg(args, 3)?, false)?);
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let (meta, mut m) = existing(ctx, key)?;
+    let h = existing_head(ctx, key)?;
+    let mut g = lock(&h);
     let mut b = WriteBatch::new();
-    let n = samples::delete(ctx, &mut b, key, &mut m, from, to)?;
+    let n = samples::delete(ctx, &mut b, key, &mut g, from, to)?;
     if n == 0 {
         return Ok(Reply::Int(0));
     }
-    ctx.write(&b)?;
-    samples::refresh_ends(ctx, key, &mut m)?;
-    let mut b = WriteBatch::new();
-    put_meta(ctx, &mut b, key, meta.expire_at, &m);
-    ctx.write(&b)?;
+    // The samples go at once; then the ends are found among what is left.
+    write_checkpoint(ctx, &mut b, key, &mut g)?;
+    samples::refresh_ends(ctx, key, &mut g)?;
+    write_checkpoint(ctx, &mut b, key, &mut g)?;
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
@@ -476,8 +580,8 @@ pub fn createrule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         ));
     }
     let _g = ctx.store.lock(ctx.db(), &[src, dest]);
-    let (smeta, mut s) = existing(ctx, src)?;
-    let (dmeta, mut d) = existing(ctx, dest)?;
+    let (hs, hd) = (existing_head(ctx, src)?, existing_head(ctx, dest)?);
+    let (s, d) = (lock(&hs).meta.clone(), lock(&hd).meta.clone());
     // A source that was deleted or renamed since (DEL and RENAME do not know about rules)
     // no longer counts.
     let live_source = match d.source.as_deref() {
@@ -485,7 +589,7 @@ pub fn createrule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         Some(other) => series(ctx, other)
             .ok()
             .flatten()
-            .is_some_and(|(_, o)| o.rules.iter().any(|r| r.dest == dest)),
+            .is_some_and(|o| o.rules.iter().any(|r| r.dest == dest)),
         None => false,
     };
     if live_source {
@@ -494,36 +598,52 @@ pub fn createrule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if !d.rules.is_empty() || s.source.is_some() && s.source.as_deref() == Some(dest) {
         return Err(tsdb("the destination key already has a dst rule"));
     }
-    s.rules.push(Rule {
-        dest: dest.to_vec(),
-        aggregator,
-        bucket_ms,
-        align,
-        current: None,
-    });
-    d.source = Some(src.to_vec());
     let mut b = WriteBatch::new();
-    put_meta(ctx, &mut b, src, smeta.expire_at, &s);
-    put_meta(ctx, &mut b, dest, dmeta.expire_at, &d);
+    {
+        let mut g = lock(&hs);
+        g.meta.rules.push(Rule {
+            dest: dest.to_vec(),
+            aggregator,
+            bucket_ms,
+            align,
+            current: None,
+        });
+        checkpoint_into(ctx.store, &mut b, ctx.db(), src, &mut g);
+    }
+    {
+        let mut g = lock(&hd);
+        g.meta.source = Some(src.to_vec());
+        checkpoint_into(ctx.store, &mut b, ctx.db(), dest, &mut g);
+    }
     ctx.write(&b)?;
+    lock(&hs).dirty = None;
+    lock(&hd).dirty = None;
     Ok(Reply::OK)
 }
 
 pub fn deleterule(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (src, dest) = (arg(args, 1)?, arg(args, 2)?);
     let _g = ctx.store.lock(ctx.db(), &[src, dest]);
-    let (smeta, mut s) = existing(ctx, src)?;
-    let before = s.rules.len();
-    s.rules.retain(|r| r.dest != dest);
-    if s.rules.len() == before {
-        return Err(tsdb("compaction rule does not exist"));
-    }
+    let hs = existing_head(ctx, src)?;
     let mut b = WriteBatch::new();
-    put_meta(ctx, &mut b, src, smeta.expire_at, &s);
-    if let Some((dmeta, mut d)) = series(ctx, dest)? {
-        d.source = None;
-        put_meta(ctx, &mut b, dest, dmeta.expire_at, &d);
+    {
+        let mut g = lock(&hs);
+        let before = g.meta.rules.len();
+        g.meta.rules.retain(|r| r.dest != dest);
+        if g.meta.rules.len() == before {
+            return Err(tsdb("compaction rule does not exist"));
+        }
+        checkpoint_into(ctx.store, &mut b, ctx.db(), src, &mut g);
+    }
+    let hd = head_of(ctx, dest)?;
+    if let Some(hd) = &hd {
+        let mut g = lock(hd);
+        g.meta.source = None;
+        checkpoint_into(ctx.store, &mut b, ctx.db(), dest, &mut g);
     }
     ctx.write(&b)?;
+    for h in std::iter::once(&hs).chain(hd.as_ref()) {
+        lock(h).dirty = None;
+    }
     Ok(Reply::OK)
 }

@@ -1,0 +1,453 @@
+//! The open chunks of the series in memory (their "head", as Prometheus calls it) and the
+//! write log that protects them.
+//!
+//! A series' state is its sealed chunks (stored members) plus its head: the metadata with
+//! the fields every sample changes (sample count, first and last sample, rules' open
+//! buckets) and the open chunk being encoded. An append changes only the head, and its
+//! sample goes into the command's log record (keyspace `resp:tslog`, key = the record's
+//! position, u64 BE; value = samples as [`LogSample`]s): one engine write per batch, not one
+//! per sample plus a metadata rewrite. Anything else (a sealed chunk, an update inside the
+//! open chunk, a delete, ALTER, rules) writes a *checkpoint*: the metadata with `log_pos` =
+//! the log position at that moment, and the open chunk as one member. Recovery loads each
+//! series from its checkpoint and replays the log records after its `log_pos`
+//! (`checkpoint::replay`); the maintenance pass (`checkpoint::maintain`) checkpoints dirty
+//! heads and range-deletes the records nobody needs any more.
+//!
+//! Invariants:
+//! - A live head is the truth for its series: every way a key is deleted or replaced goes
+//!   through `Store`'s hooks ([`Heads::forget`], [`Heads::meta_written`],
+//!   [`Heads::forget_db`]), which mark the head dead; lookups ignore dead heads.
+//! - A head is created, changed and removed only under its key's lock stripe, and it changes
+//!   before its write is submitted, so readers take the stripe too (they never see a sample
+//!   whose write is not submitted). Lock order: stripe, then one head's mutex at a time.
+//! - `dirty` is set (to a lower bound of the record's position) before the record's position
+//!   is taken, and cleared only after the checkpoint covering it is submitted; a dead head
+//!   keeps its `dirty` until a later pass than the one that saw it dead, so the batch that
+//!   deleted its series is submitted before the records can go.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use orbit_index::timeseries::aggregate::bucket_start;
+use orbit_index::timeseries::chunk::Encoder;
+use orbit_index::timeseries::series::SeriesMeta;
+
+use crate::store::{Kind, Meta};
+
+/// A series' head.
+#[derive(Debug)]
+pub struct Head {
+    /// The key's expiry (0: none), kept current by [`Heads::meta_written`].
+    pub expire_at: u64,
+    /// The metadata as it is now (the stored copy may be older: see `dirty`).
+    pub meta: SeriesMeta,
+    /// The open chunk.
+    pub enc: Encoder,
+    /// Lowest log position that may hold samples of this series missing from its stored
+    /// checkpoint (`None`: the stored state is this head).
+    pub dirty: Option<u64>,
+    /// The stored open chunk is in the old layout (one `t` member per sample): the next
+    /// checkpoint removes those members.
+    pub legacy: bool,
+    life: Life,
+    /// The maintenance pass during which the head was last used.
+    touched: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Life {
+    Live,
+    /// Its series was deleted or replaced; `seen`: a maintenance pass noticed.
+    Dead {
+        seen: bool,
+    },
+}
+
+impl Head {
+    pub fn new(expire_at: u64, meta: SeriesMeta, enc: Encoder, legacy: bool) -> Head {
+        Head {
+            expire_at,
+            meta,
+            enc,
+            dirty: None,
+            legacy,
+            life: Life::Live,
+            touched: 0,
+        }
+    }
+
+    /// The maintenance pass during which the head was last used.
+    pub(crate) fn touched(&self) -> u64 {
+        self.touched
+    }
+
+    /// Whether the key has expired at `now` (ms).
+    pub fn expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+
+    /// Records an appended sample in the metadata (the encoder already holds it).
+    pub fn appended(&mut self, ts: i64, v: f64) {
+        let m = &mut self.meta;
+        m.total_samples += 1;
+        m.last = Some((ts, v));
+        m.first_ts = Some(m.first_ts.map_or(ts, |f| f.min(ts)));
+    }
+
+    /// Replays a logged append: the sample, and the rules' open buckets it moves on (the
+    /// closed buckets' values are logged for their destinations in the same record).
+    pub fn replay(&mut self, ts: i64, v: f64) -> bool {
+        if self.meta.last.is_some_and(|(lt, _)| ts <= lt) || !self.enc.push(ts, v) {
+            return false;
+        }
+        self.appended(ts, v);
+        for rule in &mut self.meta.rules {
+            let start = bucket_start(ts, rule.bucket_ms, rule.align);
+            if rule.current.is_none_or(|c| start > c) {
+                rule.current = Some(start);
+            }
+        }
+        true
+    }
+}
+
+/// A head, shared between the registry and the command using it.
+pub type HeadRef = Arc<Mutex<Head>>;
+
+/// Locks a head (a poisoned one is still consistent: every change is a whole assignment or a
+/// push that cannot panic half-way).
+pub fn lock(h: &HeadRef) -> MutexGuard<'_, Head> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const SHARDS: usize = 16;
+
+type Shard = Mutex<HashMap<Vec<u8>, HeadRef>>;
+
+/// Every head, by `Store::meta_key`, and the log's counters.
+#[derive(Debug, Default)]
+pub struct Heads {
+    shards: [Shard; SHARDS],
+    /// Heads registered (a lock-free "none" for the hooks every key write calls).
+    count: AtomicUsize,
+    /// The last log position taken.
+    pos: AtomicU64,
+    /// Log bytes written since the last checkpointing pass.
+    pub(crate) log_bytes: AtomicU64,
+    /// Maintenance passes run.
+    pub(crate) passes: AtomicU64,
+}
+
+fn guard(s: &Shard) -> MutexGuard<'_, HashMap<Vec<u8>, HeadRef>> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Heads {
+    fn shard(&self, full: &[u8]) -> &Shard {
+        let h = full.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+            (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[(h % SHARDS as u64) as usize]
+    }
+
+    /// The live head of a series, if there is one.
+    pub fn live(&self, full: &[u8]) -> Option<HeadRef> {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let h = guard(self.shard(full)).get(full).cloned()?;
+        let mut g = lock(&h);
+        if g.life != Life::Live {
+            return None;
+        }
+        g.touched = self.passes.load(Ordering::Relaxed);
+        drop(g);
+        Some(h)
+    }
+
+    /// Registers a head (replacing a dead one). Call under the key's stripe.
+    pub fn insert(&self, full: Vec<u8>, mut head: Head) -> HeadRef {
+        head.touched = self.passes.load(Ordering::Relaxed);
+        let h = Arc::new(Mutex::new(head));
+        let old = guard(self.shard(&full)).insert(full, Arc::clone(&h));
+        if old.is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(old) = old {
+            // A dead head leaves with its record positions: the writes that killed it were
+            // submitted before this stripe holder could look (see the module invariants).
+            lock(&old).life = Life::Dead { seen: true };
+        }
+        h
+    }
+
+    /// The key was deleted or replaced by another kind.
+    pub fn forget(&self, full: &[u8]) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let Some(h) = guard(self.shard(full)).get(full) {
+            let mut g = lock(h);
+            if g.life == Life::Live {
+                g.life = Life::Dead { seen: false };
+            }
+        }
+    }
+
+    /// Database `db` was flushed.
+    pub fn forget_db(&self, db: u8) {
+        for s in &self.shards {
+            for (full, h) in guard(s).iter() {
+                if full.first() == Some(&db) {
+                    let mut g = lock(h);
+                    if g.life == Life::Live {
+                        g.life = Life::Dead { seen: false };
+                    }
+                }
+            }
+        }
+    }
+
+    /// A key's metadata is being written by a path that does not know about heads (EXPIRE,
+    /// RENAME's or COPY's destination, another type's write): a series keeps its head (with
+    /// the new expiry) only if it is still the same series.
+    pub fn meta_written(&self, full: &[u8], meta: &Meta) {
+        let Some(h) = self.live(full) else { return };
+        let mut g = lock(&h);
+        let same = meta.kind == Kind::TimeSeries
+            && SeriesMeta::decode(&meta.payload).is_ok_and(|m| m.uid == g.meta.uid);
+        if same {
+            g.expire_at = meta.expire_at;
+        } else {
+            g.life = Life::Dead { seen: false };
+        }
+    }
+
+    /// The last log position taken.
+    pub fn position(&self) -> u64 {
+        self.pos.load(Ordering::SeqCst)
+    }
+
+    /// Takes the next log position.
+    pub fn take_position(&self) -> u64 {
+        self.pos.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// After recovery: positions continue after `p`.
+    pub fn start_after(&self, p: u64) {
+        self.pos.fetch_max(p, Ordering::SeqCst);
+    }
+
+    /// Marks `h` as having samples in the record about to be numbered (before its number is
+    /// taken, so a pass computing what it may delete either sees this or sees a later
+    /// position than any it deletes).
+    pub fn mark_dirty(&self, h: &mut Head) {
+        if h.dirty.is_none() {
+            h.dirty = Some(self.position() + 1);
+        }
+    }
+
+    /// Every registered head, dead or alive.
+    pub(crate) fn all(&self) -> Vec<(Vec<u8>, HeadRef)> {
+        let mut out = Vec::new();
+        for s in &self.shards {
+            out.extend(guard(s).iter().map(|(k, h)| (k.clone(), Arc::clone(h))));
+        }
+        out
+    }
+
+    /// Removes `h` from the registry if it is still the one registered for `full`.
+    pub(crate) fn remove(&self, full: &[u8], h: &HeadRef) {
+        let mut s = guard(self.shard(full));
+        if s.get(full).is_some_and(|cur| Arc::ptr_eq(cur, h)) {
+            s.remove(full);
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The number of heads (live or dead) registered.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether no head is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a maintenance pass may do with a head.
+pub(crate) enum Fate {
+    /// Dead and noticed before: drop it (its records may go).
+    Drop,
+    /// Dead, noticed now.
+    Noticed,
+    /// Live with samples only in the log.
+    Dirty,
+    /// Live, clean, and unused since the pass given.
+    Idle(u64),
+}
+
+/// Classifies `h` for a pass (marking a newly noticed dead head).
+pub(crate) fn fate(h: &mut Head) -> Fate {
+    match h.life {
+        Life::Dead { seen: true } => Fate::Drop,
+        Life::Dead { seen: false } => {
+            h.life = Life::Dead { seen: true };
+            Fate::Noticed
+        }
+        Life::Live if h.dirty.is_some() => Fate::Dirty,
+        Life::Live => Fate::Idle(h.touched),
+    }
+}
+
+/// Whether `h` is live (a pass re-checks under the stripe).
+pub(crate) fn is_live(h: &Head) -> bool {
+    h.life == Life::Live
+}
+
+/// One logged sample: database, key, series uid, timestamp, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSample<'a> {
+    pub db: u8,
+    pub key: &'a [u8],
+    pub uid: u64,
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// Appends a sample to a log record: `db u8 ‖ key length u32 LE ‖ key ‖ uid u64 LE ‖
+/// ts i64 LE ‖ value bits u64 LE`.
+pub fn log_put(out: &mut Vec<u8>, s: &LogSample<'_>) {
+    out.push(s.db);
+    out.extend_from_slice(&u32::try_from(s.key.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(s.key);
+    out.extend_from_slice(&s.uid.to_le_bytes());
+    out.extend_from_slice(&s.ts.to_le_bytes());
+    out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+}
+
+/// The samples of a log record; `None` at a malformed tail.
+pub fn log_read(mut b: &[u8]) -> impl Iterator<Item = Option<LogSample<'_>>> {
+    std::iter::from_fn(move || {
+        if b.is_empty() {
+            return None;
+        }
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, rest) = (b.get(..n)?, b.get(n..)?);
+            b = rest;
+            Some(head)
+        };
+        let u64_of = |x: &[u8]| x.try_into().ok().map(u64::from_le_bytes);
+        let s = (|| {
+            let db = *take(1)?.first()?;
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?);
+            let key = take(usize::try_from(len).ok()?)?;
+            let uid = u64_of(take(8)?)?;
+            let ts = u64_of(take(8)?)? as i64;
+            let value = f64::from_bits(u64_of(take(8)?)?);
+            Some(LogSample {
+                db,
+                key,
+                uid,
+                ts,
+                value,
+            })
+        })();
+        if s.is_none() {
+            b = &[];
+        }
+        Some(s)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_records_round_trip_and_a_torn_tail_is_reported() {
+        let samples = [
+            LogSample {
+                db: 3,
+                key: b"ts:1",
+                uid: 7,
+                ts: -5,
+                value: f64::NAN,
+            },
+            LogSample {
+                db: 0,
+                key: b"",
+                uid: u64::MAX,
+                ts: i64::MAX,
+                value: -0.0,
+            },
+        ];
+        let mut rec = Vec::new();
+        for s in &samples {
+            log_put(&mut rec, s);
+        }
+        let back: Vec<_> = log_read(&rec).collect::<Option<_>>().unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!((back[0].db, back[0].key, back[0].ts), (3, &b"ts:1"[..], -5));
+        assert!(back[0].value.is_nan());
+        assert_eq!(back[1].value.to_bits(), (-0.0f64).to_bits());
+        let torn: Vec<_> = log_read(&rec[..rec.len() - 3]).collect();
+        assert_eq!(torn.len(), 2);
+        assert!(torn[0].is_some() && torn[1].is_none());
+    }
+
+    #[test]
+    fn forgetting_hides_a_head_and_a_replacement_retires_the_dead_one() {
+        let heads = Heads::default();
+        let full = b"\x00k".to_vec();
+        let h = heads.insert(
+            full.clone(),
+            Head::new(0, SeriesMeta::new(1), Encoder::new(), false),
+        );
+        assert!(heads.live(&full).is_some());
+        heads.forget(&full);
+        assert!(heads.live(&full).is_none());
+        assert!(matches!(fate(&mut lock(&h)), Fate::Noticed));
+        assert!(matches!(fate(&mut lock(&h)), Fate::Drop));
+        let h2 = heads.insert(
+            full.clone(),
+            Head::new(0, SeriesMeta::new(2), Encoder::new(), false),
+        );
+        assert!(Arc::ptr_eq(&heads.live(&full).unwrap(), &h2));
+        // A write of the same series keeps it (new expiry); another series replaces it.
+        let mut m = SeriesMeta::new(2);
+        let meta = |m: &SeriesMeta, at| Meta {
+            kind: Kind::TimeSeries,
+            expire_at: at,
+            payload: m.encode(),
+        };
+        heads.meta_written(&full, &meta(&m, 99));
+        assert_eq!(lock(&heads.live(&full).unwrap()).expire_at, 99);
+        m.uid = 3;
+        heads.meta_written(&full, &meta(&m, 0));
+        assert!(heads.live(&full).is_none());
+        heads.remove(&full, &h2);
+        assert!(heads.is_empty());
+    }
+
+    #[test]
+    fn replay_skips_what_the_head_already_holds_and_moves_rule_buckets() {
+        let mut m = SeriesMeta::new(1);
+        m.rules.push(orbit_index::timeseries::series::Rule {
+            dest: b"d".to_vec(),
+            aggregator: orbit_index::timeseries::aggregate::Aggregator::Avg,
+            bucket_ms: 10,
+            align: 0,
+            current: None,
+        });
+        let mut h = Head::new(0, m, Encoder::new(), false);
+        assert!(h.replay(5, 1.0));
+        assert!(!h.replay(5, 2.0));
+        assert!(h.replay(27, 3.0));
+        assert_eq!(h.meta.total_samples, 2);
+        assert_eq!(h.meta.last, Some((27, 3.0)));
+        assert_eq!(h.meta.rules[0].current, Some(20));
+    }
+}
