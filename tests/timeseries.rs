@@ -592,14 +592,24 @@ fn ten_thousand_series_and_recovery() {
     for t in 200..260 {
         let _: i64 = q(c, &["TS.ADD", "k", &t.to_string(), &(t * 2).to_string()]).unwrap();
     }
+    // SAVE checkpoints the open chunks (the samples above are in the log only), then more
+    // samples go to the log, and a RENAME carries them along.
+    let _: () = q(c, &["SAVE"]).unwrap();
+    for t in 260..300 {
+        let (ts, v) = (t.to_string(), (t * 2).to_string());
+        let _: Vec<i64> = q(c, &["TS.MADD", "k", &ts, &v, "s1", &ts, &v]).unwrap();
+    }
+    let _: () = q(c, &["RENAME", "k", "k2"]).unwrap();
+    let _: () = q(c, &["RENAME", "k2", "k"]).unwrap();
     server.kill9();
     let server = Server::start(&data, &[]);
     let c = &mut server.client();
     let all = range(c, &["k", "-", "+"]);
     assert_eq!(
         all,
-        (0..260).map(|t| (t, (t * 2) as f64)).collect::<Vec<_>>()
+        (0..300).map(|t| (t, (t * 2) as f64)).collect::<Vec<_>>()
     );
+    assert_eq!(range(c, &["s1", "-", "+"]).len(), 41);
     assert_eq!(count(c, &["mod7=0"]), 1429);
     let (clean, log) = server.stop();
     assert!(clean, "{log}");

@@ -365,6 +365,37 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
     Ok(out)
 }
 
+/// An encoded chunk's first timestamp, read from its header (`None` if it has no header; an
+/// empty chunk says 0).
+pub fn first_ts(bytes: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(bytes.get(5..13)?.try_into().ok()?))
+}
+
+/// Appends the samples of an encoded chunk with timestamps in `[from, to]` to `out`, in order
+/// (a range read: no vector per chunk).
+///
+/// Err(`Error::Corrupt("time series chunk")`) on malformed or truncated input, never a panic;
+/// `out` may then hold some of the chunk's samples.
+pub fn decode_range_into(
+    bytes: &[u8],
+    from: i64,
+    to: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<()> {
+    let count = bytes
+        .get(1..5)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0) as usize;
+    out.reserve(count.min(bytes.len().saturating_mul(4) + 1));
+    read_chunk(bytes, |ts, bits| {
+        if ts >= from && ts <= to {
+            out.push((ts, f64::from_bits(bits)));
+        }
+    })?;
+    Ok(())
+}
+
 /// Encodes sorted, strictly increasing samples (a chunk rewritten after an out-of-order insert).
 ///
 /// Samples whose timestamp is not greater than the previous one are skipped.
@@ -476,8 +507,27 @@ mod tests {
         }
 
         #[test]
+        fn a_range_read_keeps_exactly_the_samples_inside(
+            samples in samples(), a in any::<i64>(), b in any::<i64>(),
+        ) {
+            let (from, to) = (a.min(b), a.max(b));
+            let mut out = vec![(0, 0.0)];
+            decode_range_into(&encode(&samples), from, to, &mut out).unwrap();
+            let mut want = vec![(0, 0.0)];
+            want.extend(samples.iter().copied().filter(|s| s.0 >= from && s.0 <= to));
+            prop_assert_eq!(bits_of(&out), bits_of(&want));
+            prop_assert_eq!(first_ts(&encode(&samples)), Some(samples.first().map_or(0, |s| s.0)));
+            if let Some(&(t, _)) = samples.get(samples.len() / 2) {
+                let mut mid = Vec::new();
+                decode_range_into(&encode(&samples), t, t, &mut mid).unwrap();
+                prop_assert_eq!(mid.len(), 1);
+            }
+        }
+
+        #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&bytes);
+            let _ = decode_range_into(&bytes, i64::MIN, i64::MAX, &mut Vec::new());
             let _ = Encoder::from_bytes(&bytes);
         }
 

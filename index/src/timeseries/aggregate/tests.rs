@@ -361,6 +361,34 @@ proptest! {
     }
 
     #[test]
+    fn a_group_added_at_once_gives_the_bits_of_one_by_one(
+        values in proptest::collection::vec(prop_oneof![
+            4 => -1e6f64..1e6,
+            1 => any::<f64>(),
+            1 => Just(f64::MAX),
+            1 => Just(-f64::MAX),
+        ], 0..40),
+        split in 0usize..40, agg in 0usize..13, rev in any::<bool>(),
+    ) {
+        let group: Vec<(i64, f64)> = values.iter().enumerate().map(|(i, v)| (i as i64, *v)).collect();
+        let aggregator = AGGREGATORS[agg].0;
+        // Two groups into one bucket: the second finds state left by the first.
+        let (a, b) = group.split_at(split.min(group.len()));
+        let (a, b) = if rev { (b, a) } else { (a, b) };
+        let mut one = Accumulator::new(aggregator);
+        let mut all = Accumulator::new(aggregator);
+        for g in [a, b] {
+            match rev {
+                true => g.iter().rev().for_each(|&(t, v)| one.add(t, v)),
+                false => g.iter().for_each(|&(t, v)| one.add(t, v)),
+            }
+            all.add_group(g, rev);
+        }
+        let bits = |x: Option<f64>| x.map(f64::to_bits);
+        prop_assert_eq!(bits(one.finish_with_next(0, 100, None)), bits(all.finish_with_next(0, 100, None)));
+    }
+
+    #[test]
     fn never_panics(
         s in proptest::collection::btree_map(ts(), any::<f64>(), 0..30),
         from in ts(), to in ts(), bucket in prop_oneof![any::<i64>(), 1i64..100],

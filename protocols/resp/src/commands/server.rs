@@ -318,7 +318,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 /// memtables into tables (as a Redis snapshot would), so the WAL before them can be recycled.
 pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
     // Time series' open chunks go to the tables compressed, not as log records.
-    super::timeseries::checkpoint::maintain(ctx.store, true).map_err(internal)?;
+    super::timeseries::checkpoint::maintain_from_command(ctx.store)?;
     ctx.store
         .db()
         .flush()
@@ -328,7 +328,7 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 /// BGSAVE: SAVE on a background thread.
 pub fn bgsave(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    super::timeseries::checkpoint::maintain(ctx.store, true).map_err(internal)?;
+    super::timeseries::checkpoint::maintain_from_command(ctx.store)?;
     let db = std::sync::Arc::clone(ctx.store.db());
     std::thread::Builder::new()
         .name("orbit-bgsave".into())

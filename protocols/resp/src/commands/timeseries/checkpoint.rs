@@ -109,6 +109,18 @@ pub fn maintain(store: &Store, force: bool) -> Result<PassStats> {
     Ok(stats)
 }
 
+/// [`maintain`] from a command (SAVE, BGSAVE): on a thread of its own, since waiting for
+/// durability blocks and a worker thread drives an async runtime. The worker waits for it,
+/// as it waits for SAVE's flush (no stripe is held by a worker between commands).
+pub fn maintain_from_command(store: &Store) -> std::result::Result<PassStats, Reply> {
+    std::thread::scope(|s| {
+        s.spawn(|| maintain(store, true))
+            .join()
+            .map_err(|_| Reply::err("ERR time series checkpoint failed"))?
+            .map_err(crate::commands::internal)
+    })
+}
+
 /// Before a generic command (RENAME, COPY) reads a series' stored members: writes its
 /// checkpoint if its head holds samples only the log has. Call under the key's stripe.
 pub fn settle(ctx: &mut Ctx<'_>, key: &[u8]) -> std::result::Result<(), Reply> {

@@ -221,10 +221,10 @@ fn query(
         r.by_ts.as_ref().is_none_or(|l| l.contains(&s.0))
             && r.by_value.is_none_or(|(lo, hi)| s.1 >= lo && s.1 <= hi)
     };
-    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, h, from, to)?
-        .into_iter()
-        .filter(keep)
-        .collect();
+    let mut raw: Vec<(i64, f64)> = samples::range(ctx, key, h, from, to)?;
+    if r.by_ts.is_some() || r.by_value.is_some() {
+        raw.retain(keep);
+    }
     if r.latest {
         if let Some(s) = latest_bucket(ctx, key, m)? {
             if s.0 >= from && s.0 <= to && keep(&s) && raw.last().is_none_or(|l| l.0 < s.0) {

@@ -179,12 +179,16 @@ pub fn range(
     if from > to {
         return Ok(out);
     }
-    for c in chunks_from(ctx, key, from)? {
-        let (_, samples) = c?;
-        if samples.first().is_some_and(|s| s.0 > to) {
+    // Sealed chunks whose last sample is at or after `from`, decoded straight into `out`
+    // until one starts after `to` (room for every sample up front: no regrowth copies).
+    out.reserve(usize::try_from(h.meta.total_samples).unwrap_or(0).min(1 << 22));
+    let lo = member(CHUNK, from);
+    for r in members(ctx, key, &lo, &[CHUNK + 1], false, Direction::Forward)? {
+        let (_, v) = r.map_err(internal)?;
+        if chunk::first_ts(&v).is_some_and(|f| f > to) {
             break;
         }
-        out.extend(samples.into_iter().filter(|s| s.0 >= from && s.0 <= to));
+        chunk::decode_range_into(&v, from, to, &mut out).map_err(|_| corrupt())?;
     }
     out.extend(open_range(h, from, to, Direction::Forward)?);
     Ok(out)
