@@ -204,3 +204,35 @@ fn a_config_file_sets_flags_and_flags_override_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown setting \"colour\""), "{err}");
 }
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = common::Server::start(&data, &[]);
+    let out = Command::new(ORBIT)
+        .args([
+            "serve",
+            "--resp-addr",
+            "127.0.0.1:0",
+            "--pg-addr",
+            "",
+            "--http-addr",
+            "",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another process"), "{err}");
+    // The first one never noticed.
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut first.client())
+        .unwrap();
+    let (ok, log) = first.stop();
+    assert!(ok, "{log}");
+}

@@ -21,6 +21,9 @@ pub enum OpenMode {
     Create,
 }
 
+/// An exclusive hold on a lock file ([`FileSystem::lock_file`]), released when dropped.
+pub trait FileLock: Send + Sync + Debug {}
+
 /// A file system: real, or simulated for crash and fault tests.
 ///
 /// Names become durable only through [`FileSystem::sync_dir`] on their parent directory; file
@@ -28,6 +31,10 @@ pub enum OpenMode {
 pub trait FileSystem: Send + Sync + Debug {
     /// Opens `path` in the given mode.
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Arc<dyn File>>;
+    /// Takes an exclusive lock on `path` (created if missing) while the returned guard lives;
+    /// an error of kind `WouldBlock` if another holder has it (on the real disk: another open
+    /// of the file, in this process or another, as `flock` does).
+    fn lock_file(&self, path: &Path) -> Result<Box<dyn FileLock>>;
     /// Creates a directory and its parents; existing ones are fine.
     fn create_dir_all(&self, path: &Path) -> Result<()>;
     /// The names of the entries of a directory, sorted.

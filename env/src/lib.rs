@@ -31,6 +31,6 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use fs::{File, FileSystem, MappedFile, OpenMode, DIRECT_IO_ALIGN};
+pub use fs::{File, FileLock, FileSystem, MappedFile, OpenMode, DIRECT_IO_ALIGN};
 pub use real::RealFs;
 pub use sim::{CrashMode, FaultKind, FaultOp, SimFs, SECTOR_SIZE};

@@ -7,11 +7,19 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{Error, File, FileSystem, OpenMode, Result};
+use crate::{Error, File, FileLock, FileSystem, OpenMode, Result};
 
 /// The operating system's file system.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;
+
+/// A `flock` held on an open file: closing the file releases it.
+#[derive(Debug)]
+struct RealLock {
+    _file: fs::File,
+}
+
+impl FileLock for RealLock {}
 
 impl RealFs {
     /// The real file system as a shareable trait object.
@@ -41,6 +49,19 @@ impl FileSystem for RealFs {
             file,
             path: path.to_path_buf(),
         }))
+    }
+
+    fn lock_file(&self, path: &Path) -> Result<Box<dyn FileLock>> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::io("lock", path, e.into()))?;
+        Ok(Box::new(RealLock { _file: file }))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
@@ -195,6 +216,18 @@ impl File for RealFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_file_is_held_until_its_guard_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("LOCK");
+        let held = RealFs.lock_file(&path).unwrap();
+        // flock: a second open of the file conflicts, even in the same process.
+        let e = RealFs.lock_file(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        drop(held);
+        let _again = RealFs.lock_file(&path).unwrap();
+    }
 
     #[test]
     fn real_files_round_trip_through_the_trait() {

@@ -39,6 +39,9 @@ pub enum Error {
     /// A checkpoint's directory exists and is not empty.
     #[error("checkpoint directory \"{}\" exists and is not empty", .0.display())]
     CheckpointExists(std::path::PathBuf),
+    /// Another process (or another open in this one) has the database directory.
+    #[error("the data directory {} is in use by another process (its LOCK file is held)", .0.display())]
+    InUse(std::path::PathBuf),
     /// A keyspace with this name exists already.
     #[error("keyspace \"{0}\" already exists")]
     KeyspaceExists(String),

@@ -72,6 +72,9 @@ pub const MAX_KEY_LEN: usize = 64 << 10;
 /// The keyspace every database has.
 pub const DEFAULT_KEYSPACE: KeyspaceId = 0;
 
+/// The file in a database directory whose lock an open database holds.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
 /// Options of [`Db::open`].
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -203,6 +206,8 @@ struct WriteState {
 
 struct Inner {
     fs: Arc<dyn FileSystem>,
+    /// Held while the database is open (`LOCK` in its directory).
+    _dir_lock: Box<dyn orbit_env::FileLock>,
     dir: PathBuf,
     opts: DbOptions,
     wal: Wal,
@@ -687,6 +692,7 @@ impl Drop for Db {
 /// What `recover::open` hands back to build the `Db`.
 pub(crate) struct Parts {
     pub fs: Arc<dyn FileSystem>,
+    pub dir_lock: Box<dyn orbit_env::FileLock>,
     pub dir: PathBuf,
     pub opts: DbOptions,
     pub wal: Wal,
@@ -711,6 +717,7 @@ impl Db {
         let keyspaces = p.keyspaces;
         let inner = Arc::new(Inner {
             fs: p.fs,
+            _dir_lock: p.dir_lock,
             dir: p.dir,
             opts: p.opts,
             wal: p.wal,

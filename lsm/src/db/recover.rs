@@ -14,6 +14,7 @@ use std::sync::Arc;
 use orbit_env::{FileSystem, OpenMode};
 use orbit_wal::Wal;
 
+use super::LOCK_FILE;
 use super::{sort_tables, table_name, Db, DbOptions, LiveTable, Parts, Tree, DEFAULT_KEYSPACE};
 use crate::batch::for_each_op;
 use crate::manifest::{self, Edit, Manifest, State};
@@ -24,6 +25,13 @@ use crate::{Error, Result};
 
 pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Result<Db> {
     fs.create_dir_all(dir)?;
+    // One process at a time: two would each replay and append to the same WAL and tables.
+    let dir_lock = fs
+        .lock_file(&dir.join(LOCK_FILE))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::InUse(dir.to_path_buf()),
+            _ => Error::Env(e),
+        })?;
     let mut state = match manifest::recover(fs.as_ref(), dir)? {
         Some((state, _)) => state,
         None => {
@@ -124,6 +132,7 @@ pub(crate) fn open(fs: Arc<dyn FileSystem>, dir: &Path, opts: DbOptions) -> Resu
     let wal_end = wal.written_lsn();
     Db::assemble(Parts {
         fs,
+        dir_lock,
         dir: dir.to_path_buf(),
         opts,
         wal,

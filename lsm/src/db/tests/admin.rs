@@ -244,3 +244,19 @@ fn a_flush_keeps_one_version_of_an_overwritten_key_unless_a_snapshot_needs_more(
     let db = open(&fs, 4 << 20);
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"hot").unwrap(), None);
 }
+
+#[test]
+fn a_directory_is_opened_by_one_database_at_a_time() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    match Db::open(fs.shared(), DIR, opts(1 << 20)) {
+        Err(Error::InUse(dir)) => assert_eq!(dir, Path::new(DIR)),
+        other => panic!("a second open must fail: {:?}", other.map(|_| ())),
+    }
+    db.close().unwrap();
+    // Closed, or crashed (a new process finds no holder): it opens again.
+    let again = open(&fs, 1 << 20);
+    let after_crash = fs.crash(CrashMode::DropUnsynced);
+    let _reopened = open(&after_crash, 1 << 20);
+    drop(again);
+}

@@ -89,7 +89,8 @@ pub fn maintain(store: &Store, force: bool) -> Result<PassStats> {
             }
         }
     }
-    if due {
+    // Nothing logged and nothing checkpointed: nothing to trim (an idle server writes nothing).
+    if due && (logged > 0 || stats.checkpointed > 0) {
         let mut b = WriteBatch::new();
         b.delete_range(
             store.tslog_keyspace(),
@@ -147,6 +148,10 @@ pub fn replay(store: &Store, heads: &Heads, now: u64) -> Result<u64> {
     let mut replayed = 0;
     for (pos, rec) in &records {
         heads.start_after(*pos);
+        // The log to trim: a pass checkpoints what was replayed (see `maintain`).
+        heads
+            .log_bytes
+            .fetch_add(rec.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for s in head::log_read(rec) {
             let Some(s) = s else {
                 tracing::warn!(position = pos, "time series log record ends in garbage");

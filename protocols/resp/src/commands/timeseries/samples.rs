@@ -181,7 +181,11 @@ pub fn range(
     }
     // Sealed chunks whose last sample is at or after `from`, decoded straight into `out`
     // until one starts after `to` (room for every sample up front: no regrowth copies).
-    out.reserve(usize::try_from(h.meta.total_samples).unwrap_or(0).min(1 << 22));
+    out.reserve(
+        usize::try_from(h.meta.total_samples)
+            .unwrap_or(0)
+            .min(1 << 22),
+    );
     let lo = member(CHUNK, from);
     for r in members(ctx, key, &lo, &[CHUNK + 1], false, Direction::Forward)? {
         let (_, v) = r.map_err(internal)?;
