@@ -1,6 +1,7 @@
 //! The `orbit` binary: parses the command line and hands off to a subcommand.
 
 mod backup;
+mod balance;
 mod bench;
 mod cli;
 mod config;

@@ -2,8 +2,9 @@
 //! and PostgreSQL protocols until SIGINT or SIGTERM.
 //!
 //! Threads: one worker per core (`--threads`), each a single-threaded tokio runtime with its
-//! own `SO_REUSEPORT` listeners on `--resp-addr` and `--pg-addr`, owning the connections it accepts (the kernel
-//! spreads connections across the listeners); the engine's background threads (WAL writer,
+//! own `SO_REUSEPORT` listeners on `--resp-addr` and `--pg-addr`, owning the connections it
+//! serves (the kernel spreads connections across the listeners, and a worker hands a new
+//! connection to a less loaded one: `balance`); the engine's background threads (WAL writer,
 //! flush, compaction) beside them. Shutdown: stop accepting, let every connection finish and
 //! answer the commands it already read, then close the database (the WAL is synced).
 
@@ -19,6 +20,7 @@ use orbit_txn::TxnDb;
 use orbit_wal::WalOptions;
 use tokio::sync::watch;
 
+use crate::balance::{Balance, Handoff};
 use crate::cli::{ServeArgs, SyncKind};
 
 /// How long shutdown waits for connections to finish their in-flight commands.
@@ -98,16 +100,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => (0..threads).map(|_| None).collect(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (balance, inboxes) = Balance::new(threads);
     let workers = listeners
         .into_iter()
+        .zip(inboxes)
         .enumerate()
-        .map(|(i, listener)| {
-            let (engine, stop) = (Arc::clone(&engine), stop_rx.clone());
+        .map(|(i, (listener, inbox))| {
             let pg_listener = pg_listeners.get_mut(i).and_then(Option::take);
-            let pg = Arc::clone(&pg);
+            let w = Worker {
+                id: i,
+                inbox,
+                balance: Arc::clone(&balance),
+                engine: Arc::clone(&engine),
+                pg: Arc::clone(&pg),
+                stop: stop_rx.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("orbit-worker-{i}"))
-                .spawn(move || worker(listener, pg_listener, engine, pg, stop))
+                .spawn(move || worker(w, listener, pg_listener))
                 .context("cannot start a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -218,51 +228,121 @@ fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// One worker: accepts on its listener and serves its connections until told to stop.
-fn worker(
-    listener: std::net::TcpListener,
-    pg_listener: Option<std::net::TcpListener>,
+/// What a worker thread runs with.
+struct Worker {
+    id: usize,
+    /// Connections other workers hand over.
+    inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
+    balance: Arc<Balance>,
     engine: Arc<Engine>,
     pg: Arc<orbit_pg::PgServer>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Serves a connection on this worker (counted in the balance while it lasts).
+    fn serve(
+        &self,
+        connections: &mut tokio::task::JoinSet<()>,
+        stream: tokio::net::TcpStream,
+        pg: bool,
+    ) {
+        let served = self.balance.served(self.id);
+        if pg {
+            let pg = Arc::clone(&self.pg);
+            connections.spawn(async move {
+                let _served = served;
+                if let Err(e) = orbit_pg::serve_connection(pg, stream).await {
+                    tracing::debug!(error = %e, "postgres connection ended with an error");
+                }
+            });
+        } else {
+            let (engine, stop) = (Arc::clone(&self.engine), self.stop.clone());
+            connections.spawn(async move {
+                let _served = served;
+                if let Err(e) = orbit_resp::serve_connection(engine, stream, stop).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+
+    /// A connection this worker accepted: served here, or handed to a less loaded worker.
+    fn accepted(
+        &self,
+        connections: &mut tokio::task::JoinSet<()>,
+        stream: tokio::net::TcpStream,
+        pg: bool,
+    ) {
+        let to = self.balance.pick(self.id);
+        if to == self.id {
+            return self.serve(connections, stream, pg);
+        }
+        let back = match stream.into_std() {
+            Ok(s) => self
+                .balance
+                .hand_over(to, if pg { Handoff::Pg(s) } else { Handoff::Resp(s) }),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand a connection over; it is dropped");
+                return;
+            }
+        };
+        if let Err(Handoff::Resp(s) | Handoff::Pg(s)) = back {
+            self.arrived(connections, s, pg);
+        }
+    }
+
+    /// A connection handed over by another worker (or given back): served here.
+    fn arrived(
+        &self,
+        connections: &mut tokio::task::JoinSet<()>,
+        stream: std::net::TcpStream,
+        pg: bool,
+    ) {
+        match tokio::net::TcpStream::from_std(stream) {
+            Ok(s) => self.serve(connections, s, pg),
+            Err(e) => tracing::debug!(error = %e, "cannot take a connection over; it is dropped"),
+        }
+    }
+}
+
+/// One worker: accepts on its listeners (and takes connections handed over) and serves its
+/// connections until told to stop.
+fn worker(
+    mut w: Worker,
+    listener: std::net::TcpListener,
+    pg_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let pg_listener = pg_listener.map(tokio::net::TcpListener::from_std).transpose()?;
+        let pg_listener = pg_listener
+            .map(tokio::net::TcpListener::from_std)
+            .transpose()?;
         let mut connections = tokio::task::JoinSet::new();
+        let mut stop = w.stop.clone();
         loop {
             tokio::select! {
                 accepted = accept(pg_listener.as_ref()) => match accepted {
-                    Ok((stream, _)) => {
-                        let pg = Arc::clone(&pg);
-                        connections.spawn(async move {
-                            if let Err(e) = orbit_pg::serve_connection(pg, stream).await {
-                                tracing::debug!(error = %e, "postgres connection ended with an error");
-                            }
-                        });
-                    }
+                    Ok((stream, _)) => w.accepted(&mut connections, stream, true),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let (engine, stop) = (Arc::clone(&engine), stop.clone());
-                        connections.spawn(async move {
-                            if let Err(e) = orbit_resp::serve_connection(engine, stream, stop).await {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                        });
-                    }
+                    Ok((stream, _)) => w.accepted(&mut connections, stream, false),
                     // Out of file descriptors and the like: back off, keep serving.
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
+                },
+                Some(h) = w.inbox.recv() => match h {
+                    Handoff::Resp(s) => w.arrived(&mut connections, s, false),
+                    Handoff::Pg(s) => w.arrived(&mut connections, s, true),
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = stop.changed() => break,

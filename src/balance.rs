@@ -1,0 +1,118 @@
+//! Spreading connections over the workers. Each worker accepts on its own `SO_REUSEPORT`
+//! listener, but the kernel picks the listener by a hash of the connection's addresses, so a
+//! client with two connections has even odds of landing both on one worker and leaving the
+//! other core idle. A worker that accepts a connection while another worker serves fewer
+//! hands it over, before reading a byte of it, through that worker's inbox; the receiving
+//! worker owns it from then on.
+//!
+//! Invariant: `load[w]` counts the connections being served by worker `w` (a [`Served`]
+//! guard per connection task); a handed-over connection counts only where it is served.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// A connection on its way to another worker.
+#[derive(Debug)]
+pub enum Handoff {
+    Resp(std::net::TcpStream),
+    Pg(std::net::TcpStream),
+}
+
+/// The workers' loads and inboxes.
+#[derive(Debug)]
+pub struct Balance {
+    load: Vec<AtomicUsize>,
+    inbox: Vec<UnboundedSender<Handoff>>,
+}
+
+impl Balance {
+    /// A balance over `workers` workers, and each worker's inbox.
+    pub fn new(workers: usize) -> (Arc<Balance>, Vec<UnboundedReceiver<Handoff>>) {
+        let (inbox, rx): (Vec<_>, Vec<_>) = (0..workers).map(|_| unbounded_channel()).unzip();
+        let load = (0..workers).map(|_| AtomicUsize::new(0)).collect();
+        (Arc::new(Balance { load, inbox }), rx)
+    }
+
+    /// The worker that should serve a connection accepted by worker `me`: the least loaded
+    /// one, `me` on a tie.
+    pub fn pick(&self, me: usize) -> usize {
+        let of = |w: usize| {
+            self.load
+                .get(w)
+                .map_or(usize::MAX, |l| l.load(Ordering::Relaxed))
+        };
+        let mut best = me;
+        for w in 0..self.load.len() {
+            if of(w) < of(best) {
+                best = w;
+            }
+        }
+        best
+    }
+
+    /// Sends a connection to worker `to`; gives it back if that worker has stopped.
+    pub fn hand_over(&self, to: usize, h: Handoff) -> Result<(), Handoff> {
+        match self.inbox.get(to) {
+            Some(tx) => tx.send(h).map_err(|e| e.0),
+            None => Err(h),
+        }
+    }
+
+    /// Counts a connection served by worker `w` until the guard drops.
+    pub fn served(self: &Arc<Balance>, w: usize) -> Served {
+        if let Some(l) = self.load.get(w) {
+            l.fetch_add(1, Ordering::Relaxed);
+        }
+        Served {
+            balance: Arc::clone(self),
+            worker: w,
+        }
+    }
+}
+
+/// One connection served by a worker (see [`Balance::served`]).
+#[derive(Debug)]
+pub struct Served {
+    balance: Arc<Balance>,
+    worker: usize,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(l) = self.balance.load.get(self.worker) {
+            l.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_go_to_the_least_loaded_worker_and_ties_stay() {
+        let (b, mut rx) = Balance::new(3);
+        assert_eq!(b.pick(1), 1);
+        let one = b.served(1);
+        assert_eq!(b.pick(1), 0);
+        let zero = b.served(0);
+        assert_eq!(b.pick(0), 2);
+        drop(one);
+        assert_eq!(b.pick(0), 1);
+        drop(zero);
+        assert_eq!(b.pick(2), 2);
+        // A handed-over connection arrives in that worker's inbox.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        b.hand_over(2, Handoff::Resp(s)).unwrap();
+        assert!(matches!(rx[2].try_recv(), Ok(Handoff::Resp(_))));
+        drop(rx.pop());
+        let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(
+            b.hand_over(2, Handoff::Pg(s)).is_err(),
+            "a stopped worker gives it back"
+        );
+    }
+}
