@@ -1,9 +1,9 @@
 //! Spreading connections over the workers. Each worker accepts on its own `SO_REUSEPORT`
 //! listener, but the kernel picks the listener by a hash of the connection's addresses, so a
 //! client with two connections has even odds of landing both on one worker and leaving the
-//! other core idle. A worker that accepts a connection while another worker serves fewer
-//! hands it over, before reading a byte of it, through that worker's inbox; the receiving
-//! worker owns it from then on.
+//! other core idle. A worker that accepts a connection sends it to the worker serving the
+//! fewest (equals taken in turn), before reading a byte of it, through that worker's inbox;
+//! the receiving worker owns it from then on.
 //!
 //! Invariant: `load[w]` counts the connections being served by worker `w` (a [`Served`]
 //! guard per connection task); a handed-over connection counts only where it is served.
@@ -24,6 +24,8 @@ pub enum Handoff {
 #[derive(Debug)]
 pub struct Balance {
     load: Vec<AtomicUsize>,
+    /// Where the search for the least loaded worker starts (one after the previous pick).
+    next: AtomicUsize,
     inbox: Vec<UnboundedSender<Handoff>>,
 }
 
@@ -32,23 +34,31 @@ impl Balance {
     pub fn new(workers: usize) -> (Arc<Balance>, Vec<UnboundedReceiver<Handoff>>) {
         let (inbox, rx): (Vec<_>, Vec<_>) = (0..workers).map(|_| unbounded_channel()).unzip();
         let load = (0..workers).map(|_| AtomicUsize::new(0)).collect();
-        (Arc::new(Balance { load, inbox }), rx)
+        let next = AtomicUsize::new(0);
+        (Arc::new(Balance { load, next, inbox }), rx)
     }
 
     /// The worker that should serve a connection accepted by worker `me`: the least loaded
-    /// one, `me` on a tie.
+    /// one; among equals, the one after the previous pick (so a client's connections
+    /// alternate even when an idle connection of its own weighs on one worker).
     pub fn pick(&self, me: usize) -> usize {
+        let n = self.load.len();
+        if n == 0 {
+            return me;
+        }
         let of = |w: usize| {
             self.load
                 .get(w)
                 .map_or(usize::MAX, |l| l.load(Ordering::Relaxed))
         };
-        let mut best = me;
-        for w in 0..self.load.len() {
+        let start = self.next.load(Ordering::Relaxed) % n;
+        let mut best = start;
+        for w in (start..n).chain(0..start) {
             if of(w) < of(best) {
                 best = w;
             }
         }
+        self.next.store(best + 1, Ordering::Relaxed);
         best
     }
 
@@ -92,17 +102,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connections_go_to_the_least_loaded_worker_and_ties_stay() {
+    fn connections_go_to_the_least_loaded_worker_and_ties_rotate() {
         let (b, mut rx) = Balance::new(3);
-        assert_eq!(b.pick(1), 1);
+        assert_eq!((b.pick(1), b.pick(1), b.pick(1), b.pick(1)), (0, 1, 2, 0));
         let one = b.served(1);
-        assert_eq!(b.pick(1), 0);
         let zero = b.served(0);
         assert_eq!(b.pick(0), 2);
+        let two = b.served(2);
+        // All equal: the rotation goes on.
+        assert_eq!((b.pick(2), b.pick(2)), (0, 1));
         drop(one);
-        assert_eq!(b.pick(0), 1);
-        drop(zero);
-        assert_eq!(b.pick(2), 2);
+        assert_eq!((b.pick(0), b.pick(0)), (1, 1));
+        drop((zero, two));
         // A handed-over connection arrives in that worker's inbox.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
