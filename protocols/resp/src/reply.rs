@@ -179,7 +179,11 @@ pub fn format_double(d: f64) -> String {
         return "nan".to_string();
     }
     if d == d.trunc() && d.abs() < 1e17 {
-        return format!("{d:.0}");
+        // Exactly an integer below 2^63: as one (`{:.0}` takes the slow exact path); -0 stays.
+        return match d == 0.0 && d.is_sign_negative() {
+            true => "-0".to_string(),
+            false => (d as i64).to_string(),
+        };
     }
     let s = format!("{d}");
     if s.len() <= 17 {
@@ -218,6 +222,9 @@ mod tests {
         assert_eq!(enc(&Reply::SimpleDouble(1.5), 3), ",1.5\r\n");
         assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
         assert_eq!(format_double(3.0), "3");
+        for d in [0.0, -0.0, -7.0, 1e16, -99999999999999984.0, 123456789.0] {
+            assert_eq!(format_double(d), format!("{d:.0}"), "{d}");
+        }
         assert_eq!(format_double(f64::INFINITY), "inf");
     }
 }
