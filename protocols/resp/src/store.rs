@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, PendingWrite, WriteBatch};
 use orbit_txn::TxnDb;
 
+use crate::commands::timeseries::head::Cutoffs;
 use crate::commands::timeseries::TsState;
 use crate::Result;
 
@@ -136,24 +137,58 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Drops expired strings during compaction (collections go by range delete).
+/// Drops expired strings during compaction (collections go by range delete), and time series'
+/// sealed chunks wholly older than their series' retention cutoff (as of its last checkpoint:
+/// `commands::timeseries::head::Cutoffs`).
 #[derive(Debug)]
 pub struct ExpiryFilter {
     meta: std::sync::atomic::AtomicU32,
+    sub: std::sync::atomic::AtomicU32,
+    cutoffs: std::sync::OnceLock<Arc<Cutoffs>>,
 }
 
 impl ExpiryFilter {
-    /// A filter; it acts once told the meta keyspace's id.
+    /// A filter; it acts once told the keyspaces' ids (`Store::open`).
     pub fn new() -> Arc<ExpiryFilter> {
         Arc::new(ExpiryFilter {
             meta: std::sync::atomic::AtomicU32::new(u32::MAX),
+            sub: std::sync::atomic::AtomicU32::new(u32::MAX),
+            cutoffs: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Whether `key` (of `resp:sub`) is a sealed chunk older than its series' cutoff.
+    fn past_retention(&self, key: &[u8]) -> bool {
+        let Some(cutoffs) = self.cutoffs.get().filter(|c| !c.is_empty()) else {
+            return false;
+        };
+        let len = key.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        let (Some(&db), Some(len)) = (key.first(), len) else {
+            return false;
+        };
+        let len = u32::from_be_bytes(len) as usize;
+        let (Some(name), Some(member)) = (key.get(5..5 + len), key.get(5 + len..)) else {
+            return false;
+        };
+        let Some(last) = crate::commands::timeseries::samples::chunk_member_last(member) else {
+            return false;
+        };
+        cutoffs
+            .get(&Store::meta_key(db, name))
+            .is_some_and(|cut| last < cut)
     }
 }
 
 impl CompactionFilter for ExpiryFilter {
-    fn filter(&self, keyspace: KeyspaceId, _key: &[u8], value: &[u8]) -> CompactionDecision {
-        if keyspace != self.meta.load(std::sync::atomic::Ordering::Relaxed) {
+    fn filter(&self, keyspace: KeyspaceId, key: &[u8], value: &[u8]) -> CompactionDecision {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        if keyspace == self.sub.load(relaxed) {
+            return match self.past_retention(key) {
+                true => CompactionDecision::Remove,
+                false => CompactionDecision::Keep,
+            };
+        }
+        if keyspace != self.meta.load(relaxed) {
             return CompactionDecision::Keep;
         }
         match Meta::decode(value) {
@@ -200,6 +235,11 @@ impl Store {
             ts: TsState::default(),
         };
         store.ts = TsState::rebuild(&store)?;
+        if let Some(f) = filter {
+            // The time series' cutoffs first: the filter then knows the sub keyspace.
+            let _ = f.cutoffs.set(Arc::clone(&store.ts.heads.cutoffs));
+            f.sub.store(sub, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(store)
     }
 

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use orbit_index::timeseries::aggregate::bucket_start;
 use orbit_index::timeseries::chunk::Encoder;
@@ -123,6 +123,72 @@ pub fn lock(h: &HeadRef) -> MutexGuard<'_, Head> {
 
 const SHARDS: usize = 16;
 
+/// Each series' retention cutoff as of its last checkpoint (`Store::meta_key` → timestamp:
+/// a sealed chunk whose last sample is older may go), for the compaction filter
+/// (`store::ExpiryFilter`). Never newer than the true cutoff (which only grows), and every
+/// path that replaces or deletes a key drops its entry (the hooks of [`Heads`]).
+#[derive(Debug, Default)]
+pub struct Cutoffs {
+    map: RwLock<HashMap<Vec<u8>, i64>>,
+    len: AtomicUsize,
+}
+
+impl Cutoffs {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Vec<u8>, i64>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a series' cutoff (`None`: it keeps everything).
+    pub fn set(&self, full: &[u8], cutoff: Option<i64>) {
+        if cutoff.is_none() && self.is_empty() {
+            return;
+        }
+        let mut m = self.write();
+        match cutoff {
+            Some(c) => {
+                m.insert(full.to_vec(), c);
+            }
+            None => {
+                m.remove(full);
+            }
+        }
+        self.len.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// Drops a key's entry (a read lock only, unless it has one).
+    pub fn remove(&self, full: &[u8]) {
+        if self.get(full).is_none() {
+            return;
+        }
+        let mut m = self.write();
+        m.remove(full);
+        self.len.store(m.len(), Ordering::Relaxed);
+    }
+
+    fn retain(&self, keep: impl Fn(&[u8]) -> bool) {
+        if self.is_empty() {
+            return;
+        }
+        let mut m = self.write();
+        m.retain(|k, _| keep(k));
+        self.len.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// A series' recorded cutoff.
+    pub fn get(&self, full: &[u8]) -> Option<i64> {
+        if self.is_empty() {
+            return None;
+        }
+        let m = self.map.read().unwrap_or_else(|p| p.into_inner());
+        m.get(full).copied()
+    }
+
+    /// Whether no series has a cutoff (lock-free).
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Relaxed) == 0
+    }
+}
+
 type Shard = Mutex<HashMap<Vec<u8>, HeadRef>>;
 
 /// Every head, by `Store::meta_key`, and the log's counters.
@@ -137,6 +203,8 @@ pub struct Heads {
     pub(crate) log_bytes: AtomicU64,
     /// Maintenance passes run.
     pub(crate) passes: AtomicU64,
+    /// Retention cutoffs for the compaction filter.
+    pub cutoffs: Arc<Cutoffs>,
 }
 
 fn guard(s: &Shard) -> MutexGuard<'_, HashMap<Vec<u8>, HeadRef>> {
@@ -184,6 +252,7 @@ impl Heads {
 
     /// The key was deleted or replaced by another kind.
     pub fn forget(&self, full: &[u8]) {
+        self.cutoffs.remove(full);
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -197,6 +266,7 @@ impl Heads {
 
     /// Database `db` was flushed.
     pub fn forget_db(&self, db: u8) {
+        self.cutoffs.retain(|k| k.first() != Some(&db));
         for s in &self.shards {
             for (full, h) in guard(s).iter() {
                 if full.first() == Some(&db) {
@@ -213,6 +283,8 @@ impl Heads {
     /// RENAME's or COPY's destination, another type's write): a series keeps its head (with
     /// the new expiry) only if it is still the same series.
     pub fn meta_written(&self, full: &[u8], meta: &Meta) {
+        // Until the series' next checkpoint says otherwise (RENAME may bring another series).
+        self.cutoffs.remove(full);
         let Some(h) = self.live(full) else { return };
         let mut g = lock(&h);
         let same = meta.kind == Kind::TimeSeries

@@ -62,8 +62,10 @@ impl TsState {
                 let (key, meta) = entry?;
                 if meta.kind == Kind::TimeSeries {
                     if let Ok(m) = SeriesMeta::decode(&meta.payload) {
-                        index.insert(&Store::meta_key(db, &key), &m.labels);
+                        let full = Store::meta_key(db, &key);
+                        index.insert(&full, &m.labels);
                         state.heads.start_after(m.log_pos);
+                        state.heads.cutoffs.set(&full, samples::cutoff(&m));
                     }
                 }
             }

@@ -29,6 +29,14 @@ const OPEN_CHUNK: &[u8] = b"o";
 /// the next checkpoint.
 const LEGACY: u8 = b't';
 
+/// The last timestamp of a sealed chunk's member (`c ‖ ts`), `None` for any other member.
+pub fn chunk_member_last(member: &[u8]) -> Option<i64> {
+    match member {
+        [CHUNK, ts @ ..] => unord(ts),
+        _ => None,
+    }
+}
+
 /// An order-preserving encoding of a timestamp.
 fn ord(ts: i64) -> [u8; 8] {
     ((ts as u64) ^ (1 << 63)).to_be_bytes()
@@ -120,6 +128,11 @@ pub fn checkpoint_into(store: &Store, b: &mut WriteBatch, db: u8, key: &[u8], h:
         payload: h.meta.encode(),
     };
     store.put_series_meta_into(b, db, key, &meta);
+    store
+        .ts
+        .heads
+        .cutoffs
+        .set(&Store::meta_key(db, key), cutoff(&h.meta));
     let sub = store.sub_keyspace();
     match h.enc.is_empty() {
         true => b.delete(sub, &Store::sub_key(db, key, OPEN_CHUNK)),

@@ -224,3 +224,69 @@ fn the_log_is_replayed_at_start_and_trimmed_by_a_checkpoint() {
     };
     assert_eq!(all.len(), 100);
 }
+
+#[test]
+fn the_compaction_filter_drops_chunks_past_retention_and_forgets_replaced_keys() {
+    use orbit_lsm::{CompactionDecision, CompactionFilter};
+    let fs = SimFs::new();
+    let opts = orbit_lsm::DbOptions {
+        memtable_bytes: 1 << 20,
+        ..orbit_lsm::DbOptions::default()
+    };
+    let db = orbit_lsm::Db::open(fs.shared(), "/db", opts).unwrap();
+    let filter = crate::ExpiryFilter::new();
+    let store = crate::Store::open(
+        orbit_txn::TxnDb::new(std::sync::Arc::new(db)),
+        Some(&filter),
+    );
+    let e = Engine::new(store.unwrap(), crate::Config::default());
+    run(
+        &e,
+        &cmd(&[&"TS.CREATE", &"s", &"RETENTION", &100, &"CHUNK_SIZE", &48]),
+    );
+    for t in 0..400 {
+        run(&e, &cmd(&[&"TS.ADD", &"s", &t, &t]));
+    }
+    e.ts_maintenance(true).unwrap();
+    let chunk = |key: &str, last: i64| {
+        let mut m = vec![b'c'];
+        m.extend_from_slice(&((last as u64) ^ (1 << 63)).to_be_bytes());
+        crate::store::Store::sub_key(0, key.as_bytes(), &m)
+    };
+    let sub = e.store.sub_keyspace();
+    let decide = |k: &[u8]| filter.filter(sub, k, b"");
+    // Newest sample 399, retention 100: chunks ending before 299 may go.
+    assert_eq!(decide(&chunk("s", 250)), CompactionDecision::Remove);
+    assert_eq!(decide(&chunk("s", 299)), CompactionDecision::Keep);
+    assert_eq!(decide(&chunk("other", 5)), CompactionDecision::Keep);
+    let mut not_chunk = crate::store::Store::sub_key(0, b"s", b"o");
+    assert_eq!(decide(&not_chunk), CompactionDecision::Keep);
+    not_chunk.truncate(3);
+    assert_eq!(decide(&not_chunk), CompactionDecision::Keep);
+    // Renamed away, the key's cutoff goes; the new key has none until its next checkpoint.
+    assert_eq!(run(&e, &cmd(&[&"RENAME", &"s", &"s2"])), Reply::OK);
+    assert_eq!(decide(&chunk("s", 250)), CompactionDecision::Keep);
+    assert_eq!(decide(&chunk("s2", 250)), CompactionDecision::Keep);
+    run(&e, &cmd(&[&"TS.ADD", &"s2", &400, &1]));
+    e.ts_maintenance(true).unwrap();
+    assert_eq!(decide(&chunk("s2", 250)), CompactionDecision::Remove);
+    // Restarted: the cutoffs come back from the stored metadata.
+    drop(e);
+    let db = orbit_lsm::Db::open(fs.shared(), "/db", orbit_lsm::DbOptions::default()).unwrap();
+    let filter = crate::ExpiryFilter::new();
+    let store = crate::Store::open(
+        orbit_txn::TxnDb::new(std::sync::Arc::new(db)),
+        Some(&filter),
+    );
+    let e = Engine::new(store.unwrap(), crate::Config::default());
+    let sub = e.store.sub_keyspace();
+    assert_eq!(
+        filter.filter(sub, &chunk("s2", 250), b""),
+        CompactionDecision::Remove
+    );
+    run(&e, &cmd(&[&"DEL", &"s2"]));
+    assert_eq!(
+        filter.filter(sub, &chunk("s2", 250), b""),
+        CompactionDecision::Keep
+    );
+}
