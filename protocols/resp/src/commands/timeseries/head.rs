@@ -389,46 +389,109 @@ pub struct LogSample<'a> {
     pub value: f64,
 }
 
-/// Appends a sample to a log record: `db u8 ‖ key length u32 LE ‖ key ‖ uid u64 LE ‖
-/// ts i64 LE ‖ value bits u64 LE`.
-pub fn log_put(out: &mut Vec<u8>, s: &LogSample<'_>) {
-    out.push(s.db);
-    out.extend_from_slice(&u32::try_from(s.key.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(s.key);
-    out.extend_from_slice(&s.uid.to_le_bytes());
-    out.extend_from_slice(&s.ts.to_le_bytes());
-    out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+/// The log record format's version, its first byte.
+const LOG_VERSION: u8 = 2;
+
+/// Builds a log record: `version u8`, then per sample `db u8 ‖ key length (LEB128) ‖ key ‖
+/// uid u64 LE ‖ timestamp − previous sample's timestamp (zigzag LEB128; the first from 0) ‖
+/// value bits u64 LE`. A command's samples mostly share or step their timestamps, so a
+/// sample costs about 26 bytes with a short key.
+#[derive(Debug, Default)]
+pub struct LogRecord {
+    out: Vec<u8>,
+    prev_ts: i64,
 }
 
-/// The samples of a log record; `None` at a malformed tail.
-pub fn log_read(mut b: &[u8]) -> impl Iterator<Item = Option<LogSample<'_>>> {
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+impl LogRecord {
+    /// Appends a sample.
+    pub fn put(&mut self, s: &LogSample<'_>) {
+        if self.out.is_empty() {
+            self.out.push(LOG_VERSION);
+        }
+        self.out.push(s.db);
+        put_varint(&mut self.out, s.key.len() as u64);
+        self.out.extend_from_slice(s.key);
+        self.out.extend_from_slice(&s.uid.to_le_bytes());
+        let d = s.ts.wrapping_sub(self.prev_ts);
+        put_varint(&mut self.out, ((d << 1) ^ (d >> 63)) as u64);
+        self.prev_ts = s.ts;
+        self.out.extend_from_slice(&s.value.to_bits().to_le_bytes());
+    }
+
+    /// The record (empty if no sample was put).
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Reads a LEB128 number of at most 64 bits.
+fn get_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Takes the next `n` bytes.
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = (b.get(..n)?, b.get(n..)?);
+    *b = rest;
+    Some(head)
+}
+
+/// Reads one sample of a record whose previous sample was at `prev_ts`.
+fn read_sample<'a>(b: &mut &'a [u8], prev_ts: i64) -> Option<LogSample<'a>> {
+    let u64_of = |x: &[u8]| x.try_into().ok().map(u64::from_le_bytes);
+    let db = *take(b, 1)?.first()?;
+    let len = usize::try_from(get_varint(b)?).ok()?;
+    let key = take(b, len)?;
+    let uid = u64_of(take(b, 8)?)?;
+    let z = get_varint(b)?;
+    let ts = prev_ts.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+    let value = f64::from_bits(u64_of(take(b, 8)?)?);
+    Some(LogSample {
+        db,
+        key,
+        uid,
+        ts,
+        value,
+    })
+}
+
+/// The samples of a log record; `None` at a malformed tail (or a version this build does not
+/// know), after which nothing more is read.
+pub fn log_read(record: &[u8]) -> impl Iterator<Item = Option<LogSample<'_>>> {
+    let (mut failed, mut b) = match record.split_first() {
+        Some((&LOG_VERSION, rest)) => (false, rest),
+        Some(_) => (true, &[][..]),
+        None => (false, &[][..]),
+    };
+    let mut prev_ts = 0i64;
     std::iter::from_fn(move || {
+        if std::mem::take(&mut failed) {
+            return Some(None);
+        }
         if b.is_empty() {
             return None;
         }
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let (head, rest) = (b.get(..n)?, b.get(n..)?);
-            b = rest;
-            Some(head)
-        };
-        let u64_of = |x: &[u8]| x.try_into().ok().map(u64::from_le_bytes);
-        let s = (|| {
-            let db = *take(1)?.first()?;
-            let len = u32::from_le_bytes(take(4)?.try_into().ok()?);
-            let key = take(usize::try_from(len).ok()?)?;
-            let uid = u64_of(take(8)?)?;
-            let ts = u64_of(take(8)?)? as i64;
-            let value = f64::from_bits(u64_of(take(8)?)?);
-            Some(LogSample {
-                db,
-                key,
-                uid,
-                ts,
-                value,
-            })
-        })();
-        if s.is_none() {
-            b = &[];
+        let s = read_sample(&mut b, prev_ts);
+        match &s {
+            Some(x) => prev_ts = x.ts,
+            None => b = &[],
         }
         Some(s)
     })
@@ -438,36 +501,62 @@ pub fn log_read(mut b: &[u8]) -> impl Iterator<Item = Option<LogSample<'_>>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn log_records_round_trip_and_a_torn_tail_is_reported() {
-        let samples = [
-            LogSample {
-                db: 3,
-                key: b"ts:1",
-                uid: 7,
-                ts: -5,
-                value: f64::NAN,
-            },
-            LogSample {
-                db: 0,
-                key: b"",
-                uid: u64::MAX,
-                ts: i64::MAX,
-                value: -0.0,
-            },
-        ];
-        let mut rec = Vec::new();
-        for s in &samples {
-            log_put(&mut rec, s);
+    fn sample() -> impl proptest::strategy::Strategy<Value = (u8, Vec<u8>, u64, i64, u64)> {
+        use proptest::prelude::*;
+        (
+            any::<u8>(),
+            proptest::collection::vec(any::<u8>(), 0..200),
+            any::<u64>(),
+            prop_oneof![any::<i64>(), -3i64..3, Just(i64::MIN), Just(i64::MAX)],
+            any::<u64>(),
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn log_records_round_trip_and_a_torn_tail_is_reported(
+            samples in proptest::collection::vec(sample(), 0..20),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut rec = LogRecord::default();
+            for (db, key, uid, ts, bits) in &samples {
+                rec.put(&LogSample { db: *db, key, uid: *uid, ts: *ts, value: f64::from_bits(*bits) });
+            }
+            let rec = rec.finish();
+            let back: Vec<_> = log_read(&rec).collect::<Option<_>>().unwrap();
+            let got: Vec<_> = back
+                .iter()
+                .map(|s| (s.db, s.key.to_vec(), s.uid, s.ts, s.value.to_bits()))
+                .collect();
+            proptest::prop_assert_eq!(&got, &samples);
+            // Cut anywhere: whole samples, then at most one `None`, never a wrong sample.
+            if !rec.is_empty() {
+                let torn = &rec[..cut.index(rec.len())];
+                let read: Vec<_> = log_read(torn).collect();
+                let whole = read.iter().take_while(|s| s.is_some()).count();
+                proptest::prop_assert!(read.len() <= whole + 1);
+                for (s, want) in read.iter().flatten().zip(&samples) {
+                    proptest::prop_assert_eq!((s.db, s.key, s.ts), (want.0, &want.1[..], want.3));
+                }
+            }
         }
-        let back: Vec<_> = log_read(&rec).collect::<Option<_>>().unwrap();
-        assert_eq!(back.len(), 2);
-        assert_eq!((back[0].db, back[0].key, back[0].ts), (3, &b"ts:1"[..], -5));
-        assert!(back[0].value.is_nan());
-        assert_eq!(back[1].value.to_bits(), (-0.0f64).to_bits());
-        let torn: Vec<_> = log_read(&rec[..rec.len() - 3]).collect();
-        assert_eq!(torn.len(), 2);
-        assert!(torn[0].is_some() && torn[1].is_none());
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_version_is_refused() {
+        let mut rec = LogRecord::default();
+        rec.put(&LogSample {
+            db: 0,
+            key: b"k",
+            uid: 1,
+            ts: 5,
+            value: 1.0,
+        });
+        let mut rec = rec.finish();
+        rec[0] = 9;
+        let read: Vec<_> = log_read(&rec).collect();
+        assert!(matches!(read.as_slice(), [None]));
+        assert_eq!(log_read(&[]).count(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use orbit_index::timeseries::aggregate::{bucket_start, Aggregator};
 use orbit_index::timeseries::chunk::Encoder;
 use orbit_index::timeseries::series::{DuplicatePolicy, Rule, SeriesMeta};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use orbit_lsm::WriteBatch;
@@ -115,7 +115,7 @@ struct Add<'o> {
 type Downsampled = (Vec<u8>, i64, f64);
 
 /// Series looked up under the locks still held: the head, or `None` for a missing series.
-type Known = HashMap<Vec<u8>, Result<Option<HeadRef>, Reply>>;
+type Known = FxHashMap<Vec<u8>, Result<Option<HeadRef>, Reply>>;
 
 /// Held key locks, the keys they cover (sorted) and the series found under them.
 type LockedSeries<'s> = (Vec<std::sync::MutexGuard<'s, ()>>, Vec<Vec<u8>>, Known);
@@ -141,7 +141,7 @@ fn lock_series<'s>(
         locked.dedup();
         let refs: Vec<&[u8]> = locked.iter().map(Vec::as_slice).collect();
         let guards = store.lock(ctx.db(), &refs);
-        let mut known = Known::new();
+        let mut known = Known::default();
         let mut missing = Vec::new();
         for k in keys {
             if known.contains_key(*k) {
@@ -177,7 +177,7 @@ struct Pending {
     /// Series with appends: (key, head, samples).
     logged: Vec<(Vec<u8>, HeadRef, Vec<Sample>)>,
     /// Index in `logged` by head.
-    by_head: HashMap<usize, usize>,
+    by_head: FxHashMap<usize, usize>,
     /// Series to checkpoint: (key, head).
     checkpoints: Vec<(Vec<u8>, HeadRef)>,
 }
@@ -219,27 +219,25 @@ impl Pending {
         for (key, h) in &self.checkpoints {
             checkpoint_into(store, &mut self.b, db, key, &mut lock(h));
         }
-        let mut rec = Vec::new();
+        let mut rec = head::LogRecord::default();
         for (key, h, samples) in &self.logged {
             if self.checkpointing(h) {
                 continue; // its checkpoint holds these samples
             }
             let mut g = lock(h);
             heads.mark_dirty(&mut g);
+            let uid = g.meta.uid;
             for &(ts, value) in samples {
-                let uid = g.meta.uid;
-                head::log_put(
-                    &mut rec,
-                    &LogSample {
-                        db,
-                        key,
-                        uid,
-                        ts,
-                        value,
-                    },
-                );
+                rec.put(&LogSample {
+                    db,
+                    key,
+                    uid,
+                    ts,
+                    value,
+                });
             }
         }
+        let rec = rec.finish();
         if !rec.is_empty() {
             let pos = heads.take_position();
             self.b.put(store.tslog_keyspace(), &pos.to_be_bytes(), &rec);
