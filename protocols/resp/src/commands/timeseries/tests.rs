@@ -290,3 +290,33 @@ fn the_compaction_filter_drops_chunks_past_retention_and_forgets_replaced_keys()
         CompactionDecision::Keep
     );
 }
+
+#[test]
+fn a_bulk_madd_goes_in_bounded_records_and_survives_a_crash() {
+    let fs = SimFs::new();
+    let e = open(&fs);
+    for k in ["x", "y"] {
+        run(&e, &cmd(&[&"TS.CREATE", &k, &"CHUNK_SIZE", &1_048_576]));
+    }
+    let mut args = vec!["TS.MADD".to_string()];
+    for t in 0..40_000 {
+        args.extend(cmd(&[&"x", &t, &(t % 7)]));
+        args.extend(cmd(&[&"y", &t, &(t % 5)]));
+    }
+    let Reply::Array(r) = run(&e, &args) else {
+        panic!("TS.MADD");
+    };
+    assert_eq!(r.len(), 80_000);
+    let records = e.store.tslog_records().unwrap();
+    assert!(records.len() >= 3, "{} records", records.len());
+    assert!(records.iter().all(|(_, r)| r.len() < 2 << 20));
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(e);
+    let e = open(&crashed);
+    for k in ["x", "y"] {
+        let Reply::Array(all) = run(&e, &cmd(&[&"TS.RANGE", &k, &"-", &"+"])) else {
+            panic!("TS.RANGE");
+        };
+        assert_eq!(all.len(), 40_000, "{k}");
+    }
+}

@@ -180,10 +180,19 @@ struct Pending {
     by_head: FxHashMap<usize, usize>,
     /// Series to checkpoint: (key, head).
     checkpoints: Vec<(Vec<u8>, HeadRef)>,
+    /// Samples in `logged`.
+    log_samples: usize,
 }
 
 impl Pending {
+    /// Whether the batch has grown enough to be written before more is added (a record of
+    /// tens of thousands of samples, about 1 MiB: a bulk TS.MADD makes several).
+    fn full(&self) -> bool {
+        self.log_samples >= 1 << 15
+    }
+
     fn log(&mut self, key: &[u8], h: &HeadRef, s: Sample) {
+        self.log_samples += 1;
         let id = Arc::as_ptr(h) as usize;
         match self.by_head.get(&id).and_then(|i| self.logged.get_mut(*i)) {
             Some(e) => e.2.push(s),
@@ -267,6 +276,7 @@ impl Pending {
         self.logged.clear();
         self.by_head.clear();
         self.checkpoints.clear();
+        self.log_samples = 0;
         written
     }
 }
@@ -495,6 +505,9 @@ pub fn madd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
                 out.push(Reply::Int(ts));
             }
             Err(e) => out.push(e),
+        }
+        if p.full() {
+            p.flush(ctx)?;
         }
     }
     p.flush(ctx)?;
