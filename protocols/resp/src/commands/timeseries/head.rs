@@ -19,7 +19,9 @@
 //!   [`Heads::forget_db`]), which mark the head dead; lookups ignore dead heads.
 //! - A head is created, changed and removed only under its key's lock stripe, and it changes
 //!   before its write is submitted, so readers take the stripe too (they never see a sample
-//!   whose write is not submitted). Lock order: stripe, then one head's mutex at a time.
+//!   whose write is not submitted). Lock order: stripe, then one head's mutex at a time (a
+//!   reader of a rule's source takes its destination's, then the source's); the registry's
+//!   shard locks are leaves, never held while another lock is taken.
 //! - `dirty` is set (to a lower bound of the record's position) before the record's position
 //!   is taken, and cleared only after the checkpoint covering it is submitted; a dead head
 //!   keeps its `dirty` until a later pass than the one that saw it dead, so the batch that
@@ -239,6 +241,7 @@ impl Heads {
         head.touched = self.passes.load(Ordering::Relaxed);
         let h = Arc::new(Mutex::new(head));
         let old = guard(self.shard(&full)).insert(full, Arc::clone(&h));
+        // (The shard's lock is released: the old head's lock is taken alone.)
         if old.is_none() {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
@@ -256,8 +259,10 @@ impl Heads {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        if let Some(h) = guard(self.shard(full)).get(full) {
-            let mut g = lock(h);
+        // The shard's lock is never held while a head's is taken (it is a leaf lock).
+        let h = guard(self.shard(full)).get(full).cloned();
+        if let Some(h) = h {
+            let mut g = lock(&h);
             if g.life == Life::Live {
                 g.life = Life::Dead { seen: false };
             }
@@ -267,13 +272,11 @@ impl Heads {
     /// Database `db` was flushed.
     pub fn forget_db(&self, db: u8) {
         self.cutoffs.retain(|k| k.first() != Some(&db));
-        for s in &self.shards {
-            for (full, h) in guard(s).iter() {
-                if full.first() == Some(&db) {
-                    let mut g = lock(h);
-                    if g.life == Life::Live {
-                        g.life = Life::Dead { seen: false };
-                    }
+        for (full, h) in self.all() {
+            if full.first() == Some(&db) {
+                let mut g = lock(&h);
+                if g.life == Life::Live {
+                    g.life = Life::Dead { seen: false };
                 }
             }
         }
