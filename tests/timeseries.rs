@@ -682,3 +682,71 @@ fn resp3_replies_take_redistimeseries_shapes() {
         Value::Array(vec![Value::Array(vec![Value::Int(10), Value::Double(3.5)])])
     );
 }
+
+#[test]
+fn concurrent_ingest_killed_mid_stream_keeps_every_acknowledged_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &[]);
+    let c = &mut server.client();
+    let (writers, series) = (2, 20);
+    for w in 0..writers {
+        for s in 0..series {
+            // Small chunks: seals (checkpoints) happen between the logged appends.
+            let _: () = q(c, &["TS.CREATE", &format!("w{w}s{s}"), "CHUNK_SIZE", "64"]).unwrap();
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let (mut c, stop) = (server.client(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                // Every series of writer `w` holds timestamps 0..acked once acknowledged.
+                let mut acked = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut m = cmd("TS.MADD");
+                    for t in acked..acked + 10 {
+                        for s in 0..series {
+                            m.arg(format!("w{w}s{s}")).arg(t).arg(t * 2);
+                        }
+                    }
+                    match m.query::<Vec<i64>>(&mut c) {
+                        Ok(r) => assert_eq!(r.len(), 10 * series),
+                        Err(_) => break,
+                    }
+                    acked += 10;
+                }
+                acked
+            })
+        })
+        .collect();
+    // Checkpoints (SAVE forces the pass and a flush) while the writers go on.
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _: () = q(c, &["SAVE"]).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    server.kill9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(acked.iter().all(|a| *a > 0), "{acked:?}");
+    let server = Server::start(&data, &[]);
+    let c = &mut server.client();
+    for (w, acked) in acked.iter().enumerate() {
+        for s in 0..series {
+            let got = range(c, &[&format!("w{w}s{s}"), "-", "+"]);
+            // Every acknowledged sample, and at most the batch in flight at the kill.
+            assert!(
+                got.len() as i64 >= *acked && got.len() as i64 <= acked + 10,
+                "w{w}s{s}: {} of {acked}",
+                got.len()
+            );
+            assert!(got
+                .iter()
+                .enumerate()
+                .all(|(i, &(t, v))| t == i as i64 && v == (t * 2) as f64));
+        }
+    }
+    let (clean, log) = server.stop();
+    assert!(clean, "{log}");
+}

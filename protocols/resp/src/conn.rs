@@ -69,6 +69,7 @@ async fn run(
         loop {
             let mut batch: Vec<(Reply, Vec<orbit_lsm::PendingWrite>)> = Vec::new();
             let mut blocked = None;
+            let mut deferred = None;
             let started = std::time::Instant::now();
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
@@ -84,6 +85,11 @@ async fn run(
                             blocked = Some((args, until));
                             break;
                         }
+                        if let Reply::Deferred(d) = reply {
+                            // Likewise: the reply comes from elsewhere, after those.
+                            deferred = Some((d, pending));
+                            break;
+                        }
                         batch.push((reply, pending));
                     }
                     Ok(None) => break,
@@ -94,12 +100,16 @@ async fn run(
                     }
                 }
             }
-            if batch.is_empty() && blocked.is_none() {
+            if batch.is_empty() && blocked.is_none() && deferred.is_none() {
                 break;
             }
             respond(engine, session.protocol, stream, &mut out, &mut batch).await?;
             if !batch.is_empty() {
                 engine.record_latency(started.elapsed(), batch.len());
+            }
+            if let Some((d, pending)) = deferred {
+                let mut one = vec![(d.reply().await, pending)];
+                respond(engine, session.protocol, stream, &mut out, &mut one).await?;
             }
             if let Some((args, until)) = blocked {
                 let Some(done) = wait_unblocked(engine, session, &args, until, shutdown).await

@@ -38,6 +38,38 @@ pub enum Reply {
     /// Not a reply: a blocking command found nothing and waits until the deadline (Unix ms;
     /// `None`: forever). The connection handles it; encoded, it is a null array.
     Block(Option<u64>),
+    /// Not a reply: the command's reply comes later (SAVE waits for a flush off the worker
+    /// thread). The connection answers what came before, then awaits it; encoded, a null.
+    Deferred(Deferred),
+}
+
+/// A reply still being computed elsewhere ([`Reply::Deferred`]).
+#[derive(Debug, Clone)]
+pub struct Deferred(std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<Reply>>>>);
+
+impl Deferred {
+    /// A deferred reply and the sender that completes it.
+    pub fn new() -> (Deferred, tokio::sync::oneshot::Sender<Reply>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Deferred(std::sync::Arc::new(std::sync::Mutex::new(Some(rx)))), tx)
+    }
+
+    /// Waits for the reply (an error if its sender went away).
+    pub async fn reply(self) -> Reply {
+        let rx = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match rx {
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Reply::err("ERR the command's work was abandoned")),
+            None => Reply::err("ERR the reply was already taken"),
+        }
+    }
+}
+
+impl PartialEq for Deferred {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Reply {
@@ -65,7 +97,7 @@ impl Reply {
             Reply::Error(e) => Frame2::Error(e.clone()),
             Reply::Int(i) => Frame2::Integer(*i),
             Reply::Bulk(b) => Frame2::BulkString(b.clone()),
-            Reply::Nil | Reply::NilArray | Reply::Block(_) => Frame2::Null,
+            Reply::Nil | Reply::NilArray | Reply::Block(_) | Reply::Deferred(_) => Frame2::Null,
             Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
                 Frame2::Array(v.iter().map(Reply::frame2).collect())
             }
@@ -99,7 +131,7 @@ impl Reply {
                 data: b.clone(),
                 attributes: None,
             },
-            Reply::Nil | Reply::NilArray | Reply::Block(_) => Frame3::Null,
+            Reply::Nil | Reply::NilArray | Reply::Block(_) | Reply::Deferred(_) => Frame3::Null,
             Reply::Array(v) => Frame3::Array {
                 data: v.iter().map(Reply::frame3).collect(),
                 attributes: None,

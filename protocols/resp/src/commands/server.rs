@@ -319,11 +319,26 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 pub fn save(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
     // Time series' open chunks go to the tables compressed, not as log records.
     super::timeseries::checkpoint::maintain_from_command(ctx.store)?;
-    ctx.store
-        .db()
-        .flush()
-        .map_err(|e| Reply::err(format!("ERR {e}")))?;
-    Ok(Reply::OK)
+    // The flush runs off this worker thread, which goes on serving its other connections:
+    // a flush waits for every write in its memtables to be published, and a write is
+    // published by its owner, which may be a connection of this very worker.
+    let db = std::sync::Arc::clone(ctx.store.db());
+    let (deferred, done) = crate::reply::Deferred::new();
+    std::thread::Builder::new()
+        .name("orbit-save".into())
+        .spawn(move || {
+            let reply = match db.flush() {
+                Ok(()) => Reply::OK,
+                Err(e) => Reply::err(format!("ERR {e}")),
+            };
+            let _ = done.send(reply);
+        })
+        .map_err(|e| Reply::err(format!("ERR cannot start the save: {e}")))?;
+    if ctx.in_exec {
+        // Inside EXEC the replies go out together: the save goes on as BGSAVE's does.
+        return Ok(Reply::OK);
+    }
+    Ok(Reply::Deferred(deferred))
 }
 
 /// BGSAVE: SAVE on a background thread.
