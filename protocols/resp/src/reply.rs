@@ -45,13 +45,18 @@ pub enum Reply {
 
 /// A reply still being computed elsewhere ([`Reply::Deferred`]).
 #[derive(Debug, Clone)]
-pub struct Deferred(std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<Reply>>>>);
+pub struct Deferred(
+    std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<Reply>>>>,
+);
 
 impl Deferred {
     /// A deferred reply and the sender that completes it.
     pub fn new() -> (Deferred, tokio::sync::oneshot::Sender<Reply>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Deferred(std::sync::Arc::new(std::sync::Mutex::new(Some(rx)))), tx)
+        (
+            Deferred(std::sync::Arc::new(std::sync::Mutex::new(Some(rx)))),
+            tx,
+        )
     }
 
     /// Waits for the reply (an error if its sender went away).
