@@ -99,9 +99,11 @@ pub fn maintain(store: &Store, force: bool) -> Result<PassStats> {
         );
         // After the checkpoints: the log's records go no earlier than what replaces them.
         pending.push(store.submit(&b)?);
-        heads
+        // Saturating: a concurrent pass (SAVE beside the background one) may take its share.
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let _ = heads
             .log_bytes
-            .fetch_sub(logged, std::sync::atomic::Ordering::Relaxed);
+            .fetch_update(relaxed, relaxed, |v| Some(v.saturating_sub(logged)));
         stats.trimmed = true;
     }
     for p in pending {
