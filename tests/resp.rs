@@ -231,6 +231,19 @@ fn resp3_pipelining_databases_and_binary_safety() {
     }
     let replies: Vec<i64> = p.query(&mut c).unwrap();
     assert_eq!(replies.last(), Some(&1000));
+    // SAVE in a pipeline replies in its place (its reply comes after the flush), and a
+    // command after it sees what came before; inside MULTI it answers at once.
+    let (a, saved, b): (i64, String, i64) = redis::pipe()
+        .cmd("INCR")
+        .arg("ctr")
+        .cmd("SAVE")
+        .cmd("DECR")
+        .arg("ctr")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((a, saved.as_str(), b), (1001, "OK", 1000));
+    let (saved,): (String,) = redis::pipe().atomic().cmd("SAVE").query(&mut c).unwrap();
+    assert_eq!(saved, "OK");
     // Keys and values with CR, LF and NUL; a 10 MB value.
     let key = b"we\r\nird\0key".to_vec();
     let value: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
