@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-/// A connection on its way to another worker.
-#[derive(Debug)]
-pub enum Handoff {
-    Resp(std::net::TcpStream),
-    Pg(std::net::TcpStream),
+/// Which protocol a connection speaks (which listener accepted it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Protocol {
+    Resp,
+    Pg,
 }
+
+/// A connection on its way to another worker.
+pub type Handoff = (Protocol, std::net::TcpStream);
 
 /// The workers' loads and inboxes.
 #[derive(Debug)]
@@ -117,12 +120,12 @@ mod tests {
         // A handed-over connection arrives in that worker's inbox.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        b.hand_over(2, Handoff::Resp(s)).unwrap();
-        assert!(matches!(rx[2].try_recv(), Ok(Handoff::Resp(_))));
+        b.hand_over(2, (Protocol::Resp, s)).unwrap();
+        assert!(matches!(rx[2].try_recv(), Ok((Protocol::Resp, _))));
         drop(rx.pop());
         let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         assert!(
-            b.hand_over(2, Handoff::Pg(s)).is_err(),
+            b.hand_over(2, (Protocol::Pg, s)).is_err(),
             "a stopped worker gives it back"
         );
     }

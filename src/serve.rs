@@ -20,7 +20,7 @@ use orbit_txn::TxnDb;
 use orbit_wal::WalOptions;
 use tokio::sync::watch;
 
-use crate::balance::{Balance, Handoff};
+use crate::balance::{Balance, Handoff, Protocol};
 use crate::cli::{ServeArgs, SyncKind};
 
 /// How long shutdown waits for connections to finish their in-flight commands.
@@ -245,10 +245,10 @@ impl Worker {
         &self,
         connections: &mut tokio::task::JoinSet<()>,
         stream: tokio::net::TcpStream,
-        pg: bool,
+        protocol: Protocol,
     ) {
         let served = self.balance.served(self.id);
-        if pg {
+        if protocol == Protocol::Pg {
             let pg = Arc::clone(&self.pg);
             connections.spawn(async move {
                 let _served = served;
@@ -272,35 +272,28 @@ impl Worker {
         &self,
         connections: &mut tokio::task::JoinSet<()>,
         stream: tokio::net::TcpStream,
-        pg: bool,
+        protocol: Protocol,
     ) {
         let to = self.balance.pick(self.id);
         if to == self.id {
-            return self.serve(connections, stream, pg);
+            return self.serve(connections, stream, protocol);
         }
         let back = match stream.into_std() {
-            Ok(s) => self
-                .balance
-                .hand_over(to, if pg { Handoff::Pg(s) } else { Handoff::Resp(s) }),
+            Ok(s) => self.balance.hand_over(to, (protocol, s)),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot hand a connection over; it is dropped");
                 return;
             }
         };
-        if let Err(Handoff::Resp(s) | Handoff::Pg(s)) = back {
-            self.arrived(connections, s, pg);
+        if let Err((protocol, s)) = back {
+            self.arrived(connections, (protocol, s));
         }
     }
 
     /// A connection handed over by another worker (or given back): served here.
-    fn arrived(
-        &self,
-        connections: &mut tokio::task::JoinSet<()>,
-        stream: std::net::TcpStream,
-        pg: bool,
-    ) {
+    fn arrived(&self, connections: &mut tokio::task::JoinSet<()>, (protocol, stream): Handoff) {
         match tokio::net::TcpStream::from_std(stream) {
-            Ok(s) => self.serve(connections, s, pg),
+            Ok(s) => self.serve(connections, s, protocol),
             Err(e) => tracing::debug!(error = %e, "cannot take a connection over; it is dropped"),
         }
     }
@@ -326,24 +319,21 @@ fn worker(
         loop {
             tokio::select! {
                 accepted = accept(pg_listener.as_ref()) => match accepted {
-                    Ok((stream, _)) => w.accepted(&mut connections, stream, true),
+                    Ok((stream, _)) => w.accepted(&mut connections, stream, Protocol::Pg),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => w.accepted(&mut connections, stream, false),
+                    Ok((stream, _)) => w.accepted(&mut connections, stream, Protocol::Resp),
                     // Out of file descriptors and the like: back off, keep serving.
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                Some(h) = w.inbox.recv() => match h {
-                    Handoff::Resp(s) => w.arrived(&mut connections, s, false),
-                    Handoff::Pg(s) => w.arrived(&mut connections, s, true),
-                },
+                Some(h) = w.inbox.recv() => w.arrived(&mut connections, h),
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = stop.changed() => break,
             }

@@ -134,11 +134,7 @@ pub fn settle(ctx: &mut Ctx<'_>, key: &[u8]) -> std::result::Result<(), Reply> {
     if g.dirty.is_none() {
         return Ok(());
     }
-    let mut b = WriteBatch::new();
-    checkpoint_into(ctx.store, &mut b, ctx.db(), key, &mut g);
-    ctx.write(&b)?;
-    g.dirty = None;
-    Ok(())
+    samples::write_checkpoint(ctx, &mut WriteBatch::new(), key, &mut g)
 }
 
 /// At start: loads every series the log has samples for and replays the samples after its

@@ -118,6 +118,20 @@ pub fn load(store: &Store, db: u8, key: &[u8], meta: &Meta) -> Result<Head, Repl
     Ok(Head::new(meta.expire_at, m, enc, legacy))
 }
 
+/// Adds `h`'s checkpoint (series `key`) to `b` and writes `b` as the command's write; `h` is
+/// then clean.
+pub fn write_checkpoint(
+    ctx: &mut Ctx<'_>,
+    b: &mut WriteBatch,
+    key: &[u8],
+    h: &mut Head,
+) -> Result<(), Reply> {
+    checkpoint_into(ctx.store, b, ctx.db(), key, h);
+    ctx.write(&std::mem::take(b))?;
+    h.dirty = None;
+    Ok(())
+}
+
 /// Adds a checkpoint of `h` (series `key` of database `db`) to `b`: its metadata, with the
 /// log position now, and its open chunk. The caller clears `h.dirty` once `b` is submitted.
 pub fn checkpoint_into(store: &Store, b: &mut WriteBatch, db: u8, key: &[u8], h: &mut Head) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use orbit_lsm::WriteBatch;
 
 use super::head::{self, lock, Head, HeadRef, LogSample};
-use super::samples::{self, checkpoint_into, Persist, Sample};
+use super::samples::{self, checkpoint_into, write_checkpoint, Persist, Sample};
 use super::{bound, existing_head, head_of, index, no_key, options, series, timestamp, tsdb};
 use super::{value, Options};
 use crate::commands::{arg, Ctx};
@@ -57,19 +57,6 @@ fn new_series(o: &Options) -> SeriesMeta {
     let mut m = SeriesMeta::new(rand::random());
     o.apply(&mut m);
     m
-}
-
-/// Writes `h`'s checkpoint (series `key`) in a batch of its own.
-fn write_checkpoint(
-    ctx: &mut Ctx<'_>,
-    b: &mut WriteBatch,
-    key: &[u8],
-    h: &mut Head,
-) -> Result<(), Reply> {
-    checkpoint_into(ctx.store, b, ctx.db(), key, h);
-    ctx.write(&std::mem::take(b))?;
-    h.dirty = None;
-    Ok(())
 }
 
 pub fn create(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
