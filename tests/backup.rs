@@ -1,5 +1,7 @@
 //! End-to-end backup and point-in-time restore: a workload writes Redis keys and time series
-//! through RESP while recording (time, LSN, state); a base backup is taken mid-workload by `orbit backup`; then
+//! through RESP and SQL tables through the PostgreSQL protocol (DML, multi-statement
+//! transactions, DDL after the backup) while recording (time, LSN, state); a base backup is
+//! taken mid-workload by `orbit backup`; then
 //! `orbit restore` to recorded times, to an LSN and to the latest, each served by a new
 //! `orbit serve` and compared exactly with the recorded state. Incremental chains of three
 //! backups, and damaged files (a flipped byte in a table, a truncated or missing archived
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{metric, Server, ORBIT};
+use common::{metric, pg, Server, ORBIT};
 use redis::{cmd, Connection};
 
 /// Runs `orbit ARGS`: success, stdout, stderr.
@@ -63,7 +65,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// Every key and its value, in a canonical text form.
-fn dump(c: &mut Connection) -> BTreeMap<String, String> {
+fn dump_redis(c: &mut Connection) -> BTreeMap<String, String> {
     let mut keys: Vec<String> = cmd("KEYS").arg("*").query(c).unwrap();
     keys.sort();
     let mut out = BTreeMap::new();
@@ -115,6 +117,73 @@ fn dump(c: &mut Connection) -> BTreeMap<String, String> {
     out
 }
 
+/// A blocking PostgreSQL session (tokio-postgres on a runtime of its own).
+struct Sql {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl Sql {
+    fn connect(server: &Server) -> Sql {
+        let rt = pg::rt();
+        let client = rt.block_on(pg::connect(server));
+        Sql { rt, client }
+    }
+
+    /// Runs `sql` (one statement or several) and returns the text rows.
+    fn run(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.rt.block_on(pg::simple(&self.client, sql))
+    }
+
+    /// Every row of every table of `public`, in a canonical text form.
+    fn dump(&self) -> BTreeMap<String, String> {
+        let tables = self.run(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = 'public' ORDER BY table_name",
+        );
+        let mut out = BTreeMap::new();
+        for t in tables {
+            let name = t[0].clone().unwrap();
+            let rows = self.run(&format!("SELECT * FROM {name} ORDER BY 1"));
+            out.insert(format!("table:{name}"), format!("{rows:?}"));
+        }
+        out
+    }
+}
+
+/// The workload's two sessions: RESP and SQL.
+struct Clients {
+    redis: Connection,
+    sql: Sql,
+}
+
+impl Clients {
+    fn connect(server: &Server) -> Clients {
+        Clients {
+            redis: server.client(),
+            sql: Sql::connect(server),
+        }
+    }
+
+    /// The workload's first tables.
+    fn create_tables(&self) {
+        self.sql.run(
+            "CREATE TABLE acct (id int PRIMARY KEY, owner text NOT NULL, \
+               balance numeric(12,2) NOT NULL DEFAULT 0, touched int DEFAULT 0); \
+             CREATE TABLE transfers (id bigserial PRIMARY KEY, \
+               src int, dst int, amount numeric(12,2), at timestamptz); \
+             CREATE INDEX transfers_src ON transfers (src)",
+        );
+    }
+}
+
+/// The whole state, Redis keys and SQL tables.
+fn dump(c: &mut Clients) -> BTreeMap<String, String> {
+    let mut out = dump_redis(&mut c.redis);
+    out.extend(c.sql.dump());
+    out
+}
+
 /// Asserts two dumps are equal, naming only the keys that differ.
 fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, what: &str) {
     let keys: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
@@ -131,8 +200,56 @@ fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, 
     );
 }
 
-/// One step of a deterministic mixed workload.
-fn step(c: &mut Connection, i: u64) {
+/// One step of a deterministic mixed workload: a Redis command, and every fourth step a SQL
+/// statement or transaction; at fixed steps, DDL (a table created, altered, dropped).
+fn step(c: &mut Clients, i: u64) {
+    step_redis(&mut c.redis, i);
+    if i % 4 == 0 {
+        step_sql(&c.sql, i / 4);
+    }
+}
+
+fn step_sql(sql: &Sql, i: u64) {
+    let r = i.wrapping_mul(2862933555777941757).wrapping_add(3037000493) >> 35;
+    let (a, b) = (r % 25, (r / 25) % 25);
+    let stmt = match i {
+        45 => "CREATE TABLE late (k text PRIMARY KEY, v int, at date); \
+               CREATE INDEX late_v ON late (v)"
+            .to_string(),
+        70 => "ALTER TABLE late ADD COLUMN note varchar(20)".to_string(),
+        85 => "CREATE TABLE scratch (x int); INSERT INTO scratch VALUES (1), (2)".to_string(),
+        95 => "DROP TABLE scratch".to_string(),
+        _ if i > 45 && i % 3 == 0 => format!(
+            "INSERT INTO late (k, v, at) VALUES ('k{a}', {i}, DATE '2026-01-01' + {b}) \
+             ON CONFLICT (k) DO UPDATE SET v = late.v + EXCLUDED.v"
+        ),
+        _ => match i % 5 {
+            0 | 1 => format!(
+                "INSERT INTO acct (id, owner, balance) VALUES ({a}, 'o{i}', {i}.5) \
+                 ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, \
+                 balance = acct.balance + EXCLUDED.balance"
+            ),
+            2 => format!(
+                "UPDATE acct SET balance = balance - 1.25, touched = touched + 1 \
+                 WHERE id % 7 = {}",
+                a % 7
+            ),
+            3 => format!("DELETE FROM acct WHERE id = {b}"),
+            // A transfer: three statements that commit together or not at all.
+            _ => format!(
+                "BEGIN; \
+                 UPDATE acct SET balance = balance - 5 WHERE id = {a}; \
+                 UPDATE acct SET balance = balance + 5 WHERE id = {b}; \
+                 INSERT INTO transfers (src, dst, amount, at) \
+                   VALUES ({a}, {b}, 5, TIMESTAMPTZ '2026-12-03 10:00:00+00' + interval '{i} seconds'); \
+                 COMMIT"
+            ),
+        },
+    };
+    sql.run(&stmt);
+}
+
+fn step_redis(c: &mut Connection, i: u64) {
     let r = i
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407)
@@ -185,7 +302,7 @@ struct Point {
     state: BTreeMap<String, String>,
 }
 
-fn record(server: &Server, c: &mut Connection) -> Point {
+fn record(server: &Server, c: &mut Clients) -> Point {
     std::thread::sleep(Duration::from_millis(3));
     let point = Point {
         time_ms: now_ms(),
@@ -207,7 +324,7 @@ fn wait_archived(server: &Server) {
 /// Serves `dir` and dumps it.
 fn served_state(dir: &Path) -> BTreeMap<String, String> {
     let server = Server::start(dir, &[]);
-    let state = dump(&mut server.client());
+    let state = dump(&mut Clients::connect(&server));
     let (clean, log) = server.stop();
     assert!(clean, "{log}");
     state
@@ -236,7 +353,8 @@ fn point_in_time_restores_match_the_recorded_states() {
             "65536",
         ],
     );
-    let mut c = server.client();
+    let mut c = Clients::connect(&server);
+    c.create_tables();
     for i in 0..150 {
         step(&mut c, i);
     }
@@ -298,8 +416,20 @@ fn point_in_time_restores_match_the_recorded_states() {
         assert!(out.contains("new timeline"), "{out}");
         dir
     };
-    // Several recorded times.
-    for point in [after[0], after[after.len() / 2], *after.last().unwrap()] {
+    // Several recorded times, one of them while a table created after the backup existed
+    // (it is dropped before the end).
+    let has = |p: &Point, table: &str| p.state.contains_key(&format!("table:{table}"));
+    let with_scratch = *after
+        .iter()
+        .find(|p| has(p, "scratch"))
+        .expect("a point while `scratch` existed");
+    assert!(!has(after[0], "scratch") && !has(&last, "scratch") && has(&last, "late"));
+    for point in [
+        after[0],
+        with_scratch,
+        after[after.len() / 2],
+        *after.last().unwrap(),
+    ] {
         let dir = restore(&["--to-time", &rfc3339(point.time_ms)]);
         let what = format!("restore to {}", rfc3339(point.time_ms));
         assert_same(&served_state(&dir), &point.state, &what);
@@ -313,7 +443,21 @@ fn point_in_time_restores_match_the_recorded_states() {
     let live = dump(&mut c);
     assert_ne!(live, last.state);
     let dir = restore(&["--latest"]);
-    assert_same(&served_state(&dir), &live, "restore to the latest");
+    let restored = Server::start(&dir, &[]);
+    let mut r = Clients::connect(&restored);
+    assert_same(&dump(&mut r), &live, "restore to the latest");
+    // The restored sequence continues after every id handed out before.
+    let max = |s: &Sql| {
+        s.run("SELECT max(id) FROM transfers")[0][0]
+            .clone()
+            .unwrap()
+    };
+    let before: i64 = max(&r.sql).parse().unwrap();
+    r.sql
+        .run("INSERT INTO transfers (src, dst, amount) VALUES (1, 2, 3)");
+    assert!(max(&r.sql).parse::<i64>().unwrap() > before);
+    let (clean, log) = restored.stop();
+    assert!(clean, "{log}");
 
     // Refusals, each before anything is written.
     let x = tmp.path().join("x");
@@ -400,7 +544,7 @@ fn incremental_chains_and_damaged_files() {
         p(&t("full")),
     ]);
     fill(&mut c, 100, 100, 202);
-    let want = dump(&mut c);
+    let want = dump_redis(&mut c);
     ok(&[
         "backup",
         "--server",
@@ -558,7 +702,7 @@ fn the_archive_keeps_every_acknowledged_write_across_kill_and_shutdown() {
     let server = Server::start(&data, &flags);
     let mut c = server.client();
     fill(&mut c, 200, 50, 50);
-    let want = dump(&mut c);
+    let want = dump_redis(&mut c);
     assert_eq!(want.len(), 250);
     let (clean, log) = server.stop();
     assert!(clean, "{log}");

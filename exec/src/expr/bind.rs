@@ -163,6 +163,7 @@ impl<'a> Binder<'a> {
             ast::Expr::CompoundFieldAccess { root, access_chain } => {
                 self.subscripts(root, access_chain)
             }
+            ast::Expr::Interval(iv) => self.interval(iv),
             ast::Expr::TypedString(ts) => {
                 let ty = DataType::from_sql(&ts.data_type)?;
                 let (v, _) = literal(&ts.value.value)?;

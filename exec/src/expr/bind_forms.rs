@@ -1,5 +1,6 @@
-//! Binding of compound expression forms: CASE (simple and searched) and array subscripts and
-//! slices.
+//! Binding of compound expression forms: CASE (simple and searched), array subscripts and
+//! slices, and interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
+//! `INTERVAL '1 day 02:03' HOUR TO MINUTE`).
 
 use sqlparser::ast;
 
@@ -7,7 +8,7 @@ use super::bind::{expect_bool, unify};
 use super::func::Func;
 use super::{Binder, Expr};
 use crate::error::{code, Error, Result};
-use crate::types::{DataType, Value};
+use crate::types::{DataType, Interval, Value};
 
 impl Binder<'_> {
     pub(super) fn case(
@@ -117,5 +118,92 @@ impl Binder<'_> {
             }
         }
         Ok((x, ty))
+    }
+}
+
+impl Binder<'_> {
+    /// `INTERVAL 'text' [field [TO field]]`, as PostgreSQL reads it: a bare number counts in
+    /// the rightmost field's unit, and fields below the rightmost one are dropped.
+    pub(super) fn interval(&mut self, iv: &ast::Interval) -> Result<(Expr, DataType)> {
+        let text = match iv.value.as_ref() {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
+                _ => return Err(not_interval(iv)),
+            },
+            _ => return Err(not_interval(iv)),
+        };
+        let unit = match iv.last_field.as_ref().or(iv.leading_field.as_ref()) {
+            Some(f) => Some(IntervalUnit::of(f).ok_or_else(|| not_interval(iv))?),
+            None => None,
+        };
+        let value = match unit {
+            Some(u) if text.trim().parse::<f64>().is_ok() => {
+                Interval::parse(&format!("{text} {}", u.name()))?
+            }
+            _ => Interval::parse(&text)?,
+        };
+        let value = match unit {
+            Some(u) => u.truncate(value),
+            None => value,
+        };
+        Ok((Expr::Literal(Value::Interval(value)), DataType::Interval))
+    }
+}
+
+fn not_interval(iv: &ast::Interval) -> Error {
+    Error::new(
+        code::SYNTAX_ERROR,
+        format!("invalid interval literal: {iv}"),
+    )
+}
+
+/// The fields an interval literal may name.
+#[derive(Clone, Copy)]
+enum IntervalUnit {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+}
+
+impl IntervalUnit {
+    fn of(f: &ast::DateTimeField) -> Option<IntervalUnit> {
+        use ast::DateTimeField as F;
+        Some(match f {
+            F::Year | F::Years => IntervalUnit::Year,
+            F::Month | F::Months => IntervalUnit::Month,
+            F::Day | F::Days => IntervalUnit::Day,
+            F::Hour | F::Hours => IntervalUnit::Hour,
+            F::Minute | F::Minutes => IntervalUnit::Minute,
+            F::Second | F::Seconds => IntervalUnit::Second,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IntervalUnit::Year => "years",
+            IntervalUnit::Month => "months",
+            IntervalUnit::Day => "days",
+            IntervalUnit::Hour => "hours",
+            IntervalUnit::Minute => "minutes",
+            IntervalUnit::Second => "seconds",
+        }
+    }
+
+    /// Drops the fields below this one (`INTERVAL '1 day 02:03:04' HOUR` is `1 day 02:00:00`).
+    fn truncate(self, v: Interval) -> Interval {
+        const HOUR: i64 = 3_600_000_000;
+        const MINUTE: i64 = 60_000_000;
+        match self {
+            IntervalUnit::Year => Interval::new(v.months / 12 * 12, 0, 0),
+            IntervalUnit::Month => Interval::new(v.months, 0, 0),
+            IntervalUnit::Day => Interval::new(v.months, v.days, 0),
+            IntervalUnit::Hour => Interval::new(v.months, v.days, v.micros / HOUR * HOUR),
+            IntervalUnit::Minute => Interval::new(v.months, v.days, v.micros / MINUTE * MINUTE),
+            IntervalUnit::Second => v,
+        }
     }
 }
