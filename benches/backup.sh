@@ -1,13 +1,14 @@
 #!/bin/bash
 # Backup and restore figures for docs/BENCHMARKS.md ("Backup and restore"), each beside its
-# anchor in the same run: a plain `cp -r` of the same directory, and the server's own write
+# anchor in the same run: a plain `cp -r` of the same directory followed by `sync` (a backup's
+# files are fsynced; a copy left in the page cache is not a backup), and the server's own write
 # throughput without a backup running. Needs Debian's redis-tools (redis-benchmark, redis-cli).
 #   benches/backup.sh target/release/orbit            (DIR=/tmp/orbit-backup-bench, NUM=10000000)
 # Steps: a >= 2 GB database (orbit bench fillseq, 400-byte half-random values, kept) served
-# with --wal-archive; 3x base backup vs cp -r; 3x restore vs cp -r; SET throughput alone, while
-# backups run, and while cp -r runs (alternating, 3x each), the archive lag sampled meanwhile;
-# an incremental backup after 5% churn; the restore to a point 1,000,000 writes after a base
-# backup.
+# with --wal-archive; 3x base backup vs cp -r; 3x restore vs cp -r; under a sustained SET load,
+# the throughput while a backup runs and while cp -r runs against the phases alone beside them
+# (3x each), the archive lag sampled meanwhile; an incremental backup after 5% churn; the
+# restore to a point 1,000,000 writes after a base backup.
 set -eu
 ORBIT=$(realpath "$1"); DIR=${DIR:-/tmp/orbit-backup-bench}; NUM=${NUM:-10000000}
 PORT=17001; HTTP=127.0.0.1:17002
@@ -27,40 +28,54 @@ until curl -s "http://$HTTP/health" > /dev/null; do sleep 0.2; done
 
 for i in 1 2 3; do
   t0=$(now); "$ORBIT" backup --server $HTTP --out "$DIR/full-$i" > /dev/null 2>&1; t1=$(now)
-  cp -r "$DIR/data" "$DIR/cp-$i"; t2=$(now)
+  cp -r "$DIR/data" "$DIR/cp-$i" && sync; t2=$(now)
   echo "base backup: $(secs $t0 $t1) s   cp -r: $(secs $t1 $t2) s   bytes: $(du -sb "$DIR/full-$i" | cut -f1)"
   rm -rf "$DIR/cp-$i"; [ $i = 1 ] || rm -rf "$DIR/full-$i"
 done
 for i in 1 2 3; do
   t0=$(now); "$ORBIT" restore --from "$DIR/full-1" --data-dir "$DIR/r-$i" --latest > /dev/null 2>&1; t1=$(now)
-  cp -r "$DIR/full-1" "$DIR/rc-$i"; t2=$(now)
+  cp -r "$DIR/full-1" "$DIR/rc-$i" && sync; t2=$(now)
   echo "restore: $(secs $t0 $t1) s   cp -r: $(secs $t1 $t2) s"
   rm -rf "$DIR/r-$i" "$DIR/rc-$i"
 done
 
-# SET throughput (over a fixed key space, so compaction debt does not grow between runs) with
-# nothing else running, with backups running back to back (default, and --max-rate 100M), and
-# with `cp -r` of the data directory running back to back (the anchor: a plain copy's cost);
-# alternating, 3x each. The archive lag is sampled every 200 ms throughout.
+# Write throughput while a backup runs: one sustained SET load (a fixed key space, so
+# compaction debt stays bounded); the server's command counter sampled every second, each
+# second labelled with what ran beside the load: nothing, one full backup (run to its end,
+# held to --backup-busy-rate while the server is busy), or one `cp -r` of the data directory
+# (the anchor: a plain copy's cost). Three rounds; each loaded phase is compared with the mean
+# of the unloaded phases before and after it, so this machine's drift cancels. The archive lag
+# is sampled every 200 ms meanwhile.
 ( while kill -0 $SERVER 2>/dev/null; do lag; sleep 0.2; done > "$DIR/lag.txt" ) &
 SAMPLER=$!
+echo alone > "$DIR/phase"
+redis-benchmark -p $PORT -t set -n 1000000000 -r 100000 -d 100 -c 50 -P 16 -q > /dev/null 2>&1 & LOAD=$!
+( prev=""; while kill -0 $LOAD 2>/dev/null; do
+    c=$(curl -s "http://$HTTP/metrics" | awk '/^orbit_commands_total /{print $2}')
+    [ -n "$prev" ] && echo "$((c - prev)) $(cat "$DIR/phase")"; prev=$c; sleep 1
+  done > "$DIR/tput.txt" ) &
+TPUT=$!
+sleep 20
 for i in 1 2 3; do
-  for mode in plain backup backup-100M cp-r; do
-    rm -f "$DIR/stop"
-    case $mode in
-      backup) ARGS="";;
-      backup-100M) ARGS="--max-rate 100M";;
-    esac
-    case $mode in
-      backup*) ( n=0; while [ ! -e "$DIR/stop" ]; do n=$((n+1)); "$ORBIT" backup --server $HTTP --out "$DIR/during-$n" $ARGS > /dev/null 2>&1; rm -rf "$DIR/during-$n"; done ) & LOOP=$!;;
-      cp-r) ( n=0; while [ ! -e "$DIR/stop" ]; do n=$((n+1)); cp -r "$DIR/data" "$DIR/cp-$n" 2>/dev/null; rm -rf "$DIR/cp-$n"; done ) & LOOP=$!;;
-    esac
-    rps=$(redis-benchmark -p $PORT -t set -n 600000 -r 100000 -d 100 -c 50 -P 16 --csv 2>/dev/null | awk -F, '/SET/{gsub(/"/,"",$2); print $2}')
-    echo "SET -P16 while $mode: $rps requests/s"
-    if [ $mode != plain ]; then touch "$DIR/stop"; wait $LOOP; fi
-  done
+  echo "backup-$i" > "$DIR/phase"
+  t0=$(now); "$ORBIT" backup --server $HTTP --out "$DIR/loaded" > /dev/null 2>&1; t1=$(now)
+  echo "alone-b$i" > "$DIR/phase"
+  echo "base backup under the write load: $(secs $t0 $t1) s for $(du -sb "$DIR/loaded" | cut -f1) bytes"
+  rm -rf "$DIR/loaded"; sleep 20
+  echo "cp-r-$i" > "$DIR/phase"
+  t0=$(now); cp -r "$DIR/data" "$DIR/cp-loaded" && sync; t1=$(now)
+  echo "alone-c$i" > "$DIR/phase"
+  echo "cp -r under the write load: $(secs $t0 $t1) s"
+  rm -rf "$DIR/cp-loaded"; sleep 20
 done
+kill $LOAD; wait $LOAD 2>/dev/null || true; wait $TPUT || true
 kill $SAMPLER 2>/dev/null || true
+# Mean commands/s of each phase (the first second of each left out: it straddles a change).
+awk '$2 != last { last = $2; order[++n] = $2; next } { sum[$2] += $1; cnt[$2]++ }
+  END { for (i = 1; i <= n; i++) { p = order[i]; mean[i] = sum[p] / cnt[p] }
+        for (i = 2; i < n; i++) if (order[i] !~ /^alone/)
+          printf "SET -P16 while %s: %.0f requests/s over %d s; alone before %.0f, after %.0f: ratio %.3f\n",
+            order[i], mean[i], cnt[order[i]], mean[i-1], mean[i+1], 2 * mean[i] / (mean[i-1] + mean[i+1]) }' "$DIR/tput.txt"
 sort -n "$DIR/lag.txt" | awk '{a[NR]=$1} END {print "archive lag under load (bytes): median " a[int(NR/2)+1] ", p99 " a[int(NR*0.99)+1] ", max " a[NR] " (" NR " samples)"}'
 
 # 5% churn (by bytes: NUM/20 writes of 400-byte half-random values), then an incremental.

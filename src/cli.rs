@@ -189,6 +189,10 @@ pub struct ServeArgs {
     /// holds records (`500ms`, `1s`, `5m`).
     #[arg(long, env = "ORBIT_ARCHIVE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub archive_timeout: std::time::Duration,
+    /// While the server is busy writing, send backups (`orbit backup`) at most this many
+    /// bytes a second in all (`32M`, `1G`; `0`: no limit); an idle server sends at full speed.
+    #[arg(long, env = "ORBIT_BACKUP_BUSY_RATE", default_value = "32M", value_parser = parse_rate_or_zero)]
+    pub backup_busy_rate: u64,
 }
 
 /// `500K`, `200M`, `1G` (binary multiples) or plain bytes, per second.
@@ -205,6 +209,14 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(mult))
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("\"{s}\" is not a rate like 500K, 200M or 1G"))
+}
+
+/// [`parse_rate`], or `0` for no limit.
+fn parse_rate_or_zero(s: &str) -> Result<u64, String> {
+    match s.trim() {
+        "0" => Ok(0),
+        _ => parse_rate(s).map_err(|e| format!("{e} (or 0 for no limit)")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -403,6 +415,9 @@ mod tests {
         assert_eq!(parse_rate("1G/s"), Ok(1 << 30));
         assert_eq!(parse_rate("512k"), Ok(512 << 10));
         assert_eq!(parse_rate("4096"), Ok(4096));
+        assert_eq!(parse_rate_or_zero("0"), Ok(0));
+        assert_eq!(parse_rate_or_zero("64M"), Ok(64 << 20));
+        assert!(parse_rate("0").is_err() && parse_rate_or_zero("-1").is_err());
         for bad in ["", "0", "fast", "-5M", "99999999999999999999G"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }

@@ -33,6 +33,7 @@ const KEYS: &[&str] = &[
     "wal-segment-size",
     "wal-archive",
     "archive-timeout",
+    "backup-busy-rate",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

@@ -142,6 +142,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let backups = Arc::new(crate::backup::server::Backups::new(
             Arc::clone(&db),
             data_dir,
+            Some(args.backup_busy_rate).filter(|r| *r > 0),
         )?);
         Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine), backups)))
     };

@@ -6,7 +6,7 @@
 //! `orbit serve` and compared exactly with the recorded state. Incremental chains of three
 //! backups, and damaged files (a flipped byte in a table, a truncated or missing archived
 //! segment), each detected by `orbit backup verify` and refused by `orbit restore`, naming
-//! the file.
+//! the file. A busy server holds backups to `--backup-busy-rate`; an idle one does not.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
@@ -717,4 +717,71 @@ fn the_archive_keeps_every_acknowledged_write_across_kill_and_shutdown() {
         "--latest",
     ]);
     assert_same(&served_state(&t("r")), &want, "restore after kill -9");
+}
+
+#[test]
+fn a_busy_server_holds_backups_to_the_busy_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    let server = Server::start(&t("data"), &["--backup-busy-rate", "1M"]);
+    let http = format!("127.0.0.1:{}", server.http_port);
+    // 3 MB that no compression shrinks.
+    let mut c = server.client();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for k in 0..100 {
+        let value: Vec<u8> = (0..30_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let _: () = cmd("SET")
+            .arg(format!("r{k}"))
+            .arg(value)
+            .query(&mut c)
+            .unwrap();
+    }
+    // A writer keeps the WAL growing by about 3 MB/s while the first backup runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (mut c, stop) = (server.client(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut k = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = cmd("SET")
+                    .arg(k % 50)
+                    .arg(vec![7u8; 16 << 10])
+                    .query(&mut c)
+                    .unwrap();
+                k += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    ok(&["backup", "--server", &http, "--out", p(&t("busy"))]);
+    let busy = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let stored = manifest(&t("busy"))["stored_bytes"].as_u64().unwrap();
+    assert!(stored > 3_000_000, "{stored} bytes");
+    // 3 MB at 1 MB/s (less what goes out before the server first sees the load).
+    assert!(
+        busy >= Duration::from_millis(1500),
+        "a busy backup took {busy:?}"
+    );
+    // Idle (past the second the server stays busy after the last write): full speed.
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    ok(&["backup", "--server", &http, "--out", p(&t("idle"))]);
+    let idle = started.elapsed();
+    assert!(
+        idle < busy,
+        "an idle backup took {idle:?}, a busy one {busy:?}"
+    );
+    let (clean, log) = server.stop();
+    assert!(clean, "{log}");
 }

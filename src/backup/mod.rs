@@ -7,11 +7,13 @@
 //! file of the database but stores only those its parent chain lacks; the others name, in
 //! `stored_in`, the backup directory (relative to this one) that holds them.
 //!
-//! Submodules: `server` (the admin endpoint's routes), `take` (`orbit backup`), `check`
-//! (`verify` and `list`), `restore` (`orbit restore`), `http` (the small HTTP client).
+//! Submodules: `server` (the admin endpoint's routes), `pace` (how fast it sends), `take`
+//! (`orbit backup`), `check` (`verify` and `list`), `restore` (`orbit restore`), `http` (the
+//! small HTTP client).
 
 pub mod check;
 pub mod http;
+pub mod pace;
 pub mod restore;
 pub mod server;
 pub mod take;

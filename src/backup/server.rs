@@ -9,9 +9,11 @@
 //! Requests are answered on a blocking thread (they read and checksum whole files). Staging
 //! copies left by a crash or a vanished client are removed when the server starts. crc32c of
 //! tables is computed once per table (tables are immutable and their numbers never reused).
+//! Files go out in slices admitted by one [`Pacer`]: held to `--backup-busy-rate` while the
+//! server is busy writing, at full speed otherwise.
 
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use anyhow::Context;
 use orbit_lsm::Db;
 use serde_json::json;
 
+use super::pace::{Pacer, SLICE};
 use super::{file_crc, now_ms, safe_name};
 
 /// The nice value of the threads answering backup requests.
@@ -36,17 +39,21 @@ pub struct Backups {
     /// Table file name → (size, crc32c).
     crcs: Mutex<HashMap<String, (u64, u32)>>,
     next: AtomicU64,
+    pacer: Pacer,
 }
 
 impl Backups {
-    /// Routes for `db` in `data_dir`; removes stale staging copies.
-    pub fn new(db: Arc<Db>, data_dir: &Path) -> anyhow::Result<Backups> {
+    /// Routes for `db` in `data_dir`, sending at most `busy_rate` bytes a second while the
+    /// server is busy writing (`None`: never held back); removes stale staging copies.
+    pub fn new(db: Arc<Db>, data_dir: &Path, busy_rate: Option<u64>) -> anyhow::Result<Backups> {
         let staging = data_dir.join(STAGING);
         if staging.exists() {
             std::fs::remove_dir_all(&staging)
                 .with_context(|| format!("cannot remove stale {}", staging.display()))?;
         }
+        let wal = Arc::clone(&db);
         Ok(Backups {
+            pacer: Pacer::new(busy_rate, Box::new(move || wal.wal_written_lsn())),
             db,
             staging,
             crcs: Mutex::new(HashMap::new()),
@@ -73,7 +80,7 @@ impl Backups {
             Ok(Reply::Json(body)) => {
                 respond(&mut stream, "200 OK", "application/json", body.as_bytes())
             }
-            Ok(Reply::File(path)) => send_file(&mut stream, &path),
+            Ok(Reply::File(path)) => send_file(&mut stream, &path, &self.pacer),
             Err(e) => {
                 let text = format!("{e:#}\n");
                 let status = match text.get(..3) {
@@ -207,16 +214,23 @@ fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std
     stream.flush()
 }
 
-fn send_file(stream: &mut TcpStream, path: &Path) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
+/// Sends `path` in slices the pacer admits (each slice goes out by sendfile).
+fn send_file(stream: &mut TcpStream, path: &Path, pacer: &Pacer) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     write!(
         stream,
         "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
     )?;
-    let copied = std::io::copy(&mut file, stream)?;
-    if copied != len {
-        return Err(std::io::Error::other("file changed while being sent"));
+    let mut sent = 0;
+    while sent < len {
+        let slice = SLICE.min(len - sent);
+        pacer.admit(slice);
+        let copied = std::io::copy(&mut (&file).take(slice), stream)?;
+        if copied != slice {
+            return Err(std::io::Error::other("file changed while being sent"));
+        }
+        sent += copied;
     }
     stream.flush()
 }

@@ -71,6 +71,11 @@ impl Db {
         })
     }
 
+    /// The end of the WAL as written (one atomic load: cheap enough to poll).
+    pub fn wal_written_lsn(&self) -> Lsn {
+        self.inner.wal.written_lsn()
+    }
+
     /// Closes the active WAL segment if it holds records (so the archive gets it, like
     /// PostgreSQL's `pg_switch_wal()`); returns the LSN every closed segment ends at.
     pub fn switch_wal(&self) -> Result<Lsn> {
