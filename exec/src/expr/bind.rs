@@ -318,19 +318,25 @@ impl<'a> Binder<'a> {
                 escape_char,
                 ..
             } => {
-                if escape_char.is_some() {
-                    return Err(Error::unsupported("LIKE ... ESCAPE is not supported"));
-                }
                 let (x, _) = self.bind(expr)?;
                 let (p, _) = self.bind(pattern)?;
                 self.infer(&x, &DataType::Text);
                 self.infer(&p, &DataType::Text);
+                let escape = match escape_char {
+                    Some(c) => {
+                        let (c, _) = self.bind(c)?;
+                        self.infer(&c, &DataType::Text);
+                        Some(Box::new(c))
+                    }
+                    None => None,
+                };
                 Ok((
                     Expr::Like {
                         expr: Box::new(x),
                         pattern: Box::new(p),
                         negated: *negated,
                         case_insensitive: matches!(e, ast::Expr::ILike { .. }),
+                        escape,
                     },
                     DataType::Bool,
                 ))
@@ -585,6 +591,9 @@ impl<'a> Binder<'a> {
         op: &BinaryOperator,
         right: &ast::Expr,
     ) -> Result<(Expr, DataType)> {
+        if let Some(rows) = super::bind_forms::row_comparison(left, op, right)? {
+            return self.bind(&rows);
+        }
         match op {
             BinaryOperator::And | BinaryOperator::Or => {
                 let (l, lt) = self.bind(left)?;
@@ -623,6 +632,7 @@ impl<'a> Binder<'a> {
                             op,
                             BinaryOperator::PGILikeMatch | BinaryOperator::PGNotILikeMatch
                         ),
+                        escape: None,
                     },
                     DataType::Bool,
                 ));

@@ -1,6 +1,6 @@
 //! Binding of compound expression forms: CASE (simple and searched), array subscripts and
-//! slices, and interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
-//! `INTERVAL '1 day 02:03' HOUR TO MINUTE`).
+//! slices, interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
+//! `INTERVAL '1 day 02:03' HOUR TO MINUTE`) and row comparisons (`(a, b) < (1, 2)`).
 
 use sqlparser::ast;
 
@@ -206,4 +206,60 @@ impl IntervalUnit {
             IntervalUnit::Second => v,
         }
     }
+}
+
+/// `(a1, a2, ...) op (b1, b2, ...)` as PostgreSQL compares rows, rewritten into scalar
+/// comparisons: `=` is every pair equal, `<>` some pair different, and `<`, `<=`, `>`, `>=`
+/// compare pairs in order up to the first that differs (`a1 < b1 OR (a1 = b1 AND ...)`), so a
+/// NULL in a deciding pair makes the result NULL. `None` when the operands are not two rows.
+pub(super) fn row_comparison(
+    left: &ast::Expr,
+    op: &ast::BinaryOperator,
+    right: &ast::Expr,
+) -> Result<Option<ast::Expr>> {
+    use ast::BinaryOperator as B;
+    let (ast::Expr::Tuple(l), ast::Expr::Tuple(r)) = (left, right) else {
+        return Ok(None);
+    };
+    if !matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq) {
+        return Err(Error::unsupported(format!(
+            "operator {op} is not supported for row expressions"
+        )));
+    }
+    if l.len() != r.len() || l.is_empty() {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "unequal number of entries in row expressions",
+        ));
+    }
+    let cmp = |a: &ast::Expr, op: B, b: &ast::Expr| ast::Expr::BinaryOp {
+        left: Box::new(a.clone()),
+        op,
+        right: Box::new(b.clone()),
+    };
+    let join = |a: ast::Expr, op: B, b: ast::Expr| ast::Expr::Nested(Box::new(cmp(&a, op, &b)));
+    // Built from the last pair backwards.
+    let mut out: Option<ast::Expr> = None;
+    for (a, b) in l.iter().zip(r.iter()).rev() {
+        out = Some(match (op, out) {
+            (B::Eq, None) | (B::NotEq, None) => cmp(a, op.clone(), b),
+            (B::Eq, Some(rest)) => join(cmp(a, B::Eq, b), B::And, rest),
+            (B::NotEq, Some(rest)) => join(cmp(a, B::NotEq, b), B::Or, rest),
+            // The last pair decides with the operator itself; earlier ones strictly, or equal
+            // and then the rest.
+            (_, None) => cmp(a, op.clone(), b),
+            (_, Some(rest)) => {
+                let strict = match op {
+                    B::Lt | B::LtEq => B::Lt,
+                    _ => B::Gt,
+                };
+                join(
+                    cmp(a, strict, b),
+                    B::Or,
+                    join(cmp(a, B::Eq, b), B::And, rest),
+                )
+            }
+        });
+    }
+    Ok(out)
 }

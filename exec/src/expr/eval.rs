@@ -86,9 +86,17 @@ impl Expr {
                 pattern,
                 negated,
                 case_insensitive,
+                escape,
             } => {
                 let v = expr.eval(row, ctx)?;
                 let p = pattern.eval(row, ctx)?;
+                let escape = match escape {
+                    None => Some('\\'),
+                    Some(e) => match e.eval(row, ctx)? {
+                        Value::Null => return Ok(Value::Null),
+                        e => escape_char(&text_of(&e))?,
+                    },
+                };
                 if v.is_null() || p.is_null() {
                     return Ok(Value::Null);
                 }
@@ -97,7 +105,7 @@ impl Expr {
                     v = v.to_lowercase();
                     p = p.to_lowercase();
                 }
-                Value::Bool(like(&v, &p)? != *negated)
+                Value::Bool(like(&v, &p, escape)? != *negated)
             }
             Expr::InList {
                 expr,
@@ -218,21 +226,29 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// SQL LIKE with `%`, `_` and backslash escapes.
-pub(crate) fn like(s: &str, pattern: &str) -> Result<bool> {
+/// The character `LIKE ... ESCAPE e` names: one character, or none for `''`.
+fn escape_char(e: &str) -> Result<Option<char>> {
+    let mut chars = e.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => Ok(None),
+        (Some(c), None) => Ok(Some(c)),
+        _ => Err(Error::new("22025", "invalid escape string")),
+    }
+}
+
+/// SQL LIKE with `%`, `_` and `escape` (backslash unless `ESCAPE` names another, or none).
+pub(crate) fn like(s: &str, pattern: &str, escape: Option<char>) -> Result<bool> {
     let s: Vec<char> = s.chars().collect();
     let mut p: Vec<(char, bool)> = Vec::new(); // (char, literal)
     let mut chars = pattern.chars();
+    // A pattern ending in the escape character is an error only if matching gets there with
+    // text left, as in PostgreSQL ('a' LIKE 'a#' ESCAPE '#' is false).
+    let mut dangling = false;
     while let Some(c) = chars.next() {
-        if c == '\\' {
+        if Some(c) == escape {
             match chars.next() {
                 Some(e) => p.push((e, true)),
-                None => {
-                    return Err(Error::new(
-                        "22025",
-                        "LIKE pattern must not end with escape character",
-                    ))
-                }
+                None => dangling = true,
             }
         } else {
             p.push((c, false));
@@ -242,6 +258,12 @@ pub(crate) fn like(s: &str, pattern: &str) -> Result<bool> {
     let (mut si, mut pi) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
+        if dangling && pi == p.len() {
+            return Err(Error::new(
+                "22025",
+                "LIKE pattern must not end with escape character",
+            ));
+        }
         match p.get(pi) {
             Some(('%', false)) => {
                 star = Some((pi, si));
@@ -264,7 +286,7 @@ pub(crate) fn like(s: &str, pattern: &str) -> Result<bool> {
     while let Some(('%', false)) = p.get(pi) {
         pi += 1;
     }
-    Ok(pi == p.len())
+    Ok(pi == p.len() && !dangling)
 }
 
 #[cfg(test)]
@@ -288,7 +310,16 @@ mod tests {
             ("mississippi", "%iss%ppi", true),
         ];
         for (s, p, want) in cases {
-            assert_eq!(like(s, p).ok(), Some(want), "{s:?} LIKE {p:?}");
+            assert_eq!(like(s, p, Some('\\')).ok(), Some(want), "{s:?} LIKE {p:?}");
         }
+        // Another escape character, and none.
+        assert_eq!(like("a_c", "a#_c", Some('#')).ok(), Some(true));
+        assert_eq!(like("abc", "a#_c", Some('#')).ok(), Some(false));
+        assert_eq!(like("a\\bc", "a\\_c", None).ok(), Some(true));
+        assert_eq!(like("a%", "a%%", Some('%')).ok(), Some(true));
+        assert_eq!(like("a", "a#", Some('#')).ok(), Some(false));
+        assert!(like("ab", "a#", Some('#')).is_err());
+        assert!(like("a#", "a#", Some('#')).is_err());
+        assert!(like("xyz", "%#", Some('#')).is_err());
     }
 }

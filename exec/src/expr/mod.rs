@@ -59,6 +59,8 @@ pub enum Expr {
         pattern: Box<Expr>,
         negated: bool,
         case_insensitive: bool,
+        /// `ESCAPE e`: one character, or empty for none; absent: backslash.
+        escape: Option<Box<Expr>>,
     },
     InList {
         expr: Box<Expr>,

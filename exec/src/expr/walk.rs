@@ -18,7 +18,16 @@ impl Expr {
             }
             Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => vec![a],
             Expr::Cast(a, _) => vec![a],
-            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                ..
+            } => {
+                let mut v: Vec<&Expr> = vec![expr, pattern];
+                v.extend(escape.as_deref());
+                v
+            }
             Expr::InList { expr, list, .. } => {
                 let mut v: Vec<&Expr> = vec![expr];
                 v.extend(list.iter());
@@ -61,7 +70,16 @@ impl Expr {
             }
             Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::IsBool(a, _, _) => vec![a],
             Expr::Cast(a, _) => vec![a],
-            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::Like {
+                expr,
+                pattern,
+                escape,
+                ..
+            } => {
+                let mut v: Vec<&mut Expr> = vec![expr, pattern];
+                v.extend(escape.as_deref_mut());
+                v
+            }
             Expr::InList { expr, list, .. } => {
                 let mut v: Vec<&mut Expr> = vec![expr];
                 v.extend(list.iter_mut());
