@@ -289,3 +289,35 @@ fn updates_and_deletes_over_joins_and_subqueries() {
         assert_eq!(code(&e), "21000", "{e}");
     });
 }
+
+#[test]
+fn create_table_as_and_select_into_through_the_extended_protocol() {
+    let (_dir, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(SCHEMA).await.unwrap();
+        // Extended protocol (Parse/Bind/Describe/Execute): the count of rows written comes
+        // back in the command tag, and no row description.
+        let n = c
+            .execute(
+                "CREATE TABLE rich AS SELECT e.name, d.name AS dept, e.salary \
+                 FROM emp e JOIN dept d ON d.id = e.dept WHERE e.salary >= 150",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+        let n = c
+            .execute("SELECT name INTO poor FROM emp WHERE salary < 150", &[])
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            rows(&c, "SELECT * FROM rich ORDER BY name").await,
+            ["ann|eng|300.00", "bob|eng|200.00", "cid|ops|150.00"]
+        );
+        assert_eq!(rows(&c, "SELECT * FROM poor").await, ["dee"]);
+        let e = c.execute("SELECT 1 AS a INTO poor", &[]).await.unwrap_err();
+        assert_eq!(code(&e), "42P07");
+    });
+}

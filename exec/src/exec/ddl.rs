@@ -236,8 +236,8 @@ type ColumnDef2 = (
 );
 
 fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
-    if ct.query.is_some() {
-        return Err(Error::unsupported("CREATE TABLE AS is not supported yet"));
+    if let Some(q) = &ct.query {
+        return super::ddl_create_as::from_create(ctx, ct, q);
     }
     let (schema, name) = ctx.qualify_new(&ct.name)?;
     if !ctx.catalog().schema_exists(&schema)? {

@@ -4,6 +4,7 @@
 mod agg;
 mod conflict;
 mod ddl;
+mod ddl_create_as;
 mod ddl_database;
 mod ddl_drop;
 mod ddl_index;
@@ -29,6 +30,7 @@ use crate::error::{code, Error, Result};
 use crate::expr::EvalContext;
 use crate::types::{DataType, Value};
 
+pub use ddl_create_as::is_select_into;
 pub use sequence_fn::SeqState;
 
 /// A result column.
@@ -312,6 +314,12 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement, describe_only: bool) -> Res
             run(ctx, &ast::Statement::Insert(ins), describe_only)
         }
         ast::Statement::Query(q) => {
+            if ddl_create_as::is_select_into(q) {
+                if describe_only {
+                    return Ok(Outcome::Command(String::new()));
+                }
+                return ddl_create_as::from_select_into(ctx, q);
+            }
             let plan = query::plan_query(ctx, q)?;
             let rows = if describe_only {
                 Vec::new()
