@@ -11,6 +11,9 @@ use crate::types::{DataType, Value};
 /// the function; an alias renames it), or None when `name` is no set-returning function.
 pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(String, DataType)>> {
     let ty = match (name, args) {
+        ("generate_series", [a, b, DataType::Interval]) if temporal(a) || temporal(b) => {
+            series_type(a, b)
+        }
         ("generate_series", [a, b] | [a, b, _]) => {
             let int8 = |t: &DataType| matches!(t, DataType::Int8);
             if int8(a) || int8(b) {
@@ -36,6 +39,9 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
         return Ok(Vec::new());
     }
     match name {
+        "generate_series" if matches!(args.get(2), Some(Value::Interval(_))) => {
+            temporal_series(args, LIMIT)
+        }
         "generate_series" => {
             let int = |i: usize| -> Result<i64> {
                 match args.get(i) {
@@ -86,6 +92,65 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
             code::UNDEFINED_FUNCTION,
             format!("function {other} does not exist"),
         )),
+    }
+}
+
+fn temporal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp | DataType::Timestamptz | DataType::Date
+    )
+}
+
+/// `generate_series` over times: timestamp when both ends are, else (a date or a timestamptz
+/// end) timestamp with time zone, as PostgreSQL resolves it.
+fn series_type(a: &DataType, b: &DataType) -> DataType {
+    match (a, b) {
+        (DataType::Timestamp, DataType::Timestamp | DataType::Unknown)
+        | (DataType::Unknown, DataType::Timestamp) => DataType::Timestamp,
+        _ => DataType::Timestamptz,
+    }
+}
+
+/// `generate_series(start, stop, step interval)`: start, start + step, ... while not past stop.
+fn temporal_series(args: &[Value], limit: i64) -> Result<Vec<Vec<Value>>> {
+    let (Some(a), Some(b), Some(Value::Interval(step))) = (args.first(), args.get(1), args.get(2))
+    else {
+        return Ok(Vec::new());
+    };
+    let ty = series_type(&a.data_type(), &b.data_type());
+    let (mut cur, stop) = (a.clone().cast(&ty)?, b.clone().cast(&ty)?);
+    let step_value = Value::Interval(*step);
+    let next = |v: &Value| crate::types::temporal(crate::types::BinaryOp::Add, v, &step_value, &ty);
+    let first = next(&cur)?;
+    let ascending = match first.compare(&cur)? {
+        Some(std::cmp::Ordering::Greater) => true,
+        Some(std::cmp::Ordering::Less) => false,
+        _ => {
+            return Err(Error::new(
+                code::INVALID_PARAMETER_VALUE,
+                "step size cannot equal zero",
+            ))
+        }
+    };
+    let mut rows = Vec::new();
+    loop {
+        let past = match cur.compare(&stop)? {
+            Some(std::cmp::Ordering::Greater) => ascending,
+            Some(std::cmp::Ordering::Less) => !ascending,
+            _ => false,
+        };
+        if past {
+            return Ok(rows);
+        }
+        if rows.len() as i64 >= limit {
+            return Err(Error::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                "generate_series would return too many rows",
+            ));
+        }
+        let following = next(&cur)?;
+        rows.push(vec![std::mem::replace(&mut cur, following)]);
     }
 }
 

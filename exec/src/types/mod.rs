@@ -24,6 +24,7 @@ mod key;
 mod numeric;
 mod ops;
 mod ops_eval;
+pub(crate) use ops_eval::temporal;
 mod regex;
 mod text;
 

@@ -328,6 +328,27 @@ fn plan_factor(
             let planned = function(p, name, args, *with_ordinality, visible, params)?;
             Ok(aliased(planned, alias.as_ref()))
         }
+        // `unnest(arr)`, which the parser gives a form of its own.
+        ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_ordinality,
+            with_offset: false,
+            ..
+        } => {
+            let [array] = array_exprs.as_slice() else {
+                return Err(Error::unsupported(
+                    "unnest of several arrays in FROM is not supported",
+                ));
+            };
+            let visible: &[ScopeColumn] = lateral_left.map_or(&[], |l| &l.scope);
+            let name = ast::ObjectName::from(vec![ast::Ident::new("unnest")]);
+            let args = [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                array.clone(),
+            ))];
+            let planned = function(p, &name, &args, *with_ordinality, visible, params)?;
+            Ok(aliased(planned, alias.as_ref()))
+        }
         ast::TableFactor::Table { name, alias, .. } => {
             let cte = match name.0.as_slice() {
                 [one] => one.as_ident().and_then(|id| {
