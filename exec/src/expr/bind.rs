@@ -352,7 +352,7 @@ impl<'a> Binder<'a> {
                 let (x, _) = self.bind(expr)?;
                 let name = Expr::Literal(Value::Text(field.to_string().to_lowercase()));
                 Ok((
-                    Expr::Func(Func::DatePart, vec![name, x]),
+                    Expr::Func(Func::Extract, vec![name, x]),
                     DataType::Numeric(None),
                 ))
             }

@@ -2,8 +2,9 @@
 //! evaluation. NULL in gives NULL out unless the function says otherwise (coalesce, concat,
 //! greatest/least skip NULLs as PostgreSQL's do).
 
+use super::date_part::{date_part, extract};
 use super::func_catalog::{self, SysFunc};
-use super::func_support::{date_part, md5_hex, rand_f64, rand_u64};
+use super::func_support::{md5_hex, rand_f64, rand_u64};
 use super::EvalContext;
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
@@ -58,6 +59,8 @@ pub enum Func {
     Now,
     CurrentDate,
     DatePart,
+    /// EXTRACT (numeric).
+    Extract,
     Version,
     /// nextval / currval / setval / lastval: sequence functions, run by the statement's
     /// runner (they need the engine and the session's sequence state).
@@ -578,6 +581,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             Value::Int4(s).cast(&a0.data_type())?
         }
         Func::DatePart => date_part(&text(&a0)?, args.get(1).unwrap_or(&Value::Null))?,
+        Func::Extract => extract(&text(&a0)?, args.get(1).unwrap_or(&Value::Null))?,
         Func::ArrayLength => match (&a0, args.get(1)) {
             (Value::Array(_, items), Some(d)) if int(d)? == 1 && !items.is_empty() => {
                 Value::Int4(items.len() as i32)

@@ -16,6 +16,7 @@ mod bind;
 mod bind_forms;
 mod bind_outer;
 mod bpchar;
+mod date_part;
 mod eval;
 mod func;
 mod func_catalog;
