@@ -118,12 +118,26 @@ pub fn plan_from(
         for j in &item.joins {
             planned = plan_join(p, planned, j, for_update, params)?;
         }
+        // A later item may refer to earlier ones (a LATERAL subquery, a function's
+        // arguments): it is then run once per row on its left, as CROSS JOIN LATERAL.
         acc = Some(match acc {
             None => planned,
-            Some(left) => combine(left, planned, JoinKind::Inner, None, Vec::new(), false),
+            Some(left) => {
+                let lateral = refers_left(&planned);
+                combine(left, planned, JoinKind::Inner, None, Vec::new(), lateral)
+            }
         });
     }
     Ok(acc.unwrap_or_else(Planned::unit))
+}
+
+/// Whether `right` reads columns of the items on its left (a lateral reference).
+fn refers_left(right: &Planned) -> bool {
+    match &right.source {
+        Source::Derived { captures, .. } => captures.iter().any(|c| c.column_span().is_some()),
+        Source::Function { args, .. } => args.iter().any(|a| a.column_span().is_some()),
+        _ => false,
+    }
 }
 
 fn plan_join(
@@ -148,11 +162,7 @@ fn plan_join(
     };
     let lateral_left = Some(&left);
     let right = plan_factor(p, &j.relation, lateral_left, for_update, params)?;
-    let lateral = match &right.source {
-        Source::Derived { captures, .. } => captures.iter().any(|c| c.column_span().is_some()),
-        Source::Function { args, .. } => args.iter().any(|a| a.column_span().is_some()),
-        _ => false,
-    };
+    let lateral = refers_left(&right);
     if lateral && matches!(kind, JoinKind::Right | JoinKind::Full) {
         return Err(Error::new(
             code::INVALID_COLUMN_REFERENCE,
