@@ -57,6 +57,8 @@ pub enum Func {
     Greatest,
     Least,
     Now,
+    LocalTimestamp,
+    LocalTime,
     CurrentDate,
     DatePart,
     /// EXTRACT (numeric).
@@ -145,22 +147,31 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
             },
         ),
         ("sqrt", 1) => (Func::Sqrt, DataType::Float8),
-        ("power" | "pow", 2) => (Func::Power, DataType::Float8),
+        ("power" | "pow", 2) => (
+            Func::Power,
+            match args.iter().any(|t| matches!(t, DataType::Numeric(_))) {
+                true => DataType::Numeric(None),
+                false => DataType::Float8,
+            },
+        ),
         ("mod", 2) => (Func::Mod, numeric_result(&first)),
-        ("sign", 1) => (Func::Sign, numeric_result(&first)),
+        ("sign", 1) => (
+            Func::Sign,
+            match first {
+                DataType::Numeric(_) => DataType::Numeric(None),
+                _ => DataType::Float8,
+            },
+        ),
         ("random", 0) => (Func::Random, DataType::Float8),
         ("coalesce", 1..) => (Func::Coalesce, common(args, "COALESCE")?),
         ("nullif", 2) => (Func::Nullif, first.clone()),
         ("greatest", 1..) => (Func::Greatest, common(args, "GREATEST")?),
         ("least", 1..) => (Func::Least, common(args, "LEAST")?),
-        (
-            "now"
-            | "current_timestamp"
-            | "transaction_timestamp"
-            | "statement_timestamp"
-            | "localtimestamp",
-            0,
-        ) => (Func::Now, DataType::Timestamptz),
+        ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
+            (Func::Now, DataType::Timestamptz)
+        }
+        ("localtimestamp", 0) => (Func::LocalTimestamp, DataType::Timestamp),
+        ("localtime", 0) => (Func::LocalTime, DataType::Time),
         ("current_date", 0) => (Func::CurrentDate, DataType::Date),
         ("date_part", 2) => (Func::DatePart, DataType::Float8),
         ("version", 0) => (Func::Version, DataType::Text),
@@ -324,6 +335,8 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             return Ok(Value::Array(Box::new(DataType::Text), args.to_vec()));
         }
         Func::Now => return Ok(Value::Timestamptz(ctx.now)),
+        Func::LocalTimestamp => return Value::Timestamptz(ctx.now).cast(&DataType::Timestamp),
+        Func::LocalTime => return Value::Timestamptz(ctx.now).cast(&DataType::Time),
         Func::CurrentDate => {
             return Value::Timestamptz(ctx.now).cast(&DataType::Date);
         }
@@ -563,7 +576,19 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             }
             Value::Float8(x.sqrt())
         }
-        Func::Power => Value::Float8(float(&a0)?.powf(float(args.get(1).unwrap_or(&Value::Null))?)),
+        Func::Power => {
+            let b = args.get(1).unwrap_or(&Value::Null);
+            match (&a0, b) {
+                (Value::Numeric(_), _) | (_, Value::Numeric(_)) => {
+                    Value::binary(crate::types::BinaryOp::Pow, &a0, b)?
+                }
+                _ => Value::binary(
+                    crate::types::BinaryOp::Pow,
+                    &Value::Float8(float(&a0)?),
+                    &Value::Float8(float(b)?),
+                )?,
+            }
+        }
         Func::Mod => Value::binary(
             crate::types::BinaryOp::Mod,
             &a0,
@@ -578,7 +603,10 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             } else {
                 0
             };
-            Value::Int4(s).cast(&a0.data_type())?
+            match a0 {
+                Value::Numeric(_) => Value::Int4(s).cast(&DataType::Numeric(None))?,
+                _ => Value::Float8(f64::from(s)),
+            }
         }
         Func::DatePart => date_part(&text(&a0)?, args.get(1).unwrap_or(&Value::Null))?,
         Func::Extract => extract(&text(&a0)?, args.get(1).unwrap_or(&Value::Null))?,

@@ -204,12 +204,16 @@ impl Numeric {
         Some(Numeric::from_parts(m, scale))
     }
 
-    /// Rounds to `scale` fractional digits, half away from zero (the scale becomes `scale`).
+    /// Rounds to `scale` fractional digits, half away from zero (the scale becomes `scale`);
+    /// a negative `scale` rounds to tens, hundreds, ... (scale 0).
     pub fn round_to(&self, scale: i64) -> Numeric {
         let Some((m, s)) = self.parts() else {
             return self.clone();
         };
-        let scale = scale.max(0);
+        if scale < 0 {
+            let m = div_pow10_round(&m, (s - scale) as u64) * pow10(scale.unsigned_abs());
+            return Numeric::from_parts(m, 0);
+        }
         if scale >= s {
             Numeric::from_parts(m * pow10((scale - s) as u64), scale)
         } else {
@@ -217,12 +221,15 @@ impl Numeric {
         }
     }
 
-    /// Truncates toward zero to `scale` digits.
+    /// Truncates toward zero to `scale` digits (a negative `scale`: to tens, hundreds, ...).
     pub fn trunc_to(&self, scale: i64) -> Numeric {
         let Some((m, s)) = self.parts() else {
             return self.clone();
         };
-        let scale = scale.max(0);
+        if scale < 0 {
+            let m = m / pow10((s - scale) as u64) * pow10(scale.unsigned_abs());
+            return Numeric::from_parts(m, 0);
+        }
         if scale >= s {
             Numeric::from_parts(m * pow10((scale - s) as u64), scale)
         } else {
