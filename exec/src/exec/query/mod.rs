@@ -13,6 +13,7 @@ mod access;
 mod from;
 mod run;
 mod setop;
+mod srf;
 mod target;
 
 use std::rc::Rc;
@@ -233,8 +234,11 @@ impl Planner<'_, '_> {
     ) -> Result<SelectPlan> {
         if select.into.is_some() {
             return Err(Error::unsupported(
-                "SELECT ... INTO is not supported yet (it would create a table)",
+                "SELECT ... INTO here is not supported (it creates a table)",
             ));
+        }
+        if let Some(lifted) = srf::lift(select)? {
+            return self.plan_select(query, &lifted, params);
         }
         let for_update = query
             .locks
@@ -244,8 +248,9 @@ impl Planner<'_, '_> {
             mut source,
             scope,
             origins,
-            star,
+            mut star,
         } = from::plan_from(self, &select.from, for_update, params)?;
+        star.retain(|i| scope.get(*i).and_then(|c| c.table.as_deref()) != Some(srf::LIFTED));
         let filter = match &select.selection {
             Some(w) => Some(
                 Binder {

@@ -1,0 +1,183 @@
+//! Set-returning functions in the select list (`SELECT id, unnest(tags) FROM t`,
+//! `SELECT generate_series(1, 3)`), planned by lifting the call into FROM as a lateral item:
+//! `SELECT id, "?srf?" FROM t, unnest(tags) AS "?srf?"("?srf?")`. For one such function this is
+//! PostgreSQL's meaning exactly: each input row repeats once per element (and a row whose
+//! call yields nothing drops out), WHERE filters before, DISTINCT, ORDER BY and LIMIT apply
+//! after. An unaliased item that is just the call keeps the function's name as its column.
+//!
+//! Not lifted (refused with 0A000 rather than answered differently): several distinct
+//! set-returning calls in one list (PostgreSQL zips them), and a list that also groups or
+//! aggregates (PostgreSQL expands after aggregation).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, VisitMut, VisitorMut};
+
+use crate::error::{Error, Result};
+
+/// The alias (table and column) of the lifted call: no name a user writes unquoted, and
+/// left out of `*`.
+pub const LIFTED: &str = "?srf?";
+
+/// The select rewritten with its set-returning call lifted into FROM, or `None` when its
+/// list has none.
+pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
+    let mut out = select.clone();
+    let mut finder = Finder {
+        depth: 0,
+        calls: Vec::new(),
+    };
+    for item in &mut out.projection {
+        let (expr, alias) = match item {
+            ast::SelectItem::UnnamedExpr(e) => (e, None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+            _ => continue,
+        };
+        let whole = set_returning(expr).map(str::to_string);
+        let before = finder.calls.len();
+        let _ = expr.visit(&mut finder);
+        if let (Some(name), None, true) = (whole, &alias, finder.calls.len() > before) {
+            // `unnest(x)` alone is named `unnest`, as PostgreSQL names it.
+            *item = ast::SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: ast::Ident::with_quote('"', name),
+            };
+        }
+    }
+    let Some(call) = finder.calls.first() else {
+        return Ok(None);
+    };
+    if finder
+        .calls
+        .iter()
+        .any(|c| c.to_string() != call.to_string())
+    {
+        return Err(Error::unsupported(
+            "more than one set-returning function in a select list is not supported",
+        ));
+    }
+    let groups = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    let aggregates = select.projection.iter().any(|item| match item {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+            crate::expr::contains_aggregate(e)
+        }
+        _ => false,
+    });
+    if groups || aggregates || select.having.is_some() {
+        return Err(Error::unsupported(
+            "a set-returning function in a select list that groups or aggregates is not supported",
+        ));
+    }
+    let text = format!("SELECT 1 FROM {call} AS \"{LIFTED}\"(\"{LIFTED}\")");
+    let lifted = match crate::parse::parse(&text)?.pop() {
+        Some(ast::Statement::Query(q)) => match *q.body {
+            ast::SetExpr::Select(s) => s.from.into_iter().next(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(lifted) = lifted else {
+        return Err(Error::unsupported(format!("{call} in a select list")));
+    };
+    out.from.push(lifted);
+    Ok(Some(out))
+}
+
+/// The name of the set-returning function `e` calls, if it is such a call.
+fn set_returning(e: &ast::Expr) -> Option<&'static str> {
+    let ast::Expr::Function(f) = e else {
+        return None;
+    };
+    let [.., last] = f.name.0.as_slice() else {
+        return None;
+    };
+    let name = crate::expr::ident_name(last.as_ident()?);
+    ["generate_series", "unnest"]
+        .into_iter()
+        .find(|n| *n == name)
+}
+
+/// Replaces the set-returning calls of the select list itself (not of its subqueries) by the
+/// lifted column, collecting them.
+struct Finder {
+    depth: usize,
+    calls: Vec<ast::Expr>,
+}
+
+impl VisitorMut for Finder {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut ast::Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut ast::Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+        if self.depth == 0 && set_returning(e).is_some() {
+            let call = std::mem::replace(
+                e,
+                ast::Expr::Identifier(ast::Ident::with_quote('"', LIFTED)),
+            );
+            self.calls.push(call);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn select(sql: &str) -> ast::Select {
+        match crate::parse::parse(sql).ok().and_then(|mut s| s.pop()) {
+            Some(ast::Statement::Query(q)) => match *q.body {
+                ast::SetExpr::Select(s) => *s,
+                other => panic!("{other}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn lifted(sql: &str) -> Result<Option<String>> {
+        lift(&select(sql)).map(|s| s.map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn lifts_one_call_into_from_and_keeps_its_name() {
+        assert_eq!(lifted("SELECT a FROM t").ok(), Some(None));
+        assert_eq!(
+            lifted("SELECT a, unnest(b) FROM t WHERE a > 1").ok().flatten().as_deref(),
+            Some(
+                "SELECT a, \"?srf?\" AS \"unnest\" FROM t, UNNEST(b) AS \"?srf?\" (\"?srf?\") WHERE a > 1"
+            )
+        );
+        // The same call twice is one lifted item; a subquery's own calls stay its own.
+        assert_eq!(
+            lifted("SELECT generate_series(1, 2) * 2, generate_series(1, 2), (SELECT unnest(x))")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(
+                "SELECT \"?srf?\" * 2, \"?srf?\" AS \"generate_series\", (SELECT unnest(x)) \
+                 FROM generate_series(1, 2) AS \"?srf?\" (\"?srf?\")"
+            )
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_would_answer_differently() {
+        for sql in [
+            "SELECT generate_series(1, 3), generate_series(1, 2)",
+            "SELECT unnest(array_agg(x)) FROM t",
+            "SELECT a, unnest(b) FROM t GROUP BY a, b",
+        ] {
+            let e = lifted(sql).err().map(|e| e.sqlstate());
+            assert_eq!(e, Some("0A000"), "{sql}");
+        }
+    }
+}
