@@ -141,6 +141,7 @@ pub mod code {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";
     pub const DATA_EXCEPTION: &str = "22000";
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const CANNOT_COERCE: &str = "42846";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const UNDEFINED_FUNCTION: &str = "42883";

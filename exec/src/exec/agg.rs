@@ -213,9 +213,8 @@ pub fn aggregate(
                 None => Value::Null,
             };
             if call.distinct {
-                if v.is_null() {
-                    continue;
-                }
+                // NULL is one distinct value: array_agg keeps it once, the aggregates that
+                // skip NULLs skip it in `step`.
                 let mut k = Vec::new();
                 encode_key(&v, &mut k);
                 if !seen.insert(k) {

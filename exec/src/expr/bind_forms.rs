@@ -87,19 +87,21 @@ impl Binder<'_> {
                     ))
                 }
             };
-            let index = |b: &mut Self, e: Option<&ast::Expr>| -> Result<Expr> {
+            // An omitted slice bound is the array's own (any bound is clamped to it); an
+            // explicit NULL one makes the slice NULL.
+            let index = |b: &mut Self, e: Option<&ast::Expr>, omitted: i32| -> Result<Expr> {
                 match e {
                     Some(e) => {
                         let (i, _) = b.bind(e)?;
                         b.infer(&i, &DataType::Int4);
                         Ok(i)
                     }
-                    None => Ok(Expr::Literal(Value::Null)),
+                    None => Ok(Expr::Literal(Value::Int4(omitted))),
                 }
             };
             match sub {
                 ast::Subscript::Index { index: i } => {
-                    let i = index(self, Some(i))?;
+                    let i = index(self, Some(i), 0)?;
                     x = Expr::Func(Func::ArrayElement, vec![x, i]);
                     ty = elem;
                 }
@@ -108,8 +110,8 @@ impl Binder<'_> {
                     upper_bound,
                     stride: None,
                 } => {
-                    let lo = index(self, lower_bound.as_ref())?;
-                    let hi = index(self, upper_bound.as_ref())?;
+                    let lo = index(self, lower_bound.as_ref(), i32::MIN)?;
+                    let hi = index(self, upper_bound.as_ref(), i32::MAX)?;
                     x = Expr::Func(Func::ArraySlice, vec![x, lo, hi]);
                 }
                 ast::Subscript::Slice { .. } => {

@@ -164,7 +164,14 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ),
         ("random", 0) => (Func::Random, DataType::Float8),
         ("coalesce", 1..) => (Func::Coalesce, common(args, "COALESCE")?),
-        ("nullif", 2) => (Func::Nullif, first.clone()),
+        // An untyped first argument takes the second's type (`nullif(NULL, 1)` is integer).
+        ("nullif", 2) => (
+            Func::Nullif,
+            match (&first, args.get(1)) {
+                (DataType::Unknown, Some(second)) => second.clone(),
+                _ => first.clone(),
+            },
+        ),
         ("greatest", 1..) => (Func::Greatest, common(args, "GREATEST")?),
         ("least", 1..) => (Func::Least, common(args, "LEAST")?),
         ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {

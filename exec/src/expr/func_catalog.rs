@@ -128,7 +128,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<Option<(SysFunc, DataTyp
         ("pg_get_serial_sequence", 2) => (F::GetSerialSequence, T::Text),
         ("current_schemas", 1) => (F::CurrentSchemas, T::Array(Box::new(T::Name))),
         ("current_setting", 1 | 2) => (F::CurrentSetting, T::Text),
-        ("array_position", 2) => (F::ArrayPosition, T::Int4),
+        ("array_position", 2 | 3) => (F::ArrayPosition, T::Int4),
         ("array_to_string", 2 | 3) => (F::ArrayToString, T::Text),
         ("array_upper", 2) => (F::ArrayUpper, T::Int4),
         ("array_lower", 2) => (F::ArrayLower, T::Int4),
@@ -284,7 +284,17 @@ pub fn call(f: &SysFunc, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value>
             let Value::Array(_, items) = &a0 else {
                 return Ok(Value::Null);
             };
-            for (i, v) in items.iter().enumerate() {
+            let from = match args.get(2) {
+                None => 0,
+                Some(Value::Null) => {
+                    return Err(Error::new(
+                        code::NULL_VALUE_NOT_ALLOWED,
+                        "initial position must not be null",
+                    ))
+                }
+                Some(s) => usize::try_from(s.as_i64()?.unwrap_or(1) - 1).unwrap_or(0),
+            };
+            for (i, v) in items.iter().enumerate().skip(from) {
                 let same = match (v.is_null(), a1.is_null()) {
                     (true, true) => true,
                     (false, false) => v.compare(&a1)? == Some(std::cmp::Ordering::Equal),

@@ -222,6 +222,17 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
                 DataType::Bool if matches!(v, Value::Int4(_)) && ctx == Ctx::Explicit => {
                     Ok(Value::Bool(i != 0))
                 }
+                // int4 to "char": the character with that code (a signed byte).
+                DataType::InternalChar if matches!(v, Value::Int4(_) | Value::Int2(_)) => {
+                    let byte = i8::try_from(i).map_err(|_| {
+                        Error::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "\"char\" out of range")
+                    })? as u8;
+                    Ok(Value::Text(match byte {
+                        0 => String::new(),
+                        1..=127 => char::from(byte).to_string(),
+                        _ => format!("\\{byte:03o}"),
+                    }))
+                }
                 t if t.is_string() => to_string_type(v.to_text().unwrap_or_default(), to, ctx),
                 _ => Err(err_for(&from, to, ctx)),
             }

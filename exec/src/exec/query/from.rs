@@ -596,6 +596,7 @@ fn plan_view(
         ctx: &mut *p.ctx,
         outer: Vec::new(),
         captures: Vec::new(),
+        untyped_kept: false,
         ctes: Vec::new(),
     };
     let plan = sub.plan(q, params)?;

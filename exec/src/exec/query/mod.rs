@@ -118,6 +118,10 @@ pub(crate) struct Planner<'p, 'a> {
     pub outer: Vec<ScopeColumn>,
     pub captures: Vec<usize>,
     pub ctes: Vec<Rc<Cte>>,
+    /// The next select planned leaves its untyped columns (`NULL`, `'x'`) untyped, for a set
+    /// operation to type them from its other branch (taken by that select, so it never
+    /// reaches a nested one).
+    pub untyped_kept: bool,
 }
 
 impl BindEnv for Planner<'_, '_> {
@@ -147,6 +151,7 @@ impl BindEnv for Planner<'_, '_> {
             ctx: &mut *self.ctx,
             outer,
             captures: Vec::new(),
+            untyped_kept: false,
             ctes: self.ctes.clone(),
         };
         let plan = sub.plan(query, params)?;
@@ -161,6 +166,7 @@ pub fn plan_query(ctx: &mut Ctx<'_>, query: &ast::Query) -> Result<SelectPlan> {
         ctx: &mut *ctx,
         outer: Vec::new(),
         captures: Vec::new(),
+        untyped_kept: false,
         ctes: Vec::new(),
     };
     let result = planner.plan(query, &mut params);
@@ -240,6 +246,7 @@ impl Planner<'_, '_> {
         if let Some(lifted) = srf::lift(select)? {
             return self.plan_select(query, &lifted, params);
         }
+        let untyped_kept = std::mem::take(&mut self.untyped_kept);
         let for_update = query
             .locks
             .iter()
@@ -380,7 +387,7 @@ impl Planner<'_, '_> {
             };
             columns.push(Column {
                 name: name.clone(),
-                ty: if t == DataType::Unknown {
+                ty: if t == DataType::Unknown && !untyped_kept {
                     DataType::Text
                 } else {
                     t

@@ -70,8 +70,13 @@ pub(super) fn plan_setop(
             )))
         }
     };
-    let l = p.plan(&as_query(left), params)?;
-    let r = p.plan(&as_query(right), params)?;
+    // An untyped branch column (`SELECT NULL UNION SELECT 1`) takes the other branch's type.
+    p.untyped_kept = true;
+    let l = p.plan(&as_query(left), params);
+    p.untyped_kept = true;
+    let r = p.plan(&as_query(right), params);
+    p.untyped_kept = false;
+    let (l, r) = (l?, r?);
     if l.columns.len() != r.columns.len() {
         return Err(Error::new(
             code::SYNTAX_ERROR,
@@ -83,7 +88,10 @@ pub(super) fn plan_setop(
     }
     let mut columns = Vec::with_capacity(l.columns.len());
     for (a, b) in l.columns.iter().zip(&r.columns) {
-        let ty = crate::expr::unify_types(a.ty.clone(), b.ty.clone(), op.name())?;
+        let ty = match crate::expr::unify_types(a.ty.clone(), b.ty.clone(), op.name())? {
+            DataType::Unknown => DataType::Text,
+            t => t,
+        };
         columns.push(Column {
             name: a.name.clone(),
             ty,

@@ -47,6 +47,7 @@ pub(crate) fn with_planner<T>(
         ctx: &mut *ctx,
         outer: Vec::new(),
         captures: Vec::new(),
+        untyped_kept: false,
         ctes: Vec::new(),
     };
     let result = f(&mut planner, &mut params);
