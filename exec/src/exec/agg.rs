@@ -1,7 +1,10 @@
 //! Hash aggregation: groups rows by their key values and folds each aggregate per group.
 //! The output row of a group is `keys ++ aggregate results`, what post-aggregation
-//! expressions index.
+//! expressions index. An aggregate whose input order matters (`array_agg(x ORDER BY k)`, or
+//! `array_agg`/`string_agg` with DISTINCT, which PostgreSQL feeds sorted) holds its inputs
+//! and folds them sorted when the group is done.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{code, Error, Result};
@@ -165,8 +168,52 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
     })
 }
 
-/// One group: its key values, aggregate states and the DISTINCT arguments seen per aggregate.
-type Group = (Vec<Value>, Vec<State>, Vec<HashSet<Vec<u8>>>);
+/// One group: its key values, aggregate states and each aggregate's held input.
+type Group = (Vec<Value>, Vec<State>, Vec<Input>);
+
+/// An aggregate's input within a group, beyond its state.
+#[derive(Debug, Clone, Default)]
+struct Input {
+    /// DISTINCT: the arguments seen (memcomparable keys).
+    seen: HashSet<Vec<u8>>,
+    /// Inputs folded at the end in order: (ORDER BY keys, argument).
+    held: Vec<(Vec<Value>, Value)>,
+}
+
+/// Whether `call` folds its inputs sorted at the end rather than as they come.
+fn held(call: &AggCall) -> bool {
+    !call.order.is_empty()
+        || (call.distinct && matches!(call.kind, AggKind::ArrayAgg | AggKind::StringAgg))
+}
+
+/// Folds the held inputs of `call` in its order (by ORDER BY keys, else by value, NULLs last).
+fn fold_held(call: &AggCall, state: &mut State, mut held: Vec<(Vec<Value>, Value)>) -> Result<()> {
+    if call.order.is_empty() {
+        held.sort_by(|a, b| a.1.sort_cmp(&b.1));
+    } else {
+        held.sort_by(|a, b| {
+            for ((x, y), (_, desc, nulls_first)) in a.0.iter().zip(&b.0).zip(&call.order) {
+                let ord = match (x.is_null(), y.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) if *nulls_first => Ordering::Less,
+                    (true, false) => Ordering::Greater,
+                    (false, true) if *nulls_first => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    _ if *desc => y.sort_cmp(x),
+                    _ => x.sort_cmp(y),
+                };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    for (_, v) in held {
+        step(call, state, v)?;
+    }
+    Ok(())
+}
 
 /// Groups `rows` and computes the aggregates; applies HAVING.
 pub fn aggregate(
@@ -194,15 +241,20 @@ pub fn aggregate(
                 out.push((
                     keys,
                     plan.aggs.iter().map(|a| initial(a.kind)).collect(),
-                    vec![HashSet::new(); plan.aggs.len()],
+                    vec![Input::default(); plan.aggs.len()],
                 ));
                 out.len() - 1
             }
         };
-        let Some((_, states, seen)) = out.get_mut(g) else {
+        let Some((_, states, inputs)) = out.get_mut(g) else {
             return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
         };
-        for ((call, state), seen) in plan.aggs.iter().zip(states.iter_mut()).zip(seen.iter_mut()) {
+        for ((call, state), input) in plan
+            .aggs
+            .iter()
+            .zip(states.iter_mut())
+            .zip(inputs.iter_mut())
+        {
             if let Some(f) = &call.filter {
                 if !f.passes(r, ctx)? {
                     continue;
@@ -217,9 +269,18 @@ pub fn aggregate(
                 // skip NULLs skip it in `step`.
                 let mut k = Vec::new();
                 encode_key(&v, &mut k);
-                if !seen.insert(k) {
+                if !input.seen.insert(k) {
                     continue;
                 }
+            }
+            if held(call) {
+                let keys = call
+                    .order
+                    .iter()
+                    .map(|(k, _, _)| k.eval(r, ctx))
+                    .collect::<Result<Vec<_>>>()?;
+                input.held.push((keys, v));
+                continue;
             }
             step(call, state, v)?;
         }
@@ -233,9 +294,13 @@ pub fn aggregate(
         ));
     }
     let mut result = Vec::with_capacity(out.len());
-    for (keys, states, _) in out {
+    for (keys, states, inputs) in out {
         let mut row = keys;
-        for (call, state) in plan.aggs.iter().zip(states) {
+        let mut inputs = inputs.into_iter();
+        for (call, mut state) in plan.aggs.iter().zip(states) {
+            if let Some(input) = inputs.next() {
+                fold_held(call, &mut state, input.held)?;
+            }
             row.push(finish(call, state)?);
         }
         if let Some(h) = &plan.having {

@@ -1,6 +1,6 @@
-//! Aggregate calls while binding: `count(*)`, `sum(x) FILTER (WHERE ...)`, `string_agg`:
-//! their argument is bound over input rows, and the call becomes a column of the aggregated
-//! row (after the GROUP BY keys).
+//! Aggregate calls while binding: `count(*)`, `sum(x) FILTER (WHERE ...)`, `string_agg`,
+//! `array_agg(x ORDER BY k)`: their argument and ordering keys are bound over input rows, and
+//! the call becomes a column of the aggregated row (after the GROUP BY keys).
 
 use sqlparser::ast;
 
@@ -18,8 +18,22 @@ impl Binder<'_> {
         name: &str,
         args: &[ast::Expr],
         distinct: bool,
-        filter: Option<&ast::Expr>,
+        f: &ast::Function,
     ) -> Result<(Expr, DataType)> {
+        let filter = f.filter.as_deref();
+        let mut order_ast: Vec<&ast::OrderByExpr> = Vec::new();
+        if let ast::FunctionArguments::List(list) = &f.args {
+            for clause in &list.clauses {
+                match clause {
+                    ast::FunctionArgumentClause::OrderBy(items) => order_ast.extend(items),
+                    other => {
+                        return Err(Error::unsupported(format!(
+                            "{other} in an aggregate is not supported"
+                        )))
+                    }
+                }
+            }
+        }
         if self.grouping.is_none() {
             return Err(Error::new(
                 code::GROUPING_ERROR,
@@ -28,7 +42,13 @@ impl Binder<'_> {
         }
         // The argument is evaluated on input rows: bind it without the grouping context.
         let grouping = self.grouping.take();
-        let result = (|| -> Result<(Option<Expr>, DataType, Option<Expr>)> {
+        type Bound = (
+            Option<Expr>,
+            DataType,
+            Option<Expr>,
+            Vec<(Expr, bool, bool)>,
+        );
+        let result = (|| -> Result<Bound> {
             let (arg, at) = match (kind, args) {
                 (AggKind::CountStar, _) => (None, DataType::Int8),
                 (_, [a]) | (AggKind::StringAgg, [a, _]) => {
@@ -49,10 +69,25 @@ impl Binder<'_> {
                 Some(f) => Some(self.bind_condition(f, "FILTER")?),
                 None => None,
             };
-            Ok((arg, at, filter))
+            let mut order = Vec::with_capacity(order_ast.len());
+            for o in &order_ast {
+                let (k, _) = self.bind(&o.expr)?;
+                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                order.push((k, desc, o.options.nulls_first.unwrap_or(desc)));
+            }
+            Ok((arg, at, filter, order))
         })();
         self.grouping = grouping;
-        let (arg, at, filter) = result?;
+        let (arg, at, filter, order) = result?;
+        if distinct && !order_ast.is_empty() {
+            let first = args.first().map(ToString::to_string);
+            if order_ast.iter().any(|o| Some(o.expr.to_string()) != first) {
+                return Err(Error::new(
+                    code::INVALID_COLUMN_REFERENCE,
+                    "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+                ));
+            }
+        }
         if kind == AggKind::StringAgg {
             if let Some(sep) = args.get(1) {
                 if !matches!(sep, ast::Expr::Value(_)) {
@@ -78,6 +113,7 @@ impl Binder<'_> {
             distinct,
             filter,
             ty: ty.clone(),
+            order,
         };
         if let Some(d) = delimiter {
             // string_agg's delimiter rides along as a second, constant argument.

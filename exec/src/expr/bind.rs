@@ -726,7 +726,7 @@ impl<'a> Binder<'a> {
             }
         };
         if let Some(kind) = super::aggregates::agg_kind(&name, star) {
-            return self.aggregate(kind, &name, &args, distinct, f.filter.as_deref());
+            return self.aggregate(kind, &name, &args, distinct, f);
         }
         let mut bound = Vec::with_capacity(args.len());
         let mut types = Vec::with_capacity(args.len());

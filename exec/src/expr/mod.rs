@@ -97,6 +97,8 @@ pub struct AggCall {
     pub distinct: bool,
     pub filter: Option<Expr>,
     pub ty: DataType,
+    /// `agg(x ORDER BY k [DESC] [NULLS FIRST|LAST], ...)`: (key, descending, nulls first).
+    pub order: Vec<(Expr, bool, bool)>,
 }
 
 /// The aggregates the SQL core supports.
