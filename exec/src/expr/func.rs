@@ -655,21 +655,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             Value::Array(_, items) => Value::Int4(items.len() as i32),
             _ => Value::Null,
         },
-        Func::ToJsonb => {
-            let text = a0.to_text().unwrap_or_default();
-            let json = match &a0 {
-                Value::Int2(_)
-                | Value::Int4(_)
-                | Value::Int8(_)
-                | Value::Numeric(_)
-                | Value::Float4(_)
-                | Value::Float8(_)
-                | Value::Bool(_) => text,
-                Value::Jsonb(_) | Value::Json(_) => text,
-                _ => serde_json::Value::String(text).to_string(),
-            };
-            Value::parse_text(&DataType::Jsonb, &json)?
-        }
+        Func::ToJsonb => Value::Jsonb(super::func_support::to_json(&a0)?),
         Func::JsonbTypeof => match &a0 {
             Value::Jsonb(j) => Value::Text(
                 match j {

@@ -1,5 +1,8 @@
-//! Helpers of the scalar functions: random numbers for random() and gen_random_uuid(), and
-//! md5(). (date_part and EXTRACT are in `date_part`.)
+//! Helpers of the scalar functions: random numbers for random() and gen_random_uuid(),
+//! md5(), and to_jsonb()'s conversion. (date_part and EXTRACT are in `date_part`.)
+
+use crate::error::Result;
+use crate::types::Value;
 
 pub(super) fn rand_u64() -> u64 {
     use std::cell::Cell;
@@ -29,4 +32,43 @@ pub(super) fn rand_f64() -> f64 {
 pub(super) fn md5_hex(data: &[u8]) -> String {
     let digest = md5::compute(data);
     format!("{digest:x}")
+}
+
+/// `to_jsonb(v)`: numbers and booleans as JSON's own, arrays as JSON arrays (element by
+/// element), json as itself, dates and times in ISO 8601 (`2024-01-01T10:00:00`, offsets
+/// as `+00:00`), anything else (and non-finite floats) as its text in a string.
+pub(super) fn to_json(v: &Value) -> Result<serde_json::Value> {
+    use serde_json::Value as J;
+    let text = || v.to_text().unwrap_or_default();
+    Ok(match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Jsonb(j) => j.clone(),
+        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Numeric(_) => {
+            match serde_json::from_str::<J>(&text()) {
+                Ok(n @ J::Number(_)) => n,
+                _ => J::String(text()),
+            }
+        }
+        Value::Float4(_) | Value::Float8(_) => match serde_json::from_str::<J>(&text()) {
+            Ok(n @ J::Number(_)) => n,
+            _ => J::String(text()),
+        },
+        Value::Array(_, items) => J::Array(items.iter().map(to_json).collect::<Result<_>>()?),
+        Value::Timestamp(_) | Value::Date(_) | Value::Time(_) => {
+            J::String(text().replacen(' ', "T", 1))
+        }
+        Value::Timestamptz(_) => {
+            let mut t = text().replacen(' ', "T", 1);
+            // `+00` → `+00:00`, as PostgreSQL's JSON form writes the offset.
+            if let Some(sign) = t.len().checked_sub(3).and_then(|i| t.get(i..i + 1)) {
+                if sign == "+" || sign == "-" {
+                    t.push_str(":00");
+                }
+            }
+            J::String(t)
+        }
+        Value::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| J::String(s.clone())),
+        _ => J::String(text()),
+    })
 }
