@@ -259,6 +259,9 @@ impl<'a> Binder<'a> {
                         )))
                     }
                 };
+                if let Some(rows) = super::bind_forms::row_in_list(expr, list, *negated) {
+                    return self.bind(&rows);
+                }
                 let (left, lt) = self.bind(expr)?;
                 let mut items = Vec::with_capacity(list.len());
                 for item in list {

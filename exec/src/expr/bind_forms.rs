@@ -1,6 +1,7 @@
 //! Binding of compound expression forms: CASE (simple and searched), array subscripts and
 //! slices, interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
-//! `INTERVAL '1 day 02:03' HOUR TO MINUTE`) and row comparisons (`(a, b) < (1, 2)`).
+//! `INTERVAL '1 day 02:03' HOUR TO MINUTE`) and row comparisons (`(a, b) < (1, 2)`,
+//! `(a, b) IN ((1, 2), (3, 4))`).
 
 use sqlparser::ast;
 
@@ -264,4 +265,38 @@ pub(super) fn row_comparison(
         });
     }
     Ok(out)
+}
+
+/// `(a, b) [NOT] IN ((1, 2), (3, 4))` as `[NOT] ((a, b) = (1, 2) OR (a, b) = (3, 4))`: each
+/// row equality is true, false or NULL as [`row_comparison`] gives it, and OR combines them
+/// as PostgreSQL's row IN does. `None` unless the tested value is a row.
+pub(super) fn row_in_list(
+    expr: &ast::Expr,
+    list: &[ast::Expr],
+    negated: bool,
+) -> Option<ast::Expr> {
+    if !matches!(expr, ast::Expr::Tuple(_)) {
+        return None;
+    }
+    let any = list
+        .iter()
+        .map(|item| {
+            ast::Expr::Nested(Box::new(ast::Expr::BinaryOp {
+                left: Box::new(expr.clone()),
+                op: ast::BinaryOperator::Eq,
+                right: Box::new(item.clone()),
+            }))
+        })
+        .reduce(|a, b| ast::Expr::BinaryOp {
+            left: Box::new(a),
+            op: ast::BinaryOperator::Or,
+            right: Box::new(b),
+        })?;
+    Some(match negated {
+        true => ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Not,
+            expr: Box::new(ast::Expr::Nested(Box::new(any))),
+        },
+        false => any,
+    })
 }
