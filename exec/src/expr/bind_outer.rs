@@ -75,6 +75,9 @@ impl Binder<'_> {
         right: &ast::Expr,
         all: bool,
     ) -> Result<(Expr, DataType)> {
+        if let (ast::Expr::Tuple(items), ast::Expr::Subquery(q)) = (left, right) {
+            return self.row_in(items, op, q, all);
+        }
         let Some(bop) = binop(op) else {
             return Err(Error::new(
                 code::UNDEFINED_FUNCTION,
@@ -102,6 +105,49 @@ impl Binder<'_> {
                     op: bop,
                     all,
                 },
+                captures,
+            })),
+            DataType::Bool,
+        ))
+    }
+
+    /// `(a, b) IN (SELECT x, y ...)`.
+    fn row_in(
+        &mut self,
+        items: &[ast::Expr],
+        op: &BinaryOperator,
+        q: &ast::Query,
+        all: bool,
+    ) -> Result<(Expr, DataType)> {
+        if *op != BinaryOperator::Eq || all {
+            return Err(Error::unsupported(format!(
+                "row {op} {} (subquery) is not supported",
+                if all { "ALL" } else { "ANY" }
+            )));
+        }
+        let (plan, captures) = self.subquery(q)?;
+        if plan.columns.len() != items.len() {
+            let few = plan.columns.len() < items.len();
+            return Err(Error::new(
+                code::SYNTAX_ERROR,
+                format!(
+                    "subquery has too {} columns",
+                    if few { "few" } else { "many" }
+                ),
+            ));
+        }
+        let mut exprs = Vec::with_capacity(items.len());
+        for (item, column) in items.iter().zip(&plan.columns) {
+            let (x, t) = self.bind(item)?;
+            self.infer(&x, &column.ty);
+            let t = self.type_of_param(&x).unwrap_or(t);
+            types::result_type(BinaryOp::Eq, &t, &column.ty)?;
+            exprs.push(x);
+        }
+        Ok((
+            Expr::Subquery(Box::new(Subquery {
+                plan,
+                kind: SubKind::RowIn { exprs },
                 captures,
             })),
             DataType::Bool,

@@ -38,6 +38,8 @@ pub enum SubKind {
     },
     /// `ARRAY(SELECT ...)` of the element type.
     Array(DataType),
+    /// `(e1, ..., en) IN (SELECT c1, ..., cn ...)`: rows compared pair by pair.
+    RowIn { exprs: Vec<Expr> },
 }
 
 /// Runs what an expression cannot evaluate alone: subqueries and sequence functions. The
@@ -78,6 +80,13 @@ impl Subquery {
             SubKind::Quantified { expr, .. } => Some(expr.eval(row, ctx)?),
             _ => None,
         };
+        let left_row = match &self.kind {
+            SubKind::RowIn { exprs } => exprs
+                .iter()
+                .map(|e| e.eval(row, ctx))
+                .collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
         let rows = exec.rows(&self.plan, &outer)?;
         let first = |r: &Vec<Value>| r.first().cloned().unwrap_or(Value::Null);
         Ok(match &self.kind {
@@ -99,8 +108,37 @@ impl Subquery {
                 let left = left.unwrap_or(Value::Null);
                 quantified(&left, *op, *all, rows.iter().map(first))?
             }
+            SubKind::RowIn { .. } => row_in(&left_row, rows.iter())?,
         })
     }
+}
+
+/// `left IN (rows)` for a row `left`: a row matches when every pair is equal, fails when
+/// some pair differs, and is unknown otherwise (a NULL in a pair); true if one matches, else
+/// NULL if one was unknown, else false.
+pub fn row_in<'a>(left: &[Value], rows: impl Iterator<Item = &'a Vec<Value>>) -> Result<Value> {
+    let mut saw_null = false;
+    for r in rows {
+        let (mut differs, mut unknown) = (false, false);
+        for (l, v) in left.iter().zip(r) {
+            if l.is_null() || v.is_null() {
+                unknown = true;
+            } else if Value::binary(BinaryOp::Eq, l, v)?.as_bool()? != Some(true) {
+                differs = true;
+                break;
+            }
+        }
+        match (differs, unknown) {
+            (false, false) => return Ok(Value::Bool(true)),
+            (false, true) => saw_null = true,
+            _ => {}
+        }
+    }
+    Ok(if saw_null {
+        Value::Null
+    } else {
+        Value::Bool(false)
+    })
 }
 
 /// `left op ANY/ALL (items)` with SQL's three-valued logic.

@@ -50,8 +50,10 @@ impl Expr {
             Expr::Quantified { expr, array, .. } => vec![expr, array],
             Expr::Subquery(s) => {
                 let mut v: Vec<&Expr> = s.captures.iter().collect();
-                if let SubKind::Quantified { expr, .. } = &s.kind {
-                    v.push(expr);
+                match &s.kind {
+                    SubKind::Quantified { expr, .. } => v.push(expr),
+                    SubKind::RowIn { exprs } => v.extend(exprs.iter()),
+                    _ => {}
                 }
                 v
             }
@@ -103,8 +105,10 @@ impl Expr {
             Expr::Subquery(s) => {
                 let s = s.as_mut();
                 let mut v: Vec<&mut Expr> = s.captures.iter_mut().collect();
-                if let SubKind::Quantified { expr, .. } = &mut s.kind {
-                    v.push(expr);
+                match &mut s.kind {
+                    SubKind::Quantified { expr, .. } => v.push(expr),
+                    SubKind::RowIn { exprs } => v.extend(exprs.iter_mut()),
+                    _ => {}
                 }
                 v
             }
