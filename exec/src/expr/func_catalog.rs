@@ -146,7 +146,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<Option<(SysFunc, DataTyp
         ("pg_partition_ancestors", 1) => (F::PartitionAncestors, T::RegClass),
         ("pg_typeof", 1) => {
             let ty = args.first().cloned().unwrap_or(T::Unknown);
-            (F::TypeOf(ty.display()), T::Text)
+            (F::TypeOf(unmodified_name(&ty)), T::Text)
         }
         _ => return Ok(None),
     };
@@ -491,6 +491,18 @@ pub fn cast(v: Value, to: &DataType, ctx: &EvalContext<'_>) -> Result<Value> {
 /// Whether evaluating a cast to `to` needs the catalog.
 pub fn cast_needs_catalog(to: &DataType) -> bool {
     needs_catalog_for(to)
+}
+
+/// A type's name without its modifier, as regtype prints it (`character varying`,
+/// `character[]`): what `pg_typeof` answers.
+fn unmodified_name(ty: &DataType) -> String {
+    match ty {
+        DataType::Varchar(Some(_)) => DataType::Varchar(None).display(),
+        DataType::Char(_) => "character".into(),
+        DataType::Numeric(Some(_)) => DataType::Numeric(None).display(),
+        DataType::Array(elem) => format!("{}[]", unmodified_name(elem)),
+        other => other.display(),
+    }
 }
 
 #[cfg(test)]

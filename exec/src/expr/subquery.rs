@@ -171,7 +171,7 @@ pub fn quantified(
 
 #[cfg(test)]
 mod tests {
-    use super::quantified;
+    use super::{quantified, row_in};
     use crate::types::{BinaryOp, Value};
 
     fn q(left: Option<i32>, items: &[Option<i32>], all: bool) -> Option<bool> {
@@ -195,5 +195,40 @@ mod tests {
         assert_eq!(q(Some(1), &[Some(1), Some(2)], true), Some(false));
         assert_eq!(q(Some(1), &[Some(1), None], true), None);
         assert_eq!(q(Some(1), &[], true), Some(true));
+    }
+
+    #[test]
+    fn a_row_in_rows_is_pairwise_with_three_valued_logic() {
+        let v = |x: Option<i32>| x.map(Value::Int4).unwrap_or(Value::Null);
+        let rows = |rs: &[[Option<i32>; 2]]| -> Vec<Vec<Value>> {
+            rs.iter()
+                .map(|r| r.iter().map(|x| v(*x)).collect())
+                .collect()
+        };
+        let check = |left: [Option<i32>; 2], rs: &[[Option<i32>; 2]]| {
+            let left: Vec<Value> = left.iter().map(|x| v(*x)).collect();
+            row_in(&left, rows(rs).iter()).ok()?.as_bool().ok()?
+        };
+        assert_eq!(check([Some(1), Some(2)], &[[Some(1), Some(2)]]), Some(true));
+        assert_eq!(
+            check([Some(1), Some(2)], &[[Some(1), Some(3)]]),
+            Some(false)
+        );
+        // A NULL pair makes a row unknown unless another pair differs.
+        assert_eq!(check([Some(1), None], &[[Some(1), Some(2)]]), None);
+        assert_eq!(check([Some(1), None], &[[Some(2), Some(2)]]), Some(false));
+        assert_eq!(
+            check([Some(1), None], &[[Some(1), Some(9)], [Some(1), None]]),
+            None
+        );
+        assert_eq!(
+            check([Some(1), None], &[[None, Some(2)], [Some(1), Some(2)]]),
+            None
+        );
+        assert_eq!(
+            check([Some(3), Some(4)], &[[None, Some(2)], [Some(3), Some(4)]]),
+            Some(true)
+        );
+        assert_eq!(check([Some(1), Some(2)], &[]), Some(false));
     }
 }
