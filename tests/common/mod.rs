@@ -113,6 +113,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it holds `needle` (stderr is read by another thread, so a line the
+    /// server just wrote may not be in [`Server::log`] yet), or as it is after 30 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || std::time::Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM; returns whether it exited successfully, and its whole log.
     pub fn stop(mut self) -> (bool, String) {
         let _ = Command::new("kill")
