@@ -112,7 +112,13 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("upper", 1) => (Func::Upper, DataType::Text),
         ("length" | "char_length" | "character_length", 1) => (Func::Length, DataType::Int4),
         ("octet_length", 1) => (Func::OctetLength, DataType::Int4),
-        ("substr" | "substring", 2 | 3) => (Func::Substr, DataType::Text),
+        ("substr" | "substring", 2 | 3) => (
+            Func::Substr,
+            match first {
+                DataType::Bytea => DataType::Bytea,
+                _ => DataType::Text,
+            },
+        ),
         ("strpos", 2) => (Func::Strpos, DataType::Int4),
         ("replace", 3) => (Func::Replace, DataType::Text),
         ("split_part", 3) => (Func::SplitPart, DataType::Text),
@@ -241,6 +247,20 @@ pub fn param_hint(f: &Func) -> Option<DataType> {
         }
         _ => None,
     }
+}
+
+/// upper()/lower() as PostgreSQL maps case, one character to one: a character whose mapping
+/// is several characters (`ß` → `SS`) stays as it is.
+fn case_map<I: Iterator<Item = char>>(s: &str, map: impl Fn(char) -> I) -> String {
+    s.chars()
+        .map(|c| {
+            let mut m = map(c);
+            match (m.next(), m.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 fn text(v: &Value) -> Result<String> {
@@ -407,8 +427,8 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
     }
     let a0 = args.first().cloned().unwrap_or(Value::Null);
     Ok(match f {
-        Func::Lower => Value::Text(text(&a0)?.to_lowercase()),
-        Func::Upper => Value::Text(text(&a0)?.to_uppercase()),
+        Func::Lower => Value::Text(case_map(&text(&a0)?, char::to_lowercase)),
+        Func::Upper => Value::Text(case_map(&text(&a0)?, char::to_uppercase)),
         Func::Length => match &a0 {
             Value::Bytea(b) => Value::Int4(b.len() as i32),
             v => Value::Int4(text(v)?.chars().count() as i32),
@@ -418,7 +438,6 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             v => Value::Int4(text(v)?.len() as i32),
         },
         Func::Substr => {
-            let s: Vec<char> = text(&a0)?.chars().collect();
             let start = int(args.get(1).unwrap_or(&Value::Null))?;
             let len = match args.get(2) {
                 Some(v) => {
@@ -438,16 +457,28 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
                 Some(l) => start.saturating_add(l),
                 None => i64::MAX,
             };
-            let out: String = s
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| {
-                    let pos = *i as i64 + 1;
-                    pos >= from && pos < to
-                })
-                .map(|(_, c)| *c)
-                .collect();
-            Value::Text(out)
+            let within = |i: usize| {
+                let pos = i as i64 + 1;
+                pos >= from && pos < to
+            };
+            match &a0 {
+                // bytea: bytes, not characters of its text form.
+                Value::Bytea(b) => Value::Bytea(
+                    b.iter()
+                        .enumerate()
+                        .filter(|(i, _)| within(*i))
+                        .map(|(_, c)| *c)
+                        .collect(),
+                ),
+                v => Value::Text(
+                    text(v)?
+                        .chars()
+                        .enumerate()
+                        .filter(|(i, _)| within(*i))
+                        .map(|(_, c)| c)
+                        .collect(),
+                ),
+            }
         }
         Func::Strpos => {
             let hay = text(&a0)?;
@@ -564,7 +595,10 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             }
             Value::Text(out)
         }
-        Func::Md5 => Value::Text(md5_hex(text(&a0)?.as_bytes())),
+        Func::Md5 => match &a0 {
+            Value::Bytea(b) => Value::Text(md5_hex(b)),
+            v => Value::Text(md5_hex(text(v)?.as_bytes())),
+        },
         Func::Abs => {
             if a0.compare(&Value::Int4(0))?.is_some_and(|o| o.is_lt()) {
                 a0.negate()?

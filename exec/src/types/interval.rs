@@ -89,23 +89,32 @@ impl Interval {
         // Round sub-microsecond noise as PostgreSQL does (TSROUND).
         sec_rem = (sec_rem * 1e6).round() / 1e6;
         let micros = (self.micros as f64) * f + sec_rem * 1e6;
-        let in_i32 = |v: f64| v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX);
-        if !in_i32(rm) || !in_i32(rd) || !(-9.2e18..9.2e18).contains(&micros) {
-            return Err(overflow("interval"));
-        }
-        Ok(Interval {
-            months: rm as i32,
-            days: rd as i32,
-            micros: micros.round() as i64,
-        })
+        from_parts_f64(rm, rd, micros.round())
     }
 
-    /// interval / float8.
+    /// interval / float8, as PostgreSQL 15's interval_div: the months' remainder becomes
+    /// days of 30, rounded to microsecond precision before its fraction becomes time.
     pub fn div_f64(&self, f: f64) -> Result<Interval> {
         if f == 0.0 {
             return Err(Error::new(code::DIVISION_BY_ZERO, "division by zero"));
         }
-        self.mul_f64(1.0 / f)
+        if f.is_nan() {
+            return Err(overflow("interval"));
+        }
+        let tsround = |v: f64| (v * 1e6).round_ties_even() / 1e6;
+        let m = f64::from(self.months) / f;
+        let d = f64::from(self.days) / f;
+        let (rm, mut rd) = (m.trunc(), d.trunc());
+        let month_rem_days = tsround((m - rm) * 30.0);
+        let mut sec_rem = tsround((d - rd + month_rem_days.fract()) * 86_400.0);
+        if sec_rem.abs() >= 86_400.0 {
+            let whole = (sec_rem / 86_400.0).trunc();
+            rd += whole;
+            sec_rem -= whole * 86_400.0;
+        }
+        rd += month_rem_days.trunc();
+        let micros = (self.micros as f64 / f + sec_rem * 1e6).round_ties_even();
+        from_parts_f64(rm, rd, micros)
     }
 
     /// The `postgres` IntervalStyle output: `1 year 2 mons 3 days 04:05:06.5`.
@@ -219,6 +228,20 @@ impl Interval {
         }
         acc.finish(s)
     }
+}
+
+/// Months, days and microseconds computed in floating point, as an interval (22008 when a
+/// field does not fit).
+fn from_parts_f64(months: f64, days: f64, micros: f64) -> Result<Interval> {
+    let in_i32 = |v: f64| v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX);
+    if !in_i32(months) || !in_i32(days) || !(-9.2e18..9.2e18).contains(&micros) {
+        return Err(overflow("interval"));
+    }
+    Ok(Interval {
+        months: months as i32,
+        days: days as i32,
+        micros: micros as i64,
+    })
 }
 
 /// Accumulates interval fields with fractional spill-over (months → days → microseconds).
