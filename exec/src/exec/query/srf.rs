@@ -22,6 +22,14 @@ pub const LIFTED: &str = "?srf?";
 /// The select rewritten with its set-returning call lifted into FROM, or `None` when its
 /// list has none.
 pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
+    // The common case, no such call anywhere in the list, costs one walk and no copy.
+    let any = ast::visit_expressions(&select.projection, |e| match set_returning(e) {
+        Some(_) => ControlFlow::Break(()),
+        None => ControlFlow::Continue(()),
+    });
+    if any.is_continue() {
+        return Ok(None);
+    }
     let mut out = select.clone();
     let mut finder = Finder {
         depth: 0,
