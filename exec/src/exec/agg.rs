@@ -4,7 +4,6 @@
 //! `array_agg`/`string_agg` with DISTINCT, which PostgreSQL feeds sorted) holds its inputs
 //! and folds them sorted when the group is done.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{code, Error, Result};
@@ -191,23 +190,7 @@ fn fold_held(call: &AggCall, state: &mut State, mut held: Vec<(Vec<Value>, Value
     if call.order.is_empty() {
         held.sort_by(|a, b| a.1.sort_cmp(&b.1));
     } else {
-        held.sort_by(|a, b| {
-            for ((x, y), (_, desc, nulls_first)) in a.0.iter().zip(&b.0).zip(&call.order) {
-                let ord = match (x.is_null(), y.is_null()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) if *nulls_first => Ordering::Less,
-                    (true, false) => Ordering::Greater,
-                    (false, true) if *nulls_first => Ordering::Greater,
-                    (false, true) => Ordering::Less,
-                    _ if *desc => y.sort_cmp(x),
-                    _ => x.sort_cmp(y),
-                };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            Ordering::Equal
-        });
+        held.sort_by(|a, b| crate::expr::cmp_ordered(&a.0, &b.0, &call.order));
     }
     for (_, v) in held {
         step(call, state, v)?;

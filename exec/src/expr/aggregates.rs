@@ -72,8 +72,8 @@ impl Binder<'_> {
             let mut order = Vec::with_capacity(order_ast.len());
             for o in &order_ast {
                 let (k, _) = self.bind(&o.expr)?;
-                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
-                order.push((k, desc, o.options.nulls_first.unwrap_or(desc)));
+                let (desc, nulls_first) = super::sort_options(o);
+                order.push((k, desc, nulls_first));
             }
             Ok((arg, at, filter, order))
         })();

@@ -44,16 +44,18 @@ pub(super) fn to_json(v: &Value) -> Result<serde_json::Value> {
         Value::Null => J::Null,
         Value::Bool(b) => J::Bool(*b),
         Value::Jsonb(j) => j.clone(),
-        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) | Value::Numeric(_) => {
-            match serde_json::from_str::<J>(&text()) {
+        Value::Int2(_)
+        | Value::Int4(_)
+        | Value::Int8(_)
+        | Value::Numeric(_)
+        | Value::Float4(_)
+        | Value::Float8(_) => {
+            let t = text();
+            match serde_json::from_str::<J>(&t) {
                 Ok(n @ J::Number(_)) => n,
-                _ => J::String(text()),
+                _ => J::String(t),
             }
         }
-        Value::Float4(_) | Value::Float8(_) => match serde_json::from_str::<J>(&text()) {
-            Ok(n @ J::Number(_)) => n,
-            _ => J::String(text()),
-        },
         Value::Array(_, items) => J::Array(items.iter().map(to_json).collect::<Result<_>>()?),
         Value::Timestamp(_) | Value::Date(_) | Value::Time(_) => {
             J::String(text().replacen(' ', "T", 1))

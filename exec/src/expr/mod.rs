@@ -147,3 +147,30 @@ impl<'a> EvalContext<'a> {
         }
     }
 }
+
+/// (descending, nulls first) of an ORDER BY item; NULLs sort as if larger than any value.
+pub fn sort_options(o: &sqlparser::ast::OrderByExpr) -> (bool, bool) {
+    let desc = matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+    (desc, o.options.nulls_first.unwrap_or(desc))
+}
+
+/// Compares two rows of sort-key values under `order`'s (key, descending, nulls first) specs:
+/// the ORDER BY of a query and of an aggregate's input.
+pub fn cmp_ordered(a: &[Value], b: &[Value], order: &[(Expr, bool, bool)]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for ((x, y), (_, desc, nulls_first)) in a.iter().zip(b).zip(order) {
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) if *nulls_first => Ordering::Less,
+            (true, false) => Ordering::Greater,
+            (false, true) if *nulls_first => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ if *desc => y.sort_cmp(x),
+            _ => x.sort_cmp(y),
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}

@@ -415,7 +415,7 @@ impl Planner<'_, '_> {
                 return Err(Error::unsupported("ORDER BY ALL is not supported"));
             };
             for o in list {
-                let (desc, nulls_first) = sort_options(o);
+                let (desc, nulls_first) = crate::expr::sort_options(o);
                 let key = match output_position(&o.expr, &columns) {
                     Some(i) => Expr::Column(usize::MAX - i),
                     None => {
@@ -485,7 +485,7 @@ fn output_order(query: &ast::Query, columns: &[Column]) -> Result<Vec<(Expr, boo
             return Err(Error::unsupported("ORDER BY ALL is not supported"));
         };
         for o in list {
-            let (desc, nulls_first) = sort_options(o);
+            let (desc, nulls_first) = crate::expr::sort_options(o);
             let Some(i) = output_position(&o.expr, columns) else {
                 return Err(Error::unsupported(format!(
                     "ORDER BY on a UNION/INTERSECT/EXCEPT or VALUES result must be on one of the result columns: {}",
@@ -496,12 +496,6 @@ fn output_order(query: &ast::Query, columns: &[Column]) -> Result<Vec<(Expr, boo
         }
     }
     Ok(order)
-}
-
-/// (descending, nulls first) of an ORDER BY item; NULLs sort as if larger than any value.
-fn sort_options(o: &ast::OrderByExpr) -> (bool, bool) {
-    let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
-    (desc, o.options.nulls_first.unwrap_or(desc))
 }
 
 /// An ORDER BY item naming an output column (by name or position).

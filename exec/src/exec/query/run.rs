@@ -129,39 +129,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             out.dedup_by(|a, b| compare_rows(&a.0, &b.0) == Ordering::Equal);
         }
         if !plan.order.is_empty() {
-            out.sort_by(|a, b| {
-                for ((x, y), (_, desc, nulls_first)) in a.1.iter().zip(&b.1).zip(&plan.order) {
-                    let ord = match (x.is_null(), y.is_null()) {
-                        (true, true) => Ordering::Equal,
-                        (true, false) => {
-                            if *nulls_first {
-                                Ordering::Less
-                            } else {
-                                Ordering::Greater
-                            }
-                        }
-                        (false, true) => {
-                            if *nulls_first {
-                                Ordering::Greater
-                            } else {
-                                Ordering::Less
-                            }
-                        }
-                        _ => {
-                            let o = x.sort_cmp(y);
-                            if *desc {
-                                o.reverse()
-                            } else {
-                                o
-                            }
-                        }
-                    };
-                    if ord != Ordering::Equal {
-                        return ord;
-                    }
-                }
-                Ordering::Equal
-            });
+            out.sort_by(|a, b| crate::expr::cmp_ordered(&a.1, &b.1, &plan.order));
         }
         let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
             match e {

@@ -55,11 +55,8 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     let Some(call) = finder.calls.first() else {
         return Ok(None);
     };
-    if finder
-        .calls
-        .iter()
-        .any(|c| c.to_string() != call.to_string())
-    {
+    let text = call.to_string();
+    if finder.calls.iter().skip(1).any(|c| c.to_string() != text) {
         return Err(Error::unsupported(
             "more than one set-returning function in a select list is not supported",
         ));
@@ -76,7 +73,7 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
             "a set-returning function in a select list that groups or aggregates is not supported",
         ));
     }
-    let text = format!("SELECT 1 FROM {call} AS \"{LIFTED}\"(\"{LIFTED}\")");
+    let text = format!("SELECT 1 FROM {text} AS \"{LIFTED}\"(\"{LIFTED}\")");
     let lifted = match crate::parse::parse(&text)?.pop() {
         Some(ast::Statement::Query(q)) => match *q.body {
             ast::SetExpr::Select(s) => s.from.into_iter().next(),
