@@ -33,6 +33,7 @@ pub use engine::SqlEngine;
 pub use error::{Error, Result};
 pub use exec::{Column, Outcome};
 pub use orbit_lsm::PendingWrite;
+pub use orbit_txn::LockWait;
 pub use parse::{parse, parse_shared};
 pub use session::{Executed, Session, TxStatus, DEFAULT_SETTINGS};
 pub use sqlparser::ast::Statement;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use orbit_lsm::PendingWrite;
-use orbit_txn::{Isolation, Transaction};
+use orbit_txn::{Isolation, LockWait, Transaction};
 use sqlparser::ast;
 
 mod at_commit;
@@ -75,6 +75,8 @@ pub struct Session {
     implicit: bool,
     /// A query ran in the open block (its isolation level can no longer change).
     queried: bool,
+    /// What the last statement that found a row locked waits for (see `take_lock_wait`).
+    lock_wait: Option<LockWait>,
 }
 
 fn now_micros() -> i64 {
@@ -199,6 +201,7 @@ impl Session {
             at_commit: at_commit::AtCommit::default(),
             implicit: false,
             queried: false,
+            lock_wait: None,
         }
     }
 
@@ -331,6 +334,12 @@ impl Session {
     /// reported, so the caller yields (letting the winning commit publish) and runs it again.
     pub fn autocommit_retryable(&self, e: &Error) -> bool {
         self.txn.is_none() && matches!(e, Error::Txn(t) if t.is_retryable())
+    }
+
+    /// After a statement failed with a busy row lock (it was undone): what to await before
+    /// running it again, the lock owner's end (`None`: try again at once).
+    pub fn take_lock_wait(&mut self) -> Option<LockWait> {
+        self.lock_wait.take()
     }
 
     /// Writes the session queued that a reply must still wait for (e.g. after an error).
@@ -545,6 +554,7 @@ impl Session {
                     .add(std::mem::take(&mut ctx.dropped_sequences));
             }
             if matches!(&outcome, Err(e) if e.is_lock_busy()) {
+                self.lock_wait = txn.take_lock_wait();
                 txn.rollback_to(STATEMENT_SAVEPOINT)?;
             }
             txn.release(STATEMENT_SAVEPOINT)?;
@@ -591,6 +601,10 @@ impl Session {
                 Ok(Executed { outcome, waits })
             });
             match result {
+                Err(e) if e.is_lock_busy() => {
+                    self.lock_wait = txn.take_lock_wait();
+                    return Err(e);
+                }
                 Err(Error::Txn(e)) if e.is_retryable() && attempt < AUTOCOMMIT_RETRIES => {
                     attempt += 1;
                     // The winner may not be visible yet (its fsync is in flight, and it may

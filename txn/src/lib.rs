@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Modules: `txn` (transactions and isolation levels), `oracle` (conflict detection), `buffer`
-//! (buffered writes and savepoints), `iter` (scans with read-your-own-writes), `log` (the
+//! (buffered writes and savepoints), `iter` (scans with read-your-own-writes), `locks` and
+//! `lock_wait` (row locks and waiting for them), `log` (the
 //! `CommitLog` seam replication plugs into). [`TxnDb`] also offers non-transactional writes (the
 //! single-key fast path most Redis commands take) with the same durability and ordering.
 //!
@@ -20,6 +21,7 @@
 mod buffer;
 mod error;
 mod iter;
+mod lock_wait;
 mod locks;
 mod log;
 mod oracle;
@@ -34,6 +36,7 @@ use orbit_lsm::{Db, KeyspaceId, PendingWrite, WriteBatch};
 
 pub use error::{Error, Result};
 pub use iter::TxnIter;
+pub use lock_wait::LockWait;
 pub use log::{CommitLog, LocalLog};
 pub use txn::{Isolation, Transaction};
 

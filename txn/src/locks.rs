@@ -4,29 +4,32 @@
 //!
 //! A lock is taken by `get_for_update` on a key that exists, and held until the transaction
 //! ends. Acquiring never blocks a thread: a lock held by another transaction answers
-//! [`Acquire::Busy`], and the caller undoes its statement and runs it again after yielding
-//! (the SQL session does this). A committed owner's write may still be on its way to
-//! visibility when its locks go; a key released by a commit stays busy until that commit is
-//! visible, so the next owner reads the committed row.
+//! [`Acquire::Busy`] with what to wait for (see `lock_wait`), and the caller undoes its
+//! statement, awaits that, and runs the statement again (the SQL session does this). A
+//! committed owner's write may still be on its way to visibility when its locks go; a key
+//! released by a commit stays busy until that commit is visible, so the next owner reads the
+//! committed row.
 //!
 //! Deadlocks: every busy answer records that the asking transaction waits for the owner; an
 //! answer that would close a cycle is [`Acquire::Deadlock`] instead (PostgreSQL's 40P01).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use orbit_lsm::KeyspaceId;
+
+use crate::lock_wait::{Blocker, Gate};
 
 /// A lock's key.
 pub(crate) type LockKey = (KeyspaceId, Vec<u8>);
 
 /// The answer to a lock request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Acquire {
     /// Now held (or already held) by the asking transaction.
     Granted,
-    /// Held by another transaction, or released by a commit not yet visible: try again later.
-    Busy,
+    /// Held by another transaction, or released by a commit not yet visible: try again once
+    /// the blocker is gone.
+    Busy(Blocker),
     /// Waiting would close a cycle of waiting transactions.
     Deadlock,
 }
@@ -39,6 +42,8 @@ struct Inner {
     released: HashMap<LockKey, u64>,
     /// Transaction → the transaction it last found holding a lock it wants.
     waits_for: HashMap<u64, u64>,
+    /// Owner → the gate its waiters await, opened when it ends (made on the first wait).
+    gates: HashMap<u64, Arc<Gate>>,
 }
 
 /// The lock table of one database.
@@ -75,12 +80,13 @@ impl LockTable {
                     }
                 }
                 inner.waits_for.insert(id, owner);
-                return Acquire::Busy;
+                let gate = Arc::clone(inner.gates.entry(owner).or_default());
+                return Acquire::Busy(Blocker::Owner(gate));
             }
             None => {}
         }
-        if inner.released.contains_key(key) {
-            return Acquire::Busy;
+        if let Some(seq) = inner.released.get(key) {
+            return Acquire::Busy(Blocker::Commit(*seq));
         }
         // The wait edge stays until the transaction ends or gives up: a statement run again
         // takes some rows before reaching the busy one, and a cycle must stay visible then.
@@ -91,6 +97,15 @@ impl LockTable {
     /// Releases `keys` held by `id` when it ends; `commit` is its commit's sequence number
     /// (None: rolled back, nothing to wait for).
     pub(crate) fn release(&self, id: u64, keys: &[LockKey], commit: Option<u64>) {
+        let gate = self.release_keys(id, keys, commit);
+        // Opened under no lock of the table: waking is the waiters' business.
+        if let Some(g) = gate {
+            g.open(commit);
+        }
+    }
+
+    /// Drops `id`'s locks and wait edge; returns the gate its waiters await.
+    fn release_keys(&self, id: u64, keys: &[LockKey], commit: Option<u64>) -> Option<Arc<Gate>> {
         let mut inner = self.lock();
         for k in keys {
             if inner.held.get(k) == Some(&id) {
@@ -101,6 +116,7 @@ impl LockTable {
             }
         }
         inner.waits_for.remove(&id);
+        inner.gates.remove(&id)
     }
 
     /// Forgets that `id` waits (its statement gave up, or ran).
@@ -111,31 +127,91 @@ impl LockTable {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
     use super::{Acquire, LockTable};
+    use crate::lock_wait::Blocker;
 
     fn key(k: &str) -> (u32, Vec<u8>) {
         (1, k.as_bytes().to_vec())
     }
 
+    /// The answer, as text: "granted", "owner", "commit N" or "deadlock".
+    fn answer(a: Acquire) -> String {
+        match a {
+            Acquire::Granted => "granted".into(),
+            Acquire::Busy(Blocker::Owner(_)) => "owner".into(),
+            Acquire::Busy(Blocker::Commit(seq)) => format!("commit {seq}"),
+            Acquire::Deadlock => "deadlock".into(),
+        }
+    }
+
     #[test]
     fn locks_wait_release_and_detect_deadlocks() {
         let t = LockTable::default();
-        assert_eq!(t.acquire(1, &key("a"), 0), Acquire::Granted);
-        assert_eq!(t.acquire(1, &key("a"), 0), Acquire::Granted);
-        assert_eq!(t.acquire(2, &key("b"), 0), Acquire::Granted);
-        assert_eq!(t.acquire(2, &key("a"), 0), Acquire::Busy);
+        let ask = |id, k, visible| answer(t.acquire(id, &key(k), visible));
+        assert_eq!(ask(1, "a", 0), "granted");
+        assert_eq!(ask(1, "a", 0), "granted");
+        assert_eq!(ask(2, "b", 0), "granted");
+        assert_eq!(ask(2, "a", 0), "owner");
         // 1 now wants b, held by 2, which waits for 1: a cycle.
-        assert_eq!(t.acquire(1, &key("b"), 0), Acquire::Deadlock);
+        assert_eq!(ask(1, "b", 0), "deadlock");
         // 1 rolls back: 2 gets a at once.
         t.release(1, &[key("a")], None);
-        assert_eq!(t.acquire(2, &key("a"), 0), Acquire::Granted);
+        assert_eq!(ask(2, "a", 0), "granted");
         // 2 commits at seq 10: its keys stay busy until 10 is visible.
         t.release(2, &[key("a"), key("b")], Some(10));
-        assert_eq!(t.acquire(3, &key("a"), 9), Acquire::Busy);
-        assert_eq!(t.acquire(3, &key("a"), 10), Acquire::Granted);
-        assert_eq!(t.acquire(4, &key("b"), 10), Acquire::Granted);
+        assert_eq!(ask(3, "a", 9), "commit 10");
+        assert_eq!(ask(3, "a", 10), "granted");
+        assert_eq!(ask(4, "b", 10), "granted");
         // Releasing a key one does not own changes nothing.
         t.release(9, &[key("b")], None);
-        assert_eq!(t.acquire(5, &key("b"), 10), Acquire::Busy);
+        assert_eq!(ask(5, "b", 10), "owner");
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn waiters_are_woken_when_the_owner_ends_with_its_commit() {
+        let t = LockTable::default();
+        assert_eq!(answer(t.acquire(1, &key("a"), 0)), "granted");
+        let gates: Vec<_> = (2..4)
+            .map(|id| match t.acquire(id, &key("a"), 0) {
+                Acquire::Busy(Blocker::Owner(g)) => g,
+                other => panic!("expected a wait for the owner, got {}", answer(other)),
+            })
+            .collect();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        for g in &gates {
+            assert_eq!(g.poll_open(&mut cx), Poll::Pending);
+            // Polled again by the same task: registered once.
+            assert_eq!(g.poll_open(&mut cx), Poll::Pending);
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        t.release(1, &[key("a")], Some(7));
+        // Both waiters share the owner's one gate: one wake for the task.
+        assert!(Arc::ptr_eq(&gates[0], &gates[1]));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        for g in &gates {
+            assert_eq!(g.poll_open(&mut cx), Poll::Ready(Some(7)));
+        }
+        // A new owner gets a new gate; a rollback opens it with no commit to wait for.
+        assert_eq!(answer(t.acquire(2, &key("a"), 7)), "granted");
+        let Acquire::Busy(Blocker::Owner(g)) = t.acquire(3, &key("a"), 7) else {
+            panic!("expected a wait for the owner");
+        };
+        assert_eq!(g.poll_open(&mut cx), Poll::Pending);
+        t.release(2, &[key("a")], None);
+        assert_eq!(g.poll_open(&mut cx), Poll::Ready(None));
     }
 }

@@ -16,8 +16,8 @@
 //! transaction.
 //!
 //! `get_for_update` of an existing key also takes a row lock (see `locks`): a key another open
-//! transaction locked answers `Error::LockBusy`, and the caller undoes the statement and runs
-//! it again later, so concurrent writers of one row wait for each other, as in PostgreSQL,
+//! transaction locked answers `Error::LockBusy`, and the caller undoes the statement, awaits
+//! `take_lock_wait` (the owner's end) and runs it again, so concurrent writers of one row wait for each other, as in PostgreSQL,
 //! rather than one failing at commit. Locks go when the transaction ends.
 
 use std::collections::HashSet;
@@ -29,6 +29,7 @@ use orbit_lsm::{Direction, KeyspaceId, PendingWrite, Snapshot};
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
+use crate::lock_wait::LockWait;
 use crate::locks::{Acquire, LockKey};
 use crate::oracle::{Check, Item};
 use crate::{Error, Result, Shared};
@@ -92,6 +93,8 @@ pub struct Transaction {
     id: u64,
     /// Row locks held.
     locked: HashSet<LockKey>,
+    /// What the last `LockBusy` answer waits for, until taken.
+    lock_wait: Option<LockWait>,
 }
 
 impl Transaction {
@@ -116,6 +119,7 @@ impl Transaction {
             state: State::Open,
             id,
             locked: HashSet::new(),
+            lock_wait: None,
         })
     }
 
@@ -209,9 +213,18 @@ impl Transaction {
                 self.locked.insert(lock_key);
                 Ok(())
             }
-            Acquire::Busy => Err(Error::LockBusy),
+            Acquire::Busy(blocker) => {
+                self.lock_wait = Some(LockWait::new(&self.shared.db, blocker));
+                Err(Error::LockBusy)
+            }
             Acquire::Deadlock => Err(Error::Deadlock),
         }
+    }
+
+    /// After [`Error::LockBusy`]: what to await before running the statement again (the
+    /// lock's owner ending, then its commit becoming visible). `None` if nothing waits.
+    pub fn take_lock_wait(&mut self) -> Option<LockWait> {
+        self.lock_wait.take()
     }
 
     /// Forgets that this transaction waits for a lock (its statement gave up waiting).

@@ -122,6 +122,7 @@ impl Session {
     /// error PostgreSQL gives (55P03 for lock_timeout, 57014 for statement_timeout), and the
     /// block fails as after any error.
     pub fn give_up_lock_wait(&mut self) -> Error {
+        self.lock_wait = None;
         if let Some(t) = &self.txn {
             t.stop_waiting();
         }

@@ -207,13 +207,15 @@ pub(crate) fn command_tag(tag: &str) -> Tag {
 enum Retry {
     /// An autocommit statement lost a write conflict.
     Conflict,
-    /// The statement found a row locked by another open transaction.
-    Locked,
+    /// The statement found a row locked by another open transaction: what to await (the
+    /// owner's end), and for how long at most (lock_timeout / statement_timeout).
+    Locked(Option<orbit_exec::LockWait>, Option<std::time::Duration>),
 }
 
-/// Runs a statement, running it again after yielding to the runtime (the other transaction
-/// may be a connection of this thread) when it lost a write conflict (autocommit) or found a
-/// row locked (in or out of a block: the session undid it).
+/// Runs a statement, running it again when it lost a write conflict (autocommit: after a
+/// short sleep) or found a row locked (in or out of a block: the session undid it; once the
+/// lock's owner ended and its commit is visible, or the wait limit expired). Waiting awaits,
+/// never blocks: the other transaction may be a connection of this thread.
 pub(crate) async fn execute(
     session: &SharedSession,
     stmt: &Statement,
@@ -238,7 +240,10 @@ pub(crate) async fn execute(
                     Some(limit) if started.elapsed() >= limit => {
                         return Err(to_wire(&s.give_up_lock_wait()))
                     }
-                    _ => Some(Retry::Locked),
+                    limit => Some(Retry::Locked(
+                        s.take_lock_wait(),
+                        limit.map(|l| l.saturating_sub(started.elapsed())),
+                    )),
                 },
                 other => return other.map_err(|e| to_wire(&e)),
             }
@@ -246,10 +251,21 @@ pub(crate) async fn execute(
         attempt += 1;
         settle_after_error(session).await;
         match result {
-            Some(Retry::Locked) if attempt < 16 => tokio::task::yield_now().await,
-            Some(Retry::Locked) => tokio::time::sleep(std::time::Duration::from_micros(250)).await,
+            Some(Retry::Locked(wait, left)) => wait_for_lock(wait, left).await,
             _ => tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await,
         }
+    }
+}
+
+/// Awaits a busy row lock's owner (at most `left`; nothing to await: yields once).
+async fn wait_for_lock(wait: Option<orbit_exec::LockWait>, left: Option<std::time::Duration>) {
+    let Some(wait) = wait else {
+        return tokio::task::yield_now().await;
+    };
+    match left {
+        // Expired: the statement runs once more and gives up if the lock is still busy.
+        Some(left) => drop(tokio::time::timeout(left, wait).await),
+        None => wait.await,
     }
 }
 

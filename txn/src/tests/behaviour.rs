@@ -125,6 +125,35 @@ fn row_locks_make_a_second_writer_wait_then_see_the_first_ones_commit() {
 }
 
 #[test]
+fn a_lock_wait_resolves_once_the_owner_ends_and_its_commit_is_visible() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let db = open(&SimFs::new());
+    db.put(KS, b"k", b"0").unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut a = db.begin(Isolation::ReadCommitted).unwrap();
+    let mut b = db.begin(Isolation::ReadCommitted).unwrap();
+    assert!(a.get_for_update(KS, b"k").unwrap().is_some());
+    assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::LockBusy)));
+    let mut wait = b.take_lock_wait().expect("a busy lock leaves a wait");
+    assert!(b.take_lock_wait().is_none());
+    assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+    a.put(KS, b"k", b"1").unwrap();
+    let commit = a.commit_pending().unwrap().expect("a wrote");
+    commit.wait().unwrap();
+    assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_ready());
+    assert_eq!(b.get_for_update(KS, b"k").unwrap(), Some(b"1".to_vec()));
+    // A waiter for an owner that rolls back is released with nothing more to wait for.
+    let mut c = db.begin(Isolation::ReadCommitted).unwrap();
+    assert!(matches!(c.get_for_update(KS, b"k"), Err(Error::LockBusy)));
+    let mut wait = c.take_lock_wait().expect("a busy lock leaves a wait");
+    assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_pending());
+    b.rollback();
+    assert!(std::pin::Pin::new(&mut wait).poll(&mut cx).is_ready());
+    assert_eq!(c.get_for_update(KS, b"k").unwrap(), Some(b"1".to_vec()));
+}
+
+#[test]
 fn a_repeatable_read_writer_that_waited_for_a_lock_fails_at_once_if_the_row_changed() {
     let db = open(&SimFs::new());
     db.put(KS, b"k", b"0").unwrap();
