@@ -25,6 +25,7 @@ pub struct ColumnDef {
     /// Stable id within the table (rows are keyed by it).
     pub id: u32,
     pub name: String,
+    #[serde(deserialize_with = "super::stored_type::one")]
     pub ty: DataType,
     pub not_null: bool,
     /// The DEFAULT expression as SQL text (`nextval('t_id_seq')` for serial columns).
@@ -126,6 +127,6 @@ pub struct ViewDef {
     pub columns: Vec<String>,
     /// The columns' types (empty in definitions written before types were recorded: the
     /// system relations then show them as text).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::stored_type::list")]
     pub column_types: Vec<DataType>,
 }

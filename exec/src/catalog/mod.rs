@@ -26,6 +26,7 @@
 
 mod defs;
 mod refs;
+mod stored_type;
 pub mod system;
 mod versioned;
 

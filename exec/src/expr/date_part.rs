@@ -33,7 +33,7 @@ pub(super) fn date_part(field: &str, v: &Value) -> Result<Value> {
         return Ok(Value::Null);
     }
     let v = match v {
-        Value::Date(_) => v.clone().cast(&DataType::Timestamp)?,
+        Value::Date(_) => v.clone().cast(&DataType::Timestamp(None))?,
         _ => v.clone(),
     };
     Ok(Value::Float8(match part(field, &v)? {
@@ -61,7 +61,7 @@ fn part(field: &str, v: &Value) -> Result<Part> {
         Value::Time(us) => time_part(field, *us),
         Value::Date(days) => date_fields(field, i64::from(*days)),
         Value::Timestamp(_) | Value::Timestamptz(_) => {
-            let Value::Timestamp(us) = v.clone().cast(&DataType::Timestamp)? else {
+            let Value::Timestamp(us) = v.clone().cast(&DataType::Timestamp(None))? else {
                 return Err(no_function(v));
             };
             timestamp_part(field, us)

@@ -181,10 +181,10 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("greatest", 1..) => (Func::Greatest, common(args, "GREATEST")?),
         ("least", 1..) => (Func::Least, common(args, "LEAST")?),
         ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
-            (Func::Now, DataType::Timestamptz)
+            (Func::Now, DataType::Timestamptz(None))
         }
-        ("localtimestamp", 0) => (Func::LocalTimestamp, DataType::Timestamp),
-        ("localtime", 0) => (Func::LocalTime, DataType::Time),
+        ("localtimestamp", 0) => (Func::LocalTimestamp, DataType::Timestamp(None)),
+        ("localtime", 0) => (Func::LocalTime, DataType::Time(None)),
         ("current_date", 0) => (Func::CurrentDate, DataType::Date),
         ("date_part", 2) => (Func::DatePart, DataType::Float8),
         ("version", 0) => (Func::Version, DataType::Text),
@@ -362,8 +362,10 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             return Ok(Value::Array(Box::new(DataType::Text), args.to_vec()));
         }
         Func::Now => return Ok(Value::Timestamptz(ctx.now)),
-        Func::LocalTimestamp => return Value::Timestamptz(ctx.now).cast(&DataType::Timestamp),
-        Func::LocalTime => return Value::Timestamptz(ctx.now).cast(&DataType::Time),
+        Func::LocalTimestamp => {
+            return Value::Timestamptz(ctx.now).cast(&DataType::Timestamp(None))
+        }
+        Func::LocalTime => return Value::Timestamptz(ctx.now).cast(&DataType::Time(None)),
         Func::CurrentDate => {
             return Value::Timestamptz(ctx.now).cast(&DataType::Date);
         }

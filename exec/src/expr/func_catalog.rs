@@ -133,7 +133,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<Option<(SysFunc, DataTyp
         ("array_upper", 2) => (F::ArrayUpper, T::Int4),
         ("array_lower", 2) => (F::ArrayLower, T::Int4),
         ("pg_size_pretty", 1) => (F::SizePretty, T::Text),
-        ("pg_postmaster_start_time", 0) => (F::PostmasterStartTime, T::Timestamptz),
+        ("pg_postmaster_start_time", 0) => (F::PostmasterStartTime, T::Timestamptz(None)),
         ("txid_current", 0) => (F::TxidCurrent, T::Int8),
         ("quote_ident", 1) => (F::QuoteIdent, T::Text),
         ("quote_literal", 1) => (F::QuoteLiteral, T::Text),
@@ -497,11 +497,9 @@ pub fn cast_needs_catalog(to: &DataType) -> bool {
 /// `character[]`): what `pg_typeof` answers.
 fn unmodified_name(ty: &DataType) -> String {
     match ty {
-        DataType::Varchar(Some(_)) => DataType::Varchar(None).display(),
         DataType::Char(_) => "character".into(),
-        DataType::Numeric(Some(_)) => DataType::Numeric(None).display(),
         DataType::Array(elem) => format!("{}[]", unmodified_name(elem)),
-        other => other.display(),
+        other => other.clone().with_typmod(-1).display(),
     }
 }
 

@@ -98,7 +98,7 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
 fn temporal(t: &DataType) -> bool {
     matches!(
         t,
-        DataType::Timestamp | DataType::Timestamptz | DataType::Date
+        DataType::Timestamp(_) | DataType::Timestamptz(_) | DataType::Date
     )
 }
 
@@ -106,9 +106,9 @@ fn temporal(t: &DataType) -> bool {
 /// end) timestamp with time zone, as PostgreSQL resolves it.
 fn series_type(a: &DataType, b: &DataType) -> DataType {
     match (a, b) {
-        (DataType::Timestamp, DataType::Timestamp | DataType::Unknown)
-        | (DataType::Unknown, DataType::Timestamp) => DataType::Timestamp,
-        _ => DataType::Timestamptz,
+        (DataType::Timestamp(_), DataType::Timestamp(_) | DataType::Unknown)
+        | (DataType::Unknown, DataType::Timestamp(_)) => DataType::Timestamp(None),
+        _ => DataType::Timestamptz(None),
     }
 }
 

@@ -157,7 +157,7 @@ impl Value {
             }
             DataType::Bytea => Value::Bytea(b.to_vec()),
             DataType::Date => Value::Date(i32::from_be_bytes(fixed(b)?)),
-            DataType::Time => {
+            DataType::Time(_) => {
                 let t = i64::from_be_bytes(fixed(b)?);
                 if !(0..=super::datetime::USECS_PER_DAY).contains(&t) {
                     return Err(Error::new(
@@ -167,8 +167,8 @@ impl Value {
                 }
                 Value::Time(t)
             }
-            DataType::Timestamp => Value::Timestamp(i64::from_be_bytes(fixed(b)?)),
-            DataType::Timestamptz => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
+            DataType::Timestamp(_) => Value::Timestamp(i64::from_be_bytes(fixed(b)?)),
+            DataType::Timestamptz(_) => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
             DataType::Interval => {
                 let a: [u8; 16] = fixed(b)?;
                 let (us, rest) = a.split_at(8);

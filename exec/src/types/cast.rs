@@ -1,7 +1,7 @@
 //! Casts: explicit `CAST`/`::` (`Value::cast`), assignment casts for INSERT/UPDATE
 //! (`Value::assign`), and which casts PostgreSQL applies implicitly (`implicit_cast_ok`).
 
-use super::datetime::{self, USECS_PER_DAY};
+use super::datetime::{self, round_to_precision as round, USECS_PER_DAY};
 use super::numeric::Numeric;
 use super::text::{fit_length, internal_char, truncate_bytes, truncate_length};
 use super::{DataType, Value};
@@ -242,19 +242,19 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
         Value::Numeric(n) if to.is_numeric() => numeric_to(n, to),
         Value::Date(d) => match to {
             DataType::Date => Ok(Value::Date(d)),
-            DataType::Timestamp => Ok(Value::Timestamp(datetime::date_to_timestamp(d))),
-            DataType::Timestamptz => Ok(Value::Timestamptz(datetime::date_to_timestamp(d))),
+            DataType::Timestamp(_) => Ok(Value::Timestamp(datetime::date_to_timestamp(d))),
+            DataType::Timestamptz(_) => Ok(Value::Timestamptz(datetime::date_to_timestamp(d))),
             t if t.is_string() => to_string_type(datetime::format_date(d), to, ctx),
             _ => Err(err_for(&from, to, ctx)),
         },
         Value::Timestamp(t) | Value::Timestamptz(t) => match to {
-            DataType::Timestamp => Ok(Value::Timestamp(t)),
-            DataType::Timestamptz => Ok(Value::Timestamptz(t)),
+            DataType::Timestamp(p) => Ok(Value::Timestamp(round(t, *p))),
+            DataType::Timestamptz(p) => Ok(Value::Timestamptz(round(t, *p))),
             DataType::Date => Ok(Value::Date(datetime::timestamp_to_date(t))),
-            DataType::Time if t != i64::MAX && t != i64::MIN => {
-                Ok(Value::Time(t.rem_euclid(USECS_PER_DAY)))
+            DataType::Time(p) if t != i64::MAX && t != i64::MIN => {
+                Ok(Value::Time(round(t.rem_euclid(USECS_PER_DAY), *p)))
             }
-            DataType::Time => Err(Error::new(
+            DataType::Time(_) => Err(Error::new(
                 code::DATETIME_FIELD_OVERFLOW,
                 "timestamp out of range",
             )),
@@ -262,14 +262,14 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
             _ => Err(err_for(&from, to, ctx)),
         },
         Value::Time(t) => match to {
-            DataType::Time => Ok(Value::Time(t)),
+            DataType::Time(p) => Ok(Value::Time(round(t, *p))),
             DataType::Interval => Ok(Value::Interval(datetime::Interval::new(0, 0, t))),
             s if s.is_string() => to_string_type(datetime::format_time(t), to, ctx),
             _ => Err(err_for(&from, to, ctx)),
         },
         Value::Interval(iv) => match to {
             DataType::Interval => Ok(Value::Interval(iv)),
-            DataType::Time => Ok(Value::Time(iv.micros.rem_euclid(USECS_PER_DAY))),
+            DataType::Time(p) => Ok(Value::Time(round(iv.micros.rem_euclid(USECS_PER_DAY), *p))),
             s if s.is_string() => to_string_type(iv.to_text(), to, ctx),
             _ => Err(err_for(&from, to, ctx)),
         },
@@ -369,9 +369,9 @@ fn implicit_cast_ok(from: &DataType, to: &DataType) -> bool {
         ) => true,
         (T::Text | T::Varchar(_) | T::Char(None), T::Name) => true,
         (T::Char(_), T::Char(None)) => true,
-        (T::Date, T::Timestamp | T::Timestamptz) => true,
-        (T::Timestamp, T::Timestamptz) => true,
-        (T::Time, T::Interval) => true,
+        (T::Date, T::Timestamp(_) | T::Timestamptz(_)) => true,
+        (T::Timestamp(_), T::Timestamptz(_)) => true,
+        (T::Time(_), T::Interval) => true,
         (T::Array(a), T::Array(b)) => implicit_cast_ok(a, b),
         _ => false,
     }

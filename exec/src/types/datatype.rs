@@ -37,9 +37,11 @@ pub enum DataType {
     OidVector,
     Bytea,
     Date,
-    Time,
-    Timestamp,
-    Timestamptz,
+    /// time(p) / timestamp(p) / timestamptz(p): `Some(p)` rounds values stored or cast to p
+    /// fractional-second digits (0-6); `None` keeps microseconds.
+    Time(Option<u8>),
+    Timestamp(Option<u8>),
+    Timestamptz(Option<u8>),
     Interval,
     Uuid,
     Json,
@@ -82,9 +84,9 @@ impl DataType {
             DataType::Char(_) => 1042,
             DataType::Varchar(_) => 1043,
             DataType::Date => 1082,
-            DataType::Time => 1083,
-            DataType::Timestamp => 1114,
-            DataType::Timestamptz => 1184,
+            DataType::Time(_) => 1083,
+            DataType::Timestamp(_) => 1114,
+            DataType::Timestamptz(_) => 1184,
             DataType::Interval => 1186,
             DataType::Numeric(_) => 1700,
             DataType::Uuid => 2950,
@@ -110,10 +112,10 @@ impl DataType {
                 DataType::RegRole => 4097,
                 DataType::Int2Vector => 1006,
                 DataType::OidVector => 1013,
-                DataType::Timestamp => 1115,
+                DataType::Timestamp(_) => 1115,
                 DataType::Date => 1182,
-                DataType::Time => 1183,
-                DataType::Timestamptz => 1185,
+                DataType::Time(_) => 1183,
+                DataType::Timestamptz(_) => 1185,
                 DataType::Interval => 1187,
                 DataType::Numeric(_) => 1231,
                 DataType::Uuid => 2951,
@@ -152,9 +154,9 @@ impl DataType {
                 1042 => DataType::Char(None),
                 1043 => DataType::Varchar(None),
                 1082 => DataType::Date,
-                1083 => DataType::Time,
-                1114 => DataType::Timestamp,
-                1184 => DataType::Timestamptz,
+                1083 => DataType::Time(None),
+                1114 => DataType::Timestamp(None),
+                1184 => DataType::Timestamptz(None),
                 1186 => DataType::Interval,
                 1700 => DataType::Numeric(None),
                 2950 => DataType::Uuid,
@@ -225,9 +227,9 @@ impl DataType {
             DataType::OidVector => "oidvector",
             DataType::Bytea => "bytea",
             DataType::Date => "date",
-            DataType::Time => "time",
-            DataType::Timestamp => "timestamp",
-            DataType::Timestamptz => "timestamptz",
+            DataType::Time(_) => "time",
+            DataType::Timestamp(_) => "timestamp",
+            DataType::Timestamptz(_) => "timestamptz",
             DataType::Interval => "interval",
             DataType::Uuid => "uuid",
             DataType::Json => "json",
@@ -266,9 +268,9 @@ impl DataType {
             DataType::OidVector => "oidvector",
             DataType::Bytea => "bytea",
             DataType::Date => "date",
-            DataType::Time => "time without time zone",
-            DataType::Timestamp => "timestamp without time zone",
-            DataType::Timestamptz => "timestamp with time zone",
+            DataType::Time(p) => return with_precision("time", *p, "without"),
+            DataType::Timestamp(p) => return with_precision("timestamp", *p, "without"),
+            DataType::Timestamptz(p) => return with_precision("timestamp", *p, "with"),
             DataType::Interval => "interval",
             DataType::Uuid => "uuid",
             DataType::Json => "json",
@@ -277,6 +279,38 @@ impl DataType {
             DataType::Array(elem) => return format!("{}[]", elem.display()),
         };
         s.to_string()
+    }
+
+    /// `atttypmod` (and RowDescription's type modifier): varchar(n) and char(n) n + 4,
+    /// numeric(p,s) ((p << 16) | s) + 4, time(p) and timestamp(p) p, arrays their element's,
+    /// else -1.
+    pub fn typmod(&self) -> i32 {
+        match self {
+            DataType::Varchar(Some(n)) | DataType::Char(Some(n)) => (*n as i32).saturating_add(4),
+            DataType::Numeric(Some((p, s))) => (((*p as i32) << 16) | *s as i32) + 4,
+            DataType::Time(Some(p))
+            | DataType::Timestamp(Some(p))
+            | DataType::Timestamptz(Some(p)) => i32::from(*p),
+            DataType::Array(e) => e.typmod(),
+            _ => -1,
+        }
+    }
+
+    /// This type with the modifier `typmod` (as [`DataType::typmod`] gives it; negative: no
+    /// modifier, so `varchar(20)` becomes `varchar`).
+    pub fn with_typmod(self, typmod: i32) -> DataType {
+        let p = u8::try_from(typmod).ok().map(|p| p.min(6));
+        let len = (typmod >= 4).then(|| (typmod - 4) as u32);
+        match self {
+            DataType::Varchar(_) => DataType::Varchar(len),
+            DataType::Char(_) => DataType::Char(len),
+            DataType::Numeric(_) => DataType::Numeric(len.map(|v| (v >> 16 & 0xffff, v & 0xffff))),
+            DataType::Time(_) => DataType::Time(p),
+            DataType::Timestamp(_) => DataType::Timestamp(p),
+            DataType::Timestamptz(_) => DataType::Timestamptz(p),
+            DataType::Array(e) => DataType::Array(Box::new(e.with_typmod(typmod))),
+            other => other,
+        }
     }
 
     /// pg_type.typlen: -1 for variable-length types, else the fixed size in bytes.
@@ -295,9 +329,9 @@ impl DataType {
             | DataType::RegRole => 4,
             DataType::Int8
             | DataType::Float8
-            | DataType::Time
-            | DataType::Timestamp
-            | DataType::Timestamptz => 8,
+            | DataType::Time(_)
+            | DataType::Timestamp(_)
+            | DataType::Timestamptz(_) => 8,
             DataType::Interval | DataType::Uuid => 16,
             DataType::Name => 64,
             DataType::Unknown => -2,
@@ -383,9 +417,9 @@ impl DataType {
             "oidvector" => DataType::OidVector,
             "bytea" => DataType::Bytea,
             "date" => DataType::Date,
-            "time" | "time without time zone" => DataType::Time,
-            "timestamp" | "timestamp without time zone" => DataType::Timestamp,
-            "timestamptz" | "timestamp with time zone" => DataType::Timestamptz,
+            "time" | "time without time zone" => DataType::Time(None),
+            "timestamp" | "timestamp without time zone" => DataType::Timestamp(None),
+            "timestamptz" | "timestamp with time zone" => DataType::Timestamptz(None),
             "interval" => DataType::Interval,
             "uuid" => DataType::Uuid,
             "json" => DataType::Json,
@@ -429,16 +463,20 @@ impl DataType {
             S::Bool | S::Boolean => DataType::Bool,
             S::Bytea => DataType::Bytea,
             S::Date => DataType::Date,
-            S::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => DataType::Time,
+            S::Time(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                DataType::Time(seconds_precision("TIME", p.map(|p| p as i64))?)
+            }
             S::Time(..) => {
                 return Err(Error::unsupported(
                     "type time with time zone is not supported",
                 ))
             }
-            S::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
-                DataType::Timestamp
+            S::Timestamp(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                DataType::Timestamp(seconds_precision("TIMESTAMP", p.map(|p| p as i64))?)
             }
-            S::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => DataType::Timestamptz,
+            S::Timestamp(p, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+                DataType::Timestamptz(seconds_precision("TIMESTAMP", p.map(|p| p as i64))?)
+            }
             S::Interval { .. } => DataType::Interval,
             S::Uuid => DataType::Uuid,
             S::JSON => DataType::Json,
@@ -557,6 +595,27 @@ fn int_mods(name: &str, mods: &[sql::TypeModifier]) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// `time(p)` / `timestamp(p)`'s precision: above 6 is 6 (PostgreSQL warns and does the same),
+/// below 0 an error.
+fn seconds_precision(ty: &str, p: Option<i64>) -> Result<Option<u8>> {
+    match p {
+        None => Ok(None),
+        Some(p) if p < 0 => Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("{ty}({p}) precision must not be negative"),
+        )),
+        Some(p) => Ok(Some(p.min(6) as u8)),
+    }
+}
+
+/// "time(3) without time zone", "timestamp with time zone": format_type's names.
+fn with_precision(name: &str, p: Option<u8>, zone: &str) -> String {
+    match p {
+        Some(p) => format!("{name}({p}) {zone} time zone"),
+        None => format!("{name} {zone} time zone"),
+    }
+}
+
 fn custom_type(name: &sql::ObjectName, mods: &[sql::TypeModifier]) -> Result<DataType> {
     let parts: Vec<&sql::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
     let Some(last) = parts.last() else {
@@ -604,9 +663,23 @@ fn custom_type(name: &sql::ObjectName, mods: &[sql::TypeModifier]) -> Result<Dat
             [p] if *p >= 0 => float_precision(*p as u64)?,
             _ => float_precision(0)?,
         },
-        "timestamp" | "timestamptz" | "time" | "interval" => {
+        "timestamp" | "timestamptz" | "time" => {
+            let p = match m.as_slice() {
+                [] => None,
+                [p] => {
+                    seconds_precision(if lname == "time" { "TIME" } else { "TIMESTAMP" }, Some(*p))?
+                }
+                _ => return Err(Error::syntax("invalid type modifier")),
+            };
+            match lname.as_str() {
+                "time" => DataType::Time(p),
+                "timestamp" => DataType::Timestamp(p),
+                _ => DataType::Timestamptz(p),
+            }
+        }
+        "interval" => {
             // Fractional-second precision is accepted and ignored (always microseconds).
-            DataType::from_name(&lname).ok_or_else(|| undefined_type(&lname))?
+            DataType::Interval
         }
         _ => {
             if !m.is_empty() {

@@ -19,6 +19,25 @@ const MAX_YEAR: i64 = 294_276;
 
 pub use super::interval::Interval;
 
+/// Rounds a time or timestamp (microseconds) to `p` fractional-second digits, half away from
+/// zero, as PostgreSQL's `AdjustTimestampForTypmod` does; `None` (and p >= 6) keeps it, and
+/// the infinities stay infinite. A time may round up to 24:00:00, as in PostgreSQL.
+pub fn round_to_precision(us: i64, p: Option<u8>) -> i64 {
+    let Some(p) = p.filter(|p| *p < 6) else {
+        return us;
+    };
+    if us == i64::MAX || us == i64::MIN {
+        return us;
+    }
+    let scale = 10i64.pow(6 - u32::from(p));
+    let half = scale / 2;
+    if us >= 0 {
+        us.saturating_add(half) / scale * scale
+    } else {
+        -(us.saturating_neg().saturating_add(half) / scale * scale)
+    }
+}
+
 pub(crate) fn overflow(what: &str) -> Error {
     Error::new(
         code::DATETIME_FIELD_OVERFLOW,

@@ -163,7 +163,7 @@ fn arith_type(l: &DataType, r: &DataType) -> Option<DataType> {
 
 fn comparable(l: &DataType, r: &DataType) -> bool {
     use DataType as T;
-    let temporal = |t: &DataType| matches!(t, T::Date | T::Timestamp | T::Timestamptz);
+    let temporal = |t: &DataType| matches!(t, T::Date | T::Timestamp(_) | T::Timestamptz(_));
     match (l, r) {
         (T::Json, _) | (_, T::Json) => false,
         (T::Oid, x) | (x, T::Oid) => int_rank(x).is_some() || x == &T::Oid || x.is_reg_oid(),
@@ -187,7 +187,7 @@ fn resolve_unknown(op: BinaryOp, l: &DataType, r: &DataType) -> (DataType, DataT
         (T::Unknown, T::Unknown) => (T::Text, T::Text),
         (T::Unknown, other) => {
             let l2 = match (op, other) {
-                (B::Add, T::Date | T::Timestamp | T::Timestamptz | T::Time) => T::Interval,
+                (B::Add, T::Date | T::Timestamp(_) | T::Timestamptz(_) | T::Time(_)) => T::Interval,
                 (B::Concat, T::Array(_)) => other.clone(),
                 (B::Concat, _) => T::Text,
                 (B::Mul, T::Interval) => T::Float8,
@@ -202,7 +202,9 @@ fn resolve_unknown(op: BinaryOp, l: &DataType, r: &DataType) -> (DataType, DataT
                 (B::JsonPath | B::JsonPathText, _) => T::Array(Box::new(T::Text)),
                 (B::Concat, T::Array(_)) => other.clone(),
                 (B::Concat, _) => T::Text,
-                (B::Add | B::Sub, T::Date | T::Timestamp | T::Timestamptz | T::Time) => T::Interval,
+                (B::Add | B::Sub, T::Date | T::Timestamp(_) | T::Timestamptz(_) | T::Time(_)) => {
+                    T::Interval
+                }
                 (B::Mul | B::Div, T::Interval) => T::Float8,
                 (B::ShiftLeft | B::ShiftRight, _) => T::Int4,
                 _ if other.is_string() => T::Text,
@@ -240,21 +242,23 @@ pub fn result_type(op: BinaryOp, left: &DataType, right: &DataType) -> Result<Da
             (B::Sub, T::Date, T::Date) => T::Int4,
             (B::Add, T::Date, T::Interval)
             | (B::Add, T::Interval, T::Date)
-            | (B::Sub, T::Date, T::Interval) => T::Timestamp,
-            (B::Add, T::Date, T::Time) | (B::Add, T::Time, T::Date) => T::Timestamp,
-            (B::Add, T::Timestamp, T::Interval)
-            | (B::Add, T::Interval, T::Timestamp)
-            | (B::Sub, T::Timestamp, T::Interval) => T::Timestamp,
-            (B::Add, T::Timestamptz, T::Interval)
-            | (B::Add, T::Interval, T::Timestamptz)
-            | (B::Sub, T::Timestamptz, T::Interval) => T::Timestamptz,
+            | (B::Sub, T::Date, T::Interval) => T::Timestamp(None),
+            (B::Add, T::Date, T::Time(_)) | (B::Add, T::Time(_), T::Date) => T::Timestamp(None),
+            (B::Add, T::Timestamp(_), T::Interval)
+            | (B::Add, T::Interval, T::Timestamp(_))
+            | (B::Sub, T::Timestamp(_), T::Interval) => T::Timestamp(None),
+            (B::Add, T::Timestamptz(_), T::Interval)
+            | (B::Add, T::Interval, T::Timestamptz(_))
+            | (B::Sub, T::Timestamptz(_), T::Interval) => T::Timestamptz(None),
             (
                 B::Sub,
-                T::Timestamp | T::Date | T::Timestamptz,
-                T::Timestamp | T::Date | T::Timestamptz,
+                T::Timestamp(_) | T::Date | T::Timestamptz(_),
+                T::Timestamp(_) | T::Date | T::Timestamptz(_),
             ) => T::Interval,
-            (B::Add | B::Sub, T::Time, T::Interval) | (B::Add, T::Interval, T::Time) => T::Time,
-            (B::Sub, T::Time, T::Time) => T::Interval,
+            (B::Add | B::Sub, T::Time(_), T::Interval) | (B::Add, T::Interval, T::Time(_)) => {
+                T::Time(None)
+            }
+            (B::Sub, T::Time(_), T::Time(_)) => T::Interval,
             (B::Add | B::Sub, T::Interval, T::Interval) => T::Interval,
             (B::Mul, T::Interval, b) | (B::Mul, b, T::Interval) if is_arith(b) => T::Interval,
             (B::Div, T::Interval, b) if is_arith(b) => T::Interval,

@@ -11,7 +11,7 @@ pub(crate) fn temporal(op: BinaryOp, l: &Value, r: &Value, res: &DataType) -> Re
     use BinaryOp as B;
     use Value as V;
     let ts = |t: i64| -> Value {
-        if res == &DataType::Timestamptz {
+        if matches!(res, DataType::Timestamptz(_)) {
             V::Timestamptz(t)
         } else {
             V::Timestamp(t)

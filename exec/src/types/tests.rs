@@ -40,7 +40,10 @@ fn datatype_names_and_oids() {
         "character varying(20)[]"
     );
     assert_eq!(DataType::InternalChar.display(), "\"char\"");
-    assert_eq!(DataType::Timestamptz.display(), "timestamp with time zone");
+    assert_eq!(
+        DataType::Timestamptz(None).display(),
+        "timestamp with time zone"
+    );
     assert_eq!(DataType::Array(Box::new(DataType::Int4)).typname(), "_int4");
     assert_eq!(DataType::Char(Some(5)).typname(), "bpchar");
     assert_eq!(DataType::Uuid.typlen(), 16);
@@ -99,12 +102,24 @@ fn datatype_from_sql() {
         ("bool", DataType::Bool),
         ("bytea", DataType::Bytea),
         ("date", DataType::Date),
-        ("time", DataType::Time),
-        ("time without time zone", DataType::Time),
-        ("timestamp", DataType::Timestamp),
-        ("timestamp without time zone", DataType::Timestamp),
-        ("timestamptz", DataType::Timestamptz),
-        ("timestamp with time zone", DataType::Timestamptz),
+        ("time", DataType::Time(None)),
+        ("time without time zone", DataType::Time(None)),
+        ("timestamp", DataType::Timestamp(None)),
+        ("timestamp without time zone", DataType::Timestamp(None)),
+        ("timestamptz", DataType::Timestamptz(None)),
+        ("timestamp with time zone", DataType::Timestamptz(None)),
+        ("timestamp(0)", DataType::Timestamp(Some(0))),
+        (
+            "timestamp(3) without time zone",
+            DataType::Timestamp(Some(3)),
+        ),
+        (
+            "timestamp(9) with time zone",
+            DataType::Timestamptz(Some(6)),
+        ),
+        ("timestamptz(2)", DataType::Timestamptz(Some(2))),
+        ("time(1)", DataType::Time(Some(1))),
+        ("pg_catalog.time(4)", DataType::Time(Some(4))),
         ("interval", DataType::Interval),
         ("uuid", DataType::Uuid),
         ("json", DataType::Json),
@@ -321,11 +336,14 @@ fn dates_and_times() {
             "invalid input syntax for type date: \"abc\"".into()
         )
     );
-    assert_eq!(out(&DataType::Time, "04:05"), "04:05:00");
-    assert_eq!(out(&DataType::Time, "04:05:06.500"), "04:05:06.5");
-    assert_eq!(out(&DataType::Time, "24:00:00"), "24:00:00");
-    assert_eq!(err(Value::parse_text(&DataType::Time, "25:00")).0, "22008");
-    let ts = DataType::Timestamp;
+    assert_eq!(out(&DataType::Time(None), "04:05"), "04:05:00");
+    assert_eq!(out(&DataType::Time(None), "04:05:06.500"), "04:05:06.5");
+    assert_eq!(out(&DataType::Time(None), "24:00:00"), "24:00:00");
+    assert_eq!(
+        err(Value::parse_text(&DataType::Time(None), "25:00")).0,
+        "22008"
+    );
+    let ts = DataType::Timestamp(None);
     assert_eq!(
         out(&ts, "2024-01-31 04:05:06.123"),
         "2024-01-31 04:05:06.123"
@@ -334,7 +352,7 @@ fn dates_and_times() {
     assert_eq!(out(&ts, "2024-01-31"), "2024-01-31 00:00:00");
     assert_eq!(out(&ts, "2024-01-31 04:05:06+02"), "2024-01-31 04:05:06");
     assert_eq!(out(&ts, "-infinity"), "-infinity");
-    let tz = DataType::Timestamptz;
+    let tz = DataType::Timestamptz(None);
     assert_eq!(
         out(&tz, "2024-01-31 04:05:06.123"),
         "2024-01-31 04:05:06.123+00"
@@ -461,4 +479,58 @@ fn arrays() {
     );
     let ba = DataType::Array(Box::new(DataType::Bytea));
     assert_eq!(out(&ba, "{\"\\\\x01\"}"), "{\"\\\\x01\"}");
+}
+
+#[test]
+fn time_precisions_round_half_away_from_zero_and_print_as_format_type_does() {
+    use super::datetime::round_to_precision as round;
+    assert_eq!(round(1_500_000, Some(0)), 2_000_000);
+    assert_eq!(round(1_499_999, Some(0)), 1_000_000);
+    assert_eq!(round(-1_500_000, Some(0)), -2_000_000);
+    assert_eq!(round(-1_499_999, Some(0)), -1_000_000);
+    assert_eq!(round(123_456, Some(3)), 123_000);
+    assert_eq!(round(123_500, Some(3)), 124_000);
+    assert_eq!(round(123_456, Some(6)), 123_456);
+    assert_eq!(round(123_456, None), 123_456);
+    assert_eq!(round(i64::MAX, Some(0)), i64::MAX);
+    assert_eq!(round(i64::MIN, Some(0)), i64::MIN);
+    let ts = |s: &str, ty: DataType| Value::Text(s.into()).cast(&ty).unwrap().to_text().unwrap();
+    assert_eq!(
+        ts("2024-01-02 03:04:05.999999", DataType::Timestamp(Some(0))),
+        "2024-01-02 03:04:06"
+    );
+    assert_eq!(ts("12:00:00.5", DataType::Time(Some(0))), "12:00:01");
+    assert_eq!(ts("23:59:59.9", DataType::Time(Some(0))), "24:00:00");
+    assert_eq!(ts("01:02:03.45", DataType::Time(Some(1))), "01:02:03.5");
+    // A cast between timestamp types applies the target's precision.
+    let v = Value::Timestamp(1_234_567);
+    assert_eq!(
+        v.cast(&DataType::Timestamptz(Some(1))).unwrap(),
+        Value::Timestamptz(1_200_000)
+    );
+    assert_eq!(
+        DataType::Timestamp(Some(3)).display(),
+        "timestamp(3) without time zone"
+    );
+    assert_eq!(
+        DataType::Timestamptz(None).display(),
+        "timestamp with time zone"
+    );
+    assert_eq!(
+        DataType::Time(Some(0)).display(),
+        "time(0) without time zone"
+    );
+    for ty in [
+        DataType::Timestamp(Some(0)),
+        DataType::Time(Some(5)),
+        DataType::Varchar(Some(20)),
+        DataType::Numeric(Some((10, 2))),
+        DataType::Array(Box::new(DataType::Timestamptz(Some(3)))),
+    ] {
+        let bare = DataType::from_oid(ty.oid()).unwrap();
+        assert_ne!(bare, ty);
+        assert_eq!(bare.clone().with_typmod(-1), bare);
+        assert_eq!(bare.with_typmod(ty.typmod()), ty);
+    }
+    assert_eq!(DataType::Timestamp(None).typmod(), -1);
 }

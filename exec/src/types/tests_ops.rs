@@ -73,7 +73,7 @@ fn casts() {
         Value::Int8(42)
     );
     assert_eq!(
-        c(Value::Date(1), &DataType::Timestamptz),
+        c(Value::Date(1), &DataType::Timestamptz(None)),
         Value::Timestamptz(86_400_000_000)
     );
     assert_eq!(
@@ -81,7 +81,7 @@ fn casts() {
         Value::Date(1)
     );
     assert_eq!(
-        c(Value::Timestamp(86_400_000_001), &DataType::Time),
+        c(Value::Timestamp(86_400_000_001), &DataType::Time(None)),
         Value::Time(1)
     );
     assert_eq!(c(Value::Int4(-1), &DataType::Oid), Value::Oid(u32::MAX));
@@ -156,7 +156,7 @@ fn assignment() {
     );
     assert_eq!(err(Value::Int4(1).assign(&DataType::Bool)).0, "42804");
     assert_eq!(
-        Value::Date(0).assign(&DataType::Timestamp).unwrap(),
+        Value::Date(0).assign(&DataType::Timestamp(None)).unwrap(),
         Value::Timestamp(0)
     );
     assert!(Value::implicit_cast_ok(&DataType::Int2, &DataType::Int8));
@@ -197,9 +197,15 @@ fn result_types() {
     );
     assert_eq!(rt(B::Add, &T::Date, &T::Int4), T::Date);
     assert_eq!(rt(B::Sub, &T::Date, &T::Date), T::Int4);
-    assert_eq!(rt(B::Add, &T::Date, &T::Interval), T::Timestamp);
-    assert_eq!(rt(B::Sub, &T::Timestamptz, &T::Interval), T::Timestamptz);
-    assert_eq!(rt(B::Sub, &T::Timestamp, &T::Timestamp), T::Interval);
+    assert_eq!(rt(B::Add, &T::Date, &T::Interval), T::Timestamp(None));
+    assert_eq!(
+        rt(B::Sub, &T::Timestamptz(None), &T::Interval),
+        T::Timestamptz(None)
+    );
+    assert_eq!(
+        rt(B::Sub, &T::Timestamp(None), &T::Timestamp(None)),
+        T::Interval
+    );
     assert_eq!(rt(B::Mul, &T::Interval, &T::Float8), T::Interval);
     assert_eq!(rt(B::JsonGet, &T::Jsonb, &T::Int4), T::Jsonb);
     assert_eq!(rt(B::JsonGetText, &T::Json, &T::Unknown), T::Text);
@@ -323,7 +329,7 @@ fn arithmetic() {
 fn temporal_arithmetic() {
     use BinaryOp as B;
     let d = |s| p(&DataType::Date, s);
-    let ts = |s| p(&DataType::Timestamp, s);
+    let ts = |s| p(&DataType::Timestamp(None), s);
     let iv = |s| p(&DataType::Interval, s);
     assert_eq!(
         bin(B::Add, d("2024-01-31"), Value::Int4(1)),

@@ -2,7 +2,7 @@
 //! and `Value::to_text`, including length rules of varchar(n)/char(n), float output in
 //! PostgreSQL 12+'s shortest form, bytea hex/escape formats, uuid and array literals.
 
-use super::datetime::{self, Interval};
+use super::datetime::{self, round_to_precision as round, Interval};
 use super::json;
 use super::numeric::Numeric;
 use super::{DataType, Value};
@@ -38,9 +38,13 @@ impl Value {
             DataType::Int2Vector | DataType::OidVector => Value::Text(parse_vector(ty, s)?),
             DataType::Bytea => Value::Bytea(parse_bytea(s)?),
             DataType::Date => Value::Date(datetime::parse_date(s)?),
-            DataType::Time => Value::Time(datetime::parse_time(s)?),
-            DataType::Timestamp => Value::Timestamp(datetime::parse_timestamp(s, false)?),
-            DataType::Timestamptz => Value::Timestamptz(datetime::parse_timestamp(s, true)?),
+            DataType::Time(p) => Value::Time(round(datetime::parse_time(s)?, *p)),
+            DataType::Timestamp(p) => {
+                Value::Timestamp(round(datetime::parse_timestamp(s, false)?, *p))
+            }
+            DataType::Timestamptz(p) => {
+                Value::Timestamptz(round(datetime::parse_timestamp(s, true)?, *p))
+            }
             DataType::Interval => Value::Interval(Interval::parse(s)?),
             DataType::Uuid => Value::Uuid(parse_uuid(s)?),
             DataType::Json => {

@@ -37,18 +37,9 @@ pub fn fields(columns: &[Column], format: &Format) -> Vec<FieldInfo> {
                 format.format_for(i),
             )
             .with_type_size(c.ty.typlen())
-            .with_type_modifier(typmod(&c.ty))
+            .with_type_modifier(c.ty.typmod())
         })
         .collect()
-}
-
-/// `atttypmod` of a type (varchar(n): n + 4; numeric(p,s): ((p << 16) | s) + 4).
-pub fn typmod(ty: &DataType) -> i32 {
-    match ty {
-        DataType::Varchar(Some(n)) | DataType::Char(Some(n)) => *n as i32 + 4,
-        DataType::Numeric(Some((p, s))) => (((*p as i32) << 16) | *s as i32) + 4,
-        _ => -1,
-    }
 }
 
 /// One DataRow.

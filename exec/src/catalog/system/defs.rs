@@ -529,7 +529,7 @@ pub fn column_type(spelled: &str) -> DataType {
         "cardinal_number" => DataType::Int4,
         "character_data" => DataType::Varchar(None),
         "yes_or_no" => DataType::Varchar(Some(3)),
-        "time_stamp" => DataType::Timestamptz,
+        "time_stamp" => DataType::Timestamptz(None),
         "xid" => DataType::Oid,
         "aclitem[]" => DataType::Array(Box::new(DataType::Text)),
         other => DataType::from_name(other).unwrap_or(DataType::Text),

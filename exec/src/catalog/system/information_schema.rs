@@ -154,9 +154,10 @@ fn column_row(
     };
     let datetime = match ty {
         DataType::Date => Some(0),
-        DataType::Time | DataType::Timestamp | DataType::Timestamptz | DataType::Interval => {
-            Some(6)
+        DataType::Time(p) | DataType::Timestamp(p) | DataType::Timestamptz(p) => {
+            Some(i64::from(p.unwrap_or(6)))
         }
+        DataType::Interval => Some(6),
         _ => None,
     };
     let data_type = match ty {

@@ -23,7 +23,7 @@ mod types;
 
 pub use defs::{column_type, RelDef, RELATIONS};
 pub use deparse::quote_ident;
-pub use types::{format_type, type_row, typmod, TypeRow, TYPES};
+pub use types::{format_type, type_row, TypeRow, TYPES};
 
 use super::{Catalog, DatabaseDef, SchemaDef, TableDef, ViewDef};
 use crate::error::{code, Error, Result};

@@ -4,8 +4,8 @@
 
 use super::deparse::{check_columns, default_expr};
 use super::{
-    column_type, type_row, typmod, SystemSnapshot, DATABASE_OWNER_OID, PG_CATALOG_OID,
-    PG_CLASS_OID, RELATIONS, SUPERUSER_OID,
+    column_type, type_row, SystemSnapshot, DATABASE_OWNER_OID, PG_CATALOG_OID, PG_CLASS_OID,
+    RELATIONS, SUPERUSER_OID,
 };
 use crate::catalog::TableDef;
 use crate::types::{DataType, Value};
@@ -179,7 +179,7 @@ fn attribute(rel: u32, name: &str, num: usize, ty: &DataType, not_null: bool) ->
         ("attnum", Value::Int2(num as i16)),
         ("attndims", Value::Int4(i32::from(ty.element().is_some()))),
         ("attcacheoff", Value::Int4(-1)),
-        ("atttypmod", Value::Int4(typmod(ty))),
+        ("atttypmod", Value::Int4(ty.typmod())),
         ("attbyval", Value::Bool(t.is_some_and(|t| t.byval))),
         ("attalign", ch(t.map_or('i', |t| t.align))),
         ("attstorage", ch(t.map_or('p', |t| t.storage))),

@@ -126,21 +126,13 @@ pub fn type_row(oid: u32) -> Option<&'static TypeRow> {
     TYPES.iter().find(|t| t.oid == oid)
 }
 
-/// `atttypmod` of a type: varchar(n) and char(n) n + 4, numeric(p,s) ((p << 16) | s) + 4,
-/// arrays their element's, else -1.
-pub fn typmod(ty: &DataType) -> i32 {
-    match ty {
-        DataType::Varchar(Some(n)) | DataType::Char(Some(n)) => (*n as i32).saturating_add(4),
-        DataType::Numeric(Some((p, s))) => (((*p as i32) << 16) | *s as i32) + 4,
-        DataType::Array(e) => typmod(e),
-        _ => -1,
-    }
-}
-
 /// `format_type(oid, typmod)`: the SQL name of a type ("integer", "character varying(20)",
 /// "numeric(10,2)", "integer[]"). `typmod` None is SQL NULL (bpchar then reads "character").
-/// Unknown oids give "???" as PostgreSQL's does.
+/// Unknown oids give "???" and oid 0 "-", as PostgreSQL's does.
 pub fn format_type(oid: u32, typmod: Option<i32>) -> String {
+    if oid == 0 {
+        return "-".into();
+    }
     let Some(ty) = DataType::from_oid(oid) else {
         return "???".into();
     };
@@ -148,16 +140,10 @@ pub fn format_type(oid: u32, typmod: Option<i32>) -> String {
         DataType::Array(e) => (*e, "[]"),
         t => (t, ""),
     };
-    let m = typmod.filter(|m| *m >= 0);
-    let name = match (&base, m) {
-        (DataType::Varchar(_), Some(m)) => format!("character varying({})", m - 4),
-        (DataType::Char(_), Some(m)) => format!("character({})", m - 4),
-        (DataType::Char(_), None) if typmod.is_none() => "character".into(),
-        (DataType::Numeric(_), Some(m)) => {
-            let v = m - 4;
-            format!("numeric({},{})", (v >> 16) & 0xffff, v & 0xffff)
-        }
-        (t, _) => t.display(),
+    let name = match typmod {
+        // bpchar with a NULL typmod reads "character".
+        None if base == DataType::Char(None) => "character".into(),
+        _ => base.with_typmod(typmod.unwrap_or(-1)).display(),
     };
     format!("{name}{array}")
 }
