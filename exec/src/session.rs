@@ -269,6 +269,7 @@ impl Session {
             deadline: None,
             sequence_state: &mut self.sequences,
             dropped_sequences: Vec::new(),
+            star_lists: None,
         };
         let outcome = exec::run(&mut ctx, stmt, true);
         self.pending.append(&mut ctx.waits);
@@ -543,6 +544,7 @@ impl Session {
                 deadline,
                 sequence_state: &mut self.sequences,
                 dropped_sequences: Vec::new(),
+                star_lists: None,
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
@@ -590,6 +592,7 @@ impl Session {
                 deadline,
                 sequence_state: &mut self.sequences,
                 dropped_sequences: Vec::new(),
+                star_lists: None,
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);

@@ -587,8 +587,10 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
             ast::AlterTableOperation::DropColumn {
                 column_names,
                 if_exists,
+                drop_behavior,
                 ..
             } => {
+                let cascade = matches!(drop_behavior, Some(ast::DropBehavior::Cascade));
                 for cn in column_names {
                     let cname = ident_name(cn);
                     let Some(i) = table.column_index(&cname) else {
@@ -601,11 +603,17 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                         ));
                     };
                     let id = table.columns[i].id;
+                    // Foreign keys referencing the column; then the primary key it is in.
+                    let dropping = super::ddl_key::Dropping::Column(&cname);
+                    super::ddl_key::drop_referencing_keys(
+                        ctx,
+                        &table,
+                        &dropping,
+                        cascade,
+                        |cols| cols.contains(&id),
+                    )?;
                     if table.primary_key.contains(&id) {
-                        return Err(Error::new(
-                            code::DEPENDENT_OBJECTS_STILL_EXIST,
-                            format!("cannot drop column {cname} of table {name} because other objects depend on it"),
-                        ));
+                        super::ddl_key::drop_primary_key(ctx, &mut table, true)?;
                     }
                     super::ddl_index::drop_indexes_on(ctx, &mut table, id)?;
                     table
@@ -617,7 +625,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
             ast::AlterTableOperation::DropConstraint {
                 name: cname,
                 if_exists,
-                ..
+                drop_behavior,
             } => {
                 let cname = ident_name(cname);
                 let Some(c) = table.constraints.iter().find(|c| c.name == cname).cloned() else {
@@ -629,10 +637,24 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                         format!("constraint \"{cname}\" of relation \"{name}\" does not exist"),
                     ));
                 };
+                let cascade = matches!(drop_behavior, Some(ast::DropBehavior::Cascade));
                 if c.kind == 'p' {
-                    return Err(Error::unsupported(
-                        "dropping a primary key is not supported yet",
-                    ));
+                    super::ddl_key::drop_primary_key(ctx, &mut table, cascade)?;
+                    continue;
+                }
+                if let Some(index) = c
+                    .index
+                    .and_then(|id| table.indexes.iter().find(|i| i.id == id))
+                {
+                    let (columns, dropping) =
+                        (index.columns.clone(), super::ddl_key::Dropping::Key(&cname));
+                    super::ddl_key::drop_referencing_keys(
+                        ctx,
+                        &table,
+                        &dropping,
+                        cascade,
+                        |cols| super::ddl_key::same_columns(cols, &columns),
+                    )?;
                 }
                 table.constraints.retain(|x| x.name != cname);
                 if let Some(index) = c

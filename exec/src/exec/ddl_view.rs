@@ -1,8 +1,12 @@
 //! CREATE [OR REPLACE] VIEW and DROP VIEW. A view is stored as its query's SQL text and
 //! its column names; queries that name it plan that text as a derived table. The query is
-//! planned once at creation, so a view over missing tables or columns is refused then.
+//! planned once at creation, so a view over missing tables or columns is refused then, and
+//! its `*`s are expanded then (the stored text names the columns).
 
-use sqlparser::ast;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, VisitMut, VisitorMut};
 
 use super::{Ctx, Outcome};
 use crate::catalog::ViewDef;
@@ -28,7 +32,15 @@ pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
             format!("relation \"{name}\" already exists"),
         ));
     }
-    let plan = super::query::plan_query(ctx, &cv.query)?;
+    // `*` is expanded now, as in PostgreSQL: a column added to a table later is not in the
+    // view. The planner records each select's expanded list by the select's address (boxed,
+    // so stable while `query` lives); the lists then replace the `*`s in `query`'s text.
+    let mut query = (*cv.query).clone();
+    ctx.star_lists = Some(std::collections::HashMap::new());
+    let plan = super::query::plan_query(ctx, &query);
+    let lists = ctx.star_lists.take().unwrap_or_default();
+    let plan = plan?;
+    expand_stars(&mut query, lists);
     let mut columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
     let column_types = plan.columns.iter().map(|c| c.ty.clone()).collect();
     if cv.columns.len() > columns.len() {
@@ -59,11 +71,45 @@ pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
         oid,
         schema,
         name,
-        query: cv.query.to_string(),
+        query: query.to_string(),
         columns,
         column_types,
     })?;
     Ok(Outcome::Command("CREATE VIEW".into()))
+}
+
+/// Puts the recorded expanded select lists in place of the `*`s of every select in `query`
+/// (subqueries too).
+fn expand_stars(query: &mut ast::Query, mut lists: HashMap<usize, Vec<ast::SelectItem>>) {
+    struct Expand<'a>(&'a mut HashMap<usize, Vec<ast::SelectItem>>);
+    impl Expand<'_> {
+        fn body(&mut self, body: &mut ast::SetExpr) {
+            match body {
+                ast::SetExpr::Select(s) => {
+                    if let Some(list) = self.0.remove(&(&**s as *const ast::Select as usize)) {
+                        s.projection = list;
+                    }
+                }
+                ast::SetExpr::SetOperation { left, right, .. } => {
+                    self.body(left);
+                    self.body(right);
+                }
+                // Nested queries are visited as queries.
+                _ => {}
+            }
+        }
+    }
+    impl VisitorMut for Expand<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut ast::Query) -> ControlFlow<()> {
+            self.body(&mut q.body);
+            ControlFlow::Continue(())
+        }
+    }
+    if lists.is_empty() {
+        return;
+    }
+    let _ = query.visit(&mut Expand(&mut lists));
 }
 
 pub fn drop_view(ctx: &mut Ctx<'_>, names: &[ast::ObjectName], if_exists: bool) -> Result<Outcome> {

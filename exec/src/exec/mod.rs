@@ -8,6 +8,7 @@ mod ddl_create_as;
 mod ddl_database;
 mod ddl_drop;
 mod ddl_index;
+mod ddl_key;
 mod ddl_sequence;
 mod ddl_view;
 mod dml;
@@ -97,6 +98,9 @@ pub struct Ctx<'a> {
     /// Sequences to drop once the transaction commits (owned by tables this statement
     /// dropped; see `session::at_commit`).
     pub dropped_sequences: Vec<String>,
+    /// Set while CREATE VIEW plans its query: each planned select with a `*` leaves its
+    /// select list with the `*` expanded, keyed by the select's address (see `ddl_view`).
+    pub star_lists: Option<std::collections::HashMap<usize, Vec<sqlparser::ast::SelectItem>>>,
 }
 
 impl<'a> Ctx<'a> {

@@ -79,6 +79,7 @@ impl Session {
             deadline: None,
             sequence_state: &mut self.sequences,
             dropped_sequences: Vec::new(),
+            star_lists: None,
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
         let waits = ctx.waits;
@@ -146,6 +147,7 @@ impl Session {
             deadline: None,
             sequence_state: sequences,
             dropped_sequences: Vec::new(),
+            star_lists: None,
         };
         let result = f(&mut c.load, &mut ctx);
         c.waits.append(&mut ctx.waits);

@@ -86,6 +86,7 @@ fn snapshot() -> SystemSnapshot {
         deadline: None,
         sequence_state: &mut seqs,
         dropped_sequences: Vec::new(),
+        star_lists: None,
     };
     let mut s = (*ctx.system_snapshot().unwrap()).clone();
     let t = s.tables.iter_mut().find(|t| t.name == "t").unwrap();

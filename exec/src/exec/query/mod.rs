@@ -285,7 +285,10 @@ impl Planner<'_, '_> {
         };
         // Expand the select list (`*`, `t.*`).
         let mut items: Vec<(ast::Expr, String)> = Vec::new();
+        // How many items each select-list entry became.
+        let mut spans = Vec::with_capacity(select.projection.len());
         for item in &select.projection {
+            let before = items.len();
             match item {
                 ast::SelectItem::UnnamedExpr(e) => items.push((e.clone(), output_name(e))),
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
@@ -327,7 +330,9 @@ impl Planner<'_, '_> {
                 }
                 other => return Err(Error::unsupported(format!("select item {other}"))),
             }
+            spans.push(items.len() - before);
         }
+        record_star_list(self.ctx, select, &items, &spans);
         // Positional GROUP BY (GROUP BY 1) names a select item; so does a bare name that is
         // no input column but an output column's (input columns win, as in PostgreSQL).
         let group_exprs: Vec<ast::Expr> = group_exprs
@@ -465,6 +470,44 @@ impl Planner<'_, '_> {
 }
 
 /// A `*` item: scope column `i`, named so the binder finds exactly it.
+/// For CREATE VIEW (`Ctx::star_lists` set): a select list with `*` in it, with each `*`
+/// replaced by the columns it expanded to (`items`; `spans[k]` of them came from entry k).
+fn record_star_list(
+    ctx: &mut Ctx<'_>,
+    select: &ast::Select,
+    items: &[(ast::Expr, String)],
+    spans: &[usize],
+) {
+    let Some(lists) = ctx.star_lists.as_mut() else {
+        return;
+    };
+    let is_star = |i: &ast::SelectItem| {
+        matches!(
+            i,
+            ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+        )
+    };
+    if !select.projection.iter().any(is_star) {
+        return;
+    }
+    let mut list = Vec::with_capacity(items.len());
+    let mut at = 0;
+    for (entry, n) in select.projection.iter().zip(spans) {
+        let expanded = items.get(at..at + n).unwrap_or_default();
+        if is_star(entry) {
+            list.extend(
+                expanded
+                    .iter()
+                    .map(|(e, _)| ast::SelectItem::UnnamedExpr(e.clone())),
+            );
+        } else {
+            list.push(entry.clone());
+        }
+        at += n;
+    }
+    lists.insert(select as *const ast::Select as usize, list);
+}
+
 fn star_item(scope: &[ScopeColumn], i: usize) -> (ast::Expr, String) {
     let c = &scope[i.min(scope.len().saturating_sub(1))];
     let col = ast::Ident::with_quote('"', c.name.clone());
