@@ -155,6 +155,13 @@ impl<'a> Ctx<'a> {
 
     fn load_system_snapshot(&mut self) -> Result<crate::catalog::system::SystemSnapshot> {
         let sequences = self.engine.sequences.names()?;
+        let sequences = sequences
+            .into_iter()
+            .map(|(name, def)| {
+                let last = self.engine.sequences.last(&name);
+                (name, def, last)
+            })
+            .collect();
         let settings: Vec<(String, String)> = self
             .settings
             .iter()

@@ -200,7 +200,10 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("cardinality", 1) => (Func::Cardinality, DataType::Int4),
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
-        ("jsonb_typeof", 1) => (Func::JsonbTypeof, DataType::Text),
+        // An untyped literal is read as jsonb (see `eval`).
+        ("jsonb_typeof", 1) if matches!(first, DataType::Jsonb | DataType::Unknown) => {
+            (Func::JsonbTypeof, DataType::Text)
+        }
         _ => {
             if let Some((f, ty)) = func_catalog::resolve(name, args)? {
                 return Ok((Func::Sys(f), ty));
@@ -245,7 +248,20 @@ pub fn param_hint(f: &Func) -> Option<DataType> {
         Func::Lower | Func::Upper | Func::Length | Func::Replace | Func::Btrim | Func::Md5 => {
             Some(DataType::Text)
         }
+        Func::JsonbTypeof => Some(DataType::Jsonb),
         _ => None,
+    }
+}
+
+/// jsonb_typeof's answer.
+fn json_type(j: &serde_json::Value) -> &'static str {
+    match j {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
@@ -693,17 +709,12 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         },
         Func::ToJsonb => Value::Jsonb(super::func_support::to_json(&a0)?),
         Func::JsonbTypeof => match &a0 {
-            Value::Jsonb(j) => Value::Text(
-                match j {
-                    serde_json::Value::Null => "null",
-                    serde_json::Value::Bool(_) => "boolean",
-                    serde_json::Value::Number(_) => "number",
-                    serde_json::Value::String(_) => "string",
-                    serde_json::Value::Array(_) => "array",
-                    serde_json::Value::Object(_) => "object",
-                }
-                .into(),
-            ),
+            // An untyped literal, read as jsonb.
+            Value::Text(literal) => match Value::parse_text(&DataType::Jsonb, literal)? {
+                Value::Jsonb(j) => Value::Text(json_type(&j).into()),
+                _ => Value::Null,
+            },
+            Value::Jsonb(j) => Value::Text(json_type(j).into()),
             _ => Value::Null,
         },
         _ => {

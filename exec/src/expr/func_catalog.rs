@@ -461,6 +461,10 @@ fn reg_value(ty: &DataType, oid: u32, sys: Option<&SystemSnapshot>) -> Value {
         (None, DataType::RegType) if DataType::from_oid(oid).is_some() => {
             Value::reg(ty.clone(), oid, system::format_type(oid, None))
         }
+        (None, DataType::RegRole) => match system::builtin_role_name(oid) {
+            Some(name) => Value::reg(ty.clone(), oid, name.to_string()),
+            None => Value::Oid(oid),
+        },
         _ => Value::Oid(oid),
     }
 }

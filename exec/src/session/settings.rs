@@ -72,6 +72,26 @@ pub(crate) fn duration_ms(value: &str) -> Option<u64> {
         .then(|| ms.round() as u64)
 }
 
+/// How PostgreSQL shows a duration setting: in the largest unit that holds it exactly
+/// (`500ms`, `5s`, `1min`, `2h`, `1d`; zero is `0`).
+fn show_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "0".into();
+    }
+    [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1_000, "s"),
+    ]
+    .iter()
+    .find(|(unit, _)| ms % unit == 0)
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(unit, name)| format!("{}{name}", ms / unit),
+    )
+}
+
 impl Session {
     /// A setting's current value.
     pub fn setting(&self, name: &str) -> Option<&str> {
@@ -188,13 +208,15 @@ impl Session {
                     }
                     "statement_timeout"
                     | "lock_timeout"
-                    | "idle_in_transaction_session_timeout"
-                        if duration_ms(&value).is_none() =>
-                    {
-                        return Err(Error::new(
-                            code::INVALID_PARAMETER_VALUE,
-                            format!("invalid value for parameter \"{name}\": \"{value}\""),
-                        ));
+                    | "idle_in_transaction_session_timeout" => {
+                        let Some(ms) = duration_ms(&value) else {
+                            return Err(Error::new(
+                                code::INVALID_PARAMETER_VALUE,
+                                format!("invalid value for parameter \"{name}\": \"{value}\""),
+                            ));
+                        };
+                        self.settings.insert(name, show_ms(ms));
+                        return Ok(Outcome::Command("SET".into()));
                     }
                     "client_encoding" | "names" => {
                         let v = value.to_uppercase().replace('-', "");
@@ -285,6 +307,28 @@ impl Session {
                 Ok(Outcome::Command("SET".into()))
             }
             other => Err(Error::unsupported(format!("{other} is not supported"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration_ms, show_ms};
+
+    #[test]
+    fn durations_show_in_the_largest_exact_unit() {
+        for (input, shown) in [
+            ("0", "0"),
+            ("500", "500ms"),
+            ("1500ms", "1500ms"),
+            ("5s", "5s"),
+            ("60000", "1min"),
+            ("90s", "90s"),
+            ("2h", "2h"),
+            ("1d", "1d"),
+            ("1.5min", "90s"),
+        ] {
+            assert_eq!(show_ms(duration_ms(input).unwrap()), shown, "{input}");
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct SequenceInfo {
     pub ty: DataType,
     /// The (table oid, attnum, identity) of the column owning it.
     pub owner: Option<(u32, i16, bool)>,
+    /// pg_sequences.last_value: the last value handed out, or after a restart the last one
+    /// reserved on disk (PostgreSQL's "last value written to disk"); `None` before the first
+    /// nextval.
+    pub last_value: Option<i64>,
 }
 
 /// Everything the system relations and catalog functions read, loaded once per statement.
@@ -165,6 +169,15 @@ pub fn builtin_reg_oid(ty: &DataType, s: &str) -> Result<u32> {
     }
 }
 
+/// The built-in roles by oid: the superuser `postgres` and `pg_database_owner`.
+pub fn builtin_role_name(oid: u32) -> Option<&'static str> {
+    match oid {
+        SUPERUSER_OID => Some("postgres"),
+        DATABASE_OWNER_OID => Some("pg_database_owner"),
+        _ => None,
+    }
+}
+
 fn builtin_schema_oid(name: &str) -> Option<u32> {
     match name {
         "pg_catalog" => Some(PG_CATALOG_OID),
@@ -186,10 +199,11 @@ pub(crate) enum Rel<'s> {
 }
 
 impl SystemSnapshot {
-    /// Reads the catalog (and the sequences, which live outside it) for one statement.
+    /// Reads the catalog (and the sequences, which live outside it, each with the last value
+    /// this process handed out) for one statement.
     pub fn load(
         cat: &mut Catalog<'_>,
-        sequences: Vec<(String, SequenceDef)>,
+        sequences: Vec<(String, SequenceDef, Option<i64>)>,
         user: &str,
         database: &str,
         search_path: &[String],
@@ -227,7 +241,7 @@ impl SystemSnapshot {
                 .filter(|d| d.name != "postgres"),
         );
         let mut seqs = Vec::new();
-        for (full, def) in sequences {
+        for (full, def, last) in sequences {
             // Internal counters (the oid counter, hidden row ids) have no oid or no schema;
             // other databases' sequences are stored as `{database}/{schema}.{name}`.
             if def.oid == 0 || full.starts_with('\0') {
@@ -257,6 +271,7 @@ impl SystemSnapshot {
             seqs.push(SequenceInfo {
                 schema: schema.to_string(),
                 name: name.to_string(),
+                last_value: last.or(def.reserved),
                 def,
                 ty,
                 owner: owner.map(|(t, a, i, _)| (t, a, i)),
@@ -478,11 +493,7 @@ impl SystemSnapshot {
 
     /// The name of role `oid` (`pg_get_userbyid`'s form for unknown roles).
     pub fn user_by_id(&self, oid: u32) -> String {
-        match oid {
-            SUPERUSER_OID => "postgres".into(),
-            DATABASE_OWNER_OID => "pg_database_owner".into(),
-            _ => format!("unknown (OID={oid})"),
-        }
+        builtin_role_name(oid).map_or_else(|| format!("unknown (OID={oid})"), str::to_string)
     }
 
     /// The oid of schema `name` (regnamespace input).
@@ -507,10 +518,9 @@ impl SystemSnapshot {
                 .schema_name(oid)
                 .map(deparse::quote_ident)
                 .unwrap_or_else(|| oid.to_string()),
-            DataType::RegRole => match oid {
-                SUPERUSER_OID | DATABASE_OWNER_OID => self.user_by_id(oid),
-                _ => oid.to_string(),
-            },
+            DataType::RegRole => {
+                builtin_role_name(oid).map_or_else(|| oid.to_string(), str::to_string)
+            }
             _ => oid.to_string(),
         }
     }

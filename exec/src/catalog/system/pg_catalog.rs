@@ -512,6 +512,7 @@ fn pg_views_of_tables(s: &SystemSnapshot, name: &str) -> Vec<Row> {
                     ("increment_by", Value::Int8(q.def.increment)),
                     ("cycle", Value::Bool(q.def.cycle)),
                     ("cache_size", Value::Int8(1)),
+                    ("last_value", q.last_value.map_or(Value::Null, Value::Int8)),
                 ]
             })
             .collect(),
