@@ -408,22 +408,7 @@ impl<'a> Binder<'a> {
                 };
                 Ok((Expr::Func(f, vec![x]), t))
             }
-            ast::Expr::Array(arr) => {
-                let mut items = Vec::new();
-                let mut elem = DataType::Unknown;
-                for item in &arr.elem {
-                    let (b, t) = self.bind(item)?;
-                    if elem == DataType::Unknown {
-                        elem = t;
-                    }
-                    items.push(b);
-                }
-                if elem == DataType::Unknown {
-                    elem = DataType::Text;
-                }
-                let ty = DataType::Array(Box::new(elem));
-                Ok((Expr::Func(Func::MakeArray(ty.clone()), items), ty))
-            }
+            ast::Expr::Array(arr) => self.array(arr),
             ast::Expr::Subquery(q) => {
                 let (plan, captures, ty) = self.single_column(q)?;
                 let sub = Subquery {

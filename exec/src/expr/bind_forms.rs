@@ -1,5 +1,5 @@
-//! Binding of compound expression forms: CASE (simple and searched), array subscripts and
-//! slices, interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
+//! Binding of compound expression forms: ARRAY[...] constructors, CASE (simple and
+//! searched), array subscripts and slices, interval literals (`INTERVAL '4 seconds'`, `INTERVAL '2' HOUR`,
 //! `INTERVAL '1 day 02:03' HOUR TO MINUTE`) and row comparisons (`(a, b) < (1, 2)`,
 //! `(a, b) IN ((1, 2), (3, 4))`).
 
@@ -12,6 +12,32 @@ use crate::error::{code, Error, Result};
 use crate::types::{DataType, Interval, Value};
 
 impl Binder<'_> {
+    /// `ARRAY[a, b, ...]`: the first typed element's type (text if none is typed). An
+    /// element that is itself an array would make a multidimensional array, which Orbit's
+    /// one-dimensional arrays cannot hold (refused, as their text input refuses `{{...}}`).
+    pub(super) fn array(&mut self, arr: &ast::Array) -> Result<(Expr, DataType)> {
+        let mut items = Vec::new();
+        let mut elem = DataType::Unknown;
+        for item in &arr.elem {
+            let (b, t) = self.bind(item)?;
+            if matches!(t, DataType::Array(_)) {
+                return Err(Error::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    "multidimensional arrays are not supported",
+                ));
+            }
+            if elem == DataType::Unknown {
+                elem = t;
+            }
+            items.push(b);
+        }
+        if elem == DataType::Unknown {
+            elem = DataType::Text;
+        }
+        let ty = DataType::Array(Box::new(elem));
+        Ok((Expr::Func(Func::MakeArray(ty.clone()), items), ty))
+    }
+
     pub(super) fn case(
         &mut self,
         operand: Option<&ast::Expr>,
@@ -299,4 +325,25 @@ pub(super) fn row_in_list(
         },
         false => any,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::SqlEngine;
+    use crate::test_support::{run, txn_db};
+
+    #[test]
+    fn an_array_of_arrays_is_refused_not_flattened_to_text() {
+        let engine = SqlEngine::open(txn_db()).unwrap();
+        let mut s = engine.session("postgres", "postgres");
+        assert_eq!(
+            run(&mut s, "SELECT ARRAY[1, 2]::text").as_deref(),
+            Some("{1,2}")
+        );
+        for sql in ["SELECT ARRAY[[1, 2], [3, 4]]", "SELECT ARRAY[ARRAY['a']]"] {
+            let stmt = crate::parse(sql).unwrap().remove(0);
+            let e = s.execute(&stmt, &[]).err().expect(sql);
+            assert_eq!(e.sqlstate(), "0A000", "{sql}: {e}");
+        }
+    }
 }
