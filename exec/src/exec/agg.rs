@@ -167,6 +167,42 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
     })
 }
 
+/// An aggregate folded a row at a time whose value can be read between rows: a window
+/// aggregate over a frame (calls with DISTINCT or ORDER BY never get here: windows refuse
+/// them).
+pub(crate) struct Running<'c> {
+    call: &'c AggCall,
+    state: State,
+}
+
+impl<'c> Running<'c> {
+    pub(crate) fn new(call: &'c AggCall) -> Running<'c> {
+        Running {
+            call,
+            state: initial(call.kind),
+        }
+    }
+
+    /// Folds in `row` (if it passes the call's FILTER).
+    pub(crate) fn add(&mut self, row: &[Value], ctx: &EvalContext<'_>) -> Result<()> {
+        if let Some(f) = &self.call.filter {
+            if !f.passes(row, ctx)? {
+                return Ok(());
+            }
+        }
+        let v = match &self.call.arg {
+            Some(a) => a.eval(row, ctx)?,
+            None => Value::Null,
+        };
+        step(self.call, &mut self.state, v)
+    }
+
+    /// The aggregate's value over the rows added so far.
+    pub(crate) fn value(&self) -> Result<Value> {
+        finish(self.call, self.state.clone())
+    }
+}
+
 /// One group: its key values, aggregate states and each aggregate's held input.
 type Group = (Vec<Value>, Vec<State>, Vec<Input>);
 

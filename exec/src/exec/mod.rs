@@ -20,6 +20,7 @@ pub mod query;
 mod sequence_fn;
 mod system;
 mod values;
+mod window;
 pub(crate) mod write;
 
 use orbit_txn::Transaction;

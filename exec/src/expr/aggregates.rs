@@ -144,7 +144,7 @@ pub(super) fn agg_kind(name: &str, star: bool) -> Option<AggKind> {
 
 /// The result type of an aggregate over `arg` (PostgreSQL's: sum(int4) is bigint, sum(int8)
 /// and avg of integers are numeric, avg(float) is double precision).
-fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
+pub(super) fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
     let bad = || {
         Error::new(
             code::UNDEFINED_FUNCTION,

@@ -58,6 +58,11 @@ pub trait BindEnv {
         scope: &[ScopeColumn],
         params: &mut Vec<DataType>,
     ) -> Result<(crate::exec::query::SelectPlan, Vec<usize>)>;
+    /// Takes a window function call of the select list being planned and gives its slot;
+    /// `None` where window functions are not allowed (WHERE, GROUP BY, ...).
+    fn add_window(&mut self, _call: super::window::WindowCall) -> Option<usize> {
+        None
+    }
 }
 
 pub fn ident(id: &ast::Ident) -> String {
@@ -671,9 +676,6 @@ impl<'a> Binder<'a> {
                 )))
             }
         };
-        if f.over.is_some() {
-            return Err(Error::unsupported("window functions are not supported yet"));
-        }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::new(), false, false),
             ast::FunctionArguments::Subquery(q) if name == "array" => {
@@ -713,6 +715,9 @@ impl<'a> Binder<'a> {
                 (args, distinct, star)
             }
         };
+        if f.over.is_some() {
+            return self.window_function(&name, &args, distinct, star, f);
+        }
         if let Some(kind) = super::aggregates::agg_kind(&name, star) {
             return self.aggregate(kind, &name, &args, distinct, f);
         }

@@ -25,6 +25,7 @@ mod literal;
 mod subquery;
 mod table_func;
 mod walk;
+mod window;
 
 pub use aggregates::contains_aggregate;
 pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
@@ -32,6 +33,7 @@ pub use func::{Func, SeqOp};
 pub use func_catalog::{size_pretty, SysFunc};
 pub use subquery::{SubKind, Subquery, SubqueryExec};
 pub use table_func::{table_function_columns, table_function_rows};
+pub use window::{place_windows, Bound, Frame, WinFunc, WindowCall, WINDOW_SLOT};
 
 use crate::types::{BinaryOp, DataType, Value};
 

@@ -598,6 +598,7 @@ fn plan_view(
         captures: Vec::new(),
         untyped_kept: false,
         ctes: Vec::new(),
+        windows: None,
     };
     let plan = sub.plan(q, params)?;
     let mut planned = derived_planned(plan, Vec::new());

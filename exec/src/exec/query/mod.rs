@@ -72,6 +72,10 @@ pub struct SelectBody {
     /// WHERE conditions the FROM tree could not take.
     pub filter: Option<Expr>,
     pub agg: Option<AggPlan>,
+    /// Window functions, computed over the rows the projections see (after aggregation);
+    /// their values are appended to each row at `window_base`.
+    pub windows: Vec<crate::expr::WindowCall>,
+    pub window_base: usize,
     pub projections: Vec<Expr>,
     pub distinct: bool,
 }
@@ -122,6 +126,8 @@ pub(crate) struct Planner<'p, 'a> {
     /// operation to type them from its other branch (taken by that select, so it never
     /// reaches a nested one).
     pub untyped_kept: bool,
+    /// The window function calls of the select list being bound (`None`: not allowed here).
+    pub windows: Option<Vec<crate::expr::WindowCall>>,
 }
 
 impl BindEnv for Planner<'_, '_> {
@@ -153,9 +159,16 @@ impl BindEnv for Planner<'_, '_> {
             captures: Vec::new(),
             untyped_kept: false,
             ctes: self.ctes.clone(),
+            windows: None,
         };
         let plan = sub.plan(query, params)?;
         Ok((plan, sub.captures))
+    }
+
+    fn add_window(&mut self, call: crate::expr::WindowCall) -> Option<usize> {
+        let windows = self.windows.as_mut()?;
+        windows.push(call);
+        Some(windows.len() - 1)
     }
 }
 
@@ -168,6 +181,7 @@ pub fn plan_query(ctx: &mut Ctx<'_>, query: &ast::Query) -> Result<SelectPlan> {
         captures: Vec::new(),
         untyped_kept: false,
         ctes: Vec::new(),
+        windows: None,
     };
     let result = planner.plan(query, &mut params);
     ctx.param_types = params;
@@ -378,6 +392,8 @@ impl Planner<'_, '_> {
         }
         let mut projections = Vec::with_capacity(items.len());
         let mut columns = Vec::with_capacity(items.len());
+        // Window functions may appear in the select list and ORDER BY only.
+        let enclosing_windows = self.windows.replace(Vec::new());
         for (e, name) in &items {
             let (x, t) = Binder {
                 scope: &scope,
@@ -402,6 +418,7 @@ impl Planner<'_, '_> {
             });
             projections.push(x);
         }
+        let mut windows = std::mem::replace(&mut self.windows, enclosing_windows);
         let having = match &select.having {
             Some(h) => Some(
                 Binder {
@@ -415,6 +432,8 @@ impl Planner<'_, '_> {
             None => None,
         };
         let mut order = Vec::new();
+        // ORDER BY's window calls join the select list's.
+        let enclosing_windows = std::mem::replace(&mut self.windows, windows.take());
         if let Some(ob) = &query.order_by {
             let ast::OrderByKind::Expressions(list) = &ob.kind else {
                 return Err(Error::unsupported("ORDER BY ALL is not supported"));
@@ -437,6 +456,22 @@ impl Planner<'_, '_> {
                 order.push((key, desc, nulls_first));
             }
         }
+        let windows = std::mem::replace(&mut self.windows, enclosing_windows).unwrap_or_default();
+        let window_base = if has_aggs {
+            keys.len() + grouping.aggs.len()
+        } else {
+            scope.len()
+        };
+        if !windows.is_empty() {
+            if for_update {
+                return Err(Error::unsupported(
+                    "FOR UPDATE is not allowed with window functions",
+                ));
+            }
+            let place = |e: &mut Expr| crate::expr::place_windows(e, windows.len(), window_base);
+            projections.iter_mut().for_each(place);
+            order.iter_mut().for_each(|(k, _, _)| place(k));
+        }
         let (limit, offset) = limit_offset(query, params)?;
         let distinct = match &select.distinct {
             None | Some(ast::Distinct::All) => false,
@@ -458,6 +493,8 @@ impl Planner<'_, '_> {
                 source,
                 filter,
                 agg,
+                windows,
+                window_base,
                 projections,
                 distinct,
             })),

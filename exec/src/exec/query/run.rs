@@ -175,6 +175,11 @@ impl<'r, 'a> Runner<'r, 'a> {
             Some(a) => aggregate(a, rows, ectx)?,
             None => rows,
         };
+        let rows = if body.windows.is_empty() {
+            rows
+        } else {
+            crate::exec::window::compute(&body.windows, rows, body.window_base, ectx)?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let projected = body

@@ -49,6 +49,7 @@ pub(crate) fn with_planner<T>(
         captures: Vec::new(),
         untyped_kept: false,
         ctes: Vec::new(),
+        windows: None,
     };
     let result = f(&mut planner, &mut params);
     ctx.param_types = params;
