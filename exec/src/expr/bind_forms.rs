@@ -93,12 +93,55 @@ impl Binder<'_> {
         root: &ast::Expr,
         chain: &[ast::AccessExpr],
     ) -> Result<(Expr, DataType)> {
-        let (mut x, mut ty) = self.bind(root)?;
+        // `t.col[i]`: the leading names qualify the column.
+        let names = chain
+            .iter()
+            .take_while(|a| matches!(a, ast::AccessExpr::Dot(ast::Expr::Identifier(_))))
+            .count();
+        let (mut x, mut ty) = match (root, names) {
+            (_, 0) => self.bind(root)?,
+            (ast::Expr::Identifier(first), n) => {
+                let mut parts = vec![first.clone()];
+                for a in chain.iter().take(n) {
+                    if let ast::AccessExpr::Dot(ast::Expr::Identifier(id)) = a {
+                        parts.push(id.clone());
+                    }
+                }
+                self.bind(&ast::Expr::CompoundIdentifier(parts))?
+            }
+            _ => self.bind(root)?,
+        };
+        let chain = match root {
+            ast::Expr::Identifier(_) => chain.get(names..).unwrap_or_default(),
+            _ => chain,
+        };
         for access in chain {
-            let ast::AccessExpr::Subscript(sub) = access else {
-                return Err(Error::unsupported(format!(
-                    "field access is not supported: {root}"
-                )));
+            let sub = match access {
+                ast::AccessExpr::Subscript(sub) => sub,
+                // `(record).field`
+                ast::AccessExpr::Dot(ast::Expr::Identifier(id)) => {
+                    let name = super::ident_name(id);
+                    let DataType::Record(fields) = &ty else {
+                        return Err(Error::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("column \"{name}\" not found in data type {ty}"),
+                        ));
+                    };
+                    let Some(i) = fields.iter().position(|(n, _)| *n == name) else {
+                        return Err(Error::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("could not identify column \"{name}\" in record data type"),
+                        ));
+                    };
+                    ty = fields.get(i).map_or(DataType::Unknown, |(_, t)| t.clone());
+                    x = Expr::Func(Func::RecordField(i), vec![x]);
+                    continue;
+                }
+                _ => {
+                    return Err(Error::unsupported(format!(
+                        "field access is not supported: {root}"
+                    )))
+                }
             };
             let elem = match &ty {
                 DataType::Array(e) => (**e).clone(),
@@ -129,7 +172,13 @@ impl Binder<'_> {
             match sub {
                 ast::Subscript::Index { index: i } => {
                     let i = index(self, Some(i), 0)?;
-                    x = Expr::Func(Func::ArrayElement, vec![x, i]);
+                    let f = match ty {
+                        DataType::Int2Vector | DataType::OidVector => {
+                            Func::VectorElement(elem.clone())
+                        }
+                        _ => Func::ArrayElement,
+                    };
+                    x = Expr::Func(f, vec![x, i]);
                     ty = elem;
                 }
                 ast::Subscript::Slice {

@@ -69,6 +69,9 @@ pub enum Func {
     Sequence(SeqOp),
     /// `a[i]` (1-based; NULL outside the array).
     ArrayElement,
+    /// `v[i]` of an int2vector / oidvector (its text form, "1 2"; indexed from 0): the
+    /// element as the given type.
+    VectorElement(DataType),
     /// `a[lo:hi]` (either bound may be NULL for open).
     ArraySlice,
     CurrentDatabase,
@@ -79,6 +82,10 @@ pub enum Func {
     Cardinality,
     /// `ARRAY[...]` of the given array type.
     MakeArray(DataType),
+    /// `ROW(a, b, ...)`: a record of the arguments (NULLs included).
+    MakeRecord,
+    /// `(record).field`: the record's field at this position.
+    RecordField(usize),
     /// Internal: string_agg's (value, delimiter) pair.
     AggDelimiter,
     GenRandomUuid,
@@ -201,6 +208,15 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
         // An untyped literal is read as jsonb (see `eval`).
+        ("row", 1..) => (
+            Func::MakeRecord,
+            DataType::Record(
+                args.iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("f{}", i + 1), t.clone()))
+                    .collect(),
+            ),
+        ),
         ("jsonb_typeof", 1) if matches!(first, DataType::Jsonb | DataType::Unknown) => {
             (Func::JsonbTypeof, DataType::Text)
         }
@@ -309,6 +325,9 @@ fn trim_set(args: &[Value]) -> Result<Vec<char>> {
 
 /// Evaluates `f` over already-evaluated arguments.
 pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+    if let Some(v) = super::func_array::call(f, args) {
+        return v;
+    }
     // Functions that look at NULLs themselves.
     match f {
         Func::Sys(s) => return func_catalog::call(s, args, ctx),
@@ -365,14 +384,6 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
                 Some(std::cmp::Ordering::Equal) => Value::Null,
                 _ => a.clone(),
             });
-        }
-        Func::MakeArray(ty) => {
-            let elem = ty.element().cloned().unwrap_or(DataType::Text);
-            let items = args
-                .iter()
-                .map(|a| a.clone().cast(&elem))
-                .collect::<Result<Vec<_>>>()?;
-            return Ok(Value::Array(Box::new(elem), items));
         }
         Func::AggDelimiter => {
             return Ok(Value::Array(Box::new(DataType::Text), args.to_vec()));
@@ -675,34 +686,6 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             }
             _ => Value::Null,
         },
-        Func::ArrayElement => {
-            let (Value::Array(_, items), Some(i)) = (&a0, args.get(1)) else {
-                return Ok(Value::Null);
-            };
-            match i.as_i64()? {
-                Some(i) if i >= 1 => items.get((i - 1) as usize).cloned().unwrap_or(Value::Null),
-                _ => Value::Null,
-            }
-        }
-        Func::ArraySlice => {
-            let Value::Array(ty, items) = &a0 else {
-                return Ok(Value::Null);
-            };
-            let bound = |k: usize, default: i64| -> Result<i64> {
-                match args.get(k) {
-                    Some(Value::Null) | None => Ok(default),
-                    Some(v) => Ok(v.as_i64()?.unwrap_or(default)),
-                }
-            };
-            let lo = bound(1, 1)?.max(1);
-            let hi = bound(2, items.len() as i64)?.min(items.len() as i64);
-            let slice = if lo > hi {
-                Vec::new()
-            } else {
-                items[(lo - 1) as usize..hi as usize].to_vec()
-            };
-            Value::Array(ty.clone(), slice)
-        }
         Func::Cardinality => match &a0 {
             Value::Array(_, items) => Value::Int4(items.len() as i32),
             _ => Value::Null,

@@ -19,6 +19,7 @@ mod bpchar;
 mod date_part;
 mod eval;
 mod func;
+mod func_array;
 mod func_catalog;
 mod func_support;
 mod literal;
@@ -32,7 +33,7 @@ pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Group
 pub use func::{Func, SeqOp};
 pub use func_catalog::{size_pretty, SysFunc};
 pub use subquery::{SubKind, Subquery, SubqueryExec};
-pub use table_func::{table_function_columns, table_function_rows};
+pub use table_func::{table_function_columns, table_function_rows, AS_RECORD};
 pub use window::{place_windows, Bound, Frame, WinFunc, WindowCall, WINDOW_SLOT};
 
 use crate::types::{BinaryOp, DataType, Value};

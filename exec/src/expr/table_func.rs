@@ -1,16 +1,35 @@
 //! Set-returning functions usable in FROM (`generate_series(0, 3) s`, `unnest(arr)`,
-//! `pg_partition_ancestors(rel)`): their result columns from the argument types (for the
-//! binder) and their rows from the argument values (for the runner). Orbit has no
-//! partitioning, so a relation's only "ancestor" is itself, as PostgreSQL answers for an
-//! unpartitioned table.
+//! `pg_partition_ancestors(rel)`, `information_schema._pg_expandarray(arr)`): their result
+//! columns from the argument types (for the binder) and their rows from the argument values
+//! (for the runner). Orbit has no partitioning, so a relation's only "ancestor" is itself, as
+//! PostgreSQL answers for an unpartitioned table.
 
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
 
+/// The prefix a composite set-returning function's name gets when it is lifted out of a
+/// select list (`exec::query::srf`): the call then yields one record column, its row, as the
+/// call does in a select list.
+pub const AS_RECORD: &str = "?record?";
+
 /// The result columns of `name(args)` in FROM (a one-column function's column is named after
 /// the function; an alias renames it), or None when `name` is no set-returning function.
 pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(String, DataType)>> {
+    if let Some(real) = name.strip_prefix(AS_RECORD) {
+        let fields = table_function_columns(real, args)?;
+        return Some(vec![(real.to_string(), DataType::Record(fields))]);
+    }
     let ty = match (name, args) {
+        // information_schema._pg_expandarray(anyarray): each element with its position (JDBC
+        // reads index keys with it); an int2vector (pg_index.indkey) counts as an array.
+        ("_pg_expandarray", [t]) => {
+            let elem = match t {
+                DataType::Array(e) => (**e).clone(),
+                DataType::Int2Vector => DataType::Int2,
+                _ => return None,
+            };
+            return Some(vec![("x".into(), elem), ("n".into(), DataType::Int4)]);
+        }
         ("generate_series", [a, b, DataType::Interval]) if temporal(a) || temporal(b) => {
             series_type(a, b)
         }
@@ -38,7 +57,27 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
     if args.iter().any(Value::is_null) {
         return Ok(Vec::new());
     }
+    if let Some(real) = name.strip_prefix(AS_RECORD) {
+        let rows = table_function_rows(real, args)?;
+        return Ok(rows.into_iter().map(|r| vec![Value::Record(r)]).collect());
+    }
     match name {
+        "_pg_expandarray" => {
+            let items = match args.first() {
+                Some(Value::Array(_, items)) => items.clone(),
+                // An int2vector, in its text form ("1 2").
+                Some(Value::Text(vector)) => vector
+                    .split_ascii_whitespace()
+                    .map(|s| Value::parse_text(&DataType::Int2, s))
+                    .collect::<Result<Vec<_>>>()?,
+                _ => Vec::new(),
+            };
+            Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| vec![v, Value::Int4(i as i32 + 1)])
+                .collect())
+        }
         "generate_series" if matches!(args.get(2), Some(Value::Interval(_))) => {
             temporal_series(args, LIMIT)
         }

@@ -31,6 +31,7 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("extra_float_digits", "1"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("is_superuser", "on"),
     ("lc_collate", "C"),
     ("lc_ctype", "C"),

@@ -74,6 +74,14 @@ impl Value {
                 out.push(1);
                 out.extend_from_slice(super::json::to_text(j).as_bytes());
             }
+            // record_send: the field count, then each field's type oid and value.
+            Value::Record(fields) => {
+                out.extend_from_slice(&(fields.len() as i32).to_be_bytes());
+                for f in fields {
+                    out.extend_from_slice(&f.data_type().oid().to_be_bytes());
+                    put_item(f, out);
+                }
+            }
             Value::Array(elem, items) => {
                 let has_null = items.iter().any(Value::is_null);
                 let ndim: i32 = if items.is_empty() { 0 } else { 1 };
@@ -85,17 +93,7 @@ impl Value {
                     out.extend_from_slice(&1i32.to_be_bytes());
                 }
                 for it in items {
-                    if it.is_null() {
-                        out.extend_from_slice(&(-1i32).to_be_bytes());
-                    } else {
-                        let at = out.len();
-                        out.extend_from_slice(&[0; 4]);
-                        it.to_binary(out);
-                        let len = (out.len() - at - 4) as i32;
-                        if let Some(slot) = out.get_mut(at..at + 4) {
-                            slot.copy_from_slice(&len.to_be_bytes());
-                        }
-                    }
+                    put_item(it, out);
                 }
             }
         }
@@ -196,7 +194,28 @@ impl Value {
                 None => return Err(bad_format()),
             },
             DataType::Array(elem) => array_from_binary(elem, b)?,
+            DataType::Record(_) => {
+                return Err(Error::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    "input of anonymous composite types is not implemented",
+                ))
+            }
         })
+    }
+}
+
+/// An array element or record field: its length (-1 for NULL), then its binary form.
+fn put_item(v: &Value, out: &mut Vec<u8>) {
+    if v.is_null() {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+        return;
+    }
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    v.to_binary(out);
+    let len = (out.len() - at - 4) as i32;
+    if let Some(slot) = out.get_mut(at..at + 4) {
+        slot.copy_from_slice(&len.to_be_bytes());
     }
 }
 

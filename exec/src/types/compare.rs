@@ -97,7 +97,8 @@ fn variant_rank(v: &Value) -> u8 {
         Value::Json(_) => 9,
         Value::Jsonb(_) => 10,
         Value::Array(..) => 11,
-        Value::Null => 12,
+        Value::Record(_) => 12,
+        Value::Null => 13,
     }
 }
 
@@ -135,7 +136,9 @@ impl Value {
             Some(o) => Ok(Some(o)),
             None => {
                 // Arrays of different element types, or element literals inside arrays.
-                if let (Value::Array(_, x), Value::Array(_, y)) = (self, other) {
+                if let (Value::Array(_, x), Value::Array(_, y))
+                | (Value::Record(x), Value::Record(y)) = (self, other)
+                {
                     for (p, q) in x.iter().zip(y.iter()) {
                         let o = match (p, q) {
                             (Value::Null, Value::Null) => Ordering::Equal,
@@ -190,6 +193,13 @@ impl Value {
             Value::Json(_) => DataType::Json,
             Value::Jsonb(_) => DataType::Jsonb,
             Value::Array(e, _) => DataType::Array(e.clone()),
+            Value::Record(fields) => DataType::Record(
+                fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("f{}", i + 1), v.data_type()))
+                    .collect(),
+            ),
         }
     }
 

@@ -48,6 +48,8 @@ pub enum DataType {
     Jsonb,
     /// Array of the element type.
     Array(Box<DataType>),
+    /// An anonymous row type (`record`): its fields' names and types.
+    Record(Vec<(String, DataType)>),
     /// The type of an untyped literal or parameter not yet resolved (PostgreSQL's `unknown`).
     Unknown,
 }
@@ -91,7 +93,9 @@ impl DataType {
             DataType::Numeric(_) => 1700,
             DataType::Uuid => 2950,
             DataType::Jsonb => 3802,
+            DataType::Record(_) => 2249,
             DataType::Array(elem) => match elem.as_ref() {
+                DataType::Record(_) => 2287,
                 DataType::Bool => 1000,
                 DataType::Bytea => 1001,
                 DataType::InternalChar => 1002,
@@ -236,6 +240,7 @@ impl DataType {
             DataType::Jsonb => "jsonb",
             DataType::Unknown => "unknown",
             DataType::Array(elem) => return format!("_{}", elem.typname()),
+            DataType::Record(_) => "record",
         };
         s.to_string()
     }
@@ -277,6 +282,7 @@ impl DataType {
             DataType::Jsonb => "jsonb",
             DataType::Unknown => "unknown",
             DataType::Array(elem) => return format!("{}[]", elem.display()),
+            DataType::Record(_) => "record",
         };
         s.to_string()
     }

@@ -47,7 +47,7 @@ pub fn encode_key(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Uuid(u) => out.extend_from_slice(u),
         Value::Jsonb(j) => put_jsonb(j, out),
-        Value::Array(_, items) => {
+        Value::Array(_, items) | Value::Record(items) => {
             for it in items {
                 encode_key(it, out);
             }

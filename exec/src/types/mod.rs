@@ -77,6 +77,9 @@ pub enum Value {
     /// (made where the catalog was at hand); it compares, sorts and travels in binary as its
     /// oid. Without a name such values are plain `Oid`s and print as numbers.
     Reg(Box<RegValue>),
+    /// A row value (`ROW(a, b)`, a composite set-returning function's row): its fields, named
+    /// by its type (`DataType::Record`).
+    Record(Vec<Value>),
 }
 
 /// The oid and output name of a reg* value (see [`Value::Reg`]).

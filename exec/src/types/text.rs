@@ -53,6 +53,12 @@ impl Value {
             }
             DataType::Jsonb => Value::Jsonb(json::parse(s)?),
             DataType::Array(elem) => parse_array(elem, s)?,
+            DataType::Record(_) => {
+                return Err(Error::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    "input of anonymous composite types is not implemented",
+                ))
+            }
         })
     }
 
@@ -79,6 +85,7 @@ impl Value {
             Value::Reg(r) => r.name.clone(),
             Value::Jsonb(j) => json::to_text(j),
             Value::Array(_, items) => format_array(items),
+            Value::Record(fields) => format_record(fields),
         })
     }
 }
@@ -550,6 +557,36 @@ fn parse_array(elem: &DataType, s: &str) -> Result<Value> {
         return Err(malformed(s, "Junk after closing right brace."));
     }
     Ok(Value::Array(Box::new(elem.clone()), items))
+}
+
+/// A row's text form as PostgreSQL's record_out writes it: `(1,,"a b")` (NULL is empty; a
+/// field that is empty or holds a quote, backslash, parenthesis, comma or space is quoted,
+/// with quotes and backslashes doubled).
+fn format_record(fields: &[Value]) -> String {
+    let mut out = String::from("(");
+    for (k, v) in fields.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        let Some(t) = v.to_text() else { continue };
+        let quote = t.is_empty()
+            || t.chars()
+                .any(|c| matches!(c, '"' | '\\' | '(' | ')' | ',') || c.is_ascii_whitespace());
+        if quote {
+            out.push('"');
+            for c in t.chars() {
+                if c == '"' || c == '\\' {
+                    out.push(c);
+                }
+                out.push(c);
+            }
+            out.push('"');
+        } else {
+            out.push_str(&t);
+        }
+    }
+    out.push(')');
+    out
 }
 
 fn format_array(items: &[Value]) -> String {

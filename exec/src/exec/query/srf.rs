@@ -4,6 +4,9 @@
 //! PostgreSQL's meaning exactly: each input row repeats once per element (and a row whose
 //! call yields nothing drops out), WHERE filters before, DISTINCT, ORDER BY and LIMIT apply
 //! after. An unaliased item that is just the call keeps the function's name as its column.
+//! A composite function (`information_schema._pg_expandarray`) is lifted under a name that
+//! makes it yield one record column, its row, so `(call).field` reads a field as in
+//! PostgreSQL.
 //!
 //! Not lifted (refused with 0A000 rather than answered differently): several distinct
 //! set-returning calls in one list (PostgreSQL zips them), and a list that also groups or
@@ -73,7 +76,19 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
             "a set-returning function in a select list that groups or aggregates is not supported",
         ));
     }
-    let text = format!("SELECT 1 FROM {text} AS \"{LIFTED}\"(\"{LIFTED}\")");
+    // A composite function's select-list value is its whole row: lifted, it yields one
+    // record column (`AS_RECORD`), which `(call).field` reads.
+    let mut from_call = call.clone();
+    if let ast::Expr::Function(f) = &mut from_call {
+        let name = set_returning(call).unwrap_or_default();
+        if COMPOSITE.contains(&name) {
+            let renamed = format!("{}{name}", crate::expr::AS_RECORD);
+            f.name = ast::ObjectName(vec![ast::ObjectNamePart::Identifier(
+                ast::Ident::with_quote('"', renamed),
+            )]);
+        }
+    }
+    let text = format!("SELECT 1 FROM {from_call} AS \"{LIFTED}\"(\"{LIFTED}\")");
     let lifted = match crate::parse::parse(&text)?.pop() {
         Some(ast::Statement::Query(q)) => match *q.body {
             ast::SetExpr::Select(s) => s.from.into_iter().next(),
@@ -97,10 +112,13 @@ fn set_returning(e: &ast::Expr) -> Option<&'static str> {
         return None;
     };
     let name = crate::expr::ident_name(last.as_ident()?);
-    ["generate_series", "unnest"]
+    ["generate_series", "unnest", "_pg_expandarray"]
         .into_iter()
         .find(|n| *n == name)
 }
+
+/// The set-returning functions whose rows have several columns.
+const COMPOSITE: [&str; 1] = ["_pg_expandarray"];
 
 /// Replaces the set-returning calls of the select list itself (not of its subqueries) by the
 /// lifted column, collecting them.
@@ -170,6 +188,19 @@ mod tests {
             Some(
                 "SELECT \"?srf?\" * 2, \"?srf?\" AS \"generate_series\", (SELECT unnest(x)) \
                  FROM generate_series(1, 2) AS \"?srf?\" (\"?srf?\")"
+            )
+        );
+    }
+
+    #[test]
+    fn a_composite_call_is_lifted_as_one_record_column() {
+        assert_eq!(
+            lifted("SELECT (information_schema._pg_expandarray(k)).n, information_schema._pg_expandarray(k) AS r FROM t")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(
+                "SELECT (\"?srf?\").n, \"?srf?\" AS r FROM t, \"?record?_pg_expandarray\"(k) AS \"?srf?\" (\"?srf?\")"
             )
         );
     }
