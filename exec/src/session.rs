@@ -458,6 +458,16 @@ impl Session {
                     tag: "SHOW".into(),
                 })
             }
+            // Prepared statements live in the wire layer, where parsing a name again replaces
+            // its statement, and SQL PREPARE does not exist here: nothing to free. Drivers
+            // send this (psycopg's DEALLOCATE ALL after a failed transaction).
+            ast::Statement::Deallocate { name, .. } => done(Outcome::Command(
+                if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                    "DEALLOCATE ALL".into()
+                } else {
+                    "DEALLOCATE".into()
+                },
+            )),
             ast::Statement::Discard { object_type } => {
                 if matches!(object_type, ast::DiscardObject::ALL) {
                     if self.txn.is_some() {
