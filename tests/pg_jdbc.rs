@@ -66,11 +66,5 @@ fn a_jdbc_application_sees_what_postgresql_gives_it() {
         .args(["-cp", &classpath, "JdbcCheck", &url])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let expected = std::fs::read_to_string(fixtures.join("expected.txt")).unwrap();
-    assert!(
-        out.status.success() && stdout == expected,
-        "JDBC run differs from PostgreSQL's.\n--- expected\n{expected}--- got\n{stdout}--- stderr\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_driver_output("JDBC", &out, &fixtures.join("expected.txt"));
 }

@@ -39,13 +39,5 @@ fn a_psycopg_application_sees_what_postgresql_gives_it() {
         .arg(server.pg_port.to_string())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let expected = std::fs::read_to_string(fixtures.join("expected.txt")).unwrap();
-    // psycopg reports what it could not do on its own (a failed DEALLOCATE ALL while rolling
-    // back) as warnings on stderr: there must be none, as against PostgreSQL.
-    assert!(
-        out.status.success() && stdout == expected && out.stderr.is_empty(),
-        "psycopg run differs from PostgreSQL's.\n--- expected\n{expected}--- got\n{stdout}--- stderr\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_driver_output("psycopg", &out, &fixtures.join("expected.txt"));
 }

@@ -186,3 +186,15 @@ pub fn err<T: std::fmt::Debug>(r: redis::RedisResult<T>) -> String {
         .trim()
         .to_string()
 }
+
+/// Asserts that a driver program's run printed exactly `expected_file` (what it printed
+/// against PostgreSQL 15), exited successfully and wrote nothing on stderr.
+pub fn assert_driver_output(what: &str, out: &std::process::Output, expected_file: &Path) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected = std::fs::read_to_string(expected_file).unwrap();
+    assert!(
+        out.status.success() && stdout == expected && out.stderr.is_empty(),
+        "{what} run differs from PostgreSQL's.\n--- expected\n{expected}--- got\n{stdout}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
