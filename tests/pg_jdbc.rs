@@ -18,12 +18,9 @@ fn jdbc_jar() -> Option<PathBuf> {
     let jar = std::env::var_os("ORBIT_JDBC_JAR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/share/java/postgresql.jar"));
-    let java = ["javac", "java"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
+    let java = ["javac", "java"]
+        .iter()
+        .all(|tool| common::program_runs(tool, &["-version"]));
     match (java, jar.exists()) {
         (true, true) => Some(jar),
         _ => {

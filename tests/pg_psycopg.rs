@@ -15,12 +15,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn python_with_psycopg() -> Option<&'static str> {
-    let found = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", "import psycopg"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
+    let found = ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|py| common::program_runs(py, &["-c", "import psycopg"]));
     if found.is_none() {
         eprintln!("no python3 with psycopg: skipping the psycopg test");
     }

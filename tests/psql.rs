@@ -46,10 +46,7 @@ const SETUP_DESCRIBE: &[&str] = &[
 ];
 
 fn psql_installed() -> bool {
-    let found = Command::new("psql")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = common::program_runs("psql", &["--version"]);
     if !found {
         eprintln!("psql is not installed: skipping the psql end-to-end test");
     }

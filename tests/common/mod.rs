@@ -198,3 +198,11 @@ pub fn assert_driver_output(what: &str, out: &std::process::Output, expected_fil
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Whether `program args` runs and succeeds here (a client tool a test drives).
+pub fn program_runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
