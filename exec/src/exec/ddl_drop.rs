@@ -44,7 +44,11 @@ pub(super) fn drop(
                         for v in &views {
                             ctx.catalog().delete_view(&v.schema, &v.name)?;
                         }
-                        super::foreign::drop_foreign_keys_to(ctx, &t, cascade)?;
+                        // Other tables' foreign keys to it: refused unless CASCADE drops them.
+                        let dropping = super::ddl_key::Dropping::Table;
+                        super::ddl_key::drop_referencing_keys(ctx, &t, &dropping, cascade, |_| {
+                            true
+                        })?;
                         clear_table(ctx, &t)?;
                         ctx.catalog().delete_table(&schema, &name)?;
                         drop_owned_sequences(ctx, &t)?;

@@ -1,6 +1,6 @@
-//! ALTER TABLE drops that other objects depend on: the primary key (DROP CONSTRAINT t_pkey, or
-//! DROP COLUMN of one of its columns, which drops the key with it, as in PostgreSQL) and the
-//! foreign keys of other tables that reference a dropped column, unique constraint or key.
+//! Drops that other tables' foreign keys depend on (DROP TABLE; ALTER TABLE DROP COLUMN and
+//! DROP CONSTRAINT), and dropping a primary key (DROP CONSTRAINT t_pkey, or DROP COLUMN of one
+//! of its columns, which drops the key with it, as in PostgreSQL).
 //!
 //! Invariants: a table's rows are keyed by its primary key, or by a hidden row id when it has
 //! none, so dropping the key re-keys every row under a new row id (and rebuilds the secondary
@@ -14,6 +14,8 @@ use crate::row::{encode_row, row_key};
 
 /// What is being dropped, for the dependency error's wording.
 pub(super) enum Dropping<'a> {
+    /// The table itself.
+    Table,
     /// A column (its name).
     Column(&'a str),
     /// A primary key or unique constraint (its name, which its index shares).
@@ -37,6 +39,10 @@ pub(super) fn drop_referencing_keys(
         }
         if !cascade {
             let (what, on) = match dropping {
+                Dropping::Table => (
+                    format!("table {}", table.name),
+                    format!("table {}", table.name),
+                ),
                 Dropping::Column(col) => (
                     format!("column {col} of table {}", table.name),
                     format!("column {col} of table {}", table.name),

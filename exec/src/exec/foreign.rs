@@ -431,29 +431,3 @@ fn still_referenced(
         child.name
     ))
 }
-
-/// DROP TABLE of a table other tables reference: refused (2BP01) unless CASCADE, which
-/// drops their foreign keys.
-pub fn drop_foreign_keys_to(ctx: &mut Ctx<'_>, table: &TableDef, cascade: bool) -> Result<()> {
-    for (mut child, c) in referencing(ctx, table)? {
-        if child.id == table.id {
-            continue;
-        }
-        if !cascade {
-            return Err(Error::new(
-                code::DEPENDENT_OBJECTS_STILL_EXIST,
-                format!(
-                    "cannot drop table {} because other objects depend on it",
-                    table.name
-                ),
-            )
-            .with_detail(format!(
-                "constraint {} on table {} depends on table {}",
-                c.name, child.name, table.name
-            )));
-        }
-        child.constraints.retain(|x| x.name != c.name);
-        ctx.catalog().put_table(&child)?;
-    }
-    Ok(())
-}
