@@ -9,4 +9,7 @@ pub enum Error {
     /// Stored bytes do not decode: names what was being read.
     #[error("corrupt {0}")]
     Corrupt(&'static str),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] orbit_lsm::Error),
 }

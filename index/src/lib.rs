@@ -2,6 +2,8 @@
 //!
 //! - [`bitmap`]: roaring bitmaps of ids per (attribute, value): the label index of time series
 //!   (and, later, bitmap indexes of low-cardinality SQL columns).
+//! - [`hnsw`]: approximate nearest-neighbour search (HNSW graphs over `f32` vectors, with
+//!   L2, inner-product, cosine and L1 distances), stored in the LSM.
 //! - [`timeseries`]: RedisTimeSeries' model: series metadata, samples in Gorilla-compressed
 //!   chunks, every aggregation and reducer, compaction-rule downsampling.
 //!
@@ -11,6 +13,7 @@
 
 pub mod bitmap;
 mod error;
+pub mod hnsw;
 pub mod timeseries;
 
 pub use error::{Error, Result};

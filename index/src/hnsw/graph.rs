@@ -1,0 +1,725 @@
+//! The HNSW graph in memory (Malkov & Yashunin, "Efficient and robust approximate nearest
+//! neighbor search using Hierarchical Navigable Small World graphs"): layered proximity graphs,
+//! greedy descent through the upper layers, a best-first beam search (`ef`) on the lowest, and
+//! the neighbour-selection heuristic that keeps links pointing in diverse directions.
+//!
+//! Concurrency: any number of searches and inserts run at once through `&self`. The node list
+//! is a `RwLock<Vec<Node>>`: an insert takes it for writing only to push its node, everything
+//! else reads it; each node's link lists have their own mutexes, taken one at a time (never
+//! two at once, so no lock order to keep). A search may see an insert half linked; it then
+//! finds a little less, never something wrong.
+//!
+//! Invariants: node ids are dense indexes into the node list; a node's links name existing
+//! nodes on the same or a higher level; level-0 lists hold at most `2m` ids, upper ones `m`;
+//! an absent node (a gap left by a record lost in a crash, see `store`) has no vector and no
+//! links and is never linked to.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+use super::distance;
+
+/// The distance an index is built for. Internally the graph orders by a monotone stand-in:
+/// squared L2, negative dot product (cosine on normalized vectors), L1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    L2,
+    InnerProduct,
+    Cosine,
+    L1,
+}
+
+impl Metric {
+    /// The graph's distance between `a` and `b` (cosine: both already normalized).
+    #[inline]
+    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Metric::L2 => distance::l2_squared(a, b),
+            Metric::InnerProduct | Metric::Cosine => -distance::dot(a, b),
+            Metric::L1 => distance::l1(a, b),
+        }
+    }
+
+    /// The stored code of the metric.
+    pub fn code(self) -> u8 {
+        match self {
+            Metric::L2 => 1,
+            Metric::InnerProduct => 2,
+            Metric::Cosine => 3,
+            Metric::L1 => 4,
+        }
+    }
+
+    /// The metric of a stored code.
+    pub fn from_code(code: u8) -> Option<Metric> {
+        Some(match code {
+            1 => Metric::L2,
+            2 => Metric::InnerProduct,
+            3 => Metric::Cosine,
+            4 => Metric::L1,
+            _ => return None,
+        })
+    }
+}
+
+/// Build parameters (pgvector's names and defaults: m 16, ef_construction 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub metric: Metric,
+    /// The vectors' dimension.
+    pub dim: u32,
+    /// Links per node on the upper layers (twice as many on layer 0).
+    pub m: u16,
+    /// The beam width while inserting.
+    pub ef_construction: u16,
+}
+
+/// A search result: the graph's distance (see [`Metric`]) and the node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub distance: f32,
+    pub node: u32,
+}
+
+impl Eq for Scored {}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.node.cmp(&other.node))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One node: its vector, the caller's payload (a row's key), its level and its link lists.
+pub(super) struct Node {
+    pub vector: Box<[f32]>,
+    pub payload: Box<[u8]>,
+    pub links: Box<[Mutex<Vec<u32>>]>,
+}
+
+impl Node {
+    pub fn present(&self) -> bool {
+        !self.links.is_empty()
+    }
+
+    pub fn level(&self) -> usize {
+        self.links.len().saturating_sub(1)
+    }
+
+    pub fn links(&self, level: usize) -> Option<MutexGuard<'_, Vec<u32>>> {
+        self.links
+            .get(level)
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn absent() -> Node {
+        Node {
+            vector: Box::new([]),
+            payload: Box::new([]),
+            links: Box::new([]),
+        }
+    }
+}
+
+/// A link list that changed: (node, level, its ids after the change). What an insert reports
+/// so the store can write the lists it touched.
+pub type LinkChange = (u32, u8, Vec<u32>);
+
+/// A vector to insert and its payload.
+pub type Item = (Box<[f32]>, Box<[u8]>);
+
+/// The graph.
+pub struct Graph {
+    params: Params,
+    nodes: RwLock<Vec<Node>>,
+    /// (entry node, its level); None while empty.
+    entry: Mutex<Option<(u32, usize)>>,
+    rng: AtomicU64,
+}
+
+/// Per-thread visited marks: `marks[i] == epoch` means node i was visited by the current
+/// search. Reused across searches so a search costs no allocation proportional to the graph.
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+impl Visited {
+    fn start(&mut self, len: usize) {
+        if self.marks.len() < len {
+            self.marks.resize(len, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `id`; whether it was unmarked.
+    fn insert(&mut self, id: u32) -> bool {
+        match self.marks.get_mut(id as usize) {
+            Some(m) if *m != self.epoch => {
+                *m = self.epoch;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new(params: Params) -> Graph {
+        Graph {
+            params,
+            nodes: RwLock::new(Vec::new()),
+            entry: Mutex::new(None),
+            rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+        }
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Vec<Node>> {
+        self.nodes.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of node slots (present or not).
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn max_links(&self, level: usize) -> usize {
+        let m = usize::from(self.params.m.max(2));
+        if level == 0 {
+            2 * m
+        } else {
+            m
+        }
+    }
+
+    /// A level drawn from the geometric distribution with mL = 1 / ln(m) (splitmix64).
+    fn random_level(&self) -> usize {
+        let mut z = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, AtomicOrdering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let ml = 1.0 / f64::from(self.params.m.max(2)).ln();
+        ((-u.ln() * ml) as usize).min(16)
+    }
+
+    /// Adds a vector (normalized already for cosine) with `payload`; returns its id and the
+    /// link lists it wrote, its own and its neighbours'.
+    pub fn insert(&self, vector: Box<[f32]>, payload: Box<[u8]>) -> (u32, Vec<LinkChange>) {
+        let level = self.random_level();
+        let id = self.push(vector, payload, level);
+        (id, self.link(id))
+    }
+
+    /// Adds many vectors at once: their nodes are pushed under one write lock, then linked in
+    /// parallel on rayon's pool (no push waits behind a running link). The caller writes the
+    /// built graph afterwards (`for_each_node`); returns the first new id.
+    pub fn insert_all(&self, items: Vec<Item>) -> u32 {
+        use rayon::prelude::*;
+        let levels: Vec<usize> = items.iter().map(|_| self.random_level()).collect();
+        let first = {
+            let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+            let first = nodes.len() as u32;
+            for ((vector, payload), level) in items.into_iter().zip(levels) {
+                nodes.push(Node {
+                    vector,
+                    payload,
+                    links: (0..=level).map(|_| Mutex::new(Vec::new())).collect(),
+                });
+            }
+            first
+        };
+        let end = self.len() as u32;
+        (first..end).into_par_iter().for_each(|id| {
+            self.link(id);
+        });
+        first
+    }
+
+    fn push(&self, vector: Box<[f32]>, payload: Box<[u8]>, level: usize) -> u32 {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        nodes.push(Node {
+            vector,
+            payload,
+            links: (0..=level).map(|_| Mutex::new(Vec::new())).collect(),
+        });
+        (nodes.len() - 1) as u32
+    }
+
+    /// Links pushed node `id` into the graph; returns the link lists written.
+    fn link(&self, id: u32) -> Vec<LinkChange> {
+        let nodes = self.read();
+        let Some(node) = nodes.get(id as usize).filter(|n| n.present()) else {
+            return Vec::new();
+        };
+        let level = node.level();
+        let q = &node.vector[..];
+        let mut changes = Vec::new();
+        // The first node becomes the entry point under the lock, so two first inserts cannot
+        // both start graphs of their own.
+        let entry = {
+            let mut e = self.entry.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = *e;
+            if seen.is_none() {
+                *e = Some((id, level));
+            }
+            seen
+        };
+        let Some((ep, top)) = entry else {
+            changes.extend((0..=level).map(|l| (id, l as u8, Vec::new())));
+            return changes;
+        };
+        let mut cur = Scored {
+            distance: self.dist_to(&nodes, q, ep),
+            node: ep,
+        };
+        for l in (level + 1..=top).rev() {
+            cur = self.greedy(&nodes, q, cur, l);
+        }
+        let mut entries = vec![cur];
+        for l in (0..=level.min(top)).rev() {
+            let found = self.search_layer(
+                &nodes,
+                q,
+                &entries,
+                usize::from(self.params.ef_construction).max(1),
+                l,
+            );
+            let found: Vec<Scored> = found.into_iter().filter(|s| s.node != id).collect();
+            let chosen = self.select(&nodes, &found, self.max_links(l));
+            let ids: Vec<u32> = chosen.iter().map(|s| s.node).collect();
+            if let Some(mut own) = node.links(l) {
+                own.clone_from(&ids);
+            }
+            changes.push((id, l as u8, ids));
+            for n in chosen {
+                if let Some(list) = self.connect(&nodes, n.node, id, l) {
+                    changes.push((n.node, l as u8, list));
+                }
+            }
+            if !found.is_empty() {
+                entries = found;
+            }
+        }
+        for l in top + 1..=level {
+            changes.push((id, l as u8, Vec::new()));
+        }
+        drop(nodes);
+        if level > top {
+            self.promote(id, level);
+        }
+        changes
+    }
+
+    /// Makes `id` the entry point if its level is above the current one's.
+    fn promote(&self, id: u32, level: usize) {
+        let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner());
+        if entry.is_none_or(|(_, top)| level > top) {
+            *entry = Some((id, level));
+        }
+    }
+
+    fn dist_to(&self, nodes: &[Node], q: &[f32], id: u32) -> f32 {
+        match nodes.get(id as usize) {
+            Some(n) if n.present() => self.params.metric.distance(q, &n.vector),
+            _ => f32::INFINITY,
+        }
+    }
+
+    /// Adds `new` to `to`'s list on `level`, shrinking it by the heuristic when over size;
+    /// returns the list if it changed.
+    fn connect(&self, nodes: &[Node], to: u32, new: u32, level: usize) -> Option<Vec<u32>> {
+        let target = nodes.get(to as usize)?;
+        let mut list = target.links(level)?;
+        if list.contains(&new) {
+            return None;
+        }
+        list.push(new);
+        let max = self.max_links(level);
+        if list.len() > max {
+            let mut scored: Vec<Scored> = list
+                .iter()
+                .map(|&n| Scored {
+                    distance: self.dist_to(nodes, &target.vector, n),
+                    node: n,
+                })
+                .collect();
+            scored.sort_unstable();
+            let kept = self.select(nodes, &scored, max);
+            *list = kept.iter().map(|s| s.node).collect();
+        }
+        Some(list.clone())
+    }
+
+    /// The neighbour-selection heuristic over `candidates` (ascending): a candidate is kept if
+    /// it is closer to the base than to every one kept so far; the rest fill up to `max`
+    /// (hnswlib's keepPrunedConnections off: only the diverse ones are kept).
+    fn select(&self, nodes: &[Node], candidates: &[Scored], max: usize) -> Vec<Scored> {
+        let mut kept: Vec<Scored> = Vec::with_capacity(max);
+        for c in candidates {
+            if kept.len() >= max {
+                break;
+            }
+            let Some(cv) = nodes.get(c.node as usize).map(|n| &n.vector[..]) else {
+                continue;
+            };
+            let diverse = kept.iter().all(|k| {
+                let kv = &nodes[k.node as usize].vector;
+                self.params.metric.distance(cv, kv) > c.distance
+            });
+            if diverse {
+                kept.push(*c);
+            }
+        }
+        kept
+    }
+
+    /// Greedy descent on one level from `cur` (ef = 1).
+    fn greedy(&self, nodes: &[Node], q: &[f32], mut cur: Scored, level: usize) -> Scored {
+        loop {
+            let mut moved = false;
+            let ids = match nodes.get(cur.node as usize).and_then(|n| n.links(level)) {
+                Some(list) => list.clone(),
+                None => return cur,
+            };
+            for n in ids {
+                let d = self.dist_to(nodes, q, n);
+                if d < cur.distance {
+                    cur = Scored {
+                        distance: d,
+                        node: n,
+                    };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// Best-first search of one level from `entries`; the `ef` closest found, ascending.
+    fn search_layer(
+        &self,
+        nodes: &[Node],
+        q: &[f32],
+        entries: &[Scored],
+        ef: usize,
+        level: usize,
+    ) -> Vec<Scored> {
+        VISITED.with(|v| {
+            let mut visited = v.borrow_mut();
+            visited.start(nodes.len());
+            let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::new();
+            let mut best: BinaryHeap<Scored> = BinaryHeap::new();
+            for e in entries {
+                if visited.insert(e.node) && e.distance.is_finite() {
+                    candidates.push(Reverse(*e));
+                    best.push(*e);
+                }
+            }
+            while best.len() > ef {
+                best.pop();
+            }
+            let mut ids = Vec::new();
+            while let Some(Reverse(c)) = candidates.pop() {
+                if best.len() >= ef && best.peek().is_some_and(|w| c.distance > w.distance) {
+                    break;
+                }
+                ids.clear();
+                match nodes.get(c.node as usize).and_then(|n| n.links(level)) {
+                    Some(list) => ids.extend_from_slice(&list),
+                    None => continue,
+                }
+                for &n in &ids {
+                    if !visited.insert(n) {
+                        continue;
+                    }
+                    let d = self.dist_to(nodes, q, n);
+                    if !d.is_finite() {
+                        continue;
+                    }
+                    if best.len() < ef || best.peek().is_some_and(|w| d < w.distance) {
+                        let s = Scored {
+                            distance: d,
+                            node: n,
+                        };
+                        candidates.push(Reverse(s));
+                        best.push(s);
+                        if best.len() > ef {
+                            best.pop();
+                        }
+                    }
+                }
+            }
+            best.into_sorted_vec()
+        })
+    }
+
+    /// The `ef` nearest nodes to `q` the graph finds (ascending by the graph's distance).
+    pub fn search(&self, q: &[f32], ef: usize) -> Vec<Scored> {
+        let Some((ep, top)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Vec::new();
+        };
+        let nodes = self.read();
+        let mut cur = Scored {
+            distance: self.dist_to(&nodes, q, ep),
+            node: ep,
+        };
+        for l in (1..=top).rev() {
+            cur = self.greedy(&nodes, q, cur, l);
+        }
+        self.search_layer(&nodes, q, &[cur], ef.max(1), 0)
+    }
+
+    /// The `k` nearest nodes by brute force (the oracle, and the fallback once a filtered
+    /// search has widened to the whole graph).
+    pub fn exact(&self, q: &[f32], k: usize) -> Vec<Scored> {
+        let nodes = self.read();
+        let mut best: BinaryHeap<Scored> = BinaryHeap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if !n.present() {
+                continue;
+            }
+            let s = Scored {
+                distance: self.params.metric.distance(q, &n.vector),
+                node: i as u32,
+            };
+            if best.len() < k {
+                best.push(s);
+            } else if best.peek().is_some_and(|w| s < *w) {
+                best.pop();
+                best.push(s);
+            }
+        }
+        best.into_sorted_vec()
+    }
+
+    /// Runs `f` over node `id`'s vector and payload, if present.
+    pub fn with_node<T>(&self, id: u32, f: impl FnOnce(&[f32], &[u8]) -> T) -> Option<T> {
+        let nodes = self.read();
+        nodes
+            .get(id as usize)
+            .filter(|n| n.present())
+            .map(|n| f(&n.vector, &n.payload))
+    }
+
+    /// Calls `f` with every present node's id, vector, payload and link lists (for the store
+    /// to write a built graph).
+    pub fn for_each_node(&self, mut f: impl FnMut(u32, &[f32], &[u8], Vec<Vec<u32>>)) {
+        let nodes = self.read();
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.present()) {
+            let links = (0..=n.level())
+                .map(|l| n.links(l).map(|g| g.clone()).unwrap_or_default())
+                .collect();
+            f(i as u32, &n.vector, &n.payload, links);
+        }
+    }
+
+    /// Rebuilds the graph from stored nodes: `nodes[i]` is node i (absent where None) with its
+    /// link lists. Links to absent or out-of-range nodes are dropped; the entry point is the
+    /// highest-level node.
+    pub(super) fn restore(params: Params, stored: Vec<Option<StoredNode>>) -> Graph {
+        let n = stored.len();
+        let present: Vec<bool> = stored.iter().map(Option::is_some).collect();
+        let mut entry: Option<(u32, usize)> = None;
+        let mut nodes = Vec::with_capacity(n);
+        for (i, s) in stored.into_iter().enumerate() {
+            let Some(s) = s else {
+                nodes.push(Node::absent());
+                continue;
+            };
+            let level = s.links.len().saturating_sub(1);
+            if entry.is_none_or(|(_, top)| level > top) {
+                entry = Some((i as u32, level));
+            }
+            let links = s
+                .links
+                .into_iter()
+                .map(|l| {
+                    let ok = l
+                        .into_iter()
+                        .filter(|&t| present.get(t as usize).copied().unwrap_or(false))
+                        .collect();
+                    Mutex::new(ok)
+                })
+                .collect();
+            nodes.push(Node {
+                vector: s.vector,
+                payload: s.payload,
+                links,
+            });
+        }
+        Graph {
+            params,
+            nodes: RwLock::new(nodes),
+            entry: Mutex::new(entry),
+            rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ n as u64),
+        }
+    }
+}
+
+/// A node as the store read it back.
+pub(super) struct StoredNode {
+    pub vector: Box<[f32]>,
+    pub payload: Box<[u8]>,
+    pub links: Vec<Vec<u32>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clustered points with a fixed seed.
+    pub(crate) fn points(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 10_000) as f32 / 10_000.0
+        };
+        let centers: Vec<Vec<f32>> = (0..10)
+            .map(|_| (0..dim).map(|_| next() * 10.0).collect())
+            .collect();
+        (0..n)
+            .map(|i| centers[i % 10].iter().map(|c| c + next() - 0.5).collect())
+            .collect()
+    }
+
+    fn normalize(v: &mut [f32]) {
+        let n = distance::norm(v);
+        if n > 0.0 {
+            v.iter_mut().for_each(|x| *x /= n);
+        }
+    }
+
+    fn recall(metric: Metric) -> f64 {
+        let dim = 16;
+        let g = Graph::new(Params {
+            metric,
+            dim,
+            m: 8,
+            ef_construction: 48,
+        });
+        // Queries come from the same distribution as the data and are not inserted.
+        let mut data = points(1550, dim as usize, 42);
+        if metric == Metric::Cosine {
+            data.iter_mut().for_each(|v| normalize(v));
+        }
+        let queries = data.split_off(1500);
+        for (i, v) in data.iter().enumerate() {
+            g.insert(v.clone().into(), (i as u32).to_be_bytes().into());
+        }
+        let (mut hit, mut total) = (0usize, 0usize);
+        for q in &queries {
+            let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+            let got: Vec<u32> = g.search(q, 40).iter().take(10).map(|s| s.node).collect();
+            hit += got.iter().filter(|n| truth.contains(n)).count();
+            total += truth.len();
+        }
+        hit as f64 / total as f64
+    }
+
+    #[test]
+    fn recall_at_10_against_exact_search_for_every_metric() {
+        for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+            let r = recall(m);
+            assert!(r >= 0.9, "{m:?}: recall {r}");
+        }
+    }
+
+    #[test]
+    fn links_respect_their_caps_and_name_real_nodes() {
+        let g = Graph::new(Params {
+            metric: Metric::L2,
+            dim: 8,
+            m: 4,
+            ef_construction: 16,
+        });
+        for (i, v) in points(400, 8, 3).into_iter().enumerate() {
+            g.insert(v.into(), (i as u32).to_be_bytes().into());
+        }
+        let n = g.len() as u32;
+        g.for_each_node(|_, _, _, links| {
+            for (l, list) in links.iter().enumerate() {
+                assert!(list.len() <= if l == 0 { 8 } else { 4 });
+                assert!(list.iter().all(|&t| t < n));
+            }
+        });
+    }
+
+    #[test]
+    fn empty_graph_finds_nothing_and_one_node_finds_itself() {
+        let g = Graph::new(Params {
+            metric: Metric::L2,
+            dim: 2,
+            m: 16,
+            ef_construction: 64,
+        });
+        assert!(g.search(&[0.0, 0.0], 10).is_empty());
+        g.insert(vec![1.0, 1.0].into(), Box::new([7]));
+        let found = g.search(&[0.0, 0.0], 10);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].distance, 2.0);
+        assert_eq!(g.with_node(0, |_, p| p.to_vec()), Some(vec![7]));
+    }
+
+    #[test]
+    fn concurrent_inserts_and_searches_keep_the_graph_whole() {
+        let g = Graph::new(Params {
+            metric: Metric::L2,
+            dim: 8,
+            m: 8,
+            ef_construction: 32,
+        });
+        let data = points(800, 8, 11);
+        std::thread::scope(|s| {
+            for part in data.chunks(200) {
+                let g = &g;
+                s.spawn(move || {
+                    for v in part {
+                        g.insert(v.clone().into(), Box::new([]));
+                        g.search(v, 10);
+                    }
+                });
+            }
+        });
+        assert_eq!(g.len(), 800);
+        let q = &data[5];
+        let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+        let got: Vec<u32> = g.search(q, 64).iter().take(10).map(|s| s.node).collect();
+        let hits = got.iter().filter(|n| truth.contains(n)).count();
+        assert!(hits >= 8, "{hits}");
+    }
+}
