@@ -26,10 +26,17 @@ enum State {
     Extreme(Option<Value>),
     Bool(Option<bool>),
     Items(Vec<Value>),
+    /// avg / sum of vectors or halfvecs.
+    Vectors(crate::types::vector_ops::VectorSum),
 }
 
-fn initial(kind: AggKind) -> State {
-    match kind {
+fn initial(call: &AggCall) -> State {
+    if matches!(call.kind, AggKind::Sum | AggKind::Avg)
+        && matches!(call.ty, DataType::Vector(_) | DataType::HalfVec(_))
+    {
+        return State::Vectors(Default::default());
+    }
+    match call.kind {
         AggKind::CountStar | AggKind::Count => State::Count(0),
         AggKind::Sum | AggKind::Avg => State::Sum(None, 0),
         AggKind::Min | AggKind::Max => State::Extreme(None),
@@ -102,6 +109,15 @@ fn step(call: &AggCall, state: &mut State, v: Value) -> Result<()> {
                 });
             }
         }
+        State::Vectors(sum) => {
+            if !v.is_null() {
+                let v = match v {
+                    Value::Text(s) => Value::parse_text(&call.ty, &s)?,
+                    other => other,
+                };
+                sum.add(&v, call.kind == AggKind::Avg)?;
+            }
+        }
         State::Items(items) => {
             if call.kind == AggKind::StringAgg && v.is_null() {
                 return Ok(());
@@ -134,6 +150,7 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
             }
         }
         State::Extreme(v) => v.unwrap_or(Value::Null),
+        State::Vectors(sum) => sum.finish(call.kind == AggKind::Avg)?,
         State::Bool(b) => b.map_or(Value::Null, Value::Bool),
         State::Items(items) if items.is_empty() => Value::Null,
         State::Items(items) => match call.kind {
@@ -179,7 +196,7 @@ impl<'c> Running<'c> {
     pub(crate) fn new(call: &'c AggCall) -> Running<'c> {
         Running {
             call,
-            state: initial(call.kind),
+            state: initial(call),
         }
     }
 
@@ -259,7 +276,7 @@ pub fn aggregate(
                 groups.insert(keybuf.clone(), out.len());
                 out.push((
                     keys,
-                    plan.aggs.iter().map(|a| initial(a.kind)).collect(),
+                    plan.aggs.iter().map(initial).collect(),
                     vec![Input::default(); plan.aggs.len()],
                 ));
                 out.len() - 1
@@ -308,7 +325,7 @@ pub fn aggregate(
     if out.is_empty() && plan.keys.is_empty() {
         out.push((
             Vec::new(),
-            plan.aggs.iter().map(|a| initial(a.kind)).collect(),
+            plan.aggs.iter().map(initial).collect(),
             Vec::new(),
         ));
     }

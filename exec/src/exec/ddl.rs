@@ -102,8 +102,37 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             sequence_options,
             ..
         } => super::ddl_sequence::create_sequence(ctx, name, *if_not_exists, sequence_options),
+        ast::Statement::CreateExtension(ce) => extension(&ce.name.value, "CREATE EXTENSION"),
+        ast::Statement::DropExtension(de) => {
+            for name in &de.names {
+                if de.if_exists && !BUILT_IN_EXTENSIONS.contains(&name.value.as_str()) {
+                    continue;
+                }
+                extension(&name.value, "DROP EXTENSION")?;
+            }
+            Ok(Outcome::Command("DROP EXTENSION".into()))
+        }
         other => Err(super::not_supported(other)),
     }
+}
+
+/// The extensions Orbit has built in (pg_extension lists them).
+const BUILT_IN_EXTENSIONS: &[&str] = &["plpgsql", "vector"];
+
+/// CREATE / DROP EXTENSION of a built-in extension does nothing (its objects always exist);
+/// any other is not available.
+fn extension(name: &str, tag: &str) -> Result<Outcome> {
+    if BUILT_IN_EXTENSIONS.contains(&name) {
+        return Ok(Outcome::Command(tag.into()));
+    }
+    Err(Error::new(
+        code::FEATURE_NOT_SUPPORTED,
+        format!("extension \"{name}\" is not available"),
+    )
+    .with_detail(format!(
+        "Orbit has these extensions built in: {}.",
+        BUILT_IN_EXTENSIONS.join(", ")
+    )))
 }
 
 /// VACUUM / ANALYZE: checks the table named, if one is.

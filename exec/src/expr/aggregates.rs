@@ -162,6 +162,8 @@ pub(super) fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
             DataType::Float4 => DataType::Float4,
             DataType::Float8 | DataType::Unknown => DataType::Float8,
             DataType::Interval => DataType::Interval,
+            DataType::Vector(_) => DataType::Vector(None),
+            DataType::HalfVec(_) => DataType::HalfVec(None),
             _ => return Err(bad()),
         },
         AggKind::Avg => match arg {
@@ -170,6 +172,8 @@ pub(super) fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
             }
             DataType::Float4 | DataType::Float8 | DataType::Unknown => DataType::Float8,
             DataType::Interval => DataType::Interval,
+            DataType::Vector(_) => DataType::Vector(None),
+            DataType::HalfVec(_) => DataType::HalfVec(None),
             _ => return Err(bad()),
         },
         AggKind::Min | AggKind::Max => match arg {

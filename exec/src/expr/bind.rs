@@ -105,6 +105,9 @@ pub(super) fn binop(op: &BinaryOperator) -> Option<BinaryOp> {
         BinaryOperator::PGRegexIMatch => BinaryOp::RegexIMatch,
         BinaryOperator::PGRegexNotMatch => BinaryOp::RegexNotMatch,
         BinaryOperator::PGRegexNotIMatch => BinaryOp::RegexNotIMatch,
+        BinaryOperator::LtDashGt => BinaryOp::VectorL2,
+        BinaryOperator::Spaceship => BinaryOp::VectorCosine,
+        BinaryOperator::Custom(s) => return BinaryOp::from_symbol(s),
         // OPERATOR(pg_catalog.~) and friends.
         BinaryOperator::PGCustomBinaryOperator(parts) => {
             return parts.last().and_then(|s| BinaryOp::from_symbol(s))

@@ -93,6 +93,8 @@ pub enum Func {
     JsonbTypeof,
     /// Catalog and client-support functions (`format_type`, `pg_get_indexdef`, ...).
     Sys(SysFunc),
+    /// pgvector's functions.
+    Vector(super::func_vector::VectorFunc),
 }
 
 impl Func {
@@ -221,6 +223,9 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
             (Func::JsonbTypeof, DataType::Text)
         }
         _ => {
+            if let Some((f, ty)) = super::func_vector::resolve(name, args) {
+                return Ok((Func::Vector(f), ty));
+            }
             if let Some((f, ty)) = func_catalog::resolve(name, args)? {
                 return Ok((Func::Sys(f), ty));
             }
@@ -265,6 +270,7 @@ pub fn param_hint(f: &Func) -> Option<DataType> {
             Some(DataType::Text)
         }
         Func::JsonbTypeof => Some(DataType::Jsonb),
+        Func::Vector(v) => Some(super::func_vector::param_hint(v)),
         _ => None,
     }
 }
@@ -331,6 +337,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
     // Functions that look at NULLs themselves.
     match f {
         Func::Sys(s) => return func_catalog::call(s, args, ctx),
+        Func::Vector(v) => return super::func_vector::call(v, args),
         Func::Coalesce => {
             return Ok(args
                 .iter()

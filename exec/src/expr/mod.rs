@@ -22,6 +22,7 @@ mod func;
 mod func_array;
 mod func_catalog;
 mod func_support;
+mod func_vector;
 mod literal;
 mod subquery;
 mod table_func;

@@ -57,9 +57,10 @@ pub fn parse_shared(sql: &str) -> Result<Arc<Vec<ast::Statement>>> {
 /// `parse` without the cache.
 fn parse_uncached(sql: &str) -> Result<Vec<ast::Statement>> {
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
+    let mut tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_error(e.into()))?;
+    join_l1_operator(&mut tokens);
     if let Some(split) = copy_data_split(sql, &tokens) {
         let mut out = parse(sql.get(..split).unwrap_or_default())?;
         out.extend(parse(sql.get(split..).unwrap_or_default())?);
@@ -67,6 +68,33 @@ fn parse_uncached(sql: &str) -> Result<Vec<ast::Statement>> {
     }
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     statements(&mut p)
+}
+
+/// pgvector's L1 distance operator `<+>`: sqlparser's tokenizer reads it as `<`, `+`, `>`;
+/// three such tokens written without spaces become one custom operator, as `<#>` already is.
+fn join_l1_operator(tokens: &mut Vec<TokenWithSpan>) {
+    let mut i = 0;
+    while i + 2 < tokens.len() {
+        let adjacent = |a: &TokenWithSpan, b: &TokenWithSpan| {
+            a.span.end.line == b.span.start.line && a.span.end.column == b.span.start.column
+        };
+        if matches!(tokens[i].token, Token::Lt)
+            && matches!(tokens[i + 1].token, Token::Plus)
+            && matches!(tokens[i + 2].token, Token::Gt)
+            && adjacent(&tokens[i], &tokens[i + 1])
+            && adjacent(&tokens[i + 1], &tokens[i + 2])
+        {
+            let span = tokens[i].span.union(&tokens[i + 2].span);
+            tokens.splice(
+                i..i + 3,
+                [TokenWithSpan::new(
+                    Token::CustomBinaryOperator("<+>".into()),
+                    span,
+                )],
+            );
+        }
+        i += 1;
+    }
 }
 
 /// Where to cut `sql` so no part holds inline COPY data: just after the `;` that follows
@@ -318,5 +346,14 @@ mod tests {
             ast::Statement::Analyze(_)
         ));
         assert!(parse("VACUUM t u").is_err());
+    }
+}
+#[cfg(test)]
+mod l1_operator {
+    #[test]
+    fn l1_distance_operator_parses_and_spaced_tokens_do_not_join() {
+        let s = super::parse("SELECT a <+> '[1]' FROM t").expect("parse");
+        assert!(s[0].to_string().contains("a <+> '[1]'"), "{}", s[0]);
+        assert!(super::parse("SELECT a < + > 1").is_err());
     }
 }

@@ -1,9 +1,11 @@
 //! Binary wire formats (PostgreSQL's `typsend`/`typreceive`), big-endian: `Value::to_binary`
 //! and `Value::from_binary`. Malformed input is an error (22P03 or 22021), never a panic.
 
+use super::bits::Bits;
 use super::datetime::Interval;
 use super::numeric::Numeric;
 use super::text::{internal_char, truncate_bytes};
+use super::vector::{self, Kind};
 use super::{DataType, Value};
 use crate::error::{code, Error, Result};
 
@@ -74,6 +76,10 @@ impl Value {
                 out.push(1);
                 out.extend_from_slice(super::json::to_text(j).as_bytes());
             }
+            Value::Vector(v) => super::vector::dense_to_binary(Kind::Vector, v, out),
+            Value::HalfVec(v) => super::vector::dense_to_binary(Kind::HalfVec, v, out),
+            Value::SparseVec(v) => super::vector::sparse_to_binary(v, out),
+            Value::Bit(b) => b.to_binary(out),
             // record_send: the field count, then each field's type oid and value.
             Value::Record(fields) => {
                 out.extend_from_slice(&(fields.len() as i32).to_be_bytes());
@@ -194,6 +200,15 @@ impl Value {
                 None => return Err(bad_format()),
             },
             DataType::Array(elem) => array_from_binary(elem, b)?,
+            DataType::Vector(n) => Value::Vector(vector::dense_from_binary(Kind::Vector, b, *n)?),
+            DataType::HalfVec(n) => {
+                Value::HalfVec(vector::dense_from_binary(Kind::HalfVec, b, *n)?)
+            }
+            DataType::SparseVec(n) => {
+                Value::SparseVec(Box::new(vector::sparse_from_binary(b, *n)?))
+            }
+            DataType::Bit(n) => Value::Bit(Bits::from_binary(b, *n, None)?),
+            DataType::VarBit(n) => Value::Bit(Bits::from_binary(b, None, *n)?),
             DataType::Record(_) => {
                 return Err(Error::new(
                     code::FEATURE_NOT_SUPPORTED,

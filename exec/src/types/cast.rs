@@ -182,6 +182,9 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
             }
         }
         Value::Array(elem, items) => match to {
+            DataType::Vector(n) | DataType::HalfVec(n) | DataType::SparseVec(n) => {
+                array_to_vector(&elem, &items, to, *n, ctx)
+            }
             DataType::Array(te) => {
                 let items = items
                     .into_iter()
@@ -299,6 +302,13 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
             },
             _ => Err(err_for(&from, to, ctx)),
         },
+        Value::Vector(_) | Value::HalfVec(_) | Value::SparseVec(_) => vector_cast(v, to, ctx),
+        Value::Bit(b) => match to {
+            DataType::Bit(n) => Ok(Value::Bit(b.fit(*n, None)?)),
+            DataType::VarBit(n) => Ok(Value::Bit(b.fit(None, *n)?)),
+            t if t.is_string() => to_string_type(b.to_text(), to, ctx),
+            _ => Err(err_for(&from, to, ctx)),
+        },
         other => {
             if &from == to
                 || matches!(
@@ -318,6 +328,88 @@ fn convert(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
             Err(err_for(&from, to, ctx))
         }
     }
+}
+
+/// pgvector's casts between vector, halfvec and sparsevec, to real[], and to text.
+fn vector_cast(v: Value, to: &DataType, ctx: Ctx) -> Result<Value> {
+    use super::vector::{check_typmod, to_half, too_many_dims, Kind, SparseVec, MAX_DIM};
+    let from = v.data_type();
+    let dense_of = |v: Value, kind: Kind| -> Result<Vec<f32>> {
+        Ok(match v {
+            Value::Vector(x) | Value::HalfVec(x) => x,
+            Value::SparseVec(s) => {
+                if s.dim > MAX_DIM {
+                    return Err(too_many_dims(kind));
+                }
+                s.to_dense()
+            }
+            _ => Vec::new(),
+        })
+    };
+    match to {
+        DataType::Vector(n) => {
+            let x = dense_of(v, Kind::Vector)?;
+            check_typmod(*n, x.len())?;
+            Ok(Value::Vector(x))
+        }
+        DataType::HalfVec(n) => {
+            let x = dense_of(v, Kind::HalfVec)?;
+            check_typmod(*n, x.len())?;
+            let x = x.into_iter().map(to_half).collect::<Result<Vec<_>>>()?;
+            Ok(Value::HalfVec(x))
+        }
+        DataType::SparseVec(n) => {
+            let s = match v {
+                Value::SparseVec(s) => *s,
+                Value::Vector(x) | Value::HalfVec(x) => SparseVec::from_dense(&x),
+                _ => return Err(err_for(&from, to, ctx)),
+            };
+            check_typmod(*n, s.dim as usize)?;
+            Ok(Value::SparseVec(Box::new(s)))
+        }
+        DataType::Array(e) if **e == DataType::Float4 => match v {
+            Value::Vector(x) | Value::HalfVec(x) => Ok(Value::Array(
+                Box::new(DataType::Float4),
+                x.into_iter().map(Value::Float4).collect(),
+            )),
+            _ => Err(err_for(&from, to, ctx)),
+        },
+        t if t.is_string() => to_string_type(v.to_text().unwrap_or_default(), to, ctx),
+        _ => Err(err_for(&from, to, ctx)),
+    }
+}
+
+/// integer[], real[], double precision[] and numeric[] to a vector type (pgvector's
+/// array_to_vector family).
+fn array_to_vector(
+    elem: &DataType,
+    items: &[Value],
+    to: &DataType,
+    typmod: Option<u32>,
+    ctx: Ctx,
+) -> Result<Value> {
+    use super::vector::{from_array, Kind, SparseVec};
+    if !elem.is_numeric() && *elem != DataType::Unknown && !elem.is_string() {
+        return Err(err_for(&DataType::Array(Box::new(elem.clone())), to, ctx));
+    }
+    let mut nums = Vec::with_capacity(items.len());
+    for it in items {
+        nums.push(match it {
+            Value::Null => None,
+            other => match other.clone().cast(&DataType::Float8)? {
+                Value::Float8(f) => Some(f),
+                _ => None,
+            },
+        });
+    }
+    Ok(match to {
+        DataType::HalfVec(_) => Value::HalfVec(from_array(Kind::HalfVec, &nums, typmod)?),
+        DataType::SparseVec(_) => {
+            let dense = from_array(Kind::SparseVec, &nums, typmod)?;
+            Value::SparseVec(Box::new(SparseVec::from_dense(&dense)))
+        }
+        _ => Value::Vector(from_array(Kind::Vector, &nums, typmod)?),
+    })
 }
 
 fn jsonb_scalar_err(v: &serde_json::Value, to: &DataType) -> Error {
@@ -373,6 +465,11 @@ fn implicit_cast_ok(from: &DataType, to: &DataType) -> bool {
         (T::Timestamp(_), T::Timestamptz(_)) => true,
         (T::Time(_), T::Interval) => true,
         (T::Array(a), T::Array(b)) => implicit_cast_ok(a, b),
+        (T::Vector(_), T::Vector(_) | T::HalfVec(_) | T::SparseVec(_)) => true,
+        (T::HalfVec(_), T::HalfVec(_) | T::SparseVec(_)) => true,
+        (T::SparseVec(_), T::SparseVec(_)) => true,
+        (T::Vector(_), T::Array(e)) => **e == T::Float4,
+        (T::Bit(_) | T::VarBit(_), T::Bit(_) | T::VarBit(_)) => true,
         _ => false,
     }
 }

@@ -62,6 +62,11 @@ pub(crate) fn cmp_same(a: &Value, b: &Value) -> Option<Ordering> {
         (V::Interval(x), V::Interval(y)) => x.cmp_key().cmp(&y.cmp_key()),
         (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
         (V::Jsonb(x), V::Jsonb(y)) => super::json::cmp(x, y),
+        (V::Vector(x), V::Vector(y)) | (V::HalfVec(x), V::HalfVec(y)) => {
+            super::vector_ops::cmp_dense(x, y)
+        }
+        (V::SparseVec(x), V::SparseVec(y)) => super::vector_ops::cmp_sparse(x, y),
+        (V::Bit(x), V::Bit(y)) => x.bytes.cmp(&y.bytes).then(x.len.cmp(&y.len)),
         (V::Array(_, x), V::Array(_, y)) => {
             for (p, q) in x.iter().zip(y.iter()) {
                 let o = match (p, q) {
@@ -98,7 +103,11 @@ fn variant_rank(v: &Value) -> u8 {
         Value::Jsonb(_) => 10,
         Value::Array(..) => 11,
         Value::Record(_) => 12,
-        Value::Null => 13,
+        Value::Vector(_) => 14,
+        Value::HalfVec(_) => 15,
+        Value::SparseVec(_) => 16,
+        Value::Bit(_) => 17,
+        Value::Null => 18,
     }
 }
 
@@ -193,6 +202,10 @@ impl Value {
             Value::Json(_) => DataType::Json,
             Value::Jsonb(_) => DataType::Jsonb,
             Value::Array(e, _) => DataType::Array(e.clone()),
+            Value::Vector(_) => DataType::Vector(None),
+            Value::HalfVec(_) => DataType::HalfVec(None),
+            Value::SparseVec(_) => DataType::SparseVec(None),
+            Value::Bit(_) => DataType::VarBit(None),
             Value::Record(fields) => DataType::Record(
                 fields
                     .iter()

@@ -50,10 +50,19 @@ pub enum DataType {
     Array(Box<DataType>),
     /// An anonymous row type (`record`): its fields' names and types.
     Record(Vec<(String, DataType)>),
+    /// pgvector's `vector(n)`, `halfvec(n)`, `sparsevec(n)`: `Some(n)` fixes the dimension.
+    Vector(Option<u32>),
+    HalfVec(Option<u32>),
+    SparseVec(Option<u32>),
+    /// `bit(n)` (exactly n bits; `bit` alone is bit(1) in a column, any length in a cast) and
+    /// `bit varying(n)` (at most n).
+    Bit(Option<u32>),
+    VarBit(Option<u32>),
     /// The type of an untyped literal or parameter not yet resolved (PostgreSQL's `unknown`).
     Unknown,
 }
 
+use super::vector;
 use crate::error::{code, Error, Result};
 use sqlparser::ast::{
     self as sql, ArrayElemTypeDef, CharacterLength, ExactNumberInfo, TimezoneInfo,
@@ -94,6 +103,11 @@ impl DataType {
             DataType::Uuid => 2950,
             DataType::Jsonb => 3802,
             DataType::Record(_) => 2249,
+            DataType::Vector(_) => VECTOR_OID,
+            DataType::HalfVec(_) => HALFVEC_OID,
+            DataType::SparseVec(_) => SPARSEVEC_OID,
+            DataType::Bit(_) => 1560,
+            DataType::VarBit(_) => 1562,
             DataType::Array(elem) => match elem.as_ref() {
                 DataType::Record(_) => 2287,
                 DataType::Bool => 1000,
@@ -125,6 +139,11 @@ impl DataType {
                 DataType::Uuid => 2951,
                 DataType::Json => 199,
                 DataType::Jsonb => 3807,
+                DataType::Vector(_) => VECTOR_OID + 1,
+                DataType::HalfVec(_) => HALFVEC_OID + 1,
+                DataType::SparseVec(_) => SPARSEVEC_OID + 1,
+                DataType::Bit(_) => 1561,
+                DataType::VarBit(_) => 1563,
                 // No array-of-array or array-of-unknown types exist: text[] is the fallback.
                 DataType::Array(_) | DataType::Unknown => 1009,
             },
@@ -165,6 +184,11 @@ impl DataType {
                 1700 => DataType::Numeric(None),
                 2950 => DataType::Uuid,
                 3802 => DataType::Jsonb,
+                VECTOR_OID => DataType::Vector(None),
+                HALFVEC_OID => DataType::HalfVec(None),
+                SPARSEVEC_OID => DataType::SparseVec(None),
+                1560 => DataType::Bit(None),
+                1562 => DataType::VarBit(None),
                 _ => return None,
             })
         };
@@ -201,6 +225,9 @@ impl DataType {
             2951 => 2950,
             199 => 114,
             3807 => 3802,
+            1561 => 1560,
+            1563 => 1562,
+            o if o == VECTOR_OID + 1 || o == HALFVEC_OID + 1 || o == SPARSEVEC_OID + 1 => o - 1,
             _ => return None,
         };
         scalar(elem).map(|e| DataType::Array(Box::new(e)))
@@ -241,6 +268,11 @@ impl DataType {
             DataType::Unknown => "unknown",
             DataType::Array(elem) => return format!("_{}", elem.typname()),
             DataType::Record(_) => "record",
+            DataType::Vector(_) => "vector",
+            DataType::HalfVec(_) => "halfvec",
+            DataType::SparseVec(_) => "sparsevec",
+            DataType::Bit(_) => "bit",
+            DataType::VarBit(_) => "varbit",
         };
         s.to_string()
     }
@@ -283,6 +315,11 @@ impl DataType {
             DataType::Unknown => "unknown",
             DataType::Array(elem) => return format!("{}[]", elem.display()),
             DataType::Record(_) => "record",
+            DataType::Vector(n) => return with_dims("vector", *n),
+            DataType::HalfVec(n) => return with_dims("halfvec", *n),
+            DataType::SparseVec(n) => return with_dims("sparsevec", *n),
+            DataType::Bit(n) => return with_dims("bit", *n),
+            DataType::VarBit(n) => return with_dims("bit varying", *n),
         };
         s.to_string()
     }
@@ -298,6 +335,11 @@ impl DataType {
             | DataType::Timestamp(Some(p))
             | DataType::Timestamptz(Some(p)) => i32::from(*p),
             DataType::Array(e) => e.typmod(),
+            DataType::Vector(Some(n))
+            | DataType::HalfVec(Some(n))
+            | DataType::SparseVec(Some(n))
+            | DataType::Bit(Some(n))
+            | DataType::VarBit(Some(n)) => i32::try_from(*n).unwrap_or(-1),
             _ => -1,
         }
     }
@@ -307,6 +349,7 @@ impl DataType {
     pub fn with_typmod(self, typmod: i32) -> DataType {
         let p = u8::try_from(typmod).ok().map(|p| p.min(6));
         let len = (typmod >= 4).then(|| (typmod - 4) as u32);
+        let dims = u32::try_from(typmod).ok();
         match self {
             DataType::Varchar(_) => DataType::Varchar(len),
             DataType::Char(_) => DataType::Char(len),
@@ -315,6 +358,11 @@ impl DataType {
             DataType::Timestamp(_) => DataType::Timestamp(p),
             DataType::Timestamptz(_) => DataType::Timestamptz(p),
             DataType::Array(e) => DataType::Array(Box::new(e.with_typmod(typmod))),
+            DataType::Vector(_) => DataType::Vector(dims),
+            DataType::HalfVec(_) => DataType::HalfVec(dims),
+            DataType::SparseVec(_) => DataType::SparseVec(dims),
+            DataType::Bit(_) => DataType::Bit(dims),
+            DataType::VarBit(_) => DataType::VarBit(dims),
             other => other,
         }
     }
@@ -431,6 +479,11 @@ impl DataType {
             "json" => DataType::Json,
             "jsonb" => DataType::Jsonb,
             "unknown" => DataType::Unknown,
+            "vector" => DataType::Vector(None),
+            "halfvec" => DataType::HalfVec(None),
+            "sparsevec" => DataType::SparseVec(None),
+            "bit" => DataType::Bit(None),
+            "varbit" | "bit varying" => DataType::VarBit(None),
             _ => return None,
         })
     }
@@ -488,6 +541,8 @@ impl DataType {
             S::JSON => DataType::Json,
             S::JSONB => DataType::Jsonb,
             S::Regclass => DataType::RegClass,
+            S::Bit(n) => DataType::Bit(Some(bit_length(&opt_mod(*n))?.unwrap_or(1))),
+            S::BitVarying(n) | S::VarBit(n) => DataType::VarBit(bit_length(&opt_mod(*n))?),
             S::Array(def) => match def {
                 ArrayElemTypeDef::SquareBracket(inner, _)
                 | ArrayElemTypeDef::Qualified(inner, _)
@@ -507,6 +562,21 @@ impl DataType {
 impl std::fmt::Display for DataType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.display())
+    }
+}
+
+/// pg_type oids of pgvector's types (an extension's oids are assigned when it is created;
+/// Orbit's are fixed, in the range PostgreSQL releases leave unused). Each array type's oid is
+/// the element's plus one.
+pub const VECTOR_OID: u32 = 8100;
+pub const HALFVEC_OID: u32 = 8102;
+pub const SPARSEVEC_OID: u32 = 8104;
+
+/// "vector(3)", "bit varying": a type name with an optional dimension or length.
+fn with_dims(name: &str, n: Option<u32>) -> String {
+    match n {
+        Some(n) => format!("{name}({n})"),
+        None => name.to_string(),
     }
 }
 
@@ -587,6 +657,27 @@ fn check_length(n: i64) -> Result<Option<u32>> {
     Ok(Some(n as u32))
 }
 
+fn opt_mod(n: Option<u64>) -> Vec<i64> {
+    n.map(clamp_i64).into_iter().collect()
+}
+
+/// The length of `bit(n)` / `bit varying(n)`: "length for type bit must be at least 1".
+fn bit_length(mods: &[i64]) -> Result<Option<u32>> {
+    match mods {
+        [] => Ok(None),
+        [n] if *n < 1 => Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "length for type bit must be at least 1",
+        )),
+        [n] if *n > 83_886_080 => Err(Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            "length for type bit cannot exceed 83886080",
+        )),
+        [n] => Ok(Some(*n as u32)),
+        _ => Err(Error::syntax("invalid type modifier")),
+    }
+}
+
 /// Integer modifiers of a custom-named type (`bpchar(5)`, `varchar(3)`).
 fn int_mods(name: &str, mods: &[sql::TypeModifier]) -> Result<Vec<i64>> {
     mods.iter()
@@ -629,9 +720,9 @@ fn custom_type(name: &sql::ObjectName, mods: &[sql::TypeModifier]) -> Result<Dat
     };
     if parts.len() != name.0.len()
         || (parts.len() == 2
-            && !parts
-                .first()
-                .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")))
+            && !parts.first().is_some_and(|s| {
+                s.value.eq_ignore_ascii_case("pg_catalog") || s.value.eq_ignore_ascii_case("public")
+            }))
         || parts.len() > 2
     {
         return Err(undefined_type(&name.to_string()));
@@ -687,6 +778,10 @@ fn custom_type(name: &sql::ObjectName, mods: &[sql::TypeModifier]) -> Result<Dat
             // Fractional-second precision is accepted and ignored (always microseconds).
             DataType::Interval
         }
+        "vector" => DataType::Vector(vector::typmod(vector::Kind::Vector, &m)?),
+        "halfvec" => DataType::HalfVec(vector::typmod(vector::Kind::HalfVec, &m)?),
+        "sparsevec" => DataType::SparseVec(vector::typmod(vector::Kind::SparseVec, &m)?),
+        "varbit" => DataType::VarBit(bit_length(&m)?),
         _ => {
             if !m.is_empty() {
                 return Err(Error::syntax(format!(

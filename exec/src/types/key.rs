@@ -47,6 +47,18 @@ pub fn encode_key(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Uuid(u) => out.extend_from_slice(u),
         Value::Jsonb(j) => put_jsonb(j, out),
+        Value::Vector(v) | Value::HalfVec(v) => {
+            for x in v {
+                out.push(0x01);
+                put_f64(f64::from(*x), out);
+            }
+            out.push(0x00);
+        }
+        Value::SparseVec(v) => put_sparse(v, out),
+        Value::Bit(b) => {
+            put_bytes(&b.bytes, out);
+            out.extend_from_slice(&b.len.to_be_bytes());
+        }
         Value::Array(_, items) | Value::Record(items) => {
             for it in items {
                 encode_key(it, out);
@@ -54,6 +66,27 @@ pub fn encode_key(value: &Value, out: &mut Vec<u8>) {
             out.push(0x00);
         }
     }
+}
+
+/// A sparsevec ordered as its dense form is (element by element, then by dimension): each
+/// non-zero entry is a class byte (negative 0x01, positive 0x03), its index (ascending for
+/// negative values, inverted for positive ones: an earlier positive entry makes the vector
+/// larger, an earlier negative one smaller), and its value; the entries end with 0x02, which
+/// sorts between the classes (running out of entries is a zero against the other's value);
+/// then the dimension.
+fn put_sparse(v: &super::vector::SparseVec, out: &mut Vec<u8>) {
+    for (i, x) in v.indices.iter().zip(&v.values) {
+        if *x < 0.0 {
+            out.push(0x01);
+            out.extend_from_slice(&i.to_be_bytes());
+        } else {
+            out.push(0x03);
+            out.extend_from_slice(&(!i).to_be_bytes());
+        }
+        put_f64(f64::from(*x), out);
+    }
+    out.push(0x02);
+    out.extend_from_slice(&v.dim.to_be_bytes());
 }
 
 fn put_i64(v: i64, out: &mut Vec<u8>) {

@@ -7,13 +7,15 @@
 //! arithmetic and the result type of an operator), `compare` (comparison, sort order and value
 //! accessors), `numeric`, `datetime`, `json` (jsonb output, order and operators), `key`
 //! (order-preserving key encoding), `interval`, `ops_eval` (date/time, `||` and json operator
-//! evaluation), `regex` (the `~` operators' matching). Tests: `tests`, `tests_ops`, `proptests`.
+//! evaluation), `regex` (the `~` operators' matching), `vector` and `vector_ops` (pgvector's
+//! vector, halfvec and sparsevec), `bits` (bit strings). Tests: `tests`, `tests_ops`, `proptests`.
 //!
 //! Invariants: a `Value` of a type has exactly one variant (varchar and char values are
 //! `Text`; char(n) values are stored blank-padded to n); `to_text` of `parse_text` of a
 //! canonical output round-trips; binary round-trips bit-exactly.
 
 mod binary;
+pub mod bits;
 mod cast;
 mod compare;
 mod datatype;
@@ -27,6 +29,8 @@ mod ops_eval;
 pub(crate) use ops_eval::temporal;
 mod regex;
 mod text;
+pub mod vector;
+pub mod vector_ops;
 
 #[cfg(test)]
 mod proptests;
@@ -80,6 +84,14 @@ pub enum Value {
     /// A row value (`ROW(a, b)`, a composite set-returning function's row): its fields, named
     /// by its type (`DataType::Record`).
     Record(Vec<Value>),
+    /// pgvector's `vector`.
+    Vector(Vec<f32>),
+    /// pgvector's `halfvec`: each element exactly an f16 value.
+    HalfVec(Vec<f32>),
+    /// pgvector's `sparsevec`.
+    SparseVec(Box<vector::SparseVec>),
+    /// `bit(n)` / `bit varying(n)`.
+    Bit(bits::Bits),
 }
 
 /// The oid and output name of a reg* value (see [`Value::Reg`]).

@@ -45,6 +45,14 @@ pub enum BinaryOp {
     RegexNotMatch,
     RegexIMatch,
     RegexNotIMatch,
+    /// pgvector's distances: `<->` L2, `<#>` negative inner product, `<=>` cosine, `<+>` L1;
+    /// and over bit strings `<~>` Hamming and `<%>` Jaccard.
+    VectorL2,
+    VectorNegIp,
+    VectorCosine,
+    VectorL1,
+    Hamming,
+    Jaccard,
 }
 
 impl BinaryOp {
@@ -82,6 +90,12 @@ impl BinaryOp {
             B::RegexNotMatch => "!~",
             B::RegexIMatch => "~*",
             B::RegexNotIMatch => "!~*",
+            B::VectorL2 => "<->",
+            B::VectorNegIp => "<#>",
+            B::VectorCosine => "<=>",
+            B::VectorL1 => "<+>",
+            B::Hamming => "<~>",
+            B::Jaccard => "<%>",
         }
     }
 
@@ -106,6 +120,12 @@ impl BinaryOp {
             "!~" => B::RegexNotMatch,
             "~*" => B::RegexIMatch,
             "!~*" => B::RegexNotIMatch,
+            "<->" => B::VectorL2,
+            "<#>" => B::VectorNegIp,
+            "<=>" => B::VectorCosine,
+            "<+>" => B::VectorL1,
+            "<~>" => B::Hamming,
+            "<%>" => B::Jaccard,
             _ => return None,
         })
     }
@@ -116,6 +136,18 @@ impl BinaryOp {
             self,
             B::RegexMatch | B::RegexNotMatch | B::RegexIMatch | B::RegexNotIMatch
         )
+    }
+
+    /// The pgvector distance this operator computes, if it is one.
+    pub fn distance(self) -> Option<super::vector_ops::Distance> {
+        use super::vector_ops::Distance as D;
+        Some(match self {
+            BinaryOp::VectorL2 => D::L2,
+            BinaryOp::VectorNegIp => D::NegInnerProduct,
+            BinaryOp::VectorCosine => D::Cosine,
+            BinaryOp::VectorL1 => D::L1,
+            _ => return None,
+        })
     }
 
     fn is_comparison(self) -> bool {
@@ -172,6 +204,10 @@ fn comparable(l: &DataType, r: &DataType) -> bool {
         _ if l.is_string() && r.is_string() => true,
         _ if temporal(l) && temporal(r) => true,
         (T::Array(a), T::Array(b)) => comparable(a, b),
+        (T::Bit(_) | T::VarBit(_), T::Bit(_) | T::VarBit(_)) => true,
+        (T::Vector(_), T::Vector(_))
+        | (T::HalfVec(_), T::HalfVec(_))
+        | (T::SparseVec(_), T::SparseVec(_)) => true,
         (T::Numeric(_), T::Numeric(_))
         | (T::Varchar(_), T::Varchar(_))
         | (T::Char(_), T::Char(_)) => true,
@@ -188,7 +224,7 @@ fn resolve_unknown(op: BinaryOp, l: &DataType, r: &DataType) -> (DataType, DataT
         (T::Unknown, other) => {
             let l2 = match (op, other) {
                 (B::Add, T::Date | T::Timestamp(_) | T::Timestamptz(_) | T::Time(_)) => T::Interval,
-                (B::Concat, T::Array(_)) => other.clone(),
+                (B::Concat, T::Array(_) | T::Vector(_) | T::HalfVec(_)) => other.clone(),
                 (B::Concat, _) => T::Text,
                 (B::Mul, T::Interval) => T::Float8,
                 _ if other.is_string() => T::Text,
@@ -200,7 +236,7 @@ fn resolve_unknown(op: BinaryOp, l: &DataType, r: &DataType) -> (DataType, DataT
             let r2 = match (op, other) {
                 (B::JsonGet | B::JsonGetText | B::JsonHasKey, _) => T::Text,
                 (B::JsonPath | B::JsonPathText, _) => T::Array(Box::new(T::Text)),
-                (B::Concat, T::Array(_)) => other.clone(),
+                (B::Concat, T::Array(_) | T::Vector(_) | T::HalfVec(_)) => other.clone(),
                 (B::Concat, _) => T::Text,
                 (B::Add | B::Sub, T::Date | T::Timestamp(_) | T::Timestamptz(_) | T::Time(_)) => {
                     T::Interval
@@ -231,7 +267,24 @@ pub fn result_type(op: BinaryOp, left: &DataType, right: &DataType) -> Result<Da
             Err(none())
         };
     }
+    let dense = |t: &DataType| matches!(t, T::Vector(_) | T::HalfVec(_));
     let t = match op {
+        B::VectorL2 | B::VectorNegIp | B::VectorCosine | B::VectorL1 => match (&l, &r) {
+            (T::Vector(_), T::Vector(_))
+            | (T::HalfVec(_), T::HalfVec(_))
+            | (T::SparseVec(_), T::SparseVec(_)) => T::Float8,
+            _ => return Err(none()),
+        },
+        B::Hamming | B::Jaccard => match (&l, &r) {
+            (T::Bit(_) | T::VarBit(_), T::Bit(_) | T::VarBit(_)) => T::Float8,
+            _ => return Err(none()),
+        },
+        B::Add | B::Sub | B::Mul if dense(&l) && dense(&r) => {
+            if std::mem::discriminant(&l) != std::mem::discriminant(&r) {
+                return Err(none());
+            }
+            base_of(&l)
+        }
         B::Add | B::Sub | B::Mul | B::Div | B::Mod => match (op, &l, &r) {
             (B::Mod, T::Float4 | T::Float8, _) | (B::Mod, _, T::Float4 | T::Float8) => {
                 return Err(none())
@@ -278,6 +331,7 @@ pub fn result_type(op: BinaryOp, left: &DataType, right: &DataType) -> Result<Da
             _ => return Err(none()),
         },
         B::Concat => match (&l, &r) {
+            (T::Vector(_), T::Vector(_)) | (T::HalfVec(_), T::HalfVec(_)) => base_of(&l),
             (T::Array(a), T::Array(b)) if comparable(a, b) => l.clone(),
             (T::Array(a), b) | (b, T::Array(a)) if comparable(a, b) || b == &T::Unknown => {
                 T::Array(a.clone())
@@ -332,6 +386,15 @@ pub fn result_type(op: BinaryOp, left: &DataType, right: &DataType) -> Result<Da
         B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq => T::Bool,
     };
     Ok(t)
+}
+
+/// A vector type without its dimension (what arithmetic and `||` return).
+fn base_of(t: &DataType) -> DataType {
+    match t {
+        DataType::HalfVec(_) => DataType::HalfVec(None),
+        DataType::SparseVec(_) => DataType::SparseVec(None),
+        _ => DataType::Vector(None),
+    }
 }
 
 fn range_err(t: &DataType) -> Error {
@@ -506,6 +569,27 @@ impl Value {
         let l = typed(left, &lt)?;
         let r = typed(right, &rt)?;
         let res = result_type(op, &l.data_type(), &r.data_type())?;
+        if let Some(d) = op.distance() {
+            return super::vector_ops::distance_of(d, &l, &r).map(Value::Float8);
+        }
+        match (op, &l, &r) {
+            (B::Hamming | B::Jaccard, Value::Bit(a), Value::Bit(b)) => {
+                let d = if op == B::Hamming {
+                    a.hamming(b)?
+                } else {
+                    a.jaccard(b)?
+                };
+                return Ok(Value::Float8(d));
+            }
+            (B::Add | B::Sub | B::Mul, Value::Vector(_) | Value::HalfVec(_), _) => {
+                let sym = op.symbol().chars().next().unwrap_or('+');
+                return super::vector_ops::arithmetic(sym, &l, &r);
+            }
+            (B::Concat, Value::Vector(_) | Value::HalfVec(_), _) => {
+                return super::vector_ops::concat(&l, &r)
+            }
+            _ => {}
+        }
         match op {
             B::Add
             | B::Sub

@@ -2,9 +2,11 @@
 //! and `Value::to_text`, including length rules of varchar(n)/char(n), float output in
 //! PostgreSQL 12+'s shortest form, bytea hex/escape formats, uuid and array literals.
 
+use super::bits::Bits;
 use super::datetime::{self, round_to_precision as round, Interval};
 use super::json;
 use super::numeric::Numeric;
+use super::vector::{self, Kind};
 use super::{DataType, Value};
 use crate::error::{code, Error, Result};
 
@@ -53,6 +55,11 @@ impl Value {
             }
             DataType::Jsonb => Value::Jsonb(json::parse(s)?),
             DataType::Array(elem) => parse_array(elem, s)?,
+            DataType::Vector(n) => Value::Vector(vector::parse_dense(Kind::Vector, s, *n)?),
+            DataType::HalfVec(n) => Value::HalfVec(vector::parse_dense(Kind::HalfVec, s, *n)?),
+            DataType::SparseVec(n) => Value::SparseVec(Box::new(vector::parse_sparse(s, *n)?)),
+            DataType::Bit(n) => Value::Bit(Bits::parse(s, *n, None)?),
+            DataType::VarBit(n) => Value::Bit(Bits::parse(s, None, *n)?),
             DataType::Record(_) => {
                 return Err(Error::new(
                     code::FEATURE_NOT_SUPPORTED,
@@ -86,6 +93,9 @@ impl Value {
             Value::Jsonb(j) => json::to_text(j),
             Value::Array(_, items) => format_array(items),
             Value::Record(fields) => format_record(fields),
+            Value::Vector(v) | Value::HalfVec(v) => vector::format_dense(v),
+            Value::SparseVec(v) => vector::format_sparse(v),
+            Value::Bit(b) => b.to_text(),
         })
     }
 }

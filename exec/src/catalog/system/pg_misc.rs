@@ -68,13 +68,20 @@ pub(super) fn rows(s: &SystemSnapshot, name: &str) -> Vec<Row> {
             ]
         })
         .collect(),
-        "pg_extension" => vec![vec![
-            ("oid", oid(13559)),
-            ("extname", txt("plpgsql")),
-            ("extowner", oid(SUPERUSER_OID)),
-            ("extnamespace", oid(PG_CATALOG_OID)),
-            ("extversion", txt("1.0")),
-        ]],
+        // pgvector is built in: its types and functions always exist (CREATE EXTENSION vector
+        // is accepted and changes nothing).
+        "pg_extension" => [(13559, "plpgsql", "1.0"), (8099, "vector", "0.8.2")]
+            .iter()
+            .map(|(o, name, version)| {
+                vec![
+                    ("oid", oid(*o)),
+                    ("extname", txt(*name)),
+                    ("extowner", oid(SUPERUSER_OID)),
+                    ("extnamespace", oid(PG_CATALOG_OID)),
+                    ("extversion", txt(*version)),
+                ]
+            })
+            .collect(),
         "pg_language" => [
             (12, "internal", false, false),
             (13, "c", false, false),

@@ -106,6 +106,10 @@ pub const TYPES: &[TypeRow] = &[
     t(1186, "interval", 16, false, 'b', 'T', true, "-", 0, 1187, ["interval_in", "interval_out", "interval_recv", "interval_send", "intervaltypmodin", "intervaltypmodout", "-"], 'd', 'p', 0),
     t(1187, "_interval", -1, false, 'b', 'A', false, "array_subscript_handler", 1186, 0, ["array_in", "array_out", "array_recv", "array_send", "intervaltypmodin", "intervaltypmodout", "array_typanalyze"], 'd', 'x', 0),
     t(1231, "_numeric", -1, false, 'b', 'A', false, "array_subscript_handler", 1700, 0, ["array_in", "array_out", "array_recv", "array_send", "numerictypmodin", "numerictypmodout", "array_typanalyze"], 'i', 'x', 0),
+    t(1560, "bit", -1, false, 'b', 'V', false, "-", 0, 1561, ["bit_in", "bit_out", "bit_recv", "bit_send", "bittypmodin", "bittypmodout", "-"], 'i', 'x', 0),
+    t(1561, "_bit", -1, false, 'b', 'A', false, "array_subscript_handler", 1560, 0, ["array_in", "array_out", "array_recv", "array_send", "bittypmodin", "bittypmodout", "array_typanalyze"], 'i', 'x', 0),
+    t(1562, "varbit", -1, false, 'b', 'V', true, "-", 0, 1563, ["varbit_in", "varbit_out", "varbit_recv", "varbit_send", "varbittypmodin", "varbittypmodout", "-"], 'i', 'x', 0),
+    t(1563, "_varbit", -1, false, 'b', 'A', false, "array_subscript_handler", 1562, 0, ["array_in", "array_out", "array_recv", "array_send", "varbittypmodin", "varbittypmodout", "array_typanalyze"], 'i', 'x', 0),
     t(1700, "numeric", -1, false, 'b', 'N', false, "-", 0, 1231, ["numeric_in", "numeric_out", "numeric_recv", "numeric_send", "numerictypmodin", "numerictypmodout", "-"], 'i', 'm', 0),
     t(2205, "regclass", 4, true, 'b', 'N', false, "-", 0, 2210, ["regclassin", "regclassout", "regclassrecv", "regclasssend", "-", "-", "-"], 'i', 'p', 0),
     t(2206, "regtype", 4, true, 'b', 'N', false, "-", 0, 2211, ["regtypein", "regtypeout", "regtyperecv", "regtypesend", "-", "-", "-"], 'i', 'p', 0),
@@ -119,6 +123,13 @@ pub const TYPES: &[TypeRow] = &[
     t(4090, "_regnamespace", -1, false, 'b', 'A', false, "array_subscript_handler", 4089, 0, ["array_in", "array_out", "array_recv", "array_send", "-", "-", "array_typanalyze"], 'i', 'x', 0),
     t(4096, "regrole", 4, true, 'b', 'N', false, "-", 0, 4097, ["regrolein", "regroleout", "regrolerecv", "regrolesend", "-", "-", "-"], 'i', 'p', 0),
     t(4097, "_regrole", -1, false, 'b', 'A', false, "array_subscript_handler", 4096, 0, ["array_in", "array_out", "array_recv", "array_send", "-", "-", "array_typanalyze"], 'i', 'x', 0),
+    // pgvector's types (the extension's rows; storage external as pgvector declares them).
+    t(8100, "vector", -1, false, 'b', 'U', false, "-", 0, 8101, ["vector_in", "vector_out", "vector_recv", "vector_send", "vector_typmod_in", "-", "-"], 'i', 'e', 0),
+    t(8101, "_vector", -1, false, 'b', 'A', false, "array_subscript_handler", 8100, 0, ["array_in", "array_out", "array_recv", "array_send", "vector_typmod_in", "-", "array_typanalyze"], 'i', 'x', 0),
+    t(8102, "halfvec", -1, false, 'b', 'U', false, "-", 0, 8103, ["halfvec_in", "halfvec_out", "halfvec_recv", "halfvec_send", "halfvec_typmod_in", "-", "-"], 'i', 'e', 0),
+    t(8103, "_halfvec", -1, false, 'b', 'A', false, "array_subscript_handler", 8102, 0, ["array_in", "array_out", "array_recv", "array_send", "halfvec_typmod_in", "-", "array_typanalyze"], 'i', 'x', 0),
+    t(8104, "sparsevec", -1, false, 'b', 'U', false, "-", 0, 8105, ["sparsevec_in", "sparsevec_out", "sparsevec_recv", "sparsevec_send", "sparsevec_typmod_in", "-", "-"], 'i', 'e', 0),
+    t(8105, "_sparsevec", -1, false, 'b', 'A', false, "array_subscript_handler", 8104, 0, ["array_in", "array_out", "array_recv", "array_send", "sparsevec_typmod_in", "-", "array_typanalyze"], 'i', 'x', 0),
 ];
 
 /// The pg_type row of `oid`.
