@@ -15,6 +15,7 @@ use orbit_txn::{Isolation, LockWait, Transaction};
 use sqlparser::ast;
 
 mod at_commit;
+pub(crate) use at_commit::Dropped;
 mod copy_in;
 mod implicit;
 mod settings;
@@ -268,7 +269,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: &mut self.sequences,
-            dropped_sequences: Vec::new(),
+            dropped: Vec::new(),
             star_lists: None,
         };
         let outcome = exec::run(&mut ctx, stmt, true);
@@ -292,15 +293,22 @@ impl Session {
         Ok((params, cols))
     }
 
+    /// The parameter SHOW names: its words joined by spaces (`transaction isolation level`),
+    /// or by dots when that names a setting (`hnsw.ef_search`, which sqlparser splits).
+    fn show_name(&self, variable: &[ast::Ident]) -> String {
+        let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+        let dotted = words.join(".");
+        if words.len() > 1 && self.setting(&dotted).is_some() {
+            return dotted;
+        }
+        words.join(" ")
+    }
+
     /// Result columns of statements answered by the session itself (SHOW).
     fn utility_columns(&self, stmt: &ast::Statement) -> Option<Vec<Column>> {
         match stmt {
             ast::Statement::ShowVariable { variable } => Some(vec![Column {
-                name: variable
-                    .iter()
-                    .map(|i| i.value.to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                name: self.show_name(variable),
                 ty: DataType::Text,
                 table_oid: 0,
                 column: 0,
@@ -431,11 +439,7 @@ impl Session {
             }
             ast::Statement::Set(set) => done(self.set(set)?),
             ast::Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let name = self.show_name(variable);
                 let value = match name.as_str() {
                     "transaction isolation level" | "transaction_isolation" => self
                         .txn
@@ -553,7 +557,7 @@ impl Session {
                 waits: Vec::new(),
                 deadline,
                 sequence_state: &mut self.sequences,
-                dropped_sequences: Vec::new(),
+                dropped: Vec::new(),
                 star_lists: None,
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
@@ -563,7 +567,7 @@ impl Session {
             self.pending.append(&mut ctx.waits);
             if outcome.is_ok() {
                 self.at_commit
-                    .add(std::mem::take(&mut ctx.dropped_sequences));
+                    .add(std::mem::take(&mut ctx.dropped));
             }
             if matches!(&outcome, Err(e) if e.is_lock_busy()) {
                 self.lock_wait = txn.take_lock_wait();
@@ -601,16 +605,16 @@ impl Session {
                 waits: Vec::new(),
                 deadline,
                 sequence_state: &mut self.sequences,
-                dropped_sequences: Vec::new(),
+                dropped: Vec::new(),
                 star_lists: None,
             };
             let result = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
-            let drops = std::mem::take(&mut ctx.dropped_sequences);
+            let drops = std::mem::take(&mut ctx.dropped);
             let result = result.and_then(|outcome| {
                 let wait = self.engine.commit(&mut txn)?;
                 let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
-                at_commit::drop_sequences(&self.engine, drops, &mut waits)?;
+                at_commit::release(&self.engine, drops, &mut waits)?;
                 Ok(Executed { outcome, waits })
             });
             match result {

@@ -53,6 +53,28 @@ pub struct IndexDef {
     pub columns: Vec<u32>,
     pub unique: bool,
     pub primary: bool,
+    /// A vector index (`USING hnsw` / `USING ivfflat`); None for btree indexes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ann: Option<AnnDef>,
+}
+
+/// A vector index: its access method, operator class, build options, and where its graph is
+/// stored (see `exec::ann`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnDef {
+    /// "hnsw" or "ivfflat".
+    pub method: String,
+    /// The operator class, e.g. "vector_l2_ops".
+    pub opclass: String,
+    /// hnsw: links per node and the build's beam width.
+    pub m: u16,
+    pub ef_construction: u16,
+    /// ivfflat: the number of lists.
+    pub lists: u32,
+    /// The storage generation: the index's records live under this id in the `sql:ann`
+    /// keyspace. A rebuild (TRUNCATE, re-keyed rows) takes a new id, so a rolled-back
+    /// statement finds the old graph untouched; old generations are deleted at commit.
+    pub store: u32,
 }
 
 /// A foreign key of a table.

@@ -34,7 +34,8 @@ use versioned::Cached;
 pub use versioned::CatalogCache;
 
 pub use defs::{
-    ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef, ViewDef,
+    AnnDef, ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef,
+    ViewDef,
 };
 
 use orbit_lsm::{Direction, KeyspaceId};

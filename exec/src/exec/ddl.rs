@@ -493,6 +493,7 @@ fn set_primary_key(
             columns: table.primary_key.clone(),
             unique: true,
             primary: true,
+            ann: None,
         },
     );
     if let Some(rows) = existing_rows {
@@ -534,7 +535,9 @@ pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Resul
     if table.primary_key.is_empty() {
         owned.push(super::dml::rowid_sequence(table));
     }
-    ctx.dropped_sequences.extend(owned);
+    ctx.dropped
+        .extend(owned.into_iter().map(crate::session::Dropped::Sequence));
+    super::ann::drop_stores(ctx, table);
     Ok(())
 }
 

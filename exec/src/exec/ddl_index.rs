@@ -106,6 +106,7 @@ pub fn add_index(
         columns: ids,
         unique,
         primary: false,
+        ann: None,
     };
     table.next_index_id += 1;
     table.indexes.push(index.clone());
@@ -140,10 +141,13 @@ pub fn add_unique(
     Ok(())
 }
 
-/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree] (columns).
+/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree | hnsw] (columns).
 pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome> {
     if let Some(using) = &ci.using {
         let method = using.to_string().to_lowercase();
+        if super::ann::is_method(&method) {
+            return create_vector_index(ctx, ci, &method);
+        }
         if method != "btree" {
             return Err(Error::unsupported(format!(
                 "access method \"{method}\" is not supported yet"
@@ -169,6 +173,54 @@ pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome>
         .map(index_column)
         .collect::<Result<Vec<_>>>()?;
     add_index(ctx, &mut table, name, &columns, ci.unique, true)?;
+    ctx.catalog().put_table(&table)?;
+    Ok(Outcome::Command("CREATE INDEX".into()))
+}
+
+/// CREATE INDEX ... USING hnsw (column opclass) WITH (...): a vector index, built now.
+fn create_vector_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex, method: &str) -> Result<Outcome> {
+    if ci.predicate.is_some() {
+        return Err(Error::unsupported("partial indexes are not supported yet"));
+    }
+    let mut table = ctx.resolve_table(&ci.table_name)?;
+    let name = match &ci.name {
+        Some(n) => Some(ctx.qualify(n)?.1),
+        None => None,
+    };
+    let (column, def) = super::ann::define(&table, ci, method)?;
+    let name = match name {
+        Some(n) => {
+            if relation_exists(ctx, &table.schema, &n)? || table.indexes.iter().any(|i| i.name == n)
+            {
+                if ci.if_not_exists {
+                    return Ok(Outcome::Command("CREATE INDEX".into()));
+                }
+                return Err(Error::new(
+                    code::DUPLICATE_TABLE,
+                    format!("relation \"{n}\" already exists"),
+                ));
+            }
+            n
+        }
+        None => free_name(ctx, &table, format!("{}_{column}_idx", table.name))?,
+    };
+    let column_id = table
+        .column_index(&column)
+        .and_then(|i| table.columns.get(i))
+        .map(|c| c.id)
+        .unwrap_or_default();
+    let mut index = IndexDef {
+        id: table.next_index_id,
+        oid: ctx.engine.next_oid(&mut ctx.waits)?,
+        name,
+        columns: vec![column_id],
+        unique: false,
+        primary: false,
+        ann: Some(def),
+    };
+    super::ann::build(ctx, &table, &mut index)?;
+    table.next_index_id += 1;
+    table.indexes.push(index);
     ctx.catalog().put_table(&table)?;
     Ok(Outcome::Command("CREATE INDEX".into()))
 }
@@ -226,10 +278,13 @@ pub fn drop_indexes_on(ctx: &mut Ctx<'_>, table: &mut TableDef, id: u32) -> Resu
     Ok(())
 }
 
-/// Rebuilds every secondary index (after the table's rows were re-keyed).
+/// Rebuilds every secondary index (after the table's rows were re-keyed). Vector indexes
+/// keep their graph and get nodes under the new keys.
 pub fn rebuild_all(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     for index in table.indexes.iter().filter(|i| !i.primary) {
-        super::index::clear(ctx, table, index)?;
+        if index.ann.is_none() {
+            super::index::clear(ctx, table, index)?;
+        }
         super::index::build(ctx, table, index)?;
     }
     Ok(())

@@ -282,6 +282,20 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     }
                     detail(depth, format!("Index Cond: {}", conds.join(" AND ")), lines);
                 }
+                Access::Ann(scan) => {
+                    let index = t.table.indexes.iter().find(|i| i.id == scan.index);
+                    node(
+                        depth,
+                        format!("Index Scan using {} on {on}", index_name(scan.index)),
+                        lines,
+                    );
+                    let column = index
+                        .and_then(|i| i.columns.first())
+                        .map(col)
+                        .unwrap_or_default();
+                    let order = format!("({column} {} {})", scan.op.symbol(), show(&scan.query));
+                    detail(depth, format!("Order By: {order}"), lines);
+                }
                 Access::Index { id, eq } => {
                     let index = t.table.indexes.iter().find(|i| i.id == *id);
                     node(

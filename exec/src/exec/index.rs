@@ -48,8 +48,17 @@ pub fn entry(table: &TableDef, index: &IndexDef, row: &[Value], suffix: &[u8]) -
     (key, unique)
 }
 
+/// The secondary btree indexes.
 fn secondary(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
-    table.indexes.iter().filter(|i| !i.primary)
+    table
+        .indexes
+        .iter()
+        .filter(|i| !i.primary && i.ann.is_none())
+}
+
+/// The vector indexes (see `ann`: their entries are never deleted in place).
+fn vectors(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
+    table.indexes.iter().filter(|i| i.ann.is_some())
 }
 
 /// Adds `row`'s entries (stored at `row_key`) to every secondary index, refusing duplicates
@@ -58,6 +67,9 @@ pub fn add(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]) -
     let suffix = row_suffix(table, row_key);
     for index in secondary(table) {
         put_entry(ctx, table, index, row, &suffix)?;
+    }
+    for index in vectors(table) {
+        super::ann::insert(ctx, table, index, row, &suffix)?;
     }
     Ok(())
 }
@@ -109,12 +121,24 @@ pub fn change(
         ctx.txn.delete(ctx.engine.data, &old_entry)?;
         put_entry(ctx, table, index, new.0, &new_suffix)?;
     }
+    for index in vectors(table) {
+        if super::ann::changed(table, index, (old.0, &old_suffix), (new.0, &new_suffix)) {
+            super::ann::insert(ctx, table, index, new.0, &new_suffix)?;
+        }
+    }
     Ok(())
 }
 
-/// Fills `index` from the table's rows (CREATE INDEX, ADD UNIQUE, re-keyed tables).
+/// Fills `index` from the table's rows (CREATE INDEX, ADD UNIQUE, re-keyed tables). A vector
+/// index gets nodes for the rows under their current keys (the old nodes go stale).
 pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
     let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
+    if index.ann.is_some() {
+        for (key, row) in rows {
+            super::ann::insert(ctx, table, index, &row, &row_suffix(table, &key))?;
+        }
+        return Ok(());
+    }
     for (key, row) in rows {
         let suffix = row_suffix(table, &key);
         put_entry(ctx, table, index, &row, &suffix).map_err(|e| {
@@ -136,8 +160,12 @@ pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()
     Ok(())
 }
 
-/// Deletes every entry of `index`.
+/// Deletes every entry of `index` (a vector index's storage goes when the drop commits).
 pub fn clear(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
+    if index.ann.is_some() {
+        super::ann::drop_store(ctx, index);
+        return Ok(());
+    }
     let start = index_prefix(table.id, index.id);
     let end = super::query::successor(&start);
     ctx.txn.delete_range(ctx.engine.data, &start, &end)?;

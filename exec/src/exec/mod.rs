@@ -2,6 +2,7 @@
 //! from sqlparser's statements to the planners and runners (`query`, `dml`, `ddl`).
 
 mod agg;
+pub(crate) mod ann;
 mod conflict;
 mod ddl;
 mod ddl_create_as;
@@ -98,7 +99,7 @@ pub struct Ctx<'a> {
     pub sequence_state: &'a mut SeqState,
     /// Sequences to drop once the transaction commits (owned by tables this statement
     /// dropped; see `session::at_commit`).
-    pub dropped_sequences: Vec<String>,
+    pub dropped: Vec<crate::session::Dropped>,
     /// Set while CREATE VIEW plans its query: each planned select with a `*` leaves its
     /// select list with the `*` expanded, keyed by the select's address (see `ddl_view`).
     pub star_lists: Option<std::collections::HashMap<usize, Vec<sqlparser::ast::SelectItem>>>,

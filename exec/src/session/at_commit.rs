@@ -1,26 +1,37 @@
-//! Work a transaction block leaves for its commit: the sequences its DROP TABLEs own.
+//! Work a transaction block leaves for its commit: the sequences its DROP TABLEs own, and the
+//! stored graphs of the vector indexes it dropped or rebuilt.
 //!
-//! Sequences live outside transactions (nextval is never rolled back), but their existence
-//! must follow the table that owns them: a DROP TABLE that rolls back (the block, or a
-//! savepoint it ran under) keeps the table's serial and row-id sequences. So the drops wait
-//! here, with the savepoint they were made under, until the block commits.
+//! Both live outside transactions (nextval is never rolled back; a vector index's graph is
+//! written ahead of commits, see `exec::ann`), but their existence must follow the catalog:
+//! a DROP TABLE that rolls back (the block, or a savepoint it ran under) keeps the table's
+//! serial and row-id sequences and its indexes' graphs. So the drops wait here, with the
+//! savepoint they were made under, until the block commits.
 
 use orbit_lsm::PendingWrite;
 
 use crate::engine::SqlEngine;
 use crate::error::Result;
 
+/// Storage outside transactions that a statement released.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dropped {
+    /// A sequence, by name.
+    Sequence(String),
+    /// A vector index's graph, by storage generation (`AnnDef::store`).
+    VectorStore(u32),
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct AtCommit {
-    /// Sequences to drop once the block commits, in the order the statements dropped them.
-    drops: Vec<String>,
+    /// What to drop once the block commits, in the order the statements dropped them.
+    drops: Vec<Dropped>,
     /// Open savepoints (name, `drops` length when it was set), innermost last.
     marks: Vec<(String, usize)>,
 }
 
 impl AtCommit {
-    /// Adds the sequences a statement of the block dropped.
-    pub fn add(&mut self, drops: Vec<String>) {
+    /// Adds what a statement of the block dropped.
+    pub fn add(&mut self, drops: Vec<Dropped>) {
         self.drops.extend(drops);
     }
 
@@ -50,23 +61,29 @@ impl AtCommit {
         self.marks.clear();
     }
 
-    /// The block committed: drops its sequences (their writes are queued on `waits`).
+    /// The block committed: drops what it released (the writes are queued on `waits`).
     pub fn commit(&mut self, engine: &SqlEngine, waits: &mut Vec<PendingWrite>) -> Result<()> {
         let drops = std::mem::take(&mut self.drops);
         self.marks.clear();
-        drop_sequences(engine, drops, waits)
+        release(engine, drops, waits)
     }
 }
 
-/// Drops the sequences `names` that still exist, once their transaction committed.
-pub(crate) fn drop_sequences(
+/// Drops the sequences and vector-index graphs in `drops` that still exist, once their
+/// transaction committed.
+pub(crate) fn release(
     engine: &SqlEngine,
-    names: Vec<String>,
+    drops: Vec<Dropped>,
     waits: &mut Vec<PendingWrite>,
 ) -> Result<()> {
-    for name in names {
-        if engine.sequences.exists(&name)? {
-            engine.sequences.drop(&name, waits)?;
+    for d in drops {
+        match d {
+            Dropped::Sequence(name) => {
+                if engine.sequences.exists(&name)? {
+                    engine.sequences.drop(&name, waits)?;
+                }
+            }
+            Dropped::VectorStore(store) => waits.push(engine.ann.drop_store(store)?),
         }
     }
     Ok(())
@@ -105,21 +122,25 @@ mod tests {
         assert_eq!(engine.sequences.names().unwrap().len(), owned - 2);
     }
 
+    fn seq(name: &str) -> Dropped {
+        Dropped::Sequence(name.into())
+    }
+
     #[test]
     fn savepoints_scope_the_drops() {
         let mut a = AtCommit::default();
-        a.add(vec!["a".into()]);
+        a.add(vec![seq("a")]);
         a.savepoint("s1");
-        a.add(vec!["b".into()]);
+        a.add(vec![seq("b")]);
         a.savepoint("s2");
-        a.add(vec!["c".into()]);
+        a.add(vec![seq("c")]);
         a.rollback_to("s1");
-        assert_eq!(a.drops, ["a"]);
+        assert_eq!(a.drops, [seq("a")]);
         assert_eq!(a.marks.len(), 1);
-        a.add(vec!["d".into()]);
+        a.add(vec![seq("d")]);
         a.release("s1");
         a.rollback_to("s1");
-        assert_eq!(a.drops, ["a", "d"]);
+        assert_eq!(a.drops, [seq("a"), seq("d")]);
         a.clear();
         assert!(a.drops.is_empty() && a.marks.is_empty());
     }

@@ -78,7 +78,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: &mut self.sequences,
-            dropped_sequences: Vec::new(),
+            dropped: Vec::new(),
             star_lists: None,
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
@@ -146,7 +146,7 @@ impl Session {
             waits: Vec::new(),
             deadline: None,
             sequence_state: sequences,
-            dropped_sequences: Vec::new(),
+            dropped: Vec::new(),
             star_lists: None,
         };
         let result = f(&mut c.load, &mut ctx);

@@ -44,7 +44,71 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("client_min_messages", "notice"),
     ("max_connections", "10000"),
     ("block_size", "8192"),
+    // pgvector's parameters (see `vector_setting`).
+    ("hnsw.ef_search", "40"),
+    ("hnsw.iterative_scan", "off"),
+    ("hnsw.max_scan_tuples", "20000"),
+    ("hnsw.scan_mem_multiplier", "1"),
+    ("ivfflat.probes", "1"),
+    ("ivfflat.iterative_scan", "off"),
+    ("ivfflat.max_probes", "32768"),
 ];
+
+/// pgvector's parameters: an integer's range or an enum's values. `hnsw` and `ivfflat` are
+/// reserved prefixes, as pgvector marks them.
+const VECTOR_SETTINGS: &[(&str, Option<(i64, i64)>, &[&str])] = &[
+    ("hnsw.ef_search", Some((1, 1000)), &[]),
+    (
+        "hnsw.iterative_scan",
+        None,
+        &["off", "relaxed_order", "strict_order"],
+    ),
+    ("hnsw.max_scan_tuples", Some((1, 2_147_483_647)), &[]),
+    ("hnsw.scan_mem_multiplier", Some((1, 1000)), &[]),
+    ("ivfflat.probes", Some((1, 32768)), &[]),
+    ("ivfflat.iterative_scan", None, &["off", "relaxed_order"]),
+    ("ivfflat.max_probes", Some((1, 32768)), &[]),
+];
+
+/// Checks a value for one of pgvector's parameters (None: not one of theirs); gives the
+/// value SHOW reports.
+fn vector_setting(name: &str, value: &str) -> Option<Result<String>> {
+    let prefix = ["hnsw.", "ivfflat."].into_iter().find(|p| name.starts_with(p))?;
+    let invalid = || {
+        Error::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"{name}\": \"{value}\""),
+        )
+    };
+    let Some((_, range, choices)) = VECTOR_SETTINGS.iter().find(|(n, _, _)| *n == name) else {
+        return Some(Err(Error::new(
+            code::INVALID_NAME,
+            format!("invalid configuration parameter name \"{name}\""),
+        )
+        .with_detail(format!(
+            "\"{}\" is a reserved prefix.",
+            prefix.trim_end_matches('.')
+        ))));
+    };
+    Some(match range {
+        Some((lo, hi)) => match value.trim().parse::<i64>() {
+            Ok(v) if (*lo..=*hi).contains(&v) => Ok(v.to_string()),
+            Ok(v) => Err(Error::new(
+                code::INVALID_PARAMETER_VALUE,
+                format!("{v} is outside the valid range for parameter \"{name}\" ({lo} .. {hi})"),
+            )),
+            Err(_) => Err(invalid()),
+        },
+        None => {
+            let v = value.trim().to_ascii_lowercase();
+            if choices.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err(invalid().with_detail(format!("Available values: {}.", choices.join(", "))))
+            }
+        }
+    })
+}
 
 /// A duration setting in milliseconds (`5000`, `5s`, `500ms`, `1min`, `2h`, `1d`), as
 /// PostgreSQL reads statement_timeout.
@@ -198,6 +262,10 @@ impl Session {
                 } else {
                     value
                 };
+                if let Some(checked) = vector_setting(&name, &value) {
+                    self.settings.insert(name, checked?);
+                    return Ok(Outcome::Command("SET".into()));
+                }
                 match name.as_str() {
                     "transaction_isolation" | "default_transaction_isolation"
                         if Isolation::from_sql(&value).is_none() =>

@@ -269,8 +269,9 @@ impl HnswIndex {
     }
 
     /// Builds the graph from `items` (vector, payload) using every core, then writes it;
-    /// returns how many were indexed (the rest are not indexable, see `prepare`).
-    pub fn build(&self, items: Vec<(Vec<f32>, Vec<u8>)>) -> Result<usize> {
+    /// returns how many were indexed (the rest are not indexable, see `prepare`) and the
+    /// writes, to be waited for (or awaited) by the caller.
+    pub fn build(&self, items: Vec<(Vec<f32>, Vec<u8>)>) -> Result<(usize, Vec<PendingWrite>)> {
         let prepared: Vec<Item> = items
             .into_iter()
             .filter_map(|(v, p)| self.prepare(&v).map(|v| (v, p.into_boxed_slice())))
@@ -313,10 +314,7 @@ impl HnswIndex {
         if !batch.is_empty() {
             pending.push(self.loc.db.write_pending(&batch)?);
         }
-        for p in pending {
-            p.wait()?;
-        }
-        Ok(n)
+        Ok((n, pending))
     }
 
     /// The `ef` nearest nodes the graph finds for `query` (prepared as inserts are; empty if

@@ -53,7 +53,7 @@ fn reopened_index_searches_like_the_one_that_wrote_it() {
     let db = open_db(&fs);
     let (index, pending) = HnswIndex::create(loc(&db), params(Metric::L2)).expect("create");
     pending.wait().expect("meta");
-    let built = index
+    let (built, writes) = index
         .build(
             data(300)
                 .into_iter()
@@ -63,6 +63,9 @@ fn reopened_index_searches_like_the_one_that_wrote_it() {
         )
         .expect("build");
     assert_eq!(built, 300);
+    for w in writes {
+        w.wait().expect("durable");
+    }
     for (i, v) in data(50).into_iter().enumerate() {
         let w: Vec<f32> = v.iter().map(|x| x + 0.05).collect();
         let p = index

@@ -85,7 +85,7 @@ fn snapshot() -> SystemSnapshot {
         waits: Vec::new(),
         deadline: None,
         sequence_state: &mut seqs,
-        dropped_sequences: Vec::new(),
+        dropped: Vec::new(),
         star_lists: None,
     };
     let mut s = (*ctx.system_snapshot().unwrap()).clone();
@@ -98,6 +98,7 @@ fn snapshot() -> SystemSnapshot {
         columns: vec![name_id],
         unique: false,
         primary: false,
+        ann: None,
     });
     let t_pk = t.columns[0].id;
     let c = s.tables.iter_mut().find(|t| t.name == "c").unwrap();
@@ -109,6 +110,7 @@ fn snapshot() -> SystemSnapshot {
         columns: vec![x, y],
         unique: true,
         primary: false,
+        ann: None,
     });
     c.constraints.push(ConstraintDef {
         name: "c_x_y_key".into(),

@@ -1,6 +1,6 @@
 //! Access paths: how a table's rows are reached (a primary-key point lookup, a primary-key
-//! range scan, a secondary-index lookup or a full scan), chosen from the conditions pushed down to the table, and the
-//! scan that reads them in the transaction.
+//! range scan, a secondary-index lookup, a vector index scan or a full scan), chosen from the
+//! conditions pushed down to the table, and the scan that reads them in the transaction.
 
 use std::ops::Bound;
 
@@ -26,6 +26,8 @@ pub enum Access {
         id: u32,
         eq: Vec<Expr>,
     },
+    /// Nearest first through a vector index (ORDER BY a distance, LIMIT); see `ann_scan`.
+    Ann(Box<super::ann_scan::AnnScan>),
 }
 
 /// Picks the access path from the conditions on a table: a primary-key point lookup, a
@@ -232,6 +234,11 @@ pub fn scan_rows_with(
                 }
             }
             return Ok(out);
+        }
+        Access::Ann(scan) => {
+            if let Some(rows) = super::ann_scan::scan(ctx, table, scan, for_update, &ectx)? {
+                return Ok(rows);
+            }
         }
         Access::Full | Access::Range(..) => {}
     }

@@ -10,6 +10,7 @@
 //! Rows are materialized; the vectorized, parallel executor is issue 8's.
 
 mod access;
+mod ann_scan;
 mod from;
 mod run;
 mod setop;
@@ -488,7 +489,7 @@ impl Planner<'_, '_> {
             aggs: grouping.aggs,
             having,
         });
-        Ok(SelectPlan {
+        let mut plan = SelectPlan {
             body: Body::Select(Box::new(SelectBody {
                 source,
                 filter,
@@ -502,7 +503,9 @@ impl Planner<'_, '_> {
             order,
             limit,
             offset,
-        })
+        };
+        ann_scan::choose(&mut plan);
+        Ok(plan)
     }
 }
 

@@ -1,0 +1,395 @@
+//! Vector indexes in SQL (pgvector's `CREATE INDEX ... USING hnsw (col vector_l2_ops) WITH
+//! (m = 16, ef_construction = 64)`): operator classes and options, the build, upkeep on
+//! INSERT / UPDATE, and the registry of open graphs. The scan that ORDER BY ... LIMIT uses is
+//! in `query::ann_scan`.
+//!
+//! A vector index's graph (`orbit_index::hnsw`) lives outside transactions, in the `sql:ann`
+//! keyspace under its storage generation (`AnnDef::store`); nodes are added when rows are
+//! written, before their transaction commits, and never removed in place. Readers therefore
+//! check every hit against the row their snapshot sees: a row that is not visible, or whose
+//! vector is no longer the node's, is skipped. Dropping an index (or its table) releases its
+//! generation when the transaction commits (`session::Dropped::VectorStore`).
+//!
+//! Invariants: a committed row with a non-NULL vector (non-zero, for cosine) has a node
+//! holding its vector and its key, written to the WAL ahead of the row's commit; a storage
+//! generation is referenced by one index definition.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use orbit_index::hnsw::{HnswIndex, Location, Metric, Params};
+use orbit_lsm::{Db, KeyspaceId, PendingWrite};
+use sqlparser::ast;
+
+use super::Ctx;
+use crate::catalog::{AnnDef, IndexDef, TableDef};
+use crate::error::{code, Error, Result};
+use crate::types::vector::{Kind, MAX_DIM};
+use crate::types::{BinaryOp, DataType, Value};
+
+/// The open graphs, by storage generation.
+pub struct AnnIndexes {
+    db: Arc<Db>,
+    keyspace: KeyspaceId,
+    open: Mutex<HashMap<u32, Arc<HnswIndex>>>,
+}
+
+fn storage(e: orbit_index::Error) -> Error {
+    match e {
+        orbit_index::Error::Storage(e) => e.into(),
+        other => Error::new(code::DATA_CORRUPTED, other.to_string()),
+    }
+}
+
+impl AnnIndexes {
+    pub fn new(db: Arc<Db>, keyspace: KeyspaceId) -> AnnIndexes {
+        AnnIndexes {
+            db,
+            keyspace,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn location(&self, store: u32) -> Location {
+        Location {
+            db: Arc::clone(&self.db),
+            keyspace: self.keyspace,
+            prefix: store.to_be_bytes().to_vec(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<HnswIndex>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The graph of generation `store`, read from storage on first use.
+    pub fn get(&self, store: u32) -> Result<Arc<HnswIndex>> {
+        let mut open = self.lock();
+        if let Some(ix) = open.get(&store) {
+            return Ok(Arc::clone(ix));
+        }
+        let Some(ix) = HnswIndex::open(self.location(store)).map_err(storage)? else {
+            return Err(Error::new(
+                code::DATA_CORRUPTED,
+                format!("vector index storage {store} is missing"),
+            ));
+        };
+        let ix = Arc::new(ix);
+        open.insert(store, Arc::clone(&ix));
+        Ok(ix)
+    }
+
+    /// A new, empty graph for generation `store`; the write makes its metadata durable.
+    fn create(&self, store: u32, params: Params) -> Result<(Arc<HnswIndex>, PendingWrite)> {
+        let (ix, pending) = HnswIndex::create(self.location(store), params).map_err(storage)?;
+        let ix = Arc::new(ix);
+        self.lock().insert(store, Arc::clone(&ix));
+        Ok((ix, pending))
+    }
+
+    /// Deletes generation `store` (its index was dropped and the drop committed).
+    pub fn drop_store(&self, store: u32) -> Result<PendingWrite> {
+        self.lock().remove(&store);
+        self.location(store).clear().map_err(storage)
+    }
+}
+
+/// An operator class: the column type it indexes and the distance it orders by.
+struct OpClass {
+    name: &'static str,
+    kind: Kind,
+    metric: Metric,
+}
+
+const fn oc(name: &'static str, kind: Kind, metric: Metric) -> OpClass {
+    OpClass { name, kind, metric }
+}
+
+const OPCLASSES: &[OpClass] = &[
+    oc("vector_l2_ops", Kind::Vector, Metric::L2),
+    oc("vector_ip_ops", Kind::Vector, Metric::InnerProduct),
+    oc("vector_cosine_ops", Kind::Vector, Metric::Cosine),
+    oc("vector_l1_ops", Kind::Vector, Metric::L1),
+    oc("halfvec_l2_ops", Kind::HalfVec, Metric::L2),
+    oc("halfvec_ip_ops", Kind::HalfVec, Metric::InnerProduct),
+    oc("halfvec_cosine_ops", Kind::HalfVec, Metric::Cosine),
+    oc("halfvec_l1_ops", Kind::HalfVec, Metric::L1),
+    oc("sparsevec_l2_ops", Kind::SparseVec, Metric::L2),
+    oc("sparsevec_ip_ops", Kind::SparseVec, Metric::InnerProduct),
+    oc("sparsevec_cosine_ops", Kind::SparseVec, Metric::Cosine),
+    oc("sparsevec_l1_ops", Kind::SparseVec, Metric::L1),
+];
+
+fn kind_of(ty: &DataType) -> Option<(Kind, Option<u32>)> {
+    match ty {
+        DataType::Vector(n) => Some((Kind::Vector, *n)),
+        DataType::HalfVec(n) => Some((Kind::HalfVec, *n)),
+        DataType::SparseVec(n) => Some((Kind::SparseVec, *n)),
+        _ => None,
+    }
+}
+
+/// The distance operator an index's metric serves.
+pub fn operator_of(metric: Metric) -> BinaryOp {
+    match metric {
+        Metric::L2 => BinaryOp::VectorL2,
+        Metric::InnerProduct => BinaryOp::VectorNegIp,
+        Metric::Cosine => BinaryOp::VectorCosine,
+        Metric::L1 => BinaryOp::VectorL1,
+    }
+}
+
+/// The metric of an index definition (None if its operator class is unknown).
+pub fn metric_of(def: &AnnDef) -> Option<Metric> {
+    OPCLASSES
+        .iter()
+        .find(|o| o.name == def.opclass)
+        .map(|o| o.metric)
+}
+
+/// Whether `name` is a vector index access method.
+pub fn is_method(name: &str) -> bool {
+    name == "hnsw"
+}
+
+fn param_error(message: String) -> Error {
+    Error::new(code::INVALID_PARAMETER_VALUE, message)
+}
+
+/// `WITH (m = 16, ef_construction = 64)`, with pgvector's ranges and messages.
+fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
+    let (mut m, mut ef) = (16i64, 64i64);
+    for opt in with {
+        let ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Eq,
+            right,
+        } = opt
+        else {
+            return Err(Error::syntax(format!("syntax error at or near \"{opt}\"")));
+        };
+        let name = left.to_string().to_lowercase();
+        let text = right.to_string();
+        let value: i64 = text.trim_matches('\'').parse().map_err(|_| {
+            param_error(format!(
+                "invalid value for integer option \"{name}\": {text}"
+            ))
+        })?;
+        let (slot, lo, hi) = match name.as_str() {
+            "m" => (&mut m, 2, 100),
+            "ef_construction" => (&mut ef, 4, 1000),
+            _ => return Err(param_error(format!("unrecognized parameter \"{name}\""))),
+        };
+        if !(lo..=hi).contains(&value) {
+            return Err(param_error(format!(
+                "value {value} out of bounds for option \"{name}\""
+            ))
+            .with_detail(format!("Valid values are between \"{lo}\" and \"{hi}\".")));
+        }
+        *slot = value;
+    }
+    if ef < 2 * m {
+        return Err(param_error(
+            "ef_construction must be greater than or equal to 2 * m".into(),
+        ));
+    }
+    Ok((m as u16, ef as u16))
+}
+
+/// The definition of `CREATE INDEX ... USING hnsw (column opclass) WITH (...)` on `table`,
+/// checked as pgvector checks it. `storage` is filled in by [`build`].
+pub fn define(
+    table: &TableDef,
+    ci: &ast::CreateIndex,
+    method: &str,
+) -> Result<(String, AnnDef)> {
+    let unsupported = |what: &str| {
+        Error::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!("access method \"{method}\" does not support {what}"),
+        )
+    };
+    if ci.unique {
+        return Err(unsupported("unique indexes"));
+    }
+    if !ci.include.is_empty() {
+        return Err(unsupported("included columns"));
+    }
+    let [column] = ci.columns.as_slice() else {
+        return Err(unsupported("multicolumn indexes"));
+    };
+    let ast::Expr::Identifier(id) = &column.column.expr else {
+        return Err(Error::unsupported(format!(
+            "indexes on expressions are not supported yet: {}",
+            column.column.expr
+        )));
+    };
+    let name = crate::expr::ident_name(id);
+    let Some(col) = table.column_index(&name).and_then(|i| table.columns.get(i)) else {
+        return Err(Error::new(
+            code::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        ));
+    };
+    let Some(opclass) = &column.operator_class else {
+        return Err(Error::new(
+            code::UNDEFINED_OBJECT,
+            format!(
+                "data type {} has no default operator class for access method \"{method}\"",
+                col.ty.clone().with_typmod(-1)
+            ),
+        )
+        .with_detail(
+            "You must specify an operator class for the index or define a default operator class for the data type.",
+        ));
+    };
+    let opname = opclass
+        .0
+        .last()
+        .map(|p| p.to_string().to_lowercase())
+        .unwrap_or_default();
+    let Some(oc) = OPCLASSES.iter().find(|o| o.name == opname) else {
+        return Err(Error::new(
+            code::UNDEFINED_OBJECT,
+            format!("operator class \"{opname}\" does not exist for access method \"{method}\""),
+        ));
+    };
+    let Some((_, dims)) = kind_of(&col.ty).filter(|(k, _)| *k == oc.kind) else {
+        return Err(Error::new(
+            code::DATATYPE_MISMATCH,
+            format!(
+                "operator class \"{opname}\" does not accept data type {}",
+                col.ty.clone().with_typmod(-1)
+            ),
+        ));
+    };
+    let Some(dims) = dims else {
+        return Err(param_error("column does not have dimensions".into()));
+    };
+    if dims > MAX_DIM {
+        return Err(Error::new(
+            code::PROGRAM_LIMIT_EXCEEDED,
+            format!("column cannot have more than {MAX_DIM} dimensions for {method} index"),
+        ));
+    }
+    let (m, ef_construction) = options(&ci.with)?;
+    Ok((
+        name,
+        AnnDef {
+            method: method.to_string(),
+            opclass: opname,
+            m,
+            ef_construction,
+            lists: 0,
+            store: 0,
+        },
+    ))
+}
+
+/// The index's vector in `row` as the graph takes it (dense f32), or None (NULL).
+fn vector_of(table: &TableDef, index: &IndexDef, row: &[Value]) -> Option<Vec<f32>> {
+    let pos = index.columns.first().and_then(|id| table.column_by_id(*id))?;
+    dense(row.get(pos)?)
+}
+
+/// A vector value as dense f32.
+pub fn dense(v: &Value) -> Option<Vec<f32>> {
+    match v {
+        Value::Vector(x) | Value::HalfVec(x) => Some(x.clone()),
+        Value::SparseVec(s) => Some(s.to_dense()),
+        _ => None,
+    }
+}
+
+fn params_of(table: &TableDef, index: &IndexDef, def: &AnnDef) -> Result<Params> {
+    let dim = index
+        .columns
+        .first()
+        .and_then(|id| table.column_by_id(*id))
+        .and_then(|i| table.columns.get(i))
+        .and_then(|c| kind_of(&c.ty))
+        .and_then(|(_, d)| d)
+        .unwrap_or(0);
+    let metric = metric_of(def).ok_or_else(|| {
+        Error::new(
+            code::UNDEFINED_OBJECT,
+            format!("operator class \"{}\" does not exist", def.opclass),
+        )
+    })?;
+    Ok(Params {
+        metric,
+        dim,
+        m: def.m,
+        ef_construction: def.ef_construction,
+    })
+}
+
+/// Builds `index` from the table's rows into a new storage generation (recorded in the
+/// definition, which the caller stores).
+pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &mut IndexDef) -> Result<()> {
+    let store = ctx.engine.next_oid(&mut ctx.waits)?;
+    let Some(def) = index.ann.as_mut() else {
+        return Ok(());
+    };
+    def.store = store;
+    let def = def.clone();
+    let params = params_of(table, index, &def)?;
+    let (ix, pending) = ctx.engine.ann.create(store, params)?;
+    ctx.waits.push(pending);
+    let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
+    let items: Vec<(Vec<f32>, Vec<u8>)> = rows
+        .into_iter()
+        .filter_map(|(key, row)| {
+            vector_of(table, index, &row).map(|v| (v, super::index::row_suffix(table, &key)))
+        })
+        .collect();
+    let (_, writes) = ix.build(items).map_err(storage)?;
+    ctx.waits.extend(writes);
+    Ok(())
+}
+
+/// Adds `row` (stored at key suffix `suffix`) to the vector index `index`.
+pub fn insert(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    index: &IndexDef,
+    row: &[Value],
+    suffix: &[u8],
+) -> Result<()> {
+    let Some(def) = &index.ann else {
+        return Ok(());
+    };
+    let Some(v) = vector_of(table, index, row) else {
+        return Ok(());
+    };
+    let ix = ctx.engine.ann.get(def.store)?;
+    if let Some(pending) = ix.insert(&v, suffix).map_err(storage)? {
+        ctx.waits.push(pending);
+    }
+    Ok(())
+}
+
+/// Whether an UPDATE from `old` to `new` needs a new node (the vector or the row key changed).
+pub fn changed(
+    table: &TableDef,
+    index: &IndexDef,
+    old: (&[Value], &[u8]),
+    new: (&[Value], &[u8]),
+) -> bool {
+    old.1 != new.1 || vector_of(table, index, old.0) != vector_of(table, index, new.0)
+}
+
+/// Releases the storage of `index` when the statement's transaction commits.
+pub fn drop_store(ctx: &mut Ctx<'_>, index: &IndexDef) {
+    if let Some(def) = &index.ann {
+        ctx.dropped
+            .push(crate::session::Dropped::VectorStore(def.store));
+    }
+}
+
+/// Releases the storage of every vector index of `table` (DROP TABLE) at commit.
+pub fn drop_stores(ctx: &mut Ctx<'_>, table: &TableDef) {
+    for index in &table.indexes {
+        drop_store(ctx, index);
+    }
+}
