@@ -566,8 +566,7 @@ impl Session {
             let outcome = exec::run(&mut ctx, stmt, false);
             self.pending.append(&mut ctx.waits);
             if outcome.is_ok() {
-                self.at_commit
-                    .add(std::mem::take(&mut ctx.dropped));
+                self.at_commit.add(std::mem::take(&mut ctx.dropped));
             }
             if matches!(&outcome, Err(e) if e.is_lock_busy()) {
                 self.lock_wait = txn.take_lock_wait();

@@ -181,10 +181,10 @@ fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
             _ => return Err(param_error(format!("unrecognized parameter \"{name}\""))),
         };
         if !(lo..=hi).contains(&value) {
-            return Err(param_error(format!(
-                "value {value} out of bounds for option \"{name}\""
-            ))
-            .with_detail(format!("Valid values are between \"{lo}\" and \"{hi}\".")));
+            return Err(
+                param_error(format!("value {value} out of bounds for option \"{name}\""))
+                    .with_detail(format!("Valid values are between \"{lo}\" and \"{hi}\".")),
+            );
         }
         *slot = value;
     }
@@ -198,11 +198,7 @@ fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
 
 /// The definition of `CREATE INDEX ... USING hnsw (column opclass) WITH (...)` on `table`,
 /// checked as pgvector checks it. `storage` is filled in by [`build`].
-pub fn define(
-    table: &TableDef,
-    ci: &ast::CreateIndex,
-    method: &str,
-) -> Result<(String, AnnDef)> {
+pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(String, AnnDef)> {
     let unsupported = |what: &str| {
         Error::new(
             code::FEATURE_NOT_SUPPORTED,
@@ -288,7 +284,10 @@ pub fn define(
 
 /// The index's vector in `row` as the graph takes it (dense f32), or None (NULL).
 fn vector_of(table: &TableDef, index: &IndexDef, row: &[Value]) -> Option<Vec<f32>> {
-    let pos = index.columns.first().and_then(|id| table.column_by_id(*id))?;
+    let pos = index
+        .columns
+        .first()
+        .and_then(|id| table.column_by_id(*id))?;
     dense(row.get(pos)?)
 }
 

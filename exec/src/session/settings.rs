@@ -54,9 +54,11 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("ivfflat.max_probes", "32768"),
 ];
 
-/// pgvector's parameters: an integer's range or an enum's values. `hnsw` and `ivfflat` are
-/// reserved prefixes, as pgvector marks them.
-const VECTOR_SETTINGS: &[(&str, Option<(i64, i64)>, &[&str])] = &[
+/// A pgvector parameter: its name, an integer's range or an enum's values.
+type VectorSetting = (&'static str, Option<(i64, i64)>, &'static [&'static str]);
+
+/// pgvector's parameters. `hnsw` and `ivfflat` are reserved prefixes, as pgvector marks them.
+const VECTOR_SETTINGS: &[VectorSetting] = &[
     ("hnsw.ef_search", Some((1, 1000)), &[]),
     (
         "hnsw.iterative_scan",
@@ -73,7 +75,9 @@ const VECTOR_SETTINGS: &[(&str, Option<(i64, i64)>, &[&str])] = &[
 /// Checks a value for one of pgvector's parameters (None: not one of theirs); gives the
 /// value SHOW reports.
 fn vector_setting(name: &str, value: &str) -> Option<Result<String>> {
-    let prefix = ["hnsw.", "ivfflat."].into_iter().find(|p| name.starts_with(p))?;
+    let prefix = ["hnsw.", "ivfflat."]
+        .into_iter()
+        .find(|p| name.starts_with(p))?;
     let invalid = || {
         Error::new(
             code::INVALID_PARAMETER_VALUE,

@@ -10,9 +10,17 @@ use pgwire::messages::data::DataRow;
 
 use orbit_exec::{Column, Error};
 
-/// The pgwire type of a data type (by OID; every Orbit type is a built-in one).
+/// The pgwire type of a data type, by OID; the types PostgreSQL does not have built in
+/// (pgvector's vector, halfvec and sparsevec, and their arrays) by name and OID.
 pub fn wire_type(ty: &DataType) -> Type {
-    Type::from_oid(ty.oid()).unwrap_or(Type::UNKNOWN)
+    if let Some(t) = Type::from_oid(ty.oid()) {
+        return t;
+    }
+    let kind = match ty {
+        DataType::Array(elem) => postgres_types::Kind::Array(wire_type(elem)),
+        _ => postgres_types::Kind::Simple,
+    };
+    Type::new(ty.typname(), ty.oid(), kind, "pg_catalog".into())
 }
 
 /// The data type a client-declared parameter OID means (None: infer it).

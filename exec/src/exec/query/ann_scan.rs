@@ -20,6 +20,9 @@ use crate::expr::{EvalContext, Expr};
 use crate::row::{decode_row, index_prefix};
 use crate::types::{BinaryOp, Value};
 
+/// A row and its storage key.
+type KeyedRow = (Vec<u8>, Vec<Value>);
+
 /// An index-ordered scan of a vector index.
 #[derive(Debug, Clone)]
 pub struct AnnScan {
@@ -101,10 +104,12 @@ pub fn choose(plan: &mut SelectPlan) {
 
 fn count(e: Option<&Expr>, ectx: &EvalContext<'_>) -> Result<Option<usize>> {
     let Some(e) = e else { return Ok(Some(0)) };
-    Ok(match e.eval(&[], ectx)?.cast(&crate::types::DataType::Int8)? {
-        Value::Int8(n) => Some(usize::try_from(n.max(0)).unwrap_or(usize::MAX)),
-        _ => None,
-    })
+    Ok(
+        match e.eval(&[], ectx)?.cast(&crate::types::DataType::Int8)? {
+            Value::Int8(n) => Some(usize::try_from(n.max(0)).unwrap_or(usize::MAX)),
+            _ => None,
+        },
+    )
 }
 
 /// The rows the scan reaches (see the module docs), with their storage keys; None when the
@@ -115,7 +120,7 @@ pub fn scan(
     scan: &AnnScan,
     for_update: bool,
     ectx: &EvalContext<'_>,
-) -> Result<Option<Vec<(Vec<u8>, Vec<Value>)>>> {
+) -> Result<Option<Vec<KeyedRow>>> {
     let Some(index) = table.indexes.iter().find(|i| i.id == scan.index) else {
         return Ok(None);
     };
