@@ -108,6 +108,60 @@ async fn ids(c: &tokio_postgres::Client, sql: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The ten nearest ids of each query by exact search (a sequential scan: run it before the
+/// index exists), ties broken by id.
+async fn exact_answers(
+    c: &tokio_postgres::Client,
+    table: &str,
+    op: &str,
+    queries: &[Vec<f32>],
+) -> Vec<Vec<i32>> {
+    let mut out = Vec::new();
+    for q in queries {
+        let sql = format!(
+            "SELECT id FROM {table} ORDER BY v {op} '{}', id LIMIT 10",
+            literal(q)
+        );
+        out.push(ids(c, &sql).await);
+    }
+    out
+}
+
+/// recall@10 of the queries against `exact`, after checking EXPLAIN uses `index`.
+async fn recall(
+    c: &tokio_postgres::Client,
+    (table, index, op): (&str, &str, &str),
+    queries: &[Vec<f32>],
+    exact: &[Vec<i32>],
+) -> f64 {
+    let explain = format!(
+        "EXPLAIN SELECT id FROM {table} ORDER BY v {op} '{}' LIMIT 10",
+        literal(&queries[0])
+    );
+    let plan: Vec<String> = simple(c, &explain)
+        .await
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|l| l.contains(&format!("Index Scan using {index}"))),
+        "{plan:?}"
+    );
+    let (mut hits, mut total) = (0, 0);
+    for (q, truth) in queries.iter().zip(exact) {
+        let sql = format!(
+            "SELECT id FROM {table} ORDER BY v {op} '{}' LIMIT 10",
+            literal(q)
+        );
+        let got = ids(c, &sql).await;
+        assert_eq!(got.len(), 10);
+        hits += got.iter().filter(|i| truth.contains(i)).count();
+        total += truth.len();
+    }
+    hits as f64 / total as f64
+}
+
 #[test]
 fn hnsw_recall_matches_exact_search_for_every_operator_class() {
     let (_tmp, server) = common::start();
@@ -128,52 +182,58 @@ fn hnsw_recall_matches_exact_search_for_every_operator_class() {
                 ("l1", "<+>"),
             ] {
                 // Exact answers first, from a sequential scan (no index yet).
-                let mut exact = Vec::new();
-                for q in &queries {
-                    let sql = format!(
-                        "SELECT id FROM {table} ORDER BY v {op} '{}', id LIMIT 10",
-                        literal(q)
-                    );
-                    exact.push(ids(&c, &sql).await);
-                }
+                let exact = exact_answers(&c, &table, op, &queries).await;
                 let index = format!("{table}_{ops}");
                 c.batch_execute(&format!(
                     "CREATE INDEX {index} ON {table} USING hnsw (v {ty}_{ops}_ops)"
                 ))
                 .await
                 .unwrap();
-                let plan = simple(
-                    &c,
-                    &format!(
-                        "EXPLAIN SELECT id FROM {table} ORDER BY v {op} '{}' LIMIT 10",
-                        literal(&queries[0])
-                    ),
-                )
-                .await;
-                let plan: Vec<String> = plan.into_iter().filter_map(|r| r[0].clone()).collect();
-                assert!(
-                    plan.iter()
-                        .any(|l| l.contains(&format!("Index Scan using {index}"))),
-                    "{plan:?}"
-                );
-                let (mut hits, mut total) = (0, 0);
-                for (q, truth) in queries.iter().zip(&exact) {
-                    let sql = format!(
-                        "SELECT id FROM {table} ORDER BY v {op} '{}' LIMIT 10",
-                        literal(q)
-                    );
-                    let got = ids(&c, &sql).await;
-                    assert_eq!(got.len(), 10);
-                    hits += got.iter().filter(|i| truth.contains(i)).count();
-                    total += truth.len();
-                }
-                let recall = hits as f64 / total as f64;
+                let recall = recall(&c, (&table, &index, op), &queries, &exact).await;
                 assert!(recall >= 0.9, "{ty} {ops}: recall {recall}");
                 c.batch_execute(&format!("DROP INDEX {index}"))
                     .await
                     .unwrap();
             }
         }
+    });
+}
+
+#[test]
+fn ivfflat_probes_lists_and_finds_what_exact_search_finds() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        let data = points(1000, 21);
+        let queries = points(20, 5);
+        load(&c, "items", "vector", &data).await;
+        for (ops, op) in [("l2", "<->"), ("ip", "<#>"), ("cosine", "<=>")] {
+            let exact = exact_answers(&c, "items", op, &queries).await;
+            c.batch_execute(&format!(
+                "CREATE INDEX ivf ON items USING ivfflat (v vector_{ops}_ops) WITH (lists = 16);
+                 SET ivfflat.probes = 4"
+            ))
+            .await
+            .unwrap();
+            let recall = recall(&c, ("items", "ivf", op), &queries, &exact).await;
+            assert!(recall >= 0.9, "ivfflat {ops}: recall {recall}");
+            c.batch_execute("DROP INDEX ivf").await.unwrap();
+        }
+        // pgvector's option and operator-class errors.
+        let e = c
+            .batch_execute("CREATE INDEX ON items USING ivfflat (v) WITH (lists = 0)")
+            .await
+            .unwrap_err();
+        assert_eq!(common::pg::code(&e), "22023");
+        let e = c
+            .batch_execute("CREATE INDEX ON items USING ivfflat (v vector_l1_ops)")
+            .await
+            .unwrap_err();
+        assert_eq!(common::pg::code(&e), "42704");
+        // The default operator class of vector is vector_l2_ops.
+        c.batch_execute("CREATE INDEX ON items USING ivfflat (v) WITH (lists = 4)")
+            .await
+            .unwrap();
     });
 }
 

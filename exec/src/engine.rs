@@ -28,7 +28,7 @@ pub struct SqlEngine {
     /// Catalog lookups (see [`crate::catalog::CatalogCache`]).
     pub(crate) catalog_cache: crate::catalog::CatalogCache,
     /// Vector indexes' graphs (keyspace `sql:ann`), opened on first use (see `exec::ann`).
-    pub(crate) ann: crate::exec::ann::AnnIndexes,
+    pub(crate) ann: crate::exec::ann_graph::AnnIndexes,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -68,7 +68,8 @@ impl SqlEngine {
         let catalog = keyspace(&db, "sql:catalog")?;
         let data = keyspace(&db, "sql:data")?;
         let seq = keyspace(&db, "sql:seq")?;
-        let ann = crate::exec::ann::AnnIndexes::new(Arc::clone(&db), keyspace(&db, "sql:ann")?);
+        let ann =
+            crate::exec::ann_graph::AnnIndexes::new(Arc::clone(&db), keyspace(&db, "sql:ann")?);
         let sequences = Sequences::new(txn.clone(), seq);
         if !sequences.exists(OID_SEQUENCE)? {
             let mut def = SequenceDef::new(i64::from(u32::MAX), 0);

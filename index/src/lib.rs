@@ -4,6 +4,7 @@
 //!   (and, later, bitmap indexes of low-cardinality SQL columns).
 //! - [`hnsw`]: approximate nearest-neighbour search (HNSW graphs over `f32` vectors, with
 //!   L2, inner-product, cosine and L1 distances), stored in the LSM.
+//! - [`ivfflat`]: approximate nearest-neighbour search by k-means inverted lists.
 //! - [`timeseries`]: RedisTimeSeries' model: series metadata, samples in Gorilla-compressed
 //!   chunks, every aggregation and reducer, compaction-rule downsampling.
 //!
@@ -14,6 +15,7 @@
 pub mod bitmap;
 mod error;
 pub mod hnsw;
+pub mod ivfflat;
 pub mod timeseries;
 
 pub use error::{Error, Result};

@@ -255,6 +255,31 @@ impl<'t> Catalog<'t> {
         Ok(())
     }
 
+    fn extension_key(&self, name: &str) -> Vec<u8> {
+        let mut k = self.ns.clone();
+        k.extend_from_slice(b"e\0");
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    /// Records that CREATE EXTENSION `name` ran in this database (or, with `false`, that DROP
+    /// EXTENSION did).
+    pub fn set_extension(&mut self, name: &str, created: bool) -> Result<()> {
+        let k = self.extension_key(name);
+        if created {
+            self.txn
+                .put(self.keyspace, &k, &encode(&name.to_string())?)?;
+        } else {
+            self.txn.delete(self.keyspace, &k)?;
+        }
+        Ok(())
+    }
+
+    /// The extensions created in this database.
+    pub fn extensions(&mut self) -> Result<Vec<String>> {
+        self.list_ns(b"e\0")
+    }
+
     /// Every user-created schema.
     pub fn schemas(&mut self) -> Result<Vec<SchemaDef>> {
         self.list_ns(b"s\0")

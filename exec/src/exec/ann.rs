@@ -1,7 +1,7 @@
 //! Vector indexes in SQL (pgvector's `CREATE INDEX ... USING hnsw (col vector_l2_ops) WITH
-//! (m = 16, ef_construction = 64)`): operator classes and options, the build, upkeep on
-//! INSERT / UPDATE, and the registry of open graphs. The scan that ORDER BY ... LIMIT uses is
-//! in `query::ann_scan`.
+//! (m = 16, ef_construction = 64)` and `USING ivfflat (...) WITH (lists = 100)`): operator
+//! classes and options, the build, and upkeep on INSERT / UPDATE. The open indexes are in
+//! `ann_graph`; the scan that ORDER BY ... LIMIT uses is in `query::ann_scan`.
 //!
 //! A vector index's graph (`orbit_index::hnsw`) lives outside transactions, in the `sql:ann`
 //! keyspace under its storage generation (`AnnDef::store`); nodes are added when rows are
@@ -14,95 +14,34 @@
 //! holding its vector and its key, written to the WAL ahead of the row's commit; a storage
 //! generation is referenced by one index definition.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use orbit_index::hnsw::{HnswIndex, Location, Metric, Params};
-use orbit_lsm::{Db, KeyspaceId, PendingWrite};
+use orbit_index::hnsw::{Metric, Params};
+use orbit_index::ivfflat::IvfParams;
 use sqlparser::ast;
 
+use super::ann_graph::{storage, AnnGraph};
 use super::Ctx;
 use crate::catalog::{AnnDef, IndexDef, TableDef};
 use crate::error::{code, Error, Result};
 use crate::types::vector::{Kind, MAX_DIM};
 use crate::types::{BinaryOp, DataType, Value};
 
-/// The open graphs, by storage generation.
-pub struct AnnIndexes {
-    db: Arc<Db>,
-    keyspace: KeyspaceId,
-    open: Mutex<HashMap<u32, Arc<HnswIndex>>>,
-}
-
-fn storage(e: orbit_index::Error) -> Error {
-    match e {
-        orbit_index::Error::Storage(e) => e.into(),
-        other => Error::new(code::DATA_CORRUPTED, other.to_string()),
-    }
-}
-
-impl AnnIndexes {
-    pub fn new(db: Arc<Db>, keyspace: KeyspaceId) -> AnnIndexes {
-        AnnIndexes {
-            db,
-            keyspace,
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn location(&self, store: u32) -> Location {
-        Location {
-            db: Arc::clone(&self.db),
-            keyspace: self.keyspace,
-            prefix: store.to_be_bytes().to_vec(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<HnswIndex>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The graph of generation `store`, read from storage on first use.
-    pub fn get(&self, store: u32) -> Result<Arc<HnswIndex>> {
-        let mut open = self.lock();
-        if let Some(ix) = open.get(&store) {
-            return Ok(Arc::clone(ix));
-        }
-        let Some(ix) = HnswIndex::open(self.location(store)).map_err(storage)? else {
-            return Err(Error::new(
-                code::DATA_CORRUPTED,
-                format!("vector index storage {store} is missing"),
-            ));
-        };
-        let ix = Arc::new(ix);
-        open.insert(store, Arc::clone(&ix));
-        Ok(ix)
-    }
-
-    /// A new, empty graph for generation `store`; the write makes its metadata durable.
-    fn create(&self, store: u32, params: Params) -> Result<(Arc<HnswIndex>, PendingWrite)> {
-        let (ix, pending) = HnswIndex::create(self.location(store), params).map_err(storage)?;
-        let ix = Arc::new(ix);
-        self.lock().insert(store, Arc::clone(&ix));
-        Ok((ix, pending))
-    }
-
-    /// Deletes generation `store` (its index was dropped and the drop committed).
-    pub fn drop_store(&self, store: u32) -> Result<PendingWrite> {
-        self.lock().remove(&store);
-        self.location(store).clear().map_err(storage)
-    }
-}
-
-/// An operator class: the column type it indexes and the distance it orders by.
+/// An operator class: the column type it indexes, the distance it orders by, and whether
+/// IVFFlat has it too (every one is HNSW's).
 struct OpClass {
     name: &'static str,
     kind: Kind,
     metric: Metric,
+    ivfflat: bool,
 }
 
 const fn oc(name: &'static str, kind: Kind, metric: Metric) -> OpClass {
-    OpClass { name, kind, metric }
+    let ivfflat = !matches!(kind, Kind::SparseVec) && !matches!(metric, Metric::L1);
+    OpClass {
+        name,
+        kind,
+        metric,
+        ivfflat,
+    }
 }
 
 const OPCLASSES: &[OpClass] = &[
@@ -149,16 +88,17 @@ pub fn metric_of(def: &AnnDef) -> Option<Metric> {
 
 /// Whether `name` is a vector index access method.
 pub fn is_method(name: &str) -> bool {
-    name == "hnsw"
+    name == "hnsw" || name == "ivfflat"
 }
 
 fn param_error(message: String) -> Error {
     Error::new(code::INVALID_PARAMETER_VALUE, message)
 }
 
-/// `WITH (m = 16, ef_construction = 64)`, with pgvector's ranges and messages.
-fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
-    let (mut m, mut ef) = (16i64, 64i64);
+/// `WITH (m = 16, ef_construction = 64)` (hnsw) or `WITH (lists = 100)` (ivfflat), with
+/// pgvector's ranges and messages: (m, ef_construction, lists).
+fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32)> {
+    let (mut m, mut ef, mut lists) = (16i64, 64i64, 100i64);
     for opt in with {
         let ast::Expr::BinaryOp {
             left,
@@ -175,9 +115,10 @@ fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
                 "invalid value for integer option \"{name}\": {text}"
             ))
         })?;
-        let (slot, lo, hi) = match name.as_str() {
-            "m" => (&mut m, 2, 100),
-            "ef_construction" => (&mut ef, 4, 1000),
+        let (slot, lo, hi) = match (method, name.as_str()) {
+            ("hnsw", "m") => (&mut m, 2, 100),
+            ("hnsw", "ef_construction") => (&mut ef, 4, 1000),
+            ("ivfflat", "lists") => (&mut lists, 1, 32768),
             _ => return Err(param_error(format!("unrecognized parameter \"{name}\""))),
         };
         if !(lo..=hi).contains(&value) {
@@ -188,12 +129,12 @@ fn options(with: &[ast::Expr]) -> Result<(u16, u16)> {
         }
         *slot = value;
     }
-    if ef < 2 * m {
+    if method == "hnsw" && ef < 2 * m {
         return Err(param_error(
             "ef_construction must be greater than or equal to 2 * m".into(),
         ));
     }
-    Ok((m as u16, ef as u16))
+    Ok((m as u16, ef as u16, lists as u32))
 }
 
 /// The definition of `CREATE INDEX ... USING hnsw (column opclass) WITH (...)` on `table`,
@@ -227,7 +168,9 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
             format!("column \"{name}\" does not exist"),
         ));
     };
-    let Some(opclass) = &column.operator_class else {
+    let default = (method == "ivfflat" && matches!(col.ty, DataType::Vector(_)))
+        .then(|| ast::ObjectName::from(vec![ast::Ident::new("vector_l2_ops")]));
+    let Some(opclass) = column.operator_class.as_ref().or(default.as_ref()) else {
         return Err(Error::new(
             code::UNDEFINED_OBJECT,
             format!(
@@ -244,7 +187,10 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
         .last()
         .map(|p| p.to_string().to_lowercase())
         .unwrap_or_default();
-    let Some(oc) = OPCLASSES.iter().find(|o| o.name == opname) else {
+    let Some(oc) = OPCLASSES
+        .iter()
+        .find(|o| o.name == opname && (method == "hnsw" || o.ivfflat))
+    else {
         return Err(Error::new(
             code::UNDEFINED_OBJECT,
             format!("operator class \"{opname}\" does not exist for access method \"{method}\""),
@@ -268,7 +214,12 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
             format!("column cannot have more than {MAX_DIM} dimensions for {method} index"),
         ));
     }
-    let (m, ef_construction) = options(&ci.with)?;
+    if method == "ivfflat" && oc.metric != Metric::L2 && dims < 2 {
+        return Err(param_error(
+            "dimensions must be greater than one for this opclass".into(),
+        ));
+    }
+    let (m, ef_construction, lists) = options(method, &ci.with)?;
     Ok((
         name,
         AnnDef {
@@ -276,7 +227,7 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
             opclass: opname,
             m,
             ef_construction,
-            lists: 0,
+            lists,
             store: 0,
         },
     ))
@@ -333,8 +284,6 @@ pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &mut IndexDef) -> Resul
     def.store = store;
     let def = def.clone();
     let params = params_of(table, index, &def)?;
-    let (ix, pending) = ctx.engine.ann.create(store, params)?;
-    ctx.waits.push(pending);
     let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
     let items: Vec<(Vec<f32>, Vec<u8>)> = rows
         .into_iter()
@@ -342,8 +291,22 @@ pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &mut IndexDef) -> Resul
             vector_of(table, index, &row).map(|v| (v, super::index::row_suffix(table, &key)))
         })
         .collect();
-    let (_, writes) = ix.build(items).map_err(storage)?;
-    ctx.waits.extend(writes);
+    if def.method == "ivfflat" {
+        let params = IvfParams {
+            metric: params.metric,
+            dim: params.dim,
+            lists: def.lists,
+        };
+        let writes = ctx.engine.ann.build_ivf(store, params, items)?;
+        ctx.waits.extend(writes);
+        return Ok(());
+    }
+    let (graph, pending) = ctx.engine.ann.create_hnsw(store, params)?;
+    ctx.waits.push(pending);
+    if let AnnGraph::Hnsw(g) = graph.as_ref() {
+        let (_, writes) = g.build(items).map_err(storage)?;
+        ctx.waits.extend(writes);
+    }
     Ok(())
 }
 
@@ -361,8 +324,7 @@ pub fn insert(
     let Some(v) = vector_of(table, index, row) else {
         return Ok(());
     };
-    let ix = ctx.engine.ann.get(def.store)?;
-    if let Some(pending) = ix.insert(&v, suffix).map_err(storage)? {
+    if let Some(pending) = ctx.engine.ann.get(def)?.insert(&v, suffix)? {
         ctx.waits.push(pending);
     }
     Ok(())

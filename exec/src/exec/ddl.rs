@@ -102,13 +102,34 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             sequence_options,
             ..
         } => super::ddl_sequence::create_sequence(ctx, name, *if_not_exists, sequence_options),
-        ast::Statement::CreateExtension(ce) => extension(&ce.name.value, "CREATE EXTENSION"),
-        ast::Statement::DropExtension(de) => {
-            for name in &de.names {
-                if de.if_exists && !BUILT_IN_EXTENSIONS.contains(&name.value.as_str()) {
-                    continue;
+        ast::Statement::CreateExtension(ce) => {
+            let name = &ce.name.value;
+            available(name)?;
+            if ctx.catalog().extensions()?.contains(name) || name == "plpgsql" {
+                if ce.if_not_exists {
+                    return Ok(Outcome::Command("CREATE EXTENSION".into()));
                 }
-                extension(&name.value, "DROP EXTENSION")?;
+                return Err(Error::new(
+                    code::DUPLICATE_OBJECT,
+                    format!("extension \"{name}\" already exists"),
+                ));
+            }
+            ctx.catalog().set_extension(name, true)?;
+            Ok(Outcome::Command("CREATE EXTENSION".into()))
+        }
+        ast::Statement::DropExtension(de) => {
+            for id in &de.names {
+                let name = &id.value;
+                if !ctx.catalog().extensions()?.contains(name) {
+                    if de.if_exists {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("extension \"{name}\" does not exist"),
+                    ));
+                }
+                ctx.catalog().set_extension(name, false)?;
             }
             Ok(Outcome::Command("DROP EXTENSION".into()))
         }
@@ -119,11 +140,11 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
 /// The extensions Orbit has built in (pg_extension lists them).
 const BUILT_IN_EXTENSIONS: &[&str] = &["plpgsql", "vector"];
 
-/// CREATE / DROP EXTENSION of a built-in extension does nothing (its objects always exist);
-/// any other is not available.
-fn extension(name: &str, tag: &str) -> Result<Outcome> {
+/// CREATE / DROP EXTENSION of a built-in extension records it in the database (pg_extension
+/// shows it) and its objects always exist; any other extension is not available.
+fn available(name: &str) -> Result<()> {
     if BUILT_IN_EXTENSIONS.contains(&name) {
-        return Ok(Outcome::Command(tag.into()));
+        return Ok(());
     }
     Err(Error::new(
         code::FEATURE_NOT_SUPPORTED,

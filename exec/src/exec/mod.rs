@@ -3,6 +3,7 @@
 
 mod agg;
 pub(crate) mod ann;
+pub(crate) mod ann_graph;
 mod conflict;
 mod ddl;
 mod ddl_create_as;

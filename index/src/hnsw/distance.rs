@@ -128,16 +128,19 @@ mod portable {
 mod avx2_fma {
     use super::{dot_body, l1_body, l2_body};
 
+    // SAFETY: callers must run on a CPU with avx2 and fma (the wrappers below check).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn l2_avx(a: &[f32], b: &[f32]) -> f32 {
         l2_body(a, b)
     }
 
+    // SAFETY: callers must run on a CPU with avx2 and fma (the wrappers below check).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
         dot_body(a, b)
     }
 
+    // SAFETY: callers must run on a CPU with avx2 and fma (the wrappers below check).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn l1_avx(a: &[f32], b: &[f32]) -> f32 {
         l1_body(a, b)

@@ -21,4 +21,4 @@ pub use graph::{Metric, Params, Scored};
 pub use store::{HnswIndex, Location};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,7 +12,8 @@ fn open_db(fs: &SimFs) -> Arc<Db> {
     Arc::new(Db::open(fs.shared(), "/db", DbOptions::default()).expect("open"))
 }
 
-fn loc(db: &Arc<Db>) -> Location {
+/// A location under `prefix` in keyspace "ann" of `db` (made on first use).
+pub(crate) fn location(db: &Arc<Db>, prefix: &[u8]) -> Location {
     let keyspace = match db.keyspace("ann") {
         Some(k) => k,
         None => db.create_keyspace("ann").expect("keyspace"),
@@ -20,8 +21,12 @@ fn loc(db: &Arc<Db>) -> Location {
     Location {
         db: Arc::clone(db),
         keyspace,
-        prefix: b"t1/i2/".to_vec(),
+        prefix: prefix.to_vec(),
     }
+}
+
+fn loc(db: &Arc<Db>) -> Location {
+    location(db, b"t1/i2/")
 }
 
 fn params(metric: Metric) -> Params {

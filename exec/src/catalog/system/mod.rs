@@ -80,6 +80,8 @@ pub struct SystemSnapshot {
     /// The search path's entries as set (`$user` included), unquoted.
     pub search_path: Vec<String>,
     pub settings: Vec<(String, String)>,
+    /// The extensions CREATE EXTENSION recorded in this database (plpgsql is always there).
+    pub extensions: Vec<String>,
 }
 
 /// Whether `schema.name` is a system relation Orbit provides.
@@ -288,6 +290,7 @@ impl SystemSnapshot {
             database: database.to_string(),
             search_path: search_path.to_vec(),
             settings: settings.to_vec(),
+            extensions: cat.extensions()?,
         })
     }
 

@@ -68,10 +68,11 @@ pub(super) fn rows(s: &SystemSnapshot, name: &str) -> Vec<Row> {
             ]
         })
         .collect(),
-        // pgvector is built in: its types and functions always exist (CREATE EXTENSION vector
-        // is accepted and changes nothing).
+        // pgvector is built in: its types and functions always exist; the row shows once
+        // CREATE EXTENSION vector ran in this database.
         "pg_extension" => [(13559, "plpgsql", "1.0"), (8099, "vector", "0.8.2")]
             .iter()
+            .filter(|(_, name, _)| *name == "plpgsql" || s.extensions.iter().any(|e| e == name))
             .map(|(o, name, version)| {
                 vec![
                     ("oid", oid(*o)),

@@ -3,9 +3,9 @@
 //!
 //! The scan hands the plan the rows it found; ORDER BY and LIMIT still run above it, on the
 //! exact distances, so the scan's only duty is to include the k nearest rows that pass the
-//! WHERE filter. It keeps widening the search (`hnsw.ef_search`, then doubling, pgvector's
-//! iterative scan) until k visible rows pass the filter, and when the graph is exhausted
-//! first it falls back to reading the whole table: a filtered or tiny search never returns
+//! WHERE filter. It keeps widening the search (from `hnsw.ef_search` or `ivfflat.probes`,
+//! doubling: pgvector's iterative scans) until k visible rows pass the filter, and when the
+//! index is exhausted first it falls back to reading the whole table: a filtered or tiny search never returns
 //! fewer rows than a sequential scan would (pgvector without iterative scans can). Each
 //! hit is checked against the row the transaction sees (see `exec::ann`): rows deleted,
 //! updated to another vector, or not committed are skipped.
@@ -149,20 +149,25 @@ pub fn scan(
     if want == 0 {
         return Ok(Some(Vec::new()));
     }
-    let graph = ctx.engine.ann.get(def.store)?;
-    let ef_search = ctx
-        .settings
-        .get("hnsw.ef_search")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(40);
+    let graph = ctx.engine.ann.get(def)?;
+    let setting = |name: &str, default: usize| {
+        ctx.settings
+            .get(name)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    // The first width: HNSW's beam (at least the rows wanted), IVFFlat's probes.
+    let mut width = match def.method.as_str() {
+        "ivfflat" => setting("ivfflat.probes", 1),
+        _ => setting("hnsw.ef_search", 40).max(want),
+    };
     let prefix = index_prefix(table.id, 0);
-    let mut ef = ef_search.max(want);
     let mut seen: HashSet<u32> = HashSet::new();
     let mut keys: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     loop {
-        let hits = graph.search(&query, ef);
-        let exhausted = hits.len() < ef;
+        let hits = graph.search(&query, width);
+        let exhausted = graph.exhausted(width, hits.len());
         for hit in hits {
             if !seen.insert(hit.node) {
                 continue;
@@ -197,9 +202,9 @@ pub fn scan(
         if out.len() >= want {
             return Ok(Some(out));
         }
-        if exhausted || ef >= graph.len() {
+        if exhausted {
             return Ok(None);
         }
-        ef = ef.saturating_mul(2);
+        width = width.saturating_mul(2);
     }
 }

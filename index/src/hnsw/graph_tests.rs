@@ -1,0 +1,132 @@
+//! The graph against exact search: recall for every metric, link caps, the empty and
+//! one-node graphs, concurrent inserts and searches.
+
+use super::*;
+
+/// Clustered points with a fixed seed.
+pub(crate) fn points(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 10_000) as f32 / 10_000.0
+    };
+    let centers: Vec<Vec<f32>> = (0..10)
+        .map(|_| (0..dim).map(|_| next() * 10.0).collect())
+        .collect();
+    (0..n)
+        .map(|i| centers[i % 10].iter().map(|c| c + next() - 0.5).collect())
+        .collect()
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = distance::norm(v);
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn recall(metric: Metric) -> f64 {
+    let dim = 16;
+    let g = Graph::new(Params {
+        metric,
+        dim,
+        m: 8,
+        ef_construction: 48,
+    });
+    // Queries come from the same distribution as the data and are not inserted.
+    let mut data = points(1550, dim as usize, 42);
+    if metric == Metric::Cosine {
+        data.iter_mut().for_each(|v| normalize(v));
+    }
+    // Inner-product search is for embeddings centred near the origin (see
+    // `Metric::build_metric`); these clusters sit in [0, 10]^dim.
+    if metric == Metric::InnerProduct {
+        data.iter_mut().flatten().for_each(|x| *x -= 5.0);
+    }
+    let queries = data.split_off(1500);
+    for (i, v) in data.iter().enumerate() {
+        g.insert(v.clone().into(), (i as u32).to_be_bytes().into());
+    }
+    let (mut hit, mut total) = (0usize, 0usize);
+    for q in &queries {
+        let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+        let got: Vec<u32> = g.search(q, 40).iter().take(10).map(|s| s.node).collect();
+        hit += got.iter().filter(|n| truth.contains(n)).count();
+        total += truth.len();
+    }
+    hit as f64 / total as f64
+}
+
+#[test]
+fn recall_at_10_against_exact_search_for_every_metric() {
+    for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+        let r = recall(m);
+        assert!(r >= 0.9, "{m:?}: recall {r}");
+    }
+}
+
+#[test]
+fn links_respect_their_caps_and_name_real_nodes() {
+    let g = Graph::new(Params {
+        metric: Metric::L2,
+        dim: 8,
+        m: 4,
+        ef_construction: 16,
+    });
+    for (i, v) in points(400, 8, 3).into_iter().enumerate() {
+        g.insert(v.into(), (i as u32).to_be_bytes().into());
+    }
+    let n = g.len() as u32;
+    g.for_each_node(|_, _, _, links| {
+        for (l, list) in links.iter().enumerate() {
+            assert!(list.len() <= if l == 0 { 8 } else { 4 });
+            assert!(list.iter().all(|&t| t < n));
+        }
+    });
+}
+
+#[test]
+fn empty_graph_finds_nothing_and_one_node_finds_itself() {
+    let g = Graph::new(Params {
+        metric: Metric::L2,
+        dim: 2,
+        m: 16,
+        ef_construction: 64,
+    });
+    assert!(g.search(&[0.0, 0.0], 10).is_empty());
+    g.insert(vec![1.0, 1.0].into(), Box::new([7]));
+    let found = g.search(&[0.0, 0.0], 10);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].distance, 2.0);
+    assert_eq!(g.with_node(0, |_, p| p.to_vec()), Some(vec![7]));
+}
+
+#[test]
+fn concurrent_inserts_and_searches_keep_the_graph_whole() {
+    let g = Graph::new(Params {
+        metric: Metric::L2,
+        dim: 8,
+        m: 8,
+        ef_construction: 32,
+    });
+    let data = points(800, 8, 11);
+    std::thread::scope(|s| {
+        for part in data.chunks(200) {
+            let g = &g;
+            s.spawn(move || {
+                for v in part {
+                    g.insert(v.clone().into(), Box::new([]));
+                    g.search(v, 10);
+                }
+            });
+        }
+    });
+    assert_eq!(g.len(), 800);
+    let q = &data[5];
+    let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+    let got: Vec<u32> = g.search(q, 64).iter().take(10).map(|s| s.node).collect();
+    let hits = got.iter().filter(|n| truth.contains(n)).count();
+    assert!(hits >= 8, "{hits}");
+}
