@@ -198,6 +198,11 @@ pub fn scan(
             }
             keys.insert(key.clone());
             out.push((key, row));
+            // Hits come nearest first, in an order the exact distance keeps: the first `want`
+            // rows that pass are the answer, the rest of the candidates need no reads.
+            if out.len() >= want {
+                return Ok(Some(out));
+            }
         }
         if out.len() >= want {
             return Ok(Some(out));

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""ANN benchmark: Orbit's `USING hnsw` through SQL over the wire, beside hnswlib and FAISS
+HNSW as raw-library references, on the same clustered synthetic data and queries.
+
+For each engine: build time, index size, and for a sweep of ef_search values the recall@10
+against exact search and the queries per second with 1 and with CLIENTS clients; then, for
+recall targets 0.90 / 0.95 / 0.99, the QPS at the smallest ef reaching the target.
+
+    benches/ann.sh target/release/orbit            # sets up a venv, then runs this
+    python3 benches/ann.py --orbit BIN --n 100000 --queries 10000 --out ann.json
+
+Orbit is started here on a fresh data directory (--sync periodic: loading is not what is
+measured), loaded with COPY, indexed with CREATE INDEX ... USING hnsw (vector_l2_ops)
+WITH (m = 16, ef_construction = 64), and queried with
+`SELECT id FROM items ORDER BY embedding <-> $1::vector LIMIT 10` (psycopg, text parameters,
+prepared). hnswlib and FAISS get M = 16, ef_construction = 64, the build on every core;
+their single-client figure is one thread answering one query per call, their multi-client
+figure a batch call on CLIENTS threads. pgvector is not installable on this machine (no
+Debian package, no source), so it is not measured.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+
+def clustered(n, dim, seed, clusters=1000):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((clusters, dim)).astype(np.float32)
+    labels = rng.integers(0, clusters, n)
+    noise = rng.standard_normal((n, dim)).astype(np.float32) * 0.35
+    return (centers[labels] + noise).astype(np.float32)
+
+
+def exact_top10(data, queries):
+    out = np.empty((len(queries), 10), dtype=np.int64)
+    dn = (data.astype(np.float64) ** 2).sum(axis=1)
+    for s in range(0, len(queries), 500):
+        q = queries[s : s + 500].astype(np.float64)
+        d = dn[None, :] - 2.0 * q @ data.T.astype(np.float64)
+        idx = np.argpartition(d, 10, axis=1)[:, :10]
+        order = np.take_along_axis(d, idx, axis=1).argsort(axis=1)
+        out[s : s + 500] = np.take_along_axis(idx, order, axis=1)
+    return out
+
+
+def recall(found, truth):
+    hits = sum(len(set(f[:10]) & set(t)) for f, t in zip(found, truth))
+    return hits / (10 * len(truth))
+
+
+def dir_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vec_text(v):
+    return "[" + ",".join("%.9g" % x for x in v) + "]"
+
+
+def bench_orbit(binary, data, queries, truth, efs, clients):
+    import psycopg
+
+    workdir = tempfile.mkdtemp(prefix="orbit-ann-")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "serve", "--data-dir", os.path.join(workdir, "data"), "--pg-addr",
+         f"127.0.0.1:{port}", "--resp-addr", "127.0.0.1:0", "--http-addr", "", "--sync",
+         "periodic"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    try:
+        for _ in range(200):
+            try:
+                conn = psycopg.connect(dsn, autocommit=True)
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("orbit did not start")
+        dim = data.shape[1]
+        conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, embedding vector({dim}))")
+        t = time.time()
+        with conn.cursor() as cur:
+            with cur.copy("COPY items (id, embedding) FROM STDIN") as cp:
+                for i, v in enumerate(data):
+                    cp.write_row((i, vec_text(v)))
+        load = time.time() - t
+        before = dir_size(os.path.join(workdir, "data"))
+        t = time.time()
+        conn.execute("CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops) "
+                     "WITH (m = 16, ef_construction = 64)")
+        build = time.time() - t
+        size = dir_size(os.path.join(workdir, "data")) - before
+        texts = [vec_text(q) for q in queries]
+        sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT 10"
+
+        def run(ef, part, out, conn=None):
+            own = conn is None
+            c = conn or psycopg.connect(dsn, autocommit=True)
+            c.execute(f"SET hnsw.ef_search = {ef}")
+            for i in part:
+                rows = c.execute(sql, (texts[i],), prepare=True).fetchall()
+                out[i] = [r[0] for r in rows]
+            if own:
+                c.close()
+
+        sweep = []
+        for ef in efs:
+            row = {"ef": ef}
+            for n in clients:
+                found = [None] * len(texts)
+                parts = [range(k, len(texts), n) for k in range(n)]
+                t = time.time()
+                if n == 1:
+                    run(ef, parts[0], found, conn)
+                else:
+                    threads = [threading.Thread(target=run, args=(ef, p, found)) for p in parts]
+                    for th in threads:
+                        th.start()
+                    for th in threads:
+                        th.join()
+                el = time.time() - t
+                row[f"qps_{n}"] = len(texts) / el
+                row["recall"] = recall(found, truth)
+            sweep.append(row)
+            print(f"orbit ef={ef} {row}", file=sys.stderr)
+        return {"load_s": load, "build_s": build, "index_bytes": size, "sweep": sweep}
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_hnswlib(data, queries, truth, efs, clients):
+    import hnswlib
+
+    n, dim = data.shape
+    index = hnswlib.Index(space="l2", dim=dim)
+    t = time.time()
+    index.init_index(max_elements=n, ef_construction=64, M=16)
+    index.add_items(data, np.arange(n), num_threads=os.cpu_count())
+    build = time.time() - t
+    path = tempfile.mktemp(suffix=".hnsw")
+    index.save_index(path)
+    size = os.path.getsize(path)
+    os.remove(path)
+    sweep = []
+    for ef in efs:
+        index.set_ef(ef)
+        row = {"ef": ef}
+        for c in clients:
+            t = time.time()
+            if c == 1:
+                labels = np.vstack([index.knn_query(q, k=10, num_threads=1)[0] for q in queries])
+            else:
+                labels, _ = index.knn_query(queries, k=10, num_threads=c)
+            row[f"qps_{c}"] = len(queries) / (time.time() - t)
+            row["recall"] = recall(labels.tolist(), truth)
+        sweep.append(row)
+        print(f"hnswlib ef={ef} {row}", file=sys.stderr)
+    return {"build_s": build, "index_bytes": size, "sweep": sweep}
+
+
+def bench_faiss(data, queries, truth, efs, clients):
+    import faiss
+
+    n, dim = data.shape
+    index = faiss.IndexHNSWFlat(dim, 16)
+    index.hnsw.efConstruction = 64
+    faiss.omp_set_num_threads(os.cpu_count())
+    t = time.time()
+    index.add(data)
+    build = time.time() - t
+    size = len(faiss.serialize_index(index))
+    sweep = []
+    for ef in efs:
+        index.hnsw.efSearch = ef
+        row = {"ef": ef}
+        for c in clients:
+            faiss.omp_set_num_threads(c)
+            t = time.time()
+            if c == 1:
+                labels = np.vstack([index.search(q[None, :], 10)[1] for q in queries])
+            else:
+                labels = index.search(queries, 10)[1]
+            row[f"qps_{c}"] = len(queries) / (time.time() - t)
+            row["recall"] = recall(labels.tolist(), truth)
+        sweep.append(row)
+        print(f"faiss ef={ef} {row}", file=sys.stderr)
+    return {"build_s": build, "index_bytes": size, "sweep": sweep}
+
+
+def at_targets(result, clients):
+    out = {}
+    for target in (0.90, 0.95, 0.99):
+        hit = next((r for r in result["sweep"] if r["recall"] >= target), None)
+        out[str(target)] = None if hit is None else {
+            "ef": hit["ef"], "recall": hit["recall"], **{f"qps_{c}": hit[f"qps_{c}"] for c in clients}}
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--orbit", required=True, help="the orbit binary (a release build)")
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=10_000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--efs", default="10,20,40,80,160,320")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--engines", default="orbit,hnswlib,faiss")
+    p.add_argument("--out", default="ann.json")
+    a = p.parse_args()
+    data = clustered(a.n, a.dim, a.seed)
+    queries = clustered(a.queries, a.dim, a.seed + 1)
+    t = time.time()
+    truth = exact_top10(data, queries).tolist()
+    print(f"ground truth in {time.time() - t:.1f} s", file=sys.stderr)
+    efs = [int(x) for x in a.efs.split(",")]
+    clients = [1, a.clients]
+    results = {"n": a.n, "queries": a.queries, "dim": a.dim, "seed": a.seed,
+               "cpus": os.cpu_count(), "clients": a.clients}
+    engines = a.engines.split(",")
+    if "hnswlib" in engines:
+        results["hnswlib"] = bench_hnswlib(data, queries, truth, efs, clients)
+    if "faiss" in engines:
+        results["faiss"] = bench_faiss(data, queries, truth, efs, clients)
+    if "orbit" in engines:
+        results["orbit"] = bench_orbit(a.orbit, data, queries, truth, efs, clients)
+    for name in ("orbit", "hnswlib", "faiss"):
+        if name in results:
+            results[name]["at_recall"] = at_targets(results[name], clients)
+    with open(a.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps({k: v.get("at_recall") if isinstance(v, dict) else v
+                      for k, v in results.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
