@@ -4,7 +4,8 @@
 //! the neighbour-selection heuristic that keeps links pointing in diverse directions.
 //!
 //! Concurrency: any number of searches and inserts run at once through `&self`. The node list
-//! is a `RwLock<Vec<Node>>`: an insert takes it for writing only to push its node, everything
+//! (and the vector array beside it) is behind one `RwLock`: an insert takes it for writing
+//! only to push its node, everything
 //! else reads it; each node's link lists have their own mutexes, taken one at a time (never
 //! two at once, so no lock order to keep). A search may see an insert half linked; it then
 //! finds a little less, never something wrong.
@@ -111,11 +112,56 @@ impl PartialOrd for Scored {
     }
 }
 
-/// One node: its vector, the caller's payload (a row's key), its level and its link lists.
+/// One node: the caller's payload (a row's key), its level and its link lists (its vector is
+/// in [`Nodes::vectors`]).
 pub(super) struct Node {
-    pub vector: Box<[f32]>,
     pub payload: Box<[u8]>,
     pub links: Box<[Mutex<Vec<u32>>]>,
+}
+
+/// The nodes, and their vectors in one contiguous array (node i's at `i * dim`): a search
+/// walks vectors in memory order of ids, not through one allocation per node.
+pub(super) struct Nodes {
+    list: Vec<Node>,
+    vectors: Vec<f32>,
+    dim: usize,
+}
+
+impl Nodes {
+    fn new(dim: usize) -> Nodes {
+        Nodes {
+            list: Vec::new(),
+            vectors: Vec::new(),
+            dim,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn get(&self, id: usize) -> Option<&Node> {
+        self.list.get(id)
+    }
+
+    /// Node `id`'s vector (empty if there is no such node).
+    pub fn vector(&self, id: usize) -> &[f32] {
+        self.vectors
+            .get(id * self.dim..(id + 1) * self.dim)
+            .unwrap_or_default()
+    }
+
+    /// Appends a node; `vector` is cut or zero-padded to the dimension.
+    fn push(&mut self, node: Node, vector: &[f32]) {
+        let start = self.vectors.len();
+        self.vectors.extend(vector.iter().take(self.dim));
+        self.vectors.resize(start + self.dim, 0.0);
+        self.list.push(node);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &Node)> {
+        self.list.iter().enumerate()
+    }
 }
 
 impl Node {
@@ -135,7 +181,6 @@ impl Node {
 
     pub fn absent() -> Node {
         Node {
-            vector: Box::new([]),
             payload: Box::new([]),
             links: Box::new([]),
         }
@@ -152,7 +197,7 @@ pub type Item = (Box<[f32]>, Box<[u8]>);
 /// The graph.
 pub struct Graph {
     params: Params,
-    nodes: RwLock<Vec<Node>>,
+    nodes: RwLock<Nodes>,
     /// (entry node, its level); None while empty.
     entry: Mutex<Option<(u32, usize)>>,
     rng: AtomicU64,
@@ -198,7 +243,7 @@ impl Graph {
     pub fn new(params: Params) -> Graph {
         Graph {
             params,
-            nodes: RwLock::new(Vec::new()),
+            nodes: RwLock::new(Nodes::new(params.dim as usize)),
             entry: Mutex::new(None),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         }
@@ -208,7 +253,7 @@ impl Graph {
         self.params
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Vec<Node>> {
+    fn read(&self) -> RwLockReadGuard<'_, Nodes> {
         self.nodes.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -262,11 +307,8 @@ impl Graph {
             let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
             let first = nodes.len() as u32;
             for ((vector, payload), level) in items.into_iter().zip(levels) {
-                nodes.push(Node {
-                    vector,
-                    payload,
-                    links: (0..=level).map(|_| Mutex::new(Vec::new())).collect(),
-                });
+                let links = (0..=level).map(|_| Mutex::new(Vec::new())).collect();
+                nodes.push(Node { payload, links }, &vector);
             }
             first
         };
@@ -279,11 +321,8 @@ impl Graph {
 
     fn push(&self, vector: Box<[f32]>, payload: Box<[u8]>, level: usize) -> u32 {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        nodes.push(Node {
-            vector,
-            payload,
-            links: (0..=level).map(|_| Mutex::new(Vec::new())).collect(),
-        });
+        let links = (0..=level).map(|_| Mutex::new(Vec::new())).collect();
+        nodes.push(Node { payload, links }, &vector);
         (nodes.len() - 1) as u32
     }
 
@@ -294,7 +333,7 @@ impl Graph {
             return Vec::new();
         };
         let level = node.level();
-        let q = &node.vector[..];
+        let q = nodes.vector(id as usize);
         let mut changes = Vec::new();
         // The first node becomes the entry point under the lock, so two first inserts cannot
         // both start graphs of their own.
@@ -363,16 +402,16 @@ impl Graph {
         }
     }
 
-    fn dist_to(&self, metric: Metric, nodes: &[Node], q: &[f32], id: u32) -> f32 {
+    fn dist_to(&self, metric: Metric, nodes: &Nodes, q: &[f32], id: u32) -> f32 {
         match nodes.get(id as usize) {
-            Some(n) if n.present() => metric.distance(q, &n.vector),
+            Some(n) if n.present() => metric.distance(q, nodes.vector(id as usize)),
             _ => f32::INFINITY,
         }
     }
 
     /// Adds `new` to `to`'s list on `level`, shrinking it by the heuristic when over size;
     /// returns the list if it changed (or was empty: a new node's lists are always written).
-    fn connect_all(&self, nodes: &[Node], to: u32, new: &[u32], level: usize) -> Option<Vec<u32>> {
+    fn connect_all(&self, nodes: &Nodes, to: u32, new: &[u32], level: usize) -> Option<Vec<u32>> {
         let target = nodes.get(to as usize)?;
         let mut list = target.links(level)?;
         let before = list.len();
@@ -390,7 +429,7 @@ impl Graph {
             let mut scored: Vec<Scored> = list
                 .iter()
                 .map(|&n| Scored {
-                    distance: self.dist_to(build, nodes, &target.vector, n),
+                    distance: self.dist_to(build, nodes, nodes.vector(to as usize), n),
                     node: n,
                 })
                 .collect();
@@ -404,17 +443,18 @@ impl Graph {
     /// The neighbour-selection heuristic over `candidates` (ascending): a candidate is kept if
     /// it is closer to the base than to every one kept so far; the rest fill up to `max`
     /// (hnswlib's keepPrunedConnections off: only the diverse ones are kept).
-    fn select(&self, nodes: &[Node], candidates: &[Scored], max: usize) -> Vec<Scored> {
+    fn select(&self, nodes: &Nodes, candidates: &[Scored], max: usize) -> Vec<Scored> {
         let mut kept: Vec<Scored> = Vec::with_capacity(max);
         for c in candidates {
             if kept.len() >= max {
                 break;
             }
-            let Some(cv) = nodes.get(c.node as usize).map(|n| &n.vector[..]) else {
+            if nodes.get(c.node as usize).is_none() {
                 continue;
-            };
+            }
+            let cv = nodes.vector(c.node as usize);
             let diverse = kept.iter().all(|k| {
-                let kv = &nodes[k.node as usize].vector;
+                let kv = nodes.vector(k.node as usize);
                 self.params.metric.build_metric().distance(cv, kv) > c.distance
             });
             if diverse {
@@ -428,7 +468,7 @@ impl Graph {
     fn greedy(
         &self,
         metric: Metric,
-        nodes: &[Node],
+        nodes: &Nodes,
         q: &[f32],
         mut cur: Scored,
         level: usize,
@@ -459,7 +499,7 @@ impl Graph {
     fn search_layer(
         &self,
         metric: Metric,
-        nodes: &[Node],
+        nodes: &Nodes,
         q: &[f32],
         entries: &[Scored],
         ef: usize,
@@ -479,17 +519,16 @@ impl Graph {
             while best.len() > ef {
                 best.pop();
             }
-            let mut ids = Vec::new();
             while let Some(Reverse(c)) = candidates.pop() {
                 if best.len() >= ef && best.peek().is_some_and(|w| c.distance > w.distance) {
                     break;
                 }
-                ids.clear();
-                match nodes.get(c.node as usize).and_then(|n| n.links(level)) {
-                    Some(list) => ids.extend_from_slice(&list),
-                    None => continue,
-                }
-                for &n in &ids {
+                // The list stays locked while its neighbours are scored (no other lock is
+                // taken meanwhile), instead of being copied out.
+                let Some(ids) = nodes.get(c.node as usize).and_then(|n| n.links(level)) else {
+                    continue;
+                };
+                for &n in ids.iter() {
                     if !visited.insert(n) {
                         continue;
                     }
@@ -536,12 +575,12 @@ impl Graph {
     pub fn exact(&self, q: &[f32], k: usize) -> Vec<Scored> {
         let nodes = self.read();
         let mut best: BinaryHeap<Scored> = BinaryHeap::new();
-        for (i, n) in nodes.iter().enumerate() {
+        for (i, n) in nodes.iter() {
             if !n.present() {
                 continue;
             }
             let s = Scored {
-                distance: self.params.metric.distance(q, &n.vector),
+                distance: self.params.metric.distance(q, nodes.vector(i)),
                 node: i as u32,
             };
             if best.len() < k {
@@ -560,18 +599,18 @@ impl Graph {
         nodes
             .get(id as usize)
             .filter(|n| n.present())
-            .map(|n| f(&n.vector, &n.payload))
+            .map(|n| f(nodes.vector(id as usize), &n.payload))
     }
 
     /// Calls `f` with every present node's id, vector, payload and link lists (for the store
     /// to write a built graph).
     pub fn for_each_node(&self, mut f: impl FnMut(u32, &[f32], &[u8], Vec<Vec<u32>>)) {
         let nodes = self.read();
-        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.present()) {
+        for (i, n) in nodes.iter().filter(|(_, n)| n.present()) {
             let links = (0..=n.level())
                 .map(|l| n.links(l).map(|g| g.clone()).unwrap_or_default())
                 .collect();
-            f(i as u32, &n.vector, &n.payload, links);
+            f(i as u32, nodes.vector(i), &n.payload, links);
         }
     }
 
@@ -582,10 +621,10 @@ impl Graph {
         let n = stored.len();
         let present: Vec<bool> = stored.iter().map(Option::is_some).collect();
         let mut entry: Option<(u32, usize)> = None;
-        let mut nodes = Vec::with_capacity(n);
+        let mut nodes = Nodes::new(params.dim as usize);
         for (i, s) in stored.into_iter().enumerate() {
             let Some(s) = s else {
-                nodes.push(Node::absent());
+                nodes.push(Node::absent(), &[]);
                 continue;
             };
             let level = s.links.len().saturating_sub(1);
@@ -603,11 +642,13 @@ impl Graph {
                     Mutex::new(ok)
                 })
                 .collect();
-            nodes.push(Node {
-                vector: s.vector,
-                payload: s.payload,
-                links,
-            });
+            nodes.push(
+                Node {
+                    payload: s.payload,
+                    links,
+                },
+                &s.vector,
+            );
         }
         Graph {
             params,
