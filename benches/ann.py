@@ -33,12 +33,19 @@ import time
 import numpy as np
 
 
-def clustered(n, dim, seed, clusters=1000):
+def clustered(n, dim, seed, clusters=1000, latent=16):
+    """Points around `clusters` centres, spread along a shared `latent`-dimensional subspace
+    plus a little isotropic noise: low intrinsic dimension, as real embeddings have (pure
+    isotropic Gaussian clusters in 128 dimensions make every neighbour nearly equidistant).
+    The centres and the subspace come from a fixed seed; `seed` draws the points."""
+    base = np.random.default_rng(12345)
+    centers = base.standard_normal((clusters, dim)).astype(np.float32)
+    basis = base.standard_normal((latent, dim)).astype(np.float32) * 0.5
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((clusters, dim)).astype(np.float32)
     labels = rng.integers(0, clusters, n)
-    noise = rng.standard_normal((n, dim)).astype(np.float32) * 0.35
-    return (centers[labels] + noise).astype(np.float32)
+    z = rng.standard_normal((n, latent)).astype(np.float32)
+    noise = rng.standard_normal((n, dim)).astype(np.float32) * 0.05
+    return (centers[labels] + z @ basis + noise).astype(np.float32)
 
 
 def exact_top10(data, queries):
@@ -228,7 +235,7 @@ def main():
     p.add_argument("--queries", type=int, default=10_000)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--efs", default="10,20,40,80,160,320")
+    p.add_argument("--efs", default="10,20,40,80,160,320,640")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--engines", default="orbit,hnswlib,faiss")
     p.add_argument("--out", default="ann.json")

@@ -519,19 +519,25 @@ impl Graph {
             while best.len() > ef {
                 best.pop();
             }
+            let mut fresh: Vec<u32> = Vec::with_capacity(2 * usize::from(self.params.m.max(2)));
             while let Some(Reverse(c)) = candidates.pop() {
                 if best.len() >= ef && best.peek().is_some_and(|w| c.distance > w.distance) {
                     break;
                 }
-                // The list stays locked while its neighbours are scored (no other lock is
-                // taken meanwhile), instead of being copied out.
                 let Some(ids) = nodes.get(c.node as usize).and_then(|n| n.links(level)) else {
                     continue;
                 };
+                // Mark and prefetch the unvisited neighbours first, then score them: their
+                // vectors load in parallel.
+                fresh.clear();
                 for &n in ids.iter() {
-                    if !visited.insert(n) {
-                        continue;
+                    if visited.insert(n) {
+                        distance::prefetch(nodes.vector(n as usize));
+                        fresh.push(n);
                     }
+                }
+                drop(ids);
+                for &n in &fresh {
                     let d = self.dist_to(metric, nodes, q, n);
                     if !d.is_finite() {
                         continue;
