@@ -271,9 +271,10 @@ impl Session {
             sequence_state: &mut self.sequences,
             dropped: Vec::new(),
             star_lists: None,
+            ann_writes: Default::default(),
         };
         let outcome = exec::run(&mut ctx, stmt, true);
-        self.pending.append(&mut ctx.waits);
+        self.pending.extend(ctx.finish_writes()?);
         let outcome = outcome?;
         let params = ctx
             .param_types
@@ -559,12 +560,13 @@ impl Session {
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,
+                ann_writes: Default::default(),
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
             ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
             let outcome = exec::run(&mut ctx, stmt, false);
-            self.pending.append(&mut ctx.waits);
+            self.pending.extend(ctx.finish_writes()?);
             if outcome.is_ok() {
                 self.at_commit.add(std::mem::take(&mut ctx.dropped));
             }
@@ -606,9 +608,10 @@ impl Session {
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,
+                ann_writes: Default::default(),
             };
             let result = exec::run(&mut ctx, stmt, false);
-            self.pending.append(&mut ctx.waits);
+            self.pending.extend(ctx.finish_writes()?);
             let drops = std::mem::take(&mut ctx.dropped);
             let result = result.and_then(|outcome| {
                 let wait = self.engine.commit(&mut txn)?;

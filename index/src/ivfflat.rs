@@ -29,8 +29,6 @@ const CENTROID: u8 = 0x03;
 const ENTRY: u8 = 0x04;
 const VERSION: u8 = 1;
 const KMEANS_ROUNDS: usize = 10;
-/// Entries per write batch while writing a build.
-const BUILD_BATCH: usize = 4096;
 
 /// Build parameters (pgvector's `lists`, default 100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,19 +177,12 @@ impl IvfIndex {
             put_f32s(&mut v, c);
             batch.put(ks, &key(&self.loc, CENTROID, Some(i as u32)), &v);
         }
-        let mut pending = Vec::new();
+        // One batch, as `hnsw::store` writes a build (unawaited writes would stall flushes).
         for (id, e) in lists.entries.iter().enumerate() {
             let Some(e) = e else { continue };
             batch.put(ks, &key(&self.loc, ENTRY, Some(id as u32)), &entry_bytes(e));
-            if batch.len() >= BUILD_BATCH {
-                pending.push(self.loc.db.write_pending(&batch)?);
-                batch = WriteBatch::new();
-            }
         }
-        if !batch.is_empty() {
-            pending.push(self.loc.db.write_pending(&batch)?);
-        }
-        Ok(pending)
+        Ok(vec![self.loc.db.write_pending(&batch)?])
     }
 
     /// Reads the index stored at `loc`; None if there is none.
@@ -275,14 +266,13 @@ impl IvfIndex {
         }))
     }
 
-    /// Files `vector` for `payload` under its nearest list; None if not indexable, else the
-    /// write of its record.
-    pub fn insert(&self, vector: &[f32], payload: &[u8]) -> Result<Option<PendingWrite>> {
+    /// Files `vector` for `payload` under its nearest list, its record put into `batch` (see
+    /// `HnswIndex::insert`); false if not indexable.
+    pub fn insert(&self, vector: &[f32], payload: &[u8], batch: &mut WriteBatch) -> Result<bool> {
         let Some(v) = self.prepare(vector) else {
-            return Ok(None);
+            return Ok(false);
         };
         let mut lists = self.write();
-        let mut batch = WriteBatch::new();
         if lists.centroids.is_empty() {
             // Built over no rows: the first vector becomes the only centroid.
             lists.centroids.push(v.clone());
@@ -307,7 +297,7 @@ impl IvfIndex {
         if let Some(m) = lists.members.get_mut(list as usize) {
             m.push(id);
         }
-        Ok(Some(self.loc.db.write_pending(&batch)?))
+        Ok(true)
     }
 
     /// The entries of the `probes` lists nearest `query`, nearest first (the graph's
@@ -514,9 +504,10 @@ mod tests {
         let truth: Vec<u32> = all.iter().take(10).map(|s| s.node).collect();
         assert_eq!(top, truth);
         // Inserts join a list and survive a crash once acknowledged.
-        ix.insert(&[20.3; 8], b"new")
-            .expect("insert")
-            .expect("indexable")
+        let mut batch = WriteBatch::new();
+        assert!(ix.insert(&[20.3; 8], b"new", &mut batch).expect("insert"));
+        db.write_pending(&batch)
+            .expect("write")
             .wait()
             .expect("ack");
         let crashed = fs.crash(CrashMode::DropUnsynced);
@@ -538,8 +529,9 @@ mod tests {
             lists: 4,
         };
         let (ix, _) = IvfIndex::build(loc(&db), params, Vec::new()).expect("build");
-        assert!(ix.insert(&[0.0, 0.0], b"z").expect("insert").is_none());
-        ix.insert(&[1.0, 1.0], b"a").expect("insert");
+        let mut batch = WriteBatch::new();
+        assert!(!ix.insert(&[0.0, 0.0], b"z", &mut batch).expect("insert"));
+        assert!(ix.insert(&[1.0, 1.0], b"a", &mut batch).expect("insert"));
         assert_eq!(ix.search(&[2.0, 2.0], 1).len(), 1);
     }
 }

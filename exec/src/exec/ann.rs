@@ -324,9 +324,10 @@ pub fn insert(
     let Some(v) = vector_of(table, index, row) else {
         return Ok(());
     };
-    if let Some(pending) = ctx.engine.ann.get(def)?.insert(&v, suffix)? {
-        ctx.waits.push(pending);
-    }
+    ctx.engine
+        .ann
+        .get(def)?
+        .insert(&v, suffix, &mut ctx.ann_writes)?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use orbit_index::hnsw::{HnswIndex, Location, Params, Scored};
 use orbit_index::ivfflat::{IvfIndex, IvfParams};
-use orbit_lsm::{Db, KeyspaceId, PendingWrite};
+use orbit_lsm::{Db, KeyspaceId, PendingWrite, WriteBatch};
 
 use crate::catalog::AnnDef;
 use crate::error::{code, Error, Result};
@@ -28,12 +28,13 @@ pub(crate) fn storage(e: orbit_index::Error) -> Error {
 }
 
 impl AnnGraph {
-    /// Adds a row's vector; the write (if the vector is indexable) goes with the commit.
-    pub fn insert(&self, vector: &[f32], payload: &[u8]) -> Result<Option<PendingWrite>> {
+    /// Adds a row's vector; its records go into `batch`, written with the statement.
+    pub fn insert(&self, vector: &[f32], payload: &[u8], batch: &mut WriteBatch) -> Result<()> {
         match self {
-            AnnGraph::Hnsw(g) => g.insert(vector, payload),
-            AnnGraph::Ivf(g) => g.insert(vector, payload),
+            AnnGraph::Hnsw(g) => g.insert(vector, payload, batch),
+            AnnGraph::Ivf(g) => g.insert(vector, payload, batch),
         }
+        .map(|_| ())
         .map_err(storage)
     }
 

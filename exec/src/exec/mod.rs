@@ -101,6 +101,9 @@ pub struct Ctx<'a> {
     /// Sequences to drop once the transaction commits (owned by tables this statement
     /// dropped; see `session::at_commit`).
     pub dropped: Vec<crate::session::Dropped>,
+    /// Vector-index records the statement's rows made (see `ann::insert`), written as one
+    /// batch by [`Ctx::finish_writes`] before the statement's transaction commits.
+    pub ann_writes: orbit_lsm::WriteBatch,
     /// Set while CREATE VIEW plans its query: each planned select with a `*` leaves its
     /// select list with the `*` expanded, keyed by the select's address (see `ddl_view`).
     pub star_lists: Option<std::collections::HashMap<usize, Vec<sqlparser::ast::SelectItem>>>,
@@ -128,6 +131,17 @@ impl<'a> Ctx<'a> {
         } else {
             format!("{}/{schema}.{name}", self.database)
         }
+    }
+
+    /// Queues the statement's vector-index records as one write (ahead of its commit) and
+    /// hands back every write the statement must wait for.
+    pub fn finish_writes(&mut self) -> Result<Vec<orbit_lsm::PendingWrite>> {
+        if !self.ann_writes.is_empty() {
+            let batch = std::mem::take(&mut self.ann_writes);
+            let db = self.engine.txn_db().db();
+            self.waits.push(db.write_pending(&batch)?);
+        }
+        Ok(std::mem::take(&mut self.waits))
     }
 
     pub fn eval_context(&self) -> EvalContext<'a> {

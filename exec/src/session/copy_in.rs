@@ -80,9 +80,10 @@ impl Session {
             sequence_state: &mut self.sequences,
             dropped: Vec::new(),
             star_lists: None,
+            ann_writes: Default::default(),
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
-        let waits = ctx.waits;
+        let waits = ctx.finish_writes()?;
         let load = match load {
             Ok(l) => l,
             Err(e) => {
@@ -148,9 +149,10 @@ impl Session {
             sequence_state: sequences,
             dropped: Vec::new(),
             star_lists: None,
+            ann_writes: Default::default(),
         };
         let result = f(&mut c.load, &mut ctx);
-        c.waits.append(&mut ctx.waits);
+        c.waits.extend(ctx.finish_writes()?);
         result
     }
 

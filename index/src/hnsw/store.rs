@@ -31,8 +31,6 @@ const META: u8 = 0x00;
 const NODE: u8 = 0x01;
 const LINKS: u8 = 0x02;
 const VERSION: u8 = 1;
-/// Nodes per write batch while writing a built graph.
-const BUILD_BATCH: usize = 4096;
 
 /// Where an index's records live.
 #[derive(Clone)]
@@ -216,6 +214,11 @@ impl HnswIndex {
         self.graph.params()
     }
 
+    /// Where the index is stored.
+    pub fn location(&self) -> &Location {
+        &self.loc
+    }
+
     /// The vector as the graph holds it: cosine indexes hold unit vectors. None for a vector
     /// the index cannot hold (zero norm under cosine, a non-finite value, a wrong dimension).
     pub fn prepare(&self, vector: &[f32]) -> Option<Box<[f32]>> {
@@ -233,16 +236,16 @@ impl HnswIndex {
         Some(vector.into())
     }
 
-    /// Adds `vector` for the row `payload` names; None if the vector is not indexable (see
-    /// [`HnswIndex::prepare`]), else the write of its records, to be waited for with the
-    /// transaction's commit.
-    pub fn insert(&self, vector: &[f32], payload: &[u8]) -> Result<Option<PendingWrite>> {
+    /// Adds `vector` for the row `payload` names and puts its records into `batch` (the
+    /// caller writes the batch ahead of the transaction's commit: one write per statement, as
+    /// writes left unawaited are not published and would hold up memtable flushes); false if
+    /// the vector is not indexable (see [`HnswIndex::prepare`]).
+    pub fn insert(&self, vector: &[f32], payload: &[u8], batch: &mut WriteBatch) -> Result<bool> {
         let Some(v) = self.prepare(vector) else {
-            return Ok(None);
+            return Ok(false);
         };
         let level_vector = v.clone();
         let (id, changes) = self.graph.insert(v, payload.into());
-        let mut batch = WriteBatch::new();
         let level = changes
             .iter()
             .filter(|c| c.0 == id)
@@ -254,8 +257,8 @@ impl HnswIndex {
             &self.loc.key(NODE, Some(id), None),
             &node_bytes(level, &level_vector, payload),
         );
-        self.put_links(&mut batch, &changes);
-        Ok(Some(self.loc.db.write_pending(&batch)?))
+        self.put_links(batch, &changes);
+        Ok(true)
     }
 
     fn put_links(&self, batch: &mut WriteBatch, changes: &[LinkChange]) {
@@ -278,14 +281,11 @@ impl HnswIndex {
             .collect();
         let n = prepared.len();
         self.graph.insert_all(prepared);
+        // One batch: the LSM takes a batch of any size (split into WAL records, still all or
+        // nothing), and a single write is awaited with the statement, where many unawaited
+        // ones would stall memtable flushes behind them.
         let mut batch = WriteBatch::new();
-        let mut pending = Vec::new();
-        let mut in_batch = 0;
-        let mut failed = None;
         self.graph.for_each_node(|id, vector, payload, links| {
-            if failed.is_some() {
-                return;
-            }
             batch.put(
                 self.loc.keyspace,
                 &self.loc.key(NODE, Some(id), None),
@@ -298,22 +298,8 @@ impl HnswIndex {
                     &links_bytes(ids),
                 );
             }
-            in_batch += 1;
-            if in_batch == BUILD_BATCH {
-                match self.loc.db.write_pending(&batch) {
-                    Ok(p) => pending.push(p),
-                    Err(e) => failed = Some(e),
-                }
-                batch = WriteBatch::new();
-                in_batch = 0;
-            }
         });
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        if !batch.is_empty() {
-            pending.push(self.loc.db.write_pending(&batch)?);
-        }
+        let pending = vec![self.loc.db.write_pending(&batch)?];
         Ok((n, pending))
     }
 

@@ -25,6 +25,19 @@ pub(crate) fn location(db: &Arc<Db>, prefix: &[u8]) -> Location {
     }
 }
 
+/// Inserts into `index` and writes its records as one batch (None: not indexable).
+fn put(index: &HnswIndex, v: &[f32], payload: &[u8]) -> Option<orbit_lsm::PendingWrite> {
+    let mut batch = orbit_lsm::WriteBatch::new();
+    if !index.insert(v, payload, &mut batch).expect("insert") {
+        return None;
+    }
+    Some(index_db(index).write_pending(&batch).expect("write"))
+}
+
+fn index_db(index: &HnswIndex) -> Arc<Db> {
+    index.location().db.clone()
+}
+
 fn loc(db: &Arc<Db>) -> Location {
     location(db, b"t1/i2/")
 }
@@ -73,10 +86,7 @@ fn reopened_index_searches_like_the_one_that_wrote_it() {
     }
     for (i, v) in data(50).into_iter().enumerate() {
         let w: Vec<f32> = v.iter().map(|x| x + 0.05).collect();
-        let p = index
-            .insert(&w, &(1000 + i as u32).to_be_bytes())
-            .expect("insert")
-            .expect("indexable");
+        let p = put(&index, &w, &(1000 + i as u32).to_be_bytes()).expect("indexable");
         p.wait().expect("durable");
     }
     let q = [1.0f32; 8];
@@ -104,15 +114,12 @@ fn a_crash_keeps_every_acknowledged_node_and_links_stay_valid() {
     pending.wait().expect("meta");
     let vectors = data(120);
     for (i, v) in vectors.iter().enumerate() {
-        let p = index
-            .insert(v, &(i as u32).to_be_bytes())
-            .expect("insert")
-            .expect("indexable");
+        let p = put(&index, v, &(i as u32).to_be_bytes()).expect("indexable");
         p.wait().expect("durable");
     }
     // Written but never waited for: may or may not survive.
     let extra: Vec<f32> = vec![9.0; 8];
-    let unacked = index.insert(&extra, b"extra").expect("insert");
+    let unacked = put(&index, &extra, b"extra");
     let crashed = fs.crash(CrashMode::Torn { seed: 5 });
     drop(unacked);
     let db2 = open_db(&crashed);
@@ -138,12 +145,9 @@ fn cosine_skips_zero_vectors_and_wrong_dimensions() {
     let fs = SimFs::new();
     let db = open_db(&fs);
     let (index, _p) = HnswIndex::create(loc(&db), params(Metric::Cosine)).expect("create");
-    assert!(index.insert(&[0.0; 8], b"z").expect("insert").is_none());
-    assert!(index.insert(&[1.0; 3], b"d").expect("insert").is_none());
-    assert!(index
-        .insert(&[f32::NAN; 8], b"n")
-        .expect("insert")
-        .is_none());
+    assert!(put(&index, &[0.0; 8], b"z").is_none());
+    assert!(put(&index, &[1.0; 3], b"d").is_none());
+    assert!(put(&index, &[f32::NAN; 8], b"n").is_none());
     assert!(index.search(&[0.0; 8], 10).is_empty());
     assert!(index.is_empty());
 }

@@ -87,6 +87,7 @@ fn snapshot() -> SystemSnapshot {
         sequence_state: &mut seqs,
         dropped: Vec::new(),
         star_lists: None,
+        ann_writes: Default::default(),
     };
     let mut s = (*ctx.system_snapshot().unwrap()).clone();
     let t = s.tables.iter_mut().find(|t| t.name == "t").unwrap();

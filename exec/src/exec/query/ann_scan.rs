@@ -16,7 +16,7 @@ use super::super::Ctx;
 use super::{Access, Body, SelectPlan, Source};
 use crate::catalog::TableDef;
 use crate::error::Result;
-use crate::expr::{EvalContext, Expr};
+use crate::expr::{EvalContext, Expr, SubKind};
 use crate::row::{decode_row, index_prefix};
 use crate::types::{BinaryOp, Value};
 
@@ -69,8 +69,8 @@ pub fn choose(plan: &mut SelectPlan) {
         return;
     }
     let (column, query) = match (l.as_ref(), r.as_ref()) {
-        (Expr::Column(c), q) if q.is_row_independent() => (*c, q),
-        (q, Expr::Column(c)) if q.is_row_independent() => (*c, q),
+        (Expr::Column(c), q) if fixed(q) => (*c, q),
+        (q, Expr::Column(c)) if fixed(q) => (*c, q),
         _ => return,
     };
     // Another access path (a key lookup, an index on the WHERE columns) reads fewer rows.
@@ -100,6 +100,28 @@ pub fn choose(plan: &mut SelectPlan) {
             filter: t.filter.clone(),
         }));
     }
+}
+
+/// Whether `e` has one value for the whole scan: a row-independent expression, or an
+/// uncorrelated scalar subquery (pgvector's "nearest to a row": `ORDER BY v <-> (SELECT v
+/// FROM items WHERE id = 1)`), which the runner evaluates first (see [`resolve`]).
+fn fixed(e: &Expr) -> bool {
+    match e {
+        Expr::Subquery(s) => s.captures.is_empty() && matches!(s.kind, SubKind::Scalar),
+        Expr::Cast(inner, _) => fixed(inner),
+        other => other.is_row_independent(),
+    }
+}
+
+/// The scan with its query vector computed when it needs the statement's runner (a
+/// subquery); None when it can be evaluated where it is.
+pub fn resolve(scan: &AnnScan, ectx: &EvalContext<'_>) -> Result<Option<Access>> {
+    if scan.query.is_row_independent() {
+        return Ok(None);
+    }
+    let mut resolved = scan.clone();
+    resolved.query = Expr::Literal(scan.query.eval(&[], ectx)?);
+    Ok(Some(Access::Ann(Box::new(resolved))))
 }
 
 fn count(e: Option<&Expr>, ectx: &EvalContext<'_>) -> Result<Option<usize>> {

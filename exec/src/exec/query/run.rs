@@ -216,9 +216,14 @@ impl<'r, 'a> Runner<'r, 'a> {
             Source::Unit => Ok(vec![Vec::new()]),
             Source::Rows(_, rows) => Ok(rows.clone()),
             Source::Table(t) => {
+                let resolved = match &t.access {
+                    super::Access::Ann(scan) => super::ann_scan::resolve(scan, ectx)?,
+                    _ => None,
+                };
+                let access = resolved.as_ref().unwrap_or(&t.access);
                 let scanned = {
                     let mut ctx = self.ctx.borrow_mut();
-                    scan_rows_with(&mut ctx, &t.table, &t.access, t.for_update, outer)?
+                    scan_rows_with(&mut ctx, &t.table, access, t.for_update, outer)?
                 };
                 let mut rows = Vec::with_capacity(scanned.len());
                 for (key, mut r) in scanned {
