@@ -5,7 +5,7 @@
 use sqlparser::ast;
 
 use super::{Ctx, Outcome};
-use crate::catalog::{ConstraintDef, IndexDef, TableDef};
+use crate::catalog::{AnnDef, ConstraintDef, IndexDef, TableDef};
 use crate::error::{code, Error, Result};
 use crate::expr::ident_name;
 
@@ -51,8 +51,8 @@ fn free_name(ctx: &mut Ctx<'_>, table: &TableDef, base: String) -> Result<String
     Ok(name)
 }
 
-/// Adds a secondary index over `columns` to `table` (the caller stores the table); fills it
-/// from existing rows when `build`.
+/// Adds a secondary index over `columns` to `table` (the caller stores the table): a btree
+/// index, or the vector index `ann` defines; fills it from existing rows when `build`.
 pub fn add_index(
     ctx: &mut Ctx<'_>,
     table: &mut TableDef,
@@ -60,6 +60,7 @@ pub fn add_index(
     columns: &[String],
     unique: bool,
     build: bool,
+    ann: Option<AnnDef>,
 ) -> Result<IndexDef> {
     let mut ids = Vec::with_capacity(columns.len());
     for c in columns {
@@ -99,16 +100,22 @@ pub fn add_index(
             format!("{}_{}_{suffix}", table.name, columns.join("_")),
         )?,
     };
-    let index = IndexDef {
+    let mut index = IndexDef {
         id: table.next_index_id,
         oid: ctx.engine.next_oid(&mut ctx.waits)?,
         name,
         columns: ids,
         unique,
         primary: false,
-        ann: None,
+        ann,
     };
     table.next_index_id += 1;
+    if build && index.ann.is_some() {
+        // A vector index is built into a storage generation of its own before it is listed.
+        super::ann::build(ctx, table, &mut index)?;
+        table.indexes.push(index.clone());
+        return Ok(index);
+    }
     table.indexes.push(index.clone());
     if build {
         super::index::build(ctx, table, &index)?;
@@ -129,7 +136,7 @@ pub fn add_unique(
         .map(index_column)
         .collect::<Result<Vec<_>>>()?;
     let name = u.name.as_ref().map(ident_name);
-    let index = add_index(ctx, table, name, &columns, true, build)?;
+    let index = add_index(ctx, table, name, &columns, true, build, None)?;
     table.constraints.push(ConstraintDef {
         name: index.name.clone(),
         oid: ctx.engine.next_oid(&mut ctx.waits)?,
@@ -141,16 +148,14 @@ pub fn add_unique(
     Ok(())
 }
 
-/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree | hnsw] (columns).
+/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree | hnsw | ivfflat]
+/// (columns) [WITH (...)].
 pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome> {
-    if let Some(using) = &ci.using {
-        let method = using.to_string().to_lowercase();
-        if super::ann::is_method(&method) {
-            return create_vector_index(ctx, ci, &method);
-        }
-        if method != "btree" {
+    let method = ci.using.as_ref().map(|u| u.to_string().to_lowercase());
+    if let Some(m) = method.as_deref() {
+        if m != "btree" && !super::ann::is_method(m) {
             return Err(Error::unsupported(format!(
-                "access method \"{method}\" is not supported yet"
+                "access method \"{m}\" is not supported yet"
             )));
         }
     }
@@ -167,60 +172,21 @@ pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome>
             return Ok(Outcome::Command("CREATE INDEX".into()));
         }
     }
-    let columns = ci
-        .columns
-        .iter()
-        .map(index_column)
-        .collect::<Result<Vec<_>>>()?;
-    add_index(ctx, &mut table, name, &columns, ci.unique, true)?;
-    ctx.catalog().put_table(&table)?;
-    Ok(Outcome::Command("CREATE INDEX".into()))
-}
-
-/// CREATE INDEX ... USING hnsw (column opclass) WITH (...): a vector index, built now.
-fn create_vector_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex, method: &str) -> Result<Outcome> {
-    if ci.predicate.is_some() {
-        return Err(Error::unsupported("partial indexes are not supported yet"));
-    }
-    let mut table = ctx.resolve_table(&ci.table_name)?;
-    let name = match &ci.name {
-        Some(n) => Some(ctx.qualify(n)?.1),
-        None => None,
-    };
-    let (column, def) = super::ann::define(&table, ci, method)?;
-    let name = match name {
-        Some(n) => {
-            if relation_exists(ctx, &table.schema, &n)? || table.indexes.iter().any(|i| i.name == n)
-            {
-                if ci.if_not_exists {
-                    return Ok(Outcome::Command("CREATE INDEX".into()));
-                }
-                return Err(Error::new(
-                    code::DUPLICATE_TABLE,
-                    format!("relation \"{n}\" already exists"),
-                ));
-            }
-            n
+    let (columns, ann) = match method.as_deref() {
+        Some(m) if super::ann::is_method(m) => {
+            let (column, def) = super::ann::define(&table, ci, m)?;
+            (vec![column], Some(def))
         }
-        None => free_name(ctx, &table, format!("{}_{column}_idx", table.name))?,
+        _ => {
+            let columns = ci
+                .columns
+                .iter()
+                .map(index_column)
+                .collect::<Result<Vec<_>>>();
+            (columns?, None)
+        }
     };
-    let column_id = table
-        .column_index(&column)
-        .and_then(|i| table.columns.get(i))
-        .map(|c| c.id)
-        .unwrap_or_default();
-    let mut index = IndexDef {
-        id: table.next_index_id,
-        oid: ctx.engine.next_oid(&mut ctx.waits)?,
-        name,
-        columns: vec![column_id],
-        unique: false,
-        primary: false,
-        ann: Some(def),
-    };
-    super::ann::build(ctx, &table, &mut index)?;
-    table.next_index_id += 1;
-    table.indexes.push(index);
+    add_index(ctx, &mut table, name, &columns, ci.unique, true, ann)?;
     ctx.catalog().put_table(&table)?;
     Ok(Outcome::Command("CREATE INDEX".into()))
 }
