@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use super::distance;
@@ -119,19 +119,30 @@ pub(super) struct Node {
     pub links: Box<[Mutex<Vec<u32>>]>,
 }
 
-/// The nodes, and their vectors in one contiguous array (node i's at `i * dim`): a search
-/// walks vectors in memory order of ids, not through one allocation per node.
+/// The nodes, their vectors in one contiguous array (node i's at `i * dim`), and a flat copy
+/// of their level-0 link lists: a search on layer 0 (where nearly all its work is) reads a
+/// candidate's links and its neighbours' vectors from two arrays, never through a node's own
+/// allocations (those cache misses were more than half of a search's time).
 pub(super) struct Nodes {
     list: Vec<Node>,
     vectors: Vec<f32>,
+    /// Level-0 lists, `stride` slots per node: the count, then up to `stride - 1` ids. The
+    /// node's level-0 mutex holds the list itself; every change to it is copied here under
+    /// that mutex (ids first, then the count with Release), and searches read it without
+    /// locking (the count with Acquire). A reader may see a list mid-change: a mix of old and
+    /// new ids, each of them a linked, present node.
+    links0: Vec<AtomicU32>,
+    stride: usize,
     dim: usize,
 }
 
 impl Nodes {
-    fn new(dim: usize) -> Nodes {
+    fn new(dim: usize, max0: usize) -> Nodes {
         Nodes {
             list: Vec::new(),
             vectors: Vec::new(),
+            links0: Vec::new(),
+            stride: max0 + 1,
             dim,
         }
     }
@@ -156,7 +167,41 @@ impl Nodes {
         let start = self.vectors.len();
         self.vectors.extend(vector.iter().take(self.dim));
         self.vectors.resize(start + self.dim, 0.0);
+        self.links0
+            .extend((0..self.stride).map(|_| AtomicU32::new(0)));
         self.list.push(node);
+    }
+
+    /// Copies node `id`'s level-0 list into the flat array (the caller holds that list's
+    /// mutex, so copies of one list never interleave).
+    fn publish0(&self, id: u32, list: &[u32]) {
+        let base = id as usize * self.stride;
+        let Some(slots) = self.links0.get(base..base + self.stride) else {
+            return;
+        };
+        let n = list.len().min(self.stride - 1);
+        for (slot, &v) in slots[1..].iter().zip(&list[..n]) {
+            slot.store(v, AtomicOrdering::Relaxed);
+        }
+        slots[0].store(n as u32, AtomicOrdering::Release);
+    }
+
+    /// Node `id`'s level-0 links, read without locking (see `links0`).
+    fn links0(&self, id: u32) -> impl Iterator<Item = u32> + '_ {
+        let base = id as usize * self.stride;
+        let slots = self
+            .links0
+            .get(base..base + self.stride)
+            .unwrap_or_default();
+        let n = slots
+            .first()
+            .map_or(0, |c| c.load(AtomicOrdering::Acquire) as usize)
+            .min(slots.len().saturating_sub(1));
+        slots
+            .iter()
+            .skip(1)
+            .take(n)
+            .map(|s| s.load(AtomicOrdering::Relaxed))
     }
 
     fn iter(&self) -> impl Iterator<Item = (usize, &Node)> {
@@ -204,10 +249,12 @@ pub struct Graph {
 }
 
 /// Per-thread visited marks: `marks[i] == epoch` means node i was visited by the current
-/// search. Reused across searches so a search costs no allocation proportional to the graph.
+/// search. Reused across searches so a search costs no allocation proportional to the graph;
+/// 16-bit marks keep the array small enough to stay in cache (cleared once per 65,535
+/// searches, when the epoch wraps).
 struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
+    marks: Vec<u16>,
+    epoch: u16,
 }
 
 thread_local! {
@@ -227,6 +274,7 @@ impl Visited {
     }
 
     /// Marks `id`; whether it was unmarked.
+    #[inline]
     fn insert(&mut self, id: u32) -> bool {
         match self.marks.get_mut(id as usize) {
             Some(m) if *m != self.epoch => {
@@ -243,7 +291,7 @@ impl Graph {
     pub fn new(params: Params) -> Graph {
         Graph {
             params,
-            nodes: RwLock::new(Nodes::new(params.dim as usize)),
+            nodes: RwLock::new(Nodes::new(params.dim as usize, max0(params))),
             entry: Mutex::new(None),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         }
@@ -267,11 +315,10 @@ impl Graph {
     }
 
     fn max_links(&self, level: usize) -> usize {
-        let m = usize::from(self.params.m.max(2));
         if level == 0 {
-            2 * m
+            max0(self.params)
         } else {
-            m
+            usize::from(self.params.m.max(2))
         }
     }
 
@@ -437,6 +484,9 @@ impl Graph {
             let kept = self.select(nodes, &scored, max);
             *list = kept.iter().map(|s| s.node).collect();
         }
+        if level == 0 {
+            nodes.publish0(to, &list);
+        }
         Some(list.clone())
     }
 
@@ -519,26 +569,28 @@ impl Graph {
             while best.len() > ef {
                 best.pop();
             }
-            let mut fresh: Vec<u32> = Vec::with_capacity(2 * usize::from(self.params.m.max(2)));
+            let mut fresh: Vec<u32> = Vec::with_capacity(max0(self.params));
             while let Some(Reverse(c)) = candidates.pop() {
                 if best.len() >= ef && best.peek().is_some_and(|w| c.distance > w.distance) {
                     break;
                 }
-                let Some(ids) = nodes.get(c.node as usize).and_then(|n| n.links(level)) else {
-                    continue;
-                };
                 // Mark and prefetch the unvisited neighbours first, then score them: their
                 // vectors load in parallel.
                 fresh.clear();
-                for &n in ids.iter() {
+                let mut visit = |n: u32| {
                     if visited.insert(n) {
                         distance::prefetch(nodes.vector(n as usize));
                         fresh.push(n);
                     }
+                };
+                if level == 0 {
+                    nodes.links0(c.node).for_each(&mut visit);
+                } else if let Some(ids) = nodes.get(c.node as usize).and_then(|n| n.links(level)) {
+                    ids.iter().copied().for_each(&mut visit);
                 }
-                drop(ids);
+                // Linked nodes are present (see the invariants): no check of the node.
                 for &n in &fresh {
-                    let d = self.dist_to(metric, nodes, q, n);
+                    let d = metric.distance(q, nodes.vector(n as usize));
                     if !d.is_finite() {
                         continue;
                     }
@@ -627,7 +679,7 @@ impl Graph {
         let n = stored.len();
         let present: Vec<bool> = stored.iter().map(Option::is_some).collect();
         let mut entry: Option<(u32, usize)> = None;
-        let mut nodes = Nodes::new(params.dim as usize);
+        let mut nodes = Nodes::new(params.dim as usize, max0(params));
         for (i, s) in stored.into_iter().enumerate() {
             let Some(s) = s else {
                 nodes.push(Node::absent(), &[]);
@@ -656,6 +708,11 @@ impl Graph {
                 &s.vector,
             );
         }
+        for i in 0..nodes.len() {
+            if let Some(list) = nodes.get(i).and_then(|n| n.links(0)) {
+                nodes.publish0(i as u32, &list);
+            }
+        }
         Graph {
             params,
             nodes: RwLock::new(nodes),
@@ -663,6 +720,11 @@ impl Graph {
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ n as u64),
         }
     }
+}
+
+/// The most links a level-0 list holds: twice `m`.
+fn max0(params: Params) -> usize {
+    2 * usize::from(params.m.max(2))
 }
 
 /// A node as the store read it back.

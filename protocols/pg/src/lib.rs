@@ -16,6 +16,7 @@
 //! session in the failed state ReadyForQuery reports.
 
 pub mod auth;
+mod conn;
 mod copy;
 mod encode;
 mod error;
@@ -76,5 +77,5 @@ pub async fn serve_connection(server: Arc<PgServer>, stream: TcpStream) -> std::
     let _ = stream.set_nodelay(true);
     let tls = server.tls.as_ref().map(tls::Tls::acceptor);
     let handlers = handler::Handlers::new(server);
-    pgwire::tokio::process_socket(stream, tls, handlers).await
+    conn::process_socket(stream, tls, handlers).await
 }
