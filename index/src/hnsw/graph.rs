@@ -164,12 +164,20 @@ impl Nodes {
 
     /// Appends a node; `vector` is cut or zero-padded to the dimension.
     fn push(&mut self, node: Node, vector: &[f32]) {
+        self.reserve(1);
         let start = self.vectors.len();
         self.vectors.extend(vector.iter().take(self.dim));
         self.vectors.resize(start + self.dim, 0.0);
         self.links0
             .extend((0..self.stride).map(|_| AtomicU32::new(0)));
         self.list.push(node);
+    }
+
+    /// Makes room for `count` more nodes (see [`reserve_huge`]).
+    fn reserve(&mut self, count: usize) {
+        reserve_huge(&mut self.vectors, count * self.dim);
+        reserve_huge(&mut self.links0, count * self.stride);
+        self.list.reserve(count);
     }
 
     /// Copies node `id`'s level-0 list into the flat array (the caller holds that list's
@@ -353,6 +361,7 @@ impl Graph {
         let first = {
             let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
             let first = nodes.len() as u32;
+            nodes.reserve(items.len());
             for ((vector, payload), level) in items.into_iter().zip(levels) {
                 let links = (0..=level).map(|_| Mutex::new(Vec::new())).collect();
                 nodes.push(Node { payload, links }, &vector);
@@ -680,6 +689,7 @@ impl Graph {
         let present: Vec<bool> = stored.iter().map(Option::is_some).collect();
         let mut entry: Option<(u32, usize)> = None;
         let mut nodes = Nodes::new(params.dim as usize, max0(params));
+        nodes.reserve(n);
         for (i, s) in stored.into_iter().enumerate() {
             let Some(s) = s else {
                 nodes.push(Node::absent(), &[]);
@@ -720,6 +730,47 @@ impl Graph {
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ n as u64),
         }
     }
+}
+
+/// Makes room in `v` for `extra` more elements. A growth moves the contents into a new
+/// buffer (at least double) that was first advised for transparent huge pages (2 MiB), where
+/// the kernel allows them on request (`madvise` mode, Debian's default): a search touches a
+/// few hundred vectors scattered over the whole array, and with 4 KiB pages nearly every one
+/// also missed the TLB (a 1M x 128 arena is 125k pages). The advice goes in before the first
+/// touch because pages already faulted in are not promoted until khugepaged gets to them.
+fn reserve_huge<T>(v: &mut Vec<T>, extra: usize) {
+    let need = v.len().saturating_add(extra);
+    if need <= v.capacity() {
+        return;
+    }
+    let mut bigger = Vec::with_capacity(need.max(v.capacity().saturating_mul(2)));
+    huge_pages(&bigger);
+    bigger.append(v);
+    *v = bigger;
+}
+
+/// Advises the whole huge pages inside `v`'s buffer (changes no contents; a refusal is
+/// harmless).
+fn huge_pages<T>(v: &Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = v.as_ptr() as usize;
+        let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+        let first = start.next_multiple_of(HUGE);
+        let end = start.saturating_add(bytes) & !(HUGE - 1);
+        if end > first {
+            // SAFETY: [first, end) lies inside the vector's own allocation (`first` is at or
+            // after its start, `end` at or before its end); MADV_HUGEPAGE only changes how the
+            // kernel backs those pages, never their contents, and an error leaves them as
+            // they were.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 /// The most links a level-0 list holds: twice `m`.

@@ -177,3 +177,15 @@ fn the_flat_level0_links_follow_inserts_parallel_builds_and_restores() {
     let nodes = r.read();
     assert!((0..nodes.len() as u32).all(|i| nodes.links0(i).all(|t| t != 7)));
 }
+
+/// A growth past a few huge pages (the `madvise` path runs) keeps every element in order.
+#[test]
+fn growing_past_huge_pages_keeps_the_contents() {
+    let mut v: Vec<u32> = (0..1000).collect();
+    reserve_huge(&mut v, 3 << 20);
+    assert!(v.capacity() >= 1000 + (3 << 20));
+    assert!(v.iter().copied().eq(0..1000));
+    v.extend(1000..(3 << 20));
+    huge_pages(&v);
+    assert!(v.iter().copied().eq(0..(3 << 20)));
+}
