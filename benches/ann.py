@@ -7,6 +7,7 @@ against exact search and the queries per second with 1 and with CLIENTS clients;
 recall targets 0.90 / 0.95 / 0.99, the QPS at the smallest ef reaching the target.
 
     benches/ann.sh target/release/orbit            # sets up a venv, then runs this
+    benches/ann.sh target/release/orbit --orbit-raw target/release/examples/hnsw_raw
     python3 benches/ann.py --orbit BIN --n 100000 --queries 10000 --out ann.json
 
 Orbit is started here on a fresh data directory (--sync periodic: loading is not what is
@@ -160,6 +161,26 @@ def bench_orbit(binary, data, queries, truth, efs, clients):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def bench_orbit_raw(binary, data, queries, truth, efs):
+    """Orbit's HNSW graph in-process (index/examples/hnsw_raw), no SQL: the engine's own
+    figure beside hnswlib's, single thread; the difference to `orbit` is the SQL path."""
+    workdir = tempfile.mkdtemp(prefix="orbit-ann-raw-")
+    try:
+        paths = [os.path.join(workdir, f) for f in ("data", "queries", "truth")]
+        data.astype("<f4").tofile(paths[0])
+        queries.astype("<f4").tofile(paths[1])
+        np.asarray(truth, dtype="<u4").tofile(paths[2])
+        out = subprocess.run([binary, str(data.shape[1]), *paths, ",".join(map(str, efs))],
+                             check=True, capture_output=True, text=True).stdout
+        lines = [json.loads(l) for l in out.splitlines() if l.strip()]
+        sweep = [l for l in lines if "ef" in l]
+        for row in sweep:
+            print(f"orbit_raw {row}", file=sys.stderr)
+        return {"build_s": lines[0]["build_s"], "sweep": sweep}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def bench_hnswlib(data, queries, truth, efs, clients):
     import hnswlib
 
@@ -231,6 +252,8 @@ def at_targets(result, clients):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orbit", required=True, help="the orbit binary (a release build)")
+    p.add_argument("--orbit-raw", help="index/examples/hnsw_raw (a release build): also run "
+                   "Orbit's graph in-process, without SQL")
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--queries", type=int, default=10_000)
     p.add_argument("--dim", type=int, default=128)
@@ -254,11 +277,15 @@ def main():
         results["hnswlib"] = bench_hnswlib(data, queries, truth, efs, clients)
     if "faiss" in engines:
         results["faiss"] = bench_faiss(data, queries, truth, efs, clients)
+    if a.orbit_raw:
+        results["orbit_raw"] = bench_orbit_raw(a.orbit_raw, data, queries, truth, efs)
     if "orbit" in engines:
         results["orbit"] = bench_orbit(a.orbit, data, queries, truth, efs, clients)
     for name in ("orbit", "hnswlib", "faiss"):
         if name in results:
             results[name]["at_recall"] = at_targets(results[name], clients)
+    if "orbit_raw" in results:
+        results["orbit_raw"]["at_recall"] = at_targets(results["orbit_raw"], [1])
     with open(a.out, "w") as f:
         json.dump(results, f, indent=1)
     print(json.dumps({k: v.get("at_recall") if isinstance(v, dict) else v

@@ -275,11 +275,15 @@ impl<'a> Lexer<'a> {
 fn strtof(token: &str) -> (f32, bool, bool) {
     let t = token.trim_start_matches('+');
     let v: f32 = t.parse().unwrap_or(f32::NAN);
-    let lower = t.trim_start_matches('-').to_ascii_lowercase();
-    let literal_special = lower.starts_with("inf") || lower.starts_with("nan");
+    // Tokens are digits or one of the words inf / infinity / nan (see `float_token`).
+    let body = t.trim_start_matches('-');
+    let literal_special = body.bytes().next().is_some_and(|c| c.is_ascii_alphabetic());
     let overflow = v.is_infinite() && !literal_special;
-    let mantissa = lower.split(['e']).next().unwrap_or("");
-    let underflow = v == 0.0 && mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c));
+    let underflow = v == 0.0
+        && body
+            .bytes()
+            .take_while(|c| !matches!(c, b'e' | b'E'))
+            .any(|c| (b'1'..=b'9').contains(&c));
     (v, overflow, underflow)
 }
 
