@@ -534,11 +534,12 @@ impl Graph {
     ) -> Scored {
         loop {
             let mut moved = false;
-            let ids = match nodes.get(cur.node as usize).and_then(|n| n.links(level)) {
-                Some(list) => list.clone(),
-                None => return cur,
+            // Scored under the list's lock (a few dozen distances; an insert touching this
+            // list waits that long) rather than on a copy of it.
+            let Some(ids) = nodes.get(cur.node as usize).and_then(|n| n.links(level)) else {
+                return cur;
             };
-            for n in ids {
+            for &n in ids.iter() {
                 let d = self.dist_to(metric, nodes, q, n);
                 if d < cur.distance {
                     cur = Scored {
