@@ -2,6 +2,7 @@
 //! one-node graphs, concurrent inserts and searches.
 
 use super::*;
+use crate::hnsw::nodes::{huge_pages, reserve_huge};
 
 /// Clustered points with a fixed seed.
 pub(crate) fn points(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {

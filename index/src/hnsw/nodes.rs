@@ -1,0 +1,178 @@
+//! The graph's nodes in memory: each node's payload and per-level link lists, every vector in
+//! one contiguous array, and a flat lock-free copy of the level-0 lists that searches read.
+//!
+//! Invariants: node `i`'s vector is at `i * dim` in `vectors` and its level-0 copy at
+//! `i * stride` in `links0`; both arrays grow with the list, one node at a time, under the
+//! graph's write lock; a level-0 copy changes only under that node's level-0 mutex.
+
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::{Mutex, MutexGuard};
+
+/// One node: the caller's payload (a row's key), its level and its link lists (its vector is
+/// in [`Nodes::vectors`]).
+pub(super) struct Node {
+    pub payload: Box<[u8]>,
+    pub links: Box<[Mutex<Vec<u32>>]>,
+}
+
+/// The nodes, their vectors in one contiguous array (node i's at `i * dim`), and a flat copy
+/// of their level-0 link lists: a search on layer 0 (where nearly all its work is) reads a
+/// candidate's links and its neighbours' vectors from two arrays, never through a node's own
+/// allocations (those cache misses were more than half of a search's time).
+pub(super) struct Nodes {
+    list: Vec<Node>,
+    vectors: Vec<f32>,
+    /// Level-0 lists, `stride` slots per node: the count, then up to `stride - 1` ids. The
+    /// node's level-0 mutex holds the list itself; every change to it is copied here under
+    /// that mutex (ids first, then the count with Release), and searches read it without
+    /// locking (the count with Acquire). A reader may see a list mid-change: a mix of old and
+    /// new ids, each of them a linked, present node.
+    links0: Vec<AtomicU32>,
+    stride: usize,
+    dim: usize,
+}
+
+impl Nodes {
+    pub(super) fn new(dim: usize, max0: usize) -> Nodes {
+        Nodes {
+            list: Vec::new(),
+            vectors: Vec::new(),
+            links0: Vec::new(),
+            stride: max0 + 1,
+            dim,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn get(&self, id: usize) -> Option<&Node> {
+        self.list.get(id)
+    }
+
+    /// Node `id`'s vector (empty if there is no such node).
+    pub fn vector(&self, id: usize) -> &[f32] {
+        self.vectors
+            .get(id * self.dim..(id + 1) * self.dim)
+            .unwrap_or_default()
+    }
+
+    /// Appends a node; `vector` is cut or zero-padded to the dimension.
+    pub(super) fn push(&mut self, node: Node, vector: &[f32]) {
+        self.reserve(1);
+        let start = self.vectors.len();
+        self.vectors.extend(vector.iter().take(self.dim));
+        self.vectors.resize(start + self.dim, 0.0);
+        self.links0
+            .extend((0..self.stride).map(|_| AtomicU32::new(0)));
+        self.list.push(node);
+    }
+
+    /// Makes room for `count` more nodes (see [`reserve_huge`]).
+    pub(super) fn reserve(&mut self, count: usize) {
+        reserve_huge(&mut self.vectors, count * self.dim);
+        reserve_huge(&mut self.links0, count * self.stride);
+        self.list.reserve(count);
+    }
+
+    /// Copies node `id`'s level-0 list into the flat array (the caller holds that list's
+    /// mutex, so copies of one list never interleave).
+    pub(super) fn publish0(&self, id: u32, list: &[u32]) {
+        let base = id as usize * self.stride;
+        let Some(slots) = self.links0.get(base..base + self.stride) else {
+            return;
+        };
+        let n = list.len().min(self.stride - 1);
+        for (slot, &v) in slots[1..].iter().zip(&list[..n]) {
+            slot.store(v, AtomicOrdering::Relaxed);
+        }
+        slots[0].store(n as u32, AtomicOrdering::Release);
+    }
+
+    /// Node `id`'s level-0 links, read without locking (see `links0`).
+    pub(super) fn links0(&self, id: u32) -> impl Iterator<Item = u32> + '_ {
+        let base = id as usize * self.stride;
+        let slots = self
+            .links0
+            .get(base..base + self.stride)
+            .unwrap_or_default();
+        let n = slots
+            .first()
+            .map_or(0, |c| c.load(AtomicOrdering::Acquire) as usize)
+            .min(slots.len().saturating_sub(1));
+        slots
+            .iter()
+            .skip(1)
+            .take(n)
+            .map(|s| s.load(AtomicOrdering::Relaxed))
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &Node)> {
+        self.list.iter().enumerate()
+    }
+}
+
+impl Node {
+    pub fn present(&self) -> bool {
+        !self.links.is_empty()
+    }
+
+    pub fn level(&self) -> usize {
+        self.links.len().saturating_sub(1)
+    }
+
+    pub fn links(&self, level: usize) -> Option<MutexGuard<'_, Vec<u32>>> {
+        self.links
+            .get(level)
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn absent() -> Node {
+        Node {
+            payload: Box::new([]),
+            links: Box::new([]),
+        }
+    }
+}
+
+/// Makes room in `v` for `extra` more elements. A growth moves the contents into a new
+/// buffer (at least double) that was first advised for transparent huge pages (2 MiB), where
+/// the kernel allows them on request (`madvise` mode, Debian's default): a search touches a
+/// few hundred vectors scattered over the whole array, and with 4 KiB pages nearly every one
+/// also missed the TLB (a 1M x 128 arena is 125k pages). The advice goes in before the first
+/// touch because pages already faulted in are not promoted until khugepaged gets to them.
+pub(super) fn reserve_huge<T>(v: &mut Vec<T>, extra: usize) {
+    let need = v.len().saturating_add(extra);
+    if need <= v.capacity() {
+        return;
+    }
+    let mut bigger = Vec::with_capacity(need.max(v.capacity().saturating_mul(2)));
+    huge_pages(&bigger);
+    bigger.append(v);
+    *v = bigger;
+}
+
+/// Advises the whole huge pages inside `v`'s buffer (changes no contents; a refusal is
+/// harmless).
+pub(super) fn huge_pages<T>(v: &Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = v.as_ptr() as usize;
+        let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+        let first = start.next_multiple_of(HUGE);
+        let end = start.saturating_add(bytes) & !(HUGE - 1);
+        if end > first {
+            // SAFETY: [first, end) lies inside the vector's own allocation (`first` is at or
+            // after its start, `end` at or before its end); MADV_HUGEPAGE only changes how the
+            // kernel backs those pages, never their contents, and an error leaves them as
+            // they were.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
+}
