@@ -1,0 +1,34 @@
+//! `orbit-replication`: Raft replication of commit batches, on openraft (`storage-v2`).
+//!
+//! ```text
+//!  leader: commit batch ─▶ Proposal (keyspaces by name) ─▶ openraft ─▶ LogStore (orbit-wal, sync)
+//!                                                            │  append entries to followers
+//!  every node, in log order, once a majority holds it:       ▼
+//!        StateMachine::apply ─▶ one atomic engine batch: the data + `raft:state` (applied log id)
+//!  a lagging follower: snapshot (every keyspace's pairs at one engine snapshot) ─▶ install
+//! ```
+//!
+//! Modules: `types` (openraft's type configuration), `codec` (byte layouts of log records and
+//! proposals), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
+//! replicated state), `snapshot` (snapshot data).
+//!
+//! Invariants: openraft stays inside this crate; the Raft log is written in `sync` mode (a
+//! vote or an entry is durable before Raft relies on it); the state machine's applied log id
+//! is written atomically with the data it covers. What this crate does not know: SQL, Redis
+//! commands, transactions above the commit batch.
+
+mod codec;
+mod error;
+mod log_store;
+mod snapshot;
+mod state_machine;
+mod types;
+
+pub use codec::Proposal;
+pub use error::{Error, Result};
+pub use log_store::LogStore;
+pub use state_machine::{StateMachine, STATE_KEYSPACE};
+pub use types::{Applied, Entry, LogId, NodeId, TypeConfig};
+
+#[cfg(test)]
+mod tests;

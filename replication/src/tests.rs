@@ -1,0 +1,376 @@
+//! Tests: openraft's own storage suite against `LogStore` and `StateMachine`; the Raft log
+//! across crashes of the simulated disk; applying batches and snapshots on the engine; the
+//! codecs as properties.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftSnapshotBuilder, Vote};
+use orbit_env::{CrashMode, ManualClock, SimFs};
+use orbit_lsm::{Db, DbOptions, WriteBatch, DEFAULT_KEYSPACE};
+use orbit_wal::{SyncMode, WalOptions, MIN_SEGMENT_SIZE};
+use proptest::prelude::*;
+
+use crate::codec::{self, LogRecord, State};
+use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership};
+use crate::{Applied, LogStore, Proposal, StateMachine};
+
+fn wal_options() -> WalOptions {
+    WalOptions {
+        segment_size: MIN_SEGMENT_SIZE,
+        clock: Arc::new(ManualClock::new(0)),
+        ..WalOptions::default()
+    }
+}
+
+fn db_options() -> DbOptions {
+    DbOptions {
+        memtable_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+        wal: WalOptions {
+            sync_mode: SyncMode::Sync,
+            ..wal_options()
+        },
+        ..DbOptions::default()
+    }
+}
+
+fn open_db(fs: &SimFs) -> Arc<Db> {
+    Arc::new(Db::open(fs.shared(), "/db", db_options()).unwrap())
+}
+
+fn log_id(term: u64, node: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, node), index)
+}
+
+fn entry(term: u64, index: u64, payload: EntryPayload<crate::TypeConfig>) -> Entry {
+    Entry {
+        log_id: log_id(term, 1, index),
+        payload,
+    }
+}
+
+fn proposal(db: &Db, pairs: &[(&str, &str)]) -> Proposal {
+    let mut batch = WriteBatch::new();
+    for (k, v) in pairs {
+        batch.put(DEFAULT_KEYSPACE, k.as_bytes(), v.as_bytes());
+    }
+    Proposal::from_batch(db, &batch).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Each sub-test of the suite gets a fresh simulated disk (the guard keeps it alive).
+struct Builder;
+
+impl StoreBuilder<crate::TypeConfig, LogStore, StateMachine, SimFs> for Builder {
+    async fn build(&self) -> Result<(SimFs, LogStore, StateMachine), StorageError> {
+        // Opening a log or a database blocks (it waits for its WAL).
+        let built = tokio::task::spawn_blocking(|| {
+            let fs = SimFs::new();
+            let log = LogStore::open(fs.shared(), "/raft", wal_options())?;
+            let sm = StateMachine::open(open_db(&fs))?;
+            Ok::<_, crate::Error>((fs, log, sm))
+        })
+        .await
+        .map_err(|e| openraft::StorageIOError::read_logs(&e))?;
+        built.map_err(|e| openraft::StorageIOError::read_logs(&e).into())
+    }
+}
+
+#[test]
+fn openraft_storage_suite_passes() {
+    if let Err(e) = Suite::test_all(Builder) {
+        panic!("openraft's storage suite failed: {e}");
+    }
+}
+
+#[test]
+fn the_log_survives_a_crash_with_its_vote_entries_and_truncation() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let membership = Membership::new(vec![[1u64, 2, 3].into()], ());
+    rt.block_on(async {
+        let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
+        log.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
+        let mut entries = vec![entry(1, 1, EntryPayload::Membership(membership.clone()))];
+        for i in 2..=40 {
+            entries.push(entry(
+                2,
+                i,
+                EntryPayload::Normal(Proposal(vec![i as u8; 100])),
+            ));
+        }
+        log.blocking_append(entries).await.unwrap();
+        log.truncate(log_id(2, 1, 31)).await.unwrap();
+        log.blocking_append(vec![entry(3, 31, EntryPayload::Blank)])
+            .await
+            .unwrap();
+    });
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    rt.block_on(async {
+        let mut log = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
+        assert_eq!(
+            log.read_vote().await.unwrap(),
+            Some(Vote::new_committed(3, 1))
+        );
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(3, 1, 31)));
+        assert_eq!(state.last_purged_log_id, None);
+        let all = log.entries(..);
+        assert_eq!(all.len(), 31);
+        assert_eq!(all[0].payload, EntryPayload::Membership(membership));
+        assert_eq!(
+            all[29].payload,
+            EntryPayload::Normal(Proposal(vec![30; 100]))
+        );
+        assert_eq!(all[30].payload, EntryPayload::Blank);
+    });
+}
+
+#[test]
+fn purging_releases_segments_and_keeps_the_vote_and_the_tail() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let before = rt.block_on(async {
+        let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
+        log.save_vote(&Vote::new(7, 2)).await.unwrap();
+        // Entries of ~8 KiB: a few hundred fill several minimum-size segments.
+        for i in 1..=400 {
+            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 8 << 10])));
+            log.blocking_append(vec![e]).await.unwrap();
+        }
+        let before = log.segments();
+        log.purge(log_id(7, 1, 390)).await.unwrap();
+        assert!(log.segments() < before, "{} -> {}", before, log.segments());
+        before
+    });
+    assert!(before > 2, "the test needs several segments, had {before}");
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    rt.block_on(async {
+        let mut log = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(7, 2)));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(7, 1, 390)));
+        assert_eq!(state.last_log_id, Some(log_id(7, 1, 400)));
+        let tail: Vec<u64> = log.entries(..).iter().map(|e| e.log_id.index).collect();
+        assert_eq!(tail, (391..=400).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let answers = rt
+        .block_on(sm.apply(vec![
+            entry(1, 1, EntryPayload::Blank),
+            entry(
+                1,
+                2,
+                EntryPayload::Normal(proposal(&db, &[("a", "1"), ("b", "2")])),
+            ),
+            entry(1, 3, EntryPayload::Normal(proposal(&db, &[("a", "3")]))),
+            entry(1, 4, EntryPayload::Normal(proposal(&db, &[]))),
+        ]))
+        .unwrap();
+    assert_eq!(answers[0], Applied { seq: None });
+    assert_eq!(answers[3], Applied { seq: None });
+    let (s2, s3) = (answers[1].seq.unwrap(), answers[2].seq.unwrap());
+    assert_eq!(s3, s2 + 1, "{answers:?}");
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"b").unwrap(), Some(b"2".to_vec()));
+    drop(sm);
+    drop(db);
+    // The applied log id was written with the data, so a restart knows where it is.
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let db = open_db(&crashed);
+    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let (applied, _) = rt.block_on(sm.applied_state()).unwrap();
+    assert_eq!(applied, Some(log_id(1, 1, 4)));
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_snapshot_replaces_another_nodes_contents_keyspaces_by_name() {
+    let rt = runtime();
+    let (fs_a, fs_b) = (SimFs::new(), SimFs::new());
+    let (db_a, db_b) = (open_db(&fs_a), open_db(&fs_b));
+    // Node b creates its keyspaces in another order: ids differ, names match.
+    db_b.create_keyspace("other").unwrap();
+    let users_b = db_b.create_keyspace("users").unwrap();
+    let users_a = db_a.create_keyspace("users").unwrap();
+    assert_ne!(users_a, users_b);
+    db_b.put(users_b, b"stale", b"x").unwrap();
+    db_b.put(DEFAULT_KEYSPACE, b"stale", b"y").unwrap();
+
+    let mut a = StateMachine::open(Arc::clone(&db_a)).unwrap();
+    let mut batch = WriteBatch::new();
+    batch
+        .put(users_a, b"u1", b"alice")
+        .put(DEFAULT_KEYSPACE, b"k", b"v");
+    let p = Proposal::from_batch(&db_a, &batch).unwrap();
+    let membership = Membership::new(vec![[1u64, 2].into()], ());
+    rt.block_on(a.apply(vec![
+        entry(1, 1, EntryPayload::Membership(membership.clone())),
+        entry(1, 2, EntryPayload::Normal(p)),
+    ]))
+    .unwrap();
+    let snap = rt
+        .block_on(async { a.get_snapshot_builder().await.build_snapshot().await })
+        .unwrap();
+    assert_eq!(snap.meta.last_log_id, Some(log_id(1, 1, 2)));
+    assert_eq!(
+        snap.meta.last_membership,
+        StoredMembership::new(Some(log_id(1, 1, 1)), membership)
+    );
+
+    let mut b = StateMachine::open(Arc::clone(&db_b)).unwrap();
+    rt.block_on(b.install_snapshot(&snap.meta, snap.snapshot.clone()))
+        .unwrap();
+    assert_eq!(db_b.get(users_b, b"u1").unwrap(), Some(b"alice".to_vec()));
+    assert_eq!(db_b.get(users_b, b"stale").unwrap(), None);
+    assert_eq!(db_b.get(DEFAULT_KEYSPACE, b"stale").unwrap(), None);
+    assert_eq!(
+        db_b.get(DEFAULT_KEYSPACE, b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
+    let (applied, m) = rt.block_on(b.applied_state()).unwrap();
+    assert_eq!(
+        (applied, m),
+        (snap.meta.last_log_id, snap.meta.last_membership)
+    );
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_and_changes_nothing() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    db.put(DEFAULT_KEYSPACE, b"keep", b"1").unwrap();
+    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let mut data = rt
+        .block_on(async { sm.get_snapshot_builder().await.build_snapshot().await })
+        .unwrap()
+        .snapshot
+        .into_inner();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    let meta = SnapshotMeta::default();
+    let err = rt
+        .block_on(sm.install_snapshot(&meta, Box::new(Cursor::new(data))))
+        .unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"keep").unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[test]
+fn a_proposal_cannot_write_the_raft_state() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let state = db.keyspace(crate::STATE_KEYSPACE).unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(state, b"applied", b"{}");
+    let p = Proposal::from_batch(&db, &batch).unwrap();
+    let err = rt
+        .block_on(sm.apply(vec![entry(1, 1, EntryPayload::Normal(p))]))
+        .unwrap_err();
+    assert!(err.to_string().contains("raft state"), "{err}");
+}
+
+fn arb_log_id() -> impl Strategy<Value = LogId> {
+    (0..5u64, 0..5u64, 0..1000u64).prop_map(|(t, n, i)| log_id(t, n, i))
+}
+
+fn arb_record() -> impl Strategy<Value = LogRecord> {
+    let payload = prop_oneof![
+        Just(EntryPayload::Blank),
+        proptest::collection::vec(any::<u8>(), 0..64)
+            .prop_map(|b| EntryPayload::Normal(Proposal(b))),
+        proptest::collection::btree_set(0..9u64, 1..4)
+            .prop_map(|s| EntryPayload::Membership(Membership::new(vec![s], ()))),
+    ];
+    let vote = proptest::option::of((0..9u64, 0..9u64, any::<bool>()).prop_map(
+        |(t, n, c)| match c {
+            true => Vote::new_committed(t, n),
+            false => Vote::new(t, n),
+        },
+    ));
+    prop_oneof![
+        (arb_log_id(), payload)
+            .prop_map(|(log_id, payload)| LogRecord::Entry(Entry { log_id, payload })),
+        any::<u64>().prop_map(LogRecord::Truncate),
+        (vote, proptest::option::of(arb_log_id()))
+            .prop_map(|(vote, purged)| LogRecord::State(State { vote, purged })),
+    ]
+}
+
+fn encode(record: &LogRecord) -> Vec<u8> {
+    match record {
+        LogRecord::Entry(e) => codec::encode_entry(e).unwrap(),
+        LogRecord::Truncate(i) => codec::encode_truncate(*i),
+        LogRecord::State(s) => codec::encode_state(s),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn log_records_round_trip(record in arb_record()) {
+        prop_assert_eq!(codec::decode_record(&encode(&record)), Some(record));
+    }
+
+    #[test]
+    fn damaged_log_records_never_panic(record in arb_record(), cut in 0usize..64, flip in any::<u8>()) {
+        let mut bytes = encode(&record);
+        if cut < bytes.len() {
+            bytes[cut] ^= flip;
+            let _ = codec::decode_record(&bytes);
+            bytes.truncate(cut);
+            prop_assert!(codec::decode_record(&bytes).is_none());
+        }
+    }
+
+    #[test]
+    fn proposals_round_trip_through_keyspace_names(
+        ops in proptest::collection::vec((0..3u8, 0..2usize, proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(any::<u8>(), 0..8)), 0..20)
+    ) {
+        let fs = SimFs::new();
+        let db = open_db(&fs);
+        let other = db.create_keyspace("other").unwrap();
+        let spaces = [DEFAULT_KEYSPACE, other];
+        let mut batch = WriteBatch::new();
+        for (kind, ks, key, value) in &ops {
+            match kind {
+                0 => batch.put(spaces[*ks], key, value),
+                1 => batch.delete(spaces[*ks], key),
+                _ => batch.delete_range(spaces[*ks], key, value),
+            };
+        }
+        let p = Proposal::from_batch(&db, &batch).unwrap();
+        let mut back = WriteBatch::new();
+        let names: BTreeMap<&str, u32> = [("default", DEFAULT_KEYSPACE), ("other", other)].into();
+        let n = p.decode_into(&mut back, |name| {
+            names.get(name).copied().ok_or(crate::Error::CorruptProposal("name"))
+        }).unwrap();
+        prop_assert_eq!(n, ops.len());
+        prop_assert_eq!(back.ops(), batch.ops());
+    }
+}
