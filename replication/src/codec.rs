@@ -234,7 +234,8 @@ fn put_log_id(out: &mut Vec<u8>, id: &LogId<NodeId>) {
     out.extend_from_slice(&id.index.to_le_bytes());
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8], what: &'static str) -> Result<()> {
+/// Appends a `u32` length and the bytes.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8], what: &'static str) -> Result<()> {
     let len = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge {
         what,
         len: bytes.len(),

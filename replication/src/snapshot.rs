@@ -12,7 +12,7 @@
 
 use orbit_lsm::{Db, Direction, KeyspaceId, Snapshot, WriteBatch, MAX_KEY_LEN};
 
-use crate::codec::Reader;
+use crate::codec::{put_bytes, Reader};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"ORBSNAP1";
@@ -39,8 +39,8 @@ pub fn write(db: &Db, snap: &Snapshot, skip: KeyspaceId) -> Result<Vec<u8>> {
         for pair in db.iter(id, all, Direction::Forward, snap)? {
             let (key, value) = pair?;
             out.push(PAIR);
-            put(&mut out, &key)?;
-            put(&mut out, &value)?;
+            put_bytes(&mut out, &key, "snapshot key")?;
+            put_bytes(&mut out, &value, "snapshot value")?;
         }
     }
     out.push(END);
@@ -121,15 +121,4 @@ fn walk(
             _ => return Err(bad("unknown tag")),
         }
     }
-}
-
-fn put(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
-    let len = u32::try_from(bytes.len()).map_err(|_| Error::TooLarge {
-        what: "snapshot value",
-        len: bytes.len(),
-        max: u32::MAX as usize,
-    })?;
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(bytes);
-    Ok(())
 }
