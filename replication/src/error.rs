@@ -33,6 +33,15 @@ pub enum Error {
     /// Encoding or decoding Raft metadata (membership, applied state).
     #[error("raft metadata: {0}")]
     Json(#[from] serde_json::Error),
+    /// This node is not the leader; `leader_*` name the one it knows of, if any.
+    #[error("not the raft leader{}", leader_addr.as_ref().map(|a| format!(" (the leader is at {a})")).unwrap_or_default())]
+    NotLeader {
+        leader_id: Option<u64>,
+        leader_addr: Option<String>,
+    },
+    /// openraft refused or failed (shut down, fatal storage error, configuration).
+    #[error("raft: {0}")]
+    Raft(String),
     /// A blocking task was cancelled or panicked.
     #[error("raft storage task failed: {0}")]
     Task(String),

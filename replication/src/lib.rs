@@ -10,7 +10,8 @@
 //!
 //! Modules: `types` (openraft's type configuration), `codec` (byte layouts of log records and
 //! proposals), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
-//! replicated state), `snapshot` (snapshot data).
+//! replicated state), `snapshot` (snapshot data), `network` (RPCs between nodes over TCP),
+//! `node` (a running node: propose, membership, metrics).
 //!
 //! Invariants: openraft stays inside this crate; the Raft log is written in `sync` mode (a
 //! vote or an entry is durable before Raft relies on it); the state machine's applied log id
@@ -20,6 +21,8 @@
 mod codec;
 mod error;
 mod log_store;
+mod network;
+mod node;
 mod snapshot;
 mod state_machine;
 mod types;
@@ -27,8 +30,12 @@ mod types;
 pub use codec::Proposal;
 pub use error::{Error, Result};
 pub use log_store::LogStore;
+pub use network::{serve, Network, MAX_FRAME};
+pub use node::{Committed, RaftNode, Timing};
 pub use state_machine::{StateMachine, STATE_KEYSPACE};
 pub use types::{Applied, Entry, LogId, NodeId, TypeConfig};
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

@@ -52,7 +52,8 @@ struct Inner {
 
 impl LogStore {
     /// Opens (replaying) or creates the Raft log in `dir`. The WAL runs in `sync` mode
-    /// whatever `opts` says: Raft may not acknowledge what a crash could take back.
+    /// whatever `opts` says: Raft may not acknowledge what a crash could take back. Blocks
+    /// on I/O: call it outside an async runtime.
     pub fn open(fs: Arc<dyn FileSystem>, dir: impl AsRef<Path>, opts: WalOptions) -> Result<Self> {
         let opts = WalOptions {
             sync_mode: SyncMode::Sync,

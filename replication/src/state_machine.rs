@@ -10,7 +10,7 @@
 //!
 //! Invariants: the applied state in `raft:state` always describes exactly the data beside it
 //! (same batch, same snapshot); entries are applied in log order, one engine batch per
-//! `apply` call.
+//! `apply` call; an entry is reported applied only once readers of this node see it.
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,7 +57,8 @@ struct Current {
 }
 
 impl StateMachine {
-    /// The state machine over `db` (creates its `raft:state` keyspace the first time).
+    /// The state machine over `db` (creates its `raft:state` keyspace the first time, which
+    /// waits for the engine's WAL: call it outside an async runtime).
     pub fn open(db: Arc<Db>) -> Result<StateMachine> {
         let state_ks = match db.keyspace(STATE_KEYSPACE) {
             Some(id) => id,
@@ -118,6 +119,8 @@ impl StateMachine {
         let ops = batch.len() as u64;
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
         let last = db.write_pending(&batch)?.wait()?;
+        // Applied means readers on this node see it.
+        db.wait_visible(last)?;
         // The batch's seqs are consecutive: its ops, then the applied state.
         let first = last.saturating_sub(ops);
         Ok(ends
@@ -163,7 +166,8 @@ impl StateMachine {
             membership: meta.last_membership.clone(),
         };
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
-        db.write_pending(&batch)?.wait()?;
+        let last = db.write_pending(&batch)?.wait()?;
+        db.wait_visible(last)?;
         self.current().snapshot = Some((meta, data));
         Ok(())
     }

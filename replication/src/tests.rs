@@ -18,7 +18,7 @@ use crate::codec::{self, LogRecord, State};
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership};
 use crate::{Applied, LogStore, Proposal, StateMachine};
 
-fn wal_options() -> WalOptions {
+pub(crate) fn wal_options() -> WalOptions {
     WalOptions {
         segment_size: MIN_SEGMENT_SIZE,
         clock: Arc::new(ManualClock::new(0)),
@@ -26,7 +26,7 @@ fn wal_options() -> WalOptions {
     }
 }
 
-fn db_options() -> DbOptions {
+pub(crate) fn db_options() -> DbOptions {
     DbOptions {
         memtable_bytes: 1 << 20,
         cache_bytes: 1 << 20,
@@ -61,7 +61,7 @@ fn proposal(db: &Db, pairs: &[(&str, &str)]) -> Proposal {
     Proposal::from_batch(db, &batch).unwrap()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,0 +1,180 @@
+//! Three nodes in one process, talking over loopback TCP, each with its own simulated disk:
+//! batches replicate to every database; a stopped leader is replaced and writes go on; the old
+//! leader, restarted after a crash of its disk, catches up; a follower refuses writes naming
+//! the leader.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use orbit_env::{CrashMode, SimFs};
+use orbit_lsm::{Db, WriteBatch, DEFAULT_KEYSPACE};
+use tokio::net::TcpListener;
+
+use crate::tests::{db_options, wal_options};
+use crate::{Error, LogStore, RaftNode, StateMachine, Timing};
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(10));
+
+struct Member {
+    fs: SimFs,
+    addr: String,
+    db: Arc<Db>,
+    node: Option<RaftNode>,
+}
+
+/// Opens node `id`'s log and database on `fs` and starts it on `listener`.
+async fn start(id: u64, fs: &SimFs, listener: TcpListener) -> (Arc<Db>, RaftNode) {
+    let shared = fs.shared();
+    let (log, db, sm) = tokio::task::spawn_blocking(move || {
+        let log = LogStore::open(Arc::clone(&shared), "/raft", wal_options()).unwrap();
+        let db = Arc::new(Db::open(shared, "/db", db_options()).unwrap());
+        let sm = StateMachine::open(Arc::clone(&db)).unwrap();
+        (log, db, sm)
+    })
+    .await
+    .unwrap();
+    let node = RaftNode::start(id, listener, log, sm, Timing::default())
+        .await
+        .unwrap();
+    (db, node)
+}
+
+fn put(i: u32) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.put(
+        DEFAULT_KEYSPACE,
+        format!("k{i:04}").as_bytes(),
+        &i.to_le_bytes(),
+    );
+    b
+}
+
+/// Waits until node `m` has applied `index`, then checks it holds keys `0..n`.
+async fn holds(m: &Member, index: u64, n: u32) {
+    let node = m.node.as_ref().unwrap();
+    node.raft()
+        .wait(WAIT)
+        .applied_index_at_least(Some(index), "applied")
+        .await
+        .unwrap();
+    for i in 0..n {
+        let got = m.db.get(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes());
+        assert_eq!(
+            got.unwrap(),
+            Some(i.to_le_bytes().to_vec()),
+            "node {} key {i}",
+            node.id()
+        );
+    }
+}
+
+async fn leader_among(members: &BTreeMap<u64, Member>, not: Option<u64>) -> u64 {
+    let any = members.values().find_map(|m| m.node.as_ref()).unwrap();
+    let m = any
+        .raft()
+        .wait(WAIT)
+        .metrics(
+            |m| m.current_leader.is_some() && m.current_leader != not,
+            "a leader",
+        )
+        .await
+        .unwrap();
+    m.current_leader.unwrap()
+}
+
+#[test]
+fn three_nodes_replicate_fail_over_and_catch_up() {
+    let rt = crate::tests::runtime();
+    rt.block_on(async {
+        let mut members = BTreeMap::new();
+        for id in 1..=3u64 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let fs = SimFs::new();
+            let (db, node) = start(id, &fs, listener).await;
+            let node = Some(node);
+            members.insert(id, Member { fs, addr, db, node });
+        }
+        let all: BTreeMap<u64, BasicNode> = members
+            .iter()
+            .map(|(id, m)| (*id, BasicNode::new(&m.addr)))
+            .collect();
+        members[&1]
+            .node
+            .as_ref()
+            .unwrap()
+            .initialize(all)
+            .await
+            .unwrap();
+
+        let first = leader_among(&members, None).await;
+        let follower = *members.keys().find(|&&id| id != first).unwrap();
+        let node = members[&follower].node.as_ref().unwrap();
+        // Once it has heard from the leader, a follower names it.
+        node.raft()
+            .wait(WAIT)
+            .current_leader(first, "the follower knows the leader")
+            .await
+            .unwrap();
+        let refused = node.propose(&put(0)).await.unwrap_err();
+        match refused {
+            Error::NotLeader {
+                leader_id,
+                leader_addr,
+            } => {
+                assert_eq!(leader_id, Some(first));
+                assert_eq!(leader_addr.as_deref(), Some(members[&first].addr.as_str()));
+            }
+            other => panic!("a follower accepted or failed otherwise: {other}"),
+        }
+
+        let leader = members[&first].node.as_ref().unwrap();
+        let mut seqs = Vec::new();
+        let mut index = 0;
+        for i in 0..50 {
+            let committed = leader.propose(&put(i)).await.unwrap();
+            seqs.push(committed.applied.seq.unwrap());
+            index = committed.log_id.index;
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        // Acknowledged means applied on the leader.
+        assert_eq!(
+            members[&first].db.get(DEFAULT_KEYSPACE, b"k0049").unwrap(),
+            Some(49u32.to_le_bytes().to_vec())
+        );
+        for m in members.values() {
+            holds(m, index, 50).await;
+        }
+
+        // Stop the leader; the two others elect one of themselves and take writes.
+        let old = members.get_mut(&first).unwrap();
+        old.node.take().unwrap().shutdown().await.unwrap();
+        let second = leader_among(&members, Some(first)).await;
+        assert_ne!(second, first);
+        let leader = members[&second].node.as_ref().unwrap();
+        for i in 50..100 {
+            index = leader.propose(&put(i)).await.unwrap().log_id.index;
+        }
+        for m in members.values().filter(|m| m.node.is_some()) {
+            holds(m, index, 100).await;
+        }
+
+        // The old leader's disk crashes; it restarts from what was durable and catches up.
+        let old = members.get_mut(&first).unwrap();
+        let crashed = old.fs.crash(CrashMode::DropUnsynced);
+        let listener = TcpListener::bind(&old.addr).await.unwrap();
+        let (db, node) = start(first, &crashed, listener).await;
+        old.fs = crashed;
+        old.db = db;
+        old.node = Some(node);
+        holds(&members[&first], index, 100).await;
+
+        for m in members.values_mut() {
+            if let Some(node) = m.node.take() {
+                node.shutdown().await.unwrap();
+            }
+        }
+    });
+}

@@ -1,0 +1,144 @@
+//! One replicated node: its Raft log, its state machine (the database), openraft's `Raft`
+//! and the server answering its peers. Writes enter through [`RaftNode::propose`], which
+//! returns once a majority holds the batch and this node has applied it.
+//!
+//! Invariant: a proposal is acknowledged only after it is committed (on a majority's durable
+//! logs) and applied here; a node that is not the leader refuses it, naming the leader it
+//! knows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::metrics::RaftMetrics;
+use openraft::{BasicNode, Config, Raft};
+use orbit_lsm::WriteBatch;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::network::{serve, Network};
+use crate::types::{Applied, LogId, NodeId, TypeConfig};
+use crate::{LogStore, Proposal, StateMachine};
+
+/// Timing of elections and heartbeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Leader heartbeat period.
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time in this range stands for election.
+    pub election_min: Duration,
+    pub election_max: Duration,
+}
+
+impl Default for Timing {
+    /// Tuned for a LAN: a dead leader is replaced within about half a second.
+    fn default() -> Self {
+        Timing {
+            heartbeat: Duration::from_millis(50),
+            election_min: Duration::from_millis(250),
+            election_max: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A proposal once committed and applied here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Where it is in the Raft log.
+    pub log_id: LogId,
+    /// What applying it produced on this node.
+    pub applied: Applied,
+}
+
+/// A running replicated node.
+pub struct RaftNode {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    state_machine: StateMachine,
+    server: JoinHandle<()>,
+}
+
+impl RaftNode {
+    /// Starts node `id`: Raft over `log` and `state_machine`, answering peers on `listener`.
+    pub async fn start(
+        id: NodeId,
+        listener: TcpListener,
+        log: LogStore,
+        state_machine: StateMachine,
+        timing: Timing,
+    ) -> Result<RaftNode> {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let config = Config {
+            cluster_name: "orbit".into(),
+            heartbeat_interval: millis(timing.heartbeat),
+            election_timeout_min: millis(timing.election_min),
+            election_timeout_max: millis(timing.election_max),
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| Error::Raft(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(config), Network, log, state_machine.clone())
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        let server = tokio::spawn(serve(listener, raft.clone()));
+        Ok(RaftNode {
+            id,
+            raft,
+            state_machine,
+            server,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// openraft's handle (membership changes, metrics, waits).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// The current metrics (role, term, leader, log and apply positions).
+    pub fn metrics(&self) -> RaftMetrics<NodeId, BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Makes a new cluster of `members` (once, on one node; the others learn it from the
+    /// leader).
+    pub async fn initialize(&self, members: BTreeMap<NodeId, BasicNode>) -> Result<()> {
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))
+    }
+
+    /// Replicates `batch`: returns once a majority holds it and this node has applied it.
+    pub async fn propose(&self, batch: &WriteBatch) -> Result<Committed> {
+        let proposal = Proposal::from_batch(self.state_machine.db(), batch)?;
+        match self.raft.client_write(proposal).await {
+            Ok(response) => Ok(Committed {
+                log_id: response.log_id,
+                applied: response.data,
+            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(Error::NotLeader {
+                    leader_id: f.leader_id,
+                    leader_addr: f.leader_node.map(|n| n.addr),
+                })
+            }
+            Err(e) => Err(Error::Raft(e.to_string())),
+        }
+    }
+
+    /// Stops Raft and the RPC server (the log and the database stay open until dropped).
+    pub async fn shutdown(self) -> Result<()> {
+        self.server.abort();
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))
+    }
+}
