@@ -36,6 +36,8 @@ pub use state_machine::{StateMachine, STATE_KEYSPACE};
 pub use types::{Applied, Entry, LogId, NodeId, TypeConfig};
 
 #[cfg(test)]
+mod chaos_tests;
+#[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
 mod tests;

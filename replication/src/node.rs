@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::metrics::RaftMetrics;
+use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, Config, Raft};
 use orbit_lsm::WriteBatch;
 use tokio::net::TcpListener;
@@ -57,14 +58,28 @@ pub struct RaftNode {
     id: NodeId,
     raft: Raft<TypeConfig>,
     state_machine: StateMachine,
-    server: JoinHandle<()>,
+    server: Option<JoinHandle<()>>,
 }
 
 impl RaftNode {
-    /// Starts node `id`: Raft over `log` and `state_machine`, answering peers on `listener`.
+    /// Starts node `id`: Raft over `log` and `state_machine`, answering peers on `listener`
+    /// and reaching them over TCP ([`Network`]).
     pub async fn start(
         id: NodeId,
         listener: TcpListener,
+        log: LogStore,
+        state_machine: StateMachine,
+        timing: Timing,
+    ) -> Result<RaftNode> {
+        RaftNode::start_with(id, Network, Some(listener), log, state_machine, timing).await
+    }
+
+    /// [`RaftNode::start`] with another way of reaching peers (`listener`: where to answer
+    /// them over TCP, if they use it; tests route RPCs in memory).
+    pub async fn start_with<N: RaftNetworkFactory<TypeConfig>>(
+        id: NodeId,
+        network: N,
+        listener: Option<TcpListener>,
         log: LogStore,
         state_machine: StateMachine,
         timing: Timing,
@@ -79,10 +94,10 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| Error::Raft(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(config), Network, log, state_machine.clone())
+        let raft = Raft::new(id, Arc::new(config), network, log, state_machine.clone())
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
-        let server = tokio::spawn(serve(listener, raft.clone()));
+        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone())));
         Ok(RaftNode {
             id,
             raft,
@@ -134,8 +149,10 @@ impl RaftNode {
     }
 
     /// Stops Raft and the RPC server (the log and the database stay open until dropped).
-    pub async fn shutdown(self) -> Result<()> {
-        self.server.abort();
+    pub async fn shutdown(&self) -> Result<()> {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
         self.raft
             .shutdown()
             .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftSnapshotBuilder, Vote};
-use orbit_env::{CrashMode, ManualClock, SimFs};
+use orbit_env::{CrashMode, FaultKind, FaultOp, ManualClock, SimFs};
 use orbit_lsm::{Db, DbOptions, WriteBatch, DEFAULT_KEYSPACE};
 use orbit_wal::{SyncMode, WalOptions, MIN_SEGMENT_SIZE};
 use proptest::prelude::*;
@@ -135,6 +135,32 @@ fn the_log_survives_a_crash_with_its_vote_entries_and_truncation() {
         );
         assert_eq!(all[30].payload, EntryPayload::Blank);
     });
+}
+
+#[test]
+fn an_append_whose_fsync_fails_is_never_reported_flushed() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    rt.block_on(async {
+        let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
+        log.blocking_append(vec![entry(1, 1, EntryPayload::Blank)])
+            .await
+            .unwrap();
+        fs.inject_on(FaultOp::Sync, 1, FaultKind::Eio, false, Some("/raft/0"));
+        let err = log
+            .blocking_append(vec![entry(1, 2, EntryPayload::Blank)])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("could not sync"), "{err}");
+        // The log is poisoned: nothing later is acknowledged either, a vote included.
+        fs.clear_faults();
+        assert!(log.save_vote(&Vote::new(2, 1)).await.is_err());
+    });
+    // Reopening (recovery) is the way back, with the acknowledged entry.
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let log = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
+    let kept: Vec<u64> = log.entries(..).iter().map(|e| e.log_id.index).collect();
+    assert_eq!(kept, vec![1]);
 }
 
 #[test]
