@@ -28,9 +28,9 @@ use orbit_lsm::{Db, Direction, WriteBatch, DEFAULT_KEYSPACE};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::tests::{db_options, runtime, wal_options};
+use crate::tests::{open_storage, runtime};
 use crate::types::{NodeId, TypeConfig};
-use crate::{Error, LogStore, RaftNode, StateMachine, Timing};
+use crate::{Error, RaftNode, Timing};
 
 const NODES: u64 = 3;
 const REGISTER: &[u8] = b"register";
@@ -155,15 +155,7 @@ struct Member {
 }
 
 async fn start(id: NodeId, fs: SimFs, board: &Switchboard) -> Member {
-    let shared = fs.shared();
-    let (log, db, sm) = tokio::task::spawn_blocking(move || {
-        let log = LogStore::open(Arc::clone(&shared), "/raft", wal_options()).unwrap();
-        let db = Arc::new(Db::open(shared, "/db", db_options()).unwrap());
-        let sm = StateMachine::open(Arc::clone(&db)).unwrap();
-        (log, db, sm)
-    })
-    .await
-    .unwrap();
+    let (log, db, sm) = open_storage(&fs).await;
     let net = Net {
         board: board.clone(),
         from: id,

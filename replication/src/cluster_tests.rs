@@ -12,8 +12,8 @@ use orbit_env::{CrashMode, SimFs};
 use orbit_lsm::{Db, WriteBatch, DEFAULT_KEYSPACE};
 use tokio::net::TcpListener;
 
-use crate::tests::{db_options, wal_options};
-use crate::{Error, LogStore, RaftNode, StateMachine, Timing};
+use crate::tests::open_storage;
+use crate::{Error, RaftNode, Timing};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -26,15 +26,7 @@ struct Member {
 
 /// Opens node `id`'s log and database on `fs` and starts it on `listener`.
 async fn start(id: u64, fs: &SimFs, listener: TcpListener) -> (Arc<Db>, RaftNode) {
-    let shared = fs.shared();
-    let (log, db, sm) = tokio::task::spawn_blocking(move || {
-        let log = LogStore::open(Arc::clone(&shared), "/raft", wal_options()).unwrap();
-        let db = Arc::new(Db::open(shared, "/db", db_options()).unwrap());
-        let sm = StateMachine::open(Arc::clone(&db)).unwrap();
-        (log, db, sm)
-    })
-    .await
-    .unwrap();
+    let (log, db, sm) = open_storage(fs).await;
     let node = RaftNode::start(id, listener, log, sm, Timing::default())
         .await
         .unwrap();

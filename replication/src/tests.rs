@@ -61,6 +61,20 @@ fn proposal(db: &Db, pairs: &[(&str, &str)]) -> Proposal {
     Proposal::from_batch(db, &batch).unwrap()
 }
 
+/// A node's Raft log and database on `fs` (opened on a blocking thread: opening waits for
+/// the WALs).
+pub(crate) async fn open_storage(fs: &SimFs) -> (LogStore, Arc<Db>, StateMachine) {
+    let shared = fs.shared();
+    tokio::task::spawn_blocking(move || {
+        let log = LogStore::open(Arc::clone(&shared), "/raft", wal_options()).unwrap();
+        let db = Arc::new(Db::open(shared, "/db", db_options()).unwrap());
+        let sm = StateMachine::open(Arc::clone(&db)).unwrap();
+        (log, db, sm)
+    })
+    .await
+    .unwrap()
+}
+
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
