@@ -1,7 +1,8 @@
-//! Three nodes in one process, talking over loopback TCP, each with its own simulated disk:
-//! batches replicate to every database; a stopped leader is replaced and writes go on; the old
-//! leader, restarted after a crash of its disk, catches up; a follower refuses writes naming
-//! the leader.
+//! Nodes in one process, talking over loopback TCP, each with its own simulated disk: batches
+//! replicate to every database; a stopped leader is replaced and writes go on; the old leader,
+//! restarted after a crash of its disk, catches up (in entry batches split to fit small
+//! frames); a follower refuses writes naming the leader; a batch too large for the Raft log
+//! is refused and the node goes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use orbit_lsm::{Db, WriteBatch, DEFAULT_KEYSPACE};
 use tokio::net::TcpListener;
 
 use crate::tests::open_storage;
-use crate::{Error, RaftNode, Timing};
+use crate::{Error, Network, RaftNode, Timing};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -24,10 +25,16 @@ struct Member {
     node: Option<RaftNode>,
 }
 
+/// Frames this small hold a few padded writes: a catching-up follower's entries must be
+/// sent in several batches.
+const FRAME: usize = 64 << 10;
+const PADDING: usize = 10 << 10;
+
 /// Opens node `id`'s log and database on `fs` and starts it on `listener`.
 async fn start(id: u64, fs: &SimFs, listener: TcpListener) -> (Arc<Db>, RaftNode) {
     let (log, db, sm) = open_storage(fs).await;
-    let node = RaftNode::start(id, listener, log, sm, Timing::default())
+    let net = Network::with_max_frame(FRAME);
+    let node = RaftNode::start_with(id, net, Some(listener), log, sm, Timing::default())
         .await
         .unwrap();
     (db, node)
@@ -39,6 +46,11 @@ fn put(i: u32) -> WriteBatch {
         DEFAULT_KEYSPACE,
         format!("k{i:04}").as_bytes(),
         &i.to_le_bytes(),
+    )
+    .put(
+        DEFAULT_KEYSPACE,
+        format!("pad{i:04}").as_bytes(),
+        &[7; PADDING],
     );
     b
 }
@@ -168,5 +180,41 @@ fn three_nodes_replicate_fail_over_and_catch_up() {
                 node.shutdown().await.unwrap();
             }
         }
+    });
+}
+
+#[test]
+fn a_batch_too_large_for_the_raft_log_is_refused_and_the_node_goes_on() {
+    let rt = crate::tests::runtime();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let fs = SimFs::new();
+        let (db, node) = start(1, &fs, listener).await;
+        node.initialize([(1, BasicNode::new(addr))].into())
+            .await
+            .unwrap();
+        node.raft()
+            .wait(WAIT)
+            .current_leader(1, "a leader of one")
+            .await
+            .unwrap();
+        // The test log's segments are 16 KiB: its records are smaller still.
+        let mut big = WriteBatch::new();
+        big.put(DEFAULT_KEYSPACE, b"big", &vec![1; 2 << 20]);
+        match node.propose(&big).await {
+            Err(Error::TooLarge { what, len, max }) => {
+                assert_eq!(what, "commit batch");
+                assert!(len > max, "{len} <= {max}");
+            }
+            other => panic!("a batch over the log's record size: {other:?}"),
+        }
+        node.propose(&put(1)).await.unwrap();
+        assert_eq!(db.get(DEFAULT_KEYSPACE, b"big").unwrap(), None);
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, b"k0001").unwrap(),
+            Some(1u32.to_le_bytes().to_vec())
+        );
+        node.shutdown().await.unwrap();
     });
 }

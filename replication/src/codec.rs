@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 use crate::types::{Entry, NodeId};
 
 const ENTRY: u8 = 1;
+/// An entry record's bytes besides its proposal: tag, log id, payload kind, length.
+pub const ENTRY_OVERHEAD: usize = 1 + 24 + 1 + 4;
 const TRUNCATE: u8 = 2;
 const STATE: u8 = 3;
 

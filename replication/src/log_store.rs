@@ -116,6 +116,12 @@ impl LogStore {
             .collect()
     }
 
+    /// The largest proposal an entry can carry: one WAL record holds one entry.
+    pub fn max_proposal_len(&self) -> usize {
+        let record = usize::try_from(self.shared.wal.max_record_len()).unwrap_or(usize::MAX);
+        record.saturating_sub(codec::ENTRY_OVERHEAD)
+    }
+
     /// Segment files the log holds (for tests and metrics).
     pub fn segments(&self) -> usize {
         self.shared.wal.stats().segments

@@ -9,15 +9,17 @@
 //! ```
 //!
 //! A connection carries one request at a time, answered in order; a peer reconnects on the
-//! next call after any error. Invariants: a frame's length is checked against
-//! [`MAX_FRAME`] before anything is allocated for it; a malformed frame closes its
-//! connection and nothing else.
+//! next call after any error. An entry batch too large for a frame is refused before it is
+//! sent (`PayloadTooLarge`), and openraft sends it again in smaller batches. Invariants: a
+//! frame's length is checked against [`MAX_FRAME`] before anything is allocated for it; a
+//! malformed frame closes its connection and nothing else.
 
 use std::io;
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -69,15 +71,27 @@ async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
+/// Encodes `value` as a frame (length prefix included); `None` if it is larger than `max`.
+fn encode_frame(value: &impl Serialize, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut frame = vec![0; 4];
+    frame = postcard::to_extend(value, frame).map_err(io::Error::other)?;
+    let len = frame.len() - 4;
+    match u32::try_from(len) {
+        Ok(l) if len <= max => {
+            frame[..4].copy_from_slice(&l.to_le_bytes());
+            Ok(Some(frame))
+        }
+        _ => Ok(None),
+    }
+}
+
 async fn write_frame(stream: &mut TcpStream, value: &impl Serialize) -> io::Result<()> {
-    let body = postcard::to_stdvec(value).map_err(io::Error::other)?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|&l| l as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::other(format!("raft frame of {} bytes", body.len())))?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&body);
+    let frame = encode_frame(value, MAX_FRAME)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("raft frame over the {MAX_FRAME}-byte limit"),
+        )
+    })?;
     stream.write_all(&frame).await
 }
 
@@ -121,8 +135,28 @@ async fn answer(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result<()>
 }
 
 /// Makes a [`Peer`] for each node Raft talks to.
-#[derive(Debug, Clone, Default)]
-pub struct Network;
+#[derive(Debug, Clone)]
+pub struct Network {
+    max_frame: usize,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            max_frame: MAX_FRAME,
+        }
+    }
+}
+
+impl Network {
+    /// Sends requests of at most `max_frame` bytes (at most [`MAX_FRAME`], what peers
+    /// accept): larger entry batches are split (tests use a small limit to see it happen).
+    pub fn with_max_frame(max_frame: usize) -> Network {
+        Network {
+            max_frame: max_frame.min(MAX_FRAME),
+        }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
@@ -132,6 +166,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             conn: None,
+            max_frame: self.max_frame,
         }
     }
 }
@@ -141,16 +176,22 @@ pub struct Peer {
     target: NodeId,
     addr: String,
     conn: Option<TcpStream>,
+    max_frame: usize,
 }
 
-/// Why a call failed: no connection (Raft backs off) or a failure on one (Raft retries).
+/// Why a call failed: no connection (Raft backs off), a failure on one (Raft retries), or a
+/// request too large for a frame (Raft sends fewer entries).
 enum CallError {
     Unreachable(io::Error),
     Network(io::Error),
+    TooLarge,
 }
 
 impl Peer {
     async fn call(&mut self, request: &Request, ttl: Duration) -> Result<Response, CallError> {
+        let frame = encode_frame(request, self.max_frame)
+            .map_err(CallError::Network)?
+            .ok_or(CallError::TooLarge)?;
         let mut stream = match self.conn.take() {
             Some(s) => s,
             None => {
@@ -168,7 +209,7 @@ impl Peer {
             }
         };
         let exchange = async {
-            write_frame(&mut stream, request).await?;
+            stream.write_all(&frame).await?;
             decode::<Response>(&read_frame(&mut stream).await?)
         };
         match tokio::time::timeout(ttl, exchange).await {
@@ -194,12 +235,26 @@ impl Peer {
     where
         E: std::error::Error,
     {
+        let entries = match &request {
+            Request::Append(a) => a.entries.len(),
+            _ => 0,
+        };
         let response = self
             .call(&request, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
                 CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+                // Half as many entries; a single entry always fits (proposals are limited
+                // to the Raft log's record size, far below a frame).
+                CallError::TooLarge if entries > 1 => RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint((entries / 2) as u64),
+                ),
+                CallError::TooLarge => {
+                    let e =
+                        io::Error::new(io::ErrorKind::InvalidData, "request over the frame limit");
+                    RPCError::Network(NetworkError::new(&e))
+                }
             })?;
         match pick(response) {
             Some(Ok(answer)) => Ok(answer),

@@ -59,6 +59,8 @@ pub struct RaftNode {
     raft: Raft<TypeConfig>,
     state_machine: StateMachine,
     server: Option<JoinHandle<()>>,
+    /// The largest proposal the Raft log takes.
+    max_proposal: usize,
 }
 
 impl RaftNode {
@@ -71,7 +73,15 @@ impl RaftNode {
         state_machine: StateMachine,
         timing: Timing,
     ) -> Result<RaftNode> {
-        RaftNode::start_with(id, Network, Some(listener), log, state_machine, timing).await
+        RaftNode::start_with(
+            id,
+            Network::default(),
+            Some(listener),
+            log,
+            state_machine,
+            timing,
+        )
+        .await
     }
 
     /// [`RaftNode::start`] with another way of reaching peers (`listener`: where to answer
@@ -94,6 +104,7 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| Error::Raft(e.to_string()))?;
+        let max_proposal = log.max_proposal_len();
         let raft = Raft::new(id, Arc::new(config), network, log, state_machine.clone())
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
@@ -103,6 +114,7 @@ impl RaftNode {
             raft,
             state_machine,
             server,
+            max_proposal,
         })
     }
 
@@ -133,6 +145,15 @@ impl RaftNode {
     /// Replicates `batch`: returns once a majority holds it and this node has applied it.
     pub async fn propose(&self, batch: &WriteBatch) -> Result<Committed> {
         let proposal = Proposal::from_batch(self.state_machine.db(), batch)?;
+        // Refused here: a record the log cannot write would be a storage failure, which
+        // stops the node.
+        if proposal.0.len() > self.max_proposal {
+            return Err(Error::TooLarge {
+                what: "commit batch",
+                len: proposal.0.len(),
+                max: self.max_proposal,
+            });
+        }
         match self.raft.client_write(proposal).await {
             Ok(response) => Ok(Committed {
                 log_id: response.log_id,
