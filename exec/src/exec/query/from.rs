@@ -681,7 +681,7 @@ pub fn push_down(source: &mut Source, filter: Expr) -> Option<Expr> {
     let mut conjuncts = Vec::new();
     into_conjuncts(filter, &mut conjuncts);
     let mut rest = None;
-    for c in conjuncts {
+    for c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
         if let Some(left) = push(source, c, 0) {
             rest = Some(and(rest, left));
         }
@@ -751,7 +751,7 @@ pub fn finish(source: &mut Source) {
             into_conjuncts(on, &mut conjuncts);
             let lw = j.left_width;
             let mut rest = None;
-            for c in conjuncts {
+            for c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
                 let key = match &c {
                     Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
                         (Expr::Column(x), Expr::Column(y)) if x < y => Some((*x, *y)),

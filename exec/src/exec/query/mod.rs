@@ -11,6 +11,7 @@
 
 mod access;
 mod ann_scan;
+mod factor;
 mod from;
 mod run;
 mod setop;
