@@ -20,7 +20,8 @@ fn into_disjuncts(e: Expr, out: &mut Vec<Expr>) {
     }
 }
 
-fn into_conjuncts(e: Expr, out: &mut Vec<Expr>) {
+/// The operands of a chain of ANDs.
+pub(super) fn into_conjuncts(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::And(a, b) => {
             into_conjuncts(*a, out);

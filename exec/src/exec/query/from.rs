@@ -11,6 +11,7 @@
 use sqlparser::ast;
 
 use super::access::{choose_access, Access};
+use super::factor::into_conjuncts;
 use super::{Cte, Planner, SelectPlan};
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
@@ -662,16 +663,6 @@ fn and(a: Option<Expr>, b: Expr) -> Expr {
     match a {
         Some(a) => Expr::And(Box::new(a), Box::new(b)),
         None => b,
-    }
-}
-
-fn into_conjuncts(e: Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::And(a, b) => {
-            into_conjuncts(*a, out);
-            into_conjuncts(*b, out);
-        }
-        other => out.push(other),
     }
 }
 
