@@ -101,9 +101,15 @@ impl LogStore {
         self.shared.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the current state record and waits until it is durable; returns its LSN.
-    async fn write_state(&self, state: State) -> Result<Lsn> {
-        let handle = self.shared.wal.append(codec::encode_state(&state))?;
+    /// Applies `change` and writes the resulting state record (both under the lock, so
+    /// state records reach the WAL in the order their changes were made), then waits until
+    /// it is durable; returns its LSN.
+    async fn update_state(&self, change: impl FnOnce(&mut Inner)) -> Result<Lsn> {
+        let handle = {
+            let mut inner = self.lock();
+            change(&mut inner);
+            self.shared.wal.append(codec::encode_state(&inner.state))?
+        };
         Ok(handle.await?)
     }
 
@@ -158,12 +164,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> std::result::Result<(), StorageError> {
-        let state = {
-            let mut inner = self.lock();
-            inner.state.vote = Some(*vote);
-            inner.state
-        };
-        self.write_state(state)
+        self.update_state(|inner| inner.state.vote = Some(*vote))
             .await
             .map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
@@ -232,16 +233,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        let state = {
-            let mut inner = self.lock();
-            if inner.state.purged.is_some_and(|p| p.index >= log_id.index) {
-                return Ok(());
-            }
-            inner.state.purged = Some(log_id);
-            inner.entries = inner.entries.split_off(&(log_id.index + 1));
-            inner.state
-        };
-        let state_lsn = self.write_state(state).await.map_err(io)?;
+        if self
+            .lock()
+            .state
+            .purged
+            .is_some_and(|p| p.index >= log_id.index)
+        {
+            return Ok(());
+        }
+        let state_lsn = self
+            .update_state(|inner| {
+                inner.state.purged = Some(log_id);
+                inner.entries = inner.entries.split_off(&(log_id.index + 1));
+            })
+            .await
+            .map_err(io)?;
         // The first live entry's record, if the WAL has acknowledged it yet (if not, the next
         // purge releases what this one could have).
         let first_live = match self.lock().entries.values().next() {
