@@ -10,11 +10,16 @@
 
 use crate::expr::Expr;
 
-fn into_disjuncts(e: Expr, out: &mut Vec<Expr>) {
+/// The operands of a chain of ORs (`or`) or ANDs.
+fn flatten(e: Expr, or: bool, out: &mut Vec<Expr>) {
     match e {
-        Expr::Or(a, b) => {
-            into_disjuncts(*a, out);
-            into_disjuncts(*b, out);
+        Expr::Or(a, b) if or => {
+            flatten(*a, or, out);
+            flatten(*b, or, out);
+        }
+        Expr::And(a, b) if !or => {
+            flatten(*a, or, out);
+            flatten(*b, or, out);
         }
         other => out.push(other),
     }
@@ -22,13 +27,7 @@ fn into_disjuncts(e: Expr, out: &mut Vec<Expr>) {
 
 /// The operands of a chain of ANDs.
 pub(super) fn into_conjuncts(e: Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::And(a, b) => {
-            into_conjuncts(*a, out);
-            into_conjuncts(*b, out);
-        }
-        other => out.push(other),
-    }
+    flatten(e, false, out);
 }
 
 /// Whether `a` and `b` are the same expression, on the forms it knows (false otherwise).
@@ -62,7 +61,7 @@ pub(super) fn factor_or(e: Expr) -> Vec<Expr> {
         return vec![e];
     }
     let mut disjuncts = Vec::new();
-    into_disjuncts(e, &mut disjuncts);
+    flatten(e, true, &mut disjuncts);
     let mut branches: Vec<Vec<Expr>> = disjuncts
         .into_iter()
         .map(|d| {
@@ -71,29 +70,20 @@ pub(super) fn factor_or(e: Expr) -> Vec<Expr> {
             c
         })
         .collect();
-    let Some((first, others)) = branches.split_first() else {
-        return Vec::new();
+    let common: Vec<Expr> = match branches.split_first() {
+        Some((first, others)) => first
+            .iter()
+            .filter(|c| others.iter().all(|b| b.iter().any(|x| same(c, x))))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
     };
-    let common: Vec<Expr> = first
-        .iter()
-        .filter(|c| others.iter().all(|b| b.iter().any(|x| same(c, x))))
-        .cloned()
-        .collect();
-    if common.is_empty() {
-        let or = all(
-            branches
-                .into_iter()
-                .filter_map(|b| all(b, Expr::And))
-                .collect(),
-            Expr::Or,
-        );
-        return or.into_iter().collect();
-    }
     for b in &mut branches {
         b.retain(|c| !common.iter().any(|x| same(c, x)));
     }
     let mut out = common;
     // A branch left empty is TRUE: the OR is then implied by the common part (absorption).
+    // With nothing in common every branch is whole, and the OR comes back as it was.
     if branches.iter().all(|b| !b.is_empty()) {
         let rest = branches
             .into_iter()
@@ -144,9 +134,9 @@ mod tests {
         assert!(same(&out[0], &eq(0, 5)));
         let rest = or(lit(1, 12), or(lit(1, 23), lit(2, 7)));
         let mut flat = Vec::new();
-        into_disjuncts(out[1].clone(), &mut flat);
+        flatten(out[1].clone(), true, &mut flat);
         let mut want = Vec::new();
-        into_disjuncts(rest, &mut want);
+        flatten(rest, true, &mut want);
         assert_eq!(flat.len(), want.len());
         assert!(flat.iter().zip(&want).all(|(a, b)| same(a, b)));
     }
