@@ -193,6 +193,42 @@ pub struct ServeArgs {
     /// bytes a second in all (`32M`, `1G`; `0`: no limit); an idle server sends at full speed.
     #[arg(long, env = "ORBIT_BACKUP_BUSY_RATE", default_value = "32M", value_parser = parse_rate_or_zero)]
     pub backup_busy_rate: u64,
+    /// Memory all running SQL queries may hold for intermediate results (rows scanned,
+    /// joined, grouped or sorted) before a query fails with SQLSTATE 53200 instead of
+    /// exhausting the machine: a percentage of physical memory (`50%`) or a size (`8G`,
+    /// `512M`).
+    #[arg(long, env = "ORBIT_QUERY_MEMORY", default_value = "50%", value_parser = parse_memory)]
+    pub query_memory: MemoryLimit,
+}
+
+/// A memory size, absolute or as a share of physical memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryLimit {
+    Bytes(u64),
+    Percent(f64),
+}
+
+impl MemoryLimit {
+    /// The limit in bytes on a machine with `physical` bytes of memory.
+    pub fn bytes(self, physical: u64) -> u64 {
+        match self {
+            MemoryLimit::Bytes(b) => b,
+            MemoryLimit::Percent(p) => (physical as f64 * p / 100.0) as u64,
+        }
+    }
+}
+
+/// `50%` (of physical memory), or a size like [`parse_rate`]'s (`512M`, `8G`).
+fn parse_memory(s: &str) -> Result<MemoryLimit, String> {
+    if let Some(p) = s.trim().strip_suffix('%') {
+        return match p.trim().parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => Ok(MemoryLimit::Percent(p)),
+            _ => Err(format!("\"{s}\" is not a percentage between 0 and 100")),
+        };
+    }
+    parse_rate(s)
+        .map(MemoryLimit::Bytes)
+        .map_err(|_| format!("\"{s}\" is not a size like 512M or 8G, or a percentage like 50%"))
 }
 
 /// `500K`, `200M`, `1G` (binary multiples) or plain bytes, per second.

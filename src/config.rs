@@ -34,6 +34,7 @@ const KEYS: &[&str] = &[
     "wal-archive",
     "archive-timeout",
     "backup-busy-rate",
+    "query-memory",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

@@ -64,6 +64,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store =
         Store::open(txn.clone(), Some(&filter)).context("cannot open the Redis keyspaces")?;
     let sql = orbit_exec::SqlEngine::open(txn).context("cannot open the SQL catalog")?;
+    let query_memory = args.query_memory.bytes(physical_memory());
+    sql.query_memory
+        .set_limit(usize::try_from(query_memory).unwrap_or(usize::MAX));
     let pg = orbit_pg::PgServer::with_security(sql, pg_security.auth, pg_security.tls);
     let addr: SocketAddr = args
         .resp_addr
@@ -386,4 +389,22 @@ impl Signals {
         }
         Ok(())
     }
+}
+
+/// Memory this process can use, in bytes: `MemTotal` of /proc/meminfo, or the cgroup's
+/// `memory.max` when that is lower; unknown counts as unlimited.
+fn physical_memory() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kb| kb.saturating_mul(1024));
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    total.min(cgroup)
 }

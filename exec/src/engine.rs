@@ -29,6 +29,8 @@ pub struct SqlEngine {
     pub(crate) catalog_cache: crate::catalog::CatalogCache,
     /// Vector indexes' graphs (keyspace `sql:ann`), opened on first use (see `exec::ann`).
     pub(crate) ann: crate::exec::ann_graph::AnnIndexes,
+    /// The budget for queries' intermediate results (see [`crate::memory`]).
+    pub query_memory: crate::memory::QueryMemory,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -91,6 +93,7 @@ impl SqlEngine {
             tables: crate::catalog::TableCache::default(),
             catalog_cache: crate::catalog::CatalogCache::default(),
             ann,
+            query_memory: crate::memory::QueryMemory::default(),
         }))
     }
 

@@ -21,6 +21,7 @@ mod engine;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod memory;
 mod parse;
 pub mod row;
 pub mod sequence;

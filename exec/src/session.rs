@@ -509,7 +509,12 @@ impl Session {
                 (false, _) => self.copy_start(source, options),
                 (true, _) => self.run_data_statement(stmt, params),
             },
-            ast::Statement::Vacuum(_) if self.txn.is_some() => Err(Error::new(
+            // VACUUM ANALYZE travels as an ANALYZE marked `compute_statistics`.
+            ast::Statement::Vacuum(_)
+            | ast::Statement::Analyze(ast::Analyze {
+                compute_statistics: true,
+                ..
+            }) if self.txn.is_some() => Err(Error::new(
                 code::ACTIVE_SQL_TRANSACTION,
                 "VACUUM cannot run inside a transaction block",
             )),

@@ -125,6 +125,9 @@ pub struct TableDef {
     pub indexes: Vec<IndexDef>,
     pub constraints: Vec<ConstraintDef>,
     pub next_index_id: u32,
+    /// Planner statistics from the last ANALYZE (None before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<std::sync::Arc<super::TableStats>>,
 }
 
 impl TableDef {

@@ -26,10 +26,12 @@
 
 mod defs;
 mod refs;
+mod stats;
 mod stored_type;
 pub mod system;
 mod versioned;
 
+pub use stats::{Cmp, ColumnStats, Key, TableStats};
 use versioned::Cached;
 pub use versioned::CatalogCache;
 

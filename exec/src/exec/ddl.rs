@@ -1,7 +1,7 @@
 //! DDL, inside the statement's transaction: CREATE TABLE, CREATE SCHEMA, TRUNCATE, ALTER TABLE
 //! (ADD/DROP/RENAME COLUMN, RENAME TO, ADD PRIMARY KEY / CHECK), CREATE SEQUENCE (options in
-//! `ddl_sequence`), and VACUUM / ANALYZE as no-ops; DROP is `ddl_drop`. Table data is removed
-//! with one range delete over the table's key prefix.
+//! `ddl_sequence`); DROP is `ddl_drop`, VACUUM and ANALYZE are `analyze`. Table data is
+//! removed with one range delete over the table's key prefix.
 
 use sqlparser::ast;
 
@@ -92,10 +92,8 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             ..
         } => super::ddl_database::create_database(ctx, db_name, *if_not_exists),
         ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
-        // No-ops with PostgreSQL's tags: the LSM compacts in the background and the planner
-        // keeps no statistics.
-        ast::Statement::Vacuum(v) => maintenance(ctx, v.table_name.as_ref(), "VACUUM"),
-        ast::Statement::Analyze(a) => maintenance(ctx, a.table_name.as_ref(), "ANALYZE"),
+        ast::Statement::Vacuum(v) => super::analyze::vacuum(ctx, v.table_name.as_ref()),
+        ast::Statement::Analyze(a) => super::analyze::statement(ctx, a),
         ast::Statement::CreateSequence {
             name,
             if_not_exists,
@@ -154,14 +152,6 @@ fn available(name: &str) -> Result<()> {
         "Orbit has these extensions built in: {}.",
         BUILT_IN_EXTENSIONS.join(", ")
     )))
-}
-
-/// VACUUM / ANALYZE: checks the table named, if one is.
-fn maintenance(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>, tag: &str) -> Result<Outcome> {
-    if let Some(t) = table {
-        ctx.resolve_table(t)?;
-    }
-    Ok(Outcome::Command(tag.into()))
 }
 
 fn column_def(
@@ -317,6 +307,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
         indexes: Vec::new(),
         constraints: Vec::new(),
         next_index_id: 1,
+        stats: None,
     };
     let mut pk_cols: Vec<String> = Vec::new();
     let mut later = Vec::new();

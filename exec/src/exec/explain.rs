@@ -405,7 +405,14 @@ fn names(src: &Source) -> Vec<String> {
                 .map(|(l, _)| n.get(*l).cloned().unwrap_or_default())
                 .collect();
             n.extend(merged);
-            n
+            if j.permute.is_empty() {
+                n
+            } else {
+                j.permute
+                    .iter()
+                    .map(|i| n.get(*i).cloned().unwrap_or_default())
+                    .collect()
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! from sqlparser's statements to the planners and runners (`query`, `dml`, `ddl`).
 
 mod agg;
+mod analyze;
 pub(crate) mod ann;
 pub(crate) mod ann_graph;
 mod conflict;

@@ -143,6 +143,17 @@ impl Expr {
         }
     }
 
+    /// Renumbers every input column `i` to `f(i)` (the expression moves to a row laid out
+    /// differently).
+    pub fn remap_columns(&mut self, f: &impl Fn(usize) -> usize) {
+        if let Expr::Column(i) = self {
+            *i = f(*i);
+        }
+        for c in self.children_mut() {
+            c.remap_columns(f);
+        }
+    }
+
     /// Whether the expression reads no input column and gives the same value every time in
     /// one execution (outer references are fixed while a subquery runs).
     pub fn is_row_independent(&self) -> bool {

@@ -178,24 +178,45 @@ fn table_list(p: &mut Parser<'_>) -> Result<Vec<ast::ObjectName>> {
     }
 }
 
-/// Skips a parenthesized option list (`(VERBOSE, ANALYZE on, PARALLEL 4)`).
-fn skip_options(p: &mut Parser<'_>) -> Result<()> {
+/// Skips a parenthesized option list (`(VERBOSE, ANALYZE on, PARALLEL 4)`); returns whether
+/// it turned ANALYZE on.
+fn skip_options(p: &mut Parser<'_>) -> Result<bool> {
     if !p.consume_token(&Token::LParen) {
-        return Ok(());
+        return Ok(false);
     }
     let mut depth = 1;
+    let mut analyze = false;
+    // The option whose value may follow: (name, tokens since it).
+    let mut last: Option<(String, usize)> = None;
     while depth > 0 {
         let t = p.next_token();
-        match t.token {
+        match &t.token {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
             Token::EOF | Token::SemiColon => {
                 return p.expected(")", t).map_err(syntax_error);
             }
+            Token::Comma => last = None,
+            other if depth == 1 => {
+                let word = other.to_string().to_ascii_lowercase();
+                match &last {
+                    None => {
+                        analyze |= word == "analyze";
+                        last = Some((word, 0));
+                    }
+                    Some((name, 0)) if name == "analyze" => {
+                        if matches!(word.as_str(), "off" | "false" | "0") {
+                            analyze = false;
+                        }
+                        last = Some((name.clone(), 1));
+                    }
+                    Some(_) => {}
+                }
+            }
             _ => {}
         }
     }
-    Ok(())
+    Ok(analyze)
 }
 
 /// The one table a maintenance statement names (several: none, they are not checked).
@@ -206,7 +227,7 @@ fn single(tables: Vec<ast::ObjectName>) -> Option<ast::ObjectName> {
 
 /// `VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [tables]` (VACUUM consumed).
 fn vacuum(p: &mut Parser<'_>) -> Result<ast::Statement> {
-    skip_options(p)?;
+    let mut analyze = skip_options(p)?;
     let mut full = false;
     while let Some(k) = p.parse_one_of_keywords(&[
         Keyword::FULL,
@@ -215,8 +236,12 @@ fn vacuum(p: &mut Parser<'_>) -> Result<ast::Statement> {
         Keyword::ANALYZE,
     ]) {
         full |= k == Keyword::FULL;
+        analyze |= k == Keyword::ANALYZE;
     }
     let tables = table_list(p)?;
+    if analyze {
+        return Ok(analyze_of(tables, true));
+    }
     Ok(ast::Statement::Vacuum(ast::VacuumStatement {
         full,
         sort_only: false,
@@ -234,16 +259,33 @@ fn analyze(p: &mut Parser<'_>) -> Result<ast::Statement> {
     skip_options(p)?;
     let _ = p.parse_keyword(Keyword::VERBOSE);
     let tables = table_list(p)?;
-    Ok(ast::Statement::Analyze(ast::Analyze {
-        table_name: single(tables),
-        partitions: None,
+    Ok(analyze_of(tables, false))
+}
+
+/// The statement for ANALYZE of `tables` (none: every table). sqlparser's `Analyze` names
+/// at most one table, so every table named travels in `partitions`, as identifiers;
+/// `compute_statistics` marks `VACUUM ANALYZE` (whose command tag is VACUUM).
+fn analyze_of(tables: Vec<ast::ObjectName>, vacuum: bool) -> ast::Statement {
+    let partitions = tables
+        .into_iter()
+        .map(|t| {
+            ast::Expr::CompoundIdentifier(
+                t.0.into_iter()
+                    .filter_map(|part| part.as_ident().cloned())
+                    .collect(),
+            )
+        })
+        .collect();
+    ast::Statement::Analyze(ast::Analyze {
+        table_name: None,
+        partitions: Some(partitions),
         for_columns: false,
         columns: Vec::new(),
         cache_metadata: false,
         noscan: false,
-        compute_statistics: false,
+        compute_statistics: vacuum,
         has_table_keyword: false,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -332,19 +374,38 @@ mod tests {
 
     #[test]
     fn vacuum_and_analyze() {
-        let ast::Statement::Vacuum(v) = one("vacuum analyze pgbench_branches") else {
-            panic!()
+        let tables = |s: ast::Statement| match s {
+            ast::Statement::Analyze(a) => {
+                let names = a.partitions.unwrap_or_default();
+                (
+                    names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                    a.compute_statistics,
+                )
+            }
+            other => panic!("{other}"),
         };
-        assert_eq!(v.table_name.unwrap().to_string(), "pgbench_branches");
-        let ast::Statement::Vacuum(v) = one("VACUUM (VERBOSE, ANALYZE) a (x, y), b") else {
+        assert_eq!(
+            tables(one("vacuum analyze pgbench_branches")),
+            (vec!["pgbench_branches".to_string()], true)
+        );
+        assert_eq!(
+            tables(one("VACUUM (VERBOSE, ANALYZE) a (x, y), s.b")),
+            (vec!["a".to_string(), "s.b".to_string()], true)
+        );
+        assert!(matches!(
+            one("VACUUM (ANALYZE off, VERBOSE) a"),
+            ast::Statement::Vacuum(_)
+        ));
+        let ast::Statement::Vacuum(v) = one("VACUUM (VERBOSE) a, b") else {
             panic!()
         };
         assert!(v.table_name.is_none());
         assert!(matches!(one("VACUUM"), ast::Statement::Vacuum(_)));
-        assert!(matches!(
-            one("ANALYZE VERBOSE t"),
-            ast::Statement::Analyze(_)
-        ));
+        assert_eq!(
+            tables(one("ANALYZE VERBOSE t")),
+            (vec!["t".to_string()], false)
+        );
+        assert_eq!(tables(one("ANALYZE")), (vec![], false));
         assert!(parse("VACUUM t u").is_err());
     }
 }

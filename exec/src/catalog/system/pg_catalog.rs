@@ -136,6 +136,10 @@ fn pg_class(s: &SystemSnapshot) -> Vec<Row> {
     for t in &s.tables {
         let ns = s.schema_oid(&t.schema).unwrap_or(0);
         let mut row = class_row(t.oid, &t.name, ns, 'r', t.columns.len(), HEAP_AM, t.oid);
+        if let (Some(stats), Some(slot)) = (&t.stats, row.iter_mut().find(|c| c.0 == "reltuples")) {
+            // ANALYZE's count, as PostgreSQL's pg_class keeps it.
+            slot.1 = Value::Float4(stats.rows as f32);
+        }
         row.push(("relhasindex", Value::Bool(!t.indexes.is_empty())));
         let checks = t.constraints.iter().filter(|c| c.kind == 'c').count();
         row.push(("relchecks", Value::Int2(checks as i16)));

@@ -153,23 +153,7 @@ pub fn scan_rows_with(
     let prefix = index_prefix(table.id, 0);
     let base = ctx.eval_context();
     let ectx = base.with_outer(outer);
-    let key_in = |ids: &[u32], e: &Expr, pos: usize| -> Result<Option<Vec<u8>>> {
-        let v = e.eval(&[], &ectx)?;
-        if v.is_null() {
-            return Ok(None);
-        }
-        let ty = ids
-            .get(pos)
-            .and_then(|id| table.column_by_id(*id))
-            .and_then(|i| table.columns.get(i))
-            .map(|c| c.ty.clone())
-            .unwrap_or(DataType::Unknown);
-        // A value that cannot be the column's type matches no row (e.g. 1.5 = int key).
-        let Ok(v) = v.cast(&ty) else { return Ok(None) };
-        let mut k = Vec::new();
-        append_key(&mut k, &[&v]);
-        Ok(Some(k))
-    };
+    let key_in = |ids: &[u32], e: &Expr, pos: usize| key_at(table, ids, e, pos, &ectx);
     let key_of = |e: &Expr, pos: usize| key_in(&table.primary_key, e, pos);
     let mut out = Vec::new();
     match access {
@@ -242,43 +226,8 @@ pub fn scan_rows_with(
         }
         Access::Full | Access::Range(..) => {}
     }
-    let (start, end) = match access {
-        Access::Range(lo, hi) => {
-            let lo = match lo {
-                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
-                    Some(k) => {
-                        let mut b = prefix.clone();
-                        b.extend_from_slice(&k);
-                        if matches!(lo, Bound::Excluded(_)) {
-                            // Past every key that starts with this value.
-                            b = successor(&b);
-                        }
-                        Bound::Included(b)
-                    }
-                    None => return Ok(out),
-                },
-                Bound::Unbounded => Bound::Included(prefix.clone()),
-            };
-            let hi = match hi {
-                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
-                    Some(k) => {
-                        let mut b = prefix.clone();
-                        b.extend_from_slice(&k);
-                        if matches!(hi, Bound::Included(_)) {
-                            b = successor(&b);
-                        }
-                        Bound::Excluded(b)
-                    }
-                    None => return Ok(out),
-                },
-                Bound::Unbounded => Bound::Excluded(successor(&prefix)),
-            };
-            (lo, hi)
-        }
-        _ => (
-            Bound::Included(prefix.clone()),
-            Bound::Excluded(successor(&prefix)),
-        ),
+    let Some((start, end)) = key_range(access, &key_of, &prefix)? else {
+        return Ok(out);
     };
     let deadline = ctx.deadline;
     for (n, item) in ctx
@@ -298,6 +247,163 @@ pub fn scan_rows_with(
         }
     }
     Ok(out)
+}
+
+/// A primary-key range of storage keys.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+/// Rows with their storage keys.
+type KeyedRows = Vec<(Vec<u8>, Vec<Value>)>;
+/// The key of an expression's value as primary-key column `pos`.
+type KeyOf<'f> = dyn Fn(&Expr, usize) -> Result<Option<Vec<u8>>> + 'f;
+
+/// The primary-key range a full or range scan reads; None when a bound is NULL (no row).
+fn key_range(access: &Access, key_of: &KeyOf<'_>, prefix: &[u8]) -> Result<Option<KeyRange>> {
+    let range = match access {
+        Access::Range(lo, hi) => {
+            let lo = match lo {
+                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
+                    Some(k) => {
+                        let mut b = prefix.to_vec();
+                        b.extend_from_slice(&k);
+                        if matches!(lo, Bound::Excluded(_)) {
+                            // Past every key that starts with this value.
+                            b = successor(&b);
+                        }
+                        Bound::Included(b)
+                    }
+                    None => return Ok(None),
+                },
+                Bound::Unbounded => Bound::Included(prefix.to_vec()),
+            };
+            let hi = match hi {
+                Bound::Included(e) | Bound::Excluded(e) => match key_of(e, 0)? {
+                    Some(k) => {
+                        let mut b = prefix.to_vec();
+                        b.extend_from_slice(&k);
+                        if matches!(hi, Bound::Included(_)) {
+                            b = successor(&b);
+                        }
+                        Bound::Excluded(b)
+                    }
+                    None => return Ok(None),
+                },
+                Bound::Unbounded => Bound::Excluded(successor(prefix)),
+            };
+            (lo, hi)
+        }
+        _ => (
+            Bound::Included(prefix.to_vec()),
+            Bound::Excluded(successor(prefix)),
+        ),
+    };
+    Ok(Some(range))
+}
+
+/// A scan read a chunk at a time, so that its reader can evaluate expressions between
+/// chunks (a filter's subquery runs on the same statement context the scan borrows).
+/// Full and range scans resume after the last key read; the transaction's snapshot keeps
+/// the chunks consistent. Other access paths come back in one chunk.
+pub struct ChunkedScan<'a> {
+    access: &'a Access,
+    state: Chunked,
+}
+
+enum Chunked {
+    Start,
+    Next(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    Done,
+}
+
+impl<'a> ChunkedScan<'a> {
+    pub fn new(access: &'a Access) -> ChunkedScan<'a> {
+        ChunkedScan {
+            access,
+            state: Chunked::Start,
+        }
+    }
+
+    /// The next rows (at most `max` from a full or range scan), with their storage keys;
+    /// None once the scan is complete.
+    pub fn next(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        table: &TableDef,
+        for_update: bool,
+        outer: &[Value],
+        max: usize,
+    ) -> Result<Option<KeyedRows>> {
+        let (start, end) = match std::mem::replace(&mut self.state, Chunked::Done) {
+            Chunked::Done => return Ok(None),
+            Chunked::Next(start, end) => (start, end),
+            Chunked::Start => {
+                if !matches!(self.access, Access::Full | Access::Range(..)) {
+                    return scan_rows_with(ctx, table, self.access, for_update, outer).map(Some);
+                }
+                let prefix = index_prefix(table.id, 0);
+                let ectx = ctx.eval_context();
+                let ectx = ectx.with_outer(outer);
+                let key_of =
+                    |e: &Expr, pos: usize| key_at(table, &table.primary_key, e, pos, &ectx);
+                match key_range(self.access, &key_of, &prefix)? {
+                    Some(range) => range,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let deadline = ctx.deadline;
+        let mut out = Vec::new();
+        let mut scan = ctx
+            .txn
+            .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?;
+        for item in scan.by_ref() {
+            let (k, v) = item?;
+            out.push((k, decode_row(table, &v)?));
+            if out.len() >= max {
+                break;
+            }
+        }
+        drop(scan);
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(timeout());
+        }
+        if for_update {
+            for (k, _) in &out {
+                ctx.txn.get_for_update(ctx.engine.data, k)?;
+            }
+        }
+        match out.last() {
+            Some((k, _)) if out.len() >= max => {
+                self.state = Chunked::Next(Bound::Excluded(k.clone()), end);
+            }
+            _ => {}
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+}
+
+/// The key of `e` as a value of column `ids[pos]` of `table` (None: no row can match).
+fn key_at(
+    table: &TableDef,
+    ids: &[u32],
+    e: &Expr,
+    pos: usize,
+    ectx: &crate::expr::EvalContext<'_>,
+) -> Result<Option<Vec<u8>>> {
+    let v = e.eval(&[], ectx)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    let ty = ids
+        .get(pos)
+        .and_then(|id| table.column_by_id(*id))
+        .and_then(|i| table.columns.get(i))
+        .map(|c| c.ty.clone())
+        .unwrap_or(DataType::Unknown);
+    // A value that cannot be the column's type matches no row (e.g. 1.5 = int key).
+    let Ok(v) = v.cast(&ty) else { return Ok(None) };
+    let mut k = Vec::new();
+    append_key(&mut k, &[&v]);
+    Ok(Some(k))
 }
 
 /// statement_timeout's error.

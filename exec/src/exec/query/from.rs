@@ -83,6 +83,9 @@ pub struct Join {
     pub merged: Vec<(usize, usize)>,
     /// The right side is a LATERAL subquery, run once per left row.
     pub lateral: bool,
+    /// When not empty, output column i is column `permute[i]` of `left ++ right`: a join
+    /// tree reordered by the optimizer restores the layout the query was bound to.
+    pub permute: Vec<usize>,
 }
 
 /// A planned FROM clause (or part of one).
@@ -302,6 +305,7 @@ fn combine(
             keys: Vec::new(),
             merged,
             lateral,
+            permute: Vec::new(),
         })),
         scope,
         origins,

@@ -11,9 +11,15 @@
 
 mod access;
 mod ann_scan;
+mod estimate;
 mod factor;
 mod from;
+mod reorder;
+#[cfg(test)]
+mod reorder_tests;
 mod run;
+#[cfg(test)]
+mod scan_tests;
 mod setop;
 mod srf;
 mod target;
@@ -290,6 +296,7 @@ impl Planner<'_, '_> {
             Some(f) => from::push_down(&mut source, f),
             None => None,
         };
+        reorder::reorder(&mut source);
         from::finish(&mut source);
         let group_exprs: Vec<ast::Expr> = match &select.group_by {
             ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.clone(),

@@ -11,15 +11,21 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::access::scan_rows_with;
+use super::access::ChunkedScan;
 use super::from::{Join, JoinKind, Source};
 use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::aggregate;
 use crate::exec::Ctx;
 use crate::expr::{EvalContext, Expr, SeqOp, SubqueryExec};
+use crate::memory::{row_bytes, rows_bytes, Charge};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
+
+/// Rows a table scan reads between evaluations of its filter.
+const SCAN_CHUNK: usize = 1024;
+/// Bytes of new rows an operator accumulates before charging them to the statement.
+const CHARGE_STEP: usize = 1 << 20;
 
 /// Runs a planned query.
 pub fn run_select(ctx: &mut Ctx<'_>, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
@@ -33,12 +39,18 @@ pub struct Runner<'r, 'a> {
     sys: std::cell::OnceCell<Rc<crate::catalog::system::SystemSnapshot>>,
     /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run).
     cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+    /// The statement's share of the query memory budget. Every row vector `run` and
+    /// `source` return is charged to it; whoever consumes one releases it.
+    mem: Charge<'a>,
 }
 
 impl SubqueryExec for Runner<'_, '_> {
     fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>> {
         if !outer.is_empty() {
-            return Ok(Rc::new(self.run(plan, outer)?));
+            // Run once per outer row and dropped right after: not held by the statement.
+            let rows = self.run(plan, outer)?;
+            self.mem.release(rows_bytes(&rows));
+            return Ok(Rc::new(rows));
         }
         let id = plan as *const SelectPlan as usize;
         if let Some(rows) = self.cache.borrow().get(&id) {
@@ -71,7 +83,9 @@ impl SubqueryExec for Runner<'_, '_> {
 
 impl<'r, 'a> Runner<'r, 'a> {
     pub fn new(ctx: &'r mut Ctx<'a>) -> Runner<'r, 'a> {
+        let engine: &'a crate::SqlEngine = ctx.engine;
         Runner {
+            mem: Charge::new(&engine.query_memory),
             ctx: RefCell::new(ctx),
             sys: std::cell::OnceCell::new(),
             cache: RefCell::new(HashMap::new()),
@@ -108,6 +122,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                     }
                     out.push(row);
                 }
+                self.mem.charge(rows_bytes(&out))?;
                 with_output_keys(out, plan)
             }
             Body::SetOp {
@@ -118,7 +133,10 @@ impl<'r, 'a> Runner<'r, 'a> {
             } => {
                 let l = self.run(left, outer)?;
                 let r = self.run(right, outer)?;
+                let inputs = rows_bytes(&l) + rows_bytes(&r);
                 let rows = super::setop::combine(*op, *all, l, r, &plan.columns)?;
+                self.mem.release(inputs);
+                self.mem.charge(rows_bytes(&rows))?;
                 with_output_keys(rows, plan)
             }
             Body::Nested(inner) => with_output_keys(self.run(inner, outer)?, plan),
@@ -164,23 +182,30 @@ impl<'r, 'a> Runner<'r, 'a> {
         let mut rows = self.source(&body.source, outer, ectx)?;
         if let Some(f) = &body.filter {
             let mut kept = Vec::with_capacity(rows.len());
+            let mut dropped = 0;
             for r in rows {
                 if f.passes(&r, ectx)? {
                     kept.push(r);
+                } else {
+                    dropped += row_bytes(&r);
                 }
             }
+            self.mem.release(dropped);
             rows = kept;
         }
         let rows = match &body.agg {
-            Some(a) => aggregate(a, rows, ectx)?,
+            Some(a) => self.replaced(rows, |rows| aggregate(a, rows, ectx))?,
             None => rows,
         };
         let rows = if body.windows.is_empty() {
             rows
         } else {
-            crate::exec::window::compute(&body.windows, rows, body.window_base, ectx)?
+            self.replaced(rows, |rows| {
+                crate::exec::window::compute(&body.windows, rows, body.window_base, ectx)
+            })?
         };
         let mut out = Vec::with_capacity(rows.len());
+        let mut pending = 0;
         for r in &rows {
             let projected = body
                 .projections
@@ -195,9 +220,28 @@ impl<'r, 'a> Runner<'r, 'a> {
                     None => k.eval(r, ectx),
                 })
                 .collect::<Result<Vec<_>>>()?;
+            pending += row_bytes(&projected) + row_bytes(&keys);
+            if pending >= CHARGE_STEP {
+                self.mem.charge(std::mem::take(&mut pending))?;
+            }
             out.push((projected, keys));
         }
+        self.mem.charge(pending)?;
+        self.mem.release(rows_bytes(&rows));
         Ok(out)
+    }
+
+    /// `f(rows)`, with the budget moved from `rows` to what replaces them.
+    fn replaced(
+        &self,
+        rows: Vec<Vec<Value>>,
+        f: impl FnOnce(Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let before = rows_bytes(&rows);
+        let after = f(rows)?;
+        self.mem.release(before);
+        self.mem.charge(rows_bytes(&after))?;
+        Ok(after)
     }
 
     /// The rows of a statement-level FROM tree.
@@ -214,28 +258,39 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<Vec<Vec<Value>>> {
         match src {
             Source::Unit => Ok(vec![Vec::new()]),
-            Source::Rows(_, rows) => Ok(rows.clone()),
+            Source::Rows(_, rows) => {
+                self.mem.charge(rows_bytes(rows))?;
+                Ok(rows.clone())
+            }
             Source::Table(t) => {
                 let resolved = match &t.access {
                     super::Access::Ann(scan) => super::ann_scan::resolve(scan, ectx)?,
                     _ => None,
                 };
                 let access = resolved.as_ref().unwrap_or(&t.access);
-                let scanned = {
-                    let mut ctx = self.ctx.borrow_mut();
-                    scan_rows_with(&mut ctx, &t.table, access, t.for_update, outer)?
-                };
-                let mut rows = Vec::with_capacity(scanned.len());
-                for (key, mut r) in scanned {
-                    match &t.filter {
-                        Some(f) if !f.passes(&r, ectx)? => {}
-                        _ => {
-                            if t.keyed {
-                                r.push(Value::Bytea(key));
+                // Filtered a chunk at a time: only the rows that pass are ever all in memory.
+                let mut scan = ChunkedScan::new(access);
+                let mut rows = Vec::new();
+                loop {
+                    let chunk = {
+                        let mut ctx = self.ctx.borrow_mut();
+                        scan.next(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
+                    };
+                    let Some(chunk) = chunk else { break };
+                    let mut kept = 0;
+                    for (key, mut r) in chunk {
+                        match &t.filter {
+                            Some(f) if !f.passes(&r, ectx)? => {}
+                            _ => {
+                                if t.keyed {
+                                    r.push(Value::Bytea(key));
+                                }
+                                kept += row_bytes(&r);
+                                rows.push(r)
                             }
-                            rows.push(r)
                         }
                     }
+                    self.mem.charge(kept)?;
                 }
                 Ok(rows)
             }
@@ -250,14 +305,23 @@ impl<'r, 'a> Runner<'r, 'a> {
                 name,
                 args,
                 ordinality,
-            } => function_rows(name, args, *ordinality, &[], ectx),
-            Source::Join(j) => self.join(j, outer, ectx),
+            } => {
+                let rows = function_rows(name, args, *ordinality, &[], ectx)?;
+                self.mem.charge(rows_bytes(&rows))?;
+                Ok(rows)
+            }
+            Source::Join(j) => {
+                let rows = self.join(j, outer, ectx)?;
+                Ok(permuted(rows, &j.permute))
+            }
         }
     }
 
     fn join(&self, j: &Join, outer: &[Value], ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
         let left = self.source(&j.left, outer, ectx)?;
         let mut out = Vec::new();
+        // Bytes of output rows not yet charged.
+        let pending = std::cell::Cell::new(0usize);
         let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
             for (l, r) in &j.merged {
                 let a = row.get(*l).cloned().unwrap_or(Value::Null);
@@ -268,10 +332,13 @@ impl<'r, 'a> Runner<'r, 'a> {
                 };
                 row.push(v);
             }
+            pending.set(pending.get() + row_bytes(&row));
             out.push(row);
         };
+        let settle = || self.mem.charge(pending.take());
         let nulls = |n: usize| vec![Value::Null; n];
         if j.lateral {
+            let left_bytes = rows_bytes(&left);
             for l in left {
                 self.check_deadline()?;
                 let rights = match &j.right {
@@ -286,7 +353,11 @@ impl<'r, 'a> Runner<'r, 'a> {
                         name,
                         args,
                         ordinality,
-                    } => function_rows(name, args, *ordinality, &l, ectx)?,
+                    } => {
+                        let rows = function_rows(name, args, *ordinality, &l, ectx)?;
+                        self.mem.charge(rows_bytes(&rows))?;
+                        rows
+                    }
                     _ => {
                         return Err(Error::new(
                             code::INTERNAL_ERROR,
@@ -295,6 +366,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                     }
                 };
                 let mut matched = false;
+                let held = rows_bytes(&rights);
                 for r in rights {
                     let row = concat(&l, &r);
                     if passes(&j.on, &row, ectx)? {
@@ -302,26 +374,36 @@ impl<'r, 'a> Runner<'r, 'a> {
                         emit(&mut out, row);
                     }
                 }
+                self.mem.release(held);
                 if !matched && j.kind == JoinKind::Left {
                     emit(&mut out, concat(&l, &nulls(j.right_width)));
                 }
+                if pending.get() >= CHARGE_STEP {
+                    settle()?;
+                }
             }
+            settle()?;
+            self.mem.release(left_bytes);
             return Ok(out);
         }
         let right = self.source(&j.right, outer, ectx)?;
         let mut right_matched = vec![false; right.len()];
         // Hash the right side on the equi-join keys; NULL keys never match.
+        let mut index_bytes = 0;
         let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
             None
         } else {
             let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
             for (i, r) in right.iter().enumerate() {
                 if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
+                    // The key, its table slot and the row number.
+                    index_bytes += k.len() + 64;
                     index.entry(k).or_default().push(i);
                 }
             }
             Some(index)
         };
+        self.mem.charge(index_bytes)?;
         let all: Vec<usize> = if index.is_none() {
             (0..right.len()).collect()
         } else {
@@ -353,6 +435,9 @@ impl<'r, 'a> Runner<'r, 'a> {
             if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
                 emit(&mut out, concat(l, &nulls(j.right_width)));
             }
+            if pending.get() >= CHARGE_STEP {
+                settle()?;
+            }
         }
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in right.iter().zip(&right_matched) {
@@ -361,6 +446,9 @@ impl<'r, 'a> Runner<'r, 'a> {
                 }
             }
         }
+        settle()?;
+        self.mem
+            .release(rows_bytes(&left) + rows_bytes(&right) + index_bytes);
         Ok(out)
     }
 }
@@ -408,6 +496,24 @@ fn with_output_keys(rows: Vec<Vec<Value>>, plan: &SelectPlan) -> Vec<(Vec<Value>
                 })
                 .collect();
             (r, keys)
+        })
+        .collect()
+}
+
+/// `rows` with their columns in `permute`'s order (see `Join::permute`); empty: as they are.
+fn permuted(rows: Vec<Vec<Value>>, permute: &[usize]) -> Vec<Vec<Value>> {
+    if permute.is_empty() {
+        return rows;
+    }
+    rows.into_iter()
+        .map(|mut r| {
+            permute
+                .iter()
+                .map(|&i| {
+                    r.get_mut(i)
+                        .map_or(Value::Null, |v| std::mem::replace(v, Value::Null))
+                })
+                .collect()
         })
         .collect()
 }
