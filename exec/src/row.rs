@@ -78,6 +78,11 @@ pub fn encode_row(table: &TableDef, values: &[Value]) -> Vec<u8> {
 
 /// Decodes a row of `table` into values in column order.
 pub fn decode_row(table: &TableDef, bytes: &[u8]) -> Result<Vec<Value>> {
+    decode_columns(table, bytes, None)
+}
+
+/// [`decode_row`] of the columns flagged in `read` only (None: all); the others are NULL.
+pub fn decode_columns(table: &TableDef, bytes: &[u8], read: Option<&[bool]>) -> Result<Vec<Value>> {
     let mut row = vec![Value::Null; table.columns.len()];
     let mut pos = 0;
     // Columns are usually stored in table order: try the next position first.
@@ -98,8 +103,9 @@ pub fn decode_row(table: &TableDef, bytes: &[u8]) -> Result<Vec<Value>> {
             _ => table.columns.iter().position(|c| u64::from(c.id) == id),
         };
         if let Some(i) = at {
-            if let (Some(slot), Some(col)) = (row.get_mut(i), table.columns.get(i)) {
-                *slot = Value::from_binary(&col.ty, data)?;
+            let wanted = read.is_none_or(|r| r.get(i).copied().unwrap_or(true));
+            if let (true, Some(slot), Some(col)) = (wanted, row.get_mut(i), table.columns.get(i)) {
+                *slot = Value::from_stored(&col.ty, data)?;
             }
             guess = i + 1;
         }

@@ -40,3 +40,25 @@ pub(crate) fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
 pub(crate) fn engine() -> Arc<SqlEngine> {
     SqlEngine::open(txn_db()).unwrap()
 }
+
+/// The rows `sql` returns, each as comma-joined text (NULL as `NULL`), sorted.
+pub(crate) fn sorted_rows(session: &mut crate::Session, sql: &str) -> Vec<String> {
+    let stmt = crate::parse(sql).unwrap().remove(0);
+    let done = session
+        .execute(&stmt, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let crate::Outcome::Rows { rows, .. } = done.outcome else {
+        panic!("{sql} returned no rows")
+    };
+    let mut out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.to_text().unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,5 +1,6 @@
 //! Evaluation of a bound expression over one row, with SQL's three-valued logic.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::{func, func_catalog, EvalContext, Expr};
@@ -21,8 +22,8 @@ impl Expr {
                 )
             })?,
             Expr::Binary(op, l, r) => {
-                let a = l.eval(row, ctx)?;
-                let b = r.eval(row, ctx)?;
+                let a = l.operand(row, ctx)?;
+                let b = r.operand(row, ctx)?;
                 if a.is_null() || b.is_null() {
                     Value::Null
                 } else {
@@ -65,10 +66,10 @@ impl Expr {
                     v.negate()?
                 }
             }
-            Expr::IsNull(x, negated) => Value::Bool(x.eval(row, ctx)?.is_null() != *negated),
+            Expr::IsNull(x, negated) => Value::Bool(x.operand(row, ctx)?.is_null() != *negated),
             Expr::IsDistinct(l, r, negated) => {
-                let a = l.eval(row, ctx)?;
-                let b = r.eval(row, ctx)?;
+                let a = l.operand(row, ctx)?;
+                let b = r.operand(row, ctx)?;
                 let distinct = match (a.is_null(), b.is_null()) {
                     (true, true) => false,
                     (true, false) | (false, true) => true,
@@ -199,6 +200,18 @@ impl Expr {
                 }
             }
         })
+    }
+
+    /// The value of `self` for `row`, borrowed when it is a literal or a column (operators
+    /// read their operands by reference, so a column's text or numeric is not copied).
+    fn operand<'v>(&'v self, row: &'v [Value], ctx: &EvalContext<'_>) -> Result<Cow<'v, Value>> {
+        match self {
+            Expr::Literal(v) => Ok(Cow::Borrowed(v)),
+            Expr::Column(i) => row.get(*i).map(Cow::Borrowed).ok_or_else(|| {
+                Error::new(code::INTERNAL_ERROR, format!("column {i} outside the row"))
+            }),
+            other => other.eval(row, ctx).map(Cow::Owned),
+        }
     }
 
     /// Evaluates a condition: true passes, false and NULL do not.

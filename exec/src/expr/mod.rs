@@ -18,6 +18,7 @@ mod bind_outer;
 mod bpchar;
 mod date_part;
 mod eval;
+mod fold;
 mod func;
 mod func_array;
 mod func_catalog;
@@ -137,6 +138,23 @@ pub struct EvalContext<'a> {
     pub outer: &'a [Value],
     /// Runs subqueries; None where no subquery can appear (e.g. DEFAULT expressions).
     pub exec: Option<&'a dyn SubqueryExec>,
+}
+
+impl EvalContext<'static> {
+    /// A context for computing constants while planning: no parameters, outer values,
+    /// catalog or subqueries; `now` is the epoch (callers fold nothing that reads it).
+    pub fn constant() -> EvalContext<'static> {
+        EvalContext {
+            params: &[],
+            user: "",
+            database: "",
+            schema: "",
+            now: 0,
+            sys: None,
+            outer: &[],
+            exec: None,
+        }
+    }
 }
 
 impl<'a> EvalContext<'a> {

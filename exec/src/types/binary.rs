@@ -105,6 +105,16 @@ impl Value {
         }
     }
 
+    /// A value of `ty` as a stored row holds it (its binary form, written from a value that
+    /// already fit the column): [`Value::from_binary`] without re-applying the type modifier.
+    pub fn from_stored(ty: &DataType, b: &[u8]) -> Result<Value> {
+        Ok(match ty {
+            DataType::Numeric(_) => Value::Numeric(Numeric::from_binary(b)?),
+            DataType::Varchar(_) | DataType::Char(_) => Value::Text(utf8(b)?),
+            other => Value::from_binary(other, b)?,
+        })
+    }
+
     /// Parses the binary wire form of a value of `ty` (the type modifier is applied).
     pub fn from_binary(ty: &DataType, b: &[u8]) -> Result<Value> {
         Ok(match ty {

@@ -26,7 +26,11 @@ const MIN_SIG_DIGITS: i64 = 16;
 const MAX_DISPLAY_SCALE: i64 = 1000;
 
 fn pow10(n: u64) -> BigInt {
-    num_pow(BigInt::from(10u8), n)
+    // Up to 10^38 fits a u128: one conversion instead of repeated big multiplications.
+    match u32::try_from(n).ok().and_then(|n| 10u128.checked_pow(n)) {
+        Some(p) => BigInt::from(p),
+        None => num_pow(BigInt::from(10u8), n),
+    }
 }
 
 fn num_pow(base: BigInt, mut n: u64) -> BigInt {
@@ -595,19 +599,41 @@ impl Numeric {
         if dscale & 0x3FFF != dscale {
             return Err(bad("invalid scale in external \"numeric\" value"));
         }
+        // Base-10000 digits, gathered in a u128 while they fit (9 digits: < 10^36).
         let mut m = BigInt::zero();
+        let mut small = 0u128;
         for i in 0..ndigits as usize {
             let d = i16::from_be_bytes(h(8 + 2 * i)?);
             if !(0..10_000).contains(&d) {
                 return Err(bad("invalid digit in external \"numeric\" value"));
             }
-            m = m * 10_000u16 + BigInt::from(d);
+            if ndigits <= 9 {
+                small = small * 10_000 + d as u128;
+            } else {
+                m = m * 10_000u16 + BigInt::from(d);
+            }
+        }
+        // value = m * 10000^(weight - ndigits + 1)
+        let exp10 = 4 * (i64::from(weight) - i64::from(ndigits) + 1);
+        if ndigits <= 9 {
+            // Brought to the display scale in the u128 when it fits (the usual case).
+            let (scale, ds) = (-exp10, i64::from(dscale));
+            let pow = |k: i64| u32::try_from(k).ok().and_then(|k| 10u128.checked_pow(k));
+            let at_scale = if scale >= ds {
+                Some(pow(scale - ds).map_or(0, |p| small / p))
+            } else {
+                pow(ds - scale).and_then(|p| small.checked_mul(p))
+            };
+            if let Some(mag) = at_scale {
+                let m = BigInt::from(mag);
+                let m = if sign == 0x4000 { -m } else { m };
+                return Ok(Numeric::from_parts(m, ds));
+            }
+            m = BigInt::from(small);
         }
         if sign == 0x4000 {
             m = -m;
         }
-        // value = m * 10000^(weight - ndigits + 1)
-        let exp10 = 4 * (i64::from(weight) - i64::from(ndigits) + 1);
         let n = Numeric::from_parts(m, -exp10);
         Ok(n.trunc_to(i64::from(dscale)))
     }

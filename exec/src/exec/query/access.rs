@@ -10,7 +10,7 @@ use super::super::Ctx;
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
 use crate::expr::Expr;
-use crate::row::{append_key, decode_row, index_prefix};
+use crate::row::{append_key, decode_columns, decode_row, index_prefix};
 use crate::types::{BinaryOp, DataType, Value};
 
 /// How a table's rows are reached.
@@ -305,6 +305,8 @@ fn key_range(access: &Access, key_of: &KeyOf<'_>, prefix: &[u8]) -> Result<Optio
 /// the chunks consistent. Other access paths come back in one chunk.
 pub struct ChunkedScan<'a> {
     access: &'a Access,
+    /// The columns to decode (None: all).
+    read: Option<&'a [bool]>,
     state: Chunked,
 }
 
@@ -315,9 +317,10 @@ enum Chunked {
 }
 
 impl<'a> ChunkedScan<'a> {
-    pub fn new(access: &'a Access) -> ChunkedScan<'a> {
+    pub fn new(access: &'a Access, read: Option<&'a [bool]>) -> ChunkedScan<'a> {
         ChunkedScan {
             access,
+            read,
             state: Chunked::Start,
         }
     }
@@ -357,7 +360,7 @@ impl<'a> ChunkedScan<'a> {
             .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?;
         for item in scan.by_ref() {
             let (k, v) = item?;
-            out.push((k, decode_row(table, &v)?));
+            out.push((k, decode_columns(table, &v, self.read)?));
             if out.len() >= max {
                 break;
             }

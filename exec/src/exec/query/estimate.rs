@@ -255,16 +255,7 @@ fn constant(e: &Expr) -> Option<Value> {
     if !e.is_row_independent() || reads_context(e) {
         return None;
     }
-    let ctx = EvalContext {
-        params: &[],
-        user: "",
-        database: "",
-        schema: "",
-        now: 0,
-        sys: None,
-        outer: &[],
-        exec: None,
-    };
+    let ctx = EvalContext::constant();
     e.eval(&[], &ctx).ok()
 }
 

@@ -54,6 +54,8 @@ pub struct TableSource {
     pub for_update: bool,
     /// Each row carries its storage key (bytea) after its columns (UPDATE / DELETE targets).
     pub keyed: bool,
+    /// The columns the query reads (see `prune`); the others may come back NULL. None: all.
+    pub read: Option<Vec<bool>>,
 }
 
 /// The kinds of join.
@@ -421,6 +423,7 @@ fn plan_factor(
                         filter: None,
                         for_update,
                         keyed: false,
+                        read: None,
                     })),
                     scope,
                     origins,
@@ -676,7 +679,8 @@ pub fn push_down(source: &mut Source, filter: Expr) -> Option<Expr> {
     let mut conjuncts = Vec::new();
     into_conjuncts(filter, &mut conjuncts);
     let mut rest = None;
-    for c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+    for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+        c.fold_constants();
         if let Some(left) = push(source, c, 0) {
             rest = Some(and(rest, left));
         }
@@ -746,7 +750,8 @@ pub fn finish(source: &mut Source) {
             into_conjuncts(on, &mut conjuncts);
             let lw = j.left_width;
             let mut rest = None;
-            for c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+            for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+                c.fold_constants();
                 let key = match &c {
                     Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
                         (Expr::Column(x), Expr::Column(y)) if x < y => Some((*x, *y)),

@@ -14,6 +14,9 @@ mod ann_scan;
 mod estimate;
 mod factor;
 mod from;
+mod prune;
+#[cfg(test)]
+mod prune_tests;
 mod reorder;
 #[cfg(test)]
 mod reorder_tests;
@@ -513,6 +516,7 @@ impl Planner<'_, '_> {
             offset,
         };
         ann_scan::choose(&mut plan);
+        prune::prune(&mut plan);
         Ok(plan)
     }
 }

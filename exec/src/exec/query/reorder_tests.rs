@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use crate::test_support::{engine, run};
+use crate::test_support::{engine, run, sorted_rows};
 
 /// A table's rows: (a, b), each small (so joins match) or NULL.
 type Rows = Vec<(Option<u8>, Option<u8>)>;
@@ -134,19 +134,7 @@ proptest! {
         if !conds.is_empty() {
             sql += &format!(" WHERE {}", conds.join(" AND "));
         }
-        let stmt = crate::parse(&sql).unwrap().remove(0);
-        let done = s.execute(&stmt, &[]).unwrap();
-        let crate::Outcome::Rows { rows, .. } = done.outcome else { panic!("{sql}") };
-        let mut got: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v.to_text().unwrap_or_else(|| "NULL".into()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect();
-        got.sort();
+        let got = sorted_rows(&mut s, &sql);
         prop_assert_eq!(got, model(&tables, &preds), "{}", sql);
     }
 }

@@ -269,7 +269,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 };
                 let access = resolved.as_ref().unwrap_or(&t.access);
                 // Filtered a chunk at a time: only the rows that pass are ever all in memory.
-                let mut scan = ChunkedScan::new(access);
+                let mut scan = ChunkedScan::new(access, t.read.as_deref());
                 let mut rows = Vec::new();
                 loop {
                     let chunk = {

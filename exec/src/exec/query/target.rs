@@ -104,6 +104,7 @@ pub(crate) fn plan_target(
             filter: None,
             for_update: false,
             keyed: true,
+            read: None,
         })),
         origins: vec![(0, 0); width + 1],
         star: (0..width).collect(),
