@@ -330,6 +330,8 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                 super::query::JoinKind::Left => " Left",
                 super::query::JoinKind::Right => " Right",
                 super::query::JoinKind::Full => " Full",
+                super::query::JoinKind::Semi => " Semi",
+                super::query::JoinKind::Anti => " Anti",
             };
             let method = if j.lateral {
                 "Nested Loop (lateral)"
@@ -396,6 +398,7 @@ fn names(src: &Source) -> Vec<String> {
             .map(|c| format!("{}.{}", t.alias, c.name))
             .collect(),
         Source::Derived { plan, .. } => plan.columns.iter().map(|c| c.name.clone()).collect(),
+        Source::Join(j) if j.kind.left_only() => names(&j.left),
         Source::Join(j) => {
             let mut n = names(&j.left);
             n.extend(names(&j.right));

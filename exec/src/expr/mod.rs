@@ -34,7 +34,7 @@ pub use aggregates::contains_aggregate;
 pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
 pub use func::{Func, SeqOp};
 pub use func_catalog::{size_pretty, SysFunc};
-pub use subquery::{SubKind, Subquery, SubqueryExec};
+pub use subquery::{KeySet, SubKind, Subquery, SubqueryExec};
 pub use table_func::{table_function_columns, table_function_rows, AS_RECORD};
 pub use window::{place_windows, Bound, Frame, WinFunc, WindowCall, WINDOW_SLOT};
 

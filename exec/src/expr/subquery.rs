@@ -57,6 +57,13 @@ pub trait SubqueryExec {
         is_called: bool,
     ) -> Result<i64>;
 
+    /// The first column of an uncorrelated `plan`'s rows as a hashed set, built once per
+    /// statement, for `x IN (SELECT ...)`; None where the runner keeps no such sets.
+    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Rc<KeySet>>> {
+        let _ = plan;
+        Ok(None)
+    }
+
     /// The statement's catalog snapshot, loaded on first use, for catalog functions and
     /// reg* casts (`EvalContext::sys` takes precedence). None where no catalog is reachable.
     fn catalog(&self) -> Result<Option<&crate::catalog::system::SystemSnapshot>> {
@@ -87,6 +94,20 @@ impl Subquery {
                 .collect::<Result<Vec<_>>>()?,
             _ => Vec::new(),
         };
+        if let (SubKind::Quantified { op, all, .. }, Some(left), true) =
+            (&self.kind, &left, self.captures.is_empty())
+        {
+            let member = matches!((op, all), (BinaryOp::Eq, false) | (BinaryOp::NotEq, true));
+            if member {
+                if let Some(v) = exec.key_set(&self.plan)?.and_then(|s| s.contains(left)) {
+                    // `x <> ALL (...)` is NOT (x = ANY (...)) in three-valued logic.
+                    return Ok(match (v, *all) {
+                        (Value::Bool(b), true) => Value::Bool(!b),
+                        (v, _) => v,
+                    });
+                }
+            }
+        }
         let rows = exec.rows(&self.plan, &outer)?;
         let first = |r: &Vec<Value>| r.first().cloned().unwrap_or(Value::Null);
         Ok(match &self.kind {
@@ -109,6 +130,96 @@ impl Subquery {
                 quantified(&left, *op, *all, rows.iter().map(first))?
             }
             SubKind::RowIn { .. } => row_in(&left_row, rows.iter())?,
+        })
+    }
+}
+
+/// The values of a subquery's column as a set of keys, for `IN` / `NOT IN` lookups in
+/// constant time. Keys are memcomparable encodings, which are equal exactly when the values
+/// are, for the value kinds in [`KeySet::hashable`] and only between values of one kind.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: std::collections::HashSet<Vec<u8>>,
+    has_null: bool,
+    /// The kind of every non-NULL value; None for no values, or when kinds are mixed or
+    /// not hashable (then `usable` is false).
+    kind: Option<std::mem::Discriminant<Value>>,
+    usable: bool,
+}
+
+impl KeySet {
+    /// Kinds whose key equality is SQL equality.
+    fn hashable(v: &Value) -> bool {
+        matches!(
+            v,
+            Value::Bool(_)
+                | Value::Int2(_)
+                | Value::Int4(_)
+                | Value::Int8(_)
+                | Value::Date(_)
+                | Value::Timestamp(_)
+                | Value::Timestamptz(_)
+                | Value::Uuid(_)
+                | Value::Oid(_)
+        )
+    }
+
+    /// The set of `values`.
+    pub fn new<'v>(values: impl Iterator<Item = &'v Value>) -> KeySet {
+        let mut set = KeySet {
+            usable: true,
+            ..KeySet::default()
+        };
+        for v in values {
+            if v.is_null() {
+                set.has_null = true;
+                continue;
+            }
+            let kind = std::mem::discriminant(v);
+            if !KeySet::hashable(v) || set.kind.is_some_and(|k| k != kind) {
+                set.usable = false;
+                return set;
+            }
+            set.kind = Some(kind);
+            let mut k = Vec::new();
+            crate::row::append_key(&mut k, &[v]);
+            set.keys.insert(k);
+        }
+        set
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `left = ANY (set)` in three-valued logic, or None when the set cannot answer for
+    /// `left` (kinds differ: the caller compares value by value, with coercions).
+    pub fn contains(&self, left: &Value) -> Option<Value> {
+        if !self.usable {
+            return None;
+        }
+        if self.keys.is_empty() && !self.has_null {
+            return Some(Value::Bool(false));
+        }
+        if left.is_null() {
+            return Some(Value::Null);
+        }
+        if self.kind.is_some_and(|k| k != std::mem::discriminant(left)) {
+            return None;
+        }
+        let mut k = Vec::new();
+        crate::row::append_key(&mut k, &[left]);
+        Some(if self.keys.contains(&k) {
+            Value::Bool(true)
+        } else if self.has_null {
+            Value::Null
+        } else {
+            Value::Bool(false)
         })
     }
 }
@@ -230,5 +341,39 @@ mod tests {
             Some(true)
         );
         assert_eq!(check([Some(1), Some(2)], &[]), Some(false));
+    }
+
+    proptest::proptest! {
+        /// The hashed set answers IN and NOT IN exactly as the value-by-value comparison.
+        #[test]
+        fn key_sets_agree_with_the_comparisons(
+            left in proptest::option::of(0i64..6),
+            items in proptest::collection::vec(proptest::option::of(0i64..6), 0..8),
+        ) {
+            let v = |x: &Option<i64>| x.map(Value::Int8).unwrap_or(Value::Null);
+            let values: Vec<Value> = items.iter().map(v).collect();
+            let set = super::KeySet::new(values.iter());
+            let got = set.contains(&v(&left)).expect("one kind");
+            let want = quantified(&v(&left), BinaryOp::Eq, false, values.iter().cloned()).unwrap();
+            proptest::prop_assert_eq!(&got, &want);
+            let not_in = quantified(&v(&left), BinaryOp::NotEq, true, values.iter().cloned()).unwrap();
+            let negated = match got {
+                Value::Bool(b) => Value::Bool(!b),
+                other => other,
+            };
+            proptest::prop_assert_eq!(negated, not_in);
+        }
+    }
+
+    #[test]
+    fn key_sets_step_aside_for_other_kinds() {
+        let set = super::KeySet::new([Value::Int4(1), Value::Int4(2)].iter());
+        assert_eq!(set.contains(&Value::Int4(2)), Some(Value::Bool(true)));
+        // int8 against int4 values: compared value by value instead.
+        assert_eq!(set.contains(&Value::Int8(2)), None);
+        let text = super::KeySet::new([Value::Text("a".into())].iter());
+        assert_eq!(text.contains(&Value::Text("a".into())), None);
+        let mixed = super::KeySet::new([Value::Int4(1), Value::Int8(2)].iter());
+        assert_eq!(mixed.contains(&Value::Int4(1)), None);
     }
 }

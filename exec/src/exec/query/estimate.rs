@@ -50,6 +50,8 @@ pub fn rows(src: &Source) -> f64 {
                 JoinKind::Left => inner.max(l),
                 JoinKind::Right => inner.max(r),
                 JoinKind::Full => inner.max(l + r),
+                // Half the left rows have a match (PostgreSQL's default for semi joins).
+                JoinKind::Semi | JoinKind::Anti => l * 0.5,
             }
         }
     };

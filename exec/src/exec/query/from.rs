@@ -65,6 +65,17 @@ pub enum JoinKind {
     Left,
     Right,
     Full,
+    /// Each left row that has a matching right row, once (`EXISTS`); rows are left-only.
+    Semi,
+    /// Each left row without a matching right row (`NOT EXISTS`); rows are left-only.
+    Anti,
+}
+
+impl JoinKind {
+    /// Semi and anti joins return the left row alone.
+    pub fn left_only(self) -> bool {
+        matches!(self, JoinKind::Semi | JoinKind::Anti)
+    }
 }
 
 /// Two sources joined.
@@ -702,8 +713,12 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
         }
         Source::Join(j) => {
             let (l1, r1) = (offset + j.left_width, offset + j.left_width + j.right_width);
-            let c = if lo >= offset && hi < l1 && matches!(j.kind, JoinKind::Inner | JoinKind::Left)
-            {
+            let c = if lo >= offset
+                && hi < l1
+                && matches!(
+                    j.kind,
+                    JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+                ) {
                 push(&mut j.left, c, offset)?
             } else if lo >= l1
                 && hi < r1

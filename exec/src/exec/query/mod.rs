@@ -23,6 +23,7 @@ mod reorder_tests;
 mod run;
 #[cfg(test)]
 mod scan_tests;
+mod semi;
 mod setop;
 mod srf;
 mod target;
@@ -293,6 +294,13 @@ impl Planner<'_, '_> {
                 }
                 .bind_condition(w, "WHERE")?,
             ),
+            None => None,
+        };
+        let filter = match filter {
+            Some(f) => {
+                let types: Vec<DataType> = scope.iter().map(|c| c.ty.clone()).collect();
+                semi::extract(&mut source, &types, f)
+            }
             None => None,
         };
         let filter = match filter {

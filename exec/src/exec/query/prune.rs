@@ -70,6 +70,7 @@ fn width(src: &Source) -> Option<usize> {
     match src {
         Source::Unit => Some(0),
         Source::Table(t) => Some(t.table.columns.len() + usize::from(t.keyed)),
+        Source::Join(j) if j.kind.left_only() => Some(j.left_width),
         Source::Join(j) => Some(j.left_width + j.right_width + j.merged.len()),
         Source::Derived { plan, .. } => Some(plan.columns.len()),
         Source::Rows(..) | Source::Function { .. } => None,

@@ -22,6 +22,11 @@ const SHAPES: &[&str] = &[
     "SELECT t0.{a}, x.n FROM t0, LATERAL (SELECT count(*) AS n FROM t1 WHERE t1.{b} = t0.{c}) x",
     "SELECT t0.{a}, (SELECT max(t1.{b}) FROM t1 WHERE t1.{c} = t0.{d}) FROM t0",
     "SELECT t0.{a} FROM t0 WHERE EXISTS (SELECT 1 FROM t1 WHERE t1.{a} = t0.{b})",
+    // Semi and anti joins (the whole-row oracle keeps them per-row subqueries).
+    "SELECT t0.{a} FROM t0 WHERE NOT EXISTS (SELECT * FROM t1 WHERE t1.{a} = t0.{b} AND t1.{c} <> t0.{d})",
+    "SELECT t0.{a}, t2.{b} FROM t0, t2 WHERE t0.{c} = t2.{c} AND EXISTS (SELECT 1 FROM t1 WHERE t1.{d} = t2.{a} AND t1.{b} > 1) AND NOT EXISTS (SELECT 1 FROM t1 WHERE t1.{a} = t0.{d})",
+    "SELECT t0.{a} FROM t0 WHERE t0.{b} > 0 OR EXISTS (SELECT 1 FROM t1 WHERE t1.{c} = t0.{c})",
+    "SELECT t0.{a} FROM t0 LEFT JOIN t2 ON t0.{b} = t2.{b} WHERE NOT EXISTS (SELECT 1 FROM t1 WHERE t1.{a} = t2.{c})",
     "SELECT count(DISTINCT t0.{a}) FILTER (WHERE t0.{b} > 1) FROM t0",
     "SELECT string_agg(t0.{a}::text, ',' ORDER BY t0.{b}, t0.{a}) FROM t0",
     // Written with a cross product first: reordered, so the root join permutes columns.

@@ -228,3 +228,33 @@ fn analyze_records_counts_distinct_values_and_reltuples() {
     assert!((by_name("n").null_frac - 0.25).abs() < 1e-9);
     assert_eq!(by_name("n").distinct, 1.0);
 }
+
+#[test]
+fn exists_becomes_a_semi_join_and_not_exists_an_anti_join() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    run(
+        &mut s,
+        "CREATE TABLE o (id int PRIMARY KEY, c int);
+         CREATE TABLE l (o_id int, n int, s int, PRIMARY KEY (o_id, n));
+         INSERT INTO o SELECT g, g % 5 FROM generate_series(1, 50) g;
+         INSERT INTO o VALUES (51, NULL);
+         INSERT INTO l SELECT g % 40 + 1, g, g % 3 FROM generate_series(1, 120) g;",
+    );
+    let semi =
+        "SELECT count(*) FROM o WHERE EXISTS (SELECT 1 FROM l WHERE l.o_id = o.id AND l.s <> o.c)";
+    let anti =
+        "SELECT count(*) FROM o WHERE NOT EXISTS (SELECT * FROM l WHERE l.o_id = o.id AND l.s > 0)";
+    let semi_plan = explain(&mut s, semi);
+    assert!(semi_plan.contains("Hash Semi Join"), "{semi_plan}");
+    assert!(explain(&mut s, anti).contains("Hash Anti Join"));
+    // The same answers as the per-row subqueries (kept when the subquery has a LIMIT).
+    let per_row = |q: &str| format!("{} LIMIT 100)", &q[..q.len() - 1]);
+    for q in [semi, anti] {
+        assert!(!explain(&mut s, &per_row(q)).contains("Semi Join"));
+        assert_eq!(run(&mut s, q), run(&mut s, &per_row(q)), "{q}");
+    }
+    assert_eq!(run(&mut s, semi).as_deref(), Some("40"));
+    // Orders 41-51 have no lines; every other order has some line with s > 0.
+    assert_eq!(run(&mut s, anti).as_deref(), Some("11"));
+}

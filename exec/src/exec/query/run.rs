@@ -17,7 +17,7 @@ use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::aggregate;
 use crate::exec::Ctx;
-use crate::expr::{EvalContext, Expr, SeqOp, SubqueryExec};
+use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
@@ -39,6 +39,8 @@ pub struct Runner<'r, 'a> {
     sys: std::cell::OnceCell<Rc<crate::catalog::system::SystemSnapshot>>,
     /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run).
     cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+    /// Their first columns as key sets, for `IN` (by plan address).
+    sets: RefCell<HashMap<usize, Rc<KeySet>>>,
     /// The statement's share of the query memory budget. Every row vector `run` and
     /// `source` return is charged to it; whoever consumes one releases it.
     mem: Charge<'a>,
@@ -59,6 +61,18 @@ impl SubqueryExec for Runner<'_, '_> {
         let rows = Rc::new(self.run(plan, outer)?);
         self.cache.borrow_mut().insert(id, rows.clone());
         Ok(rows)
+    }
+
+    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Rc<KeySet>>> {
+        let id = plan as *const SelectPlan as usize;
+        if let Some(set) = self.sets.borrow().get(&id) {
+            return Ok(Some(set.clone()));
+        }
+        let rows = self.rows(plan, &[])?;
+        let set = Rc::new(KeySet::new(rows.iter().filter_map(|r| r.first())));
+        self.mem.charge(set_bytes(&set))?;
+        self.sets.borrow_mut().insert(id, set.clone());
+        Ok(Some(set))
     }
 
     fn catalog(&self) -> Result<Option<&crate::catalog::system::SystemSnapshot>> {
@@ -89,6 +103,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             ctx: RefCell::new(ctx),
             sys: std::cell::OnceCell::new(),
             cache: RefCell::new(HashMap::new()),
+            sets: RefCell::new(HashMap::new()),
         }
     }
 
@@ -420,6 +435,24 @@ impl<'r, 'a> Runner<'r, 'a> {
                     None => &[],
                 },
             };
+            if j.kind.left_only() {
+                // EXISTS / NOT EXISTS: the first match decides.
+                let mut found = false;
+                for &i in candidates {
+                    let Some(r) = right.get(i) else { continue };
+                    if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
+                        found = true;
+                        break;
+                    }
+                }
+                if found == (j.kind == JoinKind::Semi) {
+                    emit(&mut out, l.clone());
+                }
+                if pending.get() >= CHARGE_STEP {
+                    settle()?;
+                }
+                continue;
+            }
             let mut matched = false;
             for &i in candidates {
                 let Some(r) = right.get(i) else { continue };
@@ -498,6 +531,11 @@ fn with_output_keys(rows: Vec<Vec<Value>>, plan: &SelectPlan) -> Vec<(Vec<Value>
             (r, keys)
         })
         .collect()
+}
+
+/// Estimated bytes of a key set (keys plus table overhead).
+fn set_bytes(set: &KeySet) -> usize {
+    set.len() * 48
 }
 
 /// `rows` with their columns in `permute`'s order (see `Join::permute`); empty: as they are.
