@@ -257,94 +257,139 @@ pub fn aggregate(
     rows: Vec<Vec<Value>>,
     ctx: &EvalContext<'_>,
 ) -> Result<Vec<Vec<Value>>> {
-    let mut groups: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut out: Vec<Group> = Vec::new();
-    let mut keybuf = Vec::new();
-    for r in &rows {
-        let keys = plan
-            .keys
-            .iter()
-            .map(|k| k.eval(r, ctx))
-            .collect::<Result<Vec<_>>>()?;
-        keybuf.clear();
-        for k in &keys {
-            encode_key(k, &mut keybuf);
+    let mut agg = Aggregator::new(plan);
+    agg.add(&rows, ctx)?;
+    agg.finish(ctx)
+}
+
+/// Hash aggregation fed rows in batches (a scan's chunks), so its input need not be held.
+pub struct Aggregator<'p> {
+    plan: &'p AggPlan,
+    groups: HashMap<Vec<u8>, usize>,
+    out: Vec<Group>,
+    keybuf: Vec<u8>,
+    /// Estimated bytes of the groups so far (for the query memory budget).
+    bytes: usize,
+}
+
+impl<'p> Aggregator<'p> {
+    pub fn new(plan: &'p AggPlan) -> Aggregator<'p> {
+        Aggregator {
+            plan,
+            groups: HashMap::new(),
+            out: Vec::new(),
+            keybuf: Vec::new(),
+            bytes: 0,
         }
-        let g = match groups.get(&keybuf) {
-            Some(g) => *g,
-            None => {
-                groups.insert(keybuf.clone(), out.len());
-                out.push((
-                    keys,
-                    plan.aggs.iter().map(initial).collect(),
-                    vec![Input::default(); plan.aggs.len()],
-                ));
-                out.len() - 1
+    }
+
+    /// Estimated bytes held: group keys, states and the hash table.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Folds `rows` into their groups.
+    pub fn add(&mut self, rows: &[Vec<Value>], ctx: &EvalContext<'_>) -> Result<()> {
+        let plan = self.plan;
+        for r in rows {
+            let keys = plan
+                .keys
+                .iter()
+                .map(|k| k.eval(r, ctx))
+                .collect::<Result<Vec<_>>>()?;
+            self.keybuf.clear();
+            for k in &keys {
+                encode_key(k, &mut self.keybuf);
             }
-        };
-        let Some((_, states, inputs)) = out.get_mut(g) else {
-            return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
-        };
-        for ((call, state), input) in plan
-            .aggs
-            .iter()
-            .zip(states.iter_mut())
-            .zip(inputs.iter_mut())
-        {
-            if let Some(f) = &call.filter {
-                if !f.passes(r, ctx)? {
-                    continue;
+            let g = match self.groups.get(&self.keybuf) {
+                Some(g) => *g,
+                None => {
+                    self.bytes += crate::memory::row_bytes(&keys)
+                        + self.keybuf.len()
+                        + 64
+                        + 96 * plan.aggs.len();
+                    self.groups.insert(self.keybuf.clone(), self.out.len());
+                    self.out.push((
+                        keys,
+                        plan.aggs.iter().map(initial).collect(),
+                        vec![Input::default(); plan.aggs.len()],
+                    ));
+                    self.out.len() - 1
                 }
-            }
-            let v = match &call.arg {
-                Some(a) => a.eval(r, ctx)?,
-                None => Value::Null,
             };
-            if call.distinct {
-                // NULL is one distinct value: array_agg keeps it once, the aggregates that
-                // skip NULLs skip it in `step`.
-                let mut k = Vec::new();
-                encode_key(&v, &mut k);
-                if !input.seen.insert(k) {
+            let Some((_, states, inputs)) = self.out.get_mut(g) else {
+                return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
+            };
+            for ((call, state), input) in plan
+                .aggs
+                .iter()
+                .zip(states.iter_mut())
+                .zip(inputs.iter_mut())
+            {
+                if let Some(f) = &call.filter {
+                    if !f.passes(r, ctx)? {
+                        continue;
+                    }
+                }
+                let v = match &call.arg {
+                    Some(a) => a.eval(r, ctx)?,
+                    None => Value::Null,
+                };
+                if call.distinct {
+                    // NULL is one distinct value: array_agg keeps it once, the aggregates
+                    // that skip NULLs skip it in `step`.
+                    let mut k = Vec::new();
+                    encode_key(&v, &mut k);
+                    if !input.seen.insert(k) {
+                        continue;
+                    }
+                    self.bytes += crate::memory::value_bytes(&v) + 32;
+                }
+                if held(call) {
+                    let keys = call
+                        .order
+                        .iter()
+                        .map(|(k, _, _)| k.eval(r, ctx))
+                        .collect::<Result<Vec<_>>>()?;
+                    self.bytes += crate::memory::row_bytes(&keys) + crate::memory::value_bytes(&v);
+                    input.held.push((keys, v));
+                    continue;
+                }
+                step(call, state, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups' rows (`keys ++ aggregate results`) that pass HAVING.
+    pub fn finish(self, ctx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
+        let plan = self.plan;
+        let mut out = self.out;
+        // An aggregate without GROUP BY over no rows still yields one row.
+        if out.is_empty() && plan.keys.is_empty() {
+            out.push((
+                Vec::new(),
+                plan.aggs.iter().map(initial).collect(),
+                Vec::new(),
+            ));
+        }
+        let mut result = Vec::with_capacity(out.len());
+        for (keys, states, inputs) in out {
+            let mut row = keys;
+            let mut inputs = inputs.into_iter();
+            for (call, mut state) in plan.aggs.iter().zip(states) {
+                if let Some(input) = inputs.next() {
+                    fold_held(call, &mut state, input.held)?;
+                }
+                row.push(finish(call, state)?);
+            }
+            if let Some(h) = &plan.having {
+                if !h.passes(&row, ctx)? {
                     continue;
                 }
             }
-            if held(call) {
-                let keys = call
-                    .order
-                    .iter()
-                    .map(|(k, _, _)| k.eval(r, ctx))
-                    .collect::<Result<Vec<_>>>()?;
-                input.held.push((keys, v));
-                continue;
-            }
-            step(call, state, v)?;
+            result.push(row);
         }
+        Ok(result)
     }
-    // An aggregate without GROUP BY over no rows still yields one row.
-    if out.is_empty() && plan.keys.is_empty() {
-        out.push((
-            Vec::new(),
-            plan.aggs.iter().map(initial).collect(),
-            Vec::new(),
-        ));
-    }
-    let mut result = Vec::with_capacity(out.len());
-    for (keys, states, inputs) in out {
-        let mut row = keys;
-        let mut inputs = inputs.into_iter();
-        for (call, mut state) in plan.aggs.iter().zip(states) {
-            if let Some(input) = inputs.next() {
-                fold_held(call, &mut state, input.held)?;
-            }
-            row.push(finish(call, state)?);
-        }
-        if let Some(h) = &plan.having {
-            if !h.passes(&row, ctx)? {
-                continue;
-            }
-        }
-        result.push(row);
-    }
-    Ok(result)
 }

@@ -419,6 +419,28 @@ fn float_underflow() -> Error {
     )
 }
 
+/// `+ - *` between two values of one kind, the common case, without type resolution (the
+/// result [`Value::binary_general`] gives); None for anything else.
+fn same_kind_arith(op: BinaryOp, left: &Value, right: &Value) -> Option<Result<Value>> {
+    use BinaryOp as B;
+    if !matches!(op, B::Add | B::Sub | B::Mul) {
+        return None;
+    }
+    Some(match (left, right) {
+        (Value::Numeric(x), Value::Numeric(y)) => Ok(Value::Numeric(match op {
+            B::Add => x.add(y),
+            B::Sub => x.sub(y),
+            _ => x.mul(y),
+        })),
+        (Value::Float8(x), Value::Float8(y)) => float_arith(op, *x, *y, false).map(Value::Float8),
+        (Value::Int8(x), Value::Int8(y)) => int_arith(op, *x, *y, &DataType::Int8),
+        (Value::Int4(x), Value::Int4(y)) => {
+            int_arith(op, i64::from(*x), i64::from(*y), &DataType::Int4)
+        }
+        _ => return None,
+    })
+}
+
 fn int_arith(op: BinaryOp, a: i64, b: i64, t: &DataType) -> Result<Value> {
     use BinaryOp as B;
     let r = match op {
@@ -525,6 +547,14 @@ fn typed(v: &Value, t: &DataType) -> Result<Value> {
 impl Value {
     /// Evaluates `left op right` (all operators are strict: NULL in, NULL out).
     pub fn binary(op: BinaryOp, left: &Value, right: &Value) -> Result<Value> {
+        match same_kind_arith(op, left, right) {
+            Some(done) => done,
+            None => Value::binary_general(op, left, right),
+        }
+    }
+
+    /// [`Value::binary`] with the operands' types resolved first.
+    fn binary_general(op: BinaryOp, left: &Value, right: &Value) -> Result<Value> {
         use BinaryOp as B;
         use DataType as T;
         if left.is_null() || right.is_null() {
@@ -682,6 +712,43 @@ impl Value {
                 _ => Err(op_error(op.symbol(), &l.data_type(), &r.data_type())),
             },
             _ => Err(op_error(op.symbol(), &l.data_type(), &r.data_type())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use crate::types::Numeric;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i32>().prop_map(Value::Int4),
+            any::<i64>().prop_map(Value::Int8),
+            (-1e12f64..1e12).prop_map(Value::Float8),
+            (any::<i64>(), 0i64..6).prop_map(|(m, s)| Value::Numeric(Numeric::from_parts(
+                bigdecimal::num_bigint::BigInt::from(m),
+                s
+            ))),
+        ]
+    }
+
+    proptest! {
+        /// Same-kind arithmetic gives what the general path gives, errors included.
+        #[test]
+        fn same_kind_arithmetic_matches_the_general_path(
+            a in value(),
+            b in value(),
+            op in prop_oneof![Just(BinaryOp::Add), Just(BinaryOp::Sub), Just(BinaryOp::Mul)],
+        ) {
+            let general = Value::binary_general(op, &a, &b);
+            let fast = Value::binary(op, &a, &b);
+            match (general, fast) {
+                (Ok(g), Ok(f)) => prop_assert_eq!(g, f),
+                (Err(g), Err(f)) => prop_assert_eq!(g.sqlstate(), f.sqlstate()),
+                (g, f) => prop_assert!(false, "{:?} vs {:?}", g, f),
+            }
         }
     }
 }

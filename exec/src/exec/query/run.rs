@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::access::ChunkedScan;
-use super::from::{Join, JoinKind, Source};
+use super::from::{Join, JoinKind, Source, TableSource};
 use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
-use crate::exec::agg::aggregate;
+use crate::exec::agg::{aggregate, AggPlan, Aggregator};
 use crate::exec::Ctx;
 use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
@@ -194,6 +194,10 @@ impl<'r, 'a> Runner<'r, 'a> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
+        if let (Some(agg), Source::Table(t)) = (&body.agg, &body.source) {
+            let rows = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
+            return self.project(body, plan, rows, ectx);
+        }
         let mut rows = self.source(&body.source, outer, ectx)?;
         if let Some(f) = &body.filter {
             let mut kept = Vec::with_capacity(rows.len());
@@ -212,6 +216,17 @@ impl<'r, 'a> Runner<'r, 'a> {
             Some(a) => self.replaced(rows, |rows| aggregate(a, rows, ectx))?,
             None => rows,
         };
+        self.project(body, plan, rows, ectx)
+    }
+
+    /// Window functions, then the select list and ORDER BY keys of each row.
+    fn project(
+        &self,
+        body: &SelectBody,
+        plan: &SelectPlan,
+        rows: Vec<Vec<Value>>,
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
         let rows = if body.windows.is_empty() {
             rows
         } else {
@@ -278,35 +293,12 @@ impl<'r, 'a> Runner<'r, 'a> {
                 Ok(rows.clone())
             }
             Source::Table(t) => {
-                let resolved = match &t.access {
-                    super::Access::Ann(scan) => super::ann_scan::resolve(scan, ectx)?,
-                    _ => None,
-                };
-                let access = resolved.as_ref().unwrap_or(&t.access);
-                // Filtered a chunk at a time: only the rows that pass are ever all in memory.
-                let mut scan = ChunkedScan::new(access, t.read.as_deref());
                 let mut rows = Vec::new();
-                loop {
-                    let chunk = {
-                        let mut ctx = self.ctx.borrow_mut();
-                        scan.next(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
-                    };
-                    let Some(chunk) = chunk else { break };
-                    let mut kept = 0;
-                    for (key, mut r) in chunk {
-                        match &t.filter {
-                            Some(f) if !f.passes(&r, ectx)? => {}
-                            _ => {
-                                if t.keyed {
-                                    r.push(Value::Bytea(key));
-                                }
-                                kept += row_bytes(&r);
-                                rows.push(r)
-                            }
-                        }
-                    }
-                    self.mem.charge(kept)?;
-                }
+                self.scan_table(t, outer, ectx, &mut |chunk| {
+                    self.mem.charge(rows_bytes(&chunk))?;
+                    rows.extend(chunk);
+                    Ok(())
+                })?;
                 Ok(rows)
             }
             Source::Derived { plan, captures } => {
@@ -330,6 +322,78 @@ impl<'r, 'a> Runner<'r, 'a> {
                 Ok(permuted(rows, &j.permute))
             }
         }
+    }
+
+    /// The rows of table `t` that pass its filter, handed to `sink` a chunk at a time (the
+    /// filter runs between chunks, so only what passes is ever held).
+    fn scan_table(
+        &self,
+        t: &TableSource,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+        sink: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
+    ) -> Result<()> {
+        let resolved = match &t.access {
+            super::Access::Ann(scan) => super::ann_scan::resolve(scan, ectx)?,
+            _ => None,
+        };
+        let access = resolved.as_ref().unwrap_or(&t.access);
+        let mut scan = ChunkedScan::new(access, t.read.as_deref());
+        loop {
+            let chunk = {
+                let mut ctx = self.ctx.borrow_mut();
+                scan.next(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
+            };
+            let Some(chunk) = chunk else {
+                return Ok(());
+            };
+            let mut kept = Vec::with_capacity(chunk.len());
+            for (key, mut r) in chunk {
+                match &t.filter {
+                    Some(f) if !f.passes(&r, ectx)? => {}
+                    _ => {
+                        if t.keyed {
+                            r.push(Value::Bytea(key));
+                        }
+                        kept.push(r)
+                    }
+                }
+            }
+            sink(kept)?;
+        }
+    }
+
+    /// Aggregation fed straight from a table scan, chunk by chunk: the scanned rows are never
+    /// all held, only the groups (charged as they grow).
+    fn scan_aggregate(
+        &self,
+        agg: &AggPlan,
+        t: &TableSource,
+        filter: Option<&Expr>,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let mut state = Aggregator::new(agg);
+        let mut charged = 0;
+        self.scan_table(t, outer, ectx, &mut |mut chunk| {
+            if let Some(f) = filter {
+                let mut kept = Vec::with_capacity(chunk.len());
+                for r in chunk {
+                    if f.passes(&r, ectx)? {
+                        kept.push(r);
+                    }
+                }
+                chunk = kept;
+            }
+            state.add(&chunk, ectx)?;
+            self.mem.charge(state.bytes() - charged)?;
+            charged = state.bytes();
+            Ok(())
+        })?;
+        let rows = state.finish(ectx)?;
+        self.mem.release(charged);
+        self.mem.charge(rows_bytes(&rows))?;
+        Ok(rows)
     }
 
     fn join(&self, j: &Join, outer: &[Value], ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
