@@ -296,16 +296,23 @@ impl Planner<'_, '_> {
             ),
             None => None,
         };
-        let filter = match filter {
-            Some(f) => {
-                let types: Vec<DataType> = scope.iter().map(|c| c.ty.clone()).collect();
-                semi::extract(&mut source, &types, f)
-            }
-            None => None,
+        // EXISTS conjuncts become semi / anti joins once the others are pushed down (their
+        // estimates decide); those kept as per-row subqueries are pushed down last.
+        let (exists, filter) = match filter {
+            Some(f) => semi::split(f),
+            None => (Vec::new(), None),
         };
         let filter = match filter {
             Some(f) => from::push_down(&mut source, f),
             None => None,
+        };
+        let types: Vec<DataType> = scope.iter().map(|c| c.ty.clone()).collect();
+        let filter = match semi::attach(&mut source, &types, exists) {
+            Some(kept) => match (filter, from::push_down(&mut source, kept)) {
+                (Some(a), Some(b)) => Some(Expr::And(Box::new(a), Box::new(b))),
+                (a, b) => a.or(b),
+            },
+            None => filter,
         };
         reorder::reorder(&mut source);
         from::finish(&mut source);

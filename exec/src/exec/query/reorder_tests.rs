@@ -257,4 +257,14 @@ fn exists_becomes_a_semi_join_and_not_exists_an_anti_join() {
     assert_eq!(run(&mut s, semi).as_deref(), Some("40"));
     // Orders 41-51 have no lines; every other order has some line with s > 0.
     assert_eq!(run(&mut s, anti).as_deref(), Some("11"));
+    // Few enclosing rows and an index lookup per row: the subquery stays per row.
+    run(&mut s, "ANALYZE");
+    let few =
+        "SELECT count(*) FROM o WHERE o.id < 3 AND EXISTS (SELECT 1 FROM l WHERE l.o_id = o.id)";
+    let plan = explain(&mut s, few);
+    assert!(
+        !plan.contains("Semi Join") && plan.contains("SubPlan"),
+        "{plan}"
+    );
+    assert_eq!(run(&mut s, few).as_deref(), Some("2"));
 }

@@ -7,6 +7,9 @@
 //! table as its filter and choose its access path. An equality between an enclosing column
 //! and a column of the table becomes a hash key in `from::finish`.
 //!
+//! The rewrite is chosen by cost: it wins unless the enclosing rows are few and the
+//! subquery's correlation lets it find its rows by an index lookup.
+//!
 //! Only the plain shape is rewritten: one table (not locked, not an UPDATE target), no
 //! aggregation, window functions, LIMIT or OFFSET, and no nested subquery in its conditions.
 //! Anything else stays a subquery evaluated per row, which is always correct. The semantics
@@ -14,71 +17,107 @@
 //! (a NULL correlation key passes none, so NOT EXISTS holds, as it does in PostgreSQL).
 
 use super::access::choose_access;
+use super::estimate;
 use super::factor::into_conjuncts;
 use super::from::{Join, JoinKind, Source};
 use super::Body;
 use crate::expr::{Expr, SubKind, Subquery};
 use crate::types::DataType;
 
-/// Turns the qualifying `EXISTS` / `NOT EXISTS` conjuncts of `filter` into semi / anti
-/// joins around `source`, whose rows have `types`; returns the conjuncts left.
-pub fn extract(source: &mut Source, types: &[DataType], filter: Expr) -> Option<Expr> {
+/// A subquery run per row with an index lookup costs about this many rows of a scan.
+const LOOKUP_ROWS: f64 = 20.0;
+
+/// Splits `filter` into its `EXISTS` / `NOT EXISTS` conjuncts and the rest.
+pub fn split(filter: Expr) -> (Vec<Expr>, Option<Expr>) {
     let mut conjuncts = Vec::new();
     into_conjuncts(filter, &mut conjuncts);
     let mut rest: Option<Expr> = None;
+    let mut exists = Vec::new();
     for c in conjuncts {
-        match semi_join(c, types) {
-            Ok((kind, right, right_types, on)) => {
-                let left = std::mem::replace(source, Source::Unit);
-                let mut all = types.to_vec();
-                all.extend(right_types);
-                *source = Source::Join(Box::new(Join {
-                    kind,
-                    left,
-                    right,
-                    left_width: types.len(),
-                    right_width: all.len() - types.len(),
-                    types: all,
-                    on,
-                    keys: Vec::new(),
-                    merged: Vec::new(),
-                    lateral: false,
-                    permute: Vec::new(),
-                }));
+        let candidate = match &c {
+            Expr::Not(inner) => {
+                matches!(inner.as_ref(), Expr::Subquery(s) if matches!(s.kind, SubKind::Exists))
             }
-            Err(c) => {
-                rest = Some(match rest {
-                    Some(r) => Expr::And(Box::new(r), Box::new(c)),
-                    None => c,
-                })
-            }
+            Expr::Subquery(s) => matches!(s.kind, SubKind::Exists),
+            _ => false,
+        };
+        if candidate {
+            exists.push(c);
+        } else {
+            rest = Some(and(rest, c));
         }
     }
-    rest
+    (exists, rest)
 }
 
-/// The join a conjunct becomes: (kind, right side, its types, condition), or the conjunct
-/// back when it does not qualify.
-type SemiJoin = (JoinKind, Source, Vec<DataType>, Option<Expr>);
+/// Makes each of `candidates` a semi / anti join around `source` (rows of `types`, its
+/// conditions already pushed down) when it qualifies and one hashed pass over the
+/// subquery's table is estimated cheaper than running the subquery once per row (with an
+/// index lookup, when its correlation gave it one); returns the candidates kept per row.
+pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) -> Option<Expr> {
+    let mut kept: Option<Expr> = None;
+    for c in candidates {
+        let Some((kind, right, right_types, on, indexed)) = semi_join(&c, types) else {
+            kept = Some(and(kept, c));
+            continue;
+        };
+        let left_rows = estimate::rows(source);
+        let right_rows = estimate::rows(&right);
+        let per_row = left_rows * if indexed { LOOKUP_ROWS } else { right_rows };
+        if left_rows + 2.0 * right_rows > per_row {
+            kept = Some(and(kept, c));
+            continue;
+        }
+        let left = std::mem::replace(source, Source::Unit);
+        let mut all = types.to_vec();
+        all.extend(right_types);
+        *source = Source::Join(Box::new(Join {
+            kind,
+            left,
+            right,
+            left_width: types.len(),
+            right_width: all.len() - types.len(),
+            types: all,
+            on,
+            keys: Vec::new(),
+            merged: Vec::new(),
+            lateral: false,
+            permute: Vec::new(),
+        }));
+    }
+    kept
+}
 
-fn semi_join(c: Expr, types: &[DataType]) -> Result<SemiJoin, Expr> {
-    let (sub, anti) = match &c {
+fn and(a: Option<Expr>, b: Expr) -> Expr {
+    match a {
+        Some(a) => Expr::And(Box::new(a), Box::new(b)),
+        None => b,
+    }
+}
+
+/// The join a conjunct becomes: (kind, right side, its types, condition, whether the
+/// subquery found its rows by an index lookup per row), when it qualifies.
+type SemiJoin = (JoinKind, Source, Vec<DataType>, Option<Expr>, bool);
+
+fn semi_join(c: &Expr, types: &[DataType]) -> Option<SemiJoin> {
+    let (sub, anti) = match c {
         Expr::Not(inner) => match inner.as_ref() {
             Expr::Subquery(s) => (s, true),
-            _ => return Err(c),
+            _ => return None,
         },
         Expr::Subquery(s) => (s, false),
-        _ => return Err(c),
+        _ => return None,
     };
     if !matches!(sub.kind, SubKind::Exists) || !qualifies(sub) {
-        return Err(c);
+        return None;
     }
     let Body::Select(body) = &sub.plan.body else {
-        return Err(c);
+        return None;
     };
     let Source::Table(t) = &body.source else {
-        return Err(c);
+        return None;
     };
+    let indexed = !matches!(t.access, super::access::Access::Full);
     let mut table = t.clone();
     let mut conds = Vec::new();
     if let Some(f) = table.filter.take() {
@@ -109,7 +148,7 @@ fn semi_join(c: Expr, types: &[DataType]) -> Result<SemiJoin, Expr> {
     table.read = None;
     let right_types = table.table.columns.iter().map(|c| c.ty.clone()).collect();
     let kind = if anti { JoinKind::Anti } else { JoinKind::Semi };
-    Ok((kind, Source::Table(table), right_types, on))
+    Some((kind, Source::Table(table), right_types, on, indexed))
 }
 
 /// Whether the subquery has the plain shape the rewrite handles (see the module doc).
