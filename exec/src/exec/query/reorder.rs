@@ -323,15 +323,33 @@ struct Model<'c> {
 
 impl Model<'_> {
     /// Estimated rows of the join of the leaves in `mask`.
+    ///
+    /// Equalities between the same two leaves are not taken as independent: only the most
+    /// selective one counts (a composite key such as `(partkey, suppkey)` is usually a key
+    /// of one side, and multiplying its parts' selectivities would shrink the estimate by
+    /// orders of magnitude).
     fn card(&self, mask: u64) -> f64 {
         let mut n: f64 = (0..self.rows.len())
             .filter(|i| mask & (1 << i) != 0)
             .map(|i| self.rows[i])
             .product();
+        // (pair of leaves, the most selective equality between them)
+        let mut pairs: Vec<(u64, f64)> = Vec::new();
         for c in self.conds {
-            if c.mask != 0 && c.mask & !mask == 0 && c.mask.count_ones() >= 2 {
+            if c.mask == 0 || c.mask & !mask != 0 || c.mask.count_ones() < 2 {
+                continue;
+            }
+            if c.hashable {
+                match pairs.iter_mut().find(|(m, _)| *m == c.mask) {
+                    Some((_, sel)) => *sel = sel.min(c.sel),
+                    None => pairs.push((c.mask, c.sel)),
+                }
+            } else {
                 n *= c.sel;
             }
+        }
+        for (_, sel) in pairs {
+            n *= sel;
         }
         n.max(1.0)
     }
