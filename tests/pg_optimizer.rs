@@ -61,6 +61,13 @@ fn analyze_forms_and_errors() {
         assert_eq!(tuples("b").await, "2");
         c.batch_execute("BEGIN; ANALYZE s.b; COMMIT").await.unwrap();
         assert_eq!(tuples("b").await, "10");
+        // TRUNCATE forgets the count (rolled back with it), as PostgreSQL does.
+        c.batch_execute("BEGIN; TRUNCATE s.b; ROLLBACK")
+            .await
+            .unwrap();
+        assert_eq!(tuples("b").await, "10");
+        c.batch_execute("TRUNCATE s.b").await.unwrap();
+        assert_eq!(tuples("b").await, "-1");
         // VACUUM ANALYZE, like VACUUM, refuses a transaction block.
         c.batch_execute("BEGIN").await.unwrap();
         let e = c.simple_query("VACUUM ANALYZE a").await.unwrap_err();

@@ -81,6 +81,12 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             }
             for table in &tables {
                 clear_table(ctx, table)?;
+                if table.stats.is_some() {
+                    // As PostgreSQL, a truncated table's size is unknown until ANALYZE.
+                    let mut def = table.clone();
+                    def.stats = None;
+                    ctx.catalog().put_table(&def)?;
+                }
             }
             Ok(Outcome::Command("TRUNCATE TABLE".into()))
         }
