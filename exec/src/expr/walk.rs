@@ -143,6 +143,11 @@ impl Expr {
         }
     }
 
+    /// Whether `self` or any sub-expression evaluated over the same row satisfies `f`.
+    pub fn any(&self, f: &impl Fn(&Expr) -> bool) -> bool {
+        f(self) || self.children().into_iter().any(|c| c.any(f))
+    }
+
     /// Renumbers every input column `i` to `f(i)` (the expression moves to a row laid out
     /// differently).
     pub fn remap_columns(&mut self, f: &impl Fn(usize) -> usize) {

@@ -226,27 +226,9 @@ pub fn scan_rows_with(
         }
         Access::Full | Access::Range(..) => {}
     }
-    let Some((start, end)) = key_range(access, &key_of, &prefix)? else {
-        return Ok(out);
-    };
-    let deadline = ctx.deadline;
-    for (n, item) in ctx
-        .txn
-        .scan(ctx.engine.data, (start, end), Direction::Forward)?
-        .enumerate()
-    {
-        if n % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(timeout());
-        }
-        let (k, v) = item?;
-        out.push((k, decode_row(table, &v)?));
-    }
-    if for_update {
-        for (k, _) in &out {
-            ctx.txn.get_for_update(ctx.engine.data, k)?;
-        }
-    }
-    Ok(out)
+    // A full or range scan: the chunked scan, in one chunk.
+    let rows = ChunkedScan::new(access, None).next(ctx, table, for_update, outer, usize::MAX)?;
+    Ok(rows.unwrap_or_default())
 }
 
 /// A primary-key range of storage keys.
@@ -355,19 +337,19 @@ impl<'a> ChunkedScan<'a> {
         };
         let deadline = ctx.deadline;
         let mut out = Vec::new();
-        let mut scan = ctx
+        let scan = ctx
             .txn
             .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?;
-        for item in scan.by_ref() {
+        for item in scan {
+            if out.len() % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                return Err(timeout());
+            }
             let (k, v) = item?;
             out.push((k, decode_columns(table, &v, self.read)?));
             if out.len() >= max {
                 break;
             }
-        }
-        drop(scan);
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(timeout());
         }
         if for_update {
             for (k, _) in &out {

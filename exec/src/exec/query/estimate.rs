@@ -254,16 +254,13 @@ fn constant(e: &Expr) -> Option<Value> {
     if let Expr::Literal(v) = e {
         return Some(v.clone());
     }
-    if !e.is_row_independent() || reads_context(e) {
+    if !e.is_row_independent()
+        || e.any(&|x| matches!(x, Expr::Param(_) | Expr::Outer(_) | Expr::Subquery(_)))
+    {
         return None;
     }
     let ctx = EvalContext::constant();
     e.eval(&[], &ctx).ok()
-}
-
-fn reads_context(e: &Expr) -> bool {
-    matches!(e, Expr::Param(_) | Expr::Outer(_) | Expr::Subquery(_))
-        || e.children().into_iter().any(reads_context)
 }
 
 /// The key of `v` as a value of column `col` (None when it is NULL or cannot be one).

@@ -677,7 +677,8 @@ fn aliased(mut planned: Planned, alias: Option<&ast::TableAlias>) -> Planned {
     planned
 }
 
-fn and(a: Option<Expr>, b: Expr) -> Expr {
+/// `a AND b`, or `b` alone.
+pub(super) fn and(a: Option<Expr>, b: Expr) -> Expr {
     match a {
         Some(a) => Expr::And(Box::new(a), Box::new(b)),
         None => b,
@@ -746,6 +747,17 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
     }
 }
 
+/// `column = column`, as (lower column, higher column): a hash key candidate.
+pub(super) fn column_equality(e: &Expr) -> Option<(usize, usize)> {
+    match e {
+        Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (Expr::Column(x), Expr::Column(y)) => Some((*x.min(y), *x.max(y))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Chooses access paths for tables and equi-join keys for joins, after [`push_down`].
 pub fn finish(source: &mut Source) {
     match source {
@@ -767,15 +779,7 @@ pub fn finish(source: &mut Source) {
             let mut rest = None;
             for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
                 c.fold_constants();
-                let key = match &c {
-                    Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
-                        (Expr::Column(x), Expr::Column(y)) if x < y => Some((*x, *y)),
-                        (Expr::Column(x), Expr::Column(y)) => Some((*y, *x)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                match key {
+                match column_equality(&c) {
                     Some((l, r))
                         if l < lw
                             && r >= lw

@@ -307,11 +307,9 @@ impl Planner<'_, '_> {
             None => None,
         };
         let types: Vec<DataType> = scope.iter().map(|c| c.ty.clone()).collect();
-        let filter = match semi::attach(&mut source, &types, exists) {
-            Some(kept) => match (filter, from::push_down(&mut source, kept)) {
-                (Some(a), Some(b)) => Some(Expr::And(Box::new(a), Box::new(b))),
-                (a, b) => a.or(b),
-            },
+        let kept = semi::attach(&mut source, &types, exists);
+        let filter = match kept.and_then(|k| from::push_down(&mut source, k)) {
+            Some(left) => Some(from::and(filter, left)),
             None => filter,
         };
         reorder::reorder(&mut source);

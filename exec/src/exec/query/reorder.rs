@@ -15,9 +15,9 @@
 
 use super::estimate;
 use super::factor::into_conjuncts;
-use super::from::{Join, JoinKind, Source};
+use super::from::{and, column_equality, Join, JoinKind, Source};
 use crate::expr::Expr;
-use crate::types::{BinaryOp, DataType};
+use crate::types::DataType;
 
 /// The most leaves ordered by dynamic programming (3^n subset pairs are visited).
 const DP_LIMIT: usize = 10;
@@ -192,19 +192,17 @@ impl Region {
                 .fold(0u64, |m, l| m | bit(l))
         };
         let (mut sel, mut hashable) = (estimate::OTHER_SEL, false);
-        if let Expr::Binary(BinaryOp::Eq, a, b) = &expr {
-            if let (Expr::Column(x), Expr::Column(y)) = (a.as_ref(), b.as_ref()) {
-                let side = |c: usize| {
-                    let l = self.leaf_of(c)?;
-                    let leaf = self.leaves.get(l)?;
-                    let local = c - leaf.offset;
-                    let d = estimate::distinct(&leaf.source, local, leaf.rows);
-                    Some((l, d, leaf.types.get(local)?.clone()))
-                };
-                if let (Some((lx, dx, tx)), Some((ly, dy, ty))) = (side(*x), side(*y)) {
-                    sel = 1.0 / dx.max(dy);
-                    hashable = lx != ly && tx == ty;
-                }
+        if let Some((x, y)) = column_equality(&expr) {
+            let side = |c: usize| {
+                let l = self.leaf_of(c)?;
+                let leaf = self.leaves.get(l)?;
+                let local = c - leaf.offset;
+                let d = estimate::distinct(&leaf.source, local, leaf.rows);
+                Some((l, d, leaf.types.get(local)?.clone()))
+            };
+            if let (Some((lx, dx, tx)), Some((ly, dy, ty))) = (side(x), side(y)) {
+                sel = 1.0 / dx.max(dy);
+                hashable = lx != ly && tx == ty;
             }
         }
         Cond {
@@ -245,10 +243,7 @@ impl Region {
         });
         if let Source::Join(j) = &mut root {
             for e in rest {
-                j.on = Some(match j.on.take() {
-                    Some(on) => Expr::And(Box::new(on), Box::new(e)),
-                    None => e,
-                });
+                j.on = Some(and(j.on.take(), e));
             }
             if new_pos.iter().enumerate().any(|(i, p)| i != *p) {
                 j.permute = new_pos;
@@ -292,10 +287,7 @@ fn assemble(
                 let Some(mut c) = slot.take() else { continue };
                 c.expr
                     .remap_columns(&|i| new_pos.get(i).copied().unwrap_or(i).saturating_sub(start));
-                on = Some(match on {
-                    Some(prev) => Expr::And(Box::new(prev), Box::new(c.expr)),
-                    None => c.expr,
-                });
+                on = Some(and(on, c.expr));
             }
             let join = Join {
                 kind: JoinKind::Inner,

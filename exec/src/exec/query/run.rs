@@ -200,15 +200,7 @@ impl<'r, 'a> Runner<'r, 'a> {
         }
         let mut rows = self.source(&body.source, outer, ectx)?;
         if let Some(f) = &body.filter {
-            let mut kept = Vec::with_capacity(rows.len());
-            let mut dropped = 0;
-            for r in rows {
-                if f.passes(&r, ectx)? {
-                    kept.push(r);
-                } else {
-                    dropped += row_bytes(&r);
-                }
-            }
+            let (kept, dropped) = passing(rows, f, ectx)?;
             self.mem.release(dropped);
             rows = kept;
         }
@@ -377,13 +369,7 @@ impl<'r, 'a> Runner<'r, 'a> {
         let mut charged = 0;
         self.scan_table(t, outer, ectx, &mut |mut chunk| {
             if let Some(f) = filter {
-                let mut kept = Vec::with_capacity(chunk.len());
-                for r in chunk {
-                    if f.passes(&r, ectx)? {
-                        kept.push(r);
-                    }
-                }
-                chunk = kept;
+                chunk = passing(chunk, f, ectx)?.0;
             }
             state.add(&chunk, ectx)?;
             self.mem.charge(state.bytes() - charged)?;
@@ -600,6 +586,24 @@ fn with_output_keys(rows: Vec<Vec<Value>>, plan: &SelectPlan) -> Vec<(Vec<Value>
 /// Estimated bytes of a key set (keys plus table overhead).
 fn set_bytes(set: &KeySet) -> usize {
     set.len() * 48
+}
+
+/// The rows that pass `f`, and the estimated bytes of those that do not.
+fn passing(
+    rows: Vec<Vec<Value>>,
+    f: &Expr,
+    ectx: &EvalContext<'_>,
+) -> Result<(Vec<Vec<Value>>, usize)> {
+    let mut kept = Vec::with_capacity(rows.len());
+    let mut dropped = 0;
+    for r in rows {
+        if f.passes(&r, ectx)? {
+            kept.push(r);
+        } else {
+            dropped += row_bytes(&r);
+        }
+    }
+    Ok((kept, dropped))
 }
 
 /// `rows` with their columns in `permute`'s order (see `Join::permute`); empty: as they are.

@@ -19,7 +19,7 @@
 use super::access::choose_access;
 use super::estimate;
 use super::factor::into_conjuncts;
-use super::from::{Join, JoinKind, Source};
+use super::from::{and, Join, JoinKind, Source};
 use super::Body;
 use crate::expr::{Expr, SubKind, Subquery};
 use crate::types::DataType;
@@ -88,13 +88,6 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
     kept
 }
 
-fn and(a: Option<Expr>, b: Expr) -> Expr {
-    match a {
-        Some(a) => Expr::And(Box::new(a), Box::new(b)),
-        None => b,
-    }
-}
-
 /// The join a conjunct becomes: (kind, right side, its types, condition, whether the
 /// subquery found its rows by an index lookup per row), when it qualifies.
 type SemiJoin = (JoinKind, Source, Vec<DataType>, Option<Expr>, bool);
@@ -135,10 +128,7 @@ fn semi_join(c: &Expr, types: &[DataType]) -> Option<SemiJoin> {
         } else {
             &mut own
         };
-        *slot = Some(match slot.take() {
-            Some(prev) => Expr::And(Box::new(prev), Box::new(e)),
-            None => e,
-        });
+        *slot = Some(and(slot.take(), e));
     }
     table.access = match &own {
         Some(f) => choose_access(&table.table, f),
@@ -168,30 +158,22 @@ fn qualifies(sub: &Subquery) -> bool {
         && !t.keyed
         && !t.for_update
         && !matches!(t.access, super::access::Access::Ann(_));
-    let conds_ok = |e: &Option<Expr>| e.as_ref().is_none_or(|e| !has_subquery(e));
+    // No nested subquery, and every outer reference names one of the captures.
+    let n = sub.captures.len();
+    let foreign = |x: &Expr| match x {
+        Expr::Subquery(_) => true,
+        Expr::Outer(i) => *i >= n,
+        _ => false,
+    };
     plain
-        && conds_ok(&t.filter)
-        && conds_ok(&body.filter)
         && [&t.filter, &body.filter]
             .into_iter()
             .flatten()
-            .all(|e| outer_within(e, sub.captures.len()))
-}
-
-fn has_subquery(e: &Expr) -> bool {
-    matches!(e, Expr::Subquery(_)) || e.children().into_iter().any(has_subquery)
+            .all(|e| !e.any(&foreign))
 }
 
 fn reads_outer(e: &Expr) -> bool {
-    matches!(e, Expr::Outer(_)) || e.children().into_iter().any(reads_outer)
-}
-
-/// Every outer reference of `e` names one of `n` captures.
-fn outer_within(e: &Expr, n: usize) -> bool {
-    match e {
-        Expr::Outer(i) => *i < n,
-        _ => e.children().into_iter().all(|c| outer_within(c, n)),
-    }
+    e.any(&|x| matches!(x, Expr::Outer(_)))
 }
 
 /// Moves a condition of the subquery onto the joined row: the table's columns come after
