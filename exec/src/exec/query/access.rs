@@ -226,7 +226,12 @@ pub fn scan_rows_with(
         }
         Access::Full | Access::Range(..) => {}
     }
-    // A full or range scan: the chunked scan, in one chunk.
+    // A full or range scan (a vector index scan that fell back reads the whole table): the
+    // chunked scan, in one chunk.
+    let access = match access {
+        Access::Range(..) => access,
+        _ => &Access::Full,
+    };
     let rows = ChunkedScan::new(access, None).next(ctx, table, for_update, outer, usize::MAX)?;
     Ok(rows.unwrap_or_default())
 }
