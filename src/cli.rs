@@ -199,6 +199,58 @@ pub struct ServeArgs {
     /// `512M`).
     #[arg(long, env = "ORBIT_QUERY_MEMORY", default_value = "50%", value_parser = parse_memory)]
     pub query_memory: MemoryLimit,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Replication: a node of a Raft cluster (`docs/replication.md`). Without `--node-id` the
+/// server runs alone, committing to its own WAL.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// This node's id in the cluster (a positive integer, unique among --peers).
+    #[arg(long, env = "ORBIT_NODE_ID", requires_all = ["raft_addr", "peers"])]
+    pub node_id: Option<u64>,
+    /// Address this node's Raft listener binds (other nodes reach it at its --peers entry).
+    #[arg(long, env = "ORBIT_RAFT_ADDR", requires = "node_id")]
+    pub raft_addr: Option<String>,
+    /// Every voting member, this node included: `1=host:port,2=host:port,3=host:port`
+    /// (Raft addresses). A node whose Raft log is empty starts the cluster with them.
+    #[arg(long, env = "ORBIT_PEERS", requires = "node_id", value_parser = parse_peers)]
+    pub peers: Option<Peers>,
+}
+
+/// `--peers`: node ids and their Raft addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peers(pub std::collections::BTreeMap<u64, String>);
+
+fn parse_peers(s: &str) -> Result<Peers, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}` is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{id}` is not a node id (a positive integer)"))?;
+        if id == 0 {
+            return Err("node ids start at 1".into());
+        }
+        let addr = addr.trim();
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(format!("`{addr}` is not HOST:PORT"));
+        }
+        if map.insert(id, addr.to_string()).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if map.is_empty() {
+        return Err("no peers given".into());
+    }
+    Ok(Peers(map))
 }
 
 /// A memory size, absolute or as a share of physical memory.

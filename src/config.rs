@@ -35,6 +35,9 @@ const KEYS: &[&str] = &[
     "archive-timeout",
     "backup-busy-rate",
     "query-memory",
+    "node-id",
+    "raft-addr",
+    "peers",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

@@ -4,6 +4,7 @@ mod backup;
 mod balance;
 mod bench;
 mod cli;
+mod cluster;
 mod config;
 mod http;
 mod inspect;

@@ -60,7 +60,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Db::open(Arc::clone(&fs), data_dir, opts)
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
     );
-    let txn = TxnDb::new(Arc::clone(&db));
+    let cluster = crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db)?;
+    let txn = match &cluster {
+        Some(c) => TxnDb::with_log(Arc::clone(&db), c.commit_log()),
+        None => TxnDb::new(Arc::clone(&db)),
+    };
     let store =
         Store::open(txn.clone(), Some(&filter)).context("cannot open the Redis keyspaces")?;
     let sql = orbit_exec::SqlEngine::open(txn).context("cannot open the SQL catalog")?;
@@ -186,10 +190,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The time series' open chunks are checkpointed: the next start replays no log.
     if let Err(e) = engine.ts_maintenance(true) {
-        tracing::warn!(error = %e, "time series checkpoint at shutdown failed");
+        if !not_leader(&e) {
+            tracing::warn!(error = %e, "time series checkpoint at shutdown failed");
+        }
     }
     drop(engine);
     drop(pg);
+    if let Some(c) = cluster {
+        c.shutdown();
+    }
     if args.wal_archive.is_some() {
         // The active segment's records go to the archive now, not at the next start.
         if let Err(e) = db.switch_wal() {
@@ -209,15 +218,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn expire_loop(engine: &Engine, running: &std::sync::atomic::AtomicBool) {
     while running.load(std::sync::atomic::Ordering::Relaxed) {
         if let Err(e) = engine.ts_maintenance(false) {
-            tracing::warn!(error = %e, "time series maintenance failed");
+            if !not_leader(&e) {
+                tracing::warn!(error = %e, "time series maintenance failed");
+            }
         }
         match engine.expire_sweep(1_000) {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
+            // A follower: the leader's sweep deletes expired keys everywhere, as a Redis
+            // primary's DELs do on its replicas.
+            Err(e) if not_leader(&e) => {}
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Whether `e` says this node does not lead its cluster (background writers skip the pass).
+fn not_leader(e: &orbit_resp::Error) -> bool {
+    matches!(
+        e,
+        orbit_resp::Error::Txn(orbit_txn::Error::NotLeader { .. })
+    )
 }
 
 /// A non-blocking listener with `SO_REUSEPORT`, so every worker can have its own.

@@ -63,6 +63,22 @@ fn index_references(txn: &TxnDb, keyspace: KeyspaceId) -> Result<()> {
     Ok(())
 }
 
+/// Creates the sequence object ids come from, if it does not exist yet.
+fn create_oid_sequence(sequences: &Sequences) -> Result<()> {
+    if sequences.exists(OID_SEQUENCE)? {
+        return Ok(());
+    }
+    let mut def = SequenceDef::new(i64::from(u32::MAX), 0);
+    def.start = FIRST_OID;
+    def.min = FIRST_OID;
+    let mut waits = Vec::new();
+    sequences.create(OID_SEQUENCE, def, &mut waits)?;
+    for w in waits {
+        w.wait()?;
+    }
+    Ok(())
+}
+
 impl SqlEngine {
     /// Opens (creating on first use) the SQL keyspaces of `txn`'s database.
     pub fn open(txn: TxnDb) -> Result<Arc<SqlEngine>> {
@@ -73,17 +89,15 @@ impl SqlEngine {
         let ann =
             crate::exec::ann_graph::AnnIndexes::new(Arc::clone(&db), keyspace(&db, "sql:ann")?);
         let sequences = Sequences::new(txn.clone(), seq);
-        if !sequences.exists(OID_SEQUENCE)? {
-            let mut def = SequenceDef::new(i64::from(u32::MAX), 0);
-            def.start = FIRST_OID;
-            def.min = FIRST_OID;
-            let mut waits = Vec::new();
-            sequences.create(OID_SEQUENCE, def, &mut waits)?;
-            for w in waits {
-                w.wait()?;
-            }
+        match create_oid_sequence(&sequences) {
+            // A replicated node that does not lead: the leader creates it (`next_oid`).
+            Err(crate::Error::Txn(orbit_txn::Error::NotLeader { .. })) => {}
+            other => other?,
         }
-        index_references(&txn, catalog)?;
+        match index_references(&txn, catalog) {
+            Err(crate::Error::Txn(orbit_txn::Error::NotLeader { .. })) => {}
+            other => other?,
+        }
         Ok(Arc::new(SqlEngine {
             txn,
             catalog,
@@ -102,13 +116,22 @@ impl SqlEngine {
     pub(crate) fn commit(
         &self,
         txn: &mut orbit_txn::Transaction,
-    ) -> orbit_txn::Result<Option<orbit_lsm::PendingWrite>> {
+    ) -> orbit_txn::Result<Option<orbit_txn::Pending>> {
         if !txn.has_writes_in(self.catalog) {
             return txn.commit_pending();
         }
         let mut write = self.catalog_cache.writing(self.txn.db());
-        let pending = txn.commit_pending()?;
-        write.committed(pending.as_ref().and_then(orbit_lsm::PendingWrite::seq));
+        let pending = match txn.commit_pending()? {
+            // A replicated commit has its number once it completes; DDL is rare enough to
+            // wait for it here rather than mark the catalog in flight across threads.
+            Some(orbit_txn::Pending::Replicated(done)) => {
+                let seq = orbit_txn::Pending::Replicated(done).wait()?;
+                write.committed(Some(seq));
+                return Ok(None);
+            }
+            pending => pending,
+        };
+        write.committed(pending.as_ref().and_then(orbit_txn::Pending::seq));
         Ok(pending)
     }
 
@@ -143,7 +166,8 @@ impl SqlEngine {
     }
 
     /// A fresh object id (tables, indexes, constraints, types: never reused).
-    pub fn next_oid(&self, waits: &mut Vec<orbit_lsm::PendingWrite>) -> Result<u32> {
+    pub fn next_oid(&self, waits: &mut Vec<orbit_txn::Pending>) -> Result<u32> {
+        create_oid_sequence(&self.sequences)?;
         let v = self.sequences.nextval(OID_SEQUENCE, waits)?;
         Ok(u32::try_from(v).unwrap_or(u32::MAX))
     }

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use orbit_lsm::{KeyspaceId, PendingWrite, WriteBatch};
+use orbit_lsm::{KeyspaceId, WriteBatch};
+use orbit_txn::Pending;
 use orbit_txn::TxnDb;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +65,24 @@ struct State {
 pub struct Sequences {
     txn: TxnDb,
     keyspace: KeyspaceId,
-    cache: Mutex<HashMap<String, State>>,
+    /// The cached states, valid for one commit-log epoch (see [`Sequences::cache`]).
+    cache: Mutex<(u64, HashMap<String, State>)>,
+}
+
+/// The map part of the locked cache.
+struct Cached<'a>(std::sync::MutexGuard<'a, (u64, HashMap<String, State>)>);
+
+impl std::ops::Deref for Cached<'_> {
+    type Target = HashMap<String, State>;
+    fn deref(&self) -> &Self::Target {
+        &self.0 .1
+    }
+}
+
+impl std::ops::DerefMut for Cached<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0 .1
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,13 +94,26 @@ impl Sequences {
         Sequences {
             txn,
             keyspace,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new((0, HashMap::new())),
         }
+    }
+
+    /// The cached states. A replicated node forgets them whenever it applied another leader's
+    /// writes (the epoch moved): that leader may have handed out values past what this node
+    /// cached, and continuing from the cache would repeat them.
+    fn cache(&self) -> impl std::ops::DerefMut<Target = HashMap<String, State>> + '_ {
+        let mut guard = lock(&self.cache);
+        let epoch = self.txn.epoch();
+        if guard.0 != epoch {
+            guard.1.clear();
+            guard.0 = epoch;
+        }
+        Cached(guard)
     }
 
     /// The definition of sequence `name`, if it exists.
     pub fn definition(&self, name: &str) -> Result<Option<SequenceDef>> {
-        if let Some(state) = lock(&self.cache).get(name) {
+        if let Some(state) = self.cache().get(name) {
             return Ok(Some(state.def.clone()));
         }
         self.load(name)
@@ -101,7 +132,7 @@ impl Sequences {
     }
 
     /// Queues the durable write of `def`; the caller's reply waits for it (`waits`).
-    fn store(&self, name: &str, def: &SequenceDef, waits: &mut Vec<PendingWrite>) -> Result<()> {
+    fn store(&self, name: &str, def: &SequenceDef, waits: &mut Vec<Pending>) -> Result<()> {
         let bytes =
             serde_json::to_vec(def).map_err(|e| Error::new(code::INTERNAL_ERROR, e.to_string()))?;
         let mut batch = WriteBatch::new();
@@ -112,24 +143,20 @@ impl Sequences {
 
     /// Whether sequence `name` exists.
     pub fn exists(&self, name: &str) -> Result<bool> {
-        Ok(lock(&self.cache).contains_key(name) || self.load(name)?.is_some())
+        Ok(self.cache().contains_key(name) || self.load(name)?.is_some())
     }
 
     /// Creates `name` (durable once `waits` are).
-    pub fn create(
-        &self,
-        name: &str,
-        def: SequenceDef,
-        waits: &mut Vec<PendingWrite>,
-    ) -> Result<()> {
+    pub fn create(&self, name: &str, def: SequenceDef, waits: &mut Vec<Pending>) -> Result<()> {
         self.store(name, &def, waits)?;
-        lock(&self.cache).insert(name.to_string(), State { def, last: None });
+        self.cache()
+            .insert(name.to_string(), State { def, last: None });
         Ok(())
     }
 
     /// Drops `name`.
-    pub fn drop(&self, name: &str, waits: &mut Vec<PendingWrite>) -> Result<()> {
-        lock(&self.cache).remove(name);
+    pub fn drop(&self, name: &str, waits: &mut Vec<Pending>) -> Result<()> {
+        self.cache().remove(name);
         let mut batch = WriteBatch::new();
         batch.delete(self.keyspace, name.as_bytes());
         waits.push(self.txn.submit(&batch)?);
@@ -158,8 +185,8 @@ impl Sequences {
     /// The next value of `name`. A new reservation's write is queued on `waits`: like
     /// PostgreSQL's nextval, it becomes durable at the latest with the caller's commit (the
     /// log is ordered), and a value used only by a transaction lost in a crash may be reissued.
-    pub fn nextval(&self, name: &str, waits: &mut Vec<PendingWrite>) -> Result<i64> {
-        let mut cache = lock(&self.cache);
+    pub fn nextval(&self, name: &str, waits: &mut Vec<Pending>) -> Result<i64> {
+        let mut cache = self.cache();
         if !cache.contains_key(name) {
             let def = self.load(name)?.ok_or_else(|| {
                 Error::new(
@@ -226,8 +253,8 @@ impl Sequences {
     }
 
     /// `setval(name, value)`: the next nextval returns value + increment.
-    pub fn setval(&self, name: &str, value: i64, waits: &mut Vec<PendingWrite>) -> Result<i64> {
-        let mut cache = lock(&self.cache);
+    pub fn setval(&self, name: &str, value: i64, waits: &mut Vec<Pending>) -> Result<i64> {
+        let mut cache = self.cache();
         let mut def = match cache.remove(name) {
             Some(s) => s.def,
             None => self.load(name)?.ok_or_else(|| {
@@ -263,6 +290,6 @@ impl Sequences {
     /// The last value `nextval` gave in this process (currval needs it per session; the
     /// session keeps its own and falls back to this).
     pub fn last(&self, name: &str) -> Option<i64> {
-        lock(&self.cache).get(name).and_then(|s| s.last)
+        self.cache().get(name).and_then(|s| s.last)
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use orbit_lsm::PendingWrite;
+use orbit_txn::Pending;
 use orbit_txn::{Isolation, LockWait, Transaction};
 use sqlparser::ast;
 
@@ -40,7 +40,7 @@ pub enum TxStatus {
 /// its reply must wait for.
 pub struct Executed {
     pub outcome: Outcome,
-    pub waits: Vec<PendingWrite>,
+    pub waits: Vec<Pending>,
 }
 
 /// The implicit savepoint each statement of a block runs in (no SQL name can spell it).
@@ -64,7 +64,7 @@ pub struct Session {
     /// What RESET returns each setting to: the defaults and the startup parameters.
     reset_values: BTreeMap<String, String>,
     /// Writes queued by statements that were only described; the next reply waits for them.
-    pending: Vec<PendingWrite>,
+    pending: Vec<Pending>,
     /// Values this session's nextval / setval gave (currval, lastval).
     sequences: exec::SeqState,
     /// The COPY FROM STDIN in progress (between CopyInResponse and CopyDone / CopyFail).
@@ -353,7 +353,7 @@ impl Session {
     }
 
     /// Writes the session queued that a reply must still wait for (e.g. after an error).
-    pub fn take_pending(&mut self) -> Vec<PendingWrite> {
+    pub fn take_pending(&mut self) -> Vec<Pending> {
         std::mem::take(&mut self.pending)
     }
 
@@ -620,7 +620,7 @@ impl Session {
             let drops = std::mem::take(&mut ctx.dropped);
             let result = result.and_then(|outcome| {
                 let wait = self.engine.commit(&mut txn)?;
-                let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
+                let mut waits: Vec<Pending> = wait.into_iter().collect();
                 at_commit::release(&self.engine, drops, &mut waits)?;
                 Ok(Executed { outcome, waits })
             });

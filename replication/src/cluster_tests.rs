@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::BasicNode;
 use orbit_env::{CrashMode, SimFs};
 use orbit_lsm::{Db, WriteBatch, DEFAULT_KEYSPACE};
 use tokio::net::TcpListener;
@@ -101,17 +100,12 @@ fn three_nodes_replicate_fail_over_and_catch_up() {
             let node = Some(node);
             members.insert(id, Member { fs, addr, db, node });
         }
-        let all: BTreeMap<u64, BasicNode> = members
+        let addrs: BTreeMap<u64, String> = members
             .iter()
-            .map(|(id, m)| (*id, BasicNode::new(&m.addr)))
+            .map(|(id, m)| (*id, m.addr.clone()))
             .collect();
-        members[&1]
-            .node
-            .as_ref()
-            .unwrap()
-            .initialize(all)
-            .await
-            .unwrap();
+        let first_node = members[&1].node.as_ref().unwrap();
+        first_node.initialize_addrs(&addrs).await.unwrap();
 
         let first = leader_among(&members, None).await;
         let follower = *members.keys().find(|&&id| id != first).unwrap();
@@ -191,7 +185,7 @@ fn a_batch_too_large_for_the_raft_log_is_refused_and_the_node_goes_on() {
         let addr = listener.local_addr().unwrap().to_string();
         let fs = SimFs::new();
         let (db, node) = start(1, &fs, listener).await;
-        node.initialize([(1, BasicNode::new(addr))].into())
+        node.initialize_addrs(&[(1, addr.to_string())].into())
             .await
             .unwrap();
         node.raft()

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Modules: `types` (openraft's type configuration), `codec` (byte layouts of log records and
-//! proposals), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
+//! proposals), `commit_log` (`orbit-txn`'s `CommitLog` over Raft: what transactions commit through), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
 //! replicated state), `snapshot` (snapshot data), `network` (RPCs between nodes over TCP),
 //! `node` (a running node: propose, membership, metrics).
 //!
@@ -19,6 +19,7 @@
 //! commands, transactions above the commit batch.
 
 mod codec;
+mod commit_log;
 mod error;
 mod log_store;
 mod network;
@@ -28,6 +29,7 @@ mod state_machine;
 mod types;
 
 pub use codec::Proposal;
+pub use commit_log::ReplicatedLog;
 pub use error::{Error, Result};
 pub use log_store::LogStore;
 pub use network::{serve, Network, MAX_FRAME};
@@ -41,3 +43,5 @@ mod chaos_tests;
 mod cluster_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

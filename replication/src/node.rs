@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::network::{serve, Network};
 use crate::types::{Applied, LogId, NodeId, TypeConfig};
-use crate::{LogStore, Proposal, StateMachine};
+use crate::{LogStore, Proposal, ReplicatedLog, StateMachine};
 
 /// Timing of elections and heartbeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,19 @@ impl RaftNode {
         })
     }
 
+    /// The commit log transactions on this node commit through ([`ReplicatedLog`]); its
+    /// tasks run on the current tokio runtime (call it inside the runtime Raft runs on).
+    pub fn commit_log(&self) -> ReplicatedLog {
+        ReplicatedLog::start(
+            self.id,
+            self.raft.clone(),
+            Arc::clone(self.state_machine.db()),
+            Arc::clone(self.state_machine.foreign()),
+            self.max_proposal,
+            tokio::runtime::Handle::current(),
+        )
+    }
+
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
@@ -140,6 +153,17 @@ impl RaftNode {
             .initialize(members)
             .await
             .map_err(|e| Error::Raft(e.to_string()))
+    }
+
+    /// [`RaftNode::initialize`] with members given by Raft address.
+    pub async fn initialize_addrs(&self, members: &BTreeMap<NodeId, String>) -> Result<()> {
+        self.initialize(
+            members
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect(),
+        )
+        .await
     }
 
     /// Replicates `batch`: returns once a majority holds it and this node has applied it.

@@ -13,6 +13,7 @@
 //! `apply` call; an entry is reported applied only once readers of this node see it.
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -47,6 +48,19 @@ struct Shared {
     db: Arc<Db>,
     state_ks: KeyspaceId,
     current: Mutex<Current>,
+    foreign: Arc<Foreign>,
+}
+
+/// What the replicated commit log ([`crate::ReplicatedLog`]) shares with the state machine:
+/// which term's entries this node proposed itself, and a count of applies of entries it did
+/// not (another leader's, or a snapshot), raised once they are visible.
+#[derive(Debug, Default)]
+pub(crate) struct Foreign {
+    /// The term this node led with its commit pipeline open (0: none yet). Only the leader of
+    /// a term creates entries in it, so an entry of another term was proposed elsewhere.
+    pub(crate) own_term: AtomicU64,
+    /// Raised after every apply of writes proposed elsewhere.
+    pub(crate) epoch: AtomicU64,
 }
 
 /// The last snapshot built or installed, and how many were built (for their ids).
@@ -69,6 +83,7 @@ impl StateMachine {
                 db,
                 state_ks,
                 current: Mutex::new(Current::default()),
+                foreign: Arc::default(),
             }),
         })
     }
@@ -76,6 +91,10 @@ impl StateMachine {
     /// The database the state machine writes.
     pub fn db(&self) -> &Arc<Db> {
         &self.shared.db
+    }
+
+    pub(crate) fn foreign(&self) -> &Arc<Foreign> {
+        &self.shared.foreign
     }
 
     fn current(&self) -> MutexGuard<'_, Current> {
@@ -116,11 +135,18 @@ impl StateMachine {
                 }
             }
         }
+        let own = shared.foreign.own_term.load(Ordering::SeqCst);
+        let foreign = entries.iter().any(|e| {
+            matches!(e.payload, EntryPayload::Normal(_)) && e.log_id.leader_id.term != own
+        });
         let ops = batch.len() as u64;
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
         let last = db.write_pending(&batch)?.wait()?;
         // Applied means readers on this node see it.
         db.wait_visible(last)?;
+        if foreign {
+            shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
+        }
         // The batch's seqs are consecutive: its ops, then the applied state.
         let first = last.saturating_sub(ops);
         Ok(ends
@@ -168,6 +194,7 @@ impl StateMachine {
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
         let last = db.write_pending(&batch)?.wait()?;
         db.wait_visible(last)?;
+        shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
         self.current().snapshot = Some((meta, data));
         Ok(())
     }

@@ -26,6 +26,13 @@ pub enum Error {
     /// Waiting for the lock would close a cycle of waiting transactions.
     #[error("deadlock detected")]
     Deadlock,
+    /// This node follows a replicated leader and takes no writes; `leader` is the leader's
+    /// address, if known.
+    #[error("cannot write on a follower{}", leader.as_ref().map(|l| format!("; the leader is at {l}")).unwrap_or_else(|| "; no leader is known".into()))]
+    NotLeader { leader: Option<String> },
+    /// The replicated log failed a commit: it may or may not have happened.
+    #[error("replication failed, the commit's outcome is unknown: {0}")]
+    Replication(String),
 }
 
 impl Error {
@@ -37,6 +44,10 @@ impl Error {
             Error::NoSuchSavepoint(_) => "3B001",
             Error::LockBusy => "55P03",
             Error::Deadlock => "40P01",
+            // read_only_sql_transaction: what a PostgreSQL standby answers to a write.
+            Error::NotLeader { .. } => "25006",
+            // transaction_resolution_unknown.
+            Error::Replication(_) => "40003",
             // program_limit_exceeded: a key, or a transaction's writes, past what the engine
             // takes (a transaction's size is limited by memory long before that).
             Error::Lsm(e) if e.is_size_limit() => "54000",

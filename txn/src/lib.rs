@@ -25,6 +25,7 @@ mod lock_wait;
 mod locks;
 mod log;
 mod oracle;
+mod pending;
 mod txn;
 
 #[cfg(test)]
@@ -32,12 +33,13 @@ mod tests;
 
 use std::sync::Arc;
 
-use orbit_lsm::{Db, KeyspaceId, PendingWrite, WriteBatch};
+use orbit_lsm::{Db, KeyspaceId, WriteBatch};
 
 pub use error::{Error, Result};
 pub use iter::TxnIter;
 pub use lock_wait::LockWait;
-pub use log::{CommitLog, LocalLog};
+pub use log::{CommitLog, LocalLog, Submitted};
+pub use pending::{Completion, Failure, Pending};
 pub use txn::{Isolation, Transaction};
 
 use oracle::{DelRange, Key, Oracle};
@@ -90,22 +92,42 @@ impl TxnDb {
     /// Orders and queues a non-transactional atomic batch (the fast path: no snapshot, no
     /// validation, but recorded so open transactions see the conflict). Durable and visible
     /// once the returned write is waited for or awaited.
-    pub fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite> {
+    pub fn submit(&self, batch: &WriteBatch) -> Result<Pending> {
         let shared = &self.shared;
-        shared
-            .oracle
-            .commit(
-                &[],
-                || footprint(batch),
-                shared.db.visible_seq(),
-                || shared.log.submit(batch),
-            )
-            .map(orbit_lsm::Ordered::apply)
+        let (submitted, provisional) = shared.oracle.commit(
+            &[],
+            || footprint(batch),
+            shared.db.visible_seq(),
+            || shared.log.submit(batch, None),
+        )?;
+        Ok(match submitted {
+            Submitted::Local(ordered) => Pending::Local(ordered.apply()),
+            Submitted::Replicated(done) => {
+                if let Some(p) = provisional {
+                    let shared = Arc::clone(shared);
+                    done.on_complete(move |seq| {
+                        shared.oracle.settle(p, seq, shared.db.visible_seq());
+                    });
+                }
+                Pending::Replicated(done)
+            }
+        })
+    }
+
+    /// Changes whenever writes reach the database other than through this `TxnDb` (a
+    /// follower applying its leader's log): caches of the database's contents compare it.
+    pub fn epoch(&self) -> u64 {
+        self.shared.log.epoch()
+    }
+
+    /// Whether commits are replicated to other nodes (a Raft cluster).
+    pub fn is_replicated(&self) -> bool {
+        self.shared.log.replicated()
     }
 
     /// Writes `batch` atomically outside any transaction; returns its commit sequence number.
     pub fn write(&self, batch: &WriteBatch) -> Result<u64> {
-        Ok(self.submit(batch)?.wait()?)
+        self.submit(batch)?.wait()
     }
 
     /// Sets one key outside any transaction.

@@ -1,19 +1,44 @@
 //! The commit log: where the commit pipeline hands a validated batch to be ordered and made
 //! durable. Locally that is the LSM's WAL (`LocalLog`); replication implements the same trait by
-//! proposing the batch to Raft and applying it on quorum, and nothing above `txn` changes.
+//! proposing the batch to Raft and completing it once it is committed and applied, and nothing
+//! above `txn` changes.
 
 use std::sync::Arc;
 
 use orbit_lsm::{Db, Ordered, WriteBatch};
 
+use crate::pending::Completion;
 use crate::Result;
+
+/// A batch the log took.
+pub enum Submitted<'b> {
+    /// Ordered in this node's WAL: the caller inserts it into the memtables.
+    Local(Ordered<'b>),
+    /// Handed to a replicated log, which completes it once the batch is committed and
+    /// visible on this node (or failed). The log takes batches in submission order and
+    /// commits them in that order.
+    Replicated(Arc<Completion>),
+}
 
 /// Orders commit batches and makes them durable.
 pub trait CommitLog: Send + Sync {
     /// Orders `batch` after every earlier submission (calls are serialized by the commit
-    /// pipeline) and starts making it durable; the caller applies the returned write (outside
-    /// its lock) and waits for it to make it visible.
-    fn submit<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>>;
+    /// pipeline) and starts making it durable. `since` is the snapshot a transaction read at
+    /// (`None` for a write outside transactions): a log may refuse a transaction whose
+    /// snapshot predates writes the commit pipeline did not see (a replicated node that
+    /// applied another leader's writes).
+    fn submit<'b>(&self, batch: &'b WriteBatch, since: Option<u64>) -> Result<Submitted<'b>>;
+
+    /// Changes whenever writes reach the database other than through [`CommitLog::submit`]
+    /// (a follower applying its leader's log): caches of what the database holds compare it.
+    fn epoch(&self) -> u64 {
+        0
+    }
+
+    /// Whether commits are replicated to other nodes.
+    fn replicated(&self) -> bool {
+        false
+    }
 }
 
 /// The local commit log: the database's own WAL.
@@ -29,7 +54,7 @@ impl LocalLog {
 }
 
 impl CommitLog for LocalLog {
-    fn submit<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>> {
-        Ok(self.db.write_ordered(batch)?)
+    fn submit<'b>(&self, batch: &'b WriteBatch, _since: Option<u64>) -> Result<Submitted<'b>> {
+        Ok(Submitted::Local(self.db.write_ordered(batch)?))
     }
 }

@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
-use orbit_lsm::{KeyspaceId, Ordered};
+use orbit_lsm::KeyspaceId;
+
+use crate::log::Submitted;
 
 use crate::{Error, Result};
 
@@ -96,7 +98,12 @@ struct State {
     active: BTreeMap<u64, usize>,
     /// The highest sequence number written without being recorded.
     unrecorded: u64,
+    /// Provisional numbers handed out (replicated commits; see [`Oracle::commit`]).
+    provisionals: u64,
 }
+
+/// Where provisional numbers start: above every sequence number a snapshot can have.
+const PROVISIONAL: u64 = 1 << 63;
 
 impl State {
     fn record(&mut self, seq: u64, keys: Vec<Key>, ranges: Vec<DelRange>) {
@@ -196,15 +203,20 @@ impl Oracle {
 
     /// Validates `checks` against the commits recorded after each check's snapshot; if none
     /// conflicts, submits the batch (`submit`) and records its writes, all under the lock. The
-    /// caller applies the ordered write after this returns (the lock is released): inserting
-    /// it into the memtables is the long part, and concurrent commits do it in parallel.
+    /// caller applies a local write after this returns (the lock is released): inserting it
+    /// into the memtables is the long part, and concurrent commits do it in parallel.
+    ///
+    /// A replicated submission's sequence number is known only once it completes: its writes
+    /// are recorded under a provisional number above every snapshot (so every open
+    /// transaction conflicts with them) and the caller settles them (`settle`) when it
+    /// completes. Returns that provisional number.
     pub(crate) fn commit<'b>(
         &self,
         checks: &[Check],
         footprint: impl FnOnce() -> (Vec<Key>, Vec<DelRange>),
         visible: u64,
-        submit: impl FnOnce() -> Result<Ordered<'b>>,
-    ) -> Result<Ordered<'b>> {
+        submit: impl FnOnce() -> Result<Submitted<'b>>,
+    ) -> Result<(Submitted<'b>, Option<u64>)> {
         let mut st = self.lock();
         st.gc(visible);
         if let Some(check) = checks.iter().find(|c| st.conflicts(&c.item, c.since)) {
@@ -214,16 +226,55 @@ impl Oracle {
                 "concurrent update"
             }));
         }
-        let pending = submit()?;
-        if let Some(seq) = pending.seq() {
-            if st.active.is_empty() {
-                st.unrecorded = st.unrecorded.max(seq);
-            } else {
+        let submitted = submit()?;
+        let provisional = match &submitted {
+            Submitted::Local(ordered) => {
+                if let Some(seq) = ordered.seq() {
+                    if st.active.is_empty() {
+                        st.unrecorded = st.unrecorded.max(seq);
+                    } else {
+                        let (keys, ranges) = footprint();
+                        st.record(seq, keys, ranges);
+                    }
+                }
+                None
+            }
+            // Recorded even with no transaction open: one may begin before it completes, and
+            // it cannot wait for a sequence number nobody knows yet.
+            Submitted::Replicated(_) => {
+                let p = PROVISIONAL + st.provisionals;
+                st.provisionals += 1;
                 let (keys, ranges) = footprint();
-                st.record(seq, keys, ranges);
+                st.record(p, keys, ranges);
+                Some(p)
+            }
+        };
+        Ok((submitted, provisional))
+    }
+
+    /// Gives the writes recorded under `provisional` their commit sequence number, once the
+    /// replicated commit completed; a failed one gets `visible` (it may still be committed
+    /// by a later leader, and its writes are not forgotten earlier than a completed write's
+    /// would be: the replicated log refuses transactions older than a change of leader).
+    pub(crate) fn settle(&self, provisional: u64, seq: Option<u64>, visible: u64) {
+        let seq = seq.unwrap_or(visible);
+        let mut st = self.lock();
+        let st = &mut *st;
+        if let Some(entry) = st.log.iter_mut().rev().find(|(s, _)| *s == provisional) {
+            entry.0 = seq;
+            for k in &entry.1 {
+                if let Some(latest) = st.latest.get_mut(k) {
+                    if *latest == provisional {
+                        *latest = seq;
+                    }
+                }
             }
         }
-        Ok(pending)
+        for r in st.ranges.iter_mut().rev() {
+            if r.0 == provisional {
+                r.0 = seq;
+            }
+        }
     }
 
     /// Whether a commit after `since` wrote something `item` covers (an early look at what

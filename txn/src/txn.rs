@@ -25,7 +25,10 @@ use std::ops::Bound;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use orbit_lsm::{Direction, KeyspaceId, PendingWrite, Snapshot};
+use orbit_lsm::{Direction, KeyspaceId, Snapshot};
+
+use crate::log::Submitted;
+use crate::pending::Pending;
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
@@ -136,6 +139,11 @@ impl Transaction {
     /// Whether the transaction has buffered writes in `keyspace`.
     pub fn has_writes_in(&self, keyspace: KeyspaceId) -> bool {
         self.buf.touches(keyspace)
+    }
+
+    /// The commit log's epoch (see [`TxnDb::epoch`](crate::TxnDb::epoch)).
+    pub fn epoch(&self) -> u64 {
+        self.shared.log.epoch()
     }
 
     /// The sequence number the transaction's reads see: its snapshot's, or under READ
@@ -337,6 +345,20 @@ impl Transaction {
 
     /// Ends the transaction; `commit` is its commit's sequence number (None: nothing
     /// committed), which its released row locks wait to see visible.
+    /// Ends an open transaction but keeps its row locks; returns them (the caller releases
+    /// them with [`LockTable::release`](crate::locks::LockTable::release)).
+    fn end_keeping_locks(&mut self, state: State) -> Vec<LockKey> {
+        let mut locked = Vec::new();
+        if self.state == State::Open {
+            self.shared
+                .oracle
+                .end(self.registered, self.shared.db.visible_seq());
+            locked = self.locked.drain().collect();
+        }
+        self.state = state;
+        locked
+    }
+
     fn finish(&mut self, state: State, commit: Option<u64>) {
         if self.state == State::Open {
             self.shared
@@ -350,7 +372,7 @@ impl Transaction {
 
     /// Validates and submits the commit; the returned write is durable and visible once waited
     /// for or awaited (`None`: nothing to write). The transaction is finished either way.
-    pub fn commit_pending(&mut self) -> Result<Option<PendingWrite>> {
+    pub fn commit_pending(&mut self) -> Result<Option<Pending>> {
         self.check_open()?;
         if self.buf.is_empty() {
             self.finish(State::Committed, None);
@@ -381,20 +403,37 @@ impl Transaction {
         let batch = self.buf.to_batch();
         let shared = Arc::clone(&self.shared);
         let buf = &self.buf;
-        let result = shared
-            .oracle
-            .commit(
-                &checks,
-                || buf.footprint(),
-                shared.db.visible_seq(),
-                || shared.log.submit(&batch),
-            )
-            .map(orbit_lsm::Ordered::apply);
-        match &result {
-            Ok(pending) => self.finish(State::Committed, pending.seq()),
-            Err(_) => self.finish(State::RolledBack, None),
+        let result = shared.oracle.commit(
+            &checks,
+            || buf.footprint(),
+            shared.db.visible_seq(),
+            || shared.log.submit(&batch, Some(since)),
+        );
+        match result {
+            Ok((Submitted::Local(ordered), _)) => {
+                let pending = ordered.apply();
+                self.finish(State::Committed, pending.seq());
+                Ok(Some(Pending::Local(pending)))
+            }
+            Ok((Submitted::Replicated(done), provisional)) => {
+                // Row locks are held until the commit completes: the next owner must read
+                // the committed row, and its sequence number is known only then.
+                let locked = self.end_keeping_locks(State::Committed);
+                let id = self.id;
+                done.on_complete(move |seq| {
+                    let visible = shared.db.visible_seq();
+                    if let Some(p) = provisional {
+                        shared.oracle.settle(p, seq, visible);
+                    }
+                    shared.locks.release(id, &locked, seq);
+                });
+                Ok(Some(Pending::Replicated(done)))
+            }
+            Err(e) => {
+                self.finish(State::RolledBack, None);
+                Err(e)
+            }
         }
-        result.map(Some)
     }
 
     /// Commits: validates, makes the writes durable and visible, and returns the commit

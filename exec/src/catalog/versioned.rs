@@ -38,12 +38,17 @@ pub(crate) enum Cached {
 }
 
 /// Leave to use the cache for one lookup: the version it was given at.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Token(u64);
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Token {
+    version: u64,
+    /// The commit log's epoch ([`orbit_txn::TxnDb::epoch`]): writes applied from another
+    /// node's log change it, and the catalog with it.
+    epoch: u64,
+}
 
 #[derive(Default)]
 struct Entries {
-    version: u64,
+    token: Token,
     map: HashMap<Vec<u8>, Cached>,
 }
 
@@ -70,12 +75,15 @@ impl CatalogCache {
         if txn.has_writes_in(keyspace) || txn.read_seq() < version {
             return None;
         }
-        Some(Token(version))
+        Some(Token {
+            version,
+            epoch: txn.epoch(),
+        })
     }
 
     pub(crate) fn get(&self, token: Token, key: &[u8]) -> Option<Cached> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.version != token.0 {
+        if entries.token != token {
             return None;
         }
         entries.map.get(key).cloned()
@@ -85,17 +93,17 @@ impl CatalogCache {
     /// since the token was given.
     pub(crate) fn put(&self, token: Token, key: Vec<u8>, value: Cached) {
         if self.in_flight.load(Ordering::SeqCst) != 0
-            || self.version.load(Ordering::SeqCst) != token.0
+            || self.version.load(Ordering::SeqCst) != token.version
         {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.version != token.0 {
-            if token.0 < entries.version {
+        if entries.token != token {
+            if token < entries.token {
                 return;
             }
             entries.map.clear();
-            entries.version = token.0;
+            entries.token = token;
         }
         if entries.map.len() >= LIMIT {
             entries.map.clear();

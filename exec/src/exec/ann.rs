@@ -277,6 +277,14 @@ fn params_of(table: &TableDef, index: &IndexDef, def: &AnnDef) -> Result<Params>
 /// Builds `index` from the table's rows into a new storage generation (recorded in the
 /// definition, which the caller stores).
 pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &mut IndexDef) -> Result<()> {
+    if ctx.engine.txn_db().is_replicated() {
+        // Their graphs and lists are written beside the transactions, not through the
+        // commit log: other nodes would never have them.
+        return Err(Error::new(
+            code::FEATURE_NOT_SUPPORTED,
+            "hnsw and ivfflat indexes are not replicated, so a node of a cluster cannot create one (exact search with ORDER BY ... LIMIT works without an index)",
+        ));
+    }
     let store = ctx.engine.next_oid(&mut ctx.waits)?;
     let Some(def) = index.ann.as_mut() else {
         return Ok(());
@@ -298,14 +306,16 @@ pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &mut IndexDef) -> Resul
             lists: def.lists,
         };
         let writes = ctx.engine.ann.build_ivf(store, params, items)?;
-        ctx.waits.extend(writes);
+        ctx.waits
+            .extend(writes.into_iter().map(orbit_txn::Pending::from));
         return Ok(());
     }
     let (graph, pending) = ctx.engine.ann.create_hnsw(store, params)?;
-    ctx.waits.push(pending);
+    ctx.waits.push(pending.into());
     if let AnnGraph::Hnsw(g) = graph.as_ref() {
         let (_, writes) = g.build(items).map_err(storage)?;
-        ctx.waits.extend(writes);
+        ctx.waits
+            .extend(writes.into_iter().map(orbit_txn::Pending::from));
     }
     Ok(())
 }

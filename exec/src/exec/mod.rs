@@ -94,7 +94,7 @@ pub struct Ctx<'a> {
     /// The statement's catalog snapshot once loaded (see [`Ctx::system_snapshot`]).
     pub sys: Option<std::rc::Rc<crate::catalog::system::SystemSnapshot>>,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
-    pub waits: Vec<orbit_lsm::PendingWrite>,
+    pub waits: Vec<orbit_txn::Pending>,
     /// When the statement must stop (statement_timeout), checked as rows are produced.
     pub deadline: Option<std::time::Instant>,
     /// The session's sequence values (currval, lastval).
@@ -136,11 +136,11 @@ impl<'a> Ctx<'a> {
 
     /// Queues the statement's vector-index records as one write (ahead of its commit) and
     /// hands back every write the statement must wait for.
-    pub fn finish_writes(&mut self) -> Result<Vec<orbit_lsm::PendingWrite>> {
+    pub fn finish_writes(&mut self) -> Result<Vec<orbit_txn::Pending>> {
         if !self.ann_writes.is_empty() {
             let batch = std::mem::take(&mut self.ann_writes);
             let db = self.engine.txn_db().db();
-            self.waits.push(db.write_pending(&batch)?);
+            self.waits.push(db.write_pending(&batch)?.into());
         }
         Ok(std::mem::take(&mut self.waits))
     }

@@ -7,7 +7,7 @@
 //! serial and row-id sequences and its indexes' graphs. So the drops wait here, with the
 //! savepoint they were made under, until the block commits.
 
-use orbit_lsm::PendingWrite;
+use orbit_txn::Pending;
 
 use crate::engine::SqlEngine;
 use crate::error::Result;
@@ -62,7 +62,7 @@ impl AtCommit {
     }
 
     /// The block committed: drops what it released (the writes are queued on `waits`).
-    pub fn commit(&mut self, engine: &SqlEngine, waits: &mut Vec<PendingWrite>) -> Result<()> {
+    pub fn commit(&mut self, engine: &SqlEngine, waits: &mut Vec<Pending>) -> Result<()> {
         let drops = std::mem::take(&mut self.drops);
         self.marks.clear();
         release(engine, drops, waits)
@@ -74,7 +74,7 @@ impl AtCommit {
 pub(crate) fn release(
     engine: &SqlEngine,
     drops: Vec<Dropped>,
-    waits: &mut Vec<PendingWrite>,
+    waits: &mut Vec<Pending>,
 ) -> Result<()> {
     for d in drops {
         match d {
@@ -83,7 +83,7 @@ pub(crate) fn release(
                     engine.sequences.drop(&name, waits)?;
                 }
             }
-            Dropped::VectorStore(store) => waits.push(engine.ann.drop_store(store)?),
+            Dropped::VectorStore(store) => waits.push(engine.ann.drop_store(store)?.into()),
         }
     }
     Ok(())

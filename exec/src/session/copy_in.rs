@@ -5,7 +5,7 @@
 //! All or nothing: a failure (bad data, a constraint, CopyFail) rolls the COPY's own
 //! transaction back, and inside a block marks the block failed, as any failed statement does.
 
-use orbit_lsm::PendingWrite;
+use orbit_txn::Pending;
 use orbit_txn::Transaction;
 use sqlparser::ast;
 
@@ -23,7 +23,7 @@ pub(super) struct CopyIn {
     search_path: Vec<String>,
     now: i64,
     /// Sequence reservations made so far, not yet handed out.
-    waits: Vec<PendingWrite>,
+    waits: Vec<Pending>,
 }
 
 fn no_copy() -> Error {
@@ -172,7 +172,7 @@ impl Session {
     /// every later write of any client made visible, only then. After an error the COPY is
     /// over (rolled back); data arriving with no COPY in progress is ignored, as PostgreSQL
     /// ignores the rest of a failed COPY's data.
-    pub fn copy_data(&mut self, data: &[u8]) -> Result<Vec<PendingWrite>> {
+    pub fn copy_data(&mut self, data: &[u8]) -> Result<Vec<Pending>> {
         if self.copy.is_none() {
             return Ok(Vec::new());
         }

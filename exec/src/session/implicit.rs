@@ -8,8 +8,8 @@
 //! The protocol layer calls [`Session::begin_implicit`] before each statement of such a
 //! message and [`Session::end_implicit`] after the last one or at the first error.
 
-use orbit_lsm::PendingWrite;
 use orbit_txn::Isolation;
+use orbit_txn::Pending;
 
 use super::{Executed, Session};
 use crate::error::Result;
@@ -45,7 +45,7 @@ impl Session {
 
     /// Ends the implicit block, if one is open: commits it when `commit` (the writes to wait
     /// for are returned), else rolls it back.
-    pub fn end_implicit(&mut self, commit: bool) -> Result<Vec<PendingWrite>> {
+    pub fn end_implicit(&mut self, commit: bool) -> Result<Vec<Pending>> {
         if !std::mem::take(&mut self.implicit) {
             return Ok(Vec::new());
         }
@@ -84,7 +84,7 @@ impl Session {
                 return Err(e.into());
             }
         };
-        let mut waits: Vec<PendingWrite> = wait.into_iter().collect();
+        let mut waits: Vec<Pending> = wait.into_iter().collect();
         self.at_commit.commit(&self.engine, &mut waits)?;
         end("COMMIT", waits)
     }

@@ -135,7 +135,7 @@ impl Conn {
 }
 
 /// Awaits writes until they are durable and published (see `on_copy_data`).
-async fn publish(waits: Vec<orbit_exec::PendingWrite>) {
+async fn publish(waits: Vec<orbit_exec::Pending>) {
     for w in waits {
         let _ = w.durable().await;
     }

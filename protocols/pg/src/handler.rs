@@ -282,14 +282,12 @@ pub(crate) async fn finish(executed: Executed) -> Result<Outcome, orbit_exec::Er
 /// Awaits writes until they are durable and visible (every one, even after a failure:
 /// dropping one would block), in sequence order: a write is visible only once every earlier
 /// one is published, and an earlier one of this statement is published only when awaited.
-pub(crate) async fn settle(
-    mut waits: Vec<orbit_exec::PendingWrite>,
-) -> Result<(), orbit_exec::Error> {
-    waits.sort_by_key(orbit_exec::PendingWrite::seq);
+pub(crate) async fn settle(mut waits: Vec<orbit_exec::Pending>) -> Result<(), orbit_exec::Error> {
+    waits.sort_by_key(orbit_exec::Pending::seq);
     let mut first_error = None;
     for w in waits {
         if let Err(e) = w.await {
-            first_error.get_or_insert(orbit_exec::Error::Txn(e.into()));
+            first_error.get_or_insert(orbit_exec::Error::Txn(e));
         }
     }
     first_error.map_or(Ok(()), Err)

@@ -67,9 +67,10 @@ async fn run(
         let mut consumed = 0;
         let mut close = false;
         loop {
-            let mut batch: Vec<(Reply, Vec<orbit_lsm::PendingWrite>)> = Vec::new();
+            let mut batch: Vec<(Reply, Vec<orbit_txn::Pending>)> = Vec::new();
             let mut blocked = None;
             let mut deferred = None;
+            let mut waiting = None;
             let started = std::time::Instant::now();
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
@@ -80,6 +81,12 @@ async fn run(
                             continue;
                         }
                         let (reply, pending) = engine.execute(session, &args);
+                        if let Reply::Wait(w) = reply {
+                            // Answer what came before, wait, then run this command again.
+                            consumed -= used;
+                            waiting = Some(w);
+                            break;
+                        }
                         if let Reply::Block(until) = reply {
                             // Answer what came before, then wait; later commands wait too.
                             blocked = Some((args, until));
@@ -100,12 +107,15 @@ async fn run(
                     }
                 }
             }
-            if batch.is_empty() && blocked.is_none() && deferred.is_none() {
+            if batch.is_empty() && blocked.is_none() && deferred.is_none() && waiting.is_none() {
                 break;
             }
             respond(engine, session.protocol, stream, &mut out, &mut batch).await?;
             if !batch.is_empty() {
                 engine.record_latency(started.elapsed(), batch.len());
+            }
+            if let Some(w) = waiting {
+                w.done().await;
             }
             if let Some((d, pending)) = deferred {
                 let mut one = vec![(d.reply().await, pending)];
@@ -169,11 +179,15 @@ async fn wait_unblocked(
     args: &[Vec<u8>],
     until: Option<u64>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<(Reply, Vec<orbit_lsm::PendingWrite>)> {
+) -> Option<(Reply, Vec<orbit_txn::Pending>)> {
     let notify = engine.block(session, args);
     let result = loop {
         // Registered first, then tried again: a write in between leaves a permit.
         let (reply, pending) = engine.execute(session, args);
+        if let Reply::Wait(w) = reply {
+            w.done().await;
+            continue;
+        }
         if !matches!(reply, Reply::Block(_)) {
             break Some((reply, pending));
         }
@@ -201,7 +215,7 @@ async fn respond(
     protocol: u8,
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
-    batch: &mut [(Reply, Vec<orbit_lsm::PendingWrite>)],
+    batch: &mut [(Reply, Vec<orbit_txn::Pending>)],
 ) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
@@ -210,7 +224,8 @@ async fn respond(
     for (reply, pending) in batch.iter_mut() {
         for p in pending.drain(..) {
             if let Err(e) = p.durable().await {
-                *reply = Reply::err(format!("ERR write failed: {e}"));
+                *reply = crate::commands::replica_error(&e)
+                    .unwrap_or_else(|| Reply::err(format!("ERR write failed: {e}")));
             }
         }
     }

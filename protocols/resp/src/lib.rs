@@ -14,6 +14,7 @@ mod commands;
 mod conn;
 pub mod decode;
 mod error;
+mod inflight;
 pub mod reply;
 mod session;
 pub mod store;
@@ -29,7 +30,7 @@ pub use reply::Reply;
 pub use session::Session;
 pub use store::{ExpiryFilter, Store};
 
-use orbit_lsm::PendingWrite;
+use orbit_txn::Pending;
 
 /// Server settings the protocol needs.
 #[derive(Debug, Clone)]
@@ -375,7 +376,7 @@ impl Engine {
     }
 
     /// Runs one command for `session`: its reply, and the writes to await before sending it.
-    pub fn execute(&self, session: &mut Session, args: &[Vec<u8>]) -> (Reply, Vec<PendingWrite>) {
+    pub fn execute(&self, session: &mut Session, args: &[Vec<u8>]) -> (Reply, Vec<Pending>) {
         let Some(name) = args.first() else {
             return (Reply::Nil, Vec::new());
         };
@@ -431,8 +432,35 @@ impl Engine {
             queue.push(args.to_vec());
             return (Reply::Simple("QUEUED"), Vec::new());
         }
+        if let Some(w) = self.in_flight(session, cmd, args) {
+            return (Reply::Wait(reply::Waiting(w)), Vec::new());
+        }
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
-        self.run(session, cmd, args, false)
+        let (reply, pending) = self.run(session, cmd, args, false);
+        if let Some(orbit_txn::Pending::Replicated(done)) = pending.last() {
+            session.last_write = Some(Arc::clone(done));
+        }
+        (reply, pending)
+    }
+
+    /// A replicated write in flight that `cmd` must wait for before it runs: the latest on
+    /// its keys' stripes, or for a command without keys this connection's latest write.
+    fn in_flight(
+        &self,
+        session: &mut Session,
+        cmd: &commands::Command,
+        args: &[Vec<u8>],
+    ) -> Option<Arc<orbit_txn::Completion>> {
+        let keys = commands::keys_of(cmd.name, args);
+        if keys.is_empty() {
+            let last = session.last_write.take()?;
+            if last.is_complete() {
+                return None;
+            }
+            session.last_write = Some(Arc::clone(&last));
+            return Some(last);
+        }
+        self.store.in_flight(session.db, &keys)
     }
 
     /// One maintenance pass over the time series' heads (checkpoints, log trimming, idle
@@ -532,7 +560,7 @@ impl Engine {
         cmd: &'static commands::Command,
         args: &[Vec<u8>],
         in_exec: bool,
-    ) -> (Reply, Vec<PendingWrite>) {
+    ) -> (Reply, Vec<Pending>) {
         let mut ctx = commands::Ctx {
             engine: self,
             store: &self.store,
@@ -542,7 +570,10 @@ impl Engine {
             in_exec,
         };
         let started = Instant::now();
-        let reply = (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e);
+        let reply = match refresh_ts(&self.store, cmd) {
+            Ok(()) => (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e),
+            Err(e) => commands::internal(e),
+        };
         self.command_nanos.fetch_add(
             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -570,7 +601,7 @@ impl Engine {
         session: &mut Session,
         name: &str,
         args: &[Vec<u8>],
-    ) -> (Reply, Vec<PendingWrite>) {
+    ) -> (Reply, Vec<Pending>) {
         match name {
             "multi" => {
                 if session.multi.is_some() {
@@ -635,9 +666,23 @@ impl Engine {
                     let Some(cmd) = args.first().and_then(|n| commands::lookup(n)) else {
                         continue;
                     };
+                    // Through a replicated log, a command reading what an earlier one wrote
+                    // waits for it (see `inflight`); the worker blocks, as nothing else runs.
+                    if let Some(w) = self.in_flight(session, cmd, args) {
+                        let _ = Pending::Replicated(w).wait();
+                    }
                     let (reply, p) = self.run(session, cmd, args, true);
+                    if let Some(Pending::Replicated(done)) = p.last() {
+                        session.last_write = Some(Arc::clone(done));
+                    }
                     replies.push(reply);
                     pending.extend(p);
+                }
+                // ... and the lock is held until its writes are visible: no one sees half.
+                for p in &pending {
+                    if let Pending::Replicated(done) = p {
+                        let _ = Pending::Replicated(Arc::clone(done)).wait();
+                    }
                 }
                 (Reply::Array(replies), pending)
             }
@@ -690,6 +735,15 @@ struct Watches {
     by_key: std::collections::HashMap<(u8, Vec<u8>), std::collections::HashSet<u64>>,
     by_client: std::collections::HashMap<u64, Vec<(u8, Vec<u8>)>>,
     dirty: std::collections::HashSet<u64>,
+}
+
+/// Before a time-series command: the in-memory series state is current (see
+/// `TsState::refresh`).
+fn refresh_ts(store: &Store, cmd: &commands::Command) -> Result<()> {
+    if cmd.name.starts_with("ts.") {
+        commands::timeseries::TsState::refresh(store)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,6 +41,33 @@ pub enum Reply {
     /// Not a reply: the command's reply comes later (SAVE waits for a flush off the worker
     /// thread). The connection answers what came before, then awaits it; encoded, a null.
     Deferred(Deferred),
+    /// Not a reply: the command must wait for a replicated write in flight on its keys
+    /// (`crate::inflight`). The connection answers what came before, awaits the write and
+    /// runs the command again; encoded, a null.
+    Wait(Waiting),
+}
+
+/// A replicated write a command waits for ([`Reply::Wait`]).
+#[derive(Clone)]
+pub struct Waiting(pub std::sync::Arc<orbit_txn::Completion>);
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waiting")
+    }
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Waiting {
+    /// Waits for the write to complete (its outcome is its writer's business).
+    pub async fn done(self) {
+        let _ = orbit_txn::Pending::Replicated(self.0).await;
+    }
 }
 
 /// A reply still being computed elsewhere ([`Reply::Deferred`]).
@@ -102,7 +129,11 @@ impl Reply {
             Reply::Error(e) => Frame2::Error(e.clone()),
             Reply::Int(i) => Frame2::Integer(*i),
             Reply::Bulk(b) => Frame2::BulkString(b.clone()),
-            Reply::Nil | Reply::NilArray | Reply::Block(_) | Reply::Deferred(_) => Frame2::Null,
+            Reply::Nil
+            | Reply::NilArray
+            | Reply::Block(_)
+            | Reply::Deferred(_)
+            | Reply::Wait(_) => Frame2::Null,
             Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
                 Frame2::Array(v.iter().map(Reply::frame2).collect())
             }
@@ -136,7 +167,11 @@ impl Reply {
                 data: b.clone(),
                 attributes: None,
             },
-            Reply::Nil | Reply::NilArray | Reply::Block(_) | Reply::Deferred(_) => Frame3::Null,
+            Reply::Nil
+            | Reply::NilArray
+            | Reply::Block(_)
+            | Reply::Deferred(_)
+            | Reply::Wait(_) => Frame3::Null,
             Reply::Array(v) => Frame3::Array {
                 data: v.iter().map(Reply::frame3).collect(),
                 attributes: None,

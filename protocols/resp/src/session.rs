@@ -27,6 +27,9 @@ pub struct Session {
     /// Subscribed channels and patterns.
     pub channels: std::collections::BTreeSet<Vec<u8>>,
     pub patterns: std::collections::BTreeSet<Vec<u8>>,
+    /// This connection's latest replicated write (a command without keys waits for it, so
+    /// the client reads its own writes).
+    pub last_write: Option<std::sync::Arc<orbit_txn::Completion>>,
 }
 
 impl Session {
@@ -52,6 +55,7 @@ impl Session {
             messages: None,
             channels: Default::default(),
             patterns: Default::default(),
+            last_write: None,
         }
     }
 }

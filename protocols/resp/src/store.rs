@@ -22,7 +22,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, PendingWrite, WriteBatch};
+use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, WriteBatch};
+use orbit_txn::{Completion, Pending};
+
+use crate::inflight::{InFlight, Mark};
 use orbit_txn::TxnDb;
 
 use crate::commands::timeseries::head::Cutoffs;
@@ -198,6 +201,12 @@ impl CompactionFilter for ExpiryFilter {
     }
 }
 
+/// Stripes locked by a command, until dropped.
+pub struct Held<'a> {
+    _guards: Vec<MutexGuard<'a, ()>>,
+    _mark: Mark,
+}
+
 /// Redis data over one database.
 pub struct Store {
     txn: TxnDb,
@@ -205,6 +214,8 @@ pub struct Store {
     sub: KeyspaceId,
     tslog: KeyspaceId,
     stripes: Vec<Mutex<()>>,
+    /// Replicated writes in flight per stripe (`crate::inflight`).
+    inflight: InFlight,
     /// Time-series state: the label index and the series' heads.
     pub ts: TsState,
 }
@@ -232,6 +243,7 @@ impl Store {
             sub,
             tslog,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            inflight: InFlight::new(STRIPES),
             ts: TsState::default(),
         };
         store.ts = TsState::rebuild(&store)?;
@@ -246,6 +258,11 @@ impl Store {
     /// The database underneath.
     pub fn db(&self) -> &Arc<Db> {
         self.txn.db()
+    }
+
+    /// The commit log's epoch (`TxnDb::epoch`): moves when another node's writes arrive.
+    pub fn epoch(&self) -> u64 {
+        self.txn.epoch()
     }
 
     pub fn meta_key(db: u8, key: &[u8]) -> Vec<u8> {
@@ -301,28 +318,42 @@ impl Store {
     }
 
     /// Locks every stripe (FLUSHDB, FLUSHALL: no write of any key runs meanwhile).
-    pub fn lock_all(&self) -> Vec<MutexGuard<'_, ()>> {
-        self.stripes
+    pub fn lock_all(&self) -> Held<'_> {
+        let guards = self
+            .stripes
             .iter()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect()
+            .collect();
+        Held {
+            _guards: guards,
+            _mark: self.inflight.hold((0..STRIPES).collect()),
+        }
     }
 
-    /// Locks the stripes of `keys` (of database `db`), in a fixed order.
-    pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Vec<MutexGuard<'_, ()>> {
-        let mut idx: Vec<usize> = keys
-            .iter()
-            .map(|k| {
-                let h = fnv1a(&Store::meta_key(db, k));
-                (h % STRIPES as u64) as usize
-            })
-            .collect();
+    /// Locks the stripes of `keys` (of database `db`), in a fixed order; once none of them
+    /// has a replicated write in flight.
+    pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Held<'_> {
+        let mut idx: Vec<usize> = keys.iter().map(|k| Store::stripe(db, k)).collect();
         idx.sort_unstable();
         idx.dedup();
-        idx.into_iter()
-            .filter_map(|i| self.stripes.get(i))
+        let guards = idx
+            .iter()
+            .filter_map(|&i| self.stripes.get(i))
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect()
+            .collect();
+        Held {
+            _guards: guards,
+            _mark: self.inflight.hold(idx),
+        }
+    }
+
+    fn stripe(db: u8, key: &[u8]) -> usize {
+        (fnv1a(&Store::meta_key(db, key)) % STRIPES as u64) as usize
+    }
+
+    /// The latest replicated write still in flight on the stripes of `keys`.
+    pub fn in_flight(&self, db: u8, keys: &[&[u8]]) -> Option<Arc<Completion>> {
+        self.inflight.on(keys.iter().map(|k| Store::stripe(db, k)))
     }
 
     /// A key's live metadata (expired keys read as missing), including unsynced writes.
@@ -453,8 +484,10 @@ impl Store {
     }
 
     /// Orders and queues a write (recorded for open transactions); await it for durability.
-    pub fn submit(&self, batch: &WriteBatch) -> Result<PendingWrite> {
-        Ok(self.txn.submit(batch)?)
+    pub fn submit(&self, batch: &WriteBatch) -> Result<Pending> {
+        let pending = self.txn.submit(batch)?;
+        self.inflight.record(&pending);
+        Ok(pending)
     }
 
     /// The sequence number replies must wait for (every write assigned so far).

@@ -6,6 +6,7 @@ mod anomalies;
 mod bank;
 mod behaviour;
 mod model;
+mod replicated;
 
 use std::sync::Arc;
 

@@ -17,7 +17,8 @@ mod strings;
 pub mod timeseries;
 pub(crate) mod zsets;
 
-use orbit_lsm::{PendingWrite, WriteBatch};
+use orbit_lsm::WriteBatch;
+use orbit_txn::Pending;
 
 use crate::reply::Reply;
 use crate::store::{Kind, Meta, Store};
@@ -31,7 +32,7 @@ pub struct Ctx<'a> {
     /// Unix milliseconds at the start of the command (expiry decisions).
     pub now: u64,
     /// The writes this command (or an EXEC's commands) submitted.
-    pub pending: Vec<PendingWrite>,
+    pub pending: Vec<Pending>,
     /// Inside EXEC: blocking commands must not block.
     pub in_exec: bool,
 }
@@ -379,8 +380,30 @@ pub fn syntax() -> Reply {
 }
 
 pub fn internal(e: crate::Error) -> Reply {
+    if let crate::Error::Txn(t) = &e {
+        if let Some(r) = replica_error(t) {
+            return r;
+        }
+    }
     tracing::error!(error = %e, "command failed in storage");
     Reply::err(format!("ERR storage failure: {e}"))
+}
+
+/// What a replicated node answers when a write cannot be taken here: `READONLY` on a
+/// follower, as a Redis replica answers, naming the leader; an error saying the outcome is
+/// unknown when the log failed after taking the write.
+pub fn replica_error(e: &orbit_txn::Error) -> Option<Reply> {
+    match e {
+        orbit_txn::Error::NotLeader { leader } => Some(Reply::err(match leader {
+            Some(l) => format!(
+                "READONLY You can't write against a read only replica. The leader is at {l}."
+            ),
+            None => "READONLY You can't write against a read only replica. No leader is known."
+                .to_string(),
+        })),
+        orbit_txn::Error::Replication(_) => Some(Reply::err(format!("ERR {e}"))),
+        _ => None,
+    }
 }
 
 pub fn arg(args: &[Vec<u8>], i: usize) -> Result<&[u8], Reply> {

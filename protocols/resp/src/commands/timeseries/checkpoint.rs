@@ -36,6 +36,7 @@ pub struct PassStats {
 /// One maintenance pass; `force` checkpoints and trims whatever the log holds. Waits until
 /// its writes are durable. Call with no stripe held.
 pub fn maintain(store: &Store, force: bool) -> Result<PassStats> {
+    super::TsState::refresh(store)?;
     let heads = &store.ts.heads;
     let pass = heads
         .passes

@@ -136,6 +136,12 @@ pub struct Cutoffs {
 }
 
 impl Cutoffs {
+    /// Forgets every cutoff.
+    pub fn clear(&self) {
+        self.write().clear();
+        self.len.store(0, Ordering::SeqCst);
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Vec<u8>, i64>> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -297,6 +303,17 @@ impl Heads {
         } else {
             g.life = Life::Dead { seen: false };
         }
+    }
+
+    /// Forgets every head, cutoff and log position (before loading them again from storage).
+    pub fn clear(&self) {
+        for s in &self.shards {
+            guard(s).clear();
+        }
+        self.count.store(0, Ordering::SeqCst);
+        self.pos.store(0, Ordering::SeqCst);
+        self.log_bytes.store(0, Ordering::SeqCst);
+        self.cutoffs.clear();
     }
 
     /// The last log position taken.

@@ -37,6 +37,8 @@ use std::sync::Mutex;
 use orbit_index::bitmap::{Filter, LabelIndex};
 use orbit_index::timeseries::series::{DuplicatePolicy, Encoding, SeriesMeta};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::{Ctx, Reply};
 use crate::store::{Kind, Store};
 use head::HeadRef;
@@ -48,14 +50,23 @@ pub struct TsState {
     pub labels: Mutex<LabelIndex>,
     /// The series' heads and the write log's counters.
     pub heads: head::Heads,
+    /// The commit log's epoch the state was loaded at (`TxnDb::epoch`): a replicated node
+    /// that applied another leader's writes since then reloads it ([`TsState::refresh`]).
+    epoch: AtomicU64,
 }
 
 impl TsState {
     /// Rebuilds the label index from every stored series, and the heads from the log.
     pub fn rebuild(store: &Store) -> crate::Result<TsState> {
         let state = TsState::default();
+        state.epoch.store(store.epoch(), Ordering::SeqCst);
+        state.load(store)?;
+        Ok(state)
+    }
+
+    fn load(&self, store: &Store) -> crate::Result<()> {
         let now = crate::store::now_ms();
-        let mut index = lock(&state.labels);
+        let mut index = lock(&self.labels);
         for db in 0..crate::store::DATABASES {
             let db = u8::try_from(db).unwrap_or(0);
             for entry in store.keys(db, b"", now)? {
@@ -64,21 +75,44 @@ impl TsState {
                     if let Ok(m) = SeriesMeta::decode(&meta.payload) {
                         let full = Store::meta_key(db, &key);
                         index.insert(&full, &m.labels);
-                        state.heads.start_after(m.log_pos);
-                        state.heads.cutoffs.set(&full, samples::cutoff(&m));
+                        self.heads.start_after(m.log_pos);
+                        self.heads.cutoffs.set(&full, samples::cutoff(&m));
                     }
                 }
             }
         }
         drop(index);
-        let replayed = checkpoint::replay(store, &state.heads, now)?;
+        let replayed = checkpoint::replay(store, &self.heads, now)?;
         if replayed > 0 {
             tracing::info!(
                 samples = replayed,
                 "time series samples replayed from the log"
             );
         }
-        Ok(state)
+        Ok(())
+    }
+
+    /// Reloads the state if writes from another node's log reached the database since it was
+    /// loaded (a follower, or a node that became leader): the heads and labels in memory
+    /// would miss them. Under every stripe lock, so no time-series write runs meanwhile; on a
+    /// single node, two loads.
+    pub fn refresh(store: &Store) -> crate::Result<()> {
+        let ts = &store.ts;
+        if ts.epoch.load(Ordering::SeqCst) == store.epoch() {
+            return Ok(());
+        }
+        let _all = store.lock_all();
+        // Read before loading: writes applied meanwhile leave it behind, and the next
+        // command loads again.
+        let epoch = store.epoch();
+        if ts.epoch.load(Ordering::SeqCst) == epoch {
+            return Ok(());
+        }
+        *lock(&ts.labels) = LabelIndex::default();
+        ts.heads.clear();
+        ts.load(store)?;
+        ts.epoch.store(epoch, Ordering::SeqCst);
+        Ok(())
     }
 }
 

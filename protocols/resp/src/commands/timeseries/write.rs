@@ -105,7 +105,7 @@ type Downsampled = (Vec<u8>, i64, f64);
 type Known = FxHashMap<Vec<u8>, Result<Option<HeadRef>, Reply>>;
 
 /// Held key locks, the keys they cover (sorted) and the series found under them.
-type LockedSeries<'s> = (Vec<std::sync::MutexGuard<'s, ()>>, Vec<Vec<u8>>, Known);
+type LockedSeries<'s> = (crate::store::Held<'s>, Vec<Vec<u8>>, Known);
 
 /// A series' head for a write: another kind fails with the write's wording.
 fn head_for_write(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<HeadRef>, Reply> {

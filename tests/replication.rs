@@ -1,0 +1,314 @@
+//! Three real `orbit serve` processes on loopback forming a Raft cluster. A client that
+//! records every acknowledged write keeps writing while the leader is SIGKILLed and later
+//! restarted, and while a follower is SIGSTOPped; afterwards every acknowledged write is on
+//! every node. Followers refuse writes as read-only replicas (Redis `READONLY`, PostgreSQL
+//! SQLSTATE 25006), and SQL written before a failover works on the new leader.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, pg, Server};
+
+const NODES: u64 = 3;
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    raft: BTreeMap<u64, u16>,
+    nodes: BTreeMap<u64, Option<Server>>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let raft: BTreeMap<u64, u16> = (1..=NODES).map(|id| (id, free_port())).collect();
+        let mut cluster = Cluster {
+            dir,
+            raft,
+            nodes: BTreeMap::new(),
+        };
+        for id in 1..=NODES {
+            cluster.boot(id);
+        }
+        cluster
+    }
+
+    /// Starts (or restarts) node `id` on its data directory and Raft port.
+    fn boot(&mut self, id: u64) {
+        let peers = self
+            .raft
+            .iter()
+            .map(|(id, port)| format!("{id}=127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let server = Server::start(
+            &self.dir.path().join(format!("node{id}")),
+            &[
+                "--node-id",
+                &id.to_string(),
+                "--raft-addr",
+                &format!("127.0.0.1:{}", self.raft[&id]),
+                "--peers",
+                &peers,
+            ],
+        );
+        self.nodes.insert(id, Some(server));
+    }
+
+    fn node(&self, id: u64) -> &Server {
+        self.nodes[&id].as_ref().unwrap()
+    }
+
+    fn running(&self) -> impl Iterator<Item = (u64, &Server)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, s)| s.as_ref().map(|s| (*id, s)))
+    }
+}
+
+/// Connections to the running nodes, reopened when they fail.
+struct Clients {
+    conns: BTreeMap<u64, redis::Connection>,
+}
+
+impl Clients {
+    fn conn(&mut self, cluster: &Cluster, id: u64) -> Option<&mut redis::Connection> {
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.conns.entry(id) {
+            let server = cluster.nodes[&id].as_ref()?;
+            let client = redis::Client::open(server.url()).ok()?;
+            let conn = client
+                .get_connection_with_timeout(Duration::from_secs(2))
+                .ok()?;
+            conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            slot.insert(conn);
+        }
+        self.conns.get_mut(&id)
+    }
+
+    /// `SET key value` on whichever node takes it, trying each in turn until one does:
+    /// returns the node, or `None` if none did within `patience` tries.
+    fn set(&mut self, cluster: &Cluster, key: &str, value: &str, patience: u32) -> Option<u64> {
+        for _ in 0..patience {
+            let ids: Vec<u64> = cluster.running().map(|(id, _)| id).collect();
+            for id in ids {
+                let Some(conn) = self.conn(cluster, id) else {
+                    continue;
+                };
+                let r: redis::RedisResult<String> =
+                    redis::cmd("SET").arg(key).arg(value).query(conn);
+                match r {
+                    Ok(ok) => {
+                        assert_eq!(ok, "OK");
+                        return Some(id);
+                    }
+                    Err(e) if e.code() == Some("READONLY") => {}
+                    // Killed, stopped or restarting: open a new connection next time.
+                    Err(_) => {
+                        self.conns.remove(&id);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// Writes `keys` one at a time, each acknowledged before the next; records them.
+fn write(
+    cluster: &Cluster,
+    clients: &mut Clients,
+    keys: std::ops::Range<u32>,
+    acked: &mut Vec<u32>,
+) -> u64 {
+    let mut leader = 0;
+    for i in keys {
+        leader = clients
+            .set(cluster, &format!("key:{i}"), &format!("value:{i}"), 1000)
+            .unwrap_or_else(|| panic!("no node took write {i}"));
+        acked.push(i);
+    }
+    leader
+}
+
+/// Waits until node `id` holds every acknowledged write (followers apply a little after the
+/// leader acknowledges).
+fn converged(cluster: &Cluster, id: u64, acked: &[u32]) {
+    let mut conn = cluster.node(id).client();
+    let mut missing: Vec<u32> = acked.to_vec();
+    for _ in 0..1500 {
+        missing.retain(|i| {
+            let v: Option<String> = redis::cmd("GET")
+                .arg(format!("key:{i}"))
+                .query(&mut conn)
+                .unwrap();
+            v.as_deref() != Some(format!("value:{i}").as_str())
+        });
+        if missing.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("node {id} lacks acknowledged writes {missing:?}");
+}
+
+fn signal(server: &Server, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
+    let mut cluster = Cluster::start();
+    let mut clients = Clients {
+        conns: BTreeMap::new(),
+    };
+    let mut acked = Vec::new();
+    let leader = write(&cluster, &mut clients, 0..200, &mut acked);
+
+    // A follower answers writes as a read-only replica, naming the leader's Raft address;
+    // it serves reads.
+    let follower = (1..=NODES).find(|&id| id != leader).unwrap();
+    converged(&cluster, follower, &acked);
+    let mut conn = cluster.node(follower).client();
+    let e = redis::cmd("INCR")
+        .arg("counter")
+        .query::<i64>(&mut conn)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("READONLY"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("127.0.0.1:{}", cluster.raft[&leader])),
+        "{e}"
+    );
+
+    // A time series begun on the leader.
+    let mut lc = cluster.node(leader).client();
+    for (ts, v) in [(1000, 1.5), (2000, 2.5)] {
+        let at: i64 = redis::cmd("TS.ADD")
+            .arg("temp")
+            .arg(ts)
+            .arg(v)
+            .query(&mut lc)
+            .unwrap();
+        assert_eq!(at, ts);
+    }
+
+    // SQL: a table created and filled on the leader; a follower refuses writes with 25006.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = pg::connect(cluster.node(leader)).await;
+        c.batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')",
+        )
+        .await
+        .unwrap();
+        let f = pg::connect(cluster.node(follower)).await;
+        let mut refused = None;
+        for _ in 0..500 {
+            match f.batch_execute("INSERT INTO t VALUES (2, 'two')").await {
+                Err(e) if pg::code(&e) == "25006" => {
+                    refused = Some(e.to_string());
+                    break;
+                }
+                // The follower may not have applied CREATE TABLE yet.
+                Err(e) if pg::code(&e) == "42P01" => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                other => panic!("a follower wrote or failed otherwise: {other:?}"),
+            }
+        }
+        assert!(refused.is_some(), "the follower never saw the table");
+        // Vector indexes live outside the commit log: a cluster node refuses them.
+        let e = c
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE items (id int PRIMARY KEY, e vector(2)); CREATE INDEX ON items USING hnsw (e vector_l2_ops)")
+            .await
+            .unwrap_err();
+        assert_eq!(pg::code(&e), "0A000", "{e}");
+    });
+
+    // The leader dies; the others elect a new one and writes go on.
+    let killed = Instant::now();
+    cluster
+        .nodes
+        .get_mut(&leader)
+        .unwrap()
+        .take()
+        .unwrap()
+        .kill9();
+    clients.conns.remove(&leader);
+    let next = clients
+        .set(&cluster, "after-kill", "1", 1000)
+        .expect("no new leader took writes");
+    eprintln!("failover: first write {:?} after SIGKILL", killed.elapsed());
+    assert_ne!(next, leader);
+    // Every write the old leader acknowledged is on the new one.
+    converged(&cluster, next, &acked);
+    write(&cluster, &mut clients, 200..400, &mut acked);
+
+    // SQL on the new leader: the table created before the failover is there and writable.
+    rt.block_on(async {
+        let c = pg::connect(cluster.node(next)).await;
+        c.batch_execute("INSERT INTO t VALUES (3, 'three')")
+            .await
+            .unwrap();
+        let rows = pg::simple(&c, "SELECT id, v FROM t ORDER BY id").await;
+        assert_eq!(
+            rows,
+            vec![
+                vec![Some("1".into()), Some("one".into())],
+                vec![Some("3".into()), Some("three".into())],
+            ]
+        );
+    });
+
+    // The series goes on at the new leader, whose in-memory state never saw it.
+    let mut nc = cluster.node(next).client();
+    let at: i64 = redis::cmd("TS.ADD")
+        .arg("temp")
+        .arg(3000)
+        .arg(3.5)
+        .query(&mut nc)
+        .unwrap();
+    assert_eq!(at, 3000);
+    let range: Vec<(i64, String)> = redis::cmd("TS.RANGE")
+        .arg("temp")
+        .arg("-")
+        .arg("+")
+        .query(&mut nc)
+        .unwrap();
+    assert_eq!(
+        range,
+        vec![
+            (1000, "1.5".to_string()),
+            (2000, "2.5".to_string()),
+            (3000, "3.5".to_string())
+        ]
+    );
+
+    // The old leader comes back and catches up; a follower is stopped while writes go on
+    // (a majority remains), then continued.
+    cluster.boot(leader);
+    let stopped = (1..=NODES).find(|&id| id != next && id != leader).unwrap();
+    signal(cluster.node(stopped), "-STOP");
+    let during = write(&cluster, &mut clients, 400..500, &mut acked);
+    signal(cluster.node(stopped), "-CONT");
+    write(&cluster, &mut clients, 500..550, &mut acked);
+    assert_ne!(during, stopped);
+
+    for id in 1..=NODES {
+        converged(&cluster, id, &acked);
+    }
+    for id in 1..=NODES {
+        let (clean, log) = cluster.nodes.get_mut(&id).unwrap().take().unwrap().stop();
+        assert!(clean, "node {id} did not stop cleanly:\n{log}");
+        assert!(!log.contains("panicked"), "node {id}:\n{log}");
+    }
+}
