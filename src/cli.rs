@@ -25,6 +25,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Print on-disk files in human form.
     Inspect(InspectArgs),
+    /// Look at or change the membership of a running Raft cluster.
+    Cluster(ClusterCmdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -208,7 +210,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
     /// This node's id in the cluster (a positive integer, unique among --peers).
-    #[arg(long, env = "ORBIT_NODE_ID", requires_all = ["raft_addr", "peers"])]
+    #[arg(long, env = "ORBIT_NODE_ID", requires = "raft_addr")]
     pub node_id: Option<u64>,
     /// Address this node's Raft listener binds (other nodes reach it at its --peers entry).
     #[arg(long, env = "ORBIT_RAFT_ADDR", requires = "node_id")]
@@ -217,6 +219,48 @@ pub struct ClusterArgs {
     /// (Raft addresses). A node whose Raft log is empty starts the cluster with them.
     #[arg(long, env = "ORBIT_PEERS", requires = "node_id", value_parser = parse_peers)]
     pub peers: Option<Peers>,
+    /// Join an existing cluster instead of starting one: wait to be added with
+    /// `orbit cluster add` (no --peers needed).
+    #[arg(
+        long,
+        env = "ORBIT_JOIN",
+        requires = "node_id",
+        conflicts_with = "peers"
+    )]
+    pub join: bool,
+}
+
+/// `orbit cluster`: look at and change a running cluster through a node's admin endpoint.
+#[derive(Debug, Args)]
+pub struct ClusterCmdArgs {
+    /// The admin (--http-addr) endpoint of a node; changes must go to the leader's.
+    #[arg(long, global = true, default_value = "127.0.0.1:9187")]
+    pub server: String,
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Print the node's view of the cluster: role, term, leader, members, log positions and
+    /// (on the leader) each member's lag.
+    Status,
+    /// Add a node (started with `orbit serve --node-id N --raft-addr ... --join`): it
+    /// catches up as a learner, then becomes a voter.
+    Add {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's Raft address.
+        #[arg(long)]
+        raft_addr: String,
+    },
+    /// Remove a node from the cluster.
+    Remove {
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 /// `--peers`: node ids and their Raft addresses.

@@ -38,6 +38,7 @@ const KEYS: &[&str] = &[
     "node-id",
     "raft-addr",
     "peers",
+    "join",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

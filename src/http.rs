@@ -9,22 +9,29 @@ use std::time::Duration;
 use orbit_resp::Engine;
 
 use crate::backup::server::Backups;
+use crate::cluster::Cluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MAX_HEAD: usize = 8 << 10;
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, backups: Arc<Backups>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    backups: Arc<Backups>,
+    cluster: Option<Arc<Cluster>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let (engine, backups) = (Arc::clone(&engine), Arc::clone(&backups));
+        let (engine, backups, cluster) =
+            (Arc::clone(&engine), Arc::clone(&backups), cluster.clone());
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &engine, backups))
-                .await;
+            // Adding a node waits until it has caught up: untimed.
+            let _ = answer(stream, &engine, backups, cluster.as_deref()).await;
         });
     }
 }
@@ -33,7 +40,15 @@ async fn answer(
     mut stream: TcpStream,
     engine: &Engine,
     backups: Arc<Backups>,
+    cluster: Option<&Cluster>,
 ) -> std::io::Result<()> {
+    match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream)).await {
+        Ok(Ok(head)) => respond(stream, head, engine, backups, cluster).await,
+        _ => Ok(()),
+    }
+}
+
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
@@ -43,6 +58,16 @@ async fn answer(
         }
         head.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
+    Ok(head)
+}
+
+async fn respond(
+    stream: TcpStream,
+    head: Vec<u8>,
+    engine: &Engine,
+    backups: Arc<Backups>,
+    cluster: Option<&Cluster>,
+) -> std::io::Result<()> {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, path) = (
@@ -67,10 +92,49 @@ async fn answer(
         }
         return Ok(());
     }
+    if path_text == "/cluster"
+        || path_text.starts_with("/cluster/")
+        || path_text.starts_with("/cluster?")
+    {
+        let method = String::from_utf8_lossy(method).into_owned();
+        let (code, body) = crate::cluster::answer(cluster, &method, &path_text).await;
+        let status = match code {
+            200 => "200 OK",
+            400 => "400 Bad Request",
+            404 => "404 Not Found",
+            409 => "409 Conflict",
+            _ => "500 Internal Server Error",
+        };
+        let kind = if code == 200 {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        return write_response(stream, status, kind, &body).await;
+    }
     let (status, kind, body) = match (method, path) {
-        (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics(engine)),
+        (b"GET", b"/metrics") => {
+            let mut out = metrics(engine);
+            if let Some(c) = cluster {
+                crate::cluster::metrics(&c.status(), &mut out);
+            }
+            ("200 OK", "text/plain; version=0.0.4", out)
+        }
         (b"GET", b"/health") => match engine.store().db().stats().wal.poisoned {
-            false => ("200 OK", "text/plain", "ok\n".to_string()),
+            false => (
+                "200 OK",
+                "text/plain",
+                match cluster.map(Cluster::status) {
+                    // Probes read the first line; the rest says where the node stands.
+                    Some(s) => format!(
+                        "ok\nrole {} term {} leader {}\n",
+                        s.role,
+                        s.term,
+                        s.leader.map_or("none".to_string(), |l| l.to_string())
+                    ),
+                    None => "ok\n".to_string(),
+                },
+            ),
             true => (
                 "503 Service Unavailable",
                 "text/plain",
@@ -84,6 +148,15 @@ async fn answer(
             "GET only\n".to_string(),
         ),
     };
+    write_response(stream, status, kind, &body).await
+}
+
+async fn write_response(
+    mut stream: TcpStream,
+    status: &str,
+    kind: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

@@ -44,6 +44,7 @@ fn main() -> std::process::ExitCode {
         }),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Inspect(args) => inspect::run(args),
+        cli::Command::Cluster(args) => cluster::command(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -60,7 +60,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Db::open(Arc::clone(&fs), data_dir, opts)
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
     );
-    let cluster = crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db)?;
+    let cluster = crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db)?
+        .map(Arc::new);
     let txn = match &cluster {
         Some(c) => TxnDb::with_log(Arc::clone(&db), c.commit_log()),
         None => TxnDb::new(Arc::clone(&db)),
@@ -151,7 +152,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             data_dir,
             Some(args.backup_busy_rate).filter(|r| *r > 0),
         )?);
-        Some(runtime.spawn(crate::http::serve(listener, Arc::clone(&engine), backups)))
+        Some(runtime.spawn(crate::http::serve(
+            listener,
+            Arc::clone(&engine),
+            backups,
+            cluster.clone(),
+        )))
     };
     // Signal handlers go in before "ready" is announced: a SIGTERM sent the moment a
     // supervisor sees it must stop the server cleanly, not kill it.
@@ -197,7 +203,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     drop(engine);
     drop(pg);
     if let Some(c) = cluster {
-        c.shutdown();
+        match Arc::try_unwrap(c) {
+            Ok(c) => c.shutdown(),
+            Err(_) => tracing::warn!("raft still referenced at shutdown"),
+        }
     }
     if args.wal_archive.is_some() {
         // The active segment's records go to the archive now, not at the next start.

@@ -44,17 +44,21 @@ impl Cluster {
             .map(|(id, port)| format!("{id}=127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(",");
-        let server = Server::start(
-            &self.dir.path().join(format!("node{id}")),
-            &[
-                "--node-id",
-                &id.to_string(),
-                "--raft-addr",
-                &format!("127.0.0.1:{}", self.raft[&id]),
-                "--peers",
-                &peers,
-            ],
-        );
+        self.boot_with(id, &["--peers", &peers]);
+    }
+
+    /// Starts node `id` with `extra` flags besides its id and Raft address.
+    fn boot_with(&mut self, id: u64, extra: &[&str]) {
+        let port = *self.raft.entry(id).or_insert_with(free_port);
+        let mut args = vec![
+            "--node-id".to_string(),
+            id.to_string(),
+            "--raft-addr".to_string(),
+            format!("127.0.0.1:{port}"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = Server::start(&self.dir.path().join(format!("node{id}")), &args);
         self.nodes.insert(id, Some(server));
     }
 
@@ -310,5 +314,96 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
         let (clean, log) = cluster.nodes.get_mut(&id).unwrap().take().unwrap().stop();
         assert!(clean, "node {id} did not stop cleanly:\n{log}");
         assert!(!log.contains("panicked"), "node {id}:\n{log}");
+    }
+}
+
+/// `orbit cluster ...` against node `on`'s admin endpoint: success and output.
+fn orbit_cluster(cluster: &Cluster, on: u64, args: &[&str]) -> (bool, String) {
+    let out = Command::new(common::ORBIT)
+        .arg("cluster")
+        .args(args)
+        .arg("--server")
+        .arg(format!("127.0.0.1:{}", cluster.node(on).http_port))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn status(cluster: &Cluster, on: u64) -> serde_json::Value {
+    let (ok, out) = orbit_cluster(cluster, on, &["status"]);
+    assert!(ok, "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn nodes_join_and_leave_through_orbit_cluster() {
+    let mut cluster = Cluster::start();
+    let mut clients = Clients {
+        conns: BTreeMap::new(),
+    };
+    let mut acked = Vec::new();
+    let leader = write(&cluster, &mut clients, 0..100, &mut acked);
+    let follower = (1..=NODES).find(|&id| id != leader).unwrap();
+
+    // Every node knows the leader; the leader reports each member's lag; metrics and health
+    // say the same.
+    converged(&cluster, follower, &acked);
+    let s = status(&cluster, follower);
+    assert_eq!(s["role"], "follower");
+    assert_eq!(s["leader"], leader);
+    assert_eq!(s["voters"].as_object().unwrap().len(), 3);
+    let s = status(&cluster, leader);
+    assert_eq!(s["role"], "leader");
+    assert_eq!(s["matched"].as_object().unwrap().len(), 2);
+    assert_eq!(
+        common::metric(cluster.node(leader).http_port, "orbit_raft_is_leader"),
+        1
+    );
+    assert_eq!(
+        common::metric(cluster.node(follower).http_port, "orbit_raft_is_leader"),
+        0
+    );
+    let (line, body) = common::http_get(cluster.node(follower).http_port, "/health");
+    assert!(line.contains("200"), "{line}");
+    assert!(body.starts_with("ok\nrole follower"), "{body}");
+
+    // A fourth node joins: a follower refuses the change naming the leader; the leader adds
+    // it, and it catches up with every acknowledged write.
+    cluster.boot_with(4, &["--join"]);
+    let raft4 = format!("127.0.0.1:{}", cluster.raft[&4]);
+    let (ok, out) = orbit_cluster(
+        &cluster,
+        follower,
+        &["add", "--id", "4", "--raft-addr", &raft4],
+    );
+    assert!(!ok && out.contains("409"), "{out}");
+    let (ok, out) = orbit_cluster(
+        &cluster,
+        leader,
+        &["add", "--id", "4", "--raft-addr", &raft4],
+    );
+    assert!(ok, "{out}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["voters"].as_object().unwrap().len(), 4, "{s}");
+    converged(&cluster, 4, &acked);
+    write(&cluster, &mut clients, 100..150, &mut acked);
+    converged(&cluster, 4, &acked);
+
+    // It leaves again; the three go on.
+    let (ok, out) = orbit_cluster(&cluster, leader, &["remove", "--id", "4"]);
+    assert!(ok, "{out}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["voters"].as_object().unwrap().len(), 3, "{s}");
+    cluster.nodes.get_mut(&4).unwrap().take().unwrap().kill9();
+    write(&cluster, &mut clients, 150..200, &mut acked);
+    for id in 1..=NODES {
+        converged(&cluster, id, &acked);
     }
 }
