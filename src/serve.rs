@@ -45,7 +45,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = ExpiryFilter::new();
     let opts = DbOptions {
         wal: WalOptions {
-            sync_mode: args.storage.sync_mode(),
+            // On a cluster node the Raft log (always fsynced) is the durable record: the
+            // engine's WAL is synced before Raft may drop entries (`StateMachine`).
+            sync_mode: if args.cluster.node_id.is_some() {
+                orbit_wal::SyncMode::None
+            } else {
+                args.storage.sync_mode()
+            },
             backend: args.storage.wal_backend,
             segment_size: args.storage.wal_segment_size,
             archive_dir: args.wal_archive.clone(),

@@ -38,35 +38,53 @@ pub struct Proposal(pub Vec<u8>);
 impl Proposal {
     /// Encodes `batch`, naming its keyspaces as `db` knows them.
     pub fn from_batch(db: &Db, batch: &WriteBatch) -> Result<Proposal> {
+        Proposal::from_batches(db, [batch])
+    }
+
+    /// Encodes several batches as one, their operations in order (applied together, they
+    /// are as if applied one after the other, atomically).
+    pub fn from_batches<'a>(
+        db: &Db,
+        batches: impl IntoIterator<Item = &'a WriteBatch> + Clone,
+    ) -> Result<Proposal> {
         let known = db.keyspaces();
         let mut names: Vec<(u32, &str)> = Vec::new();
-        let mut ops = Vec::with_capacity(batch.encoded_len());
-        for op in batch.ops() {
-            let slot = match names.iter().position(|(id, _)| *id == op.keyspace) {
-                Some(slot) => slot,
-                None => {
-                    let name = known
-                        .iter()
-                        .find(|(id, _)| *id == op.keyspace)
-                        .map(|(_, name)| name.as_str())
-                        .ok_or(Error::UnknownKeyspace(op.keyspace))?;
-                    names.push((op.keyspace, name));
-                    names.len() - 1
-                }
-            };
-            ops.push(op.kind as u8);
-            ops.extend_from_slice(&(slot as u16).to_le_bytes());
-            put_bytes(&mut ops, &op.key, "key")?;
-            put_bytes(&mut ops, &op.value, "value")?;
+        let capacity = batches
+            .clone()
+            .into_iter()
+            .map(WriteBatch::encoded_len)
+            .sum();
+        let mut ops = Vec::with_capacity(capacity);
+        let mut count = 0usize;
+        for batch in batches {
+            count += batch.len();
+            for op in batch.ops() {
+                let slot = match names.iter().position(|(id, _)| *id == op.keyspace) {
+                    Some(slot) => slot,
+                    None => {
+                        let name = known
+                            .iter()
+                            .find(|(id, _)| *id == op.keyspace)
+                            .map(|(_, name)| name.as_str())
+                            .ok_or(Error::UnknownKeyspace(op.keyspace))?;
+                        names.push((op.keyspace, name));
+                        names.len() - 1
+                    }
+                };
+                ops.push(op.kind as u8);
+                ops.extend_from_slice(&(slot as u16).to_le_bytes());
+                put_bytes(&mut ops, &op.key, "key")?;
+                put_bytes(&mut ops, &op.value, "value")?;
+            }
         }
         let names_len = u16::try_from(names.len()).map_err(|_| Error::TooLarge {
             what: "keyspace list",
             len: names.len(),
             max: u16::MAX as usize,
         })?;
-        let count = u32::try_from(batch.len()).map_err(|_| Error::TooLarge {
+        let count = u32::try_from(count).map_err(|_| Error::TooLarge {
             what: "batch",
-            len: batch.len(),
+            len: count,
             max: u32::MAX as usize,
         })?;
         let mut out = Vec::with_capacity(ops.len() + 64);
@@ -78,6 +96,29 @@ impl Proposal {
         out.extend_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&ops);
         Ok(Proposal(out))
+    }
+
+    /// An upper bound of the encoded size of `batch` alone, and of what it adds to a
+    /// proposal of several (its keyspace names counted as if new), without encoding it.
+    pub fn len_bound(db: &Db, batch: &WriteBatch) -> usize {
+        let mut keyspaces: Vec<u32> = Vec::new();
+        let mut len = 2 + 4;
+        for op in batch.ops() {
+            if !keyspaces.contains(&op.keyspace) {
+                keyspaces.push(op.keyspace);
+            }
+            len += 1 + 2 + 4 + op.key.len() + 4 + op.value.len();
+        }
+        let known = db.keyspaces();
+        len + keyspaces
+            .iter()
+            .map(|k| {
+                2 + known
+                    .iter()
+                    .find(|(id, _)| id == k)
+                    .map_or(0, |(_, name)| name.len())
+            })
+            .sum::<usize>()
     }
 
     /// Decodes the proposal into `batch`, resolving keyspace names with `resolve` (which may

@@ -1,7 +1,15 @@
 //! The replicated commit log: `orbit-txn`'s [`CommitLog`] over Raft. The commit pipeline hands
-//! it each validated batch (under the pipeline's lock, so in commit order); it proposes the
-//! batch to openraft at once, in that order, and completes the commit when the batch is on a
-//! majority and applied here (visible to readers), or with why it failed.
+//! it each validated batch (under the pipeline's lock, so in commit order); it queues the
+//! batch, and completes the commit when the batch is on a majority and applied here (visible
+//! to readers), or with why it failed.
+//!
+//! Group commit: one proposer task takes everything queued and proposes it as one Raft entry
+//! (the batches' operations in order, applied atomically), with up to [`DEPTH`] entries in
+//! flight. openraft 0.9 writes each entry to its log with its own fsync before taking the
+//! next, so an entry per commit would cap a node at one commit per fsync; batching while
+//! entries are in flight makes the batches as large as the load. An entry's batches all
+//! complete with the entry's last sequence number: they become visible together, so no
+//! snapshot falls between them.
 //!
 //! Only a leader whose commit pipeline has seen every write takes commits. A node opens its
 //! pipeline ("fences") once it leads a term and has applied that term's first entry (so every
@@ -12,14 +20,14 @@
 //! fence. A node that does not lead answers [`orbit_txn::Error::NotLeader`] with the leader's
 //! address.
 //!
-//! Invariants: proposals reach openraft in submission order (the send is a synchronous push
-//! onto openraft's channel, made inside `submit`); the fence is set at most once per term and
-//! dropped as soon as the metrics say this node does not lead.
+//! Invariants: batches reach openraft in submission order (one FIFO queue, one proposer, and
+//! `client_write_ff` pushes onto openraft's channel in call order); an entry is at most the
+//! Raft log's largest proposal; the fence is set at most once per term and dropped as soon as
+//! the metrics say this node does not lead.
 
-use std::future::Future;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 
 use openraft::error::ClientWriteError;
 use openraft::metrics::RaftMetrics;
@@ -27,6 +35,7 @@ use openraft::{BasicNode, Raft, ServerState};
 use orbit_lsm::{Db, WriteBatch};
 use orbit_txn::{CommitLog, Completion, Failure, Submitted};
 use tokio::runtime::Handle;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::state_machine::Foreign;
 use crate::types::{NodeId, TypeConfig};
@@ -43,6 +52,17 @@ struct Lead {
     leader: Option<String>,
 }
 
+/// Raft entries proposed and not yet answered, at most.
+pub const DEPTH: usize = 4;
+
+/// A batch waiting for the proposer.
+struct Queued {
+    batch: WriteBatch,
+    done: Arc<Completion>,
+    /// An upper bound of its encoded size.
+    len: usize,
+}
+
 struct Inner {
     id: NodeId,
     raft: Raft<TypeConfig>,
@@ -51,6 +71,8 @@ struct Inner {
     max_proposal: usize,
     runtime: Handle,
     lead: Mutex<Lead>,
+    queue: Mutex<VecDeque<Queued>>,
+    queued: Notify,
 }
 
 /// Commits through Raft (see the module docs). Clones share it.
@@ -77,7 +99,10 @@ impl ReplicatedLog {
             max_proposal,
             runtime,
             lead: Mutex::new(Lead::default()),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
         });
+        inner.runtime.spawn(propose(Arc::clone(&inner)));
         let watched = Arc::clone(&inner);
         inner.runtime.spawn(async move {
             let mut metrics = watched.raft.metrics();
@@ -155,31 +180,69 @@ impl CommitLog for ReplicatedLog {
                 Some(_) => {}
             }
         }
-        let proposal = Proposal::from_batch(&inner.db, batch)
-            .map_err(|e| orbit_txn::Error::Replication(e.to_string()))?;
-        if proposal.0.len() > inner.max_proposal {
+        let len = Proposal::len_bound(&inner.db, batch);
+        if len > inner.max_proposal {
             return Err(orbit_txn::Error::Lsm(orbit_lsm::Error::BatchTooLarge {
                 ops: batch.len(),
-                bytes: proposal.0.len(),
+                bytes: len,
             }));
         }
-        // Sent now, in commit order: `client_write_ff` pushes onto an unbounded channel and
-        // is ready at its first poll unless Raft has stopped.
-        let sent = {
-            let mut send = std::pin::pin!(inner.raft.client_write_ff(proposal));
-            match send.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(Ok(rx)) => rx,
-                Poll::Ready(Err(e)) => return Err(orbit_txn::Error::Replication(e.to_string())),
-                Poll::Pending => {
-                    return Err(orbit_txn::Error::Replication("raft has stopped".into()))
-                }
+        let done = Completion::new();
+        inner
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Queued {
+                batch: batch.clone(),
+                done: Arc::clone(&done),
+                len,
+            });
+        inner.queued.notify_one();
+        Ok(Submitted::Replicated(done))
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner.foreign.epoch.load(Ordering::SeqCst)
+    }
+
+    fn replicated(&self) -> bool {
+        true
+    }
+}
+
+/// The proposer (see the module docs): takes what is queued, up to the largest proposal, and
+/// proposes it as one entry, with up to [`DEPTH`] entries in flight.
+async fn propose(inner: Arc<Inner>) {
+    let depth = Arc::new(Semaphore::new(DEPTH));
+    loop {
+        let Ok(slot) = Arc::clone(&depth).acquire_owned().await else {
+            return;
+        };
+        let group = loop {
+            let group = take(&inner);
+            if !group.is_empty() {
+                break group;
+            }
+            // A notification sent since the queue was looked at is kept for this wait.
+            inner.queued.notified().await;
+        };
+        let sent = match Proposal::from_batches(&inner.db, group.iter().map(|q| &q.batch)) {
+            Ok(proposal) => inner.raft.client_write_ff(proposal).await,
+            Err(e) => {
+                finish(&group, Err(Failure::Log(e.to_string())));
+                continue;
             }
         };
-        let done = Completion::new();
-        let completing = Arc::clone(&done);
-        let watched = Arc::clone(inner);
-        inner.runtime.spawn(async move {
-            let outcome = match sent.await {
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                finish(&group, Err(Failure::Log(e.to_string())));
+                continue;
+            }
+        };
+        let watched = Arc::clone(&inner);
+        tokio::spawn(async move {
+            let outcome = match answer.await {
                 Ok(Ok(response)) => Ok(response.data.seq.unwrap_or(0)),
                 Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(Failure::NotLeader {
                     leader: f.leader_node.map(|n| n.addr),
@@ -191,16 +254,31 @@ impl CommitLog for ReplicatedLog {
                 // The metrics will say so too; refuse further commits at once.
                 watched.lock().fence = None;
             }
-            completing.complete(outcome);
+            finish(&group, outcome);
+            drop(slot);
         });
-        Ok(Submitted::Replicated(done))
     }
+}
 
-    fn epoch(&self) -> u64 {
-        self.inner.foreign.epoch.load(Ordering::SeqCst)
+/// Takes queued batches, oldest first, while they fit one proposal (always at least one).
+fn take(inner: &Inner) -> Vec<Queued> {
+    let mut queue = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut group = Vec::new();
+    let mut len = 0;
+    while let Some(next) = queue.front() {
+        if !group.is_empty() && len + next.len > inner.max_proposal {
+            break;
+        }
+        len += next.len;
+        if let Some(q) = queue.pop_front() {
+            group.push(q);
+        }
     }
+    group
+}
 
-    fn replicated(&self) -> bool {
-        true
+fn finish(group: &[Queued], outcome: std::result::Result<u64, Failure>) {
+    for q in group {
+        q.done.complete(outcome.clone());
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::metrics::RaftMetrics;
 use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, Config, Raft};
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use orbit_lsm::WriteBatch;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -22,6 +22,11 @@ use crate::error::{Error, Result};
 use crate::network::{serve, Network};
 use crate::types::{Applied, LogId, NodeId, TypeConfig};
 use crate::{LogStore, Proposal, ReplicatedLog, StateMachine};
+
+/// Entries between snapshots. A snapshot is a logical dump of the whole database (see
+/// `snapshot`), so openraft's default of 5,000 would rescan a large database every few
+/// thousand writes; the cost is the live log tail this many entries long held in memory.
+const SNAPSHOT_EVERY: u64 = 100_000;
 
 /// Timing of elections and heartbeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,7 @@ impl RaftNode {
             heartbeat_interval: millis(timing.heartbeat),
             election_timeout_min: millis(timing.election_min),
             election_timeout_max: millis(timing.election_max),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY),
             ..Config::default()
         }
         .validate()

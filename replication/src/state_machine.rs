@@ -159,6 +159,9 @@ impl StateMachine {
 
     fn build_blocking(&self) -> Result<(SnapshotMeta, Vec<u8>)> {
         let shared = &self.shared;
+        // openraft drops the log up to the snapshot: what the engine applied must not depend
+        // on it any more (its WAL may not be synced per write).
+        shared.db.sync_wal()?;
         let snap = shared.db.snapshot();
         let state: AppliedState = match shared.db.get_at(shared.state_ks, APPLIED_KEY, &snap)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
@@ -194,6 +197,8 @@ impl StateMachine {
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
         let last = db.write_pending(&batch)?.wait()?;
         db.wait_visible(last)?;
+        // The log up to the snapshot goes next: the snapshot must be durable here first.
+        db.sync_wal()?;
         shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
         self.current().snapshot = Some((meta, data));
         Ok(())

@@ -388,29 +388,41 @@ proptest! {
         }
     }
 
+    /// One proposal of several batches (group commit) decodes to their operations in order,
+    /// and the size bound the commit log checks holds.
     #[test]
     fn proposals_round_trip_through_keyspace_names(
-        ops in proptest::collection::vec((0..3u8, 0..2usize, proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(any::<u8>(), 0..8)), 0..20)
+        ops in proptest::collection::vec((0..3u8, 0..2usize, proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(any::<u8>(), 0..8)), 0..20),
+        cuts in proptest::collection::vec(0usize..20, 0..3),
     ) {
         let fs = SimFs::new();
         let db = open_db(&fs);
         let other = db.create_keyspace("other").unwrap();
         let spaces = [DEFAULT_KEYSPACE, other];
-        let mut batch = WriteBatch::new();
-        for (kind, ks, key, value) in &ops {
-            match kind {
-                0 => batch.put(spaces[*ks], key, value),
-                1 => batch.delete(spaces[*ks], key),
-                _ => batch.delete_range(spaces[*ks], key, value),
-            };
+        let mut whole = WriteBatch::new();
+        let mut batches = vec![WriteBatch::new()];
+        for (i, (kind, ks, key, value)) in ops.iter().enumerate() {
+            if cuts.contains(&i) {
+                batches.push(WriteBatch::new());
+            }
+            for b in [&mut whole, batches.last_mut().unwrap()] {
+                match kind {
+                    0 => b.put(spaces[*ks], key, value),
+                    1 => b.delete(spaces[*ks], key),
+                    _ => b.delete_range(spaces[*ks], key, value),
+                };
+            }
         }
-        let p = Proposal::from_batch(&db, &batch).unwrap();
+        let p = Proposal::from_batches(&db, &batches).unwrap();
+        let bound: usize = batches.iter().map(|b| Proposal::len_bound(&db, b)).sum();
+        prop_assert!(p.0.len() <= bound, "{} > {}", p.0.len(), bound);
+        prop_assert_eq!(&p, &Proposal::from_batch(&db, &whole).unwrap());
         let mut back = WriteBatch::new();
         let names: BTreeMap<&str, u32> = [("default", DEFAULT_KEYSPACE), ("other", other)].into();
         let n = p.decode_into(&mut back, |name| {
             names.get(name).copied().ok_or(crate::Error::CorruptProposal("name"))
         }).unwrap();
         prop_assert_eq!(n, ops.len());
-        prop_assert_eq!(back.ops(), batch.ops());
+        prop_assert_eq!(back.ops(), whole.ops());
     }
 }

@@ -1,6 +1,6 @@
 //! Transactions committing through [`crate::ReplicatedLog`] on three nodes over loopback TCP:
-//! concurrent read-modify-write transactions on the leader lose no update and every node
-//! converges; a follower refuses commits naming the leader and learns of applied writes
+//! concurrent read-modify-write transactions on the leader lose no update; writes submitted
+//! back to back share Raft entries and keep their order; every node converges; a follower refuses commits naming the leader and learns of applied writes
 //! through its epoch; after the leader stops, the new leader refuses a transaction that began
 //! before it led, and takes new ones.
 
@@ -129,6 +129,30 @@ fn transactions_commit_through_raft_and_survive_a_change_of_leader() {
             retries += t.await.unwrap();
         }
         assert_eq!(counter(&members[&first].db), 100, "{retries} retries");
+
+        // Writes submitted back to back, none awaited before the next, share Raft entries
+        // (group commit) and land in submission order.
+        let leader_node = members[&first].node.as_ref().unwrap();
+        let before = leader_node.metrics().last_log_index.unwrap_or(0);
+        let pending: Vec<_> = (0..200u64)
+            .map(|i| {
+                members[&first]
+                    .txn
+                    .submit(orbit_lsm::WriteBatch::new().put(KS, b"last", &i.to_le_bytes()))
+                    .unwrap()
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for p in pending {
+            seqs.push(p.await.unwrap());
+        }
+        assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+        let entries = leader_node.metrics().last_log_index.unwrap_or(0) - before;
+        assert!(entries < 100, "200 writes took {entries} entries");
+        assert_eq!(
+            members[&first].db.get(KS, b"last").unwrap(),
+            Some(199u64.to_le_bytes().to_vec())
+        );
 
         // Every node converges; a follower saw writes it did not commit (its epoch moved).
         let index = members[&first]

@@ -82,6 +82,14 @@ impl Db {
         Ok(self.inner.wal.switch_segment()?)
     }
 
+    /// Makes every write submitted before this call durable, whatever the sync mode (a
+    /// replicated node, whose engine WAL is not synced per write, before its Raft log may
+    /// drop what the engine holds).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.inner.wal.sync()?;
+        Ok(())
+    }
+
     /// The WAL's identity: a new database, and every restored one, starts a new log.
     pub fn log_id(&self) -> u64 {
         self.inner.wal.log_id()

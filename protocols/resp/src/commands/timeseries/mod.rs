@@ -92,13 +92,18 @@ impl TsState {
         Ok(())
     }
 
+    /// Whether no other node's writes arrived since the state was loaded.
+    pub fn is_current(&self, store: &Store) -> bool {
+        self.epoch.load(Ordering::SeqCst) == store.epoch()
+    }
+
     /// Reloads the state if writes from another node's log reached the database since it was
     /// loaded (a follower, or a node that became leader): the heads and labels in memory
     /// would miss them. Under every stripe lock, so no time-series write runs meanwhile; on a
     /// single node, two loads.
     pub fn refresh(store: &Store) -> crate::Result<()> {
         let ts = &store.ts;
-        if ts.epoch.load(Ordering::SeqCst) == store.epoch() {
+        if ts.is_current(store) {
             return Ok(());
         }
         let _all = store.lock_all();
