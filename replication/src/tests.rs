@@ -26,12 +26,15 @@ pub(crate) fn wal_options() -> WalOptions {
     }
 }
 
+/// The state machine's database as `orbit serve` opens it on a cluster node: its WAL unsynced
+/// (the Raft log is the durable record; a crash drops the engine's unsynced tail, and the
+/// node re-applies it from the log).
 pub(crate) fn db_options() -> DbOptions {
     DbOptions {
         memtable_bytes: 1 << 20,
         cache_bytes: 1 << 20,
         wal: WalOptions {
-            sync_mode: SyncMode::Sync,
+            sync_mode: SyncMode::None,
             ..wal_options()
         },
         ..DbOptions::default()
@@ -240,6 +243,51 @@ fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     let (applied, _) = rt.block_on(sm.applied_state()).unwrap();
     assert_eq!(applied, Some(log_id(1, 1, 4)));
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
+}
+
+/// The engine's WAL is not synced per write: a crash may drop applied entries (the node
+/// re-applies them from the Raft log), but never those a snapshot covers, because openraft
+/// drops the log up to it.
+#[test]
+fn a_snapshot_makes_what_it_covers_durable() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    rt.block_on(sm.apply(vec![
+        entry(1, 1, EntryPayload::Blank),
+        entry(1, 2, EntryPayload::Normal(proposal(&db, &[("a", "1")]))),
+    ]))
+    .unwrap();
+    // Not synced: a crash now loses the apply (the log still has it).
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let (applied, _) = rt
+        .block_on(
+            StateMachine::open(open_db(&crashed))
+                .unwrap()
+                .applied_state(),
+        )
+        .unwrap();
+    assert_eq!(applied, None);
+    let meta = rt
+        .block_on(async { sm.get_snapshot_builder().await.build_snapshot().await })
+        .unwrap()
+        .meta;
+    assert_eq!(meta.last_log_id, Some(log_id(1, 1, 2)));
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let db2 = open_db(&crashed);
+    let (applied, _) = rt
+        .block_on(
+            StateMachine::open(Arc::clone(&db2))
+                .unwrap()
+                .applied_state(),
+        )
+        .unwrap();
+    assert_eq!(applied, meta.last_log_id);
+    assert_eq!(
+        db2.get(DEFAULT_KEYSPACE, b"a").unwrap(),
+        Some(b"1".to_vec())
+    );
 }
 
 #[test]
