@@ -142,6 +142,8 @@ fn write(
 /// leader acknowledges).
 fn converged(cluster: &Cluster, id: u64, acked: &[u32]) {
     let mut conn = cluster.node(id).client();
+    // Read what this node holds, whether it leads or follows.
+    let _: () = redis::cmd("READONLY").query(&mut conn).unwrap();
     let mut missing: Vec<u32> = acked.to_vec();
     for _ in 0..1500 {
         missing.retain(|i| {
@@ -178,10 +180,19 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
     let leader = write(&cluster, &mut clients, 0..200, &mut acked);
 
     // A follower answers writes as a read-only replica, naming the leader's Raft address;
-    // it serves reads.
+    // it serves reads only after READONLY (possibly stale). The leader serves them once a
+    // majority confirms it still leads.
     let follower = (1..=NODES).find(|&id| id != leader).unwrap();
     converged(&cluster, follower, &acked);
     let mut conn = cluster.node(follower).client();
+    let e = redis::cmd("GET")
+        .arg("key:0")
+        .query::<Option<String>>(&mut conn)
+        .unwrap_err();
+    assert!(e.to_string().contains("send READONLY"), "{e}");
+    let mut lc = cluster.node(leader).client();
+    let v: Option<String> = redis::cmd("GET").arg("key:199").query(&mut lc).unwrap();
+    assert_eq!(v.as_deref(), Some("value:199"));
     let e = redis::cmd("INCR")
         .arg("counter")
         .query::<i64>(&mut conn)
@@ -194,7 +205,6 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
     );
 
     // A time series begun on the leader.
-    let mut lc = cluster.node(leader).client();
     for (ts, v) in [(1000, 1.5), (2000, 2.5)] {
         let at: i64 = redis::cmd("TS.ADD")
             .arg("temp")
@@ -230,6 +240,13 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
             }
         }
         assert!(refused.is_some(), "the follower never saw the table");
+        // Queries on a follower: refused naming the leader, or served (possibly stale) once
+        // the session asks for follower reads.
+        let e = f.simple_query("SELECT v FROM t").await.unwrap_err();
+        assert_eq!(pg::code(&e), "55000", "{e}");
+        f.batch_execute("SET orbit.read_from = 'follower'").await.unwrap();
+        let rows = pg::simple(&f, "SELECT v FROM t").await;
+        assert_eq!(rows, vec![vec![Some("one".to_string())]]);
         // Vector indexes live outside the commit log: a cluster node refuses them.
         let e = c
             .batch_execute("CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE items (id int PRIMARY KEY, e vector(2)); CREATE INDEX ON items USING hnsw (e vector_l2_ops)")

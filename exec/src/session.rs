@@ -179,6 +179,44 @@ fn isolation_name(i: Isolation) -> &'static str {
 }
 
 impl Session {
+    /// The read stamp to take when a statement arrives (`TxnDb::read_stamp`).
+    pub fn read_stamp(&self) -> u64 {
+        self.engine.txn_db().read_stamp()
+    }
+
+    /// Whether `stmt`, arrived at `stamp`, may run now: `Ok(None)` yes, `Ok(Some(c))` once `c`
+    /// completes (then ask again), `Err` never here. Only queries are gated: on a cluster
+    /// leader a query waits until leadership is confirmed after it arrived (a deposed leader
+    /// serves no stale read); on a follower it is refused (SQLSTATE 55000, naming the leader)
+    /// unless `orbit.read_from` is `follower`. Writes need no gate: a node that does not lead
+    /// cannot commit them.
+    pub fn read_gate(
+        &self,
+        stmt: &ast::Statement,
+        stamp: u64,
+    ) -> Result<Option<Arc<orbit_txn::Completion>>> {
+        if !matches!(
+            stmt,
+            ast::Statement::Query(_) | ast::Statement::Explain { .. }
+        ) {
+            return Ok(None);
+        }
+        let follower_ok = self.setting("orbit.read_from") == Some("follower");
+        match self.engine.txn_db().read_gate(stamp, follower_ok) {
+            orbit_txn::ReadGate::Ready => Ok(None),
+            orbit_txn::ReadGate::Wait(c) => Ok(Some(c)),
+            orbit_txn::ReadGate::Refuse(orbit_txn::Error::NotLeader { leader }) => Err(Error::new(
+                code::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                match leader {
+                    Some(l) => format!("this node is a follower: read from the leader at {l}"),
+                    None => "this node cannot confirm a leader now".to_string(),
+                },
+            )
+            .with_detail("SET orbit.read_from = 'follower' reads here, possibly stale.")),
+            orbit_txn::ReadGate::Refuse(e) => Err(e.into()),
+        }
+    }
+
     pub(crate) fn new(engine: Arc<SqlEngine>, user: &str, database: &str) -> Session {
         engine.track_session(database, true);
         Session {

@@ -1,8 +1,10 @@
 //! Transactions committing through [`crate::ReplicatedLog`] on three nodes over loopback TCP:
 //! concurrent read-modify-write transactions on the leader lose no update; writes submitted
-//! back to back share Raft entries and keep their order; every node converges; a follower refuses commits naming the leader and learns of applied writes
-//! through its epoch; after the leader stops, the new leader refuses a transaction that began
-//! before it led, and takes new ones.
+//! back to back share Raft entries and keep their order; every node converges; a follower
+//! refuses commits naming the leader and learns of applied writes through its epoch; reads on
+//! the leader wait for a majority to confirm it leads, a follower serves them only when stale
+//! reads are fine, and a leader left alone refuses them; after the leader stops, the new
+//! leader refuses a transaction that began before it led, and takes new ones.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use orbit_env::SimFs;
 use orbit_lsm::{Db, DEFAULT_KEYSPACE};
-use orbit_txn::{Error as TxnError, Isolation, TxnDb};
+use orbit_txn::{Error as TxnError, Isolation, ReadGate, TxnDb};
 use tokio::net::TcpListener;
 
 use crate::tests::open_storage;
@@ -194,6 +196,30 @@ fn transactions_commit_through_raft_and_survive_a_change_of_leader() {
             Ok(_) => panic!("a follower committed"),
         }
 
+        // Reads: the leader serves them once a majority confirms it leads; a follower only
+        // when stale reads are fine.
+        let stamp = members[&first].txn.read_stamp();
+        match members[&first].txn.read_gate(stamp, false) {
+            ReadGate::Wait(round) => {
+                let _ = orbit_txn::Pending::Replicated(round).await;
+            }
+            _ => panic!("the leader served a read without confirming it leads"),
+        }
+        assert!(matches!(
+            members[&first].txn.read_gate(stamp, false),
+            ReadGate::Ready
+        ));
+        assert!(matches!(
+            members[&follower]
+                .txn
+                .read_gate(members[&follower].txn.read_stamp(), false),
+            ReadGate::Refuse(TxnError::NotLeader { leader: Some(_) })
+        ));
+        assert!(matches!(
+            members[&follower].txn.read_gate(0, true),
+            ReadGate::Ready
+        ));
+
         // A transaction begins on each follower; then the leader stops.
         let mut early: BTreeMap<u64, orbit_txn::Transaction> = members
             .iter()
@@ -214,6 +240,27 @@ fn transactions_commit_through_raft_and_survive_a_change_of_leader() {
             increment(&members[&second].txn).await;
         }
         assert_eq!(counter(&members[&second].db), 110);
+
+        // Alone (the third node stops too), the leader cannot confirm it leads: a read that
+        // arrives now is refused rather than served stale.
+        let third = *members
+            .keys()
+            .find(|&&id| id != first && id != second)
+            .unwrap();
+        let node = members.get_mut(&third).unwrap().node.take().unwrap();
+        node.shutdown().await.unwrap();
+        let txn = &members[&second].txn;
+        let stamp = txn.read_stamp();
+        let refused = loop {
+            match txn.read_gate(stamp, false) {
+                ReadGate::Wait(round) => {
+                    let _ = orbit_txn::Pending::Replicated(round).await;
+                }
+                ReadGate::Ready => tokio::time::sleep(Duration::from_millis(10)).await,
+                ReadGate::Refuse(e) => break e,
+            }
+        };
+        assert!(matches!(refused, TxnError::NotLeader { .. }), "{refused}");
 
         for m in members.values_mut() {
             if let Some(node) = m.node.take() {

@@ -38,7 +38,7 @@ use orbit_lsm::{Db, KeyspaceId, WriteBatch};
 pub use error::{Error, Result};
 pub use iter::TxnIter;
 pub use lock_wait::LockWait;
-pub use log::{CommitLog, LocalLog, Submitted};
+pub use log::{CommitLog, LocalLog, ReadGate, Submitted};
 pub use pending::{Completion, Failure, Pending};
 pub use txn::{Isolation, Transaction};
 
@@ -123,6 +123,16 @@ impl TxnDb {
     /// Whether commits are replicated to other nodes (a Raft cluster).
     pub fn is_replicated(&self) -> bool {
         self.shared.log.replicated()
+    }
+
+    /// See [`CommitLog::read_stamp`].
+    pub fn read_stamp(&self) -> u64 {
+        self.shared.log.read_stamp()
+    }
+
+    /// See [`CommitLog::read_gate`].
+    pub fn read_gate(&self, stamp: u64, follower_ok: bool) -> ReadGate {
+        self.shared.log.read_gate(stamp, follower_ok)
     }
 
     /// Writes `batch` atomically outside any transaction; returns its commit sequence number.

@@ -20,6 +20,16 @@ pub enum Submitted<'b> {
     Replicated(Arc<Completion>),
 }
 
+/// Whether a read may run now ([`CommitLog::read_gate`]).
+pub enum ReadGate {
+    /// Run it.
+    Ready,
+    /// Run it once this completes (whatever its outcome: then ask again).
+    Wait(Arc<Completion>),
+    /// Do not: this node cannot serve it (a follower, without follower reads).
+    Refuse(crate::Error),
+}
+
 /// Orders commit batches and makes them durable.
 pub trait CommitLog: Send + Sync {
     /// Orders `batch` after every earlier submission (calls are serialized by the commit
@@ -38,6 +48,21 @@ pub trait CommitLog: Send + Sync {
     /// Whether commits are replicated to other nodes.
     fn replicated(&self) -> bool {
         false
+    }
+
+    /// A stamp to take when a request arrives, before it is parsed: its reads are then
+    /// linearizable with respect to it ([`CommitLog::read_gate`]).
+    fn read_stamp(&self) -> u64 {
+        0
+    }
+
+    /// Whether a read of a request that arrived at `stamp` may run now. Locally, always. On a
+    /// replicated leader, once leadership was confirmed by a majority after the request
+    /// arrived (and what was committed then is applied): a deposed leader cannot serve a
+    /// stale read. On a follower, only with `follower_ok` (possibly stale reads) and while it
+    /// follows a leader.
+    fn read_gate(&self, _stamp: u64, _follower_ok: bool) -> ReadGate {
+        ReadGate::Ready
     }
 }
 

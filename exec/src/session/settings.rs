@@ -52,12 +52,15 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("ivfflat.probes", "1"),
     ("ivfflat.iterative_scan", "off"),
     ("ivfflat.max_probes", "32768"),
+    // Orbit's: where a cluster node's reads come from (see `Session::read_gate`).
+    ("orbit.read_from", "leader"),
 ];
 
 /// A pgvector parameter: its name, an integer's range or an enum's values.
 type VectorSetting = (&'static str, Option<(i64, i64)>, &'static [&'static str]);
 
-/// pgvector's parameters. `hnsw` and `ivfflat` are reserved prefixes, as pgvector marks them.
+/// pgvector's parameters, and Orbit's. `hnsw`, `ivfflat` and `orbit` are reserved prefixes,
+/// as pgvector marks its own.
 const VECTOR_SETTINGS: &[VectorSetting] = &[
     ("hnsw.ef_search", Some((1, 1000)), &[]),
     (
@@ -70,12 +73,13 @@ const VECTOR_SETTINGS: &[VectorSetting] = &[
     ("ivfflat.probes", Some((1, 32768)), &[]),
     ("ivfflat.iterative_scan", None, &["off", "relaxed_order"]),
     ("ivfflat.max_probes", Some((1, 32768)), &[]),
+    ("orbit.read_from", None, &["leader", "follower"]),
 ];
 
-/// Checks a value for one of pgvector's parameters (None: not one of theirs); gives the
-/// value SHOW reports.
+/// Checks a value for one of pgvector's parameters or Orbit's (None: not one of those); gives
+/// the value SHOW reports.
 fn vector_setting(name: &str, value: &str) -> Option<Result<String>> {
-    let prefix = ["hnsw.", "ivfflat."]
+    let prefix = ["hnsw.", "ivfflat.", "orbit."]
         .into_iter()
         .find(|p| name.starts_with(p))?;
     let invalid = || {

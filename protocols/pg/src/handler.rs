@@ -225,6 +225,7 @@ pub(crate) async fn execute(
     stmt: &Statement,
     params: &[Value],
 ) -> PgWireResult<Executed> {
+    read_gate(session, stmt).await?;
     let mut attempt = 0u64;
     let started = std::time::Instant::now();
     loop {
@@ -257,6 +258,21 @@ pub(crate) async fn execute(
         match result {
             Some(Retry::Locked(wait, left)) => wait_for_lock(wait, left).await,
             _ => tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await,
+        }
+    }
+}
+
+/// Waits until the statement may read here (a cluster leader confirms its leadership after
+/// the statement arrived; see `Session::read_gate`), or fails it (a follower).
+async fn read_gate(session: &SharedSession, stmt: &Statement) -> PgWireResult<()> {
+    let stamp = with_session(session, |s| Ok(s.read_stamp()))?;
+    loop {
+        let gate = with_session(session, |s| s.read_gate(stmt, stamp))?;
+        match gate {
+            None => return Ok(()),
+            Some(round) => {
+                let _ = orbit_exec::Pending::Replicated(round).await;
+            }
         }
     }
 }

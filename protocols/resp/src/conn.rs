@@ -166,7 +166,11 @@ async fn run(
         };
         match n {
             None | Some(0) => return Ok(()),
-            Some(n) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Some(n) => {
+                // Reads of what arrived now must see every write acknowledged before.
+                session.arrival = engine.store.read_stamp();
+                input.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
         }
     }
 }

@@ -425,6 +425,20 @@ impl Engine {
                 Vec::new(),
             );
         }
+        if (commands::reads_data(cmd) || cmd.name == "exec") && session.multi.is_none() {
+            match self
+                .store
+                .read_gate(session.arrival, session.follower_reads)
+            {
+                orbit_txn::ReadGate::Ready => {}
+                orbit_txn::ReadGate::Wait(w) => {
+                    return (Reply::Wait(reply::Waiting(w)), Vec::new());
+                }
+                orbit_txn::ReadGate::Refuse(e) => {
+                    return (commands::read_refused(&e), Vec::new());
+                }
+            }
+        }
         if matches!(cmd.name, "multi" | "exec" | "discard" | "watch" | "unwatch") {
             return self.transaction(session, cmd.name, args);
         }

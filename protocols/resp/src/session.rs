@@ -30,6 +30,10 @@ pub struct Session {
     /// This connection's latest replicated write (a command without keys waits for it, so
     /// the client reads its own writes).
     pub last_write: Option<std::sync::Arc<orbit_txn::Completion>>,
+    /// `READONLY`: reads on a follower are served here (possibly stale).
+    pub follower_reads: bool,
+    /// The commit log's read stamp when the latest input arrived (`TxnDb::read_stamp`).
+    pub arrival: u64,
 }
 
 impl Session {
@@ -56,6 +60,8 @@ impl Session {
             channels: Default::default(),
             patterns: Default::default(),
             last_write: None,
+            follower_reads: false,
+            arrival: 0,
         }
     }
 }

@@ -260,6 +260,16 @@ impl Store {
         self.txn.db()
     }
 
+    /// See `TxnDb::read_stamp`.
+    pub fn read_stamp(&self) -> u64 {
+        self.txn.read_stamp()
+    }
+
+    /// See `TxnDb::read_gate`.
+    pub fn read_gate(&self, stamp: u64, follower_ok: bool) -> orbit_txn::ReadGate {
+        self.txn.read_gate(stamp, follower_ok)
+    }
+
     /// The commit log's epoch (`TxnDb::epoch`): moves when another node's writes arrive.
     pub fn epoch(&self) -> u64 {
         self.txn.epoch()

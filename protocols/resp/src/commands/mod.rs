@@ -159,6 +159,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("config", -2, false, server::config),
     cmd("command", -1, false, server::command),
     cmd("time", 1, false, server::time),
+    cmd("readonly", 1, false, server::readonly),
+    cmd("readwrite", 1, false, server::readwrite),
     cmd("dbsize", 1, false, server::dbsize),
     cmd("flushdb", -1, true, server::flushdb),
     cmd("flushall", -1, true, server::flushall),
@@ -313,9 +315,10 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
     match name {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
-        | "multi" | "exec" | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe"
-        | "punsubscribe" | "publish" | "pubsub" | "shutdown" | "debug" | "save" | "bgsave"
-        | "ts.mget" | "ts.mrange" | "ts.mrevrange" | "ts.queryindex" => (0, 0, 0),
+        | "readonly" | "readwrite" | "multi" | "exec" | "discard" | "unwatch" | "subscribe"
+        | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" | "shutdown"
+        | "debug" | "save" | "bgsave" | "ts.mget" | "ts.mrange" | "ts.mrevrange"
+        | "ts.queryindex" => (0, 0, 0),
         "ts.madd" => (1, -1, 3),
         "ts.createrule" | "ts.deleterule" => (1, 2, 1),
         "object" => (2, 2, 1),
@@ -387,6 +390,57 @@ pub fn internal(e: crate::Error) -> Reply {
     }
     tracing::error!(error = %e, "command failed in storage");
     Reply::err(format!("ERR storage failure: {e}"))
+}
+
+/// Whether `cmd` reads data (and so must read it linearizably on a cluster leader, or be
+/// refused on a follower without `READONLY`): a command that does not write, other than the
+/// connection, server and pub/sub ones.
+pub fn reads_data(cmd: &Command) -> bool {
+    !cmd.write
+        && !matches!(
+            cmd.name,
+            "ping"
+                | "echo"
+                | "hello"
+                | "auth"
+                | "select"
+                | "quit"
+                | "client"
+                | "info"
+                | "config"
+                | "command"
+                | "time"
+                | "multi"
+                | "discard"
+                | "watch"
+                | "unwatch"
+                | "subscribe"
+                | "psubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "publish"
+                | "pubsub"
+                | "shutdown"
+                | "debug"
+                | "save"
+                | "bgsave"
+                | "readonly"
+                | "readwrite"
+        )
+}
+
+/// What a follower answers to a read it may not serve: where the leader is, and how to read
+/// here instead (Redis Cluster's `READONLY`).
+pub fn read_refused(e: &orbit_txn::Error) -> Reply {
+    match e {
+        orbit_txn::Error::NotLeader { leader: Some(l) } => Reply::err(format!(
+            "ERR this node is a follower: read from the leader at {l}, or send READONLY to read here (possibly stale)"
+        )),
+        orbit_txn::Error::NotLeader { leader: None } => Reply::err(
+            "ERR this node cannot confirm a leader now: try again, or send READONLY to read here (possibly stale)",
+        ),
+        e => Reply::err(format!("ERR {e}")),
+    }
 }
 
 /// What a replicated node answers when a write cannot be taken here: `READONLY` on a

@@ -245,6 +245,19 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
 }
 
+/// `READONLY`: on a follower of a cluster, serve reads from this node (possibly stale) rather
+/// than refusing them (as Redis Cluster replicas do).
+pub fn readonly(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    ctx.session.follower_reads = true;
+    Ok(Reply::OK)
+}
+
+/// `READWRITE`: back to reads from the leader only.
+pub fn readwrite(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    ctx.session.follower_reads = false;
+    Ok(Reply::OK)
+}
+
 pub fn time(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
