@@ -145,20 +145,29 @@ fn converged(cluster: &Cluster, id: u64, acked: &[u32]) {
     // Read what this node holds, whether it leads or follows.
     let _: () = redis::cmd("READONLY").query(&mut conn).unwrap();
     let mut missing: Vec<u32> = acked.to_vec();
+    let mut refused = String::new();
     for _ in 0..1500 {
         missing.retain(|i| {
-            let v: Option<String> = redis::cmd("GET")
+            match redis::cmd("GET")
                 .arg(format!("key:{i}"))
-                .query(&mut conn)
-                .unwrap();
-            v.as_deref() != Some(format!("value:{i}").as_str())
+                .query::<Option<String>>(&mut conn)
+            {
+                Ok(v) => v.as_deref() != Some(format!("value:{i}").as_str()),
+                // A node that has just joined or restarted names no leader yet, and serves
+                // no reads until it does.
+                Err(e) => {
+                    refused = e.to_string();
+                    assert!(refused.contains("cannot confirm a leader"), "{refused}");
+                    true
+                }
+            }
         });
         if missing.is_empty() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("node {id} lacks acknowledged writes {missing:?}");
+    panic!("node {id} lacks acknowledged writes {missing:?} (last refusal: {refused})");
 }
 
 fn signal(server: &Server, sig: &str) {

@@ -20,6 +20,12 @@
 //! fence. A node that does not lead answers [`orbit_txn::Error::NotLeader`] with the leader's
 //! address.
 //!
+//! Reads (`CommitLog::read_gate`): a leader serves a read once a confirmation round (openraft's
+//! `ensure_linearizable`) that began after the read arrived has succeeded; one round serves
+//! every read that arrived before it; a round that fails or times out refuses them (see
+//! [`Reads`]). A follower serves reads only to sessions that accept stale data, while it names
+//! a leader.
+//!
 //! Invariants: batches reach openraft in submission order (one FIFO queue, one proposer, and
 //! `client_write_ff` pushes onto openraft's channel in call order); an entry is at most the
 //! Raft log's largest proposal; the fence is set at most once per term and dropped as soon as
