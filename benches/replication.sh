@@ -3,8 +3,9 @@
 # single Orbit node, same binary, every node --sync sync (an acknowledged write is fdatasynced:
 # on the cluster, in a majority's Raft logs and in the leader's engine WAL).
 #   benches/replication.sh target/release/orbit     (N=200000 ROUNDS=3 TRIALS=20 CATCHUP=1000000)
-# 1. Throughput: redis-benchmark -t set -d 100 -c 50 -r 1000000 -n N, with -P 1 and -P 16,
-#    single node and cluster leader alternating, ROUNDS rounds; and pgbench TPC-B (-s 1,
+# 1. Throughput: redis-benchmark -t set, then -t get, -d 100 -c 50 -r 1000000 -n N, with -P 1
+#    and -P 16, single node and cluster leader alternating, ROUNDS rounds (a GET on the leader
+#    waits for a read-index round); and pgbench TPC-B (-s 1,
 #    -c 8 -j 2, 20 s) on each. Prints requests/s and p99 (ms) per run and the median ratios.
 # 2. Failover, TRIALS times: SIGKILL the leader, then SET on the other nodes (redis-cli, one
 #    try per node every ~5 ms) until one answers OK; the killed node is restarted and caught
@@ -61,23 +62,27 @@ start_node 0
 for id in 1 2 3; do start_member $id; done
 L=$(leader); echo "leader: node $L"
 
-echo "## throughput (redis-benchmark -t set -n $N -d 100 -c 50 -r 1000000)"
+echo "## throughput (redis-benchmark -t set|get -n $N -d 100 -c 50 -r 1000000; GET on the leader waits for a read-index round)"
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
-  for P in 1 16; do
-    for target in single cluster; do
-      port=$(resp 0); [ $target = cluster ] && port=$(resp $L)
-      line=$(redis-benchmark -p $port -t set -n $N -d 100 -c 50 -P $P -r 1000000 --csv 2>/dev/null | tail -1)
-      rps=$(echo "$line" | cut -d, -f2 | tr -d '"'); p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
-      echo "round $round P$P $target: $rps req/s, p99 $p99 ms"
-      RPS[$P,$target]+="$rps "; P99[$P,$target]+="$p99 "
+  for T in set get; do
+    for P in 1 16; do
+      for target in single cluster; do
+        port=$(resp 0); [ $target = cluster ] && port=$(resp $L)
+        line=$(redis-benchmark -p $port -t $T -n $N -d 100 -c 50 -P $P -r 1000000 --csv 2>/dev/null | tail -1)
+        rps=$(echo "$line" | cut -d, -f2 | tr -d '"'); p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
+        echo "round $round $T P$P $target: $rps req/s, p99 $p99 ms"
+        RPS[$T,$P,$target]+="$rps "; P99[$T,$P,$target]+="$p99 "
+      done
     done
   done
 done
-for P in 1 16; do
-  s=$(echo ${RPS[$P,single]} | tr ' ' '\n' | median); c=$(echo ${RPS[$P,cluster]} | tr ' ' '\n' | median)
-  sp=$(echo ${P99[$P,single]} | tr ' ' '\n' | median); cp=$(echo ${P99[$P,cluster]} | tr ' ' '\n' | median)
-  echo "median P$P: single $s req/s (p99 $sp ms), cluster $c req/s (p99 $cp ms), cluster/single $(echo "scale=2; $c / $s" | bc)"
+for T in set get; do
+  for P in 1 16; do
+    s=$(echo ${RPS[$T,$P,single]} | tr ' ' '\n' | median); c=$(echo ${RPS[$T,$P,cluster]} | tr ' ' '\n' | median)
+    sp=$(echo ${P99[$T,$P,single]} | tr ' ' '\n' | median); cp=$(echo ${P99[$T,$P,cluster]} | tr ' ' '\n' | median)
+    echo "median $T P$P: single $s req/s (p99 $sp ms), cluster $c req/s (p99 $cp ms), cluster/single $(echo "scale=2; $c / $s" | bc)"
+  done
 done
 
 echo "## pgbench TPC-B (-i -s 1; -c 8 -j 2 -T 20)"
