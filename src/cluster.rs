@@ -31,11 +31,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts this node if `--node-id` is given (`None` otherwise).
+    /// `advertise`: where clients reach this node (`resp HOST:PORT, pg HOST:PORT`), which
+    /// the other nodes name when they refuse a write while this one leads.
     pub fn start(
         args: &ClusterArgs,
         fs: Arc<dyn FileSystem>,
         data_dir: &Path,
         db: &Arc<Db>,
+        advertise: &str,
     ) -> anyhow::Result<Option<Cluster>> {
         let Some(id) = args.node_id else {
             return Ok(None);
@@ -90,7 +93,7 @@ impl Cluster {
         }
         let log = {
             let _entered = runtime.enter();
-            node.commit_log()
+            node.commit_log(advertise)
         };
         tracing::info!(node = id, raft = %raft_addr, "raft node started");
         Ok(Some(Cluster {

@@ -66,8 +66,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Db::open(Arc::clone(&fs), data_dir, opts)
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
     );
-    let cluster = crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db)?
-        .map(Arc::new);
+    let advertise = match args.pg_addr.as_str() {
+        "" => format!("resp {}", args.resp_addr),
+        pg => format!("resp {}, pg {pg}", args.resp_addr),
+    };
+    let cluster =
+        crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db, &advertise)?
+            .map(Arc::new);
     let txn = match &cluster {
         Some(c) => TxnDb::with_log(Arc::clone(&db), c.commit_log()),
         None => TxnDb::new(Arc::clone(&db)),

@@ -79,6 +79,10 @@ struct Inner {
     foreign: Arc<Foreign>,
     max_proposal: usize,
     runtime: Handle,
+    /// Where clients reach this node (`resp HOST:PORT, pg HOST:PORT`; empty: not said). A
+    /// leader records it in [`NODES_KEYSPACE`] when it opens its pipeline, so other nodes
+    /// name the leader by its client addresses.
+    advertise: String,
     lead: Mutex<Lead>,
     queue: Mutex<VecDeque<Queued>>,
     queued: Notify,
@@ -117,6 +121,7 @@ impl ReplicatedLog {
         foreign: Arc<Foreign>,
         max_proposal: usize,
         runtime: Handle,
+        advertise: String,
     ) -> ReplicatedLog {
         let inner = Arc::new(Inner {
             id,
@@ -125,6 +130,7 @@ impl ReplicatedLog {
             foreign,
             max_proposal,
             runtime,
+            advertise,
             lead: Mutex::new(Lead::default()),
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
@@ -165,10 +171,14 @@ impl Inner {
 
     fn observe(&self, m: &RaftMetrics<NodeId, BasicNode>) {
         let mut lead = self.lock();
-        lead.leader = m
-            .current_leader
-            .and_then(|id| m.membership_config.membership().get_node(&id))
-            .map(|n| n.addr.clone());
+        lead.leader = m.current_leader.and_then(|id| {
+            self.advertised(id).or_else(|| {
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| format!("raft {}", n.addr))
+            })
+        });
         let leading = m.state == ServerState::Leader && m.current_leader == Some(self.id);
         let caught_up = m
             .last_applied
@@ -182,9 +192,48 @@ impl Inner {
                 .store(m.current_term, Ordering::SeqCst);
             lead.fence = Some(self.db.visible_seq());
             lead.fenced_term = m.current_term;
+            self.advertise();
         }
     }
+
+    /// Node `id`'s client addresses, as it recorded them when it last led.
+    fn advertised(&self, id: NodeId) -> Option<String> {
+        let ks = self.db.keyspace(NODES_KEYSPACE)?;
+        let bytes = self.db.get(ks, id.to_string().as_bytes()).ok()??;
+        String::from_utf8(bytes).ok().filter(|a| !a.is_empty())
+    }
+
+    /// Records this node's client addresses through the log (a new leader's first write).
+    fn advertise(&self) {
+        if self.advertise.is_empty() || self.advertised(self.id).as_deref() == Some(&self.advertise)
+        {
+            return;
+        }
+        // Created by `StateMachine::open` (creating one here would block the runtime).
+        let Some(ks) = self.db.keyspace(NODES_KEYSPACE) else {
+            return;
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            ks,
+            self.id.to_string().as_bytes(),
+            self.advertise.as_bytes(),
+        );
+        let len = Proposal::len_bound(&self.db, &batch);
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Queued {
+                batch,
+                done: Completion::new(),
+                len,
+            });
+        self.queued.notify_one();
+    }
 }
+
+/// Where nodes record their client addresses (node id in decimal → `resp ..., pg ...`).
+pub const NODES_KEYSPACE: &str = "raft:nodes";
 
 impl CommitLog for ReplicatedLog {
     fn submit<'b>(

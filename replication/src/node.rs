@@ -126,7 +126,9 @@ impl RaftNode {
 
     /// The commit log transactions on this node commit through ([`ReplicatedLog`]); its
     /// tasks run on the current tokio runtime (call it inside the runtime Raft runs on).
-    pub fn commit_log(&self) -> ReplicatedLog {
+    /// `advertise` is where clients reach this node (`resp HOST:PORT, pg HOST:PORT`), which
+    /// other nodes name when they refuse a write; empty: the Raft address is named.
+    pub fn commit_log(&self, advertise: &str) -> ReplicatedLog {
         ReplicatedLog::start(
             self.id,
             self.raft.clone(),
@@ -134,6 +136,7 @@ impl RaftNode {
             Arc::clone(self.state_machine.foreign()),
             self.max_proposal,
             tokio::runtime::Handle::current(),
+            advertise.to_string(),
         )
     }
 

@@ -78,6 +78,11 @@ impl StateMachine {
             Some(id) => id,
             None => db.create_keyspace(STATE_KEYSPACE)?,
         };
+        // Where leaders record their client addresses (`ReplicatedLog`), created here, off
+        // the runtime.
+        if db.keyspace(crate::commit_log::NODES_KEYSPACE).is_none() {
+            db.create_keyspace(crate::commit_log::NODES_KEYSPACE)?;
+        }
         Ok(StateMachine {
             shared: Arc::new(Shared {
                 db,
