@@ -231,6 +231,14 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
         .query::<Option<String>>(&mut conn)
         .unwrap_err();
     assert!(e.to_string().contains("send READONLY"), "{e}");
+    // Reads queued in MULTI are refused at EXEC, which discards the transaction.
+    let _: () = redis::cmd("MULTI").query(&mut conn).unwrap();
+    let queued: String = redis::cmd("GET").arg("key:0").query(&mut conn).unwrap();
+    assert_eq!(queued, "QUEUED");
+    let e = redis::cmd("EXEC").query::<()>(&mut conn).unwrap_err();
+    assert!(e.to_string().contains("send READONLY"), "{e}");
+    let e = redis::cmd("EXEC").query::<()>(&mut conn).unwrap_err();
+    assert!(e.to_string().contains("EXEC without MULTI"), "{e}");
     let mut lc = cluster.node(leader).client();
     let v: Option<String> = redis::cmd("GET").arg("key:199").query(&mut lc).unwrap();
     assert_eq!(v.as_deref(), Some("value:199"));

@@ -425,7 +425,9 @@ impl Engine {
                 Vec::new(),
             );
         }
-        if (commands::reads_data(cmd) || cmd.name == "exec") && session.multi.is_none() {
+        // Reads are gated when they run: at once, or (queued in MULTI) with their EXEC.
+        let queued = session.multi.is_some();
+        if (commands::reads_data(cmd) && !queued) || (cmd.name == "exec" && queued) {
             match self
                 .store
                 .read_gate(session.arrival, session.follower_reads)
@@ -435,6 +437,11 @@ impl Engine {
                     return (Reply::Wait(reply::Waiting(w)), Vec::new());
                 }
                 orbit_txn::ReadGate::Refuse(e) => {
+                    if cmd.name == "exec" {
+                        // The transaction is discarded, as when EXEC aborts.
+                        session.multi = None;
+                        self.unwatch(session.id);
+                    }
                     return (commands::read_refused(&e), Vec::new());
                 }
             }

@@ -394,7 +394,7 @@ pub fn internal(e: crate::Error) -> Reply {
 
 /// Whether `cmd` reads data (and so must read it linearizably on a cluster leader, or be
 /// refused on a follower without `READONLY`): a command that does not write, other than the
-/// connection, server and pub/sub ones.
+/// connection, server, pub/sub and transaction ones (`EXEC` is gated for what it queued).
 pub fn reads_data(cmd: &Command) -> bool {
     !cmd.write
         && !matches!(
@@ -411,6 +411,7 @@ pub fn reads_data(cmd: &Command) -> bool {
                 | "command"
                 | "time"
                 | "multi"
+                | "exec"
                 | "discard"
                 | "watch"
                 | "unwatch"
