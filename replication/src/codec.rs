@@ -109,15 +109,9 @@ impl Proposal {
             }
             len += 1 + 2 + 4 + op.key.len() + 4 + op.value.len();
         }
-        let known = db.keyspaces();
         len + keyspaces
             .iter()
-            .map(|k| {
-                2 + known
-                    .iter()
-                    .find(|(id, _)| id == k)
-                    .map_or(0, |(_, name)| name.len())
-            })
+            .map(|&k| 2 + db.keyspace_name_len(k).unwrap_or(0))
             .sum::<usize>()
     }
 

@@ -56,6 +56,10 @@ struct Lead {
     fenced_term: u64,
     /// The leader's address, as far as this node knows.
     leader: Option<String>,
+    /// Which node `leader` names.
+    leader_id: Option<NodeId>,
+    /// Whether `leader` gives the client addresses the leader recorded.
+    advertised: bool,
 }
 
 /// How long a read confirmation round may take before its readers are refused.
@@ -171,14 +175,18 @@ impl Inner {
 
     fn observe(&self, m: &RaftMetrics<NodeId, BasicNode>) {
         let mut lead = self.lock();
-        lead.leader = m.current_leader.and_then(|id| {
-            self.advertised(id).or_else(|| {
-                m.membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| format!("raft {}", n.addr))
-            })
-        });
+        // Looked up when the leader changes, and until its client addresses have arrived
+        // (not at every metrics change: one comes with every apply).
+        if m.current_leader != lead.leader_id || !lead.advertised {
+            lead.leader_id = m.current_leader;
+            let advertised = m.current_leader.and_then(|id| self.advertised(id));
+            lead.advertised = advertised.is_some();
+            lead.leader = advertised.or_else(|| {
+                let id = m.current_leader?;
+                let node = m.membership_config.membership().get_node(&id)?;
+                Some(format!("raft {}", node.addr))
+            });
+        }
         let leading = m.state == ServerState::Leader && m.current_leader == Some(self.id);
         let caught_up = m
             .last_applied

@@ -75,6 +75,11 @@ impl Db {
             .map(|(id, _)| *id)
     }
 
+    /// The length of keyspace `id`'s name (without copying it).
+    pub fn keyspace_name_len(&self, id: KeyspaceId) -> Option<usize> {
+        self.inner.trees().keyspaces.get(&id).map(|t| t.name.len())
+    }
+
     /// Every keyspace, by id.
     pub fn keyspaces(&self) -> Vec<(KeyspaceId, String)> {
         self.inner
