@@ -228,6 +228,11 @@ pub struct ClusterArgs {
         conflicts_with = "peers"
     )]
     pub join: bool,
+    /// On a follower, send writes (and reads not opted into follower reads) to the leader
+    /// and relay its replies, instead of refusing them: Redis commands one by one, and
+    /// PostgreSQL sessions whole (`docs/replication.md`).
+    #[arg(long, env = "ORBIT_FORWARD_WRITES", requires = "node_id")]
+    pub forward_writes: bool,
 }
 
 /// `orbit cluster`: look at and change a running cluster through a node's admin endpoint.

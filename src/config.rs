@@ -39,6 +39,7 @@ const KEYS: &[&str] = &[
     "raft-addr",
     "peers",
     "join",
+    "forward-writes",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

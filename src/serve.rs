@@ -84,6 +84,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     sql.query_memory
         .set_limit(usize::try_from(query_memory).unwrap_or(usize::MAX));
     let pg = orbit_pg::PgServer::with_security(sql, pg_security.auth, pg_security.tls);
+    pg.set_forward_writes(args.cluster.forward_writes);
     let addr: SocketAddr = args
         .resp_addr
         .parse()
@@ -98,6 +99,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             SyncKind::None => "no",
         },
         addr: addr.to_string(),
+        forward_writes: args.cluster.forward_writes,
         ..Config::default()
     };
     let engine = Arc::new(Engine::new(store, config));

@@ -35,6 +35,7 @@ pub use error::{Error, Result};
 pub use exec::{Column, Outcome};
 pub use orbit_txn::LockWait;
 pub use orbit_txn::Pending;
+pub use orbit_txn::{client_address, Leadership};
 pub use parse::{parse, parse_shared};
 pub use session::{Executed, Session, TxStatus, DEFAULT_SETTINGS};
 pub use sqlparser::ast::Statement;

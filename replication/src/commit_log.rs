@@ -39,7 +39,7 @@ use openraft::error::ClientWriteError;
 use openraft::metrics::RaftMetrics;
 use openraft::{BasicNode, Raft, ServerState};
 use orbit_lsm::{Db, WriteBatch};
-use orbit_txn::{CommitLog, Completion, Failure, ReadGate, Submitted};
+use orbit_txn::{CommitLog, Completion, Failure, Leadership, ReadGate, Submitted};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore};
 
@@ -297,6 +297,16 @@ impl CommitLog for ReplicatedLog {
 
     fn read_stamp(&self) -> u64 {
         self.inner.reads.started.load(Ordering::SeqCst)
+    }
+
+    fn leadership(&self) -> Leadership {
+        let lead = self.inner.lock();
+        match lead.fence {
+            Some(_) => Leadership::Here,
+            // Elected, pipeline not open yet: naming itself would send writes back here.
+            None if lead.leader_id == Some(self.inner.id) => Leadership::Elsewhere(None),
+            None => Leadership::Elsewhere(lead.leader.clone()),
+        }
     }
 
     fn read_gate(&self, stamp: u64, follower_ok: bool) -> ReadGate {

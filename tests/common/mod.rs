@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+pub mod cluster;
 pub mod pg;
 
 pub const ORBIT: &str = env!("CARGO_BIN_EXE_orbit");

@@ -38,7 +38,7 @@ use orbit_lsm::{Db, KeyspaceId, WriteBatch};
 pub use error::{Error, Result};
 pub use iter::TxnIter;
 pub use lock_wait::LockWait;
-pub use log::{CommitLog, LocalLog, ReadGate, Submitted};
+pub use log::{client_address, CommitLog, Leadership, LocalLog, ReadGate, Submitted};
 pub use pending::{Completion, Failure, Pending};
 pub use txn::{Isolation, Transaction};
 
@@ -133,6 +133,11 @@ impl TxnDb {
     /// See [`CommitLog::read_gate`].
     pub fn read_gate(&self, stamp: u64, follower_ok: bool) -> ReadGate {
         self.shared.log.read_gate(stamp, follower_ok)
+    }
+
+    /// See [`CommitLog::leadership`].
+    pub fn leadership(&self) -> Leadership {
+        self.shared.log.leadership()
     }
 
     /// Writes `batch` atomically outside any transaction; returns its commit sequence number.

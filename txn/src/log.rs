@@ -30,6 +30,26 @@ pub enum ReadGate {
     Refuse(crate::Error),
 }
 
+/// Which node takes commits ([`CommitLog::leadership`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// This one.
+    Here,
+    /// Another node: its client addresses as this node knows them (`resp HOST:PORT, pg
+    /// HOST:PORT`, see [`client_address`]; `raft HOST:PORT` until it has said), or `None`
+    /// while no leader is known.
+    Elsewhere(Option<String>),
+}
+
+/// The address for `protocol` (`resp`, `pg`) in a leader's description (`resp HOST:PORT, pg
+/// HOST:PORT`, as nodes advertise themselves); `None` if it names none.
+pub fn client_address<'a>(leader: &'a str, protocol: &str) -> Option<&'a str> {
+    leader.split(", ").find_map(|part| {
+        let (name, addr) = part.split_once(' ')?;
+        (name == protocol && !addr.is_empty()).then_some(addr)
+    })
+}
+
 /// Orders commit batches and makes them durable.
 pub trait CommitLog: Send + Sync {
     /// Orders `batch` after every earlier submission (calls are serialized by the commit
@@ -64,6 +84,12 @@ pub trait CommitLog: Send + Sync {
     fn read_gate(&self, _stamp: u64, _follower_ok: bool) -> ReadGate {
         ReadGate::Ready
     }
+
+    /// Which node takes commits now, as far as this one knows (a write on another node is
+    /// refused with [`crate::Error::NotLeader`], or forwarded there by the protocol layer).
+    fn leadership(&self) -> Leadership {
+        Leadership::Here
+    }
 }
 
 /// The local commit log: the database's own WAL.
@@ -81,5 +107,21 @@ impl LocalLog {
 impl CommitLog for LocalLog {
     fn submit<'b>(&self, batch: &'b WriteBatch, _since: Option<u64>) -> Result<Submitted<'b>> {
         Ok(Submitted::Local(self.db.write_ordered(batch)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+
+    #[test]
+    fn client_addresses_are_found_by_protocol() {
+        let l = "resp 127.0.0.1:6379, pg 127.0.0.1:5432";
+        assert_eq!(client_address(l, "resp"), Some("127.0.0.1:6379"));
+        assert_eq!(client_address(l, "pg"), Some("127.0.0.1:5432"));
+        assert_eq!(client_address("resp 10.0.0.1:7000", "pg"), None);
+        assert_eq!(client_address("raft 10.0.0.1:7000", "resp"), None);
+        assert_eq!(client_address("", "resp"), None);
+        assert_eq!(client_address("resp ", "resp"), None);
     }
 }

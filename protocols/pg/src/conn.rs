@@ -57,6 +57,11 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
     }
 
     /// Holds back flushes (`true`) or lets the next flush write everything (`false`).
+    /// The stream (whatever is held is dropped: call only before anything was written).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     pub fn hold(&mut self, holding: bool) {
         self.holding = holding;
     }
@@ -145,11 +150,13 @@ pub fn whole_message(buf: &[u8]) -> bool {
 }
 
 /// Serves one connection: TLS negotiation and startup as pgwire does them, then its message
-/// loop with coalesced replies.
+/// loop with coalesced replies. With `forward` (the leader's address, on a follower with
+/// `--forward-writes`), a session is relayed there instead (`crate::forward`).
 pub async fn process_socket<H: PgWireServerHandlers>(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     handlers: H,
+    forward: Option<String>,
 ) -> io::Result<()> {
     let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_timeout);
@@ -173,13 +180,41 @@ pub async fn process_socket<H: PgWireServerHandlers>(
     let copy = handlers.copy_handler();
     let cancel = handlers.cancel_handler();
     let errors = handlers.error_handler();
+    let mut first = None;
+    if let Some(leader) = &forward {
+        let msg = tokio::select! {
+            _ = &mut startup_timeout => return Ok(()),
+            msg = socket.next() => msg,
+        };
+        first = match msg {
+            Some(Ok(PgWireFrontendMessage::Startup(startup)))
+                if crate::forward::relays(&startup) =>
+            {
+                if let Some(up) = crate::forward::connect(leader).await {
+                    socket.flush().await?;
+                    let parts = socket.into_parts();
+                    let mut io = parts.io.into_inner();
+                    return crate::forward::relay(&mut io, up, startup, &parts.read_buf).await;
+                }
+                Some(PgWireFrontendMessage::Startup(startup))
+            }
+            Some(Ok(m @ PgWireFrontendMessage::CancelRequest(_))) => {
+                crate::forward::cancel(leader, &m).await;
+                Some(m)
+            }
+            Some(Ok(m)) => Some(m),
+            _ => return Ok(()),
+        };
+    }
     loop {
         let starting = matches!(
             socket.state(),
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
-        let msg = if starting {
+        let msg = if let Some(m) = first.take() {
+            Some(Ok(m))
+        } else if starting {
             tokio::select! {
                 _ = &mut startup_timeout => None,
                 msg = socket.next() => msg,

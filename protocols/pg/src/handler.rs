@@ -152,8 +152,15 @@ impl NoopStartupHandler for Conn {
         }
         let mut session = self.server.engine.session(&user, &database);
         for (k, v) in meta.iter() {
-            if !matches!(k.as_str(), "user" | "database") {
-                session.set_startup_parameter(k, v);
+            match k.as_str() {
+                "user" | "database" => {}
+                // `-c name=value` settings (libpq's `options`, `PGOPTIONS`).
+                "options" => {
+                    for (name, value) in crate::forward::startup_options(v) {
+                        session.set_startup_parameter(&name, &value);
+                    }
+                }
+                _ => session.set_startup_parameter(k, v),
             }
         }
         *lock(&self.session) = Some(session);

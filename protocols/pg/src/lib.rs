@@ -20,6 +20,7 @@ mod conn;
 mod copy;
 mod encode;
 mod error;
+pub mod forward;
 mod handler;
 pub mod tls;
 
@@ -36,6 +37,8 @@ pub struct PgServer {
     connections: Arc<pgwire::api::ConnectionManager>,
     auth: Arc<auth::Authenticator>,
     tls: Option<tls::Tls>,
+    /// `--forward-writes` (`forward`).
+    forward_writes: std::sync::atomic::AtomicBool,
 }
 
 impl PgServer {
@@ -63,7 +66,31 @@ impl PgServer {
             connections,
             auth,
             tls,
+            forward_writes: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// On a cluster follower, relay sessions to the leader (`forward`).
+    pub fn set_forward_writes(&self, on: bool) {
+        self.forward_writes
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Where a session starting now is relayed: the leader's PostgreSQL address, when this
+    /// node forwards and follows a leader that said where its clients reach it.
+    fn forward_target(&self) -> Option<String> {
+        if !self
+            .forward_writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        match self.engine.txn_db().leadership() {
+            orbit_exec::Leadership::Elsewhere(Some(leader)) => {
+                orbit_exec::client_address(&leader, "pg").map(str::to_string)
+            }
+            _ => None,
+        }
     }
 
     /// Whether TLS clients are offered SCRAM-SHA-256-PLUS (channel binding).
@@ -76,6 +103,7 @@ impl PgServer {
 pub async fn serve_connection(server: Arc<PgServer>, stream: TcpStream) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let tls = server.tls.as_ref().map(tls::Tls::acceptor);
+    let forward = server.forward_target();
     let handlers = handler::Handlers::new(server);
-    conn::process_socket(stream, tls, handlers).await
+    conn::process_socket(stream, tls, handlers, forward).await
 }

@@ -62,6 +62,7 @@ async fn run(
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut upstream = None;
     loop {
         // Run every complete command in the buffer, a batch at a time.
         let mut consumed = 0;
@@ -71,6 +72,10 @@ async fn run(
             let mut blocked = None;
             let mut deferred = None;
             let mut waiting = None;
+            // Commands for the leader (`crate::forward`): a run of them, never mixed with
+            // local ones, and whether the connection there was inside MULTI before them.
+            let mut forwards: Vec<Vec<Vec<u8>>> = Vec::new();
+            let mut forward_to: Option<(String, bool)> = None;
             let started = std::time::Instant::now();
             while batch.len() < MAX_BATCH && !session.closing {
                 let rest = input.get(consumed..).unwrap_or_default();
@@ -79,6 +84,25 @@ async fn run(
                         consumed += used;
                         if args.is_empty() {
                             continue;
+                        }
+                        if let Some(addr) = engine.route(session, &args) {
+                            let multi = session.pinned.as_ref().is_some_and(|p| p.multi);
+                            let to = forward_to.get_or_insert((addr.clone(), multi));
+                            if !batch.is_empty() || to.0 != addr {
+                                // Answer what came before first.
+                                consumed -= used;
+                                break;
+                            }
+                            session.forwarded(&args, &addr);
+                            forwards.push(args);
+                            if forwards.len() == MAX_BATCH {
+                                break;
+                            }
+                            continue;
+                        }
+                        if !forwards.is_empty() {
+                            consumed -= used;
+                            break;
                         }
                         let (reply, pending) = engine.execute(session, &args);
                         if let Reply::Wait(w) = reply {
@@ -106,6 +130,18 @@ async fn run(
                         break;
                     }
                 }
+            }
+            if let Some((addr, multi)) = forward_to.filter(|_| !forwards.is_empty()) {
+                out.clear();
+                tokio::select! {
+                    () = crate::forward::forward(
+                        engine, session, &mut upstream, (&addr, multi), &forwards, &mut out,
+                    ) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                stream.write_all(&out).await?;
+                engine.record_latency(started.elapsed(), forwards.len());
+                continue;
             }
             if batch.is_empty() && blocked.is_none() && deferred.is_none() && waiting.is_none() {
                 break;

@@ -14,6 +14,7 @@ mod commands;
 mod conn;
 pub mod decode;
 mod error;
+mod forward;
 mod inflight;
 pub mod reply;
 mod session;
@@ -47,6 +48,9 @@ pub struct Config {
     pub appendfsync: &'static str,
     /// The address clients connect to (`CONFIG GET bind/port`, `INFO`).
     pub addr: String,
+    /// On a cluster follower, send what it would refuse to the leader and relay the reply
+    /// (`crate::forward`).
+    pub forward_writes: bool,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             limits: decode::Limits::default(),
             appendfsync: "always",
             addr: "127.0.0.1:6379".into(),
+            forward_writes: false,
         }
     }
 }

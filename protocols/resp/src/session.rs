@@ -34,6 +34,9 @@ pub struct Session {
     pub follower_reads: bool,
     /// The commit log's read stamp when the latest input arrived (`TxnDb::read_stamp`).
     pub arrival: u64,
+    /// A transaction (`MULTI`, `WATCH`) this connection runs on the leader through its
+    /// forwarding connection: every command goes there until it ends (`crate::forward`).
+    pub pinned: Option<crate::forward::Pinned>,
 }
 
 impl Session {
@@ -62,6 +65,7 @@ impl Session {
             last_write: None,
             follower_reads: false,
             arrival: 0,
+            pinned: None,
         }
     }
 }

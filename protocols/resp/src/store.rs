@@ -265,6 +265,11 @@ impl Store {
         self.txn.read_stamp()
     }
 
+    /// See `TxnDb::leadership`.
+    pub fn leadership(&self) -> orbit_txn::Leadership {
+        self.txn.leadership()
+    }
+
     /// See `TxnDb::read_gate`.
     pub fn read_gate(&self, stamp: u64, follower_ok: bool) -> orbit_txn::ReadGate {
         self.txn.read_gate(stamp, follower_ok)
