@@ -62,3 +62,15 @@ pub(crate) fn sorted_rows(session: &mut crate::Session, sql: &str) -> Vec<String
     out.sort();
     out
 }
+
+/// The plan of `sql` as EXPLAIN prints it.
+pub(crate) fn explain(session: &mut crate::Session, sql: &str) -> String {
+    let stmt = crate::parse(&format!("EXPLAIN {sql}")).unwrap().remove(0);
+    let crate::Outcome::Rows { rows, .. } = session.execute(&stmt, &[]).unwrap().outcome else {
+        panic!("no plan")
+    };
+    rows.iter()
+        .filter_map(|r| r.first().and_then(|v| v.to_text()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -214,6 +214,11 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
             plan_lines(left, d + 1, lines);
             plan_lines(right, d + 1, lines);
         }
+        Body::Recursive(r) => {
+            node(d, "Recursive Union".into(), lines);
+            plan_lines(&r.anchor, d + 1, lines);
+            plan_lines(&r.step, d + 1, lines);
+        }
     }
 }
 
@@ -221,6 +226,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
     match src {
         Source::Unit => node(depth, "Result".into(), lines),
         Source::Function { name, .. } => node(depth, format!("Function Scan on {name}"), lines),
+        Source::WorkTable { name, .. } => node(depth, format!("WorkTable Scan on {name}"), lines),
         Source::Rows(name, rows) => node(
             depth,
             format!("Function Scan on {name} ({} rows)", rows.len()),
@@ -398,6 +404,7 @@ fn names(src: &Source) -> Vec<String> {
             .map(|c| format!("{}.{}", t.alias, c.name))
             .collect(),
         Source::Derived { plan, .. } => plan.columns.iter().map(|c| c.name.clone()).collect(),
+        Source::WorkTable { .. } => Vec::new(),
         Source::Join(j) if j.kind.left_only() => names(&j.left),
         Source::Join(j) => {
             let mut n = names(&j.left);

@@ -34,7 +34,7 @@ pub fn rows(src: &Source) -> f64 {
         Source::Unit => 1.0,
         Source::Rows(_, rows) => rows.len() as f64,
         Source::Function { .. } => DEFAULT_ROWS,
-        Source::Derived { .. } => DEFAULT_ROWS,
+        Source::Derived { .. } | Source::WorkTable { .. } => DEFAULT_ROWS,
         Source::Table(t) => table_rows(&t.table) * t.filter.as_ref().map_or(1.0, |f| sel(t, f)),
         Source::Join(j) => {
             let (l, r) = (rows(&j.left), rows(&j.right));

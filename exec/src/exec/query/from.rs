@@ -12,7 +12,7 @@ use sqlparser::ast;
 
 use super::access::{choose_access, Access};
 use super::factor::into_conjuncts;
-use super::{Cte, Planner, SelectPlan};
+use super::{Planner, SelectPlan};
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
 use crate::expr::{Binder, Expr, ScopeColumn};
@@ -41,6 +41,12 @@ pub enum Source {
         ordinality: bool,
     },
     Join(Box<Join>),
+    /// A recursive query's rows of the previous iteration, in its recursive term (see
+    /// `recursive`), with the query's name.
+    WorkTable {
+        id: usize,
+        name: String,
+    },
 }
 
 /// A table, how its rows are reached, and the conditions pushed down to it.
@@ -386,7 +392,7 @@ fn plan_factor(
                 _ => None,
             };
             if let Some(cte) = cte {
-                return plan_cte(p, &cte, alias.as_ref(), params);
+                return super::named::plan_cte(p, &cte, alias.as_ref(), params);
             }
             let (schema, table) = p.ctx.qualify(name)?;
             if let Some((columns, rows)) = super::super::system::relation(p.ctx, name)? {
@@ -413,7 +419,7 @@ fn plan_factor(
                 Some(t) => t,
                 None => {
                     if let Some(view) = p.ctx.catalog().view(&schema, &table)? {
-                        return plan_view(p, &view, alias.as_ref(), params);
+                        return super::named::plan_view(p, &view, alias.as_ref(), params);
                     }
                     return Err(super::no_table(&table));
                 }
@@ -541,7 +547,7 @@ fn function(
 
 /// A subquery in FROM that sees `visible` (the left side of a LATERAL join), then the
 /// enclosing queries.
-fn derived(
+pub(super) fn derived(
     p: &mut Planner<'_, '_>,
     query: &ast::Query,
     visible: &[ScopeColumn],
@@ -559,7 +565,7 @@ fn derived(
 }
 
 /// A derived source over `plan`: its columns, unqualified until aliased.
-fn derived_planned(plan: SelectPlan, captures: Vec<Expr>) -> Planned {
+pub(super) fn derived_planned(plan: SelectPlan, captures: Vec<Expr>) -> Planned {
     let scope = plan
         .columns
         .iter()
@@ -586,47 +592,8 @@ fn derived_planned(plan: SelectPlan, captures: Vec<Expr>) -> Planned {
     }
 }
 
-fn plan_cte(
-    p: &mut Planner<'_, '_>,
-    cte: &Cte,
-    alias: Option<&ast::TableAlias>,
-    params: &mut Vec<DataType>,
-) -> Result<Planned> {
-    let mut planned = derived(p, &cte.query, &[], params)?;
-    rename(&mut planned, &cte.columns, &cte.name)?;
-    Ok(aliased(planned, alias))
-}
-
-fn plan_view(
-    p: &mut Planner<'_, '_>,
-    view: &crate::catalog::ViewDef,
-    alias: Option<&ast::TableAlias>,
-    params: &mut Vec<DataType>,
-) -> Result<Planned> {
-    let stmts = crate::parse::parse(&view.query)?;
-    let Some(ast::Statement::Query(q)) = stmts.first() else {
-        return Err(Error::new(
-            code::DATA_CORRUPTED,
-            format!("view \"{}\" has no query", view.name),
-        ));
-    };
-    // A view's query binds in its own schema and sees no enclosing query.
-    let mut sub = Planner {
-        ctx: &mut *p.ctx,
-        outer: Vec::new(),
-        captures: Vec::new(),
-        untyped_kept: false,
-        ctes: Vec::new(),
-        windows: None,
-    };
-    let plan = sub.plan(q, params)?;
-    let mut planned = derived_planned(plan, Vec::new());
-    rename(&mut planned, &view.columns, &view.name)?;
-    Ok(aliased(planned, alias))
-}
-
 /// Names the columns (the first `names.len()` of them) and qualifies them with `table`.
-fn rename(planned: &mut Planned, names: &[String], table: &str) -> Result<()> {
+pub(super) fn rename(planned: &mut Planned, names: &[String], table: &str) -> Result<()> {
     if names.len() > planned.scope.len() {
         return Err(Error::new(
             code::INVALID_COLUMN_REFERENCE,
@@ -647,7 +614,7 @@ fn rename(planned: &mut Planned, names: &[String], table: &str) -> Result<()> {
 }
 
 /// Applies `AS alias (columns)` and fills in the `*` order of a leaf.
-fn aliased(mut planned: Planned, alias: Option<&ast::TableAlias>) -> Planned {
+pub(super) fn aliased(mut planned: Planned, alias: Option<&ast::TableAlias>) -> Planned {
     if planned.star.is_empty() && !matches!(planned.source, Source::Join(_)) {
         planned.star = (0..planned.scope.len()).collect();
     }
@@ -741,9 +708,11 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             }
             Some(c)
         }
-        Source::Unit | Source::Rows(..) | Source::Derived { .. } | Source::Function { .. } => {
-            Some(c)
-        }
+        Source::Unit
+        | Source::Rows(..)
+        | Source::Derived { .. }
+        | Source::Function { .. }
+        | Source::WorkTable { .. } => Some(c),
     }
 }
 
@@ -793,6 +762,10 @@ pub fn finish(source: &mut Source) {
             }
             j.on = rest;
         }
-        Source::Unit | Source::Rows(..) | Source::Derived { .. } | Source::Function { .. } => {}
+        Source::Unit
+        | Source::Rows(..)
+        | Source::Derived { .. }
+        | Source::Function { .. }
+        | Source::WorkTable { .. } => {}
     }
 }

@@ -14,9 +14,11 @@ mod ann_scan;
 mod estimate;
 mod factor;
 mod from;
+mod named;
 mod prune;
 #[cfg(test)]
 mod prune_tests;
+mod recursive;
 mod reorder;
 #[cfg(test)]
 mod reorder_tests;
@@ -42,6 +44,7 @@ use crate::types::DataType;
 pub use access::{choose_access, scan_rows, Access};
 pub(crate) use access::{successor, timeout};
 pub use from::{JoinKind, Source};
+pub use recursive::Recursive;
 pub use run::run_select;
 pub use setop::SetOp;
 pub(crate) use target::{
@@ -75,6 +78,8 @@ pub enum Body {
         left: Box<SelectPlan>,
         right: Box<SelectPlan>,
     },
+    /// A `WITH RECURSIVE` query naming itself.
+    Recursive(recursive::Recursive),
 }
 
 /// A SELECT over a FROM tree.
@@ -125,6 +130,7 @@ pub(crate) struct Cte {
     pub name: String,
     pub query: ast::Query,
     pub columns: Vec<String>,
+    pub kind: recursive::CteKind,
 }
 
 /// Plans one query level: holds the statement's context, the columns of enclosing queries
@@ -170,7 +176,7 @@ impl BindEnv for Planner<'_, '_> {
             outer,
             captures: Vec::new(),
             untyped_kept: false,
-            ctes: self.ctes.clone(),
+            ctes: recursive::in_subquery(&self.ctes),
             windows: None,
         };
         let plan = sub.plan(query, params)?;
@@ -205,9 +211,6 @@ impl Planner<'_, '_> {
     pub fn plan(&mut self, query: &ast::Query, params: &mut Vec<DataType>) -> Result<SelectPlan> {
         let saved = self.ctes.len();
         if let Some(with) = &query.with {
-            if with.recursive {
-                return Err(Error::unsupported("WITH RECURSIVE is not supported yet"));
-            }
             for cte in &with.cte_tables {
                 self.ctes.push(Rc::new(Cte {
                     name: crate::expr::ident_name(&cte.alias.name),
@@ -218,6 +221,10 @@ impl Planner<'_, '_> {
                         .iter()
                         .map(|c| crate::expr::ident_name(&c.name))
                         .collect(),
+                    kind: recursive::CteKind::Query {
+                        recursive: with.recursive,
+                        visible: self.ctes.len(),
+                    },
                 }));
             }
         }

@@ -73,7 +73,7 @@ fn width(src: &Source) -> Option<usize> {
         Source::Join(j) if j.kind.left_only() => Some(j.left_width),
         Source::Join(j) => Some(j.left_width + j.right_width + j.merged.len()),
         Source::Derived { plan, .. } => Some(plan.columns.len()),
-        Source::Rows(..) | Source::Function { .. } => None,
+        Source::Rows(..) | Source::Function { .. } | Source::WorkTable { .. } => None,
     }
 }
 
@@ -99,7 +99,11 @@ fn mark(src: &mut Source, needed: &[bool]) {
             t.read = (!read.iter().all(|r| *r)).then_some(read);
         }
         Source::Join(j) => mark_join(j, needed),
-        Source::Unit | Source::Rows(..) | Source::Derived { .. } | Source::Function { .. } => {}
+        Source::Unit
+        | Source::Rows(..)
+        | Source::Derived { .. }
+        | Source::Function { .. }
+        | Source::WorkTable { .. } => {}
     }
 }
 

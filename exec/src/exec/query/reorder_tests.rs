@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use crate::test_support::{engine, run, sorted_rows};
+use crate::test_support::{engine, explain, run, sorted_rows};
 
 /// A table's rows: (a, b), each small (so joins match) or NULL.
 type Rows = Vec<(Option<u8>, Option<u8>)>;
@@ -137,18 +137,6 @@ proptest! {
         let got = sorted_rows(&mut s, &sql);
         prop_assert_eq!(got, model(&tables, &preds), "{}", sql);
     }
-}
-
-/// The plan of `sql` as EXPLAIN prints it.
-fn explain(session: &mut crate::Session, sql: &str) -> String {
-    let stmt = crate::parse(&format!("EXPLAIN {sql}")).unwrap().remove(0);
-    let crate::Outcome::Rows { rows, .. } = session.execute(&stmt, &[]).unwrap().outcome else {
-        panic!("no plan")
-    };
-    rows.iter()
-        .filter_map(|r| r.first().and_then(|v| v.to_text()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]

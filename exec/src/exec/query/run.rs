@@ -41,6 +41,10 @@ pub struct Runner<'r, 'a> {
     cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
     /// Their first columns as key sets, for `IN` (by plan address).
     sets: RefCell<HashMap<usize, Rc<KeySet>>>,
+    /// The work tables of the recursive queries running (`recursive`), by id.
+    work: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+    /// Rows enough for the recursive query about to run (see [`Runner::recursive`]).
+    recursion_cap: std::cell::Cell<Option<usize>>,
     /// The statement's share of the query memory budget. Every row vector `run` and
     /// `source` return is charged to it; whoever consumes one releases it.
     mem: Charge<'a>,
@@ -104,6 +108,8 @@ impl<'r, 'a> Runner<'r, 'a> {
             sys: std::cell::OnceCell::new(),
             cache: RefCell::new(HashMap::new()),
             sets: RefCell::new(HashMap::new()),
+            work: RefCell::new(HashMap::new()),
+            recursion_cap: std::cell::Cell::new(None),
         }
     }
 
@@ -126,6 +132,23 @@ impl<'r, 'a> Runner<'r, 'a> {
     pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
         self.check_deadline()?;
         let ectx = self.ectx(outer);
+        let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
+            match e {
+                None => Ok(None),
+                Some(e) => match e.eval(&[], &ectx)?.cast(&DataType::Int8)?.as_i64()? {
+                    None => Ok(None),
+                    Some(n) if n < 0 => {
+                        Err(Error::new("2201W", format!("{what} must not be negative")))
+                    }
+                    Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+                },
+            }
+        };
+        let offset = count(&plan.offset, "OFFSET")?.unwrap_or(0);
+        let limit = count(&plan.limit, "LIMIT")?.unwrap_or(usize::MAX);
+        if limit < usize::MAX && limits_recursion(plan) {
+            self.recursion_cap.set(Some(offset.saturating_add(limit)));
+        }
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = match &plan.body {
             Body::Select(body) => self.select(body, plan, outer, &ectx)?,
             Body::Values(rows) => {
@@ -155,6 +178,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 with_output_keys(rows, plan)
             }
             Body::Nested(inner) => with_output_keys(self.run(inner, outer)?, plan),
+            Body::Recursive(r) => with_output_keys(self.recursive(r, &plan.columns, outer)?, plan),
         };
         let distinct = matches!(&plan.body, Body::Select(b) if b.distinct);
         if distinct {
@@ -164,20 +188,6 @@ impl<'r, 'a> Runner<'r, 'a> {
         if !plan.order.is_empty() {
             out.sort_by(|a, b| crate::expr::cmp_ordered(&a.1, &b.1, &plan.order));
         }
-        let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
-            match e {
-                None => Ok(None),
-                Some(e) => match e.eval(&[], &ectx)?.cast(&DataType::Int8)?.as_i64()? {
-                    None => Ok(None),
-                    Some(n) if n < 0 => {
-                        Err(Error::new("2201W", format!("{what} must not be negative")))
-                    }
-                    Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-                },
-            }
-        };
-        let offset = count(&plan.offset, "OFFSET")?.unwrap_or(0);
-        let limit = count(&plan.limit, "LIMIT")?.unwrap_or(usize::MAX);
         Ok(out
             .into_iter()
             .skip(offset)
@@ -313,7 +323,71 @@ impl<'r, 'a> Runner<'r, 'a> {
                 let rows = self.join(j, outer, ectx)?;
                 Ok(permuted(rows, &j.permute))
             }
+            Source::WorkTable { id, name } => {
+                let rows = self.work.borrow().get(id).cloned().ok_or_else(|| {
+                    Error::new(
+                        code::INTERNAL_ERROR,
+                        format!("the work table of \"{name}\" is not there"),
+                    )
+                })?;
+                self.mem.charge(rows_bytes(&rows))?;
+                Ok(rows.as_ref().clone())
+            }
         }
+    }
+
+    /// The rows of a recursive query (see `recursive`), cast to its `columns`' types. When
+    /// the query only takes its first rows (`SELECT ... FROM t LIMIT n`: [`limits_recursion`]),
+    /// iterations stop once there are enough, as PostgreSQL's lazy evaluation stops them (so
+    /// `LIMIT` ends a recursion that would not end by itself).
+    fn recursive(
+        &self,
+        r: &super::Recursive,
+        columns: &[crate::exec::Column],
+        outer: &[Value],
+    ) -> Result<Vec<Vec<Value>>> {
+        let cap = self.recursion_cap.take().unwrap_or(usize::MAX);
+        let mut seen = std::collections::HashSet::new();
+        let mut fresh = |rows: Vec<Vec<Value>>| -> Result<Vec<Vec<Value>>> {
+            let mut rows = super::setop::cast_rows(rows, columns)?;
+            if !r.all {
+                rows.retain(|row| seen.insert(row_key(row)));
+            }
+            Ok(rows)
+        };
+        let mut out = fresh(self.run(&r.anchor, outer)?)?;
+        out.truncate(cap);
+        let mut working = out.clone();
+        self.mem.charge(rows_bytes(&working))?;
+        let result = loop {
+            if working.is_empty() {
+                break Ok(());
+            }
+            if let Err(e) = self.check_deadline() {
+                break Err(e);
+            }
+            let held = rows_bytes(&working);
+            self.work.borrow_mut().insert(r.id, Rc::new(working));
+            let step = self.run(&r.step, outer);
+            // The previous iteration's rows are done with.
+            self.work.borrow_mut().remove(&r.id);
+            self.mem.release(held);
+            let new = match step.and_then(&mut fresh) {
+                Ok(new) => new,
+                Err(e) => break Err(e),
+            };
+            if let Err(e) = self.mem.charge(rows_bytes(&new)) {
+                break Err(e);
+            }
+            out.extend(new.iter().cloned());
+            working = new;
+            if out.len() >= cap {
+                out.truncate(cap);
+                break Ok(());
+            }
+        };
+        result?;
+        Ok(out)
     }
 
     /// The rows of table `t` that pass its filter, handed to `sink` a chunk at a time (the
@@ -656,6 +730,22 @@ fn key<'e>(
 }
 
 /// The memcomparable key of a whole row (NULLs included), for set operations.
+/// Whether `plan` only takes the first rows of a recursive query: `SELECT <expressions> FROM
+/// t [LIMIT/OFFSET]`, without WHERE, grouping, windows, DISTINCT or ORDER BY, over a
+/// recursive query ([`Runner::recursive`] then stops early).
+fn limits_recursion(plan: &SelectPlan) -> bool {
+    let Body::Select(body) = &plan.body else {
+        return false;
+    };
+    plan.order.is_empty()
+        && body.filter.is_none()
+        && body.agg.is_none()
+        && body.windows.is_empty()
+        && !body.distinct
+        && matches!(&body.source, Source::Derived { plan: inner, .. }
+            if matches!(inner.body, Body::Recursive(_)) && inner.limit.is_none() && inner.offset.is_none())
+}
+
 pub(super) fn row_key(row: &[Value]) -> Vec<u8> {
     let mut k = Vec::new();
     append_key(&mut k, &row.iter().collect::<Vec<_>>());

@@ -32,7 +32,7 @@ impl SetOp {
 }
 
 /// A bare set-expression side as a query without ORDER BY or LIMIT.
-fn as_query(e: &ast::SetExpr) -> ast::Query {
+pub(super) fn as_query(e: &ast::SetExpr) -> ast::Query {
     ast::Query {
         with: None,
         body: Box::new(e.clone()),
@@ -110,6 +110,18 @@ pub(super) fn plan_setop(
     ))
 }
 
+/// `rows` with each value cast to its column's type.
+pub(super) fn cast_rows(rows: Vec<Vec<Value>>, columns: &[Column]) -> Result<Vec<Vec<Value>>> {
+    rows.into_iter()
+        .map(|r| {
+            r.into_iter()
+                .zip(columns)
+                .map(|(v, c)| v.cast(&c.ty))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect()
+}
+
 /// The rows of `left op right`, cast to the result's column types.
 pub(super) fn combine(
     op: SetOp,
@@ -118,17 +130,7 @@ pub(super) fn combine(
     right: Vec<Vec<Value>>,
     columns: &[Column],
 ) -> Result<Vec<Vec<Value>>> {
-    let cast = |rows: Vec<Vec<Value>>| -> Result<Vec<Vec<Value>>> {
-        rows.into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .zip(columns)
-                    .map(|(v, c)| v.cast(&c.ty))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect()
-    };
-    let (left, right) = (cast(left)?, cast(right)?);
+    let (left, right) = (cast_rows(left, columns)?, cast_rows(right, columns)?);
     let key = super::run::row_key;
     let mut out = Vec::new();
     match op {
