@@ -28,6 +28,8 @@ enum State {
     Items(Vec<Value>),
     /// avg / sum of vectors or halfvecs.
     Vectors(crate::types::vector_ops::VectorSum),
+    /// Variances and standard deviations.
+    Moments(super::agg_stats::Moments),
 }
 
 fn initial(call: &AggCall) -> State {
@@ -41,7 +43,18 @@ fn initial(call: &AggCall) -> State {
         AggKind::Sum | AggKind::Avg => State::Sum(None, 0),
         AggKind::Min | AggKind::Max => State::Extreme(None),
         AggKind::BoolAnd | AggKind::BoolOr => State::Bool(None),
-        AggKind::StringAgg | AggKind::ArrayAgg => State::Items(Vec::new()),
+        AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
+            State::Moments(super::agg_stats::Moments::new(&call.ty))
+        }
+        AggKind::StringAgg
+        | AggKind::ArrayAgg
+        | AggKind::PercentileCont
+        | AggKind::PercentileDisc
+        | AggKind::Mode
+        | AggKind::JsonAgg
+        | AggKind::JsonbAgg
+        | AggKind::JsonObjectAgg
+        | AggKind::JsonbObjectAgg => State::Items(Vec::new()),
     }
 }
 
@@ -118,6 +131,7 @@ fn step(call: &AggCall, state: &mut State, v: Value) -> Result<()> {
                 sum.add(&v, call.kind == AggKind::Avg)?;
             }
         }
+        State::Moments(m) => m.add(v)?,
         State::Items(items) => {
             if call.kind == AggKind::StringAgg && v.is_null() {
                 return Ok(());
@@ -152,6 +166,7 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
         State::Extreme(v) => v.unwrap_or(Value::Null),
         State::Vectors(sum) => sum.finish(call.kind == AggKind::Avg)?,
         State::Bool(b) => b.map_or(Value::Null, Value::Bool),
+        State::Moments(m) => m.finish(call.kind)?,
         State::Items(items) if items.is_empty() => Value::Null,
         State::Items(items) => match call.kind {
             AggKind::StringAgg => {
@@ -176,10 +191,11 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
                 }
                 Value::Text(out)
             }
-            _ => {
+            AggKind::ArrayAgg => {
                 let elem = call.ty.element().cloned().unwrap_or(DataType::Text);
                 Value::Array(Box::new(elem), items)
             }
+            _ => super::agg_items::finish(call, items)?,
         },
     })
 }

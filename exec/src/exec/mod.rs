@@ -2,6 +2,8 @@
 //! from sqlparser's statements to the planners and runners (`query`, `dml`, `ddl`).
 
 mod agg;
+mod agg_items;
+mod agg_stats;
 mod analyze;
 pub(crate) mod ann;
 pub(crate) mod ann_graph;

@@ -40,18 +40,65 @@ impl Binder<'_> {
                 format!("aggregate functions are not allowed here ({name})"),
             ));
         }
+        // An ordered-set aggregate's input is its WITHIN GROUP ordering; its own arguments
+        // are direct (a percentile's fraction).
+        let direct = args;
+        let within: Vec<ast::Expr>;
+        let args: &[ast::Expr] = if kind.ordered_set() {
+            let want = usize::from(kind != AggKind::Mode);
+            if f.within_group.is_empty() {
+                return Err(Error::new(
+                    code::UNDEFINED_FUNCTION,
+                    format!("function {name} without WITHIN GROUP does not exist (it is an ordered-set aggregate)"),
+                ));
+            }
+            if direct.len() != want || f.within_group.len() != 1 || distinct {
+                return Err(Error::new(
+                    code::UNDEFINED_FUNCTION,
+                    format!("function {name} with these arguments does not exist"),
+                ));
+            }
+            order_ast.extend(&f.within_group);
+            within = f
+                .within_group
+                .iter()
+                .map(|o| o.expr.clone())
+                .chain(direct.iter().cloned())
+                .collect();
+            &within
+        } else if !f.within_group.is_empty() {
+            return Err(Error::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {name} with WITHIN GROUP does not exist ({name} is not an ordered-set aggregate)"),
+            ));
+        } else {
+            args
+        };
         // The argument is evaluated on input rows: bind it without the grouping context.
         let grouping = self.grouping.take();
         type Bound = (
             Option<Expr>,
             DataType,
+            Option<(Expr, DataType)>,
             Option<Expr>,
             Vec<(Expr, bool, bool)>,
         );
         let result = (|| -> Result<Bound> {
+            let mut second = None;
             let (arg, at) = match (kind, args) {
                 (AggKind::CountStar, _) => (None, DataType::Int8),
-                (_, [a]) | (AggKind::StringAgg, [a, _]) => {
+                (AggKind::Mode, [a]) => {
+                    let (x, t) = self.bind(a)?;
+                    (Some(x), t)
+                }
+                (k, [a, b]) if k.paired() => {
+                    let (x, t) = self.bind(a)?;
+                    if k != AggKind::StringAgg {
+                        second = Some(self.bind(b)?);
+                    }
+                    (Some(x), t)
+                }
+                (k, [a]) if !k.paired() => {
                     let (x, t) = self.bind(a)?;
                     (Some(x), t)
                 }
@@ -75,10 +122,10 @@ impl Binder<'_> {
                 let (desc, nulls_first) = super::sort_options(o);
                 order.push((k, desc, nulls_first));
             }
-            Ok((arg, at, filter, order))
+            Ok((arg, at, second, filter, order))
         })();
         self.grouping = grouping;
-        let (arg, at, filter, order) = result?;
+        let (arg, at, second, filter, order) = result?;
         if distinct && !order_ast.is_empty() {
             let first = args.first().map(ToString::to_string);
             if order_ast.iter().any(|o| Some(o.expr.to_string()) != first) {
@@ -95,7 +142,21 @@ impl Binder<'_> {
                 }
             }
         }
-        let ty = agg_type(kind, &at)?;
+        let mut ty = agg_type(kind, &at)?;
+        let mut arg = arg;
+        if let Some((second, st)) = second {
+            if matches!(kind, AggKind::PercentileCont | AggKind::PercentileDisc) {
+                // percentile_cont interpolates in double precision (or interval).
+                if kind == AggKind::PercentileCont && ty == DataType::Float8 {
+                    arg = arg.map(|a| Expr::Cast(Box::new(a), DataType::Float8));
+                }
+                // Several fractions at once: an array of percentiles.
+                if matches!(st, DataType::Array(_)) {
+                    ty = DataType::Array(Box::new(ty));
+                }
+            }
+            arg = arg.map(|a| Expr::Func(Func::AggDelimiter, vec![a, second]));
+        }
         let Some(g) = self.grouping.as_deref_mut() else {
             return Err(Error::new(
                 code::INTERNAL_ERROR,
@@ -128,6 +189,17 @@ impl Binder<'_> {
 
 pub(super) fn agg_kind(name: &str, star: bool) -> Option<AggKind> {
     Some(match name {
+        "variance" | "var_samp" => AggKind::VarSamp,
+        "var_pop" => AggKind::VarPop,
+        "stddev" | "stddev_samp" => AggKind::StddevSamp,
+        "stddev_pop" => AggKind::StddevPop,
+        "percentile_cont" => AggKind::PercentileCont,
+        "percentile_disc" => AggKind::PercentileDisc,
+        "mode" => AggKind::Mode,
+        "json_agg" => AggKind::JsonAgg,
+        "jsonb_agg" => AggKind::JsonbAgg,
+        "json_object_agg" => AggKind::JsonObjectAgg,
+        "jsonb_object_agg" => AggKind::JsonbObjectAgg,
         "count" if star => AggKind::CountStar,
         "count" => AggKind::Count,
         "sum" => AggKind::Sum,
@@ -185,6 +257,34 @@ pub(super) fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
             DataType::Bool | DataType::Unknown => DataType::Bool,
             _ => return Err(bad()),
         },
+        AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
+            match arg {
+                DataType::Int2
+                | DataType::Int4
+                | DataType::Int8
+                | DataType::Numeric(_)
+                | DataType::Unknown => DataType::Numeric(None),
+                DataType::Float4 | DataType::Float8 => DataType::Float8,
+                _ => return Err(bad()),
+            }
+        }
+        AggKind::PercentileCont => match arg {
+            DataType::Interval => DataType::Interval,
+            DataType::Int2
+            | DataType::Int4
+            | DataType::Int8
+            | DataType::Numeric(_)
+            | DataType::Float4
+            | DataType::Float8
+            | DataType::Unknown => DataType::Float8,
+            _ => return Err(bad()),
+        },
+        AggKind::PercentileDisc | AggKind::Mode => match arg {
+            DataType::Unknown => DataType::Text,
+            t => t.clone(),
+        },
+        AggKind::JsonAgg | AggKind::JsonObjectAgg => DataType::Json,
+        AggKind::JsonbAgg | AggKind::JsonbObjectAgg => DataType::Jsonb,
         AggKind::StringAgg => DataType::Text,
         AggKind::ArrayAgg => DataType::Array(Box::new(match arg {
             DataType::Unknown => DataType::Text,
@@ -293,6 +393,19 @@ pub fn contains_aggregate(e: &ast::Expr) -> bool {
                     "every(",
                     "string_agg(",
                     "array_agg(",
+                    "variance(",
+                    "var_samp(",
+                    "var_pop(",
+                    "stddev(",
+                    "stddev_samp(",
+                    "stddev_pop(",
+                    "percentile_cont(",
+                    "percentile_disc(",
+                    "mode(",
+                    "json_agg(",
+                    "jsonb_agg(",
+                    "json_object_agg(",
+                    "jsonb_object_agg(",
                 ]
                 .iter()
                 .any(|f| text.contains(f))

@@ -26,9 +26,8 @@ impl Binder<'_> {
                     "multidimensional arrays are not supported",
                 ));
             }
-            if elem == DataType::Unknown {
-                elem = t;
-            }
+            // The common type of the elements (`ARRAY[0, 0.25]` is numeric[]).
+            elem = super::bind::unify(elem, t, "ARRAY")?;
             items.push(b);
         }
         if elem == DataType::Unknown {

@@ -34,22 +34,30 @@ pub(super) fn md5_hex(data: &[u8]) -> String {
     format!("{digest:x}")
 }
 
+/// The text of a number (integer, numeric, float), `None` for any other value.
+pub(crate) fn number_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Int2(_)
+        | Value::Int4(_)
+        | Value::Int8(_)
+        | Value::Numeric(_)
+        | Value::Float4(_)
+        | Value::Float8(_) => v.to_text(),
+        _ => None,
+    }
+}
+
 /// `to_jsonb(v)`: numbers and booleans as JSON's own, arrays as JSON arrays (element by
 /// element), json as itself, dates and times in ISO 8601 (`2024-01-01T10:00:00`, offsets
 /// as `+00:00`), anything else (and non-finite floats) as its text in a string.
-pub(super) fn to_json(v: &Value) -> Result<serde_json::Value> {
+pub(crate) fn to_json(v: &Value) -> Result<serde_json::Value> {
     use serde_json::Value as J;
     let text = || v.to_text().unwrap_or_default();
     Ok(match v {
         Value::Null => J::Null,
         Value::Bool(b) => J::Bool(*b),
         Value::Jsonb(j) => j.clone(),
-        Value::Int2(_)
-        | Value::Int4(_)
-        | Value::Int8(_)
-        | Value::Numeric(_)
-        | Value::Float4(_)
-        | Value::Float8(_) => {
+        v if number_text(v).is_some() => {
             let t = text();
             match serde_json::from_str::<J>(&t) {
                 Ok(n @ J::Number(_)) => n,

@@ -23,6 +23,7 @@ mod func;
 mod func_array;
 mod func_catalog;
 mod func_support;
+pub(crate) use func_support::{number_text, to_json};
 mod func_vector;
 mod literal;
 mod subquery;
@@ -119,6 +120,44 @@ pub enum AggKind {
     BoolOr,
     StringAgg,
     ArrayAgg,
+    /// `var_samp` (`variance`), `var_pop`, `stddev_samp` (`stddev`), `stddev_pop`.
+    VarSamp,
+    VarPop,
+    StddevSamp,
+    StddevPop,
+    /// Ordered-set aggregates: `percentile_cont(f) WITHIN GROUP (ORDER BY x)`,
+    /// `percentile_disc`, `mode()`.
+    PercentileCont,
+    PercentileDisc,
+    Mode,
+    /// `json_agg`, `jsonb_agg`, `json_object_agg(k, v)`, `jsonb_object_agg(k, v)`.
+    JsonAgg,
+    JsonbAgg,
+    JsonObjectAgg,
+    JsonbObjectAgg,
+}
+
+impl AggKind {
+    /// An ordered-set aggregate (its input comes in `WITHIN GROUP (ORDER BY ...)`).
+    pub fn ordered_set(self) -> bool {
+        matches!(
+            self,
+            AggKind::PercentileCont | AggKind::PercentileDisc | AggKind::Mode
+        )
+    }
+
+    /// Its argument is a pair (`AggDelimiter`): string_agg's delimiter, a percentile's
+    /// fraction, an object's value after its key.
+    pub fn paired(self) -> bool {
+        matches!(
+            self,
+            AggKind::StringAgg
+                | AggKind::PercentileCont
+                | AggKind::PercentileDisc
+                | AggKind::JsonObjectAgg
+                | AggKind::JsonbObjectAgg
+        )
+    }
 }
 
 /// Session values functions read (current_user, current_schema, now()), the values an

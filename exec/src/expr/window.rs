@@ -236,8 +236,16 @@ impl Binder<'_> {
     ) -> Result<(WinFunc, DataType)> {
         let arg = match kind {
             AggKind::CountStar => None,
-            AggKind::StringAgg => {
-                return Err(unsupported("string_agg over a window is not supported"))
+            AggKind::StringAgg | AggKind::JsonObjectAgg | AggKind::JsonbObjectAgg => {
+                return Err(unsupported(&format!(
+                    "{name} over a window is not supported"
+                )))
+            }
+            k if k.ordered_set() => {
+                return Err(Error::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    format!("OVER is not supported for ordered-set aggregate {name}"),
+                ))
             }
             _ if bound.len() == 1 => bound.pop(),
             _ => {

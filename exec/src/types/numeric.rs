@@ -451,6 +451,27 @@ impl Numeric {
         Numeric::from_parts(div_pow10_round(&q, 1), rscale)
     }
 
+    /// The square root rounded (half away from zero) to `rscale` digits after the point,
+    /// as PostgreSQL's `sqrt_var`; `None` for a negative number. NaN and +Infinity are their
+    /// own roots.
+    pub fn sqrt_to(&self, rscale: i64) -> Option<Numeric> {
+        if self.signum() < 0 {
+            return None;
+        }
+        let Some((a, s)) = self.parts() else {
+            return Some(self.clone());
+        };
+        let rscale = rscale.clamp(0, MAX_DISPLAY_SCALE);
+        // sqrt(a / 10^s) * 10^(rscale + 1) = sqrt(a * 10^(2 * rscale + 2 - s)).
+        let shift = 2 * rscale + 2 - s;
+        let n = if shift >= 0 {
+            a * pow10(shift as u64)
+        } else {
+            a / pow10(shift.unsigned_abs())
+        };
+        Some(Numeric::from_parts(div_pow10_round(&n.sqrt(), 1), rscale))
+    }
+
     /// Remainder of truncating division (sign of the dividend).
     pub fn rem(&self, other: &Numeric) -> Result<Numeric> {
         if self.is_nan() || other.is_nan() {
