@@ -8,7 +8,7 @@
 //! does, the jsonb forms build jsonb values.
 
 use crate::error::{code, Error, Result};
-use crate::expr::{number_text, to_json, AggCall, AggKind};
+use crate::expr::{json_text, to_json, AggCall, AggKind};
 use crate::types::{BinaryOp, DataType, Value};
 
 /// The value of `call` over `items` (non-empty; each a pair for the paired kinds).
@@ -63,29 +63,6 @@ fn field_name(k: &Value) -> Result<String> {
         )),
         k => Ok(k.to_text().unwrap_or_default()),
     }
-}
-
-/// A value as `to_json` writes it in json text: numbers as they print, arrays without
-/// spaces, json as it was written, the rest through `to_jsonb`'s conversion.
-fn json_text(v: &Value) -> Result<String> {
-    Ok(match v {
-        Value::Null => "null".into(),
-        Value::Json(s) => s.clone(),
-        v if number_text(v).is_some() => {
-            let t = number_text(v).unwrap_or_default();
-            if serde_json::from_str::<serde_json::Number>(&t).is_ok() {
-                t
-            } else {
-                serde_json::Value::String(t).to_string()
-            }
-        }
-        Value::Array(_, items) => {
-            let parts = items.iter().map(json_text).collect::<Result<Vec<_>>>()?;
-            format!("[{}]", parts.join(","))
-        }
-        Value::Jsonb(_) => v.to_text().unwrap_or_default(),
-        other => to_json(other)?.to_string(),
-    })
 }
 
 /// `percentile_cont` / `percentile_disc` over the sorted pairs `(x, fraction)`.

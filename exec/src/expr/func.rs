@@ -95,6 +95,8 @@ pub enum Func {
     Sys(SysFunc),
     /// pgvector's functions.
     Vector(super::func_vector::VectorFunc),
+    /// JSON functions (`func_json`).
+    Json(super::func_json::JsonFunc),
 }
 
 impl Func {
@@ -209,6 +211,10 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("cardinality", 1) => (Func::Cardinality, DataType::Int4),
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
         ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
+        ("to_json", _) => match super::func_json::resolve_to_json(args) {
+            Some((f, ty)) => (Func::Json(f), ty),
+            None => return Err(no_function(name, args)),
+        },
         // An untyped literal is read as jsonb (see `eval`).
         ("row", 1..) => (
             Func::MakeRecord,
@@ -226,15 +232,13 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
             if let Some((f, ty)) = super::func_vector::resolve(name, args) {
                 return Ok((Func::Vector(f), ty));
             }
+            if let Some((f, ty)) = super::func_json::resolve(name, args) {
+                return Ok((Func::Json(f), ty));
+            }
             if let Some((f, ty)) = func_catalog::resolve(name, args)? {
                 return Ok((Func::Sys(f), ty));
             }
-            let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
-            return Err(Error::new(
-                code::UNDEFINED_FUNCTION,
-                format!("function {name}({}) does not exist", shown.join(", ")),
-            )
-            .with_detail("No function matches the given name and argument types."));
+            return Err(no_function(name, args));
         }
     };
     if matches!(
@@ -249,6 +253,16 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ));
     }
     Ok(r)
+}
+
+/// PostgreSQL's error for a call no function matches.
+fn no_function(name: &str, args: &[DataType]) -> Error {
+    let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
+    Error::new(
+        code::UNDEFINED_FUNCTION,
+        format!("function {name}({}) does not exist", shown.join(", ")),
+    )
+    .with_detail("No function matches the given name and argument types.")
 }
 
 fn common(args: &[DataType], what: &str) -> Result<DataType> {
@@ -271,6 +285,7 @@ pub fn param_hint(f: &Func) -> Option<DataType> {
         }
         Func::JsonbTypeof => Some(DataType::Jsonb),
         Func::Vector(v) => Some(super::func_vector::param_hint(v)),
+        Func::Json(j) => super::func_json::param_hint(j),
         _ => None,
     }
 }
@@ -338,6 +353,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
     match f {
         Func::Sys(s) => return func_catalog::call(s, args, ctx),
         Func::Vector(v) => return super::func_vector::call(v, args),
+        Func::Json(j) => return super::func_json::call(j, args),
         Func::Coalesce => {
             return Ok(args
                 .iter()

@@ -82,3 +82,26 @@ pub(crate) fn to_json(v: &Value) -> Result<serde_json::Value> {
         _ => J::String(text()),
     })
 }
+
+/// A value as `to_json` writes it in json text: numbers as they print, arrays without
+/// spaces, json as it was written, the rest through `to_jsonb`'s conversion.
+pub(crate) fn json_text(v: &Value) -> Result<String> {
+    Ok(match v {
+        Value::Null => "null".into(),
+        Value::Json(s) => s.clone(),
+        v if number_text(v).is_some() => {
+            let t = number_text(v).unwrap_or_default();
+            if serde_json::from_str::<serde_json::Number>(&t).is_ok() {
+                t
+            } else {
+                serde_json::Value::String(t).to_string()
+            }
+        }
+        Value::Array(_, items) => {
+            let parts = items.iter().map(json_text).collect::<Result<Vec<_>>>()?;
+            format!("[{}]", parts.join(","))
+        }
+        Value::Jsonb(_) => v.to_text().unwrap_or_default(),
+        other => to_json(other)?.to_string(),
+    })
+}

@@ -46,7 +46,7 @@ pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(Stri
         ("pg_partition_ancestors", [_]) => {
             return Some(vec![("relid".into(), DataType::RegClass)]);
         }
-        _ => return None,
+        _ => return super::table_func_json::columns(name, args),
     };
     Some(vec![(name.to_string(), ty)])
 }
@@ -60,6 +60,9 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
     if let Some(real) = name.strip_prefix(AS_RECORD) {
         let rows = table_function_rows(real, args)?;
         return Ok(rows.into_iter().map(|r| vec![Value::Record(r)]).collect());
+    }
+    if let Some(rows) = super::table_func_json::rows(name, args) {
+        return rows;
     }
     match name {
         "_pg_expandarray" => {

@@ -48,6 +48,45 @@ pub(crate) fn to_text(v: &J) -> String {
     out
 }
 
+/// `jsonb_pretty`: PostgreSQL's layout (four spaces a level, one member or element a line;
+/// an empty container still opens and closes on lines of its own).
+pub(crate) fn pretty(v: &J) -> String {
+    let mut out = String::new();
+    write_pretty(v, 0, &mut out);
+    out
+}
+
+fn write_pretty(v: &J, depth: usize, out: &mut String) {
+    let pad = |out: &mut String, d: usize| out.push_str(&" ".repeat(4 * d));
+    match v {
+        J::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                out.push_str(if i > 0 { ",\n" } else { "\n" });
+                pad(out, depth + 1);
+                write_pretty(x, depth + 1, out);
+            }
+            out.push('\n');
+            pad(out, depth);
+            out.push(']');
+        }
+        J::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in sorted_entries(m).into_iter().enumerate() {
+                out.push_str(if i > 0 { ",\n" } else { "\n" });
+                pad(out, depth + 1);
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                write_pretty(x, depth + 1, out);
+            }
+            out.push('\n');
+            pad(out, depth);
+            out.push('}');
+        }
+        other => write(other, out),
+    }
+}
+
 fn write(v: &J, out: &mut String) {
     match v {
         J::Null => out.push_str("null"),

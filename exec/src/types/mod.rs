@@ -22,6 +22,7 @@ mod datatype;
 mod datetime;
 mod interval;
 mod json;
+pub(crate) use json::{parse as parse_json, pretty as jsonb_pretty};
 mod key;
 mod numeric;
 mod ops;

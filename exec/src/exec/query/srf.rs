@@ -112,13 +112,34 @@ fn set_returning(e: &ast::Expr) -> Option<&'static str> {
         return None;
     };
     let name = crate::expr::ident_name(last.as_ident()?);
-    ["generate_series", "unnest", "_pg_expandarray"]
-        .into_iter()
-        .find(|n| *n == name)
+    SET_RETURNING.into_iter().find(|n| *n == name)
 }
 
+/// The set-returning functions a select list may call.
+const SET_RETURNING: [&str; 13] = [
+    "generate_series",
+    "unnest",
+    "_pg_expandarray",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "json_array_elements",
+    "json_array_elements_text",
+    "jsonb_each",
+    "jsonb_each_text",
+    "json_each",
+    "json_each_text",
+    "jsonb_object_keys",
+    "json_object_keys",
+];
+
 /// The set-returning functions whose rows have several columns.
-const COMPOSITE: [&str; 1] = ["_pg_expandarray"];
+const COMPOSITE: [&str; 5] = [
+    "_pg_expandarray",
+    "jsonb_each",
+    "jsonb_each_text",
+    "json_each",
+    "json_each_text",
+];
 
 /// Replaces the set-returning calls of the select list itself (not of its subqueries) by the
 /// lifted column, collecting them.
