@@ -1,12 +1,13 @@
 #!/bin/bash
 # Replication, in one run on this machine: a three-node Orbit cluster on loopback against a
 # single Orbit node, same binary, every node --sync sync (an acknowledged write is fdatasynced:
-# on the cluster, in a majority's Raft logs and in the leader's engine WAL).
+# on the cluster, in a majority's Raft logs; cluster nodes run --forward-writes).
 #   benches/replication.sh target/release/orbit     (N=200000 ROUNDS=3 TRIALS=20 CATCHUP=1000000)
 # 1. Throughput: redis-benchmark -t set, then -t get, -d 100 -c 50 -r 1000000 -n N, with -P 1
-#    and -P 16, single node and cluster leader alternating, ROUNDS rounds (a GET on the leader
-#    waits for a read-index round); and pgbench TPC-B (-s 1,
-#    -c 8 -j 2, 20 s) on each. Prints requests/s and p99 (ms) per run and the median ratios.
+#    and -P 16, single node, cluster leader and a follower forwarding to it, in turn, ROUNDS
+#    rounds (a GET on the leader waits for a read-index round; the follower forwards it); and
+#    pgbench TPC-B (-s 1, -c 8 -j 2, 20 s) on each. Prints requests/s and p99 (ms) per run and
+#    the median ratios.
 # 2. Failover, TRIALS times: SIGKILL the leader, then SET on the other nodes (redis-cli, one
 #    try per node every ~5 ms) until one answers OK; the killed node is restarted and caught
 #    up before the next trial. Prints each time, the median and the max.
@@ -38,7 +39,7 @@ start_node() { # id [extra flags...]
   NODE_PID[$id]=$!; PIDS+=($!)
   until redis-cli -p $(resp $id) ping > /dev/null 2>&1; do sleep 0.05; done
 }
-start_member() { start_node "$1" --node-id "$1" --raft-addr 127.0.0.1:$(raft "$1") --peers "$PEERS"; }
+start_member() { start_node "$1" --node-id "$1" --raft-addr 127.0.0.1:$(raft "$1") --peers "$PEERS" --forward-writes; }
 field() { # id field: from GET /cluster
   curl -s "http://127.0.0.1:$(http $1)/cluster" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])" 2>/dev/null
 }
@@ -60,15 +61,15 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 echo "# machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB; $(date -u +%FT%TZ); $("$ORBIT" --version)"
 start_node 0
 for id in 1 2 3; do start_member $id; done
-L=$(leader); echo "leader: node $L"
+L=$(leader); F=$(( L % 3 + 1 )); echo "leader: node $L; forwarding follower: node $F"
 
 echo "## throughput (redis-benchmark -t set|get -n $N -d 100 -c 50 -r 1000000; GET on the leader waits for a read-index round)"
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
   for T in set get; do
     for P in 1 16; do
-      for target in single cluster; do
-        port=$(resp 0); [ $target = cluster ] && port=$(resp $L)
+      for target in single cluster forwarded; do
+        port=$(resp 0); [ $target = cluster ] && port=$(resp $L); [ $target = forwarded ] && port=$(resp $F)
         line=$(redis-benchmark -p $port -t $T -n $N -d 100 -c 50 -P $P -r 1000000 --csv 2>/dev/null | tail -1)
         rps=$(echo "$line" | cut -d, -f2 | tr -d '"'); p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
         echo "round $round $T P$P $target: $rps req/s, p99 $p99 ms"
@@ -81,14 +82,15 @@ for T in set get; do
   for P in 1 16; do
     s=$(echo ${RPS[$T,$P,single]} | tr ' ' '\n' | median); c=$(echo ${RPS[$T,$P,cluster]} | tr ' ' '\n' | median)
     sp=$(echo ${P99[$T,$P,single]} | tr ' ' '\n' | median); cp=$(echo ${P99[$T,$P,cluster]} | tr ' ' '\n' | median)
-    echo "median $T P$P: single $s req/s (p99 $sp ms), cluster $c req/s (p99 $cp ms), cluster/single $(echo "scale=2; $c / $s" | bc)"
+    f=$(echo ${RPS[$T,$P,forwarded]} | tr ' ' '\n' | median); fp=$(echo ${P99[$T,$P,forwarded]} | tr ' ' '\n' | median)
+    echo "median $T P$P: single $s req/s (p99 $sp ms), cluster $c req/s (p99 $cp ms), cluster/single $(echo "scale=2; $c / $s" | bc); through a follower $f req/s (p99 $fp ms), $(echo "scale=2; $f / $c" | bc)x the leader"
   done
 done
 
 echo "## pgbench TPC-B (-i -s 1; -c 8 -j 2 -T 20)"
 export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
-for target in single cluster; do
-  port=$(pg 0); [ $target = cluster ] && port=$(pg $L)
+for target in single cluster forwarded; do
+  port=$(pg 0); [ $target = cluster ] && port=$(pg $L); [ $target = forwarded ] && port=$(pg $F)
   pgbench -i -s 1 -q -p $port > "$DIR/pgbench-init-$target.log" 2>&1 || { echo "init failed:"; cat "$DIR/pgbench-init-$target.log"; }
   out=$(pgbench -n -b tpcb-like -c 8 -j 2 -T 20 -p $port -r 2>&1)
   echo "$target: tps $(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p'), mean latency $(echo "$out" | sed -n 's/^latency average = \(.*\)/\1/p')"

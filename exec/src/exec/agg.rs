@@ -16,6 +16,61 @@ pub struct AggPlan {
     pub keys: Vec<Expr>,
     pub aggs: Vec<AggCall>,
     pub having: Option<Expr>,
+    /// Grouping sets (`GROUPING SETS`, `ROLLUP`, `CUBE`): which keys each holds. The rows
+    /// are grouped once per set, the keys outside it NULL in its rows.
+    pub sets: Option<Vec<Vec<bool>>>,
+}
+
+impl AggPlan {
+    /// The plan of one grouping set: the keys outside it are NULL, `GROUPING(...)` calls
+    /// know their value, and a set of no keys yields a row even over no input.
+    fn for_set(&self, set: &[bool]) -> AggPlan {
+        let keys = self
+            .keys
+            .iter()
+            .zip(set)
+            .map(|(k, held)| {
+                if *held {
+                    k.clone()
+                } else {
+                    Expr::Literal(Value::Null)
+                }
+            })
+            .collect();
+        let aggs = self
+            .aggs
+            .iter()
+            .map(|call| {
+                let mut call = call.clone();
+                if call.kind == AggKind::Grouping {
+                    call.arg = Some(Expr::Literal(Value::Int4(grouping_value(&call, set))));
+                }
+                call
+            })
+            .collect();
+        AggPlan {
+            keys,
+            aggs,
+            having: self.having.clone(),
+            sets: None,
+        }
+    }
+}
+
+/// `GROUPING(k1, k2, ...)` in a set: a bit per argument, the first the most significant, set
+/// when the set leaves that key out.
+fn grouping_value(call: &AggCall, set: &[bool]) -> i32 {
+    let Some(Expr::Literal(Value::Array(_, keys))) = &call.arg else {
+        return 0;
+    };
+    keys.iter().fold(0, |acc, k| {
+        let i = k.as_i64().ok().flatten().unwrap_or(0);
+        let left_out = usize::try_from(i)
+            .ok()
+            .and_then(|i| set.get(i))
+            .is_some_and(|held| !held);
+        (acc << 1) | i32::from(left_out)
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +97,11 @@ fn initial(call: &AggCall) -> State {
         AggKind::CountStar | AggKind::Count => State::Count(0),
         AggKind::Sum | AggKind::Avg => State::Sum(None, 0),
         AggKind::Min | AggKind::Max => State::Extreme(None),
+        // Its value is fixed for the grouping set (`AggPlan::for_set`): 0 without sets.
+        AggKind::Grouping => State::Extreme(Some(match &call.arg {
+            Some(Expr::Literal(v @ Value::Int4(_))) => v.clone(),
+            _ => Value::Int4(0),
+        })),
         AggKind::BoolAnd | AggKind::BoolOr => State::Bool(None),
         AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
             State::Moments(super::agg_stats::Moments::new(&call.ty))
@@ -95,7 +155,7 @@ fn step(call: &AggCall, state: &mut State, v: Value) -> Result<()> {
             *n += 1;
         }
         State::Extreme(best) => {
-            if v.is_null() {
+            if v.is_null() || call.kind == AggKind::Grouping {
                 return Ok(());
             }
             let replace = match best {
@@ -273,6 +333,17 @@ pub fn aggregate(
     rows: Vec<Vec<Value>>,
     ctx: &EvalContext<'_>,
 ) -> Result<Vec<Vec<Value>>> {
+    if let Some(sets) = &plan.sets {
+        let mut out = Vec::new();
+        for set in sets {
+            let one = plan.for_set(set);
+            let mut agg = Aggregator::new(&one);
+            agg.add(&rows, ctx)?;
+            let total = !set.contains(&true);
+            out.extend(agg.finish_with(ctx, total)?);
+        }
+        return Ok(out);
+    }
     let mut agg = Aggregator::new(plan);
     agg.add(&rows, ctx)?;
     agg.finish(ctx)
@@ -379,12 +450,18 @@ impl<'p> Aggregator<'p> {
 
     /// The groups' rows (`keys ++ aggregate results`) that pass HAVING.
     pub fn finish(self, ctx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
+        let total = self.plan.keys.is_empty();
+        self.finish_with(ctx, total)
+    }
+
+    /// [`Aggregator::finish`]; with `total`, one row (keys NULL) even over no rows.
+    fn finish_with(self, ctx: &EvalContext<'_>, total: bool) -> Result<Vec<Vec<Value>>> {
         let plan = self.plan;
         let mut out = self.out;
         // An aggregate without GROUP BY over no rows still yields one row.
-        if out.is_empty() && plan.keys.is_empty() {
+        if out.is_empty() && total {
             out.push((
-                Vec::new(),
+                vec![Value::Null; plan.keys.len()],
                 plan.aggs.iter().map(initial).collect(),
                 Vec::new(),
             ));

@@ -9,7 +9,7 @@ use super::func::Func;
 use super::literal::literal;
 use super::{AggCall, AggKind, Expr};
 use crate::error::{code, Error, Result};
-use crate::types::DataType;
+use crate::types::{DataType, Value};
 
 impl Binder<'_> {
     pub(super) fn aggregate(
@@ -39,6 +39,9 @@ impl Binder<'_> {
                 code::GROUPING_ERROR,
                 format!("aggregate functions are not allowed here ({name})"),
             ));
+        }
+        if kind == AggKind::Grouping {
+            return self.grouping_call(args);
         }
         // An ordered-set aggregate's input is its WITHIN GROUP ordering; its own arguments
         // are direct (a percentile's fraction).
@@ -187,8 +190,69 @@ impl Binder<'_> {
     }
 }
 
+impl Binder<'_> {
+    /// `GROUPING(k, ...)`: each argument must be a GROUP BY key (by its text, or the same
+    /// input column); the call becomes an aggregate of the key positions.
+    fn grouping_call(&mut self, args: &[ast::Expr]) -> Result<(Expr, DataType)> {
+        if args.is_empty() || args.len() > 31 {
+            return Err(Error::new(
+                "54023",
+                "GROUPING must have between 1 and 31 arguments",
+            ));
+        }
+        let not_key = || {
+            Error::new(
+                code::GROUPING_ERROR,
+                "arguments to GROUPING must be grouping expressions of the associated query level",
+            )
+        };
+        let mut positions = Vec::with_capacity(args.len());
+        for a in args {
+            let text = a.to_string();
+            let by_text = self
+                .grouping
+                .as_deref()
+                .and_then(|g| g.keys.iter().position(|(t, _, _)| *t == text));
+            let i = match by_text {
+                Some(i) => i,
+                None => {
+                    let grouping = self.grouping.take();
+                    let bound = self.bind(a);
+                    self.grouping = grouping;
+                    let col = match bound? {
+                        (Expr::Column(c), _) => Some(c),
+                        _ => None,
+                    };
+                    self.grouping
+                        .as_deref()
+                        .and_then(|g| g.keys.iter().position(|(_, k, _)| k.is_some() && *k == col))
+                        .ok_or_else(not_key)?
+                }
+            };
+            positions.push(Value::Int4(i32::try_from(i).unwrap_or(i32::MAX)));
+        }
+        let Some(g) = self.grouping.as_deref_mut() else {
+            return Err(not_key());
+        };
+        let slot = g.keys.len() + g.aggs.len();
+        g.aggs.push(AggCall {
+            kind: AggKind::Grouping,
+            arg: Some(Expr::Literal(Value::Array(
+                Box::new(DataType::Int4),
+                positions,
+            ))),
+            distinct: false,
+            filter: None,
+            ty: DataType::Int4,
+            order: Vec::new(),
+        });
+        Ok((Expr::Column(slot), DataType::Int4))
+    }
+}
+
 pub(super) fn agg_kind(name: &str, star: bool) -> Option<AggKind> {
     Some(match name {
+        "grouping" => AggKind::Grouping,
         "variance" | "var_samp" => AggKind::VarSamp,
         "var_pop" => AggKind::VarPop,
         "stddev" | "stddev_samp" => AggKind::StddevSamp,
@@ -283,6 +347,7 @@ pub(super) fn agg_type(kind: AggKind, arg: &DataType) -> Result<DataType> {
             DataType::Unknown => DataType::Text,
             t => t.clone(),
         },
+        AggKind::Grouping => DataType::Int4,
         AggKind::JsonAgg | AggKind::JsonObjectAgg => DataType::Json,
         AggKind::JsonbAgg | AggKind::JsonbObjectAgg => DataType::Jsonb,
         AggKind::StringAgg => DataType::Text,
@@ -406,6 +471,7 @@ pub fn contains_aggregate(e: &ast::Expr) -> bool {
                     "jsonb_agg(",
                     "json_object_agg(",
                     "jsonb_object_agg(",
+                    "grouping(",
                 ]
                 .iter()
                 .any(|f| text.contains(f))

@@ -137,6 +137,9 @@ pub enum AggKind {
     JsonbAgg,
     JsonObjectAgg,
     JsonbObjectAgg,
+    /// `GROUPING(k, ...)`: which of the keys the row's grouping set leaves out (its argument
+    /// is a literal array of key positions; see `exec::agg::AggPlan::for_set`).
+    Grouping,
 }
 
 impl AggKind {

@@ -236,7 +236,10 @@ impl Binder<'_> {
     ) -> Result<(WinFunc, DataType)> {
         let arg = match kind {
             AggKind::CountStar => None,
-            AggKind::StringAgg | AggKind::JsonObjectAgg | AggKind::JsonbObjectAgg => {
+            AggKind::StringAgg
+            | AggKind::JsonObjectAgg
+            | AggKind::JsonbObjectAgg
+            | AggKind::Grouping => {
                 return Err(unsupported(&format!(
                     "{name} over a window is not supported"
                 )))

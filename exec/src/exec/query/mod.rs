@@ -14,6 +14,7 @@ mod ann_scan;
 mod estimate;
 mod factor;
 mod from;
+mod grouping_sets;
 mod named;
 mod prune;
 #[cfg(test)]
@@ -321,8 +322,13 @@ impl Planner<'_, '_> {
         };
         reorder::reorder(&mut source);
         from::finish(&mut source);
-        let group_exprs: Vec<ast::Expr> = match &select.group_by {
-            ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.clone(),
+        let grouping_sets::Expanded {
+            keys: group_exprs,
+            sets: grouping_sets,
+        } = match &select.group_by {
+            ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
+                grouping_sets::expand(exprs)?
+            }
             ast::GroupByExpr::Expressions(..) | ast::GroupByExpr::All(_) => {
                 return Err(Error::unsupported(
                     "GROUP BY modifiers are not supported yet",
@@ -399,6 +405,7 @@ impl Planner<'_, '_> {
             })
             .collect();
         let has_aggs = !group_exprs.is_empty()
+            || grouping_sets.is_some()
             || select.having.is_some()
             || items
                 .iter()
@@ -519,6 +526,7 @@ impl Planner<'_, '_> {
             keys,
             aggs: grouping.aggs,
             having,
+            sets: grouping_sets,
         });
         let mut plan = SelectPlan {
             body: Body::Select(Box::new(SelectBody {

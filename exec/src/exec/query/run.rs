@@ -204,7 +204,9 @@ impl<'r, 'a> Runner<'r, 'a> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
-        if let (Some(agg), Source::Table(t)) = (&body.agg, &body.source) {
+        if let (Some(agg @ AggPlan { sets: None, .. }), Source::Table(t)) =
+            (&body.agg, &body.source)
+        {
             let rows = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
             return self.project(body, plan, rows, ectx);
         }
