@@ -24,6 +24,8 @@ pub fn free_port() -> u16 {
 /// A running `orbit serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
+    /// The address the listeners bind (`127.0.0.1`, or a network namespace's).
+    pub host: String,
     pub port: u16,
     /// The monitoring endpoint's port.
     pub http_port: u16,
@@ -39,9 +41,15 @@ impl Server {
     /// Ports come from [`free_port`], which another test may take between our probe and the
     /// server's bind: a start that fails with "address in use" is tried again on new ports.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_at(None, "127.0.0.1", data_dir, extra)
+    }
+
+    /// [`Server::start`] inside network namespace `netns` (`ip netns exec`), listening on
+    /// `host`.
+    pub fn start_at(netns: Option<&str>, host: &str, data_dir: &Path, extra: &[&str]) -> Server {
         let mut attempt = 0;
         loop {
-            match Server::try_start(data_dir, extra) {
+            match Server::try_start(netns, host, data_dir, extra) {
                 Ok(server) => return server,
                 Err(log) if attempt < 5 && log.contains("in use") => attempt += 1,
                 Err(log) => panic!("server never became ready:\n{log}"),
@@ -49,15 +57,28 @@ impl Server {
         }
     }
 
-    fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
+    fn try_start(
+        netns: Option<&str>,
+        host: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let (port, http_port, pg_port) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(ORBIT)
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, ORBIT]);
+                c
+            }
+            None => Command::new(ORBIT),
+        };
+        let mut child = command
             .args(["serve", "--threads", "2", "--resp-addr"])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{host}:{port}"))
             .arg("--pg-addr")
-            .arg(format!("127.0.0.1:{pg_port}"))
+            .arg(format!("{host}:{pg_port}"))
             .arg("--http-addr")
-            .arg(format!("127.0.0.1:{http_port}"))
+            .arg(format!("{host}:{http_port}"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -90,6 +111,7 @@ impl Server {
         }
         Ok(Server {
             child,
+            host: host.to_string(),
             port,
             http_port,
             pg_port,
@@ -100,7 +122,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     pub fn client(&self) -> redis::Connection {
@@ -155,8 +177,13 @@ impl Drop for Server {
 
 /// `GET path` on the monitoring endpoint: status line and body.
 pub fn http_get(port: u16, path: &str) -> (String, String) {
+    http_get_at("127.0.0.1", port, path)
+}
+
+/// [`http_get`] on `host`.
+pub fn http_get_at(host: &str, port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = std::net::TcpStream::connect((host, port)).unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
         .unwrap();
     let mut resp = String::new();
