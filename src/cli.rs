@@ -233,6 +233,11 @@ pub struct ClusterArgs {
     /// PostgreSQL sessions whole (`docs/replication.md`).
     #[arg(long, env = "ORBIT_FORWARD_WRITES", requires = "node_id")]
     pub forward_writes: bool,
+    /// A follower serves follower reads (`READONLY`, `orbit.read_from = 'follower'`) only
+    /// while it heard from its leader within this many milliseconds; past that, it refuses
+    /// them (SQLSTATE 55000) rather than serve older data.
+    #[arg(long, env = "ORBIT_MAX_STALENESS_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub max_staleness_ms: u64,
 }
 
 /// `orbit cluster`: look at and change a running cluster through a node's admin endpoint.

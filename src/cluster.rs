@@ -80,7 +80,10 @@ impl Cluster {
                 listener,
                 log,
                 state_machine,
-                Timing::default(),
+                Timing {
+                    max_staleness: std::time::Duration::from_millis(args.max_staleness_ms),
+                    ..Timing::default()
+                },
             ))
             .context("cannot start raft")?;
         if let Some(peers) = &args.peers {

@@ -40,6 +40,7 @@ const KEYS: &[&str] = &[
     "peers",
     "join",
     "forward-writes",
+    "max-staleness-ms",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

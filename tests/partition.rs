@@ -205,6 +205,17 @@ fn a_partitioned_leader_loses_no_acknowledged_write_and_serves_no_stale_read() {
         !matches!(read, Ok(None)),
         "the cut-off node answered a stale read: {read:?}"
     );
+    // Nor with READONLY: a leader confirms itself for follower reads too, and a follower
+    // serves them only within the staleness bound.
+    let mut o = connect(&nodes[&old]);
+    let _: () = redis::cmd("READONLY").query(&mut o).unwrap();
+    let read = redis::cmd("GET")
+        .arg("during:0")
+        .query::<Option<String>>(&mut o);
+    assert!(
+        !matches!(read, Ok(None)),
+        "the cut-off node answered a stale READONLY read: {read:?}"
+    );
 
     // Heal: everything converges on the majority's history.
     for &f in &rest {

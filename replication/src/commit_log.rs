@@ -60,6 +60,8 @@ struct Lead {
     leader_id: Option<NodeId>,
     /// Whether `leader` gives the client addresses the leader recorded.
     advertised: bool,
+    /// The last log index applied here.
+    applied: u64,
 }
 
 /// How long a read confirmation round may take before its readers are refused.
@@ -88,6 +90,9 @@ struct Inner {
     /// name the leader by its client addresses.
     advertise: String,
     lead: Mutex<Lead>,
+    /// When a leader was last heard, and how long ago that may be for follower reads.
+    heard: Arc<crate::network::Heard>,
+    max_staleness: std::time::Duration,
     queue: Mutex<VecDeque<Queued>>,
     queued: Notify,
     reads: Reads,
@@ -110,6 +115,16 @@ struct Reads {
     wake: Notify,
 }
 
+/// How a node serves clients: where they reach it, and the freshness of its follower reads.
+pub(crate) struct Serving {
+    /// `resp HOST:PORT, pg HOST:PORT` (empty: not said).
+    pub advertise: String,
+    /// What it heard from leaders.
+    pub heard: Arc<crate::network::Heard>,
+    /// How far behind its leader a follower read may be.
+    pub max_staleness: std::time::Duration,
+}
+
 /// Commits through Raft (see the module docs). Clones share it.
 #[derive(Clone)]
 pub struct ReplicatedLog {
@@ -125,8 +140,13 @@ impl ReplicatedLog {
         foreign: Arc<Foreign>,
         max_proposal: usize,
         runtime: Handle,
-        advertise: String,
+        serving: Serving,
     ) -> ReplicatedLog {
+        let Serving {
+            advertise,
+            heard,
+            max_staleness,
+        } = serving;
         let inner = Arc::new(Inner {
             id,
             raft,
@@ -136,6 +156,8 @@ impl ReplicatedLog {
             runtime,
             advertise,
             lead: Mutex::new(Lead::default()),
+            heard,
+            max_staleness,
             queue: Mutex::new(VecDeque::new()),
             queued: Notify::new(),
             reads: Reads::default(),
@@ -175,6 +197,7 @@ impl Inner {
 
     fn observe(&self, m: &RaftMetrics<NodeId, BasicNode>) {
         let mut lead = self.lock();
+        lead.applied = m.last_applied.map_or(0, |l| l.index);
         // Looked up when the leader changes, and until its client addresses have arrived
         // (not at every metrics change: one comes with every apply).
         if m.current_leader != lead.leader_id || !lead.advertised {
@@ -313,10 +336,19 @@ impl CommitLog for ReplicatedLog {
         let inner = &self.inner;
         {
             let lead = inner.lock();
-            if follower_ok && (lead.fence.is_some() || lead.leader.is_some()) {
-                // Possibly stale, by at most what this node has not applied yet: a follower
-                // cut off from its leader stops naming one within an election timeout.
-                return ReadGate::Ready;
+            // A leader confirms its leadership for every read (below), follower reads
+            // included: one cut off from the others has nothing fresher to offer.
+            if follower_ok && lead.fence.is_none() && lead.leader.is_some() {
+                // Possibly stale, by at most the bound: this node has applied everything its
+                // leader had committed that long ago.
+                let Err(age) = inner.heard.fresh(lead.applied, inner.max_staleness) else {
+                    return ReadGate::Ready;
+                };
+                let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                return ReadGate::Refuse(orbit_txn::Error::Stale {
+                    heard_ms: age.map(ms),
+                    bound_ms: ms(inner.max_staleness),
+                });
             }
             if lead.fence.is_none() {
                 return ReadGate::Refuse(orbit_txn::Error::NotLeader {

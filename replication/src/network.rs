@@ -99,8 +99,92 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> io::Result<T> {
     postcard::from_bytes(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Answers Raft RPCs arriving on `listener` with `raft`, until the task is dropped.
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
+/// What this node heard from leaders: each accepted AppendEntries (entries or a heartbeat)
+/// with the leader's commit index in it, over the last few seconds. A follower read may run
+/// once this node has applied what the leader had committed `bound` ago ([`Heard::fresh`]):
+/// it then misses at most the writes of the last `bound`.
+#[derive(Debug)]
+pub struct Heard {
+    origin: std::time::Instant,
+    /// (milliseconds since `origin`, leader's commit index), oldest first.
+    samples: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
+}
+
+/// Samples kept: with 50 ms heartbeats, several seconds.
+const SAMPLES: usize = 256;
+
+impl Default for Heard {
+    fn default() -> Heard {
+        Heard {
+            origin: std::time::Instant::now(),
+            samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+}
+
+impl Heard {
+    fn millis(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A leader whose commit index is `commit` was heard now.
+    pub fn record(&self, commit: u64) {
+        self.record_at(self.millis(), commit);
+    }
+
+    fn record_at(&self, now: u64, commit: u64) {
+        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if s.len() == SAMPLES {
+            s.pop_front();
+        }
+        s.push_back((now, commit));
+    }
+
+    /// Whether a node that has applied up to `applied` holds everything its leader had
+    /// committed `bound` ago: `Err(how long ago a leader was last heard)` if not (or if no
+    /// leader was heard within `bound`, when it cannot know).
+    pub fn fresh(
+        &self,
+        applied: u64,
+        bound: Duration,
+    ) -> std::result::Result<(), Option<Duration>> {
+        self.fresh_at(self.millis(), applied, bound)
+    }
+
+    fn fresh_at(
+        &self,
+        now: u64,
+        applied: u64,
+        bound: Duration,
+    ) -> std::result::Result<(), Option<Duration>> {
+        let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+        let s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let last = s
+            .back()
+            .map(|(at, _)| Duration::from_millis(now.saturating_sub(*at)));
+        if last.is_none_or(|l| l > bound) {
+            return Err(last);
+        }
+        // The leader's commit index as of `bound` ago: the latest sample at least that old
+        // (none: this node has heard leaders only lately, and the oldest sample stands in).
+        let then = now.saturating_sub(bound_ms);
+        let commit = s
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= then)
+            .or(s.front())
+            .map_or(0, |(_, c)| *c);
+        if applied >= commit {
+            Ok(())
+        } else {
+            Err(last)
+        }
+    }
+}
+
+/// Answers Raft RPCs arriving on `listener` with `raft`, until the task is dropped; records
+/// in `heard` each AppendEntries taken.
+pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, heard: std::sync::Arc<Heard>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -111,8 +195,9 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
             }
         };
         let raft = raft.clone();
+        let heard = std::sync::Arc::clone(&heard);
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, raft).await {
+            if let Err(e) = answer(stream, raft, &heard).await {
                 if e.kind() != io::ErrorKind::UnexpectedEof {
                     tracing::warn!(%peer, error = %e, "raft connection closed");
                 }
@@ -121,12 +206,23 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
     }
 }
 
-async fn answer(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result<()> {
+async fn answer(mut stream: TcpStream, raft: Raft<TypeConfig>, heard: &Heard) -> io::Result<()> {
     stream.set_nodelay(true)?;
     loop {
         let body = read_frame(&mut stream).await?;
         let response = match decode::<Request>(&body)? {
-            Request::Append(rpc) => Response::Append(raft.append_entries(rpc).await),
+            Request::Append(rpc) => {
+                let commit = rpc.leader_commit.map_or(0, |c| c.index);
+                let r = raft.append_entries(rpc).await;
+                if matches!(
+                    r,
+                    Ok(openraft::raft::AppendEntriesResponse::Success
+                        | openraft::raft::AppendEntriesResponse::PartialSuccess(_))
+                ) {
+                    heard.record(commit);
+                }
+                Response::Append(r)
+            }
             Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
             Request::Snapshot(rpc) => Response::Snapshot(raft.install_snapshot(rpc).await),
         };
@@ -306,5 +402,44 @@ impl RaftNetwork<TypeConfig> for Peer {
             _ => None,
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod heard_tests {
+    use super::Heard;
+    use std::time::Duration;
+
+    #[test]
+    fn a_follower_is_fresh_once_it_applied_what_was_committed_a_bound_ago() {
+        let bound = Duration::from_millis(1000);
+        let h = Heard::default();
+        assert_eq!(
+            h.fresh_at(0, 100, bound),
+            Err(None),
+            "never heard: cannot know"
+        );
+        h.record_at(1_000, 10);
+        h.record_at(1_500, 20);
+        h.record_at(2_400, 30);
+        // At 2,499 a second ago is 1,499: the leader had committed 10.
+        assert_eq!(h.fresh_at(2_499, 10, bound), Ok(()));
+        assert_eq!(
+            h.fresh_at(2_499, 9, bound),
+            Err(Some(Duration::from_millis(99)))
+        );
+        // From 2,500 on, 20.
+        assert!(h.fresh_at(2_500, 19, bound).is_err());
+        assert!(h.fresh_at(2_500, 20, bound).is_ok());
+        // Nothing heard for longer than the bound: refused, however much was applied.
+        assert_eq!(
+            h.fresh_at(3_500, 1_000, bound),
+            Err(Some(Duration::from_millis(1_100)))
+        );
+        // Heard only lately: the oldest sample stands in.
+        let late = Heard::default();
+        late.record_at(50, 7);
+        assert!(late.fresh_at(100, 6, bound).is_err());
+        assert!(late.fresh_at(100, 7, bound).is_ok());
     }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::network::{serve, Network};
+use crate::network::{serve, Heard, Network};
 use crate::types::{Applied, LogId, NodeId, TypeConfig};
 use crate::{LogStore, Proposal, ReplicatedLog, StateMachine};
 
@@ -36,6 +36,9 @@ pub struct Timing {
     /// A follower that hears no leader for a random time in this range stands for election.
     pub election_min: Duration,
     pub election_max: Duration,
+    /// A follower serves follower reads only while it heard from its leader this recently
+    /// (`CommitLog::read_gate`).
+    pub max_staleness: Duration,
 }
 
 impl Default for Timing {
@@ -45,6 +48,7 @@ impl Default for Timing {
             heartbeat: Duration::from_millis(50),
             election_min: Duration::from_millis(250),
             election_max: Duration::from_millis(500),
+            max_staleness: Duration::from_secs(1),
         }
     }
 }
@@ -66,6 +70,9 @@ pub struct RaftNode {
     server: Option<JoinHandle<()>>,
     /// The largest proposal the Raft log takes.
     max_proposal: usize,
+    /// When a leader's entries or heartbeat last arrived (over TCP: `network::serve`).
+    heard: Arc<Heard>,
+    max_staleness: Duration,
 }
 
 impl RaftNode {
@@ -114,13 +121,16 @@ impl RaftNode {
         let raft = Raft::new(id, Arc::new(config), network, log, state_machine.clone())
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
-        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone())));
+        let heard = Arc::new(Heard::default());
+        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone(), Arc::clone(&heard))));
         Ok(RaftNode {
             id,
             raft,
             state_machine,
             server,
             max_proposal,
+            heard,
+            max_staleness: timing.max_staleness,
         })
     }
 
@@ -136,7 +146,11 @@ impl RaftNode {
             Arc::clone(self.state_machine.foreign()),
             self.max_proposal,
             tokio::runtime::Handle::current(),
-            advertise.to_string(),
+            crate::commit_log::Serving {
+                advertise: advertise.to_string(),
+                heard: Arc::clone(&self.heard),
+                max_staleness: self.max_staleness,
+            },
         )
     }
 

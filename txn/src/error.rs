@@ -30,6 +30,14 @@ pub enum Error {
     /// address, if known.
     #[error("cannot write on a follower{}", leader.as_ref().map(|l| format!("; the leader is at {l}")).unwrap_or_else(|| "; no leader is known".into()))]
     NotLeader { leader: Option<String> },
+    /// A follower read refused: this follower cannot show that it holds everything its
+    /// leader committed more than the staleness bound ago (it lags, or has not heard from
+    /// the leader lately); `heard_ms`: how long ago it last did.
+    #[error("this follower may be more than {bound_ms} ms behind its leader (last heard {}): read from the leader, or try again", heard_ms.map(|m| format!("{m} ms ago")).unwrap_or_else(|| "never".into()))]
+    Stale {
+        heard_ms: Option<u64>,
+        bound_ms: u64,
+    },
     /// The replicated log failed a commit: it may or may not have happened.
     #[error("replication failed, the commit's outcome is unknown: {0}")]
     Replication(String),
@@ -48,6 +56,8 @@ impl Error {
             Error::NotLeader { .. } => "25006",
             // transaction_resolution_unknown.
             Error::Replication(_) => "40003",
+            // object_not_in_prerequisite_state, as for other refused reads.
+            Error::Stale { .. } => "55000",
             // program_limit_exceeded: a key, or a transaction's writes, past what the engine
             // takes (a transaction's size is limited by memory long before that).
             Error::Lsm(e) if e.is_size_limit() => "54000",
