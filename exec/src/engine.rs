@@ -40,6 +40,22 @@ fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
     })
 }
 
+/// Runs a write made at startup, again if it conflicted (a cluster node becoming leader while
+/// it ran fails it with 40001); on a replicated node that cannot write it now (a follower, a
+/// leadership changing hands) it is skipped: the leader makes it, or the next start.
+fn startup_write(step: impl Fn() -> Result<()>) -> Result<()> {
+    for _ in 0..5 {
+        match step() {
+            Err(crate::Error::Txn(e)) if e.is_retryable() => continue,
+            Err(crate::Error::Txn(
+                orbit_txn::Error::NotLeader { .. } | orbit_txn::Error::Replication(_),
+            )) => return Ok(()),
+            other => return other,
+        }
+    }
+    Ok(())
+}
+
 /// Gives every database's catalog its reverse foreign-key entries if it predates them.
 fn index_references(txn: &TxnDb, keyspace: KeyspaceId) -> Result<()> {
     use crate::catalog::{Catalog, DEFAULT_DATABASE};
@@ -89,15 +105,10 @@ impl SqlEngine {
         let ann =
             crate::exec::ann_graph::AnnIndexes::new(Arc::clone(&db), keyspace(&db, "sql:ann")?);
         let sequences = Sequences::new(txn.clone(), seq);
-        match create_oid_sequence(&sequences) {
-            // A replicated node that does not lead: the leader creates it (`next_oid`).
-            Err(crate::Error::Txn(orbit_txn::Error::NotLeader { .. })) => {}
-            other => other?,
-        }
-        match index_references(&txn, catalog) {
-            Err(crate::Error::Txn(orbit_txn::Error::NotLeader { .. })) => {}
-            other => other?,
-        }
+        // The leader creates the OID sequence when it is first needed (`next_oid`) if it
+        // cannot be created here.
+        startup_write(|| create_oid_sequence(&sequences))?;
+        startup_write(|| index_references(&txn, catalog))?;
         Ok(Arc::new(SqlEngine {
             txn,
             catalog,

@@ -97,6 +97,14 @@ pub enum Func {
     Vector(super::func_vector::VectorFunc),
     /// JSON functions (`func_json`).
     Json(super::func_json::JsonFunc),
+    /// regexp functions (`func_regex`).
+    Regex(super::func_regex::RegexFunc),
+    /// `date_trunc(field, v)`.
+    DateTrunc,
+    /// `age(a[, b])`.
+    Age,
+    /// `to_char` of a date, timestamp or interval.
+    ToCharTime,
 }
 
 impl Func {
@@ -213,7 +221,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("to_jsonb", 1) => (Func::ToJsonb, DataType::Jsonb),
         ("to_json", _) => match super::func_json::resolve_to_json(args) {
             Some((f, ty)) => (Func::Json(f), ty),
-            None => return Err(no_function(name, args)),
+            None => return Err(super::func_support::no_function(name, args)),
         },
         // An untyped literal is read as jsonb (see `eval`).
         ("row", 1..) => (
@@ -235,10 +243,16 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
             if let Some((f, ty)) = super::func_json::resolve(name, args) {
                 return Ok((Func::Json(f), ty));
             }
+            if let Some((f, ty)) = super::func_regex::resolve(name, args) {
+                return Ok((Func::Regex(f), ty));
+            }
+            if let Some((f, ty)) = super::func_time::resolve(name, args) {
+                return Ok((f, ty));
+            }
             if let Some((f, ty)) = func_catalog::resolve(name, args)? {
                 return Ok((Func::Sys(f), ty));
             }
-            return Err(no_function(name, args));
+            return Err(super::func_support::no_function(name, args));
         }
     };
     if matches!(
@@ -253,16 +267,6 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ));
     }
     Ok(r)
-}
-
-/// PostgreSQL's error for a call no function matches.
-fn no_function(name: &str, args: &[DataType]) -> Error {
-    let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
-    Error::new(
-        code::UNDEFINED_FUNCTION,
-        format!("function {name}({}) does not exist", shown.join(", ")),
-    )
-    .with_detail("No function matches the given name and argument types.")
 }
 
 fn common(args: &[DataType], what: &str) -> Result<DataType> {
@@ -354,6 +358,10 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::Sys(s) => return func_catalog::call(s, args, ctx),
         Func::Vector(v) => return super::func_vector::call(v, args),
         Func::Json(j) => return super::func_json::call(j, args),
+        Func::Regex(r) => return super::func_regex::call(*r, args),
+        Func::DateTrunc | Func::Age | Func::ToCharTime => {
+            return super::func_time::call(f, args, ctx)
+        }
         Func::Coalesce => {
             return Ok(args
                 .iter()

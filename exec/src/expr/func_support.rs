@@ -1,8 +1,8 @@
 //! Helpers of the scalar functions: random numbers for random() and gen_random_uuid(),
 //! md5(), and to_jsonb()'s conversion. (date_part and EXTRACT are in `date_part`.)
 
-use crate::error::Result;
-use crate::types::Value;
+use crate::error::{code, Error, Result};
+use crate::types::{DataType, Value};
 
 pub(super) fn rand_u64() -> u64 {
     use std::cell::Cell;
@@ -104,4 +104,14 @@ pub(crate) fn json_text(v: &Value) -> Result<String> {
         Value::Jsonb(_) => v.to_text().unwrap_or_default(),
         other => to_json(other)?.to_string(),
     })
+}
+
+/// PostgreSQL's error for a call no function matches.
+pub(super) fn no_function(name: &str, args: &[DataType]) -> Error {
+    let shown: Vec<String> = args.iter().map(|t| t.to_string()).collect();
+    Error::new(
+        code::UNDEFINED_FUNCTION,
+        format!("function {name}({}) does not exist", shown.join(", ")),
+    )
+    .with_detail("No function matches the given name and argument types.")
 }

@@ -46,7 +46,10 @@ pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(Stri
         ("pg_partition_ancestors", [_]) => {
             return Some(vec![("relid".into(), DataType::RegClass)]);
         }
-        _ => return super::table_func_json::columns(name, args),
+        _ => {
+            return super::table_func_json::columns(name, args)
+                .or_else(|| super::func_regex::table_columns(name, args))
+        }
     };
     Some(vec![(name.to_string(), ty)])
 }
@@ -62,6 +65,9 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
         return Ok(rows.into_iter().map(|r| vec![Value::Record(r)]).collect());
     }
     if let Some(rows) = super::table_func_json::rows(name, args) {
+        return rows;
+    }
+    if let Some(rows) = super::func_regex::table_rows(name, args) {
         return rows;
     }
     match name {

@@ -29,6 +29,7 @@ mod ops;
 mod ops_eval;
 pub(crate) use ops_eval::temporal;
 mod regex;
+pub(crate) use self::regex::{compiled as regex_compiled, Flags as RegexFlags};
 mod text;
 pub mod vector;
 pub mod vector_ops;
@@ -42,6 +43,7 @@ mod tests_ops;
 
 pub use datatype::DataType;
 pub use datetime::Interval;
+pub(crate) use datetime::{civil_from_days, days_from_civil, overflow as datetime_overflow};
 pub use key::encode_key;
 pub use numeric::Numeric;
 pub use ops::{result_type, BinaryOp};

@@ -17,7 +17,88 @@ const INVALID_REGULAR_EXPRESSION: &str = "2201B";
 const CACHE_SIZE: usize = 64;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<(String, bool), regex::Regex>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<(String, Flags), regex::Regex>> = RefCell::new(HashMap::new());
+}
+
+/// The options of the regexp functions' `flags` argument that change matching (`g` is the
+/// caller's business).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags {
+    /// `i`.
+    pub case_insensitive: bool,
+    /// `g`: every match, not just the first.
+    pub global: bool,
+    /// `n` (or `m`): newline-sensitive (`.` and bracket expressions skip newlines, `^`/`$`
+    /// match at them).
+    pub newline: bool,
+    /// `x`: expanded syntax (white space and `#` comments ignored).
+    pub expanded: bool,
+}
+
+impl Flags {
+    /// Parses PostgreSQL's flag letters (`c` case-sensitive, `i`, `g`, `n`/`m`, `p`, `w`, `s`,
+    /// `t`, `x`; `q` and `e`/`b` are refused).
+    pub fn parse(flags: &str) -> Result<Flags> {
+        let mut f = Flags::default();
+        for c in flags.chars() {
+            match c {
+                'c' => f.case_insensitive = false,
+                'i' => f.case_insensitive = true,
+                'g' => f.global = true,
+                'n' | 'm' | 'p' | 'w' => f.newline = true,
+                's' => f.newline = false,
+                't' => f.expanded = false,
+                'x' => f.expanded = true,
+                other => {
+                    return Err(Error::new(
+                        "22023",
+                        format!("invalid regular expression option: \"{other}\""),
+                    ))
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// `pattern` compiled with `flags` (cached per thread). `.` matches a newline unless the
+/// flags say newline-sensitive, as in PostgreSQL.
+pub fn compiled(pattern: &str, flags: Flags) -> Result<regex::Regex> {
+    if pattern.contains("\\1") || (1..=9).any(|d| pattern.contains(&format!("\\{d}"))) {
+        return Err(Error::new(
+            INVALID_REGULAR_EXPRESSION,
+            "invalid regular expression: back-references are not supported",
+        ));
+    }
+    let flags = Flags {
+        global: false,
+        ..flags
+    };
+    let key = (pattern.to_string(), flags);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(re) = cache.get(&key) {
+            return Ok(re.clone());
+        }
+        let re = regex::RegexBuilder::new(&translate(pattern))
+            .case_insensitive(flags.case_insensitive)
+            .dot_matches_new_line(!flags.newline)
+            .multi_line(flags.newline)
+            .ignore_whitespace(flags.expanded)
+            .size_limit(1 << 22)
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    INVALID_REGULAR_EXPRESSION,
+                    format!("invalid regular expression: {}", first_line(&e.to_string())),
+                )
+            })?;
+        if cache.len() >= CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(key, re.clone());
+        Ok(re)
+    })
 }
 
 fn translate(pattern: &str) -> String {
@@ -31,29 +112,11 @@ fn translate(pattern: &str) -> String {
 
 /// Whether `text` matches `pattern` anywhere (`~`), ignoring case with `case_insensitive`.
 pub fn matches(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool> {
-    let key = (pattern.to_string(), case_insensitive);
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(re) = cache.get(&key) {
-            return Ok(re.is_match(text));
-        }
-        let re = regex::RegexBuilder::new(&translate(pattern))
-            .case_insensitive(case_insensitive)
-            .size_limit(1 << 22)
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    INVALID_REGULAR_EXPRESSION,
-                    format!("invalid regular expression: {}", first_line(&e.to_string())),
-                )
-            })?;
-        let hit = re.is_match(text);
-        if cache.len() >= CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(key, re);
-        Ok(hit)
-    })
+    let flags = Flags {
+        case_insensitive,
+        ..Flags::default()
+    };
+    Ok(compiled(pattern, flags)?.is_match(text))
 }
 
 fn first_line(s: &str) -> String {

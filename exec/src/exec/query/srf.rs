@@ -116,7 +116,7 @@ fn set_returning(e: &ast::Expr) -> Option<&'static str> {
 }
 
 /// The set-returning functions a select list may call.
-const SET_RETURNING: [&str; 13] = [
+const SET_RETURNING: [&str; 15] = [
     "generate_series",
     "unnest",
     "_pg_expandarray",
@@ -130,6 +130,8 @@ const SET_RETURNING: [&str; 13] = [
     "json_each_text",
     "jsonb_object_keys",
     "json_object_keys",
+    "regexp_matches",
+    "regexp_split_to_table",
 ];
 
 /// The set-returning functions whose rows have several columns.
