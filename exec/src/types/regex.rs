@@ -64,7 +64,7 @@ impl Flags {
 /// `pattern` compiled with `flags` (cached per thread). `.` matches a newline unless the
 /// flags say newline-sensitive, as in PostgreSQL.
 pub fn compiled(pattern: &str, flags: Flags) -> Result<regex::Regex> {
-    if pattern.contains("\\1") || (1..=9).any(|d| pattern.contains(&format!("\\{d}"))) {
+    if has_back_reference(pattern) {
         return Err(Error::new(
             INVALID_REGULAR_EXPRESSION,
             "invalid regular expression: back-references are not supported",
@@ -119,6 +119,23 @@ pub fn matches(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool
     Ok(compiled(pattern, flags)?.is_match(text))
 }
 
+/// Whether `pattern` has a back-reference (`\1`..`\9` after an even run of backslashes, so
+/// not an escaped backslash followed by a digit).
+fn has_back_reference(pattern: &str) -> bool {
+    let mut slashes = 0;
+    for c in pattern.chars() {
+        if c == '\\' {
+            slashes += 1;
+            continue;
+        }
+        if slashes % 2 == 1 && ('1'..='9').contains(&c) {
+            return true;
+        }
+        slashes = 0;
+    }
+    false
+}
+
 fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }
@@ -138,6 +155,18 @@ mod tests {
         assert_eq!(matches("a1", "[[:digit:]]", false).ok(), Some(true));
         assert_eq!(matches("foo bar", "\\mbar", false).ok(), Some(true));
         assert_eq!(matches("xyz", "y", false).ok(), Some(true));
+    }
+
+    #[test]
+    fn back_references_are_refused_but_escaped_backslashes_are_not() {
+        assert!(super::has_back_reference("(a)\\1"));
+        assert!(!super::has_back_reference("a\\\\1"));
+        assert!(!super::has_back_reference("\\d+"));
+        assert_eq!(
+            matches("x", "(x)\\1", false).err().map(|e| e.sqlstate()),
+            Some("2201B")
+        );
+        assert_eq!(matches("a\\1", "a\\\\1", false).ok(), Some(true));
     }
 
     #[test]
