@@ -105,6 +105,8 @@ pub enum Func {
     Age,
     /// `to_char` of a date, timestamp or interval.
     ToCharTime,
+    /// `to_char` of a number.
+    ToCharNumber,
 }
 
 impl Func {
@@ -359,7 +361,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::Vector(v) => return super::func_vector::call(v, args),
         Func::Json(j) => return super::func_json::call(j, args),
         Func::Regex(r) => return super::func_regex::call(*r, args),
-        Func::DateTrunc | Func::Age | Func::ToCharTime => {
+        Func::DateTrunc | Func::Age | Func::ToCharTime | Func::ToCharNumber => {
             return super::func_time::call(f, args, ctx)
         }
         Func::Coalesce => {

@@ -40,12 +40,20 @@ pub(super) fn resolve(name: &str, args: &[DataType]) -> Option<(Func, DataType)>
         ("to_char", [t, _]) if temporal(t) && *t != DataType::Unknown => {
             (Func::ToCharTime, DataType::Text)
         }
+        (
+            "to_char",
+            [DataType::Int2
+            | DataType::Int4
+            | DataType::Int8
+            | DataType::Numeric(_)
+            | DataType::Float4
+            | DataType::Float8, _],
+        ) => (Func::ToCharNumber, DataType::Text),
         _ => return None,
     })
 }
 
-/// Evaluates `date_trunc`, `age` and `to_char` of a date, time or interval (NULL in, NULL
-/// out).
+/// Evaluates `date_trunc`, `age` and `to_char` (NULL in, NULL out).
 pub(super) fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
     if args.iter().any(Value::is_null) {
         return Ok(Value::Null);
@@ -64,6 +72,9 @@ pub(super) fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Va
             age(&midnight, a)
         }
         (Func::ToCharTime, [v, format]) => to_char_time(v, &text(format)),
+        (Func::ToCharNumber, [v, format]) => {
+            super::func_number_format::to_char_number(v, &text(format))
+        }
         _ => Ok(Value::Null),
     }
 }

@@ -23,6 +23,7 @@ mod func;
 mod func_array;
 mod func_catalog;
 mod func_json;
+mod func_number_format;
 mod func_regex;
 mod func_support;
 mod func_time;
