@@ -103,6 +103,26 @@ fn a_follower_forwards_writes_to_the_leader() {
     let got: String = redis::cmd("GET").arg("w").query(&mut l).unwrap();
     assert_eq!(got, "leader");
 
+    // An unknown command in a forwarded transaction fails it, as in Redis.
+    let _: () = redis::cmd("MULTI").query(&mut f).unwrap();
+    let _: String = redis::cmd("SET").arg("u").arg("1").query(&mut f).unwrap();
+    let e = common::err(redis::cmd("NOSUCHCOMMAND").query::<()>(&mut f));
+    assert!(e.contains("unknown command"), "{e}");
+    let e = common::err(redis::cmd("EXEC").query::<()>(&mut f));
+    assert!(e.starts_with("EXECABORT"), "{e}");
+    let got: Option<String> = redis::cmd("GET").arg("u").query(&mut f).unwrap();
+    assert_eq!(got, None);
+    // What the relay cannot follow in a forwarded transaction is refused, and the
+    // connection closes rather than let the transaction go on without it.
+    let mut g = cluster.node(follower).client();
+    let _: () = redis::cmd("MULTI").query(&mut g).unwrap();
+    let e = common::err(redis::cmd("SELECT").arg(1).query::<()>(&mut g));
+    assert!(
+        e.contains("not supported in a transaction forwarded"),
+        "{e}"
+    );
+    assert!(redis::cmd("PING").query::<String>(&mut g).is_err());
+
     // SELECT follows the client to the leader.
     let _: () = redis::cmd("SELECT").arg(3).query(&mut f).unwrap();
     let _: () = redis::cmd("SET").arg("k").arg("db3").query(&mut f).unwrap();

@@ -110,8 +110,11 @@ pub struct Heard {
     samples: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
-/// Samples kept: with 50 ms heartbeats, several seconds.
-const SAMPLES: usize = 256;
+/// Samples kept, and the least time between two: at least ten seconds of history however
+/// many AppendEntries arrive (a newer commit index within `SAMPLE_MS` of the last sample
+/// replaces its index, which only makes the check stricter).
+const SAMPLES: usize = 1024;
+const SAMPLE_MS: u64 = 10;
 
 impl Default for Heard {
     fn default() -> Heard {
@@ -134,6 +137,12 @@ impl Heard {
 
     fn record_at(&self, now: u64, commit: u64) {
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = s.back_mut() {
+            if now.saturating_sub(last.0) < SAMPLE_MS {
+                last.1 = last.1.max(commit);
+                return;
+            }
+        }
         if s.len() == SAMPLES {
             s.pop_front();
         }

@@ -333,6 +333,18 @@ pub fn aggregate(
     rows: Vec<Vec<Value>>,
     ctx: &EvalContext<'_>,
 ) -> Result<Vec<Vec<Value>>> {
+    aggregate_sets(plan, rows, ctx, &mut |_| Ok(()))
+}
+
+/// [`aggregate`]; with grouping sets, `each_set` sees every set's rows as they are made (to
+/// charge them to the query's memory and check its deadline: the sets' rows may far
+/// outnumber the input's).
+pub fn aggregate_sets(
+    plan: &AggPlan,
+    rows: Vec<Vec<Value>>,
+    ctx: &EvalContext<'_>,
+    each_set: &mut dyn FnMut(&[Vec<Value>]) -> Result<()>,
+) -> Result<Vec<Vec<Value>>> {
     if let Some(sets) = &plan.sets {
         let mut out = Vec::new();
         for set in sets {
@@ -340,7 +352,9 @@ pub fn aggregate(
             let mut agg = Aggregator::new(&one);
             agg.add(&rows, ctx)?;
             let total = !set.contains(&true);
-            out.extend(agg.finish_with(ctx, total)?);
+            let made = agg.finish_with(ctx, total)?;
+            each_set(&made)?;
+            out.extend(made);
         }
         return Ok(out);
     }

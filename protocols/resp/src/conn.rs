@@ -85,7 +85,8 @@ async fn run(
                         if args.is_empty() {
                             continue;
                         }
-                        if let Some(addr) = engine.route(session, &args) {
+                        let route = engine.route(session, &args);
+                        if let crate::forward::Route::Forward(addr) = route {
                             let multi = session.pinned.as_ref().is_some_and(|p| p.multi);
                             let to = forward_to.get_or_insert((addr.clone(), multi));
                             if !batch.is_empty() || to.0 != addr {
@@ -102,6 +103,11 @@ async fn run(
                         }
                         if !forwards.is_empty() {
                             consumed -= used;
+                            break;
+                        }
+                        if let crate::forward::Route::Refuse(msg) = route {
+                            batch.push((Reply::Error(msg), Vec::new()));
+                            session.closing = true;
                             break;
                         }
                         let (reply, pending) = engine.execute(session, &args);
@@ -141,6 +147,9 @@ async fn run(
                 }
                 stream.write_all(&out).await?;
                 engine.record_latency(started.elapsed(), forwards.len());
+                if session.closing {
+                    return Ok(());
+                }
                 continue;
             }
             if batch.is_empty() && blocked.is_none() && deferred.is_none() && waiting.is_none() {

@@ -51,34 +51,65 @@ pub struct Pinned {
     pub watching: bool,
 }
 
+/// Where a command runs ([`Engine::route`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Local,
+    /// On the leader, at this RESP address.
+    Forward(String),
+    /// Nowhere: answered with this error, and the connection closes after it (a command that
+    /// would change the connection's state on the leader in a way the relay cannot follow,
+    /// inside a forwarded transaction).
+    Refuse(String),
+}
+
 impl Engine {
-    /// Where `args` runs for `session`: `Some(leader's RESP address)` to forward it (see the
-    /// module docs), `None` to run it here.
-    pub fn route(&self, session: &Session, args: &[Vec<u8>]) -> Option<String> {
+    /// Where `args` runs for `session` (see the module docs).
+    pub fn route(&self, session: &Session, args: &[Vec<u8>]) -> Route {
         if !self.config.forward_writes
             || !session.authenticated
             || session.name.as_deref() == Some(FORWARDER)
         {
-            return None;
+            return Route::Local;
         }
-        let cmd = commands::lookup(args.first()?)?;
+        let Some(name) = args.first() else {
+            return Route::Local;
+        };
         if let Some(p) = &session.pinned {
-            return (cmd.name != "quit").then(|| p.addr.clone());
+            // Everything goes to the leader's transaction, unknown commands included (the
+            // leader refuses them, failing the transaction as Redis does), except QUIT and
+            // what would change the leader-side connection behind the relay's back.
+            let cmd = commands::lookup(name).map_or("", |c| c.name);
+            return match cmd {
+                "quit" => Route::Local,
+                "select" if p.multi => Route::Refuse(refused("SELECT inside MULTI")),
+                "hello" | "client" | "subscribe" | "psubscribe" | "unsubscribe"
+                | "punsubscribe" | "readonly" | "readwrite" | "auth" => {
+                    Route::Refuse(refused(&cmd.to_ascii_uppercase()))
+                }
+                _ => Route::Forward(p.addr.clone()),
+            };
         }
+        let Some(cmd) = commands::lookup(name) else {
+            return Route::Local;
+        };
         if session.multi.is_some() || (session.subscribed() && session.protocol < 3) {
-            return None;
+            return Route::Local;
         }
         let wanted = cmd.write
             || matches!(cmd.name, "multi" | "watch")
             || (commands::reads_data(cmd) && !session.follower_reads);
         if !wanted {
-            return None;
+            return Route::Local;
         }
         match self.store.leadership() {
             orbit_txn::Leadership::Elsewhere(Some(leader)) => {
-                orbit_txn::client_address(&leader, "resp").map(str::to_string)
+                match orbit_txn::client_address(&leader, "resp") {
+                    Some(addr) => Route::Forward(addr.to_string()),
+                    None => Route::Local,
+                }
             }
-            _ => None,
+            _ => Route::Local,
         }
     }
 
@@ -115,6 +146,12 @@ impl Session {
             self.pinned = Some(pin);
         }
     }
+}
+
+fn refused(what: &str) -> String {
+    format!(
+        "ERR {what} is not supported in a transaction forwarded to the leader (MULTI/WATCH through a follower); the connection closes"
+    )
 }
 
 /// One client connection's connection to the leader.
@@ -252,9 +289,13 @@ pub async fn forward(
         session.db = db;
     }
     if let Some(e) = failed {
-        // The connection's state there is lost with it (and the transaction).
+        // The connection's state there is lost with it. A transaction there is lost too: the
+        // client connection closes after these replies, so none of its later commands can
+        // run outside the transaction they were sent in.
         *upstream = None;
-        session.pinned = None;
+        if session.pinned.take().is_some() {
+            session.closing = true;
+        }
         for _ in done.answered..cmds.len() {
             let msg = format!(
                 "ERR the leader at {addr} did not answer ({e}): the command may or may not have run"

@@ -5,6 +5,8 @@
 //! outside the set reading NULL (`AggPlan::sets`), and `GROUPING(...)` says which keys a row
 //! left out.
 
+use std::collections::HashMap;
+
 use sqlparser::ast;
 
 use crate::error::{Error, Result};
@@ -33,18 +35,50 @@ pub(super) fn expand(items: &[ast::Expr]) -> Result<Expanded> {
             sets: None,
         });
     }
-    let mut product: Vec<Vec<ast::Expr>> = vec![Vec::new()];
+    // How many sets the items make, checked before any is built.
+    let mut count: usize = 1;
     for item in items {
-        let alternatives: Vec<Vec<ast::Expr>> = match item {
-            ast::Expr::Rollup(groups) => (0..=groups.len())
-                .rev()
-                .map(|n| groups.get(..n).unwrap_or_default().concat())
-                .collect(),
+        let n = match item {
+            ast::Expr::Rollup(groups) => groups.len() + 1,
+            ast::Expr::Cube(groups) if groups.len() > 12 => return Err(too_many()),
+            ast::Expr::Cube(groups) => 1 << groups.len(),
+            ast::Expr::GroupingSets(sets) => sets.len(),
+            _ => 1,
+        };
+        count = count
+            .checked_mul(n)
+            .filter(|c| *c <= MAX_SETS)
+            .ok_or_else(too_many)?;
+    }
+    // The distinct key expressions (by their text), and each item's alternatives as key
+    // positions.
+    let mut keys: Vec<ast::Expr> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    let mut key = |e: &ast::Expr| -> usize {
+        *position.entry(e.to_string()).or_insert_with(|| {
+            keys.push(e.clone());
+            keys.len() - 1
+        })
+    };
+    let mut product: Vec<Vec<usize>> = vec![Vec::new()];
+    for item in items {
+        let alternatives: Vec<Vec<usize>> = match item {
+            ast::Expr::Rollup(groups) => {
+                let groups: Vec<Vec<usize>> = groups
+                    .iter()
+                    .map(|g| g.iter().map(&mut key).collect())
+                    .collect();
+                (0..=groups.len())
+                    .rev()
+                    .map(|n| groups.get(..n).unwrap_or_default().concat())
+                    .collect()
+            }
             ast::Expr::Cube(groups) => {
+                let groups: Vec<Vec<usize>> = groups
+                    .iter()
+                    .map(|g| g.iter().map(&mut key).collect())
+                    .collect();
                 let n = groups.len();
-                if n > 12 {
-                    return Err(too_many());
-                }
                 // PostgreSQL's order: (a, b), (a), (b), ().
                 (0..1usize << n)
                     .rev()
@@ -53,7 +87,7 @@ pub(super) fn expand(items: &[ast::Expr]) -> Result<Expanded> {
                             .iter()
                             .enumerate()
                             .filter(|(i, _)| mask & (1 << (n - 1 - i)) != 0)
-                            .flat_map(|(_, g)| g.iter().cloned())
+                            .flat_map(|(_, g)| g.iter().copied())
                             .collect()
                     })
                     .collect()
@@ -64,37 +98,32 @@ pub(super) fn expand(items: &[ast::Expr]) -> Result<Expanded> {
                         "ROLLUP, CUBE or GROUPING SETS inside GROUPING SETS is not supported",
                     ));
                 }
-                sets.clone()
+                sets.iter()
+                    .map(|s| s.iter().map(&mut key).collect())
+                    .collect()
             }
-            e => vec![vec![e.clone()]],
+            e => vec![vec![key(e)]],
         };
         let mut next = Vec::with_capacity(product.len() * alternatives.len());
         for p in &product {
             for a in &alternatives {
                 let mut set = p.clone();
-                set.extend(a.iter().cloned());
+                set.extend(a.iter().copied());
                 next.push(set);
             }
         }
-        if next.len() > MAX_SETS {
-            return Err(too_many());
-        }
         product = next;
-    }
-    let mut keys: Vec<ast::Expr> = Vec::new();
-    let mut texts: Vec<String> = Vec::new();
-    for e in product.iter().flatten() {
-        let t = e.to_string();
-        if !texts.contains(&t) {
-            texts.push(t);
-            keys.push(e.clone());
-        }
     }
     let sets = product
         .iter()
         .map(|set| {
-            let held: Vec<String> = set.iter().map(ToString::to_string).collect();
-            texts.iter().map(|t| held.contains(t)).collect()
+            let mut held = vec![false; keys.len()];
+            for &k in set {
+                if let Some(h) = held.get_mut(k) {
+                    *h = true;
+                }
+            }
+            held
         })
         .collect();
     Ok(Expanded {

@@ -212,6 +212,8 @@ impl Planner<'_, '_> {
     pub fn plan(&mut self, query: &ast::Query, params: &mut Vec<DataType>) -> Result<SelectPlan> {
         let saved = self.ctes.len();
         if let Some(with) = &query.with {
+            // A WITH RECURSIVE query sees the whole list; a plain one, the names before it.
+            let list_end = saved + with.cte_tables.len();
             for cte in &with.cte_tables {
                 self.ctes.push(Rc::new(Cte {
                     name: crate::expr::ident_name(&cte.alias.name),
@@ -224,7 +226,11 @@ impl Planner<'_, '_> {
                         .collect(),
                     kind: recursive::CteKind::Query {
                         recursive: with.recursive,
-                        visible: self.ctes.len(),
+                        visible: if with.recursive {
+                            list_end
+                        } else {
+                            self.ctes.len()
+                        },
                     },
                 }));
             }

@@ -41,22 +41,30 @@ pub(super) fn plan_cte(
             }
         }
         CteKind::Query {
-            recursive: true, ..
-        } => match recursive::plan(p, cte, params)? {
-            Some((plan, caps)) => {
-                let captures = caps
-                    .into_iter()
-                    .map(|j| Expr::Outer(crate::expr::BindEnv::capture(p, j)))
-                    .collect();
-                derived_planned(plan, captures)
-            }
-            None => {
-                p.ctes.push(recursive::not_recursive(cte));
-                let planned = derived(p, &cte.query, &[], params);
-                p.ctes.pop();
-                planned?
-            }
-        },
+            recursive: true,
+            visible,
+        } => {
+            // Names resolve where the query was declared, not where it is referenced.
+            let later = p.ctes.split_off((*visible).min(p.ctes.len()));
+            let planned = match recursive::plan(p, cte, params) {
+                Ok(Some((plan, caps))) => {
+                    let captures = caps
+                        .into_iter()
+                        .map(|j| Expr::Outer(crate::expr::BindEnv::capture(p, j)))
+                        .collect();
+                    Ok(derived_planned(plan, captures))
+                }
+                Ok(None) => {
+                    p.ctes.push(recursive::not_recursive(cte));
+                    let planned = derived(p, &cte.query, &[], params);
+                    p.ctes.pop();
+                    planned
+                }
+                Err(e) => Err(e),
+            };
+            p.ctes.extend(later);
+            planned?
+        }
         CteKind::Query {
             recursive: false,
             visible,

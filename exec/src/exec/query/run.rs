@@ -15,7 +15,7 @@ use super::access::ChunkedScan;
 use super::from::{Join, JoinKind, Source, TableSource};
 use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
-use crate::exec::agg::{aggregate, AggPlan, Aggregator};
+use crate::exec::agg::{aggregate, aggregate_sets, AggPlan, Aggregator};
 use crate::exec::Ctx;
 use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
@@ -217,6 +217,16 @@ impl<'r, 'a> Runner<'r, 'a> {
             rows = kept;
         }
         let rows = match &body.agg {
+            Some(a) if a.sets.is_some() => {
+                // Charged set by set (`replaced` charges only once all are made).
+                let input = rows_bytes(&rows);
+                let made = aggregate_sets(a, rows, ectx, &mut |set| {
+                    self.check_deadline()?;
+                    self.mem.charge(rows_bytes(set))
+                })?;
+                self.mem.release(input);
+                made
+            }
             Some(a) => self.replaced(rows, |rows| aggregate(a, rows, ectx))?,
             None => rows,
         };
@@ -362,7 +372,7 @@ impl<'r, 'a> Runner<'r, 'a> {
         let mut working = out.clone();
         self.mem.charge(rows_bytes(&working))?;
         let result = loop {
-            if working.is_empty() {
+            if working.is_empty() || out.len() >= cap {
                 break Ok(());
             }
             if let Err(e) = self.check_deadline() {
