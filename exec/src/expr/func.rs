@@ -107,6 +107,8 @@ pub enum Func {
     ToCharTime,
     /// `to_char` of a number.
     ToCharNumber,
+    /// Making dates and times (`func_time_make`).
+    Make(super::func_time_make::MakeFunc),
 }
 
 impl Func {
@@ -361,7 +363,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::Vector(v) => return super::func_vector::call(v, args),
         Func::Json(j) => return super::func_json::call(j, args),
         Func::Regex(r) => return super::func_regex::call(*r, args),
-        Func::DateTrunc | Func::Age | Func::ToCharTime | Func::ToCharNumber => {
+        Func::DateTrunc | Func::Age | Func::ToCharTime | Func::ToCharNumber | Func::Make(_) => {
             return super::func_time::call(f, args, ctx)
         }
         Func::Coalesce => {

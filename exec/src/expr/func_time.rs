@@ -17,6 +17,9 @@ const USECS_PER_DAY: i64 = 86_400 * USECS_PER_SEC;
 
 /// `date_trunc`, `age`, `to_char` of dates, times and intervals (`func_time`).
 pub(super) fn resolve(name: &str, args: &[DataType]) -> Option<(Func, DataType)> {
+    if let Some((m, ty)) = super::func_time_make::resolve(name, args) {
+        return Some((Func::Make(m), ty));
+    }
     let temporal = |t: &DataType| {
         matches!(
             t,
@@ -72,6 +75,7 @@ pub(super) fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Va
             age(&midnight, a)
         }
         (Func::ToCharTime, [v, format]) => to_char_time(v, &text(format)),
+        (Func::Make(m), _) => super::func_time_make::call(*m, args),
         (Func::ToCharNumber, [v, format]) => {
             super::func_number_format::to_char_number(v, &text(format))
         }
@@ -285,7 +289,7 @@ pub(super) fn age(a: &Value, b: &Value) -> Result<Value> {
     Ok(Value::Interval(Interval::new(months, days, time)))
 }
 
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -299,7 +303,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",

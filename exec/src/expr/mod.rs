@@ -27,6 +27,7 @@ mod func_number_format;
 mod func_regex;
 mod func_support;
 mod func_time;
+mod func_time_make;
 mod table_func_json;
 pub(crate) use func_support::{json_text, to_json};
 mod func_vector;
