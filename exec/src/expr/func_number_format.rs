@@ -8,7 +8,7 @@
 //! the format's fractional digits.
 
 use crate::error::Result;
-use crate::types::{DataType, Numeric, Value};
+use crate::types::{DataType, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -93,11 +93,12 @@ pub(super) fn to_char_number(v: &Value, format: &str) -> Result<Value> {
     });
     let negative = n.signum() < 0;
     let rounded = n.round_to(frac_slots as i64);
-    let text = if negative {
-        rounded.neg().to_text()
+    let magnitude = if negative {
+        rounded.neg()
     } else {
-        rounded.to_text()
+        rounded.clone()
     };
+    let text = Value::Numeric(magnitude).to_text().unwrap_or_default();
     let (int_text, frac_text) = text.split_once('.').unwrap_or((&text, ""));
     let mut int_digits: Vec<char> = int_text.trim_start_matches('0').chars().collect();
     // A zero integer part shows as `0` without a decimal point (`to_char(0, '999')`), and in
@@ -244,15 +245,4 @@ pub(super) fn to_char_number(v: &Value, format: &str) -> Result<Value> {
         };
     }
     Ok(Value::Text(out))
-}
-
-/// The numeric's text (plain notation).
-trait Text {
-    fn to_text(&self) -> String;
-}
-
-impl Text for Numeric {
-    fn to_text(&self) -> String {
-        Value::Numeric(self.clone()).to_text().unwrap_or_default()
-    }
 }

@@ -9,7 +9,7 @@
 use super::func::Func;
 use super::EvalContext;
 use crate::error::{code, Error, Result};
-use crate::types::{civil_from_days, datetime_overflow, days_from_civil};
+use crate::types::{civil_from_days, datetime_overflow, days_from_civil, days_in_month};
 use crate::types::{DataType, Interval, Value};
 
 const USECS_PER_SEC: i64 = 1_000_000;
@@ -113,16 +113,22 @@ fn tm(us: i64) -> Tm {
     }
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+/// The century (`span` 100) or millennium (1000) of `year`, as PostgreSQL numbers them: the
+/// 21st century begins in 2001; before year 1 they count down from -1.
+fn period(year: i64, span: i64) -> i64 {
+    if year > 0 {
+        (year + span - 1) / span
+    } else {
+        -((span - 1 - (year - 1)) / span)
+    }
 }
 
-fn month_days(y: i64, m: u32) -> i64 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 31,
+/// The first year of period `n` of `span` years ([`period`]).
+fn period_start(n: i64, span: i64) -> i64 {
+    if n > 0 {
+        (n - 1) * span + 1
+    } else {
+        n * span + 1
     }
 }
 
@@ -172,38 +178,8 @@ pub(super) fn date_trunc(field: &str, v: &Value) -> Result<Value> {
         "quarter" => ymd(t.year, (t.month - 1) / 3 * 3 + 1, 1),
         "year" => ymd(t.year, 1, 1),
         "decade" => ymd(t.year.div_euclid(10) * 10, 1, 1),
-        "century" => {
-            let c = if t.year > 0 {
-                (t.year + 99) / 100
-            } else {
-                -((99 - (t.year - 1)) / 100)
-            };
-            ymd(
-                if c > 0 {
-                    (c - 1) * 100 + 1
-                } else {
-                    c * 100 + 1
-                },
-                1,
-                1,
-            )
-        }
-        "millennium" => {
-            let m = if t.year > 0 {
-                (t.year + 999) / 1000
-            } else {
-                -((999 - (t.year - 1)) / 1000)
-            };
-            ymd(
-                if m > 0 {
-                    (m - 1) * 1000 + 1
-                } else {
-                    m * 1000 + 1
-                },
-                1,
-                1,
-            )
-        }
+        "century" => ymd(period_start(period(t.year, 100), 100), 1, 1),
+        "millennium" => ymd(period_start(period(t.year, 1000), 1000), 1, 1),
         _ => {
             let ty = match v {
                 Value::Timestamp(_) => "timestamp without time zone",
@@ -275,7 +251,7 @@ pub(super) fn age(a: &Value, b: &Value) -> Result<Value> {
     }
     while day < 0 {
         let from = if neg { t1 } else { t2 };
-        day += month_days(from.year, from.month);
+        day += i64::from(days_in_month(from.year, from.month));
         mon -= 1;
     }
     while mon < 0 {
@@ -510,14 +486,7 @@ pub(super) fn to_char_time(v: &Value, format: &str) -> Result<Value> {
             "W" => num((i64::from(t.day) - 1) / 7 + 1, 1),
             "WW" => num((doy - 1) / 7 + 1, 2),
             "IW" => num(iw, 2),
-            "CC" => num(
-                if t.year > 0 {
-                    (t.year + 99) / 100
-                } else {
-                    -((99 - (t.year - 1)) / 100)
-                },
-                2,
-            ),
+            "CC" => num(period(t.year, 100), 2),
             "Q" => num(i64::from((t.month - 1) / 3 + 1), 1),
             "J" => num(t.days + 2_451_545, 0),
             "TZ" => (if tz { "UTC" } else { "" }).into(),

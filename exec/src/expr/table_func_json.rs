@@ -89,11 +89,11 @@ fn rows_of(name: &str, f: &Form, arg: &Value) -> Result<Vec<Vec<Value>>> {
             code::INVALID_PARAMETER_VALUE,
             format!("cannot extract elements from {}", what(&other)),
         )),
-        (Kind::Each, J::Object(m)) => Ok(ordered(m)
+        (Kind::Each, J::Object(m)) => Ok(ordered(&m)
             .into_iter()
             .map(|(k, v)| vec![Value::Text(k), value(v)])
             .collect()),
-        (Kind::Keys, J::Object(m)) => Ok(ordered(m)
+        (Kind::Keys, J::Object(m)) => Ok(ordered(&m)
             .into_iter()
             .map(|(k, _)| vec![Value::Text(k)])
             .collect()),
@@ -109,8 +109,9 @@ fn rows_of(name: &str, f: &Form, arg: &Value) -> Result<Vec<Vec<Value>>> {
 }
 
 /// Object members in jsonb's order (shorter keys first, then bytewise).
-fn ordered(m: serde_json::Map<String, J>) -> Vec<(String, J)> {
-    let mut v: Vec<(String, J)> = m.into_iter().collect();
-    v.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
-    v
+fn ordered(m: &serde_json::Map<String, J>) -> Vec<(String, J)> {
+    crate::types::sorted_entries(m)
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

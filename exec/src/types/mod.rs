@@ -22,7 +22,7 @@ mod datatype;
 mod datetime;
 mod interval;
 mod json;
-pub(crate) use json::{parse as parse_json, pretty as jsonb_pretty};
+pub(crate) use json::{parse as parse_json, pretty as jsonb_pretty, sorted_entries};
 mod key;
 mod numeric;
 mod ops;
@@ -43,7 +43,9 @@ mod tests_ops;
 
 pub use datatype::DataType;
 pub use datetime::Interval;
-pub(crate) use datetime::{civil_from_days, days_from_civil, overflow as datetime_overflow};
+pub(crate) use datetime::{
+    civil_from_days, days_from_civil, days_in_month, overflow as datetime_overflow,
+};
 pub use key::encode_key;
 pub use numeric::Numeric;
 pub use ops::{result_type, BinaryOp};

@@ -102,25 +102,22 @@ impl Engine {
         if !wanted {
             return Route::Local;
         }
+        self.leader_resp_addr().map_or(Route::Local, Route::Forward)
+    }
+
+    /// The RESP address of the leader this node follows, if it knows it.
+    fn leader_resp_addr(&self) -> Option<String> {
         match self.store.leadership() {
             orbit_txn::Leadership::Elsewhere(Some(leader)) => {
-                match orbit_txn::client_address(&leader, "resp") {
-                    Some(addr) => Route::Forward(addr.to_string()),
-                    None => Route::Local,
-                }
+                orbit_txn::client_address(&leader, "resp").map(str::to_string)
             }
-            _ => Route::Local,
+            _ => None,
         }
     }
 
     /// Whether the node still sees the leader at `addr`.
     fn leads_at(&self, addr: &str) -> bool {
-        match self.store.leadership() {
-            orbit_txn::Leadership::Elsewhere(Some(leader)) => {
-                orbit_txn::client_address(&leader, "resp") == Some(addr)
-            }
-            _ => false,
-        }
+        self.leader_resp_addr().as_deref() == Some(addr)
     }
 }
 

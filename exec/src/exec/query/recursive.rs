@@ -72,15 +72,13 @@ pub(crate) fn forbidden(message: &str) -> Error {
 pub(crate) fn in_subquery(ctes: &[Rc<Cte>]) -> Vec<Rc<Cte>> {
     ctes.iter()
         .map(|c| match c.kind {
-            CteKind::WorkTable { .. } => Rc::new(Cte {
-                name: c.name.clone(),
-                query: c.query.clone(),
-                columns: Vec::new(),
-                kind: CteKind::Forbidden(format!(
+            CteKind::WorkTable { .. } => shadow(
+                c,
+                CteKind::Forbidden(format!(
                     "recursive reference to query \"{}\" must not appear within a subquery",
                     c.name
                 )),
-            }),
+            ),
             _ => Rc::clone(c),
         })
         .collect()
