@@ -1,7 +1,7 @@
 //! `orbit-index`: Orbit's index families above the transaction layer.
 //!
-//! - [`bitmap`]: roaring bitmaps of ids per (attribute, value): the label index of time series
-//!   (and, later, bitmap indexes of low-cardinality SQL columns).
+//! - [`bitmap`]: roaring bitmaps of ids per (attribute, value): the label index of time series,
+//!   and bitmap indexes of low-cardinality SQL columns.
 //! - [`hnsw`]: approximate nearest-neighbour search (HNSW graphs over `f32` vectors, with
 //!   L2, inner-product, cosine and L1 distances), stored in the LSM.
 //! - [`ivfflat`]: approximate nearest-neighbour search by k-means inverted lists.

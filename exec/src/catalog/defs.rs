@@ -56,6 +56,20 @@ pub struct IndexDef {
     /// A vector index (`USING hnsw` / `USING ivfflat`); None for btree indexes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ann: Option<AnnDef>,
+    /// A bitmap index (`USING bitmap`; see `exec::bitmap_index`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bitmap: bool,
+}
+
+impl IndexDef {
+    /// The access method's name, as `pg_am` lists it.
+    pub fn method(&self) -> &str {
+        match (&self.ann, self.bitmap) {
+            (Some(ann), _) => &ann.method,
+            (None, true) => "bitmap",
+            (None, false) => "btree",
+        }
+    }
 }
 
 /// A vector index: its access method, operator class, build options, and where its graph is

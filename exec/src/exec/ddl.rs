@@ -512,6 +512,7 @@ fn set_primary_key(
             unique: true,
             primary: true,
             ann: None,
+            bitmap: false,
         },
     );
     if let Some(rows) = existing_rows {
@@ -553,6 +554,8 @@ pub(crate) fn drop_owned_sequences(ctx: &mut Ctx<'_>, table: &TableDef) -> Resul
     if table.primary_key.is_empty() {
         owned.push(super::dml::rowid_sequence(table));
     }
+    // Dropped at commit only if it exists (a table that never had a bitmap index has none).
+    owned.push(super::bitmap_index::ordinal_sequence(table));
     ctx.dropped
         .extend(owned.into_iter().map(crate::session::Dropped::Sequence));
     super::ann::drop_stores(ctx, table);

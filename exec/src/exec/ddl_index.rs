@@ -1,6 +1,7 @@
-//! CREATE INDEX, DROP INDEX and UNIQUE constraints: catalog entries for secondary btree
-//! indexes (built from the table's rows in the statement's transaction) and their names,
-//! which share the schema's relation namespace with tables, as in PostgreSQL.
+//! CREATE INDEX, DROP INDEX and UNIQUE constraints: catalog entries for secondary indexes
+//! (btree, bitmap and vector; built from the table's rows in the statement's transaction)
+//! and their names, which share the schema's relation namespace with tables, as in
+//! PostgreSQL.
 
 use sqlparser::ast;
 
@@ -51,8 +52,17 @@ fn free_name(ctx: &mut Ctx<'_>, table: &TableDef, base: String) -> Result<String
     Ok(name)
 }
 
-/// Adds a secondary index over `columns` to `table` (the caller stores the table): a btree
-/// index, or the vector index `ann` defines; fills it from existing rows when `build`.
+/// What kind of secondary index to add.
+pub enum IndexKind {
+    Btree,
+    /// `USING bitmap`: one column, not unique (see `bitmap_index`).
+    Bitmap,
+    /// A vector index (`USING hnsw` / `USING ivfflat`).
+    Ann(AnnDef),
+}
+
+/// Adds a secondary index over `columns` to `table` (the caller stores the table), of `kind`;
+/// fills it from existing rows when `build`.
 pub fn add_index(
     ctx: &mut Ctx<'_>,
     table: &mut TableDef,
@@ -60,8 +70,13 @@ pub fn add_index(
     columns: &[String],
     unique: bool,
     build: bool,
-    ann: Option<AnnDef>,
+    kind: IndexKind,
 ) -> Result<IndexDef> {
+    let method = match &kind {
+        IndexKind::Btree => "btree",
+        IndexKind::Bitmap => "bitmap",
+        IndexKind::Ann(def) => def.method.as_str(),
+    };
     let mut ids = Vec::with_capacity(columns.len());
     for c in columns {
         let Some(i) = table.column_index(c) else {
@@ -75,7 +90,7 @@ pub fn add_index(
             return Err(Error::new(
                 code::UNDEFINED_OBJECT,
                 format!(
-                    "data type {} has no default operator class for access method \"btree\"",
+                    "data type {} has no default operator class for access method \"{method}\"",
                     col.ty
                 ),
             ));
@@ -100,6 +115,11 @@ pub fn add_index(
             format!("{}_{}_{suffix}", table.name, columns.join("_")),
         )?,
     };
+    let bitmap = matches!(kind, IndexKind::Bitmap);
+    let ann = match kind {
+        IndexKind::Ann(def) => Some(def),
+        IndexKind::Btree | IndexKind::Bitmap => None,
+    };
     let mut index = IndexDef {
         id: table.next_index_id,
         oid: ctx.engine.next_oid(&mut ctx.waits)?,
@@ -108,6 +128,7 @@ pub fn add_index(
         unique,
         primary: false,
         ann,
+        bitmap,
     };
     table.next_index_id += 1;
     if build && index.ann.is_some() {
@@ -136,7 +157,7 @@ pub fn add_unique(
         .map(index_column)
         .collect::<Result<Vec<_>>>()?;
     let name = u.name.as_ref().map(ident_name);
-    let index = add_index(ctx, table, name, &columns, true, build, None)?;
+    let index = add_index(ctx, table, name, &columns, true, build, IndexKind::Btree)?;
     table.constraints.push(ConstraintDef {
         name: index.name.clone(),
         oid: ctx.engine.next_oid(&mut ctx.waits)?,
@@ -148,12 +169,12 @@ pub fn add_unique(
     Ok(())
 }
 
-/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree | hnsw | ivfflat]
-/// (columns) [WITH (...)].
+/// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON table [USING btree | bitmap | hnsw |
+/// ivfflat] (columns) [WITH (...)].
 pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome> {
     let method = ci.using.as_ref().map(|u| u.to_string().to_lowercase());
     if let Some(m) = method.as_deref() {
-        if m != "btree" && !super::ann::is_method(m) {
+        if m != "btree" && m != "bitmap" && !super::ann::is_method(m) {
             return Err(Error::unsupported(format!(
                 "access method \"{m}\" is not supported yet"
             )));
@@ -172,21 +193,24 @@ pub fn create_index(ctx: &mut Ctx<'_>, ci: &ast::CreateIndex) -> Result<Outcome>
             return Ok(Outcome::Command("CREATE INDEX".into()));
         }
     }
-    let (columns, ann) = match method.as_deref() {
+    let columns = || {
+        ci.columns
+            .iter()
+            .map(index_column)
+            .collect::<Result<Vec<_>>>()
+    };
+    let (columns, kind) = match method.as_deref() {
         Some(m) if super::ann::is_method(m) => {
             let (column, def) = super::ann::define(&table, ci, m)?;
-            (vec![column], Some(def))
+            (vec![column], IndexKind::Ann(def))
         }
-        _ => {
-            let columns = ci
-                .columns
-                .iter()
-                .map(index_column)
-                .collect::<Result<Vec<_>>>();
-            (columns?, None)
+        Some("bitmap") => {
+            super::bitmap_index::check_definition(ci)?;
+            (columns()?, IndexKind::Bitmap)
         }
+        _ => (columns()?, IndexKind::Btree),
     };
-    add_index(ctx, &mut table, name, &columns, ci.unique, true, ann)?;
+    add_index(ctx, &mut table, name, &columns, ci.unique, true, kind)?;
     ctx.catalog().put_table(&table)?;
     Ok(Outcome::Command("CREATE INDEX".into()))
 }
@@ -247,6 +271,8 @@ pub fn drop_indexes_on(ctx: &mut Ctx<'_>, table: &mut TableDef, id: u32) -> Resu
 /// Rebuilds every secondary index (after the table's rows were re-keyed). Vector indexes
 /// keep their graph and get nodes under the new keys.
 pub fn rebuild_all(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
+    // Ordinals are keyed by the rows' old storage keys.
+    super::bitmap_index::clear_ordinals(ctx, table)?;
     for index in table.indexes.iter().filter(|i| !i.primary) {
         if index.ann.is_none() {
             super::index::clear(ctx, table, index)?;

@@ -264,6 +264,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     .collect::<Vec<_>>()
                     .join(" AND ")
             };
+            let mut children = Vec::new();
             match &t.access {
                 Access::Full => node(depth, format!("Seq Scan on {on}"), lines),
                 Access::Point(eq) => {
@@ -302,6 +303,19 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     let order = format!("({column} {} {})", scan.op.symbol(), show(&scan.query));
                     detail(depth, format!("Order By: {order}"), lines);
                 }
+                Access::Bitmap(scan) => {
+                    node(depth, format!("Bitmap Heap Scan on {on}"), lines);
+                    // The bitmap nodes go below the heap scan's own details.
+                    let show_leaf = |e: &Expr| show(e);
+                    for (d, text, details) in
+                        super::query::bitmap_explain(&t.table, &scan.cond, &show_leaf)
+                    {
+                        node(depth + 1 + d, text, &mut children);
+                        for line in details {
+                            detail(depth + 1 + d, line, &mut children);
+                        }
+                    }
+                }
                 Access::Index { id, eq } => {
                     let index = t.table.indexes.iter().find(|i| i.id == *id);
                     node(
@@ -320,6 +334,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
             if t.for_update {
                 detail(depth, "Lock: FOR UPDATE".into(), lines);
             }
+            lines.extend(children);
         }
         Source::Derived { plan, captures } => {
             let name = if captures.is_empty() {

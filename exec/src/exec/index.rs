@@ -1,5 +1,6 @@
 //! Secondary btree indexes: the entry layout, their upkeep by INSERT / UPDATE / DELETE in the
-//! statement's transaction, uniqueness, and builds for CREATE INDEX.
+//! statement's transaction, uniqueness, and builds for CREATE INDEX. The same entry points
+//! keep the table's bitmap and vector indexes (`bitmap_index`, `ann`).
 //!
 //! A row is stored at `index_prefix(table, 0) ‖ S` (S: the primary-key encoding, or the hidden
 //! row id). Its entry in secondary index `i` is
@@ -53,7 +54,7 @@ fn secondary(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
     table
         .indexes
         .iter()
-        .filter(|i| !i.primary && i.ann.is_none())
+        .filter(|i| !i.primary && i.ann.is_none() && !i.bitmap)
 }
 
 /// The vector indexes (see `ann`: their entries are never deleted in place).
@@ -71,7 +72,7 @@ pub fn add(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]) -
     for index in vectors(table) {
         super::ann::insert(ctx, table, index, row, &suffix)?;
     }
-    Ok(())
+    super::bitmap_index::add(ctx, table, row, &suffix)
 }
 
 fn put_entry(
@@ -100,7 +101,7 @@ pub fn remove(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]
         let (key, _) = entry(table, index, row, &suffix);
         ctx.txn.delete(ctx.engine.data, &key)?;
     }
-    Ok(())
+    super::bitmap_index::remove(ctx, table, row, &suffix)
 }
 
 /// Moves a row's entries from `old` (at `old_key`) to `new` (at `new_key`), touching only the
@@ -126,13 +127,16 @@ pub fn change(
             super::ann::insert(ctx, table, index, new.0, &new_suffix)?;
         }
     }
-    Ok(())
+    super::bitmap_index::change(ctx, table, (old.0, &old_suffix), (new.0, &new_suffix))
 }
 
 /// Fills `index` from the table's rows (CREATE INDEX, ADD UNIQUE, re-keyed tables). A vector
 /// index gets nodes for the rows under their current keys (the old nodes go stale).
 pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
     let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
+    if index.bitmap {
+        return super::bitmap_index::build(ctx, table, index, rows);
+    }
     if index.ann.is_some() {
         for (key, row) in rows {
             super::ann::insert(ctx, table, index, &row, &row_suffix(table, &key))?;
@@ -165,6 +169,9 @@ pub fn clear(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()
     if index.ann.is_some() {
         super::ann::drop_store(ctx, index);
         return Ok(());
+    }
+    if index.bitmap {
+        return super::bitmap_index::clear(ctx, table, index);
     }
     let start = index_prefix(table.id, index.id);
     let end = super::query::successor(&start);

@@ -193,12 +193,20 @@ pub fn index_def(t: &TableDef, ix: &IndexDef, column: i32) -> Option<String> {
     if column > 0 {
         return cols.get(usize::try_from(column - 1).ok()?).cloned();
     }
+    // A vector index names its operator class unless it is pgvector's default (L2).
+    let opclass = ix
+        .ann
+        .as_ref()
+        .filter(|a| a.opclass != "vector_l2_ops")
+        .map(|a| format!(" {}", a.opclass))
+        .unwrap_or_default();
     Some(format!(
-        "CREATE {}INDEX {} ON {}.{} USING btree ({})",
+        "CREATE {}INDEX {} ON {}.{} USING {} ({}{opclass})",
         if ix.unique { "UNIQUE " } else { "" },
         quote_ident(&ix.name),
         quote_ident(&t.schema),
         quote_ident(&t.name),
+        ix.method(),
         cols.join(", ")
     ))
 }

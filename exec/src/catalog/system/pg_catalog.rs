@@ -36,7 +36,23 @@ fn int2s(items: &[i16]) -> Value {
 }
 
 const HEAP_AM: u32 = 2;
-const BTREE_AM: u32 = 403;
+/// `pg_am` oids: PostgreSQL's for btree, Greenplum's for bitmap, and fixed ones for
+/// pgvector's methods (an extension's oids are assigned when it is created).
+pub(super) const ACCESS_METHODS: [(u32, &str, &str); 5] = [
+    (403, "btree", "bthandler"),
+    (405, "hash", "hashhandler"),
+    (7013, "bitmap", "bmhandler"),
+    (16390, "hnsw", "hnswhandler"),
+    (16391, "ivfflat", "ivfflathandler"),
+];
+
+/// The `pg_am` oid of access method `name`.
+fn am_oid(name: &str) -> u32 {
+    ACCESS_METHODS
+        .iter()
+        .find(|(_, n, _)| *n == name)
+        .map_or(403, |(o, _, _)| *o)
+}
 const PG_CONSTRAINT_OID: u32 = 2606;
 
 /// The rows of `pg_catalog.name`.
@@ -152,7 +168,7 @@ fn pg_class(s: &SystemSnapshot) -> Vec<Row> {
                 ns,
                 'i',
                 ix.columns.len(),
-                BTREE_AM,
+                am_oid(ix.method()),
                 ix.oid,
             ));
         }

@@ -22,21 +22,21 @@ pub(super) fn rows(s: &SystemSnapshot, name: &str) -> Vec<Row> {
             ("passwd", txt("********")),
         ]],
         "pg_settings" => pg_settings(s),
-        "pg_am" => [
-            (2, "heap", "heap_tableam_handler", 't'),
-            (403, "btree", "bthandler", 'i'),
-            (405, "hash", "hashhandler", 'i'),
-        ]
-        .iter()
-        .map(|(o, n, h, k)| {
-            vec![
-                ("oid", oid(*o)),
-                ("amname", txt(*n)),
-                ("amhandler", txt(*h)),
-                ("amtype", ch(*k)),
-            ]
-        })
-        .collect(),
+        "pg_am" => std::iter::once((2, "heap", "heap_tableam_handler", 't'))
+            .chain(
+                super::pg_catalog::ACCESS_METHODS
+                    .iter()
+                    .map(|(o, n, h)| (*o, *n, *h, 'i')),
+            )
+            .map(|(o, n, h, k)| {
+                vec![
+                    ("oid", oid(o)),
+                    ("amname", txt(n)),
+                    ("amhandler", txt(h)),
+                    ("amtype", ch(k)),
+                ]
+            })
+            .collect(),
         "pg_tablespace" => [(1663, "pg_default"), (1664, "pg_global")]
             .iter()
             .map(|(o, n)| {

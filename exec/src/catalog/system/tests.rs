@@ -100,6 +100,7 @@ fn snapshot() -> SystemSnapshot {
         unique: false,
         primary: false,
         ann: None,
+        bitmap: false,
     });
     let t_pk = t.columns[0].id;
     let c = s.tables.iter_mut().find(|t| t.name == "c").unwrap();
@@ -112,6 +113,7 @@ fn snapshot() -> SystemSnapshot {
         unique: true,
         primary: false,
         ann: None,
+        bitmap: false,
     });
     c.constraints.push(ConstraintDef {
         name: "c_x_y_key".into(),

@@ -1,6 +1,7 @@
 //! Access paths: how a table's rows are reached (a primary-key point lookup, a primary-key
-//! range scan, a secondary-index lookup, a vector index scan or a full scan), chosen from the
-//! conditions pushed down to the table, and the scan that reads them in the transaction.
+//! range scan, a secondary-index lookup, a bitmap index scan, a vector index scan or a full
+//! scan), chosen from the conditions pushed down to the table, and the scan that reads them
+//! in the transaction.
 
 use std::ops::Bound;
 
@@ -28,15 +29,21 @@ pub enum Access {
     },
     /// Nearest first through a vector index (ORDER BY a distance, LIMIT); see `ann_scan`.
     Ann(Box<super::ann_scan::AnnScan>),
+    /// Bitmap indexes combined by AND / OR; see `bitmap_scan`.
+    Bitmap(Box<super::bitmap_scan::BitmapScan>),
 }
 
 /// Picks the access path from the conditions on a table: a primary-key point lookup, a
-/// unique index fully bound by equalities, then whichever of the primary key and the
-/// secondary indexes has the most leading columns bound by equalities, then a primary-key
-/// range, else a full scan.
+/// unique index fully bound by equalities, bitmap indexes combining two or more conditions,
+/// then whichever of the primary key and the secondary indexes has the most leading columns
+/// bound by equalities, a bitmap index, a primary-key range, else a full scan. Bitmap scans
+/// are taken only when the statistics say they select at most
+/// [`bitmap_scan::MAX_SELECTIVITY`](super::bitmap_scan::MAX_SELECTIVITY) of the table.
 pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
     let mut conjuncts = Vec::new();
     flatten_and(filter, &mut conjuncts);
+    let bitmap = super::bitmap_scan::plan(table, &conjuncts)
+        .filter(|b| b.selectivity <= super::bitmap_scan::MAX_SELECTIVITY);
     // Row-independent bounds on columns: (column position, operator, value).
     let mut bounds: Vec<(usize, BinaryOp, Expr)> = Vec::new();
     for c in conjuncts {
@@ -66,7 +73,13 @@ pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
         return Access::Point(pk);
     }
     let mut best: Option<(u32, Vec<Expr>)> = None;
-    for index in table.indexes.iter().filter(|i| !i.primary) {
+    // Btree indexes only: a bitmap index is read by a bitmap scan, a vector index by
+    // nearest-neighbour order.
+    let btrees = table
+        .indexes
+        .iter()
+        .filter(|i| !i.primary && !i.bitmap && i.ann.is_none());
+    for index in btrees {
         let eq = leading(&index.columns);
         if eq.is_empty() {
             continue;
@@ -78,6 +91,9 @@ pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
             best = Some((index.id, eq));
         }
     }
+    if let Some(b) = bitmap.as_ref().filter(|b| b.cond.leaves().len() > 1) {
+        return Access::Bitmap(Box::new(b.clone()));
+    }
     match best {
         Some((id, eq)) if eq.len() > pk.len() => return Access::Index { id, eq },
         _ => {}
@@ -87,6 +103,9 @@ pub fn choose_access(table: &TableDef, filter: &Expr) -> Access {
     }
     if let Some((id, eq)) = best {
         return Access::Index { id, eq };
+    }
+    if let Some(b) = bitmap {
+        return Access::Bitmap(Box::new(b));
     }
     let first = table
         .primary_key
@@ -197,15 +216,8 @@ pub fn scan_rows_with(
                 .map(|item| item.map(|(_, v)| v))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             for suffix in suffixes {
-                let mut key = prefix.clone();
-                key.extend_from_slice(&suffix);
-                let found = if for_update {
-                    ctx.txn.get_for_update(ctx.engine.data, &key)?
-                } else {
-                    ctx.txn.get(ctx.engine.data, &key)?
-                };
-                match found {
-                    Some(v) => out.push((key, decode_row(table, &v)?)),
+                match fetch_row(ctx, table, &suffix, for_update)? {
+                    Some(row) => out.push(row),
                     None => {
                         return Err(Error::new(
                             code::DATA_CORRUPTED,
@@ -224,6 +236,9 @@ pub fn scan_rows_with(
                 return Ok(rows);
             }
         }
+        Access::Bitmap(scan) => {
+            return super::bitmap_scan::scan(ctx, table, scan, for_update, &ectx);
+        }
         Access::Full | Access::Range(..) => {}
     }
     // A full or range scan (a vector index scan that fell back reads the whole table): the
@@ -234,6 +249,30 @@ pub fn scan_rows_with(
     };
     let rows = ChunkedScan::new(access, None).next(ctx, table, for_update, outer, usize::MAX)?;
     Ok(rows.unwrap_or_default())
+}
+
+/// The row stored at suffix `suffix` (after the table's row prefix), with its storage key;
+/// locked when `for_update`.
+pub(crate) fn fetch_row(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    suffix: &[u8],
+    for_update: bool,
+) -> Result<Option<(Vec<u8>, Vec<Value>)>> {
+    let mut key = index_prefix(table.id, 0);
+    key.extend_from_slice(suffix);
+    let found = if for_update {
+        ctx.txn.get_for_update(ctx.engine.data, &key)?
+    } else {
+        ctx.txn.get(ctx.engine.data, &key)?
+    };
+    match found {
+        Some(v) => {
+            let row = decode_row(table, &v)?;
+            Ok(Some((key, row)))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A primary-key range of storage keys.
@@ -372,7 +411,7 @@ impl<'a> ChunkedScan<'a> {
 }
 
 /// The key of `e` as a value of column `ids[pos]` of `table` (None: no row can match).
-fn key_at(
+pub(super) fn key_at(
     table: &TableDef,
     ids: &[u32],
     e: &Expr,

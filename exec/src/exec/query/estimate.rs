@@ -194,6 +194,11 @@ fn one(table: &TableDef, e: &Expr) -> f64 {
     }
 }
 
+/// Selectivity of condition `e` (over `table`'s row) on `table`.
+pub fn condition_sel(table: &TableDef, e: &Expr) -> f64 {
+    whole(table, e).clamp(0.0, 1.0)
+}
+
 /// Selectivity of a whole condition (a conjunction inside OR / NOT).
 fn whole(table: &TableDef, e: &Expr) -> f64 {
     let mut conjuncts = Vec::new();

@@ -11,6 +11,9 @@
 
 mod access;
 mod ann_scan;
+mod bitmap_scan;
+#[cfg(test)]
+mod bitmap_tests;
 mod estimate;
 mod factor;
 mod from;
@@ -43,7 +46,8 @@ use crate::expr::{BindEnv, Binder, Expr, ScopeColumn};
 use crate::types::DataType;
 
 pub use access::{choose_access, scan_rows, Access};
-pub(crate) use access::{successor, timeout};
+pub(crate) use access::{fetch_row, successor, timeout};
+pub(crate) use bitmap_scan::explain as bitmap_explain;
 pub use from::{JoinKind, Source};
 pub use recursive::Recursive;
 pub use run::run_select;

@@ -1,6 +1,5 @@
-//! The bitmap index family: roaring bitmaps of ids per (attribute, value). Here it is the
-//! label index of time series: every series gets a small integer id; `(label, value)` maps to
-//! the bitmap of the series carrying it, and a FILTER is bitmap algebra.
+//! The label index of time series: every series gets a small integer id; `(label, value)`
+//! maps to the bitmap of the series carrying it, and a FILTER is bitmap algebra.
 //!
 //! The index lives in memory and is rebuilt from the series' metadata (which holds the labels)
 //! when the server starts; callers re-check a candidate's metadata, so an entry left behind by
