@@ -261,6 +261,29 @@ pub fn lookup(
     Ok(out)
 }
 
+/// The ordinals of `candidates` whose value in bitmap index `index` has one of the keys
+/// `values` (a point lookup per candidate and value).
+pub fn probe(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    index: u32,
+    values: &[Vec<u8>],
+    candidates: &RoaringTreemap,
+) -> Result<RoaringTreemap> {
+    let prefix = index_prefix(table.id, index);
+    let mut out = RoaringTreemap::new();
+    for ordinal in candidates {
+        for value in values {
+            let key = column::posting_key(&prefix, value, ordinal);
+            if ctx.txn.get(ctx.engine.data, &key)?.is_some() {
+                out.push(ordinal);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The rows (with their storage keys) of `ordinals`, in ordinal order.
 pub fn fetch(
     ctx: &mut Ctx<'_>,

@@ -74,22 +74,23 @@ pub fn collect<E>(
     prefix_len: usize,
     keys: impl Iterator<Item = std::result::Result<Vec<u8>, E>>,
 ) -> std::result::Result<RoaringTreemap, E> {
-    let mut set = RoaringTreemap::new();
+    let mut ordinals = Vec::new();
     for key in keys {
         let key = key?;
         let Some(tail) = key.get(prefix_len..) else {
             continue;
         };
-        let Ok(b) = <[u8; 8]>::try_from(tail) else {
-            continue;
-        };
-        let ordinal = u64::from_be_bytes(b);
-        // Keys come in order, so appending is the common case.
-        if !set.push(ordinal) {
-            set.insert(ordinal);
+        if let Ok(b) = <[u8; 8]>::try_from(tail) {
+            ordinals.push(u64::from_be_bytes(b));
         }
     }
-    Ok(set)
+    // Keys come in order, so the ordinals are sorted (built in one pass); sort anyway
+    // rather than trust it.
+    if !ordinals.is_sorted() {
+        ordinals.sort_unstable();
+    }
+    ordinals.dedup();
+    Ok(RoaringTreemap::from_sorted_iter(ordinals).unwrap_or_default())
 }
 
 /// A condition over bitmap-indexed columns: leaves (a value set on one index) combined by
@@ -101,23 +102,57 @@ pub enum Cond<L> {
     Or(Vec<Cond<L>>),
 }
 
+/// How a condition's leaves are read.
+pub trait Leaves<L> {
+    type Error;
+    /// Every ordinal the leaf holds (reading all its postings).
+    fn scan(&mut self, leaf: &L) -> std::result::Result<RoaringTreemap, Self::Error>;
+    /// The ordinals of `candidates` the leaf holds (one lookup per candidate and value).
+    fn probe(
+        &mut self,
+        leaf: &L,
+        candidates: &RoaringTreemap,
+    ) -> std::result::Result<RoaringTreemap, Self::Error>;
+    /// The postings a scan of the leaf would read (an estimate).
+    fn postings(&self, leaf: &L) -> f64;
+    /// The lookups a probe makes per candidate (the leaf's number of values).
+    fn lookups(&self, leaf: &L) -> f64;
+}
+
+/// A lookup costs about this many postings read in a scan.
+pub const LOOKUP_COST: f64 = 8.0;
+
 impl<L> Cond<L> {
-    /// The ordinals satisfying the condition, given each leaf's bitmap. An AND stops reading
-    /// leaves once its intersection is empty.
-    pub fn eval<E>(
+    /// The ordinals satisfying the condition (within `candidates`, when given).
+    ///
+    /// An AND reads its most selective part first and narrows the candidates part by part,
+    /// stopping once none is left; a leaf given few candidates looks each up instead of
+    /// reading all its postings, when that reads less ([`LOOKUP_COST`]).
+    pub fn eval<S: Leaves<L>>(
         &self,
-        leaf: &mut dyn FnMut(&L) -> std::result::Result<RoaringTreemap, E>,
-    ) -> std::result::Result<RoaringTreemap, E> {
+        src: &mut S,
+        candidates: Option<&RoaringTreemap>,
+    ) -> std::result::Result<RoaringTreemap, S::Error> {
         match self {
-            Cond::Leaf(l) => leaf(l),
+            Cond::Leaf(l) => match candidates {
+                None => src.scan(l),
+                Some(c) => {
+                    let lookups = c.len() as f64 * src.lookups(l) * LOOKUP_COST;
+                    if lookups < src.postings(l) {
+                        src.probe(l, c)
+                    } else {
+                        Ok(src.scan(l)? & c)
+                    }
+                }
+            },
+            // An empty AND selects nothing (planners never make one).
+            Cond::And(parts) if parts.is_empty() => Ok(RoaringTreemap::new()),
             Cond::And(parts) => {
-                let mut acc: Option<RoaringTreemap> = None;
-                for p in parts {
-                    let set = p.eval(leaf)?;
-                    let next = match acc {
-                        None => set,
-                        Some(a) => a & set,
-                    };
+                let mut order: Vec<&Cond<L>> = parts.iter().collect();
+                order.sort_by(|a, b| a.postings(src).total_cmp(&b.postings(src)));
+                let mut acc: Option<RoaringTreemap> = candidates.cloned();
+                for p in order {
+                    let next = p.eval(src, acc.as_ref())?;
                     if next.is_empty() {
                         return Ok(next);
                     }
@@ -128,10 +163,23 @@ impl<L> Cond<L> {
             Cond::Or(parts) => {
                 let mut acc = RoaringTreemap::new();
                 for p in parts {
-                    acc |= p.eval(leaf)?;
+                    acc |= p.eval(src, candidates)?;
                 }
                 Ok(acc)
             }
+        }
+    }
+
+    /// The estimated ordinals the condition selects (an OR: the sum of its parts; an AND:
+    /// its smallest part).
+    pub fn postings<S: Leaves<L>>(&self, src: &S) -> f64 {
+        match self {
+            Cond::Leaf(l) => src.postings(l),
+            Cond::And(parts) => parts
+                .iter()
+                .map(|p| p.postings(src))
+                .fold(f64::INFINITY, f64::min),
+            Cond::Or(parts) => parts.iter().map(|p| p.postings(src)).sum(),
         }
     }
 
@@ -207,18 +255,73 @@ mod tests {
         }
     }
 
+    /// Leaves read from model sets, with arbitrary estimates (any estimate must give the
+    /// exact answer; it only picks between scanning and probing).
+    struct Model<'a> {
+        sets: &'a [BTreeSet<u64>],
+        estimates: &'a [f64],
+        probes: usize,
+    }
+
+    impl Leaves<usize> for Model<'_> {
+        type Error = ();
+        fn scan(&mut self, leaf: &usize) -> std::result::Result<RoaringTreemap, ()> {
+            Ok(self.sets[*leaf].iter().copied().collect())
+        }
+        fn probe(
+            &mut self,
+            leaf: &usize,
+            candidates: &RoaringTreemap,
+        ) -> std::result::Result<RoaringTreemap, ()> {
+            self.probes += 1;
+            Ok(candidates
+                .iter()
+                .filter(|o| self.sets[*leaf].contains(o))
+                .collect())
+        }
+        fn postings(&self, leaf: &usize) -> f64 {
+            self.estimates[*leaf]
+        }
+        fn lookups(&self, _: &usize) -> f64 {
+            1.0
+        }
+    }
+
+    #[test]
+    fn a_small_candidate_set_is_probed() {
+        let sets = [(0..1000).collect(), (0..1000).step_by(100).collect()];
+        let estimates = [1000.0, 10.0];
+        let mut src = Model {
+            sets: &sets,
+            estimates: &estimates,
+            probes: 0,
+        };
+        let c = Cond::And(vec![Cond::Leaf(0), Cond::Leaf(1)]);
+        let got = c.eval(&mut src, None).unwrap_or_default();
+        assert_eq!(got.len(), 10);
+        // The small leaf was read first, and the big one probed for its 10 candidates.
+        assert_eq!(src.probes, 1);
+    }
+
     proptest! {
         #[test]
         fn eval_matches_set_algebra(
             c in cond(),
             sets in prop::collection::vec(
                 prop::collection::btree_set(prop_oneof![0u64..64, any::<u64>()], 0..40), 4),
+            estimates in prop::collection::vec(0.0f64..100.0, 4),
+            candidates in prop::option::of(prop::collection::btree_set(0u64..64, 0..40)),
         ) {
-            let mut leaf = |i: &usize| -> std::result::Result<RoaringTreemap, ()> {
-                Ok(sets[*i].iter().copied().collect())
-            };
-            let got: BTreeSet<u64> = c.eval(&mut leaf).unwrap_or_default().iter().collect();
-            prop_assert_eq!(got, model(&c, &sets));
+            let mut src = Model { sets: &sets, estimates: &estimates, probes: 0 };
+            let given: Option<RoaringTreemap> =
+                candidates.as_ref().map(|c| c.iter().copied().collect());
+            let got: BTreeSet<u64> =
+                c.eval(&mut src, given.as_ref()).unwrap_or_default().iter().collect();
+            let mut want = model(&c, &sets);
+            if let Some(cands) = &candidates {
+                want = want.intersection(cands).copied().collect();
+            }
+            prop_assert_eq!(got, want);
         }
 
         #[test]

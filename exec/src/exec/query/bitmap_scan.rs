@@ -7,7 +7,8 @@
 //! inside an OR reduced to its indexable parts), so its rows are a superset of the answer:
 //! the table's whole filter still runs on every row fetched.
 
-use orbit_index::bitmap::column::Cond;
+use orbit_index::bitmap::column::{Cond, Leaves};
+use roaring::RoaringTreemap;
 
 use super::super::Ctx;
 use super::estimate;
@@ -21,13 +22,15 @@ use crate::types::{BinaryOp, Value};
 pub const MAX_SELECTIVITY: f64 = 0.2;
 
 /// One leaf: rows whose value in bitmap index `index` (on column position `column`) is one
-/// of `values` (row-independent expressions), or NULL when `null`.
+/// of `values` (row-independent expressions), or NULL when `null`; `postings`: how many the
+/// statistics expect.
 #[derive(Debug, Clone)]
 pub struct Leaf {
     pub index: u32,
     pub column: usize,
     pub values: Vec<Expr>,
     pub null: bool,
+    pub postings: f64,
 }
 
 /// A bitmap scan: the condition, and the estimated fraction of the table it selects.
@@ -57,6 +60,7 @@ fn convert(table: &TableDef, e: &Expr) -> Option<Cond<Leaf>> {
                 column: col,
                 values,
                 null,
+                postings: estimate::condition_sel(table, e) * estimate::table_rows(table),
             })
         })
     };
@@ -135,28 +139,60 @@ pub fn scan(
     for_update: bool,
     ectx: &EvalContext<'_>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    let mut leaf = |l: &Leaf| {
+    let ordinals = scan.cond.eval(&mut Reader { ctx, table, ectx }, None)?;
+    super::super::bitmap_index::fetch(ctx, table, &ordinals, for_update)
+}
+
+/// Reads leaves through the statement's transaction.
+struct Reader<'r, 'c, 'e> {
+    ctx: &'r mut Ctx<'c>,
+    table: &'r TableDef,
+    ectx: &'r EvalContext<'e>,
+}
+
+impl Reader<'_, '_, '_> {
+    /// The keys of the leaf's values (sorted, without duplicates); a NULL value, or one the
+    /// column's type cannot hold, matches no row and has none.
+    fn keys(&self, l: &Leaf) -> Result<Vec<Vec<u8>>> {
         let mut keys = Vec::with_capacity(l.values.len() + 1);
         if l.null {
             let mut k = Vec::new();
             crate::row::append_key(&mut k, &[&Value::Null]);
             keys.push(k);
         }
-        let ids = table.columns.get(l.column).map(|c| [c.id]);
+        let id = self.table.columns.get(l.column).map(|c| c.id);
+        let ids: &[u32] = id.as_slice();
         for e in &l.values {
-            // A NULL, or a value the column's type cannot hold, matches no row.
-            if let Some(k) =
-                super::access::key_at(table, ids.as_ref().map_or(&[], |i| i), e, 0, ectx)?
-            {
+            if let Some(k) = super::access::key_at(self.table, ids, e, 0, self.ectx)? {
                 keys.push(k);
             }
         }
         keys.sort();
         keys.dedup();
-        super::super::bitmap_index::lookup(ctx, table, l.index, &keys)
-    };
-    let ordinals = scan.cond.eval(&mut leaf)?;
-    super::super::bitmap_index::fetch(ctx, table, &ordinals, for_update)
+        Ok(keys)
+    }
+}
+
+impl Leaves<Leaf> for Reader<'_, '_, '_> {
+    type Error = crate::error::Error;
+
+    fn scan(&mut self, l: &Leaf) -> Result<RoaringTreemap> {
+        let keys = self.keys(l)?;
+        super::super::bitmap_index::lookup(self.ctx, self.table, l.index, &keys)
+    }
+
+    fn probe(&mut self, l: &Leaf, candidates: &RoaringTreemap) -> Result<RoaringTreemap> {
+        let keys = self.keys(l)?;
+        super::super::bitmap_index::probe(self.ctx, self.table, l.index, &keys, candidates)
+    }
+
+    fn postings(&self, l: &Leaf) -> f64 {
+        l.postings
+    }
+
+    fn lookups(&self, l: &Leaf) -> f64 {
+        (l.values.len() + usize::from(l.null)) as f64
+    }
 }
 
 /// EXPLAIN's lines for the scan's condition: `BitmapAnd` / `BitmapOr` nodes over one

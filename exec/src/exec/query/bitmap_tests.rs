@@ -70,6 +70,9 @@ const QUERIES: &[&str] = &[
     "SELECT id FROM {t} WHERE a = 1.5",
     "SELECT id FROM {t} WHERE a IN (1, NULL) AND c = false",
     "SELECT count(*) FROM {t} WHERE a = 3 AND b = 'z' AND c = true",
+    // Analyzed, the few NULLs are read first and the other two looked up per candidate.
+    "SELECT id FROM {t} WHERE a IS NULL AND b = 'x' AND c = true",
+    "SELECT id FROM {t} WHERE a IS NULL AND b IN ('x', 'y') AND (c = true OR b = 'y')",
 ];
 
 fn check_queries(s: &mut crate::Session) {
