@@ -232,9 +232,14 @@ fn explain_shows_the_chosen_plan() {
             plan("EXPLAIN DELETE FROM emp WHERE id = 10").await,
             "Delete on emp\n  ->  Index Scan using emp_pkey on emp\n        Index Cond: (id = 10)\n        Filter: (id = 10)"
         );
+        // ANALYZE runs the plan once and shows each node's time, rows and runs.
         let analyzed = rows(&c, "EXPLAIN ANALYZE SELECT * FROM dept").await;
-        assert_eq!(analyzed[0], "Seq Scan on dept (actual rows=3)");
-        assert!(analyzed[1].starts_with("Execution Time: "), "{analyzed:?}");
+        assert!(analyzed[0].starts_with("Seq Scan on dept (actual time="), "{analyzed:?}");
+        assert!(analyzed[0].ends_with(" rows=3 loops=1)"), "{analyzed:?}");
+        assert!(analyzed[1].starts_with("Planning Time: "), "{analyzed:?}");
+        assert!(analyzed[2].starts_with("Execution Time: "), "{analyzed:?}");
+        let analyzed = rows(&c, "EXPLAIN ANALYZE DELETE FROM emp WHERE id = 999").await;
+        assert_eq!(analyzed[0], "Delete on emp (actual rows=0)");
     });
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sqlparser::ast;
 
-use super::query::{Access, Body, SelectPlan, Source};
+use super::query::{Access, Body, Profile, SelectPlan, Source, Stage};
 use super::{Column, Ctx, Outcome};
 use crate::error::Result;
 use crate::expr::{Expr, SubKind};
@@ -40,10 +40,19 @@ pub fn explain(
         });
     }
     let mut lines = Vec::new();
+    if let (true, ast::Statement::Query(q)) = (analyze, stmt) {
+        if !super::ddl_create_as::is_select_into(q) {
+            return Ok(Outcome::Rows {
+                columns,
+                rows: analyzed_query(ctx, q)?,
+                tag: "EXPLAIN".into(),
+            });
+        }
+    }
     match stmt {
         ast::Statement::Query(q) => {
             let plan = super::query::plan_query(ctx, q)?;
-            plan_lines(&plan, 0, &mut lines);
+            plan_lines(&plan, 0, &mut lines, None);
         }
         ast::Statement::Update(u) => {
             lines.push(format!("Update on {}", u.table.relation));
@@ -105,6 +114,28 @@ pub fn explain(
     })
 }
 
+/// EXPLAIN ANALYZE of a query: the plan run once with every node measured, then printed
+/// with each node's actual time, rows and loops, and the planning and execution times.
+fn analyzed_query(ctx: &mut Ctx<'_>, q: &ast::Query) -> Result<Vec<Vec<crate::types::Value>>> {
+    let planning = Instant::now();
+    let plan = super::query::plan_query(ctx, q)?;
+    let planned = planning.elapsed();
+    let profile = std::rc::Rc::new(Profile::default());
+    let executing = Instant::now();
+    let rows = super::query::Runner::profiled(ctx, profile.clone()).run(&plan, &[])?;
+    let executed = executing.elapsed();
+    drop(rows);
+    let mut lines = Vec::new();
+    plan_lines(&plan, 0, &mut lines, Some(&profile));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    lines.push(format!("Planning Time: {:.3} ms", ms(planned)));
+    lines.push(format!("Execution Time: {:.3} ms", ms(executed)));
+    Ok(lines
+        .into_iter()
+        .map(|l| vec![crate::types::Value::Text(l)])
+        .collect())
+}
+
 fn first_words(stmt: &ast::Statement) -> String {
     stmt.to_string()
         .split_whitespace()
@@ -128,7 +159,7 @@ fn dml_scan(
     if let Some(ast::Statement::Query(q)) = stmts.first() {
         let plan = super::query::plan_query(ctx, q)?;
         if let Body::Select(b) = &plan.body {
-            source_lines(&b.source, 1, lines);
+            source_lines(&b.source, 1, lines, None);
         }
     }
     Ok(())
@@ -149,20 +180,26 @@ fn detail(depth: usize, text: String, lines: &mut Vec<String>) {
     lines.push(format!("{}{text}", " ".repeat(pad)));
 }
 
-fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
+fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>, prof: Option<&Profile>) {
     let mut d = depth;
+    let limited = plan.limit.is_some() || plan.offset.is_some();
+    let ordered = if limited {
+        Stage::Ordered
+    } else {
+        Stage::Output
+    };
     if plan.limit.is_some() || plan.offset.is_some() {
-        node(d, "Limit".into(), lines);
+        node(d, format!("Limit{}", act(prof, plan, Stage::Output)), lines);
         d += 1;
     }
     if !plan.order.is_empty() {
-        node(d, "Sort".into(), lines);
+        node(d, format!("Sort{}", act(prof, plan, ordered)), lines);
         d += 1;
     }
     match &plan.body {
         Body::Select(b) => {
             if b.distinct {
-                node(d, "Unique".into(), lines);
+                node(d, format!("Unique{}", act(prof, plan, ordered)), lines);
                 d += 1;
             }
             if let Some(a) = &b.agg {
@@ -171,7 +208,11 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
                 } else {
                     "HashAggregate"
                 };
-                node(d, name.into(), lines);
+                node(
+                    d,
+                    format!("{name}{}", act(prof, b.as_ref(), Stage::Aggregated)),
+                    lines,
+                );
                 if a.having.is_some() {
                     detail(d, "Filter: (HAVING)".into(), lines);
                 }
@@ -182,7 +223,11 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
                 collect_subplans(p, &mut subplans);
             }
             if let Some(f) = &b.filter {
-                node(d, "Result".into(), lines);
+                node(
+                    d,
+                    format!("Result{}", act(prof, b.as_ref(), Stage::Filtered)),
+                    lines,
+                );
                 detail(
                     d,
                     format!("Filter: {}", show_named(f, &names(&b.source))),
@@ -191,14 +236,22 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
                 collect_subplans(f, &mut subplans);
                 d += 1;
             }
-            source_lines(&b.source, d, lines);
+            source_lines(&b.source, d, lines, prof);
             for (i, sp) in subplans.into_iter().enumerate() {
                 detail(depth, format!("SubPlan {}", i + 1), lines);
-                plan_lines(sp, depth + 1, lines);
+                plan_lines(sp, depth + 1, lines, prof);
             }
         }
-        Body::Values(rows) => node(d, format!("Values Scan ({} rows)", rows.len()), lines),
-        Body::Nested(p) => plan_lines(p, d, lines),
+        Body::Values(rows) => node(
+            d,
+            format!(
+                "Values Scan ({} rows){}",
+                rows.len(),
+                act(prof, plan, Stage::Body)
+            ),
+            lines,
+        ),
+        Body::Nested(p) => plan_lines(p, d, lines, prof),
         Body::SetOp {
             op,
             all,
@@ -210,26 +263,32 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>) {
                 (super::query::SetOp::Union, false) => "HashAggregate (Union)".to_string(),
                 (other, _) => format!("HashSetOp {other:?}"),
             };
-            node(d, name, lines);
-            plan_lines(left, d + 1, lines);
-            plan_lines(right, d + 1, lines);
+            node(d, format!("{name}{}", act(prof, plan, Stage::Body)), lines);
+            plan_lines(left, d + 1, lines, prof);
+            plan_lines(right, d + 1, lines, prof);
         }
         Body::Recursive(r) => {
-            node(d, "Recursive Union".into(), lines);
-            plan_lines(&r.anchor, d + 1, lines);
-            plan_lines(&r.step, d + 1, lines);
+            let text = format!("Recursive Union{}", act(prof, plan, Stage::Body));
+            node(d, text, lines);
+            plan_lines(&r.anchor, d + 1, lines, prof);
+            plan_lines(&r.step, d + 1, lines, prof);
         }
     }
 }
 
-fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
+fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Option<&Profile>) {
+    let actual = source_act(prof, src);
     match src {
-        Source::Unit => node(depth, "Result".into(), lines),
-        Source::Function { name, .. } => node(depth, format!("Function Scan on {name}"), lines),
-        Source::WorkTable { name, .. } => node(depth, format!("WorkTable Scan on {name}"), lines),
+        Source::Unit => node(depth, format!("Result{actual}"), lines),
+        Source::Function { name, .. } => {
+            node(depth, format!("Function Scan on {name}{actual}"), lines)
+        }
+        Source::WorkTable { name, .. } => {
+            node(depth, format!("WorkTable Scan on {name}{actual}"), lines)
+        }
         Source::Rows(name, rows) => node(
             depth,
-            format!("Function Scan on {name} ({} rows)", rows.len()),
+            format!("Function Scan on {name} ({} rows){actual}", rows.len()),
             lines,
         ),
         Source::Table(t) => {
@@ -266,14 +325,22 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
             };
             let mut children = Vec::new();
             match &t.access {
-                Access::Full => node(depth, format!("Seq Scan on {on}"), lines),
+                Access::Full => node(depth, format!("Seq Scan on {on}{actual}"), lines),
                 Access::Point(eq) => {
-                    node(depth, format!("Index Scan using {pkey} on {on}"), lines);
+                    node(
+                        depth,
+                        format!("Index Scan using {pkey} on {on}{actual}"),
+                        lines,
+                    );
                     let cond = equal(&t.table.primary_key, eq);
                     detail(depth, format!("Index Cond: {cond}"), lines);
                 }
                 Access::Range(lo, hi) => {
-                    node(depth, format!("Index Scan using {pkey} on {on}"), lines);
+                    node(
+                        depth,
+                        format!("Index Scan using {pkey} on {on}{actual}"),
+                        lines,
+                    );
                     let first = t.table.primary_key.first().map(col).unwrap_or_default();
                     let mut conds = Vec::new();
                     for (b, incl, excl) in [(lo, ">=", ">"), (hi, "<=", "<")] {
@@ -293,7 +360,10 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     let index = t.table.indexes.iter().find(|i| i.id == scan.index);
                     node(
                         depth,
-                        format!("Index Scan using {} on {on}", index_name(scan.index)),
+                        format!(
+                            "Index Scan using {} on {on}{actual}",
+                            index_name(scan.index)
+                        ),
                         lines,
                     );
                     let column = index
@@ -304,7 +374,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     detail(depth, format!("Order By: {order}"), lines);
                 }
                 Access::Bitmap(scan) => {
-                    node(depth, format!("Bitmap Heap Scan on {on}"), lines);
+                    node(depth, format!("Bitmap Heap Scan on {on}{actual}"), lines);
                     // The bitmap nodes go below the heap scan's own details.
                     let show_leaf = |e: &Expr| show(e);
                     for (d, text, details) in
@@ -320,7 +390,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     let index = t.table.indexes.iter().find(|i| i.id == *id);
                     node(
                         depth,
-                        format!("Index Scan using {} on {on}", index_name(*id)),
+                        format!("Index Scan using {} on {on}{actual}", index_name(*id)),
                         lines,
                     );
                     let ids = index.map(|i| i.columns.as_slice()).unwrap_or_default();
@@ -342,8 +412,8 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
             } else {
                 "Subquery Scan (correlated)"
             };
-            node(depth, name.into(), lines);
-            plan_lines(plan, depth + 1, lines);
+            node(depth, format!("{name}{actual}"), lines);
+            plan_lines(plan, depth + 1, lines, prof);
         }
         Source::Join(j) => {
             let kind = match j.kind {
@@ -366,7 +436,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
             } else {
                 format!("{method}{kind}")
             };
-            node(depth, name, lines);
+            node(depth, format!("{name}{actual}"), lines);
             let left = names(&j.left);
             let both: Vec<String> = left.iter().cloned().chain(names(&j.right)).collect();
             let right = &both[left.len().min(both.len())..];
@@ -385,14 +455,30 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>) {
                     lines,
                 );
             }
-            source_lines(&j.left, depth + 1, lines);
+            source_lines(&j.left, depth + 1, lines, prof);
             if method == "Hash" {
-                node(depth + 1, "Hash".into(), lines);
-                source_lines(&j.right, depth + 2, lines);
+                let built = source_act(prof, &j.right);
+                node(depth + 1, format!("Hash{built}"), lines);
+                source_lines(&j.right, depth + 2, lines, prof);
             } else {
-                source_lines(&j.right, depth + 1, lines);
+                source_lines(&j.right, depth + 1, lines, prof);
             }
         }
+    }
+}
+
+/// EXPLAIN ANALYZE's annotation of a node (nothing for a plain EXPLAIN).
+fn act<T: super::query::ProfileNode>(prof: Option<&Profile>, node: &T, stage: Stage) -> String {
+    prof.map(|p| p.actual(node, stage)).unwrap_or_default()
+}
+
+/// The annotation of a FROM node: a table's scan and a subquery's plan measure themselves
+/// (a lateral subquery runs its plan per row without the node).
+fn source_act(prof: Option<&Profile>, src: &Source) -> String {
+    match src {
+        Source::Table(t) => act(prof, t.as_ref(), Stage::Source),
+        Source::Derived { plan, .. } => act(prof, plan.as_ref(), Stage::Output),
+        other => act(prof, other, Stage::Source),
     }
 }
 

@@ -19,6 +19,9 @@ mod factor;
 mod from;
 mod grouping_sets;
 mod named;
+mod profile;
+#[cfg(test)]
+mod profile_tests;
 mod prune;
 #[cfg(test)]
 mod prune_tests;
@@ -49,8 +52,9 @@ pub use access::{choose_access, scan_rows, Access};
 pub(crate) use access::{fetch_row, successor, timeout};
 pub(crate) use bitmap_scan::explain as bitmap_explain;
 pub use from::{JoinKind, Source};
+pub use profile::{Node as ProfileNode, Profile, Stage};
 pub use recursive::Recursive;
-pub use run::run_select;
+pub use run::{run_select, Runner};
 pub use setop::SetOp;
 pub(crate) use target::{
     plan_target, target_rows, with_fresh, with_planner, with_subqueries, TargetPlan,

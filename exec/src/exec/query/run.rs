@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::access::ChunkedScan;
-use super::from::{Join, JoinKind, Source, TableSource};
+use super::from::{Source, TableSource};
+use super::profile::{Profile, Stage};
 use super::{Body, SelectBody, SelectPlan};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::{aggregate, aggregate_sets, AggPlan, Aggregator};
@@ -21,6 +22,8 @@ use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
+
+mod join;
 
 /// Rows a table scan reads between evaluations of its filter.
 const SCAN_CHUNK: usize = 1024;
@@ -48,6 +51,8 @@ pub struct Runner<'r, 'a> {
     /// The statement's share of the query memory budget. Every row vector `run` and
     /// `source` return is charged to it; whoever consumes one releases it.
     mem: Charge<'a>,
+    /// EXPLAIN ANALYZE's measurements, when it runs the plan.
+    profile: Option<Rc<Profile>>,
 }
 
 impl SubqueryExec for Runner<'_, '_> {
@@ -110,6 +115,33 @@ impl<'r, 'a> Runner<'r, 'a> {
             sets: RefCell::new(HashMap::new()),
             work: RefCell::new(HashMap::new()),
             recursion_cap: std::cell::Cell::new(None),
+            profile: None,
+        }
+    }
+
+    /// A runner that measures every node into `profile` (EXPLAIN ANALYZE).
+    pub fn profiled(ctx: &'r mut Ctx<'a>, profile: Rc<Profile>) -> Runner<'r, 'a> {
+        Runner {
+            profile: Some(profile),
+            ..Runner::new(ctx)
+        }
+    }
+
+    /// When a measured node starts (None when not measuring).
+    fn clock(&self) -> Option<std::time::Instant> {
+        self.profile.as_ref().map(|_| std::time::Instant::now())
+    }
+
+    /// Records a run of `node`'s `stage` that produced `rows` (when measuring).
+    fn note<T: super::profile::Node>(
+        &self,
+        node: &T,
+        stage: Stage,
+        rows: usize,
+        since: Option<std::time::Instant>,
+    ) {
+        if let (Some(p), Some(t)) = (&self.profile, since) {
+            p.record(node, stage, rows, t.elapsed());
         }
     }
 
@@ -131,6 +163,7 @@ impl<'r, 'a> Runner<'r, 'a> {
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
         self.check_deadline()?;
+        let started = self.clock();
         let ectx = self.ectx(outer);
         let count = |e: &Option<Expr>, what: &str| -> Result<Option<usize>> {
             match e {
@@ -180,6 +213,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             Body::Nested(inner) => with_output_keys(self.run(inner, outer)?, plan),
             Body::Recursive(r) => with_output_keys(self.recursive(r, &plan.columns, outer)?, plan),
         };
+        self.note(plan, Stage::Body, out.len(), started);
         let distinct = matches!(&plan.body, Body::Select(b) if b.distinct);
         if distinct {
             out.sort_by(|a, b| compare_rows(&a.0, &b.0));
@@ -188,12 +222,15 @@ impl<'r, 'a> Runner<'r, 'a> {
         if !plan.order.is_empty() {
             out.sort_by(|a, b| crate::expr::cmp_ordered(&a.1, &b.1, &plan.order));
         }
-        Ok(out
+        self.note(plan, Stage::Ordered, out.len(), started);
+        let out: Vec<Vec<Value>> = out
             .into_iter()
             .skip(offset)
             .take(limit)
             .map(|(p, _)| p)
-            .collect())
+            .collect();
+        self.note(plan, Stage::Output, out.len(), started);
+        Ok(out)
     }
 
     /// A SELECT body's projected rows, each with its ORDER BY keys.
@@ -204,10 +241,12 @@ impl<'r, 'a> Runner<'r, 'a> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
+        let started = self.clock();
         if let (Some(agg @ AggPlan { sets: None, .. }), Source::Table(t)) =
             (&body.agg, &body.source)
         {
             let rows = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
+            self.note(body, Stage::Aggregated, rows.len(), started);
             return self.project(body, plan, rows, ectx);
         }
         let mut rows = self.source(&body.source, outer, ectx)?;
@@ -215,6 +254,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             let (kept, dropped) = passing(rows, f, ectx)?;
             self.mem.release(dropped);
             rows = kept;
+            self.note(body, Stage::Filtered, rows.len(), started);
         }
         let rows = match &body.agg {
             Some(a) if a.sets.is_some() => {
@@ -230,6 +270,9 @@ impl<'r, 'a> Runner<'r, 'a> {
             Some(a) => self.replaced(rows, |rows| aggregate(a, rows, ectx))?,
             None => rows,
         };
+        if body.agg.is_some() {
+            self.note(body, Stage::Aggregated, rows.len(), started);
+        }
         self.project(body, plan, rows, ectx)
     }
 
@@ -295,6 +338,21 @@ impl<'r, 'a> Runner<'r, 'a> {
 
     /// The rows a FROM node produces.
     fn source(
+        &self,
+        src: &Source,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let started = self.clock();
+        let rows = self.source_unmeasured(src, outer, ectx)?;
+        // A table measures its own scan (an aggregation may read it without this).
+        if !matches!(src, Source::Table(_)) {
+            self.note(src, Stage::Source, rows.len(), started);
+        }
+        Ok(rows)
+    }
+
+    fn source_unmeasured(
         &self,
         src: &Source,
         outer: &[Value],
@@ -417,12 +475,23 @@ impl<'r, 'a> Runner<'r, 'a> {
         };
         let access = resolved.as_ref().unwrap_or(&t.access);
         let mut scan = ChunkedScan::new(access, t.read.as_deref());
+        // The scan's time leaves out its consumer's (an aggregation fed chunk by chunk).
+        let (started, mut produced) = (self.clock(), 0);
+        let mut consumer = std::time::Duration::ZERO;
         loop {
             let chunk = {
                 let mut ctx = self.ctx.borrow_mut();
                 scan.next(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
             };
             let Some(chunk) = chunk else {
+                if let (Some(p), Some(t0)) = (&self.profile, started) {
+                    p.record(
+                        t,
+                        Stage::Source,
+                        produced,
+                        t0.elapsed().saturating_sub(consumer),
+                    );
+                }
                 return Ok(());
             };
             let mut kept = Vec::with_capacity(chunk.len());
@@ -437,7 +506,10 @@ impl<'r, 'a> Runner<'r, 'a> {
                     }
                 }
             }
+            produced += kept.len();
+            let sinking = self.clock();
             sink(kept)?;
+            consumer += sinking.map(|s| s.elapsed()).unwrap_or_default();
         }
     }
 
@@ -466,159 +538,6 @@ impl<'r, 'a> Runner<'r, 'a> {
         self.mem.release(charged);
         self.mem.charge(rows_bytes(&rows))?;
         Ok(rows)
-    }
-
-    fn join(&self, j: &Join, outer: &[Value], ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
-        let left = self.source(&j.left, outer, ectx)?;
-        let mut out = Vec::new();
-        // Bytes of output rows not yet charged.
-        let pending = std::cell::Cell::new(0usize);
-        let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
-            for (l, r) in &j.merged {
-                let a = row.get(*l).cloned().unwrap_or(Value::Null);
-                let v = if a.is_null() {
-                    row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
-                } else {
-                    a
-                };
-                row.push(v);
-            }
-            pending.set(pending.get() + row_bytes(&row));
-            out.push(row);
-        };
-        let settle = || self.mem.charge(pending.take());
-        let nulls = |n: usize| vec![Value::Null; n];
-        if j.lateral {
-            let left_bytes = rows_bytes(&left);
-            for l in left {
-                self.check_deadline()?;
-                let rights = match &j.right {
-                    Source::Derived { plan, captures } => {
-                        let values = captures
-                            .iter()
-                            .map(|c| c.eval(&l, ectx))
-                            .collect::<Result<Vec<_>>>()?;
-                        self.run(plan, &values)?
-                    }
-                    Source::Function {
-                        name,
-                        args,
-                        ordinality,
-                    } => {
-                        let rows = function_rows(name, args, *ordinality, &l, ectx)?;
-                        self.mem.charge(rows_bytes(&rows))?;
-                        rows
-                    }
-                    _ => {
-                        return Err(Error::new(
-                            code::INTERNAL_ERROR,
-                            "LATERAL join without a subquery or function",
-                        ))
-                    }
-                };
-                let mut matched = false;
-                let held = rows_bytes(&rights);
-                for r in rights {
-                    let row = concat(&l, &r);
-                    if passes(&j.on, &row, ectx)? {
-                        matched = true;
-                        emit(&mut out, row);
-                    }
-                }
-                self.mem.release(held);
-                if !matched && j.kind == JoinKind::Left {
-                    emit(&mut out, concat(&l, &nulls(j.right_width)));
-                }
-                if pending.get() >= CHARGE_STEP {
-                    settle()?;
-                }
-            }
-            settle()?;
-            self.mem.release(left_bytes);
-            return Ok(out);
-        }
-        let right = self.source(&j.right, outer, ectx)?;
-        let mut right_matched = vec![false; right.len()];
-        // Hash the right side on the equi-join keys; NULL keys never match.
-        let mut index_bytes = 0;
-        let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
-            None
-        } else {
-            let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-            for (i, r) in right.iter().enumerate() {
-                if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
-                    // The key, its table slot and the row number.
-                    index_bytes += k.len() + 64;
-                    index.entry(k).or_default().push(i);
-                }
-            }
-            Some(index)
-        };
-        self.mem.charge(index_bytes)?;
-        let all: Vec<usize> = if index.is_none() {
-            (0..right.len()).collect()
-        } else {
-            Vec::new()
-        };
-        for (n, l) in left.iter().enumerate() {
-            if n % 256 == 255 {
-                self.check_deadline()?;
-            }
-            let candidates: &[usize] = match &index {
-                None => &all,
-                Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
-                    Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
-                    None => &[],
-                },
-            };
-            if j.kind.left_only() {
-                // EXISTS / NOT EXISTS: the first match decides.
-                let mut found = false;
-                for &i in candidates {
-                    let Some(r) = right.get(i) else { continue };
-                    if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
-                        found = true;
-                        break;
-                    }
-                }
-                if found == (j.kind == JoinKind::Semi) {
-                    emit(&mut out, l.clone());
-                }
-                if pending.get() >= CHARGE_STEP {
-                    settle()?;
-                }
-                continue;
-            }
-            let mut matched = false;
-            for &i in candidates {
-                let Some(r) = right.get(i) else { continue };
-                let row = concat(l, r);
-                if passes(&j.on, &row, ectx)? {
-                    matched = true;
-                    if let Some(m) = right_matched.get_mut(i) {
-                        *m = true;
-                    }
-                    emit(&mut out, row);
-                }
-            }
-            if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-                emit(&mut out, concat(l, &nulls(j.right_width)));
-            }
-            if pending.get() >= CHARGE_STEP {
-                settle()?;
-            }
-        }
-        if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
-            for (r, matched) in right.iter().zip(&right_matched) {
-                if !matched {
-                    emit(&mut out, concat(&nulls(j.left_width), r));
-                }
-            }
-        }
-        settle()?;
-        self.mem
-            .release(rows_bytes(&left) + rows_bytes(&right) + index_bytes);
-        Ok(out)
     }
 }
 
@@ -708,37 +627,6 @@ fn permuted(rows: Vec<Vec<Value>>, permute: &[usize]) -> Vec<Vec<Value>> {
                 .collect()
         })
         .collect()
-}
-
-fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {
-    let mut row = Vec::with_capacity(a.len() + b.len());
-    row.extend_from_slice(a);
-    row.extend_from_slice(b);
-    row
-}
-
-fn passes(cond: &Option<Expr>, row: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
-    match cond {
-        Some(c) => c.passes(row, ectx),
-        None => Ok(true),
-    }
-}
-
-/// The hash key of `exprs` over `row`, None when a part is NULL.
-fn key<'e>(
-    exprs: impl Iterator<Item = &'e Expr>,
-    row: &[Value],
-    ectx: &EvalContext<'_>,
-) -> Result<Option<Vec<u8>>> {
-    let mut k = Vec::new();
-    for e in exprs {
-        let v = e.eval(row, ectx)?;
-        if v.is_null() {
-            return Ok(None);
-        }
-        append_key(&mut k, &[&v]);
-    }
-    Ok(Some(k))
 }
 
 /// The memcomparable key of a whole row (NULLs included), for set operations.

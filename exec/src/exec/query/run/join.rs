@@ -1,0 +1,203 @@
+//! Joins: hash joins on equi-join keys, nested loops for other conditions, LATERAL
+//! subqueries run per left row, and the outer joins' NULL-extended rows.
+
+use std::collections::HashMap;
+
+use super::{function_rows, Runner, CHARGE_STEP};
+use crate::error::{code, Error, Result};
+use crate::exec::query::from::{Join, JoinKind, Source};
+use crate::expr::{EvalContext, Expr};
+use crate::memory::{row_bytes, rows_bytes};
+use crate::row::append_key;
+use crate::types::Value;
+
+impl Runner<'_, '_> {
+    pub(super) fn join(
+        &self,
+        j: &Join,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let left = self.source(&j.left, outer, ectx)?;
+        let mut out = Vec::new();
+        // Bytes of output rows not yet charged.
+        let pending = std::cell::Cell::new(0usize);
+        let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
+            for (l, r) in &j.merged {
+                let a = row.get(*l).cloned().unwrap_or(Value::Null);
+                let v = if a.is_null() {
+                    row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
+                } else {
+                    a
+                };
+                row.push(v);
+            }
+            pending.set(pending.get() + row_bytes(&row));
+            out.push(row);
+        };
+        let settle = || self.mem.charge(pending.take());
+        let nulls = |n: usize| vec![Value::Null; n];
+        if j.lateral {
+            let left_bytes = rows_bytes(&left);
+            for l in left {
+                self.check_deadline()?;
+                let rights = match &j.right {
+                    Source::Derived { plan, captures } => {
+                        let values = captures
+                            .iter()
+                            .map(|c| c.eval(&l, ectx))
+                            .collect::<Result<Vec<_>>>()?;
+                        self.run(plan, &values)?
+                    }
+                    Source::Function {
+                        name,
+                        args,
+                        ordinality,
+                    } => {
+                        let rows = function_rows(name, args, *ordinality, &l, ectx)?;
+                        self.mem.charge(rows_bytes(&rows))?;
+                        rows
+                    }
+                    _ => {
+                        return Err(Error::new(
+                            code::INTERNAL_ERROR,
+                            "LATERAL join without a subquery or function",
+                        ))
+                    }
+                };
+                let mut matched = false;
+                let held = rows_bytes(&rights);
+                for r in rights {
+                    let row = concat(&l, &r);
+                    if passes(&j.on, &row, ectx)? {
+                        matched = true;
+                        emit(&mut out, row);
+                    }
+                }
+                self.mem.release(held);
+                if !matched && j.kind == JoinKind::Left {
+                    emit(&mut out, concat(&l, &nulls(j.right_width)));
+                }
+                if pending.get() >= CHARGE_STEP {
+                    settle()?;
+                }
+            }
+            settle()?;
+            self.mem.release(left_bytes);
+            return Ok(out);
+        }
+        let right = self.source(&j.right, outer, ectx)?;
+        let mut right_matched = vec![false; right.len()];
+        // Hash the right side on the equi-join keys; NULL keys never match.
+        let mut index_bytes = 0;
+        let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
+            None
+        } else {
+            let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+            for (i, r) in right.iter().enumerate() {
+                if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
+                    // The key, its table slot and the row number.
+                    index_bytes += k.len() + 64;
+                    index.entry(k).or_default().push(i);
+                }
+            }
+            Some(index)
+        };
+        self.mem.charge(index_bytes)?;
+        let all: Vec<usize> = if index.is_none() {
+            (0..right.len()).collect()
+        } else {
+            Vec::new()
+        };
+        for (n, l) in left.iter().enumerate() {
+            if n % 256 == 255 {
+                self.check_deadline()?;
+            }
+            let candidates: &[usize] = match &index {
+                None => &all,
+                Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
+                    Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+                    None => &[],
+                },
+            };
+            if j.kind.left_only() {
+                // EXISTS / NOT EXISTS: the first match decides.
+                let mut found = false;
+                for &i in candidates {
+                    let Some(r) = right.get(i) else { continue };
+                    if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
+                        found = true;
+                        break;
+                    }
+                }
+                if found == (j.kind == JoinKind::Semi) {
+                    emit(&mut out, l.clone());
+                }
+                if pending.get() >= CHARGE_STEP {
+                    settle()?;
+                }
+                continue;
+            }
+            let mut matched = false;
+            for &i in candidates {
+                let Some(r) = right.get(i) else { continue };
+                let row = concat(l, r);
+                if passes(&j.on, &row, ectx)? {
+                    matched = true;
+                    if let Some(m) = right_matched.get_mut(i) {
+                        *m = true;
+                    }
+                    emit(&mut out, row);
+                }
+            }
+            if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
+                emit(&mut out, concat(l, &nulls(j.right_width)));
+            }
+            if pending.get() >= CHARGE_STEP {
+                settle()?;
+            }
+        }
+        if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
+            for (r, matched) in right.iter().zip(&right_matched) {
+                if !matched {
+                    emit(&mut out, concat(&nulls(j.left_width), r));
+                }
+            }
+        }
+        settle()?;
+        self.mem
+            .release(rows_bytes(&left) + rows_bytes(&right) + index_bytes);
+        Ok(out)
+    }
+}
+
+fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {
+    let mut row = Vec::with_capacity(a.len() + b.len());
+    row.extend_from_slice(a);
+    row.extend_from_slice(b);
+    row
+}
+
+fn passes(cond: &Option<Expr>, row: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
+    match cond {
+        Some(c) => c.passes(row, ectx),
+        None => Ok(true),
+    }
+}
+
+/// The hash key of `exprs` over `row`, None when a part is NULL.
+fn key<'e>(
+    exprs: impl Iterator<Item = &'e Expr>,
+    row: &[Value],
+    ectx: &EvalContext<'_>,
+) -> Result<Option<Vec<u8>>> {
+    let mut k = Vec::new();
+    for e in exprs {
+        let v = e.eval(row, ectx)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        append_key(&mut k, &[&v]);
+    }
+    Ok(Some(k))
+}
