@@ -426,7 +426,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
             };
             let method = if j.lateral {
                 "Nested Loop (lateral)"
-            } else if j.keys.is_empty() {
+            } else if j.keys.is_empty() || j.lookup.is_some() {
                 "Nested Loop"
             } else {
                 "Hash"
@@ -440,7 +440,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
             let left = names(&j.left);
             let both: Vec<String> = left.iter().cloned().chain(names(&j.right)).collect();
             let right = &both[left.len().min(both.len())..];
-            if !j.keys.is_empty() {
+            if !j.keys.is_empty() && j.lookup.is_none() {
                 let conds: Vec<String> = j
                     .keys
                     .iter()
@@ -456,7 +456,9 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
                 );
             }
             source_lines(&j.left, depth + 1, lines, prof);
-            if method == "Hash" {
+            if let (Some(lookup), Source::Table(t)) = (&j.lookup, &j.right) {
+                lookup_lines(j, lookup, t, (&left, right), depth + 1, lines, prof);
+            } else if method == "Hash" {
                 let built = source_act(prof, &j.right);
                 node(depth + 1, format!("Hash{built}"), lines);
                 source_lines(&j.right, depth + 2, lines, prof);
@@ -464,6 +466,54 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
                 source_lines(&j.right, depth + 1, lines, prof);
             }
         }
+    }
+}
+
+/// The inner side of an index nested loop: the index scan run per left row, with the keys
+/// it looks up by and the table's own conditions.
+fn lookup_lines(
+    j: &super::query::Join,
+    lookup: &super::query::Lookup,
+    t: &super::query::TableSource,
+    (left, right): (&[String], &[String]),
+    depth: usize,
+    lines: &mut Vec<String>,
+    prof: Option<&Profile>,
+) {
+    let on = if t.alias == t.table.name {
+        t.table.name.clone()
+    } else {
+        format!("{} {}", t.table.name, t.alias)
+    };
+    let actual = act(prof, t, Stage::Source);
+    let index = lookup.index_name(&t.table);
+    node(
+        depth,
+        format!("Index Scan using {index} on {on}{actual}"),
+        lines,
+    );
+    let cond = |k: &usize| {
+        j.keys.get(*k).map(|(l, r)| {
+            let own: Vec<String> = t.table.columns.iter().map(|c| c.name.clone()).collect();
+            format!("({} = {})", show_named(r, &own), show_named(l, left))
+        })
+    };
+    let conds: Vec<String> = lookup.keys.iter().filter_map(cond).collect();
+    detail(depth, format!("Index Cond: {}", conds.join(" AND ")), lines);
+    let rest: Vec<String> = (0..j.keys.len())
+        .filter(|k| !lookup.keys.contains(k))
+        .filter_map(|k| {
+            j.keys
+                .get(k)
+                .map(|(l, r)| format!("({} = {})", show_named(l, left), show_named(r, right)))
+        })
+        .collect();
+    if !rest.is_empty() {
+        detail(depth, format!("Join Filter: {}", rest.join(" AND ")), lines);
+    }
+    if let Some(f) = &t.filter {
+        let names: Vec<String> = t.table.columns.iter().map(|c| c.name.clone()).collect();
+        detail(depth, format!("Filter: {}", show_named(f, &names)), lines);
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Join {
     /// When not empty, output column i is column `permute[i]` of `left ++ right`: a join
     /// tree reordered by the optimizer restores the layout the query was bound to.
     pub permute: Vec<usize>,
+    /// The right table is looked up per left row through an index (see `lookup`).
+    pub lookup: Option<super::lookup::Lookup>,
 }
 
 /// A planned FROM clause (or part of one).
@@ -325,6 +327,7 @@ fn combine(
             merged,
             lateral,
             permute: Vec::new(),
+            lookup: None,
         })),
         scope,
         origins,
@@ -761,6 +764,7 @@ pub fn finish(source: &mut Source) {
                 }
             }
             j.on = rest;
+            super::lookup::plan(j);
         }
         Source::Unit
         | Source::Rows(..)

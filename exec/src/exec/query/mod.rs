@@ -18,6 +18,9 @@ mod estimate;
 mod factor;
 mod from;
 mod grouping_sets;
+mod lookup;
+#[cfg(test)]
+mod lookup_tests;
 mod named;
 mod profile;
 #[cfg(test)]
@@ -51,7 +54,8 @@ use crate::types::DataType;
 pub use access::{choose_access, scan_rows, Access};
 pub(crate) use access::{fetch_row, successor, timeout};
 pub(crate) use bitmap_scan::explain as bitmap_explain;
-pub use from::{JoinKind, Source};
+pub use from::{Join, JoinKind, Source, TableSource};
+pub use lookup::Lookup;
 pub use profile::{Node as ProfileNode, Profile, Stage};
 pub use recursive::Recursive;
 pub use run::{run_select, Runner};

@@ -301,6 +301,7 @@ fn assemble(
                 merged: Vec::new(),
                 lateral: false,
                 permute: Vec::new(),
+                lookup: None,
             };
             (Source::Join(Box::new(join)), mask, types)
         }

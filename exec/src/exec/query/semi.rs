@@ -83,6 +83,7 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
             merged: Vec::new(),
             lateral: false,
             permute: Vec::new(),
+            lookup: None,
         }));
     }
     kept

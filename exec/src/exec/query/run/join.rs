@@ -1,11 +1,15 @@
-//! Joins: hash joins on equi-join keys, nested loops for other conditions, LATERAL
-//! subqueries run per left row, and the outer joins' NULL-extended rows.
+//! Joins: hash joins on equi-join keys, index nested loops (a right table looked up per left
+//! row, see `lookup`), nested loops for other conditions, LATERAL subqueries run per left
+//! row, and the outer joins' NULL-extended rows.
 
 use std::collections::HashMap;
 
+use super::super::access::scan_rows_with;
+use super::super::lookup::Lookup;
+use super::super::profile::Stage;
 use super::{function_rows, Runner, CHARGE_STEP};
 use crate::error::{code, Error, Result};
-use crate::exec::query::from::{Join, JoinKind, Source};
+use crate::exec::query::from::{Join, JoinKind, Source, TableSource};
 use crate::expr::{EvalContext, Expr};
 use crate::memory::{row_bytes, rows_bytes};
 use crate::row::append_key;
@@ -86,6 +90,23 @@ impl Runner<'_, '_> {
             self.mem.release(left_bytes);
             return Ok(out);
         }
+        if let (Some(lookup), Source::Table(t)) = (&j.lookup, &j.right) {
+            let left_bytes = rows_bytes(&left);
+            for (n, l) in left.iter().enumerate() {
+                if n % 256 == 255 {
+                    self.check_deadline()?;
+                }
+                let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
+                let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
+                combine(j, l, candidates, &mut [], ectx, &mut out, &emit)?;
+                if pending.get() >= CHARGE_STEP {
+                    settle()?;
+                }
+            }
+            settle()?;
+            self.mem.release(left_bytes);
+            return Ok(out);
+        }
         let right = self.source(&j.right, outer, ectx)?;
         let mut right_matched = vec![false; right.len()];
         // Hash the right side on the equi-join keys; NULL keys never match.
@@ -120,39 +141,10 @@ impl Runner<'_, '_> {
                     None => &[],
                 },
             };
-            if j.kind.left_only() {
-                // EXISTS / NOT EXISTS: the first match decides.
-                let mut found = false;
-                for &i in candidates {
-                    let Some(r) = right.get(i) else { continue };
-                    if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
-                        found = true;
-                        break;
-                    }
-                }
-                if found == (j.kind == JoinKind::Semi) {
-                    emit(&mut out, l.clone());
-                }
-                if pending.get() >= CHARGE_STEP {
-                    settle()?;
-                }
-                continue;
-            }
-            let mut matched = false;
-            for &i in candidates {
-                let Some(r) = right.get(i) else { continue };
-                let row = concat(l, r);
-                if passes(&j.on, &row, ectx)? {
-                    matched = true;
-                    if let Some(m) = right_matched.get_mut(i) {
-                        *m = true;
-                    }
-                    emit(&mut out, row);
-                }
-            }
-            if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-                emit(&mut out, concat(l, &nulls(j.right_width)));
-            }
+            let rows = candidates
+                .iter()
+                .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
+            combine(j, l, rows, &mut right_matched, ectx, &mut out, &emit)?;
             if pending.get() >= CHARGE_STEP {
                 settle()?;
             }
@@ -169,6 +161,99 @@ impl Runner<'_, '_> {
             .release(rows_bytes(&left) + rows_bytes(&right) + index_bytes);
         Ok(out)
     }
+}
+
+impl Runner<'_, '_> {
+    /// The rows of table `t` whose index columns hold left row `l`'s join keys, that pass
+    /// the table's conditions and match every key of the join.
+    fn looked_up(
+        &self,
+        j: &Join,
+        lookup: &Lookup,
+        t: &TableSource,
+        l: &[Value],
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let started = self.clock();
+        let want = key(j.keys.iter().map(|(lk, _)| lk), l, ectx)?;
+        let mut rows = Vec::new();
+        if want.is_some() {
+            let mut values = Vec::with_capacity(lookup.keys.len());
+            for k in &lookup.keys {
+                if let Some((lk, _)) = j.keys.get(*k) {
+                    values.push(lk.eval(l, ectx)?);
+                }
+            }
+            let access = lookup.access(values);
+            let found = {
+                let mut ctx = self.ctx.borrow_mut();
+                scan_rows_with(&mut ctx, &t.table, &access, t.for_update, outer)?
+            };
+            for (storage_key, mut r) in found {
+                if let Some(f) = &t.filter {
+                    if !f.passes(&r, ectx)? {
+                        continue;
+                    }
+                }
+                if key(j.keys.iter().map(|(_, rk)| rk), &r, ectx)? != want {
+                    continue;
+                }
+                if t.keyed {
+                    r.push(Value::Bytea(storage_key));
+                }
+                rows.push(r);
+            }
+        }
+        self.note(t, Stage::Source, rows.len(), started);
+        Ok(rows)
+    }
+}
+
+/// Appends a joined row to the output (and counts its bytes).
+type Emit<'e> = dyn Fn(&mut Vec<Vec<Value>>, Vec<Value>) + 'e;
+
+/// Emits what left row `l` yields with `candidates` (right rows whose keys match it, with
+/// their positions), by the join's kind; marks the positions that matched in
+/// `right_matched` (for RIGHT and FULL joins).
+fn combine<'r>(
+    j: &Join,
+    l: &[Value],
+    candidates: impl Iterator<Item = (usize, &'r [Value])>,
+    right_matched: &mut [bool],
+    ectx: &EvalContext<'_>,
+    out: &mut Vec<Vec<Value>>,
+    emit: &Emit<'_>,
+) -> Result<()> {
+    if j.kind.left_only() {
+        // EXISTS / NOT EXISTS: the first match decides.
+        let mut found = false;
+        for (_, r) in candidates {
+            if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
+                found = true;
+                break;
+            }
+        }
+        if found == (j.kind == JoinKind::Semi) {
+            emit(out, l.to_vec());
+        }
+        return Ok(());
+    }
+    let mut matched = false;
+    for (i, r) in candidates {
+        let row = concat(l, r);
+        if passes(&j.on, &row, ectx)? {
+            matched = true;
+            if let Some(m) = right_matched.get_mut(i) {
+                *m = true;
+            }
+            emit(out, row);
+        }
+    }
+    if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
+        emit(out, concat(l, &vec![Value::Null; j.right_width]));
+    }
+    Ok(())
 }
 
 fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {

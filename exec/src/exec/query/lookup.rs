@@ -1,0 +1,196 @@
+//! Index nested-loop joins: an equi-join whose right side is a table with an index on the
+//! join's right key columns (its primary key, or the leading columns of a btree index) looks
+//! up each left row's matches instead of reading and hashing the whole table, when the left
+//! side is estimated small enough that the lookups read less (PostgreSQL's Nested Loop over
+//! an inner Index Scan).
+//!
+//! Only INNER, LEFT, semi and anti joins use it (a RIGHT or FULL join must see every right
+//! row). Every key of the join is still compared on each row found, and the table's own
+//! conditions still filter it, so the lookup only narrows what is read.
+
+use std::ops::Bound;
+
+use super::access::Access;
+use super::estimate;
+use super::from::{Join, JoinKind, Source};
+use crate::catalog::TableDef;
+use crate::expr::Expr;
+use crate::types::Value;
+
+/// One lookup costs about this many rows of a scan (as in `semi`).
+const LOOKUP_ROWS: f64 = 20.0;
+
+/// How the right table is looked up.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// The index: 0 for the primary key.
+    pub index: u32,
+    /// For each leading index column bound, the position in `Join::keys` of its key.
+    pub keys: Vec<usize>,
+    /// Every primary-key column is bound (a point lookup).
+    pub point: bool,
+}
+
+/// Sets `j.lookup` when a lookup qualifies and the estimates favour it over a hash join. An
+/// inner join whose small side is on the right (where a hash join builds) is turned around
+/// first when that lets the other table be looked up.
+pub fn plan(j: &mut Join) {
+    j.lookup = choose(j);
+    let swappable = j.kind == JoinKind::Inner
+        && j.merged.is_empty()
+        && !j.lateral
+        && matches!(j.left, Source::Table(_));
+    if j.lookup.is_some() || !swappable {
+        return;
+    }
+    swap(j);
+    j.lookup = choose(j);
+    if j.lookup.is_none() {
+        swap(j);
+    }
+}
+
+/// Exchanges an inner join's sides, keeping its output layout (through `permute`).
+fn swap(j: &mut Join) {
+    let (lw, rw) = (j.left_width, j.right_width);
+    let moved = |p: usize| if p < lw { p + rw } else { p - lw };
+    std::mem::swap(&mut j.left, &mut j.right);
+    std::mem::swap(&mut j.left_width, &mut j.right_width);
+    let n = lw.min(j.types.len());
+    j.types.rotate_left(n);
+    for (l, r) in &mut j.keys {
+        std::mem::swap(l, r);
+    }
+    if let Some(on) = &mut j.on {
+        on.remap_columns(&moved);
+    }
+    let layout: Vec<usize> = if j.permute.is_empty() {
+        (0..lw + rw).collect()
+    } else {
+        std::mem::take(&mut j.permute)
+    };
+    j.permute = layout.into_iter().map(moved).collect();
+    if j.permute.iter().enumerate().all(|(i, p)| i == *p) {
+        j.permute.clear();
+    }
+}
+
+/// The lookup for join `j`, when it qualifies and the estimates favour it over a hash join.
+fn choose(j: &Join) -> Option<Lookup> {
+    if !matches!(
+        j.kind,
+        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+    ) || j.keys.is_empty()
+        || j.lateral
+    {
+        return None;
+    }
+    let Source::Table(t) = &j.right else {
+        return None;
+    };
+    if matches!(t.access, Access::Ann(_)) {
+        return None;
+    }
+    let table = &t.table;
+    // The join key binding column `id` of the right table.
+    let key_of = |id: &u32| {
+        let pos = table.column_by_id(*id)?;
+        j.keys
+            .iter()
+            .position(|(_, r)| matches!(r, Expr::Column(c) if *c == pos))
+    };
+    let leading = |ids: &[u32]| ids.iter().map_while(key_of).collect::<Vec<usize>>();
+    let pk = leading(&table.primary_key);
+    let (lookup, unique) = if !pk.is_empty() && pk.len() == table.primary_key.len() {
+        let l = Lookup {
+            index: 0,
+            keys: pk,
+            point: true,
+        };
+        (l, true)
+    } else {
+        let mut best: Option<(Lookup, bool)> = None;
+        let btrees = table
+            .indexes
+            .iter()
+            .filter(|i| !i.primary && !i.bitmap && i.ann.is_none());
+        for index in btrees {
+            let keys = leading(&index.columns);
+            let unique = index.unique && keys.len() == index.columns.len();
+            let better = match &best {
+                None => !keys.is_empty(),
+                Some((b, u)) => (unique && !u) || (unique == *u && keys.len() > b.keys.len()),
+            };
+            if better {
+                let l = Lookup {
+                    index: index.id,
+                    keys,
+                    point: false,
+                };
+                best = Some((l, unique));
+            }
+        }
+        match best {
+            Some(b) => b,
+            // The primary key's first column alone: a range of it.
+            None if !pk.is_empty() => (
+                Lookup {
+                    index: 0,
+                    keys: pk[..1].to_vec(),
+                    point: false,
+                },
+                false,
+            ),
+            None => return None,
+        }
+    };
+    let left = estimate::rows(&j.left);
+    let table_rows = estimate::table_rows(table);
+    let scanned = match t.access {
+        Access::Full => table_rows,
+        _ => estimate::rows(&j.right),
+    };
+    let found = if unique {
+        1.0
+    } else {
+        let first = lookup.keys.first().and_then(|k| match j.keys.get(*k) {
+            Some((_, Expr::Column(c))) => Some(*c),
+            _ => None,
+        });
+        let distinct = first.map_or(1.0, |c| estimate::distinct(&j.right, c, table_rows));
+        table_rows / distinct.max(1.0)
+    };
+    (left * (LOOKUP_ROWS + found) < left + 2.0 * scanned).then_some(lookup)
+}
+
+impl Lookup {
+    /// The access path to the rows whose key columns hold `values` (the left row's key
+    /// values, in index column order).
+    pub fn access(&self, values: Vec<Value>) -> Access {
+        let mut eq: Vec<Expr> = values.into_iter().map(Expr::Literal).collect();
+        match (self.index, self.point) {
+            (0, true) => Access::Point(eq),
+            (0, false) => match eq.pop() {
+                Some(v) => Access::Range(Bound::Included(v.clone()), Bound::Included(v)),
+                None => Access::Full,
+            },
+            (id, _) => Access::Index { id, eq },
+        }
+    }
+
+    /// The index's name, for EXPLAIN.
+    pub fn index_name(&self, table: &TableDef) -> String {
+        match self.index {
+            0 => table
+                .indexes
+                .iter()
+                .find(|i| i.primary)
+                .map_or_else(|| format!("{}_pkey", table.name), |i| i.name.clone()),
+            id => table
+                .indexes
+                .iter()
+                .find(|i| i.id == id)
+                .map_or_else(|| format!("index {id}"), |i| i.name.clone()),
+        }
+    }
+}
