@@ -38,12 +38,25 @@ pub fn rows(src: &Source) -> f64 {
         Source::Table(t) => table_rows(&t.table) * t.filter.as_ref().map_or(1.0, |f| sel(t, f)),
         Source::Join(j) => {
             let (l, r) = (rows(&j.left), rows(&j.right));
-            // An equi-join on a key of one side keeps at most the other side's rows; without
-            // key knowledge here, assume the larger side (a foreign-key join).
-            let inner = if j.on.is_none() && j.keys.is_empty() {
-                l * r
-            } else {
-                l.max(r)
+            // Equi-join keys (known once `from::finish` made them): each left row meets the
+            // right rows sharing its value, |L|·|R| / max(distinct values of either side),
+            // counting only the most selective key. Without keys, assume the larger side (a
+            // foreign-key join).
+            let keyed = j
+                .keys
+                .iter()
+                .filter_map(|k| match k {
+                    (Expr::Column(a), Expr::Column(b)) => {
+                        let d = distinct(&j.left, *a, l).max(distinct(&j.right, *b, r));
+                        Some(l * r / d.max(1.0))
+                    }
+                    _ => None,
+                })
+                .reduce(f64::min);
+            let inner = match keyed {
+                Some(n) => n,
+                None if j.on.is_none() && j.keys.is_empty() => l * r,
+                None => l.max(r),
             };
             match j.kind {
                 JoinKind::Inner => inner,

@@ -19,6 +19,9 @@ use crate::types::Value;
 
 /// One lookup costs about this many rows of a scan (as in `semi`).
 const LOOKUP_ROWS: f64 = 20.0;
+/// Each row a secondary index finds is then read by its key: about this many rows of a scan
+/// (a primary-key lookup reads its rows in one range).
+const FETCH_ROWS: f64 = 10.0;
 
 /// How the right table is looked up.
 #[derive(Debug, Clone)]
@@ -160,7 +163,8 @@ fn choose(j: &Join) -> Option<Lookup> {
         let distinct = first.map_or(1.0, |c| estimate::distinct(&j.right, c, table_rows));
         table_rows / distinct.max(1.0)
     };
-    (left * (LOOKUP_ROWS + found) < left + 2.0 * scanned).then_some(lookup)
+    let per_row = if lookup.index == 0 { 1.0 } else { FETCH_ROWS };
+    (left * (LOOKUP_ROWS + found * per_row) < left + 2.0 * scanned).then_some(lookup)
 }
 
 impl Lookup {
