@@ -340,6 +340,33 @@ impl Numeric {
         }
     }
 
+    /// `(digits, scale)` of a finite value whose digits fit an i64 (most values), read
+    /// without copying the digits.
+    fn small(&self) -> Option<(i64, i64)> {
+        let Repr::Finite(d) = &self.0 else {
+            return None;
+        };
+        let (m, s) = d.as_bigint_and_scale();
+        Some((m.to_i64()?, s))
+    }
+
+    /// `a ± b` of two small values in 128-bit arithmetic (None if a scale gap is too wide to
+    /// align there). Scales of finite values are never negative.
+    fn add_small((a, sa): (i64, i64), (b, sb): (i64, i64), negate: bool) -> Option<Numeric> {
+        let s = sa.max(sb);
+        let up = |m: i64, by: i64| -> Option<i128> {
+            let p = 10i128.checked_pow(u32::try_from(by).ok()?)?;
+            i128::from(m).checked_mul(p)
+        };
+        let (a, b) = (up(a, s - sa)?, up(b, s - sb)?);
+        let sum = if negate {
+            a.checked_sub(b)?
+        } else {
+            a.checked_add(b)?
+        };
+        Some(Numeric::from_parts(BigInt::from(sum), s))
+    }
+
     fn aligned(&self, other: &Numeric) -> Option<(BigInt, BigInt, i64)> {
         let (a, sa) = self.parts()?;
         let (b, sb) = other.parts()?;
@@ -349,6 +376,11 @@ impl Numeric {
 
     /// Addition (scale: the larger scale).
     pub fn add(&self, other: &Numeric) -> Numeric {
+        if let (Some(a), Some(b)) = (self.small(), other.small()) {
+            if let Some(sum) = Numeric::add_small(a, b, false) {
+                return sum;
+            }
+        }
         match (&self.0, &other.0) {
             (Repr::Finite(_), Repr::Finite(_)) => match self.aligned(other) {
                 Some((a, b, s)) => Numeric::from_parts(a + b, s),
@@ -373,11 +405,21 @@ impl Numeric {
 
     /// Subtraction.
     pub fn sub(&self, other: &Numeric) -> Numeric {
+        if let (Some(a), Some(b)) = (self.small(), other.small()) {
+            if let Some(difference) = Numeric::add_small(a, b, true) {
+                return difference;
+            }
+        }
         self.add(&other.neg())
     }
 
     /// Multiplication (scale: the sum of the scales).
     pub fn mul(&self, other: &Numeric) -> Numeric {
+        if let (Some((a, sa)), Some((b, sb))) = (self.small(), other.small()) {
+            // Two i64s multiply within an i128.
+            let product = i128::from(a) * i128::from(b);
+            return Numeric::from_parts(BigInt::from(product), sa + sb);
+        }
         match (self.parts(), other.parts()) {
             (Some((a, sa)), Some((b, sb))) => Numeric::from_parts(a * b, sa + sb),
             _ => {

@@ -427,11 +427,17 @@ fn same_kind_arith(op: BinaryOp, left: &Value, right: &Value) -> Option<Result<V
         return None;
     }
     Some(match (left, right) {
-        (Value::Numeric(x), Value::Numeric(y)) => Ok(Value::Numeric(match op {
-            B::Add => x.add(y),
-            B::Sub => x.sub(y),
-            _ => x.mul(y),
-        })),
+        (Value::Numeric(x), Value::Numeric(y)) => Ok(Value::Numeric(numeric_arith(op, x, y))),
+        // An integer beside a numeric is cast to numeric (as the general path resolves it):
+        // `1 - price` with a literal 1.
+        (Value::Numeric(x), Value::Int4(_) | Value::Int8(_) | Value::Int2(_)) => {
+            let y = super::Numeric::from_i64(right.as_i64().ok().flatten()?);
+            Ok(Value::Numeric(numeric_arith(op, x, &y)))
+        }
+        (Value::Int4(_) | Value::Int8(_) | Value::Int2(_), Value::Numeric(y)) => {
+            let x = super::Numeric::from_i64(left.as_i64().ok().flatten()?);
+            Ok(Value::Numeric(numeric_arith(op, &x, y)))
+        }
         (Value::Float8(x), Value::Float8(y)) => float_arith(op, *x, *y, false).map(Value::Float8),
         (Value::Int8(x), Value::Int8(y)) => int_arith(op, *x, *y, &DataType::Int8),
         (Value::Int4(x), Value::Int4(y)) => {
@@ -439,6 +445,15 @@ fn same_kind_arith(op: BinaryOp, left: &Value, right: &Value) -> Option<Result<V
         }
         _ => return None,
     })
+}
+
+/// `x + y`, `x - y` or `x * y` (the only operators [`same_kind_arith`] takes).
+fn numeric_arith(op: BinaryOp, x: &super::Numeric, y: &super::Numeric) -> super::Numeric {
+    match op {
+        BinaryOp::Add => x.add(y),
+        BinaryOp::Sub => x.sub(y),
+        _ => x.mul(y),
+    }
 }
 
 fn int_arith(op: BinaryOp, a: i64, b: i64, t: &DataType) -> Result<Value> {
@@ -735,6 +750,30 @@ mod fast_path_tests {
     }
 
     proptest! {
+        /// Numeric +, - and * (whose operands of up to 18 digits take 128-bit arithmetic)
+        /// agree with arbitrary-precision decimals, value and display scale.
+        #[test]
+        fn numeric_arithmetic_matches_big_decimals(
+            m1 in any::<i64>(), s1 in 0i64..30, m2 in any::<i64>(), s2 in 0i64..30,
+        ) {
+            use bigdecimal::num_bigint::BigInt;
+            let a = Numeric::from_parts(BigInt::from(m1), s1);
+            let b = Numeric::from_parts(BigInt::from(m2), s2);
+            let (x, y) = (
+                bigdecimal::BigDecimal::new(BigInt::from(m1), s1),
+                bigdecimal::BigDecimal::new(BigInt::from(m2), s2),
+            );
+            let sum = a.add(&b);
+            prop_assert_eq!(sum.as_bigdecimal(), Some(&(&x + &y)));
+            prop_assert_eq!(sum.scale(), s1.max(s2));
+            let difference = a.sub(&b);
+            prop_assert_eq!(difference.as_bigdecimal(), Some(&(&x - &y)));
+            prop_assert_eq!(difference.scale(), s1.max(s2));
+            let product = a.mul(&b);
+            prop_assert_eq!(product.as_bigdecimal(), Some(&(&x * &y)));
+            prop_assert_eq!(product.scale(), s1 + s2);
+        }
+
         /// Same-kind arithmetic gives what the general path gives, errors included.
         #[test]
         fn same_kind_arithmetic_matches_the_general_path(
