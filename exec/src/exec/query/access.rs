@@ -215,18 +215,11 @@ pub fn scan_rows_with(
                 )?
                 .map(|item| item.map(|(_, v)| v))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
+            // An entry whose row is gone was read at another snapshot than the row (READ
+            // COMMITTED) or left by a write racing the index build: the row is not there.
             for suffix in suffixes {
-                match fetch_row(ctx, table, &suffix, for_update)? {
-                    Some(row) => out.push(row),
-                    None => {
-                        return Err(Error::new(
-                            code::DATA_CORRUPTED,
-                            format!(
-                                "index \"{}\" points at a missing row of \"{}\"",
-                                index.name, table.name
-                            ),
-                        ))
-                    }
+                if let Some(row) = fetch_row(ctx, table, &suffix, for_update, None)? {
+                    out.push(row);
                 }
             }
             return Ok(out);
@@ -251,13 +244,14 @@ pub fn scan_rows_with(
     Ok(rows.unwrap_or_default())
 }
 
-/// The row stored at suffix `suffix` (after the table's row prefix), with its storage key;
-/// locked when `for_update`.
+/// The row stored at suffix `suffix` (after the table's row prefix), with its storage key
+/// and the columns `read` flags decoded (None: all); locked when `for_update`.
 pub(crate) fn fetch_row(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
     suffix: &[u8],
     for_update: bool,
+    read: Option<&[bool]>,
 ) -> Result<Option<(Vec<u8>, Vec<Value>)>> {
     let mut key = index_prefix(table.id, 0);
     key.extend_from_slice(suffix);
@@ -268,7 +262,7 @@ pub(crate) fn fetch_row(
     };
     match found {
         Some(v) => {
-            let row = decode_row(table, &v)?;
+            let row = decode_columns(table, &v, read)?;
             Ok(Some((key, row)))
         }
         None => Ok(None),
@@ -339,6 +333,8 @@ pub struct ChunkedScan<'a> {
 enum Chunked {
     Start,
     Next(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    /// A bitmap scan's ordinals not fetched yet.
+    Ordinals(roaring::RoaringTreemap),
     Done,
 }
 
@@ -364,7 +360,25 @@ impl<'a> ChunkedScan<'a> {
         let (start, end) = match std::mem::replace(&mut self.state, Chunked::Done) {
             Chunked::Done => return Ok(None),
             Chunked::Next(start, end) => (start, end),
+            Chunked::Ordinals(mut left) => {
+                let batch: Vec<u64> = left.iter().take(max.max(1)).collect();
+                let Some(last) = batch.last().copied() else {
+                    return Ok(None);
+                };
+                left.remove_range(..=last);
+                self.state = Chunked::Ordinals(left);
+                let rows =
+                    super::super::bitmap_index::fetch(ctx, table, batch, for_update, self.read)?;
+                return Ok(Some(rows));
+            }
             Chunked::Start => {
+                if let Access::Bitmap(scan) = self.access {
+                    let ectx = ctx.eval_context();
+                    let ectx = ectx.with_outer(outer);
+                    let ordinals = super::bitmap_scan::ordinals(ctx, table, scan, &ectx)?;
+                    self.state = Chunked::Ordinals(ordinals);
+                    return self.next(ctx, table, for_update, outer, max);
+                }
                 if !matches!(self.access, Access::Full | Access::Range(..)) {
                     return scan_rows_with(ctx, table, self.access, for_update, outer).map(Some);
                 }

@@ -139,8 +139,18 @@ pub fn scan(
     for_update: bool,
     ectx: &EvalContext<'_>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    let ordinals = scan.cond.eval(&mut Reader { ctx, table, ectx }, None)?;
-    super::super::bitmap_index::fetch(ctx, table, &ordinals, for_update)
+    let ordinals = ordinals(ctx, table, scan, ectx)?;
+    super::super::bitmap_index::fetch(ctx, table, ordinals, for_update, None)
+}
+
+/// The ordinals of the rows the scan selects.
+pub fn ordinals(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    scan: &BitmapScan,
+    ectx: &EvalContext<'_>,
+) -> Result<RoaringTreemap> {
+    scan.cond.eval(&mut Reader { ctx, table, ectx }, None)
 }
 
 /// Reads leaves through the statement's transaction.

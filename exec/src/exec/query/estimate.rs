@@ -83,9 +83,21 @@ pub fn table_rows(table: &TableDef) -> f64 {
 pub fn distinct(src: &Source, col: usize, rows: f64) -> f64 {
     let d = match src {
         Source::Table(t) => table_distinct(&t.table, col),
-        Source::Join(j) if col < j.left_width => distinct(&j.left, col, rows),
-        Source::Join(j) if col < j.left_width + j.right_width => {
-            distinct(&j.right, col - j.left_width, rows)
+        Source::Join(j) => {
+            // A reordered (or turned around) join's output column `col` is column
+            // `permute[col]` of left ++ right; merged USING columns are past both.
+            let col = match j.permute.get(col) {
+                Some(c) => *c,
+                None if j.permute.is_empty() => col,
+                None => usize::MAX,
+            };
+            if col < j.left_width {
+                distinct(&j.left, col, rows)
+            } else if col < j.left_width + j.right_width {
+                distinct(&j.right, col - j.left_width, rows)
+            } else {
+                DEFAULT_DISTINCT
+            }
         }
         _ => DEFAULT_DISTINCT,
     };

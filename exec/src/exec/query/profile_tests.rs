@@ -93,6 +93,19 @@ fn every_node_shows_its_rows_and_loops() {
     );
     assert_eq!(counts(line(&plan, "Append")), Some((5, 1)), "{plan}");
     assert_eq!(counts(line(&plan, "Values Scan")), Some((3, 1)), "{plan}");
+    // Nodes that ran are measured: a filter applied while aggregating, a LATERAL function.
+    for q in [
+        "ANALYZE SELECT count(*) FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.id = 7)",
+        "ANALYZE SELECT a.id, x FROM a, LATERAL generate_series(1, a.g) x WHERE a.id < 4",
+    ] {
+        let plan = explain(&mut s, q);
+        assert!(!plan.contains("never executed"), "{q}\n{plan}");
+    }
+    let plan = explain(
+        &mut s,
+        "ANALYZE SELECT a.id, x FROM a, LATERAL generate_series(1, a.g) x WHERE a.id < 4",
+    );
+    assert_eq!(counts(line(&plan, "Function Scan")), Some((2, 3)), "{plan}");
     let plain = explain(&mut s, "SELECT g FROM a WHERE id < 3");
     assert!(!plain.contains("actual"), "{plain}");
 }

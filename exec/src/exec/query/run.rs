@@ -245,7 +245,10 @@ impl<'r, 'a> Runner<'r, 'a> {
         if let (Some(agg @ AggPlan { sets: None, .. }), Source::Table(t)) =
             (&body.agg, &body.source)
         {
-            let rows = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
+            let (rows, passed) = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
+            if body.filter.is_some() {
+                self.note(body, Stage::Filtered, passed, started);
+            }
             self.note(body, Stage::Aggregated, rows.len(), started);
             return self.project(body, plan, rows, ectx);
         }
@@ -522,13 +525,14 @@ impl<'r, 'a> Runner<'r, 'a> {
         filter: Option<&Expr>,
         outer: &[Value],
         ectx: &EvalContext<'_>,
-    ) -> Result<Vec<Vec<Value>>> {
+    ) -> Result<(Vec<Vec<Value>>, usize)> {
         let mut state = Aggregator::new(agg);
-        let mut charged = 0;
+        let (mut charged, mut passed) = (0, 0);
         self.scan_table(t, outer, ectx, &mut |mut chunk| {
             if let Some(f) = filter {
                 chunk = passing(chunk, f, ectx)?.0;
             }
+            passed += chunk.len();
             state.add(&chunk, ectx)?;
             self.mem.charge(state.bytes() - charged)?;
             charged = state.bytes();
@@ -537,7 +541,7 @@ impl<'r, 'a> Runner<'r, 'a> {
         let rows = state.finish(ectx)?;
         self.mem.release(charged);
         self.mem.charge(rows_bytes(&rows))?;
-        Ok(rows)
+        Ok((rows, passed))
     }
 }
 

@@ -58,7 +58,9 @@ impl Runner<'_, '_> {
                         args,
                         ordinality,
                     } => {
+                        let started = self.clock();
                         let rows = function_rows(name, args, *ordinality, &l, ectx)?;
+                        self.note(&j.right, Stage::Source, rows.len(), started);
                         self.mem.charge(rows_bytes(&rows))?;
                         rows
                     }
