@@ -2,16 +2,16 @@
 # Bitmap index scans, one run: Orbit's `USING bitmap` indexes against Orbit's sequential scan
 # and against a real PostgreSQL (Debian's 15) whose planner combines btree indexes with
 # BitmapAnd / BitmapOr over the same data.
-#   benches/bitmap.sh target/release/orbit        (ROWS=1000000 SECONDS=10 ROUNDS=3)
+#   benches/bitmap.sh target/release/orbit        (ROWS=1000000 RUN_SECONDS=10 ROUNDS=3)
 # Both servers get `events (id, status, region, kind, payload)`: status 10 values, region 50,
 # kind 5 (independent), ROWS rows. Orbit: `events` with bitmap indexes on status, region and kind, and
 # `events_plain` without; PostgreSQL: btree indexes on the three columns. All analyzed. Each
-# query runs as a pgbench script (-c 1, SECONDS per run), ROUNDS rounds with the servers back
+# query runs as a pgbench script (-c 1, RUN_SECONDS per run), ROUNDS rounds with the servers back
 # to back; prints tps per run, the medians, and the median of per-round ratios. Every query's
 # answer is compared across the three before timing.
 set -eu
 ORBIT=$(realpath "$1")
-ROWS=${ROWS:-1000000}; SECONDS_PER_RUN=${SECONDS:-10}; ROUNDS=${ROUNDS:-3}
+ROWS=${ROWS:-1000000}; SECONDS_PER_RUN=${RUN_SECONDS:-10}; ROUNDS=${ROUNDS:-3}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DIR=${DIR:-/tmp/orbit-bitmap}
 OPORT=${OPORT:-17211}; PPORT=${PPORT:-17212}

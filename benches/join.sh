@@ -3,15 +3,15 @@
 # Orbit's index nested loop, the same query forced to a hash join (its table read through
 # `(SELECT * FROM t OFFSET 0)`, which Orbit does not look up), and a real PostgreSQL (Debian's
 # 15) on the same data.
-#   benches/join.sh target/release/orbit        (CUSTOMERS=100000 ORDERS=500000 SECONDS=10 ROUNDS=3)
+#   benches/join.sh target/release/orbit        (CUSTOMERS=100000 ORDERS=500000 RUN_SECONDS=10 ROUNDS=3)
 # Tables: customer (id PRIMARY KEY, name, region), orders (id PRIMARY KEY, cust_id, amount)
 # with an index on orders (cust_id); analyzed. Each query is a pgbench script with a random
-# key (-c 1, SECONDS per run), ROUNDS rounds with the targets back to back; prints
+# key (-c 1, RUN_SECONDS per run), ROUNDS rounds with the targets back to back; prints
 # transactions per second per run, the medians, and the medians of per-round ratios.
 set -eu
 ORBIT=$(realpath "$1")
 CUSTOMERS=${CUSTOMERS:-100000}; ORDERS=${ORDERS:-500000}
-SECONDS_PER_RUN=${SECONDS:-10}; ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${RUN_SECONDS:-10}; ROUNDS=${ROUNDS:-3}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DIR=${DIR:-/tmp/orbit-join}
 OPORT=${OPORT:-17231}; PPORT=${PPORT:-17232}
@@ -36,7 +36,7 @@ for target in "orbit $OPORT" "postgresql $PPORT"; do
 CREATE TABLE customer (id int PRIMARY KEY, name text, region int);
 CREATE TABLE orders (id int PRIMARY KEY, cust_id int, amount int);
 INSERT INTO customer SELECT x, 'customer ' || x, x % 25 FROM generate_series(1, $CUSTOMERS) x;
-INSERT INTO orders SELECT x, (x * 7919) % $CUSTOMERS + 1, x % 1000 FROM generate_series(1, $ORDERS) x;
+INSERT INTO orders SELECT x, (x * 17) % $CUSTOMERS + 1, x % 1000 FROM generate_series(1, $ORDERS) x;
 CREATE INDEX orders_cust ON orders (cust_id);
 ANALYZE;
 SQL
