@@ -30,6 +30,50 @@ pub(super) fn into_conjuncts(e: Expr, out: &mut Vec<Expr>) {
     flatten(e, false, out);
 }
 
+/// A condition over the columns `lo..hi` only that every row passing the OR `c` passes: the
+/// OR of each branch's conjuncts that read only those columns (PostgreSQL derives the same
+/// restrictions from TPC-H Q19's OR). None when some branch has no such conjunct (then
+/// nothing is implied), or `c` is not an OR.
+///
+/// Only conjuncts that give the same answer when evaluated again are taken (no subquery,
+/// `random()`, `gen_random_uuid()` or sequence function), since the derived condition runs
+/// in addition to `c`.
+pub(super) fn restriction(c: &Expr, lo: usize, hi: usize) -> Option<Expr> {
+    if !matches!(c, Expr::Or(..)) {
+        return None;
+    }
+    let repeatable = |e: &Expr| {
+        !e.any(&|x| {
+            matches!(
+                x,
+                Expr::Subquery(_)
+                    | Expr::Func(
+                        crate::expr::Func::Random
+                            | crate::expr::Func::GenRandomUuid
+                            | crate::expr::Func::Sequence(_),
+                        _
+                    )
+            )
+        })
+    };
+    let mut branches = Vec::new();
+    flatten(c.clone(), true, &mut branches);
+    let mut parts: Option<Expr> = None;
+    for b in branches {
+        let mut conjuncts = Vec::new();
+        into_conjuncts(b, &mut conjuncts);
+        let mine = conjuncts
+            .into_iter()
+            .filter(|e| e.column_span().is_some_and(|(a, z)| a >= lo && z < hi) && repeatable(e))
+            .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)))?;
+        parts = Some(match parts {
+            None => mine,
+            Some(p) => Expr::Or(Box::new(p), Box::new(mine)),
+        });
+    }
+    parts
+}
+
 /// Whether `a` and `b` are the same expression, on the forms it knows (false otherwise).
 fn same(a: &Expr, b: &Expr) -> bool {
     match (a, b) {
@@ -92,6 +136,50 @@ pub(super) fn factor_or(e: Expr) -> Vec<Expr> {
         out.extend(all(rest, Expr::Or));
     }
     out
+}
+
+#[cfg(test)]
+mod restriction_tests {
+    use super::restriction;
+    use crate::expr::Expr;
+    use crate::types::{BinaryOp, Value};
+
+    fn eq(col: usize, v: i32) -> Expr {
+        Expr::Binary(
+            BinaryOp::Eq,
+            Box::new(Expr::Column(col)),
+            Box::new(Expr::Literal(Value::Int4(v))),
+        )
+    }
+    fn and(a: Expr, b: Expr) -> Expr {
+        Expr::And(Box::new(a), Box::new(b))
+    }
+    fn or(a: Expr, b: Expr) -> Expr {
+        Expr::Or(Box::new(a), Box::new(b))
+    }
+
+    #[test]
+    fn each_side_gets_the_or_of_its_own_parts() {
+        // (c0 = 1 AND c3 = 2) OR (c1 = 5 AND c4 = 6), columns 0..3 one side, 3..5 the other.
+        let c = or(and(eq(0, 1), eq(3, 2)), and(eq(1, 5), eq(4, 6)));
+        let left = restriction(&c, 0, 3).map(|e| format!("{e:?}"));
+        assert_eq!(left, Some(format!("{:?}", or(eq(0, 1), eq(1, 5)))));
+        let right = restriction(&c, 3, 5).map(|e| format!("{e:?}"));
+        assert_eq!(right, Some(format!("{:?}", or(eq(3, 2), eq(4, 6)))));
+        // A branch with nothing on a side implies nothing there.
+        let c = or(and(eq(0, 1), eq(3, 2)), eq(4, 6));
+        assert!(restriction(&c, 0, 3).is_none());
+        // Not an OR, or a repeated evaluation that could differ: nothing.
+        assert!(restriction(&and(eq(0, 1), eq(3, 2)), 0, 3).is_none());
+        let random = Expr::Binary(
+            BinaryOp::Lt,
+            Box::new(Expr::Func(crate::expr::Func::Random, Vec::new())),
+            Box::new(Expr::Column(1)),
+        );
+        let c = or(and(eq(0, 1), random), eq(0, 2));
+        let r = restriction(&c, 0, 3).map(|e| format!("{e:?}"));
+        assert_eq!(r, Some(format!("{:?}", or(eq(0, 1), eq(0, 2)))));
+    }
 }
 
 #[cfg(test)]

@@ -698,6 +698,21 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             {
                 push(&mut j.right, c, l1)?
             } else {
+                // An OR over both sides still implies a condition on each side alone.
+                let left_ok = matches!(
+                    j.kind,
+                    JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+                );
+                if left_ok {
+                    if let Some(r) = super::factor::restriction(&c, offset, l1) {
+                        let _ = push(&mut j.left, r, offset);
+                    }
+                }
+                if !j.lateral && matches!(j.kind, JoinKind::Inner | JoinKind::Right) {
+                    if let Some(r) = super::factor::restriction(&c, l1, r1) {
+                        let _ = push(&mut j.right, r, l1);
+                    }
+                }
                 c
             };
             let Some((lo, hi)) = c.column_span() else {

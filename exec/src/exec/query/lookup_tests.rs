@@ -27,6 +27,10 @@ const QUERIES: &[&str] = &[
     "SELECT o.id FROM {o} o WHERE o.id BETWEEN 1 AND 50 AND NOT EXISTS (SELECT 1 FROM {c} c WHERE c.id = o.cust_id)",
     "SELECT o.id, l.n, l.qty FROM {o} o JOIN {l} l ON l.order_id = o.id WHERE o.id IN (7, 8, 2500)",
     "SELECT c.name, sum(o.amount) FROM {c} c JOIN {o} o ON o.cust_id = c.id WHERE c.id < 4 GROUP BY c.name",
+    // TPC-H Q19's shape: the join key in every branch of an OR, each branch restricting both
+    // tables (each table gets the OR of its own parts).
+    "SELECT o.id, c.id FROM {o} o, {c} c WHERE (c.id = o.cust_id AND c.region = 1 AND c.id < 40 AND o.amount < 3) \
+     OR (c.id = o.cust_id AND c.name = 'c7' AND o.amount > 5) OR (c.id = o.cust_id AND c.name = 'c8' AND c.region + o.amount = 4)",
 ];
 
 fn table(q: &str, held: bool) -> String {
@@ -83,6 +87,13 @@ fn lookups_answer_like_hash_joins_and_show_in_explain() {
             assert!(plan.starts_with("Nested Loop Semi"), "{plan}");
             assert!(plan.contains("Index Scan using customer_pkey"), "{plan}");
         }
+        let plan = explain(&mut s, &table(QUERIES[9], false));
+        assert!(
+            plan.contains("(((region = 1) AND (id < 40)) OR (name = 'c7')) OR (name = 'c8')"),
+            "{plan}"
+        );
+        // The third branch reads orders only beside customer: no restriction on orders.
+        assert!(!plan.contains("(amount < 3) OR"), "{plan}");
         // The held oracle hashes.
         let plan = explain(&mut s, &table(QUERIES[0], true));
         assert!(plan.starts_with("Hash Join"), "{plan}");
