@@ -181,7 +181,15 @@ fn one(table: &TableDef, e: &Expr) -> f64 {
                     Some(s) => s.eq_sel(&key),
                     None => 1.0 / table_distinct(table, col),
                 },
-                None => EQ_SEL,
+                // A value known only when the query runs (a parameter, or an enclosing
+                // query's column in a correlated subquery): an average value's share, as
+                // PostgreSQL estimates it.
+                None => match (a.as_ref(), b.as_ref()) {
+                    (Expr::Column(c), v) | (v, Expr::Column(c)) if v.is_row_independent() => {
+                        1.0 / table_distinct(table, *c)
+                    }
+                    _ => EQ_SEL,
+                },
             };
             if *op == BinaryOp::Eq {
                 eq
