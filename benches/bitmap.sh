@@ -12,22 +12,10 @@
 set -eu
 ORBIT=$(realpath "$1")
 ROWS=${ROWS:-1000000}; SECONDS_PER_RUN=${RUN_SECONDS:-10}; ROUNDS=${ROUNDS:-3}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DIR=${DIR:-/tmp/orbit-bitmap}
 OPORT=${OPORT:-17211}; PPORT=${PPORT:-17212}
-rm -rf "$DIR"; mkdir -p "$DIR"
-AS_PG=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; AS_PG=(runuser -u postgres --); fi
-export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
-
-"$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:0 --http-addr '' \
-  --pg-addr 127.0.0.1:$OPORT 2> "$DIR/orbit.log" &
-OPID=$!
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/pg" -U postgres --auth=trust > "$DIR/initdb.log"
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start -o \
-  "-p $PPORT -k $DIR -c listen_addresses=127.0.0.1 -c shared_buffers=1GB"
-trap 'kill $OPID 2>/dev/null || true; "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -m fast stop > /dev/null 2>&1 || true' EXIT
-until psql -p $OPORT -qAtc 'select 1' > /dev/null 2>&1; do sleep 0.5; done
+source "$(dirname "$0")/pg_pair.sh"
+start_pair "$ORBIT" "$DIR" "$OPORT" "$PPORT" shared_buffers=1GB
 
 # Independent columns: status cycles fastest, region over blocks of 10 ids, kind over 500.
 LOAD="SELECT x, 's' || (x % 10), x / 10 % 50, x / 500 % 5, md5(x::text) FROM generate_series(1, $ROWS) x"
@@ -74,8 +62,7 @@ for round in $(seq 1 "$ROUNDS"); do
       set -- $target
       echo "${sql//\{t\}/$3};" > "$DIR/$name.sql"
       cmd="pgbench -n -f $DIR/$name.sql -c 1 -T $SECONDS_PER_RUN -p $2"
-      out=$($cmd 2>&1) || { echo "$1: $cmd failed:"; echo "$out"; exit 1; }
-      tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+      tps=$(pgbench_tps "$1" -n -f "$DIR/$name.sql" -c 1 -T "$SECONDS_PER_RUN" -p "$2")
       echo "round $round $name $1: tps $tps   ($cmd, script: ${sql//\{t\}/$3})"
       results["$name $1"]+="$tps "
       last[$1]=$tps
@@ -85,7 +72,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== medians of $ROUNDS rounds (queries per second, one client)"
 for q in "${QUERIES[@]}"; do
   name=${q%%|*}

@@ -11,23 +11,10 @@
 set -eu
 ORBIT=$(realpath "$1")
 SCALE=${SCALE:-10}; SECONDS_PER_RUN=${SECONDS:-30}; ROUNDS=${ROUNDS:-3}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DIR=${DIR:-/tmp/orbit-pgbench}
 OPORT=${OPORT:-17201}; PPORT=${PPORT:-17202}
-rm -rf "$DIR"; mkdir -p "$DIR"
-# PostgreSQL refuses to run as root: as root, its tools run as the postgres user.
-AS_PG=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; AS_PG=(runuser -u postgres --); fi
-export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
-
-"$ORBIT" serve --data-dir "$DIR/orbit" --resp-addr 127.0.0.1:0 --http-addr '' \
-  --pg-addr 127.0.0.1:$OPORT 2> "$DIR/orbit.log" &
-OPID=$!
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/pg" -U postgres --auth=trust > "$DIR/initdb.log"
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start -o \
-  "-p $PPORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=1GB -c max_connections=100"
-trap 'kill $OPID 2>/dev/null || true; "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/pg" -m fast stop > /dev/null 2>&1 || true' EXIT
-until psql -p $OPORT -qAtc 'select 1' > /dev/null 2>&1; do sleep 0.5; done
+source "$(dirname "$0")/pg_pair.sh"
+start_pair "$ORBIT" "$DIR" "$OPORT" "$PPORT" fsync=on synchronous_commit=on full_page_writes=on shared_buffers=1GB max_connections=100
 
 for target in "orbit $OPORT" "postgresql $PPORT"; do
   set -- $target
@@ -60,7 +47,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "== medians of $ROUNDS rounds (tps)"
 for name in select-only tpcb-like; do
   for c in 1 8; do

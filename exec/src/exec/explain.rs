@@ -292,11 +292,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
             lines,
         ),
         Source::Table(t) => {
-            let on = if t.alias == t.table.name {
-                t.table.name.clone()
-            } else {
-                format!("{} {}", t.table.name, t.alias)
-            };
+            let on = table_label(t);
             let index_name = |id: u32| {
                 t.table
                     .indexes
@@ -480,11 +476,7 @@ fn lookup_lines(
     lines: &mut Vec<String>,
     prof: Option<&Profile>,
 ) {
-    let on = if t.alias == t.table.name {
-        t.table.name.clone()
-    } else {
-        format!("{} {}", t.table.name, t.alias)
-    };
+    let on = table_label(t);
     let actual = act(prof, t, Stage::Source);
     let index = lookup.index_name(&t.table);
     node(
@@ -492,11 +484,11 @@ fn lookup_lines(
         format!("Index Scan using {index} on {on}{actual}"),
         lines,
     );
+    let own: Vec<String> = t.table.columns.iter().map(|c| c.name.clone()).collect();
     let cond = |k: &usize| {
-        j.keys.get(*k).map(|(l, r)| {
-            let own: Vec<String> = t.table.columns.iter().map(|c| c.name.clone()).collect();
-            format!("({} = {})", show_named(r, &own), show_named(l, left))
-        })
+        j.keys
+            .get(*k)
+            .map(|(l, r)| format!("({} = {})", show_named(r, &own), show_named(l, left)))
     };
     let conds: Vec<String> = lookup.keys.iter().filter_map(cond).collect();
     detail(depth, format!("Index Cond: {}", conds.join(" AND ")), lines);
@@ -512,8 +504,16 @@ fn lookup_lines(
         detail(depth, format!("Join Filter: {}", rest.join(" AND ")), lines);
     }
     if let Some(f) = &t.filter {
-        let names: Vec<String> = t.table.columns.iter().map(|c| c.name.clone()).collect();
-        detail(depth, format!("Filter: {}", show_named(f, &names)), lines);
+        detail(depth, format!("Filter: {}", show_named(f, &own)), lines);
+    }
+}
+
+/// A table as a plan names it: `name`, or `name alias`.
+fn table_label(t: &super::query::TableSource) -> String {
+    if t.alias == t.table.name {
+        t.table.name.clone()
+    } else {
+        format!("{} {}", t.table.name, t.alias)
     }
 }
 

@@ -178,15 +178,25 @@ impl Runner<'_, '_> {
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<Vec<Value>>> {
         let started = self.clock();
-        let want = key(j.keys.iter().map(|(lk, _)| lk), l, ectx)?;
+        // The left row's key values, each evaluated once: the lookup takes the indexed
+        // ones, and every row found is compared on all of them.
+        let left_values = j
+            .keys
+            .iter()
+            .map(|(lk, _)| lk.eval(l, ectx))
+            .collect::<Result<Vec<_>>>()?;
         let mut rows = Vec::new();
-        if want.is_some() {
-            let mut values = Vec::with_capacity(lookup.keys.len());
-            for k in &lookup.keys {
-                if let Some((lk, _)) = j.keys.get(*k) {
-                    values.push(lk.eval(l, ectx)?);
-                }
+        if !left_values.iter().any(Value::is_null) {
+            let mut want = Vec::new();
+            for v in &left_values {
+                append_key(&mut want, &[v]);
             }
+            let want = Some(want);
+            let values = lookup
+                .keys
+                .iter()
+                .filter_map(|k| left_values.get(*k).cloned())
+                .collect();
             let access = lookup.access(values);
             let found = {
                 let mut ctx = self.ctx.borrow_mut();
