@@ -12,11 +12,15 @@
 #    try per node every ~5 ms) until one answers OK; the killed node is restarted and caught
 #    up before the next trial. Prints each time, the median and the max.
 # 3. Catch-up: a follower is stopped (SIGTERM) while CATCHUP SETs (-P 16) go to the leader,
-#    then started; the time until it has applied the leader's whole log.
+#    then started; the time until it has applied the leader's whole log, and whether it was
+#    sent a snapshot (members run --raft-snapshot-every SNAPSHOT_EVERY, default 100000: a
+#    follower further behind than the leader's log is sent a snapshot).
+# ROUNDS=0 skips the throughput runs and pgbench, TRIALS=0 the failovers.
 # Needs Debian's redis-tools and postgresql-client (pgbench), python3 and curl.
 set -u
 ORBIT=$(realpath "$1")
 N=${N:-200000}; ROUNDS=${ROUNDS:-3}; TRIALS=${TRIALS:-20}; CATCHUP=${CATCHUP:-1000000}
+SNAPSHOT_EVERY=${SNAPSHOT_EVERY:-100000}
 DIR=${DIR:-/tmp/orbit-repl-bench}
 rm -rf "$DIR"; mkdir -p "$DIR"
 PIDS=()
@@ -39,7 +43,10 @@ start_node() { # id [extra flags...]
   NODE_PID[$id]=$!; PIDS+=($!)
   until redis-cli -p $(resp $id) ping > /dev/null 2>&1; do sleep 0.05; done
 }
-start_member() { start_node "$1" --node-id "$1" --raft-addr 127.0.0.1:$(raft "$1") --peers "$PEERS" --forward-writes; }
+start_member() {
+  start_node "$1" --node-id "$1" --raft-addr 127.0.0.1:$(raft "$1") --peers "$PEERS" --forward-writes \
+    --raft-snapshot-every "$SNAPSHOT_EVERY"
+}
 field() { # id field: from GET /cluster
   curl -s "http://127.0.0.1:$(http $1)/cluster" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])" 2>/dev/null
 }
@@ -89,7 +96,7 @@ done
 
 echo "## pgbench TPC-B (-i -s 1; -c 8 -j 2 -T 20)"
 export PGUSER=postgres PGDATABASE=postgres PGHOST=127.0.0.1
-for target in single cluster forwarded; do
+[ "$ROUNDS" -gt 0 ] && for target in single cluster forwarded; do
   port=$(pg 0); [ $target = cluster ] && port=$(pg $L); [ $target = forwarded ] && port=$(pg $F)
   pgbench -i -s 1 -q -p $port > "$DIR/pgbench-init-$target.log" 2>&1 || { echo "init failed:"; cat "$DIR/pgbench-init-$target.log"; }
   out=$(pgbench -n -b tpcb-like -c 8 -j 2 -T 20 -p $port -r 2>&1)
@@ -123,3 +130,4 @@ redis-benchmark -p $(resp $L) -t set -n "$CATCHUP" -d 100 -c 50 -P 16 -r 1000000
 start=$(date +%s%N)
 start_member $F; caught_up $F
 echo "node $F caught up with $(field $L last_log_index) entries in $(( ($(date +%s%N) - start) / 1000000 )) ms (from its start)"
+echo "snapshots installed by node $F: $(ls "$DIR/n$F/raft-snapshots" | grep -c '^installed-'); its peak RSS $(grep VmHWM /proc/${NODE_PID[$F]}/status | awk '{print $2, $3}'), the leader's $(grep VmHWM /proc/${NODE_PID[$L]}/status | awk '{print $2, $3}')"

@@ -238,6 +238,11 @@ pub struct ClusterArgs {
     /// them (SQLSTATE 55000) rather than serve older data.
     #[arg(long, env = "ORBIT_MAX_STALENESS_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..))]
     pub max_staleness_ms: u64,
+    /// Raft log entries between snapshots of the state machine. A follower further behind
+    /// than the log keeps (about this many entries) is sent a snapshot, streamed from a file
+    /// in `<data-dir>/raft-snapshots`, instead of the entries.
+    #[arg(long, env = "ORBIT_RAFT_SNAPSHOT_EVERY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub raft_snapshot_every: u64,
 }
 
 /// `orbit cluster`: look at and change a running cluster through a node's admin endpoint.

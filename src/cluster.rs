@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use orbit_env::{FileSystem, SystemClock};
 use orbit_lsm::Db;
-use orbit_replication::{LogStore, RaftNode, ReplicatedLog, StateMachine, Status, Timing};
+use orbit_replication::{LogStore, RaftNode, ReplicatedLog, StateMachine, Status, Tuning};
 use orbit_wal::WalOptions;
 
 use crate::cli::{ClusterAction, ClusterArgs, ClusterCmdArgs};
@@ -61,7 +61,7 @@ impl Cluster {
             .context("cannot start the raft runtime")?;
         let dir = data_dir.join("raft");
         let log = LogStore::open(
-            fs,
+            Arc::clone(&fs),
             &dir,
             WalOptions {
                 clock: Arc::new(SystemClock::new()),
@@ -69,8 +69,14 @@ impl Cluster {
             },
         )
         .with_context(|| format!("cannot open the raft log in {}", dir.display()))?;
+        let snapshots = data_dir.join("raft-snapshots");
         let state_machine =
-            StateMachine::open(Arc::clone(db)).context("cannot open the raft state machine")?;
+            StateMachine::open(Arc::clone(db), fs, &snapshots).with_context(|| {
+                format!(
+                    "cannot open the raft state machine ({})",
+                    snapshots.display()
+                )
+            })?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(raft_addr))
             .with_context(|| format!("cannot listen on --raft-addr {raft_addr}"))?;
@@ -80,9 +86,10 @@ impl Cluster {
                 listener,
                 log,
                 state_machine,
-                Timing {
+                Tuning {
                     max_staleness: std::time::Duration::from_millis(args.max_staleness_ms),
-                    ..Timing::default()
+                    snapshot_every: args.raft_snapshot_every,
+                    ..Tuning::default()
                 },
             ))
             .context("cannot start raft")?;

@@ -41,6 +41,7 @@ const KEYS: &[&str] = &[
     "join",
     "forward-writes",
     "max-staleness-ms",
+    "raft-snapshot-every",
 ];
 
 /// Keys whose value is an array of strings (a repeatable flag: `pg-users` is `--pg-user`).

@@ -225,7 +225,7 @@ fn a_follower_forwards_writes_to_the_leader() {
     });
 
     // The leader dies: the follower forwards to the next one (or leads itself).
-    cluster.nodes.insert(leader, None).unwrap().unwrap().kill9();
+    cluster.kill9(leader);
     let _: () = redis::cmd("READWRITE").query(&mut f).unwrap();
     eventually("SET through the follower after failover", || {
         redis::cmd("SET")

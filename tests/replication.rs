@@ -22,6 +22,13 @@ struct Clients {
 }
 
 impl Clients {
+    fn new() -> Clients {
+        Clients {
+            conns: BTreeMap::new(),
+            last: None,
+        }
+    }
+
     fn conn(&mut self, cluster: &Cluster, id: u64) -> Option<&mut redis::Connection> {
         if let std::collections::btree_map::Entry::Vacant(slot) = self.conns.entry(id) {
             let server = cluster.nodes[&id].as_ref()?;
@@ -85,6 +92,13 @@ fn write(
     leader
 }
 
+/// Stops node `id` with SIGTERM: it must exit cleanly, without a panic in its log.
+fn stop_cleanly(cluster: &mut Cluster, id: u64) {
+    let (clean, log) = cluster.nodes.get_mut(&id).unwrap().take().unwrap().stop();
+    assert!(clean, "node {id} did not stop cleanly:\n{log}");
+    assert!(!log.contains("panicked"), "node {id}:\n{log}");
+}
+
 /// Waits until node `id` holds every acknowledged write (followers apply a little after the
 /// leader acknowledges).
 fn converged(cluster: &Cluster, id: u64, acked: &[u32]) {
@@ -125,10 +139,7 @@ fn converged(cluster: &Cluster, id: u64, acked: &[u32]) {
 #[test]
 fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
     let mut cluster = Cluster::start();
-    let mut clients = Clients {
-        conns: BTreeMap::new(),
-        last: None,
-    };
+    let mut clients = Clients::new();
     let mut acked = Vec::new();
     write(&cluster, &mut clients, 0..200, &mut acked);
     let leader = settled_leader(&cluster);
@@ -223,13 +234,7 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
 
     // The leader dies; the others elect a new one and writes go on.
     let killed = Instant::now();
-    cluster
-        .nodes
-        .get_mut(&leader)
-        .unwrap()
-        .take()
-        .unwrap()
-        .kill9();
+    cluster.kill9(leader);
     clients.conns.remove(&leader);
     let next = clients
         .set(&cluster, "after-kill", "1", 1000)
@@ -294,9 +299,67 @@ fn acknowledged_writes_survive_a_killed_leader_and_a_stopped_follower() {
         converged(&cluster, id, &acked);
     }
     for id in 1..=NODES {
-        let (clean, log) = cluster.nodes.get_mut(&id).unwrap().take().unwrap().stop();
-        assert!(clean, "node {id} did not stop cleanly:\n{log}");
-        assert!(!log.contains("panicked"), "node {id}:\n{log}");
+        stop_cleanly(&mut cluster, id);
+    }
+}
+
+/// A follower killed while the leader's log moves on past several snapshots (and is purged
+/// behind them) catches up from a snapshot streamed to it: Redis keys and SQL rows written
+/// while it was down, visible through follower reads, and still there after another kill -9.
+#[test]
+fn a_follower_killed_past_the_purged_log_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start_with(&["--raft-snapshot-every", "100"]);
+    let mut clients = Clients::new();
+    let mut acked = Vec::new();
+    write(&cluster, &mut clients, 0..20, &mut acked);
+    let leader = settled_leader(&cluster);
+    let behind = (1..=NODES).find(|&id| id != leader).unwrap();
+    cluster.kill9(behind);
+    clients.conns.remove(&behind);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = pg::connect(cluster.node(leader)).await;
+        c.batch_execute(
+            "CREATE TABLE during (id int PRIMARY KEY, v text); \
+             INSERT INTO during SELECT g, 'row ' || g FROM generate_series(1, 300) g",
+        )
+        .await
+        .unwrap();
+    });
+    // One entry per acknowledged SET: several snapshots' worth.
+    write(&cluster, &mut clients, 20..600, &mut acked);
+
+    let snapshots = cluster
+        .dir
+        .path()
+        .join(format!("node{behind}/raft-snapshots"));
+    for restart in 0..2 {
+        cluster.boot(behind);
+        converged(&cluster, behind, &acked);
+        let installed: Vec<String> = std::fs::read_dir(&snapshots)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        if restart == 0 {
+            assert!(
+                installed.iter().any(|f| f.starts_with("installed-")),
+                "no snapshot was installed: {installed:?}"
+            );
+        }
+        rt.block_on(async {
+            let f = pg::connect(cluster.node(behind)).await;
+            f.batch_execute("SET orbit.read_from = 'follower'")
+                .await
+                .unwrap();
+            let rows = pg::simple(&f, "SELECT count(*), max(v) FROM during").await;
+            assert_eq!(rows, vec![vec![Some("300".into()), Some("row 99".into())]]);
+        });
+        // Acknowledged and installed: it survives kill -9 too.
+        cluster.kill9(behind);
+    }
+    for id in (1..=NODES).filter(|&id| id != behind) {
+        stop_cleanly(&mut cluster, id);
     }
 }
 
@@ -328,10 +391,7 @@ fn status(cluster: &Cluster, on: u64) -> serde_json::Value {
 #[test]
 fn nodes_join_and_leave_through_orbit_cluster() {
     let mut cluster = Cluster::start();
-    let mut clients = Clients {
-        conns: BTreeMap::new(),
-        last: None,
-    };
+    let mut clients = Clients::new();
     let mut acked = Vec::new();
     write(&cluster, &mut clients, 0..100, &mut acked);
     let leader = settled_leader(&cluster);
@@ -386,7 +446,7 @@ fn nodes_join_and_leave_through_orbit_cluster() {
     assert!(ok, "{out}");
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["voters"].as_object().unwrap().len(), 3, "{s}");
-    cluster.nodes.get_mut(&4).unwrap().take().unwrap().kill9();
+    cluster.kill9(4);
     write(&cluster, &mut clients, 150..200, &mut acked);
     for id in 1..=NODES {
         converged(&cluster, id, &acked);

@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::tests::{open_storage, runtime};
 use crate::types::{NodeId, TypeConfig};
-use crate::{Error, RaftNode, Timing};
+use crate::{Error, RaftNode, Tuning};
 
 const NODES: u64 = 3;
 const REGISTER: &[u8] = b"register";
@@ -160,7 +160,7 @@ async fn start(id: NodeId, fs: SimFs, board: &Switchboard) -> Member {
         board: board.clone(),
         from: id,
     };
-    let node = RaftNode::start_with(id, net, None, log, sm, Timing::default())
+    let node = RaftNode::start_with(id, net, None, log, sm, Tuning::default())
         .await
         .unwrap();
     board.board().rafts.insert(id, node.raft().clone());

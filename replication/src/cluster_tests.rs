@@ -2,18 +2,19 @@
 //! replicate to every database; a stopped leader is replaced and writes go on; the old leader,
 //! restarted after a crash of its disk, catches up (in entry batches split to fit small
 //! frames); a follower refuses writes naming the leader; a batch too large for the Raft log
-//! is refused and the node goes on.
+//! is refused and the node goes on; a follower behind what the leader's log still holds
+//! catches up from a snapshot sent in chunks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orbit_env::{CrashMode, SimFs};
+use orbit_env::{CrashMode, FileSystem, SimFs};
 use orbit_lsm::{Db, WriteBatch, DEFAULT_KEYSPACE};
 use tokio::net::TcpListener;
 
 use crate::tests::open_storage;
-use crate::{Error, Network, RaftNode, Timing};
+use crate::{Error, Network, RaftNode, Tuning};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -31,9 +32,19 @@ const PADDING: usize = 10 << 10;
 
 /// Opens node `id`'s log and database on `fs` and starts it on `listener`.
 async fn start(id: u64, fs: &SimFs, listener: TcpListener) -> (Arc<Db>, RaftNode) {
+    start_with(id, fs, listener, FRAME, Tuning::default()).await
+}
+
+async fn start_with(
+    id: u64,
+    fs: &SimFs,
+    listener: TcpListener,
+    frame: usize,
+    tuning: Tuning,
+) -> (Arc<Db>, RaftNode) {
     let (log, db, sm) = open_storage(fs).await;
-    let net = Network::with_max_frame(FRAME);
-    let node = RaftNode::start_with(id, net, Some(listener), log, sm, Timing::default())
+    let net = Network::with_max_frame(frame);
+    let node = RaftNode::start_with(id, net, Some(listener), log, sm, tuning)
         .await
         .unwrap();
     (db, node)
@@ -210,5 +221,85 @@ fn a_batch_too_large_for_the_raft_log_is_refused_and_the_node_goes_on() {
             Some(1u32.to_le_bytes().to_vec())
         );
         node.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
+    let rt = crate::tests::runtime();
+    rt.block_on(async {
+        let tuning = Tuning {
+            snapshot_every: 50,
+            ..Tuning::default()
+        };
+        let mut members = BTreeMap::new();
+        for id in 1..=3u64 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let fs = SimFs::new();
+            let (db, node) = start_with(id, &fs, listener, crate::MAX_FRAME, tuning).await;
+            let node = Some(node);
+            members.insert(id, Member { fs, addr, db, node });
+        }
+        let addrs = members
+            .iter()
+            .map(|(id, m)| (*id, m.addr.clone()))
+            .collect();
+        members[&1]
+            .node
+            .as_ref()
+            .unwrap()
+            .initialize_addrs(&addrs)
+            .await
+            .unwrap();
+        let first = leader_among(&members, None).await;
+        let behind = *members.keys().find(|&&id| id != first).unwrap();
+        members
+            .get_mut(&behind)
+            .unwrap()
+            .node
+            .take()
+            .unwrap()
+            .shutdown()
+            .await
+            .unwrap();
+
+        // 400 padded writes: a snapshot of about 4 MiB, more than one 3 MiB chunk.
+        let leader = members[&first].node.as_ref().unwrap();
+        let mut index = 0;
+        for i in 0..400 {
+            index = leader.propose(&put(i)).await.unwrap().log_id.index;
+        }
+        let purged = leader
+            .raft()
+            .wait(WAIT)
+            .metrics(
+                |m| m.purged.is_some_and(|p| p.index > 300),
+                "the log purged",
+            )
+            .await
+            .unwrap()
+            .purged;
+
+        // It restarts after a crash of its disk: what it lacks is no longer in any log.
+        let m = members.get_mut(&behind).unwrap();
+        let crashed = m.fs.crash(CrashMode::DropUnsynced);
+        let listener = TcpListener::bind(&m.addr).await.unwrap();
+        let (db, node) = start_with(behind, &crashed, listener, crate::MAX_FRAME, tuning).await;
+        (m.fs, m.db, m.node) = (crashed, db, Some(node));
+        holds(&members[&behind], index, 400).await;
+        let installed = members[&behind]
+            .fs
+            .list_dir(std::path::Path::new(crate::tests::SNAPSHOTS))
+            .unwrap();
+        assert!(
+            installed.iter().any(|f| f.starts_with("installed-")),
+            "purged up to {purged:?}, snapshot files {installed:?}"
+        );
+        for m in members.values_mut() {
+            if let Some(node) = m.node.take() {
+                node.shutdown().await.unwrap();
+            }
+        }
     });
 }

@@ -340,8 +340,13 @@ impl CommitLog for ReplicatedLog {
             // included: one cut off from the others has nothing fresher to offer.
             if follower_ok && lead.fence.is_none() && lead.leader.is_some() {
                 // Possibly stale, by at most the bound: this node has applied everything its
-                // leader had committed that long ago.
-                let Err(age) = inner.heard.fresh(lead.applied, inner.max_staleness) else {
+                // leader had committed that long ago. Installing a snapshot, it holds part of
+                // one: as behind as can be.
+                let applied = match inner.foreign.installing.load(Ordering::SeqCst) {
+                    true => 0,
+                    false => lead.applied,
+                };
+                let Err(age) = inner.heard.fresh(applied, inner.max_staleness) else {
                     return ReadGate::Ready;
                 };
                 let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

@@ -8,6 +8,9 @@ pub enum Error {
     /// The Raft log's WAL failed (I/O, poisoned, closed).
     #[error("raft log: {0}")]
     Wal(#[from] orbit_wal::Error),
+    /// A snapshot file could not be read or written.
+    #[error("snapshot file: {0}")]
+    Env(#[from] orbit_env::Error),
     /// The storage engine under the state machine failed.
     #[error("state machine: {0}")]
     Lsm(#[from] orbit_lsm::Error),

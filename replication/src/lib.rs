@@ -5,12 +5,13 @@
 //!                                                            │  append entries to followers
 //!  every node, in log order, once a majority holds it:       ▼
 //!        StateMachine::apply ─▶ one atomic engine batch: the data + `raft:state` (applied log id)
-//!  a lagging follower: snapshot (every keyspace's pairs at one engine snapshot) ─▶ install
+//!  a lagging follower: snapshot (every keyspace's pairs at one engine snapshot, in a file)
+//!        ─▶ sent in chunks ─▶ checked whole ─▶ installed in bounded batches
 //! ```
 //!
 //! Modules: `types` (openraft's type configuration), `codec` (byte layouts of log records and
 //! proposals), `commit_log` (`orbit-txn`'s `CommitLog` over Raft: what transactions commit through), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
-//! replicated state), `snapshot` (snapshot data), `network` (RPCs between nodes over TCP),
+//! replicated state), `snapshot` (snapshot files: format, chunked I/O, directory), `network` (RPCs between nodes over TCP),
 //! `node` (a running node: propose, membership, metrics).
 //!
 //! Invariants: openraft stays inside this crate; the Raft log is written in `sync` mode (a
@@ -35,9 +36,9 @@ pub use error::{Error, Result};
 pub use log_store::LogStore;
 pub use membership::Status;
 pub use network::{serve, Network, MAX_FRAME};
-pub use node::{Committed, RaftNode, Timing};
+pub use node::{Committed, RaftNode, Tuning};
 pub use state_machine::{StateMachine, STATE_KEYSPACE};
-pub use types::{Applied, Entry, LogId, NodeId, TypeConfig};
+pub use types::{Applied, Entry, LogId, NodeId, SnapshotFile, TypeConfig};
 
 #[cfg(test)]
 mod chaos_tests;

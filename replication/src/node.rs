@@ -23,14 +23,13 @@ use crate::network::{serve, Heard, Network};
 use crate::types::{Applied, LogId, NodeId, TypeConfig};
 use crate::{LogStore, Proposal, ReplicatedLog, StateMachine};
 
-/// Entries between snapshots. A snapshot is a logical dump of the whole database (see
-/// `snapshot`), so openraft's default of 5,000 would rescan a large database every few
-/// thousand writes; the cost is the live log tail this many entries long held in memory.
-const SNAPSHOT_EVERY: u64 = 100_000;
+/// How long a snapshot chunk's RPC may take: the last one includes the follower's install of
+/// the whole snapshot.
+const SNAPSHOT_CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Timing of elections and heartbeats.
+/// Elections, heartbeats, follower reads and snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
+pub struct Tuning {
     /// Leader heartbeat period.
     pub heartbeat: Duration,
     /// A follower that hears no leader for a random time in this range stands for election.
@@ -39,16 +38,22 @@ pub struct Timing {
     /// A follower serves follower reads only while it heard from its leader this recently
     /// (`CommitLog::read_gate`).
     pub max_staleness: Duration,
+    /// Entries between snapshots. A snapshot is a dump of the whole database (see
+    /// `snapshot`), so openraft's default of 5,000 would rescan a large database every few
+    /// thousand writes; the cost is the live log tail this many entries long held in memory.
+    /// The log keeps a hundredth of this behind each snapshot, for followers a little behind.
+    pub snapshot_every: u64,
 }
 
-impl Default for Timing {
+impl Default for Tuning {
     /// Tuned for a LAN: a dead leader is replaced within about half a second.
     fn default() -> Self {
-        Timing {
+        Tuning {
             heartbeat: Duration::from_millis(50),
             election_min: Duration::from_millis(250),
             election_max: Duration::from_millis(500),
             max_staleness: Duration::from_secs(1),
+            snapshot_every: 100_000,
         }
     }
 }
@@ -83,7 +88,7 @@ impl RaftNode {
         listener: TcpListener,
         log: LogStore,
         state_machine: StateMachine,
-        timing: Timing,
+        tuning: Tuning,
     ) -> Result<RaftNode> {
         RaftNode::start_with(
             id,
@@ -91,7 +96,7 @@ impl RaftNode {
             Some(listener),
             log,
             state_machine,
-            timing,
+            tuning,
         )
         .await
     }
@@ -104,15 +109,17 @@ impl RaftNode {
         listener: Option<TcpListener>,
         log: LogStore,
         state_machine: StateMachine,
-        timing: Timing,
+        tuning: Tuning,
     ) -> Result<RaftNode> {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let config = Config {
             cluster_name: "orbit".into(),
-            heartbeat_interval: millis(timing.heartbeat),
-            election_timeout_min: millis(timing.election_min),
-            election_timeout_max: millis(timing.election_max),
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY),
+            heartbeat_interval: millis(tuning.heartbeat),
+            election_timeout_min: millis(tuning.election_min),
+            election_timeout_max: millis(tuning.election_max),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(tuning.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: tuning.snapshot_every / 100,
+            install_snapshot_timeout: millis(SNAPSHOT_CHUNK_TIMEOUT),
             ..Config::default()
         }
         .validate()
@@ -130,7 +137,7 @@ impl RaftNode {
             server,
             max_proposal,
             heard,
-            max_staleness: timing.max_staleness,
+            max_staleness: tuning.max_staleness,
         })
     }
 

@@ -5,24 +5,33 @@
 //! re-applies the rest from the Raft log.
 //!
 //! Snapshots are logical (`snapshot`): every other keyspace's pairs as of one engine snapshot,
-//! with the applied state read at that same snapshot. Installing one replaces every keyspace's
-//! contents and the applied state in one atomic batch.
+//! with the applied state read at that same snapshot, streamed to a file (`raft-snapshots/`)
+//! that openraft sends to a lagging follower a chunk at a time. The follower writes the chunks
+//! to a file, checks it whole, then installs it in bounded batches: the first clears every
+//! keyspace and records the snapshot as being installed (`installing`), the last writes the
+//! snapshot's applied state and removes that record. A crash in between leaves the record,
+//! and the next start finishes the install from the file, which was made durable before the
+//! first batch; until then (and while installing) the node serves no follower reads.
 //!
 //! Invariants: the applied state in `raft:state` always describes exactly the data beside it
-//! (same batch, same snapshot); entries are applied in log order, one engine batch per
-//! `apply` call; an entry is reported applied only once readers of this node see it.
+//! (same batch, same snapshot), except while `installing` is present, when the data is
+//! partial and the node does not open until the install is finished; entries are applied in
+//! log order, one engine batch per `apply` call; an entry is reported applied only once
+//! readers of this node see it; neither building, sending nor installing a snapshot holds the
+//! database in memory.
 
-use std::io::Cursor;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
-use orbit_lsm::{Db, KeyspaceId, WriteBatch};
+use orbit_env::{File, FileSystem};
+use orbit_lsm::{Db, KeyspaceId, WriteBatch, MAX_KEY_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::snapshot;
+use crate::snapshot::{self, SnapshotFile, Store};
 use crate::types::{
     Applied, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -30,6 +39,10 @@ use crate::types::{
 /// The keyspace holding the applied state.
 pub const STATE_KEYSPACE: &str = "raft:state";
 const APPLIED_KEY: &[u8] = b"applied";
+/// Present while a snapshot is being installed: its metadata.
+const INSTALLING_KEY: &[u8] = b"installing";
+/// The bytes of pairs an install writes per engine batch.
+const INSTALL_BATCH: usize = 4 << 20;
 
 /// What the state machine has applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +62,7 @@ struct Shared {
     state_ks: KeyspaceId,
     current: Mutex<Current>,
     foreign: Arc<Foreign>,
+    store: Store,
 }
 
 /// What the replicated commit log ([`crate::ReplicatedLog`]) shares with the state machine:
@@ -61,19 +75,26 @@ pub(crate) struct Foreign {
     pub(crate) own_term: AtomicU64,
     /// Raised after every apply of writes proposed elsewhere.
     pub(crate) epoch: AtomicU64,
+    /// True while a snapshot is being installed: the data is partial.
+    pub(crate) installing: AtomicBool,
 }
 
-/// The last snapshot built or installed, and how many were built (for their ids).
+/// The last snapshot built or installed (its file), and how many were built (for their ids).
 #[derive(Default)]
 struct Current {
-    snapshot: Option<(SnapshotMeta, Vec<u8>)>,
+    snapshot: Option<(SnapshotMeta, PathBuf)>,
     built: u64,
 }
 
 impl StateMachine {
-    /// The state machine over `db` (creates its `raft:state` keyspace the first time, which
-    /// waits for the engine's WAL: call it outside an async runtime).
-    pub fn open(db: Arc<Db>) -> Result<StateMachine> {
+    /// The state machine over `db`, keeping snapshot files in `dir` on `fs`. Creates its
+    /// `raft:state` keyspace the first time and finishes an install a crash interrupted, both
+    /// of which wait for the engine's WAL: call it outside an async runtime.
+    pub fn open(
+        db: Arc<Db>,
+        fs: Arc<dyn FileSystem>,
+        dir: impl AsRef<Path>,
+    ) -> Result<StateMachine> {
         let state_ks = match db.keyspace(STATE_KEYSPACE) {
             Some(id) => id,
             None => db.create_keyspace(STATE_KEYSPACE)?,
@@ -83,14 +104,36 @@ impl StateMachine {
         if db.keyspace(crate::commit_log::NODES_KEYSPACE).is_none() {
             db.create_keyspace(crate::commit_log::NODES_KEYSPACE)?;
         }
-        Ok(StateMachine {
+        let sm = StateMachine {
             shared: Arc::new(Shared {
                 db,
                 state_ks,
                 current: Mutex::new(Current::default()),
                 foreign: Arc::default(),
+                store: Store::open(fs, dir)?,
             }),
-        })
+        };
+        sm.resume_install()?;
+        Ok(sm)
+    }
+
+    /// Finishes the install a crash interrupted, if there was one.
+    fn resume_install(&self) -> Result<()> {
+        let shared = &self.shared;
+        let Some(meta) = shared.db.get(shared.state_ks, INSTALLING_KEY)? else {
+            // Staged but not begun (or finished but not renamed): nothing depends on it.
+            shared.store.unstage()?;
+            return Ok(());
+        };
+        let meta: SnapshotMeta = serde_json::from_slice(&meta)?;
+        let file = shared.store.staged()?.ok_or(Error::CorruptSnapshot(
+            "the file of an interrupted install is missing",
+        ))?;
+        tracing::warn!(snapshot = %meta.snapshot_id, "finishing a snapshot install a crash interrupted");
+        self.apply_snapshot(&meta, &file)?;
+        let path = shared.store.installed()?;
+        self.set_current(meta, path);
+        Ok(())
     }
 
     /// The database the state machine writes.
@@ -162,7 +205,7 @@ impl StateMachine {
             .collect())
     }
 
-    fn build_blocking(&self) -> Result<(SnapshotMeta, Vec<u8>)> {
+    fn build_blocking(&self) -> Result<(SnapshotMeta, SnapshotFile)> {
         let shared = &self.shared;
         // openraft drops the log up to the snapshot: what the engine applied must not depend
         // on it any more (its WAL may not be synced per write).
@@ -172,40 +215,98 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => AppliedState::default(),
         };
-        let data = snapshot::write(&shared.db, &snap, shared.state_ks)?;
-        let mut current = self.current();
-        current.built += 1;
+        let (path, file) = shared.store.create("built", "snap")?;
+        if let Err(e) = snapshot::write(&shared.db, &snap, shared.state_ks, Arc::clone(&file)) {
+            shared.store.remove(&path);
+            return Err(e);
+        }
+        let built = {
+            let mut current = self.current();
+            current.built += 1;
+            current.built
+        };
         let meta = SnapshotMeta {
             last_log_id: state.last_applied,
             last_membership: state.membership,
-            snapshot_id: format!(
-                "{}-{}",
-                state.last_applied.map_or(0, |l| l.index),
-                current.built
-            ),
+            snapshot_id: format!("{}-{built}", state.last_applied.map_or(0, |l| l.index)),
         };
-        current.snapshot = Some((meta.clone(), data.clone()));
-        Ok((meta, data))
+        self.set_current(meta.clone(), path);
+        Ok((meta, SnapshotFile::new(file)))
     }
 
-    fn install_blocking(&self, meta: SnapshotMeta, data: Vec<u8>) -> Result<()> {
+    /// Makes the snapshot at `path` the current one, unless the current one is newer (then
+    /// `path` goes); the file it replaces goes (readers holding it open keep reading it).
+    fn set_current(&self, meta: SnapshotMeta, path: PathBuf) {
+        let mut current = self.current();
+        let old = match &current.snapshot {
+            Some((m, _)) if m.last_log_id > meta.last_log_id => Some(path),
+            _ => current.snapshot.replace((meta, path)).map(|(_, p)| p),
+        };
+        if let Some(old) = old {
+            self.shared.store.remove(&old);
+        }
+    }
+
+    /// Installs the snapshot received whole in `data`: checked, made durable, then applied.
+    fn install_blocking(&self, meta: SnapshotMeta, data: SnapshotFile) -> Result<()> {
+        let shared = &self.shared;
+        let file = data.file();
+        let path = file.path().to_path_buf();
+        // A damaged snapshot changes nothing.
+        if let Err(e) = snapshot::verify(file, STATE_KEYSPACE) {
+            if shared.store.is_received(&path) {
+                shared.store.remove(&path);
+            }
+            return Err(e);
+        }
+        let staged = shared.store.stage(&path, file)?;
+        shared.foreign.installing.store(true, Ordering::SeqCst);
+        self.apply_snapshot(&meta, &staged)?;
+        shared.foreign.installing.store(false, Ordering::SeqCst);
+        shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
+        let installed = shared.store.installed()?;
+        self.set_current(meta, installed);
+        Ok(())
+    }
+
+    /// Replaces the engine's contents (every keyspace but the Raft state's) with the
+    /// snapshot in `file` (verified), in bounded batches, and its applied state with `meta`'s
+    /// (see the module docs). Durable when it returns: openraft drops the log up to it next.
+    fn apply_snapshot(&self, meta: &SnapshotMeta, file: &Arc<dyn File>) -> Result<()> {
         let shared = &self.shared;
         let db = &shared.db;
         let mut batch = WriteBatch::new();
-        snapshot::read_into(db, &data, shared.state_ks, &mut batch, |name| {
-            resolve(db, name)
-        })?;
+        batch.put(shared.state_ks, INSTALLING_KEY, &serde_json::to_vec(meta)?);
+        for (id, _) in db.keyspaces() {
+            if id != shared.state_ks {
+                clear(&mut batch, id);
+            }
+        }
+        db.write_pending(&batch)?.wait()?;
+        let mut batch = WriteBatch::new();
+        let mut held = 0;
+        snapshot::walk(
+            file,
+            |name| resolve(db, name),
+            |id, key, value| {
+                batch.put(id, key, value);
+                held += key.len() + value.len();
+                if held >= INSTALL_BATCH {
+                    db.write_pending(&std::mem::take(&mut batch))?.wait()?;
+                    held = 0;
+                }
+                Ok(())
+            },
+        )?;
         let state = AppliedState {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
         };
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
+        batch.delete(shared.state_ks, INSTALLING_KEY);
         let last = db.write_pending(&batch)?.wait()?;
         db.wait_visible(last)?;
-        // The log up to the snapshot goes next: the snapshot must be durable here first.
         db.sync_wal()?;
-        shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
-        self.current().snapshot = Some((meta, data));
         Ok(())
     }
 
@@ -219,6 +320,14 @@ impl StateMachine {
             .await
             .map_err(|e| Error::Task(e.to_string()))?
     }
+}
+
+/// Adds to `batch` the deletion of every key keyspace `id` can hold (all are below
+/// `[0xff; MAX_KEY_LEN]` or equal to it).
+fn clear(batch: &mut WriteBatch, id: KeyspaceId) {
+    let top = vec![0xff; MAX_KEY_LEN];
+    batch.delete_range(id, &[], &top);
+    batch.delete(id, &top);
 }
 
 /// The id of the keyspace named `name`, created if this node does not have it yet.
@@ -247,7 +356,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             .map_err(|e| StorageIOError::read_state_machine(&e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(data),
         })
     }
 }
@@ -285,19 +394,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> std::result::Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> std::result::Result<Box<SnapshotFile>, StorageError> {
+        let file = self
+            .blocking(|sm| {
+                let store = &sm.shared.store;
+                let (path, file) = store.create("received", "part")?;
+                store.remove_received_but(&path)?;
+                Ok(file)
+            })
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        Ok(Box::new(SnapshotFile::new(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotFile>,
     ) -> std::result::Result<(), StorageError> {
         let signature = meta.signature();
         let meta = meta.clone();
-        let data = snapshot.into_inner();
-        self.blocking(move |sm| sm.install_blocking(meta, data))
+        self.blocking(move |sm| sm.install_blocking(meta, *snapshot))
             .await
             .map_err(|e| StorageIOError::write_snapshot(Some(signature), &e).into())
     }
@@ -305,13 +422,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self
-            .current()
-            .snapshot
-            .as_ref()
-            .map(|(meta, data)| Snapshot {
+        self.blocking(|sm| {
+            let current = sm.current();
+            let Some((meta, path)) = current.snapshot.as_ref() else {
+                return Ok(None);
+            };
+            let file = sm.shared.store.read(path)?;
+            Ok(Some(Snapshot {
                 meta: meta.clone(),
-                snapshot: Box::new(Cursor::new(data.clone())),
+                snapshot: Box::new(SnapshotFile::new(file)),
             }))
+        })
+        .await
+        .map_err(|e| StorageIOError::read_snapshot(None, &e).into())
     }
 }

@@ -3,19 +3,18 @@
 //! codecs as properties.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
-use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftSnapshotBuilder, Vote};
+use openraft::{CommittedLeaderId, EntryPayload, Membership, Vote};
 use orbit_env::{CrashMode, FaultKind, FaultOp, ManualClock, SimFs};
 use orbit_lsm::{Db, DbOptions, WriteBatch, DEFAULT_KEYSPACE};
 use orbit_wal::{SyncMode, WalOptions, MIN_SEGMENT_SIZE};
 use proptest::prelude::*;
 
 use crate::codec::{self, LogRecord, State};
-use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership};
+use crate::types::{Entry, LogId, StorageError};
 use crate::{Applied, LogStore, Proposal, StateMachine};
 
 pub(crate) fn wal_options() -> WalOptions {
@@ -41,22 +40,30 @@ pub(crate) fn db_options() -> DbOptions {
     }
 }
 
-fn open_db(fs: &SimFs) -> Arc<Db> {
+pub(crate) fn open_db(fs: &SimFs) -> Arc<Db> {
     Arc::new(Db::open(fs.shared(), "/db", db_options()).unwrap())
 }
 
-fn log_id(term: u64, node: u64, index: u64) -> LogId {
+/// Where the state machine keeps its snapshot files.
+pub(crate) const SNAPSHOTS: &str = "/snapshots";
+
+/// The state machine over `db`, its snapshot files on `fs`.
+pub(crate) fn open_sm(fs: &SimFs, db: Arc<Db>) -> StateMachine {
+    StateMachine::open(db, fs.shared(), SNAPSHOTS).unwrap()
+}
+
+pub(crate) fn log_id(term: u64, node: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, node), index)
 }
 
-fn entry(term: u64, index: u64, payload: EntryPayload<crate::TypeConfig>) -> Entry {
+pub(crate) fn entry(term: u64, index: u64, payload: EntryPayload<crate::TypeConfig>) -> Entry {
     Entry {
         log_id: log_id(term, 1, index),
         payload,
     }
 }
 
-fn proposal(db: &Db, pairs: &[(&str, &str)]) -> Proposal {
+pub(crate) fn proposal(db: &Db, pairs: &[(&str, &str)]) -> Proposal {
     let mut batch = WriteBatch::new();
     for (k, v) in pairs {
         batch.put(DEFAULT_KEYSPACE, k.as_bytes(), v.as_bytes());
@@ -70,8 +77,8 @@ pub(crate) async fn open_storage(fs: &SimFs) -> (LogStore, Arc<Db>, StateMachine
     let shared = fs.shared();
     tokio::task::spawn_blocking(move || {
         let log = LogStore::open(Arc::clone(&shared), "/raft", wal_options()).unwrap();
-        let db = Arc::new(Db::open(shared, "/db", db_options()).unwrap());
-        let sm = StateMachine::open(Arc::clone(&db)).unwrap();
+        let db = Arc::new(Db::open(Arc::clone(&shared), "/db", db_options()).unwrap());
+        let sm = StateMachine::open(Arc::clone(&db), shared, SNAPSHOTS).unwrap();
         (log, db, sm)
     })
     .await
@@ -95,7 +102,7 @@ impl StoreBuilder<crate::TypeConfig, LogStore, StateMachine, SimFs> for Builder 
         let built = tokio::task::spawn_blocking(|| {
             let fs = SimFs::new();
             let log = LogStore::open(fs.shared(), "/raft", wal_options())?;
-            let sm = StateMachine::open(open_db(&fs))?;
+            let sm = StateMachine::open(open_db(&fs), fs.shared(), SNAPSHOTS)?;
             Ok::<_, crate::Error>((fs, log, sm))
         })
         .await
@@ -215,7 +222,7 @@ fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     let rt = runtime();
     let fs = SimFs::new();
     let db = open_db(&fs);
-    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let mut sm = open_sm(&fs, Arc::clone(&db));
     let answers = rt
         .block_on(sm.apply(vec![
             entry(1, 1, EntryPayload::Blank),
@@ -239,131 +246,10 @@ fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     // The applied log id was written with the data, so a restart knows where it is.
     let crashed = fs.crash(CrashMode::DropUnsynced);
     let db = open_db(&crashed);
-    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let mut sm = open_sm(&crashed, Arc::clone(&db));
     let (applied, _) = rt.block_on(sm.applied_state()).unwrap();
     assert_eq!(applied, Some(log_id(1, 1, 4)));
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
-}
-
-/// The engine's WAL is not synced per write: a crash may drop applied entries (the node
-/// re-applies them from the Raft log), but never those a snapshot covers, because openraft
-/// drops the log up to it.
-#[test]
-fn a_snapshot_makes_what_it_covers_durable() {
-    let rt = runtime();
-    let fs = SimFs::new();
-    let db = open_db(&fs);
-    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
-    rt.block_on(sm.apply(vec![
-        entry(1, 1, EntryPayload::Blank),
-        entry(1, 2, EntryPayload::Normal(proposal(&db, &[("a", "1")]))),
-    ]))
-    .unwrap();
-    // Not synced: a crash now loses the apply (the log still has it).
-    let crashed = fs.crash(CrashMode::DropUnsynced);
-    let (applied, _) = rt
-        .block_on(
-            StateMachine::open(open_db(&crashed))
-                .unwrap()
-                .applied_state(),
-        )
-        .unwrap();
-    assert_eq!(applied, None);
-    let meta = rt
-        .block_on(async { sm.get_snapshot_builder().await.build_snapshot().await })
-        .unwrap()
-        .meta;
-    assert_eq!(meta.last_log_id, Some(log_id(1, 1, 2)));
-    let crashed = fs.crash(CrashMode::DropUnsynced);
-    let db2 = open_db(&crashed);
-    let (applied, _) = rt
-        .block_on(
-            StateMachine::open(Arc::clone(&db2))
-                .unwrap()
-                .applied_state(),
-        )
-        .unwrap();
-    assert_eq!(applied, meta.last_log_id);
-    assert_eq!(
-        db2.get(DEFAULT_KEYSPACE, b"a").unwrap(),
-        Some(b"1".to_vec())
-    );
-}
-
-#[test]
-fn a_snapshot_replaces_another_nodes_contents_keyspaces_by_name() {
-    let rt = runtime();
-    let (fs_a, fs_b) = (SimFs::new(), SimFs::new());
-    let (db_a, db_b) = (open_db(&fs_a), open_db(&fs_b));
-    // Node b creates its keyspaces in another order: ids differ, names match.
-    db_b.create_keyspace("other").unwrap();
-    let users_b = db_b.create_keyspace("users").unwrap();
-    let users_a = db_a.create_keyspace("users").unwrap();
-    assert_ne!(users_a, users_b);
-    db_b.put(users_b, b"stale", b"x").unwrap();
-    db_b.put(DEFAULT_KEYSPACE, b"stale", b"y").unwrap();
-
-    let mut a = StateMachine::open(Arc::clone(&db_a)).unwrap();
-    let mut batch = WriteBatch::new();
-    batch
-        .put(users_a, b"u1", b"alice")
-        .put(DEFAULT_KEYSPACE, b"k", b"v");
-    let p = Proposal::from_batch(&db_a, &batch).unwrap();
-    let membership = Membership::new(vec![[1u64, 2].into()], ());
-    rt.block_on(a.apply(vec![
-        entry(1, 1, EntryPayload::Membership(membership.clone())),
-        entry(1, 2, EntryPayload::Normal(p)),
-    ]))
-    .unwrap();
-    let snap = rt
-        .block_on(async { a.get_snapshot_builder().await.build_snapshot().await })
-        .unwrap();
-    assert_eq!(snap.meta.last_log_id, Some(log_id(1, 1, 2)));
-    assert_eq!(
-        snap.meta.last_membership,
-        StoredMembership::new(Some(log_id(1, 1, 1)), membership)
-    );
-
-    let mut b = StateMachine::open(Arc::clone(&db_b)).unwrap();
-    rt.block_on(b.install_snapshot(&snap.meta, snap.snapshot.clone()))
-        .unwrap();
-    assert_eq!(db_b.get(users_b, b"u1").unwrap(), Some(b"alice".to_vec()));
-    assert_eq!(db_b.get(users_b, b"stale").unwrap(), None);
-    assert_eq!(db_b.get(DEFAULT_KEYSPACE, b"stale").unwrap(), None);
-    assert_eq!(
-        db_b.get(DEFAULT_KEYSPACE, b"k").unwrap(),
-        Some(b"v".to_vec())
-    );
-    let (applied, m) = rt.block_on(b.applied_state()).unwrap();
-    assert_eq!(
-        (applied, m),
-        (snap.meta.last_log_id, snap.meta.last_membership)
-    );
-}
-
-#[test]
-fn a_damaged_snapshot_is_refused_and_changes_nothing() {
-    let rt = runtime();
-    let fs = SimFs::new();
-    let db = open_db(&fs);
-    db.put(DEFAULT_KEYSPACE, b"keep", b"1").unwrap();
-    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
-    let mut data = rt
-        .block_on(async { sm.get_snapshot_builder().await.build_snapshot().await })
-        .unwrap()
-        .snapshot
-        .into_inner();
-    let mid = data.len() / 2;
-    data[mid] ^= 1;
-    let meta = SnapshotMeta::default();
-    let err = rt
-        .block_on(sm.install_snapshot(&meta, Box::new(Cursor::new(data))))
-        .unwrap_err();
-    assert!(err.to_string().contains("checksum"), "{err}");
-    assert_eq!(
-        db.get(DEFAULT_KEYSPACE, b"keep").unwrap(),
-        Some(b"1".to_vec())
-    );
 }
 
 #[test]
@@ -371,7 +257,7 @@ fn a_proposal_cannot_write_the_raft_state() {
     let rt = runtime();
     let fs = SimFs::new();
     let db = open_db(&fs);
-    let mut sm = StateMachine::open(Arc::clone(&db)).unwrap();
+    let mut sm = open_sm(&fs, Arc::clone(&db));
     let state = db.keyspace(crate::STATE_KEYSPACE).unwrap();
     let mut batch = WriteBatch::new();
     batch.put(state, b"applied", b"{}");

@@ -16,7 +16,7 @@ use orbit_txn::{Error as TxnError, Isolation, ReadGate, TxnDb};
 use tokio::net::TcpListener;
 
 use crate::tests::open_storage;
-use crate::{Network, RaftNode, ReplicatedLog, Timing};
+use crate::{Network, RaftNode, ReplicatedLog, Tuning};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 const KS: u32 = DEFAULT_KEYSPACE;
@@ -86,7 +86,7 @@ fn transactions_commit_through_raft_and_survive_a_change_of_leader() {
                 Some(listener),
                 log,
                 sm,
-                Timing::default(),
+                Tuning::default(),
             )
             .await
             .unwrap();

@@ -1,11 +1,10 @@
 //! Orbit's Raft type configuration: what a log entry carries (a [`Proposal`]: one commit
 //! batch), what applying it answers ([`Applied`]), and node identities.
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
 pub use crate::codec::Proposal;
+pub use crate::snapshot::SnapshotFile;
 
 /// What applying an entry produced on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +23,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::snapshot::SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

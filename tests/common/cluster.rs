@@ -66,6 +66,11 @@ impl Cluster {
         self.nodes.insert(id, Some(server));
     }
 
+    /// SIGKILLs node `id` (it must be running).
+    pub fn kill9(&mut self, id: u64) {
+        self.nodes.insert(id, None).unwrap().unwrap().kill9();
+    }
+
     pub fn node(&self, id: u64) -> &Server {
         self.nodes[&id].as_ref().unwrap()
     }
