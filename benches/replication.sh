@@ -18,13 +18,16 @@
 # ROUNDS=0 skips the throughput runs and pgbench, TRIALS=0 the failovers.
 # Needs Debian's redis-tools and postgresql-client (pgbench), python3 and curl.
 set -u
+for tool in redis-cli redis-benchmark pgbench python3 curl; do
+  command -v "$tool" > /dev/null || { echo "benches/replication.sh needs $tool" >&2; exit 1; }
+done
 ORBIT=$(realpath "$1")
 N=${N:-200000}; ROUNDS=${ROUNDS:-3}; TRIALS=${TRIALS:-20}; CATCHUP=${CATCHUP:-1000000}
 SNAPSHOT_EVERY=${SNAPSHOT_EVERY:-100000}
 DIR=${DIR:-/tmp/orbit-repl-bench}
 rm -rf "$DIR"; mkdir -p "$DIR"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; }
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
 
 # Node i: RESP 174i0, PG 174i1, HTTP 174i2, Raft 174i3; the single node is "node 0".
@@ -85,7 +88,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
   done
 done
-for T in set get; do
+[ "$ROUNDS" -gt 0 ] && for T in set get; do
   for P in 1 16; do
     s=$(echo ${RPS[$T,$P,single]} | tr ' ' '\n' | median); c=$(echo ${RPS[$T,$P,cluster]} | tr ' ' '\n' | median)
     sp=$(echo ${P99[$T,$P,single]} | tr ' ' '\n' | median); cp=$(echo ${P99[$T,$P,cluster]} | tr ' ' '\n' | median)
@@ -121,12 +124,12 @@ for t in $(seq 1 "$TRIALS"); do
   TIMES+="$ms "
   start_member $L; caught_up $L
 done
-echo "failover median $(echo $TIMES | tr ' ' '\n' | median) ms, max $(echo $TIMES | tr ' ' '\n' | sort -g | tail -1) ms"
+[ "$TRIALS" -gt 0 ] && echo "failover median $(echo $TIMES | tr ' ' '\n' | median) ms, max $(echo $TIMES | tr ' ' '\n' | sort -g | tail -1) ms"
 
 echo "## catch-up (a follower down for $CATCHUP SETs)"
 L=$(leader); F=$(( L % 3 + 1 ))
 kill -TERM "${NODE_PID[$F]}"; wait "${NODE_PID[$F]}" 2>/dev/null
-redis-benchmark -p $(resp $L) -t set -n "$CATCHUP" -d 100 -c 50 -P 16 -r 1000000 -q 2>/dev/null | tail -1
+echo "SET -P 16 on the leader: $(redis-benchmark -p $(resp $L) -t set -n "$CATCHUP" -d 100 -c 50 -P 16 -r 1000000 --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"') req/s"
 start=$(date +%s%N)
 start_member $F; caught_up $F
 echo "node $F caught up with $(field $L last_log_index) entries in $(( ($(date +%s%N) - start) / 1000000 )) ms (from its start)"
