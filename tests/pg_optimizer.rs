@@ -1,7 +1,9 @@
 //! End-to-end tests of the optimizer's inputs and guards over the PostgreSQL protocol:
 //! ANALYZE (its forms, errors and `pg_class.reltuples`), join order through EXPLAIN, and the
 //! server's query memory budget (`--query-memory`): a query whose intermediate results do
-//! not fit fails with SQLSTATE 53200 and the server goes on serving.
+//! not fit fails with SQLSTATE 53200 and the server goes on serving; prepared statements'
+//! plans kept across executions and replaced after DDL, and 0A000 when a prepared query's
+//! result columns change.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -212,4 +214,52 @@ async fn events_query(c: &tokio_postgres::Client) -> String {
     let b: Option<String> = c.query_one(&oracle, &args).await.unwrap().get(0);
     assert_eq!(a, b);
     a.unwrap_or_default()
+}
+
+#[test]
+fn prepared_statements_keep_plans_until_ddl_and_refuse_a_changed_result_type() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(
+            "CREATE TABLE p (id int PRIMARY KEY, v text, n int);
+             INSERT INTO p SELECT x, 'v' || x, x % 10 FROM generate_series(1, 2000) x;",
+        )
+        .await
+        .unwrap();
+        let by_n = c
+            .prepare("SELECT count(*) FROM p WHERE n = $1 AND id > $2")
+            .await
+            .unwrap();
+        let star = c.prepare("SELECT * FROM p WHERE id = $1").await.unwrap();
+        for round in 0..3 {
+            for n in 0..10 {
+                let row = c.query_one(&by_n, &[&n, &(n * 100)]).await.unwrap();
+                let want: i64 = (1..=2000).filter(|x| x % 10 == n && *x > n * 100).count() as i64;
+                assert_eq!(row.get::<_, i64>(0), want, "round {round}");
+            }
+            // Each round changes what the plans depend on: an index on n, then statistics.
+            let ddl = ["CREATE INDEX p_n ON p (n)", "ANALYZE p", "SELECT 1"][round];
+            c.batch_execute(ddl).await.unwrap();
+            let row = c.query_one(&star, &[&7]).await.unwrap();
+            assert_eq!(row.get::<_, String>(1), "v7");
+        }
+        // A column added: the prepared `*` would change shape, which PostgreSQL refuses.
+        c.batch_execute("ALTER TABLE p ADD COLUMN w int DEFAULT 3")
+            .await
+            .unwrap();
+        let e = c.query_one(&star, &[&7]).await.unwrap_err();
+        assert_eq!(code(&e), "0A000", "{e}");
+        let message = e.as_db_error().map(|d| d.message().to_string());
+        assert_eq!(
+            message.as_deref(),
+            Some("cached plan must not change result type")
+        );
+        // The connection goes on; the count's shape did not change.
+        let row = c.query_one(&by_n, &[&7i32, &0i32]).await.unwrap();
+        assert_eq!(row.get::<_, i64>(0), 200);
+        let star = c.prepare("SELECT * FROM p WHERE id = $1").await.unwrap();
+        let row = c.query_one(&star, &[&7]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(3), 3);
+    });
 }

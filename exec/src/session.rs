@@ -67,6 +67,8 @@ pub struct Session {
     pending: Vec<Pending>,
     /// Values this session's nextval / setval gave (currval, lastval).
     sequences: exec::SeqState,
+    /// Plans of the queries prepared statements ran (see `exec::PlanCache`).
+    plans: exec::PlanCache,
     /// The COPY FROM STDIN in progress (between CopyInResponse and CopyDone / CopyFail).
     copy: Option<copy_in::CopyIn>,
     /// What the open block does when it commits.
@@ -236,6 +238,7 @@ impl Session {
                 .collect(),
             pending: Vec::new(),
             sequences: exec::SeqState::default(),
+            plans: exec::PlanCache::default(),
             copy: None,
             at_commit: at_commit::AtCommit::default(),
             implicit: false,
@@ -358,11 +361,39 @@ impl Session {
 
     /// Runs one statement with `params` (already decoded to the described types).
     pub fn execute(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+        self.execute_as(stmt, None, params)
+    }
+
+    /// Runs `stmt`, prepared once as `id` (a number no other statement of this session gets)
+    /// with result columns `described` ([`Session::describe`]), and run any number of times:
+    /// a query reuses its plan while nothing it depends on has changed, and fails (0A000)
+    /// if its result columns are no longer those described (`exec::PlanCache`).
+    pub fn execute_prepared(
+        &mut self,
+        stmt: &ast::Statement,
+        id: u64,
+        described: &[Column],
+        params: &[Value],
+    ) -> Result<Executed> {
+        self.execute_as(stmt, Some((id, described)), params)
+    }
+
+    /// Executions of prepared statements that reused a plan.
+    pub fn plan_cache_hits(&self) -> u64 {
+        self.plans.hits()
+    }
+
+    fn execute_as(
+        &mut self,
+        stmt: &ast::Statement,
+        prepared: Option<(u64, &[Column])>,
+        params: &[Value],
+    ) -> Result<Executed> {
         if self.copy.is_some() {
             // The client left a COPY FROM STDIN without CopyDone or CopyFail.
             self.abort_copy();
         }
-        let result = self.execute_inner(stmt, params);
+        let result = self.execute_inner(stmt, prepared, params);
         match result {
             Ok(mut done) => {
                 done.waits.append(&mut self.pending);
@@ -395,7 +426,12 @@ impl Session {
         std::mem::take(&mut self.pending)
     }
 
-    fn execute_inner(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+    fn execute_inner(
+        &mut self,
+        stmt: &ast::Statement,
+        prepared: Option<(u64, &[Column])>,
+        params: &[Value],
+    ) -> Result<Executed> {
         if self.failed && !ends_block(stmt) {
             return Err(aborted());
         }
@@ -545,7 +581,7 @@ impl Session {
                     Err(crate::copy::no_files())
                 }
                 (false, _) => self.copy_start(source, options),
-                (true, _) => self.run_data_statement(stmt, params),
+                (true, _) => self.run_data_statement(stmt, prepared, params),
             },
             // VACUUM ANALYZE travels as an ANALYZE marked `compute_statistics`.
             ast::Statement::Vacuum(_)
@@ -556,7 +592,7 @@ impl Session {
                 code::ACTIVE_SQL_TRANSACTION,
                 "VACUUM cannot run inside a transaction block",
             )),
-            _ => self.run_data_statement(stmt, params),
+            _ => self.run_data_statement(stmt, prepared, params),
         }
     }
 
@@ -570,7 +606,12 @@ impl Session {
         })
     }
 
-    fn run_data_statement(&mut self, stmt: &ast::Statement, params: &[Value]) -> Result<Executed> {
+    fn run_data_statement(
+        &mut self,
+        stmt: &ast::Statement,
+        prepared: Option<(u64, &[Column])>,
+        params: &[Value],
+    ) -> Result<Executed> {
         let now = now_micros();
         let deadline = self
             .settings
@@ -608,7 +649,10 @@ impl Session {
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
             ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
-            let outcome = exec::run(&mut ctx, stmt, false);
+            let outcome = match prepared {
+                Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
+                None => exec::run(&mut ctx, stmt, false),
+            };
             self.pending.extend(ctx.finish_writes()?);
             if outcome.is_ok() {
                 self.at_commit.add(std::mem::take(&mut ctx.dropped));
@@ -653,7 +697,10 @@ impl Session {
                 star_lists: None,
                 ann_writes: Default::default(),
             };
-            let result = exec::run(&mut ctx, stmt, false);
+            let result = match prepared {
+                Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
+                None => exec::run(&mut ctx, stmt, false),
+            };
             self.pending.extend(ctx.finish_writes()?);
             let drops = std::mem::take(&mut ctx.dropped);
             let result = result.and_then(|outcome| {

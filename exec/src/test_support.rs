@@ -50,17 +50,21 @@ pub(crate) fn sorted_rows(session: &mut crate::Session, sql: &str) -> Vec<String
     let crate::Outcome::Rows { rows, .. } = done.outcome else {
         panic!("{sql} returned no rows")
     };
-    let mut out: Vec<String> = rows
-        .iter()
+    let mut out = rows_text(&rows);
+    out.sort();
+    out
+}
+
+/// Each row as comma-joined text (NULL as `NULL`).
+pub(crate) fn rows_text(rows: &[Vec<crate::types::Value>]) -> Vec<String> {
+    rows.iter()
         .map(|r| {
             r.iter()
                 .map(|v| v.to_text().unwrap_or_else(|| "NULL".into()))
                 .collect::<Vec<_>>()
                 .join(",")
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 /// The plan of `sql` as EXPLAIN prints it.

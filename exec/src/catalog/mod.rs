@@ -34,6 +34,7 @@ mod versioned;
 pub use stats::{Cmp, ColumnStats, Key, TableStats};
 use versioned::Cached;
 pub use versioned::CatalogCache;
+pub(crate) use versioned::Token;
 
 pub use defs::{
     AnnDef, ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef,
@@ -165,6 +166,12 @@ impl<'t> Catalog<'t> {
     pub fn versioned(mut self, cache: &'t CatalogCache) -> Catalog<'t> {
         self.versioned = Some(cache);
         self
+    }
+
+    /// Leave to rely on the catalog as the cache holds it (see `versioned`): `None` when
+    /// this transaction's view of it may differ, or there is no cache.
+    pub(crate) fn token(&self) -> Option<versioned::Token> {
+        self.versioned?.token(self.txn, self.keyspace)
     }
 
     /// A cached lookup of `key`, with the token to store a miss's answer under.

@@ -22,6 +22,9 @@ mod explain;
 mod foreign;
 mod index;
 mod modify;
+mod plan_cache;
+#[cfg(test)]
+mod plan_cache_tests;
 pub mod query;
 mod sequence_fn;
 mod system;
@@ -39,6 +42,7 @@ use crate::expr::EvalContext;
 use crate::types::{DataType, Value};
 
 pub use ddl_create_as::is_select_into;
+pub use plan_cache::PlanCache;
 pub use sequence_fn::SeqState;
 
 /// A result column.

@@ -93,7 +93,7 @@ impl Conn {
                     .await?;
                 return Ok(());
             }
-            let outcome = match execute(&self.session, &stmt, &[]).await {
+            let outcome = match execute(&self.session, &stmt, None, &[]).await {
                 Ok(executed) => finish(executed).await.map_err(|e| to_wire(&e)),
                 Err(e) => {
                     settle_after_error(&self.session).await;

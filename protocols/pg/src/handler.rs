@@ -28,9 +28,11 @@ use crate::PgServer;
 use crate::{copy, encode};
 
 /// A statement as the extended protocol stores it: parsed, with its described parameter
-/// types and result columns.
+/// types and result columns, and a number no other prepared statement gets (what the
+/// session keeps its plan under).
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    pub id: u64,
     pub stmt: Option<Statement>,
     pub params: Vec<DataType>,
     pub columns: Vec<Column>,
@@ -227,9 +229,12 @@ enum Retry {
 /// short sleep) or found a row locked (in or out of a block: the session undid it; once the
 /// lock's owner ended and its commit is visible, or the wait limit expired). Waiting awaits,
 /// never blocks: the other transaction may be a connection of this thread.
+/// `prepared`: the prepared statement's id and described result columns, if it is one (its
+/// plan may be reused).
 pub(crate) async fn execute(
     session: &SharedSession,
     stmt: &Statement,
+    prepared: Option<(u64, &[Column])>,
     params: &[Value],
 ) -> PgWireResult<Executed> {
     read_gate(session, stmt).await?;
@@ -242,7 +247,11 @@ pub(crate) async fn execute(
                 return with_session(session, |_| Err(orbit_exec::Error::syntax("no session")));
             };
             let autocommit = s.status() == orbit_exec::TxStatus::Idle;
-            match s.execute(stmt, params) {
+            let result = match prepared {
+                Some((id, described)) => s.execute_prepared(stmt, id, described, params),
+                None => s.execute(stmt, params),
+            };
+            match result {
                 Err(e) if autocommit && attempt < 50 && s.autocommit_retryable(&e) => {
                     Some(Retry::Conflict)
                 }
@@ -365,7 +374,7 @@ impl SimpleQueryHandler for Conn {
                     return Ok(out);
                 }
             }
-            let executed = execute(&self.session, stmt, &[]).await;
+            let executed = execute(&self.session, stmt, None, &[]).await;
             let executed = match executed {
                 Ok(e) => e,
                 Err(e) => {
@@ -450,7 +459,9 @@ impl QueryParser for Parser {
             }
             r
         })?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Some(Prepared {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stmt: Some(stmt),
             params,
             columns,
@@ -549,7 +560,13 @@ impl ExtendedQueryHandler for Conn {
                 s.fail();
             })
         })?;
-        let executed = execute(&self.session, stmt, &params).await;
+        let executed = execute(
+            &self.session,
+            stmt,
+            Some((prepared.id, &prepared.columns)),
+            &params,
+        )
+        .await;
         let executed = match executed {
             Ok(e) => e,
             Err(e) => {
