@@ -2,7 +2,9 @@
 # pgbench side by side, one run: Orbit against a real PostgreSQL (Debian's 15) started here
 # with comparable durability (fsync on, synchronous_commit on, full_page_writes on; Orbit's
 # default --sync sync answers after fdatasync of the WAL).
-#   benches/pgbench.sh target/release/orbit        (SCALE=10 SECONDS=30 ROUNDS=3)
+#   benches/pgbench.sh target/release/orbit        (SCALE=10 SECONDS=30 ROUNDS=3 MODE=simple)
+# MODE is pgbench's -M: simple, extended, or prepared (statements prepared once per
+# connection, so Orbit's plan cache serves them).
 # For each server: `pgbench -i -s SCALE`, then ROUNDS rounds (servers alternating) of the
 # select-only script (-S) and the default TPC-B-like script, each with -c 1 and -c 8 -j 2, for
 # SECONDS seconds. Prints one line per run (tps, mean latency), the medians, and the median of
@@ -10,7 +12,7 @@
 # printed as they run.
 set -eu
 ORBIT=$(realpath "$1")
-SCALE=${SCALE:-10}; SECONDS_PER_RUN=${SECONDS:-30}; ROUNDS=${ROUNDS:-3}
+SCALE=${SCALE:-10}; SECONDS_PER_RUN=${SECONDS:-30}; ROUNDS=${ROUNDS:-3}; MODE=${MODE:-simple}
 DIR=${DIR:-/tmp/orbit-pgbench}
 OPORT=${OPORT:-17201}; PPORT=${PPORT:-17202}
 source "$(dirname "$0")/pg_pair.sh"
@@ -32,7 +34,7 @@ for round in $(seq 1 "$ROUNDS"); do
       c=${clients%% *}; cflags=${clients#* }
       for target in "orbit $OPORT" "postgresql $PPORT"; do
         set -- $target
-        cmd="pgbench -n $flags $cflags -T $SECONDS_PER_RUN -p $2"
+        cmd="pgbench -n -M $MODE $flags $cflags -T $SECONDS_PER_RUN -p $2"
         out=$($cmd 2>&1) || { echo "$1: $cmd failed:"; echo "$out"; exit 1; }
         tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
         lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
