@@ -275,6 +275,26 @@ impl Session {
         stmt: &ast::Statement,
         declared: &[DataType],
     ) -> Result<(Vec<DataType>, Vec<Column>)> {
+        self.describe_as(stmt, None, declared)
+    }
+
+    /// [`Session::describe`] of a statement being prepared as `id`: a query's plan is kept
+    /// for its executions ([`Session::execute_prepared`]).
+    pub fn describe_prepared(
+        &mut self,
+        stmt: &ast::Statement,
+        id: u64,
+        declared: &[DataType],
+    ) -> Result<(Vec<DataType>, Vec<Column>)> {
+        self.describe_as(stmt, Some(id), declared)
+    }
+
+    fn describe_as(
+        &mut self,
+        stmt: &ast::Statement,
+        prepared: Option<u64>,
+        declared: &[DataType],
+    ) -> Result<(Vec<DataType>, Vec<Column>)> {
         if self.failed && !ends_block(stmt) {
             return Err(aborted());
         }
@@ -314,7 +334,10 @@ impl Session {
             star_lists: None,
             ann_writes: Default::default(),
         };
-        let outcome = exec::run(&mut ctx, stmt, true);
+        let outcome = match prepared {
+            Some(id) => self.plans.describe(id, &mut ctx, stmt),
+            None => exec::run(&mut ctx, stmt, true),
+        };
         self.pending.extend(ctx.finish_writes()?);
         let outcome = outcome?;
         let params = ctx

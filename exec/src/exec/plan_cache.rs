@@ -66,6 +66,31 @@ impl Entry {
 }
 
 impl PlanCache {
+    /// Describes `stmt`, being prepared as `id` (Parse): plans it as [`super::run`] does
+    /// when describing, and keeps a query's plan for its first execution, under the
+    /// parameter types the planner inferred (what the client then sends, usually).
+    pub fn describe(
+        &mut self,
+        id: u64,
+        ctx: &mut Ctx<'_>,
+        stmt: &ast::Statement,
+    ) -> Result<Outcome> {
+        let Some(query) = cacheable(stmt) else {
+            return super::run(ctx, stmt, true);
+        };
+        let token = ctx.catalog().token();
+        let plan = Arc::new(query::plan_query(ctx, query)?);
+        if let (Some(token), None) = (token, &ctx.sys) {
+            let params = ctx.param_types.clone();
+            self.keep(id, token, ctx, params, Arc::clone(&plan));
+        }
+        Ok(Outcome::Rows {
+            tag: "SELECT 0".into(),
+            columns: plan.columns.clone(),
+            rows: Vec::new(),
+        })
+    }
+
     /// Runs `stmt`, the statement prepared as `id` with result columns `described`, reusing
     /// its plan when the module's conditions hold (any statement but a query runs as
     /// [`super::run`] runs it).
@@ -76,14 +101,8 @@ impl PlanCache {
         ctx: &mut Ctx<'_>,
         stmt: &ast::Statement,
     ) -> Result<Outcome> {
-        let query = match stmt {
-            ast::Statement::Query(q)
-                if !matches!(q.body.as_ref(), ast::SetExpr::Insert(_))
-                    && !ddl_create_as::is_select_into(q) =>
-            {
-                q
-            }
-            _ => return super::run(ctx, stmt, false),
+        let Some(query) = cacheable(stmt) else {
+            return super::run(ctx, stmt, false);
         };
         let token = ctx.catalog().token();
         let plan = match (token, self.entries.get(&id)) {
@@ -142,6 +161,20 @@ impl PlanCache {
     /// Executions that reused a kept plan.
     pub fn hits(&self) -> u64 {
         self.hits
+    }
+}
+
+/// The query of `stmt` if its plan may be kept: a SELECT (not SELECT INTO, nor a WITH
+/// around an INSERT).
+fn cacheable(stmt: &ast::Statement) -> Option<&ast::Query> {
+    match stmt {
+        ast::Statement::Query(q)
+            if !matches!(q.body.as_ref(), ast::SetExpr::Insert(_))
+                && !ddl_create_as::is_select_into(q) =>
+        {
+            Some(q)
+        }
+        _ => None,
     }
 }
 

@@ -177,3 +177,41 @@ fn system_relations_are_planned_each_time_and_statements_keep_their_own_plans() 
     assert_eq!(exec(&mut s, &a, &[Value::Int4(1)]), ["1"]);
     assert_eq!(s.plan_cache_hits(), hits);
 }
+
+#[test]
+fn describing_a_statement_being_prepared_keeps_its_plan_for_its_executions() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    run(
+        &mut s,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (3, 'three')",
+    );
+    // No declared types, as pgbench and most drivers send: the planner infers int.
+    let stmt = crate::parse(BY_ID).unwrap().remove(0);
+    let (params, columns) = s.describe_prepared(&stmt, 1, &[]).unwrap();
+    assert_eq!(params, [DataType::Int4]);
+    let p = Prepared {
+        id: 1,
+        stmt,
+        columns,
+    };
+    assert_eq!(exec(&mut s, &p, &[Value::Int4(3)]), ["3,three"]);
+    assert_eq!(s.plan_cache_hits(), 1);
+    // A NULL parameter has no type of its own: planned for it, no row.
+    assert_eq!(exec(&mut s, &p, &[Value::Null]), Vec::<String>::new());
+    assert_eq!(s.plan_cache_hits(), 1);
+
+    // Described, then the table changes before the first execution: planned again.
+    let stmt = crate::parse("SELECT v FROM t WHERE id = $1")
+        .unwrap()
+        .remove(0);
+    let (_, columns) = s.describe_prepared(&stmt, 2, &[]).unwrap();
+    run(&mut s, "CREATE INDEX t_v ON t (v)");
+    let p = Prepared {
+        id: 2,
+        stmt,
+        columns,
+    };
+    assert_eq!(exec(&mut s, &p, &[Value::Int4(3)]), ["three"]);
+    assert_eq!(s.plan_cache_hits(), 1);
+}

@@ -452,16 +452,17 @@ impl QueryParser for Parser {
             return Ok(None);
         };
         let declared: Vec<DataType> = types.iter().map(encode::declared_type).collect();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (params, columns) = with_session(&self.session, |s| {
-            let r = s.describe(&stmt, &declared);
+            let r = s.describe_prepared(&stmt, id, &declared);
             if r.is_err() {
                 s.fail();
             }
             r
         })?;
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Some(Prepared {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id,
             stmt: Some(stmt),
             params,
             columns,
