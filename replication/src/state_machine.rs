@@ -207,10 +207,11 @@ impl StateMachine {
 
     fn build_blocking(&self) -> Result<(SnapshotMeta, SnapshotFile)> {
         let shared = &self.shared;
-        // openraft drops the log up to the snapshot: what the engine applied must not depend
-        // on it any more (its WAL may not be synced per write).
-        shared.db.sync_wal()?;
+        // openraft drops the log up to the snapshot: what the snapshot covers must not depend
+        // on it any more (the engine's WAL may not be synced per write). Synced after the
+        // engine snapshot is taken, so entries applied meanwhile are covered too.
         let snap = shared.db.snapshot();
+        shared.db.sync_wal()?;
         let state: AppliedState = match shared.db.get_at(shared.state_ks, APPLIED_KEY, &snap)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => AppliedState::default(),
@@ -262,10 +263,13 @@ impl StateMachine {
         let staged = shared.store.stage(&path, file)?;
         shared.foreign.installing.store(true, Ordering::SeqCst);
         self.apply_snapshot(&meta, &staged)?;
-        shared.foreign.installing.store(false, Ordering::SeqCst);
+        // Caches keyed by the epoch are stale from here: raised before reads resume.
         shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
+        shared.foreign.installing.store(false, Ordering::SeqCst);
         let installed = shared.store.installed()?;
-        self.set_current(meta, installed);
+        self.set_current(meta, installed.clone());
+        // Streams a leader abandoned, or sent again while this install ran.
+        shared.store.remove_received_but(&installed)?;
         Ok(())
     }
 
@@ -398,8 +402,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let file = self
             .blocking(|sm| {
                 let store = &sm.shared.store;
-                let (path, file) = store.create("received", "part")?;
-                store.remove_received_but(&path)?;
+                // Earlier streams' files stay until an install or a restart: openraft may
+                // still install the last one it received whole.
+                let (_, file) = store.create("received", "part")?;
                 Ok(file)
             })
             .await

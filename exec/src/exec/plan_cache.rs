@@ -6,10 +6,11 @@
 //! read when the plan runs, and estimated as an average value), so one plan serves every
 //! execution. What planning does depend on is part of each entry's key, and a plan is reused
 //! only when all of it is unchanged:
-//! - the catalog (tables, indexes, views, statistics, grants), through the catalog cache's
+//! - the catalog (tables, indexes, views, statistics), through the catalog cache's
 //!   [`Token`]: no catalog-writing commit since the plan was made, none in flight, this
 //!   transaction wrote no catalog entry, its snapshot sees the latest catalog, and it is not
-//!   SERIALIZABLE (whose catalog reads must come from storage). No token, no cache;
+//!   SERIALIZABLE (whose catalog reads must come from storage); on a cluster node, only
+//!   under READ COMMITTED (see [`token`]). No token, no cache;
 //! - the role, the search path and the schema names resolve in;
 //! - the parameters' types (taken from the values at each execution).
 //!
@@ -26,6 +27,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use orbit_txn::Isolation;
 use sqlparser::ast;
 
 use super::query::{self, SelectPlan};
@@ -78,7 +80,7 @@ impl PlanCache {
         let Some(query) = cacheable(stmt) else {
             return super::run(ctx, stmt, true);
         };
-        let token = ctx.catalog().token();
+        let token = token(ctx);
         let plan = Arc::new(query::plan_query(ctx, query)?);
         if let (Some(token), None) = (token, &ctx.sys) {
             let params = ctx.param_types.clone();
@@ -104,7 +106,7 @@ impl PlanCache {
         let Some(query) = cacheable(stmt) else {
             return super::run(ctx, stmt, false);
         };
-        let token = ctx.catalog().token();
+        let token = token(ctx);
         let plan = match (token, self.entries.get(&id)) {
             (Some(token), Some(e)) if e.serves(token, ctx) => {
                 self.hits += 1;
@@ -162,6 +164,17 @@ impl PlanCache {
     pub fn hits(&self) -> u64 {
         self.hits
     }
+}
+
+/// Leave to use and keep plans in this statement (see the module docs). On a cluster node
+/// only under READ COMMITTED: there the catalog changes by applying another node's log,
+/// which the token sees through the live epoch, not through the transaction's snapshot, so
+/// an older snapshot could get a plan for a newer catalog, or make one for an older.
+fn token(ctx: &mut Ctx<'_>) -> Option<Token> {
+    if ctx.engine.txn_db().is_replicated() && ctx.txn.isolation() != Isolation::ReadCommitted {
+        return None;
+    }
+    ctx.catalog().token()
 }
 
 /// The query of `stmt` if its plan may be kept: a SELECT (not SELECT INTO, nor a WITH

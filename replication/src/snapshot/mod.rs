@@ -26,7 +26,7 @@ pub(crate) use store::Store;
 use std::sync::Arc;
 
 use orbit_env::File;
-use orbit_lsm::{Db, Direction, KeyspaceId, Snapshot};
+use orbit_lsm::{Db, Direction, KeyspaceId, Snapshot, MAX_KEY_LEN};
 
 use crate::error::{Error, Result};
 
@@ -121,8 +121,9 @@ impl Writer {
     }
 }
 
-/// Checks `file` whole (layout and checksum) without acting on it; a section naming
-/// `forbidden` (the Raft state's keyspace, which only the state machine writes) is refused.
+/// Checks `file` whole (layout, checksum, key lengths) without acting on it; a section
+/// naming `forbidden` (the Raft state's keyspace, which only the state machine writes) is
+/// refused.
 pub fn verify(file: &Arc<dyn File>, forbidden: &str) -> Result<()> {
     walk(
         file,
@@ -130,7 +131,10 @@ pub fn verify(file: &Arc<dyn File>, forbidden: &str) -> Result<()> {
             true => Err(Error::CorruptSnapshot("writes to the raft state keyspace")),
             false => Ok(0),
         },
-        |_, _, _| Ok(()),
+        |_, key, _| match key.len() > MAX_KEY_LEN {
+            true => Err(Error::CorruptSnapshot("a key longer than the engine takes")),
+            false => Ok(()),
+        },
     )
 }
 

@@ -68,7 +68,8 @@ impl Store {
         }
     }
 
-    /// Removes the files of received snapshots other than `keep` (streams a leader gave up).
+    /// Removes the files of received snapshots other than `keep` (streams a leader gave up,
+    /// or sent again while an install ran).
     pub(crate) fn remove_received_but(&self, keep: &Path) -> Result<()> {
         for name in self.fs.list_dir(&self.dir)? {
             let path = self.dir.join(&name);
