@@ -191,21 +191,37 @@ impl Heard {
     }
 }
 
-/// Answers Raft RPCs arriving on `listener` with `raft`, until the task is dropped; records
-/// in `heard` each AppendEntries taken.
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, heard: std::sync::Arc<Heard>) {
+/// Answers Raft RPCs arriving on `listener` with `raft`, recording in `heard` each
+/// AppendEntries taken, until `stop` fires or its sender is dropped; it then closes every
+/// connection before it returns.
+///
+/// Connections must not outlive the server: one left answering for a stopped `Raft` would
+/// tell its peer "stopped" for ever, and a node restarted on the same address would not hear
+/// from that peer over it.
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft<TypeConfig>,
+    heard: std::sync::Arc<Heard>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "raft accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "raft accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // Reap finished connections (the branch is off while there are none).
+            Some(_) = connections.join_next() => continue,
         };
         let raft = raft.clone();
         let heard = std::sync::Arc::clone(&heard);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(e) = answer(stream, raft, &heard).await {
                 if e.kind() != io::ErrorKind::UnexpectedEof {
                     tracing::warn!(%peer, error = %e, "raft connection closed");
@@ -213,6 +229,8 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, heard: std::sy
             }
         });
     }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 async fn answer(mut stream: TcpStream, raft: Raft<TypeConfig>, heard: &Heard) -> io::Result<()> {
@@ -363,7 +381,14 @@ impl Peer {
             })?;
         match pick(response) {
             Some(Ok(answer)) => Ok(answer),
-            Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Some(Err(e)) => {
+                // A stopped node may be replaced by a new one on the same address: the next
+                // call connects again instead of asking the stopped one for ever.
+                if matches!(e, RaftError::Fatal(_)) {
+                    self.conn = None;
+                }
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             None => {
                 self.conn = None;
                 let e = io::Error::new(io::ErrorKind::InvalidData, "answer of another kind");
@@ -450,5 +475,66 @@ mod heard_tests {
         late.record_at(50, 7);
         assert!(late.fresh_at(100, 6, bound).is_err());
         assert!(late.fresh_at(100, 7, bound).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod peer_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use openraft::error::{Fatal, RPCError, RaftError};
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+    use openraft::raft::VoteRequest;
+    use openraft::{BasicNode, Vote};
+    use tokio::net::TcpListener;
+
+    use super::{read_frame, write_frame, Network, Response};
+
+    /// A node that answers every request "stopped" (as a `Raft` that was shut down would) and
+    /// counts the connections it accepts.
+    async fn stopped_node(listener: TcpListener, accepted: Arc<AtomicUsize>) {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            accepted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                while read_frame(&mut stream).await.is_ok() {
+                    let answer = Response::Vote(Err(RaftError::Fatal(Fatal::Stopped)));
+                    if write_frame(&mut stream, &answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_peer_answered_stopped_connects_again_for_its_next_call() {
+        let rt = crate::tests::runtime();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let server = tokio::spawn(stopped_node(listener, Arc::clone(&accepted)));
+            let mut peer = Network::default()
+                .new_client(1, &BasicNode::new(&addr))
+                .await;
+            let option = RPCOption::new(Duration::from_secs(10));
+            for call in 1..=3 {
+                let request = VoteRequest::new(Vote::new(call, 2), None);
+                match peer.vote(request, option.clone()).await {
+                    Err(RPCError::RemoteError(e)) => {
+                        assert!(matches!(e.source, RaftError::Fatal(Fatal::Stopped)))
+                    }
+                    other => panic!("call {call}: {other:?}"),
+                }
+                // The connection that answered "stopped" is not used again.
+                assert_eq!(accepted.load(Ordering::SeqCst), call as usize);
+            }
+            server.abort();
+        });
     }
 }

@@ -16,6 +16,7 @@ use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use orbit_lsm::WriteBatch;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -72,7 +73,8 @@ pub struct RaftNode {
     id: NodeId,
     raft: Raft<TypeConfig>,
     state_machine: StateMachine,
-    server: Option<JoinHandle<()>>,
+    /// The RPC server: what stops it, and its task.
+    server: std::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
     /// The largest proposal the Raft log takes.
     max_proposal: usize,
     /// When a leader's entries or heartbeat last arrived (over TCP: `network::serve`).
@@ -129,12 +131,16 @@ impl RaftNode {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let heard = Arc::new(Heard::default());
-        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone(), Arc::clone(&heard))));
+        let server = listener.map(|l| {
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(serve(l, raft.clone(), Arc::clone(&heard), stopped));
+            (stop, task)
+        });
         Ok(RaftNode {
             id,
             raft,
             state_machine,
-            server,
+            server: std::sync::Mutex::new(server),
             max_proposal,
             heard,
             max_staleness: tuning.max_staleness,
@@ -225,8 +231,11 @@ impl RaftNode {
 
     /// Stops Raft and the RPC server (the log and the database stay open until dropped).
     pub async fn shutdown(&self) -> Result<()> {
-        if let Some(server) = &self.server {
-            server.abort();
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((stop, task)) = server {
+            let _ = stop.send(());
+            // It closed its listener and connections once it returns (it does not panic).
+            let _ = task.await;
         }
         self.raft
             .shutdown()
