@@ -18,6 +18,8 @@ mod at_commit;
 pub(crate) use at_commit::Dropped;
 mod copy_in;
 mod implicit;
+#[cfg(test)]
+mod install_tests;
 mod settings;
 
 pub(crate) use settings::duration_ms;
@@ -416,7 +418,19 @@ impl Session {
             // The client left a COPY FROM STDIN without CopyDone or CopyFail.
             self.abort_copy();
         }
-        let result = self.execute_inner(stmt, prepared, params);
+        // A query's answer is dropped if a snapshot install (a follower's) overlapped it: it
+        // may have read part old contents, part new (`TxnDb::read_intact`).
+        let query = matches!(
+            stmt,
+            ast::Statement::Query(_) | ast::Statement::Explain { .. }
+        );
+        let mark = self.engine.txn_db().read_mark();
+        let result = self.execute_inner(stmt, prepared, params).and_then(|done| {
+            if query {
+                self.engine.txn_db().read_intact(mark)?;
+            }
+            Ok(done)
+        });
         match result {
             Ok(mut done) => {
                 done.waits.append(&mut self.pending);

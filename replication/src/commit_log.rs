@@ -322,6 +322,10 @@ impl CommitLog for ReplicatedLog {
         self.inner.reads.started.load(Ordering::SeqCst)
     }
 
+    fn replacements(&self) -> u64 {
+        self.inner.foreign.replacements.load(Ordering::SeqCst)
+    }
+
     fn leadership(&self) -> Leadership {
         let lead = self.inner.lock();
         match lead.fence {
@@ -342,10 +346,8 @@ impl CommitLog for ReplicatedLog {
                 // Possibly stale, by at most the bound: this node has applied everything its
                 // leader had committed that long ago. Installing a snapshot, it holds part of
                 // one: as behind as can be.
-                let applied = match inner.foreign.installing.load(Ordering::SeqCst) {
-                    true => 0,
-                    false => lead.applied,
-                };
+                let installing = inner.foreign.replacements.load(Ordering::SeqCst) % 2 == 1;
+                let applied = if installing { 0 } else { lead.applied };
                 let Err(age) = inner.heard.fresh(applied, inner.max_staleness) else {
                     return ReadGate::Ready;
                 };

@@ -11,7 +11,8 @@
 //! keyspace and records the snapshot as being installed (`installing`), the last writes the
 //! snapshot's applied state and removes that record. A crash in between leaves the record,
 //! and the next start finishes the install from the file, which was made durable before the
-//! first batch; until then (and while installing) the node serves no follower reads.
+//! first batch; until then (and while installing) the node serves no follower reads, and a
+//! read that overlapped an install fails (`Foreign::replacements`, odd while one runs).
 //!
 //! Invariants: the applied state in `raft:state` always describes exactly the data beside it
 //! (same batch, same snapshot), except while `installing` is present, when the data is
@@ -21,7 +22,7 @@
 //! database in memory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -75,8 +76,9 @@ pub(crate) struct Foreign {
     pub(crate) own_term: AtomicU64,
     /// Raised after every apply of writes proposed elsewhere.
     pub(crate) epoch: AtomicU64,
-    /// True while a snapshot is being installed: the data is partial.
-    pub(crate) installing: AtomicBool,
+    /// Raised as a snapshot install begins and again once it is done: odd while the data is
+    /// partial (`CommitLog::replacements`).
+    pub(crate) replacements: AtomicU64,
 }
 
 /// The last snapshot built or installed (its file), and how many were built (for their ids).
@@ -261,11 +263,18 @@ impl StateMachine {
             return Err(e);
         }
         let staged = shared.store.stage(&path, file)?;
-        shared.foreign.installing.store(true, Ordering::SeqCst);
+        // Odd from here (already odd if an earlier install failed half way: the data is
+        // still partial) until this one is done.
+        let _ = shared
+            .foreign
+            .replacements
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n % 2 == 0).then_some(n + 1)
+            });
         self.apply_snapshot(&meta, &staged)?;
         // Caches keyed by the epoch are stale from here: raised before reads resume.
         shared.foreign.epoch.fetch_add(1, Ordering::SeqCst);
-        shared.foreign.installing.store(false, Ordering::SeqCst);
+        shared.foreign.replacements.fetch_add(1, Ordering::SeqCst);
         let installed = shared.store.installed()?;
         self.set_current(meta, installed.clone());
         // Streams a leader abandoned, or sent again while this install ran.

@@ -38,6 +38,10 @@ pub enum Error {
         heard_ms: Option<u64>,
         bound_ms: u64,
     },
+    /// A follower read overlapped the install of a snapshot of the leader's database, which
+    /// replaces its contents in several batches: what it read may be part old, part new.
+    #[error("this follower is installing a snapshot of its leader's database: read from the leader, or try again")]
+    Installing,
     /// The replicated log failed a commit: it may or may not have happened.
     #[error("replication failed, the commit's outcome is unknown: {0}")]
     Replication(String),
@@ -57,7 +61,7 @@ impl Error {
             // transaction_resolution_unknown.
             Error::Replication(_) => "40003",
             // object_not_in_prerequisite_state, as for other refused reads.
-            Error::Stale { .. } => "55000",
+            Error::Stale { .. } | Error::Installing => "55000",
             // program_limit_exceeded: a key, or a transaction's writes, past what the engine
             // takes (a transaction's size is limited by memory long before that).
             Error::Lsm(e) if e.is_size_limit() => "54000",

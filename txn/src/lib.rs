@@ -26,6 +26,8 @@ mod locks;
 mod log;
 mod oracle;
 mod pending;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod txn;
 
 #[cfg(test)]
@@ -133,6 +135,24 @@ impl TxnDb {
     /// See [`CommitLog::read_gate`].
     pub fn read_gate(&self, stamp: u64, follower_ok: bool) -> ReadGate {
         self.shared.log.read_gate(stamp, follower_ok)
+    }
+
+    /// A mark to take before a read runs; [`TxnDb::read_intact`] after it tells whether what
+    /// it read was whole.
+    pub fn read_mark(&self) -> u64 {
+        self.shared.log.replacements()
+    }
+
+    /// Whether a read that began at `mark` ([`TxnDb::read_mark`]) and has ended saw the
+    /// database whole: no replacement of its contents (a snapshot install) was under way at
+    /// any moment in between. [`Error::Installing`] if one may have been: the read's
+    /// answer must be dropped.
+    pub fn read_intact(&self, mark: u64) -> Result<()> {
+        if mark % 2 == 0 && self.shared.log.replacements() == mark {
+            Ok(())
+        } else {
+            Err(Error::Installing)
+        }
     }
 
     /// See [`CommitLog::leadership`].

@@ -85,6 +85,14 @@ pub trait CommitLog: Send + Sync {
         ReadGate::Ready
     }
 
+    /// Counts the starts and ends of replacements of the whole database's contents (a
+    /// follower installing its leader's snapshot, in several batches): odd while one is under
+    /// way. A read that ran between two equal even counts saw the database whole
+    /// ([`crate::TxnDb::read_intact`]).
+    fn replacements(&self) -> u64 {
+        0
+    }
+
     /// Which node takes commits now, as far as this one knows (a write on another node is
     /// refused with [`crate::Error::NotLeader`], or forwarded there by the protocol layer).
     fn leadership(&self) -> Leadership {

@@ -432,7 +432,8 @@ impl Engine {
         }
         // Reads are gated when they run: at once, or (queued in MULTI) with their EXEC.
         let queued = session.multi.is_some();
-        if (commands::reads_data(cmd) && !queued) || (cmd.name == "exec" && queued) {
+        let gated = (commands::reads_data(cmd) && !queued) || (cmd.name == "exec" && queued);
+        if gated {
             match self
                 .store
                 .read_gate(session.arrival, session.follower_reads)
@@ -451,8 +452,12 @@ impl Engine {
                 }
             }
         }
+        // A read's answer is dropped if a snapshot install (a follower's) overlapped it: it
+        // may have seen part old contents, part new (`TxnDb::read_intact`).
+        let mark = gated.then(|| self.store.read_mark());
         if matches!(cmd.name, "multi" | "exec" | "discard" | "watch" | "unwatch") {
-            return self.transaction(session, cmd.name, args);
+            let (reply, pending) = self.transaction(session, cmd.name, args);
+            return (self.intact(mark, reply), pending);
         }
         if let Some(queue) = session.multi.as_mut() {
             queue.push(args.to_vec());
@@ -466,7 +471,16 @@ impl Engine {
         if let Some(orbit_txn::Pending::Replicated(done)) = pending.last() {
             session.last_write = Some(Arc::clone(done));
         }
-        (reply, pending)
+        (self.intact(mark, reply), pending)
+    }
+
+    /// `reply`, or the error saying a snapshot install overlapped the read that made it
+    /// (`mark` from `Store::read_mark` before it ran; `None`: not a gated read).
+    fn intact(&self, mark: Option<u64>, reply: Reply) -> Reply {
+        match mark.map(|m| self.store.read_intact(m)) {
+            Some(Err(e)) if !matches!(reply, Reply::Wait(_)) => commands::read_refused(&e),
+            _ => reply,
+        }
     }
 
     /// A replicated write in flight that `cmd` must wait for before it runs: the latest on

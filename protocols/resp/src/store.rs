@@ -275,6 +275,16 @@ impl Store {
         self.txn.read_gate(stamp, follower_ok)
     }
 
+    /// See `TxnDb::read_mark`.
+    pub fn read_mark(&self) -> u64 {
+        self.txn.read_mark()
+    }
+
+    /// See `TxnDb::read_intact`.
+    pub fn read_intact(&self, mark: u64) -> orbit_txn::Result<()> {
+        self.txn.read_intact(mark)
+    }
+
     /// The commit log's epoch (`TxnDb::epoch`): moves when another node's writes arrive.
     pub fn epoch(&self) -> u64 {
         self.txn.epoch()

@@ -155,3 +155,40 @@ fn the_expiry_sweep_deletes_expired_keys_and_their_members() {
     );
     assert!(e.store().meta_raw(0, b"keep").unwrap().is_some());
 }
+
+/// A read overlapped by a snapshot install (a follower's: `TxnDb::read_intact`) answers an
+/// error instead of what it read, in or out of MULTI; writes and other reads run.
+#[test]
+fn a_read_overlapped_by_a_snapshot_install_answers_an_error() {
+    let db = orbit_lsm::Db::open(
+        orbit_env::SimFs::new().shared(),
+        "/db",
+        orbit_lsm::DbOptions::default(),
+    )
+    .unwrap();
+    let db = Arc::new(db);
+    let log = orbit_txn::testing::ReplacingLog::new(Arc::clone(&db));
+    let txn = orbit_txn::TxnDb::with_log(db, Arc::clone(&log) as Arc<dyn orbit_txn::CommitLog>);
+    let e = Engine::new(Store::open(txn, None).unwrap(), Config::default());
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["SET", "k", "v"]);
+
+    let installing = |r: Reply| match r {
+        Reply::Error(m) if m.contains("installing a snapshot") => {}
+        other => panic!("not refused: {other:?}"),
+    };
+    // An install completes while each command runs.
+    log.churn(true);
+    installing(run(&e, &mut s, &["GET", "k"]));
+    assert_eq!(run(&e, &mut s, &["SET", "k2", "v2"]), Reply::Simple("OK"));
+    assert_eq!(run(&e, &mut s, &["MULTI"]), Reply::Simple("OK"));
+    assert_eq!(run(&e, &mut s, &["GET", "k"]), Reply::Simple("QUEUED"));
+    installing(run(&e, &mut s, &["EXEC"]));
+    // One under way when the read begins.
+    log.churn(false);
+    log.set(1);
+    installing(run(&e, &mut s, &["MGET", "k", "k2"]));
+    // Done: reads answer again.
+    log.set(2);
+    assert_eq!(run(&e, &mut s, &["GET", "k2"]), Reply::bulk("v2"));
+}

@@ -6,6 +6,7 @@
 
 use std::io::SeekFrom;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -151,7 +152,12 @@ fn a_snapshot_sent_in_chunks_replaces_another_nodes_contents_keyspaces_by_name()
     // A stream the leader gave up: its file goes once an install is done.
     drop(rt.block_on(b.begin_receiving_snapshot()).unwrap());
     let data = rt.block_on(transfer(&mut snap, &mut b, 100_000));
+    let foreign = Arc::clone(b.foreign());
+    let replacements = || foreign.replacements.load(Ordering::SeqCst);
+    assert_eq!(replacements(), 0);
     rt.block_on(b.install_snapshot(&snap.meta, data)).unwrap();
+    // Raised as it began and as it ended: reads that overlapped it are refused.
+    assert_eq!(replacements(), 2);
     assert_eq!(db_b.get(users_b, b"u1").unwrap(), Some(b"alice".to_vec()));
     assert_eq!(db_b.get(users_b, b"stale").unwrap(), None);
     assert_eq!(
@@ -197,6 +203,8 @@ fn a_damaged_snapshot_is_refused_and_changes_nothing() {
         .block_on(sm.install_snapshot(&snap.meta, data))
         .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
+    // Refused before anything changed: reads were never in danger.
+    assert_eq!(sm.foreign().replacements.load(Ordering::SeqCst), 0);
     assert_eq!(
         pairs(&db, DEFAULT_KEYSPACE),
         [(b"keep".to_vec(), b"1".to_vec())]
