@@ -198,7 +198,7 @@ fn plan_lines(plan: &SelectPlan, depth: usize, lines: &mut Vec<String>, prof: Op
     }
     match &plan.body {
         Body::Select(b) => {
-            if b.distinct {
+            if b.distinct || b.distinct_on.is_some() {
                 node(d, format!("Unique{}", act(prof, plan, ordered)), lines);
                 d += 1;
             }

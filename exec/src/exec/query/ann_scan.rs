@@ -51,7 +51,12 @@ pub fn choose(plan: &mut SelectPlan) {
     let Body::Select(body) = &mut plan.body else {
         return;
     };
-    if body.agg.is_some() || !body.windows.is_empty() || body.distinct || body.filter.is_some() {
+    if body.agg.is_some()
+        || !body.windows.is_empty()
+        || body.distinct
+        || body.distinct_on.is_some()
+        || body.filter.is_some()
+    {
         return;
     }
     // An ORDER BY naming an output column orders by that projection.

@@ -14,6 +14,7 @@ mod ann_scan;
 mod bitmap_scan;
 #[cfg(test)]
 mod bitmap_tests;
+mod distinct_on;
 mod estimate;
 mod factor;
 mod from;
@@ -108,6 +109,10 @@ pub struct SelectBody {
     pub window_base: usize,
     pub projections: Vec<Expr>,
     pub distinct: bool,
+    /// DISTINCT ON: the rows, sorted by the plan's ORDER BY, keep only the first of each run
+    /// equal in the first this many sort keys (the DISTINCT ON expressions, which planning
+    /// put there: [`distinct_on`]).
+    pub distinct_on: Option<usize>,
 }
 
 impl SelectPlan {
@@ -491,28 +496,42 @@ impl Planner<'_, '_> {
         let mut order = Vec::new();
         // ORDER BY's window calls join the select list's.
         let enclosing_windows = std::mem::replace(&mut self.windows, windows.take());
+        // A sort key (ORDER BY, DISTINCT ON): an output column named or numbered, else an
+        // expression over the FROM scope.
+        let mut sort_key = |e: &ast::Expr| -> Result<Expr> {
+            Ok(match output_position(e, &columns) {
+                Some(i) => Expr::Column(usize::MAX - i),
+                None => {
+                    Binder {
+                        scope: &scope,
+                        params: &mut *params,
+                        grouping: has_aggs.then_some(&mut grouping),
+                        env: Some(&mut *self),
+                    }
+                    .bind(e)?
+                    .0
+                }
+            })
+        };
         if let Some(ob) = &query.order_by {
             let ast::OrderByKind::Expressions(list) = &ob.kind else {
                 return Err(Error::unsupported("ORDER BY ALL is not supported"));
             };
             for o in list {
                 let (desc, nulls_first) = crate::expr::sort_options(o);
-                let key = match output_position(&o.expr, &columns) {
-                    Some(i) => Expr::Column(usize::MAX - i),
-                    None => {
-                        Binder {
-                            scope: &scope,
-                            params: &mut *params,
-                            grouping: has_aggs.then_some(&mut grouping),
-                            env: Some(&mut *self),
-                        }
-                        .bind(&o.expr)?
-                        .0
-                    }
-                };
-                order.push((key, desc, nulls_first));
+                order.push((sort_key(&o.expr)?, desc, nulls_first));
             }
         }
+        let distinct_on = match &select.distinct {
+            Some(ast::Distinct::On(exprs)) => {
+                let on = exprs
+                    .iter()
+                    .map(&mut sort_key)
+                    .collect::<Result<Vec<_>>>()?;
+                Some(distinct_on::merge(on, &mut order, &projections)?)
+            }
+            _ => None,
+        };
         let windows = std::mem::replace(&mut self.windows, enclosing_windows).unwrap_or_default();
         let window_base = if has_aggs {
             keys.len() + grouping.aggs.len()
@@ -530,11 +549,7 @@ impl Planner<'_, '_> {
             order.iter_mut().for_each(|(k, _, _)| place(k));
         }
         let (limit, offset) = limit_offset(query, params)?;
-        let distinct = match &select.distinct {
-            None | Some(ast::Distinct::All) => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(_) => return Err(Error::unsupported("DISTINCT ON is not supported yet")),
-        };
+        let distinct = matches!(select.distinct, Some(ast::Distinct::Distinct));
         if for_update && has_aggs {
             return Err(Error::unsupported(
                 "FOR UPDATE is not allowed with aggregate functions",
@@ -555,6 +570,7 @@ impl Planner<'_, '_> {
                 window_base,
                 projections,
                 distinct,
+                distinct_on,
             })),
             columns,
             order,

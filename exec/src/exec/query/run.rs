@@ -220,7 +220,16 @@ impl<'r, 'a> Runner<'r, 'a> {
             out.dedup_by(|a, b| compare_rows(&a.0, &b.0) == Ordering::Equal);
         }
         if !plan.order.is_empty() {
+            // Stable: DISTINCT ON keeps the first row of each run in this order.
             out.sort_by(|a, b| crate::expr::cmp_ordered(&a.1, &b.1, &plan.order));
+        }
+        if let Body::Select(b) = &plan.body {
+            if let Some(k) = b.distinct_on {
+                fn on(keys: &[Value], k: usize) -> &[Value] {
+                    keys.get(..k).unwrap_or(keys)
+                }
+                out.dedup_by(|a, b| compare_rows(on(&a.1, k), on(&b.1, k)) == Ordering::Equal);
+            }
         }
         self.note(plan, Stage::Ordered, out.len(), started);
         let out: Vec<Vec<Value>> = out
@@ -646,6 +655,7 @@ fn limits_recursion(plan: &SelectPlan) -> bool {
         && body.agg.is_none()
         && body.windows.is_empty()
         && !body.distinct
+        && body.distinct_on.is_none()
         && matches!(&body.source, Source::Derived { plan: inner, .. }
             if matches!(inner.body, Body::Recursive(_)) && inner.limit.is_none() && inner.offset.is_none())
 }

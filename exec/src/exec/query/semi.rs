@@ -156,6 +156,7 @@ fn qualifies(sub: &Subquery) -> bool {
         && plan.offset.is_none()
         && body.agg.is_none()
         && body.windows.is_empty()
+        && body.distinct_on.is_none()
         && !t.keyed
         && !t.for_update
         && !matches!(t.access, super::access::Access::Ann(_));
