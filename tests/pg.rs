@@ -432,6 +432,9 @@ fn committed_rows_survive_kill_9() {
         c.batch_execute("BEGIN; DELETE FROM kv WHERE k < 100; COMMIT")
             .await
             .unwrap();
+        c.batch_execute("CREATE MATERIALIZED VIEW kv_count AS SELECT count(*) AS n FROM kv")
+            .await
+            .unwrap();
         // An open, uncommitted transaction dies with the process.
         c.batch_execute("BEGIN; DELETE FROM kv").await.unwrap();
     });
@@ -446,6 +449,16 @@ fn committed_rows_survive_kill_9() {
                 Some("100".into()),
                 Some("v199".into())
             ]]
+        );
+        // A materialized view is one still, with its rows.
+        assert_eq!(
+            simple(&c, "SELECT n FROM kv_count").await,
+            vec![vec![Some("100".into())]]
+        );
+        let refused = c.batch_execute("DELETE FROM kv_count").await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::WRONG_OBJECT_TYPE)
         );
         // Sequences continue after the crash, never repeating.
         c.batch_execute("CREATE TABLE s (id serial PRIMARY KEY)")

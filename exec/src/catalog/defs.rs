@@ -142,6 +142,19 @@ pub struct TableDef {
     /// Planner statistics from the last ANALYZE (None before the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<std::sync::Arc<super::TableStats>>,
+    /// Set when the table is a materialized view: its rows are its query's, as of the last
+    /// refresh, and only REFRESH writes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matview: Option<MatView>,
+}
+
+/// What makes a table a materialized view.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MatView {
+    /// The query, as SQL text with its `*`s expanded (as a view's).
+    pub query: String,
+    /// False after `WITH NO DATA`: reading it is an error until a REFRESH fills it.
+    pub populated: bool,
 }
 
 impl TableDef {

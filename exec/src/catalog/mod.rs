@@ -37,8 +37,8 @@ pub use versioned::CatalogCache;
 pub(crate) use versioned::Token;
 
 pub use defs::{
-    AnnDef, ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, SchemaDef, TableDef,
-    ViewDef,
+    AnnDef, ColumnDef, ConstraintDef, DatabaseDef, ForeignKey, IndexDef, MatView, SchemaDef,
+    TableDef, ViewDef,
 };
 
 use orbit_lsm::{Direction, KeyspaceId};

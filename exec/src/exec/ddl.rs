@@ -51,7 +51,9 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         ast::Statement::Truncate(t) => {
             let mut tables = Vec::new();
             for target in &t.table_names {
-                tables.push(ctx.resolve_table(&target.name)?);
+                let table = ctx.resolve_table(&target.name)?;
+                super::ddl_matview::refuse_as_table(&table, "")?;
+                tables.push(table);
             }
             if matches!(t.cascade, Some(ast::CascadeOption::Cascade)) {
                 // Every table referencing a truncated one is truncated too, transitively.
@@ -98,6 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
             ..
         } => super::ddl_database::create_database(ctx, db_name, *if_not_exists),
         ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
+        ast::Statement::RefreshMaterializedView(r) => super::ddl_matview::refresh(ctx, r),
         ast::Statement::Vacuum(v) => super::analyze::vacuum(ctx, v.table_name.as_ref()),
         ast::Statement::Analyze(a) => super::analyze::statement(ctx, a),
         ast::Statement::CreateSequence {
@@ -314,6 +317,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
         constraints: Vec::new(),
         next_index_id: 1,
         stats: None,
+        matview: None,
     };
     let mut pk_cols: Vec<String> = Vec::new();
     let mut later = Vec::new();
@@ -584,6 +588,7 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
         }
         return Err(super::query::no_table(&name));
     };
+    super::ddl_matview::refuse_alter(&table, &at.operations)?;
     let mut renamed = None;
     for op in &at.operations {
         match op {

@@ -63,33 +63,9 @@ pub fn from_select_into(ctx: &mut Ctx<'_>, q: &ast::Query) -> Result<Outcome> {
 
 fn run(ctx: &mut Ctx<'_>, target: &Target, q: &ast::Query) -> Result<Outcome> {
     let plan = query::plan_query(ctx, q)?;
-    if target.columns.len() > plan.columns.len() {
-        return Err(Error::new(
-            code::SYNTAX_ERROR,
-            "too many column names were specified",
-        ));
-    }
-    let names: Vec<String> = plan
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| target.columns.get(i).unwrap_or(&c.name).clone())
-        .collect();
-    let defs: Vec<String> = names
-        .iter()
-        .zip(&plan.columns)
-        .map(|(n, c)| format!("{} {}", quote_ident(n), type_sql(&c.ty)))
-        .collect();
-    let (schema, table) = ctx.qualify_new(&target.name)?;
-    if target.if_not_exists && super::ddl_index::relation_exists(ctx, &schema, &table)? {
+    let Some((name, names)) = make_table(ctx, target, &plan.columns)? else {
         return Ok(Outcome::Command("CREATE TABLE AS".into()));
-    }
-    let name = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
-    let create = format!("CREATE TABLE {name} ({})", defs.join(", "));
-    let ast::Statement::CreateTable(ct) = only(&create)? else {
-        return Err(internal("CREATE TABLE AS: not a CREATE TABLE"));
     };
-    super::ddl::run(ctx, &ast::Statement::CreateTable(ct))?;
     let columns: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
     let insert = format!("INSERT INTO {name} ({}) {q}", columns.join(", "));
     let ast::Statement::Insert(ins) = only(&insert)? else {
@@ -101,6 +77,43 @@ fn run(ctx: &mut Ctx<'_>, target: &Target, q: &ast::Query) -> Result<Outcome> {
     };
     let n = tag.rsplit(' ').next().unwrap_or("0");
     Ok(Outcome::Command(format!("SELECT {n}")))
+}
+
+/// Creates `target`'s table with a query's result `columns` (as CREATE TABLE with column
+/// definitions does): its quoted qualified name and its column names. `None` when it exists
+/// already and `target.if_not_exists`.
+pub(super) fn make_table(
+    ctx: &mut Ctx<'_>,
+    target: &Target,
+    plan_columns: &[super::Column],
+) -> Result<Option<(String, Vec<String>)>> {
+    if target.columns.len() > plan_columns.len() {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "too many column names were specified",
+        ));
+    }
+    let names: Vec<String> = plan_columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| target.columns.get(i).unwrap_or(&c.name).clone())
+        .collect();
+    let defs: Vec<String> = names
+        .iter()
+        .zip(plan_columns)
+        .map(|(n, c)| format!("{} {}", quote_ident(n), type_sql(&c.ty)))
+        .collect();
+    let (schema, table) = ctx.qualify_new(&target.name)?;
+    if target.if_not_exists && super::ddl_index::relation_exists(ctx, &schema, &table)? {
+        return Ok(None);
+    }
+    let name = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
+    let create = format!("CREATE TABLE {name} ({})", defs.join(", "));
+    let ast::Statement::CreateTable(ct) = only(&create)? else {
+        return Err(internal("CREATE TABLE AS: not a CREATE TABLE"));
+    };
+    super::ddl::run(ctx, &ast::Statement::CreateTable(ct))?;
+    Ok(Some((name, names)))
 }
 
 /// The one statement `sql` holds.

@@ -20,38 +20,16 @@ pub(super) fn drop(
         ast::ObjectType::Index => super::ddl_index::drop_index(ctx, names, if_exists),
         ast::ObjectType::View => super::ddl_view::drop_view(ctx, names, if_exists),
         ast::ObjectType::Database => super::ddl_database::drop_database(ctx, names, if_exists),
+        ast::ObjectType::MaterializedView => {
+            super::ddl_matview::drop(ctx, names, if_exists, cascade)
+        }
         ast::ObjectType::Table => {
             for n in names {
                 let (schema, name) = ctx.qualify(n)?;
                 match ctx.catalog().table(&schema, &name)? {
                     Some(t) => {
-                        let views = super::ddl_view::dependent_views(ctx, &t)?;
-                        if let (Some(v), false) = (views.first(), cascade) {
-                            // Named as PostgreSQL does: qualified when off the search path.
-                            let shown = if ctx.search_path.contains(&schema) {
-                                name.clone()
-                            } else {
-                                format!("{schema}.{name}")
-                            };
-                            return Err(Error::new(
-                                code::DEPENDENT_OBJECTS_STILL_EXIST,
-                                format!(
-                                    "cannot drop table {shown} because other objects depend on it"
-                                ),
-                            )
-                            .with_detail(format!("view {} depends on table {shown}", v.name)));
-                        }
-                        for v in &views {
-                            ctx.catalog().delete_view(&v.schema, &v.name)?;
-                        }
-                        // Other tables' foreign keys to it: refused unless CASCADE drops them.
-                        let dropping = super::ddl_key::Dropping::Table;
-                        super::ddl_key::drop_referencing_keys(ctx, &t, &dropping, cascade, |_| {
-                            true
-                        })?;
-                        clear_table(ctx, &t)?;
-                        ctx.catalog().delete_table(&schema, &name)?;
-                        drop_owned_sequences(ctx, &t)?;
+                        super::ddl_matview::refuse_as_table(&t, "")?;
+                        drop_table(ctx, &t, cascade)?;
                     }
                     None if ctx.catalog().view(&schema, &name)?.is_some() => {
                         return Err(Error::new(
@@ -160,4 +138,68 @@ pub(super) fn drop(
             "DROP {other} is not supported yet"
         ))),
     }
+}
+
+/// Drops table `t` (a materialized view too): the views and materialized views over it
+/// refuse a plain drop (2BP01) and go with `cascade`, as do other tables' foreign keys to it;
+/// its rows are one range delete, its sequences go at commit.
+pub(super) fn drop_table(ctx: &mut Ctx<'_>, t: &TableDef, cascade: bool) -> Result<()> {
+    let views = super::ddl_view::dependent_views(ctx, t)?;
+    let matviews = dependent_matviews(ctx, t)?;
+    let first = views
+        .first()
+        .map(|v| format!("view {}", v.name))
+        .or_else(|| {
+            matviews
+                .first()
+                .map(|m| format!("materialized view {}", m.name))
+        });
+    if let (Some(first), false) = (first, cascade) {
+        // Named as PostgreSQL does: qualified when off the search path.
+        let shown = if ctx.search_path.contains(&t.schema) {
+            t.name.clone()
+        } else {
+            format!("{}.{}", t.schema, t.name)
+        };
+        let kind = match t.matview {
+            Some(_) => "materialized view",
+            None => "table",
+        };
+        return Err(Error::new(
+            code::DEPENDENT_OBJECTS_STILL_EXIST,
+            format!("cannot drop {kind} {shown} because other objects depend on it"),
+        )
+        .with_detail(format!("{first} depends on {kind} {shown}")));
+    }
+    for v in &views {
+        ctx.catalog().delete_view(&v.schema, &v.name)?;
+    }
+    for m in &matviews {
+        // Gone already if it depended on another of them.
+        if let Some(m) = ctx.catalog().table(&m.schema, &m.name)? {
+            drop_table(ctx, &m, true)?;
+        }
+    }
+    // Other tables' foreign keys to it: refused unless CASCADE drops them.
+    let dropping = super::ddl_key::Dropping::Table;
+    super::ddl_key::drop_referencing_keys(ctx, t, &dropping, cascade, |_| true)?;
+    clear_table(ctx, t)?;
+    ctx.catalog().delete_table(&t.schema, &t.name)?;
+    drop_owned_sequences(ctx, t)
+}
+
+/// The materialized views whose query names table `t` (not `t` itself).
+fn dependent_matviews(ctx: &mut Ctx<'_>, t: &TableDef) -> Result<Vec<TableDef>> {
+    let on_path = ctx.search_path.contains(&t.schema);
+    Ok(ctx
+        .catalog()
+        .tables()?
+        .into_iter()
+        .filter(|m| {
+            m.oid != t.oid
+                && m.matview
+                    .as_ref()
+                    .is_some_and(|mv| super::ddl_view::names_table(&mv.query, t, on_path))
+        })
+        .collect())
 }

@@ -15,9 +15,7 @@ use crate::expr::ident_name;
 
 pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
     if cv.materialized {
-        return Err(Error::unsupported(
-            "materialized views are not supported yet",
-        ));
+        return super::ddl_matview::create(ctx, cv);
     }
     let (schema, name) = ctx.qualify_new(&cv.name)?;
     let existing = ctx.catalog().view(&schema, &name)?;
@@ -32,15 +30,7 @@ pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
             format!("relation \"{name}\" already exists"),
         ));
     }
-    // `*` is expanded now, as in PostgreSQL: a column added to a table later is not in the
-    // view. The planner records each select's expanded list by the select's address (boxed,
-    // so stable while `query` lives); the lists then replace the `*`s in `query`'s text.
-    let mut query = (*cv.query).clone();
-    ctx.star_lists = Some(std::collections::HashMap::new());
-    let plan = super::query::plan_query(ctx, &query);
-    let lists = ctx.star_lists.take().unwrap_or_default();
-    let plan = plan?;
-    expand_stars(&mut query, lists);
+    let (query, plan) = plan_expanded(ctx, &cv.query)?;
     let mut columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
     let column_types = plan.columns.iter().map(|c| c.ty.clone()).collect();
     if cv.columns.len() > columns.len() {
@@ -76,6 +66,23 @@ pub fn create_view(ctx: &mut Ctx<'_>, cv: &ast::CreateView) -> Result<Outcome> {
         column_types,
     })?;
     Ok(Outcome::Command("CREATE VIEW".into()))
+}
+
+/// Plans a view's `query`, and returns it with its `*`s expanded: as in PostgreSQL, a column
+/// added to a table later is not in the view. The planner records each select's expanded
+/// list by the select's address (boxed, so stable while the copy lives); the lists then
+/// replace the `*`s in the copy's text.
+pub(crate) fn plan_expanded(
+    ctx: &mut Ctx<'_>,
+    query: &ast::Query,
+) -> Result<(ast::Query, super::query::SelectPlan)> {
+    let mut query = query.clone();
+    ctx.star_lists = Some(std::collections::HashMap::new());
+    let plan = super::query::plan_query(ctx, &query);
+    let lists = ctx.star_lists.take().unwrap_or_default();
+    let plan = plan?;
+    expand_stars(&mut query, lists);
+    Ok((query, plan))
 }
 
 /// Puts the recorded expanded select lists in place of the `*`s of every select in `query`
@@ -116,6 +123,12 @@ pub fn drop_view(ctx: &mut Ctx<'_>, names: &[ast::ObjectName], if_exists: bool) 
     for n in names {
         let (schema, name) = ctx.qualify(n)?;
         if ctx.catalog().view(&schema, &name)?.is_none() {
+            if ctx.catalog().table(&schema, &name)?.is_some() {
+                return Err(Error::new(
+                    code::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is not a view"),
+                ));
+            }
             if if_exists {
                 continue;
             }
@@ -136,35 +149,38 @@ pub(crate) fn dependent_views(
     table: &crate::catalog::TableDef,
 ) -> Result<Vec<ViewDef>> {
     let on_path = ctx.search_path.contains(&table.schema);
-    let mut out = Vec::new();
-    for view in ctx.catalog().views()? {
-        let Ok(statements) = crate::parse(&view.query) else {
-            continue;
-        };
-        let names = |rel: &ast::ObjectName| {
-            let parts: Vec<String> = rel
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident())
-                .map(ident_name)
-                .collect();
-            match parts.as_slice() {
-                [name] => on_path && *name == table.name,
-                [.., schema, name] => *schema == table.schema && *name == table.name,
-                [] => false,
-            }
-        };
-        let uses = ast::visit_relations(&statements, |rel| {
-            if names(rel) {
-                std::ops::ControlFlow::Break(())
-            } else {
-                std::ops::ControlFlow::Continue(())
-            }
-        })
-        .is_break();
-        if uses {
-            out.push(view);
+    let views = ctx.catalog().views()?;
+    Ok(views
+        .into_iter()
+        .filter(|v| names_table(&v.query, table, on_path))
+        .collect())
+}
+
+/// Whether the SQL text `query` names `table` (by `schema.name`, or by its name alone when
+/// `on_path`, its schema being on the search path).
+pub(crate) fn names_table(query: &str, table: &crate::catalog::TableDef, on_path: bool) -> bool {
+    let Ok(statements) = crate::parse(query) else {
+        return false;
+    };
+    let names = |rel: &ast::ObjectName| {
+        let parts: Vec<String> = rel
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(ident_name)
+            .collect();
+        match parts.as_slice() {
+            [name] => on_path && *name == table.name,
+            [.., schema, name] => *schema == table.schema && *name == table.name,
+            [] => false,
         }
-    }
-    Ok(out)
+    };
+    ast::visit_relations(&statements, |rel| {
+        if names(rel) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
 }

@@ -149,6 +149,7 @@ pub fn insert(ctx: &mut Ctx<'_>, ins: &ast::Insert, describe_only: bool) -> Resu
         return Err(Error::unsupported("INSERT INTO TABLE FUNCTION"));
     };
     let table = ctx.resolve_table(name)?;
+    super::ddl_matview::refuse_change(&table)?;
     let alias = ins
         .table_alias
         .as_ref()

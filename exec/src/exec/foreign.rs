@@ -39,7 +39,10 @@ pub fn add_foreign_key(
         table.clone()
     } else {
         match ctx.catalog().table(&schema, &name)? {
-            Some(p) => p,
+            Some(p) => {
+                super::ddl_matview::refuse_as_table(&p, "referenced relation ")?;
+                p
+            }
             None => return Err(super::query::no_table(&name)),
         }
     };

@@ -15,6 +15,7 @@ mod ddl_database;
 mod ddl_drop;
 mod ddl_index;
 mod ddl_key;
+pub(crate) mod ddl_matview;
 mod ddl_sequence;
 mod ddl_view;
 mod dml;

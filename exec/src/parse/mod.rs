@@ -151,12 +151,39 @@ fn statements(p: &mut Parser<'_>) -> Result<Vec<ast::Statement>> {
                 Some(Keyword::COPY) => crate::copy::syntax::parse_copy(p)?,
                 Some(Keyword::VACUUM) => vacuum(p)?,
                 Some(_) => analyze(p)?,
-                None => p.parse_statement().map_err(syntax_error)?,
+                None => {
+                    let mut stmt = p.parse_statement().map_err(syntax_error)?;
+                    if let ast::Statement::CreateView(cv) = &mut stmt {
+                        if cv.materialized {
+                            with_data(p, cv);
+                        }
+                    }
+                    stmt
+                }
             };
         out.push(stmt);
         expecting_delimiter = true;
     }
     Ok(out)
+}
+
+/// What `CREATE MATERIALIZED VIEW ... AS query` may end with and sqlparser leaves:
+/// `WITH DATA` (the default) or `WITH NO DATA`, recorded for [`with_no_data`].
+fn with_data(p: &mut Parser<'_>, cv: &mut ast::CreateView) {
+    if p.parse_keywords(&[Keyword::WITH, Keyword::NO, Keyword::DATA]) {
+        // PostgreSQL's CREATE MATERIALIZED VIEW has no COMMENT clause (sqlparser takes one
+        // for Snowflake only), so the field is free to carry this; NUL cannot come from SQL.
+        cv.comment = Some(NO_DATA.into());
+    } else {
+        let _ = p.parse_keywords(&[Keyword::WITH, Keyword::DATA]);
+    }
+}
+
+const NO_DATA: &str = "\0WITH NO DATA";
+
+/// Whether a parsed CREATE MATERIALIZED VIEW said `WITH NO DATA`.
+pub fn with_no_data(cv: &ast::CreateView) -> bool {
+    cv.comment.as_deref() == Some(NO_DATA)
 }
 
 /// The tables of a VACUUM or ANALYZE (`table [(cols)], ...`; none means every table).

@@ -278,7 +278,12 @@ pub fn constraint_def(
 
 /// `pg_get_viewdef`: the view's query, as PostgreSQL returns it (a leading space, a `;`).
 pub fn view_def(v: &ViewDef) -> String {
-    format!(" {};", v.query.trim().trim_end_matches(';'))
+    query_def(&v.query)
+}
+
+/// A stored query's text as pg_get_viewdef shows it: a leading space, a closing `;`.
+pub fn query_def(query: &str) -> String {
+    format!(" {};", query.trim().trim_end_matches(';'))
 }
 
 fn parse_expr(text: &str) -> Option<ast::Expr> {

@@ -105,7 +105,8 @@ fn tables(s: &SystemSnapshot) -> Vec<Row> {
     for r in RELATIONS {
         push(r.schema, r.name, r.kind == 'v');
     }
-    for t in &s.tables {
+    // Materialized views are not in the SQL standard's views, as in PostgreSQL.
+    for t in s.tables.iter().filter(|t| t.matview.is_none()) {
         push(&t.schema, &t.name, false);
     }
     for v in &s.views {
@@ -223,7 +224,7 @@ fn columns(s: &SystemSnapshot) -> Vec<Row> {
             ));
         }
     }
-    for t in &s.tables {
+    for t in s.tables.iter().filter(|t| t.matview.is_none()) {
         for (i, c) in t.columns.iter().enumerate() {
             let default = c
                 .default

@@ -97,7 +97,9 @@ pub(super) fn rows(s: &SystemSnapshot, name: &str) -> Vec<Row> {
             })
             .collect(),
         "pg_type" => pg_type(),
-        "pg_tables" | "pg_views" | "pg_indexes" | "pg_sequences" => pg_views_of_tables(s, name),
+        "pg_tables" | "pg_views" | "pg_matviews" | "pg_indexes" | "pg_sequences" => {
+            pg_views_of_tables(s, name)
+        }
         other => super::pg_misc::rows(s, other),
     }
 }
@@ -151,7 +153,13 @@ fn pg_class(s: &SystemSnapshot) -> Vec<Row> {
     }
     for t in &s.tables {
         let ns = s.schema_oid(&t.schema).unwrap_or(0);
-        let mut row = class_row(t.oid, &t.name, ns, 'r', t.columns.len(), HEAP_AM, t.oid);
+        let kind = if t.matview.is_some() { 'm' } else { 'r' };
+        let mut row = class_row(t.oid, &t.name, ns, kind, t.columns.len(), HEAP_AM, t.oid);
+        if let (Some(mv), Some(slot)) =
+            (&t.matview, row.iter_mut().find(|c| c.0 == "relispopulated"))
+        {
+            slot.1 = Value::Bool(mv.populated);
+        }
         if let (Some(stats), Some(slot)) = (&t.stats, row.iter_mut().find(|c| c.0 == "reltuples")) {
             // ANALYZE's count, as PostgreSQL's pg_class keeps it.
             slot.1 = Value::Float4(stats.rows as f32);
@@ -473,7 +481,7 @@ fn pg_views_of_tables(s: &SystemSnapshot, name: &str) -> Vec<Row> {
                     ]
                 })
                 .collect();
-            for t in &s.tables {
+            for t in s.tables.iter().filter(|t| t.matview.is_none()) {
                 out.push(vec![
                     ("schemaname", txt(&t.schema)),
                     ("tablename", txt(&t.name)),
@@ -493,6 +501,22 @@ fn pg_views_of_tables(s: &SystemSnapshot, name: &str) -> Vec<Row> {
                     ("viewname", txt(&v.name)),
                     ("viewowner", owner()),
                     ("definition", txt(super::deparse::view_def(v))),
+                ]
+            })
+            .collect(),
+        "pg_matviews" => s
+            .tables
+            .iter()
+            .filter_map(|t| Some((t, t.matview.as_ref()?)))
+            .map(|(t, mv)| {
+                vec![
+                    ("schemaname", txt(&t.schema)),
+                    ("matviewname", txt(&t.name)),
+                    ("matviewowner", owner()),
+                    ("tablespace", Value::Null),
+                    ("hasindexes", Value::Bool(!t.indexes.is_empty())),
+                    ("ispopulated", Value::Bool(mv.populated)),
+                    ("definition", txt(super::deparse::query_def(&mv.query))),
                 ]
             })
             .collect(),

@@ -427,6 +427,7 @@ fn plan_factor(
                     return Err(super::no_table(&table));
                 }
             };
+            crate::exec::ddl_matview::check_populated(&def)?;
             let scope = super::table_scope(&def, &def.name);
             let alias_name = alias
                 .as_ref()

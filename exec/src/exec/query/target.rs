@@ -85,6 +85,7 @@ pub(crate) fn plan_target(
         ));
     };
     let table = p.ctx.resolve_table(name)?;
+    crate::exec::ddl_matview::refuse_change(&table)?;
     let alias = alias
         .as_ref()
         .map_or_else(|| table.name.clone(), |a| crate::expr::ident_name(&a.name));
