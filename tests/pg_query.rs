@@ -327,3 +327,44 @@ fn create_table_as_and_select_into_through_the_extended_protocol() {
         assert_eq!(code(&e), "42P07");
     });
 }
+
+/// The bulk-load idiom of PostgreSQL drivers: arrays bound as parameters, zipped into rows
+/// by `unnest` in FROM.
+#[test]
+fn rows_bound_as_arrays_are_inserted_through_unnest() {
+    let (_dir, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute("CREATE TABLE bulk (id int PRIMARY KEY, name text, score float8)")
+            .await
+            .unwrap();
+        let ids: Vec<i32> = (1..=500).collect();
+        let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+        let scores: Vec<Option<f64>> = ids
+            .iter()
+            .map(|&i| (i % 7 != 0).then_some(f64::from(i) / 2.0))
+            .collect();
+        let n = c
+            .execute(
+                "INSERT INTO bulk SELECT * FROM unnest($1::int[], $2::text[], $3::float8[])",
+                &[&ids, &names, &scores],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 500);
+        assert_eq!(
+            rows(&c, "SELECT count(*), count(score), max(name) FROM bulk").await,
+            ["500|429|n99"]
+        );
+        // Arrays of different lengths: the shorter ones end in NULLs.
+        let got = c
+            .query(
+                "SELECT * FROM unnest($1::int[], $2::text[]) AS t(k, v) ORDER BY k",
+                &[&vec![1i32, 2, 3], &vec!["a".to_string()]],
+            )
+            .await
+            .unwrap();
+        let pairs: Vec<(i32, Option<String>)> = got.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(pairs, [(1, Some("a".into())), (2, None), (3, None)]);
+    });
+}

@@ -9,6 +9,7 @@ use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
 
 use super::func::{self, Func};
 use super::literal::literal;
+use super::BY_POSITION;
 use super::{AggCall, Expr, SubKind, Subquery};
 use crate::error::{code, Error, Result};
 use crate::types::{self, BinaryOp, DataType, Value};
@@ -491,6 +492,15 @@ impl<'a> Binder<'a> {
     }
 
     fn column(&mut self, table: Option<&str>, name: &str) -> Result<(Expr, DataType)> {
+        if table == Some(BY_POSITION) {
+            let c = name
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| Some((i, self.scope.get(i)?)));
+            if let Some((i, c)) = c {
+                return Ok((Expr::Column(i), c.ty.clone()));
+            }
+        }
         let mut found = None;
         for (i, c) in self.scope.iter().enumerate() {
             if c.name != name {

@@ -45,6 +45,10 @@ pub use subquery::{KeySet, SubKind, Subquery, SubqueryExec};
 pub use table_func::{table_function_columns, table_function_rows, AS_RECORD};
 pub use window::{place_windows, Bound, Frame, WinFunc, WindowCall, WINDOW_SLOT};
 
+/// The table name of a column reference by position in the scope (`"?position?"."3"`):
+/// what `*` expands to for a column whose name another of its table shares.
+pub const BY_POSITION: &str = "?position?";
+
 use crate::types::{BinaryOp, DataType, Value};
 
 /// A bound scalar expression.

@@ -43,6 +43,16 @@ pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(Stri
         }
         ("unnest", [DataType::Array(e)]) => (**e).clone(),
         ("unnest", [DataType::Unknown]) => DataType::Text,
+        // unnest(a, b, ...) in FROM: the arrays side by side, one column each.
+        ("unnest", [_, _, ..]) => {
+            return args
+                .iter()
+                .map(|t| match t {
+                    DataType::Array(e) => Some(("unnest".to_string(), (**e).clone())),
+                    _ => None,
+                })
+                .collect();
+        }
         ("pg_partition_ancestors", [_]) => {
             return Some(vec![("relid".into(), DataType::RegClass)]);
         }
@@ -57,6 +67,9 @@ pub fn table_function_columns(name: &str, args: &[DataType]) -> Option<Vec<(Stri
 /// The rows of `name(args)` (see [`table_function_columns`]); at most `LIMIT` of them.
 pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>> {
     const LIMIT: i64 = 10_000_000;
+    if let ("unnest", [_, _, ..]) = (name, args) {
+        return Ok(zip_arrays(args));
+    }
     if args.iter().any(Value::is_null) {
         return Ok(Vec::new());
     }
@@ -141,6 +154,28 @@ pub fn table_function_rows(name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>
             format!("function {other} does not exist"),
         )),
     }
+}
+
+/// `unnest(a, b, ...)`: row i holds element i of each array, NULL where an array (a NULL one
+/// counts as empty) has fewer; as many rows as the longest has elements (all of them, for a
+/// multidimensional one).
+fn zip_arrays(args: &[Value]) -> Vec<Vec<Value>> {
+    let lists: Vec<&[Value]> = args
+        .iter()
+        .map(|a| match a {
+            Value::Array(_, items) => items.as_slice(),
+            _ => &[],
+        })
+        .collect();
+    let n = lists.iter().map(|l| l.len()).max().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            lists
+                .iter()
+                .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect()
 }
 
 fn temporal(t: &DataType) -> bool {

@@ -373,16 +373,13 @@ fn plan_factor(
             with_offset: false,
             ..
         } => {
-            let [array] = array_exprs.as_slice() else {
-                return Err(Error::unsupported(
-                    "unnest of several arrays in FROM is not supported",
-                ));
-            };
             let visible: &[ScopeColumn] = lateral_left.map_or(&[], |l| &l.scope);
             let name = ast::ObjectName::from(vec![ast::Ident::new("unnest")]);
-            let args = [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
-                array.clone(),
-            ))];
+            // Several arrays are zipped, one column each (`table_function_rows`).
+            let args: Vec<ast::FunctionArg> = array_exprs
+                .iter()
+                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a.clone())))
+                .collect();
             let planned = function(p, &name, &args, *with_ordinality, visible, params)?;
             Ok(aliased(planned, alias.as_ref()))
         }

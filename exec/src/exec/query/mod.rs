@@ -622,8 +622,19 @@ fn record_star_list(
     lists.insert(select as *const ast::Select as usize, list);
 }
 
+/// A column named like another of its table (`unnest(a, b)`'s two `unnest`s) is named by its
+/// position instead (`crate::expr::BY_POSITION`), as PostgreSQL expands `*` by position.
 fn star_item(scope: &[ScopeColumn], i: usize) -> (ast::Expr, String) {
-    let c = &scope[i.min(scope.len().saturating_sub(1))];
+    let i = i.min(scope.len().saturating_sub(1));
+    let c = &scope[i];
+    let twin = |(j, o): (usize, &ScopeColumn)| j != i && o.name == c.name && o.table == c.table;
+    if scope.iter().enumerate().any(twin) {
+        let e = ast::Expr::CompoundIdentifier(vec![
+            ast::Ident::with_quote('"', crate::expr::BY_POSITION),
+            ast::Ident::with_quote('"', i.to_string()),
+        ]);
+        return (e, c.name.clone());
+    }
     let col = ast::Ident::with_quote('"', c.name.clone());
     let e = match (&c.table, c.qualified_only) {
         (Some(t), _) => {

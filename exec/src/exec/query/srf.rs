@@ -59,6 +59,16 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
         return Ok(None);
     };
     let text = call.to_string();
+    if let ast::Expr::Function(f) = call {
+        let several = matches!(&f.args, ast::FunctionArguments::List(l) if l.args.len() > 1);
+        if several && set_returning(call) == Some("unnest") {
+            // As PostgreSQL: unnest of several arrays exists in FROM only.
+            return Err(Error::new(
+                crate::error::code::UNDEFINED_FUNCTION,
+                format!("function {call} does not exist: unnest of several arrays is allowed in FROM only"),
+            ));
+        }
+    }
     if finder.calls.iter().skip(1).any(|c| c.to_string() != text) {
         return Err(Error::unsupported(
             "more than one set-returning function in a select list is not supported",
