@@ -8,9 +8,13 @@
 //! makes it yield one record column, its row, so `(call).field` reads a field as in
 //! PostgreSQL.
 //!
-//! Not lifted (refused with 0A000 rather than answered differently): several distinct
-//! set-returning calls in one list (PostgreSQL zips them), and a list that also groups or
-//! aggregates (PostgreSQL expands after aggregation).
+//! Several distinct calls are zipped, as PostgreSQL runs them (row i holds each call's row i,
+//! NULL for calls that have fewer): they are lifted together as one lateral subquery joining
+//! the calls, each WITH ORDINALITY, by full outer joins on their row numbers, in row-number
+//! order. The k-th distinct call's value is the column `"?srf?k"` (the first's `"?srf?"`).
+//!
+//! Not lifted (refused with 0A000 rather than answered differently): a list that also groups
+//! or aggregates (PostgreSQL expands after aggregation).
 
 use std::ops::ControlFlow;
 
@@ -37,6 +41,8 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     let mut finder = Finder {
         depth: 0,
         calls: Vec::new(),
+        texts: Vec::new(),
+        found: 0,
     };
     for item in &mut out.projection {
         let (expr, alias) = match item {
@@ -45,9 +51,9 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
             _ => continue,
         };
         let whole = set_returning(expr).map(str::to_string);
-        let before = finder.calls.len();
+        let before = finder.found;
         let _ = expr.visit(&mut finder);
-        if let (Some(name), None, true) = (whole, &alias, finder.calls.len() > before) {
+        if let (Some(name), None, true) = (whole, &alias, finder.found > before) {
             // `unnest(x)` alone is named `unnest`, as PostgreSQL names it.
             *item = ast::SelectItem::ExprWithAlias {
                 expr: expr.clone(),
@@ -58,21 +64,17 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     let Some(call) = finder.calls.first() else {
         return Ok(None);
     };
-    let text = call.to_string();
-    if let ast::Expr::Function(f) = call {
-        let several = matches!(&f.args, ast::FunctionArguments::List(l) if l.args.len() > 1);
-        if several && set_returning(call) == Some("unnest") {
-            // As PostgreSQL: unnest of several arrays exists in FROM only.
-            return Err(Error::new(
-                crate::error::code::UNDEFINED_FUNCTION,
-                format!("function {call} does not exist: unnest of several arrays is allowed in FROM only"),
-            ));
+    for c in &finder.calls {
+        if let ast::Expr::Function(f) = c {
+            let several = matches!(&f.args, ast::FunctionArguments::List(l) if l.args.len() > 1);
+            if several && set_returning(c) == Some("unnest") {
+                // As PostgreSQL: unnest of several arrays exists in FROM only.
+                return Err(Error::new(
+                    crate::error::code::UNDEFINED_FUNCTION,
+                    format!("function {c} does not exist: unnest of several arrays is allowed in FROM only"),
+                ));
+            }
         }
-    }
-    if finder.calls.iter().skip(1).any(|c| c.to_string() != text) {
-        return Err(Error::unsupported(
-            "more than one set-returning function in a select list is not supported",
-        ));
     }
     let groups = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
     let aggregates = select.projection.iter().any(|item| match item {
@@ -86,19 +88,13 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
             "a set-returning function in a select list that groups or aggregates is not supported",
         ));
     }
-    // A composite function's select-list value is its whole row: lifted, it yields one
-    // record column (`AS_RECORD`), which `(call).field` reads.
-    let mut from_call = call.clone();
-    if let ast::Expr::Function(f) = &mut from_call {
-        let name = set_returning(call).unwrap_or_default();
-        if COMPOSITE.contains(&name) {
-            let renamed = format!("{}{name}", crate::expr::AS_RECORD);
-            f.name = ast::ObjectName(vec![ast::ObjectNamePart::Identifier(
-                ast::Ident::with_quote('"', renamed),
-            )]);
-        }
-    }
-    let text = format!("SELECT 1 FROM {from_call} AS \"{LIFTED}\"(\"{LIFTED}\")");
+    let text = match finder.calls.as_slice() {
+        [one] => format!(
+            "SELECT 1 FROM {} AS \"{LIFTED}\"(\"{LIFTED}\")",
+            from_call(one)
+        ),
+        several => format!("SELECT 1 FROM {}", zipped(several)),
+    };
     let lifted = match crate::parse::parse(&text)?.pop() {
         Some(ast::Statement::Query(q)) => match *q.body {
             ast::SetExpr::Select(s) => s.from.into_iter().next(),
@@ -111,6 +107,65 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     };
     out.from.push(lifted);
     Ok(Some(out))
+}
+
+/// `call` as a FROM item. A composite function's select-list value is its whole row: lifted,
+/// it yields one record column (`AS_RECORD`), which `(call).field` reads.
+fn from_call(call: &ast::Expr) -> ast::Expr {
+    let mut from_call = call.clone();
+    if let ast::Expr::Function(f) = &mut from_call {
+        let name = set_returning(call).unwrap_or_default();
+        if COMPOSITE.contains(&name) {
+            let renamed = format!("{}{name}", crate::expr::AS_RECORD);
+            f.name = ast::ObjectName(vec![ast::ObjectNamePart::Identifier(
+                ast::Ident::with_quote('"', renamed),
+            )]);
+        }
+    }
+    from_call
+}
+
+/// The name of the k-th distinct lifted call's column.
+fn lifted_name(k: usize) -> String {
+    match k {
+        0 => LIFTED.to_string(),
+        k => format!("{LIFTED}{k}"),
+    }
+}
+
+/// Several calls zipped (see the module docs), as the text of one LATERAL FROM item.
+fn zipped(calls: &[ast::Expr]) -> String {
+    let n = |k: usize| format!("\"?z{k}\".\"?n?\"");
+    let mut from = String::new();
+    for (k, call) in calls.iter().enumerate() {
+        let item = format!(
+            "{} WITH ORDINALITY AS \"?z{k}\"(\"?v?\", \"?n?\")",
+            from_call(call)
+        );
+        if k == 0 {
+            from = item;
+        } else {
+            let before: Vec<String> = (0..k).map(n).collect();
+            from = format!(
+                "{from} FULL JOIN {item} ON {} = coalesce({})",
+                n(k),
+                before.join(", ")
+            );
+        }
+    }
+    let values: Vec<String> = (0..calls.len())
+        .map(|k| format!("\"?z{k}\".\"?v?\""))
+        .collect();
+    let all: Vec<String> = (0..calls.len()).map(n).collect();
+    let names: Vec<String> = (0..calls.len())
+        .map(|k| format!("\"{}\"", lifted_name(k)))
+        .collect();
+    format!(
+        "LATERAL (SELECT {} FROM {from} ORDER BY coalesce({})) AS \"{LIFTED}\"({})",
+        values.join(", "),
+        all.join(", "),
+        names.join(", ")
+    )
 }
 
 /// The name of the set-returning function `e` calls, if it is such a call.
@@ -154,10 +209,14 @@ const COMPOSITE: [&str; 5] = [
 ];
 
 /// Replaces the set-returning calls of the select list itself (not of its subqueries) by the
-/// lifted column, collecting them.
+/// lifted column, collecting the distinct ones (the same call twice is one).
 struct Finder {
     depth: usize,
     calls: Vec<ast::Expr>,
+    /// Each call's text, to tell them apart.
+    texts: Vec<String>,
+    /// Calls replaced so far, repeats included.
+    found: usize,
 }
 
 impl VisitorMut for Finder {
@@ -175,11 +234,17 @@ impl VisitorMut for Finder {
 
     fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
         if self.depth == 0 && set_returning(e).is_some() {
-            let call = std::mem::replace(
-                e,
-                ast::Expr::Identifier(ast::Ident::with_quote('"', LIFTED)),
-            );
-            self.calls.push(call);
+            let text = e.to_string();
+            let k = match self.texts.iter().position(|t| *t == text) {
+                Some(k) => k,
+                None => {
+                    self.texts.push(text);
+                    self.calls.push(e.clone());
+                    self.calls.len() - 1
+                }
+            };
+            *e = ast::Expr::Identifier(ast::Ident::with_quote('"', lifted_name(k)));
+            self.found += 1;
         }
         ControlFlow::Continue(())
     }
@@ -239,9 +304,25 @@ mod tests {
     }
 
     #[test]
+    fn several_calls_are_zipped_by_their_row_numbers() {
+        assert_eq!(
+            lifted("SELECT generate_series(1, 3) AS a, unnest(b), generate_series(1, 3) + 1 FROM t")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(
+                "SELECT \"?srf?\" AS a, \"?srf?1\" AS \"unnest\", \"?srf?\" + 1 FROM t, \
+                 LATERAL (SELECT \"?z0\".\"?v?\", \"?z1\".\"?v?\" FROM generate_series(1, 3) \
+                 WITH ORDINALITY AS \"?z0\" (\"?v?\", \"?n?\") FULL JOIN UNNEST(b) WITH ORDINALITY \
+                 AS \"?z1\" (\"?v?\", \"?n?\") ON \"?z1\".\"?n?\" = coalesce(\"?z0\".\"?n?\") \
+                 ORDER BY coalesce(\"?z0\".\"?n?\", \"?z1\".\"?n?\")) AS \"?srf?\" (\"?srf?\", \"?srf?1\")"
+            )
+        );
+    }
+
+    #[test]
     fn refuses_what_it_would_answer_differently() {
         for sql in [
-            "SELECT generate_series(1, 3), generate_series(1, 2)",
             "SELECT unnest(array_agg(x)) FROM t",
             "SELECT a, unnest(b) FROM t GROUP BY a, b",
         ] {
