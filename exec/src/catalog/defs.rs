@@ -40,6 +40,10 @@ pub struct ColumnDef {
     /// Serial columns have a sequence but are not identity columns.
     #[serde(default)]
     pub identity: bool,
+    /// A serial column whose DEFAULT was set or dropped since: it still owns its sequence
+    /// (dropped with the table), which is no longer its default (`default` is).
+    #[serde(default)]
+    pub default_replaced: bool,
 }
 
 /// An index (the primary key is index 0 when the table has one).

@@ -190,6 +190,7 @@ fn column_def(
         identity_always: false,
         sequence: None,
         identity: false,
+        default_replaced: false,
     };
     let mut primary = false;
     let mut constraints = Vec::new();
@@ -573,7 +574,7 @@ pub(super) fn clear_table(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     Ok(())
 }
 
-fn all_rows(
+pub(super) fn all_rows(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
 ) -> Result<Vec<(Vec<u8>, Vec<crate::types::Value>)>> {
@@ -776,6 +777,9 @@ fn alter_table(ctx: &mut Ctx<'_>, at: &ast::AlterTable) -> Result<Outcome> {
                         }
                     }
                 }
+            }
+            ast::AlterTableOperation::AlterColumn { column_name, op } => {
+                super::ddl_alter_column::alter_column(ctx, &mut table, column_name, op)?;
             }
             other => {
                 return Err(Error::unsupported(format!(

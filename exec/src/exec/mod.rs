@@ -10,6 +10,7 @@ pub(crate) mod ann_graph;
 mod bitmap_index;
 mod conflict;
 mod ddl;
+mod ddl_alter_column;
 mod ddl_create_as;
 mod ddl_database;
 mod ddl_drop;

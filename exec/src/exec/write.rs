@@ -29,13 +29,13 @@ pub(crate) fn catalog_expr(text: &str, what: &str) -> Result<ast::Expr> {
 /// expression, so it is evaluated for each row it sets).
 pub(crate) fn default_sql(c: &ColumnDef) -> String {
     match (&c.sequence, &c.default) {
-        (Some(seq), _) => {
+        (Some(seq), _) if !c.default_replaced => {
             // Stored as `[database/]schema.name`; named within the current database.
             let local = seq.split_once('/').map_or(seq.as_str(), |(_, n)| n);
             format!("nextval('{}')", local.replace('\'', "''"))
         }
-        (None, Some(text)) => text.clone(),
-        (None, None) => "NULL".into(),
+        (_, Some(text)) => text.clone(),
+        (_, None) => "NULL".into(),
     }
 }
 
@@ -52,12 +52,12 @@ enum Default {
 impl Default {
     fn of(c: &ColumnDef) -> Default {
         match (&c.sequence, &c.default) {
-            (Some(seq), _) => Default::Sequence(seq.clone()),
-            (None, Some(text)) => match bind_default(text) {
+            (Some(seq), _) if !c.default_replaced => Default::Sequence(seq.clone()),
+            (_, Some(text)) => match bind_default(text) {
                 Ok(e) => Default::Expr(e),
                 Err(_) => Default::Broken(text.clone()),
             },
-            (None, None) => Default::Null,
+            (_, None) => Default::Null,
         }
     }
 
