@@ -17,6 +17,9 @@ pub enum RegexFunc {
     Like,
     Count,
     SplitToArray,
+    /// `similar_to_escape(pattern [, escape])`: a SIMILAR TO pattern as a regular expression
+    /// (what `x SIMILAR TO p` matches with `~`).
+    SimilarEscape,
 }
 
 /// Resolves `name(args)` if it is one of these functions.
@@ -28,6 +31,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Option<(RegexFunc, DataType)> {
         ("regexp_like", 2 | 3) => (RegexFunc::Like, DataType::Bool),
         ("regexp_count", 2..=4) => (RegexFunc::Count, DataType::Int4),
         ("regexp_split_to_array", 2 | 3) => (RegexFunc::SplitToArray, text_array),
+        ("similar_to_escape", 1 | 2) => (RegexFunc::SimilarEscape, DataType::Text),
         _ => return None,
     })
 }
@@ -110,7 +114,73 @@ pub fn call(f: RegexFunc, args: &[Value]) -> Result<Value> {
             let re = regex_compiled(&pattern, flags_at(args, 2)?)?;
             text_array(split(&re, &subject).into_iter().map(Some).collect())
         }
+        // The pattern is the first argument here, the escape the second.
+        RegexFunc::SimilarEscape => {
+            let escape = match args.get(1).map(text) {
+                None => Some('\\'),
+                Some(e) => {
+                    let mut chars = e.chars();
+                    match (chars.next(), chars.next()) {
+                        (None, _) => None,
+                        (Some(c), None) => Some(c),
+                        _ => return Err(Error::new("22025", "invalid escape string")),
+                    }
+                }
+            };
+            Value::Text(similar_to_regex(&subject, escape)?)
+        }
     })
+}
+
+/// A SIMILAR TO pattern as a regular expression matching whole strings, as PostgreSQL's
+/// `similar_to_escape` makes it: `%` is `.*`, `_` is `.`, `|`, `*`, `+`, `?`, `{m,n}`,
+/// parentheses and bracket expressions keep their meaning, `.`, `^`, `$` and `\` are
+/// literal, and the escape character makes the next one literal.
+pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    out.push_str("^(?:");
+    let mut after_escape = false;
+    let mut in_class = false;
+    for c in pattern.chars() {
+        if after_escape {
+            // Escaped double quotes mark SUBSTRING's part; they match nothing themselves.
+            if c != '"' {
+                out.push('\\');
+                out.push(c);
+            }
+            after_escape = false;
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if in_class {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            in_class = c != ']';
+        } else {
+            match c {
+                '[' => {
+                    in_class = true;
+                    out.push('[');
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '.' | '^' | '$' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    if after_escape {
+        return Err(Error::new(
+            "2201B",
+            "invalid regular expression: SIMILAR TO pattern ends with the escape character",
+        ));
+    }
+    out.push_str(")$");
+    Ok(out)
 }
 
 /// The capture groups of a match (the whole match when the pattern has none).

@@ -17,7 +17,9 @@ mod shape;
 
 use std::sync::Arc;
 
-use sqlparser::ast;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, VisitMut, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -67,7 +69,56 @@ fn parse_uncached(sql: &str) -> Result<Vec<ast::Statement>> {
         return Ok(out);
     }
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    statements(&mut p)
+    let mut out = statements(&mut p)?;
+    let _ = out.visit(&mut SimilarTo);
+    Ok(out)
+}
+
+/// Rewrites `x [NOT] SIMILAR TO p [ESCAPE e]` as PostgreSQL's parser does, into
+/// `x [!]~ similar_to_escape(p [, e])`: a regular-expression match.
+struct SimilarTo;
+
+impl VisitorMut for SimilarTo {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut ast::Expr) -> ControlFlow<()> {
+        let ast::Expr::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } = e
+        else {
+            return ControlFlow::Continue(());
+        };
+        let arg = |x: &ast::Expr| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x.clone()));
+        let mut args = vec![arg(pattern)];
+        args.extend(escape_char.as_deref().map(arg));
+        let call = ast::Expr::Function(ast::Function {
+            name: ast::ObjectName::from(vec![ast::Ident::new("similar_to_escape")]),
+            uses_odbc_syntax: false,
+            parameters: ast::FunctionArguments::None,
+            args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args,
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        let op = match negated {
+            true => ast::BinaryOperator::PGRegexNotMatch,
+            false => ast::BinaryOperator::PGRegexMatch,
+        };
+        *e = ast::Expr::BinaryOp {
+            left: expr.clone(),
+            op,
+            right: Box::new(call),
+        };
+        ControlFlow::Continue(())
+    }
 }
 
 /// pgvector's L1 distance operator `<+>`: sqlparser's tokenizer reads it as `<`, `+`, `>`;
