@@ -58,6 +58,8 @@ pub struct Session {
     user: String,
     database: String,
     txn: Option<Transaction>,
+    /// `TxnDb::read_mark` just before the open block's transaction took its snapshot.
+    block_mark: u64,
     failed: bool,
     /// The open block is READ ONLY (BEGIN READ ONLY, SET TRANSACTION READ ONLY, or
     /// default_transaction_read_only at BEGIN).
@@ -230,6 +232,7 @@ impl Session {
             user: user.to_string(),
             database: database.to_string(),
             txn: None,
+            block_mark: 0,
             failed: false,
             read_only: false,
             settings: DEFAULT_SETTINGS
@@ -424,12 +427,20 @@ impl Session {
         // may have read part old contents, part new (`TxnDb::read_intact`).
         let query = matches!(
             stmt,
-            ast::Statement::Query(_) | ast::Statement::Explain { .. }
+            ast::Statement::Query(_)
+                | ast::Statement::Explain { .. }
+                | ast::Statement::Copy { to: true, .. }
         );
         let mark = self.engine.txn_db().read_mark();
         let result = self.execute_inner(stmt, prepared, params).and_then(|done| {
             if query {
                 self.engine.txn_db().read_intact(mark)?;
+                // A block's snapshot (REPEATABLE READ, SERIALIZABLE) is its start's.
+                if let Some(t) = &self.txn {
+                    if t.isolation() != Isolation::ReadCommitted {
+                        self.engine.txn_db().read_intact(self.block_mark)?;
+                    }
+                }
             }
             Ok(done)
         });

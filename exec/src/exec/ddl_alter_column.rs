@@ -158,10 +158,15 @@ fn change_type(
         row[i] = value.assign(&ty)?;
         rewritten.push((key, row));
     }
+    if keyed {
+        // Every old key goes first: a new key may equal a row's old one.
+        for (old_key, _) in &rewritten {
+            ctx.txn.delete(ctx.engine.data, old_key)?;
+        }
+    }
     for (old_key, row) in &rewritten {
         super::write::check_row(ctx, table, row)?;
         let key = if keyed {
-            ctx.txn.delete(ctx.engine.data, old_key)?;
             let key = row_key(table, row, None);
             if ctx.txn.get(ctx.engine.data, &key)?.is_some() {
                 let pkey = table.indexes.iter().find(|x| x.primary);
@@ -193,8 +198,17 @@ fn assignable(from: &DataType, to: &DataType) -> bool {
 /// A column that a view reads or a foreign key joins keeps its type, as in PostgreSQL.
 fn refuse_if_used(ctx: &mut Ctx<'_>, table: &TableDef, i: usize) -> Result<()> {
     let c = &table.columns[i];
-    for v in super::ddl_view::dependent_views(ctx, table)? {
-        let Ok(statements) = crate::parse(&v.query) else {
+    let mut readers: Vec<(String, String)> = super::ddl_view::dependent_views(ctx, table)?
+        .into_iter()
+        .map(|v| (format!("view {}", v.name), v.query))
+        .collect();
+    for m in super::ddl_drop::dependent_matviews(ctx, table)? {
+        if let Some(mv) = m.matview {
+            readers.push((format!("materialized view {}", m.name), mv.query));
+        }
+    }
+    for (what, text) in readers {
+        let Ok(statements) = crate::parse(&text) else {
             continue;
         };
         let reads = ast::visit_expressions(&statements, |e| {
@@ -214,8 +228,8 @@ fn refuse_if_used(ctx: &mut Ctx<'_>, table: &TableDef, i: usize) -> Result<()> {
                 "cannot alter type of a column used by a view or rule",
             )
             .with_detail(format!(
-                "rule _RETURN on view {} depends on column \"{}\"",
-                v.name, c.name
+                "rule _RETURN on {what} depends on column \"{}\"",
+                c.name
             )));
         }
     }

@@ -189,7 +189,7 @@ pub(super) fn drop_table(ctx: &mut Ctx<'_>, t: &TableDef, cascade: bool) -> Resu
 }
 
 /// The materialized views whose query names table `t` (not `t` itself).
-fn dependent_matviews(ctx: &mut Ctx<'_>, t: &TableDef) -> Result<Vec<TableDef>> {
+pub(super) fn dependent_matviews(ctx: &mut Ctx<'_>, t: &TableDef) -> Result<Vec<TableDef>> {
     let on_path = ctx.search_path.contains(&t.schema);
     Ok(ctx
         .catalog()

@@ -154,6 +154,8 @@ pub(super) fn create_sequence(
     if let Some((mut table, column)) = owner {
         if let Some(c) = table.columns.get_mut(column) {
             c.sequence = Some(full);
+            // Owning is not feeding: the column's default stays what it was.
+            c.default_replaced = !c.identity;
         }
         ctx.catalog().put_table(&table)?;
     }

@@ -112,11 +112,13 @@ impl VisitorMut for SimilarTo {
             true => ast::BinaryOperator::PGRegexNotMatch,
             false => ast::BinaryOperator::PGRegexMatch,
         };
-        *e = ast::Expr::BinaryOp {
+        // Parenthesized: `~` binds as loosely as `=`, SIMILAR TO more tightly, and the
+        // statement may be printed and parsed again (a view's text).
+        *e = ast::Expr::Nested(Box::new(ast::Expr::BinaryOp {
             left: expr.clone(),
             op,
             right: Box::new(call),
-        };
+        }));
         ControlFlow::Continue(())
     }
 }

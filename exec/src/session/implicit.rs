@@ -33,6 +33,7 @@ impl Session {
         implicit: bool,
     ) -> Result<()> {
         let isolation = isolation.unwrap_or_else(|| self.default_isolation());
+        self.block_mark = self.engine.txn_db().read_mark();
         self.txn = Some(self.engine.txn.begin(isolation)?);
         self.failed = false;
         self.queried = false;

@@ -66,4 +66,23 @@ fn a_query_overlapped_by_a_snapshot_install_fails_and_others_run() {
     // Done: queries answer again.
     log.set(4);
     assert_eq!(run(&mut s, "SELECT count(*) FROM t").as_deref(), Some("2"));
+
+    // A REPEATABLE READ block whose snapshot was taken during an install: its queries fail
+    // even once the install is done (the statement alone sees no change).
+    log.set(5);
+    run(&mut s, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    log.set(6);
+    assert_eq!(
+        query(&mut s, "SELECT count(*) FROM t")
+            .unwrap_err()
+            .sqlstate(),
+        "55000"
+    );
+    run(&mut s, "ROLLBACK");
+    // Under READ COMMITTED each statement reads afresh: only the statement's own span counts.
+    log.set(7);
+    run(&mut s, "BEGIN");
+    log.set(8);
+    assert_eq!(run(&mut s, "SELECT count(*) FROM t").as_deref(), Some("2"));
+    run(&mut s, "COMMIT");
 }

@@ -371,6 +371,7 @@ impl Session {
                         if let Some(old) = self.txn.take() {
                             old.rollback();
                         }
+                        self.block_mark = self.engine.txn_db().read_mark();
                         self.txn = Some(self.engine.txn.begin(iso)?);
                     }
                     Some(_) => {}

@@ -375,8 +375,9 @@ impl Planner<'_, '_> {
                             "SELECT * with no tables specified is not valid",
                         ));
                     }
+                    let recording = self.ctx.star_lists.is_some();
                     for i in &star {
-                        items.push(star_item(&scope, *i));
+                        items.push(star_item(&scope, *i, recording)?);
                     }
                 }
                 ast::SelectItem::QualifiedWildcard(kind, _) => {
@@ -392,7 +393,7 @@ impl Planner<'_, '_> {
                     let mut any = false;
                     for (i, c) in scope.iter().enumerate() {
                         if c.table.as_deref() == Some(name.as_str()) {
-                            items.push(star_item(&scope, i));
+                            items.push(star_item(&scope, i, self.ctx.star_lists.is_some())?);
                             any = true;
                         }
                     }
@@ -623,17 +624,26 @@ fn record_star_list(
 }
 
 /// A column named like another of its table (`unnest(a, b)`'s two `unnest`s) is named by its
-/// position instead (`crate::expr::BY_POSITION`), as PostgreSQL expands `*` by position.
-fn star_item(scope: &[ScopeColumn], i: usize) -> (ast::Expr, String) {
+/// position instead (`crate::expr::BY_POSITION`), as PostgreSQL expands `*` by position. A
+/// position is valid for this planning only: when the expansion is `recording` (a view's
+/// stored text, planned again later over tables that may have changed), it is refused as
+/// PostgreSQL refuses a view with two columns of one name (42701).
+fn star_item(scope: &[ScopeColumn], i: usize, recording: bool) -> Result<(ast::Expr, String)> {
     let i = i.min(scope.len().saturating_sub(1));
     let c = &scope[i];
     let twin = |(j, o): (usize, &ScopeColumn)| j != i && o.name == c.name && o.table == c.table;
     if scope.iter().enumerate().any(twin) {
+        if recording {
+            return Err(Error::new(
+                code::DUPLICATE_COLUMN,
+                format!("column \"{}\" specified more than once", c.name),
+            ));
+        }
         let e = ast::Expr::CompoundIdentifier(vec![
             ast::Ident::with_quote('"', crate::expr::BY_POSITION),
             ast::Ident::with_quote('"', i.to_string()),
         ]);
-        return (e, c.name.clone());
+        return Ok((e, c.name.clone()));
     }
     let col = ast::Ident::with_quote('"', c.name.clone());
     let e = match (&c.table, c.qualified_only) {
@@ -642,7 +652,7 @@ fn star_item(scope: &[ScopeColumn], i: usize) -> (ast::Expr, String) {
         }
         (None, _) => ast::Expr::Identifier(col),
     };
-    (e, c.name.clone())
+    Ok((e, c.name.clone()))
 }
 
 /// ORDER BY over output columns only (a set operation or VALUES list).

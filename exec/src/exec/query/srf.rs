@@ -127,11 +127,7 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
             ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
             _ => return Err(refused()),
         };
-        let calls = ast::visit_expressions(expr, |e| match set_returning(e) {
-            Some(_) => ControlFlow::Break(()),
-            None => ControlFlow::Continue(()),
-        });
-        if calls.is_continue() {
+        if set_returning_in(expr).is_none() {
             let name = alias.map_or_else(|| super::output_name(expr), crate::expr::ident_name);
             inner_items.push(ast::SelectItem::ExprWithAlias {
                 expr: expr.clone(),
@@ -168,6 +164,29 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
         });
     }
     let mut inner = select.clone();
+    // GROUP BY positions name the original list's items, which the inner list reorders.
+    if let ast::GroupByExpr::Expressions(keys, _) = &mut inner.group_by {
+        for key in keys.iter_mut() {
+            let ast::Expr::Value(v) = &*key else {
+                continue;
+            };
+            let ast::Value::Number(n, _) = &v.value else {
+                continue;
+            };
+            let item = n
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| select.projection.get(i));
+            match item {
+                Some(
+                    ast::SelectItem::UnnamedExpr(e)
+                    | ast::SelectItem::ExprWithAlias { expr: e, .. },
+                ) if set_returning_in(e).is_none() => *key = e.clone(),
+                _ => return Err(refused()),
+            }
+        }
+    }
     inner.projection = inner_items;
     inner.distinct = None;
     let outer: Vec<String> = outer_items.iter().map(|i| i.to_string()).collect();
@@ -182,6 +201,15 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
     // DISTINCT is of the rows the calls make.
     outer.distinct = select.distinct.clone();
     Ok(outer)
+}
+
+/// The first set-returning call in `e` (subqueries included), if any.
+fn set_returning_in(e: &ast::Expr) -> Option<()> {
+    ast::visit_expressions(e, |x| match set_returning(x) {
+        Some(_) => ControlFlow::Break(()),
+        None => ControlFlow::Continue(()),
+    })
+    .break_value()
 }
 
 /// Moves the arguments of an item's set-returning calls (not of its subqueries' calls) into
