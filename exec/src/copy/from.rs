@@ -76,12 +76,7 @@ impl CopyFrom {
         options: CopyOptions,
     ) -> Result<CopyFrom> {
         let table = ctx.resolve_table(table)?;
-        if table.matview.is_some() {
-            return Err(Error::new(
-                code::WRONG_OBJECT_TYPE,
-                format!("cannot copy to materialized view \"{}\"", table.name),
-            ));
-        }
+        crate::exec::ddl_matview::refuse_copy(&table, "to")?;
         let targets = target_columns(&table, columns)?;
         let lines = match options.format {
             Format::Text => Lines::text(),

@@ -6,7 +6,7 @@ use sqlparser::ast;
 
 use super::csv::Csv;
 use super::{text, CopyOptions, Format};
-use crate::error::{code, Error, Result};
+use crate::error::{Error, Result};
 use crate::exec::{self, Ctx, Outcome};
 use crate::types::Value;
 
@@ -64,12 +64,7 @@ pub fn run(ctx: &mut Ctx<'_>, source: &ast::CopySource, options: CopyOptions) ->
             columns,
         } => {
             let table = ctx.resolve_table(table_name)?;
-            if table.matview.is_some() {
-                return Err(Error::new(
-                    code::WRONG_OBJECT_TYPE,
-                    format!("cannot copy from materialized view \"{}\"", table.name),
-                ));
-            }
+            crate::exec::ddl_matview::refuse_copy(&table, "from")?;
             let targets = super::from::target_columns(&table, columns)?;
             let list: Vec<String> = targets
                 .iter()

@@ -178,11 +178,15 @@ fn not_a_matview(name: &str) -> Error {
 
 /// INSERT, UPDATE and DELETE refuse a materialized view.
 pub(crate) fn refuse_change(table: &TableDef) -> Result<()> {
+    refuse(table, |name| {
+        format!("cannot change materialized view \"{name}\"")
+    })
+}
+
+/// 42809 with `message(name)` when `table` is a materialized view.
+fn refuse(table: &TableDef, message: impl FnOnce(&str) -> String) -> Result<()> {
     match table.matview {
-        Some(_) => Err(Error::new(
-            code::WRONG_OBJECT_TYPE,
-            format!("cannot change materialized view \"{}\"", table.name),
-        )),
+        Some(_) => Err(Error::new(code::WRONG_OBJECT_TYPE, message(&table.name))),
         None => Ok(()),
     }
 }
@@ -215,16 +219,17 @@ pub(crate) fn refuse_alter(table: &TableDef, ops: &[ast::AlterTableOperation]) -
     Ok(())
 }
 
+/// COPY refuses a materialized view either way (`direction`: "to" it or "from" it).
+pub(crate) fn refuse_copy(table: &TableDef, direction: &str) -> Result<()> {
+    refuse(table, |name| {
+        format!("cannot copy {direction} materialized view \"{name}\"")
+    })
+}
+
 /// What refuses a materialized view with `"name" is not a table` (TRUNCATE, DROP TABLE, a
 /// foreign key's reference: `what` prefixes the name).
 pub(crate) fn refuse_as_table(table: &TableDef, what: &str) -> Result<()> {
-    match table.matview {
-        Some(_) => Err(Error::new(
-            code::WRONG_OBJECT_TYPE,
-            format!("{what}\"{}\" is not a table", table.name),
-        )),
-        None => Ok(()),
-    }
+    refuse(table, |name| format!("{what}\"{name}\" is not a table"))
 }
 
 /// A read of a materialized view created or refreshed `WITH NO DATA` fails until a REFRESH

@@ -33,11 +33,7 @@ pub const LIFTED: &str = "?srf?";
 /// list has none.
 pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     // The common case, no such call anywhere in the list, costs one walk and no copy.
-    let any = ast::visit_expressions(&select.projection, |e| match set_returning(e) {
-        Some(_) => ControlFlow::Break(()),
-        None => ControlFlow::Continue(()),
-    });
-    if any.is_continue() {
+    if !calls_set_returning(&select.projection) {
         return Ok(None);
     }
     let groups = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
@@ -53,7 +49,6 @@ pub fn lift(select: &ast::Select) -> Result<Option<ast::Select>> {
     let mut out = select.clone();
     let mut finder = Finder {
         calls: Vec::new(),
-        texts: Vec::new(),
         found: 0,
     };
     for item in &mut out.projection {
@@ -127,7 +122,7 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
             ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
             _ => return Err(refused()),
         };
-        if set_returning_in(expr).is_none() {
+        if !calls_set_returning(expr) {
             let name = alias.map_or_else(|| super::output_name(expr), crate::expr::ident_name);
             inner_items.push(ast::SelectItem::ExprWithAlias {
                 expr: expr.clone(),
@@ -182,7 +177,7 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
                 Some(
                     ast::SelectItem::UnnamedExpr(e)
                     | ast::SelectItem::ExprWithAlias { expr: e, .. },
-                ) if set_returning_in(e).is_none() => *key = e.clone(),
+                ) if !calls_set_returning(e) => *key = e.clone(),
                 _ => return Err(refused()),
             }
         }
@@ -203,13 +198,13 @@ fn after_aggregation(select: &ast::Select) -> Result<ast::Select> {
     Ok(outer)
 }
 
-/// The first set-returning call in `e` (subqueries included), if any.
-fn set_returning_in(e: &ast::Expr) -> Option<()> {
-    ast::visit_expressions(e, |x| match set_returning(x) {
+/// Whether `v` calls a set-returning function anywhere (subqueries included).
+fn calls_set_returning<V: ast::Visit>(v: &V) -> bool {
+    ast::visit_expressions(v, |x| match set_returning(x) {
         Some(_) => ControlFlow::Break(()),
         None => ControlFlow::Continue(()),
     })
-    .break_value()
+    .is_break()
 }
 
 /// Moves the arguments of an item's set-returning calls (not of its subqueries' calls) into
@@ -345,8 +340,6 @@ const COMPOSITE: [&str; 5] = [
 /// lifted column, collecting the distinct ones (the same call twice is one).
 struct Finder {
     calls: Vec<ast::Expr>,
-    /// Each call's text, to tell them apart.
-    texts: Vec<String>,
     /// Calls replaced so far, repeats included.
     found: usize,
 }
@@ -357,10 +350,9 @@ impl Finder {
             return;
         }
         let text = e.to_string();
-        let k = match self.texts.iter().position(|t| *t == text) {
+        let k = match self.calls.iter().position(|c| c.to_string() == text) {
             Some(k) => k,
             None => {
-                self.texts.push(text);
                 self.calls.push(e.clone());
                 self.calls.len() - 1
             }
