@@ -79,7 +79,9 @@ def start_orbit(binary, dir):
     log = open(os.path.join(dir, "orbit.log"), "a")
     proc = subprocess.Popen([binary, "serve", "--data-dir", os.path.join(dir, "orbit"),
                              "--resp-addr", "127.0.0.1:0", "--http-addr", "",
-                             "--pg-addr", f"127.0.0.1:{port}"], stderr=log, stdout=log)
+                             "--pg-addr", f"127.0.0.1:{port}",
+                             # The same memory for blocks as PostgreSQL's shared_buffers below.
+                             "--cache-size", "2G"], stderr=log, stdout=log)
     return proc, port
 
 

@@ -201,6 +201,11 @@ pub struct ServeArgs {
     /// `512M`).
     #[arg(long, env = "ORBIT_QUERY_MEMORY", default_value = "50%", value_parser = parse_memory)]
     pub query_memory: MemoryLimit,
+    /// Block cache of the storage engine (uncompressed table blocks, shared by every
+    /// reader): a percentage of physical memory (`25%`) or a size (`256M`, `2G`). It fills
+    /// only as blocks are read.
+    #[arg(long, env = "ORBIT_CACHE_SIZE", default_value = "25%", value_parser = parse_memory)]
+    pub cache_size: MemoryLimit,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "archive-timeout",
     "backup-busy-rate",
     "query-memory",
+    "cache-size",
     "node-id",
     "raft-addr",
     "peers",

@@ -60,6 +60,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..WalOptions::default()
         },
         compaction_filter: Some(filter.clone()),
+        cache_bytes: usize::try_from(args.cache_size.bytes(physical_memory()))
+            .unwrap_or(usize::MAX),
         ..DbOptions::default()
     };
     let db = Arc::new(

@@ -1,6 +1,11 @@
 //! The `numeric` type: arbitrary-precision decimals with PostgreSQL's NaN and ±Infinity, the
 //! display scale (`2.50` keeps its zero), rounding half away from zero, typmod checks, the
 //! division and power scales of PostgreSQL, and the base-10000 binary wire format.
+//!
+//! A finite value whose digits fit an i64 (nearly every stored price, quantity or amount) is
+//! held as `Small(digits, scale)`: decoding, adding, multiplying and comparing such values
+//! allocate nothing. Invariant: a finite value is `Small` exactly when its digits at its scale
+//! fit an i64 (every constructor goes through `finite` or `from_i128`); `Big` holds the rest.
 
 use crate::error::{code, Error, Result};
 use bigdecimal::num_bigint::{BigInt, Sign};
@@ -8,16 +13,46 @@ use bigdecimal::num_traits::{Signed, ToPrimitive, Zero};
 use bigdecimal::BigDecimal;
 use std::cmp::Ordering;
 
+#[cfg(test)]
+mod tests;
+mod wire;
+
 /// A `numeric` value. Finite values keep their display scale (never negative).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Numeric(Repr);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Repr {
     NaN,
     PosInf,
     NegInf,
-    Finite(BigDecimal),
+    /// `digits * 10^-scale`, digits in an i64, scale >= 0.
+    Small(i64, i64),
+    /// A finite value whose digits do not fit an i64 (scale >= 0).
+    Big(BigDecimal),
+}
+
+/// Equal values compare equal whatever their scales (`1.0 = 1.00`), as `cmp_total` orders them.
+impl PartialEq for Numeric {
+    fn eq(&self, other: &Numeric) -> bool {
+        self.cmp_total(other) == Ordering::Equal
+    }
+}
+
+/// 10^k for k in 0..=38 (every power of ten an i128 holds).
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// 10^k as an i128, if it fits.
+fn pow10_i128(k: i64) -> Option<i128> {
+    usize::try_from(k).ok().and_then(|k| POW10.get(k).copied())
 }
 
 /// PostgreSQL's NUMERIC_MIN_SIG_DIGITS.
@@ -84,31 +119,50 @@ impl Numeric {
     pub fn from_parts(digits: BigInt, scale: i64) -> Numeric {
         if scale < 0 {
             let m = digits * pow10(scale.unsigned_abs());
-            Numeric(Repr::Finite(BigDecimal::new(m, 0)))
+            Numeric::finite(m, 0)
         } else {
-            Numeric(Repr::Finite(BigDecimal::new(digits, scale)))
+            Numeric::finite(digits, scale)
+        }
+    }
+    /// A finite value of `digits` at `scale` (>= 0), small when the digits fit an i64.
+    fn finite(digits: BigInt, scale: i64) -> Numeric {
+        match digits.to_i64() {
+            Some(m) => Numeric(Repr::Small(m, scale)),
+            None => Numeric(Repr::Big(BigDecimal::new(digits, scale))),
+        }
+    }
+    /// `digits * 10^-scale` (scale >= 0) from 128-bit digits.
+    fn from_i128(digits: i128, scale: i64) -> Numeric {
+        match i64::try_from(digits) {
+            Ok(m) => Numeric(Repr::Small(m, scale)),
+            Err(_) => Numeric(Repr::Big(BigDecimal::new(BigInt::from(digits), scale))),
         }
     }
     /// The value of an integer.
     pub fn from_i64(v: i64) -> Numeric {
-        Numeric::from_parts(BigInt::from(v), 0)
+        Numeric(Repr::Small(v, 0))
     }
-    /// The wrapped decimal, for finite values.
-    pub fn as_bigdecimal(&self) -> Option<&BigDecimal> {
+    /// The decimal's value, for finite values.
+    pub fn to_bigdecimal(&self) -> Option<BigDecimal> {
         match &self.0 {
-            Repr::Finite(d) => Some(d),
+            Repr::Small(m, s) => Some(BigDecimal::new(BigInt::from(*m), *s)),
+            Repr::Big(d) => Some(d.clone()),
             _ => None,
         }
     }
     /// `(digits, scale)` of a finite value.
     pub(crate) fn parts(&self) -> Option<(BigInt, i64)> {
-        self.as_bigdecimal().map(|d| d.as_bigint_and_exponent())
+        match &self.0 {
+            Repr::Small(m, s) => Some((BigInt::from(*m), *s)),
+            Repr::Big(d) => Some(d.as_bigint_and_exponent()),
+            _ => None,
+        }
     }
     pub fn is_nan(&self) -> bool {
         matches!(self.0, Repr::NaN)
     }
     pub fn is_finite(&self) -> bool {
-        matches!(self.0, Repr::Finite(_))
+        matches!(self.0, Repr::Small(..) | Repr::Big(_))
     }
     /// +1 / -1 for ±Infinity, 0 otherwise.
     pub fn infinity_sign(&self) -> i8 {
@@ -120,7 +174,11 @@ impl Numeric {
     }
     /// The display scale (0 for special values).
     pub fn scale(&self) -> i64 {
-        self.parts().map(|(_, s)| s.max(0)).unwrap_or(0)
+        match &self.0 {
+            Repr::Small(_, s) => (*s).max(0),
+            Repr::Big(d) => d.as_bigint_and_scale().1.max(0),
+            _ => 0,
+        }
     }
     /// The sign: -1, 0, 1 (NaN: 0).
     pub fn signum(&self) -> i32 {
@@ -128,7 +186,8 @@ impl Numeric {
             Repr::NaN => 0,
             Repr::PosInf => 1,
             Repr::NegInf => -1,
-            Repr::Finite(d) => match d.sign() {
+            Repr::Small(m, _) => m.signum() as i32,
+            Repr::Big(d) => match d.sign() {
                 Sign::Minus => -1,
                 Sign::NoSign => 0,
                 Sign::Plus => 1,
@@ -268,7 +327,7 @@ impl Numeric {
                         )),
                 )
             }
-            Repr::Finite(_) => {}
+            Repr::Small(..) | Repr::Big(_) => {}
         }
         let r = self.round_to(s);
         let maxdigits = p - s;
@@ -301,7 +360,11 @@ impl Numeric {
             Repr::NaN => f64::NAN,
             Repr::PosInf => f64::INFINITY,
             Repr::NegInf => f64::NEG_INFINITY,
-            Repr::Finite(_) => self.to_string().parse().unwrap_or(f64::NAN),
+            // Both exact in a double, so one correctly rounded division (Clinger's fast path).
+            Repr::Small(m, s) if m.unsigned_abs() < 1 << 53 && *s <= 22 => {
+                *m as f64 / 10f64.powi(*s as i32)
+            }
+            _ => self.to_string().parse().unwrap_or(f64::NAN),
         }
     }
 
@@ -329,42 +392,48 @@ impl Numeric {
         fn rank(n: &Numeric) -> u8 {
             match n.0 {
                 Repr::NegInf => 0,
-                Repr::Finite(_) => 1,
+                Repr::Small(..) | Repr::Big(_) => 1,
                 Repr::PosInf => 2,
                 Repr::NaN => 3,
             }
         }
         match (&self.0, &other.0) {
-            (Repr::Finite(a), Repr::Finite(b)) => a.cmp(b),
+            (Repr::Small(a, sa), Repr::Small(b, sb)) => {
+                let s = (*sa).max(*sb);
+                let up =
+                    |m: i64, by: i64| pow10_i128(by).and_then(|p| i128::from(m).checked_mul(p));
+                match (up(*a, s - sa), up(*b, s - sb)) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    _ => self.to_bigdecimal().cmp(&other.to_bigdecimal()),
+                }
+            }
+            (Repr::Small(..) | Repr::Big(_), Repr::Small(..) | Repr::Big(_)) => {
+                self.to_bigdecimal().cmp(&other.to_bigdecimal())
+            }
             _ => rank(self).cmp(&rank(other)),
         }
     }
 
-    /// `(digits, scale)` of a finite value whose digits fit an i64 (most values), read
-    /// without copying the digits.
+    /// `(digits, scale)` of a finite value whose digits fit an i64 (most values).
     fn small(&self) -> Option<(i64, i64)> {
-        let Repr::Finite(d) = &self.0 else {
-            return None;
-        };
-        let (m, s) = d.as_bigint_and_scale();
-        Some((m.to_i64()?, s))
+        match self.0 {
+            Repr::Small(m, s) => Some((m, s)),
+            _ => None,
+        }
     }
 
     /// `a ± b` of two small values in 128-bit arithmetic (None if a scale gap is too wide to
     /// align there). Scales of finite values are never negative.
     fn add_small((a, sa): (i64, i64), (b, sb): (i64, i64), negate: bool) -> Option<Numeric> {
         let s = sa.max(sb);
-        let up = |m: i64, by: i64| -> Option<i128> {
-            let p = 10i128.checked_pow(u32::try_from(by).ok()?)?;
-            i128::from(m).checked_mul(p)
-        };
+        let up = |m: i64, by: i64| pow10_i128(by).and_then(|p| i128::from(m).checked_mul(p));
         let (a, b) = (up(a, s - sa)?, up(b, s - sb)?);
         let sum = if negate {
             a.checked_sub(b)?
         } else {
             a.checked_add(b)?
         };
-        Some(Numeric::from_parts(BigInt::from(sum), s))
+        Some(Numeric::from_i128(sum, s))
     }
 
     fn aligned(&self, other: &Numeric) -> Option<(BigInt, BigInt, i64)> {
@@ -382,10 +451,12 @@ impl Numeric {
             }
         }
         match (&self.0, &other.0) {
-            (Repr::Finite(_), Repr::Finite(_)) => match self.aligned(other) {
-                Some((a, b, s)) => Numeric::from_parts(a + b, s),
-                None => Numeric::nan(),
-            },
+            (Repr::Small(..) | Repr::Big(_), Repr::Small(..) | Repr::Big(_)) => {
+                match self.aligned(other) {
+                    Some((a, b, s)) => Numeric::from_parts(a + b, s),
+                    None => Numeric::nan(),
+                }
+            }
             (Repr::NaN, _) | (_, Repr::NaN) => Numeric::nan(),
             (Repr::PosInf, Repr::NegInf) | (Repr::NegInf, Repr::PosInf) => Numeric::nan(),
             (Repr::PosInf, _) | (_, Repr::PosInf) => Numeric::infinity(),
@@ -399,7 +470,11 @@ impl Numeric {
             Repr::NaN => Numeric::nan(),
             Repr::PosInf => Numeric::neg_infinity(),
             Repr::NegInf => Numeric::infinity(),
-            Repr::Finite(d) => Numeric(Repr::Finite(-d.clone())),
+            Repr::Small(m, s) => Numeric::from_i128(-i128::from(*m), *s),
+            Repr::Big(d) => {
+                let (m, s) = d.as_bigint_and_exponent();
+                Numeric::from_parts(-m, s)
+            }
         }
     }
 
@@ -418,7 +493,7 @@ impl Numeric {
         if let (Some((a, sa)), Some((b, sb))) = (self.small(), other.small()) {
             // Two i64s multiply within an i128.
             let product = i128::from(a) * i128::from(b);
-            return Numeric::from_parts(BigInt::from(product), sa + sb);
+            return Numeric::from_i128(product, sa + sb);
         }
         match (self.parts(), other.parts()) {
             (Some((a, sa)), Some((b, sb))) => Numeric::from_parts(a * b, sa + sb),
@@ -584,135 +659,20 @@ impl Numeric {
             .clamp(0, MAX_DISPLAY_SCALE);
         Ok(n.round_to(rs.min(15 - w).max(0)).round_to(rs))
     }
-
-    /// PostgreSQL's base-10000 digits: (weight, digits), stripped of leading/trailing zeros.
-    pub fn base10000(&self) -> (i16, Vec<i16>) {
-        let Some((m, s)) = self.parts() else {
-            return (0, Vec::new());
-        };
-        let s = s.max(0);
-        let s4 = (s + 3) / 4 * 4;
-        let mut mag = m.abs() * pow10((s4 - s) as u64);
-        let base = BigInt::from(10_000u16);
-        let mut groups: Vec<i16> = Vec::new(); // least significant first
-        while !mag.is_zero() {
-            let g = (&mag % &base).to_i16().unwrap_or(0);
-            groups.push(g);
-            mag /= &base;
-        }
-        if groups.is_empty() {
-            return (0, Vec::new());
-        }
-        let frac_groups = s4 / 4;
-        let weight = groups.len() as i64 - 1 - frac_groups;
-        groups.reverse();
-        while groups.last() == Some(&0) {
-            groups.pop();
-        }
-        (
-            weight.clamp(i16::MIN as i64, i16::MAX as i64) as i16,
-            groups,
-        )
-    }
-
-    /// The binary wire form (numeric_send).
-    pub fn to_binary(&self, out: &mut Vec<u8>) {
-        let (weight, digits) = self.base10000();
-        let sign: u16 = match self.0 {
-            Repr::NaN => 0xC000,
-            Repr::PosInf => 0xD000,
-            Repr::NegInf => 0xF000,
-            Repr::Finite(_) if self.signum() < 0 => 0x4000,
-            Repr::Finite(_) => 0,
-        };
-        out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
-        out.extend_from_slice(&weight.to_be_bytes());
-        out.extend_from_slice(&sign.to_be_bytes());
-        out.extend_from_slice(&(self.scale().clamp(0, 0x3FFF) as u16).to_be_bytes());
-        for d in digits {
-            out.extend_from_slice(&d.to_be_bytes());
-        }
-    }
-
-    /// Parses the binary wire form (numeric_recv).
-    pub fn from_binary(b: &[u8]) -> Result<Numeric> {
-        let bad = |m: &str| Error::new(code::INVALID_BINARY_REPRESENTATION, m.to_string());
-        let h = |i: usize| -> Result<[u8; 2]> {
-            b.get(i..i + 2)
-                .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| bad("insufficient data left in message"))
-        };
-        let ndigits = i16::from_be_bytes(h(0)?);
-        let weight = i16::from_be_bytes(h(2)?);
-        let sign = u16::from_be_bytes(h(4)?);
-        let dscale = u16::from_be_bytes(h(6)?);
-        if ndigits < 0 {
-            return Err(bad("invalid length in external \"numeric\" value"));
-        }
-        if b.len() != 8 + 2 * ndigits as usize {
-            return Err(bad("incorrect binary data format"));
-        }
-        match sign {
-            0xC000 => return Ok(Numeric::nan()),
-            0xD000 => return Ok(Numeric::infinity()),
-            0xF000 => return Ok(Numeric::neg_infinity()),
-            0 | 0x4000 => {}
-            _ => return Err(bad("invalid sign in external \"numeric\" value")),
-        }
-        if dscale & 0x3FFF != dscale {
-            return Err(bad("invalid scale in external \"numeric\" value"));
-        }
-        // Base-10000 digits, gathered in a u128 while they fit (9 digits: < 10^36).
-        let mut m = BigInt::zero();
-        let mut small = 0u128;
-        for i in 0..ndigits as usize {
-            let d = i16::from_be_bytes(h(8 + 2 * i)?);
-            if !(0..10_000).contains(&d) {
-                return Err(bad("invalid digit in external \"numeric\" value"));
-            }
-            if ndigits <= 9 {
-                small = small * 10_000 + d as u128;
-            } else {
-                m = m * 10_000u16 + BigInt::from(d);
-            }
-        }
-        // value = m * 10000^(weight - ndigits + 1)
-        let exp10 = 4 * (i64::from(weight) - i64::from(ndigits) + 1);
-        if ndigits <= 9 {
-            // Brought to the display scale in the u128 when it fits (the usual case).
-            let (scale, ds) = (-exp10, i64::from(dscale));
-            let pow = |k: i64| u32::try_from(k).ok().and_then(|k| 10u128.checked_pow(k));
-            let at_scale = if scale >= ds {
-                Some(pow(scale - ds).map_or(0, |p| small / p))
-            } else {
-                pow(ds - scale).and_then(|p| small.checked_mul(p))
-            };
-            if let Some(mag) = at_scale {
-                let m = BigInt::from(mag);
-                let m = if sign == 0x4000 { -m } else { m };
-                return Ok(Numeric::from_parts(m, ds));
-            }
-            m = BigInt::from(small);
-        }
-        if sign == 0x4000 {
-            m = -m;
-        }
-        let n = Numeric::from_parts(m, -exp10);
-        Ok(n.trunc_to(i64::from(dscale)))
-    }
 }
 
 impl std::fmt::Display for Numeric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some((m, s)) = self.parts() else {
-            return f.write_str(match self.0 {
-                Repr::NaN => "NaN",
-                Repr::PosInf => "Infinity",
-                _ => "-Infinity",
-            });
+        let (digits, neg, s) = match &self.0 {
+            Repr::Small(m, s) => (m.unsigned_abs().to_string(), *m < 0, *s),
+            Repr::Big(d) => {
+                let (m, s) = d.as_bigint_and_exponent();
+                (m.abs().to_string(), m.is_negative(), s)
+            }
+            Repr::NaN => return f.write_str("NaN"),
+            Repr::PosInf => return f.write_str("Infinity"),
+            Repr::NegInf => return f.write_str("-Infinity"),
         };
-        let digits = m.abs().to_string();
-        let neg = m.is_negative();
         let s = s.max(0) as usize;
         let mut out = String::with_capacity(digits.len() + s + 3);
         if neg {

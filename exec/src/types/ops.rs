@@ -764,13 +764,13 @@ mod fast_path_tests {
                 bigdecimal::BigDecimal::new(BigInt::from(m2), s2),
             );
             let sum = a.add(&b);
-            prop_assert_eq!(sum.as_bigdecimal(), Some(&(&x + &y)));
+            prop_assert_eq!(sum.to_bigdecimal(), Some(&x + &y));
             prop_assert_eq!(sum.scale(), s1.max(s2));
             let difference = a.sub(&b);
-            prop_assert_eq!(difference.as_bigdecimal(), Some(&(&x - &y)));
+            prop_assert_eq!(difference.to_bigdecimal(), Some(&x - &y));
             prop_assert_eq!(difference.scale(), s1.max(s2));
             let product = a.mul(&b);
-            prop_assert_eq!(product.as_bigdecimal(), Some(&(&x * &y)));
+            prop_assert_eq!(product.to_bigdecimal(), Some(&x * &y));
             prop_assert_eq!(product.scale(), s1 + s2);
         }
 
