@@ -251,23 +251,38 @@ impl<'r, 'a> Runner<'r, 'a> {
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
         let started = self.clock();
-        if let (Some(agg @ AggPlan { sets: None, .. }), Source::Table(t)) =
-            (&body.agg, &body.source)
-        {
-            let (rows, passed) = self.scan_aggregate(agg, t, body.filter.as_ref(), outer, ectx)?;
+        let streams = matches!(body.source, Source::Table(_) | Source::Join(_));
+        if let (Some(agg @ AggPlan { sets: None, .. }), true) = (&body.agg, streams) {
+            let (rows, passed) =
+                self.stream_aggregate(agg, &body.source, body.filter.as_ref(), outer, ectx)?;
             if body.filter.is_some() {
                 self.note(body, Stage::Filtered, passed, started);
             }
             self.note(body, Stage::Aggregated, rows.len(), started);
             return self.project(body, plan, rows, ectx);
         }
-        let mut rows = self.source(&body.source, outer, ectx)?;
-        if let Some(f) = &body.filter {
-            let (kept, dropped) = passing(rows, f, ectx)?;
-            self.mem.release(dropped);
-            rows = kept;
-            self.note(body, Stage::Filtered, rows.len(), started);
-        }
+        let rows = match &body.filter {
+            // Filtered as the rows stream in: only what passes is held.
+            Some(f) if streams => {
+                let mut rows = Vec::new();
+                self.source_chunks(&body.source, outer, ectx, &mut |chunk| {
+                    let (kept, _) = passing(chunk, f, ectx)?;
+                    self.mem.charge(rows_bytes(&kept))?;
+                    rows.extend(kept);
+                    Ok(())
+                })?;
+                self.note(body, Stage::Filtered, rows.len(), started);
+                rows
+            }
+            Some(f) => {
+                let rows = self.source(&body.source, outer, ectx)?;
+                let (kept, dropped) = passing(rows, f, ectx)?;
+                self.mem.release(dropped);
+                self.note(body, Stage::Filtered, kept.len(), started);
+                kept
+            }
+            None => self.source(&body.source, outer, ectx)?,
+        };
         let rows = match &body.agg {
             Some(a) if a.sets.is_some() => {
                 // Charged set by set (`replaced` charges only once all are made).
@@ -348,6 +363,49 @@ impl<'r, 'a> Runner<'r, 'a> {
         self.source(src, &[], ectx)
     }
 
+    /// The rows a FROM node produces, handed to `sink` a chunk at a time and not charged
+    /// (the sink charges what it keeps): table scans and joins stream, only their current
+    /// chunk held; other sources are made whole and handed on as one chunk.
+    fn source_chunks(
+        &self,
+        src: &Source,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+        sink: &mut join::Sink<'_>,
+    ) -> Result<()> {
+        match src {
+            Source::Table(t) => self.scan_table(t, outer, ectx, sink),
+            Source::Join(j) => {
+                // The join's time leaves out its consumer's, as a scan's does.
+                let (started, mut produced) = (self.clock(), 0);
+                let mut consumer = std::time::Duration::ZERO;
+                self.join_chunks(j, outer, ectx, &mut |chunk| {
+                    produced += chunk.len();
+                    let sinking = self.clock();
+                    sink(permuted(chunk, &j.permute))?;
+                    consumer += sinking.map(|s| s.elapsed()).unwrap_or_default();
+                    Ok(())
+                })?;
+                if let (Some(p), Some(t0)) = (&self.profile, started) {
+                    p.record(
+                        src,
+                        Stage::Source,
+                        produced,
+                        t0.elapsed().saturating_sub(consumer),
+                    );
+                }
+                Ok(())
+            }
+            _ => {
+                let rows = self.source(src, outer, ectx)?;
+                let held = rows_bytes(&rows);
+                sink(rows)?;
+                self.mem.release(held);
+                Ok(())
+            }
+        }
+    }
+
     /// The rows a FROM node produces.
     fn source(
         &self,
@@ -357,8 +415,8 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<Vec<Vec<Value>>> {
         let started = self.clock();
         let rows = self.source_unmeasured(src, outer, ectx)?;
-        // A table measures its own scan (an aggregation may read it without this).
-        if !matches!(src, Source::Table(_)) {
+        // Tables and joins measure themselves (they may stream into a consumer instead).
+        if !matches!(src, Source::Table(_) | Source::Join(_)) {
             self.note(src, Stage::Source, rows.len(), started);
         }
         Ok(rows)
@@ -376,9 +434,9 @@ impl<'r, 'a> Runner<'r, 'a> {
                 self.mem.charge(rows_bytes(rows))?;
                 Ok(rows.clone())
             }
-            Source::Table(t) => {
+            Source::Table(_) | Source::Join(_) => {
                 let mut rows = Vec::new();
-                self.scan_table(t, outer, ectx, &mut |chunk| {
+                self.source_chunks(src, outer, ectx, &mut |chunk| {
                     self.mem.charge(rows_bytes(&chunk))?;
                     rows.extend(chunk);
                     Ok(())
@@ -400,10 +458,6 @@ impl<'r, 'a> Runner<'r, 'a> {
                 let rows = function_rows(name, args, *ordinality, &[], ectx)?;
                 self.mem.charge(rows_bytes(&rows))?;
                 Ok(rows)
-            }
-            Source::Join(j) => {
-                let rows = self.join(j, outer, ectx)?;
-                Ok(permuted(rows, &j.permute))
             }
             Source::WorkTable { id, name } => {
                 let rows = self.work.borrow().get(id).cloned().ok_or_else(|| {
@@ -525,19 +579,19 @@ impl<'r, 'a> Runner<'r, 'a> {
         }
     }
 
-    /// Aggregation fed straight from a table scan, chunk by chunk: the scanned rows are never
-    /// all held, only the groups (charged as they grow).
-    fn scan_aggregate(
+    /// Aggregation fed straight from a table scan or a join, chunk by chunk: their rows are
+    /// never all held, only the groups (charged as they grow).
+    fn stream_aggregate(
         &self,
         agg: &AggPlan,
-        t: &TableSource,
+        src: &Source,
         filter: Option<&Expr>,
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<(Vec<Vec<Value>>, usize)> {
         let mut state = Aggregator::new(agg);
         let (mut charged, mut passed) = (0, 0);
-        self.scan_table(t, outer, ectx, &mut |mut chunk| {
+        self.source_chunks(src, outer, ectx, &mut |mut chunk| {
             if let Some(f) = filter {
                 chunk = passing(chunk, f, ectx)?.0;
             }

@@ -58,6 +58,15 @@ fn chunked_scans_cover_every_row_once() {
     run(&mut s, "COMMIT");
 }
 
+/// Checks that `q` answers the same with `{t}` as the table `t`, whose scan streams, and as
+/// `(SELECT * FROM t) t`, made whole first; and that it answers something.
+fn streamed_as_held(s: &mut crate::Session, q: &str) {
+    let streamed = sorted_rows(s, &q.replace("{t}", "t"));
+    let held = sorted_rows(s, &q.replace("{t}", "(SELECT * FROM t) t"));
+    assert_eq!(streamed, held, "{q}");
+    assert!(!streamed.is_empty(), "{q}");
+}
+
 #[test]
 fn aggregation_fed_by_chunks_matches_aggregation_of_held_rows() {
     let engine = engine();
@@ -74,9 +83,59 @@ fn aggregation_fed_by_chunks_matches_aggregation_of_held_rows() {
         "SELECT sum(v) FROM {t} WHERE id < 0",
         "SELECT g, rank() OVER (ORDER BY sum(v) DESC) FROM {t} GROUP BY g",
     ] {
-        let streamed = sorted_rows(&mut s, &q.replace("{t}", "t"));
-        let held = sorted_rows(&mut s, &q.replace("{t}", "(SELECT * FROM t) t"));
-        assert_eq!(streamed, held, "{q}");
-        assert!(!streamed.is_empty(), "{q}");
+        streamed_as_held(&mut s, q);
     }
+}
+
+#[test]
+fn joins_stream_into_their_consumers_with_the_answers_of_held_rows() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    run(
+        &mut s,
+        "CREATE TABLE t (id int PRIMARY KEY, g int, v numeric(8,2));
+         CREATE TABLE u (g int PRIMARY KEY, name text);
+         CREATE TABLE w (id int PRIMARY KEY, t_id int);
+         CREATE INDEX w_t ON w (t_id);
+         INSERT INTO t SELECT x, x % 13, x / 3.0 FROM generate_series(1, 5000) x;
+         INSERT INTO u SELECT x, 'g' || x FROM generate_series(0, 9) x;
+         INSERT INTO w SELECT x, x * 3 FROM generate_series(1, 2500) x;
+         ANALYZE;",
+    );
+    // `t` as a table streams as the join's left side, chunk by chunk, into the aggregation
+    // or the filter above; `(SELECT * FROM t) t` is made whole first. Same answers: inner,
+    // outer (unmatched rows on either side across chunks), USING, index lookups, LATERAL.
+    for q in [
+        "SELECT u.name, count(*), sum(v) FROM {t} JOIN u ON u.g = t.g GROUP BY u.name",
+        "SELECT count(*), count(u.g), sum(t.id) FROM {t} LEFT JOIN u ON u.g = t.g",
+        "SELECT count(*), count(t.id), min(u.name) FROM {t} RIGHT JOIN u ON u.g = t.g + 5",
+        "SELECT count(*), count(t.id), count(u.g) FROM {t} FULL JOIN u ON u.g = t.g - 5",
+        "SELECT g, count(*) FROM {t} JOIN u USING (g) WHERE v > 100 GROUP BY g",
+        "SELECT t.id, w.id FROM {t} JOIN w ON w.t_id = t.id WHERE t.id % 500 = 0",
+        "SELECT count(*), sum(x.n) FROM {t}, LATERAL (SELECT t.g * 2 AS n) x WHERE t.id > 4000",
+        "SELECT t.id, u.name FROM {t} JOIN u ON u.g = t.g JOIN w ON w.t_id = t.id \
+         WHERE t.id > 7400 OR (t.id < 40 AND u.name <> 'g1')",
+    ] {
+        streamed_as_held(&mut s, q);
+    }
+    // A join whose rows, held, would pass the statement's memory budget aggregates within
+    // it: only a chunk of them is held at a time.
+    let join = "SELECT count(*) || '/' || sum(a.v + b.v) FROM t a JOIN t b ON b.g = a.g \
+                WHERE b.id <= 1000";
+    let unlimited = run(&mut s, join);
+    engine.query_memory.set_limit(1 << 20);
+    assert_eq!(run(&mut s, join), unlimited);
+    assert!(
+        unlimited.as_deref().is_some_and(|r| r.starts_with("384")),
+        "{unlimited:?}"
+    );
+    let held = "SELECT count(*) FROM (SELECT a.v, b.v FROM t a JOIN t b ON b.g = a.g \
+                WHERE b.id <= 1000 OFFSET 0) x";
+    let err = crate::parse(held)
+        .ok()
+        .and_then(|mut st| s.execute(&st.remove(0), &[]).err());
+    assert_eq!(
+        err.map(|e| e.sqlstate().to_string()).as_deref(),
+        Some("53200")
+    );
 }

@@ -1,31 +1,37 @@
 //! Joins: hash joins on equi-join keys, index nested loops (a right table looked up per left
 //! row, see `lookup`), nested loops for other conditions, LATERAL subqueries run per left
-//! row, and the outer joins' NULL-extended rows.
+//! row, and the outer joins' NULL-extended rows. The left side streams: a join's rows flow
+//! to its consumer (an aggregation, a filter, the join above) a chunk at a time.
 
 use std::collections::HashMap;
 
 use super::super::access::scan_rows_with;
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
-use super::{function_rows, Runner, CHARGE_STEP};
+use super::{function_rows, Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::query::from::{Join, JoinKind, Source, TableSource};
 use crate::expr::{EvalContext, Expr};
-use crate::memory::{row_bytes, rows_bytes};
+use crate::memory::rows_bytes;
 use crate::row::append_key;
 use crate::types::Value;
 
+/// Where a join's rows go: a chunk at a time, to whoever consumes the join.
+pub(super) type Sink<'s> = dyn FnMut(Vec<Vec<Value>>) -> Result<()> + 's;
+
 impl Runner<'_, '_> {
-    pub(super) fn join(
+    /// The rows of join `j` (before `Join::permute`), handed to `sink` a chunk at a time. The
+    /// left side streams through chunk by chunk (a table scan, or a join below it: only the
+    /// rows of one chunk are ever held); the right side is read whole and hashed on the
+    /// equi-join keys, or looked up or run per left row. Output rows are not charged here:
+    /// the sink charges what it keeps.
+    pub(super) fn join_chunks(
         &self,
         j: &Join,
         outer: &[Value],
         ectx: &EvalContext<'_>,
-    ) -> Result<Vec<Vec<Value>>> {
-        let left = self.source(&j.left, outer, ectx)?;
-        let mut out = Vec::new();
-        // Bytes of output rows not yet charged.
-        let pending = std::cell::Cell::new(0usize);
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
         let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
             for (l, r) in &j.merged {
                 let a = row.get(*l).cloned().unwrap_or(Value::Null);
@@ -36,78 +42,73 @@ impl Runner<'_, '_> {
                 };
                 row.push(v);
             }
-            pending.set(pending.get() + row_bytes(&row));
             out.push(row);
         };
-        let settle = || self.mem.charge(pending.take());
         let nulls = |n: usize| vec![Value::Null; n];
+        let mut out = Vec::new();
         if j.lateral {
-            let left_bytes = rows_bytes(&left);
-            for l in left {
-                self.check_deadline()?;
-                let rights = match &j.right {
-                    Source::Derived { plan, captures } => {
-                        let values = captures
-                            .iter()
-                            .map(|c| c.eval(&l, ectx))
-                            .collect::<Result<Vec<_>>>()?;
-                        self.run(plan, &values)?
+            self.source_chunks(&j.left, outer, ectx, &mut |left| {
+                for l in left {
+                    self.check_deadline()?;
+                    let rights = match &j.right {
+                        Source::Derived { plan, captures } => {
+                            let values = captures
+                                .iter()
+                                .map(|c| c.eval(&l, ectx))
+                                .collect::<Result<Vec<_>>>()?;
+                            self.run(plan, &values)?
+                        }
+                        Source::Function {
+                            name,
+                            args,
+                            ordinality,
+                        } => {
+                            let started = self.clock();
+                            let rows = function_rows(name, args, *ordinality, &l, ectx)?;
+                            self.note(&j.right, Stage::Source, rows.len(), started);
+                            self.mem.charge(rows_bytes(&rows))?;
+                            rows
+                        }
+                        _ => {
+                            return Err(Error::new(
+                                code::INTERNAL_ERROR,
+                                "LATERAL join without a subquery or function",
+                            ))
+                        }
+                    };
+                    let mut matched = false;
+                    let held = rows_bytes(&rights);
+                    for r in rights {
+                        let row = concat(&l, &r);
+                        if passes(&j.on, &row, ectx)? {
+                            matched = true;
+                            emit(&mut out, row);
+                        }
                     }
-                    Source::Function {
-                        name,
-                        args,
-                        ordinality,
-                    } => {
-                        let started = self.clock();
-                        let rows = function_rows(name, args, *ordinality, &l, ectx)?;
-                        self.note(&j.right, Stage::Source, rows.len(), started);
-                        self.mem.charge(rows_bytes(&rows))?;
-                        rows
+                    self.mem.release(held);
+                    if !matched && j.kind == JoinKind::Left {
+                        emit(&mut out, concat(&l, &nulls(j.right_width)));
                     }
-                    _ => {
-                        return Err(Error::new(
-                            code::INTERNAL_ERROR,
-                            "LATERAL join without a subquery or function",
-                        ))
-                    }
-                };
-                let mut matched = false;
-                let held = rows_bytes(&rights);
-                for r in rights {
-                    let row = concat(&l, &r);
-                    if passes(&j.on, &row, ectx)? {
-                        matched = true;
-                        emit(&mut out, row);
-                    }
+                    flush(&mut out, sink)?;
                 }
-                self.mem.release(held);
-                if !matched && j.kind == JoinKind::Left {
-                    emit(&mut out, concat(&l, &nulls(j.right_width)));
-                }
-                if pending.get() >= CHARGE_STEP {
-                    settle()?;
-                }
-            }
-            settle()?;
-            self.mem.release(left_bytes);
-            return Ok(out);
+                Ok(())
+            })?;
+            return sink(out);
         }
         if let (Some(lookup), Source::Table(t)) = (&j.lookup, &j.right) {
-            let left_bytes = rows_bytes(&left);
-            for (n, l) in left.iter().enumerate() {
-                if n % 256 == 255 {
-                    self.check_deadline()?;
+            self.source_chunks(&j.left, outer, ectx, &mut |left| {
+                for (n, l) in left.iter().enumerate() {
+                    if n % 256 == 255 {
+                        self.check_deadline()?;
+                    }
+                    let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
+                    let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
+                    combine(j, l, candidates, &mut [], ectx, &mut out, &emit)?;
+                    flush(&mut out, sink)?;
                 }
-                let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
-                let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
-                combine(j, l, candidates, &mut [], ectx, &mut out, &emit)?;
-                if pending.get() >= CHARGE_STEP {
-                    settle()?;
-                }
-            }
-            settle()?;
-            self.mem.release(left_bytes);
-            return Ok(out);
+                Ok(())
+            })?;
+            return sink(out);
         }
         let right = self.source(&j.right, outer, ectx)?;
         let mut right_matched = vec![false; right.len()];
@@ -132,36 +133,36 @@ impl Runner<'_, '_> {
         } else {
             Vec::new()
         };
-        for (n, l) in left.iter().enumerate() {
-            if n % 256 == 255 {
-                self.check_deadline()?;
+        self.source_chunks(&j.left, outer, ectx, &mut |left| {
+            for (n, l) in left.iter().enumerate() {
+                if n % 256 == 255 {
+                    self.check_deadline()?;
+                }
+                let candidates: &[usize] = match &index {
+                    None => &all,
+                    Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
+                        Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+                        None => &[],
+                    },
+                };
+                let rows = candidates
+                    .iter()
+                    .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
+                combine(j, l, rows, &mut right_matched, ectx, &mut out, &emit)?;
+                flush(&mut out, sink)?;
             }
-            let candidates: &[usize] = match &index {
-                None => &all,
-                Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
-                    Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
-                    None => &[],
-                },
-            };
-            let rows = candidates
-                .iter()
-                .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
-            combine(j, l, rows, &mut right_matched, ectx, &mut out, &emit)?;
-            if pending.get() >= CHARGE_STEP {
-                settle()?;
-            }
-        }
+            Ok(())
+        })?;
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in right.iter().zip(&right_matched) {
                 if !matched {
                     emit(&mut out, concat(&nulls(j.left_width), r));
+                    flush(&mut out, sink)?;
                 }
             }
         }
-        settle()?;
-        self.mem
-            .release(rows_bytes(&left) + rows_bytes(&right) + index_bytes);
-        Ok(out)
+        self.mem.release(rows_bytes(&right) + index_bytes);
+        sink(out)
     }
 }
 
@@ -264,6 +265,14 @@ fn combine<'r>(
     }
     if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
         emit(out, concat(l, &vec![Value::Null; j.right_width]));
+    }
+    Ok(())
+}
+
+/// Hands the output on once it holds a chunk (called after each left row).
+fn flush(out: &mut Vec<Vec<Value>>, sink: &mut Sink<'_>) -> Result<()> {
+    if out.len() >= SCAN_CHUNK {
+        sink(std::mem::take(out))?;
     }
     Ok(())
 }
