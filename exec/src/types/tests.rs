@@ -534,3 +534,10 @@ fn time_precisions_round_half_away_from_zero_and_print_as_format_type_does() {
     }
     assert_eq!(DataType::Timestamp(None).typmod(), -1);
 }
+
+/// Rows are vectors of values, cloned and dropped per row by scans and joins: every byte of
+/// `Value` is paid many times over, so a variant must not make it grow.
+#[test]
+fn a_value_stays_small() {
+    assert!(std::mem::size_of::<Value>() <= 40, "{}", std::mem::size_of::<Value>());
+}
