@@ -402,7 +402,7 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
             }
             lines.extend(children);
         }
-        Source::Derived { plan, captures } => {
+        Source::Derived { plan, captures, .. } => {
             let name = if captures.is_empty() {
                 "Subquery Scan"
             } else {

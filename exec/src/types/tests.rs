@@ -539,5 +539,9 @@ fn time_precisions_round_half_away_from_zero_and_print_as_format_type_does() {
 /// `Value` is paid many times over, so a variant must not make it grow.
 #[test]
 fn a_value_stays_small() {
-    assert!(std::mem::size_of::<Value>() <= 40, "{}", std::mem::size_of::<Value>());
+    assert!(
+        std::mem::size_of::<Value>() <= 40,
+        "{}",
+        std::mem::size_of::<Value>()
+    );
 }

@@ -31,6 +31,8 @@ pub enum Source {
     Derived {
         plan: Box<SelectPlan>,
         captures: Vec<Expr>,
+        /// Set for a `WITH` query (uncorrelated): every reference holds the same token.
+        shared: Option<std::sync::Arc<super::named::Shared>>,
     },
     /// A set-returning function (`generate_series(1, 3)`, `unnest(a)`); its arguments are
     /// expressions over the left row (functions in FROM see the items before them) or outer
@@ -586,6 +588,7 @@ pub(super) fn derived_planned(plan: SelectPlan, captures: Vec<Expr>) -> Planned 
         source: Source::Derived {
             plan: Box::new(plan),
             captures,
+            shared: None,
         },
         scope,
         origins,

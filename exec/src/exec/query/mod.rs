@@ -242,6 +242,8 @@ impl Planner<'_, '_> {
                         .map(|c| crate::expr::ident_name(&c.name))
                         .collect(),
                     kind: recursive::CteKind::Query {
+                        shared: Default::default(),
+                        uses: std::cell::Cell::new(0),
                         recursive: with.recursive,
                         visible: if with.recursive {
                             list_end

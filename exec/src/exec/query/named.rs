@@ -1,6 +1,7 @@
 //! FROM items that name a query: a `WITH` query (planned where it is referenced; a
-//! recursive one by `recursive`, its own name inside its step a work table) and a view
-//! (its stored query, planned in its own scope).
+//! recursive one by `recursive`, its own name inside its step a work table; one referenced
+//! more than once runs once per statement, see [`Shared`]) and a view (its stored query,
+//! planned in its own scope).
 
 use sqlparser::ast;
 
@@ -9,6 +10,25 @@ use super::{Cte, Planner};
 use crate::error::{code, Error, Result};
 use crate::expr::{Expr, ScopeColumn};
 use crate::types::DataType;
+
+/// The token the references of one `WITH` query share. Referenced more than once, the query
+/// runs once per statement and every reference reads its rows (PostgreSQL materializes such
+/// a query: `random()` in it is drawn once); referenced once, it is planned in place.
+#[derive(Debug, Default)]
+pub struct Shared {
+    many: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Whether the query is referenced more than once.
+    pub fn many(&self) -> bool {
+        self.many.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn referenced_again(&self) {
+        self.many.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 pub(super) fn plan_cte(
     p: &mut Planner<'_, '_>,
@@ -43,6 +63,7 @@ pub(super) fn plan_cte(
         CteKind::Query {
             recursive: true,
             visible,
+            ..
         } => {
             // Names resolve where the query was declared, not where it is referenced.
             let later = p.ctes.split_off((*visible).min(p.ctes.len()));
@@ -68,11 +89,29 @@ pub(super) fn plan_cte(
         CteKind::Query {
             recursive: false,
             visible,
+            shared,
+            uses,
         } => {
             let later = p.ctes.split_off((*visible).min(p.ctes.len()));
             let planned = derived(p, &cte.query, &[], params);
             p.ctes.extend(later);
-            planned?
+            let mut planned = planned?;
+            // Uncorrelated: its references can share one run (see `from::Shared`).
+            if let Source::Derived {
+                captures,
+                shared: token @ None,
+                ..
+            } = &mut planned.source
+            {
+                if captures.is_empty() {
+                    *token = Some(std::sync::Arc::clone(shared));
+                    uses.set(uses.get() + 1);
+                    if uses.get() > 1 {
+                        shared.referenced_again();
+                    }
+                }
+            }
+            planned
         }
     };
     rename(&mut planned, &cte.columns, &cte.name)?;

@@ -39,7 +39,13 @@ pub(crate) enum CteKind {
     /// RECURSIVE` and naming itself). `visible`: how many names before it in the list it
     /// was declared in its query sees, for a plain `WITH` (where a query sees the ones
     /// declared before it, not itself: its own name there is a table's).
-    Query { recursive: bool, visible: usize },
+    /// `shared`: set on its references' sources once it is referenced a second time.
+    Query {
+        recursive: bool,
+        visible: usize,
+        shared: std::sync::Arc<super::named::Shared>,
+        uses: Cell<u32>,
+    },
     /// A recursive query's own name inside its step: the previous iteration's rows.
     WorkTable {
         id: usize,

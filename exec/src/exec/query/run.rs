@@ -443,7 +443,27 @@ impl<'r, 'a> Runner<'r, 'a> {
                 })?;
                 Ok(rows)
             }
-            Source::Derived { plan, captures } => {
+            Source::Derived {
+                plan,
+                shared: Some(shared),
+                ..
+            } if shared.many() => {
+                // A WITH query referenced more than once: run once, its rows kept for each
+                // reference (charged while kept, and again for each copy handed out).
+                let id = std::sync::Arc::as_ptr(shared) as usize;
+                let kept = self.cache.borrow().get(&id).cloned();
+                let rows = match kept {
+                    Some(rows) => rows,
+                    None => {
+                        let rows = Rc::new(self.run(plan, &[])?);
+                        self.cache.borrow_mut().insert(id, Rc::clone(&rows));
+                        rows
+                    }
+                };
+                self.mem.charge(rows_bytes(&rows))?;
+                Ok(rows.as_ref().clone())
+            }
+            Source::Derived { plan, captures, .. } => {
                 let values = captures
                     .iter()
                     .map(|c| c.eval(&[], ectx))

@@ -51,7 +51,7 @@ impl Runner<'_, '_> {
                 for l in left {
                     self.check_deadline()?;
                     let rights = match &j.right {
-                        Source::Derived { plan, captures } => {
+                        Source::Derived { plan, captures, .. } => {
                             let values = captures
                                 .iter()
                                 .map(|c| c.eval(&l, ectx))
