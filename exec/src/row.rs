@@ -87,9 +87,42 @@ pub fn decode_columns(table: &TableDef, bytes: &[u8], read: Option<&[bool]>) -> 
     // a scan.
     let mut row = Vec::with_capacity(table.columns.len());
     row.resize_with(table.columns.len(), || Value::Null);
-    // Columns still to decode: the scan stops once it has them all.
+    decode_into(table, bytes, read, &mut row, false)?;
+    Ok(row)
+}
+
+/// [`decode_columns`] into `row`, reused from row to row (a scan's filter looks at some
+/// columns of each stored row before the row is decoded whole): the columns `read` flags are
+/// set (NULL when the row has none), the others left as they are.
+pub fn decode_columns_into(
+    table: &TableDef,
+    bytes: &[u8],
+    read: Option<&[bool]>,
+    row: &mut Vec<Value>,
+) -> Result<()> {
+    row.resize_with(table.columns.len(), || Value::Null);
+    decode_into(table, bytes, read, row, true)
+}
+
+/// Decodes the columns `read` flags into `row` (as wide as the table); with `reset`, first
+/// sets them NULL.
+fn decode_into(
+    table: &TableDef,
+    bytes: &[u8],
+    read: Option<&[bool]>,
+    row: &mut [Value],
+    reset: bool,
+) -> Result<()> {
     let wanted = |i: usize| read.is_none_or(|r| r.get(i).copied().unwrap_or(true));
-    let mut left = (0..table.columns.len()).filter(|&i| wanted(i)).count();
+    let mut left = 0usize;
+    for (i, slot) in row.iter_mut().enumerate() {
+        if wanted(i) {
+            left += 1;
+            if reset {
+                *slot = Value::Null;
+            }
+        }
+    }
     let mut pos = 0;
     // Columns are usually stored in table order: try the next position first.
     let mut guess = 0usize;
@@ -123,7 +156,7 @@ pub fn decode_columns(table: &TableDef, bytes: &[u8], read: Option<&[bool]>) -> 
             *slot = Value::from_stored(&col.ty, data)?;
         }
     }
-    Ok(row)
+    Ok(())
 }
 
 /// The primary-key values of `row` (the hidden row id is not a column: callers pass it).

@@ -357,6 +357,30 @@ impl<'a> ChunkedScan<'a> {
         outer: &[Value],
         max: usize,
     ) -> Result<Option<KeyedRows>> {
+        Ok(
+            match self.next_stored(ctx, table, for_update, outer, max)? {
+                None => None,
+                Some(Stored::Rows(rows)) => Some(rows),
+                Some(Stored::Raw(raw)) => Some(
+                    raw.into_iter()
+                        .map(|(k, v)| Ok((k, decode_columns(table, &v, self.read)?)))
+                        .collect::<Result<_>>()?,
+                ),
+            },
+        )
+    }
+
+    /// As [`ChunkedScan::next`], but a full or range scan's rows come back as stored, for
+    /// the caller to decode once it has looked at them (after the statement context is
+    /// released: a filter may run subqueries).
+    pub fn next_stored(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        table: &TableDef,
+        for_update: bool,
+        outer: &[Value],
+        max: usize,
+    ) -> Result<Option<Stored>> {
         let (start, end) = match std::mem::replace(&mut self.state, Chunked::Done) {
             Chunked::Done => return Ok(None),
             Chunked::Next(start, end) => (start, end),
@@ -369,7 +393,7 @@ impl<'a> ChunkedScan<'a> {
                 self.state = Chunked::Ordinals(left);
                 let rows =
                     super::super::bitmap_index::fetch(ctx, table, batch, for_update, self.read)?;
-                return Ok(Some(rows));
+                return Ok(Some(Stored::Rows(rows)));
             }
             Chunked::Start => {
                 if let Access::Bitmap(scan) = self.access {
@@ -377,10 +401,11 @@ impl<'a> ChunkedScan<'a> {
                     let ectx = ectx.with_outer(outer);
                     let ordinals = super::bitmap_scan::ordinals(ctx, table, scan, &ectx)?;
                     self.state = Chunked::Ordinals(ordinals);
-                    return self.next(ctx, table, for_update, outer, max);
+                    return self.next_stored(ctx, table, for_update, outer, max);
                 }
                 if !matches!(self.access, Access::Full | Access::Range(..)) {
-                    return scan_rows_with(ctx, table, self.access, for_update, outer).map(Some);
+                    let rows = scan_rows_with(ctx, table, self.access, for_update, outer)?;
+                    return Ok(Some(Stored::Rows(rows)));
                 }
                 let prefix = index_prefix(table.id, 0);
                 let ectx = ctx.eval_context();
@@ -403,8 +428,7 @@ impl<'a> ChunkedScan<'a> {
             {
                 return Err(timeout());
             }
-            let (k, v) = item?;
-            out.push((k, decode_columns(table, &v, self.read)?));
+            out.push(item?);
             if out.len() >= max {
                 break;
             }
@@ -420,8 +444,16 @@ impl<'a> ChunkedScan<'a> {
             }
             _ => {}
         }
-        Ok((!out.is_empty()).then_some(out))
+        Ok((!out.is_empty()).then_some(Stored::Raw(out)))
     }
+}
+
+/// A chunk of a [`ChunkedScan`].
+pub enum Stored {
+    /// Decoded rows with their storage keys (lookups, bitmap scans).
+    Rows(KeyedRows),
+    /// (storage key, stored row) pairs of a full or range scan, not decoded yet.
+    Raw(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 /// The key of `e` as a value of column `ids[pos]` of `table` (None: no row can match).

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::access::ChunkedScan;
+use super::access::{ChunkedScan, Stored};
 use super::from::{Source, TableSource};
 use super::profile::{Profile, Stage};
 use super::{Body, SelectBody, SelectPlan};
@@ -20,7 +20,7 @@ use crate::exec::agg::{aggregate, aggregate_sets, AggPlan, Aggregator};
 use crate::exec::Ctx;
 use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
-use crate::row::append_key;
+use crate::row::{append_key, decode_columns, decode_columns_into};
 use crate::types::{DataType, Value};
 
 mod join;
@@ -560,37 +560,72 @@ impl<'r, 'a> Runner<'r, 'a> {
             _ => None,
         };
         let access = resolved.as_ref().unwrap_or(&t.access);
-        let mut scan = ChunkedScan::new(access, t.read.as_deref());
+        let read = t.read.as_deref();
+        let mut scan = ChunkedScan::new(access, read);
         // The scan's time leaves out its consumer's (an aggregation fed chunk by chunk).
         let (started, mut produced) = (self.clock(), 0);
         let mut consumer = std::time::Duration::ZERO;
+        // A filter over the table's columns looks at each stored row with only its own
+        // columns decoded (into one reused row); the rows it keeps are then decoded whole.
+        // That pays when it drops most rows: once it has seen it keep half, rows are
+        // decoded whole first again.
+        let width = t.table.columns.len();
+        let early = t.filter.as_ref().and_then(|f| {
+            let mut used = Vec::new();
+            f.columns_used(&mut used);
+            let mut cols = vec![false; width];
+            for c in used {
+                *cols.get_mut(c)? = true;
+            }
+            Some((f, cols))
+        });
+        let mut scratch = Vec::new();
+        let (mut seen, mut passed) = (0usize, 0usize);
         loop {
             let chunk = {
                 let mut ctx = self.ctx.borrow_mut();
-                scan.next(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
+                scan.next_stored(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
             };
-            let Some(chunk) = chunk else {
-                if let (Some(p), Some(t0)) = (&self.profile, started) {
-                    p.record(
-                        t,
-                        Stage::Source,
-                        produced,
-                        t0.elapsed().saturating_sub(consumer),
-                    );
+            // Whether the filter already passed these rows.
+            let (rows, filtered) = match chunk {
+                None => {
+                    if let (Some(p), Some(t0)) = (&self.profile, started) {
+                        let time = t0.elapsed().saturating_sub(consumer);
+                        p.record(t, Stage::Source, produced, time);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            };
-            let mut kept = Vec::with_capacity(chunk.len());
-            for (key, mut r) in chunk {
-                match &t.filter {
-                    Some(f) if !f.passes(&r, ectx)? => {}
-                    _ => {
-                        if t.keyed {
-                            r.push(Value::Bytea(key));
+                Some(Stored::Raw(raw)) => {
+                    let early = early
+                        .as_ref()
+                        .filter(|_| seen < SCAN_CHUNK || passed * 2 < seen);
+                    let mut rows = Vec::new();
+                    for (key, stored) in raw {
+                        if let Some((f, cols)) = early {
+                            decode_columns_into(&t.table, &stored, Some(cols), &mut scratch)?;
+                            seen += 1;
+                            if !f.passes(&scratch, ectx)? {
+                                continue;
+                            }
+                            passed += 1;
                         }
-                        kept.push(r)
+                        rows.push((key, decode_columns(&t.table, &stored, read)?));
+                    }
+                    (rows, early.is_some())
+                }
+                Some(Stored::Rows(rows)) => (rows, false),
+            };
+            let mut kept = Vec::with_capacity(rows.len());
+            for (key, mut r) in rows {
+                if let (Some(f), false) = (&t.filter, filtered) {
+                    if !f.passes(&r, ectx)? {
+                        continue;
                     }
                 }
+                if t.keyed {
+                    r.push(Value::Bytea(key));
+                }
+                kept.push(r);
             }
             produced += kept.len();
             let sinking = self.clock();
