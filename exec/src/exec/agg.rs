@@ -369,6 +369,8 @@ pub struct Aggregator<'p> {
     groups: HashMap<Vec<u8>, usize>,
     out: Vec<Group>,
     keybuf: Vec<u8>,
+    /// The values of a row's computed group keys (column keys are read in place).
+    computed: Vec<Value>,
     /// Estimated bytes of the groups so far (for the query memory budget).
     bytes: usize,
 }
@@ -380,6 +382,7 @@ impl<'p> Aggregator<'p> {
             groups: HashMap::new(),
             out: Vec::new(),
             keybuf: Vec::new(),
+            computed: Vec::new(),
             bytes: 0,
         }
     }
@@ -393,18 +396,35 @@ impl<'p> Aggregator<'p> {
     pub fn add(&mut self, rows: &[Vec<Value>], ctx: &EvalContext<'_>) -> Result<()> {
         let plan = self.plan;
         for r in rows {
-            let keys = plan
-                .keys
-                .iter()
-                .map(|k| k.eval(r, ctx))
-                .collect::<Result<Vec<_>>>()?;
+            // The group's key, encoded from the row's own values where a key is a column:
+            // a value is copied only for a new group.
             self.keybuf.clear();
-            for k in &keys {
-                encode_key(k, &mut self.keybuf);
+            self.computed.clear();
+            for k in &plan.keys {
+                match k {
+                    Expr::Column(i) => {
+                        encode_key(r.get(*i).unwrap_or(&Value::Null), &mut self.keybuf)
+                    }
+                    other => {
+                        let v = other.eval(r, ctx)?;
+                        encode_key(&v, &mut self.keybuf);
+                        self.computed.push(v);
+                    }
+                }
             }
             let g = match self.groups.get(&self.keybuf) {
                 Some(g) => *g,
                 None => {
+                    let mut computed = self.computed.drain(..);
+                    let keys: Vec<Value> = plan
+                        .keys
+                        .iter()
+                        .map(|k| match k {
+                            Expr::Column(i) => r.get(*i).cloned().unwrap_or(Value::Null),
+                            _ => computed.next().unwrap_or(Value::Null),
+                        })
+                        .collect();
+                    drop(computed);
                     self.bytes += crate::memory::row_bytes(&keys)
                         + self.keybuf.len()
                         + 64
