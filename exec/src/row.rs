@@ -150,7 +150,8 @@ fn decode_into(
         if !wanted(i) {
             continue;
         }
-        // A NULL column is already in place; stored twice (damaged), it is not counted again.
+        // Each column is stored once (`encode_row`), so `left` reaches 0 exactly when every
+        // wanted column has been read; a NULL one is already in place.
         left = left.saturating_sub(1);
         if let (Some(data), Some(slot), Some(col)) = (data, row.get_mut(i), table.columns.get(i)) {
             *slot = Value::from_stored(&col.ty, data)?;

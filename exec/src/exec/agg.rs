@@ -129,6 +129,12 @@ fn widen(v: Value, to: &DataType) -> Result<Value> {
     }
 }
 
+/// Column `i` of `row` (an internal error past its end, as `Expr::Column` evaluates).
+fn column(row: &[Value], i: usize) -> Result<&Value> {
+    row.get(i)
+        .ok_or_else(|| Error::new(code::INTERNAL_ERROR, format!("column {i} outside the row")))
+}
+
 fn step(call: &AggCall, state: &mut State, v: Value) -> Result<()> {
     match state {
         State::Count(n) => {
@@ -402,9 +408,7 @@ impl<'p> Aggregator<'p> {
             self.computed.clear();
             for k in &plan.keys {
                 match k {
-                    Expr::Column(i) => {
-                        encode_key(r.get(*i).unwrap_or(&Value::Null), &mut self.keybuf)
-                    }
+                    Expr::Column(i) => encode_key(column(r, *i)?, &mut self.keybuf),
                     other => {
                         let v = other.eval(r, ctx)?;
                         encode_key(&v, &mut self.keybuf);
@@ -420,7 +424,7 @@ impl<'p> Aggregator<'p> {
                         .keys
                         .iter()
                         .map(|k| match k {
-                            Expr::Column(i) => r.get(*i).cloned().unwrap_or(Value::Null),
+                            Expr::Column(i) => column(r, *i).cloned().unwrap_or(Value::Null),
                             _ => computed.next().unwrap_or(Value::Null),
                         })
                         .collect();

@@ -5,7 +5,8 @@
 //! A finite value whose digits fit an i64 (nearly every stored price, quantity or amount) is
 //! held as `Small(digits, scale)`: decoding, adding, multiplying and comparing such values
 //! allocate nothing. Invariant: a finite value is `Small` exactly when its digits at its scale
-//! fit an i64 (every constructor goes through `finite` or `from_i128`); `Big` holds the rest.
+//! fit an i64 (every constructor goes through `finite`, `from_i128` or `from_i64`); `Big` holds
+//! the rest.
 
 use crate::error::{code, Error, Result};
 use bigdecimal::num_bigint::{BigInt, Sign};

@@ -30,6 +30,25 @@ impl Shared {
     }
 }
 
+/// Gives a reference of a WITH query its query's token when it is uncorrelated (reads no
+/// enclosing query), and marks the query shared at its second such reference.
+fn share(planned: &mut Planned, shared: &std::sync::Arc<Shared>, uses: &std::cell::Cell<u32>) {
+    if let Source::Derived {
+        captures,
+        shared: token @ None,
+        ..
+    } = &mut planned.source
+    {
+        if captures.is_empty() {
+            *token = Some(std::sync::Arc::clone(shared));
+            uses.set(uses.get() + 1);
+            if uses.get() > 1 {
+                shared.referenced_again();
+            }
+        }
+    }
+}
+
 pub(super) fn plan_cte(
     p: &mut Planner<'_, '_>,
     cte: &Cte,
@@ -79,7 +98,12 @@ pub(super) fn plan_cte(
                     p.ctes.push(recursive::not_recursive(cte));
                     let planned = derived(p, &cte.query, &[], params);
                     p.ctes.pop();
-                    planned
+                    planned.map(|mut planned| {
+                        if let CteKind::Query { shared, uses, .. } = &cte.kind {
+                            share(&mut planned, shared, uses);
+                        }
+                        planned
+                    })
                 }
                 Err(e) => Err(e),
             };
@@ -96,21 +120,7 @@ pub(super) fn plan_cte(
             let planned = derived(p, &cte.query, &[], params);
             p.ctes.extend(later);
             let mut planned = planned?;
-            // Uncorrelated: its references can share one run (see `from::Shared`).
-            if let Source::Derived {
-                captures,
-                shared: token @ None,
-                ..
-            } = &mut planned.source
-            {
-                if captures.is_empty() {
-                    *token = Some(std::sync::Arc::clone(shared));
-                    uses.set(uses.get() + 1);
-                    if uses.get() > 1 {
-                        shared.referenced_again();
-                    }
-                }
-            }
+            share(&mut planned, shared, uses);
             planned
         }
     };

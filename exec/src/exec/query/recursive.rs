@@ -39,7 +39,8 @@ pub(crate) enum CteKind {
     /// RECURSIVE` and naming itself). `visible`: how many names before it in the list it
     /// was declared in its query sees, for a plain `WITH` (where a query sees the ones
     /// declared before it, not itself: its own name there is a table's).
-    /// `shared`: set on its references' sources once it is referenced a second time.
+    /// `shared`: the token every uncorrelated reference's source holds; `uses` counts those
+    /// references, and the token is marked shared at the second (`named::share`).
     Query {
         recursive: bool,
         visible: usize,

@@ -40,7 +40,9 @@ pub struct Runner<'r, 'a> {
     ctx: RefCell<&'r mut Ctx<'a>>,
     /// The catalog snapshot, once a catalog function or reg* cast asked for it.
     sys: std::cell::OnceCell<Rc<crate::catalog::system::SystemSnapshot>>,
-    /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run).
+    /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run),
+    /// and of WITH queries referenced more than once, by the address of their `Shared`
+    /// token (a separate allocation: the two kinds of key never collide).
     cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
     /// Their first columns as key sets, for `IN` (by plan address).
     sets: RefCell<HashMap<usize, Rc<KeySet>>>,

@@ -45,7 +45,10 @@ impl Runner<'_, '_> {
             out.push(row);
         };
         let nulls = |n: usize| vec![Value::Null; n];
-        let mut out = Vec::new();
+        let mut out = Out {
+            rows: Vec::new(),
+            sink,
+        };
         if j.lateral {
             self.source_chunks(&j.left, outer, ectx, &mut |left| {
                 for l in left {
@@ -82,18 +85,19 @@ impl Runner<'_, '_> {
                         let row = concat(&l, &r);
                         if passes(&j.on, &row, ectx)? {
                             matched = true;
-                            emit(&mut out, row);
+                            emit(&mut out.rows, row);
+                            out.flush()?;
                         }
                     }
                     self.mem.release(held);
                     if !matched && j.kind == JoinKind::Left {
-                        emit(&mut out, concat(&l, &nulls(j.right_width)));
+                        emit(&mut out.rows, concat(&l, &nulls(j.right_width)));
                     }
-                    flush(&mut out, sink)?;
+                    out.flush()?;
                 }
                 Ok(())
             })?;
-            return sink(out);
+            return out.finish();
         }
         if let (Some(lookup), Source::Table(t)) = (&j.lookup, &j.right) {
             self.source_chunks(&j.left, outer, ectx, &mut |left| {
@@ -104,11 +108,10 @@ impl Runner<'_, '_> {
                     let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
                     let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
                     combine(j, l, candidates, &mut [], ectx, &mut out, &emit)?;
-                    flush(&mut out, sink)?;
                 }
                 Ok(())
             })?;
-            return sink(out);
+            return out.finish();
         }
         let right = self.source(&j.right, outer, ectx)?;
         let mut right_matched = vec![false; right.len()];
@@ -149,20 +152,19 @@ impl Runner<'_, '_> {
                     .iter()
                     .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
                 combine(j, l, rows, &mut right_matched, ectx, &mut out, &emit)?;
-                flush(&mut out, sink)?;
             }
             Ok(())
         })?;
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in right.iter().zip(&right_matched) {
                 if !matched {
-                    emit(&mut out, concat(&nulls(j.left_width), r));
-                    flush(&mut out, sink)?;
+                    emit(&mut out.rows, concat(&nulls(j.left_width), r));
+                    out.flush()?;
                 }
             }
         }
         self.mem.release(rows_bytes(&right) + index_bytes);
-        sink(out)
+        out.finish()
     }
 }
 
@@ -223,7 +225,7 @@ impl Runner<'_, '_> {
     }
 }
 
-/// Appends a joined row to the output (and counts its bytes).
+/// Appends a joined row to the output (adding the merged columns of USING / NATURAL).
 type Emit<'e> = dyn Fn(&mut Vec<Vec<Value>>, Vec<Value>) + 'e;
 
 /// Emits what left row `l` yields with `candidates` (right rows whose keys match it, with
@@ -235,7 +237,7 @@ fn combine<'r>(
     candidates: impl Iterator<Item = (usize, &'r [Value])>,
     right_matched: &mut [bool],
     ectx: &EvalContext<'_>,
-    out: &mut Vec<Vec<Value>>,
+    out: &mut Out<'_, '_>,
     emit: &Emit<'_>,
 ) -> Result<()> {
     if j.kind.left_only() {
@@ -248,9 +250,9 @@ fn combine<'r>(
             }
         }
         if found == (j.kind == JoinKind::Semi) {
-            emit(out, l.to_vec());
+            emit(&mut out.rows, l.to_vec());
         }
-        return Ok(());
+        return out.flush();
     }
     let mut matched = false;
     for (i, r) in candidates {
@@ -260,21 +262,36 @@ fn combine<'r>(
             if let Some(m) = right_matched.get_mut(i) {
                 *m = true;
             }
-            emit(out, row);
+            emit(&mut out.rows, row);
+            out.flush()?;
         }
     }
     if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-        emit(out, concat(l, &vec![Value::Null; j.right_width]));
+        emit(&mut out.rows, concat(l, &vec![Value::Null; j.right_width]));
     }
-    Ok(())
+    out.flush()
 }
 
-/// Hands the output on once it holds a chunk (called after each left row).
-fn flush(out: &mut Vec<Vec<Value>>, sink: &mut Sink<'_>) -> Result<()> {
-    if out.len() >= SCAN_CHUNK {
-        sink(std::mem::take(out))?;
+/// A join's output rows not handed on yet, and where they go.
+struct Out<'o, 's> {
+    rows: Vec<Vec<Value>>,
+    sink: &'o mut Sink<'s>,
+}
+
+impl Out<'_, '_> {
+    /// Hands the rows on once they make a chunk (called after each row added), so a join
+    /// never holds more than a chunk of its output uncharged.
+    fn flush(&mut self) -> Result<()> {
+        if self.rows.len() >= SCAN_CHUNK {
+            (self.sink)(std::mem::take(&mut self.rows))?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Hands the last rows on.
+    fn finish(self) -> Result<()> {
+        (self.sink)(self.rows)
+    }
 }
 
 fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {
