@@ -423,11 +423,13 @@ impl<'p> Aggregator<'p> {
                     let keys: Vec<Value> = plan
                         .keys
                         .iter()
-                        .map(|k| match k {
-                            Expr::Column(i) => column(r, *i).cloned().unwrap_or(Value::Null),
-                            _ => computed.next().unwrap_or(Value::Null),
+                        .map(|k| {
+                            Ok(match k {
+                                Expr::Column(i) => column(r, *i)?.clone(),
+                                _ => computed.next().unwrap_or(Value::Null),
+                            })
                         })
-                        .collect();
+                        .collect::<Result<_>>()?;
                     drop(computed);
                     self.bytes += crate::memory::row_bytes(&keys)
                         + self.keybuf.len()

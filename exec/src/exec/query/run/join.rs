@@ -32,20 +32,9 @@ impl Runner<'_, '_> {
         ectx: &EvalContext<'_>,
         sink: &mut Sink<'_>,
     ) -> Result<()> {
-        let emit = |out: &mut Vec<Vec<Value>>, mut row: Vec<Value>| {
-            for (l, r) in &j.merged {
-                let a = row.get(*l).cloned().unwrap_or(Value::Null);
-                let v = if a.is_null() {
-                    row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
-                } else {
-                    a
-                };
-                row.push(v);
-            }
-            out.push(row);
-        };
         let nulls = |n: usize| vec![Value::Null; n];
         let mut out = Out {
+            join: j,
             rows: Vec::new(),
             sink,
         };
@@ -85,15 +74,13 @@ impl Runner<'_, '_> {
                         let row = concat(&l, &r);
                         if passes(&j.on, &row, ectx)? {
                             matched = true;
-                            emit(&mut out.rows, row);
-                            out.flush()?;
+                            out.emit(row)?;
                         }
                     }
                     self.mem.release(held);
                     if !matched && j.kind == JoinKind::Left {
-                        emit(&mut out.rows, concat(&l, &nulls(j.right_width)));
+                        out.emit(concat(&l, &nulls(j.right_width)))?;
                     }
-                    out.flush()?;
                 }
                 Ok(())
             })?;
@@ -107,7 +94,7 @@ impl Runner<'_, '_> {
                     }
                     let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
                     let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
-                    combine(j, l, candidates, &mut [], ectx, &mut out, &emit)?;
+                    combine(j, l, candidates, &mut [], ectx, &mut out)?;
                 }
                 Ok(())
             })?;
@@ -151,15 +138,14 @@ impl Runner<'_, '_> {
                 let rows = candidates
                     .iter()
                     .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
-                combine(j, l, rows, &mut right_matched, ectx, &mut out, &emit)?;
+                combine(j, l, rows, &mut right_matched, ectx, &mut out)?;
             }
             Ok(())
         })?;
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in right.iter().zip(&right_matched) {
                 if !matched {
-                    emit(&mut out.rows, concat(&nulls(j.left_width), r));
-                    out.flush()?;
+                    out.emit(concat(&nulls(j.left_width), r))?;
                 }
             }
         }
@@ -225,9 +211,6 @@ impl Runner<'_, '_> {
     }
 }
 
-/// Appends a joined row to the output (adding the merged columns of USING / NATURAL).
-type Emit<'e> = dyn Fn(&mut Vec<Vec<Value>>, Vec<Value>) + 'e;
-
 /// Emits what left row `l` yields with `candidates` (right rows whose keys match it, with
 /// their positions), by the join's kind; marks the positions that matched in
 /// `right_matched` (for RIGHT and FULL joins).
@@ -238,7 +221,6 @@ fn combine<'r>(
     right_matched: &mut [bool],
     ectx: &EvalContext<'_>,
     out: &mut Out<'_, '_>,
-    emit: &Emit<'_>,
 ) -> Result<()> {
     if j.kind.left_only() {
         // EXISTS / NOT EXISTS: the first match decides.
@@ -250,9 +232,9 @@ fn combine<'r>(
             }
         }
         if found == (j.kind == JoinKind::Semi) {
-            emit(&mut out.rows, l.to_vec());
+            out.emit(l.to_vec())?;
         }
-        return out.flush();
+        return Ok(());
     }
     let mut matched = false;
     for (i, r) in candidates {
@@ -262,26 +244,37 @@ fn combine<'r>(
             if let Some(m) = right_matched.get_mut(i) {
                 *m = true;
             }
-            emit(&mut out.rows, row);
-            out.flush()?;
+            out.emit(row)?;
         }
     }
     if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-        emit(&mut out.rows, concat(l, &vec![Value::Null; j.right_width]));
+        out.emit(concat(l, &vec![Value::Null; j.right_width]))?;
     }
-    out.flush()
+    Ok(())
 }
 
 /// A join's output rows not handed on yet, and where they go.
 struct Out<'o, 's> {
+    join: &'o Join,
     rows: Vec<Vec<Value>>,
     sink: &'o mut Sink<'s>,
 }
 
 impl Out<'_, '_> {
-    /// Hands the rows on once they make a chunk (called after each row added), so a join
-    /// never holds more than a chunk of its output uncharged.
-    fn flush(&mut self) -> Result<()> {
+    /// Adds a joined row (with the merged columns of USING / NATURAL), and hands the rows on
+    /// once they make a chunk: a join never holds more than a chunk of its output uncharged.
+    fn emit(&mut self, mut row: Vec<Value>) -> Result<()> {
+        let j = self.join;
+        for (l, r) in &j.merged {
+            let a = row.get(*l).cloned().unwrap_or(Value::Null);
+            let v = if a.is_null() {
+                row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
+            } else {
+                a
+            };
+            row.push(v);
+        }
+        self.rows.push(row);
         if self.rows.len() >= SCAN_CHUNK {
             (self.sink)(std::mem::take(&mut self.rows))?;
         }
