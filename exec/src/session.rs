@@ -21,6 +21,8 @@ mod implicit;
 #[cfg(test)]
 mod install_tests;
 mod settings;
+#[cfg(test)]
+mod snapshot_tests;
 
 pub(crate) use settings::duration_ms;
 pub use settings::DEFAULT_SETTINGS;
@@ -675,6 +677,7 @@ impl Session {
             .map_or("public", String::as_str);
         if let Some(txn) = self.txn.as_mut() {
             self.queried = true;
+            txn.begin_statement();
             let (path, schema) =
                 resolve_search_path(setting, &self.user, &self.database, &self.engine, txn)?;
             let mut ctx = Ctx {
@@ -722,6 +725,7 @@ impl Session {
         let mut attempt = 0;
         loop {
             let mut txn = self.engine.txn.begin(self.default_isolation())?;
+            txn.begin_statement();
             let setting = self
                 .settings
                 .get("search_path")

@@ -2,9 +2,11 @@
 //! validates against the oracle and hands the batch to the commit log.
 //!
 //! Isolation levels mean what they mean in PostgreSQL:
-//! - READ COMMITTED: every read takes a fresh snapshot; commits are not validated, except keys
-//!   read with `get_for_update` (a write intent: a commit of that key since the read makes
-//!   this commit fail).
+//! - READ COMMITTED: every statement reads one snapshot, taken when it begins
+//!   ([`Transaction::begin_statement`]; until the first, every read takes a fresh one); reads
+//!   with `get_for_update` read the latest version (after taking the row's lock). Commits are
+//!   not validated, except keys read with `get_for_update` (a write intent: a commit of that
+//!   key since the read makes this commit fail).
 //! - REPEATABLE READ: one snapshot for the whole transaction; a key or range written (or
 //!   locked) that another transaction committed after the snapshot fails the commit (first
 //!   committer wins).
@@ -98,6 +100,8 @@ pub struct Transaction {
     locked: HashSet<LockKey>,
     /// What the last `LockBusy` answer waits for, until taken.
     lock_wait: Option<LockWait>,
+    /// READ COMMITTED: the running statement's snapshot (see `begin_statement`).
+    statement: Option<Snapshot>,
 }
 
 impl Transaction {
@@ -123,6 +127,7 @@ impl Transaction {
             id,
             locked: HashSet::new(),
             lock_wait: None,
+            statement: None,
         })
     }
 
@@ -147,11 +152,22 @@ impl Transaction {
     }
 
     /// The sequence number the transaction's reads see: its snapshot's, or under READ
-    /// COMMITTED (a fresh snapshot per read) the latest visible one.
+    /// COMMITTED the running statement's (the latest visible one before the first statement).
     pub fn read_seq(&self) -> u64 {
-        match self.isolation {
-            Isolation::ReadCommitted => self.shared.db.visible_seq(),
+        match (self.isolation, &self.statement) {
+            (Isolation::ReadCommitted, Some(s)) => s.seq(),
+            (Isolation::ReadCommitted, None) => self.shared.db.visible_seq(),
             _ => self.snapshot.seq(),
+        }
+    }
+
+    /// Starts a statement: under READ COMMITTED its reads from now on see one snapshot, taken
+    /// now, as PostgreSQL's statements do (a scan read in chunks, or the tables of a join,
+    /// never mix commits made while the statement ran). Reads with `get_for_update` still
+    /// read the latest version. No effect at the other levels (one snapshot throughout).
+    pub fn begin_statement(&mut self) {
+        if self.isolation == Isolation::ReadCommitted {
+            self.statement = Some(self.shared.db.snapshot());
         }
     }
 
@@ -163,15 +179,28 @@ impl Transaction {
         }
     }
 
-    /// The snapshot a read uses: the transaction's, or a fresh one under READ COMMITTED.
-    fn read_snapshot(&self) -> Snapshot {
-        match self.isolation {
-            Isolation::ReadCommitted => self.shared.db.snapshot(),
+    /// The snapshot a read uses: the transaction's; under READ COMMITTED the statement's, or
+    /// for a write intent (`latest`) or before any statement a fresh one.
+    fn read_snapshot(&self, latest: bool) -> Snapshot {
+        match (self.isolation, &self.statement) {
+            (Isolation::ReadCommitted, Some(s)) if !latest => s.clone(),
+            (Isolation::ReadCommitted, _) => self.shared.db.snapshot(),
             _ => self.snapshot.clone(),
         }
     }
 
     fn read(&mut self, keyspace: KeyspaceId, key: &[u8], intent: bool) -> Result<Option<Vec<u8>>> {
+        self.read_at(keyspace, key, intent, intent)
+    }
+
+    /// A read of `key`, taking its lock for an `intent`, at the latest snapshot if `latest`.
+    fn read_at(
+        &mut self,
+        keyspace: KeyspaceId,
+        key: &[u8],
+        intent: bool,
+        latest: bool,
+    ) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
         match self.buf.lookup(keyspace, key) {
             Buffered::Written(v) => return Ok(v),
@@ -182,7 +211,7 @@ impl Transaction {
             self.lock_row(keyspace, key)?;
         }
         // Taken after the lock, so read committed reads the version the lock holder left.
-        let snap = self.read_snapshot();
+        let snap = self.read_snapshot(latest);
         let item = || Item::Key((keyspace, key.to_vec()));
         // Under a transaction snapshot, a row another transaction committed since is a
         // serialization failure now, as PostgreSQL reports it at the UPDATE (read committed
@@ -245,6 +274,14 @@ impl Transaction {
         self.read(keyspace, key, false)
     }
 
+    /// Like `get`, but under READ COMMITTED the latest committed version rather than the
+    /// statement's snapshot, without a lock: for what a write must check against whatever
+    /// was committed last (a unique index's entry, a row's bookkeeping), as `get_for_update`
+    /// reads a row.
+    pub fn get_latest(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read_at(keyspace, key, false, true)
+    }
+
     /// Like `get`, and registers a write intent (SQL `SELECT ... FOR UPDATE`): if another
     /// transaction commits `key` after this read, this transaction's commit fails.
     pub fn get_for_update(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -260,7 +297,7 @@ impl Transaction {
         direction: Direction,
     ) -> Result<TxnIter> {
         self.check_open()?;
-        let snap = self.read_snapshot();
+        let snap = self.read_snapshot(false);
         if self.isolation == Isolation::Serializable {
             self.checks.push(Check {
                 item: Item::Range(keyspace, range.0.clone(), range.1.clone()),

@@ -105,10 +105,11 @@ fn posting(table: &TableDef, index: &IndexDef, row: &[Value], ordinal: u64) -> V
     )
 }
 
-/// The ordinal of the row at storage suffix `suffix`, if it has one.
+/// The ordinal of the row at storage suffix `suffix`, if it has one: as last committed (the
+/// row being written was read so, with `get_for_update`).
 fn ordinal(ctx: &mut Ctx<'_>, table: &TableDef, suffix: &[u8]) -> Result<Option<u64>> {
     let key = column::ordinal_key(&index_prefix(table.id, ORDINALS), suffix);
-    match ctx.txn.get(ctx.engine.data, &key)? {
+    match ctx.txn.get_latest(ctx.engine.data, &key)? {
         Some(v) => Ok(Some(
             column::decode_ordinal(&v).map_err(|e| corrupt(table, &e.to_string()))?,
         )),

@@ -114,7 +114,9 @@ pub(crate) fn conflicting(
         if !unique {
             continue;
         }
-        if let Some(suffix) = ctx.txn.get(ctx.engine.data, &key)? {
+        // The entry as last committed (a row another statement inserted since this one
+        // began conflicts too), as the primary key's row is read above.
+        if let Some(suffix) = ctx.txn.get_latest(ctx.engine.data, &key)? {
             let mut stored = index_prefix(table.id, 0);
             stored.extend_from_slice(&suffix);
             if let Some(bytes) = ctx.txn.get_for_update(ctx.engine.data, &stored)? {

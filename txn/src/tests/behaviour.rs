@@ -278,3 +278,64 @@ fn a_transaction_larger_than_a_wal_record_commits_whole() {
     };
     assert_eq!(limit(poisoned), "58030");
 }
+
+#[test]
+fn a_read_committed_statement_reads_one_snapshot_and_its_write_reads_the_latest() {
+    let db = open(&SimFs::new());
+    db.put(KS, b"a", b"0").unwrap();
+    db.put(KS, b"b", b"0").unwrap();
+    let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+    // Before any statement, every read takes a fresh snapshot.
+    db.put(KS, b"a", b"1").unwrap();
+    assert_eq!(t.get(KS, b"a").unwrap(), Some(b"1".to_vec()));
+    t.begin_statement();
+    let at_start = t.read_seq();
+    db.put(KS, b"a", b"2").unwrap();
+    db.put(KS, b"c", b"new").unwrap();
+    // The statement's reads, point or scan, see what was committed when it began.
+    assert_eq!(t.get(KS, b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(t.read_seq(), at_start);
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    let seen: Vec<(Vec<u8>, Vec<u8>)> = t
+        .scan(KS, all.clone(), Direction::Forward)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"0".to_vec())
+        ]
+    );
+    // A write's reads see the latest commit.
+    assert_eq!(t.get_latest(KS, b"c").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(t.get_for_update(KS, b"a").unwrap(), Some(b"2".to_vec()));
+    // Its own writes show through the snapshot.
+    t.put(KS, b"b", b"mine").unwrap();
+    assert_eq!(t.get(KS, b"b").unwrap(), Some(b"mine".to_vec()));
+    // The next statement sees everything committed before it.
+    t.begin_statement();
+    assert!(t.read_seq() > at_start);
+    assert_eq!(t.get(KS, b"c").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(
+        keys_of(t.scan(KS, all, Direction::Forward).unwrap()).len(),
+        3
+    );
+    t.commit().unwrap();
+}
+
+#[test]
+fn begin_statement_changes_nothing_under_a_transaction_snapshot() {
+    let db = open(&SimFs::new());
+    db.put(KS, b"a", b"0").unwrap();
+    for isolation in [Isolation::RepeatableRead, Isolation::Serializable] {
+        let mut t = db.begin(isolation).unwrap();
+        db.put(KS, b"a", b"later").unwrap();
+        t.begin_statement();
+        assert_eq!(t.get(KS, b"a").unwrap(), Some(b"0".to_vec()));
+        assert_eq!(t.get_latest(KS, b"a").unwrap(), Some(b"0".to_vec()));
+        t.rollback();
+        db.put(KS, b"a", b"0").unwrap();
+    }
+}
