@@ -20,6 +20,7 @@ mod copy_in;
 mod implicit;
 #[cfg(test)]
 mod install_tests;
+pub(crate) mod parallel;
 mod settings;
 #[cfg(test)]
 mod snapshot_tests;

@@ -39,8 +39,8 @@ pub mod sst;
 pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use db::{
     BackupInfo, CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions,
-    DbStats, Direction, Ordered, PendingWrite, Replayer, Snapshot, VisibleAt, DEFAULT_KEYSPACE,
-    MAX_KEY_LEN,
+    DbStats, Direction, KeySplit, Ordered, PendingWrite, Replayer, Snapshot, VisibleAt,
+    DEFAULT_KEYSPACE, MAX_KEY_LEN,
 };
 pub use error::{Error, Result};
 pub use log_record::LogRecord;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Modules: `txn` (transactions and isolation levels), `oracle` (conflict detection), `buffer`
-//! (buffered writes and savepoints), `iter` (scans with read-your-own-writes), `locks` and
+//! (buffered writes and savepoints), `iter` (scans with read-your-own-writes), `shared_scan`
+//! (a transaction's read of a range handed to other threads), `locks` and
 //! `lock_wait` (row locks and waiting for them), `log` (the
 //! `CommitLog` seam replication plugs into). [`TxnDb`] also offers non-transactional writes (the
 //! single-key fast path most Redis commands take) with the same durability and ordering.
@@ -26,6 +27,7 @@ mod locks;
 mod log;
 mod oracle;
 mod pending;
+mod shared_scan;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod txn;
@@ -42,6 +44,7 @@ pub use iter::TxnIter;
 pub use lock_wait::LockWait;
 pub use log::{client_address, CommitLog, Leadership, LocalLog, ReadGate, Submitted};
 pub use pending::{Completion, Failure, Pending};
+pub use shared_scan::SharedScan;
 pub use txn::{Isolation, Transaction};
 
 use oracle::{DelRange, Key, Oracle};

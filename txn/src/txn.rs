@@ -31,6 +31,7 @@ use orbit_lsm::{Direction, KeyspaceId, Snapshot};
 
 use crate::log::Submitted;
 use crate::pending::Pending;
+use crate::shared_scan::SharedScan;
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
@@ -309,6 +310,34 @@ impl Transaction {
         let ranges = self.buf.ranges_of(keyspace);
         let base = self.shared.db.iter(keyspace, range, direction, &snap)?;
         Ok(TxnIter::new(base, local, ranges, direction))
+    }
+
+    /// `range` of `keyspace` as this transaction reads it, for other threads to scan
+    /// ([`SharedScan`]); None if the transaction has written in the keyspace (its own writes
+    /// would have to be merged in: scan it with [`Transaction::scan`]).
+    pub fn shared_scan(
+        &mut self,
+        keyspace: KeyspaceId,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<Option<SharedScan>> {
+        self.check_open()?;
+        if self.buf.touches(keyspace) {
+            return Ok(None);
+        }
+        let snapshot = self.read_snapshot(false);
+        if self.isolation == Isolation::Serializable {
+            self.checks.push(Check {
+                item: Item::Range(keyspace, range.0.clone(), range.1.clone()),
+                read: true,
+                since: snapshot.seq(),
+            });
+        }
+        Ok(Some(SharedScan {
+            db: Arc::clone(&self.shared.db),
+            keyspace,
+            snapshot,
+            range,
+        }))
     }
 
     /// Pairs of `keyspace` whose keys start with `prefix`.

@@ -266,6 +266,49 @@ fn finish(call: &AggCall, state: State) -> Result<Value> {
     })
 }
 
+/// Whether aggregations of `plan` over parts of the input can be combined into the
+/// aggregation of the whole ([`Aggregator::merge`]): no grouping sets, and every aggregate's
+/// state alone describes its input (counts, sums, averages, extremes, bool_and/or; not
+/// DISTINCT, ordered or held inputs, statistics or vector sums).
+pub fn mergeable(plan: &AggPlan) -> bool {
+    plan.sets.is_none()
+        && plan.aggs.iter().all(|call| {
+            !call.distinct
+                && call.order.is_empty()
+                && matches!(
+                    initial(call),
+                    State::Count(_) | State::Sum(..) | State::Extreme(_) | State::Bool(_)
+                )
+        })
+}
+
+/// Folds state `b` (of later rows) into `a`, both of `call`.
+fn combine(call: &AggCall, a: &mut State, b: State) -> Result<()> {
+    match (a, b) {
+        (State::Count(x), State::Count(y)) => *x += y,
+        (State::Sum(acc, n), State::Sum(other, m)) => {
+            *n += m;
+            if let Some(o) = other {
+                *acc = Some(match acc.take() {
+                    None => o,
+                    Some(s) => Value::binary(BinaryOp::Add, &s, &o)?,
+                });
+            }
+        }
+        (a @ State::Extreme(_), State::Extreme(Some(v))) => step(call, a, v)?,
+        (State::Extreme(_), State::Extreme(None)) => {}
+        (a @ State::Bool(_), State::Bool(Some(v))) => step(call, a, Value::Bool(v))?,
+        (State::Bool(_), State::Bool(None)) => {}
+        _ => {
+            return Err(Error::new(
+                code::INTERNAL_ERROR,
+                "aggregate states that cannot be combined",
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// An aggregate folded a row at a time whose value can be read between rows: a window
 /// aggregate over a frame (calls with DISTINCT or ORDER BY never get here: windows refuse
 /// them).
@@ -483,6 +526,35 @@ impl<'p> Aggregator<'p> {
                     continue;
                 }
                 step(call, state, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds in `other`, an aggregation of the same plan over rows that come after this
+    /// one's: its groups new here are added after this one's, as they would have been met,
+    /// and the states of groups both hold are combined. Only for plans [`mergeable`] says so
+    /// of (their states are combined without their inputs).
+    pub fn merge(&mut self, other: Aggregator<'p>) -> Result<()> {
+        let plan = self.plan;
+        let mut index: Vec<(Vec<u8>, usize)> = other.groups.into_iter().collect();
+        index.sort_unstable_by_key(|(_, g)| *g);
+        for ((key, _), (keys, states, inputs)) in index.into_iter().zip(other.out) {
+            match self.groups.get(&key) {
+                Some(&g) => {
+                    let Some((_, mine, _)) = self.out.get_mut(g) else {
+                        return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
+                    };
+                    for ((call, a), b) in plan.aggs.iter().zip(mine.iter_mut()).zip(states) {
+                        combine(call, a, b)?;
+                    }
+                }
+                None => {
+                    self.bytes +=
+                        crate::memory::row_bytes(&keys) + key.len() + 64 + 96 * plan.aggs.len();
+                    self.groups.insert(key, self.out.len());
+                    self.out.push((keys, states, inputs));
+                }
             }
         }
         Ok(())

@@ -400,6 +400,12 @@ fn source_lines(src: &Source, depth: usize, lines: &mut Vec<String>, prof: Optio
             if t.for_update {
                 detail(depth, "Lock: FOR UPDATE".into(), lines);
             }
+            let workers = prof
+                .and_then(|p| p.get(t.as_ref(), Stage::Source))
+                .map_or(0, |s| s.workers);
+            if workers > 0 {
+                detail(depth, format!("Workers Launched: {workers}"), lines);
+            }
             lines.extend(children);
         }
         Source::Derived { plan, captures, .. } => {

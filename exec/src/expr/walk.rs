@@ -159,6 +159,26 @@ impl Expr {
         }
     }
 
+    /// Whether another thread may evaluate it, with a context of its own that has no
+    /// subquery runner and no catalog (a parallel scan's workers): no subquery, catalog
+    /// function or sequence function, and no random numbers (their stream, which
+    /// `setseed` fixes, is the statement thread's).
+    pub fn parallel_safe(&self) -> bool {
+        !self.needs_catalog()
+            && !self.any(&|e| {
+                matches!(
+                    e,
+                    Expr::Subquery(_)
+                        | Expr::Func(
+                            func::Func::Random
+                                | func::Func::GenRandomUuid
+                                | func::Func::Sequence(_),
+                            _
+                        )
+                )
+            })
+    }
+
     /// Whether the expression reads no input column and gives the same value every time in
     /// one execution (outer references are fixed while a subquery runs).
     pub fn is_row_independent(&self) -> bool {

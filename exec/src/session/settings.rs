@@ -44,6 +44,9 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("client_min_messages", "notice"),
     ("max_connections", "10000"),
     ("block_size", "8192"),
+    // Parallel query (see `session::parallel`).
+    ("max_parallel_workers_per_gather", "2"),
+    ("min_parallel_table_scan_size", "8MB"),
     // pgvector's parameters (see `vector_setting`).
     ("hnsw.ef_search", "40"),
     ("hnsw.iterative_scan", "off"),
@@ -270,6 +273,10 @@ impl Session {
                 } else {
                     value
                 };
+                if let Some(checked) = super::parallel::check(&name, &value) {
+                    self.settings.insert(name, checked?);
+                    return Ok(Outcome::Command("SET".into()));
+                }
                 if let Some(checked) = vector_setting(&name, &value) {
                     self.settings.insert(name, checked?);
                     return Ok(Outcome::Command("SET".into()));

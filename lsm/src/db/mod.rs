@@ -32,6 +32,7 @@ mod pending;
 mod publish;
 mod recover;
 mod snapshots;
+mod split_keys;
 mod stall;
 mod write;
 
@@ -43,6 +44,7 @@ pub(crate) use live::LiveTable;
 pub use pending::PendingWrite;
 pub use snapshots::Snapshot;
 use snapshots::SnapshotList;
+pub use split_keys::KeySplit;
 pub use write::Ordered;
 
 #[cfg(test)]

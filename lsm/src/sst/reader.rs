@@ -150,6 +150,27 @@ impl Table {
         }
     }
 
+    /// Each data block's last user key and its size in bytes, in key order (from the index
+    /// block alone: no data block is read).
+    pub fn block_bounds(&self) -> Result<Vec<(Vec<u8>, u64)>> {
+        let err = block_err(&self.path, self.index_offset);
+        let mut it = BlockIter::new(Arc::clone(&self.index));
+        it.seek_to_first().map_err(&err)?;
+        let mut out = Vec::new();
+        while it.valid() {
+            let handle = BlockHandle::decode(it.value()).ok_or_else(|| {
+                Error::corruption(
+                    &self.path,
+                    self.index_offset,
+                    "index entry is not a block handle",
+                )
+            })?;
+            out.push((key::user_key(it.key()).to_vec(), handle.size));
+            it.next_entry().map_err(&err)?;
+        }
+        Ok(out)
+    }
+
     /// An iterator over every entry, in internal-key order.
     pub fn iter(&self) -> TableIter<&Table> {
         TableIter::new(self)

@@ -270,7 +270,7 @@ pub(crate) fn fetch_row(
 }
 
 /// A primary-key range of storage keys.
-type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+pub(crate) type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 /// Rows with their storage keys.
 type KeyedRows = Vec<(Vec<u8>, Vec<Value>)>;
 /// The key of an expression's value as primary-key column `pos`.
@@ -317,6 +317,21 @@ fn key_range(access: &Access, key_of: &KeyOf<'_>, prefix: &[u8]) -> Result<Optio
         ),
     };
     Ok(Some(range))
+}
+
+/// The storage keys a full or range scan of `table` reads (any other access path: the whole
+/// table's); None when a bound is NULL (no row).
+pub(crate) fn scan_range(
+    ctx: &Ctx<'_>,
+    table: &TableDef,
+    access: &Access,
+    outer: &[Value],
+) -> Result<Option<KeyRange>> {
+    let prefix = index_prefix(table.id, 0);
+    let ectx = ctx.eval_context();
+    let ectx = ectx.with_outer(outer);
+    let key_of = |e: &Expr, pos: usize| key_at(table, &table.primary_key, e, pos, &ectx);
+    key_range(access, &key_of, &prefix)
 }
 
 /// A scan read a chunk at a time, so that its reader can evaluate expressions between
@@ -407,12 +422,7 @@ impl<'a> ChunkedScan<'a> {
                     let rows = scan_rows_with(ctx, table, self.access, for_update, outer)?;
                     return Ok(Some(Stored::Rows(rows)));
                 }
-                let prefix = index_prefix(table.id, 0);
-                let ectx = ctx.eval_context();
-                let ectx = ectx.with_outer(outer);
-                let key_of =
-                    |e: &Expr, pos: usize| key_at(table, &table.primary_key, e, pos, &ectx);
-                match key_range(self.access, &key_of, &prefix)? {
+                match scan_range(ctx, table, self.access, outer)? {
                     Some(range) => range,
                     None => return Ok(None),
                 }

@@ -23,6 +23,8 @@ mod lookup;
 #[cfg(test)]
 mod lookup_tests;
 mod named;
+#[cfg(test)]
+mod parallel_tests;
 mod profile;
 #[cfg(test)]
 mod profile_tests;

@@ -35,6 +35,8 @@ pub struct NodeStats {
     pub rows: u64,
     pub loops: u64,
     pub time: Duration,
+    /// The most threads a run of a parallel scan used (0: never parallel).
+    pub workers: u64,
 }
 
 /// The measurements of one statement's run.
@@ -65,6 +67,13 @@ impl Profile {
         s.rows += rows as u64;
         s.loops += 1;
         s.time += time;
+    }
+
+    /// Notes that a run of `node`'s `stage` used `threads` threads.
+    pub fn record_workers<T: Node>(&self, node: &T, stage: Stage, threads: usize) {
+        let mut nodes = self.nodes.borrow_mut();
+        let s = nodes.entry((address(node), stage)).or_default();
+        s.workers = s.workers.max(threads as u64);
     }
 
     pub fn get<T: Node>(&self, node: &T, stage: Stage) -> Option<NodeStats> {

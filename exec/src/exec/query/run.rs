@@ -20,10 +20,12 @@ use crate::exec::agg::{aggregate, aggregate_sets, AggPlan, Aggregator};
 use crate::exec::Ctx;
 use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
-use crate::row::{append_key, decode_columns, decode_columns_into};
+use crate::row::append_key;
 use crate::types::{DataType, Value};
 
+mod early;
 mod join;
+mod parallel;
 
 /// Rows a table scan reads between evaluations of its filter.
 const SCAN_CHUNK: usize = 1024;
@@ -567,29 +569,13 @@ impl<'r, 'a> Runner<'r, 'a> {
         // The scan's time leaves out its consumer's (an aggregation fed chunk by chunk).
         let (started, mut produced) = (self.clock(), 0);
         let mut consumer = std::time::Duration::ZERO;
-        // A filter over the table's columns looks at each stored row with only its own
-        // columns decoded (into one reused row); the rows it keeps are then decoded whole.
-        // That pays when it drops most rows: once it has seen it keep half, rows are
-        // decoded whole first again.
-        let width = t.table.columns.len();
-        let early = t.filter.as_ref().and_then(|f| {
-            let mut used = Vec::new();
-            f.columns_used(&mut used);
-            let mut cols = vec![false; width];
-            for c in used {
-                *cols.get_mut(c)? = true;
-            }
-            Some((f, cols))
-        });
-        let mut scratch = Vec::new();
-        let (mut seen, mut passed) = (0usize, 0usize);
+        let mut decoder = early::Decoder::new(t);
         loop {
             let chunk = {
                 let mut ctx = self.ctx.borrow_mut();
                 scan.next_stored(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
             };
-            // Whether the filter already passed these rows.
-            let (rows, filtered) = match chunk {
+            let kept = match chunk {
                 None => {
                     if let (Some(p), Some(t0)) = (&self.profile, started) {
                         let time = t0.elapsed().saturating_sub(consumer);
@@ -597,38 +583,15 @@ impl<'r, 'a> Runner<'r, 'a> {
                     }
                     return Ok(());
                 }
-                Some(Stored::Raw(raw)) => {
-                    let early = early
-                        .as_ref()
-                        .filter(|_| seen < SCAN_CHUNK || passed * 2 < seen);
-                    let mut rows = Vec::new();
-                    for (key, stored) in raw {
-                        if let Some((f, cols)) = early {
-                            decode_columns_into(&t.table, &stored, Some(cols), &mut scratch)?;
-                            seen += 1;
-                            if !f.passes(&scratch, ectx)? {
-                                continue;
-                            }
-                            passed += 1;
-                        }
-                        rows.push((key, decode_columns(&t.table, &stored, read)?));
+                Some(Stored::Raw(raw)) => decoder.rows(raw, ectx)?,
+                Some(Stored::Rows(rows)) => {
+                    let mut kept = Vec::with_capacity(rows.len());
+                    for (key, r) in rows {
+                        kept.extend(decoder.keep(key, r, ectx)?);
                     }
-                    (rows, early.is_some())
+                    kept
                 }
-                Some(Stored::Rows(rows)) => (rows, false),
             };
-            let mut kept = Vec::with_capacity(rows.len());
-            for (key, mut r) in rows {
-                if let (Some(f), false) = (&t.filter, filtered) {
-                    if !f.passes(&r, ectx)? {
-                        continue;
-                    }
-                }
-                if t.keyed {
-                    r.push(Value::Bytea(key));
-                }
-                kept.push(r);
-            }
             produced += kept.len();
             let sinking = self.clock();
             sink(kept)?;
@@ -646,6 +609,9 @@ impl<'r, 'a> Runner<'r, 'a> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<(Vec<Vec<Value>>, usize)> {
+        if let Some(done) = self.parallel_aggregate(agg, src, filter, outer, ectx)? {
+            return Ok(done);
+        }
         let mut state = Aggregator::new(agg);
         let (mut charged, mut passed) = (0, 0);
         self.source_chunks(src, outer, ectx, &mut |mut chunk| {

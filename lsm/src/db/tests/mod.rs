@@ -187,6 +187,7 @@ mod compaction;
 mod faults;
 mod model;
 mod split;
+mod split_keys;
 
 #[test]
 fn visible_at_resolves_once_the_sequence_number_is_published() {

@@ -1,0 +1,132 @@
+//! Parallel aggregation (`run::parallel`) answers exactly as the scan on the statement's
+//! thread does: the same rows in the same order, for every aggregate it takes, with filters,
+//! range scans, FILTER clauses, HAVING and computed group keys; it is taken only where it may
+//! be, and errors in a worker reach the client.
+#![allow(clippy::unwrap_used)]
+
+use crate::test_support::{engine, rows_text};
+use crate::Session;
+
+fn rows(s: &mut Session, sql: &str) -> Vec<String> {
+    let mut last = Vec::new();
+    for stmt in crate::parse(sql).unwrap() {
+        let done = s
+            .execute(&stmt, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for w in done.waits {
+            w.wait().unwrap();
+        }
+        if let crate::Outcome::Rows { rows, .. } = done.outcome {
+            last = rows_text(&rows);
+        }
+    }
+    last
+}
+
+/// EXPLAIN ANALYZE's text of `sql`.
+fn analyzed(s: &mut Session, sql: &str) -> String {
+    rows(s, &format!("EXPLAIN ANALYZE {sql}")).join("\n")
+}
+
+/// A table of `n` rows written to the engine's tables (a memtable gives no cut points).
+fn loaded(n: i64) -> (std::sync::Arc<crate::engine::SqlEngine>, Session) {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    rows(
+        &mut s,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, g int, v numeric(12,2), f float8, b bool, \
+             s text, n int);
+             INSERT INTO t SELECT x, x % 13, (x % 1000) * 1.25, x / 7.0, x % 3 = 0, \
+             'name' || (x % 101), CASE WHEN x % 5 = 0 THEN NULL ELSE x % 17 END \
+             FROM generate_series(1, {n}) x"
+        ),
+    );
+    engine.txn_db().db().flush().unwrap();
+    (engine, s)
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT g, count(*), count(n), sum(v), avg(v), min(v), max(v), min(s), max(s), \
+     bool_and(b), bool_or(b), sum(n), avg(n), min(f), max(f) FROM t GROUP BY g",
+    "SELECT count(*), sum(v), avg(n), max(s) FROM t",
+    "SELECT g % 4, sum(v) FILTER (WHERE b), count(*) FILTER (WHERE n > 5) FROM t \
+     WHERE v > 100 GROUP BY g % 4",
+    "SELECT n, count(*) FROM t WHERE id > 1000 AND id <= 17000 GROUP BY n HAVING count(*) > 900",
+    "SELECT s, sum(id) FROM t WHERE s LIKE 'name1%' GROUP BY s",
+    "SELECT count(*), sum(v), min(id) FROM t WHERE g = 99",
+    "SELECT g, count(*) FROM t WHERE n = 999 GROUP BY g",
+];
+
+#[test]
+fn parallel_aggregation_gives_the_one_thread_answer_in_its_order() {
+    let (_engine, mut s) = loaded(20_000);
+    let parallel = rayon::current_num_threads() > 1;
+    for q in QUERIES {
+        rows(&mut s, "SET max_parallel_workers_per_gather = 0");
+        let one = rows(&mut s, q);
+        assert!(!analyzed(&mut s, q).contains("Workers Launched"), "{q}");
+        rows(
+            &mut s,
+            "SET max_parallel_workers_per_gather = 3; SET min_parallel_table_scan_size = 0",
+        );
+        assert_eq!(rows(&mut s, q), one, "{q}");
+        if parallel {
+            let plan = analyzed(&mut s, q);
+            assert!(plan.contains("Workers Launched: 2"), "{q}\n{plan}");
+        }
+        rows(&mut s, "RESET min_parallel_table_scan_size");
+        // Under the default threshold (8MB) this table is scanned by one thread.
+        assert!(!analyzed(&mut s, q).contains("Workers Launched"), "{q}");
+    }
+    if !parallel {
+        eprintln!("one rayon thread here: the parallel path was not exercised");
+    }
+}
+
+#[test]
+fn parallel_aggregation_is_not_taken_where_it_would_change_the_answer() {
+    let (_engine, mut s) = loaded(5_000);
+    rows(&mut s, "SET min_parallel_table_scan_size = 0");
+    for q in [
+        // Aggregates whose states do not combine, or that need their inputs in order.
+        "SELECT count(DISTINCT g) FROM t",
+        "SELECT string_agg(s, ',') FROM t WHERE id < 5",
+        "SELECT g, array_agg(id ORDER BY id DESC) FROM t WHERE id < 30 GROUP BY g",
+        "SELECT stddev(v) FROM t",
+        // Expressions a worker cannot evaluate: a subquery, random numbers.
+        "SELECT sum(v) FROM t WHERE g IN (SELECT g FROM t WHERE id < 3)",
+        "SELECT count(*) FROM t WHERE random() < 2",
+        // Grouping sets.
+        "SELECT g, count(*) FROM t GROUP BY ROLLUP (g)",
+    ] {
+        let plan = analyzed(&mut s, q);
+        assert!(!plan.contains("Workers Launched"), "{q}\n{plan}");
+    }
+    // A transaction that wrote to the table reads its own writes, on one thread.
+    rows(
+        &mut s,
+        "BEGIN; INSERT INTO t VALUES (100000, 1, 1, 1, true, 'x', 1)",
+    );
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM t"), vec!["5001"]);
+    let plan = analyzed(&mut s, "SELECT count(*) FROM t");
+    assert!(!plan.contains("Workers Launched"), "{plan}");
+    rows(&mut s, "ROLLBACK");
+    if rayon::current_num_threads() > 1 {
+        let plan = analyzed(&mut s, "SELECT count(*) FROM t");
+        assert!(plan.contains("Workers Launched"), "{plan}");
+    }
+}
+
+#[test]
+fn an_error_in_a_worker_fails_the_statement() {
+    let (_engine, mut s) = loaded(20_000);
+    rows(&mut s, "SET min_parallel_table_scan_size = 0");
+    let stmt = crate::parse("SELECT sum(100 / (id - 15000)) FROM t")
+        .unwrap()
+        .remove(0);
+    let e = s.execute(&stmt, &[]).err().unwrap();
+    assert_eq!(e.sqlstate(), "22012", "{e}");
+    // The session goes on.
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM t"), vec!["20000"]);
+}

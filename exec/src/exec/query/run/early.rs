@@ -1,0 +1,103 @@
+//! Decoding a table scan's stored rows, with its filter looked at first.
+//!
+//! A filter over the table's columns sees each stored row with only its own columns decoded
+//! (into one reused row); only the rows it keeps are decoded whole. That pays when it drops
+//! most rows: once it has seen it keep half, rows are decoded whole first again (and the
+//! filter runs over them then). Either way the rows that come out are exactly those that
+//! pass the filter, decoded with the columns the query reads.
+
+use super::super::from::TableSource;
+use super::SCAN_CHUNK;
+use crate::error::Result;
+use crate::expr::{EvalContext, Expr};
+use crate::row::{decode_columns, decode_columns_into};
+use crate::types::Value;
+
+/// One scan's decoding state (see the module doc).
+pub(crate) struct Decoder<'t> {
+    t: &'t TableSource,
+    /// The filter and the columns it reads.
+    early: Option<(&'t Expr, Vec<bool>)>,
+    scratch: Vec<Value>,
+    seen: usize,
+    passed: usize,
+}
+
+impl<'t> Decoder<'t> {
+    pub(crate) fn new(t: &'t TableSource) -> Decoder<'t> {
+        let width = t.table.columns.len();
+        let early = t.filter.as_ref().and_then(|f| {
+            let mut used = Vec::new();
+            f.columns_used(&mut used);
+            let mut cols = vec![false; width];
+            for c in used {
+                *cols.get_mut(c)? = true;
+            }
+            Some((f, cols))
+        });
+        Decoder {
+            t,
+            early,
+            scratch: Vec::new(),
+            seen: 0,
+            passed: 0,
+        }
+    }
+
+    /// The rows of a chunk of (storage key, stored row) pairs that pass the scan's filter,
+    /// each followed by its key as bytea when the scan is keyed.
+    pub(crate) fn rows(
+        &mut self,
+        raw: Vec<(Vec<u8>, Vec<u8>)>,
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let t = self.t;
+        let read = t.read.as_deref();
+        let early = self
+            .early
+            .as_ref()
+            .filter(|_| self.seen < SCAN_CHUNK || self.passed * 2 < self.seen);
+        let mut kept = Vec::with_capacity(raw.len());
+        for (key, stored) in raw {
+            let mut r = match early {
+                Some((f, cols)) => {
+                    decode_columns_into(&t.table, &stored, Some(cols), &mut self.scratch)?;
+                    self.seen += 1;
+                    if !f.passes(&self.scratch, ectx)? {
+                        continue;
+                    }
+                    self.passed += 1;
+                    decode_columns(&t.table, &stored, read)?
+                }
+                None => {
+                    kept.extend(self.keep(key, decode_columns(&t.table, &stored, read)?, ectx)?);
+                    continue;
+                }
+            };
+            if t.keyed {
+                r.push(Value::Bytea(key));
+            }
+            kept.push(r);
+        }
+        Ok(kept)
+    }
+
+    /// A row decoded whole (`key` its storage key), if it passes the scan's filter: keyed
+    /// when the scan is.
+    pub(crate) fn keep(
+        &self,
+        key: Vec<u8>,
+        mut r: Vec<Value>,
+        ectx: &EvalContext<'_>,
+    ) -> Result<Option<Vec<Value>>> {
+        if let Some(f) = &self.t.filter {
+            if !f.passes(&r, ectx)? {
+                return Ok(None);
+            }
+        }
+        if self.t.keyed {
+            r.push(Value::Bytea(key));
+        }
+        Ok(Some(r))
+    }
+}

@@ -1,0 +1,111 @@
+//! Cutting a key range into pieces of about equal size, for scans that read the pieces on
+//! several threads at once (a parallel query).
+//!
+//! Sizes come from the tables' index blocks (each data block's last key and its size), so
+//! the cut reads no data. Memtables are counted in the total but give no cut points: their
+//! rows fall in whichever piece holds their keys. The pieces are only balanced as well as the
+//! tables' blocks show; every key of the range is in exactly one piece whatever the cut.
+
+use std::ops::Bound;
+
+use super::Db;
+use crate::batch::KeyspaceId;
+use crate::{Error, Result};
+
+/// Where a key range may be cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySplit {
+    /// Cut points, ascending, each strictly inside the range: piece `i` holds the keys from
+    /// cut `i - 1` (included) to cut `i` (excluded).
+    pub cuts: Vec<Vec<u8>>,
+    /// Estimated bytes stored in the range (tables' blocks overlapping it, plus memtables).
+    pub bytes: u64,
+}
+
+/// Whether a block ending at `last` reaches the range starting at `lo`.
+fn past_lo(lo: &Bound<Vec<u8>>, last: &[u8]) -> bool {
+    match lo {
+        Bound::Included(l) => last >= l.as_slice(),
+        Bound::Excluded(l) => last > l.as_slice(),
+        Bound::Unbounded => true,
+    }
+}
+
+/// Whether keys after `k` may still be in the range ending at `hi`.
+fn below_hi(hi: &Bound<Vec<u8>>, k: &[u8]) -> bool {
+    match hi {
+        Bound::Included(h) | Bound::Excluded(h) => k < h.as_slice(),
+        Bound::Unbounded => true,
+    }
+}
+
+impl Db {
+    /// Cut points dividing `range` of `keyspace` into at most `pieces` pieces of about equal
+    /// stored size.
+    pub fn split_keys(
+        &self,
+        keyspace: KeyspaceId,
+        range: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
+        pieces: usize,
+    ) -> Result<KeySplit> {
+        let (tables, mem) = {
+            let trees = self.inner.trees();
+            let tree = trees
+                .keyspaces
+                .get(&keyspace)
+                .ok_or(Error::UnknownKeyspace(keyspace))?;
+            let mem: usize = std::iter::once(&tree.mem)
+                .chain(&tree.imms)
+                .map(|m| m.approximate_size())
+                .sum();
+            (tree.tables.as_ref().clone(), mem as u64)
+        };
+        let (lo, hi) = range;
+        // (block's last key, its bytes) of every block that may hold keys of the range: a
+        // block holds the keys after the previous block's last, up to its own last.
+        let mut blocks = Vec::new();
+        for t in tables {
+            let starts_below_hi = match hi {
+                Bound::Included(h) => t.smallest_user() <= h.as_slice(),
+                Bound::Excluded(h) => t.smallest_user() < h.as_slice(),
+                Bound::Unbounded => true,
+            };
+            if !starts_below_hi || !past_lo(lo, t.largest_user()) {
+                continue;
+            }
+            for (last, size) in t.table.block_bounds()? {
+                let more = below_hi(hi, &last);
+                if past_lo(lo, &last) {
+                    blocks.push((last, size));
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        blocks.sort();
+        let stored: u64 = blocks.iter().map(|(_, s)| s).sum();
+        let bytes = stored + mem;
+        let mut cuts: Vec<Vec<u8>> = Vec::new();
+        if pieces > 1 && stored > 0 {
+            let step = stored / pieces as u64;
+            let mut acc = 0u64;
+            let mut next = step;
+            for (last, size) in &blocks {
+                acc += size;
+                if acc >= next && cuts.len() + 1 < pieces {
+                    // Cut after the block's last key: the smallest key greater than it.
+                    let mut cut = last.clone();
+                    cut.push(0);
+                    if below_hi(hi, &cut) && cuts.last().is_none_or(|c| *c < cut) {
+                        cuts.push(cut);
+                    }
+                    while next <= acc {
+                        next += step.max(1);
+                    }
+                }
+            }
+        }
+        Ok(KeySplit { cuts, bytes })
+    }
+}

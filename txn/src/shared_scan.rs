@@ -1,0 +1,105 @@
+//! A transaction's read of one key range handed to other threads: the snapshot and the
+//! database, which any number of threads scan at once (a parallel query's workers each read
+//! a piece of the range).
+//!
+//! Invariant: a [`SharedScan`] exists only for a transaction without buffered writes in the
+//! keyspace (the pieces read the snapshot alone, so read-your-own-writes needs nothing
+//! merged), and its range was registered as read like `Transaction::scan` registers one
+//! (SERIALIZABLE validates it at commit).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use orbit_lsm::{Db, Direction, KeySplit, KeyspaceId, Snapshot};
+
+use crate::Result;
+
+/// A key range of one keyspace at one snapshot, readable from any thread.
+pub struct SharedScan {
+    pub(crate) db: Arc<Db>,
+    pub(crate) keyspace: KeyspaceId,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+}
+
+impl SharedScan {
+    /// The range.
+    pub fn range(&self) -> &(Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        &self.range
+    }
+
+    /// Cut points dividing the range into at most `pieces` pieces of about equal size.
+    pub fn split(&self, pieces: usize) -> Result<KeySplit> {
+        Ok(self.db.split_keys(self.keyspace, &self.range, pieces)?)
+    }
+
+    /// The pairs of `piece` (within the range: the caller's part of it), forward.
+    pub fn scan(
+        &self,
+        piece: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> {
+        let it = self
+            .db
+            .iter(self.keyspace, piece, Direction::Forward, &self.snapshot)?;
+        Ok(it.map(|r| r.map_err(Into::into)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::ops::Bound;
+
+    use orbit_env::SimFs;
+
+    use crate::tests::{key, open, KS};
+    use crate::Isolation;
+
+    #[test]
+    fn a_shared_scan_reads_the_statement_snapshot_from_other_threads() {
+        let db = open(&SimFs::new());
+        for k in 0..100 {
+            db.put(KS, &key(k), b"v").unwrap();
+        }
+        let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+        t.begin_statement();
+        db.put(KS, &key(200), b"later").unwrap();
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let shared = t.shared_scan(KS, all.clone()).unwrap().unwrap();
+        let counts: Vec<usize> = std::thread::scope(|s| {
+            let halves = [
+                (Bound::Unbounded, Bound::Excluded(key(50))),
+                (Bound::Included(key(50)), Bound::Unbounded),
+            ];
+            let handles: Vec<_> = halves
+                .into_iter()
+                .map(|h| {
+                    let shared = &shared;
+                    s.spawn(move || shared.scan(h).unwrap().count())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(counts, vec![50, 50]);
+        // Own writes in the keyspace: no shared scan (the pieces would miss them).
+        t.put(KS, &key(300), b"mine").unwrap();
+        assert!(t.shared_scan(KS, all.clone()).unwrap().is_none());
+        t.rollback();
+    }
+
+    #[test]
+    fn a_serializable_shared_scan_is_validated_as_a_read() {
+        let db = open(&SimFs::new());
+        db.put(KS, &key(1), b"v").unwrap();
+        let mut t = db.begin(Isolation::Serializable).unwrap();
+        let range = (Bound::Included(key(0)), Bound::Excluded(key(10)));
+        let shared = t.shared_scan(KS, range).unwrap().unwrap();
+        assert_eq!(shared.scan(shared.range().clone()).unwrap().count(), 1);
+        // Another transaction writes into the range read; this one then writes elsewhere.
+        db.put(KS, &key(5), b"other").unwrap();
+        t.put(KS, &key(50), b"mine").unwrap();
+        let e = t.commit().unwrap_err();
+        assert_eq!(e.sqlstate(), "40001");
+    }
+}
