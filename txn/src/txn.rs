@@ -103,6 +103,9 @@ pub struct Transaction {
     lock_wait: Option<LockWait>,
     /// READ COMMITTED: the running statement's snapshot (see `begin_statement`).
     statement: Option<Snapshot>,
+    /// READ COMMITTED: reads take the latest commit, not the statement's snapshot (see
+    /// `set_read_latest`).
+    latest: bool,
 }
 
 impl Transaction {
@@ -129,6 +132,7 @@ impl Transaction {
             locked: HashSet::new(),
             lock_wait: None,
             statement: None,
+            latest: false,
         })
     }
 
@@ -180,11 +184,22 @@ impl Transaction {
         }
     }
 
+    /// Under READ COMMITTED, makes the reads from now on until it is turned off take the
+    /// latest commit rather than the statement's snapshot: for a write's search of the rows
+    /// it locks and changes (an UPDATE's or DELETE's rows, a foreign key's referencing
+    /// rows), which must see every row committed so far, as PostgreSQL re-reads the newest
+    /// version of each row it locks. Returns the previous setting. No effect at the other
+    /// levels.
+    pub fn set_read_latest(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.latest, on)
+    }
+
     /// The snapshot a read uses: the transaction's; under READ COMMITTED the statement's, or
-    /// for a write intent (`latest`) or before any statement a fresh one.
+    /// for a write intent (`latest`), while reads take the latest, or before any statement
+    /// a fresh one.
     fn read_snapshot(&self, latest: bool) -> Snapshot {
         match (self.isolation, &self.statement) {
-            (Isolation::ReadCommitted, Some(s)) if !latest => s.clone(),
+            (Isolation::ReadCommitted, Some(s)) if !latest && !self.latest => s.clone(),
             (Isolation::ReadCommitted, _) => self.shared.db.snapshot(),
             _ => self.snapshot.clone(),
         }

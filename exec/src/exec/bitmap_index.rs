@@ -105,8 +105,8 @@ fn posting(table: &TableDef, index: &IndexDef, row: &[Value], ordinal: u64) -> V
     )
 }
 
-/// The ordinal of the row at storage suffix `suffix`, if it has one: as last committed (the
-/// row being written was read so, with `get_for_update`).
+/// The ordinal of the row at storage suffix `suffix`, if it has one: as last committed, as
+/// the rows a statement writes are read (`get_for_update`, or a scan reading the latest).
 fn ordinal(ctx: &mut Ctx<'_>, table: &TableDef, suffix: &[u8]) -> Result<Option<u64>> {
     let key = column::ordinal_key(&index_prefix(table.id, ORDINALS), suffix);
     match ctx.txn.get_latest(ctx.engine.data, &key)? {

@@ -160,9 +160,9 @@ impl Expr {
     }
 
     /// Whether another thread may evaluate it, with a context of its own that has no
-    /// subquery runner and no catalog (a parallel scan's workers): no subquery, catalog
-    /// function or sequence function, and no random numbers (their stream, which
-    /// `setseed` fixes, is the statement thread's).
+    /// subquery runner and no catalog (a parallel scan's workers): no subquery, no system
+    /// function (some read the catalog when they have it), no sequence function, and no
+    /// random numbers (their stream, which `setseed` fixes, is the statement thread's).
     pub fn parallel_safe(&self) -> bool {
         !self.needs_catalog()
             && !self.any(&|e| {
@@ -172,7 +172,8 @@ impl Expr {
                         | Expr::Func(
                             func::Func::Random
                                 | func::Func::GenRandomUuid
-                                | func::Func::Sequence(_),
+                                | func::Func::Sequence(_)
+                                | func::Func::Sys(_),
                             _
                         )
                 )

@@ -57,6 +57,8 @@ impl Session {
         let Some(txn) = own.as_mut().or(self.txn.as_mut()) else {
             return Err(no_copy());
         };
+        // COPY is one statement: its rows' checks all read what was committed when it began.
+        txn.begin_statement();
         let setting = self
             .settings
             .get("search_path")

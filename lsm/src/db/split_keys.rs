@@ -1,9 +1,10 @@
 //! Cutting a key range into pieces of about equal size, for scans that read the pieces on
 //! several threads at once (a parallel query).
 //!
-//! Sizes come from the tables' index blocks (each data block's last key and its size), so
-//! the cut reads no data. Memtables are counted in the total but give no cut points: their
-//! rows fall in whichever piece holds their keys. The pieces are only balanced as well as the
+//! Sizes come from the tables' index blocks (each data block's last key and its size), read
+//! only over the range, so the cut reads no data and costs what the range spans. Memtables
+//! are not counted (one holds every table of a keyspace, with no sizes by range): their rows
+//! fall in whichever piece holds their keys. The pieces are only balanced as well as the
 //! tables' blocks show; every key of the range is in exactly one piece whatever the cut.
 
 use std::ops::Bound;
@@ -18,7 +19,8 @@ pub struct KeySplit {
     /// Cut points, ascending, each strictly inside the range: piece `i` holds the keys from
     /// cut `i - 1` (included) to cut `i` (excluded).
     pub cuts: Vec<Vec<u8>>,
-    /// Estimated bytes stored in the range (tables' blocks overlapping it, plus memtables).
+    /// Estimated bytes stored in the range: the tables' blocks overlapping it (compressed;
+    /// memtables not counted).
     pub bytes: u64,
 }
 
@@ -48,23 +50,27 @@ impl Db {
         range: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
         pieces: usize,
     ) -> Result<KeySplit> {
-        let (tables, mem) = {
+        let tables = {
             let trees = self.inner.trees();
             let tree = trees
                 .keyspaces
                 .get(&keyspace)
                 .ok_or(Error::UnknownKeyspace(keyspace))?;
-            let mem: usize = std::iter::once(&tree.mem)
-                .chain(&tree.imms)
-                .map(|m| m.approximate_size())
-                .sum();
-            (tree.tables.as_ref().clone(), mem as u64)
+            std::sync::Arc::clone(&tree.tables)
         };
         let (lo, hi) = range;
         // (block's last key, its bytes) of every block that may hold keys of the range: a
         // block holds the keys after the previous block's last, up to its own last.
         let mut blocks = Vec::new();
-        for t in tables {
+        let from = match lo {
+            Bound::Included(l) | Bound::Excluded(l) => Some(l.as_slice()),
+            Bound::Unbounded => None,
+        };
+        let until = match hi {
+            Bound::Included(h) | Bound::Excluded(h) => Some(h.as_slice()),
+            Bound::Unbounded => None,
+        };
+        for t in tables.iter() {
             let starts_below_hi = match hi {
                 Bound::Included(h) => t.smallest_user() <= h.as_slice(),
                 Bound::Excluded(h) => t.smallest_user() < h.as_slice(),
@@ -73,19 +79,14 @@ impl Db {
             if !starts_below_hi || !past_lo(lo, t.largest_user()) {
                 continue;
             }
-            for (last, size) in t.table.block_bounds()? {
-                let more = below_hi(hi, &last);
+            for (last, size) in t.table.block_bounds(from, until)? {
                 if past_lo(lo, &last) {
                     blocks.push((last, size));
-                }
-                if !more {
-                    break;
                 }
             }
         }
         blocks.sort();
         let stored: u64 = blocks.iter().map(|(_, s)| s).sum();
-        let bytes = stored + mem;
         let mut cuts: Vec<Vec<u8>> = Vec::new();
         if pieces > 1 && stored > 0 {
             let step = stored / pieces as u64;
@@ -106,6 +107,9 @@ impl Db {
                 }
             }
         }
-        Ok(KeySplit { cuts, bytes })
+        Ok(KeySplit {
+            cuts,
+            bytes: stored,
+        })
     }
 }

@@ -150,12 +150,25 @@ impl Table {
         }
     }
 
-    /// Each data block's last user key and its size in bytes, in key order (from the index
-    /// block alone: no data block is read).
-    pub fn block_bounds(&self) -> Result<Vec<(Vec<u8>, u64)>> {
+    /// The data blocks that may hold user keys from `from` on, up to the first whose last
+    /// key is at or past `until` (None: to the end): each one's last user key and its size in
+    /// bytes, in key order. Read from the index block alone (no data block is read).
+    pub fn block_bounds(
+        &self,
+        from: Option<&[u8]>,
+        until: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
         let err = block_err(&self.path, self.index_offset);
         let mut it = BlockIter::new(Arc::clone(&self.index));
-        it.seek_to_first().map_err(&err)?;
+        match from {
+            Some(k) => it
+                .seek(
+                    &key::internal_key(k, key::MAX_SEQ, ValueKind::SEEK),
+                    key::compare,
+                )
+                .map_err(&err)?,
+            None => it.seek_to_first().map_err(&err)?,
+        }
         let mut out = Vec::new();
         while it.valid() {
             let handle = BlockHandle::decode(it.value()).ok_or_else(|| {
@@ -165,7 +178,12 @@ impl Table {
                     "index entry is not a block handle",
                 )
             })?;
-            out.push((key::user_key(it.key()).to_vec(), handle.size));
+            let last = key::user_key(it.key());
+            let done = until.is_some_and(|u| last >= u);
+            out.push((last.to_vec(), handle.size));
+            if done {
+                break;
+            }
             it.next_entry().map_err(&err)?;
         }
         Ok(out)

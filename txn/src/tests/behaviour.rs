@@ -311,6 +311,15 @@ fn a_read_committed_statement_reads_one_snapshot_and_its_write_reads_the_latest(
     // A write's reads see the latest commit.
     assert_eq!(t.get_latest(KS, b"c").unwrap(), Some(b"new".to_vec()));
     assert_eq!(t.get_for_update(KS, b"a").unwrap(), Some(b"2".to_vec()));
+    // A write's search for its rows reads the latest commit while it asks to.
+    assert!(!t.set_read_latest(true));
+    assert_eq!(t.get(KS, b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        keys_of(t.scan(KS, all.clone(), Direction::Forward).unwrap()).len(),
+        3
+    );
+    assert!(t.set_read_latest(false));
+    assert_eq!(t.get(KS, b"a").unwrap(), Some(b"1".to_vec()));
     // Its own writes show through the snapshot.
     t.put(KS, b"b", b"mine").unwrap();
     assert_eq!(t.get(KS, b"b").unwrap(), Some(b"mine".to_vec()));

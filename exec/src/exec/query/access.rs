@@ -169,6 +169,35 @@ pub fn scan_rows_with(
     for_update: bool,
     outer: &[Value],
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    latest_if(ctx, for_update, |ctx| {
+        scan_rows_at(ctx, table, access, for_update, outer)
+    })
+}
+
+/// Runs `read` with the transaction reading the latest commit when `for_update` (see
+/// `Transaction::set_read_latest`): the rows a write locks are found among everything
+/// committed, not only among what its statement's snapshot holds.
+fn latest_if<T>(
+    ctx: &mut Ctx<'_>,
+    for_update: bool,
+    read: impl FnOnce(&mut Ctx<'_>) -> Result<T>,
+) -> Result<T> {
+    if !for_update {
+        return read(ctx);
+    }
+    let before = ctx.txn.set_read_latest(true);
+    let result = read(ctx);
+    ctx.txn.set_read_latest(before);
+    result
+}
+
+fn scan_rows_at(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    access: &Access,
+    for_update: bool,
+    outer: &[Value],
+) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let prefix = index_prefix(table.id, 0);
     let base = ctx.eval_context();
     let ectx = base.with_outer(outer);
@@ -396,6 +425,23 @@ impl<'a> ChunkedScan<'a> {
         outer: &[Value],
         max: usize,
     ) -> Result<Option<Stored>> {
+        latest_if(ctx, for_update, |ctx| loop {
+            match self.next_stored_at(ctx, table, for_update, outer, max)? {
+                // Every row of the chunk went before it was locked; the scan goes on.
+                Some(Stored::Raw(raw)) if raw.is_empty() => continue,
+                other => return Ok(other),
+            }
+        })
+    }
+
+    fn next_stored_at(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        table: &TableDef,
+        for_update: bool,
+        outer: &[Value],
+        max: usize,
+    ) -> Result<Option<Stored>> {
         let (start, end) = match std::mem::replace(&mut self.state, Chunked::Done) {
             Chunked::Done => return Ok(None),
             Chunked::Next(start, end) => (start, end),
@@ -416,7 +462,7 @@ impl<'a> ChunkedScan<'a> {
                     let ectx = ectx.with_outer(outer);
                     let ordinals = super::bitmap_scan::ordinals(ctx, table, scan, &ectx)?;
                     self.state = Chunked::Ordinals(ordinals);
-                    return self.next_stored(ctx, table, for_update, outer, max);
+                    return self.next_stored_at(ctx, table, for_update, outer, max);
                 }
                 if !matches!(self.access, Access::Full | Access::Range(..)) {
                     let rows = scan_rows_with(ctx, table, self.access, for_update, outer)?;
@@ -443,16 +489,24 @@ impl<'a> ChunkedScan<'a> {
                 break;
             }
         }
-        if for_update {
-            for (k, _) in &out {
-                ctx.txn.get_for_update(ctx.engine.data, k)?;
-            }
-        }
         match out.last() {
             Some((k, _)) if out.len() >= max => {
                 self.state = Chunked::Next(Bound::Excluded(k.clone()), end);
             }
             _ => {}
+        }
+        if for_update {
+            // Each row as its lock leaves it: the latest version, or gone.
+            let mut locked = Vec::with_capacity(out.len());
+            for (k, _) in out {
+                if let Some(v) = ctx.txn.get_for_update(ctx.engine.data, &k)? {
+                    locked.push((k, v));
+                }
+            }
+            out = locked;
+            if out.is_empty() && matches!(self.state, Chunked::Next(..)) {
+                return Ok(Some(Stored::Raw(out)));
+            }
         }
         Ok((!out.is_empty()).then_some(Stored::Raw(out)))
     }

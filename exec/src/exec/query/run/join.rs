@@ -33,11 +33,7 @@ impl Runner<'_, '_> {
         sink: &mut Sink<'_>,
     ) -> Result<()> {
         let nulls = |n: usize| vec![Value::Null; n];
-        let mut out = Out {
-            join: j,
-            rows: Vec::new(),
-            sink,
-        };
+        let mut out = Out::new(j, sink);
         if j.lateral {
             self.source_chunks(&j.left, outer, ectx, &mut |left| {
                 for l in left {
@@ -100,8 +96,34 @@ impl Runner<'_, '_> {
             })?;
             return out.finish();
         }
+        let built = self.build(j, outer, ectx)?;
+        let mut right_matched = vec![false; built.right.len()];
+        self.source_chunks(&j.left, outer, ectx, &mut |left| {
+            for (n, l) in left.iter().enumerate() {
+                if n % 256 == 255 {
+                    self.check_deadline()?;
+                }
+                probe(j, &built, l, &mut right_matched, ectx, &mut out)?;
+            }
+            Ok(())
+        })?;
+        if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
+            for (r, matched) in built.right.iter().zip(&right_matched) {
+                if !matched {
+                    out.emit(concat(&nulls(j.left_width), r))?;
+                }
+            }
+        }
+        self.mem
+            .release(rows_bytes(&built.right) + built.index_bytes);
+        out.finish()
+    }
+
+    /// The right side of hash (or nested-loop) join `j`, read whole and hashed on the
+    /// equi-join keys; charged to the statement (the caller releases `rows_bytes(right) +
+    /// index_bytes`).
+    pub(super) fn build(&self, j: &Join, outer: &[Value], ectx: &EvalContext<'_>) -> Result<Built> {
         let right = self.source(&j.right, outer, ectx)?;
-        let mut right_matched = vec![false; right.len()];
         // Hash the right side on the equi-join keys; NULL keys never match.
         let mut index_bytes = 0;
         let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
@@ -123,35 +145,45 @@ impl Runner<'_, '_> {
         } else {
             Vec::new()
         };
-        self.source_chunks(&j.left, outer, ectx, &mut |left| {
-            for (n, l) in left.iter().enumerate() {
-                if n % 256 == 255 {
-                    self.check_deadline()?;
-                }
-                let candidates: &[usize] = match &index {
-                    None => &all,
-                    Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
-                        Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
-                        None => &[],
-                    },
-                };
-                let rows = candidates
-                    .iter()
-                    .filter_map(|&i| right.get(i).map(|r| (i, r.as_slice())));
-                combine(j, l, rows, &mut right_matched, ectx, &mut out)?;
-            }
-            Ok(())
-        })?;
-        if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
-            for (r, matched) in right.iter().zip(&right_matched) {
-                if !matched {
-                    out.emit(concat(&nulls(j.left_width), r))?;
-                }
-            }
-        }
-        self.mem.release(rows_bytes(&right) + index_bytes);
-        out.finish()
+        Ok(Built {
+            right,
+            index,
+            all,
+            index_bytes,
+        })
     }
+}
+
+/// A join's right side, read whole: its rows, and their positions by equi-join key (None:
+/// the join has no keys, and every row is a candidate).
+pub(super) struct Built {
+    pub(super) right: Vec<Vec<Value>>,
+    index: Option<HashMap<Vec<u8>, Vec<usize>>>,
+    /// Every position, when there is no index.
+    all: Vec<usize>,
+    pub(super) index_bytes: usize,
+}
+
+/// Emits what left row `l` yields against the built right side of `j` (see [`combine`]).
+pub(super) fn probe(
+    j: &Join,
+    built: &Built,
+    l: &[Value],
+    right_matched: &mut [bool],
+    ectx: &EvalContext<'_>,
+    out: &mut Out<'_, '_>,
+) -> Result<()> {
+    let candidates: &[usize] = match &built.index {
+        None => &built.all,
+        Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
+            Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+            None => &[],
+        },
+    };
+    let rows = candidates
+        .iter()
+        .filter_map(|&i| built.right.get(i).map(|r| (i, r.as_slice())));
+    combine(j, l, rows, right_matched, ectx, out)
 }
 
 impl Runner<'_, '_> {
@@ -254,13 +286,21 @@ fn combine<'r>(
 }
 
 /// A join's output rows not handed on yet, and where they go.
-struct Out<'o, 's> {
+pub(super) struct Out<'o, 's> {
     join: &'o Join,
     rows: Vec<Vec<Value>>,
     sink: &'o mut Sink<'s>,
 }
 
-impl Out<'_, '_> {
+impl<'o, 's> Out<'o, 's> {
+    pub(super) fn new(join: &'o Join, sink: &'o mut Sink<'s>) -> Out<'o, 's> {
+        Out {
+            join,
+            rows: Vec::new(),
+            sink,
+        }
+    }
+
     /// Adds a joined row (with the merged columns of USING / NATURAL), and hands the rows on
     /// once they make a chunk: a join never holds more than a chunk of its output uncharged.
     fn emit(&mut self, mut row: Vec<Value>) -> Result<()> {
@@ -282,7 +322,7 @@ impl Out<'_, '_> {
     }
 
     /// Hands the last rows on.
-    fn finish(self) -> Result<()> {
+    pub(super) fn finish(self) -> Result<()> {
         (self.sink)(self.rows)
     }
 }

@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::super::access::{scan_range, timeout, KeyRange};
-use super::super::from::{Source, TableSource};
+use super::super::from::{Join, JoinKind, Source, TableSource};
 use super::super::profile::Stage;
 use super::super::Access;
 use super::early::Decoder;
+use super::join::{probe, Built, Out};
+use super::permuted;
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::{mergeable, AggPlan, Aggregator};
@@ -29,34 +31,118 @@ use crate::expr::{EvalContext, Expr};
 use crate::memory::{rows_bytes, Charge};
 use crate::session::parallel;
 use crate::types::Value;
+use orbit_txn::SharedScan;
 
 /// Pieces per thread: more pieces than threads even out pieces that take longer.
 const PIECES_PER_THREAD: usize = 4;
 
-/// The table an aggregation over `src` filtered by `filter` may be computed from in
+/// What a parallel aggregation reads: a table scan, and the hash joins above it, bottom
+/// up, each with the scan's side as its left (their right sides are read whole first, on
+/// the statement's thread, and probed by every worker).
+struct Chain<'s> {
+    leaf: &'s TableSource,
+    /// `Source::Join`s.
+    joins: Vec<&'s Source>,
+}
+
+/// The chain an aggregation over `src` filtered by `filter` may be computed from in
 /// parallel, if it may.
-fn eligible<'s>(agg: &AggPlan, src: &'s Source, filter: Option<&Expr>) -> Option<&'s TableSource> {
-    let Source::Table(t) = src else { return None };
+fn eligible<'s>(agg: &AggPlan, src: &'s Source, filter: Option<&Expr>) -> Option<Chain<'s>> {
     let safe = |e: &Expr| e.parallel_safe();
-    let ok = matches!(t.access, Access::Full | Access::Range(..))
-        && !t.for_update
-        && !t.keyed
-        && mergeable(agg)
+    let ok = mergeable(agg)
         && agg.keys.iter().all(safe)
         && agg
             .aggs
             .iter()
             .all(|c| c.arg.as_ref().is_none_or(safe) && c.filter.as_ref().is_none_or(safe))
-        && t.filter.as_ref().is_none_or(safe)
         && filter.is_none_or(safe);
-    ok.then_some(t)
+    if ok {
+        chain(src)
+    } else {
+        None
+    }
 }
 
-/// What one piece's worker hands back: its aggregation, the rows it aggregated, and the
-/// memory charged for its groups (returned once merged).
+fn chain(src: &Source) -> Option<Chain<'_>> {
+    match src {
+        Source::Table(t) => {
+            let ok = matches!(t.access, Access::Full | Access::Range(..))
+                && !t.for_update
+                && !t.keyed
+                && t.filter.as_ref().is_none_or(Expr::parallel_safe);
+            ok.then(|| Chain {
+                leaf: t,
+                joins: Vec::new(),
+            })
+        }
+        // A hash join whose output depends on each left row alone: no RIGHT or FULL join
+        // (their unmatched right rows need every worker's matches), no per-row lookup or
+        // LATERAL subquery (they run on the statement's context).
+        Source::Join(j) => {
+            let ok = !j.lateral
+                && j.lookup.is_none()
+                && matches!(
+                    j.kind,
+                    JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+                )
+                && j.keys.iter().all(|(lk, _)| lk.parallel_safe())
+                && j.on.as_ref().is_none_or(Expr::parallel_safe);
+            if !ok {
+                return None;
+            }
+            let mut c = chain(&j.left)?;
+            c.joins.push(src);
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+/// The join of a chain's `Source::Join`.
+fn join_of(src: &Source) -> Result<&Join> {
+    match src {
+        Source::Join(j) => Ok(j),
+        _ => Err(Error::new(
+            code::INTERNAL_ERROR,
+            "a parallel join chain without its join",
+        )),
+    }
+}
+
+/// Hands `rows` (a chunk of the left side of `levels`' first join) through the joins, each
+/// probing its built right side, and their output to `end`, a chunk at a time; counts each
+/// join's output rows in `produced`.
+fn through(
+    levels: &[(&Join, &Built)],
+    produced: &mut [usize],
+    rows: Vec<Vec<Value>>,
+    ectx: &EvalContext<'_>,
+    end: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
+) -> Result<()> {
+    let (Some(((j, built), rest)), Some((count, counts))) =
+        (levels.split_first(), produced.split_first_mut())
+    else {
+        return end(rows);
+    };
+    let mut next = |chunk: Vec<Vec<Value>>| {
+        *count += chunk.len();
+        through(rest, counts, permuted(chunk, &j.permute), ectx, end)
+    };
+    let mut out = Out::new(j, &mut next);
+    for l in &rows {
+        probe(j, built, l, &mut [], ectx, &mut out)?;
+    }
+    out.finish()
+}
+
+/// What one piece's worker hands back: its aggregation, the rows it aggregated, the rows
+/// its scan and each join produced, and the memory charged for its groups (returned once
+/// merged).
 struct Piece<'p, 'm> {
     agg: Aggregator<'p>,
     passed: usize,
+    scanned: usize,
+    produced: Vec<usize>,
     charge: Charge<'m>,
 }
 
@@ -79,12 +165,13 @@ impl Runner<'_, '_> {
                 parallel::min_scan_bytes(ctx.settings),
             )
         };
-        let Some(t) = eligible(agg, src, filter).filter(|_| threads > 1) else {
+        let Some(chain) = eligible(agg, src, filter).filter(|_| threads > 1) else {
             return Ok(None);
         };
         let started = self.clock();
-        let (shared, deadline, engine) = {
+        let shared = {
             let mut ctx = self.ctx.borrow_mut();
+            let t = chain.leaf;
             let Some(range) = scan_range(&ctx, &t.table, &t.access, outer)? else {
                 return Ok(None);
             };
@@ -92,35 +179,107 @@ impl Runner<'_, '_> {
             let Some(shared) = ctx.txn.shared_scan(keyspace, range)? else {
                 return Ok(None);
             };
-            (shared, ctx.deadline, ctx.engine)
+            shared
         };
         let split = shared.split(threads * PIECES_PER_THREAD)?;
         if split.bytes < min_bytes || split.cuts.is_empty() {
             return Ok(None);
         }
+        let job = Job {
+            agg,
+            chain: &chain,
+            shared: &shared,
+            filter,
+            outer,
+            params: ectx.params,
+            names: (ectx.user, ectx.database, ectx.schema),
+            now: ectx.now,
+            threads,
+        };
+        // The joins' right sides, read and hashed once (the serial path's order: the top
+        // join's first), released at the end.
+        let mut built = Vec::with_capacity(chain.joins.len());
+        let mut result = Ok(Vec::new());
+        for src in chain.joins.iter().rev() {
+            match join_of(src).and_then(|j| self.build(j, outer, ectx)) {
+                Ok(b) => built.push(b),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        built.reverse();
         let pieces = pieces(shared.range(), split.cuts);
+        let pieces_run = pieces.len();
+        if result.is_ok() {
+            result = self.run_pieces(&job, &built, pieces);
+        }
+        for b in &built {
+            self.mem.release(rows_bytes(&b.right) + b.index_bytes);
+        }
+        let done = result?;
+        // Merged in key order: the groups come out in the order one thread meets them.
+        let mut state = Aggregator::new(agg);
+        let (mut passed, mut scanned) = (0, 0);
+        let mut produced = vec![0; chain.joins.len()];
+        let mut charged = 0;
+        for piece in done {
+            passed += piece.passed;
+            scanned += piece.scanned;
+            for (p, n) in produced.iter_mut().zip(&piece.produced) {
+                *p += n;
+            }
+            state.merge(piece.agg)?;
+            self.mem.charge(state.bytes().saturating_sub(charged))?;
+            charged = state.bytes();
+            drop(piece.charge);
+        }
+        if let (Some(p), Some(t0)) = (&self.profile, started) {
+            let time = t0.elapsed();
+            p.record(chain.leaf, Stage::Source, scanned, time);
+            p.record_workers(chain.leaf, Stage::Source, threads.min(pieces_run));
+            for (src, n) in chain.joins.iter().zip(produced) {
+                p.record(*src, Stage::Source, n, time);
+            }
+        }
+        let rows = state.finish(ectx)?;
+        self.mem.release(charged);
+        self.mem.charge(rows_bytes(&rows))?;
+        Ok(Some((rows, passed)))
+    }
+
+    /// Runs `job` over `pieces` on its threads: each piece's scan, joins, filter and
+    /// aggregation, in piece order.
+    fn run_pieces<'p>(
+        &self,
+        job: &Job<'p, '_>,
+        built: &[Built],
+        pieces: Vec<KeyRange>,
+    ) -> Result<Vec<Piece<'p, '_>>> {
+        let (deadline, memory) = {
+            let ctx = self.ctx.borrow();
+            (ctx.deadline, &ctx.engine.query_memory)
+        };
+        let levels = job
+            .chain
+            .joins
+            .iter()
+            .zip(built)
+            .map(|(src, b)| Ok((join_of(src)?, b)))
+            .collect::<Result<Vec<_>>>()?;
         let stop = AtomicBool::new(false);
-        let (params, user, database, schema, now) =
-            (ectx.params, ectx.user, ectx.database, ectx.schema, ectx.now);
-        let memory = &engine.query_memory;
-        let work = |piece: KeyRange| -> Result<Piece<'_, '_>> {
-            let ectx = EvalContext {
-                params,
-                user,
-                database,
-                schema,
-                now,
-                sys: None,
-                outer,
-                exec: None,
-            };
+        let work = |piece: KeyRange| -> Result<Piece<'p, '_>> {
+            let ectx = job.ectx();
             let mut out = Piece {
-                agg: Aggregator::new(agg),
+                agg: Aggregator::new(job.agg),
                 passed: 0,
+                scanned: 0,
+                produced: vec![0; levels.len()],
                 charge: Charge::new(memory),
             };
-            let mut decoder = Decoder::new(t);
-            let mut rows = shared.scan(piece)?;
+            let mut decoder = Decoder::new(job.chain.leaf);
+            let mut rows = job.shared.scan(piece)?;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(out);
@@ -135,28 +294,37 @@ impl Runner<'_, '_> {
                 if raw.is_empty() {
                     return Ok(out);
                 }
-                let mut chunk = decoder.rows(raw, &ectx)?;
-                if let Some(f) = filter {
-                    let mut kept = Vec::with_capacity(chunk.len());
-                    for r in chunk {
-                        if f.passes(&r, &ectx)? {
-                            kept.push(r);
+                let chunk = decoder.rows(raw, &ectx)?;
+                out.scanned += chunk.len();
+                let (agg, passed, charge) = (&mut out.agg, &mut out.passed, &out.charge);
+                through(
+                    &levels,
+                    &mut out.produced,
+                    chunk,
+                    &ectx,
+                    &mut |mut chunk| {
+                        if let Some(f) = job.filter {
+                            let mut kept = Vec::with_capacity(chunk.len());
+                            for r in chunk {
+                                if f.passes(&r, &ectx)? {
+                                    kept.push(r);
+                                }
+                            }
+                            chunk = kept;
                         }
-                    }
-                    chunk = kept;
-                }
-                out.passed += chunk.len();
-                out.agg.add(&chunk, &ectx)?;
-                out.charge
-                    .charge(out.agg.bytes().saturating_sub(out.charge.held()))?;
+                        *passed += chunk.len();
+                        agg.add(&chunk, &ectx)?;
+                        charge.charge(agg.bytes().saturating_sub(charge.held()))
+                    },
+                )?;
             }
         };
         // `threads` tasks take the pieces in turn; each piece's result goes to its slot.
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Piece<'_, '_>>>>> =
+        let slots: Vec<Mutex<Option<Result<Piece<'p, '_>>>>> =
             pieces.iter().map(|_| Mutex::new(None)).collect();
         rayon::scope(|s| {
-            for _ in 0..threads {
+            for _ in 0..job.threads {
                 s.spawn(|_| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
@@ -182,24 +350,39 @@ impl Runner<'_, '_> {
                 }
             }
         }
-        let mut state = Aggregator::new(agg);
-        let mut passed = 0;
-        let mut charged = 0;
-        for piece in done {
-            passed += piece.passed;
-            state.merge(piece.agg)?;
-            self.mem.charge(state.bytes().saturating_sub(charged))?;
-            charged = state.bytes();
-            drop(piece.charge);
+        Ok(done)
+    }
+}
+
+/// A parallel aggregation's plan and inputs, shared by its threads.
+struct Job<'p, 'e> {
+    agg: &'p AggPlan,
+    chain: &'e Chain<'e>,
+    shared: &'e SharedScan,
+    filter: Option<&'e Expr>,
+    outer: &'e [Value],
+    /// The statement's parameters, user, database, schema and clock (its context's parts a
+    /// worker's context takes: not its subquery runner or catalog).
+    params: &'e [Value],
+    names: (&'e str, &'e str, &'e str),
+    now: i64,
+    threads: usize,
+}
+
+impl<'e> Job<'_, 'e> {
+    /// A worker's evaluation context.
+    fn ectx(&self) -> EvalContext<'e> {
+        let (user, database, schema) = self.names;
+        EvalContext {
+            params: self.params,
+            user,
+            database,
+            schema,
+            now: self.now,
+            sys: None,
+            outer: self.outer,
+            exec: None,
         }
-        if let (Some(p), Some(t0)) = (&self.profile, started) {
-            p.record(t, Stage::Source, passed, t0.elapsed());
-            p.record_workers(t, Stage::Source, threads);
-        }
-        let rows = state.finish(ectx)?;
-        self.mem.release(charged);
-        self.mem.charge(rows_bytes(&rows))?;
-        Ok(Some((rows, passed)))
     }
 }
 
