@@ -5,7 +5,8 @@
 //! Invariant: a [`SharedScan`] exists only for a transaction without buffered writes in the
 //! keyspace (the pieces read the snapshot alone, so read-your-own-writes needs nothing
 //! merged), and its range was registered as read like `Transaction::scan` registers one
-//! (SERIALIZABLE validates it at commit).
+//! (SERIALIZABLE validates it at commit). Reads outside the range (`get`, `scan` of another
+//! range) are not registered: only transactions below SERIALIZABLE make them.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -33,7 +34,15 @@ impl SharedScan {
         Ok(self.db.split_keys(self.keyspace, &self.range, pieces)?)
     }
 
-    /// The pairs of `piece` (within the range: the caller's part of it), forward.
+    /// The value of `key` in the keyspace at the snapshot (a parallel join's lookups).
+    /// Only the range is registered as read: a SERIALIZABLE transaction must not use it for
+    /// keys outside it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_at(self.keyspace, key, &self.snapshot)?)
+    }
+
+    /// The pairs of `piece` (the caller's part of the range, or, not under SERIALIZABLE,
+    /// any range of the keyspace: a parallel join's lookups), forward.
     pub fn scan(
         &self,
         piece: (Bound<Vec<u8>>, Bound<Vec<u8>>),

@@ -224,16 +224,9 @@ fn scan_rows_at(
             return Ok(out);
         }
         Access::Index { id, eq } => {
-            let Some(index) = table.indexes.iter().find(|i| i.id == *id) else {
+            let Some(start) = index_start(table, *id, eq, &ectx)? else {
                 return Ok(out);
             };
-            let mut start = index_prefix(table.id, *id);
-            for (i, e) in eq.iter().enumerate() {
-                match key_in(&index.columns, e, i)? {
-                    Some(k) => start.extend_from_slice(&k),
-                    None => return Ok(out),
-                }
-            }
             let end = successor(&start);
             let suffixes = ctx
                 .txn
@@ -271,6 +264,89 @@ fn scan_rows_at(
     };
     let rows = ChunkedScan::new(access, None).next(ctx, table, for_update, outer, usize::MAX)?;
     Ok(rows.unwrap_or_default())
+}
+
+/// The rows of `table` a lookup path reaches (a primary-key point or prefix range, or a
+/// secondary index's equality), read through `shared` (a parallel join's worker: the
+/// statement's snapshot, without its transaction), with their storage keys.
+pub(crate) fn shared_lookup(
+    shared: &orbit_txn::SharedScan,
+    table: &TableDef,
+    access: &Access,
+    ectx: &crate::expr::EvalContext<'_>,
+) -> Result<KeyedRows> {
+    let prefix = index_prefix(table.id, 0);
+    let key_in = |ids: &[u32], e: &Expr, pos: usize| key_at(table, ids, e, pos, ectx);
+    let mut out = Vec::new();
+    match access {
+        Access::Point(exprs) => {
+            let mut key = prefix;
+            for (i, e) in exprs.iter().enumerate() {
+                match key_in(&table.primary_key, e, i)? {
+                    Some(k) => key.extend_from_slice(&k),
+                    None => return Ok(out),
+                }
+            }
+            if let Some(v) = shared.get(&key)? {
+                out.push((key, decode_row(table, &v)?));
+            }
+        }
+        Access::Range(..) => {
+            let key_of = |e: &Expr, pos: usize| key_in(&table.primary_key, e, pos);
+            let Some(range) = key_range(access, &key_of, &prefix)? else {
+                return Ok(out);
+            };
+            for item in shared.scan(range)? {
+                let (k, v) = item?;
+                out.push((k, decode_row(table, &v)?));
+            }
+        }
+        Access::Index { id, eq } => {
+            let Some(start) = index_start(table, *id, eq, ectx)? else {
+                return Ok(out);
+            };
+            let end = successor(&start);
+            let suffixes = shared
+                .scan((Bound::Included(start), Bound::Excluded(end)))?
+                .map(|item| item.map(|(_, v)| v))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for suffix in suffixes {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&suffix);
+                if let Some(v) = shared.get(&key)? {
+                    out.push((key, decode_row(table, &v)?));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::new(
+                code::INTERNAL_ERROR,
+                "a parallel lookup by a full, bitmap or vector scan",
+            ))
+        }
+    }
+    Ok(out)
+}
+
+/// The first key of secondary index `id`'s entries whose leading columns equal `eq`; None
+/// when no row can match (no such index, or a NULL or uncastable value).
+fn index_start(
+    table: &TableDef,
+    id: u32,
+    eq: &[Expr],
+    ectx: &crate::expr::EvalContext<'_>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(index) = table.indexes.iter().find(|i| i.id == id) else {
+        return Ok(None);
+    };
+    let mut start = index_prefix(table.id, id);
+    for (i, e) in eq.iter().enumerate() {
+        match key_at(table, &index.columns, e, i, ectx)? {
+            Some(k) => start.extend_from_slice(&k),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(start))
 }
 
 /// The row stored at suffix `suffix` (after the table's row prefix), with its storage key

@@ -109,22 +109,67 @@ fn parallel_aggregation_over_hash_joins_gives_the_one_thread_answer() {
          INSERT INTO e SELECT x, 'e' || (x % 4) FROM generate_series(0, 16) x;
          ANALYZE",
     );
-    let parallel = rayon::current_num_threads() > 1;
     for q in JOINS {
-        rows(&mut s, "SET max_parallel_workers_per_gather = 0");
-        let one = rows(&mut s, q);
-        assert!(!one.is_empty(), "{q}");
-        rows(
-            &mut s,
-            "SET max_parallel_workers_per_gather = 2; SET min_parallel_table_scan_size = 0",
-        );
-        assert_eq!(rows(&mut s, q), one, "{q}");
-        if parallel {
-            let plan = analyzed(&mut s, q);
+        let (_, plan) = one_then_parallel(&mut s, q);
+        if rayon::current_num_threads() > 1 {
             let want = format!("Workers Launched: {}", 3.min(rayon::current_num_threads()));
             assert!(plan.contains(&want), "{q}\n{plan}");
         }
         rows(&mut s, "RESET min_parallel_table_scan_size");
+    }
+}
+
+/// Runs `q` on one thread, then allowing two workers on any table size: the same rows
+/// (not none) both times. Returns them, and the parallel run's EXPLAIN ANALYZE.
+fn one_then_parallel(s: &mut Session, q: &str) -> (Vec<String>, String) {
+    rows(s, "SET max_parallel_workers_per_gather = 0");
+    let one = rows(s, q);
+    assert!(!one.is_empty(), "{q}");
+    rows(
+        s,
+        "SET max_parallel_workers_per_gather = 2; SET min_parallel_table_scan_size = 0",
+    );
+    assert_eq!(rows(s, q), one, "{q}");
+    (one, analyzed(s, q))
+}
+
+/// Aggregations over joins that look the right table up per left row: by primary key, by
+/// a primary-key prefix, and by a secondary index.
+const LOOKUPS: &[&str] = &[
+    "SELECT p.tag, count(*), sum(t.v) FROM t JOIN p ON p.id = t.id WHERE t.g = 3 GROUP BY p.tag",
+    "SELECT count(*), sum(q.w) FROM t JOIN q ON q.a = t.n AND q.b = t.g WHERE t.g < 2",
+    "SELECT r.name, count(*) FROM t JOIN r ON r.code = t.id WHERE t.g = 1 AND t.n = 3 \
+     GROUP BY r.name",
+];
+
+#[test]
+fn parallel_aggregation_over_lookup_joins_gives_the_one_thread_answer() {
+    let (engine, mut s) = loaded(20_000);
+    rows(
+        &mut s,
+        "CREATE TABLE p (id int PRIMARY KEY, tag text);
+         INSERT INTO p SELECT x, 'tag' || (x % 7) FROM generate_series(1, 19990) x;
+         CREATE TABLE q (a int, b int, w int, PRIMARY KEY (a, b));
+         INSERT INTO q SELECT x, y, x * y FROM generate_series(0, 16) x, generate_series(0, 3000) y;
+         CREATE TABLE r (id int PRIMARY KEY, code int, name text);
+         INSERT INTO r SELECT x, x % 6000, 'r' || (x % 3) FROM generate_series(1, 30000) x;
+         CREATE INDEX r_code ON r (code);
+         ANALYZE",
+    );
+    engine.txn_db().db().flush().unwrap();
+    for q in LOOKUPS {
+        let (one, plan) = one_then_parallel(&mut s, q);
+        assert!(plan.contains("Index Scan using"), "{q}\n{plan}");
+        if rayon::current_num_threads() > 1 {
+            assert!(plan.contains("Workers Launched"), "{q}\n{plan}");
+        }
+        // Under SERIALIZABLE the lookups stay on the statement's thread (only the scanned
+        // range is registered as read by a shared scan).
+        rows(&mut s, "BEGIN ISOLATION LEVEL SERIALIZABLE");
+        assert_eq!(rows(&mut s, q), one, "{q}");
+        let plan = analyzed(&mut s, q);
+        assert!(!plan.contains("Workers Launched"), "{q}\n{plan}");
+        rows(&mut s, "COMMIT; RESET min_parallel_table_scan_size");
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::super::access::scan_rows_with;
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
+use super::super::Access;
 use super::{function_rows, Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::query::from::{Join, JoinKind, Source, TableSource};
@@ -199,54 +200,68 @@ impl Runner<'_, '_> {
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<Vec<Value>>> {
         let started = self.clock();
-        // The left row's key values, each evaluated once: the lookup takes the indexed
-        // ones, and every row found is compared on all of them.
-        let left_values = j
-            .keys
-            .iter()
-            .map(|(lk, _)| lk.eval(l, ectx))
-            .collect::<Result<Vec<_>>>()?;
-        let mut rows = Vec::new();
-        if !left_values.iter().any(Value::is_null) {
-            let mut want = Vec::new();
-            for v in &left_values {
-                append_key(&mut want, &[v]);
-            }
-            let want = Some(want);
-            let values = lookup
-                .keys
-                .iter()
-                .filter_map(|k| left_values.get(*k).cloned())
-                .collect();
-            let access = lookup.access(values);
-            let found = {
-                let mut ctx = self.ctx.borrow_mut();
-                scan_rows_with(&mut ctx, &t.table, &access, t.for_update, outer)?
-            };
-            for (storage_key, mut r) in found {
-                if let Some(f) = &t.filter {
-                    if !f.passes(&r, ectx)? {
-                        continue;
-                    }
-                }
-                if key(j.keys.iter().map(|(_, rk)| rk), &r, ectx)? != want {
-                    continue;
-                }
-                if t.keyed {
-                    r.push(Value::Bytea(storage_key));
-                }
-                rows.push(r);
-            }
-        }
+        let rows = lookup_rows(j, lookup, t, l, ectx, |access| {
+            let mut ctx = self.ctx.borrow_mut();
+            scan_rows_with(&mut ctx, &t.table, &access, t.for_update, outer)
+        })?;
         self.note(t, Stage::Source, rows.len(), started);
         Ok(rows)
     }
 }
 
+/// The rows of table `t` (the right side of lookup join `j`) whose index columns hold left
+/// row `l`'s join keys, read by `fetch` through the lookup's access path, that pass the
+/// table's conditions and match every key of the join.
+pub(super) fn lookup_rows(
+    j: &Join,
+    lookup: &Lookup,
+    t: &TableSource,
+    l: &[Value],
+    ectx: &EvalContext<'_>,
+    fetch: impl FnOnce(Access) -> Result<Vec<(Vec<u8>, Vec<Value>)>>,
+) -> Result<Vec<Vec<Value>>> {
+    // The left row's key values, each evaluated once: the lookup takes the indexed ones,
+    // and every row found is compared on all of them.
+    let left_values = j
+        .keys
+        .iter()
+        .map(|(lk, _)| lk.eval(l, ectx))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = Vec::new();
+    if left_values.iter().any(Value::is_null) {
+        return Ok(rows);
+    }
+    let mut want = Vec::new();
+    for v in &left_values {
+        append_key(&mut want, &[v]);
+    }
+    let want = Some(want);
+    let values = lookup
+        .keys
+        .iter()
+        .filter_map(|k| left_values.get(*k).cloned())
+        .collect();
+    for (storage_key, mut r) in fetch(lookup.access(values))? {
+        if let Some(f) = &t.filter {
+            if !f.passes(&r, ectx)? {
+                continue;
+            }
+        }
+        if key(j.keys.iter().map(|(_, rk)| rk), &r, ectx)? != want {
+            continue;
+        }
+        if t.keyed {
+            r.push(Value::Bytea(storage_key));
+        }
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
 /// Emits what left row `l` yields with `candidates` (right rows whose keys match it, with
 /// their positions), by the join's kind; marks the positions that matched in
 /// `right_matched` (for RIGHT and FULL joins).
-fn combine<'r>(
+pub(super) fn combine<'r>(
     j: &Join,
     l: &[Value],
     candidates: impl Iterator<Item = (usize, &'r [Value])>,

@@ -17,12 +17,13 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::super::access::{scan_range, timeout, KeyRange};
+use super::super::access::{scan_range, shared_lookup, timeout, KeyRange};
 use super::super::from::{Join, JoinKind, Source, TableSource};
+use super::super::lookup::Lookup;
 use super::super::profile::Stage;
 use super::super::Access;
 use super::early::Decoder;
-use super::join::{probe, Built, Out};
+use super::join::{combine, lookup_rows, probe, Built, Out};
 use super::permuted;
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
@@ -43,6 +44,9 @@ struct Chain<'s> {
     leaf: &'s TableSource,
     /// `Source::Join`s.
     joins: Vec<&'s Source>,
+    /// Whether a join looks its right table up per left row (through the shared snapshot,
+    /// outside the scanned range).
+    lookups: bool,
 }
 
 /// The chain an aggregation over `src` filtered by `filter` may be computed from in
@@ -73,14 +77,26 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
             ok.then(|| Chain {
                 leaf: t,
                 joins: Vec::new(),
+                lookups: false,
             })
         }
-        // A hash join whose output depends on each left row alone: no RIGHT or FULL join
-        // (their unmatched right rows need every worker's matches), no per-row lookup or
-        // LATERAL subquery (they run on the statement's context).
+        // A join whose output depends on each left row alone: no RIGHT or FULL join (their
+        // unmatched right rows need every worker's matches), no LATERAL subquery (it runs on
+        // the statement's context). Its right side is read whole and hashed, or its right
+        // table looked up per left row.
         Source::Join(j) => {
+            let lookup_ok = match (&j.lookup, &j.right) {
+                (None, _) => true,
+                (Some(_), Source::Table(t)) => {
+                    !t.for_update
+                        && !t.keyed
+                        && t.filter.as_ref().is_none_or(Expr::parallel_safe)
+                        && j.keys.iter().all(|(_, rk)| rk.parallel_safe())
+                }
+                (Some(_), _) => false,
+            };
             let ok = !j.lateral
-                && j.lookup.is_none()
+                && lookup_ok
                 && matches!(
                     j.kind,
                     JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
@@ -91,6 +107,7 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 return None;
             }
             let mut c = chain(&j.left)?;
+            c.lookups |= j.lookup.is_some();
             c.joins.push(src);
             Some(c)
         }
@@ -109,28 +126,46 @@ fn join_of(src: &Source) -> Result<&Join> {
     }
 }
 
-/// Hands `rows` (a chunk of the left side of `levels`' first join) through the joins, each
-/// probing its built right side, and their output to `end`, a chunk at a time; counts each
-/// join's output rows in `produced`.
+/// How a worker finds a join's right rows for a left row.
+#[derive(Clone, Copy)]
+enum Probe<'a> {
+    /// In the right side, read whole and hashed once.
+    Hash(&'a Built),
+    /// By looking the right table up, through the shared snapshot.
+    Lookup(&'a Lookup, &'a TableSource),
+}
+
+/// Hands `rows` (a chunk of the left side of `levels`' first join) through the joins and
+/// their output to `end`, a chunk at a time; counts each join's output rows in `produced`.
 fn through(
-    levels: &[(&Join, &Built)],
+    levels: &[(&Join, Probe<'_>)],
+    shared: &SharedScan,
     produced: &mut [usize],
     rows: Vec<Vec<Value>>,
     ectx: &EvalContext<'_>,
     end: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
 ) -> Result<()> {
-    let (Some(((j, built), rest)), Some((count, counts))) =
+    let (Some(((j, how), rest)), Some((count, counts))) =
         (levels.split_first(), produced.split_first_mut())
     else {
         return end(rows);
     };
     let mut next = |chunk: Vec<Vec<Value>>| {
         *count += chunk.len();
-        through(rest, counts, permuted(chunk, &j.permute), ectx, end)
+        through(rest, shared, counts, permuted(chunk, &j.permute), ectx, end)
     };
     let mut out = Out::new(j, &mut next);
     for l in &rows {
-        probe(j, built, l, &mut [], ectx, &mut out)?;
+        match how {
+            Probe::Hash(built) => probe(j, built, l, &mut [], ectx, &mut out)?,
+            Probe::Lookup(lookup, t) => {
+                let found = lookup_rows(j, lookup, t, l, ectx, |access| {
+                    shared_lookup(shared, &t.table, &access, ectx)
+                })?;
+                let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
+                combine(j, l, candidates, &mut [], ectx, &mut out)?;
+            }
+        }
     }
     out.finish()
 }
@@ -175,6 +210,11 @@ impl Runner<'_, '_> {
             let Some(range) = scan_range(&ctx, &t.table, &t.access, outer)? else {
                 return Ok(None);
             };
+            // Lookups read outside the scanned range, which is all a SERIALIZABLE
+            // transaction's shared scan registers as read.
+            if chain.lookups && ctx.txn.isolation() == orbit_txn::Isolation::Serializable {
+                return Ok(None);
+            }
             let keyspace = ctx.engine.data;
             let Some(shared) = ctx.txn.shared_scan(keyspace, range)? else {
                 return Ok(None);
@@ -196,12 +236,16 @@ impl Runner<'_, '_> {
             now: ectx.now,
             threads,
         };
-        // The joins' right sides, read and hashed once (the serial path's order: the top
-        // join's first), released at the end.
+        // The hash joins' right sides, read and hashed once (the serial path's order: the
+        // top join's first), released at the end.
         let mut built = Vec::with_capacity(chain.joins.len());
         let mut result = Ok(Vec::new());
         for src in chain.joins.iter().rev() {
-            match join_of(src).and_then(|j| self.build(j, outer, ectx)) {
+            let b = join_of(src).and_then(|j| match j.lookup {
+                Some(_) => Ok(None),
+                None => self.build(j, outer, ectx).map(Some),
+            });
+            match b {
                 Ok(b) => built.push(b),
                 Err(e) => {
                     result = Err(e);
@@ -215,7 +259,7 @@ impl Runner<'_, '_> {
         if result.is_ok() {
             result = self.run_pieces(&job, &built, pieces);
         }
-        for b in &built {
+        for b in built.iter().flatten() {
             self.mem.release(rows_bytes(&b.right) + b.index_bytes);
         }
         let done = result?;
@@ -254,7 +298,7 @@ impl Runner<'_, '_> {
     fn run_pieces<'p>(
         &self,
         job: &Job<'p, '_>,
-        built: &[Built],
+        built: &[Option<Built>],
         pieces: Vec<KeyRange>,
     ) -> Result<Vec<Piece<'p, '_>>> {
         let (deadline, memory) = {
@@ -266,7 +310,20 @@ impl Runner<'_, '_> {
             .joins
             .iter()
             .zip(built)
-            .map(|(src, b)| Ok((join_of(src)?, b)))
+            .map(|(src, b)| {
+                let j = join_of(src)?;
+                let how = match (b, &j.lookup, &j.right) {
+                    (Some(b), _, _) => Probe::Hash(b),
+                    (None, Some(lookup), Source::Table(t)) => Probe::Lookup(lookup, t),
+                    _ => {
+                        return Err(Error::new(
+                            code::INTERNAL_ERROR,
+                            "a parallel join without its right side",
+                        ))
+                    }
+                };
+                Ok((j, how))
+            })
             .collect::<Result<Vec<_>>>()?;
         let stop = AtomicBool::new(false);
         let work = |piece: KeyRange| -> Result<Piece<'p, '_>> {
@@ -299,10 +356,11 @@ impl Runner<'_, '_> {
                 let (agg, passed, charge) = (&mut out.agg, &mut out.passed, &out.charge);
                 through(
                     &levels,
+                    job.shared,
                     &mut out.produced,
                     chunk,
                     &ectx,
-                    &mut |mut chunk| {
+                    &mut |mut chunk: Vec<Vec<Value>>| {
                         if let Some(f) = job.filter {
                             let mut kept = Vec::with_capacity(chunk.len());
                             for r in chunk {
