@@ -56,6 +56,11 @@ const QUERIES: &[&str] = &[
     "SELECT s, sum(id) FROM t WHERE s LIKE 'name1%' GROUP BY s",
     "SELECT count(*), sum(v), min(id) FROM t WHERE g = 99",
     "SELECT g, count(*) FROM t WHERE n = 999 GROUP BY g",
+    // Rows read by several threads for a consumer that holds them all: grouping sets, a
+    // plain select (in the one thread's order), a sort.
+    "SELECT g, count(*), sum(v) FROM t GROUP BY ROLLUP (g)",
+    "SELECT id, s, v FROM t WHERE n = 3",
+    "SELECT id, f FROM t WHERE b ORDER BY f DESC, id LIMIT 7",
 ];
 
 #[test]
@@ -96,6 +101,10 @@ const JOINS: &[&str] = &[
     "SELECT g, count(*), sum(w) FROM t JOIN d USING (g) WHERE t.b GROUP BY g",
     "SELECT e.name, d.label, sum(t.v), count(*) FROM t JOIN d ON d.g = t.g \
      JOIN e ON e.k = t.n GROUP BY e.name, d.label",
+    // A subquery in FROM that only filters and projects the join's rows.
+    "SELECT x.k, x.y, sum(x.amount), count(*) FROM (SELECT d.label AS k, extract(year FROM \
+     date '2020-01-01' + t.n) AS y, t.v * 2 - d.w AS amount FROM t JOIN d ON d.g = t.g \
+     WHERE t.b) x WHERE x.amount > 10 GROUP BY x.k, x.y",
 ];
 
 #[test]
@@ -186,8 +195,6 @@ fn parallel_aggregation_is_not_taken_where_it_would_change_the_answer() {
         // Expressions a worker cannot evaluate: a subquery, random numbers.
         "SELECT sum(v) FROM t WHERE g IN (SELECT g FROM t WHERE id < 3)",
         "SELECT count(*) FROM t WHERE random() < 2",
-        // Grouping sets.
-        "SELECT g, count(*) FROM t GROUP BY ROLLUP (g)",
         // A RIGHT join: its unmatched right rows need every worker's matches.
         "SELECT count(*) FROM (SELECT 1 FROM t RIGHT JOIN generate_series(1, 3) x ON x = t.id) j",
     ] {

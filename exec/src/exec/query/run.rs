@@ -256,9 +256,18 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
         let started = self.clock();
         let streams = matches!(body.source, Source::Table(_) | Source::Join(_));
-        if let (Some(agg @ AggPlan { sets: None, .. }), true) = (&body.agg, streams) {
-            let (rows, passed) =
-                self.stream_aggregate(agg, &body.source, body.filter.as_ref(), outer, ectx)?;
+        // An aggregation over a scan or a join is fed as they stream (in parallel where it
+        // may); over a subquery that only filters and projects, it may run in parallel.
+        let aggregated = match (&body.agg, &body.source) {
+            (Some(agg @ AggPlan { sets: None, .. }), _) if streams => {
+                Some(self.stream_aggregate(agg, &body.source, body.filter.as_ref(), outer, ectx)?)
+            }
+            (Some(agg @ AggPlan { sets: None, .. }), Source::Derived { .. }) => {
+                self.parallel_aggregate(agg, &body.source, body.filter.as_ref(), outer, ectx)?
+            }
+            _ => None,
+        };
+        if let Some((rows, passed)) = aggregated {
             if body.filter.is_some() {
                 self.note(body, Stage::Filtered, passed, started);
             }
@@ -439,6 +448,10 @@ impl<'r, 'a> Runner<'r, 'a> {
                 Ok(rows.clone())
             }
             Source::Table(_) | Source::Join(_) => {
+                // Read by several threads where it may be (in the same order).
+                if let Some(rows) = self.parallel_rows(src, outer, ectx)? {
+                    return Ok(rows);
+                }
                 let mut rows = Vec::new();
                 self.source_chunks(src, outer, ectx, &mut |chunk| {
                     self.mem.charge(rows_bytes(&chunk))?;

@@ -1,18 +1,27 @@
-//! Parallel aggregation over a table scan: the scan's key range is cut into pieces of about
-//! equal stored size ([`orbit_txn::SharedScan`]), up to `max_parallel_workers_per_gather + 1`
-//! of rayon's threads take the pieces in turn and each scans, filters and aggregates its own, and the pieces' aggregations are merged in key order.
+//! Parallel query: a table scan's key range is cut into pieces of about equal stored size
+//! ([`orbit_txn::SharedScan`]), and up to `max_parallel_workers_per_gather + 1` of rayon's
+//! threads take the pieces in turn. Each piece's rows go through the joins above the scan
+//! (a hash join's right side is read and hashed once, before, and shared; an index nested
+//! loop looks its right table up at the same snapshot), through a subquery in FROM that only
+//! filters and projects, and then either into the piece's own aggregation (merged in key
+//! order by [`Runner::parallel_aggregate`]) or into the piece's rows (concatenated in key
+//! order by [`Runner::parallel_rows`], for a consumer that holds them all: a join's build
+//! side, a sort, grouping sets).
 //!
-//! Taken only when it gives the same answer as the scan on the statement's thread: the
-//! aggregates combine from their states alone (`agg::mergeable`), every expression the
-//! workers evaluate is [`Expr::parallel_safe`], the scan is a full or range scan neither
-//! locking nor returning storage keys, and the transaction has not written to the table's
-//! keyspace (the pieces read its snapshot alone). Merging in key order keeps the groups in
-//! the order the one-thread scan meets them. Sums of floating-point values may differ in
-//! the last digits, as under PostgreSQL's parallel aggregation.
+//! Taken only when it gives the same answer as the statement's thread alone: the aggregates
+//! combine from their states (`agg::mergeable`), every expression the workers evaluate is
+//! [`Expr::parallel_safe`], the scan is a full or range scan neither locking nor returning
+//! storage keys, the joins' output depends on each left row alone (inner, left, semi and
+//! anti joins, not LATERAL), and the transaction has not written to the keyspace (the pieces
+//! read its snapshot alone; lookups, which read outside the scanned range, not under
+//! SERIALIZABLE). Pieces in key order give the rows, and the groups, in the order one thread
+//! meets them. Sums of floating-point values may differ in the last digits, as under
+//! PostgreSQL's parallel aggregation.
 //!
 //! Invariants: every key of the range is in exactly one piece; the workers read one snapshot
-//! (the statement's); each worker charges its groups to the server's query memory as they
-//! grow and checks the statement's deadline between chunks; the first error stops the others.
+//! (the statement's); each worker charges what it holds to the server's query memory as it
+//! grows and checks the statement's deadline between chunks; the first error stops the
+//! others, and the statement fails with it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,6 +31,7 @@ use super::super::from::{Join, JoinKind, Source, TableSource};
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
 use super::super::Access;
+use super::super::{Body, SelectBody, SelectPlan};
 use super::early::Decoder;
 use super::join::{combine, lookup_rows, probe, Built, Out};
 use super::permuted;
@@ -47,6 +57,9 @@ struct Chain<'s> {
     /// Whether a join looks its right table up per left row (through the shared snapshot,
     /// outside the scanned range).
     lookups: bool,
+    /// A subquery in FROM over the joins that only filters and projects their rows: its
+    /// plan and the plan's SELECT.
+    view: Option<(&'s SelectPlan, &'s SelectBody)>,
 }
 
 /// The chain an aggregation over `src` filtered by `filter` may be computed from in
@@ -78,6 +91,7 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 leaf: t,
                 joins: Vec::new(),
                 lookups: false,
+                view: None,
             })
         }
         // A join whose output depends on each left row alone: no RIGHT or FULL join (their
@@ -107,12 +121,69 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 return None;
             }
             let mut c = chain(&j.left)?;
+            if c.view.is_some() {
+                return None;
+            }
             c.lookups |= j.lookup.is_some();
             c.joins.push(src);
             Some(c)
         }
+        // A subquery that only filters and projects (TPC-H Q9's): its rows are made by the
+        // workers as they go, as PostgreSQL pulls such a subquery up into its parent.
+        Source::Derived {
+            plan,
+            captures,
+            shared,
+        } => {
+            let Body::Select(b) = &plan.body else {
+                return None;
+            };
+            let ok = captures.is_empty()
+                && shared.is_none()
+                && plan.order.is_empty()
+                && plan.limit.is_none()
+                && plan.offset.is_none()
+                && b.agg.is_none()
+                && b.windows.is_empty()
+                && !b.distinct
+                && b.distinct_on.is_none()
+                && b.filter.as_ref().is_none_or(Expr::parallel_safe)
+                && b.projections.iter().all(Expr::parallel_safe);
+            if !ok {
+                return None;
+            }
+            let mut c = chain(&b.source)?;
+            if c.view.is_some() {
+                return None;
+            }
+            c.view = Some((plan, b));
+            Some(c)
+        }
         _ => None,
     }
+}
+
+/// A view's rows made from `rows` (its FROM's): those that pass its WHERE, projected.
+fn view_rows(
+    body: &SelectBody,
+    rows: Vec<Vec<Value>>,
+    ectx: &EvalContext<'_>,
+) -> Result<Vec<Vec<Value>>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(f) = &body.filter {
+            if !f.passes(&r, ectx)? {
+                continue;
+            }
+        }
+        out.push(
+            body.projections
+                .iter()
+                .map(|p| p.eval(&r, ectx))
+                .collect::<Result<Vec<_>>>()?,
+        );
+    }
+    Ok(out)
 }
 
 /// The join of a chain's `Source::Join`.
@@ -170,14 +241,26 @@ fn through(
     out.finish()
 }
 
-/// What one piece's worker hands back: its aggregation, the rows it aggregated, the rows
-/// its scan and each join produced, and the memory charged for its groups (returned once
-/// merged).
+/// What a parallel run makes of the rows it reads.
+#[derive(Clone, Copy)]
+enum Goal<'p> {
+    /// Their aggregation: each piece's groups, merged by the caller.
+    Aggregate(&'p AggPlan),
+    /// The rows themselves, concatenated by the caller in piece order.
+    Collect,
+}
+
+/// What one piece's worker hands back: its aggregation or its rows, the rows it kept, the
+/// rows its scan, each join and the view produced, and the memory charged for what it holds
+/// (returned once the caller has taken it over).
 struct Piece<'p, 'm> {
-    agg: Aggregator<'p>,
+    agg: Option<Aggregator<'p>>,
+    rows: Vec<Vec<Value>>,
     passed: usize,
     scanned: usize,
     produced: Vec<usize>,
+    /// Rows of the view, if any.
+    viewed: usize,
     charge: Charge<'m>,
 }
 
@@ -193,6 +276,66 @@ impl Runner<'_, '_> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Option<(Vec<Vec<Value>>, usize)>> {
+        let Some(chain) = eligible(agg, src, filter) else {
+            return Ok(None);
+        };
+        let Some(done) = self.parallel(Goal::Aggregate(agg), &chain, filter, outer, ectx)? else {
+            return Ok(None);
+        };
+        // Merged in key order: the groups come out in the order one thread meets them.
+        let mut state = Aggregator::new(agg);
+        let mut passed = 0;
+        let mut charged = 0;
+        for piece in done {
+            passed += piece.passed;
+            if let Some(a) = piece.agg {
+                state.merge(a)?;
+            }
+            self.mem.charge(state.bytes().saturating_sub(charged))?;
+            charged = state.bytes();
+            drop(piece.charge);
+        }
+        let rows = state.finish(ectx)?;
+        self.mem.release(charged);
+        self.mem.charge(rows_bytes(&rows))?;
+        Ok(Some((rows, passed)))
+    }
+
+    /// The rows of `src` (a table scan, or joins over one) read in parallel, in the order
+    /// one thread reads them, charged to the statement; None when it is not to be (see the
+    /// module doc).
+    pub(super) fn parallel_rows(
+        &self,
+        src: &Source,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Option<Vec<Vec<Value>>>> {
+        let Some(chain) = chain(src).filter(|c| c.view.is_none()) else {
+            return Ok(None);
+        };
+        let Some(done) = self.parallel(Goal::Collect, &chain, None, outer, ectx)? else {
+            return Ok(None);
+        };
+        let total = done.iter().map(|p| p.rows.len()).sum();
+        let mut rows = Vec::with_capacity(total);
+        for piece in done {
+            // The piece's charge moves to the statement.
+            self.mem.charge(piece.charge.held())?;
+            rows.extend(piece.rows);
+        }
+        Ok(Some(rows))
+    }
+
+    /// Runs `chain` in parallel for `goal` (see the module doc): each piece's result, in
+    /// piece order; None when the settings, the transaction or the table's size say not to.
+    fn parallel<'p>(
+        &self,
+        goal: Goal<'p>,
+        chain: &Chain<'_>,
+        filter: Option<&Expr>,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Option<Vec<Piece<'p, '_>>>> {
         let (threads, min_bytes) = {
             let ctx = self.ctx.borrow();
             (
@@ -200,9 +343,9 @@ impl Runner<'_, '_> {
                 parallel::min_scan_bytes(ctx.settings),
             )
         };
-        let Some(chain) = eligible(agg, src, filter).filter(|_| threads > 1) else {
+        if threads < 2 {
             return Ok(None);
-        };
+        }
         let started = self.clock();
         let shared = {
             let mut ctx = self.ctx.borrow_mut();
@@ -226,8 +369,8 @@ impl Runner<'_, '_> {
             return Ok(None);
         }
         let job = Job {
-            agg,
-            chain: &chain,
+            goal,
+            chain,
             shared: &shared,
             filter,
             outer,
@@ -263,41 +406,27 @@ impl Runner<'_, '_> {
             self.mem.release(rows_bytes(&b.right) + b.index_bytes);
         }
         let done = result?;
-        // Merged in key order: the groups come out in the order one thread meets them.
-        let mut state = Aggregator::new(agg);
-        let (mut passed, mut scanned) = (0, 0);
-        let mut produced = vec![0; chain.joins.len()];
-        let mut charged = 0;
-        for piece in done {
-            passed += piece.passed;
-            scanned += piece.scanned;
-            for (p, n) in produced.iter_mut().zip(&piece.produced) {
-                *p += n;
-            }
-            state.merge(piece.agg)?;
-            self.mem.charge(state.bytes().saturating_sub(charged))?;
-            charged = state.bytes();
-            drop(piece.charge);
-        }
         if let (Some(p), Some(t0)) = (&self.profile, started) {
             let time = t0.elapsed();
-            p.record(chain.leaf, Stage::Source, scanned, time);
+            let sum = |f: &dyn Fn(&Piece<'_, '_>) -> usize| done.iter().map(f).sum::<usize>();
+            p.record(chain.leaf, Stage::Source, sum(&|p| p.scanned), time);
             p.record_workers(chain.leaf, Stage::Source, threads.min(pieces_run));
-            for (src, n) in chain.joins.iter().zip(produced) {
+            for (i, src) in chain.joins.iter().enumerate() {
+                let n = sum(&|p| p.produced.get(i).copied().unwrap_or(0));
                 p.record(*src, Stage::Source, n, time);
             }
+            if let Some((plan, _)) = chain.view {
+                p.record(plan, Stage::Output, sum(&|p| p.viewed), time);
+            }
         }
-        let rows = state.finish(ectx)?;
-        self.mem.release(charged);
-        self.mem.charge(rows_bytes(&rows))?;
-        Ok(Some((rows, passed)))
+        Ok(Some(done))
     }
 
     /// Runs `job` over `pieces` on its threads: each piece's scan, joins, filter and
     /// aggregation, in piece order.
     fn run_pieces<'p>(
         &self,
-        job: &Job<'p, '_>,
+        job: &Job<'p, '_, '_>,
         built: &[Option<Built>],
         pieces: Vec<KeyRange>,
     ) -> Result<Vec<Piece<'p, '_>>> {
@@ -329,10 +458,15 @@ impl Runner<'_, '_> {
         let work = |piece: KeyRange| -> Result<Piece<'p, '_>> {
             let ectx = job.ectx();
             let mut out = Piece {
-                agg: Aggregator::new(job.agg),
+                agg: match job.goal {
+                    Goal::Aggregate(plan) => Some(Aggregator::new(plan)),
+                    Goal::Collect => None,
+                },
+                rows: Vec::new(),
                 passed: 0,
                 scanned: 0,
                 produced: vec![0; levels.len()],
+                viewed: 0,
                 charge: Charge::new(memory),
             };
             let mut decoder = Decoder::new(job.chain.leaf);
@@ -353,7 +487,13 @@ impl Runner<'_, '_> {
                 }
                 let chunk = decoder.rows(raw, &ectx)?;
                 out.scanned += chunk.len();
-                let (agg, passed, charge) = (&mut out.agg, &mut out.passed, &out.charge);
+                let (agg, kept, passed, viewed, charge) = (
+                    &mut out.agg,
+                    &mut out.rows,
+                    &mut out.passed,
+                    &mut out.viewed,
+                    &out.charge,
+                );
                 through(
                     &levels,
                     job.shared,
@@ -361,6 +501,10 @@ impl Runner<'_, '_> {
                     chunk,
                     &ectx,
                     &mut |mut chunk: Vec<Vec<Value>>| {
+                        if let Some((_, body)) = job.chain.view {
+                            chunk = view_rows(body, chunk, &ectx)?;
+                            *viewed += chunk.len();
+                        }
                         if let Some(f) = job.filter {
                             let mut kept = Vec::with_capacity(chunk.len());
                             for r in chunk {
@@ -371,8 +515,17 @@ impl Runner<'_, '_> {
                             chunk = kept;
                         }
                         *passed += chunk.len();
-                        agg.add(&chunk, &ectx)?;
-                        charge.charge(agg.bytes().saturating_sub(charge.held()))
+                        match agg {
+                            Some(agg) => {
+                                agg.add(&chunk, &ectx)?;
+                                charge.charge(agg.bytes().saturating_sub(charge.held()))
+                            }
+                            None => {
+                                charge.charge(rows_bytes(&chunk))?;
+                                kept.extend(chunk);
+                                Ok(())
+                            }
+                        }
                     },
                 )?;
             }
@@ -412,10 +565,10 @@ impl Runner<'_, '_> {
     }
 }
 
-/// A parallel aggregation's plan and inputs, shared by its threads.
-struct Job<'p, 'e> {
-    agg: &'p AggPlan,
-    chain: &'e Chain<'e>,
+/// A parallel run's goal and inputs, shared by its threads.
+struct Job<'p, 'e, 'c> {
+    goal: Goal<'p>,
+    chain: &'e Chain<'c>,
     shared: &'e SharedScan,
     filter: Option<&'e Expr>,
     outer: &'e [Value],
@@ -427,7 +580,7 @@ struct Job<'p, 'e> {
     threads: usize,
 }
 
-impl<'e> Job<'_, 'e> {
+impl<'e> Job<'_, 'e, '_> {
     /// A worker's evaluation context.
     fn ectx(&self) -> EvalContext<'e> {
         let (user, database, schema) = self.names;
