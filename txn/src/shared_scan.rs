@@ -11,7 +11,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use orbit_lsm::{Db, Direction, KeySplit, KeyspaceId, Snapshot};
+use orbit_lsm::{Db, Direction, KeyspaceId, Snapshot};
 
 use crate::Result;
 
@@ -27,11 +27,6 @@ impl SharedScan {
     /// The range.
     pub fn range(&self) -> &(Bound<Vec<u8>>, Bound<Vec<u8>>) {
         &self.range
-    }
-
-    /// Cut points dividing the range into at most `pieces` pieces of about equal size.
-    pub fn split(&self, pieces: usize) -> Result<KeySplit> {
-        Ok(self.db.split_keys(self.keyspace, &self.range, pieces)?)
     }
 
     /// The value of `key` in the keyspace at the snapshot (a parallel join's lookups).

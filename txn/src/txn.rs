@@ -4,7 +4,8 @@
 //! Isolation levels mean what they mean in PostgreSQL:
 //! - READ COMMITTED: every statement reads one snapshot, taken when it begins
 //!   ([`Transaction::begin_statement`]; until the first, every read takes a fresh one); reads
-//!   with `get_for_update` read the latest version (after taking the row's lock). Commits are
+//!   with `get_for_update` or `get_latest`, and all reads while `set_read_latest` is on,
+//!   read the latest version (after taking the row's lock, for `get_for_update`). Commits are
 //!   not validated, except keys read with `get_for_update` (a write intent: a commit of that
 //!   key since the read makes this commit fail).
 //! - REPEATABLE READ: one snapshot for the whole transaction; a key or range written (or
@@ -185,10 +186,9 @@ impl Transaction {
     }
 
     /// Under READ COMMITTED, makes the reads from now on until it is turned off take the
-    /// latest commit rather than the statement's snapshot: for a write's search of the rows
-    /// it locks and changes (an UPDATE's or DELETE's rows, a foreign key's referencing
-    /// rows), which must see every row committed so far, as PostgreSQL re-reads the newest
-    /// version of each row it locks. Returns the previous setting. No effect at the other
+    /// latest commit rather than the statement's snapshot: for a search that must see every
+    /// row committed so far (a foreign key's referencing or referenced rows, as PostgreSQL's
+    /// referential checks read them). Returns the previous setting. No effect at the other
     /// levels.
     pub fn set_read_latest(&mut self, on: bool) -> bool {
         std::mem::replace(&mut self.latest, on)

@@ -281,7 +281,13 @@ fn parent_rows(
         return Ok(Vec::new());
     };
     let access = super::query::choose_access(t, &filter);
-    let rows = super::query::scan_rows(ctx, t, &access, true)?;
+    // Among every row committed so far, not only the statement's snapshot: a row another
+    // transaction committed since (after waiting for this lock) counts, as PostgreSQL's
+    // referential actions see it.
+    let before = ctx.txn.set_read_latest(true);
+    let rows = super::query::scan_rows(ctx, t, &access, true);
+    ctx.txn.set_read_latest(before);
+    let rows = rows?;
     let ectx = ctx.eval_context();
     let mut out = Vec::new();
     for (k, r) in rows {

@@ -169,26 +169,7 @@ pub fn scan_rows_with(
     for_update: bool,
     outer: &[Value],
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    latest_if(ctx, for_update, |ctx| {
-        scan_rows_at(ctx, table, access, for_update, outer)
-    })
-}
-
-/// Runs `read` with the transaction reading the latest commit when `for_update` (see
-/// `Transaction::set_read_latest`): the rows a write locks are found among everything
-/// committed, not only among what its statement's snapshot holds.
-fn latest_if<T>(
-    ctx: &mut Ctx<'_>,
-    for_update: bool,
-    read: impl FnOnce(&mut Ctx<'_>) -> Result<T>,
-) -> Result<T> {
-    if !for_update {
-        return read(ctx);
-    }
-    let before = ctx.txn.set_read_latest(true);
-    let result = read(ctx);
-    ctx.txn.set_read_latest(before);
-    result
+    scan_rows_at(ctx, table, access, for_update, outer)
 }
 
 fn scan_rows_at(
@@ -442,7 +423,10 @@ pub(crate) fn scan_range(
 /// A scan read a chunk at a time, so that its reader can evaluate expressions between
 /// chunks (a filter's subquery runs on the same statement context the scan borrows).
 /// Full and range scans resume after the last key read; the transaction's snapshot keeps
-/// the chunks consistent. Other access paths come back in one chunk.
+/// the chunks consistent. Other access paths come back in one chunk. A locking scan finds
+/// its rows in the snapshot and returns each as its lock leaves it (the latest version; one
+/// gone since is skipped), so its filter is checked again on that version, as PostgreSQL
+/// re-checks a row it locked.
 pub struct ChunkedScan<'a> {
     access: &'a Access,
     /// The columns to decode (None: all).
@@ -501,13 +485,13 @@ impl<'a> ChunkedScan<'a> {
         outer: &[Value],
         max: usize,
     ) -> Result<Option<Stored>> {
-        latest_if(ctx, for_update, |ctx| loop {
+        loop {
             match self.next_stored_at(ctx, table, for_update, outer, max)? {
                 // Every row of the chunk went before it was locked; the scan goes on.
                 Some(Stored::Raw(raw)) if raw.is_empty() => continue,
                 other => return Ok(other),
             }
-        })
+        }
     }
 
     fn next_stored_at(

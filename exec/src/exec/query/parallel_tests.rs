@@ -120,6 +120,7 @@ fn parallel_aggregation_over_hash_joins_gives_the_one_thread_answer() {
     );
     for q in JOINS {
         let (_, plan) = one_then_parallel(&mut s, q);
+        assert!(!plan.contains("never executed"), "{q}\n{plan}");
         if rayon::current_num_threads() > 1 {
             let want = format!("Workers Launched: {}", 3.min(rayon::current_num_threads()));
             assert!(plan.contains(&want), "{q}\n{plan}");
@@ -169,6 +170,8 @@ fn parallel_aggregation_over_lookup_joins_gives_the_one_thread_answer() {
     for q in LOOKUPS {
         let (one, plan) = one_then_parallel(&mut s, q);
         assert!(plan.contains("Index Scan using"), "{q}\n{plan}");
+        // Every node that ran shows it, the looked-up table too.
+        assert!(!plan.contains("never executed"), "{q}\n{plan}");
         if rayon::current_num_threads() > 1 {
             assert!(plan.contains("Workers Launched"), "{q}\n{plan}");
         }
@@ -227,4 +230,17 @@ fn an_error_in_a_worker_fails_the_statement() {
     assert_eq!(e.sqlstate(), "22012", "{e}");
     // The session goes on.
     assert_eq!(rows(&mut s, "SELECT count(*) FROM t"), vec!["20000"]);
+    // statement_timeout stops the workers, within a fanning-out join too.
+    rows(
+        &mut s,
+        "CREATE TABLE k (x int); INSERT INTO k SELECT generate_series(1, 50); \
+         SET statement_timeout = 1",
+    );
+    let stmt = crate::parse("SELECT count(*), sum(t.v + k.x) FROM t, k")
+        .unwrap()
+        .remove(0);
+    let e = s.execute(&stmt, &[]).err().unwrap();
+    assert_eq!(e.sqlstate(), "57014", "{e}");
+    rows(&mut s, "RESET statement_timeout");
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM t, k"), vec!["1000000"]);
 }

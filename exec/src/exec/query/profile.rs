@@ -69,6 +69,16 @@ impl Profile {
         s.time += time;
     }
 
+    /// Counts `loops` runs of `node`'s source stage together (a parallel join's lookups of
+    /// its right table), which produced `rows` in `time`.
+    pub fn record_loops<T: Node>(&self, node: &T, rows: usize, loops: usize, time: Duration) {
+        let mut nodes = self.nodes.borrow_mut();
+        let s = nodes.entry((address(node), Stage::Source)).or_default();
+        s.rows += rows as u64;
+        s.loops += loops as u64;
+        s.time += time;
+    }
+
     /// Notes that a run of `node`'s `stage` used `threads` threads.
     pub fn record_workers<T: Node>(&self, node: &T, stage: Stage, threads: usize) {
         let mut nodes = self.nodes.borrow_mut();

@@ -20,8 +20,8 @@
 //!
 //! Invariants: every key of the range is in exactly one piece; the workers read one snapshot
 //! (the statement's); each worker charges what it holds to the server's query memory as it
-//! grows and checks the statement's deadline between chunks; the first error stops the
-//! others, and the statement fails with it.
+//! grows and checks the statement's deadline between chunks (and within a chunk's joins);
+//! an error stops the others, and the statement fails with the first error in piece order.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -47,9 +47,10 @@ use orbit_txn::SharedScan;
 /// Pieces per thread: more pieces than threads even out pieces that take longer.
 const PIECES_PER_THREAD: usize = 4;
 
-/// What a parallel aggregation reads: a table scan, and the hash joins above it, bottom
-/// up, each with the scan's side as its left (their right sides are read whole first, on
-/// the statement's thread, and probed by every worker).
+/// What a parallel run reads: a table scan, the joins above it, bottom up, each with the
+/// scan's side as its left (a hash join's right side is read whole first, on the
+/// statement's thread, and probed by every worker; a lookup join's right table is looked up
+/// by every worker), and a subquery over them that only filters and projects.
 struct Chain<'s> {
     leaf: &'s TableSource,
     /// `Source::Join`s.
@@ -211,34 +212,63 @@ enum Probe<'a> {
 fn through(
     levels: &[(&Join, Probe<'_>)],
     shared: &SharedScan,
-    produced: &mut [usize],
+    counts: &mut [Counts],
     rows: Vec<Vec<Value>>,
     ectx: &EvalContext<'_>,
+    go_on: &dyn Fn() -> Result<bool>,
     end: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
 ) -> Result<()> {
-    let (Some(((j, how), rest)), Some((count, counts))) =
-        (levels.split_first(), produced.split_first_mut())
+    let (Some(((j, how), rest)), Some((count, below))) =
+        (levels.split_first(), counts.split_first_mut())
     else {
         return end(rows);
     };
+    let mut looked = (0, 0);
     let mut next = |chunk: Vec<Vec<Value>>| {
-        *count += chunk.len();
-        through(rest, shared, counts, permuted(chunk, &j.permute), ectx, end)
+        count.produced += chunk.len();
+        through(
+            rest,
+            shared,
+            below,
+            permuted(chunk, &j.permute),
+            ectx,
+            go_on,
+            end,
+        )
     };
     let mut out = Out::new(j, &mut next);
-    for l in &rows {
+    for (n, l) in rows.iter().enumerate() {
+        // A fanning-out join checks the deadline and the other workers as the scan does.
+        if n % 256 == 255 && !go_on()? {
+            return Ok(());
+        }
         match how {
             Probe::Hash(built) => probe(j, built, l, &mut [], ectx, &mut out)?,
             Probe::Lookup(lookup, t) => {
                 let found = lookup_rows(j, lookup, t, l, ectx, |access| {
                     shared_lookup(shared, &t.table, &access, ectx)
                 })?;
+                looked.0 += 1;
+                looked.1 += found.len();
                 let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
                 combine(j, l, candidates, &mut [], ectx, &mut out)?;
             }
         }
     }
-    out.finish()
+    let done = out.finish();
+    count.lookups += looked.0;
+    count.found += looked.1;
+    done
+}
+
+/// What one join of a chain did in one piece (for EXPLAIN ANALYZE).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Rows it produced.
+    produced: usize,
+    /// Lookups of its right table, and the rows they found.
+    lookups: usize,
+    found: usize,
 }
 
 /// What a parallel run makes of the rows it reads.
@@ -258,7 +288,7 @@ struct Piece<'p, 'm> {
     rows: Vec<Vec<Value>>,
     passed: usize,
     scanned: usize,
-    produced: Vec<usize>,
+    produced: Vec<Counts>,
     /// Rows of the view, if any.
     viewed: usize,
     charge: Charge<'m>,
@@ -320,7 +350,9 @@ impl Runner<'_, '_> {
         let mut rows = Vec::with_capacity(total);
         for piece in done {
             // The piece's charge moves to the statement.
-            self.mem.charge(piece.charge.held())?;
+            let held = piece.charge.held();
+            drop(piece.charge);
+            self.mem.charge(held)?;
             rows.extend(piece.rows);
         }
         Ok(Some(rows))
@@ -347,27 +379,35 @@ impl Runner<'_, '_> {
             return Ok(None);
         }
         let started = self.clock();
-        let shared = {
+        let (shared, split) = {
             let mut ctx = self.ctx.borrow_mut();
             let t = chain.leaf;
+            let keyspace = ctx.engine.data;
+            // Lookups read outside the scanned range, which is all a SERIALIZABLE
+            // transaction's shared scan registers as read; a transaction's own writes would
+            // have to be merged into every piece.
+            if (chain.lookups && ctx.txn.isolation() == orbit_txn::Isolation::Serializable)
+                || ctx.txn.has_writes_in(keyspace)
+            {
+                return Ok(None);
+            }
             let Some(range) = scan_range(&ctx, &t.table, &t.access, outer)? else {
                 return Ok(None);
             };
-            // Lookups read outside the scanned range, which is all a SERIALIZABLE
-            // transaction's shared scan registers as read.
-            if chain.lookups && ctx.txn.isolation() == orbit_txn::Isolation::Serializable {
+            // Cut first: only a scan that goes parallel registers its range as read here.
+            let split = ctx.engine.txn_db().db().split_keys(
+                keyspace,
+                &range,
+                threads * PIECES_PER_THREAD,
+            )?;
+            if split.bytes < min_bytes || split.cuts.is_empty() {
                 return Ok(None);
             }
-            let keyspace = ctx.engine.data;
             let Some(shared) = ctx.txn.shared_scan(keyspace, range)? else {
                 return Ok(None);
             };
-            shared
+            (shared, split)
         };
-        let split = shared.split(threads * PIECES_PER_THREAD)?;
-        if split.bytes < min_bytes || split.cuts.is_empty() {
-            return Ok(None);
-        }
         let job = Job {
             goal,
             chain,
@@ -398,9 +438,9 @@ impl Runner<'_, '_> {
         }
         built.reverse();
         let pieces = pieces(shared.range(), split.cuts);
-        let pieces_run = pieces.len();
+        let ran = AtomicUsize::new(0);
         if result.is_ok() {
-            result = self.run_pieces(&job, &built, pieces);
+            result = self.run_pieces(&job, &built, pieces, &ran);
         }
         for b in built.iter().flatten() {
             self.mem.release(rows_bytes(&b.right) + b.index_bytes);
@@ -410,13 +450,27 @@ impl Runner<'_, '_> {
             let time = t0.elapsed();
             let sum = |f: &dyn Fn(&Piece<'_, '_>) -> usize| done.iter().map(f).sum::<usize>();
             p.record(chain.leaf, Stage::Source, sum(&|p| p.scanned), time);
-            p.record_workers(chain.leaf, Stage::Source, threads.min(pieces_run));
+            p.record_workers(chain.leaf, Stage::Source, ran.load(Ordering::Relaxed));
             for (i, src) in chain.joins.iter().enumerate() {
-                let n = sum(&|p| p.produced.get(i).copied().unwrap_or(0));
-                p.record(*src, Stage::Source, n, time);
+                let count = |f: &dyn Fn(&Counts) -> usize| sum(&|p| p.produced.get(i).map_or(0, f));
+                p.record(*src, Stage::Source, count(&|c| c.produced), time);
+                // A lookup join's right table: its rows found, over its lookups.
+                if let Ok(Join {
+                    lookup: Some(_),
+                    right: Source::Table(t),
+                    ..
+                }) = join_of(src)
+                {
+                    let lookups = count(&|c| c.lookups);
+                    p.record_loops(t.as_ref(), count(&|c| c.found), lookups, time);
+                }
             }
-            if let Some((plan, _)) = chain.view {
-                p.record(plan, Stage::Output, sum(&|p| p.viewed), time);
+            if let Some((plan, body)) = chain.view {
+                let viewed = sum(&|p| p.viewed);
+                if body.filter.is_some() {
+                    p.record(body, Stage::Filtered, viewed, time);
+                }
+                p.record(plan, Stage::Output, viewed, time);
             }
         }
         Ok(Some(done))
@@ -429,6 +483,7 @@ impl Runner<'_, '_> {
         job: &Job<'p, '_, '_>,
         built: &[Option<Built>],
         pieces: Vec<KeyRange>,
+        ran: &AtomicUsize,
     ) -> Result<Vec<Piece<'p, '_>>> {
         let (deadline, memory) = {
             let ctx = self.ctx.borrow();
@@ -465,18 +520,22 @@ impl Runner<'_, '_> {
                 rows: Vec::new(),
                 passed: 0,
                 scanned: 0,
-                produced: vec![0; levels.len()],
+                produced: vec![Counts::default(); levels.len()],
                 viewed: 0,
                 charge: Charge::new(memory),
             };
             let mut decoder = Decoder::new(job.chain.leaf);
             let mut rows = job.shared.scan(piece)?;
-            loop {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(out);
-                }
+            // Whether to go on: not once another worker failed; an error past the deadline.
+            let go_on = || -> Result<bool> {
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                     return Err(timeout());
+                }
+                Ok(!stop.load(Ordering::Relaxed))
+            };
+            loop {
+                if !go_on()? {
+                    return Ok(out);
                 }
                 let raw = rows
                     .by_ref()
@@ -500,6 +559,7 @@ impl Runner<'_, '_> {
                     &mut out.produced,
                     chunk,
                     &ectx,
+                    &go_on,
                     &mut |mut chunk: Vec<Vec<Value>>| {
                         if let Some((_, body)) = job.chain.view {
                             chunk = view_rows(body, chunk, &ectx)?;
@@ -536,16 +596,22 @@ impl Runner<'_, '_> {
             pieces.iter().map(|_| Mutex::new(None)).collect();
         rayon::scope(|s| {
             for _ in 0..job.threads {
-                s.spawn(|_| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
-                        return;
-                    };
-                    let done = work(piece.clone());
-                    if done.is_err() {
-                        stop.store(true, Ordering::Relaxed);
+                s.spawn(|_| {
+                    let mut first = true;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
+                            return;
+                        };
+                        if std::mem::take(&mut first) {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let done = work(piece.clone());
+                        if done.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                     }
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                 });
             }
         });
