@@ -4,7 +4,7 @@
 //! `array_agg`/`string_agg` with DISTINCT, which PostgreSQL feeds sorted) holds its inputs
 //! and folds them sorted when the group is done.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{code, Error, Result};
 use crate::expr::{AggCall, AggKind, EvalContext, Expr};
@@ -352,7 +352,7 @@ type Group = (Vec<Value>, Vec<State>, Vec<Input>);
 #[derive(Debug, Clone, Default)]
 struct Input {
     /// DISTINCT: the arguments seen (memcomparable keys).
-    seen: HashSet<Vec<u8>>,
+    seen: FxHashSet<Vec<u8>>,
     /// Inputs folded at the end in order: (ORDER BY keys, argument).
     held: Vec<(Vec<Value>, Value)>,
 }
@@ -415,7 +415,9 @@ pub fn aggregate_sets(
 /// Hash aggregation fed rows in batches (a scan's chunks), so its input need not be held.
 pub struct Aggregator<'p> {
     plan: &'p AggPlan,
-    groups: HashMap<Vec<u8>, usize>,
+    /// Group keys (memcomparable encodings) to positions in `out`, under a fast unkeyed
+    /// hash (as PostgreSQL's hash aggregation's).
+    groups: FxHashMap<Vec<u8>, usize>,
     out: Vec<Group>,
     keybuf: Vec<u8>,
     /// The values of a row's computed group keys (column keys are read in place).
@@ -428,7 +430,7 @@ impl<'p> Aggregator<'p> {
     pub fn new(plan: &'p AggPlan) -> Aggregator<'p> {
         Aggregator {
             plan,
-            groups: HashMap::new(),
+            groups: FxHashMap::default(),
             out: Vec::new(),
             keybuf: Vec::new(),
             computed: Vec::new(),

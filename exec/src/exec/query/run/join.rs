@@ -3,7 +3,7 @@
 //! row, and the outer joins' NULL-extended rows. The left side streams: a join's rows flow
 //! to its consumer (an aggregation, a filter, the join above) a chunk at a time.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::super::access::scan_rows_with;
 use super::super::lookup::Lookup;
@@ -127,10 +127,10 @@ impl Runner<'_, '_> {
         let right = self.source(&j.right, outer, ectx)?;
         // Hash the right side on the equi-join keys; NULL keys never match.
         let mut index_bytes = 0;
-        let index: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
+        let index: Option<FxHashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
             None
         } else {
-            let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+            let mut index: FxHashMap<Vec<u8>, Vec<usize>> = FxHashMap::default();
             for (i, r) in right.iter().enumerate() {
                 if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
                     // The key, its table slot and the row number.
@@ -159,7 +159,7 @@ impl Runner<'_, '_> {
 /// the join has no keys, and every row is a candidate).
 pub(super) struct Built {
     pub(super) right: Vec<Vec<Value>>,
-    index: Option<HashMap<Vec<u8>, Vec<usize>>>,
+    index: Option<FxHashMap<Vec<u8>, Vec<usize>>>,
     /// Every position, when there is no index.
     all: Vec<usize>,
     pub(super) index_bytes: usize,
