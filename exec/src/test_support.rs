@@ -16,8 +16,8 @@ pub(crate) fn txn_db() -> TxnDb {
 }
 
 /// Runs every statement of `sql` (panicking on an error), waiting for its writes; returns the
-/// first column of the last row returned, as text.
-pub(crate) fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
+/// rows of the last statement that returned rows.
+fn last_result(session: &mut crate::Session, sql: &str) -> Option<Vec<Vec<crate::types::Value>>> {
     let mut last = None;
     for stmt in crate::parse(sql).unwrap() {
         let done = session
@@ -27,13 +27,25 @@ pub(crate) fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
             w.wait().unwrap();
         }
         if let crate::Outcome::Rows { rows, .. } = done.outcome {
-            last = rows
-                .last()
-                .and_then(|r| r.first())
-                .and_then(|v| v.to_text());
+            last = Some(rows);
         }
     }
     last
+}
+
+/// Runs every statement of `sql` (panicking on an error), waiting for its writes; returns the
+/// first column of the last row returned, as text.
+pub(crate) fn run(session: &mut crate::Session, sql: &str) -> Option<String> {
+    last_result(session, sql)?
+        .last()
+        .and_then(|r| r.first())
+        .and_then(|v| v.to_text())
+}
+
+/// [`run`], returning every row of the last statement that returned rows, each as
+/// comma-joined text.
+pub(crate) fn last_rows(session: &mut crate::Session, sql: &str) -> Vec<String> {
+    last_result(session, sql).map_or_else(Vec::new, |rows| rows_text(&rows))
 }
 
 /// An engine on a fresh simulated disk.

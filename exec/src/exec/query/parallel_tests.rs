@@ -4,24 +4,8 @@
 //! be, and errors in a worker reach the client.
 #![allow(clippy::unwrap_used)]
 
-use crate::test_support::{engine, rows_text};
+use crate::test_support::{engine, last_rows as rows};
 use crate::Session;
-
-fn rows(s: &mut Session, sql: &str) -> Vec<String> {
-    let mut last = Vec::new();
-    for stmt in crate::parse(sql).unwrap() {
-        let done = s
-            .execute(&stmt, &[])
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        for w in done.waits {
-            w.wait().unwrap();
-        }
-        if let crate::Outcome::Rows { rows, .. } = done.outcome {
-            last = rows_text(&rows);
-        }
-    }
-    last
-}
 
 /// EXPLAIN ANALYZE's text of `sql`.
 fn analyzed(s: &mut Session, sql: &str) -> String {

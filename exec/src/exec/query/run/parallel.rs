@@ -34,7 +34,7 @@ use super::super::Access;
 use super::super::{Body, SelectBody, SelectPlan};
 use super::early::Decoder;
 use super::join::{combine, lookup_rows, probe, Built, Out};
-use super::permuted;
+use super::{passing, permuted};
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::{mergeable, AggPlan, Aggregator};
@@ -566,13 +566,7 @@ impl Runner<'_, '_> {
                             *viewed += chunk.len();
                         }
                         if let Some(f) = job.filter {
-                            let mut kept = Vec::with_capacity(chunk.len());
-                            for r in chunk {
-                                if f.passes(&r, &ectx)? {
-                                    kept.push(r);
-                                }
-                            }
-                            chunk = kept;
+                            chunk = passing(chunk, f, &ectx)?.0;
                         }
                         *passed += chunk.len();
                         match agg {
