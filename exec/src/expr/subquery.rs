@@ -48,6 +48,12 @@ pub trait SubqueryExec {
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>>;
 
+    /// Whether `plan` has a row, with `outer` as the values its `Expr::Outer` read (EXISTS:
+    /// its first row decides, and no more need be read).
+    fn exists(&self, plan: &SelectPlan, outer: &[Value]) -> Result<bool> {
+        Ok(!self.rows(plan, outer)?.is_empty())
+    }
+
     /// nextval / currval / lastval / setval(`name`, `value`, `is_called`).
     fn sequence(
         &self,
@@ -107,6 +113,9 @@ impl Subquery {
                     });
                 }
             }
+        }
+        if let SubKind::Exists = self.kind {
+            return Ok(Value::Bool(exec.exists(&self.plan, &outer)?));
         }
         let rows = exec.rows(&self.plan, &outer)?;
         let first = |r: &Vec<Value>| r.first().cloned().unwrap_or(Value::Null);

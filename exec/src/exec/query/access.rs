@@ -208,19 +208,7 @@ fn scan_rows_at(
             let Some(start) = index_start(table, *id, eq, &ectx)? else {
                 return Ok(out);
             };
-            let end = successor(&start);
-            let suffixes = ctx
-                .txn
-                .scan(
-                    ctx.engine.data,
-                    (Bound::Included(start), Bound::Excluded(end)),
-                    Direction::Forward,
-                )?
-                .map(|item| item.map(|(_, v)| v))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            // An entry whose row is gone was read at another snapshot than the row (READ
-            // COMMITTED) or left by a write racing the index build: the row is not there.
-            for suffix in suffixes {
+            for suffix in index_suffixes(ctx, start)? {
                 if let Some(row) = fetch_row(ctx, table, &suffix, for_update, None)? {
                     out.push(row);
                 }
@@ -330,8 +318,25 @@ fn index_start(
     Ok(Some(start))
 }
 
+/// The primary-key suffixes of the secondary index entries that start with `start` (an
+/// index's id and its leading columns' values), in index order.
+fn index_suffixes(ctx: &mut Ctx<'_>, start: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+    let end = successor(&start);
+    Ok(ctx
+        .txn
+        .scan(
+            ctx.engine.data,
+            (Bound::Included(start), Bound::Excluded(end)),
+            Direction::Forward,
+        )?
+        .map(|item| item.map(|(_, v)| v))
+        .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 /// The row stored at suffix `suffix` (after the table's row prefix), with its storage key
-/// and the columns `read` flags decoded (None: all); locked when `for_update`.
+/// and the columns `read` flags decoded (None: all); locked when `for_update`. None when it
+/// is gone: a secondary index entry read at another snapshot than the row (READ COMMITTED)
+/// or left by a write racing the index build names a row that is not there.
 pub(crate) fn fetch_row(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
@@ -439,6 +444,10 @@ enum Chunked {
     Next(Bound<Vec<u8>>, Bound<Vec<u8>>),
     /// A bitmap scan's ordinals not fetched yet.
     Ordinals(roaring::RoaringTreemap),
+    /// A secondary index scan's entries whose rows are not fetched yet (their primary-key
+    /// suffixes, in index order): fetched `max` at a time, so a consumer that stops early
+    /// (EXISTS) does not fetch them all.
+    Suffixes(std::collections::VecDeque<Vec<u8>>),
     Done,
 }
 
@@ -516,7 +525,30 @@ impl<'a> ChunkedScan<'a> {
                     super::super::bitmap_index::fetch(ctx, table, batch, for_update, self.read)?;
                 return Ok(Some(Stored::Rows(rows)));
             }
+            Chunked::Suffixes(mut left) => {
+                let mut rows = Vec::new();
+                while rows.len() < max.max(1) {
+                    let Some(suffix) = left.pop_front() else {
+                        break;
+                    };
+                    rows.extend(fetch_row(ctx, table, &suffix, for_update, self.read)?);
+                }
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                self.state = Chunked::Suffixes(left);
+                return Ok(Some(Stored::Rows(rows)));
+            }
             Chunked::Start => {
+                if let Access::Index { id, eq } = self.access {
+                    let ectx = ctx.eval_context();
+                    let ectx = ectx.with_outer(outer);
+                    let Some(start) = index_start(table, *id, eq, &ectx)? else {
+                        return Ok(None);
+                    };
+                    self.state = Chunked::Suffixes(index_suffixes(ctx, start)?.into());
+                    return self.next_stored_at(ctx, table, for_update, outer, max);
+                }
                 if let Access::Bitmap(scan) = self.access {
                     let ectx = ctx.eval_context();
                     let ectx = ectx.with_outer(outer);

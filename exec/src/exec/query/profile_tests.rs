@@ -5,7 +5,7 @@
 use crate::test_support::{engine, explain, run};
 
 /// `line`'s `rows=N loops=L`, or None when it has no measurement.
-fn counts(line: &str) -> Option<(u64, u64)> {
+pub(super) fn counts(line: &str) -> Option<(u64, u64)> {
     let rows = line
         .split(" rows=")
         .nth(1)?
@@ -23,7 +23,7 @@ fn counts(line: &str) -> Option<(u64, u64)> {
 }
 
 /// The first line of `plan` that starts (after indentation and `->`) with `node`.
-fn line<'p>(plan: &'p str, node: &str) -> &'p str {
+pub(super) fn line<'p>(plan: &'p str, node: &str) -> &'p str {
     plan.lines()
         .find(|l| {
             l.trim_start()

@@ -22,10 +22,13 @@ use crate::expr::{EvalContext, Expr, KeySet, SeqOp, SubqueryExec};
 use crate::memory::{row_bytes, rows_bytes, Charge};
 use crate::row::append_key;
 use crate::types::{DataType, Value};
+use join::Flow;
 
 mod early;
 mod join;
+mod limit;
 mod parallel;
+mod recursive;
 
 /// Rows a table scan reads between evaluations of its filter.
 const SCAN_CHUNK: usize = 1024;
@@ -74,6 +77,15 @@ impl SubqueryExec for Runner<'_, '_> {
         let rows = Rc::new(self.run(plan, outer)?);
         self.cache.borrow_mut().insert(id, rows.clone());
         Ok(rows)
+    }
+
+    fn exists(&self, plan: &SelectPlan, outer: &[Value]) -> Result<bool> {
+        if outer.is_empty() {
+            return Ok(!self.rows(plan, outer)?.is_empty());
+        }
+        let rows = self.run_capped(plan, outer, 1)?;
+        self.mem.release(rows_bytes(&rows));
+        Ok(!rows.is_empty())
     }
 
     fn key_set(&self, plan: &SelectPlan) -> Result<Option<Rc<KeySet>>> {
@@ -166,6 +178,17 @@ impl<'r, 'a> Runner<'r, 'a> {
 
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
     pub fn run(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
+        self.run_capped(plan, outer, usize::MAX)
+    }
+
+    /// The first `want` rows of `plan` (all of them: `usize::MAX`), reading no more than
+    /// they need where the plan allows (see `limit`).
+    fn run_capped(
+        &self,
+        plan: &SelectPlan,
+        outer: &[Value],
+        want: usize,
+    ) -> Result<Vec<Vec<Value>>> {
         self.check_deadline()?;
         let started = self.clock();
         let ectx = self.ectx(outer);
@@ -182,12 +205,15 @@ impl<'r, 'a> Runner<'r, 'a> {
             }
         };
         let offset = count(&plan.offset, "OFFSET")?.unwrap_or(0);
-        let limit = count(&plan.limit, "LIMIT")?.unwrap_or(usize::MAX);
-        if limit < usize::MAX && limits_recursion(plan) {
+        let limit = count(&plan.limit, "LIMIT")?.unwrap_or(usize::MAX).min(want);
+        if limit < usize::MAX && limit::limits_recursion(plan) {
             self.recursion_cap.set(Some(offset.saturating_add(limit)));
         }
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = match &plan.body {
-            Body::Select(body) => self.select(body, plan, outer, &ectx)?,
+            Body::Select(body) => {
+                let cap = limit::body_cap(plan, offset, limit);
+                self.select(body, plan, outer, &ectx, cap)?
+            }
             Body::Values(rows) => {
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
@@ -246,13 +272,15 @@ impl<'r, 'a> Runner<'r, 'a> {
         Ok(out)
     }
 
-    /// A SELECT body's projected rows, each with its ORDER BY keys.
+    /// A SELECT body's projected rows, each with its ORDER BY keys; with a `cap`, a scan or
+    /// join under it stops once that many rows pass the filter (see `limit`).
     fn select(
         &self,
         body: &SelectBody,
         plan: &SelectPlan,
         outer: &[Value],
         ectx: &EvalContext<'_>,
+        cap: Option<usize>,
     ) -> Result<Vec<(Vec<Value>, Vec<Value>)>> {
         let started = self.clock();
         let streams = matches!(body.source, Source::Table(_) | Source::Join(_));
@@ -275,16 +303,27 @@ impl<'r, 'a> Runner<'r, 'a> {
             return self.project(body, plan, rows, ectx);
         }
         let rows = match &body.filter {
-            // Filtered as the rows stream in: only what passes is held.
-            Some(f) if streams => {
+            // Filtered as the rows stream in: only what passes is held, and no more than the
+            // cap asks for is read.
+            Some(_) | None if streams && (body.filter.is_some() || cap.is_some()) => {
+                let enough = cap.unwrap_or(usize::MAX);
                 let mut rows = Vec::new();
-                self.source_chunks(&body.source, outer, ectx, &mut |chunk| {
-                    let (kept, _) = passing(chunk, f, ectx)?;
+                self.source_chunks_wanting(&body.source, outer, ectx, enough, &mut |chunk| {
+                    let kept = match &body.filter {
+                        Some(f) => passing(chunk, f, ectx)?.0,
+                        None => chunk,
+                    };
                     self.mem.charge(rows_bytes(&kept))?;
                     rows.extend(kept);
-                    Ok(())
+                    Ok(if rows.len() >= enough {
+                        Flow::Break(())
+                    } else {
+                        Flow::Continue(())
+                    })
                 })?;
-                self.note(body, Stage::Filtered, rows.len(), started);
+                if body.filter.is_some() {
+                    self.note(body, Stage::Filtered, rows.len(), started);
+                }
                 rows
             }
             Some(f) => {
@@ -386,8 +425,21 @@ impl<'r, 'a> Runner<'r, 'a> {
         ectx: &EvalContext<'_>,
         sink: &mut join::Sink<'_>,
     ) -> Result<()> {
+        self.source_chunks_wanting(src, outer, ectx, usize::MAX, sink)
+    }
+
+    /// [`Runner::source_chunks`] for a consumer that will likely stop after `want` rows (a
+    /// LIMIT's): a table scan reads that many first, then more in growing chunks.
+    fn source_chunks_wanting(
+        &self,
+        src: &Source,
+        outer: &[Value],
+        ectx: &EvalContext<'_>,
+        want: usize,
+        sink: &mut join::Sink<'_>,
+    ) -> Result<()> {
         match src {
-            Source::Table(t) => self.scan_table(t, outer, ectx, sink),
+            Source::Table(t) => self.scan_table(t, outer, ectx, want, sink),
             Source::Join(j) => {
                 // The join's time leaves out its consumer's, as a scan's does.
                 let (started, mut produced) = (self.clock(), 0);
@@ -395,9 +447,9 @@ impl<'r, 'a> Runner<'r, 'a> {
                 self.join_chunks(j, outer, ectx, &mut |chunk| {
                     produced += chunk.len();
                     let sinking = self.clock();
-                    sink(permuted(chunk, &j.permute))?;
+                    let flow = sink(permuted(chunk, &j.permute))?;
                     consumer += sinking.map(|s| s.elapsed()).unwrap_or_default();
-                    Ok(())
+                    Ok(flow)
                 })?;
                 if let (Some(p), Some(t0)) = (&self.profile, started) {
                     p.record(
@@ -412,7 +464,8 @@ impl<'r, 'a> Runner<'r, 'a> {
             _ => {
                 let rows = self.source(src, outer, ectx)?;
                 let held = rows_bytes(&rows);
-                sink(rows)?;
+                // One chunk, whole: nothing is left to stop reading.
+                let _ = sink(rows)?;
                 self.mem.release(held);
                 Ok(())
             }
@@ -456,7 +509,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 self.source_chunks(src, outer, ectx, &mut |chunk| {
                     self.mem.charge(rows_bytes(&chunk))?;
                     rows.extend(chunk);
-                    Ok(())
+                    Ok(Flow::Continue(()))
                 })?;
                 Ok(rows)
             }
@@ -509,60 +562,6 @@ impl<'r, 'a> Runner<'r, 'a> {
         }
     }
 
-    /// The rows of a recursive query (see `recursive`), cast to its `columns`' types. When
-    /// the query only takes its first rows (`SELECT ... FROM t LIMIT n`: [`limits_recursion`]),
-    /// iterations stop once there are enough, as PostgreSQL's lazy evaluation stops them (so
-    /// `LIMIT` ends a recursion that would not end by itself).
-    fn recursive(
-        &self,
-        r: &super::Recursive,
-        columns: &[crate::exec::Column],
-        outer: &[Value],
-    ) -> Result<Vec<Vec<Value>>> {
-        let cap = self.recursion_cap.take().unwrap_or(usize::MAX);
-        let mut seen = std::collections::HashSet::new();
-        let mut fresh = |rows: Vec<Vec<Value>>| -> Result<Vec<Vec<Value>>> {
-            let mut rows = super::setop::cast_rows(rows, columns)?;
-            if !r.all {
-                rows.retain(|row| seen.insert(row_key(row)));
-            }
-            Ok(rows)
-        };
-        let mut out = fresh(self.run(&r.anchor, outer)?)?;
-        out.truncate(cap);
-        let mut working = out.clone();
-        self.mem.charge(rows_bytes(&working))?;
-        let result = loop {
-            if working.is_empty() || out.len() >= cap {
-                break Ok(());
-            }
-            if let Err(e) = self.check_deadline() {
-                break Err(e);
-            }
-            let held = rows_bytes(&working);
-            self.work.borrow_mut().insert(r.id, Rc::new(working));
-            let step = self.run(&r.step, outer);
-            // The previous iteration's rows are done with.
-            self.work.borrow_mut().remove(&r.id);
-            self.mem.release(held);
-            let new = match step.and_then(&mut fresh) {
-                Ok(new) => new,
-                Err(e) => break Err(e),
-            };
-            if let Err(e) = self.mem.charge(rows_bytes(&new)) {
-                break Err(e);
-            }
-            out.extend(new.iter().cloned());
-            working = new;
-            if out.len() >= cap {
-                out.truncate(cap);
-                break Ok(());
-            }
-        };
-        result?;
-        Ok(out)
-    }
-
     /// The rows of table `t` that pass its filter, handed to `sink` a chunk at a time (the
     /// filter runs between chunks, so only what passes is ever held).
     fn scan_table(
@@ -570,7 +569,8 @@ impl<'r, 'a> Runner<'r, 'a> {
         t: &TableSource,
         outer: &[Value],
         ectx: &EvalContext<'_>,
-        sink: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
+        want: usize,
+        sink: &mut join::Sink<'_>,
     ) -> Result<()> {
         let resolved = match &t.access {
             super::Access::Ann(scan) => super::ann_scan::resolve(scan, ectx)?,
@@ -583,19 +583,17 @@ impl<'r, 'a> Runner<'r, 'a> {
         let (started, mut produced) = (self.clock(), 0);
         let mut consumer = std::time::Duration::ZERO;
         let mut decoder = early::Decoder::new(t);
+        // A consumer wanting few rows (EXISTS wants one) gets them from a first chunk that
+        // small: an index scan fetches each row it reads by its key.
+        let mut size = want.clamp(1, SCAN_CHUNK);
         loop {
             let chunk = {
                 let mut ctx = self.ctx.borrow_mut();
-                scan.next_stored(&mut ctx, &t.table, t.for_update, outer, SCAN_CHUNK)?
+                scan.next_stored(&mut ctx, &t.table, t.for_update, outer, size)?
             };
+            size = size.saturating_mul(4).min(SCAN_CHUNK);
             let kept = match chunk {
-                None => {
-                    if let (Some(p), Some(t0)) = (&self.profile, started) {
-                        let time = t0.elapsed().saturating_sub(consumer);
-                        p.record(t, Stage::Source, produced, time);
-                    }
-                    return Ok(());
-                }
+                None => break,
                 Some(Stored::Raw(raw)) => decoder.rows(raw, ectx)?,
                 Some(Stored::Rows(rows)) => {
                     let mut kept = Vec::with_capacity(rows.len());
@@ -607,9 +605,17 @@ impl<'r, 'a> Runner<'r, 'a> {
             };
             produced += kept.len();
             let sinking = self.clock();
-            sink(kept)?;
+            let flow = sink(kept)?;
             consumer += sinking.map(|s| s.elapsed()).unwrap_or_default();
+            if flow.is_break() {
+                break;
+            }
         }
+        if let (Some(p), Some(t0)) = (&self.profile, started) {
+            let time = t0.elapsed().saturating_sub(consumer);
+            p.record(t, Stage::Source, produced, time);
+        }
+        Ok(())
     }
 
     /// Aggregation fed straight from a table scan or a join, chunk by chunk: their rows are
@@ -635,7 +641,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             state.add(&chunk, ectx)?;
             self.mem.charge(state.bytes() - charged)?;
             charged = state.bytes();
-            Ok(())
+            Ok(Flow::Continue(()))
         })?;
         let rows = state.finish(ectx)?;
         self.mem.release(charged);
@@ -733,23 +739,6 @@ fn permuted(rows: Vec<Vec<Value>>, permute: &[usize]) -> Vec<Vec<Value>> {
 }
 
 /// The memcomparable key of a whole row (NULLs included), for set operations.
-/// Whether `plan` only takes the first rows of a recursive query: `SELECT <expressions> FROM
-/// t [LIMIT/OFFSET]`, without WHERE, grouping, windows, DISTINCT or ORDER BY, over a
-/// recursive query ([`Runner::recursive`] then stops early).
-fn limits_recursion(plan: &SelectPlan) -> bool {
-    let Body::Select(body) = &plan.body else {
-        return false;
-    };
-    plan.order.is_empty()
-        && body.filter.is_none()
-        && body.agg.is_none()
-        && body.windows.is_empty()
-        && !body.distinct
-        && body.distinct_on.is_none()
-        && matches!(&body.source, Source::Derived { plan: inner, .. }
-            if matches!(inner.body, Body::Recursive(_)) && inner.limit.is_none() && inner.offset.is_none())
-}
-
 pub(super) fn row_key(row: &[Value]) -> Vec<u8> {
     let mut k = Vec::new();
     append_key(&mut k, &row.iter().collect::<Vec<_>>());

@@ -17,8 +17,13 @@ use crate::memory::rows_bytes;
 use crate::row::append_key;
 use crate::types::Value;
 
-/// Where a join's rows go: a chunk at a time, to whoever consumes the join.
-pub(super) type Sink<'s> = dyn FnMut(Vec<Vec<Value>>) -> Result<()> + 's;
+/// Whether a consumer of rows wants more of them.
+pub(super) type Flow = std::ops::ControlFlow<()>;
+
+/// Where a scan's or a join's rows go: a chunk at a time, to whoever consumes them, which
+/// answers whether it wants more (`Flow::Break` once a LIMIT has its rows: the scans and
+/// joins under it stop reading).
+pub(super) type Sink<'s> = dyn FnMut(Vec<Vec<Value>>) -> Result<Flow> + 's;
 
 impl Runner<'_, '_> {
     /// The rows of join `j` (before `Join::permute`), handed to `sink` a chunk at a time. The
@@ -78,8 +83,11 @@ impl Runner<'_, '_> {
                     if !matched && j.kind == JoinKind::Left {
                         out.emit(concat(&l, &nulls(j.right_width)))?;
                     }
+                    if out.stopped {
+                        break;
+                    }
                 }
-                Ok(())
+                Ok(out.flow())
             })?;
             return out.finish();
         }
@@ -92,8 +100,11 @@ impl Runner<'_, '_> {
                     let found = self.looked_up(j, lookup, t, l, outer, ectx)?;
                     let candidates = found.iter().enumerate().map(|(i, r)| (i, r.as_slice()));
                     combine(j, l, candidates, &mut [], ectx, &mut out)?;
+                    if out.stopped {
+                        break;
+                    }
                 }
-                Ok(())
+                Ok(out.flow())
             })?;
             return out.finish();
         }
@@ -105,8 +116,11 @@ impl Runner<'_, '_> {
                     self.check_deadline()?;
                 }
                 probe(j, &built, l, &mut right_matched, ectx, &mut out)?;
+                if out.stopped {
+                    break;
+                }
             }
-            Ok(())
+            Ok(out.flow())
         })?;
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in built.right.iter().zip(&right_matched) {
@@ -305,6 +319,8 @@ pub(super) struct Out<'o, 's> {
     join: &'o Join,
     rows: Vec<Vec<Value>>,
     sink: &'o mut Sink<'s>,
+    /// The sink wants no more rows: later ones are dropped, and the join stops reading.
+    pub(super) stopped: bool,
 }
 
 impl<'o, 's> Out<'o, 's> {
@@ -313,12 +329,25 @@ impl<'o, 's> Out<'o, 's> {
             join,
             rows: Vec::new(),
             sink,
+            stopped: false,
+        }
+    }
+
+    /// Whether the join should read on.
+    pub(super) fn flow(&self) -> Flow {
+        if self.stopped {
+            Flow::Break(())
+        } else {
+            Flow::Continue(())
         }
     }
 
     /// Adds a joined row (with the merged columns of USING / NATURAL), and hands the rows on
     /// once they make a chunk: a join never holds more than a chunk of its output uncharged.
     fn emit(&mut self, mut row: Vec<Value>) -> Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
         let j = self.join;
         for (l, r) in &j.merged {
             let a = row.get(*l).cloned().unwrap_or(Value::Null);
@@ -331,14 +360,19 @@ impl<'o, 's> Out<'o, 's> {
         }
         self.rows.push(row);
         if self.rows.len() >= SCAN_CHUNK {
-            (self.sink)(std::mem::take(&mut self.rows))?;
+            let flow = (self.sink)(std::mem::take(&mut self.rows))?;
+            self.stopped = flow.is_break();
         }
         Ok(())
     }
 
-    /// Hands the last rows on.
+    /// Hands the last rows on (unless the sink wanted no more).
     pub(super) fn finish(self) -> Result<()> {
-        (self.sink)(self.rows)
+        if !self.stopped {
+            // The last chunk: whether the sink wants more no longer matters.
+            let _ = (self.sink)(self.rows)?;
+        }
+        Ok(())
     }
 }
 

@@ -14,7 +14,8 @@
 //! storage keys, the joins' output depends on each left row alone (inner, left, semi and
 //! anti joins, not LATERAL), and the transaction has not written to the keyspace (the pieces
 //! read its snapshot alone; lookups, which read outside the scanned range, not under
-//! SERIALIZABLE). Pieces in key order give the rows, and the groups, in the order one thread
+//! SERIALIZABLE). Not for a plan run per row of an enclosing query (a correlated or LATERAL
+//! subquery reads a few rows each time). Pieces in key order give the rows, and the groups, in the order one thread
 //! meets them. Sums of floating-point values may differ in the last digits, as under
 //! PostgreSQL's parallel aggregation.
 //!
@@ -33,7 +34,7 @@ use super::super::profile::Stage;
 use super::super::Access;
 use super::super::{Body, SelectBody, SelectPlan};
 use super::early::Decoder;
-use super::join::{combine, lookup_rows, probe, Built, Out};
+use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
 use super::{passing, permuted};
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
@@ -234,7 +235,8 @@ fn through(
             ectx,
             go_on,
             end,
-        )
+        )?;
+        Ok(Flow::Continue(()))
     };
     let mut out = Out::new(j, &mut next);
     for (n, l) in rows.iter().enumerate() {
@@ -375,7 +377,9 @@ impl Runner<'_, '_> {
                 parallel::min_scan_bytes(ctx.settings),
             )
         };
-        if threads < 2 {
+        // A plan run per row of an enclosing query (a correlated subquery, a LATERAL one)
+        // reads a few rows each time: cutting its range would cost more than it saves.
+        if threads < 2 || !outer.is_empty() {
             return Ok(None);
         }
         let started = self.clock();
