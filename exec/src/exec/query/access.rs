@@ -169,15 +169,19 @@ pub fn scan_rows_with(
     for_update: bool,
     outer: &[Value],
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    scan_rows_at(ctx, table, access, for_update, outer)
+    scan_rows_wanting(ctx, table, access, for_update, outer, usize::MAX)
 }
 
-fn scan_rows_at(
+/// [`scan_rows_with`] for a consumer that needs no more than `want` of the rows: a
+/// secondary index scan stops fetching rows once it has that many (a semi join's lookup
+/// wants one).
+pub fn scan_rows_wanting(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
     access: &Access,
     for_update: bool,
     outer: &[Value],
+    want: usize,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let prefix = index_prefix(table.id, 0);
     let base = ctx.eval_context();
@@ -209,6 +213,9 @@ fn scan_rows_at(
                 return Ok(out);
             };
             for suffix in index_suffixes(ctx, start)? {
+                if out.len() >= want {
+                    break;
+                }
                 if let Some(row) = fetch_row(ctx, table, &suffix, for_update, None)? {
                     out.push(row);
                 }
@@ -237,12 +244,14 @@ fn scan_rows_at(
 
 /// The rows of `table` a lookup path reaches (a primary-key point or prefix range, or a
 /// secondary index's equality), read through `shared` (a parallel join's worker: the
-/// statement's snapshot, without its transaction), with their storage keys.
+/// statement's snapshot, without its transaction), with their storage keys; no more than
+/// `want` rows from a secondary index.
 pub(crate) fn shared_lookup(
     shared: &orbit_txn::SharedScan,
     table: &TableDef,
     access: &Access,
     ectx: &crate::expr::EvalContext<'_>,
+    want: usize,
 ) -> Result<KeyedRows> {
     let prefix = index_prefix(table.id, 0);
     let key_in = |ids: &[u32], e: &Expr, pos: usize| key_at(table, ids, e, pos, ectx);
@@ -280,6 +289,9 @@ pub(crate) fn shared_lookup(
                 .map(|item| item.map(|(_, v)| v))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             for suffix in suffixes {
+                if out.len() >= want {
+                    break;
+                }
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
                 if let Some(v) = shared.get(&key)? {

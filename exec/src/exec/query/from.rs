@@ -757,30 +757,9 @@ pub fn finish(source: &mut Source) {
         Source::Join(j) => {
             finish(&mut j.left);
             finish(&mut j.right);
-            if j.lateral {
-                return;
+            if !j.lateral {
+                equi_join(j);
             }
-            let Some(on) = j.on.take() else { return };
-            let mut conjuncts = Vec::new();
-            into_conjuncts(on, &mut conjuncts);
-            let lw = j.left_width;
-            let mut rest = None;
-            for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
-                c.fold_constants();
-                match column_equality(&c) {
-                    Some((l, r))
-                        if l < lw
-                            && r >= lw
-                            && j.types.get(l).is_some()
-                            && j.types.get(l) == j.types.get(r) =>
-                    {
-                        j.keys.push((Expr::Column(l), Expr::Column(r - lw)));
-                    }
-                    _ => rest = Some(and(rest, c)),
-                }
-            }
-            j.on = rest;
-            super::lookup::plan(j);
         }
         Source::Unit
         | Source::Rows(..)
@@ -788,4 +767,30 @@ pub fn finish(source: &mut Source) {
         | Source::Function { .. }
         | Source::WorkTable { .. } => {}
     }
+}
+
+/// Moves join `j`'s `left column = right column` conditions into its hash keys, and chooses
+/// whether it looks its right table up by them (`lookup::plan`).
+pub(super) fn equi_join(j: &mut Join) {
+    let Some(on) = j.on.take() else { return };
+    let mut conjuncts = Vec::new();
+    into_conjuncts(on, &mut conjuncts);
+    let lw = j.left_width;
+    let mut rest = None;
+    for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+        c.fold_constants();
+        match column_equality(&c) {
+            Some((l, r))
+                if l < lw
+                    && r >= lw
+                    && j.types.get(l).is_some()
+                    && j.types.get(l) == j.types.get(r) =>
+            {
+                j.keys.push((Expr::Column(l), Expr::Column(r - lw)));
+            }
+            _ => rest = Some(and(rest, c)),
+        }
+    }
+    j.on = rest;
+    super::lookup::plan(j);
 }

@@ -153,7 +153,7 @@ fn choose(j: &Join) -> Option<Lookup> {
         Access::Full => table_rows,
         _ => estimate::rows(&j.right),
     };
-    let found = if unique {
+    let found = if unique || first_decides(j, &lookup, t) {
         1.0
     } else {
         let first = lookup.keys.first().and_then(|k| match j.keys.get(*k) {
@@ -165,6 +165,13 @@ fn choose(j: &Join) -> Option<Lookup> {
     };
     let per_row = if lookup.index == 0 { 1.0 } else { FETCH_ROWS };
     (left * (LOOKUP_ROWS + found * per_row) < left + 2.0 * scanned).then_some(lookup)
+}
+
+/// Whether the first row a lookup of semi or anti join `j` finds decides it: every key of
+/// the join is the index's, and nothing else is checked (neither a join condition nor the
+/// table's own). Its lookups then stop at one row.
+pub fn first_decides(j: &Join, lookup: &Lookup, t: &super::from::TableSource) -> bool {
+    j.kind.left_only() && j.on.is_none() && t.filter.is_none() && lookup.keys.len() == j.keys.len()
 }
 
 impl Lookup {

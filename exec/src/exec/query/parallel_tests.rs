@@ -134,6 +134,14 @@ const LOOKUPS: &[&str] = &[
     "SELECT count(*), sum(q.w) FROM t JOIN q ON q.a = t.n AND q.b = t.g WHERE t.g < 2",
     "SELECT r.name, count(*) FROM t JOIN r ON r.code = t.id WHERE t.g = 1 AND t.n = 3 \
      GROUP BY r.name",
+    // EXISTS and NOT EXISTS looked up: the first row found decides, or every row is checked
+    // against the conditions.
+    "SELECT count(*), sum(t.v) FROM t WHERE t.g = 1 AND t.n = 3 \
+     AND EXISTS (SELECT 1 FROM r WHERE r.code = t.id)",
+    "SELECT count(*), sum(t.v) FROM t WHERE t.g = 2 AND t.n = 5 \
+     AND NOT EXISTS (SELECT 1 FROM r WHERE r.code = t.id AND r.name <> 'r1')",
+    "SELECT count(*) FROM t WHERE t.g = 1 AND t.n = 3 \
+     AND EXISTS (SELECT 1 FROM q WHERE q.a = t.n AND q.b = t.g AND q.w <> t.v)",
 ];
 
 #[test]

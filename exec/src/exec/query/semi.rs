@@ -8,7 +8,9 @@
 //! and a column of the table becomes a hash key in `from::finish`.
 //!
 //! The rewrite is chosen by cost: it wins unless the enclosing rows are few and the
-//! subquery's correlation lets it find its rows by an index lookup.
+//! subquery's correlation lets it find its rows by an index lookup; then the join is made
+//! only when it looks the table up by that index itself (an index nested-loop semi / anti
+//! join: less work per row than running the subquery, and it may run in parallel).
 //!
 //! Only the plain shape is rewritten: one table (not locked, not an UPDATE target), no
 //! aggregation, window functions, LIMIT or OFFSET, and no nested subquery in its conditions.
@@ -64,16 +66,12 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
         let left_rows = estimate::rows(source);
         let right_rows = estimate::rows(&right);
         let per_row = left_rows * if indexed { LOOKUP_ROWS } else { right_rows };
-        if left_rows + 2.0 * right_rows > per_row {
-            kept = Some(and(kept, c));
-            continue;
-        }
-        let left = std::mem::replace(source, Source::Unit);
+        let hashed = left_rows + 2.0 * right_rows <= per_row;
         let mut all = types.to_vec();
         all.extend(right_types);
-        *source = Source::Join(Box::new(Join {
+        let join = Join {
             kind,
-            left,
+            left: std::mem::replace(source, Source::Unit),
             right,
             left_width: types.len(),
             right_width: all.len() - types.len(),
@@ -84,9 +82,26 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
             lateral: false,
             permute: Vec::new(),
             lookup: None,
-        }));
+        };
+        // A subquery that finds its rows by an index is run per row unless the join would
+        // look them up the same way (its keys bind an index): the join does it with less
+        // per row, and may run in parallel.
+        if hashed || (indexed && looks_up(&join)) {
+            *source = Source::Join(Box::new(join));
+        } else {
+            *source = join.left;
+            kept = Some(and(kept, c));
+        }
     }
     kept
+}
+
+/// Whether `join`, once its equi-join keys are taken from its condition, looks its right
+/// table up per left row (`lookup`).
+fn looks_up(join: &Join) -> bool {
+    let mut trial = join.clone();
+    super::from::equi_join(&mut trial);
+    trial.lookup.is_some()
 }
 
 /// The join a conjunct becomes: (kind, right side, its types, condition, whether the

@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::super::access::scan_rows_with;
+use super::super::access::scan_rows_wanting;
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
 use super::super::Access;
@@ -214,9 +214,9 @@ impl Runner<'_, '_> {
         ectx: &EvalContext<'_>,
     ) -> Result<Vec<Vec<Value>>> {
         let started = self.clock();
-        let rows = lookup_rows(j, lookup, t, l, ectx, |access| {
+        let rows = lookup_rows(j, lookup, t, l, ectx, |access, want| {
             let mut ctx = self.ctx.borrow_mut();
-            scan_rows_with(&mut ctx, &t.table, &access, t.for_update, outer)
+            scan_rows_wanting(&mut ctx, &t.table, &access, t.for_update, outer, want)
         })?;
         self.note(t, Stage::Source, rows.len(), started);
         Ok(rows)
@@ -232,7 +232,7 @@ pub(super) fn lookup_rows(
     t: &TableSource,
     l: &[Value],
     ectx: &EvalContext<'_>,
-    fetch: impl FnOnce(Access) -> Result<Vec<(Vec<u8>, Vec<Value>)>>,
+    fetch: impl FnOnce(Access, usize) -> Result<Vec<(Vec<u8>, Vec<Value>)>>,
 ) -> Result<Vec<Vec<Value>>> {
     // The left row's key values, each evaluated once: the lookup takes the indexed ones,
     // and every row found is compared on all of them.
@@ -255,7 +255,12 @@ pub(super) fn lookup_rows(
         .iter()
         .filter_map(|k| left_values.get(*k).cloned())
         .collect();
-    for (storage_key, mut r) in fetch(lookup.access(values))? {
+    let enough = if super::super::lookup::first_decides(j, lookup, t) {
+        1
+    } else {
+        usize::MAX
+    };
+    for (storage_key, mut r) in fetch(lookup.access(values), enough)? {
         if let Some(f) = &t.filter {
             if !f.passes(&r, ectx)? {
                 continue;

@@ -247,8 +247,8 @@ fn through(
         match how {
             Probe::Hash(built) => probe(j, built, l, &mut [], ectx, &mut out)?,
             Probe::Lookup(lookup, t) => {
-                let found = lookup_rows(j, lookup, t, l, ectx, |access| {
-                    shared_lookup(shared, &t.table, &access, ectx)
+                let found = lookup_rows(j, lookup, t, l, ectx, |access, want| {
+                    shared_lookup(shared, &t.table, &access, ectx, want)
                 })?;
                 looked.0 += 1;
                 looked.1 += found.len();
