@@ -51,6 +51,8 @@ pub struct Runner<'r, 'a> {
     cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
     /// Their first columns as key sets, for `IN` (by plan address).
     sets: RefCell<HashMap<usize, Rc<KeySet>>>,
+    /// Whether uncorrelated EXISTS subqueries have a row (by plan address).
+    exists: RefCell<HashMap<usize, bool>>,
     /// The work tables of the recursive queries running (`recursive`), by id.
     work: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
     /// Rows enough for the recursive query about to run (see [`Runner::recursive`]).
@@ -80,11 +82,18 @@ impl SubqueryExec for Runner<'_, '_> {
     }
 
     fn exists(&self, plan: &SelectPlan, outer: &[Value]) -> Result<bool> {
+        // Uncorrelated: asked once per statement.
+        let id = plan as *const SelectPlan as usize;
         if outer.is_empty() {
-            return Ok(!self.rows(plan, outer)?.is_empty());
+            if let Some(found) = self.exists.borrow().get(&id) {
+                return Ok(*found);
+            }
         }
         let rows = self.run_capped(plan, outer, 1)?;
         self.mem.release(rows_bytes(&rows));
+        if outer.is_empty() {
+            self.exists.borrow_mut().insert(id, !rows.is_empty());
+        }
         Ok(!rows.is_empty())
     }
 
@@ -129,6 +138,7 @@ impl<'r, 'a> Runner<'r, 'a> {
             sys: std::cell::OnceCell::new(),
             cache: RefCell::new(HashMap::new()),
             sets: RefCell::new(HashMap::new()),
+            exists: RefCell::new(HashMap::new()),
             work: RefCell::new(HashMap::new()),
             recursion_cap: std::cell::Cell::new(None),
             profile: None,

@@ -147,6 +147,14 @@ fn exists_stops_at_its_first_row_and_keeps_its_limits() {
         ),
         by_in
     );
+    // Uncorrelated: asked once, and one row answers it.
+    let q = "SELECT count(*) FROM o WHERE EXISTS (SELECT 1 FROM t WHERE v > 10)";
+    assert_eq!(last_rows(&mut s, q), ["60"]);
+    assert!(produced(&mut s, q, "Seq Scan on t") < 100);
+    assert_eq!(
+        count(&mut s, "NOT EXISTS (SELECT 1 FROM t WHERE v > 5000)"),
+        ["60"]
+    );
     // Rows deleted after the index entries were written are not found.
     run(&mut s, "DELETE FROM t WHERE g = 5");
     assert_eq!(
