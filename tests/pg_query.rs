@@ -368,3 +368,52 @@ fn rows_bound_as_arrays_are_inserted_through_unnest() {
         assert_eq!(pairs, [(1, Some("a".into())), (2, None), (3, None)]);
     });
 }
+
+/// A job queue over the wire: workers polling with `FOR UPDATE SKIP LOCKED` each take a
+/// different job (through the extended protocol, as drivers send it), `NOWAIT` fails at
+/// once with 55P03, and plain `FOR UPDATE` waits for the holder's commit and sees its write.
+#[test]
+fn job_queue_workers_skip_locked_rows_and_nowait_fails_at_once() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let a = connect(&server).await;
+        let b = connect(&server).await;
+        a.batch_execute(
+            "CREATE TABLE jobs (id bigint PRIMARY KEY, done bool NOT NULL DEFAULT false);
+             INSERT INTO jobs SELECT g FROM generate_series(1, 2000) g",
+        )
+        .await
+        .unwrap();
+        let poll = "SELECT id FROM jobs WHERE NOT done ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+        async fn ids(c: &tokio_postgres::Client, sql: &str, n: i64) -> Vec<i64> {
+            let rows = c.query(sql, &[&n]).await.unwrap();
+            rows.iter().map(|r| r.get(0)).collect()
+        }
+        a.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(ids(&a, poll, 1).await, [1]);
+        b.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(ids(&b, poll, 2).await, [2, 3]);
+        let e = b
+            .simple_query("SELECT id FROM jobs WHERE id = 1 FOR UPDATE NOWAIT")
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), "55P03", "{e}");
+        b.batch_execute("ROLLBACK; BEGIN").await.unwrap();
+        // Plain FOR UPDATE waits until a commits, then reads a's write.
+        let waiter = tokio::spawn(async move {
+            let r = b
+                .query_one("SELECT done FROM jobs WHERE id = 1 FOR UPDATE", &[])
+                .await
+                .unwrap();
+            let done: bool = r.get(0);
+            b.batch_execute("COMMIT").await.unwrap();
+            done
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiter.is_finished());
+        a.batch_execute("UPDATE jobs SET done = true WHERE id = 1; COMMIT")
+            .await
+            .unwrap();
+        assert!(waiter.await.unwrap());
+    });
+}

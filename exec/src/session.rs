@@ -20,6 +20,8 @@ mod copy_in;
 mod implicit;
 #[cfg(test)]
 mod install_tests;
+#[cfg(test)]
+mod lock_policy_tests;
 mod modes;
 pub(crate) mod parallel;
 mod settings;
@@ -33,7 +35,7 @@ use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
 use crate::exec::{self, Column, Ctx, Outcome};
 use crate::types::{DataType, Value};
-use modes::{isolation_name, isolation_of, read_only_of, write_command};
+use modes::{isolation_name, isolation_of, lock_policy, read_only_of, write_command};
 
 /// Where the session is with respect to transaction blocks (ReadyForQuery's status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -654,10 +656,12 @@ impl Session {
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
             ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
+            let waited = ctx.txn.set_lock_policy(lock_policy(stmt));
             let outcome = match prepared {
                 Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
                 None => exec::run(&mut ctx, stmt, false),
             };
+            ctx.txn.set_lock_policy(waited);
             self.pending.extend(ctx.finish_writes()?);
             if outcome.is_ok() {
                 self.at_commit.add(std::mem::take(&mut ctx.dropped));
@@ -703,6 +707,7 @@ impl Session {
                 star_lists: None,
                 ann_writes: Default::default(),
             };
+            ctx.txn.set_lock_policy(lock_policy(stmt));
             let result = match prepared {
                 Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
                 None => exec::run(&mut ctx, stmt, false),

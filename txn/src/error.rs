@@ -23,6 +23,15 @@ pub enum Error {
     /// a lock or statement timeout expires).
     #[error("could not obtain lock on row")]
     LockBusy,
+    /// A row this statement must lock is locked by another open transaction, and the
+    /// statement asked not to wait (`FOR UPDATE NOWAIT`).
+    #[error("could not obtain lock on row")]
+    LockNotAvailable,
+    /// A row this statement must lock is locked by another open transaction, and the
+    /// statement leaves such rows out (`FOR UPDATE SKIP LOCKED`): its reader skips the row
+    /// (never reaches clients).
+    #[error("could not obtain lock on row (skipped)")]
+    LockSkipped,
     /// Waiting for the lock would close a cycle of waiting transactions.
     #[error("deadlock detected")]
     Deadlock,
@@ -54,7 +63,7 @@ impl Error {
             Error::SerializationFailure(_) => "40001",
             Error::Finished(_) => "25000",
             Error::NoSuchSavepoint(_) => "3B001",
-            Error::LockBusy => "55P03",
+            Error::LockBusy | Error::LockNotAvailable | Error::LockSkipped => "55P03",
             Error::Deadlock => "40P01",
             // read_only_sql_transaction: what a PostgreSQL standby answers to a write.
             Error::NotLeader { .. } => "25006",

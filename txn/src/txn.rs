@@ -36,7 +36,7 @@ use crate::shared_scan::SharedScan;
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
-use crate::lock_wait::LockWait;
+use crate::lock_wait::{Blocker, LockWait};
 use crate::locks::{Acquire, LockKey};
 use crate::oracle::{Check, Item};
 use crate::{Error, Result, Shared};
@@ -107,6 +107,21 @@ pub struct Transaction {
     /// READ COMMITTED: reads take the latest commit, not the statement's snapshot (see
     /// `set_read_latest`).
     latest: bool,
+    /// What a row lock another open transaction holds makes `get_for_update` do.
+    lock_policy: LockPolicy,
+}
+
+/// What `get_for_update` does when another open transaction holds the row's lock: PostgreSQL's
+/// `FOR UPDATE` (wait), `FOR UPDATE NOWAIT` and `FOR UPDATE SKIP LOCKED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockPolicy {
+    /// [`Error::LockBusy`]: the statement is undone and run again once the owner ends.
+    #[default]
+    Wait,
+    /// [`Error::LockNotAvailable`] at once.
+    NoWait,
+    /// [`Error::LockSkipped`]: the caller leaves the row out.
+    SkipLocked,
 }
 
 impl Transaction {
@@ -134,6 +149,7 @@ impl Transaction {
             lock_wait: None,
             statement: None,
             latest: false,
+            lock_policy: LockPolicy::Wait,
         })
     }
 
@@ -266,12 +282,27 @@ impl Transaction {
                 self.locked.insert(lock_key);
                 Ok(())
             }
+            // A lock released by a commit not yet visible is free in a moment: every policy
+            // waits for that.
+            Acquire::Busy(Blocker::Owner(_)) if self.lock_policy != LockPolicy::Wait => {
+                self.shared.locks.stop_waiting(self.id);
+                Err(match self.lock_policy {
+                    LockPolicy::SkipLocked => Error::LockSkipped,
+                    _ => Error::LockNotAvailable,
+                })
+            }
             Acquire::Busy(blocker) => {
                 self.lock_wait = Some(LockWait::new(&self.shared.db, blocker));
                 Err(Error::LockBusy)
             }
             Acquire::Deadlock => Err(Error::Deadlock),
         }
+    }
+
+    /// Sets what `get_for_update` does when another open transaction holds the row's lock
+    /// (for the statement about to run); returns the policy it replaces.
+    pub fn set_lock_policy(&mut self, policy: LockPolicy) -> LockPolicy {
+        std::mem::replace(&mut self.lock_policy, policy)
     }
 
     /// After [`Error::LockBusy`]: what to await before running the statement again (the

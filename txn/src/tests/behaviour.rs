@@ -7,7 +7,7 @@ use orbit_env::SimFs;
 use orbit_lsm::Direction;
 
 use super::{key, open, val, KS};
-use crate::{Error, Isolation};
+use crate::{Error, Isolation, LockPolicy};
 
 fn keys_of(it: crate::TxnIter) -> Vec<Vec<u8>> {
     it.map(|r| r.unwrap().0).collect()
@@ -94,14 +94,20 @@ fn a_write_intent_fails_a_read_committed_commit_after_a_concurrent_update() {
     assert_eq!(db.get(KS, b"k").unwrap(), Some(b"other".to_vec()));
 }
 
-#[test]
-fn row_locks_make_a_second_writer_wait_then_see_the_first_ones_commit() {
-    let db = open(&SimFs::new());
+/// Rows `k` and `j` (both "0"), and two transactions: `a` holding `k`'s lock, and `b`.
+fn k_locked_by_a(db: &crate::TxnDb) -> (crate::Transaction, crate::Transaction) {
     db.put(KS, b"k", b"0").unwrap();
     db.put(KS, b"j", b"0").unwrap();
     let mut a = db.begin(Isolation::ReadCommitted).unwrap();
-    let mut b = db.begin(Isolation::ReadCommitted).unwrap();
+    let b = db.begin(Isolation::ReadCommitted).unwrap();
     assert_eq!(a.get_for_update(KS, b"k").unwrap(), Some(b"0".to_vec()));
+    (a, b)
+}
+
+#[test]
+fn row_locks_make_a_second_writer_wait_then_see_the_first_ones_commit() {
+    let db = open(&SimFs::new());
+    let (mut a, mut b) = k_locked_by_a(&db);
     // b must wait: the row is locked (its own other rows are not).
     assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::LockBusy)));
     assert_eq!(b.get_for_update(KS, b"j").unwrap(), Some(b"0".to_vec()));
@@ -122,6 +128,29 @@ fn row_locks_make_a_second_writer_wait_then_see_the_first_ones_commit() {
     assert_eq!(d.get_for_update(KS, b"new").unwrap(), None);
     c.rollback();
     assert_eq!(d.get_for_update(KS, b"k").unwrap(), Some(b"2".to_vec()));
+}
+
+#[test]
+fn nowait_fails_at_once_and_skip_locked_skips_without_waiting_for_the_owner() {
+    let db = open(&SimFs::new());
+    let (mut a, mut b) = k_locked_by_a(&db);
+    assert_eq!(b.set_lock_policy(LockPolicy::NoWait), LockPolicy::Wait);
+    let e = b.get_for_update(KS, b"k").unwrap_err();
+    assert!(matches!(e, Error::LockNotAvailable), "{e}");
+    assert_eq!(e.sqlstate(), "55P03");
+    assert!(!e.is_lock_busy() && b.take_lock_wait().is_none());
+    b.set_lock_policy(LockPolicy::SkipLocked);
+    assert!(matches!(
+        b.get_for_update(KS, b"k"),
+        Err(Error::LockSkipped)
+    ));
+    // Free rows are locked as ever.
+    assert_eq!(b.get_for_update(KS, b"j").unwrap(), Some(b"0".to_vec()));
+    // b recorded no wait for a: a taking b's row waits (busy), it is not a deadlock.
+    assert!(matches!(a.get_for_update(KS, b"j"), Err(Error::LockBusy)));
+    // Waiting again, b would wait for a, which waits for b: the deadlock is b's.
+    b.set_lock_policy(LockPolicy::Wait);
+    assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::Deadlock)));
 }
 
 #[test]

@@ -199,7 +199,7 @@ pub fn scan_rows_wanting(
                 }
             }
             let found = if for_update {
-                ctx.txn.get_for_update(ctx.engine.data, &key)?
+                locked_get(ctx, table, &key)?
             } else {
                 ctx.txn.get(ctx.engine.data, &key)?
             };
@@ -359,7 +359,7 @@ pub(crate) fn fetch_row(
     let mut key = index_prefix(table.id, 0);
     key.extend_from_slice(suffix);
     let found = if for_update {
-        ctx.txn.get_for_update(ctx.engine.data, &key)?
+        locked_get(ctx, table, &key)?
     } else {
         ctx.txn.get(ctx.engine.data, &key)?
     };
@@ -369,6 +369,29 @@ pub(crate) fn fetch_row(
             Ok(Some((key, row)))
         }
         None => Ok(None),
+    }
+}
+
+/// The row at storage key `key` of `table`, locked for the statement (`FOR UPDATE` / `FOR
+/// SHARE`): the latest version, or None when it is gone, or when another transaction holds
+/// its lock and the statement says `SKIP LOCKED`. Under `NOWAIT` such a row fails the
+/// statement with PostgreSQL's 55P03 naming the table; otherwise the statement waits for it
+/// (`orbit_txn::Error::LockBusy`).
+pub(crate) fn locked_get(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    match ctx.txn.get_for_update(ctx.engine.data, key) {
+        Err(orbit_txn::Error::LockSkipped) => Ok(None),
+        Err(orbit_txn::Error::LockNotAvailable) => Err(Error::new(
+            code::LOCK_NOT_AVAILABLE,
+            format!(
+                "could not obtain lock on row in relation \"{}\"",
+                table.name
+            ),
+        )),
+        other => Ok(other?),
     }
 }
 
@@ -449,6 +472,9 @@ pub struct ChunkedScan<'a> {
     /// The columns to decode (None: all).
     read: Option<&'a [bool]>,
     state: Chunked,
+    /// A locking scan's filter, seen on each row as the statement's snapshot has it before
+    /// the row is locked: rows it drops are not locked (see [`ChunkedScan::locking_only`]).
+    prefilter: Option<&'a Expr>,
 }
 
 enum Chunked {
@@ -469,7 +495,18 @@ impl<'a> ChunkedScan<'a> {
             access,
             read,
             state: Chunked::Start,
+            prefilter: None,
         }
+    }
+
+    /// A locking (FOR UPDATE) full or range scan locks only the rows `filter` keeps as the
+    /// statement's snapshot has them, as PostgreSQL locks only the rows its scan returns; the
+    /// caller applies the filter again to each row as its lock leaves it (the latest
+    /// version), so a row changed since must still pass. Only a filter that evaluates without
+    /// running a query (no subquery) is used; with another, every row read is locked.
+    pub fn locking_only(mut self, filter: Option<&'a Expr>) -> ChunkedScan<'a> {
+        self.prefilter = filter.filter(|f| f.parallel_safe());
+        self
     }
 
     /// The next rows (at most `max` from a full or range scan), with their storage keys;
@@ -600,10 +637,17 @@ impl<'a> ChunkedScan<'a> {
             _ => {}
         }
         if for_update {
+            let keep = match self.prefilter {
+                Some(f) => passing_at_snapshot(ctx, table, f, outer, &out)?,
+                None => vec![true; out.len()],
+            };
             // Each row as its lock leaves it: the latest version, or gone.
             let mut locked = Vec::with_capacity(out.len());
-            for (k, _) in out {
-                if let Some(v) = ctx.txn.get_for_update(ctx.engine.data, &k)? {
+            for ((k, _), keep) in out.into_iter().zip(keep) {
+                if !keep {
+                    continue;
+                }
+                if let Some(v) = locked_get(ctx, table, &k)? {
                     locked.push((k, v));
                 }
             }
@@ -614,6 +658,33 @@ impl<'a> ChunkedScan<'a> {
         }
         Ok((!out.is_empty()).then_some(Stored::Raw(out)))
     }
+}
+
+/// Which of `rows` (storage key, stored row) pass `filter` as stored.
+fn passing_at_snapshot(
+    ctx: &Ctx<'_>,
+    table: &TableDef,
+    filter: &Expr,
+    outer: &[Value],
+    rows: &[(Vec<u8>, Vec<u8>)],
+) -> Result<Vec<bool>> {
+    let mut used = Vec::new();
+    filter.columns_used(&mut used);
+    let mut cols = vec![false; table.columns.len()];
+    for c in used {
+        if let Some(slot) = cols.get_mut(c) {
+            *slot = true;
+        }
+    }
+    let base = ctx.eval_context();
+    let ectx = base.with_outer(outer);
+    let mut scratch = Vec::new();
+    rows.iter()
+        .map(|(_, stored)| {
+            crate::row::decode_columns_into(table, stored, Some(&cols), &mut scratch)?;
+            filter.passes(&scratch, &ectx)
+        })
+        .collect()
 }
 
 /// A chunk of a [`ChunkedScan`].

@@ -208,7 +208,7 @@ pub fn scan(
                 continue;
             }
             let found = if for_update {
-                ctx.txn.get_for_update(ctx.engine.data, &key)?
+                super::access::locked_get(ctx, table, &key)?
             } else {
                 ctx.txn.get(ctx.engine.data, &key)?
             };
