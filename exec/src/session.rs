@@ -35,7 +35,7 @@ use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
 use crate::exec::{self, Column, Ctx, Outcome};
 use crate::types::{DataType, Value};
-use modes::{isolation_name, isolation_of, lock_policy, read_only_of, write_command};
+use modes::{isolation_name, isolation_of, read_only_of, write_command};
 
 /// Where the session is with respect to transaction blocks (ReadyForQuery's status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -656,12 +656,10 @@ impl Session {
             // The statement runs inside an implicit savepoint, so one that finds a row
             // locked can be undone alone and run again once the lock may be free.
             ctx.txn.savepoint(STATEMENT_SAVEPOINT)?;
-            let waited = ctx.txn.set_lock_policy(lock_policy(stmt));
             let outcome = match prepared {
                 Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
                 None => exec::run(&mut ctx, stmt, false),
             };
-            ctx.txn.set_lock_policy(waited);
             self.pending.extend(ctx.finish_writes()?);
             if outcome.is_ok() {
                 self.at_commit.add(std::mem::take(&mut ctx.dropped));
@@ -707,7 +705,6 @@ impl Session {
                 star_lists: None,
                 ann_writes: Default::default(),
             };
-            ctx.txn.set_lock_policy(lock_policy(stmt));
             let result = match prepared {
                 Some((id, described)) => self.plans.run(id, described, &mut ctx, stmt),
                 None => exec::run(&mut ctx, stmt, false),

@@ -11,7 +11,9 @@
 //! committed row.
 //!
 //! Deadlocks: every busy answer records that the asking transaction waits for the owner; an
-//! answer that would close a cycle is [`Acquire::Deadlock`] instead (PostgreSQL's 40P01).
+//! answer that would close a cycle is [`Acquire::Deadlock`] instead (PostgreSQL's 40P01). A
+//! request that will not wait (`NOWAIT`, `SKIP LOCKED`) is answered [`Acquire::Held`] and
+//! records nothing: it never waits, so it is never part of a cycle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,9 @@ pub(crate) enum Acquire {
     Busy(Blocker),
     /// Waiting would close a cycle of waiting transactions.
     Deadlock,
+    /// Held by another transaction, asked by one that will not wait (NOWAIT, SKIP LOCKED):
+    /// nothing is recorded.
+    Held,
 }
 
 #[derive(Default)]
@@ -58,14 +63,16 @@ impl LockTable {
     }
 
     /// Asks for `key` on behalf of transaction `id`; `visible` is the highest visible
-    /// sequence number.
-    pub(crate) fn acquire(&self, id: u64, key: &LockKey, visible: u64) -> Acquire {
+    /// sequence number. One that will not `wait` is answered [`Acquire::Held`] where another
+    /// open transaction holds the key, and records no wait.
+    pub(crate) fn acquire(&self, id: u64, key: &LockKey, visible: u64, wait: bool) -> Acquire {
         let mut inner = self.lock();
         if !inner.released.is_empty() {
             inner.released.retain(|_, seq| *seq > visible);
         }
         match inner.held.get(key).copied() {
             Some(owner) if owner == id => return Acquire::Granted,
+            Some(_) if !wait => return Acquire::Held,
             Some(owner) => {
                 // Does the owner (transitively) wait for us?
                 let mut at = owner;
@@ -138,10 +145,11 @@ mod tests {
         (1, k.as_bytes().to_vec())
     }
 
-    /// The answer, as text: "granted", "owner", "commit N" or "deadlock".
+    /// The answer, as text: "granted", "owner", "commit N", "deadlock" or "held".
     fn answer(a: Acquire) -> String {
         match a {
             Acquire::Granted => "granted".into(),
+            Acquire::Held => "held".into(),
             Acquire::Busy(Blocker::Owner(_)) => "owner".into(),
             Acquire::Busy(Blocker::Commit(seq)) => format!("commit {seq}"),
             Acquire::Deadlock => "deadlock".into(),
@@ -151,10 +159,14 @@ mod tests {
     #[test]
     fn locks_wait_release_and_detect_deadlocks() {
         let t = LockTable::default();
-        let ask = |id, k, visible| answer(t.acquire(id, &key(k), visible));
+        let ask = |id, k, visible| answer(t.acquire(id, &key(k), visible, true));
         assert_eq!(ask(1, "a", 0), "granted");
         assert_eq!(ask(1, "a", 0), "granted");
         assert_eq!(ask(2, "b", 0), "granted");
+        // One that will not wait is told the key is held, and records no wait: had 1's ask
+        // for b recorded one, 2 waiting for a next would be a deadlock.
+        assert_eq!(answer(t.acquire(2, &key("a"), 0, false)), "held");
+        assert_eq!(answer(t.acquire(1, &key("b"), 0, false)), "held");
         assert_eq!(ask(2, "a", 0), "owner");
         // 1 now wants b, held by 2, which waits for 1: a cycle.
         assert_eq!(ask(1, "b", 0), "deadlock");
@@ -182,9 +194,9 @@ mod tests {
     #[test]
     fn waiters_are_woken_when_the_owner_ends_with_its_commit() {
         let t = LockTable::default();
-        assert_eq!(answer(t.acquire(1, &key("a"), 0)), "granted");
+        assert_eq!(answer(t.acquire(1, &key("a"), 0, true)), "granted");
         let gates: Vec<_> = (2..4)
-            .map(|id| match t.acquire(id, &key("a"), 0) {
+            .map(|id| match t.acquire(id, &key("a"), 0, true) {
                 Acquire::Busy(Blocker::Owner(g)) => g,
                 other => panic!("expected a wait for the owner, got {}", answer(other)),
             })
@@ -206,8 +218,8 @@ mod tests {
             assert_eq!(g.poll_open(&mut cx), Poll::Ready(Some(7)));
         }
         // A new owner gets a new gate; a rollback opens it with no commit to wait for.
-        assert_eq!(answer(t.acquire(2, &key("a"), 7)), "granted");
-        let Acquire::Busy(Blocker::Owner(g)) = t.acquire(3, &key("a"), 7) else {
+        assert_eq!(answer(t.acquire(2, &key("a"), 7, true)), "granted");
+        let Acquire::Busy(Blocker::Owner(g)) = t.acquire(3, &key("a"), 7, true) else {
             panic!("expected a wait for the owner");
         };
         assert_eq!(g.poll_open(&mut cx), Poll::Pending);

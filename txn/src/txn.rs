@@ -36,7 +36,7 @@ use crate::shared_scan::SharedScan;
 
 use crate::buffer::{Buffered, WriteBuffer};
 use crate::iter::TxnIter;
-use crate::lock_wait::{Blocker, LockWait};
+use crate::lock_wait::LockWait;
 use crate::locks::{Acquire, LockKey};
 use crate::oracle::{Check, Item};
 use crate::{Error, Result, Shared};
@@ -277,20 +277,18 @@ impl Transaction {
             return Ok(());
         }
         let visible = self.shared.db.visible_seq();
-        match self.shared.locks.acquire(self.id, &lock_key, visible) {
+        let wait = self.lock_policy == LockPolicy::Wait;
+        match self.shared.locks.acquire(self.id, &lock_key, visible, wait) {
             Acquire::Granted => {
                 self.locked.insert(lock_key);
                 Ok(())
             }
-            // A lock released by a commit not yet visible is free in a moment: every policy
-            // waits for that.
-            Acquire::Busy(Blocker::Owner(_)) if self.lock_policy != LockPolicy::Wait => {
-                self.shared.locks.stop_waiting(self.id);
-                Err(match self.lock_policy {
-                    LockPolicy::SkipLocked => Error::LockSkipped,
-                    _ => Error::LockNotAvailable,
-                })
-            }
+            Acquire::Held => Err(match self.lock_policy {
+                LockPolicy::SkipLocked => Error::LockSkipped,
+                _ => Error::LockNotAvailable,
+            }),
+            // Under every policy a lock released by a commit not yet visible is waited for:
+            // it is free in a moment.
             Acquire::Busy(blocker) => {
                 self.lock_wait = Some(LockWait::new(&self.shared.db, blocker));
                 Err(Error::LockBusy)

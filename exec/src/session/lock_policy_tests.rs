@@ -83,6 +83,38 @@ fn nowait_fails_and_skip_locked_takes_the_next_free_row() {
     for s in [&mut a, &mut b, &mut c] {
         run(s, "COMMIT");
     }
+    // A LIMIT's locking scan locks the rows it returns, not the rest of its chunk: b takes
+    // one even job of 3000, and c may still lock the next even one without waiting.
+    run(&mut b, "BEGIN");
+    assert_eq!(
+        last_rows(
+            &mut b,
+            "SELECT id FROM jobs WHERE id % 2 = 0 AND id > 10 LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ),
+        ["12"]
+    );
+    run(&mut c, "BEGIN");
+    assert_eq!(
+        last_rows(
+            &mut c,
+            "SELECT id FROM jobs WHERE id = 14 FOR UPDATE NOWAIT"
+        ),
+        ["14"]
+    );
+    // The queue's usual form: UPDATE of the row a SKIP LOCKED subquery picks.
+    let claim = "UPDATE jobs SET done = true WHERE id = (SELECT id FROM jobs WHERE NOT done \
+                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
+    run(&mut a, "BEGIN");
+    let first = last_rows(&mut a, claim);
+    let mut d = engine.session("postgres", "postgres");
+    run(&mut d, "BEGIN");
+    let second = last_rows(&mut d, claim);
+    assert_eq!(first.len(), 1);
+    assert_eq!(second.len(), 1);
+    assert_ne!(first, second);
+    for s in [&mut a, &mut b, &mut c, &mut d] {
+        run(s, "COMMIT");
+    }
     // The statements after a NOWAIT one wait again.
     run(&mut b, "BEGIN");
     assert_eq!(

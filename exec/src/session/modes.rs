@@ -1,8 +1,8 @@
 //! What statements say about transactions: the isolation level and access mode a BEGIN or
-//! SET TRANSACTION names, their names as SHOW gives them, the command a read-only
-//! transaction refuses (25006), and what a locking SELECT does with rows others hold locked.
+//! SET TRANSACTION names, their names as SHOW gives them, and the command a read-only
+//! transaction refuses (25006).
 
-use orbit_txn::{Isolation, LockPolicy};
+use orbit_txn::Isolation;
 use sqlparser::ast;
 
 /// The access mode `modes` name, if any (true for READ ONLY).
@@ -56,20 +56,4 @@ pub(super) fn isolation_name(i: Isolation) -> &'static str {
         Isolation::RepeatableRead => "repeatable read",
         Isolation::Serializable => "serializable",
     }
-}
-
-/// What `stmt` does with a row another transaction holds locked: a SELECT with `FOR UPDATE
-/// NOWAIT` fails at once, one with `SKIP LOCKED` leaves the row out; anything else waits.
-pub(super) fn lock_policy(stmt: &ast::Statement) -> LockPolicy {
-    let ast::Statement::Query(q) = stmt else {
-        return LockPolicy::Wait;
-    };
-    q.locks
-        .iter()
-        .find_map(|l| match l.nonblock {
-            Some(ast::NonBlock::Nowait) => Some(LockPolicy::NoWait),
-            Some(ast::NonBlock::SkipLocked) => Some(LockPolicy::SkipLocked),
-            None => None,
-        })
-        .unwrap_or_default()
 }

@@ -148,7 +148,13 @@ fn nowait_fails_at_once_and_skip_locked_skips_without_waiting_for_the_owner() {
     assert_eq!(b.get_for_update(KS, b"j").unwrap(), Some(b"0".to_vec()));
     // b recorded no wait for a: a taking b's row waits (busy), it is not a deadlock.
     assert!(matches!(a.get_for_update(KS, b"j"), Err(Error::LockBusy)));
-    // Waiting again, b would wait for a, which waits for b: the deadlock is b's.
+    // a now waits for b; b not waiting for a is no deadlock: NOWAIT answers 55P03.
+    b.set_lock_policy(LockPolicy::NoWait);
+    assert!(matches!(
+        b.get_for_update(KS, b"k"),
+        Err(Error::LockNotAvailable)
+    ));
+    // Waiting, b would wait for a, which waits for b: the deadlock is b's.
     b.set_lock_policy(LockPolicy::Wait);
     assert!(matches!(b.get_for_update(KS, b"k"), Err(Error::Deadlock)));
 }

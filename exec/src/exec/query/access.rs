@@ -475,6 +475,9 @@ pub struct ChunkedScan<'a> {
     /// A locking scan's filter, seen on each row as the statement's snapshot has it before
     /// the row is locked: rows it drops are not locked (see [`ChunkedScan::locking_only`]).
     prefilter: Option<&'a Expr>,
+    /// A locking full or range scan's next chunk locks at most this many rows, and the scan
+    /// goes on after the last row it looked at (see [`ChunkedScan::set_lock_budget`]).
+    lock_budget: usize,
 }
 
 enum Chunked {
@@ -496,7 +499,14 @@ impl<'a> ChunkedScan<'a> {
             read,
             state: Chunked::Start,
             prefilter: None,
+            lock_budget: usize::MAX,
         }
+    }
+
+    /// A locking full or range scan's next chunk locks no more than `n` rows (at least one):
+    /// a LIMIT's scan locks the rows it returns, not the rest of a chunk.
+    pub fn set_lock_budget(&mut self, n: usize) {
+        self.lock_budget = n.max(1);
     }
 
     /// A locking (FOR UPDATE) full or range scan locks only the rows `filter` keeps as the
@@ -509,8 +519,8 @@ impl<'a> ChunkedScan<'a> {
         self
     }
 
-    /// The next rows (at most `max` from a full or range scan), with their storage keys;
-    /// None once the scan is complete.
+    /// The next rows (at most `max` from a full, range or secondary index scan), with their
+    /// storage keys; None once the scan is complete.
     pub fn next(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -632,7 +642,7 @@ impl<'a> ChunkedScan<'a> {
         }
         match out.last() {
             Some((k, _)) if out.len() >= max => {
-                self.state = Chunked::Next(Bound::Excluded(k.clone()), end);
+                self.state = Chunked::Next(Bound::Excluded(k.clone()), end.clone());
             }
             _ => {}
         }
@@ -642,8 +652,15 @@ impl<'a> ChunkedScan<'a> {
                 None => vec![true; out.len()],
             };
             // Each row as its lock leaves it: the latest version, or gone.
-            let mut locked = Vec::with_capacity(out.len());
+            let mut locked: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(out.len());
             for ((k, _), keep) in out.into_iter().zip(keep) {
+                if locked.len() >= self.lock_budget {
+                    // Enough for now: the scan goes on after the last row looked at.
+                    if let Some((last, _)) = locked.last() {
+                        self.state = Chunked::Next(Bound::Excluded(last.clone()), end.clone());
+                    }
+                    break;
+                }
                 if !keep {
                     continue;
                 }
@@ -689,7 +706,7 @@ fn passing_at_snapshot(
 
 /// A chunk of a [`ChunkedScan`].
 pub enum Stored {
-    /// Decoded rows with their storage keys (lookups, bitmap scans).
+    /// Decoded rows with their storage keys (lookups, index and bitmap scans).
     Rows(KeyedRows),
     /// (storage key, stored row) pairs of a full or range scan, not decoded yet.
     Raw(Vec<(Vec<u8>, Vec<u8>)>),

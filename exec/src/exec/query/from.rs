@@ -60,6 +60,8 @@ pub struct TableSource {
     pub access: Access,
     pub filter: Option<Expr>,
     pub for_update: bool,
+    /// What a locking read does with a row another transaction holds (see `locking`).
+    pub lock: orbit_txn::LockPolicy,
     /// Each row carries its storage key (bytea) after its columns (UPDATE / DELETE targets).
     pub keyed: bool,
     /// The columns the query reads (see `prune`); the others may come back NULL. None: all.
@@ -442,6 +444,7 @@ fn plan_factor(
                         access: Access::Full,
                         filter: None,
                         for_update,
+                        lock: Default::default(),
                         keyed: false,
                         read: None,
                     })),

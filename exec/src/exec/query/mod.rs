@@ -19,6 +19,7 @@ mod estimate;
 mod factor;
 mod from;
 mod grouping_sets;
+mod locking;
 mod lookup;
 #[cfg(test)]
 mod lookup_tests;
@@ -308,16 +309,14 @@ impl Planner<'_, '_> {
             return self.plan_select(query, &lifted, params);
         }
         let untyped_kept = std::mem::take(&mut self.untyped_kept);
-        let for_update = query
-            .locks
-            .iter()
-            .any(|l| matches!(l.lock_type, ast::LockType::Update | ast::LockType::Share));
+        let (for_update, lock) = locking::of(query);
         let from::Planned {
             mut source,
             scope,
             origins,
             mut star,
         } = from::plan_from(self, &select.from, for_update, params)?;
+        locking::apply(&mut source, lock);
         star.retain(|i| scope.get(*i).and_then(|c| c.table.as_deref()) != Some(srf::LIFTED));
         let filter = match &select.selection {
             Some(w) => Some(

@@ -253,6 +253,9 @@ impl<'r, 'a> Runner<'r, 'a> {
             Body::Nested(inner) => with_output_keys(self.run(inner, outer)?, plan),
             Body::Recursive(r) => with_output_keys(self.recursive(r, &plan.columns, outer)?, plan),
         };
+        // A cap the body's recursive query did not take (its rows came from a cache) must
+        // not reach the next one the statement runs.
+        self.recursion_cap.set(None);
         self.note(plan, Stage::Body, out.len(), started);
         let distinct = matches!(&plan.body, Body::Select(b) if b.distinct);
         if distinct {
@@ -272,12 +275,23 @@ impl<'r, 'a> Runner<'r, 'a> {
             }
         }
         self.note(plan, Stage::Ordered, out.len(), started);
-        let out: Vec<Vec<Value>> = out
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(p, _)| p)
-            .collect();
+        // What goes: the rows before OFFSET and past LIMIT, and the ORDER BY keys (charged
+        // with the rows a SELECT projects).
+        let keys_charged = matches!(plan.body, Body::Select(_));
+        let mut gone = 0;
+        let mut kept = Vec::with_capacity(out.len().min(limit));
+        for (i, (p, k)) in out.into_iter().enumerate() {
+            if keys_charged {
+                gone += row_bytes(&k);
+            }
+            if i < offset || kept.len() >= limit {
+                gone += row_bytes(&p);
+            } else {
+                kept.push(p);
+            }
+        }
+        self.mem.release(gone);
+        let out = kept;
         self.note(plan, Stage::Output, out.len(), started);
         Ok(out)
     }
@@ -315,6 +329,8 @@ impl<'r, 'a> Runner<'r, 'a> {
         let rows = match &body.filter {
             // Filtered as the rows stream in: only what passes is held, and no more than the
             // cap asks for is read.
+            // LIMIT 0 (or OFFSET past what EXISTS wants): nothing is read, nor locked.
+            _ if cap == Some(0) => Vec::new(),
             Some(_) | None if streams && (body.filter.is_some() || cap.is_some()) => {
                 let enough = cap.unwrap_or(usize::MAX);
                 let mut rows = Vec::new();
@@ -599,7 +615,13 @@ impl<'r, 'a> Runner<'r, 'a> {
         loop {
             let chunk = {
                 let mut ctx = self.ctx.borrow_mut();
-                scan.next_stored(&mut ctx, &t.table, t.for_update, outer, size)?
+                // A locking scan wanting few rows locks no more than it still wants.
+                if t.for_update && want < usize::MAX {
+                    scan.set_lock_budget(want.saturating_sub(produced).max(1));
+                }
+                super::locking::reading(&mut ctx, t, |ctx| {
+                    scan.next_stored(ctx, &t.table, t.for_update, outer, size)
+                })?
             };
             size = size.saturating_mul(4).min(SCAN_CHUNK);
             let kept = match chunk {

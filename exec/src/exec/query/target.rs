@@ -104,6 +104,7 @@ pub(crate) fn plan_target(
             access: Access::Full,
             filter: None,
             for_update: false,
+            lock: Default::default(),
             keyed: true,
             read: None,
         })),

@@ -216,7 +216,9 @@ impl Runner<'_, '_> {
         let started = self.clock();
         let rows = lookup_rows(j, lookup, t, l, ectx, |access, want| {
             let mut ctx = self.ctx.borrow_mut();
-            scan_rows_wanting(&mut ctx, &t.table, &access, t.for_update, outer, want)
+            super::super::locking::reading(&mut ctx, t, |ctx| {
+                scan_rows_wanting(ctx, &t.table, &access, t.for_update, outer, want)
+            })
         })?;
         self.note(t, Stage::Source, rows.len(), started);
         Ok(rows)

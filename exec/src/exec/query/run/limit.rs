@@ -7,7 +7,8 @@
 //! ([`limits_recursion`]).
 //!
 //! Invariant: a cap is given only where the first rows the body produces are the rows the
-//! query returns: no ORDER BY, DISTINCT, aggregation or window function between them.
+//! query returns: no DISTINCT, aggregation or window function between them, and no ORDER BY
+//! other than the order the rows are read in (`in_scan_order`).
 
 use super::super::access::Access;
 use super::super::from::Source;
@@ -83,8 +84,12 @@ pub(super) fn limits_recursion(plan: &SelectPlan) -> bool {
         && body.windows.is_empty()
         && !body.distinct
         && body.distinct_on.is_none()
-        && matches!(&body.source, Source::Derived { plan: inner, .. }
-            if matches!(inner.body, Body::Recursive(_)) && inner.limit.is_none() && inner.offset.is_none())
+        // A WITH query read more than once is run once for all its readers: whole.
+        && matches!(&body.source, Source::Derived { plan: inner, shared, .. }
+            if matches!(inner.body, Body::Recursive(_))
+                && inner.limit.is_none()
+                && inner.offset.is_none()
+                && !shared.as_ref().is_some_and(|s| s.many()))
 }
 
 #[cfg(test)]

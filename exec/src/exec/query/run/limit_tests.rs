@@ -147,6 +147,18 @@ fn exists_stops_at_its_first_row_and_keeps_its_limits() {
         ),
         by_in
     );
+    // A recursive WITH query read twice is run whole once: a LIMIT or EXISTS over one
+    // reference takes its first rows, and the other reference still sees all five.
+    for q in [
+        "SELECT x.n, (SELECT count(*) FROM r) FROM (SELECT n FROM r LIMIT 1) x",
+        "SELECT EXISTS (SELECT 1 FROM r), (SELECT count(*) FROM r)",
+    ] {
+        let q = format!(
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) {q}"
+        );
+        let first = if q.contains("EXISTS") { "t" } else { "1" };
+        assert_eq!(last_rows(&mut s, &q), [format!("{first},5")], "{q}");
+    }
     // Uncorrelated: asked once, and one row answers it.
     let q = "SELECT count(*) FROM o WHERE EXISTS (SELECT 1 FROM t WHERE v > 10)";
     assert_eq!(last_rows(&mut s, q), ["60"]);
