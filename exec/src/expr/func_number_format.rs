@@ -5,9 +5,13 @@
 //! `SG`, `PR`, and `"quoted"` text. Without a sign pattern a minus (or a blank) goes right
 //! before the first digit. A number with more integer digits than the format has gives `#`
 //! in every digit position, as PostgreSQL does. The number is rounded half away from zero to
-//! the format's fractional digits.
+//! the format's fractional digits. `RN` (`rn`) gives the number as a Roman numeral (1 to 3999,
+//! right-aligned in 15 characters unless `FM`), and `EEEE` scientific notation with as many
+//! fractional digits as the format has (`9.99EEEE`: ` 1.23e+03`); like PostgreSQL, the
+//! exponent is the unrounded number's (`to_char(999.99, '9.9EEEE')` is ` 10.0e+02`), and `EEEE`
+//! combined with anything but digits and a decimal point is a syntax error (42601).
 
-use crate::error::Result;
+use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +30,10 @@ enum Token {
     SignGlyph,
     /// `PR`: a negative number in angle brackets.
     Brackets,
+    /// `RN` / `rn`: a Roman numeral, in lower case for `rn`.
+    Roman(bool),
+    /// `EEEE`: scientific notation.
+    Exponent,
     Text(String),
 }
 
@@ -46,6 +54,14 @@ fn tokens(format: &str) -> (Vec<Token>, bool) {
                 fm = true;
                 i += 2;
                 continue;
+            }
+            ('R', 'N') => (Token::Roman(c == 'r'), 2),
+            ('E', 'E')
+                if chars
+                    .get(i..i + 4)
+                    .is_some_and(|e| e.iter().all(|c| c.eq_ignore_ascii_case(&'e'))) =>
+            {
+                (Token::Exponent, 4)
             }
             ('M', 'I') => (Token::Minus, 2),
             ('P', 'L') => (Token::Plus, 2),
@@ -81,6 +97,15 @@ pub(super) fn to_char_number(v: &Value, format: &str) -> Result<Value> {
         _ => return Ok(Value::Null),
     };
     let (tokens, fm) = tokens(format);
+    if let Some(lower) = tokens.iter().find_map(|t| match t {
+        Token::Roman(lower) => Some(*lower),
+        _ => None,
+    }) {
+        return Ok(Value::Text(roman(&n, lower, fm)));
+    }
+    if tokens.contains(&Token::Exponent) {
+        return scientific(&n, &tokens, fm).map(Value::Text);
+    }
     let point = tokens.iter().position(|t| *t == Token::Point);
     let is_digit = |t: &Token| matches!(t, Token::Nine | Token::Zero);
     let int_slots = tokens
@@ -226,7 +251,8 @@ pub(super) fn to_char_number(v: &Value, format: &str) -> Result<Value> {
                     out.push(' ');
                 }
             }
-            Token::Brackets => {}
+            // Handled before (a Roman numeral, scientific notation).
+            Token::Brackets | Token::Roman(_) | Token::Exponent => {}
             Token::Text(s) => out.push_str(s),
         }
     }
@@ -245,4 +271,129 @@ pub(super) fn to_char_number(v: &Value, format: &str) -> Result<Value> {
         };
     }
     Ok(Value::Text(out))
+}
+
+/// `n` rounded to an integer as a Roman numeral; 15 `#` outside 1 to 3999.
+fn roman(n: &crate::types::Numeric, lower: bool, fm: bool) -> String {
+    let whole = Value::Numeric(n.round_to(0))
+        .to_text()
+        .and_then(|t| t.parse::<u32>().ok())
+        .filter(|v| (1..=3999).contains(v));
+    let Some(mut v) = whole else {
+        return "#".repeat(15);
+    };
+    const NUMERALS: [(u32, &str); 13] = [
+        (1000, "M"),
+        (900, "CM"),
+        (500, "D"),
+        (400, "CD"),
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+    ];
+    let mut out = String::new();
+    for (value, glyphs) in NUMERALS {
+        while v >= value {
+            out.push_str(glyphs);
+            v -= value;
+        }
+    }
+    if lower {
+        out = out.to_lowercase();
+    }
+    if fm {
+        out
+    } else {
+        format!("{out:>15}")
+    }
+}
+
+/// `n` in scientific notation for an `EEEE` format: as many fractional digits as the format
+/// has after its point, the exponent that of the unrounded number, a blank or `-` first.
+fn scientific(n: &crate::types::Numeric, tokens: &[Token], fm: bool) -> Result<String> {
+    let plain = |t: &Token| {
+        matches!(
+            t,
+            Token::Nine | Token::Zero | Token::Point | Token::Exponent
+        )
+    };
+    if fm || !tokens.iter().all(plain) {
+        return Err(Error::new(
+            code::SYNTAX_ERROR,
+            "\"EEEE\" is incompatible with other formats",
+        )
+        .with_detail("\"EEEE\" may only be used together with digit and decimal point patterns."));
+    }
+    let point = tokens.iter().position(|t| *t == Token::Point);
+    let digits = |ts: &[Token]| {
+        ts.iter()
+            .filter(|t| matches!(t, Token::Nine | Token::Zero))
+            .count()
+    };
+    let (pre, post) = match point {
+        Some(p) => (
+            digits(tokens.get(..p).unwrap_or_default()),
+            digits(tokens.get(p + 1..).unwrap_or_default()),
+        ),
+        None => (digits(tokens), 0),
+    };
+    if !n.is_finite() {
+        return Ok(format!(" {}.{}", "#".repeat(pre), "#".repeat(post + 4)));
+    }
+    let negative = n.signum() < 0;
+    let text = Value::Numeric(if negative { n.neg() } else { n.clone() })
+        .to_text()
+        .unwrap_or_default();
+    let (int_part, frac_part) = text.split_once('.').unwrap_or((&text, ""));
+    let all: Vec<u8> = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .map(|b| b - b'0')
+        .collect();
+    // The first significant digit, and the exponent it gives.
+    let (exponent, significant): (i64, Vec<u8>) = match all.iter().position(|d| *d != 0) {
+        None => (0, vec![0]),
+        Some(first) => {
+            let exponent = int_part.len() as i64 - 1 - first as i64;
+            (exponent, all.get(first..).unwrap_or_default().to_vec())
+        }
+    };
+    // Round to 1 + post digits, half away from zero; a carry may make the mantissa 10.
+    let mut kept: Vec<u8> = significant.iter().copied().take(1 + post).collect();
+    kept.resize(1 + post, 0);
+    if significant.get(1 + post).is_some_and(|d| *d >= 5) {
+        let mut i = kept.len();
+        loop {
+            if i == 0 {
+                kept.insert(0, 1);
+                break;
+            }
+            i -= 1;
+            if let Some(d) = kept.get_mut(i) {
+                if *d == 9 {
+                    *d = 0;
+                } else {
+                    *d += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let lead = kept.len() - post;
+    let mut out = String::from(if negative { "-" } else { " " });
+    for (i, d) in kept.iter().enumerate() {
+        if i == lead {
+            out.push('.');
+        }
+        out.push(char::from(b'0' + d));
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    out.push_str(&format!("e{sign}{:02}", exponent.abs()));
+    Ok(out)
 }
