@@ -125,6 +125,17 @@ impl Expr {
         }
     }
 
+    /// Which of a `width`-column row's columns `self` reads; None if it reads one past it.
+    pub fn column_mask(&self, width: usize) -> Option<Vec<bool>> {
+        let mut used = Vec::new();
+        self.columns_used(&mut used);
+        let mut mask = vec![false; width];
+        for c in used {
+            *mask.get_mut(c)? = true;
+        }
+        Some(mask)
+    }
+
     /// The lowest and highest input column read, if any.
     pub fn column_span(&self) -> Option<(usize, usize)> {
         let mut cols = Vec::new();

@@ -472,9 +472,10 @@ pub struct ChunkedScan<'a> {
     /// The columns to decode (None: all).
     read: Option<&'a [bool]>,
     state: Chunked,
-    /// A locking scan's filter, seen on each row as the statement's snapshot has it before
-    /// the row is locked: rows it drops are not locked (see [`ChunkedScan::locking_only`]).
-    prefilter: Option<&'a Expr>,
+    /// A locking scan's filter and the columns it reads, seen on each row as the statement's
+    /// snapshot has it before the row is locked: rows it drops are not locked (see
+    /// [`ChunkedScan::locking_only`]).
+    prefilter: Option<(&'a Expr, Vec<bool>)>,
     /// A locking full or range scan's next chunk locks at most this many rows, and the scan
     /// goes on after the last row it looked at (see [`ChunkedScan::set_lock_budget`]).
     lock_budget: usize,
@@ -513,9 +514,12 @@ impl<'a> ChunkedScan<'a> {
     /// statement's snapshot has them, as PostgreSQL locks only the rows its scan returns; the
     /// caller applies the filter again to each row as its lock leaves it (the latest
     /// version), so a row changed since must still pass. Only a filter that evaluates without
-    /// running a query (no subquery) is used; with another, every row read is locked.
-    pub fn locking_only(mut self, filter: Option<&'a Expr>) -> ChunkedScan<'a> {
-        self.prefilter = filter.filter(|f| f.parallel_safe());
+    /// running a query (no subquery) over the table's `width` columns is used; with another,
+    /// every row read is locked.
+    pub fn locking_only(mut self, filter: Option<&'a Expr>, width: usize) -> ChunkedScan<'a> {
+        self.prefilter = filter
+            .filter(|f| f.parallel_safe())
+            .and_then(|f| Some((f, f.column_mask(width)?)));
         self
     }
 
@@ -647,8 +651,8 @@ impl<'a> ChunkedScan<'a> {
             _ => {}
         }
         if for_update {
-            let keep = match self.prefilter {
-                Some(f) => passing_at_snapshot(ctx, table, f, outer, &out)?,
+            let keep = match &self.prefilter {
+                Some((f, cols)) => passing_at_snapshot(ctx, table, (f, cols), outer, &out)?,
                 None => vec![true; out.len()],
             };
             // Each row as its lock leaves it: the latest version, or gone.
@@ -677,28 +681,21 @@ impl<'a> ChunkedScan<'a> {
     }
 }
 
-/// Which of `rows` (storage key, stored row) pass `filter` as stored.
+/// Which of `rows` (storage key, stored row) pass `filter` (reading the columns `cols`
+/// flags) as stored.
 fn passing_at_snapshot(
     ctx: &Ctx<'_>,
     table: &TableDef,
-    filter: &Expr,
+    (filter, cols): (&Expr, &[bool]),
     outer: &[Value],
     rows: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<Vec<bool>> {
-    let mut used = Vec::new();
-    filter.columns_used(&mut used);
-    let mut cols = vec![false; table.columns.len()];
-    for c in used {
-        if let Some(slot) = cols.get_mut(c) {
-            *slot = true;
-        }
-    }
     let base = ctx.eval_context();
     let ectx = base.with_outer(outer);
     let mut scratch = Vec::new();
     rows.iter()
         .map(|(_, stored)| {
-            crate::row::decode_columns_into(table, stored, Some(&cols), &mut scratch)?;
+            crate::row::decode_columns_into(table, stored, Some(cols), &mut scratch)?;
             filter.passes(&scratch, &ectx)
         })
         .collect()

@@ -604,7 +604,8 @@ impl<'r, 'a> Runner<'r, 'a> {
         };
         let access = resolved.as_ref().unwrap_or(&t.access);
         let read = t.read.as_deref();
-        let mut scan = ChunkedScan::new(access, read).locking_only(t.filter.as_ref());
+        let mut scan =
+            ChunkedScan::new(access, read).locking_only(t.filter.as_ref(), t.table.columns.len());
         // The scan's time leaves out its consumer's (an aggregation fed chunk by chunk).
         let (started, mut produced) = (self.clock(), 0);
         let mut consumer = std::time::Duration::ZERO;

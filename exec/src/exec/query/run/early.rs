@@ -26,15 +26,10 @@ pub(crate) struct Decoder<'t> {
 impl<'t> Decoder<'t> {
     pub(crate) fn new(t: &'t TableSource) -> Decoder<'t> {
         let width = t.table.columns.len();
-        let early = t.filter.as_ref().and_then(|f| {
-            let mut used = Vec::new();
-            f.columns_used(&mut used);
-            let mut cols = vec![false; width];
-            for c in used {
-                *cols.get_mut(c)? = true;
-            }
-            Some((f, cols))
-        });
+        let early = t
+            .filter
+            .as_ref()
+            .and_then(|f| Some((f, f.column_mask(width)?)));
         Decoder {
             t,
             early,

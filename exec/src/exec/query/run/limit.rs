@@ -22,12 +22,14 @@ pub(super) fn body_cap(plan: &SelectPlan, offset: usize, limit: usize) -> Option
     let Body::Select(body) = &plan.body else {
         return None;
     };
-    let plain = (plan.order.is_empty() || in_scan_order(plan, body))
-        && body.agg.is_none()
-        && body.windows.is_empty()
-        && !body.distinct
-        && body.distinct_on.is_none();
+    let plain = (plan.order.is_empty() || in_scan_order(plan, body)) && row_by_row(body);
     (plain && limit < usize::MAX).then(|| offset.saturating_add(limit))
+}
+
+/// Whether `body` makes each row from one row of its source: no aggregation, window function
+/// or DISTINCT between its source and its projections.
+pub(super) fn row_by_row(body: &SelectBody) -> bool {
+    body.agg.is_none() && body.windows.is_empty() && !body.distinct && body.distinct_on.is_none()
 }
 
 /// Whether `plan`'s ORDER BY is the order its body's rows come in anyway: the leading
@@ -80,10 +82,7 @@ pub(super) fn limits_recursion(plan: &SelectPlan) -> bool {
     };
     plan.order.is_empty()
         && body.filter.is_none()
-        && body.agg.is_none()
-        && body.windows.is_empty()
-        && !body.distinct
-        && body.distinct_on.is_none()
+        && row_by_row(body)
         // A WITH query read more than once is run once for all its readers: whole.
         && matches!(&body.source, Source::Derived { plan: inner, shared, .. }
             if matches!(inner.body, Body::Recursive(_))

@@ -145,10 +145,7 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 && plan.order.is_empty()
                 && plan.limit.is_none()
                 && plan.offset.is_none()
-                && b.agg.is_none()
-                && b.windows.is_empty()
-                && !b.distinct
-                && b.distinct_on.is_none()
+                && super::limit::row_by_row(b)
                 && b.filter.as_ref().is_none_or(Expr::parallel_safe)
                 && b.projections.iter().all(Expr::parallel_safe);
             if !ok {
