@@ -41,17 +41,22 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+/// Reads a varint at `pos`, moving past it; None when the bytes end or run on too long.
+pub(crate) fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos).ok_or_else(damaged)?;
+        let b = *bytes.get(*pos)?;
         *pos += 1;
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            return Ok(v);
+            return Some(v);
         }
     }
-    Err(damaged())
+    None
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64> {
+    varint(bytes, pos).ok_or_else(damaged)
 }
 
 fn damaged() -> Error {

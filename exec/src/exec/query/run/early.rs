@@ -5,8 +5,13 @@
 //! most rows: once it has seen it keep half, rows are decoded whole first again (and the
 //! filter runs over them then). Either way the rows that come out are exactly those that
 //! pass the filter, decoded with the columns the query reads.
+//!
+//! When conjuncts of the filter compile for column batches (`batch_filter`), a chunk's rows
+//! go through those first, all at once; only the rows they keep are looked at one by one
+//! (by the conjuncts left), and only those are decoded whole.
 
 use super::super::from::TableSource;
+use super::batch_filter::{BatchFilter, Verdict};
 use super::SCAN_CHUNK;
 use crate::error::Result;
 use crate::expr::{EvalContext, Expr};
@@ -18,6 +23,9 @@ pub(crate) struct Decoder<'t> {
     t: &'t TableSource,
     /// The filter and the columns it reads.
     early: Option<(&'t Expr, Vec<bool>)>,
+    /// The filter compiled for column batches, once the first chunk comes (its constants
+    /// are evaluated then); None inside when nothing of it compiles.
+    batch: Option<Option<BatchFilter>>,
     scratch: Vec<Value>,
     seen: usize,
     passed: usize,
@@ -33,6 +41,7 @@ impl<'t> Decoder<'t> {
         Decoder {
             t,
             early,
+            batch: None,
             scratch: Vec::new(),
             seen: 0,
             passed: 0,
@@ -48,6 +57,33 @@ impl<'t> Decoder<'t> {
     ) -> Result<Vec<Vec<Value>>> {
         let t = self.t;
         let read = t.read.as_deref();
+        let batch = self.batch.get_or_insert_with(|| {
+            let f = t.filter.as_ref()?;
+            BatchFilter::compile(&t.table, f, ectx)
+        });
+        if let (Some(batch), Some(whole)) = (batch.as_mut(), self.early.as_ref()) {
+            batch.select(&raw);
+            let mut kept = Vec::new();
+            for ((key, stored), verdict) in raw.into_iter().zip(batch.verdicts()) {
+                let check = match verdict {
+                    Verdict::Fail => continue,
+                    Verdict::Pass => batch.residual().map(|(f, cols)| (f, cols.as_slice())),
+                    Verdict::Undecided => Some((whole.0, whole.1.as_slice())),
+                };
+                if let Some((f, cols)) = check {
+                    decode_columns_into(&t.table, &stored, Some(cols), &mut self.scratch)?;
+                    if !f.passes(&self.scratch, ectx)? {
+                        continue;
+                    }
+                }
+                let mut r = decode_columns(&t.table, &stored, read)?;
+                if t.keyed {
+                    r.push(Value::Bytea(key));
+                }
+                kept.push(r);
+            }
+            return Ok(kept);
+        }
         let early = self
             .early
             .as_ref()
