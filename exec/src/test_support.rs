@@ -90,3 +90,19 @@ pub(crate) fn explain(session: &mut crate::Session, sql: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A table `t` of the given column types (columns `c0`, `c1`, ...), with ids unlike their
+/// positions (lookups must go by id), and no key or index.
+pub(crate) fn table_of(types: &[crate::types::DataType]) -> crate::catalog::TableDef {
+    let columns = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| {
+            crate::catalog::ColumnDef::plain(7 + 3 * i as u32, format!("c{i}"), ty.clone())
+        })
+        .collect();
+    let mut t = crate::catalog::TableDef::empty(1, 16_384, "public".into(), "t".into());
+    t.columns = columns;
+    t.next_column_id = 100;
+    t
+}

@@ -46,6 +46,23 @@ pub struct ColumnDef {
     pub default_replaced: bool,
 }
 
+impl ColumnDef {
+    /// A nullable column with no default, sequence or identity.
+    pub fn plain(id: u32, name: String, ty: DataType) -> ColumnDef {
+        ColumnDef {
+            id,
+            name,
+            ty,
+            not_null: false,
+            default: None,
+            identity_always: false,
+            sequence: None,
+            identity: false,
+            default_replaced: false,
+        }
+    }
+}
+
 /// An index (the primary key is index 0 when the table has one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexDef {
@@ -150,6 +167,26 @@ pub struct TableDef {
     /// refresh, and only REFRESH writes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matview: Option<MatView>,
+}
+
+impl TableDef {
+    /// A table of no columns, keys, indexes or constraints yet.
+    pub fn empty(id: u32, oid: u32, schema: String, name: String) -> TableDef {
+        TableDef {
+            id,
+            oid,
+            schema,
+            name,
+            columns: Vec::new(),
+            next_column_id: 1,
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+            constraints: Vec::new(),
+            next_index_id: 1,
+            stats: None,
+            matview: None,
+        }
+    }
 }
 
 /// What makes a table a materialized view.

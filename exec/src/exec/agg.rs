@@ -345,6 +345,17 @@ impl<'c> Running<'c> {
     }
 }
 
+/// An aggregate's state over part of a group's rows, made outside the aggregator
+/// ([`Aggregator::merge_partials`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Partial {
+    /// `count(*)`, `count(x)`: rows counted.
+    Count(i64),
+    /// `sum(x)`, `avg(x)`: the sum of the non-null inputs as the aggregate sums them (None
+    /// when there were none), and their number.
+    Sum(Option<Value>, i64),
+}
+
 /// One group: its key values, aggregate states and each aggregate's held input.
 type Group = (Vec<Value>, Vec<State>, Vec<Input>);
 
@@ -538,25 +549,54 @@ impl<'p> Aggregator<'p> {
     /// and the states of groups both hold are combined. Only for plans [`mergeable`] says so
     /// of (their states are combined without their inputs).
     pub fn merge(&mut self, other: Aggregator<'p>) -> Result<()> {
-        let plan = self.plan;
         let mut index: Vec<(Vec<u8>, usize)> = other.groups.into_iter().collect();
         index.sort_unstable_by_key(|(_, g)| *g);
-        for ((key, _), (keys, states, inputs)) in index.into_iter().zip(other.out) {
-            match self.groups.get(&key) {
-                Some(&g) => {
-                    let Some((_, mine, _)) = self.out.get_mut(g) else {
-                        return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
-                    };
-                    for ((call, a), b) in plan.aggs.iter().zip(mine.iter_mut()).zip(states) {
-                        combine(call, a, b)?;
-                    }
+        for ((key, _), group) in index.into_iter().zip(other.out) {
+            self.merge_group(key, group)?;
+        }
+        Ok(())
+    }
+
+    /// Folds in groups made outside the aggregator (a scan's column batches), as [`merge`]
+    /// does an aggregation's: each group's key values and one [`Partial`] per aggregate.
+    ///
+    /// [`merge`]: Aggregator::merge
+    pub(crate) fn merge_partials(&mut self, groups: Vec<(Vec<Value>, Vec<Partial>)>) -> Result<()> {
+        for (keys, partials) in groups {
+            let mut key = Vec::new();
+            for v in &keys {
+                encode_key(v, &mut key);
+            }
+            let states = partials
+                .into_iter()
+                .map(|p| match p {
+                    Partial::Count(n) => State::Count(n),
+                    Partial::Sum(v, n) => State::Sum(v, n),
+                })
+                .collect();
+            let inputs = vec![Input::default(); self.plan.aggs.len()];
+            self.merge_group(key, (keys, states, inputs))?;
+        }
+        Ok(())
+    }
+
+    /// Folds one group of a later part of the input into its group here, or adds it.
+    fn merge_group(&mut self, key: Vec<u8>, (keys, states, inputs): Group) -> Result<()> {
+        let plan = self.plan;
+        match self.groups.get(&key) {
+            Some(&g) => {
+                let Some((_, mine, _)) = self.out.get_mut(g) else {
+                    return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
+                };
+                for ((call, a), b) in plan.aggs.iter().zip(mine.iter_mut()).zip(states) {
+                    combine(call, a, b)?;
                 }
-                None => {
-                    self.bytes +=
-                        crate::memory::row_bytes(&keys) + key.len() + 64 + 96 * plan.aggs.len();
-                    self.groups.insert(key, self.out.len());
-                    self.out.push((keys, states, inputs));
-                }
+            }
+            None => {
+                self.bytes +=
+                    crate::memory::row_bytes(&keys) + key.len() + 64 + 96 * plan.aggs.len();
+                self.groups.insert(key, self.out.len());
+                self.out.push((keys, states, inputs));
             }
         }
         Ok(())

@@ -181,17 +181,7 @@ fn column_def(
         Some(t) => t.clone(),
         None => DataType::from_sql(&c.data_type)?,
     };
-    let mut col = ColumnDef {
-        id,
-        name: name.clone(),
-        ty: ty.clone(),
-        not_null: false,
-        default: None,
-        identity_always: false,
-        sequence: None,
-        identity: false,
-        default_replaced: false,
-    };
+    let mut col = ColumnDef::plain(id, name.clone(), ty.clone());
     let mut primary = false;
     let mut constraints = Vec::new();
     let mut wants_sequence = serial.is_some();
@@ -306,20 +296,7 @@ fn create_table(ctx: &mut Ctx<'_>, ct: &ast::CreateTable) -> Result<Outcome> {
         ));
     }
     let oid = ctx.engine.next_oid(&mut ctx.waits)?;
-    let mut table = TableDef {
-        id: oid,
-        oid,
-        schema: schema.clone(),
-        name: name.clone(),
-        columns: Vec::new(),
-        next_column_id: 1,
-        primary_key: Vec::new(),
-        indexes: Vec::new(),
-        constraints: Vec::new(),
-        next_index_id: 1,
-        stats: None,
-        matview: None,
-    };
+    let mut table = TableDef::empty(oid, oid, schema.clone(), name.clone());
     let mut pk_cols: Vec<String> = Vec::new();
     let mut later = Vec::new();
     for c in &ct.columns {

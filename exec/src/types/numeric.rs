@@ -133,7 +133,7 @@ impl Numeric {
         }
     }
     /// `digits * 10^-scale` (scale >= 0) from 128-bit digits.
-    fn from_i128(digits: i128, scale: i64) -> Numeric {
+    pub(crate) fn from_i128(digits: i128, scale: i64) -> Numeric {
         match i64::try_from(digits) {
             Ok(m) => Numeric(Repr::Small(m, scale)),
             Err(_) => Numeric(Repr::Big(BigDecimal::new(BigInt::from(digits), scale))),

@@ -40,6 +40,11 @@ const QUERIES: &[&str] = &[
     "SELECT s, sum(id) FROM t WHERE s LIKE 'name1%' GROUP BY s",
     "SELECT count(*), sum(v), min(id) FROM t WHERE g = 99",
     "SELECT g, count(*) FROM t WHERE n = 999 GROUP BY g",
+    // Folded as column batches (`run::batch_agg`), the filters compiled (`run::batch_filter`).
+    "SELECT g, count(*), count(n), sum(v * 2 - n), avg(v + 0.125), sum(-v * v) FROM t \
+     WHERE v BETWEEN 100 AND 900 AND f < 2000 GROUP BY g",
+    "SELECT s, count(n), sum(v * (1 + n)), avg(n) FROM t WHERE g IN (1, 3, 5) \
+     AND n IS NOT NULL AND s > 'name5' GROUP BY s",
     // Rows read by several threads for a consumer that holds them all: grouping sets, a
     // plain select (in the one thread's order), a sort.
     "SELECT g, count(*), sum(v) FROM t GROUP BY ROLLUP (g)",

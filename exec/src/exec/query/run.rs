@@ -24,6 +24,7 @@ use crate::row::append_key;
 use crate::types::{DataType, Value};
 use join::Flow;
 
+mod batch_agg;
 mod batch_filter;
 mod early;
 mod join;

@@ -338,35 +338,12 @@ impl BatchFilter {
 
     /// Records row `i`'s spans of the terms' columns; false when the row is malformed.
     fn locate(&mut self, i: usize, stored: &[u8]) -> bool {
-        let mut pos = 0usize;
-        let mut left = self.cols.len();
-        while pos < stored.len() && left > 0 {
-            let (Some(id), Some(len)) = (varint(stored, &mut pos), varint(stored, &mut pos)) else {
-                return false;
-            };
-            let span = match len.checked_sub(1) {
-                None => None,
-                Some(len) => {
-                    let Some(end) = usize::try_from(len).ok().and_then(|l| pos.checked_add(l))
-                    else {
-                        return false;
-                    };
-                    if end > stored.len() || end > u32::MAX as usize {
-                        return false;
-                    }
-                    let s = (pos as u32, end as u32);
-                    pos = end;
-                    Some(s)
-                }
-            };
-            if let Some(c) = self.cols.iter().position(|c| c.id == id) {
-                left -= 1;
-                if let Some(slot) = self.spans.get_mut(c).and_then(|s| s.get_mut(i)) {
-                    *slot = span;
-                }
+        let spans = &mut self.spans;
+        locate(stored, self.cols.iter().map(|c| c.id), |c, span| {
+            if let Some(slot) = spans.get_mut(c).and_then(|s| s.get_mut(i)) {
+                *slot = span;
             }
-        }
-        true
+        })
     }
 
     /// Decodes column `c`'s keys for the rows still passing (a row whose value no key holds
@@ -516,6 +493,42 @@ fn fail_all(v: &mut [Verdict]) {
     for verdict in v.iter_mut().filter(|v| **v == Verdict::Pass) {
         *verdict = Verdict::Fail;
     }
+}
+
+/// Walks a stored row (`crate::row`) for the columns `ids` names, telling `found` each one's
+/// position in `ids` and byte span (`None`: NULL); a column the row lacks is not told (it is
+/// NULL). False when the row is malformed.
+pub(super) fn locate(
+    stored: &[u8],
+    ids: impl Iterator<Item = u64> + Clone,
+    mut found: impl FnMut(usize, Option<(u32, u32)>),
+) -> bool {
+    let mut pos = 0usize;
+    let mut left = ids.clone().count();
+    while pos < stored.len() && left > 0 {
+        let (Some(id), Some(len)) = (varint(stored, &mut pos), varint(stored, &mut pos)) else {
+            return false;
+        };
+        let span = match len.checked_sub(1) {
+            None => None,
+            Some(len) => {
+                let Some(end) = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)) else {
+                    return false;
+                };
+                if end > stored.len() || end > u32::MAX as usize {
+                    return false;
+                }
+                let s = (pos as u32, end as u32);
+                pos = end;
+                Some(s)
+            }
+        };
+        if let Some(c) = ids.clone().position(|c| c == id) {
+            left -= 1;
+            found(c, span);
+        }
+    }
+    true
 }
 
 /// Fails the passing rows whose key (NULL fails) does not compare to `k` by `op`: one
@@ -693,7 +706,7 @@ fn float_key(x: f64) -> i128 {
 }
 
 /// The key of a stored (binary wire form) value of `ty`; None when no key holds it exactly.
-fn lane_key(ty: &DataType, scale: u32, b: &[u8]) -> Option<i128> {
+pub(super) fn lane_key(ty: &DataType, scale: u32, b: &[u8]) -> Option<i128> {
     let pow = || 10i128.checked_pow(scale);
     Some(match ty {
         DataType::Int2 => i128::from(i16::from_be_bytes(b.try_into().ok()?)) * pow()?,
@@ -710,6 +723,16 @@ fn lane_key(ty: &DataType, scale: u32, b: &[u8]) -> Option<i128> {
         DataType::Float8 => float_key(f64::from_bits(u64::from_be_bytes(b.try_into().ok()?))),
         _ => return None,
     })
+}
+
+/// [`numeric_key`] of a value whose display scale is `scale` (None for any other): what
+/// arithmetic on it yields then depends on the column's declared scale only.
+pub(super) fn numeric_at_scale(b: &[u8], scale: u32) -> Option<i128> {
+    let dscale = u16::from_be_bytes(b.get(6..8)?.try_into().ok()?);
+    if u32::from(dscale) != scale {
+        return None;
+    }
+    numeric_key(b, scale)
 }
 
 /// A numeric's binary wire form (numeric_send) as an integer at `scale`: None for NaN and

@@ -6,9 +6,10 @@
 use proptest::prelude::*;
 
 use super::{BatchFilter, Verdict};
-use crate::catalog::{ColumnDef, TableDef};
+use crate::catalog::TableDef;
 use crate::expr::{EvalContext, Expr};
 use crate::row::{decode_row, encode_row};
+use crate::test_support::table_of;
 use crate::types::{BinaryOp, DataType, Numeric, Value};
 
 const DAY: i64 = 86_400_000_000;
@@ -30,37 +31,7 @@ fn types() -> Vec<DataType> {
 }
 
 fn table(width: usize) -> TableDef {
-    let columns = types()
-        .into_iter()
-        .take(width)
-        .enumerate()
-        .map(|(i, ty)| ColumnDef {
-            // Ids unlike positions: lookups go by id.
-            id: 7 + 3 * i as u32,
-            name: format!("c{i}"),
-            ty,
-            not_null: false,
-            default: None,
-            identity_always: false,
-            sequence: None,
-            identity: false,
-            default_replaced: false,
-        })
-        .collect();
-    TableDef {
-        id: 1,
-        oid: 16_384,
-        schema: "public".into(),
-        name: "t".into(),
-        columns,
-        next_column_id: 100,
-        primary_key: Vec::new(),
-        indexes: Vec::new(),
-        constraints: Vec::new(),
-        next_index_id: 1,
-        stats: None,
-        matview: None,
-    }
+    table_of(&types()[..width])
 }
 
 fn numeric(s: &str) -> Value {

@@ -8,12 +8,16 @@
 //!
 //! When conjuncts of the filter compile for column batches (`batch_filter`), a chunk's rows
 //! go through those first, all at once; only the rows they keep are looked at one by one
-//! (by the conjuncts left), and only those are decoded whole.
+//! (by the conjuncts left), and only those are decoded whole. An aggregation over the scan
+//! alone may take the rows that pass without their being decoded at all (`fold`,
+//! `batch_agg`).
 
 use super::super::from::TableSource;
+use super::batch_agg::BatchAgg;
 use super::batch_filter::{BatchFilter, Verdict};
 use super::SCAN_CHUNK;
 use crate::error::Result;
+use crate::exec::agg::Aggregator;
 use crate::expr::{EvalContext, Expr};
 use crate::row::{decode_columns, decode_columns_into};
 use crate::types::Value;
@@ -57,32 +61,9 @@ impl<'t> Decoder<'t> {
     ) -> Result<Vec<Vec<Value>>> {
         let t = self.t;
         let read = t.read.as_deref();
-        let batch = self.batch.get_or_insert_with(|| {
-            let f = t.filter.as_ref()?;
-            BatchFilter::compile(&t.table, f, ectx)
-        });
-        if let (Some(batch), Some(whole)) = (batch.as_mut(), self.early.as_ref()) {
-            batch.select(&raw);
-            let mut kept = Vec::new();
-            for ((key, stored), verdict) in raw.into_iter().zip(batch.verdicts()) {
-                let check = match verdict {
-                    Verdict::Fail => continue,
-                    Verdict::Pass => batch.residual().map(|(f, cols)| (f, cols.as_slice())),
-                    Verdict::Undecided => Some((whole.0, whole.1.as_slice())),
-                };
-                if let Some((f, cols)) = check {
-                    decode_columns_into(&t.table, &stored, Some(cols), &mut self.scratch)?;
-                    if !f.passes(&self.scratch, ectx)? {
-                        continue;
-                    }
-                }
-                let mut r = decode_columns(&t.table, &stored, read)?;
-                if t.keyed {
-                    r.push(Value::Bytea(key));
-                }
-                kept.push(r);
-            }
-            return Ok(kept);
+        if self.compiled(ectx) {
+            let sel = self.selection(&raw, ectx)?;
+            return self.decode_selected(raw, &sel);
         }
         let early = self
             .early
@@ -111,6 +92,106 @@ impl<'t> Decoder<'t> {
             kept.push(r);
         }
         Ok(kept)
+    }
+
+    /// Whether the filter has conjuncts compiled for column batches (compiled with the
+    /// first chunk's context: its constants are evaluated then).
+    fn compiled(&mut self, ectx: &EvalContext<'_>) -> bool {
+        let t = self.t;
+        let batch = self.batch.get_or_insert_with(|| {
+            let f = t.filter.as_ref()?;
+            BatchFilter::compile(&t.table, f, ectx)
+        });
+        batch.is_some() && self.early.is_some()
+    }
+
+    /// Which rows of a chunk pass the scan's filter, looking at the columns it reads only:
+    /// the compiled conjuncts over the whole chunk first, then the rest row by row.
+    fn selection(
+        &mut self,
+        raw: &[(Vec<u8>, Vec<u8>)],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<bool>> {
+        let table = &self.t.table;
+        let Some((whole, cols)) = self.early.as_ref() else {
+            return Ok(vec![true; raw.len()]);
+        };
+        let batch = self.batch.as_mut().and_then(Option::as_mut);
+        let verdicts = match batch {
+            Some(b) => {
+                b.select(raw);
+                Some(&*b)
+            }
+            None => None,
+        };
+        let mut sel = Vec::with_capacity(raw.len());
+        for (i, (_, stored)) in raw.iter().enumerate() {
+            let verdict = verdicts.map_or(Verdict::Undecided, |b| b.verdicts()[i]);
+            let check = match verdict {
+                Verdict::Fail => {
+                    sel.push(false);
+                    continue;
+                }
+                Verdict::Pass => verdicts
+                    .and_then(BatchFilter::residual)
+                    .map(|(f, cols)| (f, cols.as_slice())),
+                Verdict::Undecided => Some((*whole, cols.as_slice())),
+            };
+            let pass = match check {
+                None => true,
+                Some((f, cols)) => {
+                    decode_columns_into(table, stored, Some(cols), &mut self.scratch)?;
+                    f.passes(&self.scratch, ectx)?
+                }
+            };
+            sel.push(pass);
+        }
+        Ok(sel)
+    }
+
+    /// The selected rows of a chunk, decoded with the columns the query reads (keyed when
+    /// the scan is).
+    fn decode_selected(
+        &self,
+        raw: Vec<(Vec<u8>, Vec<u8>)>,
+        sel: &[bool],
+    ) -> Result<Vec<Vec<Value>>> {
+        let t = self.t;
+        let mut kept = Vec::new();
+        for ((key, stored), _) in raw.into_iter().zip(sel).filter(|(_, s)| **s) {
+            let mut r = decode_columns(&t.table, &stored, t.read.as_deref())?;
+            if t.keyed {
+                r.push(Value::Bytea(key));
+            }
+            kept.push(r);
+        }
+        Ok(kept)
+    }
+
+    /// Folds the rows of a chunk that pass the scan's filter into `agg`: through `batch`
+    /// (column batches: no row decoded) when it takes the chunk, else decoded and added row
+    /// by row. Returns how many rows passed.
+    pub(crate) fn fold(
+        &mut self,
+        raw: Vec<(Vec<u8>, Vec<u8>)>,
+        ectx: &EvalContext<'_>,
+        batch: &BatchAgg,
+        agg: &mut Aggregator<'_>,
+    ) -> Result<usize> {
+        if self.t.filter.is_some() && self.early.is_none() {
+            // A filter over more than the stored columns: rows only.
+            let rows = self.rows(raw, ectx)?;
+            agg.add(&rows, ectx)?;
+            return Ok(rows.len());
+        }
+        self.compiled(ectx);
+        let sel = self.selection(&raw, ectx)?;
+        let passed = sel.iter().filter(|s| **s).count();
+        match batch.fold(&raw, &sel) {
+            Some(groups) => agg.merge_partials(groups)?,
+            None => agg.add(&self.decode_selected(raw, &sel)?, ectx)?,
+        }
+        Ok(passed)
     }
 
     /// A row decoded whole (`key` its storage key), if it passes the scan's filter: keyed

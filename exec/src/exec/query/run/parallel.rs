@@ -33,6 +33,7 @@ use super::super::lookup::Lookup;
 use super::super::profile::Stage;
 use super::super::Access;
 use super::super::{Body, SelectBody, SelectPlan};
+use super::batch_agg::BatchAgg;
 use super::early::Decoder;
 use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
 use super::{passing, permuted};
@@ -526,6 +527,15 @@ impl Runner<'_, '_> {
                 charge: Charge::new(memory),
             };
             let mut decoder = Decoder::new(job.chain.leaf);
+            // An aggregation of the scan alone folds its chunks as column batches.
+            let batch = match job.goal {
+                Goal::Aggregate(plan)
+                    if levels.is_empty() && job.chain.view.is_none() && job.filter.is_none() =>
+                {
+                    BatchAgg::compile(plan, &job.chain.leaf.table)
+                }
+                _ => None,
+            };
             let mut rows = job.shared.scan(piece)?;
             // Whether to go on: not once another worker failed; an error past the deadline.
             let go_on = || -> Result<bool> {
@@ -544,6 +554,14 @@ impl Runner<'_, '_> {
                     .collect::<orbit_txn::Result<Vec<_>>>()?;
                 if raw.is_empty() {
                     return Ok(out);
+                }
+                if let (Some(batch), Some(agg)) = (&batch, &mut out.agg) {
+                    let passed = decoder.fold(raw, &ectx, batch, agg)?;
+                    out.scanned += passed;
+                    out.passed += passed;
+                    out.charge
+                        .charge(agg.bytes().saturating_sub(out.charge.held()))?;
+                    continue;
                 }
                 let chunk = decoder.rows(raw, &ectx)?;
                 out.scanned += chunk.len();
