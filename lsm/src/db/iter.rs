@@ -154,8 +154,10 @@ pub struct DbIter {
     direction: Direction,
     started: bool,
     done: bool,
-    /// Forwards: the user key last passed (its older versions are skipped).
-    last_user: Option<Vec<u8>>,
+    /// Forwards: the user key last passed, when `has_last` (its older versions are
+    /// skipped); one buffer, reused.
+    last_user: Vec<u8>,
+    has_last: bool,
     /// Backwards: the user key being gathered and its newest visible version so far.
     pending: Option<Pending>,
 }
@@ -194,7 +196,8 @@ impl DbIter {
             direction,
             started: false,
             done: false,
-            last_user: None,
+            last_user: Vec::new(),
+            has_last: false,
             pending: None,
         }
     }
@@ -255,26 +258,35 @@ impl DbIter {
             let Some(i) = self.pick() else {
                 return Ok(None);
             };
-            let (ikey, value) = match self.sources.get(i) {
-                Some(s) => (s.key().to_vec(), s.value().to_vec()),
-                None => return Ok(None),
+            // Decided on the source's own bytes: only an entry returned is copied (a scan
+            // passes millions; each copy was an allocation).
+            let found = {
+                let Some(s) = self.sources.get(i) else {
+                    return Ok(None);
+                };
+                match key::split(s.key()) {
+                    None => None,
+                    Some((user, seq, kind)) => {
+                        if above_upper(user, &self.upper) {
+                            return Ok(None);
+                        }
+                        let older = self.has_last && self.last_user.as_slice() == user;
+                        if seq > self.snapshot.seq() || below_lower(user, &self.lower) || older {
+                            None
+                        } else {
+                            self.last_user.clear();
+                            self.last_user.extend_from_slice(user);
+                            self.has_last = true;
+                            let live = kind == ValueKind::Put as u8
+                                && !self.dels.hides(user, seq, self.snapshot.seq());
+                            live.then(|| (user.to_vec(), s.value().to_vec()))
+                        }
+                    }
+                }
             };
             self.advance(i)?;
-            let Some((user, seq, kind)) = key::split(&ikey) else {
-                continue;
-            };
-            if above_upper(user, &self.upper) {
-                return Ok(None);
-            }
-            if seq > self.snapshot.seq() || below_lower(user, &self.lower) {
-                continue;
-            }
-            if self.last_user.as_deref() == Some(user) {
-                continue;
-            }
-            self.last_user = Some(user.to_vec());
-            if kind == ValueKind::Put as u8 && !self.dels.hides(user, seq, self.snapshot.seq()) {
-                return Ok(Some((user.to_vec(), value)));
+            if found.is_some() {
+                return Ok(found);
             }
         }
     }
