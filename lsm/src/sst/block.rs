@@ -22,7 +22,7 @@ pub const RESTART_INTERVAL: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockError(pub &'static str);
 
-type BResult<T> = std::result::Result<T, BlockError>;
+pub(crate) type BResult<T> = std::result::Result<T, BlockError>;
 
 /// Builds one block from entries added in order.
 #[derive(Debug, Default)]
@@ -145,7 +145,7 @@ impl Block {
 
     /// The whole key of the entry at restart point `i`, in place (a restart entry shares
     /// nothing with the key before it).
-    fn restart_key(&self, i: usize) -> BResult<&[u8]> {
+    pub(crate) fn restart_key(&self, i: usize) -> BResult<&[u8]> {
         let offset = self.restart(i)?;
         let rest = self
             .data
@@ -159,6 +159,11 @@ impl Block {
         let unshared = usize::try_from(r.varint().ok_or(bad)?).map_err(|_| bad)?;
         r.varint().ok_or(bad)?;
         r.bytes(unshared).ok_or(bad)
+    }
+
+    /// Restart points.
+    pub(crate) fn restart_count(&self) -> usize {
+        self.restarts
     }
 
     /// Bytes held (for cache charging).
@@ -321,7 +326,22 @@ impl BlockIter {
                 hi = mid - 1;
             }
         }
-        self.seek_to_restart(lo)?;
+        self.seek_after_restart(lo, target, cmp)
+    }
+
+    /// [`BlockIter::seek`] with its binary search answered: `i` is the last restart point
+    /// whose key is `< target` (0 if none is); steps from there to the first entry `>= target`.
+    pub fn seek_after_restart(
+        &mut self,
+        i: usize,
+        target: &[u8],
+        cmp: impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> BResult<()> {
+        if self.block.restarts == 0 {
+            self.current = self.block.restarts_at;
+            return Ok(());
+        }
+        self.seek_to_restart(i.min(self.block.restarts - 1))?;
         while self.valid() && cmp(&self.key, target) == Ordering::Less {
             self.next_entry()?;
         }

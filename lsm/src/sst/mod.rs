@@ -4,6 +4,7 @@ pub mod block;
 mod bloom;
 mod builder;
 mod format;
+mod prefixes;
 mod reader;
 
 pub use builder::{TableBuilder, TableInfo, TableOptions};

@@ -11,6 +11,7 @@ use orbit_env::File;
 use super::block::{Block, BlockError, BlockIter};
 use super::bloom::Bloom;
 use super::format::{read_block, BlockHandle, Footer, Properties, FOOTER_LEN};
+use super::prefixes::Prefixes;
 use crate::key::{self, ValueKind};
 use crate::range_del::{Fragments, RangeTombstone};
 use crate::{Error, Result};
@@ -25,6 +26,8 @@ pub struct Table {
     id: u64,
     cache: Arc<TableCache>,
     index: Arc<Block>,
+    /// The index block's restart keys as words, for point seeks (`prefixes`).
+    prefixes: Option<Prefixes>,
     /// File offset of the index block, for error messages.
     index_offset: u64,
     bloom: Option<Bloom>,
@@ -61,7 +64,9 @@ impl Table {
                 )
             })?;
         let range_frags = Fragments::from_tombstones(&properties.range_dels);
+        let prefixes = Prefixes::build(&index);
         Ok(Table {
+            prefixes,
             range_frags,
             file,
             path,
@@ -287,9 +292,17 @@ impl<T: Deref<Target = Table>> TableIter<T> {
 
     /// Positions on the first entry `>= target` (an internal key).
     pub fn seek(&mut self, target: &[u8]) -> Result<()> {
-        self.index
-            .seek(target, key::compare)
-            .map_err(self.err(self.table.index_offset))?;
+        let below = match &self.table.prefixes {
+            Some(p) => p
+                .last_below(&self.table.index, target, key::compare)
+                .map_err(self.err(self.table.index_offset))?,
+            None => None,
+        };
+        match below {
+            Some(i) => self.index.seek_after_restart(i, target, key::compare),
+            None => self.index.seek(target, key::compare),
+        }
+        .map_err(self.err(self.table.index_offset))?;
         self.load_data()?;
         let at = self.data_offset;
         if let Some(d) = self.data.as_mut() {
