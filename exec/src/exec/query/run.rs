@@ -27,6 +27,7 @@ use join::Flow;
 mod batch_agg;
 mod batch_filter;
 mod early;
+mod fold;
 mod join;
 mod limit;
 mod parallel;
@@ -665,6 +666,11 @@ impl<'r, 'a> Runner<'r, 'a> {
     ) -> Result<(Vec<Vec<Value>>, usize)> {
         if let Some(done) = self.parallel_aggregate(agg, src, filter, outer, ectx)? {
             return Ok(done);
+        }
+        if let (Source::Table(t), None) = (src, filter) {
+            if let Some(done) = self.fold_scan(agg, t, outer, ectx)? {
+                return Ok(done);
+            }
         }
         let mut state = Aggregator::new(agg);
         let (mut charged, mut passed) = (0, 0);

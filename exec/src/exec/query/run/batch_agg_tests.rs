@@ -234,3 +234,85 @@ fn q1_shape_folds() {
     assert_eq!(got[0], ["A", "x", "30.00", "28.000000", "29.8500000000"]);
     assert_eq!(got[1], ["N", "x", "1.00", "1.000000", "1.0000000000"]);
 }
+
+/// Through SQL, on the statement's thread and in parallel: each aggregation the batches fold
+/// answers as its twin does, the same aggregates with `FILTER (WHERE true)` (which the batches
+/// do not take: the row path), row for row and in order.
+#[test]
+fn folded_aggregations_answer_as_the_row_path_does() {
+    use crate::test_support::{engine, last_rows as rows};
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    rows(
+        &mut s,
+        "CREATE TABLE li (id int PRIMARY KEY, flag char(1), status text, ship date, \
+         qty numeric(15,2), price numeric(15,2), disc numeric(15,2), n int8);
+         INSERT INTO li SELECT x, CASE x % 3 WHEN 0 THEN 'A' WHEN 1 THEN 'N' ELSE 'R' END, \
+         CASE WHEN x % 7 = 0 THEN NULL ELSE 'F' || (x % 2) END, date '1998-01-01' + x % 400, \
+         x % 50 + 1, (x % 9973) * 1.01, (x % 11) * 0.01, \
+         CASE WHEN x % 5 = 0 THEN NULL ELSE x::int8 * 1000003 END FROM generate_series(1, 20000) x",
+    );
+    engine
+        .txn_db()
+        .db()
+        .flush()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let queries = [
+        "SELECT flag, status, sum(qty), sum(price), sum(price * (1 - disc)), \
+         sum(price * (1 - disc) * (1 + disc)), avg(qty), avg(price), avg(disc), count(*) \
+         FROM li WHERE ship <= date '1998-12-01' - interval '90 days' GROUP BY flag, status",
+        "SELECT sum(price * disc), count(n), avg(n), sum(n) FROM li \
+         WHERE ship >= date '1998-03-01' AND ship < date '1998-09-01' AND disc BETWEEN 0.05 AND 0.07 \
+         AND qty < 24",
+        "SELECT ship, count(*), sum(-qty + n) FROM li WHERE status IS NULL GROUP BY ship \
+         HAVING count(*) > 2",
+    ];
+    for q in queries {
+        for parallel in ["0", "2"] {
+            rows(
+                &mut s,
+                &format!(
+                    "SET max_parallel_workers_per_gather = {parallel}; \
+                     SET min_parallel_table_scan_size = 0"
+                ),
+            );
+            let folded = rows(&mut s, q);
+            assert!(!folded.is_empty(), "{q}");
+            let unfolded = rows(&mut s, &filtered(q));
+            assert_eq!(folded, unfolded, "{q}");
+        }
+    }
+}
+
+/// `q` with `FILTER (WHERE true)` after each aggregate call.
+fn filtered(q: &str) -> String {
+    let mut out = String::new();
+    let mut rest = q;
+    while let Some(at) = ["sum(", "avg(", "count("]
+        .iter()
+        .filter_map(|f| rest.find(f).map(|i| (i, f.len())))
+        .min()
+    {
+        let (i, len) = at;
+        out.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        // The call's closing parenthesis.
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(rest.len(), |(j, _)| j + 1);
+        out.push_str(&rest[..end]);
+        out.push_str(" FILTER (WHERE true)");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
