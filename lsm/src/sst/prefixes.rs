@@ -99,7 +99,7 @@ mod tests {
             mut keys in prop::collection::btree_set(
                 (prop::sample::select(vec![b"t1ix".to_vec(), b"t1iy".to_vec()]),
                  prop::collection::vec(prop::sample::select(vec![0u8, 1, 2, 255]), 0..12)),
-                1..400,
+                250..900,
             ),
             targets in prop::collection::vec(
                 (prop::sample::select(vec![b"t1ix".to_vec(), b"t1iy".to_vec(), b"t0".to_vec(), b"t2".to_vec(), Vec::new()]),

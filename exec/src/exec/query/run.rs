@@ -29,6 +29,7 @@ mod batch_filter;
 mod early;
 mod fold;
 mod join;
+mod lanes;
 mod limit;
 mod parallel;
 mod recursive;

@@ -11,13 +11,15 @@
 //!
 //! Exactness is all or nothing per chunk: a value whose display scale is not its column's
 //! declared one, a NaN, an overflow of the 128-bit lanes, a malformed row, and the chunk goes
-//! the row path instead (`None` from [`BatchAgg::fold`]).
+//! the row path instead (`None` from [`BatchAgg::fold`]). Values `count(col)` counts, and
+//! group keys after a group's first row, are not decoded: a malformed one (only a damaged
+//! file holds such) is not reported as the row path would.
 //!
 //! [`Aggregator`]: crate::exec::agg::Aggregator
 
 use rustc_hash::FxHashMap;
 
-use super::batch_filter::{lane_key, locate, numeric_at_scale};
+use super::lanes::{lane_key, locate, numeric_at_scale};
 use crate::catalog::TableDef;
 use crate::exec::agg::{AggPlan, Partial};
 use crate::expr::{AggKind, Expr};

@@ -17,19 +17,20 @@
 //! infinity, more digits or a finer scale than the lane's, a malformed stored value) leaves its
 //! row undecided: that row runs the whole filter row by row. So a row passes exactly when
 //! `Expr::passes` would pass it (a conjunction passes only when every conjunct is true; NULL
-//! and false fail alike), except that a residual conjunct's error is not raised for a row an
-//! earlier term already failed, as PostgreSQL does not promise the order of a WHERE's quals.
+//! and false fail alike), except that an error the row-by-row filter would raise is not
+//! raised for a row a term already failed (a residual conjunct's, as PostgreSQL does not
+//! promise the order of a WHERE's quals), nor for a stored value the terms compare without
+//! decoding it (text that is not UTF-8, which only a damaged file holds).
 
 use std::cmp::Ordering;
 
+use super::lanes::{date_key, float_key, lane_key, locate, rescale};
 use crate::catalog::TableDef;
 use crate::expr::{EvalContext, Expr};
-use crate::row::varint;
 use crate::types::{BinaryOp, DataType, Value};
 
 /// Largest shared scale of exact lanes: an i64 at that scale still fits an i128.
 const MAX_SCALE: u32 = 18;
-const USECS_PER_DAY: i128 = 86_400_000_000;
 
 /// How a column's values compare (`Value::compare` between two values of the class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,42 +496,6 @@ fn fail_all(v: &mut [Verdict]) {
     }
 }
 
-/// Walks a stored row (`crate::row`) for the columns `ids` names, telling `found` each one's
-/// position in `ids` and byte span (`None`: NULL); a column the row lacks is not told (it is
-/// NULL). False when the row is malformed.
-pub(super) fn locate(
-    stored: &[u8],
-    ids: impl Iterator<Item = u64> + Clone,
-    mut found: impl FnMut(usize, Option<(u32, u32)>),
-) -> bool {
-    let mut pos = 0usize;
-    let mut left = ids.clone().count();
-    while pos < stored.len() && left > 0 {
-        let (Some(id), Some(len)) = (varint(stored, &mut pos), varint(stored, &mut pos)) else {
-            return false;
-        };
-        let span = match len.checked_sub(1) {
-            None => None,
-            Some(len) => {
-                let Some(end) = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)) else {
-                    return false;
-                };
-                if end > stored.len() || end > u32::MAX as usize {
-                    return false;
-                }
-                let s = (pos as u32, end as u32);
-                pos = end;
-                Some(s)
-            }
-        };
-        if let Some(c) = ids.clone().position(|c| c == id) {
-            left -= 1;
-            found(c, span);
-        }
-    }
-    true
-}
-
 /// Fails the passing rows whose key (NULL fails) does not compare to `k` by `op`: one
 /// branch-free loop per operator.
 fn keep_where(v: &mut [Verdict], spans: &[Option<(u32, u32)>], keys: &[i128], op: Cmp, k: i128) {
@@ -579,18 +544,22 @@ fn cost(cols: &[Col], t: &Term) -> u8 {
 /// undecided.
 fn shared_scale(cols: &[Col], drafts: &[(usize, Draft)]) -> u32 {
     let mut scale = 0u32;
-    for c in cols.iter().filter(|c| c.class == Class::Exact) {
-        if let DataType::Numeric(Some((_, s))) = c.ty {
-            scale = scale.max(s);
-        }
-    }
-    let exact = |c: &usize| cols.get(*c).is_some_and(|c| c.class == Class::Exact);
-    for (_, d) in drafts {
-        let values: &[Value] = match d {
-            Draft::Const(c, _, v) if exact(c) => std::slice::from_ref(v),
-            Draft::In(c, items, _) if exact(c) => items,
-            _ => &[],
+    let exact = |c: &usize| cols.get(*c).filter(|c| c.class == Class::Exact);
+    for (_, d) in drafts.iter().filter(|(_, d)| fits(cols, d)) {
+        let (columns, values): (&[usize], &[Value]) = match d {
+            Draft::Const(c, _, v) => (std::slice::from_ref(c), std::slice::from_ref(v)),
+            Draft::Cols(a, _, b) => (&[*a, *b][..], &[]),
+            Draft::In(c, items, _) => (std::slice::from_ref(c), items),
+            Draft::Null(..) => continue,
         };
+        for c in columns.iter().filter_map(exact) {
+            if let DataType::Numeric(Some((_, s))) = c.ty {
+                scale = scale.max(s);
+            }
+        }
+        if columns.first().is_none_or(|c| exact(c).is_none()) {
+            continue;
+        }
         for v in values {
             if let Value::Numeric(n) = v {
                 if let Some((_, s)) = n.parts() {
@@ -600,6 +569,37 @@ fn shared_scale(cols: &[Col], drafts: &[(usize, Draft)]) -> u32 {
         }
     }
     scale.min(MAX_SCALE + 1)
+}
+
+/// Whether a draft's columns and constants suit each other, the scale aside (a draft that
+/// does not never compiles, so its columns and constants must not narrow the others' lanes).
+fn fits(cols: &[Col], d: &Draft) -> bool {
+    let class = |c: &usize| cols.get(*c).map(|c| c.class);
+    let suits = |k: Class, v: &Value| {
+        v.is_null()
+            || match (k, v) {
+                (Class::Exact, Value::Int2(_) | Value::Int4(_) | Value::Int8(_)) => true,
+                (Class::Exact, Value::Numeric(n)) => n.is_finite(),
+                (Class::Time, Value::Date(_) | Value::Timestamp(_) | Value::Timestamptz(_)) => true,
+                (
+                    Class::Float,
+                    Value::Float4(_)
+                    | Value::Float8(_)
+                    | Value::Numeric(_)
+                    | Value::Int2(_)
+                    | Value::Int4(_)
+                    | Value::Int8(_),
+                ) => true,
+                (Class::Text, Value::Text(_)) => true,
+                _ => false,
+            }
+    };
+    match d {
+        Draft::Const(c, _, v) => class(c).is_some_and(|k| suits(k, v)),
+        Draft::Cols(a, _, b) => class(a).is_some() && class(a) == class(b),
+        Draft::In(c, items, _) => class(c).is_some_and(|k| items.iter().all(|v| suits(k, v))),
+        Draft::Null(..) => true,
+    }
 }
 
 /// A draft as a term, if its constants have keys in its column's class.
@@ -673,91 +673,6 @@ fn konst(class: Class, scale: u32, v: &Value) -> Option<Konst> {
         (Class::Text, Value::Text(s)) => Konst::Bytes(s.as_bytes().to_vec()),
         _ => return None,
     })
-}
-
-/// `digits * 10^-from` as an integer at scale `to`, if exact and in range.
-fn rescale(digits: i128, from: i64, to: u32) -> Option<i128> {
-    let shift = i64::from(to) - from;
-    if shift >= 0 {
-        digits.checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)
-    } else {
-        let d = 10i128.checked_pow(u32::try_from(-shift).ok()?)?;
-        (digits % d == 0).then(|| digits / d)
-    }
-}
-
-/// A date as `ts_of` compares it (infinities at the ends of the timestamp range).
-fn date_key(d: i32) -> i128 {
-    match d {
-        i32::MAX => i128::from(i64::MAX),
-        i32::MIN => i128::from(i64::MIN),
-        d => i128::from(d) * USECS_PER_DAY,
-    }
-}
-
-/// PostgreSQL's float order as integers: -0 = 0, NaN = NaN above every number.
-fn float_key(x: f64) -> i128 {
-    if x.is_nan() {
-        return i128::MAX;
-    }
-    let x = if x == 0.0 { 0.0 } else { x };
-    let b = x.to_bits() as i64;
-    i128::from(b ^ (((b >> 63) as u64) >> 1) as i64)
-}
-
-/// The key of a stored (binary wire form) value of `ty`; None when no key holds it exactly.
-pub(super) fn lane_key(ty: &DataType, scale: u32, b: &[u8]) -> Option<i128> {
-    let pow = || 10i128.checked_pow(scale);
-    Some(match ty {
-        DataType::Int2 => i128::from(i16::from_be_bytes(b.try_into().ok()?)) * pow()?,
-        DataType::Int4 => i128::from(i32::from_be_bytes(b.try_into().ok()?)) * pow()?,
-        DataType::Int8 => i128::from(i64::from_be_bytes(b.try_into().ok()?)).checked_mul(pow()?)?,
-        DataType::Numeric(_) => numeric_key(b, scale)?,
-        DataType::Date => date_key(i32::from_be_bytes(b.try_into().ok()?)),
-        DataType::Timestamp(_) | DataType::Timestamptz(_) => {
-            i128::from(i64::from_be_bytes(b.try_into().ok()?))
-        }
-        DataType::Float4 => float_key(f64::from(f32::from_bits(u32::from_be_bytes(
-            b.try_into().ok()?,
-        )))),
-        DataType::Float8 => float_key(f64::from_bits(u64::from_be_bytes(b.try_into().ok()?))),
-        _ => return None,
-    })
-}
-
-/// [`numeric_key`] of a value whose display scale is `scale` (None for any other): what
-/// arithmetic on it yields then depends on the column's declared scale only.
-pub(super) fn numeric_at_scale(b: &[u8], scale: u32) -> Option<i128> {
-    let dscale = u16::from_be_bytes(b.get(6..8)?.try_into().ok()?);
-    if u32::from(dscale) != scale {
-        return None;
-    }
-    numeric_key(b, scale)
-}
-
-/// A numeric's binary wire form (numeric_send) as an integer at `scale`: None for NaN and
-/// the infinities, more than 9 base-10000 digits, or a value finer than the scale.
-fn numeric_key(b: &[u8], scale: u32) -> Option<i128> {
-    let word =
-        |i: usize| -> Option<u16> { Some(u16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
-    let ndigits = usize::from(word(0)?);
-    let weight = i64::from(word(2)? as i16);
-    let sign = word(4)?;
-    if ndigits > 9 || b.len() != 8 + 2 * ndigits || !matches!(sign, 0 | 0x4000) {
-        return None;
-    }
-    let mut m = 0i128;
-    for i in 0..ndigits {
-        let d = word(8 + 2 * i)?;
-        if d >= 10_000 {
-            return None;
-        }
-        m = m * 10_000 + i128::from(d);
-    }
-    // value = m * 10000^(weight - ndigits + 1) = m * 10^-from
-    let from = -4 * (weight - ndigits as i64 + 1);
-    let v = rescale(m, from, scale)?;
-    Some(if sign == 0x4000 { -v } else { v })
 }
 
 #[cfg(test)]

@@ -233,3 +233,42 @@ fn q6_filter_compiles_whole() {
     use Verdict::{Fail, Pass};
     assert_eq!(batch.verdicts(), &[Pass, Fail, Fail, Fail, Fail, Pass]);
 }
+
+/// A conjunct that cannot compile (a numeric(38,20) column beside a float) does not widen the
+/// shared scale past what the lanes hold: the other conjunct still compiles.
+#[test]
+fn an_unfit_conjunct_leaves_the_others_compiled() {
+    let t = table_of(&[DataType::Int4, DataType::Numeric(Some((38, 20)))]);
+    let ectx = EvalContext::constant();
+    let f = Expr::And(
+        Box::new(Expr::Binary(
+            BinaryOp::Lt,
+            Box::new(Expr::Column(0)),
+            Box::new(Expr::Literal(Value::Int4(3))),
+        )),
+        Box::new(Expr::Binary(
+            BinaryOp::Eq,
+            Box::new(Expr::Column(1)),
+            Box::new(Expr::Literal(Value::Float8(1.5))),
+        )),
+    );
+    let Some(batch) = BatchFilter::compile(&t, &f, &ectx) else {
+        panic!("nothing compiled");
+    };
+    let residual = batch.residual().map(|(e, _)| e);
+    assert!(
+        matches!(residual, Some(Expr::Binary(BinaryOp::Eq, _, _))),
+        "{residual:?}"
+    );
+}
+
+/// A stored numeric with digits finer than its display scale (no canonical encoding has
+/// them; reading drops them) is left to the row path.
+#[test]
+fn digits_past_the_display_scale_are_undecided() {
+    // 0.5 as ndigits 1, weight -1, sign +, dscale 0, digit 5000.
+    let odd = [0, 1, 0xff, 0xff, 0, 0, 0, 0, 0x13, 0x88];
+    assert_eq!(super::super::lanes::numeric_key(&odd, 2), None);
+    let canonical = [0, 1, 0xff, 0xff, 0, 0, 0, 1, 0x13, 0x88];
+    assert_eq!(super::super::lanes::numeric_key(&canonical, 2), Some(50));
+}
