@@ -30,6 +30,7 @@ mod early;
 mod fold;
 mod join;
 mod lanes;
+mod like;
 mod limit;
 mod parallel;
 mod recursive;

@@ -2,7 +2,8 @@
 //!
 //! The conjuncts of the filter that compare a column with a constant (a literal, a parameter
 //! or an enclosing query's value) or with another column of the same class, test a column
-//! against a list of constants, or test it for NULL, are compiled into terms over column
+//! against a list of constants, test it for NULL, or match text against a LIKE pattern of
+//! literal characters and `%` (`like`), are compiled into terms over column
 //! lanes. A chunk's stored rows are walked once to find the bytes of the columns the terms
 //! read; a column is decoded into its lane (an `i128` sort key per row, or for text the span
 //! of its bytes) only for the rows still selected when a term first needs it; each term then
@@ -25,6 +26,7 @@
 use std::cmp::Ordering;
 
 use super::lanes::{date_key, float_key, lane_key, locate, rescale};
+use super::like::Pattern;
 use crate::catalog::TableDef;
 use crate::expr::{EvalContext, Expr};
 use crate::types::{BinaryOp, DataType, Value};
@@ -125,6 +127,12 @@ enum Term {
     },
     /// `column IS [NOT] NULL`: passes when the value's nullness differs from `negated`.
     Null { col: usize, negated: bool },
+    /// `column [NOT] LIKE constant` of text, the pattern literal characters and `%` only.
+    Like {
+        col: usize,
+        pattern: Pattern,
+        negated: bool,
+    },
     /// A comparison with NULL: never true.
     Never,
 }
@@ -173,6 +181,7 @@ enum Draft {
     Cols(usize, Cmp, usize),
     In(usize, Vec<Value>, bool),
     Null(usize, bool),
+    Like(usize, Pattern, bool),
 }
 
 /// The conjuncts of `e` (an AND tree), in order.
@@ -259,6 +268,26 @@ impl BatchFilter {
                     match col_of(expr) {
                         Some(a) => Draft::In(a, items, *negated),
                         None => continue,
+                    }
+                }
+                Expr::Like {
+                    expr,
+                    pattern,
+                    negated,
+                    case_insensitive: false,
+                    escape: None,
+                } if matches!(**expr, Expr::Column(_)) => {
+                    let Some(Value::Text(p)) = constant(pattern, ectx) else {
+                        continue;
+                    };
+                    let text = matches!(**expr, Expr::Column(i) if table.columns.get(i)
+                        .and_then(|c| class_of(&c.ty)) == Some(Class::Text));
+                    match (text, Pattern::new(&p)) {
+                        (true, Some(pat)) => match col_of(expr) {
+                            Some(a) => Draft::Like(a, pat, *negated),
+                            None => continue,
+                        },
+                        _ => continue,
                     }
                 }
                 Expr::IsNull(x, negated) if matches!(**x, Expr::Column(_)) => match col_of(x) {
@@ -434,6 +463,19 @@ impl BatchFilter {
                     }
                 }
             }
+            Term::Like {
+                col,
+                pattern,
+                negated,
+            } => {
+                for (i, verdict) in v.iter_mut().enumerate() {
+                    if *verdict == Verdict::Pass
+                        && text(*col, i).is_none_or(|s| pattern.matches(s) == *negated)
+                    {
+                        *verdict = Verdict::Fail;
+                    }
+                }
+            }
             Term::Cols { left, op, right } => {
                 let text_cols = self.cols.get(*left).is_some_and(|c| c.class == Class::Text);
                 for (i, verdict) in v.iter_mut().enumerate() {
@@ -535,6 +577,7 @@ fn cost(cols: &[Col], t: &Term) -> u8 {
         Term::Null { .. } => 1,
         Term::Const { col, .. } | Term::In { col, .. } => of(col),
         Term::Cols { left, right, .. } => of(left).max(of(right)) + 1,
+        Term::Like { .. } => 4,
     }
 }
 
@@ -550,7 +593,7 @@ fn shared_scale(cols: &[Col], drafts: &[(usize, Draft)]) -> u32 {
             Draft::Const(c, _, v) => (std::slice::from_ref(c), std::slice::from_ref(v)),
             Draft::Cols(a, _, b) => (&[*a, *b][..], &[]),
             Draft::In(c, items, _) => (std::slice::from_ref(c), items),
-            Draft::Null(..) => continue,
+            Draft::Null(..) | Draft::Like(..) => continue,
         };
         for c in columns.iter().filter_map(exact) {
             if let DataType::Numeric(Some((_, s))) = c.ty {
@@ -598,7 +641,7 @@ fn fits(cols: &[Col], d: &Draft) -> bool {
         Draft::Const(c, _, v) => class(c).is_some_and(|k| suits(k, v)),
         Draft::Cols(a, _, b) => class(a).is_some() && class(a) == class(b),
         Draft::In(c, items, _) => class(c).is_some_and(|k| items.iter().all(|v| suits(k, v))),
-        Draft::Null(..) => true,
+        Draft::Null(..) | Draft::Like(..) => true,
     }
 }
 
@@ -646,6 +689,11 @@ fn finish(cols: &[Col], scale: u32, draft: Draft) -> Option<Term> {
             }
         }
         Draft::Null(col, negated) => Term::Null { col, negated },
+        Draft::Like(col, pattern, negated) => Term::Like {
+            col,
+            pattern,
+            negated,
+        },
     })
 }
 

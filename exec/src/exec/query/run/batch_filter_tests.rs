@@ -72,7 +72,7 @@ fn value(i: usize) -> BoxedStrategy<Value> {
         6 => prop::sample::select(vec![-1.5, -0.0, 0.0, 0.5, 2.0, f64::NAN, f64::INFINITY])
             .prop_map(Value::Float8)
             .boxed(),
-        7 => prop::sample::select(vec!["", "a", "ab", "b", "é"])
+        7 => prop::sample::select(vec!["", "a", "ab", "b", "é", "aab", "bab", "abab", "xéb"])
             .prop_map(|s| Value::Text(s.to_string()))
             .boxed(),
         8 => prop::sample::select(vec!["a  ", "ab ", "b  "])
@@ -129,6 +129,21 @@ fn conjunct(width: usize) -> BoxedStrategy<Expr> {
             Expr::InList { expr: Box::new(c), list, negated }
         }),
         1 => (col(), any::<bool>()).prop_map(|(c, n)| Expr::IsNull(Box::new(c), n)),
+        2 => (
+            col(),
+            prop::sample::select(vec![
+                "%", "", "a%", "%b", "%a%", "a%b", "ab", "%é%", "a_", "%%", "a%%b", "%ab%b",
+                "ab%ab", "\\%", "b  ", "%b ", "a%a%a",
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(|(c, p, negated)| Expr::Like {
+                expr: Box::new(c),
+                pattern: Box::new(Expr::Literal(Value::Text(p.to_string()))),
+                negated,
+                case_insensitive: false,
+                escape: None,
+            }),
         // Never compiled: the residual.
         1 => (op(), col(), lit(), op(), col(), lit()).prop_map(|(o1, c1, v1, o2, c2, v2)| {
             Expr::Or(
