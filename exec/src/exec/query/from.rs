@@ -738,6 +738,30 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
     }
 }
 
+/// Moves the conjuncts of an INNER or LEFT join's ON that read only its right side into that
+/// side, as PostgreSQL does: they only narrow which right rows can match (one running a
+/// subquery or drawing random numbers stays: it would run a different number of times).
+fn push_on_right(j: &mut Join) {
+    let Some(on) = j.on.take() else { return };
+    let (lw, rw) = (j.left_width, j.right_width);
+    let mut conjuncts = Vec::new();
+    into_conjuncts(on, &mut conjuncts);
+    let mut rest = None;
+    for c in conjuncts {
+        let right_only = c
+            .column_span()
+            .is_some_and(|(lo, hi)| lo >= lw && hi < lw + rw);
+        let kept = match right_only && c.parallel_safe() {
+            true => push(&mut j.right, c, lw),
+            false => Some(c),
+        };
+        if let Some(c) = kept {
+            rest = Some(and(rest, c));
+        }
+    }
+    j.on = rest;
+}
+
 /// `column = column`, as (lower column, higher column): a hash key candidate.
 pub(super) fn column_equality(e: &Expr) -> Option<(usize, usize)> {
     match e {
@@ -758,10 +782,13 @@ pub fn finish(source: &mut Source) {
             }
         }
         Source::Join(j) => {
+            if !j.lateral && matches!(j.kind, JoinKind::Inner | JoinKind::Left) {
+                push_on_right(j);
+            }
             finish(&mut j.left);
             finish(&mut j.right);
             if !j.lateral {
-                equi_join(j);
+                super::lookup::equi_join(j);
             }
         }
         Source::Unit
@@ -770,30 +797,4 @@ pub fn finish(source: &mut Source) {
         | Source::Function { .. }
         | Source::WorkTable { .. } => {}
     }
-}
-
-/// Moves join `j`'s `left column = right column` conditions into its hash keys, and chooses
-/// whether it looks its right table up by them (`lookup::plan`).
-pub(super) fn equi_join(j: &mut Join) {
-    let Some(on) = j.on.take() else { return };
-    let mut conjuncts = Vec::new();
-    into_conjuncts(on, &mut conjuncts);
-    let lw = j.left_width;
-    let mut rest = None;
-    for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
-        c.fold_constants();
-        match column_equality(&c) {
-            Some((l, r))
-                if l < lw
-                    && r >= lw
-                    && j.types.get(l).is_some()
-                    && j.types.get(l) == j.types.get(r) =>
-            {
-                j.keys.push((Expr::Column(l), Expr::Column(r - lw)));
-            }
-            _ => rest = Some(and(rest, c)),
-        }
-    }
-    j.on = rest;
-    super::lookup::plan(j);
 }

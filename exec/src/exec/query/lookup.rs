@@ -12,7 +12,8 @@ use std::ops::Bound;
 
 use super::access::Access;
 use super::estimate;
-use super::from::{Join, JoinKind, Source};
+use super::factor::into_conjuncts;
+use super::from::{and, column_equality, Join, JoinKind, Source};
 use crate::catalog::TableDef;
 use crate::expr::Expr;
 use crate::types::Value;
@@ -204,4 +205,30 @@ impl Lookup {
                 .map_or_else(|| format!("index {id}"), |i| i.name.clone()),
         }
     }
+}
+
+/// Moves join `j`'s `left column = right column` conditions into its hash keys, and chooses
+/// whether it looks its right table up by them (`lookup::plan`).
+pub(super) fn equi_join(j: &mut Join) {
+    let Some(on) = j.on.take() else { return };
+    let mut conjuncts = Vec::new();
+    into_conjuncts(on, &mut conjuncts);
+    let lw = j.left_width;
+    let mut rest = None;
+    for mut c in conjuncts.into_iter().flat_map(super::factor::factor_or) {
+        c.fold_constants();
+        match column_equality(&c) {
+            Some((l, r))
+                if l < lw
+                    && r >= lw
+                    && j.types.get(l).is_some()
+                    && j.types.get(l) == j.types.get(r) =>
+            {
+                j.keys.push((Expr::Column(l), Expr::Column(r - lw)));
+            }
+            _ => rest = Some(and(rest, c)),
+        }
+    }
+    j.on = rest;
+    plan(j);
 }

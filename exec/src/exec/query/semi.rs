@@ -100,7 +100,7 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
 /// table up per left row (`lookup`).
 fn looks_up(join: &Join) -> bool {
     let mut trial = join.clone();
-    super::from::equi_join(&mut trial);
+    super::lookup::equi_join(&mut trial);
     trial.lookup.is_some()
 }
 
