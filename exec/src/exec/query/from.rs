@@ -686,6 +686,8 @@ fn push(source: &mut Source, mut c: Expr, offset: usize) -> Option<Expr> {
             t.filter = Some(and(t.filter.take(), c));
             None
         }
+        // A join whose output order was chosen (`reorder`) is no longer left ++ right.
+        Source::Join(j) if !j.permute.is_empty() => Some(c),
         Source::Join(j) => {
             let (l1, r1) = (offset + j.left_width, offset + j.left_width + j.right_width);
             let c = if lo >= offset
@@ -760,17 +762,6 @@ fn push_on_right(j: &mut Join) {
         }
     }
     j.on = rest;
-}
-
-/// `column = column`, as (lower column, higher column): a hash key candidate.
-pub(super) fn column_equality(e: &Expr) -> Option<(usize, usize)> {
-    match e {
-        Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
-            (Expr::Column(x), Expr::Column(y)) => Some((*x.min(y), *x.max(y))),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Chooses access paths for tables and equi-join keys for joins, after [`push_down`].

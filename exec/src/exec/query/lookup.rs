@@ -13,10 +13,10 @@ use std::ops::Bound;
 use super::access::Access;
 use super::estimate;
 use super::factor::into_conjuncts;
-use super::from::{and, column_equality, Join, JoinKind, Source};
+use super::from::{and, Join, JoinKind, Source};
 use crate::catalog::TableDef;
 use crate::expr::Expr;
-use crate::types::Value;
+use crate::types::{BinaryOp, Value};
 
 /// One lookup costs about this many rows of a scan (as in `semi`).
 const LOOKUP_ROWS: f64 = 20.0;
@@ -231,4 +231,15 @@ pub(super) fn equi_join(j: &mut Join) {
     }
     j.on = rest;
     plan(j);
+}
+
+/// `column = column`, as (lower column, higher column): a hash key candidate.
+pub(super) fn column_equality(e: &Expr) -> Option<(usize, usize)> {
+    match e {
+        Expr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (Expr::Column(x), Expr::Column(y)) => Some((*x.min(y), *x.max(y))),
+            _ => None,
+        },
+        _ => None,
+    }
 }

@@ -15,7 +15,8 @@
 
 use super::estimate;
 use super::factor::into_conjuncts;
-use super::from::{and, column_equality, Join, JoinKind, Source};
+use super::from::{and, Join, JoinKind, Source};
+use super::lookup::column_equality;
 use crate::expr::Expr;
 use crate::types::DataType;
 
