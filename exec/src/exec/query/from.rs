@@ -111,6 +111,9 @@ pub struct Join {
     pub permute: Vec<usize>,
     /// The right table is looked up per left row through an index (see `lookup`).
     pub lookup: Option<super::lookup::Lookup>,
+    /// Which output columns (after `permute`, USING columns included) anything above reads
+    /// (`prune`); the others are emitted as NULL without being copied. None: all of them.
+    pub needed: Option<Vec<bool>>,
 }
 
 /// A planned FROM clause (or part of one).
@@ -332,6 +335,7 @@ fn combine(
             lateral,
             permute: Vec::new(),
             lookup: None,
+            needed: None,
         })),
         scope,
         origins,

@@ -8,7 +8,9 @@
 //! (after aggregation an expression's column numbers refer to the aggregate's row; marking
 //! them too only keeps more columns). Inside the tree, join conditions, hash keys, USING
 //! columns, LATERAL captures and table filters mark theirs, and a reordered join's
-//! permutation is followed. Rows that are UPDATE / DELETE targets are never pruned.
+//! permutation is followed. Joins keep their output flags too (`Join::needed`): they copy
+//! only those columns into the rows they emit. Rows that are UPDATE / DELETE targets are
+//! never pruned.
 
 use super::from::{Join, Source};
 use super::{Body, SelectPlan};
@@ -70,8 +72,7 @@ fn width(src: &Source) -> Option<usize> {
     match src {
         Source::Unit => Some(0),
         Source::Table(t) => Some(t.table.columns.len() + usize::from(t.keyed)),
-        Source::Join(j) if j.kind.left_only() => Some(j.left_width),
-        Source::Join(j) => Some(j.left_width + j.right_width + j.merged.len()),
+        Source::Join(j) => Some(j.output_width()),
         Source::Derived { plan, .. } => Some(plan.columns.len()),
         Source::Rows(..) | Source::Function { .. } | Source::WorkTable { .. } => None,
     }
@@ -98,7 +99,9 @@ fn mark(src: &mut Source, needed: &[bool]) {
             }
             t.read = (!read.iter().all(|r| *r)).then_some(read);
         }
-        Source::Join(j) => mark_join(j, needed),
+        Source::Join(j) => {
+            mark_join(j, needed, true);
+        }
         Source::Unit
         | Source::Rows(..)
         | Source::Derived { .. }
@@ -107,23 +110,78 @@ fn mark(src: &mut Source, needed: &[bool]) {
     }
 }
 
-fn mark_join(j: &mut Join, needed: &[bool]) {
+impl Join {
+    /// Columns in the rows the join emits: its left row's (a semi or anti join), its
+    /// permutation's, or `left ++ right ++ merged`.
+    pub(crate) fn output_width(&self) -> usize {
+        if self.kind.left_only() {
+            self.left_width
+        } else if self.permute.is_empty() {
+            self.left_width + self.right_width + self.merged.len()
+        } else {
+            self.permute.len()
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by tests: joins keep their layouts (the oracle of `prune_tests`).
+    pub(crate) static WIDE_JOINS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn wide_joins() -> bool {
+    WIDE_JOINS.with(std::cell::Cell::get)
+}
+
+#[cfg(not(test))]
+fn wide_joins() -> bool {
+    false
+}
+
+/// Where each of a source's old output columns went after [`narrow`]: its new position,
+/// None when dropped.
+type Moved = Vec<Option<usize>>;
+
+/// Marks `src`'s tables like [`mark`], and narrows a join's output to the columns flagged in
+/// `needed` unless `keep_width` (the caller renumbers what it reads of them through the
+/// returned map). Other sources keep their columns.
+fn narrow(src: &mut Source, needed: &[bool], keep_width: bool) -> Moved {
+    match src {
+        Source::Join(j) => mark_join(j, needed, keep_width),
+        other => {
+            mark(other, needed);
+            (0..needed.len()).map(Some).collect()
+        }
+    }
+}
+
+/// Marks what join `j`'s output columns flagged in `needed` require below it; a join below
+/// is narrowed to just those columns (rows built and copied a join at a time are as wide as
+/// what the query reads, not as every table joined: TPC-H Q5's lineitem lookups carried 47
+/// columns, 6 of them read), and `j`'s own references are renumbered to match. With
+/// `keep_width` (the root of a FROM tree, whose layout the select's expressions are bound
+/// to) `j` keeps its output layout, unread columns NULL (`Join::needed`); otherwise its
+/// output is narrowed too and the returned map says where each column went.
+fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
+    let keep_width = keep_width || wide_joins();
     let (lw, rw) = (j.left_width, j.right_width);
+    let out_width = j.output_width();
+    let read = |k: usize| needed.get(k).copied().unwrap_or(true);
+    // Column `permute[k]` (or k) of `left ++ right ++ merged` for output column k.
+    let source = |k: usize| j.permute.get(k).copied().unwrap_or(k);
     let mut inner = vec![false; lw + rw];
     let mut set = |c: usize| {
         if let Some(n) = inner.get_mut(c) {
             *n = true;
         }
     };
-    for (i, n) in needed.iter().enumerate() {
-        if !*n {
-            continue;
-        }
-        if !j.permute.is_empty() {
-            set(j.permute.get(i).copied().unwrap_or(usize::MAX));
-        } else if i < lw + rw {
-            set(i);
-        } else if let Some((l, r)) = j.merged.get(i - lw - rw) {
+    for k in (0..out_width).filter(|k| read(*k)) {
+        let p = source(k);
+        if p < lw + rw {
+            set(p);
+        } else if let Some((l, r)) = j.merged.get(p - lw - rw) {
             set(*l);
             set(lw + r);
         }
@@ -157,6 +215,81 @@ fn mark_join(j: &mut Join, needed: &[bool]) {
         set(lw + c);
     }
     let (left, right) = inner.split_at(lw.min(inner.len()));
-    mark(&mut j.left, left);
-    mark(&mut j.right, right);
+    // A semi or anti join's output is its left row: at the root, that keeps its layout.
+    let lmap = narrow(&mut j.left, left, keep_width && j.kind.left_only());
+    let rmap = narrow(&mut j.right, right, false);
+    let width = |m: &Moved| m.iter().flatten().count();
+    let (new_lw, new_rw) = (width(&lmap), width(&rmap));
+    // Where column p of the old `left ++ right ++ merged` is now (every column read at this
+    // join was kept: `inner` flagged them).
+    let moved = |p: usize| -> Option<usize> {
+        if p < lw {
+            lmap.get(p).copied().flatten()
+        } else if p < lw + rw {
+            rmap.get(p - lw).copied().flatten().map(|c| new_lw + c)
+        } else {
+            Some(new_lw + new_rw + (p - lw - rw))
+        }
+    };
+    let renumber = |c: usize| moved(c).unwrap_or(usize::MAX);
+    if let Some(on) = &mut j.on {
+        on.remap_columns(&renumber);
+    }
+    for (l, r) in &mut j.keys {
+        l.remap_columns(&|c| lmap.get(c).copied().flatten().unwrap_or(usize::MAX));
+        r.remap_columns(&|c| rmap.get(c).copied().flatten().unwrap_or(usize::MAX));
+    }
+    for (l, r) in &mut j.merged {
+        *l = lmap.get(*l).copied().flatten().unwrap_or(usize::MAX);
+        *r = rmap.get(*r).copied().flatten().unwrap_or(usize::MAX);
+    }
+    let on_left = |c: usize| lmap.get(c).copied().flatten().unwrap_or(usize::MAX);
+    match &mut j.right {
+        Source::Derived { captures, .. } => {
+            captures.iter_mut().for_each(|c| c.remap_columns(&on_left))
+        }
+        Source::Function { args, .. } => args.iter_mut().for_each(|a| a.remap_columns(&on_left)),
+        _ => {}
+    }
+    let types = std::mem::take(&mut j.types);
+    j.types = types
+        .into_iter()
+        .enumerate()
+        .filter(|(p, _)| moved(*p).is_some())
+        .map(|(_, t)| t)
+        .collect();
+    (j.left_width, j.right_width) = (new_lw, new_rw);
+    if j.kind.left_only() {
+        // The output is the left row: it moved as the left side did.
+        let mut flags = vec![true; new_lw];
+        for (p, to) in lmap.iter().enumerate() {
+            if let Some(f) = to.and_then(|to| flags.get_mut(to)) {
+                *f = read(p);
+            }
+        }
+        j.needed = (!flags.iter().all(|r| *r)).then_some(flags);
+        return lmap;
+    }
+    let kept: Vec<usize> = (0..out_width).filter(|k| keep_width || read(*k)).collect();
+    j.permute = kept
+        .iter()
+        .map(|k| moved(source(*k)).unwrap_or(0))
+        .collect();
+    j.needed = if keep_width {
+        (!(0..out_width).all(read)).then(|| (0..out_width).map(read).collect())
+    } else {
+        None
+    };
+    let natural = j.permute.len() == new_lw + new_rw + j.merged.len()
+        && j.permute.iter().enumerate().all(|(i, p)| i == *p);
+    if natural {
+        j.permute.clear();
+    }
+    let mut map = vec![None; out_width];
+    for (to, k) in kept.iter().enumerate() {
+        if let Some(m) = map.get_mut(*k) {
+            *m = Some(to);
+        }
+    }
+    map
 }

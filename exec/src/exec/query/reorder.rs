@@ -303,6 +303,7 @@ fn assemble(
                 lateral: false,
                 permute: Vec::new(),
                 lookup: None,
+                needed: None,
             };
             (Source::Join(Box::new(join)), mask, types)
         }

@@ -478,7 +478,7 @@ impl<'r, 'a> Runner<'r, 'a> {
                 self.join_chunks(j, outer, ectx, &mut |chunk| {
                     produced += chunk.len();
                     let sinking = self.clock();
-                    let flow = sink(permuted(chunk, &j.permute))?;
+                    let flow = sink(chunk)?;
                     consumer += sinking.map(|s| s.elapsed()).unwrap_or_default();
                     Ok(flow)
                 })?;
@@ -761,24 +761,6 @@ fn passing(
         }
     }
     Ok((kept, dropped))
-}
-
-/// `rows` with their columns in `permute`'s order (see `Join::permute`); empty: as they are.
-fn permuted(rows: Vec<Vec<Value>>, permute: &[usize]) -> Vec<Vec<Value>> {
-    if permute.is_empty() {
-        return rows;
-    }
-    rows.into_iter()
-        .map(|mut r| {
-            permute
-                .iter()
-                .map(|&i| {
-                    r.get_mut(i)
-                        .map_or(Value::Null, |v| std::mem::replace(v, Value::Null))
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// The memcomparable key of a whole row (NULLs included), for set operations.

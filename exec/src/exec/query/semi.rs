@@ -82,6 +82,7 @@ pub fn attach(source: &mut Source, types: &[DataType], candidates: Vec<Expr>) ->
             lateral: false,
             permute: Vec::new(),
             lookup: None,
+            needed: None,
         };
         // A subquery that finds its rows by an index is run per row unless the join would
         // look them up the same way (its keys bind an index): the join does it with less

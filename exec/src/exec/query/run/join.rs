@@ -38,7 +38,6 @@ impl Runner<'_, '_> {
         ectx: &EvalContext<'_>,
         sink: &mut Sink<'_>,
     ) -> Result<()> {
-        let nulls = |n: usize| vec![Value::Null; n];
         let mut out = Out::new(j, sink);
         if j.lateral {
             self.source_chunks(&j.left, outer, ectx, &mut |left| {
@@ -73,15 +72,14 @@ impl Runner<'_, '_> {
                     let mut matched = false;
                     let held = rows_bytes(&rights);
                     for r in rights {
-                        let row = concat(&l, &r);
-                        if passes(&j.on, &row, ectx)? {
+                        if on_passes(j, &l, &r, ectx)? {
                             matched = true;
-                            out.emit(row)?;
+                            out.emit(Some(&l), Some(&r))?;
                         }
                     }
                     self.mem.release(held);
                     if !matched && j.kind == JoinKind::Left {
-                        out.emit(concat(&l, &nulls(j.right_width)))?;
+                        out.emit(Some(&l), None)?;
                     }
                     if out.stopped {
                         break;
@@ -125,7 +123,7 @@ impl Runner<'_, '_> {
         if matches!(j.kind, JoinKind::Right | JoinKind::Full) {
             for (r, matched) in built.right.iter().zip(&right_matched) {
                 if !matched {
-                    out.emit(concat(&nulls(j.left_width), r))?;
+                    out.emit(None, Some(r))?;
                 }
             }
         }
@@ -294,36 +292,56 @@ pub(super) fn combine<'r>(
         // EXISTS / NOT EXISTS: the first match decides.
         let mut found = false;
         for (_, r) in candidates {
-            if j.on.is_none() || passes(&j.on, &concat(l, r), ectx)? {
+            if on_passes(j, l, r, ectx)? {
                 found = true;
                 break;
             }
         }
         if found == (j.kind == JoinKind::Semi) {
-            out.emit(l.to_vec())?;
+            out.emit(Some(l), None)?;
         }
         return Ok(());
     }
     let mut matched = false;
     for (i, r) in candidates {
-        let row = concat(l, r);
-        if passes(&j.on, &row, ectx)? {
+        if on_passes(j, l, r, ectx)? {
             matched = true;
             if let Some(m) = right_matched.get_mut(i) {
                 *m = true;
             }
-            out.emit(row)?;
+            out.emit(Some(l), Some(r))?;
         }
     }
     if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-        out.emit(concat(l, &vec![Value::Null; j.right_width]))?;
+        out.emit(Some(l), None)?;
     }
     Ok(())
 }
 
+/// Whether rows `l` and `r` pass the join's residual condition (evaluated over `l ++ r`).
+fn on_passes(j: &Join, l: &[Value], r: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
+    match &j.on {
+        Some(on) => on.passes(&concat(l, r), ectx),
+        None => Ok(true),
+    }
+}
+
+/// Where an output column of a join comes from (see [`Out::new`]).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Left(usize),
+    Right(usize),
+    /// A USING / NATURAL column: the left value, or the right one where that is NULL.
+    Merged(usize, usize),
+    /// Read by nothing above the join (`Join::needed`): NULL, never copied.
+    Unread,
+}
+
 /// A join's output rows not handed on yet, and where they go.
 pub(super) struct Out<'o, 's> {
-    join: &'o Join,
+    /// Each output column's source: the join's permutation, USING columns and unread
+    /// columns resolved once, so a row is built in one pass over exactly its width.
+    layout: Vec<Slot>,
     rows: Vec<Vec<Value>>,
     sink: &'o mut Sink<'s>,
     /// The sink wants no more rows: later ones are dropped, and the join stops reading.
@@ -333,7 +351,7 @@ pub(super) struct Out<'o, 's> {
 impl<'o, 's> Out<'o, 's> {
     pub(super) fn new(join: &'o Join, sink: &'o mut Sink<'s>) -> Out<'o, 's> {
         Out {
-            join,
+            layout: layout(join),
             rows: Vec::new(),
             sink,
             stopped: false,
@@ -349,22 +367,30 @@ impl<'o, 's> Out<'o, 's> {
         }
     }
 
-    /// Adds a joined row (with the merged columns of USING / NATURAL), and hands the rows on
-    /// once they make a chunk: a join never holds more than a chunk of its output uncharged.
-    fn emit(&mut self, mut row: Vec<Value>) -> Result<()> {
+    /// Adds the row joining `l` and `r` (None: NULL-extended), in the join's output layout
+    /// (permuted, with the merged columns of USING / NATURAL, unread columns NULL), and hands
+    /// the rows on once they make a chunk: a join never holds more than a chunk of its output
+    /// uncharged.
+    pub(super) fn emit(&mut self, l: Option<&[Value]>, r: Option<&[Value]>) -> Result<()> {
         if self.stopped {
             return Ok(());
         }
-        let j = self.join;
-        for (l, r) in &j.merged {
-            let a = row.get(*l).cloned().unwrap_or(Value::Null);
-            let v = if a.is_null() {
-                row.get(j.left_width + r).cloned().unwrap_or(Value::Null)
-            } else {
-                a
-            };
-            row.push(v);
-        }
+        let at = |side: Option<&[Value]>, i: usize| {
+            side.and_then(|s| s.get(i)).cloned().unwrap_or(Value::Null)
+        };
+        let row = self
+            .layout
+            .iter()
+            .map(|slot| match *slot {
+                Slot::Left(i) => at(l, i),
+                Slot::Right(i) => at(r, i),
+                Slot::Merged(a, b) => match l.and_then(|s| s.get(a)) {
+                    Some(v) if !v.is_null() => v.clone(),
+                    _ => at(r, b),
+                },
+                Slot::Unread => Value::Null,
+            })
+            .collect();
         self.rows.push(row);
         if self.rows.len() >= SCAN_CHUNK {
             let flow = (self.sink)(std::mem::take(&mut self.rows))?;
@@ -390,11 +416,32 @@ fn concat(a: &[Value], b: &[Value]) -> Vec<Value> {
     row
 }
 
-fn passes(cond: &Option<Expr>, row: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
-    match cond {
-        Some(c) => c.passes(row, ectx),
-        None => Ok(true),
-    }
+/// Each output column's source (see [`Out`]): output column k is column `permute[k]` (or k)
+/// of `left ++ right ++ merged`, NULL where `needed` says nothing reads it. A semi or anti
+/// join emits its left row.
+fn layout(j: &Join) -> Vec<Slot> {
+    let (lw, rw) = (j.left_width, j.right_width);
+    (0..j.output_width())
+        .map(|k| {
+            if j.needed
+                .as_ref()
+                .is_some_and(|n| n.get(k).is_some_and(|read| !*read))
+            {
+                return Slot::Unread;
+            }
+            let p = j.permute.get(k).copied().unwrap_or(k);
+            if p < lw {
+                Slot::Left(p)
+            } else if p < lw + rw {
+                Slot::Right(p - lw)
+            } else {
+                match j.merged.get(p - lw - rw) {
+                    Some(&(a, b)) => Slot::Merged(a, b),
+                    None => Slot::Unread,
+                }
+            }
+        })
+        .collect()
 }
 
 /// The hash key of `exprs` over `row`, None when a part is NULL.

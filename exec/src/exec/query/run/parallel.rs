@@ -36,7 +36,7 @@ use super::super::{Body, SelectBody, SelectPlan};
 use super::batch_agg::BatchAgg;
 use super::early::Decoder;
 use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
-use super::{passing, permuted};
+use super::passing;
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::{mergeable, AggPlan, Aggregator};
@@ -225,15 +225,7 @@ fn through(
     let mut looked = (0, 0);
     let mut next = |chunk: Vec<Vec<Value>>| {
         count.produced += chunk.len();
-        through(
-            rest,
-            shared,
-            below,
-            permuted(chunk, &j.permute),
-            ectx,
-            go_on,
-            end,
-        )?;
+        through(rest, shared, below, chunk, ectx, go_on, end)?;
         Ok(Flow::Continue(()))
     };
     let mut out = Out::new(j, &mut next);
