@@ -270,18 +270,24 @@ fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
         j.needed = (!flags.iter().all(|r| *r)).then_some(flags);
         return lmap;
     }
-    let kept: Vec<usize> = (0..out_width).filter(|k| keep_width || read(*k)).collect();
-    j.permute = kept
-        .iter()
-        .map(|k| moved(source(*k)).unwrap_or(0))
-        .collect();
+    let mut kept: Vec<usize> = (0..out_width).filter(|k| keep_width || read(*k)).collect();
     j.needed = if keep_width {
         (!(0..out_width).all(read)).then(|| (0..out_width).map(read).collect())
     } else {
         None
     };
-    let natural = j.permute.len() == new_lw + new_rw + j.merged.len()
-        && j.permute.iter().enumerate().all(|(i, p)| i == *p);
+    let inputs = new_lw + new_rw + j.merged.len();
+    if kept.is_empty() && inputs > 0 {
+        // Nothing above reads this join, but its own conditions keep input columns: an
+        // empty `permute` would mean all of them. One unread column stands in.
+        kept.extend((0..out_width).find(|k| moved(source(*k)).is_some()));
+        j.needed = Some(vec![false; kept.len()]);
+    }
+    j.permute = kept
+        .iter()
+        .map(|k| moved(source(*k)).unwrap_or(0))
+        .collect();
+    let natural = j.permute.len() == inputs && j.permute.iter().enumerate().all(|(i, p)| i == *p);
     if natural {
         j.permute.clear();
     }

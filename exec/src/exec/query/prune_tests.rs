@@ -49,6 +49,10 @@ const SHAPES: &[&str] = &[
     "SELECT * FROM t0 JOIN t1 ON t0.{a} = t1.{b} JOIN t2 ON t1.{c} = t2.{d}",
     "SELECT t1.{a} FROM t0 JOIN t1 ON t0.{b} = t1.{b} WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.{c} = t0.{c}) AND t1.{d} > 0",
     "SELECT t0.{a} FROM t0 JOIN (t1 JOIN t2 ON t1.{b} = t2.{b}) ON t0.{c} = t2.{c} WHERE t1.{d} > 1",
+    // An inner join nothing above reads (only its row count matters), under a condition
+    // that stays in the outer join's ON.
+    "SELECT t2.{a} FROM t0 JOIN t1 ON t0.{b} = t1.{b} FULL JOIN t2 ON t2.{c} > 0",
+    "SELECT count(*) FROM t0 JOIN t1 ON t0.{b} = t1.{b} LEFT JOIN t2 ON t2.{c} = (SELECT max(t1.{d}) FROM t1)",
     // Reordered with a cross product in the middle: nested joins under a permuting root.
     "SELECT t2.{a}, t0.{b}, t1.{c} FROM t0, t2, t1 WHERE t0.{a} = t1.{a} AND t1.{b} = t2.{b} AND t0.{d} + t2.{d} > 1",
 ];
