@@ -58,6 +58,39 @@ pub fn prune(plan: &mut SelectPlan) {
             *n = true;
         }
     }
+    // A root join is narrowed too, and the expressions over its rows renumbered: WHERE, then
+    // the grouping keys and aggregate arguments (what comes after aggregation reads the
+    // aggregate's rows), or without aggregation the select list and ORDER BY (an ORDER BY
+    // naming an output column, `usize::MAX - i`, is left alone). Not with window functions:
+    // their values go at `window_base`, the FROM row's width.
+    if let (Source::Join(j), true) = (&mut body.source, body.windows.is_empty()) {
+        if !wide_joins() {
+            let map = mark_join(j, &needed, false);
+            let renumber = |c: usize| match c > usize::MAX / 2 {
+                true => c,
+                false => map.get(c).copied().flatten().unwrap_or(usize::MAX),
+            };
+            let mut from_row: Vec<&mut Expr> = body.filter.iter_mut().collect();
+            match &mut body.agg {
+                Some(agg) => {
+                    from_row.extend(agg.keys.iter_mut());
+                    for call in &mut agg.aggs {
+                        from_row.extend(call.arg.iter_mut());
+                        from_row.extend(call.filter.iter_mut());
+                        from_row.extend(call.order.iter_mut().map(|(k, _, _)| k));
+                    }
+                }
+                None => {
+                    from_row.extend(body.projections.iter_mut());
+                    from_row.extend(plan.order.iter_mut().map(|(k, _, _)| k));
+                }
+            }
+            for e in from_row {
+                e.remap_columns(&renumber);
+            }
+            return;
+        }
+    }
     mark(&mut body.source, &needed);
 }
 

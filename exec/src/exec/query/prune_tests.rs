@@ -53,6 +53,14 @@ const SHAPES: &[&str] = &[
     // that stays in the outer join's ON.
     "SELECT t2.{a} FROM t0 JOIN t1 ON t0.{b} = t1.{b} FULL JOIN t2 ON t2.{c} > 0",
     "SELECT count(*) FROM t0 JOIN t1 ON t0.{b} = t1.{b} LEFT JOIN t2 ON t2.{c} = (SELECT max(t1.{d}) FROM t1)",
+    // The root join narrowed: expressions over its rows renumbered, the rest left alone.
+    "SELECT t1.{a} AS x FROM t0 JOIN t1 ON t0.{b} = t1.{b} ORDER BY x, t0.{c}, t1.{a}",
+    "SELECT DISTINCT ON (t0.{a}) t0.{a}, t1.{b} FROM t0 JOIN t1 ON t0.{c} = t1.{c} ORDER BY t0.{a}, t1.{b}",
+    "SELECT t0.{a}, sum(t1.{b}) FILTER (WHERE t1.{c} > 1), string_agg(t1.{d}::text, ',' ORDER BY t1.{d}) FROM t0 JOIN t1 ON t0.{b} = t1.{a} GROUP BY ROLLUP (t0.{a}) ORDER BY 1",
+    "SELECT t0.{a}, rank() OVER (ORDER BY t1.{b}) FROM t0 JOIN t1 ON t0.{c} = t1.{c} JOIN t2 ON t2.{d} = t1.{d}",
+    "SELECT count(*) FROM t0 JOIN t1 ON t0.{a} = t1.{a}",
+    "SELECT t0.{a} FROM t0 JOIN t1 ON t0.{b} = t1.{b} GROUP BY t0.{a} HAVING count(t1.{c}) > 1 ORDER BY t0.{a}",
+    "SELECT t0.{a} + 1, (SELECT count(*) FROM t2 WHERE t2.{b} = t1.{c}) FROM t0 LEFT JOIN t1 ON t0.{d} = t1.{d} WHERE t1.{a} IS NULL OR t1.{a} > 0",
     // Reordered with a cross product in the middle: nested joins under a permuting root.
     "SELECT t2.{a}, t0.{b}, t1.{c} FROM t0, t2, t1 WHERE t0.{a} = t1.{a} AND t1.{b} = t2.{b} AND t0.{d} + t2.{d} > 1",
 ];
