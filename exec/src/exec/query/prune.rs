@@ -8,9 +8,16 @@
 //! (after aggregation an expression's column numbers refer to the aggregate's row; marking
 //! them too only keeps more columns). Inside the tree, join conditions, hash keys, USING
 //! columns, LATERAL captures and table filters mark theirs, and a reordered join's
-//! permutation is followed. Joins keep their output flags too (`Join::needed`): they copy
-//! only those columns into the rows they emit. Rows that are UPDATE / DELETE targets are
-//! never pruned.
+//! permutation is followed.
+//!
+//! Joins are narrowed the same way: each emits only the columns read above it, its `permute`
+//! listing them, and every expression that reads its rows is renumbered (the parent join's
+//! conditions, keys, USING columns and LATERAL captures; for the root, the select's
+//! expressions over the FROM row). Invariant: after pruning, every join's `left_width` and
+//! `right_width` are its children's output widths (`Join::output_width`), and every column
+//! number an expression over a join's rows holds is below that join's output width. A root
+//! whose rows window functions extend keeps its layout, unread columns NULL
+//! (`Join::needed`). Rows that are UPDATE / DELETE targets are never pruned.
 
 use super::from::{Join, Source};
 use super::{Body, SelectPlan};
@@ -66,9 +73,11 @@ pub fn prune(plan: &mut SelectPlan) {
     if let (Source::Join(j), true) = (&mut body.source, body.windows.is_empty()) {
         if !wide_joins() {
             let map = mark_join(j, &needed, false);
+            // A column the map lost (none can be: every expression renumbered here fed
+            // `needed`) fails as "outside the row", never as an output column's number.
             let renumber = |c: usize| match c > usize::MAX / 2 {
                 true => c,
-                false => map.get(c).copied().flatten().unwrap_or(usize::MAX),
+                false => map.get(c).copied().flatten().unwrap_or(usize::MAX / 2),
             };
             let mut from_row: Vec<&mut Expr> = body.filter.iter_mut().collect();
             match &mut body.agg {
@@ -194,9 +203,10 @@ fn narrow(src: &mut Source, needed: &[bool], keep_width: bool) -> Moved {
 /// is narrowed to just those columns (rows built and copied a join at a time are as wide as
 /// what the query reads, not as every table joined: TPC-H Q5's lineitem lookups carried 47
 /// columns, 6 of them read), and `j`'s own references are renumbered to match. With
-/// `keep_width` (the root of a FROM tree, whose layout the select's expressions are bound
-/// to) `j` keeps its output layout, unread columns NULL (`Join::needed`); otherwise its
-/// output is narrowed too and the returned map says where each column went.
+/// `keep_width` (a root whose rows window functions extend at `window_base`, a semi join's
+/// left side under such a root, and every join under `WIDE_JOINS`) `j` keeps its output
+/// layout, unread columns NULL (`Join::needed`); otherwise its output is narrowed too and
+/// the returned map says where each column went.
 fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
     let keep_width = keep_width || wide_joins();
     let (lw, rw) = (j.left_width, j.right_width);
