@@ -3,12 +3,11 @@
 //! row, and the outer joins' NULL-extended rows. The left side streams: a join's rows flow
 //! to its consumer (an aggregation, a filter, the join above) a chunk at a time.
 
-use rustc_hash::FxHashMap;
-
 use super::super::access::scan_rows_wanting;
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
 use super::super::Access;
+use super::key_index::KeyIndex;
 use super::{function_rows, Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::query::from::{Join, JoinKind, Source, TableSource};
@@ -139,15 +138,15 @@ impl Runner<'_, '_> {
         let right = self.source(&j.right, outer, ectx)?;
         // Hash the right side on the equi-join keys; NULL keys never match.
         let mut index_bytes = 0;
-        let index: Option<FxHashMap<Vec<u8>, Vec<usize>>> = if j.keys.is_empty() {
+        let index = if j.keys.is_empty() {
             None
         } else {
-            let mut index: FxHashMap<Vec<u8>, Vec<usize>> = FxHashMap::default();
+            let mut index = KeyIndex::default();
             for (i, r) in right.iter().enumerate() {
                 if let Some(k) = key(j.keys.iter().map(|(_, rk)| rk), r, ectx)? {
                     // The key, its table slot and the row number.
                     index_bytes += k.len() + 64;
-                    index.entry(k).or_default().push(i);
+                    index.insert(k, i);
                 }
             }
             Some(index)
@@ -171,7 +170,7 @@ impl Runner<'_, '_> {
 /// the join has no keys, and every row is a candidate).
 pub(super) struct Built {
     pub(super) right: Vec<Vec<Value>>,
-    index: Option<FxHashMap<Vec<u8>, Vec<usize>>>,
+    index: Option<KeyIndex>,
     /// Every position, when there is no index.
     all: Vec<usize>,
     pub(super) index_bytes: usize,
@@ -189,7 +188,7 @@ pub(super) fn probe(
     let candidates: &[usize] = match &built.index {
         None => &built.all,
         Some(index) => match key(j.keys.iter().map(|(lk, _)| lk), l, ectx)? {
-            Some(k) => index.get(&k).map(Vec::as_slice).unwrap_or(&[]),
+            Some(k) => index.get(&k),
             None => &[],
         },
     };
