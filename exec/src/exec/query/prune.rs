@@ -73,11 +73,9 @@ pub fn prune(plan: &mut SelectPlan) {
     if let (Source::Join(j), true) = (&mut body.source, body.windows.is_empty()) {
         if !wide_joins() {
             let map = mark_join(j, &needed, false);
-            // A column the map lost (none can be: every expression renumbered here fed
-            // `needed`) fails as "outside the row", never as an output column's number.
             let renumber = |c: usize| match c > usize::MAX / 2 {
                 true => c,
-                false => map.get(c).copied().flatten().unwrap_or(usize::MAX / 2),
+                false => moved_to(&map, c),
             };
             let mut from_row: Vec<&mut Expr> = body.filter.iter_mut().collect();
             match &mut body.agg {
@@ -186,6 +184,13 @@ fn wide_joins() -> bool {
 /// None when dropped.
 type Moved = Vec<Option<usize>>;
 
+/// Where column `c` went (`map[c]`). A column the map lost (none can be: a column is
+/// renumbered only where it was read, and what is read is kept) becomes one that fails as
+/// "outside the row", never one an ORDER BY reads as an output column's number.
+fn moved_to(map: &Moved, c: usize) -> usize {
+    map.get(c).copied().flatten().unwrap_or(usize::MAX / 2)
+}
+
 /// Marks `src`'s tables like [`mark`], and narrows a join's output to the columns flagged in
 /// `needed` unless `keep_width` (the caller renumbers what it reads of them through the
 /// returned map). Other sources keep their columns.
@@ -199,29 +204,19 @@ fn narrow(src: &mut Source, needed: &[bool], keep_width: bool) -> Moved {
     }
 }
 
-/// Marks what join `j`'s output columns flagged in `needed` require below it; a join below
-/// is narrowed to just those columns (rows built and copied a join at a time are as wide as
-/// what the query reads, not as every table joined: TPC-H Q5's lineitem lookups carried 47
-/// columns, 6 of them read), and `j`'s own references are renumbered to match. With
-/// `keep_width` (a root whose rows window functions extend at `window_base`, a semi join's
-/// left side under such a root, and every join under `WIDE_JOINS`) `j` keeps its output
-/// layout, unread columns NULL (`Join::needed`); otherwise its output is narrowed too and
-/// the returned map says where each column went.
-fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
-    let keep_width = keep_width || wide_joins();
+/// Which columns of join `j`'s `left ++ right` are read: by its output columns flagged in
+/// `needed` (through `permute` and USING merges), and by the join itself (ON, keys, USING
+/// columns, a LATERAL right side's captures).
+fn inputs_read(j: &Join, needed: &[bool]) -> Vec<bool> {
     let (lw, rw) = (j.left_width, j.right_width);
-    let out_width = j.output_width();
-    let read = |k: usize| needed.get(k).copied().unwrap_or(true);
-    // Column `permute[k]` (or k) of `left ++ right ++ merged` for output column k.
-    let source = |k: usize| j.permute.get(k).copied().unwrap_or(k);
     let mut inner = vec![false; lw + rw];
     let mut set = |c: usize| {
         if let Some(n) = inner.get_mut(c) {
             *n = true;
         }
     };
-    for k in (0..out_width).filter(|k| read(*k)) {
-        let p = source(k);
+    for k in (0..j.output_width()).filter(|k| needed.get(*k).copied().unwrap_or(true)) {
+        let p = j.permute.get(k).copied().unwrap_or(k);
         if p < lw + rw {
             set(p);
         } else if let Some((l, r)) = j.merged.get(p - lw - rw) {
@@ -257,6 +252,25 @@ fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
     for c in right_used {
         set(lw + c);
     }
+    inner
+}
+
+/// Marks what join `j`'s output columns flagged in `needed` require below it; a join below
+/// is narrowed to just those columns (rows built and copied a join at a time are as wide as
+/// what the query reads, not as every table joined: TPC-H Q5's lineitem lookups carried 47
+/// columns, 6 of them read), and `j`'s own references are renumbered to match. With
+/// `keep_width` (a root whose rows window functions extend at `window_base`, a semi join's
+/// left side under such a root, and every join under `WIDE_JOINS`) `j` keeps its output
+/// layout, unread columns NULL (`Join::needed`); otherwise its output is narrowed too and
+/// the returned map says where each column went.
+fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
+    let keep_width = keep_width || wide_joins();
+    let (lw, rw) = (j.left_width, j.right_width);
+    let out_width = j.output_width();
+    let read = |k: usize| needed.get(k).copied().unwrap_or(true);
+    // Column `permute[k]` (or k) of `left ++ right ++ merged` for output column k.
+    let source = |k: usize| j.permute.get(k).copied().unwrap_or(k);
+    let inner = inputs_read(j, needed);
     let (left, right) = inner.split_at(lw.min(inner.len()));
     // A semi or anti join's output is its left row: at the root, that keeps its layout.
     let lmap = narrow(&mut j.left, left, keep_width && j.kind.left_only());
@@ -274,19 +288,19 @@ fn mark_join(j: &mut Join, needed: &[bool], keep_width: bool) -> Moved {
             Some(new_lw + new_rw + (p - lw - rw))
         }
     };
-    let renumber = |c: usize| moved(c).unwrap_or(usize::MAX);
+    let renumber = |c: usize| moved(c).unwrap_or(usize::MAX / 2);
     if let Some(on) = &mut j.on {
         on.remap_columns(&renumber);
     }
+    let on_left = |c: usize| moved_to(&lmap, c);
+    let on_right = |c: usize| moved_to(&rmap, c);
     for (l, r) in &mut j.keys {
-        l.remap_columns(&|c| lmap.get(c).copied().flatten().unwrap_or(usize::MAX));
-        r.remap_columns(&|c| rmap.get(c).copied().flatten().unwrap_or(usize::MAX));
+        l.remap_columns(&on_left);
+        r.remap_columns(&on_right);
     }
     for (l, r) in &mut j.merged {
-        *l = lmap.get(*l).copied().flatten().unwrap_or(usize::MAX);
-        *r = rmap.get(*r).copied().flatten().unwrap_or(usize::MAX);
+        (*l, *r) = (on_left(*l), on_right(*r));
     }
-    let on_left = |c: usize| lmap.get(c).copied().flatten().unwrap_or(usize::MAX);
     match &mut j.right {
         Source::Derived { captures, .. } => {
             captures.iter_mut().for_each(|c| c.remap_columns(&on_left))
