@@ -58,6 +58,11 @@ impl<'a> FromSql<'a> for Vector {
 
 /// Clustered points with a fixed seed (xorshift).
 fn points(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    points_of(n, DIM, seed)
+}
+
+/// `points` of `dim` dimensions.
+fn points_of(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut s = seed;
     let mut next = move || {
         s ^= s << 13;
@@ -66,7 +71,7 @@ fn points(n: usize, seed: u64) -> Vec<Vec<f32>> {
         (s % 10_000) as f32 / 10_000.0
     };
     let centers: Vec<Vec<f32>> = (0..8)
-        .map(|_| (0..DIM).map(|_| next() * 4.0 - 2.0).collect())
+        .map(|_| (0..dim).map(|_| next() * 4.0 - 2.0).collect())
         .collect();
     (0..n)
         .map(|i| centers[i % 8].iter().map(|c| c + next() - 0.5).collect())
@@ -79,8 +84,9 @@ fn literal(v: &[f32]) -> String {
 }
 
 async fn load(c: &tokio_postgres::Client, table: &str, ty: &str, data: &[Vec<f32>]) {
+    let dim = data.first().map_or(DIM, Vec::len);
     c.batch_execute(&format!(
-        "CREATE TABLE {table} (id int PRIMARY KEY, v {ty}({DIM}), cat int)"
+        "CREATE TABLE {table} (id int PRIMARY KEY, v {ty}({dim}), cat int)"
     ))
     .await
     .unwrap();
@@ -234,6 +240,65 @@ fn ivfflat_probes_lists_and_finds_what_exact_search_finds() {
         c.batch_execute("CREATE INDEX ON items USING ivfflat (v) WITH (lists = 4)")
             .await
             .unwrap();
+    });
+}
+
+/// From 1,024 rows of at least 64 dimensions an HNSW index walks its graph over byte codes
+/// of the vectors and re-scores what it found exactly (`quantize`, on by default); `WITH
+/// (quantize = off)` keeps the walk in full precision. Both find what exact search finds,
+/// and the option's values are checked like a PostgreSQL boolean reloption.
+#[test]
+fn quantized_and_full_precision_indexes_both_match_exact_search() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        let data = points_of(1100, 96, 5);
+        let queries = points_of(20, 96, 77);
+        load(&c, "wide", "vector", &data).await;
+        c.batch_execute("SET hnsw.ef_search = 80").await.unwrap();
+        for (ops, op) in [("l2", "<->"), ("cosine", "<=>")] {
+            let exact = exact_answers(&c, "wide", op, &queries).await;
+            for (with, index) in [
+                ("", "wide_default"),
+                ("WITH (quantize = off)", "wide_full"),
+                ("WITH (m = 12, quantize = 'on')", "wide_on"),
+            ] {
+                c.batch_execute(&format!(
+                    "CREATE INDEX {index} ON wide USING hnsw (v vector_{ops}_ops) {with}"
+                ))
+                .await
+                .unwrap();
+                let recall = recall(&c, ("wide", index, op), &queries, &exact).await;
+                assert!(recall >= 0.9, "{ops} {with}: recall {recall}");
+                c.batch_execute(&format!("DROP INDEX {index}"))
+                    .await
+                    .unwrap();
+            }
+        }
+        for (with, message) in [
+            (
+                "quantize = maybe",
+                "invalid value for boolean option \"quantize\": maybe",
+            ),
+            ("lists = 3", "unrecognized parameter \"lists\""),
+        ] {
+            let err = c
+                .batch_execute(&format!(
+                    "CREATE INDEX ON wide USING hnsw (v vector_l2_ops) WITH ({with})"
+                ))
+                .await
+                .unwrap_err();
+            let db = err.as_db_error().unwrap();
+            assert_eq!(db.code().code(), "22023", "{with}");
+            assert_eq!(db.message(), message);
+        }
+        let err = c
+            .batch_execute(
+                "CREATE INDEX ON wide USING ivfflat (v vector_l2_ops) WITH (quantize = on)",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.as_db_error().unwrap().code().code(), "22023");
     });
 }
 

@@ -37,6 +37,7 @@ fn main() -> Result<()> {
         dim: dim as u32,
         m: 16,
         ef_construction: 64,
+        quantize: true,
     });
     let t = Instant::now();
     g.insert_all(

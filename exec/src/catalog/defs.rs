@@ -106,10 +106,18 @@ pub struct AnnDef {
     pub ef_construction: u16,
     /// ivfflat: the number of lists.
     pub lists: u32,
+    /// hnsw: whether searches walk the graph over byte codes of the vectors (`WITH
+    /// (quantize = off)` turns it off; definitions from before the option read as on).
+    #[serde(default = "on")]
+    pub quantize: bool,
     /// The storage generation: the index's records live under this id in the `sql:ann`
     /// keyspace. A rebuild (TRUNCATE, re-keyed rows) takes a new id, so a rolled-back
     /// statement finds the old graph untouched; old generations are deleted at commit.
     pub store: u32,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// A foreign key of a table.

@@ -96,9 +96,10 @@ fn param_error(message: String) -> Error {
 }
 
 /// `WITH (m = 16, ef_construction = 64)` (hnsw) or `WITH (lists = 100)` (ivfflat), with
-/// pgvector's ranges and messages: (m, ef_construction, lists).
-fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32)> {
-    let (mut m, mut ef, mut lists) = (16i64, 64i64, 100i64);
+/// pgvector's ranges and messages, and Orbit's `quantize = on | off` (hnsw, default on: see
+/// `orbit_index::hnsw::quant`): (m, ef_construction, lists, quantize).
+fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32, bool)> {
+    let (mut m, mut ef, mut lists, mut quantize) = (16i64, 64i64, 100i64, true);
     for opt in with {
         let ast::Expr::BinaryOp {
             left,
@@ -110,6 +111,19 @@ fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32)> {
         };
         let name = left.to_string().to_lowercase();
         let text = right.to_string();
+        if (method, name.as_str()) == ("hnsw", "quantize") {
+            // PostgreSQL's spellings of a boolean reloption.
+            quantize = match text.trim_matches('\'').to_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" => false,
+                _ => {
+                    return Err(param_error(format!(
+                        "invalid value for boolean option \"{name}\": {text}"
+                    )))
+                }
+            };
+            continue;
+        }
         let value: i64 = text.trim_matches('\'').parse().map_err(|_| {
             param_error(format!(
                 "invalid value for integer option \"{name}\": {text}"
@@ -134,7 +148,7 @@ fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32)> {
             "ef_construction must be greater than or equal to 2 * m".into(),
         ));
     }
-    Ok((m as u16, ef as u16, lists as u32))
+    Ok((m as u16, ef as u16, lists as u32, quantize))
 }
 
 /// The definition of `CREATE INDEX ... USING hnsw (column opclass) WITH (...)` on `table`,
@@ -219,7 +233,7 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
             "dimensions must be greater than one for this opclass".into(),
         ));
     }
-    let (m, ef_construction, lists) = options(method, &ci.with)?;
+    let (m, ef_construction, lists, quantize) = options(method, &ci.with)?;
     Ok((
         name,
         AnnDef {
@@ -228,6 +242,7 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
             m,
             ef_construction,
             lists,
+            quantize,
             store: 0,
         },
     ))
@@ -271,6 +286,7 @@ fn params_of(table: &TableDef, index: &IndexDef, def: &AnnDef) -> Result<Params>
         dim,
         m: def.m,
         ef_construction: def.ef_construction,
+        quantize: def.quantize,
     })
 }
 

@@ -48,6 +48,22 @@ pub fn prefetch(v: &[f32]) {
     let _ = v;
 }
 
+/// [`prefetch`] for a byte slice (its first 512 bytes).
+#[inline(always)]
+pub fn prefetch_bytes(v: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = v.as_ptr().cast::<i8>();
+        for off in (0..v.len()).step_by(64).take(8) {
+            // SAFETY: as in `prefetch`: inside the slice, and a hint that cannot fault.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 /// Euclidean norm.
 pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()

@@ -10,10 +10,16 @@
 //! two at once, so no lock order to keep). A search may see an insert half linked; it then
 //! finds a little less, never something wrong.
 //!
+//! Large graphs (`QUANTIZE_AT` nodes, `QUANTIZE_MIN_DIM` dimensions, `Params::quantize`)
+//! walk layer 0 over byte codes of the vectors and re-score the walk's result with the
+//! vectors (see `quant`): what `search` returns is always ordered by the exact distance. The
+//! fit that codes every node takes the write lock, at the threshold and at each doubling.
+//!
 //! Invariants: node ids are dense indexes into the node list; a node's links name existing
 //! nodes on the same or a higher level; level-0 lists hold at most `2m` ids, upper ones `m`;
 //! an absent node (a gap left by a record lost in a crash, see `store`) has no vector and no
-//! links and is never linked to.
+//! links and is never linked to; once fitted, every node's codes are its vector encoded by
+//! the current quantizer.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -23,6 +29,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::distance;
 use super::nodes::{Node, Nodes};
+use super::quant::Prepared;
 
 /// The distance an index is built for. Internally the graph orders by a monotone stand-in:
 /// squared L2, negative dot product (cosine on normalized vectors), L1.
@@ -88,6 +95,10 @@ pub struct Params {
     pub m: u16,
     /// The beam width while inserting.
     pub ef_construction: u16,
+    /// Whether searches walk layer 0 over byte codes of the vectors (see `quant`) once the
+    /// graph has `QUANTIZE_AT` nodes of at least `QUANTIZE_MIN_DIM` dimensions (SQL: `WITH
+    /// (quantize = off)` turns it off).
+    pub quantize: bool,
 }
 
 /// A search result: the graph's distance (see [`Metric`]) and the node.
@@ -222,7 +233,9 @@ impl Graph {
     pub fn insert(&self, vector: Box<[f32]>, payload: Box<[u8]>) -> (u32, Vec<LinkChange>) {
         let level = self.random_level();
         let id = self.push(vector, payload, level);
-        (id, self.link(id))
+        let changes = self.link(id);
+        self.maybe_quantize();
+        (id, changes)
     }
 
     /// Adds many vectors at once: their nodes are pushed under one write lock, then linked in
@@ -245,6 +258,7 @@ impl Graph {
         (first..end).into_par_iter().for_each(|id| {
             self.link(id);
         });
+        self.maybe_quantize();
         first
     }
 
@@ -289,9 +303,8 @@ impl Graph {
         let mut entries = vec![cur];
         for l in (0..=level.min(top)).rev() {
             let found = self.search_layer(
-                build,
                 &nodes,
-                q,
+                Score::Full(build, q),
                 &entries,
                 usize::from(self.params.ef_construction).max(1),
                 l,
@@ -428,12 +441,12 @@ impl Graph {
         }
     }
 
-    /// Best-first search of one level from `entries`; the `ef` closest found, ascending.
+    /// Best-first search of one level from `entries`, nodes scored by `score`; the `ef`
+    /// closest found, ascending.
     fn search_layer(
         &self,
-        metric: Metric,
         nodes: &Nodes,
-        q: &[f32],
+        score: Score<'_>,
         entries: &[Scored],
         ef: usize,
         level: usize,
@@ -452,13 +465,21 @@ impl Graph {
             while best.len() > ef {
                 best.pop();
             }
+            let ahead = score.ahead();
             let mut fresh: Vec<u32> = Vec::with_capacity(max0(self.params));
             while let Some(Reverse(c)) = candidates.pop() {
                 if best.len() >= ef && best.peek().is_some_and(|w| c.distance > w.distance) {
                     break;
                 }
+                // The candidate most likely next: its links load while this one's
+                // neighbours are scored (the list was a cache miss on every step).
+                if level == 0 {
+                    if let Some(Reverse(next)) = candidates.peek() {
+                        nodes.prefetch_links0(next.node);
+                    }
+                }
                 // Mark the unvisited neighbours first, then score them, each one's vector
-                // prefetched PREFETCH_AHEAD neighbours earlier: the loads overlap the
+                // (or codes) prefetched `ahead` neighbours earlier: the loads overlap the
                 // distances.
                 fresh.clear();
                 let mut visit = |n: u32| {
@@ -472,14 +493,14 @@ impl Graph {
                     ids.iter().copied().for_each(&mut visit);
                 }
                 // Linked nodes are present (see the invariants): no check of the node.
-                for &n in fresh.iter().take(PREFETCH_AHEAD) {
-                    distance::prefetch(nodes.vector(n as usize));
+                for &n in fresh.iter().take(ahead) {
+                    score.prefetch(nodes, n);
                 }
                 for (i, &n) in fresh.iter().enumerate() {
-                    if let Some(&ahead) = fresh.get(i + PREFETCH_AHEAD) {
-                        distance::prefetch(nodes.vector(ahead as usize));
+                    if let Some(&next) = fresh.get(i + ahead) {
+                        score.prefetch(nodes, next);
                     }
-                    let d = metric.distance(q, nodes.vector(n as usize));
+                    let d = score.distance(nodes, n);
                     if !d.is_finite() {
                         continue;
                     }
@@ -514,7 +535,46 @@ impl Graph {
         for l in (1..=top).rev() {
             cur = self.greedy(metric, &nodes, q, cur, l);
         }
-        self.search_layer(metric, &nodes, q, &[cur], ef.max(1), 0)
+        let Some(quant) = nodes.quantizer() else {
+            return self.search_layer(&nodes, Score::Full(metric, q), &[cur], ef.max(1), 0);
+        };
+        // Layer 0 walked over the codes, its result re-scored exactly (see `quant`).
+        let prepared = quant.prepare(metric, q);
+        let mut found = self.search_layer(&nodes, Score::Codes(&prepared), &[cur], ef.max(1), 0);
+        for s in found.iter().take(PREFETCH_AHEAD) {
+            distance::prefetch(nodes.vector(s.node as usize));
+        }
+        for i in 0..found.len() {
+            if let Some(ahead) = found.get(i + PREFETCH_AHEAD) {
+                distance::prefetch(nodes.vector(ahead.node as usize));
+            }
+            let s = &mut found[i];
+            s.distance = metric.distance(q, nodes.vector(s.node as usize));
+        }
+        found.sort_unstable();
+        found
+    }
+
+    /// Fits the quantizer when the graph has reached [`QUANTIZE_AT`] nodes or doubled since
+    /// the last fit (the check is a read; the fit takes the write lock and re-codes every
+    /// node, a pass over the vectors).
+    fn maybe_quantize(&self) {
+        if !self.params.quantize || (self.params.dim as usize) < QUANTIZE_MIN_DIM {
+            return;
+        }
+        let due = |nodes: &Nodes| {
+            nodes.len() >= QUANTIZE_AT
+                && nodes
+                    .fitted_at()
+                    .is_none_or(|at| nodes.len() >= at.saturating_mul(2))
+        };
+        if !due(&self.read()) {
+            return;
+        }
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        if due(&nodes) {
+            nodes.quantize();
+        }
     }
 
     /// The `k` nearest nodes by brute force (the oracle, and the fallback once a filtered
@@ -603,11 +663,47 @@ impl Graph {
                 nodes.publish0(i as u32, &list);
             }
         }
-        Graph {
+        let graph = Graph {
             params,
             nodes: RwLock::new(nodes),
             entry: Mutex::new(entry),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ n as u64),
+        };
+        graph.maybe_quantize();
+        graph
+    }
+}
+
+/// What a walk scores nodes by: the query against their vectors under a metric, or a
+/// prepared query against their codes (see `quant`).
+#[derive(Clone, Copy)]
+enum Score<'a> {
+    Full(Metric, &'a [f32]),
+    Codes(&'a Prepared),
+}
+
+impl Score<'_> {
+    /// How many neighbours ahead to prefetch.
+    fn ahead(self) -> usize {
+        match self {
+            Score::Full(..) => PREFETCH_AHEAD,
+            Score::Codes(_) => CODE_AHEAD,
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(self, nodes: &Nodes, n: u32) {
+        match self {
+            Score::Full(..) => distance::prefetch(nodes.vector(n as usize)),
+            Score::Codes(_) => distance::prefetch_bytes(nodes.code(n as usize)),
+        }
+    }
+
+    #[inline(always)]
+    fn distance(self, nodes: &Nodes, n: u32) -> f32 {
+        match self {
+            Score::Full(metric, q) => metric.distance(q, nodes.vector(n as usize)),
+            Score::Codes(p) => p.distance(nodes.code(n as usize)),
         }
     }
 }
@@ -617,6 +713,21 @@ impl Graph {
 /// core's miss buffers (prefetching all 32 neighbours' 512-byte vectors at once stalled on
 /// the prefetch instructions themselves).
 const PREFETCH_AHEAD: usize = 3;
+
+/// How many neighbours ahead a search over codes prefetches: a code is two cache lines, so
+/// more loads fit in flight than with `f32` vectors.
+const CODE_AHEAD: usize = 12;
+
+/// The size at which a graph quantizes its vectors for searching (below it every vector
+/// fits in cache anyway); it fits the quantizer again each time it has doubled since the
+/// last fit, so the codes' ranges follow the data.
+pub const QUANTIZE_AT: usize = 1024;
+
+/// The fewest dimensions a graph quantizes: below 64 an `f32` vector is at most three cache
+/// lines and its codes one, so little memory traffic is saved, and with few dimensions the
+/// codes' rounding errors average out less (recall@10 at ef 40 fell from 1.0 to 0.86 for
+/// 16-dimension cosine clusters).
+pub const QUANTIZE_MIN_DIM: usize = 64;
 
 /// The most links a level-0 list holds: twice `m`.
 fn max0(params: Params) -> usize {

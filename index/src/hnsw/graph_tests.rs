@@ -28,16 +28,18 @@ fn normalize(v: &mut [f32]) {
     }
 }
 
-fn recall(metric: Metric) -> f64 {
-    let dim = 16;
+/// Recall@10 at ef 40 of a graph of `n` points of `dim` dimensions (quantized from
+/// `QUANTIZE_AT` points and `QUANTIZE_MIN_DIM` dimensions on).
+fn recall(metric: Metric, n: usize, dim: u32) -> f64 {
     let g = Graph::new(Params {
         metric,
         dim,
         m: 8,
         ef_construction: 48,
+        quantize: true,
     });
     // Queries come from the same distribution as the data and are not inserted.
-    let mut data = points(1550, dim as usize, 42);
+    let mut data = points(n + 50, dim as usize, 42);
     if metric == Metric::Cosine {
         data.iter_mut().for_each(|v| normalize(v));
     }
@@ -46,14 +48,23 @@ fn recall(metric: Metric) -> f64 {
     if metric == Metric::InnerProduct {
         data.iter_mut().flatten().for_each(|x| *x -= 5.0);
     }
-    let queries = data.split_off(1500);
+    let queries = data.split_off(n);
     for (i, v) in data.iter().enumerate() {
         g.insert(v.clone().into(), (i as u32).to_be_bytes().into());
     }
+    let quantized = n >= QUANTIZE_AT && dim as usize >= QUANTIZE_MIN_DIM;
+    assert_eq!(g.read().quantizer().is_some(), quantized);
     let (mut hit, mut total) = (0usize, 0usize);
     for q in &queries {
         let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
-        let got: Vec<u32> = g.search(q, 40).iter().take(10).map(|s| s.node).collect();
+        let found = g.search(q, 40);
+        // Ascending by the exact distance, whatever the walk scored by.
+        for s in &found {
+            let exact = metric.distance(q, g.read().vector(s.node as usize));
+            assert_eq!(s.distance, exact);
+        }
+        assert!(found.windows(2).all(|w| w[0] <= w[1]));
+        let got: Vec<u32> = found.iter().take(10).map(|s| s.node).collect();
         hit += got.iter().filter(|n| truth.contains(n)).count();
         total += truth.len();
     }
@@ -63,9 +74,81 @@ fn recall(metric: Metric) -> f64 {
 #[test]
 fn recall_at_10_against_exact_search_for_every_metric() {
     for m in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
-        let r = recall(m);
-        assert!(r >= 0.9, "{m:?}: recall {r}");
+        for (n, dim) in [(1000, 16), (1500, 16), (1000, 96), (1500, 96)] {
+            let r = recall(m, n, dim);
+            assert!(r >= 0.9, "{m:?}, {n} points of {dim}: recall {r}");
+        }
     }
+}
+
+/// `g` as `Graph::restore` rebuilds it from its stored nodes, node `lost` missing (a record
+/// lost in a crash).
+fn restored_without(g: &Graph, lost: usize) -> Graph {
+    let mut stored = Vec::new();
+    g.for_each_node(|_, v, p, links| {
+        stored.push(Some(StoredNode {
+            vector: v.into(),
+            payload: p.into(),
+            links,
+        }))
+    });
+    stored[lost] = None;
+    Graph::restore(g.params(), stored)
+}
+
+/// Every present node's codes are its vector encoded by the graph's current quantizer.
+fn assert_codes_match(g: &Graph) {
+    let nodes = g.read();
+    let q = nodes.quantizer().expect("quantized");
+    let mut want = vec![0u8; q.dim()];
+    for (i, n) in nodes.iter() {
+        if n.present() {
+            q.encode(nodes.vector(i), &mut want);
+            assert_eq!(nodes.code(i), &want[..], "node {i}");
+        }
+    }
+}
+
+#[test]
+fn codes_follow_inserts_refits_parallel_builds_and_restores() {
+    let params = Params {
+        metric: Metric::L2,
+        dim: 64,
+        m: 4,
+        ef_construction: 16,
+        quantize: true,
+    };
+    let g = Graph::new(params);
+    // Later points drift outside the range the first fit saw: the refit at twice the size
+    // must widen it.
+    let mut data = points(2 * QUANTIZE_AT + 300, 64, 9);
+    for (i, v) in data.iter_mut().enumerate() {
+        v.iter_mut().for_each(|x| *x += i as f32 / 100.0);
+    }
+    for v in &data[..QUANTIZE_AT - 1] {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    assert!(g.read().quantizer().is_none());
+    g.insert(data[QUANTIZE_AT - 1].clone().into(), Box::new([]));
+    assert_eq!(g.read().fitted_at(), Some(QUANTIZE_AT));
+    for v in &data[QUANTIZE_AT..2 * QUANTIZE_AT - 1] {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    assert_codes_match(&g);
+    g.insert_all(
+        data[2 * QUANTIZE_AT - 1..]
+            .iter()
+            .map(|v| (v.clone().into(), Box::new([]) as Box<[u8]>))
+            .collect(),
+    );
+    assert_eq!(g.read().fitted_at(), Some(2 * QUANTIZE_AT + 300));
+    assert_codes_match(&g);
+    // The last point, far outside the first fit's range, is its own nearest neighbour.
+    let last = data.last().expect("points");
+    assert_eq!(g.search(last, 10)[0].node, data.len() as u32 - 1);
+    let r = restored_without(&g, 3);
+    assert_codes_match(&r);
+    assert_eq!(r.search(&data[100], 16)[0].node, 100);
 }
 
 #[test]
@@ -75,6 +158,7 @@ fn links_respect_their_caps_and_name_real_nodes() {
         dim: 8,
         m: 4,
         ef_construction: 16,
+        quantize: true,
     });
     for (i, v) in points(400, 8, 3).into_iter().enumerate() {
         g.insert(v.into(), (i as u32).to_be_bytes().into());
@@ -95,6 +179,7 @@ fn empty_graph_finds_nothing_and_one_node_finds_itself() {
         dim: 2,
         m: 16,
         ef_construction: 64,
+        quantize: true,
     });
     assert!(g.search(&[0.0, 0.0], 10).is_empty());
     g.insert(vec![1.0, 1.0].into(), Box::new([7]));
@@ -108,13 +193,15 @@ fn empty_graph_finds_nothing_and_one_node_finds_itself() {
 fn concurrent_inserts_and_searches_keep_the_graph_whole() {
     let g = Graph::new(Params {
         metric: Metric::L2,
-        dim: 8,
+        dim: 64,
         m: 8,
         ef_construction: 32,
+        quantize: true,
     });
-    let data = points(800, 8, 11);
+    // Past `QUANTIZE_AT`: the fit (a write lock) happens among the searches.
+    let data = points(1600, 64, 11);
     std::thread::scope(|s| {
-        for part in data.chunks(200) {
+        for part in data.chunks(400) {
             let g = &g;
             s.spawn(move || {
                 for v in part {
@@ -124,7 +211,8 @@ fn concurrent_inserts_and_searches_keep_the_graph_whole() {
             });
         }
     });
-    assert_eq!(g.len(), 800);
+    assert_eq!(g.len(), 1600);
+    assert_codes_match(&g);
     let q = &data[5];
     let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
     let got: Vec<u32> = g.search(q, 64).iter().take(10).map(|s| s.node).collect();
@@ -149,6 +237,7 @@ fn the_flat_level0_links_follow_inserts_parallel_builds_and_restores() {
         dim: 8,
         m: 4,
         ef_construction: 16,
+        quantize: true,
     };
     let g = Graph::new(params);
     let data = points(600, 8, 5);
@@ -163,17 +252,8 @@ fn the_flat_level0_links_follow_inserts_parallel_builds_and_restores() {
             .collect(),
     );
     assert_flat_links_match(&g);
-    let mut stored = Vec::new();
-    g.for_each_node(|_, v, p, links| {
-        stored.push(Some(StoredNode {
-            vector: v.into(),
-            payload: p.into(),
-            links,
-        }))
-    });
     // A gap (a node lost in a crash) is linked to by no one after the restore.
-    stored[7] = None;
-    let r = Graph::restore(params, stored);
+    let r = restored_without(&g, 7);
     assert_flat_links_match(&r);
     let nodes = r.read();
     assert!((0..nodes.len() as u32).all(|i| nodes.links0(i).all(|t| t != 7)));

@@ -4,6 +4,7 @@
 //! - [`distance`]: the SIMD kernels (squared L2, dot, L1; AVX2+FMA chosen at run time).
 //! - [`graph`]: the graph in memory, safe for concurrent inserts and searches; parallel build.
 //! - `nodes`: the node arrays under the graph (vectors contiguous, level-0 links flat).
+//! - [`quant`]: one-byte codes of the vectors that searches walk layer 0 over.
 //! - [`store`]: the index kept in the LSM beside the data, reopened without a rebuild.
 //!
 //! Why not `hnsw_rs`: its graph can only be saved to and loaded from files it opens itself
@@ -17,6 +18,7 @@
 pub mod distance;
 pub mod graph;
 mod nodes;
+pub mod quant;
 pub mod store;
 
 pub use graph::{Metric, Params, Scored};

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard};
 
+use super::quant::Quantizer;
+
 /// One node: the caller's payload (a row's key), its level and its link lists (its vector is
 /// in [`Nodes::vectors`]).
 pub(super) struct Node {
@@ -30,6 +32,12 @@ pub(super) struct Nodes {
     links0: Vec<AtomicU32>,
     stride: usize,
     dim: usize,
+    /// Each node's vector quantized to a byte per dimension (`dim` bytes at `i * dim`), once
+    /// a quantizer is fitted; empty before.
+    codes: Vec<u8>,
+    quant: Option<Quantizer>,
+    /// The node count when the quantizer was fitted.
+    fitted_at: Option<usize>,
 }
 
 impl Nodes {
@@ -40,6 +48,9 @@ impl Nodes {
             links0: Vec::new(),
             stride: max0 + 1,
             dim,
+            codes: Vec::new(),
+            quant: None,
+            fitted_at: None,
         }
     }
 
@@ -58,12 +69,59 @@ impl Nodes {
             .unwrap_or_default()
     }
 
+    /// Node `id`'s codes (empty without a quantizer).
+    #[inline]
+    pub fn code(&self, id: usize) -> &[u8] {
+        self.codes
+            .get(id * self.dim..(id + 1) * self.dim)
+            .unwrap_or_default()
+    }
+
+    pub fn quantizer(&self) -> Option<&Quantizer> {
+        self.quant.as_ref()
+    }
+
+    pub fn fitted_at(&self) -> Option<usize> {
+        self.fitted_at
+    }
+
+    /// Fits a quantizer to the present nodes' vectors and codes every node.
+    pub(super) fn quantize(&mut self) {
+        let dim = self.dim;
+        let q = Quantizer::fit(
+            dim,
+            self.list
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.present())
+                .map(|(i, _)| &self.vectors[i * dim..(i + 1) * dim]),
+        );
+        let mut codes = Vec::new();
+        reserve_huge(&mut codes, self.vectors.capacity());
+        codes.resize(self.vectors.len(), 0);
+        for (v, c) in self
+            .vectors
+            .chunks_exact(dim)
+            .zip(codes.chunks_exact_mut(dim))
+        {
+            q.encode(v, c);
+        }
+        self.codes = codes;
+        self.quant = Some(q);
+        self.fitted_at = Some(self.list.len());
+    }
+
     /// Appends a node; `vector` is cut or zero-padded to the dimension.
     pub(super) fn push(&mut self, node: Node, vector: &[f32]) {
         self.reserve(1);
         let start = self.vectors.len();
         self.vectors.extend(vector.iter().take(self.dim));
         self.vectors.resize(start + self.dim, 0.0);
+        if let Some(q) = &self.quant {
+            let at = self.codes.len();
+            self.codes.resize(at + self.dim, 0);
+            q.encode(&self.vectors[start..], &mut self.codes[at..]);
+        }
         self.links0
             .extend((0..self.stride).map(|_| AtomicU32::new(0)));
         self.list.push(node);
@@ -73,6 +131,9 @@ impl Nodes {
     pub(super) fn reserve(&mut self, count: usize) {
         reserve_huge(&mut self.vectors, count * self.dim);
         reserve_huge(&mut self.links0, count * self.stride);
+        if self.quant.is_some() {
+            reserve_huge(&mut self.codes, count * self.dim);
+        }
         self.list.reserve(count);
     }
 
@@ -88,6 +149,18 @@ impl Nodes {
             slot.store(v, AtomicOrdering::Relaxed);
         }
         slots[0].store(n as u32, AtomicOrdering::Release);
+    }
+
+    /// Starts loading node `id`'s level-0 list into cache.
+    #[inline]
+    pub(super) fn prefetch_links0(&self, id: u32) {
+        let base = id as usize * self.stride;
+        if let Some(slots) = self.links0.get(base..base + self.stride) {
+            // SAFETY: AtomicU32 has u32's layout; the bytes are only prefetched, never read.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(slots.as_ptr().cast::<u8>(), slots.len() * 4) };
+            super::distance::prefetch_bytes(bytes);
+        }
     }
 
     /// Node `id`'s level-0 links, read without locking (see `links0`).

@@ -75,12 +75,14 @@ fn meta_bytes(p: &Params) -> Vec<u8> {
     v.extend_from_slice(&p.dim.to_le_bytes());
     v.extend_from_slice(&p.m.to_le_bytes());
     v.extend_from_slice(&p.ef_construction.to_le_bytes());
+    v.push(u8::from(p.quantize));
     v
 }
 
 fn parse_meta(b: &[u8]) -> Result<Params> {
     let bad = || Error::Corrupt("hnsw index metadata");
-    if b.len() != 10 || b[0] != VERSION {
+    // Ten bytes before the quantize flag existed: those indexes quantize (the default).
+    if !(10..=11).contains(&b.len()) || b[0] != VERSION {
         return Err(bad());
     }
     let metric = Metric::from_code(b[1]).ok_or_else(bad)?;
@@ -91,6 +93,7 @@ fn parse_meta(b: &[u8]) -> Result<Params> {
         dim: u32::from_le_bytes(u32_at(2).ok_or_else(bad)?),
         m: u16::from_le_bytes(u16_at(6).ok_or_else(bad)?),
         ef_construction: u16::from_le_bytes(u16_at(8).ok_or_else(bad)?),
+        quantize: b.get(10).is_none_or(|&q| q != 0),
     })
 }
 
@@ -341,5 +344,35 @@ impl HnswIndex {
 
     pub fn is_empty(&self) -> bool {
         self.graph.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod meta_tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_old_records_quantize() {
+        for quantize in [true, false] {
+            let p = Params {
+                metric: Metric::Cosine,
+                dim: 1536,
+                m: 24,
+                ef_construction: 100,
+                quantize,
+            };
+            assert_eq!(parse_meta(&meta_bytes(&p)).expect("meta"), p);
+        }
+        let mut old = meta_bytes(&Params {
+            metric: Metric::L2,
+            dim: 3,
+            m: 16,
+            ef_construction: 64,
+            quantize: false,
+        });
+        old.pop();
+        assert!(parse_meta(&old).expect("old meta").quantize);
+        old.extend([1, 1]);
+        assert!(parse_meta(&old).is_err());
     }
 }

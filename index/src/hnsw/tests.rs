@@ -48,6 +48,7 @@ fn params(metric: Metric) -> Params {
         dim: 8,
         m: 8,
         ef_construction: 32,
+        quantize: true,
     }
 }
 
