@@ -91,6 +91,20 @@ pub fn is_method(name: &str) -> bool {
     name == "hnsw" || name == "ivfflat"
 }
 
+/// PostgreSQL's `parse_bool`: true, false, yes, no, on, off, 1, 0, and unique prefixes of
+/// the words (`t`, `f`, `y`, `n`; `on` and `of` need two letters), any case.
+fn parse_bool(text: &str) -> Option<bool> {
+    let t = text.trim().to_lowercase();
+    let prefix = |word: &str, min: usize| t.len() >= min && word.starts_with(t.as_str());
+    if prefix("true", 1) || prefix("yes", 1) || t == "1" || prefix("on", 2) {
+        Some(true)
+    } else if prefix("false", 1) || prefix("no", 1) || t == "0" || prefix("off", 2) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 fn param_error(message: String) -> Error {
     Error::new(code::INVALID_PARAMETER_VALUE, message)
 }
@@ -101,40 +115,43 @@ fn param_error(message: String) -> Error {
 fn options(method: &str, with: &[ast::Expr]) -> Result<(u16, u16, u32, bool)> {
     let (mut m, mut ef, mut lists, mut quantize) = (16i64, 64i64, 100i64, true);
     for opt in with {
-        let ast::Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::Eq,
-            right,
-        } = opt
-        else {
-            return Err(Error::syntax(format!("syntax error at or near \"{opt}\"")));
+        // `WITH (quantize)` alone means true, as for any boolean reloption.
+        let (name, value) = match opt {
+            ast::Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::Eq,
+                right,
+            } => (left.to_string(), Some(right.to_string())),
+            ast::Expr::Identifier(id) => (id.value.clone(), None),
+            _ => return Err(Error::syntax(format!("syntax error at or near \"{opt}\""))),
         };
-        let name = left.to_string().to_lowercase();
-        let text = right.to_string();
-        if (method, name.as_str()) == ("hnsw", "quantize") {
-            // PostgreSQL's spellings of a boolean reloption.
-            quantize = match text.trim_matches('\'').to_lowercase().as_str() {
-                "on" | "true" | "yes" | "1" => true,
-                "off" | "false" | "no" | "0" => false,
-                _ => {
-                    return Err(param_error(format!(
-                        "invalid value for boolean option \"{name}\": {text}"
-                    )))
-                }
-            };
-            continue;
-        }
-        let value: i64 = text.trim_matches('\'').parse().map_err(|_| {
-            param_error(format!(
-                "invalid value for integer option \"{name}\": {text}"
-            ))
-        })?;
+        let name = name.to_lowercase();
+        let text = value.as_deref().map(|t| t.trim_matches('\'').to_string());
         let (slot, lo, hi) = match (method, name.as_str()) {
             ("hnsw", "m") => (&mut m, 2, 100),
             ("hnsw", "ef_construction") => (&mut ef, 4, 1000),
             ("ivfflat", "lists") => (&mut lists, 1, 32768),
+            ("hnsw", "quantize") => {
+                quantize = match text.as_deref() {
+                    None => true,
+                    Some(t) => parse_bool(t).ok_or_else(|| {
+                        param_error(format!("invalid value for boolean option \"{name}\": {t}"))
+                    })?,
+                };
+                continue;
+            }
             _ => return Err(param_error(format!("unrecognized parameter \"{name}\""))),
         };
+        let Some(text) = text else {
+            return Err(param_error(format!(
+                "invalid value for integer option \"{name}\": true"
+            )));
+        };
+        let value: i64 = text.parse().map_err(|_| {
+            param_error(format!(
+                "invalid value for integer option \"{name}\": {text}"
+            ))
+        })?;
         if !(lo..=hi).contains(&value) {
             return Err(
                 param_error(format!("value {value} out of bounds for option \"{name}\""))
@@ -379,5 +396,64 @@ pub fn drop_store(ctx: &mut Ctx<'_>, index: &IndexDef) {
 pub fn drop_stores(ctx: &mut Ctx<'_>, table: &TableDef) {
     for index in &table.indexes {
         drop_store(ctx, index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn parsed(method: &str, with: &str) -> Result<(u16, u16, u32, bool)> {
+        let sql = format!("CREATE INDEX ON t USING {method} (v) WITH ({with})");
+        let stmts = Parser::parse_sql(&PostgreSqlDialect {}, &sql).expect("parses");
+        let Some(ast::Statement::CreateIndex(ci)) = stmts.first() else {
+            panic!("not a CREATE INDEX: {sql}");
+        };
+        options(method, &ci.with)
+    }
+
+    fn message(r: Result<(u16, u16, u32, bool)>) -> String {
+        match r {
+            Err(e) => e.to_string(),
+            Ok(v) => format!("accepted {v:?}"),
+        }
+    }
+
+    #[test]
+    fn quantize_takes_postgresql_booleans_and_is_on_by_default() {
+        assert_eq!(parsed("hnsw", "m = 16").map(|o| o.3).ok(), Some(true));
+        for (text, want) in [
+            ("off", false),
+            ("'of'", false),
+            ("false", false),
+            ("'F'", false),
+            ("no", false),
+            ("0", false),
+            ("'on'", true),
+            ("true", true),
+            ("'y'", true),
+            ("1", true),
+        ] {
+            let got = parsed("hnsw", &format!("quantize = {text}")).map(|o| o.3);
+            assert_eq!(got.ok(), Some(want), "{text}");
+        }
+        assert_eq!(
+            parsed("hnsw", "m = 8, quantize").map(|o| (o.0, o.3)).ok(),
+            Some((8, true))
+        );
+        assert!(message(parsed("hnsw", "quantize = 'o'"))
+            .contains("invalid value for boolean option \"quantize\": o"));
+        assert!(message(parsed("hnsw", "quantize = maybe"))
+            .contains("invalid value for boolean option \"quantize\": maybe"));
+        // The name is checked before the value: IVFFlat has no such option.
+        assert!(message(parsed("ivfflat", "quantize = on"))
+            .contains("unrecognized parameter \"quantize\""));
+        assert!(
+            message(parsed("hnsw", "m")).contains("invalid value for integer option \"m\": true")
+        );
+        assert!(message(parsed("hnsw", "m = 'x'"))
+            .contains("invalid value for integer option \"m\": x"));
     }
 }

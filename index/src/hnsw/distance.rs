@@ -32,7 +32,7 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
 /// every unvisited neighbour of a node before scoring them, so their loads overlap instead of
 /// each distance waiting for its own cache miss. A no-op off x86_64.
 #[inline(always)]
-pub fn prefetch(v: &[f32]) {
+pub fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -41,22 +41,6 @@ pub fn prefetch(v: &[f32]) {
         for off in (0..bytes).step_by(64).take(8) {
             // SAFETY: `off` is inside the slice, so `p.add(off)` stays within one allocation;
             // a prefetch is only a hint: it reads nothing architecturally and cannot fault.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
-}
-
-/// [`prefetch`] for a byte slice (its first 512 bytes).
-#[inline(always)]
-pub fn prefetch_bytes(v: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = v.as_ptr().cast::<i8>();
-        for off in (0..v.len()).step_by(64).take(8) {
-            // SAFETY: as in `prefetch`: inside the slice, and a hint that cannot fault.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
         }
     }

@@ -535,11 +535,10 @@ impl Graph {
         for l in (1..=top).rev() {
             cur = self.greedy(metric, &nodes, q, cur, l);
         }
-        let Some(quant) = nodes.quantizer() else {
+        let Some(prepared) = nodes.quantizer().and_then(|z| z.prepare(metric, q)) else {
             return self.search_layer(&nodes, Score::Full(metric, q), &[cur], ef.max(1), 0);
         };
         // Layer 0 walked over the codes, its result re-scored exactly (see `quant`).
-        let prepared = quant.prepare(metric, q);
         let mut found = self.search_layer(&nodes, Score::Codes(&prepared), &[cur], ef.max(1), 0);
         for s in found.iter().take(PREFETCH_AHEAD) {
             distance::prefetch(nodes.vector(s.node as usize));
@@ -556,8 +555,10 @@ impl Graph {
     }
 
     /// Fits the quantizer when the graph has reached [`QUANTIZE_AT`] nodes or doubled since
-    /// the last fit (the check is a read; the fit takes the write lock and re-codes every
-    /// node, a pass over the vectors).
+    /// the last fit. The fit and the codes of every node are computed under the read lock
+    /// (searches go on; inserts wait), then installed under the write lock, which codes only
+    /// the nodes pushed in between. Two inserts that both find a fit due may both compute
+    /// one; the second finds it no longer due and drops its own.
     fn maybe_quantize(&self) {
         if !self.params.quantize || (self.params.dim as usize) < QUANTIZE_MIN_DIM {
             return;
@@ -568,12 +569,16 @@ impl Graph {
                     .fitted_at()
                     .is_none_or(|at| nodes.len() >= at.saturating_mul(2))
         };
-        if !due(&self.read()) {
-            return;
-        }
+        let (fit, upto) = {
+            let nodes = self.read();
+            if !due(&nodes) {
+                return;
+            }
+            (nodes.fit(), nodes.len())
+        };
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         if due(&nodes) {
-            nodes.quantize();
+            nodes.install(fit, upto);
         }
     }
 
@@ -695,7 +700,7 @@ impl Score<'_> {
     fn prefetch(self, nodes: &Nodes, n: u32) {
         match self {
             Score::Full(..) => distance::prefetch(nodes.vector(n as usize)),
-            Score::Codes(_) => distance::prefetch_bytes(nodes.code(n as usize)),
+            Score::Codes(_) => distance::prefetch(nodes.code(n as usize)),
         }
     }
 

@@ -270,3 +270,32 @@ fn growing_past_huge_pages_keeps_the_contents() {
     huge_pages(&v);
     assert!(v.iter().copied().eq(0..(3 << 20)));
 }
+
+/// A graph that cannot be quantized (one row far beyond the rest, `quantize: false`) is
+/// searched in full precision and finds as much as ever.
+#[test]
+fn unquantizable_or_opted_out_graphs_search_in_full_precision() {
+    for (quantize, outlier) in [(true, true), (false, false)] {
+        let g = Graph::new(Params {
+            metric: Metric::L2,
+            dim: 64,
+            m: 8,
+            ef_construction: 32,
+            quantize,
+        });
+        let mut data = points(QUANTIZE_AT + 100, 64, 21);
+        if outlier {
+            data[50] = vec![3e21; 64];
+        }
+        g.insert_all(
+            data.iter()
+                .map(|v| (v.clone().into(), Box::new([]) as Box<[u8]>))
+                .collect(),
+        );
+        assert!(g.read().quantizer().is_none(), "{quantize} {outlier}");
+        assert_eq!(g.read().fitted_at().is_some(), quantize);
+        let found = g.search(&data[7], 40);
+        assert_eq!(found.len(), 40);
+        assert_eq!(found[0].node, 7);
+    }
+}

@@ -85,8 +85,12 @@ impl Nodes {
         self.fitted_at
     }
 
-    /// Fits a quantizer to the present nodes' vectors and codes every node.
-    pub(super) fn quantize(&mut self) {
+    /// A quantizer fitted to the present nodes' vectors and every node's codes under it
+    /// (None if the data cannot be quantized, see `Quantizer::fit`). Reads only: the graph
+    /// computes it under its read lock, searches go on meanwhile, and `install` adds the
+    /// nodes pushed since. The codes are computed on rayon's pool.
+    pub(super) fn fit(&self) -> Option<(Quantizer, Vec<u8>)> {
+        use rayon::prelude::*;
         let dim = self.dim;
         let q = Quantizer::fit(
             dim,
@@ -94,20 +98,40 @@ impl Nodes {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| n.present())
-                .map(|(i, _)| &self.vectors[i * dim..(i + 1) * dim]),
-        );
+                .map(|(i, _)| self.vector(i)),
+        )?;
         let mut codes = Vec::new();
         reserve_huge(&mut codes, self.vectors.capacity());
         codes.resize(self.vectors.len(), 0);
-        for (v, c) in self
-            .vectors
-            .chunks_exact(dim)
-            .zip(codes.chunks_exact_mut(dim))
-        {
-            q.encode(v, c);
+        codes
+            .par_chunks_mut(dim)
+            .zip(self.vectors.par_chunks(dim))
+            .for_each(|(c, v)| q.encode(v, c));
+        Some((q, codes))
+    }
+
+    /// Makes `fit` (computed when the list held `upto` nodes) the current quantizer, coding
+    /// the nodes pushed since; None drops the codes (searches use the vectors). Either way
+    /// the fit counts as made at the current size.
+    pub(super) fn install(&mut self, fit: Option<(Quantizer, Vec<u8>)>, upto: usize) {
+        let dim = self.dim;
+        match fit {
+            Some((q, mut codes)) => {
+                codes.resize(self.vectors.len(), 0);
+                let from = upto.min(self.list.len()) * dim;
+                if let (Some(v), Some(c)) = (self.vectors.get(from..), codes.get_mut(from..)) {
+                    for (v, c) in v.chunks_exact(dim).zip(c.chunks_exact_mut(dim)) {
+                        q.encode(v, c);
+                    }
+                }
+                self.codes = codes;
+                self.quant = Some(q);
+            }
+            None => {
+                self.codes = Vec::new();
+                self.quant = None;
+            }
         }
-        self.codes = codes;
-        self.quant = Some(q);
         self.fitted_at = Some(self.list.len());
     }
 
@@ -156,10 +180,7 @@ impl Nodes {
     pub(super) fn prefetch_links0(&self, id: u32) {
         let base = id as usize * self.stride;
         if let Some(slots) = self.links0.get(base..base + self.stride) {
-            // SAFETY: AtomicU32 has u32's layout; the bytes are only prefetched, never read.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(slots.as_ptr().cast::<u8>(), slots.len() * 4) };
-            super::distance::prefetch_bytes(bytes);
+            super::distance::prefetch(slots);
         }
     }
 

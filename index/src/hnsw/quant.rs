@@ -35,8 +35,12 @@ impl Quantizer {
     /// The map fitted to `vectors` (`dim` floats each): each dimension's range over them,
     /// widened by 1/64 on both sides so vectors inserted later mostly still fit (the graph
     /// fits again as it grows; a value outside the range is clamped, and the exact re-score
-    /// of the walk's result keeps the order right).
-    pub fn fit<'a>(dim: usize, vectors: impl Iterator<Item = &'a [f32]>) -> Quantizer {
+    /// of the walk's result keeps the order right). A step is at least a millionth of the
+    /// dimension's magnitude (and `MIN_STEP`), so a dimension that barely varies does not
+    /// blow a query's offsets up. None when a range is too wide for the squared steps of L2
+    /// to stay finite in `f32` (values beyond about 10^21): such a graph is searched in full
+    /// precision.
+    pub fn fit<'a>(dim: usize, vectors: impl Iterator<Item = &'a [f32]>) -> Option<Quantizer> {
         let mut lo = vec![f32::INFINITY; dim];
         let mut hi = vec![f32::NEG_INFINITY; dim];
         for v in vectors {
@@ -51,12 +55,18 @@ impl Quantizer {
         let mut scale = Vec::with_capacity(dim);
         for (l, h) in lo.into_iter().zip(hi) {
             let (l, h) = if l <= h { (l, h) } else { (0.0, 0.0) };
+            let (l, h) = (f64::from(l), f64::from(h));
             let pad = (h - l) / 64.0;
-            let range = (h - l) + 2.0 * pad;
-            min.push(l - pad);
-            scale.push(if range > 0.0 { range / 255.0 } else { 1.0 });
+            let step = ((h - l + 2.0 * pad) / 255.0)
+                .max(l.abs().max(h.abs()) * 1e-6)
+                .max(MIN_STEP);
+            if step > MAX_STEP {
+                return None;
+            }
+            min.push((l - pad) as f32);
+            scale.push(step as f32);
         }
-        Quantizer { min, scale }
+        Some(Quantizer { min, scale })
     }
 
     pub fn dim(&self) -> usize {
@@ -77,28 +87,53 @@ impl Quantizer {
         }
     }
 
-    /// `q` prepared for [`Prepared::distance`] under `metric`.
-    pub fn prepare(&self, metric: Metric, q: &[f32]) -> Prepared {
+    /// `q` prepared for [`Prepared::distance`] under `metric`; None when a distance to some
+    /// code could leave `f32`'s range (a query far outside the fitted ranges), which the
+    /// caller then scores in full precision.
+    pub fn prepare(&self, metric: Metric, q: &[f32]) -> Option<Prepared> {
         let dim = self.dim();
-        let qd = |d: usize| q.get(d).copied().unwrap_or(0.0);
-        let (a, w, bias) = match metric {
-            Metric::L2 | Metric::L1 => {
-                let a = (0..dim).map(|d| (qd(d) - self.min[d]) / self.scale[d]);
-                let w = self.scale.iter().map(|s| match metric {
-                    Metric::L2 => s * s,
-                    _ => *s,
-                });
-                (a.collect(), w.collect(), 0.0)
+        let qd = |d: usize| f64::from(q.get(d).copied().unwrap_or(0.0));
+        let (mut a, mut w, mut bias) = (Vec::with_capacity(dim), Vec::new(), 0.0f64);
+        // The largest the distance's sum can get over any codes, in f64.
+        let mut bound = 0.0f64;
+        for (d, (&m, &s)) in self.min.iter().zip(&self.scale).enumerate() {
+            let (m, s) = (f64::from(m), f64::from(s));
+            match metric {
+                Metric::L2 | Metric::L1 => {
+                    let x = (qd(d) - m) / s;
+                    let far = x.abs() + 255.0;
+                    let wd = if metric == Metric::L2 { s * s } else { s };
+                    bound += wd * if metric == Metric::L2 { far * far } else { far };
+                    a.push(x as f32);
+                    w.push(wd as f32);
+                }
+                Metric::InnerProduct | Metric::Cosine => {
+                    let x = qd(d) * s;
+                    bias += qd(d) * m;
+                    bound += x.abs() * 255.0;
+                    a.push(x as f32);
+                }
             }
-            Metric::InnerProduct | Metric::Cosine => {
-                let a = (0..dim).map(|d| qd(d) * self.scale[d]).collect();
-                let bias = (0..dim).map(|d| qd(d) * self.min[d]).sum();
-                (a, Vec::new(), bias)
-            }
-        };
-        Prepared { metric, a, w, bias }
+        }
+        bound += bias.abs();
+        (bound < LIMIT).then_some(Prepared {
+            metric,
+            a,
+            w,
+            bias: bias as f32,
+        })
     }
 }
+
+/// The smallest step a dimension is coded in (its square is still a normal `f32`).
+const MIN_STEP: f64 = 1e-18;
+
+/// The largest step: its square must stay well inside `f32`.
+const MAX_STEP: f64 = 1e17;
+
+/// The largest a distance over codes may get (a margin below `f32::MAX` for the kernels'
+/// rounding).
+const LIMIT: f64 = 1e37;
 
 impl Prepared {
     /// The stand-in distance from the query to the vector coded as `c`.
@@ -253,7 +288,7 @@ mod tests {
             seed in proptest::collection::vec(-100.0f32..100.0, 40 * 6),
         ) {
             let vs: Vec<&[f32]> = seed.chunks_exact(40).map(|c| &c[..dim]).collect();
-            let q = Quantizer::fit(dim, vs.iter().copied());
+            let q = Quantizer::fit(dim, vs.iter().copied()).expect("fits");
             let mut c = vec![0u8; dim];
             for v in &vs[1..] {
                 q.encode(v, &mut c);
@@ -262,7 +297,7 @@ mod tests {
                     prop_assert!((back[d] - v[d]).abs() <= q.scale[d] * 0.5 + 1e-3);
                 }
                 for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
-                    let p = q.prepare(metric, vs[0]);
+                    let p = q.prepare(metric, vs[0]).expect("in range");
                     let want = metric.distance(vs[0], &back);
                     prop_assert!(close(p.distance(&c), want), "{metric:?}");
                     let portable = match metric {
@@ -281,14 +316,35 @@ mod tests {
         let q = Quantizer::fit(
             2,
             [[0.0f32, 1.0].as_slice(), [10.0, 1.0].as_slice()].into_iter(),
-        );
+        )
+        .expect("fits");
         let mut c = [0u8; 2];
         q.encode(&[1e9, f32::NAN], &mut c);
         assert_eq!(c, [255, 0]);
         q.encode(&[-1e9, 1.0], &mut c);
         assert_eq!(c[0], 0);
-        // A constant dimension has a unit step, not a zero one.
+        // A constant dimension has a small step, not a zero one.
         assert!(q.scale[1] > 0.0);
         assert_eq!(decode(&q, &c)[1], 1.0);
+    }
+
+    #[test]
+    fn extreme_ranges_and_queries_fall_back_to_full_precision() {
+        let row = |x: f32| vec![x; 4];
+        let fit = |rows: &[Vec<f32>]| Quantizer::fit(4, rows.iter().map(Vec::as_slice));
+        // A range whose squared step leaves f32: no quantizer at all.
+        assert!(fit(&[row(0.0), row(3e21)]).is_none());
+        assert!(fit(&[row(-3e38), row(3e38)]).is_none());
+        // A range of subnormal width still gets a usable step, and scores stay finite.
+        let tiny = fit(&[row(0.0), row(1e-40)]).expect("fits");
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+            let p = tiny.prepare(metric, &row(1.0)).expect("in range");
+            assert!(p.distance(&[0, 9, 255, 3]).is_finite(), "{metric:?}");
+        }
+        // A query far outside the data's ranges is scored in full precision.
+        let unit = fit(&[row(-1.0), row(1.0)]).expect("fits");
+        assert!(unit.prepare(Metric::L2, &row(1e30)).is_none());
+        assert!(unit.prepare(Metric::InnerProduct, &row(1e38)).is_none());
+        assert!(unit.prepare(Metric::L2, &row(50.0)).is_some());
     }
 }

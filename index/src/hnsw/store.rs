@@ -70,6 +70,9 @@ pub struct HnswIndex {
     loc: Location,
 }
 
+/// The index's metadata record: version, metric, dimension, m, ef_construction, then the
+/// quantize flag. Records written before the flag (ten bytes) read as quantize on; a binary
+/// from before the flag refuses the eleven-byte form (a one-way upgrade).
 fn meta_bytes(p: &Params) -> Vec<u8> {
     let mut v = vec![VERSION, p.metric.code()];
     v.extend_from_slice(&p.dim.to_le_bytes());
