@@ -16,7 +16,9 @@ WITH (m = 16, ef_construction = 64), and queried with
 `SELECT id FROM items ORDER BY embedding <-> $1::vector LIMIT 10` (psycopg, text parameters,
 prepared). hnswlib and FAISS get M = 16, ef_construction = 64, the build on every core;
 their single-client figure is one thread answering one query per call, their multi-client
-figure a batch call on CLIENTS threads. pgvector is not installable on this machine (no
+figure a batch call on CLIENTS threads. Every rate is the median of --repeat passes over
+the queries (default 3: the machine is noisy, and a single client's rate moves most).
+pgvector is not installable on this machine (no
 Debian package, no source), so it is not measured.
 """
 
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,6 +90,20 @@ def vec_text(v):
     return "[" + ",".join("%.9g" % x for x in v) + "]"
 
 
+# Passes per measured rate (set from --repeat).
+REPEAT = 3
+
+
+def median_rate(count, f):
+    """Runs f() REPEAT times: the median of count / seconds, and f's last result."""
+    rates, out = [], None
+    for _ in range(max(1, REPEAT)):
+        t = time.time()
+        out = f()
+        rates.append(count / (time.time() - t))
+    return statistics.median(rates), out
+
+
 def bench_orbit(binary, data, queries, truth, efs, clients):
     import psycopg
 
@@ -138,19 +155,22 @@ def bench_orbit(binary, data, queries, truth, efs, clients):
         for ef in efs:
             row = {"ef": ef}
             for n in clients:
-                found = [None] * len(texts)
                 parts = [range(k, len(texts), n) for k in range(n)]
-                t = time.time()
-                if n == 1:
-                    run(ef, parts[0], found, conn)
-                else:
-                    threads = [threading.Thread(target=run, args=(ef, p, found)) for p in parts]
-                    for th in threads:
-                        th.start()
-                    for th in threads:
-                        th.join()
-                el = time.time() - t
-                row[f"qps_{n}"] = len(texts) / el
+
+                def one_pass(n=n, parts=parts):
+                    found = [None] * len(texts)
+                    if n == 1:
+                        run(ef, parts[0], found, conn)
+                    else:
+                        threads = [threading.Thread(target=run, args=(ef, p, found))
+                                   for p in parts]
+                        for th in threads:
+                            th.start()
+                        for th in threads:
+                            th.join()
+                    return found
+
+                row[f"qps_{n}"], found = median_rate(len(texts), one_pass)
                 row["recall"] = recall(found, truth)
             sweep.append(row)
             print(f"orbit ef={ef} {row}", file=sys.stderr)
@@ -170,10 +190,16 @@ def bench_orbit_raw(binary, data, queries, truth, efs):
         data.astype("<f4").tofile(paths[0])
         queries.astype("<f4").tofile(paths[1])
         np.asarray(truth, dtype="<u4").tofile(paths[2])
-        out = subprocess.run([binary, str(data.shape[1]), *paths, ",".join(map(str, efs))],
+        # Each ef REPEAT times over the one build; the median rate per ef.
+        passes = [ef for ef in efs for _ in range(max(1, REPEAT))]
+        out = subprocess.run([binary, str(data.shape[1]), *paths, ",".join(map(str, passes))],
                              check=True, capture_output=True, text=True).stdout
         lines = [json.loads(l) for l in out.splitlines() if l.strip()]
-        sweep = [l for l in lines if "ef" in l]
+        runs = [l for l in lines if "ef" in l]
+        sweep = []
+        for ef in efs:
+            mine = [r for r in runs if r["ef"] == ef]
+            sweep.append({**mine[-1], "qps_1": statistics.median(r["qps_1"] for r in mine)})
         for row in sweep:
             print(f"orbit_raw {row}", file=sys.stderr)
         return {"build_s": lines[0]["build_s"], "sweep": sweep}
@@ -199,12 +225,12 @@ def bench_hnswlib(data, queries, truth, efs, clients):
         index.set_ef(ef)
         row = {"ef": ef}
         for c in clients:
-            t = time.time()
             if c == 1:
-                labels = np.vstack([index.knn_query(q, k=10, num_threads=1)[0] for q in queries])
+                f = lambda: np.vstack([index.knn_query(q, k=10, num_threads=1)[0]
+                                       for q in queries])
             else:
-                labels, _ = index.knn_query(queries, k=10, num_threads=c)
-            row[f"qps_{c}"] = len(queries) / (time.time() - t)
+                f = lambda c=c: index.knn_query(queries, k=10, num_threads=c)[0]
+            row[f"qps_{c}"], labels = median_rate(len(queries), f)
             row["recall"] = recall(labels.tolist(), truth)
         sweep.append(row)
         print(f"hnswlib ef={ef} {row}", file=sys.stderr)
@@ -228,12 +254,11 @@ def bench_faiss(data, queries, truth, efs, clients):
         row = {"ef": ef}
         for c in clients:
             faiss.omp_set_num_threads(c)
-            t = time.time()
             if c == 1:
-                labels = np.vstack([index.search(q[None, :], 10)[1] for q in queries])
+                f = lambda: np.vstack([index.search(q[None, :], 10)[1] for q in queries])
             else:
-                labels = index.search(queries, 10)[1]
-            row[f"qps_{c}"] = len(queries) / (time.time() - t)
+                f = lambda: index.search(queries, 10)[1]
+            row[f"qps_{c}"], labels = median_rate(len(queries), f)
             row["recall"] = recall(labels.tolist(), truth)
         sweep.append(row)
         print(f"faiss ef={ef} {row}", file=sys.stderr)
@@ -261,8 +286,12 @@ def main():
     p.add_argument("--efs", default="10,20,40,80,160,320,640")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--engines", default="orbit,hnswlib,faiss")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="passes per measured rate; the median is reported")
     p.add_argument("--out", default="ann.json")
     a = p.parse_args()
+    global REPEAT
+    REPEAT = a.repeat
     data = clustered(a.n, a.dim, a.seed)
     queries = clustered(a.queries, a.dim, a.seed + 1)
     t = time.time()
