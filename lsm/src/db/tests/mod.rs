@@ -325,3 +325,35 @@ fn awaiting_a_write_ends_when_it_is_visible() {
     }
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"b").unwrap(), Some(b"2".to_vec()));
 }
+
+/// A keyspace idle when the memtables rotated gets a small key index (`flush::next_capacity`);
+/// when writes then move to it, the index overflows and turns incomplete, and every read
+/// still finds each key's newest value (and nothing for keys never written).
+#[test]
+fn a_keyspace_busy_after_an_idle_rotation_reads_every_newest_value() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let b = db.create_keyspace("b").unwrap();
+    db.put(DEFAULT_KEYSPACE, b"a", b"1").unwrap();
+    db.flush().unwrap();
+    for i in 0..5000u32 {
+        db.put(b, format!("k{i:05}").as_bytes(), &i.to_le_bytes())
+            .unwrap();
+    }
+    for i in (0..5000u32).step_by(7) {
+        db.put(b, format!("k{i:05}").as_bytes(), b"new").unwrap();
+    }
+    for i in 0..5000u32 {
+        let want = if i % 7 == 0 {
+            b"new".to_vec()
+        } else {
+            i.to_le_bytes().to_vec()
+        };
+        assert_eq!(
+            db.get(b, format!("k{i:05}").as_bytes()).unwrap(),
+            Some(want)
+        );
+    }
+    assert_eq!(db.get(b, b"k99999").unwrap(), None);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+}
