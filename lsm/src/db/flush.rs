@@ -17,15 +17,20 @@ use crate::range_del::Fragments;
 use crate::sst::{Table, TableBuilder};
 use crate::Result;
 
-/// The bytes a keyspace's next memtable sizes its key index for: twice what its last one
-/// took, within the whole budget. The set rotates when all keyspaces together reach
-/// `memtable_bytes`, so sizing every keyspace's index for the whole budget zeroed a full-size
-/// table (8 MiB at 64 MiB) per keyspace per rotation, idle keyspaces included: 4-5% of the
-/// CPU of a Redis `SET` load went to zeroing pages. A keyspace that grows past its estimate
-/// fills its index, which then turns incomplete and lookups search the list (see
-/// `memtable::index`); the next rotation sizes it for the new rate.
-fn next_capacity(last: usize, budget: usize) -> usize {
-    last.saturating_mul(2).min(budget)
+/// The bytes a keyspace's next memtable sizes its key index for: twice its share of the
+/// rotated set (`last` of `total` bytes) applied to the whole budget, within the budget.
+/// Sizing every keyspace's index for the whole budget zeroed a full-size table (8 MiB at 64
+/// MiB) per keyspace per rotation, idle keyspaces included: 4-5% of the CPU of a Redis `SET`
+/// load went to zeroing pages. Scaling by the share, not the bytes, keeps a rotation forced
+/// early (a checkpoint, SAVE) from shrinking a busy keyspace's index. A keyspace that grows
+/// past its estimate fills its index, which then turns incomplete and lookups search the
+/// list (see `memtable::index`); the next rotation sizes it for the new rate.
+fn next_capacity(last: usize, total: usize, budget: usize) -> usize {
+    if total == 0 {
+        return 0;
+    }
+    let share = (last as u128 * 2 * budget as u128) / total as u128;
+    usize::try_from(share).unwrap_or(usize::MAX).min(budget)
 }
 
 impl Inner {
@@ -39,9 +44,15 @@ impl Inner {
             let mut trees = self.trees_mut();
             let end_lsn = std::mem::replace(&mut trees.end_lsn, Arc::new(AtomicU64::new(0)));
             let mut mems = Vec::new();
+            let total: usize = trees
+                .keyspaces
+                .values()
+                .map(|t| t.mem.approximate_size())
+                .sum();
             for (id, tree) in trees.keyspaces.iter_mut() {
                 let fresh = Arc::new(Memtable::with_capacity(next_capacity(
                     tree.mem.approximate_size(),
+                    total,
                     self.opts.memtable_bytes,
                 )));
                 let old = std::mem::replace(&mut tree.mem, fresh);
@@ -229,10 +240,15 @@ impl Inner {
 #[cfg(test)]
 mod capacity_tests {
     #[test]
-    fn the_next_index_is_sized_for_twice_the_last_use_within_the_budget() {
-        assert_eq!(super::next_capacity(0, 64 << 20), 0);
-        assert_eq!(super::next_capacity(5 << 20, 64 << 20), 10 << 20);
-        assert_eq!(super::next_capacity(60 << 20, 64 << 20), 64 << 20);
-        assert_eq!(super::next_capacity(usize::MAX, 64 << 20), 64 << 20);
+    fn the_next_index_is_sized_for_twice_the_share_within_the_budget() {
+        let budget = 64 << 20;
+        // An idle keyspace, an empty set.
+        assert_eq!(super::next_capacity(0, 60 << 20, budget), 0);
+        assert_eq!(super::next_capacity(0, 0, budget), 0);
+        // A tenth of a full set: a fifth of the budget.
+        assert_eq!(super::next_capacity(6 << 20, 60 << 20, budget), budget / 5);
+        // A rotation forced at 5% fill by the only busy keyspace: the whole budget.
+        assert_eq!(super::next_capacity(3 << 20, 3 << 20, budget), budget);
+        assert_eq!(super::next_capacity(usize::MAX, usize::MAX, budget), budget);
     }
 }

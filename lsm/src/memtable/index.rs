@@ -129,7 +129,10 @@ impl KeyIndex {
             }
             i = (i + 1) & (self.slots.len() - 1);
         }
-        self.incomplete.store(true, Ordering::Release);
+        // Once full, every new key lands here: a load first keeps the flag's cache line shared.
+        if !self.incomplete.load(Ordering::Relaxed) {
+            self.incomplete.store(true, Ordering::Release);
+        }
     }
 
     /// What the index knows about `key` (whose hash is `hash`).
