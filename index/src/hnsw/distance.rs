@@ -61,12 +61,24 @@ struct Kernels {
     l1: Kernel,
 }
 
+/// Whether this CPU has AVX2 and FMA: what every `avx2_fma` kernel set needs (these and the
+/// code kernels of `quant`).
+pub(super) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn kernels() -> &'static Kernels {
     static CHOSEN: OnceLock<Kernels> = OnceLock::new();
     CHOSEN.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_fma() {
             return Kernels {
                 l2: avx2_fma::l2,
                 dot: avx2_fma::dot,
@@ -83,11 +95,11 @@ fn kernels() -> &'static Kernels {
 
 /// Which kernel set this process uses ("avx2+fma" or "portable"), for logs and benchmarks.
 pub fn kernel_name() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        return "avx2+fma";
+    if has_avx2_fma() {
+        "avx2+fma"
+    } else {
+        "portable"
     }
-    "portable"
 }
 
 const LANES: usize = 32;

@@ -120,9 +120,7 @@ impl Nodes {
                 codes.resize(self.vectors.len(), 0);
                 let from = upto.min(self.list.len()) * dim;
                 if let (Some(v), Some(c)) = (self.vectors.get(from..), codes.get_mut(from..)) {
-                    for (v, c) in v.chunks_exact(dim).zip(c.chunks_exact_mut(dim)) {
-                        q.encode(v, c);
-                    }
+                    q.encode_all(v, c);
                 }
                 self.codes = codes;
                 self.quant = Some(q);
@@ -144,7 +142,7 @@ impl Nodes {
         if let Some(q) = &self.quant {
             let at = self.codes.len();
             self.codes.resize(at + self.dim, 0);
-            q.encode(&self.vectors[start..], &mut self.codes[at..]);
+            q.encode_all(&self.vectors[start..], &mut self.codes[at..]);
         }
         self.links0
             .extend((0..self.stride).map(|_| AtomicU32::new(0)));

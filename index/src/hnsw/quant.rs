@@ -87,6 +87,14 @@ impl Quantizer {
         }
     }
 
+    /// Codes `vectors` (`dim` floats each) into `codes`, row by row.
+    pub fn encode_all(&self, vectors: &[f32], codes: &mut [u8]) {
+        let dim = self.dim().max(1);
+        for (v, c) in vectors.chunks_exact(dim).zip(codes.chunks_exact_mut(dim)) {
+            self.encode(v, c);
+        }
+    }
+
     /// `q` prepared for [`Prepared::distance`] under `metric`; None when a distance to some
     /// code could leave `f32`'s range (a query far outside the fitted ranges), which the
     /// caller then scores in full precision.
@@ -160,8 +168,7 @@ fn kernels() -> &'static Kernels {
     static CHOSEN: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
     CHOSEN.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if super::distance::has_avx2_fma() {
             return Kernels {
                 l2: avx2_fma::l2,
                 l1: avx2_fma::l1,
