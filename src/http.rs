@@ -19,6 +19,7 @@ const MAX_HEAD: usize = 8 << 10;
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
+    sql: Arc<orbit_exec::SqlEngine>,
     backups: Arc<Backups>,
     cluster: Option<Arc<Cluster>>,
 ) {
@@ -27,11 +28,15 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let (engine, backups, cluster) =
-            (Arc::clone(&engine), Arc::clone(&backups), cluster.clone());
+        let (engine, sql, backups, cluster) = (
+            Arc::clone(&engine),
+            Arc::clone(&sql),
+            Arc::clone(&backups),
+            cluster.clone(),
+        );
         tokio::spawn(async move {
             // Adding a node waits until it has caught up: untimed.
-            let _ = answer(stream, &engine, backups, cluster.as_deref()).await;
+            let _ = answer(stream, &engine, &sql, backups, cluster.as_deref()).await;
         });
     }
 }
@@ -39,11 +44,12 @@ pub async fn serve(
 async fn answer(
     mut stream: TcpStream,
     engine: &Engine,
+    sql: &orbit_exec::SqlEngine,
     backups: Arc<Backups>,
     cluster: Option<&Cluster>,
 ) -> std::io::Result<()> {
     match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream)).await {
-        Ok(Ok(head)) => respond(stream, head, engine, backups, cluster).await,
+        Ok(Ok(head)) => respond(stream, head, engine, sql, backups, cluster).await,
         _ => Ok(()),
     }
 }
@@ -65,6 +71,7 @@ async fn respond(
     stream: TcpStream,
     head: Vec<u8>,
     engine: &Engine,
+    sql: &orbit_exec::SqlEngine,
     backups: Arc<Backups>,
     cluster: Option<&Cluster>,
 ) -> std::io::Result<()> {
@@ -115,6 +122,7 @@ async fn respond(
     let (status, kind, body) = match (method, path) {
         (b"GET", b"/metrics") => {
             let mut out = metrics(engine);
+            vector_metrics(&sql.vector_stats(), &mut out);
             if let Some(c) = cluster {
                 crate::cluster::metrics(&c.status(), &mut out);
             }
@@ -163,6 +171,24 @@ async fn write_response(
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The vector indexes' node counts (`orbit_exec::AnnStats`), appended to `out`.
+fn vector_metrics(s: &orbit_exec::AnnStats, out: &mut String) {
+    let _ = write!(
+        out,
+        "# HELP orbit_vector_index_nodes Nodes of the open HNSW indexes: live, and vacant slots (reclaimed, reused by later inserts).\n\
+         # TYPE orbit_vector_index_nodes gauge\n\
+         orbit_vector_index_nodes{{state=\"live\"}} {}\n\
+         orbit_vector_index_nodes{{state=\"vacant\"}} {}\n\
+         # HELP orbit_vector_nodes_reclaimed_total HNSW nodes of deleted or updated rows removed by the background reclaimer.\n\
+         # TYPE orbit_vector_nodes_reclaimed_total counter\n\
+         orbit_vector_nodes_reclaimed_total {}\n\
+         # HELP orbit_vector_reclaim_rounds_total Rounds of the vector index reclaimer completed.\n\
+         # TYPE orbit_vector_reclaim_rounds_total counter\n\
+         orbit_vector_reclaim_rounds_total {}\n",
+        s.live, s.vacant, s.reclaimed, s.rounds
+    );
 }
 
 /// Prometheus text exposition of the server's counters.

@@ -85,7 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let query_memory = args.query_memory.bytes(physical_memory());
     sql.query_memory
         .set_limit(usize::try_from(query_memory).unwrap_or(usize::MAX));
-    let pg = orbit_pg::PgServer::with_security(sql, pg_security.auth, pg_security.tls);
+    let pg = orbit_pg::PgServer::with_security(Arc::clone(&sql), pg_security.auth, pg_security.tls);
     pg.set_forward_writes(args.cluster.forward_writes);
     let addr: SocketAddr = args
         .resp_addr
@@ -152,6 +152,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .spawn(move || expire_loop(&engine, &sweeping))
             .context("cannot start the expiry thread")?
     };
+    let reclaiming = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reclaimer = {
+        let (sql, reclaiming) = (Arc::clone(&sql), Arc::clone(&reclaiming));
+        std::thread::Builder::new()
+            .name("orbit-vacuum".into())
+            .spawn(move || vacuum_loop(&sql, &reclaiming))
+            .context("cannot start the vector reclaim thread")?
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -170,6 +178,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(runtime.spawn(crate::http::serve(
             listener,
             Arc::clone(&engine),
+            Arc::clone(&sql),
             backups,
             cluster.clone(),
         )))
@@ -202,6 +211,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if sweeper.join().is_err() {
         tracing::error!("the expiry thread panicked");
     }
+    reclaiming.store(false, std::sync::atomic::Ordering::Relaxed);
+    sql.wake_vector_reclaimer();
+    if reclaimer.join().is_err() {
+        tracing::error!("the vector reclaim thread panicked");
+    }
+    drop(sql);
     for w in workers {
         match w.join() {
             Ok(Ok(())) => {}
@@ -255,6 +270,24 @@ fn expire_loop(engine: &Engine, running: &std::sync::atomic::AtomicBool) {
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The vector indexes' reclaimer (`orbit_exec::ann_reclaim`): a round whenever indexes are
+/// due, checked every second and at once when a VACUUM asks.
+fn vacuum_loop(sql: &orbit_exec::SqlEngine, running: &std::sync::atomic::AtomicBool) {
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        match sql.reclaim_vectors(running) {
+            Ok(r) if r.reclaimed > 0 => tracing::info!(
+                indexes = r.indexes,
+                checked = r.checked,
+                reclaimed = r.reclaimed,
+                "vector index nodes reclaimed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "vector index reclaim failed"),
+        }
+        sql.wait_for_vector_work(Duration::from_secs(1));
     }
 }
 

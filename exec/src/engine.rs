@@ -184,6 +184,22 @@ impl SqlEngine {
     }
 
     /// The transaction layer.
+    /// Node counts of the open HNSW indexes and nodes reclaimed (see `exec::ann_reclaim`).
+    pub fn vector_stats(&self) -> crate::exec::ann_graph::AnnStats {
+        self.ann.stats()
+    }
+
+    /// Sleeps until a VACUUM asks for a vector reclaim round or `timeout` passes (the
+    /// background reclaimer's pause between rounds).
+    pub fn wait_for_vector_work(&self, timeout: std::time::Duration) {
+        self.ann.wait_for_work(timeout);
+    }
+
+    /// Ends the reclaimer's pause at once (shutdown).
+    pub fn wake_vector_reclaimer(&self) {
+        self.ann.wake();
+    }
+
     pub fn txn_db(&self) -> &TxnDb {
         &self.txn
     }

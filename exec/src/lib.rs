@@ -32,6 +32,8 @@ pub mod types;
 
 pub use engine::SqlEngine;
 pub use error::{Error, Result};
+pub use exec::ann_graph::AnnStats;
+pub use exec::ann_reclaim::Round as VectorReclaim;
 pub use exec::{Column, Outcome};
 pub use orbit_txn::LockWait;
 pub use orbit_txn::Pending;

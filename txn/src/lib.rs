@@ -54,8 +54,6 @@ pub(crate) struct Shared {
     log: Arc<dyn CommitLog>,
     oracle: Oracle,
     locks: locks::LockTable,
-    /// Transaction ids (row-lock owners).
-    next_id: std::sync::atomic::AtomicU64,
 }
 
 /// Transactions over one database.
@@ -79,7 +77,6 @@ impl TxnDb {
                 log,
                 oracle: Oracle::default(),
                 locks: locks::LockTable::default(),
-                next_id: std::sync::atomic::AtomicU64::new(1),
             }),
         }
     }
@@ -128,6 +125,20 @@ impl TxnDb {
     /// Whether commits are replicated to other nodes (a Raft cluster).
     pub fn is_replicated(&self) -> bool {
         self.shared.log.replicated()
+    }
+
+    /// A point in the order transactions begin: every transaction that began before this
+    /// call has a smaller id than the value returned, every later one a larger or equal id.
+    /// [`TxnDb::ended_before`] tells when the earlier ones are all over (a grace period:
+    /// whatever they could see or were writing is then settled).
+    pub fn horizon(&self) -> u64 {
+        self.shared.oracle.horizon()
+    }
+
+    /// Whether every transaction that began before [`TxnDb::horizon`] returned `horizon` has
+    /// ended (committed or rolled back).
+    pub fn ended_before(&self, horizon: u64) -> bool {
+        self.shared.oracle.ended_before(horizon)
     }
 
     /// See [`CommitLog::read_stamp`].

@@ -16,7 +16,7 @@
 //! transaction starting later first waits for it to be visible, so its snapshot includes every
 //! write it was not told about.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
@@ -100,6 +100,10 @@ struct State {
     unrecorded: u64,
     /// Provisional numbers handed out (replicated commits; see [`Oracle::commit`]).
     provisionals: u64,
+    /// Transaction ids handed out (the last one; ids start at 1).
+    begun: u64,
+    /// Ids of the open transactions.
+    open: BTreeSet<u64>,
 }
 
 /// Where provisional numbers start: above every sequence number a snapshot can have.
@@ -182,16 +186,31 @@ impl Oracle {
     }
 
     /// Registers an open transaction whose reads start at or after `visible`; returns the
-    /// sequence number it is registered under and the one its snapshot must include.
-    pub(crate) fn begin(&self, visible: u64) -> (u64, u64) {
+    /// sequence number it is registered under, the one its snapshot must include, and its
+    /// id (ids rise in the order transactions begin).
+    pub(crate) fn begin(&self, visible: u64) -> (u64, u64, u64) {
         let mut st = self.lock();
         *st.active.entry(visible).or_insert(0) += 1;
-        (visible, st.unrecorded)
+        st.begun += 1;
+        let id = st.begun;
+        st.open.insert(id);
+        (visible, st.unrecorded, id)
     }
 
-    /// Unregisters a transaction registered at `registered`.
-    pub(crate) fn end(&self, registered: u64, visible: u64) {
+    /// The id the next transaction to begin will get.
+    pub(crate) fn horizon(&self) -> u64 {
+        self.lock().begun + 1
+    }
+
+    /// Whether every transaction with an id below `horizon` has ended.
+    pub(crate) fn ended_before(&self, horizon: u64) -> bool {
+        self.lock().open.first().is_none_or(|&id| id >= horizon)
+    }
+
+    /// Unregisters transaction `id`, registered at `registered`.
+    pub(crate) fn end(&self, registered: u64, id: u64, visible: u64) {
         let mut st = self.lock();
+        st.open.remove(&id);
         if let Some(n) = st.active.get_mut(&registered) {
             *n -= 1;
             if *n == 0 {

@@ -25,7 +25,6 @@
 
 use std::collections::HashSet;
 use std::ops::Bound;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use orbit_lsm::{Direction, KeyspaceId, Snapshot};
@@ -127,14 +126,13 @@ pub enum LockPolicy {
 impl Transaction {
     pub(crate) fn begin(shared: Arc<Shared>, isolation: Isolation) -> Result<Transaction> {
         let visible = shared.db.visible_seq();
-        let (registered, must_see) = shared.oracle.begin(visible);
+        let (registered, must_see, id) = shared.oracle.begin(visible);
         // Writes the oracle did not record (no transaction was open) must be in the snapshot.
         if let Err(e) = shared.db.wait_visible(must_see) {
-            shared.oracle.end(registered, shared.db.visible_seq());
+            shared.oracle.end(registered, id, shared.db.visible_seq());
             return Err(e.into());
         }
         let snapshot = shared.db.snapshot();
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         Ok(Transaction {
             shared,
             isolation,
@@ -462,7 +460,7 @@ impl Transaction {
         if self.state == State::Open {
             self.shared
                 .oracle
-                .end(self.registered, self.shared.db.visible_seq());
+                .end(self.registered, self.id, self.shared.db.visible_seq());
             locked = self.locked.drain().collect();
         }
         self.state = state;
@@ -473,7 +471,7 @@ impl Transaction {
         if self.state == State::Open {
             self.shared
                 .oracle
-                .end(self.registered, self.shared.db.visible_seq());
+                .end(self.registered, self.id, self.shared.db.visible_seq());
             let locked: Vec<LockKey> = self.locked.drain().collect();
             self.shared.locks.release(self.id, &locked, commit);
         }

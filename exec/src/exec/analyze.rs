@@ -50,6 +50,9 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, a: &ast::Analyze) -> Result<Outcome> 
     if tables.is_empty() {
         tables = ctx.catalog().tables()?;
     }
+    if a.compute_statistics {
+        reclaim_vectors(ctx, &tables);
+    }
     analyze(ctx, tables)?;
     let tag = if a.compute_statistics {
         "VACUUM"
@@ -59,12 +62,25 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, a: &ast::Analyze) -> Result<Outcome> 
     Ok(Outcome::Command(tag.into()))
 }
 
-/// VACUUM without ANALYZE: checks the table named, if one is.
+/// VACUUM without ANALYZE: asks for a reclaim of the vector indexes of the table named (of
+/// every table without a name; see `ann_reclaim`), which the background reclaimer runs once
+/// the transactions older than this one have ended.
 pub(super) fn vacuum(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>) -> Result<Outcome> {
-    if let Some(t) = table {
-        ctx.resolve_table(t)?;
-    }
+    let tables = match table {
+        Some(t) => vec![ctx.resolve_table(t)?],
+        None => ctx.catalog().tables()?,
+    };
+    reclaim_vectors(ctx, &tables);
     Ok(Outcome::Command("VACUUM".into()))
+}
+
+/// Asks for a reclaim round over the vector indexes of `tables`.
+fn reclaim_vectors(ctx: &Ctx<'_>, tables: &[TableDef]) {
+    for index in tables.iter().flat_map(|t| &t.indexes) {
+        if let Some(def) = &index.ann {
+            ctx.engine.ann.request(def.store);
+        }
+    }
 }
 
 /// Analyzes `tables`.

@@ -5,9 +5,10 @@
 //!
 //! A vector index's graph (`orbit_index::hnsw`) lives outside transactions, in the `sql:ann`
 //! keyspace under its storage generation (`AnnDef::store`); nodes are added when rows are
-//! written, before their transaction commits, and never removed in place. Readers therefore
-//! check every hit against the row their snapshot sees: a row that is not visible, or whose
-//! vector is no longer the node's, is skipped. Dropping an index (or its table) releases its
+//! written, before their transaction commits, and removed only by the reclaimer once no
+//! transaction can see their rows (`ann_reclaim`). Readers therefore check every hit against
+//! the row their snapshot sees: a row that is not visible, or whose vector is no longer the
+//! node's, is skipped. Dropping an index (or its table) releases its
 //! generation when the transaction commits (`session::Dropped::VectorStore`).
 //!
 //! Invariants: a committed row with a non-NULL vector (non-zero, for cosine) has a node
@@ -266,7 +267,7 @@ pub fn define(table: &TableDef, ci: &ast::CreateIndex, method: &str) -> Result<(
 }
 
 /// The index's vector in `row` as the graph takes it (dense f32), or None (NULL).
-fn vector_of(table: &TableDef, index: &IndexDef, row: &[Value]) -> Option<Vec<f32>> {
+pub(super) fn vector_of(table: &TableDef, index: &IndexDef, row: &[Value]) -> Option<Vec<f32>> {
     let pos = index
         .columns
         .first()
@@ -372,6 +373,14 @@ pub fn insert(
         .get(def)?
         .insert(&v, suffix, &mut ctx.ann_writes)?;
     Ok(())
+}
+
+/// Notes that a row of `index` was deleted or moved off its node (an UPDATE that needs a new
+/// one): the reclaimer (`ann_reclaim`) counts these to know when a round is due.
+pub fn note_dead(ctx: &Ctx<'_>, index: &IndexDef) {
+    if let Some(def) = &index.ann {
+        ctx.engine.ann.note_changed(def.store, 1);
+    }
 }
 
 /// Whether an UPDATE from `old` to `new` needs a new node (the vector or the row key changed).

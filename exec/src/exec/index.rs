@@ -57,7 +57,7 @@ fn secondary(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
         .filter(|i| !i.primary && i.ann.is_none() && !i.bitmap)
 }
 
-/// The vector indexes (see `ann`: their entries are never deleted in place).
+/// The vector indexes (see `ann`: their nodes are removed by `ann_reclaim`, not here).
 fn vectors(table: &TableDef) -> impl Iterator<Item = &IndexDef> {
     table.indexes.iter().filter(|i| i.ann.is_some())
 }
@@ -101,6 +101,9 @@ pub fn remove(ctx: &mut Ctx<'_>, table: &TableDef, row: &[Value], row_key: &[u8]
         let (key, _) = entry(table, index, row, &suffix);
         ctx.txn.delete(ctx.engine.data, &key)?;
     }
+    for index in vectors(table) {
+        super::ann::note_dead(ctx, index);
+    }
     super::bitmap_index::remove(ctx, table, row, &suffix)
 }
 
@@ -124,6 +127,7 @@ pub fn change(
     }
     for index in vectors(table) {
         if super::ann::changed(table, index, (old.0, &old_suffix), (new.0, &new_suffix)) {
+            super::ann::note_dead(ctx, index);
             super::ann::insert(ctx, table, index, new.0, &new_suffix)?;
         }
     }

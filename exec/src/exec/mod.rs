@@ -7,6 +7,7 @@ mod agg_stats;
 mod analyze;
 pub(crate) mod ann;
 pub(crate) mod ann_graph;
+pub mod ann_reclaim;
 mod bitmap_index;
 mod conflict;
 mod ddl;

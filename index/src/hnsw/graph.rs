@@ -23,9 +23,9 @@
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use super::distance;
 use super::nodes::{Node, Nodes};
@@ -135,9 +135,14 @@ pub type Item = (Box<[f32]>, Box<[u8]>);
 pub struct Graph {
     params: Params,
     nodes: RwLock<Nodes>,
-    /// (entry node, its level); None while empty.
+    /// (entry node, its level); None while empty. Read under the node list's lock: a
+    /// reclaim replaces a vacated entry under the write lock.
     entry: Mutex<Option<(u32, usize)>>,
     rng: AtomicU64,
+    /// The next insert's stamp (`Node::born`); restored nodes have 0.
+    stamp: AtomicU64,
+    /// Nodes being reclaimed (see `reclaim`): no insert links to them.
+    dying: Mutex<Arc<HashSet<u32>>>,
 }
 
 /// Per-thread visited marks: `marks[i] == epoch` means node i was visited by the current
@@ -186,6 +191,8 @@ impl Graph {
             nodes: RwLock::new(Nodes::new(params.dim as usize, max0(params))),
             entry: Mutex::new(None),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            stamp: AtomicU64::new(1),
+            dying: Mutex::new(Arc::default()),
         }
     }
 
@@ -250,7 +257,15 @@ impl Graph {
             nodes.reserve(items.len());
             for ((vector, payload), level) in items.into_iter().zip(levels) {
                 let links = (0..=level).map(|_| Mutex::new(Vec::new())).collect();
-                nodes.push(Node { payload, links }, &vector);
+                let born = self.stamp.fetch_add(1, AtomicOrdering::Relaxed);
+                nodes.append(
+                    Node {
+                        payload,
+                        links,
+                        born,
+                    },
+                    &vector,
+                );
             }
             first
         };
@@ -262,11 +277,19 @@ impl Graph {
         first
     }
 
+    /// Adds a node, in a slot a reclaim freed if there is one.
     fn push(&self, vector: Box<[f32]>, payload: Box<[u8]>, level: usize) -> u32 {
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         let links = (0..=level).map(|_| Mutex::new(Vec::new())).collect();
-        nodes.push(Node { payload, links }, &vector);
-        (nodes.len() - 1) as u32
+        let born = self.stamp.fetch_add(1, AtomicOrdering::Relaxed);
+        nodes.push(
+            Node {
+                payload,
+                links,
+                born,
+            },
+            &vector,
+        )
     }
 
     /// Links pushed node `id` into the graph; returns the link lists written.
@@ -301,6 +324,9 @@ impl Graph {
             cur = self.greedy(build, &nodes, q, cur, l);
         }
         let mut entries = vec![cur];
+        // Read under the node list's lock: a reclaim under way (see `reclaim`) set it before
+        // waiting for the write lock, so every link that began after sees it.
+        let dying = Arc::clone(&self.dying.lock().unwrap_or_else(|p| p.into_inner()));
         for l in (0..=level.min(top)).rev() {
             let found = self.search_layer(
                 &nodes,
@@ -309,7 +335,10 @@ impl Graph {
                 usize::from(self.params.ef_construction).max(1),
                 l,
             );
-            let found: Vec<Scored> = found.into_iter().filter(|s| s.node != id).collect();
+            let found: Vec<Scored> = found
+                .into_iter()
+                .filter(|s| s.node != id && !dying.contains(&s.node))
+                .collect();
             let chosen = self.select(&nodes, &found, self.max_links(l));
             // Merged into what the list already holds: in a parallel build, nodes linked
             // before this one may have added themselves to it already.
@@ -523,10 +552,10 @@ impl Graph {
 
     /// The `ef` nearest nodes to `q` the graph finds (ascending by the graph's distance).
     pub fn search(&self, q: &[f32], ef: usize) -> Vec<Scored> {
+        let nodes = self.read();
         let Some((ep, top)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
             return Vec::new();
         };
-        let nodes = self.read();
         let metric = self.params.metric;
         let mut cur = Scored {
             distance: self.dist_to(metric, &nodes, q, ep),
@@ -569,16 +598,16 @@ impl Graph {
                     .fitted_at()
                     .is_none_or(|at| nodes.len() >= at.saturating_mul(2))
         };
-        let (fit, upto) = {
+        let (fit, upto, newest) = {
             let nodes = self.read();
             if !due(&nodes) {
                 return;
             }
-            (nodes.fit(), nodes.len())
+            (nodes.fit(), nodes.len(), nodes.newest())
         };
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         if due(&nodes) {
-            nodes.install(fit, upto);
+            nodes.install(fit, upto, newest);
         }
     }
 
@@ -637,7 +666,7 @@ impl Graph {
         nodes.reserve(n);
         for (i, s) in stored.into_iter().enumerate() {
             let Some(s) = s else {
-                nodes.push(Node::absent(), &[]);
+                nodes.append(Node::absent(), &[]);
                 continue;
             };
             let level = s.links.len().saturating_sub(1);
@@ -655,10 +684,11 @@ impl Graph {
                     Mutex::new(ok)
                 })
                 .collect();
-            nodes.push(
+            nodes.append(
                 Node {
                     payload: s.payload,
                     links,
+                    born: 0,
                 },
                 &s.vector,
             );
@@ -673,6 +703,8 @@ impl Graph {
             nodes: RwLock::new(nodes),
             entry: Mutex::new(entry),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ n as u64),
+            stamp: AtomicU64::new(1),
+            dying: Mutex::new(Arc::default()),
         };
         graph.maybe_quantize();
         graph
@@ -745,6 +777,10 @@ pub(super) struct StoredNode {
     pub payload: Box<[u8]>,
     pub links: Vec<Vec<u32>>,
 }
+
+#[path = "reclaim.rs"]
+mod reclaim;
+pub use reclaim::Reclaimed;
 
 #[cfg(test)]
 #[path = "graph_tests.rs"]

@@ -97,7 +97,7 @@ fn restored_without(g: &Graph, lost: usize) -> Graph {
 }
 
 /// Every present node's codes are its vector encoded by the graph's current quantizer.
-fn assert_codes_match(g: &Graph) {
+pub(super) fn assert_codes_match(g: &Graph) {
     let nodes = g.read();
     let q = nodes.quantizer().expect("quantized");
     let mut want = vec![0u8; q.dim()];
@@ -221,7 +221,7 @@ fn concurrent_inserts_and_searches_keep_the_graph_whole() {
 }
 
 /// Every node's lock-free level-0 copy equals its list (what searches on layer 0 read).
-fn assert_flat_links_match(g: &Graph) {
+pub(super) fn assert_flat_links_match(g: &Graph) {
     let nodes = g.read();
     for i in 0..nodes.len() {
         let list = nodes.get(i).and_then(|n| n.links(0)).map(|l| l.clone());

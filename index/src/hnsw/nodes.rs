@@ -3,7 +3,10 @@
 //!
 //! Invariants: node `i`'s vector is at `i * dim` in `vectors` and its level-0 copy at
 //! `i * stride` in `links0`; both arrays grow with the list, one node at a time, under the
-//! graph's write lock; a level-0 copy changes only under that node's level-0 mutex.
+//! graph's write lock; a level-0 copy changes only under that node's level-0 mutex. A slot
+//! whose node was reclaimed (`vacate`) is absent, first in `quarantine` (a reader may still
+//! hold its id from a search that began before), then, once the caller says no such reader
+//! is left (`release`), in `free`, where the next single insert takes it (`push`).
 
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard};
@@ -15,6 +18,9 @@ use super::quant::Quantizer;
 pub(super) struct Node {
     pub payload: Box<[u8]>,
     pub links: Box<[Mutex<Vec<u32>>]>,
+    /// When the node was added, in the graph's insert order (see `Graph::stamp`); 0 for
+    /// nodes read back from storage.
+    pub born: u64,
 }
 
 /// The nodes, their vectors in one contiguous array (node i's at `i * dim`), and a flat copy
@@ -38,6 +44,10 @@ pub(super) struct Nodes {
     quant: Option<Quantizer>,
     /// The node count when the quantizer was fitted.
     fitted_at: Option<usize>,
+    /// Absent slots the next inserts may take.
+    free: Vec<u32>,
+    /// Slots vacated since the last `release`: absent, not yet reusable.
+    quarantine: Vec<u32>,
 }
 
 impl Nodes {
@@ -51,11 +61,24 @@ impl Nodes {
             codes: Vec::new(),
             quant: None,
             fitted_at: None,
+            free: Vec::new(),
+            quarantine: Vec::new(),
         }
     }
 
+    /// Node slots, present or not.
     pub fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// Present nodes.
+    pub fn live(&self) -> usize {
+        self.list.iter().filter(|n| n.present()).count()
+    }
+
+    /// Absent slots: reusable now, and vacated but not yet reusable.
+    pub fn vacant(&self) -> (usize, usize) {
+        (self.free.len(), self.quarantine.len())
     }
 
     pub fn get(&self, id: usize) -> Option<&Node> {
@@ -110,10 +133,16 @@ impl Nodes {
         Some((q, codes))
     }
 
-    /// Makes `fit` (computed when the list held `upto` nodes) the current quantizer, coding
-    /// the nodes pushed since; None drops the codes (searches use the vectors). Either way
-    /// the fit counts as made at the current size.
-    pub(super) fn install(&mut self, fit: Option<(Quantizer, Vec<u8>)>, upto: usize) {
+    /// The newest node's insert stamp (see `Node::born`).
+    pub(super) fn newest(&self) -> u64 {
+        self.list.iter().map(|n| n.born).max().unwrap_or(0)
+    }
+
+    /// Makes `fit` (computed when the list held `upto` nodes, the newest of them stamped
+    /// `newest`) the current quantizer, coding the nodes added since, at the end or in
+    /// reused slots; None drops the codes (searches use the vectors). Either way the fit
+    /// counts as made at the current size.
+    pub(super) fn install(&mut self, fit: Option<(Quantizer, Vec<u8>)>, upto: usize, newest: u64) {
         let dim = self.dim;
         match fit {
             Some((q, mut codes)) => {
@@ -121,6 +150,18 @@ impl Nodes {
                 let from = upto.min(self.list.len()) * dim;
                 if let (Some(v), Some(c)) = (self.vectors.get(from..), codes.get_mut(from..)) {
                     q.encode_all(v, c);
+                }
+                for (i, _) in self.list[..upto.min(self.list.len())]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| n.born > newest)
+                {
+                    let at = i * dim;
+                    if let (Some(v), Some(c)) =
+                        (self.vectors.get(at..at + dim), codes.get_mut(at..at + dim))
+                    {
+                        q.encode_all(v, c);
+                    }
                 }
                 self.codes = codes;
                 self.quant = Some(q);
@@ -133,8 +174,52 @@ impl Nodes {
         self.fitted_at = Some(self.list.len());
     }
 
-    /// Appends a node; `vector` is cut or zero-padded to the dimension.
-    pub(super) fn push(&mut self, node: Node, vector: &[f32]) {
+    /// Adds a node in a free slot if there is one, else at the end; returns its id.
+    pub(super) fn push(&mut self, node: Node, vector: &[f32]) -> u32 {
+        let Some(id) = self.free.pop() else {
+            self.append(node, vector);
+            return (self.list.len() - 1) as u32;
+        };
+        let (dim, at) = (self.dim, id as usize * self.dim);
+        if let Some(slot) = self.vectors.get_mut(at..at + dim) {
+            slot.fill(0.0);
+            slot.iter_mut().zip(vector).for_each(|(s, v)| *s = *v);
+        }
+        if let (Some(q), Some(v), Some(c)) = (
+            &self.quant,
+            self.vectors.get(at..at + dim),
+            self.codes.get_mut(at..at + dim),
+        ) {
+            q.encode_all(v, c);
+        }
+        self.publish0(id, &[]);
+        if let Some(slot) = self.list.get_mut(id as usize) {
+            *slot = node;
+        }
+        id
+    }
+
+    /// Makes node `id` absent (its links and payload dropped, its level-0 copy emptied) and
+    /// quarantines the slot; the caller has unlinked it from every other node.
+    pub(super) fn vacate(&mut self, id: u32) {
+        if let Some(slot) = self.list.get_mut(id as usize).filter(|n| n.present()) {
+            *slot = Node::absent();
+            self.publish0(id, &[]);
+            self.quarantine.push(id);
+        }
+    }
+
+    /// Lets inserts reuse the slots vacated before this call.
+    pub(super) fn release(&mut self) {
+        self.free.append(&mut self.quarantine);
+    }
+
+    /// Appends a node; `vector` is cut or zero-padded to the dimension. An absent node's slot
+    /// (a gap in what storage held) is free at once.
+    pub(super) fn append(&mut self, node: Node, vector: &[f32]) {
+        if !node.present() {
+            self.free.push(self.list.len() as u32);
+        }
         self.reserve(1);
         let start = self.vectors.len();
         self.vectors.extend(vector.iter().take(self.dim));
@@ -224,6 +309,7 @@ impl Node {
         Node {
             payload: Box::new([]),
             links: Box::new([]),
+            born: 0,
         }
     }
 }

@@ -14,8 +14,10 @@
 //! Durability and visibility: the records are written with `Db::write_pending` before the
 //! transaction that inserted the row commits, so the WAL (which acknowledges in append order)
 //! never holds a commit whose node is missing. A node whose row never committed, or was later
-//! deleted or updated, stays in the graph: readers check every hit against the row they can
-//! see (that is the caller's job), and a rebuild drops such nodes. A link list written by
+//! deleted or updated, stays in the graph until the caller reclaims it
+//! ([`HnswIndex::reclaim`], once no reader can see that row): readers check every hit
+//! against the row they can see (that is the caller's job). A reclaimed node's records are
+//! deleted and its slot's id is reused by a later insert. A link list written by
 //! two inserts at once may land in either order; at worst a link is missing after a restart
 //! (a slightly worse graph, never a wrong answer), and links to nodes whose record was lost
 //! are dropped on load.
@@ -338,6 +340,53 @@ impl HnswIndex {
     /// Node `id`'s payload.
     pub fn payload(&self, id: u32) -> Option<Vec<u8>> {
         self.graph.with_node(id, |_, p| p.to_vec())
+    }
+
+    /// See [`Graph::stamp`].
+    pub fn stamp(&self) -> u64 {
+        self.graph.stamp()
+    }
+
+    /// See [`Graph::born_before`].
+    pub fn born_before(&self, before: u64) -> Vec<(u32, u64, Box<[u8]>)> {
+        self.graph.born_before(before)
+    }
+
+    /// Whether node `id` is still the one stamped `born` and holds `vector` (a row's, not
+    /// yet prepared): a reclaim's test of a node against the row it names.
+    pub fn holds(&self, id: u32, born: u64, vector: &[f32]) -> bool {
+        self.prepare(vector)
+            .is_some_and(|v| self.graph.holds(id, born, &v))
+    }
+
+    /// Removes the nodes `dead` names from the graph (see [`Graph::remove`]) and returns the
+    /// write that deletes their records and stores the lists repaired around them; how many
+    /// were removed. A crash before the write lands leaves the nodes stored: they come back
+    /// on reopening, and the next reclaim removes them again.
+    pub fn reclaim(&self, dead: &[(u32, u64)]) -> (usize, WriteBatch) {
+        let done = self.graph.remove(dead);
+        let mut batch = WriteBatch::new();
+        for &(id, _) in &done.vacated {
+            batch.delete(self.loc.keyspace, &self.loc.key(NODE, Some(id), None));
+            let from = self.loc.key(LINKS, Some(id), None);
+            let to = match id.checked_add(1) {
+                Some(next) => self.loc.key(LINKS, Some(next), None),
+                None => self.loc.key(LINKS + 1, None, None),
+            };
+            batch.delete_range(self.loc.keyspace, &from, &to);
+        }
+        self.put_links(&mut batch, &done.changes);
+        (done.vacated.len(), batch)
+    }
+
+    /// See [`Graph::release`].
+    pub fn release(&self) {
+        self.graph.release();
+    }
+
+    /// See [`Graph::occupancy`].
+    pub fn occupancy(&self) -> (usize, usize, usize) {
+        self.graph.occupancy()
     }
 
     /// Node slots (present or not).

@@ -170,3 +170,101 @@ fn create_over_an_old_prefix_starts_empty() {
     loc(&db).clear().expect("clear").wait().expect("cleared");
     assert!(HnswIndex::open(loc(&db)).expect("open").is_none());
 }
+
+/// Every node record and link list of the index at `loc`, as stored: (node ids, (id, level)
+/// of link lists, link targets).
+fn stored(loc: &Location) -> (Vec<u32>, Vec<(u32, u8)>, Vec<u32>) {
+    let (mut nodes, mut lists, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    for item in loc
+        .db
+        .prefix(loc.keyspace, &loc.prefix, orbit_lsm::Direction::Forward)
+        .expect("scan")
+    {
+        let (k, v) = item.expect("record");
+        let rest = &k[loc.prefix.len()..];
+        if rest.len() < 5 {
+            continue;
+        }
+        let id = u32::from_be_bytes(rest[1..5].try_into().expect("id"));
+        match rest[0] {
+            0x01 => nodes.push(id),
+            _ => {
+                lists.push((id, rest[5]));
+                targets.extend(
+                    v.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes(c.try_into().expect("u32"))),
+                );
+            }
+        }
+    }
+    (nodes, lists, targets)
+}
+
+/// `n` vectors, no two alike (`data` repeats every 97).
+fn distinct(n: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| {
+            (0..8)
+                .map(|j| ((i * 7919 + j * 104_729) % 10_007) as f32 / 100.0)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn reclaimed_nodes_leave_storage_and_their_slots_are_reused_after_reopening() {
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    let (index, pending) = HnswIndex::create(loc(&db), params(Metric::L2)).expect("create");
+    pending.wait().expect("meta");
+    for (i, v) in distinct(300).iter().enumerate() {
+        let w = put(&index, v, &(i as u32).to_be_bytes()).expect("indexable");
+        w.wait().expect("durable");
+    }
+    // Nodes of payloads 0..100 are dead; a stale stamp reclaims nothing.
+    let dead: Vec<(u32, u64)> = index
+        .born_before(index.stamp())
+        .into_iter()
+        .filter(|(_, _, p)| u32::from_be_bytes(p[..4].try_into().expect("payload")) < 100)
+        .map(|(id, born, _)| (id, born))
+        .collect();
+    assert_eq!(dead.len(), 100);
+    assert!(index.holds(dead[0].0, dead[0].1, &distinct(300)[0]));
+    let (n, batch) = index.reclaim(&[(dead[0].0, dead[0].1 + 1)]);
+    assert_eq!(n, 0);
+    assert!(batch.is_empty());
+    let (n, batch) = index.reclaim(&dead);
+    assert_eq!(n, 100);
+    db.write(&batch).expect("reclaim write");
+    assert_eq!(index.occupancy(), (200, 0, 100));
+    let (nodes, lists, targets) = stored(index.location());
+    let gone = |id: &u32| dead.iter().any(|d| d.0 == *id);
+    assert_eq!(nodes.len(), 200);
+    assert!(!nodes.iter().any(gone) && !lists.iter().any(|(id, _)| gone(id)));
+    assert!(
+        !targets.iter().any(gone),
+        "a stored list names a reclaimed node"
+    );
+
+    // Reopened: the same nodes, the vacated slots free at once.
+    drop(index);
+    let again = HnswIndex::open(loc(&db)).expect("open").expect("stored");
+    assert_eq!(again.occupancy().0, 200);
+    let q = distinct(300)[150].clone();
+    let found = again.search(&q, 40);
+    assert_eq!(found[0].distance, 0.0);
+    assert!(ids(&found, &again)
+        .iter()
+        .all(|p| u32::from_be_bytes(p[..4].try_into().expect("payload")) >= 100));
+    let w: Vec<f32> = q.iter().map(|x| x + 0.5).collect();
+    put(&again, &w, b"new")
+        .expect("indexable")
+        .wait()
+        .expect("durable");
+    let reused = again.search(&w, 10)[0].node;
+    assert!(gone(&reused), "slot {reused} is not a reclaimed one");
+    drop(again);
+    let third = HnswIndex::open(loc(&db)).expect("open").expect("stored");
+    assert_eq!(third.payload(reused), Some(b"new".to_vec()));
+    assert_eq!(third.search(&w, 10)[0].node, reused);
+}

@@ -383,3 +383,24 @@ fn begin_statement_changes_nothing_under_a_transaction_snapshot() {
         db.put(KS, b"a", b"0").unwrap();
     }
 }
+
+#[test]
+fn a_horizon_waits_for_the_transactions_begun_before_it_only() {
+    let fs = SimFs::new();
+    let db = open(&fs);
+    let first = db.begin(Isolation::ReadCommitted).expect("begin");
+    let second = db.begin(Isolation::Serializable).expect("begin");
+    let h = db.horizon();
+    let later = db.begin(Isolation::RepeatableRead).expect("begin");
+    assert!(!db.ended_before(h));
+    drop(second);
+    assert!(!db.ended_before(h));
+    let mut first = first;
+    first.put(KS, &key(1), &val(1)).expect("put");
+    first.commit().expect("commit");
+    // The one begun after the horizon does not hold it back.
+    assert!(db.ended_before(h));
+    assert!(!db.ended_before(db.horizon()));
+    drop(later);
+    assert!(db.ended_before(db.horizon()));
+}

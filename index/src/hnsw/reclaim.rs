@@ -1,0 +1,281 @@
+//! Reclaiming nodes: the graph's side of a vector index's VACUUM. The caller decides which
+//! nodes are dead (`store` and the SQL layer: a node whose row no reader can see any more);
+//! [`Graph::remove`] unlinks them, repairs the lists that named them and vacates their slots,
+//! which later inserts reuse once the caller [`Graph::release`]s them.
+//!
+//! How a removal runs beside searches and inserts, which never stop:
+//! 1. The dying set is published; every link that starts after it leaves those nodes out of
+//!    its choices. Taking the write lock once (and letting go) waits out the links that
+//!    started before.
+//! 2. Under the read lock, every list naming a dying node is rebuilt: its other members, plus
+//!    the dying nodes' own neighbours on that level (the graph keeps the paths that went
+//!    through them), chosen by the insert heuristic; a list left short also gets what a
+//!    search from the entry point finds, as an insert's would. A list is computed from a copy
+//!    and swapped in under its mutex, keeping whatever an insert added meanwhile.
+//! 3. Under the write lock the dying nodes are vacated and, if the entry point was one of
+//!    them, the highest remaining node takes its place. No list names them any more, so a
+//!    search never reaches them; a vacated slot stays out of use until `release`, because a
+//!    reader may still hold its id from a search that ran before.
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// What a removal changed, for the store to write.
+#[derive(Debug, Default)]
+pub struct Reclaimed {
+    /// The vacated nodes, with how many levels of link lists each had.
+    pub vacated: Vec<(u32, usize)>,
+    /// The link lists rebuilt around them: (node, level, ids).
+    pub changes: Vec<LinkChange>,
+}
+
+impl Graph {
+    /// The stamp the next insert gets (`Node::born`): every node added before this call has
+    /// a smaller one.
+    pub fn stamp(&self) -> u64 {
+        self.stamp.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Present nodes stamped before `before`: (id, stamp, payload).
+    pub fn born_before(&self, before: u64) -> Vec<(u32, u64, Box<[u8]>)> {
+        let nodes = self.read();
+        nodes
+            .iter()
+            .filter(|(_, n)| n.present() && n.born < before)
+            .map(|(i, n)| (i as u32, n.born, n.payload.clone()))
+            .collect()
+    }
+
+    /// Whether node `id` is still the one stamped `born` and holds `vector` (prepared as
+    /// inserts are).
+    pub fn holds(&self, id: u32, born: u64, vector: &[f32]) -> bool {
+        let nodes = self.read();
+        nodes
+            .get(id as usize)
+            .is_some_and(|n| n.present() && n.born == born && nodes.vector(id as usize) == vector)
+    }
+
+    /// Present nodes, and absent slots (reusable now, and vacated but not yet reusable).
+    pub fn occupancy(&self) -> (usize, usize, usize) {
+        let nodes = self.read();
+        let (free, quarantined) = nodes.vacant();
+        (nodes.live(), free, quarantined)
+    }
+
+    /// Lets inserts reuse the slots vacated before this call: the caller knows that no reader
+    /// holds an id a search gave it before then.
+    pub fn release(&self) {
+        self.nodes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .release();
+    }
+
+    /// Unlinks and vacates the nodes `dead` names ((id, stamp) pairs; one whose slot no
+    /// longer holds that stamp is left alone) and repairs the graph around them.
+    pub fn remove(&self, dead: &[(u32, u64)]) -> Reclaimed {
+        let set: HashSet<u32> = {
+            let nodes = self.read();
+            dead.iter()
+                .filter(|(id, born)| {
+                    nodes
+                        .get(*id as usize)
+                        .is_some_and(|n| n.present() && n.born == *born)
+                })
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        if set.is_empty() {
+            return Reclaimed::default();
+        }
+        let set = Arc::new(set);
+        *self.dying.lock().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&set);
+        // Links that began before the mark hold the read lock until they end.
+        drop(self.nodes.write().unwrap_or_else(|p| p.into_inner()));
+        let changes = self.repair(&set);
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        let mut vacated = Vec::with_capacity(set.len());
+        for &d in set.iter() {
+            if let Some(n) = nodes.get(d as usize) {
+                vacated.push((d, n.level() + 1));
+            }
+            nodes.vacate(d);
+        }
+        vacated.sort_unstable();
+        let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner());
+        if entry.is_some_and(|(e, _)| set.contains(&e)) {
+            *entry = nodes
+                .iter()
+                .filter(|(_, n)| n.present())
+                .map(|(i, n)| (i as u32, n.level()))
+                .reduce(|best, c| if c.1 > best.1 { c } else { best });
+        }
+        *self.dying.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+        Reclaimed { vacated, changes }
+    }
+
+    /// Step 2 of a removal: rebuilds every list that names a node of `dying`. The read lock
+    /// is let go every `REPAIR_CHUNK` nodes, so inserts (which take the write lock to add
+    /// their node) wait for a chunk, not for the whole repair.
+    fn repair(&self, dying: &HashSet<u32>) -> Vec<LinkChange> {
+        // No insert adds to a dying node's lists any more (it is never chosen), so copies
+        // of them stay true.
+        let mut around: HashMap<(u32, usize), Vec<u32>> = HashMap::new();
+        {
+            let nodes = self.read();
+            for &d in dying {
+                let Some(n) = nodes.get(d as usize) else {
+                    continue;
+                };
+                for l in 0..=n.level() {
+                    if let Some(list) = n.links(l) {
+                        around.insert((d, l), list.clone());
+                    }
+                }
+            }
+        }
+        let mut changes = Vec::new();
+        let mut start = 0;
+        loop {
+            let nodes = self.read();
+            let end = (start + REPAIR_CHUNK).min(nodes.len());
+            for i in start..end {
+                self.repair_node(&nodes, i, dying, &around, &mut changes);
+            }
+            if end >= nodes.len() {
+                return changes;
+            }
+            start = end;
+        }
+    }
+
+    /// Rebuilds node `i`'s lists that name a node of `dying` (see `repair`).
+    fn repair_node(
+        &self,
+        nodes: &Nodes,
+        i: usize,
+        dying: &HashSet<u32>,
+        around: &HashMap<(u32, usize), Vec<u32>>,
+        changes: &mut Vec<LinkChange>,
+    ) {
+        let build = self.params.metric.build_metric();
+        let id = i as u32;
+        let Some(n) = nodes.get(i).filter(|n| n.present() && !dying.contains(&id)) else {
+            return;
+        };
+        for l in 0..=n.level() {
+            let Some(before) = n.links(l).map(|g| g.clone()) else {
+                continue;
+            };
+            if !before.iter().any(|x| dying.contains(x)) {
+                continue;
+            }
+            let mut ids: Vec<u32> = Vec::new();
+            for &x in &before {
+                if !dying.contains(&x) {
+                    ids.push(x);
+                } else if let Some(next) = around.get(&(x, l)) {
+                    ids.extend(next.iter().filter(|y| !dying.contains(y) && **y != id));
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let base = nodes.vector(i);
+            let score = |c: u32| Scored {
+                distance: self.dist_to(build, nodes, base, c),
+                node: c,
+            };
+            let mut scored: Vec<Scored> = ids
+                .into_iter()
+                .map(score)
+                .filter(|s| s.distance.is_finite())
+                .collect();
+            scored.sort_unstable();
+            let max = self.max_links(l);
+            let mut kept = self.select(nodes, &scored, max);
+            if kept.len() < max / 2 {
+                scored.extend(self.found_near(nodes, base, l, dying, id));
+                scored.sort_unstable();
+                scored.dedup_by_key(|s| s.node);
+                kept = self.select(nodes, &scored, max);
+            }
+            let Some(mut list) = n.links(l) else {
+                continue;
+            };
+            // What inserts added since the copy stays.
+            let mut ids: Vec<u32> = kept.iter().map(|s| s.node).collect();
+            for &x in list.iter() {
+                if !before.contains(&x) && !dying.contains(&x) && !ids.contains(&x) {
+                    ids.push(x);
+                }
+            }
+            if ids.len() > max {
+                let mut scored: Vec<Scored> = ids.into_iter().map(score).collect();
+                scored.sort_unstable();
+                ids = self
+                    .select(nodes, &scored, max)
+                    .iter()
+                    .map(|s| s.node)
+                    .collect();
+            }
+            *list = ids;
+            if l == 0 {
+                nodes.publish0(id, &list);
+            }
+            let new: Vec<u32> = list
+                .iter()
+                .copied()
+                .filter(|x| !before.contains(x))
+                .collect();
+            changes.push((id, l as u8, list.clone()));
+            drop(list);
+            // Links go both ways, as an insert makes them: a node that only dying nodes
+            // linked to would otherwise be left unreachable.
+            for x in new {
+                if let Some(list) = self.connect_all(nodes, x, &[id], l) {
+                    changes.push((x, l as u8, list));
+                }
+            }
+        }
+    }
+
+    /// The nodes an insert of `base` would consider on `level` (dying ones and `me` left
+    /// out), nearest first: greedy descent from the entry point, then a beam search of
+    /// ef_construction.
+    fn found_near(
+        &self,
+        nodes: &Nodes,
+        base: &[f32],
+        level: usize,
+        dying: &HashSet<u32>,
+        me: u32,
+    ) -> Vec<Scored> {
+        let Some((ep, top)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Vec::new();
+        };
+        if level > top {
+            return Vec::new();
+        }
+        let build = self.params.metric.build_metric();
+        let mut cur = Scored {
+            distance: self.dist_to(build, nodes, base, ep),
+            node: ep,
+        };
+        for l in (level + 1..=top).rev() {
+            cur = self.greedy(build, nodes, base, cur, l);
+        }
+        let ef = usize::from(self.params.ef_construction).max(1);
+        self.search_layer(nodes, Score::Full(build, base), &[cur], ef, level)
+            .into_iter()
+            .filter(|s| s.node != me && !dying.contains(&s.node))
+            .collect()
+    }
+}
+
+/// How many nodes a repair looks at per hold of the read lock.
+const REPAIR_CHUNK: usize = 4096;
+
+#[cfg(test)]
+#[path = "reclaim_tests.rs"]
+mod tests;

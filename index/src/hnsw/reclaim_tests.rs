@@ -1,0 +1,245 @@
+//! Removing nodes against exact search: no list names a vacated node, recall holds, slots are
+//! reused only after `release`, and removals run beside inserts and searches.
+
+use super::super::tests::{assert_codes_match, assert_flat_links_match, points};
+use super::*;
+
+fn graph(dim: u32) -> Graph {
+    Graph::new(Params {
+        metric: Metric::L2,
+        dim,
+        m: 8,
+        ef_construction: 48,
+        quantize: true,
+    })
+}
+
+/// Every list of a present node names present nodes of at least its level, within its cap;
+/// the entry point is a present node of the top level.
+fn assert_whole(g: &Graph) {
+    let nodes = g.read();
+    let mut top = None;
+    for (i, n) in nodes.iter().filter(|(_, n)| n.present()) {
+        top = top.max(Some(n.level()));
+        for l in 0..=n.level() {
+            let list = n.links(l).map(|g| g.clone()).unwrap_or_default();
+            assert!(list.len() <= g.max_links(l), "node {i} level {l}");
+            for t in list {
+                let target = nodes.get(t as usize).filter(|t| t.present());
+                assert!(
+                    target.is_some_and(|t| t.level() >= l),
+                    "node {i} level {l} links to {t}"
+                );
+            }
+        }
+    }
+    let entry = *g.entry.lock().unwrap_or_else(|p| p.into_inner());
+    match entry {
+        Some((e, level)) => {
+            assert!(nodes.get(e as usize).is_some_and(|n| n.present()));
+            assert_eq!(Some(level), top);
+        }
+        None => assert_eq!(top, None),
+    }
+}
+
+/// Recall@10 at ef 40 over the present nodes; no search returns an absent one.
+fn recall(g: &Graph, queries: &[Vec<f32>]) -> f64 {
+    let (mut hit, mut total) = (0, 0);
+    for q in queries {
+        let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+        let found = g.search(q, 40);
+        assert!(found
+            .iter()
+            .all(|s| g.with_node(s.node, |_, _| ()).is_some()));
+        let got: Vec<u32> = found.iter().take(10).map(|s| s.node).collect();
+        hit += got.iter().filter(|n| truth.contains(n)).count();
+        total += truth.len();
+    }
+    hit as f64 / total as f64
+}
+
+/// `id` scattered (the test points' clusters go by id modulo 10: a removal by id modulo
+/// anything small would take whole clusters).
+fn scatter(id: u32) -> u32 {
+    id.wrapping_mul(2_654_435_761) >> 7
+}
+
+/// (id, stamp) of the present nodes `keep` rejects.
+fn pick(g: &Graph, keep: impl Fn(u32) -> bool) -> Vec<(u32, u64)> {
+    g.born_before(g.stamp())
+        .into_iter()
+        .filter(|(id, ..)| !keep(*id))
+        .map(|(id, born, _)| (id, born))
+        .collect()
+}
+
+#[test]
+fn removed_nodes_are_unlinked_and_recall_holds_over_the_rest() {
+    // Unquantized and quantized (96 dimensions, past `QUANTIZE_AT`).
+    for dim in [16, 96] {
+        let g = graph(dim);
+        let mut data = points(3100, dim as usize, 7);
+        let queries = data.split_off(2900);
+        let more = data.split_off(2000);
+        for (i, v) in data.iter().enumerate() {
+            g.insert(v.clone().into(), (i as u32).to_be_bytes().into());
+        }
+        let before = recall(&g, &queries);
+        let entry = g.entry.lock().expect("entry").map(|e| e.0);
+        // Two nodes in five, the entry point among them.
+        let dead = pick(&g, |id| scatter(id) % 5 >= 2 && Some(id) != entry);
+        let done = g.remove(&dead);
+        assert_eq!(done.vacated.len(), dead.len());
+        assert!(!done.changes.is_empty());
+        assert_whole(&g);
+        assert_flat_links_match(&g);
+        assert_eq!(g.occupancy(), (2000 - dead.len(), 0, dead.len()));
+        let r = recall(&g, &queries);
+        assert!(
+            r >= before - 0.02,
+            "{dim} dimensions: recall {r} after the removal, {before} before"
+        );
+        // Removing them again (or stale stamps) does nothing.
+        assert!(g.remove(&dead).vacated.is_empty());
+        let (alive, born, _) = g.born_before(g.stamp())[0].clone();
+        assert!(g.remove(&[(alive, born + 1)]).vacated.is_empty());
+
+        // Quarantined slots are not reused before `release`; free ones are, after.
+        let more = &more[..dead.len() + 1];
+        let (id, _) = g.insert(more[0].clone().into(), Box::new([]));
+        assert_eq!(id, 2000);
+        g.release();
+        for v in &more[1..] {
+            let (id, _) = g.insert(v.clone().into(), Box::new([]));
+            assert!(dead.iter().any(|d| d.0 == id), "{id} is not a reused slot");
+        }
+        assert_eq!(g.len(), 2001);
+        assert_eq!(g.occupancy(), (2001, 0, 0));
+        assert_whole(&g);
+        assert_flat_links_match(&g);
+        if dim >= QUANTIZE_MIN_DIM as u32 {
+            assert_codes_match(&g);
+        }
+        // The new nodes are found where they are.
+        let missed = more
+            .iter()
+            .filter(|v| g.search(v, 40).first().is_none_or(|s| s.distance != 0.0))
+            .count();
+        assert!(
+            missed * 20 <= more.len(),
+            "{dim}: {missed} new nodes not found"
+        );
+        // Against a graph built from the same nodes (survivors, then the new ones).
+        let fresh = graph(dim);
+        for (i, v) in data.iter().enumerate() {
+            if !dead.iter().any(|d| d.0 == i as u32) {
+                fresh.insert(v.clone().into(), Box::new([]));
+            }
+        }
+        for v in more {
+            fresh.insert(v.clone().into(), Box::new([]));
+        }
+        let (r, want) = (recall(&g, &queries), recall(&fresh, &queries));
+        assert!(
+            r >= want - 0.05,
+            "{dim} dimensions: recall {r} after reusing slots, {want} built afresh"
+        );
+    }
+}
+
+#[test]
+fn holds_checks_the_stamp_and_the_vector() {
+    let g = graph(4);
+    let (id, _) = g.insert(vec![1.0, 2.0, 3.0, 4.0].into(), Box::new([1]));
+    let born = g.born_before(g.stamp())[0].1;
+    assert!(g.holds(id, born, &[1.0, 2.0, 3.0, 4.0]));
+    assert!(!g.holds(id, born, &[1.0, 2.0, 3.0, 5.0]));
+    assert!(!g.holds(id, born + 1, &[1.0, 2.0, 3.0, 4.0]));
+    assert!(g.born_before(born).is_empty());
+}
+
+#[test]
+fn removing_every_node_empties_the_graph_and_inserts_start_it_again() {
+    let g = graph(8);
+    let data = points(300, 8, 4);
+    for v in &data {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    let all = pick(&g, |_| false);
+    assert_eq!(g.remove(&all).vacated.len(), 300);
+    assert!(g.search(&data[0], 10).is_empty());
+    assert_whole(&g);
+    g.release();
+    for v in &data[..50] {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    assert_eq!(g.len(), 300);
+    assert_whole(&g);
+    assert_eq!(g.search(&data[3], 10)[0].distance, 0.0);
+}
+
+#[test]
+fn removals_beside_inserts_and_searches_keep_the_graph_whole() {
+    let g = graph(64);
+    let data = points(2400, 64, 12);
+    for v in &data[..1200] {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    std::thread::scope(|s| {
+        for part in data[1200..].chunks(400) {
+            let g = &g;
+            s.spawn(move || {
+                for v in part {
+                    g.insert(v.clone().into(), Box::new([]));
+                    // (A hit may be vacated by the time it is looked at: callers check.)
+                    assert!(!g.search(v, 10).is_empty());
+                }
+            });
+        }
+        // The first nodes go, in three removals; each round's slots are released for the
+        // inserts still running.
+        for round in 0..3u32 {
+            let dead = pick(&g, |id| id >= 900 || scatter(id) % 3 != round);
+            g.remove(&dead);
+            g.release();
+        }
+    });
+    assert_whole(&g);
+    assert_flat_links_match(&g);
+    assert_codes_match(&g);
+    let queries: Vec<Vec<f32>> = data.iter().step_by(97).cloned().collect();
+    let r = recall(&g, &queries);
+    assert!(r >= 0.9, "recall {r}");
+}
+
+#[test]
+fn a_restored_graph_frees_its_gaps_at_once() {
+    let g = graph(8);
+    let data = points(200, 8, 6);
+    for v in &data {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    let dead = pick(&g, |id| scatter(id) % 2 == 0 || id > 150);
+    g.remove(&dead);
+    let nodes = g.read();
+    let stored = (0..nodes.len())
+        .map(|i| {
+            let n = nodes.get(i).filter(|n| n.present())?;
+            Some(StoredNode {
+                vector: nodes.vector(i).into(),
+                payload: n.payload.clone(),
+                links: (0..=n.level())
+                    .map(|l| n.links(l).map(|g| g.clone()).unwrap_or_default())
+                    .collect(),
+            })
+        })
+        .collect();
+    drop(nodes);
+    let r = Graph::restore(g.params(), stored);
+    assert_whole(&r);
+    assert_eq!(r.occupancy(), (200 - dead.len(), dead.len(), 0));
+    let (id, _) = r.insert(data[1].clone().into(), Box::new([]));
+    assert!(dead.iter().any(|d| d.0 == id));
+    assert_eq!(r.search(&data[1], 10)[0].distance, 0.0);
+}
