@@ -18,8 +18,10 @@ prepared). hnswlib and FAISS get M = 16, ef_construction = 64, the build on ever
 their single-client figure is one thread answering one query per call, their multi-client
 figure a batch call on CLIENTS threads. Every rate is the median of --repeat passes over
 the queries (default 3: the machine is noisy, and a single client's rate moves most).
-pgvector is not installable on this machine (no
-Debian package, no source), so it is not measured.
+With --pgvector DSN, PostgreSQL with the pgvector extension is measured the same way (a
+server the caller runs; a scratch database orbit_ann is created and dropped; index size by
+pg_relation_size). Debian 12 has no pgvector package: docs/BENCHMARKS.md says how the
+reference was built.
 """
 
 import argparse
@@ -104,9 +106,77 @@ def median_rate(count, f):
     return statistics.median(rates), out
 
 
-def bench_orbit(binary, data, queries, truth, efs, clients):
+def bench_sql(label, dsn, data, queries, truth, efs, clients, prepare, index_size):
+    """Loads `data` over `dsn` with COPY, builds the HNSW index (after `prepare`'s
+    statements), and sweeps `efs` with 1 and more clients; `index_size(conn)` gives the
+    index's bytes."""
     import psycopg
 
+    for _ in range(200):
+        try:
+            conn = psycopg.connect(dsn, autocommit=True)
+            break
+        except psycopg.OperationalError:
+            time.sleep(0.1)
+    else:
+        raise RuntimeError(f"{label} did not start")
+    dim = data.shape[1]
+    for stmt in prepare:
+        conn.execute(stmt)
+    conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, embedding vector({dim}))")
+    t = time.time()
+    with conn.cursor() as cur:
+        with cur.copy("COPY items (id, embedding) FROM STDIN") as cp:
+            for i, v in enumerate(data):
+                cp.write_row((i, vec_text(v)))
+    load = time.time() - t
+    before = index_size(conn)
+    t = time.time()
+    conn.execute("CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops) "
+                 "WITH (m = 16, ef_construction = 64)")
+    build = time.time() - t
+    size = index_size(conn) - before
+    texts = [vec_text(q) for q in queries]
+    sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT 10"
+
+    def run(ef, part, out, conn=None):
+        own = conn is None
+        c = conn or psycopg.connect(dsn, autocommit=True)
+        c.execute(f"SET hnsw.ef_search = {ef}")
+        for i in part:
+            rows = c.execute(sql, (texts[i],), prepare=True).fetchall()
+            out[i] = [r[0] for r in rows]
+        if own:
+            c.close()
+
+    sweep = []
+    for ef in efs:
+        row = {"ef": ef}
+        for n in clients:
+            parts = [range(k, len(texts), n) for k in range(n)]
+
+            def one_pass(n=n, parts=parts):
+                found = [None] * len(texts)
+                if n == 1:
+                    run(ef, parts[0], found, conn)
+                else:
+                    threads = [threading.Thread(target=run, args=(ef, p, found))
+                               for p in parts]
+                    for th in threads:
+                        th.start()
+                    for th in threads:
+                        th.join()
+                return found
+
+            row[f"qps_{n}"], found = median_rate(len(texts), one_pass)
+            row["recall"] = recall(found, truth)
+        sweep.append(row)
+        print(f"{label} ef={ef} {row}", file=sys.stderr)
+    conn.close()
+    return {"load_s": load, "build_s": build, "index_bytes": size, "sweep": sweep}
+
+
+def bench_orbit(binary, data, queries, truth, efs, clients):
     workdir = tempfile.mkdtemp(prefix="orbit-ann-")
     port = free_port()
     server = subprocess.Popen(
@@ -116,69 +186,36 @@ def bench_orbit(binary, data, queries, truth, efs, clients):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
     try:
-        for _ in range(200):
-            try:
-                conn = psycopg.connect(dsn, autocommit=True)
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("orbit did not start")
-        dim = data.shape[1]
-        conn.execute(f"CREATE TABLE items (id int PRIMARY KEY, embedding vector({dim}))")
-        t = time.time()
-        with conn.cursor() as cur:
-            with cur.copy("COPY items (id, embedding) FROM STDIN") as cp:
-                for i, v in enumerate(data):
-                    cp.write_row((i, vec_text(v)))
-        load = time.time() - t
-        before = dir_size(os.path.join(workdir, "data"))
-        t = time.time()
-        conn.execute("CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops) "
-                     "WITH (m = 16, ef_construction = 64)")
-        build = time.time() - t
-        size = dir_size(os.path.join(workdir, "data")) - before
-        texts = [vec_text(q) for q in queries]
-        sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT 10"
-
-        def run(ef, part, out, conn=None):
-            own = conn is None
-            c = conn or psycopg.connect(dsn, autocommit=True)
-            c.execute(f"SET hnsw.ef_search = {ef}")
-            for i in part:
-                rows = c.execute(sql, (texts[i],), prepare=True).fetchall()
-                out[i] = [r[0] for r in rows]
-            if own:
-                c.close()
-
-        sweep = []
-        for ef in efs:
-            row = {"ef": ef}
-            for n in clients:
-                parts = [range(k, len(texts), n) for k in range(n)]
-
-                def one_pass(n=n, parts=parts):
-                    found = [None] * len(texts)
-                    if n == 1:
-                        run(ef, parts[0], found, conn)
-                    else:
-                        threads = [threading.Thread(target=run, args=(ef, p, found))
-                                   for p in parts]
-                        for th in threads:
-                            th.start()
-                        for th in threads:
-                            th.join()
-                    return found
-
-                row[f"qps_{n}"], found = median_rate(len(texts), one_pass)
-                row["recall"] = recall(found, truth)
-            sweep.append(row)
-            print(f"orbit ef={ef} {row}", file=sys.stderr)
-        return {"load_s": load, "build_s": build, "index_bytes": size, "sweep": sweep}
+        return bench_sql("orbit", dsn, data, queries, truth, efs, clients, [],
+                         lambda _: dir_size(os.path.join(workdir, "data")))
     finally:
         server.terminate()
         server.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_pgvector(dsn, data, queries, truth, efs, clients):
+    """PostgreSQL with pgvector at `dsn` (a server the caller runs, the extension
+    installed): a scratch database is created and dropped. The build gets
+    maintenance_work_mem large enough for the whole graph and one parallel worker per
+    further core, as pgvector's documentation advises."""
+    import psycopg
+
+    admin = psycopg.connect(dsn, autocommit=True)
+    admin.execute("DROP DATABASE IF EXISTS orbit_ann")
+    admin.execute("CREATE DATABASE orbit_ann")
+    try:
+        workers = max(0, (os.cpu_count() or 1) - 1)
+        prepare = ["CREATE EXTENSION IF NOT EXISTS vector",
+                   "SET maintenance_work_mem = '8GB'",
+                   f"SET max_parallel_maintenance_workers = {workers}"]
+        size = lambda c: c.execute(
+            "SELECT coalesce(pg_relation_size(to_regclass('items_hnsw')), 0)").fetchone()[0]
+        return bench_sql("pgvector", dsn + " dbname=orbit_ann", data, queries, truth, efs,
+                         clients, prepare, size)
+    finally:
+        admin.execute("DROP DATABASE IF EXISTS orbit_ann")
+        admin.close()
 
 
 def bench_orbit_raw(binary, data, queries, truth, efs):
@@ -288,6 +325,8 @@ def main():
     p.add_argument("--engines", default="orbit,hnswlib,faiss")
     p.add_argument("--repeat", type=int, default=3,
                    help="passes per measured rate; the median is reported")
+    p.add_argument("--pgvector", help="libpq DSN of a PostgreSQL server with pgvector "
+                   "installed (without dbname), e.g. 'host=127.0.0.1 user=postgres password=x'")
     p.add_argument("--out", default="ann.json")
     a = p.parse_args()
     global REPEAT
@@ -310,7 +349,9 @@ def main():
         results["orbit_raw"] = bench_orbit_raw(a.orbit_raw, data, queries, truth, efs)
     if "orbit" in engines:
         results["orbit"] = bench_orbit(a.orbit, data, queries, truth, efs, clients)
-    for name in ("orbit", "hnswlib", "faiss"):
+    if a.pgvector:
+        results["pgvector"] = bench_pgvector(a.pgvector, data, queries, truth, efs, clients)
+    for name in ("orbit", "hnswlib", "faiss", "pgvector"):
         if name in results:
             results[name]["at_recall"] = at_targets(results[name], clients)
     if "orbit_raw" in results:

@@ -13,10 +13,17 @@ use common::{metric, Server};
 
 const DIM: usize = 8;
 
-/// Row `i`'s vector: no two alike.
+/// Row `i`'s vector: pseudo-random (splitmix64), so no two rows are alike and distances
+/// do not tie (a lattice of vectors made the tenth and eleventh nearest tie).
 fn vector(i: usize) -> Vec<f32> {
     (0..DIM)
-        .map(|j| ((i * 7919 + j * 104_729) % 10_007) as f32 / 1000.0)
+        .map(|j| {
+            let mut z = ((i * DIM + j) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z % 100_000) as f32 / 1000.0
+        })
         .collect()
 }
 

@@ -183,7 +183,6 @@ impl SqlEngine {
         Ok(u32::try_from(v).unwrap_or(u32::MAX))
     }
 
-    /// The transaction layer.
     /// Node counts of the open HNSW indexes and nodes reclaimed (see `exec::ann_reclaim`).
     pub fn vector_stats(&self) -> crate::exec::ann_graph::AnnStats {
         self.ann.stats()
@@ -200,6 +199,7 @@ impl SqlEngine {
         self.ann.wake();
     }
 
+    /// The transaction layer.
     pub fn txn_db(&self) -> &TxnDb {
         &self.txn
     }

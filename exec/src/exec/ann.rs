@@ -378,7 +378,8 @@ pub fn insert(
 /// Notes that a row of `index` was deleted or moved off its node (an UPDATE that needs a new
 /// one): the reclaimer (`ann_reclaim`) counts these to know when a round is due.
 pub fn note_dead(ctx: &Ctx<'_>, index: &IndexDef) {
-    if let Some(def) = &index.ann {
+    // IVFFlat lists are not reclaimed.
+    if let Some(def) = index.ann.as_ref().filter(|d| d.method != "ivfflat") {
         ctx.engine.ann.note_changed(def.store, 1);
     }
 }

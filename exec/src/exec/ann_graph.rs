@@ -196,6 +196,14 @@ impl AnnIndexes {
         }
     }
 
+    /// Whether some open graph has vacated slots not yet reusable.
+    pub fn quarantined(&self) -> bool {
+        self.lock().values().any(|g| match g.as_ref() {
+            AnnGraph::Hnsw(h) => h.occupancy().2 > 0,
+            AnnGraph::Ivf(_) => false,
+        })
+    }
+
     /// Lets every open graph's inserts reuse the slots its last round vacated.
     pub fn release_all(&self) {
         for g in self.lock().values() {
@@ -307,6 +315,11 @@ impl AnnIndexes {
     /// Deletes generation `store` (its index was dropped and the drop committed).
     pub fn drop_store(&self, store: u32) -> Result<PendingWrite> {
         self.lock().remove(&store);
+        {
+            let mut work = self.work();
+            work.changed.remove(&store);
+            work.requested.remove(&store);
+        }
         self.location(store).clear().map_err(storage)
     }
 }

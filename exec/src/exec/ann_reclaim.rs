@@ -64,6 +64,11 @@ impl SqlEngine {
     pub fn reclaim_vectors(&self, running: &AtomicBool) -> Result<Round> {
         let due = self.ann.due();
         if due.is_empty() {
+            // Slots the last round vacated become reusable after a grace period of their
+            // own when no round is due to release them.
+            if self.ann.quarantined() && self.grace(self.txn.horizon(), running) {
+                self.ann.release_all();
+            }
             return Ok(Round::default());
         }
         let mut targets = self.reclaim_targets(&due)?;
@@ -87,6 +92,9 @@ impl SqlEngine {
             let prefix = index_prefix(t.table.id, 0);
             let mut gone = Vec::new();
             for (id, born, suffix) in t.graph.born_before(t.before) {
+                if !running.load(Ordering::Relaxed) {
+                    return Ok(round);
+                }
                 round.checked += 1;
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);

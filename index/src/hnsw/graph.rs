@@ -311,7 +311,9 @@ impl Graph {
             }
             seen
         };
-        let Some((ep, top)) = entry else {
+        // No entry, or this node itself (a reclaim that found no other linked node made it
+        // the entry): nothing to link to yet.
+        let Some((ep, top)) = entry.filter(|(ep, _)| *ep != id) else {
             changes.extend((0..=level).map(|l| (id, l as u8, Vec::new())));
             return changes;
         };

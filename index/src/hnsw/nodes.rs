@@ -71,11 +71,6 @@ impl Nodes {
         self.list.len()
     }
 
-    /// Present nodes.
-    pub fn live(&self) -> usize {
-        self.list.iter().filter(|n| n.present()).count()
-    }
-
     /// Absent slots: reusable now, and vacated but not yet reusable.
     pub fn vacant(&self) -> (usize, usize) {
         (self.free.len(), self.quarantine.len())

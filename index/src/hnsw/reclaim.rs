@@ -37,14 +37,25 @@ impl Graph {
         self.stamp.load(AtomicOrdering::SeqCst)
     }
 
-    /// Present nodes stamped before `before`: (id, stamp, payload).
+    /// Present nodes stamped before `before`: (id, stamp, payload). The read lock is let
+    /// go every `REPAIR_CHUNK` nodes (an insert waiting for the write lock holds up new
+    /// searches meanwhile).
     pub fn born_before(&self, before: u64) -> Vec<(u32, u64, Box<[u8]>)> {
-        let nodes = self.read();
-        nodes
-            .iter()
-            .filter(|(_, n)| n.present() && n.born < before)
-            .map(|(i, n)| (i as u32, n.born, n.payload.clone()))
-            .collect()
+        let mut out = Vec::new();
+        let mut start = 0;
+        loop {
+            let nodes = self.read();
+            let end = (start + REPAIR_CHUNK).min(nodes.len());
+            for i in start..end {
+                if let Some(n) = nodes.get(i).filter(|n| n.present() && n.born < before) {
+                    out.push((i as u32, n.born, n.payload.clone()));
+                }
+            }
+            if end >= nodes.len() {
+                return out;
+            }
+            start = end;
+        }
     }
 
     /// Whether node `id` is still the one stamped `born` and holds `vector` (prepared as
@@ -60,7 +71,7 @@ impl Graph {
     pub fn occupancy(&self) -> (usize, usize, usize) {
         let nodes = self.read();
         let (free, quarantined) = nodes.vacant();
-        (nodes.live(), free, quarantined)
+        (nodes.len() - free - quarantined, free, quarantined)
     }
 
     /// Lets inserts reuse the slots vacated before this call: the caller knows that no reader
@@ -105,11 +116,19 @@ impl Graph {
         vacated.sort_unstable();
         let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner());
         if entry.is_some_and(|(e, _)| set.contains(&e)) {
-            *entry = nodes
-                .iter()
-                .filter(|(_, n)| n.present())
-                .map(|(i, n)| (i as u32, n.level()))
-                .reduce(|best, c| if c.1 > best.1 { c } else { best });
+            // The highest linked node: one pushed but not linked yet (its insert waits for
+            // the read lock) would link to nothing from itself and leave the rest of the
+            // graph out of reach. Only if no node has links is any present one taken.
+            let highest = |linked: bool| {
+                nodes
+                    .iter()
+                    .filter(|(i, n)| {
+                        n.present() && (!linked || nodes.links0(*i as u32).next().is_some())
+                    })
+                    .map(|(i, n)| (i as u32, n.level()))
+                    .reduce(|best, c| if c.1 > best.1 { c } else { best })
+            };
+            *entry = highest(true).or_else(|| highest(false));
         }
         *self.dying.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
         Reclaimed { vacated, changes }

@@ -243,3 +243,29 @@ fn a_restored_graph_frees_its_gaps_at_once() {
     assert!(dead.iter().any(|d| d.0 == id));
     assert_eq!(r.search(&data[1], 10)[0].distance, 0.0);
 }
+
+/// A node pushed but not linked yet (its insert waits for the read lock while a removal
+/// vacates the entry point) never becomes the new entry: it would link to nothing from
+/// itself and cut the rest of the graph off.
+#[test]
+fn a_vacated_entry_goes_to_a_linked_node() {
+    let g = graph(8);
+    let data = points(300, 8, 13);
+    for v in &data[..299] {
+        g.insert(v.clone().into(), Box::new([]));
+    }
+    let pending = g.push(data[299].clone().into(), Box::new([]), 12);
+    let entry = g.entry.lock().expect("entry").map(|e| e.0).expect("entry");
+    let dead = pick(&g, |id| id != entry);
+    assert_eq!(g.remove(&dead).vacated.len(), 1);
+    let now = g.entry.lock().expect("entry").expect("entry");
+    assert_ne!(now.0, pending);
+    assert!(g.read().links0(now.0).next().is_some());
+    g.link(pending);
+    assert_eq!(g.entry.lock().expect("entry").map(|e| e.0), Some(pending));
+    assert!(g.read().links0(pending).next().is_some());
+    assert_whole(&g);
+    for v in data.iter().step_by(10) {
+        assert_eq!(g.search(v, 40)[0].distance, 0.0);
+    }
+}
