@@ -9,7 +9,8 @@
 //!    nodes' rows are now committed or never will be. Slots the previous round vacated are
 //!    released now: no reader still holds an id from a search that ran before they were
 //!    vacated.
-//! 3. A snapshot S, then each such node is checked against its row at S: a node whose row
+//! 3. A snapshot S (a transaction's, which also gives the table definitions the rows are
+//!    decoded with), then each such node is checked against its row at S: a node whose row
 //!    does not hold its vector at S is dead for every snapshot from S on (a row set to that
 //!    vector again later got a node of its own).
 //! 4. Grace again: every transaction begun before S ends, so every reader left has a
@@ -71,7 +72,12 @@ impl SqlEngine {
             }
             return Ok(Round::default());
         }
-        let mut targets = self.reclaim_targets(&due)?;
+        let mut targets = {
+            let mut txn = self.txn.begin(Isolation::RepeatableRead)?;
+            let found = self.reclaim_targets(&mut txn, &due)?;
+            txn.rollback();
+            found
+        };
         for t in &mut targets {
             t.before = t.graph.stamp();
         }
@@ -81,16 +87,24 @@ impl SqlEngine {
         self.ann.release_all();
         let db = Arc::clone(self.txn.db());
         db.wait_visible(db.assigned_seq())?;
-        let snapshot = db.snapshot();
+        // The rows and the table definitions that decode them come from one snapshot (an
+        // ALTER TABLE in between must not have rows read by another version's layout).
+        let mut txn = self.txn.begin(Isolation::RepeatableRead)?;
         let horizon = self.txn.horizon();
+        let now: Vec<Target> = self.reclaim_targets(&mut txn, &due)?;
         let mut round = Round {
             indexes: targets.len(),
             ..Round::default()
         };
         let mut dead: Vec<Vec<(u32, u64)>> = Vec::with_capacity(targets.len());
         for t in &targets {
-            let prefix = index_prefix(t.table.id, 0);
             let mut gone = Vec::new();
+            // A generation whose index is gone from the snapshot's catalog is left alone.
+            let Some(def) = now.iter().find(|n| n.store == t.store) else {
+                dead.push(gone);
+                continue;
+            };
+            let prefix = index_prefix(def.table.id, 0);
             for (id, born, suffix) in t.graph.born_before(t.before) {
                 if !running.load(Ordering::Relaxed) {
                     return Ok(round);
@@ -98,10 +112,10 @@ impl SqlEngine {
                 round.checked += 1;
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
-                let vector = match db.get_at(self.data, &key, &snapshot)? {
+                let vector = match txn.get(self.data, &key)? {
                     Some(bytes) => {
-                        let row = decode_row(&t.table, &bytes)?;
-                        super::ann::vector_of(&t.table, &t.index, &row)
+                        let row = decode_row(&def.table, &bytes)?;
+                        super::ann::vector_of(&def.table, &def.index, &row)
                     }
                     None => None,
                 };
@@ -111,7 +125,7 @@ impl SqlEngine {
             }
             dead.push(gone);
         }
-        drop(snapshot);
+        txn.rollback();
         if !self.grace(horizon, running) {
             return Ok(round);
         }
@@ -125,19 +139,23 @@ impl SqlEngine {
         Ok(round)
     }
 
-    /// The HNSW indexes of generations `due`, in every database, with their open graphs.
-    fn reclaim_targets(&self, due: &HashSet<u32>) -> Result<Vec<Target>> {
-        let mut txn = self.txn.begin(Isolation::RepeatableRead)?;
+    /// The HNSW indexes of generations `due`, in every database as `txn` sees it, with their
+    /// open graphs.
+    fn reclaim_targets(
+        &self,
+        txn: &mut orbit_txn::Transaction,
+        due: &HashSet<u32>,
+    ) -> Result<Vec<Target>> {
         let mut databases = vec![DEFAULT_DATABASE.to_string()];
         databases.extend(
-            Catalog::new(&mut txn, self.catalog)
+            Catalog::new(txn, self.catalog)
                 .databases()?
                 .into_iter()
                 .map(|d| d.name),
         );
         let mut targets = Vec::new();
         for database in &databases {
-            for table in Catalog::in_database(&mut txn, self.catalog, database).tables()? {
+            for table in Catalog::in_database(txn, self.catalog, database).tables()? {
                 for index in &table.indexes {
                     let Some(def) = index.ann.as_ref().filter(|d| due.contains(&d.store)) else {
                         continue;
@@ -156,7 +174,6 @@ impl SqlEngine {
                 }
             }
         }
-        txn.rollback();
         Ok(targets)
     }
 
