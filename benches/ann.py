@@ -106,20 +106,25 @@ def median_rate(count, f):
     return statistics.median(rates), out
 
 
+def connect(dsn, label):
+    """An autocommit psycopg connection to `dsn`, retried for 20 s while the server starts."""
+    import psycopg
+
+    for _ in range(200):
+        try:
+            return psycopg.connect(dsn, autocommit=True)
+        except psycopg.OperationalError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{label} did not start")
+
+
 def bench_sql(label, dsn, data, queries, truth, efs, clients, prepare, index_size):
     """Loads `data` over `dsn` with COPY, builds the HNSW index (after `prepare`'s
     statements), and sweeps `efs` with 1 and more clients; `index_size(conn)` gives the
     index's bytes."""
     import psycopg
 
-    for _ in range(200):
-        try:
-            conn = psycopg.connect(dsn, autocommit=True)
-            break
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    else:
-        raise RuntimeError(f"{label} did not start")
+    conn = connect(dsn, label)
     dim = data.shape[1]
     for stmt in prepare:
         conn.execute(stmt)

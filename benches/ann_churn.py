@@ -93,17 +93,10 @@ def main():
          f"127.0.0.1:{port}", "--resp-addr", "127.0.0.1:0", "--http-addr",
          f"127.0.0.1:{http}", "--sync", "periodic"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import psycopg
-
     dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
     out = {"n": a.n, "dim": a.dim, "queries": a.queries, "churn": a.churn}
     try:
-        for _ in range(200):
-            try:
-                conn = psycopg.connect(dsn, autocommit=True)
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.1)
+        conn = ann.connect(dsn, "orbit")
         for table in ("items", "rebuilt"):
             conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, embedding vector({a.dim}))")
         load(conn, "items", range(a.n), data)

@@ -37,22 +37,29 @@ impl Graph {
         self.stamp.load(AtomicOrdering::SeqCst)
     }
 
-    /// Present nodes stamped before `before`: (id, stamp, payload). The read lock is let
-    /// go every `REPAIR_CHUNK` nodes (an insert waiting for the write lock holds up new
-    /// searches meanwhile).
+    /// Present nodes stamped before `before`: (id, stamp, payload), walked by `each_slot`.
     pub fn born_before(&self, before: u64) -> Vec<(u32, u64, Box<[u8]>)> {
         let mut out = Vec::new();
+        self.each_slot(|nodes, i| {
+            if let Some(n) = nodes.get(i).filter(|n| n.present() && n.born < before) {
+                out.push((i as u32, n.born, n.payload.clone()));
+            }
+        });
+        out
+    }
+
+    /// Calls `f` with every slot, under the read lock, which is let go every
+    /// `REPAIR_CHUNK` slots (inserts wait for a chunk, not for the whole walk).
+    fn each_slot(&self, mut f: impl FnMut(&Nodes, usize)) {
         let mut start = 0;
         loop {
             let nodes = self.read();
             let end = (start + REPAIR_CHUNK).min(nodes.len());
             for i in start..end {
-                if let Some(n) = nodes.get(i).filter(|n| n.present() && n.born < before) {
-                    out.push((i as u32, n.born, n.payload.clone()));
-                }
+                f(&nodes, i);
             }
             if end >= nodes.len() {
-                return out;
+                return;
             }
             start = end;
         }
@@ -155,18 +162,8 @@ impl Graph {
             }
         }
         let mut changes = Vec::new();
-        let mut start = 0;
-        loop {
-            let nodes = self.read();
-            let end = (start + REPAIR_CHUNK).min(nodes.len());
-            for i in start..end {
-                self.repair_node(&nodes, i, dying, &around, &mut changes);
-            }
-            if end >= nodes.len() {
-                return changes;
-            }
-            start = end;
-        }
+        self.each_slot(|nodes, i| self.repair_node(nodes, i, dying, &around, &mut changes));
+        changes
     }
 
     /// Rebuilds node `i`'s lists that name a node of `dying` (see `repair`).
