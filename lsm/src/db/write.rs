@@ -186,18 +186,39 @@ impl Insert<'_> {
         if self.mems.is_empty() {
             return;
         }
-        let mut cached: Option<&(KeyspaceId, Arc<Memtable>)> = None;
-        for (i, op) in self.batch.ops().iter().enumerate() {
-            let mem = match cached {
-                Some(m) if m.0 == op.keyspace => Some(m),
-                _ => self.mems.iter().find(|(ks, _)| *ks == op.keyspace),
-            };
-            if let Some(m) = mem {
-                cached = Some(m);
-                m.1.insert(&op.key, self.first + i as u64, op.kind, &op.value);
-            }
-        }
+        insert_ops(
+            self.mems.iter().map(|(ks, mem)| (*ks, &**mem)),
+            self.batch.ops(),
+            self.first,
+        );
         self.mems.clear();
+    }
+}
+
+/// Inserts `ops`, numbered from `first`, into the memtables of their keyspaces (an op of a
+/// keyspace not among `mems` is skipped): one op on its own, more a memtable at a time, so
+/// that their list searches overlap (`Memtable::insert_many`).
+fn insert_ops<'m>(
+    mems: impl Iterator<Item = (KeyspaceId, &'m Memtable)>,
+    ops: &[crate::batch::Op],
+    first: u64,
+) {
+    if let [op] = ops {
+        if let Some((_, mem)) = mems.into_iter().find(|(ks, _)| *ks == op.keyspace) {
+            mem.insert(&op.key, first, op.kind, &op.value);
+        }
+        return;
+    }
+    let mut puts = Vec::with_capacity(ops.len());
+    for (ks, mem) in mems {
+        puts.clear();
+        let numbered = ops.iter().zip(first..);
+        puts.extend(
+            numbered
+                .filter(|(op, _)| op.keyspace == ks)
+                .map(|(op, seq)| (&op.key[..], seq, op.kind, &op.value[..])),
+        );
+        mem.insert_many(&puts);
     }
 }
 
@@ -244,17 +265,11 @@ impl Inner {
             commit = Some((self.wal.append(record)?, record_len));
         }
         let (handle, record_len) = commit.ok_or(Error::Internal("a split batch has no records"))?;
-        let mut cached: Option<(KeyspaceId, &Arc<Memtable>)> = None;
-        for (i, op) in batch.ops().iter().enumerate() {
-            let mem = match cached {
-                Some((ks, mem)) if ks == op.keyspace => Some(mem),
-                _ => mems.get(&op.keyspace),
-            };
-            if let Some(mem) = mem {
-                cached = Some((op.keyspace, mem));
-                mem.insert(&op.key, first + i as u64, op.kind, &op.value);
-            }
-        }
+        insert_ops(
+            mems.iter().map(|(ks, mem)| (*ks, &**mem)),
+            batch.ops(),
+            first,
+        );
         ws.next_seq = last + 1;
         self.assigned.store(last, Ordering::Release);
         drop(ws);

@@ -95,6 +95,13 @@ impl KeyIndex {
         (hash as usize) & (self.slots.len() - 1)
     }
 
+    /// Starts loading the slot a key of hash `hash` is looked for first.
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(self.home(hash)) {
+            super::skiplist::prefetch(slot);
+        }
+    }
+
     /// Records `node` (already linked into `list`) as the newest node of its key, unless a newer
     /// one is recorded.
     pub(crate) fn insert(&self, list: &SkipList, hash: u64, node: Node<'_>) {

@@ -8,6 +8,10 @@
 //! and writes that first read their key (every Redis command does), cost a cache miss or two
 //! instead of twenty. It supersedes the whole-key bloom filter this module had.
 //!
+//! The engine inserts a write batch's entries for one memtable together (`insert_many`): their
+//! list searches overlap, so a batch of 40 random keys costs about a third of what 40 single
+//! inserts do.
+//!
 //! Range deletes are kept apart, as tombstones and their fragments (`range_del`), behind a
 //! lock that only range deletes take for writing.
 //!
@@ -80,6 +84,10 @@ fn walk_versions<'a>(newest: Node<'a>, user_key: &[u8], target: u64) -> Walk<'a>
     Walk::TooMany
 }
 
+/// One entry for [`Memtable::insert_many`]: user key, sequence number, kind and value (as
+/// [`Memtable::insert`] takes them).
+pub type Put<'a> = (&'a [u8], u64, ValueKind, &'a [u8]);
+
 /// A memtable.
 #[derive(Debug, Default)]
 pub struct Memtable {
@@ -129,6 +137,31 @@ impl Memtable {
             .insert_node(user_key, key::trailer(seq, kind as u8), value);
         // After linking: a node the index returns is in the list, its older versions after it.
         self.index.insert(&self.list, index::hash(user_key), node);
+        self.size.fetch_add(size, AtomicOrdering::Relaxed);
+    }
+
+    /// Records several entries, as [`Memtable::insert`] each, in the order given: the point
+    /// entries' list searches run side by side (`SkipList::insert_many`), so a batch's cache
+    /// misses overlap, and their index slots are prefetched while the searches run.
+    pub fn insert_many(&self, entries: &[Put<'_>]) {
+        let mut points = Vec::with_capacity(entries.len());
+        let mut hashes = Vec::with_capacity(entries.len());
+        for &(user_key, seq, kind, value) in entries {
+            if kind == ValueKind::RangeDelete {
+                self.insert(user_key, seq, kind, value);
+                continue;
+            }
+            let hash = index::hash(user_key);
+            self.index.prefetch(hash);
+            hashes.push(hash);
+            points.push((user_key, key::trailer(seq, kind as u8), value));
+        }
+        let mut size = 0;
+        for ((bytes, node), hash) in self.list.insert_many(&points).into_iter().zip(hashes) {
+            // After linking, as in `insert`.
+            self.index.insert(&self.list, hash, node);
+            size += bytes;
+        }
         self.size.fetch_add(size, AtomicOrdering::Relaxed);
     }
 
@@ -299,18 +332,30 @@ mod tests {
         fn gets_at_any_snapshot_match_a_model(
             ops in proptest::collection::vec((proptest::collection::vec(0u8..3, 0..3), any::<bool>(), any::<u8>()), 1..200),
             snapshots in proptest::collection::vec(0u64..220, 1..8),
+            batch in 1usize..12,
         ) {
             let m = Memtable::new();
+            let one_by_one = Memtable::new();
             let mut model: BTreeMap<Vec<u8>, BTreeMap<u64, Option<u8>>> = BTreeMap::new();
-            for (seq, (k, put, v)) in ops.iter().enumerate() {
+            let values: Vec<[u8; 1]> = ops.iter().map(|(_, _, v)| [*v]).collect();
+            let mut puts: Vec<Put<'_>> = Vec::new();
+            for (seq, ((k, put, v), value)) in ops.iter().zip(&values).enumerate() {
                 let seq = seq as u64 + 1;
-                if *put {
-                    m.insert(k, seq, ValueKind::Put, &[*v]);
-                } else {
-                    m.insert(k, seq, ValueKind::Delete, &[]);
-                }
+                let (kind, value): (ValueKind, &[u8]) = match put {
+                    true => (ValueKind::Put, value),
+                    false => (ValueKind::Delete, &[]),
+                };
+                one_by_one.insert(k, seq, kind, value);
+                puts.push((k, seq, kind, value));
                 model.entry(k.clone()).or_default().insert(seq, put.then_some(*v));
             }
+            // In batches (versions of one key often in the same batch) or one by one: the
+            // same memtable either way.
+            for chunk in puts.chunks(batch) {
+                m.insert_many(chunk);
+            }
+            prop_assert_eq!(m.approximate_size(), one_by_one.approximate_size());
+            prop_assert!(m.entries().eq(one_by_one.entries()));
             for (k, versions) in &model {
                 for &snap in &snapshots {
                     let want = versions.range(..=snap).next_back().map(|(s, v)| match v {

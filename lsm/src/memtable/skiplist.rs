@@ -9,6 +9,10 @@
 //! entry (the chunks go when the list drops). With crossbeam-skiplist a node, its key and its
 //! value were separate allocations, reclaimed one by one through epochs.
 //!
+//! A batch's entries are inserted together (`insert_many`): their searches run side by side,
+//! a step of each in turn, each step prefetching the node it compares next, so up to eight
+//! cache misses are in flight at once; each entry is then linked as a single insert links.
+//!
 //! Order: user key ascending, then trailer (`seq << 8 | kind`) descending, as `key::compare`.
 //!
 //! Invariants (what the unsafe code relies on):
@@ -146,19 +150,81 @@ impl<'a> Node<'a> {
     /// Starts loading the node after this one at `level` into the cache: a search that moves
     /// on to it finds it there (the walk is bound by cache misses on nodes).
     fn prefetch_next(self, level: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let next = self.link(level).load(Atomic::Relaxed);
-            // SAFETY: a prefetch is a hint that never faults, whatever the address (null
-            // included); SSE is part of the x86_64 baseline.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    next.cast::<i8>(),
-                )
-            };
+        prefetch(self.link(level).load(Atomic::Relaxed));
+    }
+}
+
+/// Starts loading the cache line at `addr` (any address, null included).
+pub(crate) fn prefetch<T>(addr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part of
+    // the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
+/// Searches [`SkipList::insert_many`] runs side by side: enough to keep several cache misses
+/// in flight at once, few enough that their nodes stay in the cache until compared.
+const INTERLEAVED: usize = 8;
+
+/// One search of [`SkipList::insert_many`]: where it stands, and what it has found.
+struct Search<'a> {
+    user: &'a [u8],
+    trailer: u64,
+    /// The last node seen that sorts before the entry, at `level`.
+    x: Node<'a>,
+    level: usize,
+    /// `x`'s link at `level`, prefetched and not yet compared (null: the end).
+    next: *mut u8,
+    preds: [Node<'a>; MAX_HEIGHT],
+    succs: [*mut u8; MAX_HEIGHT],
+    done: bool,
+}
+
+impl<'a> Search<'a> {
+    fn new(head: Node<'a>, top: usize, user: &'a [u8], trailer: u64) -> Search<'a> {
+        let level = top - 1;
+        let next = head.link(level).load(Atomic::Acquire);
+        prefetch(next);
+        Search {
+            user,
+            trailer,
+            x: head,
+            level,
+            next,
+            preds: [head; MAX_HEIGHT],
+            succs: [ptr::null_mut(); MAX_HEIGHT],
+            done: false,
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = level;
+    }
+
+    /// Compares the prefetched node, then moves right or down and prefetches what comes
+    /// next: one node, the one cache miss a step costs, per call.
+    fn step(&mut self) {
+        if let Some(ptr) = NonNull::new(self.next) {
+            let n = Node {
+                ptr,
+                _list: PhantomData,
+            };
+            if n.cmp_to(self.user, self.trailer) == Ordering::Less {
+                self.x = n;
+                self.next = n.link(self.level).load(Atomic::Acquire);
+                prefetch(self.next);
+                return;
+            }
+        }
+        self.preds[self.level] = self.x;
+        self.succs[self.level] = self.next;
+        if self.level == 0 {
+            self.done = true;
+            return;
+        }
+        self.level -= 1;
+        self.next = self.x.link(self.level).load(Atomic::Acquire);
+        prefetch(self.next);
     }
 }
 
@@ -191,7 +257,61 @@ struct Writer {
     rng: u64,
 }
 
+/// An entry's blocks, allocated and not yet written or published.
+#[derive(Clone, Copy)]
+struct Block {
+    node: NonNull<u8>,
+    /// The value's bytes (dangling for an empty value).
+    value: NonNull<u8>,
+    height: usize,
+    /// Node and value bytes.
+    size: usize,
+}
+
+impl Block {
+    /// Writes the entry into its blocks.
+    ///
+    /// # Safety
+    /// The blocks must be fresh from [`Writer::alloc`] for `user.len()` and `value.len()`
+    /// bytes, and this thread's alone (not published).
+    // SAFETY: an unsafe fn: its callers uphold the contract above.
+    unsafe fn fill(self, user: &[u8], trailer: u64, value: &[u8]) {
+        // SAFETY: per the contract: fresh blocks of the sizes `alloc` made for these lengths,
+        // disjoint from `user` and `value`.
+        unsafe {
+            if !value.is_empty() {
+                ptr::copy_nonoverlapping(value.as_ptr(), self.value.as_ptr(), value.len());
+            }
+            write_node(
+                self.node,
+                trailer,
+                user,
+                self.height,
+                (self.value.as_ptr(), value.len()),
+            );
+        }
+    }
+}
+
 impl Writer {
+    /// Blocks for an entry of a `key`-byte user key and a `value`-byte value, with a random
+    /// height.
+    fn alloc(&mut self, key: usize, value: usize) -> Block {
+        let height = self.random_height();
+        let value_at = if value == 0 {
+            NonNull::dangling()
+        } else {
+            self.values.alloc_packed(value)
+        };
+        let size = node_size(height, key);
+        Block {
+            node: self.arena.alloc_node(size),
+            value: value_at,
+            height,
+            size: size + value,
+        }
+    }
+
     /// A height with P(h > k) = 4^-k, at most `MAX_HEIGHT` (xorshift64).
     fn random_height(&mut self) -> usize {
         let mut x = self.rng;
@@ -339,31 +459,21 @@ impl SkipList {
     /// at once: only the allocation is serialized (under `writer`); the search and the links
     /// are lock-free (see [`SkipList::link`]).
     pub(crate) fn insert_node(&self, user: &[u8], trailer: u64, value: &[u8]) -> (usize, Node<'_>) {
-        let (ptr, height, size, value_at) = {
+        let block = {
             let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let height = w.random_height();
-            let value_at = if value.is_empty() {
-                NonNull::dangling()
-            } else {
-                w.values.alloc_packed(value.len())
-            };
-            let size = node_size(height, user.len());
-            (w.arena.alloc_node(size), height, size, value_at)
+            w.alloc(user.len(), value.len())
         };
-        if !value.is_empty() {
-            // SAFETY: a fresh block of `value.len()` bytes, this thread's alone (allocated
-            // above, not published), disjoint from `value`.
-            unsafe { ptr::copy_nonoverlapping(value.as_ptr(), value_at.as_ptr(), value.len()) };
-        }
-        // SAFETY: a fresh, unpublished block of `size` bytes, this thread's alone.
-        unsafe { write_node(ptr, trailer, user, height, (value_at.as_ptr(), value.len())) };
+        // SAFETY: fresh blocks for these lengths, this thread's alone (allocated above, not
+        // published).
+        unsafe { block.fill(user, trailer, value) };
+        let (ptr, height, size) = (block.node, block.height, block.size);
         let node = Node {
             ptr,
             _list: PhantomData,
         };
         self.link(node, user, trailer, height);
         self.len.fetch_add(1, Atomic::Relaxed);
-        (size + value.len(), node)
+        (size, node)
     }
 
     /// Links `node` (`user`, `trailer`, `height` levels) into the list, level 0 first, each
@@ -373,12 +483,7 @@ impl SkipList {
     /// search for that level resumes from the same predecessor (which still sorts before the
     /// node: nothing is ever removed) and the swap is tried again.
     fn link(&self, node: Node<'_>, user: &[u8], trailer: u64, height: usize) {
-        // Raised only when this node is taller: a read-modify-write on every insert would
-        // bounce the line every search reads between the inserting cores.
-        let mut list_height = self.height.load(Atomic::Acquire);
-        if height > list_height {
-            list_height = self.height.fetch_max(height, Atomic::AcqRel);
-        }
+        let list_height = self.raise(height);
         let mut preds = [self.head(); MAX_HEIGHT];
         let mut succs = [ptr::null_mut::<u8>(); MAX_HEIGHT];
         let mut x = self.head();
@@ -388,6 +493,80 @@ impl SkipList {
             succs[level] = succ;
             x = pred;
         }
+        self.link_found(node, (user, trailer), height, preds, succs);
+    }
+
+    /// Raises the list's height to at least `height`; returns the height searches start at.
+    /// Raised only when needed: a read-modify-write on every insert would bounce the line
+    /// every search reads between the inserting cores.
+    fn raise(&self, height: usize) -> usize {
+        let list_height = self.height.load(Atomic::Acquire);
+        if height > list_height {
+            return self.height.fetch_max(height, Atomic::AcqRel).max(height);
+        }
+        list_height
+    }
+
+    /// Inserts several entries (`(user, trailer, value)`, keys unique as for
+    /// [`SkipList::insert_node`]); returns each one's size and node, in the order given. The
+    /// searches for up to [`INTERLEAVED`] entries run side by side, a step of each in turn,
+    /// each step prefetching the node the next one compares: their cache misses overlap
+    /// instead of following one another. Each entry is then linked as
+    /// [`SkipList::insert_node`] links one, in the order given; a search that an earlier entry
+    /// (or another thread) overtook is resumed from the predecessor it found, which still sorts
+    /// before its entry (nothing is ever removed).
+    pub(crate) fn insert_many(&self, entries: &[(&[u8], u64, &[u8])]) -> Vec<(usize, Node<'_>)> {
+        let mut out = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(INTERLEAVED) {
+            // Allocated under the lock, written after.
+            let mut made: Vec<Block> = Vec::with_capacity(chunk.len());
+            {
+                let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                made.extend(chunk.iter().map(|e| w.alloc(e.0.len(), e.2.len())));
+            }
+            for (block, &(user, trailer, value)) in made.iter().zip(chunk) {
+                // SAFETY: fresh blocks for these lengths, this thread's alone (allocated
+                // above, not published).
+                unsafe { block.fill(user, trailer, value) };
+            }
+            let tallest = made.iter().map(|b| b.height).max().unwrap_or(1);
+            let top = self.raise(tallest);
+            let mut searches: Vec<Search<'_>> = chunk
+                .iter()
+                .map(|&(user, trailer, _)| Search::new(self.head(), top, user, trailer))
+                .collect();
+            let mut left = searches.len();
+            while left > 0 {
+                for s in searches.iter_mut().filter(|s| !s.done) {
+                    s.step();
+                    if s.done {
+                        left -= 1;
+                    }
+                }
+            }
+            for (s, block) in searches.into_iter().zip(made) {
+                let node = Node {
+                    ptr: block.node,
+                    _list: PhantomData,
+                };
+                self.link_found(node, (s.user, s.trailer), block.height, s.preds, s.succs);
+                self.len.fetch_add(1, Atomic::Relaxed);
+                out.push((block.size, node));
+            }
+        }
+        out
+    }
+
+    /// Links `node` at its `height` levels, given the predecessors and successors a search
+    /// found for its key at each (see [`SkipList::link`]).
+    fn link_found<'a>(
+        &'a self,
+        node: Node<'_>,
+        (user, trailer): (&[u8], u64),
+        height: usize,
+        mut preds: [Node<'a>; MAX_HEIGHT],
+        mut succs: [*mut u8; MAX_HEIGHT],
+    ) {
         for level in 0..height {
             loop {
                 let (pred, succ) = (preds[level], succs[level]);
@@ -489,226 +668,5 @@ impl SkipList {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    /// The model's key: user ascending, trailer descending.
-    fn model_key(user: &[u8], trailer: u64) -> (Vec<u8>, std::cmp::Reverse<u64>) {
-        (user.to_vec(), std::cmp::Reverse(trailer))
-    }
-
-    fn entry(n: Node<'_>) -> (Vec<u8>, u64, Vec<u8>) {
-        (n.key().to_vec(), n.trailer(), n.value().to_vec())
-    }
-
-    proptest! {
-        /// Every lookup agrees with a BTreeMap, keys of any length, values of any size.
-        #[test]
-        fn lookups_match_a_model(
-            ops in proptest::collection::vec(
-                (proptest::collection::vec(0u8..4, 0..4), 0u64..50, proptest::collection::vec(any::<u8>(), 0..40)),
-                0..200),
-            probes in proptest::collection::vec((proptest::collection::vec(0u8..4, 0..4), 0u64..50), 1..20),
-        ) {
-            let list = SkipList::new();
-            let mut model = BTreeMap::new();
-            for (user, trailer, value) in &ops {
-                let k = model_key(user, *trailer);
-                if model.contains_key(&k) {
-                    continue; // keys are unique in the engine
-                }
-                list.insert(user, *trailer, value);
-                model.insert(k, value.clone());
-            }
-            prop_assert_eq!(list.len(), model.len());
-            let all: Vec<_> = std::iter::successors(list.first(), |n| n.successor()).map(entry).collect();
-            let want: Vec<_> = model.iter().map(|((u, t), v)| (u.clone(), t.0, v.clone())).collect();
-            prop_assert_eq!(&all, &want);
-            prop_assert_eq!(list.last().map(entry), want.last().cloned());
-            for (user, trailer) in &probes {
-                let k = model_key(user, *trailer);
-                let ge = model.range(k.clone()..).next().map(|((u, t), v)| (u.clone(), t.0, v.clone()));
-                prop_assert_eq!(list.seek(user, *trailer, true).map(entry), ge);
-                let gt = model
-                    .range((std::ops::Bound::Excluded(k.clone()), std::ops::Bound::Unbounded))
-                    .next()
-                    .map(|((u, t), v)| (u.clone(), t.0, v.clone()));
-                prop_assert_eq!(list.seek(user, *trailer, false).map(entry), gt);
-                let lt = model.range(..k).next_back().map(|((u, t), v)| (u.clone(), t.0, v.clone()));
-                prop_assert_eq!(list.seek_before(user, *trailer).map(entry), lt);
-            }
-        }
-    }
-
-    #[test]
-    fn readers_see_a_sorted_prefix_while_a_writer_inserts() {
-        let list = Arc::new(SkipList::new());
-        let n = 20_000u64;
-        let writer = {
-            let list = Arc::clone(&list);
-            std::thread::spawn(move || {
-                for i in 0..n {
-                    // A scattered order, so inserts land all over the list.
-                    let k = (i * 7919) % n;
-                    list.insert(&k.to_be_bytes(), 1, &k.to_le_bytes());
-                }
-            })
-        };
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let list = Arc::clone(&list);
-                std::thread::spawn(move || {
-                    let mut rounds = 0;
-                    while list.len() < n as usize || rounds < 3 {
-                        let mut prev: Option<Vec<u8>> = None;
-                        let mut count = 0;
-                        for node in std::iter::successors(list.first(), |n| n.successor()) {
-                            assert_eq!(
-                                node.value(),
-                                &u64::from_be_bytes(node.key().try_into().unwrap()).to_le_bytes()
-                            );
-                            if let Some(p) = &prev {
-                                assert!(p.as_slice() < node.key());
-                            }
-                            prev = Some(node.key().to_vec());
-                            count += 1;
-                        }
-                        assert!(count <= n);
-                        // Every key inserted before the lookup is found, while inserts land
-                        // around it (a successor re-read after the walk could be a newer,
-                        // smaller node: this caught it).
-                        let inserted = list.len() as u64;
-                        for i in (0..inserted).step_by(97) {
-                            let probe = (i * 7919) % n;
-                            let found = list.seek(&probe.to_be_bytes(), u64::MAX, true).unwrap();
-                            assert_eq!(found.key(), &probe.to_be_bytes());
-                        }
-                        rounds += 1;
-                    }
-                })
-            })
-            .collect();
-        writer.join().unwrap();
-        for r in readers {
-            r.join().unwrap();
-        }
-        assert_eq!(list.len(), n as usize);
-        assert!(list.arena_bytes() >= n as usize * (node_size(1, 8) + 8));
-    }
-
-    /// Inserters racing for the same links: every node ends up linked, at every level of its
-    /// tower, in order (a lost compare-and-swap retried from a stale successor would drop or
-    /// misplace nodes), while readers walk the list.
-    #[test]
-    fn concurrent_inserters_lose_nothing() {
-        let list = Arc::new(SkipList::new());
-        let (threads, per) = (4u64, 10_000u64);
-        let inserters: Vec<_> = (0..threads)
-            .map(|t| {
-                let list = Arc::clone(&list);
-                std::thread::spawn(move || {
-                    for i in 0..per {
-                        // Interleaved keys: neighbours come from different threads.
-                        let k = ((i * 7919) % per) * threads + t;
-                        list.insert(&k.to_be_bytes(), 1, &k.to_le_bytes());
-                    }
-                })
-            })
-            .collect();
-        let reader = {
-            let list = Arc::clone(&list);
-            std::thread::spawn(move || {
-                while list.len() < (threads * per) as usize {
-                    let keys: Vec<&[u8]> = std::iter::successors(list.first(), |n| n.successor())
-                        .map(|n| n.key())
-                        .collect();
-                    assert!(keys.windows(2).all(|w| w[0] < w[1]));
-                }
-            })
-        };
-        for i in inserters {
-            i.join().unwrap();
-        }
-        reader.join().unwrap();
-        let n = threads * per;
-        assert_eq!(list.len(), n as usize);
-        let keys: Vec<u64> = std::iter::successors(list.first(), |n| n.successor())
-            .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
-            .collect();
-        assert_eq!(keys, (0..n).collect::<Vec<_>>());
-        // Every level is sorted and holds exactly the nodes at least that tall.
-        for level in 1..list.height.load(Atomic::Acquire) {
-            let mut at_level = Vec::new();
-            let mut x = list.head();
-            while let Some(next) = x.next(level) {
-                at_level.push(u64::from_be_bytes(next.key().try_into().unwrap()));
-                x = next;
-            }
-            let tall: Vec<u64> = std::iter::successors(list.first(), |n| n.successor())
-                .filter(|n| n.height() > level)
-                .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
-                .collect();
-            assert_eq!(at_level, tall, "level {level}");
-        }
-        for k in (0..n).step_by(13) {
-            let found = list.seek(&k.to_be_bytes(), u64::MAX, true).unwrap();
-            assert_eq!(found.value(), &k.to_le_bytes());
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn byte_comparison_is_slice_comparison(
-            a in proptest::collection::vec(0u8..3, 0..30),
-            b in proptest::collection::vec(0u8..3, 0..30),
-        ) {
-            prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
-        }
-    }
-
-    /// The race a concurrent test can only hit by luck, made to happen: while the walk looks
-    /// at the first key >= the target, a smaller key is inserted right before it. The result
-    /// is still the key the walk saw, never the newcomer below the target.
-    #[test]
-    fn a_seek_returns_the_successor_it_saw_not_one_inserted_behind_it() {
-        let list = SkipList::new();
-        list.insert(b"a", 1, b"");
-        list.insert(b"m", 1, b"");
-        let inserted = std::cell::Cell::new(false);
-        let (before, after) = list.last_before(|n| {
-            let past = n.key() >= &b"k"[..];
-            if past && !inserted.replace(true) {
-                list.insert(b"c", 1, b"");
-            }
-            past
-        });
-        assert!(inserted.get());
-        assert_eq!(after.map(|n| n.key()), Some(&b"m"[..]));
-        if before.key() == b"a" {
-            // The newcomer sits between the two: re-reading the link would have returned it.
-            assert_eq!(before.successor().map(|n| n.key()), Some(&b"c"[..]));
-        }
-        assert_eq!(
-            list.seek(b"k", u64::MAX, true).map(|n| n.key()),
-            Some(&b"m"[..])
-        );
-        assert_eq!(list.len(), 3);
-    }
-
-    #[test]
-    fn heights_follow_the_branching_factor() {
-        let mut w = Writer {
-            arena: Arena::new(),
-            values: Arena::new(),
-            rng: 1,
-        };
-        let heights: Vec<usize> = (0..100_000).map(|_| w.random_height()).collect();
-        let tall = heights.iter().filter(|&&h| h >= 2).count();
-        // P(h >= 2) = 1/4.
-        assert!((20_000..30_000).contains(&tall), "{tall}");
-        assert!(heights.iter().all(|&h| (1..=MAX_HEIGHT).contains(&h)));
-    }
-}
+#[path = "skiplist_tests.rs"]
+mod tests;
