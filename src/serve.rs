@@ -45,8 +45,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = ExpiryFilter::new();
     let opts = DbOptions {
         wal: WalOptions {
-            // On a cluster node the Raft log (always fsynced) is the durable record: the
-            // engine's WAL is synced before Raft may drop entries (`StateMachine`).
+            // On a cluster node the Raft log (always fsynced) is the durable record: Raft's
+            // applies write no engine WAL record and are flushed before Raft may drop
+            // entries; what else the node writes itself (a snapshot install, local index
+            // data) is synced where it must be (`StateMachine`).
             sync_mode: if args.cluster.node_id.is_some() {
                 orbit_wal::SyncMode::None
             } else {
@@ -236,6 +238,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         match Arc::try_unwrap(c) {
             Ok(c) => c.shutdown(),
             Err(_) => tracing::warn!("raft still referenced at shutdown"),
+        }
+        // Raft's applies have no engine WAL record (the Raft log is the WAL): flushed, the
+        // next start has none to apply again.
+        if let Err(e) = db.flush() {
+            tracing::warn!(error = %e, "could not flush the applied entries at shutdown");
         }
     }
     if args.wal_archive.is_some() {

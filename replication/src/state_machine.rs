@@ -4,6 +4,12 @@
 //! a crash the engine's own recovery says exactly which entries it holds and openraft
 //! re-applies the rest from the Raft log.
 //!
+//! The Raft log is the write-ahead log: applies are written without an engine WAL record
+//! (`Db::write_unlogged`), durable once a flush writes their memtables. A crash loses what was
+//! applied since the last flush, applied state included, and openraft applies it again. So
+//! the log must keep every entry the engine has not flushed: before openraft purges the log up
+//! to a snapshot, the snapshot's builder flushes the engine (`build_blocking`).
+//!
 //! Snapshots are logical (`snapshot`): every other keyspace's pairs as of one engine snapshot,
 //! with the applied state read at that same snapshot, streamed to a file (`raft-snapshots/`)
 //! that openraft sends to a lagging follower a chunk at a time. The follower writes the chunks
@@ -191,7 +197,7 @@ impl StateMachine {
         });
         let ops = batch.len() as u64;
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
-        let last = db.write_pending(&batch)?.wait()?;
+        let last = db.write_unlogged(&batch)?.wait()?;
         // Applied means readers on this node see it.
         db.wait_visible(last)?;
         if foreign {
@@ -210,10 +216,11 @@ impl StateMachine {
     fn build_blocking(&self) -> Result<(SnapshotMeta, SnapshotFile)> {
         let shared = &self.shared;
         // openraft drops the log up to the snapshot: what the snapshot covers must not depend
-        // on it any more (the engine's WAL may not be synced per write). Synced after the
-        // engine snapshot is taken, so entries applied meanwhile are covered too.
+        // on it any more (applies are durable only once flushed: see the module docs).
+        // Flushed after the engine snapshot is taken, so entries applied meanwhile are
+        // covered too.
         let snap = shared.db.snapshot();
-        shared.db.sync_wal()?;
+        shared.db.flush()?;
         let state: AppliedState = match shared.db.get_at(shared.state_ks, APPLIED_KEY, &snap)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => AppliedState::default(),

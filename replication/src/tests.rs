@@ -26,8 +26,8 @@ pub(crate) fn wal_options() -> WalOptions {
 }
 
 /// The state machine's database as `orbit serve` opens it on a cluster node: its WAL unsynced
-/// (the Raft log is the durable record; a crash drops the engine's unsynced tail, and the
-/// node re-applies it from the log).
+/// (applies write none; the Raft log is the durable record, and after a crash the node
+/// re-applies from it whatever the engine had not flushed).
 pub(crate) fn db_options() -> DbOptions {
     DbOptions {
         memtable_bytes: 1 << 20,
@@ -241,14 +241,41 @@ fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     assert_eq!(s3, s2 + 1, "{answers:?}");
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"b").unwrap(), Some(b"2".to_vec()));
+    // Applies have no engine WAL record (the Raft log is the WAL): a crash before a flush
+    // loses the data and the applied log id together, and openraft applies the entries
+    // again from the log.
     drop(sm);
     drop(db);
-    // The applied log id was written with the data, so a restart knows where it is.
+    let fs = fs.crash(CrashMode::DropUnsynced);
+    let db = open_db(&fs);
+    let mut sm = open_sm(&fs, Arc::clone(&db));
+    assert_eq!(rt.block_on(sm.applied_state()).unwrap().0, None);
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), None);
+    rt.block_on(sm.apply(vec![
+        entry(1, 1, EntryPayload::Blank),
+        entry(
+            1,
+            2,
+            EntryPayload::Normal(proposal(&db, &[("a", "1"), ("b", "2")])),
+        ),
+        entry(1, 3, EntryPayload::Normal(proposal(&db, &[("a", "3")]))),
+    ]))
+    .unwrap();
+    // Once flushed, the applied log id is kept with the data: a restart knows where it is.
+    db.flush().unwrap();
+    rt.block_on(sm.apply(vec![entry(
+        1,
+        4,
+        EntryPayload::Normal(proposal(&db, &[("a", "4")])),
+    )]))
+    .unwrap();
+    drop(sm);
+    drop(db);
     let crashed = fs.crash(CrashMode::DropUnsynced);
     let db = open_db(&crashed);
     let mut sm = open_sm(&crashed, Arc::clone(&db));
     let (applied, _) = rt.block_on(sm.applied_state()).unwrap();
-    assert_eq!(applied, Some(log_id(1, 1, 4)));
+    assert_eq!(applied, Some(log_id(1, 1, 3)));
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
 }
 

@@ -37,8 +37,18 @@ pub struct PendingWrite {
 }
 
 pub(super) struct Pending {
-    pub(super) handle: orbit_wal::AppendHandle,
+    /// The WAL's acknowledgement to wait for; `None` for an unlogged write
+    /// ([`super::Db::write_unlogged`]), which waits for nothing.
+    pub(super) handle: Option<orbit_wal::AppendHandle>,
     pub(super) write: Written,
+}
+
+impl Pending {
+    /// Blocks until the WAL acknowledges the write (at once if unlogged); the LSN it was
+    /// written at, if logged.
+    fn wait_logged(&mut self) -> orbit_wal::Result<Option<u64>> {
+        self.handle.take().map(|h| h.wait()).transpose()
+    }
 }
 
 /// What publishing a write needs once the WAL acknowledged it.
@@ -73,7 +83,23 @@ impl PendingWrite {
     pub(super) fn new(inner: &Arc<Inner>, handle: orbit_wal::AppendHandle, write: Written) -> Self {
         PendingWrite {
             inner: Arc::clone(inner),
-            state: Some(Pending { handle, write }),
+            state: Some(Pending {
+                handle: Some(handle),
+                write,
+            }),
+            published: None,
+            until_visible: true,
+        }
+    }
+
+    /// A write with no WAL record, to be published as `write` says as soon as it is.
+    pub(super) fn unlogged(inner: &Arc<Inner>, write: Written) -> Self {
+        PendingWrite {
+            inner: Arc::clone(inner),
+            state: Some(Pending {
+                handle: None,
+                write,
+            }),
             published: None,
             until_visible: true,
         }
@@ -109,13 +135,14 @@ impl PendingWrite {
     pub fn wait(mut self) -> Result<u64> {
         match self.state.take() {
             None => Ok(0),
-            Some(Pending { handle, write }) => finish(&self.inner, handle.wait(), write),
+            Some(mut p) => finish(&self.inner, p.wait_logged(), p.write),
         }
     }
 }
 
-/// Publishes a write the WAL acknowledged, or poisons the database if it failed.
-fn finish(inner: &Inner, done: orbit_wal::Result<u64>, write: Written) -> Result<u64> {
+/// Publishes a write the WAL acknowledged (at `Some(lsn)`; `None`: an unlogged write), or
+/// poisons the database if it failed.
+fn finish(inner: &Inner, done: orbit_wal::Result<Option<u64>>, write: Written) -> Result<u64> {
     let Written {
         first,
         last,
@@ -129,7 +156,9 @@ fn finish(inner: &Inner, done: orbit_wal::Result<u64>, write: Written) -> Result
                 .stats
                 .user_bytes
                 .fetch_add(user_bytes, Ordering::Relaxed);
-            end_lsn.fetch_max(lsn + record_len, Ordering::AcqRel);
+            if let Some(lsn) = lsn {
+                end_lsn.fetch_max(lsn + record_len, Ordering::AcqRel);
+            }
             inner.publisher.done(first, last);
             Ok(last)
         }
@@ -155,9 +184,12 @@ impl std::future::Future for PendingWrite {
         let Some(p) = self.state.as_mut() else {
             return std::task::Poll::Ready(Ok(0));
         };
-        let done = match std::pin::Pin::new(&mut p.handle).poll(cx) {
-            std::task::Poll::Pending => return std::task::Poll::Pending,
-            std::task::Poll::Ready(done) => done,
+        let done = match p.handle.as_mut() {
+            None => Ok(None),
+            Some(handle) => match std::pin::Pin::new(handle).poll(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(done) => done.map(Some),
+            },
         };
         let inner = Arc::clone(&self.inner);
         let Some(p) = self.state.take() else {
@@ -178,8 +210,8 @@ impl Drop for PendingWrite {
     fn drop(&mut self) {
         // Abandoned (a cancelled future): publish it when the WAL acknowledges, so later
         // writes are not held invisible behind it. This blocks for at most one group commit.
-        if let Some(Pending { handle, write }) = self.state.take() {
-            let _ = finish(&self.inner, handle.wait(), write);
+        if let Some(mut p) = self.state.take() {
+            let _ = finish(&self.inner, p.wait_logged(), p.write);
         }
     }
 }

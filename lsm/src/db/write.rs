@@ -14,6 +14,12 @@
 //! and drop all need `write_lock`, which the writer holds throughout, and readers and the
 //! flush thread (which takes the trees lock for writing) are not held up by a long insert.
 //!
+//! An unlogged batch ([`Db::write_unlogged`]) takes the same path without a WAL record: its
+//! publication waits for nothing but the writes numbered before it, and a flush is what makes
+//! it durable (the flush records the set's last sequence number, so recovery numbers every
+//! later write above it; a set holding only unlogged batches leaves the replay position
+//! where it was).
+//!
 //! Invariants: LSN order is sequence order (records are queued under `write_lock`); a batch's
 //! ops all go into the memtables current when it got its numbers, so a flush's replay position
 //! (the end of the last record of the batches it holds) never falls inside a batch's records;
@@ -67,6 +73,23 @@ impl Db {
     /// oracle) applies after releasing it, so inserts of concurrent writers run in parallel
     /// and no lock is held across a skiplist search.
     pub fn write_ordered<'b>(&self, batch: &'b WriteBatch) -> Result<Ordered<'b>> {
+        self.order(batch, true)
+    }
+
+    /// Applies `batch` without a WAL record: it gets its sequence numbers, goes into the
+    /// memtables and is published as [`Db::write_pending`] does, but it is durable only once
+    /// a flush has written its memtable ([`Db::flush`]), and a crash before loses it. For a
+    /// caller that keeps its own log of what it writes and, after a crash, writes again
+    /// whatever the recovered database does not hold: a Raft state machine, whose log is
+    /// durable before it applies an entry, and which records in each batch the last entry
+    /// it applied. Recovery never brings back part of such a batch: a flush writes every
+    /// keyspace's memtable of one rotation in one manifest edit.
+    pub fn write_unlogged(&self, batch: &WriteBatch) -> Result<PendingWrite> {
+        Ok(self.order(batch, false)?.apply())
+    }
+
+    /// [`Db::write_ordered`], with a WAL record (`logged`) or without.
+    fn order<'b>(&self, batch: &'b WriteBatch, logged: bool) -> Result<Ordered<'b>> {
         let inner = &self.inner;
         inner.check_poison()?;
         for op in batch.ops() {
@@ -94,7 +117,7 @@ impl Db {
         }
         let max_record = inner.max_record();
         let encoded = batch.encoded_len();
-        let split = encoded > max_record;
+        let split = logged && encoded > max_record;
         if split
             && (u32::try_from(batch.len()).is_err()
                 || split::part_count(encoded, max_record).is_none())
@@ -112,8 +135,6 @@ impl Db {
         }
         let first = ws.next_seq;
         let last = first + batch.len() as u64 - 1;
-        let record = batch.encode(first);
-        let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
         let trees = inner.trees();
         let mut mems: Vec<(KeyspaceId, Arc<Memtable>)> = Vec::new();
         for op in batch.ops() {
@@ -126,19 +147,26 @@ impl Db {
                 .ok_or(Error::UnknownKeyspace(op.keyspace))?;
             mems.push((op.keyspace, Arc::clone(&tree.mem)));
         }
-        let handle = inner.wal.append(record)?;
         let end_lsn = Arc::clone(&trees.end_lsn);
+        let pending = if logged {
+            let record = batch.encode(first);
+            let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
+            let handle = inner.wal.append(record)?;
+            PendingWrite::new(
+                inner,
+                handle,
+                Written::of(batch, first, end_lsn, record_len),
+            )
+        } else {
+            PendingWrite::unlogged(inner, Written::of(batch, first, end_lsn, 0))
+        };
         drop(trees);
         ws.next_seq = last + 1;
         inner.assigned.store(last, Ordering::Release);
         drop(ws);
         Ok(Ordered {
             insert: Insert { batch, first, mems },
-            pending: PendingWrite::new(
-                inner,
-                handle,
-                Written::of(batch, first, end_lsn, record_len),
-            ),
+            pending,
         })
     }
 }
@@ -186,39 +214,42 @@ impl Insert<'_> {
         if self.mems.is_empty() {
             return;
         }
-        insert_ops(
-            self.mems.iter().map(|(ks, mem)| (*ks, &**mem)),
-            self.batch.ops(),
-            self.first,
-        );
+        let mems = &self.mems;
+        let mem_of = |ks| mems.iter().find(|(k, _)| *k == ks).map(|(_, m)| &**m);
+        insert_ops(mem_of, self.batch.ops(), self.first);
         self.mems.clear();
     }
 }
 
-/// Inserts `ops`, numbered from `first`, into the memtables of their keyspaces (an op of a
-/// keyspace not among `mems` is skipped): one op on its own, more a memtable at a time, so
-/// that their list searches overlap (`Memtable::insert_many`).
+/// Inserts `ops`, numbered from `first`, into the memtables of their keyspaces (`mem_of`;
+/// an op of a keyspace it does not know is skipped), in batch order: a run of consecutive
+/// ops of one keyspace goes in together, so that their list searches overlap
+/// (`Memtable::insert_many`), a lone op on its own.
 fn insert_ops<'m>(
-    mems: impl Iterator<Item = (KeyspaceId, &'m Memtable)>,
+    mem_of: impl Fn(KeyspaceId) -> Option<&'m Memtable>,
     ops: &[crate::batch::Op],
     first: u64,
 ) {
-    if let [op] = ops {
-        if let Some((_, mem)) = mems.into_iter().find(|(ks, _)| *ks == op.keyspace) {
-            mem.insert(&op.key, first, op.kind, &op.value);
+    let mut puts = Vec::new();
+    let mut start = 0;
+    while let Some(head) = ops.get(start) {
+        let run = ops
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|op| op.keyspace == head.keyspace)
+            .count();
+        if let Some(mem) = mem_of(head.keyspace) {
+            if run == 1 {
+                mem.insert(&head.key, first + start as u64, head.kind, &head.value);
+            } else {
+                puts.clear();
+                let numbered = ops.iter().zip(first..).skip(start).take(run);
+                puts.extend(numbered.map(|(op, seq)| (&op.key[..], seq, op.kind, &op.value[..])));
+                mem.insert_many(&puts);
+            }
         }
-        return;
-    }
-    let mut puts = Vec::with_capacity(ops.len());
-    for (ks, mem) in mems {
-        puts.clear();
-        let numbered = ops.iter().zip(first..);
-        puts.extend(
-            numbered
-                .filter(|(op, _)| op.keyspace == ks)
-                .map(|(op, seq)| (&op.key[..], seq, op.kind, &op.value[..])),
-        );
-        mem.insert_many(&puts);
+        start += run;
     }
 }
 
@@ -265,11 +296,7 @@ impl Inner {
             commit = Some((self.wal.append(record)?, record_len));
         }
         let (handle, record_len) = commit.ok_or(Error::Internal("a split batch has no records"))?;
-        insert_ops(
-            mems.iter().map(|(ks, mem)| (*ks, &**mem)),
-            batch.ops(),
-            first,
-        );
+        insert_ops(|ks| mems.get(&ks).map(|m| &**m), batch.ops(), first);
         ws.next_seq = last + 1;
         self.assigned.store(last, Ordering::Release);
         drop(ws);

@@ -15,6 +15,24 @@ fn entry(n: Node<'_>) -> (Vec<u8>, u64, Vec<u8>) {
     (n.key().to_vec(), n.trailer(), n.value().to_vec())
 }
 
+/// Every level above the first is sorted and holds exactly the nodes taller than it, in the
+/// first level's order.
+fn assert_levels(list: &SkipList) {
+    for level in 1..list.height.load(Atomic::Acquire) {
+        let mut at_level = Vec::new();
+        let mut x = list.head();
+        while let Some(next) = x.next(level) {
+            at_level.push(next.raw());
+            x = next;
+        }
+        let tall: Vec<_> = std::iter::successors(list.first(), |n| n.successor())
+            .filter(|n| n.height() > level)
+            .map(|n| n.raw())
+            .collect();
+        assert_eq!(at_level, tall, "level {level}");
+    }
+}
+
 proptest! {
     /// Every lookup agrees with a BTreeMap, keys of any length, values of any size.
     #[test]
@@ -51,6 +69,7 @@ proptest! {
             }
         }
         prop_assert_eq!(list.len(), model.len());
+        assert_levels(&list);
         let all: Vec<_> = std::iter::successors(list.first(), |n| n.successor()).map(entry).collect();
         let want: Vec<_> = model.iter().map(|((u, t), v)| (u.clone(), t.0, v.clone())).collect();
         prop_assert_eq!(&all, &want);
@@ -179,20 +198,7 @@ fn concurrent_inserters_lose_nothing() {
         .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
         .collect();
     assert_eq!(keys, (0..n).collect::<Vec<_>>());
-    // Every level is sorted and holds exactly the nodes at least that tall.
-    for level in 1..list.height.load(Atomic::Acquire) {
-        let mut at_level = Vec::new();
-        let mut x = list.head();
-        while let Some(next) = x.next(level) {
-            at_level.push(u64::from_be_bytes(next.key().try_into().unwrap()));
-            x = next;
-        }
-        let tall: Vec<u64> = std::iter::successors(list.first(), |n| n.successor())
-            .filter(|n| n.height() > level)
-            .map(|n| u64::from_be_bytes(n.key().try_into().unwrap()))
-            .collect();
-        assert_eq!(at_level, tall, "level {level}");
-    }
+    assert_levels(&list);
     for k in (0..n).step_by(13) {
         let found = list.seek(&k.to_be_bytes(), u64::MAX, true).unwrap();
         assert_eq!(found.value(), &k.to_le_bytes());

@@ -260,7 +260,8 @@ fn an_install_a_crash_interrupts_is_finished_at_the_next_start() {
         let old: Vec<(&str, &str)> = old.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         rt.block_on(sm.apply(vec![entry(1, 1, EntryPayload::Normal(proposal(&db, &old)))]))
             .unwrap();
-        db.sync_wal().unwrap();
+        // Applies are durable once flushed (the Raft log holds them until then).
+        db.flush().unwrap();
         let data = rt.block_on(transfer(&mut snap, &mut sm, 1 << 20));
         fs.inject_on(FaultOp::Write, nth, FaultKind::Eio, true, Some("/db"));
         finished = rt.block_on(sm.install_snapshot(&snap.meta, data)).is_ok();

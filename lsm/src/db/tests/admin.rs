@@ -63,6 +63,112 @@ fn a_range_delete_hides_older_versions_everywhere_but_not_from_older_snapshots()
     check(&db);
 }
 
+/// One batch whose ops alternate between two keyspaces, with runs of each and a range delete
+/// inside a run: each op lands in its own keyspace at its own sequence number (the memtable
+/// takes a run at a time), in memory and after a crash and recovery.
+#[test]
+fn a_batch_across_keyspaces_lands_op_by_op() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let other = db.create_keyspace("other").unwrap();
+    let mut b = WriteBatch::new();
+    b.put(DEFAULT_KEYSPACE, b"a", b"d1");
+    b.put(other, b"a", b"o1");
+    b.put(other, b"b", b"o2");
+    b.put(other, b"c", b"o3");
+    b.delete_range(other, b"b", b"c");
+    b.put(other, b"b", b"o4");
+    b.put(DEFAULT_KEYSPACE, b"a", b"d2");
+    b.put(DEFAULT_KEYSPACE, b"b", b"d3");
+    b.put(other, b"d", b"o5");
+    let before = db.snapshot();
+    db.write(&b).unwrap();
+    let check = |db: &Db| {
+        let get = |ks, k: &[u8]| db.get(ks, k).unwrap();
+        assert_eq!(get(DEFAULT_KEYSPACE, b"a"), Some(b"d2".to_vec()));
+        assert_eq!(get(DEFAULT_KEYSPACE, b"b"), Some(b"d3".to_vec()));
+        assert_eq!(get(other, b"a"), Some(b"o1".to_vec()));
+        // Written before the range delete, then again after it.
+        assert_eq!(get(other, b"b"), Some(b"o4".to_vec()));
+        assert_eq!(get(other, b"c"), Some(b"o3".to_vec()));
+        assert_eq!(get(other, b"d"), Some(b"o5".to_vec()));
+    };
+    check(&db);
+    // The ops' sequence numbers follow the batch: the default keyspace's first put is the
+    // batch's first number, its second the seventh.
+    let first = before.seq() + 1;
+    let at = |ks, k: &[u8], seq: u64| db.get_at_seq(ks, k, Some(seq)).unwrap();
+    assert_eq!(at(DEFAULT_KEYSPACE, b"a", first), Some(b"d1".to_vec()));
+    assert_eq!(at(DEFAULT_KEYSPACE, b"a", first + 6), Some(b"d2".to_vec()));
+    assert_eq!(at(other, b"b", first + 2), Some(b"o2".to_vec()));
+    // The range delete (the fifth op) hides "b" from there until the sixth rewrites it.
+    assert_eq!(at(other, b"b", first + 4), None);
+    assert_eq!(at(other, b"b", first + 5), Some(b"o4".to_vec()));
+    assert_eq!(at(other, b"d", first + 7), None);
+    assert_eq!(at(other, b"d", first + 8), Some(b"o5".to_vec()));
+    drop(before);
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    check(&db);
+}
+
+/// An unlogged write is read and published like any other, lost by a crash before a flush,
+/// kept after one, and numbered below every write that follows recovery.
+#[test]
+fn unlogged_writes_survive_a_crash_only_once_flushed() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let unlogged = |db: &Db, k: &[u8], v: &[u8]| {
+        let mut b = WriteBatch::new();
+        b.put(DEFAULT_KEYSPACE, k, v);
+        db.write_unlogged(&b).unwrap().wait().unwrap()
+    };
+    db.put(DEFAULT_KEYSPACE, b"a", b"logged").unwrap();
+    let seq = unlogged(&db, b"b", b"unlogged");
+    db.put(DEFAULT_KEYSPACE, b"c", b"logged").unwrap();
+    assert_eq!(db.visible_seq(), seq + 1);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"b").unwrap(),
+        Some(b"unlogged".to_vec())
+    );
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"a").unwrap(),
+        Some(b"logged".to_vec())
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"b").unwrap(), None);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"c").unwrap(),
+        Some(b"logged".to_vec())
+    );
+    // Flushed, it stays; a write after recovery is numbered above it.
+    unlogged(&db, b"k", b"old");
+    db.flush().unwrap();
+    unlogged(&db, b"lost", b"x");
+    let crashed = crashed.crash(CrashMode::DropUnsynced);
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"k").unwrap(),
+        Some(b"old".to_vec())
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"lost").unwrap(), None);
+    db.put(DEFAULT_KEYSPACE, b"k", b"new").unwrap();
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"k").unwrap(),
+        Some(b"new".to_vec())
+    );
+    drop(db);
+    let db = open(&crashed, 1 << 20);
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"k").unwrap(),
+        Some(b"new".to_vec())
+    );
+}
+
 #[test]
 fn a_checkpoint_taken_during_writes_opens_to_a_consistent_prefix() {
     let fs = SimFs::new();

@@ -16,6 +16,9 @@ enum Step {
     DeleteRange(u8, u8),
     /// A batch larger than one WAL record: puts of `len` bytes to most keys, deletes of the rest.
     Big(u8, u16),
+    /// A batch of puts (kind 0), deletes (1) and range deletes (2, to `k + v % 8`), applied in
+    /// order: its entries go into the memtable together (`Memtable::insert_many`).
+    Batch(Vec<(u8, u8, u8)>),
     Flush,
     Reopen,
     Crash(bool, u64),
@@ -28,6 +31,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0u8..40).prop_map(Step::Delete),
         1 => (0u8..40, 0u8..12).prop_map(|(k, n)| Step::DeleteRange(k, k.saturating_add(n))),
         1 => (any::<u8>(), 2000u16..4000).prop_map(|(seed, len)| Step::Big(seed, len)),
+        2 => proptest::collection::vec((0u8..3, 0u8..40, any::<u8>()), 2..30).prop_map(Step::Batch),
         1 => Just(Step::Flush),
         1 => Just(Step::Reopen),
         1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
@@ -70,6 +74,27 @@ fn apply(
             }
             // Larger than a record of the tests' 64 KiB segments: it is split.
             assert!(b.encoded_len() > db.inner.max_record());
+            db.write(&b).unwrap();
+        }
+        Step::Batch(ops) => {
+            let mut b = WriteBatch::new();
+            for (kind, k, v) in ops {
+                match kind {
+                    0 => {
+                        b.put(DEFAULT_KEYSPACE, &key(k), &[v]);
+                        model.insert(key(k), vec![v]);
+                    }
+                    1 => {
+                        b.delete(DEFAULT_KEYSPACE, &key(k));
+                        model.remove(&key(k));
+                    }
+                    _ => {
+                        let (lo, hi) = (key(k), key(k.saturating_add(v % 8)));
+                        b.delete_range(DEFAULT_KEYSPACE, &lo, &hi);
+                        model.retain(|x, _| !(lo <= *x && *x < hi));
+                    }
+                }
+            }
             db.write(&b).unwrap();
         }
         Step::Flush => db.flush().unwrap(),
