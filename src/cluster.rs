@@ -32,13 +32,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts this node if `--node-id` is given (`None` otherwise).
     /// `advertise`: where clients reach this node (`resp HOST:PORT, pg HOST:PORT`), which
-    /// the other nodes name when they refuse a write while this one leads.
+    /// the other nodes name when they refuse a write while this one leads. `archived`: the
+    /// engine WAL is archived (`--wal-archive`), so Raft's applies are written to it too.
     pub fn start(
         args: &ClusterArgs,
         fs: Arc<dyn FileSystem>,
         data_dir: &Path,
         db: &Arc<Db>,
         advertise: &str,
+        archived: bool,
     ) -> anyhow::Result<Option<Cluster>> {
         let Some(id) = args.node_id else {
             return Ok(None);
@@ -77,6 +79,8 @@ impl Cluster {
                     snapshots.display()
                 )
             })?;
+        // An archived WAL must carry the replicated writes for a point-in-time restore.
+        state_machine.log_applies(archived);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(raft_addr))
             .with_context(|| format!("cannot listen on --raft-addr {raft_addr}"))?;

@@ -74,9 +74,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         "" => format!("resp {}", args.resp_addr),
         pg => format!("resp {}, pg {pg}", args.resp_addr),
     };
-    let cluster =
-        crate::cluster::Cluster::start(&args.cluster, Arc::clone(&fs), data_dir, &db, &advertise)?
-            .map(Arc::new);
+    let cluster = crate::cluster::Cluster::start(
+        &args.cluster,
+        Arc::clone(&fs),
+        data_dir,
+        &db,
+        &advertise,
+        args.wal_archive.is_some(),
+    )?
+    .map(Arc::new);
     let txn = match &cluster {
         Some(c) => TxnDb::with_log(Arc::clone(&db), c.commit_log()),
         None => TxnDb::new(Arc::clone(&db)),

@@ -5,7 +5,8 @@
 //! re-applies the rest from the Raft log.
 //!
 //! The Raft log is the write-ahead log: applies are written without an engine WAL record
-//! (`Db::write_unlogged`), durable once a flush writes their memtables. A crash loses what was
+//! (`Db::write_unlogged`; with one only where the WAL is archived, `log_applies`), durable
+//! once a flush writes their memtables. A crash loses what was
 //! applied since the last flush, applied state included, and openraft applies it again. So
 //! the log must keep every entry the engine has not flushed: before openraft purges the log up
 //! to a snapshot, the snapshot's builder flushes the engine (`build_blocking`).
@@ -28,7 +29,7 @@
 //! database in memory.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -70,6 +71,8 @@ struct Shared {
     current: Mutex<Current>,
     foreign: Arc<Foreign>,
     store: Store,
+    /// Whether applies also go to the engine WAL (`StateMachine::log_applies`).
+    logged: AtomicBool,
 }
 
 /// What the replicated commit log ([`crate::ReplicatedLog`]) shares with the state machine:
@@ -119,6 +122,7 @@ impl StateMachine {
                 current: Mutex::new(Current::default()),
                 foreign: Arc::default(),
                 store: Store::open(fs, dir)?,
+                logged: AtomicBool::new(false),
             }),
         };
         sm.resume_install()?;
@@ -142,6 +146,13 @@ impl StateMachine {
         let path = shared.store.installed()?;
         self.set_current(meta, path);
         Ok(())
+    }
+
+    /// Writes applies to the engine WAL too (they skip it by default: see the module docs),
+    /// for a node whose WAL is archived: a point-in-time restore from that archive replays
+    /// the replicated writes with the node's own.
+    pub fn log_applies(&self, on: bool) {
+        self.shared.logged.store(on, Ordering::Relaxed);
     }
 
     /// The database the state machine writes.
@@ -197,7 +208,11 @@ impl StateMachine {
         });
         let ops = batch.len() as u64;
         batch.put(shared.state_ks, APPLIED_KEY, &serde_json::to_vec(&state)?);
-        let last = db.write_unlogged(&batch)?.wait()?;
+        let pending = match shared.logged.load(Ordering::Relaxed) {
+            true => db.write_pending(&batch)?,
+            false => db.write_unlogged(&batch)?,
+        };
+        let last = pending.wait()?;
         // Applied means readers on this node see it.
         db.wait_visible(last)?;
         if foreign {

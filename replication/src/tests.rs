@@ -279,6 +279,34 @@ fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"3".to_vec()));
 }
 
+/// With `log_applies` (an archived WAL), applies go to the engine WAL too: a crash before any
+/// flush keeps them.
+#[test]
+fn logged_applies_survive_a_crash_without_a_flush() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let db = open_db(&fs);
+    let mut sm = open_sm(&fs, Arc::clone(&db));
+    sm.log_applies(true);
+    rt.block_on(sm.apply(vec![entry(
+        1,
+        1,
+        EntryPayload::Normal(proposal(&db, &[("a", "1")])),
+    )]))
+    .unwrap();
+    db.sync_wal().unwrap();
+    drop(sm);
+    drop(db);
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let db = open_db(&crashed);
+    let mut sm = open_sm(&crashed, Arc::clone(&db));
+    assert_eq!(
+        rt.block_on(sm.applied_state()).unwrap().0,
+        Some(log_id(1, 1, 1))
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
+}
+
 #[test]
 fn a_proposal_cannot_write_the_raft_state() {
     let rt = runtime();
