@@ -15,10 +15,6 @@
 //! - Segments are released only below the first live entry's LSN, and only after a STATE
 //!   record written past it is durable: every record released is a purged entry, a dropped
 //!   entry or a truncation with its entries, or a STATE a later one replaces.
-//! - Nothing past what the state machine holds durably is purged ([`LogStore::keep_for`]):
-//!   openraft purges up to a snapshot as soon as it hands the snapshot to the state machine
-//!   to install, and a crash before the install is durable must find the log as it was (the
-//!   leader then sends the snapshot again). The rest of such a purge waits for a later one.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -45,9 +41,6 @@ pub struct LogStore {
 struct Shared {
     wal: Wal,
     inner: Mutex<Inner>,
-    /// The last log index the state machine holds durably, when one is attached
-    /// ([`LogStore::keep_for`]).
-    durable: std::sync::OnceLock<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 #[derive(Default)]
@@ -100,31 +93,8 @@ impl LogStore {
             shared: Arc::new(Shared {
                 wal,
                 inner: Mutex::new(inner),
-                durable: std::sync::OnceLock::new(),
             }),
         })
-    }
-
-    /// Purges no entry past `durable`, the last log index the state machine holds durably
-    /// (`StateMachine::durable`): see the module docs. Without it, purges go as far as
-    /// openraft asks.
-    pub fn keep_for(&self, durable: Arc<std::sync::atomic::AtomicU64>) {
-        let _ = self.shared.durable.set(durable);
-    }
-
-    /// How far a purge up to `log_id` may go: `log_id`, or the last live entry at or below
-    /// the state machine's durable index (`None`: not at all).
-    fn purgeable(&self, log_id: LogId) -> Option<LogId> {
-        let Some(durable) = self.shared.durable.get() else {
-            return Some(log_id);
-        };
-        let durable = durable.load(std::sync::atomic::Ordering::SeqCst);
-        if log_id.index <= durable {
-            return Some(log_id);
-        }
-        let inner = self.lock();
-        let (_, (_, entry)) = inner.entries.range(..=durable).next_back()?;
-        Some(entry.log_id)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -263,9 +233,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        let Some(log_id) = self.purgeable(log_id) else {
-            return Ok(());
-        };
         if self
             .lock()
             .state

@@ -126,8 +126,6 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| Error::Raft(e.to_string()))?;
-        // The log keeps what the state machine has not made durable (`LogStore::keep_for`).
-        log.keep_for(state_machine.durable());
         let max_proposal = log.max_proposal_len();
         let raft = Raft::new(id, Arc::new(config), network, log, state_machine.clone())
             .await

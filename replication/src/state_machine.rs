@@ -73,9 +73,6 @@ struct Shared {
     store: Store,
     /// Whether applies also go to the engine WAL (`StateMachine::log_applies`).
     logged: AtomicBool,
-    /// The last log index whose apply is durable (flushed, or synced in the WAL), however a
-    /// crash happens: the Raft log may be purged up to it (`LogStore::keep_for`).
-    durable: Arc<AtomicU64>,
 }
 
 /// What the replicated commit log ([`crate::ReplicatedLog`]) shares with the state machine:
@@ -126,13 +123,9 @@ impl StateMachine {
                 foreign: Arc::default(),
                 store: Store::open(fs, dir)?,
                 logged: AtomicBool::new(false),
-                durable: Arc::default(),
             }),
         };
         sm.resume_install()?;
-        // What recovery found is durable once the WAL replayed into it is synced.
-        sm.shared.db.sync_wal()?;
-        sm.made_durable(sm.applied()?.last_applied);
         Ok(sm)
     }
 
@@ -160,18 +153,6 @@ impl StateMachine {
     /// the replicated writes with the node's own.
     pub fn log_applies(&self, on: bool) {
         self.shared.logged.store(on, Ordering::Relaxed);
-    }
-
-    /// The last log index whose apply is durable, for the Raft log to purge no further
-    /// (`LogStore::keep_for`).
-    pub fn durable(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.shared.durable)
-    }
-
-    fn made_durable(&self, upto: Option<LogId>) {
-        if let Some(l) = upto {
-            self.shared.durable.fetch_max(l.index, Ordering::SeqCst);
-        }
     }
 
     /// The database the state machine writes.
@@ -259,7 +240,6 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => AppliedState::default(),
         };
-        self.made_durable(state.last_applied);
         let (path, file) = shared.store.create("built", "snap")?;
         if let Err(e) = snapshot::write(&shared.db, &snap, shared.state_ks, Arc::clone(&file)) {
             shared.store.remove(&path);
@@ -362,7 +342,6 @@ impl StateMachine {
         let last = db.write_pending(&batch)?.wait()?;
         db.wait_visible(last)?;
         db.sync_wal()?;
-        self.made_durable(meta.last_log_id);
         Ok(())
     }
 

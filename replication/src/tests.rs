@@ -187,40 +187,6 @@ fn an_append_whose_fsync_fails_is_never_reported_flushed() {
     assert_eq!(kept, vec![1]);
 }
 
-/// A purge goes no further than what the state machine holds durably (`keep_for`): openraft
-/// purges up to a snapshot as it hands it over to install, and a crash before the install is
-/// durable must leave the log it had. The rest waits for a later purge.
-#[test]
-fn purges_stop_at_what_the_state_machine_holds_durably() {
-    let rt = runtime();
-    let fs = SimFs::new();
-    let durable = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let live =
-        |log: &LogStore| -> Vec<u64> { log.entries(..).iter().map(|e| e.log_id.index).collect() };
-    rt.block_on(async {
-        let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
-        log.keep_for(Arc::clone(&durable));
-        for i in 3..=10 {
-            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 64])));
-            log.blocking_append(vec![e]).await.unwrap();
-        }
-        // Nothing durable at or past the first live entry: nothing goes.
-        log.purge(log_id(7, 1, 8)).await.unwrap();
-        assert_eq!(live(&log), (3..=10).collect::<Vec<_>>());
-        durable.store(5, std::sync::atomic::Ordering::SeqCst);
-        log.purge(log_id(7, 1, 8)).await.unwrap();
-        assert_eq!(live(&log), (6..=10).collect::<Vec<_>>());
-        let state = log.get_log_state().await.unwrap();
-        assert_eq!(state.last_purged_log_id, Some(log_id(7, 1, 5)));
-        durable.store(9, std::sync::atomic::Ordering::SeqCst);
-        log.purge(log_id(7, 1, 8)).await.unwrap();
-        assert_eq!(live(&log), vec![9, 10]);
-    });
-    let crashed = fs.crash(CrashMode::DropUnsynced);
-    let log = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
-    assert_eq!(live(&log), vec![9, 10]);
-}
-
 #[test]
 fn purging_releases_segments_and_keeps_the_vote_and_the_tail() {
     let rt = runtime();
