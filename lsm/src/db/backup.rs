@@ -82,9 +82,10 @@ impl Db {
         Ok(self.inner.wal.switch_segment()?)
     }
 
-    /// Makes every write submitted before this call durable, whatever the sync mode (a
-    /// replicated node, whose engine WAL is not synced per write, before its Raft log may
-    /// drop what the engine holds).
+    /// Makes every logged write submitted before this call durable, whatever the sync mode
+    /// (a replicated node's snapshot install, whose engine WAL is not synced per write,
+    /// before its Raft log may drop what the install replaces). Unlogged writes
+    /// ([`Db::write_unlogged`]) are made durable by [`Db::flush`].
     pub fn sync_wal(&self) -> Result<()> {
         self.inner.wal.sync()?;
         Ok(())

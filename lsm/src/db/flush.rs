@@ -226,7 +226,8 @@ impl Inner {
                 }
             };
             if let Err(e) = self.flush_set(&front) {
-                // The set stays in memory (reads still see it); its data is safe in the WAL.
+                // The set stays in memory (reads still see it); its data is safe in the WAL
+                // (unlogged writes, in their writer's own log: `Db::write_unlogged`).
                 self.poison(format!("flush failed: {e}"));
                 return;
             }

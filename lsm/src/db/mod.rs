@@ -11,9 +11,10 @@
 //!
 //! Flush: when the memtables reach `memtable_bytes` they are rotated together into an
 //! immutable set. The flush thread waits until the whole set is visible (so a table never
-//! holds a batch the WAL did not make durable), writes one table per keyspace, syncs them and
-//! the directory, records them in the manifest with the WAL position replay must start from,
-//! and only then lets the WAL release the segments before that position.
+//! holds a batch the WAL did not make durable, nor part of an unlogged one), writes one table
+//! per keyspace, syncs them and the directory, records them in the manifest with the WAL
+//! position replay must start from, and only then lets the WAL release the segments before
+//! that position.
 //!
 //! Compaction (module `compact`) moves tables from L0 down the levels on its own thread.
 //! Range deletes (`crate::range_del`) are checked per source while a point read walks the
@@ -666,7 +667,8 @@ impl Db {
         }
     }
 
-    /// Stops the flush thread and closes the WAL (memtables are safe in it).
+    /// Stops the flush thread and closes the WAL (memtables are safe in it, except unlogged
+    /// writes since the last flush: [`Db::write_unlogged`]'s caller flushes first).
     pub fn close(mut self) -> Result<()> {
         self.shutdown();
         self.inner.check_poison()

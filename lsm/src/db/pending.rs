@@ -1,6 +1,9 @@
-//! Writes in flight: a batch that has its sequence numbers, is queued on the WAL and sits in
-//! the memtables, waiting for the WAL's acknowledgement to be published (made visible) in
-//! sequence order, or to poison the database if the WAL failed.
+//! Writes in flight: a batch that has its sequence numbers, is queued on the WAL (unless
+//! unlogged: `Db::write_unlogged`) and sits in the memtables, waiting for the WAL's
+//! acknowledgement (an unlogged one, for nothing) to be published (made visible) in sequence
+//! order, or to poison the database if the WAL failed. An unlogged write's `wait` reports no
+//! WAL failure of an earlier write: its number is then never visible (`Db::wait_visible`
+//! says so).
 //!
 //! A write is visible once it and every write with a smaller sequence number are published;
 //! those may belong to other threads still inserting or waiting for the same group commit.

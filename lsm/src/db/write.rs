@@ -20,7 +20,8 @@
 //! later write above it; a set holding only unlogged batches leaves the replay position
 //! where it was).
 //!
-//! Invariants: LSN order is sequence order (records are queued under `write_lock`); a batch's
+//! Invariants: LSN order is sequence order among logged batches (records are queued under
+//! `write_lock`); a batch's
 //! ops all go into the memtables current when it got its numbers, so a flush's replay position
 //! (the end of the last record of the batches it holds) never falls inside a batch's records;
 //! a batch is published only after its insert (the `PendingWrite` exists only then), so once a
