@@ -6,10 +6,11 @@
 //!
 //! The Raft log is the write-ahead log: applies are written without an engine WAL record
 //! (`Db::write_unlogged`; with one only where the WAL is archived, `log_applies`), durable
-//! once a flush writes their memtables. A crash loses what was
-//! applied since the last flush, applied state included, and openraft applies it again. So
-//! the log must keep every entry the engine has not flushed: before openraft purges the log up
-//! to a snapshot, the snapshot's builder flushes the engine (`build_blocking`).
+//! once a flush writes their memtables. A crash loses what was applied since the last flush,
+//! applied state included, and openraft applies it again. So the log must keep every entry
+//! the engine has not flushed: before openraft purges the log up to a snapshot it built, the
+//! builder flushes the engine (`build_blocking`). (openraft also purges up to a received
+//! snapshot before its install is durable: a known gap, docs/internals/replication.md.)
 //!
 //! Snapshots are logical (`snapshot`): every other keyspace's pairs as of one engine snapshot,
 //! with the applied state read at that same snapshot, streamed to a file (`raft-snapshots/`)

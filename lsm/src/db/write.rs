@@ -21,12 +21,11 @@
 //! where it was).
 //!
 //! Invariants: LSN order is sequence order among logged batches (records are queued under
-//! `write_lock`); a batch's
-//! ops all go into the memtables current when it got its numbers, so a flush's replay position
-//! (the end of the last record of the batches it holds) never falls inside a batch's records;
-//! a batch is published only after its insert (the `PendingWrite` exists only then), so once a
-//! rotated memtable's last sequence number is visible, which the flush waits for, no insert
-//! into it is still running.
+//! `write_lock`); a batch's ops all go into the memtables current when it got its numbers,
+//! so a flush's replay position (the end of the last record of the batches it holds) never
+//! falls inside a batch's records; a batch is published only after its insert (the
+//! `PendingWrite` exists only then), so once a rotated memtable's last sequence number is
+//! visible, which the flush waits for, no insert into it is still running.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::sync::atomic::Ordering;
