@@ -25,8 +25,8 @@
 //! - only the holder of `writer` allocates; a block belongs to the thread that allocated it
 //!   until it is linked; a published link changes only by a compare-and-swap that inserts a
 //!   node right after its predecessor (links are never removed);
-//! - a `Node<'a>` is only made from the head or from a loaded link, while the list is borrowed
-//!   for `'a`.
+//! - a `Node<'a>` is only made from the head, from a loaded link, or by an inserter from the
+//!   block it allocated and is linking, while the list is borrowed for `'a`.
 
 use std::cmp::Ordering;
 use std::marker::PhantomData;
