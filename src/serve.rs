@@ -47,8 +47,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         wal: WalOptions {
             // On a cluster node the Raft log (always fsynced) is the durable record: Raft's
             // applies write no engine WAL record and are flushed before Raft may drop
-            // entries; what else the node writes itself (a snapshot install, local index
-            // data) is synced where it must be (`StateMachine`).
+            // entries; a snapshot install is synced when it is done (`StateMachine`).
             sync_mode: if args.cluster.node_id.is_some() {
                 orbit_wal::SyncMode::None
             } else {

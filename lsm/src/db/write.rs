@@ -135,6 +135,8 @@ impl Db {
         }
         let first = ws.next_seq;
         let last = first + batch.len() as u64 - 1;
+        // Encoded before the trees lock is taken: readers and the flush thread wait on it.
+        let record = logged.then(|| batch.encode(first));
         let trees = inner.trees();
         let mut mems: Vec<(KeyspaceId, Arc<Memtable>)> = Vec::new();
         for op in batch.ops() {
@@ -148,17 +150,14 @@ impl Db {
             mems.push((op.keyspace, Arc::clone(&tree.mem)));
         }
         let end_lsn = Arc::clone(&trees.end_lsn);
-        let pending = if logged {
-            let record = batch.encode(first);
-            let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
-            let handle = inner.wal.append(record)?;
-            PendingWrite::new(
-                inner,
-                handle,
-                Written::of(batch, first, end_lsn, record_len),
-            )
-        } else {
-            PendingWrite::unlogged(inner, Written::of(batch, first, end_lsn, 0))
+        let pending = match record {
+            Some(record) => {
+                let record_len = orbit_wal::format::RECORD_HEADER_SIZE + record.len() as u64;
+                let handle = inner.wal.append(record)?;
+                let write = Written::of(batch, first, end_lsn, record_len);
+                PendingWrite::new(inner, handle, write)
+            }
+            None => PendingWrite::unlogged(inner, Written::of(batch, first, end_lsn, 0)),
         };
         drop(trees);
         ws.next_seq = last + 1;

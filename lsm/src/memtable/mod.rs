@@ -135,11 +135,15 @@ impl Memtable {
             self.has_range_dels.store(true, AtomicOrdering::Release);
             return;
         }
-        let (size, node) = self
-            .list
-            .insert_node(user_key, key::trailer(seq, kind as u8), value);
+        let trailer = key::trailer(seq, kind as u8);
+        self.insert_point(user_key, trailer, value, index::hash(user_key));
+    }
+
+    /// Inserts one point entry (its user key's hash is `hash`) and records it in the index.
+    fn insert_point(&self, user_key: &[u8], trailer: u64, value: &[u8], hash: u64) {
+        let (size, node) = self.list.insert_node(user_key, trailer, value);
         // After linking: a node the index returns is in the list, its older versions after it.
-        self.index.insert(&self.list, index::hash(user_key), node);
+        self.index.insert(&self.list, hash, node);
         self.size.fetch_add(size, AtomicOrdering::Relaxed);
     }
 
@@ -165,10 +169,8 @@ impl Memtable {
                 hashes.push(hash);
                 points.push((user_key, key::trailer(seq, kind as u8), value));
             }
-            if let [(user_key, trailer, value)] = points[..] {
-                let (size, node) = self.list.insert_node(user_key, trailer, value);
-                self.index.insert(&self.list, hashes[0], node);
-                self.size.fetch_add(size, AtomicOrdering::Relaxed);
+            if let ([(user_key, trailer, value)], [hash]) = (&points[..], &hashes[..]) {
+                self.insert_point(user_key, *trailer, value, *hash);
                 continue;
             }
             let mut size = 0;
