@@ -45,6 +45,9 @@ pub enum Error {
     /// openraft refused or failed (shut down, fatal storage error, configuration).
     #[error("raft: {0}")]
     Raft(String),
+    /// The state machine failed before making durable what the Raft log waited for.
+    #[error("the state machine failed before its applies were durable")]
+    StateMachineFailed,
     /// A blocking task was cancelled or panicked.
     #[error("raft storage task failed: {0}")]
     Task(String),

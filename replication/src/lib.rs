@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Modules: `types` (openraft's type configuration), `codec` (byte layouts of log records and
-//! proposals), `commit_log` (`orbit-txn`'s `CommitLog` over Raft: what transactions commit through), `log_store` (the Raft log on `orbit-wal`), `state_machine` (the LSM as the
+//! proposals), `commit_log` (`orbit-txn`'s `CommitLog` over Raft: what transactions commit through), `log_store` (the Raft log on `orbit-wal`), `durable` (how far applies are durable, which the log purges no further than), `state_machine` (the LSM as the
 //! replicated state), `snapshot` (snapshot files: format, chunked I/O, directory), `network` (RPCs between nodes over TCP),
 //! `node` (a running node: propose, membership, metrics).
 //!
@@ -21,6 +21,7 @@
 
 mod codec;
 mod commit_log;
+mod durable;
 mod error;
 mod log_store;
 mod membership;

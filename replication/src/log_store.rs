@@ -15,12 +15,15 @@
 //! - Segments are released only below the first live entry's LSN, and only after a STATE
 //!   record written past it is durable: every record released is a purged entry, a dropped
 //!   entry or a truncation with its entries, or a STATE a later one replaces.
+//! - With a state machine attached ([`LogStore::keep_for`]), a purge waits until the state
+//!   machine holds the purge point durably (`crate::durable`), so a crash never finds the log
+//!   starting past what the engine holds.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError, Vote};
@@ -28,6 +31,7 @@ use orbit_env::FileSystem;
 use orbit_wal::{Lsn, SyncMode, Wal, WalOptions};
 
 use crate::codec::{self, LogRecord, State};
+use crate::durable::DurableWatch;
 use crate::error::{Error, Result};
 use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
@@ -41,6 +45,8 @@ pub struct LogStore {
 struct Shared {
     wal: Wal,
     inner: Mutex<Inner>,
+    /// How far the state machine's applies are durable, once one is attached.
+    durable: OnceLock<DurableWatch>,
 }
 
 #[derive(Default)]
@@ -93,8 +99,17 @@ impl LogStore {
             shared: Arc::new(Shared {
                 wal,
                 inner: Mutex::new(inner),
+                durable: OnceLock::new(),
             }),
         })
+    }
+
+    /// Purges from here on wait until the state machine holds the purge point durably
+    /// (`durable`, its [`crate::StateMachine::durable`]); see the module docs. Without it,
+    /// purges go as soon as openraft asks.
+    pub(crate) fn keep_for(&self, durable: DurableWatch) {
+        // A second call changes nothing: one log serves one state machine.
+        let _ = self.shared.durable.set(durable);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -240,6 +255,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .is_some_and(|p| p.index >= log_id.index)
         {
             return Ok(());
+        }
+        if let Some(mut durable) = self.shared.durable.get().cloned() {
+            durable
+                .wait_for(log_id.index)
+                .await
+                .map_err(|_| io(Error::StateMachineFailed))?;
         }
         let state_lsn = self
             .update_state(|inner| {

@@ -126,6 +126,8 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| Error::Raft(e.to_string()))?;
+        // The log purges nothing the state machine could still need after a crash.
+        log.keep_for(state_machine.durable());
         let max_proposal = log.max_proposal_len();
         let raft = Raft::new(id, Arc::new(config), network, log, state_machine.clone())
             .await

@@ -9,8 +9,11 @@
 //! once a flush writes their memtables. A crash loses what was applied since the last flush,
 //! applied state included, and openraft applies it again. So the log must keep every entry
 //! the engine has not flushed: before openraft purges the log up to a snapshot it built, the
-//! builder flushes the engine (`build_blocking`). (openraft also purges up to a received
-//! snapshot before its install is durable: a known gap, docs/internals/replication.md.)
+//! builder flushes the engine (`build_blocking`). openraft also purges up to a received
+//! snapshot as it hands it over, before the install has run: the log store waits for the
+//! state machine's durable mark (`crate::durable`) before it purges, and the mark rises
+//! only where a crash can no longer take an apply back (open, a build's flush, an install's
+//! first batch synced, after which a restart finishes the install).
 //!
 //! Snapshots are logical (`snapshot`): every other keyspace's pairs as of one engine snapshot,
 //! with the applied state read at that same snapshot, streamed to a file (`raft-snapshots/`)
@@ -39,6 +42,7 @@ use orbit_env::{File, FileSystem};
 use orbit_lsm::{Db, KeyspaceId, WriteBatch, MAX_KEY_LEN};
 use serde::{Deserialize, Serialize};
 
+use crate::durable::{DurableMark, DurableWatch};
 use crate::error::{Error, Result};
 use crate::snapshot::{self, SnapshotFile, Store};
 use crate::types::{
@@ -74,6 +78,9 @@ struct Shared {
     store: Store,
     /// Whether applies also go to the engine WAL (`StateMachine::log_applies`).
     logged: AtomicBool,
+    /// The last log index whose apply a crash cannot take back, for the Raft log to purge
+    /// no further (failed once any storage call here failed: openraft then stops).
+    durable: DurableMark,
 }
 
 /// What the replicated commit log ([`crate::ReplicatedLog`]) shares with the state machine:
@@ -124,9 +131,14 @@ impl StateMachine {
                 foreign: Arc::default(),
                 store: Store::open(fs, dir)?,
                 logged: AtomicBool::new(false),
+                durable: DurableMark::default(),
             }),
         };
         sm.resume_install()?;
+        // What recovery found is durable once the engine WAL replayed into it is synced
+        // (a cluster node runs that WAL unsynced: an install's batches may be in it).
+        sm.shared.db.sync_wal()?;
+        sm.made_durable(sm.applied()?.last_applied);
         Ok(sm)
     }
 
@@ -154,6 +166,24 @@ impl StateMachine {
     /// the replicated writes with the node's own.
     pub fn log_applies(&self, on: bool) {
         self.shared.logged.store(on, Ordering::Relaxed);
+    }
+
+    /// How far applies are durable, for the Raft log to purge no further
+    /// (`LogStore::keep_for`).
+    pub(crate) fn durable(&self) -> DurableWatch {
+        self.shared.durable.watch()
+    }
+
+    /// The durable mark's log index (tests).
+    #[cfg(test)]
+    pub(crate) fn durable_index(&self) -> u64 {
+        self.shared.durable.get()
+    }
+
+    fn made_durable(&self, upto: Option<LogId>) {
+        if let Some(l) = upto {
+            self.shared.durable.raise(l.index);
+        }
     }
 
     /// The database the state machine writes.
@@ -241,6 +271,7 @@ impl StateMachine {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => AppliedState::default(),
         };
+        self.made_durable(state.last_applied);
         let (path, file) = shared.store.create("built", "snap")?;
         if let Err(e) = snapshot::write(&shared.db, &snap, shared.state_ks, Arc::clone(&file)) {
             shared.store.remove(&path);
@@ -307,7 +338,9 @@ impl StateMachine {
 
     /// Replaces the engine's contents (every keyspace but the Raft state's) with the
     /// snapshot in `file` (verified), in bounded batches, and its applied state with `meta`'s
-    /// (see the module docs). Durable when it returns: openraft drops the log up to it next.
+    /// (see the module docs). Durable when it returns. The durable mark rises to the
+    /// snapshot once its first batch is synced: from there a restart finishes the install
+    /// (`resume_install`), so the Raft log may drop what the snapshot covers.
     fn apply_snapshot(&self, meta: &SnapshotMeta, file: &Arc<dyn File>) -> Result<()> {
         let shared = &self.shared;
         let db = &shared.db;
@@ -319,6 +352,8 @@ impl StateMachine {
             }
         }
         db.write_pending(&batch)?.wait()?;
+        db.sync_wal()?;
+        self.made_durable(meta.last_log_id);
         let mut batch = WriteBatch::new();
         let mut held = 0;
         snapshot::walk(
@@ -346,15 +381,22 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Runs `f` on a blocking thread (engine writes wait for fsyncs).
+    /// Runs `f` on a blocking thread (engine writes wait for fsyncs). An error fails the
+    /// durable mark: openraft stops on any state machine error, and a purge waiting for the
+    /// mark must not wait for ever.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(StateMachine) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let sm = self.clone();
-        tokio::task::spawn_blocking(move || f(sm))
+        let done = tokio::task::spawn_blocking(move || f(sm))
             .await
-            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|e| Error::Task(e.to_string()))
+            .and_then(|r| r);
+        if done.is_err() {
+            self.shared.durable.fail();
+        }
+        done
     }
 }
 

@@ -217,6 +217,59 @@ fn purging_releases_segments_and_keeps_the_vote_and_the_tail() {
     });
 }
 
+/// openraft purges up to a received snapshot as it hands it to the state machine, before the
+/// install has run: the purge waits for the state machine's durable mark (`keep_for`), so a
+/// crash meanwhile finds the log it had (the leader then sends the snapshot again).
+#[test]
+fn a_purge_waits_until_the_state_machine_holds_its_point_durably() {
+    let rt = runtime();
+    let fs = SimFs::new();
+    let mark = crate::durable::DurableMark::default();
+    let live =
+        |log: &LogStore| -> Vec<u64> { log.entries(..).iter().map(|e| e.log_id.index).collect() };
+    let log = rt.block_on(async {
+        let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
+        log.keep_for(mark.watch());
+        for i in 3..=10 {
+            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 64])));
+            log.blocking_append(vec![e]).await.unwrap();
+        }
+        let mut purging = log.clone();
+        let purge = tokio::spawn(async move { purging.purge(log_id(7, 1, 8)).await });
+        mark.raise(7);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!purge.is_finished());
+        purge.abort();
+        log
+    });
+    // A crash while it waits: the log is whole.
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let reopened = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
+    assert_eq!(live(&reopened), (3..=10).collect::<Vec<_>>());
+    assert_eq!(live(&log), (3..=10).collect::<Vec<_>>());
+    rt.block_on(async {
+        let mut log = log.clone();
+        let purge = tokio::spawn({
+            let mut log = log.clone();
+            async move { log.purge(log_id(7, 1, 8)).await }
+        });
+        mark.raise(8);
+        purge.await.unwrap().unwrap();
+        assert_eq!(live(&log), vec![9, 10]);
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(7, 1, 8)));
+        // A failed state machine fails the purge instead of leaving it waiting.
+        mark.fail();
+        assert!(log.purge(log_id(7, 1, 9)).await.is_err());
+        assert_eq!(live(&log), vec![9, 10]);
+    });
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    let log = LogStore::open(crashed.shared(), "/raft", wal_options()).unwrap();
+    assert_eq!(live(&log), vec![9, 10]);
+}
+
 #[test]
 fn applying_writes_the_batches_and_answers_their_sequence_numbers() {
     let rt = runtime();

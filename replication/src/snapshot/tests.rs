@@ -81,19 +81,25 @@ fn a_snapshot_makes_what_it_covers_durable() {
         entry(1, 2, EntryPayload::Normal(proposal(&db, &[("a", "1")]))),
     ]))
     .unwrap();
-    // Not synced: a crash now loses the apply (the log still has it).
+    // Not flushed: a crash now loses the apply (the log still has it), and the durable
+    // mark the log purges no further than stays where it was.
+    assert_eq!(sm.durable_index(), 0);
     let crashed = fs.crash(CrashMode::DropUnsynced);
     let mut after = open_sm(&crashed, open_db(&crashed));
     let (applied, _) = rt.block_on(after.applied_state()).unwrap();
     assert_eq!(applied, None);
+    assert_eq!(after.durable_index(), 0);
     let meta = rt.block_on(build(&mut sm)).meta;
     assert_eq!(meta.last_log_id, Some(log_id(1, 1, 2)));
+    assert_eq!(sm.durable_index(), 2);
     let crashed = fs.crash(CrashMode::DropUnsynced);
     let db2 = open_db(&crashed);
     let (applied, _) = rt
         .block_on(open_sm(&crashed, Arc::clone(&db2)).applied_state())
         .unwrap();
     assert_eq!(applied, meta.last_log_id);
+    // Opening marks what it recovered durable.
+    assert_eq!(open_sm(&crashed, Arc::clone(&db2)).durable_index(), 2);
     assert_eq!(
         db2.get(DEFAULT_KEYSPACE, b"a").unwrap(),
         Some(b"1".to_vec())
@@ -155,7 +161,13 @@ fn a_snapshot_sent_in_chunks_replaces_another_nodes_contents_keyspaces_by_name()
     let foreign = Arc::clone(b.foreign());
     let replacements = || foreign.replacements.load(Ordering::SeqCst);
     assert_eq!(replacements(), 0);
+    assert_eq!(b.durable_index(), 0);
     rt.block_on(b.install_snapshot(&snap.meta, data)).unwrap();
+    // Installed and synced: the Raft log may drop what the snapshot covers.
+    assert_eq!(
+        Some(b.durable_index()),
+        snap.meta.last_log_id.map(|l| l.index)
+    );
     // Raised as it began and as it ended: reads that overlapped it are refused.
     assert_eq!(replacements(), 2);
     assert_eq!(db_b.get(users_b, b"u1").unwrap(), Some(b"alice".to_vec()));
@@ -203,6 +215,9 @@ fn a_damaged_snapshot_is_refused_and_changes_nothing() {
         .block_on(sm.install_snapshot(&snap.meta, data))
         .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
+    // openraft stops on it: a purge waiting for the install is not left waiting.
+    let mut watch = sm.durable();
+    assert!(rt.block_on(watch.wait_for(1)).is_err());
     // Refused before anything changed: reads were never in danger.
     assert_eq!(sm.foreign().replacements.load(Ordering::SeqCst), 0);
     assert_eq!(
