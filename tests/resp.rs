@@ -307,6 +307,12 @@ fn kill_9_and_restart(mode: &str) {
         .query(&mut c)
         .unwrap();
     let _: i64 = c.del("k7").unwrap();
+    // Pipelined SETs are written a run at a time (one batch): acknowledged all the same.
+    let mut p = redis::pipe();
+    for i in 0..200 {
+        p.cmd("SET").arg(format!("p{i}")).arg(i).ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
     server.kill9();
     let server = Server::start(&data, &[]);
     let mut c = server.client();
@@ -319,6 +325,10 @@ fn kill_9_and_restart(mode: &str) {
         );
     }
     assert_eq!(c.hget::<_, _, String>("h", "f").unwrap(), "v");
+    for i in 0..200 {
+        let got: Option<i64> = c.get(format!("p{i}")).unwrap();
+        assert_eq!(got, Some(i), "{mode}: p{i}");
+    }
     assert!(
         c.ttl::<_, i64>("ttl").unwrap() > 900,
         "the TTL survives a restart"

@@ -110,6 +110,21 @@ async fn run(
                             session.closing = true;
                             break;
                         }
+                        if crate::commands::strings::is_plain_set(&args) {
+                            let rest = input.get(consumed..).unwrap_or_default();
+                            let room = MAX_BATCH.saturating_sub(batch.len() + 1);
+                            let (more, spans) = plain_sets_after(engine, session, rest, room);
+                            if !more.is_empty() {
+                                let mut sets = Vec::with_capacity(more.len() + 1);
+                                sets.push(args.clone());
+                                sets.extend(more);
+                                if let Some(answers) = engine.execute_sets(session, &sets) {
+                                    consumed += spans;
+                                    batch.extend(answers);
+                                    continue;
+                                }
+                            }
+                        }
                         let (reply, pending) = engine.execute(session, &args);
                         if let Reply::Wait(w) = reply {
                             // Answer what came before, wait, then run this command again.
@@ -218,6 +233,33 @@ async fn run(
             }
         }
     }
+}
+
+/// The plain `SET key value` commands (`is_plain_set`) that come next in `input`, at most
+/// `room` of them, with the bytes they span: decoded ahead of running, to be written together
+/// with the one just decoded (`Engine::execute_sets`). Stops at anything else: another
+/// command, an incomplete or malformed frame, a SET bound for the leader.
+fn plain_sets_after(
+    engine: &Engine,
+    session: &crate::Session,
+    input: &[u8],
+    room: usize,
+) -> (Vec<Vec<Vec<u8>>>, usize) {
+    let (mut sets, mut used) = (Vec::new(), 0);
+    while sets.len() < room {
+        let rest = input.get(used..).unwrap_or_default();
+        let Ok(Some((args, n))) = decode(rest, &engine.config.limits, session.authenticated) else {
+            break;
+        };
+        if !crate::commands::strings::is_plain_set(&args)
+            || !matches!(engine.route(session, &args), crate::forward::Route::Local)
+        {
+            break;
+        }
+        used += n;
+        sets.push(args);
+    }
+    (sets, used)
 }
 
 /// Waits until the blocked command can run (a write to one of its keys), its deadline passes

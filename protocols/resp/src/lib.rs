@@ -16,6 +16,7 @@ pub mod decode;
 mod error;
 mod forward;
 mod inflight;
+mod multi;
 pub mod reply;
 mod session;
 pub mod store;
@@ -90,7 +91,7 @@ pub struct Engine {
     connections: AtomicU64,
     /// Shared by every command, exclusive for EXEC.
     exec_lock: std::sync::RwLock<()>,
-    watches: Mutex<Watches>,
+    watches: Mutex<multi::Watches>,
     /// Clients watching keys (0: writes skip the bookkeeping).
     watched: std::sync::atomic::AtomicUsize,
     /// Pub/sub subscriptions of every connection.
@@ -148,7 +149,7 @@ impl Engine {
             latency_sum_us: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             exec_lock: std::sync::RwLock::new(()),
-            watches: Mutex::new(Watches::default()),
+            watches: Mutex::new(multi::Watches::default()),
             watched: std::sync::atomic::AtomicUsize::new(0),
             hub: Mutex::new(commands::pubsub::Hub::default()),
             sweep: Mutex::new((0, Vec::new())),
@@ -474,6 +475,56 @@ impl Engine {
         (self.intact(mark, reply), pending)
     }
 
+    /// Runs a run of plain `SET key value` commands (`commands::strings::is_plain_set`, at
+    /// least two, consecutive in a pipeline) as one write: their replies in order, the last
+    /// holding the write to await, whose fate the others share. `None` where running them
+    /// one by one could differ (inside MULTI, before AUTH, while subscribed, or with a
+    /// replicated write in flight on one of the keys): the caller then runs the first alone.
+    pub fn execute_sets(
+        &self,
+        session: &mut Session,
+        sets: &[Vec<Vec<u8>>],
+    ) -> Option<Vec<(Reply, Vec<Pending>)>> {
+        let cmd = commands::lookup(b"set")?;
+        if sets.len() < 2
+            || session.multi.is_some()
+            || !session.authenticated
+            || session.subscribed()
+            || !sets.iter().all(|a| commands::strings::is_plain_set(a))
+            || sets
+                .iter()
+                .any(|a| self.in_flight(session, cmd, a).is_some())
+        {
+            return None;
+        }
+        self.commands
+            .fetch_add(sets.len() as u64, Ordering::Relaxed);
+        let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
+        let each: Vec<&[Vec<u8>]> = sets.iter().map(Vec::as_slice).collect();
+        let (reply, pending) = self.run_with(session, cmd, &each, false, |ctx| {
+            commands::strings::set_many(ctx, sets).map(|()| Reply::OK)
+        });
+        // A replicated write is shared by every reply (a failed commit fails them all); a
+        // local one rides on the last, and a failure of it fails the whole pipeline's replies
+        // (`conn::respond`: nothing past it becomes visible).
+        let shared = match pending.last() {
+            Some(orbit_txn::Pending::Replicated(done)) => {
+                session.last_write = Some(Arc::clone(done));
+                Some(Arc::clone(done))
+            }
+            _ => None,
+        };
+        let mut replies: Vec<(Reply, Vec<Pending>)> = Vec::with_capacity(sets.len());
+        replies.extend((1..sets.len()).map(|_| {
+            let joined = shared
+                .iter()
+                .map(|d| orbit_txn::Pending::Replicated(Arc::clone(d)));
+            (reply.clone(), joined.collect())
+        }));
+        replies.push((reply, pending));
+        Some(replies)
+    }
+
     /// `reply`, or the error saying a snapshot install overlapped the read that made it
     /// (`mark` from `Store::read_mark` before it ran; `None`: not a gated read).
     fn intact(&self, mark: Option<u64>, reply: Reply) -> Reply {
@@ -601,30 +652,9 @@ impl Engine {
         args: &[Vec<u8>],
         in_exec: bool,
     ) -> (Reply, Vec<Pending>) {
-        let mut ctx = commands::Ctx {
-            engine: self,
-            store: &self.store,
-            session,
-            now: store::now_ms(),
-            pending: Vec::new(),
-            in_exec,
-        };
-        let started = Instant::now();
-        let reply = match refresh_ts(&self.store, cmd) {
-            Ok(()) => (cmd.handler)(&mut ctx, args).unwrap_or_else(|e| e),
-            Err(e) => commands::internal(e),
-        };
-        self.command_nanos.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        let pending = std::mem::take(&mut ctx.pending);
-        if cmd.write && !pending.is_empty() && self.watched.load(Ordering::Relaxed) > 0 {
-            self.touch(session.db, cmd.name, args);
-        }
-        if cmd.write && !pending.is_empty() && self.blocked_count.load(Ordering::Relaxed) > 0 {
-            self.wake(session.db, cmd.name, args);
-        }
+        let (reply, pending) = self.run_with(session, cmd, &[args], in_exec, |ctx| {
+            (cmd.handler)(ctx, args)
+        });
         // CLIENT LIST shows names and databases: only these commands change them.
         if matches!(cmd.name, "select" | "client" | "hello") {
             if let Some(c) = lock(&self.clients).get_mut(&session.id) {
@@ -635,147 +665,51 @@ impl Engine {
         (reply, pending)
     }
 
-    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH.
-    fn transaction(
+    /// Runs `handler` as `cmd` (already checked), timed, and records what it wrote for WATCH
+    /// and for clients blocked on its keys: `each` holds the arguments of every command it
+    /// carries out (one, or a run of SETs).
+    fn run_with(
         &self,
         session: &mut Session,
-        name: &str,
-        args: &[Vec<u8>],
+        cmd: &'static commands::Command,
+        each: &[&[Vec<u8>]],
+        in_exec: bool,
+        handler: impl FnOnce(&mut commands::Ctx<'_>) -> std::result::Result<Reply, Reply>,
     ) -> (Reply, Vec<Pending>) {
-        match name {
-            "multi" => {
-                if session.multi.is_some() {
-                    return (Reply::err("ERR MULTI calls can not be nested"), Vec::new());
-                }
-                session.multi = Some(Vec::new());
-                session.multi_failed = false;
-                (Reply::OK, Vec::new())
-            }
-            "discard" => {
-                if session.multi.take().is_none() {
-                    return (Reply::err("ERR DISCARD without MULTI"), Vec::new());
-                }
-                self.unwatch(session.id);
-                (Reply::OK, Vec::new())
-            }
-            "watch" => {
-                if session.multi.is_some() {
-                    return (
-                        Reply::err("ERR WATCH inside MULTI is not allowed"),
-                        Vec::new(),
-                    );
-                }
-                let mut w = lock(&self.watches);
-                for key in args.iter().skip(1) {
-                    w.by_key
-                        .entry((session.db, key.clone()))
-                        .or_default()
-                        .insert(session.id);
-                    w.by_client
-                        .entry(session.id)
-                        .or_default()
-                        .push((session.db, key.clone()));
-                }
-                self.watched.store(w.by_client.len(), Ordering::Relaxed);
-                (Reply::OK, Vec::new())
-            }
-            "unwatch" => {
-                self.unwatch(session.id);
-                (Reply::OK, Vec::new())
-            }
-            _ => {
-                let Some(queue) = session.multi.take() else {
-                    return (Reply::err("ERR EXEC without MULTI"), Vec::new());
-                };
-                let dirty = lock(&self.watches).dirty.contains(&session.id);
-                self.unwatch(session.id);
-                if std::mem::take(&mut session.multi_failed) {
-                    return (
-                        Reply::err("EXECABORT Transaction discarded because of previous errors."),
-                        Vec::new(),
-                    );
-                }
-                if dirty {
-                    return (Reply::NilArray, Vec::new());
-                }
-                // Nothing else runs while the transaction does: no one sees half of it.
-                let _exclusive = self.exec_lock.write().unwrap_or_else(|p| p.into_inner());
-                let mut replies = Vec::with_capacity(queue.len());
-                let mut pending = Vec::new();
-                for args in &queue {
-                    let Some(cmd) = args.first().and_then(|n| commands::lookup(n)) else {
-                        continue;
-                    };
-                    // Through a replicated log, a command reading what an earlier one wrote
-                    // waits for it (see `inflight`); the worker blocks, as nothing else runs.
-                    if let Some(w) = self.in_flight(session, cmd, args) {
-                        let _ = Pending::Replicated(w).wait();
-                    }
-                    let (reply, p) = self.run(session, cmd, args, true);
-                    if let Some(Pending::Replicated(done)) = p.last() {
-                        session.last_write = Some(Arc::clone(done));
-                    }
-                    replies.push(reply);
-                    pending.extend(p);
-                }
-                // ... and the lock is held until its writes are visible: no one sees half.
-                for p in &pending {
-                    if let Pending::Replicated(done) = p {
-                        let _ = Pending::Replicated(Arc::clone(done)).wait();
-                    }
-                }
-                (Reply::Array(replies), pending)
-            }
-        }
-    }
-
-    /// Marks the watchers of what a write command changed.
-    fn touch(&self, db: u8, name: &str, args: &[Vec<u8>]) {
-        let mut w = lock(&self.watches);
-        let hit: Vec<u64> = match name {
-            "flushall" => w.by_key.values().flatten().copied().collect(),
-            "flushdb" => w
-                .by_key
-                .iter()
-                .filter(|((d, _), _)| *d == db)
-                .flat_map(|(_, c)| c.iter().copied())
-                .collect(),
-            _ => commands::keys_of(name, args)
-                .into_iter()
-                .filter_map(|k| w.by_key.get(&(db, k.to_vec())))
-                .flat_map(|c| c.iter().copied())
-                .collect(),
+        let mut ctx = commands::Ctx {
+            engine: self,
+            store: &self.store,
+            session,
+            now: store::now_ms(),
+            pending: Vec::new(),
+            in_exec,
         };
-        w.dirty.extend(hit);
-    }
-
-    fn unwatch(&self, client: u64) {
-        let mut w = lock(&self.watches);
-        if let Some(keys) = w.by_client.remove(&client) {
-            for k in keys {
-                if let Some(set) = w.by_key.get_mut(&k) {
-                    set.remove(&client);
-                    if set.is_empty() {
-                        w.by_key.remove(&k);
-                    }
+        let started = Instant::now();
+        let reply = match refresh_ts(&self.store, cmd) {
+            Ok(()) => handler(&mut ctx).unwrap_or_else(|e| e),
+            Err(e) => commands::internal(e),
+        };
+        self.command_nanos.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let pending = std::mem::take(&mut ctx.pending);
+        if cmd.write && !pending.is_empty() {
+            for args in each {
+                if self.watched.load(Ordering::Relaxed) > 0 {
+                    self.touch(session.db, cmd.name, args);
+                }
+                if self.blocked_count.load(Ordering::Relaxed) > 0 {
+                    self.wake(session.db, cmd.name, args);
                 }
             }
         }
-        w.dirty.remove(&client);
-        self.watched.store(w.by_client.len(), Ordering::Relaxed);
+        (reply, pending)
     }
 }
 
 /// Blocked clients by (database, key): client id and its wake-up.
 type Blocked = std::collections::HashMap<(u8, Vec<u8>), Vec<(u64, Arc<tokio::sync::Notify>)>>;
-
-/// WATCHed keys and the clients whose transactions a write invalidated.
-#[derive(Default)]
-struct Watches {
-    by_key: std::collections::HashMap<(u8, Vec<u8>), std::collections::HashSet<u64>>,
-    by_client: std::collections::HashMap<u64, Vec<(u8, Vec<u8>)>>,
-    dirty: std::collections::HashSet<u64>,
-}
 
 /// Before a time-series command: the in-memory series state is current (see
 /// `TsState::refresh`).

@@ -192,3 +192,86 @@ fn a_read_overlapped_by_a_snapshot_install_answers_an_error() {
     log.set(2);
     assert_eq!(run(&e, &mut s, &["GET", "k2"]), Reply::bulk("v2"));
 }
+
+/// What a connection reads of `keys` (type, string value or error, collection length, a
+/// collection member), for comparing two engines.
+fn state_of(e: &Engine, s: &mut Session, keys: &[&str]) -> Vec<Reply> {
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(run(e, s, &["TYPE", k]));
+        out.push(run(e, s, &["GET", k]));
+        out.push(run(e, s, &["TTL", k]));
+        out.push(run(e, s, &["HGET", k, "f"]));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A run of plain SETs written as one batch (`Engine::execute_sets`) leaves what running
+    /// them one by one leaves: over strings, a key with a TTL, a hash and a list (their
+    /// members cleared: a hash recreated afterwards has only its new field), keys repeated.
+    #[test]
+    fn a_run_of_sets_ends_as_the_sets_one_by_one(
+        run_of in proptest::collection::vec((0usize..5, 0u8..4), 2..12),
+    ) {
+        let keys = ["a", "b", "h", "l", "t"];
+        let setup: [&[&str]; 5] = [
+            &["SET", "a", "old"],
+            &["HSET", "h", "f", "v", "g", "w"],
+            &["RPUSH", "l", "x", "y"],
+            &["SET", "t", "v", "EX", "100"],
+            &["SET", "b", "old"],
+        ];
+        let (batched, single) = (engine(), engine());
+        let mut sb = batched.connect("b".into()).unwrap();
+        let mut ss = single.connect("s".into()).unwrap();
+        for cmd in setup {
+            run(&batched, &mut sb, cmd);
+            run(&single, &mut ss, cmd);
+        }
+        let sets: Vec<Vec<Vec<u8>>> = run_of
+            .iter()
+            .map(|&(k, v)| vec![b"SET".to_vec(), keys[k].as_bytes().to_vec(), vec![b'0' + v]])
+            .collect();
+        let answers = batched.execute_sets(&mut sb, &sets).expect("a run");
+        prop_assert_eq!(answers.len(), sets.len());
+        for (reply, pending) in answers {
+            prop_assert_eq!(reply, Reply::Simple("OK"));
+            for p in pending {
+                p.wait().unwrap();
+            }
+        }
+        for set in &sets {
+            let (reply, pending) = single.execute(&mut ss, set);
+            prop_assert_eq!(reply, Reply::Simple("OK"));
+            for p in pending {
+                p.wait().unwrap();
+            }
+        }
+        // A hash recreated where a SET replaced one must not find its old fields.
+        for e in [(&batched, &mut sb), (&single, &mut ss)] {
+            run(e.0, e.1, &["DEL", "h"]);
+            run(e.0, e.1, &["HSET", "h", "n", "1"]);
+        }
+        prop_assert_eq!(state_of(&batched, &mut sb, &keys), state_of(&single, &mut ss, &keys));
+        prop_assert_eq!(run(&batched, &mut sb, &["HLEN", "h"]), run(&single, &mut ss, &["HLEN", "h"]));
+    }
+}
+
+/// A run is not written as one where one by one could answer otherwise: inside MULTI (each
+/// SET is queued), or with a single SET.
+#[test]
+fn sets_in_multi_or_alone_are_not_a_run() {
+    let e = engine();
+    let mut s = e.connect("test".into()).unwrap();
+    let set = |k: &str| vec![b"SET".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()];
+    assert!(e.execute_sets(&mut s, &[set("a")]).is_none());
+    assert!(e
+        .execute_sets(&mut s, &[set("a"), vec![b"GET".to_vec(), b"a".to_vec()]])
+        .is_none());
+    run(&e, &mut s, &["MULTI"]);
+    assert!(e.execute_sets(&mut s, &[set("a"), set("b")]).is_none());
+    assert_eq!(run(&e, &mut s, &["SET", "a", "1"]), Reply::Simple("QUEUED"));
+}

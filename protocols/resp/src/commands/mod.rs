@@ -13,7 +13,7 @@ pub(crate) mod lists;
 pub(crate) mod pubsub;
 pub(crate) mod server;
 mod sets;
-mod strings;
+pub(crate) mod strings;
 pub mod timeseries;
 pub(crate) mod zsets;
 

@@ -215,6 +215,32 @@ fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Re
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
 }
 
+/// Whether `args` is a plain `SET key value` (no options): consecutive ones in a pipeline
+/// are written together by [`set_many`].
+pub fn is_plain_set(args: &[Vec<u8>]) -> bool {
+    args.len() == 3 && args.first().is_some_and(|n| eq_ignore_case(n, "set"))
+}
+
+/// A run of plain `SET key value` commands ([`is_plain_set`]) written as one batch, as MSET
+/// writes its pairs: the keys' stripes locked together, each key's old metadata read, one
+/// engine write (one WAL record, the memtable inserts overlapped). The outcome is that of
+/// running them one by one in order (a key set twice ends with the later value; its old
+/// members, if it was a collection, are cleared once per SET, harmlessly).
+pub fn set_many(ctx: &mut Ctx<'_>, sets: &[Vec<Vec<u8>>]) -> Result<(), Reply> {
+    let kv = sets
+        .iter()
+        .map(|a| Ok((arg(a, 1)?, arg(a, 2)?)))
+        .collect::<Result<Vec<_>, Reply>>()?;
+    let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
+    let _g = ctx.store.lock(ctx.db(), &keys);
+    let mut b = WriteBatch::new();
+    for (k, v) in &kv {
+        let old = ctx.meta_any(k)?;
+        put(ctx, &mut b, k, v, 0, old.as_ref());
+    }
+    ctx.write(&b)
+}
+
 pub fn mset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     mset_inner(ctx, args, false)
 }
