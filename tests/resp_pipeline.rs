@@ -1,6 +1,7 @@
 //! End-to-end tests of pipelines over the Redis protocol: the real `orbit serve` on a free
-//! loopback port, driven by the `redis` client crate. Consecutive plain SETs are written a run
-//! at a time (`Engine::execute_sets`); what a client sees must not change.
+//! loopback port, driven by the `redis` client crate. Consecutive joinable commands (plain
+//! SETs, INCRs, pushes, SADDs and HSETs to one key) are written a run at a time
+//! (`Engine::execute_run`); what a client sees must not change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -62,4 +63,87 @@ fn pipelined_sets_behave_as_one_at_a_time() {
     let _: () = c.hset("h", "n", "1").unwrap();
     let all: std::collections::HashMap<String, String> = c.hgetall("h").unwrap();
     assert_eq!(all.len(), 1, "the replaced hash's fields are gone: {all:?}");
+}
+
+/// Runs of INCRs, pushes, SADDs and HSETs answer as one command at a time does, errors
+/// included, and a blocked BLPOP is woken by a pushed run.
+#[test]
+fn pipelined_runs_of_increments_pushes_and_adds_answer_in_turn() {
+    let (_tmp, server) = start();
+    let (mut c, mut b) = (server.client(), server.client());
+    let _: () = c.set("s", "text").unwrap();
+    let waiter = std::thread::spawn(move || {
+        let got: Option<(String, String)> = cmd("BLPOP").arg("q").arg(10).query(&mut b).unwrap();
+        got
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut p = redis::pipe();
+    p.cmd("INCR")
+        .arg("n")
+        .cmd("INCRBY")
+        .arg("n")
+        .arg(5)
+        .cmd("DECR")
+        .arg("n");
+    p.cmd("INCR").arg("s");
+    p.cmd("RPUSH")
+        .arg("q")
+        .arg("a")
+        .cmd("RPUSH")
+        .arg("q")
+        .arg("b")
+        .arg("c");
+    p.cmd("SADD")
+        .arg("set")
+        .arg("x")
+        .cmd("SADD")
+        .arg("set")
+        .arg("x")
+        .arg("y");
+    p.cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("1")
+        .cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("2")
+        .arg("g")
+        .arg("3");
+    let replies: Vec<redis::Value> = p.ignore_errors().query(&mut c).unwrap();
+    let ints: Vec<Option<i64>> = replies
+        .iter()
+        .map(|v| match v {
+            redis::Value::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ints,
+        vec![
+            Some(1),
+            Some(6),
+            Some(5),
+            None,
+            Some(1),
+            Some(3),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(1)
+        ]
+    );
+    assert!(
+        matches!(&replies[3], redis::Value::ServerError(e) if e.details().unwrap_or_default().contains("not an integer")),
+        "{:?}",
+        replies[3]
+    );
+    assert_eq!(waiter.join().unwrap(), Some(("q".into(), "a".into())));
+    let rest: Vec<String> = c.lrange("q", 0, -1).unwrap();
+    assert!(rest == ["b", "c"], "{rest:?}");
+    let h: std::collections::BTreeMap<String, String> = c.hgetall("h").unwrap();
+    assert_eq!(
+        h.into_iter().collect::<Vec<_>>(),
+        vec![("f".into(), "2".into()), ("g".into(), "3".into())]
+    );
 }

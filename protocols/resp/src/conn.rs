@@ -22,6 +22,8 @@ use crate::{Engine, Result};
 
 /// Commands answered per reply batch.
 const MAX_BATCH: usize = 1024;
+/// About the most request bytes one run of pipelined commands takes (a bound on its write).
+const RUN_BYTES: usize = 4 << 20;
 const READ_CHUNK: usize = 64 << 10;
 
 /// Serves one connection until the client leaves, sends QUIT or a malformed request, or
@@ -110,15 +112,15 @@ async fn run(
                             session.closing = true;
                             break;
                         }
-                        if crate::commands::strings::is_plain_set(&args) {
+                        if crate::commands::runs::starts(&args) {
                             let rest = input.get(consumed..).unwrap_or_default();
                             let room = MAX_BATCH.saturating_sub(batch.len() + 1);
-                            let (more, spans) = plain_sets_after(engine, session, rest, room);
+                            let (more, spans) = run_after(engine, session, &args, rest, room);
                             if !more.is_empty() {
                                 let mut sets = Vec::with_capacity(more.len() + 1);
                                 sets.push(args.clone());
                                 sets.extend(more);
-                                if let Some(answers) = engine.execute_sets(session, &sets) {
+                                if let Some(answers) = engine.execute_run(session, &sets) {
                                     consumed += spans;
                                     batch.extend(answers);
                                     continue;
@@ -235,23 +237,25 @@ async fn run(
     }
 }
 
-/// The plain `SET key value` commands (`is_plain_set`) that come next in `input`, at most
-/// `room` of them, with the bytes they span: decoded ahead of running, to be written together
-/// with the one just decoded (`Engine::execute_sets`). Stops at anything else: another
-/// command, an incomplete or malformed frame, a SET bound for the leader.
-fn plain_sets_after(
+/// The commands that come next in `input` and join the run `first` begins
+/// (`commands::runs::joins`), at most `room` of them (and about `RUN_BYTES`), with the bytes
+/// they span: decoded ahead of running, to be written together with `first`
+/// (`Engine::execute_run`). Stops at anything else: a command that does not join, an
+/// incomplete or malformed frame, a command bound for the leader.
+fn run_after(
     engine: &Engine,
     session: &crate::Session,
+    first: &[Vec<u8>],
     input: &[u8],
     room: usize,
 ) -> (Vec<Vec<Vec<u8>>>, usize) {
     let (mut sets, mut used) = (Vec::new(), 0);
-    while sets.len() < room {
+    while sets.len() < room && used < RUN_BYTES {
         let rest = input.get(used..).unwrap_or_default();
         let Ok(Some((args, n))) = decode(rest, &engine.config.limits, session.authenticated) else {
             break;
         };
-        if !crate::commands::strings::is_plain_set(&args)
+        if !crate::commands::runs::joins(first, &args)
             || !matches!(engine.route(session, &args), crate::forward::Route::Local)
         {
             break;

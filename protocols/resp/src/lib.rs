@@ -475,35 +475,42 @@ impl Engine {
         (self.intact(mark, reply), pending)
     }
 
-    /// Runs a run of plain `SET key value` commands (`commands::strings::is_plain_set`, at
-    /// least two, consecutive in a pipeline) as one write: their replies in order, the last
-    /// holding the write to await, whose fate the others share. `None` where running them
-    /// one by one could differ (inside MULTI, before AUTH, while subscribed, or with a
-    /// replicated write in flight on one of the keys): the caller then runs the first alone.
-    pub fn execute_sets(
+    /// Runs a run of commands (`commands::runs`: at least two, consecutive in a pipeline,
+    /// each joining the first) as one write: their replies in order, the last holding the
+    /// write to await, whose fate the others share. `None` where running them one by one
+    /// could differ (inside MULTI, before AUTH, while subscribed, or with a replicated write
+    /// in flight on one of the keys): the caller then runs the first alone.
+    pub fn execute_run(
         &self,
         session: &mut Session,
-        sets: &[Vec<Vec<u8>>],
+        cmds: &[Vec<Vec<u8>>],
     ) -> Option<Vec<(Reply, Vec<Pending>)>> {
-        let cmd = commands::lookup(b"set")?;
-        if sets.len() < 2
+        let first = cmds.first()?;
+        let cmd = commands::lookup(first.first()?)?;
+        if cmds.len() < 2
             || session.multi.is_some()
             || !session.authenticated
             || session.subscribed()
-            || !sets.iter().all(|a| commands::strings::is_plain_set(a))
-            || sets
+            || !cmds.iter().all(|a| commands::runs::joins(first, a))
+            || cmds
                 .iter()
                 .any(|a| self.in_flight(session, cmd, a).is_some())
         {
             return None;
         }
         self.commands
-            .fetch_add(sets.len() as u64, Ordering::Relaxed);
+            .fetch_add(cmds.len() as u64, Ordering::Relaxed);
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
-        let each: Vec<&[Vec<u8>]> = sets.iter().map(Vec::as_slice).collect();
-        let (reply, pending) = self.run_with(session, cmd, &each, false, |ctx| {
-            commands::strings::set_many(ctx, sets).map(|()| Reply::OK)
+        let each: Vec<&[Vec<u8>]> = cmds.iter().map(Vec::as_slice).collect();
+        let mut replies = Vec::new();
+        let (failed, pending) = self.run_with(session, cmd, &each, false, |ctx| {
+            replies = commands::runs::run(ctx, cmds)?;
+            Ok(Reply::OK)
         });
+        if replies.len() != cmds.len() {
+            // The run failed as a whole: every command gets its error.
+            replies = vec![failed; cmds.len()];
+        }
         // A replicated write is shared by every reply (a failed commit fails them all); a
         // local one rides on the last, and a failure of it fails the whole pipeline's replies
         // (`conn::respond`: nothing past it becomes visible).
@@ -514,15 +521,18 @@ impl Engine {
             }
             _ => None,
         };
-        let mut replies: Vec<(Reply, Vec<Pending>)> = Vec::with_capacity(sets.len());
-        replies.extend((1..sets.len()).map(|_| {
-            let joined = shared
-                .iter()
-                .map(|d| orbit_txn::Pending::Replicated(Arc::clone(d)));
-            (reply.clone(), joined.collect())
-        }));
-        replies.push((reply, pending));
-        Some(replies)
+        let last = replies.pop();
+        let mut answers: Vec<(Reply, Vec<Pending>)> = replies
+            .into_iter()
+            .map(|reply| {
+                let joined = shared
+                    .iter()
+                    .map(|d| orbit_txn::Pending::Replicated(Arc::clone(d)));
+                (reply, joined.collect())
+            })
+            .collect();
+        answers.extend(last.map(|reply| (reply, pending)));
+        Some(answers)
     }
 
     /// `reply`, or the error saying a snapshot install overlapped the read that made it

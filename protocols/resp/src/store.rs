@@ -14,8 +14,8 @@
 //! write assigned before its commands ran is durable (`Store::barrier`): like Redis with
 //! `appendfsync always`, no client ever sees data a crash could take back, and concurrent
 //! writers share fsyncs (group commit).
-//! A run of plain SETs from one pipeline is one write (`commands::strings::set_many`), its
-//! keys' stripes locked together as MSET locks them.
+//! A run of joinable commands from one pipeline is one write (`commands::runs`), its keys'
+//! stripes locked together as MSET locks them.
 //!
 //! Expiry: an expired key reads as missing (checked on every access); a compaction filter drops
 //! expired strings from disk; writes that recreate an expired collection first range-delete

@@ -193,37 +193,85 @@ fn a_read_overlapped_by_a_snapshot_install_answers_an_error() {
     assert_eq!(run(&e, &mut s, &["GET", "k2"]), Reply::bulk("v2"));
 }
 
-/// What a connection reads of `keys` (type, string value or error, collection length, a
-/// collection member), for comparing two engines.
+/// What a connection reads of `keys` (type, value or error, TTL, and a collection's
+/// contents), for comparing two engines.
 fn state_of(e: &Engine, s: &mut Session, keys: &[&str]) -> Vec<Reply> {
     let mut out = Vec::new();
     for k in keys {
-        out.push(run(e, s, &["TYPE", k]));
-        out.push(run(e, s, &["GET", k]));
-        out.push(run(e, s, &["TTL", k]));
-        out.push(run(e, s, &["HGET", k, "f"]));
+        for cmd in [
+            &["TYPE", k][..],
+            &["GET", k],
+            &["TTL", k],
+            &["HGETALL", k],
+            &["LRANGE", k, "0", "-1"],
+            &["SMEMBERS", k],
+        ] {
+            let mut reply = run(e, s, cmd);
+            if let Reply::Array(items) | Reply::Set(items) = &mut reply {
+                if cmd[0] != "LRANGE" {
+                    items.sort_by_key(|r| format!("{r:?}"));
+                }
+            }
+            out.push(reply);
+        }
     }
     out
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+/// A run's commands: (command, key index, two small numbers for its arguments).
+fn run_script() -> impl Strategy<Value = Vec<(usize, usize, u8, u8)>> {
+    (0usize..7).prop_flat_map(|kind| {
+        proptest::collection::vec((Just(kind), 0usize..6, 0u8..4, 0u8..4), 2..10)
+    })
+}
 
-    /// A run of plain SETs written as one batch (`Engine::execute_sets`) leaves what running
-    /// them one by one leaves: over strings, a key with a TTL, a hash and a list (their
-    /// members cleared: a hash recreated afterwards has only its new field), keys repeated.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// A run written as one batch (`Engine::execute_run`) answers and leaves what running its
+    /// commands one by one does: SETs over strings, a key with a TTL, a hash, a list (their
+    /// members cleared: the hash, deleted and recreated afterwards, has only its new field);
+    /// INCR-family additions on repeated keys, non-integers, other types and overflow;
+    /// pushes, SADDs and HSETs to one key, existing, new or of another type, with repeated
+    /// members and fields.
     #[test]
-    fn a_run_of_sets_ends_as_the_sets_one_by_one(
-        run_of in proptest::collection::vec((0usize..5, 0u8..4), 2..12),
-    ) {
-        let keys = ["a", "b", "h", "l", "t"];
-        let setup: [&[&str]; 5] = [
+    fn a_run_answers_and_ends_as_its_commands_one_by_one(script in run_script()) {
+        let keys = ["a", "h", "l", "s", "big", "fresh"];
+        let setup: [&[&str]; 6] = [
             &["SET", "a", "old"],
             &["HSET", "h", "f", "v", "g", "w"],
             &["RPUSH", "l", "x", "y"],
-            &["SET", "t", "v", "EX", "100"],
-            &["SET", "b", "old"],
+            &["SADD", "s", "m0", "z"],
+            &["SET", "big", "9223372036854775806", "EX", "100"],
+            &["EXPIRE", "h", "100"],
         ];
+        let cmd_of = |&(kind, k, x, y): &(usize, usize, u8, u8)| -> Vec<Vec<u8>> {
+            let key = keys[k];
+            let (x, y) = (x.to_string(), y.to_string());
+            let words: Vec<String> = match kind {
+                0 => vec!["SET".into(), key.into(), x],
+                1 => match y.as_str() {
+                    "0" => vec!["INCR".into(), key.into()],
+                    "1" => vec!["DECR".into(), key.into()],
+                    "2" => vec!["INCRBY".into(), key.into(), x],
+                    _ => vec!["DECRBY".into(), key.into(), x],
+                },
+                // One key per run for the collection kinds: the first command's.
+                2 => vec!["LPUSH".into(), "l".into(), x, y],
+                3 => vec!["RPUSH".into(), keys[k % 3].into(), x],
+                4 => vec!["SADD".into(), "s".into(), format!("m{x}"), format!("m{y}")],
+                5 => vec!["HSET".into(), "h".into(), format!("f{x}"), y],
+                _ => vec!["SADD".into(), "a".into(), x],
+            };
+            words.into_iter().map(String::into_bytes).collect()
+        };
+        let mut cmds: Vec<Vec<Vec<u8>>> = script.iter().map(cmd_of).collect();
+        if script.first().is_some_and(|c| c.0 == 3) {
+            let key = cmds[0][1].clone();
+            for c in &mut cmds {
+                c[1] = key.clone();
+            }
+        }
         let (batched, single) = (engine(), engine());
         let mut sb = batched.connect("b".into()).unwrap();
         let mut ss = single.connect("s".into()).unwrap();
@@ -231,32 +279,29 @@ proptest! {
             run(&batched, &mut sb, cmd);
             run(&single, &mut ss, cmd);
         }
-        let sets: Vec<Vec<Vec<u8>>> = run_of
-            .iter()
-            .map(|&(k, v)| vec![b"SET".to_vec(), keys[k].as_bytes().to_vec(), vec![b'0' + v]])
-            .collect();
-        let answers = batched.execute_sets(&mut sb, &sets).expect("a run");
-        prop_assert_eq!(answers.len(), sets.len());
+        let answers = batched.execute_run(&mut sb, &cmds).expect("a run");
+        let mut got = Vec::new();
         for (reply, pending) in answers {
-            prop_assert_eq!(reply, Reply::Simple("OK"));
+            got.push(reply);
             for p in pending {
                 p.wait().unwrap();
             }
         }
-        for set in &sets {
-            let (reply, pending) = single.execute(&mut ss, set);
-            prop_assert_eq!(reply, Reply::Simple("OK"));
+        let mut want = Vec::new();
+        for cmd in &cmds {
+            let (reply, pending) = single.execute(&mut ss, cmd);
+            want.push(reply);
             for p in pending {
                 p.wait().unwrap();
             }
         }
+        prop_assert_eq!(got, want);
         // A hash recreated where a SET replaced one must not find its old fields.
         for e in [(&batched, &mut sb), (&single, &mut ss)] {
             run(e.0, e.1, &["DEL", "h"]);
             run(e.0, e.1, &["HSET", "h", "n", "1"]);
         }
         prop_assert_eq!(state_of(&batched, &mut sb, &keys), state_of(&single, &mut ss, &keys));
-        prop_assert_eq!(run(&batched, &mut sb, &["HLEN", "h"]), run(&single, &mut ss, &["HLEN", "h"]));
     }
 }
 
@@ -267,11 +312,15 @@ fn sets_in_multi_or_alone_are_not_a_run() {
     let e = engine();
     let mut s = e.connect("test".into()).unwrap();
     let set = |k: &str| vec![b"SET".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()];
-    assert!(e.execute_sets(&mut s, &[set("a")]).is_none());
+    assert!(e.execute_run(&mut s, &[set("a")]).is_none());
     assert!(e
-        .execute_sets(&mut s, &[set("a"), vec![b"GET".to_vec(), b"a".to_vec()]])
+        .execute_run(&mut s, &[set("a"), vec![b"GET".to_vec(), b"a".to_vec()]])
         .is_none());
+    // Pushes to two keys are two runs, not one.
+    let push = |k: &str| vec![b"LPUSH".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()];
+    assert!(e.execute_run(&mut s, &[push("a"), push("b")]).is_none());
+    assert!(e.execute_run(&mut s, &[push("a"), push("a")]).is_some());
     run(&e, &mut s, &["MULTI"]);
-    assert!(e.execute_sets(&mut s, &[set("a"), set("b")]).is_none());
+    assert!(e.execute_run(&mut s, &[set("a"), set("b")]).is_none());
     assert_eq!(run(&e, &mut s, &["SET", "a", "1"]), Reply::Simple("QUEUED"));
 }

@@ -39,28 +39,43 @@ fn set_fields(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<i64, Reply> {
             "ERR wrong number of arguments for '{name}' command"
         )));
     }
+    let added = hset_groups(ctx, key, &[rest])?;
+    Ok(added.first().copied().unwrap_or(0))
+}
+
+/// HSET of each group of field-value pairs (one command's, an even number) to `key` in
+/// turn, as one write: how many new fields each group added.
+pub fn hset_groups(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    groups: &[&[Vec<u8>]],
+) -> Result<Vec<i64>, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = hash(ctx, key)?;
     let mut b = batch_for(ctx, key, old.as_ref())?;
     let mut count = old.as_ref().map_or(0, Meta::count);
-    let mut added = 0;
+    let mut counts = Vec::with_capacity(groups.len());
     let mut seen = std::collections::HashSet::new();
-    for pair in rest.chunks(2) {
-        let [f, v] = pair else { continue };
-        let existed = old.is_some() && field(ctx, key, f)?.is_some();
-        if !existed && seen.insert(f.as_slice()) {
-            added += 1;
-            count += 1;
+    for group in groups {
+        let mut added = 0;
+        for pair in group.chunks(2) {
+            let [f, v] = pair else { continue };
+            let existed = old.is_some() && field(ctx, key, f)?.is_some();
+            if !existed && seen.insert(f.as_slice()) {
+                added += 1;
+                count += 1;
+            }
+            b.put(
+                ctx.store.sub_keyspace(),
+                &Store::sub_key(ctx.db(), key, f),
+                v,
+            );
         }
-        b.put(
-            ctx.store.sub_keyspace(),
-            &Store::sub_key(ctx.db(), key, f),
-            v,
-        );
+        counts.push(added);
     }
     finish(ctx, &mut b, key, old.as_ref(), count);
     ctx.write(&b)?;
-    Ok(added)
+    Ok(counts)
 }
 
 pub fn hset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

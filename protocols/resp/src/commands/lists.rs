@@ -101,10 +101,25 @@ fn push(
     only_existing: bool,
 ) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
+    let values = args.get(2..).unwrap_or_default();
+    let lens = push_groups(ctx, key, &[values], left, only_existing)?;
+    Ok(Reply::Int(lens.first().copied().unwrap_or(0)))
+}
+
+/// Pushes each group of values (one command's) onto `key` in turn, at the head (`left`) or
+/// the tail, as one write: the list's length after each group (0 for all if `only_existing`
+/// and the list is missing).
+pub fn push_groups(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    groups: &[&[Vec<u8>]],
+    left: bool,
+    only_existing: bool,
+) -> Result<Vec<i64>, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = list(ctx, key)?;
     if only_existing && old.is_none() {
-        return Ok(Reply::Int(0));
+        return Ok(vec![0; groups.len()]);
     }
     let mut b = WriteBatch::new();
     if old.is_none() {
@@ -113,18 +128,22 @@ fn push(
     let (mut head, mut tail) = old
         .as_ref()
         .map_or((LIST_MIDDLE, LIST_MIDDLE), Meta::list_bounds);
-    for v in args.iter().skip(2) {
-        if left {
-            head -= 1;
-            put_elem(ctx, &mut b, key, head, v);
-        } else {
-            put_elem(ctx, &mut b, key, tail, v);
-            tail += 1;
+    let mut lens = Vec::with_capacity(groups.len());
+    for group in groups {
+        for v in group.iter() {
+            if left {
+                head -= 1;
+                put_elem(ctx, &mut b, key, head, v);
+            } else {
+                put_elem(ctx, &mut b, key, tail, v);
+                tail += 1;
+            }
         }
+        lens.push(i64::try_from(tail - head).unwrap_or(i64::MAX));
     }
     finish(ctx, &mut b, key, old.as_ref(), head, tail);
     ctx.write(&b)?;
-    Ok(Reply::Int(i64::try_from(tail - head).unwrap_or(i64::MAX)))
+    Ok(lens)
 }
 
 pub fn lpush(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

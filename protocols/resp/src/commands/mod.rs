@@ -11,6 +11,7 @@ mod hashes;
 mod keys;
 pub(crate) mod lists;
 pub(crate) mod pubsub;
+pub(crate) mod runs;
 pub(crate) mod server;
 mod sets;
 pub(crate) mod strings;

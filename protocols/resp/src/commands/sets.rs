@@ -57,6 +57,17 @@ fn bulk_set(items: impl IntoIterator<Item = Vec<u8>>) -> Reply {
 
 pub fn sadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
+    let added = sadd_groups(ctx, key, &[args.get(2..).unwrap_or_default()])?;
+    Ok(Reply::Int(added.first().copied().unwrap_or(0)))
+}
+
+/// SADD of each group of members to `key` in turn (one command's members per group), as one
+/// write: how many members each group added.
+pub fn sadd_groups(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    groups: &[&[Vec<u8>]],
+) -> Result<Vec<i64>, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = set(ctx, key)?;
     let mut b = WriteBatch::new();
@@ -64,11 +75,16 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         ctx.clear_stale(&mut b, key)?;
     }
     let mut added = BTreeSet::new();
-    for m in args.iter().skip(2) {
-        if !added.contains(m) && (old.is_none() || !has(ctx, key, m)?) {
-            add_member(ctx, &mut b, key, m);
-            added.insert(m.clone());
+    let mut counts = Vec::with_capacity(groups.len());
+    for group in groups {
+        let before = added.len();
+        for m in group.iter() {
+            if !added.contains(m) && (old.is_none() || !has(ctx, key, m)?) {
+                add_member(ctx, &mut b, key, m);
+                added.insert(m.clone());
+            }
         }
+        counts.push((added.len() - before) as i64);
     }
     if !added.is_empty() {
         finish(
@@ -80,7 +96,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         );
         ctx.write(&b)?;
     }
-    Ok(Reply::Int(added.len() as i64))
+    Ok(counts)
 }
 
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

@@ -215,13 +215,7 @@ fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Re
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
 }
 
-/// Whether `args` is a plain `SET key value` (no options): consecutive ones in a pipeline
-/// are written together by [`set_many`].
-pub fn is_plain_set(args: &[Vec<u8>]) -> bool {
-    args.len() == 3 && args.first().is_some_and(|n| eq_ignore_case(n, "set"))
-}
-
-/// A run of plain `SET key value` commands ([`is_plain_set`]) written as one batch, as MSET
+/// A run of plain `SET key value` commands (`super::runs`) written as one batch, as MSET
 /// writes its pairs: the keys' stripes locked together, each key's old metadata read, one
 /// engine write (one WAL record, the memtable inserts overlapped). The outcome is that of
 /// running them one by one in order (a key set twice ends with the later value; its old
@@ -378,27 +372,63 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Result<Reply, Reply> {
-    let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = string(ctx, key)?;
-    let current = match &old {
-        Some(m) => parse_int(&m.payload).ok_or_else(not_integer)?,
-        None => 0,
-    };
-    let next = current
-        .checked_add(by)
-        .ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
-    let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+    let mut replies = incr_many(ctx, &[(key, by)])?;
+    replies.pop().ok_or_else(syntax)
+}
+
+/// Adds each `by` to its key's integer in turn (a key may repeat: each addition sees the one
+/// before), as one write: each addition's reply, the new value or its own error (a key of
+/// another type, not an integer, an overflow), which writes nothing for it.
+pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>, Reply> {
+    let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
+    let _g = ctx.store.lock(ctx.db(), &keys);
+    // Each key's value so far in the run, and its metadata before the run.
+    let mut now: std::collections::HashMap<&[u8], (i64, Option<Meta>)> =
+        std::collections::HashMap::new();
     let mut b = WriteBatch::new();
-    put(
-        ctx,
-        &mut b,
-        key,
-        next.to_string().as_bytes(),
-        ttl,
-        old.as_ref(),
-    );
+    let mut replies = Vec::with_capacity(items.len());
+    for &(key, by) in items {
+        let (current, old) = match now.get(key) {
+            Some((v, old)) => (*v, old.clone()),
+            None => {
+                let old = match string(ctx, key) {
+                    Ok(old) => old,
+                    Err(e) => {
+                        replies.push(e);
+                        continue;
+                    }
+                };
+                let current = match &old {
+                    Some(m) => match parse_int(&m.payload) {
+                        Some(v) => v,
+                        None => {
+                            replies.push(not_integer());
+                            continue;
+                        }
+                    },
+                    None => 0,
+                };
+                (current, old)
+            }
+        };
+        let Some(next) = current.checked_add(by) else {
+            replies.push(Reply::err("ERR increment or decrement would overflow"));
+            continue;
+        };
+        let ttl = old.as_ref().map_or(0, |m| m.expire_at);
+        put(
+            ctx,
+            &mut b,
+            key,
+            next.to_string().as_bytes(),
+            ttl,
+            old.as_ref(),
+        );
+        now.insert(key, (next, old));
+        replies.push(Reply::Int(next));
+    }
     ctx.write(&b)?;
-    Ok(Reply::Int(next))
+    Ok(replies)
 }
 
 pub fn incr(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

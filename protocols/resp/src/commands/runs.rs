@@ -1,0 +1,125 @@
+//! Runs: consecutive commands of one pipeline written as one engine write. A connection that
+//! finds several joinable commands in a row (`joins`) runs them together (`run`): their keys'
+//! stripes locked together (in one sorted acquisition, as MSET takes them), each command's
+//! reads and effects in order, one write batch for all (one WAL record, the memtable inserts
+//! overlapped). What the client sees is what one command at a time gives: the same replies
+//! in the same order, the same data; the difference is only that the run is atomic.
+//!
+//! Which commands join: plain `SET key value` (any keys); `INCR` `DECR` `INCRBY` `DECRBY`
+//! with a valid integer (any keys: each sees the additions before it); and, on one key,
+//! `LPUSH`, `RPUSH`, `SADD` and `HSET` (each command's values as a group, applied in turn).
+//! Each family's handler is written over groups (`strings::incr_many`, `lists::push_groups`,
+//! `sets::sadd_groups`, `hashes::hset_groups`), and its single command is the run of one, so
+//! both take the same path.
+//!
+//! Invariant: every command of a run reads only keys of the run and writes only its own key,
+//! and a later command sees what an earlier one wrote (per-key state carried through the
+//! run, or one handler call over the groups): the outcome is that of running them in order.
+
+use super::{eq_ignore_case, hashes, lists, parse_int, sets, strings, Ctx};
+use crate::reply::Reply;
+
+/// What a run is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Set,
+    Incr,
+    Push { left: bool },
+    SAdd,
+    HSet,
+}
+
+impl Kind {
+    /// Whether the commands of a run of this kind must all name one key.
+    fn one_key(self) -> bool {
+        matches!(self, Kind::Push { .. } | Kind::SAdd | Kind::HSet)
+    }
+}
+
+/// The kind of run `args` can be part of, if any.
+fn kind(args: &[Vec<u8>]) -> Option<Kind> {
+    let name = args.first()?;
+    let is = |n: &str| eq_ignore_case(name, n);
+    let n = args.len();
+    Some(if is("set") && n == 3 {
+        Kind::Set
+    } else if ((is("incr") || is("decr")) && n == 2)
+        || ((is("incrby") || is("decrby")) && n == 3 && delta(args).is_some())
+    {
+        Kind::Incr
+    } else if is("lpush") && n >= 3 {
+        Kind::Push { left: true }
+    } else if is("rpush") && n >= 3 {
+        Kind::Push { left: false }
+    } else if is("sadd") && n >= 3 {
+        Kind::SAdd
+    } else if is("hset") && n >= 4 && n % 2 == 0 {
+        Kind::HSet
+    } else {
+        return None;
+    })
+}
+
+/// What an `INCR`-family command adds; `None` for a malformed amount (such a command runs
+/// alone, for its own error).
+fn delta(args: &[Vec<u8>]) -> Option<i64> {
+    let name = args.first()?;
+    if eq_ignore_case(name, "incr") {
+        return Some(1);
+    }
+    if eq_ignore_case(name, "decr") {
+        return Some(-1);
+    }
+    let by = parse_int(args.get(2)?)?;
+    if eq_ignore_case(name, "decrby") {
+        by.checked_neg()
+    } else {
+        Some(by)
+    }
+}
+
+/// Whether `args` can begin a run.
+pub fn starts(args: &[Vec<u8>]) -> bool {
+    kind(args).is_some()
+}
+
+/// Whether `next` joins the run `first` began.
+pub fn joins(first: &[Vec<u8>], next: &[Vec<u8>]) -> bool {
+    match (kind(first), kind(next)) {
+        (Some(a), Some(b)) if a == b => !a.one_key() || first.get(1) == next.get(1),
+        _ => false,
+    }
+}
+
+/// Runs `cmds` (a run: each joins the first) as one write: each command's reply, or the one
+/// error every command of the run gets (a key of another type, a failed write).
+pub fn run(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply> {
+    let first = cmds.first().map(Vec::as_slice).unwrap_or_default();
+    let key = || first.get(1).map(Vec::as_slice).unwrap_or_default();
+    let groups = |from: usize| -> Vec<&[Vec<u8>]> {
+        cmds.iter()
+            .map(|a| a.get(from..).unwrap_or_default())
+            .collect()
+    };
+    let ints = |v: Vec<i64>| v.into_iter().map(Reply::Int).collect();
+    match kind(first) {
+        Some(Kind::Set) => {
+            strings::set_many(ctx, cmds)?;
+            Ok(vec![Reply::OK; cmds.len()])
+        }
+        Some(Kind::Incr) => {
+            let mut items = Vec::with_capacity(cmds.len());
+            for a in cmds {
+                let k = a.get(1).map(Vec::as_slice).unwrap_or_default();
+                items.push((k, delta(a).ok_or_else(super::not_integer)?));
+            }
+            strings::incr_many(ctx, &items)
+        }
+        Some(Kind::Push { left }) => {
+            lists::push_groups(ctx, key(), &groups(2), left, false).map(ints)
+        }
+        Some(Kind::SAdd) => sets::sadd_groups(ctx, key(), &groups(2)).map(ints),
+        Some(Kind::HSet) => hashes::hset_groups(ctx, key(), &groups(2)).map(ints),
+        None => Err(super::syntax()),
+    }
+}
