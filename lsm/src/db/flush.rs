@@ -71,12 +71,23 @@ impl Inner {
         Ok(())
     }
 
-    pub(super) fn memtable_bytes(&self) -> usize {
-        self.trees()
-            .keyspaces
-            .values()
-            .map(|t| t.mem.approximate_size())
-            .sum()
+    /// Whether the memtables are due to rotate: together they reached `memtable_bytes`, or
+    /// one holding at least an eighth of it has a nearly full key index (tiny entries:
+    /// `Memtable::index_nearly_full`). A smaller memtable's index was sized small (its share of
+    /// the last rotation's bytes) and may fill: it is left to fall back to list searches,
+    /// rather than rotate every memtable for it.
+    pub(super) fn needs_rotation(&self) -> bool {
+        let budget = self.opts.memtable_bytes;
+        let trees = self.trees();
+        let mut total = 0;
+        for t in trees.keyspaces.values() {
+            let size = t.mem.approximate_size();
+            if size >= budget / 8 && t.mem.index_nearly_full() {
+                return true;
+            }
+            total += size;
+        }
+        total >= budget
     }
 
     /// Creates the next table file and a builder for it.

@@ -127,7 +127,7 @@ impl Db {
         inner.throttle(batch.payload_bytes());
         let mut ws = lock(&inner.write_lock);
         inner.check_poison()?;
-        if inner.memtable_bytes() >= inner.opts.memtable_bytes {
+        if inner.needs_rotation() {
             inner.rotate(&ws)?;
         }
         if split {

@@ -10,12 +10,15 @@
 //!
 //! When a key finds no slot within `MAX_PROBES` (the table is fuller than planned: tiny entries)
 //! or its node's address does not fit, the index is marked incomplete, and lookups of keys it
-//! does not hold fall back to the skiplist search.
+//! does not hold fall back to the skiplist search. To keep that rare, the index counts the
+//! slots it has filled, and the engine rotates a memtable whose index is three quarters full
+//! (`KeyIndex::nearly_full`; one holding a fair share of the memtable budget) as it rotates
+//! one that reached its size.
 //!
 //! Invariants: a slot holds a node only once that node is linked into the list; for every key in
 //! the table, every slot between its home and its own is non-empty.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::skiplist::{Node, SkipList};
 
@@ -40,6 +43,8 @@ pub(crate) enum Lookup<'a> {
 pub(crate) struct KeyIndex {
     slots: Box<[AtomicU64]>,
     incomplete: AtomicBool,
+    /// Slots filled (keys recorded).
+    filled: AtomicUsize,
 }
 
 impl std::fmt::Debug for KeyIndex {
@@ -88,7 +93,15 @@ impl KeyIndex {
         KeyIndex {
             slots: zeroed_slots(n),
             incomplete: AtomicBool::new(false),
+            filled: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether three quarters of the slots are filled, or the index is already incomplete:
+    /// lookups of absent keys are getting long, or turn into skiplist searches.
+    pub(crate) fn nearly_full(&self) -> bool {
+        self.incomplete.load(Ordering::Relaxed)
+            || self.filled.load(Ordering::Relaxed) >= self.slots.len() / 4 * 3
     }
 
     fn home(&self, hash: u64) -> usize {
@@ -130,7 +143,12 @@ impl KeyIndex {
                     return;
                 }
                 match slot.compare_exchange(current, entry, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return,
+                    Ok(_) => {
+                        if current == 0 {
+                            self.filled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        return;
+                    }
                     Err(now) => current = now,
                 }
             }
@@ -241,6 +259,31 @@ mod tests {
                 Lookup::Absent => panic!("key {k} reported absent"),
             }
         }
+    }
+
+    /// The index counts the keys it records, not their versions, and is nearly full from
+    /// three quarters of its slots (or once incomplete).
+    #[test]
+    fn nearly_full_counts_keys_not_versions() {
+        let list = SkipList::new();
+        let index = KeyIndex::new(MIN_SLOTS);
+        for k in 0..600u32 {
+            insert(&list, &index, &k.to_be_bytes(), 1);
+        }
+        for trailer in 2..50 {
+            insert(&list, &index, &0u32.to_be_bytes(), trailer);
+        }
+        assert!(!index.incomplete.load(Ordering::Relaxed));
+        assert_eq!(index.filled.load(Ordering::Relaxed), 600);
+        assert!(!index.nearly_full());
+        let mut k = 600u32;
+        while index.filled.load(Ordering::Relaxed) < MIN_SLOTS / 4 * 3
+            && !index.incomplete.load(Ordering::Relaxed)
+        {
+            insert(&list, &index, &k.to_be_bytes(), 1);
+            k += 1;
+        }
+        assert!(index.nearly_full());
     }
 
     #[test]

@@ -188,6 +188,12 @@ impl Memtable {
         self.size.load(AtomicOrdering::Relaxed)
     }
 
+    /// Whether the key index is three quarters full (or incomplete): the engine then rotates
+    /// the memtable, so that point lookups stay one or two cache misses.
+    pub fn index_nearly_full(&self) -> bool {
+        self.index.nearly_full()
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.list.len()

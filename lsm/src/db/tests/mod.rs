@@ -357,3 +357,27 @@ fn a_keyspace_busy_after_an_idle_rotation_reads_every_newest_value() {
     assert_eq!(db.get(b, b"k99999").unwrap(), None);
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), Some(b"1".to_vec()));
 }
+
+/// Tiny entries fill the memtable's key index long before its bytes reach `memtable_bytes`:
+/// the memtables rotate once the index is three quarters full (it would otherwise turn
+/// incomplete, and every lookup of an absent key would search the list), and reads go on.
+#[test]
+fn tiny_entries_rotate_the_memtable_when_its_key_index_is_nearly_full() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    // 16,384 slots for 1 MiB: 13,000 keys are past three quarters, in about half a MiB.
+    for i in 0..13_000u32 {
+        db.put(DEFAULT_KEYSPACE, &i.to_be_bytes(), b"v").unwrap();
+    }
+    let stats = db.stats();
+    let rotated = stats.flush_bytes > 0
+        || stats.pending_flushes > 0
+        || stats.tables_per_level.iter().sum::<usize>() > 0;
+    assert!(rotated, "no rotation: {stats:?}");
+    for i in (0..13_000u32).step_by(97) {
+        assert_eq!(
+            db.get(DEFAULT_KEYSPACE, &i.to_be_bytes()).unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+}
