@@ -1,6 +1,6 @@
 //! End-to-end tests of pipelines over the Redis protocol: the real `orbit serve` on a free
 //! loopback port, driven by the `redis` client crate. Consecutive joinable commands (plain
-//! SETs, INCRs, pushes, SADDs and HSETs to one key) are written a run at a time
+//! SETs, INCRs; pushes, pops, SADDs, HSETs and ZADDs to one key) are written a run at a time
 //! (`Engine::execute_run`); what a client sees must not change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,8 +65,8 @@ fn pipelined_sets_behave_as_one_at_a_time() {
     assert_eq!(all.len(), 1, "the replaced hash's fields are gone: {all:?}");
 }
 
-/// Runs of INCRs, pushes, SADDs and HSETs answer as one command at a time does, errors
-/// included, and a blocked BLPOP is woken by a pushed run.
+/// Runs of INCRs, pushes, pops, SADDs, HSETs and ZADDs answer as one command at a time
+/// does, errors included, and a blocked BLPOP is woken by a pushed run.
 #[test]
 fn pipelined_runs_of_increments_pushes_and_adds_answer_in_turn() {
     let (_tmp, server) = start();
@@ -141,6 +141,29 @@ fn pipelined_runs_of_increments_pushes_and_adds_answer_in_turn() {
     assert_eq!(waiter.join().unwrap(), Some(("q".into(), "a".into())));
     let rest: Vec<String> = c.lrange("q", 0, -1).unwrap();
     assert!(rest == ["b", "c"], "{rest:?}");
+    type Popped = Option<String>;
+    let got: (i64, i64, Popped, Popped, Popped) = redis::pipe()
+        .cmd("ZADD")
+        .arg("z")
+        .arg(1)
+        .arg("a")
+        .cmd("ZADD")
+        .arg("z")
+        .arg(2)
+        .arg("a")
+        .arg(3)
+        .arg("b")
+        .cmd("LPOP")
+        .arg("q")
+        .cmd("LPOP")
+        .arg("q")
+        .cmd("LPOP")
+        .arg("q")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(got, (1, 1, Some("b".into()), Some("c".into()), None));
+    let z: Vec<(String, f64)> = c.zrange_withscores("z", 0, -1).unwrap();
+    assert_eq!(z, vec![("a".into(), 2.0), ("b".into(), 3.0)]);
     let h: std::collections::BTreeMap<String, String> = c.hgetall("h").unwrap();
     assert_eq!(
         h.into_iter().collect::<Vec<_>>(),

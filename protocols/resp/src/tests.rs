@@ -205,10 +205,11 @@ fn state_of(e: &Engine, s: &mut Session, keys: &[&str]) -> Vec<Reply> {
             &["HGETALL", k],
             &["LRANGE", k, "0", "-1"],
             &["SMEMBERS", k],
+            &["ZRANGE", k, "0", "-1", "WITHSCORES"],
         ] {
             let mut reply = run(e, s, cmd);
             if let Reply::Array(items) | Reply::Set(items) = &mut reply {
-                if cmd[0] != "LRANGE" {
+                if cmd[0] != "LRANGE" && cmd[0] != "ZRANGE" {
                     items.sort_by_key(|r| format!("{r:?}"));
                 }
             }
@@ -220,7 +221,7 @@ fn state_of(e: &Engine, s: &mut Session, keys: &[&str]) -> Vec<Reply> {
 
 /// A run's commands: (command, key index, two small numbers for its arguments).
 fn run_script() -> impl Strategy<Value = Vec<(usize, usize, u8, u8)>> {
-    (0usize..7).prop_flat_map(|kind| {
+    (0usize..9).prop_flat_map(|kind| {
         proptest::collection::vec((Just(kind), 0usize..6, 0u8..4, 0u8..4), 2..10)
     })
 }
@@ -232,12 +233,13 @@ proptest! {
     /// commands one by one does: SETs over strings, a key with a TTL, a hash, a list (their
     /// members cleared: the hash, deleted and recreated afterwards, has only its new field);
     /// INCR-family additions on repeated keys, non-integers, other types and overflow;
-    /// pushes, SADDs and HSETs to one key, existing, new or of another type, with repeated
-    /// members and fields.
+    /// pushes, pops, SADDs, HSETs and ZADDs to one key, existing, new or of another type,
+    /// with repeated members and fields, and pops past a list's end.
     #[test]
     fn a_run_answers_and_ends_as_its_commands_one_by_one(script in run_script()) {
-        let keys = ["a", "h", "l", "s", "big", "fresh"];
-        let setup: [&[&str]; 6] = [
+        let keys = ["a", "h", "l", "s", "big", "fresh", "z"];
+        let setup: [&[&str]; 7] = [
+            &["ZADD", "z", "1", "m0", "2", "m1"],
             &["SET", "a", "old"],
             &["HSET", "h", "f", "v", "g", "w"],
             &["RPUSH", "l", "x", "y"],
@@ -261,14 +263,18 @@ proptest! {
                 3 => vec!["RPUSH".into(), keys[k % 3].into(), x],
                 4 => vec!["SADD".into(), "s".into(), format!("m{x}"), format!("m{y}")],
                 5 => vec!["HSET".into(), "h".into(), format!("f{x}"), y],
-                _ => vec!["SADD".into(), "a".into(), x],
+                6 => vec!["SADD".into(), "a".into(), x],
+                7 => vec!["ZADD".into(), "z".into(), x, format!("m{y}")],
+                _ => vec![if y.as_str() < "2" { "LPOP" } else { "RPOP" }.into(), keys[k % 3 + 1].into()],
             };
             words.into_iter().map(String::into_bytes).collect()
         };
         let mut cmds: Vec<Vec<Vec<u8>>> = script.iter().map(cmd_of).collect();
-        if script.first().is_some_and(|c| c.0 == 3) {
-            let key = cmds[0][1].clone();
+        // One command and one key for a run of pushes or pops: the first's.
+        if script.first().is_some_and(|c| c.0 == 3 || c.0 == 8) {
+            let (name, key) = (cmds[0][0].clone(), cmds[0][1].clone());
             for c in &mut cmds {
+                c[0] = name.clone();
                 c[1] = key.clone();
             }
         }

@@ -176,18 +176,45 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> 
     if args.len() > 3 {
         return Err(syntax());
     }
-    let _g = ctx.store.lock(ctx.db(), &[key]);
-    let Some(old) = list(ctx, key)? else {
+    let Some(taken) = take(ctx, key, count.unwrap_or(1), left)? else {
         return Ok(if count.is_some() {
             Reply::NilArray
         } else {
             Reply::Nil
         });
     };
+    Ok(match count {
+        None => taken.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
+        Some(_) => Reply::Array(taken.into_iter().map(Reply::Bulk).collect()),
+    })
+}
+
+/// `n` pops of one element each from `key`'s head (`left`) or tail, as one write (a run of
+/// `LPOP key` or `RPOP key`): each pop's reply, an element or nil once the list ran out.
+pub fn pop_run(ctx: &mut Ctx<'_>, key: &[u8], n: usize, left: bool) -> Result<Vec<Reply>, Reply> {
+    let mut replies: Vec<Reply> = take(ctx, key, n, left)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(Reply::Bulk)
+        .collect();
+    replies.resize(n, Reply::Nil);
+    Ok(replies)
+}
+
+/// Takes up to `n` elements from `key`'s head (`left`) or tail, as one write: the elements in
+/// pop order (fewer if the list runs out), or `None` for a missing list.
+fn take(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    n: usize,
+    left: bool,
+) -> Result<Option<Vec<Vec<u8>>>, Reply> {
+    let _g = ctx.store.lock(ctx.db(), &[key]);
+    let Some(old) = list(ctx, key)? else {
+        return Ok(None);
+    };
     let (mut head, mut tail) = old.list_bounds();
-    let n = count
-        .unwrap_or(1)
-        .min(usize::try_from(tail - head).unwrap_or(usize::MAX));
+    let n = n.min(usize::try_from(tail - head).unwrap_or(usize::MAX));
     // Point reads: a pop touches a few positions, cheaper than opening an iterator.
     let mut taken = Vec::with_capacity(n);
     for i in 0..n as u64 {
@@ -209,10 +236,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> 
     }
     finish(ctx, &mut b, key, Some(&old), head, tail);
     ctx.write(&b)?;
-    Ok(match count {
-        None => taken.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
-        Some(_) => Reply::Array(taken.into_iter().map(Reply::Bulk).collect()),
-    })
+    Ok(Some(taken))
 }
 
 pub fn lpop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

@@ -7,16 +7,17 @@
 //!
 //! Which commands join: plain `SET key value` (any keys); `INCR` `DECR` `INCRBY` `DECRBY`
 //! with a valid integer (any keys: each sees the additions before it); and, on one key,
-//! `LPUSH`, `RPUSH`, `SADD` and `HSET` (each command's values as a group, applied in turn).
-//! Each family's handler is written over groups (`strings::incr_many`, `lists::push_groups`,
-//! `sets::sadd_groups`, `hashes::hset_groups`), and its single command is the run of one, so
-//! both take the same path.
+//! `LPUSH`, `RPUSH`, `SADD`, `HSET`, plain `ZADD` (no options) (each command's values as a
+//! group, applied in turn) and `LPOP`/`RPOP` without a count. Each family's handler is
+//! written over groups (`strings::incr_many`, `lists::push_groups`, `lists::pop_run`,
+//! `sets::sadd_groups`, `hashes::hset_groups`, `zsets::zadd_groups`), and its single command
+//! goes through the same code.
 //!
 //! Invariant: every command of a run reads only keys of the run and writes only its own key,
 //! and a later command sees what an earlier one wrote (per-key state carried through the
 //! run, or one handler call over the groups): the outcome is that of running them in order.
 
-use super::{eq_ignore_case, hashes, lists, parse_int, sets, strings, Ctx};
+use super::{eq_ignore_case, hashes, lists, parse_int, sets, strings, zsets, Ctx};
 use crate::reply::Reply;
 
 /// What a run is made of.
@@ -27,12 +28,14 @@ enum Kind {
     Push { left: bool },
     SAdd,
     HSet,
+    ZAdd,
+    Pop { left: bool },
 }
 
 impl Kind {
     /// Whether the commands of a run of this kind must all name one key.
     fn one_key(self) -> bool {
-        matches!(self, Kind::Push { .. } | Kind::SAdd | Kind::HSet)
+        !matches!(self, Kind::Set | Kind::Incr)
     }
 }
 
@@ -55,6 +58,10 @@ fn kind(args: &[Vec<u8>]) -> Option<Kind> {
         Kind::SAdd
     } else if is("hset") && n >= 4 && n % 2 == 0 {
         Kind::HSet
+    } else if is("zadd") && zsets::is_plain_zadd(args) {
+        Kind::ZAdd
+    } else if (is("lpop") || is("rpop")) && n == 2 {
+        Kind::Pop { left: is("lpop") }
     } else {
         return None;
     })
@@ -120,6 +127,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply
         }
         Some(Kind::SAdd) => sets::sadd_groups(ctx, key(), &groups(2)).map(ints),
         Some(Kind::HSet) => hashes::hset_groups(ctx, key(), &groups(2)).map(ints),
+        Some(Kind::ZAdd) => {
+            let groups: Vec<_> = cmds.iter().map(|a| zsets::plain_pairs(a)).collect();
+            zsets::zadd_groups(ctx, key(), zsets::AddFlags::default(), &groups)
+        }
+        Some(Kind::Pop { left }) => lists::pop_run(ctx, key(), cmds.len(), left),
         None => Err(super::syntax()),
     }
 }

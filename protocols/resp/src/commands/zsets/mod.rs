@@ -191,6 +191,68 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             pairs.push((float_arg(s)?, m.as_slice()));
         }
     }
+    let flags = AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    };
+    let mut replies = zadd_groups(ctx, key, flags, &[pairs])?;
+    Ok(replies.pop().unwrap_or(Reply::Nil))
+}
+
+/// ZADD's options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// Whether `args` is a plain `ZADD key score member [score member ...]` (no options, every
+/// score a valid float): consecutive ones on one key join a run (`super::runs`).
+pub fn is_plain_zadd(args: &[Vec<u8>]) -> bool {
+    args.len() >= 4
+        && args.len() % 2 == 0
+        && args.get(2..).unwrap_or_default().chunks(2).all(|p| {
+            p.first()
+                .is_some_and(|s| float_arg(s).is_ok_and(|f| !f.is_nan()))
+        })
+}
+
+/// The (score, member) pairs of a plain ZADD (`is_plain_zadd`).
+pub fn plain_pairs(args: &[Vec<u8>]) -> Vec<(f64, &[u8])> {
+    args.get(2..)
+        .unwrap_or_default()
+        .chunks(2)
+        .filter_map(|p| match p {
+            [s, m] => Some((float_arg(s).ok()?, m.as_slice())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// ZADD of each group of (score, member) pairs to `key` in turn (one command's pairs per
+/// group; with INCR, a single group of one pair), as one write: each group's reply.
+pub fn zadd_groups(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    flags: AddFlags,
+    groups: &[Vec<(f64, &[u8])>],
+) -> Result<Vec<Reply>, Reply> {
+    let AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    } = flags;
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = zset(ctx, key)?;
     let mut b = WriteBatch::new();
@@ -198,56 +260,64 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         ctx.clear_stale(&mut b, key)?;
     }
     let mut count = old.as_ref().map_or(0, Meta::count);
-    let (mut added, mut changed) = (0i64, 0i64);
+    let mut wrote = false;
     let mut pending: std::collections::BTreeMap<&[u8], f64> = std::collections::BTreeMap::new();
-    let mut last = None;
-    for (score, m) in pairs {
-        let current = match pending.get(m) {
-            Some(s) => Some(*s),
-            None if old.is_some() => score_of(ctx, key, m)?,
-            None => None,
-        };
-        let new = if incr {
-            current.unwrap_or(0.0) + score
+    let mut replies = Vec::with_capacity(groups.len());
+    for pairs in groups {
+        let (mut added, mut changed) = (0i64, 0i64);
+        let mut last = None;
+        for &(score, m) in pairs {
+            let current = match pending.get(m) {
+                Some(s) => Some(*s),
+                None if old.is_some() => score_of(ctx, key, m)?,
+                None => None,
+            };
+            let new = if incr {
+                current.unwrap_or(0.0) + score
+            } else {
+                score
+            };
+            if new.is_nan() {
+                return Err(Reply::err("ERR resulting score is not a number (NaN)"));
+            }
+            let allowed = match current {
+                None => !xx,
+                Some(c) => !nx && (!gt || new > c) && (!lt || new < c),
+            };
+            if !allowed {
+                if incr {
+                    // INCR's one pair, refused: nothing is written.
+                    return Ok(vec![Reply::Nil]);
+                }
+                continue;
+            }
+            last = Some(new);
+            match current {
+                None => {
+                    added += 1;
+                    count += 1;
+                    put_member(ctx, &mut b, key, m, None, new);
+                }
+                Some(c) if c != new => {
+                    changed += 1;
+                    put_member(ctx, &mut b, key, m, Some(c), new);
+                }
+                Some(_) => {}
+            }
+            pending.insert(m, new);
+        }
+        wrote |= added + changed > 0;
+        replies.push(if incr {
+            last.map_or(Reply::Nil, score_reply)
         } else {
-            score
-        };
-        if new.is_nan() {
-            return Err(Reply::err("ERR resulting score is not a number (NaN)"));
-        }
-        let allowed = match current {
-            None => !xx,
-            Some(c) => !nx && (!gt || new > c) && (!lt || new < c),
-        };
-        if !allowed {
-            if incr {
-                return Ok(Reply::Nil);
-            }
-            continue;
-        }
-        last = Some(new);
-        match current {
-            None => {
-                added += 1;
-                count += 1;
-                put_member(ctx, &mut b, key, m, None, new);
-            }
-            Some(c) if c != new => {
-                changed += 1;
-                put_member(ctx, &mut b, key, m, Some(c), new);
-            }
-            Some(_) => {}
-        }
-        pending.insert(m, new);
+            Reply::Int(if ch { added + changed } else { added })
+        });
     }
-    if added + changed > 0 {
+    if wrote {
         finish(ctx, &mut b, key, old.as_ref(), count);
         ctx.write(&b)?;
     }
-    if incr {
-        return Ok(last.map_or(Reply::Nil, score_reply));
-    }
-    Ok(Reply::Int(if ch { added + changed } else { added }))
+    Ok(replies)
 }
 
 pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
