@@ -151,21 +151,29 @@ fn float_arg(b: &[u8]) -> Result<f64, Reply> {
 
 pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
-        (false, false, false, false, false, false);
+    let mut flags = AddFlags::default();
     let mut i = 2;
     while let Some(a) = args.get(i) {
-        match a.to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"gt" => gt = true,
-            b"lt" => lt = true,
-            b"ch" => ch = true,
-            b"incr" => incr = true,
+        let flag = match a.to_ascii_lowercase().as_slice() {
+            b"nx" => &mut flags.nx,
+            b"xx" => &mut flags.xx,
+            b"gt" => &mut flags.gt,
+            b"lt" => &mut flags.lt,
+            b"ch" => &mut flags.ch,
+            b"incr" => &mut flags.incr,
             _ => break,
-        }
+        };
+        *flag = true;
         i += 1;
     }
+    let AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        incr,
+        ..
+    } = flags;
     let rest = args.get(i..).unwrap_or_default();
     if rest.is_empty() || rest.len() % 2 != 0 {
         return Err(syntax());
@@ -191,14 +199,6 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             pairs.push((float_arg(s)?, m.as_slice()));
         }
     }
-    let flags = AddFlags {
-        nx,
-        xx,
-        gt,
-        lt,
-        ch,
-        incr,
-    };
     let mut replies = zadd_groups(ctx, key, flags, &[pairs])?;
     Ok(replies.pop().unwrap_or(Reply::Nil))
 }
