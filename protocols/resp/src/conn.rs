@@ -121,7 +121,9 @@ async fn run(
                                 sets.push(args.clone());
                                 sets.extend(more);
                                 if let Some(answers) = engine.execute_run(session, &sets) {
-                                    consumed += spans;
+                                    // The run may have stopped short: the rest come again.
+                                    let ran = answers.len().saturating_sub(1);
+                                    consumed += spans.iter().take(ran).sum::<usize>();
                                     batch.extend(answers);
                                     continue;
                                 }
@@ -239,7 +241,7 @@ async fn run(
 
 /// The commands that come next in `input` and join the run `first` begins
 /// (`commands::runs::joins`), at most `room` of them (and about `RUN_BYTES`), with the bytes
-/// they span: decoded ahead of running, to be written together with `first`
+/// each spans: decoded ahead of running, to be written together with `first`
 /// (`Engine::execute_run`). Stops at anything else: a command that does not join, an
 /// incomplete or malformed frame, a command bound for the leader.
 fn run_after(
@@ -248,8 +250,8 @@ fn run_after(
     first: &[Vec<u8>],
     input: &[u8],
     room: usize,
-) -> (Vec<Vec<Vec<u8>>>, usize) {
-    let (mut sets, mut used) = (Vec::new(), 0);
+) -> (Vec<Vec<Vec<u8>>>, Vec<usize>) {
+    let (mut sets, mut spans, mut used) = (Vec::new(), Vec::new(), 0);
     while sets.len() < room && used < RUN_BYTES {
         let rest = input.get(used..).unwrap_or_default();
         let Ok(Some((args, n))) = decode(rest, &engine.config.limits, session.authenticated) else {
@@ -261,9 +263,10 @@ fn run_after(
             break;
         }
         used += n;
+        spans.push(n);
         sets.push(args);
     }
-    (sets, used)
+    (sets, spans)
 }
 
 /// Waits until the blocked command can run (a write to one of its keys), its deadline passes

@@ -477,9 +477,12 @@ impl Engine {
 
     /// Runs a run of commands (`commands::runs`: at least two, consecutive in a pipeline,
     /// each joining the first) as one write: their replies in order, the last holding the
-    /// write to await, whose fate the others share. `None` where running them one by one
-    /// could differ (inside MULTI, before AUTH, while subscribed, or with a replicated write
-    /// in flight on one of the keys): the caller then runs the first alone.
+    /// write to await, whose fate the others share. The run stops short before the first
+    /// command with a replicated write in flight on one of its keys (that one waits for it
+    /// without blocking the worker: `in_flight`, `crate::inflight`), so fewer replies than
+    /// commands may come back. `None` where running
+    /// them one by one could differ (inside MULTI, before AUTH, while subscribed, fewer than
+    /// two commands left): the caller then runs the first alone.
     pub fn execute_run(
         &self,
         session: &mut Session,
@@ -487,15 +490,19 @@ impl Engine {
     ) -> Option<Vec<(Reply, Vec<Pending>)>> {
         let first = cmds.first()?;
         let cmd = commands::lookup(first.first()?)?;
-        if cmds.len() < 2
-            || session.multi.is_some()
+        if session.multi.is_some()
             || !session.authenticated
             || session.subscribed()
             || !cmds.iter().all(|a| commands::runs::joins(first, a))
-            || cmds
-                .iter()
-                .any(|a| self.in_flight(session, cmd, a).is_some())
         {
+            return None;
+        }
+        let clear = cmds
+            .iter()
+            .take_while(|a| self.in_flight(session, cmd, a).is_none())
+            .count();
+        let cmds = cmds.get(..clear)?;
+        if cmds.len() < 2 {
             return None;
         }
         self.commands
