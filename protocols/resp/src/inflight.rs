@@ -1,20 +1,22 @@
-//! Replicated writes still in flight, per lock stripe.
+//! Replicated writes still in flight, per bucket of keys (finer than the lock stripes: a
+//! key's stripe is its bucket modulo the stripe count, so a write is recorded in a bucket,
+//! and waited for in it, only under that bucket's stripe lock).
 //!
 //! On a single node a submitted write is in the memtable at once and commands read the latest
 //! submitted value (`Db::get_latest`). Through a replicated commit log a write reaches the
 //! engine only once a majority holds it, so a command that read a key with a write in flight
 //! would read the value before it: a pipelined `GET` after `SET` would miss the `SET`, and two
 //! `INCR`s could both read the old number. So every replicated write is recorded on the lock
-//! stripes its command holds, and
+//! buckets of the keys its command holds (their stripes locked), and
 //! - before a command runs, the connection awaits the latest write in flight on its keys'
-//!   stripes (without blocking its worker thread: `Reply::Wait`);
+//!   buckets (without blocking its worker thread: `Reply::Wait`);
 //! - a command that locks stripes first waits (blocking, rarely: only when another worker
-//!   raced a write in between) until none of them has a write in flight, so it reads the
-//!   latest state while it holds them.
+//!   raced a write in between) until none of its keys' buckets has a write in flight, so it
+//!   reads the latest state while it holds them.
 //!
-//! Completions finish in log order, so the latest on a stripe covers the earlier ones.
+//! Completions finish in log order, so the latest in a bucket covers the earlier ones.
 //! Invariant: a write is recorded while its command holds the stripes (the thread's held
-//! stripes are tracked in `HELD` between lock and unlock); in local mode nothing is recorded
+//! buckets are tracked in `HELD` between lock and unlock); in local mode nothing is recorded
 //! and every check is a few loads.
 
 use std::cell::RefCell;
@@ -23,22 +25,28 @@ use std::sync::{Arc, Mutex};
 use orbit_txn::{Completion, Pending};
 
 thread_local! {
-    /// The stripes this thread holds, one entry per hold (a multiset).
+    /// The buckets this thread holds, one entry per hold (a multiset).
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The latest replicated write per stripe.
+/// The latest replicated write per bucket.
 pub(crate) struct InFlight {
     slots: Vec<Mutex<Option<Arc<Completion>>>>,
 }
 
-/// Marks stripes held by this thread until dropped.
+/// Marks buckets held by this thread (their stripes locked) until dropped.
 pub(crate) struct Mark(Vec<usize>);
 
 impl Drop for Mark {
     fn drop(&mut self) {
         HELD.with(|h| {
             let mut h = h.borrow_mut();
+            // Marks drop in the reverse of their order (guards of one scope): the last ones.
+            if h.ends_with(&self.0) {
+                let keep = h.len() - self.0.len();
+                h.truncate(keep);
+                return;
+            }
             for i in &self.0 {
                 if let Some(at) = h.iter().rposition(|x| x == i) {
                     h.swap_remove(at);
@@ -49,9 +57,9 @@ impl Drop for Mark {
 }
 
 impl InFlight {
-    pub(crate) fn new(stripes: usize) -> InFlight {
+    pub(crate) fn new(buckets: usize) -> InFlight {
         InFlight {
-            slots: (0..stripes).map(|_| Mutex::new(None)).collect(),
+            slots: (0..buckets).map(|_| Mutex::new(None)).collect(),
         }
     }
 
@@ -64,13 +72,13 @@ impl InFlight {
         s.clone()
     }
 
-    /// The latest write in flight on any of stripes `idx`.
+    /// The latest write in flight in any of buckets `idx`.
     pub(crate) fn on(&self, idx: impl IntoIterator<Item = usize>) -> Option<Arc<Completion>> {
         idx.into_iter().filter_map(|i| self.slot(i)).last()
     }
 
-    /// Called with stripes `idx` locked: waits until none has a write in flight, then marks
-    /// them held by this thread.
+    /// Called with the stripes of buckets `idx` locked: waits until none has a write in
+    /// flight, then marks them held by this thread.
     pub(crate) fn hold(&self, idx: Vec<usize>) -> Mark {
         for &i in &idx {
             if let Some(c) = self.slot(i) {
@@ -82,7 +90,7 @@ impl InFlight {
         Mark(idx)
     }
 
-    /// Records `pending`, just submitted, on the stripes this thread holds.
+    /// Records `pending`, just submitted, in the buckets this thread holds.
     pub(crate) fn record(&self, pending: &Pending) {
         let Pending::Replicated(done) = pending else {
             return;

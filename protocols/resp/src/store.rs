@@ -37,6 +37,10 @@ use crate::Result;
 /// Databases `SELECT` can pick (Redis's default).
 pub const DATABASES: usize = 16;
 const STRIPES: usize = 1024;
+/// Buckets replicated writes in flight are recorded in (`crate::inflight`): finer than the
+/// stripes (a key's stripe is its bucket modulo `STRIPES`), so a command waits for writes in
+/// flight on its own keys, and rarely for another key's.
+const BUCKETS: usize = STRIPES * 64;
 const HEADER: usize = 9;
 /// Where a new list's positions start: pushes at either end never run out.
 pub const LIST_MIDDLE: u64 = 1 << 63;
@@ -216,7 +220,7 @@ pub struct Store {
     sub: KeyspaceId,
     tslog: KeyspaceId,
     stripes: Vec<Mutex<()>>,
-    /// Replicated writes in flight per stripe (`crate::inflight`).
+    /// Replicated writes in flight per bucket (`crate::inflight`).
     inflight: InFlight,
     /// Time-series state: the label index and the series' heads.
     pub ts: TsState,
@@ -245,7 +249,7 @@ impl Store {
             sub,
             tslog,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            inflight: InFlight::new(STRIPES),
+            inflight: InFlight::new(BUCKETS),
             ts: TsState::default(),
         };
         store.ts = TsState::rebuild(&store)?;
@@ -353,14 +357,17 @@ impl Store {
             .collect();
         Held {
             _guards: guards,
-            _mark: self.inflight.hold((0..STRIPES).collect()),
+            _mark: self.inflight.hold((0..BUCKETS).collect()),
         }
     }
 
-    /// Locks the stripes of `keys` (of database `db`), in a fixed order; once none of them
-    /// has a replicated write in flight.
+    /// Locks the stripes of `keys` (of database `db`), in a fixed order; once none of the
+    /// keys' buckets has a replicated write in flight.
     pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Held<'_> {
-        let mut idx: Vec<usize> = keys.iter().map(|k| Store::stripe(db, k)).collect();
+        let mut buckets: Vec<usize> = keys.iter().map(|k| Store::bucket(db, k)).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        let mut idx: Vec<usize> = buckets.iter().map(|b| b % STRIPES).collect();
         idx.sort_unstable();
         idx.dedup();
         let guards = idx
@@ -370,17 +377,18 @@ impl Store {
             .collect();
         Held {
             _guards: guards,
-            _mark: self.inflight.hold(idx),
+            _mark: self.inflight.hold(buckets),
         }
     }
 
-    fn stripe(db: u8, key: &[u8]) -> usize {
-        (fnv1a(&Store::meta_key(db, key)) % STRIPES as u64) as usize
+    /// A key's in-flight bucket; its lock stripe is this modulo `STRIPES`.
+    fn bucket(db: u8, key: &[u8]) -> usize {
+        (fnv1a(&Store::meta_key(db, key)) % BUCKETS as u64) as usize
     }
 
-    /// The latest replicated write still in flight on the stripes of `keys`.
+    /// The latest replicated write still in flight on the buckets of `keys`.
     pub fn in_flight(&self, db: u8, keys: &[&[u8]]) -> Option<Arc<Completion>> {
-        self.inflight.on(keys.iter().map(|k| Store::stripe(db, k)))
+        self.inflight.on(keys.iter().map(|k| Store::bucket(db, k)))
     }
 
     /// A key's live metadata (expired keys read as missing), including unsynced writes.
