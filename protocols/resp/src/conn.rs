@@ -22,7 +22,8 @@ use crate::{Engine, Result};
 
 /// Commands answered per reply batch.
 const MAX_BATCH: usize = 1024;
-/// About the most request bytes one run of pipelined commands takes (a bound on its write).
+/// The most request bytes one run of pipelined commands takes (a bound on its write, well
+/// inside a Raft proposal).
 const RUN_BYTES: usize = 4 << 20;
 const READ_CHUNK: usize = 64 << 10;
 
@@ -115,7 +116,8 @@ async fn run(
                         if crate::commands::runs::starts(&args) {
                             let rest = input.get(consumed..).unwrap_or_default();
                             let room = MAX_BATCH.saturating_sub(batch.len() + 1);
-                            let (more, spans) = run_after(engine, session, &args, rest, room);
+                            let (more, spans) =
+                                run_after(engine, session, (&args, used), rest, room);
                             if !more.is_empty() {
                                 let mut sets = Vec::with_capacity(more.len() + 1);
                                 sets.push(args.clone());
@@ -239,25 +241,27 @@ async fn run(
     }
 }
 
-/// The commands that come next in `input` and join the run `first` begins
-/// (`commands::runs::joins`), at most `room` of them (and about `RUN_BYTES`), with the bytes
-/// each spans: decoded ahead of running, to be written together with `first`
-/// (`Engine::execute_run`). Stops at anything else: a command that does not join, an
-/// incomplete or malformed frame, a command bound for the leader.
+/// The commands that come next in `input` and join the run `first` (`first_len` request
+/// bytes) begins (`commands::runs::joins`), at most `room` of them and no more than
+/// `RUN_BYTES` of requests with `first`, with the bytes each spans: decoded ahead of running,
+/// to be written together with `first` (`Engine::execute_run`). Stops at anything else: a
+/// command that does not join or would pass the byte bound, an incomplete or malformed
+/// frame, a command bound for the leader.
 fn run_after(
     engine: &Engine,
     session: &crate::Session,
-    first: &[Vec<u8>],
+    (first, first_len): (&[Vec<u8>], usize),
     input: &[u8],
     room: usize,
 ) -> (Vec<Vec<Vec<u8>>>, Vec<usize>) {
     let (mut sets, mut spans, mut used) = (Vec::new(), Vec::new(), 0);
-    while sets.len() < room && used < RUN_BYTES {
+    while sets.len() < room {
         let rest = input.get(used..).unwrap_or_default();
         let Ok(Some((args, n))) = decode(rest, &engine.config.limits, session.authenticated) else {
             break;
         };
-        if !crate::commands::runs::joins(first, &args)
+        if first_len + used + n > RUN_BYTES
+            || !crate::commands::runs::joins(first, &args)
             || !matches!(engine.route(session, &args), crate::forward::Route::Local)
         {
             break;

@@ -508,15 +508,23 @@ impl Engine {
         self.commands
             .fetch_add(cmds.len() as u64, Ordering::Relaxed);
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
-        let each: Vec<&[Vec<u8>]> = cmds.iter().map(Vec::as_slice).collect();
         let mut replies = Vec::new();
-        let (failed, pending) = self.run_with(session, cmd, &each, false, |ctx| {
+        let (failed, pending) = self.run_with(session, cmd, &[], false, |ctx| {
             replies = commands::runs::run(ctx, cmds)?;
             Ok(Reply::OK)
         });
         if replies.len() != cmds.len() {
             // The run failed as a whole: every command gets its error.
             replies = vec![failed; cmds.len()];
+        }
+        if !pending.is_empty() {
+            // A command of the run that answered an error wrote nothing (an INCR of a key of
+            // another type): its keys are not announced.
+            for (args, reply) in cmds.iter().zip(&replies) {
+                if !matches!(reply, Reply::Error(_)) {
+                    self.announce(session.db, cmd.name, args);
+                }
+            }
         }
         // A replicated write is shared by every reply (a failed commit fails them all); a
         // local one rides on the last, and a failure of it fails the whole pipeline's replies
@@ -713,15 +721,21 @@ impl Engine {
         let pending = std::mem::take(&mut ctx.pending);
         if cmd.write && !pending.is_empty() {
             for args in each {
-                if self.watched.load(Ordering::Relaxed) > 0 {
-                    self.touch(session.db, cmd.name, args);
-                }
-                if self.blocked_count.load(Ordering::Relaxed) > 0 {
-                    self.wake(session.db, cmd.name, args);
-                }
+                self.announce(session.db, cmd.name, args);
             }
         }
         (reply, pending)
+    }
+
+    /// After a write by `name` with `args`: WATCHes of its keys fail, and clients blocked on
+    /// them try again.
+    fn announce(&self, db: u8, name: &str, args: &[Vec<u8>]) {
+        if self.watched.load(Ordering::Relaxed) > 0 {
+            self.touch(db, name, args);
+        }
+        if self.blocked_count.load(Ordering::Relaxed) > 0 {
+            self.wake(db, name, args);
+        }
     }
 }
 

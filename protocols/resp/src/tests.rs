@@ -326,7 +326,43 @@ fn sets_in_multi_or_alone_are_not_a_run() {
     let push = |k: &str| vec![b"LPUSH".to_vec(), k.as_bytes().to_vec(), b"v".to_vec()];
     assert!(e.execute_run(&mut s, &[push("a"), push("b")]).is_none());
     assert!(e.execute_run(&mut s, &[push("a"), push("a")]).is_some());
+    // A key too long to be sure the engine takes it fails alone, not with a run.
+    let long = "k".repeat(5000);
+    assert!(e.execute_run(&mut s, &[set("a"), set(&long)]).is_none());
+    assert!(e.execute_run(&mut s, &[set(&long), set("a")]).is_none());
     run(&e, &mut s, &["MULTI"]);
     assert!(e.execute_run(&mut s, &[set("a"), set("b")]).is_none());
     assert_eq!(run(&e, &mut s, &["SET", "a", "1"]), Reply::Simple("QUEUED"));
+}
+
+/// A command of a run that failed on its own (an INCR of a hash) wrote nothing: a WATCH of
+/// its key holds, while one of a key the run wrote fails.
+#[test]
+fn a_run_announces_only_the_keys_it_wrote() {
+    let e = engine();
+    let (mut writer, mut a, mut h) = (
+        e.connect("w".into()).unwrap(),
+        e.connect("a".into()).unwrap(),
+        e.connect("h".into()).unwrap(),
+    );
+    run(&e, &mut writer, &["HSET", "h", "f", "v"]);
+    run(&e, &mut a, &["WATCH", "a"]);
+    run(&e, &mut h, &["WATCH", "h"]);
+    let incr = |k: &str| vec![b"INCR".to_vec(), k.as_bytes().to_vec()];
+    let answers = e
+        .execute_run(&mut writer, &[incr("a"), incr("h")])
+        .expect("a run");
+    assert_eq!(answers[0].0, Reply::Int(1));
+    assert!(matches!(&answers[1].0, Reply::Error(m) if m.starts_with("WRONGTYPE")));
+    for (_, pending) in answers {
+        for p in pending {
+            p.wait().unwrap();
+        }
+    }
+    for (s, key, holds) in [(&mut a, "a", false), (&mut h, "h", true)] {
+        run(&e, s, &["MULTI"]);
+        run(&e, s, &["GET", key]);
+        let exec = run(&e, s, &["EXEC"]);
+        assert_eq!(exec != Reply::NilArray, holds, "{key}: {exec:?}");
+    }
 }

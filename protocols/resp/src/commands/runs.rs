@@ -39,11 +39,18 @@ impl Kind {
     }
 }
 
+/// The longest key, member or field a command of a run may name: storage keys hold them, and
+/// one too long for the engine must fail its own command, not the run's write.
+const MAX_JOINED_KEY: usize = 4096;
+
 /// The kind of run `args` can be part of, if any.
 fn kind(args: &[Vec<u8>]) -> Option<Kind> {
     let name = args.first()?;
     let is = |n: &str| eq_ignore_case(name, n);
     let n = args.len();
+    if !short_keys(args) {
+        return None;
+    }
     Some(if is("set") && n == 3 {
         Kind::Set
     } else if ((is("incr") || is("decr")) && n == 2)
@@ -65,6 +72,25 @@ fn kind(args: &[Vec<u8>]) -> Option<Kind> {
     } else {
         return None;
     })
+}
+
+/// Whether every key, member and field `args` names is at most `MAX_JOINED_KEY` bytes (for
+/// simplicity every argument but values of SET, pushes and HSET, which the engine stores as
+/// values).
+fn short_keys(args: &[Vec<u8>]) -> bool {
+    let name = args.first().map(Vec::as_slice).unwrap_or_default();
+    let short = |a: &Vec<u8>| a.len() <= MAX_JOINED_KEY;
+    if ["set", "lpush", "rpush"]
+        .iter()
+        .any(|c| eq_ignore_case(name, c))
+    {
+        return args.get(1).is_some_and(short);
+    }
+    if eq_ignore_case(name, "hset") {
+        let mut fields = args.get(2..).unwrap_or_default().iter().step_by(2);
+        return args.get(1).is_some_and(short) && fields.all(short);
+    }
+    args.iter().skip(1).all(short)
 }
 
 /// What an `INCR`-family command adds; `None` for a malformed amount (such a command runs
