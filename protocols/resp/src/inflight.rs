@@ -17,9 +17,10 @@
 //! Completions finish in log order, so the latest in a bucket covers the earlier ones.
 //! Invariant: a write is recorded while its command holds the stripes (the thread's held
 //! buckets are tracked in `HELD` between lock and unlock); in local mode nothing is recorded
-//! and every check is a few loads.
+//! and every check is one load (`InFlight::active`), not a bucket's lock.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use orbit_txn::{Completion, Pending};
@@ -32,6 +33,10 @@ thread_local! {
 /// The latest replicated write per bucket.
 pub(crate) struct InFlight {
     slots: Vec<Mutex<Option<Arc<Completion>>>>,
+    /// Whether any replicated write was ever recorded: until then (always, on a single node)
+    /// checks are one load, not a bucket's lock. Set by `record`, under the stripe lock its
+    /// command holds, so a later holder of that stripe sees it.
+    active: AtomicBool,
 }
 
 /// Marks buckets held by this thread (their stripes locked) until dropped.
@@ -60,6 +65,7 @@ impl InFlight {
     pub(crate) fn new(buckets: usize) -> InFlight {
         InFlight {
             slots: (0..buckets).map(|_| Mutex::new(None)).collect(),
+            active: AtomicBool::new(false),
         }
     }
 
@@ -74,13 +80,17 @@ impl InFlight {
 
     /// The latest write in flight in any of buckets `idx`.
     pub(crate) fn on(&self, idx: impl IntoIterator<Item = usize>) -> Option<Arc<Completion>> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
         idx.into_iter().filter_map(|i| self.slot(i)).last()
     }
 
     /// Called with the stripes of buckets `idx` locked: waits until none has a write in
     /// flight, then marks them held by this thread.
     pub(crate) fn hold(&self, idx: Vec<usize>) -> Mark {
-        for &i in &idx {
+        let active = self.active.load(Ordering::Acquire);
+        for &i in idx.iter().filter(|_| active) {
             if let Some(c) = self.slot(i) {
                 // Its outcome is its writer's business; this command reads whatever it left.
                 let _ = Pending::Replicated(c).wait();
@@ -95,6 +105,9 @@ impl InFlight {
         let Pending::Replicated(done) = pending else {
             return;
         };
+        if !self.active.load(Ordering::Relaxed) {
+            self.active.store(true, Ordering::Release);
+        }
         HELD.with(|h| {
             for &i in h.borrow().iter() {
                 if let Some(slot) = self.slots.get(i) {
@@ -130,6 +143,7 @@ mod tests {
             std::thread::spawn(move || {
                 let f2 = InFlight::new(8);
                 *f2.slots[1].lock().unwrap() = Some(done);
+                f2.active.store(true, Ordering::SeqCst);
                 let _m = f2.hold(vec![1]);
                 f2.on([1]).is_none()
             })
@@ -138,5 +152,20 @@ mod tests {
         done.complete(Ok(5));
         assert!(waiter.join().unwrap());
         assert!(f.on([1, 3]).is_none());
+    }
+
+    /// Until a replicated write is recorded (a single node: never), nothing is looked up: a
+    /// slot set behind the recorder's back is not seen, and holds never wait.
+    #[test]
+    fn without_a_replicated_write_checks_look_at_nothing() {
+        let f = InFlight::new(8);
+        *f.slots[2].lock().unwrap() = Some(Completion::new());
+        assert!(f.on([2]).is_none());
+        drop(f.hold(vec![2]));
+        {
+            let _m = f.hold(vec![2]);
+            f.record(&Pending::Replicated(Completion::new()));
+        }
+        assert!(f.on([2]).is_some());
     }
 }
