@@ -540,8 +540,11 @@ impl Engine {
         let mut answers: Vec<(Reply, Vec<Pending>)> = replies
             .into_iter()
             .map(|reply| {
+                // A command that answered an error wrote nothing: its reply stands.
+                let wrote = !matches!(reply, Reply::Error(_));
                 let joined = shared
                     .iter()
+                    .filter(|_| wrote)
                     .map(|d| orbit_txn::Pending::Replicated(Arc::clone(d)));
                 (reply, joined.collect())
             })
