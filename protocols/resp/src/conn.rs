@@ -113,11 +113,11 @@ async fn run(
                             session.closing = true;
                             break;
                         }
-                        if crate::commands::runs::starts(&args) {
+                        if let Some(kind) = crate::commands::runs::kind_of(&args) {
                             let rest = input.get(consumed..).unwrap_or_default();
                             let room = MAX_BATCH.saturating_sub(batch.len() + 1);
                             let (more, spans) =
-                                run_after(engine, session, (&args, used), rest, room);
+                                run_after(engine, session, (kind, &args, used), rest, room);
                             if !more.is_empty() {
                                 let mut sets = Vec::with_capacity(more.len() + 1);
                                 sets.push(args.clone());
@@ -241,8 +241,8 @@ async fn run(
     }
 }
 
-/// The commands that come next in `input` and join the run `first` (`first_len` request
-/// bytes) begins (`commands::runs::joins`), at most `room` of them and no more than
+/// The commands that come next in `input` and join the run of `kind` that `first`
+/// (`first_len` request bytes) begins (`commands::runs::joins`), at most `room` of them and no more than
 /// `RUN_BYTES` of requests with `first`, with the bytes each spans: decoded ahead of running,
 /// to be written together with `first` (`Engine::execute_run`). Stops at anything else: a
 /// command that does not join or would pass the byte bound, an incomplete or malformed
@@ -250,7 +250,7 @@ async fn run(
 fn run_after(
     engine: &Engine,
     session: &crate::Session,
-    (first, first_len): (&[Vec<u8>], usize),
+    (kind, first, first_len): (crate::commands::runs::Kind, &[Vec<u8>], usize),
     input: &[u8],
     room: usize,
 ) -> (Vec<Vec<Vec<u8>>>, Vec<usize>) {
@@ -261,7 +261,7 @@ fn run_after(
             break;
         };
         if first_len + used + n > RUN_BYTES
-            || !crate::commands::runs::joins(first, &args)
+            || !crate::commands::runs::joins(kind, first, &args)
             || !matches!(engine.route(session, &args), crate::forward::Route::Local)
         {
             break;

@@ -490,10 +490,11 @@ impl Engine {
     ) -> Option<Vec<(Reply, Vec<Pending>)>> {
         let first = cmds.first()?;
         let cmd = commands::lookup(first.first()?)?;
+        let kind = commands::runs::kind_of(first)?;
         if session.multi.is_some()
             || !session.authenticated
             || session.subscribed()
-            || !cmds.iter().all(|a| commands::runs::joins(first, a))
+            || !cmds.iter().all(|a| commands::runs::joins(kind, first, a))
         {
             return None;
         }
@@ -510,7 +511,7 @@ impl Engine {
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
         let mut replies = Vec::new();
         let (failed, pending) = self.run_with(session, cmd, &[], false, |ctx| {
-            replies = commands::runs::run(ctx, cmds)?;
+            replies = commands::runs::run(ctx, kind, cmds)?;
             Ok(Reply::OK)
         });
         if replies.len() != cmds.len() {

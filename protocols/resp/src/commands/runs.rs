@@ -1,5 +1,6 @@
 //! Runs: consecutive commands of one pipeline written as one engine write. A connection that
-//! finds several joinable commands in a row (`joins`) runs them together (`run`): their keys'
+//! finds several joinable commands in a row (`kind_of` of the first, then `joins`) runs them
+//! together (`run`): their keys'
 //! stripes locked together (in one sorted acquisition, as MSET takes them), each command's
 //! reads and effects in order, one write batch for all (one WAL record, the memtable inserts
 //! overlapped). What the client sees is what one command at a time gives: the same replies
@@ -20,9 +21,9 @@
 use super::{eq_ignore_case, hashes, lists, parse_int, sets, strings, zsets, Ctx};
 use crate::reply::Reply;
 
-/// What a run is made of.
+/// What a run is made of (`kind_of` its first command, found once per run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Set,
     Incr,
     Push { left: bool },
@@ -43,8 +44,8 @@ impl Kind {
 /// one too long for the engine must fail its own command, not the run's write.
 const MAX_JOINED_KEY: usize = 4096;
 
-/// The kind of run `args` can be part of, if any.
-fn kind(args: &[Vec<u8>]) -> Option<Kind> {
+/// The kind of run `args` can be part of (and begin), if any.
+pub fn kind_of(args: &[Vec<u8>]) -> Option<Kind> {
     let name = args.first()?;
     let is = |n: &str| eq_ignore_case(name, n);
     let n = args.len();
@@ -111,22 +112,14 @@ fn delta(args: &[Vec<u8>]) -> Option<i64> {
     }
 }
 
-/// Whether `args` can begin a run.
-pub fn starts(args: &[Vec<u8>]) -> bool {
-    kind(args).is_some()
+/// Whether `next` joins the run of `kind` that `first` began.
+pub fn joins(kind: Kind, first: &[Vec<u8>], next: &[Vec<u8>]) -> bool {
+    kind_of(next) == Some(kind) && (!kind.one_key() || first.get(1) == next.get(1))
 }
 
-/// Whether `next` joins the run `first` began.
-pub fn joins(first: &[Vec<u8>], next: &[Vec<u8>]) -> bool {
-    match (kind(first), kind(next)) {
-        (Some(a), Some(b)) if a == b => !a.one_key() || first.get(1) == next.get(1),
-        _ => false,
-    }
-}
-
-/// Runs `cmds` (a run: each joins the first) as one write: each command's reply, or the one
-/// error every command of the run gets (a key of another type, a failed write).
-pub fn run(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply> {
+/// Runs `cmds` (a run of `kind`: each joins the first) as one write: each command's reply,
+/// or the one error every command of the run gets (a key of another type, a failed write).
+pub fn run(ctx: &mut Ctx<'_>, kind: Kind, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply> {
     let first = cmds.first().map(Vec::as_slice).unwrap_or_default();
     let key = || first.get(1).map(Vec::as_slice).unwrap_or_default();
     let groups = |from: usize| -> Vec<&[Vec<u8>]> {
@@ -135,12 +128,12 @@ pub fn run(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply
             .collect()
     };
     let ints = |v: Vec<i64>| v.into_iter().map(Reply::Int).collect();
-    match kind(first) {
-        Some(Kind::Set) => {
+    match kind {
+        Kind::Set => {
             strings::set_many(ctx, cmds)?;
             Ok(vec![Reply::OK; cmds.len()])
         }
-        Some(Kind::Incr) => {
+        Kind::Incr => {
             let mut items = Vec::with_capacity(cmds.len());
             for a in cmds {
                 let k = a.get(1).map(Vec::as_slice).unwrap_or_default();
@@ -148,16 +141,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply
             }
             strings::incr_many(ctx, &items)
         }
-        Some(Kind::Push { left }) => {
-            lists::push_groups(ctx, key(), &groups(2), left, false).map(ints)
-        }
-        Some(Kind::SAdd) => sets::sadd_groups(ctx, key(), &groups(2)).map(ints),
-        Some(Kind::HSet) => hashes::hset_groups(ctx, key(), &groups(2)).map(ints),
-        Some(Kind::ZAdd) => {
+        Kind::Push { left } => lists::push_groups(ctx, key(), &groups(2), left, false).map(ints),
+        Kind::SAdd => sets::sadd_groups(ctx, key(), &groups(2)).map(ints),
+        Kind::HSet => hashes::hset_groups(ctx, key(), &groups(2)).map(ints),
+        Kind::ZAdd => {
             let groups: Vec<_> = cmds.iter().map(|a| zsets::plain_pairs(a)).collect();
             zsets::zadd_groups(ctx, key(), zsets::AddFlags::default(), &groups)
         }
-        Some(Kind::Pop { left }) => lists::pop_run(ctx, key(), cmds.len(), left),
-        None => Err(super::syntax()),
+        Kind::Pop { left } => lists::pop_run(ctx, key(), cmds.len(), left),
     }
 }
