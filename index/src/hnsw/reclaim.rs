@@ -16,6 +16,9 @@
 //!    them, the highest remaining node takes its place. No list names them any more, so a
 //!    search never reaches them; a vacated slot stays out of use until `release`, because a
 //!    reader may still hold its id from a search that ran before.
+//! 4. Under the read lock, a node left with no way in on level 0 (the dying nodes were its
+//!    only in-links and no rebuilt list chose it) is linked from its nearest reachable node,
+//!    so every present node is reachable from the entry point again.
 
 use std::collections::HashMap;
 
@@ -137,8 +140,119 @@ impl Graph {
             };
             *entry = highest(true).or_else(|| highest(false));
         }
+        drop(entry);
+        drop(nodes);
         *self.dying.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+        let mut changes = changes;
+        changes.extend(self.reconnect());
         Reclaimed { vacated, changes }
+    }
+
+    /// Step 4 of a removal: every present node is made reachable on level 0 from the entry
+    /// point again. A repair chooses each rebuilt list by the heuristic, so a node that only
+    /// dying nodes linked to can be left with no way in, and no search would find it. Each
+    /// such node is linked from the nearest reachable node a search finds: into a free place
+    /// in its list, or in place of its farthest member that has another way in. Runs under
+    /// the read lock (an insert's push waits for it: one walk over the level-0 lists, plus a
+    /// search per cut-off node); an insert linking meanwhile can only add links.
+    fn reconnect(&self) -> Vec<LinkChange> {
+        let nodes = self.read();
+        let Some((entry, _)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Vec::new();
+        };
+        let present = |i: usize| nodes.get(i).is_some_and(|n| n.present());
+        let mut ways_in = vec![0u32; nodes.len()];
+        for (i, _) in nodes.iter().filter(|(_, n)| n.present()) {
+            for t in nodes.links0(i as u32) {
+                if let Some(w) = ways_in.get_mut(t as usize) {
+                    *w += 1;
+                }
+            }
+        }
+        let mut seen = vec![false; nodes.len()];
+        let reach = |from: u32, seen: &mut Vec<bool>| {
+            let mut stack = vec![from];
+            while let Some(n) = stack.pop() {
+                if !present(n as usize) || std::mem::replace(&mut seen[n as usize], true) {
+                    continue;
+                }
+                stack.extend(
+                    nodes
+                        .links0(n)
+                        .filter(|&t| !seen.get(t as usize).unwrap_or(&true)),
+                );
+            }
+        };
+        reach(entry, &mut seen);
+        let mut changes = Vec::new();
+        let none = HashSet::new();
+        let build = self.params.metric.build_metric();
+        let ef = usize::from(self.params.ef_construction).max(1);
+        for u in 0..nodes.len() {
+            if seen[u] || !present(u) {
+                continue;
+            }
+            let base = nodes.vector(u);
+            // Nearest first; a search enters level 0 where its descent ends, which may lie
+            // outside the part reachable from the entry: then a walk of level 0 from the
+            // entry, which stays inside it.
+            let mut found: Vec<Scored> = self
+                .found_near(&nodes, base, 0, &none, u as u32)
+                .into_iter()
+                .filter(|c| seen[c.node as usize])
+                .collect();
+            if found.is_empty() {
+                let start = Scored {
+                    distance: self.dist_to(build, &nodes, base, entry),
+                    node: entry,
+                };
+                found = self
+                    .search_layer(&nodes, Score::Full(build, base), &[start], ef, 0)
+                    .into_iter()
+                    .filter(|c| c.node != u as u32 && seen[c.node as usize])
+                    .collect();
+            }
+            let linked = found.iter().find_map(|c| {
+                let list = self.link_in(&nodes, c.node, u as u32, &mut ways_in)?;
+                Some((c.node, list))
+            });
+            if let Some((c, list)) = linked {
+                changes.push((c, 0, list));
+                reach(u as u32, &mut seen);
+            }
+        }
+        changes
+    }
+
+    /// Adds `u` to `to`'s level-0 list, in a free place or in place of the member farthest
+    /// from `to` that has another way in (`ways_in` counts level-0 in-links); the list, or
+    /// None if every member's only way in is from `to`.
+    fn link_in(&self, nodes: &Nodes, to: u32, u: u32, ways_in: &mut [u32]) -> Option<Vec<u32>> {
+        let mut list = nodes.get(to as usize)?.links(0)?;
+        if list.contains(&u) {
+            return None;
+        }
+        if list.len() < self.max_links(0) {
+            list.push(u);
+        } else {
+            let build = self.params.metric.build_metric();
+            let base = nodes.vector(to as usize);
+            let (at, _) = list
+                .iter()
+                .enumerate()
+                .filter(|(_, &w)| ways_in.get(w as usize).is_some_and(|&n| n > 1))
+                .map(|(at, &w)| (at, self.dist_to(build, nodes, base, w)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            if let Some(n) = ways_in.get_mut(list[at] as usize) {
+                *n -= 1;
+            }
+            list[at] = u;
+        }
+        if let Some(n) = ways_in.get_mut(u as usize) {
+            *n += 1;
+        }
+        nodes.publish0(to, &list);
+        Some(list.clone())
     }
 
     /// Step 2 of a removal: rebuilds every list that names a node of `dying`. The read lock

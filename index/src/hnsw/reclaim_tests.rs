@@ -15,7 +15,8 @@ fn graph(dim: u32) -> Graph {
 }
 
 /// Every list of a present node names present nodes of at least its level, within its cap;
-/// the entry point is a present node of the top level.
+/// every present node is reachable on level 0 from the entry point, a present node of the
+/// top level.
 fn assert_whole(g: &Graph) {
     let nodes = g.read();
     let mut top = None;
@@ -33,6 +34,9 @@ fn assert_whole(g: &Graph) {
             }
         }
     }
+    drop(nodes);
+    assert_eq!(unreachable(g), Vec::<u32>::new(), "cut off on level 0");
+    let nodes = g.read();
     let entry = *g.entry.lock().unwrap_or_else(|p| p.into_inner());
     match entry {
         Some((e, level)) => {
@@ -267,5 +271,67 @@ fn a_vacated_entry_goes_to_a_linked_node() {
     assert_whole(&g);
     for v in data.iter().step_by(10) {
         assert_eq!(g.search(v, 40)[0].distance, 0.0);
+    }
+}
+
+/// Present nodes that no walk over level 0 from the entry point reaches.
+fn unreachable(g: &Graph) -> Vec<u32> {
+    let nodes = g.read();
+    let Some((entry, _)) = *g.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
+        return Vec::new();
+    };
+    let mut seen = vec![false; nodes.len()];
+    let mut stack = vec![entry];
+    seen[entry as usize] = true;
+    while let Some(n) = stack.pop() {
+        for t in nodes.links0(n) {
+            if !std::mem::replace(&mut seen[t as usize], true) {
+                stack.push(t);
+            }
+        }
+    }
+    nodes
+        .iter()
+        .filter(|(i, n)| n.present() && !seen[*i])
+        .map(|(i, _)| i as u32)
+        .collect()
+}
+
+/// Removing every node that links to a node leaves that node reachable: the repair links it
+/// from its nearest reachable node when no rebuilt list chose it.
+#[test]
+fn a_node_whose_every_in_link_goes_is_linked_again() {
+    for seed in [3, 9, 21] {
+        let g = graph(8);
+        let data = points(800, 8, seed);
+        for v in &data {
+            g.insert(v.clone().into(), Box::new([]));
+        }
+        let entry = g.entry.lock().expect("entry").map(|e| e.0);
+        // Every node with a path of one or two links to one node in 25 goes (the kept nodes
+        // and the entry stay): a repair offers a node to the lists that linked to its
+        // in-links, and those go too.
+        let kept = |id: u32| scatter(id) % 25 == 0 || Some(id) == entry;
+        let dying: HashSet<u32> = {
+            let nodes = g.read();
+            let near: HashSet<u32> = (0..nodes.len() as u32)
+                .filter(|&i| !kept(i) && nodes.links0(i).any(kept))
+                .collect();
+            (0..nodes.len() as u32)
+                .filter(|&i| !kept(i) && nodes.links0(i).any(|t| near.contains(&t)))
+                .chain(near.iter().copied())
+                .collect()
+        };
+        let dead = pick(&g, |id| !dying.contains(&id));
+        assert!(dead.len() > 100, "{} dying", dead.len());
+        let done = g.remove(&dead);
+        assert_eq!(done.vacated.len(), dead.len());
+        assert_whole(&g);
+        assert_flat_links_match(&g);
+        for (i, v) in data.iter().enumerate() {
+            if !dying.contains(&(i as u32)) {
+                assert_eq!(g.search(v, 100)[0].distance, 0.0, "seed {seed}: {i} lost");
+            }
+        }
     }
 }
