@@ -170,3 +170,42 @@ fn pipelined_runs_of_increments_pushes_and_adds_answer_in_turn() {
         vec![("f".into(), "2".into()), ("g".into(), "3".into())]
     );
 }
+
+/// Consecutive GETs in a pipeline are looked up as one batch: values, missing and expired
+/// keys, a key of another type (WRONGTYPE for that GET alone), a binary key, and values the
+/// pipeline wrote just before, all as one GET at a time answers.
+#[test]
+fn pipelined_gets_answer_as_one_at_a_time() {
+    let (_tmp, server) = start();
+    let mut c = server.client();
+    let _: () = c.set("a", "1").unwrap();
+    let _: () = c.set(b"k\r\n\0".as_slice(), "bin").unwrap();
+    let _: () = c.hset("h", "f", "v").unwrap();
+    let _: () = cmd("SET")
+        .arg("gone")
+        .arg("x")
+        .arg("PX")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut p = redis::pipe();
+    p.cmd("SET").arg("b").arg("2");
+    for key in [&b"a"[..], b"b", b"h", b"none", b"gone", b"k\r\n\0", b"a"] {
+        p.cmd("GET").arg(key);
+    }
+    let replies: Vec<redis::Value> = p.ignore_errors().query(&mut c).unwrap();
+    let bulk = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
+    assert_eq!(replies.len(), 8);
+    assert_eq!(replies[1], bulk("1"));
+    assert_eq!(replies[2], bulk("2"));
+    assert!(
+        matches!(&replies[3], redis::Value::ServerError(e) if e.code() == "WRONGTYPE"),
+        "{:?}",
+        replies[3]
+    );
+    assert_eq!(replies[4], redis::Value::Nil);
+    assert_eq!(replies[5], redis::Value::Nil, "the expired key");
+    assert_eq!(replies[6], bulk("bin"));
+    assert_eq!(replies[7], bulk("1"));
+}

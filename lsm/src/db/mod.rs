@@ -30,6 +30,7 @@ mod keyspaces;
 mod level_source;
 mod live;
 mod pending;
+mod point;
 mod publish;
 mod recover;
 mod snapshots;
@@ -62,7 +63,6 @@ use orbit_env::FileSystem;
 use orbit_wal::{Wal, WalOptions};
 
 use crate::batch::{KeyspaceId, WriteBatch};
-use crate::key::ValueKind;
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::range_del::{Fragments, RangeTombstone};
@@ -482,51 +482,6 @@ impl Db {
         snapshot: &Snapshot,
     ) -> Result<Option<Vec<u8>>> {
         self.get_at_seq(keyspace, key, Some(snapshot.seq()))
-    }
-
-    /// `seq`: `None` reads at the visible sequence number, read after the sources are taken:
-    /// a flush or compaction installed before then dropped only versions hidden at a number
-    /// already visible, so a reader never asks them for a version they left out.
-    fn get_at_seq(
-        &self,
-        keyspace: KeyspaceId,
-        key: &[u8],
-        seq: Option<u64>,
-    ) -> Result<Option<Vec<u8>>> {
-        let (mems, tables) = {
-            let trees = self.inner.trees();
-            let tree = trees
-                .keyspaces
-                .get(&keyspace)
-                .ok_or(Error::UnknownKeyspace(keyspace))?;
-            let mut mems = vec![Arc::clone(&tree.mem)];
-            mems.extend(tree.imms.iter().cloned());
-            (mems, Arc::clone(&tree.tables))
-        };
-        let seq = seq.unwrap_or_else(|| self.inner.publisher.visible());
-        // The newest range tombstone covering `key` in the sources read so far.
-        let mut deleted_at = 0;
-        let found = |deleted_at: u64, (at, kind, value): (u64, ValueKind, Vec<u8>)| {
-            (kind == ValueKind::Put && at > deleted_at).then_some(value)
-        };
-        for mem in &mems {
-            if let Some(d) = mem.range_del_covering(key, seq) {
-                deleted_at = deleted_at.max(d);
-            }
-            if let Some(entry) = mem.get(key, seq) {
-                return Ok(found(deleted_at, entry));
-            }
-        }
-        // Read order: L0 newest first, then one candidate per deeper level.
-        for live in tables.iter().filter(|t| t.covers(key)) {
-            if let Some(d) = live.table.range_del_covering(key, seq) {
-                deleted_at = deleted_at.max(d);
-            }
-            if let Some(entry) = live.table.get(key, seq)? {
-                return Ok(found(deleted_at, entry));
-            }
-        }
-        Ok(None)
     }
 
     /// Key-value pairs of `keyspace` within `range`, in `direction`, as of `snapshot`.

@@ -115,6 +115,20 @@ impl KeyIndex {
         }
     }
 
+    /// Starts loading the node (its first two cache lines: header, key and the start of the
+    /// value) that the home slot of `hash` addresses, if the slot holds that hash's tag.
+    pub(crate) fn prefetch_node(&self, hash: u64) {
+        let Some(slot) = self.slots.get(self.home(hash)) else {
+            return;
+        };
+        let current = slot.load(Ordering::Relaxed);
+        if current != 0 && current >> ADDRESS_BITS == hash >> ADDRESS_BITS {
+            let at = (current & ADDRESS_MASK) as *const u8;
+            super::skiplist::prefetch(at);
+            super::skiplist::prefetch(at.wrapping_add(64));
+        }
+    }
+
     /// Records `node` (already linked into `list`) as the newest node of its key, unless a newer
     /// one is recorded.
     pub(crate) fn insert(&self, list: &SkipList, hash: u64, node: Node<'_>) {

@@ -87,6 +87,11 @@ fn walk_versions<'a>(newest: Node<'a>, user_key: &[u8], target: u64) -> Walk<'a>
     Walk::TooMany
 }
 
+/// The hash of a user key that [`Memtable::get_hashed`] and the prefetches take.
+pub fn key_hash(user_key: &[u8]) -> u64 {
+    index::hash(user_key)
+}
+
 /// One entry for [`Memtable::insert_many`]: user key, sequence number, kind and value (as
 /// [`Memtable::insert`] takes them).
 pub type Put<'a> = (&'a [u8], u64, ValueKind, &'a [u8]);
@@ -204,6 +209,19 @@ impl Memtable {
         self.list.len() == 0 && !self.has_range_dels.load(AtomicOrdering::Acquire)
     }
 
+    /// Starts loading what a lookup of a key of hash `hash` reads first: its index slot. A
+    /// batch of lookups prefetches every key's slot, then (`prefetch_node`) every key's node,
+    /// then looks them up: their cache misses overlap instead of coming one after another.
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the node a key of hash `hash` finds in its index slot, if the slot holds
+    /// one of that hash (it reads the slot: `prefetch_slot` first).
+    pub fn prefetch_node(&self, hash: u64) {
+        self.index.prefetch_node(hash);
+    }
+
     /// The range tombstones, in insertion order.
     pub fn range_dels(&self) -> Vec<RangeTombstone> {
         if !self.has_range_dels.load(AtomicOrdering::Acquire) {
@@ -225,9 +243,19 @@ impl Memtable {
     /// The newest entry for `user_key` visible at `snapshot`, if this memtable has one: its
     /// sequence number, kind and value.
     pub fn get(&self, user_key: &[u8], snapshot: u64) -> Option<(u64, ValueKind, Vec<u8>)> {
+        self.get_hashed(user_key, key_hash(user_key), snapshot)
+    }
+
+    /// [`Memtable::get`] of a key whose [`key_hash`] is `hash`.
+    pub fn get_hashed(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        snapshot: u64,
+    ) -> Option<(u64, ValueKind, Vec<u8>)> {
         // The first version at or below the snapshot: versions run newest first.
         let target = key::trailer(snapshot, ValueKind::SEEK);
-        let walked = match self.index.find(&self.list, index::hash(user_key), user_key) {
+        let walked = match self.index.find(&self.list, hash, user_key) {
             Lookup::Absent => return None,
             Lookup::Newest(newest) => match walk_versions(newest, user_key, target) {
                 Walk::Found(n) => Some(n),

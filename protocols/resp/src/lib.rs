@@ -506,6 +506,19 @@ impl Engine {
         if cmds.len() < 2 {
             return None;
         }
+        // A read run passes the gate as one read (anything but Ready: the first command
+        // alone meets it) and is checked once against a snapshot install.
+        let reads = commands::reads_data(cmd);
+        if reads
+            && !matches!(
+                self.store
+                    .read_gate(session.arrival, session.follower_reads),
+                orbit_txn::ReadGate::Ready
+            )
+        {
+            return None;
+        }
+        let mark = reads.then(|| self.store.read_mark());
         self.commands
             .fetch_add(cmds.len() as u64, Ordering::Relaxed);
         let _shared = self.exec_lock.read().unwrap_or_else(|p| p.into_inner());
@@ -517,6 +530,9 @@ impl Engine {
         if replies.len() != cmds.len() {
             // The run failed as a whole: every command gets its error.
             replies = vec![failed; cmds.len()];
+        }
+        if let Some(Err(e)) = mark.map(|m| self.store.read_intact(m)) {
+            replies = vec![commands::read_refused(&e); cmds.len()];
         }
         if !pending.is_empty() {
             // A command of the run that answered an error wrote nothing (an INCR of a key of

@@ -396,6 +396,23 @@ impl Store {
         Ok(self.meta_raw(db, key)?.filter(|m| !m.expired(now)))
     }
 
+    /// The metadata of each of `keys` (expired ones as None), in order: one batched lookup
+    /// (`Db::get_latest_many`: the keys' cache misses overlap), for MGET and runs of GETs.
+    pub fn meta_many(&self, db: u8, keys: &[&[u8]], now: u64) -> Result<Vec<Option<Meta>>> {
+        let stored: Vec<Vec<u8>> = keys.iter().map(|k| Store::meta_key(db, k)).collect();
+        let refs: Vec<&[u8]> = stored.iter().map(Vec::as_slice).collect();
+        Ok(self
+            .db()
+            .get_latest_many(self.meta, &refs)?
+            .into_iter()
+            .map(|raw| {
+                raw.as_deref()
+                    .and_then(Meta::decode)
+                    .filter(|m| !m.expired(now))
+            })
+            .collect())
+    }
+
     /// A key's metadata, expired or not.
     pub fn meta_raw(&self, db: u8, key: &[u8]) -> Result<Option<Meta>> {
         let Some(raw) = self.db().get_latest(self.meta, &Store::meta_key(db, key))? else {

@@ -180,6 +180,13 @@ fn a_read_overlapped_by_a_snapshot_install_answers_an_error() {
     // An install completes while each command runs.
     log.churn(true);
     installing(run(&e, &mut s, &["GET", "k"]));
+    let gets: Vec<Vec<Vec<u8>>> = ["k", "k2", "k"]
+        .iter()
+        .map(|k| vec![b"GET".to_vec(), k.as_bytes().to_vec()])
+        .collect();
+    let answers = e.execute_run(&mut s, &gets).expect("a run");
+    assert_eq!(answers.len(), 3);
+    answers.into_iter().for_each(|(r, _)| installing(r));
     assert_eq!(run(&e, &mut s, &["SET", "k2", "v2"]), Reply::Simple("OK"));
     assert_eq!(run(&e, &mut s, &["MULTI"]), Reply::Simple("OK"));
     assert_eq!(run(&e, &mut s, &["GET", "k"]), Reply::Simple("QUEUED"));
@@ -221,7 +228,7 @@ fn state_of(e: &Engine, s: &mut Session, keys: &[&str]) -> Vec<Reply> {
 
 /// A run's commands: (command, key index, two small numbers for its arguments).
 fn run_script() -> impl Strategy<Value = Vec<(usize, usize, u8, u8)>> {
-    (0usize..9).prop_flat_map(|kind| {
+    (0usize..10).prop_flat_map(|kind| {
         proptest::collection::vec((Just(kind), 0usize..6, 0u8..4, 0u8..4), 2..10)
     })
 }
@@ -234,7 +241,8 @@ proptest! {
     /// members cleared: the hash, deleted and recreated afterwards, has only its new field);
     /// INCR-family additions on repeated keys, non-integers, other types and overflow;
     /// pushes, pops, SADDs, HSETs and ZADDs to one key, existing, new or of another type,
-    /// with repeated members and fields, and pops past a list's end.
+    /// with repeated members and fields, and pops past a list's end; GETs of strings,
+    /// missing keys and other types.
     #[test]
     fn a_run_answers_and_ends_as_its_commands_one_by_one(script in run_script()) {
         let keys = ["a", "h", "l", "s", "big", "fresh", "z"];
@@ -265,7 +273,8 @@ proptest! {
                 5 => vec!["HSET".into(), "h".into(), format!("f{x}"), y],
                 6 => vec!["SADD".into(), "a".into(), x],
                 7 => vec!["ZADD".into(), "z".into(), x, format!("m{y}")],
-                _ => vec![if y.as_str() < "2" { "LPOP" } else { "RPOP" }.into(), keys[k % 3 + 1].into()],
+                8 => vec![if y.as_str() < "2" { "LPOP" } else { "RPOP" }.into(), keys[k % 3 + 1].into()],
+                _ => vec!["GET".into(), key.into()],
             };
             words.into_iter().map(String::into_bytes).collect()
         };

@@ -115,7 +115,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
 
     /// Every acknowledged write (sync mode) survives flushes, reopenings and crashes, and
-    /// snapshots keep reading the state they were taken at until the database is reopened.
+    /// snapshots keep reading the state they were taken at until the database is reopened;
+    /// `get_latest_many` answers as one `get` per key does.
     #[test]
     fn the_database_matches_a_model(steps in proptest::collection::vec(step(), 1..150)) {
         let mut fs = SimFs::new();
@@ -143,6 +144,12 @@ proptest! {
             for k in 0..40u8 {
                 prop_assert_eq!(db.get(DEFAULT_KEYSPACE, &key(k)).unwrap(), model.get(&key(k)).cloned(), "key {}", k);
             }
+            // The batched lookup, over every key and some twice.
+            let keys: Vec<Vec<u8>> = (0..40u8).chain((0..40).step_by(7)).map(key).collect();
+            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let many = db.get_latest_many(DEFAULT_KEYSPACE, &refs).unwrap();
+            let want: Vec<Option<Vec<u8>>> = keys.iter().map(|k| model.get(k).cloned()).collect();
+            prop_assert_eq!(many, want);
             for (snap, m) in &snapshots {
                 for k in (0..40u8).step_by(5) {
                     prop_assert_eq!(db.get_at(DEFAULT_KEYSPACE, &key(k), snap).unwrap(), m.get(&key(k)).cloned());

@@ -106,6 +106,13 @@ impl Ctx<'_> {
     pub fn meta_any(&self, key: &[u8]) -> Result<Option<Meta>, Reply> {
         self.store.meta(self.db(), key, self.now).map_err(internal)
     }
+
+    /// The metadata of each of `keys`, whatever its kind, in one batched lookup.
+    pub fn metas_any(&self, keys: &[&[u8]]) -> Result<Vec<Option<Meta>>, Reply> {
+        self.store
+            .meta_many(self.db(), keys, self.now)
+            .map_err(internal)
+    }
 }
 
 /// A command's handler.

@@ -14,6 +14,11 @@
 //! `sets::sadd_groups`, `hashes::hset_groups`, `zsets::zadd_groups`), and its single command
 //! goes through the same code.
 //!
+//! A run of `GET`s (any keys) is a read run: it passes the read gate once, checks once that
+//! no snapshot install overlapped it, is timed and counted once, and looks its keys up in one
+//! batch (`strings::get_many`: their cache misses overlap); each GET reads the latest data
+//! as it would alone.
+//!
 //! Invariant: every command of a run reads only keys of the run and writes only its own key,
 //! and a later command sees what an earlier one wrote (per-key state carried through the
 //! run, or one handler call over the groups): the outcome is that of running them in order.
@@ -24,19 +29,25 @@ use crate::reply::Reply;
 /// What a run is made of (`kind_of` its first command, found once per run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `GET key`: a read run, no write.
+    Get,
     Set,
     Incr,
-    Push { left: bool },
+    Push {
+        left: bool,
+    },
     SAdd,
     HSet,
     ZAdd,
-    Pop { left: bool },
+    Pop {
+        left: bool,
+    },
 }
 
 impl Kind {
     /// Whether the commands of a run of this kind must all name one key.
     fn one_key(self) -> bool {
-        !matches!(self, Kind::Set | Kind::Incr)
+        !matches!(self, Kind::Get | Kind::Set | Kind::Incr)
     }
 }
 
@@ -52,7 +63,9 @@ pub fn kind_of(args: &[Vec<u8>]) -> Option<Kind> {
     if !short_keys(args) {
         return None;
     }
-    Some(if is("set") && n == 3 {
+    Some(if is("get") && n == 2 {
+        Kind::Get
+    } else if is("set") && n == 3 {
         Kind::Set
     } else if ((is("incr") || is("decr")) && n == 2)
         || ((is("incrby") || is("decrby")) && n == 3 && delta(args).is_some())
@@ -117,8 +130,9 @@ pub fn joins(kind: Kind, first: &[Vec<u8>], next: &[Vec<u8>]) -> bool {
     kind_of(next) == Some(kind) && (!kind.one_key() || first.get(1) == next.get(1))
 }
 
-/// Runs `cmds` (a run of `kind`: each joins the first) as one write: each command's reply,
-/// or the one error every command of the run gets (a key of another type, a failed write).
+/// Runs `cmds` (a run of `kind`: each joins the first) as one write (a run of GETs writes
+/// nothing): each command's reply, or the one error every command of the run gets (a key of
+/// another type, a failed write).
 pub fn run(ctx: &mut Ctx<'_>, kind: Kind, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply> {
     let first = cmds.first().map(Vec::as_slice).unwrap_or_default();
     let key = || first.get(1).map(Vec::as_slice).unwrap_or_default();
@@ -129,6 +143,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: Kind, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<R
     };
     let ints = |v: Vec<i64>| v.into_iter().map(Reply::Int).collect();
     match kind {
+        Kind::Get => strings::get_many(ctx, cmds),
         Kind::Set => {
             strings::set_many(ctx, cmds)?;
             Ok(vec![Reply::OK; cmds.len()])

@@ -165,14 +165,34 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    let mut out = Vec::with_capacity(args.len().saturating_sub(1));
-    for key in args.iter().skip(1) {
-        out.push(match ctx.meta_any(key)? {
+    let keys: Vec<&[u8]> = args.iter().skip(1).map(Vec::as_slice).collect();
+    let out = ctx
+        .metas_any(&keys)?
+        .into_iter()
+        .map(|m| match m {
             Some(m) if m.kind == Kind::String => Reply::Bulk(m.payload),
             _ => Reply::Nil,
-        });
-    }
+        })
+        .collect();
     Ok(Reply::Array(out))
+}
+
+/// A run of `GET`s (`runs`): each one's reply (the value, nil, or WRONGTYPE), from one
+/// batched lookup.
+pub fn get_many(ctx: &mut Ctx<'_>, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, Reply> {
+    let keys: Vec<&[u8]> = cmds
+        .iter()
+        .map(|a| a.get(1).map(Vec::as_slice).unwrap_or_default())
+        .collect();
+    Ok(ctx
+        .metas_any(&keys)?
+        .into_iter()
+        .map(|m| match m {
+            Some(m) if m.kind == Kind::String => Reply::Bulk(m.payload),
+            Some(_) => super::wrongtype(),
+            None => Reply::Nil,
+        })
+        .collect())
 }
 
 /// Key-value argument pairs.
