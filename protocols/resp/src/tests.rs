@@ -375,3 +375,55 @@ fn a_run_announces_only_the_keys_it_wrote() {
         assert_eq!(exec != Reply::NilArray, holds, "{key}: {exec:?}");
     }
 }
+
+/// A value written over an expired collection drops the collection's members (every string
+/// writer, COPY and RENAME onto it, the *STORE commands, moves and a new collection): a
+/// collection created at the key later has only its own.
+#[test]
+fn a_write_over_an_expired_collection_drops_its_members() {
+    let e = engine();
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["SADD", "src", "m"]);
+    run(&e, &mut s, &["RPUSH", "list", "a"]);
+    let writes: [&[&str]; 22] = [
+        &["SET", "h", "s"],
+        &["SET", "h", "s", "EX", "100"],
+        &["SET", "h", "s", "GET"],
+        &["SETNX", "h", "s"],
+        &["SETEX", "h", "100", "s"],
+        &["MSET", "h", "s", "other", "t"],
+        &["MSETNX", "h", "s", "new", "t"],
+        &["GETSET", "h", "s"],
+        &["APPEND", "h", "s"],
+        &["SETRANGE", "h", "2", "s"],
+        &["INCR", "h"],
+        &["INCRBYFLOAT", "h", "1.5"],
+        &["COPY", "src", "h"],
+        &["RENAME", "src", "h"],
+        &["SUNIONSTORE", "h", "src"],
+        &["SINTERSTORE", "h", "src"],
+        &["SDIFFSTORE", "h", "src"],
+        &["ZUNIONSTORE", "h", "1", "src"],
+        &["ZINTERSTORE", "h", "1", "src"],
+        &["SMOVE", "src", "h", "m"],
+        &["LMOVE", "list", "h", "LEFT", "LEFT"],
+        &["ZADD", "h", "1", "m"],
+    ];
+    for write in writes {
+        run(&e, &mut s, &["HSET", "h", "f", "v"]);
+        run(&e, &mut s, &["PEXPIRE", "h", "1"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let reply = run(&e, &mut s, write);
+        assert!(!matches!(reply, Reply::Error(_)), "{write:?}: {reply:?}");
+        run(&e, &mut s, &["DEL", "h", "other", "new"]);
+        run(&e, &mut s, &["HSET", "h", "g", "w"]);
+        assert_eq!(
+            run(&e, &mut s, &["HGETALL", "h"]),
+            Reply::Map(vec![(Reply::bulk("g"), Reply::bulk("w"))]),
+            "{write:?} left the expired hash's field"
+        );
+        run(&e, &mut s, &["DEL", "h"]);
+        run(&e, &mut s, &["SADD", "src", "m"]);
+        run(&e, &mut s, &["RPUSH", "list", "a"]);
+    }
+}

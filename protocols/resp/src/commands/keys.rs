@@ -189,8 +189,10 @@ fn copy_into(
     dst: &[u8],
     dst_old: Option<&Meta>,
 ) -> Result<(), Reply> {
-    if let Some(old) = dst_old {
-        ctx.store.delete_into(b, dst_db, dst, old);
+    match dst_old {
+        Some(old) => ctx.store.delete_into(b, dst_db, dst, old),
+        // An expired collection there may have left its members.
+        None => ctx.clear_stale_at(b, dst_db, dst)?,
     }
     ctx.store.put_meta_into(b, dst_db, dst, meta);
     if meta.kind == Kind::TimeSeries {

@@ -70,9 +70,14 @@ impl Ctx<'_> {
     /// reached it). Every other way a collection goes (DEL, overwrite, FLUSHDB, the sweep)
     /// drops its members at once, so new keys cost no range delete.
     pub fn clear_stale(&self, b: &mut WriteBatch, key: &[u8]) -> Result<(), Reply> {
-        let stale = self.store.meta_raw(self.db(), key).map_err(internal)?;
+        self.clear_stale_at(b, self.db(), key)
+    }
+
+    /// [`Ctx::clear_stale`] for a key of database `db`.
+    pub fn clear_stale_at(&self, b: &mut WriteBatch, db: u8, key: &[u8]) -> Result<(), Reply> {
+        let stale = self.store.meta_raw(db, key).map_err(internal)?;
         if stale.is_some_and(|m| m.kind != Kind::String) {
-            self.store.clear_members_into(b, self.db(), key);
+            self.store.clear_members_into(b, db, key);
         }
         Ok(())
     }

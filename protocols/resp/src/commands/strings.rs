@@ -16,7 +16,9 @@ fn string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
     ctx.meta_of(key, Kind::String)
 }
 
-/// Adds "set `key` to the string `value`" to `batch`, clearing any collection it replaces.
+/// Adds "set `key` to the string `value`" to `batch`, clearing any collection it replaces:
+/// `old` is the key's live metadata; without one, what an expired value left stored is read
+/// (an expired collection's members must go too).
 fn put(
     ctx: &Ctx<'_>,
     batch: &mut WriteBatch,
@@ -24,9 +26,26 @@ fn put(
     value: &[u8],
     expire_at: u64,
     old: Option<&Meta>,
+) -> Result<(), Reply> {
+    if old.is_none() {
+        ctx.clear_stale(batch, key)?;
+    }
+    put_over(ctx, batch, key, value, expire_at, old);
+    Ok(())
+}
+
+/// [`put`] for a caller that read the key's metadata as stored (`Store::meta_raw`: expired or
+/// not), so nothing more is read.
+fn put_over(
+    ctx: &Ctx<'_>,
+    batch: &mut WriteBatch,
+    key: &[u8],
+    value: &[u8],
+    expire_at: u64,
+    stored: Option<&Meta>,
 ) {
     let db = ctx.db();
-    if old.is_some_and(|m| m.kind != Kind::String) {
+    if stored.is_some_and(|m| m.kind != Kind::String) {
         ctx.store.clear_members_into(batch, db, key);
     }
     let meta = Meta {
@@ -123,7 +142,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         (None, false) => 0,
     };
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, ttl, old.as_ref());
+    put(ctx, &mut b, key, value, ttl, old.as_ref())?;
     ctx.write(&b)?;
     Ok(if get { previous() } else { Reply::OK })
 }
@@ -135,7 +154,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         return Ok(Reply::Int(0));
     }
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, 0, None);
+    put(ctx, &mut b, key, value, 0, None)?;
     ctx.write(&b)?;
     Ok(Reply::Int(1))
 }
@@ -151,7 +170,7 @@ fn set_with_ttl(
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = ctx.meta_any(key)?;
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, at, old.as_ref());
+    put(ctx, &mut b, key, value, at, old.as_ref())?;
     ctx.write(&b)?;
     Ok(Reply::OK)
 }
@@ -219,17 +238,18 @@ fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Re
     let kv = pairs(args)?;
     let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
     let _g = ctx.store.lock(ctx.db(), &keys);
-    let mut olds = Vec::with_capacity(kv.len());
+    // Each key's metadata as stored (expired or not): MSETNX looks at the live ones.
+    let mut stored = Vec::with_capacity(kv.len());
     for (k, _) in &kv {
-        let old = ctx.meta_any(k)?;
-        if nx && old.is_some() {
+        let raw = ctx.store.meta_raw(ctx.db(), k).map_err(super::internal)?;
+        if nx && raw.as_ref().is_some_and(|m| !m.expired(ctx.now)) {
             return Ok(Reply::Int(0));
         }
-        olds.push(old);
+        stored.push(raw);
     }
     let mut b = WriteBatch::new();
-    for ((k, v), old) in kv.iter().zip(&olds) {
-        put(ctx, &mut b, k, v, 0, old.as_ref());
+    for ((k, v), old) in kv.iter().zip(&stored) {
+        put_over(ctx, &mut b, k, v, 0, old.as_ref());
     }
     ctx.write(&b)?;
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
@@ -249,8 +269,10 @@ pub fn set_many(ctx: &mut Ctx<'_>, sets: &[Vec<Vec<u8>>]) -> Result<(), Reply> {
     let _g = ctx.store.lock(ctx.db(), &keys);
     let mut b = WriteBatch::new();
     for (k, v) in &kv {
-        let old = ctx.meta_any(k)?;
-        put(ctx, &mut b, k, v, 0, old.as_ref());
+        // As stored: a plain SET needs no live value, and an expired collection's members
+        // go with it, all from one read.
+        let stored = ctx.store.meta_raw(ctx.db(), k).map_err(super::internal)?;
+        put_over(ctx, &mut b, k, v, 0, stored.as_ref());
     }
     ctx.write(&b)
 }
@@ -268,7 +290,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let old = string(ctx, key)?;
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, 0, old.as_ref());
+    put(ctx, &mut b, key, value, 0, old.as_ref())?;
     ctx.write(&b)?;
     Ok(old.map_or(Reply::Nil, |m| Reply::Bulk(m.payload)))
 }
@@ -310,7 +332,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     };
     if let Some(at) = new_ttl {
         let mut b = WriteBatch::new();
-        put(ctx, &mut b, key, &m.payload, at, Some(&m));
+        put(ctx, &mut b, key, &m.payload, at, Some(&m))?;
         ctx.write(&b)?;
     }
     Ok(Reply::Bulk(m.payload))
@@ -329,7 +351,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     value.extend_from_slice(tail);
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, &value, ttl, old.as_ref());
+    put(ctx, &mut b, key, &value, ttl, old.as_ref())?;
     ctx.write(&b)?;
     Ok(Reply::Int(value.len() as i64))
 }
@@ -386,7 +408,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, &value, ttl, old.as_ref());
+    put(ctx, &mut b, key, &value, ttl, old.as_ref())?;
     ctx.write(&b)?;
     Ok(Reply::Int(value.len() as i64))
 }
@@ -443,7 +465,7 @@ pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>
             next.to_string().as_bytes(),
             ttl,
             old.as_ref(),
-        );
+        )?;
         now.insert(key, (next, old));
         replies.push(Reply::Int(next));
     }
@@ -501,7 +523,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     let repr = float_repr(next);
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, repr.as_bytes(), ttl, old.as_ref());
+    put(ctx, &mut b, key, repr.as_bytes(), ttl, old.as_ref())?;
     ctx.write(&b)?;
     Ok(Reply::Bulk(repr.into_bytes()))
 }
