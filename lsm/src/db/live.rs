@@ -1,5 +1,6 @@
 //! A table that is part of a keyspace: the reader, its level and key range, and deletion of
-//! the file once it is obsolete and nothing (version or iterator) holds it any more.
+//! the file (and of its blocks from the block cache) once it is obsolete and nothing (version
+//! or iterator) holds it any more.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +82,7 @@ impl LiveTable {
 impl Drop for LiveTable {
     fn drop(&mut self) {
         if self.obsolete.load(Ordering::SeqCst) {
+            self.table.evict_cached_blocks();
             if let Err(e) = self.fs.remove_file(&self.path) {
                 // Left behind, it is deleted as an orphan at the next open.
                 tracing::warn!(error = %e, file = %self.path.display(), "could not delete an obsolete table");

@@ -99,6 +99,27 @@ impl Table {
         self.range_frags.covering(user_key, snapshot)
     }
 
+    /// Drops this table's data blocks from the block cache (its file is being deleted): the
+    /// memory they held goes back to the cache for live tables' blocks at once, instead of
+    /// waiting for eviction to reach blocks nothing can read any more. Walks the index block.
+    pub fn evict_cached_blocks(&self) {
+        let mut index = BlockIter::new(Arc::clone(&self.index));
+        if index.seek_to_first().is_err() {
+            return;
+        }
+        while index.valid() {
+            if let Some(handle) = BlockHandle::decode(index.value()) {
+                self.cache.remove(&BlockKey {
+                    file: self.id,
+                    offset: handle.offset,
+                });
+            }
+            if index.next_entry().is_err() {
+                return;
+            }
+        }
+    }
+
     /// The block cache this table reads through.
     pub fn cache(&self) -> &TableCache {
         &self.cache

@@ -271,3 +271,42 @@ fn iterators_over_several_l0_tables_make_l0_due() {
         }
     }
 }
+
+/// A table compacted away takes its blocks out of the block cache with it: the memory goes
+/// to live tables' blocks instead of waiting for eviction to reach blocks no read can want.
+#[test]
+fn obsolete_tables_leave_the_block_cache() {
+    let fs = SimFs::new();
+    let db = open(&fs, 64 << 10);
+    let write = |round: u32| {
+        for i in 0..300u32 {
+            db.put(
+                DEFAULT_KEYSPACE,
+                format!("k{i:04}").as_bytes(),
+                format!("v{round}-{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+        db.flush().unwrap();
+    };
+    write(0);
+    for i in 0..300u32 {
+        assert!(db
+            .get(DEFAULT_KEYSPACE, format!("k{i:04}").as_bytes())
+            .unwrap()
+            .is_some());
+    }
+    let cached = db.stats().cache.entries;
+    assert!(cached > 10, "{cached} blocks cached");
+    // Overwritten and compacted: every table read above is gone.
+    write(1);
+    db.wait_for_compactions().unwrap();
+    let stats = db.stats();
+    assert!(stats.compactions > 0, "{stats:?}");
+    assert_eq!(stats.cache.entries, 0, "{stats:?}");
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"k0007").unwrap(),
+        Some(b"v1-7".to_vec())
+    );
+    assert!(db.stats().cache.entries > 0);
+}
