@@ -364,7 +364,13 @@ impl Store {
     /// Locks the stripes of `keys` (of database `db`), in a fixed order; once none of the
     /// keys' buckets has a replicated write in flight.
     pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Held<'_> {
-        let mut buckets: Vec<usize> = keys.iter().map(|k| Store::bucket(db, k)).collect();
+        let pairs: Vec<(u8, &[u8])> = keys.iter().map(|k| (db, *k)).collect();
+        self.lock_in(&pairs)
+    }
+
+    /// [`Store::lock`] for keys of several databases, (database, key) each (COPY ... DB).
+    pub fn lock_in(&self, keys: &[(u8, &[u8])]) -> Held<'_> {
+        let mut buckets: Vec<usize> = keys.iter().map(|(db, k)| Store::bucket(*db, k)).collect();
         buckets.sort_unstable();
         buckets.dedup();
         let mut idx: Vec<usize> = buckets.iter().map(|b| b % STRIPES).collect();

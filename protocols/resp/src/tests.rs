@@ -427,3 +427,66 @@ fn a_write_over_an_expired_collection_drops_its_members() {
         run(&e, &mut s, &["RPUSH", "list", "a"]);
     }
 }
+
+/// ZREMRANGEBYRANK removes by rank as Redis does (negative ranks from the end, out of range
+/// clamped, an emptied set deleted).
+#[test]
+fn zremrangebyrank_removes_by_rank() {
+    let e = engine();
+    let mut s = e.connect("test".into()).unwrap();
+    run(
+        &e,
+        &mut s,
+        &[
+            "ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
+        ],
+    );
+    let mut rem = |a: &str, b: &str| run(&e, &mut s, &["ZREMRANGEBYRANK", "z", a, b]);
+    assert_eq!(rem("0", "1"), Reply::Int(2));
+    assert_eq!(rem("-1", "-1"), Reply::Int(1));
+    assert_eq!(rem("5", "10"), Reply::Int(0));
+    assert_eq!(rem("1", "0"), Reply::Int(0));
+    assert_eq!(rem("-100", "0"), Reply::Int(1));
+    assert_eq!(
+        run(&e, &mut s, &["ZRANGE", "z", "0", "-1"]),
+        Reply::Array(vec![Reply::bulk("d")])
+    );
+    assert_eq!(
+        run(&e, &mut s, &["ZREMRANGEBYRANK", "z", "0", "-1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(run(&e, &mut s, &["EXISTS", "z"]), Reply::Int(0));
+    assert_eq!(
+        run(&e, &mut s, &["ZREMRANGEBYRANK", "z", "0", "-1"]),
+        Reply::Int(0)
+    );
+}
+
+/// COPY ... DB n holds the destination's lock in its own database: a writer of that key
+/// there waits for the copy (here the test holds it, and the copy waits).
+#[test]
+fn copy_to_another_database_locks_the_destination_there() {
+    let e = Arc::new(engine());
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["HSET", "src", "f", "v"]);
+    let held = e.store().lock(1, &[b"dst"]);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let copier = {
+        let (e, done) = (Arc::clone(&e), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut s = e.connect("copier".into()).unwrap();
+            let reply = run(&e, &mut s, &["COPY", "src", "dst", "DB", "1"]);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            reply
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        !done.load(std::sync::atomic::Ordering::SeqCst),
+        "the copy ran past the destination's lock"
+    );
+    drop(held);
+    assert_eq!(copier.join().unwrap(), Reply::Int(1));
+    run(&e, &mut s, &["SELECT", "1"]);
+    assert_eq!(run(&e, &mut s, &["HGET", "dst", "f"]), Reply::bulk("v"));
+}

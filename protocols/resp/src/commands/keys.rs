@@ -279,7 +279,8 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             "ERR source and destination objects are the same",
         ));
     }
-    let _g = ctx.store.lock(ctx.db(), &[src, dst]);
+    // The destination's stripe is its own database's.
+    let _g = ctx.store.lock_in(&[(ctx.db(), src), (dst_db, dst)]);
     let Some(meta) = settled_meta(ctx, src)? else {
         return Ok(Reply::Int(0));
     };

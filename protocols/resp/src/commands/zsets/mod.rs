@@ -498,10 +498,13 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     pop(ctx, args, true)
 }
 
+/// Removes the members `pick` chooses, given each one's rank, the set's size, its score and
+/// the member: all read under the key's lock, so a rank range is taken from the set it
+/// removes from.
 fn remove_where(
     ctx: &mut Ctx<'_>,
     key: &[u8],
-    pick: impl Fn(usize, f64, &[u8]) -> bool,
+    pick: impl Fn(usize, usize, f64, &[u8]) -> bool,
 ) -> Result<Reply, Reply> {
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let Some(old) = zset(ctx, key)? else {
@@ -511,7 +514,7 @@ fn remove_where(
     let mut b = WriteBatch::new();
     let mut n = 0u64;
     for (i, (s, m)) in items.iter().enumerate() {
-        if pick(i, *s, m) {
+        if pick(i, items.len(), *s, m) {
             remove_member(ctx, &mut b, key, m, *s);
             n += 1;
         }
@@ -525,24 +528,24 @@ fn remove_where(
 
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (lo, hi) = (score_bound(arg(args, 2)?)?, score_bound(arg(args, 3)?)?);
-    remove_where(ctx, arg(args, 1)?, |_, s, _| in_score(s, &lo, &hi))
+    remove_where(ctx, arg(args, 1)?, |_, _, s, _| in_score(s, &lo, &hi))
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let (start, stop) = (int_arg(arg(args, 2)?)?, int_arg(arg(args, 3)?)?);
-    let len = zset(ctx, key)?.map_or(0, |m| i64::try_from(m.count()).unwrap_or(0));
-    let s = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let e = if stop < 0 {
-        len + stop
-    } else {
-        stop.min(len - 1)
-    };
-    remove_where(ctx, key, |i, _, _| {
+    remove_where(ctx, key, |i, len, _, _| {
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        let s = if start < 0 {
+            len.saturating_add(start).max(0)
+        } else {
+            start
+        };
+        let e = if stop < 0 {
+            len.saturating_add(stop)
+        } else {
+            stop.min(len - 1)
+        };
         let i = i as i64;
         s <= e && i >= s && i <= e
     })
