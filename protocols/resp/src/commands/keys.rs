@@ -194,9 +194,15 @@ fn copy_into(
         // An expired collection there may have left its members.
         None => ctx.clear_stale_at(b, dst_db, dst)?,
     }
-    ctx.store.put_meta_into(b, dst_db, dst, meta);
     if meta.kind == Kind::TimeSeries {
+        let copy = Meta {
+            payload: super::timeseries::copied_payload(&meta.payload),
+            ..meta.clone()
+        };
+        ctx.store.put_meta_into(b, dst_db, dst, &copy);
         super::timeseries::index_copy(ctx.store, &meta.payload, dst_db, dst);
+    } else {
+        ctx.store.put_meta_into(b, dst_db, dst, meta);
     }
     if meta.kind != Kind::String {
         for (member, value) in ctx.store.members(ctx.db(), src).map_err(internal)? {

@@ -422,6 +422,19 @@ pub fn index_copy(store: &Store, payload: &[u8], dst_db: u8, dst: &[u8]) {
     }
 }
 
+/// A series' metadata payload for a copy of it (COPY): the same, under a uid of its own. The
+/// write log's records name a series by key and uid, so a copy sharing its source's uid could
+/// take, on replay, records that an earlier series of that uid left under the copy's key.
+pub fn copied_payload(payload: &[u8]) -> Vec<u8> {
+    match SeriesMeta::decode(payload) {
+        Ok(mut m) => {
+            m.uid = rand::random();
+            m.encode()
+        }
+        Err(_) => payload.to_vec(),
+    }
+}
+
 /// Forgets a series in the label index (DEL, RENAME's source).
 pub fn unindex(store: &Store, db: u8, key: &[u8]) {
     lock(&store.ts.labels).remove(&Store::meta_key(db, key));

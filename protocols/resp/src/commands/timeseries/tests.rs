@@ -320,3 +320,83 @@ fn a_bulk_madd_goes_in_bounded_records_and_survives_a_crash() {
         assert_eq!(all.len(), 40_000, "{k}");
     }
 }
+
+/// A rule whose destination was deleted and replaced by another type ends (as in
+/// RedisTimeSeries, where deleting the destination removes the rule): the source's samples,
+/// acknowledged before and added after, all stand.
+#[test]
+fn a_rule_to_a_replaced_destination_does_not_fail_the_source() {
+    let fs = SimFs::new();
+    let e = open(&fs);
+    for c in [
+        cmd(&[&"TS.CREATE", &"src", &"CHUNK_SIZE", &48]),
+        cmd(&[&"TS.CREATE", &"dst"]),
+        cmd(&[
+            &"TS.CREATERULE",
+            &"src",
+            &"dst",
+            &"AGGREGATION",
+            &"sum",
+            &10,
+        ]),
+    ] {
+        assert_eq!(run(&e, &c), Reply::Simple("OK"), "{c:?}");
+    }
+    run(&e, &cmd(&[&"TS.ADD", &"src", &10, &1]));
+    run(&e, &cmd(&[&"TS.ADD", &"src", &20, &1]));
+    run(&e, &cmd(&[&"DEL", &"dst"]));
+    run(&e, &cmd(&[&"SET", &"dst", &"x"]));
+    // Each one closes a bucket for the replaced destination; enough to fill a chunk.
+    for t in (30..200).step_by(10) {
+        assert_eq!(
+            run(&e, &cmd(&[&"TS.ADD", &"src", &t, &1])),
+            Reply::Int(t),
+            "TS.ADD at {t}"
+        );
+    }
+    let Reply::Array(all) = run(&e, &cmd(&[&"TS.RANGE", &"src", &"-", &"+"])) else {
+        panic!("TS.RANGE");
+    };
+    assert_eq!(all.len(), 19);
+    assert_eq!(run(&e, &cmd(&[&"GET", &"dst"])), Reply::bulk("x"));
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(e);
+    let e = open(&crashed);
+    let Reply::Array(all) = run(&e, &cmd(&[&"TS.RANGE", &"src", &"-", &"+"])) else {
+        panic!("TS.RANGE after a crash");
+    };
+    assert_eq!(all.len(), 19);
+}
+
+/// A copy of a series is a series of its own: after a crash, the write log's records of an
+/// earlier series at the copy's key (a copy of the same source) are not replayed into it.
+#[test]
+fn a_copied_series_takes_no_samples_of_the_one_it_replaced() {
+    let fs = SimFs::new();
+    let e = open(&fs);
+    run(&e, &cmd(&[&"TS.CREATE", &"a"]));
+    assert_eq!(run(&e, &cmd(&[&"COPY", &"a", &"b"])), Reply::Int(1));
+    assert_eq!(run(&e, &cmd(&[&"TS.ADD", &"b", &100, &1])), Reply::Int(100));
+    assert_eq!(
+        run(&e, &cmd(&[&"COPY", &"a", &"b", &"REPLACE"])),
+        Reply::Int(1)
+    );
+    let range = |e: &Engine| run(e, &cmd(&[&"TS.RANGE", &"b", &"-", &"+"]));
+    assert_eq!(range(&e), Reply::Array(vec![]));
+    let crashed = fs.crash(CrashMode::DropUnsynced);
+    drop(e);
+    let e = open(&crashed);
+    assert_eq!(range(&e), Reply::Array(vec![]), "after a crash");
+    // The copy takes samples of its own.
+    assert_eq!(run(&e, &cmd(&[&"TS.ADD", &"b", &5, &2])), Reply::Int(5));
+    let crashed = crashed.crash(CrashMode::DropUnsynced);
+    drop(e);
+    let e = open(&crashed);
+    assert_eq!(
+        range(&e),
+        Reply::Array(vec![Reply::Array(vec![
+            Reply::Int(5),
+            Reply::SimpleDouble(2.0)
+        ])])
+    );
+}

@@ -350,9 +350,18 @@ fn add_locked(
     Ok((a.ts, downsampled))
 }
 
-/// Adds closed buckets to their destinations (locked by the caller).
+/// Adds closed buckets to their destinations (locked by the caller). A destination that is
+/// gone, or was replaced by a key of another type (DEL knows nothing of rules), ends its
+/// rule's output as RedisTimeSeries does when a destination is deleted: the source's sample
+/// stands, already applied to its head, and the bucket goes nowhere.
 fn downsample(ctx: &mut Ctx<'_>, p: &mut Pending, list: Vec<Downsampled>) -> Result<(), Reply> {
     for (dest, ts, v) in list {
+        if ctx
+            .meta_any(&dest)?
+            .is_some_and(|m| m.kind != crate::store::Kind::TimeSeries)
+        {
+            continue;
+        }
         let Some(h) = head_of(ctx, &dest)? else {
             continue;
         };
