@@ -16,7 +16,7 @@
 //!    them, the highest remaining node takes its place. No list names them any more, so a
 //!    search never reaches them; a vacated slot stays out of use until `release`, because a
 //!    reader may still hold its id from a search that ran before.
-//! 4. Under the read lock, a node left with no way in on level 0 (the dying nodes were its
+//! 4. In chunks of the read lock, a node left with no way in on level 0 (the dying nodes were its
 //!    only in-links and no rebuilt list chose it) is linked from its nearest reachable node,
 //!    so every present node is reachable from the entry point again.
 
@@ -152,54 +152,75 @@ impl Graph {
     /// point again. A repair chooses each rebuilt list by the heuristic, so a node that only
     /// dying nodes linked to can be left with no way in, and no search would find it. Each
     /// such node is linked from the nearest reachable node a search finds: into a free place
-    /// in its list, or in place of its farthest member that has another way in. Runs under
-    /// the read lock (an insert's push waits for it: one walk over the level-0 lists, plus a
-    /// search per cut-off node); an insert linking meanwhile can only add links.
+    /// in its list, or in place of its farthest member that has another way in. That other
+    /// way in may itself hang on the replaced link (two nodes linking only each other), so
+    /// the walk runs again until it finds nothing cut off (`RECONNECT_ROUNDS` at most).
+    ///
+    /// The read lock is let go every `REPAIR_CHUNK` nodes, as in `repair`. An insert linking
+    /// meanwhile may trim a list (a link counted here, or one just added): the guarantee is
+    /// for a graph no insert changes during the removal; with inserts, the next removal's
+    /// pass looks again.
     fn reconnect(&self) -> Vec<LinkChange> {
-        let nodes = self.read();
-        let Some((entry, _)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
-            return Vec::new();
-        };
-        let present = |i: usize| nodes.get(i).is_some_and(|n| n.present());
-        let mut ways_in = vec![0u32; nodes.len()];
-        for (i, _) in nodes.iter().filter(|(_, n)| n.present()) {
-            for t in nodes.links0(i as u32) {
-                if let Some(w) = ways_in.get_mut(t as usize) {
-                    *w += 1;
-                }
+        let mut changes = Vec::new();
+        for _ in 0..RECONNECT_ROUNDS {
+            if self.reconnect_round(&mut changes) == 0 {
+                break;
             }
         }
-        let mut seen = vec![false; nodes.len()];
-        let reach = |from: u32, seen: &mut Vec<bool>| {
-            let mut stack = vec![from];
-            while let Some(n) = stack.pop() {
-                if !present(n as usize) || std::mem::replace(&mut seen[n as usize], true) {
-                    continue;
-                }
-                stack.extend(
-                    nodes
-                        .links0(n)
-                        .filter(|&t| !seen.get(t as usize).unwrap_or(&true)),
-                );
-            }
+        changes
+    }
+
+    /// One round of `reconnect`: counts level-0 in-links, walks from the entry point, and
+    /// links each node the walk missed; how many it linked.
+    fn reconnect_round(&self, changes: &mut Vec<LinkChange>) -> usize {
+        let Some((entry, _)) = *self.entry.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return 0;
         };
-        reach(entry, &mut seen);
-        let mut changes = Vec::new();
-        let none = HashSet::new();
+        let mut ways_in: Vec<u32> = Vec::new();
+        self.each_slot(|nodes, i| {
+            if ways_in.len() < nodes.len() {
+                ways_in.resize(nodes.len(), 0);
+            }
+            if nodes.get(i).is_some_and(|n| n.present()) {
+                for t in nodes.links0(i as u32) {
+                    if let Some(w) = ways_in.get_mut(t as usize) {
+                        *w += 1;
+                    }
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        self.walk0(entry, &mut seen);
+        let mut cut = Vec::new();
+        self.each_slot(|nodes, i| {
+            if !seen.get(i).copied().unwrap_or(false) && nodes.get(i).is_some_and(|n| n.present()) {
+                cut.push(i as u32);
+            }
+        });
         let build = self.params.metric.build_metric();
         let ef = usize::from(self.params.ef_construction).max(1);
-        for u in 0..nodes.len() {
-            if seen[u] || !present(u) {
+        let none = HashSet::new();
+        let mut linked = 0;
+        for u in cut {
+            if seen.get(u as usize).copied().unwrap_or(false) {
+                continue; // reached through a node linked before it
+            }
+            let nodes = self.read();
+            if !nodes.get(u as usize).is_some_and(|n| n.present()) {
                 continue;
             }
-            let base = nodes.vector(u);
+            if ways_in.len() < nodes.len() {
+                ways_in.resize(nodes.len(), 0);
+            }
+            let reached = |c: &Scored| c.node != u && seen.get(c.node as usize) == Some(&true);
+            let base = nodes.vector(u as usize);
             // Nearest first; a search enters level 0 where its descent ends, which may lie
             // outside the part reachable from the entry: then a walk of level 0 from the
             // entry, which stays inside it.
             let mut found: Vec<Scored> = self
-                .found_near(&nodes, base, 0, &none, u as u32)
+                .found_near(&nodes, base, 0, &none, u)
                 .into_iter()
-                .filter(|c| seen[c.node as usize])
+                .filter(reached)
                 .collect();
             if found.is_empty() {
                 let start = Scored {
@@ -209,19 +230,51 @@ impl Graph {
                 found = self
                     .search_layer(&nodes, Score::Full(build, base), &[start], ef, 0)
                     .into_iter()
-                    .filter(|c| c.node != u as u32 && seen[c.node as usize])
+                    .filter(reached)
                     .collect();
             }
-            let linked = found.iter().find_map(|c| {
-                let list = self.link_in(&nodes, c.node, u as u32, &mut ways_in)?;
+            let done = found.iter().find_map(|c| {
+                let list = self.link_in(&nodes, c.node, u, &mut ways_in)?;
                 Some((c.node, list))
             });
-            if let Some((c, list)) = linked {
+            drop(nodes);
+            if let Some((c, list)) = done {
                 changes.push((c, 0, list));
-                reach(u as u32, &mut seen);
+                linked += 1;
+                self.walk0(u, &mut seen);
             }
         }
-        changes
+        linked
+    }
+
+    /// Marks in `seen` (grown to the graph's size) every present node a walk over level-0
+    /// links from `from` reaches, letting go of the read lock every `REPAIR_CHUNK` nodes.
+    fn walk0(&self, from: u32, seen: &mut Vec<bool>) {
+        let mut stack = vec![from];
+        while !stack.is_empty() {
+            let nodes = self.read();
+            if seen.len() < nodes.len() {
+                seen.resize(nodes.len(), false);
+            }
+            for _ in 0..REPAIR_CHUNK {
+                let Some(n) = stack.pop() else {
+                    break;
+                };
+                if !nodes.get(n as usize).is_some_and(|x| x.present()) {
+                    continue;
+                }
+                if let Some(s) = seen.get_mut(n as usize) {
+                    if std::mem::replace(s, true) {
+                        continue;
+                    }
+                }
+                stack.extend(
+                    nodes
+                        .links0(n)
+                        .filter(|&t| seen.get(t as usize) == Some(&false)),
+                );
+            }
+        }
     }
 
     /// Adds `u` to `to`'s level-0 list, in a free place or in place of the member farthest
@@ -405,6 +458,8 @@ impl Graph {
 
 /// How many nodes a repair looks at per hold of the read lock.
 const REPAIR_CHUNK: usize = 4096;
+/// Walks `reconnect` makes at most (each after linking what the one before found cut off).
+const RECONNECT_ROUNDS: usize = 4;
 
 #[cfg(test)]
 #[path = "reclaim_tests.rs"]

@@ -335,3 +335,47 @@ fn a_node_whose_every_in_link_goes_is_linked_again() {
         }
     }
 }
+
+/// Linking a cut-off node in place of a member that looked to have another way in can cut
+/// that member off (its other in-link came from a node only it led to): the walk runs again
+/// and links what the first round cut off.
+#[test]
+fn a_link_that_cuts_a_pair_off_is_followed_by_another_round() {
+    let g = Graph::new(Params {
+        metric: Metric::L2,
+        dim: 2,
+        m: 2,
+        ef_construction: 16,
+        quantize: false,
+    });
+    // 0 entry (two levels) → 1 "to", whose list (four, full) holds 2..=4, which only it
+    // links to, and 5, which 6 links to as well; 5 and 6 link only each other; 7 is cut
+    // off, nearest to 1.
+    let at = |x: f32, y: f32| -> Box<[f32]> { vec![x, y].into() };
+    let node = |v: Box<[f32]>, links: Vec<Vec<u32>>| {
+        Some(StoredNode {
+            vector: v,
+            payload: Box::new([]),
+            links,
+        })
+    };
+    let stored = vec![
+        node(at(0.0, 0.0), vec![vec![1], vec![]]),
+        node(at(10.0, 0.0), vec![vec![2, 3, 4, 5]]),
+        node(at(10.0, 5.0), vec![vec![1]]),
+        node(at(10.0, -5.0), vec![vec![1]]),
+        node(at(15.0, 0.0), vec![vec![1]]),
+        node(at(20.0, 0.0), vec![vec![6]]),
+        node(at(21.0, 0.0), vec![vec![5]]),
+        node(at(10.5, 0.0), vec![vec![1]]),
+    ];
+    let g = Graph::restore(g.params(), stored);
+    assert_eq!(unreachable(&g), vec![7]);
+    let changes = g.reconnect();
+    assert_whole(&g);
+    assert!(changes.len() >= 2, "{changes:?}");
+    assert!(
+        g.read().links0(1).any(|t| t == 7),
+        "7 is linked from its nearest"
+    );
+}

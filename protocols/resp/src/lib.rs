@@ -588,6 +588,14 @@ impl Engine {
         args: &[Vec<u8>],
     ) -> Option<Arc<orbit_txn::Completion>> {
         let keys = commands::keys_of(cmd.name, args);
+        if cmd.name == "copy" {
+            // The destination may be in another database (COPY ... DB n).
+            let to = commands::keys::copy_target_db(args, session.db);
+            let dst: Vec<&[u8]> = args.get(2).map(Vec::as_slice).into_iter().collect();
+            if let Some(w) = self.store.in_flight(to, &dst) {
+                return Some(w);
+            }
+        }
         if keys.is_empty() {
             let last = session.last_write.take()?;
             if last.is_complete() {
@@ -750,6 +758,12 @@ impl Engine {
     /// After a write by `name` with `args`: WATCHes of its keys fail, and clients blocked on
     /// them try again.
     fn announce(&self, db: u8, name: &str, args: &[Vec<u8>]) {
+        // COPY ... DB n writes its destination in database n (its source is announced there
+        // too: a spurious WATCH failure at worst, never a missed one).
+        let db = match name {
+            "copy" => commands::keys::copy_target_db(args, db),
+            _ => db,
+        };
         if self.watched.load(Ordering::Relaxed) > 0 {
             self.touch(db, name, args);
         }

@@ -490,3 +490,28 @@ fn copy_to_another_database_locks_the_destination_there() {
     run(&e, &mut s, &["SELECT", "1"]);
     assert_eq!(run(&e, &mut s, &["HGET", "dst", "f"]), Reply::bulk("v"));
 }
+
+/// COPY ... DB n touches the destination in database n: a WATCH of it there fails the
+/// watcher's EXEC.
+#[test]
+fn copy_to_another_database_fails_a_watch_there() {
+    let e = engine();
+    let (mut c, mut w) = (
+        e.connect("c".into()).unwrap(),
+        e.connect("w".into()).unwrap(),
+    );
+    run(&e, &mut c, &["SET", "src", "v"]);
+    run(&e, &mut w, &["SELECT", "1"]);
+    run(&e, &mut w, &["WATCH", "dst"]);
+    run(&e, &mut w, &["MULTI"]);
+    assert_eq!(
+        run(&e, &mut w, &["SET", "dst", "mine"]),
+        Reply::Simple("QUEUED")
+    );
+    assert_eq!(
+        run(&e, &mut c, &["COPY", "src", "dst", "DB", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(run(&e, &mut w, &["EXEC"]), Reply::NilArray);
+    assert_eq!(run(&e, &mut w, &["GET", "dst"]), Reply::bulk("v"));
+}

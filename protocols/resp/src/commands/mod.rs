@@ -8,7 +8,7 @@
 
 mod blocking;
 mod hashes;
-mod keys;
+pub(crate) mod keys;
 pub(crate) mod lists;
 pub(crate) mod pubsub;
 pub(crate) mod runs;
