@@ -16,36 +16,32 @@ fn string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
     ctx.meta_of(key, Kind::String)
 }
 
-/// Adds "set `key` to the string `value`" to `batch`, clearing any collection it replaces:
-/// `old` is the key's live metadata; without one, what an expired value left stored is read
-/// (an expired collection's members must go too).
+/// For a writer, from one read: the key's live metadata (`WRONGTYPE` for a live value of
+/// another kind when `string` is set), and whether a collection is stored there, live or
+/// expired (a string replacing it drops its members: an expired one's too, or a collection
+/// created at the key later would show them).
+fn for_write(ctx: &Ctx<'_>, key: &[u8], string: bool) -> Result<(Option<Meta>, bool), Reply> {
+    let raw = ctx.store.meta_raw(ctx.db(), key).map_err(super::internal)?;
+    let collection = raw.as_ref().is_some_and(|m| m.kind != Kind::String);
+    match raw {
+        Some(m) if m.expired(ctx.now) => Ok((None, collection)),
+        Some(m) if string && m.kind != Kind::String => Err(super::wrongtype()),
+        live => Ok((live, collection)),
+    }
+}
+
+/// Adds "set `key` to the string `value`" to `batch`; `collection`: a collection is stored
+/// at the key, live or expired (`for_write`), and its members go.
 fn put(
     ctx: &Ctx<'_>,
     batch: &mut WriteBatch,
     key: &[u8],
     value: &[u8],
     expire_at: u64,
-    old: Option<&Meta>,
-) -> Result<(), Reply> {
-    if old.is_none() {
-        ctx.clear_stale(batch, key)?;
-    }
-    put_over(ctx, batch, key, value, expire_at, old);
-    Ok(())
-}
-
-/// [`put`] for a caller that read the key's metadata as stored (`Store::meta_raw`: expired or
-/// not), so nothing more is read.
-fn put_over(
-    ctx: &Ctx<'_>,
-    batch: &mut WriteBatch,
-    key: &[u8],
-    value: &[u8],
-    expire_at: u64,
-    stored: Option<&Meta>,
+    collection: bool,
 ) {
     let db = ctx.db();
-    if stored.is_some_and(|m| m.kind != Kind::String) {
+    if collection {
         ctx.store.clear_members_into(batch, db, key);
     }
     let meta = Meta {
@@ -125,7 +121,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         i += 1;
     }
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = ctx.meta_any(key)?;
+    let (old, collection) = for_write(ctx, key, false)?;
     if get && old.as_ref().is_some_and(|m| m.kind != Kind::String) {
         return Err(super::wrongtype());
     }
@@ -142,7 +138,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         (None, false) => 0,
     };
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, ttl, old.as_ref())?;
+    put(ctx, &mut b, key, value, ttl, collection);
     ctx.write(&b)?;
     Ok(if get { previous() } else { Reply::OK })
 }
@@ -150,11 +146,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (key, value) = (arg(args, 1)?, arg(args, 2)?);
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    if ctx.meta_any(key)?.is_some() {
+    let (old, collection) = for_write(ctx, key, false)?;
+    if old.is_some() {
         return Ok(Reply::Int(0));
     }
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, 0, None)?;
+    put(ctx, &mut b, key, value, 0, collection);
     ctx.write(&b)?;
     Ok(Reply::Int(1))
 }
@@ -168,9 +165,9 @@ fn set_with_ttl(
     let (key, value) = (arg(args, 1)?, arg(args, 3)?);
     let at = expiry(ctx, arg(args, 2)?, unit_ms, false, cmd)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = ctx.meta_any(key)?;
+    let (_, collection) = for_write(ctx, key, false)?;
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, at, old.as_ref())?;
+    put(ctx, &mut b, key, value, at, collection);
     ctx.write(&b)?;
     Ok(Reply::OK)
 }
@@ -249,7 +246,14 @@ fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Re
     }
     let mut b = WriteBatch::new();
     for ((k, v), old) in kv.iter().zip(&stored) {
-        put_over(ctx, &mut b, k, v, 0, old.as_ref());
+        put(
+            ctx,
+            &mut b,
+            k,
+            v,
+            0,
+            old.as_ref().is_some_and(|m| m.kind != Kind::String),
+        );
     }
     ctx.write(&b)?;
     Ok(if nx { Reply::Int(1) } else { Reply::OK })
@@ -272,7 +276,14 @@ pub fn set_many(ctx: &mut Ctx<'_>, sets: &[Vec<Vec<u8>>]) -> Result<(), Reply> {
         // As stored: a plain SET needs no live value, and an expired collection's members
         // go with it, all from one read.
         let stored = ctx.store.meta_raw(ctx.db(), k).map_err(super::internal)?;
-        put_over(ctx, &mut b, k, v, 0, stored.as_ref());
+        put(
+            ctx,
+            &mut b,
+            k,
+            v,
+            0,
+            stored.is_some_and(|m| m.kind != Kind::String),
+        );
     }
     ctx.write(&b)
 }
@@ -288,9 +299,9 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (key, value) = (arg(args, 1)?, arg(args, 2)?);
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = string(ctx, key)?;
+    let (old, collection) = for_write(ctx, key, true)?;
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, value, 0, old.as_ref())?;
+    put(ctx, &mut b, key, value, 0, collection);
     ctx.write(&b)?;
     Ok(old.map_or(Reply::Nil, |m| Reply::Bulk(m.payload)))
 }
@@ -332,7 +343,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     };
     if let Some(at) = new_ttl {
         let mut b = WriteBatch::new();
-        put(ctx, &mut b, key, &m.payload, at, Some(&m))?;
+        put(ctx, &mut b, key, &m.payload, at, false);
         ctx.write(&b)?;
     }
     Ok(Reply::Bulk(m.payload))
@@ -341,7 +352,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 pub fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (key, tail) = (arg(args, 1)?, arg(args, 2)?);
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = string(ctx, key)?;
+    let (old, collection) = for_write(ctx, key, true)?;
     let mut value = old.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
     if value.len() + tail.len() > MAX_STRING {
         return Err(Reply::err(
@@ -351,7 +362,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     value.extend_from_slice(tail);
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, &value, ttl, old.as_ref())?;
+    put(ctx, &mut b, key, &value, ttl, collection);
     ctx.write(&b)?;
     Ok(Reply::Int(value.len() as i64))
 }
@@ -390,7 +401,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = string(ctx, key)?;
+    let (old, collection) = for_write(ctx, key, true)?;
     let mut value = old.as_ref().map(|m| m.payload.clone()).unwrap_or_default();
     if patch.is_empty() {
         return Ok(Reply::Int(value.len() as i64));
@@ -408,7 +419,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, &value, ttl, old.as_ref())?;
+    put(ctx, &mut b, key, &value, ttl, collection);
     ctx.write(&b)?;
     Ok(Reply::Int(value.len() as i64))
 }
@@ -425,16 +436,16 @@ pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>
     let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
     let _g = ctx.store.lock(ctx.db(), &keys);
     // Each key's value so far in the run, and its metadata before the run.
-    let mut now: std::collections::HashMap<&[u8], (i64, Option<Meta>)> =
+    let mut now: std::collections::HashMap<&[u8], (i64, Option<Meta>, bool)> =
         std::collections::HashMap::new();
     let mut b = WriteBatch::new();
     let mut replies = Vec::with_capacity(items.len());
     for &(key, by) in items {
-        let (current, old) = match now.get(key) {
-            Some((v, old)) => (*v, old.clone()),
+        let (current, old, collection) = match now.get(key) {
+            Some((v, old, collection)) => (*v, old.clone(), *collection),
             None => {
-                let old = match string(ctx, key) {
-                    Ok(old) => old,
+                let (old, collection) = match for_write(ctx, key, true) {
+                    Ok(found) => found,
                     Err(e) => {
                         replies.push(e);
                         continue;
@@ -450,7 +461,7 @@ pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>
                     },
                     None => 0,
                 };
-                (current, old)
+                (current, old, collection)
             }
         };
         let Some(next) = current.checked_add(by) else {
@@ -464,9 +475,9 @@ pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>
             key,
             next.to_string().as_bytes(),
             ttl,
-            old.as_ref(),
-        )?;
-        now.insert(key, (next, old));
+            collection,
+        );
+        now.insert(key, (next, old, collection));
         replies.push(Reply::Int(next));
     }
     ctx.write(&b)?;
@@ -511,7 +522,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     let key = arg(args, 1)?;
     let by = parse_float(arg(args, 2)?).ok_or_else(not_float)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let old = string(ctx, key)?;
+    let (old, collection) = for_write(ctx, key, true)?;
     let current = match &old {
         Some(m) => parse_float(&m.payload).ok_or_else(not_float)?,
         None => 0.0,
@@ -523,7 +534,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     let repr = float_repr(next);
     let ttl = old.as_ref().map_or(0, |m| m.expire_at);
     let mut b = WriteBatch::new();
-    put(ctx, &mut b, key, repr.as_bytes(), ttl, old.as_ref())?;
+    put(ctx, &mut b, key, repr.as_bytes(), ttl, collection);
     ctx.write(&b)?;
     Ok(Reply::Bulk(repr.into_bytes()))
 }
