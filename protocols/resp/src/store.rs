@@ -405,17 +405,22 @@ impl Store {
     /// The metadata of each of `keys` (expired ones as None), in order: one batched lookup
     /// (`Db::get_latest_many`: the keys' cache misses overlap), for MGET and runs of GETs.
     pub fn meta_many(&self, db: u8, keys: &[&[u8]], now: u64) -> Result<Vec<Option<Meta>>> {
+        Ok(self
+            .meta_raw_many(db, keys)?
+            .into_iter()
+            .map(|m| m.filter(|m| !m.expired(now)))
+            .collect())
+    }
+
+    /// [`Store::meta_many`] with expired metadata kept (as `meta_raw`): for runs of writes.
+    pub fn meta_raw_many(&self, db: u8, keys: &[&[u8]]) -> Result<Vec<Option<Meta>>> {
         let stored: Vec<Vec<u8>> = keys.iter().map(|k| Store::meta_key(db, k)).collect();
         let refs: Vec<&[u8]> = stored.iter().map(Vec::as_slice).collect();
         Ok(self
             .db()
             .get_latest_many(self.meta, &refs)?
             .into_iter()
-            .map(|raw| {
-                raw.as_deref()
-                    .and_then(Meta::decode)
-                    .filter(|m| !m.expired(now))
-            })
+            .map(|raw| raw.as_deref().and_then(Meta::decode))
             .collect())
     }
 

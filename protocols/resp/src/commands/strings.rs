@@ -22,6 +22,15 @@ fn string(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Meta>, Reply> {
 /// created at the key later would show them).
 fn for_write(ctx: &Ctx<'_>, key: &[u8], string: bool) -> Result<(Option<Meta>, bool), Reply> {
     let raw = ctx.store.meta_raw(ctx.db(), key).map_err(super::internal)?;
+    stored_for_write(ctx, raw, string)
+}
+
+/// [`for_write`] of metadata already read as stored (`meta_raw`).
+fn stored_for_write(
+    ctx: &Ctx<'_>,
+    raw: Option<Meta>,
+    string: bool,
+) -> Result<(Option<Meta>, bool), Reply> {
     let collection = raw.as_ref().is_some_and(|m| m.kind != Kind::String);
     match raw {
         Some(m) if m.expired(ctx.now) => Ok((None, collection)),
@@ -272,18 +281,15 @@ pub fn set_many(ctx: &mut Ctx<'_>, sets: &[Vec<Vec<u8>>]) -> Result<(), Reply> {
     let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
     let _g = ctx.store.lock(ctx.db(), &keys);
     let mut b = WriteBatch::new();
-    for (k, v) in &kv {
-        // As stored: a plain SET needs no live value, and an expired collection's members
-        // go with it, all from one read.
-        let stored = ctx.store.meta_raw(ctx.db(), k).map_err(super::internal)?;
-        put(
-            ctx,
-            &mut b,
-            k,
-            v,
-            0,
-            stored.is_some_and(|m| m.kind != Kind::String),
-        );
+    // As stored: a plain SET needs no live value, and an expired collection's members go
+    // with it; one batched lookup for the run's keys.
+    let stored = ctx
+        .store
+        .meta_raw_many(ctx.db(), &keys)
+        .map_err(super::internal)?;
+    for ((k, v), old) in kv.iter().zip(stored) {
+        let collection = old.is_some_and(|m| m.kind != Kind::String);
+        put(ctx, &mut b, k, v, 0, collection);
     }
     ctx.write(&b)
 }
@@ -440,11 +446,16 @@ pub fn incr_many(ctx: &mut Ctx<'_>, items: &[(&[u8], i64)]) -> Result<Vec<Reply>
         std::collections::HashMap::new();
     let mut b = WriteBatch::new();
     let mut replies = Vec::with_capacity(items.len());
-    for &(key, by) in items {
+    // Every key's metadata as stored, in one batched lookup.
+    let stored = ctx
+        .store
+        .meta_raw_many(ctx.db(), &keys)
+        .map_err(super::internal)?;
+    for (&(key, by), raw) in items.iter().zip(stored) {
         let (current, old, collection) = match now.get(key) {
             Some((v, old, collection)) => (*v, old.clone(), *collection),
             None => {
-                let (old, collection) = match for_write(ctx, key, true) {
+                let (old, collection) = match stored_for_write(ctx, raw, true) {
                     Ok(found) => found,
                     Err(e) => {
                         replies.push(e);
