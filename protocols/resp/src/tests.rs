@@ -514,4 +514,12 @@ fn copy_to_another_database_fails_a_watch_there() {
     );
     assert_eq!(run(&e, &mut w, &["EXEC"]), Reply::NilArray);
     assert_eq!(run(&e, &mut w, &["GET", "dst"]), Reply::bulk("v"));
+    // The last DB option is the one COPY writes to.
+    run(&e, &mut w, &["SELECT", "2"]);
+    run(&e, &mut w, &["WATCH", "dst"]);
+    run(&e, &mut w, &["MULTI"]);
+    run(&e, &mut w, &["SET", "dst", "mine"]);
+    let copy = ["COPY", "src", "dst", "DB", "1", "DB", "2", "REPLACE"];
+    assert_eq!(run(&e, &mut c, &copy), Reply::Int(1));
+    assert_eq!(run(&e, &mut w, &["EXEC"]), Reply::NilArray);
 }

@@ -260,12 +260,13 @@ pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     rename_generic(ctx, args, true)
 }
 
-/// The database a `COPY` writes its destination in: the one its `DB` option names, if valid
-/// (WATCH, blocked clients and in-flight waits look for the destination there).
+/// The database a `COPY` writes its destination in: the one its last `DB` option names (as
+/// `copy` reads its options), if valid (WATCH, blocked clients and in-flight waits look for
+/// the destination there).
 pub fn copy_target_db(args: &[Vec<u8>], current: u8) -> u8 {
     let rest = args.get(3..).unwrap_or_default();
     rest.iter()
-        .position(|a| eq_ignore_case(a, "db"))
+        .rposition(|a| eq_ignore_case(a, "db"))
         .and_then(|i| rest.get(i + 1))
         .and_then(|n| super::parse_int(n))
         .and_then(|n| u8::try_from(n).ok())
