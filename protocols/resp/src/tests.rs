@@ -523,3 +523,43 @@ fn copy_to_another_database_fails_a_watch_there() {
     assert_eq!(run(&e, &mut c, &copy), Reply::Int(1));
     assert_eq!(run(&e, &mut w, &["EXEC"]), Reply::NilArray);
 }
+
+/// Key commands' edges as Redis 7 answers them: FLUSHDB with a stray argument flushes
+/// nothing, SCAN's TYPE matches any case (TSDB-TYPE too), EXPIRETIME rounds to the nearest
+/// second, and KEYS names no key (its pattern is not one).
+#[test]
+fn key_commands_match_redis_at_the_edges() {
+    let e = engine();
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["SET", "k", "v"]);
+    run(&e, &mut s, &["TS.CREATE", "ts"]);
+    assert!(matches!(
+        run(&e, &mut s, &["FLUSHDB", "ASYNC", "junk"]),
+        Reply::Error(m) if m.contains("syntax")
+    ));
+    assert!(matches!(
+        run(&e, &mut s, &["FLUSHALL", "SYNC", "x"]),
+        Reply::Error(_)
+    ));
+    assert_eq!(run(&e, &mut s, &["EXISTS", "k"]), Reply::Int(1));
+    for t in ["TSDB-TYPE", "tsdb-type"] {
+        assert_eq!(
+            run(&e, &mut s, &["SCAN", "0", "TYPE", t]),
+            Reply::Array(vec![
+                Reply::bulk("0"),
+                Reply::Array(vec![Reply::bulk("ts")])
+            ])
+        );
+    }
+    run(&e, &mut s, &["PEXPIREAT", "k", "1999999999999"]);
+    assert_eq!(
+        run(&e, &mut s, &["EXPIRETIME", "k"]),
+        Reply::Int(2_000_000_000)
+    );
+    assert_eq!(
+        run(&e, &mut s, &["PEXPIRETIME", "k"]),
+        Reply::Int(1_999_999_999_999)
+    );
+    assert_eq!(commands::key_spec("keys"), (0, 0, 0));
+    assert!(commands::keys_of("keys", &[b"KEYS".to_vec(), b"*".to_vec()]).is_empty());
+}

@@ -135,9 +135,11 @@ fn ttl_generic(
     Ok(Reply::Int(match ctx.meta_any(arg(args, 1)?)? {
         None => -2,
         Some(m) if m.expire_at == 0 => -1,
-        Some(m) if absolute => i64::try_from(m.expire_at / unit_ms).unwrap_or(i64::MAX),
+        // Redis rounds seconds to the nearest, (ms + 500) / 1000, for EXPIRETIME too.
+        Some(m) if absolute => {
+            i64::try_from(m.expire_at.saturating_add(unit_ms / 2) / unit_ms).unwrap_or(i64::MAX)
+        }
         Some(m) => {
-            // Redis rounds seconds to the nearest: (ms + 500) / 1000.
             let left = m.expire_at.saturating_sub(ctx.now);
             i64::try_from((left + unit_ms / 2) / unit_ms).unwrap_or(i64::MAX)
         }
@@ -370,7 +372,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         }
         let type_ok = kind
             .as_ref()
-            .is_none_or(|t| t.as_slice() == m.kind.name().as_bytes());
+            .is_none_or(|t| t.eq_ignore_ascii_case(m.kind.name().as_bytes()));
         if type_ok && pattern.as_ref().is_none_or(|p| glob_match(p, &k)) {
             out.push(Reply::Bulk(k));
         }

@@ -328,9 +328,9 @@ pub fn key_spec(name: &str) -> (i64, i64, i64) {
     match name {
         "ping" | "echo" | "hello" | "auth" | "select" | "quit" | "client" | "info" | "config"
         | "command" | "time" | "dbsize" | "flushdb" | "flushall" | "randomkey" | "scan"
-        | "readonly" | "readwrite" | "multi" | "exec" | "discard" | "unwatch" | "subscribe"
-        | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" | "shutdown"
-        | "debug" | "save" | "bgsave" | "ts.mget" | "ts.mrange" | "ts.mrevrange"
+        | "keys" | "readonly" | "readwrite" | "multi" | "exec" | "discard" | "unwatch"
+        | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub"
+        | "shutdown" | "debug" | "save" | "bgsave" | "ts.mget" | "ts.mrange" | "ts.mrevrange"
         | "ts.queryindex" => (0, 0, 0),
         "ts.madd" => (1, -1, 3),
         "ts.createrule" | "ts.deleterule" => (1, 2, 1),

@@ -278,7 +278,12 @@ pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
     Ok(Reply::Int(n))
 }
 
+/// FLUSHDB's and FLUSHALL's one optional argument, ASYNC or SYNC (both flush at once here);
+/// anything else, or more, is a syntax error and flushes nothing.
 fn flush_mode(args: &[Vec<u8>]) -> Result<(), Reply> {
+    if args.len() > 2 {
+        return Err(syntax());
+    }
     match args.get(1) {
         None => Ok(()),
         Some(m) if eq_ignore_case(m, "async") || eq_ignore_case(m, "sync") => Ok(()),
