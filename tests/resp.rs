@@ -749,3 +749,22 @@ fn a_subscriber_that_stops_reading_is_disconnected_not_buffered_forever() {
     sub.read_to_end(&mut sink).unwrap();
     assert!(!sink.is_empty());
 }
+
+/// A client blocked in BLPOP that closes its connection stops waiting: a later push stays
+/// in the list instead of going to a client that can no longer receive it.
+#[test]
+fn a_blocked_client_that_leaves_takes_nothing() {
+    use std::io::Write;
+    let (_tmp, server) = start();
+    let mut gone = std::net::TcpStream::connect((server.host.as_str(), server.port)).unwrap();
+    gone.write_all(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = server.client();
+    let _: i64 = c.rpush("q", "job").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let left: Vec<String> = c.lrange("q", 0, -1).unwrap();
+    assert_eq!(left, ["job"]);
+}

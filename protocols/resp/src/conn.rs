@@ -188,8 +188,8 @@ async fn run(
                 respond(engine, session.protocol, stream, &mut out, &mut one).await?;
             }
             if let Some((args, until)) = blocked {
-                let Some(done) = wait_unblocked(engine, session, &args, until, shutdown).await
-                else {
+                let waiting = wait_unblocked(engine, session, &args, until, stream, shutdown);
+                let Some(done) = waiting.await else {
                     return Ok(());
                 };
                 let mut one = vec![done];
@@ -274,12 +274,14 @@ fn run_after(
 }
 
 /// Waits until the blocked command can run (a write to one of its keys), its deadline passes
-/// (a null reply), or the server shuts down (`None`).
+/// (a null reply), or the server shuts down or the client goes away (`None`: a client that
+/// closed its connection must not take an element it can no longer receive).
 async fn wait_unblocked(
     engine: &Engine,
     session: &mut crate::Session,
     args: &[Vec<u8>],
     until: Option<u64>,
+    stream: &TcpStream,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<(Reply, Vec<orbit_txn::Pending>)> {
     let notify = engine.block(session, args);
@@ -304,10 +306,22 @@ async fn wait_unblocked(
             _ = notify.notified() => continue,
             _ = timer => break Some((Reply::NilArray, Vec::new())),
             _ = shutdown.changed() => break None,
+            () = closed(stream) => break None,
         }
     };
     engine.unblock(session);
     result
+}
+
+/// Resolves once the client has closed its side of `stream` (or the socket failed); pending
+/// while it is open. Bytes the client sent meanwhile stay unread (its next commands, run
+/// after the blocked one): then it cannot see a close behind them and stays pending.
+async fn closed(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
 }
 
 /// Waits for a batch's writes and for everything its commands could have seen to be durable,

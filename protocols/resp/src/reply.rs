@@ -118,6 +118,20 @@ impl Reply {
         Reply::Bulk(b.as_ref().to_vec())
     }
 
+    /// Whether this is, or holds at any depth, a null array (RESP2 writes those by hand).
+    fn holds_nil_array(&self) -> bool {
+        match self {
+            Reply::NilArray | Reply::Block(_) => true,
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
+                v.iter().any(Reply::holds_nil_array)
+            }
+            Reply::Map(kv) => kv
+                .iter()
+                .any(|(k, v)| k.holds_nil_array() || v.holds_nil_array()),
+            _ => false,
+        }
+    }
+
     /// Whether this is an error reply.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
@@ -207,10 +221,37 @@ impl Reply {
             }
             return;
         }
-        // RESP2 has no null array frame in the encoder: write it by hand.
-        if version < 3 && matches!(self, Reply::NilArray | Reply::Block(_)) {
-            out.extend_from_slice(b"*-1\r\n");
-            return;
+        // RESP2 has no null array frame in the encoder: write it by hand, and the arrays
+        // that hold one (EXEC's replies) element by element.
+        if version < 3 {
+            match self {
+                Reply::NilArray | Reply::Block(_) => {
+                    out.extend_from_slice(b"*-1\r\n");
+                    return;
+                }
+                Reply::Array(v) | Reply::Set(v) | Reply::Push(v)
+                    if v.iter().any(Reply::holds_nil_array) =>
+                {
+                    out.extend_from_slice(format!("*{}\r\n", v.len()).as_bytes());
+                    for r in v {
+                        r.encode(version, out);
+                    }
+                    return;
+                }
+                Reply::Map(kv)
+                    if kv
+                        .iter()
+                        .any(|(k, v)| k.holds_nil_array() || v.holds_nil_array()) =>
+                {
+                    out.extend_from_slice(format!("*{}\r\n", kv.len() * 2).as_bytes());
+                    for (k, v) in kv {
+                        k.encode(version, out);
+                        v.encode(version, out);
+                    }
+                    return;
+                }
+                _ => {}
+            }
         }
         let start = out.len();
         let result = if version >= 3 {
@@ -282,6 +323,14 @@ mod tests {
         assert_eq!(enc(&Reply::Nil, 2), "$-1\r\n");
         assert_eq!(enc(&Reply::Nil, 3), "_\r\n");
         assert_eq!(enc(&Reply::NilArray, 2), "*-1\r\n");
+        // Inside an array (EXEC's replies), at any depth.
+        let exec = Reply::Array(vec![
+            Reply::NilArray,
+            Reply::Array(vec![Reply::Int(1), Reply::NilArray]),
+            Reply::Nil,
+        ]);
+        assert_eq!(enc(&exec, 2), "*3\r\n*-1\r\n*2\r\n:1\r\n*-1\r\n$-1\r\n");
+        assert_eq!(enc(&exec, 3), "*3\r\n_\r\n*2\r\n:1\r\n_\r\n_\r\n");
         assert_eq!(enc(&Reply::Int(-3), 2), ":-3\r\n");
         assert_eq!(enc(&Reply::bulk("ab"), 2), "$2\r\nab\r\n");
         let map = Reply::Map(vec![(Reply::bulk("f"), Reply::bulk("v"))]);
