@@ -587,15 +587,7 @@ impl Engine {
         cmd: &commands::Command,
         args: &[Vec<u8>],
     ) -> Option<Arc<orbit_txn::Completion>> {
-        let keys = commands::keys_of(cmd.name, args);
-        if cmd.name == "copy" {
-            // The destination may be in another database (COPY ... DB n).
-            let to = commands::keys::copy_target_db(args, session.db);
-            let dst: Vec<&[u8]> = args.get(2).map(Vec::as_slice).into_iter().collect();
-            if let Some(w) = self.store.in_flight(to, &dst) {
-                return Some(w);
-            }
-        }
+        let keys = commands::keys_in(cmd.name, args, session.db);
         if keys.is_empty() {
             let last = session.last_write.take()?;
             if last.is_complete() {
@@ -604,7 +596,7 @@ impl Engine {
             session.last_write = Some(Arc::clone(&last));
             return Some(last);
         }
-        self.store.in_flight(session.db, &keys)
+        self.store.in_flight(&keys)
     }
 
     /// One maintenance pass over the time series' heads (checkpoints, log trimming, idle
@@ -666,8 +658,8 @@ impl Engine {
             .and_then(|n| commands::lookup(n))
             .map_or("", |c| c.name);
         let mut b = lock(&self.blocked);
-        for key in commands::keys_of(name, args) {
-            b.entry((session.db, key.to_vec()))
+        for (db, key) in commands::keys_in(name, args, session.db) {
+            b.entry((db, key.to_vec()))
                 .or_default()
                 .push((session.id, Arc::clone(&notify)));
         }
@@ -688,7 +680,7 @@ impl Engine {
     /// Wakes the clients blocked on keys a write command touched.
     fn wake(&self, db: u8, name: &str, args: &[Vec<u8>]) {
         let b = lock(&self.blocked);
-        for key in commands::keys_of(name, args) {
+        for (db, key) in commands::keys_in(name, args, db) {
             if let Some(waiters) = b.get(&(db, key.to_vec())) {
                 for (_, n) in waiters {
                     n.notify_one();
@@ -758,12 +750,6 @@ impl Engine {
     /// After a write by `name` with `args`: WATCHes of its keys fail, and clients blocked on
     /// them try again.
     fn announce(&self, db: u8, name: &str, args: &[Vec<u8>]) {
-        // COPY ... DB n writes its destination in database n (its source is announced there
-        // too: a spurious WATCH failure at worst, never a missed one).
-        let db = match name {
-            "copy" => commands::keys::copy_target_db(args, db),
-            _ => db,
-        };
         if self.watched.load(Ordering::Relaxed) > 0 {
             self.touch(db, name, args);
         }

@@ -129,9 +129,9 @@ impl Engine {
                 .filter(|((d, _), _)| *d == db)
                 .flat_map(|(_, c)| c.iter().copied())
                 .collect(),
-            _ => commands::keys_of(name, args)
+            _ => commands::keys_in(name, args, db)
                 .into_iter()
-                .filter_map(|k| w.by_key.get(&(db, k.to_vec())))
+                .filter_map(|(db, k)| w.by_key.get(&(db, k.to_vec())))
                 .flat_map(|c| c.iter().copied())
                 .collect(),
         };

@@ -392,9 +392,11 @@ impl Store {
         (fnv1a(&Store::meta_key(db, key)) % BUCKETS as u64) as usize
     }
 
-    /// The latest replicated write still in flight on the buckets of `keys`.
-    pub fn in_flight(&self, db: u8, keys: &[&[u8]]) -> Option<Arc<Completion>> {
-        self.inflight.on(keys.iter().map(|k| Store::bucket(db, k)))
+    /// The latest replicated write still in flight on the buckets of `keys`, (database, key)
+    /// each (as `commands::keys_in` gives them).
+    pub fn in_flight(&self, keys: &[(u8, &[u8])]) -> Option<Arc<Completion>> {
+        self.inflight
+            .on(keys.iter().map(|(db, k)| Store::bucket(*db, k)))
     }
 
     /// A key's live metadata (expired keys read as missing), including unsynced writes.

@@ -364,6 +364,21 @@ pub fn keys_of<'a>(name: &str, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
     out
 }
 
+/// The keys a command names, each with the database it is in: `db` (the connection's), except
+/// COPY's destination, which is in the database its `DB` option names. What WATCH, blocked
+/// clients and in-flight waits look up.
+pub fn keys_in<'a>(name: &str, args: &'a [Vec<u8>], db: u8) -> Vec<(u8, &'a [u8])> {
+    let keys = keys_of(name, args);
+    let dst_db = match name {
+        "copy" => keys::copy_target_db(args, db),
+        _ => db,
+    };
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, k)| (if i == 1 { dst_db } else { db }, k))
+        .collect()
+}
+
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];

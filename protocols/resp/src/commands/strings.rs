@@ -242,30 +242,36 @@ fn pairs(args: &[Vec<u8>]) -> Result<Pairs<'_>, Reply> {
 
 fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Reply> {
     let kv = pairs(args)?;
+    let done = set_pairs(ctx, &kv, nx)?;
+    Ok(if nx {
+        Reply::Int(i64::from(done))
+    } else {
+        Reply::OK
+    })
+}
+
+/// Sets each (key, value) of `kv` as a plain SET does, as one write: MSET, and runs of SETs.
+/// With `nx` (MSETNX), nothing is written if any key holds a live value (false). The keys'
+/// metadata is read as stored (an expired collection's members go too) in one batched lookup.
+fn set_pairs(ctx: &mut Ctx<'_>, kv: &[(&[u8], &[u8])], nx: bool) -> Result<bool, Reply> {
     let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
     let _g = ctx.store.lock(ctx.db(), &keys);
-    // Each key's metadata as stored (expired or not): MSETNX looks at the live ones.
-    let mut stored = Vec::with_capacity(kv.len());
-    for (k, _) in &kv {
-        let raw = ctx.store.meta_raw(ctx.db(), k).map_err(super::internal)?;
-        if nx && raw.as_ref().is_some_and(|m| !m.expired(ctx.now)) {
-            return Ok(Reply::Int(0));
-        }
-        stored.push(raw);
+    let stored = ctx
+        .store
+        .meta_raw_many(ctx.db(), &keys)
+        .map_err(super::internal)?
+        .into_iter()
+        .map(|raw| stored_for_write(ctx, raw, false))
+        .collect::<Result<Vec<_>, Reply>>()?;
+    if nx && stored.iter().any(|(live, _)| live.is_some()) {
+        return Ok(false);
     }
     let mut b = WriteBatch::new();
-    for ((k, v), old) in kv.iter().zip(&stored) {
-        put(
-            ctx,
-            &mut b,
-            k,
-            v,
-            0,
-            old.as_ref().is_some_and(|m| m.kind != Kind::String),
-        );
+    for ((k, v), (_, collection)) in kv.iter().zip(&stored) {
+        put(ctx, &mut b, k, v, 0, *collection);
     }
     ctx.write(&b)?;
-    Ok(if nx { Reply::Int(1) } else { Reply::OK })
+    Ok(true)
 }
 
 /// A run of plain `SET key value` commands (`super::runs`) written as one batch, as MSET
@@ -278,20 +284,7 @@ pub fn set_many(ctx: &mut Ctx<'_>, sets: &[Vec<Vec<u8>>]) -> Result<(), Reply> {
         .iter()
         .map(|a| Ok((arg(a, 1)?, arg(a, 2)?)))
         .collect::<Result<Vec<_>, Reply>>()?;
-    let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
-    let _g = ctx.store.lock(ctx.db(), &keys);
-    let mut b = WriteBatch::new();
-    // As stored: a plain SET needs no live value, and an expired collection's members go
-    // with it; one batched lookup for the run's keys.
-    let stored = ctx
-        .store
-        .meta_raw_many(ctx.db(), &keys)
-        .map_err(super::internal)?;
-    for ((k, v), old) in kv.iter().zip(stored) {
-        let collection = old.is_some_and(|m| m.kind != Kind::String);
-        put(ctx, &mut b, k, v, 0, collection);
-    }
-    ctx.write(&b)
+    set_pairs(ctx, &kv, false).map(|_| ())
 }
 
 pub fn mset(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
