@@ -19,6 +19,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    disable_transparent_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     if let Some(path) = config::path_from_args(&args) {
         if let Err(e) = config::apply(std::path::Path::new(&path)) {
@@ -61,6 +62,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Turns transparent huge pages off for this process, as Redis does at startup (`disable-thp`).
+///
+/// mimalloc asks for huge pages on the memory it maps (`MADV_HUGEPAGE`), so each fresh 2 MiB
+/// region is faulted in and zeroed whole: a write-heavy server then spent a quarter of its
+/// CPU in the kernel's `clear_page_erms` (a Raft leader under `SET -P 16`), and turning THP
+/// off took 40% off a cluster's CPU per SET (BENCHMARKS.md, "Transparent huge pages"). The
+/// setting covers every thread and mapping of the process, whatever mode
+/// `/sys/kernel/mm/transparent_hugepage/enabled` is in. A kernel without the call changes
+/// nothing and is not an error.
+fn disable_transparent_huge_pages() {
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 fn run_backup(args: cli::BackupArgs) -> anyhow::Result<()> {
