@@ -17,6 +17,7 @@
 //! Invariant: `decode(encode(x)) == x` for every value (property-tested), and a decoder never
 //! panics or allocates more than its input can hold, whatever the bytes.
 
+use bytes::Bytes;
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, Vote};
 use orbit_lsm::key::ValueKind;
 use orbit_lsm::{Db, WriteBatch};
@@ -32,8 +33,11 @@ const TRUNCATE: u8 = 2;
 const STATE: u8 = 3;
 
 /// A commit batch proposed to the Raft log, keyspaces by name (see the module docs).
+///
+/// Shared bytes: openraft clones an entry for each follower it sends it to and for the state
+/// machine, and each clone is a reference count, not a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal(pub Vec<u8>);
+pub struct Proposal(pub Bytes);
 
 impl Proposal {
     /// Encodes `batch`, naming its keyspaces as `db` knows them.
@@ -95,7 +99,7 @@ impl Proposal {
         }
         out.extend_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&ops);
-        Ok(Proposal(out))
+        Ok(Proposal(out.into()))
     }
 
     /// An upper bound of the encoded size of `batch` alone, and of what it adds to a
@@ -229,7 +233,7 @@ pub fn decode_record(bytes: &[u8]) -> Option<LogRecord> {
             let log_id = r.log_id()?;
             let payload = match r.u8()? {
                 0 => EntryPayload::Blank,
-                1 => EntryPayload::Normal(Proposal(r.len_bytes()?.to_vec())),
+                1 => EntryPayload::Normal(Proposal(Bytes::copy_from_slice(r.len_bytes()?))),
                 2 => {
                     let m: Membership<NodeId, openraft::BasicNode> =
                         serde_json::from_slice(r.len_bytes()?).ok()?;

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! A connection carries one request at a time, answered in order; a peer reconnects on the
-//! next call after any error. An entry batch too large for a frame is refused before it is
-//! sent (`PayloadTooLarge`), and openraft sends it again in smaller batches. Invariants: a
+//! next call after any error. An entry batch is sent at most [`APPEND_BYTES`] of it at a
+//! time, the rest left for the next call (a partial success), and one too large for a frame
+//! is refused before it is sent (`PayloadTooLarge`), and openraft sends it again in smaller
+//! batches. Invariants: a
 //! frame's length is checked against [`MAX_FRAME`] before anything is allocated for it; a
 //! malformed frame closes its connection and nothing else.
 
@@ -26,7 +28,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Raft};
+use openraft::{BasicNode, EntryPayload, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -36,6 +38,13 @@ use crate::types::{NodeId, TypeConfig};
 /// The largest frame accepted: an entry batch of `max_payload_entries` large commit batches,
 /// or a snapshot chunk.
 pub const MAX_FRAME: usize = 256 << 20;
+/// The most entry bytes one AppendEntries carries (at least one entry is always sent).
+/// openraft gives an AppendEntries one heartbeat interval (50 ms) to be answered, and sends
+/// the same batch again after a timeout: a batch of `max_payload_entries` (300) large
+/// entries to a follower far behind, on a busy machine, timed out every time and the
+/// follower never caught up. Smaller pieces arrive in time; each is answered as a partial
+/// success and openraft sends the next.
+pub const APPEND_BYTES: usize = 512 << 10;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -398,17 +407,42 @@ impl Peer {
     }
 }
 
+/// How many of `entries`, from the first, fit in `budget` bytes of payload (at least one).
+fn entries_within(entries: &[crate::types::Entry], budget: usize) -> usize {
+    let mut used = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        used += match &e.payload {
+            EntryPayload::Normal(p) => p.0.len(),
+            EntryPayload::Membership(_) | EntryPayload::Blank => 0,
+        } + crate::codec::ENTRY_OVERHEAD;
+        if used > budget {
+            return i.max(1);
+        }
+    }
+    entries.len()
+}
+
 impl RaftNetwork<TypeConfig> for Peer {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.rpc(Request::Append(rpc), option, |r| match r {
-            Response::Append(a) => Some(a),
-            _ => None,
+        let keep = entries_within(&rpc.entries, APPEND_BYTES);
+        let cut = keep < rpc.entries.len();
+        rpc.entries.truncate(keep);
+        let last = rpc.entries.last().map(|e| e.log_id);
+        let answer = self
+            .rpc(Request::Append(rpc), option, |r| match r {
+                Response::Append(a) => Some(a),
+                _ => None,
+            })
+            .await?;
+        Ok(match answer {
+            // The follower holds what was sent, up to `last`: openraft sends the rest next.
+            AppendEntriesResponse::Success if cut => AppendEntriesResponse::PartialSuccess(last),
+            other => other,
         })
-        .await
     }
 
     async fn install_snapshot(
@@ -534,6 +568,82 @@ mod peer_tests {
                 // The connection that answered "stopped" is not used again.
                 assert_eq!(accepted.load(Ordering::SeqCst), call as usize);
             }
+            server.abort();
+        });
+    }
+
+    /// A node that answers every AppendEntries "success" and reports how many entries each
+    /// carried.
+    async fn counting_node(
+        listener: TcpListener,
+        sizes: tokio::sync::mpsc::UnboundedSender<usize>,
+    ) {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        while let Ok(frame) = read_frame(&mut stream).await {
+            let Ok(super::Request::Append(a)) = postcard::from_bytes(&frame) else {
+                return;
+            };
+            let _ = sizes.send(a.entries.len());
+            let answer = Response::Append(Ok(openraft::raft::AppendEntriesResponse::Success));
+            if write_frame(&mut stream, &answer).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A batch of entries larger than `APPEND_BYTES` goes out in part, answered as a partial
+    /// success up to the last entry sent (openraft then sends the rest); a small one whole.
+    #[test]
+    fn a_large_entry_batch_is_sent_in_pieces_of_bounded_size() {
+        use crate::tests::entry;
+        use crate::Proposal;
+        use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
+        use openraft::EntryPayload;
+        let rt = crate::tests::runtime();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let (tx, mut sizes) = tokio::sync::mpsc::unbounded_channel();
+            let server = tokio::spawn(counting_node(listener, tx));
+            let mut peer = Network::default()
+                .new_client(1, &BasicNode::new(&addr))
+                .await;
+            let option = RPCOption::new(Duration::from_secs(10));
+            let big = super::APPEND_BYTES * 2 / 5;
+            let request = |n: u64, len: usize| AppendEntriesRequest {
+                vote: Vote::new_committed(3, 2),
+                prev_log_id: None,
+                leader_commit: None,
+                entries: (1..=n)
+                    .map(|i| entry(3, i, EntryPayload::Normal(Proposal(vec![7; len].into()))))
+                    .collect(),
+            };
+            // Ten entries of two fifths of the budget each: two fit.
+            let answer = peer.append_entries(request(10, big), option.clone()).await;
+            assert_eq!(
+                answer.unwrap(),
+                AppendEntriesResponse::PartialSuccess(Some(
+                    entry(3, 2, EntryPayload::Blank).log_id
+                ))
+            );
+            assert_eq!(sizes.recv().await, Some(2));
+            // One entry over the budget still goes, alone.
+            let answer = peer
+                .append_entries(request(3, big * 3), option.clone())
+                .await;
+            assert_eq!(
+                answer.unwrap(),
+                AppendEntriesResponse::PartialSuccess(Some(
+                    entry(3, 1, EntryPayload::Blank).log_id
+                ))
+            );
+            assert_eq!(sizes.recv().await, Some(1));
+            // Small batches go whole.
+            let answer = peer.append_entries(request(10, 100), option).await;
+            assert_eq!(answer.unwrap(), AppendEntriesResponse::Success);
+            assert_eq!(sizes.recv().await, Some(10));
             server.abort();
         });
     }

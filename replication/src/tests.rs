@@ -131,7 +131,7 @@ fn the_log_survives_a_crash_with_its_vote_entries_and_truncation() {
             entries.push(entry(
                 2,
                 i,
-                EntryPayload::Normal(Proposal(vec![i as u8; 100])),
+                EntryPayload::Normal(Proposal(vec![i as u8; 100].into())),
             ));
         }
         log.blocking_append(entries).await.unwrap();
@@ -155,7 +155,7 @@ fn the_log_survives_a_crash_with_its_vote_entries_and_truncation() {
         assert_eq!(all[0].payload, EntryPayload::Membership(membership));
         assert_eq!(
             all[29].payload,
-            EntryPayload::Normal(Proposal(vec![30; 100]))
+            EntryPayload::Normal(Proposal(vec![30; 100].into()))
         );
         assert_eq!(all[30].payload, EntryPayload::Blank);
     });
@@ -196,7 +196,11 @@ fn purging_releases_segments_and_keeps_the_vote_and_the_tail() {
         log.save_vote(&Vote::new(7, 2)).await.unwrap();
         // Entries of ~8 KiB: a few hundred fill several minimum-size segments.
         for i in 1..=400 {
-            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 8 << 10])));
+            let e = entry(
+                7,
+                i,
+                EntryPayload::Normal(Proposal(vec![1; 8 << 10].into())),
+            );
             log.blocking_append(vec![e]).await.unwrap();
         }
         let before = log.segments();
@@ -231,7 +235,7 @@ fn a_purge_waits_until_the_state_machine_holds_its_point_durably() {
         let mut log = LogStore::open(fs.shared(), "/raft", wal_options()).unwrap();
         log.keep_for(mark.watch());
         for i in 3..=10 {
-            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 64])));
+            let e = entry(7, i, EntryPayload::Normal(Proposal(vec![1; 64].into())));
             log.blocking_append(vec![e]).await.unwrap();
         }
         let mut purging = log.clone();
@@ -384,7 +388,7 @@ fn arb_record() -> impl Strategy<Value = LogRecord> {
     let payload = prop_oneof![
         Just(EntryPayload::Blank),
         proptest::collection::vec(any::<u8>(), 0..64)
-            .prop_map(|b| EntryPayload::Normal(Proposal(b))),
+            .prop_map(|b| EntryPayload::Normal(Proposal(b.into()))),
         proptest::collection::btree_set(0..9u64, 1..4)
             .prop_map(|s| EntryPayload::Membership(Membership::new(vec![s], ()))),
     ];
