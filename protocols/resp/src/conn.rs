@@ -287,7 +287,9 @@ async fn wait_unblocked(
     let notify = engine.block(session, args);
     let result = loop {
         // Registered first, then tried again: a write in between leaves a permit.
+        session.blocked = true;
         let (reply, pending) = engine.execute(session, args);
+        session.blocked = false;
         if let Reply::Wait(w) = reply {
             w.done().await;
             continue;

@@ -10,6 +10,7 @@
 //! Invariant: a reply never reports or shows data that is not durable: writes are awaited,
 //! and every reply batch waits until all writes assigned before it are visible.
 
+mod blocked;
 mod commands;
 mod conn;
 pub mod decode;
@@ -101,7 +102,7 @@ pub struct Engine {
     /// Where the expiry sweep continues: database and key.
     sweep: Mutex<(u8, Vec<u8>)>,
     /// Clients blocked on keys (BLPOP and friends), woken by writes to them.
-    blocked: Mutex<Blocked>,
+    blocked: Mutex<blocked::Blocked>,
     blocked_count: std::sync::atomic::AtomicUsize,
 }
 
@@ -154,7 +155,7 @@ impl Engine {
             hub: Mutex::new(commands::pubsub::Hub::default()),
             sweep: Mutex::new((0, Vec::new())),
             shutdown: Arc::new(tokio::sync::Notify::new()),
-            blocked: Mutex::new(std::collections::HashMap::new()),
+            blocked: Mutex::new(blocked::Blocked::default()),
             blocked_count: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -649,43 +650,33 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Registers a blocked client's interest in the keys of its command; the returned
-    /// notification fires (with a stored permit, so none is lost) when one is written.
+    /// Queues a blocked client on the source keys of its command (`blocked`); the returned
+    /// notification fires (with a stored permit, so none is lost) when it is its turn to try
+    /// again.
     pub fn block(&self, session: &Session, args: &[Vec<u8>]) -> Arc<tokio::sync::Notify> {
-        let notify = Arc::new(tokio::sync::Notify::new());
         let name = args
             .first()
             .and_then(|n| commands::lookup(n))
             .map_or("", |c| c.name);
+        let (kind, keys) = commands::blocking::waits_on(name, args);
         let mut b = lock(&self.blocked);
-        for (db, key) in commands::keys_in(name, args, session.db) {
-            b.entry((db, key.to_vec()))
-                .or_default()
-                .push((session.id, Arc::clone(&notify)));
-        }
-        self.blocked_count.store(b.len(), Ordering::Relaxed);
+        let notify = b.block(session.id, kind, keys.iter().map(|k| (session.db, &k[..])));
+        self.blocked_count.store(b.keys(), Ordering::Relaxed);
         notify
     }
 
-    /// Forgets a client's blocking registrations.
+    /// Takes a client out of the blocked queues (the next client in line is woken).
     pub fn unblock(&self, session: &Session) {
         let mut b = lock(&self.blocked);
-        b.retain(|_, waiters| {
-            waiters.retain(|(id, _)| *id != session.id);
-            !waiters.is_empty()
-        });
-        self.blocked_count.store(b.len(), Ordering::Relaxed);
+        b.unblock(session.id);
+        self.blocked_count.store(b.keys(), Ordering::Relaxed);
     }
 
-    /// Wakes the clients blocked on keys a write command touched.
+    /// Wakes the first clients blocked on keys a write command touched.
     fn wake(&self, db: u8, name: &str, args: &[Vec<u8>]) {
         let b = lock(&self.blocked);
         for (db, key) in commands::keys_in(name, args, db) {
-            if let Some(waiters) = b.get(&(db, key.to_vec())) {
-                for (_, n) in waiters {
-                    n.notify_one();
-                }
-            }
+            b.wake(db, key);
         }
     }
 
@@ -758,9 +749,6 @@ impl Engine {
         }
     }
 }
-
-/// Blocked clients by (database, key): client id and its wake-up.
-type Blocked = std::collections::HashMap<(u8, Vec<u8>), Vec<(u64, Arc<tokio::sync::Notify>)>>;
 
 /// Before a time-series command: the in-memory series state is current (see
 /// `TsState::refresh`).

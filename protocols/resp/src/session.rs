@@ -34,6 +34,9 @@ pub struct Session {
     pub follower_reads: bool,
     /// The commit log's read stamp when the latest input arrived (`TxnDb::read_stamp`).
     pub arrival: u64,
+    /// Set while the connection tries its blocked command again (`conn::wait_unblocked`):
+    /// it keeps waiting unless one of its keys holds the kind of value it waits for.
+    pub blocked: bool,
     /// A transaction (`MULTI`, `WATCH`) this connection runs on the leader through its
     /// forwarding connection: every command goes there until it ends (`crate::forward`).
     pub pinned: Option<crate::forward::Pinned>,
@@ -65,6 +68,7 @@ impl Session {
             last_write: None,
             follower_reads: false,
             arrival: 0,
+            blocked: false,
             pinned: None,
         }
     }

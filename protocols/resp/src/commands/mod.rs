@@ -6,7 +6,7 @@
 //! the reply barrier) before the reply goes out, so a reply never reports a write that is not
 //! durable.
 
-mod blocking;
+pub mod blocking;
 mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
