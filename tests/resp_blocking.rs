@@ -11,9 +11,22 @@ use std::time::Duration;
 use common::{start, Server};
 use redis::{cmd, Commands, Value};
 
+/// `blocked_clients` of `INFO clients`.
+fn blocked_clients(c: &mut redis::Connection) -> usize {
+    let info: String = cmd("INFO").arg("clients").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Starts a client blocked in `command` (its arguments, then the timeout `secs`), waits until
-/// it has blocked, and returns its reply when it comes.
+/// the server has it queued, and returns its reply when it comes.
 fn blocked(server: &Server, command: &[&str], secs: f64) -> JoinHandle<Value> {
+    let mut info = server.client();
+    let before = blocked_clients(&mut info);
     let mut c = server.client();
     let (name, rest) = command.split_first().unwrap();
     let mut q = cmd(name);
@@ -22,7 +35,14 @@ fn blocked(server: &Server, command: &[&str], secs: f64) -> JoinHandle<Value> {
     }
     q.arg(secs);
     let waiter = std::thread::spawn(move || q.query::<Value>(&mut c).unwrap());
-    sleep(Duration::from_millis(200));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while blocked_clients(&mut info) <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{command:?} never blocked"
+        );
+        sleep(Duration::from_millis(5));
+    }
     waiter
 }
 
@@ -40,8 +60,9 @@ fn blocked_clients_are_served_in_the_order_they_blocked() {
     let (_tmp, server) = start();
     let mut c = server.client();
     for round in 0..3 {
-        let waiters: Vec<_> = (0..4)
-            .map(|_| blocked(&server, &["BLPOP", "q"], 2.0))
+        let waiters: Vec<_> = [10.0, 10.0, 10.0, 0.5]
+            .into_iter()
+            .map(|secs| blocked(&server, &["BLPOP", "q"], secs))
             .collect();
         let _: i64 = c.rpush("q", &["a", "b", "c"]).unwrap();
         let got: Vec<Value> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
@@ -68,7 +89,7 @@ fn a_key_of_another_kind_leaves_a_blocked_client_waiting() {
     let _: i64 = c.rpush("k", "x").unwrap();
     assert_eq!(waiter.join().unwrap(), pair("k", "x"));
     // A sorted-set client and a list client on one key: each is served by its own kind.
-    let list = blocked(&server, &["BLPOP", "m"], 1.0);
+    let list = blocked(&server, &["BLPOP", "m"], 2.0);
     let zset = blocked(&server, &["BZPOPMIN", "m"], 5.0);
     let _: i64 = c.zadd("m", "member", 1).unwrap();
     let v = zset.join().unwrap();
@@ -101,7 +122,7 @@ fn a_client_leaving_the_queue_passes_its_turn_on() {
     let mut c = server.client();
     // The first client times out: it leaves the queue, and the second is first in line.
     let first = blocked(&server, &["BLPOP", "q"], 0.3);
-    let second = blocked(&server, &["BLPOP", "q"], 5.0);
+    let second = blocked(&server, &["BLPOP", "q"], 10.0);
     assert_eq!(first.join().unwrap(), Value::Nil);
     let _: i64 = c.rpush("q", "job").unwrap();
     assert_eq!(second.join().unwrap(), pair("q", "job"));

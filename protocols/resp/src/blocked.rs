@@ -33,20 +33,33 @@ struct Waiter {
 #[derive(Default)]
 pub(crate) struct Blocked {
     queues: HashMap<(u8, Vec<u8>), Vec<Waiter>>,
+    /// How many clients are queued (`INFO clients`' `blocked_clients`).
+    clients: usize,
+}
+
+/// A client just queued.
+pub(crate) struct Queued {
+    /// Its wake-up.
+    pub wake: Arc<Notify>,
+    /// Whether every one of its keys already had a client of its kind queued: a write to any
+    /// of them wakes one of those, and the turn comes to this one in order (see `unblock`),
+    /// so it need not try at once.
+    pub behind: bool,
 }
 
 impl Blocked {
-    /// Queues client `id`, waiting for `kind`, at the end of the queues of `keys`; returns
-    /// its wake-up.
+    /// Queues client `id`, waiting for `kind`, at the end of the queues of `keys`.
     pub(crate) fn block<'a>(
         &mut self,
         id: u64,
         kind: Kind,
         keys: impl IntoIterator<Item = (u8, &'a [u8])>,
-    ) -> Arc<Notify> {
+    ) -> Queued {
         let wake = Arc::new(Notify::new());
+        let mut behind = true;
         for (db, key) in keys {
             let queue = self.queues.entry((db, key.to_vec())).or_default();
+            behind &= queue.iter().any(|w| w.kind == kind && w.id != id);
             if !queue.iter().any(|w| w.id == id) {
                 queue.push(Waiter {
                     id,
@@ -55,15 +68,18 @@ impl Blocked {
                 });
             }
         }
-        wake
+        self.clients += 1;
+        Queued { wake, behind }
     }
 
     /// Takes client `id` out of every queue, and wakes the new first client of its kind on
     /// each key it was queued on: an element it left behind (it was served from another key,
     /// or went away after being woken) goes to the next in line.
     pub(crate) fn unblock(&mut self, id: u64) {
+        let mut found = false;
         self.queues.retain(|_, queue| {
             if let Some(at) = queue.iter().position(|w| w.id == id) {
+                found = true;
                 let left = queue.remove(at);
                 if let Some(next) = queue.iter().find(|w| w.kind == left.kind) {
                     next.wake.notify_one();
@@ -71,6 +87,9 @@ impl Blocked {
             }
             !queue.is_empty()
         });
+        if found {
+            self.clients = self.clients.saturating_sub(1);
+        }
     }
 
     /// A write to `key`: wakes the first client of its queue for each kind of value.
@@ -83,6 +102,11 @@ impl Blocked {
     /// How many keys have clients blocked on them.
     pub(crate) fn keys(&self) -> usize {
         self.queues.len()
+    }
+
+    /// How many clients are blocked.
+    pub(crate) fn clients(&self) -> usize {
+        self.clients
     }
 }
 
@@ -116,6 +140,9 @@ mod tests {
         let second = b.block(2, Kind::List, [(0, k)]);
         let zset = b.block(3, Kind::ZSet, [(0, k)]);
         let elsewhere = b.block(4, Kind::List, [(1, k)]);
+        assert!(!first.behind && second.behind && !zset.behind && !elsewhere.behind);
+        assert_eq!(b.clients(), 4);
+        let [first, second, zset, elsewhere] = [first, second, zset, elsewhere].map(|q| q.wake);
         b.wake(0, k);
         assert!(woken(&first));
         assert!(woken(&zset));
@@ -128,20 +155,32 @@ mod tests {
         b.unblock(3);
         assert_eq!(b.keys(), 1);
         b.unblock(4);
-        assert_eq!(b.keys(), 0);
+        b.unblock(4);
+        assert_eq!((b.keys(), b.clients()), (0, 0));
     }
 
     #[test]
     fn a_client_is_queued_once_per_key() {
         let mut b = Blocked::default();
         let k: &[u8] = b"q";
-        let first = b.block(1, Kind::List, [(0, k), (0, k)]);
-        let second = b.block(2, Kind::List, [(0, k)]);
+        let first = b.block(1, Kind::List, [(0, k), (0, k)]).wake;
+        let second = b.block(2, Kind::List, [(0, k)]).wake;
         b.unblock(1);
         assert!(
             woken(&second),
             "no second entry of client 1 stands in front"
         );
         assert!(!woken(&first));
+    }
+
+    #[test]
+    fn a_client_is_behind_only_if_every_key_has_one_of_its_kind_ahead() {
+        let mut b = Blocked::default();
+        let (k1, k2): (&[u8], &[u8]) = (b"k1", b"k2");
+        b.block(1, Kind::List, [(0, k1)]);
+        b.block(2, Kind::ZSet, [(0, k2)]);
+        // k2 has only a sorted-set client: a push there wakes no list client ahead.
+        assert!(!b.block(3, Kind::List, [(0, k1), (0, k2)]).behind);
+        assert!(b.block(4, Kind::List, [(0, k2), (0, k1)]).behind);
     }
 }

@@ -273,9 +273,10 @@ fn run_after(
     (sets, spans)
 }
 
-/// Waits until the blocked command can run (a write to one of its keys), its deadline passes
-/// (a null reply), or the server shuts down or the client goes away (`None`: a client that
-/// closed its connection must not take an element it can no longer receive).
+/// Waits until the blocked command can run (its turn comes after a write to one of its keys),
+/// its deadline passes (a null reply), or the server shuts down or the client goes away
+/// (`None`: a client that closed its connection must not take an element it can no longer
+/// receive).
 async fn wait_unblocked(
     engine: &Engine,
     session: &mut crate::Session,
@@ -284,35 +285,64 @@ async fn wait_unblocked(
     stream: &TcpStream,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<(Reply, Vec<orbit_txn::Pending>)> {
-    let notify = engine.block(session, args);
-    let result = loop {
-        // Registered first, then tried again: a write in between leaves a permit.
-        session.blocked = true;
-        let (reply, pending) = engine.execute(session, args);
-        session.blocked = false;
-        if let Reply::Wait(w) = reply {
-            w.done().await;
-            continue;
-        }
-        if !matches!(reply, Reply::Block(_)) {
-            break Some((reply, pending));
-        }
-        let left = until.map(|u| Duration::from_millis(u.saturating_sub(crate::store::now_ms())));
-        let timer = async {
-            match left {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
+    let queued = engine.block(session, args);
+    // Out of the queues however this ends: a reply, the deadline, the client gone, shutdown,
+    // or the task dropped or unwinding. The next client in line is woken.
+    let _leave = Leave(engine, session.id);
+    // Queued, then tried again: a write in between wakes this client or one ahead of it.
+    let mut try_now = !queued.behind;
+    loop {
+        if try_now {
+            session.blocked = true;
+            let (reply, pending) = engine.execute(session, args);
+            session.blocked = false;
+            match reply {
+                Reply::Wait(w) => {
+                    tokio::select! {
+                        () = w.done() => continue,
+                        end = stop(until, stream, shutdown) => return end,
+                    }
+                }
+                Reply::Block(_) => {}
+                other => return Some((other, pending)),
             }
-        };
+        }
+        try_now = true;
         tokio::select! {
-            _ = notify.notified() => continue,
-            _ = timer => break Some((Reply::NilArray, Vec::new())),
-            _ = shutdown.changed() => break None,
-            () = closed(stream) => break None,
+            () = queued.wake.notified() => {}
+            end = stop(until, stream, shutdown) => return end,
+        }
+    }
+}
+
+/// Takes a blocked client out of the queues when dropped.
+struct Leave<'a>(&'a Engine, u64);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.unblock(self.1);
+    }
+}
+
+/// What ends a blocked client's wait besides its turn: its deadline (a null reply), the server
+/// shutting down or the client going away (`None`).
+async fn stop(
+    until: Option<u64>,
+    stream: &TcpStream,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Reply, Vec<orbit_txn::Pending>)> {
+    let left = until.map(|u| Duration::from_millis(u.saturating_sub(crate::store::now_ms())));
+    let timer = async {
+        match left {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
         }
     };
-    engine.unblock(session);
-    result
+    tokio::select! {
+        () = timer => Some((Reply::NilArray, Vec::new())),
+        _ = shutdown.changed() => None,
+        () = closed(stream) => None,
+    }
 }
 
 /// Resolves once the client has closed its side of `stream` (or the socket failed); pending

@@ -195,7 +195,7 @@ impl Engine {
         lock(&self.clients).remove(&session.id);
         self.unwatch(session.id);
         lock(&self.hub).drop_client(session.id);
-        self.unblock(session);
+        self.unblock(session.id);
     }
 
     /// Records that `n` commands took `elapsed` from execution to their reply being written.
@@ -337,9 +337,10 @@ impl Engine {
         }
         if want("clients") {
             out.push_str(&format!(
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
                 self.client_count(),
-                self.config.max_clients
+                self.config.max_clients,
+                lock(&self.blocked).clients()
             ));
         }
         if want("memory") {
@@ -650,25 +651,24 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Queues a blocked client on the source keys of its command (`blocked`); the returned
-    /// notification fires (with a stored permit, so none is lost) when it is its turn to try
-    /// again.
-    pub fn block(&self, session: &Session, args: &[Vec<u8>]) -> Arc<tokio::sync::Notify> {
+    /// Queues a blocked client on the source keys of its command (`blocked`): its wake-up
+    /// fires (with a stored permit, so none is lost) when it is its turn to try again.
+    pub(crate) fn block(&self, session: &Session, args: &[Vec<u8>]) -> blocked::Queued {
         let name = args
             .first()
             .and_then(|n| commands::lookup(n))
             .map_or("", |c| c.name);
         let (kind, keys) = commands::blocking::waits_on(name, args);
         let mut b = lock(&self.blocked);
-        let notify = b.block(session.id, kind, keys.iter().map(|k| (session.db, &k[..])));
+        let queued = b.block(session.id, kind, keys.iter().map(|k| (session.db, &k[..])));
         self.blocked_count.store(b.keys(), Ordering::Relaxed);
-        notify
+        queued
     }
 
-    /// Takes a client out of the blocked queues (the next client in line is woken).
-    pub fn unblock(&self, session: &Session) {
+    /// Takes client `id` out of the blocked queues (the next client in line is woken).
+    pub(crate) fn unblock(&self, id: u64) {
         let mut b = lock(&self.blocked);
-        b.unblock(session.id);
+        b.unblock(id);
         self.blocked_count.store(b.keys(), Ordering::Relaxed);
     }
 
