@@ -19,7 +19,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    disable_transparent_huge_pages();
+    transparent_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     if let Some(path) = config::path_from_args(&args) {
         if let Err(e) = config::apply(std::path::Path::new(&path)) {
@@ -64,17 +64,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Turns transparent huge pages off for this process, as Redis does at startup (`disable-thp`).
+/// Keeps transparent huge pages off the allocator's memory, as Redis does (`disable-thp`).
 ///
-/// mimalloc asks for huge pages on the memory it maps (`MADV_HUGEPAGE`), so each fresh 2 MiB
-/// region is faulted in and zeroed whole: a write-heavy server then spent a quarter of its
-/// CPU in the kernel's `clear_page_erms` (a Raft leader under `SET -P 16`), and turning THP
-/// off took 40% off a cluster's CPU per SET (BENCHMARKS.md, "Transparent huge pages"). The
-/// setting covers every thread and mapping of the process, whatever mode
-/// `/sys/kernel/mm/transparent_hugepage/enabled` is in. A kernel without the call changes
-/// nothing and is not an error.
-fn disable_transparent_huge_pages() {
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+/// With them, each fresh 2 MiB of heap is faulted in and zeroed whole: a Raft leader under
+/// `SET -P 16` spent a quarter of its CPU in the kernel's `clear_page_erms`, and without them
+/// a three-node cluster's CPU per SET fell by 40% (BENCHMARKS.md, "Transparent huge pages").
+/// In the kernel's `madvise` mode only memory asked for gets huge pages: mimalloc is built not
+/// to ask (its `no_thp` feature), and the vector index's arenas still ask (`orbit-index`). In
+/// `always` mode every mapping would get them, so they are turned off for the whole process.
+/// A kernel without the setting changes nothing and is not an error.
+fn transparent_huge_pages() {
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+    if mode.is_ok_and(|m| m.contains("[always]")) {
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
+    }
 }
 
 fn run_backup(args: cli::BackupArgs) -> anyhow::Result<()> {
