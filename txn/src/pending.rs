@@ -52,6 +52,9 @@ struct State {
 pub struct Completion {
     state: Mutex<State>,
     done: Condvar,
+    /// Set once `state.outcome` is (after it, under the lock): `is_complete` reads this
+    /// without the lock, as commands ask it of the writes in flight on their keys.
+    completed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Completion {
@@ -82,6 +85,8 @@ impl Completion {
             }
             let seq = outcome.as_ref().ok().copied();
             st.outcome = Some(outcome);
+            self.completed
+                .store(true, std::sync::atomic::Ordering::Release);
             (
                 std::mem::take(&mut st.callbacks),
                 std::mem::take(&mut st.wakers),
@@ -115,7 +120,7 @@ impl Completion {
 
     /// Whether it has completed (either way).
     pub fn is_complete(&self) -> bool {
-        self.lock().outcome.is_some()
+        self.completed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The commit sequence number, once completed successfully.

@@ -389,7 +389,8 @@ impl Store {
 
     /// A key's in-flight bucket; its lock stripe is this modulo `STRIPES`.
     fn bucket(db: u8, key: &[u8]) -> usize {
-        (fnv1a(&Store::meta_key(db, key)) % BUCKETS as u64) as usize
+        // FNV-1a of the metadata key (`meta_key`: the database, then the key), unallocated.
+        (fnv1a(fnv1a(FNV_OFFSET, &[db]), key) % BUCKETS as u64) as usize
     }
 
     /// The latest replicated write still in flight on the buckets of `keys`, (database, key)
@@ -618,8 +619,10 @@ fn prefix_end(prefix: &[u8]) -> std::ops::Bound<Vec<u8>> {
 }
 
 /// FNV-1a: a stable, cheap hash for lock stripes.
-fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
-        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
-    })
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `b`, continuing from hash `h` (`FNV_OFFSET` to start).
+fn fnv1a(h: u64, b: &[u8]) -> u64 {
+    b.iter()
+        .fold(h, |h, &c| (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3))
 }
