@@ -454,13 +454,17 @@ async fn propose(inner: Arc<Inner>) {
     }
 }
 
-/// Takes queued batches, oldest first, while they fit one proposal (always at least one).
+/// Takes queued batches, oldest first, while they fit one proposal of at most
+/// `network::APPEND_BYTES` (always at least one). A follower must take in an AppendEntries
+/// within one heartbeat interval, and one carries that many bytes of entries, or a single
+/// larger entry: merged batches never make an entry larger than that.
 fn take(inner: &Inner) -> Vec<Queued> {
     let mut queue = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
     let mut group = Vec::new();
     let mut len = 0;
+    let max = inner.max_proposal.min(crate::network::APPEND_BYTES);
     while let Some(next) = queue.front() {
-        if !group.is_empty() && len + next.len > inner.max_proposal {
+        if !group.is_empty() && len + next.len > max {
             break;
         }
         len += next.len;

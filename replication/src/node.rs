@@ -122,6 +122,9 @@ impl RaftNode {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(tuning.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: tuning.snapshot_every / 100,
             install_snapshot_timeout: millis(SNAPSHOT_CHUNK_TIMEOUT),
+            // Entries per AppendEntries: the network sends at most 512 KiB of them at a time
+            // (`network::APPEND_BYTES`), so more small entries may go together.
+            max_payload_entries: 2000,
             ..Config::default()
         }
         .validate()
