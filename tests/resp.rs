@@ -702,7 +702,11 @@ fn object_debug_and_shutdown() {
     };
     assert_eq!(enc(&mut c, "n"), "int");
     assert_eq!(enc(&mut c, "s"), "embstr");
-    assert_eq!(enc(&mut c, "h"), "hashtable");
+    assert_eq!(
+        enc(&mut c, "h"),
+        "listpack",
+        "a small hash, as Redis 7 names it"
+    );
     assert_eq!(
         cmd("DEBUG")
             .arg("SLEEP")

@@ -410,13 +410,18 @@ impl Engine {
         }
         let n = i32::try_from(args.len()).unwrap_or(i32::MAX);
         if (cmd.arity > 0 && n != cmd.arity) || (cmd.arity < 0 && n < -cmd.arity) {
-            return failed(
-                session,
-                Reply::err(format!(
-                    "ERR wrong number of arguments for '{}' command",
-                    cmd.name
-                )),
-            );
+            let msg = format!("wrong number of arguments for '{}' command", cmd.name);
+            if cmd.name == "exec" {
+                // As Redis: a refused EXEC discards the transaction, if there is one.
+                session.multi = None;
+                session.multi_failed = false;
+                self.unwatch(session.id);
+                return (
+                    Reply::err(format!("EXECABORT Transaction discarded because of: {msg}")),
+                    Vec::new(),
+                );
+            }
+            return failed(session, Reply::err(format!("ERR {msg}")));
         }
         if session.subscribed()
             && session.protocol < 3
@@ -759,5 +764,7 @@ fn refresh_ts(store: &Store, cmd: &commands::Command) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod replies_tests;
 #[cfg(test)]
 mod tests;

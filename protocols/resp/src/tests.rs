@@ -22,7 +22,7 @@ pub(crate) fn engine_on(fs: &orbit_env::SimFs, memtable_bytes: usize) -> Engine 
     Engine::new(Store::open(txn, None).unwrap(), Config::default())
 }
 
-fn run(e: &Engine, s: &mut Session, args: &[&str]) -> Reply {
+pub(crate) fn run(e: &Engine, s: &mut Session, args: &[&str]) -> Reply {
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let (reply, pending) = e.execute(s, &args);
     for p in pending {

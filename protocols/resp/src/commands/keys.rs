@@ -51,7 +51,6 @@ fn expire_generic(
     absolute: bool,
 ) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let v = int_arg(arg(args, 2)?)?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in args.iter().skip(3) {
         match a.to_ascii_lowercase().as_slice() {
@@ -77,6 +76,8 @@ fn expire_generic(
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
+    // The options first, then the time, in Redis's order of errors.
+    let v = int_arg(arg(args, 2)?)?;
     let cmd = String::from_utf8_lossy(arg(args, 0)?).to_lowercase();
     let invalid = || Reply::err(format!("ERR invalid expire time in '{cmd}' command"));
     let ms = v.checked_mul(unit_ms).ok_or_else(invalid)?;

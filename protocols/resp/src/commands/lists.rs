@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use orbit_lsm::{Direction, WriteBatch};
 
-use super::{arg, eq_ignore_case, int_arg, internal, syntax, Ctx};
+use super::{arg, eq_ignore_case, int_arg, internal, parse_int, syntax, Ctx};
 use crate::reply::Reply;
 use crate::store::{Kind, Meta, Store, LIST_MIDDLE};
 
@@ -166,16 +166,21 @@ pub fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], left: bool) -> Result<Reply, Reply
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
+    if args.len() > 3 {
+        return Err(Reply::err(format!(
+            "ERR wrong number of arguments for '{}' command",
+            String::from_utf8_lossy(arg(args, 0)?).to_lowercase()
+        )));
+    }
+    let positive = || Reply::err("ERR value is out of range, must be positive");
     let count = match args.get(2) {
         Some(c) => Some(
-            usize::try_from(int_arg(c)?)
-                .map_err(|_| Reply::err("ERR value is out of range, must be positive"))?,
+            parse_int(c)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(positive)?,
         ),
         None => None,
     };
-    if args.len() > 3 {
-        return Err(syntax());
-    }
     let Some(taken) = take(ctx, key, count.unwrap_or(1), left)? else {
         return Ok(if count.is_some() {
             Reply::NilArray

@@ -7,6 +7,7 @@
 //! durable.
 
 pub mod blocking;
+mod encoding;
 mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
@@ -181,7 +182,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("debug", -2, false, server::debug),
     cmd("save", 1, false, server::save),
     cmd("bgsave", -1, false, server::bgsave),
-    cmd("object", 3, false, server::object),
+    cmd("object", -2, false, server::object),
     // strings
     cmd("get", 2, false, strings::get),
     cmd("set", -3, true, strings::set),

@@ -203,9 +203,29 @@ pub fn publish(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    super::server::sub_arity(
+        "pubsub",
+        args,
+        &[("channels", -2), ("numsub", -2), ("numpat", 2), ("help", 2)],
+    )?;
     let sub = arg(args, 1)?.to_ascii_lowercase();
+    if sub == b"channels" && args.len() > 3 {
+        return Err(Reply::err(
+            "ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
+        ));
+    }
     let h = hub(ctx);
     match sub.as_slice() {
+        b"help" => Ok(super::server::help(&[
+            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+        ])),
         b"channels" => {
             let pattern = args.get(2);
             let names: BTreeSet<&Vec<u8>> = h

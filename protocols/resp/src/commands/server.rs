@@ -7,6 +7,32 @@ use super::{arg, eq_ignore_case, glob_match, internal, parse_int, syntax, Ctx, C
 use crate::reply::Reply;
 use crate::store::DATABASES;
 
+/// Redis 7's check of a container command's subcommand (`CLIENT SETNAME`): its arity as
+/// Redis's command table gives it (negative: at least that many arguments, the container's
+/// name and the subcommand's counted). A subcommand not in `table` passes (its handler
+/// answers "unknown subcommand").
+pub fn sub_arity(container: &str, args: &[Vec<u8>], table: &[(&str, i32)]) -> Result<(), Reply> {
+    let Some(sub) = args.get(1) else {
+        return Ok(());
+    };
+    let n = i32::try_from(args.len()).unwrap_or(i32::MAX);
+    let found = table.iter().find(|(name, _)| eq_ignore_case(sub, name));
+    match found {
+        Some((name, arity)) if (*arity > 0 && n != *arity) || (*arity < 0 && n < -arity) => {
+            Err(Reply::err(format!(
+                "ERR wrong number of arguments for '{container}|{name}' command"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A container command's `HELP` reply, as Redis writes one: status lines, the usage first.
+pub fn help(lines: &[&'static str]) -> Reply {
+    let end = ["HELP", "    Prints this help."];
+    Reply::Array(lines.iter().chain(&end).map(|l| Reply::Simple(l)).collect())
+}
+
 /// The Redis version the server reports (clients gate features on it).
 pub const REDIS_VERSION: &str = "7.2.0";
 
@@ -74,16 +100,20 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let mut name = None;
     while i < args.len() {
         let a = arg(args, i)?;
-        if eq_ignore_case(a, "auth") {
+        let more = args.len() - i - 1;
+        if eq_ignore_case(a, "auth") && more >= 2 {
             let (user, pass) = (arg(args, i + 1)?, arg(args, i + 2)?);
             check_password(ctx, Some(user), pass)?;
             ctx.session.authenticated = true;
             i += 3;
-        } else if eq_ignore_case(a, "setname") {
+        } else if eq_ignore_case(a, "setname") && more >= 1 {
             name = Some(valid_name(arg(args, i + 1)?)?);
             i += 2;
         } else {
-            return Err(syntax());
+            return Err(Reply::err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(a)
+            )));
         }
     }
     if !ctx.session.authenticated {
@@ -132,26 +162,71 @@ fn valid_name(b: &[u8]) -> Result<String, Reply> {
     Ok(String::from_utf8_lossy(b).into_owned())
 }
 
+/// CLIENT's subcommands and their arities (Redis 7.2's command table).
+const CLIENT_ARITY: &[(&str, i32)] = &[
+    ("setname", 3),
+    ("getname", 2),
+    ("id", 2),
+    ("info", 2),
+    ("list", -2),
+    ("setinfo", 4),
+    ("no-evict", 3),
+    ("no-touch", 3),
+    ("reply", 3),
+    ("help", 2),
+];
+
 pub fn client(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    sub_arity("client", args, CLIENT_ARITY)?;
     let sub = arg(args, 1)?.to_ascii_lowercase();
+    // `on`/`off` (and `skip` for REPLY): accepted, with nothing to change here.
+    let switch = |allowed: &[&str]| match args.get(2) {
+        Some(v) if allowed.iter().any(|a| eq_ignore_case(v, a)) => Ok(Reply::OK),
+        _ => Err(syntax()),
+    };
     match sub.as_slice() {
-        b"setname" if args.len() == 3 => {
+        b"setname" => {
             let n = valid_name(arg(args, 2)?)?;
             ctx.session.name = (!n.is_empty()).then_some(n);
             Ok(Reply::OK)
         }
-        b"getname" if args.len() == 2 => {
-            Ok(ctx.session.name.as_ref().map_or(Reply::Nil, Reply::bulk))
-        }
-        b"id" if args.len() == 2 => Ok(Reply::Int(
+        b"getname" => Ok(ctx.session.name.as_ref().map_or(Reply::Nil, Reply::bulk)),
+        b"id" => Ok(Reply::Int(
             i64::try_from(ctx.session.id).unwrap_or(i64::MAX),
         )),
-        b"info" if args.len() == 2 => Ok(Reply::Bulk(
+        b"info" => Ok(Reply::Bulk(
             format!("{}\n", ctx.engine.client_line(ctx.session)).into_bytes(),
         )),
-        b"list" => Ok(Reply::Bulk(ctx.engine.client_list().into_bytes())),
-        b"setinfo" if args.len() == 4 => Ok(Reply::OK),
-        b"no-evict" | b"no-touch" | b"reply" => Ok(Reply::OK),
+        // TYPE and ID filters are accepted and list every client.
+        b"list"
+            if args.len() == 2
+                || args.len() >= 4
+                    && arg(args, 2)
+                        .is_ok_and(|o| eq_ignore_case(o, "type") || eq_ignore_case(o, "id")) =>
+        {
+            Ok(Reply::Bulk(ctx.engine.client_list().into_bytes()))
+        }
+        b"list" => Err(syntax()),
+        b"setinfo" => Ok(Reply::OK),
+        b"no-evict" | b"no-touch" => switch(&["on", "off"]),
+        b"reply" => switch(&["on", "off", "skip"]),
+        b"help" => Ok(help(&[
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "LIST",
+            "    Return information about client connections.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ])),
         _ => Err(Reply::err(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(arg(args, 1)?)
@@ -168,10 +243,14 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     Ok(Reply::Bulk(ctx.engine.info(&wanted, ctx.now).into_bytes()))
 }
 
+/// CONFIG's subcommands and their arities.
+const CONFIG_ARITY: &[(&str, i32)] = &[("get", -3), ("set", -4), ("resetstat", 2), ("help", 2)];
+
 pub fn config(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    sub_arity("config", args, CONFIG_ARITY)?;
     let sub = arg(args, 1)?.to_ascii_lowercase();
     match sub.as_slice() {
-        b"get" if args.len() >= 3 => {
+        b"get" => {
             let params = ctx.engine.config_params();
             let mut out = Vec::new();
             for pattern in args.iter().skip(2) {
@@ -184,7 +263,8 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             }
             Ok(Reply::Map(out))
         }
-        b"set" if args.len() >= 4 && args.len() % 2 == 0 => {
+        b"set" if args.len() % 2 == 1 => Err(syntax()),
+        b"set" => {
             let params = ctx.engine.config_params();
             for pair in args.get(2..).unwrap_or_default().chunks(2) {
                 let name = pair
@@ -201,9 +281,18 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             // Accepted for compatibility; the values that matter are server flags.
             Ok(Reply::OK)
         }
-        b"resetstat" if args.len() == 2 => Ok(Reply::OK),
+        b"resetstat" => Ok(Reply::OK),
+        b"help" => Ok(help(&[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+        ])),
         _ => Err(Reply::err(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            "ERR unknown subcommand '{}'. Try CONFIG HELP.",
             String::from_utf8_lossy(arg(args, 1)?)
         ))),
     }
@@ -222,7 +311,17 @@ fn command_info(c: &super::Command) -> Reply {
     ])
 }
 
+/// COMMAND's subcommands and their arities.
+const COMMAND_ARITY: &[(&str, i32)] = &[
+    ("count", 2),
+    ("docs", -2),
+    ("info", -2),
+    ("list", -2),
+    ("help", 2),
+];
+
 pub fn command(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    sub_arity("command", args, COMMAND_ARITY)?;
     let Some(sub) = args.get(1) else {
         return Ok(Reply::Array(COMMANDS.iter().map(command_info).collect()));
     };
@@ -238,6 +337,19 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         b"list" => Ok(Reply::Array(
             COMMANDS.iter().map(|c| Reply::bulk(c.name)).collect(),
         )),
+        b"help" => Ok(help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+        ])),
         _ => Err(Reply::err(format!(
             "ERR unknown subcommand '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(sub)
@@ -392,27 +504,54 @@ pub fn debug(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
 }
 
+/// OBJECT's subcommands and their arities.
+const OBJECT_ARITY: &[(&str, i32)] = &[
+    ("encoding", 3),
+    ("freq", 3),
+    ("idletime", 3),
+    ("refcount", 3),
+    ("help", 2),
+];
+
 pub fn object(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    sub_arity("object", args, OBJECT_ARITY)?;
     let sub = arg(args, 1)?.to_ascii_lowercase();
+    if sub == b"help" {
+        return Ok(help(&[
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ]));
+    }
+    if !OBJECT_ARITY
+        .iter()
+        .any(|(name, _)| name.as_bytes() == sub.as_slice())
+    {
+        return Err(Reply::err(format!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(arg(args, 1)?)
+        )));
+    }
     let key = arg(args, 2)?;
     let Some(meta) = ctx.meta_any(key)? else {
         return Ok(Reply::Nil);
     };
     match sub.as_slice() {
-        b"encoding" => Ok(Reply::bulk(match meta.kind {
-            crate::store::Kind::String if parse_int(&meta.payload).is_some() => "int",
-            crate::store::Kind::String if meta.payload.len() <= 44 => "embstr",
-            crate::store::Kind::String => "raw",
-            crate::store::Kind::Hash | crate::store::Kind::Set => "hashtable",
-            crate::store::Kind::List => "quicklist",
-            crate::store::Kind::ZSet => "skiplist",
-            crate::store::Kind::TimeSeries => "compressed",
-        })),
+        b"encoding" => Ok(Reply::bulk(super::encoding::encoding(ctx, key, &meta)?)),
         b"refcount" => Ok(Reply::Int(1)),
-        b"idletime" | b"freq" => Ok(Reply::Int(0)),
-        _ => Err(Reply::err(format!(
-            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
-            String::from_utf8_lossy(&sub)
-        ))),
+        b"freq" => Err(Reply::err(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+        _ => Ok(Reply::Int(0)),
     }
 }

@@ -557,7 +557,14 @@ fn store_op(ctx: &mut Ctx<'_>, args: &[Vec<u8>], inter: bool) -> Result<Reply, R
         .and_then(|n| usize::try_from(n).ok())
         .filter(|n| *n > 0)
         .ok_or_else(|| {
-            Reply::err("ERR at least 1 input key is needed for 'zunionstore' command")
+            let name = args
+                .first()
+                .map(|n| n.to_ascii_lowercase())
+                .unwrap_or_default();
+            Reply::err(format!(
+                "ERR at least 1 input key is needed for '{}' command",
+                String::from_utf8_lossy(&name)
+            ))
         })?;
     let keys = args.get(3..3 + n).ok_or_else(syntax)?;
     let mut weights = vec![1.0; n];

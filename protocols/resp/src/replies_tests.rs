@@ -1,0 +1,216 @@
+//! Replies and errors as Redis 7.2 gives them, at the edges a side-by-side run with a real
+//! redis-server found different: subcommand arities of the container commands, HELLO's option
+//! errors, a refused EXEC, LPOP's count, the order of EXPIRE's errors, ZINTERSTORE's message,
+//! and OBJECT ENCODING's names by size.
+use super::tests::run;
+use super::*;
+
+fn error(e: &Engine, s: &mut Session, args: &[&str]) -> String {
+    match run(e, s, args) {
+        Reply::Error(m) => m,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn container_commands_check_their_subcommands_as_redis_does() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    for (args, want) in [
+        (
+            &["CLIENT", "SETNAME"][..],
+            "ERR wrong number of arguments for 'client|setname' command",
+        ),
+        (
+            &["client", "getname", "x"],
+            "ERR wrong number of arguments for 'client|getname' command",
+        ),
+        (
+            &["CLIENT", "ID", "x"],
+            "ERR wrong number of arguments for 'client|id' command",
+        ),
+        (&["CLIENT", "NO-EVICT", "maybe"], "ERR syntax error"),
+        (&["CLIENT", "REPLY", "foo"], "ERR syntax error"),
+        (&["CLIENT", "LIST", "foo"], "ERR syntax error"),
+        (
+            &["CONFIG", "GET"],
+            "ERR wrong number of arguments for 'config|get' command",
+        ),
+        (
+            &["CONFIG", "SET", "maxmemory"],
+            "ERR wrong number of arguments for 'config|set' command",
+        ),
+        (
+            &["CONFIG", "SET", "maxmemory", "1", "x"],
+            "ERR syntax error",
+        ),
+        (
+            &["CONFIG", "foo"],
+            "ERR unknown subcommand 'foo'. Try CONFIG HELP.",
+        ),
+        (
+            &["COMMAND", "COUNT", "x"],
+            "ERR wrong number of arguments for 'command|count' command",
+        ),
+        (
+            &["OBJECT", "ENCODING"],
+            "ERR wrong number of arguments for 'object|encoding' command",
+        ),
+        (
+            &["OBJECT", "HELP", "x"],
+            "ERR wrong number of arguments for 'object|help' command",
+        ),
+        (
+            &["OBJECT", "FOO", "nokey"],
+            "ERR unknown subcommand 'FOO'. Try OBJECT HELP.",
+        ),
+        (
+            &["PUBSUB", "NUMPAT", "x"],
+            "ERR wrong number of arguments for 'pubsub|numpat' command",
+        ),
+        (
+            &["PUBSUB", "CHANNELS", "a", "b"],
+            "ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
+        ),
+        (
+            &["HELLO", "3", "AUTH", "a"],
+            "ERR Syntax error in HELLO option 'AUTH'",
+        ),
+        (
+            &["HELLO", "3", "foo"],
+            "ERR Syntax error in HELLO option 'foo'",
+        ),
+    ] {
+        assert_eq!(error(&e, &mut s, args), want, "{args:?}");
+    }
+    assert_eq!(run(&e, &mut s, &["CLIENT", "NO-EVICT", "on"]), Reply::OK);
+    assert_eq!(run(&e, &mut s, &["CLIENT", "REPLY", "ON"]), Reply::OK);
+    for help in [
+        &["OBJECT", "HELP"][..],
+        &["CLIENT", "HELP"],
+        &["CONFIG", "HELP"],
+        &["PUBSUB", "HELP"],
+    ] {
+        assert!(
+            matches!(run(&e, &mut s, help), Reply::Array(lines) if lines.len() > 4),
+            "{help:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_exec_discards_the_transaction() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    let abort =
+        "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command";
+    assert_eq!(error(&e, &mut s, &["EXEC", "x"]), abort);
+    run(&e, &mut s, &["MULTI"]);
+    run(&e, &mut s, &["SET", "k", "v"]);
+    assert_eq!(error(&e, &mut s, &["EXEC", "x"]), abort);
+    assert_eq!(error(&e, &mut s, &["EXEC"]), "ERR EXEC without MULTI");
+    assert_eq!(run(&e, &mut s, &["EXISTS", "k"]), Reply::Int(0));
+}
+
+#[test]
+fn argument_errors_come_in_redis_order_and_words() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["RPUSH", "l", "a", "b"]);
+    run(&e, &mut s, &["SET", "s", "v"]);
+    for (args, want) in [
+        (
+            &["LPOP", "l", "abc"][..],
+            "ERR value is out of range, must be positive",
+        ),
+        (
+            &["LPOP", "l", "-1"],
+            "ERR value is out of range, must be positive",
+        ),
+        (
+            &["RPOP", "l", "1", "2"],
+            "ERR wrong number of arguments for 'rpop' command",
+        ),
+        (
+            &["PEXPIRE", "s", "abc", "foo"],
+            "ERR Unsupported option foo",
+        ),
+        (
+            &["EXPIRE", "s", "abc", "NX", "XX"],
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ),
+        (
+            &["EXPIRE", "s", "abc"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["ZINTERSTORE", "d", "0", "z"],
+            "ERR at least 1 input key is needed for 'zinterstore' command",
+        ),
+        (
+            &["ZUNIONSTORE", "d", "0", "z"],
+            "ERR at least 1 input key is needed for 'zunionstore' command",
+        ),
+    ] {
+        assert_eq!(error(&e, &mut s, args), want, "{args:?}");
+    }
+    assert_eq!(
+        run(&e, &mut s, &["LLEN", "l"]),
+        Reply::Int(2),
+        "nothing popped"
+    );
+}
+
+#[test]
+fn object_encoding_names_the_representation_redis_would_use() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    let long = "x".repeat(65);
+    let mut many: Vec<String> = (0..129).map(|i| format!("m{i}")).collect();
+    run(&e, &mut s, &["SET", "int", "123"]);
+    run(&e, &mut s, &["SET", "short", "abc"]);
+    run(&e, &mut s, &["SET", "long", &long]);
+    run(&e, &mut s, &["SADD", "ints", "1", "2", "3"]);
+    run(&e, &mut s, &["SADD", "words", "a", "b"]);
+    run(&e, &mut s, &["SADD", "wide", "a", &long]);
+    run(&e, &mut s, &["HSET", "h", "f", "v"]);
+    run(&e, &mut s, &["HSET", "hwide", "f", &long]);
+    run(&e, &mut s, &["ZADD", "z", "1", "a"]);
+    run(&e, &mut s, &["ZADD", "zwide", "1", &long]);
+    run(&e, &mut s, &["RPUSH", "l", "a", "b"]);
+    many.insert(0, "SADD".into());
+    many.insert(1, "big".into());
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    run(&e, &mut s, &many);
+    let big_list: Vec<String> = std::iter::once("RPUSH".to_string())
+        .chain(std::iter::once("biglist".to_string()))
+        .chain((0..200).map(|_| "y".repeat(60)))
+        .collect();
+    let big_list: Vec<&str> = big_list.iter().map(String::as_str).collect();
+    run(&e, &mut s, &big_list);
+    for (key, want) in [
+        ("int", "int"),
+        ("short", "embstr"),
+        ("long", "raw"),
+        ("ints", "intset"),
+        ("words", "listpack"),
+        ("wide", "hashtable"),
+        ("big", "hashtable"),
+        ("h", "listpack"),
+        ("hwide", "hashtable"),
+        ("z", "listpack"),
+        ("zwide", "skiplist"),
+        ("l", "listpack"),
+        ("biglist", "quicklist"),
+    ] {
+        assert_eq!(
+            run(&e, &mut s, &["OBJECT", "ENCODING", key]),
+            Reply::bulk(want),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        run(&e, &mut s, &["OBJECT", "ENCODING", "nokey"]),
+        Reply::Nil
+    );
+}
