@@ -214,3 +214,54 @@ fn object_encoding_names_the_representation_redis_would_use() {
         Reply::Nil
     );
 }
+
+#[test]
+fn zrandmember_picks_like_hrandfield() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    run(&e, &mut s, &["SET", "s", "v"]);
+    let member = run(&e, &mut s, &["ZRANDMEMBER", "z"]);
+    assert!(
+        ["a", "b", "c"].iter().any(|m| member == Reply::bulk(m)),
+        "{member:?}"
+    );
+    let Reply::Array(all) = run(&e, &mut s, &["ZRANDMEMBER", "z", "5"]) else {
+        panic!()
+    };
+    let mut names: Vec<_> = all.iter().map(|r| format!("{r:?}")).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        (all.len(), names.len()),
+        (3, 3),
+        "distinct, at most the set"
+    );
+    let Reply::Array(repeats) = run(&e, &mut s, &["ZRANDMEMBER", "z", "-7"]) else {
+        panic!()
+    };
+    assert_eq!(repeats.len(), 7);
+    // RESP2: member, score, member, score.
+    let Reply::Array(flat) = run(&e, &mut s, &["ZRANDMEMBER", "z", "2", "WITHSCORES"]) else {
+        panic!()
+    };
+    assert!(matches!(
+        flat.as_slice(),
+        [
+            Reply::Bulk(_),
+            Reply::Double(_),
+            Reply::Bulk(_),
+            Reply::Double(_)
+        ]
+    ));
+    assert_eq!(run(&e, &mut s, &["ZRANDMEMBER", "nokey"]), Reply::Nil);
+    assert_eq!(
+        run(&e, &mut s, &["ZRANDMEMBER", "nokey", "3"]),
+        Reply::Array(vec![])
+    );
+    assert!(error(&e, &mut s, &["ZRANDMEMBER", "s"]).starts_with("WRONGTYPE"));
+    assert_eq!(
+        error(&e, &mut s, &["ZRANDMEMBER", "z", "1", "foo"]),
+        "ERR syntax error"
+    );
+}

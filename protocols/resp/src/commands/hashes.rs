@@ -337,21 +337,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     if fields.is_empty() {
         return Ok(Reply::Array(vec![]));
     }
-    let picks: Vec<usize> = if n >= 0 {
-        let mut idx: Vec<usize> = (0..fields.len()).collect();
-        for i in (1..idx.len()).rev() {
-            idx.swap(i, rand::random_range(0..=i));
-        }
-        idx.truncate(usize::try_from(n).unwrap_or(usize::MAX));
-        idx
-    } else {
-        let n = usize::try_from(n.unsigned_abs())
-            .unwrap_or(usize::MAX)
-            .min(1 << 20);
-        (0..n)
-            .map(|_| rand::random_range(0..fields.len()))
-            .collect()
-    };
+    let picks = super::random_picks(fields.len(), n);
     let mut out = Vec::new();
     for i in picks {
         if let Some((f, v)) = fields.get(i) {

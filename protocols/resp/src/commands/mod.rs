@@ -304,6 +304,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("zunionstore", -4, true, zsets::zunionstore),
     cmd("zinterstore", -4, true, zsets::zinterstore),
     cmd("zscan", -3, false, zsets::zscan),
+    cmd("zrandmember", -2, false, zsets::zrandmember),
     cmd("ts.create", -2, true, timeseries::write::create),
     cmd("ts.alter", -2, true, timeseries::write::alter),
     cmd("ts.add", -4, true, timeseries::write::ts_add),
@@ -392,6 +393,28 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 /// The command table by name.
 static BY_NAME: std::sync::LazyLock<std::collections::HashMap<&'static [u8], &'static Command>> =
     std::sync::LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+
+/// Which of `len` elements a random pick of `count` takes, as Redis's SRANDMEMBER,
+/// HRANDFIELD and ZRANDMEMBER do: a non-negative count picks that many distinct elements (all
+/// of them at most) in random order; a negative one picks |count| independently, repeats
+/// allowed (at most 2^20, a bound on the reply).
+pub fn random_picks(len: usize, count: i64) -> Vec<usize> {
+    if len == 0 {
+        return Vec::new();
+    }
+    if count >= 0 {
+        let mut idx: Vec<usize> = (0..len).collect();
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, rand::random_range(0..=i));
+        }
+        idx.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+        return idx;
+    }
+    let n = usize::try_from(count.unsigned_abs())
+        .unwrap_or(usize::MAX)
+        .min(1 << 20);
+    (0..n).map(|_| rand::random_range(0..len)).collect()
+}
 
 // ---- replies shared by the commands ----
 

@@ -210,18 +210,10 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     if all.is_empty() {
         return Ok(Reply::Array(vec![]));
     }
-    if n >= 0 {
-        let mut picks = all;
-        shuffle(&mut picks);
-        picks.truncate(usize::try_from(n).unwrap_or(usize::MAX));
-        return Ok(Reply::Array(picks.into_iter().map(Reply::Bulk).collect()));
-    }
-    let n = usize::try_from(n.unsigned_abs())
-        .unwrap_or(usize::MAX)
-        .min(1 << 20);
     Ok(Reply::Array(
-        (0..n)
-            .filter_map(|_| all.get(rand::random_range(0..all.len())).map(Reply::bulk))
+        super::random_picks(all.len(), n)
+            .into_iter()
+            .filter_map(|i| all.get(i).map(Reply::bulk))
             .collect(),
     ))
 }

@@ -652,6 +652,34 @@ pub fn zinterstore(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
     store_op(ctx, args, true)
 }
 
+/// ZRANDMEMBER key [count [WITHSCORES]]: random members, as HRANDFIELD picks fields.
+pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let key = arg(args, 1)?;
+    let Some(count) = args.get(2) else {
+        if zset(ctx, key)?.is_none() {
+            return Ok(Reply::Nil);
+        }
+        let all = sorted(ctx, key, Direction::Forward)?;
+        let pick = super::random_picks(all.len(), 1);
+        return Ok(pick
+            .first()
+            .and_then(|&i| all.get(i))
+            .map_or(Reply::Nil, |(_, m)| Reply::bulk(m)));
+    };
+    let n = int_arg(count)?;
+    let scores = match args.get(3) {
+        Some(a) if eq_ignore_case(a, "withscores") && args.len() == 4 => true,
+        Some(_) => return Err(syntax()),
+        None => false,
+    };
+    let all = sorted(ctx, key, Direction::Forward)?;
+    let picks = super::random_picks(all.len(), n)
+        .into_iter()
+        .filter_map(|i| all.get(i).cloned())
+        .collect();
+    Ok(with_scores(ctx, picks, scores))
+}
+
 pub fn zscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let (cursor, pattern, count) = super::position_scan_args(args)?;
