@@ -34,10 +34,7 @@ pub struct SqlEngine {
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
-    Ok(match db.keyspace(name) {
-        Some(id) => id,
-        None => db.create_keyspace(name)?,
-    })
+    Ok(db.open_keyspace(name)?)
 }
 
 /// Runs a write made at startup, again if it conflicted (a cluster node becoming leader while

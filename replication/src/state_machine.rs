@@ -413,17 +413,7 @@ fn resolve(db: &Db, name: &str) -> Result<KeyspaceId> {
     if name == STATE_KEYSPACE {
         return Err(Error::CorruptProposal("writes to the raft state keyspace"));
     }
-    match db.keyspace(name) {
-        Some(id) => Ok(id),
-        None => match db.create_keyspace(name) {
-            Ok(id) => Ok(id),
-            // Created meanwhile by another thread.
-            Err(orbit_lsm::Error::KeyspaceExists(_)) => db
-                .keyspace(name)
-                .ok_or(Error::CorruptProposal("keyspace vanished")),
-            Err(e) => Err(e.into()),
-        },
-    }
+    Ok(db.open_keyspace(name)?)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {

@@ -20,11 +20,35 @@ impl super::Inner {
 impl Db {
     /// Creates a keyspace; returns its id.
     pub fn create_keyspace(&self, name: &str) -> Result<KeyspaceId> {
+        self.make_keyspace(name, false)
+    }
+
+    /// The id of keyspace `name`, created if it does not exist yet, in one step: two threads
+    /// that both find it missing (a cluster node opening its SQL catalog while it applies a
+    /// replicated write that names the catalog's keyspace) get the same keyspace, where
+    /// "look up, then create" failed one of them with `KeyspaceExists`.
+    pub fn open_keyspace(&self, name: &str) -> Result<KeyspaceId> {
+        match self.keyspace(name) {
+            Some(id) => Ok(id),
+            None => self.make_keyspace(name, true),
+        }
+    }
+
+    /// Creates keyspace `name`; if it exists, returns its id when `open`, else fails.
+    fn make_keyspace(&self, name: &str, open: bool) -> Result<KeyspaceId> {
         let inner = &self.inner;
         inner.check_poison()?;
         let mut ws = lock(&inner.write_lock);
-        if inner.trees().keyspaces.values().any(|t| t.name == name) {
-            return Err(Error::KeyspaceExists(name.to_string()));
+        let existing = inner
+            .trees()
+            .keyspaces
+            .iter()
+            .find(|(_, t)| t.name == name)
+            .map(|(id, _)| *id);
+        match existing {
+            Some(id) if open => return Ok(id),
+            Some(_) => return Err(Error::KeyspaceExists(name.to_string())),
+            None => {}
         }
         let id = ws.next_keyspace;
         inner.log_ddl(&LogRecord::CreateKeyspace(id, name.to_string()))?;

@@ -227,10 +227,7 @@ pub struct Store {
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
-    Ok(match db.keyspace(name) {
-        Some(id) => id,
-        None => db.create_keyspace(name)?,
-    })
+    Ok(db.open_keyspace(name)?)
 }
 
 impl Store {

@@ -97,6 +97,33 @@ fn snapshots_read_the_past() {
     assert_eq!(db.get(DEFAULT_KEYSPACE, b"a").unwrap(), None);
 }
 
+/// Threads that open one keyspace at once, none finding it, all get the same one (a cluster
+/// node opening its catalog raced a replicated write naming it, and one failed with
+/// `KeyspaceExists`); it survives a reopen with that id.
+#[test]
+fn threads_opening_a_missing_keyspace_at_once_share_it() {
+    let fs = SimFs::new();
+    let db = std::sync::Arc::new(open(&fs, 2 << 10));
+    let ids: Vec<_> = (0..8)
+        .map(|_| {
+            let db = std::sync::Arc::clone(&db);
+            std::thread::spawn(move || db.open_keyspace("sql:catalog").unwrap())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert!(matches!(
+        db.create_keyspace("sql:catalog"),
+        Err(Error::KeyspaceExists(_))
+    ));
+    drop(db);
+    let db = open(&fs, 2 << 10);
+    assert_eq!(db.keyspace("sql:catalog"), Some(ids[0]));
+    assert_eq!(db.open_keyspace("sql:catalog").unwrap(), ids[0]);
+}
+
 #[test]
 fn a_batch_across_keyspaces_is_all_or_nothing_after_a_crash() {
     let fs = SimFs::new();
