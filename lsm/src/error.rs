@@ -53,6 +53,14 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A value longer than the engine accepts ([`crate::MAX_VALUE_LEN`]).
+    #[error("value of {len} bytes exceeds the maximum of {max}")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A write batch with more operations or bytes than the log's format counts (more than
     /// `u32::MAX` operations, or records).
     #[error("write batch of {ops} operations ({bytes} bytes) exceeds what one batch may hold")]
@@ -98,6 +106,7 @@ impl Error {
         matches!(
             self,
             Error::KeyTooLarge { .. }
+                | Error::ValueTooLarge { .. }
                 | Error::BatchTooLarge { .. }
                 | Error::Wal(orbit_wal::Error::RecordTooLarge { .. })
         )

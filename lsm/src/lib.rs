@@ -40,7 +40,7 @@ pub use batch::{KeyspaceId, Op, WriteBatch};
 pub use db::{
     BackupInfo, CheckpointInfo, CompactionDecision, CompactionFilter, Db, DbIter, DbOptions,
     DbStats, Direction, KeySplit, Ordered, PendingWrite, Replayer, Snapshot, VisibleAt,
-    DEFAULT_KEYSPACE, MAX_KEY_LEN,
+    DEFAULT_KEYSPACE, MAX_KEY_LEN, MAX_VALUE_LEN,
 };
 pub use error::{Error, Result};
 pub use log_record::LogRecord;

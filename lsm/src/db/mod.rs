@@ -72,6 +72,10 @@ use publish::Publisher;
 
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 64 << 10;
+/// The longest value the engine accepts: 1 GiB, PostgreSQL's limit on one field (Redis's
+/// is 512 MiB). An SST block holds at least one whole entry, so `sst::format::MAX_BLOCK_LEN`
+/// is above this plus a key and a block's worth of smaller entries.
+pub const MAX_VALUE_LEN: usize = 1 << 30;
 /// The keyspace every database has.
 pub const DEFAULT_KEYSPACE: KeyspaceId = 0;
 

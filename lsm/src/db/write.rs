@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use super::pending::{PendingWrite, Written};
-use super::{lock, Db, Inner, WriteState, MAX_KEY_LEN};
+use super::{lock, Db, Inner, WriteState, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::batch::{KeyspaceId, WriteBatch};
 use crate::key::ValueKind;
 use crate::memtable::Memtable;
@@ -101,6 +101,12 @@ impl Db {
                 return Err(Error::KeyTooLarge {
                     len,
                     max: MAX_KEY_LEN,
+                });
+            }
+            if op.kind != ValueKind::RangeDelete && op.value.len() > MAX_VALUE_LEN {
+                return Err(Error::ValueTooLarge {
+                    len: op.value.len(),
+                    max: MAX_VALUE_LEN,
                 });
             }
         }

@@ -21,8 +21,14 @@ pub const VERSION: u32 = 2;
 pub const MIN_VERSION: u32 = 1;
 /// Block trailer: compression type u8 ‖ crc32c u32 of (payload ‖ type).
 pub const BLOCK_TRAILER_LEN: usize = 5;
-/// Largest decompressed block accepted (a damaged length must not allocate gigabytes).
-pub const MAX_BLOCK_LEN: usize = 64 << 20;
+/// Largest block accepted: a block holds at least one whole entry, so this is above the
+/// longest value (`MAX_VALUE_LEN`) plus the longest key and a block's worth of smaller
+/// entries before it. (It was 64 MiB while values were unbounded: a 70 MB Redis string
+/// made a table that could not be read back.) A damaged handle is refused before anything
+/// is allocated for it: see `read_block`.
+pub const MAX_BLOCK_LEN: usize = crate::db::MAX_VALUE_LEN + (16 << 20);
+/// Blocks up to this size are read without first checking the file's length.
+const SMALL_BLOCK_LEN: usize = 64 << 20;
 
 const _: () = assert!(3 * 16 + 4 + 4 + MAGIC.len() == FOOTER_LEN);
 
@@ -126,6 +132,16 @@ pub fn read_block(file: &dyn File, path: &Path, handle: BlockHandle) -> Result<V
         .ok()
         .filter(|&n| n <= MAX_BLOCK_LEN)
         .ok_or_else(|| bad("block handle larger than any block"))?;
+    // A large block is checked against the file's length before its buffer is allocated (a
+    // damaged handle must not allocate a gigabyte); a small one just fails its read.
+    if len > SMALL_BLOCK_LEN {
+        let end = handle
+            .offset
+            .checked_add(handle.size + BLOCK_TRAILER_LEN as u64);
+        if end.is_none_or(|end| end > file.len().unwrap_or(0)) {
+            return Err(bad("block extends past the end of the file"));
+        }
+    }
     let mut buf = vec![0u8; len + BLOCK_TRAILER_LEN];
     file.read_exact_at(&mut buf, handle.offset)
         .map_err(|_| bad("block extends past the end of the file"))?;

@@ -306,6 +306,10 @@ fn a_transaction_larger_than_a_wal_record_commits_whole() {
         limit(orbit_lsm::Error::BatchTooLarge { ops: 1, bytes: 1 }),
         "54000"
     );
+    assert_eq!(
+        limit(orbit_lsm::Error::ValueTooLarge { len: 2, max: 1 }),
+        "54000"
+    );
     let wal = orbit_wal::Error::RecordTooLarge { len: 2, max: 1 };
     assert_eq!(limit(orbit_lsm::Error::Wal(wal)), "54000");
     let poisoned = orbit_lsm::Error::Poisoned {
