@@ -463,7 +463,11 @@ impl Engine {
         // A read's answer is dropped if a snapshot install (a follower's) overlapped it: it
         // may have seen part old contents, part new (`TxnDb::read_intact`).
         let mark = gated.then(|| self.store.read_mark());
-        if matches!(cmd.name, "multi" | "exec" | "discard" | "watch" | "unwatch") {
+        // UNWATCH inside MULTI is queued, as in Redis (at EXEC it changes nothing: the
+        // watches were checked, and EXEC drops them).
+        if matches!(cmd.name, "multi" | "exec" | "discard" | "watch")
+            || (cmd.name == "unwatch" && session.multi.is_none())
+        {
             let (reply, pending) = self.transaction(session, cmd.name, args);
             return (self.intact(mark, reply), pending);
         }

@@ -265,3 +265,87 @@ fn zrandmember_picks_like_hrandfield() {
         "ERR syntax error"
     );
 }
+
+/// Found side by side with redis-server: UNWATCH inside MULTI is queued (it dropped the
+/// watch at once, and EXEC then overwrote a key another client changed), and extra
+/// arguments to the pops are a syntax error (they popped).
+#[test]
+fn unwatch_is_queued_and_pops_refuse_extra_arguments() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("a".into()).unwrap();
+    let mut other = e.connect("b".into()).unwrap();
+    run(&e, &mut s, &["SET", "k", "1"]);
+    run(&e, &mut s, &["WATCH", "k"]);
+    run(&e, &mut other, &["SET", "k", "2"]);
+    run(&e, &mut s, &["MULTI"]);
+    assert_eq!(run(&e, &mut s, &["UNWATCH"]), Reply::Simple("QUEUED"));
+    run(&e, &mut s, &["SET", "k", "3"]);
+    assert_eq!(run(&e, &mut s, &["EXEC"]), Reply::NilArray);
+    assert_eq!(run(&e, &mut s, &["GET", "k"]), Reply::bulk("2"));
+    // Outside MULTI it answers at once.
+    assert_eq!(run(&e, &mut s, &["UNWATCH"]), Reply::OK);
+    run(&e, &mut s, &["SADD", "st", "a", "b"]);
+    run(&e, &mut s, &["ZADD", "z", "1", "a", "2", "b"]);
+    run(&e, &mut s, &["HSET", "h", "f", "v"]);
+    for args in [
+        &["SPOP", "st", "1", "junk"][..],
+        &["SRANDMEMBER", "st", "1", "junk"],
+        &["ZPOPMIN", "z", "1", "junk"],
+        &["ZPOPMAX", "z", "1", "junk"],
+        &["HRANDFIELD", "h", "1", "WITHVALUES", "junk"],
+        &["ZRANDMEMBER", "z", "1", "WITHSCORES", "junk"],
+        &["ZREVRANGE", "z", "0", "1", "WITHSCORES", "FOO"],
+    ] {
+        assert_eq!(error(&e, &mut s, args), "ERR syntax error", "{args:?}");
+    }
+    assert_eq!(
+        error(&e, &mut s, &["SPOP", "st", "abc"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(
+        run(&e, &mut s, &["SCARD", "st"]),
+        Reply::Int(2),
+        "nothing popped"
+    );
+    assert_eq!(
+        run(&e, &mut s, &["ZCARD", "z"]),
+        Reply::Int(2),
+        "nothing popped"
+    );
+}
+
+/// Scores as Redis keeps them: a weighted or aggregated NaN is 0, -0 is 0 (one score, in
+/// member order), and a score out of a double's range is refused, not made infinite.
+#[test]
+fn scores_are_kept_as_redis_keeps_them() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["ZADD", "z", "0", "a", "inf", "b"]);
+    run(&e, &mut s, &["ZADD", "m", "-inf", "b"]);
+    run(
+        &e,
+        &mut s,
+        &["ZUNIONSTORE", "u", "2", "z", "m", "WEIGHTS", "inf", "1"],
+    );
+    // a: inf * 0 = NaN -> 0; b: inf + -inf = NaN -> 0.
+    assert_eq!(run(&e, &mut s, &["ZSCORE", "u", "a"]), Reply::Double(0.0));
+    assert_eq!(run(&e, &mut s, &["ZSCORE", "u", "b"]), Reply::Double(0.0));
+    run(&e, &mut s, &["ZADD", "zero", "-0", "b", "0", "a"]);
+    assert_eq!(
+        run(&e, &mut s, &["ZRANGE", "zero", "0", "-1"]),
+        Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")])
+    );
+    assert_eq!(
+        run(&e, &mut s, &["ZSCORE", "zero", "b"]),
+        Reply::Double(0.0)
+    );
+    for bad in ["1e400", "-1e400", "1e-400"] {
+        assert_eq!(
+            error(&e, &mut s, &["ZADD", "z", bad, "c"]),
+            "ERR value is not a valid float",
+            "{bad}"
+        );
+    }
+    assert_eq!(run(&e, &mut s, &["ZADD", "z", "0x10", "c"]), Reply::Int(1));
+    assert_eq!(run(&e, &mut s, &["ZSCORE", "z", "c"]), Reply::Double(16.0));
+}

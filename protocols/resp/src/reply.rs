@@ -156,7 +156,7 @@ impl Reply {
                     .flat_map(|(k, v)| [k.frame2(), v.frame2()])
                     .collect(),
             ),
-            Reply::Double(d) => Frame2::BulkString(format_double(*d).into_bytes()),
+            Reply::Double(d) => Frame2::BulkString(redis_double(*d).into_bytes()),
             Reply::SimpleDouble(d) if d.is_nan() => Frame2::SimpleString(b"NaN".to_vec()),
             Reply::SimpleDouble(d) => Frame2::SimpleString(format_double(*d).into_bytes()),
             Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
@@ -283,7 +283,78 @@ impl Reply {
     }
 }
 
-/// Formats a double the way Redis does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+/// Formats a double as Redis 7.2 writes one in a reply (`d2string`): `nan`, `inf`, `-inf`,
+/// `0`, `-0`; an integer within ±2^62 as an integer; else the shortest digits that read back
+/// as the same double, laid out as Redis's `fpconv_dtoa` does (`0.30000000000000004`,
+/// `1.5`, `0.000001`, `1e+20`, `1.2345678912345679e+08`).
+pub fn redis_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let half = (i64::MAX / 2) as f64;
+    if (-half..=half).contains(&d) && d == d.trunc() {
+        return (d as i64).to_string();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `d.ddddde±E`.
+    let sci = format!("{:e}", d.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let e: i32 = exp.parse().unwrap_or(0);
+    let mut out = String::new();
+    if d < 0.0 {
+        out.push('-');
+    }
+    emit_digits(&digits, e - (digits.len() as i32 - 1), d < 0.0, &mut out);
+    out
+}
+
+/// fpconv's `emit_digits` (Redis 7.2's `fpconv_dtoa.c`): the value is `digits × 10^k`.
+fn emit_digits(digits: &[u8], k: i32, neg: bool, out: &mut String) {
+    let n = digits.len() as i32;
+    let exp = (k + n - 1).abs();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if k >= 0 && exp < n + 7 {
+        // A plain integer.
+        out.push_str(&text(digits));
+        out.extend(std::iter::repeat_n('0', k as usize));
+        return;
+    }
+    if k < 0 && (k > -7 || exp < 4) {
+        // A decimal without an exponent.
+        let offset = n - k.abs();
+        if offset <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-offset) as usize));
+            out.push_str(&text(digits));
+        } else {
+            let (int, frac) = digits.split_at(offset as usize);
+            out.push_str(&text(int));
+            out.push('.');
+            out.push_str(&text(frac));
+        }
+        return;
+    }
+    // Scientific notation, at most 18 digits (17 when negative).
+    let n = n.min(18 - i32::from(neg));
+    let shown = digits.get(..n as usize).unwrap_or(digits);
+    out.push_str(&text(&shown[..1]));
+    if n > 1 {
+        out.push('.');
+        out.push_str(&text(&shown[1..]));
+    }
+    out.push('e');
+    out.push(if k + n - 1 < 0 { '-' } else { '+' });
+    out.push_str(&exp.to_string());
+}
+
+/// Formats a double the way RedisTimeSeries writes sample values in RESP2 (`inf`, `-inf`,
+/// `nan`, integers whole, else the shortest digits, in exponent form past 17 characters).
 pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf" } else { "-inf" }.to_string();
@@ -337,6 +408,27 @@ mod tests {
         assert_eq!(enc(&map, 2), "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
         assert_eq!(enc(&map, 3), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
         assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        // Redis 7.2's d2string / fpconv_dtoa layouts.
+        for (d, want) in [
+            (0.1 + 0.2, "0.30000000000000004"),
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (3.0, "3"),
+            (-0.0, "-0"),
+            (1e20, "1e+20"),
+            (-1e20, "-1e+20"),
+            (123456789.12345679, "1.2345678912345679e+8"),
+            (1e-6, "0.000001"),
+            (2.5e-5, "0.000025"),
+            (1e-7, "1e-7"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (4611686018427387904.0, "4611686018427387904"),
+            (1e19, "1e+19"),
+        ] {
+            assert_eq!(redis_double(d), want, "{d:e}");
+        }
         assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
         assert_eq!(enc(&Reply::SimpleDouble(3.0), 2), "+3\r\n");
         assert_eq!(enc(&Reply::SimpleDouble(f64::NAN), 2), "+NaN\r\n");

@@ -330,7 +330,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     };
     let n = int_arg(count)?;
     let with_values = match args.get(3) {
-        Some(a) if eq_ignore_case(a, "withvalues") => true,
+        Some(a) if eq_ignore_case(a, "withvalues") && args.len() == 4 => true,
         Some(_) => return Err(syntax()),
         None => false,
     };

@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use orbit_lsm::{Direction, WriteBatch};
 
-use super::{arg, eq_ignore_case, int_arg, internal, parse_int, syntax, Ctx};
+use super::{arg, eq_ignore_case, int_arg, internal, syntax, Ctx};
 use crate::reply::Reply;
 use crate::store::{Kind, Meta, Store, LIST_MIDDLE};
 
@@ -172,15 +172,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> 
             String::from_utf8_lossy(arg(args, 0)?).to_lowercase()
         )));
     }
-    let positive = || Reply::err("ERR value is out of range, must be positive");
-    let count = match args.get(2) {
-        Some(c) => Some(
-            parse_int(c)
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(positive)?,
-        ),
-        None => None,
-    };
+    let count = super::pop_count(args, 2)?;
     let Some(taken) = take(ctx, key, count.unwrap_or(1), left)? else {
         return Ok(if count.is_some() {
             Reply::NilArray

@@ -148,13 +148,18 @@ fn routed_elsewhere(_ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Repl
     Err(Reply::err("ERR internal routing error"))
 }
 
+/// UNWATCH run by EXEC (queued after MULTI): nothing to do.
+fn unwatch_queued(_ctx: &mut Ctx<'_>, _args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    Ok(Reply::OK)
+}
+
 /// Every command the server knows.
 pub static COMMANDS: &[Command] = &[
     cmd("multi", 1, false, routed_elsewhere),
     cmd("exec", 1, false, routed_elsewhere),
     cmd("discard", 1, false, routed_elsewhere),
     cmd("watch", -2, false, routed_elsewhere),
-    cmd("unwatch", 1, false, routed_elsewhere),
+    cmd("unwatch", 1, false, unwatch_queued),
     cmd("subscribe", -2, false, pubsub::subscribe),
     cmd("psubscribe", -2, false, pubsub::psubscribe),
     cmd("unsubscribe", -1, false, pubsub::unsubscribe),
@@ -394,6 +399,18 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 static BY_NAME: std::sync::LazyLock<std::collections::HashMap<&'static [u8], &'static Command>> =
     std::sync::LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
 
+/// A pop's COUNT argument, `args[i]` if present (`None` if not): a non-negative integer, or
+/// Redis's "must be positive" error for anything else, a non-integer included.
+pub fn pop_count(args: &[Vec<u8>], i: usize) -> Result<Option<usize>, Reply> {
+    args.get(i)
+        .map(|c| {
+            parse_int(c)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| Reply::err("ERR value is out of range, must be positive"))
+        })
+        .transpose()
+}
+
 /// Which of `len` elements a random pick of `count` takes, as Redis's SRANDMEMBER,
 /// HRANDFIELD and ZRANDMEMBER do: a non-negative count picks that many distinct elements (all
 /// of them at most) in random order; a negative one picks |count| independently, repeats
@@ -572,11 +589,29 @@ pub fn parse_float(b: &[u8]) -> Option<f64> {
         return None;
     }
     let v: f64 = match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => s.parse().ok()?,
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        lower => match lower
+            .strip_prefix(['+', '-'])
+            .unwrap_or(lower)
+            .strip_prefix("0x")
+        {
+            // strtod's hexadecimal integers (Redis accepts `0x10`).
+            Some(hex) => {
+                let n = u64::from_str_radix(hex, 16).ok()? as f64;
+                if lower.starts_with('-') {
+                    -n
+                } else {
+                    n
+                }
+            }
+            None => s.parse().ok()?,
+        },
     };
-    (!v.is_nan()).then_some(v)
+    // As Redis's string2d: out of range is an error, not infinity or a zero.
+    let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+    let underflow = v == 0.0 && mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'));
+    (v.is_finite() && !underflow).then_some(v)
 }
 
 pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {

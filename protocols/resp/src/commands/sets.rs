@@ -160,13 +160,10 @@ fn shuffle<T>(v: &mut [T]) {
 
 pub fn spop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let count = match args.get(2) {
-        Some(c) => Some(
-            usize::try_from(int_arg(c)?)
-                .map_err(|_| Reply::err("ERR value is out of range, must be positive"))?,
-        ),
-        None => None,
-    };
+    if args.len() > 3 {
+        return Err(syntax());
+    }
+    let count = super::pop_count(args, 2)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let Some(old) = set(ctx, key)? else {
         return Ok(if count.is_some() {
@@ -198,6 +195,9 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
+    if args.len() > 3 {
+        return Err(syntax());
+    }
     let all: Vec<Vec<u8>> = members(ctx, key)?.into_iter().collect();
     let Some(count) = args.get(2) else {
         if all.is_empty() {

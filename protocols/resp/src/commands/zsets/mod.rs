@@ -70,6 +70,9 @@ fn put_member(
     score: f64,
 ) {
     let (db, sub) = (ctx.db(), ctx.store.sub_keyspace());
+    // -0 is stored as 0: Redis orders them as one score (they compare equal), where their
+    // bits would order -0 first.
+    let score = if score == 0.0 { 0.0 } else { score };
     if let Some(o) = old {
         b.delete(sub, &Store::sub_key(db, key, &index_sub(o, m)));
     }
@@ -449,13 +452,10 @@ pub fn pop_one(ctx: &mut Ctx<'_>, key: &[u8], max: bool) -> Result<Option<(Vec<u
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], max: bool) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
-    let count = match args.get(2) {
-        Some(c) => Some(
-            usize::try_from(int_arg(c)?)
-                .map_err(|_| Reply::err("ERR value is out of range, must be positive"))?,
-        ),
-        None => None,
-    };
+    if args.len() > 3 {
+        return Err(syntax());
+    }
+    let count = super::pop_count(args, 2)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
     let Some(old) = zset(ctx, key)? else {
         return Ok(Reply::Array(vec![]));
@@ -551,6 +551,16 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Rep
     })
 }
 
+/// A weighted or aggregated score that came out NaN (`inf * 0`, `inf + -inf`) is 0, as in
+/// Redis.
+fn not_nan(s: f64) -> f64 {
+    if s.is_nan() {
+        0.0
+    } else {
+        s
+    }
+}
+
 fn store_op(ctx: &mut Ctx<'_>, args: &[Vec<u8>], inter: bool) -> Result<Reply, Reply> {
     let dst = arg(args, 1)?;
     let n = parse_int(arg(args, 2)?)
@@ -605,15 +615,17 @@ fn store_op(ctx: &mut Ctx<'_>, args: &[Vec<u8>], inter: bool) -> Result<Reply, R
                 .collect(),
             Some(m) if m.kind == Kind::ZSet => sorted(ctx, k, Direction::Forward)?
                 .into_iter()
-                .map(|(s, m)| (m, s * w))
+                .map(|(s, m)| (m, not_nan(s * w)))
                 .collect(),
             Some(_) => return Err(super::wrongtype()),
             None => Default::default(),
         };
-        let agg = |a: f64, b: f64| match aggregate {
-            1 => a.min(b),
-            2 => a.max(b),
-            _ => a + b,
+        let agg = |a: f64, b: f64| {
+            not_nan(match aggregate {
+                1 => a.min(b),
+                2 => a.max(b),
+                _ => a + b,
+            })
         };
         acc = Some(match acc {
             None => items,
@@ -689,7 +701,7 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     for (s, m) in items.get(range).unwrap_or_default() {
         if pattern.as_ref().is_none_or(|p| super::glob_match(p, m)) {
             page.push(Reply::bulk(m));
-            page.push(Reply::Bulk(crate::reply::format_double(*s).into_bytes()));
+            page.push(Reply::Bulk(crate::reply::redis_double(*s).into_bytes()));
         }
     }
     Ok(Reply::Array(vec![

@@ -219,7 +219,7 @@ pub fn zrangebylex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> 
 }
 pub fn zrevrange(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let scores = match args.get(4) {
-        Some(a) if eq_ignore_case(a, "withscores") => true,
+        Some(a) if eq_ignore_case(a, "withscores") && args.len() == 5 => true,
         Some(_) => return Err(syntax()),
         None => false,
     };
