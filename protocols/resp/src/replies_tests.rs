@@ -349,3 +349,17 @@ fn scores_are_kept_as_redis_keeps_them() {
     assert_eq!(run(&e, &mut s, &["ZADD", "z", "0x10", "c"]), Reply::Int(1));
     assert_eq!(run(&e, &mut s, &["ZSCORE", "z", "c"]), Reply::Double(16.0));
 }
+
+#[test]
+fn auth_without_a_password_and_pubsub_numsub_answer_as_redis() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    assert_eq!(run(&e, &mut s, &["AUTH", "default", "x"]), Reply::OK);
+    assert!(error(&e, &mut s, &["AUTH", "someone", "x"]).starts_with("WRONGPASS"));
+    assert!(error(&e, &mut s, &["AUTH", "x"]).contains("without any password configured"));
+    s.protocol = 3;
+    assert_eq!(
+        run(&e, &mut s, &["PUBSUB", "NUMSUB", "a"]),
+        Reply::Array(vec![Reply::bulk("a"), Reply::Int(0)])
+    );
+}

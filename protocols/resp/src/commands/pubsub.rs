@@ -235,12 +235,13 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
                 .collect();
             Ok(Reply::Array(names.into_iter().map(Reply::bulk).collect()))
         }
-        b"numsub" => Ok(Reply::Map(
+        // A flat array in both protocols, as Redis answers it.
+        b"numsub" => Ok(Reply::Array(
             args.iter()
                 .skip(2)
-                .map(|c| {
+                .flat_map(|c| {
                     let n = h.channels.get(c).map_or(0, HashMap::len);
-                    (Reply::bulk(c), Reply::Int(n as i64))
+                    [Reply::bulk(c), Reply::Int(n as i64)]
                 })
                 .collect(),
         )),

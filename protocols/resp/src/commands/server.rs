@@ -37,7 +37,7 @@ pub fn help(lines: &[&'static str]) -> Reply {
 pub const REDIS_VERSION: &str = "7.2.0";
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    if ctx.session.subscribed() && ctx.session.protocol < 3 {
+    if ctx.session.subscribed() && ctx.session.protocol < 3 && args.len() <= 2 {
         // In RESP2 subscriber mode PING answers like a message.
         let msg = args.get(1).map_or(Reply::bulk(""), Reply::bulk);
         return Ok(Reply::Array(vec![Reply::bulk("pong"), msg]));
@@ -56,12 +56,20 @@ pub fn echo(_ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 fn check_password(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
-    let Some(want) = ctx.engine.config.requirepass.as_deref() else {
-        return Err(Reply::err(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ));
-    };
     let user_ok = user.is_none_or(|u| u == b"default");
+    let Some(want) = ctx.engine.config.requirepass.as_deref() else {
+        // Without a password the default user takes any (`nopass`), as in Redis; only the
+        // one-argument form is refused, and other users do not exist.
+        return match user {
+            None => Err(Reply::err(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            )),
+            Some(_) if user_ok => Ok(()),
+            Some(_) => Err(Reply::err(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            )),
+        };
+    };
     if user_ok && pass == want.as_bytes() {
         Ok(())
     } else {
