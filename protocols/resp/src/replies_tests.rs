@@ -363,3 +363,40 @@ fn auth_without_a_password_and_pubsub_numsub_answer_as_redis() {
         Reply::Array(vec![Reply::bulk("a"), Reply::Int(0)])
     );
 }
+
+/// SET and GETEX take the same expiry option twice (the last counts), as Redis does, and
+/// still refuse two different ones.
+#[test]
+fn a_repeated_expiry_option_counts_once() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    assert_eq!(
+        run(&e, &mut s, &["SET", "k", "v", "EX", "10", "ex", "20"]),
+        Reply::OK
+    );
+    assert!(matches!(
+        run(&e, &mut s, &["TTL", "k"]),
+        Reply::Int(19 | 20)
+    ));
+    assert_eq!(
+        error(&e, &mut s, &["SET", "k", "v", "EX", "10", "PX", "20"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        run(&e, &mut s, &["GETEX", "k", "PERSIST", "persist"]),
+        Reply::bulk("v")
+    );
+    assert_eq!(run(&e, &mut s, &["TTL", "k"]), Reply::Int(-1));
+    assert_eq!(
+        run(&e, &mut s, &["GETEX", "k", "EX", "10", "EX", "30"]),
+        Reply::bulk("v")
+    );
+    assert!(matches!(
+        run(&e, &mut s, &["TTL", "k"]),
+        Reply::Int(29 | 30)
+    ));
+    assert_eq!(
+        error(&e, &mut s, &["GETEX", "k", "EX", "10", "PERSIST"]),
+        "ERR syntax error"
+    );
+}

@@ -96,11 +96,15 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (key, value) = (arg(args, 1)?, arg(args, 2)?);
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut expire_at: Option<u64> = None;
+    // Which of EX PX EXAT PXAT set it: the same one again replaces it (as in Redis), another
+    // is a syntax error.
+    let mut expire_kind: Option<Vec<u8>> = None;
     let mut i = 3;
     while i < args.len() {
         let a = arg(args, i)?;
         let next = args.get(i + 1);
         let unit = |name: &str| eq_ignore_case(a, name);
+        let lower = a.to_ascii_lowercase();
         if unit("nx") && !xx {
             nx = true;
         } else if unit("xx") && !nx {
@@ -110,10 +114,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         } else if unit("keepttl") && expire_at.is_none() {
             keepttl = true;
         } else if (unit("ex") || unit("px") || unit("exat") || unit("pxat"))
-            && expire_at.is_none()
+            && expire_kind.as_ref().is_none_or(|k| *k == lower)
             && !keepttl
             && next.is_some()
         {
+            expire_kind = Some(lower);
             let ms = if unit("ex") || unit("exat") { 1000 } else { 1 };
             let absolute = unit("exat") || unit("pxat");
             expire_at = Some(expiry(
@@ -320,13 +325,19 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let mut new_ttl: Option<u64> = None;
+    // The option that set it: repeated, the last one counts (as in Redis); mixed, an error.
+    let mut kind: Option<Vec<u8>> = None;
     let mut i = 2;
     while i < args.len() {
         let a = arg(args, i)?;
         let is = |n: &str| eq_ignore_case(a, n);
-        if is("persist") && new_ttl.is_none() {
+        let lower = a.to_ascii_lowercase();
+        let again = kind.as_ref().is_none_or(|k| *k == lower);
+        if is("persist") && again {
+            kind = Some(lower);
             new_ttl = Some(0);
-        } else if (is("ex") || is("px") || is("exat") || is("pxat")) && new_ttl.is_none() {
+        } else if (is("ex") || is("px") || is("exat") || is("pxat")) && again {
+            kind = Some(lower);
             let v = arg(args, i + 1)?;
             let ms = if is("ex") || is("exat") { 1000 } else { 1 };
             new_ttl = Some(expiry(ctx, v, ms, is("exat") || is("pxat"), "getex")?);
