@@ -21,6 +21,9 @@ pub(crate) struct Watches {
     pub(crate) by_key: std::collections::HashMap<(u8, Vec<u8>), std::collections::HashSet<u64>>,
     pub(crate) by_client: std::collections::HashMap<u64, Vec<(u8, Vec<u8>)>>,
     pub(crate) dirty: std::collections::HashSet<u64>,
+    /// When each client's watched keys that had a TTL at WATCH expire (Unix ms): one that
+    /// expires before EXEC aborts it, as in Redis, though no command wrote it.
+    pub(crate) deadlines: std::collections::HashMap<u64, Vec<u64>>,
 }
 
 impl Engine {
@@ -54,7 +57,16 @@ impl Engine {
                         Vec::new(),
                     );
                 }
+                let now = crate::store::now_ms();
+                let deadlines: Vec<u64> = args
+                    .iter()
+                    .skip(1)
+                    .filter_map(|k| self.store.meta(session.db, k, now).ok().flatten())
+                    .map(|m| m.expire_at)
+                    .filter(|&at| at != 0)
+                    .collect();
                 let mut w = lock(&self.watches);
+                w.deadlines.entry(session.id).or_default().extend(deadlines);
                 for key in args.iter().skip(1) {
                     w.by_key
                         .entry((session.db, key.clone()))
@@ -76,7 +88,14 @@ impl Engine {
                 let Some(queue) = session.multi.take() else {
                     return (Reply::err("ERR EXEC without MULTI"), Vec::new());
                 };
-                let dirty = lock(&self.watches).dirty.contains(&session.id);
+                let dirty = {
+                    let w = lock(&self.watches);
+                    let now = crate::store::now_ms();
+                    w.dirty.contains(&session.id)
+                        || w.deadlines
+                            .get(&session.id)
+                            .is_some_and(|d| d.iter().any(|&at| at <= now))
+                };
                 self.unwatch(session.id);
                 if std::mem::take(&mut session.multi_failed) {
                     return (
@@ -151,6 +170,7 @@ impl Engine {
             }
         }
         w.dirty.remove(&client);
+        w.deadlines.remove(&client);
         self.watched.store(w.by_client.len(), Ordering::Relaxed);
     }
 }

@@ -400,3 +400,25 @@ fn a_repeated_expiry_option_counts_once() {
         "ERR syntax error"
     );
 }
+
+/// A watched key that expires between WATCH and EXEC aborts the transaction, as in Redis,
+/// though no command wrote it; one without a TTL does not.
+#[test]
+fn a_watched_key_expiring_before_exec_aborts_it() {
+    let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    run(&e, &mut s, &["SET", "t", "1", "PX", "100"]);
+    run(&e, &mut s, &["SET", "p", "1"]);
+    run(&e, &mut s, &["WATCH", "t", "p"]);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    run(&e, &mut s, &["MULTI"]);
+    run(&e, &mut s, &["GET", "t"]);
+    assert_eq!(run(&e, &mut s, &["EXEC"]), Reply::NilArray);
+    run(&e, &mut s, &["WATCH", "p"]);
+    run(&e, &mut s, &["MULTI"]);
+    run(&e, &mut s, &["GET", "p"]);
+    assert_eq!(
+        run(&e, &mut s, &["EXEC"]),
+        Reply::Array(vec![Reply::bulk("1")])
+    );
+}
