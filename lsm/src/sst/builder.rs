@@ -101,6 +101,11 @@ impl TableBuilder {
             self.props.seq_range.0.min(seq),
             self.props.seq_range.1.max(seq),
         );
+        // A value of a block or more gets a block of its own: the small entries before it
+        // stay in a block the cache can hold, not in one as large as the value.
+        if value.len() >= self.opts.block_size {
+            self.finish_data_block()?;
+        }
         self.data.add(ikey, value);
         self.last_key.clear();
         self.last_key.extend_from_slice(ikey);

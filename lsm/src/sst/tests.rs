@@ -204,3 +204,35 @@ fn blocks_are_served_from_the_cache_after_the_first_read() {
     // zstd shrank the repetitive values.
     assert!(table.size() < 2000 * 60 / 2, "size {}", table.size());
 }
+
+/// A value of a block or more is written in a block of its own: small neighbours before and
+/// after it are in other blocks, and everything reads back.
+#[test]
+fn a_large_value_gets_a_block_of_its_own() {
+    let fs = SimFs::new();
+    let mut model = Model::new();
+    let opts = TableOptions {
+        block_size: 1024,
+        zstd_level: None,
+        bloom_bits_per_key: 10,
+    };
+    model.insert(
+        b"a".to_vec(),
+        BTreeMap::from([(1, Some(b"small".to_vec()))]),
+    );
+    model.insert(b"b".to_vec(), BTreeMap::from([(1, Some(vec![7u8; 5000]))]));
+    model.insert(
+        b"c".to_vec(),
+        BTreeMap::from([(1, Some(b"small".to_vec()))]),
+    );
+    let table = build(&fs, "big", &model, opts);
+    assert_eq!(table.properties().data_blocks, 3);
+    assert_eq!(
+        table.get(b"b", u64::MAX).unwrap().map(|e| e.2.len()),
+        Some(5000)
+    );
+    assert_eq!(
+        table.get(b"c", u64::MAX).unwrap().map(|e| e.2),
+        Some(b"small".to_vec())
+    );
+}

@@ -335,9 +335,17 @@ fn scores_are_kept_as_redis_keeps_them() {
         run(&e, &mut s, &["ZRANGE", "zero", "0", "-1"]),
         Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")])
     );
-    assert_eq!(
+    assert!(matches!(
         run(&e, &mut s, &["ZSCORE", "zero", "b"]),
-        Reply::Double(0.0)
+        Reply::Double(d) if d == 0.0 && d.is_sign_positive()
+    ));
+    // -0 then another score for the same member in one command: one member, one entry in
+    // the score index (the -0 one was left behind, a phantom in ZRANGE).
+    run(&e, &mut s, &["ZADD", "twice", "-0", "m", "1", "m"]);
+    assert_eq!(run(&e, &mut s, &["ZCARD", "twice"]), Reply::Int(1));
+    assert_eq!(
+        run(&e, &mut s, &["ZRANGE", "twice", "0", "-1", "WITHSCORES"]),
+        Reply::Array(vec![Reply::bulk("m"), Reply::Double(1.0)])
     );
     for bad in ["1e400", "-1e400", "1e-400"] {
         assert_eq!(
@@ -346,7 +354,16 @@ fn scores_are_kept_as_redis_keeps_them() {
             "{bad}"
         );
     }
+    // Range bounds are read as strtod reads them: out of range is infinity or zero.
+    assert_eq!(
+        run(&e, &mut s, &["ZCOUNT", "z", "-1e400", "1e400"]),
+        Reply::Int(2)
+    );
     assert_eq!(run(&e, &mut s, &["ZADD", "z", "0x10", "c"]), Reply::Int(1));
+    assert_eq!(
+        error(&e, &mut s, &["ZADD", "z", "0x+1", "d"]),
+        "ERR value is not a valid float"
+    );
     assert_eq!(run(&e, &mut s, &["ZSCORE", "z", "c"]), Reply::Double(16.0));
 }
 

@@ -28,11 +28,16 @@ pub fn encoding(ctx: &Ctx<'_>, key: &[u8], meta: &Meta) -> Result<&'static str, 
     })
 }
 
-/// A collection's member and its value.
-type Pair = (Vec<u8>, Vec<u8>);
-
-/// Each member (and value, for hashes) of a collection, up to `limit` of them.
-fn members(ctx: &Ctx<'_>, key: &[u8], zset: bool, limit: u64) -> Result<Vec<Pair>, Reply> {
+/// Visits each member (and value, for hashes) of a collection in turn, up to `limit` of
+/// them, while `visit` returns true; returns whether it visited them all. One at a time, so
+/// a collection of large values is never read whole to name its encoding.
+fn each_member(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    zset: bool,
+    limit: u64,
+    mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+) -> Result<bool, Reply> {
     // A sorted set's members are under 0x00 (0x01 is its score index).
     let (lo, hi): (&[u8], &[u8]) = (&[0], &[1]);
     let (lo, hi) = if zset {
@@ -44,15 +49,18 @@ fn members(ctx: &Ctx<'_>, key: &[u8], zset: bool, limit: u64) -> Result<Vec<Pair
         .store
         .member_range(ctx.db(), key, lo, hi, orbit_lsm::Direction::Forward)
         .map_err(internal)?;
-    let mut out = Vec::new();
     for m in it.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
-        let (mut member, value) = m.map_err(internal)?;
-        if zset {
-            member.remove(0);
+        let (member, value) = m.map_err(internal)?;
+        let member = if zset {
+            member.get(1..).unwrap_or_default()
+        } else {
+            &member[..]
+        };
+        if !visit(member, &value) {
+            return Ok(false);
         }
-        out.push((member, value));
     }
-    Ok(out)
+    Ok(true)
 }
 
 /// `listpack` for a hash (fields and values) or sorted set (members) within the listpack
@@ -61,9 +69,9 @@ fn small(ctx: &Ctx<'_>, key: &[u8], count: u64, hash: bool) -> Result<Option<&'s
     if count > LISTPACK_ENTRIES {
         return Ok(None);
     }
-    let fits = members(ctx, key, !hash, count)?
-        .iter()
-        .all(|(m, v)| m.len() <= LISTPACK_VALUE && (!hash || v.len() <= LISTPACK_VALUE));
+    let fits = each_member(ctx, key, !hash, count, |m, v| {
+        m.len() <= LISTPACK_VALUE && (!hash || v.len() <= LISTPACK_VALUE)
+    })?;
     Ok(fits.then_some("listpack"))
 }
 
@@ -71,12 +79,19 @@ fn set(ctx: &Ctx<'_>, key: &[u8], count: u64) -> Result<&'static str, Reply> {
     if count > INTSET_ENTRIES {
         return Ok("hashtable");
     }
-    let members = members(ctx, key, false, count)?;
-    if members.iter().all(|(m, _)| parse_int(m).is_some()) {
-        return Ok("intset");
-    }
-    let fits = count <= LISTPACK_ENTRIES && members.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
-    Ok(if fits { "listpack" } else { "hashtable" })
+    let (mut ints, mut short) = (true, count <= LISTPACK_ENTRIES);
+    each_member(ctx, key, false, count, |m, _| {
+        ints &= parse_int(m).is_some();
+        short &= m.len() <= LISTPACK_VALUE;
+        ints || short
+    })?;
+    Ok(if ints {
+        "intset"
+    } else if short {
+        "listpack"
+    } else {
+        "hashtable"
+    })
 }
 
 /// `listpack` while the list would fit one 8 KiB listpack (each element with its entry
@@ -89,7 +104,7 @@ fn list(ctx: &Ctx<'_>, key: &[u8], meta: &Meta) -> Result<&'static str, Reply> {
         return Ok("quicklist");
     }
     let mut bytes = 7; // the listpack's header and end byte
-    for (_, element) in members(ctx, key, false, len)? {
+    let fits = each_member(ctx, key, false, len, |_, element| {
         let header = match element.len() {
             0..64 => 1,
             64..4096 => 2,
@@ -101,9 +116,7 @@ fn list(ctx: &Ctx<'_>, key: &[u8], meta: &Meta) -> Result<&'static str, Reply> {
             _ => 3,
         };
         bytes += header + element.len() + backlen;
-        if bytes > LIST_LISTPACK_BYTES {
-            return Ok("quicklist");
-        }
-    }
-    Ok("listpack")
+        bytes <= LIST_LISTPACK_BYTES
+    })?;
+    Ok(if fits { "listpack" } else { "quicklist" })
 }

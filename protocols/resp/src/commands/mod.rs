@@ -584,20 +584,34 @@ pub fn parse_int(b: &[u8]) -> Option<i64> {
 
 /// Parses a Redis float argument (`inf`, `-inf` accepted; `nan` refused).
 pub fn parse_float(b: &[u8]) -> Option<f64> {
+    strtod(b).and_then(|(v, out_of_range)| (!out_of_range).then_some(v))
+}
+
+/// A score range bound (ZRANGEBYSCORE and friends): as [`parse_float`], but a value out of
+/// a double's range is taken as infinity or zero, as Redis's `zslParseRange` (plain strtod)
+/// takes it.
+pub fn parse_float_bound(b: &[u8]) -> Option<f64> {
+    strtod(b).map(|(v, _)| v)
+}
+
+/// strtod's reading of `b` as Redis uses it: decimal or `0x` hexadecimal, `inf`, never NaN or
+/// surrounding spaces; and whether it was out of a double's range (overflowed to infinity,
+/// or underflowed to zero).
+fn strtod(b: &[u8]) -> Option<(f64, bool)> {
     let s = std::str::from_utf8(b).ok()?;
     if s.is_empty() || s.trim() != s {
         return None;
     }
     let v: f64 = match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
-        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some((f64::INFINITY, false)),
+        "-inf" | "-infinity" => return Some((f64::NEG_INFINITY, false)),
         lower => match lower
             .strip_prefix(['+', '-'])
             .unwrap_or(lower)
             .strip_prefix("0x")
         {
             // strtod's hexadecimal integers (Redis accepts `0x10`).
-            Some(hex) => {
+            Some(hex) if hex.bytes().all(|c| c.is_ascii_hexdigit()) => {
                 let n = u64::from_str_radix(hex, 16).ok()? as f64;
                 if lower.starts_with('-') {
                     -n
@@ -605,13 +619,16 @@ pub fn parse_float(b: &[u8]) -> Option<f64> {
                     n
                 }
             }
+            Some(_) => return None,
             None => s.parse().ok()?,
         },
     };
-    // As Redis's string2d: out of range is an error, not infinity or a zero.
+    if v.is_nan() {
+        return None;
+    }
     let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
     let underflow = v == 0.0 && mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'));
-    (v.is_finite() && !underflow).then_some(v)
+    Some((v, v.is_infinite() || underflow))
 }
 
 pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {

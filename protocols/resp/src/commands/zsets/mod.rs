@@ -280,6 +280,8 @@ pub fn zadd_groups(
             } else {
                 score
             };
+            // -0 is 0 (as `put_member` stores it), also for a later pair on the same member.
+            let new = if new == 0.0 { 0.0 } else { new };
             if new.is_nan() {
                 return Err(Reply::err("ERR resulting score is not a number (NaN)"));
             }

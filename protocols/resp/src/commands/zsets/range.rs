@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use orbit_lsm::Direction;
 
-use super::super::{arg, eq_ignore_case, int_arg, parse_float, syntax, Ctx};
+use super::super::{arg, eq_ignore_case, int_arg, parse_float_bound, syntax, Ctx};
 use super::{sorted, with_scores};
 use crate::reply::Reply;
 
@@ -13,8 +13,8 @@ use crate::reply::Reply;
 pub(super) fn score_bound(b: &[u8]) -> Result<Bound<f64>, Reply> {
     let bad = || Reply::err("ERR min or max is not a float");
     match b.strip_prefix(b"(") {
-        Some(rest) => parse_float(rest).map(Bound::Excluded).ok_or_else(bad),
-        None => parse_float(b).map(Bound::Included).ok_or_else(bad),
+        Some(rest) => parse_float_bound(rest).map(Bound::Excluded).ok_or_else(bad),
+        None => parse_float_bound(b).map(Bound::Included).ok_or_else(bad),
     }
 }
 
