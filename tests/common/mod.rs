@@ -161,6 +161,26 @@ impl Server {
         (ok, self.log())
     }
 
+    /// Waits (at most 30 s) for the server to exit by itself (after SHUTDOWN); returns
+    /// whether it exited successfully, and its whole log.
+    pub fn wait_exit(mut self) -> (bool, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let ok = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (ok, self.log())
+    }
+
     /// SIGKILL: no shutdown at all.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
