@@ -98,6 +98,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .resp_addr
         .parse()
         .with_context(|| format!("--resp-addr {} is not an address", args.resp_addr))?;
+    // Both listeners set SO_REUSEPORT, so one address would bind twice and split each
+    // protocol's connections between the two servers.
+    if pg_addr == Some(addr) {
+        anyhow::bail!(
+            "--resp-addr and --pg-addr are both {addr}: each protocol needs its own port"
+        );
+    }
     let config = Config {
         requirepass: args.requirepass.clone().filter(|p| !p.is_empty()),
         max_clients: args.maxclients,

@@ -56,6 +56,21 @@ fn bad_flags_are_refused_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload \"nosuchworkload\""));
+
+    // One port for two protocols: both listeners would bind it (SO_REUSEPORT) and split the
+    // connections; refused.
+    let port = common::free_port();
+    let out = Command::new(ORBIT)
+        .args(["serve", "--http-addr", ""])
+        .args(["--resp-addr", &format!("127.0.0.1:{port}")])
+        .args(["--pg-addr", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(tmp.path().join("same-port"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("each protocol needs its own port"), "{err}");
 }
 
 #[test]

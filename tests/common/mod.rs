@@ -14,11 +14,17 @@ pub const ORBIT: &str = env!("CARGO_BIN_EXE_orbit");
 
 /// A loopback port nobody listens on (the OS picks it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free ports: each probe's listener is held until all are taken (one after
+/// another, a released port can come back at once: a server was given one port for RESP and
+/// PostgreSQL, and a client hung).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// A running `orbit serve`, killed when dropped.
@@ -63,7 +69,7 @@ impl Server {
         data_dir: &Path,
         extra: &[&str],
     ) -> Result<Server, String> {
-        let (port, http_port, pg_port) = (free_port(), free_port(), free_port());
+        let [port, http_port, pg_port] = free_ports::<3>();
         let mut command = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
