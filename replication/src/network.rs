@@ -526,23 +526,39 @@ mod peer_tests {
 
     use super::{read_frame, write_frame, Network, Response};
 
-    /// A node that answers every request "stopped" (as a `Raft` that was shut down would) and
-    /// counts the connections it accepts.
-    async fn stopped_node(listener: TcpListener, accepted: Arc<AtomicUsize>) {
+    /// A fake node: counts the connections it accepts and answers each request frame with
+    /// `answer` (`None` ends the connection).
+    async fn fake_node(
+        listener: TcpListener,
+        accepted: Arc<AtomicUsize>,
+        answer: impl Fn(&[u8]) -> Option<Response> + Clone + Send + 'static,
+    ) {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
             accepted.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
             tokio::spawn(async move {
-                while read_frame(&mut stream).await.is_ok() {
-                    let answer = Response::Vote(Err(RaftError::Fatal(Fatal::Stopped)));
-                    if write_frame(&mut stream, &answer).await.is_err() {
+                while let Ok(frame) = read_frame(&mut stream).await {
+                    let Some(reply) = answer(&frame) else {
+                        return;
+                    };
+                    if write_frame(&mut stream, &reply).await.is_err() {
                         return;
                     }
                 }
             });
         }
+    }
+
+    /// A node that answers every request "stopped" (as a `Raft` that was shut down would) and
+    /// counts the connections it accepts.
+    async fn stopped_node(listener: TcpListener, accepted: Arc<AtomicUsize>) {
+        fake_node(listener, accepted, |_| {
+            Some(Response::Vote(Err(RaftError::Fatal(Fatal::Stopped))))
+        })
+        .await;
     }
 
     #[test]
@@ -578,19 +594,16 @@ mod peer_tests {
         listener: TcpListener,
         sizes: tokio::sync::mpsc::UnboundedSender<usize>,
     ) {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            return;
-        };
-        while let Ok(frame) = read_frame(&mut stream).await {
-            let Ok(super::Request::Append(a)) = postcard::from_bytes(&frame) else {
-                return;
+        fake_node(listener, Arc::default(), move |frame| {
+            let Ok(super::Request::Append(a)) = postcard::from_bytes(frame) else {
+                return None;
             };
             let _ = sizes.send(a.entries.len());
-            let answer = Response::Append(Ok(openraft::raft::AppendEntriesResponse::Success));
-            if write_frame(&mut stream, &answer).await.is_err() {
-                return;
-            }
-        }
+            Some(Response::Append(Ok(
+                openraft::raft::AppendEntriesResponse::Success,
+            )))
+        })
+        .await;
     }
 
     /// A batch of entries larger than `APPEND_BYTES` goes out in part, answered as a partial

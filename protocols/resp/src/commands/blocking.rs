@@ -38,10 +38,11 @@ fn ready(ctx: &Ctx<'_>, keys: &[Vec<u8>], kind: Kind) -> Result<bool, Reply> {
 }
 
 /// Whether a retry should keep waiting without running (none of its keys is ready).
-fn keep_waiting(ctx: &Ctx<'_>, name: &str, args: &[Vec<u8>]) -> Result<bool, Reply> {
+fn keep_waiting(ctx: &Ctx<'_>, args: &[Vec<u8>]) -> Result<bool, Reply> {
     if !ctx.session.blocked || ctx.in_exec {
         return Ok(false);
     }
+    let name = super::lookup(arg(args, 0)?).map_or("", |c| c.name);
     let (kind, keys) = waits_on(name, args);
     Ok(!ready(ctx, keys, kind)?)
 }
@@ -71,7 +72,7 @@ fn block_or_nil(ctx: &Ctx<'_>, until: Option<u64>) -> Reply {
 /// BLPOP / BRPOP: `[key, element]` from the first non-empty list.
 fn bpop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], left: bool) -> Result<Reply, Reply> {
     let until = deadline(ctx, arg(args, args.len() - 1)?)?;
-    if keep_waiting(ctx, "blpop", args)? {
+    if keep_waiting(ctx, args)? {
         return Ok(Reply::Block(until));
     }
     for key in args.get(1..args.len() - 1).unwrap_or_default() {
@@ -93,7 +94,7 @@ pub fn brpop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 
 pub fn blmove(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let until = deadline(ctx, arg(args, 5)?)?;
-    if keep_waiting(ctx, "blmove", args)? {
+    if keep_waiting(ctx, args)? {
         return Ok(Reply::Block(until));
     }
     let r = lists::lmove(ctx, args.get(..5).unwrap_or_default())?;
@@ -112,7 +113,7 @@ pub fn blmove(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 /// BZPOPMIN / BZPOPMAX: `[key, member, score]` from the first non-empty sorted set.
 fn bzpop(ctx: &mut Ctx<'_>, args: &[Vec<u8>], max: bool) -> Result<Reply, Reply> {
     let until = deadline(ctx, arg(args, args.len() - 1)?)?;
-    if keep_waiting(ctx, "bzpopmin", args)? {
+    if keep_waiting(ctx, args)? {
         return Ok(Reply::Block(until));
     }
     for key in args.get(1..args.len() - 1).unwrap_or_default() {

@@ -92,19 +92,22 @@ fn expiry(
     u64::try_from(at).map_err(|_| invalid())
 }
 
+/// The expiry options of SET and GETEX.
+const EXPIRY_OPTIONS: [&str; 4] = ["ex", "px", "exat", "pxat"];
+
 pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (key, value) = (arg(args, 1)?, arg(args, 2)?);
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
     let mut expire_at: Option<u64> = None;
     // Which of EX PX EXAT PXAT set it: the same one again replaces it (as in Redis), another
     // is a syntax error.
-    let mut expire_kind: Option<Vec<u8>> = None;
+    let mut expire_kind: Option<&str> = None;
     let mut i = 3;
     while i < args.len() {
         let a = arg(args, i)?;
         let next = args.get(i + 1);
         let unit = |name: &str| eq_ignore_case(a, name);
-        let lower = a.to_ascii_lowercase();
+        let expire_option = EXPIRY_OPTIONS.into_iter().find(|o| unit(o));
         if unit("nx") && !xx {
             nx = true;
         } else if unit("xx") && !nx {
@@ -113,12 +116,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
             get = true;
         } else if unit("keepttl") && expire_at.is_none() {
             keepttl = true;
-        } else if (unit("ex") || unit("px") || unit("exat") || unit("pxat"))
-            && expire_kind.as_ref().is_none_or(|k| *k == lower)
+        } else if expire_option.is_some()
+            && (expire_kind.is_none() || expire_kind == expire_option)
             && !keepttl
             && next.is_some()
         {
-            expire_kind = Some(lower);
+            expire_kind = expire_option;
             let ms = if unit("ex") || unit("exat") { 1000 } else { 1 };
             let absolute = unit("exat") || unit("pxat");
             expire_at = Some(expiry(
@@ -326,18 +329,21 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let key = arg(args, 1)?;
     let mut new_ttl: Option<u64> = None;
     // The option that set it: repeated, the last one counts (as in Redis); mixed, an error.
-    let mut kind: Option<Vec<u8>> = None;
+    let mut kind: Option<&str> = None;
     let mut i = 2;
     while i < args.len() {
         let a = arg(args, i)?;
         let is = |n: &str| eq_ignore_case(a, n);
-        let lower = a.to_ascii_lowercase();
-        let again = kind.as_ref().is_none_or(|k| *k == lower);
+        let option = ["persist"]
+            .into_iter()
+            .chain(EXPIRY_OPTIONS)
+            .find(|o| is(o));
+        let again = kind.is_none() || kind == option;
         if is("persist") && again {
-            kind = Some(lower);
+            kind = option;
             new_ttl = Some(0);
-        } else if (is("ex") || is("px") || is("exat") || is("pxat")) && again {
-            kind = Some(lower);
+        } else if option.is_some() && again {
+            kind = option;
             let v = arg(args, i + 1)?;
             let ms = if is("ex") || is("exat") { 1000 } else { 1 };
             new_ttl = Some(expiry(ctx, v, ms, is("exat") || is("pxat"), "getex")?);
