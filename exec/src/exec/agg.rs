@@ -472,8 +472,16 @@ impl<'p> Aggregator<'p> {
                     }
                 }
             }
-            let g = match self.groups.get(&self.keybuf) {
-                Some(g) => *g,
+            // Without keys, one group, and no lookup: comparing the empty key reads memcmp
+            // through the empty Vec's dangling pointer, which costs ~90 ns a row on AVX-512
+            // machines (a masked load's microcode assist).
+            let found = if plan.keys.is_empty() {
+                (!self.out.is_empty()).then_some(0)
+            } else {
+                self.groups.get(&self.keybuf).copied()
+            };
+            let g = match found {
+                Some(g) => g,
                 None => {
                     let mut computed = self.computed.drain(..);
                     let keys: Vec<Value> = plan

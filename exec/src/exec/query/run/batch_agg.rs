@@ -290,8 +290,16 @@ impl BatchAgg {
                     }
                 }
             }
-            let g = match index.get(key.as_slice()) {
-                Some(g) => *g,
+            // Without grouping keys every row is in the one group. (Looking up the empty key
+            // costs more than it seems: memcmp's masked load from the empty Vec's dangling
+            // pointer takes a microcode assist, ~90 ns a row, on AVX-512 machines.)
+            let found = if self.keys == 0 {
+                (!groups.is_empty()).then_some(0)
+            } else {
+                index.get(key.as_slice()).copied()
+            };
+            let g = match found {
+                Some(g) => g,
                 None => {
                     let values = (0..self.keys)
                         .map(|c| match bytes(i, c) {
