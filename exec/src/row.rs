@@ -43,6 +43,12 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Reads a varint at `pos`, moving past it; None when the bytes end or run on too long.
 pub(crate) fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte, the usual case (column ids, short lengths), without the loop.
+    let first = *bytes.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u64::from(first));
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*pos)?;

@@ -32,6 +32,7 @@ pub mod key;
 mod log_record;
 pub mod manifest;
 mod memtable;
+mod pairs;
 pub mod range_del;
 mod split;
 pub mod sst;
@@ -45,3 +46,4 @@ pub use db::{
 pub use error::{Error, Result};
 pub use log_record::LogRecord;
 pub use memtable::Memtable;
+pub use pairs::Pairs;

@@ -3,16 +3,20 @@
 //! entry; a buffered delete or a buffered range delete hides it.
 
 use std::collections::VecDeque;
-use std::iter::Peekable;
 
-use orbit_lsm::{DbIter, Direction};
+use orbit_lsm::{DbIter, Direction, Pairs};
 
 use crate::oracle::DelRange;
 use crate::Result;
 
+/// A pair of the snapshot's, or the error that ended its scan.
+type BaseItem = orbit_lsm::Result<(Vec<u8>, Vec<u8>)>;
+
 /// Key-value pairs of a scan, in the scan's direction.
 pub struct TxnIter {
-    base: Peekable<DbIter>,
+    base: DbIter,
+    /// The snapshot's next pair, once looked at (`Some(None)`: none left).
+    peeked: Option<Option<BaseItem>>,
     /// Buffered writes within the scan's bounds, in the scan's direction.
     local: VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
     /// Buffered range deletes of the keyspace.
@@ -31,11 +35,52 @@ impl TxnIter {
             local.reverse();
         }
         TxnIter {
-            base: base.peekable(),
+            base,
+            peeked: None,
             local: local.into(),
             ranges,
             direction,
         }
+    }
+
+    fn peek(&mut self) -> Option<&BaseItem> {
+        peek(&mut self.base, &mut self.peeked)
+    }
+
+    fn next_base(&mut self) -> Option<BaseItem> {
+        match self.peeked.take() {
+            Some(peeked) => peeked,
+            None => self.base.next(),
+        }
+    }
+
+    /// Appends the next pairs to `out` until it holds `max` of them or the scan ends, as
+    /// the iterator would yield them. Without buffered writes to merge, the snapshot's
+    /// pairs are copied straight into `out` (no allocation per pair).
+    pub fn fill(&mut self, out: &mut Pairs, max: usize) -> Result<()> {
+        if self.local.is_empty() && self.ranges.is_empty() {
+            while out.len() < max {
+                match self.peeked.take() {
+                    None => break,
+                    Some(None) => return Ok(()),
+                    Some(Some(kv)) => {
+                        let (k, v) = kv?;
+                        out.push(&k, &v);
+                    }
+                }
+            }
+            return Ok(self.base.fill(out, max)?);
+        }
+        while out.len() < max {
+            match self.next() {
+                Some(kv) => {
+                    let (k, v) = kv?;
+                    out.push(&k, &v);
+                }
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     fn hidden(&self, key: &[u8]) -> bool {
@@ -45,13 +90,18 @@ impl TxnIter {
     }
 }
 
+/// The next pair of `base`, looked at and kept in `peeked`.
+fn peek<'a>(base: &mut DbIter, peeked: &'a mut Option<Option<BaseItem>>) -> Option<&'a BaseItem> {
+    peeked.get_or_insert_with(|| base.next()).as_ref()
+}
+
 impl Iterator for TxnIter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             // Which side comes next: the local write when its key is first or equal.
-            let take_local = match (self.base.peek(), self.local.front()) {
+            let take_local = match (peek(&mut self.base, &mut self.peeked), self.local.front()) {
                 (Some(Err(_)), _) => false,
                 (None, None) => return None,
                 (None, Some(_)) => true,
@@ -64,18 +114,17 @@ impl Iterator for TxnIter {
             if take_local {
                 let (k, v) = self.local.pop_front()?;
                 if self
-                    .base
                     .peek()
                     .is_some_and(|b| b.as_ref().is_ok_and(|(bk, _)| *bk == k))
                 {
-                    self.base.next();
+                    self.next_base();
                 }
                 if let Some(v) = v {
                     return Some(Ok((k, v)));
                 }
                 continue;
             }
-            match self.base.next()? {
+            match self.next_base()? {
                 Err(e) => return Some(Err(e.into())),
                 Ok((k, v)) => {
                     if !self.hidden(&k) {

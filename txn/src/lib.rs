@@ -44,7 +44,7 @@ pub use iter::TxnIter;
 pub use lock_wait::LockWait;
 pub use log::{client_address, CommitLog, Leadership, LocalLog, ReadGate, Submitted};
 pub use pending::{Completion, Failure, Pending};
-pub use shared_scan::SharedScan;
+pub use shared_scan::{PieceIter, SharedScan};
 pub use txn::{Isolation, LockPolicy, Transaction};
 
 use oracle::{DelRange, Key, Oracle};

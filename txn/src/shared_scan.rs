@@ -11,7 +11,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use orbit_lsm::{Db, Direction, KeyspaceId, Snapshot};
+use orbit_lsm::{Db, DbIter, Direction, KeyspaceId, Pairs, Snapshot};
 
 use crate::Result;
 
@@ -38,14 +38,30 @@ impl SharedScan {
 
     /// The pairs of `piece` (the caller's part of the range, or, not under SERIALIZABLE,
     /// any range of the keyspace: a parallel join's lookups), forward.
-    pub fn scan(
-        &self,
-        piece: (Bound<Vec<u8>>, Bound<Vec<u8>>),
-    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> {
+    pub fn scan(&self, piece: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Result<PieceIter> {
         let it = self
             .db
             .iter(self.keyspace, piece, Direction::Forward, &self.snapshot)?;
-        Ok(it.map(|r| r.map_err(Into::into)))
+        Ok(PieceIter(it))
+    }
+}
+
+/// The pairs of a piece of a [`SharedScan`], forward: one by one, or in chunks
+/// ([`PieceIter::fill`]).
+pub struct PieceIter(DbIter);
+
+impl PieceIter {
+    /// Appends the next pairs to `out` until it holds `max` of them or the piece ends.
+    pub fn fill(&mut self, out: &mut Pairs, max: usize) -> Result<()> {
+        Ok(self.0.fill(out, max)?)
+    }
+}
+
+impl Iterator for PieceIter {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|r| r.map_err(Into::into))
     }
 }
 

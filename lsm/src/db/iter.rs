@@ -16,7 +16,7 @@ use crate::key::{self, ValueKind, MAX_SEQ};
 use crate::memtable::{MemCursor, Memtable};
 use crate::range_del::Fragments;
 use crate::sst::{Table, TableIter};
-use crate::Result;
+use crate::{Pairs, Result};
 
 /// A cursor over one sorted source of internal keys.
 pub(crate) trait Source: Send {
@@ -253,42 +253,94 @@ impl DbIter {
         Ok(())
     }
 
-    fn step_forward(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Hands the next live pair to `emit`; false at the end.
+    fn step_forward(&mut self, mut emit: impl FnMut(&[u8], &[u8])) -> Result<bool> {
         loop {
             let Some(i) = self.pick() else {
-                return Ok(None);
+                return Ok(false);
             };
             // Decided on the source's own bytes: only an entry returned is copied (a scan
             // passes millions; each copy was an allocation).
             let found = {
                 let Some(s) = self.sources.get(i) else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 match key::split(s.key()) {
-                    None => None,
+                    None => false,
                     Some((user, seq, kind)) => {
                         if above_upper(user, &self.upper) {
-                            return Ok(None);
+                            return Ok(false);
                         }
                         let older = self.has_last && self.last_user.as_slice() == user;
                         if seq > self.snapshot.seq() || below_lower(user, &self.lower) || older {
-                            None
+                            false
                         } else {
                             self.last_user.clear();
                             self.last_user.extend_from_slice(user);
                             self.has_last = true;
                             let live = kind == ValueKind::Put as u8
                                 && !self.dels.hides(user, seq, self.snapshot.seq());
-                            live.then(|| (user.to_vec(), s.value().to_vec()))
+                            if live {
+                                emit(user, s.value());
+                            }
+                            live
                         }
                     }
                 }
             };
             self.advance(i)?;
-            if found.is_some() {
-                return Ok(found);
+            if found {
+                return Ok(true);
             }
         }
+    }
+
+    /// Appends the next pairs to `out` until it holds `max` of them or the scan ends: the
+    /// pairs the iterator would yield, copied into `out`'s buffer instead of a pair of
+    /// vectors each. After an error the scan ends.
+    pub fn fill(&mut self, out: &mut Pairs, max: usize) -> Result<()> {
+        if self.direction == Direction::Backward {
+            while out.len() < max {
+                match self.next() {
+                    Some(Ok((k, v))) => out.push(&k, &v),
+                    Some(Err(e)) => return Err(e),
+                    None => break,
+                }
+            }
+            return Ok(());
+        }
+        if !self.start()? {
+            return Ok(());
+        }
+        while out.len() < max {
+            match self.step_forward(|k, v| out.push(k, v)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Positions the sources on the first call; false once the scan is done.
+    fn start(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        if !self.started {
+            self.started = true;
+            if let Err(e) = self.position() {
+                self.done = true;
+                return Err(e);
+            }
+        }
+        Ok(true)
     }
 
     fn take_pending(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -347,18 +399,17 @@ impl Iterator for DbIter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if !self.started {
-            self.started = true;
-            if let Err(e) = self.position() {
-                self.done = true;
-                return Some(Err(e));
-            }
+        match self.start() {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
         }
         let step = match self.direction {
-            Direction::Forward => self.step_forward(),
+            Direction::Forward => {
+                let mut found = None;
+                self.step_forward(|k, v| found = Some((k.to_vec(), v.to_vec())))
+                    .map(|_| found)
+            }
             Direction::Backward => self.step_backward(),
         };
         match step {

@@ -5,7 +5,7 @@
 
 use std::ops::Bound;
 
-use orbit_lsm::Direction;
+use orbit_lsm::{Direction, Pairs};
 
 use super::super::Ctx;
 use crate::catalog::TableDef;
@@ -538,8 +538,8 @@ impl<'a> ChunkedScan<'a> {
                 None => None,
                 Some(Stored::Rows(rows)) => Some(rows),
                 Some(Stored::Raw(raw)) => Some(
-                    raw.into_iter()
-                        .map(|(k, v)| Ok((k, decode_columns(table, &v, self.read)?)))
+                    raw.iter()
+                        .map(|(k, v)| Ok((k.to_vec(), decode_columns(table, v, self.read)?)))
                         .collect::<Result<_>>()?,
                 ),
             },
@@ -630,23 +630,24 @@ impl<'a> ChunkedScan<'a> {
             }
         };
         let deadline = ctx.deadline;
-        let mut out = Vec::new();
-        let scan = ctx
+        let mut out = Pairs::new();
+        let mut scan = ctx
             .txn
             .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?;
-        for item in scan {
-            if out.len() % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d)
-            {
-                return Err(timeout());
-            }
-            out.push(item?);
-            if out.len() >= max {
+        // In steps of 1024 pairs, the deadline looked at between them.
+        while out.len() < max {
+            let before = out.len();
+            scan.fill(&mut out, max.min(before.saturating_add(1024)))?;
+            if out.len() < before.saturating_add(1024).min(max) {
                 break;
             }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(timeout());
+            }
         }
-        match out.last() {
-            Some((k, _)) if out.len() >= max => {
-                self.state = Chunked::Next(Bound::Excluded(k.clone()), end.clone());
+        match out.last_key() {
+            Some(k) if out.len() >= max => {
+                self.state = Chunked::Next(Bound::Excluded(k.to_vec()), end.clone());
             }
             _ => {}
         }
@@ -656,20 +657,20 @@ impl<'a> ChunkedScan<'a> {
                 None => vec![true; out.len()],
             };
             // Each row as its lock leaves it: the latest version, or gone.
-            let mut locked: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(out.len());
-            for ((k, _), keep) in out.into_iter().zip(keep) {
+            let mut locked = Pairs::new();
+            for ((k, _), keep) in out.iter().zip(keep) {
                 if locked.len() >= self.lock_budget {
                     // Enough for now: the scan goes on after the last row looked at.
-                    if let Some((last, _)) = locked.last() {
-                        self.state = Chunked::Next(Bound::Excluded(last.clone()), end.clone());
+                    if let Some(last) = locked.last_key() {
+                        self.state = Chunked::Next(Bound::Excluded(last.to_vec()), end.clone());
                     }
                     break;
                 }
                 if !keep {
                     continue;
                 }
-                if let Some(v) = locked_get(ctx, table, &k)? {
-                    locked.push((k, v));
+                if let Some(v) = locked_get(ctx, table, k)? {
+                    locked.push(k, &v);
                 }
             }
             out = locked;
@@ -688,7 +689,7 @@ fn passing_at_snapshot(
     table: &TableDef,
     (filter, cols): (&Expr, &[bool]),
     outer: &[Value],
-    rows: &[(Vec<u8>, Vec<u8>)],
+    rows: &Pairs,
 ) -> Result<Vec<bool>> {
     let base = ctx.eval_context();
     let ectx = base.with_outer(outer);
@@ -706,7 +707,7 @@ pub enum Stored {
     /// Decoded rows with their storage keys (lookups, index and bitmap scans).
     Rows(KeyedRows),
     /// (storage key, stored row) pairs of a full or range scan, not decoded yet.
-    Raw(Vec<(Vec<u8>, Vec<u8>)>),
+    Raw(Pairs),
 }
 
 /// The key of `e` as a value of column `ids[pos]` of `table` (None: no row can match).

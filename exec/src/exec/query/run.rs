@@ -633,11 +633,11 @@ impl<'r, 'a> Runner<'r, 'a> {
             size = size.saturating_mul(4).min(SCAN_CHUNK);
             let kept = match chunk {
                 None => break,
-                Some(Stored::Raw(raw)) => decoder.rows(raw, ectx)?,
+                Some(Stored::Raw(raw)) => decoder.rows(&raw, ectx)?,
                 Some(Stored::Rows(rows)) => {
                     let mut kept = Vec::with_capacity(rows.len());
                     for (key, r) in rows {
-                        kept.extend(decoder.keep(key, r, ectx)?);
+                        kept.extend(decoder.keep(&key, r, ectx)?);
                     }
                     kept
                 }

@@ -193,6 +193,7 @@ proptest! {
     fn iterators_match_the_model(
         steps in proptest::collection::vec(step(), 1..120),
         ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..40), 1..6),
+        chunk in 1usize..8,
     ) {
         let fs = SimFs::new();
         let db = open(&fs, 1 << 10);
@@ -215,6 +216,22 @@ proptest! {
                     .map(|r| r.unwrap())
                     .collect();
                 prop_assert_eq!(&fwd, &want, "forward {:?}..{:?}", lo, hi);
+                // In chunks (`fill`), each chunk followed by one pair taken by `next`.
+                let mut it = db
+                    .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Forward, snap)
+                    .unwrap();
+                let (mut filled, mut pairs) = (Vec::new(), crate::Pairs::new());
+                loop {
+                    pairs.clear();
+                    it.fill(&mut pairs, chunk).unwrap();
+                    prop_assert!(pairs.len() <= chunk);
+                    filled.extend(pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+                    match it.next() {
+                        Some(kv) => filled.push(kv.unwrap()),
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(&filled, &want, "filled {:?}..{:?} by {}", lo, hi, chunk);
                 let mut back: Vec<_> = db
                     .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Backward, snap)
                     .unwrap()

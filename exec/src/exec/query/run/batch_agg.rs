@@ -19,11 +19,12 @@
 
 use rustc_hash::FxHashMap;
 
-use super::lanes::{lane_key, locate, numeric_at_scale};
+use super::lanes::{lane_key, locate, numeric_at_scale, Slots};
 use crate::catalog::TableDef;
 use crate::exec::agg::{AggPlan, Partial};
 use crate::expr::{AggKind, Expr};
 use crate::types::{BinaryOp, DataType, Numeric, Value};
+use orbit_lsm::Pairs;
 
 /// An exact expression over lanes; each node's values are integers at a scale fixed when it
 /// compiled.
@@ -73,6 +74,8 @@ pub(crate) struct BatchAgg {
     /// Lanes: (position in `cols`, declared scale).
     lanes: Vec<(usize, u32)>,
     aggs: Vec<Agg>,
+    /// `cols` by column id, for [`locate`].
+    slots: Slots,
 }
 
 /// A group's running (sum, count) of one aggregate within a chunk.
@@ -110,6 +113,7 @@ impl BatchAgg {
             keys: 0,
             lanes: Vec::new(),
             aggs: Vec::new(),
+            slots: Slots::default(),
         };
         for k in &plan.keys {
             let Expr::Column(i) = k else { return None };
@@ -141,6 +145,7 @@ impl BatchAgg {
             };
             b.aggs.push(agg);
         }
+        b.slots = Slots::new(b.cols.iter().map(|c| c.id));
         Some(b)
     }
 
@@ -226,7 +231,7 @@ impl BatchAgg {
     /// per aggregate), in the order first met; None when the chunk must go the row path.
     pub(crate) fn fold(
         &self,
-        raw: &[(Vec<u8>, Vec<u8>)],
+        raw: &Pairs,
         sel: &[bool],
     ) -> Option<Vec<(Vec<Value>, Vec<Partial>)>> {
         let n = raw.len();
@@ -237,7 +242,7 @@ impl BatchAgg {
                 continue;
             }
             let row = spans.get_mut(i * width..(i + 1) * width)?;
-            if !locate(stored, self.cols.iter().map(|c| c.id), |c, s| {
+            if !locate(stored, &self.slots, |c, s| {
                 if let Some(slot) = row.get_mut(c) {
                     *slot = s;
                 }
@@ -247,7 +252,7 @@ impl BatchAgg {
         }
         let bytes = |i: usize, c: usize| -> Option<&[u8]> {
             let (a, b) = (*spans.get(i * width + c)?)?;
-            raw.get(i)?.1.get(a as usize..b as usize)
+            raw.value(i).get(a as usize..b as usize)
         };
         // Lanes, for the selected rows.
         let mut lanes: Vec<Column> = Vec::with_capacity(self.lanes.len());

@@ -25,11 +25,12 @@
 
 use std::cmp::Ordering;
 
-use super::lanes::{date_key, float_key, lane_key, locate, rescale};
+use super::lanes::{date_key, float_key, lane_key, locate, rescale, Slots};
 use super::like::Pattern;
 use crate::catalog::TableDef;
 use crate::expr::{EvalContext, Expr};
 use crate::types::{BinaryOp, DataType, Value};
+use orbit_lsm::Pairs;
 
 /// Largest shared scale of exact lanes: an i64 at that scale still fits an i128.
 const MAX_SCALE: u32 = 18;
@@ -162,6 +163,8 @@ pub(crate) enum Verdict {
 #[derive(Debug)]
 pub(crate) struct BatchFilter {
     cols: Vec<Col>,
+    /// `cols` by column id, for [`locate`].
+    slots: Slots,
     terms: Vec<Term>,
     /// The scale of every exact lane.
     scale: u32,
@@ -322,6 +325,7 @@ impl BatchFilter {
             .map(|(mask, e)| (e, mask));
         let n = cols.len();
         Some(BatchFilter {
+            slots: Slots::new(cols.iter().map(|c| c.id)),
             cols,
             terms,
             scale,
@@ -345,7 +349,7 @@ impl BatchFilter {
 
     /// Runs the terms over a chunk of (storage key, stored row) pairs: one verdict per row
     /// ([`BatchFilter::verdicts`]).
-    pub(crate) fn select(&mut self, raw: &[(Vec<u8>, Vec<u8>)]) {
+    pub(crate) fn select(&mut self, raw: &Pairs) {
         let n = raw.len();
         self.verdicts.clear();
         self.verdicts.resize(n, Verdict::Pass);
@@ -369,7 +373,7 @@ impl BatchFilter {
     /// Records row `i`'s spans of the terms' columns; false when the row is malformed.
     fn locate(&mut self, i: usize, stored: &[u8]) -> bool {
         let spans = &mut self.spans;
-        locate(stored, self.cols.iter().map(|c| c.id), |c, span| {
+        locate(stored, &self.slots, |c, span| {
             if let Some(slot) = spans.get_mut(c).and_then(|s| s.get_mut(i)) {
                 *slot = span;
             }
@@ -378,7 +382,7 @@ impl BatchFilter {
 
     /// Decodes column `c`'s keys for the rows still passing (a row whose value no key holds
     /// turns undecided).
-    fn decode(&mut self, c: usize, raw: &[(Vec<u8>, Vec<u8>)]) {
+    fn decode(&mut self, c: usize, raw: &Pairs) {
         if self.decoded[c] {
             return;
         }
@@ -403,10 +407,7 @@ impl BatchFilter {
                 continue;
             }
             let Some((a, b)) = *span else { continue };
-            let bytes = raw
-                .get(i)
-                .and_then(|(_, s)| s.get(a as usize..b as usize))
-                .unwrap_or_default();
+            let bytes = raw.value(i).get(a as usize..b as usize).unwrap_or_default();
             match lane_key(&col.ty, self.scale, bytes) {
                 Some(k) => *key = k,
                 None => *verdict = Verdict::Undecided,
@@ -414,7 +415,7 @@ impl BatchFilter {
         }
     }
 
-    fn run_term(&mut self, t: usize, raw: &[(Vec<u8>, Vec<u8>)]) {
+    fn run_term(&mut self, t: usize, raw: &Pairs) {
         let (a, b) = match self.terms.get(t) {
             Some(Term::Const { col, .. } | Term::In { col, .. }) => (Some(*col), None),
             Some(Term::Cols { left, right, .. }) => (Some(*left), Some(*right)),
@@ -429,7 +430,7 @@ impl BatchFilter {
         let v = &mut self.verdicts;
         let text = |c: usize, i: usize| -> Option<&[u8]> {
             let (a, b) = (*self.spans.get(c)?.get(i)?)?;
-            raw.get(i)?.1.get(a as usize..b as usize)
+            raw.value(i).get(a as usize..b as usize)
         };
         match term {
             Term::Never => fail_all(v),

@@ -188,7 +188,7 @@ proptest! {
         let Some(mut batch) = BatchFilter::compile(&t, &f, &ectx) else {
             return Ok(());
         };
-        batch.select(&raw);
+        batch.select(&raw.iter().cloned().collect());
         for ((_, stored), verdict) in raw.iter().zip(batch.verdicts()) {
             let row = decode_row(&t, stored).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let Ok(want) = f.passes(&row, &ectx) else {
@@ -236,14 +236,16 @@ fn q6_filter_compiles_whole() {
         r[4] = Value::Date(d);
         (Vec::new(), encode_row(&t, &r))
     };
-    let raw = vec![
+    let raw: orbit_lsm::Pairs = [
         row(0, "0.06", 2),  // passes
         row(1, "0.06", 2),  // too late: 1 day is not < DAY
         row(-2, "0.06", 2), // too early
         row(0, "0.04", 2),  // discount too low
         row(0, "0.07", 3),  // quantity too high
         row(-1, "0.05", 0), // passes at both bounds
-    ];
+    ]
+    .into_iter()
+    .collect();
     batch.select(&raw);
     use Verdict::{Fail, Pass};
     assert_eq!(batch.verdicts(), &[Pass, Fail, Fail, Fail, Fail, Pass]);

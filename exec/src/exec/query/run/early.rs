@@ -21,6 +21,7 @@ use crate::exec::agg::Aggregator;
 use crate::expr::{EvalContext, Expr};
 use crate::row::{decode_columns, decode_columns_into};
 use crate::types::Value;
+use orbit_lsm::Pairs;
 
 /// One scan's decoding state (see the module doc).
 pub(crate) struct Decoder<'t> {
@@ -54,15 +55,11 @@ impl<'t> Decoder<'t> {
 
     /// The rows of a chunk of (storage key, stored row) pairs that pass the scan's filter,
     /// each followed by its key as bytea when the scan is keyed.
-    pub(crate) fn rows(
-        &mut self,
-        raw: Vec<(Vec<u8>, Vec<u8>)>,
-        ectx: &EvalContext<'_>,
-    ) -> Result<Vec<Vec<Value>>> {
+    pub(crate) fn rows(&mut self, raw: &Pairs, ectx: &EvalContext<'_>) -> Result<Vec<Vec<Value>>> {
         let t = self.t;
         let read = t.read.as_deref();
         if self.compiled(ectx) {
-            let sel = self.selection(&raw, ectx)?;
+            let sel = self.selection(raw, ectx)?;
             return self.decode_selected(raw, &sel);
         }
         let early = self
@@ -70,24 +67,24 @@ impl<'t> Decoder<'t> {
             .as_ref()
             .filter(|_| self.seen < SCAN_CHUNK || self.passed * 2 < self.seen);
         let mut kept = Vec::with_capacity(raw.len());
-        for (key, stored) in raw {
+        for (key, stored) in raw.iter() {
             let mut r = match early {
                 Some((f, cols)) => {
-                    decode_columns_into(&t.table, &stored, Some(cols), &mut self.scratch)?;
+                    decode_columns_into(&t.table, stored, Some(cols), &mut self.scratch)?;
                     self.seen += 1;
                     if !f.passes(&self.scratch, ectx)? {
                         continue;
                     }
                     self.passed += 1;
-                    decode_columns(&t.table, &stored, read)?
+                    decode_columns(&t.table, stored, read)?
                 }
                 None => {
-                    kept.extend(self.keep(key, decode_columns(&t.table, &stored, read)?, ectx)?);
+                    kept.extend(self.keep(key, decode_columns(&t.table, stored, read)?, ectx)?);
                     continue;
                 }
             };
             if t.keyed {
-                r.push(Value::Bytea(key));
+                r.push(Value::Bytea(key.to_vec()));
             }
             kept.push(r);
         }
@@ -107,11 +104,7 @@ impl<'t> Decoder<'t> {
 
     /// Which rows of a chunk pass the scan's filter, looking at the columns it reads only:
     /// the compiled conjuncts over the whole chunk first, then the rest row by row.
-    fn selection(
-        &mut self,
-        raw: &[(Vec<u8>, Vec<u8>)],
-        ectx: &EvalContext<'_>,
-    ) -> Result<Vec<bool>> {
+    fn selection(&mut self, raw: &Pairs, ectx: &EvalContext<'_>) -> Result<Vec<bool>> {
         let table = &self.t.table;
         let Some((whole, cols)) = self.early.as_ref() else {
             return Ok(vec![true; raw.len()]);
@@ -151,17 +144,13 @@ impl<'t> Decoder<'t> {
 
     /// The selected rows of a chunk, decoded with the columns the query reads (keyed when
     /// the scan is).
-    fn decode_selected(
-        &self,
-        raw: Vec<(Vec<u8>, Vec<u8>)>,
-        sel: &[bool],
-    ) -> Result<Vec<Vec<Value>>> {
+    fn decode_selected(&self, raw: &Pairs, sel: &[bool]) -> Result<Vec<Vec<Value>>> {
         let t = self.t;
         let mut kept = Vec::new();
-        for ((key, stored), _) in raw.into_iter().zip(sel).filter(|(_, s)| **s) {
-            let mut r = decode_columns(&t.table, &stored, t.read.as_deref())?;
+        for ((key, stored), _) in raw.iter().zip(sel).filter(|(_, s)| **s) {
+            let mut r = decode_columns(&t.table, stored, t.read.as_deref())?;
             if t.keyed {
-                r.push(Value::Bytea(key));
+                r.push(Value::Bytea(key.to_vec()));
             }
             kept.push(r);
         }
@@ -173,7 +162,7 @@ impl<'t> Decoder<'t> {
     /// by row. Returns how many rows passed.
     pub(crate) fn fold(
         &mut self,
-        raw: Vec<(Vec<u8>, Vec<u8>)>,
+        raw: &Pairs,
         ectx: &EvalContext<'_>,
         batch: &BatchAgg,
         agg: &mut Aggregator<'_>,
@@ -185,9 +174,9 @@ impl<'t> Decoder<'t> {
             return Ok(rows.len());
         }
         self.compiled(ectx);
-        let sel = self.selection(&raw, ectx)?;
+        let sel = self.selection(raw, ectx)?;
         let passed = sel.iter().filter(|s| **s).count();
-        match batch.fold(&raw, &sel) {
+        match batch.fold(raw, &sel) {
             Some(groups) => agg.merge_partials(groups)?,
             None => agg.add(&self.decode_selected(raw, &sel)?, ectx)?,
         }
@@ -198,7 +187,7 @@ impl<'t> Decoder<'t> {
     /// when the scan is.
     pub(crate) fn keep(
         &self,
-        key: Vec<u8>,
+        key: &[u8],
         mut r: Vec<Value>,
         ectx: &EvalContext<'_>,
     ) -> Result<Option<Vec<Value>>> {
@@ -208,7 +197,7 @@ impl<'t> Decoder<'t> {
             }
         }
         if self.t.keyed {
-            r.push(Value::Bytea(key));
+            r.push(Value::Bytea(key.to_vec()));
         }
         Ok(Some(r))
     }

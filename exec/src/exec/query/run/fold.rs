@@ -41,11 +41,11 @@ impl Runner<'_, '_> {
             };
             passed += match chunk {
                 None => break,
-                Some(Stored::Raw(raw)) => decoder.fold(raw, ectx, &batch, &mut state)?,
+                Some(Stored::Raw(raw)) => decoder.fold(&raw, ectx, &batch, &mut state)?,
                 Some(Stored::Rows(rows)) => {
                     let mut kept = Vec::with_capacity(rows.len());
                     for (key, r) in rows {
-                        kept.extend(decoder.keep(key, r, ectx)?);
+                        kept.extend(decoder.keep(&key, r, ectx)?);
                     }
                     state.add(&kept, ectx)?;
                     kept.len()

@@ -8,16 +8,64 @@ use crate::types::DataType;
 
 const USECS_PER_DAY: i128 = 86_400_000_000;
 
-/// Walks a stored row (`crate::row`) for the columns `ids` names, telling `found` each one's
-/// position in `ids` and byte span (`None`: NULL); a column the row lacks is not told (it is
+/// The columns a batch operator reads, by column id: each one's position among them, found
+/// in one step per stored column (a row walk meets every column the row holds).
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    /// `by_id[id]` = position + 1 (0: not read), for ids below [`Slots::TABLE_MAX`].
+    by_id: Vec<u16>,
+    /// The ids in position order, when some id is too large for the table.
+    ids: Option<Vec<u64>>,
+    wanted: usize,
+}
+
+impl Slots {
+    const TABLE_MAX: u64 = 4096;
+
+    /// Positions of `ids` (the first, for an id named twice).
+    pub(crate) fn new(ids: impl Iterator<Item = u64>) -> Slots {
+        let ids: Vec<u64> = ids.collect();
+        let mut slots = Slots {
+            wanted: ids.len(),
+            ..Slots::default()
+        };
+        match ids.iter().max() {
+            Some(max) if *max >= Self::TABLE_MAX || ids.len() >= usize::from(u16::MAX) => {
+                slots.ids = Some(ids);
+            }
+            max => {
+                slots.by_id = vec![0; max.map_or(0, |m| *m as usize + 1)];
+                for (pos, id) in ids.iter().enumerate().rev() {
+                    if let Some(s) = slots.by_id.get_mut(*id as usize) {
+                        *s = pos as u16 + 1;
+                    }
+                }
+            }
+        }
+        slots
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        match &self.ids {
+            Some(ids) => ids.iter().position(|c| *c == id),
+            None => match usize::try_from(id).ok().and_then(|i| self.by_id.get(i)) {
+                Some(&s) if s > 0 => Some(usize::from(s) - 1),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Walks a stored row (`crate::row`) for the columns `slots` names, telling `found` each
+/// one's position and byte span (`None`: NULL); a column the row lacks is not told (it is
 /// NULL). False when the row is malformed.
 pub(crate) fn locate(
     stored: &[u8],
-    ids: impl Iterator<Item = u64> + Clone,
+    slots: &Slots,
     mut found: impl FnMut(usize, Option<(u32, u32)>),
 ) -> bool {
     let mut pos = 0usize;
-    let mut left = ids.clone().count();
+    let mut left = slots.wanted;
     while pos < stored.len() && left > 0 {
         let (Some(id), Some(len)) = (varint(stored, &mut pos), varint(stored, &mut pos)) else {
             return false;
@@ -36,7 +84,7 @@ pub(crate) fn locate(
                 Some(s)
             }
         };
-        if let Some(c) = ids.clone().position(|c| c == id) {
+        if let Some(c) = slots.position(id) {
             left -= 1;
             found(c, span);
         }
@@ -49,9 +97,30 @@ pub(crate) fn rescale(digits: i128, from: i64, to: u32) -> Option<i128> {
     let shift = i64::from(to) - from;
     if shift >= 0 {
         digits.checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)
+    } else if let (Ok(small), Ok(k)) = (u64::try_from(digits), u32::try_from(-shift)) {
+        // The common case (a stored numeric's base-10000 digits one or two decimal places
+        // finer than its scale), without i128's division (a library call per value).
+        exact_div_small(small, k).and_then(|q| q.map(i128::from))
     } else {
         let d = 10i128.checked_pow(u32::try_from(-shift).ok()?)?;
         (digits % d == 0).then(|| digits / d)
+    }
+}
+
+/// `x / 10^k` if exact (Some(None): not exact); the divisions by constants compile to
+/// multiplications.
+#[inline]
+fn exact_div_small(x: u64, k: u32) -> Option<Option<u64>> {
+    #[inline]
+    fn by(x: u64, d: u64) -> Option<Option<u64>> {
+        Some((x % d == 0).then_some(x / d))
+    }
+    match k {
+        1 => by(x, 10),
+        2 => by(x, 100),
+        3 => by(x, 1_000),
+        4 => by(x, 10_000),
+        _ => by(x, 10u64.checked_pow(k)?),
     }
 }
 
@@ -136,4 +205,72 @@ pub(crate) fn numeric_key(b: &[u8], scale: u32) -> Option<i128> {
     rescale(m, from, u32::from(dscale))?;
     let v = rescale(m, from, scale)?;
     Some(if sign == 0x4000 { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A stored row's columns: (id, value or NULL), written as `crate::row` writes them.
+    fn stored(cols: &[(u64, Option<Vec<u8>>)]) -> Vec<u8> {
+        fn put(out: &mut Vec<u8>, mut v: u64) {
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        let mut out = Vec::new();
+        for (id, value) in cols {
+            put(&mut out, *id);
+            put(&mut out, value.as_ref().map_or(0, |v| v.len() as u64 + 1));
+            out.extend_from_slice(value.as_deref().unwrap_or_default());
+        }
+        out
+    }
+
+    proptest! {
+        /// The fast path against plain i128 arithmetic.
+        #[test]
+        fn rescale_matches_i128_arithmetic(
+            digits in prop_oneof![0i128..100_000, any::<i64>().prop_map(i128::from), any::<i128>()],
+            from in -3i64..30,
+            to in 0u32..30,
+        ) {
+            let shift = i64::from(to) - from;
+            let want = if shift >= 0 {
+                10i128.checked_pow(shift as u32).and_then(|m| digits.checked_mul(m))
+            } else {
+                10i128.checked_pow((-shift) as u32).and_then(|d| (digits % d == 0).then(|| digits / d))
+            };
+            prop_assert_eq!(rescale(digits, from, to), want);
+        }
+
+        /// Against a linear search of the wanted ids: small ids (the table) and large ones
+        /// (the list), an id wanted twice, columns of the row not wanted, and NULLs.
+        #[test]
+        fn locate_finds_what_a_linear_search_finds(
+            row in proptest::collection::btree_map(
+                prop_oneof![0u64..12, 4000u64..4004],
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..5)),
+                0..12,
+            ),
+            wanted in proptest::collection::vec(prop_oneof![0u64..12, 4000u64..4004], 0..8),
+        ) {
+            let cols: Vec<(u64, Option<Vec<u8>>)> = row.into_iter().collect();
+            let bytes = stored(&cols);
+            let slots = Slots::new(wanted.iter().copied());
+            let mut got: Vec<Option<Option<Vec<u8>>>> = vec![None; wanted.len()];
+            let ok = locate(&bytes, &slots, |c, span| {
+                got[c] = Some(span.map(|(a, b)| bytes[a as usize..b as usize].to_vec()));
+            });
+            prop_assert!(ok);
+            for (pos, id) in wanted.iter().enumerate() {
+                let first = wanted.iter().position(|w| w == id) == Some(pos);
+                let want = cols.iter().find(|(c, _)| c == id).map(|(_, v)| v.clone());
+                prop_assert_eq!(&got[pos], &if first { want } else { None }, "id {}", id);
+            }
+        }
+    }
 }

@@ -529,6 +529,7 @@ impl Runner<'_, '_> {
                 _ => None,
             };
             let mut rows = job.shared.scan(piece)?;
+            let mut raw = orbit_lsm::Pairs::new();
             // Whether to go on: not once another worker failed; an error past the deadline.
             let go_on = || -> Result<bool> {
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
@@ -540,22 +541,20 @@ impl Runner<'_, '_> {
                 if !go_on()? {
                     return Ok(out);
                 }
-                let raw = rows
-                    .by_ref()
-                    .take(SCAN_CHUNK)
-                    .collect::<orbit_txn::Result<Vec<_>>>()?;
+                raw.clear();
+                rows.fill(&mut raw, SCAN_CHUNK)?;
                 if raw.is_empty() {
                     return Ok(out);
                 }
                 if let (Some(batch), Some(agg)) = (&batch, &mut out.agg) {
-                    let passed = decoder.fold(raw, &ectx, batch, agg)?;
+                    let passed = decoder.fold(&raw, &ectx, batch, agg)?;
                     out.scanned += passed;
                     out.passed += passed;
                     out.charge
                         .charge(agg.bytes().saturating_sub(out.charge.held()))?;
                     continue;
                 }
-                let chunk = decoder.rows(raw, &ectx)?;
+                let chunk = decoder.rows(&raw, &ectx)?;
                 out.scanned += chunk.len();
                 let (agg, kept, passed, viewed, charge) = (
                     &mut out.agg,
