@@ -429,6 +429,14 @@ pub struct Aggregator<'p> {
     /// Group keys (memcomparable encodings) to positions in `out`, under a fast unkeyed
     /// hash (as PostgreSQL's hash aggregation's).
     groups: FxHashMap<Vec<u8>, usize>,
+    /// The input comes grouped: each group's rows one after another (a scan in primary key
+    /// order grouped by a prefix of the key). Groups are then found by comparing with the
+    /// last one's key, and `groups` stays empty.
+    grouped: bool,
+    /// When grouped: the first and the last group's keys (a later part of the input merged
+    /// in may continue the last group).
+    first_key: Vec<u8>,
+    last_key: Vec<u8>,
     out: Vec<Group>,
     keybuf: Vec<u8>,
     /// The values of a row's computed group keys (column keys are read in place).
@@ -442,10 +450,44 @@ impl<'p> Aggregator<'p> {
         Aggregator {
             plan,
             groups: FxHashMap::default(),
+            grouped: false,
+            first_key: Vec::new(),
+            last_key: Vec::new(),
             out: Vec::new(),
             keybuf: Vec::new(),
             computed: Vec::new(),
             bytes: 0,
+        }
+    }
+
+    /// An aggregator whose input comes grouped (see [`Aggregator::grouped`]): every part of
+    /// the input it merges must be aggregated by one made so too.
+    pub fn new_grouped(plan: &'p AggPlan) -> Aggregator<'p> {
+        Aggregator {
+            grouped: true,
+            ..Aggregator::new(plan)
+        }
+    }
+
+    /// The group of key `key` met so far.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        if self.grouped {
+            let last = self.out.len().checked_sub(1)?;
+            (self.last_key.as_slice() == key).then_some(last)
+        } else {
+            self.groups.get(key).copied()
+        }
+    }
+
+    /// Records `key` as the key of the group about to be added.
+    fn index(&mut self, key: Vec<u8>) {
+        if self.grouped {
+            if self.out.is_empty() {
+                self.first_key.clone_from(&key);
+            }
+            self.last_key = key;
+        } else {
+            self.groups.insert(key, self.out.len());
         }
     }
 
@@ -478,7 +520,7 @@ impl<'p> Aggregator<'p> {
             let found = if plan.keys.is_empty() {
                 (!self.out.is_empty()).then_some(0)
             } else {
-                self.groups.get(&self.keybuf).copied()
+                self.find(&self.keybuf)
             };
             let g = match found {
                 Some(g) => g,
@@ -499,7 +541,7 @@ impl<'p> Aggregator<'p> {
                         + self.keybuf.len()
                         + 64
                         + 96 * plan.aggs.len();
-                    self.groups.insert(self.keybuf.clone(), self.out.len());
+                    self.index(self.keybuf.clone());
                     self.out.push((
                         keys,
                         plan.aggs.iter().map(initial).collect(),
@@ -557,6 +599,27 @@ impl<'p> Aggregator<'p> {
     /// and the states of groups both hold are combined. Only for plans [`mergeable`] says so
     /// of (their states are combined without their inputs).
     pub fn merge(&mut self, other: Aggregator<'p>) -> Result<()> {
+        if other.grouped != self.grouped {
+            return Err(Error::new(
+                code::INTERNAL_ERROR,
+                "a grouped aggregation merged with an ungrouped one",
+            ));
+        }
+        if other.grouped {
+            // Only the first group can continue this one's last: the rest are new.
+            let (n, last_key) = (other.out.len(), other.last_key);
+            let mut first_key = Some(other.first_key);
+            for group in other.out {
+                match first_key.take() {
+                    Some(key) => self.merge_group(key, group)?,
+                    None => self.add_group(Vec::new(), group),
+                }
+            }
+            if n > 1 {
+                self.last_key = last_key;
+            }
+            return Ok(());
+        }
         let mut index: Vec<(Vec<u8>, usize)> = other.groups.into_iter().collect();
         index.sort_unstable_by_key(|(_, g)| *g);
         for ((key, _), group) in index.into_iter().zip(other.out) {
@@ -591,8 +654,8 @@ impl<'p> Aggregator<'p> {
     /// Folds one group of a later part of the input into its group here, or adds it.
     fn merge_group(&mut self, key: Vec<u8>, (keys, states, inputs): Group) -> Result<()> {
         let plan = self.plan;
-        match self.groups.get(&key) {
-            Some(&g) => {
+        match self.find(&key) {
+            Some(g) => {
                 let Some((_, mine, _)) = self.out.get_mut(g) else {
                     return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
                 };
@@ -600,14 +663,17 @@ impl<'p> Aggregator<'p> {
                     combine(call, a, b)?;
                 }
             }
-            None => {
-                self.bytes +=
-                    crate::memory::row_bytes(&keys) + key.len() + 64 + 96 * plan.aggs.len();
-                self.groups.insert(key, self.out.len());
-                self.out.push((keys, states, inputs));
-            }
+            None => self.add_group(key, (keys, states, inputs)),
         }
         Ok(())
+    }
+
+    /// Adds a group met for the first time, of key `key`.
+    fn add_group(&mut self, key: Vec<u8>, group: Group) {
+        self.bytes +=
+            crate::memory::row_bytes(&group.0) + key.len() + 64 + 96 * self.plan.aggs.len();
+        self.index(key);
+        self.out.push(group);
     }
 
     /// The groups' rows (`keys ++ aggregate results`) that pass HAVING.

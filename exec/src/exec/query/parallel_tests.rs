@@ -118,6 +118,34 @@ fn parallel_aggregation_over_hash_joins_gives_the_one_thread_answer() {
     }
 }
 
+/// Hash joins whose built side matches few of the scanned rows (`run::key_filter` drops the
+/// others before they are decoded): keys of several types and columns, NULL keys on both
+/// sides, numerics, a semi join, and a LEFT join (not filtered).
+#[test]
+fn parallel_hash_joins_with_few_matches_give_the_one_thread_answer() {
+    let (_engine, mut s) = loaded(20_000);
+    rows(
+        &mut s,
+        "CREATE TABLE few (g int, s text, n int, v numeric(12,2));
+         INSERT INTO few VALUES (3, 'name3', 3, 12.5), (5, 'name40', NULL, 1.250), \
+         (NULL, 'name7', 7, NULL), (11, 'name99', 16, 1250.0), (12, 'none', 1, 3.75);
+         ANALYZE",
+    );
+    let queries = [
+        "SELECT count(*), sum(t.v) FROM t JOIN few ON few.g = t.g AND few.s = t.s",
+        "SELECT t.n, count(*), sum(t.id) FROM t JOIN few ON few.n = t.n GROUP BY t.n",
+        "SELECT count(*), sum(t.id), min(few.s) FROM t JOIN few ON few.v = t.v",
+        "SELECT count(*), sum(t.id) FROM t WHERE EXISTS (SELECT 1 FROM few WHERE few.s = t.s)",
+        "SELECT count(*), count(few.s) FROM t LEFT JOIN few ON few.g = t.g AND few.n = t.n",
+        "SELECT t.id, few.s FROM t JOIN few ON few.g = t.g AND few.n = t.n ORDER BY t.id",
+    ];
+    for q in queries {
+        let (_, plan) = one_then_parallel(&mut s, q);
+        assert!(plan.contains("Hash"), "{q}\n{plan}");
+        rows(&mut s, "RESET min_parallel_table_scan_size");
+    }
+}
+
 /// Runs `q` on one thread, then allowing two workers on any table size: the same rows
 /// (not none) both times. Returns them, and the parallel run's EXPLAIN ANALYZE.
 fn one_then_parallel(s: &mut Session, q: &str) -> (Vec<String>, String) {

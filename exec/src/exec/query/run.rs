@@ -29,6 +29,7 @@ mod batch_filter;
 mod early;
 mod fold;
 mod join;
+mod key_filter;
 mod key_index;
 mod lanes;
 mod like;

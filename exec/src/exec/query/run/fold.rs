@@ -5,13 +5,44 @@
 use super::super::access::{ChunkedScan, Stored};
 use super::super::from::TableSource;
 use super::super::profile::Stage;
-use super::batch_agg::BatchAgg;
+use super::super::Access;
+use super::batch_agg::{groups_by_bytes, BatchAgg};
 use super::{early, Runner, SCAN_CHUNK};
 use crate::error::Result;
 use crate::exec::agg::{AggPlan, Aggregator};
-use crate::expr::EvalContext;
+use crate::expr::{EvalContext, Expr};
 use crate::memory::rows_bytes;
 use crate::types::Value;
+
+/// Whether the groups of `plan` come one after another in a scan of `t` (an aggregation of
+/// it can then find each row's group by comparing with the last one): the scan reads the
+/// table in primary-key order and the grouping keys are a prefix of the primary key, of
+/// types whose equal values have equal stored bytes.
+pub(super) fn comes_grouped(plan: &AggPlan, t: &TableSource) -> bool {
+    if plan.sets.is_some()
+        || plan.keys.is_empty()
+        || !matches!(t.access, Access::Full | Access::Range(..))
+    {
+        return false;
+    }
+    let mut ids = Vec::new();
+    for k in &plan.keys {
+        let Expr::Column(i) = k else { return false };
+        let Some(c) = t.table.columns.get(*i) else {
+            return false;
+        };
+        if !groups_by_bytes(&c.ty) {
+            return false;
+        }
+        if !ids.contains(&c.id) {
+            ids.push(c.id);
+        }
+    }
+    t.table
+        .primary_key
+        .get(..ids.len())
+        .is_some_and(|prefix| prefix.iter().all(|id| ids.contains(id)))
+}
 
 impl Runner<'_, '_> {
     /// The groups of `plan` over the rows of `t` that pass its filter, and how many passed;
@@ -32,7 +63,11 @@ impl Runner<'_, '_> {
         };
         let mut scan = ChunkedScan::new(&t.access, t.read.as_deref());
         let mut decoder = early::Decoder::new(t);
-        let mut state = Aggregator::new(plan);
+        let mut state = if comes_grouped(plan, t) {
+            Aggregator::new_grouped(plan)
+        } else {
+            Aggregator::new(plan)
+        };
         let (started, mut passed, mut charged) = (self.clock(), 0, 0);
         loop {
             let chunk = {

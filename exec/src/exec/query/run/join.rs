@@ -176,6 +176,13 @@ pub(super) struct Built {
     pub(super) index_bytes: usize,
 }
 
+impl Built {
+    /// The rows' positions by equi-join key (None: the join has no keys).
+    pub(super) fn index(&self) -> Option<&KeyIndex> {
+        self.index.as_ref()
+    }
+}
+
 /// Emits what left row `l` yields against the built right side of `j` (see [`combine`]).
 pub(super) fn probe(
     j: &Join,

@@ -36,6 +36,7 @@ use super::super::{Body, SelectBody, SelectPlan};
 use super::batch_agg::BatchAgg;
 use super::early::Decoder;
 use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
+use super::key_filter::KeyFilter;
 use super::passing;
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
@@ -63,6 +64,14 @@ struct Chain<'s> {
     /// A subquery in FROM over the joins that only filters and projects their rows: its
     /// plan and the plan's SELECT.
     view: Option<(&'s SelectPlan, &'s SelectBody)>,
+}
+
+impl Chain<'_> {
+    /// Whether an aggregation by `plan` meets its groups one after another (the scan alone,
+    /// grouped by a prefix of its primary key: see `fold::comes_grouped`).
+    fn grouped(&self, plan: &AggPlan) -> bool {
+        self.joins.is_empty() && self.view.is_none() && super::fold::comes_grouped(plan, self.leaf)
+    }
 }
 
 /// The chain an aggregation over `src` filtered by `filter` may be computed from in
@@ -305,7 +314,11 @@ impl Runner<'_, '_> {
             return Ok(None);
         };
         // Merged in key order: the groups come out in the order one thread meets them.
-        let mut state = Aggregator::new(agg);
+        let mut state = if chain.grouped(agg) {
+            Aggregator::new_grouped(agg)
+        } else {
+            Aggregator::new(agg)
+        };
         let mut passed = 0;
         let mut charged = 0;
         for piece in done {
@@ -508,6 +521,9 @@ impl Runner<'_, '_> {
             let ectx = job.ectx();
             let mut out = Piece {
                 agg: match job.goal {
+                    Goal::Aggregate(plan) if job.chain.grouped(plan) => {
+                        Some(Aggregator::new_grouped(plan))
+                    }
                     Goal::Aggregate(plan) => Some(Aggregator::new(plan)),
                     Goal::Collect => None,
                 },
@@ -530,6 +546,12 @@ impl Runner<'_, '_> {
             };
             let mut rows = job.shared.scan(piece)?;
             let mut raw = orbit_lsm::Pairs::new();
+            // The first join's built side drops stored rows without a match undecoded.
+            let mut key_filter = match levels.first() {
+                Some((j, Probe::Hash(b))) => KeyFilter::new(j, b, &job.chain.leaf.table),
+                _ => None,
+            };
+            let mut matching = orbit_lsm::Pairs::new();
             // Whether to go on: not once another worker failed; an error past the deadline.
             let go_on = || -> Result<bool> {
                 if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
@@ -554,7 +576,15 @@ impl Runner<'_, '_> {
                         .charge(agg.bytes().saturating_sub(out.charge.held()))?;
                     continue;
                 }
-                let chunk = decoder.rows(&raw, &ectx)?;
+                let chunk = match key_filter.as_mut().filter(|f| f.active()) {
+                    Some(f) => {
+                        f.keep(&raw, &mut matching);
+                        // Rows the join cannot use count as read (they were, undecoded).
+                        out.scanned += raw.len() - matching.len();
+                        decoder.rows(&matching, &ectx)?
+                    }
+                    None => decoder.rows(&raw, &ectx)?,
+                };
                 out.scanned += chunk.len();
                 let (agg, kept, passed, viewed, charge) = (
                     &mut out.agg,
