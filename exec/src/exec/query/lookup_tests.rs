@@ -28,7 +28,7 @@ const QUERIES: &[&str] = &[
     // EXISTS whose subquery finds its rows by an index: a lookup semi / anti join (the held
     // oracle runs the subquery per row), by a secondary index, with a condition on the rows
     // found, and by a primary-key prefix.
-    "SELECT c.id FROM {c} c WHERE c.id BETWEEN 300 AND 420 AND NOT EXISTS (SELECT 1 FROM {o} o WHERE o.cust_id = c.id)",
+    "SELECT c.id FROM {c} c WHERE c.id BETWEEN 300 AND 330 AND NOT EXISTS (SELECT 1 FROM {o} o WHERE o.cust_id = c.id)",
     "SELECT c.id FROM {c} c WHERE c.id BETWEEN 300 AND 420 AND EXISTS (SELECT 1 FROM {o} o WHERE o.cust_id = c.id AND o.amount <> c.region)",
     "SELECT o.id FROM {o} o WHERE o.id BETWEEN 1 AND 90 AND EXISTS (SELECT * FROM {l} l WHERE l.order_id = o.id AND l.qty % 5 = o.amount)",
     "SELECT o.id, l.n, l.qty FROM {o} o JOIN {l} l ON l.order_id = o.id WHERE o.id IN (7, 8, 2500)",
