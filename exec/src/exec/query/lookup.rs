@@ -22,9 +22,9 @@ use crate::types::{BinaryOp, Value};
 const LOOKUP_ROWS: f64 = 20.0;
 /// Each row a secondary index finds is then read by its key: about this many rows of a scan
 /// (a primary-key lookup reads its rows in one range). Measured at SF 1 of TPC-H: 8-12 µs
-/// per row fetched through `orders_custkey` or `lineitem_suppkey`, against ~0.2 µs per row
+/// per row fetched through `orders_custkey` or `lineitem_suppkey`, against 0.1-0.2 µs per row
 /// of a scan; a hash join also drops unmatched scanned rows undecoded (`run::key_filter`).
-const FETCH_ROWS: f64 = 40.0;
+const FETCH_ROWS: f64 = 60.0;
 
 /// How the right table is looked up.
 #[derive(Debug, Clone)]
