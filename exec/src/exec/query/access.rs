@@ -11,7 +11,7 @@ use super::super::Ctx;
 use crate::catalog::TableDef;
 use crate::error::{code, Error, Result};
 use crate::expr::Expr;
-use crate::row::{append_key, decode_columns, decode_row, index_prefix};
+use crate::row::{append_key, decode_columns, index_prefix};
 use crate::types::{BinaryOp, DataType, Value};
 
 /// How a table's rows are reached.
@@ -169,12 +169,12 @@ pub fn scan_rows_with(
     for_update: bool,
     outer: &[Value],
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    scan_rows_wanting(ctx, table, access, for_update, outer, usize::MAX)
+    scan_rows_wanting(ctx, table, access, for_update, outer, usize::MAX, None)
 }
 
 /// [`scan_rows_with`] for a consumer that needs no more than `want` of the rows: a
 /// secondary index scan stops fetching rows once it has that many (a semi join's lookup
-/// wants one).
+/// wants one). Only the columns `read` flags are decoded (None: all; the others NULL).
 pub fn scan_rows_wanting(
     ctx: &mut Ctx<'_>,
     table: &TableDef,
@@ -182,6 +182,7 @@ pub fn scan_rows_wanting(
     for_update: bool,
     outer: &[Value],
     want: usize,
+    read: Option<&[bool]>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let prefix = index_prefix(table.id, 0);
     let base = ctx.eval_context();
@@ -204,7 +205,7 @@ pub fn scan_rows_wanting(
                 ctx.txn.get(ctx.engine.data, &key)?
             };
             if let Some(v) = found {
-                out.push((key, decode_row(table, &v)?));
+                out.push((key, decode_columns(table, &v, read)?));
             }
             return Ok(out);
         }
@@ -216,7 +217,7 @@ pub fn scan_rows_wanting(
                 if out.len() >= want {
                     break;
                 }
-                if let Some(row) = fetch_row(ctx, table, &suffix, for_update, None)? {
+                if let Some(row) = fetch_row(ctx, table, &suffix, for_update, read)? {
                     out.push(row);
                 }
             }
@@ -238,7 +239,7 @@ pub fn scan_rows_wanting(
         Access::Range(..) => access,
         _ => &Access::Full,
     };
-    let rows = ChunkedScan::new(access, None).next(ctx, table, for_update, outer, usize::MAX)?;
+    let rows = ChunkedScan::new(access, read).next(ctx, table, for_update, outer, usize::MAX)?;
     Ok(rows.unwrap_or_default())
 }
 
@@ -252,6 +253,7 @@ pub(crate) fn shared_lookup(
     access: &Access,
     ectx: &crate::expr::EvalContext<'_>,
     want: usize,
+    read: Option<&[bool]>,
 ) -> Result<KeyedRows> {
     let prefix = index_prefix(table.id, 0);
     let key_in = |ids: &[u32], e: &Expr, pos: usize| key_at(table, ids, e, pos, ectx);
@@ -266,7 +268,7 @@ pub(crate) fn shared_lookup(
                 }
             }
             if let Some(v) = shared.get(&key)? {
-                out.push((key, decode_row(table, &v)?));
+                out.push((key, decode_columns(table, &v, read)?));
             }
         }
         Access::Range(..) => {
@@ -276,7 +278,7 @@ pub(crate) fn shared_lookup(
             };
             for item in shared.scan(range)? {
                 let (k, v) = item?;
-                out.push((k, decode_row(table, &v)?));
+                out.push((k, decode_columns(table, &v, read)?));
             }
         }
         Access::Index { id, eq } => {
@@ -295,7 +297,7 @@ pub(crate) fn shared_lookup(
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
                 if let Some(v) = shared.get(&key)? {
-                    out.push((key, decode_row(table, &v)?));
+                    out.push((key, decode_columns(table, &v, read)?));
                 }
             }
         }

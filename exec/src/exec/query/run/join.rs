@@ -221,7 +221,15 @@ impl Runner<'_, '_> {
         let rows = lookup_rows(j, lookup, t, l, ectx, |access, want| {
             let mut ctx = self.ctx.borrow_mut();
             super::super::locking::reading(&mut ctx, t, |ctx| {
-                scan_rows_wanting(ctx, &t.table, &access, t.for_update, outer, want)
+                scan_rows_wanting(
+                    ctx,
+                    &t.table,
+                    &access,
+                    t.for_update,
+                    outer,
+                    want,
+                    t.read.as_deref(),
+                )
             })
         })?;
         self.note(t, Stage::Source, rows.len(), started);

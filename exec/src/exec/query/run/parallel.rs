@@ -247,7 +247,7 @@ fn through(
             Probe::Hash(built) => probe(j, built, l, &mut [], ectx, &mut out)?,
             Probe::Lookup(lookup, t) => {
                 let found = lookup_rows(j, lookup, t, l, ectx, |access, want| {
-                    shared_lookup(shared, &t.table, &access, ectx, want)
+                    shared_lookup(shared, &t.table, &access, ectx, want, t.read.as_deref())
                 })?;
                 looked.0 += 1;
                 looked.1 += found.len();
