@@ -469,6 +469,11 @@ impl<'p> Aggregator<'p> {
         }
     }
 
+    /// Whether its input comes grouped ([`Aggregator::new_grouped`]).
+    pub fn is_grouped(&self) -> bool {
+        self.grouped
+    }
+
     /// The group of key `key` met so far.
     fn find(&self, key: &[u8]) -> Option<usize> {
         if self.grouped {
@@ -480,14 +485,16 @@ impl<'p> Aggregator<'p> {
     }
 
     /// Records `key` as the key of the group about to be added.
-    fn index(&mut self, key: Vec<u8>) {
+    fn index(&mut self, key: &[u8]) {
         if self.grouped {
             if self.out.is_empty() {
-                self.first_key.clone_from(&key);
+                self.first_key.clear();
+                self.first_key.extend_from_slice(key);
             }
-            self.last_key = key;
+            self.last_key.clear();
+            self.last_key.extend_from_slice(key);
         } else {
-            self.groups.insert(key, self.out.len());
+            self.groups.insert(key.to_vec(), self.out.len());
         }
     }
 
@@ -541,7 +548,9 @@ impl<'p> Aggregator<'p> {
                         + self.keybuf.len()
                         + 64
                         + 96 * plan.aggs.len();
-                    self.index(self.keybuf.clone());
+                    let key = std::mem::take(&mut self.keybuf);
+                    self.index(&key);
+                    self.keybuf = key;
                     self.out.push((
                         keys,
                         plan.aggs.iter().map(initial).collect(),
@@ -611,8 +620,8 @@ impl<'p> Aggregator<'p> {
             let mut first_key = Some(other.first_key);
             for group in other.out {
                 match first_key.take() {
-                    Some(key) => self.merge_group(key, group)?,
-                    None => self.add_group(Vec::new(), group),
+                    Some(key) => self.merge_group(&key, group)?,
+                    None => self.add_group(&[], group),
                 }
             }
             if n > 1 {
@@ -623,7 +632,7 @@ impl<'p> Aggregator<'p> {
         let mut index: Vec<(Vec<u8>, usize)> = other.groups.into_iter().collect();
         index.sort_unstable_by_key(|(_, g)| *g);
         for ((key, _), group) in index.into_iter().zip(other.out) {
-            self.merge_group(key, group)?;
+            self.merge_group(&key, group)?;
         }
         Ok(())
     }
@@ -633,43 +642,61 @@ impl<'p> Aggregator<'p> {
     ///
     /// [`merge`]: Aggregator::merge
     pub(crate) fn merge_partials(&mut self, groups: Vec<(Vec<Value>, Vec<Partial>)>) -> Result<()> {
+        // Keys are encoded into one reused buffer; a group's inputs (none are held for these
+        // plans) are made only for a new group.
+        let mut key = std::mem::take(&mut self.keybuf);
         for (keys, partials) in groups {
-            let mut key = Vec::new();
+            key.clear();
             for v in &keys {
                 encode_key(v, &mut key);
             }
-            let states = partials
+            let states: Vec<State> = partials
                 .into_iter()
                 .map(|p| match p {
                     Partial::Count(n) => State::Count(n),
                     Partial::Sum(v, n) => State::Sum(v, n),
                 })
                 .collect();
-            let inputs = vec![Input::default(); self.plan.aggs.len()];
-            self.merge_group(key, (keys, states, inputs))?;
+            let merged = match self.find(&key) {
+                Some(g) => self.combine_into(g, states),
+                None => {
+                    let inputs = vec![Input::default(); self.plan.aggs.len()];
+                    self.add_group(&key, (keys, states, inputs));
+                    Ok(())
+                }
+            };
+            if let Err(e) = merged {
+                self.keybuf = key;
+                return Err(e);
+            }
         }
+        self.keybuf = key;
         Ok(())
     }
 
     /// Folds one group of a later part of the input into its group here, or adds it.
-    fn merge_group(&mut self, key: Vec<u8>, (keys, states, inputs): Group) -> Result<()> {
-        let plan = self.plan;
-        match self.find(&key) {
-            Some(g) => {
-                let Some((_, mine, _)) = self.out.get_mut(g) else {
-                    return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
-                };
-                for ((call, a), b) in plan.aggs.iter().zip(mine.iter_mut()).zip(states) {
-                    combine(call, a, b)?;
-                }
-            }
+    fn merge_group(&mut self, key: &[u8], (keys, states, inputs): Group) -> Result<()> {
+        match self.find(key) {
+            Some(g) => self.combine_into(g, states)?,
             None => self.add_group(key, (keys, states, inputs)),
         }
         Ok(())
     }
 
+    /// Combines `states` (of a later part of the input) into group `g`'s.
+    fn combine_into(&mut self, g: usize, states: Vec<State>) -> Result<()> {
+        let plan = self.plan;
+        let Some((_, mine, _)) = self.out.get_mut(g) else {
+            return Err(Error::new(code::INTERNAL_ERROR, "lost aggregate group"));
+        };
+        for ((call, a), b) in plan.aggs.iter().zip(mine.iter_mut()).zip(states) {
+            combine(call, a, b)?;
+        }
+        Ok(())
+    }
+
     /// Adds a group met for the first time, of key `key`.
-    fn add_group(&mut self, key: Vec<u8>, group: Group) {
+    fn add_group(&mut self, key: &[u8], group: Group) {
         self.bytes +=
             crate::memory::row_bytes(&group.0) + key.len() + 64 + 96 * self.plan.aggs.len();
         self.index(key);

@@ -229,10 +229,13 @@ impl BatchAgg {
 
     /// Folds the rows of `raw` that `sel` selects: each group met (key values, one partial
     /// per aggregate), in the order first met; None when the chunk must go the row path.
+    /// With `grouped`, each group's rows come one after another (`Aggregator::new_grouped`),
+    /// and a row's group is the last one or a new one.
     pub(crate) fn fold(
         &self,
         raw: &Pairs,
         sel: &[bool],
+        grouped: bool,
     ) -> Option<Vec<(Vec<Value>, Vec<Partial>)>> {
         let n = raw.len();
         let width = self.cols.len();
@@ -305,6 +308,8 @@ impl BatchAgg {
                 (!groups.is_empty()).then_some(0)
             } else if last.is_some() && last_key == key {
                 last
+            } else if grouped {
+                None
             } else {
                 let g = index.get(key.as_slice()).copied();
                 if g.is_some() {
@@ -322,7 +327,9 @@ impl BatchAgg {
                             Some(b) => Value::from_stored(&self.cols.get(c)?.ty, b).ok(),
                         })
                         .collect::<Option<Vec<_>>>()?;
-                    index.insert(key.clone(), groups.len());
+                    if !grouped {
+                        index.insert(key.clone(), groups.len());
+                    }
                     groups.push((values, vec![(0, 0); self.aggs.len()]));
                     last_key.clone_from(&key);
                     last = Some(groups.len() - 1);

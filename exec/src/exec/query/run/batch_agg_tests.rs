@@ -162,7 +162,7 @@ proptest! {
         let Ok(want) = model.finish(&ectx) else { return Ok(()) };
         let mut agg = Aggregator::new(&plan);
         for (part, s) in raw.chunks(chunk).zip(sel.chunks(chunk)) {
-            match batch.fold(&part.iter().cloned().collect(), s) {
+            match batch.fold(&part.iter().cloned().collect(), s, false) {
                 Some(groups) => agg.merge_partials(groups).map_err(|e| TestCaseError::fail(e.to_string()))?,
                 None => agg.add(&decoded(part, s), &ectx).map_err(|e| TestCaseError::fail(e.to_string()))?,
             }
@@ -193,7 +193,7 @@ proptest! {
         for (piece, ps) in raw.chunks(chunk * 2).zip(sel.chunks(chunk * 2)) {
             let mut agg = Aggregator::new_grouped(&plan);
             for (part, s) in piece.chunks(chunk).zip(ps.chunks(chunk)) {
-                match batch.fold(&part.iter().cloned().collect(), s) {
+                match batch.fold(&part.iter().cloned().collect(), s, true) {
                     Some(groups) => agg.merge_partials(groups).map_err(|e| TestCaseError::fail(e.to_string()))?,
                     None => agg.add(&decoded(part, s), &ectx).map_err(|e| TestCaseError::fail(e.to_string()))?,
                 }
@@ -251,7 +251,7 @@ fn q1_shape_folds() {
         row("A", "20.00", "0.0500"),
         row("N", "1.00", "0.0000"),
     ];
-    let groups = batch.fold(&raw.into_iter().collect(), &[true, true, true]);
+    let groups = batch.fold(&raw.into_iter().collect(), &[true, true, true], false);
     let Some(groups) = groups else {
         panic!("the chunk was refused");
     };

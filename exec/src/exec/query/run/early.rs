@@ -176,7 +176,7 @@ impl<'t> Decoder<'t> {
         self.compiled(ectx);
         let sel = self.selection(raw, ectx)?;
         let passed = sel.iter().filter(|s| **s).count();
-        match batch.fold(raw, &sel) {
+        match batch.fold(raw, &sel, agg.is_grouped()) {
             Some(groups) => agg.merge_partials(groups)?,
             None => agg.add(&self.decode_selected(raw, &sel)?, ectx)?,
         }
