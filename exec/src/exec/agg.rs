@@ -544,18 +544,16 @@ impl<'p> Aggregator<'p> {
                         })
                         .collect::<Result<_>>()?;
                     drop(computed);
-                    self.bytes += crate::memory::row_bytes(&keys)
-                        + self.keybuf.len()
-                        + 64
-                        + 96 * plan.aggs.len();
                     let key = std::mem::take(&mut self.keybuf);
-                    self.index(&key);
+                    self.add_group(
+                        &key,
+                        (
+                            keys,
+                            plan.aggs.iter().map(initial).collect(),
+                            vec![Input::default(); plan.aggs.len()],
+                        ),
+                    );
                     self.keybuf = key;
-                    self.out.push((
-                        keys,
-                        plan.aggs.iter().map(initial).collect(),
-                        vec![Input::default(); plan.aggs.len()],
-                    ));
                     self.out.len() - 1
                 }
             };
@@ -642,9 +640,9 @@ impl<'p> Aggregator<'p> {
     ///
     /// [`merge`]: Aggregator::merge
     pub(crate) fn merge_partials(&mut self, groups: Vec<(Vec<Value>, Vec<Partial>)>) -> Result<()> {
-        // Keys are encoded into one reused buffer; a group's inputs (none are held for these
-        // plans) are made only for a new group.
-        let mut key = std::mem::take(&mut self.keybuf);
+        // Keys are encoded into one buffer; a group's inputs (none are held for these plans)
+        // are made only for a new group.
+        let mut key = Vec::new();
         for (keys, partials) in groups {
             key.clear();
             for v in &keys {
@@ -657,20 +655,14 @@ impl<'p> Aggregator<'p> {
                     Partial::Sum(v, n) => State::Sum(v, n),
                 })
                 .collect();
-            let merged = match self.find(&key) {
-                Some(g) => self.combine_into(g, states),
+            match self.find(&key) {
+                Some(g) => self.combine_into(g, states)?,
                 None => {
                     let inputs = vec![Input::default(); self.plan.aggs.len()];
                     self.add_group(&key, (keys, states, inputs));
-                    Ok(())
                 }
-            };
-            if let Err(e) = merged {
-                self.keybuf = key;
-                return Err(e);
             }
         }
-        self.keybuf = key;
         Ok(())
     }
 

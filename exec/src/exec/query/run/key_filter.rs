@@ -14,6 +14,7 @@ use orbit_lsm::Pairs;
 
 use super::super::from::{Join, JoinKind};
 use super::join::Built;
+use super::key_index::KeyIndex;
 use super::lanes::{locate, Slots};
 use crate::catalog::TableDef;
 use crate::expr::Expr;
@@ -24,7 +25,8 @@ const TRIAL_ROWS: usize = 4096;
 
 /// See the module doc.
 pub(super) struct KeyFilter<'b> {
-    built: &'b Built,
+    /// The built side's rows by key.
+    index: &'b KeyIndex,
     /// Each join key's column type, in key order; `slots` finds their bytes by column id.
     types: Vec<DataType>,
     slots: Slots,
@@ -38,9 +40,10 @@ impl<'b> KeyFilter<'b> {
     /// The filter of `j`'s built side `built` over the stored rows of `table` (its left
     /// side), if `j` drops unmatched left rows and each of its left keys is a column.
     pub(super) fn new(j: &Join, built: &'b Built, table: &TableDef) -> Option<KeyFilter<'b>> {
-        if !matches!(j.kind, JoinKind::Inner | JoinKind::Semi) || built.index().is_none() {
+        if !matches!(j.kind, JoinKind::Inner | JoinKind::Semi) {
             return None;
         }
+        let index = built.index()?;
         let mut types = Vec::new();
         let mut ids = Vec::new();
         for (lk, _) in &j.keys {
@@ -53,7 +56,7 @@ impl<'b> KeyFilter<'b> {
             return None;
         }
         Some(KeyFilter {
-            built,
+            index,
             slots: Slots::new(ids.into_iter()),
             spans: vec![None; types.len()],
             types,
@@ -83,9 +86,6 @@ impl<'b> KeyFilter<'b> {
     /// False when row `stored`'s key is certainly not in the built side: a key column is
     /// NULL, or the key is not in the index.
     fn may_match(&mut self, stored: &[u8]) -> bool {
-        let Some(index) = self.built.index() else {
-            return true;
-        };
         self.spans.iter_mut().for_each(|s| *s = None);
         let spans = &mut self.spans;
         let whole = locate(stored, &self.slots, |c, span| {
@@ -112,6 +112,6 @@ impl<'b> KeyFilter<'b> {
                 Err(_) => return true,
             }
         }
-        !index.get(&self.key).is_empty()
+        !self.index.get(&self.key).is_empty()
     }
 }
