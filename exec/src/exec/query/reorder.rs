@@ -8,6 +8,14 @@
 //! tree, bushy ones included; beyond that a greedy left-deep order is built. Each condition
 //! of the region is attached to the lowest join that has all its columns.
 //!
+//! Column equalities form equivalence classes (`a = b AND b = c` puts a, b and c in one), and
+//! each class implies the equalities between its columns that the query did not write
+//! (`a = c`), so that leaves the query links only through a third one can be joined first
+//! (TPC-H Q5's customer and nation, linked through supplier). The estimates count a class's
+//! equalities among the leaves of a join as a spanning tree of them: the equalities a join
+//! implies by transitivity do not shrink its estimate again, and a join checks only the
+//! equalities of a class that the joins below it have not already enforced.
+//!
 //! Invariant: the reordered region produces the same rows with the same layout as the
 //! original (the root join's `permute` restores the column order the query was bound to).
 //! The original tree is kept unless the new one is estimated clearly cheaper, so plans only
@@ -18,7 +26,7 @@ use super::factor::into_conjuncts;
 use super::from::{and, Join, JoinKind, Source};
 use super::lookup::column_equality;
 use crate::expr::Expr;
-use crate::types::DataType;
+use crate::types::{BinaryOp, DataType};
 
 /// The most leaves ordered by dynamic programming (3^n subset pairs are visited).
 const DP_LIMIT: usize = 10;
@@ -98,6 +106,41 @@ struct Cond {
     sel: f64,
     /// An equality of two columns of equal type in different leaves (a hash key).
     hashable: bool,
+    /// The equivalence class of a hashable equality's columns.
+    class: Option<usize>,
+}
+
+/// A class's equality placed at a join: its columns (the region's original layout) and
+/// leaves.
+struct Link {
+    class: usize,
+    x: usize,
+    y: usize,
+    mask: u64,
+}
+
+/// Whether the equalities of `class` placed within the leaves of `mask` equate `x` and `y`.
+fn linked(placed: &[Link], class: usize, mask: u64, x: usize, y: usize) -> bool {
+    let mut reach = vec![x];
+    loop {
+        let before = reach.len();
+        for l in placed
+            .iter()
+            .filter(|l| l.class == class && l.mask & !mask == 0)
+        {
+            match (reach.contains(&l.x), reach.contains(&l.y)) {
+                (true, false) => reach.push(l.y),
+                (false, true) => reach.push(l.x),
+                _ => {}
+            }
+        }
+        if reach.contains(&y) {
+            return true;
+        }
+        if reach.len() == before {
+            return false;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -158,7 +201,7 @@ impl Region {
     /// clearly cheaper.
     fn plan(mut self, shape: Tree) -> Source {
         let n = self.leaves.len();
-        let conds: Vec<Cond> = std::mem::take(&mut self.conds)
+        let mut conds: Vec<Cond> = std::mem::take(&mut self.conds)
             .into_iter()
             .map(|e| self.cond(e))
             .collect();
@@ -166,9 +209,13 @@ impl Region {
             // Beyond what leaf masks can name: keep the order (conditions go on the root).
             return self.build(&shape, conds);
         }
+        self.imply(&mut conds);
+        let mut order: Vec<usize> = (0..conds.len()).collect();
+        order.sort_by(|a, b| conds[*a].sel.total_cmp(&conds[*b].sel));
         let model = Model {
             rows: self.leaves.iter().map(|l| l.rows).collect(),
             conds: &conds,
+            order,
         };
         let best = if n <= DP_LIMIT {
             model.dynamic()
@@ -211,6 +258,75 @@ impl Region {
             mask,
             sel,
             hashable,
+            class: None,
+        }
+    }
+
+    /// Groups the hashable equalities' columns into equivalence classes (numbering each
+    /// condition's class) and adds the equalities each class implies between columns of
+    /// different leaves that no condition equates yet.
+    fn imply(&self, conds: &mut Vec<Cond>) {
+        // Union-find over the columns the equalities name.
+        let mut cols: Vec<usize> = Vec::new();
+        let mut parent: Vec<usize> = Vec::new();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        fn slot(cols: &mut Vec<usize>, parent: &mut Vec<usize>, c: usize) -> usize {
+            match cols.iter().position(|x| *x == c) {
+                Some(i) => i,
+                None => {
+                    cols.push(c);
+                    parent.push(parent.len());
+                    cols.len() - 1
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        for c in conds.iter() {
+            if let (true, Some((x, y))) = (c.hashable, column_equality(&c.expr)) {
+                let (i, j) = (
+                    slot(&mut cols, &mut parent, x),
+                    slot(&mut cols, &mut parent, y),
+                );
+                pairs.push((i, j));
+                let (ri, rj) = (root(&mut parent, i), root(&mut parent, j));
+                parent[ri] = rj;
+            }
+        }
+        if pairs.is_empty() {
+            return;
+        }
+        let roots: Vec<usize> = (0..cols.len()).map(|i| root(&mut parent, i)).collect();
+        for c in conds.iter_mut() {
+            if let (true, Some((x, _))) = (c.hashable, column_equality(&c.expr)) {
+                c.class = cols.iter().position(|v| *v == x).map(|i| roots[i]);
+            }
+        }
+        for i in 0..cols.len() {
+            for j in i + 1..cols.len() {
+                let (x, y) = (cols[i], cols[j]);
+                let equated = pairs
+                    .iter()
+                    .any(|&(a, b)| (a, b) == (i, j) || (a, b) == (j, i));
+                if roots[i] != roots[j] || equated || self.leaf_of(x) == self.leaf_of(y) {
+                    continue;
+                }
+                let expr = Expr::Binary(
+                    BinaryOp::Eq,
+                    Box::new(Expr::Column(x)),
+                    Box::new(Expr::Column(y)),
+                );
+                let mut implied = self.cond(expr);
+                if implied.hashable {
+                    implied.class = Some(roots[i]);
+                    conds.push(implied);
+                }
+            }
         }
     }
 
@@ -235,7 +351,8 @@ impl Region {
         }
         let mut slots: Vec<Option<Leaf>> = self.leaves.into_iter().map(Some).collect();
         let mut conds: Vec<Option<Cond>> = conds.into_iter().map(Some).collect();
-        let (mut root, _, _) = assemble(tree, &mut slots, &mut conds, &new_pos, 0);
+        let mut placed = Vec::new();
+        let (mut root, _, _) = assemble(tree, &mut slots, &mut conds, &mut placed, &new_pos, 0);
         // Conditions reading no column of the region go on the root.
         let rest = conds.into_iter().flatten().map(|mut c| {
             c.expr
@@ -260,6 +377,7 @@ fn assemble(
     tree: &Tree,
     slots: &mut [Option<Leaf>],
     conds: &mut [Option<Cond>],
+    placed: &mut Vec<Link>,
     new_pos: &[usize],
     start: usize,
 ) -> (Source, u64, Vec<DataType>) {
@@ -269,9 +387,9 @@ fn assemble(
             None => (Source::Unit, 0, Vec::new()),
         },
         Tree::Join(l, r) => {
-            let (left, lm, mut types) = assemble(l, slots, conds, new_pos, start);
+            let (left, lm, mut types) = assemble(l, slots, conds, placed, new_pos, start);
             let lw = types.len();
-            let (right, rm, rtypes) = assemble(r, slots, conds, new_pos, start + lw);
+            let (right, rm, rtypes) = assemble(r, slots, conds, placed, new_pos, start + lw);
             let rw = rtypes.len();
             types.extend(rtypes);
             let mask = lm | rm;
@@ -286,6 +404,20 @@ fn assemble(
                     continue;
                 }
                 let Some(mut c) = slot.take() else { continue };
+                if let (Some(class), Some((x, y))) = (c.class, column_equality(&c.expr)) {
+                    // An equality that the class's equalities placed at or below this join
+                    // already enforce is dropped (written ones come first, and are kept
+                    // over implied ones).
+                    if linked(placed, class, mask, x, y) {
+                        continue;
+                    }
+                    placed.push(Link {
+                        class,
+                        x,
+                        y,
+                        mask: c.mask,
+                    });
+                }
                 c.expr
                     .remap_columns(&|i| new_pos.get(i).copied().unwrap_or(i).saturating_sub(start));
                 on = Some(and(on, c.expr));
@@ -314,6 +446,8 @@ fn assemble(
 struct Model<'c> {
     rows: Vec<f64>,
     conds: &'c [Cond],
+    /// The conditions' indexes, most selective first.
+    order: Vec<usize>,
 }
 
 impl Model<'_> {
@@ -322,7 +456,8 @@ impl Model<'_> {
     /// Equalities between the same two leaves are not taken as independent: only the most
     /// selective one counts (a composite key such as `(partkey, suppkey)` is usually a key
     /// of one side, and multiplying its parts' selectivities would shrink the estimate by
-    /// orders of magnitude).
+    /// orders of magnitude). An equality whose leaves its equivalence class already links
+    /// within `mask` (through its more selective equalities) does not count either.
     fn card(&self, mask: u64) -> f64 {
         let mut n: f64 = (0..self.rows.len())
             .filter(|i| mask & (1 << i) != 0)
@@ -330,9 +465,31 @@ impl Model<'_> {
             .product();
         // (pair of leaves, the most selective equality between them)
         let mut pairs: Vec<(u64, f64)> = Vec::new();
-        for c in self.conds {
+        // (class, leaves it links) for the classes met so far.
+        let mut linked: Vec<(usize, u64)> = Vec::new();
+        for &i in &self.order {
+            let Some(c) = self.conds.get(i) else { continue };
             if c.mask == 0 || c.mask & !mask != 0 || c.mask.count_ones() < 2 {
                 continue;
+            }
+            if let Some(class) = c.class {
+                // Components of the class's links: merge the two this equality joins.
+                let mut merged = c.mask;
+                let mut new = true;
+                linked.retain(|&(k, m)| {
+                    if k != class || m & c.mask == 0 {
+                        return true;
+                    }
+                    if m & c.mask == c.mask {
+                        new = false;
+                    }
+                    merged |= m;
+                    false
+                });
+                linked.push((class, merged));
+                if !new {
+                    continue;
+                }
             }
             if c.hashable {
                 match pairs.iter_mut().find(|(m, _)| *m == c.mask) {

@@ -271,3 +271,48 @@ fn exists_becomes_a_semi_join_and_not_exists_an_anti_join() {
     assert_eq!(run(&mut s, by_expr).as_deref(), Some("2"));
     assert_eq!(run(&mut s, few).as_deref(), Some("2"));
 }
+
+#[test]
+fn equalities_through_a_third_table_let_its_two_ends_join_first() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    // TPC-H Q5's shape: customers and suppliers meet on a nation, which the query links
+    // to the supplier only.
+    run(
+        &mut s,
+        "CREATE TABLE nat (id int PRIMARY KEY, name text);
+         CREATE TABLE cust (id int PRIMARY KEY, nation int);
+         CREATE TABLE ord (id int PRIMARY KEY, cust int, day int);
+         CREATE TABLE supp (id int PRIMARY KEY, nation int);
+         CREATE TABLE line (ord int, no int, supp int, PRIMARY KEY (ord, no));
+         INSERT INTO nat SELECT g, 'n' || g FROM generate_series(0, 49) g;
+         INSERT INTO cust SELECT g, g % 50 FROM generate_series(0, 2999) g;
+         INSERT INTO ord SELECT g, g % 3000, g % 10 FROM generate_series(0, 29999) g;
+         INSERT INTO supp SELECT g, g % 50 FROM generate_series(0, 99) g;
+         INSERT INTO line SELECT g % 30000, g / 30000, g % 100 FROM generate_series(0, 59999) g;
+         ANALYZE;",
+    );
+    let sql = "SELECT count(*) FROM cust, ord, line, supp, nat \
+               WHERE cust.id = ord.cust AND line.ord = ord.id AND line.supp = supp.id \
+               AND cust.nation = supp.nation AND supp.nation = nat.id AND nat.name = 'n7' \
+               AND ord.day = 3";
+    let expected = (0..60000u32)
+        .filter(|g| {
+            let (ord, supp) = (g % 30000, g % 100);
+            let cust = ord % 3000;
+            ord % 10 == 3 && cust % 50 == 7 && supp % 50 == 7
+        })
+        .count();
+    assert_eq!(run(&mut s, sql), Some(expected.to_string()));
+    let plan = explain(&mut s, sql);
+    // The customers are narrowed to the nation's before the orders meet them.
+    assert!(
+        plan.contains("(cust.nation = nat.id)") || plan.contains("(nat.id = cust.nation)"),
+        "{plan}"
+    );
+    // A join checks one equality of the nations (the ones below it equate the rest).
+    for line in plan.lines().filter(|l| l.contains("Cond:")) {
+        let nations = line.matches("nation").count() + line.matches("nat.id").count();
+        assert!(nations <= 2, "{plan}");
+    }
+}
