@@ -44,16 +44,6 @@ impl Slots {
         }
         slots
     }
-
-    fn position(&self, id: u64) -> Option<usize> {
-        match &self.ids {
-            Some(ids) => ids.iter().position(|c| *c == id),
-            None => match usize::try_from(id).ok().and_then(|i| self.by_id.get(i)) {
-                Some(&s) if s > 0 => Some(usize::from(s) - 1),
-                _ => None,
-            },
-        }
-    }
 }
 
 /// Walks a stored row (`crate::row`) for the columns `slots` names, telling `found` each
@@ -62,13 +52,54 @@ impl Slots {
 pub(crate) fn locate(
     stored: &[u8],
     slots: &Slots,
+    found: impl FnMut(usize, Option<(u32, u32)>),
+) -> bool {
+    match &slots.ids {
+        Some(ids) => walk(
+            stored,
+            slots.wanted,
+            |id| ids.iter().position(|c| *c == id),
+            found,
+        ),
+        None => {
+            let table = slots.by_id.as_slice();
+            walk(
+                stored,
+                slots.wanted,
+                |id| match usize::try_from(id).ok().and_then(|i| table.get(i)) {
+                    Some(&s) if s > 0 => Some(usize::from(s) - 1),
+                    _ => None,
+                },
+                found,
+            )
+        }
+    }
+}
+
+/// [`locate`]'s walk, for one way of finding a column's position (so that the common one,
+/// the table, is inlined into the loop).
+#[inline(always)]
+fn walk(
+    stored: &[u8],
+    mut left: usize,
+    position: impl Fn(u64) -> Option<usize>,
     mut found: impl FnMut(usize, Option<(u32, u32)>),
 ) -> bool {
+    if stored.len() > u32::MAX as usize {
+        return false;
+    }
     let mut pos = 0usize;
-    let mut left = slots.wanted;
     while pos < stored.len() && left > 0 {
-        let (Some(id), Some(len)) = (varint(stored, &mut pos), varint(stored, &mut pos)) else {
-            return false;
+        // A column id and a length of one byte each, the usual case, read together.
+        let (id, len) = match stored.get(pos..pos + 2) {
+            Some(&[id, len]) if (id | len) < 0x80 => {
+                pos += 2;
+                (u64::from(id), u64::from(len))
+            }
+            _ => match (varint(stored, &mut pos), varint(stored, &mut pos)) {
+                (Some(id), Some(len)) => (id, len),
+                _ => return false,
+            },
         };
         let span = match len.checked_sub(1) {
             None => None,
@@ -76,7 +107,7 @@ pub(crate) fn locate(
                 let Some(end) = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)) else {
                     return false;
                 };
-                if end > stored.len() || end > u32::MAX as usize {
+                if end > stored.len() {
                     return false;
                 }
                 let s = (pos as u32, end as u32);
@@ -84,7 +115,7 @@ pub(crate) fn locate(
                 Some(s)
             }
         };
-        if let Some(c) = slots.position(id) {
+        if let Some(c) = position(id) {
             left -= 1;
             found(c, span);
         }
@@ -258,7 +289,11 @@ mod tests {
         fn locate_finds_what_a_linear_search_finds(
             row in proptest::collection::btree_map(
                 prop_oneof![0u64..12, 4000u64..4004],
-                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..5)),
+                // Lengths of one varint byte and of two (126 bytes and more).
+                proptest::option::of(prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..5),
+                    proptest::collection::vec(any::<u8>(), 124..130),
+                ]),
                 0..12,
             ),
             wanted in proptest::collection::vec(prop_oneof![0u64..12, 4000u64..4004], 0..8),
