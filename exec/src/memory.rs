@@ -115,6 +115,17 @@ impl<'m> Charge<'m> {
         self.pool.give(n);
     }
 
+    /// Moves the charge of a holding that was `from` bytes to its new size, `to` (charged
+    /// if it grew, released if it shrank).
+    pub fn resize(&self, from: usize, to: usize) -> Result<()> {
+        if to >= from {
+            self.charge(to - from)
+        } else {
+            self.release(from - to);
+            Ok(())
+        }
+    }
+
     /// Bytes this statement holds.
     pub fn held(&self) -> usize {
         self.held.get()
@@ -170,6 +181,12 @@ mod tests {
             a.release(10_000);
             assert_eq!(a.held(), 0);
             assert_eq!(pool.used(), 400);
+            // A holding that shrinks gives back the difference, one that grows takes it.
+            b.resize(400, 100).unwrap();
+            assert_eq!((b.held(), pool.used()), (100, 100));
+            b.resize(100, 700).unwrap();
+            assert_eq!((b.held(), pool.used()), (700, 700));
+            assert_eq!(b.resize(700, 1001).unwrap_err().sqlstate(), "53200");
         }
         assert_eq!(pool.used(), 0, "dropped charges return their bytes");
     }

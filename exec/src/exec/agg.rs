@@ -443,6 +443,10 @@ pub struct Aggregator<'p> {
     computed: Vec<Value>,
     /// Estimated bytes of the groups so far (for the query memory budget).
     bytes: usize,
+    /// When grouped with a HAVING it can check as it goes ([`Aggregator::seal`]): groups
+    /// before `out[sealed]` (the first excepted) have passed it.
+    seals: bool,
+    sealed: usize,
 }
 
 impl<'p> Aggregator<'p> {
@@ -457,16 +461,70 @@ impl<'p> Aggregator<'p> {
             keybuf: Vec::new(),
             computed: Vec::new(),
             bytes: 0,
+            seals: false,
+            sealed: 0,
         }
     }
 
     /// An aggregator whose input comes grouped (see [`Aggregator::grouped`]): every part of
     /// the input it merges must be aggregated by one made so too.
     pub fn new_grouped(plan: &'p AggPlan) -> Aggregator<'p> {
+        // Complete groups can be finished early when no aggregate holds its inputs to the
+        // end, and HAVING needs nothing a parallel worker lacks.
+        let seals = plan.sets.is_none()
+            && plan.having.as_ref().is_some_and(Expr::parallel_safe)
+            && !plan.aggs.iter().any(held);
         Aggregator {
             grouped: true,
+            seals,
             ..Aggregator::new(plan)
         }
+    }
+
+    /// Grouped: drops the complete groups that HAVING rejects, so that a GROUP BY over
+    /// millions of keys that keeps a few holds a few (TPC-H Q18's subquery). Complete are
+    /// all but the first group (an earlier part of the input, merged in front, may continue
+    /// it) and the last (later rows may). The groups kept are finished again at the end.
+    pub fn seal(&mut self, ctx: &EvalContext<'_>) -> Result<()> {
+        let plan = self.plan;
+        let (true, Some(having)) = (self.seals, &plan.having) else {
+            return Ok(());
+        };
+        let end = self.out.len().saturating_sub(1);
+        let start = self.sealed.max(1);
+        if start >= end {
+            return Ok(());
+        }
+        let (mut keep, mut row, mut key) = (start, Vec::new(), Vec::new());
+        for i in start..end {
+            let Some((keys, states, _)) = self.out.get(i) else {
+                break;
+            };
+            row.clear();
+            row.extend(keys.iter().cloned());
+            for (call, state) in plan.aggs.iter().zip(states) {
+                row.push(finish(call, state.clone())?);
+            }
+            if having.passes(&row, ctx)? {
+                self.out.swap(keep, i);
+                keep += 1;
+            } else {
+                key.clear();
+                for v in keys {
+                    encode_key(v, &mut key);
+                }
+                let bytes = self.group_bytes(keys, &key);
+                self.bytes = self.bytes.saturating_sub(bytes);
+            }
+        }
+        self.out.drain(keep..end);
+        self.sealed = keep;
+        Ok(())
+    }
+
+    /// Estimated bytes of a group of key values `keys` and encoded key `key`.
+    fn group_bytes(&self, keys: &[Value], key: &[u8]) -> usize {
+        crate::memory::row_bytes(keys) + key.len() + 64 + 96 * self.plan.aggs.len()
     }
 
     /// Whether its input comes grouped ([`Aggregator::new_grouped`]).
@@ -598,7 +656,7 @@ impl<'p> Aggregator<'p> {
                 step(call, state, v)?;
             }
         }
-        Ok(())
+        self.seal(ctx)
     }
 
     /// Folds in `other`, an aggregation of the same plan over rows that come after this
@@ -689,8 +747,7 @@ impl<'p> Aggregator<'p> {
 
     /// Adds a group met for the first time, of key `key`.
     fn add_group(&mut self, key: &[u8], group: Group) {
-        self.bytes +=
-            crate::memory::row_bytes(&group.0) + key.len() + 64 + 96 * self.plan.aggs.len();
+        self.bytes += self.group_bytes(&group.0, key);
         self.index(key);
         self.out.push(group);
     }

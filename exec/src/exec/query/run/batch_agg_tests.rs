@@ -305,19 +305,44 @@ fn folded_aggregations_answer_as_the_row_path_does() {
     ];
     for q in queries {
         for parallel in ["0", "2"] {
-            rows(
-                &mut s,
-                &format!(
-                    "SET max_parallel_workers_per_gather = {parallel}; \
-                     SET min_parallel_table_scan_size = 0"
-                ),
-            );
+            workers(&mut s, parallel);
             let folded = rows(&mut s, q);
             assert!(!folded.is_empty(), "{q}");
             let unfolded = rows(&mut s, &filtered(q));
             assert_eq!(folded, unfolded, "{q}");
         }
     }
+    // A grouped aggregation drops the groups HAVING rejects as it goes (`Aggregator::seal`):
+    // the same groups as a hash aggregation's (keyed by `ok + 0`, which is not grouped).
+    let havings = [
+        "sum(qty) > 150",
+        "count(*) = 6",
+        "count(*) < 6",
+        "sum(qty) > 1000",
+        "min(ok) % 3 = 0 AND max(qty) - min(qty) > 40",
+        "avg(qty) > (SELECT avg(qty) FROM lo)",
+    ];
+    for having in havings {
+        for parallel in ["0", "2"] {
+            workers(&mut s, parallel);
+            let q = |key: &str| {
+                format!(
+                    "SELECT {key}, sum(qty), count(*), avg(qty), min(line) \
+                     FROM lo WHERE line <> 3 GROUP BY {key} HAVING {having} ORDER BY 1"
+                )
+            };
+            let grouped = rows(&mut s, &q("ok"));
+            assert_eq!(grouped, rows(&mut s, &q("ok + 0")), "{having}");
+        }
+    }
+}
+
+/// Parallel query with up to `n` workers, on tables of any size.
+fn workers(s: &mut crate::Session, n: &str) {
+    crate::test_support::last_rows(
+        s,
+        &format!("SET max_parallel_workers_per_gather = {n}; SET min_parallel_table_scan_size = 0"),
+    );
 }
 
 /// `q` with `FILTER (WHERE true)` after each aggregate call.

@@ -177,7 +177,10 @@ impl<'t> Decoder<'t> {
         let sel = self.selection(raw, ectx)?;
         let passed = sel.iter().filter(|s| **s).count();
         match batch.fold(raw, &sel, agg.is_grouped()) {
-            Some(groups) => agg.merge_partials(groups)?,
+            Some(groups) => {
+                agg.merge_partials(groups)?;
+                agg.seal(ectx)?;
+            }
             None => agg.add(&self.decode_selected(raw, &sel)?, ectx)?,
         }
         Ok(passed)

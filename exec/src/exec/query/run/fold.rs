@@ -86,7 +86,7 @@ impl Runner<'_, '_> {
                     kept.len()
                 }
             };
-            self.mem.charge(state.bytes().saturating_sub(charged))?;
+            self.mem.resize(charged, state.bytes())?;
             charged = state.bytes();
         }
         if let (Some(p), Some(t0)) = (&self.profile, started) {

@@ -325,8 +325,9 @@ impl Runner<'_, '_> {
             passed += piece.passed;
             if let Some(a) = piece.agg {
                 state.merge(a)?;
+                state.seal(ectx)?;
             }
-            self.mem.charge(state.bytes().saturating_sub(charged))?;
+            self.mem.resize(charged, state.bytes())?;
             charged = state.bytes();
             drop(piece.charge);
         }
