@@ -346,6 +346,7 @@ impl Planner<'_, '_> {
             Some(left) => Some(from::and(filter, left)),
             None => filter,
         };
+        semi::pull_in(&mut source);
         reorder::reorder(&mut source);
         from::finish(&mut source);
         let grouping_sets::Expanded {

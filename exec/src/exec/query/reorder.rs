@@ -390,7 +390,6 @@ fn assemble(
             let (left, lm, mut types) = assemble(l, slots, conds, placed, new_pos, start);
             let lw = types.len();
             let (right, rm, rtypes) = assemble(r, slots, conds, placed, new_pos, start + lw);
-            let rw = rtypes.len();
             types.extend(rtypes);
             let mask = lm | rm;
             let mut on: Option<Expr> = None;
@@ -422,21 +421,7 @@ fn assemble(
                     .remap_columns(&|i| new_pos.get(i).copied().unwrap_or(i).saturating_sub(start));
                 on = Some(and(on, c.expr));
             }
-            let join = Join {
-                kind: JoinKind::Inner,
-                left,
-                right,
-                left_width: lw,
-                right_width: rw,
-                types: types.clone(),
-                on,
-                keys: Vec::new(),
-                merged: Vec::new(),
-                lateral: false,
-                permute: Vec::new(),
-                lookup: None,
-                needed: None,
-            };
+            let join = Join::plain(JoinKind::Inner, (left, right), lw, types.clone(), on);
             (Source::Join(Box::new(join)), mask, types)
         }
     }

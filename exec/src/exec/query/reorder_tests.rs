@@ -273,6 +273,67 @@ fn exists_becomes_a_semi_join_and_not_exists_an_anti_join() {
 }
 
 #[test]
+fn a_column_in_an_uncorrelated_subquery_becomes_a_semi_join() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    run(
+        &mut s,
+        "CREATE TABLE o (id int PRIMARY KEY, c int, t text);
+         CREATE TABLE l (o_id int, n int, PRIMARY KEY (o_id, n));
+         CREATE TABLE cs (c int);
+         INSERT INTO o SELECT g, g % 7, 't' || (g % 4) FROM generate_series(1, 3000) g;
+         INSERT INTO o VALUES (3001, NULL, NULL);
+         INSERT INTO l SELECT g % 40 + 1, g FROM generate_series(1, 200) g;
+         INSERT INTO cs VALUES (2), (2), (5), (NULL);",
+    );
+    // Each query with `x IN (...)` on a column (pulled in as a semi join) and with
+    // `x + 0 IN (...)` (a filter run per row), which must agree: duplicates, NULLs on both
+    // sides, an empty subquery, a grouped one, text, a join, an outer join's inner side.
+    let queries = [
+        "SELECT id FROM o WHERE c IN (SELECT c FROM cs) AND id < 40",
+        "SELECT id FROM o WHERE id IN (SELECT o_id FROM l GROUP BY o_id HAVING count(*) > 4)",
+        "SELECT id FROM o WHERE c IN (SELECT c FROM cs WHERE c > 100)",
+        "SELECT count(*) FROM o WHERE t IN (SELECT 't' || c FROM cs) AND id % 100 = 1",
+        "SELECT o.id, l.n FROM o, l WHERE o.id = l.o_id AND o.c IN (SELECT c FROM cs) AND l.n < 90",
+        "SELECT l.n, o.id FROM l LEFT JOIN o ON o.id = l.o_id AND o.c IN (SELECT c FROM cs)",
+    ];
+    for parallel in ["0", "2"] {
+        run(
+            &mut s,
+            &format!(
+                "SET max_parallel_workers_per_gather = {parallel}; \
+                 SET min_parallel_table_scan_size = 0"
+            ),
+        );
+        for q in queries {
+            let per_row = q
+                .replace("c IN (", "c + 0 IN (")
+                .replace("id IN (", "id + 0 IN (")
+                .replace("t IN (", "t || '' IN (");
+            // An outer join's condition stays on the join (not pushed down to `o`).
+            let plan = explain(&mut s, q);
+            assert!(plan.contains("Semi Join") || q.contains("LEFT"), "{plan}");
+            assert!(
+                !explain(&mut s, &per_row).contains("Semi Join"),
+                "{per_row}"
+            );
+            let got = sorted_rows(&mut s, q);
+            assert_eq!(got, sorted_rows(&mut s, &per_row), "{q}");
+            assert!(!got.is_empty() || q.contains("> 100"), "{q}");
+        }
+    }
+    // Beside another subquery, the IN stays a filter (conjuncts run before a semi join
+    // would, and the other one may be dear).
+    let beside = "SELECT count(*) FROM o WHERE c IN (SELECT c FROM cs) \
+                  AND id > (SELECT min(o_id) FROM l)";
+    assert!(!explain(&mut s, beside).contains("Semi Join"));
+    assert_eq!(run(&mut s, beside).as_deref(), Some("857"));
+    // A subquery of another type than the column's is compared value by value.
+    let wider = "SELECT count(*) FROM o WHERE c IN (SELECT c::int8 FROM cs)";
+    assert_eq!(run(&mut s, wider).as_deref(), Some("857"));
+}
+
+#[test]
 fn equalities_through_a_third_table_let_its_two_ends_join_first() {
     let engine = engine();
     let mut s = engine.session("postgres", "postgres");
