@@ -495,7 +495,7 @@ impl<'p> Aggregator<'p> {
         if start >= end {
             return Ok(());
         }
-        let (mut keep, mut row, mut key) = (start, Vec::new(), Vec::new());
+        let (mut keep, mut row) = (start, Vec::new());
         for i in start..end {
             let Some((keys, states, _)) = self.out.get(i) else {
                 break;
@@ -509,11 +509,7 @@ impl<'p> Aggregator<'p> {
                 self.out.swap(keep, i);
                 keep += 1;
             } else {
-                key.clear();
-                for v in keys {
-                    encode_key(v, &mut key);
-                }
-                let bytes = self.group_bytes(keys, &key);
+                let bytes = self.group_bytes(keys, &[]);
                 self.bytes = self.bytes.saturating_sub(bytes);
             }
         }
@@ -522,9 +518,12 @@ impl<'p> Aggregator<'p> {
         Ok(())
     }
 
-    /// Estimated bytes of a group of key values `keys` and encoded key `key`.
+    /// Estimated bytes of a group of key values `keys` and encoded key `key` (held in the
+    /// hash table; a grouped aggregation holds no group's encoded key, and counts none, so
+    /// that a group merged in without it and a group sealed count alike).
     fn group_bytes(&self, keys: &[Value], key: &[u8]) -> usize {
-        crate::memory::row_bytes(keys) + key.len() + 64 + 96 * self.plan.aggs.len()
+        let indexed = if self.grouped { 0 } else { key.len() };
+        crate::memory::row_bytes(keys) + indexed + 64 + 96 * self.plan.aggs.len()
     }
 
     /// Whether its input comes grouped ([`Aggregator::new_grouped`]).

@@ -328,6 +328,10 @@ fn a_column_in_an_uncorrelated_subquery_becomes_a_semi_join() {
                   AND id > (SELECT min(o_id) FROM l)";
     assert!(!explain(&mut s, beside).contains("Semi Join"));
     assert_eq!(run(&mut s, beside).as_deref(), Some("857"));
+    // A locking read keeps its scan (it locks rows one at a time up to its LIMIT).
+    let locking = "SELECT id FROM o WHERE c IN (SELECT c FROM cs) ORDER BY id LIMIT 1 FOR UPDATE";
+    assert!(!explain(&mut s, locking).contains("Semi Join"));
+    assert_eq!(run(&mut s, locking).as_deref(), Some("2"));
     // A subquery of another type than the column's is compared value by value.
     let wider = "SELECT count(*) FROM o WHERE c IN (SELECT c::int8 FROM cs)";
     assert_eq!(run(&mut s, wider).as_deref(), Some("857"));

@@ -215,7 +215,9 @@ pub fn pull_in(source: &mut Source) {
             pull_in(&mut j.left);
             pull_in(&mut j.right);
         }
-        Source::Table(t) if !t.keyed && t.filter.as_ref().is_some_and(has_in) => {
+        // Not under a locking read: it locks the rows its scan passes, one at a time up to
+        // a LIMIT, which a join would read in chunks.
+        Source::Table(t) if !t.keyed && !t.for_update && t.filter.as_ref().is_some_and(has_in) => {
             let Source::Table(mut t) = std::mem::replace(source, Source::Unit) else {
                 return;
             };
