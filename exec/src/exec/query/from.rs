@@ -116,34 +116,6 @@ pub struct Join {
     pub needed: Option<Vec<bool>>,
 }
 
-impl Join {
-    /// A join of `left` (its first `left_width` columns of `types`) and `right` on `on`,
-    /// before `finish` takes its keys: no lookup, permutation or LATERAL.
-    pub fn plain(
-        kind: JoinKind,
-        (left, right): (Source, Source),
-        left_width: usize,
-        types: Vec<DataType>,
-        on: Option<Expr>,
-    ) -> Join {
-        Join {
-            kind,
-            left,
-            right,
-            left_width,
-            right_width: types.len().saturating_sub(left_width),
-            types,
-            on,
-            keys: Vec::new(),
-            merged: Vec::new(),
-            lateral: false,
-            permute: Vec::new(),
-            lookup: None,
-            needed: None,
-        }
-    }
-}
-
 /// A planned FROM clause (or part of one).
 pub struct Planned {
     pub source: Source,

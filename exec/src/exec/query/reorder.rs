@@ -33,6 +33,34 @@ const DP_LIMIT: usize = 10;
 /// A new order must be estimated at most this fraction of the original's cost.
 const GAIN: f64 = 0.7;
 
+impl Join {
+    /// A join of `left` (its first `left_width` columns of `types`) and `right` on `on`,
+    /// before `finish` takes its keys: no lookup, permutation or LATERAL.
+    pub fn plain(
+        kind: JoinKind,
+        (left, right): (Source, Source),
+        left_width: usize,
+        types: Vec<DataType>,
+        on: Option<Expr>,
+    ) -> Join {
+        Join {
+            kind,
+            left,
+            right,
+            left_width,
+            right_width: types.len().saturating_sub(left_width),
+            types,
+            on,
+            keys: Vec::new(),
+            merged: Vec::new(),
+            lateral: false,
+            permute: Vec::new(),
+            lookup: None,
+            needed: None,
+        }
+    }
+}
+
 /// Reorders every inner-join region under `src`.
 pub fn reorder(src: &mut Source) {
     match src {
