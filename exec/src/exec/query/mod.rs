@@ -346,7 +346,13 @@ impl Planner<'_, '_> {
             Some(left) => Some(from::and(filter, left)),
             None => filter,
         };
-        semi::pull_in(&mut source);
+        // A LIMIT over rows (not groups) may stop a scan early, or read an ANN index or the
+        // primary key's order, on a bare table only: its IN filters stay filters.
+        let grouped =
+            !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+        if grouped || (query.limit_clause.is_none() && query.fetch.is_none()) {
+            semi::pull_in(&mut source);
+        }
         reorder::reorder(&mut source);
         from::finish(&mut source);
         let grouping_sets::Expanded {
