@@ -346,13 +346,7 @@ impl Planner<'_, '_> {
             Some(left) => Some(from::and(filter, left)),
             None => filter,
         };
-        // A LIMIT over rows (not groups) may stop a scan early, or read an ANN index or the
-        // primary key's order, on a bare table only: its IN filters stay filters.
-        let grouped =
-            !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
-        if grouped || (query.limit_clause.is_none() && query.fetch.is_none()) {
-            semi::pull_in(&mut source);
-        }
+        semi::pull_in_unless_limited(&mut source, query, select);
         reorder::reorder(&mut source);
         from::finish(&mut source);
         let grouping_sets::Expanded {

@@ -25,6 +25,8 @@
 //! in parallel and drop the rows without a match before decoding them (TPC-H Q18's orders,
 //! 57 of 1.5 million), where a filter with a subquery runs on one thread.
 
+use sqlparser::ast;
+
 use super::access::choose_access;
 use super::estimate;
 use super::factor::into_conjuncts;
@@ -204,6 +206,16 @@ fn correlate(e: &mut Expr, captures: &[Expr], lw: usize) {
                 correlate(c, captures, lw);
             }
         }
+    }
+}
+
+/// [`pull_in`] for the FROM tree of `select`, unless a LIMIT over its rows (not groups) may
+/// stop a scan early, or read an ANN index or the primary key's order, which it does on a
+/// bare table only: then IN filters stay filters.
+pub fn pull_in_unless_limited(source: &mut Source, query: &ast::Query, select: &ast::Select) {
+    let grouped = !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if grouped || (query.limit_clause.is_none() && query.fetch.is_none()) {
+        pull_in(source);
     }
 }
 
