@@ -49,6 +49,14 @@ pub(crate) fn last_rows(session: &mut crate::Session, sql: &str) -> Vec<String> 
 }
 
 /// An engine on a fresh simulated disk.
+/// Parallel query with up to `n` workers, on tables of any size.
+pub(crate) fn workers(session: &mut crate::Session, n: &str) {
+    last_rows(
+        session,
+        &format!("SET max_parallel_workers_per_gather = {n}; SET min_parallel_table_scan_size = 0"),
+    );
+}
+
 pub(crate) fn engine() -> Arc<SqlEngine> {
     SqlEngine::open(txn_db()).unwrap()
 }

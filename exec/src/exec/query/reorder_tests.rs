@@ -298,13 +298,7 @@ fn a_column_in_an_uncorrelated_subquery_becomes_a_semi_join() {
         "SELECT l.n, o.id FROM l LEFT JOIN o ON o.id = l.o_id AND o.c IN (SELECT c FROM cs)",
     ];
     for parallel in ["0", "2"] {
-        run(
-            &mut s,
-            &format!(
-                "SET max_parallel_workers_per_gather = {parallel}; \
-                 SET min_parallel_table_scan_size = 0"
-            ),
-        );
+        crate::test_support::workers(&mut s, parallel);
         for q in queries {
             let per_row = q
                 .replace("c IN (", "c + 0 IN (")

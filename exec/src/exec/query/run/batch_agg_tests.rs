@@ -305,7 +305,7 @@ fn folded_aggregations_answer_as_the_row_path_does() {
     ];
     for q in queries {
         for parallel in ["0", "2"] {
-            workers(&mut s, parallel);
+            crate::test_support::workers(&mut s, parallel);
             let folded = rows(&mut s, q);
             assert!(!folded.is_empty(), "{q}");
             let unfolded = rows(&mut s, &filtered(q));
@@ -324,7 +324,7 @@ fn folded_aggregations_answer_as_the_row_path_does() {
     ];
     for having in havings {
         for parallel in ["0", "2"] {
-            workers(&mut s, parallel);
+            crate::test_support::workers(&mut s, parallel);
             let q = |key: &str| {
                 format!(
                     "SELECT {key}, sum(qty), count(*), avg(qty), min(line) \
@@ -335,14 +335,6 @@ fn folded_aggregations_answer_as_the_row_path_does() {
             assert_eq!(grouped, rows(&mut s, &q("ok + 0")), "{having}");
         }
     }
-}
-
-/// Parallel query with up to `n` workers, on tables of any size.
-fn workers(s: &mut crate::Session, n: &str) {
-    crate::test_support::last_rows(
-        s,
-        &format!("SET max_parallel_workers_per_gather = {n}; SET min_parallel_table_scan_size = 0"),
-    );
 }
 
 /// `q` with `FILTER (WHERE true)` after each aggregate call.
