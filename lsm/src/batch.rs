@@ -58,6 +58,28 @@ impl WriteBatch {
         self
     }
 
+    /// Sets `key` to `value` in `keyspace` (`None`: deletes it), taking the buffers as they
+    /// are: a transaction's commit moves its writes into the batch instead of copying them.
+    pub fn push_owned(
+        &mut self,
+        keyspace: KeyspaceId,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
+        let (kind, value) = match value {
+            Some(v) => (ValueKind::Put, v),
+            None => (ValueKind::Delete, Vec::new()),
+        };
+        self.bytes += key.len() + value.len();
+        self.ops.push(Op {
+            kind,
+            keyspace,
+            key,
+            value,
+        });
+        self
+    }
+
     /// Deletes `key` in `keyspace`.
     pub fn delete(&mut self, keyspace: KeyspaceId, key: &[u8]) -> &mut Self {
         self.bytes += key.len();

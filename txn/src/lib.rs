@@ -200,8 +200,9 @@ impl TxnDb {
     }
 }
 
-/// The keys and ranges a batch writes.
-fn footprint(batch: &WriteBatch) -> (Vec<Key>, Vec<DelRange>) {
+/// The keys and ranges a batch writes (a committing transaction's, taken from its buffer,
+/// in the buffer's key order).
+pub(crate) fn footprint(batch: &WriteBatch) -> (Vec<Key>, Vec<DelRange>) {
     let mut keys = Vec::new();
     let mut ranges = Vec::new();
     for op in batch.ops() {

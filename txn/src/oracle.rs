@@ -94,6 +94,11 @@ struct State {
     ranges: VecDeque<(u64, DelRange)>,
     /// Recorded commits' keys, oldest first (ascending sequence numbers), for forgetting them.
     log: VecDeque<(u64, Vec<Key>)>,
+    /// Recorded commits of at least `BULK_KEYS` keys, oldest first, each with its keys sorted:
+    /// kept out of `latest` (an index build or a COPY writes millions, and inserting each
+    /// into a tree cost more than the rest of its commit), and searched by bisection. There
+    /// are few such commits at a time, as each is big.
+    bulk: VecDeque<(u64, Vec<Key>)>,
     /// Open transactions by registration sequence number.
     active: BTreeMap<u64, usize>,
     /// The highest sequence number written without being recorded.
@@ -109,13 +114,55 @@ struct State {
 /// Where provisional numbers start: above every sequence number a snapshot can have.
 const PROVISIONAL: u64 = 1 << 63;
 
+/// A commit writing at least this many keys is recorded in `State::bulk`.
+const BULK_KEYS: usize = 1024;
+
 impl State {
     fn record(&mut self, seq: u64, keys: Vec<Key>, ranges: Vec<DelRange>) {
-        for k in &keys {
-            self.latest.insert(k.clone(), seq);
+        let bulk = keys.len() >= BULK_KEYS;
+        self.record_as(seq, keys, ranges, bulk);
+    }
+
+    fn record_as(&mut self, seq: u64, mut keys: Vec<Key>, ranges: Vec<DelRange>, bulk: bool) {
+        if bulk {
+            if !keys.is_sorted() {
+                keys.sort_unstable();
+            }
+            self.bulk.push_back((seq, keys));
+        } else {
+            for k in &keys {
+                self.latest.insert(k.clone(), seq);
+            }
+            self.log.push_back((seq, keys));
         }
-        self.log.push_back((seq, keys));
         self.ranges.extend(ranges.into_iter().map(|r| (seq, r)));
+    }
+
+    /// Whether a bulk commit after `since` wrote a key of `keyspace` within the bounds.
+    fn bulk_wrote(
+        &self,
+        keyspace: KeyspaceId,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+        since: u64,
+    ) -> bool {
+        self.bulk.iter().any(|(seq, keys)| {
+            if *seq <= since {
+                return false;
+            }
+            // The first key of the keyspace at or above `lo`.
+            let first = keys.partition_point(|(ks, k)| {
+                *ks < keyspace
+                    || (*ks == keyspace
+                        && match lo {
+                            Bound::Included(l) => k < l,
+                            Bound::Excluded(l) => k <= l,
+                            Bound::Unbounded => false,
+                        })
+            });
+            keys.get(first)
+                .is_some_and(|(ks, k)| *ks == keyspace && in_bounds(k, lo, hi))
+        })
     }
 
     /// Whether a commit after `since` wrote something `item` covers.
@@ -123,6 +170,10 @@ impl State {
         match item {
             Item::Key(k) => {
                 self.latest.get(k).is_some_and(|&seq| seq > since)
+                    || self
+                        .bulk
+                        .iter()
+                        .any(|(seq, keys)| *seq > since && keys.binary_search(k).is_ok())
                     || self.ranges.iter().any(|(seq, r)| {
                         *seq > since
                             && r.keyspace == k.0
@@ -144,6 +195,7 @@ impl State {
                 keys.skip_while(|(k, _)| lo_key.is_some_and(|l| k.1.as_slice() < l))
                     .take_while(|(k, _)| in_bounds(&k.1, &Bound::Unbounded, hi))
                     .any(|(k, &seq)| seq > since && in_bounds(&k.1, lo, hi))
+                    || self.bulk_wrote(*ks, lo, hi, since)
                     || self.ranges.iter().any(|(seq, r)| {
                         *seq > since && r.keyspace == *ks && overlaps(&r.start, &r.end, lo, hi)
                     })
@@ -167,6 +219,9 @@ impl State {
                     }
                 }
             }
+        }
+        while self.bulk.front().is_some_and(|(seq, _)| *seq <= horizon) {
+            self.bulk.pop_front();
         }
         while self.ranges.front().is_some_and(|(seq, _)| *seq <= horizon) {
             self.ranges.pop_front();
@@ -289,6 +344,11 @@ impl Oracle {
                 }
             }
         }
+        for b in st.bulk.iter_mut().rev() {
+            if b.0 == provisional {
+                b.0 = seq;
+            }
+        }
         for r in st.ranges.iter_mut().rev() {
             if r.0 == provisional {
                 r.0 = seq;
@@ -310,7 +370,8 @@ impl Oracle {
 
     /// Commits tracked (for tests and statistics).
     pub(crate) fn tracked(&self) -> usize {
-        self.lock().log.len()
+        let st = self.lock();
+        st.log.len() + st.bulk.len()
     }
 }
 
@@ -324,8 +385,15 @@ mod tests {
 
     #[test]
     fn ranges_and_keys_conflict_where_they_meet() {
+        // Recorded key by key and as a bulk commit: the same answers.
+        for bulk in [false, true] {
+            ranges_and_keys_conflict_where_they_meet_as(bulk);
+        }
+    }
+
+    fn ranges_and_keys_conflict_where_they_meet_as(bulk: bool) {
         let mut st = State::default();
-        st.record(
+        st.record_as(
             5,
             vec![key("b"), key("d")],
             vec![DelRange {
@@ -333,6 +401,14 @@ mod tests {
                 start: b"m".to_vec(),
                 end: b"p".to_vec(),
             }],
+            bulk,
+        );
+        // Another keyspace's writes, on both sides of keyspace 0's, touch none of its keys.
+        st.record_as(
+            6,
+            vec![(1, b"a".to_vec()), (1, b"n".to_vec())],
+            vec![],
+            bulk,
         );
         let range = |lo: Bound<&str>, hi: Bound<&str>| {
             let f = |b: Bound<&str>| b.map(|s| s.as_bytes().to_vec());
@@ -348,6 +424,7 @@ mod tests {
         assert!(c(&Item::Key(key("n"))));
         assert!(!c(&Item::Key(key("p"))));
         assert!(!c(&Item::Key((1, b"b".to_vec()))));
+        assert!(c(&Item::Key((1, b"n".to_vec()))));
         assert!(c(&range(Bound::Included("c"), Bound::Included("d"))));
         assert!(!c(&range(Bound::Included("c"), Bound::Excluded("d"))));
         assert!(!c(&range(Bound::Excluded("d"), Bound::Excluded("m"))));
@@ -356,11 +433,17 @@ mod tests {
         assert!(!c(&range(Bound::Included("p"), Bound::Unbounded)));
         assert!(c(&range(Bound::Unbounded, Bound::Unbounded)));
         assert!(!c(&range(Bound::Included("z"), Bound::Included("a"))));
-        st.gc(5);
+        assert!(
+            c(&range(Bound::Excluded("a"), Bound::Excluded("b\0"))),
+            "bulk: {bulk}"
+        );
+        assert!(!c(&range(Bound::Excluded("b"), Bound::Excluded("d"))));
+        st.gc(6);
         assert!(
             !st.conflicts(&Item::Key(key("b")), 4),
             "forgotten once no one can conflict"
         );
         assert!(st.latest.is_empty() && st.log.is_empty() && st.ranges.is_empty());
+        assert!(st.bulk.is_empty());
     }
 }

@@ -203,19 +203,25 @@ pub fn change(
     Ok(())
 }
 
-/// Fills `index` from the table's rows (giving ordinals to rows without one).
-pub fn build(
-    ctx: &mut Ctx<'_>,
-    table: &TableDef,
-    index: &IndexDef,
-    rows: Vec<(Vec<u8>, Vec<Value>)>,
-) -> Result<()> {
+/// Creates the table's ordinal sequence if it has none (before a bitmap index's build: rows
+/// inserted later take their ordinals from it).
+pub fn prepare(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     let seq = ordinal_sequence(table);
     if !ctx.engine.sequences.exists(&seq)? {
         ctx.engine
             .sequences
             .create(&seq, SequenceDef::new(i64::MAX, 0), &mut ctx.waits)?;
     }
+    Ok(())
+}
+
+/// Fills `index` from `rows` of the table (after `prepare`) (giving ordinals to rows without one).
+pub fn build(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    index: &IndexDef,
+    rows: Vec<(Vec<u8>, Vec<Value>)>,
+) -> Result<()> {
     for (key, row) in rows {
         let suffix = super::index::row_suffix(table, &key);
         let ordinal = match ordinal(ctx, table, &suffix)? {

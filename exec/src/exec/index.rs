@@ -134,10 +134,81 @@ pub fn change(
     super::bitmap_index::change(ctx, table, (old.0, &old_suffix), (new.0, &new_suffix))
 }
 
+/// Rows a build reads per chunk of its scan.
+const BUILD_CHUNK: usize = 16_384;
+
+/// Entries from which a build sorts them in parallel.
+const PARALLEL_SORT: usize = 1 << 16;
+
+/// The table's columns an entry of `index` is made of (the others are not decoded).
+fn entry_columns(table: &TableDef, index: &IndexDef) -> Vec<bool> {
+    let mut read = vec![false; table.columns.len()];
+    for i in index
+        .columns
+        .iter()
+        .filter_map(|id| table.column_by_id(*id))
+    {
+        if let Some(r) = read.get_mut(i) {
+            *r = true;
+        }
+    }
+    read
+}
+
 /// Fills `index` from the table's rows (CREATE INDEX, ADD UNIQUE, re-keyed tables). A vector
 /// index gets nodes for the rows under their current keys (the old nodes go stale).
+///
+/// The rows are read a chunk at a time, decoding only the indexed columns: a build holds
+/// one chunk, not the table. A transaction that has written the table's rows itself (a
+/// re-keyed table, or a COPY earlier in the block) reads them in one piece: each chunk of
+/// a scan would gather its buffered rows again.
 pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
-    let rows = super::query::scan_rows(ctx, table, &super::query::Access::Full, false)?;
+    let read = entry_columns(table, index);
+    let access = super::query::Access::Full;
+    let chunk = if ctx.txn.has_writes_in(ctx.engine.data) {
+        usize::MAX
+    } else {
+        BUILD_CHUNK
+    };
+    if index.bitmap {
+        super::bitmap_index::prepare(ctx, table)?;
+    }
+    let mut scan = super::query::ChunkedScan::new(&access, Some(&read));
+    // A plain btree index's entries are gathered, sorted and written as one run; a unique
+    // one's are checked as they come.
+    let gather = !index.unique && !index.bitmap && index.ann.is_none();
+    let mut entries = Vec::new();
+    while let Some(rows) = scan.next(ctx, table, false, &[], chunk)? {
+        if gather {
+            for (key, row) in rows {
+                let suffix = row_suffix(table, &key);
+                entries.push((entry(table, index, &row, &suffix).0, suffix));
+            }
+        } else {
+            build_from(ctx, table, index, rows)?;
+        }
+    }
+    if gather {
+        use rayon::slice::ParallelSliceMut;
+        // Keys are distinct: each ends with its row's suffix. A big build sorts on every
+        // core (the query workers' pool); a small one is not worth waking them.
+        if entries.len() >= PARALLEL_SORT {
+            entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        } else {
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        ctx.txn.put_sorted(ctx.engine.data, entries)?;
+    }
+    Ok(())
+}
+
+/// Adds the entries of `rows` (storage key, row) to `index`.
+fn build_from(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    index: &IndexDef,
+    rows: Vec<(Vec<u8>, Vec<Value>)>,
+) -> Result<()> {
     if index.bitmap {
         return super::bitmap_index::build(ctx, table, index, rows);
     }

@@ -629,24 +629,22 @@ impl Runner<'_, '_> {
         let next = AtomicUsize::new(0);
         let slots: Vec<Mutex<Option<Result<Piece<'p, '_>>>>> =
             pieces.iter().map(|_| Mutex::new(None)).collect();
+        // Workers launched, as PostgreSQL counts them: started, whether or not the others
+        // left them a piece (a short scan's first worker may take them all).
+        let workers = job.threads.min(pieces.len());
+        ran.fetch_max(workers, Ordering::Relaxed);
         rayon::scope(|s| {
-            for _ in 0..job.threads {
-                s.spawn(|_| {
-                    let mut first = true;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
-                            return;
-                        };
-                        if std::mem::take(&mut first) {
-                            ran.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let done = work(piece.clone());
-                        if done.is_err() {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+            for _ in 0..workers {
+                s.spawn(|_| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
+                        return;
+                    };
+                    let done = work(piece.clone());
+                    if done.is_err() {
+                        stop.store(true, Ordering::Relaxed);
                     }
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                 });
             }
         });
