@@ -48,7 +48,6 @@ pub(crate) fn last_rows(session: &mut crate::Session, sql: &str) -> Vec<String> 
     last_result(session, sql).map_or_else(Vec::new, |rows| rows_text(&rows))
 }
 
-/// An engine on a fresh simulated disk.
 /// Parallel query with up to `n` workers, on tables of any size.
 pub(crate) fn workers(session: &mut crate::Session, n: &str) {
     last_rows(
@@ -57,6 +56,7 @@ pub(crate) fn workers(session: &mut crate::Session, n: &str) {
     );
 }
 
+/// An engine on a fresh simulated disk.
 pub(crate) fn engine() -> Arc<SqlEngine> {
     SqlEngine::open(txn_db()).unwrap()
 }

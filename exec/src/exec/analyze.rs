@@ -74,6 +74,17 @@ pub(super) fn vacuum(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>) -> Resu
     Ok(Outcome::Command("VACUUM".into()))
 }
 
+/// CHECKPOINT: everything written so far goes from memory to tables, and the statement
+/// waits for compaction to settle (Orbit's counterpart of PostgreSQL's writing out of dirty
+/// buffers: after a bulk load, the work that would otherwise run beside the first queries).
+/// Bounded by statement_timeout: writes that go on may keep compaction busy.
+pub(super) fn checkpoint(ctx: &mut Ctx<'_>) -> Result<Outcome> {
+    if !ctx.engine.txn_db().db().settle(ctx.deadline)? {
+        return Err(super::query::timeout());
+    }
+    Ok(Outcome::Command("CHECKPOINT".into()))
+}
+
 /// Asks for a reclaim round over the vector indexes of `tables`.
 fn reclaim_vectors(ctx: &Ctx<'_>, tables: &[TableDef]) {
     for index in tables.iter().flat_map(|t| &t.indexes) {
@@ -324,5 +335,29 @@ mod tests {
             "{}",
             s.distinct
         );
+    }
+
+    #[test]
+    fn checkpoint_moves_the_writes_to_tables_and_keeps_them() {
+        let engine = crate::test_support::engine();
+        let mut s = engine.session("postgres", "postgres");
+        let run = crate::test_support::last_rows;
+        run(
+            &mut s,
+            "CREATE TABLE t (id int PRIMARY KEY, v text);
+             INSERT INTO t SELECT x, 'v' || x FROM generate_series(1, 500) x",
+        );
+        let db = engine.txn_db().db();
+        let tables = db.stats().tables;
+        let stmt = crate::parse("CHECKPOINT").unwrap().remove(0);
+        let done = s.execute(&stmt, &[]).unwrap();
+        assert!(matches!(done.outcome, Outcome::Command(ref tag) if tag == "CHECKPOINT"));
+        assert!(db.stats().tables > tables, "the memtable was flushed");
+        // In a transaction block too, as in PostgreSQL; the block's writes stay its own.
+        run(
+            &mut s,
+            "BEGIN; INSERT INTO t VALUES (501, 'x'); CHECKPOINT; COMMIT",
+        );
+        assert_eq!(run(&mut s, "SELECT count(*), max(v) FROM t"), ["501,x"]);
     }
 }

@@ -102,6 +102,7 @@ pub fn run(ctx: &mut Ctx<'_>, stmt: &ast::Statement) -> Result<Outcome> {
         ast::Statement::CreateView(cv) => super::ddl_view::create_view(ctx, cv),
         ast::Statement::RefreshMaterializedView(r) => super::ddl_matview::refresh(ctx, r),
         ast::Statement::Vacuum(v) => super::analyze::vacuum(ctx, v.table_name.as_ref()),
+        stmt if crate::parse::is_checkpoint(stmt) => super::analyze::checkpoint(ctx),
         ast::Statement::Analyze(a) => super::analyze::statement(ctx, a),
         ast::Statement::CreateSequence {
             name,

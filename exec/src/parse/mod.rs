@@ -9,6 +9,9 @@
 //!   Hive's forms. They become `Statement::Vacuum` / `Statement::Analyze` naming their table
 //!   when exactly one is given.
 //!
+//! - CHECKPOINT, which sqlparser lacks: it becomes `Statement::Flush` of tables (MySQL's
+//!   FLUSH TABLES, which no PostgreSQL text parses to), see [`is_checkpoint`].
+//!
 //! Everything else goes to sqlparser's statement parser, one statement at a time. Parses go
 //! through a per-thread cache by text shape (`cache`, `shape`).
 
@@ -199,6 +202,14 @@ fn statements(p: &mut Parser<'_>) -> Result<Vec<ast::Statement>> {
                 .expected("end of statement", p.peek_token())
                 .map_err(syntax_error);
         }
+        if matches!(&p.peek_token_ref().token,
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("checkpoint"))
+        {
+            p.next_token();
+            out.push(checkpoint());
+            expecting_delimiter = true;
+            continue;
+        }
         let stmt =
             match p.parse_one_of_keywords(&[Keyword::COPY, Keyword::VACUUM, Keyword::ANALYZE]) {
                 Some(Keyword::COPY) => crate::copy::syntax::parse_copy(p)?,
@@ -218,6 +229,23 @@ fn statements(p: &mut Parser<'_>) -> Result<Vec<ast::Statement>> {
         expecting_delimiter = true;
     }
     Ok(out)
+}
+
+/// PostgreSQL's CHECKPOINT, carried as a FLUSH of tables with nothing named.
+fn checkpoint() -> ast::Statement {
+    ast::Statement::Flush {
+        object_type: ast::FlushType::Tables,
+        location: None,
+        channel: None,
+        read_lock: false,
+        export: false,
+        tables: Vec::new(),
+    }
+}
+
+/// Whether `stmt` is a CHECKPOINT.
+pub fn is_checkpoint(stmt: &ast::Statement) -> bool {
+    *stmt == checkpoint()
 }
 
 /// What `CREATE MATERIALIZED VIEW ... AS query` may end with and sqlparser leaves:
@@ -450,6 +478,20 @@ mod tests {
         assert!(matches!(v[4], ast::Statement::Query(_)));
         let v = parse("SELECT 1; SELECT 2").unwrap();
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn checkpoint_is_a_statement_of_its_own() {
+        for sql in ["CHECKPOINT", "checkpoint;", " Checkpoint ; "] {
+            let stmts = parse(sql).unwrap();
+            assert!(matches!(stmts.as_slice(), [s] if is_checkpoint(s)), "{sql}");
+        }
+        let stmts = parse("SELECT 1; CHECKPOINT; SELECT 2").unwrap();
+        assert_eq!(stmts.iter().filter(|s| is_checkpoint(s)).count(), 1);
+        assert!(parse("CHECKPOINT now").is_err(), "nothing may follow it");
+        // A quoted name is an identifier, as in PostgreSQL (not a statement at all here).
+        assert!(parse("\"checkpoint\"").is_err());
+        assert!(!is_checkpoint(&parse("VACUUM").unwrap()[0]));
     }
 
     #[test]

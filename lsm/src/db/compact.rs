@@ -28,7 +28,7 @@
 use std::fmt::Debug;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::iter::{Source, TableSource};
 use super::{lock, sort_tables, Inner, LiveTable, NewTable};
@@ -487,12 +487,20 @@ impl Inner {
 
     /// Waits until flushes are done and no compaction is running or due.
     pub(crate) fn wait_for_compactions(&self) -> Result<()> {
+        self.wait_for_compactions_until(None).map(|_| ())
+    }
+
+    /// As `wait_for_compactions`, giving up at `deadline`: false if it came first.
+    pub(crate) fn wait_for_compactions_until(&self, deadline: Option<Instant>) -> Result<bool> {
         self.wait_flushes(std::collections::VecDeque::is_empty)?;
         let mut running = lock(&self.compact_lock);
         loop {
             self.check_poison()?;
             if !*running && self.pick_compaction().is_none() {
-                return Ok(());
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
             }
             running = self
                 .compact_cv

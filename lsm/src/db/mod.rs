@@ -594,6 +594,14 @@ impl Db {
         self.inner.wait_for_compactions()
     }
 
+    /// Flushes everything written so far, then waits for compaction to settle as
+    /// [`Db::wait_for_compactions`] does, until `deadline`: false if the deadline came first
+    /// (writes that go on may keep compaction busy). SQL's CHECKPOINT.
+    pub fn settle(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        self.flush()?;
+        self.inner.wait_for_compactions_until(deadline)
+    }
+
     /// Counters.
     pub fn stats(&self) -> DbStats {
         let trees = self.inner.trees();
