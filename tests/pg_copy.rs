@@ -707,3 +707,56 @@ fn a_paused_copy_does_not_hold_up_other_clients() {
         );
     });
 }
+
+/// CHECKPOINT after a load, while clients write: the checkpoint's flush waits for their
+/// writes to be published, which the tasks of their worker thread do, so the checkpoint must
+/// not block its thread (with a writer on the same thread it hung the server). Four writers
+/// on the server's two threads: one shares the checkpoint's thread but for 1 run in 16.
+#[test]
+fn checkpoint_while_other_clients_write() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let a = connect(&server).await;
+        a.batch_execute("CREATE TABLE w (id int PRIMARY KEY, v text)")
+            .await
+            .unwrap();
+        let rows: String = (0..20_000).map(|i| format!("{i}\tloaded\n")).collect();
+        let copied = copy_in(&a, "COPY w FROM STDIN", &[rows.as_bytes()])
+            .await
+            .unwrap();
+        assert_eq!(copied, 20_000);
+        let mut writers = Vec::new();
+        for _ in 0..4 {
+            writers.push(connect(&server).await);
+        }
+        let writes =
+            futures::future::join_all(writers.iter().enumerate().map(|(w, b)| async move {
+                for i in 0..100 {
+                    let id = 20_000 + w as i32 * 100 + i;
+                    b.execute("INSERT INTO w VALUES ($1, 'written')", &[&id])
+                        .await
+                        .unwrap();
+                }
+            }));
+        let checkpoints = async {
+            for _ in 0..5 {
+                let done = a.simple_query("CHECKPOINT").await.unwrap();
+                assert!(done
+                    .iter()
+                    .any(|m| matches!(m, SimpleQueryMessage::CommandComplete(_))));
+            }
+        };
+        // The bound only turns a hang into a failure.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            futures::future::join(writes, checkpoints),
+        )
+        .await
+        .expect("CHECKPOINT and INSERTs waited for each other");
+        assert_eq!(count(&a, "w").await, 20_400);
+        assert_eq!(
+            simple(&a, "SELECT count(*) FROM w WHERE v = 'written'").await,
+            vec![row(&[Some("400")])]
+        );
+    });
+}

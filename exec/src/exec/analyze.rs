@@ -17,7 +17,7 @@ use sqlparser::ast;
 use super::query::successor;
 use super::{Ctx, Outcome};
 use crate::catalog::{ColumnStats, Key, TableDef, TableStats};
-use crate::error::Result;
+use crate::error::{code, Error, Result};
 use crate::row::{append_key, decode_row, index_prefix};
 
 /// Rows sampled per table (PostgreSQL: 300 x default_statistics_target 100).
@@ -76,12 +76,29 @@ pub(super) fn vacuum(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>) -> Resu
 
 /// CHECKPOINT: everything written so far goes from memory to tables, and the statement
 /// waits for compaction to settle (Orbit's counterpart of PostgreSQL's writing out of dirty
-/// buffers: after a bulk load, the work that would otherwise run beside the first queries).
-/// Bounded by statement_timeout: writes that go on may keep compaction busy.
+/// buffers: after a bulk load, the work that would otherwise run beside the first queries),
+/// for at most statement_timeout: writes that go on may keep compaction busy.
+///
+/// The waiting is done on a thread of its own and handed to the caller as a wait: a flush
+/// waits for the writes in memory to be published, which the tasks of this statement's own
+/// worker thread may owe, so blocking that thread could stall the flush and the server.
 pub(super) fn checkpoint(ctx: &mut Ctx<'_>) -> Result<Outcome> {
-    if !ctx.engine.txn_db().db().settle(ctx.deadline)? {
-        return Err(super::query::timeout());
-    }
+    let db = Arc::clone(ctx.engine.txn_db().db());
+    let deadline = ctx.deadline;
+    let done = orbit_txn::Completion::new();
+    let finished = Arc::clone(&done);
+    std::thread::Builder::new()
+        .name("orbit-checkpoint".into())
+        .spawn(move || {
+            // Past the deadline the statement ends with compaction still at work.
+            let outcome = db
+                .settle(deadline)
+                .map(|_| 0)
+                .map_err(|e| orbit_txn::Failure::Log(format!("checkpoint: {e}")));
+            finished.complete(outcome);
+        })
+        .map_err(|e| Error::new(code::INTERNAL_ERROR, format!("checkpoint: {e}")))?;
+    ctx.waits.push(orbit_txn::Pending::Replicated(done));
     Ok(Outcome::Command("CHECKPOINT".into()))
 }
 
@@ -352,6 +369,11 @@ mod tests {
         let stmt = crate::parse("CHECKPOINT").unwrap().remove(0);
         let done = s.execute(&stmt, &[]).unwrap();
         assert!(matches!(done.outcome, Outcome::Command(ref tag) if tag == "CHECKPOINT"));
+        // The flush and the settling are a wait handed to the caller.
+        assert_eq!(done.waits.len(), 1);
+        for w in done.waits {
+            w.wait().unwrap();
+        }
         assert!(db.stats().tables > tables, "the memtable was flushed");
         // In a transaction block too, as in PostgreSQL; the block's writes stay its own.
         run(
