@@ -194,7 +194,6 @@ impl WriteBuffer {
             .collect()
     }
 
-    /// The undo position a savepoint remembers.
     /// The undo position a savepoint remembers; changes are recorded from here on.
     pub(crate) fn mark(&mut self) -> usize {
         self.recording = true;

@@ -159,9 +159,9 @@ fn entry_columns(table: &TableDef, index: &IndexDef) -> Vec<bool> {
 /// index gets nodes for the rows under their current keys (the old nodes go stale).
 ///
 /// The rows are read a chunk at a time, decoding only the indexed columns: a build holds
-/// one chunk, not the table. A transaction that has written the table's rows itself (a
-/// re-keyed table, or a COPY earlier in the block) reads them in one piece: each chunk of
-/// a scan would gather its buffered rows again.
+/// one chunk, not the table. A transaction that has written SQL rows itself (a re-keyed
+/// table, or a COPY earlier in the block) reads the table in one piece: each chunk of a
+/// scan would gather the buffered rows in its range again.
 pub fn build(ctx: &mut Ctx<'_>, table: &TableDef, index: &IndexDef) -> Result<()> {
     let read = entry_columns(table, index);
     let access = super::query::Access::Full;
