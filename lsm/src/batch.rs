@@ -48,14 +48,7 @@ impl WriteBatch {
 
     /// Sets `key` to `value` in `keyspace`.
     pub fn put(&mut self, keyspace: KeyspaceId, key: &[u8], value: &[u8]) -> &mut Self {
-        self.bytes += key.len() + value.len();
-        self.ops.push(Op {
-            kind: ValueKind::Put,
-            keyspace,
-            key: key.to_vec(),
-            value: value.to_vec(),
-        });
-        self
+        self.push_owned(keyspace, key.to_vec(), Some(value.to_vec()))
     }
 
     /// Sets `key` to `value` in `keyspace` (`None`: deletes it), taking the buffers as they
@@ -82,14 +75,7 @@ impl WriteBatch {
 
     /// Deletes `key` in `keyspace`.
     pub fn delete(&mut self, keyspace: KeyspaceId, key: &[u8]) -> &mut Self {
-        self.bytes += key.len();
-        self.ops.push(Op {
-            kind: ValueKind::Delete,
-            keyspace,
-            key: key.to_vec(),
-            value: Vec::new(),
-        });
-        self
+        self.push_owned(keyspace, key.to_vec(), None)
     }
 
     /// Deletes every key of `keyspace` in `[start, end)` (nothing if `start >= end`).

@@ -215,7 +215,8 @@ pub fn prepare(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<()> {
     Ok(())
 }
 
-/// Fills `index` from `rows` of the table (after `prepare`) (giving ordinals to rows without one).
+/// Fills `index` from `rows` of the table, giving ordinals to rows without one (`prepare`
+/// made the sequence they come from).
 pub fn build(
     ctx: &mut Ctx<'_>,
     table: &TableDef,

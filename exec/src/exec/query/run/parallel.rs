@@ -425,7 +425,6 @@ impl Runner<'_, '_> {
             params: ectx.params,
             names: (ectx.user, ectx.database, ectx.schema),
             now: ectx.now,
-            threads,
         };
         // The hash joins' right sides, read and hashed once (the serial path's order: the
         // top join's first), released at the end.
@@ -446,9 +445,11 @@ impl Runner<'_, '_> {
         }
         built.reverse();
         let pieces = pieces(shared.range(), split.cuts);
-        let ran = AtomicUsize::new(0);
+        // Workers launched, as PostgreSQL counts them: started, whether or not the others
+        // left them a piece (a short scan's first worker may take them all).
+        let workers = threads.min(pieces.len());
         if result.is_ok() {
-            result = self.run_pieces(&job, &built, pieces, &ran);
+            result = self.run_pieces(&job, &built, pieces, workers);
         }
         for b in built.iter().flatten() {
             self.mem.release(rows_bytes(&b.right) + b.index_bytes);
@@ -458,7 +459,7 @@ impl Runner<'_, '_> {
             let time = t0.elapsed();
             let sum = |f: &dyn Fn(&Piece<'_, '_>) -> usize| done.iter().map(f).sum::<usize>();
             p.record(chain.leaf, Stage::Source, sum(&|p| p.scanned), time);
-            p.record_workers(chain.leaf, Stage::Source, ran.load(Ordering::Relaxed));
+            p.record_workers(chain.leaf, Stage::Source, workers);
             for (i, src) in chain.joins.iter().enumerate() {
                 let count = |f: &dyn Fn(&Counts) -> usize| sum(&|p| p.produced.get(i).map_or(0, f));
                 p.record(*src, Stage::Source, count(&|c| c.produced), time);
@@ -484,14 +485,14 @@ impl Runner<'_, '_> {
         Ok(Some(done))
     }
 
-    /// Runs `job` over `pieces` on its threads: each piece's scan, joins, filter and
+    /// Runs `job` over `pieces` on `workers` threads: each piece's scan, joins, filter and
     /// aggregation, in piece order.
     fn run_pieces<'p>(
         &self,
         job: &Job<'p, '_, '_>,
         built: &[Option<Built>],
         pieces: Vec<KeyRange>,
-        ran: &AtomicUsize,
+        workers: usize,
     ) -> Result<Vec<Piece<'p, '_>>> {
         let (deadline, memory) = {
             let ctx = self.ctx.borrow();
@@ -625,14 +626,10 @@ impl Runner<'_, '_> {
                 )?;
             }
         };
-        // `threads` tasks take the pieces in turn; each piece's result goes to its slot.
+        // `workers` tasks take the pieces in turn; each piece's result goes to its slot.
         let next = AtomicUsize::new(0);
         let slots: Vec<Mutex<Option<Result<Piece<'p, '_>>>>> =
             pieces.iter().map(|_| Mutex::new(None)).collect();
-        // Workers launched, as PostgreSQL counts them: started, whether or not the others
-        // left them a piece (a short scan's first worker may take them all).
-        let workers = job.threads.min(pieces.len());
-        ran.fetch_max(workers, Ordering::Relaxed);
         rayon::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|_| loop {
@@ -676,7 +673,6 @@ struct Job<'p, 'e, 'c> {
     params: &'e [Value],
     names: (&'e str, &'e str, &'e str),
     now: i64,
-    threads: usize,
 }
 
 impl<'e> Job<'_, 'e, '_> {
