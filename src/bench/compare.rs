@@ -3,7 +3,7 @@
 //! build at it, so RocksDB is never compiled here), and fjall, the leading pure-Rust LSM.
 //!
 //! Both get what Orbit gets: a 64 MiB write buffer, a block cache of `--cache-bytes`, 10-bit
-//! bloom filters, 4 KiB blocks, and `--sync sync` as an fdatasync of the log before each write
+//! bloom filters, Orbit's block size (16 KiB), and `--sync sync` as an fdatasync of the log before each write
 //! is acknowledged (RocksDB: `WriteOptions::sync`; fjall: `PersistMode::SyncData` on the
 //! batch). Compression: zstd for RocksDB, as for Orbit; fjall offers only LZ4 (its default).
 //! `--sync periodic` and `none` are both unsynced writes for the comparison engines (RocksDB
@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fjall::config::{BloomConstructionPolicy, FilterPolicy, FilterPolicyEntry};
+use fjall::config::{BlockSizePolicy, BloomConstructionPolicy, FilterPolicy, FilterPolicyEntry};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::engine::{Engine, EngineCounters};
@@ -45,7 +45,7 @@ impl Rocks {
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
-        table.set_block_size(4096);
+        table.set_block_size(block_size() as usize);
         let mut o = rocksdb::Options::default();
         o.create_if_missing(true);
         o.set_write_buffer_size(WRITE_BUFFER);
@@ -116,6 +116,11 @@ impl Engine for Rocks {
     }
 }
 
+/// Orbit's data block size, which the comparison engines are given.
+fn block_size() -> u32 {
+    u32::try_from(orbit_lsm::sst::TableOptions::default().block_size).unwrap_or(u32::MAX)
+}
+
 /// fjall.
 pub struct Fjall {
     db: Database,
@@ -134,6 +139,7 @@ impl Fjall {
                 .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
                     BloomConstructionPolicy::BitsPerKey(10.0),
                 )))
+                .data_block_size_policy(BlockSizePolicy::all(block_size()))
         })?;
         Ok(Fjall {
             db,

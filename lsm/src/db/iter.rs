@@ -160,6 +160,8 @@ pub struct DbIter {
     has_last: bool,
     /// Backwards: the user key being gathered and its newest visible version so far.
     pending: Option<Pending>,
+    /// The last full pick: the source picked and the runner-up (see `pick`).
+    last_pick: Option<(usize, Option<usize>)>,
 }
 
 fn above_upper(user: &[u8], upper: &Bound<Vec<u8>>) -> bool {
@@ -199,10 +201,12 @@ impl DbIter {
             last_user: Vec::new(),
             has_last: false,
             pending: None,
+            last_pick: None,
         }
     }
 
     fn position(&mut self) -> Result<()> {
+        self.last_pick = None;
         for s in &mut self.sources {
             match (self.direction, &self.lower, &self.upper) {
                 (Direction::Forward, Bound::Unbounded, _) => s.seek_to_first()?,
@@ -219,30 +223,63 @@ impl DbIter {
         Ok(())
     }
 
-    /// Index of the source with the smallest (forwards) or largest (backwards) key.
-    fn pick(&self) -> Option<usize> {
+    /// Index of the source with the smallest (forwards) or largest (backwards) key; the
+    /// first such source on a tie.
+    ///
+    /// Only the source last picked moves between two picks (`advance`), so the runner-up
+    /// of the last full pick still heads the others: while the moved source stays ahead of
+    /// it, one comparison decides. A scan of a table mostly in one level compares once per
+    /// entry instead of once per source.
+    fn pick(&mut self) -> Option<usize> {
+        if let Some((p, runner)) = self.last_pick {
+            let source = |i: usize| self.sources.get(i).filter(|s| s.valid());
+            if let Some(s) = source(p) {
+                let stays = match runner.and_then(|r| Some((r, source(r)?))) {
+                    None => true,
+                    Some((r, rs)) => self.ahead(s.key(), p, rs.key(), r),
+                };
+                if stays {
+                    return Some(p);
+                }
+            }
+        }
         let mut best: Option<usize> = None;
+        let mut second: Option<usize> = None;
         for (i, s) in self.sources.iter().enumerate() {
             if !s.valid() {
                 continue;
             }
-            best = match best {
-                None => Some(i),
-                Some(b) => {
-                    let ord =
-                        key::compare(s.key(), self.sources.get(b).map_or(&[][..], |x| x.key()));
-                    let better = match self.direction {
-                        Direction::Forward => ord == Ordering::Less,
-                        Direction::Backward => ord == Ordering::Greater,
-                    };
-                    Some(if better { i } else { b })
+            let key_of = |j: usize| self.sources.get(j).map_or(&[][..], |x| x.key());
+            match best {
+                None => best = Some(i),
+                Some(b) if self.ahead(s.key(), i, key_of(b), b) => {
+                    second = best;
+                    best = Some(i);
                 }
-            };
+                Some(_) => match second {
+                    Some(r) if !self.ahead(s.key(), i, key_of(r), r) => {}
+                    _ => second = Some(i),
+                },
+            }
         }
+        self.last_pick = best.map(|b| (b, second));
         best
     }
 
+    /// Whether source `i` at `key` comes before source `j` at `other` in the scan's order:
+    /// its key first in the direction, or the same key and the lower index.
+    fn ahead(&self, key: &[u8], i: usize, other: &[u8], j: usize) -> bool {
+        match key::compare(key, other) {
+            Ordering::Equal => i < j,
+            Ordering::Less => self.direction == Direction::Forward,
+            Ordering::Greater => self.direction == Direction::Backward,
+        }
+    }
+
     fn advance(&mut self, i: usize) -> Result<()> {
+        if self.last_pick.is_some_and(|(p, _)| p != i) {
+            self.last_pick = None;
+        }
         let direction = self.direction;
         if let Some(s) = self.sources.get_mut(i) {
             match direction {

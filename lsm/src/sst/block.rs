@@ -225,6 +225,17 @@ impl BlockIter {
         }
     }
 
+    /// Moves to another block, positioned before its first entry as [`BlockIter::new`]
+    /// leaves it; the key buffer is kept (a scan moves through many blocks).
+    pub fn reset(&mut self, block: Arc<Block>) {
+        let end = block.restarts_at;
+        self.block = block;
+        self.current = end;
+        self.next = end;
+        self.key.clear();
+        self.value = 0..0;
+    }
+
     /// Whether the iterator is on an entry.
     pub fn valid(&self) -> bool {
         self.current < self.block.restarts_at

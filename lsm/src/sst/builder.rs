@@ -31,7 +31,7 @@ pub struct TableOptions {
 impl Default for TableOptions {
     fn default() -> Self {
         TableOptions {
-            block_size: 4096,
+            block_size: 16 << 10,
             zstd_level: Some(1),
             bloom_bits_per_key: 10,
         }

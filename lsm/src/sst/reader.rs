@@ -265,7 +265,10 @@ impl<T: Deref<Target = Table>> TableIter<T> {
             )
         })?;
         let block = self.table.block(handle)?;
-        self.data = Some(BlockIter::new(block));
+        match self.data.as_mut() {
+            Some(d) => d.reset(block),
+            None => self.data = Some(BlockIter::new(block)),
+        }
         self.data_offset = handle.offset;
         Ok(())
     }

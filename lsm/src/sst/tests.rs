@@ -189,7 +189,11 @@ fn blocks_are_served_from_the_cache_after_the_first_read() {
             .or_default()
             .insert(5, Some(vec![1u8; 50]));
     }
-    let table = build(&fs, "c.sst", &model, TableOptions::default());
+    let opts = TableOptions {
+        block_size: 4096,
+        ..TableOptions::default()
+    };
+    let table = build(&fs, "c.sst", &model, opts);
     for _ in 0..3 {
         for i in (0..2000u32).step_by(13) {
             assert!(table
