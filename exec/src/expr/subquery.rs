@@ -6,7 +6,7 @@
 //! time the subquery runs and read inside it as `Expr::Outer(i)`. A subquery without
 //! captures is uncorrelated, and the runner evaluates it at most once per statement.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{EvalContext, Expr};
 use crate::error::{code, Error, Result};
@@ -46,7 +46,7 @@ pub enum SubKind {
 /// statement's runner implements it (it owns the transaction and the session state).
 pub trait SubqueryExec {
     /// The rows of `plan`, with `outer` as the values its `Expr::Outer` read.
-    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>>;
+    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Arc<Vec<Vec<Value>>>>;
 
     /// Whether `plan` has a row, with `outer` as the values its `Expr::Outer` read (EXISTS:
     /// its first row decides, and no more need be read).
@@ -65,7 +65,7 @@ pub trait SubqueryExec {
 
     /// The first column of an uncorrelated `plan`'s rows as a hashed set, built once per
     /// statement, for `x IN (SELECT ...)`; None where the runner keeps no such sets.
-    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Rc<KeySet>>> {
+    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Arc<KeySet>>> {
         let _ = plan;
         Ok(None)
     }
@@ -146,6 +146,8 @@ impl Subquery {
 /// The values of a subquery's column as a set of keys, for `IN` / `NOT IN` lookups in
 /// constant time. Keys are memcomparable encodings, which are equal exactly when the values
 /// are, for the value kinds in [`KeySet::hashable`] and only between values of one kind.
+/// Integers of every width are one kind, kept as `bigint` (an `int` column `IN` a `bigint`
+/// subquery compares the numbers, as PostgreSQL does).
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: std::collections::HashSet<Vec<u8>>,
@@ -173,6 +175,15 @@ impl KeySet {
         )
     }
 
+    /// `v` as the set keeps it: integers widened to `bigint`.
+    fn widened(v: &Value) -> std::borrow::Cow<'_, Value> {
+        match v {
+            Value::Int2(x) => std::borrow::Cow::Owned(Value::Int8(i64::from(*x))),
+            Value::Int4(x) => std::borrow::Cow::Owned(Value::Int8(i64::from(*x))),
+            other => std::borrow::Cow::Borrowed(other),
+        }
+    }
+
     /// The set of `values`.
     pub fn new<'v>(values: impl Iterator<Item = &'v Value>) -> KeySet {
         let mut set = KeySet {
@@ -184,14 +195,15 @@ impl KeySet {
                 set.has_null = true;
                 continue;
             }
-            let kind = std::mem::discriminant(v);
-            if !KeySet::hashable(v) || set.kind.is_some_and(|k| k != kind) {
+            let v = KeySet::widened(v);
+            let kind = std::mem::discriminant(v.as_ref());
+            if !KeySet::hashable(&v) || set.kind.is_some_and(|k| k != kind) {
                 set.usable = false;
                 return set;
             }
             set.kind = Some(kind);
             let mut k = Vec::new();
-            crate::row::append_key(&mut k, &[v]);
+            crate::row::append_key(&mut k, &[v.as_ref()]);
             set.keys.insert(k);
         }
         set
@@ -218,11 +230,15 @@ impl KeySet {
         if left.is_null() {
             return Some(Value::Null);
         }
-        if self.kind.is_some_and(|k| k != std::mem::discriminant(left)) {
+        let left = KeySet::widened(left);
+        if self
+            .kind
+            .is_some_and(|k| k != std::mem::discriminant(left.as_ref()))
+        {
             return None;
         }
         let mut k = Vec::new();
-        crate::row::append_key(&mut k, &[left]);
+        crate::row::append_key(&mut k, &[left.as_ref()]);
         Some(if self.keys.contains(&k) {
             Value::Bool(true)
         } else if self.has_null {
@@ -291,7 +307,7 @@ pub fn quantified(
 
 #[cfg(test)]
 mod tests {
-    use super::{quantified, row_in};
+    use super::{quantified, row_in, KeySet};
     use crate::types::{BinaryOp, Value};
 
     fn q(left: Option<i32>, items: &[Option<i32>], all: bool) -> Option<bool> {
@@ -315,6 +331,22 @@ mod tests {
         assert_eq!(q(Some(1), &[Some(1), Some(2)], true), Some(false));
         assert_eq!(q(Some(1), &[Some(1), None], true), None);
         assert_eq!(q(Some(1), &[], true), Some(true));
+    }
+
+    #[test]
+    fn a_key_set_answers_for_integers_of_any_width() {
+        let set = KeySet::new([Value::Int8(7), Value::Int8(1 << 40)].iter());
+        assert_eq!(set.contains(&Value::Int4(7)), Some(Value::Bool(true)));
+        assert_eq!(set.contains(&Value::Int2(7)), Some(Value::Bool(true)));
+        assert_eq!(set.contains(&Value::Int4(8)), Some(Value::Bool(false)));
+        let narrow = KeySet::new([Value::Int2(3), Value::Int4(-5)].iter());
+        assert_eq!(narrow.contains(&Value::Int8(-5)), Some(Value::Bool(true)));
+        assert_eq!(
+            narrow.contains(&Value::Int8(1 << 40)),
+            Some(Value::Bool(false))
+        );
+        // Other kinds still differ: the caller compares value by value.
+        assert_eq!(set.contains(&Value::Float8(7.0)), None);
     }
 
     #[test]

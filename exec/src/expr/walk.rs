@@ -2,7 +2,7 @@
 //! reads, renumbering those columns, and row independence. The planner uses them to push
 //! conditions down a join tree and to find equi-join keys.
 
-use super::{func, Expr, SubKind};
+use super::{func, Expr, SubKind, Subquery};
 
 impl Expr {
     /// The direct sub-expressions evaluated over the same row as `self`. A subquery's
@@ -175,20 +175,38 @@ impl Expr {
     /// function (some read the catalog when they have it), no sequence function, and no
     /// random numbers (their stream, which `setseed` fixes, is the statement thread's).
     pub fn parallel_safe(&self) -> bool {
+        self.parallel_safe_with(&|_| false)
+    }
+
+    /// [`Expr::parallel_safe`], letting through the uncorrelated subqueries `hoisted`
+    /// accepts: their results are computed before the workers start (see
+    /// `run::parallel`), as PostgreSQL runs an InitPlan once for every worker.
+    pub fn parallel_safe_with(&self, hoisted: &dyn Fn(&Subquery) -> bool) -> bool {
         !self.needs_catalog()
-            && !self.any(&|e| {
-                matches!(
-                    e,
-                    Expr::Subquery(_)
-                        | Expr::Func(
-                            func::Func::Random
-                                | func::Func::GenRandomUuid
-                                | func::Func::Sequence(_)
-                                | func::Func::Sys(_),
-                            _
-                        )
-                )
+            && !self.any(&|e| match e {
+                Expr::Subquery(s) => !(s.captures.is_empty() && hoisted(s)),
+                Expr::Func(
+                    func::Func::Random
+                    | func::Func::GenRandomUuid
+                    | func::Func::Sequence(_)
+                    | func::Func::Sys(_),
+                    _,
+                ) => true,
+                _ => false,
             })
+    }
+
+    /// The uncorrelated subqueries of the expression evaluated over the same row (not those
+    /// inside other subqueries' plans), in order.
+    pub fn uncorrelated_subqueries<'e>(&'e self, out: &mut Vec<&'e Subquery>) {
+        if let Expr::Subquery(s) = self {
+            if s.captures.is_empty() {
+                out.push(s);
+            }
+        }
+        for c in self.children() {
+            c.uncorrelated_subqueries(out);
+        }
     }
 
     /// Whether the expression reads no input column and gives the same value every time in

@@ -220,9 +220,8 @@ fn parallel_aggregation_is_not_taken_where_it_would_change_the_answer() {
         "SELECT string_agg(s, ',') FROM t WHERE id < 5",
         "SELECT g, array_agg(id ORDER BY id DESC) FROM t WHERE id < 30 GROUP BY g",
         "SELECT stddev(v) FROM t",
-        // Expressions a worker cannot evaluate: a subquery, random numbers.
-        "SELECT sum(v) FROM t WHERE v > (SELECT min(v) FROM t WHERE id < 3)",
-        "SELECT sum(v) FROM t WHERE g + 0 IN (SELECT g FROM t WHERE id < 3)",
+        // Expressions a worker cannot evaluate: a correlated subquery, random numbers.
+        "SELECT sum(v) FROM t WHERE v > (SELECT min(v) FROM t u WHERE u.id = t.g)",
         "SELECT count(*) FROM t WHERE random() < 2",
         // A RIGHT join: its unmatched right rows need every worker's matches.
         "SELECT count(*) FROM (SELECT 1 FROM t RIGHT JOIN generate_series(1, 3) x ON x = t.id) j",
@@ -269,4 +268,39 @@ fn an_error_in_a_worker_fails_the_statement() {
     assert_eq!(e.sqlstate(), "57014", "{e}");
     rows(&mut s, "RESET statement_timeout");
     assert_eq!(rows(&mut s, "SELECT count(*) FROM t, k"), vec!["1000000"]);
+}
+
+/// Scans whose filters hold uncorrelated subqueries: scalar, IN and NOT IN (a NULL among
+/// the values), EXISTS, an `int` column IN `bigint` values, and rows collected for a sort.
+const HOISTED: &[&str] = &[
+    "SELECT sum(v), count(*) FROM t WHERE v > (SELECT min(v) FROM t WHERE id < 3) + 500",
+    "SELECT g, count(*) FROM t WHERE g + 0 IN (SELECT g FROM t WHERE id < 3) GROUP BY g",
+    "SELECT count(*), count(n) FROM t WHERE n NOT IN (SELECT n FROM t WHERE id BETWEEN 1 AND 12)",
+    "SELECT count(*), count(n) FROM t WHERE n NOT IN (SELECT n FROM t WHERE id BETWEEN 1 AND 4)",
+    "SELECT g, count(*) FROM t WHERE EXISTS (SELECT 1 FROM t WHERE id = 7) GROUP BY g",
+    "SELECT g, sum(v) FROM t WHERE NOT EXISTS (SELECT 1 FROM t WHERE id = -7) \
+     AND id IN (SELECT x::bigint * 3 FROM generate_series(1, 5000) x) GROUP BY g",
+    "SELECT id, s FROM t WHERE v = (SELECT max(v) FROM t) AND id > (SELECT 17000) ORDER BY id",
+];
+
+#[test]
+fn uncorrelated_subqueries_are_computed_once_for_the_workers() {
+    let (_engine, mut s) = loaded(20_000);
+    for q in HOISTED {
+        let (_, plan) = one_then_parallel(&mut s, q);
+        if rayon::current_num_threads() > 1 {
+            assert!(plan.contains("Workers Launched"), "{q}\n{plan}");
+        }
+        rows(&mut s, "RESET min_parallel_table_scan_size");
+    }
+    rows(&mut s, "SET min_parallel_table_scan_size = 0");
+    // A subquery that fails (more than one row) fails the statement where its value is
+    // needed, and only there, as on one thread: not when no row asks for it.
+    let q = "SELECT count(*) FROM t WHERE id < 0 AND v > (SELECT v FROM t)";
+    assert_eq!(rows(&mut s, q), vec!["0"]);
+    let stmt = crate::parse("SELECT count(*) FROM t WHERE v > (SELECT v FROM t)")
+        .unwrap()
+        .remove(0);
+    let e = s.execute(&stmt, &[]).err().unwrap();
+    assert_eq!(e.sqlstate(), "21000", "{e}");
 }

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::access::{ChunkedScan, Stored};
 use super::from::{Source, TableSource};
@@ -28,6 +29,7 @@ mod batch_agg;
 mod batch_filter;
 mod early;
 mod fold;
+mod hoist;
 mod join;
 mod key_filter;
 mod key_index;
@@ -55,13 +57,13 @@ pub struct Runner<'r, 'a> {
     /// Rows of uncorrelated subqueries, by plan address (plans outlive the statement run),
     /// and of WITH queries referenced more than once, by the address of their `Shared`
     /// token (a separate allocation: the two kinds of key never collide).
-    cache: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+    cache: RefCell<HashMap<usize, Arc<Vec<Vec<Value>>>>>,
     /// Their first columns as key sets, for `IN` (by plan address).
-    sets: RefCell<HashMap<usize, Rc<KeySet>>>,
+    sets: RefCell<HashMap<usize, Arc<KeySet>>>,
     /// Whether uncorrelated EXISTS subqueries have a row (by plan address).
     exists: RefCell<HashMap<usize, bool>>,
     /// The work tables of the recursive queries running (`recursive`), by id.
-    work: RefCell<HashMap<usize, Rc<Vec<Vec<Value>>>>>,
+    work: RefCell<HashMap<usize, Arc<Vec<Vec<Value>>>>>,
     /// Rows enough for the recursive query about to run (see [`Runner::recursive`]).
     recursion_cap: std::cell::Cell<Option<usize>>,
     /// The statement's share of the query memory budget. Every row vector `run` and
@@ -72,18 +74,18 @@ pub struct Runner<'r, 'a> {
 }
 
 impl SubqueryExec for Runner<'_, '_> {
-    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Rc<Vec<Vec<Value>>>> {
+    fn rows(&self, plan: &SelectPlan, outer: &[Value]) -> Result<Arc<Vec<Vec<Value>>>> {
         if !outer.is_empty() {
             // Run once per outer row and dropped right after: not held by the statement.
             let rows = self.run(plan, outer)?;
             self.mem.release(rows_bytes(&rows));
-            return Ok(Rc::new(rows));
+            return Ok(Arc::new(rows));
         }
         let id = plan as *const SelectPlan as usize;
         if let Some(rows) = self.cache.borrow().get(&id) {
             return Ok(rows.clone());
         }
-        let rows = Rc::new(self.run(plan, outer)?);
+        let rows = Arc::new(self.run(plan, outer)?);
         self.cache.borrow_mut().insert(id, rows.clone());
         Ok(rows)
     }
@@ -104,13 +106,13 @@ impl SubqueryExec for Runner<'_, '_> {
         Ok(!rows.is_empty())
     }
 
-    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Rc<KeySet>>> {
+    fn key_set(&self, plan: &SelectPlan) -> Result<Option<Arc<KeySet>>> {
         let id = plan as *const SelectPlan as usize;
         if let Some(set) = self.sets.borrow().get(&id) {
             return Ok(Some(set.clone()));
         }
         let rows = self.rows(plan, &[])?;
-        let set = Rc::new(KeySet::new(rows.iter().filter_map(|r| r.first())));
+        let set = Arc::new(KeySet::new(rows.iter().filter_map(|r| r.first())));
         self.mem.charge(set_bytes(&set))?;
         self.sets.borrow_mut().insert(id, set.clone());
         Ok(Some(set))
@@ -558,8 +560,8 @@ impl<'r, 'a> Runner<'r, 'a> {
                 let rows = match kept {
                     Some(rows) => rows,
                     None => {
-                        let rows = Rc::new(self.run(plan, &[])?);
-                        self.cache.borrow_mut().insert(id, Rc::clone(&rows));
+                        let rows = Arc::new(self.run(plan, &[])?);
+                        self.cache.borrow_mut().insert(id, Arc::clone(&rows));
                         rows
                     }
                 };

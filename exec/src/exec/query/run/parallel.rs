@@ -10,13 +10,14 @@
 //!
 //! Taken only when it gives the same answer as the statement's thread alone: the aggregates
 //! combine from their states (`agg::mergeable`), every expression the workers evaluate is
-//! [`Expr::parallel_safe`], the scan is a full or range scan neither locking nor returning
-//! storage keys, the joins' output depends on each left row alone (inner, left, semi and
-//! anti joins, not LATERAL), and the transaction has not written to the keyspace (the pieces
-//! read its snapshot alone; lookups, which read outside the scanned range, not under
-//! SERIALIZABLE). Not for a plan run per row of an enclosing query (a correlated or LATERAL
-//! subquery reads a few rows each time). Pieces in key order give the rows, and the groups, in the order one thread
-//! meets them. Sums of floating-point values may differ in the last digits, as under
+//! [`Expr::parallel_safe`] but for uncorrelated subqueries (computed first, once: `hoist`),
+//! the scan is a full or range scan neither locking nor returning storage keys, the joins'
+//! output depends on each left row alone (inner, left, semi and anti joins, not LATERAL),
+//! and the transaction has not written to the keyspace (the pieces read its snapshot alone;
+//! lookups, which read outside the scanned range, not under SERIALIZABLE). Not for a plan
+//! run per row of an enclosing query (a correlated or LATERAL subquery reads a few rows each
+//! time). Pieces in key order give the rows, and the groups, in the order one thread meets
+//! them. Sums of floating-point values may differ in the last digits, as under
 //! PostgreSQL's parallel aggregation.
 //!
 //! Invariants: every key of the range is in exactly one piece; the workers read one snapshot
@@ -35,6 +36,7 @@ use super::super::Access;
 use super::super::{Body, SelectBody, SelectPlan};
 use super::batch_agg::BatchAgg;
 use super::early::Decoder;
+use super::hoist::{Hoist, Hoisted};
 use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
 use super::key_filter::KeyFilter;
 use super::passing;
@@ -76,8 +78,13 @@ impl Chain<'_> {
 
 /// The chain an aggregation over `src` filtered by `filter` may be computed from in
 /// parallel, if it may.
-fn eligible<'s>(agg: &AggPlan, src: &'s Source, filter: Option<&Expr>) -> Option<Chain<'s>> {
-    let safe = |e: &Expr| e.parallel_safe();
+/// `safe` says whether the workers may evaluate an expression (see [`chain`]).
+fn eligible<'s>(
+    agg: &'s AggPlan,
+    src: &'s Source,
+    filter: Option<&'s Expr>,
+    safe: Safe<'_, 's>,
+) -> Option<Chain<'s>> {
     let ok = mergeable(agg)
         && agg.keys.iter().all(safe)
         && agg
@@ -86,19 +93,25 @@ fn eligible<'s>(agg: &AggPlan, src: &'s Source, filter: Option<&Expr>) -> Option
             .all(|c| c.arg.as_ref().is_none_or(safe) && c.filter.as_ref().is_none_or(safe))
         && filter.is_none_or(safe);
     if ok {
-        chain(src)
+        chain(src, safe)
     } else {
         None
     }
 }
 
-fn chain(src: &Source) -> Option<Chain<'_>> {
+/// Whether the workers may evaluate an expression of the plan: [`Expr::parallel_safe`], or
+/// [`Hoist::safe`], which lets uncorrelated subqueries through and notes them. Every
+/// expression a worker evaluates is asked.
+type Safe<'f, 's> = &'f dyn Fn(&'s Expr) -> bool;
+
+/// The chain `src` may be run in parallel as, if it may (`safe`: see [`Safe`]).
+fn chain<'s>(src: &'s Source, safe: Safe<'_, 's>) -> Option<Chain<'s>> {
     match src {
         Source::Table(t) => {
             let ok = matches!(t.access, Access::Full | Access::Range(..))
                 && !t.for_update
                 && !t.keyed
-                && t.filter.as_ref().is_none_or(Expr::parallel_safe);
+                && t.filter.as_ref().is_none_or(safe);
             ok.then(|| Chain {
                 leaf: t,
                 joins: Vec::new(),
@@ -116,8 +129,8 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 (Some(_), Source::Table(t)) => {
                     !t.for_update
                         && !t.keyed
-                        && t.filter.as_ref().is_none_or(Expr::parallel_safe)
-                        && j.keys.iter().all(|(_, rk)| rk.parallel_safe())
+                        && t.filter.as_ref().is_none_or(safe)
+                        && j.keys.iter().all(|(_, rk)| safe(rk))
                 }
                 (Some(_), _) => false,
             };
@@ -127,12 +140,12 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                     j.kind,
                     JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
                 )
-                && j.keys.iter().all(|(lk, _)| lk.parallel_safe())
-                && j.on.as_ref().is_none_or(Expr::parallel_safe);
+                && j.keys.iter().all(|(lk, _)| safe(lk))
+                && j.on.as_ref().is_none_or(safe);
             if !ok {
                 return None;
             }
-            let mut c = chain(&j.left)?;
+            let mut c = chain(&j.left, safe)?;
             if c.view.is_some() {
                 return None;
             }
@@ -156,12 +169,12 @@ fn chain(src: &Source) -> Option<Chain<'_>> {
                 && plan.limit.is_none()
                 && plan.offset.is_none()
                 && super::limit::row_by_row(b)
-                && b.filter.as_ref().is_none_or(Expr::parallel_safe)
-                && b.projections.iter().all(Expr::parallel_safe);
+                && b.filter.as_ref().is_none_or(safe)
+                && b.projections.iter().all(safe);
             if !ok {
                 return None;
             }
-            let mut c = chain(&b.source)?;
+            let mut c = chain(&b.source, safe)?;
             if c.view.is_some() {
                 return None;
             }
@@ -299,18 +312,20 @@ impl Runner<'_, '_> {
     /// The aggregation of `src` (filtered by `filter`) computed in parallel, with the number
     /// of rows aggregated; None when it is not to be (see the module doc): the caller then
     /// aggregates on this thread.
-    pub(super) fn parallel_aggregate(
+    pub(super) fn parallel_aggregate<'s>(
         &self,
-        agg: &AggPlan,
-        src: &Source,
-        filter: Option<&Expr>,
+        agg: &'s AggPlan,
+        src: &'s Source,
+        filter: Option<&'s Expr>,
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Option<(Vec<Vec<Value>>, usize)>> {
-        let Some(chain) = eligible(agg, src, filter) else {
+        let hoist = Hoist::default();
+        let Some(chain) = eligible(agg, src, filter, &|e| hoist.safe(e)) else {
             return Ok(None);
         };
-        let Some(done) = self.parallel(Goal::Aggregate(agg), &chain, filter, outer, ectx)? else {
+        let goal = Goal::Aggregate(agg);
+        let Some(done) = self.parallel(goal, &chain, &hoist, filter, outer, ectx)? else {
             return Ok(None);
         };
         // Merged in key order: the groups come out in the order one thread meets them.
@@ -346,10 +361,11 @@ impl Runner<'_, '_> {
         outer: &[Value],
         ectx: &EvalContext<'_>,
     ) -> Result<Option<Vec<Vec<Value>>>> {
-        let Some(chain) = chain(src).filter(|c| c.view.is_none()) else {
+        let hoist = Hoist::default();
+        let Some(chain) = chain(src, &|e| hoist.safe(e)).filter(|c| c.view.is_none()) else {
             return Ok(None);
         };
-        let Some(done) = self.parallel(Goal::Collect, &chain, None, outer, ectx)? else {
+        let Some(done) = self.parallel(Goal::Collect, &chain, &hoist, None, outer, ectx)? else {
             return Ok(None);
         };
         let total = done.iter().map(|p| p.rows.len()).sum();
@@ -365,11 +381,13 @@ impl Runner<'_, '_> {
     }
 
     /// Runs `chain` in parallel for `goal` (see the module doc): each piece's result, in
-    /// piece order; None when the settings, the transaction or the table's size say not to.
+    /// piece order; None when the settings, the transaction or the table's size say not to,
+    /// or when an uncorrelated subquery `hoist` noted fails (`hoist`).
     fn parallel<'p>(
         &self,
         goal: Goal<'p>,
         chain: &Chain<'_>,
+        hoist: &Hoist<'_>,
         filter: Option<&Expr>,
         outer: &[Value],
         ectx: &EvalContext<'_>,
@@ -416,10 +434,14 @@ impl Runner<'_, '_> {
             };
             (shared, split)
         };
+        let Some(hoisted) = self.hoisted(hoist) else {
+            return Ok(None);
+        };
         let job = Job {
             goal,
             chain,
             shared: &shared,
+            hoisted: &hoisted,
             filter,
             outer,
             params: ectx.params,
@@ -666,6 +688,8 @@ struct Job<'p, 'e, 'c> {
     goal: Goal<'p>,
     chain: &'e Chain<'c>,
     shared: &'e SharedScan,
+    /// The uncorrelated subqueries' results: the workers' subquery runner.
+    hoisted: &'e Hoisted,
     filter: Option<&'e Expr>,
     outer: &'e [Value],
     /// The statement's parameters, user, database, schema and clock (its context's parts a
@@ -687,7 +711,7 @@ impl<'e> Job<'_, 'e, '_> {
             now: self.now,
             sys: None,
             outer: self.outer,
-            exec: None,
+            exec: Some(self.hoisted),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Invariant: the work table of a running recursive query is in `Runner::work` only while
 //! its step runs, and charged to the statement while held.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::super::Recursive;
 use super::{row_key, Runner};
@@ -45,7 +45,7 @@ impl Runner<'_, '_> {
                 break Err(e);
             }
             let held = rows_bytes(&working);
-            self.work.borrow_mut().insert(r.id, Rc::new(working));
+            self.work.borrow_mut().insert(r.id, Arc::new(working));
             let step = self.run(&r.step, outer);
             // The previous iteration's rows are done with.
             self.work.borrow_mut().remove(&r.id);
