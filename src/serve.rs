@@ -220,6 +220,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = runtime.block_on(h);
     }
     tracing::info!("shutting down: no new connections, finishing in-flight commands");
+    // SQL statements stop at their next deadline check (57P01): a query that would run for
+    // hours must not hold the shutdown.
+    sql.stop_statements();
     let _ = stop_tx.send(true);
     sweeping.store(false, std::sync::atomic::Ordering::Relaxed);
     if sweeper.join().is_err() {

@@ -515,3 +515,41 @@ fn statement_timeout_cancels_long_statements() {
         );
     });
 }
+
+/// SIGTERM while a query runs for hours: the query fails with 57P01 (as under PostgreSQL's
+/// fast shutdown) and the server exits cleanly, instead of its worker thread running the
+/// query to its end while the shutdown waits for it.
+#[test]
+fn sigterm_ends_a_running_query_and_the_server_exits() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let c = connect(&server).await;
+        c.batch_execute(
+            "CREATE TABLE big (id int PRIMARY KEY, v int);
+             INSERT INTO big SELECT g, g % 7 FROM generate_series(1, 200000) g",
+        )
+        .await
+        .unwrap();
+        // 4 * 10^10 pairs: hours.
+        let long = tokio::spawn(async move {
+            c.simple_query("SELECT count(*) FROM big a, big b WHERE a.v + b.v < 0")
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!long.is_finished());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(server.stop());
+        });
+        // The bound only turns a hang into a failure.
+        let (clean, log) = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(60))
+        })
+        .await
+        .unwrap()
+        .expect("the server did not exit after SIGTERM");
+        assert!(clean, "{log}");
+        let e = long.await.unwrap().unwrap_err();
+        assert_eq!(code(&e), "57P01", "{e}");
+    });
+}

@@ -31,6 +31,9 @@ pub struct SqlEngine {
     pub(crate) ann: crate::exec::ann_graph::AnnIndexes,
     /// The budget for queries' intermediate results (see [`crate::memory`]).
     pub query_memory: crate::memory::QueryMemory,
+    /// Set when the server shuts down: running statements stop where they check their
+    /// deadline (see [`SqlEngine::stop_statements`]).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 fn keyspace(db: &Db, name: &str) -> Result<KeyspaceId> {
@@ -116,7 +119,22 @@ impl SqlEngine {
             catalog_cache: crate::catalog::CatalogCache::default(),
             ann,
             query_memory: crate::memory::QueryMemory::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Fails every running statement, and every one started after, with 57P01 where it
+    /// next checks its deadline (between chunks of rows): the server is shutting down, and
+    /// its workers must not wait on a query that runs for hours (PostgreSQL's fast shutdown
+    /// ends the sessions' statements too).
+    pub fn stop_statements(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`SqlEngine::stop_statements`] was called.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Commits `txn` (its reply waits for the returned write); a commit that wrote the

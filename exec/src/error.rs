@@ -177,6 +177,7 @@ pub mod code {
     pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const LOCK_NOT_AVAILABLE: &str = "55P03";
     pub const UNDEFINED_PREPARED_STATEMENT: &str = "26000";

@@ -147,10 +147,10 @@ fn gather(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<TableStats> {
     // sample[r][c]: column c's key in sampled row r (None: NULL).
     let mut sample: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
     let mut rng = Rng(u64::from(table.id));
-    let deadline = ctx.deadline;
+    let (deadline, engine) = (ctx.deadline, ctx.engine);
     for item in ctx.txn.scan(ctx.engine.data, range, Direction::Forward)? {
-        if rows % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(super::query::timeout());
+        if rows % 1024 == 1023 {
+            super::query::interrupted(engine, deadline)?;
         }
         let (_, bytes) = item?;
         let row = decode_row(table, &bytes)?;

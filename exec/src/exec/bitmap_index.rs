@@ -316,11 +316,10 @@ pub fn fetch(
     read: Option<&[bool]>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let maps = index_prefix(table.id, ORDINALS);
-    let deadline = ctx.deadline;
     let mut out = Vec::new();
     for (n, ordinal) in ordinals.into_iter().enumerate() {
-        if n % 1024 == 1023 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(super::query::timeout());
+        if n % 1024 == 1023 {
+            ctx.check_deadline()?;
         }
         let Some(suffix) = ctx
             .txn

@@ -127,12 +127,10 @@ impl<'a> Ctx<'a> {
             .versioned(&self.engine.catalog_cache)
     }
 
-    /// Fails with 57014 once the statement's deadline has passed.
+    /// Fails with 57014 once the statement's deadline has passed, with 57P01 once the
+    /// server shuts down.
     pub fn check_deadline(&self) -> Result<()> {
-        match self.deadline {
-            Some(d) if std::time::Instant::now() >= d => Err(query::timeout()),
-            _ => Ok(()),
-        }
+        query::interrupted(self.engine, self.deadline)
     }
 
     /// The storage name of sequence `schema.name` in this database.

@@ -631,7 +631,7 @@ impl<'a> ChunkedScan<'a> {
                 }
             }
         };
-        let deadline = ctx.deadline;
+        let (deadline, engine) = (ctx.deadline, ctx.engine);
         let mut out = Pairs::new();
         let mut scan = ctx
             .txn
@@ -643,9 +643,7 @@ impl<'a> ChunkedScan<'a> {
             if out.len() < before.saturating_add(1024).min(max) {
                 break;
             }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Err(timeout());
-            }
+            interrupted(engine, deadline)?;
         }
         match out.last_key() {
             Some(k) if out.len() >= max => {
@@ -735,6 +733,24 @@ pub(super) fn key_at(
     let mut k = Vec::new();
     append_key(&mut k, &[&v]);
     Ok(Some(k))
+}
+
+/// Fails a running statement whose deadline has passed (57014), or once the server shuts
+/// down (57P01).
+pub(crate) fn interrupted(
+    engine: &crate::engine::SqlEngine,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
+    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        return Err(timeout());
+    }
+    if engine.stopping() {
+        return Err(Error::new(
+            code::ADMIN_SHUTDOWN,
+            "terminating connection due to administrator command",
+        ));
+    }
+    Ok(())
 }
 
 /// statement_timeout's error.

@@ -56,7 +56,7 @@ use crate::expr::{BindEnv, Binder, Expr, ScopeColumn};
 use crate::types::DataType;
 
 pub use access::{choose_access, scan_rows, Access};
-pub(crate) use access::{fetch_row, successor, timeout, ChunkedScan};
+pub(crate) use access::{fetch_row, interrupted, successor, ChunkedScan};
 pub(crate) use bitmap_scan::explain as bitmap_explain;
 pub use from::{Join, JoinKind, Source, TableSource};
 pub use lookup::Lookup;

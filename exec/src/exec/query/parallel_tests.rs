@@ -281,6 +281,10 @@ const HOISTED: &[&str] = &[
     "SELECT g, sum(v) FROM t WHERE NOT EXISTS (SELECT 1 FROM t WHERE id = -7) \
      AND id IN (SELECT x::bigint * 3 FROM generate_series(1, 5000) x) GROUP BY g",
     "SELECT id, s FROM t WHERE v = (SELECT max(v) FROM t) AND id > (SELECT 17000) ORDER BY id",
+    // Beside conjuncts compiled for column batches (the rows they pass meet the subquery).
+    "SELECT count(*), sum(v) FROM t WHERE g = 3 AND v > (SELECT min(v) FROM t WHERE id < 3)",
+    "SELECT count(*) FROM t WHERE n IS NOT NULL AND n NOT IN (SELECT n FROM t WHERE id < 4)",
+    "SELECT g, count(*) FROM t WHERE id > 100 AND EXISTS (SELECT 1 FROM t WHERE id = 7) GROUP BY g",
 ];
 
 #[test]

@@ -170,6 +170,9 @@ pub(crate) struct BatchFilter {
     scale: u32,
     /// The conjuncts not compiled, with the columns they read.
     residual: Option<(Expr, Vec<bool>)>,
+    /// Whether the conjuncts not compiled hold a subquery: the whole filter is their residual
+    /// then (see [`BatchFilter::residual_is_whole`]).
+    whole_rest: bool,
     // Per chunk, reused: each column's byte span per row (`None`: NULL), its keys, whether
     // they are decoded, and the rows' verdicts.
     spans: Vec<Vec<Option<(u32, u32)>>>,
@@ -315,12 +318,14 @@ impl BatchFilter {
         }
         // Cheap terms first: later ones decode their columns only for the rows still kept.
         terms.sort_by_key(|t| cost(&cols, t));
-        let residual = parts
-            .iter()
-            .zip(&compiled)
-            .filter(|(_, done)| !**done)
+        let rest = || parts.iter().zip(&compiled).filter(|(_, done)| !**done);
+        // A subquery is not copied: its result is kept by its plan's address (the runner's
+        // cache, a parallel run's computed subqueries), so the whole filter decides instead.
+        let whole_rest = rest().any(|(p, _)| p.any(&|e| matches!(e, Expr::Subquery(_))));
+        let residual = rest()
             .map(|(p, _)| (*p).clone())
             .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)))
+            .filter(|_| !whole_rest)
             .and_then(|e| Some((e.column_mask(width)?, e)))
             .map(|(mask, e)| (e, mask));
         let n = cols.len();
@@ -330,6 +335,7 @@ impl BatchFilter {
             terms,
             scale,
             residual,
+            whole_rest,
             spans: vec![Vec::new(); n],
             keys: vec![Vec::new(); n],
             decoded: vec![false; n],
@@ -337,9 +343,16 @@ impl BatchFilter {
         })
     }
 
-    /// The conjuncts the terms do not decide, and the columns they read.
+    /// The conjuncts the terms do not decide, and the columns they read; None when the terms
+    /// decide alone, or when the caller's whole filter must decide ([`Self::residual_is_whole`]).
     pub(crate) fn residual(&self) -> Option<&(Expr, Vec<bool>)> {
         self.residual.as_ref()
+    }
+
+    /// Whether the rows the terms pass go through the whole filter (the original, not a
+    /// copy: the conjuncts left hold a subquery, whose result is kept by its address).
+    pub(crate) fn residual_is_whole(&self) -> bool {
+        self.whole_rest
     }
 
     /// What the last [`BatchFilter::select`] made of each row of its chunk.

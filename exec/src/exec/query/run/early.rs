@@ -125,9 +125,12 @@ impl<'t> Decoder<'t> {
                     sel.push(false);
                     continue;
                 }
-                Verdict::Pass => verdicts
-                    .and_then(BatchFilter::residual)
-                    .map(|(f, cols)| (f, cols.as_slice())),
+                Verdict::Pass => match verdicts {
+                    Some(b) if b.residual_is_whole() => Some((*whole, cols.as_slice())),
+                    b => b
+                        .and_then(BatchFilter::residual)
+                        .map(|(f, cols)| (f, cols.as_slice())),
+                },
                 Verdict::Undecided => Some((*whole, cols.as_slice())),
             };
             let pass = match check {

@@ -17,7 +17,7 @@ use super::super::SelectPlan;
 use super::Runner;
 use crate::error::{code, Error, Result};
 use crate::expr::{Expr, KeySet, SeqOp, SubKind, Subquery, SubqueryExec};
-use crate::types::Value;
+use crate::types::{BinaryOp, Value};
 
 /// The uncorrelated subqueries the expressions asked about hold (see the module doc).
 #[derive(Default)]
@@ -72,9 +72,12 @@ impl Runner<'_, '_> {
                 }),
                 kind => self.rows(&s.plan, &[]).and_then(|rows| {
                     out.rows.insert(at, rows);
-                    if let SubKind::Quantified { .. } = kind {
-                        if let Some(set) = self.key_set(&s.plan)? {
-                            out.sets.insert(at, set);
+                    // The set `Subquery::eval` asks for: `= ANY` and `<> ALL` only.
+                    if let SubKind::Quantified { op, all, .. } = kind {
+                        if matches!((op, all), (BinaryOp::Eq, false) | (BinaryOp::NotEq, true)) {
+                            if let Some(set) = self.key_set(&s.plan)? {
+                                out.sets.insert(at, set);
+                            }
                         }
                     }
                     Ok(())

@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::super::access::{scan_range, shared_lookup, timeout, KeyRange};
+use super::super::access::{interrupted, scan_range, shared_lookup, KeyRange};
 use super::super::from::{Join, JoinKind, Source, TableSource};
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
@@ -516,10 +516,11 @@ impl Runner<'_, '_> {
         pieces: Vec<KeyRange>,
         workers: usize,
     ) -> Result<Vec<Piece<'p, '_>>> {
-        let (deadline, memory) = {
+        let (deadline, engine) = {
             let ctx = self.ctx.borrow();
-            (ctx.deadline, &ctx.engine.query_memory)
+            (ctx.deadline, ctx.engine)
         };
+        let memory = &engine.query_memory;
         let levels = job
             .chain
             .joins
@@ -576,11 +577,10 @@ impl Runner<'_, '_> {
                 _ => None,
             };
             let mut matching = orbit_lsm::Pairs::new();
-            // Whether to go on: not once another worker failed; an error past the deadline.
+            // Whether to go on: not once another worker failed; an error past the deadline
+            // or once the server shuts down.
             let go_on = || -> Result<bool> {
-                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                    return Err(timeout());
-                }
+                interrupted(engine, deadline)?;
                 Ok(!stop.load(Ordering::Relaxed))
             };
             loop {
