@@ -4,6 +4,8 @@
 //! `array_agg`/`string_agg` with DISTINCT, which PostgreSQL feeds sorted) holds its inputs
 //! and folds them sorted when the group is done.
 
+mod batch;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{code, Error, Result};
@@ -447,6 +449,12 @@ pub struct Aggregator<'p> {
     /// before `out[sealed]` (the first excepted) have passed it.
     seals: bool,
     sealed: usize,
+    /// Hash groups the column batches reach by stored bytes, and their pending sums
+    /// (`batch`); None until a batch folds.
+    batch: Option<Box<batch::BatchGroups>>,
+    /// Where each group was first met, when pieces of a parallel scan share the
+    /// aggregation (`batch::Stamps`); None otherwise.
+    stamps: Option<batch::Stamps>,
 }
 
 impl<'p> Aggregator<'p> {
@@ -463,6 +471,8 @@ impl<'p> Aggregator<'p> {
             bytes: 0,
             seals: false,
             sealed: 0,
+            batch: None,
+            stamps: None,
         }
     }
 
@@ -490,6 +500,7 @@ impl<'p> Aggregator<'p> {
         let (true, Some(having)) = (self.seals, &plan.having) else {
             return Ok(());
         };
+        self.settle()?;
         let end = self.out.len().saturating_sub(1);
         let start = self.sealed.max(1);
         if start >= end {
@@ -662,7 +673,9 @@ impl<'p> Aggregator<'p> {
     /// one's: its groups new here are added after this one's, as they would have been met,
     /// and the states of groups both hold are combined. Only for plans [`mergeable`] says so
     /// of (their states are combined without their inputs).
-    pub fn merge(&mut self, other: Aggregator<'p>) -> Result<()> {
+    pub fn merge(&mut self, mut other: Aggregator<'p>) -> Result<()> {
+        self.settle()?;
+        other.settle()?;
         if other.grouped != self.grouped {
             return Err(Error::new(
                 code::INTERNAL_ERROR,
@@ -684,41 +697,13 @@ impl<'p> Aggregator<'p> {
             }
             return Ok(());
         }
+        if self.stamps.is_some() {
+            return self.merge_stamped(other);
+        }
         let mut index: Vec<(Vec<u8>, usize)> = other.groups.into_iter().collect();
         index.sort_unstable_by_key(|(_, g)| *g);
         for ((key, _), group) in index.into_iter().zip(other.out) {
             self.merge_group(&key, group)?;
-        }
-        Ok(())
-    }
-
-    /// Folds in groups made outside the aggregator (a scan's column batches), as [`merge`]
-    /// does an aggregation's: each group's key values and one [`Partial`] per aggregate.
-    ///
-    /// [`merge`]: Aggregator::merge
-    pub(crate) fn merge_partials(&mut self, groups: Vec<(Vec<Value>, Vec<Partial>)>) -> Result<()> {
-        // Keys are encoded into one buffer; a group's inputs (none are held for these plans)
-        // are made only for a new group.
-        let mut key = Vec::new();
-        for (keys, partials) in groups {
-            key.clear();
-            for v in &keys {
-                encode_key(v, &mut key);
-            }
-            let states: Vec<State> = partials
-                .into_iter()
-                .map(|p| match p {
-                    Partial::Count(n) => State::Count(n),
-                    Partial::Sum(v, n) => State::Sum(v, n),
-                })
-                .collect();
-            match self.find(&key) {
-                Some(g) => self.combine_into(g, states)?,
-                None => {
-                    let inputs = vec![Input::default(); self.plan.aggs.len()];
-                    self.add_group(&key, (keys, states, inputs));
-                }
-            }
         }
         Ok(())
     }
@@ -749,6 +734,9 @@ impl<'p> Aggregator<'p> {
         self.bytes += self.group_bytes(&group.0, key);
         self.index(key);
         self.out.push(group);
+        if let Some(s) = &mut self.stamps {
+            s.met();
+        }
     }
 
     /// The groups' rows (`keys ++ aggregate results`) that pass HAVING.
@@ -758,7 +746,9 @@ impl<'p> Aggregator<'p> {
     }
 
     /// [`Aggregator::finish`]; with `total`, one row (keys NULL) even over no rows.
-    fn finish_with(self, ctx: &EvalContext<'_>, total: bool) -> Result<Vec<Vec<Value>>> {
+    fn finish_with(mut self, ctx: &EvalContext<'_>, total: bool) -> Result<Vec<Vec<Value>>> {
+        self.settle()?;
+        self.restore_order();
         let plan = self.plan;
         let mut out = self.out;
         // An aggregate without GROUP BY over no rows still yields one row.

@@ -45,6 +45,11 @@ const QUERIES: &[&str] = &[
      WHERE v BETWEEN 100 AND 900 AND f < 2000 GROUP BY g",
     "SELECT s, count(n), sum(v * (1 + n)), avg(n) FROM t WHERE g IN (1, 3, 5) \
      AND n IS NOT NULL AND s > 'name5' GROUP BY s",
+    // Many groups, most met in every piece: hash aggregations carried from piece to piece
+    // on each thread, their groups put back in the order one thread meets them (stamps),
+    // through the column batches (`fold_into`) and through the row path.
+    "SELECT n, s, count(*), sum(v), avg(v * 2), count(n) FROM t GROUP BY n, s",
+    "SELECT id % 4999, count(*), sum(v), max(s) FROM t WHERE g <> 5 GROUP BY id % 4999",
     // Rows read by several threads for a consumer that holds them all: grouping sets, a
     // plain select (in the one thread's order), a sort.
     "SELECT g, count(*), sum(v) FROM t GROUP BY ROLLUP (g)",

@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 
 use super::lanes::{lane_key, locate, numeric_at_scale, Slots};
 use crate::catalog::TableDef;
-use crate::exec::agg::{AggPlan, Partial};
+use crate::exec::agg::{AggPlan, Aggregator, Partial};
 use crate::expr::{AggKind, Expr};
 use crate::types::{BinaryOp, DataType, Numeric, Value};
 use orbit_lsm::Pairs;
@@ -76,6 +76,22 @@ pub(crate) struct BatchAgg {
     aggs: Vec<Agg>,
     /// `cols` by column id, for [`locate`].
     slots: Slots,
+}
+
+/// A chunk's selected rows, located: each row's span of each of `BatchAgg::cols` (None:
+/// NULL or not selected), and each aggregate's argument values (sums only).
+struct Chunk {
+    spans: Vec<Option<(u32, u32)>>,
+    width: usize,
+    args: Vec<Option<Column>>,
+}
+
+impl Chunk {
+    /// The stored bytes of row `i`'s column `c` (of `BatchAgg::cols`); None when NULL.
+    fn bytes<'r>(&self, raw: &'r Pairs, i: usize, c: usize) -> Option<&'r [u8]> {
+        let (a, b) = (*self.spans.get(i * self.width + c)?)?;
+        raw.value(i).get(a as usize..b as usize)
+    }
 }
 
 /// A group's running (sum, count) of one aggregate within a chunk.
@@ -227,16 +243,9 @@ impl BatchAgg {
         })
     }
 
-    /// Folds the rows of `raw` that `sel` selects: each group met (key values, one partial
-    /// per aggregate), in the order first met; None when the chunk must go the row path.
-    /// With `grouped`, each group's rows come one after another (`Aggregator::new_grouped`),
-    /// and a row's group is the last one or a new one.
-    pub(crate) fn fold(
-        &self,
-        raw: &Pairs,
-        sel: &[bool],
-        grouped: bool,
-    ) -> Option<Vec<(Vec<Value>, Vec<Partial>)>> {
+    /// The chunk's selected rows located and their lanes and arguments computed; None
+    /// when the chunk must go the row path. Nothing is folded yet.
+    fn prepare(&self, raw: &Pairs, sel: &[bool]) -> Option<Chunk> {
         let n = raw.len();
         let width = self.cols.len();
         let mut spans: Vec<Option<(u32, u32)>> = vec![None; n * width];
@@ -282,6 +291,158 @@ impl BatchAgg {
                 _ => Some(None),
             })
             .collect::<Option<Vec<_>>>()?;
+        Some(Chunk { spans, width, args })
+    }
+
+    /// Row `i`'s group key: each key column's stored bytes, tagged and length-prefixed.
+    fn key(&self, chunk: &Chunk, raw: &Pairs, i: usize, key: &mut Vec<u8>) {
+        key.clear();
+        for c in 0..self.keys {
+            match chunk.bytes(raw, i, c) {
+                None => key.push(0),
+                Some(b) => {
+                    key.push(1);
+                    key.extend_from_slice(&(b.len() as u32).to_le_bytes());
+                    key.extend_from_slice(b);
+                }
+            }
+        }
+    }
+
+    /// Row `i`'s key values, decoded (a group met for the first time).
+    fn key_values(&self, chunk: &Chunk, raw: &Pairs, i: usize) -> Option<Vec<Value>> {
+        (0..self.keys)
+            .map(|c| match chunk.bytes(raw, i, c) {
+                None => Some(Value::Null),
+                Some(b) => Value::from_stored(&self.cols.get(c)?.ty, b).ok(),
+            })
+            .collect()
+    }
+
+    /// Adds row `i` to one group's (sum, count) pairs, all or none of them (`undo`: takes
+    /// it away again, after a later row of the chunk failed). None on an overflow.
+    fn step(
+        &self,
+        chunk: &Chunk,
+        raw: &Pairs,
+        i: usize,
+        states: &mut [Acc],
+        undo: bool,
+    ) -> Option<()> {
+        for k in 0..states.len().min(self.aggs.len()) {
+            let added = self.contribution(chunk, raw, i, k).and_then(|(add, one)| {
+                let acc = states.get_mut(k)?;
+                if undo {
+                    *acc = (acc.0.wrapping_sub(add), acc.1 - one);
+                } else {
+                    *acc = (acc.0.checked_add(add)?, acc.1 + one);
+                }
+                Some(())
+            });
+            if added.is_none() {
+                // Takes back what the aggregates before this one added.
+                if let Some(before) = states.get_mut(..k) {
+                    self.step(chunk, raw, i, before, true);
+                }
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// What row `i` adds to aggregate `k`'s (sum, count).
+    #[inline]
+    fn contribution(&self, chunk: &Chunk, raw: &Pairs, i: usize, k: usize) -> Option<Acc> {
+        Some(match (self.aggs.get(k)?, chunk.args.get(k)?) {
+            (Agg::CountStar, _) => (0, 1),
+            (Agg::Count(c), _) => (0, i64::from(chunk.bytes(raw, i, *c).is_some())),
+            (Agg::Sum { .. }, Some((vals, nulls))) => match nulls.get(i)? {
+                true => (0, 0),
+                false => (*vals.get(i)?, 1),
+            },
+            (Agg::Sum { .. }, None) => return None,
+        })
+    }
+
+    /// Folds the rows of `raw` that `sel` selects into `agg`'s hash groups, found by their
+    /// key columns' stored bytes in an index that lasts across chunks (`agg::batch`): for
+    /// GROUP BYs with many groups, where grouping each chunk apart costs as much as the rows.
+    /// None when the chunk must go the row path; it then left no sum or count behind (the
+    /// groups it made are each made by one of its rows, which the row path adds).
+    pub(crate) fn fold_into(
+        &self,
+        raw: &Pairs,
+        sel: &[bool],
+        agg: &mut Aggregator<'_>,
+    ) -> Option<()> {
+        let chunk = self.prepare(raw, sel)?;
+        agg.batch_begin(
+            self.aggs
+                .iter()
+                .map(|a| match a {
+                    Agg::Sum { scale, .. } => Some(*scale),
+                    _ => None,
+                })
+                .collect(),
+        );
+        let mut key = Vec::new();
+        let selected = |i: &usize| sel.get(*i).copied().unwrap_or(false);
+        // The last row's group and key, as in `fold` (and no lookup of the empty key).
+        let (mut last, mut last_key) = (None, Vec::new());
+        let mut failed = None;
+        for i in (0..raw.len()).filter(selected) {
+            self.key(&chunk, raw, i, &mut key);
+            let found = match last {
+                Some(g) if self.keys == 0 || last_key == key => Some(g),
+                _ => agg.batch_find(&key),
+            };
+            let g = match found {
+                Some(g) => Some(g),
+                None => self
+                    .key_values(&chunk, raw, i)
+                    .map(|values| agg.batch_group(&key, values)),
+            };
+            let stepped = g.and_then(|g| {
+                let states = agg.batch_pending(g)?;
+                self.step(&chunk, raw, i, states, false)
+            });
+            match (g, stepped) {
+                (Some(g), Some(())) => {
+                    if last != Some(g) {
+                        last = Some(g);
+                        last_key.clone_from(&key);
+                    }
+                }
+                _ => {
+                    failed = Some(i);
+                    break;
+                }
+            }
+        }
+        // Takes the rows before the one that failed away again (their groups exist now).
+        let Some(end) = failed else {
+            return Some(());
+        };
+        for i in (0..end).filter(selected) {
+            self.key(&chunk, raw, i, &mut key);
+            let g = agg.batch_find(&key)?;
+            self.step(&chunk, raw, i, agg.batch_pending(g)?, true)?;
+        }
+        None
+    }
+
+    /// Folds the rows of `raw` that `sel` selects: each group met (key values, one partial
+    /// per aggregate), in the order first met; None when the chunk must go the row path.
+    /// With `grouped`, each group's rows come one after another (`Aggregator::new_grouped`),
+    /// and a row's group is the last one or a new one.
+    pub(crate) fn fold(
+        &self,
+        raw: &Pairs,
+        sel: &[bool],
+        grouped: bool,
+    ) -> Option<Vec<(Vec<Value>, Vec<Partial>)>> {
+        let n = raw.len();
+        let chunk = self.prepare(raw, sel)?;
         // Groups, by their keys' stored bytes.
         let mut index: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
         let mut groups: Vec<(Vec<Value>, Vec<Acc>)> = Vec::new();
@@ -290,17 +451,7 @@ impl BatchAgg {
         // order), and comparing with the last key is cheaper than a lookup.
         let (mut last, mut last_key) = (None, Vec::new());
         for i in (0..n).filter(|i| sel.get(*i).copied().unwrap_or(false)) {
-            key.clear();
-            for c in 0..self.keys {
-                match bytes(i, c) {
-                    None => key.push(0),
-                    Some(b) => {
-                        key.push(1);
-                        key.extend_from_slice(&(b.len() as u32).to_le_bytes());
-                        key.extend_from_slice(b);
-                    }
-                }
-            }
+            self.key(&chunk, raw, i, &mut key);
             // Without grouping keys every row is in the one group. (Looking up the empty key
             // costs more than it seems: memcmp's masked load from the empty Vec's dangling
             // pointer takes a microcode assist, ~90 ns a row, on AVX-512 machines.)
@@ -321,12 +472,7 @@ impl BatchAgg {
             let g = match found {
                 Some(g) => g,
                 None => {
-                    let values = (0..self.keys)
-                        .map(|c| match bytes(i, c) {
-                            None => Some(Value::Null),
-                            Some(b) => Value::from_stored(&self.cols.get(c)?.ty, b).ok(),
-                        })
-                        .collect::<Option<Vec<_>>>()?;
+                    let values = self.key_values(&chunk, raw, i)?;
                     if !grouped {
                         index.insert(key.clone(), groups.len());
                     }
@@ -336,20 +482,7 @@ impl BatchAgg {
                     groups.len() - 1
                 }
             };
-            let states = &mut groups.get_mut(g)?.1;
-            for ((agg, arg), (sum, count)) in self.aggs.iter().zip(&args).zip(states.iter_mut()) {
-                match (agg, arg) {
-                    (Agg::CountStar, _) => *count += 1,
-                    (Agg::Count(c), _) => *count += i64::from(bytes(i, *c).is_some()),
-                    (Agg::Sum { .. }, Some((vals, nulls))) => {
-                        if !*nulls.get(i)? {
-                            *sum = sum.checked_add(*vals.get(i)?)?;
-                            *count += 1;
-                        }
-                    }
-                    (Agg::Sum { .. }, None) => return None,
-                }
-            }
+            self.step(&chunk, raw, i, &mut groups.get_mut(g)?.1, false)?;
         }
         Some(
             groups

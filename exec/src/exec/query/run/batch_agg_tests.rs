@@ -139,6 +139,7 @@ proptest! {
         rows in prop::collection::vec(((0..WIDTH).map(value).collect::<Vec<_>>(), any::<bool>()), 0..60),
         plan in plan(),
         chunk in 1usize..25,
+        flip in any::<bool>(),
     ) {
         let t = table_of(&types());
         let ectx = EvalContext::constant();
@@ -168,7 +169,26 @@ proptest! {
             }
         }
         let got = agg.finish(&ectx).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(texts(got), texts(want), "plan {:?}", plan);
+        prop_assert_eq!(texts(got), texts(want.clone()), "plan {:?}", plan);
+
+        // Hash groups found across chunks (`fold_into`), in pieces two threads take in
+        // turn, each carrying its aggregation from piece to piece; merged in either order,
+        // the groups come out as one thread meets them.
+        let mut threads = [Aggregator::new(&plan), Aggregator::new(&plan)];
+        for (i, (piece, ps)) in raw.chunks(chunk * 2).zip(sel.chunks(chunk * 2)).enumerate() {
+            let agg = &mut threads[i % 2];
+            agg.start_piece(i);
+            for (part, s) in piece.chunks(chunk).zip(ps.chunks(chunk)) {
+                if batch.fold_into(&part.iter().cloned().collect(), s, agg).is_none() {
+                    agg.add(&decoded(part, s), &ectx).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                }
+            }
+        }
+        let [a, b] = threads;
+        let (mut first, second) = if flip { (b, a) } else { (a, b) };
+        first.merge(second).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let got = first.finish(&ectx).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(texts(got), texts(want), "across chunks, plan {:?}", plan);
 
         // Grouped input (a scan in the order of its grouping keys): in pieces, each folded
         // by its own grouped aggregator as a parallel scan's are, merged in order.

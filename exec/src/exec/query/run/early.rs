@@ -179,7 +179,14 @@ impl<'t> Decoder<'t> {
         self.compiled(ectx);
         let sel = self.selection(raw, ectx)?;
         let passed = sel.iter().filter(|s| **s).count();
-        match batch.fold(raw, &sel, agg.is_grouped()) {
+        if !agg.is_grouped() {
+            // Hash groups: found across chunks by their stored key bytes.
+            if batch.fold_into(raw, &sel, agg).is_none() {
+                agg.add(&self.decode_selected(raw, &sel)?, ectx)?;
+            }
+            return Ok(passed);
+        }
+        match batch.fold(raw, &sel, true) {
             Some(groups) => {
                 agg.merge_partials(groups)?;
                 agg.seal(ectx)?;

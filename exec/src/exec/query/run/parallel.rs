@@ -308,6 +308,21 @@ struct Piece<'p, 'm> {
     charge: Charge<'m>,
 }
 
+impl<'p, 'm> Piece<'p, 'm> {
+    /// A piece's result before its rows: `agg`, `joins` joins' counts at 0, holding `charge`.
+    fn empty(agg: Option<Aggregator<'p>>, joins: usize, charge: Charge<'m>) -> Piece<'p, 'm> {
+        Piece {
+            agg,
+            rows: Vec::new(),
+            passed: 0,
+            scanned: 0,
+            produced: vec![Counts::default(); joins],
+            viewed: 0,
+            charge,
+        }
+    }
+}
+
 impl Runner<'_, '_> {
     /// The aggregation of `src` (filtered by `filter`) computed in parallel, with the number
     /// of rows aggregated; None when it is not to be (see the module doc): the caller then
@@ -328,24 +343,34 @@ impl Runner<'_, '_> {
         let Some(done) = self.parallel(goal, &chain, &hoist, filter, outer, ectx)? else {
             return Ok(None);
         };
-        // Merged in key order: the groups come out in the order one thread meets them.
-        let mut state = if chain.grouped(agg) {
-            Aggregator::new_grouped(agg)
-        } else {
-            Aggregator::new(agg)
-        };
+        // Merged in key order: the groups come out in the order one thread meets them (a
+        // hash aggregation's, carried from piece to piece, by their stamps). The first
+        // is the state the others merge into, so that its stamps are kept.
+        let mut state: Option<Aggregator<'_>> = None;
         let mut passed = 0;
         let mut charged = 0;
         for piece in done {
             passed += piece.passed;
             if let Some(a) = piece.agg {
-                state.merge(a)?;
-                state.seal(ectx)?;
+                let s = match &mut state {
+                    Some(s) => {
+                        s.merge(a)?;
+                        s
+                    }
+                    None => state.insert(a),
+                };
+                s.seal(ectx)?;
             }
-            self.mem.resize(charged, state.bytes())?;
-            charged = state.bytes();
+            let bytes = state.as_ref().map_or(0, Aggregator::bytes);
+            self.mem.resize(charged, bytes)?;
+            charged = bytes;
             drop(piece.charge);
         }
+        let state = match state {
+            Some(s) => s,
+            None if chain.grouped(agg) => Aggregator::new_grouped(agg),
+            None => Aggregator::new(agg),
+        };
         let rows = state.finish(ectx)?;
         self.mem.release(charged);
         self.mem.charge(rows_bytes(&rows))?;
@@ -542,23 +567,29 @@ impl Runner<'_, '_> {
             })
             .collect::<Result<Vec<_>>>()?;
         let stop = AtomicBool::new(false);
-        let work = |piece: KeyRange| -> Result<Piece<'p, '_>> {
+        // A hash aggregation goes on from piece to piece on its thread (`carried`, with
+        // its charge), its groups stamped where first met (`Aggregator::start_piece`): one
+        // aggregation per thread to merge, not one per piece, each holding most of the
+        // groups when there are many.
+        let work = |i: usize, piece: KeyRange, carried| -> Result<Piece<'p, '_>> {
+            let carried: Option<(Aggregator<'p>, Charge<'_>)> = carried;
             let ectx = job.ectx();
-            let mut out = Piece {
-                agg: match job.goal {
-                    Goal::Aggregate(plan) if job.chain.grouped(plan) => {
-                        Some(Aggregator::new_grouped(plan))
-                    }
-                    Goal::Aggregate(plan) => Some(Aggregator::new(plan)),
-                    Goal::Collect => None,
-                },
-                rows: Vec::new(),
-                passed: 0,
-                scanned: 0,
-                produced: vec![Counts::default(); levels.len()],
-                viewed: 0,
-                charge: Charge::new(memory),
+            let (agg, charge) = match (job.goal, carried) {
+                (Goal::Aggregate(plan), _) if job.chain.grouped(plan) => {
+                    (Some(Aggregator::new_grouped(plan)), Charge::new(memory))
+                }
+                (Goal::Aggregate(_), Some((mut agg, charge))) => {
+                    agg.start_piece(i);
+                    (Some(agg), charge)
+                }
+                (Goal::Aggregate(plan), None) => {
+                    let mut agg = Aggregator::new(plan);
+                    agg.start_piece(i);
+                    (Some(agg), Charge::new(memory))
+                }
+                (Goal::Collect, _) => (None, Charge::new(memory)),
             };
+            let mut out = Piece::empty(agg, levels.len(), charge);
             let mut decoder = Decoder::new(job.chain.leaf);
             // An aggregation of the scan alone folds its chunks as column batches.
             let batch = match job.goal {
@@ -652,22 +683,39 @@ impl Runner<'_, '_> {
         let next = AtomicUsize::new(0);
         let slots: Vec<Mutex<Option<Result<Piece<'p, '_>>>>> =
             pieces.iter().map(|_| Mutex::new(None)).collect();
+        // The threads' carried aggregations, once they have taken their last piece.
+        let carried = Mutex::new(Vec::new());
+        let carries = matches!(job.goal, Goal::Aggregate(plan) if !job.chain.grouped(plan));
         rayon::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|_| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
-                        return;
-                    };
-                    let done = work(piece.clone());
-                    if done.is_err() {
-                        stop.store(true, Ordering::Relaxed);
+                s.spawn(|_| {
+                    let mut held = None;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let (Some(piece), Some(slot)) = (pieces.get(i), slots.get(i)) else {
+                            break;
+                        };
+                        let mut done = work(i, piece.clone(), held.take());
+                        match &mut done {
+                            Ok(p) if carries => {
+                                let charge = std::mem::replace(&mut p.charge, Charge::new(memory));
+                                held = p.agg.take().map(|a| (a, charge));
+                            }
+                            Ok(_) => {}
+                            Err(_) => stop.store(true, Ordering::Relaxed),
+                        }
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
                     }
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+                    if let Some(h) = held {
+                        carried.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+                    }
                 });
             }
         });
-        let mut done = Vec::with_capacity(slots.len());
+        let mut done = Vec::with_capacity(slots.len() + workers);
+        // The carried aggregations come last, as pieces of their own (merged in any order:
+        // their stamps give the groups' order).
+        let mut carried = carried.into_inner().unwrap_or_else(|p| p.into_inner());
         for slot in slots {
             match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 Some(piece) => done.push(piece?),
@@ -678,6 +726,9 @@ impl Runner<'_, '_> {
                     ))
                 }
             }
+        }
+        for (agg, charge) in carried.drain(..) {
+            done.push(Piece::empty(Some(agg), levels.len(), charge));
         }
         Ok(done)
     }
