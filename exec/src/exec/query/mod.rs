@@ -15,6 +15,9 @@ mod bitmap_scan;
 #[cfg(test)]
 mod bitmap_tests;
 mod distinct_on;
+mod eager;
+#[cfg(test)]
+mod eager_tests;
 mod estimate;
 mod factor;
 mod from;
@@ -24,6 +27,8 @@ mod lookup;
 #[cfg(test)]
 mod lookup_tests;
 mod named;
+mod output_name;
+pub use output_name::output_name;
 #[cfg(test)]
 mod parallel_tests;
 mod profile;
@@ -307,6 +312,9 @@ impl Planner<'_, '_> {
         }
         if let Some(lifted) = srf::lift(select)? {
             return self.plan_select(query, &lifted, params);
+        }
+        if let Some(eager) = eager::rewrite(self, query, select)? {
+            return self.plan_select(query, &eager, params);
         }
         let untyped_kept = std::mem::take(&mut self.untyped_kept);
         let (for_update, lock) = locking::of(query);
@@ -688,38 +696,6 @@ fn output_position(e: &ast::Expr, columns: &[Column]) -> Option<usize> {
             columns.iter().position(|c| c.name == n)
         }
         e => position(e, columns.len()),
-    }
-}
-
-/// The column name PostgreSQL gives an unaliased select item.
-pub fn output_name(e: &ast::Expr) -> String {
-    match e {
-        ast::Expr::Identifier(id) => crate::expr::ident_name(id),
-        ast::Expr::CompoundIdentifier(parts) => parts
-            .last()
-            .map(crate::expr::ident_name)
-            .unwrap_or_else(|| "?column?".into()),
-        ast::Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(crate::expr::ident_name)
-            .unwrap_or_else(|| "?column?".into()),
-        ast::Expr::Cast { expr, .. } => match expr.as_ref() {
-            ast::Expr::Value(_) => "?column?".into(),
-            inner => output_name(inner),
-        },
-        ast::Expr::Nested(inner) => output_name(inner),
-        ast::Expr::Case { .. } => "case".into(),
-        ast::Expr::Extract { .. } => "extract".into(),
-        ast::Expr::Substring { .. } => "substring".into(),
-        ast::Expr::Position { .. } => "position".into(),
-        ast::Expr::Trim { .. } => "btrim".into(),
-        ast::Expr::Ceil { .. } => "ceil".into(),
-        ast::Expr::Floor { .. } => "floor".into(),
-        ast::Expr::Array(_) => "array".into(),
-        _ => "?column?".into(),
     }
 }
 
