@@ -16,10 +16,12 @@
 //!
 //! Only this shape is rewritten, conservatively (anything else is planned as written): two
 //! base tables (no CTE, view, system or materialized relation of the name); one LEFT JOIN
-//! with an ON condition of at least one `l` column = `r` column equality, and otherwise
+//! with an ON condition of at least one equality of an `l` column and an `r` column of one
+//! type (or two integers: see [`same_equality`]), and otherwise
 //! conditions on `r` alone; no WHERE, HAVING, DISTINCT, window, ORDER BY or locking clause;
 //! GROUP BY plain `l` columns covering its primary key; select items that are expressions
-//! over `l`'s columns or one `count`/`sum`/`avg`/`min`/`max` call over `r`'s (DISTINCT
+//! over `l`'s columns (no window) or one `count`/`sum`/`avg`/`min`/`max` call over an `r`
+//! column or arithmetic over one (NULL on a NULL-extended row: see [`strict`]; DISTINCT
 //! allowed: it applies within one `l` row's matches either way; no FILTER or ORDER BY). Every
 //! column name must resolve to exactly one of the two tables. It is taken when `r` is not
 //! much larger than `l` (up to [`LOOKUP_ROWS`] rows per `l` row), where reading `r` whole
@@ -36,6 +38,7 @@ use super::Planner;
 use crate::catalog::TableDef;
 use crate::error::Result;
 use crate::expr::{contains_aggregate, ident_name};
+use crate::types::DataType;
 
 /// An index lookup per `l` row costs about this many rows of `r` read whole.
 const LOOKUP_ROWS: f64 = 20.0;
@@ -101,6 +104,8 @@ pub(super) fn rewrite(
         return Ok(None);
     };
     if l.name == r.name
+        || l.name == SIDE
+        || r.name == SIDE
         || l.def.primary_key.is_empty()
         || table_rows(&r.def) > LOOKUP_ROWS * table_rows(&l.def).max(1.0)
         || l.def.columns.iter().any(|c| c.name.starts_with(SIDE))
@@ -136,15 +141,21 @@ pub(super) fn rewrite(
             right,
         } = c
         {
+            let same = |a: usize, b: usize| match (l.def.columns.get(a), r.def.columns.get(b)) {
+                (Some(x), Some(y)) => same_equality(&x.ty, &y.ty),
+                _ => false,
+            };
             match (column(left, &l, &r), column(right, &l, &r)) {
-                (Some((Side::Left, _)), Some((Side::Right, _))) => {
+                (Some((Side::Left, a)), Some((Side::Right, b))) if same(a, b) => {
                     pairs.push((left.as_ref(), right.as_ref()));
                     continue;
                 }
-                (Some((Side::Right, _)), Some((Side::Left, _))) => {
+                (Some((Side::Right, b)), Some((Side::Left, a))) if same(a, b) => {
                     pairs.push((right.as_ref(), left.as_ref()));
                     continue;
                 }
+                (Some((Side::Left, _)), Some((Side::Right, _)))
+                | (Some((Side::Right, _)), Some((Side::Left, _))) => return Ok(None),
                 _ => {}
             }
         }
@@ -181,8 +192,8 @@ pub(super) fn rewrite(
         let name = alias.map_or_else(|| super::output_name(e), ident_name);
         let value = format!("{SIDE}.{SIDE}_a{}", aggs.len());
         let value = match (count, star) {
-            (true, true) => format!("COALESCE({value}, 1)"),
-            (true, false) => format!("COALESCE({value}, 0)"),
+            (true, true) => format!("COALESCE({value}, CAST(1 AS bigint))"),
+            (true, false) => format!("COALESCE({value}, CAST(0 AS bigint))"),
             _ => value,
         };
         items.push(format!("{value} AS {}", ast::Ident::with_quote('"', name)));
@@ -312,6 +323,8 @@ fn over(e: &ast::Expr, side: Side, l: &Named, r: &Named) -> bool {
                 column(x, l, r).is_some_and(|(s, _)| s == side)
             }
             ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => false,
+            // A window over the grouped rows (its aggregates would lose their GROUP BY).
+            ast::Expr::Function(f) => f.over.is_none(),
             ast::Expr::In { target, .. } => matches!(target, ast::InTarget::List(_)),
             _ => true,
         };
@@ -350,10 +363,46 @@ fn aggregate(e: &ast::Expr, l: &Named, r: &Named) -> Option<(bool, bool)> {
     match list.args.as_slice() {
         [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if count => Some((true, true)),
         [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x))] => {
-            over(x, Side::Right, l, r).then_some((count, false))
+            (over(x, Side::Right, l, r) && strict(x, l, r)).then_some((count, false))
         }
         _ => None,
     }
+}
+
+/// Whether `e` (over `r`'s columns and constants) is NULL whenever `r`'s columns are: a
+/// column, or arithmetic, a sign or a cast over such an expression. The aggregate of an
+/// unmatched `l` row sees one all-NULL row; over `count(1)` or `coalesce(x, 0)` that row
+/// counts, which the rewrite's NULL (or 0) for no match would not.
+fn strict(e: &ast::Expr, l: &Named, r: &Named) -> bool {
+    match e {
+        ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => {
+            column(e, l, r).is_some_and(|(s, _)| s == Side::Right)
+        }
+        ast::Expr::Nested(x) | ast::Expr::Cast { expr: x, .. } => strict(x, l, r),
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus | ast::UnaryOperator::Plus,
+            expr,
+        } => strict(expr, l, r),
+        ast::Expr::BinaryOp {
+            left,
+            op:
+                ast::BinaryOperator::Plus
+                | ast::BinaryOperator::Minus
+                | ast::BinaryOperator::Multiply
+                | ast::BinaryOperator::Divide
+                | ast::BinaryOperator::Modulo,
+            right,
+        } => strict(left, l, r) || strict(right, l, r),
+        _ => false,
+    }
+}
+
+/// Whether a join of `l`'s column of type `a` and `r`'s of type `b` by `=` finds at most one
+/// of `r`'s groups (grouped by `b`'s equality) per value: the same type, or two integers.
+/// (A float and a numeric compare through floats, coarser than the numeric's groups.)
+fn same_equality(a: &DataType, b: &DataType) -> bool {
+    let int = |t: &DataType| matches!(t, DataType::Int2 | DataType::Int4 | DataType::Int8);
+    std::mem::discriminant(a) == std::mem::discriminant(b) || (int(a) && int(b))
 }
 
 /// The AND-ed conjuncts of `e`.

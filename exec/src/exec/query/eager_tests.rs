@@ -40,6 +40,12 @@ const SHAPED: &[&str] = &[
      ON cref = ref AND (q > 2 OR q IS NULL) GROUP BY id, grp",
     "SELECT a.p, a.r, count(w), sum(w) AS total FROM a LEFT JOIN b ON b.bp = a.p \
      AND a.r = b.br AND w < 150 GROUP BY a.p, a.r",
+    // Not rewritten: aggregates that count an unmatched row's NULLs (a constant, IS NULL,
+    // coalesce), and a window over the groups.
+    "SELECT c.id, count(1), sum(1), count(o.q IS NULL), max(coalesce(o.q, 0)), sum(-o.q + 1) \
+     FROM cust c LEFT JOIN ord o ON o.cref = c.ref GROUP BY c.id",
+    "SELECT id, count(k), rank() OVER (ORDER BY count(*) DESC, id) FROM cust LEFT JOIN ord \
+     ON ref = cref GROUP BY id",
 ];
 
 #[test]
@@ -52,6 +58,20 @@ fn eager_aggregation_answers_as_the_join_grouped_after_it() {
         assert_eq!(sorted_rows(&mut s, q), want, "{q}");
         assert!(!want.is_empty(), "{q}");
     }
+    // A float column joined with a numeric one compares through floats: both numerics
+    // match the one row, as without the rewrite (which is not taken).
+    last_rows(
+        &mut s,
+        "CREATE TABLE fl (id int PRIMARY KEY, f float8); INSERT INTO fl VALUES (1, 0.1);
+         CREATE TABLE nm (b numeric); INSERT INTO nm VALUES (0.1), (0.10000000000000000001)",
+    );
+    assert_eq!(
+        last_rows(
+            &mut s,
+            "SELECT id, count(b) FROM fl LEFT JOIN nm ON f = b GROUP BY id"
+        ),
+        ["1,2"]
+    );
     // Unmatched customers count 0 (count(x)) and 1 (count(*)), and sum NULL; customer 7's
     // NULL key matches nothing.
     assert_eq!(
