@@ -1,4 +1,8 @@
-//! Hash groups fed straight from column batches (`BatchAgg::fold_into`): a scan's chunks
+//! What an aggregation takes in besides its own rows: groups made by a scan's column batches
+//! ([`Aggregator::merge_partials`]), and the stamps that keep a parallel scan's groups in
+//! one thread's order ([`Stamps`]).
+//!
+//! Hash groups are fed straight from column batches (`BatchAgg::fold_into`): a scan's chunks
 //! find their groups by the stored bytes of their key columns in one index that lives as long
 //! as the aggregation, and add to per-group running (sum, count) pairs, instead of grouping
 //! each chunk apart and merging its groups one by one (which, with as many groups as rows,

@@ -4,9 +4,11 @@
 //! (a hash join's right side is read and hashed once, before, and shared; an index nested
 //! loop looks its right table up at the same snapshot), through a subquery in FROM that only
 //! filters and projects, and then either into the piece's own aggregation (merged in key
-//! order by [`Runner::parallel_aggregate`]) or into the piece's rows (concatenated in key
-//! order by [`Runner::parallel_rows`], for a consumer that holds them all: a join's build
-//! side, a sort, grouping sets).
+//! order by [`Runner::parallel_aggregate`]; a hash aggregation is instead carried by its
+//! thread from piece to piece, its groups stamped where first met and put back in that
+//! order when the threads' aggregations are merged) or into the piece's rows (concatenated
+//! in key order by [`Runner::parallel_rows`], for a consumer that holds them all: a join's
+//! build side, a sort, grouping sets).
 //!
 //! Taken only when it gives the same answer as the statement's thread alone: the aggregates
 //! combine from their states (`agg::mergeable`), every expression the workers evaluate is
