@@ -64,12 +64,12 @@ impl Aggregator<'_> {
         Ok(())
     }
 
-    /// Readies the aggregator for the batches: `kinds` as [`BatchGroups::kinds`] (one per
-    /// aggregate of the plan). A hash aggregation only.
-    pub(crate) fn batch_begin(&mut self, kinds: Vec<Option<u32>>) {
+    /// Readies the aggregator for the batches, once: `kinds` gives [`BatchGroups::kinds`]
+    /// (one per aggregate of the plan). A hash aggregation only.
+    pub(crate) fn batch_begin(&mut self, kinds: impl FnOnce() -> Vec<Option<u32>>) {
         if self.batch.is_none() {
             self.batch = Some(Box::new(BatchGroups {
-                kinds,
+                kinds: kinds(),
                 ..BatchGroups::default()
             }));
         }
@@ -127,10 +127,10 @@ impl Aggregator<'_> {
         };
         let width = b.kinds.len();
         let pending = std::mem::take(&mut b.pending);
-        let kinds = b.kinds.clone();
-        if width == 0 {
+        if width == 0 || pending.is_empty() {
             return Ok(());
         }
+        let kinds = b.kinds.clone();
         for (g, pairs) in pending.chunks(width).enumerate() {
             if pairs.iter().all(|(_, n)| *n == 0) {
                 continue;

@@ -376,15 +376,15 @@ impl BatchAgg {
         agg: &mut Aggregator<'_>,
     ) -> Option<()> {
         let chunk = self.prepare(raw, sel)?;
-        agg.batch_begin(
+        agg.batch_begin(|| {
             self.aggs
                 .iter()
                 .map(|a| match a {
                     Agg::Sum { scale, .. } => Some(*scale),
                     _ => None,
                 })
-                .collect(),
-        );
+                .collect()
+        });
         let mut key = Vec::new();
         let selected = |i: &usize| sel.get(*i).copied().unwrap_or(false);
         // The last row's group and key, as in `fold` (and no lookup of the empty key).

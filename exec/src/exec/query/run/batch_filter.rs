@@ -323,9 +323,9 @@ impl BatchFilter {
         // cache, a parallel run's computed subqueries), so the whole filter decides instead.
         let whole_rest = rest().any(|(p, _)| p.any(&|e| matches!(e, Expr::Subquery(_))));
         let residual = rest()
+            .filter(|_| !whole_rest)
             .map(|(p, _)| (*p).clone())
             .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)))
-            .filter(|_| !whole_rest)
             .and_then(|e| Some((e.column_mask(width)?, e)))
             .map(|(mask, e)| (e, mask));
         let n = cols.len();

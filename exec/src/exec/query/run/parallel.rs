@@ -101,8 +101,8 @@ fn eligible<'s>(
     }
 }
 
-/// Whether the workers may evaluate an expression of the plan: [`Expr::parallel_safe`], or
-/// [`Hoist::safe`], which lets uncorrelated subqueries through and notes them. Every
+/// Whether the workers may evaluate an expression of the plan ([`Hoist::safe`]: what
+/// [`Expr::parallel_safe`] allows, and uncorrelated subqueries, which it notes). Every
 /// expression a worker evaluates is asked.
 type Safe<'f, 's> = &'f dyn Fn(&'s Expr) -> bool;
 
