@@ -147,23 +147,24 @@ impl Inner {
                 .map_or(set.max_seq, |s| s.min(set.max_seq));
             // Likewise older versions of a key below one every reader sees (entries come newest
             // first per key), as compaction drops them.
-            let mut last_user: Option<Vec<u8>> = None;
-            let mut shadowed = false;
-            for (k, v) in mem.entries() {
-                let Some((user, seq, _)) = key::split(&k) else {
-                    new.builder.add(&k, &v)?;
-                    continue;
+            let (mut last_user, mut first, mut shadowed) = (Vec::new(), true, false);
+            mem.walk(|k, v| {
+                let Some((user, seq, _)) = key::split(k) else {
+                    return new.builder.add(k, v);
                 };
-                if last_user.as_deref() != Some(user) {
-                    last_user = Some(user.to_vec());
+                if first || last_user.as_slice() != user {
+                    first = false;
+                    last_user.clear();
+                    last_user.extend_from_slice(user);
                 } else if shadowed {
-                    continue;
+                    return Ok(());
                 }
                 shadowed = seq <= oldest;
                 if dels.is_empty() || !dels.hides(user, seq, oldest) {
-                    new.builder.add(&k, &v)?;
+                    new.builder.add(k, v)?;
                 }
-            }
+                Ok(())
+            })?;
             for t in &range_dels {
                 new.builder.add_range_del(t);
             }

@@ -573,6 +573,32 @@ impl Db {
         )
     }
 
+    /// Whether `keyspace` may hold an entry (a value or a deletion) of a user key in
+    /// `[start, end)`, found without reading a block: a memtable holding one, or a table whose
+    /// key range meets the range (its keys may all fall outside it, or all be deleted). False
+    /// means certainly none, as of now.
+    pub fn may_hold(&self, keyspace: KeyspaceId, start: &[u8], end: &[u8]) -> Result<bool> {
+        let trees = self.inner.trees();
+        let tree = trees
+            .keyspaces
+            .get(&keyspace)
+            .ok_or(Error::UnknownKeyspace(keyspace))?;
+        let in_mem = std::iter::once(&tree.mem).chain(&tree.imms).any(|m| {
+            let mut c = crate::memtable::MemCursor::new(Arc::clone(m));
+            c.seek(&crate::key::internal_key(
+                start,
+                crate::key::MAX_SEQ,
+                crate::key::ValueKind::SEEK,
+            ));
+            c.valid() && crate::key::user_key(c.key()) < end
+        });
+        Ok(in_mem
+            || tree
+                .tables
+                .iter()
+                .any(|t| t.smallest_user() < end && start <= t.largest_user()))
+    }
+
     /// Flushes everything written so far to tables and waits for it.
     pub fn flush(&self) -> Result<()> {
         let inner = &self.inner;

@@ -142,6 +142,13 @@ impl<'a> Node<'a> {
         self.next(0)
     }
 
+    /// Starts loading what a walk in order reads after this node: its value, and the node
+    /// that follows it (this node's own line is read to find them).
+    pub(crate) fn prefetch_ahead(self) {
+        prefetch(self.value_ptr());
+        self.prefetch_next(0);
+    }
+
     /// How this node's internal key compares with (`user`, `trailer`).
     fn cmp_to(self, user: &[u8], trailer: u64) -> Ordering {
         compare_bytes(self.key(), user).then_with(|| trailer.cmp(&self.trailer()))

@@ -17,6 +17,7 @@ pub mod decode;
 mod error;
 mod forward;
 mod inflight;
+mod members;
 mod multi;
 pub mod reply;
 mod session;

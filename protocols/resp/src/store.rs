@@ -28,6 +28,7 @@ use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, WriteBatch
 use orbit_txn::{Completion, Pending};
 
 use crate::inflight::{InFlight, Mark};
+use crate::members::MemberDbs;
 use orbit_txn::TxnDb;
 
 use crate::commands::timeseries::head::Cutoffs;
@@ -222,6 +223,8 @@ pub struct Store {
     stripes: Vec<Mutex<()>>,
     /// Replicated writes in flight per bucket (`crate::inflight`).
     inflight: InFlight,
+    /// Databases that may hold collection members (`crate::members`).
+    members: MemberDbs,
     /// Time-series state: the label index and the series' heads.
     pub ts: TsState,
 }
@@ -240,6 +243,7 @@ impl Store {
         if let Some(f) = filter {
             f.meta.store(meta, std::sync::atomic::Ordering::Relaxed);
         }
+        let members = MemberDbs::open(txn.db(), sub, !txn.is_replicated())?;
         let mut store = Store {
             txn,
             meta,
@@ -247,6 +251,7 @@ impl Store {
             tslog,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             inflight: InFlight::new(BUCKETS),
+            members,
             ts: TsState::default(),
         };
         store.ts = TsState::rebuild(&store)?;
@@ -526,6 +531,12 @@ impl Store {
         }
     }
 
+    /// Whether a key of database `db` may have members a string written over it must drop
+    /// (`crate::members`): if not, a writer that replaces the key's value need not read it.
+    pub fn may_hold_members(&self, db: u8) -> bool {
+        self.members.may_hold(db)
+    }
+
     /// Adds the deletion of every member a collection key may have left behind.
     pub fn clear_members_into(&self, batch: &mut WriteBatch, db: u8, key: &[u8]) {
         self.ts.heads.forget(&Store::meta_key(db, key));
@@ -548,6 +559,7 @@ impl Store {
 
     /// Orders and queues a write (recorded for open transactions); await it for durability.
     pub fn submit(&self, batch: &WriteBatch) -> Result<Pending> {
+        self.members.note(batch, self.sub);
         let pending = self.txn.submit(batch)?;
         self.inflight.record(&pending);
         Ok(pending)

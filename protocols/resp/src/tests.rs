@@ -428,6 +428,61 @@ fn a_write_over_an_expired_collection_drops_its_members() {
     }
 }
 
+/// A plain SET reads nothing where its database holds no collection members
+/// (`crate::members`), and a string written over a collection still drops its members: for
+/// a collection written since the server started, one found at open (in the log or in a
+/// table), and per database.
+#[test]
+fn strings_over_collections_drop_members_whether_or_not_the_set_reads() {
+    let over = |e: &Engine, s: &mut Session, write: &[&str]| {
+        run(e, s, write);
+        run(e, s, &["DEL", "h"]);
+        run(e, s, &["HSET", "h", "g", "w"]);
+        let all = run(e, s, &["HGETALL", "h"]);
+        assert_eq!(
+            all,
+            Reply::Map(vec![(Reply::bulk("g"), Reply::bulk("w"))]),
+            "{write:?} left the old hash's field"
+        );
+        run(e, s, &["HSET", "h", "f", "v"]);
+    };
+    let fs = orbit_env::SimFs::new();
+    let e = engine_on(&fs, 1 << 20);
+    let mut s = e.connect("test".into()).unwrap();
+    let held = |e: &Engine| {
+        (0..16)
+            .filter(|&d| e.store.may_hold_members(d))
+            .collect::<Vec<u8>>()
+    };
+    run(&e, &mut s, &["SET", "a", "1"]);
+    run(&e, &mut s, &["MSET", "b", "2", "c", "3"]);
+    assert_eq!(held(&e), Vec::<u8>::new());
+    run(&e, &mut s, &["SELECT", "3"]);
+    run(&e, &mut s, &["HSET", "h", "f", "v"]);
+    assert_eq!(held(&e), vec![3]);
+    for write in [
+        &["SET", "h", "s"][..],
+        &["SET", "h", "s", "PX", "100000"],
+        &["SETEX", "h", "100", "s"],
+        &["MSET", "h", "s", "x", "y"],
+    ] {
+        over(&e, &mut s, write);
+    }
+    drop(s);
+    drop(e);
+    // Found at open: in the log, then in a table.
+    for flushed in [false, true] {
+        let e = engine_on(&fs, 1 << 20);
+        assert_eq!(held(&e), vec![3], "flushed: {flushed}");
+        let mut s = e.connect("test".into()).unwrap();
+        run(&e, &mut s, &["SELECT", "3"]);
+        over(&e, &mut s, &["SET", "h", "s"]);
+        if !flushed {
+            e.store.db().flush().unwrap();
+        }
+    }
+}
+
 /// ZREMRANGEBYRANK removes by rank as Redis does (negative ranks from the end, out of range
 /// clamped, an emptied set deleted).
 #[test]

@@ -366,3 +366,38 @@ fn a_directory_is_opened_by_one_database_at_a_time() {
     let _reopened = open(&after_crash, 1 << 20);
     drop(again);
 }
+
+/// `may_hold` sees entries in the memtable, in immutable memtables and in tables (by their
+/// key ranges), deletions too, and says no for a range nothing was ever written to.
+#[test]
+fn may_hold_finds_entries_wherever_they_are() {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 20);
+    let holds = |db: &Db, a: &[u8], b: &[u8]| db.may_hold(DEFAULT_KEYSPACE, a, b).unwrap();
+    assert!(!holds(&db, b"", b"\xff"));
+    db.put(DEFAULT_KEYSPACE, b"b1", b"v").unwrap();
+    assert!(holds(&db, b"b", b"c"));
+    assert!(holds(&db, b"b1", b"b2"));
+    // End exclusive, start inclusive.
+    assert!(!holds(&db, b"a", b"b1"));
+    assert!(!holds(&db, b"b10", b"c"));
+    db.flush().unwrap();
+    db.delete(DEFAULT_KEYSPACE, b"d5").unwrap();
+    assert!(holds(&db, b"b", b"c"), "a table's range");
+    assert!(holds(&db, b"d", b"e"), "a deletion in the memtable");
+    assert!(!holds(&db, b"c", b"d"));
+    db.put(DEFAULT_KEYSPACE, b"f1", b"v").unwrap();
+    db.put(DEFAULT_KEYSPACE, b"f9", b"v").unwrap();
+    db.flush().unwrap();
+    // Between the table's keys: it may hold one (no block is read to know).
+    assert!(holds(&db, b"f5", b"f6"));
+    assert!(!holds(&db, b"g", b"h"));
+    drop(db);
+    let db = open(&fs, 1 << 20);
+    assert!(holds(&db, b"d", b"e"));
+    assert!(!holds(&db, b"c", b"d"));
+    assert!(matches!(
+        db.may_hold(999, b"a", b"b"),
+        Err(Error::UnknownKeyspace(999))
+    ));
+}

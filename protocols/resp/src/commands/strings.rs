@@ -25,6 +25,22 @@ fn for_write(ctx: &Ctx<'_>, key: &[u8], string: bool) -> Result<(Option<Meta>, b
     stored_for_write(ctx, raw, string)
 }
 
+/// Whether a collection is stored, live or expired, at each of `keys` (a string written over
+/// one drops its members), for a writer that replaces the values whatever they hold. Read
+/// only where the database may hold members (`Store::may_hold_members`); call under the
+/// keys' stripes.
+fn collections(ctx: &Ctx<'_>, keys: &[&[u8]]) -> Result<Vec<bool>, Reply> {
+    if !ctx.store.may_hold_members(ctx.db()) {
+        return Ok(vec![false; keys.len()]);
+    }
+    let stored = ctx.store.meta_raw_many(ctx.db(), keys);
+    Ok(stored
+        .map_err(super::internal)?
+        .into_iter()
+        .map(|raw| raw.is_some_and(|m| m.kind != Kind::String))
+        .collect())
+}
+
 /// [`for_write`] of metadata already read as stored (`meta_raw`).
 fn stored_for_write(
     ctx: &Ctx<'_>,
@@ -138,7 +154,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {
         i += 1;
     }
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let (old, collection) = for_write(ctx, key, false)?;
+    let (old, collection) = if nx || xx || get || keepttl {
+        for_write(ctx, key, false)?
+    } else {
+        // A plain SET (with or without a new expiry) replaces whatever is there.
+        (None, collections(ctx, &[key])?.contains(&true))
+    };
     if get && old.as_ref().is_some_and(|m| m.kind != Kind::String) {
         return Err(super::wrongtype());
     }
@@ -182,7 +203,7 @@ fn set_with_ttl(
     let (key, value) = (arg(args, 1)?, arg(args, 3)?);
     let at = expiry(ctx, arg(args, 2)?, unit_ms, false, cmd)?;
     let _g = ctx.store.lock(ctx.db(), &[key]);
-    let (_, collection) = for_write(ctx, key, false)?;
+    let collection = collections(ctx, &[key])?.contains(&true);
     let mut b = WriteBatch::new();
     put(ctx, &mut b, key, value, at, collection);
     ctx.write(&b)?;
@@ -260,30 +281,37 @@ fn mset_inner(ctx: &mut Ctx<'_>, args: &[Vec<u8>], nx: bool) -> Result<Reply, Re
 
 /// Sets each (key, value) of `kv` as a plain SET does, as one write: MSET, and runs of SETs.
 /// With `nx` (MSETNX), nothing is written if any key holds a live value (false). The keys'
-/// metadata is read as stored (an expired collection's members go too) in one batched lookup.
+/// metadata is read as stored (an expired collection's members go too) in one batched lookup,
+/// if MSETNX needs it or the database may hold members ([`collections`]).
 fn set_pairs(ctx: &mut Ctx<'_>, kv: &[(&[u8], &[u8])], nx: bool) -> Result<bool, Reply> {
     let keys: Vec<&[u8]> = kv.iter().map(|(k, _)| *k).collect();
     let _g = ctx.store.lock(ctx.db(), &keys);
-    let stored = ctx
-        .store
-        .meta_raw_many(ctx.db(), &keys)
-        .map_err(super::internal)?
-        .into_iter()
-        .map(|raw| stored_for_write(ctx, raw, false))
-        .collect::<Result<Vec<_>, Reply>>()?;
-    if nx && stored.iter().any(|(live, _)| live.is_some()) {
-        return Ok(false);
-    }
+    let collection = if nx {
+        let stored = ctx
+            .store
+            .meta_raw_many(ctx.db(), &keys)
+            .map_err(super::internal)?
+            .into_iter()
+            .map(|raw| stored_for_write(ctx, raw, false))
+            .collect::<Result<Vec<_>, Reply>>()?;
+        if stored.iter().any(|(live, _)| live.is_some()) {
+            return Ok(false);
+        }
+        stored.into_iter().map(|(_, c)| c).collect()
+    } else {
+        collections(ctx, &keys)?
+    };
     let mut b = WriteBatch::new();
-    for ((k, v), (_, collection)) in kv.iter().zip(&stored) {
-        put(ctx, &mut b, k, v, 0, *collection);
+    for ((k, v), collection) in kv.iter().zip(collection) {
+        put(ctx, &mut b, k, v, 0, collection);
     }
     ctx.write(&b)?;
     Ok(true)
 }
 
 /// A run of plain `SET key value` commands (`super::runs`) written as one batch, as MSET
-/// writes its pairs: the keys' stripes locked together, each key's old metadata read, one
+/// writes its pairs: the keys' stripes locked together, each key's old metadata read where
+/// members may be dropped ([`collections`]), one
 /// engine write (one WAL record, the memtable inserts overlapped). The outcome is that of
 /// running them one by one in order (a key set twice ends with the later value; its old
 /// members, if it was a collection, are cleared once per SET, harmlessly).
