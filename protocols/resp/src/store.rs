@@ -444,6 +444,24 @@ impl Store {
             .get_latest(self.sub, &Store::sub_key(db, key, member))?)
     }
 
+    /// Which of `members` a collection has stored, found in one batched lookup
+    /// (`Db::get_latest_many`: their memtable cache misses overlap).
+    pub fn stored_of<'m>(
+        &self,
+        db: u8,
+        key: &[u8],
+        members: &[&'m [u8]],
+    ) -> Result<std::collections::HashSet<&'m [u8]>> {
+        let full: Vec<Vec<u8>> = members.iter().map(|m| Store::sub_key(db, key, m)).collect();
+        let refs: Vec<&[u8]> = full.iter().map(Vec::as_slice).collect();
+        let found = self.db().get_latest_many(self.sub, &refs)?;
+        Ok(members
+            .iter()
+            .zip(found)
+            .filter_map(|(m, v)| v.map(|_| *m))
+            .collect())
+    }
+
     /// Members of a collection, in member order.
     pub fn members(&self, db: u8, key: &[u8]) -> Result<Members> {
         let prefix = Store::sub_prefix(db, key);

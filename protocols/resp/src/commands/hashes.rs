@@ -56,11 +56,23 @@ pub fn hset_groups(
     let mut count = old.as_ref().map_or(0, Meta::count);
     let mut counts = Vec::with_capacity(groups.len());
     let mut seen = std::collections::HashSet::new();
+    // Which fields are stored already: one batched lookup for the whole run.
+    let fields: Vec<&[u8]> = groups
+        .iter()
+        .flat_map(|g| g.chunks(2).filter_map(|p| p.first().map(Vec::as_slice)))
+        .collect();
+    let stored = match old {
+        Some(_) => ctx
+            .store
+            .stored_of(ctx.db(), key, &fields)
+            .map_err(internal)?,
+        None => std::collections::HashSet::new(),
+    };
     for group in groups {
         let mut added = 0;
         for pair in group.chunks(2) {
             let [f, v] = pair else { continue };
-            let existed = old.is_some() && field(ctx, key, f)?.is_some();
+            let existed = stored.contains(f.as_slice());
             if !existed && seen.insert(f.as_slice()) {
                 added += 1;
                 count += 1;

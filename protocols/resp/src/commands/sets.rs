@@ -74,12 +74,21 @@ pub fn sadd_groups(
     if old.is_none() {
         ctx.clear_stale(&mut b, key)?;
     }
+    // Which members are stored already: one batched lookup for the whole run.
+    let all: Vec<&[u8]> = groups
+        .iter()
+        .flat_map(|g| g.iter().map(Vec::as_slice))
+        .collect();
+    let stored = match old {
+        Some(_) => ctx.store.stored_of(ctx.db(), key, &all).map_err(internal)?,
+        None => std::collections::HashSet::new(),
+    };
     let mut added = BTreeSet::new();
     let mut counts = Vec::with_capacity(groups.len());
     for group in groups {
         let before = added.len();
         for m in group.iter() {
-            if !added.contains(m) && (old.is_none() || !has(ctx, key, m)?) {
+            if !added.contains(m) && !stored.contains(m.as_slice()) {
                 add_member(ctx, &mut b, key, m);
                 added.insert(m.clone());
             }
