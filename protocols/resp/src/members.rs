@@ -8,7 +8,8 @@
 //! `resp:sub` range holds nothing has no members to drop: there a SET writes blindly, as a
 //! Redis cache of strings only does all day.
 //!
-//! Invariant: a database's bit is clear only if no entry of its range of `resp:sub` exists.
+//! Invariant: a database's bit is clear only if its range of `resp:sub` holds no member (no
+//! put that no later write deleted).
 //! - At open, a bit is set if the keyspace may hold an entry in the database's range
 //!   (`Db::may_hold`: memtables and table key ranges, no block read).
 //! - Every write of a member goes through `Store::submit`, which sets its database's bit
