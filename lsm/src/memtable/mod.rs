@@ -44,6 +44,7 @@ fn split_target(ikey: &[u8]) -> (&[u8], u64) {
 }
 
 /// An entry as the memtable's readers return it: encoded internal key and value.
+#[cfg(test)]
 fn owned(n: Node<'_>) -> (Vec<u8>, Vec<u8>) {
     let mut k = Vec::with_capacity(n.key().len() + key::TRAILER_LEN);
     n.encode_key_into(&mut k);
@@ -276,7 +277,9 @@ impl Memtable {
         Some((trailer >> 8, kind, found.value().to_vec()))
     }
 
-    /// Every entry in internal-key order (what a flush writes).
+    /// Every entry in internal-key order, copied out (tests compare memtables with it; a
+    /// flush borrows them through [`Memtable::walk`]).
+    #[cfg(test)]
     pub fn entries(&self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
         std::iter::successors(self.list.first(), |n| n.successor()).map(owned)
     }
