@@ -361,16 +361,18 @@ impl Graph {
             changes.push((id, l as u8, Vec::new()));
         }
         drop(nodes);
-        if level > top {
+        if level >= top {
             self.promote(id, level);
         }
         changes
     }
 
-    /// Makes `id` the entry point if its level is above the current one's.
+    /// Makes `id` the entry point if its level is above the current one's, or equal to it
+    /// and `id` is lower: the lowest-numbered node of the top level, whichever order a
+    /// parallel build linked them in, as [`Graph::restore`] finds it again.
     fn promote(&self, id: u32, level: usize) {
         let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner());
-        if entry.is_none_or(|(_, top)| level > top) {
+        if entry.is_none_or(|(ep, top)| level > top || (level == top && id < ep)) {
             *entry = Some((id, level));
         }
     }
@@ -416,9 +418,12 @@ impl Graph {
         Some(list.clone())
     }
 
-    /// The neighbour-selection heuristic over `candidates` (ascending): a candidate is kept if
-    /// it is closer to the base than to every one kept so far; the rest fill up to `max`
-    /// (hnswlib's keepPrunedConnections off: only the diverse ones are kept).
+    /// The neighbour-selection heuristic over `candidates` (ascending), up to `max`: a
+    /// candidate is dropped if it is strictly closer to one kept so far than to the base
+    /// (hnswlib's rule, keepPrunedConnections off). At a tie it is kept: a base's exact
+    /// duplicate is as far from every other candidate as the base is, and a stricter test
+    /// would keep the duplicate alone, leaving copies of one point linked only to each other,
+    /// an island a search could enter and not leave.
     fn select(&self, nodes: &Nodes, candidates: &[Scored], max: usize) -> Vec<Scored> {
         let mut kept: Vec<Scored> = Vec::with_capacity(max);
         for c in candidates {
@@ -431,7 +436,7 @@ impl Graph {
             let cv = nodes.vector(c.node as usize);
             let diverse = kept.iter().all(|k| {
                 let kv = nodes.vector(k.node as usize);
-                self.params.metric.build_metric().distance(cv, kv) > c.distance
+                self.params.metric.build_metric().distance(cv, kv) >= c.distance
             });
             if diverse {
                 kept.push(*c);

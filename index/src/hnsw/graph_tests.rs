@@ -83,7 +83,7 @@ fn recall_at_10_against_exact_search_for_every_metric() {
 
 /// `g` as `Graph::restore` rebuilds it from its stored nodes, node `lost` missing (a record
 /// lost in a crash).
-fn restored_without(g: &Graph, lost: usize) -> Graph {
+fn restored_without(g: &Graph, lost: Option<usize>) -> Graph {
     let mut stored = Vec::new();
     g.for_each_node(|_, v, p, links| {
         stored.push(Some(StoredNode {
@@ -92,7 +92,9 @@ fn restored_without(g: &Graph, lost: usize) -> Graph {
             links,
         }))
     });
-    stored[lost] = None;
+    if let Some(lost) = lost {
+        stored[lost] = None;
+    }
     Graph::restore(g.params(), stored)
 }
 
@@ -146,7 +148,7 @@ fn codes_follow_inserts_refits_parallel_builds_and_restores() {
     // The last point, far outside the first fit's range, is its own nearest neighbour.
     let last = data.last().expect("points");
     assert_eq!(g.search(last, 10)[0].node, data.len() as u32 - 1);
-    let r = restored_without(&g, 3);
+    let r = restored_without(&g, Some(3));
     assert_codes_match(&r);
     assert_eq!(r.search(&data[100], 16)[0].node, 100);
 }
@@ -253,7 +255,7 @@ fn the_flat_level0_links_follow_inserts_parallel_builds_and_restores() {
     );
     assert_flat_links_match(&g);
     // A gap (a node lost in a crash) is linked to by no one after the restore.
-    let r = restored_without(&g, 7);
+    let r = restored_without(&g, Some(7));
     assert_flat_links_match(&r);
     let nodes = r.read();
     assert!((0..nodes.len() as u32).all(|i| nodes.links0(i).all(|t| t != 7)));
@@ -297,5 +299,97 @@ fn unquantizable_or_opted_out_graphs_search_in_full_precision() {
         let found = g.search(&data[7], 40);
         assert_eq!(found.len(), 40);
         assert_eq!(found[0].node, 7);
+    }
+}
+
+#[test]
+fn copies_of_one_point_stay_linked_to_the_rest() {
+    // Four exact copies of each of 60 points. A heuristic that drops a candidate at a tie
+    // keeps a copy's duplicate alone: copies then link only to each other, an island from
+    // which a search returns just them.
+    let params = Params {
+        metric: Metric::L2,
+        dim: 8,
+        m: 8,
+        ef_construction: 32,
+        quantize: true,
+    };
+    let base = points(60, 8, 9);
+    let items = || -> Vec<Item> {
+        (0..4)
+            .flat_map(|_| base.iter())
+            .map(|v| (v.clone().into(), Box::new([]) as Box<[u8]>))
+            .collect()
+    };
+    let one_by_one = Graph::new(params);
+    for (v, p) in items() {
+        one_by_one.insert(v, p);
+    }
+    // Inserted one at a time, every copy links to another point, and a search finds all
+    // four copies of the point it asks for.
+    let nodes = one_by_one.read();
+    for i in 0..nodes.len() {
+        let v = nodes.vector(i);
+        assert!(
+            nodes
+                .links0(i as u32)
+                .any(|t| nodes.vector(t as usize) != v),
+            "node {i} links only to its copies"
+        );
+    }
+    drop(nodes);
+    for q in &base {
+        let found = one_by_one.search(q, 40);
+        assert!(found.iter().take(4).all(|s| s.distance == 0.0));
+    }
+    // A parallel build links copies side by side, and one may see only another copy; but
+    // from every node a walk of level 0 leaves its copies, and every search fills up.
+    let built = Graph::new(params);
+    built.insert_all(items());
+    for g in [&one_by_one, &built] {
+        let nodes = g.read();
+        for i in 0..nodes.len() as u32 {
+            let mut seen = vec![false; nodes.len()];
+            let mut stack = vec![i];
+            let mut reached = 0;
+            while let Some(n) = stack.pop() {
+                if !std::mem::replace(&mut seen[n as usize], true) {
+                    reached += 1;
+                    stack.extend(nodes.links0(n));
+                }
+            }
+            assert!(reached > 40, "node {i} reaches {reached}");
+        }
+        drop(nodes);
+        for q in &base {
+            assert_eq!(g.search(q, 40).len(), 40);
+        }
+    }
+}
+
+#[test]
+fn a_restored_graph_enters_where_the_one_that_wrote_it_did() {
+    // m 2 draws high levels often, so several nodes share the top one; a parallel build links
+    // them in any order, and the entry must still be the one a restore finds.
+    let params = Params {
+        metric: Metric::L2,
+        dim: 8,
+        m: 2,
+        ef_construction: 16,
+        quantize: true,
+    };
+    for n in (100..500).step_by(5) {
+        let g = Graph::new(params);
+        g.insert_all(
+            points(n, 8, n as u64)
+                .into_iter()
+                .map(|v| (v.into(), Box::new([]) as Box<[u8]>))
+                .collect(),
+        );
+        let r = restored_without(&g, None);
+        let entry = |g: &Graph| *g.entry.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(entry(&r), entry(&g), "{n} points");
+        let q = [5.0f32; 8];
+        assert_eq!(r.search(&q, 30), g.search(&q, 30), "{n} points");
     }
 }
