@@ -5,11 +5,18 @@
 //! fewest (equals taken in turn), before reading a byte of it, through that worker's inbox;
 //! the receiving worker owns it from then on.
 //!
+//! A worker running a long statement (a SQL query for minutes) cannot accept: connections
+//! the kernel queues on its listener would wait for the statement, a CancelRequest for that
+//! very statement among them. Each worker beats every [`BEAT`]; one that has not beaten for
+//! [`STUCK`] is stuck, is passed over by [`Balance::pick`], and the rescuer (`serve`) accepts
+//! on its listeners for it.
+//!
 //! Invariant: `load[w]` counts the connections being served by worker `w` (a [`Served`]
 //! guard per connection task); a handed-over connection counts only where it is served.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -23,13 +30,21 @@ pub enum Protocol {
 /// A connection on its way to another worker.
 pub type Handoff = (Protocol, std::net::TcpStream);
 
-/// The workers' loads and inboxes.
+/// How often a worker beats.
+pub const BEAT: Duration = Duration::from_millis(25);
+/// How long without a beat makes a worker stuck.
+pub const STUCK: Duration = Duration::from_millis(150);
+
+/// The workers' loads, beats and inboxes.
 #[derive(Debug)]
 pub struct Balance {
     load: Vec<AtomicUsize>,
     /// Where the search for the least loaded worker starts (one after the previous pick).
     next: AtomicUsize,
     inbox: Vec<UnboundedSender<Handoff>>,
+    /// Each worker's last beat, in milliseconds since `epoch`.
+    beats: Vec<AtomicU64>,
+    epoch: Instant,
 }
 
 impl Balance {
@@ -38,29 +53,58 @@ impl Balance {
         let (inbox, rx): (Vec<_>, Vec<_>) = (0..workers).map(|_| unbounded_channel()).unzip();
         let load = (0..workers).map(|_| AtomicUsize::new(0)).collect();
         let next = AtomicUsize::new(0);
-        (Arc::new(Balance { load, next, inbox }), rx)
+        let beats = (0..workers).map(|_| AtomicU64::new(0)).collect();
+        let epoch = Instant::now();
+        let balance = Balance {
+            load,
+            next,
+            inbox,
+            beats,
+            epoch,
+        };
+        (Arc::new(balance), rx)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Worker `w` is alive (called every [`BEAT`] from its runtime).
+    pub fn beat(&self, w: usize) {
+        if let Some(b) = self.beats.get(w) {
+            b.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether worker `w` has not beaten for [`STUCK`] (a worker that never beat is taken
+    /// as starting, not stuck).
+    pub fn stuck(&self, w: usize) -> bool {
+        let Some(b) = self.beats.get(w) else {
+            return false;
+        };
+        let last = b.load(Ordering::Relaxed);
+        last != 0 && self.now_ms().saturating_sub(last) > STUCK.as_millis() as u64
     }
 
     /// The worker that should serve a connection accepted by worker `me`: the least loaded
-    /// one; among equals, the one after the previous pick (so a client's connections
-    /// alternate even when an idle connection of its own weighs on one worker).
+    /// one that is not stuck; among equals, the one after the previous pick (so a client's
+    /// connections alternate even when an idle connection of its own weighs on one
+    /// worker). `me` if every worker is stuck.
     pub fn pick(&self, me: usize) -> usize {
         let n = self.load.len();
-        if n == 0 {
-            return me;
-        }
         let of = |w: usize| {
             self.load
                 .get(w)
                 .map_or(usize::MAX, |l| l.load(Ordering::Relaxed))
         };
-        let start = self.next.load(Ordering::Relaxed) % n;
-        let mut best = start;
+        let start = self.next.load(Ordering::Relaxed) % n.max(1);
+        let mut best = None;
         for w in (start..n).chain(0..start) {
-            if of(w) < of(best) {
-                best = w;
+            if !self.stuck(w) && best.is_none_or(|b| of(w) < of(b)) {
+                best = Some(w);
             }
         }
+        let Some(best) = best else { return me };
         self.next.store(best + 1, Ordering::Relaxed);
         best
     }
@@ -128,5 +172,28 @@ mod tests {
             b.hand_over(2, (Protocol::Pg, s)).is_err(),
             "a stopped worker gives it back"
         );
+    }
+
+    #[test]
+    fn stuck_workers_are_passed_over() {
+        let (b, _rx) = Balance::new(3);
+        let mut b = Arc::try_unwrap(b).unwrap();
+        b.epoch = Instant::now() - Duration::from_secs(10);
+        // Worker 1 last beat ten seconds ago; 0 and 2 just now.
+        b.beats[1].store(1, Ordering::Relaxed);
+        b.beat(0);
+        b.beat(2);
+        assert!(b.stuck(1) && !b.stuck(0) && !b.stuck(2));
+        let picks: Vec<usize> = (0..4).map(|_| b.pick(1)).collect();
+        assert_eq!(picks, vec![0, 2, 0, 2]);
+        // Worker 1 beats again: it is in the rotation again.
+        b.beat(1);
+        let picks: Vec<usize> = (0..3).map(|_| b.pick(0)).collect();
+        assert_eq!(picks, vec![0, 1, 2]);
+        // Every worker stuck: the caller keeps the connection.
+        for w in 0..3 {
+            b.beats[w].store(1, Ordering::Relaxed);
+        }
+        assert_eq!(b.pick(7), 7);
     }
 }

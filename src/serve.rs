@@ -4,8 +4,9 @@
 //! Threads: one worker per core (`--threads`), each a single-threaded tokio runtime with its
 //! own `SO_REUSEPORT` listeners on `--resp-addr` and `--pg-addr`, owning the connections it
 //! serves (the kernel spreads connections across the listeners, and a worker hands a new
-//! connection to a less loaded one: `balance`); the engine's background threads (WAL writer,
-//! flush, compaction) beside them. Shutdown: stop accepting, let every connection finish and
+//! connection to a less loaded one: `balance`); a rescuer thread that accepts for a worker
+//! stuck in a long statement; the engine's background threads (WAL writer, flush,
+//! compaction) beside them. Shutdown: stop accepting, let every connection finish and
 //! answer the commands it already read, then close the database (the WAL is synced).
 
 use std::net::SocketAddr;
@@ -138,20 +139,37 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (balance, inboxes) = Balance::new(threads);
+    // The rescuer's copies of every worker's listeners (one socket: either may accept).
+    let mut rescued = Vec::new();
+    for (w, l) in listeners.iter().enumerate() {
+        rescued.push((w, Protocol::Resp, l.try_clone()?));
+        if let Some(Some(p)) = pg_listeners.get(w) {
+            rescued.push((w, Protocol::Pg, p.try_clone()?));
+        }
+    }
+    let make = |id, inbox| Worker {
+        id,
+        inbox,
+        balance: Arc::clone(&balance),
+        engine: Arc::clone(&engine),
+        pg: Arc::clone(&pg),
+        stop: stop_rx.clone(),
+    };
+    let rescuer = {
+        // Numbered past the workers: nothing is handed to it, and it counts in no load.
+        let w = make(threads, tokio::sync::mpsc::unbounded_channel().1);
+        std::thread::Builder::new()
+            .name("orbit-rescue".into())
+            .spawn(move || rescuer(w, rescued))
+            .context("cannot start the rescuer thread")?
+    };
     let workers = listeners
         .into_iter()
         .zip(inboxes)
         .enumerate()
         .map(|(i, (listener, inbox))| {
             let pg_listener = pg_listeners.get_mut(i).and_then(Option::take);
-            let w = Worker {
-                id: i,
-                inbox,
-                balance: Arc::clone(&balance),
-                engine: Arc::clone(&engine),
-                pg: Arc::clone(&pg),
-                stop: stop_rx.clone(),
-            };
+            let w = make(i, inbox);
             std::thread::Builder::new()
                 .name(format!("orbit-worker-{i}"))
                 .spawn(move || worker(w, listener, pg_listener))
@@ -234,7 +252,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::error!("the vector reclaim thread panicked");
     }
     drop(sql);
-    for w in workers {
+    for w in std::iter::once(rescuer).chain(workers) {
         match w.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
@@ -395,6 +413,25 @@ impl Worker {
         }
     }
 
+    /// A connection the rescuer accepted for a stuck worker: handed to a worker that is not
+    /// stuck, or served here if every one is.
+    fn rescued(&self, connections: &mut tokio::task::JoinSet<()>, (protocol, stream): Handoff) {
+        // Accepted sockets do not inherit the listener's O_NONBLOCK; tokio needs it.
+        if let Err(e) = stream.set_nonblocking(true) {
+            tracing::debug!(error = %e, "cannot take a connection over; it is dropped");
+            return;
+        }
+        let to = self.balance.pick(self.id);
+        let back = if to == self.id {
+            Err((protocol, stream))
+        } else {
+            self.balance.hand_over(to, (protocol, stream))
+        };
+        if let Err(h) = back {
+            self.arrived(connections, h);
+        }
+    }
+
     /// A connection handed over by another worker (or given back): served here.
     fn arrived(&self, connections: &mut tokio::task::JoinSet<()>, (protocol, stream): Handoff) {
         match tokio::net::TcpStream::from_std(stream) {
@@ -421,8 +458,11 @@ fn worker(
             .transpose()?;
         let mut connections = tokio::task::JoinSet::new();
         let mut stop = w.stop.clone();
+        let mut beat = tokio::time::interval(crate::balance::BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = beat.tick() => w.balance.beat(w.id),
                 accepted = accept(pg_listener.as_ref()) => match accepted {
                     Ok((stream, _)) => w.accepted(&mut connections, stream, Protocol::Pg),
                     Err(e) => {
@@ -445,14 +485,60 @@ fn worker(
         }
         drop(listener);
         drop(pg_listener);
-        let drained = tokio::time::timeout(DRAIN, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("connections still busy after {DRAIN:?}; closing them");
-            connections.abort_all();
+        drain(connections).await;
+        Ok(())
+    })
+}
+
+/// Lets a stopping worker's connections finish their in-flight commands, for at most
+/// [`DRAIN`].
+async fn drain(mut connections: tokio::task::JoinSet<()>) {
+    let drained = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still busy after {DRAIN:?}; closing them");
+        connections.abort_all();
+    }
+}
+
+/// The rescuer: every [`BEAT`](crate::balance::BEAT), accepts what waits on the listeners of
+/// stuck workers (see `balance`) and hands it to a worker that is not stuck, serving it
+/// itself if every worker is. Stops with the workers.
+fn rescuer(
+    w: Worker,
+    listeners: Vec<(usize, Protocol, std::net::TcpListener)>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        let mut stop = w.stop.clone();
+        let mut tick = tokio::time::interval(crate::balance::BEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    for (worker, protocol, listener) in &listeners {
+                        if !w.balance.stuck(*worker) {
+                            continue;
+                        }
+                        // Non-blocking: until WouldBlock (or another error: tried again at
+                        // the next tick).
+                        while let Ok((stream, _)) = listener.accept() {
+                            tracing::debug!(worker, "accepted for a stuck worker");
+                            w.rescued(&mut connections, (*protocol, stream));
+                        }
+                    }
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                _ = stop.changed() => break,
+            }
         }
+        drop(listeners);
+        drain(connections).await;
         Ok(())
     })
 }

@@ -91,6 +91,8 @@ pub struct Session {
     queried: bool,
     /// What the last statement that found a row locked waits for (see `take_lock_wait`).
     lock_wait: Option<LockWait>,
+    /// Set by a CancelRequest while a statement runs (see `cancel`).
+    cancel: Arc<crate::cancel::Cancel>,
 }
 
 fn now_micros() -> i64 {
@@ -205,7 +207,14 @@ impl Session {
             implicit: false,
             queried: false,
             lock_wait: None,
+            cancel: crate::cancel::Cancel::new(),
         }
+    }
+
+    /// The session's cancel flag: the protocol layer marks each statement running with it
+    /// and sets it when a CancelRequest names this session (see `cancel`).
+    pub fn cancel(&self) -> Arc<crate::cancel::Cancel> {
+        Arc::clone(&self.cancel)
     }
 
     /// The transaction status ReadyForQuery reports.
@@ -291,7 +300,7 @@ impl Session {
             search_path: &path,
             now: now_micros(),
             waits: Vec::new(),
-            deadline: None,
+            interrupts: Default::default(),
             sequence_state: &mut self.sequences,
             dropped: Vec::new(),
             star_lists: None,
@@ -619,12 +628,15 @@ impl Session {
         params: &[Value],
     ) -> Result<Executed> {
         let now = now_micros();
-        let deadline = self
-            .settings
-            .get("statement_timeout")
-            .and_then(|v| duration_ms(v))
-            .filter(|ms| *ms > 0)
-            .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let interrupts = crate::cancel::Interrupts {
+            deadline: self
+                .settings
+                .get("statement_timeout")
+                .and_then(|v| duration_ms(v))
+                .filter(|ms| *ms > 0)
+                .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms)),
+            cancel: Some(Arc::clone(&self.cancel)),
+        };
         let setting = self
             .settings
             .get("search_path")
@@ -647,7 +659,7 @@ impl Session {
                 search_path: &path,
                 now,
                 waits: Vec::new(),
-                deadline,
+                interrupts: interrupts.clone(),
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,
@@ -699,7 +711,7 @@ impl Session {
                 search_path: &path,
                 now,
                 waits: Vec::new(),
-                deadline,
+                interrupts: interrupts.clone(),
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,

@@ -78,8 +78,16 @@ impl Server {
             }
             None => Command::new(ORBIT),
         };
+        // Two workers unless the test names its own count.
+        let threads = if extra.contains(&"--threads") {
+            &[][..]
+        } else {
+            &["--threads", "2"][..]
+        };
         let mut child = command
-            .args(["serve", "--threads", "2", "--resp-addr"])
+            .arg("serve")
+            .args(threads)
+            .arg("--resp-addr")
             .arg(format!("{host}:{port}"))
             .arg("--pg-addr")
             .arg(format!("{host}:{pg_port}"))

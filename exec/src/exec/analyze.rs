@@ -84,7 +84,7 @@ pub(super) fn vacuum(ctx: &mut Ctx<'_>, table: Option<&ast::ObjectName>) -> Resu
 /// worker thread may owe, so blocking that thread could stall the flush and the server.
 pub(super) fn checkpoint(ctx: &mut Ctx<'_>) -> Result<Outcome> {
     let db = Arc::clone(ctx.engine.txn_db().db());
-    let deadline = ctx.deadline;
+    let deadline = ctx.interrupts.deadline;
     let done = orbit_txn::Completion::new();
     let finished = Arc::clone(&done);
     std::thread::Builder::new()
@@ -147,10 +147,10 @@ fn gather(ctx: &mut Ctx<'_>, table: &TableDef) -> Result<TableStats> {
     // sample[r][c]: column c's key in sampled row r (None: NULL).
     let mut sample: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
     let mut rng = Rng(u64::from(table.id));
-    let (deadline, engine) = (ctx.deadline, ctx.engine);
+    let (interrupts, engine) = (ctx.interrupts.clone(), ctx.engine);
     for item in ctx.txn.scan(ctx.engine.data, range, Direction::Forward)? {
         if rows % 1024 == 1023 {
-            super::query::interrupted(engine, deadline)?;
+            super::query::interrupted(engine, &interrupts)?;
         }
         let (_, bytes) = item?;
         let row = decode_row(table, &bytes)?;

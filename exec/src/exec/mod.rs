@@ -105,8 +105,9 @@ pub struct Ctx<'a> {
     pub sys: Option<std::rc::Rc<crate::catalog::system::SystemSnapshot>>,
     /// Non-transactional writes (sequence reservations) the reply must wait for.
     pub waits: Vec<orbit_txn::Pending>,
-    /// When the statement must stop (statement_timeout), checked as rows are produced.
-    pub deadline: Option<std::time::Instant>,
+    /// When the statement must stop (statement_timeout, a CancelRequest), checked as rows
+    /// are produced.
+    pub interrupts: crate::cancel::Interrupts,
     /// The session's sequence values (currval, lastval).
     pub sequence_state: &'a mut SeqState,
     /// Sequences to drop once the transaction commits (owned by tables this statement
@@ -130,7 +131,7 @@ impl<'a> Ctx<'a> {
     /// Fails with 57014 once the statement's deadline has passed, with 57P01 once the
     /// server shuts down.
     pub fn check_deadline(&self) -> Result<()> {
-        query::interrupted(self.engine, self.deadline)
+        query::interrupted(self.engine, &self.interrupts)
     }
 
     /// The storage name of sequence `schema.name` in this database.

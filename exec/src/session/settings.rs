@@ -214,13 +214,17 @@ impl Session {
             .map(std::time::Duration::from_millis)
     }
 
-    /// Ends a statement that waited for a row lock past [`Session::lock_wait_limit`]: the
-    /// error PostgreSQL gives (55P03 for lock_timeout, 57014 for statement_timeout), and the
-    /// block fails as after any error.
+    /// Ends a statement that waited for a row lock past [`Session::lock_wait_limit`], or was
+    /// cancelled while it waited: the error PostgreSQL gives (55P03 for lock_timeout, 57014
+    /// for statement_timeout or a CancelRequest), and the block fails as after any error.
     pub fn give_up_lock_wait(&mut self) -> Error {
         self.lock_wait = None;
         if let Some(t) = &self.txn {
             t.stop_waiting();
+        }
+        if self.cancel.canceled() {
+            self.fail();
+            return crate::cancel::canceled();
         }
         let limit = |n: &str| {
             self.settings

@@ -29,7 +29,7 @@ use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, AuthDriver, AuthOutcome, AuthSource,
     DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
-use pgwire::api::{ClientInfo, ConnectionManager, METADATA_USER};
+use pgwire::api::{ClientInfo, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::Startup;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -283,11 +283,7 @@ pub(crate) struct Scram {
 
 impl Authenticator {
     /// `cert_pem`: the TLS server certificate channel binding is computed from.
-    pub(crate) fn new(
-        auth: Auth,
-        cert_pem: Option<&[u8]>,
-        connections: Arc<ConnectionManager>,
-    ) -> Authenticator {
+    pub(crate) fn new(auth: Auth, cert_pem: Option<&[u8]>) -> Authenticator {
         let users = match auth {
             Auth::Trust => return Authenticator::Trust,
             Auth::ScramSha256(users) => Arc::new(users),
@@ -303,8 +299,7 @@ impl Authenticator {
                 }
             }
         });
-        let driver = AuthDriver::new(Arc::new(DefaultServerParameterProvider::default()))
-            .with_connection_manager(connections);
+        let driver = AuthDriver::new(Arc::new(DefaultServerParameterProvider::default()));
         Authenticator::Scram(Box::new(Scram {
             driver,
             plain,

@@ -74,6 +74,7 @@ impl Handlers {
                 session: Arc::clone(&session),
                 parser: Arc::new(Parser { session }),
                 rest: Mutex::new(Vec::new()),
+                registered: Mutex::new(None),
             }),
         }
     }
@@ -101,9 +102,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(Arc::clone(
-            &self.conn.server.connections,
-        )))
+        Arc::clone(&self.conn.server.cancels)
     }
 }
 
@@ -113,14 +112,12 @@ pub struct Conn {
     parser: Arc<Parser>,
     /// Statements of a simple query after its COPY FROM STDIN: they run at CopyDone.
     pub(crate) rest: Mutex<Vec<Statement>>,
+    /// The backend key CancelRequests name this session by (`cancel`).
+    registered: Mutex<Option<crate::cancel::Registered>>,
 }
 
 #[async_trait]
 impl NoopStartupHandler for Conn {
-    fn connection_manager(&self) -> Option<Arc<pgwire::api::ConnectionManager>> {
-        Some(Arc::clone(&self.server.connections))
-    }
-
     async fn post_startup<C>(
         &self,
         client: &mut C,
@@ -165,6 +162,12 @@ impl NoopStartupHandler for Conn {
                 _ => session.set_startup_parameter(k, v),
             }
         }
+        let (pid, key) = client.pid_and_secret_key();
+        let registered = self.server.cancels.register(pid, &key, session.cancel());
+        *self
+            .registered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(registered);
         *lock(&self.session) = Some(session);
         Ok(())
     }
@@ -228,7 +231,8 @@ enum Retry {
 /// Runs a statement, running it again when it lost a write conflict (autocommit: after a
 /// short sleep) or found a row locked (in or out of a block: the session undid it; once the
 /// lock's owner ended and its commit is visible, or the wait limit expired). Waiting awaits,
-/// never blocks: the other transaction may be a connection of this thread.
+/// never blocks: the other transaction may be a connection of this thread. A CancelRequest
+/// for the session while this runs fails the statement (57014), waiting or not.
 /// `prepared`: the prepared statement's id and described result columns, if it is one (its
 /// plan may be reused).
 pub(crate) async fn execute(
@@ -237,6 +241,8 @@ pub(crate) async fn execute(
     prepared: Option<(u64, &[Column])>,
     params: &[Value],
 ) -> PgWireResult<Executed> {
+    let cancel = with_session(session, |s| Ok(s.cancel()))?;
+    let _running = cancel.running();
     read_gate(session, stmt).await?;
     let mut attempt = 0u64;
     let started = std::time::Instant::now();
@@ -258,6 +264,7 @@ pub(crate) async fn execute(
                 // A row is locked by another transaction: wait for it (PostgreSQL's row
                 // locks), within lock_timeout / statement_timeout.
                 Err(e) if e.is_lock_busy() => match s.lock_wait_limit() {
+                    _ if cancel.canceled() => return Err(to_wire(&s.give_up_lock_wait())),
                     Some(limit) if started.elapsed() >= limit => {
                         return Err(to_wire(&s.give_up_lock_wait()))
                     }
@@ -272,9 +279,20 @@ pub(crate) async fn execute(
         attempt += 1;
         settle_after_error(session).await;
         match result {
-            Some(Retry::Locked(wait, left)) => wait_for_lock(wait, left).await,
+            Some(Retry::Locked(wait, left)) => tokio::select! {
+                _ = wait_for_lock(wait, left) => {}
+                _ = canceled(&cancel) => {}
+            },
             _ => tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await,
         }
+    }
+}
+
+/// Resolves once the running statement is cancelled (looked at every 20 ms: a lock wait is
+/// rare, and its wake-up is not worth a notification on every cancel flag).
+async fn canceled(cancel: &orbit_exec::cancel::Cancel) {
+    while !cancel.canceled() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -9,13 +9,14 @@
 //! Modules: `handler` (the pgwire handlers of one connection), `copy` (the COPY sub-protocol),
 //! `encode` (rows and parameters between the wire and `Value`s), `error` (Orbit errors as
 //! PostgreSQL error responses), `auth` (trust or SCRAM-SHA-256 before the session exists),
-//! `tls` (SSLRequest and the TLS handshake).
+//! `tls` (SSLRequest and the TLS handshake), `cancel` (CancelRequests matched to sessions).
 //!
 //! Invariant: a command's response is sent only after its commit is durable (the handler
 //! awaits the commit's pending write), and a statement failing inside a block leaves the
 //! session in the failed state ReadyForQuery reports.
 
 pub mod auth;
+mod cancel;
 mod conn;
 mod copy;
 mod encode;
@@ -34,7 +35,7 @@ use tokio::net::TcpStream;
 /// another worker), how clients authenticate, and TLS if configured.
 pub struct PgServer {
     engine: Arc<SqlEngine>,
-    connections: Arc<pgwire::api::ConnectionManager>,
+    cancels: Arc<cancel::Cancels>,
     auth: Arc<auth::Authenticator>,
     tls: Option<tls::Tls>,
     /// `--forward-writes` (`forward`).
@@ -54,16 +55,11 @@ impl PgServer {
         auth: auth::Auth,
         tls: Option<tls::Tls>,
     ) -> Arc<PgServer> {
-        let connections = Arc::new(pgwire::api::ConnectionManager::new());
         let cert = tls.as_ref().map(tls::Tls::cert_pem);
-        let auth = Arc::new(auth::Authenticator::new(
-            auth,
-            cert,
-            Arc::clone(&connections),
-        ));
+        let auth = Arc::new(auth::Authenticator::new(auth, cert));
         Arc::new(PgServer {
             engine,
-            connections,
+            cancels: Arc::default(),
             auth,
             tls,
             forward_writes: std::sync::atomic::AtomicBool::new(false),

@@ -83,7 +83,7 @@ fn snapshot() -> SystemSnapshot {
         sys: None,
         now: 0,
         waits: Vec::new(),
-        deadline: None,
+        interrupts: Default::default(),
         sequence_state: &mut seqs,
         dropped: Vec::new(),
         star_lists: None,

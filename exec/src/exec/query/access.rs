@@ -631,7 +631,7 @@ impl<'a> ChunkedScan<'a> {
                 }
             }
         };
-        let (deadline, engine) = (ctx.deadline, ctx.engine);
+        let (interrupts, engine) = (ctx.interrupts.clone(), ctx.engine);
         let mut out = Pairs::new();
         let mut scan = ctx
             .txn
@@ -643,7 +643,7 @@ impl<'a> ChunkedScan<'a> {
             if out.len() < before.saturating_add(1024).min(max) {
                 break;
             }
-            interrupted(engine, deadline)?;
+            interrupted(engine, &interrupts)?;
         }
         match out.last_key() {
             Some(k) if out.len() >= max => {
@@ -735,15 +735,13 @@ pub(super) fn key_at(
     Ok(Some(k))
 }
 
-/// Fails a running statement whose deadline has passed (57014), or once the server shuts
-/// down (57P01).
+/// Fails a running statement whose deadline has passed or that was cancelled (57014), or
+/// once the server shuts down (57P01).
 pub(crate) fn interrupted(
     engine: &crate::engine::SqlEngine,
-    deadline: Option<std::time::Instant>,
+    interrupts: &crate::cancel::Interrupts,
 ) -> Result<()> {
-    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-        return Err(timeout());
-    }
+    interrupts.check()?;
     if engine.stopping() {
         return Err(Error::new(
             code::ADMIN_SHUTDOWN,
@@ -751,14 +749,6 @@ pub(crate) fn interrupted(
         ));
     }
     Ok(())
-}
-
-/// statement_timeout's error.
-pub(crate) fn timeout() -> Error {
-    Error::new(
-        code::QUERY_CANCELED,
-        "canceling statement due to statement timeout",
-    )
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -543,9 +543,9 @@ impl Runner<'_, '_> {
         pieces: Vec<KeyRange>,
         workers: usize,
     ) -> Result<Vec<Piece<'p, '_>>> {
-        let (deadline, engine) = {
+        let (interrupts, engine) = {
             let ctx = self.ctx.borrow();
-            (ctx.deadline, ctx.engine)
+            (ctx.interrupts.clone(), ctx.engine)
         };
         let memory = &engine.query_memory;
         let levels = job
@@ -613,7 +613,7 @@ impl Runner<'_, '_> {
             // Whether to go on: not once another worker failed; an error past the deadline
             // or once the server shuts down.
             let go_on = || -> Result<bool> {
-                interrupted(engine, deadline)?;
+                interrupted(engine, &interrupts)?;
                 Ok(!stop.load(Ordering::Relaxed))
             };
             loop {
