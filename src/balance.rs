@@ -9,16 +9,17 @@
 //! the kernel queues on its listener would wait for the statement, a CancelRequest for that
 //! very statement among them. Each worker beats every [`BEAT`]; one that has not beaten for
 //! [`STUCK`] is stuck, is passed over by [`Balance::pick`], and the rescuer (`serve`) accepts
-//! on its listeners for it.
+//! on its listeners for it and takes what was handed to its inbox before it was found stuck.
 //!
 //! Invariant: `load[w]` counts the connections being served by worker `w` (a [`Served`]
 //! guard per connection task); a handed-over connection counts only where it is served.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
 
 /// Which protocol a connection speaks (which listener accepted it).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,22 +36,38 @@ pub const BEAT: Duration = Duration::from_millis(25);
 /// How long without a beat makes a worker stuck.
 pub const STUCK: Duration = Duration::from_millis(150);
 
+/// Connections handed to one worker: taken by it, or by the rescuer while it is stuck.
+#[derive(Debug, Default)]
+struct Inbox {
+    /// Closed (the worker stopped), and the connections waiting.
+    queue: Mutex<(bool, VecDeque<Handoff>)>,
+    ready: Notify,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, (bool, VecDeque<Handoff>)> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The workers' loads, beats and inboxes.
 #[derive(Debug)]
 pub struct Balance {
     load: Vec<AtomicUsize>,
     /// Where the search for the least loaded worker starts (one after the previous pick).
     next: AtomicUsize,
-    inbox: Vec<UnboundedSender<Handoff>>,
+    inbox: Vec<Inbox>,
     /// Each worker's last beat, in milliseconds since `epoch`.
     beats: Vec<AtomicU64>,
     epoch: Instant,
 }
 
 impl Balance {
-    /// A balance over `workers` workers, and each worker's inbox.
-    pub fn new(workers: usize) -> (Arc<Balance>, Vec<UnboundedReceiver<Handoff>>) {
-        let (inbox, rx): (Vec<_>, Vec<_>) = (0..workers).map(|_| unbounded_channel()).unzip();
+    /// A balance over `workers` workers.
+    pub fn new(workers: usize) -> Arc<Balance> {
+        let inbox = (0..workers).map(|_| Inbox::default()).collect();
         let load = (0..workers).map(|_| AtomicUsize::new(0)).collect();
         let next = AtomicUsize::new(0);
         let beats = (0..workers).map(|_| AtomicU64::new(0)).collect();
@@ -62,7 +79,7 @@ impl Balance {
             beats,
             epoch,
         };
-        (Arc::new(balance), rx)
+        Arc::new(balance)
     }
 
     fn now_ms(&self) -> u64 {
@@ -111,10 +128,41 @@ impl Balance {
 
     /// Sends a connection to worker `to`; gives it back if that worker has stopped.
     pub fn hand_over(&self, to: usize, h: Handoff) -> Result<(), Handoff> {
-        match self.inbox.get(to) {
-            Some(tx) => tx.send(h).map_err(|e| e.0),
-            None => Err(h),
+        let Some(inbox) = self.inbox.get(to) else {
+            return Err(h);
+        };
+        let mut queue = inbox.lock();
+        if queue.0 {
+            return Err(h);
         }
+        queue.1.push_back(h);
+        drop(queue);
+        inbox.ready.notify_one();
+        Ok(())
+    }
+
+    /// Resolves when something may have been handed to worker `w` (never for a worker
+    /// without an inbox).
+    pub async fn handed(&self, w: usize) {
+        match self.inbox.get(w) {
+            Some(inbox) => inbox.ready.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The next connection handed to worker `w`.
+    pub fn take(&self, w: usize) -> Option<Handoff> {
+        self.inbox.get(w)?.lock().1.pop_front()
+    }
+
+    /// Worker `w` stops: nothing more is handed to it; gives back what waits.
+    pub fn close(&self, w: usize) -> Vec<Handoff> {
+        let Some(inbox) = self.inbox.get(w) else {
+            return Vec::new();
+        };
+        let mut queue = inbox.lock();
+        queue.0 = true;
+        queue.1.drain(..).collect()
     }
 
     /// Counts a connection served by worker `w` until the guard drops.
@@ -150,7 +198,7 @@ mod tests {
 
     #[test]
     fn connections_go_to_the_least_loaded_worker_and_ties_rotate() {
-        let (b, mut rx) = Balance::new(3);
+        let b = Balance::new(3);
         assert_eq!((b.pick(1), b.pick(1), b.pick(1), b.pick(1)), (0, 1, 2, 0));
         let one = b.served(1);
         let zero = b.served(0);
@@ -165,21 +213,30 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         b.hand_over(2, (Protocol::Resp, s)).unwrap();
-        assert!(matches!(rx[2].try_recv(), Ok((Protocol::Resp, _))));
-        drop(rx.pop());
+        assert!(b.take(1).is_none());
+        assert!(matches!(b.take(2), Some((Protocol::Resp, _))));
+        assert!(b.take(2).is_none());
+        // A stopping worker gives back what waits, and takes nothing more.
+        let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        b.hand_over(2, (Protocol::Pg, s)).unwrap();
+        assert_eq!(b.close(2).len(), 1);
         let s = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         assert!(
             b.hand_over(2, (Protocol::Pg, s)).is_err(),
             "a stopped worker gives it back"
         );
+        assert!(b.take(2).is_none());
     }
 
     #[test]
     fn stuck_workers_are_passed_over() {
-        let (b, _rx) = Balance::new(3);
-        let mut b = Arc::try_unwrap(b).unwrap();
-        b.epoch = Instant::now() - Duration::from_secs(10);
-        // Worker 1 last beat ten seconds ago; 0 and 2 just now.
+        let mut b = Arc::try_unwrap(Balance::new(3)).unwrap();
+        // A second into the past (a machine up for less has nothing to test this on).
+        let Some(epoch) = Instant::now().checked_sub(Duration::from_secs(1)) else {
+            return;
+        };
+        b.epoch = epoch;
+        // Worker 1 last beat a second ago; 0 and 2 just now.
         b.beats[1].store(1, Ordering::Relaxed);
         b.beat(0);
         b.beat(2);

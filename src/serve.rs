@@ -138,7 +138,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => (0..threads).map(|_| None).collect(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (balance, inboxes) = Balance::new(threads);
+    let balance = Balance::new(threads);
     // The rescuer's copies of every worker's listeners (one socket: either may accept).
     let mut rescued = Vec::new();
     for (w, l) in listeners.iter().enumerate() {
@@ -147,9 +147,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             rescued.push((w, Protocol::Pg, p.try_clone()?));
         }
     }
-    let make = |id, inbox| Worker {
+    let make = |id| Worker {
         id,
-        inbox,
         balance: Arc::clone(&balance),
         engine: Arc::clone(&engine),
         pg: Arc::clone(&pg),
@@ -157,7 +156,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let rescuer = {
         // Numbered past the workers: nothing is handed to it, and it counts in no load.
-        let w = make(threads, tokio::sync::mpsc::unbounded_channel().1);
+        let w = make(threads);
         std::thread::Builder::new()
             .name("orbit-rescue".into())
             .spawn(move || rescuer(w, rescued))
@@ -165,11 +164,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let workers = listeners
         .into_iter()
-        .zip(inboxes)
         .enumerate()
-        .map(|(i, (listener, inbox))| {
+        .map(|(i, listener)| {
             let pg_listener = pg_listeners.get_mut(i).and_then(Option::take);
-            let w = make(i, inbox);
+            let w = make(i);
             std::thread::Builder::new()
                 .name(format!("orbit-worker-{i}"))
                 .spawn(move || worker(w, listener, pg_listener))
@@ -353,9 +351,8 @@ fn listen(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 
 /// What a worker thread runs with.
 struct Worker {
+    /// Its number: its inbox and load in `balance` (the rescuer's is past them all).
     id: usize,
-    /// Connections other workers hand over.
-    inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff>,
     balance: Arc<Balance>,
     engine: Arc<Engine>,
     pg: Arc<orbit_pg::PgServer>,
@@ -444,7 +441,7 @@ impl Worker {
 /// One worker: accepts on its listeners (and takes connections handed over) and serves its
 /// connections until told to stop.
 fn worker(
-    mut w: Worker,
+    w: Worker,
     listener: std::net::TcpListener,
     pg_listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
@@ -478,11 +475,17 @@ fn worker(
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                Some(h) = w.inbox.recv() => w.arrived(&mut connections, h),
+                _ = w.balance.handed(w.id) => {
+                    while let Some(h) = w.balance.take(w.id) {
+                        w.arrived(&mut connections, h);
+                    }
+                }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = stop.changed() => break,
             }
         }
+        // Handed over but not taken yet: closed with the server.
+        drop(w.balance.close(w.id));
         drop(listener);
         drop(pg_listener);
         drain(connections).await;
@@ -521,6 +524,13 @@ fn rescuer(
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    // The rescuer's number is the workers' count.
+                    for worker in (0..w.id).filter(|&s| w.balance.stuck(s)) {
+                        while let Some(h) = w.balance.take(worker) {
+                            tracing::debug!(worker, "taken from a stuck worker's inbox");
+                            w.rescued(&mut connections, h);
+                        }
+                    }
                     for (worker, protocol, listener) in &listeners {
                         if !w.balance.stuck(*worker) {
                             continue;

@@ -28,10 +28,14 @@ impl Cancel {
         Arc::new(Cancel::default())
     }
 
-    /// Marks a statement as running until the guard drops.
+    /// Marks a statement as running until the guard drops. Inside another guard's span (a
+    /// statement of a multi-statement query) it does nothing: the outer guard ends the span.
     pub fn running(self: &Arc<Self>) -> Running {
-        self.0.store(RUNNING, Ordering::SeqCst);
-        Running(Arc::clone(self))
+        let idle = self
+            .0
+            .compare_exchange(IDLE, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        Running(idle.then(|| Arc::clone(self)))
     }
 
     /// Cancels the running statement; false if none was running (nothing happens).
@@ -47,13 +51,15 @@ impl Cancel {
     }
 }
 
-/// A running statement (see [`Cancel::running`]).
+/// A running statement (see [`Cancel::running`]); None inside another guard's span.
 #[derive(Debug)]
-pub struct Running(Arc<Cancel>);
+pub struct Running(Option<Arc<Cancel>>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0 .0.store(IDLE, Ordering::SeqCst);
+        if let Some(c) = &self.0 {
+            c.0.store(IDLE, Ordering::SeqCst);
+        }
     }
 }
 
@@ -114,8 +120,15 @@ mod tests {
         assert!(e.to_string().contains("user request"), "{e}");
         drop(running);
         // The next statement starts clean.
-        let _next = c.running();
+        let next = c.running();
         assert!(stop.check().is_ok());
+        // A guard inside another's span leaves the span to the outer one.
+        let inner = c.running();
+        drop(inner);
+        assert!(c.cancel());
+        assert!(stop.check().is_err());
+        drop(next);
+        assert!(stop.check().is_ok() && !c.cancel());
     }
 
     #[test]

@@ -232,7 +232,9 @@ enum Retry {
 /// short sleep) or found a row locked (in or out of a block: the session undid it; once the
 /// lock's owner ended and its commit is visible, or the wait limit expired). Waiting awaits,
 /// never blocks: the other transaction may be a connection of this thread. A CancelRequest
-/// for the session while this runs fails the statement (57014), waiting or not.
+/// for the session while this runs fails the statement (57014) at its next interrupt check;
+/// one during a row-lock wait ends the wait, and the statement fails if the row is still
+/// locked.
 /// `prepared`: the prepared statement's id and described result columns, if it is one (its
 /// plan may be reused).
 pub(crate) async fn execute(
@@ -378,6 +380,9 @@ impl SimpleQueryHandler for Conn {
                 return Err(to_wire(&e));
             }
         };
+        // A cancel counts from the first statement to the implicit commit after the last.
+        let cancel = with_session(&self.session, |s| Ok(s.cancel()))?;
+        let _running = cancel.running();
         let mut out = Vec::with_capacity(statements.len());
         // Several statements run as one implicit transaction (PostgreSQL's rule; a COPY
         // FROM STDIN among them runs its rest after the data, each on its own).
