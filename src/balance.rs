@@ -31,10 +31,13 @@ pub enum Protocol {
 /// A connection on its way to another worker.
 pub type Handoff = (Protocol, std::net::TcpStream);
 
-/// How often a worker beats.
-pub const BEAT: Duration = Duration::from_millis(25);
+/// How often a worker beats. An idle server's wake-ups (workers and rescuer together) cost
+/// about 0.3% of a core at 25/100 ms: these periods keep a cancel's worst delay near 300 ms.
+pub const BEAT: Duration = Duration::from_millis(50);
 /// How long without a beat makes a worker stuck.
-pub const STUCK: Duration = Duration::from_millis(150);
+pub const STUCK: Duration = Duration::from_millis(200);
+/// How often the rescuer looks for stuck workers.
+pub const RESCUE_EVERY: Duration = Duration::from_millis(100);
 
 /// Connections handed to one worker: taken by it, or by the rescuer while it is stuck.
 #[derive(Debug, Default)]

@@ -506,7 +506,7 @@ async fn drain(mut connections: tokio::task::JoinSet<()>) {
     }
 }
 
-/// The rescuer: every [`BEAT`](crate::balance::BEAT), accepts what waits on the listeners of
+/// The rescuer: every [`RESCUE_EVERY`](crate::balance::RESCUE_EVERY), accepts what waits on the listeners of
 /// stuck workers (see `balance`) and hands it to a worker that is not stuck, serving it
 /// itself if every worker is. Stops with the workers.
 fn rescuer(
@@ -519,7 +519,7 @@ fn rescuer(
     runtime.block_on(async move {
         let mut connections = tokio::task::JoinSet::new();
         let mut stop = w.stop.clone();
-        let mut tick = tokio::time::interval(crate::balance::BEAT);
+        let mut tick = tokio::time::interval(crate::balance::RESCUE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
