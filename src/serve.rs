@@ -410,6 +410,30 @@ impl Worker {
         }
     }
 
+    /// The rescuer's round: what was handed to a stuck worker, and what waits on its
+    /// listeners (accepted without blocking, until WouldBlock or another error, tried again
+    /// next round), goes to [`Worker::rescued`].
+    fn rescue(
+        &self,
+        connections: &mut tokio::task::JoinSet<()>,
+        listeners: &[(usize, Protocol, std::net::TcpListener)],
+    ) {
+        // The rescuer's number is the workers' count.
+        let stuck: Vec<usize> = (0..self.id).filter(|&w| self.balance.stuck(w)).collect();
+        for &worker in &stuck {
+            while let Some(h) = self.balance.take(worker) {
+                tracing::debug!(worker, "taken from a stuck worker's inbox");
+                self.rescued(connections, h);
+            }
+        }
+        for (worker, protocol, listener) in listeners.iter().filter(|l| stuck.contains(&l.0)) {
+            while let Ok((stream, _)) = listener.accept() {
+                tracing::debug!(worker, "accepted for a stuck worker");
+                self.rescued(connections, (*protocol, stream));
+            }
+        }
+    }
+
     /// A connection the rescuer accepted for a stuck worker: handed to a worker that is not
     /// stuck, or served here if every one is.
     fn rescued(&self, connections: &mut tokio::task::JoinSet<()>, (protocol, stream): Handoff) {
@@ -455,8 +479,7 @@ fn worker(
             .transpose()?;
         let mut connections = tokio::task::JoinSet::new();
         let mut stop = w.stop.clone();
-        let mut beat = tokio::time::interval(crate::balance::BEAT);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beat = every(crate::balance::BEAT);
         loop {
             tokio::select! {
                 _ = beat.tick() => w.balance.beat(w.id),
@@ -519,30 +542,10 @@ fn rescuer(
     runtime.block_on(async move {
         let mut connections = tokio::task::JoinSet::new();
         let mut stop = w.stop.clone();
-        let mut tick = tokio::time::interval(crate::balance::RESCUE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = every(crate::balance::RESCUE_EVERY);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    // The rescuer's number is the workers' count.
-                    for worker in (0..w.id).filter(|&s| w.balance.stuck(s)) {
-                        while let Some(h) = w.balance.take(worker) {
-                            tracing::debug!(worker, "taken from a stuck worker's inbox");
-                            w.rescued(&mut connections, h);
-                        }
-                    }
-                    for (worker, protocol, listener) in &listeners {
-                        if !w.balance.stuck(*worker) {
-                            continue;
-                        }
-                        // Non-blocking: until WouldBlock (or another error: tried again at
-                        // the next tick).
-                        while let Ok((stream, _)) = listener.accept() {
-                            tracing::debug!(worker, "accepted for a stuck worker");
-                            w.rescued(&mut connections, (*protocol, stream));
-                        }
-                    }
-                }
+                _ = tick.tick() => w.rescue(&mut connections, &listeners),
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = stop.changed() => break,
             }
@@ -551,6 +554,13 @@ fn rescuer(
         drain(connections).await;
         Ok(())
     })
+}
+
+/// An interval of `period` that does not catch up on ticks missed while the thread was busy.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval(period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
 }
 
 /// Accepts on `listener`, or never when there is none.
