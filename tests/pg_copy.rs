@@ -7,47 +7,10 @@ mod common;
 
 use std::io::{Read, Write};
 
+use common::pg::{connect, rt, simple};
 use common::Server;
 use futures::{pin_mut, SinkExt, StreamExt};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-async fn connect(server: &Server) -> Client {
-    let (client, conn) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            server.pg_port
-        ),
-        NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// The text values of a simple query's rows.
-async fn simple(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 fn row(v: &[Option<&str>]) -> Vec<Option<String>> {
     v.iter().map(|s| s.map(str::to_string)).collect()

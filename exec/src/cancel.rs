@@ -7,9 +7,10 @@
 //! Invariant: a cancel counts only while a statement runs ([`Cancel::running`] to the
 //! guard's drop). One that arrives between statements is dropped, as PostgreSQL drops a
 //! cancel that finds its backend idle; a cancelled statement's guard clears it, so it never
-//! reaches the next one.
+//! reaches the next one. A termination (`pg_terminate_backend`) is never cleared: it stops
+//! the running statement, if any, and the protocol layer closes the connection.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +22,10 @@ const CANCELED: u8 = 2;
 
 /// A session's cancel flag.
 #[derive(Debug, Default)]
-pub struct Cancel(AtomicU8);
+pub struct Cancel {
+    state: AtomicU8,
+    terminated: AtomicBool,
+}
 
 impl Cancel {
     pub fn new() -> Arc<Cancel> {
@@ -32,7 +36,7 @@ impl Cancel {
     /// statement of a multi-statement query) it does nothing: the outer guard ends the span.
     pub fn running(self: &Arc<Self>) -> Running {
         let idle = self
-            .0
+            .state
             .compare_exchange(IDLE, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
         Running(idle.then(|| Arc::clone(self)))
@@ -40,14 +44,42 @@ impl Cancel {
 
     /// Cancels the running statement; false if none was running (nothing happens).
     pub fn cancel(&self) -> bool {
-        self.0
+        self.state
             .compare_exchange(RUNNING, CANCELED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
-    /// Whether the running statement was cancelled.
+    /// Ends the session: its running statement stops, and so does every later one, until
+    /// the protocol layer, which looks at [`Cancel::terminated`] after each message, closes
+    /// the connection.
+    pub fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a statement runs (between [`Cancel::running`] and its guard's drop).
+    pub fn is_running(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != IDLE
+    }
+
+    /// Whether the session was terminated.
+    pub fn terminated(&self) -> bool {
+        self.terminated.load(Ordering::Relaxed)
+    }
+
+    /// Whether the running statement must stop (cancelled, or its session terminated).
     pub fn canceled(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == CANCELED
+        self.error().is_some()
+    }
+
+    /// The error the running statement stops with, if it must stop.
+    pub fn error(&self) -> Option<Error> {
+        if self.terminated() {
+            Some(terminating())
+        } else if self.state.load(Ordering::Relaxed) == CANCELED {
+            Some(canceled())
+        } else {
+            None
+        }
     }
 }
 
@@ -58,7 +90,7 @@ pub struct Running(Option<Arc<Cancel>>);
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(c) = &self.0 {
-            c.0.store(IDLE, Ordering::SeqCst);
+            c.state.store(IDLE, Ordering::SeqCst);
         }
     }
 }
@@ -73,8 +105,8 @@ pub struct Interrupts {
 impl Interrupts {
     /// The error the statement fails with if it must stop now (57014).
     pub fn check(&self) -> Result<()> {
-        if self.cancel.as_ref().is_some_and(|c| c.canceled()) {
-            return Err(canceled());
+        if let Some(e) = self.cancel.as_ref().and_then(|c| c.error()) {
+            return Err(e);
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(timeout());
@@ -88,6 +120,14 @@ pub fn canceled() -> Error {
     Error::new(
         code::QUERY_CANCELED,
         "canceling statement due to user request",
+    )
+}
+
+/// The error of a session ended by `pg_terminate_backend` or the server's shutdown (57P01).
+pub fn terminating() -> Error {
+    Error::new(
+        code::ADMIN_SHUTDOWN,
+        "terminating connection due to administrator command",
     )
 }
 
@@ -129,6 +169,29 @@ mod tests {
         assert!(stop.check().is_err());
         drop(next);
         assert!(stop.check().is_ok() && !c.cancel());
+    }
+
+    #[test]
+    fn a_termination_stops_every_statement_from_then_on() {
+        let c = Cancel::new();
+        let stop = Interrupts {
+            deadline: None,
+            cancel: Some(Arc::clone(&c)),
+        };
+        // Idle: not dropped, unlike a cancel.
+        c.terminate();
+        assert!(c.terminated() && c.canceled());
+        let running = c.running();
+        assert_eq!(stop.check().unwrap_err().sqlstate(), "57P01");
+        drop(running);
+        assert_eq!(stop.check().unwrap_err().sqlstate(), "57P01");
+        // It outranks a cancel of the same statement.
+        let _running = c.running();
+        assert!(c.cancel());
+        assert_eq!(
+            c.error().map(|e| e.sqlstate().to_string()).as_deref(),
+            Some("57P01")
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct SqlEngine {
     pub(crate) sequences: Sequences,
     /// Open sessions per database (DROP DATABASE refuses a database in use).
     sessions: Mutex<HashMap<String, usize>>,
+    /// Sessions by the pid their clients know them by (`pg_cancel_backend`, ...).
+    pub backends: crate::backends::Backends,
     /// Parsed table definitions (see [`crate::catalog::TableCache`]).
     pub(crate) tables: crate::catalog::TableCache,
     /// Catalog lookups (see [`crate::catalog::CatalogCache`]).
@@ -115,6 +117,7 @@ impl SqlEngine {
             data,
             sequences,
             sessions: Mutex::new(HashMap::new()),
+            backends: Default::default(),
             tables: crate::catalog::TableCache::default(),
             catalog_cache: crate::catalog::CatalogCache::default(),
             ann,

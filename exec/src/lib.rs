@@ -15,6 +15,7 @@
 //! (catalog included, so DDL is transactional); errors carry PostgreSQL's SQLSTATE; nothing
 //! here knows about the wire protocol or sequence numbers.
 
+pub mod backends;
 pub mod cancel;
 pub mod catalog;
 pub mod copy;

@@ -34,7 +34,7 @@ pub use settings::DEFAULT_SETTINGS;
 use crate::engine::SqlEngine;
 use crate::error::{code, Error, Result};
 use crate::exec::{self, Column, Ctx, Outcome};
-use crate::types::{DataType, Value};
+use crate::types::{now_micros, DataType, Value};
 use modes::{isolation_name, isolation_of, read_only_of, write_command};
 
 /// Where the session is with respect to transaction blocks (ReadyForQuery's status).
@@ -93,17 +93,17 @@ pub struct Session {
     lock_wait: Option<LockWait>,
     /// Set by a CancelRequest while a statement runs (see `cancel`).
     cancel: Arc<crate::cancel::Cancel>,
-}
-
-fn now_micros() -> i64 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    unix - 946_684_800_000_000
+    /// The pid the protocol layer gave this session's client (see `set_backend`).
+    pid: Option<i32>,
+    /// When the open block began (now() inside it).
+    block_now: i64,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            self.engine.backends.unregister(pid, &self.cancel);
+        }
         self.engine.track_session(&self.database, false);
     }
 }
@@ -208,7 +208,29 @@ impl Session {
             queried: false,
             lock_wait: None,
             cancel: crate::cancel::Cancel::new(),
+            pid: None,
+            block_now: 0,
         }
+    }
+
+    /// Names the session by `pid` (the pid its client was given, PostgreSQL's
+    /// BackendKeyData) and makes it reachable by `pg_cancel_backend` and
+    /// `pg_terminate_backend` until it drops; `wake` gets a terminated session's connection
+    /// to close even while it waits for its client.
+    pub fn set_backend(&mut self, pid: i32, wake: crate::backends::Wake) {
+        if let Some(old) = self.pid.replace(pid) {
+            self.engine.backends.unregister(old, &self.cancel);
+        }
+        self.engine
+            .backends
+            .register(pid, Arc::clone(&self.cancel), wake);
+    }
+
+    /// What pg_backend_pid() gives: the pid [`Session::set_backend`] named, else the
+    /// server's process id.
+    pub fn backend_pid(&self) -> i32 {
+        self.pid
+            .unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(i32::MAX))
     }
 
     /// The session's cancel flag: the protocol layer marks each statement running with it
@@ -271,6 +293,7 @@ impl Session {
         if let Some(cols) = self.utility_columns(stmt) {
             return Ok((declared.to_vec(), cols));
         }
+        let pid = self.backend_pid();
         let mut own;
         let txn = match self.txn.as_mut() {
             Some(t) => t,
@@ -299,6 +322,8 @@ impl Session {
             sys: None,
             search_path: &path,
             now: now_micros(),
+            statement_now: now_micros(),
+            pid,
             waits: Vec::new(),
             interrupts: Default::default(),
             sequence_state: &mut self.sequences,
@@ -627,7 +652,13 @@ impl Session {
         prepared: Option<(u64, &[Column])>,
         params: &[Value],
     ) -> Result<Executed> {
-        let now = now_micros();
+        let statement_now = now_micros();
+        // now() is the block's start inside a block (PostgreSQL's transaction timestamp).
+        let now = match self.txn {
+            Some(_) => self.block_now,
+            None => statement_now,
+        };
+        let pid = self.backend_pid();
         let interrupts = crate::cancel::Interrupts {
             deadline: self
                 .settings
@@ -658,6 +689,8 @@ impl Session {
                 sys: None,
                 search_path: &path,
                 now,
+                statement_now,
+                pid,
                 waits: Vec::new(),
                 interrupts: interrupts.clone(),
                 sequence_state: &mut self.sequences,
@@ -710,6 +743,8 @@ impl Session {
                 sys: None,
                 search_path: &path,
                 now,
+                statement_now,
+                pid,
                 waits: Vec::new(),
                 interrupts: interrupts.clone(),
                 sequence_state: &mut self.sequences,

@@ -7,6 +7,17 @@ use super::Server;
 
 /// A connection to `server` as `postgres`; its connection task runs on the current runtime.
 pub async fn connect(server: &Server) -> Client {
+    connect_watched(server).await.0
+}
+
+/// [`connect`], with the connection task's handle: it ends when the server closes the
+/// connection, with the error the server gave (a FATAL one, say).
+pub async fn connect_watched(
+    server: &Server,
+) -> (
+    Client,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
     let (client, conn) = tokio_postgres::connect(
         &format!(
             "host=127.0.0.1 port={} user=postgres dbname=postgres",
@@ -16,10 +27,7 @@ pub async fn connect(server: &Server) -> Client {
     )
     .await
     .unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
+    (client, tokio::spawn(conn))
 }
 
 /// The SQLSTATE of an error (or a description of the error that has none).

@@ -8,6 +8,7 @@ mod analyze;
 pub(crate) mod ann;
 pub(crate) mod ann_graph;
 pub mod ann_reclaim;
+pub(crate) mod backend_fn;
 mod bitmap_index;
 mod conflict;
 mod ddl;
@@ -101,6 +102,10 @@ pub struct Ctx<'a> {
     /// The schemas unqualified names are looked up in, in order (`$user` resolved).
     pub search_path: &'a [String],
     pub now: i64,
+    /// When the statement started (statement_timestamp()); `now` in autocommit.
+    pub statement_now: i64,
+    /// The session's pid, as its client knows it (pg_backend_pid()).
+    pub pid: i32,
     /// The statement's catalog snapshot once loaded (see [`Ctx::system_snapshot`]).
     pub sys: Option<std::rc::Rc<crate::catalog::system::SystemSnapshot>>,
     /// Non-transactional writes (sequence reservations) the reply must wait for.

@@ -77,7 +77,8 @@ pub enum Func {
     CurrentDatabase,
     CurrentSchema,
     CurrentUser,
-    PgBackendPid,
+    /// Session and server functions (`func_backend`): pg_sleep, pg_backend_pid, ...
+    Backend(super::func_backend::BackendFunc),
     ArrayLength,
     Cardinality,
     /// `ARRAY[...]` of the given array type.
@@ -115,6 +116,15 @@ impl Func {
     /// Whether evaluating it needs the statement's catalog snapshot (`EvalContext::sys`).
     pub fn needs_catalog(&self) -> bool {
         matches!(self, Func::Sys(f) if f.needs_catalog())
+    }
+
+    /// Whether two calls with the same arguments may differ or act (PostgreSQL's volatile
+    /// functions): each row evaluates it anew, on the statement's thread.
+    pub fn is_volatile(&self) -> bool {
+        matches!(
+            self,
+            Func::Random | Func::GenRandomUuid | Func::Sequence(_) | Func::Backend(_)
+        )
     }
 }
 
@@ -203,7 +213,7 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ),
         ("greatest", 1..) => (Func::Greatest, common(args, "GREATEST")?),
         ("least", 1..) => (Func::Least, common(args, "LEAST")?),
-        ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
+        ("now" | "current_timestamp" | "transaction_timestamp", 0) => {
             (Func::Now, DataType::Timestamptz(None))
         }
         ("localtimestamp", 0) => (Func::LocalTimestamp, DataType::Timestamp(None)),
@@ -218,7 +228,6 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
         ("current_database" | "current_catalog", 0) => (Func::CurrentDatabase, DataType::Name),
         ("current_schema", 0) => (Func::CurrentSchema, DataType::Name),
         ("current_user" | "session_user" | "user", 0) => (Func::CurrentUser, DataType::Name),
-        ("pg_backend_pid", 0) => (Func::PgBackendPid, DataType::Int4),
         ("array_length", 2) => (Func::ArrayLength, DataType::Int4),
         ("cardinality", 1) => (Func::Cardinality, DataType::Int4),
         ("gen_random_uuid", 0) => (Func::GenRandomUuid, DataType::Uuid),
@@ -249,6 +258,9 @@ pub fn resolve(name: &str, args: &[DataType]) -> Result<(Func, DataType)> {
             }
             if let Some((f, ty)) = super::func_regex::resolve(name, args) {
                 return Ok((Func::Regex(f), ty));
+            }
+            if let Some((f, ty)) = super::func_backend::resolve(name, args) {
+                return Ok((Func::Backend(f), ty));
             }
             if let Some((f, ty)) = super::func_time::resolve(name, args) {
                 return Ok((f, ty));
@@ -331,14 +343,14 @@ fn text(v: &Value) -> Result<String> {
     }
 }
 
-fn int(v: &Value) -> Result<i64> {
+pub(super) fn int(v: &Value) -> Result<i64> {
     match v.as_i64()? {
         Some(i) => Ok(i),
         None => Err(Error::new(code::INTERNAL_ERROR, "null integer argument")),
     }
 }
 
-fn float(v: &Value) -> Result<f64> {
+pub(super) fn float(v: &Value) -> Result<f64> {
     v.clone()
         .cast(&DataType::Float8)?
         .as_f64()
@@ -363,6 +375,7 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::Vector(v) => return super::func_vector::call(v, args),
         Func::Json(j) => return super::func_json::call(j, args),
         Func::Regex(r) => return super::func_regex::call(*r, args),
+        Func::Backend(b) => return super::func_backend::call(*b, args, ctx),
         Func::DateTrunc | Func::Age | Func::ToCharTime | Func::ToCharNumber | Func::Make(_) => {
             return super::func_time::call(f, args, ctx)
         }
@@ -468,7 +481,6 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         Func::CurrentSchema if ctx.schema.is_empty() => return Ok(Value::Null),
         Func::CurrentSchema => return Ok(Value::Text(ctx.schema.to_string())),
         Func::CurrentUser => return Ok(Value::Text(ctx.user.to_string())),
-        Func::PgBackendPid => return Ok(Value::Int4(std::process::id() as i32)),
         Func::Random => return Ok(Value::Float8(rand_f64())),
         Func::GenRandomUuid => {
             let mut b = [0u8; 16];
@@ -670,7 +682,9 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
                 a0
             }
         }
-        Func::Ceil | Func::Floor | Func::Round | Func::Trunc => round_like(f, &a0, args.get(1))?,
+        Func::Ceil | Func::Floor | Func::Round | Func::Trunc => {
+            super::func_support::round_like(f, &a0, args.get(1))?
+        }
         Func::Sqrt => {
             let x = float(&a0)?;
             if x < 0.0 {
@@ -742,57 +756,4 @@ pub fn call(f: &Func, args: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
             ))
         }
     })
-}
-
-fn round_like(f: &Func, x: &Value, digits: Option<&Value>) -> Result<Value> {
-    let places = match digits {
-        Some(d) => int(d)?,
-        None => 0,
-    };
-    match x {
-        Value::Float4(_) | Value::Float8(_) if digits.is_none() => {
-            let v = float(x)?;
-            Ok(Value::Float8(match f {
-                Func::Ceil => v.ceil(),
-                Func::Floor => v.floor(),
-                Func::Trunc => v.trunc(),
-                // PostgreSQL's float round() is rint(): halves to even.
-                _ => v.round_ties_even(),
-            }))
-        }
-        Value::Int2(_) | Value::Int4(_) | Value::Int8(_)
-            if matches!(f, Func::Ceil | Func::Floor) =>
-        {
-            Ok(x.clone())
-        }
-        _ => {
-            let n = x.clone().cast(&DataType::Numeric(None))?;
-            let Value::Numeric(n) = n else {
-                return Ok(Value::Null);
-            };
-            let out = match f {
-                Func::Ceil | Func::Floor => {
-                    let t = n.trunc_to(0);
-                    match (f, n.cmp_total(&t)) {
-                        (Func::Ceil, std::cmp::Ordering::Greater) => {
-                            t.add(&crate::types::Numeric::from_i64(1))
-                        }
-                        (Func::Floor, std::cmp::Ordering::Less) => {
-                            t.sub(&crate::types::Numeric::from_i64(1))
-                        }
-                        _ => t,
-                    }
-                }
-                Func::Trunc => n.trunc_to(places),
-                _ => n.round_to(places),
-            };
-            let v = Value::Numeric(out);
-            match (f, x) {
-                (Func::Ceil | Func::Floor, Value::Float4(_) | Value::Float8(_)) => {
-                    v.cast(&DataType::Float8)
-                }
-                _ => Ok(v),
-            }
-        }
-    }
 }

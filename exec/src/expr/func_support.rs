@@ -1,5 +1,5 @@
 //! Helpers of the scalar functions: random numbers for random() and gen_random_uuid(),
-//! md5(), and to_jsonb()'s conversion. (date_part and EXTRACT are in `date_part`.)
+//! md5(), to_jsonb()'s conversion, and rounding (round, trunc, ceil, floor). (date_part and EXTRACT are in `date_part`.)
 
 use crate::error::{code, Error, Result};
 use crate::types::{DataType, Value};
@@ -114,4 +114,58 @@ pub(super) fn no_function(name: &str, args: &[DataType]) -> Error {
         format!("function {name}({}) does not exist", shown.join(", ")),
     )
     .with_detail("No function matches the given name and argument types.")
+}
+
+/// round / trunc / ceil / floor of a float, integer or numeric, to `digits` places.
+pub(super) fn round_like(f: &super::Func, x: &Value, digits: Option<&Value>) -> Result<Value> {
+    let places = match digits {
+        Some(d) => super::func::int(d)?,
+        None => 0,
+    };
+    match x {
+        Value::Float4(_) | Value::Float8(_) if digits.is_none() => {
+            let v = super::func::float(x)?;
+            Ok(Value::Float8(match f {
+                super::Func::Ceil => v.ceil(),
+                super::Func::Floor => v.floor(),
+                super::Func::Trunc => v.trunc(),
+                // PostgreSQL's float round() is rint(): halves to even.
+                _ => v.round_ties_even(),
+            }))
+        }
+        Value::Int2(_) | Value::Int4(_) | Value::Int8(_)
+            if matches!(f, super::Func::Ceil | super::Func::Floor) =>
+        {
+            Ok(x.clone())
+        }
+        _ => {
+            let n = x.clone().cast(&DataType::Numeric(None))?;
+            let Value::Numeric(n) = n else {
+                return Ok(Value::Null);
+            };
+            let out = match f {
+                super::Func::Ceil | super::Func::Floor => {
+                    let t = n.trunc_to(0);
+                    match (f, n.cmp_total(&t)) {
+                        (super::Func::Ceil, std::cmp::Ordering::Greater) => {
+                            t.add(&crate::types::Numeric::from_i64(1))
+                        }
+                        (super::Func::Floor, std::cmp::Ordering::Less) => {
+                            t.sub(&crate::types::Numeric::from_i64(1))
+                        }
+                        _ => t,
+                    }
+                }
+                super::Func::Trunc => n.trunc_to(places),
+                _ => n.round_to(places),
+            };
+            let v = Value::Numeric(out);
+            match (f, x) {
+                (super::Func::Ceil | super::Func::Floor, Value::Float4(_) | Value::Float8(_)) => {
+                    v.cast(&DataType::Float8)
+                }
+                _ => Ok(v),
+            }
+        }
+    }
 }

@@ -63,6 +63,15 @@ pub trait SubqueryExec {
         is_called: bool,
     ) -> Result<i64>;
 
+    /// Runs a session or server function (`func_backend`: pg_sleep, pg_backend_pid, ...).
+    fn backend(&self, f: super::BackendFunc, args: &[Value]) -> Result<Value> {
+        let _ = args;
+        Err(Error::unsupported(format!(
+            "{} is not allowed in this context",
+            super::func_backend::name(f)
+        )))
+    }
+
     /// The first column of an uncorrelated `plan`'s rows as a hashed set, built once per
     /// statement, for `x IN (SELECT ...)`; None where the runner keeps no such sets.
     fn key_set(&self, plan: &SelectPlan) -> Result<Option<Arc<KeySet>>> {

@@ -185,13 +185,7 @@ impl Expr {
         !self.needs_catalog()
             && !self.any(&|e| match e {
                 Expr::Subquery(s) => !(s.captures.is_empty() && hoisted(s)),
-                Expr::Func(
-                    func::Func::Random
-                    | func::Func::GenRandomUuid
-                    | func::Func::Sequence(_)
-                    | func::Func::Sys(_),
-                    _,
-                ) => true,
+                Expr::Func(f, _) => f.is_volatile() || matches!(f, func::Func::Sys(_)),
                 _ => false,
             })
     }
@@ -214,10 +208,7 @@ impl Expr {
     pub fn is_row_independent(&self) -> bool {
         match self {
             Expr::Column(_) | Expr::Subquery(_) | Expr::Case { .. } => false,
-            Expr::Func(
-                func::Func::Random | func::Func::GenRandomUuid | func::Func::Sequence(_),
-                _,
-            ) => false,
+            Expr::Func(f, _) if f.is_volatile() => false,
             other => other.children().iter().all(|c| c.is_row_independent()),
         }
     }

@@ -50,6 +50,7 @@ impl Session {
         };
         let options = CopyOptions::new(options)?;
         let now = now_micros();
+        let pid = self.backend_pid();
         let mut own = match self.txn {
             Some(_) => None,
             None => Some(self.engine.txn.begin(self.default_isolation())?),
@@ -77,6 +78,8 @@ impl Session {
             sys: None,
             search_path: &search_path,
             now,
+            statement_now: now,
+            pid,
             waits: Vec::new(),
             interrupts: Default::default(),
             sequence_state: &mut self.sequences,
@@ -118,6 +121,7 @@ impl Session {
         &mut self,
         f: impl FnOnce(&mut CopyFrom, &mut Ctx<'_>) -> Result<T>,
     ) -> Result<T> {
+        let pid = self.backend_pid();
         let Session {
             engine,
             user,
@@ -146,6 +150,8 @@ impl Session {
             sys: None,
             search_path: &c.search_path,
             now: c.now,
+            statement_now: c.now,
+            pid,
             waits: Vec::new(),
             interrupts: Default::default(),
             sequence_state: sequences,

@@ -34,6 +34,7 @@ impl Session {
     ) -> Result<()> {
         let isolation = isolation.unwrap_or_else(|| self.default_isolation());
         self.block_mark = self.engine.txn_db().read_mark();
+        self.block_now = crate::types::now_micros();
         self.txn = Some(self.engine.txn.begin(isolation)?);
         self.failed = false;
         self.queried = false;

@@ -222,9 +222,9 @@ impl Session {
         if let Some(t) = &self.txn {
             t.stop_waiting();
         }
-        if self.cancel.canceled() {
+        if let Some(e) = self.cancel.error() {
             self.fail();
-            return crate::cancel::canceled();
+            return e;
         }
         let limit = |n: &str| {
             self.settings

@@ -135,6 +135,7 @@ impl Value {
                 })
             }
             DataType::Text | DataType::Unknown => Value::Text(utf8(b)?),
+            DataType::Void => Value::Text(String::new()),
             DataType::Varchar(_) | DataType::Char(_) => {
                 let s = utf8(b)?;
                 Value::parse_text(ty, &s)?

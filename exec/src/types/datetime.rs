@@ -238,7 +238,8 @@ fn month_name(t: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-fn now_micros() -> i64 {
+/// The time now, in microseconds since 2000-01-01 UTC.
+pub fn now_micros() -> i64 {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -19,6 +19,7 @@ pub mod bits;
 mod cast;
 mod compare;
 mod datatype;
+mod datatype_sql;
 mod datetime;
 mod interval;
 mod json;
@@ -42,10 +43,10 @@ mod tests;
 mod tests_ops;
 
 pub use datatype::DataType;
-pub use datetime::Interval;
 pub(crate) use datetime::{
     civil_from_days, days_from_civil, days_in_month, overflow as datetime_overflow,
 };
+pub use datetime::{now_micros, Interval};
 pub use key::encode_key;
 pub use numeric::Numeric;
 pub use ops::{result_type, BinaryOp};

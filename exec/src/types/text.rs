@@ -28,6 +28,8 @@ impl Value {
                 })
             }
             DataType::Text | DataType::Unknown => Value::Text(s.to_string()),
+            // void_in takes anything and gives the one void value.
+            DataType::Void => Value::Text(String::new()),
             DataType::Varchar(n) => Value::Text(fit_length(s, *n, false, "character varying")?),
             DataType::Char(n) => Value::Text(fit_length(s, *n, true, "character")?),
             DataType::Name => Value::Text(truncate_bytes(s, 63).to_string()),

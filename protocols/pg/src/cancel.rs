@@ -4,10 +4,15 @@
 //! running the very statement to cancel; setting the flag is all it does, and the statement
 //! sees it at its next interrupt check.
 //!
+//! A session ended by `pg_terminate_backend` (from any session) is told so through its
+//! connection's [`Ended`]: the connection loop closes it after the message it is serving, or
+//! at once if it waits for its client.
+//!
 //! Invariant: a key is registered from the session's creation until its connection's
 //! [`Registered`] guard drops, so a key never reaches a later connection's session.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -69,6 +74,33 @@ impl Drop for Registered {
     }
 }
 
+/// Whether a connection's session was terminated, and the wake-up of its idle loop.
+#[derive(Debug, Default)]
+pub struct Ended {
+    ended: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Ended {
+    /// Marks the session terminated and wakes its connection's loop.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        // A permit is kept if the loop is not waiting: it is not lost.
+        self.notify.notify_one();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the session is terminated.
+    pub async fn wait(&self) {
+        while !self.is_ended() {
+            self.notify.notified().await;
+        }
+    }
+}
+
 #[async_trait]
 impl CancelHandler for Cancels {
     async fn on_cancel_request(&self, request: CancelRequest) {
@@ -80,6 +112,22 @@ impl CancelHandler for Cancels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_end_wakes_a_loop_waiting_before_or_after_it() {
+        let ended = Arc::new(Ended::default());
+        assert!(!ended.is_ended());
+        let waiter = tokio::spawn({
+            let e = Arc::clone(&ended);
+            async move { e.wait().await }
+        });
+        tokio::task::yield_now().await;
+        ended.end();
+        waiter.await.unwrap();
+        // Ended before anyone waits: resolves at once.
+        ended.wait().await;
+        assert!(ended.is_ended());
+    }
 
     #[test]
     fn a_key_cancels_its_own_session_only_while_registered() {

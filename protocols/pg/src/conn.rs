@@ -23,12 +23,14 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
-use pgwire::messages::PgWireFrontendMessage;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use pgwire::tokio::TlsAcceptor;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
+
+use crate::cancel::Ended;
 
 /// pgwire's time limit for a client to finish startup.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -151,12 +153,15 @@ pub fn whole_message(buf: &[u8]) -> bool {
 
 /// Serves one connection: TLS negotiation and startup as pgwire does them, then its message
 /// loop with coalesced replies. With `forward` (the leader's address, on a follower with
-/// `--forward-writes`), a session is relayed there instead (`crate::forward`).
+/// `--forward-writes`), a session is relayed there instead (`crate::forward`). Once `ended`
+/// (pg_terminate_backend), the loop sends a FATAL error and closes: after the message it
+/// serves, or at once while it waits for the client.
 pub async fn process_socket<H: PgWireServerHandlers>(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     handlers: H,
     forward: Option<String>,
+    ended: &Ended,
 ) -> io::Result<()> {
     let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_timeout);
@@ -220,7 +225,13 @@ pub async fn process_socket<H: PgWireServerHandlers>(
                 msg = socket.next() => msg,
             }
         } else {
-            socket.next().await
+            tokio::select! {
+                _ = ended.wait() => {
+                    terminated(&mut socket).await?;
+                    break;
+                }
+                msg = socket.next() => msg,
+            }
         };
         let Some(Ok(msg)) = msg else { break };
         // A Terminate ends the session: the client may wait for the socket to close.
@@ -256,6 +267,11 @@ pub async fn process_socket<H: PgWireServerHandlers>(
         if is_cancel {
             break;
         }
+        if ended.is_ended() {
+            socket.get_mut().hold(false);
+            terminated(&mut socket).await?;
+            break;
+        }
         // Not every reply flushes (a Sync during COPY FROM STDIN answers nothing, leaving
         // the held CopyInResponse its Execute wrote): whatever the last message of a batch
         // left behind goes out before the loop waits for the client.
@@ -265,6 +281,20 @@ pub async fn process_socket<H: PgWireServerHandlers>(
     }
     socket.get_mut().hold(false);
     socket.flush().await
+}
+
+/// Tells the client its session was terminated (PostgreSQL's FATAL 57P01, with no
+/// ReadyForQuery after it).
+async fn terminated<S, C>(socket: &mut Framed<S, C>) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: tokio_util::codec::Encoder<PgWireBackendMessage, Error = io::Error>,
+{
+    let error = orbit_exec::cancel::terminating();
+    let info = crate::error::info(&error);
+    socket
+        .send(PgWireBackendMessage::ErrorResponse(info.into()))
+        .await
 }
 
 #[cfg(test)]

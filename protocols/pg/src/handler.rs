@@ -66,7 +66,7 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    pub fn new(server: Arc<PgServer>) -> Handlers {
+    pub fn new(server: Arc<PgServer>, ended: Arc<crate::cancel::Ended>) -> Handlers {
         let session: SharedSession = Arc::new(Mutex::new(None));
         Handlers {
             conn: Arc::new(Conn {
@@ -75,6 +75,7 @@ impl Handlers {
                 parser: Arc::new(Parser { session }),
                 rest: Mutex::new(Vec::new()),
                 registered: Mutex::new(None),
+                ended,
             }),
         }
     }
@@ -114,6 +115,8 @@ pub struct Conn {
     pub(crate) rest: Mutex<Vec<Statement>>,
     /// The backend key CancelRequests name this session by (`cancel`).
     registered: Mutex<Option<crate::cancel::Registered>>,
+    /// Set when pg_terminate_backend ends the session (the connection loop closes).
+    ended: Arc<crate::cancel::Ended>,
 }
 
 #[async_trait]
@@ -163,6 +166,8 @@ impl NoopStartupHandler for Conn {
             }
         }
         let (pid, key) = client.pid_and_secret_key();
+        let ended = Arc::clone(&self.ended);
+        session.set_backend(pid, Arc::new(move || ended.end()));
         let registered = self.server.cancels.register(pid, &key, session.cancel());
         *self
             .registered

@@ -100,6 +100,7 @@ pub async fn serve_connection(server: Arc<PgServer>, stream: TcpStream) -> std::
     let _ = stream.set_nodelay(true);
     let tls = server.tls.as_ref().map(tls::Tls::acceptor);
     let forward = server.forward_target();
-    let handlers = handler::Handlers::new(server);
-    conn::process_socket(stream, tls, handlers, forward).await
+    let ended = Arc::new(cancel::Ended::default());
+    let handlers = handler::Handlers::new(server, Arc::clone(&ended));
+    conn::process_socket(stream, tls, handlers, forward, &ended).await
 }

@@ -82,6 +82,8 @@ fn snapshot() -> SystemSnapshot {
         search_path: &path,
         sys: None,
         now: 0,
+        statement_now: 0,
+        pid: 0,
         waits: Vec::new(),
         interrupts: Default::default(),
         sequence_state: &mut seqs,

@@ -743,10 +743,7 @@ pub(crate) fn interrupted(
 ) -> Result<()> {
     interrupts.check()?;
     if engine.stopping() {
-        return Err(Error::new(
-            code::ADMIN_SHUTDOWN,
-            "terminating connection due to administrator command",
-        ));
+        return Err(crate::cancel::terminating());
     }
     Ok(())
 }

@@ -43,17 +43,10 @@ pub(super) fn restriction(c: &Expr, lo: usize, hi: usize) -> Option<Expr> {
         return None;
     }
     let repeatable = |e: &Expr| {
-        !e.any(&|x| {
-            matches!(
-                x,
-                Expr::Subquery(_)
-                    | Expr::Func(
-                        crate::expr::Func::Random
-                            | crate::expr::Func::GenRandomUuid
-                            | crate::expr::Func::Sequence(_),
-                        _
-                    )
-            )
+        !e.any(&|x| match x {
+            Expr::Subquery(_) => true,
+            Expr::Func(f, _) => f.is_volatile(),
+            _ => false,
         })
     };
     let mut branches = Vec::new();

@@ -136,6 +136,10 @@ impl SubqueryExec for Runner<'_, '_> {
         let mut ctx = self.ctx.borrow_mut();
         crate::exec::sequence_fn::call(&mut ctx, op, name, value, is_called)
     }
+
+    fn backend(&self, f: crate::expr::BackendFunc, args: &[Value]) -> Result<Value> {
+        crate::exec::backend_fn::call(&self.ctx.borrow(), f, args)
+    }
 }
 
 impl<'r, 'a> Runner<'r, 'a> {
