@@ -29,6 +29,21 @@ fn message(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
+/// Signals (`signal`) every 200 ms until `task` ends: a cancel sent before its statement
+/// starts is dropped, as in PostgreSQL, so one is not enough on a slow machine.
+async fn signal_until_done<T, F, Fut>(task: &tokio::task::JoinHandle<T>, mut signal: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !task.is_finished() {
+        assert!(Instant::now() < deadline, "the statement was never stopped");
+        signal().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The error of a statement stopped by pg_terminate_backend.
 fn assert_terminated(e: &tokio_postgres::Error) {
     assert_eq!(code(e), "57P01", "{e}");
@@ -68,7 +83,7 @@ fn pg_sleep_sleeps_until_its_time_a_timeout_or_a_cancel() {
         simple(&a, "SELECT pg_sleep(0.05)").await;
         let sql = format!(
             "SELECT now() = '{}', statement_timestamp() > now(), \
-             clock_timestamp() > statement_timestamp()",
+             clock_timestamp() >= statement_timestamp()",
             first[0][0].as_deref().unwrap()
         );
         let t = Some("t".to_string());
@@ -84,15 +99,21 @@ fn pg_sleep_sleeps_until_its_time_a_timeout_or_a_cancel() {
         a.batch_execute("SET statement_timeout = 0").await.unwrap();
         // A CancelRequest stops it.
         let token = a.cancel_token();
-        let canceler = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            token.cancel_query(NoTls).await
+        let sleeper = tokio::spawn(async move {
+            let e = a.simple_query("SELECT pg_sleep(600)").await;
+            (a, e)
         });
-        let e = a.simple_query("SELECT pg_sleep(60)").await.unwrap_err();
+        signal_until_done(&sleeper, || {
+            let token = token.clone();
+            async move { token.cancel_query(NoTls).await.unwrap() }
+        })
+        .await;
+        let (a, e) = sleeper.await.unwrap();
+        let e = e.unwrap_err();
         assert_eq!(code(&e), "57014", "{e}");
         assert_eq!(message(&e), "canceling statement due to user request");
-        canceler.await.unwrap().unwrap();
-        // So does pg_cancel_backend from another session, even of an endless sleep.
+        // So does pg_cancel_backend from another session (connected once the sleep holds
+        // its worker), even of an endless sleep.
         let pid_a = pid(&a).await;
         let sleeper = tokio::spawn(async move {
             let e = a.simple_query("SELECT pg_sleep('infinity')").await;
@@ -102,7 +123,11 @@ fn pg_sleep_sleeps_until_its_time_a_timeout_or_a_cancel() {
         let b = connect(&server).await;
         assert_ne!(pid_a, pid(&b).await);
         let sql = format!("SELECT pg_cancel_backend({pid_a})");
-        assert_eq!(simple(&b, &sql).await[0][0].as_deref(), Some("t"));
+        let (b_ref, sql_ref) = (&b, &sql);
+        signal_until_done(&sleeper, move || async move {
+            assert_eq!(simple(b_ref, sql_ref).await[0][0].as_deref(), Some("t"));
+        })
+        .await;
         let (a, e) = sleeper.await.unwrap();
         assert_eq!(code(&e.unwrap_err()), "57014");
         // The session goes on; a pid no session has is refused.
@@ -136,14 +161,26 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
         assert!(idle.is_closed());
         // Busy: its statement stops with the same error; with a timeout the caller waits
         // until the session is gone.
-        let (busy, _busy_conn) = connect_watched(&server).await;
+        let (busy, busy_conn) = connect_watched(&server).await;
         let pid_busy = pid(&busy).await;
-        let sleeper = tokio::spawn(async move { busy.simple_query("SELECT pg_sleep(60)").await });
+        let sleeper = tokio::spawn(async move {
+            let e = busy.simple_query("SELECT pg_sleep(60)").await;
+            (busy, e)
+        });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let rescued = connect(&server).await;
         let sql = format!("SELECT pg_terminate_backend({pid_busy}, 30000)");
         assert_eq!(simple(&rescued, &sql).await[0][0].as_deref(), Some("t"));
-        assert_terminated(&sleeper.await.unwrap().unwrap_err());
+        let (busy, e) = sleeper.await.unwrap();
+        assert_terminated(&e.unwrap_err());
+        // One FATAL only: a second, unsolicited, would end the connection task with it.
+        let ended = tokio::time::timeout(Duration::from_secs(30), busy_conn)
+            .await
+            .unwrap()
+            .unwrap();
+        let second = ended.as_ref().err().and_then(|e| e.as_db_error());
+        assert!(second.is_none(), "{ended:?}");
+        assert!(busy.is_closed());
         // A session may end itself: its statement answers, then the connection closes.
         let (own, own_conn) = connect_watched(&server).await;
         let rows = simple(&own, "SELECT pg_terminate_backend(pg_backend_pid())").await;
@@ -160,4 +197,89 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
     });
     let (clean, log) = server.stop();
     assert!(clean, "{log}");
+}
+
+#[test]
+fn pg_stat_activity_shows_each_session_and_is_what_terminations_select_from() {
+    let (_tmp, server) = common::start();
+    rt().block_on(async {
+        let a = connect(&server).await;
+        let b = connect(&server).await;
+        let pid_b = pid(&b).await;
+        b.batch_execute("SET application_name = 'orbit-test'")
+            .await
+            .unwrap();
+        b.batch_execute("CREATE DATABASE other").await.unwrap();
+        b.batch_execute("BEGIN").await.unwrap();
+        b.simple_query("SELECT 42").await.unwrap();
+        let sql = format!(
+            "SELECT datname, usename, application_name, state, query, backend_type, \
+             xact_start IS NOT NULL, backend_start <= query_start \
+             FROM pg_stat_activity WHERE pid = {pid_b}"
+        );
+        let row = |v: &[&str]| vec![v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()];
+        let expect = [
+            "postgres",
+            "postgres",
+            "orbit-test",
+            "idle in transaction",
+            "SELECT 42",
+            "client backend",
+            "t",
+            "t",
+        ];
+        assert_eq!(simple(&a, &sql).await, row(&expect));
+        // A failed block, then none.
+        b.simple_query("SELECT 1/0").await.unwrap_err();
+        let sql =
+            format!("SELECT state, xact_start IS NULL FROM pg_stat_activity WHERE pid = {pid_b}");
+        let state = simple(&a, &sql).await;
+        assert_eq!(state, row(&["idle in transaction (aborted)", "f"]));
+        b.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(simple(&a, &sql).await, row(&["idle", "t"]));
+        // The asking session is active, running the query that asks.
+        let own = simple(
+            &a,
+            "SELECT state, query LIKE '%pg_stat_activity%' FROM pg_stat_activity \
+             WHERE pid = pg_backend_pid()",
+        )
+        .await;
+        assert_eq!(own, row(&["active", "t"]));
+        // Stable functions evaluate outside queries too (RETURNING).
+        let rows = simple(
+            &a,
+            "CREATE TABLE seen (pid int, at timestamptz); \
+             INSERT INTO seen VALUES (pg_backend_pid(), statement_timestamp()) \
+             RETURNING pid = pg_backend_pid(), at = statement_timestamp()",
+        )
+        .await;
+        assert_eq!(rows, row(&["t", "t"]));
+        // The usual way to empty a database before dropping it.
+        let (c, c_conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=other",
+                server.pg_port
+            ),
+            NoTls,
+        )
+        .await
+        .unwrap();
+        let c_conn = tokio::spawn(c_conn);
+        c.simple_query("SELECT 1").await.unwrap();
+        let e = a.batch_execute("DROP DATABASE other").await.unwrap_err();
+        assert_eq!(code(&e), "55006", "{e}");
+        let terminated = simple(
+            &a,
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = 'other' AND pid <> pg_backend_pid()",
+        )
+        .await;
+        assert_eq!(terminated, row(&["1"]));
+        a.batch_execute("DROP DATABASE other").await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(30), c_conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_terminated(&ended.unwrap_err());
+    });
 }

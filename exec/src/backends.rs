@@ -1,7 +1,9 @@
 //! The server's backends: the sessions a protocol layer named by the pid it gave their
 //! client (PostgreSQL's BackendKeyData), so that SQL can reach another session:
 //! `pg_cancel_backend` sets its cancel flag, `pg_terminate_backend` its termination and wakes
-//! its connection (which may be idle, waiting for the client) so that it closes.
+//! its connection (which may be idle, waiting for the client) so that it closes; and
+//! `pg_stat_activity` shows what each does ([`Activity`], which its session reports as each
+//! client message starts and ends).
 //!
 //! Invariant: a pid is registered from [`crate::Session::set_backend`] until that session
 //! drops, and an entry is removed only by the session that registered it (a pid reused by a
@@ -18,6 +20,75 @@ pub type Wake = Arc<dyn Fn() + Send + Sync>;
 struct Backend {
     cancel: Arc<Cancel>,
     wake: Wake,
+    activity: Arc<Activity>,
+}
+
+/// What pg_stat_activity shows of a session: fixed at its start, and what it reports.
+#[derive(Debug)]
+pub struct Activity {
+    pub pid: i32,
+    pub user: String,
+    pub database: String,
+    /// When the session started (microseconds since 2000-01-01 UTC).
+    pub backend_start: i64,
+    reported: Mutex<Reported>,
+}
+
+/// What a session reports as client messages start and end.
+#[derive(Debug, Clone, Default)]
+pub struct Reported {
+    /// The last query's text (the running one's while it runs).
+    pub query: Arc<str>,
+    pub query_start: Option<i64>,
+    /// When the open transaction block began, if one is open.
+    pub xact_start: Option<i64>,
+    /// The open block failed (`idle in transaction (aborted)`).
+    pub failed: bool,
+    pub application_name: String,
+    /// When the state last changed.
+    pub state_change: i64,
+}
+
+impl Activity {
+    pub fn new(pid: i32, user: &str, database: &str, now: i64) -> Activity {
+        Activity {
+            pid,
+            user: user.to_string(),
+            database: database.to_string(),
+            backend_start: now,
+            reported: Mutex::new(Reported {
+                state_change: now,
+                ..Reported::default()
+            }),
+        }
+    }
+
+    /// Changes what the session reports.
+    pub fn report(&self, f: impl FnOnce(&mut Reported)) {
+        f(&mut self
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    fn reported(&self) -> Reported {
+        self.reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// One row of pg_stat_activity.
+#[derive(Debug, Clone)]
+pub struct ActivityRow {
+    pub pid: i32,
+    pub user: String,
+    pub database: String,
+    pub backend_start: i64,
+    /// `active`, `idle`, `idle in transaction` or `idle in transaction (aborted)`.
+    pub state: &'static str,
+    pub reported: Reported,
 }
 
 /// The registry of backends by pid.
@@ -33,8 +104,15 @@ impl Backends {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn register(&self, pid: i32, cancel: Arc<Cancel>, wake: Wake) {
-        self.lock().insert(pid, Backend { cancel, wake });
+    pub(crate) fn register(&self, cancel: Arc<Cancel>, wake: Wake, activity: Arc<Activity>) {
+        self.lock().insert(
+            activity.pid,
+            Backend {
+                cancel,
+                wake,
+                activity,
+            },
+        );
     }
 
     /// Removes `pid` if `cancel` (its session's flag) registered it.
@@ -87,11 +165,46 @@ impl Backends {
         true
     }
 
+    /// How many sessions on `database` were terminated.
+    pub fn terminated_in(&self, database: &str) -> usize {
+        self.lock()
+            .values()
+            .filter(|b| b.cancel.terminated() && b.activity.database == database)
+            .count()
+    }
+
     /// The pids of the sessions registered now, in order.
     pub fn pids(&self) -> Vec<i32> {
         let mut pids: Vec<i32> = self.lock().keys().copied().collect();
         pids.sort_unstable();
         pids
+    }
+
+    /// What every session does now, by pid (pg_stat_activity).
+    pub fn activity(&self) -> Vec<ActivityRow> {
+        let mut rows: Vec<ActivityRow> = self
+            .lock()
+            .values()
+            .map(|b| {
+                let reported = b.activity.reported();
+                let state = match (b.cancel.is_running(), &reported) {
+                    (true, _) => "active",
+                    (false, r) if r.failed => "idle in transaction (aborted)",
+                    (false, r) if r.xact_start.is_some() => "idle in transaction",
+                    (false, _) => "idle",
+                };
+                ActivityRow {
+                    pid: b.activity.pid,
+                    user: b.activity.user.clone(),
+                    database: b.activity.database.clone(),
+                    backend_start: b.activity.backend_start,
+                    state,
+                    reported,
+                }
+            })
+            .collect();
+        rows.sort_unstable_by_key(|r| r.pid);
+        rows
     }
 }
 
@@ -99,6 +212,30 @@ impl Backends {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn activity(pid: i32) -> Arc<Activity> {
+        Arc::new(Activity::new(pid, "postgres", "postgres", 1))
+    }
+
+    #[test]
+    fn states_follow_the_statement_and_the_block() {
+        let backends = Backends::default();
+        let c = Cancel::new();
+        let a = activity(3);
+        backends.register(Arc::clone(&c), Arc::new(|| {}), Arc::clone(&a));
+        let state = || backends.activity()[0].state;
+        assert_eq!(state(), "idle");
+        let running = c.running();
+        a.report(|r| r.query = "BEGIN".into());
+        assert_eq!(state(), "active");
+        drop(running);
+        a.report(|r| r.xact_start = Some(5));
+        assert_eq!(state(), "idle in transaction");
+        a.report(|r| r.failed = true);
+        assert_eq!(state(), "idle in transaction (aborted)");
+        let row = &backends.activity()[0];
+        assert_eq!((row.pid, &*row.reported.query), (3, "BEGIN"));
+    }
 
     #[test]
     fn signals_reach_the_registered_session_only() {
@@ -109,8 +246,8 @@ mod tests {
             w.fetch_add(1, Ordering::SeqCst);
         });
         let (a, b) = (Cancel::new(), Cancel::new());
-        backends.register(7, Arc::clone(&a), Arc::clone(&wake));
-        backends.register(8, Arc::clone(&b), wake);
+        backends.register(Arc::clone(&a), Arc::clone(&wake), activity(7));
+        backends.register(Arc::clone(&b), wake, activity(8));
         let _running = a.running();
         assert!(backends.cancel(7));
         assert!(a.canceled() && !b.canceled());
@@ -127,7 +264,7 @@ mod tests {
         assert_eq!(backends.pids(), vec![7, 8]);
         // A pid taken over by another session is not removed by the first one.
         let c = Cancel::new();
-        backends.register(7, Arc::clone(&c), Arc::new(|| {}));
+        backends.register(Arc::clone(&c), Arc::new(|| {}), activity(7));
         backends.unregister(7, &a);
         assert!(backends.contains(7));
         backends.unregister(7, &c);

@@ -183,10 +183,14 @@ impl SqlEngine {
         }
     }
 
-    /// Open sessions on `database`.
+    /// Open sessions on `database`, not counting those terminated (pg_terminate_backend):
+    /// they run no more statements and close as soon as their threads get to it.
     pub fn sessions_in(&self, database: &str) -> usize {
-        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(database).copied().unwrap_or(0)
+        let open = {
+            let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(database).copied().unwrap_or(0)
+        };
+        open.saturating_sub(self.backends.terminated_in(database))
     }
 
     /// A new session for `user` connected to `database`.

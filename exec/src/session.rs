@@ -14,6 +14,7 @@ use orbit_txn::Pending;
 use orbit_txn::{Isolation, LockWait, Transaction};
 use sqlparser::ast;
 
+mod activity;
 mod at_commit;
 pub(crate) use at_commit::Dropped;
 mod copy_in;
@@ -93,16 +94,17 @@ pub struct Session {
     lock_wait: Option<LockWait>,
     /// Set by a CancelRequest while a statement runs (see `cancel`).
     cancel: Arc<crate::cancel::Cancel>,
-    /// The pid the protocol layer gave this session's client (see `set_backend`).
-    pid: Option<i32>,
+    /// The pid the protocol layer gave this session's client, and what pg_stat_activity
+    /// shows of it (see `activity`).
+    activity: Option<Arc<crate::backends::Activity>>,
     /// When the open block began (now() inside it).
     block_now: i64,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            self.engine.backends.unregister(pid, &self.cancel);
+        if let Some(a) = &self.activity {
+            self.engine.backends.unregister(a.pid, &self.cancel);
         }
         self.engine.track_session(&self.database, false);
     }
@@ -208,29 +210,9 @@ impl Session {
             queried: false,
             lock_wait: None,
             cancel: crate::cancel::Cancel::new(),
-            pid: None,
+            activity: None,
             block_now: 0,
         }
-    }
-
-    /// Names the session by `pid` (the pid its client was given, PostgreSQL's
-    /// BackendKeyData) and makes it reachable by `pg_cancel_backend` and
-    /// `pg_terminate_backend` until it drops; `wake` gets a terminated session's connection
-    /// to close even while it waits for its client.
-    pub fn set_backend(&mut self, pid: i32, wake: crate::backends::Wake) {
-        if let Some(old) = self.pid.replace(pid) {
-            self.engine.backends.unregister(old, &self.cancel);
-        }
-        self.engine
-            .backends
-            .register(pid, Arc::clone(&self.cancel), wake);
-    }
-
-    /// What pg_backend_pid() gives: the pid [`Session::set_backend`] named, else the
-    /// server's process id.
-    pub fn backend_pid(&self) -> i32 {
-        self.pid
-            .unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(i32::MAX))
     }
 
     /// The session's cancel flag: the protocol layer marks each statement running with it

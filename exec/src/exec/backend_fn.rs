@@ -42,6 +42,7 @@ pub(crate) fn call(ctx: &Ctx<'_>, f: BackendFunc, args: &[Value]) -> Result<Valu
             sleep_until(ctx, &until)
         }
         BackendFunc::SleepUntil => sleep_until(ctx, &arg(0, &DataType::Timestamptz(None))?),
+        // Answered by `func_backend` from the evaluation context.
         BackendFunc::BackendPid => Ok(Value::Int4(ctx.pid)),
         BackendFunc::StatementTimestamp => Ok(Value::Timestamptz(ctx.statement_now)),
         BackendFunc::ClockTimestamp => Ok(Value::Timestamptz(now_micros())),

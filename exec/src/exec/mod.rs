@@ -166,6 +166,8 @@ impl<'a> Ctx<'a> {
             database: self.database,
             schema: self.schema,
             now: self.now,
+            statement_now: self.statement_now,
+            pid: self.pid,
             sys: None,
             outer: &[],
             exec: None,
@@ -201,14 +203,16 @@ impl<'a> Ctx<'a> {
             .collect();
         let path = self.search_path.to_vec();
         let (user, database) = (self.user, self.database);
-        crate::catalog::system::SystemSnapshot::load(
+        let mut snapshot = crate::catalog::system::SystemSnapshot::load(
             &mut self.catalog(),
             sequences,
             user,
             database,
             &path,
             &settings,
-        )
+        )?;
+        snapshot.activity = self.engine.backends.activity();
+        Ok(snapshot)
     }
 
     /// The system relation `name` names (`pg_class`, `pg_catalog.pg_class`,

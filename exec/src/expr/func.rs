@@ -121,10 +121,11 @@ impl Func {
     /// Whether two calls with the same arguments may differ or act (PostgreSQL's volatile
     /// functions): each row evaluates it anew, on the statement's thread.
     pub fn is_volatile(&self) -> bool {
-        matches!(
-            self,
-            Func::Random | Func::GenRandomUuid | Func::Sequence(_) | Func::Backend(_)
-        )
+        match self {
+            Func::Random | Func::GenRandomUuid | Func::Sequence(_) => true,
+            Func::Backend(f) => super::func_backend::is_volatile(*f),
+            _ => false,
+        }
     }
 }
 

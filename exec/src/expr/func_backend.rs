@@ -2,10 +2,12 @@
 //! `pg_sleep_until`), `pg_backend_pid`, `pg_cancel_backend`, `pg_terminate_backend`,
 //! `statement_timestamp` and `clock_timestamp`.
 //!
-//! Invariant: all are volatile (`Func::is_volatile`): never folded, never evaluated once for
-//! many rows, never run on a parallel scan's workers. Those that need the session (its pid,
-//! its interrupts, the server's other sessions) are run by the statement's runner through
-//! [`super::SubqueryExec::backend`], as the sequence functions are.
+//! Invariant: the sleeps, the signals and clock_timestamp are volatile (`Func::is_volatile`):
+//! never folded, never evaluated once for many rows, never run on a parallel scan's workers;
+//! those that act (sleep, signal) are run by the statement's runner through
+//! [`super::SubqueryExec::backend`], as the sequence functions are. pg_backend_pid and
+//! statement_timestamp are stable (PostgreSQL's STABLE): read from the evaluation context,
+//! wherever an expression is evaluated (RETURNING, ON CONFLICT, CHECK, ...).
 
 use super::EvalContext;
 use crate::error::{Error, Result};
@@ -53,8 +55,11 @@ pub(super) fn call(f: BackendFunc, args: &[Value], ctx: &EvalContext<'_>) -> Res
     if args.iter().any(Value::is_null) {
         return Ok(Value::Null);
     }
-    if f == BackendFunc::ClockTimestamp {
-        return Ok(Value::Timestamptz(crate::types::now_micros()));
+    match f {
+        BackendFunc::ClockTimestamp => return Ok(Value::Timestamptz(crate::types::now_micros())),
+        BackendFunc::StatementTimestamp => return Ok(Value::Timestamptz(ctx.statement_now)),
+        BackendFunc::BackendPid => return Ok(Value::Int4(ctx.pid)),
+        _ => {}
     }
     let Some(exec) = ctx.exec else {
         return Err(Error::unsupported(format!(
@@ -63,6 +68,11 @@ pub(super) fn call(f: BackendFunc, args: &[Value], ctx: &EvalContext<'_>) -> Res
         )));
     };
     exec.backend(f, args)
+}
+
+/// Whether two calls may give different values in one statement, or act.
+pub(super) fn is_volatile(f: BackendFunc) -> bool {
+    !matches!(f, BackendFunc::BackendPid | BackendFunc::StatementTimestamp)
 }
 
 /// The function's SQL name, for errors.

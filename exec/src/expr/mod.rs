@@ -185,6 +185,10 @@ pub struct EvalContext<'a> {
     pub schema: &'a str,
     /// Transaction start time (now(), current_timestamp), microseconds since 2000-01-01 UTC.
     pub now: i64,
+    /// The statement's start (statement_timestamp()).
+    pub statement_now: i64,
+    /// The session's pid (pg_backend_pid()).
+    pub pid: i32,
     /// The catalog as the system relations show it, for the functions and casts that read it
     /// (`Func::needs_catalog`, `Expr::needs_catalog`); None when the statement needs none.
     pub sys: Option<&'a crate::catalog::system::SystemSnapshot>,
@@ -204,6 +208,8 @@ impl EvalContext<'static> {
             database: "",
             schema: "",
             now: 0,
+            statement_now: 0,
+            pid: 0,
             sys: None,
             outer: &[],
             exec: None,

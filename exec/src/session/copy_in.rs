@@ -49,7 +49,10 @@ impl Session {
             return Err(Error::syntax("COPY (query) FROM is not supported"));
         };
         let options = CopyOptions::new(options)?;
-        let now = now_micros();
+        let now = match self.txn {
+            Some(_) => self.block_now,
+            None => now_micros(),
+        };
         let pid = self.backend_pid();
         let mut own = match self.txn {
             Some(_) => None,

@@ -78,6 +78,8 @@ impl Drop for Registered {
 #[derive(Debug, Default)]
 pub struct Ended {
     ended: AtomicBool,
+    /// A FATAL error response was already sent (the statement that saw the termination).
+    told: AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -91,6 +93,16 @@ impl Ended {
 
     pub fn is_ended(&self) -> bool {
         self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Records that the client was sent a FATAL error.
+    pub fn tell(&self) {
+        self.told.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the client was sent a FATAL error.
+    pub fn told(&self) -> bool {
+        self.told.load(Ordering::SeqCst)
     }
 
     /// Resolves once the session is terminated.

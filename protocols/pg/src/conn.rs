@@ -226,13 +226,17 @@ pub async fn process_socket<H: PgWireServerHandlers>(
             }
         } else {
             tokio::select! {
-                _ = ended.wait() => {
-                    terminated(&mut socket).await?;
-                    break;
-                }
+                // A termination wins over a message that arrived with it.
+                biased;
+                _ = ended.wait() => None,
                 msg = socket.next() => msg,
             }
         };
+        // A terminated session runs no more messages.
+        if ended.is_ended() {
+            terminated(&mut socket, ended).await?;
+            break;
+        }
         let Some(Ok(msg)) = msg else { break };
         // A Terminate ends the session: the client may wait for the socket to close.
         if matches!(msg, PgWireFrontendMessage::Terminate(_)) {
@@ -269,7 +273,7 @@ pub async fn process_socket<H: PgWireServerHandlers>(
         }
         if ended.is_ended() {
             socket.get_mut().hold(false);
-            terminated(&mut socket).await?;
+            terminated(&mut socket, ended).await?;
             break;
         }
         // Not every reply flushes (a Sync during COPY FROM STDIN answers nothing, leaving
@@ -284,12 +288,15 @@ pub async fn process_socket<H: PgWireServerHandlers>(
 }
 
 /// Tells the client its session was terminated (PostgreSQL's FATAL 57P01, with no
-/// ReadyForQuery after it).
-async fn terminated<S, C>(socket: &mut Framed<S, C>) -> io::Result<()>
+/// ReadyForQuery after it), unless the statement it stopped already did.
+async fn terminated<S, C>(socket: &mut Framed<S, C>, ended: &Ended) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: tokio_util::codec::Encoder<PgWireBackendMessage, Error = io::Error>,
 {
+    if ended.told() {
+        return Ok(());
+    }
     let error = orbit_exec::cancel::terminating();
     let info = crate::error::info(&error);
     socket

@@ -33,6 +33,8 @@ use crate::{copy, encode};
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub id: u64,
+    /// The statement's text (pg_stat_activity's query while a portal of it runs).
+    pub sql: Arc<str>,
     pub stmt: Option<Statement>,
     pub params: Vec<DataType>,
     pub columns: Vec<Column>,
@@ -375,6 +377,7 @@ impl SimpleQueryHandler for Conn {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        let _reporting = Reporting::start(&self.session, Arc::from(query));
         let statements = match orbit_exec::parse_shared(query) {
             Ok(s) => s,
             Err(e) => {
@@ -398,7 +401,7 @@ impl SimpleQueryHandler for Conn {
         for (i, stmt) in statements.iter().enumerate() {
             if implicit {
                 if let Err(e) = with_session(&self.session, Session::begin_implicit) {
-                    out.push(Response::Error(Box::new(wire_info(e))));
+                    out.push(self.error(wire_info(e)));
                     return Ok(out);
                 }
             }
@@ -408,7 +411,7 @@ impl SimpleQueryHandler for Conn {
                 Err(e) => {
                     settle_after_error(&self.session).await;
                     self.abandon_implicit(implicit);
-                    out.push(Response::Error(Box::new(wire_info(e))));
+                    out.push(self.error(wire_info(e)));
                     return Ok(out);
                 }
             };
@@ -424,7 +427,7 @@ impl SimpleQueryHandler for Conn {
                 Ok(outcome) => out.push(response(outcome, &Format::UnifiedText)),
                 Err(e) => {
                     self.abandon_implicit(implicit);
-                    out.push(Response::Error(Box::new(info(&e))));
+                    out.push(self.error(info(&e)));
                     return Ok(out);
                 }
             }
@@ -435,13 +438,45 @@ impl SimpleQueryHandler for Conn {
                 Err(e) => Err(wire_info(e)),
             };
             if let Err(e) = committed {
-                out.push(Response::Error(Box::new(e)));
+                out.push(self.error(e));
             }
         }
         if out.is_empty() {
             out.push(Response::EmptyQuery);
         }
         Ok(out)
+    }
+}
+
+impl Conn {
+    /// A simple query's error response. A FATAL one (the session terminated) is the last
+    /// message the connection sends: the loop must not send its own (`cancel::Ended`).
+    fn error(&self, info: ErrorInfo) -> Response {
+        if info.severity == "FATAL" {
+            self.ended.tell();
+        }
+        Response::Error(Box::new(info))
+    }
+}
+
+/// A client message's span in pg_stat_activity: its query reported when it starts, the
+/// session's idle state (in a block or not) when it ends.
+struct Reporting<'a>(&'a SharedSession);
+
+impl<'a> Reporting<'a> {
+    fn start(session: &'a SharedSession, query: Arc<str>) -> Reporting<'a> {
+        if let Some(s) = lock(session).as_ref() {
+            s.report_query(query);
+        }
+        Reporting(session)
+    }
+}
+
+impl Drop for Reporting<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = lock(self.0).as_ref() {
+            s.report_idle();
+        }
     }
 }
 
@@ -491,6 +526,7 @@ impl QueryParser for Parser {
         })?;
         Ok(Some(Prepared {
             id,
+            sql: Arc::from(sql),
             stmt: Some(stmt),
             params,
             columns,
@@ -572,6 +608,7 @@ impl ExtendedQueryHandler for Conn {
         let Some(stmt) = &prepared.stmt else {
             return Ok(Response::EmptyQuery);
         };
+        let _reporting = Reporting::start(&self.session, Arc::clone(&prepared.sql));
         let types: Vec<DataType> = (0..portal.parameters.len())
             .map(|i| {
                 portal

@@ -454,6 +454,17 @@ pub const RELATIONS: &[RelDef] = &[
         ("max_value", "bigint"), ("increment_by", "bigint"), ("cycle", "boolean"),
         ("cache_size", "bigint"), ("last_value", "bigint"),
     ]),
+    rel("pg_catalog", "pg_stat_activity", 12222, 'v', &[
+        ("datid", "oid"), ("datname", "name"), ("pid", "integer"), ("leader_pid", "integer"),
+        ("usesysid", "oid"), ("usename", "name"), ("application_name", "text"),
+        ("client_addr", "text"), ("client_hostname", "text"), ("client_port", "integer"),
+        ("backend_start", "timestamp with time zone"),
+        ("xact_start", "timestamp with time zone"), ("query_start", "timestamp with time zone"),
+        ("state_change", "timestamp with time zone"), ("wait_event_type", "text"),
+        ("wait_event", "text"), ("state", "text"), ("backend_xid", "xid"),
+        ("backend_xmin", "xid"), ("query_id", "bigint"), ("query", "text"),
+        ("backend_type", "text"),
+    ]),
     rel("pg_catalog", "pg_settings", 12104, 'v', &[
         ("name", "text"), ("setting", "text"), ("unit", "text"), ("category", "text"),
         ("short_desc", "text"), ("extra_desc", "text"), ("context", "text"), ("vartype", "text"),

@@ -82,6 +82,8 @@ pub struct SystemSnapshot {
     pub settings: Vec<(String, String)>,
     /// The extensions CREATE EXTENSION recorded in this database (plpgsql is always there).
     pub extensions: Vec<String>,
+    /// The server's sessions (pg_stat_activity), filled by the statement that loads this.
+    pub activity: Vec<crate::backends::ActivityRow>,
 }
 
 /// Whether `schema.name` is a system relation Orbit provides.
@@ -291,6 +293,7 @@ impl SystemSnapshot {
             search_path: search_path.to_vec(),
             settings: settings.to_vec(),
             extensions: cat.extensions()?,
+            activity: Vec::new(),
         })
     }
 

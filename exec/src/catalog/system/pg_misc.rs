@@ -1,6 +1,6 @@
 //! The rows of the `pg_catalog` relations that do not describe tables: databases, roles,
-//! settings, access methods, tablespaces, collations, languages, extensions. The relations
-//! of features Orbit does not have (triggers, policies, publications, inheritance, ...) are
+//! sessions (pg_stat_activity), settings, access methods, tablespaces, collations,
+//! languages, extensions. The relations of features Orbit does not have (triggers, policies, publications, inheritance, ...) are
 //! empty.
 
 use super::pg_catalog::{ch, oid, txt, Row};
@@ -22,6 +22,7 @@ pub(super) fn rows(s: &SystemSnapshot, name: &str) -> Vec<Row> {
             ("passwd", txt("********")),
         ]],
         "pg_settings" => pg_settings(s),
+        "pg_stat_activity" => pg_stat_activity(s),
         "pg_am" => std::iter::once((2, "heap", "heap_tableam_handler", 't'))
             .chain(
                 super::pg_catalog::ACCESS_METHODS
@@ -159,6 +160,33 @@ fn roles(masked: bool) -> Vec<Row> {
         row
     })
     .collect()
+}
+
+/// The server's client sessions, as they last reported (`crate::backends`).
+fn pg_stat_activity(s: &SystemSnapshot) -> Vec<Row> {
+    let ts = |t: Option<i64>| t.map_or(Value::Null, Value::Timestamptz);
+    s.activity
+        .iter()
+        .map(|a| {
+            let datid = s.databases.iter().find(|d| d.name == a.database);
+            let r = &a.reported;
+            vec![
+                ("datid", datid.map_or(Value::Null, |d| oid(d.oid))),
+                ("datname", txt(&a.database)),
+                ("pid", Value::Int4(a.pid)),
+                ("usesysid", oid(SUPERUSER_OID)),
+                ("usename", txt(&a.user)),
+                ("application_name", txt(&r.application_name)),
+                ("backend_start", Value::Timestamptz(a.backend_start)),
+                ("xact_start", ts(r.xact_start)),
+                ("query_start", ts(r.query_start)),
+                ("state_change", Value::Timestamptz(r.state_change)),
+                ("state", txt(a.state)),
+                ("query", txt(&*r.query)),
+                ("backend_type", txt("client backend")),
+            ]
+        })
+        .collect()
 }
 
 fn pg_settings(s: &SystemSnapshot) -> Vec<Row> {

@@ -473,7 +473,7 @@ impl Runner<'_, '_> {
             outer,
             params: ectx.params,
             names: (ectx.user, ectx.database, ectx.schema),
-            now: ectx.now,
+            clock: (ectx.now, ectx.statement_now, ectx.pid),
         };
         // The hash joins' right sides, read and hashed once (the serial path's order: the
         // top join's first), released at the end.
@@ -749,19 +749,23 @@ struct Job<'p, 'e, 'c> {
     /// worker's context takes: not its subquery runner or catalog).
     params: &'e [Value],
     names: (&'e str, &'e str, &'e str),
-    now: i64,
+    /// now(), statement_timestamp() and pg_backend_pid().
+    clock: (i64, i64, i32),
 }
 
 impl<'e> Job<'_, 'e, '_> {
     /// A worker's evaluation context.
     fn ectx(&self) -> EvalContext<'e> {
         let (user, database, schema) = self.names;
+        let (now, statement_now, pid) = self.clock;
         EvalContext {
             params: self.params,
             user,
             database,
             schema,
-            now: self.now,
+            now,
+            statement_now,
+            pid,
             sys: None,
             outer: self.outer,
             exec: Some(self.hoisted),
