@@ -130,8 +130,15 @@ fn pg_sleep_sleeps_until_its_time_a_timeout_or_a_cancel() {
         .await;
         let (a, e) = sleeper.await.unwrap();
         assert_eq!(code(&e.unwrap_err()), "57014");
-        // The session goes on; a pid no session has is refused.
+        // The session goes on; cancelling oneself cancels the statement; a pid no session
+        // has is refused.
         assert_eq!(simple(&a, "SELECT 1").await[0][0].as_deref(), Some("1"));
+        let e = a
+            .simple_query("SELECT pg_cancel_backend(pg_backend_pid())")
+            .await
+            .unwrap_err();
+        assert_eq!(message(&e), "canceling statement due to user request");
+        assert_eq!(simple(&a, "SELECT 2").await[0][0].as_deref(), Some("2"));
         let rows = simple(&a, "SELECT pg_cancel_backend(-5), pg_terminate_backend(-5)").await;
         assert_eq!(rows, vec![vec![Some("f".into()), Some("f".into())]]);
         let e = a
@@ -181,15 +188,20 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
         let second = ended.as_ref().err().and_then(|e| e.as_db_error());
         assert!(second.is_none(), "{ended:?}");
         assert!(busy.is_closed());
-        // A session may end itself: its statement answers, then the connection closes.
+        // A session may end itself: its statement fails with the session.
         let (own, own_conn) = connect_watched(&server).await;
-        let rows = simple(&own, "SELECT pg_terminate_backend(pg_backend_pid())").await;
-        assert_eq!(rows, vec![vec![Some("t".into())]]);
+        let e = own
+            .simple_query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .await
+            .unwrap_err();
+        assert_terminated(&e);
         let ended = tokio::time::timeout(Duration::from_secs(30), own_conn)
             .await
             .unwrap()
             .unwrap();
-        assert_terminated(&ended.unwrap_err());
+        let second = ended.as_ref().err().and_then(|e| e.as_db_error());
+        assert!(second.is_none(), "{ended:?}");
+        assert!(own.is_closed());
         // Its pid is no session's now.
         let sql = format!("SELECT pg_cancel_backend({pid_busy})");
         assert_eq!(simple(&a, &sql).await[0][0].as_deref(), Some("f"));

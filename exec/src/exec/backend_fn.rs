@@ -46,7 +46,15 @@ pub(crate) fn call(ctx: &Ctx<'_>, f: BackendFunc, args: &[Value]) -> Result<Valu
         BackendFunc::BackendPid => Ok(Value::Int4(ctx.pid)),
         BackendFunc::StatementTimestamp => Ok(Value::Timestamptz(ctx.statement_now)),
         BackendFunc::ClockTimestamp => Ok(Value::Timestamptz(now_micros())),
-        BackendFunc::CancelBackend => Ok(Value::Bool(ctx.engine.backends.cancel(pid()?))),
+        BackendFunc::CancelBackend => {
+            let pid = pid()?;
+            let found = ctx.engine.backends.cancel(pid);
+            // Cancelling oneself cancels this statement, as in PostgreSQL.
+            if found && pid == ctx.pid {
+                ctx.check_deadline()?;
+            }
+            Ok(Value::Bool(found))
+        }
         BackendFunc::TerminateBackend => {
             let timeout = match args.get(1) {
                 Some(_) => arg(1, &DataType::Int8)?.as_i64()?.unwrap_or_default(),
@@ -62,9 +70,12 @@ pub(crate) fn call(ctx: &Ctx<'_>, f: BackendFunc, args: &[Value]) -> Result<Valu
             if !ctx.engine.backends.terminate(pid) {
                 return Ok(Value::Bool(false));
             }
-            // With a timeout, wait until the session stops (false if it does not in time);
-            // a session terminating itself stops after this statement.
-            if timeout == 0 || pid == ctx.pid {
+            // Terminating oneself ends this statement with the session, as in PostgreSQL.
+            if pid == ctx.pid {
+                ctx.check_deadline()?;
+            }
+            // With a timeout, wait until the session stops (false if it does not in time).
+            if timeout == 0 {
                 return Ok(Value::Bool(true));
             }
             let end = Instant::now() + Duration::from_millis(timeout.unsigned_abs());
