@@ -14,6 +14,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cancel::Cancel;
 
+/// The most bytes of a query's text pg_stat_activity keeps (PostgreSQL's default
+/// track_activity_query_size): a 10 MB multi-row INSERT is not copied per message.
+pub const QUERY_TEXT_LIMIT: usize = 1024;
+
+/// `sql` as pg_stat_activity keeps it: at most [`QUERY_TEXT_LIMIT`] bytes, cut on a
+/// character boundary.
+pub fn query_text(sql: &str) -> Arc<str> {
+    let mut end = sql.len().min(QUERY_TEXT_LIMIT);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(sql.get(..end).unwrap_or_default())
+}
+
 /// Wakes a terminated session's connection (the protocol layer's part).
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
@@ -212,6 +226,15 @@ impl Backends {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn query_texts_are_cut_on_a_character_boundary() {
+        assert_eq!(&*query_text("SELECT 1"), "SELECT 1");
+        let long = format!("SELECT '{}'", "é".repeat(QUERY_TEXT_LIMIT));
+        let cut = query_text(&long);
+        assert!(cut.len() <= QUERY_TEXT_LIMIT && cut.len() >= QUERY_TEXT_LIMIT - 1);
+        assert!(long.starts_with(&*cut));
+    }
 
     fn activity(pid: i32) -> Arc<Activity> {
         Arc::new(Activity::new(pid, "postgres", "postgres", 1))

@@ -33,7 +33,8 @@ use crate::{copy, encode};
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub id: u64,
-    /// The statement's text (pg_stat_activity's query while a portal of it runs).
+    /// The statement's text as pg_stat_activity shows it while a portal of it runs (its
+    /// first kilobyte: `orbit_exec::backends::query_text`).
     pub sql: Arc<str>,
     pub stmt: Option<Statement>,
     pub params: Vec<DataType>,
@@ -377,7 +378,7 @@ impl SimpleQueryHandler for Conn {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let _reporting = Reporting::start(&self.session, Arc::from(query));
+        let _reporting = Reporting::start(&self.session, orbit_exec::backends::query_text(query));
         let statements = match orbit_exec::parse_shared(query) {
             Ok(s) => s,
             Err(e) => {
@@ -526,7 +527,7 @@ impl QueryParser for Parser {
         })?;
         Ok(Some(Prepared {
             id,
-            sql: Arc::from(sql),
+            sql: orbit_exec::backends::query_text(sql),
             stmt: Some(stmt),
             params,
             columns,
