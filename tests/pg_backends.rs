@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pg::{code, connect, connect_watched, rt, simple};
+use common::pg::{code, connect, connect_watched, connect_watched_to, rt, simple, ConnTask};
 use common::Server;
 use tokio_postgres::{Client, NoTls};
 
@@ -42,6 +42,14 @@ where
         signal().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// How a connection task ended, waiting at most 30 s for the server to close it.
+async fn closed(conn: ConnTask) -> Result<(), tokio_postgres::Error> {
+    tokio::time::timeout(Duration::from_secs(30), conn)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// The error of a statement stopped by pg_terminate_backend.
@@ -160,10 +168,7 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
         let (idle, idle_conn) = connect_watched(&server).await;
         let sql = format!("SELECT pg_terminate_backend({})", pid(&idle).await);
         assert_eq!(simple(&a, &sql).await[0][0].as_deref(), Some("t"));
-        let ended = tokio::time::timeout(Duration::from_secs(30), idle_conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let ended = closed(idle_conn).await;
         assert_terminated(&ended.unwrap_err());
         assert!(idle.is_closed());
         // Busy: its statement stops with the same error; with a timeout the caller waits
@@ -181,10 +186,7 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
         let (busy, e) = sleeper.await.unwrap();
         assert_terminated(&e.unwrap_err());
         // One FATAL only: a second, unsolicited, would end the connection task with it.
-        let ended = tokio::time::timeout(Duration::from_secs(30), busy_conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let ended = closed(busy_conn).await;
         let second = ended.as_ref().err().and_then(|e| e.as_db_error());
         assert!(second.is_none(), "{ended:?}");
         assert!(busy.is_closed());
@@ -195,10 +197,7 @@ fn pg_terminate_backend_closes_a_session_idle_or_busy() {
             .await
             .unwrap_err();
         assert_terminated(&e);
-        let ended = tokio::time::timeout(Duration::from_secs(30), own_conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let ended = closed(own_conn).await;
         let second = ended.as_ref().err().and_then(|e| e.as_db_error());
         assert!(second.is_none(), "{ended:?}");
         assert!(own.is_closed());
@@ -267,16 +266,7 @@ fn pg_stat_activity_shows_each_session_and_is_what_terminations_select_from() {
         .await;
         assert_eq!(rows, row(&["t", "t"]));
         // The usual way to empty a database before dropping it.
-        let (c, c_conn) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=other",
-                server.pg_port
-            ),
-            NoTls,
-        )
-        .await
-        .unwrap();
-        let c_conn = tokio::spawn(c_conn);
+        let (c, c_conn) = connect_watched_to(&server, "other").await;
         c.simple_query("SELECT 1").await.unwrap();
         let e = a.batch_execute("DROP DATABASE other").await.unwrap_err();
         assert_eq!(code(&e), "55006", "{e}");
@@ -288,10 +278,7 @@ fn pg_stat_activity_shows_each_session_and_is_what_terminations_select_from() {
         .await;
         assert_eq!(terminated, row(&["1"]));
         a.batch_execute("DROP DATABASE other").await.unwrap();
-        let ended = tokio::time::timeout(Duration::from_secs(30), c_conn)
-            .await
-            .unwrap()
-            .unwrap();
+        let ended = closed(c_conn).await;
         assert_terminated(&ended.unwrap_err());
     });
 }

@@ -276,6 +276,7 @@ impl Session {
             return Ok((declared.to_vec(), cols));
         }
         let pid = self.backend_pid();
+        let now = now_micros();
         let mut own;
         let txn = match self.txn.as_mut() {
             Some(t) => t,
@@ -303,8 +304,8 @@ impl Session {
             settings: &self.settings,
             sys: None,
             search_path: &path,
-            now: now_micros(),
-            statement_now: now_micros(),
+            now,
+            statement_now: now,
             pid,
             waits: Vec::new(),
             interrupts: Default::default(),

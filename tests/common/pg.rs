@@ -10,17 +10,20 @@ pub async fn connect(server: &Server) -> Client {
     connect_watched(server).await.0
 }
 
+/// A running connection task: it ends when the server closes the connection.
+pub type ConnTask = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
+
 /// [`connect`], with the connection task's handle: it ends when the server closes the
 /// connection, with the error the server gave (a FATAL one, say).
-pub async fn connect_watched(
-    server: &Server,
-) -> (
-    Client,
-    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-) {
+pub async fn connect_watched(server: &Server) -> (Client, ConnTask) {
+    connect_watched_to(server, "postgres").await
+}
+
+/// [`connect_watched`] to database `dbname`.
+pub async fn connect_watched_to(server: &Server, dbname: &str) -> (Client, ConnTask) {
     let (client, conn) = tokio_postgres::connect(
         &format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            "host=127.0.0.1 port={} user=postgres dbname={dbname}",
             server.pg_port
         ),
         NoTls,

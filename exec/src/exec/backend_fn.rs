@@ -42,10 +42,10 @@ pub(crate) fn call(ctx: &Ctx<'_>, f: BackendFunc, args: &[Value]) -> Result<Valu
             sleep_until(ctx, &until)
         }
         BackendFunc::SleepUntil => sleep_until(ctx, &arg(0, &DataType::Timestamptz(None))?),
-        // Answered by `func_backend` from the evaluation context.
-        BackendFunc::BackendPid => Ok(Value::Int4(ctx.pid)),
-        BackendFunc::StatementTimestamp => Ok(Value::Timestamptz(ctx.statement_now)),
-        BackendFunc::ClockTimestamp => Ok(Value::Timestamptz(now_micros())),
+        // Read from the evaluation context by `func_backend`, never run here.
+        BackendFunc::BackendPid | BackendFunc::StatementTimestamp | BackendFunc::ClockTimestamp => {
+            Err(crate::expr::backend_not_here(f))
+        }
         BackendFunc::CancelBackend => {
             let pid = pid()?;
             let found = ctx.engine.backends.cancel(pid);

@@ -62,12 +62,14 @@ pub(super) fn call(f: BackendFunc, args: &[Value], ctx: &EvalContext<'_>) -> Res
         _ => {}
     }
     let Some(exec) = ctx.exec else {
-        return Err(Error::unsupported(format!(
-            "{} is not allowed in this context",
-            name(f)
-        )));
+        return Err(not_here(f));
     };
     exec.backend(f, args)
+}
+
+/// The error of `f` evaluated where no session runs it (a DEFAULT, a parallel worker).
+pub fn not_here(f: BackendFunc) -> Error {
+    Error::unsupported(format!("{} is not allowed in this context", name(f)))
 }
 
 /// Whether two calls may give different values in one statement, or act.

@@ -41,7 +41,7 @@ mod window;
 pub use aggregates::contains_aggregate;
 pub use bind::{ident as ident_name, unify as unify_types, BindEnv, Binder, Grouping, ScopeColumn};
 pub use func::{Func, SeqOp};
-pub use func_backend::BackendFunc;
+pub use func_backend::{not_here as backend_not_here, BackendFunc};
 pub use func_catalog::{size_pretty, SysFunc};
 pub use subquery::{KeySet, SubKind, Subquery, SubqueryExec};
 pub use table_func::{table_function_columns, table_function_rows, AS_RECORD};

@@ -66,10 +66,7 @@ pub trait SubqueryExec {
     /// Runs a session or server function (`func_backend`: pg_sleep, pg_backend_pid, ...).
     fn backend(&self, f: super::BackendFunc, args: &[Value]) -> Result<Value> {
         let _ = args;
-        Err(Error::unsupported(format!(
-            "{} is not allowed in this context",
-            super::func_backend::name(f)
-        )))
+        Err(super::func_backend::not_here(f))
     }
 
     /// The first column of an uncorrelated `plan`'s rows as a hashed set, built once per
