@@ -312,6 +312,7 @@ impl Session {
             sequence_state: &mut self.sequences,
             dropped: Vec::new(),
             star_lists: None,
+            lookups: Default::default(),
             ann_writes: Default::default(),
         };
         let outcome = match prepared {
@@ -679,6 +680,7 @@ impl Session {
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,
+                lookups: Default::default(),
                 ann_writes: Default::default(),
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
@@ -733,6 +735,7 @@ impl Session {
                 sequence_state: &mut self.sequences,
                 dropped: Vec::new(),
                 star_lists: None,
+                lookups: Default::default(),
                 ann_writes: Default::default(),
             };
             let result = match prepared {

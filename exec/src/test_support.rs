@@ -61,6 +61,45 @@ pub(crate) fn engine() -> Arc<SqlEngine> {
     SqlEngine::open(txn_db()).unwrap()
 }
 
+/// Runs `f` with a statement context of its own (the default settings, user and database
+/// `postgres`) on a READ COMMITTED transaction of `engine`, its statement begun.
+pub(crate) fn with_ctx<R>(engine: &SqlEngine, f: impl FnOnce(&mut crate::exec::Ctx<'_>) -> R) -> R {
+    let settings: std::collections::BTreeMap<String, String> = crate::DEFAULT_SETTINGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut txn = engine
+        .txn
+        .begin(orbit_txn::Isolation::ReadCommitted)
+        .unwrap();
+    txn.begin_statement();
+    let path = vec!["public".to_string()];
+    let mut seqs = crate::exec::SeqState::default();
+    let mut ctx = crate::exec::Ctx {
+        engine,
+        txn: &mut txn,
+        params: &[],
+        param_types: Vec::new(),
+        user: "postgres",
+        database: "postgres",
+        schema: "public",
+        settings: &settings,
+        search_path: &path,
+        sys: None,
+        now: 0,
+        statement_now: 0,
+        pid: 0,
+        waits: Vec::new(),
+        interrupts: Default::default(),
+        sequence_state: &mut seqs,
+        dropped: Vec::new(),
+        star_lists: None,
+        lookups: Default::default(),
+        ann_writes: Default::default(),
+    };
+    f(&mut ctx)
+}
+
 /// The rows `sql` returns, each as comma-joined text (NULL as `NULL`), sorted.
 pub(crate) fn sorted_rows(session: &mut crate::Session, sql: &str) -> Vec<String> {
     let stmt = crate::parse(sql).unwrap().remove(0);

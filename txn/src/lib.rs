@@ -45,7 +45,7 @@ pub use lock_wait::LockWait;
 pub use log::{client_address, CommitLog, Leadership, LocalLog, ReadGate, Submitted};
 pub use pending::{Completion, Failure, Pending};
 pub use shared_scan::{PieceIter, SharedScan};
-pub use txn::{Isolation, LockPolicy, Transaction};
+pub use txn::{Isolation, LockPolicy, ReadView, Transaction};
 
 use oracle::{DelRange, Key, Oracle};
 

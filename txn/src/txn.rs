@@ -108,6 +108,16 @@ pub struct Transaction {
     latest: bool,
     /// What a row lock another open transaction holds makes `get_for_update` do.
     lock_policy: LockPolicy,
+    /// Bumped by every change to the write buffer (see [`Transaction::read_view`]).
+    generation: u64,
+}
+
+/// What a transaction's reads see at one moment (see [`Transaction::read_view`]): two reads
+/// of one transaction under equal views see the same data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadView {
+    seq: u64,
+    generation: u64,
 }
 
 /// What `get_for_update` does when another open transaction holds the row's lock: PostgreSQL's
@@ -148,6 +158,7 @@ impl Transaction {
             statement: None,
             latest: false,
             lock_policy: LockPolicy::Wait,
+            generation: 0,
         })
     }
 
@@ -179,6 +190,17 @@ impl Transaction {
             (Isolation::ReadCommitted, None) => self.shared.db.visible_seq(),
             _ => self.snapshot.seq(),
         }
+    }
+
+    /// What the reads see now: the snapshot's sequence number and the state of the write
+    /// buffer. Equal views mean equal answers to the same read, so a caller may keep what it
+    /// read (a correlated subquery's index lookups) while the view stays the same. None while
+    /// reads take the latest commit (`set_read_latest`), which no view pins.
+    pub fn read_view(&self) -> Option<ReadView> {
+        (!self.latest).then(|| ReadView {
+            seq: self.read_seq(),
+            generation: self.generation,
+        })
     }
 
     /// Starts a statement: under READ COMMITTED its reads from now on see one snapshot, taken
@@ -400,6 +422,7 @@ impl Transaction {
     /// Sets `key` to `value` (visible to this transaction now, to others after commit).
     pub fn put(&mut self, keyspace: KeyspaceId, key: &[u8], value: &[u8]) -> Result<()> {
         self.check_open()?;
+        self.generation += 1;
         self.buf.write(keyspace, key, Some(value));
         Ok(())
     }
@@ -413,6 +436,7 @@ impl Transaction {
         pairs: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
         self.check_open()?;
+        self.generation += 1;
         self.buf.write_sorted(keyspace, pairs);
         Ok(())
     }
@@ -420,6 +444,7 @@ impl Transaction {
     /// Deletes `key`.
     pub fn delete(&mut self, keyspace: KeyspaceId, key: &[u8]) -> Result<()> {
         self.check_open()?;
+        self.generation += 1;
         self.buf.write(keyspace, key, None);
         Ok(())
     }
@@ -427,6 +452,7 @@ impl Transaction {
     /// Deletes every key in `[start, end)`.
     pub fn delete_range(&mut self, keyspace: KeyspaceId, start: &[u8], end: &[u8]) -> Result<()> {
         self.check_open()?;
+        self.generation += 1;
         self.buf.delete_range(keyspace, start, end);
         Ok(())
     }
@@ -451,6 +477,7 @@ impl Transaction {
         let i = self.find_savepoint(name)?;
         if let Some((_, mark)) = self.savepoints.get(i) {
             self.buf.rollback_to(*mark);
+            self.generation += 1;
         }
         self.savepoints.truncate(i + 1);
         Ok(())

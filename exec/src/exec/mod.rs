@@ -124,6 +124,9 @@ pub struct Ctx<'a> {
     /// Set while CREATE VIEW plans its query: each planned select with a `*` leaves its
     /// select list with the `*` expanded, keyed by the select's address (see `ddl_view`).
     pub star_lists: Option<std::collections::HashMap<usize, Vec<sqlparser::ast::SelectItem>>>,
+    /// Index lookups correlated subqueries made, kept for the next enclosing row that makes
+    /// the same one (see `query::memo`).
+    pub lookups: query::LookupMemo,
 }
 
 impl<'a> Ctx<'a> {

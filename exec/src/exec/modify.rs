@@ -59,8 +59,10 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
     let table = &plan.table;
     let rows = target_rows(ctx, &plan)?;
     let refs = super::foreign::referencing(ctx, table)?;
-    let mut written = Vec::with_capacity(rows.len());
-    let mut replaced = Vec::new();
+    // Every row's new values are worked out before any row is written, so that the
+    // statement's subqueries see the rows as it began (a statement does not see its own
+    // changes in PostgreSQL).
+    let mut changes = Vec::with_capacity(rows.len());
     for (key, row) in rows {
         let Some((old, combined)) = fresh(ctx, &plan, &key, &row)? else {
             continue;
@@ -76,6 +78,11 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
             }
             Ok(new)
         })?;
+        changes.push((key, old, combined, new));
+    }
+    let mut written = Vec::with_capacity(changes.len());
+    let mut replaced = Vec::new();
+    for (key, old, combined, new) in changes {
         update_row(ctx, table, &key, &old, &new, &refs)?;
         written.push(with_fresh(&plan, &combined, &new));
         if !refs.is_empty() {
@@ -114,11 +121,15 @@ pub fn delete(ctx: &mut Ctx<'_>, del: &ast::Delete, describe_only: bool) -> Resu
     let table = &plan.table;
     let rows = target_rows(ctx, &plan)?;
     let refs = super::foreign::referencing(ctx, table)?;
-    let mut deleted = Vec::with_capacity(rows.len());
+    // Every row is re-checked before any is deleted, as UPDATE's are (see there).
+    let mut doomed = Vec::with_capacity(rows.len());
     for (key, row) in rows {
-        let Some((old, combined)) = fresh(ctx, &plan, &key, &row)? else {
-            continue;
-        };
+        if let Some((old, combined)) = fresh(ctx, &plan, &key, &row)? {
+            doomed.push((key, old, combined));
+        }
+    }
+    let mut deleted = Vec::with_capacity(doomed.len());
+    for (key, old, combined) in doomed {
         delete_row(ctx, table, &key, &old, &refs)?;
         deleted.push(combined);
     }

@@ -88,6 +88,7 @@ impl Session {
             sequence_state: &mut self.sequences,
             dropped: Vec::new(),
             star_lists: None,
+            lookups: Default::default(),
             ann_writes: Default::default(),
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
@@ -160,6 +161,7 @@ impl Session {
             sequence_state: sequences,
             dropped: Vec::new(),
             star_lists: None,
+            lookups: Default::default(),
             ann_writes: Default::default(),
         };
         let result = f(&mut c.load, &mut ctx);

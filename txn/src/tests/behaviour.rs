@@ -461,3 +461,41 @@ fn a_horizon_waits_for_the_transactions_begun_before_it_only() {
     drop(later);
     assert!(db.ended_before(db.horizon()));
 }
+
+#[test]
+fn read_views_change_with_every_write_and_each_statement_snapshot() {
+    let db = open(&SimFs::new());
+    db.put(KS, &key(1), &val(1)).unwrap();
+    let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+    t.begin_statement();
+    let first = t.read_view().unwrap();
+    assert_eq!(t.read_view(), Some(first), "nothing changed");
+    // A commit by another transaction is not seen until the next statement.
+    db.put(KS, &key(2), &val(2)).unwrap();
+    assert_eq!(t.read_view(), Some(first));
+    t.begin_statement();
+    let second = t.read_view().unwrap();
+    assert_ne!(second, first, "a new statement snapshot");
+    let mut seen = vec![second];
+    t.savepoint("s").unwrap();
+    t.put(KS, &key(3), b"x").unwrap();
+    seen.push(t.read_view().unwrap());
+    t.delete(KS, &key(1)).unwrap();
+    seen.push(t.read_view().unwrap());
+    t.delete_range(KS, &key(0), &key(9)).unwrap();
+    seen.push(t.read_view().unwrap());
+    t.put_sorted(KS, vec![(key(4), val(4))]).unwrap();
+    seen.push(t.read_view().unwrap());
+    t.rollback_to("s").unwrap();
+    seen.push(t.read_view().unwrap());
+    for (i, a) in seen.iter().enumerate() {
+        for b in &seen[i + 1..] {
+            assert_ne!(a, b, "every change to the write buffer is a new view");
+        }
+    }
+    // Reads of the latest commit have no view to keep.
+    t.set_read_latest(true);
+    assert_eq!(t.read_view(), None);
+    t.set_read_latest(false);
+    assert!(t.read_view().is_some());
+}

@@ -3,17 +3,15 @@
 //! foreign keys, views) added to the snapshot by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use orbit_env::SimFs;
 use orbit_lsm::{Db, DbOptions};
-use orbit_txn::{Isolation, TxnDb};
+use orbit_txn::TxnDb;
 
 use super::*;
 use crate::catalog::{ConstraintDef, ForeignKey, IndexDef};
 use crate::engine::SqlEngine;
-use crate::exec::Ctx;
 
 const SETUP: &[&str] = &[
     "CREATE TABLE t (id serial PRIMARY KEY, name varchar(20) NOT NULL, \
@@ -63,35 +61,8 @@ pub(super) fn query(session: &mut crate::Session, sql: &str) -> Vec<Vec<String>>
 /// c(x, y), a foreign key c(x) → t(id) ON DELETE CASCADE and a view v added by hand.
 fn snapshot() -> SystemSnapshot {
     let (engine, _session) = engine();
-    let settings: BTreeMap<String, String> = crate::DEFAULT_SETTINGS
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut txn = engine.txn.begin(Isolation::ReadCommitted).unwrap();
-    let path = vec!["public".to_string()];
-    let mut seqs = crate::exec::SeqState::default();
-    let mut ctx = Ctx {
-        engine: &engine,
-        txn: &mut txn,
-        params: &[],
-        param_types: Vec::new(),
-        user: "postgres",
-        database: "postgres",
-        schema: "public",
-        settings: &settings,
-        search_path: &path,
-        sys: None,
-        now: 0,
-        statement_now: 0,
-        pid: 0,
-        waits: Vec::new(),
-        interrupts: Default::default(),
-        sequence_state: &mut seqs,
-        dropped: Vec::new(),
-        star_lists: None,
-        ann_writes: Default::default(),
-    };
-    let mut s = (*ctx.system_snapshot().unwrap()).clone();
+    let mut s =
+        crate::test_support::with_ctx(&engine, |ctx| (*ctx.system_snapshot().unwrap()).clone());
     let t = s.tables.iter_mut().find(|t| t.name == "t").unwrap();
     let name_id = t.columns[1].id;
     t.indexes.push(IndexDef {

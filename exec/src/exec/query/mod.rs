@@ -14,6 +14,7 @@ mod ann_scan;
 mod bitmap_scan;
 #[cfg(test)]
 mod bitmap_tests;
+mod chunked;
 mod distinct_on;
 mod eager;
 #[cfg(test)]
@@ -26,6 +27,9 @@ mod locking;
 mod lookup;
 #[cfg(test)]
 mod lookup_tests;
+mod memo;
+#[cfg(test)]
+mod memo_tests;
 mod named;
 mod output_name;
 pub use output_name::output_name;
@@ -61,10 +65,12 @@ use crate::expr::{BindEnv, Binder, Expr, ScopeColumn};
 use crate::types::DataType;
 
 pub use access::{choose_access, scan_rows, Access};
-pub(crate) use access::{fetch_row, interrupted, successor, ChunkedScan};
+pub(crate) use access::{fetch_row, interrupted, successor};
 pub(crate) use bitmap_scan::explain as bitmap_explain;
+pub(crate) use chunked::ChunkedScan;
 pub use from::{Join, JoinKind, Source, TableSource};
 pub use lookup::Lookup;
+pub use memo::LookupMemo;
 pub use profile::{Node as ProfileNode, Profile, Stage};
 pub use recursive::Recursive;
 pub use run::{run_select, Runner};

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::access::{ChunkedScan, Stored};
+use super::chunked::{ChunkedScan, Stored};
 use super::from::{Source, TableSource};
 use super::profile::{Profile, Stage};
 use super::{Body, SelectBody, SelectPlan};

@@ -1,4 +1,4 @@
-//! Table scans read in chunks (`access::ChunkedScan`): results across chunk boundaries,
+//! Table scans read in chunks (`chunked::ChunkedScan`): results across chunk boundaries,
 //! filters that run subqueries between chunks, range bounds, and FOR UPDATE.
 #![allow(clippy::unwrap_used)]
 

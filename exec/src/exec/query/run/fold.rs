@@ -2,7 +2,7 @@
 //! as column batches (`batch_agg`) instead of decoded rows: what the parallel path does per
 //! piece (`parallel`), for scans too small for workers or with parallel query off.
 
-use super::super::access::{ChunkedScan, Stored};
+use super::super::chunked::{ChunkedScan, Stored};
 use super::super::from::TableSource;
 use super::super::profile::Stage;
 use super::super::Access;
