@@ -113,13 +113,14 @@ impl Expr {
                 list,
                 negated,
             } => {
-                let v = expr.eval(row, ctx)?;
+                // Operands by reference: a list of text literals is not copied per row.
+                let v = expr.operand(row, ctx)?;
                 if v.is_null() {
                     return Ok(Value::Null);
                 }
                 let mut saw_null = false;
                 for item in list {
-                    let w = item.eval(row, ctx)?;
+                    let w = item.operand(row, ctx)?;
                     match v.compare(&w)? {
                         Some(Ordering::Equal) => return Ok(Value::Bool(!*negated)),
                         None => saw_null = true,
