@@ -99,6 +99,9 @@ impl<'a> ChunkedScan<'a> {
             match self.next_stored(ctx, table, for_update, outer, max)? {
                 None => None,
                 Some(Stored::Rows(rows)) => Some(rows),
+                Some(Stored::Shared(rows, range)) => {
+                    Some(rows.get(range).unwrap_or_default().to_vec())
+                }
                 Some(Stored::Raw(raw)) => Some(
                     raw.iter()
                         .map(|(k, v)| Ok((k.to_vec(), decode_columns(table, v, self.read)?)))
@@ -185,12 +188,11 @@ impl<'a> ChunkedScan<'a> {
             }
             Chunked::Memo(rows, given) => {
                 let end = rows.len().min(given.saturating_add(max.max(1)));
-                let chunk = match rows.get(given..end) {
-                    Some(c) if !c.is_empty() => c.to_vec(),
-                    _ => return Ok(None),
-                };
-                self.state = Chunked::Memo(rows, end);
-                return Ok(Some(Stored::Rows(chunk)));
+                if given >= end {
+                    return Ok(None);
+                }
+                self.state = Chunked::Memo(rows.clone(), end);
+                return Ok(Some(Stored::Shared(rows, given..end)));
             }
             Chunked::Start => {
                 if let Access::Index { id, eq } = self.access {
@@ -312,4 +314,10 @@ pub enum Stored {
     Rows(KeyedRows),
     /// (storage key, stored row) pairs of a full or range scan, not decoded yet.
     Raw(Pairs),
+    /// Rows of an index lookup kept in the statement's memo (`memo`): the consumer copies
+    /// only those its filter keeps.
+    Shared(
+        std::sync::Arc<[super::memo::KeyedRow]>,
+        std::ops::Range<usize>,
+    ),
 }

@@ -15,10 +15,10 @@
 //! - Its size is bounded: lookups of more than [`MAX_LOOKUP_ROWS`] rows are not kept, and
 //!   past [`MAX_ROWS`] rows in all the memo starts over.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use orbit_txn::ReadView;
+use rustc_hash::FxHashMap;
 
 use crate::types::Value;
 
@@ -38,7 +38,7 @@ type MemoKey = (Vec<u8>, Option<Vec<bool>>);
 #[derive(Debug, Default)]
 pub struct LookupMemo {
     view: Option<ReadView>,
-    entries: HashMap<MemoKey, Arc<[KeyedRow]>>,
+    entries: FxHashMap<MemoKey, Arc<[KeyedRow]>>,
     rows: usize,
 }
 

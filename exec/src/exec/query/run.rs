@@ -641,6 +641,9 @@ impl<'r, 'a> Runner<'r, 'a> {
             let kept = match chunk {
                 None => break,
                 Some(Stored::Raw(raw)) => decoder.rows(&raw, ectx)?,
+                Some(Stored::Shared(rows, range)) => {
+                    decoder.keep_shared(rows.get(range).unwrap_or_default(), ectx)?
+                }
                 Some(Stored::Rows(rows)) => {
                     let mut kept = Vec::with_capacity(rows.len());
                     for (key, r) in rows {

@@ -196,22 +196,46 @@ impl<'t> Decoder<'t> {
         Ok(passed)
     }
 
+    /// [`Decoder::keep`] of the rows of a shared chunk (`Stored::Shared`), each copied only
+    /// if it passes the filter.
+    pub(crate) fn keep_shared(
+        &self,
+        rows: &[(Vec<u8>, Vec<Value>)],
+        ectx: &EvalContext<'_>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let mut kept = Vec::new();
+        for (key, r) in rows {
+            if self.passes(r, ectx)? {
+                kept.push(self.keyed(key, r.clone()));
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Whether a decoded row passes the scan's filter.
+    fn passes(&self, r: &[Value], ectx: &EvalContext<'_>) -> Result<bool> {
+        match &self.t.filter {
+            Some(f) => f.passes(r, ectx),
+            None => Ok(true),
+        }
+    }
+
+    /// A kept row with its storage key after it when the scan is keyed.
+    fn keyed(&self, key: &[u8], mut r: Vec<Value>) -> Vec<Value> {
+        if self.t.keyed {
+            r.push(Value::Bytea(key.to_vec()));
+        }
+        r
+    }
+
     /// A row decoded whole (`key` its storage key), if it passes the scan's filter: keyed
     /// when the scan is.
     pub(crate) fn keep(
         &self,
         key: &[u8],
-        mut r: Vec<Value>,
+        r: Vec<Value>,
         ectx: &EvalContext<'_>,
     ) -> Result<Option<Vec<Value>>> {
-        if let Some(f) = &self.t.filter {
-            if !f.passes(&r, ectx)? {
-                return Ok(None);
-            }
-        }
-        if self.t.keyed {
-            r.push(Value::Bytea(key.to_vec()));
-        }
-        Ok(Some(r))
+        Ok(self.passes(&r, ectx)?.then(|| self.keyed(key, r)))
     }
 }

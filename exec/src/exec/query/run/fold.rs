@@ -77,6 +77,11 @@ impl Runner<'_, '_> {
             passed += match chunk {
                 None => break,
                 Some(Stored::Raw(raw)) => decoder.fold(&raw, ectx, &batch, &mut state)?,
+                Some(Stored::Shared(rows, range)) => {
+                    let kept = decoder.keep_shared(rows.get(range).unwrap_or_default(), ectx)?;
+                    state.add(&kept, ectx)?;
+                    kept.len()
+                }
                 Some(Stored::Rows(rows)) => {
                     let mut kept = Vec::with_capacity(rows.len());
                     for (key, r) in rows {
