@@ -298,6 +298,37 @@ fn parent_rows(
     Ok(out)
 }
 
+/// Whether changing rows of `table` (`update`; else deleting them) may change other rows of
+/// `table` itself, through the actions that write (CASCADE, SET NULL, SET DEFAULT) of the
+/// foreign keys in `refs` (those referencing `table`) and of the keys referencing the tables
+/// they write in turn. A statement writing several rows of `table` must then work each row
+/// out after the ones before it are written.
+pub fn actions_reach(
+    ctx: &mut Ctx<'_>,
+    table: &TableDef,
+    refs: &[(TableDef, ConstraintDef)],
+    update: bool,
+) -> Result<bool> {
+    let mut todo: Vec<_> = refs.iter().map(|r| (r.clone(), update)).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(((child, c), update)) = todo.pop() {
+        let Some(fk) = &c.foreign else { continue };
+        let act = if update { fk.on_update } else { fk.on_delete };
+        if !matches!(act, 'c' | 'n' | 'd') {
+            continue;
+        }
+        if child.id == table.id {
+            return Ok(true);
+        }
+        // A cascaded delete deletes the child's rows; every other action updates them.
+        let next = update || act != 'c';
+        if seen.insert((child.id, next)) {
+            todo.extend(referencing(ctx, &child)?.into_iter().map(|r| (r, next)));
+        }
+    }
+    Ok(false)
+}
+
 /// The foreign keys (child table, constraint) that reference `parent`.
 pub fn referencing(ctx: &mut Ctx<'_>, parent: &TableDef) -> Result<Vec<(TableDef, ConstraintDef)>> {
     let mut out = Vec::new();

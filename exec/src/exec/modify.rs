@@ -38,6 +38,10 @@ fn fresh(
     Ok(Some((target, combined)))
 }
 
+/// An UPDATE's change to one row: its key, its old values, the joined row with them, its new
+/// values.
+type Change = (Vec<u8>, Vec<Value>, Vec<Value>, Vec<Value>);
+
 pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Result<Outcome> {
     let from: &[ast::TableWithJoins] = match &upd.from {
         None => &[],
@@ -61,7 +65,19 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
     let refs = super::foreign::referencing(ctx, table)?;
     // Every row's new values are worked out before any row is written, so that the
     // statement's subqueries see the rows as it began (a statement does not see its own
-    // changes in PostgreSQL).
+    // changes in PostgreSQL); unless the table's own ON UPDATE actions may change rows the
+    // statement has yet to update: then each row is worked out on what the rows before it
+    // left, and written at once.
+    let one_by_one = super::foreign::actions_reach(ctx, table, &refs, true)?;
+    let (mut written, mut replaced) = (Vec::with_capacity(rows.len()), Vec::new());
+    let mut write = |ctx: &mut Ctx<'_>, (key, old, combined, new): Change| -> Result<()> {
+        update_row(ctx, table, &key, &old, &new, &refs)?;
+        written.push(with_fresh(&plan, &combined, &new));
+        if !refs.is_empty() {
+            replaced.push((old, new));
+        }
+        Ok(())
+    };
     let mut changes = Vec::with_capacity(rows.len());
     for (key, row) in rows {
         let Some((old, combined)) = fresh(ctx, &plan, &key, &row)? else {
@@ -78,16 +94,15 @@ pub fn update(ctx: &mut Ctx<'_>, upd: &ast::Update, describe_only: bool) -> Resu
             }
             Ok(new)
         })?;
-        changes.push((key, old, combined, new));
-    }
-    let mut written = Vec::with_capacity(changes.len());
-    let mut replaced = Vec::new();
-    for (key, old, combined, new) in changes {
-        update_row(ctx, table, &key, &old, &new, &refs)?;
-        written.push(with_fresh(&plan, &combined, &new));
-        if !refs.is_empty() {
-            replaced.push((old, new));
+        let change = (key, old, combined, new);
+        if one_by_one {
+            write(ctx, change)?;
+        } else {
+            changes.push(change);
         }
+    }
+    for change in changes {
+        write(ctx, change)?;
     }
     for (old, new) in &replaced {
         super::foreign::on_parent_change(ctx, table, &refs, old, Some(new), true)?;
@@ -122,16 +137,25 @@ pub fn delete(ctx: &mut Ctx<'_>, del: &ast::Delete, describe_only: bool) -> Resu
     let rows = target_rows(ctx, &plan)?;
     let refs = super::foreign::referencing(ctx, table)?;
     // Every row is re-checked before any is deleted, as UPDATE's are (see there).
+    let one_by_one = super::foreign::actions_reach(ctx, table, &refs, false)?;
+    let mut deleted = Vec::with_capacity(rows.len());
+    let mut write = |ctx: &mut Ctx<'_>, (key, old, combined): (Vec<u8>, Vec<Value>, Vec<Value>)| {
+        delete_row(ctx, table, &key, &old, &refs)?;
+        deleted.push(combined);
+        Ok::<_, Error>(())
+    };
     let mut doomed = Vec::with_capacity(rows.len());
     for (key, row) in rows {
         if let Some((old, combined)) = fresh(ctx, &plan, &key, &row)? {
-            doomed.push((key, old, combined));
+            if one_by_one {
+                write(ctx, (key, old, combined))?;
+            } else {
+                doomed.push((key, old, combined));
+            }
         }
     }
-    let mut deleted = Vec::with_capacity(doomed.len());
-    for (key, old, combined) in doomed {
-        delete_row(ctx, table, &key, &old, &refs)?;
-        deleted.push(combined);
+    for d in doomed {
+        write(ctx, d)?;
     }
     for row in &deleted {
         let old = row.get(..table.columns.len()).unwrap_or_default();

@@ -143,7 +143,8 @@ impl<'a> ChunkedScan<'a> {
         } else if done {
             if let Some(rec) = self.record.take() {
                 if ctx.txn.read_view() == Some(rec.view) {
-                    ctx.lookups.put(rec.view, rec.start, self.read, rec.rows);
+                    ctx.lookups
+                        .put(rec.view, rec.start, self.read, rec.rows, rec.bytes);
                 }
             }
         }
@@ -211,11 +212,7 @@ impl<'a> ChunkedScan<'a> {
                             self.state = Chunked::Memo(rows, 0);
                             return self.next_stored_at(ctx, table, for_update, outer, max);
                         }
-                        self.record = Some(super::memo::Recording {
-                            view,
-                            start: start.clone(),
-                            rows: Vec::new(),
-                        });
+                        self.record = Some(super::memo::Recording::new(view, start.clone()));
                     }
                     self.state = Chunked::Suffixes(index_suffixes(ctx, start)?.into());
                     return self.next_stored_at(ctx, table, for_update, outer, max);

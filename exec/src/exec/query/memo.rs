@@ -12,8 +12,10 @@
 //!   Locking reads (`FOR UPDATE`) never use it.
 //! - An entry holds every row of its lookup, or it is not kept: a consumer that stopped
 //!   early (EXISTS) leaves nothing behind.
-//! - Its size is bounded: lookups of more than [`MAX_LOOKUP_ROWS`] rows are not kept, and
-//!   past [`MAX_ROWS`] rows in all the memo starts over.
+//! - Its size is bounded (estimated as `memory::row_bytes` counts): a lookup whose rows
+//!   take more than [`MAX_LOOKUP_BYTES`] is not kept, and past [`MAX_BYTES`] in all the memo
+//!   starts over. The bound is small and fixed: the memo is not charged to the statement's
+//!   `--query-memory` budget.
 
 use std::sync::Arc;
 
@@ -25,10 +27,15 @@ use crate::types::Value;
 /// A row as lookups return it: its storage key and its decoded columns.
 pub(crate) type KeyedRow = (Vec<u8>, Vec<Value>);
 
-/// The most rows one kept lookup may have.
-pub(crate) const MAX_LOOKUP_ROWS: usize = 1024;
-/// The most rows the memo keeps in all.
-pub(crate) const MAX_ROWS: usize = 65_536;
+/// The most bytes one kept lookup's rows may take.
+pub(crate) const MAX_LOOKUP_BYTES: usize = 1 << 20;
+/// The most bytes the memo keeps in all.
+pub(crate) const MAX_BYTES: usize = 16 << 20;
+
+/// Estimated bytes of a kept row.
+fn entry_bytes((key, row): &KeyedRow) -> usize {
+    key.capacity() + crate::memory::row_bytes(row)
+}
 
 /// What a lookup is known by: its first index key (the index's prefix and the equalities'
 /// values) and the columns decoded (None: all).
@@ -38,8 +45,8 @@ type MemoKey = (Vec<u8>, Option<Vec<bool>>);
 #[derive(Debug, Default)]
 pub struct LookupMemo {
     view: Option<ReadView>,
-    entries: FxHashMap<MemoKey, Arc<[KeyedRow]>>,
-    rows: usize,
+    entries: FxHashMap<MemoKey, (Arc<[KeyedRow]>, usize)>,
+    bytes: usize,
 }
 
 impl LookupMemo {
@@ -47,7 +54,7 @@ impl LookupMemo {
     fn align(&mut self, view: ReadView) {
         if self.view != Some(view) {
             self.entries.clear();
-            self.rows = 0;
+            self.bytes = 0;
             self.view = Some(view);
         }
     }
@@ -68,29 +75,31 @@ impl LookupMemo {
         self.align(view);
         self.entries
             .get(&(start.to_vec(), read.map(<[bool]>::to_vec)))
-            .cloned()
+            .map(|(rows, _)| Arc::clone(rows))
     }
 
-    /// Keeps `rows`, every row of the lookup from `start` decoding `read`, read under `view`.
+    /// Keeps `rows`, every row of the lookup from `start` decoding `read`, read under `view`
+    /// (`bytes`: their estimated size, as a [`Recording`] counts it).
     pub(crate) fn put(
         &mut self,
         view: ReadView,
         start: Vec<u8>,
         read: Option<&[bool]>,
         rows: Vec<KeyedRow>,
+        bytes: usize,
     ) {
         self.align(view);
-        if rows.len() > MAX_LOOKUP_ROWS {
+        if bytes > MAX_LOOKUP_BYTES {
             return;
         }
-        if self.rows + rows.len() > MAX_ROWS {
+        if self.bytes + bytes > MAX_BYTES {
             self.entries.clear();
-            self.rows = 0;
+            self.bytes = 0;
         }
-        self.rows += rows.len();
+        self.bytes += bytes;
         let key = (start, read.map(<[bool]>::to_vec));
-        if let Some(old) = self.entries.insert(key, rows.into()) {
-            self.rows -= old.len();
+        if let Some((_, old)) = self.entries.insert(key, (rows.into(), bytes)) {
+            self.bytes -= old;
         }
     }
 }
@@ -101,12 +110,24 @@ pub(crate) struct Recording {
     pub view: ReadView,
     pub start: Vec<u8>,
     pub rows: Vec<KeyedRow>,
+    pub bytes: usize,
 }
 
 impl Recording {
-    /// Adds fetched rows; false once the lookup has too many rows to keep.
+    /// A recording of the lookup from `start` under `view`, nothing fetched yet.
+    pub(crate) fn new(view: ReadView, start: Vec<u8>) -> Recording {
+        Recording {
+            view,
+            start,
+            rows: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Adds fetched rows; false once the lookup's rows are too large to keep.
     pub(crate) fn add(&mut self, rows: &[KeyedRow]) -> bool {
-        if self.rows.len() + rows.len() > MAX_LOOKUP_ROWS {
+        self.bytes += rows.iter().map(entry_bytes).sum::<usize>();
+        if self.bytes > MAX_LOOKUP_BYTES {
             return false;
         }
         self.rows.extend_from_slice(rows);
@@ -138,8 +159,8 @@ mod tests {
     fn keeps_lookups_under_their_view_and_columns_only() {
         let (a, b) = views();
         let mut memo = LookupMemo::default();
-        memo.put(a, b"k1".to_vec(), None, rows(3));
-        memo.put(a, b"k2".to_vec(), Some(&[true, false]), rows(0));
+        memo.put(a, b"k1".to_vec(), None, rows(3), 3);
+        memo.put(a, b"k2".to_vec(), Some(&[true, false]), rows(0), 0);
         assert_eq!(memo.get(a, b"k1", None).unwrap().len(), 3);
         assert_eq!(memo.get(a, b"k2", Some(&[true, false])).unwrap().len(), 0);
         assert!(memo.get(a, b"k1", Some(&[true, false])).is_none());
@@ -154,33 +175,35 @@ mod tests {
     fn stays_within_its_bounds() {
         let (a, _) = views();
         let mut memo = LookupMemo::default();
-        memo.put(a, b"big".to_vec(), None, rows(MAX_LOOKUP_ROWS + 1));
+        memo.put(a, b"big".to_vec(), None, rows(1), MAX_LOOKUP_BYTES + 1);
         assert!(memo.get(a, b"big", None).is_none());
-        let per = MAX_LOOKUP_ROWS;
-        for i in 0..MAX_ROWS / per {
-            memo.put(a, vec![i as u8], None, rows(per));
+        let per = MAX_LOOKUP_BYTES;
+        for i in 0..MAX_BYTES / per {
+            memo.put(a, vec![i as u8], None, rows(1), per);
         }
-        assert_eq!(memo.rows, MAX_ROWS);
+        assert_eq!(memo.bytes, MAX_BYTES);
         assert!(memo.get(a, &[0], None).is_some());
-        // One more row and it starts over.
-        memo.put(a, b"one".to_vec(), None, rows(1));
-        assert_eq!(memo.rows, 1);
+        // One more byte and it starts over.
+        memo.put(a, b"one".to_vec(), None, rows(1), 1);
+        assert_eq!(memo.bytes, 1);
         assert!(memo.get(a, &[0], None).is_none());
         assert!(memo.get(a, b"one", None).is_some());
         // Kept again under the same key: counted once.
-        memo.put(a, b"one".to_vec(), None, rows(2));
-        assert_eq!(memo.rows, 2);
+        memo.put(a, b"one".to_vec(), None, rows(2), 2);
+        assert_eq!(memo.bytes, 2);
     }
 
     #[test]
     fn recordings_stop_past_the_lookup_bound() {
         let (a, _) = views();
-        let mut r = Recording {
-            view: a,
-            start: Vec::new(),
-            rows: Vec::new(),
-        };
-        assert!(r.add(&rows(MAX_LOOKUP_ROWS)));
+        let mut r = Recording::new(a, Vec::new());
+        let per = entry_bytes(&rows(1)[0]);
+        assert!(r.add(&rows(MAX_LOOKUP_BYTES / per)));
+        assert_eq!(r.bytes, MAX_LOOKUP_BYTES / per * per);
         assert!(!r.add(&rows(1)));
+        // A wide row counts its text.
+        let mut w = Recording::new(a, Vec::new());
+        let wide = (Vec::new(), vec![Value::Text("x".repeat(MAX_LOOKUP_BYTES))]);
+        assert!(!w.add(&[wide]));
     }
 }

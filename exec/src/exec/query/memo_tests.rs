@@ -65,13 +65,19 @@ fn index_lookups_for_an_enclosing_row_are_kept_while_the_reads_see_the_same() {
                 .unwrap()
                 .unwrap()
         };
-        let planted = vec![(
-            b"k".to_vec(),
-            vec![Value::Int4(-1), Value::Null, Value::Null],
-        )];
+        // Five rows: given back in chunks of two.
+        let planted: Vec<_> = (1..=5)
+            .map(|i| {
+                (
+                    vec![i as u8],
+                    vec![Value::Int4(-i), Value::Null, Value::Null],
+                )
+            })
+            .collect();
         let view = ctx.txn.read_view().unwrap();
-        ctx.lookups.put(view, start.clone(), None, planted.clone());
-        assert_eq!(ids(ctx, &access, &part(3), false), vec![-1]);
+        ctx.lookups
+            .put(view, start.clone(), None, planted.clone(), 1);
+        assert_eq!(ids(ctx, &access, &part(3), false), vec![-1, -2, -3, -4, -5]);
         // Not by a locking scan, nor by one for no enclosing row.
         assert_eq!(ids(ctx, &access, &part(3), true), want);
         let fixed = Access::Index {
@@ -80,8 +86,21 @@ fn index_lookups_for_an_enclosing_row_are_kept_while_the_reads_see_the_same() {
         };
         assert_eq!(ids(ctx, &fixed, &[], false), want);
 
+        // A scan that stops after its first chunk (EXISTS) keeps nothing.
+        let mut scan = ChunkedScan::new(&access, None);
+        let first = scan.next(ctx, &table, false, &part(2), 2).unwrap().unwrap();
+        assert_eq!(first.len(), 2);
+        drop(scan);
+        assert_eq!(
+            ctx.lookups.len(),
+            2,
+            "part 2's lookup, read in part, is not kept"
+        );
+        assert_eq!(ids(ctx, &access, &part(2), false).len(), 5);
+        assert_eq!(ctx.lookups.len(), 3);
+
         // A write by the transaction moves its view: the memo starts over.
-        ctx.lookups.put(view, start, None, planted);
+        ctx.lookups.put(view, start, None, planted, 1);
         let data = ctx.engine.data;
         let key = {
             let mut k = crate::row::index_prefix(table.id, 0);
