@@ -32,6 +32,9 @@ pub(crate) const MAX_LOOKUP_BYTES: usize = 1 << 20;
 /// The most bytes the memo keeps in all.
 pub(crate) const MAX_BYTES: usize = 16 << 20;
 
+/// Estimated bytes of an entry besides its rows: the map's slot and the key's heap parts.
+const ENTRY_OVERHEAD: usize = 96;
+
 /// Estimated bytes of a kept row.
 fn entry_bytes((key, row): &KeyedRow) -> usize {
     key.capacity() + crate::memory::row_bytes(row)
@@ -79,7 +82,8 @@ impl LookupMemo {
     }
 
     /// Keeps `rows`, every row of the lookup from `start` decoding `read`, read under `view`
-    /// (`bytes`: their estimated size, as a [`Recording`] counts it).
+    /// (`bytes`: their estimated size, as a [`Recording`] counts it; the entry counts its key
+    /// too, so that lookups that found nothing are bounded as well).
     pub(crate) fn put(
         &mut self,
         view: ReadView,
@@ -92,6 +96,7 @@ impl LookupMemo {
         if bytes > MAX_LOOKUP_BYTES {
             return;
         }
+        let bytes = bytes + start.len() + ENTRY_OVERHEAD;
         if self.bytes + bytes > MAX_BYTES {
             self.entries.clear();
             self.bytes = 0;
@@ -177,20 +182,28 @@ mod tests {
         let mut memo = LookupMemo::default();
         memo.put(a, b"big".to_vec(), None, rows(1), MAX_LOOKUP_BYTES + 1);
         assert!(memo.get(a, b"big", None).is_none());
-        let per = MAX_LOOKUP_BYTES;
-        for i in 0..MAX_BYTES / per {
+        // Entries of one-byte keys whose rows take what makes each cost a sixteenth.
+        let per = MAX_BYTES / 16 - 1 - ENTRY_OVERHEAD;
+        for i in 0..16 {
             memo.put(a, vec![i as u8], None, rows(1), per);
         }
         assert_eq!(memo.bytes, MAX_BYTES);
         assert!(memo.get(a, &[0], None).is_some());
-        // One more byte and it starts over.
+        // One more and it starts over.
         memo.put(a, b"one".to_vec(), None, rows(1), 1);
-        assert_eq!(memo.bytes, 1);
+        assert_eq!(memo.bytes, 1 + 3 + ENTRY_OVERHEAD);
         assert!(memo.get(a, &[0], None).is_none());
         assert!(memo.get(a, b"one", None).is_some());
         // Kept again under the same key: counted once.
         memo.put(a, b"one".to_vec(), None, rows(2), 2);
-        assert_eq!(memo.bytes, 2);
+        assert_eq!(memo.bytes, 2 + 3 + ENTRY_OVERHEAD);
+        // Lookups that found nothing count their keys: they are bounded too.
+        let mut empty = LookupMemo::default();
+        for i in 0..(MAX_BYTES / ENTRY_OVERHEAD) as u32 {
+            empty.put(a, i.to_be_bytes().to_vec(), None, Vec::new(), 0);
+        }
+        assert!(empty.bytes <= MAX_BYTES);
+        assert!(empty.len() < (MAX_BYTES / ENTRY_OVERHEAD));
     }
 
     #[test]
