@@ -313,6 +313,7 @@ impl Session {
             dropped: Vec::new(),
             star_lists: None,
             lookups: Default::default(),
+            cursors: Default::default(),
             ann_writes: Default::default(),
         };
         let outcome = match prepared {
@@ -681,6 +682,7 @@ impl Session {
                 dropped: Vec::new(),
                 star_lists: None,
                 lookups: Default::default(),
+                cursors: Default::default(),
                 ann_writes: Default::default(),
             };
             // The statement runs inside an implicit savepoint, so one that finds a row
@@ -736,6 +738,7 @@ impl Session {
                 dropped: Vec::new(),
                 star_lists: None,
                 lookups: Default::default(),
+                cursors: Default::default(),
                 ann_writes: Default::default(),
             };
             let result = match prepared {

@@ -95,6 +95,7 @@ pub(crate) fn with_ctx<R>(engine: &SqlEngine, f: impl FnOnce(&mut crate::exec::C
         dropped: Vec::new(),
         star_lists: None,
         lookups: Default::default(),
+        cursors: Default::default(),
         ann_writes: Default::default(),
     };
     f(&mut ctx)

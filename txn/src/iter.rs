@@ -22,6 +22,9 @@ pub struct TxnIter {
     /// Buffered range deletes of the keyspace.
     ranges: Vec<DelRange>,
     direction: Direction,
+    /// The keyspace of an iterator that may be moved to another range (see
+    /// [`crate::Transaction::rescan`]).
+    keyspace: Option<orbit_lsm::KeyspaceId>,
 }
 
 impl TxnIter {
@@ -40,7 +43,39 @@ impl TxnIter {
             local: local.into(),
             ranges,
             direction,
+            keyspace: None,
         }
+    }
+
+    pub(crate) fn scoped(mut self, keyspace: orbit_lsm::KeyspaceId) -> TxnIter {
+        self.keyspace = Some(keyspace);
+        self
+    }
+
+    pub(crate) fn keyspace(&self) -> Option<orbit_lsm::KeyspaceId> {
+        self.keyspace
+    }
+
+    /// The sequence number of the snapshot the iterator reads at.
+    pub(crate) fn seq(&self) -> u64 {
+        self.base.snapshot().seq()
+    }
+
+    /// Starts over on `range` with the buffered writes `local` (within it) and `ranges`;
+    /// false, with nothing changed, if the snapshot's iterator cannot move there.
+    pub(crate) fn reseek(
+        &mut self,
+        range: &(std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>),
+        local: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        ranges: Vec<DelRange>,
+    ) -> bool {
+        if self.direction != Direction::Forward || !self.base.reseek(range) {
+            return false;
+        }
+        self.peeked = None;
+        self.local = local.into();
+        self.ranges = ranges;
+        true
     }
 
     fn peek(&mut self) -> Option<&BaseItem> {

@@ -44,6 +44,23 @@ impl SharedScan {
             .iter(self.keyspace, piece, Direction::Forward, &self.snapshot)?;
         Ok(PieceIter(it))
     }
+
+    /// As [`SharedScan::scan`], for an iterator that [`PieceIter::reseek`] may move to other
+    /// ranges within `scope`: a parallel join's worker makes its lookups through one.
+    pub fn scan_scoped(
+        &self,
+        scope: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        piece: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<PieceIter> {
+        let it = self.db.iter_scoped(
+            self.keyspace,
+            scope,
+            piece,
+            Direction::Forward,
+            &self.snapshot,
+        )?;
+        Ok(PieceIter(it))
+    }
 }
 
 /// The pairs of a piece of a [`SharedScan`], forward: one by one, or in chunks
@@ -54,6 +71,13 @@ impl PieceIter {
     /// Appends the next pairs to `out` until it holds `max` of them or the piece ends.
     pub fn fill(&mut self, out: &mut Pairs, max: usize) -> Result<()> {
         Ok(self.0.fill(out, max)?)
+    }
+
+    /// Starts over on `piece` (see [`orbit_lsm::DbIter::reseek`]); false, with nothing
+    /// changed, unless the iterator was made by [`SharedScan::scan_scoped`] with a scope
+    /// holding `piece`.
+    pub fn reseek(&mut self, piece: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> bool {
+        self.0.reseek(piece)
     }
 }
 

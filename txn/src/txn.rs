@@ -40,6 +40,9 @@ use crate::locks::{Acquire, LockKey};
 use crate::oracle::{Check, Item};
 use crate::{Error, Result, Shared};
 
+/// A range of keys.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// A transaction isolation level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -361,19 +364,91 @@ impl Transaction {
         range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
         direction: Direction,
     ) -> Result<TxnIter> {
+        self.scan_in(keyspace, None, range, direction)
+    }
+
+    /// A scan (see [`Transaction::scan`]); one that [`Transaction::rescan`] may move within
+    /// `scope`, if given.
+    fn scan_in(
+        &mut self,
+        keyspace: KeyspaceId,
+        scope: Option<KeyRange>,
+        range: KeyRange,
+        direction: Direction,
+    ) -> Result<TxnIter> {
         self.check_open()?;
         let snap = self.read_snapshot(false);
+        self.check_range(keyspace, &range, snap.seq());
+        let local = self.buf.writes_in(keyspace, &range.0, &range.1);
+        let ranges = self.buf.ranges_of(keyspace);
+        let db = &self.shared.db;
+        Ok(match scope {
+            None => TxnIter::new(
+                db.iter(keyspace, range, direction, &snap)?,
+                local,
+                ranges,
+                direction,
+            ),
+            Some(scope) => {
+                let base = db.iter_scoped(keyspace, scope, range, direction, &snap)?;
+                TxnIter::new(base, local, ranges, direction).scoped(keyspace)
+            }
+        })
+    }
+
+    /// As [`Transaction::scan`] (forwards), for an iterator that [`Transaction::rescan`]
+    /// may move to other ranges within `scope`: lookups made one after another (an index
+    /// nested loop's) through one iterator.
+    pub fn scan_scoped(
+        &mut self,
+        keyspace: KeyspaceId,
+        scope: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<TxnIter> {
+        self.scan_in(keyspace, Some(scope), range, Direction::Forward)
+    }
+
+    /// Moves `iter`, made by [`Transaction::scan_scoped`], to `range` of `keyspace`, to
+    /// read it as [`Transaction::scan`] would now (the transaction's own writes as they are
+    /// now included). False, with `iter` unchanged, when it cannot: another keyspace, a
+    /// range outside its scope, or reads that no longer take the snapshot it reads at (a
+    /// new statement's under READ COMMITTED); the caller makes a new one.
+    pub fn rescan(
+        &mut self,
+        iter: &mut TxnIter,
+        keyspace: KeyspaceId,
+        range: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<bool> {
+        self.check_open()?;
+        let seq = match (self.isolation, &self.statement) {
+            (Isolation::ReadCommitted, Some(s)) if !self.latest => s.seq(),
+            (Isolation::ReadCommitted, _) => self.shared.db.visible_seq(),
+            _ => self.snapshot.seq(),
+        };
+        if iter.keyspace() != Some(keyspace) || iter.seq() != seq {
+            return Ok(false);
+        }
+        // (Should the iterator refuse the range, the caller's new scan checks it again.)
+        self.check_range(keyspace, range, seq);
+        let local = self.buf.writes_in(keyspace, &range.0, &range.1);
+        let ranges = self.buf.ranges_of(keyspace);
+        Ok(iter.reseek(range, local, ranges))
+    }
+
+    /// Under SERIALIZABLE, `range` of `keyspace`, read at `since`, is checked at commit.
+    fn check_range(
+        &mut self,
+        keyspace: KeyspaceId,
+        range: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
+        since: u64,
+    ) {
         if self.isolation == Isolation::Serializable {
             self.checks.push(Check {
                 item: Item::Range(keyspace, range.0.clone(), range.1.clone()),
                 read: true,
-                since: snap.seq(),
+                since,
             });
         }
-        let local = self.buf.writes_in(keyspace, &range.0, &range.1);
-        let ranges = self.buf.ranges_of(keyspace);
-        let base = self.shared.db.iter(keyspace, range, direction, &snap)?;
-        Ok(TxnIter::new(base, local, ranges, direction))
     }
 
     /// `range` of `keyspace` as this transaction reads it, for other threads to scan

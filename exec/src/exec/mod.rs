@@ -127,6 +127,9 @@ pub struct Ctx<'a> {
     /// Index lookups correlated subqueries made, kept for the next enclosing row that makes
     /// the same one (see `query::memo`).
     pub lookups: query::LookupMemo,
+    /// Iterators kept between the primary-key lookups a plan node makes in turn (see
+    /// `query::cursors`).
+    pub cursors: query::Cursors,
 }
 
 impl<'a> Ctx<'a> {

@@ -89,6 +89,7 @@ impl Session {
             dropped: Vec::new(),
             star_lists: None,
             lookups: Default::default(),
+            cursors: Default::default(),
             ann_writes: Default::default(),
         };
         let load = CopyFrom::start(&mut ctx, table_name, columns, options);
@@ -162,6 +163,7 @@ impl Session {
             dropped: Vec::new(),
             star_lists: None,
             lookups: Default::default(),
+            cursors: Default::default(),
             ann_writes: Default::default(),
         };
         let result = f(&mut c.load, &mut ctx);

@@ -151,6 +151,9 @@ pub struct DbIter {
     snapshot: Snapshot,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
+    /// The bounds `dels` were gathered for, within which [`DbIter::reseek`] may move the
+    /// iterator (None: it may not).
+    scope: Option<Bounds>,
     direction: Direction,
     started: bool,
     done: bool,
@@ -162,6 +165,40 @@ pub struct DbIter {
     pending: Option<Pending>,
     /// The last full pick: the source picked and the runner-up (see `pick`).
     last_pick: Option<(usize, Option<usize>)>,
+}
+
+/// A range of user keys.
+pub(crate) type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Whether every key in `range` lies in `scope`.
+pub(crate) fn within(range: &Bounds, scope: &Bounds) -> bool {
+    let lower = match (&scope.0, &range.0) {
+        (Bound::Unbounded, _) => true,
+        (_, Bound::Unbounded) => false,
+        (Bound::Included(s), Bound::Included(r) | Bound::Excluded(r)) => r >= s,
+        (Bound::Excluded(s), Bound::Included(r)) => r > s,
+        (Bound::Excluded(s), Bound::Excluded(r)) => r >= s,
+    };
+    let upper = match (&scope.1, &range.1) {
+        (Bound::Unbounded, _) => true,
+        (_, Bound::Unbounded) => false,
+        (Bound::Excluded(s), Bound::Included(r)) => r < s,
+        (Bound::Excluded(s) | Bound::Included(s), Bound::Excluded(r) | Bound::Included(r)) => {
+            r <= s
+        }
+    };
+    lower && upper
+}
+
+/// Sets `to` to `from`, reusing `to`'s buffer.
+fn assign(to: &mut Bound<Vec<u8>>, from: &Bound<Vec<u8>>) {
+    match (to, from) {
+        (Bound::Included(t), Bound::Included(f)) | (Bound::Excluded(t), Bound::Excluded(f)) => {
+            t.clear();
+            t.extend_from_slice(f);
+        }
+        (to, from) => *to = from.clone(),
+    }
 }
 
 fn above_upper(user: &[u8], upper: &Bound<Vec<u8>>) -> bool {
@@ -185,8 +222,7 @@ impl DbIter {
         sources: Vec<Box<dyn Source>>,
         dels: Fragments,
         snapshot: Snapshot,
-        lower: Bound<Vec<u8>>,
-        upper: Bound<Vec<u8>>,
+        ((lower, upper), scope): (Bounds, Option<Bounds>),
         direction: Direction,
     ) -> DbIter {
         DbIter {
@@ -195,6 +231,7 @@ impl DbIter {
             snapshot,
             lower,
             upper,
+            scope,
             direction,
             started: false,
             done: false,
@@ -203,6 +240,30 @@ impl DbIter {
             pending: None,
             last_pick: None,
         }
+    }
+
+    /// The snapshot the iterator reads at.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Starts over on `range`, in the same direction at the same snapshot, keeping the
+    /// sources: a table seeks within the block it is on when the new start lies there, so
+    /// lookups in key order cost a block search each rather than a new iterator and a seek
+    /// from the root of every level. False, with nothing changed, unless the iterator was
+    /// made by [`crate::Db::iter_scoped`] with a scope holding `range`.
+    pub fn reseek(&mut self, range: &Bounds) -> bool {
+        if !self.scope.as_ref().is_some_and(|s| within(range, s)) {
+            return false;
+        }
+        assign(&mut self.lower, &range.0);
+        assign(&mut self.upper, &range.1);
+        self.started = false;
+        self.done = false;
+        self.has_last = false;
+        self.pending = None;
+        self.last_pick = None;
+        true
     }
 
     fn position(&mut self) -> Result<()> {

@@ -110,7 +110,13 @@ impl Source for LevelSource {
         let idx = self
             .tables
             .partition_point(|t| key::compare(&t.meta.largest, target) == Ordering::Less);
-        if let Some(t) = self.open_at(idx) {
+        // The table already open keeps its cursor (and the block it is on).
+        let reopen = self.idx != idx || self.open.is_none();
+        let open = match reopen {
+            true => self.open_at(idx),
+            false => self.open.as_mut(),
+        };
+        if let Some(t) = open {
             t.seek(target)?;
             if !t.valid() {
                 return self.first_from(idx + 1);

@@ -496,6 +496,36 @@ impl Db {
         direction: Direction,
         snapshot: &Snapshot,
     ) -> Result<DbIter> {
+        self.iter_in(keyspace, None, range, direction, snapshot)
+    }
+
+    /// As [`Db::iter`], for an iterator that [`DbIter::reseek`] may move to any range within
+    /// `scope` (which must hold `range`): lookups made one after another through one
+    /// iterator, instead of one iterator each.
+    pub fn iter_scoped(
+        &self,
+        keyspace: KeyspaceId,
+        scope: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+        snapshot: &Snapshot,
+    ) -> Result<DbIter> {
+        if !iter::within(&range, &scope) {
+            return Err(Error::Internal(
+                "an iterator's range must lie within its scope",
+            ));
+        }
+        self.iter_in(keyspace, Some(scope), range, direction, snapshot)
+    }
+
+    fn iter_in(
+        &self,
+        keyspace: KeyspaceId,
+        scope: Option<iter::Bounds>,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+        snapshot: &Snapshot,
+    ) -> Result<DbIter> {
         let (sources, dels) = {
             let trees = self.inner.trees();
             let tree = trees
@@ -508,8 +538,11 @@ impl Db {
                 tree.l0_reads.fetch_add(1, Ordering::Relaxed);
             }
             let mut dels = Fragments::default();
-            // Only tombstones the iterator can meet: visible, and overlapping its bounds.
-            let (lo, hi) = (&range.0, &range.1);
+            // Only tombstones the iterator can meet: visible, and overlapping its bounds
+            // (any range it may be moved to).
+            let (lo, hi) = scope
+                .as_ref()
+                .map_or((&range.0, &range.1), |s| (&s.0, &s.1));
             let visible = |t: &&RangeTombstone| {
                 let after_lo = match lo {
                     Bound::Included(l) | Bound::Excluded(l) => t.end.as_slice() > l.as_slice(),
@@ -551,8 +584,7 @@ impl Db {
             sources,
             dels,
             snapshot.clone(),
-            range.0,
-            range.1,
+            (range, scope),
             direction,
         ))
     }

@@ -327,8 +327,19 @@ impl BlockIter {
             self.current = self.block.restarts_at;
             return Ok(());
         }
-        // The last restart point whose key is < target (compared in place).
-        let (mut lo, mut hi) = (0, self.block.restarts - 1);
+        let i = self.last_restart_below(0, target, &cmp)?;
+        self.seek_after_restart(i, target, cmp)
+    }
+
+    /// The last restart point from `from` on whose key is < `target` (compared in place);
+    /// `from` if none after it is. The block has restart points.
+    fn last_restart_below(
+        &self,
+        from: usize,
+        target: &[u8],
+        cmp: &impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> BResult<usize> {
+        let (mut lo, mut hi) = (from, self.block.restarts.saturating_sub(1));
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             if cmp(self.block.restart_key(mid)?, target) == Ordering::Less {
@@ -337,7 +348,40 @@ impl BlockIter {
                 hi = mid - 1;
             }
         }
-        self.seek_after_restart(lo, target, cmp)
+        Ok(lo)
+    }
+
+    /// As [`BlockIter::seek`], for a `target` at or after the current entry (which must be
+    /// valid): only the restart points from the current entry's on are searched, and a
+    /// target before the next of them is reached by stepping on from the current entry
+    /// (lookups in key order through one iterator mostly move a few entries).
+    pub fn seek_forward(
+        &mut self,
+        target: &[u8],
+        cmp: impl Fn(&[u8], &[u8]) -> Ordering,
+    ) -> BResult<()> {
+        if !self.valid() || self.block.restarts == 0 {
+            return self.seek(target, cmp);
+        }
+        // The current entry's restart point: the last one at or before it.
+        let (mut lo, mut hi) = (0, self.block.restarts - 1);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if self.block.restart(mid)? <= self.current {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let here = lo;
+        let below = self.last_restart_below(here, target, &cmp)?;
+        if below != here {
+            return self.seek_after_restart(below, target, cmp);
+        }
+        while self.valid() && cmp(&self.key, target) == Ordering::Less {
+            self.next_entry()?;
+        }
+        Ok(())
     }
 
     /// [`BlockIter::seek`] with its binary search answered: `i` is the last restart point
@@ -380,6 +424,7 @@ mod tests {
         fn iterates_seeks_and_steps_back_like_a_btreemap(
             entries in proptest::collection::btree_map(proptest::collection::vec(0u8..4, 0..6), proptest::collection::vec(any::<u8>(), 0..8), 0..80),
             probes in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..6), 1..20),
+            probes_after in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..6), 0..8),
         ) {
             let block = build(&entries);
             let mut it = BlockIter::new(Arc::clone(&block));
@@ -412,6 +457,18 @@ mod tests {
                         prop_assert_eq!(it.key(), &k[..]);
                         prop_assert_eq!(it.value(), &v[..]);
                     }
+                }
+            }
+            // Forward seeks, from each entry to each target at or after it.
+            let mut targets: Vec<Vec<u8>> = entries.keys().cloned().collect();
+            targets.extend(probes_after.iter().cloned());
+            targets.sort();
+            for (i, from) in entries.keys().enumerate() {
+                for t in targets.iter().filter(|t| *t >= from).skip(i % 3).step_by(2) {
+                    it.seek(from, |a, b| a.cmp(b)).unwrap();
+                    it.seek_forward(t, |a, b| a.cmp(b)).unwrap();
+                    let want = entries.range(t.clone()..).next();
+                    prop_assert_eq!(it.valid().then(|| (it.key().to_vec(), it.value().to_vec())), want.map(|(k, v)| (k.clone(), v.clone())), "{:?} to {:?}", from, t);
                 }
             }
         }

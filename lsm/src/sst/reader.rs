@@ -1,6 +1,7 @@
 //! Reads a table: footer, index, filter and properties at open; data blocks on demand through
 //! the shared block cache.
 
+use std::cmp::Ordering;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -315,7 +316,40 @@ impl<T: Deref<Target = Table>> TableIter<T> {
     }
 
     /// Positions on the first entry `>= target` (an internal key).
+    ///
+    /// A target at or after the current entry is looked for forwards from there: in the
+    /// data block already loaded when it holds the target (the block's last key, which its
+    /// index entry holds, is at least the target), else in the next block when that one
+    /// does; only a target further on searches the index from its start. Key-ordered lookups
+    /// through one iterator ([`crate::DbIter::reseek`]) mostly land in the block the last
+    /// one ended in, or the next.
     pub fn seek(&mut self, target: &[u8]) -> Result<()> {
+        let ahead = self.index.valid()
+            && self
+                .data
+                .as_ref()
+                .is_some_and(|d| d.valid() && key::compare(d.key(), target) != Ordering::Greater);
+        if ahead {
+            if key::compare(target, self.index.key()) != Ordering::Greater {
+                if let Some(d) = self.data.as_mut() {
+                    d.seek_forward(target, key::compare)
+                        .map_err(block_err(&self.table.path, self.data_offset))?;
+                }
+                return self.skip_empty_forward();
+            }
+            self.index
+                .next_entry()
+                .map_err(self.err(self.table.index_offset))?;
+            if self.index.valid() && key::compare(target, self.index.key()) != Ordering::Greater {
+                self.load_data()?;
+                let at = self.data_offset;
+                if let Some(d) = self.data.as_mut() {
+                    d.seek(target, key::compare)
+                        .map_err(block_err(&self.table.path, at))?;
+                }
+                return self.skip_empty_forward();
+            }
+        }
         let below = match &self.table.prefixes {
             Some(p) => p
                 .last_below(&self.table.index, target, key::compare)

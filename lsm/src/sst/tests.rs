@@ -33,6 +33,22 @@ fn build(fs: &SimFs, name: &str, model: &Model, opts: TableOptions) -> Table {
     Table::open(file, 1, Arc::new(TableCache::new(1 << 20))).unwrap()
 }
 
+/// The table's internal keys, in order.
+fn internal_keys(model: &Model) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for (user, versions) in model {
+        for (seq, value) in versions.iter().rev() {
+            let kind = if value.is_some() {
+                ValueKind::Put
+            } else {
+                ValueKind::Delete
+            };
+            keys.push(key::internal_key(user, *seq, kind as u8));
+        }
+    }
+    keys
+}
+
 fn model_strategy() -> impl Strategy<Value = Model> {
     proptest::collection::btree_map(
         proptest::collection::vec(any::<u8>(), 0..12),
@@ -80,13 +96,7 @@ proptest! {
     fn iteration_both_ways_matches_the_model(model in model_strategy(), opts in opts_strategy()) {
         let fs = SimFs::new();
         let table = build(&fs, "a.sst", &model, opts);
-        let mut expected: Vec<Vec<u8>> = Vec::new();
-        for (user, versions) in &model {
-            for (seq, value) in versions.iter().rev() {
-                let kind = if value.is_some() { ValueKind::Put } else { ValueKind::Delete };
-                expected.push(key::internal_key(user, *seq, kind as u8));
-            }
-        }
+        let expected = internal_keys(&model);
         let mut it = table.iter();
         it.seek_to_first().unwrap();
         let mut forward = Vec::new();
@@ -108,6 +118,36 @@ proptest! {
             it.seek(k).unwrap();
             prop_assert!(it.valid());
             prop_assert_eq!(it.key(), &k[..]);
+        }
+    }
+
+    /// Seeks one after another through one iterator, in key order (within a block, to the
+    /// next block, further on) or not, each land where a seek from a new iterator would.
+    #[test]
+    fn seeks_in_turn_land_where_a_first_seek_would(
+        model in model_strategy(),
+        opts in opts_strategy(),
+        targets in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..12), 0u64..1100), 1..60),
+        ordered in any::<bool>(),
+    ) {
+        let fs = SimFs::new();
+        let table = build(&fs, "a.sst", &model, opts);
+        let expected = internal_keys(&model);
+        // Targets: random keys, and each key of the table (some at a newer version).
+        let mut targets: Vec<Vec<u8>> = targets
+            .iter()
+            .map(|(user, seq)| key::internal_key(user, *seq, ValueKind::SEEK))
+            .chain(model.keys().step_by(3).map(|u| key::internal_key(u, key::MAX_SEQ, ValueKind::SEEK)))
+            .collect();
+        if ordered {
+            targets.sort_by(|a, b| key::compare(a, b));
+        }
+        let mut it = table.iter();
+        for t in &targets {
+            it.seek(t).unwrap();
+            let want = expected.iter().find(|e| key::compare(e, t) != std::cmp::Ordering::Less);
+            let got = it.valid().then(|| it.key().to_vec());
+            prop_assert_eq!(got.as_ref(), want, "seek {:?}", t);
         }
     }
 

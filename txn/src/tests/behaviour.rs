@@ -499,3 +499,51 @@ fn read_views_change_with_every_write_and_each_statement_snapshot() {
     t.set_read_latest(false);
     assert!(t.read_view().is_some());
 }
+
+#[test]
+fn a_moved_scan_merges_own_writes_made_since_and_keeps_to_its_snapshot() {
+    let db = open(&SimFs::new());
+    for k in 0..10 {
+        db.put(KS, &key(k), &val(i64::from(k))).unwrap();
+    }
+    let pairs = |it: &mut crate::TxnIter| -> Vec<(Vec<u8>, Vec<u8>)> {
+        it.by_ref().map(|r| r.unwrap()).collect()
+    };
+    let lookup = |a: u32, b: u32| (Bound::Included(key(a)), Bound::Excluded(key(b)));
+    let all = (Bound::Unbounded, Bound::Unbounded);
+    let mut t = db.begin(Isolation::ReadCommitted).unwrap();
+    t.begin_statement();
+    let mut it = t.scan_scoped(KS, all.clone(), lookup(2, 4)).unwrap();
+    assert_eq!(pairs(&mut it), vec![(key(2), val(2)), (key(3), val(3))]);
+    // Its own writes since, merged; another's commit since, not seen by the statement.
+    t.put(KS, &key(5), b"mine").unwrap();
+    t.delete(KS, &key(6)).unwrap();
+    t.delete_range(KS, &key(7), &key(8)).unwrap();
+    db.delete(KS, &key(4)).unwrap();
+    assert!(t.rescan(&mut it, KS, &lookup(4, 10)).unwrap());
+    assert_eq!(
+        pairs(&mut it),
+        vec![
+            (key(4), val(4)),
+            (key(5), b"mine".to_vec()),
+            (key(8), val(8)),
+            (key(9), val(9))
+        ]
+    );
+    // Backwards in the keys too.
+    assert!(t.rescan(&mut it, KS, &lookup(0, 2)).unwrap());
+    assert_eq!(pairs(&mut it), vec![(key(0), val(0)), (key(1), val(1))]);
+    // The next statement reads a newer snapshot: the iterator is refused.
+    t.begin_statement();
+    assert!(!t.rescan(&mut it, KS, &lookup(4, 5)).unwrap());
+    let mut fresh = t.scan_scoped(KS, all.clone(), lookup(4, 6)).unwrap();
+    assert_eq!(pairs(&mut fresh), vec![(key(5), b"mine".to_vec())]);
+    // Outside its scope, in another keyspace, or made by `scan`: refused.
+    let mut narrow = t.scan_scoped(KS, lookup(0, 5), lookup(1, 2)).unwrap();
+    assert!(!t.rescan(&mut narrow, KS, &lookup(4, 6)).unwrap());
+    assert!(!t.rescan(&mut narrow, KS + 1, &lookup(1, 2)).unwrap());
+    let mut plain = t.scan(KS, all.clone(), Direction::Forward).unwrap();
+    assert!(!t.rescan(&mut plain, KS, &all).unwrap());
+    assert!(t.scan_scoped(KS, lookup(0, 5), lookup(4, 6)).is_err());
+    t.commit().unwrap();
+}

@@ -247,14 +247,16 @@ pub fn scan_rows_wanting(
 /// The rows of `table` a lookup path reaches (a primary-key point or prefix range, or a
 /// secondary index's equality), read through `shared` (a parallel join's worker: the
 /// statement's snapshot, without its transaction), with their storage keys; no more than
-/// `want` rows from a secondary index.
+/// `want` rows from a secondary index. A key range is read through `cursor`, the iterator
+/// the caller's last lookup of `table` left there (moved to the range), or a new one kept
+/// there.
 pub(crate) fn shared_lookup(
     shared: &orbit_txn::SharedScan,
     table: &TableDef,
     access: &Access,
     ectx: &crate::expr::EvalContext<'_>,
-    want: usize,
-    read: Option<&[bool]>,
+    (want, read): (usize, Option<&[bool]>),
+    cursor: &mut Option<orbit_txn::PieceIter>,
 ) -> Result<KeyedRows> {
     let prefix = index_prefix(table.id, 0);
     let key_in = |ids: &[u32], e: &Expr, pos: usize| key_at(table, ids, e, pos, ectx);
@@ -277,7 +279,10 @@ pub(crate) fn shared_lookup(
             let Some(range) = key_range(access, &key_of, &prefix)? else {
                 return Ok(out);
             };
-            for item in shared.scan(range)? {
+            if !cursor.as_mut().is_some_and(|it| it.reseek(&range)) {
+                *cursor = Some(shared.scan_scoped(table_range(table), range)?);
+            }
+            for item in cursor.iter_mut().flatten() {
                 let (k, v) = item?;
                 out.push((k, decode_columns(table, &v, read)?));
             }
@@ -446,6 +451,13 @@ fn key_range(access: &Access, key_of: &KeyOf<'_>, prefix: &[u8]) -> Result<Optio
         ),
     };
     Ok(Some(range))
+}
+
+/// Every storage key of `table`'s rows.
+pub(crate) fn table_range(table: &TableDef) -> KeyRange {
+    let prefix = index_prefix(table.id, 0);
+    let end = successor(&prefix);
+    (Bound::Included(prefix), Bound::Excluded(end))
 }
 
 /// The storage keys a full or range scan of `table` reads (any other access path: the whole

@@ -9,7 +9,7 @@ use orbit_lsm::{Direction, Pairs};
 use super::super::Ctx;
 use super::access::{
     fetch_row, index_start, index_suffixes, interrupted, locked_get, scan_range, scan_rows_with,
-    Access, KeyedRows,
+    table_range, Access, KeyedRows,
 };
 use crate::catalog::TableDef;
 use crate::error::Result;
@@ -38,6 +38,9 @@ pub struct ChunkedScan<'a> {
     lock_budget: usize,
     /// An index lookup for an enclosing row, read for the statement's memo.
     record: Option<super::memo::Recording>,
+    /// Where a primary-key range lookup's iterator is kept for the next one (see
+    /// [`ChunkedScan::looking_up`]).
+    site: Option<usize>,
 }
 
 enum Chunked {
@@ -63,7 +66,17 @@ impl<'a> ChunkedScan<'a> {
             prefilter: None,
             lock_budget: usize::MAX,
             record: None,
+            site: None,
         }
+    }
+
+    /// A range scan that is one of many lookups `site` (the plan node making them: any
+    /// number that tells it apart) makes in turn: its iterator is kept in the statement's
+    /// [`super::cursors::Cursors`] and moved to the next lookup's range. A range scan for an
+    /// enclosing row does this without being asked, as the site of its access path.
+    pub fn looking_up(mut self, site: usize) -> ChunkedScan<'a> {
+        self.site = Some(site);
+        self
     }
 
     /// A locking full or range scan's next chunk locks no more than `n` rows (at least one):
@@ -236,9 +249,22 @@ impl<'a> ChunkedScan<'a> {
         };
         let (interrupts, engine) = (ctx.interrupts.clone(), ctx.engine);
         let mut out = Pairs::new();
-        let mut scan = ctx
-            .txn
-            .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?;
+        let site = match (self.access, for_update) {
+            (Access::Range(..), false) => self.site.or_else(|| {
+                (!outer.is_empty()).then_some(std::ptr::from_ref(self.access) as usize)
+            }),
+            _ => None,
+        };
+        let mut scan = match site {
+            Some(site) => {
+                let scope = || table_range(table);
+                ctx.cursors
+                    .open(ctx.txn, ctx.engine.data, site, scope, (start, end.clone()))?
+            }
+            None => ctx
+                .txn
+                .scan(ctx.engine.data, (start, end.clone()), Direction::Forward)?,
+        };
         // In steps of 1024 pairs, the deadline looked at between them.
         while out.len() < max {
             let before = out.len();
@@ -247,6 +273,9 @@ impl<'a> ChunkedScan<'a> {
                 break;
             }
             interrupted(engine, &interrupts)?;
+        }
+        if let Some(site) = site {
+            ctx.cursors.keep(site, scan);
         }
         match out.last_key() {
             Some(k) if out.len() >= max => {

@@ -15,6 +15,7 @@ mod bitmap_scan;
 #[cfg(test)]
 mod bitmap_tests;
 mod chunked;
+mod cursors;
 mod distinct_on;
 mod eager;
 #[cfg(test)]
@@ -68,6 +69,7 @@ pub use access::{choose_access, scan_rows, Access};
 pub(crate) use access::{fetch_row, interrupted, successor};
 pub(crate) use bitmap_scan::explain as bitmap_explain;
 pub(crate) use chunked::ChunkedScan;
+pub use cursors::Cursors;
 pub use from::{Join, JoinKind, Source, TableSource};
 pub use lookup::Lookup;
 pub use memo::LookupMemo;

@@ -159,6 +159,21 @@ proptest! {
     }
 }
 
+/// A database after `steps`, with its model and the snapshots taken on the way (with theirs).
+/// Reopen and crash steps become flushes: the iterators' snapshots must live.
+fn applied(steps: Vec<Step>) -> (SimFs, Db, Model, Vec<(Snapshot, Model)>) {
+    let fs = SimFs::new();
+    let db = open(&fs, 1 << 10);
+    let mut model: Model = BTreeMap::new();
+    let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
+    for s in steps {
+        if apply(&db, &mut model, &mut snapshots, s).is_some() {
+            db.flush().unwrap();
+        }
+    }
+    (fs, db, model, snapshots)
+}
+
 fn bound(kind: u8, k: u8) -> Bound<Vec<u8>> {
     match kind % 3 {
         0 => Bound::Included(key(k)),
@@ -195,16 +210,7 @@ proptest! {
         ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..40), 1..6),
         chunk in 1usize..8,
     ) {
-        let fs = SimFs::new();
-        let db = open(&fs, 1 << 10);
-        let mut model: Model = BTreeMap::new();
-        let mut snapshots: Vec<(Snapshot, Model)> = Vec::new();
-        for s in steps {
-            // Reopen and crash steps become flushes here: the iterator's snapshots must live.
-            if apply(&db, &mut model, &mut snapshots, s).is_some() {
-                db.flush().unwrap();
-            }
-        }
+        let (_fs, db, model, mut snapshots) = applied(steps);
         snapshots.push((db.snapshot(), model.clone()));
         for (snap, m) in &snapshots {
             for (lk, lo, hk, hi) in &ranges {
@@ -220,18 +226,7 @@ proptest! {
                 let mut it = db
                     .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Forward, snap)
                     .unwrap();
-                let (mut filled, mut pairs) = (Vec::new(), crate::Pairs::new());
-                loop {
-                    pairs.clear();
-                    it.fill(&mut pairs, chunk).unwrap();
-                    prop_assert!(pairs.len() <= chunk);
-                    filled.extend(pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
-                    match it.next() {
-                        Some(kv) => filled.push(kv.unwrap()),
-                        None => break,
-                    }
-                }
-                prop_assert_eq!(&filled, &want, "filled {:?}..{:?} by {}", lo, hi, chunk);
+                prop_assert_eq!(&drain(&mut it, chunk), &want, "filled {:?}..{:?} by {}", lo, hi, chunk);
                 let mut back: Vec<_> = db
                     .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Backward, snap)
                     .unwrap()
@@ -241,5 +236,89 @@ proptest! {
                 prop_assert_eq!(&back, &want, "backward {:?}..{:?}", lo, hi);
             }
         }
+    }
+}
+
+/// Every key of `universe` in `range`.
+fn keys_in(universe: &Model, range: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> Vec<Vec<u8>> {
+    model_range(universe, &range.0, &range.1)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// All pairs left in `it`, read in chunks of `chunk` (`fill`), each followed by one `next`.
+fn drain(it: &mut DbIter, chunk: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let (mut filled, mut pairs) = (Vec::new(), crate::Pairs::new());
+    loop {
+        pairs.clear();
+        it.fill(&mut pairs, chunk).unwrap();
+        assert!(pairs.len() <= chunk);
+        filled.extend(pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+        match it.next() {
+            Some(kv) => filled.push(kv.unwrap()),
+            None => return filled,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
+
+    /// One iterator moved from range to range (`Db::iter_scoped`, `DbIter::reseek`), in key
+    /// order (as an index nested loop's lookups come) or not, reads each range as a new
+    /// iterator would, range deletes included; it moves only within its scope.
+    #[test]
+    fn a_moved_iterator_matches_the_model(
+        steps in proptest::collection::vec(step(), 1..120),
+        scope in (any::<u8>(), 0u8..40, any::<u8>(), 0u8..40),
+        ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..6), 1..30),
+        ordered in any::<bool>(),
+        chunk in 1usize..8,
+    ) {
+        let (_fs, db, model, _) = applied(steps);
+        let universe: Model = (0..=45u8).map(|k| (key(k), Vec::new())).collect();
+        let scope = (bound(scope.0, scope.1), bound(scope.2, scope.3));
+        let mut ranges: Vec<_> = ranges
+            .into_iter()
+            .map(|(lk, lo, hk, len)| (bound(lk, lo), bound(hk, lo.saturating_add(len))))
+            .collect();
+        if ordered {
+            ranges.sort_by(|a, b| match (&a.0, &b.0) {
+                (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => x.cmp(y),
+                (Bound::Unbounded, Bound::Unbounded) => std::cmp::Ordering::Equal,
+                (Bound::Unbounded, _) => std::cmp::Ordering::Less,
+                (_, Bound::Unbounded) => std::cmp::Ordering::Greater,
+            });
+        }
+        let snap = db.snapshot();
+        // Made for the first range within the scope (or the scope): the range deletes it
+        // must apply later are those of the scope.
+        let first = ranges
+            .iter()
+            .find(|r| crate::db::iter::within(r, &scope))
+            .unwrap_or(&scope)
+            .clone();
+        let mut it = db
+            .iter_scoped(DEFAULT_KEYSPACE, scope.clone(), first.clone(), Direction::Forward, &snap)
+            .unwrap();
+        prop_assert_eq!(drain(&mut it, chunk), model_range(&model, &first.0, &first.1));
+        let in_scope = keys_in(&universe, &scope);
+        for r in &ranges {
+            if !it.reseek(r) {
+                continue;
+            }
+            prop_assert!(keys_in(&universe, r).iter().all(|k| in_scope.contains(k)), "{:?} moved outside {:?}", r, scope);
+            prop_assert_eq!(drain(&mut it, chunk), model_range(&model, &r.0, &r.1), "{:?}", r);
+        }
+        // A range reaching below the scope is refused.
+        if let Bound::Included(lo) | Bound::Excluded(lo) = &scope.0 {
+            prop_assert!(!it.reseek(&(Bound::Unbounded, Bound::Included(lo.clone()))));
+        }
+        // An iterator from `iter` is never moved.
+        let mut plain = db
+            .iter(DEFAULT_KEYSPACE, scope.clone(), Direction::Forward, &snap)
+            .unwrap();
+        prop_assert!(!plain.reseek(&scope));
     }
 }

@@ -6,7 +6,7 @@
 use super::super::access::scan_rows_wanting;
 use super::super::lookup::Lookup;
 use super::super::profile::Stage;
-use super::super::Access;
+use super::super::{Access, ChunkedScan};
 use super::key_index::KeyIndex;
 use super::{function_rows, Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
@@ -220,8 +220,16 @@ impl Runner<'_, '_> {
         let started = self.clock();
         let rows = lookup_rows(j, lookup, t, l, ectx, |access, want| {
             let mut ctx = self.ctx.borrow_mut();
-            super::super::locking::reading(&mut ctx, t, |ctx| {
-                scan_rows_wanting(
+            super::super::locking::reading(&mut ctx, t, |ctx| match &access {
+                // A key range: the join's lookups move one iterator along the table.
+                Access::Range(..) if !t.for_update => {
+                    let site = std::ptr::from_ref(t) as usize;
+                    Ok(ChunkedScan::new(&access, t.read.as_deref())
+                        .looking_up(site)
+                        .next(ctx, &t.table, false, outer, usize::MAX)?
+                        .unwrap_or_default())
+                }
+                _ => scan_rows_wanting(
                     ctx,
                     &t.table,
                     &access,
@@ -229,7 +237,7 @@ impl Runner<'_, '_> {
                     outer,
                     want,
                     t.read.as_deref(),
-                )
+                ),
             })
         })?;
         self.note(t, Stage::Source, rows.len(), started);

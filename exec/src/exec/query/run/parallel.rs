@@ -49,7 +49,7 @@ use crate::expr::{EvalContext, Expr};
 use crate::memory::{rows_bytes, Charge};
 use crate::session::parallel;
 use crate::types::Value;
-use orbit_txn::SharedScan;
+use orbit_txn::{PieceIter, SharedScan};
 
 /// Pieces per thread: more pieces than threads even out pieces that take longer.
 const PIECES_PER_THREAD: usize = 4;
@@ -235,21 +235,31 @@ enum Probe<'a> {
 fn through(
     levels: &[(&Join, Probe<'_>)],
     shared: &SharedScan,
-    counts: &mut [Counts],
+    (counts, cursors): (&mut [Counts], &mut [Option<PieceIter>]),
     rows: Vec<Vec<Value>>,
     ectx: &EvalContext<'_>,
     go_on: &dyn Fn() -> Result<bool>,
     end: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
 ) -> Result<()> {
-    let (Some(((j, how), rest)), Some((count, below))) =
-        (levels.split_first(), counts.split_first_mut())
-    else {
+    let (Some(((j, how), rest)), Some((count, below)), Some((cursor, cursors))) = (
+        levels.split_first(),
+        counts.split_first_mut(),
+        cursors.split_first_mut(),
+    ) else {
         return end(rows);
     };
     let mut looked = (0, 0);
     let mut next = |chunk: Vec<Vec<Value>>| {
         count.produced += chunk.len();
-        through(rest, shared, below, chunk, ectx, go_on, end)?;
+        through(
+            rest,
+            shared,
+            (below, &mut *cursors),
+            chunk,
+            ectx,
+            go_on,
+            end,
+        )?;
         Ok(Flow::Continue(()))
     };
     let mut out = Out::new(j, &mut next);
@@ -262,7 +272,8 @@ fn through(
             Probe::Hash(built) => probe(j, built, l, &mut [], ectx, &mut out)?,
             Probe::Lookup(lookup, t) => {
                 let found = lookup_rows(j, lookup, t, l, ectx, |access, want| {
-                    shared_lookup(shared, &t.table, &access, ectx, want, t.read.as_deref())
+                    let read = t.read.as_deref();
+                    shared_lookup(shared, &t.table, &access, ectx, (want, read), cursor)
                 })?;
                 looked.0 += 1;
                 looked.1 += found.len();
@@ -610,6 +621,8 @@ impl Runner<'_, '_> {
                 _ => None,
             };
             let mut matching = orbit_lsm::Pairs::new();
+            // Each lookup join's iterator, kept from one lookup to the next.
+            let mut cursors: Vec<Option<PieceIter>> = levels.iter().map(|_| None).collect();
             // Whether to go on: not once another worker failed; an error past the deadline
             // or once the server shuts down.
             let go_on = || -> Result<bool> {
@@ -653,7 +666,7 @@ impl Runner<'_, '_> {
                 through(
                     &levels,
                     job.shared,
-                    &mut out.produced,
+                    (&mut out.produced, &mut cursors),
                     chunk,
                     &ectx,
                     &go_on,
