@@ -73,6 +73,17 @@ impl PieceIter {
         Ok(self.0.fill(out, max)?)
     }
 
+    /// Looks at the next `max` pairs and appends those `keep` accepts to `out` (see
+    /// [`orbit_lsm::DbIter::fill_where`]); how many were looked at, 0 at the end.
+    pub fn fill_where(
+        &mut self,
+        out: &mut Pairs,
+        max: usize,
+        keep: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<usize> {
+        Ok(self.0.fill_where(out, max, keep)?)
+    }
+
     /// Starts over on `piece` (see [`orbit_lsm::DbIter::reseek`]); false, with nothing
     /// changed, unless the iterator was made by [`SharedScan::scan_scoped`] with a scope
     /// holding `piece`.

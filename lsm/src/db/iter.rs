@@ -397,22 +397,47 @@ impl DbIter {
     /// pairs the iterator would yield, copied into `out`'s buffer instead of a pair of
     /// vectors each. After an error the scan ends.
     pub fn fill(&mut self, out: &mut Pairs, max: usize) -> Result<()> {
+        let room = max.saturating_sub(out.len());
+        self.fill_where(out, room, |_, _| true).map(|_| ())
+    }
+
+    /// Looks at the next `max` pairs (fewer at the end of the scan) and appends to `out`
+    /// those `keep` accepts, looked at in place: a pair it refuses is never copied (a scan
+    /// whose rows mostly cannot join). Returns how many were looked at: 0 once the scan is
+    /// done.
+    pub fn fill_where(
+        &mut self,
+        out: &mut Pairs,
+        max: usize,
+        mut keep: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<usize> {
+        let mut looked = 0;
         if self.direction == Direction::Backward {
-            while out.len() < max {
+            while looked < max {
                 match self.next() {
-                    Some(Ok((k, v))) => out.push(&k, &v),
+                    Some(Ok((k, v))) => {
+                        looked += 1;
+                        if keep(&k, &v) {
+                            out.push(&k, &v);
+                        }
+                    }
                     Some(Err(e)) => return Err(e),
                     None => break,
                 }
             }
-            return Ok(());
+            return Ok(looked);
         }
         if !self.start()? {
-            return Ok(());
+            return Ok(0);
         }
-        while out.len() < max {
-            match self.step_forward(|k, v| out.push(k, v)) {
-                Ok(true) => {}
+        while looked < max {
+            let step = self.step_forward(|k, v| {
+                if keep(k, v) {
+                    out.push(k, v);
+                }
+            });
+            match step {
+                Ok(true) => looked += 1,
                 Ok(false) => {
                     self.done = true;
                     break;
@@ -423,7 +448,7 @@ impl DbIter {
                 }
             }
         }
-        Ok(())
+        Ok(looked)
     }
 
     /// Positions the sources on the first call; false once the scan is done.

@@ -227,6 +227,27 @@ proptest! {
                     .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Forward, snap)
                     .unwrap();
                 prop_assert_eq!(&drain(&mut it, chunk), &want, "filled {:?}..{:?} by {}", lo, hi, chunk);
+                // Filtered in place (`fill_where`): what the filter keeps, every pair looked at.
+                let even = |k: &[u8], v: &[u8]| (k.last().copied().unwrap_or(0) ^ v.first().copied().unwrap_or(0)) % 2 == 0;
+                for direction in [Direction::Forward, Direction::Backward] {
+                    let mut it = db.iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), direction, snap).unwrap();
+                    let (mut kept, mut looked) = (crate::Pairs::new(), 0);
+                    loop {
+                        let n = it.fill_where(&mut kept, chunk, even).unwrap();
+                        prop_assert!(n <= chunk);
+                        if n == 0 {
+                            break;
+                        }
+                        looked += n;
+                    }
+                    prop_assert_eq!(looked, want.len());
+                    let mut got: Vec<_> = kept.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                    if direction == Direction::Backward {
+                        got.reverse();
+                    }
+                    let want_kept: Vec<_> = want.iter().filter(|(k, v)| even(k, v)).cloned().collect();
+                    prop_assert_eq!(got, want_kept, "{:?} {:?}..{:?}", direction, lo, hi);
+                }
                 let mut back: Vec<_> = db
                     .iter(DEFAULT_KEYSPACE, (lo.clone(), hi.clone()), Direction::Backward, snap)
                     .unwrap()

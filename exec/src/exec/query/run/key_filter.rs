@@ -71,16 +71,19 @@ impl<'b> KeyFilter<'b> {
         self.seen < TRIAL_ROWS || self.kept * 2 < self.seen
     }
 
-    /// The rows of `raw` that may have a match, into `out` (emptied first).
-    pub(super) fn keep(&mut self, raw: &Pairs, out: &mut Pairs) {
+    /// Looks at the next `max` of `rows` and puts those that may have a match into `out`
+    /// (emptied first), copying no other; how many were looked at, 0 at the end.
+    pub(super) fn fill(
+        &mut self,
+        rows: &mut orbit_txn::PieceIter,
+        out: &mut Pairs,
+        max: usize,
+    ) -> crate::error::Result<usize> {
         out.clear();
-        for (k, stored) in raw.iter() {
-            if self.may_match(stored) {
-                out.push(k, stored);
-            }
-        }
-        self.seen += raw.len();
+        let looked = rows.fill_where(out, max, |_, stored| self.may_match(stored))?;
+        self.seen += looked;
         self.kept += out.len();
+        Ok(looked)
     }
 
     /// False when row `stored`'s key is certainly not in the built side: a key column is

@@ -620,7 +620,6 @@ impl Runner<'_, '_> {
                 Some((j, Probe::Hash(b))) => KeyFilter::new(j, b, &job.chain.leaf.table),
                 _ => None,
             };
-            let mut matching = orbit_lsm::Pairs::new();
             // Each lookup join's iterator, kept from one lookup to the next.
             let mut cursors: Vec<Option<PieceIter>> = levels.iter().map(|_| None).collect();
             // Whether to go on: not once another worker failed; an error past the deadline
@@ -634,10 +633,19 @@ impl Runner<'_, '_> {
                     return Ok(out);
                 }
                 raw.clear();
-                rows.fill(&mut raw, SCAN_CHUNK)?;
-                if raw.is_empty() {
+                // Rows the join cannot use are dropped undecoded, uncopied, and count as
+                // read (they were).
+                let looked = match key_filter.as_mut().filter(|f| f.active()) {
+                    Some(f) => f.fill(&mut rows, &mut raw, SCAN_CHUNK)?,
+                    None => {
+                        rows.fill(&mut raw, SCAN_CHUNK)?;
+                        raw.len()
+                    }
+                };
+                if looked == 0 {
                     return Ok(out);
                 }
+                out.scanned += looked - raw.len();
                 if let (Some(batch), Some(agg)) = (&batch, &mut out.agg) {
                     let passed = decoder.fold(&raw, &ectx, batch, agg)?;
                     out.scanned += passed;
@@ -646,15 +654,7 @@ impl Runner<'_, '_> {
                         .charge(agg.bytes().saturating_sub(out.charge.held()))?;
                     continue;
                 }
-                let chunk = match key_filter.as_mut().filter(|f| f.active()) {
-                    Some(f) => {
-                        f.keep(&raw, &mut matching);
-                        // Rows the join cannot use count as read (they were, undecoded).
-                        out.scanned += raw.len() - matching.len();
-                        decoder.rows(&matching, &ectx)?
-                    }
-                    None => decoder.rows(&raw, &ectx)?,
-                };
+                let chunk = decoder.rows(&raw, &ectx)?;
                 out.scanned += chunk.len();
                 let (agg, kept, passed, viewed, charge) = (
                     &mut out.agg,
