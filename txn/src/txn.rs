@@ -411,8 +411,9 @@ impl Transaction {
     /// Moves `iter`, made by [`Transaction::scan_scoped`], to `range` of `keyspace`, to
     /// read it as [`Transaction::scan`] would now (the transaction's own writes as they are
     /// now included). False, with `iter` unchanged, when it cannot: another keyspace, a
-    /// range outside its scope, or reads that no longer take the snapshot it reads at (a
-    /// new statement's under READ COMMITTED); the caller makes a new one.
+    /// range outside its scope, an error that ended its last read, or reads that now take
+    /// a snapshot at another sequence number than its own (a new statement's under READ
+    /// COMMITTED, once anything was committed); the caller makes a new one.
     pub fn rescan(
         &mut self,
         iter: &mut TxnIter,
@@ -428,11 +429,13 @@ impl Transaction {
         if iter.keyspace() != Some(keyspace) || iter.seq() != seq {
             return Ok(false);
         }
-        // (Should the iterator refuse the range, the caller's new scan checks it again.)
-        self.check_range(keyspace, range, seq);
         let local = self.buf.writes_in(keyspace, &range.0, &range.1);
         let ranges = self.buf.ranges_of(keyspace);
-        Ok(iter.reseek(range, local, ranges))
+        if !iter.reseek(range, local, ranges) {
+            return Ok(false);
+        }
+        self.check_range(keyspace, range, seq);
+        Ok(true)
     }
 
     /// Under SERIALIZABLE, `range` of `keyspace`, read at `since`, is checked at commit.

@@ -9,6 +9,7 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::{LiveTable, Snapshot};
@@ -16,7 +17,7 @@ use crate::key::{self, ValueKind, MAX_SEQ};
 use crate::memtable::{MemCursor, Memtable};
 use crate::range_del::Fragments;
 use crate::sst::{Table, TableIter};
-use crate::{Pairs, Result};
+use crate::{Error, Pairs, Result};
 
 /// A cursor over one sorted source of internal keys.
 pub(crate) trait Source: Send {
@@ -157,6 +158,12 @@ pub struct DbIter {
     direction: Direction,
     started: bool,
     done: bool,
+    /// An error ended the scan: the sources' positions are not to be trusted, and the
+    /// iterator is not moved again.
+    failed: bool,
+    /// Counts reads that met L0 tables (compaction's read trigger): each range a moved
+    /// iterator reads counts as one.
+    l0_reads: Option<Arc<AtomicU64>>,
     /// Forwards: the user key last passed, when `has_last` (its older versions are
     /// skipped); one buffer, reused.
     last_user: Vec<u8>,
@@ -235,11 +242,26 @@ impl DbIter {
             direction,
             started: false,
             done: false,
+            failed: false,
+            l0_reads: None,
             last_user: Vec::new(),
             has_last: false,
             pending: None,
             last_pick: None,
         }
+    }
+
+    /// Counts each range this iterator reads (after the first) in `reads`.
+    pub(crate) fn counting_l0_reads(mut self, reads: Arc<AtomicU64>) -> DbIter {
+        self.l0_reads = Some(reads);
+        self
+    }
+
+    /// Ends the scan on an error (see `failed`).
+    fn fail<T>(&mut self, e: Error) -> Result<T> {
+        self.done = true;
+        self.failed = true;
+        Err(e)
     }
 
     /// The snapshot the iterator reads at.
@@ -251,10 +273,14 @@ impl DbIter {
     /// sources: a table seeks within the block it is on when the new start lies there, so
     /// lookups in key order cost a block search each rather than a new iterator and a seek
     /// from the root of every level. False, with nothing changed, unless the iterator was
-    /// made by [`crate::Db::iter_scoped`] with a scope holding `range`.
+    /// made by [`crate::Db::iter_scoped`] with a scope holding `range`, and no error has
+    /// ended a read through it.
     pub fn reseek(&mut self, range: &Bounds) -> bool {
-        if !self.scope.as_ref().is_some_and(|s| within(range, s)) {
+        if self.failed || !self.scope.as_ref().is_some_and(|s| within(range, s)) {
             return false;
+        }
+        if let Some(reads) = &self.l0_reads {
+            reads.fetch_add(1, AtomicOrdering::Relaxed);
         }
         assign(&mut self.lower, &range.0);
         assign(&mut self.upper, &range.1);
@@ -402,9 +428,9 @@ impl DbIter {
     }
 
     /// Looks at the next `max` pairs (fewer at the end of the scan) and appends to `out`
-    /// those `keep` accepts, looked at in place: a pair it refuses is never copied (a scan
-    /// whose rows mostly cannot join). Returns how many were looked at: 0 once the scan is
-    /// done.
+    /// those `keep` accepts. Forwards they are looked at in place, so a pair it refuses is
+    /// never copied (a scan whose rows mostly cannot join). Returns how many were looked at:
+    /// fewer than `max` only at the end of the scan.
     pub fn fill_where(
         &mut self,
         out: &mut Pairs,
@@ -421,7 +447,7 @@ impl DbIter {
                             out.push(&k, &v);
                         }
                     }
-                    Some(Err(e)) => return Err(e),
+                    Some(Err(e)) => return self.fail(e),
                     None => break,
                 }
             }
@@ -442,10 +468,7 @@ impl DbIter {
                     self.done = true;
                     break;
                 }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
+                Err(e) => return self.fail(e),
             }
         }
         Ok(looked)
@@ -459,8 +482,7 @@ impl DbIter {
         if !self.started {
             self.started = true;
             if let Err(e) = self.position() {
-                self.done = true;
-                return Err(e);
+                return self.fail(e);
             }
         }
         Ok(true)
@@ -541,10 +563,7 @@ impl Iterator for DbIter {
                 self.done = true;
                 None
             }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
+            Err(e) => Some(self.fail(e)),
         }
     }
 }

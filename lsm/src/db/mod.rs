@@ -526,7 +526,7 @@ impl Db {
         direction: Direction,
         snapshot: &Snapshot,
     ) -> Result<DbIter> {
-        let (sources, dels) = {
+        let (sources, dels, l0_reads) = {
             let trees = self.inner.trees();
             let tree = trees
                 .keyspaces
@@ -534,9 +534,12 @@ impl Db {
                 .ok_or(Error::UnknownKeyspace(keyspace))?;
             let mut sources: Vec<Box<dyn iter::Source>> =
                 vec![Box::new(iter::MemSource::new(Arc::clone(&tree.mem)))];
-            if tree.tables.get(1).is_some_and(|t| t.level() == 0) {
+            let l0 = tree.tables.get(1).is_some_and(|t| t.level() == 0);
+            if l0 {
                 tree.l0_reads.fetch_add(1, Ordering::Relaxed);
             }
+            // A moved iterator counts each range it reads.
+            let l0_reads = (l0 && scope.is_some()).then(|| Arc::clone(&tree.l0_reads));
             let mut dels = Fragments::default();
             // Only tombstones the iterator can meet: visible, and overlapping its bounds
             // (any range it may be moved to).
@@ -578,15 +581,13 @@ impl Db {
                     _ => sources.push(Box::new(level_source::LevelSource::new(level.to_vec()))),
                 }
             }
-            (sources, dels)
+            (sources, dels, l0_reads)
         };
-        Ok(DbIter::new(
-            sources,
-            dels,
-            snapshot.clone(),
-            (range, scope),
-            direction,
-        ))
+        let it = DbIter::new(sources, dels, snapshot.clone(), (range, scope), direction);
+        Ok(match l0_reads {
+            Some(reads) => it.counting_l0_reads(reads),
+            None => it,
+        })
     }
 
     /// Key-value pairs of `keyspace` whose keys start with `prefix`, now.

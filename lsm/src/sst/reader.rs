@@ -265,7 +265,15 @@ impl<T: Deref<Target = Table>> TableIter<T> {
                 "index entry is not a block handle",
             )
         })?;
-        let block = self.table.block(handle)?;
+        // A block that cannot be read leaves no block loaded: the data iterator must never
+        // stand for a block the index has moved off (a forward seek trusts the pair).
+        let block = match self.table.block(handle) {
+            Ok(b) => b,
+            Err(e) => {
+                self.data = None;
+                return Err(e);
+            }
+        };
         match self.data.as_mut() {
             Some(d) => d.reset(block),
             None => self.data = Some(BlockIter::new(block)),
@@ -320,9 +328,10 @@ impl<T: Deref<Target = Table>> TableIter<T> {
     /// A target at or after the current entry is looked for forwards from there: in the
     /// data block already loaded when it holds the target (the block's last key, which its
     /// index entry holds, is at least the target), else in the next block when that one
-    /// does; only a target further on searches the index from its start. Key-ordered lookups
-    /// through one iterator ([`crate::DbIter::reseek`]) mostly land in the block the last
-    /// one ended in, or the next.
+    /// does. Any other target (further on, before the current entry, or with no current
+    /// entry) searches the index from its start. Key-ordered lookups through one iterator
+    /// ([`crate::DbIter::reseek`]) mostly land in the block the last one ended in, or the
+    /// next.
     pub fn seek(&mut self, target: &[u8]) -> Result<()> {
         let ahead = self.index.valid()
             && self
@@ -337,9 +346,10 @@ impl<T: Deref<Target = Table>> TableIter<T> {
                 }
                 return self.skip_empty_forward();
             }
-            self.index
-                .next_entry()
-                .map_err(self.err(self.table.index_offset))?;
+            if let Err(e) = self.index.next_entry() {
+                self.data = None;
+                return Err(self.err(self.table.index_offset)(e));
+            }
             if self.index.valid() && key::compare(target, self.index.key()) != Ordering::Greater {
                 self.load_data()?;
                 let at = self.data_offset;

@@ -5,8 +5,10 @@
 //! ended in rather than from the top of every level.
 //!
 //! Invariant: what a lookup reads does not depend on the iterator it went through. The
-//! transaction refuses to move an iterator that reads another snapshot than its reads take
-//! now, and merges its own writes as they are at each lookup. The site a lookup names (the
+//! transaction refuses to move an iterator whose snapshot has another sequence number than
+//! the one its reads take now, and merges its own writes as they are at each lookup. A kept
+//! iterator holds the tables and memtables it was made on until the statement ends, as a
+//! long scan does. The site a lookup names (the
 //! scan making it) only keeps two scans' lookups from moving each other's iterator back and
 //! forth.
 
@@ -49,6 +51,7 @@ impl Cursors {
     /// Keeps `it` for `site`'s next lookup, dropping the least recently kept past
     /// [`SLOTS`].
     pub fn keep(&mut self, site: usize, it: TxnIter) {
+        self.slots.retain(|(s, _)| *s != site);
         if self.slots.len() >= SLOTS {
             self.slots.remove(0);
         }

@@ -287,17 +287,26 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: orbit_env::testing::proptest_cases(48), ..ProptestConfig::default() })]
 
     /// One iterator moved from range to range (`Db::iter_scoped`, `DbIter::reseek`), in key
-    /// order (as an index nested loop's lookups come) or not, reads each range as a new
-    /// iterator would, range deletes included; it moves only within its scope.
+    /// order (as an index nested loop's lookups come) or not, either way, reads each range as
+    /// a new iterator would, range deletes included; it moves only within its scope.
     #[test]
     fn a_moved_iterator_matches_the_model(
         steps in proptest::collection::vec(step(), 1..120),
         scope in (any::<u8>(), 0u8..40, any::<u8>(), 0u8..40),
         ranges in proptest::collection::vec((any::<u8>(), 0u8..40, any::<u8>(), 0u8..6), 1..30),
         ordered in any::<bool>(),
+        backward in any::<bool>(),
         chunk in 1usize..8,
     ) {
         let (_fs, db, model, _) = applied(steps);
+        let direction = if backward { Direction::Backward } else { Direction::Forward };
+        let read = |m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>| {
+            let mut pairs = model_range(m, lo, hi);
+            if backward {
+                pairs.reverse();
+            }
+            pairs
+        };
         let universe: Model = (0..=45u8).map(|k| (key(k), Vec::new())).collect();
         let scope = (bound(scope.0, scope.1), bound(scope.2, scope.3));
         let mut ranges: Vec<_> = ranges
@@ -321,16 +330,16 @@ proptest! {
             .unwrap_or(&scope)
             .clone();
         let mut it = db
-            .iter_scoped(DEFAULT_KEYSPACE, scope.clone(), first.clone(), Direction::Forward, &snap)
+            .iter_scoped(DEFAULT_KEYSPACE, scope.clone(), first.clone(), direction, &snap)
             .unwrap();
-        prop_assert_eq!(drain(&mut it, chunk), model_range(&model, &first.0, &first.1));
+        prop_assert_eq!(drain(&mut it, chunk), read(&model, &first.0, &first.1));
         let in_scope = keys_in(&universe, &scope);
         for r in &ranges {
             if !it.reseek(r) {
                 continue;
             }
             prop_assert!(keys_in(&universe, r).iter().all(|k| in_scope.contains(k)), "{:?} moved outside {:?}", r, scope);
-            prop_assert_eq!(drain(&mut it, chunk), model_range(&model, &r.0, &r.1), "{:?}", r);
+            prop_assert_eq!(drain(&mut it, chunk), read(&model, &r.0, &r.1), "{:?}", r);
         }
         // A range reaching below the scope is refused.
         if let Bound::Included(lo) | Bound::Excluded(lo) = &scope.0 {
