@@ -421,10 +421,10 @@ impl Transaction {
         range: &(Bound<Vec<u8>>, Bound<Vec<u8>>),
     ) -> Result<bool> {
         self.check_open()?;
-        let seq = match (self.isolation, &self.statement) {
-            (Isolation::ReadCommitted, Some(s)) if !self.latest => s.seq(),
-            (Isolation::ReadCommitted, _) => self.shared.db.visible_seq(),
-            _ => self.snapshot.seq(),
+        // The sequence number of the snapshot `scan` would read at now.
+        let seq = match self.isolation == Isolation::ReadCommitted && self.latest {
+            true => self.shared.db.visible_seq(),
+            false => self.read_seq(),
         };
         if iter.keyspace() != Some(keyspace) || iter.seq() != seq {
             return Ok(false);
