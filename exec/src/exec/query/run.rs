@@ -37,6 +37,7 @@ mod lanes;
 mod like;
 mod limit;
 mod parallel;
+mod prefilter;
 mod recursive;
 
 /// Rows a table scan reads between evaluations of its filter.

@@ -32,6 +32,8 @@ use crate::expr::{EvalContext, Expr};
 use crate::types::{BinaryOp, DataType, Value};
 use orbit_lsm::Pairs;
 
+mod one_row;
+
 /// Largest shared scale of exact lanes: an i64 at that scale still fits an i128.
 const MAX_SCALE: u32 = 18;
 
@@ -179,6 +181,9 @@ pub(crate) struct BatchFilter {
     keys: Vec<Vec<i128>>,
     decoded: Vec<bool>,
     verdicts: Vec<Verdict>,
+    // For [`BatchFilter::row_verdict`], reused: one row's spans and keys (None: not decoded).
+    row_spans: Vec<Option<(u32, u32)>>,
+    row_keys: Vec<Option<i128>>,
 }
 
 /// A conjunct before its constants are made keys: the scale is known only once all are seen.
@@ -340,6 +345,8 @@ impl BatchFilter {
             keys: vec![Vec::new(); n],
             decoded: vec![false; n],
             verdicts: Vec::new(),
+            row_spans: vec![None; n],
+            row_keys: vec![None; n],
         })
     }
 
@@ -527,10 +534,7 @@ impl BatchFilter {
                         continue;
                     }
                     let hit = if text_col {
-                        text(*col, i).map(|s| {
-                            set.iter()
-                                .any(|k| matches!(k, Konst::Bytes(b) if b.as_slice() == s))
-                        })
+                        text(*col, i).map(|s| holds_text(set, s))
                     } else {
                         let present = self.spans.get(*col).and_then(|s| s.get(i)?.as_ref());
                         present
@@ -544,6 +548,12 @@ impl BatchFilter {
             }
         }
     }
+}
+
+/// Whether an IN list's constants hold text `s`.
+fn holds_text(set: &[Konst], s: &[u8]) -> bool {
+    set.iter()
+        .any(|k| matches!(k, Konst::Bytes(b) if b.as_slice() == s))
 }
 
 fn fail_all(v: &mut [Verdict]) {

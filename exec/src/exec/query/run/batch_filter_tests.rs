@@ -189,7 +189,12 @@ proptest! {
             return Ok(());
         };
         batch.select(&raw.iter().cloned().collect());
-        for ((_, stored), verdict) in raw.iter().zip(batch.verdicts()) {
+        let verdicts = batch.verdicts().to_vec();
+        for ((_, stored), verdict) in raw.iter().zip(&verdicts) {
+            // A row looked at alone (a scan's prefilter) gets the chunk's verdict.
+            prop_assert_eq!(batch.row_verdict(stored), *verdict, "filter {:?}", f);
+        }
+        for ((_, stored), verdict) in raw.iter().zip(&verdicts) {
             let row = decode_row(&t, stored).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let Ok(want) = f.passes(&row, &ectx) else {
                 // An error the row-by-row filter raises may not be raised for a row a term
@@ -249,6 +254,10 @@ fn q6_filter_compiles_whole() {
     batch.select(&raw);
     use Verdict::{Fail, Pass};
     assert_eq!(batch.verdicts(), &[Pass, Fail, Fail, Fail, Fail, Pass]);
+    let alone: Vec<Verdict> = raw.iter().map(|(_, v)| batch.row_verdict(v)).collect();
+    assert_eq!(alone, [Pass, Fail, Fail, Fail, Fail, Pass]);
+    // A malformed row: no term decides it.
+    assert_eq!(batch.row_verdict(&[1, 200]), Verdict::Undecided);
 }
 
 /// A conjunct that cannot compile (a numeric(38,20) column beside a float) does not widen the

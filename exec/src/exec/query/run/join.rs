@@ -89,8 +89,8 @@ impl Runner<'_, '_> {
             return out.finish();
         }
         if let (Some(lookup), Source::Table(t)) = (&j.lookup, &j.right) {
-            self.source_chunks(&j.left, outer, ectx, &mut |left| {
-                for (n, l) in left.iter().enumerate() {
+            self.source_chunks(&j.left, outer, ectx, &mut |mut left| {
+                for (n, l) in left.iter_mut().enumerate() {
                     if n % 256 == 255 {
                         self.check_deadline()?;
                     }
@@ -107,8 +107,8 @@ impl Runner<'_, '_> {
         }
         let built = self.build(j, outer, ectx)?;
         let mut right_matched = vec![false; built.right.len()];
-        self.source_chunks(&j.left, outer, ectx, &mut |left| {
-            for (n, l) in left.iter().enumerate() {
+        self.source_chunks(&j.left, outer, ectx, &mut |mut left| {
+            for (n, l) in left.iter_mut().enumerate() {
                 if n % 256 == 255 {
                     self.check_deadline()?;
                 }
@@ -187,7 +187,7 @@ impl Built {
 pub(super) fn probe(
     j: &Join,
     built: &Built,
-    l: &[Value],
+    l: &mut [Value],
     right_matched: &mut [bool],
     ectx: &EvalContext<'_>,
     out: &mut Out<'_, '_>,
@@ -304,7 +304,7 @@ pub(super) fn lookup_rows(
 /// `right_matched` (for RIGHT and FULL joins).
 pub(super) fn combine<'r>(
     j: &Join,
-    l: &[Value],
+    l: &mut [Value],
     candidates: impl Iterator<Item = (usize, &'r [Value])>,
     right_matched: &mut [bool],
     ectx: &EvalContext<'_>,
@@ -320,24 +320,28 @@ pub(super) fn combine<'r>(
             }
         }
         if found == (j.kind == JoinKind::Semi) {
-            out.emit(Some(l), None)?;
+            out.emit_last(l, None)?;
         }
         return Ok(());
     }
-    let mut matched = false;
+    // Each match is emitted once the next is found, so that the last (usually the only
+    // one) may take the left row's values instead of copying them.
+    let mut last: Option<&[Value]> = None;
     for (i, r) in candidates {
         if on_passes(j, l, r, ectx)? {
-            matched = true;
             if let Some(m) = right_matched.get_mut(i) {
                 *m = true;
             }
-            out.emit(Some(l), Some(r))?;
+            if let Some(before) = last.replace(r) {
+                out.emit(Some(l), Some(before))?;
+            }
         }
     }
-    if !matched && matches!(j.kind, JoinKind::Left | JoinKind::Full) {
-        out.emit(Some(l), None)?;
+    match last {
+        Some(r) => out.emit_last(l, Some(r)),
+        None if matches!(j.kind, JoinKind::Left | JoinKind::Full) => out.emit_last(l, None),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether rows `l` and `r` pass the join's residual condition (evaluated over `l ++ r`).
@@ -364,6 +368,8 @@ pub(super) struct Out<'o, 's> {
     /// Each output column's source: the join's permutation, USING columns and unread
     /// columns resolved once, so a row is built in one pass over exactly its width.
     layout: Vec<Slot>,
+    /// No left column has two slots: the last row made of a left row may take its values.
+    left_once: bool,
     rows: Vec<Vec<Value>>,
     sink: &'o mut Sink<'s>,
     /// The sink wants no more rows: later ones are dropped, and the join stops reading.
@@ -372,8 +378,20 @@ pub(super) struct Out<'o, 's> {
 
 impl<'o, 's> Out<'o, 's> {
     pub(super) fn new(join: &'o Join, sink: &'o mut Sink<'s>) -> Out<'o, 's> {
+        let layout = layout(join);
+        let mut lefts: Vec<usize> = layout
+            .iter()
+            .filter_map(|slot| match *slot {
+                Slot::Left(i) | Slot::Merged(i, _) => Some(i),
+                _ => None,
+            })
+            .collect();
+        let n = lefts.len();
+        lefts.sort_unstable();
+        lefts.dedup();
         Out {
-            layout: layout(join),
+            left_once: lefts.len() == n,
+            layout,
             rows: Vec::new(),
             sink,
             stopped: false,
@@ -413,6 +431,35 @@ impl<'o, 's> Out<'o, 's> {
                 Slot::Unread => Value::Null,
             })
             .collect();
+        self.push(row)
+    }
+
+    /// [`Out::emit`] of the last row made of left row `l`: its values are taken, not
+    /// copied (left as NULLs), where no left column has two slots.
+    pub(super) fn emit_last(&mut self, l: &mut [Value], r: Option<&[Value]>) -> Result<()> {
+        if self.stopped || !self.left_once {
+            return self.emit(Some(l), r);
+        }
+        let right = |i: usize| r.and_then(|s| s.get(i)).cloned().unwrap_or(Value::Null);
+        let row = self
+            .layout
+            .iter()
+            .map(|slot| match *slot {
+                Slot::Left(i) => l
+                    .get_mut(i)
+                    .map_or(Value::Null, |v| std::mem::replace(v, Value::Null)),
+                Slot::Right(i) => right(i),
+                Slot::Merged(a, b) => match l.get_mut(a) {
+                    Some(v) if !v.is_null() => std::mem::replace(v, Value::Null),
+                    _ => right(b),
+                },
+                Slot::Unread => Value::Null,
+            })
+            .collect();
+        self.push(row)
+    }
+
+    fn push(&mut self, row: Vec<Value>) -> Result<()> {
         self.rows.push(row);
         if self.rows.len() >= SCAN_CHUNK {
             let flow = (self.sink)(std::mem::take(&mut self.rows))?;

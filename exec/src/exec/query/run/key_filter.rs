@@ -10,8 +10,6 @@
 //! not decode is kept (the row path then decides it, or reports its error). A scan whose
 //! rows mostly match stops filtering (the lookups would be paid twice).
 
-use orbit_lsm::Pairs;
-
 use super::super::from::{Join, JoinKind};
 use super::join::Built;
 use super::key_index::KeyIndex;
@@ -71,19 +69,13 @@ impl<'b> KeyFilter<'b> {
         self.seen < TRIAL_ROWS || self.kept * 2 < self.seen
     }
 
-    /// Looks at the next `max` of `rows` and puts those that may have a match into `out`
-    /// (emptied first), copying no other; how many were looked at, 0 at the end.
-    pub(super) fn fill(
-        &mut self,
-        rows: &mut orbit_txn::PieceIter,
-        out: &mut Pairs,
-        max: usize,
-    ) -> crate::error::Result<usize> {
-        out.clear();
-        let looked = rows.fill_where(out, max, |_, stored| self.may_match(stored))?;
-        self.seen += looked;
-        self.kept += out.len();
-        Ok(looked)
+    /// False when row `stored`'s key is certainly not in the built side (`may_match`),
+    /// counted for [`KeyFilter::active`].
+    pub(super) fn keeps(&mut self, stored: &[u8]) -> bool {
+        let keep = self.may_match(stored);
+        self.seen += 1;
+        self.kept += usize::from(keep);
+        keep
     }
 
     /// False when row `stored`'s key is certainly not in the built side: a key column is

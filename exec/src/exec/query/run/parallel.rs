@@ -42,6 +42,7 @@ use super::hoist::{Hoist, Hoisted};
 use super::join::{combine, lookup_rows, probe, Built, Flow, Out};
 use super::key_filter::KeyFilter;
 use super::passing;
+use super::prefilter::{self, Prefilter};
 use super::{Runner, SCAN_CHUNK};
 use crate::error::{code, Error, Result};
 use crate::exec::agg::{mergeable, AggPlan, Aggregator};
@@ -236,7 +237,7 @@ fn through(
     levels: &[(&Join, Probe<'_>)],
     shared: &SharedScan,
     (counts, cursors): (&mut [Counts], &mut [Option<PieceIter>]),
-    rows: Vec<Vec<Value>>,
+    mut rows: Vec<Vec<Value>>,
     ectx: &EvalContext<'_>,
     go_on: &dyn Fn() -> Result<bool>,
     end: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<()>,
@@ -263,7 +264,7 @@ fn through(
         Ok(Flow::Continue(()))
     };
     let mut out = Out::new(j, &mut next);
-    for (n, l) in rows.iter().enumerate() {
+    for (n, l) in rows.iter_mut().enumerate() {
         // A fanning-out join checks the deadline and the other workers as the scan does.
         if n % 256 == 255 && !go_on()? {
             return Ok(());
@@ -620,6 +621,7 @@ impl Runner<'_, '_> {
                 Some((j, Probe::Hash(b))) => KeyFilter::new(j, b, &job.chain.leaf.table),
                 _ => None,
             };
+            let mut pre = Prefilter::new(job.chain.leaf, &ectx);
             // Each lookup join's iterator, kept from one lookup to the next.
             let mut cursors: Vec<Option<PieceIter>> = levels.iter().map(|_| None).collect();
             // Whether to go on: not once another worker failed; an error past the deadline
@@ -632,16 +634,15 @@ impl Runner<'_, '_> {
                 if !go_on()? {
                     return Ok(out);
                 }
-                raw.clear();
-                // Rows the join cannot use are dropped undecoded, uncopied, and count as
-                // read (they were).
-                let looked = match key_filter.as_mut().filter(|f| f.active()) {
-                    Some(f) => f.fill(&mut rows, &mut raw, SCAN_CHUNK)?,
-                    None => {
-                        rows.fill(&mut raw, SCAN_CHUNK)?;
-                        raw.len()
-                    }
-                };
+                // Rows the scan's filter fails or the join cannot use are dropped
+                // undecoded, uncopied, and count as read (they were).
+                let looked = prefilter::fill(
+                    &mut rows,
+                    &mut raw,
+                    SCAN_CHUNK,
+                    pre.as_mut(),
+                    key_filter.as_mut(),
+                )?;
                 if looked == 0 {
                     return Ok(out);
                 }

@@ -1,0 +1,122 @@
+//! [`BatchFilter::row_verdict`]: the terms run on one stored row alone, in its block (a
+//! scan's `prefilter`), with the verdict `BatchFilter::select` gives the row in a chunk.
+
+use super::super::lanes::{lane_key, locate};
+use super::{holds_text, BatchFilter, Class, Konst, Term, Verdict};
+
+impl BatchFilter {
+    /// What [`BatchFilter::select`] would make of one stored row, worked out for it alone
+    /// (its columns located and decoded in place, the terms run in their order, stopping at
+    /// the first that fails or meets a value no lane holds): a scan drops the rows that
+    /// fail before it copies them (`prefilter`).
+    pub(crate) fn row_verdict(&mut self, stored: &[u8]) -> Verdict {
+        self.row_spans.iter_mut().for_each(|s| *s = None);
+        self.row_keys.iter_mut().for_each(|k| *k = None);
+        let spans = &mut self.row_spans;
+        let whole = locate(stored, &self.slots, |c, span| {
+            if let Some(slot) = spans.get_mut(c) {
+                *slot = span;
+            }
+        });
+        if !whole {
+            return Verdict::Undecided;
+        }
+        for t in 0..self.terms.len() {
+            match self.row_term(t, stored) {
+                Some(true) => {}
+                Some(false) => return Verdict::Fail,
+                None => return Verdict::Undecided,
+            }
+        }
+        Verdict::Pass
+    }
+
+    /// Column `c`'s key in the row [`BatchFilter::row_verdict`] looks at: Some(None) when
+    /// NULL or text (no key), None when no lane holds the value (as `decode` turns a row
+    /// undecided).
+    fn row_key(&mut self, c: usize, stored: &[u8]) -> Option<Option<i128>> {
+        let col = self.cols.get(c)?;
+        let Some((a, b)) = *self.row_spans.get(c)? else {
+            return Some(None);
+        };
+        if col.class == Class::Text {
+            return Some(None);
+        }
+        if let Some(k) = *self.row_keys.get(c)? {
+            return Some(Some(k));
+        }
+        let bytes = stored.get(a as usize..b as usize).unwrap_or_default();
+        let k = lane_key(&col.ty, self.scale, bytes)?;
+        if let Some(slot) = self.row_keys.get_mut(c) {
+            *slot = Some(k);
+        }
+        Some(Some(k))
+    }
+
+    /// Term `t` over the row [`BatchFilter::row_verdict`] looks at, as `run_term` runs it
+    /// over a chunk: whether it is true, None when a value it decodes has no key.
+    fn row_term(&mut self, t: usize, stored: &[u8]) -> Option<bool> {
+        let (a, b) = match self.terms.get(t)? {
+            Term::Const { col, .. } | Term::In { col, .. } => (Some(*col), None),
+            Term::Cols { left, right, .. } => (Some(*left), Some(*right)),
+            _ => (None, None),
+        };
+        let ka = match a {
+            Some(c) => self.row_key(c, stored)?,
+            None => None,
+        };
+        let kb = match b {
+            Some(c) => self.row_key(c, stored)?,
+            None => None,
+        };
+        let text = |c: usize| -> Option<&[u8]> {
+            let (a, b) = (*self.row_spans.get(c)?)?;
+            stored.get(a as usize..b as usize)
+        };
+        let present = |c: usize| self.row_spans.get(c).is_some_and(Option::is_some);
+        let is_text = |c: usize| self.cols.get(c).is_some_and(|c| c.class == Class::Text);
+        Some(match self.terms.get(t)? {
+            Term::Never => false,
+            Term::Null { col, negated } => present(*col) == *negated,
+            Term::Const {
+                col,
+                op,
+                value: Konst::Key(k),
+            } => present(*col) && ka.is_some_and(|x| op.test(x.cmp(k))),
+            Term::Const {
+                col,
+                op,
+                value: Konst::Bytes(k),
+            } => text(*col).is_some_and(|s| op.test(s.cmp(k.as_slice()))),
+            Term::Like {
+                col,
+                pattern,
+                negated,
+            } => text(*col).is_some_and(|s| pattern.matches(s) != *negated),
+            Term::Cols { left, op, right } => {
+                let o = if is_text(*left) {
+                    text(*left).zip(text(*right)).map(|(x, y)| x.cmp(y))
+                } else {
+                    ka.zip(kb).map(|(x, y)| x.cmp(&y))
+                };
+                o.is_some_and(|o| op.test(o))
+            }
+            // `x NOT IN (..., NULL)` is never true.
+            Term::In {
+                negated: true,
+                null_item: true,
+                ..
+            } => false,
+            Term::In {
+                col, set, negated, ..
+            } => {
+                let hit = if is_text(*col) {
+                    text(*col).map(|s| holds_text(set, s))
+                } else {
+                    ka.map(|x| set.contains(&Konst::Key(x)))
+                };
+                hit == Some(!*negated)
+            }
+        })
+    }
+}
