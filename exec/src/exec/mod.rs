@@ -10,6 +10,7 @@ pub(crate) mod ann_graph;
 pub mod ann_reclaim;
 pub(crate) mod backend_fn;
 mod bitmap_index;
+pub(crate) mod bytes_map;
 mod conflict;
 mod ddl;
 mod ddl_alter_column;

@@ -15,17 +15,16 @@
 //! finish). Sums and counts combine in any order, so rows added by the row path between
 //! chunks change nothing.
 
-use rustc_hash::FxHashMap;
-
 use super::{initial, Aggregator, Input, Partial, State};
 use crate::error::Result;
+use crate::exec::bytes_map::BytesMap;
 use crate::types::{encode_key, Numeric, Value};
 
 /// What the batches hold beside the aggregator's groups.
 #[derive(Debug, Default)]
 pub(crate) struct BatchGroups {
     /// The stored bytes of a group's key columns (`BatchAgg`'s encoding) → its position.
-    index: FxHashMap<Vec<u8>, usize>,
+    index: BytesMap<usize>,
     /// Per aggregate: the scale of a sum's integers, None for a count.
     kinds: Vec<Option<u32>>,
     /// Per group and aggregate (group-major): (sum, count) not yet in the group's states.
