@@ -12,6 +12,12 @@ fn analyzed(s: &mut Session, sql: &str) -> String {
     rows(s, &format!("EXPLAIN ANALYZE {sql}")).join("\n")
 }
 
+/// The rows EXPLAIN ANALYZE's `plan` counts for the scan of table `t`.
+fn scan_rows(plan: &str) -> Option<&str> {
+    let line = plan.lines().find(|l| l.contains(" on t ("))?;
+    line.split(" rows=").nth(1)?.split_whitespace().next()
+}
+
 /// A table of `n` rows written to the engine's tables (a memtable gives no cut points).
 fn loaded(n: i64) -> (std::sync::Arc<crate::engine::SqlEngine>, Session) {
     let engine = engine();
@@ -64,7 +70,8 @@ fn parallel_aggregation_gives_the_one_thread_answer_in_its_order() {
     for q in QUERIES {
         rows(&mut s, "SET max_parallel_workers_per_gather = 0");
         let one = rows(&mut s, q);
-        assert!(!analyzed(&mut s, q).contains("Workers Launched"), "{q}");
+        let one_plan = analyzed(&mut s, q);
+        assert!(!one_plan.contains("Workers Launched"), "{q}");
         rows(
             &mut s,
             "SET max_parallel_workers_per_gather = 3; SET min_parallel_table_scan_size = 0",
@@ -74,6 +81,10 @@ fn parallel_aggregation_gives_the_one_thread_answer_in_its_order() {
             let plan = analyzed(&mut s, q);
             let want = format!("Workers Launched: {}", 4.min(rayon::current_num_threads()));
             assert!(plan.contains(&want), "{q}\n{plan}");
+            // The scan counts the rows its filter passes, whichever thread reads them.
+            let counted = scan_rows(&plan);
+            assert!(counted.is_some(), "{q}\n{plan}");
+            assert_eq!(counted, scan_rows(&one_plan), "{q}\n{plan}\n{one_plan}");
         }
         rows(&mut s, "RESET min_parallel_table_scan_size");
         // Under the default threshold (8MB) this table is scanned by one thread.

@@ -8,7 +8,8 @@
 //!
 //! Only what is certain is dropped: a row whose key columns are absent from its bytes or do
 //! not decode is kept (the row path then decides it, or reports its error). A scan whose
-//! rows mostly match stops filtering (the lookups would be paid twice).
+//! rows mostly match stops filtering (the lookups would be paid twice); it is asked only
+//! about the rows the scan's own filter keeps (`prefilter`), and its pass rate is theirs.
 
 use super::super::from::{Join, JoinKind};
 use super::join::Built;

@@ -9,7 +9,6 @@
 use crate::exec::bytes_map::BytesMap;
 
 /// The positions of the rows holding one key.
-#[derive(Debug)]
 enum Rows {
     One(usize),
     Many(Vec<usize>),

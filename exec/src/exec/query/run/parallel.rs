@@ -634,9 +634,9 @@ impl Runner<'_, '_> {
                 if !go_on()? {
                     return Ok(out);
                 }
-                // Rows the scan's filter fails or the join cannot use are dropped
-                // undecoded, uncopied, and count as read (they were).
-                let looked = prefilter::fill(
+                // Rows the scan's filter fails or the join cannot use are dropped uncopied;
+                // the latter count as the scan's (its filter's failures, as ever, do not).
+                let (looked, unjoinable) = prefilter::fill(
                     &mut rows,
                     &mut raw,
                     SCAN_CHUNK,
@@ -646,7 +646,7 @@ impl Runner<'_, '_> {
                 if looked == 0 {
                     return Ok(out);
                 }
-                out.scanned += looked - raw.len();
+                out.scanned += unjoinable;
                 if let (Some(batch), Some(agg)) = (&batch, &mut out.agg) {
                     let passed = decoder.fold(&raw, &ectx, batch, agg)?;
                     out.scanned += passed;
