@@ -415,22 +415,7 @@ impl<'o, 's> Out<'o, 's> {
         if self.stopped {
             return Ok(());
         }
-        let at = |side: Option<&[Value]>, i: usize| {
-            side.and_then(|s| s.get(i)).cloned().unwrap_or(Value::Null)
-        };
-        let row = self
-            .layout
-            .iter()
-            .map(|slot| match *slot {
-                Slot::Left(i) => at(l, i),
-                Slot::Right(i) => at(r, i),
-                Slot::Merged(a, b) => match l.and_then(|s| s.get(a)) {
-                    Some(v) if !v.is_null() => v.clone(),
-                    _ => at(r, b),
-                },
-                Slot::Unread => Value::Null,
-            })
-            .collect();
+        let row = self.row(|i| l.and_then(|s| s.get(i)).cloned(), r);
         self.push(row)
     }
 
@@ -440,23 +425,26 @@ impl<'o, 's> Out<'o, 's> {
         if self.stopped || !self.left_once {
             return self.emit(Some(l), r);
         }
+        let row = self.row(
+            |i| l.get_mut(i).map(|v| std::mem::replace(v, Value::Null)),
+            r,
+        );
+        self.push(row)
+    }
+
+    /// A row in the output layout, each left column's value from `left` (None: NULL-
+    /// extended), each right one copied from `r`.
+    fn row(&self, mut left: impl FnMut(usize) -> Option<Value>, r: Option<&[Value]>) -> Vec<Value> {
         let right = |i: usize| r.and_then(|s| s.get(i)).cloned().unwrap_or(Value::Null);
-        let row = self
-            .layout
+        self.layout
             .iter()
             .map(|slot| match *slot {
-                Slot::Left(i) => l
-                    .get_mut(i)
-                    .map_or(Value::Null, |v| std::mem::replace(v, Value::Null)),
+                Slot::Left(i) => left(i).unwrap_or(Value::Null),
                 Slot::Right(i) => right(i),
-                Slot::Merged(a, b) => match l.get_mut(a) {
-                    Some(v) if !v.is_null() => std::mem::replace(v, Value::Null),
-                    _ => right(b),
-                },
+                Slot::Merged(a, b) => left(a).filter(|v| !v.is_null()).unwrap_or_else(|| right(b)),
                 Slot::Unread => Value::Null,
             })
-            .collect();
-        self.push(row)
+            .collect()
     }
 
     fn push(&mut self, row: Vec<Value>) -> Result<()> {

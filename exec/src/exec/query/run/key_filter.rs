@@ -15,12 +15,10 @@ use super::super::from::{Join, JoinKind};
 use super::join::Built;
 use super::key_index::KeyIndex;
 use super::lanes::{locate, Slots};
+use super::prefilter::PassRate;
 use crate::catalog::TableDef;
 use crate::expr::Expr;
 use crate::types::{encode_key, DataType, Value};
-
-/// Rows looked at before the pass rate decides whether to go on.
-const TRIAL_ROWS: usize = 4096;
 
 /// See the module doc.
 pub(super) struct KeyFilter<'b> {
@@ -31,8 +29,7 @@ pub(super) struct KeyFilter<'b> {
     slots: Slots,
     spans: Vec<Option<Option<(u32, u32)>>>,
     key: Vec<u8>,
-    seen: usize,
-    kept: usize,
+    rate: PassRate,
 }
 
 impl<'b> KeyFilter<'b> {
@@ -60,23 +57,20 @@ impl<'b> KeyFilter<'b> {
             spans: vec![None; types.len()],
             types,
             key: Vec::new(),
-            seen: 0,
-            kept: 0,
+            rate: PassRate::default(),
         })
     }
 
     /// Whether it still filters (it stops once most rows pass).
     pub(super) fn active(&self) -> bool {
-        self.seen < TRIAL_ROWS || self.kept * 2 < self.seen
+        self.rate.worth_it()
     }
 
     /// False when row `stored`'s key is certainly not in the built side (`may_match`),
     /// counted for [`KeyFilter::active`].
     pub(super) fn keeps(&mut self, stored: &[u8]) -> bool {
         let keep = self.may_match(stored);
-        self.seen += 1;
-        self.kept += usize::from(keep);
-        keep
+        self.rate.count(keep)
     }
 
     /// False when row `stored`'s key is certainly not in the built side: a key column is

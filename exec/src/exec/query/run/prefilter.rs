@@ -22,11 +22,32 @@ use crate::expr::EvalContext;
 /// Rows looked at before the pass rate decides whether to go on.
 const TRIAL_ROWS: usize = 4096;
 
+/// How many rows a filter of stored rows looked at and kept: it is worth asking while it
+/// drops most (this one and `key_filter`'s).
+#[derive(Default)]
+pub(super) struct PassRate {
+    seen: usize,
+    kept: usize,
+}
+
+impl PassRate {
+    /// Whether to go on filtering: within the first rows, or while under half pass.
+    pub(super) fn worth_it(&self) -> bool {
+        self.seen < TRIAL_ROWS || self.kept * 2 < self.seen
+    }
+
+    /// Counts a row looked at; returns `keep`.
+    pub(super) fn count(&mut self, keep: bool) -> bool {
+        self.seen += 1;
+        self.kept += usize::from(keep);
+        keep
+    }
+}
+
 /// See the module doc.
 pub(super) struct Prefilter {
     filter: BatchFilter,
-    seen: usize,
-    kept: usize,
+    rate: PassRate,
 }
 
 impl Prefilter {
@@ -35,22 +56,19 @@ impl Prefilter {
         let filter = BatchFilter::compile(&t.table, t.filter.as_ref()?, ectx)?;
         Some(Prefilter {
             filter,
-            seen: 0,
-            kept: 0,
+            rate: PassRate::default(),
         })
     }
 
     /// Whether it still filters (it stops once most rows pass).
     pub(super) fn active(&self) -> bool {
-        self.seen < TRIAL_ROWS || self.kept * 2 < self.seen
+        self.rate.worth_it()
     }
 
     /// False when a term fails row `stored`.
     fn keeps(&mut self, stored: &[u8]) -> bool {
         let keep = self.filter.row_verdict(stored) != Verdict::Fail;
-        self.seen += 1;
-        self.kept += usize::from(keep);
-        keep
+        self.rate.count(keep)
     }
 }
 
