@@ -215,6 +215,12 @@ pub fn metrics(engine: &Engine) -> String {
         format!("{:.6}", s.command_nanos as f64 / 1e9),
     );
     metric(
+        "orbit_resp_runs_handed_total",
+        "counter",
+        "Runs of commands on one key handed to the worker holding the key's lock, which ran them with its own.",
+        s.runs_handed.to_string(),
+    );
+    metric(
         "orbit_connections_total",
         "counter",
         "Connections accepted.",

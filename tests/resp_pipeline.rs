@@ -209,3 +209,140 @@ fn pipelined_gets_answer_as_one_at_a_time() {
     assert_eq!(replies[6], bulk("bin"));
     assert_eq!(replies[7], bulk("1"));
 }
+
+/// Many connections pushing, adding and popping on one key at once, pipelined and not, over
+/// four workers: a run whose key's stripe another worker holds is run by that worker with its
+/// own (`combine` in orbit-resp). Every reply must still be what running the commands one at
+/// a time, in some order, gives: an LPUSH's reply is the list's length after it, so its value
+/// sits that far from the tail; a member is new to exactly one SADD; LPOPs from a list of
+/// 0, 1, 2, ... take each number once, in increasing order on each connection; and values
+/// pushed to a list while other connections pop from it are each popped once or left.
+#[test]
+fn contended_runs_on_one_key_answer_each_command() {
+    const CLIENTS: usize = 16;
+    const ROUNDS: usize = 60;
+    const DEPTH: usize = 16;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = common::Server::start(&tmp.path().join("data"), &["--threads", "4"]);
+    let total = CLIENTS * ROUNDS * DEPTH;
+    let mut c = server.client();
+    let mut fill = redis::pipe();
+    for n in 0..total {
+        fill.cmd("RPUSH").arg("q").arg(n).ignore();
+    }
+    let _: () = fill.query(&mut c).unwrap();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let mut conn = server.client();
+            // A reply lost or misplaced shows as a timeout, not a hang.
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                .unwrap();
+            std::thread::spawn(move || {
+                let (mut pushed, mut added, mut popped) = (Vec::new(), Vec::new(), Vec::new());
+                let mut taken = Vec::new();
+                for round in 0..ROUNDS {
+                    // Every third round one command at a time, the others pipelined.
+                    let depth = if round % 3 == 0 { 1 } else { DEPTH };
+                    for start in (0..DEPTH).step_by(depth) {
+                        let (mut push, mut add, mut pop) =
+                            (redis::pipe(), redis::pipe(), redis::pipe());
+                        let values: Vec<String> = (start..start + depth)
+                            .map(|i| format!("{id}:{round}:{i}"))
+                            .collect();
+                        let members: Vec<usize> = (start..start + depth)
+                            .map(|i| (id * 7 + round * DEPTH + i) % 211)
+                            .collect();
+                        for (v, m) in values.iter().zip(&members) {
+                            push.cmd("LPUSH").arg("list").arg(v);
+                            add.cmd("SADD").arg("set").arg(m);
+                            pop.cmd("LPOP").arg("q");
+                        }
+                        let lens: Vec<usize> = push.query(&mut conn).unwrap();
+                        pushed.extend(values.into_iter().zip(lens));
+                        let new: Vec<usize> = add.query(&mut conn).unwrap();
+                        added.extend(members.into_iter().zip(new));
+                        let got: Vec<usize> = pop.query(&mut conn).unwrap();
+                        popped.push(got);
+                        // Pushes and pops on one list from different connections: runs
+                        // of another kind wait their turn (sent back, then run).
+                        let mut mixed = redis::pipe();
+                        for i in start..start + depth {
+                            if id % 2 == 0 {
+                                mixed
+                                    .cmd("RPUSH")
+                                    .arg("mixed")
+                                    .arg(format!("{id}:{round}:{i}"));
+                            } else {
+                                mixed.cmd("LPOP").arg("mixed");
+                            }
+                        }
+                        if id % 2 == 0 {
+                            let _: Vec<usize> = mixed.query(&mut conn).unwrap();
+                        } else {
+                            let got: Vec<Option<String>> = mixed.query(&mut conn).unwrap();
+                            taken.extend(got.into_iter().flatten());
+                        }
+                    }
+                }
+                (pushed, added, popped, taken)
+            })
+        })
+        .collect();
+    let mut all_pushed = Vec::new();
+    let mut new_per_member = std::collections::BTreeMap::new();
+    let mut all_popped = Vec::new();
+    let mut all_taken = Vec::new();
+    for client in clients {
+        let (pushed, added, popped, taken) = client.join().unwrap();
+        all_taken.extend(taken);
+        let lens: Vec<usize> = pushed.iter().map(|(_, l)| *l).collect();
+        assert!(
+            lens.windows(2).all(|w| w[0] < w[1]),
+            "a connection's pushes grow the list"
+        );
+        all_pushed.extend(pushed);
+        for (m, new) in added {
+            *new_per_member.entry(m).or_insert(0) += new;
+        }
+        let flat: Vec<usize> = popped.into_iter().flatten().collect();
+        assert!(
+            flat.windows(2).all(|w| w[0] < w[1]),
+            "a connection pops in list order"
+        );
+        all_popped.extend(flat);
+    }
+    let list: Vec<String> = c.lrange("list", 0, -1).unwrap();
+    assert_eq!(list.len(), total);
+    for (value, len) in &all_pushed {
+        assert_eq!(
+            &list[total - len],
+            value,
+            "the reply of the LPUSH of {value}"
+        );
+    }
+    assert!(
+        new_per_member.values().all(|&n| n == 1),
+        "{new_per_member:?}"
+    );
+    let card: usize = c.scard("set").unwrap();
+    assert_eq!(card, new_per_member.len());
+    all_popped.sort_unstable();
+    assert_eq!(all_popped, (0..total).collect::<Vec<_>>());
+    let left: usize = c.llen("q").unwrap();
+    assert_eq!(left, 0);
+    // Every value pushed to the mixed list was popped once or is still there.
+    let rest: Vec<String> = c.lrange("mixed", 0, -1).unwrap();
+    all_taken.extend(rest);
+    all_taken.sort();
+    let mut want: Vec<String> = (0..CLIENTS)
+        .step_by(2)
+        .flat_map(|id| {
+            (0..ROUNDS).flat_map(move |r| (0..DEPTH).map(move |i| format!("{id}:{r}:{i}")))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(all_taken, want);
+    // Runs were handed on: what this test is about.
+    let handed = common::metric(server.http_port, "orbit_resp_runs_handed_total");
+    assert!(handed > 0);
+}

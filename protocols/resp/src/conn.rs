@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::decode::decode;
 use crate::reply::Reply;
-use crate::{Engine, Result};
+use crate::{Engine, Outcome, Ran, Result};
 
 /// Commands answered per reply batch.
 const MAX_BATCH: usize = 1024;
@@ -75,6 +75,7 @@ async fn run(
             let mut blocked = None;
             let mut deferred = None;
             let mut waiting = None;
+            let mut handed = None;
             // Commands for the leader (`crate::forward`): a run of them, never mixed with
             // local ones, and whether the connection there was inside MULTI before them.
             let mut forwards: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -118,16 +119,28 @@ async fn run(
                             let room = MAX_BATCH.saturating_sub(batch.len() + 1);
                             let (more, spans) =
                                 run_after(engine, session, (kind, &args, used), rest, room);
-                            if !more.is_empty() {
+                            // A run on one key, even of one command, may be handed to the
+                            // worker that holds its stripe (`crate::combine`).
+                            if !more.is_empty() || kind.one_key() {
                                 let mut sets = Vec::with_capacity(more.len() + 1);
                                 sets.push(args.clone());
                                 sets.extend(more);
-                                if let Some(answers) = engine.execute_run(session, &sets) {
-                                    // The run may have stopped short: the rest come again.
-                                    let ran = answers.len().saturating_sub(1);
-                                    consumed += spans.iter().take(ran).sum::<usize>();
-                                    batch.extend(answers);
-                                    continue;
+                                match engine.execute_run(session, &sets) {
+                                    Some(Ran::Answers(answers)) => {
+                                        // The run may have stopped short: the rest come again.
+                                        let ran = answers.len().saturating_sub(1);
+                                        consumed += spans.iter().take(ran).sum::<usize>();
+                                        batch.extend(answers);
+                                        continue;
+                                    }
+                                    Some(Ran::Handed(h)) => {
+                                        // Answer what came before, then this run's replies
+                                        // as they come; or, sent back, run it again.
+                                        consumed -= used;
+                                        handed = Some((h, used + spans.iter().sum::<usize>()));
+                                        break;
+                                    }
+                                    None => {}
                                 }
                             }
                         }
@@ -173,7 +186,12 @@ async fn run(
                 }
                 continue;
             }
-            if batch.is_empty() && blocked.is_none() && deferred.is_none() && waiting.is_none() {
+            if batch.is_empty()
+                && blocked.is_none()
+                && deferred.is_none()
+                && waiting.is_none()
+                && handed.is_none()
+            {
                 break;
             }
             respond(engine, session.protocol, stream, &mut out, &mut batch).await?;
@@ -182,6 +200,15 @@ async fn run(
             }
             if let Some(w) = waiting {
                 w.done().await;
+            }
+            if let Some((h, bytes)) = handed {
+                if let Outcome::Done(replies) = h.outcome().await {
+                    consumed += bytes;
+                    let mut answers: Vec<_> =
+                        replies.into_iter().map(|r| (r, Vec::new())).collect();
+                    respond(engine, session.protocol, stream, &mut out, &mut answers).await?;
+                    engine.record_latency(started.elapsed(), answers.len());
+                }
             }
             if let Some((d, pending)) = deferred {
                 let mut one = vec![(d.reply().await, pending)];

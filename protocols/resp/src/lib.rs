@@ -11,6 +11,7 @@
 //! and every reply batch waits until all writes assigned before it are visible.
 
 mod blocked;
+mod combine;
 mod commands;
 mod conn;
 pub mod decode;
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub use combine::{Handed, Outcome, Ran};
 pub use conn::serve_connection;
 pub use error::{Error, Result};
 pub use reply::Reply;
@@ -88,6 +90,8 @@ pub struct Engine {
     started: Instant,
     commands: AtomicU64,
     command_nanos: AtomicU64,
+    /// Runs on one key another worker ran with its own (`crate::combine`).
+    runs_handed: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     latency_sum_us: AtomicU64,
     connections: AtomicU64,
@@ -124,6 +128,9 @@ pub struct EngineStats {
     pub commands: u64,
     /// Time spent running commands, excluding waits for durability.
     pub command_nanos: u64,
+    /// Runs on one key whose stripe another worker held, run by that worker with its own
+    /// (`crate::combine`).
+    pub runs_handed: u64,
     pub connections: u64,
     pub clients: usize,
 }
@@ -147,6 +154,7 @@ impl Engine {
             started: Instant::now(),
             commands: AtomicU64::new(0),
             command_nanos: AtomicU64::new(0),
+            runs_handed: AtomicU64::new(0),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_sum_us: AtomicU64::new(0),
             connections: AtomicU64::new(0),
@@ -239,6 +247,7 @@ impl Engine {
             latency_sum_us: self.latency_sum_us.load(Ordering::Relaxed),
             commands: self.commands.load(Ordering::Relaxed),
             command_nanos: self.command_nanos.load(Ordering::Relaxed),
+            runs_handed: self.runs_handed.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             clients: self.client_count(),
         }
@@ -492,14 +501,11 @@ impl Engine {
     /// write to await, whose fate the others share. The run stops short before the first
     /// command with a replicated write in flight on one of its keys (that one waits for it
     /// without blocking the worker: `in_flight`, `crate::inflight`), so fewer replies than
-    /// commands may come back. `None` where running
-    /// them one by one could differ (inside MULTI, before AUTH, while subscribed, fewer than
-    /// two commands left): the caller then runs the first alone.
-    pub fn execute_run(
-        &self,
-        session: &mut Session,
-        cmds: &[Vec<Vec<u8>>],
-    ) -> Option<Vec<(Reply, Vec<Pending>)>> {
+    /// commands may come back. On a single node a run on one key (even of one command) whose
+    /// stripe another worker holds is handed to it instead (`crate::combine`). `None` where
+    /// running them one by one could differ (inside MULTI, before AUTH, while subscribed,
+    /// fewer than two commands left): the caller then runs the first alone.
+    pub fn execute_run(&self, session: &mut Session, cmds: &[Vec<Vec<u8>>]) -> Option<Ran> {
         let first = cmds.first()?;
         let cmd = commands::lookup(first.first()?)?;
         let kind = commands::runs::kind_of(first)?;
@@ -509,6 +515,9 @@ impl Engine {
             || !cmds.iter().all(|a| commands::runs::joins(kind, first, a))
         {
             return None;
+        }
+        if kind.one_key() && !self.store.is_replicated() {
+            return Some(self.run_on_key(session, cmd, kind, cmds));
         }
         let clear = cmds
             .iter()
@@ -579,7 +588,7 @@ impl Engine {
             })
             .collect();
         answers.extend(last.map(|reply| (reply, pending)));
-        Some(answers)
+        Some(Ran::Answers(answers))
     }
 
     /// `reply`, or the error saying a snapshot install overlapped the read that made it

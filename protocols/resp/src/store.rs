@@ -15,7 +15,9 @@
 //! `appendfsync always`, no client ever sees data a crash could take back, and concurrent
 //! writers share fsyncs (group commit).
 //! A run of joinable commands from one pipeline is one write (`commands::runs`), its keys'
-//! stripes locked together as MSET locks them.
+//! stripes locked together as MSET locks them. A run on one key whose stripe another worker
+//! holds is queued for that worker to run with its own (`crate::combine`), rather than waited
+//! for.
 //!
 //! Expiry: an expired key reads as missing (checked on every access); a compaction filter drops
 //! expired strings from disk; writes that recreate an expired collection first range-delete
@@ -27,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use orbit_lsm::{CompactionDecision, CompactionFilter, Db, KeyspaceId, WriteBatch};
 use orbit_txn::{Completion, Pending};
 
+use crate::combine::Queues;
 use crate::inflight::{InFlight, Mark};
 use crate::members::MemberDbs;
 use orbit_txn::TxnDb;
@@ -208,10 +211,51 @@ impl CompactionFilter for ExpiryFilter {
     }
 }
 
-/// Stripes locked by a command, until dropped.
+std::thread_local! {
+    /// The stripe this thread holds for a combined run (`Store::try_hold`; `usize::MAX`:
+    /// none): the run's own `Store::lock` calls pass over it.
+    static HOLDING: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Stripes locked by a command, until dropped; then each stripe's queued runs hear of it
+/// (`crate::combine`).
 pub struct Held<'a> {
-    _guards: Vec<MutexGuard<'a, ()>>,
+    guards: Vec<MutexGuard<'a, ()>>,
+    stripes: Vec<usize>,
+    queues: &'a Queues,
     _mark: Mark,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.guards.clear();
+        for &i in &self.stripes {
+            self.queues.let_go(i);
+        }
+    }
+}
+
+/// A stripe held by a run that combines others' (`crate::combine`), until dropped: while
+/// held, this thread's `Store::lock` calls pass over it.
+pub struct Hold<'a> {
+    guard: Option<MutexGuard<'a, ()>>,
+    stripe: usize,
+    queues: &'a Queues,
+}
+
+impl Hold<'_> {
+    /// The stripe held.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        HOLDING.with(|h| h.set(usize::MAX));
+        self.guard = None;
+        self.queues.let_go(self.stripe);
+    }
 }
 
 /// Redis data over one database.
@@ -221,6 +265,8 @@ pub struct Store {
     sub: KeyspaceId,
     tslog: KeyspaceId,
     stripes: Vec<Mutex<()>>,
+    /// Runs queued on each stripe for its holder (`crate::combine`).
+    queues: Queues,
     /// Replicated writes in flight per bucket (`crate::inflight`).
     inflight: InFlight,
     /// Databases that may hold collection members (`crate::members`).
@@ -250,6 +296,7 @@ impl Store {
             sub,
             tslog,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            queues: Queues::new(STRIPES),
             inflight: InFlight::new(BUCKETS),
             members,
             ts: TsState::default(),
@@ -352,19 +399,60 @@ impl Store {
 
     /// Locks every stripe (FLUSHDB, FLUSHALL: no write of any key runs meanwhile).
     pub fn lock_all(&self) -> Held<'_> {
-        let guards = self
-            .stripes
+        let held = HOLDING.with(std::cell::Cell::get);
+        let stripes: Vec<usize> = (0..STRIPES).filter(|&i| i != held).collect();
+        self.held(stripes, (0..BUCKETS).collect())
+    }
+
+    /// Locks `stripes` (sorted), marking `buckets` held.
+    fn held(&self, stripes: Vec<usize>, buckets: Vec<usize>) -> Held<'_> {
+        let guards = stripes
             .iter()
+            .filter_map(|&i| self.stripes.get(i))
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
             .collect();
         Held {
-            _guards: guards,
-            _mark: self.inflight.hold((0..BUCKETS).collect()),
+            guards,
+            stripes,
+            queues: &self.queues,
+            _mark: self.inflight.hold(buckets),
         }
     }
 
+    /// `stripe`, if no one holds it: held for a run that combines the runs queued on it
+    /// (`crate::combine`).
+    pub fn try_hold(&self, stripe: usize) -> Option<Hold<'_>> {
+        let guard = match self.stripes.get(stripe)?.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        HOLDING.with(|h| h.set(stripe));
+        Some(Hold {
+            guard: Some(guard),
+            stripe,
+            queues: &self.queues,
+        })
+    }
+
+    /// The runs queued on the stripes (`crate::combine`).
+    pub(crate) fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    /// The lock stripe of `key` of database `db`.
+    pub fn stripe_of(db: u8, key: &[u8]) -> usize {
+        Store::bucket(db, key) % STRIPES
+    }
+
+    /// Whether writes go through a replicated log (`TxnDb::is_replicated`).
+    pub fn is_replicated(&self) -> bool {
+        self.txn.is_replicated()
+    }
+
     /// Locks the stripes of `keys` (of database `db`), in a fixed order; once none of the
-    /// keys' buckets has a replicated write in flight.
+    /// keys' buckets has a replicated write in flight. The stripe this thread holds for a
+    /// combined run (`Store::try_hold`) is passed over: the run's commands lock their key.
     pub fn lock(&self, db: u8, keys: &[&[u8]]) -> Held<'_> {
         let pairs: Vec<(u8, &[u8])> = keys.iter().map(|k| (db, *k)).collect();
         self.lock_in(&pairs)
@@ -375,18 +463,15 @@ impl Store {
         let mut buckets: Vec<usize> = keys.iter().map(|(db, k)| Store::bucket(*db, k)).collect();
         buckets.sort_unstable();
         buckets.dedup();
-        let mut idx: Vec<usize> = buckets.iter().map(|b| b % STRIPES).collect();
+        let held = HOLDING.with(std::cell::Cell::get);
+        let mut idx: Vec<usize> = buckets
+            .iter()
+            .map(|b| b % STRIPES)
+            .filter(|&i| i != held)
+            .collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx
-            .iter()
-            .filter_map(|&i| self.stripes.get(i))
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect();
-        Held {
-            _guards: guards,
-            _mark: self.inflight.hold(buckets),
-        }
+        self.held(idx, buckets)
     }
 
     /// A key's in-flight bucket; its lock stripe is this modulo `STRIPES`.

@@ -46,7 +46,7 @@ pub enum Kind {
 
 impl Kind {
     /// Whether the commands of a run of this kind must all name one key.
-    fn one_key(self) -> bool {
+    pub fn one_key(self) -> bool {
         !matches!(self, Kind::Get | Kind::Set | Kind::Incr)
     }
 }
