@@ -537,14 +537,25 @@ impl Store {
         key: &[u8],
         members: &[&'m [u8]],
     ) -> Result<std::collections::HashSet<&'m [u8]>> {
-        let full: Vec<Vec<u8>> = members.iter().map(|m| Store::sub_key(db, key, m)).collect();
-        let refs: Vec<&[u8]> = full.iter().map(Vec::as_slice).collect();
-        let found = self.db().get_latest_many(self.sub, &refs)?;
+        let found = self.member_values(db, key, members)?;
         Ok(members
             .iter()
             .zip(found)
             .filter_map(|(m, v)| v.map(|_| *m))
             .collect())
+    }
+
+    /// The stored value of each of `members` of a collection, in order, found in one batched
+    /// lookup (as `stored_of`).
+    pub fn member_values(
+        &self,
+        db: u8,
+        key: &[u8],
+        members: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let full: Vec<Vec<u8>> = members.iter().map(|m| Store::sub_key(db, key, m)).collect();
+        let refs: Vec<&[u8]> = full.iter().map(Vec::as_slice).collect();
+        Ok(self.db().get_latest_many(self.sub, &refs)?)
     }
 
     /// Members of a collection, in member order.

@@ -625,3 +625,51 @@ fn key_commands_match_redis_at_the_edges() {
     assert_eq!(commands::key_spec("keys"), (0, 0, 0));
     assert!(commands::keys_of("keys", &[b"KEYS".to_vec(), b"*".to_vec()]).is_empty());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Pushes and pops of any count at either end, with flushes between (the list then lies
+    /// in tables too), against a deque: a pop of 8 or more reads the list's end with one
+    /// iterator (`lists::scan_end`), fewer point by point.
+    #[test]
+    fn pops_take_what_a_deque_gives(ops in prop::collection::vec((0u8..5, 1usize..20), 1..40)) {
+        let e = engine();
+        let mut s = e.connect("t".into()).unwrap();
+        let mut model = std::collections::VecDeque::new();
+        let mut next = 0;
+        for (op, n) in ops {
+            let count = n.to_string();
+            match op {
+                0 | 1 => {
+                    let values: Vec<String> = (next..next + n).map(|v| v.to_string()).collect();
+                    next += n;
+                    let mut args = vec![if op == 0 { "LPUSH" } else { "RPUSH" }, "l"];
+                    args.extend(values.iter().map(String::as_str));
+                    run(&e, &mut s, &args);
+                    for v in values {
+                        if op == 0 { model.push_front(v) } else { model.push_back(v) }
+                    }
+                }
+                2 | 3 => {
+                    let got = run(&e, &mut s, &[if op == 2 { "LPOP" } else { "RPOP" }, "l", &count]);
+                    let mut want = Vec::new();
+                    while want.len() < n {
+                        let Some(v) = (if op == 2 { model.pop_front() } else { model.pop_back() }) else {
+                            break;
+                        };
+                        want.push(Reply::Bulk(v.into_bytes()));
+                    }
+                    if want.is_empty() {
+                        prop_assert_eq!(got, Reply::NilArray);
+                    } else {
+                        prop_assert_eq!(got, Reply::Array(want));
+                    }
+                }
+                _ => e.store.db().flush().unwrap(),
+            }
+        }
+        let all: Vec<Reply> = model.into_iter().map(|v| Reply::Bulk(v.into_bytes())).collect();
+        prop_assert_eq!(run(&e, &mut s, &["LRANGE", "l", "0", "-1"]), Reply::Array(all));
+    }
+}

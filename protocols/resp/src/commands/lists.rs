@@ -212,15 +212,20 @@ fn take(
     };
     let (mut head, mut tail) = old.list_bounds();
     let n = n.min(usize::try_from(tail - head).unwrap_or(usize::MAX));
-    // Point reads: a pop touches a few positions, cheaper than opening an iterator.
-    let mut taken = Vec::with_capacity(n);
-    for i in 0..n as u64 {
-        let p = if left { head + i } else { tail - 1 - i };
-        match ctx.store.member(ctx.db(), key, &pos(p)).map_err(internal)? {
-            Some(v) => taken.push(v),
-            None => break,
+    let taken = if n < SCANNED_POPS {
+        // Point reads: a pop touches a few positions, cheaper than opening an iterator.
+        let mut taken = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let p = if left { head + i } else { tail - 1 - i };
+            match ctx.store.member(ctx.db(), key, &pos(p)).map_err(internal)? {
+                Some(v) => taken.push(v),
+                None => break,
+            }
         }
-    }
+        taken
+    } else {
+        scan_end(ctx, key, (head, tail), n, left)?
+    };
     let mut b = WriteBatch::new();
     for _ in 0..taken.len() {
         if left {
@@ -234,6 +239,51 @@ fn take(
     finish(ctx, &mut b, key, Some(&old), head, tail);
     ctx.write(&b)?;
     Ok(Some(taken))
+}
+
+/// Pops from this many positions on (a run of pops, a count) read the list's end with one
+/// iterator rather than a point read each: the positions are adjacent keys.
+const SCANNED_POPS: usize = 8;
+
+/// The values at the `n` positions from the head (`left`) or the tail of the list at `key`,
+/// which spans `head..tail`, in pop order (up to a missing position).
+fn scan_end(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    (head, tail): (u64, u64),
+    n: usize,
+    left: bool,
+) -> Result<Vec<Vec<u8>>, Reply> {
+    let n64 = n as u64;
+    let (lo, hi, direction) = if left {
+        (pos(head), pos(head + n64), Direction::Forward)
+    } else {
+        (pos(tail - n64), pos(tail), Direction::Backward)
+    };
+    let members = ctx
+        .store
+        .member_range(
+            ctx.db(),
+            key,
+            Bound::Included(&lo),
+            Bound::Excluded(&hi),
+            direction,
+        )
+        .map_err(internal)?;
+    let mut taken = Vec::with_capacity(n);
+    for (i, m) in members.enumerate().take(n) {
+        let (member, value) = m.map_err(internal)?;
+        let want = if left {
+            head + i as u64
+        } else {
+            tail - 1 - i as u64
+        };
+        if member != pos(want) {
+            break;
+        }
+        taken.push(value);
+    }
+    Ok(taken)
 }
 
 pub fn lpop(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) -> Result<Reply, Reply> {

@@ -53,12 +53,37 @@ fn score_of(ctx: &Ctx<'_>, key: &[u8], m: &[u8]) -> Result<Option<f64>, Reply> {
         .store
         .member(ctx.db(), key, &member_sub(m))
         .map_err(internal)?
-        .and_then(|v| {
-            v.as_slice()
-                .try_into()
-                .ok()
-                .map(|b| f64::from_bits(u64::from_le_bytes(b)))
-        }))
+        .and_then(|v| decode_score(&v)))
+}
+
+/// A stored score (a member entry's value).
+fn decode_score(v: &[u8]) -> Option<f64> {
+    v.try_into()
+        .ok()
+        .map(|b| f64::from_bits(u64::from_le_bytes(b)))
+}
+
+/// The stored score of each of `members` of the sorted set at `key`, found in one batched
+/// lookup (a run's ZADDs: their cache misses overlap).
+fn scores_of<'m>(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    members: impl Iterator<Item = &'m [u8]>,
+) -> Result<std::collections::HashMap<&'m [u8], Option<f64>>, Reply> {
+    let mut members: Vec<&[u8]> = members.collect();
+    members.sort_unstable();
+    members.dedup();
+    let subs: Vec<Vec<u8>> = members.iter().map(|m| member_sub(m)).collect();
+    let refs: Vec<&[u8]> = subs.iter().map(Vec::as_slice).collect();
+    let found = ctx
+        .store
+        .member_values(ctx.db(), key, &refs)
+        .map_err(internal)?;
+    Ok(members
+        .into_iter()
+        .zip(found)
+        .map(|(m, v)| (m, v.as_deref().and_then(decode_score)))
+        .collect())
 }
 
 fn put_member(
@@ -264,6 +289,11 @@ pub fn zadd_groups(
     }
     let mut count = old.as_ref().map_or(0, Meta::count);
     let mut wrote = false;
+    // Every member's stored score: one batched lookup for the whole run.
+    let stored = match old {
+        Some(_) => scores_of(ctx, key, groups.iter().flatten().map(|&(_, m)| m))?,
+        None => std::collections::HashMap::new(),
+    };
     let mut pending: std::collections::BTreeMap<&[u8], f64> = std::collections::BTreeMap::new();
     let mut replies = Vec::with_capacity(groups.len());
     for pairs in groups {
@@ -272,8 +302,7 @@ pub fn zadd_groups(
         for &(score, m) in pairs {
             let current = match pending.get(m) {
                 Some(s) => Some(*s),
-                None if old.is_some() => score_of(ctx, key, m)?,
-                None => None,
+                None => stored.get(m).copied().flatten(),
             };
             let new = if incr {
                 current.unwrap_or(0.0) + score
