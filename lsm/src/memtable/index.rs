@@ -8,15 +8,20 @@
 //! compare-and-swap from 0) or pointed at a newer node of the same key (by a compare-and-swap,
 //! kept only if newer), so any number of inserters and readers work without locks.
 //!
-//! When a key finds no slot within `MAX_PROBES` (the table is fuller than planned: tiny entries)
-//! or its node's address does not fit, the index is marked incomplete, and lookups of keys it
-//! does not hold fall back to the skiplist search. To keep that rare, the index counts the
-//! slots it has filled, and the engine rotates a memtable whose index is three quarters full
-//! (`KeyIndex::nearly_full`; one holding a fair share of the memtable budget) as it rotates
-//! one that reached its size.
+//! When a key finds no slot within `MAX_PROBES` (a long cluster of filled slots), the block of
+//! `BLOCK` slots its home lies in is marked as overflowed, and lookups of keys the index does
+//! not hold whose home lies there fall back to the skiplist search; lookups homed elsewhere
+//! still answer "absent" from the table. (A node whose address does not fit makes the whole
+//! index incomplete: every such lookup falls back.) To keep the fallbacks rare, the index
+//! counts the slots it has filled and the keys that overflowed, and the engine rotates a
+//! memtable whose index is three quarters full or has overflowed more than a few keys
+//! (`KeyIndex::nearly_full`; one holding a fair share of the memtable budget) as it rotates one
+//! that reached its size. With one flag for the whole table, the first overflow (likely once a
+//! table of small entries is half full) sent every lookup of a new key into the skiplist.
 //!
 //! Invariants: a slot holds a node only once that node is linked into the list; for every key in
-//! the table, every slot between its home and its own is non-empty.
+//! the table, every slot between its home and its own is non-empty; a key of the list that no
+//! slot holds has its home block marked (or the index is incomplete) before its insert returns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -28,6 +33,10 @@ const ADDRESS_BITS: u32 = 48;
 const ADDRESS_MASK: u64 = (1 << ADDRESS_BITS) - 1;
 /// The smallest table.
 const MIN_SLOTS: usize = 1 << 10;
+/// Slots per overflow mark.
+const BLOCK: usize = 64;
+/// Overflowed keys a table takes, per slot, before it is nearly full (at least one).
+const OVERFLOWS_PER_SLOT: usize = 4096;
 
 /// What the index knows about a key.
 pub(crate) enum Lookup<'a> {
@@ -35,13 +44,18 @@ pub(crate) enum Lookup<'a> {
     Newest(Node<'a>),
     /// The memtable does not hold the key.
     Absent,
-    /// The index is incomplete and does not hold the key: search the list.
+    /// The index may not hold the key (its home block overflowed): search the list.
     Unknown,
 }
 
 /// The index (see the module docs).
 pub(crate) struct KeyIndex {
     slots: Box<[AtomicU64]>,
+    /// A bit per block of `BLOCK` slots: some key homed there found no slot.
+    overflow: Box<[AtomicU64]>,
+    /// Keys that found no slot.
+    overflowed: AtomicUsize,
+    /// A node's address did not fit a slot: the index holds no answer of "absent".
     incomplete: AtomicBool,
     /// Slots filled (keys recorded).
     filled: AtomicUsize,
@@ -92,16 +106,35 @@ impl KeyIndex {
         let n = slots.max(MIN_SLOTS).next_power_of_two();
         KeyIndex {
             slots: zeroed_slots(n),
+            overflow: zeroed_slots((n / BLOCK).div_ceil(64)),
+            overflowed: AtomicUsize::new(0),
             incomplete: AtomicBool::new(false),
             filled: AtomicUsize::new(0),
         }
     }
 
-    /// Whether three quarters of the slots are filled, or the index is already incomplete:
-    /// lookups of absent keys are getting long, or turn into skiplist searches.
+    /// Whether three quarters of the slots are filled, more than a few keys overflowed, or the
+    /// index is incomplete: lookups of absent keys are getting long, or turn into skiplist
+    /// searches.
     pub(crate) fn nearly_full(&self) -> bool {
         self.incomplete.load(Ordering::Relaxed)
             || self.filled.load(Ordering::Relaxed) >= self.slots.len() / 4 * 3
+            || self.overflowed.load(Ordering::Relaxed)
+                >= (self.slots.len() / OVERFLOWS_PER_SLOT).max(1)
+    }
+
+    /// The overflow word and bit of the block of slot `i`.
+    fn overflow_bit(&self, i: usize) -> (Option<&AtomicU64>, u64) {
+        let block = i / BLOCK;
+        (self.overflow.get(block / 64), 1 << (block % 64))
+    }
+
+    /// Whether some key homed in slot `home`'s block found no slot (or the index is
+    /// incomplete).
+    fn overflowed_at(&self, home: usize) -> bool {
+        let (word, bit) = self.overflow_bit(home);
+        self.incomplete.load(Ordering::Acquire)
+            || word.is_none_or(|w| w.load(Ordering::Acquire) & bit != 0)
     }
 
     fn home(&self, hash: u64) -> usize {
@@ -168,16 +201,23 @@ impl KeyIndex {
             }
             i = (i + 1) & (self.slots.len() - 1);
         }
-        // Once full, every new key lands here: a load first keeps the flag's cache line shared.
-        if !self.incomplete.load(Ordering::Relaxed) {
-            self.incomplete.store(true, Ordering::Release);
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        let (word, bit) = self.overflow_bit(self.home(hash));
+        match word {
+            // A load first keeps the word's cache line shared once marked.
+            Some(w) if w.load(Ordering::Relaxed) & bit == 0 => {
+                w.fetch_or(bit, Ordering::Release);
+            }
+            Some(_) => {}
+            None => self.incomplete.store(true, Ordering::Release),
         }
     }
 
     /// What the index knows about `key` (whose hash is `hash`).
     pub(crate) fn find<'a>(&self, list: &'a SkipList, hash: u64, key: &[u8]) -> Lookup<'a> {
         let tag = hash >> ADDRESS_BITS;
-        let mut i = self.home(hash);
+        let home = self.home(hash);
+        let mut i = home;
         for _ in 0..MAX_PROBES {
             let Some(slot) = self.slots.get(i) else {
                 break;
@@ -193,7 +233,7 @@ impl KeyIndex {
             }
             i = (i + 1) & (self.slots.len() - 1);
         }
-        if self.incomplete.load(Ordering::Acquire) {
+        if self.overflowed_at(home) {
             Lookup::Unknown
         } else {
             Lookup::Absent
@@ -257,20 +297,60 @@ mod tests {
     /// A table too small for its keys gives up on some, says so, and never answers "absent"
     /// for a key it dropped.
     #[test]
-    fn a_full_table_turns_incomplete_not_wrong() {
+    fn a_full_table_overflows_not_wrong() {
         let list = SkipList::new();
         let index = KeyIndex::new(MIN_SLOTS);
         let n = MIN_SLOTS as u32 * 2;
         for k in 0..n {
             insert(&list, &index, &k.to_be_bytes(), 1);
         }
-        assert!(index.incomplete.load(Ordering::Relaxed));
+        assert!(index.overflowed.load(Ordering::Relaxed) >= MIN_SLOTS);
+        assert!(index.nearly_full());
         for k in 0..n {
             let key = k.to_be_bytes();
             match index.find(&list, hash(&key), &key) {
                 Lookup::Newest(node) => assert_eq!(node.key(), &key),
                 Lookup::Unknown => {}
                 Lookup::Absent => panic!("key {k} reported absent"),
+            }
+        }
+    }
+
+    /// A key that finds no slot marks only its home's block: a lookup of an absent key homed
+    /// in another block still answers "absent" (no skiplist search), one homed there searches.
+    #[test]
+    fn an_overflow_marks_only_its_block() {
+        let list = SkipList::new();
+        let index = KeyIndex::new(1 << 12);
+        // Keys until one finds no slot: fill one block's neighbourhood by choosing keys homed
+        // in block 3.
+        let homed = |k: u32, block: usize| index.home(hash(&k.to_be_bytes())) / BLOCK == block;
+        let mut k = 0u32;
+        while index.overflowed.load(Ordering::Relaxed) == 0 {
+            if homed(k, 3) {
+                insert(&list, &index, &k.to_be_bytes(), 1);
+            }
+            k += 1;
+        }
+        let absent_in = |block: usize| {
+            let key = (1_000_000u32..)
+                .find(|&k| homed(k, block))
+                .unwrap()
+                .to_be_bytes();
+            index.find(&list, hash(&key), &key)
+        };
+        assert!(matches!(absent_in(3), Lookup::Unknown));
+        assert!(matches!(absent_in(40), Lookup::Absent));
+        assert!(!index.incomplete.load(Ordering::Relaxed));
+        // One overflowed key in a table of 4096 slots is its whole allowance.
+        assert!(index.nearly_full());
+        for j in 0..k {
+            let key = j.to_be_bytes();
+            if homed(j, 3) {
+                assert!(!matches!(
+                    index.find(&list, hash(&key), &key),
+                    Lookup::Absent
+                ));
             }
         }
     }
@@ -287,12 +367,12 @@ mod tests {
         for trailer in 2..50 {
             insert(&list, &index, &0u32.to_be_bytes(), trailer);
         }
-        assert!(!index.incomplete.load(Ordering::Relaxed));
+        assert_eq!(index.overflowed.load(Ordering::Relaxed), 0);
         assert_eq!(index.filled.load(Ordering::Relaxed), 600);
         assert!(!index.nearly_full());
         let mut k = 600u32;
         while index.filled.load(Ordering::Relaxed) < MIN_SLOTS / 4 * 3
-            && !index.incomplete.load(Ordering::Relaxed)
+            && index.overflowed.load(Ordering::Relaxed) == 0
         {
             insert(&list, &index, &k.to_be_bytes(), 1);
             k += 1;

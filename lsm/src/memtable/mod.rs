@@ -52,7 +52,7 @@ fn owned(n: Node<'_>) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Bytes of memtable capacity per index slot: a memtable of ~150-byte entries fills about
-/// 40% of its slots; one of tiny entries may fill the index, which then turns incomplete.
+/// 40% of its slots; one of tiny entries may fill the index, whose keys then start to overflow.
 const BYTES_PER_SLOT: usize = 64;
 /// Entries [`Memtable::insert_many`] takes at a time: their index slots are prefetched as the
 /// window's searches start and used once they are linked.
@@ -194,7 +194,7 @@ impl Memtable {
         self.size.load(AtomicOrdering::Relaxed)
     }
 
-    /// Whether the key index is three quarters full (or incomplete): the engine then rotates
+    /// Whether the key index is three quarters full (or overflowing): the engine then rotates
     /// the memtable, so that point lookups stay one or two cache misses.
     pub fn index_nearly_full(&self) -> bool {
         self.index.nearly_full()
