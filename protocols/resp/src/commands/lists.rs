@@ -64,9 +64,20 @@ fn elements(
     if from >= to {
         return Ok(Vec::new());
     }
+    let it = positions(ctx, key, from, to, dir)?;
+    it.map(|r| r.map(|(_, v)| v).map_err(internal)).collect()
+}
+
+/// The entries at positions `[from, to)` (`from < to`), in `dir`: (position, element).
+fn positions(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    from: u64,
+    to: u64,
+    dir: Direction,
+) -> Result<crate::store::MemberIter, Reply> {
     let (lo, hi) = (pos(from), pos(to));
-    let it = ctx
-        .store
+    ctx.store
         .member_range(
             ctx.db(),
             key,
@@ -74,8 +85,7 @@ fn elements(
             Bound::Excluded(&hi),
             dir,
         )
-        .map_err(internal)?;
-    it.map(|r| r.map(|(_, v)| v).map_err(internal)).collect()
+        .map_err(internal)
 }
 
 /// Replaces the whole list by `values`.
@@ -255,21 +265,11 @@ fn scan_end(
     left: bool,
 ) -> Result<Vec<Vec<u8>>, Reply> {
     let n64 = n as u64;
-    let (lo, hi, direction) = if left {
-        (pos(head), pos(head + n64), Direction::Forward)
+    let members = if left {
+        positions(ctx, key, head, head + n64, Direction::Forward)?
     } else {
-        (pos(tail - n64), pos(tail), Direction::Backward)
+        positions(ctx, key, tail - n64, tail, Direction::Backward)?
     };
-    let members = ctx
-        .store
-        .member_range(
-            ctx.db(),
-            key,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-            direction,
-        )
-        .map_err(internal)?;
     let mut taken = Vec::with_capacity(n);
     for (i, m) in members.enumerate().take(n) {
         let (member, value) = m.map_err(internal)?;
