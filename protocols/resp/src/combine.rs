@@ -17,7 +17,9 @@
 //! there to try again (`Outcome::Retry`); a worker that queues a run tries the stripe once
 //! more, and if it gets it, takes its own run back and runs it. Either the holder's look comes
 //! after the queuing, or the queuer's second try comes after the holder let go: a `SeqCst`
-//! fence sits between each side's two steps (`Queues::push`, `Queues::let_go`).
+//! fence sits between each side's two steps (`Queues::push`, `Queues::let_go`). A connection
+//! told to try again owes the stripe that try: should it end first, it tells the next queued
+//! run instead (`conn::Baton`).
 //!
 //! Only on a single node (`Engine::execute_run`): through a replicated log a write reaches the
 //! engine later (`crate::inflight`), and a queued run would first have to wait for it.
@@ -75,7 +77,8 @@ impl Engine {
                 let own = std::mem::take(&mut job.cmds);
                 return Ran::Answers(self.combine(hold, session, cmd, kind, Cow::Owned(own)));
             }
-            // Already run by the holder that let the stripe go: its answer is waiting.
+            // Already taken by the holder that let the stripe go: run, or told to retry; either
+            // way its outcome is waiting.
         }
         Ran::Handed(handed)
     }
@@ -201,9 +204,15 @@ fn bytes_of(cmds: &[Vec<Vec<u8>>]) -> usize {
 pub struct Handed {
     rx: oneshot::Receiver<Outcome>,
     commands: usize,
+    stripe: usize,
 }
 
 impl Handed {
+    /// The stripe the run was queued on.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+
     /// Waits for the run to be answered or sent back. Should its answer never come (the
     /// worker running it failed mid-way), each command gets an error: whether it wrote is not
     /// known, so it is not run again.
@@ -255,6 +264,7 @@ impl Queues {
         let handed = Handed {
             rx,
             commands: cmds.len(),
+            stripe,
         };
         let job = Job {
             ticket,
@@ -344,6 +354,12 @@ impl Queues {
                 return;
             }
         }
+    }
+
+    /// Jobs queued on all stripes.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
     }
 
     /// Bounds of a combined run that begins with `cmds`.

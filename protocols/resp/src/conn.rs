@@ -66,6 +66,10 @@ async fn run(
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
     let mut upstream = None;
+    let mut baton = Baton {
+        engine,
+        stripe: None,
+    };
     loop {
         // Run every complete command in the buffer, a batch at a time.
         let mut consumed = 0;
@@ -125,7 +129,9 @@ async fn run(
                                 let mut sets = Vec::with_capacity(more.len() + 1);
                                 sets.push(args.clone());
                                 sets.extend(more);
-                                match engine.execute_run(session, &sets) {
+                                let ran = engine.execute_run(session, &sets);
+                                baton.stripe = None;
+                                match ran {
                                     Some(Ran::Answers(answers)) => {
                                         // The run may have stopped short: the rest come again.
                                         let ran = answers.len().saturating_sub(1);
@@ -145,6 +151,7 @@ async fn run(
                             }
                         }
                         let (reply, pending) = engine.execute(session, &args);
+                        baton.stripe = None;
                         if let Reply::Wait(w) = reply {
                             // Answer what came before, wait, then run this command again.
                             consumed -= used;
@@ -202,12 +209,17 @@ async fn run(
                 w.done().await;
             }
             if let Some((h, bytes)) = handed {
-                if let Outcome::Done(replies) = h.outcome().await {
-                    consumed += bytes;
-                    let mut answers: Vec<_> =
-                        replies.into_iter().map(|r| (r, Vec::new())).collect();
-                    respond(engine, session.protocol, stream, &mut out, &mut answers).await?;
-                    engine.record_latency(started.elapsed(), answers.len());
+                let stripe = h.stripe();
+                match h.outcome().await {
+                    Outcome::Done(replies) => {
+                        consumed += bytes;
+                        let mut answers: Vec<_> =
+                            replies.into_iter().map(|r| (r, Vec::new())).collect();
+                        respond(engine, session.protocol, stream, &mut out, &mut answers).await?;
+                        engine.record_latency(started.elapsed(), answers.len());
+                    }
+                    // Decoded and run again next.
+                    Outcome::Retry => baton.stripe = Some(stripe),
                 }
             }
             if let Some((d, pending)) = deferred {
@@ -264,6 +276,23 @@ async fn run(
                 session.arrival = engine.store.read_stamp();
                 input.extend_from_slice(chunk.get(..n).unwrap_or_default());
             }
+        }
+    }
+}
+
+/// A connection's duty, once its handed run is sent back (`Outcome::Retry`), to try the run's
+/// stripe again: the runs queued behind it wait for that try (`crate::combine`). Running any
+/// command discharges it; a connection that ends first tells the stripe's next queued run
+/// instead, as letting the stripe go would have.
+struct Baton<'a> {
+    engine: &'a Engine,
+    stripe: Option<usize>,
+}
+
+impl Drop for Baton<'_> {
+    fn drop(&mut self) {
+        if let Some(stripe) = self.stripe.take() {
+            self.engine.store.queues().let_go(stripe);
         }
     }
 }
@@ -415,4 +444,36 @@ async fn respond(
     }
     stream.write_all(out).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::combine::Outcome;
+
+    /// A connection that ends while it owes a stripe its try tells the next queued run; one
+    /// that ran a command since owes nothing.
+    #[test]
+    fn a_dropped_baton_tells_the_next_run() {
+        let e = crate::tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let run = |m: &str| vec![vec![b"SADD".to_vec(), b"k".to_vec(), m.as_bytes().to_vec()]];
+        let kind = crate::commands::runs::Kind::SAdd;
+        let (_, first) = e.store.queues().push(5, (0, 2), kind, run("a"));
+        let (_, second) = e.store.queues().push(5, (0, 2), kind, run("b"));
+        drop(Baton {
+            engine: &e,
+            stripe: None,
+        });
+        assert_eq!(e.store.queues().queued(), 2);
+        drop(Baton {
+            engine: &e,
+            stripe: Some(5),
+        });
+        assert!(matches!(rt.block_on(first.outcome()), Outcome::Retry));
+        assert_eq!(e.store.queues().queued(), 1);
+        drop(second);
+    }
 }
