@@ -458,7 +458,9 @@ mod tests {
     #[test]
     fn a_dropped_baton_tells_the_next_run() {
         let e = crate::tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let run = |m: &str| vec![vec![b"SADD".to_vec(), b"k".to_vec(), m.as_bytes().to_vec()]];
         let kind = crate::commands::runs::Kind::SAdd;
         let (_, first) = e.store.queues().push(5, (0, 2), kind, run("a"));
