@@ -337,21 +337,25 @@ impl Queues {
         taken
     }
 
-    /// After `stripe` was let go: the oldest run queued on it, if any, is told to try again
-    /// (one whose connection went away is dropped, and the next one told).
-    pub(crate) fn let_go(&self, stripe: usize) {
-        // The letting go before the look at the queue (see the module doc).
+    /// After `stripes` were let go: on each, the oldest run queued there, if any, is told to
+    /// try again (one whose connection went away is dropped, and the next one told). One
+    /// fence and one load for all: a command that held many stripes (a run of SETs) pays
+    /// them once.
+    pub(crate) fn let_go(&self, stripes: &[usize]) {
+        // The letting go before the look at the queues (see the module doc).
         fence(Ordering::SeqCst);
         if self.queued.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let Some(mut q) = self.queue(stripe) else {
-            return;
-        };
-        while let Some(job) = q.pop_front() {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-            if job.tx.send(Outcome::Retry).is_ok() {
-                return;
+        for &stripe in stripes {
+            let Some(mut q) = self.queue(stripe) else {
+                continue;
+            };
+            while let Some(job) = q.pop_front() {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                if job.tx.send(Outcome::Retry).is_ok() {
+                    break;
+                }
             }
         }
     }
@@ -375,7 +379,7 @@ mod tests {
     use super::*;
 
     fn sadd(key: &str, member: &str) -> Vec<Vec<Vec<u8>>> {
-        vec![vec![b"SADD".to_vec(), key.into(), member.into()]]
+        cmds(&[&["SADD", key, member]])
     }
 
     fn done(o: Outcome) -> Vec<Reply> {
@@ -405,11 +409,11 @@ mod tests {
         assert_eq!(done(c.outcome().await), [Reply::Int(1)]);
         // Letting go tells the oldest left to try again: b, then d, e, f.
         for (h, left) in [(b, 3), (d, 2), (e, 1), (f, 0)] {
-            q.let_go(1);
+            q.let_go(&[1]);
             assert!(matches!(h.outcome().await, Outcome::Retry));
             assert_eq!(q.queued.load(Ordering::SeqCst), left);
         }
-        q.let_go(1);
+        q.let_go(&[1]);
     }
 
     fn cmds(words: &[&[&str]]) -> Vec<Vec<Vec<u8>>> {
@@ -496,7 +500,7 @@ mod tests {
         assert!(q.take(0, t).is_some());
         assert!(q.take(0, t).is_none());
         drop(b);
-        q.let_go(0);
+        q.let_go(&[0]);
         assert!(matches!(c.outcome().await, Outcome::Retry));
         assert_eq!(q.queued.load(Ordering::SeqCst), 0);
     }

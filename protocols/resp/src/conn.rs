@@ -292,7 +292,7 @@ struct Baton<'a> {
 impl Drop for Baton<'_> {
     fn drop(&mut self) {
         if let Some(stripe) = self.stripe.take() {
-            self.engine.store.queues().let_go(stripe);
+            self.engine.store.queues().let_go(&[stripe]);
         }
     }
 }
@@ -451,7 +451,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::combine::Outcome;
 
     /// A connection that ends while it owes a stripe its try tells the next queued run; one
     /// that ran a command since owes nothing.

@@ -229,9 +229,7 @@ pub struct Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.guards.clear();
-        for &i in &self.stripes {
-            self.queues.let_go(i);
-        }
+        self.queues.let_go(&self.stripes);
     }
 }
 
@@ -254,7 +252,7 @@ impl Drop for Hold<'_> {
     fn drop(&mut self) {
         HOLDING.with(|h| h.set(usize::MAX));
         self.guard = None;
-        self.queues.let_go(self.stripe);
+        self.queues.let_go(&[self.stripe]);
     }
 }
 
