@@ -116,14 +116,17 @@ impl Graph {
         drop(self.nodes.write().unwrap_or_else(|p| p.into_inner()));
         let changes = self.repair(&set);
         let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        let mut vacated = Vec::with_capacity(set.len());
-        for &d in set.iter() {
+        // Vacated in id order, not the set's (which changes from run to run): the order
+        // slots are reused in, and so the graph later inserts build, is the same every time.
+        let mut order: Vec<u32> = set.iter().copied().collect();
+        order.sort_unstable();
+        let mut vacated = Vec::with_capacity(order.len());
+        for d in order {
             if let Some(n) = nodes.get(d as usize) {
                 vacated.push((d, n.level() + 1));
             }
             nodes.vacate(d);
         }
-        vacated.sort_unstable();
         let mut entry = self.entry.lock().unwrap_or_else(|p| p.into_inner());
         if entry.is_some_and(|(e, _)| set.contains(&e)) {
             // The highest linked node: one pushed but not linked yet (its insert waits for

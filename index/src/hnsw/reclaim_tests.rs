@@ -152,6 +152,28 @@ fn removed_nodes_are_unlinked_and_recall_holds_over_the_rest() {
     }
 }
 
+/// Slots are reused in the same order whatever order the removal's set gives (it was its
+/// hash order, so the graph inserts built after a removal differed from run to run): the
+/// highest vacated id first.
+#[test]
+fn freed_slots_are_reused_in_id_order() {
+    let g = graph(8);
+    for v in points(200, 8, 3) {
+        g.insert(v.into(), Box::new([]));
+    }
+    let ids = [150, 7, 93, 31, 122, 64, 5, 188, 77, 140];
+    let dead = pick(&g, |id| !ids.contains(&id));
+    assert_eq!(g.remove(&dead).vacated.len(), ids.len());
+    g.release();
+    let reused: Vec<u32> = points(ids.len(), 8, 9)
+        .into_iter()
+        .map(|v| g.insert(v.into(), Box::new([])).0)
+        .collect();
+    let mut want = ids.to_vec();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(reused, want);
+}
+
 #[test]
 fn holds_checks_the_stamp_and_the_vector() {
     let g = graph(4);
