@@ -250,6 +250,18 @@ fn prepared_statements_bind_binary_values_of_every_type() {
     });
 }
 
+/// Runs `sql` in `c`'s open block, rolling the block back if it fails.
+async fn update_or_roll_back(
+    c: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let r = c.batch_execute(sql).await;
+    if r.is_err() {
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
+    r
+}
+
 #[test]
 fn transactions_blocks_savepoints_and_isolation() {
     let (_tmp, server) = common::start();
@@ -361,20 +373,23 @@ fn transactions_blocks_savepoints_and_isolation() {
         )
         .await
         .unwrap();
-        let (first, ()) = tokio::join!(
-            a.batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 2"),
+        // b closes the cycle, and is the victim, unless a slow machine starts a's update
+        // after b's; either way the victim rolls back at once, which lets the other go on,
+        // and the other added 1 to both rows.
+        let (ra, rb) = tokio::join!(
+            update_or_roll_back(&a, "UPDATE acct SET bal = bal + 1 WHERE id = 2"),
             async {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let e = b
-                    .batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 1")
-                    .await
-                    .unwrap_err();
-                assert_eq!(e.code(), Some(&SqlState::T_R_DEADLOCK_DETECTED));
-                b.batch_execute("ROLLBACK").await.unwrap();
+                update_or_roll_back(&b, "UPDATE acct SET bal = bal + 1 WHERE id = 1").await
             }
         );
-        first.unwrap();
-        a.batch_execute("COMMIT").await.unwrap();
+        let survivor = match (ra, rb) {
+            (Ok(()), Err(e)) => (e, &a),
+            (Err(e), Ok(())) => (e, &b),
+            other => panic!("not one victim: {other:?}"),
+        };
+        assert_eq!(survivor.0.code(), Some(&SqlState::T_R_DEADLOCK_DETECTED));
+        survivor.1.batch_execute("COMMIT").await.unwrap();
         assert_eq!(
             simple(&b, "SELECT bal FROM acct ORDER BY id").await,
             vec![vec![Some("2".into())], vec![Some((bal2 + 1).to_string())]]

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Server, ORBIT};
+use common::{free_port, free_ports, Server, ORBIT};
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::{ChannelBinding, SslMode};
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
@@ -443,14 +443,24 @@ fn tls_with_scram_channel_binding_and_plaintext_beside_it() {
 /// it exits): whether it exited by itself, and its log.
 fn run_until(args: &[&str], done: impl Fn(&str) -> bool) -> (bool, String) {
     let tmp = tempfile::tempdir().unwrap();
+    // Taken together (one by one, a released port can come back at once); the PostgreSQL
+    // one unless `args` name their own.
+    let [resp, http, pg] = free_ports::<3>();
+    let pg = format!("127.0.0.1:{pg}");
+    let own_pg = if args.contains(&"--pg-addr") {
+        vec![]
+    } else {
+        vec!["--pg-addr", pg.as_str()]
+    };
     let mut child: Child = Command::new(ORBIT)
         .arg("serve")
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
         .args(["--threads", "1", "--resp-addr"])
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!("127.0.0.1:{resp}"))
         .arg("--http-addr")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!("127.0.0.1:{http}"))
+        .args(own_pg)
         .args(args)
         .env("ORBIT_LOG", "info")
         .env("NO_COLOR", "1")
@@ -493,10 +503,7 @@ fn run_until(args: &[&str], done: impl Fn(&str) -> bool) -> (bool, String) {
 
 /// The error `orbit serve` with `args` stops with.
 fn refused(args: &[&str]) -> String {
-    let pg = format!("127.0.0.1:{}", free_port());
-    let mut all = vec!["--pg-addr", &pg];
-    all.extend_from_slice(args);
-    let (failed, log) = run_until(&all, |l| l.contains("ready to accept connections"));
+    let (failed, log) = run_until(args, |l| l.contains("ready to accept connections"));
     assert!(failed, "orbit serve {args:?} started:\n{log}");
     log
 }

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::pg::{code, connect, rt, simple};
@@ -39,14 +41,35 @@ fn assert_cancelled(e: &tokio_postgres::Error) {
     );
 }
 
-/// Cancels `LONG` on `c` after `after`, and checks the error and that `c` goes on.
-async fn cancel_long_query(c: &Client, after: Duration) {
+/// Sends `c`'s session a CancelRequest after `after`, and again every 200 ms until the
+/// returned flag is set: a cancel that lands before the statement has begun (a slow machine
+/// may start it late) finds nothing to cancel, as in PostgreSQL.
+fn cancel_until_done(
+    c: &Client,
+    after: Duration,
+) -> (
+    Arc<AtomicBool>,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
     let token = c.cancel_token();
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
     let canceler = tokio::spawn(async move {
         tokio::time::sleep(after).await;
-        token.cancel_query(NoTls).await
+        while !flag.load(Ordering::SeqCst) {
+            token.cancel_query(NoTls).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
     });
+    (done, canceler)
+}
+
+/// Cancels `LONG` on `c` after `after`, and checks the error and that `c` goes on.
+async fn cancel_long_query(c: &Client, after: Duration) {
+    let (done, canceler) = cancel_until_done(c, after);
     let e = c.simple_query(LONG).await.unwrap_err();
+    done.store(true, Ordering::SeqCst);
     assert_cancelled(&e);
     canceler.await.unwrap().unwrap();
     assert_eq!(
@@ -104,15 +127,12 @@ fn a_lock_wait_is_cancelled_and_a_cancel_between_statements_does_nothing() {
         b.batch_execute("SET statement_timeout = '60s'; BEGIN")
             .await
             .unwrap();
-        let token = b.cancel_token();
-        let canceler = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            token.cancel_query(NoTls).await
-        });
+        let (done, canceler) = cancel_until_done(&b, Duration::from_millis(300));
         let e = b
             .batch_execute("UPDATE big SET id = -2 WHERE id = 1")
             .await
             .unwrap_err();
+        done.store(true, Ordering::SeqCst);
         assert_cancelled(&e);
         canceler.await.unwrap().unwrap();
         // The block failed, as after any error.

@@ -356,10 +356,11 @@ fn malformed_requests_get_an_error_and_a_closed_connection() {
     // An inline command works, and the server is still fine.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.write_all(b"PING\r\nECHO \"a b\"\r\n").unwrap();
-    let mut buf = [0u8; 64];
-    std::thread::sleep(Duration::from_millis(200));
-    let n = s.read(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"+PONG\r\n$3\r\na b\r\n");
+    let want = b"+PONG\r\n$3\r\na b\r\n";
+    let mut buf = vec![0u8; want.len()];
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(buf, want);
     assert_eq!(
         cmd("PING").query::<String>(&mut server.client()).unwrap(),
         "PONG"
@@ -729,7 +730,12 @@ fn a_subscriber_that_stops_reading_is_disconnected_not_buffered_forever() {
     let (_tmp, server) = start();
     let mut sub = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     sub.write_all(b"SUBSCRIBE flood\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Subscribed once the confirmation is back (a PUBLISH before would reach no one).
+    let confirmed = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n";
+    let mut got = vec![0u8; confirmed.len()];
+    sub.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    sub.read_exact(&mut got).unwrap();
+    assert_eq!(got, confirmed);
     let mut c = server.client();
     let payload = "x".repeat(100);
     let mut delivered_to_none = false;
@@ -764,10 +770,10 @@ fn a_blocked_client_that_leaves_takes_nothing() {
     let mut gone = std::net::TcpStream::connect((server.host.as_str(), server.port)).unwrap();
     gone.write_all(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    drop(gone);
-    std::thread::sleep(Duration::from_millis(200));
     let mut c = server.client();
+    common::await_blocked_clients(&mut c, 1);
+    drop(gone);
+    common::await_blocked_clients(&mut c, 0);
     let _: i64 = c.rpush("q", "job").unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let left: Vec<String> = c.lrange("q", 0, -1).unwrap();

@@ -8,19 +8,8 @@ mod common;
 use std::thread::{sleep, JoinHandle};
 use std::time::Duration;
 
-use common::{start, Server};
+use common::{blocked_clients, start, Server};
 use redis::{cmd, Commands, Value};
-
-/// `blocked_clients` of `INFO clients`.
-fn blocked_clients(c: &mut redis::Connection) -> usize {
-    let info: String = cmd("INFO").arg("clients").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// Starts a client blocked in `command` (its arguments, then the timeout `secs`), waits until
 /// the server has it queued, and returns its reply when it comes.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{free_port, Server};
+use super::{free_port, free_ports, Server};
 
 pub const NODES: u64 = 3;
 
@@ -26,7 +26,9 @@ impl Cluster {
     /// Three nodes, each started with `flags` too.
     pub fn start_with(flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let raft: BTreeMap<u64, u16> = (1..=NODES).map(|id| (id, free_port())).collect();
+        // Taken together: probed one by one, a released port can come back at once.
+        let ports = free_ports::<{ NODES as usize }>();
+        let raft: BTreeMap<u64, u16> = (1..=NODES).zip(ports).collect();
         let mut cluster = Cluster {
             dir,
             raft,

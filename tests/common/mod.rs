@@ -241,6 +241,29 @@ pub fn start() -> (tempfile::TempDir, Server) {
     (tmp, server)
 }
 
+/// `blocked_clients` of `INFO clients`.
+pub fn blocked_clients(c: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits (at most 30 s) until `blocked_clients` is `n`.
+pub fn await_blocked_clients(c: &mut redis::Connection, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while blocked_clients(c) != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "blocked_clients never reached {n}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The error message of a failed command.
 pub fn err<T: std::fmt::Debug>(r: redis::RedisResult<T>) -> String {
     let e = r.unwrap_err();

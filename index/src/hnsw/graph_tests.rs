@@ -215,11 +215,16 @@ fn concurrent_inserts_and_searches_keep_the_graph_whole() {
     });
     assert_eq!(g.len(), 1600);
     assert_codes_match(&g);
-    let q = &data[5];
-    let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
-    let got: Vec<u32> = g.search(q, 64).iter().take(10).map(|s| s.node).collect();
-    let hits = got.iter().filter(|n| truth.contains(n)).count();
-    assert!(hits >= 8, "{hits}");
+    // Over forty queries at ef 100: the graph depends on how the threads ran, and one query
+    // whose descent ends in the wrong cluster of these ten far-apart ones can miss at ef 64.
+    let (mut hits, mut total) = (0, 0);
+    for q in data.iter().step_by(40) {
+        let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
+        let got: Vec<u32> = g.search(q, 100).iter().take(10).map(|s| s.node).collect();
+        hits += got.iter().filter(|n| truth.contains(n)).count();
+        total += truth.len();
+    }
+    assert!(hits * 10 >= total * 9, "{hits} of {total}");
 }
 
 /// Every node's lock-free level-0 copy equals its list (what searches on layer 0 read).

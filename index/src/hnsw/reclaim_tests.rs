@@ -49,10 +49,15 @@ fn assert_whole(g: &Graph) {
 
 /// Recall@10 at ef 40 over the present nodes; no search returns an absent one.
 fn recall(g: &Graph, queries: &[Vec<f32>]) -> f64 {
+    recall_at(g, queries, 40)
+}
+
+/// Recall@10 at `ef` over the present nodes (see `recall`).
+fn recall_at(g: &Graph, queries: &[Vec<f32>], ef: usize) -> f64 {
     let (mut hit, mut total) = (0, 0);
     for q in queries {
         let truth: Vec<u32> = g.exact(q, 10).iter().map(|s| s.node).collect();
-        let found = g.search(q, 40);
+        let found = g.search(q, ef);
         assert!(found
             .iter()
             .all(|s| g.with_node(s.node, |_, _| ()).is_some()));
@@ -240,9 +245,13 @@ fn removals_beside_inserts_and_searches_keep_the_graph_whole() {
     assert_whole(&g);
     assert_flat_links_match(&g);
     assert_codes_match(&g);
-    let queries: Vec<Vec<f32>> = data.iter().step_by(97).cloned().collect();
-    let r = recall(&g, &queries);
-    assert!(r >= 0.9, "recall {r}");
+    // At ef 100: the graph here depends on how the threads ran, and on these ten far-apart
+    // clusters a descent that happens to end in the wrong one misses most of a cluster's
+    // queries at ef 40 (one in ten of all: recall about 0.9 however whole the graph is),
+    // while a wider search crosses over.
+    let queries: Vec<Vec<f32>> = data.iter().step_by(37).cloned().collect();
+    let r = recall_at(&g, &queries, 100);
+    assert!(r >= 0.95, "recall {r}");
 }
 
 #[test]

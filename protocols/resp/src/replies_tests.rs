@@ -424,10 +424,11 @@ fn a_repeated_expiry_option_counts_once() {
 fn a_watched_key_expiring_before_exec_aborts_it() {
     let e = tests::engine_on(&orbit_env::SimFs::new(), 1 << 20);
     let mut s = e.connect("test".into()).unwrap();
-    run(&e, &mut s, &["SET", "t", "1", "PX", "100"]);
+    // A second to live: WATCH must come before the key expires, however slow the machine.
+    run(&e, &mut s, &["SET", "t", "1", "PX", "1000"]);
     run(&e, &mut s, &["SET", "p", "1"]);
     run(&e, &mut s, &["WATCH", "t", "p"]);
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     run(&e, &mut s, &["MULTI"]);
     run(&e, &mut s, &["GET", "t"]);
     assert_eq!(run(&e, &mut s, &["EXEC"]), Reply::NilArray);
