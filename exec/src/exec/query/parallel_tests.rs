@@ -162,6 +162,24 @@ fn parallel_hash_joins_with_few_matches_give_the_one_thread_answer() {
     }
 }
 
+/// A built side past the size from which its index gets a bloom filter (12,000 keys): the
+/// scan filtered by it keeps every row that joins.
+#[test]
+fn hash_joins_with_a_large_built_side_keep_every_match() {
+    let (_engine, mut s) = loaded(20_000);
+    rows(
+        &mut s,
+        "CREATE TABLE many (f float8, tag int);
+         INSERT INTO many SELECT (x * 6) / 7.0, x FROM generate_series(0, 11999) x;
+         ANALYZE",
+    );
+    // t.f = t.id / 7.0: the ids that are multiples of 6 join, 3,333 of them.
+    let q = "SELECT count(*), sum(t.id), sum(many.tag) FROM t JOIN many ON many.f = t.f";
+    let (got, plan) = one_then_parallel(&mut s, q);
+    assert_eq!(got, ["3333,33336666,5556111"], "{plan}");
+    assert!(plan.contains("Hash"), "{plan}");
+}
+
 /// Runs `q` on one thread, then allowing two workers on any table size: the same rows
 /// (not none) both times. Returns them, and the parallel run's EXPLAIN ANALYZE.
 fn one_then_parallel(s: &mut Session, q: &str) -> (Vec<String>, String) {

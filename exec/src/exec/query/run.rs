@@ -31,6 +31,7 @@ mod early;
 mod fold;
 mod hoist;
 mod join;
+mod key_bloom;
 mod key_filter;
 mod key_index;
 mod lanes;
