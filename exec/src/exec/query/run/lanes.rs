@@ -283,6 +283,27 @@ mod tests {
             prop_assert_eq!(rescale(digits, from, to), want);
         }
 
+        /// A numeric's wire form as an integer at a scale, against i128 arithmetic on the
+        /// value it was made from: one to nine base-10000 digits, display scales above and
+        /// below the one asked for.
+        #[test]
+        fn numeric_key_matches_i128_arithmetic(
+            digits in prop_oneof![0i128..100_000, any::<i64>().prop_map(i128::from), -(10i128.pow(30))..10i128.pow(30)],
+            dscale in 0i64..8,
+            scale in 0u32..10,
+        ) {
+            let mut b = Vec::new();
+            crate::types::Value::Numeric(crate::types::Numeric::from_i128(digits, dscale)).to_binary(&mut b);
+            let shift = i64::from(scale) - dscale;
+            let want = if shift >= 0 {
+                10i128.checked_pow(shift as u32).and_then(|m| digits.checked_mul(m))
+            } else {
+                let d = 10i128.pow((-shift) as u32);
+                (digits % d == 0).then(|| digits / d)
+            };
+            prop_assert_eq!(numeric_key(&b, scale), want, "{:?}", b);
+        }
+
         /// Against a linear search of the wanted ids: small ids (the table) and large ones
         /// (the list), an id wanted twice, columns of the row not wanted, and NULLs.
         #[test]
