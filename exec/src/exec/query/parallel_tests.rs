@@ -162,8 +162,8 @@ fn parallel_hash_joins_with_few_matches_give_the_one_thread_answer() {
     }
 }
 
-/// A built side past the size from which its index gets a bloom filter (12,000 keys): the
-/// scan filtered by it keeps every row that joins.
+/// A built side of 12,000 keys, past what the CPU's caches hold of its index: the scan
+/// filtered by it (`run::key_filter`) keeps every row that joins.
 #[test]
 fn hash_joins_with_a_large_built_side_keep_every_match() {
     let (_engine, mut s) = loaded(20_000);

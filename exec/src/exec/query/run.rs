@@ -31,7 +31,6 @@ mod early;
 mod fold;
 mod hoist;
 mod join;
-mod key_bloom;
 mod key_filter;
 mod key_index;
 mod lanes;

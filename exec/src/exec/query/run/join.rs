@@ -149,7 +149,6 @@ impl Runner<'_, '_> {
                     index.insert(k, i);
                 }
             }
-            index_bytes += index.seal();
             Some(index)
         };
         self.mem.charge(index_bytes)?;

@@ -102,6 +102,6 @@ impl<'b> KeyFilter<'b> {
                 Err(_) => return true,
             }
         }
-        self.index.may_hold(&self.key) && !self.index.get(&self.key).is_empty()
+        !self.index.get(&self.key).is_empty()
     }
 }

@@ -4,19 +4,9 @@
 //! of a unique key costs one hash-table slot instead of three dependent loads (the slot, the
 //! key's heap bytes to compare, the row list).
 //!
-//! An index of more keys than the caches hold also gets a bloom filter once built (`seal`),
-//! which a scan filtered by the join asks first (`may_hold`): most of its rows' keys are
-//! absent, and the filter answers them without the table's cache miss.
-//!
-//! Invariant: a key's positions are in insertion order; after `seal`, `may_hold` is true
-//! for every key inserted.
+//! Invariant: a key's positions are in insertion order.
 
-use super::key_bloom::KeyBloom;
-use crate::exec::bytes_map::{hash_key, BytesMap};
-
-/// Keys from which a sealed index gets a filter (below, its table is small enough to stay
-/// in the CPU's caches, and the filter would only add a hash).
-const BLOOM_FROM: usize = 8192;
+use crate::exec::bytes_map::BytesMap;
 
 /// The positions of the rows holding one key.
 enum Rows {
@@ -44,7 +34,6 @@ impl Rows {
 #[derive(Default)]
 pub(super) struct KeyIndex {
     map: BytesMap<Rows>,
-    bloom: Option<KeyBloom>,
 }
 
 impl KeyIndex {
@@ -59,27 +48,6 @@ impl KeyIndex {
     /// The positions of the rows holding `key`, in insertion order.
     pub(super) fn get(&self, key: &[u8]) -> &[usize] {
         self.map.get(key).map_or(&[], Rows::as_slice)
-    }
-
-    /// Ends the inserts (one made after would not be seen by `may_hold`): builds the filter
-    /// if the index is large. Returns the filter's size in bytes.
-    pub(super) fn seal(&mut self) -> usize {
-        if self.map.len() < BLOOM_FROM {
-            self.bloom = None;
-            return 0;
-        }
-        let mut bloom = KeyBloom::new(self.map.len());
-        self.map.hashes().for_each(|h| bloom.insert(h));
-        let bytes = bloom.bytes();
-        self.bloom = Some(bloom);
-        bytes
-    }
-
-    /// False when `key` is certainly not in the index (true until it is sealed).
-    pub(super) fn may_hold(&self, key: &[u8]) -> bool {
-        self.bloom
-            .as_ref()
-            .is_none_or(|b| b.may_contain(hash_key(key)))
     }
 }
 
@@ -108,31 +76,5 @@ mod tests {
             }
             prop_assert_eq!(index.get(&[9, 9]), &[] as &[usize]);
         }
-    }
-
-    /// A sealed index large enough for a filter holds every key it was given, and turns
-    /// away nearly all the others.
-    #[test]
-    fn a_sealed_index_may_hold_its_keys_and_few_others() {
-        let mut index = KeyIndex::default();
-        let keys = (BLOOM_FROM * 2) as u64;
-        for k in 0..keys {
-            index.insert(k.to_be_bytes().to_vec(), k as usize);
-        }
-        assert!(index.may_hold(&7u64.to_be_bytes()) && index.bloom.is_none());
-        assert!(index.seal() > 0);
-        assert!((0..keys).all(|k| index.may_hold(&k.to_be_bytes())));
-        let through = (keys..keys * 11)
-            .filter(|k| index.may_hold(&k.to_be_bytes()))
-            .count();
-        assert!(
-            through * 100 < (keys * 10) as usize,
-            "{through} absent keys through"
-        );
-        // A small index has no filter: it answers every key as maybe.
-        let mut small = KeyIndex::default();
-        small.insert(vec![1], 0);
-        assert_eq!(small.seal(), 0);
-        assert!(small.may_hold(&[2]));
     }
 }
