@@ -480,8 +480,9 @@ fn a_huge_batch_under_write_pacing_delays_the_next_write_boundedly() {
         d.write(&big(1)).unwrap();
         d.write(&small(1)).unwrap();
     });
-    // What the writes were charged, not the wall clock (a slow machine's): the big one's
-    // charge capped at MAX_WRITE_DELAY, the small one's a few milliseconds.
+    // What the writes waited, as charged, not the wall clock (a slow machine's): the small
+    // write waits out the big one's charge, capped at MAX_WRITE_DELAY (its own charge falls
+    // on the writes after it).
     let stats = db.stats();
     assert!(stats.delayed_writes >= 2, "{stats:?}");
     let cap = super::super::stall::MAX_WRITE_DELAY.as_micros() as u64;
