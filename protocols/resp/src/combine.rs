@@ -113,8 +113,7 @@ impl Engine {
             Cow::Owned(all)
         };
         let n = merged.len();
-        self.commands
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.commands.fetch_add(n as u64, Ordering::Relaxed);
         let mut replies = Vec::new();
         let (failed, pending) = self.run_with(session, cmd, &[], false, |ctx| {
             replies = runs::run(ctx, kind, &merged)?;
@@ -134,7 +133,7 @@ impl Engine {
             }
         }
         self.runs_handed
-            .fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let mut rest = replies.split_off(own_len);
         for (job, len) in jobs.into_iter().zip(lens) {
             let tail = rest.split_off(len.min(rest.len()));
