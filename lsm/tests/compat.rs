@@ -5,6 +5,10 @@
 //!
 //! Regenerate only with a writer of the old format: `cargo test -p orbit-lsm --test compat --
 //! --ignored regenerate`.
+//!
+//! Also a table written before filters were blocked (`tests/fixtures/whole-bloom-db`: one
+//! flushed table whose bloom filter has the whole-filter layout, generated at commit 491062b
+//! by the ignored `regenerate_whole_bloom_tables`): later versions must keep reading it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -136,4 +140,93 @@ fn a_v1_database_replays_and_takes_split_batches_after() {
     db.close().unwrap();
     let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
     assert_eq!(contents(&db), want, "old and new records replay together");
+}
+
+/// Keys of the whole-bloom fixture: 2,000 of them, one in three with a long value.
+fn table_model() -> BTreeMap<Vec<u8>, Vec<u8>> {
+    (0..2000u32)
+        .map(|i| {
+            let v = if i % 3 == 0 {
+                vec![b'x'; 300]
+            } else {
+                format!("v{i}").into_bytes()
+            };
+            (format!("row{i:05}").into_bytes(), v)
+        })
+        .collect()
+}
+
+fn whole_bloom_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/whole-bloom-db")
+}
+
+#[test]
+#[ignore = "rewrites the committed fixture; run only with a writer of whole-layout filters"]
+fn regenerate_whole_bloom_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
+    let mut b = WriteBatch::new();
+    for (k, v) in table_model() {
+        b.put(DEFAULT_KEYSPACE, &k, &v);
+    }
+    db.write(&b).unwrap();
+    db.flush().unwrap();
+    db.close().unwrap();
+    let dir = whole_bloom_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("wal")).unwrap();
+    for sub in ["", "wal"] {
+        for entry in std::fs::read_dir(tmp.path().join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let skip = name.starts_with("spare-") || name == "LOCK";
+            if entry.file_type().unwrap().is_file() && !skip {
+                std::fs::copy(entry.path(), dir.join(sub).join(&name)).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_table_with_a_whole_layout_filter_reads_beside_a_blocked_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
+    for sub in ["", "wal"] {
+        for entry in std::fs::read_dir(whole_bloom_dir().join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let model = table_model();
+    let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
+    assert_eq!(db.stats().tables, 1);
+    for (k, v) in &model {
+        assert_eq!(db.get(DEFAULT_KEYSPACE, k).unwrap().as_ref(), Some(v));
+    }
+    for i in 0..2000u32 {
+        for absent in [format!("row{i:05}x"), format!("other{i}")] {
+            assert_eq!(db.get(DEFAULT_KEYSPACE, absent.as_bytes()).unwrap(), None);
+        }
+    }
+    // A second table, flushed now with a blocked filter: reads consult both layouts.
+    let mut b = WriteBatch::new();
+    b.put(DEFAULT_KEYSPACE, b"row99999", b"new");
+    b.put(DEFAULT_KEYSPACE, b"row00001", b"newer");
+    db.write(&b).unwrap();
+    db.flush().unwrap();
+    db.close().unwrap();
+    let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
+    assert_eq!(db.stats().tables, 2);
+    let mut model = model;
+    model.insert(b"row00001".to_vec(), b"newer".to_vec());
+    for (k, v) in &model {
+        assert_eq!(db.get(DEFAULT_KEYSPACE, k).unwrap().as_ref(), Some(v));
+    }
+    assert_eq!(
+        db.get(DEFAULT_KEYSPACE, b"row99999").unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+    assert_eq!(db.get(DEFAULT_KEYSPACE, b"other1").unwrap(), None);
 }
