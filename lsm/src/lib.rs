@@ -33,6 +33,7 @@ mod log_record;
 pub mod manifest;
 mod memtable;
 mod pairs;
+mod prefetch;
 pub mod range_del;
 mod split;
 pub mod sst;

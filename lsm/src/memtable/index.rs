@@ -144,7 +144,7 @@ impl KeyIndex {
     /// Starts loading the slot a key of hash `hash` is looked for first.
     pub(crate) fn prefetch(&self, hash: u64) {
         if let Some(slot) = self.slots.get(self.home(hash)) {
-            super::skiplist::prefetch(slot);
+            crate::prefetch::prefetch(slot);
         }
     }
 
@@ -157,8 +157,8 @@ impl KeyIndex {
         let current = slot.load(Ordering::Relaxed);
         if current != 0 && current >> ADDRESS_BITS == hash >> ADDRESS_BITS {
             let at = (current & ADDRESS_MASK) as *const u8;
-            super::skiplist::prefetch(at);
-            super::skiplist::prefetch(at.wrapping_add(64));
+            crate::prefetch::prefetch(at);
+            crate::prefetch::prefetch(at.wrapping_add(64));
         }
     }
 

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as Atomic};
 use std::sync::Mutex;
 
 use super::arena::Arena;
+use crate::prefetch::prefetch;
 
 /// Most levels a node has (branching factor 4: enough for ~16M entries).
 pub(crate) const MAX_HEIGHT: usize = 12;
@@ -159,18 +160,6 @@ impl<'a> Node<'a> {
     fn prefetch_next(self, level: usize) {
         prefetch(self.link(level).load(Atomic::Relaxed));
     }
-}
-
-/// Starts loading the cache line at `addr` (any address, null included).
-pub(crate) fn prefetch<T>(addr: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part of
-    // the x86_64 baseline.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast::<i8>())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
 }
 
 /// Searches [`SkipList::insert_many`] runs side by side: enough to keep several cache misses
