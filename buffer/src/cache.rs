@@ -1,9 +1,10 @@
 //! The sharded block cache: `SHARDS` independent S3-FIFO shards behind their own locks, one
 //! capacity knob split evenly among them, hit and miss counters.
+//!
+//! Each shard counts its own hits, misses and inserts under the lock a lookup holds anyway:
+//! counters shared by every shard would be one cache line written by every reading thread
+//! (two workers scanning in parallel passed it back and forth on each block).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::s3fifo::S3Fifo;
@@ -11,6 +12,7 @@ use crate::Result;
 
 /// Number of shards: enough that concurrent readers rarely meet on one lock.
 const SHARDS: usize = 16;
+const _: () = assert!(SHARDS.is_power_of_two());
 
 /// Identifies a block: the file it belongs to (an id unique for the cache's lifetime) and the
 /// block's offset in that file.
@@ -56,11 +58,24 @@ impl CacheStats {
 /// A sharded, size-charged cache of decoded blocks.
 #[derive(Debug)]
 pub struct BlockCache<V> {
-    shards: Vec<Mutex<S3Fifo<BlockKey, V>>>,
+    shards: Vec<Mutex<Shard<V>>>,
     capacity: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    inserts: AtomicU64,
+}
+
+/// One shard: its blocks and its counters.
+#[derive(Debug)]
+struct Shard<V> {
+    blocks: S3Fifo<BlockKey, V>,
+    hits: u64,
+    misses: u64,
+    inserts: u64,
+}
+
+/// The shard of `key`: the top bits of a multiplicative mix of its file and offset (the
+/// shard's own map hashes the key again; this only spreads blocks over the locks).
+fn shard_index(key: &BlockKey) -> usize {
+    let mixed = (key.file ^ key.offset.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> (64 - SHARDS.trailing_zeros())) as usize
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,39 +89,41 @@ impl<V: Clone> BlockCache<V> {
         let per_shard = capacity_bytes / SHARDS;
         BlockCache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(S3Fifo::new(per_shard)))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        blocks: S3Fifo::new(per_shard),
+                        hits: 0,
+                        misses: 0,
+                        inserts: 0,
+                    })
+                })
                 .collect(),
             capacity: per_shard * SHARDS,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            inserts: AtomicU64::new(0),
         }
     }
 
-    fn shard(&self, key: &BlockKey) -> MutexGuard<'_, S3Fifo<BlockKey, V>> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        let index = (h.finish() as usize) % SHARDS;
-        // `index < SHARDS == self.shards.len()`.
-        lock(&self.shards[index])
+    fn shard(&self, key: &BlockKey) -> MutexGuard<'_, Shard<V>> {
+        // `shard_index(key) < SHARDS == self.shards.len()`.
+        lock(&self.shards[shard_index(key)])
     }
 
     /// The cached block, if any.
     pub fn get(&self, key: &BlockKey) -> Option<V> {
-        let found = self.shard(key).get(key);
-        let counter = if found.is_some() {
-            &self.hits
+        let mut shard = self.shard(key);
+        let found = shard.blocks.get(key);
+        if found.is_some() {
+            shard.hits += 1;
         } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            shard.misses += 1;
+        }
         found
     }
 
     /// Caches `value`, charged `charge` bytes.
     pub fn insert(&self, key: BlockKey, value: V, charge: usize) {
-        self.inserts.fetch_add(1, Ordering::Relaxed);
-        self.shard(&key).insert(key, value, charge);
+        let mut shard = self.shard(&key);
+        shard.inserts += 1;
+        shard.blocks.insert(key, value, charge);
     }
 
     /// The cached block, or the one `load` produces (cached on the way out). The shard lock
@@ -126,27 +143,25 @@ impl<V: Clone> BlockCache<V> {
 
     /// Drops a block (its file was deleted).
     pub fn remove(&self, key: &BlockKey) {
-        self.shard(key).remove(key);
+        self.shard(key).blocks.remove(key);
     }
 
     /// The counters.
     pub fn stats(&self) -> CacheStats {
-        let (mut used, mut entries, mut evictions) = (0u64, 0u64, 0u64);
+        let mut stats = CacheStats {
+            capacity_bytes: self.capacity as u64,
+            ..CacheStats::default()
+        };
         for shard in &self.shards {
             let s = lock(shard);
-            used += s.used() as u64;
-            entries += s.len() as u64;
-            evictions += s.evictions;
+            stats.hits += s.hits;
+            stats.misses += s.misses;
+            stats.inserts += s.inserts;
+            stats.evictions += s.blocks.evictions;
+            stats.used_bytes += s.blocks.used() as u64;
+            stats.entries += s.blocks.len() as u64;
         }
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            inserts: self.inserts.load(Ordering::Relaxed),
-            evictions,
-            used_bytes: used,
-            entries,
-            capacity_bytes: self.capacity as u64,
-        }
+        stats
     }
 }
 
@@ -215,6 +230,23 @@ mod tests {
         let s = cache.stats();
         assert!(s.used_bytes <= s.capacity_bytes, "{s:?}");
         assert!(s.evictions > 0 && s.hits > 0, "{s:?}");
+    }
+
+    #[test]
+    fn one_files_blocks_spread_over_every_shard() {
+        // 16 KiB blocks of one table, and of ten tables: offsets alike in their low bits.
+        for files in [1u64, 10] {
+            let mut per_shard = [0usize; SHARDS];
+            for file in 0..files {
+                for i in 0..1024u64 {
+                    per_shard[shard_index(&key(file, i * 16_384))] += 1;
+                }
+            }
+            let fair = 1024 * files as usize / SHARDS;
+            for n in per_shard {
+                assert!(n > fair / 2 && n < fair * 2, "{per_shard:?}");
+            }
+        }
     }
 
     #[test]
