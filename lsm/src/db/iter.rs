@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::{LiveTable, Snapshot};
-use crate::key::{self, ValueKind, MAX_SEQ};
+use crate::key::{self, compare_bytes, ValueKind, MAX_SEQ};
 use crate::memtable::{MemCursor, Memtable};
 use crate::range_del::Fragments;
 use crate::sst::{Table, TableIter};
@@ -210,16 +210,16 @@ fn assign(to: &mut Bound<Vec<u8>>, from: &Bound<Vec<u8>>) {
 
 fn above_upper(user: &[u8], upper: &Bound<Vec<u8>>) -> bool {
     match upper {
-        Bound::Included(u) => user > u.as_slice(),
-        Bound::Excluded(u) => user >= u.as_slice(),
+        Bound::Included(u) => compare_bytes(user, u) == Ordering::Greater,
+        Bound::Excluded(u) => compare_bytes(user, u) != Ordering::Less,
         Bound::Unbounded => false,
     }
 }
 
 fn below_lower(user: &[u8], lower: &Bound<Vec<u8>>) -> bool {
     match lower {
-        Bound::Included(l) => user < l.as_slice(),
-        Bound::Excluded(l) => user <= l.as_slice(),
+        Bound::Included(l) => compare_bytes(user, l) == Ordering::Less,
+        Bound::Excluded(l) => compare_bytes(user, l) != Ordering::Greater,
         Bound::Unbounded => false,
     }
 }

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering as Atomic};
 use std::sync::Mutex;
 
 use super::arena::Arena;
+use crate::key::compare_bytes;
 use crate::prefetch::prefetch;
 
 /// Most levels a node has (branching factor 4: enough for ~16M entries).
@@ -222,26 +223,6 @@ impl<'a> Search<'a> {
         self.next = self.x.link(self.level).load(Atomic::Acquire);
         prefetch(self.next);
     }
-}
-
-/// Bytewise comparison, eight bytes at a time inline (a skiplist search compares dozens of
-/// short keys; a `memcmp` call each cost more than the comparison).
-fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        let (x, y) = (
-            u64::from_be_bytes(x.try_into().unwrap_or_default()),
-            u64::from_be_bytes(y.try_into().unwrap_or_default()),
-        );
-        if x != y {
-            return x.cmp(&y);
-        }
-    }
-    let done = a.len().min(b.len()) / 8 * 8;
-    a.get(done..)
-        .unwrap_or_default()
-        .cmp(b.get(done..).unwrap_or_default())
 }
 
 /// What inserters allocate from, one at a time (behind `SkipList::writer`).

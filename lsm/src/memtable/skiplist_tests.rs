@@ -205,16 +205,6 @@ fn concurrent_inserters_lose_nothing() {
     }
 }
 
-proptest! {
-    #[test]
-    fn byte_comparison_is_slice_comparison(
-        a in proptest::collection::vec(0u8..3, 0..30),
-        b in proptest::collection::vec(0u8..3, 0..30),
-    ) {
-        prop_assert_eq!(compare_bytes(&a, &b), a.cmp(&b));
-    }
-}
-
 /// The race a concurrent test can only hit by luck, made to happen: while the walk looks
 /// at the first key >= the target, a smaller key is inserted right before it. The result
 /// is still the key the walk saw, never the newcomer below the target.
