@@ -96,7 +96,7 @@ pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
 
 /// The first eight bytes of `b` as a big-endian word, zero-padded.
 #[inline]
-fn padded_word(b: &[u8]) -> u64 {
+pub(crate) fn padded_word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     let n = b.len().min(8);
     if let (Some(dst), Some(src)) = (w.get_mut(..n), b.get(..n)) {

@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 
 use super::block::{BResult, Block};
-use crate::key;
+use crate::key::{self, padded_word};
 
 /// Fewer restart points than this and the block's own binary search is as quick.
 const MIN_RESTARTS: usize = 16;
@@ -22,15 +22,6 @@ const MIN_RESTARTS: usize = 16;
 pub(crate) struct Prefixes {
     common: Vec<u8>,
     words: Vec<u64>,
-}
-
-fn word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    if let (Some(dst), Some(src)) = (w.get_mut(..n), b.get(..n)) {
-        dst.copy_from_slice(src);
-    }
-    u64::from_be_bytes(w)
 }
 
 impl Prefixes {
@@ -46,7 +37,7 @@ impl Prefixes {
         let common_len = first.iter().zip(last).take_while(|(a, b)| a == b).count();
         let common = first.get(..common_len)?.to_vec();
         let words = (0..n)
-            .map(|i| Some(word(user(i)?.get(common_len..)?)))
+            .map(|i| Some(padded_word(user(i)?.get(common_len..)?)))
             .collect::<Option<Vec<_>>>()?;
         Some(Prefixes { common, words })
     }
@@ -65,7 +56,7 @@ impl Prefixes {
         let Some(rest) = user.strip_prefix(self.common.as_slice()) else {
             return Ok(None);
         };
-        let t = word(rest);
+        let t = padded_word(rest);
         // Below `lo` every key is below the target, from `hi` on every key above it.
         let lo = self.words.partition_point(|w| *w < t);
         let hi = self.words.partition_point(|w| *w <= t);
