@@ -82,8 +82,10 @@ pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
             return x.cmp(&y);
         }
     }
-    // What is left of the shorter is under eight bytes: zero-padded, a word each decides
-    // unless one is a prefix of the other (then the shorter comes first).
+    // What is left of the shorter is under eight bytes. Zero-padded, the two words order the
+    // keys wherever their bytes differ; they are equal only when the shorter is a prefix of
+    // the longer and the longer's next bytes in the word are zeros, and then the shorter
+    // comes first.
     let done = a.len().min(b.len()) / 8 * 8;
     let (ra, rb) = (
         a.get(done..).unwrap_or_default(),

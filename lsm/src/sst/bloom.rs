@@ -6,7 +6,8 @@
 //! the high half as it is multiplied on (a golden-ratio multiplier). A lookup touches one cache
 //! line instead of one per probe: a point read of a key that is there (a row fetched through
 //! an index) checks every probe, and over a filter of megabytes each probe was a cache miss.
-//! At 10 bits per key and 6 probes the false-positive rate is about 1.2%.
+//! At 10 bits per key and 6 probes the false-positive rate is about 1%: 0.93% over the unit
+//! test's 100,000 absent keys, where the whole filter's 7 probes give 0.78%.
 //!
 //! Tables written before read on with the whole-filter layout (tag = probes, 1 to 30): probe
 //! `i` tests bit `(h1 + i * h2) mod bits` with `h1` and `h2` the hash's two halves
@@ -253,6 +254,9 @@ mod tests {
         assert!(Bloom::decode(vec![0xff, 31]).is_none());
         // Blocked: whole lines only, 1 to 16 probes.
         assert!(Bloom::decode(vec![0xff; 65]).is_none());
+        let mut short = vec![0u8; 63];
+        short.push(BLOCKED | 6);
+        assert!(Bloom::decode(short).is_none());
         let mut line = vec![0u8; 64];
         line.push(BLOCKED);
         assert!(Bloom::decode(line.clone()).is_none());

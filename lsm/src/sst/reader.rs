@@ -43,6 +43,12 @@ fn block_err(path: &Path, offset: u64) -> impl Fn(BlockError) -> Error + '_ {
 }
 
 impl Table {
+    /// The table's filter, for tests of which layout a table has.
+    #[cfg(test)]
+    pub(crate) fn bloom(&self) -> Option<&Bloom> {
+        self.bloom.as_ref()
+    }
+
     /// Opens a table. `id` must be unique among the tables sharing `cache`.
     pub fn open(file: Arc<dyn File>, id: u64, cache: Arc<TableCache>) -> Result<Table> {
         let path = file.path().to_path_buf();
