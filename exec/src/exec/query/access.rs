@@ -247,9 +247,9 @@ pub fn scan_rows_wanting(
 /// The rows of `table` a lookup path reaches (a primary-key point or prefix range, or a
 /// secondary index's equality), read through `shared` (a parallel join's worker: the
 /// statement's snapshot, without its transaction), with their storage keys; no more than
-/// `want` rows from a secondary index. A key range is read through `cursor`, the iterator
-/// the caller's last lookup of `table` left there (moved to the range), or a new one kept
-/// there.
+/// `want` rows from a secondary index. A key range, or a secondary index's entries, is read
+/// through `cursor`, the iterator the caller's last lookup of `table` left there (moved to
+/// the range), or a new one kept there.
 pub(crate) fn shared_lookup(
     shared: &orbit_txn::SharedScan,
     table: &TableDef,
@@ -291,15 +291,19 @@ pub(crate) fn shared_lookup(
             let Some(start) = index_start(table, *id, eq, ectx)? else {
                 return Ok(out);
             };
+            // The index entries are read through the cursor too (lookups in index order
+            // move it a few entries), and only until `want` rows are found: a semi or anti
+            // join wants one.
             let end = successor(&start);
-            let suffixes = shared
-                .scan((Bound::Included(start), Bound::Excluded(end)))?
-                .map(|item| item.map(|(_, v)| v))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            for suffix in suffixes {
+            let range = (Bound::Included(start), Bound::Excluded(end));
+            if !cursor.as_mut().is_some_and(|it| it.reseek(&range)) {
+                *cursor = Some(shared.scan_scoped(index_range(table.id, *id), range)?);
+            }
+            for item in cursor.iter_mut().flatten() {
                 if out.len() >= want {
                     break;
                 }
+                let (_, suffix) = item?;
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
                 if let Some(v) = shared.get(&key)? {
@@ -455,7 +459,12 @@ fn key_range(access: &Access, key_of: &KeyOf<'_>, prefix: &[u8]) -> Result<Optio
 
 /// Every storage key of `table`'s rows.
 pub(crate) fn table_range(table: &TableDef) -> KeyRange {
-    let prefix = index_prefix(table.id, 0);
+    index_range(table.id, 0)
+}
+
+/// Every storage key of index `index` of table `table_id` (0: the rows).
+fn index_range(table_id: u32, index: u32) -> KeyRange {
+    let prefix = index_prefix(table_id, index);
     let end = successor(&prefix);
     (Bound::Included(prefix), Bound::Excluded(end))
 }

@@ -244,6 +244,42 @@ fn parallel_aggregation_over_lookup_joins_gives_the_one_thread_answer() {
     }
 }
 
+/// A worker reads a secondary index's entries through one iterator moved from lookup to
+/// lookup, and stops at the first row a semi or anti join needs: the keys asked in any
+/// order (here scrambled), over entries in a table and in the memtable, some deleted since.
+#[test]
+fn index_lookups_through_one_cursor_answer_in_any_key_order() {
+    let (engine, mut s) = loaded(20_000);
+    rows(
+        &mut s,
+        "CREATE TABLE r (id int PRIMARY KEY, code int, name text);
+         INSERT INTO r SELECT x, x % 6000, 'r' || (x % 3) FROM generate_series(1, 30000) x;
+         CREATE INDEX r_code ON r (code);
+         CREATE TABLE o (id int PRIMARY KEY, k int, w int);
+         INSERT INTO o SELECT x, (x * 7919) % 6100, x % 5 FROM generate_series(1, 20000) x",
+    );
+    engine.txn_db().db().flush().unwrap();
+    rows(
+        &mut s,
+        "INSERT INTO r SELECT x, (x * 13) % 6000, 'new' FROM generate_series(30001, 33000) x;
+         DELETE FROM r WHERE id % 11 = 0 OR code % 97 = 5;
+         ANALYZE",
+    );
+    for q in [
+        "SELECT count(*), sum(r.id) FROM o JOIN r ON r.code = o.k WHERE o.w = 1 AND o.id < 400",
+        "SELECT count(*), sum(o.id) FROM o WHERE o.w = 2 AND o.id < 400 \
+         AND EXISTS (SELECT 1 FROM r WHERE r.code = o.k AND r.name <> 'r2')",
+        "SELECT count(*), sum(o.id) FROM o WHERE o.w = 3 AND o.id < 400 \
+         AND NOT EXISTS (SELECT 1 FROM r WHERE r.code = o.k)",
+    ] {
+        let (_, plan) = one_then_parallel(&mut s, q);
+        assert!(plan.contains("Index Scan using r_code"), "{q}\n{plan}");
+        if rayon::current_num_threads() > 1 {
+            assert!(plan.contains("Workers Launched"), "{q}\n{plan}");
+        }
+    }
+}
+
 #[test]
 fn parallel_aggregation_is_not_taken_where_it_would_change_the_answer() {
     let (_engine, mut s) = loaded(5_000);
