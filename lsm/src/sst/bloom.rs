@@ -9,10 +9,10 @@
 //! At 10 bits per key and 6 probes the false-positive rate is about 1%: 0.93% over the unit
 //! test's 100,000 absent keys, where the whole filter's 7 probes give 0.78%.
 //!
-//! Tables written before read on with the whole-filter layout (tag = probes, 1 to 30): probe
-//! `i` tests bit `(h1 + i * h2) mod bits` with `h1` and `h2` the hash's two halves
-//! (Kirsch–Mitzenmacher double hashing). In either layout a key that was added always
-//! answers "maybe".
+//! Tables written before the blocked layout keep the whole-filter one, and are still read
+//! (tag = probes, 1 to 30): probe `i` tests bit `(h1 + i * h2) mod bits` with `h1` and `h2`
+//! the hash's two halves (Kirsch–Mitzenmacher double hashing). In either layout a key that
+//! was added always answers "maybe".
 #![deny(clippy::indexing_slicing)]
 
 use xxhash_rust::xxh3::xxh3_64;
