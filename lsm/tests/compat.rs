@@ -85,18 +85,40 @@ fn contents(db: &Db) -> Model {
     out
 }
 
-fn copy_fixture() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
+/// Copies a database directory's files (its own and its `wal/`'s) from `from` into `to`,
+/// which has a `wal/`, leaving out those `skip` names.
+fn copy_db(from: &Path, to: &Path, skip: impl Fn(&str) -> bool) {
     for sub in ["", "wal"] {
-        for entry in std::fs::read_dir(fixture_dir().join(sub)).unwrap() {
+        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
             let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name())).unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_file() && !skip(&name) {
+                std::fs::copy(entry.path(), to.join(sub).join(&name)).unwrap();
             }
         }
     }
+}
+
+/// A temporary copy of the fixture database in `dir`.
+fn copy_to_temp(dir: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
+    copy_db(dir, tmp.path(), |_| false);
     tmp
+}
+
+/// Replaces the committed fixture `dir` with the database in `from` (less its spare WAL
+/// segments and lock file).
+fn save_fixture(from: &Path, dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("wal")).unwrap();
+    copy_db(from, dir, |name| {
+        name.starts_with("spare-") || name == "LOCK"
+    });
+}
+
+fn copy_fixture() -> tempfile::TempDir {
+    copy_to_temp(&fixture_dir())
 }
 
 #[test]
@@ -107,18 +129,7 @@ fn regenerate() {
     write_fixture(&db);
     assert_eq!(contents(&db), fixture_model());
     db.close().unwrap();
-    let dir = fixture_dir();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("wal")).unwrap();
-    for sub in ["", "wal"] {
-        for entry in std::fs::read_dir(tmp.path().join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().unwrap().is_file() && !name.starts_with("spare-") {
-                std::fs::copy(entry.path(), dir.join(sub).join(&name)).unwrap();
-            }
-        }
-    }
+    save_fixture(tmp.path(), &fixture_dir());
 }
 
 #[test]
@@ -172,33 +183,12 @@ fn regenerate_whole_bloom_tables() {
     db.write(&b).unwrap();
     db.flush().unwrap();
     db.close().unwrap();
-    let dir = whole_bloom_dir();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("wal")).unwrap();
-    for sub in ["", "wal"] {
-        for entry in std::fs::read_dir(tmp.path().join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let skip = name.starts_with("spare-") || name == "LOCK";
-            if entry.file_type().unwrap().is_file() && !skip {
-                std::fs::copy(entry.path(), dir.join(sub).join(&name)).unwrap();
-            }
-        }
-    }
+    save_fixture(tmp.path(), &whole_bloom_dir());
 }
 
 #[test]
 fn a_table_with_a_whole_layout_filter_reads_beside_a_blocked_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
-    for sub in ["", "wal"] {
-        for entry in std::fs::read_dir(whole_bloom_dir().join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), tmp.path().join(sub).join(entry.file_name())).unwrap();
-            }
-        }
-    }
+    let tmp = copy_to_temp(&whole_bloom_dir());
     let model = table_model();
     let db = Db::open(RealFs::shared(), tmp.path(), opts()).unwrap();
     assert_eq!(db.stats().tables, 1);
