@@ -71,6 +71,20 @@ pub fn rows(src: &Source) -> f64 {
     n.max(1.0)
 }
 
+/// Rows a subquery's plan gives, as an upper bound from its FROM (after the conditions
+/// pushed into it): a grouped SELECT gives at most as many groups as it reads rows, and one
+/// row without grouping keys; anything else (a set operation, VALUES) [`DEFAULT_ROWS`].
+pub fn plan_rows(plan: &super::SelectPlan) -> f64 {
+    let n = match &plan.body {
+        super::Body::Select(b) => match &b.agg {
+            Some(a) if a.keys.is_empty() => 1.0,
+            _ => rows(&b.source),
+        },
+        _ => DEFAULT_ROWS,
+    };
+    n.max(1.0)
+}
+
 /// Rows in `table` (ANALYZE's count, else [`DEFAULT_ROWS`]).
 pub fn table_rows(table: &TableDef) -> f64 {
     table

@@ -6,7 +6,9 @@
 //!
 //! Only INNER, LEFT, semi and anti joins use it (a RIGHT or FULL join must see every right
 //! row). Every key of the join is still compared on each row found, and the table's own
-//! conditions still filter it, so the lookup only narrows what is read.
+//! conditions still filter it, so the lookup only narrows what is read. A semi join of a
+//! table with a subquery's few values is turned around into an inner join of the distinct
+//! values with the table looked up (`flip_semi`).
 
 use std::ops::Bound;
 
@@ -14,6 +16,7 @@ use super::access::Access;
 use super::estimate;
 use super::factor::into_conjuncts;
 use super::from::{and, Join, JoinKind, Source};
+use super::Body;
 use crate::catalog::TableDef;
 use crate::expr::Expr;
 use crate::types::{BinaryOp, Value};
@@ -42,6 +45,10 @@ pub struct Lookup {
 /// first when that lets the other table be looked up.
 pub fn plan(j: &mut Join) {
     j.lookup = choose(j);
+    if j.lookup.is_none() && j.kind == JoinKind::Semi {
+        flip_semi(j);
+        return;
+    }
     let swappable = j.kind == JoinKind::Inner
         && j.merged.is_empty()
         && !j.lateral
@@ -53,6 +60,56 @@ pub fn plan(j: &mut Join) {
     j.lookup = choose(j);
     if j.lookup.is_none() {
         swap(j);
+    }
+}
+
+/// Turns a semi join of a table with a subquery's values (`column IN (subquery)`, which
+/// `semi::pull_in` made a join) around, when the table has an index on its key and the
+/// subquery's rows look few enough that looking the table up by each of them reads less
+/// than scanning it: an inner join of the subquery's distinct values with the table looked
+/// up per value, giving the table's columns alone, as the semi join did (TPC-H Q20: the
+/// partsupp rows of 2,127 parts by their primary key's first column, not 800,000 rows
+/// scanned). Each table row then meets at most one value, so it comes out at most once.
+/// The estimate is the subquery's upper bound (`estimate::plan_rows`), so a subquery that
+/// may give many rows keeps the hashed semi join.
+fn flip_semi(j: &mut Join) {
+    let values = match (&j.left, &j.right) {
+        (
+            Source::Table(_),
+            Source::Derived {
+                plan,
+                captures,
+                shared: None,
+            },
+        ) if captures.is_empty()
+            && plan.limit.is_none()
+            && plan.offset.is_none()
+            && plan.columns.len() == 1
+            && matches!(&plan.body, Body::Select(b) if b.distinct_on.is_none())
+            && j.keys.len() == 1
+            && j.merged.is_empty()
+            && j.permute.is_empty()
+            && !j.lateral =>
+        {
+            estimate::plan_rows(plan)
+        }
+        _ => return,
+    };
+    let width = j.left_width;
+    swap(j);
+    j.kind = JoinKind::Inner;
+    j.lookup = choose_for(j, values);
+    if j.lookup.is_none() {
+        j.kind = JoinKind::Semi;
+        swap(j);
+        return;
+    }
+    // The table's columns, which follow the value's now.
+    j.permute.truncate(width);
+    if let Source::Derived { plan, .. } = &mut j.left {
+        if let Body::Select(b) = &mut plan.body {
+            b.distinct = true;
+        }
     }
 }
 
@@ -83,6 +140,11 @@ fn swap(j: &mut Join) {
 
 /// The lookup for join `j`, when it qualifies and the estimates favour it over a hash join.
 fn choose(j: &Join) -> Option<Lookup> {
+    choose_for(j, estimate::rows(&j.left))
+}
+
+/// [`choose`] for a left side of `left` rows.
+fn choose_for(j: &Join, left: f64) -> Option<Lookup> {
     if !matches!(
         j.kind,
         JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
@@ -150,7 +212,6 @@ fn choose(j: &Join) -> Option<Lookup> {
             None => return None,
         }
     };
-    let left = estimate::rows(&j.left);
     let table_rows = estimate::table_rows(table);
     let scanned = match t.access {
         Access::Full => table_rows,

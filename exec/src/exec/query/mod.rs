@@ -362,7 +362,10 @@ impl Planner<'_, '_> {
             Some(left) => Some(from::and(filter, left)),
             None => filter,
         };
-        semi::pull_in_unless_limited(&mut source, query, select);
+        let filter = match semi::pull_in_unless_limited(&mut source, query, select) {
+            Some(lifted) => Some(from::and(filter, lifted)),
+            None => filter,
+        };
         reorder::reorder(&mut source);
         from::finish(&mut source);
         let grouping_sets::Expanded {

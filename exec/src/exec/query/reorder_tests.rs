@@ -336,6 +336,64 @@ fn a_column_in_an_uncorrelated_subquery_becomes_a_semi_join() {
 }
 
 #[test]
+fn a_column_in_a_few_values_looks_its_table_up_by_each() {
+    let engine = engine();
+    let mut s = engine.session("postgres", "postgres");
+    run(
+        &mut s,
+        "CREATE TABLE o (id int PRIMARY KEY, c int);
+         CREATE TABLE l (o_id int, n int, PRIMARY KEY (o_id, n));
+         CREATE TABLE cs (c int);
+         INSERT INTO o SELECT g, g % 7 FROM generate_series(1, 3000) g;
+         INSERT INTO l SELECT g % 40 + 1, g FROM generate_series(1, 400) g;
+         INSERT INTO cs VALUES (2), (2), (5), (NULL), (77);
+         ANALYZE",
+    );
+    // Few values (duplicates and a NULL among them) and a table keyed by the column: the
+    // table is looked up by each distinct value, and every query agrees with its per-row
+    // twin (`x + 0 IN`), each row once.
+    let flipped = [
+        ("SELECT o_id, n FROM l WHERE o_id IN (SELECT c FROM cs)", 20),
+        (
+            "SELECT n FROM l WHERE o_id IN (SELECT c FROM cs) AND n % 3 = 0",
+            6,
+        ),
+        (
+            "SELECT o.c, l.n FROM o, l WHERE o.id = l.o_id AND l.o_id IN (SELECT c FROM cs)",
+            20,
+        ),
+        // Beside a correlated subquery, which then runs for the rows the IN keeps.
+        (
+            "SELECT o_id, n FROM l WHERE o_id IN (SELECT c FROM cs) \
+             AND n > (SELECT min(n) + 100 FROM l AS m WHERE m.o_id = l.o_id)",
+            14,
+        ),
+    ];
+    for parallel in ["0", "2"] {
+        crate::test_support::workers(&mut s, parallel);
+        for (q, rows) in flipped {
+            let plan = explain(&mut s, q);
+            assert!(
+                plan.contains("Index Scan using l_pkey on l") && !plan.contains("Semi Join"),
+                "{plan}"
+            );
+            // A correlated subquery beside the IN filters the join's rows, not the table's.
+            if let Some(sub) = plan.find("(SubPlan)") {
+                assert!(plan.find("Nested Loop").is_some_and(|j| sub < j), "{plan}");
+            }
+            let per_row = q.replace("o_id IN (", "o_id + 0 IN (");
+            let got = sorted_rows(&mut s, q);
+            assert_eq!(got, sorted_rows(&mut s, &per_row), "{q}");
+            assert_eq!(got.len(), rows, "{q}");
+        }
+    }
+    // Values that may be many (a whole table's) keep the hashed semi join.
+    let many = "SELECT count(*) FROM l WHERE o_id IN (SELECT id FROM o)";
+    assert!(explain(&mut s, many).contains("Hash Semi Join"));
+    assert_eq!(run(&mut s, many).as_deref(), Some("400"));
+}
+
+#[test]
 fn equalities_through_a_third_table_let_its_two_ends_join_first() {
     let engine = engine();
     let mut s = engine.session("postgres", "postgres");
