@@ -4,7 +4,8 @@
 //! or an enclosing query's value) or with another column of the same class, test a column
 //! against a list of constants, test it for NULL, or match text against a LIKE pattern of
 //! literal characters and `%` (`like`), are compiled into terms over column
-//! lanes. A chunk's stored rows are walked once to find the bytes of the columns the terms
+//! lanes; so is an OR of conjunctions of such conjuncts (TPC-H Q19's), whose branches each
+//! run on a copy of the selection, a row kept when some branch keeps it. A chunk's stored rows are walked once to find the bytes of the columns the terms
 //! read; a column is decoded into its lane (an `i128` sort key per row, or for text the span
 //! of its bytes) only for the rows still selected when a term first needs it; each term then
 //! runs as one tight loop over its lane and the selection, clearing the rows it fails. No
@@ -25,14 +26,17 @@
 
 use std::cmp::Ordering;
 
-use super::lanes::{date_key, float_key, lane_key, locate, rescale, Slots};
+use super::lanes::{lane_key, locate, Slots};
 use super::like::Pattern;
 use crate::catalog::TableDef;
 use crate::expr::{EvalContext, Expr};
-use crate::types::{BinaryOp, DataType, Value};
+use crate::types::{BinaryOp, DataType};
 use orbit_lsm::Pairs;
 
+mod drafts;
 mod one_row;
+
+use drafts::{conjuncts, draft, finish, shared_scale, Draft};
 
 /// Largest shared scale of exact lanes: an i64 at that scale still fits an i128.
 const MAX_SCALE: u32 = 18;
@@ -138,6 +142,8 @@ enum Term {
     },
     /// A comparison with NULL: never true.
     Never,
+    /// `a OR b OR ...` of conjunctions of terms: true when every term of a branch is.
+    Any(Vec<Vec<Term>>),
 }
 
 /// A column the terms read.
@@ -186,34 +192,6 @@ pub(crate) struct BatchFilter {
     row_keys: Vec<Option<i128>>,
 }
 
-/// A conjunct before its constants are made keys: the scale is known only once all are seen.
-enum Draft {
-    Const(usize, Cmp, Value),
-    Cols(usize, Cmp, usize),
-    In(usize, Vec<Value>, bool),
-    Null(usize, bool),
-    Like(usize, Pattern, bool),
-}
-
-/// The conjuncts of `e` (an AND tree), in order.
-fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match e {
-        Expr::And(l, r) => {
-            conjuncts(l, out);
-            conjuncts(r, out);
-        }
-        other => out.push(other),
-    }
-}
-
-/// The value of an operand that stays the same for the whole scan.
-fn constant(e: &Expr, ectx: &EvalContext<'_>) -> Option<Value> {
-    match e {
-        Expr::Literal(_) | Expr::Param(_) | Expr::Outer(_) => e.eval(&[], ectx).ok(),
-        _ => None,
-    }
-}
-
 impl BatchFilter {
     /// Compiles the scan filter `filter` of `table` (its columns numbered as the table's);
     /// None when no conjunct compiles, or the filter reads past the table's columns.
@@ -227,87 +205,11 @@ impl BatchFilter {
         let mut parts = Vec::new();
         conjuncts(filter, &mut parts);
         let mut cols: Vec<Col> = Vec::new();
-        let mut col_of = |e: &Expr| -> Option<usize> {
-            let Expr::Column(i) = e else { return None };
-            let c = table.columns.get(*i)?;
-            let class = class_of(&c.ty)?;
-            Some(match cols.iter().position(|k| k.index == *i) {
-                Some(at) => at,
-                None => {
-                    cols.push(Col {
-                        index: *i,
-                        id: u64::from(c.id),
-                        ty: c.ty.clone(),
-                        class,
-                    });
-                    cols.len() - 1
-                }
-            })
-        };
         let mut drafts: Vec<(usize, Draft)> = Vec::new();
         for (n, part) in parts.iter().enumerate() {
-            let draft = match part {
-                Expr::Binary(op, l, r) => {
-                    let Some(cmp) = Cmp::of(*op) else { continue };
-                    match (
-                        matches!(**l, Expr::Column(_)),
-                        matches!(**r, Expr::Column(_)),
-                    ) {
-                        (true, true) => match (col_of(l), col_of(r)) {
-                            (Some(a), Some(b)) => Draft::Cols(a, cmp, b),
-                            _ => continue,
-                        },
-                        (true, false) => match (constant(r, ectx), col_of(l)) {
-                            (Some(v), Some(a)) => Draft::Const(a, cmp, v),
-                            _ => continue,
-                        },
-                        (false, true) => match (constant(l, ectx), col_of(r)) {
-                            (Some(v), Some(b)) => Draft::Const(b, cmp.flip(), v),
-                            _ => continue,
-                        },
-                        (false, false) => continue,
-                    }
-                }
-                Expr::InList {
-                    expr,
-                    list,
-                    negated,
-                } if matches!(**expr, Expr::Column(_)) => {
-                    let Some(items) = list.iter().map(|i| constant(i, ectx)).collect() else {
-                        continue;
-                    };
-                    match col_of(expr) {
-                        Some(a) => Draft::In(a, items, *negated),
-                        None => continue,
-                    }
-                }
-                Expr::Like {
-                    expr,
-                    pattern,
-                    negated,
-                    case_insensitive: false,
-                    escape: None,
-                } if matches!(**expr, Expr::Column(_)) => {
-                    let Some(Value::Text(p)) = constant(pattern, ectx) else {
-                        continue;
-                    };
-                    let text = matches!(**expr, Expr::Column(i) if table.columns.get(i)
-                        .and_then(|c| class_of(&c.ty)) == Some(Class::Text));
-                    match (text, Pattern::new(&p)) {
-                        (true, Some(pat)) => match col_of(expr) {
-                            Some(a) => Draft::Like(a, pat, *negated),
-                            None => continue,
-                        },
-                        _ => continue,
-                    }
-                }
-                Expr::IsNull(x, negated) if matches!(**x, Expr::Column(_)) => match col_of(x) {
-                    Some(a) => Draft::Null(a, *negated),
-                    None => continue,
-                },
-                _ => continue,
-            };
-            drafts.push((n, draft));
+            if let Some(d) = draft(table, &mut cols, part, ectx) {
+                drafts.push((n, d));
+            }
         }
         let scale = shared_scale(&cols, &drafts);
         let mut compiled = vec![false; parts.len()];
@@ -436,23 +338,63 @@ impl BatchFilter {
     }
 
     fn run_term(&mut self, t: usize, raw: &Pairs) {
-        let (a, b) = match self.terms.get(t) {
-            Some(Term::Const { col, .. } | Term::In { col, .. }) => (Some(*col), None),
-            Some(Term::Cols { left, right, .. }) => (Some(*left), Some(*right)),
-            _ => (None, None),
-        };
-        for c in [a, b].into_iter().flatten() {
+        let mut needed = Vec::new();
+        if let Some(term) = self.terms.get(t) {
+            key_cols(term, &mut needed);
+        }
+        for c in needed {
             self.decode(c, raw);
         }
         let Some(term) = self.terms.get(t) else {
             return;
         };
-        let v = &mut self.verdicts;
+        let lanes = Lanes {
+            cols: &self.cols,
+            spans: &self.spans,
+            keys: &self.keys,
+            raw,
+        };
+        lanes.run(term, &mut self.verdicts);
+    }
+}
+
+/// The columns of a chunk as [`BatchFilter::select`] decoded them, for running terms.
+struct Lanes<'a> {
+    cols: &'a [Col],
+    spans: &'a [Vec<Option<(u32, u32)>>],
+    keys: &'a [Vec<i128>],
+    raw: &'a Pairs,
+}
+
+impl Lanes<'_> {
+    /// Fails the passing rows `term` is not true for (its key columns are decoded).
+    fn run(&self, term: &Term, v: &mut [Verdict]) {
+        let raw = self.raw;
         let text = |c: usize, i: usize| -> Option<&[u8]> {
             let (a, b) = (*self.spans.get(c)?.get(i)?)?;
             raw.value(i).get(a as usize..b as usize)
         };
         match term {
+            Term::Any(branches) => {
+                // A row passes when every term of some branch is true for it.
+                let mut any = vec![false; v.len()];
+                let mut branch_v = Vec::with_capacity(v.len());
+                for branch in branches {
+                    branch_v.clear();
+                    branch_v.extend_from_slice(v);
+                    for t in branch {
+                        self.run(t, &mut branch_v);
+                    }
+                    for (a, b) in any.iter_mut().zip(&branch_v) {
+                        *a |= *b == Verdict::Pass;
+                    }
+                }
+                for (verdict, a) in v.iter_mut().zip(any) {
+                    if *verdict == Verdict::Pass && !a {
+                        *verdict = Verdict::Fail;
+                    }
+                }
+            }
             Term::Never => fail_all(v),
             Term::Null { col, negated } => {
                 let spans = self.spans.get(*col).map(Vec::as_slice).unwrap_or_default();
@@ -550,6 +492,16 @@ impl BatchFilter {
     }
 }
 
+/// The key columns `term` decodes (text columns are read in place).
+fn key_cols(term: &Term, out: &mut Vec<usize>) {
+    match term {
+        Term::Const { col, .. } | Term::In { col, .. } => out.push(*col),
+        Term::Cols { left, right, .. } => out.extend([*left, *right]),
+        Term::Any(branches) => branches.iter().flatten().for_each(|t| key_cols(t, out)),
+        Term::Null { .. } | Term::Like { .. } | Term::Never => {}
+    }
+}
+
 /// Whether an IN list's constants hold text `s`.
 fn holds_text(set: &[Konst], s: &[u8]) -> bool {
     set.iter()
@@ -602,149 +554,8 @@ fn cost(cols: &[Col], t: &Term) -> u8 {
         Term::Const { col, .. } | Term::In { col, .. } => of(col),
         Term::Cols { left, right, .. } => of(left).max(of(right)) + 1,
         Term::Like { .. } => 4,
+        Term::Any(_) => 5,
     }
-}
-
-/// The scale exact lanes share: the finest of the exact columns' declared scales and of the
-/// constants compared with them; above `MAX_SCALE` when too fine for the lanes (no exact term
-/// compiles then). A column without a declared scale adds none: its finer values are left
-/// undecided.
-fn shared_scale(cols: &[Col], drafts: &[(usize, Draft)]) -> u32 {
-    let mut scale = 0u32;
-    let exact = |c: &usize| cols.get(*c).filter(|c| c.class == Class::Exact);
-    for (_, d) in drafts.iter().filter(|(_, d)| fits(cols, d)) {
-        let (columns, values): (&[usize], &[Value]) = match d {
-            Draft::Const(c, _, v) => (std::slice::from_ref(c), std::slice::from_ref(v)),
-            Draft::Cols(a, _, b) => (&[*a, *b][..], &[]),
-            Draft::In(c, items, _) => (std::slice::from_ref(c), items),
-            Draft::Null(..) | Draft::Like(..) => continue,
-        };
-        for c in columns.iter().filter_map(exact) {
-            if let DataType::Numeric(Some((_, s))) = c.ty {
-                scale = scale.max(s);
-            }
-        }
-        if columns.first().is_none_or(|c| exact(c).is_none()) {
-            continue;
-        }
-        for v in values {
-            if let Value::Numeric(n) = v {
-                if let Some((_, s)) = n.parts() {
-                    scale = scale.max(u32::try_from(s.max(0)).unwrap_or(u32::MAX));
-                }
-            }
-        }
-    }
-    scale.min(MAX_SCALE + 1)
-}
-
-/// Whether a draft's columns and constants suit each other, the scale aside (a draft that
-/// does not never compiles, so its columns and constants must not narrow the others' lanes).
-fn fits(cols: &[Col], d: &Draft) -> bool {
-    let class = |c: &usize| cols.get(*c).map(|c| c.class);
-    let suits = |k: Class, v: &Value| {
-        v.is_null()
-            || match (k, v) {
-                (Class::Exact, Value::Int2(_) | Value::Int4(_) | Value::Int8(_)) => true,
-                (Class::Exact, Value::Numeric(n)) => n.is_finite(),
-                (Class::Time, Value::Date(_) | Value::Timestamp(_) | Value::Timestamptz(_)) => true,
-                (
-                    Class::Float,
-                    Value::Float4(_)
-                    | Value::Float8(_)
-                    | Value::Numeric(_)
-                    | Value::Int2(_)
-                    | Value::Int4(_)
-                    | Value::Int8(_),
-                ) => true,
-                (Class::Text, Value::Text(_)) => true,
-                _ => false,
-            }
-    };
-    match d {
-        Draft::Const(c, _, v) => class(c).is_some_and(|k| suits(k, v)),
-        Draft::Cols(a, _, b) => class(a).is_some() && class(a) == class(b),
-        Draft::In(c, items, _) => class(c).is_some_and(|k| items.iter().all(|v| suits(k, v))),
-        Draft::Null(..) | Draft::Like(..) => true,
-    }
-}
-
-/// A draft as a term, if its constants have keys in its column's class.
-fn finish(cols: &[Col], scale: u32, draft: Draft) -> Option<Term> {
-    let class = |c: usize| cols.get(c).map(|c| c.class);
-    let usable = |c: usize| class(c).is_some_and(|k| k != Class::Exact || scale <= MAX_SCALE);
-    Some(match draft {
-        Draft::Const(col, op, v) => {
-            if !usable(col) {
-                return None;
-            }
-            if v.is_null() {
-                return Some(Term::Never);
-            }
-            Term::Const {
-                col,
-                op,
-                value: konst(class(col)?, scale, &v)?,
-            }
-        }
-        Draft::Cols(left, op, right) => {
-            let (a, b) = (class(left)?, class(right)?);
-            if a != b || !usable(left) || !usable(right) {
-                return None;
-            }
-            Term::Cols { left, op, right }
-        }
-        Draft::In(col, items, negated) => {
-            if !usable(col) {
-                return None;
-            }
-            let k = class(col)?;
-            let null_item = items.iter().any(Value::is_null);
-            let set = items
-                .iter()
-                .filter(|v| !v.is_null())
-                .map(|v| konst(k, scale, v))
-                .collect::<Option<Vec<_>>>()?;
-            Term::In {
-                col,
-                set,
-                negated,
-                null_item,
-            }
-        }
-        Draft::Null(col, negated) => Term::Null { col, negated },
-        Draft::Like(col, pattern, negated) => Term::Like {
-            col,
-            pattern,
-            negated,
-        },
-    })
-}
-
-/// A constant's key in `class` (None: `Value::compare` would not compare it as the class
-/// does, e.g. a float beside an integer column, or text beside a number).
-fn konst(class: Class, scale: u32, v: &Value) -> Option<Konst> {
-    let pow = 10i128.checked_pow(scale)?;
-    Some(match (class, v) {
-        (Class::Exact, Value::Int2(_) | Value::Int4(_) | Value::Int8(_)) => {
-            Konst::Key(i128::from(v.as_i64().ok()??).checked_mul(pow)?)
-        }
-        (Class::Exact, Value::Numeric(n)) => {
-            let (digits, s) = n.parts()?;
-            let digits = i128::try_from(digits).ok()?;
-            Konst::Key(rescale(digits, s, scale)?)
-        }
-        (Class::Time, Value::Date(d)) => Konst::Key(date_key(*d)),
-        (Class::Time, Value::Timestamp(t) | Value::Timestamptz(t)) => Konst::Key(i128::from(*t)),
-        (Class::Float, Value::Float4(x)) => Konst::Key(float_key(f64::from(*x))),
-        (Class::Float, Value::Float8(x)) => Konst::Key(float_key(*x)),
-        (Class::Float, Value::Numeric(n)) => Konst::Key(float_key(n.to_f64())),
-        (Class::Float, Value::Int2(_) | Value::Int4(_) | Value::Int8(_)) => {
-            Konst::Key(float_key(v.as_i64().ok()?? as f64))
-        }
-        (Class::Text, Value::Text(s)) => Konst::Bytes(s.as_bytes().to_vec()),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The batch filter against the row-by-row filter it replaces (the model): for random rows of
 //! every class of column (NULLs, NaNs, infinities, -0, numerics of many scales, columns the
-//! stored row lacks) and random conjunctions of comparisons, lists and NULL tests, a row
-//! comes out of the batch path exactly when `Expr::passes` passes it.
+//! stored row lacks) and random conjunctions of comparisons, lists, NULL tests, LIKEs and
+//! ORs of such, a row comes out of the batch path exactly when `Expr::passes` passes it.
 
 use proptest::prelude::*;
 
@@ -118,7 +118,8 @@ fn op() -> impl Strategy<Value = BinaryOp> {
     ])
 }
 
-fn conjunct(width: usize) -> BoxedStrategy<Expr> {
+/// A conjunct the terms may compile (no OR).
+fn simple(width: usize) -> BoxedStrategy<Expr> {
     let col = move || (0..width).prop_map(Expr::Column);
     let lit = || constant().prop_map(Expr::Literal);
     prop_oneof![
@@ -144,13 +145,44 @@ fn conjunct(width: usize) -> BoxedStrategy<Expr> {
                 case_insensitive: false,
                 escape: None,
             }),
-        // Never compiled: the residual.
-        1 => (op(), col(), lit(), op(), col(), lit()).prop_map(|(o1, c1, v1, o2, c2, v2)| {
-            Expr::Or(
-                Box::new(Expr::Binary(o1, Box::new(c1), Box::new(v1))),
-                Box::new(Expr::Binary(o2, Box::new(c2), Box::new(v2))),
-            )
-        }),
+    ]
+    .boxed()
+}
+
+/// An OR of conjunctions of simple conjuncts; with `lits`, some branches compare two
+/// constants (no term: the whole OR is then left to the residual).
+fn any_of(width: usize, lits: bool) -> BoxedStrategy<Expr> {
+    let lit = || constant().prop_map(Expr::Literal);
+    let leaf = if lits {
+        prop_oneof![
+            3 => simple(width),
+            1 => (op(), lit(), lit()).prop_map(|(o, a, b)| Expr::Binary(o, Box::new(a), Box::new(b))),
+        ]
+        .boxed()
+    } else {
+        simple(width)
+    };
+    let branch = prop::collection::vec(leaf, 1..3).prop_map(|parts| {
+        parts
+            .into_iter()
+            .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)))
+            .unwrap_or(Expr::Literal(Value::Bool(true)))
+    });
+    prop::collection::vec(branch, 2..4)
+        .prop_map(|branches| {
+            branches
+                .into_iter()
+                .reduce(|a, b| Expr::Or(Box::new(a), Box::new(b)))
+                .unwrap_or(Expr::Literal(Value::Bool(false)))
+        })
+        .boxed()
+}
+
+fn conjunct(width: usize) -> BoxedStrategy<Expr> {
+    prop_oneof![
+        12 => simple(width),
+        2 => any_of(width, false),
+        1 => any_of(width, true),
     ]
     .boxed()
 }
@@ -258,6 +290,83 @@ fn q6_filter_compiles_whole() {
     assert_eq!(alone, [Pass, Fail, Fail, Fail, Fail, Pass]);
     // A malformed row: no term decides it.
     assert_eq!(batch.row_verdict(&[1, 200]), Verdict::Undecided);
+}
+
+/// The TPC-H Q19 shape: an OR of conjunctions (a text equality, an IN list, a range) compiles
+/// into one term, and a row passes when one branch holds whole; an OR with a branch no term
+/// holds is left to the residual.
+#[test]
+fn an_or_of_conjunctions_compiles_into_one_term() {
+    let t = table(11);
+    let ectx = EvalContext::constant();
+    let cmp = |o, c, v| Expr::Binary(o, Box::new(Expr::Column(c)), Box::new(Expr::Literal(v)));
+    let text = |s: &str| Value::Text(s.to_string());
+    let and = |a, b| Expr::And(Box::new(a), Box::new(b));
+    let or = |a, b| Expr::Or(Box::new(a), Box::new(b));
+    let branch = |brand: &str, sizes: [i16; 2], hi: i32| {
+        let list = sizes
+            .iter()
+            .map(|s| Expr::Literal(Value::Int2(*s)))
+            .collect();
+        let within = Expr::InList {
+            expr: Box::new(Expr::Column(10)),
+            list,
+            negated: false,
+        };
+        and(
+            and(cmp(BinaryOp::Eq, 7, text(brand)), within),
+            cmp(BinaryOp::LtEq, 0, Value::Int4(hi)),
+        )
+    };
+    let f = and(
+        cmp(BinaryOp::GtEq, 0, Value::Int4(1)),
+        or(
+            branch("a", [1, 2], 5),
+            or(branch("b", [3, 4], 10), branch("c", [5, 6], 15)),
+        ),
+    );
+    let Some(mut batch) = BatchFilter::compile(&t, &f, &ectx) else {
+        panic!("the filter did not compile");
+    };
+    assert!(batch.residual().is_none());
+    let row = |brand: Option<&str>, size: i16, q: i32| {
+        let mut r = vec![Value::Null; 11];
+        r[0] = Value::Int4(q);
+        r[7] = brand.map_or(Value::Null, text);
+        r[10] = Value::Int2(size);
+        (Vec::new(), encode_row(&t, &r))
+    };
+    let raw: orbit_lsm::Pairs = [
+        row(Some("a"), 2, 5),  // the first branch
+        row(Some("a"), 2, 6),  // the first branch's range fails, no other holds
+        row(Some("b"), 4, 6),  // the second branch
+        row(Some("c"), 1, 12), // the third branch's list fails
+        row(None, 6, 12),      // NULL brand: no branch is true
+        row(Some("c"), 6, 0),  // the conjunct before the OR fails
+        row(Some("c"), 6, 15), // the third branch at its bound
+    ]
+    .into_iter()
+    .collect();
+    batch.select(&raw);
+    use Verdict::{Fail, Pass};
+    let want = [Pass, Fail, Pass, Fail, Fail, Fail, Pass];
+    assert_eq!(batch.verdicts(), &want);
+    let alone: Vec<Verdict> = raw.iter().map(|(_, v)| batch.row_verdict(v)).collect();
+    assert_eq!(alone, want);
+    // A branch comparing two constants has no term: the OR is the residual.
+    let opaque = and(
+        cmp(BinaryOp::GtEq, 0, Value::Int4(1)),
+        or(
+            branch("a", [1, 2], 5),
+            Expr::Binary(
+                BinaryOp::Eq,
+                Box::new(Expr::Literal(Value::Int4(1))),
+                Box::new(Expr::Literal(Value::Int4(2))),
+            ),
+        ),
+    );
+    let batch = BatchFilter::compile(&t, &opaque, &ectx).unwrap();
+    assert!(matches!(batch.residual(), Some((Expr::Or(..), _))));
 }
 
 /// A conjunct that cannot compile (a numeric(38,20) column beside a float) does not widen the

@@ -2,7 +2,7 @@
 //! scan's `prefilter`), with the verdict `BatchFilter::select` gives the row in a chunk.
 
 use super::super::lanes::{lane_key, locate};
-use super::{holds_text, BatchFilter, Class, Konst, Term, Verdict};
+use super::{holds_text, key_cols, BatchFilter, Class, Konst, Term, Verdict};
 
 impl BatchFilter {
     /// What [`BatchFilter::select`] would make of one stored row, worked out for it alone
@@ -21,14 +21,49 @@ impl BatchFilter {
         if !whole {
             return Verdict::Undecided;
         }
-        for t in 0..self.terms.len() {
+        // The terms are taken out while they run: a term reads the row's keys, which it
+        // decodes into `row_keys` as it goes.
+        let terms = std::mem::take(&mut self.terms);
+        let mut verdict = Verdict::Pass;
+        for t in &terms {
             match self.row_term(t, stored) {
                 Some(true) => {}
-                Some(false) => return Verdict::Fail,
-                None => return Verdict::Undecided,
+                Some(false) => {
+                    verdict = Verdict::Fail;
+                    break;
+                }
+                None => {
+                    verdict = Verdict::Undecided;
+                    break;
+                }
             }
         }
-        Verdict::Pass
+        self.terms = terms;
+        verdict
+    }
+
+    /// An OR term over the row: its key columns decoded first (as `select` decodes them for
+    /// the chunk's passing rows before running the branches), then true when every term of
+    /// some branch is.
+    fn row_any(&mut self, term: &Term, branches: &[Vec<Term>], stored: &[u8]) -> Option<bool> {
+        let mut needed = Vec::new();
+        key_cols(term, &mut needed);
+        for c in needed {
+            self.row_key(c, stored)?;
+        }
+        for branch in branches {
+            let mut all = true;
+            for t in branch {
+                if !self.row_term(t, stored)? {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return Some(true);
+            }
+        }
+        Some(false)
     }
 
     /// Column `c`'s key in the row [`BatchFilter::row_verdict`] looks at: Some(None) when
@@ -53,10 +88,13 @@ impl BatchFilter {
         Some(Some(k))
     }
 
-    /// Term `t` over the row [`BatchFilter::row_verdict`] looks at, as `run_term` runs it
+    /// `term` over the row [`BatchFilter::row_verdict`] looks at, as `run_term` runs it
     /// over a chunk: whether it is true, None when a value it decodes has no key.
-    fn row_term(&mut self, t: usize, stored: &[u8]) -> Option<bool> {
-        let (a, b) = match self.terms.get(t)? {
+    fn row_term(&mut self, term: &Term, stored: &[u8]) -> Option<bool> {
+        if let Term::Any(branches) = term {
+            return self.row_any(term, branches, stored);
+        }
+        let (a, b) = match term {
             Term::Const { col, .. } | Term::In { col, .. } => (Some(*col), None),
             Term::Cols { left, right, .. } => (Some(*left), Some(*right)),
             _ => (None, None),
@@ -75,8 +113,9 @@ impl BatchFilter {
         };
         let present = |c: usize| self.row_spans.get(c).is_some_and(Option::is_some);
         let is_text = |c: usize| self.cols.get(c).is_some_and(|c| c.class == Class::Text);
-        Some(match self.terms.get(t)? {
-            Term::Never => false,
+        Some(match term {
+            // (An OR was answered above.)
+            Term::Never | Term::Any(_) => false,
             Term::Null { col, negated } => present(*col) == *negated,
             Term::Const {
                 col,
