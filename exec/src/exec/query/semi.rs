@@ -233,7 +233,7 @@ pub fn pull_in_unless_limited(
 /// is the whole FROM (one table), whose row is the query's row: its filter's conjuncts
 /// with a correlated subquery are given back, to run over the semi join's rows as the query's
 /// WHERE (TPC-H Q20's correlated sum then runs for the 8,508 partsupp rows the IN keeps,
-/// not for the 800,000 the scan reads, and the IN no longer holds the scan on one thread).
+/// not for the 800,000 the scan reads).
 pub fn pull_in(source: &mut Source, top: bool) -> Option<Expr> {
     match source {
         Source::Join(j) => {
