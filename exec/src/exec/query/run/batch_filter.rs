@@ -287,9 +287,12 @@ impl BatchFilter {
                 self.verdicts[i] = Verdict::Undecided;
             }
         }
-        for t in 0..self.terms.len() {
+        // The terms are taken out while they run: a term decodes its columns as it goes.
+        let terms = std::mem::take(&mut self.terms);
+        for t in &terms {
             self.run_term(t, raw);
         }
+        self.terms = terms;
     }
 
     /// Records row `i`'s spans of the terms' columns; false when the row is malformed.
@@ -337,17 +340,12 @@ impl BatchFilter {
         }
     }
 
-    fn run_term(&mut self, t: usize, raw: &Pairs) {
-        let mut needed = Vec::new();
-        if let Some(term) = self.terms.get(t) {
-            key_cols(term, &mut needed);
-        }
-        for c in needed {
+    /// Decodes `term`'s key columns for the passing rows, then runs it over the chunk.
+    fn run_term(&mut self, term: &Term, raw: &Pairs) {
+        each_key_col(term, &mut |c| {
             self.decode(c, raw);
-        }
-        let Some(term) = self.terms.get(t) else {
-            return;
-        };
+            true
+        });
         let lanes = Lanes {
             cols: &self.cols,
             spans: &self.spans,
@@ -492,13 +490,14 @@ impl Lanes<'_> {
     }
 }
 
-/// The key columns `term` decodes (text columns are read in place).
-fn key_cols(term: &Term, out: &mut Vec<usize>) {
+/// Calls `f` with each key column `term` decodes (text columns are read in place), in order,
+/// until `f` gives false; whether it never did.
+fn each_key_col(term: &Term, f: &mut dyn FnMut(usize) -> bool) -> bool {
     match term {
-        Term::Const { col, .. } | Term::In { col, .. } => out.push(*col),
-        Term::Cols { left, right, .. } => out.extend([*left, *right]),
-        Term::Any(branches) => branches.iter().flatten().for_each(|t| key_cols(t, out)),
-        Term::Null { .. } | Term::Like { .. } | Term::Never => {}
+        Term::Const { col, .. } | Term::In { col, .. } => f(*col),
+        Term::Cols { left, right, .. } => f(*left) && f(*right),
+        Term::Any(branches) => branches.iter().flatten().all(|t| each_key_col(t, f)),
+        Term::Null { .. } | Term::Like { .. } | Term::Never => true,
     }
 }
 

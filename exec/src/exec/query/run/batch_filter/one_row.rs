@@ -2,7 +2,7 @@
 //! scan's `prefilter`), with the verdict `BatchFilter::select` gives the row in a chunk.
 
 use super::super::lanes::{lane_key, locate};
-use super::{holds_text, key_cols, BatchFilter, Class, Konst, Term, Verdict};
+use super::{each_key_col, holds_text, BatchFilter, Class, Konst, Term, Verdict};
 
 impl BatchFilter {
     /// What [`BatchFilter::select`] would make of one stored row, worked out for it alone
@@ -46,10 +46,8 @@ impl BatchFilter {
     /// the chunk's passing rows before running the branches), then true when every term of
     /// some branch is.
     fn row_any(&mut self, term: &Term, branches: &[Vec<Term>], stored: &[u8]) -> Option<bool> {
-        let mut needed = Vec::new();
-        key_cols(term, &mut needed);
-        for c in needed {
-            self.row_key(c, stored)?;
+        if !each_key_col(term, &mut |c| self.row_key(c, stored).is_some()) {
+            return None;
         }
         for branch in branches {
             let mut all = true;
